@@ -1,0 +1,25 @@
+# Top-level driver: `make run` and `make test` do all set-up on a fresh Debian machine.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+
+.PHONY: all deps build run test test-asan test-plain fuzz clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+run: build
+	@bash scripts/run.sh $(BUILD)
+
+# Plain build + ASan/UBSan build, each running the whole ctest suite.
+test: deps
+	@bash scripts/test.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

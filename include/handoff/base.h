@@ -1,0 +1,172 @@
+/*
+ * handoff — base layer: errors, growable buffers, the bounds-checked cursor,
+ * wiping secrets, and the event core.
+ *
+ * Error contract (used by every layer): functions return int, 0 (HO_OK) on
+ * success. Negative values are local failures (memory, arguments, I/O).
+ * Values in [HO_ERR_TLS_ALERT_BASE, +0x100) are TLS alerts *we* send: the low
+ * byte is the AlertDescription that goes on the wire. Values in
+ * [HO_ERR_TLS_PEER_ALERT_BASE, +0x100) are alerts the peer sent us.
+ */
+#ifndef HANDOFF_BASE_H
+#define HANDOFF_BASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors ---------------------------------------------------------- */
+
+enum {
+    HO_OK = 0,
+    HO_ERR_NOMEM = -1,
+    HO_ERR_INVALID_ARG = -2,
+    HO_ERR_INTERNAL = -3,
+    HO_ERR_IO = -4,
+    HO_ERR_WOULD_BLOCK = -5,   /* need more input / output space */
+    HO_ERR_CLOSED = -6,        /* orderly close (close_notify received) */
+    HO_ERR_CRYPTO = -7,        /* libcrypto failed for a reason not on the wire */
+    HO_ERR_DECRYPT = -8,       /* AEAD tag mismatch */
+    HO_ERR_BAD_SIGNATURE = -9,
+    HO_ERR_CERT_UNTRUSTED = -10,
+    HO_ERR_CERT_EXPIRED = -11,
+    HO_ERR_CERT_HOSTNAME = -12,
+    HO_ERR_CERT_BAD = -13,     /* unparsable or unsupported certificate */
+    HO_ERR_NOT_FOUND = -14,
+    HO_ERR_BAD_PEER_KEY = -15, /* key share that is not a valid point */
+};
+
+#define HO_ERR_TLS_ALERT_BASE 0x10000
+#define HO_ERR_TLS_PEER_ALERT_BASE 0x10100
+#define HO_ERR_TLS_ALERT(desc) (HO_ERR_TLS_ALERT_BASE + (desc))
+#define HO_ERR_TLS_PEER_ALERT(desc) (HO_ERR_TLS_PEER_ALERT_BASE + (desc))
+static inline bool ho_err_is_alert(int e) { return e >= HO_ERR_TLS_ALERT_BASE && e < HO_ERR_TLS_ALERT_BASE + 0x100; }
+static inline bool ho_err_is_peer_alert(int e) { return e >= HO_ERR_TLS_PEER_ALERT_BASE && e < HO_ERR_TLS_PEER_ALERT_BASE + 0x100; }
+static inline uint8_t ho_err_alert(int e) { return (uint8_t)(e & 0xff); }
+
+/* Human-readable name of any error value above (static storage). */
+const char *ho_err_str(int err);
+
+/* ---- secrets --------------------------------------------------------- */
+
+/* Zeroes memory in a way the compiler cannot elide. */
+void ho_wipe(void *p, size_t n);
+
+/* ---- growable buffer ------------------------------------------------- */
+
+typedef struct ho_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    bool failed; /* sticky: an allocation or a block length overflowed */
+} ho_buf;
+
+void ho_buf_init(ho_buf *b);
+/* Wipes the contents (they may be secret) and frees. */
+void ho_buf_free(ho_buf *b);
+int ho_buf_reserve(ho_buf *b, size_t extra);
+/* Drops the first n bytes. */
+void ho_buf_consume(ho_buf *b, size_t n);
+
+/* Writers: append; on failure set b->failed and do nothing else.
+ * Check b->failed once at the end of a serializer. */
+void ho_put_u8(ho_buf *b, uint8_t v);
+void ho_put_u16(ho_buf *b, uint16_t v);
+void ho_put_u24(ho_buf *b, uint32_t v);
+void ho_put_u32(ho_buf *b, uint32_t v);
+void ho_put_u64(ho_buf *b, uint64_t v);
+void ho_put_varint(ho_buf *b, uint64_t v); /* QUIC varint, RFC 9000 §16 */
+void ho_put_bytes(ho_buf *b, const void *p, size_t n);
+/* Returns a pointer to n fresh bytes at the end (NULL and failed on OOM). */
+uint8_t *ho_put_space(ho_buf *b, size_t n);
+
+/* Length-prefixed blocks: open with the width of the length field (1, 2, 3
+ * bytes); returns a token for ho_block_close, which fills in the length and
+ * sets failed if the content does not fit the width. */
+size_t ho_block_open(ho_buf *b, int width);
+void ho_block_close(ho_buf *b, size_t token);
+
+/* ---- bounds-checked reader ------------------------------------------- */
+
+typedef struct ho_cursor {
+    const uint8_t *p;
+    size_t len;
+} ho_cursor;
+
+static inline ho_cursor ho_cursor_make(const void *p, size_t len) { ho_cursor c = {(const uint8_t *)p, len}; return c; }
+static inline bool ho_cursor_empty(const ho_cursor *c) { return c->len == 0; }
+
+/* Each returns false (and leaves the cursor unchanged) if there are not
+ * enough bytes. */
+bool ho_get_u8(ho_cursor *c, uint8_t *v);
+bool ho_get_u16(ho_cursor *c, uint16_t *v);
+bool ho_get_u24(ho_cursor *c, uint32_t *v);
+bool ho_get_u32(ho_cursor *c, uint32_t *v);
+bool ho_get_u64(ho_cursor *c, uint64_t *v);
+bool ho_get_varint(ho_cursor *c, uint64_t *v);
+bool ho_get_bytes(ho_cursor *c, size_t n, const uint8_t **p);
+bool ho_get_copy(ho_cursor *c, void *out, size_t n);
+bool ho_skip(ho_cursor *c, size_t n);
+/* Reads a length prefix of `width` bytes (1, 2, 3) and the block it covers. */
+bool ho_get_block(ho_cursor *c, int width, ho_cursor *block);
+/* Same, for a QUIC varint length. */
+bool ho_get_varint_block(ho_cursor *c, ho_cursor *block);
+
+/* ---- events ---------------------------------------------------------- */
+
+typedef enum {
+    HO_LOG_OFF = 0,
+    HO_LOG_ERROR,
+    HO_LOG_WARN,
+    HO_LOG_INFO,
+    HO_LOG_DEBUG,
+    HO_LOG_TRACE,
+} ho_log_level;
+
+typedef enum {
+    HO_EV_HANDSHAKE_START,
+    HO_EV_MSG_RECV,        /* a = handshake type, b = length */
+    HO_EV_MSG_SENT,        /* a = handshake type, b = length */
+    HO_EV_SECRET_INSTALLED,/* a = epoch, b = 1 write / 0 read */
+    HO_EV_ALERT_SENT,      /* a = alert description */
+    HO_EV_ALERT_RECV,      /* a = alert description */
+    HO_EV_HANDSHAKE_DONE,  /* detail = suite/group/alpn summary */
+    HO_EV_HANDSHAKE_FAILED,/* a = error */
+    HO_EV_KEY_UPDATE,      /* b = 1 write / 0 read */
+    HO_EV_CONN_OPEN,
+    HO_EV_CONN_CLOSE,
+    HO_EV_NOTE,            /* free-form, detail */
+    HO_EV__COUNT
+} ho_event_type;
+
+typedef struct ho_event {
+    ho_event_type type;
+    ho_log_level level;
+    uint64_t conn;     /* connection identifier chosen by the owner; 0 if none */
+    const char *role;  /* "server" / "client" / NULL */
+    int64_t a, b;
+    const char *detail;
+} ho_event;
+
+typedef void (*ho_event_fn)(void *ctx, const ho_event *ev);
+
+/* Subscribers are process-wide; subscribe at start-up, before threads. */
+int ho_event_subscribe(ho_event_fn fn, void *ctx);
+/* The lowest level any subscriber wants; emit is skipped above it. */
+ho_log_level ho_event_threshold(void);
+void ho_event_emit(const ho_event *ev);
+const char *ho_event_name(ho_event_type t);
+/* Per-type counters, incremented on every emit regardless of level. */
+uint64_t ho_event_count(ho_event_type t);
+
+/* printf-style note at a level: goes through the same stream. */
+void ho_log(ho_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,247 @@
+/*
+ * handoff — the TLS 1.3 engine (RFC 8446), synchronous and sans-I/O, and the
+ * TLS-over-TCP record layer built on it.
+ *
+ * The engine never blocks, never starts a thread, never reads a clock (the
+ * caller passes wall-clock time with ho_tls_set_now) and never touches a
+ * socket. One call drives it: ho_tls_handle() takes the handshake bytes
+ * received at an epoch and appends, per epoch, the handshake bytes to send.
+ * New traffic secrets are announced through the secret callback, in order, at
+ * the moment they take effect: a transport that must send earlier output
+ * under the old key (TLS records) flushes it from inside the callback.
+ *
+ * Errors: every call returns HO_OK or an error from base.h. An error in
+ * [HO_ERR_TLS_ALERT_BASE, +0x100) names the alert to send to the peer; after
+ * any error the handshake is dead and further calls return the same error.
+ *
+ * A ho_tls has no thread affinity: one thread at a time may drive it, and
+ * ownership may move between threads between calls (handshake offload).
+ * A ho_tls_config is shared and read-only once connections use it (ticket
+ * key rotation inside it is internally locked).
+ */
+#ifndef HANDOFF_TLS_H
+#define HANDOFF_TLS_H
+
+#include "handoff/base.h"
+#include "handoff/crypto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    HO_EPOCH_INITIAL = 0,   /* plaintext: ClientHello, ServerHello */
+    HO_EPOCH_EARLY = 1,     /* 0-RTT (not produced by this engine yet) */
+    HO_EPOCH_HANDSHAKE = 2,
+    HO_EPOCH_APP = 3,       /* 1-RTT: post-handshake messages */
+    HO_EPOCH_COUNT = 4
+} ho_epoch;
+
+enum {
+    HO_TLS_AES_128_GCM_SHA256 = 0x1301,
+    HO_TLS_AES_256_GCM_SHA384 = 0x1302,
+    HO_TLS_CHACHA20_POLY1305_SHA256 = 0x1303,
+};
+
+typedef struct ho_tls_suite {
+    uint16_t id;
+    ho_aead_alg aead;
+    ho_hash_alg hash;
+    const char *name;
+} ho_tls_suite;
+const ho_tls_suite *ho_tls_suite_by_id(uint16_t id);
+
+/* AlertDescription values (RFC 8446 §6). */
+enum {
+    HO_ALERT_CLOSE_NOTIFY = 0,
+    HO_ALERT_UNEXPECTED_MESSAGE = 10,
+    HO_ALERT_BAD_RECORD_MAC = 20,
+    HO_ALERT_RECORD_OVERFLOW = 22,
+    HO_ALERT_HANDSHAKE_FAILURE = 40,
+    HO_ALERT_BAD_CERTIFICATE = 42,
+    HO_ALERT_UNSUPPORTED_CERTIFICATE = 43,
+    HO_ALERT_CERTIFICATE_REVOKED = 44,
+    HO_ALERT_CERTIFICATE_EXPIRED = 45,
+    HO_ALERT_CERTIFICATE_UNKNOWN = 46,
+    HO_ALERT_ILLEGAL_PARAMETER = 47,
+    HO_ALERT_UNKNOWN_CA = 48,
+    HO_ALERT_ACCESS_DENIED = 49,
+    HO_ALERT_DECODE_ERROR = 50,
+    HO_ALERT_DECRYPT_ERROR = 51,
+    HO_ALERT_PROTOCOL_VERSION = 70,
+    HO_ALERT_INSUFFICIENT_SECURITY = 71,
+    HO_ALERT_INTERNAL_ERROR = 80,
+    HO_ALERT_INAPPROPRIATE_FALLBACK = 86,
+    HO_ALERT_USER_CANCELED = 90,
+    HO_ALERT_MISSING_EXTENSION = 109,
+    HO_ALERT_UNSUPPORTED_EXTENSION = 110,
+    HO_ALERT_UNRECOGNIZED_NAME = 112,
+    HO_ALERT_BAD_CERTIFICATE_STATUS_RESPONSE = 113,
+    HO_ALERT_UNKNOWN_PSK_IDENTITY = 115,
+    HO_ALERT_CERTIFICATE_REQUIRED = 116,
+    HO_ALERT_NO_APPLICATION_PROTOCOL = 120,
+};
+const char *ho_tls_alert_name(uint8_t desc);
+
+/* HandshakeType values (RFC 8446 §4). */
+enum {
+    HO_HS_CLIENT_HELLO = 1,
+    HO_HS_SERVER_HELLO = 2,
+    HO_HS_NEW_SESSION_TICKET = 4,
+    HO_HS_END_OF_EARLY_DATA = 5,
+    HO_HS_ENCRYPTED_EXTENSIONS = 8,
+    HO_HS_CERTIFICATE = 11,
+    HO_HS_CERTIFICATE_REQUEST = 13,
+    HO_HS_CERTIFICATE_VERIFY = 15,
+    HO_HS_FINISHED = 20,
+    HO_HS_KEY_UPDATE = 24,
+    HO_HS_MESSAGE_HASH = 254,
+};
+const char *ho_tls_handshake_name(uint8_t type);
+
+typedef struct ho_tls ho_tls;
+typedef struct ho_tls_config ho_tls_config;
+
+/* What the server saw in a ClientHello, for the client-hello callback. */
+typedef struct ho_tls_client_hello {
+    const char *server_name;         /* NULL if no SNI */
+    const uint8_t *alpn;             /* ProtocolNameList body (u8-length strings), or NULL */
+    size_t alpn_len;
+    const uint16_t *suites; size_t suite_count;
+    const uint16_t *groups; size_t group_count;
+    const uint16_t *sig_schemes; size_t sig_scheme_count;
+} ho_tls_client_hello;
+
+typedef struct ho_tls_callbacks {
+    /* Server: runs once per ClientHello (also after HelloRetryRequest),
+     * before anything is chosen. May call ho_tls_set_config() to switch
+     * certificate/config by SNI or ALPN. Return HO_OK or an alert error. */
+    int (*client_hello)(void *ctx, ho_tls *tls, const ho_tls_client_hello *ch);
+    /* Client: a resumable session arrived (NewSessionTicket). The blob is
+     * opaque; pass it to ho_tls_set_session() on a later connection. */
+    void (*session)(void *ctx, ho_tls *tls, const uint8_t *blob, size_t len);
+    /* A key-log line in NSS format (without newline). Default when
+     * SSLKEYLOGFILE is set: append to that file. */
+    void (*keylog)(void *ctx, ho_tls *tls, const char *line);
+    void *ctx;
+} ho_tls_callbacks;
+
+/* Transport extension hook (QUIC transport parameters use it). In one step
+ * the hook reads the peer's extension and writes ours:
+ *  - client, building ClientHello: peer==NULL, out!=NULL;
+ *  - client, reading EncryptedExtensions: peer (NULL if absent), out==NULL;
+ *  - server, reading ClientHello: peer (NULL if absent), out!=NULL (our
+ *    extension goes into EncryptedExtensions).
+ * Return HO_OK to send what was written to out, HO_TLS_EXT_SKIP to send
+ * nothing, or an alert error (e.g. missing_extension). */
+#define HO_TLS_EXT_SKIP 1
+typedef int (*ho_tls_ext_fn)(void *ctx, ho_tls *tls, uint8_t msg_type, const uint8_t *peer, size_t peer_len,
+                             ho_buf *out);
+
+/* Secret callback: a traffic secret for `epoch` in one direction takes
+ * effect now. `secret` has ho_hash_len(suite->hash) bytes. For the
+ * application epoch it runs again at every KeyUpdate with the next secret. */
+typedef int (*ho_tls_secret_fn)(void *ctx, ho_tls *tls, bool is_write, ho_epoch epoch,
+                                const ho_tls_suite *suite, const uint8_t *secret);
+
+/* ---- configuration --------------------------------------------------- */
+ho_tls_config *ho_tls_config_new(bool is_server);
+void ho_tls_config_free(ho_tls_config *cfg);
+bool ho_tls_config_is_server(const ho_tls_config *cfg);
+/* Takes ownership of chain and key (also on failure). Several certificates
+ * may be added; the first whose key fits the peer's signature_algorithms
+ * is used. */
+int ho_tls_config_add_cert(ho_tls_config *cfg, ho_cert_chain *chain, ho_privkey *key);
+int ho_tls_config_load_cert_files(ho_tls_config *cfg, const char *chain_pem, const char *key_pem);
+/* Preference order. Defaults: AES-128-GCM, AES-256-GCM, ChaCha20; X25519, P-256. */
+int ho_tls_config_set_suites(ho_tls_config *cfg, const uint16_t *ids, size_t n);
+/* Client: the first group gets a key share in the first ClientHello. */
+int ho_tls_config_set_groups(ho_tls_config *cfg, const uint16_t *groups, size_t n);
+/* ALPN protocols in preference order. A server with a list refuses a client
+ * whose offer shares none (no_application_protocol). */
+int ho_tls_config_set_alpn(ho_tls_config *cfg, const char *const *protos, size_t n);
+/* Client: verify the server's chain against ts (taken). Without a trust
+ * store the system default paths are used. */
+void ho_tls_config_set_trust(ho_tls_config *cfg, ho_trust_store *ts);
+void ho_tls_config_set_verify_peer(ho_tls_config *cfg, bool verify); /* client default: true */
+/* Server: issue `count` tickets after the handshake (default 1; 0 turns
+ * tickets off), sealed with a key rotated every `rotate_s` seconds (default
+ * 3600; the previous key is still accepted). */
+void ho_tls_config_set_tickets(ho_tls_config *cfg, unsigned count, uint32_t lifetime_s, uint32_t rotate_s);
+/* Server: send a cookie in HelloRetryRequest (default off). */
+void ho_tls_config_set_hrr_cookie(ho_tls_config *cfg, bool on);
+void ho_tls_config_set_callbacks(ho_tls_config *cfg, const ho_tls_callbacks *cb);
+int ho_tls_config_add_ext_hook(ho_tls_config *cfg, uint16_t ext_type, ho_tls_ext_fn fn, void *ctx);
+
+/* ---- a handshake / connection ---------------------------------------- */
+/* server_name (client): SNI (omitted for IP literals) and the name the
+ * certificate is checked against. The config must outlive the ho_tls. */
+ho_tls *ho_tls_new(ho_tls_config *cfg, const char *server_name);
+void ho_tls_free(ho_tls *tls);
+void ho_tls_set_secret_cb(ho_tls *tls, ho_tls_secret_fn fn, void *ctx);
+void ho_tls_set_user(ho_tls *tls, void *user);
+void *ho_tls_get_user(const ho_tls *tls);
+/* Wall-clock time in Unix milliseconds (ticket ages and expiry, ticket key
+ * rotation, certificate validity). */
+void ho_tls_set_now(ho_tls *tls, int64_t unix_ms);
+/* Server, from the client-hello callback only. */
+int ho_tls_set_config(ho_tls *tls, ho_tls_config *cfg);
+/* Client: offer this session (from the session callback) for resumption. */
+int ho_tls_set_session(ho_tls *tls, const uint8_t *blob, size_t len);
+/* Connection id carried in events. */
+void ho_tls_set_conn_id(ho_tls *tls, uint64_t id);
+
+/* Handshake bytes to send, per epoch. The caller sends and clears them. */
+typedef struct ho_tls_out {
+    ho_buf send[HO_EPOCH_COUNT];
+} ho_tls_out;
+void ho_tls_out_init(ho_tls_out *out);
+void ho_tls_out_free(ho_tls_out *out);
+
+/* Client: produce the ClientHello. */
+int ho_tls_start(ho_tls *tls, ho_tls_out *out);
+/* Feed handshake bytes received at `epoch` (any fragmentation). */
+int ho_tls_handle(ho_tls *tls, ho_epoch epoch, const void *in, size_t len, ho_tls_out *out);
+/* Post-handshake: send a KeyUpdate (RFC 8446 §4.6.3) and switch our write key. */
+int ho_tls_key_update(ho_tls *tls, bool request_peer_update, ho_tls_out *out);
+
+bool ho_tls_is_server(const ho_tls *tls);
+bool ho_tls_handshake_done(const ho_tls *tls);
+const ho_tls_suite *ho_tls_get_suite(const ho_tls *tls);  /* NULL before ServerHello */
+uint16_t ho_tls_get_group(const ho_tls *tls);             /* 0 for none */
+const char *ho_tls_get_alpn(const ho_tls *tls);           /* NULL if none */
+const char *ho_tls_get_server_name(const ho_tls *tls);
+bool ho_tls_is_resumed(const ho_tls *tls);
+bool ho_tls_did_hrr(const ho_tls *tls);
+uint16_t ho_tls_get_sig_scheme(const ho_tls *tls);        /* 0 when resumed */
+/* RFC 8446 §7.5 exporter (available once the handshake is done). */
+int ho_tls_export(ho_tls *tls, const char *label, const void *context, size_t contextlen, uint8_t *out,
+                  size_t outlen);
+
+/* ---- TLS over TCP: records (sans-I/O) -------------------------------- */
+typedef struct ho_tls_conn ho_tls_conn;
+ho_tls_conn *ho_tls_conn_new(ho_tls_config *cfg, const char *server_name);
+void ho_tls_conn_free(ho_tls_conn *c);
+ho_tls *ho_tls_conn_tls(ho_tls_conn *c);
+/* Client: queue the ClientHello record. */
+int ho_tls_conn_start(ho_tls_conn *c);
+/* Bytes read from the socket. Decrypted application data is appended to
+ * ho_tls_conn_app_in(). On an error, an alert record (when one applies) is
+ * already queued in ho_tls_conn_out(): send it, then close. HO_ERR_CLOSED
+ * means the peer sent close_notify. */
+int ho_tls_conn_receive(ho_tls_conn *c, const void *data, size_t len);
+/* Application data to send (after the handshake). */
+int ho_tls_conn_write(ho_tls_conn *c, const void *data, size_t len);
+int ho_tls_conn_key_update(ho_tls_conn *c, bool request_peer_update);
+/* Queue close_notify. */
+int ho_tls_conn_close(ho_tls_conn *c);
+/* Bytes to write to the socket; the caller consumes what it sent. */
+ho_buf *ho_tls_conn_out(ho_tls_conn *c);
+/* Decrypted application data; the caller consumes what it used. */
+ho_buf *ho_tls_conn_app_in(ho_tls_conn *c);
+bool ho_tls_conn_handshake_done(const ho_tls_conn *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

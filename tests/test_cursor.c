@@ -1,0 +1,122 @@
+/* Unit tests for src/base/buf.c: the bounds-checked cursor and buffer. */
+#include "harness.h"
+#include "handoff/base.h"
+
+static void test_ints(void)
+{
+    ho_buf b;
+    ho_buf_init(&b);
+    ho_put_u8(&b, 0x01);
+    ho_put_u16(&b, 0x0203);
+    ho_put_u24(&b, 0x040506);
+    ho_put_u32(&b, 0x0708090a);
+    ho_put_u64(&b, 0x0b0c0d0e0f101112ull);
+    CHECK(!b.failed);
+    CHECK_EQ(b.len, 18);
+    ho_cursor c = ho_cursor_make(b.data, b.len);
+    uint8_t a; uint16_t s; uint32_t t, u; uint64_t v;
+    CHECK(ho_get_u8(&c, &a) && a == 1);
+    CHECK(ho_get_u16(&c, &s) && s == 0x0203);
+    CHECK(ho_get_u24(&c, &t) && t == 0x040506);
+    CHECK(ho_get_u32(&c, &u) && u == 0x0708090a);
+    CHECK(ho_get_u64(&c, &v) && v == 0x0b0c0d0e0f101112ull);
+    CHECK(ho_cursor_empty(&c));
+    CHECK(!ho_get_u8(&c, &a));
+    ho_buf_free(&b);
+}
+
+static void test_truncation(void)
+{
+    const uint8_t data[3] = {1, 2, 3};
+    ho_cursor c = ho_cursor_make(data, 3);
+    uint32_t u;
+    CHECK(!ho_get_u32(&c, &u));
+    CHECK_EQ(c.len, 3); /* unchanged on failure */
+    ho_cursor blk;
+    const uint8_t bad_block[] = {0x00, 0x05, 1, 2};
+    c = ho_cursor_make(bad_block, sizeof(bad_block));
+    CHECK(!ho_get_block(&c, 2, &blk));
+    CHECK_EQ(c.len, sizeof(bad_block));
+    const uint8_t good_block[] = {0x03, 1, 2, 3, 9};
+    c = ho_cursor_make(good_block, sizeof(good_block));
+    CHECK(ho_get_block(&c, 1, &blk) && blk.len == 3 && blk.p[2] == 3 && c.len == 1);
+}
+
+static void test_varint(void)
+{
+    /* RFC 9000 §A.1 examples. */
+    struct { const char *hex; uint64_t v; } cases[] = {
+        {"c2197c5eff14e88c", 151288809941952652ull},
+        {"9d7f3e7d", 494878333},
+        {"7bbd", 15293},
+        {"25", 37},
+        {"4025", 37},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n;
+        uint8_t *p = ho_test_unhex(cases[i].hex, &n);
+        ho_cursor c = ho_cursor_make(p, n);
+        uint64_t v = 0;
+        CHECK(ho_get_varint(&c, &v) && v == cases[i].v && c.len == 0);
+        if (i != 4) { /* 0x4025 is a non-minimal encoding of 37 */
+            ho_buf b;
+            ho_buf_init(&b);
+            ho_put_varint(&b, cases[i].v);
+            CHECK(b.len == n && memcmp(b.data, p, n) == 0);
+            ho_buf_free(&b);
+        }
+        c = ho_cursor_make(p, n - 1);
+        if (n > 1)
+            CHECK(!ho_get_varint(&c, &v));
+        free(p);
+    }
+    ho_buf b;
+    ho_buf_init(&b);
+    ho_put_varint(&b, 1ull << 62);
+    CHECK(b.failed);
+    ho_buf_free(&b);
+}
+
+static void test_blocks(void)
+{
+    ho_buf b;
+    ho_buf_init(&b);
+    size_t outer = ho_block_open(&b, 2);
+    size_t inner = ho_block_open(&b, 1);
+    ho_put_bytes(&b, "abc", 3);
+    ho_block_close(&b, inner);
+    ho_put_u8(&b, 7);
+    ho_block_close(&b, outer);
+    CHECK(!b.failed);
+    const uint8_t want[] = {0, 5, 3, 'a', 'b', 'c', 7};
+    CHECK(b.len == sizeof(want) && memcmp(b.data, want, sizeof(want)) == 0);
+    /* Overflowing a 1-byte length marks the buffer failed. */
+    size_t t = ho_block_open(&b, 1);
+    for (int i = 0; i < 300; i++)
+        ho_put_u8(&b, 0);
+    ho_block_close(&b, t);
+    CHECK(b.failed);
+    ho_buf_free(&b);
+}
+
+static void test_consume(void)
+{
+    ho_buf b;
+    ho_buf_init(&b);
+    ho_put_bytes(&b, "hello world", 11);
+    ho_buf_consume(&b, 6);
+    CHECK(b.len == 5 && memcmp(b.data, "world", 5) == 0);
+    ho_buf_consume(&b, 100);
+    CHECK_EQ(b.len, 0);
+    ho_buf_free(&b);
+}
+
+int main(void)
+{
+    test_ints();
+    test_truncation();
+    test_varint();
+    test_blocks();
+    test_consume();
+    return ho_test_summary("test_cursor");
+}
