@@ -1,0 +1,547 @@
+/* Client handlers: ClientHello (first and after HelloRetryRequest),
+ * ServerHello, EncryptedExtensions, CertificateRequest, Certificate,
+ * CertificateVerify, Finished and NewSessionTicket. */
+#include "tls_int.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+extern const uint8_t ho_tls_hrr_random[32];
+
+/* Signature schemes we can verify, in preference order. */
+static const uint16_t client_sig_schemes[] = {
+    HO_SIG_ECDSA_SECP256R1_SHA256, 0x0503 /* ecdsa_secp384r1_sha384 */, HO_SIG_ED25519,
+    HO_SIG_RSA_PSS_RSAE_SHA256, 0x0805 /* rsa_pss_rsae_sha384 */, 0x0806 /* rsa_pss_rsae_sha512 */,
+};
+#define N_SIG_SCHEMES (sizeof(client_sig_schemes) / sizeof(client_sig_schemes[0]))
+
+static bool is_ip_literal(const char *name)
+{
+    uint8_t addr[16];
+    return inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
+}
+
+/* A stored session is offered only to the same server, while still valid,
+ * and if one of our suites shares its hash (§4.6.1). */
+static bool session_usable(ho_tls *tls)
+{
+    const struct session *s = &tls->offered;
+    const ho_tls_suite *suite = ho_tls_suite_by_id(s->suite);
+    if (suite == NULL || s->ticket_len == 0)
+        return false;
+    if (strcmp(s->server_name, tls->server_name ? tls->server_name : "") != 0)
+        return false;
+    if (tls->now_ms - s->issued_ms > (int64_t)s->lifetime_s * 1000)
+        return false;
+    for (size_t i = 0; i < tls->cfg->suite_count; i++)
+        if (ho_tls_suite_by_id(tls->cfg->suites[i])->hash == suite->hash)
+            return true;
+    return false;
+}
+
+static void put_ext_header(ho_tls *tls, ho_buf *b, uint16_t type)
+{
+    ho_put_u16(b, type);
+    tls->ext_offered |= ext_bit(tls, type);
+}
+
+/* Builds ClientHello (§4.1.2); with a PSK, the binder is computed over the
+ * message truncated before the binders (§4.2.11.2). */
+static int send_client_hello(ho_tls *tls, ho_tls_out *out)
+{
+    ho_buf *b = &out->send[HO_EPOCH_INITIAL];
+    size_t start = b->len;
+    uint8_t pub[HO_KEX_PUB_MAX];
+    size_t pub_len = sizeof(pub);
+    int rc = ho_kex_public(tls->kex, pub, &pub_len);
+    if (rc != HO_OK)
+        return rc;
+    tls->ext_offered = 0;
+
+    ho_put_u8(b, HO_HS_CLIENT_HELLO);
+    size_t msg = ho_block_open(b, 3);
+    ho_put_u16(b, TLS12_VERSION);
+    ho_put_bytes(b, tls->client_random, 32);
+    ho_put_u8(b, (uint8_t)tls->session_id_len);
+    ho_put_bytes(b, tls->session_id, tls->session_id_len);
+    ho_put_u16(b, (uint16_t)(2 * tls->cfg->suite_count));
+    for (size_t i = 0; i < tls->cfg->suite_count; i++)
+        ho_put_u16(b, tls->cfg->suites[i]);
+    ho_put_u8(b, 1);
+    ho_put_u8(b, 0);
+    size_t exts = ho_block_open(b, 2);
+
+    if (tls->server_name != NULL && !is_ip_literal(tls->server_name)) {
+        /* RFC 6066 §3: literal IP addresses are not sent as SNI. */
+        size_t n = strlen(tls->server_name);
+        put_ext_header(tls, b, EXT_SERVER_NAME);
+        size_t e = ho_block_open(b, 2), list = ho_block_open(b, 2);
+        ho_put_u8(b, 0);
+        size_t name = ho_block_open(b, 2);
+        ho_put_bytes(b, tls->server_name, n);
+        ho_block_close(b, name);
+        ho_block_close(b, list);
+        ho_block_close(b, e);
+    }
+    put_ext_header(tls, b, EXT_SUPPORTED_VERSIONS);
+    ho_put_u16(b, 3);
+    ho_put_u8(b, 2);
+    ho_put_u16(b, TLS13_VERSION);
+    put_ext_header(tls, b, EXT_SUPPORTED_GROUPS);
+    ho_put_u16(b, (uint16_t)(2 + 2 * tls->cfg->group_count));
+    ho_put_u16(b, (uint16_t)(2 * tls->cfg->group_count));
+    for (size_t i = 0; i < tls->cfg->group_count; i++)
+        ho_put_u16(b, tls->cfg->groups[i]);
+    put_ext_header(tls, b, EXT_SIGNATURE_ALGORITHMS);
+    ho_put_u16(b, (uint16_t)(2 + 2 * N_SIG_SCHEMES));
+    ho_put_u16(b, (uint16_t)(2 * N_SIG_SCHEMES));
+    for (size_t i = 0; i < N_SIG_SCHEMES; i++)
+        ho_put_u16(b, client_sig_schemes[i]);
+    put_ext_header(tls, b, EXT_KEY_SHARE);
+    size_t ks = ho_block_open(b, 2), shares = ho_block_open(b, 2);
+    ho_put_u16(b, ho_kex_group(tls->kex));
+    size_t kx = ho_block_open(b, 2);
+    ho_put_bytes(b, pub, pub_len);
+    ho_block_close(b, kx);
+    ho_block_close(b, shares);
+    ho_block_close(b, ks);
+    if (tls->cfg->alpn_len > 0) {
+        put_ext_header(tls, b, EXT_ALPN);
+        size_t e = ho_block_open(b, 2), list = ho_block_open(b, 2);
+        ho_put_bytes(b, tls->cfg->alpn, tls->cfg->alpn_len);
+        ho_block_close(b, list);
+        ho_block_close(b, e);
+    }
+    if (tls->cookie_len > 0) {
+        /* §4.2.2: echo the HelloRetryRequest cookie. */
+        put_ext_header(tls, b, EXT_COOKIE);
+        size_t e = ho_block_open(b, 2), c = ho_block_open(b, 2);
+        ho_put_bytes(b, tls->cookie, tls->cookie_len);
+        ho_block_close(b, c);
+        ho_block_close(b, e);
+    }
+    if ((rc = ext_run_hooks(tls, HO_HS_CLIENT_HELLO, NULL, b)) != HO_OK)
+        return rc;
+
+    size_t binder_at = 0;
+    const ho_tls_suite *psk_suite = tls->offering_psk ? ho_tls_suite_by_id(tls->offered.suite) : NULL;
+    size_t binder_len = psk_suite ? ho_hash_len(psk_suite->hash) : 0;
+    if (psk_suite != NULL) {
+        put_ext_header(tls, b, EXT_PSK_KEY_EXCHANGE_MODES);
+        ho_put_u16(b, 2);
+        ho_put_u8(b, 1);
+        ho_put_u8(b, PSK_DHE_KE);
+        /* §4.2.11: pre_shared_key is last. */
+        put_ext_header(tls, b, EXT_PRE_SHARED_KEY);
+        size_t e = ho_block_open(b, 2), ids = ho_block_open(b, 2), id = ho_block_open(b, 2);
+        ho_put_bytes(b, tls->offered.ticket, tls->offered.ticket_len);
+        ho_block_close(b, id);
+        /* §4.2.11.1: obfuscated_ticket_age = age in ms + ticket_age_add (mod 2^32). */
+        ho_put_u32(b, (uint32_t)(tls->now_ms - tls->offered.issued_ms) + tls->offered.age_add);
+        ho_block_close(b, ids);
+        binder_at = b->len;
+        size_t binders = ho_block_open(b, 2), one = ho_block_open(b, 1);
+        ho_put_space(b, binder_len);
+        ho_block_close(b, one);
+        ho_block_close(b, binders);
+        ho_block_close(b, e);
+    }
+    ho_block_close(b, exts);
+    ho_block_close(b, msg);
+    if (b->failed)
+        return HO_ERR_NOMEM;
+
+    if (psk_suite != NULL) {
+        uint8_t key[HO_HASH_MAX], th[HO_HASH_MAX];
+        struct keysched ks;
+        ho_hash_ctx *h = tls->transcript ? ho_hash_ctx_dup(tls->transcript) : ho_hash_ctx_new(psk_suite->hash);
+        rc = h == NULL ? HO_ERR_NOMEM : HO_OK;
+        if (rc == HO_OK && tls->transcript == NULL)
+            rc = ho_hash_ctx_update(h, tls->transcript_raw.data, tls->transcript_raw.len);
+        if (rc == HO_OK)
+            rc = ho_hash_ctx_update(h, b->data + start, binder_at - start);
+        if (rc == HO_OK)
+            rc = ho_hash_ctx_peek(h, th);
+        ho_hash_ctx_free(h);
+        if (rc == HO_OK)
+            rc = ks_init(&ks, psk_suite->hash, tls->offered.psk, tls->offered.psk_len);
+        if (rc == HO_OK)
+            rc = ks_binder_key(&ks, key);
+        if (rc == HO_OK)
+            rc = ks_finished(&ks, key, th, b->data + binder_at + 3);
+        ks_wipe(&ks);
+        ho_wipe(key, sizeof(key));
+        if (rc != HO_OK)
+            return rc;
+    }
+    if (ho_event_threshold() >= HO_LOG_DEBUG)
+        tls_event(tls, HO_EV_MSG_SENT, HO_LOG_DEBUG, HO_HS_CLIENT_HELLO, (int64_t)(b->len - start), "ClientHello");
+    return tls_transcript_add(tls, b->data + start, b->len - start);
+}
+
+int client_start(ho_tls *tls, ho_tls_out *out)
+{
+    int rc = ho_random(tls->client_random, 32);
+    /* A non-empty legacy_session_id keeps middleboxes calm (§D.4). */
+    tls->session_id_len = 32;
+    if (rc == HO_OK)
+        rc = ho_random(tls->session_id, 32);
+    if (rc != HO_OK)
+        return rc;
+    if (tls->offering_psk && !session_usable(tls)) {
+        tls->offering_psk = false;
+        session_clear(&tls->offered);
+    }
+    if ((tls->kex = ho_kex_new(tls->cfg->groups[0])) == NULL)
+        return HO_ERR_CRYPTO;
+    if ((rc = send_client_hello(tls, out)) != HO_OK)
+        return rc;
+    tls->state = ST_C_WAIT_SH;
+    return HO_OK;
+}
+
+static hs_status handle_hello_retry(ho_tls *tls, const struct ext_seen *seen, const uint8_t *msg, size_t len,
+                                    ho_tls_out *out)
+{
+    ho_cursor c;
+    /* §4.1.4: a second HelloRetryRequest is unexpected_message. */
+    if (tls->did_hrr)
+        return tls_alert(tls, HO_ALERT_UNEXPECTED_MESSAGE, "second HelloRetryRequest");
+    tls->did_hrr = true;
+    if (tls_transcript_start(tls, tls->suite->hash) != HO_OK || tls_transcript_hrr_rewrite(tls) != HO_OK ||
+        tls_transcript_add(tls, msg, len) != HO_OK)
+        return tls_fail(tls, HO_ERR_NOMEM, "transcript");
+    bool changes = false;
+    if (ext_get(seen, EXT_KEY_SHARE, &c)) {
+        uint16_t group;
+        if (!ho_get_u16(&c, &group) || !ho_cursor_empty(&c))
+            return tls_alert(tls, HO_ALERT_DECODE_ERROR, "HRR key_share");
+        /* §4.2.8: the group must be one we offered and not the share we sent. */
+        if (!tls_list_has(tls->cfg->groups, tls->cfg->group_count, group) || group == ho_kex_group(tls->kex))
+            return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "HRR group");
+        ho_kex_free(tls->kex);
+        if ((tls->kex = ho_kex_new(group)) == NULL)
+            return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key generation");
+        changes = true;
+    }
+    if (ext_get(seen, EXT_COOKIE, &c)) {
+        ho_cursor cookie;
+        if (!ho_get_block(&c, 2, &cookie) || cookie.len == 0 || cookie.len > sizeof(tls->cookie) ||
+            !ho_cursor_empty(&c))
+            return tls_alert(tls, HO_ALERT_DECODE_ERROR, "HRR cookie");
+        memcpy(tls->cookie, cookie.p, cookie.len);
+        tls->cookie_len = cookie.len;
+        changes = true;
+    }
+    /* §4.1.4: an HRR that would change nothing is illegal_parameter. */
+    if (!changes)
+        return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "HRR changes nothing");
+    if (tls->offering_psk && ho_tls_suite_by_id(tls->offered.suite)->hash != tls->suite->hash)
+        tls->offering_psk = false;
+    int rc = send_client_hello(tls, out);
+    if (rc != HO_OK)
+        return tls_fail(tls, rc, "second client hello");
+    return HS_OK;
+}
+
+hs_status client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+                                     ho_tls_out *out)
+{
+    uint16_t legacy_version, suite_id;
+    const uint8_t *random;
+    ho_cursor sid, exts, c;
+    uint8_t comp;
+    if (!ho_get_u16(body, &legacy_version) || !ho_get_bytes(body, 32, &random) || !ho_get_block(body, 1, &sid) ||
+        !ho_get_u16(body, &suite_id) || !ho_get_u8(body, &comp) || !ho_get_block(body, 2, &exts) ||
+        !ho_cursor_empty(body))
+        return tls_alert(tls, HO_ALERT_DECODE_ERROR, "server hello");
+    bool hrr = memcmp(random, ho_tls_hrr_random, 32) == 0;
+    struct ext_seen seen;
+    int rc = ext_parse(tls, exts, hrr ? MSG_HRR : MSG_SH, &seen);
+    if (rc != HO_OK)
+        return tls_fail(tls, rc, "server hello extensions");
+    /* §4.2.1: TLS 1.3 is negotiated only through supported_versions. */
+    uint16_t version;
+    if (!ext_get(&seen, EXT_SUPPORTED_VERSIONS, &c))
+        return tls_alert(tls, HO_ALERT_PROTOCOL_VERSION, "server does not speak TLS 1.3");
+    if (!ho_get_u16(&c, &version) || !ho_cursor_empty(&c))
+        return tls_alert(tls, HO_ALERT_DECODE_ERROR, "supported_versions");
+    if (version != TLS13_VERSION || legacy_version != TLS12_VERSION)
+        return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "selected version");
+    /* §4.1.3: session id echo, offered suite, null compression. */
+    if (sid.len != tls->session_id_len || memcmp(sid.p, tls->session_id, sid.len) != 0)
+        return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "session id echo");
+    if (!tls_list_has(tls->cfg->suites, tls->cfg->suite_count, suite_id) || comp != 0)
+        return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "cipher suite");
+    /* §4.1.4: the suite of ServerHello must be the one of the HRR. */
+    if (tls->suite != NULL && tls->suite->id != suite_id)
+        return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "suite differs from HRR");
+    tls->suite = ho_tls_suite_by_id(suite_id);
+    if (hrr)
+        return handle_hello_retry(tls, &seen, msg, len, out);
+
+    uint16_t group;
+    ho_cursor share;
+    if (!ext_get(&seen, EXT_KEY_SHARE, &c))
+        return tls_alert(tls, HO_ALERT_MISSING_EXTENSION, "key_share (we offer psk_dhe_ke only)");
+    if (!ho_get_u16(&c, &group) || !ho_get_block(&c, 2, &share) || share.len == 0 || !ho_cursor_empty(&c))
+        return tls_alert(tls, HO_ALERT_DECODE_ERROR, "key_share");
+    if (group != ho_kex_group(tls->kex))
+        return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "key share group");
+    tls->group = group;
+    if (ext_get(&seen, EXT_PRE_SHARED_KEY, &c)) {
+        uint16_t selected;
+        if (!ho_get_u16(&c, &selected) || !ho_cursor_empty(&c))
+            return tls_alert(tls, HO_ALERT_DECODE_ERROR, "pre_shared_key");
+        /* §4.2.11: the selected identity must be one we offered, and its
+         * hash the suite's. */
+        if (!tls->offering_psk || selected != 0 ||
+            ho_tls_suite_by_id(tls->offered.suite)->hash != tls->suite->hash)
+            return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "selected psk");
+        tls->resumed = true;
+    }
+    if (tls->transcript == NULL && tls_transcript_start(tls, tls->suite->hash) != HO_OK)
+        return tls_fail(tls, HO_ERR_NOMEM, "transcript");
+    if (tls_transcript_add(tls, msg, len) != HO_OK)
+        return tls_fail(tls, HO_ERR_NOMEM, "transcript");
+
+    uint8_t dhe[HO_KEX_SECRET_MAX], th[HO_HASH_MAX];
+    size_t dhe_len = sizeof(dhe);
+    rc = ho_kex_derive(tls->kex, share.p, share.len, dhe, &dhe_len);
+    ho_kex_free(tls->kex);
+    tls->kex = NULL;
+    if (rc == HO_ERR_BAD_PEER_KEY)
+        return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "server key share");
+    if (rc == HO_OK)
+        rc = ks_init(&tls->ks, tls->suite->hash, tls->resumed ? tls->offered.psk : NULL, tls->offered.psk_len);
+    if (rc == HO_OK)
+        rc = tls_transcript_hash(tls, th);
+    if (rc == HO_OK)
+        rc = ks_handshake(&tls->ks, dhe, dhe_len, th);
+    ho_wipe(dhe, sizeof(dhe));
+    if (rc != HO_OK)
+        return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "handshake secret");
+    if (tls_install_secret(tls, false, HO_EPOCH_HANDSHAKE, tls->ks.server_hs) != HS_OK ||
+        tls_install_secret(tls, true, HO_EPOCH_HANDSHAKE, tls->ks.client_hs) != HS_OK)
+        return HS_ERROR;
+    tls->state = ST_C_WAIT_EE;
+    return HS_OK;
+}
+
+hs_status client_handle_encrypted_extensions(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+                                             ho_tls_out *out)
+{
+    ho_cursor exts, c;
+    struct ext_seen seen;
+    if (!ho_get_block(body, 2, &exts) || !ho_cursor_empty(body))
+        return tls_alert(tls, HO_ALERT_DECODE_ERROR, "encrypted extensions");
+    int rc = ext_parse(tls, exts, MSG_EE, &seen);
+    if (rc != HO_OK)
+        return tls_fail(tls, rc, "encrypted extensions");
+    if (ext_get(&seen, EXT_SERVER_NAME, &c) && c.len != 0)
+        return tls_alert(tls, HO_ALERT_DECODE_ERROR, "server_name in EE");
+    if (ext_get(&seen, EXT_ALPN, &c)) {
+        /* RFC 7301 §3.1: exactly one protocol, one we offered. */
+        ho_cursor list, name, ours = ho_cursor_make(tls->cfg->alpn, tls->cfg->alpn_len), mine;
+        if (!ho_get_block(&c, 2, &list) || !ho_get_block(&list, 1, &name) || name.len == 0 ||
+            !ho_cursor_empty(&list) || !ho_cursor_empty(&c))
+            return tls_alert(tls, HO_ALERT_DECODE_ERROR, "alpn");
+        bool offered = false;
+        while (!offered && ho_get_block(&ours, 1, &mine))
+            offered = mine.len == name.len && memcmp(mine.p, name.p, name.len) == 0;
+        if (!offered)
+            return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "alpn not offered");
+        memcpy(tls->alpn, name.p, name.len);
+        tls->alpn[name.len] = '\0';
+    }
+    if (ext_get(&seen, EXT_SUPPORTED_GROUPS, &c)) {
+        ho_cursor list;
+        if (!ho_get_block(&c, 2, &list) || list.len == 0 || list.len % 2 || !ho_cursor_empty(&c))
+            return tls_alert(tls, HO_ALERT_DECODE_ERROR, "supported_groups");
+    }
+    if ((rc = ext_run_hooks(tls, HO_HS_ENCRYPTED_EXTENSIONS, &seen, NULL)) != HO_OK)
+        return tls_fail(tls, rc, "transport parameters");
+    if (tls_transcript_add(tls, msg, len) != HO_OK)
+        return tls_fail(tls, HO_ERR_NOMEM, "transcript");
+    tls->state = tls->resumed ? ST_C_WAIT_FINISHED : ST_C_WAIT_CERT_CR;
+    return HS_OK;
+}
+
+hs_status client_handle_certificate_request(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+                                            ho_tls_out *out)
+{
+    ho_cursor ctx, exts, c;
+    struct ext_seen seen;
+    if (!ho_get_block(body, 1, &ctx) || !ho_get_block(body, 2, &exts) || !ho_cursor_empty(body))
+        return tls_alert(tls, HO_ALERT_DECODE_ERROR, "certificate request");
+    int rc = ext_parse(tls, exts, MSG_CR, &seen);
+    if (rc != HO_OK)
+        return tls_fail(tls, rc, "certificate request extensions");
+    /* §4.3.2: signature_algorithms MUST be specified. */
+    if (!ext_get(&seen, EXT_SIGNATURE_ALGORITHMS, &c))
+        return tls_alert(tls, HO_ALERT_MISSING_EXTENSION, "certificate request signature_algorithms");
+    memcpy(tls->cert_request_context, ctx.p, ctx.len);
+    tls->cert_request_context_len = ctx.len;
+    tls->cert_requested = true;
+    if (tls_transcript_add(tls, msg, len) != HO_OK)
+        return tls_fail(tls, HO_ERR_NOMEM, "transcript");
+    tls->state = ST_C_WAIT_CERT;
+    return HS_OK;
+}
+
+static int ensure_trust(ho_tls_config *cfg)
+{
+    int rc = HO_OK;
+    pthread_mutex_lock(&cfg->lock);
+    if (!cfg->trust_ready) {
+        cfg->trust = ho_trust_store_new();
+        rc = cfg->trust == NULL ? HO_ERR_NOMEM : ho_trust_store_add_system(cfg->trust);
+        cfg->trust_ready = rc == HO_OK;
+    }
+    pthread_mutex_unlock(&cfg->lock);
+    return rc;
+}
+
+static uint8_t verify_error_alert(int rc)
+{
+    switch (rc) {
+    case HO_ERR_CERT_UNTRUSTED: return HO_ALERT_UNKNOWN_CA;
+    case HO_ERR_CERT_EXPIRED: return HO_ALERT_CERTIFICATE_EXPIRED;
+    case HO_ERR_CERT_BAD: return HO_ALERT_BAD_CERTIFICATE;
+    case HO_ERR_CERT_HOSTNAME: return HO_ALERT_BAD_CERTIFICATE;
+    }
+    return HO_ALERT_CERTIFICATE_UNKNOWN;
+}
+
+hs_status client_handle_certificate(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len, ho_tls_out *out)
+{
+    ho_cursor ctx, list, cert, exts;
+    if (!ho_get_block(body, 1, &ctx) || !ho_get_block(body, 3, &list) || !ho_cursor_empty(body))
+        return tls_alert(tls, HO_ALERT_DECODE_ERROR, "certificate");
+    /* §4.4.2: the context is empty for server authentication. */
+    if (ctx.len != 0)
+        return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "certificate context");
+    /* §4.4.2.4: an empty server Certificate is decode_error. */
+    if (list.len == 0)
+        return tls_alert(tls, HO_ALERT_DECODE_ERROR, "empty certificate");
+    while (!ho_cursor_empty(&list)) {
+        struct ext_seen seen;
+        if (!ho_get_block(&list, 3, &cert) || cert.len == 0 || !ho_get_block(&list, 2, &exts))
+            return tls_alert(tls, HO_ALERT_DECODE_ERROR, "certificate entry");
+        int rc = ext_parse(tls, exts, MSG_CT, &seen);
+        if (rc != HO_OK)
+            return tls_fail(tls, rc, "certificate extensions");
+        if (ho_cert_chain_add_der(&tls->peer_chain, cert.p, cert.len) != HO_OK)
+            return tls_fail(tls, HO_ERR_NOMEM, "certificate");
+    }
+    if (tls->cfg->verify_peer) {
+        int rc = ensure_trust(tls->cfg);
+        if (rc == HO_OK)
+            rc = ho_cert_chain_verify(tls->cfg->trust, &tls->peer_chain, tls->server_name, tls->now_ms / 1000);
+        if (rc != HO_OK)
+            return tls_fail(tls, HO_ERR_TLS_ALERT(verify_error_alert(rc)), ho_err_str(rc));
+    }
+    if (tls_transcript_add(tls, msg, len) != HO_OK)
+        return tls_fail(tls, HO_ERR_NOMEM, "transcript");
+    tls->state = ST_C_WAIT_CV;
+    return HS_OK;
+}
+
+hs_status client_handle_certificate_verify(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+                                           ho_tls_out *out)
+{
+    uint16_t scheme;
+    ho_cursor sig;
+    if (!ho_get_u16(body, &scheme) || !ho_get_block(body, 2, &sig) || !ho_cursor_empty(body))
+        return tls_alert(tls, HO_ALERT_DECODE_ERROR, "certificate verify");
+    /* §4.4.3: the scheme must be one we offered. */
+    if (!tls_list_has(client_sig_schemes, N_SIG_SCHEMES, scheme))
+        return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "signature scheme");
+    uint8_t content[64 + 34 + HO_HASH_MAX];
+    size_t content_len;
+    int rc = tls_cv_content(tls, true, content, &content_len);
+    if (rc == HO_OK)
+        rc = ho_cert_verify_signature(tls->peer_chain.der[0], tls->peer_chain.len[0], scheme, content, content_len,
+                                      sig.p, sig.len);
+    if (rc == HO_ERR_BAD_SIGNATURE)
+        return tls_alert(tls, HO_ALERT_DECRYPT_ERROR, "server signature"); /* §4.4.3 */
+    if (rc != HO_OK)
+        return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "signature scheme does not fit the key");
+    tls->sig_scheme = scheme;
+    if (tls_transcript_add(tls, msg, len) != HO_OK)
+        return tls_fail(tls, HO_ERR_NOMEM, "transcript");
+    tls->state = ST_C_WAIT_FINISHED;
+    return HS_OK;
+}
+
+hs_status client_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len, ho_tls_out *out)
+{
+    uint8_t th[HO_HASH_MAX];
+    if (tls_check_finished(tls, body, tls->ks.server_hs) != HS_OK)
+        return HS_ERROR;
+    if (tls_transcript_add(tls, msg, len) != HO_OK || tls_transcript_hash(tls, th) != HO_OK ||
+        ks_master(&tls->ks, th) != HO_OK)
+        return tls_fail(tls, HO_ERR_CRYPTO, "master secret");
+    tls_keylog(tls, "EXPORTER_SECRET", tls->ks.exporter);
+    if (tls_install_secret(tls, false, HO_EPOCH_APP, tls->ks.server_ap) != HS_OK)
+        return HS_ERROR;
+    if (tls->cert_requested) {
+        /* We have no client certificate: an empty Certificate (§4.4.2). */
+        ho_buf *b = &out->send[tls->write_epoch];
+        size_t t = tls_msg_begin(tls, out, HO_HS_CERTIFICATE);
+        ho_put_u8(b, (uint8_t)tls->cert_request_context_len);
+        ho_put_bytes(b, tls->cert_request_context, tls->cert_request_context_len);
+        ho_put_u24(b, 0);
+        if (tls_msg_end(tls, out, t) != HS_OK)
+            return HS_ERROR;
+    }
+    if (tls_send_finished(tls, out, tls->ks.client_hs) != HS_OK)
+        return HS_ERROR;
+    if (tls_transcript_hash(tls, th) != HO_OK || ks_resumption(&tls->ks, th) != HO_OK)
+        return tls_fail(tls, HO_ERR_CRYPTO, "resumption secret");
+    if (tls_install_secret(tls, true, HO_EPOCH_APP, tls->ks.client_ap) != HS_OK)
+        return HS_ERROR;
+    tls->state = ST_C_CONNECTED;
+    tls_done(tls);
+    return HS_OK;
+}
+
+hs_status client_handle_new_session_ticket(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+                                           ho_tls_out *out)
+{
+    struct session s;
+    ho_cursor nonce, ticket, exts;
+    struct ext_seen seen;
+    memset(&s, 0, sizeof(s));
+    if (!ho_get_u32(body, &s.lifetime_s) || !ho_get_u32(body, &s.age_add) || !ho_get_block(body, 1, &nonce) ||
+        !ho_get_block(body, 2, &ticket) || ticket.len == 0 || !ho_get_block(body, 2, &exts) ||
+        !ho_cursor_empty(body))
+        return tls_alert(tls, HO_ALERT_DECODE_ERROR, "new session ticket");
+    int rc = ext_parse(tls, exts, MSG_NST, &seen);
+    if (rc != HO_OK)
+        return tls_fail(tls, rc, "ticket extensions");
+    /* §4.6.1: lifetime zero means discard; more than seven days is capped. */
+    if (s.lifetime_s == 0 || tls->cfg->cb.session == NULL)
+        return HS_OK;
+    if (s.lifetime_s > 604800)
+        s.lifetime_s = 604800;
+    s.suite = tls->suite->id;
+    s.psk_len = tls->ks.hash_len;
+    s.issued_ms = tls->now_ms;
+    snprintf(s.alpn, sizeof(s.alpn), "%s", tls->alpn);
+    snprintf(s.server_name, sizeof(s.server_name), "%s", tls->server_name ? tls->server_name : "");
+    s.ticket = (uint8_t *)ticket.p;
+    s.ticket_len = ticket.len;
+    ho_buf blob;
+    ho_buf_init(&blob);
+    rc = ks_ticket_psk(&tls->ks, nonce.p, nonce.len, s.psk);
+    if (rc == HO_OK)
+        rc = session_encode(&s, &blob);
+    s.ticket = NULL; /* borrowed */
+    session_clear(&s);
+    if (rc == HO_OK)
+        tls->cfg->cb.session(tls->cfg->cb.ctx, tls, blob.data, blob.len);
+    ho_buf_free(&blob);
+    return rc == HO_OK ? HS_OK : tls_fail(tls, rc, "ticket");
+}

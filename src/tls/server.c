@@ -1,0 +1,626 @@
+/* Server handlers: the ClientHello (which builds the whole first flight, or
+ * a HelloRetryRequest) and the client's Finished (which issues tickets). */
+#include "tls_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* §4.1.3: the Random of a HelloRetryRequest is SHA-256("HelloRetryRequest"). */
+const uint8_t ho_tls_hrr_random[32] = {
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+};
+
+struct key_share_entry {
+    uint16_t group;
+    ho_cursor key;
+};
+
+struct client_hello {
+    ho_cursor session_id;
+    uint16_t suites[MAX_LIST];
+    size_t suite_count;
+    struct ext_seen ext;
+    char server_name[256];
+    bool has_sni;
+    uint16_t groups[MAX_LIST];
+    size_t group_count;
+    uint16_t sigs[MAX_LIST];
+    size_t sig_count;
+    struct key_share_entry shares[8];
+    size_t share_count;
+    bool has_groups, has_sigs, has_key_share, has_alpn, has_modes, psk_dhe_ke, has_psk, has_cookie;
+    ho_cursor alpn, psk_identities, psk_binders, cookie;
+    size_t binders_offset; /* where the binders list starts in the message */
+};
+
+/* Reads a u16 list (block of 2-byte length) keeping the first `max` items. */
+static bool get_u16_list(ho_cursor *c, uint16_t *out, size_t max, size_t *count)
+{
+    ho_cursor list;
+    if (!ho_get_block(c, 2, &list) || list.len == 0 || list.len % 2 != 0)
+        return false;
+    *count = 0;
+    uint16_t v;
+    while (ho_get_u16(&list, &v))
+        if (*count < max)
+            out[(*count)++] = v;
+    return true;
+}
+
+#define DECODE_ERROR HO_ERR_TLS_ALERT(HO_ALERT_DECODE_ERROR)
+#define ILLEGAL HO_ERR_TLS_ALERT(HO_ALERT_ILLEGAL_PARAMETER)
+
+static int parse_server_name(ho_cursor body, struct client_hello *ch)
+{
+    /* RFC 6066 §3: ServerNameList with at most one host_name. */
+    ho_cursor list, name;
+    uint8_t type;
+    if (!ho_get_block(&body, 2, &list) || !ho_cursor_empty(&body) || list.len == 0)
+        return DECODE_ERROR;
+    while (!ho_cursor_empty(&list)) {
+        if (!ho_get_u8(&list, &type) || !ho_get_block(&list, 2, &name) || name.len == 0)
+            return DECODE_ERROR;
+        if (type != 0)
+            continue;
+        if (ch->has_sni || name.len > 255 || memchr(name.p, 0, name.len) != NULL)
+            return ILLEGAL;
+        memcpy(ch->server_name, name.p, name.len);
+        ch->server_name[name.len] = '\0';
+        ch->has_sni = true;
+    }
+    return HO_OK;
+}
+
+static int parse_key_share(ho_cursor body, struct client_hello *ch)
+{
+    ho_cursor list;
+    if (!ho_get_block(&body, 2, &list) || !ho_cursor_empty(&body))
+        return DECODE_ERROR;
+    while (!ho_cursor_empty(&list)) {
+        struct key_share_entry e;
+        if (!ho_get_u16(&list, &e.group) || !ho_get_block(&list, 2, &e.key) || e.key.len == 0)
+            return DECODE_ERROR;
+        /* §4.2.8: one share per group, and only for groups in supported_groups. */
+        for (size_t i = 0; i < ch->share_count; i++)
+            if (ch->shares[i].group == e.group)
+                return ILLEGAL;
+        if (!tls_list_has(ch->groups, ch->group_count, e.group))
+            return ILLEGAL;
+        if (ch->share_count < 8)
+            ch->shares[ch->share_count++] = e;
+    }
+    ch->has_key_share = true;
+    return HO_OK;
+}
+
+static int parse_psk(ho_cursor body, const uint8_t *msg, struct client_hello *ch)
+{
+    /* §4.2.11: identities<7..2^16-1>, binders<33..2^16-1>, equal counts. */
+    ho_cursor ids, binders, id, binder;
+    uint32_t age;
+    if (!ho_get_block(&body, 2, &ids) || ids.len == 0)
+        return DECODE_ERROR;
+    ch->binders_offset = (size_t)(body.p - msg);
+    if (!ho_get_block(&body, 2, &binders) || binders.len == 0 || !ho_cursor_empty(&body))
+        return DECODE_ERROR;
+    ch->psk_identities = ids;
+    ch->psk_binders = binders;
+    size_t n_ids = 0, n_binders = 0;
+    while (!ho_cursor_empty(&ids)) {
+        if (!ho_get_block(&ids, 2, &id) || id.len == 0 || !ho_get_u32(&ids, &age))
+            return DECODE_ERROR;
+        n_ids++;
+    }
+    while (!ho_cursor_empty(&binders)) {
+        if (!ho_get_block(&binders, 1, &binder) || binder.len < 32)
+            return DECODE_ERROR;
+        n_binders++;
+    }
+    if (n_ids != n_binders)
+        return ILLEGAL;
+    ch->has_psk = true;
+    return HO_OK;
+}
+
+static int parse_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, struct client_hello *ch)
+{
+    uint16_t legacy_version;
+    ho_cursor suites, comp, exts, c;
+    if (!ho_get_u16(body, &legacy_version) || !ho_skip(body, 32) || !ho_get_block(body, 1, &ch->session_id) ||
+        ch->session_id.len > 32 || !ho_get_block(body, 2, &suites) || suites.len < 2 || suites.len % 2 != 0 ||
+        !ho_get_block(body, 1, &comp) || comp.len < 1)
+        return DECODE_ERROR;
+    /* A ClientHello without extensions cannot offer TLS 1.3 (§4.2.1). */
+    if (ho_cursor_empty(body))
+        return HO_ERR_TLS_ALERT(HO_ALERT_PROTOCOL_VERSION);
+    if (!ho_get_block(body, 2, &exts) || !ho_cursor_empty(body))
+        return DECODE_ERROR;
+    uint16_t s;
+    while (ho_get_u16(&suites, &s))
+        if (ho_tls_suite_by_id(s) != NULL && ch->suite_count < MAX_LIST)
+            ch->suites[ch->suite_count++] = s;
+    int rc = ext_parse(tls, exts, MSG_CH, &ch->ext);
+    if (rc != HO_OK)
+        return rc;
+
+    /* §4.2.1: without TLS 1.3 in supported_versions we cannot talk. */
+    uint16_t versions[MAX_LIST];
+    size_t nv = 0;
+    if (!ext_get(&ch->ext, EXT_SUPPORTED_VERSIONS, &c))
+        return HO_ERR_TLS_ALERT(HO_ALERT_PROTOCOL_VERSION);
+    ho_cursor vlist;
+    if (!ho_get_block(&c, 1, &vlist) || vlist.len < 2 || vlist.len % 2 != 0 || !ho_cursor_empty(&c))
+        return DECODE_ERROR;
+    while (ho_get_u16(&vlist, &s))
+        if (nv < MAX_LIST)
+            versions[nv++] = s;
+    if (!tls_list_has(versions, nv, TLS13_VERSION))
+        return HO_ERR_TLS_ALERT(HO_ALERT_PROTOCOL_VERSION);
+    /* §4.1.2: a TLS 1.3 ClientHello has exactly the null compression method. */
+    if (comp.len != 1 || comp.p[0] != 0)
+        return ILLEGAL;
+
+    if (ext_get(&ch->ext, EXT_SERVER_NAME, &c) && (rc = parse_server_name(c, ch)) != HO_OK)
+        return rc;
+    if (ext_get(&ch->ext, EXT_SUPPORTED_GROUPS, &c)) {
+        if (!get_u16_list(&c, ch->groups, MAX_LIST, &ch->group_count) || !ho_cursor_empty(&c))
+            return DECODE_ERROR;
+        ch->has_groups = true;
+    }
+    if (ext_get(&ch->ext, EXT_SIGNATURE_ALGORITHMS, &c)) {
+        if (!get_u16_list(&c, ch->sigs, MAX_LIST, &ch->sig_count) || !ho_cursor_empty(&c))
+            return DECODE_ERROR;
+        ch->has_sigs = true;
+    }
+    if (ext_get(&ch->ext, EXT_KEY_SHARE, &c) && (rc = parse_key_share(c, ch)) != HO_OK)
+        return rc;
+    if (ext_get(&ch->ext, EXT_PSK_KEY_EXCHANGE_MODES, &c)) {
+        ho_cursor modes;
+        if (!ho_get_block(&c, 1, &modes) || modes.len == 0 || !ho_cursor_empty(&c))
+            return DECODE_ERROR;
+        ch->has_modes = true;
+        ch->psk_dhe_ke = memchr(modes.p, PSK_DHE_KE, modes.len) != NULL;
+    }
+    if (ext_get(&ch->ext, EXT_PRE_SHARED_KEY, &c) && (rc = parse_psk(c, msg, ch)) != HO_OK)
+        return rc;
+    if (ext_get(&ch->ext, EXT_ALPN, &c)) {
+        ho_cursor list, name;
+        if (!ho_get_block(&c, 2, &list) || list.len == 0 || !ho_cursor_empty(&c))
+            return DECODE_ERROR;
+        ch->alpn = list;
+        while (!ho_cursor_empty(&list))
+            if (!ho_get_block(&list, 1, &name) || name.len == 0)
+                return DECODE_ERROR;
+        ch->has_alpn = true;
+    }
+    if (ext_get(&ch->ext, EXT_COOKIE, &c)) {
+        if (!ho_get_block(&c, 2, &ch->cookie) || ch->cookie.len == 0 || !ho_cursor_empty(&c))
+            return DECODE_ERROR;
+        ch->has_cookie = true;
+    }
+
+    /* §9.2 mandatory-to-implement extensions. */
+    if (ch->has_psk && !ch->has_modes)
+        return HO_ERR_TLS_ALERT(HO_ALERT_MISSING_EXTENSION); /* §4.2.9 */
+    if (!ch->has_psk && (!ch->has_sigs || !ch->has_groups || !ch->has_key_share))
+        return HO_ERR_TLS_ALERT(HO_ALERT_MISSING_EXTENSION);
+    if (ch->has_groups != ch->has_key_share)
+        return HO_ERR_TLS_ALERT(HO_ALERT_MISSING_EXTENSION);
+    return HO_OK;
+}
+
+static int choose_alpn(ho_tls *tls, const struct client_hello *ch)
+{
+    if (!ch->has_alpn || tls->cfg->alpn_len == 0)
+        return HO_OK;
+    ho_cursor ours = ho_cursor_make(tls->cfg->alpn, tls->cfg->alpn_len), mine, theirs;
+    while (ho_get_block(&ours, 1, &mine)) {
+        ho_cursor list = ch->alpn;
+        while (ho_get_block(&list, 1, &theirs)) {
+            if (theirs.len == mine.len && memcmp(theirs.p, mine.p, mine.len) == 0) {
+                memcpy(tls->alpn, mine.p, mine.len);
+                tls->alpn[mine.len] = '\0';
+                return HO_OK;
+            }
+        }
+    }
+    /* RFC 7301 §3.2: no protocol in common. */
+    return HO_ERR_TLS_ALERT(HO_ALERT_NO_APPLICATION_PROTOCOL);
+}
+
+/* Finds a PSK among the offered tickets; verifies its binder (§4.2.11).
+ * Returns the identity index, -1 for none usable, or an error (< -1). */
+static int choose_psk(ho_tls *tls, const struct client_hello *ch, const uint8_t *msg, struct session *s)
+{
+    if (!ch->has_psk || !ch->psk_dhe_ke || tls->cfg->ticket_count == 0)
+        return -1;
+    ho_cursor ids = ch->psk_identities, binders = ch->psk_binders, id, binder;
+    uint32_t age;
+    for (int index = 0; ho_get_block(&ids, 2, &id) && ho_get_u32(&ids, &age); index++) {
+        ho_get_block(&binders, 1, &binder);
+        if (ticket_open(tls->cfg, tls->now_ms, id.p, id.len, s) != HO_OK)
+            continue;
+        const ho_tls_suite *ps = ho_tls_suite_by_id(s->suite);
+        bool usable = ps != NULL && ps->hash == tls->suite->hash &&
+                      strcmp(s->server_name, ch->has_sni ? ch->server_name : "") == 0;
+        if (!usable) {
+            session_clear(s);
+            continue;
+        }
+        /* binder = HMAC(finished_key(binder_key), Hash(transcript || truncated CH)) */
+        uint8_t key[HO_HASH_MAX], th[HO_HASH_MAX], want[HO_HASH_MAX];
+        int rc = ks_init(&tls->ks, ps->hash, s->psk, s->psk_len);
+        if (rc == HO_OK)
+            rc = ks_binder_key(&tls->ks, key);
+        ho_hash_ctx *h = ho_hash_ctx_dup(tls->transcript);
+        if (h == NULL)
+            rc = HO_ERR_NOMEM;
+        if (rc == HO_OK)
+            rc = ho_hash_ctx_update(h, msg, ch->binders_offset);
+        if (rc == HO_OK)
+            rc = ho_hash_ctx_peek(h, th);
+        ho_hash_ctx_free(h);
+        if (rc == HO_OK)
+            rc = ks_finished(&tls->ks, key, th, want);
+        ho_wipe(key, sizeof(key));
+        if (rc != HO_OK)
+            return rc;
+        /* §4.2.11: a binder that does not validate aborts with decrypt_error. */
+        if (binder.len != tls->ks.hash_len || !tls_ct_equal(binder.p, want, binder.len))
+            return HO_ERR_TLS_ALERT(HO_ALERT_DECRYPT_ERROR);
+        return index;
+    }
+    return -1;
+}
+
+static hs_status send_hello_retry(ho_tls *tls, const struct client_hello *ch, uint16_t group, ho_tls_out *out)
+{
+    ho_buf *b = &out->send[HO_EPOCH_INITIAL];
+    if (tls_transcript_hrr_rewrite(tls) != HO_OK)
+        return tls_fail(tls, HO_ERR_NOMEM, "transcript");
+    size_t t = tls_msg_begin(tls, out, HO_HS_SERVER_HELLO);
+    ho_put_u16(b, TLS12_VERSION);
+    ho_put_bytes(b, ho_tls_hrr_random, 32);
+    size_t sid = ho_block_open(b, 1);
+    ho_put_bytes(b, ch->session_id.p, ch->session_id.len);
+    ho_block_close(b, sid);
+    ho_put_u16(b, tls->suite->id);
+    ho_put_u8(b, 0);
+    size_t exts = ho_block_open(b, 2);
+    ho_put_u16(b, EXT_SUPPORTED_VERSIONS);
+    ho_put_u16(b, 2);
+    ho_put_u16(b, TLS13_VERSION);
+    ho_put_u16(b, EXT_KEY_SHARE);
+    ho_put_u16(b, 2);
+    ho_put_u16(b, group);
+    if (tls->cfg->hrr_cookie) {
+        /* We keep the state, so the cookie is a random value the client
+         * must echo (§4.2.2); it proves the client saw our HRR. */
+        tls->cookie_len = 32;
+        if (ho_random(tls->cookie, tls->cookie_len) != HO_OK)
+            return tls_fail(tls, HO_ERR_CRYPTO, "cookie");
+        ho_put_u16(b, EXT_COOKIE);
+        size_t ck = ho_block_open(b, 2);
+        size_t inner = ho_block_open(b, 2);
+        ho_put_bytes(b, tls->cookie, tls->cookie_len);
+        ho_block_close(b, inner);
+        ho_block_close(b, ck);
+    }
+    ho_block_close(b, exts);
+    if (tls_msg_end(tls, out, t) != HS_OK)
+        return HS_ERROR;
+    tls->did_hrr = true;
+    tls->hrr_group = group;
+    tls->hrr_suite = tls->suite->id;
+    tls->state = ST_S_WAIT_CH2;
+    return HS_OK;
+}
+
+static struct cert_entry *choose_cert(ho_tls *tls, const struct client_hello *ch, uint16_t *scheme)
+{
+    for (size_t i = 0; i < tls->cfg->cert_count; i++) {
+        struct cert_entry *e = &tls->cfg->certs[i];
+        for (size_t j = 0; j < e->scheme_count; j++) {
+            if (tls_list_has(ch->sigs, ch->sig_count, e->schemes[j])) {
+                *scheme = e->schemes[j];
+                return e;
+            }
+        }
+    }
+    return NULL;
+}
+
+static hs_status send_server_hello(ho_tls *tls, const struct client_hello *ch, const uint8_t *pub, size_t pub_len,
+                                   int psk_index, ho_tls_out *out)
+{
+    ho_buf *b = &out->send[HO_EPOCH_INITIAL];
+    uint8_t random[32];
+    if (ho_random(random, sizeof(random)) != HO_OK)
+        return tls_fail(tls, HO_ERR_CRYPTO, "random");
+    size_t t = tls_msg_begin(tls, out, HO_HS_SERVER_HELLO);
+    ho_put_u16(b, TLS12_VERSION);
+    ho_put_bytes(b, random, 32);
+    size_t sid = ho_block_open(b, 1);
+    ho_put_bytes(b, ch->session_id.p, ch->session_id.len); /* §4.1.3: echo */
+    ho_block_close(b, sid);
+    ho_put_u16(b, tls->suite->id);
+    ho_put_u8(b, 0);
+    size_t exts = ho_block_open(b, 2);
+    ho_put_u16(b, EXT_SUPPORTED_VERSIONS);
+    ho_put_u16(b, 2);
+    ho_put_u16(b, TLS13_VERSION);
+    ho_put_u16(b, EXT_KEY_SHARE);
+    size_t ks = ho_block_open(b, 2);
+    ho_put_u16(b, tls->group);
+    size_t kx = ho_block_open(b, 2);
+    ho_put_bytes(b, pub, pub_len);
+    ho_block_close(b, kx);
+    ho_block_close(b, ks);
+    if (psk_index >= 0) {
+        ho_put_u16(b, EXT_PRE_SHARED_KEY);
+        ho_put_u16(b, 2);
+        ho_put_u16(b, (uint16_t)psk_index);
+    }
+    ho_block_close(b, exts);
+    return tls_msg_end(tls, out, t);
+}
+
+static hs_status send_encrypted_extensions(ho_tls *tls, const struct client_hello *ch, ho_tls_out *out)
+{
+    ho_buf hooks;
+    ho_buf_init(&hooks);
+    int rc = ext_run_hooks(tls, HO_HS_CLIENT_HELLO, &ch->ext, &hooks);
+    if (rc != HO_OK) {
+        ho_buf_free(&hooks);
+        return tls_fail(tls, rc, "transport parameters");
+    }
+    ho_buf *b = &out->send[tls->write_epoch];
+    size_t t = tls_msg_begin(tls, out, HO_HS_ENCRYPTED_EXTENSIONS);
+    size_t exts = ho_block_open(b, 2);
+    if (ch->has_sni && !tls->resumed) {
+        /* RFC 6066 §3: an empty server_name acknowledges the name. */
+        ho_put_u16(b, EXT_SERVER_NAME);
+        ho_put_u16(b, 0);
+    }
+    if (tls->alpn[0] != '\0') {
+        size_t n = strlen(tls->alpn);
+        ho_put_u16(b, EXT_ALPN);
+        size_t a = ho_block_open(b, 2);
+        size_t l = ho_block_open(b, 2);
+        ho_put_u8(b, (uint8_t)n);
+        ho_put_bytes(b, tls->alpn, n);
+        ho_block_close(b, l);
+        ho_block_close(b, a);
+    }
+    ho_put_bytes(b, hooks.data, hooks.len);
+    ho_buf_free(&hooks);
+    ho_block_close(b, exts);
+    return tls_msg_end(tls, out, t);
+}
+
+static hs_status send_certificate(ho_tls *tls, ho_tls_out *out)
+{
+    ho_buf *b = &out->send[tls->write_epoch];
+    size_t t = tls_msg_begin(tls, out, HO_HS_CERTIFICATE);
+    ho_put_u8(b, 0); /* certificate_request_context: empty for server auth */
+    size_t list = ho_block_open(b, 3);
+    for (size_t i = 0; i < tls->cert->chain.count; i++) {
+        size_t c = ho_block_open(b, 3);
+        ho_put_bytes(b, tls->cert->chain.der[i], tls->cert->chain.len[i]);
+        ho_block_close(b, c);
+        ho_put_u16(b, 0); /* no per-certificate extensions */
+    }
+    ho_block_close(b, list);
+    return tls_msg_end(tls, out, t);
+}
+
+static hs_status send_certificate_verify(ho_tls *tls, ho_tls_out *out)
+{
+    uint8_t content[64 + 34 + HO_HASH_MAX], sig[512];
+    size_t content_len, sig_len = sizeof(sig);
+    if (tls_cv_content(tls, true, content, &content_len) != HO_OK)
+        return tls_fail(tls, HO_ERR_INTERNAL, "certificate verify");
+    int rc = ho_privkey_sign(tls->cert->key, tls->sig_scheme, content, content_len, sig, &sig_len);
+    if (rc != HO_OK)
+        return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "signing");
+    ho_buf *b = &out->send[tls->write_epoch];
+    size_t t = tls_msg_begin(tls, out, HO_HS_CERTIFICATE_VERIFY);
+    ho_put_u16(b, tls->sig_scheme);
+    size_t s = ho_block_open(b, 2);
+    ho_put_bytes(b, sig, sig_len);
+    ho_block_close(b, s);
+    return tls_msg_end(tls, out, t);
+}
+
+static int call_client_hello_cb(ho_tls *tls, const struct client_hello *ch)
+{
+    if (tls->cfg->cb.client_hello == NULL)
+        return HO_OK;
+    ho_tls_client_hello info = {
+        .server_name = ch->has_sni ? ch->server_name : NULL,
+        .alpn = ch->has_alpn ? ch->alpn.p : NULL,
+        .alpn_len = ch->has_alpn ? ch->alpn.len : 0,
+        .suites = ch->suites, .suite_count = ch->suite_count,
+        .groups = ch->groups, .group_count = ch->group_count,
+        .sig_schemes = ch->sigs, .sig_scheme_count = ch->sig_count,
+    };
+    return tls->cfg->cb.client_hello(tls->cfg->cb.ctx, tls, &info);
+}
+
+hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+                                     ho_tls_out *out)
+{
+    struct client_hello ch;
+    memset(&ch, 0, sizeof(ch));
+    bool second = tls->state == ST_S_WAIT_CH2;
+    if (!second) {
+        tls_event(tls, HO_EV_HANDSHAKE_START, HO_LOG_DEBUG, 0, 0, NULL);
+        memcpy(tls->client_random, msg + 6, len >= 38 ? 32 : 0);
+    }
+    int rc = parse_client_hello(tls, body, msg, &ch);
+    if (rc != HO_OK)
+        return tls_fail(tls, rc, "client hello");
+    if (!second && (rc = call_client_hello_cb(tls, &ch)) != HO_OK)
+        return tls_fail(tls, rc, "client hello callback");
+    if (!second && ch.has_sni && (tls->server_name = strdup(ch.server_name)) == NULL)
+        return tls_fail(tls, HO_ERR_NOMEM, "server name");
+
+    /* Cipher suite: ours first (§4.1.1). After HRR it must stay (§4.1.4). */
+    if (second) {
+        if (!tls_list_has(ch.suites, ch.suite_count, tls->hrr_suite))
+            return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "suite changed after HRR");
+        /* §4.2.2: a cookie we sent must come back unchanged. */
+        if (tls->cookie_len && (!ch.has_cookie || ch.cookie.len != tls->cookie_len ||
+                                !tls_ct_equal(ch.cookie.p, tls->cookie, tls->cookie_len)))
+            return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "cookie");
+    } else {
+        for (size_t i = 0; i < tls->cfg->suite_count && tls->suite == NULL; i++)
+            if (tls_list_has(ch.suites, ch.suite_count, tls->cfg->suites[i]))
+                tls->suite = ho_tls_suite_by_id(tls->cfg->suites[i]);
+        if (tls->suite == NULL)
+            return tls_alert(tls, HO_ALERT_HANDSHAKE_FAILURE, "no common cipher suite");
+        if (tls_transcript_start(tls, tls->suite->hash) != HO_OK)
+            return tls_fail(tls, HO_ERR_NOMEM, "transcript");
+    }
+    if ((rc = choose_alpn(tls, &ch)) != HO_OK)
+        return tls_fail(tls, rc, "alpn");
+
+    /* Group: a key share for one of ours, else ask for one (HRR). */
+    const struct key_share_entry *share = NULL;
+    for (size_t i = 0; i < tls->cfg->group_count && share == NULL; i++)
+        for (size_t j = 0; j < ch.share_count; j++)
+            if (ch.shares[j].group == tls->cfg->groups[i] && ho_kex_group_supported(ch.shares[j].group))
+                share = &ch.shares[j];
+    if (second && (share == NULL || share->group != tls->hrr_group || ch.share_count != 1))
+        return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "key share does not follow HRR"); /* §4.1.2 */
+    if (!ch.has_key_share)
+        return tls_alert(tls, HO_ALERT_MISSING_EXTENSION, "key_share (psk_ke is not supported)");
+    if (share == NULL) {
+        for (size_t i = 0; i < tls->cfg->group_count; i++)
+            if (tls_list_has(ch.groups, ch.group_count, tls->cfg->groups[i])) {
+                if (tls_transcript_add(tls, msg, len) != HO_OK)
+                    return tls_fail(tls, HO_ERR_NOMEM, "transcript");
+                return send_hello_retry(tls, &ch, tls->cfg->groups[i], out);
+            }
+        return tls_alert(tls, HO_ALERT_HANDSHAKE_FAILURE, "no common group");
+    }
+    tls->group = share->group;
+
+    struct session s;
+    memset(&s, 0, sizeof(s));
+    int psk_index = choose_psk(tls, &ch, msg, &s);
+    if (psk_index < -1)
+        return tls_fail(tls, psk_index, "psk binder");
+    tls->resumed = psk_index >= 0;
+    if (!tls->resumed) {
+        if ((tls->cert = choose_cert(tls, &ch, &tls->sig_scheme)) == NULL)
+            return tls_alert(tls, HO_ALERT_HANDSHAKE_FAILURE, "no certificate for the client's signature algorithms");
+        rc = ks_init(&tls->ks, tls->suite->hash, NULL, 0);
+    } /* else: choose_psk initialised the key schedule with the PSK */
+    session_clear(&s);
+    if (tls_transcript_add(tls, msg, len) != HO_OK || rc != HO_OK)
+        return tls_fail(tls, HO_ERR_NOMEM, "key schedule");
+
+    /* (EC)DHE: our share and the shared secret. */
+    uint8_t pub[HO_KEX_PUB_MAX], dhe[HO_KEX_SECRET_MAX], th[HO_HASH_MAX];
+    size_t pub_len = sizeof(pub), dhe_len = sizeof(dhe);
+    ho_kex *kex = ho_kex_new(tls->group);
+    if (kex == NULL)
+        return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key generation");
+    rc = ho_kex_public(kex, pub, &pub_len);
+    if (rc == HO_OK)
+        rc = ho_kex_derive(kex, share->key.p, share->key.len, dhe, &dhe_len);
+    ho_kex_free(kex);
+    if (rc == HO_ERR_BAD_PEER_KEY)
+        return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "client key share");
+    if (rc != HO_OK)
+        return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key exchange");
+
+    if (send_server_hello(tls, &ch, pub, pub_len, psk_index, out) != HS_OK)
+        return HS_ERROR;
+    rc = tls_transcript_hash(tls, th);
+    if (rc == HO_OK)
+        rc = ks_handshake(&tls->ks, dhe, dhe_len, th);
+    ho_wipe(dhe, sizeof(dhe));
+    if (rc != HO_OK)
+        return tls_fail(tls, rc, "handshake secret");
+    if (tls_install_secret(tls, true, HO_EPOCH_HANDSHAKE, tls->ks.server_hs) != HS_OK ||
+        tls_install_secret(tls, false, HO_EPOCH_HANDSHAKE, tls->ks.client_hs) != HS_OK)
+        return HS_ERROR;
+
+    if (send_encrypted_extensions(tls, &ch, out) != HS_OK)
+        return HS_ERROR;
+    if (!tls->resumed && (send_certificate(tls, out) != HS_OK || send_certificate_verify(tls, out) != HS_OK))
+        return HS_ERROR;
+    if (tls_send_finished(tls, out, tls->ks.server_hs) != HS_OK)
+        return HS_ERROR;
+    if (tls_transcript_hash(tls, th) != HO_OK || ks_master(&tls->ks, th) != HO_OK)
+        return tls_fail(tls, HO_ERR_CRYPTO, "master secret");
+    tls_keylog(tls, "EXPORTER_SECRET", tls->ks.exporter);
+    /* The server may send application data once its Finished is out. */
+    if (tls_install_secret(tls, true, HO_EPOCH_APP, tls->ks.server_ap) != HS_OK)
+        return HS_ERROR;
+    tls->state = ST_S_WAIT_FINISHED;
+    return HS_OK;
+}
+
+static hs_status send_tickets(ho_tls *tls, ho_tls_out *out)
+{
+    ho_buf *b = &out->send[tls->write_epoch];
+    for (unsigned i = 0; i < tls->cfg->ticket_count; i++) {
+        struct session s;
+        memset(&s, 0, sizeof(s));
+        uint8_t nonce[8] = {0, 0, 0, 0, 0, 0, 0, (uint8_t)i};
+        s.suite = tls->suite->id;
+        s.psk_len = tls->ks.hash_len;
+        s.lifetime_s = tls->cfg->ticket_lifetime_s;
+        s.issued_ms = tls->now_ms;
+        snprintf(s.alpn, sizeof(s.alpn), "%s", tls->alpn);
+        snprintf(s.server_name, sizeof(s.server_name), "%s", tls->server_name ? tls->server_name : "");
+        ho_buf ticket;
+        ho_buf_init(&ticket);
+        int rc = ho_random(&s.age_add, sizeof(s.age_add));
+        if (rc == HO_OK)
+            rc = ks_ticket_psk(&tls->ks, nonce, sizeof(nonce), s.psk);
+        if (rc == HO_OK)
+            rc = ticket_seal(tls->cfg, tls->now_ms, &s, &ticket);
+        if (rc == HO_OK) {
+            /* §4.6.1 NewSessionTicket */
+            size_t t = tls_msg_begin(tls, out, HO_HS_NEW_SESSION_TICKET);
+            ho_put_u32(b, s.lifetime_s);
+            ho_put_u32(b, s.age_add);
+            ho_put_u8(b, sizeof(nonce));
+            ho_put_bytes(b, nonce, sizeof(nonce));
+            size_t tk = ho_block_open(b, 2);
+            ho_put_bytes(b, ticket.data, ticket.len);
+            ho_block_close(b, tk);
+            ho_put_u16(b, 0);
+            ho_block_close(b, t);
+            if (b->failed)
+                rc = HO_ERR_NOMEM;
+            else
+                tls_event(tls, HO_EV_MSG_SENT, HO_LOG_DEBUG, HO_HS_NEW_SESSION_TICKET, 0, "NewSessionTicket");
+        }
+        ho_buf_free(&ticket);
+        session_clear(&s);
+        if (rc != HO_OK)
+            return tls_fail(tls, rc, "ticket");
+    }
+    return HS_OK;
+}
+
+hs_status server_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len, ho_tls_out *out)
+{
+    if (tls_check_finished(tls, body, tls->ks.client_hs) != HS_OK)
+        return HS_ERROR;
+    uint8_t th[HO_HASH_MAX];
+    if (tls_transcript_add(tls, msg, len) != HO_OK || tls_transcript_hash(tls, th) != HO_OK ||
+        ks_resumption(&tls->ks, th) != HO_OK)
+        return tls_fail(tls, HO_ERR_CRYPTO, "resumption secret");
+    if (tls_install_secret(tls, false, HO_EPOCH_APP, tls->ks.client_ap) != HS_OK)
+        return HS_ERROR;
+    tls->state = ST_S_CONNECTED;
+    tls_done(tls);
+    return send_tickets(tls, out);
+}

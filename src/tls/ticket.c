@@ -1,0 +1,152 @@
+/* Session tickets: the server seals session state under a rotating key
+ * (AES-256-GCM, key id in the clear); the client keeps an opaque blob. */
+#include "tls_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SESSION_VERSION 1
+#define TICKET_NONCE 12
+
+int session_encode(const struct session *s, ho_buf *out)
+{
+    size_t alpn = strlen(s->alpn), sni = strlen(s->server_name);
+    ho_put_u8(out, SESSION_VERSION);
+    ho_put_u16(out, s->suite);
+    ho_put_u8(out, (uint8_t)s->psk_len);
+    ho_put_bytes(out, s->psk, s->psk_len);
+    ho_put_u32(out, s->age_add);
+    ho_put_u32(out, s->lifetime_s);
+    ho_put_u64(out, (uint64_t)s->issued_ms);
+    ho_put_u8(out, (uint8_t)alpn);
+    ho_put_bytes(out, s->alpn, alpn);
+    ho_put_u8(out, (uint8_t)sni);
+    ho_put_bytes(out, s->server_name, sni);
+    size_t t = ho_block_open(out, 2);
+    ho_put_bytes(out, s->ticket, s->ticket_len);
+    ho_block_close(out, t);
+    return out->failed ? HO_ERR_NOMEM : HO_OK;
+}
+
+int session_decode(const uint8_t *p, size_t len, struct session *s)
+{
+    ho_cursor c = ho_cursor_make(p, len), psk, alpn, sni, ticket;
+    uint8_t version;
+    uint64_t issued;
+    memset(s, 0, sizeof(*s));
+    if (!ho_get_u8(&c, &version) || version != SESSION_VERSION || !ho_get_u16(&c, &s->suite) ||
+        !ho_get_block(&c, 1, &psk) || psk.len > HO_HASH_MAX || !ho_get_u32(&c, &s->age_add) ||
+        !ho_get_u32(&c, &s->lifetime_s) || !ho_get_u64(&c, &issued) || !ho_get_block(&c, 1, &alpn) ||
+        !ho_get_block(&c, 1, &sni) || !ho_get_block(&c, 2, &ticket) || !ho_cursor_empty(&c))
+        return HO_ERR_INVALID_ARG;
+    const ho_tls_suite *suite = ho_tls_suite_by_id(s->suite);
+    if (suite == NULL || psk.len != ho_hash_len(suite->hash))
+        return HO_ERR_INVALID_ARG;
+    memcpy(s->psk, psk.p, psk.len);
+    s->psk_len = psk.len;
+    s->issued_ms = (int64_t)issued;
+    memcpy(s->alpn, alpn.p, alpn.len);
+    memcpy(s->server_name, sni.p, sni.len);
+    if (ticket.len > 0) {
+        if ((s->ticket = malloc(ticket.len)) == NULL)
+            return HO_ERR_NOMEM;
+        memcpy(s->ticket, ticket.p, ticket.len);
+        s->ticket_len = ticket.len;
+    }
+    return HO_OK;
+}
+
+void session_clear(struct session *s)
+{
+    free(s->ticket);
+    ho_wipe(s, sizeof(*s));
+}
+
+/* Returns a copy of the current sealing key, rotating it when due. */
+static int current_key(ho_tls_config *cfg, int64_t now_ms, struct ticket_key *out)
+{
+    int rc = HO_OK;
+    pthread_mutex_lock(&cfg->lock);
+    struct ticket_key *k = &cfg->ticket_keys[0];
+    if (!k->valid || now_ms - k->created_ms >= (int64_t)cfg->ticket_rotate_s * 1000) {
+        /* The previous key keeps opening tickets for one more period. */
+        cfg->ticket_keys[1] = *k;
+        if ((rc = ho_random(k->id, sizeof(k->id))) == HO_OK)
+            rc = ho_random(k->key, sizeof(k->key));
+        k->created_ms = now_ms;
+        k->valid = rc == HO_OK;
+    }
+    *out = *k;
+    pthread_mutex_unlock(&cfg->lock);
+    return rc;
+}
+
+static bool find_key(ho_tls_config *cfg, const uint8_t *id, struct ticket_key *out)
+{
+    bool found = false;
+    pthread_mutex_lock(&cfg->lock);
+    for (int i = 0; i < 2 && !found; i++) {
+        if (cfg->ticket_keys[i].valid && memcmp(cfg->ticket_keys[i].id, id, sizeof(out->id)) == 0) {
+            *out = cfg->ticket_keys[i];
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&cfg->lock);
+    return found;
+}
+
+int ticket_seal(ho_tls_config *cfg, int64_t now_ms, const struct session *s, ho_buf *out)
+{
+    struct ticket_key key;
+    uint8_t nonce[TICKET_NONCE];
+    ho_buf plain;
+    ho_buf_init(&plain);
+    int rc = current_key(cfg, now_ms, &key);
+    if (rc == HO_OK)
+        rc = ho_random(nonce, sizeof(nonce));
+    if (rc == HO_OK)
+        rc = session_encode(s, &plain);
+    ho_aead *aead = rc == HO_OK ? ho_aead_new(HO_AEAD_AES_256_GCM, true, key.key, nonce) : NULL;
+    if (rc == HO_OK && aead == NULL)
+        rc = HO_ERR_CRYPTO;
+    if (rc == HO_OK) {
+        /* key id || nonce || AEAD(session), the key id authenticated as AAD */
+        ho_put_bytes(out, key.id, sizeof(key.id));
+        ho_put_bytes(out, nonce, sizeof(nonce));
+        uint8_t *ct = ho_put_space(out, plain.len + HO_AEAD_TAG_LEN);
+        rc = ct == NULL ? HO_ERR_NOMEM : ho_aead_seal(aead, 0, key.id, sizeof(key.id), plain.data, plain.len, ct);
+    }
+    ho_aead_free(aead);
+    ho_buf_free(&plain);
+    ho_wipe(&key, sizeof(key));
+    return rc;
+}
+
+int ticket_open(ho_tls_config *cfg, int64_t now_ms, const uint8_t *ticket, size_t len, struct session *s)
+{
+    struct ticket_key key;
+    if (len < sizeof(key.id) + TICKET_NONCE + HO_AEAD_TAG_LEN + 1 || !find_key(cfg, ticket, &key))
+        return HO_ERR_NOT_FOUND;
+    const uint8_t *nonce = ticket + sizeof(key.id);
+    const uint8_t *ct = nonce + TICKET_NONCE;
+    size_t ct_len = len - sizeof(key.id) - TICKET_NONCE;
+    uint8_t *plain = malloc(ct_len);
+    ho_aead *aead = ho_aead_new(HO_AEAD_AES_256_GCM, false, key.key, nonce);
+    int rc = plain == NULL || aead == NULL ? HO_ERR_NOMEM : HO_OK;
+    if (rc == HO_OK)
+        rc = ho_aead_open(aead, 0, key.id, sizeof(key.id), ct, ct_len, plain);
+    if (rc == HO_OK)
+        rc = session_decode(plain, ct_len - HO_AEAD_TAG_LEN, s);
+    /* §4.6.1: a ticket is good for at most its lifetime. */
+    if (rc == HO_OK && now_ms - s->issued_ms > (int64_t)s->lifetime_s * 1000) {
+        session_clear(s);
+        rc = HO_ERR_NOT_FOUND;
+    }
+    if (plain != NULL) {
+        ho_wipe(plain, ct_len);
+        free(plain);
+    }
+    ho_aead_free(aead);
+    ho_wipe(&key, sizeof(key));
+    return rc;
+}

@@ -1,0 +1,285 @@
+/* Internal state of the TLS 1.3 engine, shared by the files of src/tls/. */
+#ifndef HO_TLS_INT_H
+#define HO_TLS_INT_H
+
+#include "handoff/tls.h"
+
+#include <pthread.h>
+
+/* ExtensionType values (RFC 8446 §4.2, RFC 7301). */
+enum {
+    EXT_SERVER_NAME = 0,
+    EXT_SUPPORTED_GROUPS = 10,
+    EXT_SIGNATURE_ALGORITHMS = 13,
+    EXT_ALPN = 16,
+    EXT_PRE_SHARED_KEY = 41,
+    EXT_EARLY_DATA = 42,
+    EXT_SUPPORTED_VERSIONS = 43,
+    EXT_COOKIE = 44,
+    EXT_PSK_KEY_EXCHANGE_MODES = 45,
+    EXT_CERTIFICATE_AUTHORITIES = 47,
+    EXT_SIGNATURE_ALGORITHMS_CERT = 50,
+    EXT_KEY_SHARE = 51,
+};
+
+#define TLS13_VERSION 0x0304
+#define TLS12_VERSION 0x0303
+#define PSK_DHE_KE 1
+#define MAX_CERTS 4
+#define MAX_HOOKS 4
+#define MAX_LIST 64           /* suites / groups / schemes remembered from a peer */
+#define MAX_MESSAGE (1 << 17) /* largest handshake message we accept */
+
+/* Message bits for the extension permission table (RFC 8446 §4.2 table). */
+enum {
+    MSG_CH = 1 << 0,
+    MSG_SH = 1 << 1,
+    MSG_HRR = 1 << 2,
+    MSG_EE = 1 << 3,
+    MSG_CT = 1 << 4,
+    MSG_CR = 1 << 5,
+    MSG_NST = 1 << 6,
+};
+
+struct cert_entry {
+    ho_cert_chain chain;
+    ho_privkey *key;
+    uint16_t schemes[4];
+    size_t scheme_count;
+};
+
+struct ext_hook {
+    uint16_t type;
+    ho_tls_ext_fn fn;
+    void *ctx;
+};
+
+struct ticket_key {
+    uint8_t id[4];
+    uint8_t key[32];
+    int64_t created_ms;
+    bool valid;
+};
+
+struct ho_tls_config {
+    bool is_server;
+    struct cert_entry certs[MAX_CERTS];
+    size_t cert_count;
+    uint16_t suites[3];
+    size_t suite_count;
+    uint16_t groups[4];
+    size_t group_count;
+    uint8_t alpn[256]; /* ProtocolNameList body */
+    size_t alpn_len;
+    ho_trust_store *trust;
+    bool verify_peer;
+    bool trust_ready;
+    unsigned ticket_count;
+    uint32_t ticket_lifetime_s;
+    uint32_t ticket_rotate_s;
+    struct ticket_key ticket_keys[2]; /* [0] current, [1] previous */
+    bool hrr_cookie;
+    ho_tls_callbacks cb;
+    struct ext_hook hooks[MAX_HOOKS];
+    size_t hook_count;
+    pthread_mutex_t lock; /* trust store set-up and ticket key rotation */
+};
+
+/* Key schedule (RFC 8446 §7.1). */
+struct keysched {
+    ho_hash_alg hash;
+    size_t hash_len;
+    uint8_t secret[HO_HASH_MAX]; /* early → handshake → master */
+    uint8_t client_hs[HO_HASH_MAX], server_hs[HO_HASH_MAX];
+    uint8_t client_ap[HO_HASH_MAX], server_ap[HO_HASH_MAX];
+    uint8_t exporter[HO_HASH_MAX], resumption[HO_HASH_MAX];
+};
+
+/* A resumable session: what a client stores and a server seals in a ticket. */
+struct session {
+    uint16_t suite;
+    uint8_t psk[HO_HASH_MAX];
+    size_t psk_len;
+    uint32_t age_add;
+    uint32_t lifetime_s;
+    int64_t issued_ms;
+    char alpn[256];
+    char server_name[256];
+    uint8_t *ticket; /* client only */
+    size_t ticket_len;
+};
+
+/* Handler status: what the driver does next. */
+typedef enum {
+    HS_OK,    /* message consumed; state advanced as the handler set it */
+    HS_ERROR, /* tls->error holds the alert */
+} hs_status;
+
+typedef enum {
+    /* client */
+    ST_C_START,
+    ST_C_WAIT_SH,
+    ST_C_WAIT_EE,
+    ST_C_WAIT_CERT_CR,
+    ST_C_WAIT_CERT,
+    ST_C_WAIT_CV,
+    ST_C_WAIT_FINISHED,
+    ST_C_CONNECTED,
+    /* server */
+    ST_S_WAIT_CH,
+    ST_S_WAIT_CH2,
+    ST_S_WAIT_FINISHED,
+    ST_S_CONNECTED,
+    ST__COUNT
+} hs_state;
+
+typedef hs_status (*hs_handler)(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t msg_len,
+                                ho_tls_out *out);
+
+/* One row of a role's handshake table: in `state`, a message of `type`
+ * arriving at `epoch` is handled by `handler`. */
+struct hs_transition {
+    hs_state state;
+    ho_epoch epoch;
+    uint8_t type;
+    hs_handler handler;
+};
+
+struct ho_tls {
+    ho_tls_config *cfg;
+    bool is_server;
+    hs_state state;
+    int error; /* sticky */
+    void *user;
+    uint64_t conn_id;
+    int64_t now_ms;
+    ho_tls_secret_fn secret_cb;
+    void *secret_ctx;
+
+    ho_epoch read_epoch, write_epoch;
+    ho_buf msg; /* partial handshake message */
+
+    /* transcript: buffered raw until the hash is known (client) */
+    ho_hash_ctx *transcript;
+    ho_buf transcript_raw;
+    struct keysched ks;
+
+    /* negotiated */
+    const ho_tls_suite *suite;
+    uint16_t group;
+    uint16_t sig_scheme;
+    char alpn[256];
+    char *server_name;
+    bool resumed, did_hrr, done;
+    uint8_t client_random[32];
+    uint8_t session_id[32];
+    size_t session_id_len;
+
+    /* client */
+    ho_kex *kex;
+    uint8_t cookie[512];
+    size_t cookie_len;
+    struct session offered; /* session offered for resumption */
+    bool offering_psk;
+    bool cert_requested;
+    uint32_t ext_offered; /* slots of the extensions our ClientHello carried */
+    uint8_t cert_request_context[255];
+    size_t cert_request_context_len;
+    ho_cert_chain peer_chain;
+
+    /* server */
+    uint16_t hrr_group; /* group asked for in HelloRetryRequest */
+    uint16_t hrr_suite;
+    struct cert_entry *cert; /* chosen certificate */
+};
+
+/* handshake.c: the driver, messages, transcript, secrets, events */
+extern const struct hs_transition ho_tls_client_table[];
+extern const size_t ho_tls_client_table_len;
+extern const struct hs_transition ho_tls_server_table[];
+extern const size_t ho_tls_server_table_len;
+const char *ho_tls_state_name(hs_state s);
+
+hs_status tls_fail(ho_tls *tls, int err, const char *why);
+#define tls_alert(tls, alert, why) tls_fail((tls), HO_ERR_TLS_ALERT(alert), (why))
+/* Starts a handshake message of `type` in out->send[tls->write_epoch];
+ * returns the token for tls_msg_end, which adds it to the transcript. */
+size_t tls_msg_begin(ho_tls *tls, ho_tls_out *out, uint8_t type);
+hs_status tls_msg_end(ho_tls *tls, ho_tls_out *out, size_t token);
+int tls_transcript_start(ho_tls *tls, ho_hash_alg alg);
+int tls_transcript_add(ho_tls *tls, const uint8_t *p, size_t n);
+int tls_transcript_hash(ho_tls *tls, uint8_t *out);
+/* RFC 8446 §4.4.1: replaces ClientHello1 with message_hash after HRR. */
+int tls_transcript_hrr_rewrite(ho_tls *tls);
+hs_status tls_install_secret(ho_tls *tls, bool is_write, ho_epoch epoch, const uint8_t *secret);
+void tls_keylog(ho_tls *tls, const char *label, const uint8_t *secret);
+void tls_event(ho_tls *tls, ho_event_type type, ho_log_level level, int64_t a, int64_t b, const char *detail);
+bool tls_ct_equal(const uint8_t *a, const uint8_t *b, size_t n);
+hs_status tls_handle_key_update(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len, ho_tls_out *out);
+hs_status tls_send_finished(ho_tls *tls, ho_tls_out *out, const uint8_t *base_secret);
+hs_status tls_check_finished(ho_tls *tls, ho_cursor *body, const uint8_t *base_secret);
+/* RFC 8446 §4.4.3: the content a CertificateVerify signs. */
+int tls_cv_content(ho_tls *tls, bool server, uint8_t *buf, size_t *len);
+void tls_done(ho_tls *tls);
+bool tls_list_has(const uint16_t *list, size_t n, uint16_t v);
+
+/* keysched.c */
+int ks_init(struct keysched *ks, ho_hash_alg hash, const uint8_t *psk, size_t psk_len);
+int ks_binder_key(struct keysched *ks, uint8_t *out);
+int ks_handshake(struct keysched *ks, const uint8_t *dhe, size_t dhe_len, const uint8_t *th);
+int ks_master(struct keysched *ks, const uint8_t *th);
+int ks_resumption(struct keysched *ks, const uint8_t *th);
+int ks_finished(struct keysched *ks, const uint8_t *base_secret, const uint8_t *th, uint8_t *out);
+int ks_next_traffic(struct keysched *ks, uint8_t *secret);
+int ks_ticket_psk(struct keysched *ks, const uint8_t *nonce, size_t nonce_len, uint8_t *psk);
+int ks_export(struct keysched *ks, const char *label, const void *ctx, size_t ctx_len, uint8_t *out, size_t len);
+void ks_wipe(struct keysched *ks);
+
+/* ext.c: extension blocks and their permission table */
+#define EXT_SLOTS 24
+struct ext_seen {
+    ho_cursor body[EXT_SLOTS + MAX_HOOKS];
+    uint32_t present; /* bit per slot */
+};
+/* Parses an extension block: duplicates are illegal_parameter (§4.2); a
+ * known extension in a message that may not carry it is illegal_parameter;
+ * an unknown one in a response is unsupported_extension; in a ClientHello
+ * pre_shared_key must come last (§4.2.11). Hooked types count as known. */
+int ext_parse(ho_tls *tls, ho_cursor block, unsigned msg_bit, struct ext_seen *seen);
+bool ext_get(const struct ext_seen *seen, uint16_t type, ho_cursor *body);
+/* Runs the transport hooks for a received message (peer bodies from seen)
+ * writing our extensions, if any, into exts (NULL when none go back). */
+int ext_run_hooks(ho_tls *tls, uint8_t msg_type, const struct ext_seen *seen, ho_buf *exts);
+uint32_t ext_bit(const ho_tls *tls, uint16_t type);
+
+/* server.c, client.c */
+hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+                                     ho_tls_out *out);
+hs_status server_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len, ho_tls_out *out);
+int client_start(ho_tls *tls, ho_tls_out *out);
+hs_status client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+                                     ho_tls_out *out);
+hs_status client_handle_encrypted_extensions(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+                                             ho_tls_out *out);
+hs_status client_handle_certificate_request(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+                                            ho_tls_out *out);
+hs_status client_handle_certificate(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+                                    ho_tls_out *out);
+hs_status client_handle_certificate_verify(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+                                           ho_tls_out *out);
+hs_status client_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len, ho_tls_out *out);
+hs_status client_handle_new_session_ticket(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+                                           ho_tls_out *out);
+
+/* ticket.c */
+int ticket_seal(ho_tls_config *cfg, int64_t now_ms, const struct session *s, ho_buf *out);
+int ticket_open(ho_tls_config *cfg, int64_t now_ms, const uint8_t *ticket, size_t len, struct session *s);
+int session_encode(const struct session *s, ho_buf *out);
+int session_decode(const uint8_t *p, size_t len, struct session *s);
+void session_clear(struct session *s);
+
+/* keylog.c */
+void ho_tls_keylog_default(void *ctx, ho_tls *tls, const char *line);
+bool ho_tls_keylog_env_enabled(void);
+
+#endif
