@@ -1,0 +1,154 @@
+/*
+ * Ephemeral (EC)DHE for the TLS key_share extension (RFC 8446 §4.2.8, §7.4):
+ * X25519 (RFC 7748), secp256r1 and secp384r1 with uncompressed points.
+ */
+#include "crypto/crypto_internal.h"
+
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+struct ho_kex {
+    uint16_t group;
+    EVP_PKEY *pkey;
+    size_t publen;
+    uint8_t pub[HO_KEX_PUB_MAX];
+};
+
+/* Public share length and shared secret length per group. */
+static bool group_sizes(uint16_t group, size_t *publen, size_t *secretlen)
+{
+    switch (group) {
+    case HO_GROUP_X25519: *publen = 32; *secretlen = 32; return true;
+    case HO_GROUP_SECP256R1: *publen = 65; *secretlen = 32; return true;
+    case HO_GROUP_SECP384R1: *publen = 97; *secretlen = 48; return true;
+    }
+    return false;
+}
+
+bool ho_kex_group_supported(uint16_t group)
+{
+    size_t a, b;
+    return group_sizes(group, &a, &b);
+}
+
+static EVP_PKEY *kex_keygen(uint16_t group)
+{
+    switch (group) {
+    case HO_GROUP_X25519: return EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+    case HO_GROUP_SECP256R1: return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    case HO_GROUP_SECP384R1: return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    }
+    return NULL;
+}
+
+ho_kex *ho_kex_new(uint16_t group)
+{
+    size_t publen, secretlen;
+    if (!group_sizes(group, &publen, &secretlen))
+        return NULL;
+    ho_kex *k = calloc(1, sizeof(*k));
+    if (k == NULL)
+        return NULL;
+    k->group = group;
+    k->pkey = kex_keygen(group);
+    if (k->pkey == NULL)
+        goto fail;
+    if (group == HO_GROUP_X25519) {
+        size_t n = sizeof(k->pub);
+        if (EVP_PKEY_get_raw_public_key(k->pkey, k->pub, &n) != 1 || n != publen)
+            goto fail;
+    } else {
+        /* EC keys default to the uncompressed form RFC 8446 §4.2.8.2 requires. */
+        size_t n = 0;
+        if (EVP_PKEY_get_octet_string_param(k->pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, k->pub, sizeof(k->pub),
+                                            &n) != 1 ||
+            n != publen || k->pub[0] != 0x04)
+            goto fail;
+    }
+    k->publen = publen;
+    return k;
+fail:
+    ERR_clear_error();
+    ho_kex_free(k);
+    return NULL;
+}
+
+uint16_t ho_kex_group(const ho_kex *k) { return k->group; }
+
+int ho_kex_public(const ho_kex *k, uint8_t *out, size_t *outlen)
+{
+    memcpy(out, k->pub, k->publen);
+    *outlen = k->publen;
+    return HO_OK;
+}
+
+/* Builds the peer's public key; NULL if the share is not a valid point. */
+static EVP_PKEY *kex_peer_key(const ho_kex *k, const uint8_t *peer, size_t peerlen)
+{
+    if (peerlen != k->publen)
+        return NULL;
+    if (k->group == HO_GROUP_X25519)
+        return EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, peerlen);
+    /* RFC 8446 §4.2.8.2: only the uncompressed form (legacy_form = 4). */
+    if (peer[0] != 0x04)
+        return NULL;
+    EVP_PKEY *p = EVP_PKEY_new();
+    /* Decoding the point checks that it lies on the curve (RFC 8446 §4.2.8.2
+     * "MUST validate"); P-256 and P-384 have cofactor 1, so no subgroup check
+     * is needed beyond that. */
+    if (p == NULL || EVP_PKEY_copy_parameters(p, k->pkey) != 1 ||
+        EVP_PKEY_set1_encoded_public_key(p, peer, peerlen) != 1) {
+        EVP_PKEY_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+int ho_kex_derive(ho_kex *k, const uint8_t *peer, size_t peerlen, uint8_t *secret, size_t *secretlen)
+{
+    size_t publen = 0, want = 0;
+    group_sizes(k->group, &publen, &want);
+    EVP_PKEY *peerkey = kex_peer_key(k, peer, peerlen);
+    if (peerkey == NULL) {
+        ERR_clear_error();
+        return HO_ERR_BAD_PEER_KEY;
+    }
+    int rc = HO_ERR_BAD_PEER_KEY;
+    size_t n = want;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
+    if (ctx == NULL || EVP_PKEY_derive_init(ctx) != 1) {
+        rc = HO_ERR_CRYPTO;
+        goto out;
+    }
+    if (EVP_PKEY_derive_set_peer_ex(ctx, peerkey, 0) != 1 || EVP_PKEY_derive(ctx, secret, &n) != 1 || n != want)
+        goto out;
+    if (k->group == HO_GROUP_X25519) {
+        /* RFC 8446 §7.4.2 / RFC 7748 §6.1: abort on an all-zero result. */
+        uint8_t acc = 0;
+        for (size_t i = 0; i < n; i++)
+            acc |= secret[i];
+        if (acc == 0)
+            goto out;
+    }
+    *secretlen = n;
+    rc = HO_OK;
+out:
+    if (rc != HO_OK) {
+        ho_wipe(secret, want);
+        ERR_clear_error();
+    }
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(peerkey);
+    return rc;
+}
+
+void ho_kex_free(ho_kex *k)
+{
+    if (k == NULL)
+        return;
+    EVP_PKEY_free(k->pkey); /* libcrypto cleanses private key material */
+    free(k);
+}
