@@ -95,6 +95,11 @@ static void test_hkdf(void)
     CHECK_EQ(ho_hkdf_expand(HO_HASH_SHA256, prk, info, sizeof(info), okm, sizeof(okm)), HO_OK);
     CHECK_HEX(okm, 42, "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
                        "34007208d5b887185865");
+    /* Output may alias the PRK, also across several blocks. */
+    uint8_t inplace[42];
+    memcpy(inplace, prk, 32);
+    CHECK_EQ(ho_hkdf_expand(HO_HASH_SHA256, inplace, info, sizeof(info), inplace, sizeof(inplace)), HO_OK);
+    CHECK_MEM(inplace, okm, 42);
     /* RFC 5869 §2.3: L > 255 * HashLen is refused. */
     uint8_t big[255 * 32 + 1];
     CHECK_EQ(ho_hkdf_expand(HO_HASH_SHA256, prk, info, sizeof(info), big, sizeof(big)), HO_ERR_INVALID_ARG);

@@ -175,13 +175,14 @@ int ho_hkdf_expand(ho_hash_alg alg, const uint8_t *prk, const void *info, size_t
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (ctx == NULL)
         return HO_ERR_NOMEM;
-    uint8_t t[EVP_MAX_MD_SIZE];
+    uint8_t t[EVP_MAX_MD_SIZE], key[EVP_MAX_MD_SIZE];
     size_t tlen = 0, done = 0;
     int rc = HO_OK;
+    memcpy(key, prk, hlen); /* out may alias prk (e.g. a key update in place) */
     for (uint8_t i = 1; done < outlen; i++) {
         /* T(i) = HMAC(PRK, T(i-1) | info | i) */
         hmac_part parts[3] = {{t, tlen}, {info, infolen}, {&i, 1}};
-        if ((rc = hmac_parts(md, ctx, prk, hlen, parts, 3, t)) != HO_OK)
+        if ((rc = hmac_parts(md, ctx, key, hlen, parts, 3, t)) != HO_OK)
             break;
         tlen = hlen;
         size_t take = outlen - done < hlen ? outlen - done : hlen;
@@ -189,6 +190,7 @@ int ho_hkdf_expand(ho_hash_alg alg, const uint8_t *prk, const void *info, size_t
         done += take;
     }
     ho_wipe(t, sizeof(t));
+    ho_wipe(key, sizeof(key));
     EVP_MD_CTX_free(ctx);
     if (rc != HO_OK)
         ho_wipe(out, outlen);
