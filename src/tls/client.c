@@ -99,13 +99,13 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
     for (size_t i = 0; i < N_SIG_SCHEMES; i++)
         ho_put_u16(b, client_sig_schemes[i]);
     put_ext_header(tls, b, EXT_KEY_SHARE);
-    size_t ks = ho_block_open(b, 2), shares = ho_block_open(b, 2);
+    size_t share_ext = ho_block_open(b, 2), shares = ho_block_open(b, 2);
     ho_put_u16(b, ho_kex_group(tls->kex));
     size_t kx = ho_block_open(b, 2);
     ho_put_bytes(b, pub, pub_len);
     ho_block_close(b, kx);
     ho_block_close(b, shares);
-    ho_block_close(b, ks);
+    ho_block_close(b, share_ext);
     if (tls->cfg->alpn_len > 0) {
         put_ext_header(tls, b, EXT_ALPN);
         size_t e = ho_block_open(b, 2), list = ho_block_open(b, 2);

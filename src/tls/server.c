@@ -229,12 +229,14 @@ static int choose_alpn(ho_tls *tls, const struct client_hello *ch)
     return HO_ERR_TLS_ALERT(HO_ALERT_NO_APPLICATION_PROTOCOL);
 }
 
-/* Finds a PSK among the offered tickets; verifies its binder (§4.2.11).
- * Returns the identity index, -1 for none usable, or an error (< -1). */
-static int choose_psk(ho_tls *tls, const struct client_hello *ch, const uint8_t *msg, struct session *s)
+/* Finds a PSK among the offered tickets and verifies its binder
+ * (§4.2.11). *index is the identity chosen, or -1 for none usable. */
+static int choose_psk(ho_tls *tls, const struct client_hello *ch, const uint8_t *msg, struct session *s,
+                      int *chosen)
 {
+    *chosen = -1;
     if (!ch->has_psk || !ch->psk_dhe_ke || tls->cfg->ticket_count == 0)
-        return -1;
+        return HO_OK;
     ho_cursor ids = ch->psk_identities, binders = ch->psk_binders, id, binder;
     uint32_t age;
     for (int index = 0; ho_get_block(&ids, 2, &id) && ho_get_u32(&ids, &age); index++) {
@@ -269,9 +271,10 @@ static int choose_psk(ho_tls *tls, const struct client_hello *ch, const uint8_t 
         /* §4.2.11: a binder that does not validate aborts with decrypt_error. */
         if (binder.len != tls->ks.hash_len || !tls_ct_equal(binder.p, want, binder.len))
             return HO_ERR_TLS_ALERT(HO_ALERT_DECRYPT_ERROR);
-        return index;
+        *chosen = index;
+        return HO_OK;
     }
-    return -1;
+    return HO_OK;
 }
 
 static hs_status send_hello_retry(ho_tls *tls, const struct client_hello *ch, uint16_t group, ho_tls_out *out)
@@ -509,9 +512,11 @@ hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t
 
     struct session s;
     memset(&s, 0, sizeof(s));
-    int psk_index = choose_psk(tls, &ch, msg, &s);
-    if (psk_index < -1)
-        return tls_fail(tls, psk_index, "psk binder");
+    int psk_index;
+    if ((rc = choose_psk(tls, &ch, msg, &s, &psk_index)) != HO_OK) {
+        session_clear(&s);
+        return tls_fail(tls, rc, "psk binder");
+    }
     tls->resumed = psk_index >= 0;
     if (!tls->resumed) {
         if ((tls->cert = choose_cert(tls, &ch, &tls->sig_scheme)) == NULL)
