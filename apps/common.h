@@ -1,0 +1,46 @@
+/* Shared pieces of the `handoff` command: option lists, names, errors,
+ * time and files. */
+#ifndef HANDOFF_APPS_COMMON_H
+#define HANDOFF_APPS_COMMON_H
+
+#include "handoff/tls.h"
+
+#include <stdio.h>
+
+#define APP_MAX_LIST 16
+
+int serve_main(int argc, char **argv);
+int get_main(int argc, char **argv);
+void serve_usage(FILE *f);
+void get_usage(FILE *f);
+
+/* Comma-separated lists of names → code points / strings. Return the count
+ * or -1 (and print what was wrong). */
+int app_parse_suites(const char *list, uint16_t *out, size_t max);
+int app_parse_groups(const char *list, uint16_t *out, size_t max);
+/* Splits an ALPN list into `storage` (NUL-separated) and pointers. */
+int app_parse_alpn(const char *list, char *storage, size_t storage_len, const char **out, size_t max);
+
+/* Applies --suites / --groups / --alpn (each may be NULL) to cfg. */
+int app_config_lists(ho_tls_config *cfg, const char *suites, const char *groups, const char *alpn);
+
+const char *app_group_name(uint16_t group);
+/* "handoff: what: error (alert)" on stderr. */
+void app_report_error(const char *what, int err);
+
+int64_t app_now_ms(void);
+int app_set_nonblocking(int fd);
+
+/* Whole file into buf (appends). HO_ERR_NOT_FOUND if it does not exist. */
+int app_read_file(const char *path, ho_buf *buf);
+/* Writes atomically (temporary file and rename). */
+int app_write_file(const char *path, const void *data, size_t len);
+
+/* Looks for the end of an HTTP head ("\r\n\r\n"); returns its length
+ * including the terminator, or 0 if the head is not complete yet. */
+size_t app_http_head_len(const uint8_t *p, size_t len);
+/* Finds header `name` (case-insensitive) in an HTTP head; copies its value
+ * (trimmed) into out. Returns true if present. */
+bool app_http_header(const uint8_t *head, size_t len, const char *name, char *out, size_t outlen);
+
+#endif

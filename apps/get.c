@@ -1,0 +1,439 @@
+/* `handoff get`: fetch one https:// URL over TLS 1.3 and write the body to
+ * stdout. A plain blocking client: one socket, poll() for read timeouts. */
+#define _GNU_SOURCE
+#include "common.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum {
+    READ_TIMEOUT_MS = 10000,
+    TICKET_WAIT_MS = 500, /* after a complete response, for a late NewSessionTicket */
+};
+
+typedef struct get_options {
+    const char *url, *cafile, *alpn, *resume, *suites, *groups;
+    bool insecure, key_update, verbose, include_head;
+} get_options;
+
+typedef struct url_parts {
+    char host[256];
+    char port[8];
+    char host_header[300];
+    const char *path;
+} url_parts;
+
+typedef struct session_sink {
+    const char *path;
+    bool received;
+} session_sink;
+
+void get_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: handoff get URL [options]      URL: https://host[:port]/path (IPv6: https://[::1]:8443/)\n"
+            "  --insecure       do not verify the server's certificate\n"
+            "  --cafile FILE    trust the CA certificate(s) in FILE (PEM) instead of the\n"
+            "                   system store\n"
+            "  --alpn LIST      offer these ALPN protocols, comma-separated (e.g. http/1.1)\n"
+            "  --resume FILE    offer the session stored in FILE if it exists; store every\n"
+            "                   session ticket received into FILE (the last one wins)\n"
+            "  --suites LIST    cipher suites in preference order, comma-separated:\n"
+            "                   TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384,\n"
+            "                   TLS_CHACHA20_POLY1305_SHA256\n"
+            "  --groups LIST    groups in preference order (the first gets a key share):\n"
+            "                   X25519,P-256 (also x25519, secp256r1, prime256v1)\n"
+            "  --key-update     send a KeyUpdate (requesting the peer's) before the request\n"
+            "  -v, --verbose    print suite, group, alpn, resumed, hrr (and key-update) to stderr\n"
+            "  -i, --include    write the status line and headers too\n"
+            "  -h, --help       this help\n"
+            "Exit status: 0 on success, 1 on a TLS or network failure, 2 on bad usage.\n");
+}
+
+static bool parse_url(const char *url, url_parts *u)
+{
+    static const char scheme[] = "https://";
+    if (strncasecmp(url, scheme, sizeof(scheme) - 1) != 0)
+        return false;
+    const char *p = url + sizeof(scheme) - 1;
+    const char *host_end;
+    bool v6 = *p == '[';
+    if (v6) {
+        host_end = strchr(p, ']');
+        if (host_end == NULL)
+            return false;
+        p++;
+    } else {
+        host_end = p + strcspn(p, ":/?#");
+    }
+    size_t host_len = (size_t)(host_end - p);
+    if (host_len == 0 || host_len >= sizeof(u->host))
+        return false;
+    memcpy(u->host, p, host_len);
+    u->host[host_len] = '\0';
+    p = host_end + (v6 ? 1 : 0);
+    snprintf(u->port, sizeof(u->port), "443");
+    if (*p == ':') {
+        p++;
+        size_t n = strspn(p, "0123456789");
+        if (n == 0 || n >= sizeof(u->port) || atoi(p) > 65535)
+            return false;
+        memcpy(u->port, p, n);
+        u->port[n] = '\0';
+        p += n;
+    }
+    if (*p != '\0' && *p != '/' && *p != '?')
+        return false;
+    u->path = *p == '/' ? p : "/";
+    if (strcmp(u->port, "443") == 0)
+        snprintf(u->host_header, sizeof(u->host_header), v6 ? "[%s]" : "%s", u->host);
+    else
+        snprintf(u->host_header, sizeof(u->host_header), v6 ? "[%s]:%s" : "%s:%s", u->host, u->port);
+    return true;
+}
+
+static int connect_to(const url_parts *u)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int gai = getaddrinfo(u->host, u->port, &hints, &res);
+    if (gai != 0) {
+        fprintf(stderr, "handoff: %s: %s\n", u->host, gai_strerror(gai));
+        return -1;
+    }
+    int fd = -1, saved = 0;
+    for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        saved = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        fprintf(stderr, "handoff: connect %s port %s: %s\n", u->host, u->port, strerror(saved));
+    return fd;
+}
+
+static void on_session(void *ctx, ho_tls *tls, const uint8_t *blob, size_t len)
+{
+    session_sink *sink = ctx;
+    (void)tls;
+    if (sink->path == NULL)
+        return;
+    if (app_write_file(sink->path, blob, len) == HO_OK)
+        sink->received = true;
+    else
+        fprintf(stderr, "handoff: cannot write session to %s\n", sink->path);
+}
+
+/* Sends everything queued. */
+static int send_out(int fd, ho_tls_conn *c)
+{
+    ho_buf *out = ho_tls_conn_out(c);
+    while (out->len > 0) {
+        ssize_t n = send(fd, out->data, out->len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return HO_ERR_IO;
+        ho_buf_consume(out, (size_t)n);
+    }
+    return HO_OK;
+}
+
+/* One read from the socket into the record layer. Returns HO_OK, an error,
+ * HO_ERR_WOULD_BLOCK on timeout, or HO_ERR_IO with *eof set at TCP EOF. */
+static int read_once(int fd, ho_tls_conn *c, int timeout_ms, bool *eof)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int r;
+    do {
+        r = poll(&pfd, 1, timeout_ms);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return HO_ERR_WOULD_BLOCK;
+    uint8_t buf[16384];
+    ssize_t n;
+    do {
+        n = recv(fd, buf, sizeof(buf), 0);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        *eof = n == 0;
+        return HO_ERR_IO;
+    }
+    ho_tls_set_now(ho_tls_conn_tls(c), app_now_ms());
+    int err = ho_tls_conn_receive(c, buf, (size_t)n);
+    int send_err = send_out(fd, c); /* alerts, KeyUpdate answers */
+    return err != HO_OK ? err : send_err;
+}
+
+/* The response is complete when its head is in and the body has its
+ * Content-Length (or the chunked terminator). */
+static bool response_complete(const ho_buf *resp, bool *framed)
+{
+    size_t head_len = app_http_head_len(resp->data, resp->len);
+    *framed = false;
+    if (head_len == 0)
+        return false;
+    char v[64];
+    if (app_http_header(resp->data, head_len, "Content-Length", v, sizeof(v))) {
+        *framed = true;
+        return resp->len - head_len >= (size_t)strtoull(v, NULL, 10);
+    }
+    if (app_http_header(resp->data, head_len, "Transfer-Encoding", v, sizeof(v)) && strcasecmp(v, "chunked") == 0) {
+        *framed = true;
+        const char *end = "\r\n0\r\n\r\n";
+        size_t el = strlen(end);
+        return resp->len - head_len >= el - 2 && memmem(resp->data + head_len - 2, resp->len - head_len + 2, end, el);
+    }
+    return false; /* delimited by the end of the connection */
+}
+
+/* Writes the body, decoding chunked transfer coding if used. */
+static void write_body(const ho_buf *resp, bool include_head)
+{
+    size_t head_len = app_http_head_len(resp->data, resp->len);
+    if (head_len == 0) {
+        fwrite(resp->data, 1, resp->len, stdout);
+        return;
+    }
+    if (include_head)
+        fwrite(resp->data, 1, head_len, stdout);
+    char v[64];
+    ho_cursor body = ho_cursor_make(resp->data + head_len, resp->len - head_len);
+    if (app_http_header(resp->data, head_len, "Content-Length", v, sizeof(v))) {
+        size_t want = (size_t)strtoull(v, NULL, 10);
+        fwrite(body.p, 1, want < body.len ? want : body.len, stdout);
+    } else if (app_http_header(resp->data, head_len, "Transfer-Encoding", v, sizeof(v)) &&
+               strcasecmp(v, "chunked") == 0) {
+        while (!ho_cursor_empty(&body)) {
+            char *line_end;
+            unsigned long long size = strtoull((const char *)body.p, &line_end, 16);
+            const uint8_t *crlf = memmem(body.p, body.len, "\r\n", 2);
+            const uint8_t *chunk;
+            if (crlf == NULL || size == 0 || !ho_skip(&body, (size_t)(crlf - body.p) + 2) ||
+                !ho_get_bytes(&body, (size_t)size, &chunk))
+                break;
+            fwrite(chunk, 1, (size_t)size, stdout);
+            ho_skip(&body, 2);
+        }
+    } else {
+        fwrite(body.p, 1, body.len, stdout);
+    }
+}
+
+static void print_summary(ho_tls *t)
+{
+    const ho_tls_suite *suite = ho_tls_get_suite(t);
+    const char *alpn = ho_tls_get_alpn(t);
+    fprintf(stderr, "suite: %s\n", suite ? suite->name : "none");
+    fprintf(stderr, "group: %s\n", app_group_name(ho_tls_get_group(t)));
+    fprintf(stderr, "alpn: %s\n", alpn ? alpn : "none");
+    fprintf(stderr, "resumed: %s\n", ho_tls_is_resumed(t) ? "yes" : "no");
+    fprintf(stderr, "hrr: %s\n", ho_tls_did_hrr(t) ? "yes" : "no");
+}
+
+static int fetch(const get_options *o, const url_parts *u, ho_tls_config *cfg, session_sink *sink)
+{
+    ho_tls_conn *c = ho_tls_conn_new(cfg, u->host);
+    if (c == NULL) {
+        app_report_error("connection", HO_ERR_NOMEM);
+        return 1;
+    }
+    ho_tls *t = ho_tls_conn_tls(c);
+    int rc = 1, fd = -1, err;
+    bool eof = false;
+    ho_buf resp;
+    ho_buf_init(&resp);
+    if (o->resume != NULL) {
+        ho_buf blob;
+        ho_buf_init(&blob);
+        err = app_read_file(o->resume, &blob);
+        if (err == HO_OK && (err = ho_tls_set_session(t, blob.data, blob.len)) != HO_OK)
+            app_report_error("--resume: unusable session, doing a full handshake", err);
+        ho_buf_free(&blob);
+    }
+    fd = connect_to(u);
+    if (fd < 0)
+        goto done;
+    ho_tls_set_now(t, app_now_ms());
+    if ((err = ho_tls_conn_start(c)) != HO_OK || (err = send_out(fd, c)) != HO_OK) {
+        app_report_error("handshake", err);
+        goto done;
+    }
+    while (!ho_tls_conn_handshake_done(c)) {
+        err = read_once(fd, c, READ_TIMEOUT_MS, &eof);
+        if (err != HO_OK) {
+            if (err == HO_ERR_WOULD_BLOCK)
+                fprintf(stderr, "handoff: handshake: timed out\n");
+            else if (eof)
+                fprintf(stderr, "handoff: handshake: connection closed by the server\n");
+            else
+                app_report_error("handshake", err);
+            goto done;
+        }
+    }
+    if (o->verbose)
+        print_summary(t);
+    if (o->key_update) {
+        if ((err = ho_tls_conn_key_update(c, true)) != HO_OK) {
+            app_report_error("key update", err);
+            goto done;
+        }
+        if (o->verbose)
+            fprintf(stderr, "key-update: sent\n");
+    }
+    ho_buf req;
+    ho_buf_init(&req);
+    char line[1400];
+    int n = snprintf(line, sizeof(line), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", u->path,
+                     u->host_header);
+    ho_put_bytes(&req, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0);
+    err = ho_tls_conn_write(c, req.data, req.len);
+    ho_buf_free(&req);
+    if (err == HO_OK)
+        err = send_out(fd, c);
+    if (err != HO_OK) {
+        app_report_error("sending the request", err);
+        goto done;
+    }
+    bool complete = false, framed = false;
+    for (;;) {
+        /* After a complete response, linger briefly only when a session
+         * ticket is still wanted. */
+        int timeout = complete ? TICKET_WAIT_MS : READ_TIMEOUT_MS;
+        if (complete && (o->resume == NULL || sink->received))
+            break;
+        err = read_once(fd, c, timeout, &eof);
+        ho_buf *in = ho_tls_conn_app_in(c);
+        ho_put_bytes(&resp, in->data, in->len);
+        ho_buf_consume(in, in->len);
+        if (err == HO_ERR_CLOSED || (err != HO_OK && complete))
+            break;
+        if (err == HO_ERR_IO && eof) {
+            /* TCP EOF without close_notify: a truncation attack unless the
+             * response was delimited anyway (RFC 8446 §6.1). */
+            response_complete(&resp, &framed);
+            if (framed || app_http_head_len(resp.data, resp.len) == 0) {
+                fprintf(stderr, "handoff: response: connection closed without close_notify before the end\n");
+                goto done;
+            }
+            break;
+        }
+        if (err == HO_ERR_WOULD_BLOCK) {
+            fprintf(stderr, "handoff: response: timed out\n");
+            goto done;
+        }
+        if (err != HO_OK) {
+            app_report_error("response", err);
+            goto done;
+        }
+        complete = response_complete(&resp, &framed);
+    }
+    if (resp.failed) {
+        app_report_error("response", HO_ERR_NOMEM);
+        goto done;
+    }
+    if (!response_complete(&resp, &framed) && framed) {
+        fprintf(stderr, "handoff: response: truncated\n");
+        goto done;
+    }
+    write_body(&resp, o->include_head);
+    fflush(stdout);
+    /* Polite close; the server may already be gone. */
+    if (ho_tls_conn_close(c) == HO_OK)
+        send_out(fd, c);
+    rc = 0;
+done:
+    if (fd >= 0)
+        close(fd);
+    ho_buf_free(&resp);
+    ho_tls_conn_free(c);
+    return rc;
+}
+
+int get_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"insecure", no_argument, NULL, 'k'},     {"cafile", required_argument, NULL, 'c'},
+        {"alpn", required_argument, NULL, 'a'},   {"resume", required_argument, NULL, 'r'},
+        {"suites", required_argument, NULL, 's'}, {"groups", required_argument, NULL, 'g'},
+        {"key-update", no_argument, NULL, 'u'},   {"verbose", no_argument, NULL, 'v'},
+        {"include", no_argument, NULL, 'i'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    get_options o = {0};
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "vih", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'k': o.insecure = true; break;
+        case 'c': o.cafile = optarg; break;
+        case 'a': o.alpn = optarg; break;
+        case 'r': o.resume = optarg; break;
+        case 's': o.suites = optarg; break;
+        case 'g': o.groups = optarg; break;
+        case 'u': o.key_update = true; break;
+        case 'v': o.verbose = true; break;
+        case 'i': o.include_head = true; break;
+        case 'h': get_usage(stdout); return 0;
+        default: get_usage(stderr); return 2;
+        }
+    }
+    if (optind + 1 != argc) {
+        fprintf(stderr, "handoff: get needs exactly one URL\n");
+        get_usage(stderr);
+        return 2;
+    }
+    o.url = argv[optind];
+    url_parts u;
+    if (!parse_url(o.url, &u)) {
+        fprintf(stderr, "handoff: not an https://host[:port]/path URL: %s\n", o.url);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    session_sink sink = {o.resume, false};
+    ho_tls_config *cfg = ho_tls_config_new(false);
+    if (cfg == NULL)
+        return 1;
+    int rc = 1;
+    int err = app_config_lists(cfg, o.suites, o.groups, o.alpn);
+    if (err != HO_OK) {
+        if (err != HO_ERR_INVALID_ARG)
+            app_report_error("configuration", err);
+        rc = 2;
+        goto done;
+    }
+    if (o.insecure) {
+        ho_tls_config_set_verify_peer(cfg, false);
+    } else if (o.cafile != NULL) {
+        ho_trust_store *ts = ho_trust_store_new();
+        if (ts == NULL || (err = ho_trust_store_add_file(ts, o.cafile)) != HO_OK) {
+            app_report_error("--cafile", ts == NULL ? HO_ERR_NOMEM : err);
+            ho_trust_store_free(ts);
+            goto done;
+        }
+        ho_tls_config_set_trust(cfg, ts); /* takes ts */
+    }
+    ho_tls_callbacks cb = {0};
+    cb.session = on_session;
+    cb.ctx = &sink;
+    ho_tls_config_set_callbacks(cfg, &cb);
+    rc = fetch(&o, &u, cfg, &sink);
+done:
+    ho_tls_config_free(cfg);
+    return rc;
+}

@@ -1,0 +1,477 @@
+/* TLS over TCP: the record layer (RFC 8446 §5), sans-I/O.
+ *
+ * Bytes from the socket go in through ho_tls_conn_receive; complete records
+ * are opened and dispatched (handshake bytes to the engine, alerts, and
+ * application data to app_in). Everything to send — handshake flights,
+ * alerts, application data — is sealed into records in `out`, which the
+ * caller writes to the socket.
+ *
+ * Key changes arrive through the engine's secret callback at the moment they
+ * take effect. A new write key first flushes the handshake bytes the engine
+ * queued before it under the old key: that is what puts ServerHello in the
+ * clear and a KeyUpdate under the key it replaces. */
+#include "handoff/tls.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    CONTENT_CHANGE_CIPHER_SPEC = 20,
+    CONTENT_ALERT = 21,
+    CONTENT_HANDSHAKE = 22,
+    CONTENT_APPLICATION_DATA = 23,
+};
+
+enum {
+    RECORD_HEADER_LEN = 5,
+    RECORD_VERSION = 0x0303,
+    ALERT_LEVEL_WARNING = 1,
+    ALERT_LEVEL_FATAL = 2,
+    /* RFC 8446 §5.1: TLSPlaintext.length MUST NOT exceed 2^14. */
+    MAX_PLAINTEXT = 1 << 14,
+    /* RFC 8446 §5.2: TLSCiphertext.length MUST NOT exceed 2^14 + 256. */
+    MAX_CIPHERTEXT = (1 << 14) + 256,
+};
+
+/* One direction of the connection: the epoch whose key is in use, the key
+ * (NULL while records are plaintext) and the record sequence number. */
+typedef struct record_direction {
+    ho_epoch epoch;
+    ho_aead *aead;
+    uint64_t seq;
+} record_direction;
+
+struct ho_tls_conn {
+    ho_tls *tls;
+    ho_tls_out hs_out;   /* handshake bytes the engine queued, per epoch */
+    ho_buf in;           /* received bytes: at most one partial record */
+    ho_buf out;          /* sealed records for the socket */
+    ho_buf app_in;       /* decrypted application data */
+    record_direction read, write;
+    int error;           /* sticky fatal error: every later call returns it */
+    bool peer_closed;    /* close_notify received */
+    bool closed;         /* close_notify sent */
+    bool ccs_seen;
+    int callback_error;  /* a failure inside the secret callback */
+};
+
+static void emit_alert_event(ho_tls_conn *c, ho_event_type type, uint8_t desc)
+{
+    ho_event ev = {0};
+    ev.type = type;
+    ev.level = desc == HO_ALERT_CLOSE_NOTIFY ? HO_LOG_DEBUG : HO_LOG_INFO;
+    ev.role = ho_tls_is_server(c->tls) ? "server" : "client";
+    ev.a = desc;
+    ev.detail = ho_tls_alert_name(desc);
+    ho_event_emit(&ev);
+}
+
+/* Appends one record of `type` carrying `len` bytes, sealed with the current
+ * write key (plaintext before the first one). */
+static int seal_record(ho_tls_conn *c, uint8_t type, const uint8_t *data, size_t len)
+{
+    if (len > MAX_PLAINTEXT)
+        return HO_ERR_INTERNAL;
+    ho_buf *out = &c->out;
+    if (c->write.aead == NULL) {
+        if (ho_buf_reserve(out, RECORD_HEADER_LEN + len) != HO_OK)
+            return HO_ERR_NOMEM;
+        ho_put_u8(out, type);
+        ho_put_u16(out, RECORD_VERSION);
+        size_t block = ho_block_open(out, 2);
+        ho_put_bytes(out, data, len);
+        ho_block_close(out, block);
+        return out->failed ? HO_ERR_NOMEM : HO_OK;
+    }
+    /* RFC 8446 §5.3: a sequence number MUST NOT wrap; we refuse instead. */
+    if (c->write.seq == UINT64_MAX)
+        return HO_ERR_TLS_ALERT(HO_ALERT_INTERNAL_ERROR);
+    /* RFC 8446 §5.2: inner plaintext = content || ContentType (no padding);
+     * the outer type is application_data and the AAD is the record header. */
+    size_t inner_len = len + 1;
+    size_t body_len = inner_len + HO_AEAD_TAG_LEN;
+    ho_buf header;
+    uint8_t header_bytes[RECORD_HEADER_LEN];
+    header.data = header_bytes;
+    header.len = 0;
+    header.cap = sizeof(header_bytes);
+    header.failed = false;
+    ho_put_u8(&header, CONTENT_APPLICATION_DATA);
+    ho_put_u16(&header, RECORD_VERSION);
+    ho_put_u16(&header, (uint16_t)body_len);
+    if (header.failed || ho_buf_reserve(out, RECORD_HEADER_LEN + body_len) != HO_OK)
+        return HO_ERR_NOMEM;
+    ho_put_bytes(out, header_bytes, RECORD_HEADER_LEN);
+    uint8_t *body = ho_put_space(out, body_len);
+    if (body == NULL)
+        return HO_ERR_NOMEM;
+    if (len > 0)
+        memcpy(body, data, len);
+    body[len] = type;
+    int err = ho_aead_seal(c->write.aead, c->write.seq, header_bytes, RECORD_HEADER_LEN, body, inner_len, body);
+    if (err != HO_OK)
+        return err;
+    c->write.seq++;
+    return HO_OK;
+}
+
+/* Seals all queued handshake bytes with the current write key, coalesced
+ * into records of at most 2^14 bytes. */
+static int flush_handshake(ho_tls_conn *c)
+{
+    for (int e = 0; e < HO_EPOCH_COUNT; e++) {
+        ho_buf *pending = &c->hs_out.send[e];
+        if (pending->len == 0)
+            continue;
+        if ((ho_epoch)e != c->write.epoch) {
+            /* The engine queued bytes for an epoch whose key is not the
+             * one in use: sealing them would send them under a wrong key. */
+            ho_log(HO_LOG_ERROR, "record: %zu handshake bytes queued at epoch %d, write epoch is %d",
+                   pending->len, e, (int)c->write.epoch);
+            return HO_ERR_TLS_ALERT(HO_ALERT_INTERNAL_ERROR);
+        }
+        ho_cursor rest = ho_cursor_make(pending->data, pending->len);
+        while (!ho_cursor_empty(&rest)) {
+            size_t n = rest.len < MAX_PLAINTEXT ? rest.len : MAX_PLAINTEXT;
+            const uint8_t *chunk;
+            if (!ho_get_bytes(&rest, n, &chunk))
+                return HO_ERR_INTERNAL;
+            int err = seal_record(c, CONTENT_HANDSHAKE, chunk, n);
+            if (err != HO_OK)
+                return err;
+        }
+        ho_buf_consume(pending, pending->len);
+    }
+    return HO_OK;
+}
+
+static int on_secret(void *ctx, ho_tls *tls, bool is_write, ho_epoch epoch, const ho_tls_suite *suite,
+                     const uint8_t *secret)
+{
+    ho_tls_conn *c = ctx;
+    (void)tls;
+    int err;
+    if (is_write) {
+        /* Everything the engine queued before this key took effect goes out
+         * under the old key (ServerHello in the clear, KeyUpdate under the
+         * key it retires). */
+        err = flush_handshake(c);
+        if (err != HO_OK)
+            goto fail;
+    }
+    /* RFC 8446 §7.3: traffic keys from the secret. */
+    uint8_t key[HO_AEAD_KEY_MAX], iv[HO_AEAD_IV_LEN];
+    size_t key_len = ho_aead_key_len(suite->aead);
+    err = ho_hkdf_expand_label(suite->hash, secret, "key", NULL, 0, key, key_len);
+    if (err == HO_OK)
+        err = ho_hkdf_expand_label(suite->hash, secret, "iv", NULL, 0, iv, sizeof(iv));
+    ho_aead *aead = NULL;
+    if (err == HO_OK) {
+        aead = ho_aead_new(suite->aead, is_write, key, iv);
+        if (aead == NULL)
+            err = HO_ERR_CRYPTO;
+    }
+    ho_wipe(key, sizeof(key));
+    ho_wipe(iv, sizeof(iv));
+    if (err != HO_OK)
+        goto fail;
+    record_direction *dir = is_write ? &c->write : &c->read;
+    ho_aead_free(dir->aead);
+    dir->aead = aead;
+    dir->epoch = epoch;
+    dir->seq = 0; /* RFC 8446 §5.3: the sequence number restarts with each key */
+    return HO_OK;
+fail:
+    c->callback_error = err;
+    return err;
+}
+
+ho_tls_conn *ho_tls_conn_new(ho_tls_config *cfg, const char *server_name)
+{
+    ho_tls_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->tls = ho_tls_new(cfg, server_name);
+    if (c->tls == NULL) {
+        free(c);
+        return NULL;
+    }
+    ho_tls_out_init(&c->hs_out);
+    ho_buf_init(&c->in);
+    ho_buf_init(&c->out);
+    ho_buf_init(&c->app_in);
+    c->read.epoch = HO_EPOCH_INITIAL;
+    c->write.epoch = HO_EPOCH_INITIAL;
+    ho_tls_set_secret_cb(c->tls, on_secret, c);
+    return c;
+}
+
+void ho_tls_conn_free(ho_tls_conn *c)
+{
+    if (c == NULL)
+        return;
+    ho_tls_free(c->tls);
+    ho_tls_out_free(&c->hs_out);
+    ho_buf_free(&c->in);
+    ho_buf_free(&c->out);
+    ho_buf_free(&c->app_in);
+    ho_aead_free(c->read.aead);
+    ho_aead_free(c->write.aead);
+    free(c);
+}
+
+ho_tls *ho_tls_conn_tls(ho_tls_conn *c) { return c->tls; }
+ho_buf *ho_tls_conn_out(ho_tls_conn *c) { return &c->out; }
+ho_buf *ho_tls_conn_app_in(ho_tls_conn *c) { return &c->app_in; }
+bool ho_tls_conn_handshake_done(const ho_tls_conn *c) { return ho_tls_handshake_done(c->tls); }
+
+/* Makes the connection dead with `err`; if err names an alert for the peer,
+ * queues it (fatal) under the current write key. Returns err. */
+static int conn_fail(ho_tls_conn *c, int err)
+{
+    if (c->error != HO_OK)
+        return c->error;
+    if (c->callback_error != HO_OK && !ho_err_is_alert(err))
+        err = c->callback_error;
+    c->error = err;
+    /* Handshake bytes of a failed step are never sent. */
+    for (int e = 0; e < HO_EPOCH_COUNT; e++)
+        ho_buf_consume(&c->hs_out.send[e], c->hs_out.send[e].len);
+    if (ho_err_is_alert(err) && !c->closed) {
+        uint8_t desc = ho_err_alert(err);
+        /* RFC 8446 §6: alerts other than close_notify/user_canceled are fatal. */
+        const uint8_t alert[2] = {ALERT_LEVEL_FATAL, desc};
+        if (seal_record(c, CONTENT_ALERT, alert, sizeof(alert)) == HO_OK)
+            emit_alert_event(c, HO_EV_ALERT_SENT, desc);
+        c->closed = true;
+    }
+    return err;
+}
+
+/* Runs after each engine call: a failure becomes an alert, otherwise the
+ * remaining handshake bytes go out under the current write key. */
+static int after_engine(ho_tls_conn *c, int err)
+{
+    if (err == HO_OK)
+        err = flush_handshake(c);
+    if (err != HO_OK)
+        return conn_fail(c, err);
+    return HO_OK;
+}
+
+int ho_tls_conn_start(ho_tls_conn *c)
+{
+    if (c->error != HO_OK)
+        return c->error;
+    return after_engine(c, ho_tls_start(c->tls, &c->hs_out));
+}
+
+static int handle_alert(ho_tls_conn *c, ho_cursor body)
+{
+    uint8_t level, desc;
+    /* RFC 8446 §6: an alert is exactly level and description. */
+    if (!ho_get_u8(&body, &level) || !ho_get_u8(&body, &desc) || !ho_cursor_empty(&body))
+        return HO_ERR_TLS_ALERT(HO_ALERT_DECODE_ERROR);
+    emit_alert_event(c, HO_EV_ALERT_RECV, desc);
+    if (desc == HO_ALERT_CLOSE_NOTIFY) {
+        c->peer_closed = true;
+        return HO_ERR_CLOSED;
+    }
+    /* RFC 8446 §6.2: every other alert (whatever its level) ends the
+     * connection; unknown ones are treated as errors too. */
+    return HO_ERR_TLS_PEER_ALERT(desc);
+}
+
+/* Dispatches one record's content (already decrypted when protected). */
+static int handle_content(ho_tls_conn *c, uint8_t type, ho_cursor body)
+{
+    switch (type) {
+    case CONTENT_HANDSHAKE:
+        /* RFC 8446 §5.1: zero-length handshake fragments MUST NOT be sent. */
+        if (ho_cursor_empty(&body))
+            return HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE);
+        return after_engine(c, ho_tls_handle(c->tls, c->read.epoch, body.p, body.len, &c->hs_out));
+    case CONTENT_ALERT:
+        return handle_alert(c, body);
+    case CONTENT_APPLICATION_DATA:
+        /* RFC 8446 §2: application data only flows after the handshake
+         * (no early data accepted here). */
+        if (!ho_tls_handshake_done(c->tls))
+            return HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE);
+        ho_put_bytes(&c->app_in, body.p, body.len);
+        return c->app_in.failed ? HO_ERR_NOMEM : HO_OK;
+    default:
+        /* RFC 8446 §5: an unexpected record type → unexpected_message. */
+        return HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE);
+    }
+}
+
+/* RFC 8446 §5: a change_cipher_spec record of the single byte 0x01 is
+ * dropped during the handshake; anything else is unexpected_message. */
+static int handle_change_cipher_spec(ho_tls_conn *c, ho_cursor body)
+{
+    uint8_t v;
+    if (ho_tls_handshake_done(c->tls) || c->ccs_seen || !ho_get_u8(&body, &v) || v != 0x01 ||
+        !ho_cursor_empty(&body))
+        return HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE);
+    c->ccs_seen = true;
+    return HO_OK;
+}
+
+/* Opens one protected record in place (we own the input buffer) and hands
+ * its content on. */
+static int handle_protected(ho_tls_conn *c, const uint8_t *header, uint8_t *body, size_t len)
+{
+    /* RFC 8446 §5.2: too short to hold a tag, or fails to authenticate →
+     * bad_record_mac. */
+    if (len < HO_AEAD_TAG_LEN + 1)
+        return HO_ERR_TLS_ALERT(HO_ALERT_BAD_RECORD_MAC);
+    if (c->read.seq == UINT64_MAX)
+        return HO_ERR_TLS_ALERT(HO_ALERT_INTERNAL_ERROR);
+    size_t inner_len = len - HO_AEAD_TAG_LEN;
+    int err = ho_aead_open(c->read.aead, c->read.seq, header, RECORD_HEADER_LEN, body, len, body);
+    if (err == HO_ERR_DECRYPT)
+        return HO_ERR_TLS_ALERT(HO_ALERT_BAD_RECORD_MAC);
+    if (err != HO_OK)
+        return err;
+    c->read.seq++;
+    /* RFC 8446 §5.4: the content type is the last non-zero byte; all zeros
+     * → unexpected_message. */
+    while (inner_len > 0 && body[inner_len - 1] == 0)
+        inner_len--;
+    if (inner_len == 0)
+        return HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE);
+    uint8_t type = body[inner_len - 1];
+    size_t content_len = inner_len - 1;
+    /* RFC 8446 §5.2: the plaintext MUST NOT exceed 2^14 (+ the type byte). */
+    if (content_len > MAX_PLAINTEXT)
+        return HO_ERR_TLS_ALERT(HO_ALERT_RECORD_OVERFLOW);
+    /* RFC 8446 §5: change_cipher_spec is never protected. */
+    if (type == CONTENT_CHANGE_CIPHER_SPEC)
+        return HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE);
+    return handle_content(c, type, ho_cursor_make(body, content_len));
+}
+
+static int handle_record(ho_tls_conn *c, uint8_t type, const uint8_t *header, uint8_t *body, size_t len)
+{
+    ho_cursor content = ho_cursor_make(body, len);
+    if (type == CONTENT_CHANGE_CIPHER_SPEC)
+        return handle_change_cipher_spec(c, content);
+    if (c->read.aead != NULL) {
+        /* RFC 8446 §5.2: once keys are in use every record but
+         * change_cipher_spec is protected, with outer type application_data. */
+        if (type != CONTENT_APPLICATION_DATA)
+            return HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE);
+        return handle_protected(c, header, body, len);
+    }
+    /* Plaintext: only the ClientHello/ServerHello exchange and alerts. */
+    if (len > MAX_PLAINTEXT)
+        return HO_ERR_TLS_ALERT(HO_ALERT_RECORD_OVERFLOW);
+    if (type != CONTENT_HANDSHAKE && type != CONTENT_ALERT)
+        return HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE);
+    return handle_content(c, type, content);
+}
+
+int ho_tls_conn_receive(ho_tls_conn *c, const void *data, size_t len)
+{
+    if (c->error != HO_OK)
+        return c->error;
+    if (c->peer_closed)
+        return HO_ERR_CLOSED;
+    ho_put_bytes(&c->in, data, len);
+    if (c->in.failed)
+        return conn_fail(c, HO_ERR_NOMEM);
+    ho_cursor rest = ho_cursor_make(c->in.data, c->in.len);
+    int err = HO_OK;
+    while (err == HO_OK && !c->peer_closed) {
+        ho_cursor record = rest;
+        const uint8_t *header;
+        uint8_t type;
+        uint16_t version, length;
+        if (!ho_get_bytes(&record, RECORD_HEADER_LEN, &header))
+            break;
+        ho_cursor header_fields = ho_cursor_make(header, RECORD_HEADER_LEN);
+        if (!ho_get_u8(&header_fields, &type) || !ho_get_u16(&header_fields, &version) ||
+            !ho_get_u16(&header_fields, &length)) {
+            err = HO_ERR_INTERNAL;
+            break;
+        }
+        /* RFC 8446 §5.1: legacy_record_version MUST be ignored. */
+        (void)version;
+        /* RFC 8446 §5.2: a record longer than 2^14 + 256 → record_overflow,
+         * detected from the header without waiting for the body. */
+        if (length > MAX_CIPHERTEXT) {
+            err = HO_ERR_TLS_ALERT(HO_ALERT_RECORD_OVERFLOW);
+            break;
+        }
+        /* RFC 8446 §5: an unknown record type → unexpected_message, also
+         * decided from the header (plaintext HTTP to a TLS port fails fast). */
+        if (type < CONTENT_CHANGE_CIPHER_SPEC || type > CONTENT_APPLICATION_DATA) {
+            err = HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE);
+            break;
+        }
+        const uint8_t *body;
+        if (!ho_get_bytes(&record, length, &body))
+            break; /* partial record: wait for more */
+        rest = record;
+        /* Decryption is in place: the bytes are ours (c->in). */
+        err = handle_record(c, type, header, (uint8_t *)(uintptr_t)body, length);
+    }
+    if (err == HO_ERR_CLOSED) {
+        ho_buf_consume(&c->in, c->in.len);
+        return err;
+    }
+    if (err != HO_OK)
+        return conn_fail(c, err);
+    ho_buf_consume(&c->in, c->in.len - rest.len);
+    return HO_OK;
+}
+
+int ho_tls_conn_write(ho_tls_conn *c, const void *data, size_t len)
+{
+    if (c->error != HO_OK)
+        return c->error;
+    if (c->closed)
+        return HO_ERR_CLOSED;
+    if (!ho_tls_handshake_done(c->tls))
+        return HO_ERR_INVALID_ARG;
+    ho_cursor rest = ho_cursor_make(data, len);
+    while (!ho_cursor_empty(&rest)) {
+        size_t n = rest.len < MAX_PLAINTEXT ? rest.len : MAX_PLAINTEXT;
+        const uint8_t *chunk;
+        if (!ho_get_bytes(&rest, n, &chunk))
+            return HO_ERR_INTERNAL;
+        int err = seal_record(c, CONTENT_APPLICATION_DATA, chunk, n);
+        if (err != HO_OK)
+            return conn_fail(c, err);
+    }
+    return HO_OK;
+}
+
+int ho_tls_conn_key_update(ho_tls_conn *c, bool request_peer_update)
+{
+    if (c->error != HO_OK)
+        return c->error;
+    if (c->closed)
+        return HO_ERR_CLOSED;
+    if (!ho_tls_handshake_done(c->tls))
+        return HO_ERR_INVALID_ARG;
+    return after_engine(c, ho_tls_key_update(c->tls, request_peer_update, &c->hs_out));
+}
+
+int ho_tls_conn_close(ho_tls_conn *c)
+{
+    if (c->error != HO_OK)
+        return c->error;
+    if (c->closed)
+        return HO_OK;
+    /* RFC 8446 §6.1: close_notify, after which we send nothing more. */
+    const uint8_t alert[2] = {ALERT_LEVEL_WARNING, HO_ALERT_CLOSE_NOTIFY};
+    int err = seal_record(c, CONTENT_ALERT, alert, sizeof(alert));
+    if (err != HO_OK)
+        return conn_fail(c, err);
+    emit_alert_event(c, HO_EV_ALERT_SENT, HO_ALERT_CLOSE_NOTIFY);
+    c->closed = true;
+    return HO_OK;
+}
