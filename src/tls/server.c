@@ -592,6 +592,7 @@ static hs_status send_tickets(ho_tls *tls, ho_tls_out *out)
             rc = ticket_seal(tls->cfg, tls->now_ms, &s, &ticket);
         if (rc == HO_OK) {
             /* §4.6.1 NewSessionTicket */
+            size_t start = b->len;
             size_t t = tls_msg_begin(tls, out, HO_HS_NEW_SESSION_TICKET);
             ho_put_u32(b, s.lifetime_s);
             ho_put_u32(b, s.age_add);
@@ -605,7 +606,8 @@ static hs_status send_tickets(ho_tls *tls, ho_tls_out *out)
             if (b->failed)
                 rc = HO_ERR_NOMEM;
             else
-                tls_event(tls, HO_EV_MSG_SENT, HO_LOG_DEBUG, HO_HS_NEW_SESSION_TICKET, 0, "NewSessionTicket");
+                tls_event(tls, HO_EV_MSG_SENT, HO_LOG_DEBUG, HO_HS_NEW_SESSION_TICKET, (int64_t)(b->len - start),
+                          "NewSessionTicket");
         }
         ho_buf_free(&ticket);
         session_clear(&s);
