@@ -1,0 +1,1931 @@
+/* Hostile and malformed handshake input: every case feeds the engine bytes
+ * that RFC 8446 says must be refused and asserts the exact alert (and that
+ * the error is sticky). Server cases build ClientHellos with tls_builder.h;
+ * client cases answer a real client with crafted ServerHellos or re-framed
+ * server flights. Expected alerts are the RFC's, not necessarily the
+ * engine's: a failure here is an engine discrepancy to fix. */
+#include "harness.h"
+#include "tls_builder.h"
+#include "tls_pair.h"
+
+#include <time.h>
+
+/* ---- case bookkeeping ------------------------------------------------- */
+
+static const char *cur_case = "?";
+static int case_count, case_failed;
+static bool cur_failed;
+static int64_t now_ms;
+
+/* HO_BADINPUT_VERBOSE=1 prints, per case, why the engine failed (its
+ * handshake_failed event), to check each case hits the intended check. */
+static bool verbose;
+static char last_failure[200];
+
+static void on_event(void *ctx, const ho_event *ev)
+{
+    if (ev->type == HO_EV_HANDSHAKE_FAILED && ev->detail != NULL)
+        snprintf(last_failure, sizeof(last_failure), "%s: %s", ev->role ? ev->role : "?", ev->detail);
+}
+
+static void begin_case(const char *name)
+{
+    cur_case = name;
+    last_failure[0] = '\0';
+    cur_failed = false;
+    case_count++;
+}
+
+static void end_case(void)
+{
+    if (verbose)
+        printf("%-48s %s\n", cur_case, last_failure[0] ? last_failure : "(no failure)");
+    if (cur_failed)
+        case_failed++;
+}
+
+static const char *err_name(int e, char *buf, size_t n)
+{
+    if (e == HO_OK)
+        snprintf(buf, n, "HO_OK");
+    else if (ho_err_is_alert(e))
+        snprintf(buf, n, "alert %s(%u)", ho_tls_alert_name(ho_err_alert(e)), ho_err_alert(e));
+    else
+        snprintf(buf, n, "%s(%d)", ho_err_str(e), e);
+    return buf;
+}
+
+/* Records a result of the current case; prints the case name on failure. */
+static void expect_rc(const char *what, int got, int want)
+{
+    if (got == want) {
+        ho_test_passed++;
+        return;
+    }
+    char g[64], w[64];
+    ho_test_failed++;
+    cur_failed = true;
+    fprintf(stderr, "FAIL [%s] %s: got %s, want %s\n", cur_case, what, err_name(got, g, sizeof(g)),
+            err_name(want, w, sizeof(w)));
+}
+
+static void expect_true(const char *what, bool ok)
+{
+    if (ok) {
+        ho_test_passed++;
+        return;
+    }
+    ho_test_failed++;
+    cur_failed = true;
+    fprintf(stderr, "FAIL [%s] %s\n", cur_case, what);
+}
+
+/* After an error, any further input gets the same error back. */
+static void expect_sticky(ho_tls *tls, ho_epoch epoch, ho_tls_out *out, int want)
+{
+    if (want == HO_OK)
+        return;
+    const uint8_t more[] = {HO_HS_FINISHED, 0, 0, 0};
+    expect_rc("sticky error", ho_tls_handle(tls, epoch, more, sizeof(more), out), want);
+    expect_rc("sticky error (other epoch)", ho_tls_handle(tls, HO_EPOCH_APP, more, sizeof(more), out), want);
+}
+
+#define ALERT(x) HO_ERR_TLS_ALERT(HO_ALERT_##x)
+
+/* ---- fixtures --------------------------------------------------------- */
+
+static ho_tls_config *scfg;      /* self-signed ECDSA P-256 "localhost", tickets on */
+static ho_tls_config *scfg_alpn; /* same, ALPN {"h2"} */
+static ho_tls_config *scfg_hrr;  /* P-256 only, HRR cookie on */
+static ho_cert_chain server_cert; /* a copy of the leaf, for client trust */
+static ho_kex *kex_x25519, *kex_p256;
+static uint8_t session_blob[4096];
+static size_t session_len;
+
+static ho_tls_config *new_server_cfg(void)
+{
+    ho_privkey *key = NULL;
+    ho_cert_chain chain = {0};
+    CHECK_EQ(ho_selfsigned_generate("localhost", 30, &key, &chain), HO_OK);
+    if (server_cert.count == 0)
+        ho_cert_chain_add_der(&server_cert, chain.der[0], chain.len[0]);
+    ho_tls_config *cfg = ho_tls_config_new(true);
+    CHECK_EQ(ho_tls_config_add_cert(cfg, &chain, key), HO_OK);
+    return cfg;
+}
+
+/* A client that trusts the server certificate of scfg. */
+static ho_tls_config *new_client_cfg(void)
+{
+    ho_tls_config *cfg = ho_tls_config_new(false);
+    ho_trust_store *ts = ho_trust_store_new();
+    ho_trust_store_add_der(ts, server_cert.der[0], server_cert.len[0]);
+    ho_tls_config_set_trust(cfg, ts);
+    return cfg;
+}
+
+static void save_session(void *ctx, ho_tls *tls, const uint8_t *blob, size_t len)
+{
+    if (len <= sizeof(session_blob) && session_len == 0) {
+        memcpy(session_blob, blob, len);
+        session_len = len;
+    }
+}
+
+static void pair_begin(struct tls_pair *p, ho_tls_config *ccfg, ho_tls_config *s)
+{
+    pair_init(p, ccfg, s, "localhost");
+    ho_tls_set_now(p->client, now_ms);
+    ho_tls_set_now(p->server, now_ms);
+}
+
+static void setup(void)
+{
+    now_ms = (int64_t)time(NULL) * 1000;
+    scfg = new_server_cfg();
+    scfg_alpn = new_server_cfg();
+    const char *h2 = "h2";
+    ho_tls_config_set_alpn(scfg_alpn, &h2, 1);
+    scfg_hrr = new_server_cfg();
+    const uint16_t p256 = HO_GROUP_SECP256R1;
+    ho_tls_config_set_groups(scfg_hrr, &p256, 1);
+    ho_tls_config_set_hrr_cookie(scfg_hrr, true);
+    kex_x25519 = ho_kex_new(HO_GROUP_X25519);
+    kex_p256 = ho_kex_new(HO_GROUP_SECP256R1);
+
+    /* A ticket from scfg for the PSK cases. */
+    ho_tls_config *c = new_client_cfg();
+    ho_tls_callbacks cb = {.session = save_session};
+    ho_tls_config_set_callbacks(c, &cb);
+    struct tls_pair p;
+    pair_begin(&p, c, scfg);
+    pair_run(&p);
+    CHECK_EQ(p.client_err, HO_OK);
+    CHECK_EQ(p.server_err, HO_OK);
+    CHECK(session_len > 0);
+    pair_free(&p);
+    ho_tls_config_free(c);
+}
+
+static void teardown(void)
+{
+    ho_tls_config_free(scfg);
+    ho_tls_config_free(scfg_alpn);
+    ho_tls_config_free(scfg_hrr);
+    ho_cert_chain_free(&server_cert);
+    ho_kex_free(kex_x25519);
+    ho_kex_free(kex_p256);
+}
+
+/* ---- server side: one ClientHello to a fresh server -------------------- */
+
+/* Feeds `msg` to a fresh server at `epoch`; the result must be `want`, and
+ * sticky if it is an error. */
+static void server_feed(ho_tls_config *cfg, ho_epoch epoch, const uint8_t *msg, size_t len, int want)
+{
+    ho_tls *s = ho_tls_new(cfg, NULL);
+    ho_tls_set_now(s, now_ms);
+    ho_tls_out out;
+    ho_tls_out_init(&out);
+    expect_rc("server result", ho_tls_handle(s, epoch, msg, len, &out), want);
+    if (want == HO_OK)
+        expect_true("server answered", out.send[HO_EPOCH_INITIAL].len > 0);
+    expect_sticky(s, epoch, &out, want);
+    ho_tls_out_free(&out);
+    ho_tls_free(s);
+}
+
+static void server_case_ch(const char *name, ho_tls_config *cfg, const struct tb_client_hello *ch, int want)
+{
+    begin_case(name);
+    ho_buf b;
+    ho_buf_init(&b);
+    tb_ch_build(ch, &b);
+    server_feed(cfg, HO_EPOCH_INITIAL, b.data, b.len, want);
+    ho_buf_free(&b);
+    end_case();
+}
+
+/* ClientHello mutators (the builder's default is a valid hello). */
+typedef void (*ch_mutator)(struct tb_client_hello *ch);
+
+static void m_none(struct tb_client_hello *ch) { (void)ch; }
+static void m_sid_33(struct tb_client_hello *ch) { ch->session_id_len = 33; }
+static void m_suites_odd(struct tb_client_hello *ch) { ch->suites_len = 5; }
+static void m_suites_empty(struct tb_client_hello *ch) { ch->suites_len = 0; }
+static void m_comp_empty(struct tb_client_hello *ch) { ch->comp_len = 0; }
+static void m_comp_one(struct tb_client_hello *ch) { ch->comp[0] = 1; }
+static void m_comp_zero_one(struct tb_client_hello *ch)
+{
+    ch->comp[0] = 0;
+    ch->comp[1] = 1;
+    ch->comp_len = 2;
+}
+static void m_ext_block_past_end(struct tb_client_hello *ch) { ch->ext_len_adjust = 1; }
+static void m_ext_block_short(struct tb_client_hello *ch) { ch->ext_len_adjust = -1; }
+static void m_trailing(struct tb_client_hello *ch)
+{
+    ch->trailing[0] = 0;
+    ch->trailing_len = 1;
+}
+static void m_no_extensions(struct tb_client_hello *ch) { ch->no_extensions = true; }
+static void m_empty_ext_block(struct tb_client_hello *ch) { ch->ext.n = 0; }
+static void m_dup_groups(struct tb_client_hello *ch) { tb_ext_dup(&ch->ext, TB_EXT_SUPPORTED_GROUPS); }
+static void m_dup_key_share_ext(struct tb_client_hello *ch)
+{
+    tb_ext_dup(&ch->ext, TB_EXT_KEY_SHARE);
+}
+static void m_psk_not_last(struct tb_client_hello *ch)
+{
+    const uint8_t modes[] = {1, 1};
+    tb_ext_add(&ch->ext, TB_EXT_PSK_KEY_EXCHANGE_MODES, modes, 2);
+    tb_ext_set_psk(&ch->ext, (const uint8_t *)"ticket", 6, 0, 1, 32);
+    tb_ext_move(&ch->ext, TB_EXT_PRE_SHARED_KEY, 1);
+}
+static void m_oid_filters(struct tb_client_hello *ch)
+{
+    const uint8_t body[] = {0, 0};
+    tb_ext_add(&ch->ext, TB_EXT_OID_FILTERS, body, 2);
+}
+static void m_no_versions(struct tb_client_hello *ch) { tb_ext_remove(&ch->ext, TB_EXT_SUPPORTED_VERSIONS); }
+static void m_versions_12_only(struct tb_client_hello *ch)
+{
+    const uint16_t v[] = {0x0303, 0x0302};
+    tb_ext_set_u16_list(&ch->ext, TB_EXT_SUPPORTED_VERSIONS, 1, v, 2);
+}
+static void m_versions_odd(struct tb_client_hello *ch)
+{
+    const uint8_t body[] = {3, 0x03, 0x04, 0x03};
+    tb_ext_set(&ch->ext, TB_EXT_SUPPORTED_VERSIONS, body, sizeof(body));
+}
+static void m_no_sigs(struct tb_client_hello *ch) { tb_ext_remove(&ch->ext, TB_EXT_SIGNATURE_ALGORITHMS); }
+static void m_no_groups(struct tb_client_hello *ch) { tb_ext_remove(&ch->ext, TB_EXT_SUPPORTED_GROUPS); }
+static void m_no_key_share(struct tb_client_hello *ch) { tb_ext_remove(&ch->ext, TB_EXT_KEY_SHARE); }
+static void m_no_groups_no_share(struct tb_client_hello *ch)
+{
+    tb_ext_remove(&ch->ext, TB_EXT_SUPPORTED_GROUPS);
+    tb_ext_remove(&ch->ext, TB_EXT_KEY_SHARE);
+}
+static void m_psk_no_modes(struct tb_client_hello *ch)
+{
+    tb_ext_set_psk(&ch->ext, (const uint8_t *)"ticket", 6, 0, 1, 32);
+}
+static void m_psk_count_mismatch(struct tb_client_hello *ch)
+{
+    const uint8_t modes[] = {1, 1};
+    tb_ext_add(&ch->ext, TB_EXT_PSK_KEY_EXCHANGE_MODES, modes, 2);
+    tb_ext_set_psk(&ch->ext, (const uint8_t *)"ticket", 6, 0, 2, 32);
+}
+static void m_psk_binder_short(struct tb_client_hello *ch)
+{
+    const uint8_t modes[] = {1, 1};
+    tb_ext_add(&ch->ext, TB_EXT_PSK_KEY_EXCHANGE_MODES, modes, 2);
+    tb_ext_set_psk(&ch->ext, (const uint8_t *)"ticket", 6, 0, 1, 31);
+}
+static void m_share_not_in_groups(struct tb_client_hello *ch)
+{
+    const uint16_t g = HO_GROUP_SECP256R1;
+    tb_ext_set_u16_list(&ch->ext, TB_EXT_SUPPORTED_GROUPS, 2, &g, 1);
+}
+static void set_x25519_share(struct tb_client_hello *ch, const uint8_t *key, size_t len, int copies)
+{
+    struct tb_share s[2] = {{HO_GROUP_X25519, key, len}, {HO_GROUP_X25519, key, len}};
+    tb_ext_set_key_shares(&ch->ext, s, (size_t)copies);
+}
+static void m_two_shares_same_group(struct tb_client_hello *ch)
+{
+    uint8_t pub[32];
+    size_t n = sizeof(pub);
+    ho_kex_public(kex_x25519, pub, &n);
+    set_x25519_share(ch, pub, n, 2);
+}
+static void m_x25519_short(struct tb_client_hello *ch)
+{
+    uint8_t pub[32];
+    size_t n = sizeof(pub);
+    ho_kex_public(kex_x25519, pub, &n);
+    set_x25519_share(ch, pub, 31, 1);
+}
+static void m_x25519_zero(struct tb_client_hello *ch)
+{
+    const uint8_t zero[32] = {0};
+    set_x25519_share(ch, zero, 32, 1);
+}
+static void m_share_empty_key(struct tb_client_hello *ch) { set_x25519_share(ch, NULL, 0, 1); }
+static void set_p256_only(struct tb_client_hello *ch, const uint8_t *key, size_t len)
+{
+    const uint16_t g = HO_GROUP_SECP256R1;
+    tb_ext_set_u16_list(&ch->ext, TB_EXT_SUPPORTED_GROUPS, 2, &g, 1);
+    struct tb_share s = {HO_GROUP_SECP256R1, key, len};
+    tb_ext_set_key_shares(&ch->ext, &s, 1);
+}
+static void m_p256_off_curve(struct tb_client_hello *ch)
+{
+    uint8_t pub[65];
+    size_t n = sizeof(pub);
+    ho_kex_public(kex_p256, pub, &n);
+    pub[64] ^= 1; /* y no longer solves the curve equation for x */
+    set_p256_only(ch, pub, n);
+}
+static void m_p256_compressed(struct tb_client_hello *ch)
+{
+    uint8_t pub[65];
+    size_t n = sizeof(pub);
+    ho_kex_public(kex_p256, pub, &n);
+    pub[0] = (uint8_t)(0x02 | (pub[64] & 1)); /* compressed form: not allowed in TLS 1.3 (§4.2.8.2) */
+    set_p256_only(ch, pub, 33);
+}
+static void m_no_common_suite(struct tb_client_hello *ch)
+{
+    const uint16_t s[] = {0x1304 /* TLS_AES_128_CCM_SHA256 */, 0x1305, 0xc02f};
+    tb_ch_set_suites(ch, s, 3);
+}
+static void m_no_common_group(struct tb_client_hello *ch)
+{
+    const uint16_t g = HO_GROUP_SECP384R1;
+    tb_ext_set_u16_list(&ch->ext, TB_EXT_SUPPORTED_GROUPS, 2, &g, 1);
+    uint8_t junk[97];
+    memset(junk, 0x04, sizeof(junk));
+    struct tb_share s = {HO_GROUP_SECP384R1, junk, sizeof(junk)};
+    tb_ext_set_key_shares(&ch->ext, &s, 1);
+}
+static void m_groups_empty(struct tb_client_hello *ch)
+{
+    tb_ext_set_u16_list(&ch->ext, TB_EXT_SUPPORTED_GROUPS, 2, NULL, 0);
+}
+static void m_sigs_odd(struct tb_client_hello *ch)
+{
+    const uint8_t body[] = {0, 3, 0x04, 0x03, 0x08};
+    tb_ext_set(&ch->ext, TB_EXT_SIGNATURE_ALGORITHMS, body, sizeof(body));
+}
+static void m_sigs_unusable(struct tb_client_hello *ch)
+{
+    const uint16_t s[] = {0x0201 /* rsa_pkcs1_sha1 */, 0x0401 /* rsa_pkcs1_sha256 */};
+    tb_ext_set_u16_list(&ch->ext, TB_EXT_SIGNATURE_ALGORITHMS, 2, s, 2);
+}
+static void m_alpn_other(struct tb_client_hello *ch)
+{
+    const char *p[] = {"http/1.1", "spdy/3"};
+    tb_ext_set_alpn(&ch->ext, p, 2);
+}
+static void m_alpn_h2(struct tb_client_hello *ch)
+{
+    const char *p[] = {"http/1.1", "h2"};
+    tb_ext_set_alpn(&ch->ext, p, 2);
+}
+static void m_alpn_empty_name(struct tb_client_hello *ch)
+{
+    const char *p[] = {"h2", ""};
+    tb_ext_set_alpn(&ch->ext, p, 2);
+}
+static void m_alpn_empty_list(struct tb_client_hello *ch)
+{
+    const uint8_t body[] = {0, 0};
+    tb_ext_set(&ch->ext, TB_EXT_ALPN, body, 2);
+}
+static void m_sni_two_names(struct tb_client_hello *ch)
+{
+    const char *n[] = {"localhost", "example.com"};
+    tb_ext_set_sni(&ch->ext, n, 2);
+}
+static void m_sni_empty_list(struct tb_client_hello *ch)
+{
+    const uint8_t body[] = {0, 0};
+    tb_ext_set(&ch->ext, TB_EXT_SERVER_NAME, body, 2);
+}
+static void m_reordered(struct tb_client_hello *ch)
+{
+    tb_ext_move(&ch->ext, TB_EXT_KEY_SHARE, 0);
+    tb_ext_move(&ch->ext, TB_EXT_SUPPORTED_VERSIONS, 99);
+}
+static void m_empty_client_shares(struct tb_client_hello *ch) { tb_ext_set_key_shares(&ch->ext, NULL, 0); }
+static void m_versions_empty(struct tb_client_hello *ch)
+{
+    const uint8_t body[] = {0};
+    tb_ext_set(&ch->ext, TB_EXT_SUPPORTED_VERSIONS, body, 1);
+}
+static void m_sigs_empty(struct tb_client_hello *ch)
+{
+    tb_ext_set_u16_list(&ch->ext, TB_EXT_SIGNATURE_ALGORITHMS, 2, NULL, 0);
+}
+static void m_key_share_trailing(struct tb_client_hello *ch)
+{
+    struct tb_ext *e = tb_ext_find(&ch->ext, TB_EXT_KEY_SHARE);
+    e->body[e->len++] = 0;
+}
+static void m_sni_empty_name(struct tb_client_hello *ch)
+{
+    const char *n = "";
+    tb_ext_set_sni(&ch->ext, &n, 1);
+}
+static void m_modes_empty(struct tb_client_hello *ch)
+{
+    const uint8_t body[] = {0};
+    tb_ext_add(&ch->ext, TB_EXT_PSK_KEY_EXCHANGE_MODES, body, 1);
+}
+static void m_cookie_empty(struct tb_client_hello *ch)
+{
+    const uint8_t body[] = {0, 0};
+    tb_ext_add(&ch->ext, TB_EXT_COOKIE, body, 2);
+}
+static void m_psk_empty_identity(struct tb_client_hello *ch)
+{
+    const uint8_t modes[] = {1, 1};
+    tb_ext_add(&ch->ext, TB_EXT_PSK_KEY_EXCHANGE_MODES, modes, 2);
+    tb_ext_set_psk(&ch->ext, NULL, 0, 0, 1, 32);
+}
+static void m_psk_no_identities(struct tb_client_hello *ch)
+{
+    const uint8_t modes[] = {1, 1};
+    tb_ext_add(&ch->ext, TB_EXT_PSK_KEY_EXCHANGE_MODES, modes, 2);
+    uint8_t body[2 + 2 + 1 + 32] = {0, 0, 0, 33, 32};
+    tb_ext_set(&ch->ext, TB_EXT_PRE_SHARED_KEY, body, sizeof(body));
+}
+static void m_unknown_ext(struct tb_client_hello *ch)
+{
+    const uint8_t body[] = {1, 2, 3};
+    tb_ext_add(&ch->ext, 0x7a7a, body, 3);
+    tb_ext_move(&ch->ext, 0x7a7a, 0);
+}
+
+struct ch_case {
+    const char *name;
+    ch_mutator mutate;
+    ho_tls_config **cfg;
+    int want;
+};
+
+static const struct ch_case ch_cases[] = {
+    /* controls: the builder's hello is accepted */
+    {"ch_control_valid", m_none, &scfg, HO_OK},
+    {"ch_control_unknown_extension_ignored", m_unknown_ext, &scfg, HO_OK},
+    {"ch_control_alpn_overlap", m_alpn_h2, &scfg_alpn, HO_OK},
+    {"ch_control_extensions_reordered", m_reordered, &scfg, HO_OK},
+    {"ch_control_empty_client_shares_gets_hrr", m_empty_client_shares, &scfg, HO_OK},
+    /* framing and inner lengths: decode_error (§4.1.2, §6.2) */
+    {"ch_session_id_33", m_sid_33, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_cipher_suites_odd_length", m_suites_odd, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_cipher_suites_empty", m_suites_empty, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_compression_length_0", m_comp_empty, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_extensions_block_past_end", m_ext_block_past_end, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_extensions_block_short", m_ext_block_short, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_trailing_byte_after_extensions", m_trailing, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_supported_versions_odd", m_versions_odd, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_supported_groups_empty", m_groups_empty, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_signature_algorithms_odd", m_sigs_odd, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_key_share_empty_key", m_share_empty_key, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_psk_binder_31_bytes", m_psk_binder_short, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_alpn_empty_name", m_alpn_empty_name, &scfg_alpn, ALERT(DECODE_ERROR)},
+    {"ch_alpn_empty_list", m_alpn_empty_list, &scfg_alpn, ALERT(DECODE_ERROR)},
+    {"ch_sni_empty_list", m_sni_empty_list, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_sni_empty_host_name", m_sni_empty_name, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_supported_versions_empty", m_versions_empty, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_signature_algorithms_empty", m_sigs_empty, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_key_share_trailing_byte", m_key_share_trailing, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_psk_modes_empty", m_modes_empty, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_cookie_empty", m_cookie_empty, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_psk_empty_identity", m_psk_empty_identity, &scfg, ALERT(DECODE_ERROR)},
+    {"ch_psk_no_identities", m_psk_no_identities, &scfg, ALERT(DECODE_ERROR)},
+    /* extension block rules (§4.2, §4.2.11) */
+    {"ch_duplicate_supported_groups", m_dup_groups, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    {"ch_duplicate_key_share_ext", m_dup_key_share_ext, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    {"ch_pre_shared_key_not_last", m_psk_not_last, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    {"ch_oid_filters_not_allowed", m_oid_filters, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    /* versions (§4.2.1) and compression (§4.1.2) */
+    {"ch_no_supported_versions", m_no_versions, &scfg, ALERT(PROTOCOL_VERSION)},
+    {"ch_supported_versions_without_1_3", m_versions_12_only, &scfg, ALERT(PROTOCOL_VERSION)},
+    {"ch_no_extensions", m_no_extensions, &scfg, ALERT(PROTOCOL_VERSION)},
+    {"ch_empty_extension_block", m_empty_ext_block, &scfg, ALERT(PROTOCOL_VERSION)},
+    {"ch_compression_1", m_comp_one, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    {"ch_compression_0_1", m_comp_zero_one, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    /* mandatory extensions (§9.2, §4.2.9) */
+    {"ch_missing_signature_algorithms", m_no_sigs, &scfg, ALERT(MISSING_EXTENSION)},
+    {"ch_missing_supported_groups_with_key_share", m_no_groups, &scfg, ALERT(MISSING_EXTENSION)},
+    {"ch_missing_key_share", m_no_key_share, &scfg, ALERT(MISSING_EXTENSION)},
+    {"ch_missing_groups_and_key_share", m_no_groups_no_share, &scfg, ALERT(MISSING_EXTENSION)},
+    {"ch_psk_without_psk_modes", m_psk_no_modes, &scfg, ALERT(MISSING_EXTENSION)},
+    {"ch_psk_identities_binders_mismatch", m_psk_count_mismatch, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    /* key shares (§4.2.8, §4.2.8.2, §7.4.2) */
+    {"ch_key_share_group_not_in_supported_groups", m_share_not_in_groups, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    {"ch_two_key_shares_same_group", m_two_shares_same_group, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    {"ch_x25519_share_31_bytes", m_x25519_short, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    {"ch_x25519_share_all_zero", m_x25519_zero, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    {"ch_p256_share_off_curve", m_p256_off_curve, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    {"ch_p256_share_compressed", m_p256_compressed, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    /* negotiation failures */
+    {"ch_no_common_cipher_suite", m_no_common_suite, &scfg, ALERT(HANDSHAKE_FAILURE)},
+    {"ch_no_common_group", m_no_common_group, &scfg, ALERT(HANDSHAKE_FAILURE)},
+    {"ch_no_usable_signature_algorithm", m_sigs_unusable, &scfg, ALERT(HANDSHAKE_FAILURE)},
+    {"ch_alpn_no_overlap", m_alpn_other, &scfg_alpn, ALERT(NO_APPLICATION_PROTOCOL)},
+    {"ch_sni_two_host_names", m_sni_two_names, &scfg, ALERT(ILLEGAL_PARAMETER)},
+};
+
+static void test_client_hello_table(void)
+{
+    for (size_t i = 0; i < sizeof(ch_cases) / sizeof(ch_cases[0]); i++) {
+        struct tb_client_hello ch;
+        tb_ch_init(&ch, kex_x25519, "localhost");
+        ch_cases[i].mutate(&ch);
+        server_case_ch(ch_cases[i].name, *ch_cases[i].cfg, &ch, ch_cases[i].want);
+    }
+    /* One extension whose length runs past the end of the block. */
+    struct tb_client_hello ch;
+    tb_ch_init(&ch, kex_x25519, "localhost");
+    begin_case("ch_extension_body_past_block");
+    ho_buf b;
+    ho_buf_init(&b);
+    tb_ch_build(&ch, &b);
+    /* Last extension is key_share: bump its ext length by 1 and the block
+     * length stays; the message and block end where they did. */
+    size_t ext_len_at = b.len - ch.ext.e[ch.ext.n - 1].len - 2;
+    b.data[ext_len_at + 1]++;
+    server_feed(scfg, HO_EPOCH_INITIAL, b.data, b.len, ALERT(DECODE_ERROR));
+    ho_buf_free(&b);
+    end_case();
+}
+
+/* Truncations: the header agrees with the (short) body, so the message is
+ * complete and cannot be parsed: decode_error — except a body that ends
+ * right after the compression methods, which is a hello without extensions
+ * (protocol_version, §4.2.1). */
+static void test_truncations(void)
+{
+    struct tb_client_hello ch;
+    tb_ch_init(&ch, kex_x25519, "localhost");
+    ho_buf full;
+    ho_buf_init(&full);
+    tb_ch_build(&ch, &full);
+    size_t body = full.len - 4, ext_at = tb_ch_ext_offset(&ch);
+    const size_t offsets[] = {0,  1,  2,  20, 33, 34, 35, 50, 66, 67,
+                              68, 70, 74, 75, ext_at - 1, ext_at + 1, ext_at + 2, ext_at + 6,
+                              ext_at + 30, body - 40, body - 1};
+    for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "ch_truncated_at_%zu", offsets[i]);
+        begin_case(name);
+        ho_buf t;
+        ho_buf_init(&t);
+        tb_msg_truncated(&t, full.data, offsets[i]);
+        server_feed(scfg, HO_EPOCH_INITIAL, t.data, t.len, ALERT(DECODE_ERROR));
+        ho_buf_free(&t);
+        end_case();
+    }
+    begin_case("ch_truncated_after_compression");
+    ho_buf t;
+    ho_buf_init(&t);
+    tb_msg_truncated(&t, full.data, ext_at);
+    server_feed(scfg, HO_EPOCH_INITIAL, t.data, t.len, ALERT(PROTOCOL_VERSION));
+    ho_buf_free(&t);
+    end_case();
+    ho_buf_free(&full);
+}
+
+/* A header that announces more than has arrived waits (HO_OK, nothing
+ * sent); the error comes once the message is complete. */
+static void test_partial_message(void)
+{
+    begin_case("ch_partial_then_complete_malformed");
+    struct tb_client_hello ch;
+    tb_ch_init(&ch, kex_x25519, "localhost");
+    ch.session_id_len = 33;
+    ho_buf b;
+    ho_buf_init(&b);
+    tb_ch_build(&ch, &b);
+    ho_tls *s = ho_tls_new(scfg, NULL);
+    ho_tls_out out;
+    ho_tls_out_init(&out);
+    expect_rc("header fragment", ho_tls_handle(s, HO_EPOCH_INITIAL, b.data, 3, &out), HO_OK);
+    expect_rc("all but one byte", ho_tls_handle(s, HO_EPOCH_INITIAL, b.data + 3, b.len - 4, &out), HO_OK);
+    expect_true("nothing sent while waiting", out.send[HO_EPOCH_INITIAL].len == 0);
+    expect_rc("last byte", ho_tls_handle(s, HO_EPOCH_INITIAL, b.data + b.len - 1, 1, &out), ALERT(DECODE_ERROR));
+    expect_sticky(s, HO_EPOCH_INITIAL, &out, ALERT(DECODE_ERROR));
+    ho_tls_out_free(&out);
+    ho_tls_free(s);
+    ho_buf_free(&b);
+    end_case();
+
+    begin_case("ch_partial_then_complete_valid");
+    tb_ch_init(&ch, kex_x25519, "localhost");
+    ho_buf_init(&b);
+    tb_ch_build(&ch, &b);
+    s = ho_tls_new(scfg, NULL);
+    ho_tls_out_init(&out);
+    expect_rc("first half", ho_tls_handle(s, HO_EPOCH_INITIAL, b.data, b.len / 2, &out), HO_OK);
+    expect_true("nothing sent while waiting", out.send[HO_EPOCH_INITIAL].len == 0);
+    expect_rc("second half", ho_tls_handle(s, HO_EPOCH_INITIAL, b.data + b.len / 2, b.len - b.len / 2, &out),
+              HO_OK);
+    expect_true("ServerHello sent", out.send[HO_EPOCH_INITIAL].len > 0);
+    ho_tls_out_free(&out);
+    ho_tls_free(s);
+    ho_buf_free(&b);
+    end_case();
+}
+
+/* Messages the server does not expect, or at the wrong epoch (§5.1, §6.2). */
+static void test_server_unexpected(void)
+{
+    static const uint8_t fin[4 + 32] = {HO_HS_FINISHED, 0, 0, 32};
+    begin_case("srv_finished_first");
+    server_feed(scfg, HO_EPOCH_INITIAL, fin, sizeof(fin), ALERT(UNEXPECTED_MESSAGE));
+    end_case();
+
+    struct tb_server_hello sh;
+    uint8_t sid[32] = {0};
+    tb_sh_init(&sh, sid, 32, HO_TLS_AES_128_GCM_SHA256, kex_x25519);
+    ho_buf b;
+    ho_buf_init(&b);
+    tb_sh_build(&sh, &b);
+    begin_case("srv_server_hello_first");
+    server_feed(scfg, HO_EPOCH_INITIAL, b.data, b.len, ALERT(UNEXPECTED_MESSAGE));
+    end_case();
+    ho_buf_free(&b);
+
+    static const uint8_t ku[] = {HO_HS_KEY_UPDATE, 0, 0, 1, 0};
+    begin_case("srv_key_update_first");
+    server_feed(scfg, HO_EPOCH_INITIAL, ku, sizeof(ku), ALERT(UNEXPECTED_MESSAGE));
+    end_case();
+
+    static const uint8_t unknown[] = {0x63, 0, 0, 0};
+    begin_case("srv_unknown_message_type");
+    server_feed(scfg, HO_EPOCH_INITIAL, unknown, sizeof(unknown), ALERT(UNEXPECTED_MESSAGE));
+    end_case();
+
+    struct tb_client_hello ch;
+    tb_ch_init(&ch, kex_x25519, "localhost");
+    ho_buf_init(&b);
+    tb_ch_build(&ch, &b);
+    begin_case("srv_client_hello_at_handshake_epoch");
+    server_feed(scfg, HO_EPOCH_HANDSHAKE, b.data, b.len, ALERT(UNEXPECTED_MESSAGE));
+    end_case();
+    begin_case("srv_client_hello_at_app_epoch");
+    server_feed(scfg, HO_EPOCH_APP, b.data, b.len, ALERT(UNEXPECTED_MESSAGE));
+    end_case();
+
+    /* §5.1: a ClientHello followed by more bytes in the same flight — the
+     * next message would span the key change. */
+    begin_case("srv_data_after_client_hello");
+    ho_buf two;
+    ho_buf_init(&two);
+    ho_put_bytes(&two, b.data, b.len);
+    ho_put_bytes(&two, fin, sizeof(fin));
+    server_feed(scfg, HO_EPOCH_INITIAL, two.data, two.len, ALERT(UNEXPECTED_MESSAGE));
+    ho_buf_free(&two);
+    end_case();
+
+    /* A header announcing more than 128 KiB is refused at once. */
+    static const uint8_t huge[] = {HO_HS_CLIENT_HELLO, 0x02, 0x00, 0x01, 0x03, 0x03};
+    begin_case("srv_oversized_message_header");
+    server_feed(scfg, HO_EPOCH_INITIAL, huge, sizeof(huge), ALERT(ILLEGAL_PARAMETER));
+    end_case();
+
+    /* A second ClientHello once the handshake is complete. */
+    ho_tls_config *c = new_client_cfg();
+    struct tls_pair p;
+    pair_begin(&p, c, scfg);
+    pair_run(&p);
+    begin_case("srv_client_hello_after_handshake");
+    expect_rc("handshake", p.server_err, HO_OK);
+    expect_rc("second ClientHello", ho_tls_handle(p.server, HO_EPOCH_APP, b.data, b.len, &p.sout),
+              ALERT(UNEXPECTED_MESSAGE));
+    expect_sticky(p.server, HO_EPOCH_APP, &p.sout, ALERT(UNEXPECTED_MESSAGE));
+    end_case();
+    pair_free(&p);
+    pair_begin(&p, c, scfg);
+    pair_run(&p);
+    begin_case("srv_client_hello_after_handshake_initial_epoch");
+    expect_rc("second ClientHello", ho_tls_handle(p.server, HO_EPOCH_INITIAL, b.data, b.len, &p.sout),
+              ALERT(UNEXPECTED_MESSAGE));
+    expect_sticky(p.server, HO_EPOCH_INITIAL, &p.sout, ALERT(UNEXPECTED_MESSAGE));
+    end_case();
+    pair_free(&p);
+    /* KeyUpdate with request_update 2 from the client (§4.6.3). */
+    pair_begin(&p, c, scfg);
+    pair_run(&p);
+    begin_case("srv_key_update_value_2");
+    static const uint8_t ku2[] = {HO_HS_KEY_UPDATE, 0, 0, 1, 2};
+    expect_rc("KeyUpdate", ho_tls_handle(p.server, HO_EPOCH_APP, ku2, sizeof(ku2), &p.sout),
+              ALERT(ILLEGAL_PARAMETER));
+    expect_sticky(p.server, HO_EPOCH_APP, &p.sout, ALERT(ILLEGAL_PARAMETER));
+    end_case();
+    pair_free(&p);
+    ho_tls_config_free(c);
+    ho_buf_free(&b);
+}
+
+/* A server that has sent its flight (WAIT_FINISHED) gets `msg`. */
+static void server_after_ch_case(const char *name, ho_epoch epoch, const uint8_t *msg, size_t len, int want)
+{
+    begin_case(name);
+    ho_tls *s = ho_tls_new(scfg, NULL);
+    ho_tls_set_now(s, now_ms);
+    ho_tls_out out;
+    ho_tls_out_init(&out);
+    struct tb_client_hello ch;
+    tb_ch_init(&ch, kex_x25519, "localhost");
+    ho_buf b;
+    ho_buf_init(&b);
+    tb_ch_build(&ch, &b);
+    expect_rc("ClientHello", ho_tls_handle(s, HO_EPOCH_INITIAL, b.data, b.len, &out), HO_OK);
+    expect_rc("message", ho_tls_handle(s, epoch, msg, len, &out), want);
+    expect_sticky(s, epoch, &out, want);
+    ho_buf_free(&b);
+    ho_tls_out_free(&out);
+    ho_tls_free(s);
+    end_case();
+}
+
+static void test_server_wait_finished(void)
+{
+    /* §4.6.3: KeyUpdate before Finished. */
+    static const uint8_t ku[] = {HO_HS_KEY_UPDATE, 0, 0, 1, 0};
+    server_after_ch_case("srv_key_update_before_finished", HO_EPOCH_HANDSHAKE, ku, sizeof(ku),
+                         ALERT(UNEXPECTED_MESSAGE));
+    /* §4.5: EndOfEarlyData when no early data was accepted. */
+    static const uint8_t eoed[] = {HO_HS_END_OF_EARLY_DATA, 0, 0, 0};
+    server_after_ch_case("srv_end_of_early_data_unexpected", HO_EPOCH_HANDSHAKE, eoed, sizeof(eoed),
+                         ALERT(UNEXPECTED_MESSAGE));
+    /* §4.4.2: a client Certificate nobody asked for. */
+    static const uint8_t cert[] = {HO_HS_CERTIFICATE, 0, 0, 4, 0, 0, 0, 0};
+    server_after_ch_case("srv_unsolicited_client_certificate", HO_EPOCH_HANDSHAKE, cert, sizeof(cert),
+                         ALERT(UNEXPECTED_MESSAGE));
+    static const uint8_t fin[4 + 32] = {HO_HS_FINISHED, 0, 0, 32};
+    server_after_ch_case("srv_finished_at_initial_epoch", HO_EPOCH_INITIAL, fin, sizeof(fin),
+                         ALERT(UNEXPECTED_MESSAGE));
+    server_after_ch_case("srv_finished_at_app_epoch", HO_EPOCH_APP, fin, sizeof(fin), ALERT(UNEXPECTED_MESSAGE));
+}
+
+/* ---- server side: after HelloRetryRequest (§4.1.2, §4.1.4, §4.2.2) ---- */
+
+enum hrr_variant { HRR_OK, HRR_SAME_GROUP, HRR_TWO_SHARES, HRR_NO_COOKIE, HRR_BAD_COOKIE, HRR_SUITE_GONE,
+                   HRR_NOT_CH };
+
+static void hrr_server_case(const char *name, enum hrr_variant v, int want)
+{
+    begin_case(name);
+    ho_tls *s = ho_tls_new(scfg_hrr, NULL);
+    ho_tls_set_now(s, now_ms);
+    ho_tls_out out;
+    ho_tls_out_init(&out);
+    struct tb_client_hello ch;
+    tb_ch_init(&ch, kex_x25519, "localhost");
+    ho_buf b;
+    ho_buf_init(&b);
+    tb_ch_build(&ch, &b);
+    expect_rc("first ClientHello", ho_tls_handle(s, HO_EPOCH_INITIAL, b.data, b.len, &out), HO_OK);
+    ho_buf *hrr = &out.send[HO_EPOCH_INITIAL];
+    ho_cursor cookie_ext, cookie = {0};
+    expect_true("HelloRetryRequest", hrr->len > 38 && memcmp(hrr->data + 6, tb_hrr_random, 32) == 0);
+    expect_true("cookie", tb_hello_ext(hrr->data, hrr->len, TB_EXT_COOKIE, &cookie_ext) &&
+                              ho_get_block(&cookie_ext, 2, &cookie) && cookie.len > 0);
+
+    /* ClientHello2: the P-256 share asked for, the cookie echoed. */
+    uint8_t pub[65];
+    size_t n = sizeof(pub);
+    ho_kex_public(kex_p256, pub, &n);
+    struct tb_share shares[2] = {{HO_GROUP_SECP256R1, pub, n}, {HO_GROUP_X25519, pub, 32}};
+    tb_ext_set_key_shares(&ch.ext, shares, 1);
+    if (v != HRR_NO_COOKIE) {
+        ho_buf c;
+        ho_buf_init(&c);
+        size_t t = ho_block_open(&c, 2);
+        ho_put_bytes(&c, cookie.p, cookie.len);
+        ho_block_close(&c, t);
+        if (v == HRR_BAD_COOKIE && c.len > 2)
+            c.data[2] ^= 0x80;
+        tb_ext_set_buf(&ch.ext, TB_EXT_COOKIE, &c);
+        ho_buf_free(&c);
+    }
+    if (v == HRR_SAME_GROUP) {
+        uint8_t x[32];
+        size_t xn = sizeof(x);
+        ho_kex_public(kex_x25519, x, &xn);
+        struct tb_share xs = {HO_GROUP_X25519, x, xn};
+        tb_ext_set_key_shares(&ch.ext, &xs, 1);
+    } else if (v == HRR_TWO_SHARES) {
+        uint8_t x[32];
+        size_t xn = sizeof(x);
+        ho_kex_public(kex_x25519, x, &xn);
+        shares[1].key = x;
+        tb_ext_set_key_shares(&ch.ext, shares, 2);
+    } else if (v == HRR_SUITE_GONE) {
+        const uint16_t only = HO_TLS_AES_256_GCM_SHA384; /* the HRR chose AES-128-GCM */
+        tb_ch_set_suites(&ch, &only, 1);
+    }
+    b.len = 0;
+    if (v == HRR_NOT_CH) {
+        static const uint8_t fin[4 + 32] = {HO_HS_FINISHED, 0, 0, 32};
+        ho_put_bytes(&b, fin, sizeof(fin));
+    } else {
+        tb_ch_build(&ch, &b);
+    }
+    hrr->len = 0;
+    expect_rc("second ClientHello", ho_tls_handle(s, HO_EPOCH_INITIAL, b.data, b.len, &out), want);
+    if (want == HO_OK)
+        expect_true("ServerHello", hrr->len > 38 && memcmp(hrr->data + 6, tb_hrr_random, 32) != 0);
+    expect_sticky(s, HO_EPOCH_INITIAL, &out, want);
+    ho_buf_free(&b);
+    ho_tls_out_free(&out);
+    ho_tls_free(s);
+    end_case();
+}
+
+static void test_hrr_server(void)
+{
+    hrr_server_case("hrr_control_valid_second_hello", HRR_OK, HO_OK);
+    hrr_server_case("hrr_ch2_share_for_other_group", HRR_SAME_GROUP, ALERT(ILLEGAL_PARAMETER));
+    hrr_server_case("hrr_ch2_two_shares", HRR_TWO_SHARES, ALERT(ILLEGAL_PARAMETER));
+    hrr_server_case("hrr_ch2_without_cookie", HRR_NO_COOKIE, ALERT(ILLEGAL_PARAMETER));
+    hrr_server_case("hrr_ch2_wrong_cookie", HRR_BAD_COOKIE, ALERT(ILLEGAL_PARAMETER));
+    hrr_server_case("hrr_ch2_without_hrr_suite", HRR_SUITE_GONE, ALERT(ILLEGAL_PARAMETER));
+    hrr_server_case("hrr_ch2_not_a_client_hello", HRR_NOT_CH, ALERT(UNEXPECTED_MESSAGE));
+}
+
+/* ---- server side: the client's Finished, PSK binders ----------------- */
+
+enum fin_variant { FIN_FLIP, FIN_SHORT, FIN_LONG };
+
+static void client_finished_case(const char *name, enum fin_variant v, int want)
+{
+    begin_case(name);
+    ho_tls_config *c = new_client_cfg();
+    struct tls_pair p;
+    pair_begin(&p, c, scfg);
+    expect_rc("start", ho_tls_start(p.client, &p.cout), HO_OK);
+    ho_buf *ch = &p.cout.send[HO_EPOCH_INITIAL];
+    expect_rc("ClientHello", ho_tls_handle(p.server, HO_EPOCH_INITIAL, ch->data, ch->len, &p.sout), HO_OK);
+    ch->len = 0;
+    for (int e = 0; e < HO_EPOCH_COUNT; e++) {
+        ho_buf *f = &p.sout.send[e];
+        if (f->len > 0)
+            expect_rc("server flight", ho_tls_handle(p.client, (ho_epoch)e, f->data, f->len, &p.cout), HO_OK);
+        f->len = 0;
+    }
+    ho_buf *fin = &p.cout.send[HO_EPOCH_HANDSHAKE];
+    expect_true("client Finished", fin->len == 4 + 32 && fin->data[0] == HO_HS_FINISHED);
+    ho_buf m;
+    ho_buf_init(&m);
+    if (v == FIN_FLIP) {
+        ho_put_bytes(&m, fin->data, fin->len);
+        m.data[4 + 7] ^= 0x01;
+    } else if (v == FIN_SHORT) {
+        tb_msg_truncated(&m, fin->data, fin->len - 5);
+    } else {
+        tb_msg(&m, HO_HS_FINISHED, fin->data + 4, fin->len - 4);
+        ho_put_u8(&m, 0);
+        m.data[3]++;
+    }
+    expect_rc("Finished", ho_tls_handle(p.server, HO_EPOCH_HANDSHAKE, m.data, m.len, &p.sout), want);
+    expect_true("server not done", !ho_tls_handshake_done(p.server));
+    expect_sticky(p.server, HO_EPOCH_HANDSHAKE, &p.sout, want);
+    ho_buf_free(&m);
+    pair_free(&p);
+    ho_tls_config_free(c);
+    end_case();
+}
+
+static void test_psk_binder(void)
+{
+    ho_tls_config *c = new_client_cfg();
+    struct tls_pair p;
+    /* Control: the saved session resumes. */
+    begin_case("psk_control_resumes");
+    pair_begin(&p, c, scfg);
+    expect_rc("set session", ho_tls_set_session(p.client, session_blob, session_len), HO_OK);
+    pair_run(&p);
+    expect_rc("client", p.client_err, HO_OK);
+    expect_rc("server", p.server_err, HO_OK);
+    expect_true("resumed", ho_tls_is_resumed(p.server));
+    pair_free(&p);
+    end_case();
+
+    /* §4.2.11: a binder that does not verify is decrypt_error. */
+    begin_case("psk_bad_binder");
+    pair_begin(&p, c, scfg);
+    ho_tls_set_session(p.client, session_blob, session_len);
+    expect_rc("start", ho_tls_start(p.client, &p.cout), HO_OK);
+    ho_buf *ch = &p.cout.send[HO_EPOCH_INITIAL];
+    ch->data[ch->len - 5] ^= 0x20; /* inside the (last) binder */
+    expect_rc("ClientHello", ho_tls_handle(p.server, HO_EPOCH_INITIAL, ch->data, ch->len, &p.sout),
+              ALERT(DECRYPT_ERROR));
+    expect_sticky(p.server, HO_EPOCH_INITIAL, &p.sout, ALERT(DECRYPT_ERROR));
+    pair_free(&p);
+    end_case();
+
+    /* The binder covers the hello: change a byte before the binders. */
+    begin_case("psk_hello_changed_after_binding");
+    pair_begin(&p, c, scfg);
+    ho_tls_set_session(p.client, session_blob, session_len);
+    ho_tls_start(p.client, &p.cout);
+    ch = &p.cout.send[HO_EPOCH_INITIAL];
+    ch->data[4 + 2 + 5] ^= 0x01; /* a byte of ClientHello.random */
+    expect_rc("ClientHello", ho_tls_handle(p.server, HO_EPOCH_INITIAL, ch->data, ch->len, &p.sout),
+              ALERT(DECRYPT_ERROR));
+    pair_free(&p);
+    end_case();
+    ho_tls_config_free(c);
+}
+
+/* ---- client side: crafted ServerHello / HelloRetryRequest ------------ */
+
+struct client_run {
+    ho_tls *tls;
+    ho_tls_out out;
+    uint8_t sid[32];
+    size_t sid_len;
+};
+
+static void client_begin(struct client_run *r, ho_tls_config *cfg)
+{
+    r->tls = ho_tls_new(cfg, "localhost");
+    ho_tls_set_now(r->tls, now_ms);
+    ho_tls_out_init(&r->out);
+    expect_rc("client start", ho_tls_start(r->tls, &r->out), HO_OK);
+    ho_buf *ch = &r->out.send[HO_EPOCH_INITIAL];
+    ho_cursor sid = {0}, exts;
+    expect_true("parse ClientHello", tb_hello_parse(ch->data, ch->len, &sid, &exts) && sid.len <= 32);
+    r->sid_len = sid.len <= 32 ? sid.len : 0;
+    memcpy(r->sid, sid.p, r->sid_len);
+    ch->len = 0;
+}
+
+static void client_end(struct client_run *r)
+{
+    ho_tls_out_free(&r->out);
+    ho_tls_free(r->tls);
+}
+
+static int client_feed_sh(struct client_run *r, const struct tb_server_hello *sh)
+{
+    ho_buf b;
+    ho_buf_init(&b);
+    tb_sh_build(sh, &b);
+    int rc = ho_tls_handle(r->tls, HO_EPOCH_INITIAL, b.data, b.len, &r->out);
+    ho_buf_free(&b);
+    return rc;
+}
+
+typedef void (*sh_mutator)(struct tb_server_hello *sh, ho_kex *server_kex);
+
+static void s_none(struct tb_server_hello *sh, ho_kex *k) { (void)sh; }
+static void s_suite_not_offered(struct tb_server_hello *sh, ho_kex *k) { sh->suite = HO_TLS_AES_256_GCM_SHA384; }
+static void s_suite_unknown(struct tb_server_hello *sh, ho_kex *k) { sh->suite = 0x1304; }
+static void s_sid_mismatch(struct tb_server_hello *sh, ho_kex *k) { sh->session_id[31] ^= 1; }
+static void s_sid_empty(struct tb_server_hello *sh, ho_kex *k) { sh->session_id_len = 0; }
+static void s_no_versions(struct tb_server_hello *sh, ho_kex *k)
+{
+    tb_ext_remove(&sh->ext, TB_EXT_SUPPORTED_VERSIONS);
+}
+static void s_version_12(struct tb_server_hello *sh, ho_kex *k)
+{
+    const uint8_t v[] = {0x03, 0x03};
+    tb_ext_set(&sh->ext, TB_EXT_SUPPORTED_VERSIONS, v, 2);
+}
+static void s_version_unoffered(struct tb_server_hello *sh, ho_kex *k)
+{
+    const uint8_t v[] = {0x7f, 0x1c}; /* a draft version we did not offer */
+    tb_ext_set(&sh->ext, TB_EXT_SUPPORTED_VERSIONS, v, 2);
+}
+static void s_share_other_group(struct tb_server_hello *sh, ho_kex *k)
+{
+    uint8_t pub[65], ks[4 + 65];
+    size_t n = sizeof(pub);
+    ho_kex_public(kex_p256, pub, &n);
+    ks[0] = 0;
+    ks[1] = (uint8_t)HO_GROUP_SECP256R1;
+    ks[2] = 0;
+    ks[3] = (uint8_t)n;
+    memcpy(ks + 4, pub, n);
+    tb_ext_set(&sh->ext, TB_EXT_KEY_SHARE, ks, 4 + n);
+}
+static void s_no_key_share(struct tb_server_hello *sh, ho_kex *k) { tb_ext_remove(&sh->ext, TB_EXT_KEY_SHARE); }
+static void s_share_zero(struct tb_server_hello *sh, ho_kex *k)
+{
+    uint8_t ks[4 + 32] = {0, (uint8_t)HO_GROUP_X25519, 0, 32};
+    tb_ext_set(&sh->ext, TB_EXT_KEY_SHARE, ks, sizeof(ks));
+}
+static void s_alpn(struct tb_server_hello *sh, ho_kex *k)
+{
+    const uint8_t a[] = {0, 3, 2, 'h', '2'};
+    tb_ext_add(&sh->ext, TB_EXT_ALPN, a, sizeof(a));
+}
+static void s_unknown_ext(struct tb_server_hello *sh, ho_kex *k)
+{
+    tb_ext_add(&sh->ext, 0x7a7a, NULL, 0);
+}
+static void s_psk_not_offered(struct tb_server_hello *sh, ho_kex *k)
+{
+    const uint8_t sel[] = {0, 0};
+    tb_ext_add(&sh->ext, TB_EXT_PRE_SHARED_KEY, sel, 2);
+}
+static void s_cookie_in_sh(struct tb_server_hello *sh, ho_kex *k)
+{
+    const uint8_t ck[] = {0, 2, 0xaa, 0xbb};
+    tb_ext_add(&sh->ext, TB_EXT_COOKIE, ck, sizeof(ck));
+}
+static void s_dup_versions(struct tb_server_hello *sh, ho_kex *k)
+{
+    tb_ext_dup(&sh->ext, TB_EXT_SUPPORTED_VERSIONS);
+}
+static void s_compression(struct tb_server_hello *sh, ho_kex *k) { sh->comp = 1; }
+static void s_sid_33(struct tb_server_hello *sh, ho_kex *k)
+{
+    sh->session_id[32] = 0x33;
+    sh->session_id_len = 33;
+}
+static void s_versions_list(struct tb_server_hello *sh, ho_kex *k)
+{
+    const uint8_t v[] = {0x03, 0x04, 0x03, 0x04};
+    tb_ext_set(&sh->ext, TB_EXT_SUPPORTED_VERSIONS, v, 4);
+}
+static void s_share_empty(struct tb_server_hello *sh, ho_kex *k)
+{
+    const uint8_t ks[] = {0, (uint8_t)HO_GROUP_X25519, 0, 0};
+    tb_ext_set(&sh->ext, TB_EXT_KEY_SHARE, ks, sizeof(ks));
+}
+static void s_hrr_suite_not_offered(struct tb_server_hello *sh, ho_kex *k)
+{
+    tb_hrr_init(sh, sh->session_id, sh->session_id_len, HO_TLS_CHACHA20_POLY1305_SHA256, HO_GROUP_SECP256R1);
+}
+static void s_hrr_sid_mismatch(struct tb_server_hello *sh, ho_kex *k)
+{
+    tb_hrr_init(sh, sh->session_id, sh->session_id_len, sh->suite, HO_GROUP_SECP256R1);
+    sh->session_id[0] ^= 0xff;
+}
+static void s_hrr_unknown_ext(struct tb_server_hello *sh, ho_kex *k)
+{
+    tb_hrr_init(sh, sh->session_id, sh->session_id_len, sh->suite, HO_GROUP_SECP256R1);
+    tb_ext_add(&sh->ext, 0x7a7a, NULL, 0);
+}
+static void s_hrr_empty_cookie(struct tb_server_hello *sh, ho_kex *k)
+{
+    tb_hrr_init(sh, sh->session_id, sh->session_id_len, sh->suite, HO_GROUP_SECP256R1);
+    const uint8_t ck[] = {0, 0};
+    tb_ext_add(&sh->ext, TB_EXT_COOKIE, ck, 2);
+}
+static void s_hrr_cookie_only(struct tb_server_hello *sh, ho_kex *k)
+{
+    tb_hrr_init(sh, sh->session_id, sh->session_id_len, sh->suite, 0);
+    const uint8_t ck[] = {0, 2, 0xc0, 0x0c};
+    tb_ext_add(&sh->ext, TB_EXT_COOKIE, ck, sizeof(ck));
+}
+static void s_hrr_same_group(struct tb_server_hello *sh, ho_kex *k)
+{
+    tb_hrr_init(sh, sh->session_id, sh->session_id_len, sh->suite, HO_GROUP_X25519);
+}
+static void s_hrr_unsupported_group(struct tb_server_hello *sh, ho_kex *k)
+{
+    tb_hrr_init(sh, sh->session_id, sh->session_id_len, sh->suite, HO_GROUP_SECP384R1);
+}
+static void s_hrr_no_change(struct tb_server_hello *sh, ho_kex *k)
+{
+    tb_hrr_init(sh, sh->session_id, sh->session_id_len, sh->suite, 0);
+}
+static void s_hrr_alpn(struct tb_server_hello *sh, ho_kex *k)
+{
+    tb_hrr_init(sh, sh->session_id, sh->session_id_len, sh->suite, HO_GROUP_SECP256R1);
+    const uint8_t a[] = {0, 3, 2, 'h', '2'};
+    tb_ext_add(&sh->ext, TB_EXT_ALPN, a, sizeof(a));
+}
+
+struct sh_case {
+    const char *name;
+    sh_mutator mutate;
+    int want;
+};
+
+static const struct sh_case sh_cases[] = {
+    {"sh_control_valid", s_none, HO_OK},
+    {"hrr_control_cookie_only", s_hrr_cookie_only, HO_OK},
+    /* §6.2 decode_error: out-of-range lengths */
+    {"sh_session_id_echo_33_bytes", s_sid_33, ALERT(DECODE_ERROR)},
+    {"sh_supported_versions_is_a_list", s_versions_list, ALERT(DECODE_ERROR)},
+    {"sh_key_share_empty_key", s_share_empty, ALERT(DECODE_ERROR)},
+    {"hrr_empty_cookie", s_hrr_empty_cookie, ALERT(DECODE_ERROR)},
+    /* §4.1.3 */
+    {"sh_cipher_suite_not_offered", s_suite_not_offered, ALERT(ILLEGAL_PARAMETER)},
+    {"sh_cipher_suite_unknown", s_suite_unknown, ALERT(ILLEGAL_PARAMETER)},
+    {"sh_session_id_echo_mismatch", s_sid_mismatch, ALERT(ILLEGAL_PARAMETER)},
+    {"sh_session_id_echo_empty", s_sid_empty, ALERT(ILLEGAL_PARAMETER)},
+    {"sh_nonzero_compression", s_compression, ALERT(ILLEGAL_PARAMETER)},
+    /* §4.2.1 */
+    {"sh_no_supported_versions", s_no_versions, ALERT(PROTOCOL_VERSION)},
+    {"sh_selected_version_0303", s_version_12, ALERT(ILLEGAL_PARAMETER)},
+    {"sh_selected_version_not_offered", s_version_unoffered, ALERT(ILLEGAL_PARAMETER)},
+    /* §4.2.8 */
+    {"sh_key_share_group_not_sent", s_share_other_group, ALERT(ILLEGAL_PARAMETER)},
+    {"sh_missing_key_share", s_no_key_share, ALERT(MISSING_EXTENSION)},
+    {"sh_x25519_share_all_zero", s_share_zero, ALERT(ILLEGAL_PARAMETER)},
+    /* §4.2: extensions */
+    {"sh_alpn_not_allowed_in_sh", s_alpn, ALERT(ILLEGAL_PARAMETER)},
+    {"sh_cookie_not_allowed_in_sh", s_cookie_in_sh, ALERT(ILLEGAL_PARAMETER)},
+    {"sh_unknown_extension", s_unknown_ext, ALERT(UNSUPPORTED_EXTENSION)},
+    {"sh_pre_shared_key_not_offered", s_psk_not_offered, ALERT(UNSUPPORTED_EXTENSION)},
+    {"sh_duplicate_supported_versions", s_dup_versions, ALERT(ILLEGAL_PARAMETER)},
+    /* §4.1.4, §4.2.8 */
+    {"hrr_selects_group_already_sent", s_hrr_same_group, ALERT(ILLEGAL_PARAMETER)},
+    {"hrr_selects_group_not_offered", s_hrr_unsupported_group, ALERT(ILLEGAL_PARAMETER)},
+    {"hrr_changes_nothing", s_hrr_no_change, ALERT(ILLEGAL_PARAMETER)},
+    {"hrr_alpn_not_allowed", s_hrr_alpn, ALERT(ILLEGAL_PARAMETER)},
+    {"hrr_cipher_suite_not_offered", s_hrr_suite_not_offered, ALERT(ILLEGAL_PARAMETER)},
+    {"hrr_session_id_echo_mismatch", s_hrr_sid_mismatch, ALERT(ILLEGAL_PARAMETER)},
+    {"hrr_unknown_extension", s_hrr_unknown_ext, ALERT(UNSUPPORTED_EXTENSION)},
+};
+
+static void test_server_hello_table(void)
+{
+    ho_tls_config *c = new_client_cfg();
+    const uint16_t aes128 = HO_TLS_AES_128_GCM_SHA256;
+    ho_tls_config_set_suites(c, &aes128, 1);
+    for (size_t i = 0; i < sizeof(sh_cases) / sizeof(sh_cases[0]); i++) {
+        begin_case(sh_cases[i].name);
+        struct client_run r;
+        client_begin(&r, c);
+        ho_kex *k = ho_kex_new(HO_GROUP_X25519);
+        struct tb_server_hello sh;
+        tb_sh_init(&sh, r.sid, r.sid_len, HO_TLS_AES_128_GCM_SHA256, k);
+        sh_cases[i].mutate(&sh, k);
+        expect_rc("ServerHello", client_feed_sh(&r, &sh), sh_cases[i].want);
+        expect_sticky(r.tls, HO_EPOCH_INITIAL, &r.out, sh_cases[i].want);
+        ho_kex_free(k);
+        client_end(&r);
+        end_case();
+    }
+
+    /* Truncated ServerHello: decode_error. */
+    begin_case("sh_truncated");
+    struct client_run r;
+    client_begin(&r, c);
+    struct tb_server_hello sh;
+    tb_sh_init(&sh, r.sid, r.sid_len, HO_TLS_AES_128_GCM_SHA256, kex_x25519);
+    ho_buf b, t;
+    ho_buf_init(&b);
+    ho_buf_init(&t);
+    tb_sh_build(&sh, &b);
+    tb_msg_truncated(&t, b.data, b.len - 4 - 3);
+    expect_rc("ServerHello", ho_tls_handle(r.tls, HO_EPOCH_INITIAL, t.data, t.len, &r.out), ALERT(DECODE_ERROR));
+    expect_sticky(r.tls, HO_EPOCH_INITIAL, &r.out, ALERT(DECODE_ERROR));
+    ho_buf_free(&b);
+    ho_buf_free(&t);
+    client_end(&r);
+    end_case();
+
+    /* ServerHello and EncryptedExtensions in one INITIAL flight: the second
+     * message spans the key change (§5.1). */
+    begin_case("sh_with_data_after_key_change");
+    client_begin(&r, c);
+    ho_kex *k = ho_kex_new(HO_GROUP_X25519);
+    tb_sh_init(&sh, r.sid, r.sid_len, HO_TLS_AES_128_GCM_SHA256, k);
+    ho_buf_init(&b);
+    tb_sh_build(&sh, &b);
+    const uint8_t ee[] = {HO_HS_ENCRYPTED_EXTENSIONS, 0, 0, 2, 0, 0};
+    ho_put_bytes(&b, ee, sizeof(ee));
+    expect_rc("ServerHello+EE", ho_tls_handle(r.tls, HO_EPOCH_INITIAL, b.data, b.len, &r.out),
+              ALERT(UNEXPECTED_MESSAGE));
+    ho_buf_free(&b);
+    ho_kex_free(k);
+    client_end(&r);
+    end_case();
+
+    /* Messages a client in WAIT_SH does not expect. */
+    begin_case("client_finished_before_server_hello");
+    client_begin(&r, c);
+    static const uint8_t fin[4 + 32] = {HO_HS_FINISHED, 0, 0, 32};
+    expect_rc("Finished", ho_tls_handle(r.tls, HO_EPOCH_INITIAL, fin, sizeof(fin), &r.out),
+              ALERT(UNEXPECTED_MESSAGE));
+    expect_sticky(r.tls, HO_EPOCH_INITIAL, &r.out, ALERT(UNEXPECTED_MESSAGE));
+    client_end(&r);
+    end_case();
+
+    begin_case("client_client_hello_echoed");
+    client_begin(&r, c);
+    struct tb_client_hello ch;
+    tb_ch_init(&ch, kex_x25519, "localhost");
+    ho_buf_init(&b);
+    tb_ch_build(&ch, &b);
+    expect_rc("ClientHello", ho_tls_handle(r.tls, HO_EPOCH_INITIAL, b.data, b.len, &r.out),
+              ALERT(UNEXPECTED_MESSAGE));
+    ho_buf_free(&b);
+    client_end(&r);
+    end_case();
+    ho_tls_config_free(c);
+}
+
+/* Sequences through a HelloRetryRequest (client default groups: X25519
+ * share first, P-256 offered). */
+static void test_hrr_client(void)
+{
+    ho_tls_config *c = new_client_cfg();
+    struct client_run r;
+    struct tb_server_hello sh;
+
+    /* §4.1.4: a second HelloRetryRequest is unexpected_message. */
+    begin_case("hrr_second_hello_retry_request");
+    client_begin(&r, c);
+    tb_hrr_init(&sh, r.sid, r.sid_len, HO_TLS_AES_128_GCM_SHA256, HO_GROUP_SECP256R1);
+    expect_rc("first HRR", client_feed_sh(&r, &sh), HO_OK);
+    expect_true("second ClientHello sent", r.out.send[HO_EPOCH_INITIAL].len > 0);
+    r.out.send[HO_EPOCH_INITIAL].len = 0;
+    expect_rc("second HRR", client_feed_sh(&r, &sh), ALERT(UNEXPECTED_MESSAGE));
+    expect_sticky(r.tls, HO_EPOCH_INITIAL, &r.out, ALERT(UNEXPECTED_MESSAGE));
+    client_end(&r);
+    end_case();
+
+    /* §4.1.4: the ServerHello suite must be the HRR's. */
+    begin_case("hrr_then_sh_with_other_suite");
+    client_begin(&r, c);
+    tb_hrr_init(&sh, r.sid, r.sid_len, HO_TLS_AES_128_GCM_SHA256, HO_GROUP_SECP256R1);
+    expect_rc("HRR", client_feed_sh(&r, &sh), HO_OK);
+    ho_kex *k = ho_kex_new(HO_GROUP_SECP256R1);
+    tb_sh_init(&sh, r.sid, r.sid_len, HO_TLS_AES_256_GCM_SHA384, k);
+    expect_rc("ServerHello", client_feed_sh(&r, &sh), ALERT(ILLEGAL_PARAMETER));
+    expect_sticky(r.tls, HO_EPOCH_INITIAL, &r.out, ALERT(ILLEGAL_PARAMETER));
+    ho_kex_free(k);
+    client_end(&r);
+    end_case();
+
+    /* §4.2.8: after HRR the ServerHello share must be for the HRR group. */
+    begin_case("hrr_then_sh_share_for_first_group");
+    client_begin(&r, c);
+    tb_hrr_init(&sh, r.sid, r.sid_len, HO_TLS_AES_128_GCM_SHA256, HO_GROUP_SECP256R1);
+    expect_rc("HRR", client_feed_sh(&r, &sh), HO_OK);
+    k = ho_kex_new(HO_GROUP_X25519);
+    tb_sh_init(&sh, r.sid, r.sid_len, HO_TLS_AES_128_GCM_SHA256, k);
+    expect_rc("ServerHello", client_feed_sh(&r, &sh), ALERT(ILLEGAL_PARAMETER));
+    ho_kex_free(k);
+    client_end(&r);
+    end_case();
+
+    /* Control: HRR then a fitting ServerHello is accepted. */
+    begin_case("hrr_control_then_valid_sh");
+    client_begin(&r, c);
+    tb_hrr_init(&sh, r.sid, r.sid_len, HO_TLS_AES_128_GCM_SHA256, HO_GROUP_SECP256R1);
+    expect_rc("HRR", client_feed_sh(&r, &sh), HO_OK);
+    k = ho_kex_new(HO_GROUP_SECP256R1);
+    tb_sh_init(&sh, r.sid, r.sid_len, HO_TLS_AES_128_GCM_SHA256, k);
+    expect_rc("ServerHello", client_feed_sh(&r, &sh), HO_OK);
+    ho_kex_free(k);
+    client_end(&r);
+    end_case();
+    ho_tls_config_free(c);
+}
+
+/* ---- client side: the server's encrypted flight ---------------------- */
+
+/* A real server flight: EE, Certificate, CertificateVerify, Finished. */
+enum { F_EE, F_CT, F_CV, F_FIN };
+
+struct flight {
+    struct tls_pair p;
+    struct tb_msgs m;
+};
+
+static void flight_begin(struct flight *f, ho_tls_config *ccfg)
+{
+    pair_begin(&f->p, ccfg, scfg);
+    expect_rc("start", ho_tls_start(f->p.client, &f->p.cout), HO_OK);
+    ho_buf *ch = &f->p.cout.send[HO_EPOCH_INITIAL];
+    expect_rc("ClientHello", ho_tls_handle(f->p.server, HO_EPOCH_INITIAL, ch->data, ch->len, &f->p.sout), HO_OK);
+    ch->len = 0;
+    ho_buf *sh = &f->p.sout.send[HO_EPOCH_INITIAL];
+    expect_rc("ServerHello", ho_tls_handle(f->p.client, HO_EPOCH_INITIAL, sh->data, sh->len, &f->p.cout), HO_OK);
+    sh->len = 0;
+    ho_buf *hs = &f->p.sout.send[HO_EPOCH_HANDSHAKE];
+    expect_true("server flight", tb_split(hs->data, hs->len, &f->m) && f->m.n == 4 &&
+                                     f->m.p[F_EE][0] == HO_HS_ENCRYPTED_EXTENSIONS &&
+                                     f->m.p[F_CT][0] == HO_HS_CERTIFICATE &&
+                                     f->m.p[F_CV][0] == HO_HS_CERTIFICATE_VERIFY &&
+                                     f->m.p[F_FIN][0] == HO_HS_FINISHED);
+}
+
+static void put_msg(ho_buf *b, const struct flight *f, int i)
+{
+    ho_put_bytes(b, f->m.p[i], f->m.len[i]);
+}
+
+/* Each builder writes what the client receives at HO_EPOCH_HANDSHAKE. */
+typedef void (*flight_fn)(const struct flight *f, ho_buf *b);
+
+static void put_ee(ho_buf *b, const struct tb_exts *x)
+{
+    ho_buf body;
+    ho_buf_init(&body);
+    tb_exts_put(&body, x, 0);
+    tb_msg(b, HO_HS_ENCRYPTED_EXTENSIONS, body.data, body.len);
+    ho_buf_free(&body);
+}
+
+static void f_control(const struct flight *f, ho_buf *b)
+{
+    for (int i = 0; i < 4; i++)
+        put_msg(b, f, i);
+}
+static void f_ee_alpn(const struct flight *f, ho_buf *b)
+{
+    struct tb_exts x = {.n = 0};
+    const uint8_t a[] = {0, 3, 2, 'h', '2'};
+    tb_ext_add(&x, TB_EXT_ALPN, a, sizeof(a));
+    put_ee(b, &x);
+}
+static void f_ee_alpn_other(const struct flight *f, ho_buf *b)
+{
+    struct tb_exts x = {.n = 0};
+    const uint8_t a[] = {0, 9, 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    tb_ext_add(&x, TB_EXT_ALPN, a, sizeof(a));
+    put_ee(b, &x);
+}
+static void f_ee_alpn_two(const struct flight *f, ho_buf *b)
+{
+    struct tb_exts x = {.n = 0};
+    const uint8_t a[] = {0, 6, 2, 'h', '2', 2, 'h', '2'};
+    tb_ext_add(&x, TB_EXT_ALPN, a, sizeof(a));
+    put_ee(b, &x);
+}
+static void f_ee_key_share(const struct flight *f, ho_buf *b)
+{
+    struct tb_exts x = {.n = 0};
+    const uint8_t ks[] = {0, 0x1d, 0, 1, 9};
+    tb_ext_add(&x, TB_EXT_KEY_SHARE, ks, sizeof(ks));
+    put_ee(b, &x);
+}
+static void f_ee_unknown(const struct flight *f, ho_buf *b)
+{
+    struct tb_exts x = {.n = 0};
+    tb_ext_add(&x, 0x7a7a, NULL, 0);
+    put_ee(b, &x);
+}
+static void f_ee_trailing(const struct flight *f, ho_buf *b)
+{
+    const uint8_t ee[] = {HO_HS_ENCRYPTED_EXTENSIONS, 0, 0, 3, 0, 0, 0};
+    ho_put_bytes(b, ee, sizeof(ee));
+}
+static void f_cert_empty(const struct flight *f, ho_buf *b)
+{
+    put_msg(b, f, F_EE);
+    const uint8_t ct[] = {HO_HS_CERTIFICATE, 0, 0, 4, 0, 0, 0, 0};
+    ho_put_bytes(b, ct, sizeof(ct));
+}
+static void f_cert_context(const struct flight *f, ho_buf *b)
+{
+    put_msg(b, f, F_EE);
+    /* Same certificate list, certificate_request_context of one byte. */
+    const uint8_t *ct = f->m.p[F_CT];
+    ho_buf body;
+    ho_buf_init(&body);
+    ho_put_u8(&body, 1);
+    ho_put_u8(&body, 0x42);
+    ho_put_bytes(&body, ct + 5, f->m.len[F_CT] - 5);
+    tb_msg(b, HO_HS_CERTIFICATE, body.data, body.len);
+    ho_buf_free(&body);
+}
+static void f_cert_entry_overrun(const struct flight *f, ho_buf *b)
+{
+    put_msg(b, f, F_EE);
+    size_t at = b->len;
+    put_msg(b, f, F_CT);
+    b->data[at + 4 + 1 + 3 + 2]++; /* first cert_data length, low byte */
+}
+static void f_cv_bad_sig(const struct flight *f, ho_buf *b)
+{
+    put_msg(b, f, F_EE);
+    put_msg(b, f, F_CT);
+    size_t at = b->len;
+    put_msg(b, f, F_CV);
+    b->data[at + f->m.len[F_CV] - 2] ^= 0x01;
+}
+static void f_cv_garbage_sig(const struct flight *f, ho_buf *b)
+{
+    put_msg(b, f, F_EE);
+    put_msg(b, f, F_CT);
+    const uint8_t cv[] = {HO_HS_CERTIFICATE_VERIFY, 0, 0, 12, 0x04, 0x03, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8};
+    ho_put_bytes(b, cv, sizeof(cv));
+}
+static void f_cv_scheme_not_offered(const struct flight *f, ho_buf *b)
+{
+    put_msg(b, f, F_EE);
+    put_msg(b, f, F_CT);
+    size_t at = b->len;
+    put_msg(b, f, F_CV);
+    b->data[at + 4] = 0x04; /* rsa_pkcs1_sha256: never offered in TLS 1.3 CertificateVerify */
+    b->data[at + 5] = 0x01;
+}
+static void f_fin_bad(const struct flight *f, ho_buf *b)
+{
+    for (int i = 0; i < 4; i++)
+        put_msg(b, f, i);
+    b->data[b->len - 1] ^= 0x80;
+}
+static void f_fin_short(const struct flight *f, ho_buf *b)
+{
+    for (int i = 0; i < 3; i++)
+        put_msg(b, f, i);
+    tb_msg_truncated(b, f->m.p[F_FIN], f->m.len[F_FIN] - 4 - 1);
+}
+static void f_cert_instead_of_cv(const struct flight *f, ho_buf *b)
+{
+    put_msg(b, f, F_EE);
+    put_msg(b, f, F_CT);
+    put_msg(b, f, F_CT);
+}
+static void f_cv_before_cert(const struct flight *f, ho_buf *b)
+{
+    put_msg(b, f, F_EE);
+    put_msg(b, f, F_CV);
+}
+static void f_no_ee(const struct flight *f, ho_buf *b)
+{
+    put_msg(b, f, F_CT);
+}
+static void f_fin_without_cert(const struct flight *f, ho_buf *b)
+{
+    put_msg(b, f, F_EE);
+    put_msg(b, f, F_FIN);
+}
+
+static void f_cert_entry_ext(const struct flight *f, ho_buf *b, uint16_t type)
+{
+    put_msg(b, f, F_EE);
+    /* Re-frame the Certificate with one extension in the leaf's entry. */
+    const uint8_t *ct = f->m.p[F_CT];
+    ho_cursor c = ho_cursor_make(ct + 4, f->m.len[F_CT] - 4), ctx, list, cert, exts;
+    if (!ho_get_block(&c, 1, &ctx) || !ho_get_block(&c, 3, &list) || !ho_get_block(&list, 3, &cert) ||
+        !ho_get_block(&list, 2, &exts))
+        return;
+    ho_buf body;
+    ho_buf_init(&body);
+    ho_put_u8(&body, 0);
+    size_t l = ho_block_open(&body, 3), e = ho_block_open(&body, 3);
+    ho_put_bytes(&body, cert.p, cert.len);
+    ho_block_close(&body, e);
+    size_t x = ho_block_open(&body, 2);
+    ho_put_u16(&body, type);
+    ho_put_u16(&body, 0);
+    ho_block_close(&body, x);
+    ho_put_bytes(&body, list.p, list.len);
+    ho_block_close(&body, l);
+    tb_msg(b, HO_HS_CERTIFICATE, body.data, body.len);
+    ho_buf_free(&body);
+}
+static void f_cert_status_request(const struct flight *f, ho_buf *b) { f_cert_entry_ext(f, b, 5); }
+static void f_cert_unknown_ext(const struct flight *f, ho_buf *b) { f_cert_entry_ext(f, b, 0x7a7a); }
+static void f_cert_key_share_ext(const struct flight *f, ho_buf *b) { f_cert_entry_ext(f, b, TB_EXT_KEY_SHARE); }
+static void f_cr_no_sigs(const struct flight *f, ho_buf *b)
+{
+    put_msg(b, f, F_EE);
+    const uint8_t cr[] = {HO_HS_CERTIFICATE_REQUEST, 0, 0, 3, 0, 0, 0};
+    ho_put_bytes(b, cr, sizeof(cr));
+}
+static void f_key_update_in_handshake(const struct flight *f, ho_buf *b)
+{
+    put_msg(b, f, F_EE);
+    const uint8_t ku[] = {HO_HS_KEY_UPDATE, 0, 0, 1, 0};
+    ho_put_bytes(b, ku, sizeof(ku));
+}
+static void f_nst_in_handshake(const struct flight *f, ho_buf *b)
+{
+    put_msg(b, f, F_EE);
+    const uint8_t nst[] = {HO_HS_NEW_SESSION_TICKET, 0, 0, 15, 0, 0, 0x1c, 0x20, 1, 2, 3, 4, 1, 0, 0, 1, 9, 0, 0};
+    ho_put_bytes(b, nst, sizeof(nst));
+}
+static void f_server_hello_again(const struct flight *f, ho_buf *b)
+{
+    uint8_t sid[32] = {0};
+    struct tb_server_hello sh;
+    tb_sh_init(&sh, sid, 32, HO_TLS_AES_128_GCM_SHA256, kex_x25519);
+    tb_sh_build(&sh, b);
+}
+static void f_cv_empty_sig(const struct flight *f, ho_buf *b)
+{
+    put_msg(b, f, F_EE);
+    put_msg(b, f, F_CT);
+    const uint8_t cv[] = {HO_HS_CERTIFICATE_VERIFY, 0, 0, 4, 0x04, 0x03, 0, 0};
+    ho_put_bytes(b, cv, sizeof(cv));
+}
+
+struct flight_case {
+    const char *name;
+    flight_fn build;
+    const char *alpn; /* client ALPN offer, or NULL */
+    int want;
+};
+
+static const struct flight_case flight_cases[] = {
+    {"flight_control_valid", f_control, NULL, HO_OK},
+    /* §4.2, RFC 7301 §3.1 */
+    {"ee_alpn_not_offered", f_ee_alpn, NULL, ALERT(UNSUPPORTED_EXTENSION)},
+    {"ee_alpn_protocol_not_offered", f_ee_alpn_other, "h2", ALERT(ILLEGAL_PARAMETER)},
+    {"ee_alpn_two_protocols", f_ee_alpn_two, "h2", ALERT(DECODE_ERROR)},
+    {"ee_key_share_not_allowed", f_ee_key_share, NULL, ALERT(ILLEGAL_PARAMETER)},
+    {"ee_unknown_extension", f_ee_unknown, NULL, ALERT(UNSUPPORTED_EXTENSION)},
+    {"ee_trailing_bytes", f_ee_trailing, NULL, ALERT(DECODE_ERROR)},
+    /* §4.4.2 */
+    {"cert_empty_list", f_cert_empty, NULL, ALERT(DECODE_ERROR)},
+    {"cert_nonempty_context", f_cert_context, NULL, ALERT(ILLEGAL_PARAMETER)},
+    {"cert_entry_length_overrun", f_cert_entry_overrun, NULL, ALERT(DECODE_ERROR)},
+    {"cert_entry_extension_not_offered", f_cert_status_request, NULL, ALERT(UNSUPPORTED_EXTENSION)},
+    {"cert_entry_unknown_extension", f_cert_unknown_ext, NULL, ALERT(UNSUPPORTED_EXTENSION)},
+    {"cert_entry_key_share_not_allowed", f_cert_key_share_ext, NULL, ALERT(ILLEGAL_PARAMETER)},
+    /* §4.3.2 */
+    {"cr_missing_signature_algorithms", f_cr_no_sigs, NULL, ALERT(MISSING_EXTENSION)},
+    /* §4.4.3 */
+    {"cv_corrupted_signature", f_cv_bad_sig, NULL, ALERT(DECRYPT_ERROR)},
+    {"cv_garbage_signature", f_cv_garbage_sig, NULL, ALERT(DECRYPT_ERROR)},
+    {"cv_scheme_not_offered", f_cv_scheme_not_offered, NULL, ALERT(ILLEGAL_PARAMETER)},
+    {"cv_empty_signature", f_cv_empty_sig, NULL, ALERT(DECRYPT_ERROR)},
+    /* §4.4.4 */
+    {"fin_server_bad_verify_data", f_fin_bad, NULL, ALERT(DECRYPT_ERROR)},
+    {"fin_server_wrong_length", f_fin_short, NULL, ALERT(DECODE_ERROR)},
+    /* order (§4, §6.2) */
+    {"order_certificate_instead_of_cv", f_cert_instead_of_cv, NULL, ALERT(UNEXPECTED_MESSAGE)},
+    {"order_cv_before_certificate", f_cv_before_cert, NULL, ALERT(UNEXPECTED_MESSAGE)},
+    {"order_certificate_without_ee", f_no_ee, NULL, ALERT(UNEXPECTED_MESSAGE)},
+    {"order_finished_without_certificate", f_fin_without_cert, NULL, ALERT(UNEXPECTED_MESSAGE)},
+    {"order_key_update_before_finished", f_key_update_in_handshake, NULL, ALERT(UNEXPECTED_MESSAGE)},
+    {"order_new_session_ticket_in_handshake", f_nst_in_handshake, NULL, ALERT(UNEXPECTED_MESSAGE)},
+    {"order_server_hello_again", f_server_hello_again, NULL, ALERT(UNEXPECTED_MESSAGE)},
+};
+
+static void test_flight_table(void)
+{
+    for (size_t i = 0; i < sizeof(flight_cases) / sizeof(flight_cases[0]); i++) {
+        const struct flight_case *fc = &flight_cases[i];
+        begin_case(fc->name);
+        ho_tls_config *c = new_client_cfg();
+        if (fc->alpn != NULL)
+            ho_tls_config_set_alpn(c, &fc->alpn, 1);
+        struct flight f;
+        flight_begin(&f, c);
+        ho_buf b;
+        ho_buf_init(&b);
+        fc->build(&f, &b);
+        expect_rc("server flight", ho_tls_handle(f.p.client, HO_EPOCH_HANDSHAKE, b.data, b.len, &f.p.cout),
+                  fc->want);
+        if (fc->want == HO_OK)
+            expect_true("client done", ho_tls_handshake_done(f.p.client));
+        else
+            expect_true("client not done", !ho_tls_handshake_done(f.p.client));
+        expect_sticky(f.p.client, HO_EPOCH_HANDSHAKE, &f.p.cout, fc->want);
+        ho_buf_free(&b);
+        pair_free(&f.p);
+        ho_tls_config_free(c);
+        end_case();
+    }
+
+    /* The encrypted flight delivered at the plaintext epoch. */
+    begin_case("flight_at_initial_epoch");
+    ho_tls_config *c = new_client_cfg();
+    struct flight f;
+    flight_begin(&f, c);
+    expect_rc("EE at INITIAL", ho_tls_handle(f.p.client, HO_EPOCH_INITIAL, f.m.p[F_EE], f.m.len[F_EE], &f.p.cout),
+              ALERT(UNEXPECTED_MESSAGE));
+    expect_sticky(f.p.client, HO_EPOCH_HANDSHAKE, &f.p.cout, ALERT(UNEXPECTED_MESSAGE));
+    pair_free(&f.p);
+    ho_tls_config_free(c);
+    end_case();
+}
+
+/* ---- client side: post-handshake messages ---------------------------- */
+
+static void post_case(const char *name, const uint8_t *msg, size_t len, int want)
+{
+    begin_case(name);
+    ho_tls_config *c = new_client_cfg();
+    struct tls_pair p;
+    pair_begin(&p, c, scfg);
+    pair_run(&p);
+    expect_rc("handshake", p.client_err, HO_OK);
+    expect_rc("post-handshake message", ho_tls_handle(p.client, HO_EPOCH_APP, msg, len, &p.cout), want);
+    expect_sticky(p.client, HO_EPOCH_APP, &p.cout, want);
+    pair_free(&p);
+    ho_tls_config_free(c);
+    end_case();
+}
+
+static void test_post_handshake(void)
+{
+    /* §4.6.3 */
+    static const uint8_t ku2[] = {HO_HS_KEY_UPDATE, 0, 0, 1, 2};
+    post_case("ku_request_value_2", ku2, sizeof(ku2), ALERT(ILLEGAL_PARAMETER));
+    static const uint8_t ku_long[] = {HO_HS_KEY_UPDATE, 0, 0, 2, 0, 0};
+    post_case("ku_wrong_length", ku_long, sizeof(ku_long), ALERT(DECODE_ERROR));
+    /* §4.6.1: ticket<1..2^16-1> */
+    static const uint8_t nst_empty[] = {HO_HS_NEW_SESSION_TICKET, 0, 0, 14, 0, 0, 0x1c, 0x20, 1, 2, 3, 4,
+                                        1, 0, 0, 0, 0, 0};
+    post_case("nst_empty_ticket", nst_empty, sizeof(nst_empty), ALERT(DECODE_ERROR));
+    static const uint8_t nst_short[] = {HO_HS_NEW_SESSION_TICKET, 0, 0, 9, 0, 0, 0x1c, 0x20, 1, 2, 3, 4, 8};
+    post_case("nst_truncated", nst_short, sizeof(nst_short), ALERT(DECODE_ERROR));
+    static const uint8_t fin[4 + 32] = {HO_HS_FINISHED, 0, 0, 32};
+    post_case("post_unexpected_finished", fin, sizeof(fin), ALERT(UNEXPECTED_MESSAGE));
+    static const uint8_t ee[] = {HO_HS_ENCRYPTED_EXTENSIONS, 0, 0, 2, 0, 0};
+    post_case("post_unexpected_encrypted_extensions", ee, sizeof(ee), ALERT(UNEXPECTED_MESSAGE));
+    /* §4.6.2: CertificateRequest without post_handshake_auth offered. */
+    static const uint8_t cr[] = {HO_HS_CERTIFICATE_REQUEST, 0, 0, 12, 1, 7, 0, 8, 0, 13, 0, 4, 0, 2, 4, 3};
+    post_case("post_certificate_request_not_offered", cr, sizeof(cr), ALERT(UNEXPECTED_MESSAGE));
+}
+
+/* ---- record layer (src/tls/record.c, RFC 8446 §5) ---------------------- */
+
+struct rec_pair {
+    ho_tls_config *ccfg;
+    ho_tls_conn *client, *server;
+    uint8_t client_app_secret[32]; /* CLIENT_TRAFFIC_SECRET_0, from the key log */
+    bool have_secret;
+};
+
+static int hexval(char ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+static void rec_keylog(void *ctx, ho_tls *tls, const char *line)
+{
+    struct rec_pair *r = ctx;
+    const char *label = "CLIENT_TRAFFIC_SECRET_0 ";
+    if (strncmp(line, label, strlen(label)) != 0)
+        return;
+    const char *hex = strchr(line + strlen(label), ' ');
+    if (hex == NULL || strlen(hex + 1) != 64)
+        return;
+    for (int i = 0; i < 32; i++)
+        r->client_app_secret[i] = (uint8_t)(hexval(hex[1 + 2 * i]) << 4 | hexval(hex[2 + 2 * i]));
+    r->have_secret = true;
+}
+
+static int rec_transfer(ho_tls_conn *from, ho_tls_conn *to)
+{
+    ho_buf *out = ho_tls_conn_out(from);
+    int rc = out->len ? ho_tls_conn_receive(to, out->data, out->len) : HO_OK;
+    ho_buf_consume(out, out->len);
+    return rc;
+}
+
+/* A client and a server conn; with `connect`, the handshake is run. */
+static void rec_begin(struct rec_pair *r, bool connect)
+{
+    memset(r, 0, sizeof(*r));
+    r->ccfg = new_client_cfg();
+    const uint16_t aes128 = HO_TLS_AES_128_GCM_SHA256;
+    ho_tls_config_set_suites(r->ccfg, &aes128, 1);
+    ho_tls_callbacks cb = {.keylog = rec_keylog, .ctx = r};
+    ho_tls_config_set_callbacks(r->ccfg, &cb);
+    r->client = ho_tls_conn_new(r->ccfg, "localhost");
+    r->server = ho_tls_conn_new(scfg, NULL);
+    ho_tls_set_now(ho_tls_conn_tls(r->client), now_ms);
+    ho_tls_set_now(ho_tls_conn_tls(r->server), now_ms);
+    if (!connect)
+        return;
+    expect_rc("conn start", ho_tls_conn_start(r->client), HO_OK);
+    for (int i = 0; i < 8; i++) {
+        expect_rc("client->server", rec_transfer(r->client, r->server), HO_OK);
+        expect_rc("server->client", rec_transfer(r->server, r->client), HO_OK);
+    }
+    expect_true("connected", ho_tls_conn_handshake_done(r->client) && ho_tls_conn_handshake_done(r->server) &&
+                                 r->have_secret);
+}
+
+static void rec_end(struct rec_pair *r)
+{
+    ho_tls_conn_free(r->client);
+    ho_tls_conn_free(r->server);
+    ho_tls_config_free(r->ccfg);
+}
+
+/* A record as the client would protect it with its first application key
+ * (sequence 0): inner = content || type || zeros. */
+static void rec_seal_client(struct rec_pair *r, const uint8_t *inner, size_t inner_len, ho_buf *out)
+{
+    uint8_t key[16], iv[HO_AEAD_IV_LEN];
+    ho_hkdf_expand_label(HO_HASH_SHA256, r->client_app_secret, "key", NULL, 0, key, sizeof(key));
+    ho_hkdf_expand_label(HO_HASH_SHA256, r->client_app_secret, "iv", NULL, 0, iv, sizeof(iv));
+    ho_aead *a = ho_aead_new(HO_AEAD_AES_128_GCM, true, key, iv);
+    size_t body = inner_len + HO_AEAD_TAG_LEN;
+    uint8_t header[5] = {23, 3, 3, (uint8_t)(body >> 8), (uint8_t)body};
+    ho_put_bytes(out, header, 5);
+    uint8_t *p = ho_put_space(out, body);
+    expect_true("seal", a != NULL && p != NULL && ho_aead_seal(a, 0, header, 5, inner, inner_len, p) == HO_OK);
+    ho_aead_free(a);
+}
+
+/* The server receives `rec`; it must fail with `want`, queue the fatal
+ * alert (checked in plaintext, or by the client receiving it), and stay
+ * failed. */
+static void rec_expect(struct rec_pair *r, const uint8_t *rec, size_t len, int want, bool encrypted_alert)
+{
+    expect_rc("server receive", ho_tls_conn_receive(r->server, rec, len), want);
+    ho_buf *out = ho_tls_conn_out(r->server);
+    uint8_t desc = ho_err_alert(want);
+    if (!encrypted_alert) {
+        const uint8_t alert[7] = {21, 3, 3, 0, 2, 2, desc};
+        expect_true("plaintext alert record queued", out->len >= 7 && memcmp(out->data + out->len - 7, alert, 7) == 0);
+    } else {
+        expect_rc("client reads the alert", rec_transfer(r->server, r->client), HO_ERR_TLS_PEER_ALERT(desc));
+    }
+    const uint8_t more[] = {23, 3, 3, 0, 1, 0};
+    expect_rc("sticky", ho_tls_conn_receive(r->server, more, sizeof(more)), want);
+}
+
+static void test_records(void)
+{
+    struct rec_pair r;
+    /* §5.2: a record longer than 2^14 + 256 (decided from the header). */
+    begin_case("rec_oversized_ciphertext_length");
+    rec_begin(&r, false);
+    const uint8_t big[] = {22, 3, 3, 0x41, 0x01};
+    rec_expect(&r, big, sizeof(big), ALERT(RECORD_OVERFLOW), false);
+    rec_end(&r);
+    end_case();
+
+    /* §5.1: a plaintext record longer than 2^14. */
+    begin_case("rec_oversized_plaintext");
+    rec_begin(&r, false);
+    ho_buf b;
+    ho_buf_init(&b);
+    const uint8_t hdr[] = {22, 3, 3, 0x40, 0x01};
+    ho_put_bytes(&b, hdr, sizeof(hdr));
+    uint8_t *fill = ho_put_space(&b, 0x4001);
+    if (fill != NULL)
+        memset(fill, 0x01, 0x4001);
+    rec_expect(&r, b.data, b.len, ALERT(RECORD_OVERFLOW), false);
+    ho_buf_free(&b);
+    rec_end(&r);
+    end_case();
+
+    /* §5: an unknown record type. */
+    begin_case("rec_unknown_content_type");
+    rec_begin(&r, false);
+    const uint8_t unknown[] = {24, 3, 3, 0, 3, 1, 0, 0};
+    rec_expect(&r, unknown, sizeof(unknown), ALERT(UNEXPECTED_MESSAGE), false);
+    rec_end(&r);
+    end_case();
+
+    /* §2, §5: application data before the handshake. */
+    begin_case("rec_application_data_before_handshake");
+    rec_begin(&r, false);
+    const uint8_t early[] = {23, 3, 3, 0, 5, 'h', 'e', 'l', 'l', 'o'};
+    rec_expect(&r, early, sizeof(early), ALERT(UNEXPECTED_MESSAGE), false);
+    rec_end(&r);
+    end_case();
+
+    /* §5: change_cipher_spec other than the single byte 0x01. */
+    begin_case("rec_change_cipher_spec_bad_value");
+    rec_begin(&r, false);
+    const uint8_t ccs2[] = {20, 3, 3, 0, 1, 2};
+    rec_expect(&r, ccs2, sizeof(ccs2), ALERT(UNEXPECTED_MESSAGE), false);
+    rec_end(&r);
+    end_case();
+
+    /* §5: "change_cipher_spec record received before the first ClientHello
+     * message ... MUST be treated as an unexpected record type". */
+    begin_case("rec_change_cipher_spec_before_client_hello");
+    rec_begin(&r, false);
+    const uint8_t ccs[] = {20, 3, 3, 0, 1, 1};
+    rec_expect(&r, ccs, sizeof(ccs), ALERT(UNEXPECTED_MESSAGE), false);
+    rec_end(&r);
+    end_case();
+
+    /* §5.2: garbage in a protected record. */
+    begin_case("rec_protected_garbage");
+    rec_begin(&r, true);
+    uint8_t garbage[5 + 40] = {23, 3, 3, 0, 40};
+    for (int i = 0; i < 40; i++)
+        garbage[5 + i] = (uint8_t)(i * 37 + 11);
+    rec_expect(&r, garbage, sizeof(garbage), ALERT(BAD_RECORD_MAC), true);
+    rec_end(&r);
+    end_case();
+
+    begin_case("rec_protected_shorter_than_tag");
+    rec_begin(&r, true);
+    const uint8_t tiny[] = {23, 3, 3, 0, 4, 1, 2, 3, 4};
+    rec_expect(&r, tiny, sizeof(tiny), ALERT(BAD_RECORD_MAC), true);
+    rec_end(&r);
+    end_case();
+
+    /* §5: once keys are in use, a plaintext handshake record is unexpected. */
+    begin_case("rec_plaintext_handshake_after_keys");
+    rec_begin(&r, true);
+    const uint8_t ku[] = {22, 3, 3, 0, 5, HO_HS_KEY_UPDATE, 0, 0, 1, 0};
+    rec_expect(&r, ku, sizeof(ku), ALERT(UNEXPECTED_MESSAGE), true);
+    rec_end(&r);
+    end_case();
+
+    /* §5: change_cipher_spec after the peer's Finished. */
+    begin_case("rec_change_cipher_spec_after_handshake");
+    rec_begin(&r, true);
+    rec_expect(&r, ccs, sizeof(ccs), ALERT(UNEXPECTED_MESSAGE), true);
+    rec_end(&r);
+    end_case();
+
+    /* Correctly protected records with bad contents (client app key, seq 0). */
+    begin_case("rec_protected_control_app_data");
+    rec_begin(&r, true);
+    ho_buf_init(&b);
+    const uint8_t hi[] = {'h', 'i', 23, 0, 0};
+    rec_seal_client(&r, hi, sizeof(hi), &b);
+    expect_rc("server receive", ho_tls_conn_receive(r.server, b.data, b.len), HO_OK);
+    ho_buf *in = ho_tls_conn_app_in(r.server);
+    expect_true("app data", in->len == 2 && memcmp(in->data, "hi", 2) == 0);
+    ho_buf_free(&b);
+    rec_end(&r);
+    end_case();
+
+    /* §5.4: no non-zero byte in the inner plaintext. */
+    begin_case("rec_protected_all_zero_inner");
+    rec_begin(&r, true);
+    ho_buf_init(&b);
+    const uint8_t zeros[8] = {0};
+    rec_seal_client(&r, zeros, sizeof(zeros), &b);
+    rec_expect(&r, b.data, b.len, ALERT(UNEXPECTED_MESSAGE), true);
+    ho_buf_free(&b);
+    rec_end(&r);
+    end_case();
+
+    /* §5.2: inner plaintext over 2^14 + 1. */
+    begin_case("rec_protected_inner_too_long");
+    rec_begin(&r, true);
+    ho_buf_init(&b);
+    uint8_t *huge = malloc(0x4002);
+    expect_true("malloc", huge != NULL);
+    if (huge == NULL)
+        abort();
+    memset(huge, 'x', 0x4001); /* 2^14 + 1 content bytes, then the type */
+    huge[0x4001] = 23;
+    rec_seal_client(&r, huge, 0x4002, &b);
+    free(huge);
+    rec_expect(&r, b.data, b.len, ALERT(RECORD_OVERFLOW), true);
+    ho_buf_free(&b);
+    rec_end(&r);
+    end_case();
+
+    /* §5: a protected change_cipher_spec, and an unknown inner type. */
+    begin_case("rec_protected_change_cipher_spec");
+    rec_begin(&r, true);
+    ho_buf_init(&b);
+    const uint8_t pccs[] = {1, 20};
+    rec_seal_client(&r, pccs, sizeof(pccs), &b);
+    rec_expect(&r, b.data, b.len, ALERT(UNEXPECTED_MESSAGE), true);
+    ho_buf_free(&b);
+    rec_end(&r);
+    end_case();
+
+    begin_case("rec_protected_unknown_inner_type");
+    rec_begin(&r, true);
+    ho_buf_init(&b);
+    const uint8_t unk[] = {1, 2, 3, 99};
+    rec_seal_client(&r, unk, sizeof(unk), &b);
+    rec_expect(&r, b.data, b.len, ALERT(UNEXPECTED_MESSAGE), true);
+    ho_buf_free(&b);
+    rec_end(&r);
+    end_case();
+
+    /* §6: an alert record of the wrong length. */
+    begin_case("rec_alert_wrong_length");
+    rec_begin(&r, false);
+    const uint8_t alert3[] = {21, 3, 3, 0, 3, 2, 40, 0};
+    rec_expect(&r, alert3, sizeof(alert3), ALERT(DECODE_ERROR), false);
+    rec_end(&r);
+    end_case();
+
+    /* Engine errors surface as alert records too: a bad ClientHello. */
+    begin_case("rec_bad_client_hello_alert_record");
+    rec_begin(&r, false);
+    struct tb_client_hello ch;
+    tb_ch_init(&ch, kex_x25519, "localhost");
+    ch.comp[0] = 1;
+    ho_buf m;
+    ho_buf_init(&m);
+    tb_ch_build(&ch, &m);
+    ho_buf_init(&b);
+    const uint8_t h[] = {22, 3, 1, (uint8_t)(m.len >> 8), (uint8_t)m.len};
+    ho_put_bytes(&b, h, sizeof(h));
+    ho_put_bytes(&b, m.data, m.len);
+    rec_expect(&r, b.data, b.len, ALERT(ILLEGAL_PARAMETER), false);
+    ho_buf_free(&m);
+    ho_buf_free(&b);
+    rec_end(&r);
+    end_case();
+}
+
+int main(void)
+{
+    verbose = getenv("HO_BADINPUT_VERBOSE") != NULL;
+    if (verbose)
+        ho_event_subscribe(on_event, NULL);
+    setup();
+    test_client_hello_table();
+    test_truncations();
+    test_partial_message();
+    test_server_unexpected();
+    test_server_wait_finished();
+    test_hrr_server();
+    client_finished_case("fin_client_bad_verify_data", FIN_FLIP, ALERT(DECRYPT_ERROR));
+    client_finished_case("fin_client_short", FIN_SHORT, ALERT(DECODE_ERROR));
+    client_finished_case("fin_client_long", FIN_LONG, ALERT(DECODE_ERROR));
+    test_psk_binder();
+    test_server_hello_table();
+    test_hrr_client();
+    test_flight_table();
+    test_post_handshake();
+    test_records();
+    teardown();
+    printf("test_tls_badinput: %d cases, %d failed\n", case_count, case_failed);
+    return ho_test_summary("test_tls_badinput");
+}
