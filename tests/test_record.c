@@ -249,12 +249,18 @@ static void test_hostile_plaintext(void)
 
     pair p;
     CHECK(pair_new(&p, 0));
-    /* A lone CCS of 0x01 is dropped; a peer's alert ends the connection. */
+    /* RFC 8446 §5: a CCS before the first ClientHello is unexpected; after
+     * it, a lone CCS of 0x01 is dropped; a peer's alert ends the connection. */
     const uint8_t ccs[] = {20, 3, 3, 0, 1, 1};
-    CHECK_EQ(ho_tls_conn_receive(p.server, ccs, sizeof(ccs)), HO_OK);
+    CHECK_EQ(ho_tls_conn_receive(p.server, ccs, sizeof(ccs)), HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE));
+    pair_free(&p);
+    CHECK(pair_new(&p, 0));
+    CHECK_EQ(ho_tls_conn_start(p.client), HO_OK);
+    ho_tls_conn_out(p.client)->len = 0;
+    CHECK_EQ(ho_tls_conn_receive(p.client, ccs, sizeof(ccs)), HO_OK);
     const uint8_t fatal[] = {21, 3, 3, 0, 2, 2, 40};
-    CHECK_EQ(ho_tls_conn_receive(p.server, fatal, sizeof(fatal)), HO_ERR_TLS_PEER_ALERT(40));
-    CHECK_EQ(ho_tls_conn_out(p.server)->len, 0);
+    CHECK_EQ(ho_tls_conn_receive(p.client, fatal, sizeof(fatal)), HO_ERR_TLS_PEER_ALERT(40));
+    CHECK_EQ(ho_tls_conn_out(p.client)->len, 0);
     pair_free(&p);
 
     /* Partial records wait for the rest. */

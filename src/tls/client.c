@@ -254,8 +254,8 @@ hs_status client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t
     uint8_t comp;
     if (!ho_get_u16(body, &legacy_version) || !ho_get_bytes(body, 32, &random) || !ho_get_block(body, 1, &sid) ||
         !ho_get_u16(body, &suite_id) || !ho_get_u8(body, &comp) || !ho_get_block(body, 2, &exts) ||
-        !ho_cursor_empty(body))
-        return tls_alert(tls, HO_ALERT_DECODE_ERROR, "server hello");
+        !ho_cursor_empty(body) || sid.len > 32)
+        return tls_alert(tls, HO_ALERT_DECODE_ERROR, "server hello"); /* §4.1.3: id echo <0..32> */
     bool hrr = memcmp(random, ho_tls_hrr_random, 32) == 0;
     struct ext_seen seen;
     int rc = ext_parse(tls, exts, hrr ? MSG_HRR : MSG_SH, &seen);

@@ -53,6 +53,7 @@ struct ho_tls_conn {
     bool peer_closed;    /* close_notify received */
     bool closed;         /* close_notify sent */
     bool ccs_seen;
+    bool handshake_seen; /* any handshake bytes received yet */
     int callback_error;  /* a failure inside the secret callback */
 };
 
@@ -291,6 +292,7 @@ static int handle_content(ho_tls_conn *c, uint8_t type, ho_cursor body)
         /* RFC 8446 §5.1: zero-length handshake fragments MUST NOT be sent. */
         if (ho_cursor_empty(&body))
             return HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE);
+        c->handshake_seen = true;
         return after_engine(c, ho_tls_handle(c->tls, c->read.epoch, body.p, body.len, &c->hs_out));
     case CONTENT_ALERT:
         return handle_alert(c, body);
@@ -312,7 +314,10 @@ static int handle_content(ho_tls_conn *c, uint8_t type, ho_cursor body)
 static int handle_change_cipher_spec(ho_tls_conn *c, ho_cursor body)
 {
     uint8_t v;
-    if (ho_tls_handshake_done(c->tls) || c->ccs_seen || !ho_get_u8(&body, &v) || v != 0x01 ||
+    /* RFC 8446 §5: a change_cipher_spec before the first ClientHello (on a
+     * server, before any handshake byte) is an unexpected record. */
+    bool before_hello = ho_tls_is_server(c->tls) && !c->handshake_seen;
+    if (before_hello || ho_tls_handshake_done(c->tls) || c->ccs_seen || !ho_get_u8(&body, &v) || v != 0x01 ||
         !ho_cursor_empty(&body))
         return HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE);
     c->ccs_seen = true;

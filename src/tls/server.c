@@ -173,8 +173,13 @@ static int parse_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, 
             return DECODE_ERROR;
         ch->has_sigs = true;
     }
-    if (ext_get(&ch->ext, EXT_KEY_SHARE, &c) && (rc = parse_key_share(c, ch)) != HO_OK)
-        return rc;
+    if (ext_get(&ch->ext, EXT_KEY_SHARE, &c)) {
+        /* §9.2: key_share without supported_groups is missing_extension. */
+        if (!ch->has_groups)
+            return HO_ERR_TLS_ALERT(HO_ALERT_MISSING_EXTENSION);
+        if ((rc = parse_key_share(c, ch)) != HO_OK)
+            return rc;
+    }
     if (ext_get(&ch->ext, EXT_PSK_KEY_EXCHANGE_MODES, &c)) {
         ho_cursor modes;
         if (!ho_get_block(&c, 1, &modes) || modes.len == 0 || !ho_cursor_empty(&c))
