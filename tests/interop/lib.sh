@@ -1,0 +1,266 @@
+# shellcheck shell=bash
+# Shared helpers for the interop tests (tests/interop/*.sh); each test sources this file.
+#
+#   HO_BIN      the handoff binary (set by ctest)
+#   HO_SHARED   ../shared (arena certificates, PEERS.md)
+#
+# A test calls need_tools, starts servers with start_bg, records results with pass/fail/check,
+# and ends with `finish`, which prints exactly "N passed, N failed" and exits 1 on any failure.
+# Every external command is bounded with `timeout`; every background process is stopped by PID.
+# A missing peer tool is a failure, never a skip.
+
+set -u
+
+HO_BIN=${HO_BIN:-}
+HO_SHARED=${HO_SHARED:-/work/shared}
+HO_SRC=${HO_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+
+SUITES=(TLS_AES_128_GCM_SHA256 TLS_AES_256_GCM_SHA384 TLS_CHACHA20_POLY1305_SHA256)
+HO_GROUP_LIST=(X25519 P-256)   # not GROUPS: that is a bash builtin variable
+RSA_CRT=$HO_SHARED/arena/certs/server.crt   # RSA 2048, CN=localhost, no subjectAltName
+RSA_KEY=$HO_SHARED/arena/certs/server.key
+
+PASS=0
+FAIL=0
+BG_PIDS=()
+T=$(mktemp -d "${TMPDIR:-/tmp}/ho-interop.XXXXXX") || { echo "mktemp failed"; echo "0 passed, 1 failed"; exit 1; }
+export TMPDIR=$T    # `handoff serve` without --cert writes its self-signed PEM under $TMPDIR
+
+_ho_cleanup() {
+    local p
+    for p in "${BG_PIDS[@]}"; do
+        kill "$p" 2>/dev/null
+    done
+    for p in "${BG_PIDS[@]}"; do
+        wait "$p" 2>/dev/null
+    done
+    BG_PIDS=()
+    rm -rf "$T"
+}
+trap _ho_cleanup EXIT
+trap 'echo "interrupted"; exit 130' INT TERM HUP
+
+say() { printf '%s\n' "$*"; }
+pass() { PASS=$((PASS + 1)); say "PASS $*"; }
+fail() { FAIL=$((FAIL + 1)); say "FAIL $*"; }
+
+# show FILE...: the tail of each file, indented, to explain a failure.
+show() {
+    local f
+    for f; do
+        [ -e "$f" ] || continue
+        say "    --- ${f#"$T"/} (last 25 lines)"
+        tail -n 25 "$f" | sed 's/^/    | /'
+    done
+}
+
+# has FILE STRING: FILE contains the fixed string STRING.
+has() { grep -qF -- "$2" "$1" 2>/dev/null; }
+
+# check NAME FILE STRING...: pass when FILE contains every STRING (fixed strings), else fail.
+check() {
+    local name=$1 file=$2 s
+    shift 2
+    for s; do
+        if ! has "$file" "$s"; then
+            fail "$name: expected '$s' in ${file#"$T"/}"
+            show "$file"
+            return 1
+        fi
+    done
+    pass "$name"
+}
+
+# check_not NAME FILE STRING...: pass when FILE contains none of the STRINGs.
+check_not() {
+    local name=$1 file=$2 s
+    shift 2
+    for s; do
+        if has "$file" "$s"; then
+            fail "$name: unexpected '$s' in ${file#"$T"/}"
+            show "$file"
+            return 1
+        fi
+    done
+    pass "$name"
+}
+
+finish() {
+    trap - INT TERM HUP
+    _ho_cleanup
+    trap - EXIT
+    echo "$PASS passed, $FAIL failed"
+    [ "$FAIL" -eq 0 ] || exit 1
+    exit 0
+}
+
+# need_tools TOOL...: every tool must exist (and the handoff binary must be executable);
+# a missing one is a failure and ends the test.
+need_tools() {
+    local t missing=0
+    for t in timeout ss "$@"; do
+        if ! command -v "$t" >/dev/null 2>&1; then
+            fail "required tool '$t' is not installed (Debian: see ../shared/PEERS.md)"
+            missing=1
+        fi
+    done
+    if [ -z "$HO_BIN" ] || [ ! -x "$HO_BIN" ]; then
+        fail "handoff binary not found (HO_BIN='$HO_BIN'); build it first"
+        missing=1
+    fi
+    [ "$missing" -eq 0 ] || finish
+}
+
+# free_port: sets PORT to a TCP port with no socket in any state on it. Successive calls
+# return increasing ports from a per-process base, so parallel runs rarely collide.
+_HO_PORT=$((20000 + $$ % 20000))
+free_port() {
+    local p=$_HO_PORT n=0
+    while :; do
+        p=$((p + 1))
+        [ "$p" -gt 60999 ] && p=20001
+        n=$((n + 1))
+        if [ "$n" -gt 2000 ]; then
+            PORT=0
+            return 1
+        fi
+        if [ -z "$(timeout 5 ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null)" ]; then
+            break
+        fi
+    done
+    _HO_PORT=$p
+    PORT=$p
+}
+
+# listening PORT: something listens on TCP PORT.
+listening() { [ -n "$(timeout 5 ss -Hltn "( sport = :$1 )" 2>/dev/null)" ]; }
+
+# start_bg PORT LOG CMD...: run CMD in the background (stdout+stderr to LOG, stdin from
+# /dev/null, at most 120 s), then wait up to 5 s for PORT to listen. Sets BG_PID.
+# Returns 1 (after showing LOG) if the server exits or never listens.
+start_bg() {
+    local port=$1 log=$2 i
+    shift 2
+    timeout 120 "$@" >"$log" 2>&1 </dev/null &
+    BG_PID=$!
+    BG_PIDS+=("$BG_PID")
+    for i in $(seq 50); do
+        listening "$port" && return 0
+        kill -0 "$BG_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    say "    server did not start listening on port $port: $*"
+    show "$log"
+    stop_bg "$BG_PID"
+    return 1
+}
+
+# stop_bg PID: stop one background process started by start_bg (or bg).
+stop_bg() {
+    local pid=$1 p keep=()
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    for p in "${BG_PIDS[@]}"; do
+        [ "$p" = "$pid" ] || keep+=("$p")
+    done
+    BG_PIDS=("${keep[@]+"${keep[@]}"}")
+}
+
+# serve_handoff NAME ARGS...: start `handoff serve --bind 127.0.0.1 --port <free> ARGS`
+# with HANDOFF_LOG=info; sets PORT, SRV_PID, SRV_LOG ($T/NAME.srv.log).
+serve_handoff() {
+    local name=$1
+    shift
+    free_port || return 1
+    SRV_LOG=$T/$name.srv.log
+    start_bg "$PORT" "$SRV_LOG" env HANDOFF_LOG=info "$HO_BIN" serve --bind 127.0.0.1 --port "$PORT" "$@" || return 1
+    SRV_PID=$BG_PID
+}
+
+# gen_cert NAME CN SAN: ECDSA P-256 self-signed certificate $T/NAME.crt / $T/NAME.key
+# (the PEERS.md recipe).
+gen_cert() {
+    local name=$1 cn=$2 san=$3
+    timeout 20 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$T/$name.key" -out "$T/$name.crt" -days 30 -subj "/CN=$cn" \
+        -addext "subjectAltName=$san" >"$T/$name.gen.log" 2>&1 || {
+        fail "openssl req could not make the $name certificate"
+        show "$T/$name.gen.log"
+        finish
+    }
+}
+
+# gen_ec_cert: $T/ec.crt / $T/ec.key for localhost, 127.0.0.1 and ::1.
+gen_ec_cert() { gen_cert ec localhost "DNS:localhost,IP:127.0.0.1,IP:::1"; }
+
+# need_rsa_cert: the arena RSA certificate must exist.
+need_rsa_cert() {
+    if [ ! -r "$RSA_CRT" ] || [ ! -r "$RSA_KEY" ]; then
+        fail "RSA test certificate missing: $RSA_CRT / $RSA_KEY"
+        finish
+    fi
+}
+
+# cert_files KIND: sets CRT and KEY for KIND ec|rsa.
+cert_files() {
+    case $1 in
+        ec) CRT=$T/ec.crt KEY=$T/ec.key ;;
+        rsa) CRT=$RSA_CRT KEY=$RSA_KEY ;;
+        *) say "unknown cert kind $1"; return 1 ;;
+    esac
+}
+
+# group_name GROUP: handoff's lower-case name of X25519|P-256 (as printed by get -v).
+group_name() {
+    case $1 in
+        X25519) echo x25519 ;;
+        P-256) echo secp256r1 ;;
+    esac
+}
+
+# http_body FILE: the part of an HTTP response after the header block.
+http_body() { sed '1,/^\r\{0,1\}$/d' "$1"; }
+
+# check_body NAME FILE STRING: the response in FILE has a body containing STRING.
+check_body() {
+    local name=$1 file=$2 s=$3
+    http_body "$file" >"$file.body"
+    if has "$file.body" "$s"; then
+        pass "$name"
+    else
+        fail "$name: response body lacks '$s'"
+        show "$file"
+    fi
+}
+
+# ---- run directly (ctest's interop_lib): the environment and the helpers themselves ----------
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    need_tools openssl gnutls-cli gnutls-serv tshark dumpcap
+    pass "peer tools present: openssl gnutls-cli gnutls-serv tshark dumpcap"
+    need_rsa_cert
+    gen_ec_cert
+    timeout 10 openssl x509 -in "$T/ec.crt" -noout -text >"$T/ec.txt" 2>&1
+    check "ECDSA P-256 test certificate" "$T/ec.txt" "ASN1 OID: prime256v1" "DNS:localhost, IP Address:127.0.0.1"
+    free_port
+    p1=$PORT
+    free_port
+    if [ "$PORT" -gt "$p1" ] && ! listening "$PORT"; then pass "free_port: $p1, $PORT"; else fail "free_port"; fi
+    # handoff serve with its self-signed certificate, fetched by handoff get: the smoke test.
+    if serve_handoff selfsigned; then
+        pass "start_bg: handoff serve listens on $PORT"
+        pem=$T/handoff-selfsigned-$PORT.pem
+        if [ -s "$pem" ]; then
+            pass "self-signed certificate written to \$TMPDIR"
+            timeout 10 "$HO_BIN" get "https://localhost:$PORT/" --cafile "$pem" >"$T/smoke.out" 2>&1 </dev/null
+            check "handoff get <- handoff serve (self-signed)" "$T/smoke.out" "handoff"
+        else
+            fail "no self-signed certificate at $pem"
+            show "$SRV_LOG"
+        fi
+        stop_bg "$SRV_PID"
+        if listening "$PORT"; then fail "stop_bg: port $PORT still listening"; else pass "stop_bg"; fi
+    else
+        fail "start_bg: handoff serve did not listen"
+    fi
+    finish
+fi
