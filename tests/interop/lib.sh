@@ -233,34 +233,3 @@ check_body() {
     fi
 }
 
-# ---- run directly (ctest's interop_lib): the environment and the helpers themselves ----------
-if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-    need_tools openssl gnutls-cli gnutls-serv tshark dumpcap
-    pass "peer tools present: openssl gnutls-cli gnutls-serv tshark dumpcap"
-    need_rsa_cert
-    gen_ec_cert
-    timeout 10 openssl x509 -in "$T/ec.crt" -noout -text >"$T/ec.txt" 2>&1
-    check "ECDSA P-256 test certificate" "$T/ec.txt" "ASN1 OID: prime256v1" "DNS:localhost, IP Address:127.0.0.1"
-    free_port
-    p1=$PORT
-    free_port
-    if [ "$PORT" -gt "$p1" ] && ! listening "$PORT"; then pass "free_port: $p1, $PORT"; else fail "free_port"; fi
-    # handoff serve with its self-signed certificate, fetched by handoff get: the smoke test.
-    if serve_handoff selfsigned; then
-        pass "start_bg: handoff serve listens on $PORT"
-        pem=$T/handoff-selfsigned-$PORT.pem
-        if [ -s "$pem" ]; then
-            pass "self-signed certificate written to \$TMPDIR"
-            timeout 10 "$HO_BIN" get "https://localhost:$PORT/" --cafile "$pem" >"$T/smoke.out" 2>&1 </dev/null
-            check "handoff get <- handoff serve (self-signed)" "$T/smoke.out" "handoff"
-        else
-            fail "no self-signed certificate at $pem"
-            show "$SRV_LOG"
-        fi
-        stop_bg "$SRV_PID"
-        if listening "$PORT"; then fail "stop_bg: port $PORT still listening"; else pass "stop_bg"; fi
-    else
-        fail "start_bg: handoff serve did not listen"
-    fi
-    finish
-fi
