@@ -8,8 +8,9 @@
  * key share are then the same in every run, so a server flight recorded
  * against that ClientHello verifies (CertificateVerify, Finished) and the
  * fuzzer reaches the whole client state machine, NewSessionTicket included.
- * The server's ticket key is fixed too (set through the internal config), so
- * seeded PSK offers open and their binders are checked. */
+ * The server's ticket key and certificate are fixed too (the key set through
+ * the internal config), so seeded PSK offers open and their binders are
+ * checked, and the server's transcript is the same in every process. */
 #ifndef HO_FUZZ_COMMON_H
 #define HO_FUZZ_COMMON_H
 
@@ -80,14 +81,38 @@ static inline void fuzz_fixed_ticket_key(ho_tls_config *cfg)
     k->valid = true;
 }
 
-/* The server: self-signed ECDSA P-256 certificate, default suites and
- * groups, one ticket under the fixed key, no ALPN list. */
+/* The server's certificate: a fixed self-signed ECDSA P-256 one (CN and
+ * SAN localhost, 100 years). Not ho_selfsigned_generate: it stamps the
+ * validity with the wall clock, so every process would send a different
+ * Certificate message and the record seeds' client Finished (made over the
+ * generator's transcript) would not verify in the target. */
+static const char fuzz_cert_pem[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBmjCCAUGgAwIBAgIUIEIpZqZtd/mlBiCqJ9cceGtuqC0wCgYIKoZIzj0EAwIw\n"
+    "FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEyMjAzMDczMloYDzIxMjYxMDI5\n"
+    "MDMwNzMyWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO\n"
+    "PQMBBwNCAAQizFxA6ks2/rx4aENaDzE5eedO7+wWewTzyY6hIK2/7KOQX2qJ9f9j\n"
+    "bUushCpODSQ8AQQtLQEnbJiKQbACpvoro28wbTAdBgNVHQ4EFgQU3cI3yXvhM/u3\n"
+    "cp0mMNO9em2jkyQwHwYDVR0jBBgwFoAU3cI3yXvhM/u3cp0mMNO9em2jkyQwDwYD\n"
+    "VR0TAQH/BAUwAwEB/zAaBgNVHREEEzARgglsb2NhbGhvc3SHBH8AAAEwCgYIKoZI\n"
+    "zj0EAwIDRwAwRAIgPt0hUTtwyKx5GAkmsqOcyEuxzOMpqBg768slq3UMKrsCIDvJ\n"
+    "DiRJeoxZ3kzh1Nk/oECwlw+XyrwksGEYJq6nozsq\n"
+    "-----END CERTIFICATE-----\n";
+static const char fuzz_key_pem[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgyOkCxM9kHYavX82b\n"
+    "1Oc9j9EXXItMPMVBtvuqx45chgehRANCAAQizFxA6ks2/rx4aENaDzE5eedO7+wW\n"
+    "ewTzyY6hIK2/7KOQX2qJ9f9jbUushCpODSQ8AQQtLQEnbJiKQbACpvor\n"
+    "-----END PRIVATE KEY-----\n";
+
+/* The server: that certificate, default suites and groups, one ticket under
+ * the fixed key, no ALPN list. */
 static inline ho_tls_config *fuzz_server_config(void)
 {
-    ho_privkey *key = NULL;
+    ho_privkey *key = ho_privkey_load_pem(fuzz_key_pem, sizeof(fuzz_key_pem) - 1);
     ho_cert_chain chain = {0};
-    if (ho_selfsigned_generate(FUZZ_SERVER_NAME, 30, &key, &chain) != HO_OK)
-        fuzz_die("ho_selfsigned_generate");
+    if (key == NULL || ho_cert_chain_load_pem(&chain, fuzz_cert_pem, sizeof(fuzz_cert_pem) - 1) != HO_OK)
+        fuzz_die("fixed certificate");
     ho_tls_config *cfg = ho_tls_config_new(true);
     if (cfg == NULL || ho_tls_config_add_cert(cfg, &chain, key) != HO_OK)
         fuzz_die("server config");
