@@ -26,7 +26,9 @@ int ho_buf_reserve(ho_buf *b, size_t extra)
 {
     if (b->failed)
         return HO_ERR_NOMEM;
-    if (extra <= b->cap - b->len)
+    /* Once reserved, data is never NULL: ho_put_space(b, 0) must return a
+     * valid pointer (NULL + 0 is undefined in C). */
+    if (b->data != NULL && extra <= b->cap - b->len)
         return HO_OK;
     if (extra > SIZE_MAX / 2 - b->len) {
         b->failed = true;
@@ -105,6 +107,8 @@ void ho_put_varint(ho_buf *b, uint64_t v)
 
 void ho_put_bytes(ho_buf *b, const void *p, size_t n)
 {
+    if (n == 0)
+        return;
     uint8_t *d = ho_put_space(b, n);
     if (d != NULL && n > 0)
         memcpy(d, p, n);
