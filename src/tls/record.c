@@ -117,6 +117,22 @@ static int seal_record(ho_tls_conn *c, uint8_t type, const uint8_t *data, size_t
     return HO_OK;
 }
 
+/* Seals `len` bytes of one content type as records of at most 2^14 bytes. */
+static int seal_records(ho_tls_conn *c, uint8_t type, const uint8_t *data, size_t len)
+{
+    ho_cursor rest = ho_cursor_make(data, len);
+    while (!ho_cursor_empty(&rest)) {
+        size_t n = rest.len < MAX_PLAINTEXT ? rest.len : MAX_PLAINTEXT;
+        const uint8_t *chunk;
+        if (!ho_get_bytes(&rest, n, &chunk))
+            return HO_ERR_INTERNAL;
+        int err = seal_record(c, type, chunk, n);
+        if (err != HO_OK)
+            return err;
+    }
+    return HO_OK;
+}
+
 /* Seals all queued handshake bytes with the current write key, coalesced
  * into records of at most 2^14 bytes. */
 static int flush_handshake(ho_tls_conn *c)
@@ -132,16 +148,9 @@ static int flush_handshake(ho_tls_conn *c)
                    pending->len, e, (int)c->write.epoch);
             return HO_ERR_TLS_ALERT(HO_ALERT_INTERNAL_ERROR);
         }
-        ho_cursor rest = ho_cursor_make(pending->data, pending->len);
-        while (!ho_cursor_empty(&rest)) {
-            size_t n = rest.len < MAX_PLAINTEXT ? rest.len : MAX_PLAINTEXT;
-            const uint8_t *chunk;
-            if (!ho_get_bytes(&rest, n, &chunk))
-                return HO_ERR_INTERNAL;
-            int err = seal_record(c, CONTENT_HANDSHAKE, chunk, n);
-            if (err != HO_OK)
-                return err;
-        }
+        int err = seal_records(c, CONTENT_HANDSHAKE, pending->data, pending->len);
+        if (err != HO_OK)
+            return err;
         ho_buf_consume(pending, pending->len);
     }
     return HO_OK;
@@ -441,17 +450,8 @@ int ho_tls_conn_write(ho_tls_conn *c, const void *data, size_t len)
         return HO_ERR_CLOSED;
     if (!ho_tls_handshake_done(c->tls))
         return HO_ERR_INVALID_ARG;
-    ho_cursor rest = ho_cursor_make(data, len);
-    while (!ho_cursor_empty(&rest)) {
-        size_t n = rest.len < MAX_PLAINTEXT ? rest.len : MAX_PLAINTEXT;
-        const uint8_t *chunk;
-        if (!ho_get_bytes(&rest, n, &chunk))
-            return HO_ERR_INTERNAL;
-        int err = seal_record(c, CONTENT_APPLICATION_DATA, chunk, n);
-        if (err != HO_OK)
-            return conn_fail(c, err);
-    }
-    return HO_OK;
+    int err = seal_records(c, CONTENT_APPLICATION_DATA, data, len);
+    return err == HO_OK ? HO_OK : conn_fail(c, err);
 }
 
 int ho_tls_conn_key_update(ho_tls_conn *c, bool request_peer_update)
