@@ -2,8 +2,12 @@
 # Installs the Debian packages the project needs, only those missing.
 # Runs as root on a fresh Debian 12 machine (or with sudo available).
 set -euo pipefail
+# Build: compilers, cmake, libcrypto. Peers for the tests and benchmarks:
+# openssl, gnutls-bin, curl, wrk, h2load (nghttp2-client), nginx, tshark,
+# chromium. kTLS VM test: qemu, busybox, cpio.
 pkgs=(build-essential cmake clang libclang-rt-14-dev libssl-dev openssl gnutls-bin tshark
-      pkg-config)
+      pkg-config curl wrk nghttp2-client nginx chromium python3 qemu-system-x86
+      busybox-static cpio)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -140,6 +140,10 @@ typedef enum {
     HO_EV_CONN_OPEN,
     HO_EV_CONN_CLOSE,
     HO_EV_NOTE,            /* free-form, detail */
+    HO_EV_OFFLOAD_QUEUED,  /* a = queue depth after submit */
+    HO_EV_OFFLOAD_DONE,    /* a = ns queued, b = ns running */
+    HO_EV_KTLS,            /* a = 1 engaged / 0 fallback, detail = why */
+    HO_EV_TIMEOUT,         /* detail = which timeout */
     HO_EV__COUNT
 } ho_event_type;
 

@@ -241,6 +241,33 @@ ho_buf *ho_tls_conn_out(ho_tls_conn *c);
 ho_buf *ho_tls_conn_app_in(ho_tls_conn *c);
 bool ho_tls_conn_handshake_done(const ho_tls_conn *c);
 
+/* ---- handing record protection to the kernel (kTLS) ------------------ */
+/* One direction's application traffic key (RFC 8446 §7.3), for TLS_TX /
+ * TLS_RX. Secret material: wipe it after use. */
+typedef struct ho_tls_traffic_keys {
+    uint16_t suite;          /* TLS cipher suite id */
+    uint8_t key[HO_AEAD_KEY_MAX];
+    size_t key_len;
+    uint8_t iv[HO_AEAD_IV_LEN];
+    uint64_t seq;            /* sequence number of the next record */
+    uint32_t generation;     /* changes with every key installed (KeyUpdate) */
+} ho_tls_traffic_keys;
+/* True when both directions can move to the kernel now: the handshake is
+ * done, nothing sealed waits in out (write it first), and no partial
+ * record is buffered. */
+bool ho_tls_conn_kernel_ready(const ho_tls_conn *c);
+int ho_tls_conn_get_traffic_keys(const ho_tls_conn *c, bool write, ho_tls_traffic_keys *k);
+/* From now on the kernel protects the chosen directions. With tx, out
+ * receives *plaintext* records (header + content: alerts, KeyUpdate) for the
+ * caller to send through the kernel with their record type; a write key
+ * installed later (our KeyUpdate) shows as a new generation, to be given
+ * to the kernel after the records queued before it. With rx, records the
+ * kernel decrypted that are not application data are fed back with
+ * ho_tls_conn_receive_record (alerts, KeyUpdate, NewSessionTicket); a new
+ * read key shows as a new generation. */
+int ho_tls_conn_set_kernel(ho_tls_conn *c, bool tx, bool rx);
+int ho_tls_conn_receive_record(ho_tls_conn *c, uint8_t content_type, const void *data, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

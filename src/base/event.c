@@ -39,6 +39,10 @@ static const char *const event_names[HO_EV__COUNT] = {
     [HO_EV_CONN_OPEN] = "conn_open",
     [HO_EV_CONN_CLOSE] = "conn_close",
     [HO_EV_NOTE] = "note",
+    [HO_EV_OFFLOAD_QUEUED] = "offload_queued",
+    [HO_EV_OFFLOAD_DONE] = "offload_done",
+    [HO_EV_KTLS] = "ktls",
+    [HO_EV_TIMEOUT] = "timeout",
 };
 
 static const char *const level_names[] = {"off", "error", "warn", "info", "debug", "trace"};

@@ -40,6 +40,14 @@ typedef struct record_direction {
     ho_epoch epoch;
     ho_aead *aead;
     uint64_t seq;
+    /* The traffic key and IV behind `aead`, kept for handing the direction
+     * to the kernel (kTLS); wiped on every change and on free. */
+    uint8_t key[HO_AEAD_KEY_MAX];
+    size_t key_len;
+    uint8_t iv[HO_AEAD_IV_LEN];
+    uint16_t suite;
+    uint32_t generation; /* bumped on every key installed */
+    bool kernel;         /* the kernel protects this direction */
 } record_direction;
 
 struct ho_tls_conn {
@@ -75,6 +83,8 @@ static int seal_record(ho_tls_conn *c, uint8_t type, const uint8_t *data, size_t
     if (len > MAX_PLAINTEXT)
         return HO_ERR_INTERNAL;
     ho_buf *out = &c->out;
+    /* Before the first key, and in kernel mode (where `out` holds plaintext
+     * records for the kernel to seal), the record goes out as it is. */
     if (c->write.aead == NULL) {
         if (ho_buf_reserve(out, RECORD_HEADER_LEN + len) != HO_OK)
             return HO_ERR_NOMEM;
@@ -86,6 +96,8 @@ static int seal_record(ho_tls_conn *c, uint8_t type, const uint8_t *data, size_t
         return out->failed ? HO_ERR_NOMEM : HO_OK;
     }
     /* RFC 8446 §5.3: a sequence number MUST NOT wrap; we refuse instead. */
+    if (c->write.kernel)
+        return HO_ERR_INTERNAL; /* unreachable: kernel mode has no aead */
     if (c->write.seq == UINT64_MAX)
         return HO_ERR_TLS_ALERT(HO_ALERT_INTERNAL_ERROR);
     /* RFC 8446 §5.2: inner plaintext = content || ContentType (no padding);
@@ -176,17 +188,26 @@ static int on_secret(void *ctx, ho_tls *tls, bool is_write, ho_epoch epoch, cons
     err = ho_hkdf_expand_label(suite->hash, secret, "key", NULL, 0, key, key_len);
     if (err == HO_OK)
         err = ho_hkdf_expand_label(suite->hash, secret, "iv", NULL, 0, iv, sizeof(iv));
+    record_direction *dir = is_write ? &c->write : &c->read;
     ho_aead *aead = NULL;
-    if (err == HO_OK) {
+    /* In kernel mode the kernel seals/opens: the key is only kept for it. */
+    if (err == HO_OK && !dir->kernel) {
         aead = ho_aead_new(suite->aead, is_write, key, iv);
         if (aead == NULL)
             err = HO_ERR_CRYPTO;
+    }
+    if (err == HO_OK) {
+        ho_wipe(dir->key, sizeof(dir->key));
+        memcpy(dir->key, key, key_len);
+        memcpy(dir->iv, iv, sizeof(iv));
+        dir->key_len = key_len;
+        dir->suite = suite->id;
+        dir->generation++;
     }
     ho_wipe(key, sizeof(key));
     ho_wipe(iv, sizeof(iv));
     if (err != HO_OK)
         goto fail;
-    record_direction *dir = is_write ? &c->write : &c->read;
     ho_aead_free(dir->aead);
     dir->aead = aead;
     dir->epoch = epoch;
@@ -228,6 +249,7 @@ void ho_tls_conn_free(ho_tls_conn *c)
     ho_buf_free(&c->app_in);
     ho_aead_free(c->read.aead);
     ho_aead_free(c->write.aead);
+    ho_wipe(c, sizeof(*c));
     free(c);
 }
 
@@ -393,6 +415,8 @@ int ho_tls_conn_receive(ho_tls_conn *c, const void *data, size_t len)
         return c->error;
     if (c->peer_closed)
         return HO_ERR_CLOSED;
+    if (c->read.kernel)
+        return HO_ERR_INVALID_ARG; /* the kernel reads records now */
     ho_put_bytes(&c->in, data, len);
     if (c->in.failed)
         return conn_fail(c, HO_ERR_NOMEM);
@@ -479,4 +503,73 @@ int ho_tls_conn_close(ho_tls_conn *c)
     emit_alert_event(c, HO_EV_ALERT_SENT, HO_ALERT_CLOSE_NOTIFY);
     c->closed = true;
     return HO_OK;
+}
+
+/* ---- kernel TLS hand-over -------------------------------------------- */
+
+bool ho_tls_conn_kernel_ready(const ho_tls_conn *c)
+{
+    if (c->error != HO_OK || c->closed || c->peer_closed || !ho_tls_handshake_done(c->tls))
+        return false;
+    if (c->read.epoch != HO_EPOCH_APP || c->write.epoch != HO_EPOCH_APP)
+        return false;
+    for (int e = 0; e < HO_EPOCH_COUNT; e++)
+        if (c->hs_out.send[e].len != 0)
+            return false;
+    /* Sealed bytes not yet written, or received bytes of a record not yet
+     * complete, would be lost to (or mis-sequenced by) the kernel. */
+    return c->out.len == 0 && c->in.len == 0;
+}
+
+int ho_tls_conn_get_traffic_keys(const ho_tls_conn *c, bool write, ho_tls_traffic_keys *k)
+{
+    const record_direction *dir = write ? &c->write : &c->read;
+    if (dir->epoch != HO_EPOCH_APP || dir->key_len == 0)
+        return HO_ERR_INVALID_ARG;
+    memset(k, 0, sizeof(*k));
+    k->suite = dir->suite;
+    memcpy(k->key, dir->key, dir->key_len);
+    k->key_len = dir->key_len;
+    memcpy(k->iv, dir->iv, sizeof(k->iv));
+    k->seq = dir->seq;
+    k->generation = dir->generation;
+    return HO_OK;
+}
+
+int ho_tls_conn_set_kernel(ho_tls_conn *c, bool tx, bool rx)
+{
+    if (!ho_tls_conn_kernel_ready(c))
+        return HO_ERR_INVALID_ARG;
+    if (tx) {
+        ho_aead_free(c->write.aead);
+        c->write.aead = NULL;
+        c->write.kernel = true;
+    }
+    if (rx) {
+        ho_aead_free(c->read.aead);
+        c->read.aead = NULL;
+        c->read.kernel = true;
+    }
+    return HO_OK;
+}
+
+int ho_tls_conn_receive_record(ho_tls_conn *c, uint8_t type, const void *data, size_t len)
+{
+    if (c->error != HO_OK)
+        return c->error;
+    if (c->peer_closed)
+        return HO_ERR_CLOSED;
+    if (!c->read.kernel)
+        return HO_ERR_INVALID_ARG;
+    int err;
+    /* RFC 8446 §5: change_cipher_spec is never protected; the kernel has
+     * already enforced the length limit of §5.2. */
+    if (type == CONTENT_CHANGE_CIPHER_SPEC || len > MAX_PLAINTEXT)
+        err = HO_ERR_TLS_ALERT(type == CONTENT_CHANGE_CIPHER_SPEC ? HO_ALERT_UNEXPECTED_MESSAGE
+                                                                  : HO_ALERT_RECORD_OVERFLOW);
+    else
+        err = handle_content(c, type, ho_cursor_make(data, len));
+    if (err == HO_ERR_CLOSED || err == HO_OK)
+        return err;
+    return conn_fail(c, err);
 }

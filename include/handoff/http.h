@@ -1,0 +1,159 @@
+/*
+ * handoff — HTTP: a strict HTTP/1.1 request parser (RFC 9112), a response
+ * writer, a router shared by HTTP/1.1 and HTTP/3, and the HttpArena demo
+ * routes (/json, /baseline2, /static).
+ *
+ * Everything here is sans-I/O and thread-compatible: a parser call, a router
+ * dispatch and a response write touch only their arguments (the router and
+ * the arena are read-only after set-up and may be shared by threads).
+ */
+#ifndef HANDOFF_HTTP_H
+#define HANDOFF_HTTP_H
+
+#include "handoff/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- requests -------------------------------------------------------- */
+
+#define HO_HTTP_MAX_HEADERS 100 /* hard cap on the header array */
+
+typedef struct ho_http_str {
+    const char *p; /* points into the parsed buffer; not NUL-terminated */
+    size_t len;
+} ho_http_str;
+
+typedef struct ho_http_header {
+    ho_http_str name, value; /* value trimmed of surrounding spaces/tabs */
+} ho_http_header;
+
+typedef struct ho_http_request {
+    ho_http_str method;        /* e.g. "GET" */
+    ho_http_str target;        /* request-target as received (origin-form) */
+    ho_http_str path;          /* target up to '?' */
+    ho_http_str query;         /* after '?' (len 0 if none; p NULL if no '?') */
+    int version;               /* 10 or 11 (HTTP/1.0, HTTP/1.1); 30 for HTTP/3 */
+    ho_http_header headers[HO_HTTP_MAX_HEADERS];
+    size_t header_count;
+    ho_http_str host;          /* Host header (or :authority), len 0 if none */
+    uint64_t content_length;   /* 0 if none */
+    const uint8_t *body;       /* content_length bytes (NULL if none) */
+    bool keep_alive;           /* after this request: HTTP/1.1 default yes,
+                                * HTTP/1.0 only with "Connection: keep-alive";
+                                * "Connection: close" → no */
+    bool head;                 /* method is HEAD: the response has no body */
+} ho_http_request;
+
+typedef struct ho_http_limits {
+    size_t max_request_line;   /* bytes incl. CRLF; longer → 414 (default 8192) */
+    size_t max_header_bytes;   /* whole head; longer → 431 (default 16384) */
+    size_t max_headers;        /* count; more → 431 (default 64, ≤ HO_HTTP_MAX_HEADERS) */
+    uint64_t max_body;         /* Content-Length above → 413 (default 1 MiB) */
+} ho_http_limits;
+
+/* The defaults above. */
+void ho_http_limits_default(ho_http_limits *lim);
+
+/* Parses one request at the start of buf[0..len). Returns:
+ *   HO_HTTP_COMPLETE   *req filled, *consumed = bytes of head + body;
+ *   HO_HTTP_INCOMPLETE more bytes are needed (the limits already apply to
+ *                      what has arrived: an over-long partial line fails now);
+ *   a status ≥ 400     the request is rejected with that status and the
+ *                      connection must close after the response:
+ *                      400 malformed (request line, header syntax, bare CR/LF,
+ *                          obs-fold, whitespace before ':', invalid token
+ *                          chars, control chars in values, bad or duplicated
+ *                          Content-Length, missing Host in HTTP/1.1, both
+ *                          Content-Length and Transfer-Encoding),
+ *                      413 Content-Length > max_body,
+ *                      414 request line too long,
+ *                      431 head too large or too many headers,
+ *                      501 any Transfer-Encoding (chunked bodies are not
+ *                          supported) or an unknown method,
+ *                      505 a version other than HTTP/1.0 or HTTP/1.1.
+ * `lim` may be NULL for the defaults. Leading empty lines before a request
+ * are skipped (RFC 9112 §2.2). */
+enum { HO_HTTP_COMPLETE = 0, HO_HTTP_INCOMPLETE = 1 };
+int ho_http1_parse(const uint8_t *buf, size_t len, const ho_http_limits *lim, ho_http_request *req,
+                   size_t *consumed);
+
+/* Case-insensitive header lookup; NULL if absent. */
+const ho_http_str *ho_http_header_get(const ho_http_request *req, const char *name);
+/* Query parameter `name` (raw, not percent-decoded); false if absent. */
+bool ho_http_query_get(const ho_http_request *req, const char *name, ho_http_str *value);
+/* Decimal integer from a string (optional leading '-', no spaces);
+ * false on anything else or overflow. */
+bool ho_http_str_to_i64(ho_http_str s, int64_t *v);
+bool ho_http_str_eq(ho_http_str s, const char *lit);  /* exact */
+
+/* Reason phrase for a status ("OK", "Not Found", ...; "" if unknown). */
+const char *ho_http_reason(int status);
+
+/* ---- responses ------------------------------------------------------- */
+
+typedef struct ho_http_response {
+    int status;                    /* default 200 */
+    const char *content_type;      /* NULL: no Content-Type */
+    const char *content_encoding;  /* NULL: none ("br", "gzip") */
+    bool vary_accept_encoding;     /* adds "Vary: Accept-Encoding" */
+    ho_buf *body;                  /* scratch body buffer, owned by the caller,
+                                    * emptied before the handler runs */
+    const uint8_t *static_body;    /* or: bytes that outlive the response */
+    size_t static_len;             /* (used when static_body != NULL) */
+} ho_http_response;
+
+/* Prepares resp for a handler: status 200, no type, body emptied. */
+void ho_http_response_reset(ho_http_response *resp, ho_buf *scratch);
+/* The body the response carries (static_body or the scratch buffer). */
+const uint8_t *ho_http_response_body(const ho_http_response *resp, size_t *len);
+
+/* Appends an HTTP/1.1 response head to out: status line, Server: handoff,
+ * Date (IMF-fixdate, cached per second), Content-Type, Content-Encoding,
+ * Vary, Content-Length (always, also for HEAD), and "Connection: close"
+ * when !keep_alive (HTTP/1.0 keep-alive gets "Connection: keep-alive").
+ * The body is not written: the caller appends it (unless HEAD). */
+void ho_http1_write_head(ho_buf *out, const ho_http_response *resp, size_t body_len, int version,
+                         bool keep_alive);
+/* A complete error response (text/plain body "<status> <reason>\n"). */
+void ho_http1_write_error(ho_buf *out, int status, int version, bool keep_alive);
+
+/* ---- router ---------------------------------------------------------- */
+
+/* A handler fills resp (status, type, body). Return HO_OK, or an error to
+ * answer 500. Runs on the I/O thread: it must not block. */
+typedef int (*ho_http_handler)(void *ctx, const ho_http_request *req, ho_http_response *resp);
+
+typedef struct ho_router ho_router;
+ho_router *ho_router_new(void);
+void ho_router_free(ho_router *r);
+/* `path` is matched exactly, or as a prefix when it ends with '/'
+ * ("/static/" matches "/static/app.js"); the longest match wins. GET routes
+ * also answer HEAD. */
+int ho_router_add(ho_router *r, const char *method, const char *path, ho_http_handler fn, void *ctx);
+/* Runs the matching handler; 404 when no path matches, 405 (with Allow)
+ * when the path matches but not the method, 500 when the handler fails. */
+void ho_router_dispatch(const ho_router *r, const ho_http_request *req, ho_http_response *resp);
+
+/* ---- HttpArena demo routes ------------------------------------------- */
+
+typedef struct ho_arena ho_arena;
+/* dataset: path to the HttpArena dataset.json (NULL → env DATASET, then
+ * /data/dataset.json; with none readable, a built-in generated 50-item
+ * dataset of the same shape). static_dir: directory for /static/ (NULL →
+ * /data/static when it exists; otherwise /static/ answers 404). A dataset
+ * that exists but does not parse is an error (NULL, message in *err). */
+ho_arena *ho_arena_new(const char *dataset, const char *static_dir, char *err, size_t errlen);
+void ho_arena_free(ho_arena *a);
+size_t ho_arena_item_count(const ho_arena *a);
+const char *ho_arena_dataset_source(const ho_arena *a); /* path or "built-in" */
+/* Registers GET /json/ (/json/{count}?m={m}), /baseline2 (?a=&b=, text/plain
+ * sum) and /static/ (files with content types, .br/.gz siblings chosen by
+ * Accept-Encoding). */
+int ho_arena_register(ho_arena *a, ho_router *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

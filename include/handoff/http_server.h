@@ -1,0 +1,28 @@
+/*
+ * handoff — HTTP/1.1 service on the TLS-over-TCP server: parses pipelined
+ * requests from a connection's plaintext, dispatches them through a router,
+ * and writes the responses (one write per batch of pipelined requests).
+ */
+#ifndef HANDOFF_HTTP_SERVER_H
+#define HANDOFF_HTTP_SERVER_H
+
+#include "handoff/http.h"
+#include "handoff/io.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ho_h1_service {
+    const ho_router *router;
+    ho_http_limits limits;
+} ho_h1_service;
+
+/* Connection handler for ho_listen_spec.handler; its ctx is a
+ * ho_h1_service (which must outlive the server). */
+extern const ho_conn_handler ho_h1_handler;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,183 @@
+/*
+ * handoff — I/O: the epoll event loop, the TLS-over-TCP server (I/O threads
+ * with SO_REUSEPORT listeners, handshake offload, timeouts, graceful
+ * shutdown) and kernel TLS.
+ */
+#ifndef HANDOFF_IO_H
+#define HANDOFF_IO_H
+
+#include "handoff/base.h"
+#include "handoff/offload.h"
+#include "handoff/tls.h"
+
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Monotonic clock in milliseconds / nanoseconds. */
+int64_t ho_now_ms(void);
+int64_t ho_now_ns(void);
+
+/* ---- event loop ------------------------------------------------------ */
+
+typedef struct ho_loop ho_loop;
+/* Called with the epoll events that fired (EPOLLIN, EPOLLOUT, ...). */
+typedef void (*ho_io_fn)(void *ctx, uint32_t events);
+
+ho_loop *ho_loop_new(void);
+void ho_loop_free(ho_loop *l);
+int ho_loop_add(ho_loop *l, int fd, uint32_t events, ho_io_fn fn, void *ctx);
+int ho_loop_mod(ho_loop *l, int fd, uint32_t events, ho_io_fn fn, void *ctx);
+int ho_loop_del(ho_loop *l, int fd);
+/* Waits up to timeout_ms (-1: forever) and dispatches. Returns the number
+ * of events dispatched, or an error. */
+int ho_loop_run_once(ho_loop *l, int timeout_ms);
+/* Events dispatched by the last ho_loop_run_once (its batch size). */
+int ho_loop_batch(const ho_loop *l);
+
+/* Timer queues: every timer in one queue has the same duration, so a FIFO
+ * list keeps them ordered and arming, re-arming and cancelling are O(1). */
+typedef struct ho_timer {
+    struct ho_timer *prev, *next;
+    int64_t deadline_ms;
+    void (*fire)(struct ho_timer *t);
+    bool armed;
+} ho_timer;
+typedef struct ho_timer_queue {
+    ho_timer head; /* sentinel */
+    int64_t duration_ms;
+} ho_timer_queue;
+void ho_timer_queue_init(ho_timer_queue *q, int64_t duration_ms);
+/* (Re)arms t to fire duration_ms from now (moves it to the tail). */
+void ho_timer_arm(ho_timer_queue *q, ho_timer *t, int64_t now_ms);
+void ho_timer_cancel(ho_timer *t);
+/* Fires the expired timers; returns ms until the next deadline (-1 none). */
+int64_t ho_timer_queue_expire(ho_timer_queue *q, int64_t now_ms);
+
+/* ---- kernel TLS (Linux TCP_ULP "tls") --------------------------------- */
+
+typedef enum { HO_KTLS_OFF, HO_KTLS_ON, HO_KTLS_AUTO } ho_ktls_mode;
+
+/* Whether this kernel offers the "tls" ULP (probed once, cached). */
+bool ho_ktls_supported(void);
+/* Moves both directions of an established connection on fd to the kernel:
+ * setsockopt(TCP_ULP "tls"), TLS_TX and TLS_RX with the keys and sequence
+ * numbers of ho_tls_conn_get_traffic_keys, then ho_tls_conn_set_kernel.
+ * Requires ho_tls_conn_kernel_ready(c). On failure nothing is changed on
+ * the TLS side, *why says why (static string), and the caller keeps using
+ * userspace records. A failure after TCP_ULP succeeded but before both
+ * directions are set leaves the socket unusable for userspace records:
+ * HO_ERR_IO is returned then and the connection must be closed. Returns
+ * HO_OK, HO_ERR_NOT_FOUND (no ULP / unsupported suite: fall back), or
+ * HO_ERR_IO. */
+int ho_ktls_enable(int fd, ho_tls_conn *c, const char **why);
+/* Reads from a kTLS socket. Application data is appended to app_in; any
+ * other record (alert, KeyUpdate) goes to ho_tls_conn_receive_record, and a
+ * new read/write key that results is pushed to the kernel (or, where the
+ * kernel cannot rekey, an error is returned). Returns the bytes of
+ * application data read (> 0), 0 for a non-data record handled, HO_ERR_CLOSED
+ * on close_notify or EOF, HO_ERR_WOULD_BLOCK, or an error. */
+ssize_t ho_ktls_recv(int fd, ho_tls_conn *c, ho_buf *app_in);
+/* Sends the plaintext records queued in ho_tls_conn_out(c) (alerts,
+ * KeyUpdate) through the kernel with their record types, consuming what
+ * was sent. HO_OK when all went, HO_ERR_WOULD_BLOCK when the socket is full. */
+int ho_ktls_flush_control(int fd, ho_tls_conn *c);
+
+/* ---- TLS-over-TCP server --------------------------------------------- */
+
+typedef enum { HO_OFFLOAD_OFF, HO_OFFLOAD_ALWAYS, HO_OFFLOAD_ADAPTIVE } ho_offload_mode;
+
+typedef struct ho_server ho_server;
+typedef struct ho_conn ho_conn;
+
+/* What the application does with a connection's plaintext. Callbacks run on
+ * the connection's I/O thread and must not block. */
+typedef struct ho_conn_handler {
+    /* New bytes in `in` (decrypted, or plaintext for a port without TLS).
+     * Consume what was used; leave a partial request. Write responses with
+     * ho_conn_write. Return HO_OK, or an error to close at once. */
+    int (*on_data)(void *ctx, ho_conn *c, ho_buf *in);
+    /* The connection goes away (optional). */
+    void (*on_close)(void *ctx, ho_conn *c);
+} ho_conn_handler;
+
+typedef struct ho_listen_spec {
+    const char *bind;          /* IPv4/IPv6 literal; NULL → "0.0.0.0" */
+    uint16_t port;             /* 0: pick one (see ho_server_port) */
+    ho_tls_config *tls;        /* NULL: plaintext TCP */
+    const ho_conn_handler *handler;
+    void *ctx;
+} ho_listen_spec;
+
+typedef struct ho_server_options {
+    unsigned io_threads;          /* 0: one per online CPU */
+    int handshake_workers;        /* -1: one per online CPU; 0: inline */
+    ho_offload_mode offload;      /* default adaptive */
+    ho_ktls_mode ktls;            /* default auto */
+    int handshake_timeout_ms;     /* accept → handshake done (default 10000) */
+    int idle_timeout_ms;          /* keep-alive wait for a request (default 60000) */
+    int request_timeout_ms;       /* first byte → complete request (slow headers, default 10000) */
+    int shutdown_grace_ms;        /* finish in-flight work on SIGTERM (default 5000) */
+    size_t max_connections;       /* per I/O thread (default 100000) */
+    int worker_nice;              /* default 10 */
+} ho_server_options;
+
+void ho_server_options_default(ho_server_options *o);
+ho_server *ho_server_new(const ho_server_options *o);
+void ho_server_free(ho_server *s);
+/* Binds now (so errors show before threads start). Port 0 picks a port. */
+int ho_server_listen(ho_server *s, const ho_listen_spec *spec);
+/* The port the i-th listen spec got. */
+uint16_t ho_server_port(const ho_server *s, size_t i);
+/* Starts the I/O threads and the pool, and returns. */
+int ho_server_start(ho_server *s);
+/* Graceful stop: stop accepting, close idle connections with close_notify,
+ * let in-flight requests finish (up to shutdown_grace_ms), join. Safe to
+ * call from any thread except an I/O thread; async-signal-safe to *request*
+ * with ho_server_request_stop. */
+void ho_server_stop(ho_server *s);
+void ho_server_request_stop(ho_server *s);
+/* Blocks until a stop is requested, then stops. */
+void ho_server_wait(ho_server *s);
+
+/* Counters (summed over threads). */
+typedef struct ho_server_stats {
+    uint64_t accepted, closed, active;
+    uint64_t handshakes_done, handshakes_failed, handshake_timeouts;
+    uint64_t handshakes_offloaded;  /* steps run through the pool */
+    uint64_t handshakes_inline;     /* steps run on the I/O thread */
+    uint64_t worker_steps;          /* steps that ran on a worker thread */
+    uint64_t served_during_offload; /* requests answered on established
+                                     * connections while a handshake step
+                                     * of the same thread was on a worker */
+    uint64_t requests;              /* ho_conn_request_done calls */
+    uint64_t idle_timeouts, request_timeouts;
+    uint64_t ktls_engaged, ktls_fallback;
+    ho_pool_stats pool;
+} ho_server_stats;
+void ho_server_get_stats(const ho_server *s, ho_server_stats *out);
+/* One JSON object with every counter above. */
+void ho_server_stats_json(const ho_server_stats *st, ho_buf *out);
+
+/* Connection calls (from handler callbacks, on the connection's thread). */
+int ho_conn_write(ho_conn *c, const void *data, size_t len);
+/* Closes after everything written so far is sent (close_notify first). */
+void ho_conn_close_after_write(ho_conn *c);
+/* A request is partly received (true: the request timeout runs) or the
+ * connection waits for a new one (false: the idle timeout runs). */
+void ho_conn_set_request_pending(ho_conn *c, bool pending);
+/* Counts a request answered. */
+void ho_conn_request_done(ho_conn *c);
+uint64_t ho_conn_id(const ho_conn *c);
+ho_tls *ho_conn_tls(ho_conn *c);   /* NULL on a plaintext port */
+bool ho_conn_ktls(const ho_conn *c);
+/* Per-connection slot for the application. */
+void ho_conn_set_user(ho_conn *c, void *user);
+void *ho_conn_get_user(const ho_conn *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

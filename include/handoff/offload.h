@@ -1,0 +1,71 @@
+/*
+ * handoff — the handshake worker pool (DESIGN.md "Handshake offload").
+ *
+ * M worker threads take jobs from one queue and run them at a lower
+ * scheduling priority than the I/O threads. A finished job goes on the
+ * completion queue of the thread that submitted it (its "home"), whose
+ * eventfd wakes that thread's event loop; the home thread then runs the
+ * job's `done` step. A job object is owned by the pool from submit until
+ * `done` runs, and whatever it points to (a handshake) is touched by exactly
+ * one thread at a time.
+ */
+#ifndef HANDOFF_OFFLOAD_H
+#define HANDOFF_OFFLOAD_H
+
+#include "handoff/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ho_pool ho_pool;
+typedef struct ho_home ho_home;
+typedef struct ho_job ho_job;
+
+struct ho_job {
+    ho_job *next;                 /* queue link (pool-owned while queued) */
+    void (*run)(ho_job *job);     /* on a worker */
+    void (*done)(ho_job *job);    /* on the home thread, after run */
+    ho_home *home;
+    int64_t t_submit_ns, t_start_ns, t_end_ns; /* CLOCK_MONOTONIC, filled in */
+    bool ran_on_worker;           /* false when run inline (no workers) */
+};
+
+typedef struct ho_pool_stats {
+    uint64_t submitted;      /* jobs submitted */
+    uint64_t completed;      /* jobs whose run finished */
+    uint64_t inline_runs;    /* jobs run on the submitting thread (0 workers) */
+    uint64_t depth;          /* jobs queued, not yet started (now) */
+    uint64_t max_depth;      /* high-water mark of depth */
+    uint64_t queued_ns;      /* sum over started jobs of time spent queued */
+    uint64_t run_ns;         /* sum over finished jobs of run time */
+} ho_pool_stats;
+
+/* workers: thread count (0: run every job inline, in ho_pool_submit).
+ * nice: added to the workers' nice value (setpriority per thread; e.g. 10),
+ * so a handshake storm cannot starve the I/O threads of CPU. */
+ho_pool *ho_pool_new(unsigned workers, int nice);
+/* Stops the workers after the queued jobs ran (their `done` steps are left
+ * on the completion queues for the homes to drain or discard). */
+void ho_pool_free(ho_pool *p);
+unsigned ho_pool_workers(const ho_pool *p);
+void ho_pool_get_stats(const ho_pool *p, ho_pool_stats *out);
+
+/* A completion queue for one thread, with an eventfd to poll. */
+ho_home *ho_home_new(void);
+void ho_home_free(ho_home *h);
+int ho_home_fd(const ho_home *h);
+/* Jobs submitted from this home and not yet drained. */
+unsigned ho_home_outstanding(const ho_home *h);
+/* Runs `done` for every completed job (on the calling thread, which must be
+ * the home's). Returns how many. Call when ho_home_fd is readable. */
+size_t ho_home_drain(ho_home *h);
+
+/* Queues job (run on a worker, then done on `home`). With 0 workers, runs
+ * job->run now on this thread and leaves done for the next drain. */
+void ho_pool_submit(ho_pool *p, ho_home *home, ho_job *job);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,108 @@
+/* HTTP/1.1 on a ho_server connection: every complete request in the input
+ * is parsed, routed and answered; the responses of one read (pipelining)
+ * are gathered and handed to the connection in one write, so they share TLS
+ * records. A rejected request gets its status and the connection closes
+ * (RFC 9112 §9.6: the request framing can no longer be trusted). */
+#include "handoff/http_server.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Per-thread scratch buffers (the response batch and a handler's body),
+ * freed when the thread exits. */
+typedef struct scratch {
+    ho_buf out, body;
+} scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+    scratch *s = p;
+    ho_buf_free(&s->out);
+    ho_buf_free(&s->body);
+    free(s);
+}
+
+static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
+
+static scratch *get_scratch(void)
+{
+    pthread_once(&scratch_once, scratch_init);
+    scratch *s = pthread_getspecific(scratch_key);
+    if (s == NULL) {
+        s = calloc(1, sizeof(*s));
+        if (s == NULL)
+            return NULL;
+        ho_buf_init(&s->out);
+        ho_buf_init(&s->body);
+        pthread_setspecific(scratch_key, s);
+    }
+    return s;
+}
+
+static void append_response(ho_buf *out, const ho_http_request *req, const ho_http_response *resp,
+                            bool keep_alive)
+{
+    size_t body_len;
+    const uint8_t *body = ho_http_response_body(resp, &body_len);
+    ho_http1_write_head(out, resp, body_len, req->version, keep_alive);
+    if (!req->head)
+        ho_put_bytes(out, body, body_len);
+}
+
+static int h1_on_data(void *ctx, ho_conn *c, ho_buf *in)
+{
+    const ho_h1_service *svc = ctx;
+    scratch *sc = get_scratch();
+    if (sc == NULL)
+        return HO_ERR_NOMEM;
+    ho_buf *out = &sc->out;
+    out->len = 0;
+    out->failed = false;
+    size_t off = 0;
+    bool close = false;
+    while (off < in->len && !close) {
+        ho_http_request req;
+        size_t used = 0;
+        int st = ho_http1_parse(in->data + off, in->len - off, &svc->limits, &req, &used);
+        if (st == HO_HTTP_INCOMPLETE)
+            break;
+        if (st != HO_HTTP_COMPLETE) {
+            ho_http1_write_error(out, st, 11, false);
+            close = true;
+            off = in->len;
+            ho_conn_request_done(c);
+            break;
+        }
+        ho_http_response resp;
+        sc->body.failed = false;
+        ho_http_response_reset(&resp, &sc->body);
+        ho_router_dispatch(svc->router, &req, &resp);
+        close = !req.keep_alive;
+        append_response(out, &req, &resp, !close);
+        off += used;
+        ho_conn_request_done(c);
+    }
+    ho_buf_consume(in, off);
+    /* Bytes left over are the start of the next request: its clock runs. */
+    ho_conn_set_request_pending(c, in->len > 0);
+    int err = HO_OK;
+    if (out->failed)
+        err = HO_ERR_NOMEM;
+    else if (out->len > 0)
+        err = ho_conn_write(c, out->data, out->len);
+    if (close)
+        ho_conn_close_after_write(c);
+    /* Keep the scratch buffers from growing without bound after one huge
+     * response. */
+    if (out->cap > (1u << 20))
+        ho_buf_free(out);
+    if (sc->body.cap > (1u << 20))
+        ho_buf_free(&sc->body);
+    return err;
+}
+
+const ho_conn_handler ho_h1_handler = {.on_data = h1_on_data, .on_close = NULL};

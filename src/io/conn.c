@@ -1,0 +1,605 @@
+/* One TCP connection on an I/O thread: reading, the TLS handshake (inline or
+ * on the pool), handing records to the kernel (kTLS), the application's
+ * plaintext callbacks, buffered writes, timeouts and graceful close.
+ *
+ * States: HANDSHAKE ⇄ OFFLOADED → OPEN → CLOSING → DRAINING → freed.
+ * While OFFLOADED the worker owns c->tls; the I/O thread does not read the
+ * socket (the kernel buffers what arrives, so nothing is lost) and touches
+ * nothing of the TLS state until the completion comes back. */
+#define _GNU_SOURCE
+#include "server_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static void conn_io(void *ctx, uint32_t events);
+static void conn_after_input(ho_conn *c, int err);
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void emit(ho_conn *c, ho_event_type type, ho_log_level level, int64_t a, const char *detail)
+{
+    ho_event ev = {.type = type, .level = level, .conn = c->id, .role = "server", .a = a, .detail = detail};
+    ho_event_emit(&ev);
+}
+
+static ho_conn *timer_conn(ho_timer *t) { return (ho_conn *)((char *)t - offsetof(ho_conn, timer)); }
+
+static void set_events(ho_conn *c, uint32_t events)
+{
+    if (c->events == events)
+        return;
+    if (ho_loop_mod(c->t->loop, c->fd, events, conn_io, c) == HO_OK)
+        c->events = events;
+}
+
+/* ---- timers ---------------------------------------------------------- */
+
+static void timer_fired(ho_timer *tm)
+{
+    ho_conn *c = timer_conn(tm);
+    io_thread *t = c->t;
+    const char *which;
+    switch (c->state) {
+    case CONN_HANDSHAKE:
+    case CONN_OFFLOADED:
+        which = "handshake";
+        STAT_ADD(t, handshake_timeouts, 1);
+        break;
+    case CONN_OPEN:
+        which = c->request_pending ? "request" : "idle";
+        if (c->request_pending)
+            STAT_ADD(t, request_timeouts, 1);
+        else
+            STAT_ADD(t, idle_timeouts, 1);
+        break;
+    default:
+        which = "drain";
+        break;
+    }
+    emit(c, HO_EV_TIMEOUT, HO_LOG_DEBUG, 0, which);
+    if (c->state == CONN_OFFLOADED) {
+        c->close_when_done = true;
+        return;
+    }
+    if (c->state == CONN_OPEN && !c->request_pending) {
+        conn_begin_shutdown(c); /* idle keep-alive: close_notify, then close */
+        return;
+    }
+    conn_close_now(c);
+}
+
+static void arm_for_state(ho_conn *c)
+{
+    io_thread *t = c->t;
+    switch (c->state) {
+    case CONN_HANDSHAKE:
+    case CONN_OFFLOADED:
+        if (!c->timer.armed)
+            ho_timer_arm(&t->handshake_q, &c->timer, t->now_ms);
+        break;
+    case CONN_OPEN:
+        ho_timer_arm(c->request_pending ? &t->request_q : &t->idle_q, &c->timer, t->now_ms);
+        break;
+    default:
+        ho_timer_arm(&t->drain_q, &c->timer, t->now_ms);
+        break;
+    }
+}
+
+/* ---- accept / close -------------------------------------------------- */
+
+void conn_accept(io_thread *t, const ho_listen_spec *spec, int fd)
+{
+    ho_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    c->t = t;
+    c->spec = spec;
+    c->fd = fd;
+    c->id = atomic_fetch_add(&t->server->next_id, 1) + 1;
+    c->timer.fire = timer_fired;
+    ho_buf_init(&c->in_plain);
+    ho_buf_init(&c->out_plain);
+    ho_buf_init(&c->job_in);
+    if (spec->tls != NULL) {
+        c->tls = ho_tls_conn_new(spec->tls, NULL);
+        if (c->tls == NULL) {
+            close(fd);
+            free(c);
+            return;
+        }
+        ho_tls *tls = ho_tls_conn_tls(c->tls);
+        ho_tls_set_conn_id(tls, c->id);
+        ho_tls_set_now(tls, wall_ms());
+        c->state = CONN_HANDSHAKE;
+    } else {
+        c->state = CONN_OPEN;
+        c->ktls_decided = true;
+    }
+    if (ho_loop_add(t->loop, fd, EPOLLIN, conn_io, c) != HO_OK) {
+        ho_tls_conn_free(c->tls);
+        close(fd);
+        free(c);
+        return;
+    }
+    c->events = EPOLLIN;
+    c->next = t->conns;
+    if (t->conns != NULL)
+        t->conns->prev = c;
+    t->conns = c;
+    t->nconns++;
+    STAT_ADD(t, accepted, 1);
+    STAT_ADD(t, active, 1);
+    emit(c, HO_EV_CONN_OPEN, HO_LOG_DEBUG, spec->port, spec->tls ? "tls" : "tcp");
+    arm_for_state(c);
+    if (t->stopping)
+        conn_begin_shutdown(c);
+}
+
+void conn_close_now(ho_conn *c)
+{
+    io_thread *t = c->t;
+    if (c->state == CONN_OFFLOADED) {
+        /* The worker owns the TLS state: finish when it hands it back. */
+        c->close_when_done = true;
+        return;
+    }
+    if (c->spec->handler->on_close != NULL)
+        c->spec->handler->on_close(c->spec->ctx, c);
+    ho_timer_cancel(&c->timer);
+    ho_loop_del(t->loop, c->fd);
+    close(c->fd);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        t->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    t->nconns--;
+    STAT_ADD(t, closed, 1);
+    atomic_fetch_sub_explicit(&t->stats.active, 1, memory_order_relaxed);
+    emit(c, HO_EV_CONN_CLOSE, HO_LOG_DEBUG, 0, NULL);
+    ho_tls_conn_free(c->tls);
+    ho_buf_free(&c->in_plain);
+    ho_buf_free(&c->out_plain);
+    ho_buf_free(&c->job_in);
+    free(c);
+}
+
+/* ---- writing --------------------------------------------------------- */
+
+static size_t pending_out(ho_conn *c)
+{
+    size_t n = c->out_plain.len;
+    if (c->tls != NULL)
+        n += ho_tls_conn_out(c->tls)->len;
+    return n;
+}
+
+static int write_buf(ho_conn *c, ho_buf *b)
+{
+    while (b->len > 0) {
+        ssize_t n = send(c->fd, b->data, b->len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                return HO_ERR_WOULD_BLOCK;
+            return HO_ERR_IO;
+        }
+        ho_buf_consume(b, (size_t)n);
+    }
+    return HO_OK;
+}
+
+/* Sends what is queued. Returns HO_OK when everything went, WOULD_BLOCK
+ * when the socket is full (EPOLLOUT is then registered), or an error. */
+static int flush(ho_conn *c)
+{
+    int err = HO_OK;
+    if (c->ktls) {
+        /* Application bytes first, then control records (close_notify). */
+        err = write_buf(c, &c->out_plain);
+        if (err == HO_OK && ho_tls_conn_out(c->tls)->len > 0)
+            err = ho_ktls_flush_control(c->fd, c->tls);
+    } else if (c->tls != NULL) {
+        err = write_buf(c, ho_tls_conn_out(c->tls));
+    } else {
+        err = write_buf(c, &c->out_plain);
+    }
+    uint32_t want = c->state == CONN_OFFLOADED ? 0 : EPOLLIN;
+    if (err == HO_ERR_WOULD_BLOCK)
+        want |= EPOLLOUT;
+    /* Back-pressure: a client that sends requests but does not read the
+     * responses is not read either. */
+    if (pending_out(c) > OUT_HIGH_WATER)
+        want &= ~(uint32_t)EPOLLIN;
+    set_events(c, want);
+    return err;
+}
+
+int ho_conn_write(ho_conn *c, const void *data, size_t len)
+{
+    if (c->state >= CONN_CLOSING)
+        return HO_ERR_CLOSED;
+    if (c->tls != NULL && !c->ktls)
+        return ho_tls_conn_write(c->tls, data, len);
+    ho_put_bytes(&c->out_plain, data, len);
+    return c->out_plain.failed ? HO_ERR_NOMEM : HO_OK;
+}
+
+void ho_conn_close_after_write(ho_conn *c) { c->close_after_write = true; }
+
+void ho_conn_set_request_pending(ho_conn *c, bool pending)
+{
+    if (c->request_pending == pending)
+        return;
+    c->request_pending = pending;
+    if (c->state == CONN_OPEN)
+        arm_for_state(c);
+}
+
+void ho_conn_request_done(ho_conn *c)
+{
+    io_thread *t = c->t;
+    STAT_ADD(t, requests, 1);
+    if (ho_home_outstanding(t->home) > 0)
+        STAT_ADD(t, served_during_offload, 1);
+    if (t->stopping)
+        c->close_after_write = true; /* finish this response, then go */
+}
+
+uint64_t ho_conn_id(const ho_conn *c) { return c->id; }
+ho_tls *ho_conn_tls(ho_conn *c) { return c->tls != NULL ? ho_tls_conn_tls(c->tls) : NULL; }
+bool ho_conn_ktls(const ho_conn *c) { return c->ktls; }
+void ho_conn_set_user(ho_conn *c, void *user) { c->user = user; }
+void *ho_conn_get_user(const ho_conn *c) { return c->user; }
+
+/* ---- closing --------------------------------------------------------- */
+
+/* Everything queued is out: half-close and read until the peer closes, so
+ * that unread input does not turn our close into a reset that could
+ * destroy the last response in flight. */
+static void start_draining(ho_conn *c)
+{
+    shutdown(c->fd, SHUT_WR);
+    c->state = CONN_DRAINING;
+    arm_for_state(c);
+    set_events(c, EPOLLIN);
+}
+
+/* Queue close_notify (TLS) and close once the output is written. */
+static void start_closing(ho_conn *c)
+{
+    if (c->state >= CONN_CLOSING)
+        return;
+    if (c->tls != NULL && ho_tls_conn_handshake_done(c->tls))
+        (void)ho_tls_conn_close(c->tls); /* RFC 8446 §6.1 close_notify */
+    c->state = CONN_CLOSING;
+    arm_for_state(c);
+    int err = flush(c);
+    if (err == HO_OK)
+        start_draining(c);
+    else if (err != HO_ERR_WOULD_BLOCK)
+        conn_close_now(c);
+}
+
+void conn_begin_shutdown(ho_conn *c)
+{
+    switch (c->state) {
+    case CONN_OFFLOADED:
+        c->close_when_done = true;
+        break;
+    case CONN_HANDSHAKE:
+        conn_close_now(c);
+        break;
+    case CONN_OPEN:
+        /* A request being received or answered finishes first
+         * (ho_conn_request_done marks it to close after its response). */
+        if (c->request_pending || c->in_handler)
+            c->close_after_write = true;
+        else
+            start_closing(c);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- kTLS ------------------------------------------------------------ */
+
+/* Returns false if the connection had to be closed. */
+static bool ktls_decide(ho_conn *c)
+{
+    io_thread *t = c->t;
+    ho_ktls_mode mode = t->server->opt.ktls;
+    c->ktls_decided = true;
+    if (mode == HO_KTLS_OFF)
+        return true;
+    const char *why = NULL;
+    int err = HO_ERR_NOT_FOUND;
+    if (!ho_ktls_supported())
+        why = "kernel has no TCP_ULP \"tls\"";
+    else if (!ho_tls_conn_kernel_ready(c->tls))
+        why = "data already buffered in userspace";
+    else
+        err = ho_ktls_enable(c->fd, c->tls, &why);
+    if (err == HO_OK) {
+        c->ktls = true;
+        STAT_ADD(t, ktls_engaged, 1);
+        emit(c, HO_EV_KTLS, HO_LOG_DEBUG, 1, "engaged");
+        return true;
+    }
+    STAT_ADD(t, ktls_fallback, 1);
+    /* Logged once per process; counted and emitted per connection. */
+    static atomic_flag logged = ATOMIC_FLAG_INIT;
+    if (!atomic_flag_test_and_set(&logged))
+        ho_log(mode == HO_KTLS_ON ? HO_LOG_WARN : HO_LOG_INFO, "kTLS not used, userspace records instead: %s",
+               why ? why : "unknown");
+    emit(c, HO_EV_KTLS, HO_LOG_DEBUG, 0, why);
+    if (err == HO_ERR_IO) { /* half-configured socket: unusable */
+        conn_close_now(c);
+        return false;
+    }
+    return true;
+}
+
+/* ---- the handshake, inline or offloaded -------------------------------- */
+
+static void job_run(ho_job *job)
+{
+    ho_conn *c = (ho_conn *)((char *)job - offsetof(ho_conn, job));
+    c->job_err = ho_tls_conn_receive(c->tls, c->job_in.data, c->job_in.len);
+}
+
+static void job_done(ho_job *job)
+{
+    ho_conn *c = (ho_conn *)((char *)job - offsetof(ho_conn, job));
+    io_thread *t = c->t;
+    if (job->ran_on_worker)
+        STAT_ADD(t, worker_steps, 1);
+    ho_event ev = {.type = HO_EV_OFFLOAD_DONE,
+                   .level = HO_LOG_TRACE,
+                   .conn = c->id,
+                   .role = "server",
+                   .a = job->t_start_ns - job->t_submit_ns,
+                   .b = job->t_end_ns - job->t_start_ns};
+    ho_event_emit(&ev);
+    ho_buf_consume(&c->job_in, c->job_in.len);
+    c->state = CONN_HANDSHAKE;
+    if (c->close_when_done) {
+        conn_close_now(c);
+        return;
+    }
+    t->now_ms = ho_now_ms();
+    conn_after_input(c, c->job_err);
+}
+
+/* Whether this handshake step goes to the pool. */
+static bool should_offload(ho_conn *c)
+{
+    io_thread *t = c->t;
+    switch (t->server->opt.offload) {
+    case HO_OFFLOAD_OFF:
+        return false;
+    case HO_OFFLOAD_ALWAYS:
+        return true;
+    case HO_OFFLOAD_ADAPTIVE:
+    default:
+        /* Inline while the loop is idle: nothing else became ready in this
+         * wake-up and no step is already out. Otherwise the handshake would
+         * delay the other ready connections: hand it off. */
+        return ho_loop_batch(t->loop) > 1 || ho_home_outstanding(t->home) > 0;
+    }
+}
+
+static void handshake_input(ho_conn *c, const uint8_t *data, size_t len)
+{
+    io_thread *t = c->t;
+    if (should_offload(c)) {
+        ho_put_bytes(&c->job_in, data, len);
+        if (c->job_in.failed) {
+            conn_close_now(c);
+            return;
+        }
+        c->state = CONN_OFFLOADED;
+        set_events(c, 0); /* the socket is not read until the step is back */
+        c->job.run = job_run;
+        c->job.done = job_done;
+        STAT_ADD(t, handshakes_offloaded, 1);
+        ho_pool_submit(t->server->pool, t->home, &c->job);
+        ho_event ev = {.type = HO_EV_OFFLOAD_QUEUED, .level = HO_LOG_TRACE, .conn = c->id, .role = "server"};
+        ho_event_emit(&ev);
+        return;
+    }
+    STAT_ADD(t, handshakes_inline, 1);
+    conn_after_input(c, ho_tls_conn_receive(c->tls, data, len));
+}
+
+/* ---- input ----------------------------------------------------------- */
+
+static void run_handler(ho_conn *c)
+{
+    ho_buf *in = c->tls != NULL ? ho_tls_conn_app_in(c->tls) : &c->in_plain;
+    if (in->len == 0 || c->state != CONN_OPEN)
+        return;
+    c->in_handler = true;
+    int err = c->spec->handler->on_data(c->spec->ctx, c, in);
+    c->in_handler = false;
+    if (err != HO_OK)
+        c->close_after_write = true;
+}
+
+/* After bytes went into the engine/record layer (inline or back from a
+ * worker): report failures, notice the end of the handshake, run the
+ * application, write. */
+static void conn_after_input(ho_conn *c, int err)
+{
+    io_thread *t = c->t;
+    if (err != HO_OK) {
+        if (c->state == CONN_HANDSHAKE) {
+            STAT_ADD(t, handshakes_failed, 1);
+        }
+        /* An alert (if any) is queued: send it, then close. A peer's
+         * close_notify is answered with ours. */
+        c->close_after_write = true;
+        if (err == HO_ERR_CLOSED && c->tls != NULL)
+            (void)ho_tls_conn_close(c->tls);
+        c->state = CONN_CLOSING;
+        arm_for_state(c);
+        int ferr = flush(c);
+        if (ferr == HO_OK)
+            start_draining(c);
+        else if (ferr != HO_ERR_WOULD_BLOCK)
+            conn_close_now(c);
+        return;
+    }
+    if (c->state == CONN_HANDSHAKE && ho_tls_conn_handshake_done(c->tls)) {
+        c->state = CONN_OPEN;
+        STAT_ADD(t, handshakes_done, 1);
+        ho_timer_cancel(&c->timer);
+        arm_for_state(c);
+    }
+    run_handler(c);
+    if (c->state == CONN_HANDSHAKE || c->state == CONN_OFFLOADED) {
+        flush(c); /* the server flight */
+        return;
+    }
+    int ferr = flush(c);
+    if (ferr != HO_OK && ferr != HO_ERR_WOULD_BLOCK) {
+        conn_close_now(c);
+        return;
+    }
+    /* Tickets and responses sealed in userspace are out: the kernel can
+     * take over the records now. */
+    if (ferr == HO_OK && !c->ktls_decided && c->tls != NULL && !ktls_decide(c))
+        return;
+    if (c->close_after_write && c->state == CONN_OPEN)
+        start_closing(c);
+}
+
+static void read_tls(ho_conn *c)
+{
+    io_thread *t = c->t;
+    ssize_t n = recv(c->fd, t->rbuf, READ_CHUNK, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        conn_close_now(c);
+        return;
+    }
+    if (n == 0) {
+        /* EOF without close_notify: nothing more to answer. */
+        conn_close_now(c);
+        return;
+    }
+    if (c->state == CONN_HANDSHAKE) {
+        handshake_input(c, t->rbuf, (size_t)n);
+        return;
+    }
+    conn_after_input(c, ho_tls_conn_receive(c->tls, t->rbuf, (size_t)n));
+}
+
+static void read_ktls(ho_conn *c)
+{
+    ssize_t n = ho_ktls_recv(c->fd, c->tls, ho_tls_conn_app_in(c->tls));
+    if (n == HO_ERR_WOULD_BLOCK)
+        return;
+    if (n == HO_ERR_CLOSED) {
+        conn_after_input(c, HO_ERR_CLOSED);
+        return;
+    }
+    if (n < 0) {
+        /* A failure with an alert to send queued it as a control record;
+         * otherwise (kernel cannot rekey, decrypt error) just close. */
+        if (ho_tls_conn_out(c->tls)->len > 0)
+            conn_after_input(c, (int)n);
+        else
+            conn_close_now(c);
+        return;
+    }
+    conn_after_input(c, HO_OK);
+}
+
+static void read_plain(ho_conn *c)
+{
+    io_thread *t = c->t;
+    ssize_t n = recv(c->fd, t->rbuf, READ_CHUNK, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        conn_close_now(c);
+        return;
+    }
+    if (n == 0) {
+        conn_close_now(c);
+        return;
+    }
+    ho_put_bytes(&c->in_plain, t->rbuf, (size_t)n);
+    if (c->in_plain.failed) {
+        conn_close_now(c);
+        return;
+    }
+    conn_after_input(c, HO_OK);
+}
+
+static void drain_input(ho_conn *c)
+{
+    io_thread *t = c->t;
+    for (;;) {
+        ssize_t n = recv(c->fd, t->rbuf, READ_CHUNK, 0);
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        conn_close_now(c); /* EOF or error */
+        return;
+    }
+}
+
+static void conn_io(void *ctx, uint32_t events)
+{
+    ho_conn *c = ctx;
+    if (c->state == CONN_DRAINING) {
+        drain_input(c);
+        return;
+    }
+    if (events & EPOLLOUT) {
+        int err = flush(c);
+        if (err == HO_OK && c->state == CONN_CLOSING) {
+            start_draining(c);
+            return;
+        }
+        if (err != HO_OK && err != HO_ERR_WOULD_BLOCK) {
+            conn_close_now(c);
+            return;
+        }
+        if (err == HO_OK && c->state == CONN_OPEN && !c->ktls_decided && c->tls != NULL && !ktls_decide(c))
+            return;
+    }
+    if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP)) || c->state == CONN_CLOSING)
+        return;
+    if (c->state == CONN_OFFLOADED)
+        return;
+    if (c->state == CONN_OPEN && !c->request_pending)
+        arm_for_state(c); /* activity: the idle clock restarts */
+    if (c->tls == NULL)
+        read_plain(c);
+    else if (c->ktls)
+        read_ktls(c);
+    else
+        read_tls(c);
+}

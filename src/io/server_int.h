@@ -1,0 +1,110 @@
+/* Internal structures of the TLS-over-TCP server (src/io/server.c,
+ * src/io/conn.c). */
+#ifndef HANDOFF_IO_SERVER_INT_H
+#define HANDOFF_IO_SERVER_INT_H
+
+#include "handoff/io.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+enum {
+    SERVER_MAX_LISTEN = 8,
+    READ_CHUNK = 64 * 1024,
+    /* Stop reading a connection while this much output is unsent
+     * (pipelined requests whose responses the client does not read). */
+    OUT_HIGH_WATER = 512 * 1024,
+    DRAIN_TIMEOUT_MS = 2000,
+};
+
+typedef enum {
+    CONN_HANDSHAKE, /* TLS handshake in progress (inline) */
+    CONN_OFFLOADED, /* a handshake step runs on a worker: hands off */
+    CONN_OPEN,      /* established (or plaintext) */
+    CONN_CLOSING,   /* last bytes queued: shut down once written */
+    CONN_DRAINING,  /* write side shut: read to EOF so no RST loses data */
+} conn_state;
+
+/* Per-thread counters: written only by the owning thread, read by
+ * ho_server_get_stats from any thread (relaxed atomics). */
+typedef struct thread_stats {
+    _Atomic uint64_t accepted, closed, active;
+    _Atomic uint64_t handshakes_done, handshakes_failed, handshake_timeouts;
+    _Atomic uint64_t handshakes_offloaded, handshakes_inline, worker_steps;
+    _Atomic uint64_t served_during_offload, requests;
+    _Atomic uint64_t idle_timeouts, request_timeouts;
+    _Atomic uint64_t ktls_engaged, ktls_fallback;
+} thread_stats;
+
+#define STAT_ADD(t, field, n) atomic_fetch_add_explicit(&(t)->stats.field, (n), memory_order_relaxed)
+
+typedef struct io_thread io_thread;
+
+typedef struct listener {
+    int fd;
+    const ho_listen_spec *spec;
+    io_thread *thread;
+} listener;
+
+struct ho_conn {
+    ho_conn *prev, *next; /* the thread's connection list */
+    io_thread *t;
+    const ho_listen_spec *spec;
+    int fd;
+    uint64_t id;
+    conn_state state;
+    ho_tls_conn *tls;     /* NULL on a plaintext port */
+    bool ktls;            /* the kernel protects records */
+    bool ktls_decided;    /* kTLS tried (or not applicable) */
+    ho_buf in_plain;      /* plaintext port: bytes received */
+    ho_buf out_plain;     /* plaintext port / kTLS: bytes to send */
+    uint32_t events;      /* epoll interest registered */
+    bool request_pending;
+    bool close_after_write;
+    bool close_when_done; /* a timeout or stop hit while offloaded */
+    bool in_handler;
+    ho_timer timer;
+    /* Offload: the job, the bytes it feeds the engine, and its result. */
+    ho_job job;
+    ho_buf job_in;
+    int job_err;
+    void *user;
+};
+
+struct io_thread {
+    ho_server *server;
+    unsigned index;
+    pthread_t thread;
+    ho_loop *loop;
+    ho_home *home;
+    listener listeners[SERVER_MAX_LISTEN];
+    size_t nlisteners;
+    ho_conn *conns;
+    size_t nconns;
+    ho_timer_queue handshake_q, idle_q, request_q, drain_q;
+    int64_t now_ms;
+    bool stopping;
+    int64_t stop_deadline_ms;
+    uint8_t *rbuf; /* READ_CHUNK bytes */
+    thread_stats stats;
+};
+
+struct ho_server {
+    ho_server_options opt;
+    ho_listen_spec specs[SERVER_MAX_LISTEN];
+    uint16_t ports[SERVER_MAX_LISTEN];
+    size_t nspecs;
+    io_thread *threads;
+    unsigned nthreads;
+    ho_pool *pool;
+    int stop_fd; /* eventfd: readable once a stop is requested */
+    bool started;
+    _Atomic uint64_t next_id;
+};
+
+/* conn.c */
+void conn_accept(io_thread *t, const ho_listen_spec *spec, int fd);
+void conn_close_now(ho_conn *c);
+void conn_begin_shutdown(ho_conn *c);
+
+#endif
