@@ -573,6 +573,9 @@ static void drain_input(ho_conn *c)
 static void conn_io(void *ctx, uint32_t events)
 {
     ho_conn *c = ctx;
+    /* The loop may have slept long in epoll_wait: timers armed from here
+     * must start from now. */
+    c->t->now_ms = ho_now_ms();
     if (c->state == CONN_DRAINING) {
         drain_input(c);
         return;

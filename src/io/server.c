@@ -148,6 +148,7 @@ static void on_listener(void *ctx, uint32_t events)
     listener *l = ctx;
     io_thread *t = l->thread;
     (void)events;
+    t->now_ms = ho_now_ms(); /* after a long epoll_wait, arm from now */
     /* Bounded per wake-up, so a flood of connections cannot hold the loop
      * away from established ones. */
     for (int i = 0; i < 64 && !t->stopping; i++) {

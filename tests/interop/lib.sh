@@ -35,7 +35,7 @@ _ho_cleanup() {
         wait "$p" 2>/dev/null
     done
     BG_PIDS=()
-    rm -rf "$T"
+    if [ -n "${HO_KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap _ho_cleanup EXIT
 trap 'echo "interrupted"; exit 130' INT TERM HUP
@@ -166,14 +166,14 @@ stop_bg() {
     BG_PIDS=("${keep[@]+"${keep[@]}"}")
 }
 
-# serve_handoff NAME ARGS...: start `handoff serve --bind 127.0.0.1 --port <free> ARGS`
+# serve_handoff NAME ARGS...: start `handoff serve --bind 127.0.0.1 --port <free> ARGS` (only that port)
 # with HANDOFF_LOG=info; sets PORT, SRV_PID, SRV_LOG ($T/NAME.srv.log).
 serve_handoff() {
     local name=$1
     shift
     free_port || return 1
     SRV_LOG=$T/$name.srv.log
-    start_bg "$PORT" "$SRV_LOG" env HANDOFF_LOG=info "$HO_BIN" serve --bind 127.0.0.1 --port "$PORT" "$@" || return 1
+    start_bg "$PORT" "$SRV_LOG" env HANDOFF_LOG=info "$HO_BIN" serve --bind 127.0.0.1 --port "$PORT" --tls-port 0 --http-port 0 "$@" || return 1
     SRV_PID=$BG_PID
 }
 
