@@ -220,7 +220,9 @@ static int flush(ho_conn *c)
     } else {
         err = write_buf(c, &c->out_plain);
     }
-    uint32_t want = c->state == CONN_OFFLOADED ? 0 : EPOLLIN;
+    /* Input is read while handshaking or open; not while a worker owns the
+     * TLS state, nor while closing (level-triggered EPOLLIN would spin). */
+    uint32_t want = c->state == CONN_HANDSHAKE || c->state == CONN_OPEN ? EPOLLIN : 0;
     if (err == HO_ERR_WOULD_BLOCK)
         want |= EPOLLOUT;
     /* Back-pressure: a client that sends requests but does not read the
@@ -491,6 +493,23 @@ static void conn_after_input(ho_conn *c, int err)
         start_closing(c);
 }
 
+/* The peer will send nothing more. Whatever we still owe it is written,
+ * then the connection closes. */
+static void peer_eof(ho_conn *c)
+{
+    if (c->state != CONN_OPEN || pending_out(c) == 0) {
+        conn_close_now(c);
+        return;
+    }
+    c->state = CONN_CLOSING;
+    arm_for_state(c);
+    int err = flush(c);
+    if (err == HO_OK)
+        start_draining(c);
+    else if (err != HO_ERR_WOULD_BLOCK)
+        conn_close_now(c);
+}
+
 static void read_tls(ho_conn *c)
 {
     io_thread *t = c->t;
@@ -502,8 +521,9 @@ static void read_tls(ho_conn *c)
         return;
     }
     if (n == 0) {
-        /* EOF without close_notify: nothing more to answer. */
-        conn_close_now(c);
+        /* EOF without close_notify (a truncation attack is no concern: we
+         * only stop reading); unsent responses still go out. */
+        peer_eof(c);
         return;
     }
     if (c->state == CONN_HANDSHAKE) {
@@ -545,7 +565,7 @@ static void read_plain(ho_conn *c)
         return;
     }
     if (n == 0) {
-        conn_close_now(c);
+        peer_eof(c); /* a half-close after the request still gets the response */
         return;
     }
     ho_put_bytes(&c->in_plain, t->rbuf, (size_t)n);
@@ -593,9 +613,16 @@ static void conn_io(void *ctx, uint32_t events)
         if (err == HO_OK && c->state == CONN_OPEN && !c->ktls_decided && c->tls != NULL && !ktls_decide(c))
             return;
     }
-    if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP)) || c->state == CONN_CLOSING)
+    if (c->state == CONN_OFFLOADED) {
+        /* Hang-up and error are reported whatever the interest set: stop
+         * watching the socket and close once the worker is done. */
+        if (events & (EPOLLERR | EPOLLHUP)) {
+            ho_loop_del(c->t->loop, c->fd);
+            c->close_when_done = true;
+        }
         return;
-    if (c->state == CONN_OFFLOADED)
+    }
+    if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP)) || c->state == CONN_CLOSING)
         return;
     if (c->state == CONN_OPEN && !c->request_pending)
         arm_for_state(c); /* activity: the idle clock restarts */
