@@ -70,15 +70,17 @@ bool ho_ktls_supported(void);
  * userspace records. A failure after TCP_ULP succeeded but before both
  * directions are set leaves the socket unusable for userspace records:
  * HO_ERR_IO is returned then and the connection must be closed. Returns
- * HO_OK, HO_ERR_NOT_FOUND (no ULP / unsupported suite: fall back), or
+ * HO_OK, HO_ERR_NOT_FOUND (no ULP / unsupported suite: fall back),
+ * HO_ERR_INVALID_ARG (not ho_tls_conn_kernel_ready: fall back), or
  * HO_ERR_IO. */
 int ho_ktls_enable(int fd, ho_tls_conn *c, const char **why);
 /* Reads from a kTLS socket. Application data is appended to app_in; any
  * other record (alert, KeyUpdate) goes to ho_tls_conn_receive_record, and a
  * new read/write key that results is pushed to the kernel (or, where the
- * kernel cannot rekey, an error is returned). Returns the bytes of
+ * kernel cannot rekey, HO_ERR_IO is returned). Returns the bytes of
  * application data read (> 0), 0 for a non-data record handled, HO_ERR_CLOSED
- * on close_notify or EOF, HO_ERR_WOULD_BLOCK, or an error. */
+ * on close_notify or EOF, HO_ERR_WOULD_BLOCK, HO_ERR_DECRYPT when the kernel
+ * rejected a record (bad_record_mac has been sent), or another error. */
 ssize_t ho_ktls_recv(int fd, ho_tls_conn *c, ho_buf *app_in);
 /* Sends the plaintext records queued in ho_tls_conn_out(c) (alerts,
  * KeyUpdate) through the kernel with their record types, consuming what
