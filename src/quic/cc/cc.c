@@ -1,0 +1,200 @@
+/* The algorithm-independent half of QUIC congestion control (RFC 9002 §7,
+ * Appendix B): bytes in flight, the recovery period, ECN-CE, persistent
+ * congestion, app-limited signalling, and the registry of algorithms. */
+#include "quic/cc/cc.h"
+
+#include <string.h>
+#include <strings.h>
+
+uint64_t ho_quic_cc_initial_window(uint64_t mds)
+{
+    /* RFC 9002 §7.2: ten datagrams, limited to max(14720, 2 * mds). */
+    uint64_t limit = mds * 2 > 14720 ? mds * 2 : 14720;
+    return mds * 10 < limit ? mds * 10 : limit;
+}
+
+uint64_t ho_quic_cc_minimum_window(uint64_t mds)
+{
+    /* RFC 9002 §7.2: RECOMMENDED 2 * max_datagram_size. */
+    return mds * HO_QUIC_CC_MIN_WINDOW_PACKETS;
+}
+
+const ho_quic_cc_ops *ho_quic_cc_by_name(const char *name)
+{
+    if (name == NULL || name[0] == '\0' || strcasecmp(name, "cubic") == 0)
+        return &ho_quic_cc_cubic;
+    if (strcasecmp(name, "newreno") == 0 || strcasecmp(name, "reno") == 0)
+        return &ho_quic_cc_newreno;
+    return NULL;
+}
+
+void ho_quic_cc_init(ho_quic_cc *cc, const ho_quic_cc_ops *ops, uint64_t mds, ho_quic_time now)
+{
+    memset(cc, 0, sizeof(*cc));
+    cc->ops = ops != NULL ? ops : ho_quic_cc_by_name(NULL);
+    cc->max_datagram_size = mds < HO_QUIC_MIN_MAX_DATAGRAM_SIZE ? HO_QUIC_MIN_MAX_DATAGRAM_SIZE : mds;
+    /* RFC 9002 B.3 */
+    cc->cwnd = ho_quic_cc_initial_window(cc->max_datagram_size);
+    cc->ssthresh = HO_QUIC_CC_INFINITE_SSTHRESH;
+    cc->bytes_in_flight = 0;
+    cc->recovery_start_time = HO_QUIC_CC_NO_RECOVERY;
+    cc->ops->init(cc, now);
+}
+
+void ho_quic_cc_set_max_datagram_size(ho_quic_cc *cc, uint64_t mds)
+{
+    if (mds < HO_QUIC_MIN_MAX_DATAGRAM_SIZE)
+        mds = HO_QUIC_MIN_MAX_DATAGRAM_SIZE;
+    uint64_t old_initial = ho_quic_cc_initial_window(cc->max_datagram_size);
+    cc->max_datagram_size = mds;
+    /* RFC 9002 §7.2: recalculate the initial window with the new size
+     * (still at it: no congestion event and no growth yet). */
+    if (cc->congestion_events == 0 && cc->cwnd == old_initial)
+        cc->cwnd = ho_quic_cc_initial_window(mds);
+    if (cc->cwnd < ho_quic_cc_minimum_window(mds))
+        cc->cwnd = ho_quic_cc_minimum_window(mds);
+}
+
+void ho_quic_cc_on_packet_sent(ho_quic_cc *cc, ho_quic_pn_space space, uint64_t pn, uint64_t bytes,
+                               ho_quic_time now)
+{
+    /* RFC 9002 B.4 */
+    cc->bytes_in_flight += bytes;
+    /* B.6 MaybeSendOnePacket: the allowance is for one packet. */
+    cc->recovery_send_credit = false;
+    /* §7.8: a sender that fills the window is not application limited. */
+    if (cc->app_limited && cc->bytes_in_flight >= cc->cwnd)
+        ho_quic_cc_set_app_limited(cc, false, now);
+    if (cc->ops->on_packet_sent != NULL)
+        cc->ops->on_packet_sent(cc, space, pn, bytes, now);
+}
+
+static void remove_from_flight(ho_quic_cc *cc, uint64_t bytes)
+{
+    cc->bytes_in_flight = bytes > cc->bytes_in_flight ? 0 : cc->bytes_in_flight - bytes;
+}
+
+bool ho_quic_cc_in_recovery(const ho_quic_cc *cc, ho_quic_time sent_time)
+{
+    /* RFC 9002 B.5 InCongestionRecovery */
+    return sent_time <= cc->recovery_start_time;
+}
+
+void ho_quic_cc_on_packets_acked(ho_quic_cc *cc, const ho_quic_cc_ack *ack, const ho_quic_rtt *rtt,
+                                 ho_quic_time now)
+{
+    bool leaves_recovery = false;
+    for (size_t i = 0; i < ack->count; i++) {
+        /* RFC 9002 B.5: remove from bytes_in_flight. */
+        remove_from_flight(cc, ack->packets[i].bytes);
+        /* §7.3.2: recovery ends when a packet sent during it is acked. */
+        if (!ho_quic_cc_in_recovery(cc, ack->packets[i].time_sent))
+            leaves_recovery = true;
+    }
+    if (ack->count > 0)
+        cc->ops->on_packets_acked(cc, ack, rtt, now);
+    if (leaves_recovery)
+        cc->in_recovery = false;
+}
+
+bool ho_quic_cc_on_congestion_event(ho_quic_cc *cc, ho_quic_time sent_time, ho_quic_time now)
+{
+    /* RFC 9002 B.6 / §7.3.2: no reaction if already in a recovery period,
+     * so the window shrinks at most once per round trip. */
+    if (ho_quic_cc_in_recovery(cc, sent_time))
+        return false;
+    cc->recovery_start_time = now;
+    cc->in_recovery = true;
+    cc->congestion_events++;
+    cc->ops->on_congestion_event(cc, sent_time, now);
+    /* §7.3.2 / B.6: one packet may be sent right away to speed up recovery. */
+    cc->recovery_send_credit = true;
+    return true;
+}
+
+bool ho_quic_cc_on_ecn_ce(ho_quic_cc *cc, ho_quic_time sent_time, ho_quic_time now)
+{
+    /* RFC 9002 §7.1 / B.7: an ECN-CE increase is a congestion event. */
+    cc->ecn_ce_events++;
+    if (ho_quic_cc_in_recovery(cc, sent_time))
+        return false;
+    cc->recovery_start_time = now;
+    cc->in_recovery = true;
+    cc->congestion_events++;
+    if (cc->ops->on_ecn_ce != NULL)
+        cc->ops->on_ecn_ce(cc, sent_time, now);
+    else
+        cc->ops->on_congestion_event(cc, sent_time, now);
+    cc->recovery_send_credit = true;
+    return true;
+}
+
+void ho_quic_cc_on_packets_lost(ho_quic_cc *cc, uint64_t lost_bytes, ho_quic_time newest_sent_time,
+                                ho_quic_time now)
+{
+    /* RFC 9002 B.8: remove lost packets from bytes_in_flight; a congestion
+     * event if in-flight packets were lost. */
+    remove_from_flight(cc, lost_bytes);
+    if (lost_bytes > 0)
+        ho_quic_cc_on_congestion_event(cc, newest_sent_time, now);
+}
+
+void ho_quic_cc_on_persistent_congestion(ho_quic_cc *cc, ho_quic_time now)
+{
+    /* RFC 9002 B.8: congestion_window = kMinimumWindow,
+     * congestion_recovery_start_time = 0 (here: none). */
+    cc->persistent_congestion_events++;
+    cc->recovery_start_time = HO_QUIC_CC_NO_RECOVERY;
+    cc->in_recovery = false;
+    cc->recovery_send_credit = false;
+    cc->ops->on_persistent_congestion(cc, now);
+}
+
+void ho_quic_cc_on_discarded(ho_quic_cc *cc, uint64_t bytes)
+{
+    /* RFC 9002 B.9 */
+    remove_from_flight(cc, bytes);
+}
+
+void ho_quic_cc_set_app_limited(ho_quic_cc *cc, bool app_limited, ho_quic_time now)
+{
+    if (cc->app_limited == app_limited)
+        return;
+    cc->app_limited = app_limited;
+    if (cc->ops->on_app_limited != NULL)
+        cc->ops->on_app_limited(cc, app_limited, now);
+}
+
+bool ho_quic_cc_can_send(const ho_quic_cc *cc, uint64_t bytes)
+{
+    /* RFC 9002 §7: MUST NOT send if bytes_in_flight would exceed cwnd,
+     * unless on PTO (§7.5, the caller's probes) or entering recovery. */
+    if (cc->recovery_send_credit)
+        return true;
+    return cc->bytes_in_flight + bytes <= cc->cwnd;
+}
+
+uint64_t ho_quic_cc_available(const ho_quic_cc *cc)
+{
+    return cc->bytes_in_flight >= cc->cwnd ? 0 : cc->cwnd - cc->bytes_in_flight;
+}
+
+ho_quic_cc_phase ho_quic_cc_phase_of(const ho_quic_cc *cc)
+{
+    if (cc->in_recovery)
+        return HO_QUIC_CC_RECOVERY;
+    if (cc->cwnd < cc->ssthresh)
+        return cc->ops->phase != NULL ? cc->ops->phase(cc) : HO_QUIC_CC_SLOW_START;
+    return HO_QUIC_CC_CONGESTION_AVOIDANCE;
+}
+
+const char *ho_quic_cc_phase_name(ho_quic_cc_phase phase)
+{
+    switch (phase) {
+    case HO_QUIC_CC_SLOW_START: return "slow_start";
+    case HO_QUIC_CC_CONSERVATIVE_SLOW_START: return "conservative_slow_start";
+    case HO_QUIC_CC_RECOVERY: return "recovery";
+    case HO_QUIC_CC_CONGESTION_AVOIDANCE: return "congestion_avoidance";
+    }
+    return "?";
+}
