@@ -102,16 +102,20 @@ typedef struct ho_http_response {
                                     * emptied before the handler runs */
     const uint8_t *static_body;    /* or: bytes that outlive the response */
     size_t static_len;             /* (used when static_body != NULL) */
+    const char *allow;             /* NULL: no Allow; else its value (405),
+                                    * static storage or the router's */
 } ho_http_response;
 
-/* Prepares resp for a handler: status 200, no type, body emptied. */
+/* Prepares resp for a handler: status 200, no type, no encoding, no Allow,
+ * body emptied (scratch may be NULL when only static bodies are used). */
 void ho_http_response_reset(ho_http_response *resp, ho_buf *scratch);
 /* The body the response carries (static_body or the scratch buffer). */
 const uint8_t *ho_http_response_body(const ho_http_response *resp, size_t *len);
 
 /* Appends an HTTP/1.1 response head to out: status line, Server: handoff,
  * Date (IMF-fixdate, cached per second), Content-Type, Content-Encoding,
- * Vary, Content-Length (always, also for HEAD), and "Connection: close"
+ * Vary, Allow, Content-Length (always, also for HEAD; never for 1xx and 204,
+ * RFC 9110 §8.6), and "Connection: close"
  * when !keep_alive (HTTP/1.0 keep-alive gets "Connection: keep-alive").
  * The body is not written: the caller appends it (unless HEAD). */
 void ho_http1_write_head(ho_buf *out, const ho_http_response *resp, size_t body_len, int version,
