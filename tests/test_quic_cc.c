@@ -574,6 +574,8 @@ typedef struct sim_result {
     double utilisation;
     double mean_peak_pkts, mean_trough_pkts; /* window before / after reductions */
     uint64_t losses, drops, congestion_events, pto, persistent, errors;
+    uint64_t css_entries; /* HyStart++ (CUBIC only) */
+    double first_loss_cwnd_pkts; /* window at the first congestion event: the slow-start exit */
     double min_cwnd_pkts, max_cwnd_pkts;
 } sim_result;
 
@@ -644,6 +646,8 @@ static void simulate(const ho_quic_cc_ops *ops, const sim_params *prm, sim_resul
             uint64_t cwnd_before = s->cc.cwnd, events_before = s->cc.congestion_events;
             if (ho_quic_recovery_on_ack_received(&s->r, APP, &a, now) != HO_OK)
                 res->errors++;
+            if (s->cc.congestion_events != events_before && events_before == 0)
+                res->first_loss_cwnd_pkts = (double)cwnd_before / MDS;
             if (s->cc.congestion_events != events_before && now >= prm->warmup) {
                 peak_sum += (double)cwnd_before / MDS;
                 trough_sum += (double)s->cc.cwnd / MDS;
@@ -690,6 +694,8 @@ static void simulate(const ho_quic_cc_ops *ops, const sim_params *prm, sim_resul
     res->congestion_events = s->cc.congestion_events;
     res->pto = s->r.stats.pto_expirations;
     res->persistent = s->cc.persistent_congestion_events;
+    if (ops == &ho_quic_cc_cubic)
+        res->css_entries = s->cc.u.cubic.hystart.css_entries;
     ho_quic_recovery_free(&s->r);
     free(s);
 }
@@ -716,11 +722,13 @@ static void test_simulation(void)
             simulate(algs[a], &prm, &res);
             printf("sim %-7s BDP 50 pkts, buffer %2llu pkts: utilisation %.1f%%, window peaks %.1f pkts"
                    " (BDP+buffer %.0f), troughs %.1f, range %.0f..%.0f, %llu congestion events,"
-                   " %llu lost, %llu dropped, %llu PTOs, %llu persistent\n",
+                   " %llu lost, %llu dropped, %llu PTOs, %llu persistent; slow start ended at %.0f pkts,"
+                   " %llu HyStart++ CSS entries\n",
                    algs[a]->name, (unsigned long long)prm.buffer_pkts, res.utilisation * 100, res.mean_peak_pkts,
                    target, res.mean_trough_pkts, res.min_cwnd_pkts, res.max_cwnd_pkts,
                    (unsigned long long)res.congestion_events, (unsigned long long)res.losses,
-                   (unsigned long long)res.drops, (unsigned long long)res.pto, (unsigned long long)res.persistent);
+                   (unsigned long long)res.drops, (unsigned long long)res.pto, (unsigned long long)res.persistent,
+                   res.first_loss_cwnd_pkts, (unsigned long long)res.css_entries);
             CHECK_EQ(res.errors, 0);
             CHECK(res.utilisation >= 0.80);
             CHECK(res.utilisation <= 1.0 + 1e-9);
