@@ -1,361 +1,202 @@
-/* `handoff serve`: a single-threaded epoll HTTPS server (HTTP/1.1, one
- * small page) over the sans-I/O record layer. Nothing here blocks: sockets
- * are non-blocking, unsent output waits for EPOLLOUT, and timeouts are swept
- * from the loop. */
+/* `handoff serve`: the HTTPS server. I/O threads with SO_REUSEPORT
+ * listeners, the handshake pool, kTLS after the handshake, HTTP/1.1 with the
+ * HttpArena routes, on the HttpArena layout of ports: plaintext 8080, TLS
+ * 8081 (json-tls) and TLS 8443. The main thread only waits for signals. */
 #define _GNU_SOURCE
 #include "common.h"
 
-#include <arpa/inet.h>
+#include "handoff/http_server.h"
+
 #include <errno.h>
 #include <getopt.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-enum {
-    HANDSHAKE_TIMEOUT_MS = 10000,
-    IDLE_TIMEOUT_MS = 60000,
-    DRAIN_TIMEOUT_MS = 2000,
-    SWEEP_INTERVAL_MS = 250,
-    MAX_REQUEST_HEAD = 16384,
-};
-
-typedef enum {
-    CONN_OPEN,      /* handshake and requests */
-    CONN_CLOSING,   /* last bytes queued: close once they are written */
-    CONN_DRAINING,  /* write side shut: read until EOF so no RST loses our data */
-} conn_state;
-
-typedef struct server_conn {
-    struct server_conn *prev, *next;
-    int fd;
-    uint64_t id;
-    ho_tls_conn *tls;
-    conn_state state;
-    bool want_write;    /* EPOLLOUT registered */
-    int64_t deadline_ms;
-} server_conn;
-
-typedef struct server {
-    ho_tls_config *cfg;
-    int listen_fd, epoll_fd, signal_fd;
-    server_conn *conns;
-    uint64_t next_id;
-} server;
-
-/* epoll tags for the two non-connection descriptors. */
-static char listen_tag, signal_tag;
+typedef struct serve_opts {
+    int port, tls_port, http_port;
+    const char *bind, *cert, *key, *suites, *groups, *alpn, *dataset, *static_dir;
+    bool no_tickets, hrr_cookie;
+    ho_server_options server;
+} serve_opts;
 
 void serve_usage(FILE *f)
 {
     fprintf(f,
             "usage: handoff serve [options]\n"
-            "  --port N         TCP port to listen on (default 8443; 0 picks a free one)\n"
-            "  --bind ADDR      address to bind, IPv4 or IPv6 literal (default 0.0.0.0)\n"
-            "  --cert FILE      certificate chain, PEM (leaf first); needs --key\n"
-            "  --key FILE       private key, PEM; needs --cert\n"
-            "                   without both: a self-signed ECDSA P-256 certificate for\n"
-            "                   localhost is generated and its PEM written to\n"
-            "                   ${TMPDIR:-/tmp}/handoff-selfsigned-PORT.pem\n"
-            "  --suites LIST    cipher suites in preference order, comma-separated:\n"
-            "                   TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384,\n"
-            "                   TLS_CHACHA20_POLY1305_SHA256\n"
-            "  --groups LIST    key-exchange groups in preference order: X25519,P-256\n"
-            "                   (also x25519, secp256r1, prime256v1)\n"
-            "  --alpn LIST      ALPN protocols to accept, e.g. http/1.1; a client that\n"
-            "                   offers none of them is refused\n"
-            "  --no-tickets     do not issue session tickets (no resumption)\n"
-            "  --hrr-cookie     send a cookie in HelloRetryRequest\n"
-            "  -h, --help       this help\n");
+            "Ports (0 turns one off):\n"
+            "  --port N               HTTPS (TLS 1.3) port (default 8443)\n"
+            "  --tls-port N           HTTPS port of the HttpArena json-tls profile (default 8081)\n"
+            "  --http-port N          plaintext HTTP/1.1 port (default 8080)\n"
+            "  --bind ADDR            address to bind, IPv4 or IPv6 literal (default 0.0.0.0)\n"
+            "Certificate (first found): --cert/--key, $TLS_CERT/$TLS_KEY, /certs/server.{crt,key};\n"
+            "otherwise a self-signed ECDSA P-256 certificate for localhost is generated and its\n"
+            "PEM written to ${TMPDIR:-/tmp}/handoff-selfsigned-PORT.pem.\n"
+            "  --cert FILE            certificate chain, PEM (leaf first); needs --key\n"
+            "  --key FILE             private key, PEM; needs --cert\n"
+            "TLS:\n"
+            "  --suites LIST          cipher suites in preference order, comma-separated:\n"
+            "                         TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384,\n"
+            "                         TLS_CHACHA20_POLY1305_SHA256\n"
+            "  --groups LIST          key-exchange groups in preference order: X25519,P-256,P-384\n"
+            "  --alpn LIST            ALPN protocols to accept (default http/1.1); a client that\n"
+            "                         offers ALPN but none of these is refused; one that offers\n"
+            "                         none gets HTTP/1.1\n"
+            "  --no-tickets           do not issue session tickets (no resumption)\n"
+            "  --hrr-cookie           send a cookie in HelloRetryRequest\n"
+            "  --ktls on|off|auto     kernel TLS after the handshake (default auto: use it where\n"
+            "                         the kernel can, userspace records elsewhere; on: refuse to\n"
+            "                         start without kernel support)\n"
+            "Threads and handshake offload:\n"
+            "  --threads N            I/O threads (default: one per CPU)\n"
+            "  --handshake-workers M  handshake worker threads (default: one per CPU; 0: inline)\n"
+            "  --offload MODE         off | always | adaptive (default adaptive: inline while the\n"
+            "                         loop is idle, on a worker when it would delay others)\n"
+            "Timeouts (milliseconds):\n"
+            "  --handshake-timeout MS accept to handshake done (default 10000)\n"
+            "  --idle-timeout MS      keep-alive connection waiting for a request (default 60000)\n"
+            "  --request-timeout MS   first byte to complete request (default 10000)\n"
+            "Content:\n"
+            "  --dataset FILE         HttpArena dataset for /json (default $DATASET, then\n"
+            "                         /data/dataset.json, else a built-in 50-item dataset)\n"
+            "  --static DIR           files for /static/ (default /data/static when present)\n"
+            "Routes: /  /json/{count}?m={m}  /baseline2?a=&b=  /static/<file>\n"
+            "Signals: SIGINT/SIGTERM stop gracefully; SIGUSR1 prints counters (JSON) on stderr.\n"
+            "  -h, --help             this help\n");
 }
 
-static void conn_close(server *s, server_conn *c)
+static bool parse_int(const char *flag, const char *s, long lo, long hi, long *out)
 {
-    epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    ho_tls_conn_free(c->tls);
-    free(c);
-}
-
-static void conn_set_write_interest(server *s, server_conn *c, bool want)
-{
-    if (c->want_write == want)
-        return;
-    struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c};
-    if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
-        c->want_write = want;
-}
-
-/* Writes what the record layer has queued. Returns false if the connection
- * was closed. */
-static bool conn_flush(server *s, server_conn *c)
-{
-    ho_buf *out = ho_tls_conn_out(c->tls);
-    while (out->len > 0) {
-        ssize_t n = send(c->fd, out->data, out->len, MSG_NOSIGNAL);
-        if (n > 0) {
-            ho_buf_consume(out, (size_t)n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            conn_set_write_interest(s, c, true);
-            return true;
-        }
-        conn_close(s, c);
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || errno != 0 || v < lo || v > hi) {
+        fprintf(stderr, "handoff: %s: expected a number in [%ld, %ld], got '%s'\n", flag, lo, hi, s);
         return false;
     }
-    conn_set_write_interest(s, c, false);
-    if (c->state == CONN_CLOSING) {
-        /* Half-close and read until the peer closes: closing with unread
-         * input would reset the connection and could lose our last bytes. */
-        shutdown(c->fd, SHUT_WR);
-        c->state = CONN_DRAINING;
-        c->deadline_ms = app_now_ms() + DRAIN_TIMEOUT_MS;
-    }
+    *out = v;
     return true;
 }
 
-static void respond(server_conn *c, int status, const char *reason, const char *body, bool head_only,
-                    bool keep_alive)
+static int parse_args(int argc, char **argv, serve_opts *o)
 {
-    ho_buf r;
-    ho_buf_init(&r);
-    char line[256];
-    size_t body_len = strlen(body);
-    int n = snprintf(line, sizeof(line),
-                     "HTTP/1.1 %d %s\r\nServer: handoff\r\nContent-Type: text/html; charset=utf-8\r\n"
-                     "Content-Length: %zu\r\nConnection: %s\r\n\r\n",
-                     status, reason, body_len, keep_alive ? "keep-alive" : "close");
-    ho_put_bytes(&r, line, (size_t)n);
-    if (!head_only)
-        ho_put_bytes(&r, body, body_len);
-    if (!r.failed)
-        ho_tls_conn_write(c->tls, r.data, r.len);
-    ho_buf_free(&r);
-}
-
-/* Answers every complete request head in app_in. */
-static void conn_serve_http(server_conn *c)
-{
-    ho_buf *in = ho_tls_conn_app_in(c->tls);
-    while (c->state == CONN_OPEN) {
-        size_t head_len = app_http_head_len(in->data, in->len);
-        if (head_len == 0) {
-            if (in->len > MAX_REQUEST_HEAD) {
-                respond(c, 431, "Request Header Fields Too Large", "<html><body>too large</body></html>\n",
-                        false, false);
-                ho_tls_conn_close(c->tls);
-                c->state = CONN_CLOSING;
-            }
-            return;
-        }
-        char method[16] = "", path[1024] = "", version[16] = "";
-        char fmt_line[1100];
-        size_t line_len = 0;
-        while (line_len < head_len && in->data[line_len] != '\r' && line_len < sizeof(fmt_line) - 1)
-            line_len++;
-        memcpy(fmt_line, in->data, line_len);
-        fmt_line[line_len] = '\0';
-        int fields = sscanf(fmt_line, "%15s %1023s %15s", method, path, version);
-        char connection[64] = "";
-        app_http_header(in->data, head_len, "Connection", connection, sizeof(connection));
-        char content_length[32] = "";
-        bool has_body = app_http_header(in->data, head_len, "Content-Length", content_length,
-                                        sizeof(content_length)) && strcmp(content_length, "0") != 0;
-        has_body = has_body || app_http_header(in->data, head_len, "Transfer-Encoding", content_length,
-                                               sizeof(content_length));
-        bool keep_alive = fields == 3 && strcmp(version, "HTTP/1.1") == 0 && strcasecmp(connection, "close") != 0;
-        bool is_head = strcmp(method, "HEAD") == 0;
-        ho_buf_consume(in, head_len);
-        if (fields != 3 || strncmp(version, "HTTP/1.", 7) != 0) {
-            respond(c, 400, "Bad Request", "<html><body>bad request</body></html>\n", false, false);
-            keep_alive = false;
-        } else if ((strcmp(method, "GET") != 0 && !is_head) || has_body) {
-            /* No request bodies here: refusing keeps the parser trivial. */
-            respond(c, 405, "Method Not Allowed", "<html><body>method not allowed</body></html>\n", false,
-                    false);
-            keep_alive = false;
-        } else if (strcmp(path, "/") == 0) {
-            ho_tls *t = ho_tls_conn_tls(c->tls);
-            const ho_tls_suite *suite = ho_tls_get_suite(t);
-            char page[512];
-            snprintf(page, sizeof(page),
-                     "<html><body><h1>handoff</h1><p>TLS 1.3: %s, %s</p><p>ALPN: %s, resumed: %s</p>"
-                     "</body></html>\n",
-                     suite ? suite->name : "?", app_group_name(ho_tls_get_group(t)),
-                     ho_tls_get_alpn(t) ? ho_tls_get_alpn(t) : "none", ho_tls_is_resumed(t) ? "yes" : "no");
-            respond(c, 200, "OK", page, is_head, keep_alive);
-        } else {
-            respond(c, 404, "Not Found", "<html><body><h1>404</h1><p>not found</p></body></html>\n", is_head,
-                    keep_alive);
-        }
-        if (!keep_alive) {
-            ho_tls_conn_close(c->tls);
-            c->state = CONN_CLOSING;
-        } else {
-            c->deadline_ms = app_now_ms() + IDLE_TIMEOUT_MS;
-        }
-    }
-}
-
-static void conn_readable(server *s, server_conn *c)
-{
-    uint8_t buf[16384];
-    for (;;) {
-        ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    enum {
+        O_PORT = 256, O_TLS_PORT, O_HTTP_PORT, O_BIND, O_CERT, O_KEY, O_SUITES, O_GROUPS, O_ALPN, O_NO_TICKETS,
+        O_HRR_COOKIE, O_KTLS, O_THREADS, O_WORKERS, O_OFFLOAD, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_REQ_TIMEOUT,
+        O_DATASET, O_STATIC,
+    };
+    static const struct option opts[] = {
+        {"port", required_argument, NULL, O_PORT},
+        {"tls-port", required_argument, NULL, O_TLS_PORT},
+        {"http-port", required_argument, NULL, O_HTTP_PORT},
+        {"bind", required_argument, NULL, O_BIND},
+        {"cert", required_argument, NULL, O_CERT},
+        {"key", required_argument, NULL, O_KEY},
+        {"suites", required_argument, NULL, O_SUITES},
+        {"groups", required_argument, NULL, O_GROUPS},
+        {"alpn", required_argument, NULL, O_ALPN},
+        {"no-tickets", no_argument, NULL, O_NO_TICKETS},
+        {"hrr-cookie", no_argument, NULL, O_HRR_COOKIE},
+        {"ktls", required_argument, NULL, O_KTLS},
+        {"threads", required_argument, NULL, O_THREADS},
+        {"handshake-workers", required_argument, NULL, O_WORKERS},
+        {"offload", required_argument, NULL, O_OFFLOAD},
+        {"handshake-timeout", required_argument, NULL, O_HS_TIMEOUT},
+        {"idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT},
+        {"request-timeout", required_argument, NULL, O_REQ_TIMEOUT},
+        {"dataset", required_argument, NULL, O_DATASET},
+        {"static", required_argument, NULL, O_STATIC},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    long v;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (opt) {
+        case O_PORT:
+        case O_TLS_PORT:
+        case O_HTTP_PORT:
+            if (!parse_int(argv[optind - 2], optarg, 0, 65535, &v))
+                return 2;
+            *(opt == O_PORT ? &o->port : opt == O_TLS_PORT ? &o->tls_port : &o->http_port) = (int)v;
             break;
-        if (n <= 0) {
-            /* EOF or reset: nothing more can be delivered. */
-            conn_close(s, c);
-            return;
-        }
-        if (c->state != CONN_OPEN)
-            continue; /* closing: discard input */
-        ho_tls_set_now(ho_tls_conn_tls(c->tls), app_now_ms());
-        bool was_done = ho_tls_conn_handshake_done(c->tls);
-        int err = ho_tls_conn_receive(c->tls, buf, (size_t)n);
-        if (!was_done && ho_tls_conn_handshake_done(c->tls))
-            c->deadline_ms = app_now_ms() + IDLE_TIMEOUT_MS;
-        if (err == HO_ERR_CLOSED) {
-            /* The peer closed its write side (a request may have come in the
-             * same read): answer what is complete, then RFC 8446 §6.1:
-             * send our close_notify. */
-            if (ho_tls_conn_handshake_done(c->tls))
-                conn_serve_http(c);
-            if (c->state == CONN_OPEN) {
-                ho_tls_conn_close(c->tls);
-                c->state = CONN_CLOSING;
+        case O_BIND: o->bind = optarg; break;
+        case O_CERT: o->cert = optarg; break;
+        case O_KEY: o->key = optarg; break;
+        case O_SUITES: o->suites = optarg; break;
+        case O_GROUPS: o->groups = optarg; break;
+        case O_ALPN: o->alpn = optarg; break;
+        case O_NO_TICKETS: o->no_tickets = true; break;
+        case O_HRR_COOKIE: o->hrr_cookie = true; break;
+        case O_DATASET: o->dataset = optarg; break;
+        case O_STATIC: o->static_dir = optarg; break;
+        case O_KTLS:
+            if (strcmp(optarg, "on") == 0)
+                o->server.ktls = HO_KTLS_ON;
+            else if (strcmp(optarg, "off") == 0)
+                o->server.ktls = HO_KTLS_OFF;
+            else if (strcmp(optarg, "auto") == 0)
+                o->server.ktls = HO_KTLS_AUTO;
+            else {
+                fprintf(stderr, "handoff: --ktls: expected on, off or auto, got '%s'\n", optarg);
+                return 2;
             }
-        } else if (err != HO_OK) {
-            char what[64];
-            snprintf(what, sizeof(what), "connection %llu", (unsigned long long)c->id);
-            app_report_error(what, err);
-            c->state = CONN_CLOSING; /* the alert, if any, is queued */
-        } else if (ho_tls_conn_handshake_done(c->tls)) {
-            conn_serve_http(c);
+            break;
+        case O_OFFLOAD:
+            if (strcmp(optarg, "off") == 0)
+                o->server.offload = HO_OFFLOAD_OFF;
+            else if (strcmp(optarg, "always") == 0)
+                o->server.offload = HO_OFFLOAD_ALWAYS;
+            else if (strcmp(optarg, "adaptive") == 0)
+                o->server.offload = HO_OFFLOAD_ADAPTIVE;
+            else {
+                fprintf(stderr, "handoff: --offload: expected off, always or adaptive, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case O_THREADS:
+            if (!parse_int("--threads", optarg, 1, 1024, &v))
+                return 2;
+            o->server.io_threads = (unsigned)v;
+            break;
+        case O_WORKERS:
+            if (!parse_int("--handshake-workers", optarg, 0, 1024, &v))
+                return 2;
+            o->server.handshake_workers = (int)v;
+            break;
+        case O_HS_TIMEOUT:
+        case O_IDLE_TIMEOUT:
+        case O_REQ_TIMEOUT:
+            if (!parse_int(argv[optind - 2], optarg, 1, 86400000, &v))
+                return 2;
+            *(opt == O_HS_TIMEOUT     ? &o->server.handshake_timeout_ms
+              : opt == O_IDLE_TIMEOUT ? &o->server.idle_timeout_ms
+                                      : &o->server.request_timeout_ms) = (int)v;
+            break;
+        case 'h': serve_usage(stdout); return 1;
+        default: serve_usage(stderr); return 2;
         }
     }
-    conn_flush(s, c);
+    if (optind != argc) {
+        fprintf(stderr, "handoff: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if ((o->cert == NULL) != (o->key == NULL)) {
+        fprintf(stderr, "handoff: --cert and --key go together\n");
+        return 2;
+    }
+    if (o->port == 0 && o->tls_port == 0 && o->http_port == 0) {
+        fprintf(stderr, "handoff: every port is off (--port, --tls-port, --http-port)\n");
+        return 2;
+    }
+    return 0;
 }
 
-static void accept_all(server *s)
-{
-    for (;;) {
-        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                fprintf(stderr, "handoff: accept: %s\n", strerror(errno));
-            return;
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        server_conn *c = calloc(1, sizeof(*c));
-        if (c != NULL)
-            c->tls = ho_tls_conn_new(s->cfg, NULL);
-        if (c == NULL || c->tls == NULL) {
-            free(c);
-            close(fd);
-            continue;
-        }
-        c->fd = fd;
-        c->id = ++s->next_id;
-        c->state = CONN_OPEN;
-        c->deadline_ms = app_now_ms() + HANDSHAKE_TIMEOUT_MS;
-        ho_tls_set_conn_id(ho_tls_conn_tls(c->tls), c->id);
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-        if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            ho_tls_conn_free(c->tls);
-            free(c);
-            close(fd);
-            continue;
-        }
-        c->next = s->conns;
-        if (s->conns)
-            s->conns->prev = c;
-        s->conns = c;
-    }
-}
-
-/* Handshake timeout, keep-alive idle timeout, drain timeout. */
-static void sweep_timeouts(server *s, int64_t now)
-{
-    server_conn *c = s->conns;
-    while (c != NULL) {
-        server_conn *next = c->next;
-        if (now >= c->deadline_ms)
-            conn_close(s, c);
-        c = next;
-    }
-}
-
-static int open_listener(const char *bind_addr, int port, char *shown, size_t shown_len)
-{
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    socklen_t sl;
-    char host[INET6_ADDRSTRLEN + 2];
-    snprintf(host, sizeof(host), "%s", bind_addr);
-    size_t hl = strlen(host);
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-        memmove(host, host + 1, hl - 2);
-        host[hl - 2] = '\0';
-    }
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-    bool v6 = strchr(host, ':') != NULL;
-    if (v6 ? inet_pton(AF_INET6, host, &a6->sin6_addr) != 1 : inet_pton(AF_INET, host, &a4->sin_addr) != 1) {
-        fprintf(stderr, "handoff: --bind: not an IPv4 or IPv6 address: %s\n", bind_addr);
-        return -1;
-    }
-    if (v6) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        sl = sizeof(*a6);
-    } else {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)port);
-        sl = sizeof(*a4);
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        perror("handoff: socket");
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 512) != 0) {
-        fprintf(stderr, "handoff: bind %s port %d: %s\n", bind_addr, port, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    getsockname(fd, (struct sockaddr *)&ss, &sl);
-    int actual = ntohs(v6 ? a6->sin6_port : a4->sin_port);
-    snprintf(shown, shown_len, v6 ? "[%s]:%d" : "%s:%d", host, actual);
-    return fd;
-}
-
-/* Without --cert/--key: a fresh self-signed certificate for localhost, its
- * PEM written where clients can --cafile it. */
+/* Without any certificate: a fresh self-signed one for localhost, its PEM
+ * written where clients can --cafile it. */
 static int use_selfsigned(ho_tls_config *cfg, int port)
 {
     ho_privkey *key = NULL;
@@ -380,7 +221,7 @@ static int use_selfsigned(ho_tls_config *cfg, int port)
         ho_privkey_free(key);
         return err;
     }
-    fprintf(stderr, "handoff: no --cert/--key: using a self-signed certificate for localhost, written to %s\n",
+    fprintf(stderr, "handoff: no certificate configured: using a self-signed one for localhost, written to %s\n",
             path);
     err = ho_tls_config_add_cert(cfg, &chain, key); /* takes both */
     if (err != HO_OK)
@@ -388,161 +229,207 @@ static int use_selfsigned(ho_tls_config *cfg, int port)
     return err;
 }
 
-static int run_loop(server *s)
+static bool readable(const char *path) { return path != NULL && access(path, R_OK) == 0; }
+
+/* --cert/--key, then $TLS_CERT/$TLS_KEY, then /certs/server.{crt,key}; a
+ * certificate found without its key is an error, never a silent fallback. */
+static int load_certificate(ho_tls_config *cfg, const serve_opts *o, int port)
 {
-    struct epoll_event events[64];
-    int64_t last_sweep = app_now_ms();
-    for (;;) {
-        int n = epoll_wait(s->epoll_fd, events, 64, SWEEP_INTERVAL_MS);
-        if (n < 0 && errno != EINTR) {
-            perror("handoff: epoll_wait");
-            return 1;
-        }
-        for (int i = 0; i < n; i++) {
-            void *tag = events[i].data.ptr;
-            if (tag == &signal_tag) {
-                struct signalfd_siginfo si;
-                if (read(s->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-                    fprintf(stderr, "handoff: signal %u, shutting down\n", si.ssi_signo);
-                    return 0;
-                }
-                continue;
-            }
-            if (tag == &listen_tag) {
-                accept_all(s);
-                continue;
-            }
-            server_conn *c = tag;
-            if (events[i].events & EPOLLOUT) {
-                if (!conn_flush(s, c))
-                    continue;
-            }
-            if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-                conn_readable(s, c); /* may free c: last use */
-        }
-        int64_t now = app_now_ms();
-        if (now - last_sweep >= SWEEP_INTERVAL_MS) {
-            sweep_timeouts(s, now);
-            last_sweep = now;
+    const char *cert = o->cert, *key = o->key, *from = "--cert/--key";
+    if (cert == NULL && (getenv("TLS_CERT") != NULL || getenv("TLS_KEY") != NULL)) {
+        cert = getenv("TLS_CERT");
+        key = getenv("TLS_KEY");
+        from = "$TLS_CERT/$TLS_KEY";
+        if (cert == NULL || key == NULL) {
+            fprintf(stderr, "handoff: TLS_CERT and TLS_KEY must both be set\n");
+            return HO_ERR_INVALID_ARG;
         }
     }
+    if (cert == NULL && readable("/certs/server.crt")) {
+        cert = "/certs/server.crt";
+        key = "/certs/server.key";
+        from = "/certs";
+        if (!readable(key)) {
+            fprintf(stderr, "handoff: /certs/server.crt is present but /certs/server.key is not readable\n");
+            return HO_ERR_NOT_FOUND;
+        }
+    }
+    if (cert == NULL)
+        return use_selfsigned(cfg, port);
+    int err = ho_tls_config_load_cert_files(cfg, cert, key);
+    if (err != HO_OK) {
+        fprintf(stderr, "handoff: loading the certificate from %s (%s, %s): %s\n", from, cert, key,
+                ho_err_str(err));
+        return err;
+    }
+    fprintf(stderr, "handoff: certificate from %s (%s)\n", from, cert);
+    return HO_OK;
+}
+
+static const char index_page[] =
+    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>handoff</title></head>\n"
+    "<body><h1>handoff</h1>\n<p>TLS 1.3 and QUIC for C servers.</p>\n<ul>\n"
+    "<li><a href=\"/json/5?m=2\">/json/5?m=2</a></li>\n"
+    "<li><a href=\"/baseline2?a=1&amp;b=2\">/baseline2?a=1&amp;b=2</a></li>\n"
+    "</ul></body></html>\n";
+
+static int index_handler(void *ctx, const ho_http_request *req, ho_http_response *resp)
+{
+    (void)ctx;
+    /* Registered as "/", which the router treats as a prefix: everything
+     * no other route takes arrives here. Only "/" itself is the page. */
+    if (req->path.len != 1) {
+        resp->status = 404;
+        resp->content_type = "text/plain";
+        resp->static_body = (const uint8_t *)"404 Not Found\n";
+        resp->static_len = 14;
+        return HO_OK;
+    }
+    resp->content_type = "text/html; charset=utf-8";
+    if (req->tls == NULL) {
+        resp->static_body = (const uint8_t *)index_page;
+        resp->static_len = sizeof(index_page) - 1;
+        return HO_OK;
+    }
+    /* Over TLS the page also says what was negotiated. */
+    ho_tls *t = req->tls;
+    const ho_tls_suite *suite = ho_tls_get_suite(t);
+    char info[256];
+    int n = snprintf(info, sizeof(info), "<p>TLS 1.3: %s, %s</p><p>ALPN: %s, resumed: %s</p>\n",
+                     suite ? suite->name : "?", app_group_name(ho_tls_get_group(t)),
+                     ho_tls_get_alpn(t) ? ho_tls_get_alpn(t) : "none", ho_tls_is_resumed(t) ? "yes" : "no");
+    const char *split = strstr(index_page, "<ul>");
+    ho_put_bytes(resp->body, index_page, (size_t)(split - index_page));
+    ho_put_bytes(resp->body, info, (size_t)n);
+    ho_put_bytes(resp->body, split, strlen(split));
+    return resp->body->failed ? HO_ERR_NOMEM : HO_OK;
+}
+
+static void print_stats(ho_server *srv)
+{
+    ho_server_stats st;
+    ho_server_get_stats(srv, &st);
+    ho_buf b;
+    ho_buf_init(&b);
+    ho_server_stats_json(&st, &b);
+    fprintf(stderr, "handoff: counters %.*s\n", (int)b.len, (const char *)b.data);
+    ho_buf_free(&b);
 }
 
 int serve_main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"port", required_argument, NULL, 'p'},   {"bind", required_argument, NULL, 'b'},
-        {"cert", required_argument, NULL, 'c'},   {"key", required_argument, NULL, 'k'},
-        {"suites", required_argument, NULL, 's'}, {"groups", required_argument, NULL, 'g'},
-        {"alpn", required_argument, NULL, 'a'},   {"no-tickets", no_argument, NULL, 'T'},
-        {"hrr-cookie", no_argument, NULL, 'C'},   {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int port = 8443;
-    const char *bind_addr = "0.0.0.0", *cert = NULL, *key = NULL, *suites = NULL, *groups = NULL, *alpn = NULL;
-    bool no_tickets = false, hrr_cookie = false;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'p': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || v < 0 || v > 65535) {
-                fprintf(stderr, "handoff: --port: bad port '%s'\n", optarg);
-                return 2;
-            }
-            port = (int)v;
-            break;
-        }
-        case 'b': bind_addr = optarg; break;
-        case 'c': cert = optarg; break;
-        case 'k': key = optarg; break;
-        case 's': suites = optarg; break;
-        case 'g': groups = optarg; break;
-        case 'a': alpn = optarg; break;
-        case 'T': no_tickets = true; break;
-        case 'C': hrr_cookie = true; break;
-        case 'h': serve_usage(stdout); return 0;
-        default: serve_usage(stderr); return 2;
-        }
-    }
-    if (optind != argc || (cert == NULL) != (key == NULL)) {
-        fprintf(stderr, optind != argc ? "handoff: unexpected argument '%s'\n" : "handoff: --cert and --key go together\n",
-                optind != argc ? argv[optind] : "");
-        serve_usage(stderr);
-        return 2;
-    }
+    serve_opts o = {.port = 8443, .tls_port = 8081, .http_port = 8080, .alpn = "http/1.1"};
+    ho_server_options_default(&o.server);
+    int rc = parse_args(argc, argv, &o);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
 
-    server s = {.listen_fd = -1, .epoll_fd = -1, .signal_fd = -1};
-    int rc = 1;
-    char shown[INET6_ADDRSTRLEN + 16];
+    ho_tls_config *cfg = NULL;
+    ho_arena *arena = NULL;
+    ho_router *router = NULL;
+    ho_server *srv = NULL;
+    rc = 1;
+    signal(SIGPIPE, SIG_IGN);
+    /* Signals are taken synchronously by this thread (sigwaitinfo); every
+     * thread started below inherits the mask. */
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
-    signal(SIGPIPE, SIG_IGN);
+    sigaddset(&mask, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
-    s.cfg = ho_tls_config_new(true);
-    if (s.cfg == NULL)
-        goto done;
-    int err = app_config_lists(s.cfg, suites, groups, alpn);
-    if (err != HO_OK) {
-        if (err != HO_ERR_INVALID_ARG)
-            app_report_error("configuration", err);
-        rc = 2;
+    char err_text[256] = "";
+    arena = ho_arena_new(o.dataset, o.static_dir, err_text, sizeof(err_text));
+    if (arena == NULL) {
+        fprintf(stderr, "handoff: dataset: %s\n", err_text);
         goto done;
     }
-    if (no_tickets)
-        ho_tls_config_set_tickets(s.cfg, 0, 7200, 3600);
-    if (hrr_cookie)
-        ho_tls_config_set_hrr_cookie(s.cfg, true);
-    s.listen_fd = open_listener(bind_addr, port, shown, sizeof(shown));
-    if (s.listen_fd < 0)
+    router = ho_router_new();
+    if (router == NULL || ho_router_add(router, "GET", "/", index_handler, NULL) != HO_OK ||
+        ho_arena_register(arena, router) != HO_OK)
         goto done;
-    if (cert != NULL) {
-        err = ho_tls_config_load_cert_files(s.cfg, cert, key);
+    ho_h1_service svc = {.router = router};
+    ho_http_limits_default(&svc.limits);
+
+    if (o.port != 0 || o.tls_port != 0) {
+        cfg = ho_tls_config_new(true);
+        if (cfg == NULL)
+            goto done;
+        int err = app_config_lists(cfg, o.suites, o.groups, o.alpn);
         if (err != HO_OK) {
-            app_report_error("loading --cert/--key", err);
+            if (err != HO_ERR_INVALID_ARG)
+                app_report_error("configuration", err);
+            rc = 2;
             goto done;
         }
-    } else {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        getsockname(s.listen_fd, (struct sockaddr *)&ss, &sl);
-        int actual = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                    : ((struct sockaddr_in *)&ss)->sin_port);
-        if (use_selfsigned(s.cfg, actual) != HO_OK)
+        if (o.no_tickets)
+            ho_tls_config_set_tickets(cfg, 0, 7200, 3600);
+        if (o.hrr_cookie)
+            ho_tls_config_set_hrr_cookie(cfg, true);
+    }
+
+    srv = ho_server_new(&o.server);
+    if (srv == NULL)
+        goto done;
+    struct {
+        int port;
+        bool tls;
+        const char *scheme;
+    } ports[3] = {{o.port, true, "https"}, {o.tls_port, true, "https"}, {o.http_port, false, "http"}};
+    size_t nlisten = 0;
+    int first_tls_port = -1;
+    for (int i = 0; i < 3; i++) {
+        if (ports[i].port == 0 || (i == 1 && o.tls_port == o.port))
+            continue;
+        ho_listen_spec spec = {.bind = o.bind,
+                               .port = (uint16_t)ports[i].port,
+                               .tls = ports[i].tls ? cfg : NULL,
+                               .handler = &ho_h1_handler,
+                               .ctx = &svc};
+        if (ho_server_listen(srv, &spec) != HO_OK) {
+            fprintf(stderr, "handoff: cannot listen on %s port %d: %s\n", o.bind ? o.bind : "0.0.0.0",
+                    ports[i].port, strerror(errno));
             goto done;
+        }
+        if (ports[i].tls && first_tls_port < 0)
+            first_tls_port = ho_server_port(srv, nlisten);
+        fprintf(stderr, "handoff: listening %s://%s:%u/\n", ports[i].scheme, o.bind ? o.bind : "0.0.0.0",
+                (unsigned)ho_server_port(srv, nlisten));
+        nlisten++;
     }
-
-    /* Signals arrive as readable events: no handler races the loop. */
-    sigprocmask(SIG_BLOCK, &mask, NULL);
-    s.signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    s.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (s.signal_fd < 0 || s.epoll_fd < 0) {
-        perror("handoff: epoll/signalfd");
+    if (cfg != NULL && load_certificate(cfg, &o, first_tls_port) != HO_OK)
+        goto done;
+    int err = ho_server_start(srv);
+    if (err != HO_OK) {
+        app_report_error("starting the server", err);
         goto done;
     }
-    struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &listen_tag};
-    struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &signal_tag};
-    if (epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, s.listen_fd, &lev) != 0 ||
-        epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, s.signal_fd, &sev) != 0) {
-        perror("handoff: epoll_ctl");
-        goto done;
+    fprintf(stderr, "handoff: dataset %s (%zu items); offload %s; kTLS %s\n", ho_arena_dataset_source(arena),
+            ho_arena_item_count(arena),
+            o.server.offload == HO_OFFLOAD_OFF      ? "off"
+            : o.server.offload == HO_OFFLOAD_ALWAYS ? "always"
+                                                    : "adaptive",
+            o.server.ktls == HO_KTLS_OFF ? "off" : ho_ktls_supported() ? "available" : "unavailable (userspace)");
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&mask, &si);
+        if (sig == SIGUSR1) {
+            print_stats(srv);
+            continue;
+        }
+        if (sig == SIGINT || sig == SIGTERM) {
+            fprintf(stderr, "handoff: signal %d, shutting down\n", sig);
+            break;
+        }
     }
-    fprintf(stderr, "handoff: serving TLS 1.3 on https://%s/\n", shown);
-    rc = run_loop(&s);
-
+    ho_server_stop(srv);
+    print_stats(srv);
+    rc = 0;
 done:
-    while (s.conns != NULL)
-        conn_close(&s, s.conns);
-    if (s.listen_fd >= 0)
-        close(s.listen_fd);
-    if (s.signal_fd >= 0)
-        close(s.signal_fd);
-    if (s.epoll_fd >= 0)
-        close(s.epoll_fd);
-    ho_tls_config_free(s.cfg);
+    ho_server_free(srv);
+    ho_router_free(router);
+    ho_arena_free(arena);
+    ho_tls_config_free(cfg);
     return rc;
 }

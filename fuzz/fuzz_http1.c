@@ -123,8 +123,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             first = rc;
             first_used = used;
         }
-        if (rc == HO_HTTP_INCOMPLETE)
+        if (rc == HO_HTTP_INCOMPLETE) {
+            CHECK(used == 0 || used > n - off); /* a known size is one not yet there */
             break;
+        }
         if (rc != HO_HTTP_COMPLETE) {
             CHECK(status_allowed(rc));
             ho_http1_write_error(&out, rc, 11, false);

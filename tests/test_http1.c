@@ -135,7 +135,9 @@ static void test_bodies(void)
     CHECK_EQ(req.content_length, 5);
     CHECK(req.body != NULL && memcmp(req.body, "hello", 5) == 0);
     CHECK_EQ(parse_n(r, head + 4, NULL, &used), HO_HTTP_INCOMPLETE);
-    CHECK_EQ(used, 0);
+    CHECK_EQ(used, head + 5); /* head complete: the size the request will have */
+    CHECK_EQ(parse_n(r, head - 3, NULL, &used), HO_HTTP_INCOMPLETE);
+    CHECK_EQ(used, 0);        /* head incomplete: unknown */
     CHECK_EQ(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"), HO_HTTP_COMPLETE);
     CHECK(req.body == NULL);
     CHECK_EQ(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\ncontent-length: 003\r\n\r\nabc"),

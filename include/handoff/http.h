@@ -44,6 +44,8 @@ typedef struct ho_http_request {
                                 * HTTP/1.0 only with "Connection: keep-alive";
                                 * "Connection: close" → no */
     bool head;                 /* method is HEAD: the response has no body */
+    struct ho_tls *tls;        /* set by the server: the connection's TLS state
+                                * (NULL on plaintext); the parser leaves it NULL */
 } ho_http_request;
 
 typedef struct ho_http_limits {
@@ -60,6 +62,9 @@ void ho_http_limits_default(ho_http_limits *lim);
  *   HO_HTTP_COMPLETE   *req filled, *consumed = bytes of head + body;
  *   HO_HTTP_INCOMPLETE more bytes are needed (the limits already apply to
  *                      what has arrived: an over-long partial line fails now);
+ *                      when the head is complete and only body bytes are
+ *                      missing, *consumed is the size the whole request will
+ *                      have (so a caller need not parse again before), else 0;
  *   a status ≥ 400     the request is rejected with that status and the
  *                      connection must close after the response:
  *                      400 malformed (request line, header syntax, bare CR/LF,

@@ -19,7 +19,8 @@ typedef struct ho_h1_service {
 } ho_h1_service;
 
 /* Connection handler for ho_listen_spec.handler; its ctx is a
- * ho_h1_service (which must outlive the server). */
+ * ho_h1_service (which must outlive the server). It keeps its per-connection
+ * parse state in the connection's user slot (ho_conn_set_user). */
 extern const ho_conn_handler ho_h1_handler;
 
 #ifdef __cplusplus

@@ -172,6 +172,10 @@ void ho_conn_close_after_write(ho_conn *c);
 void ho_conn_set_request_pending(ho_conn *c, bool pending);
 /* Counts a request answered. */
 void ho_conn_request_done(ho_conn *c);
+/* True when the connection will close after what is written now (server
+ * stopping, a timeout, or ho_conn_close_after_write): the response should
+ * say so (HTTP/1.1 "Connection: close"). */
+bool ho_conn_closing(const ho_conn *c);
 uint64_t ho_conn_id(const ho_conn *c);
 ho_tls *ho_conn_tls(ho_conn *c);   /* NULL on a plaintext port */
 bool ho_conn_ktls(const ho_conn *c);

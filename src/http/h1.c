@@ -432,8 +432,10 @@ int ho_http1_parse(const uint8_t *buf, size_t len, const ho_http_limits *lim, ho
         return 400;
     if (req->content_length > lim->max_body)
         return 413;
-    if (req->content_length > len - i)
+    if (req->content_length > len - i) {
+        *consumed = i + (size_t)req->content_length; /* what the request will need */
         return HO_HTTP_INCOMPLETE;
+    }
     if (req->content_length > 0)
         req->body = buf + i;
 

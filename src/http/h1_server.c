@@ -53,9 +53,35 @@ static void append_response(ho_buf *out, const ho_http_request *req, const ho_ht
         ho_put_bytes(out, body, body_len);
 }
 
+/* Whether a partial request is worth parsing again. Re-parsing from the
+ * start on every read would let a client that trickles its head or body a
+ * byte at a time make us scan the same bytes over and over (up to the
+ * 16 KiB head limit, or a whole body, per byte). The connection's user word
+ * remembers what the last parse left: an odd value 2n+1 means "the body is
+ * pending, the request is n bytes"; an even value 2n means "the head was
+ * incomplete at n bytes". The head is parsed again only when a new line
+ * ended or the buffer reached a limit (so 414/431/400 still come early). */
+static bool worth_parsing(ho_conn *c, const ho_buf *in, const ho_http_limits *lim)
+{
+    uintptr_t state = (uintptr_t)ho_conn_get_user(c);
+    if (state == 0)
+        return true;
+    size_t n = state >> 1;
+    if (state & 1)
+        return in->len >= n;
+    if (n >= in->len)
+        return true; /* consumed meanwhile: start over */
+    if (in->len >= lim->max_request_line || in->len >= lim->max_header_bytes)
+        return true;
+    return memchr(in->data + n, '\n', in->len - n) != NULL;
+}
+
 static int h1_on_data(void *ctx, ho_conn *c, ho_buf *in)
 {
     const ho_h1_service *svc = ctx;
+    if (!worth_parsing(c, in, &svc->limits))
+        return HO_OK;
+    ho_conn_set_user(c, NULL);
     scratch *sc = get_scratch();
     if (sc == NULL)
         return HO_ERR_NOMEM;
@@ -68,8 +94,12 @@ static int h1_on_data(void *ctx, ho_conn *c, ho_buf *in)
         ho_http_request req;
         size_t used = 0;
         int st = ho_http1_parse(in->data + off, in->len - off, &svc->limits, &req, &used);
-        if (st == HO_HTTP_INCOMPLETE)
+        if (st == HO_HTTP_INCOMPLETE) {
+            /* Offsets are relative to what stays after the consume below. */
+            uintptr_t state = used > 0 ? ((uintptr_t)used << 1) | 1 : (uintptr_t)(in->len - off) << 1;
+            ho_conn_set_user(c, (void *)state);
             break;
+        }
         if (st != HO_HTTP_COMPLETE) {
             ho_http1_write_error(out, st, 11, false);
             close = true;
@@ -77,11 +107,13 @@ static int h1_on_data(void *ctx, ho_conn *c, ho_buf *in)
             ho_conn_request_done(c);
             break;
         }
+        req.tls = ho_conn_tls(c);
         ho_http_response resp;
         sc->body.failed = false;
         ho_http_response_reset(&resp, &sc->body);
         ho_router_dispatch(svc->router, &req, &resp);
-        close = !req.keep_alive;
+        /* RFC 9112 §9.6: a server about to close says so in the response. */
+        close = !req.keep_alive || ho_conn_closing(c);
         append_response(out, &req, &resp, !close);
         off += used;
         ho_conn_request_done(c);

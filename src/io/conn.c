@@ -264,6 +264,8 @@ void ho_conn_request_done(ho_conn *c)
         c->close_after_write = true; /* finish this response, then go */
 }
 
+bool ho_conn_closing(const ho_conn *c) { return c->close_after_write || c->t->stopping; }
+
 uint64_t ho_conn_id(const ho_conn *c) { return c->id; }
 ho_tls *ho_conn_tls(ho_conn *c) { return c->tls != NULL ? ho_tls_conn_tls(c->tls) : NULL; }
 bool ho_conn_ktls(const ho_conn *c) { return c->ktls; }
