@@ -3,7 +3,8 @@
 # under qemu (TCG) with the tls module and runs, inside: test_ktls (kTLS engaged for every
 # suite, kernel against our userspace records, KeyUpdate), ktls_echo_server against
 # `openssl s_client -tls1_3` for each suite with /proc/net/tls_stat before/after, and a
-# KeyUpdate that Debian 12's kernel cannot follow. Each check in the VM becomes one here.
+# KeyUpdate that Debian 12's kernel cannot follow, and `handoff serve --ktls on|off` (every
+# suite, responses byte-identical). Each check in the VM becomes one here.
 # The build machine's kernel has no kTLS, so this never skips: missing qemu or busybox fail.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -19,7 +20,7 @@ done
 log=$T/ktls-vm.log
 start=$(date +%s)
 # The ctest limit is 300 s: a cold build and the kernel download fit in what the VM leaves.
-HO_KTLS_VM_TIMEOUT=150 timeout 280 bash "$HO_SRC/scripts/ktls-vm.sh" >"$log" 2>&1
+HO_KTLS_BINS="handoff-bin:handoff" HO_KTLS_VM_TIMEOUT=150 timeout 280 bash "$HO_SRC/scripts/ktls-vm.sh" >"$log" 2>&1
 rc=$?
 say "    scripts/ktls-vm.sh: exit $rc after $(($(date +%s) - start)) s"
 sed 's/^/    | /' "$log"
@@ -40,6 +41,9 @@ for suite in "${SUITES[@]}"; do
         "PASS echo server $suite: kTLS on, request, close_notify both ways" "PASS echo server $suite: tls_stat"
 done
 check "vm: KeyUpdate handled" "$log" "PASS key update: "
+check "vm: handoff serve with kTLS, byte-identical to userspace" "$log" \
+    "PASS serve --ktls on: tls_stat" "PASS serve --ktls on: server counted kTLS engaged" \
+    "PASS serve: all 12 responses byte-identical with kTLS and userspace records"
 check "vm: result line" "$log" "RESULT=0" "CHECKS passed="
 if [ "$rc" -eq 0 ]; then
     pass "scripts/ktls-vm.sh succeeded"
