@@ -1,9 +1,11 @@
 /* Unit tests for src/quic/packet.c: RFC 9001 Appendix A packet protection
  * vectors byte for byte, packet numbers (RFC 9000 Appendix A), header
  * parsing of truncated and hostile input, Version Negotiation, Retry,
- * coalesced datagrams. */
+ * coalesced datagrams, and a captured ngtcp2 client Initial (interop). */
 #include "harness.h"
+#include "quic/frame.h"
 #include "quic/packet.h"
+#include "quic/tparams.h"
 
 /* Compares got[0..n) with a hex string. */
 static void check_hex(const uint8_t *got, size_t n, const char *hex, int line)
@@ -771,6 +773,111 @@ static void test_misc(void)
     CHECK(strcmp(ho_quic_transport_error_name(0x128), "CRYPTO_ERROR") == 0);
 }
 
+/* ---- interop: a real client's first datagram --------------------------- */
+
+/* The first datagram of ngtcp2 0.12's gtlsclient (Debian ngtcp2-client),
+ * captured on 127.0.0.1: an Initial with an 18-byte DCID, a CRYPTO frame
+ * carrying its ClientHello, PADDING to 1200 bytes. */
+static const char ngtcp2_initial_hex[] =
+    "c9000000011215ae88095d3ffd8cb19683f4b7f588c648841152b76cbf7f8d57"
+    "220371b2565c5d15bf1c00800004817dc8d0d8a6e4b3b21714530136dc1525c7"
+    "b7bdb4f7af460a8c4e364f642be8a09372f5298e7b8e066e052ec812ca448274"
+    "44782f91630e849b1a16ef5840f58584f69010ff6ad5c6de6c7e67520c0bf7c1"
+    "06953f4cc89a9493088d689d9e43c5e679d28063aa03fc4b5116cf332932d6d4"
+    "8c2e4490f4b3e755b7f82af28b0578f5981cafae769f365e7f918d324bbae7ba"
+    "e63f3ce7508490eb3a8cc2f4be24f7714c723ffa227f2d19a55650f627556890"
+    "827dc5ebcee996d25809419e0a11c5cf1ac5a179a554ebd36f68efbc5a5766e6"
+    "2080b9766682c0f609a59221ba43a20296ff769e76fd2c693481735f65ee065e"
+    "57066692efd2ab8ea6b4f19952974813bd413156f2fcc6775fec45d0e4324049"
+    "d22367cf96b1250d798e7069986197553836254fc9761a99026cc95ce29f13ad"
+    "5f069115ff26501cbbfe28e7f1d58b694d6dd79f1ae65ef4acd02c4800918962"
+    "012895d4d95156051fd2709347ff3ddaa74a2c86a39372ec989323302c9a93d5"
+    "6e890c5c5c1fbbfd78289935cfa044fe635b65f8735dc62dad1e53aa069a4a5d"
+    "5c856cb59f4fce9727f157c7f9d12b48f66f19ca93c37e1d57ddcd44540b5d35"
+    "ad8898169b3805a1793300a17b0790e798e5a1452dab9b45f11397dec330a2a1"
+    "349ccfd67dbfa6d5a12aeb1e6dd2e3f65958cb50470438784fef01576f2f3932"
+    "5169c227f604010967873e630fd50081a7792b7d9ab172299d1017f835e4997e"
+    "b32a0036306e5489b1564d2de8f34d01b40370ccdb8df5693fea44e3b9cff909"
+    "082e09260f32824b09d1773ff02a663eb95da3fd496b2aa13e8a06162812a4de"
+    "ffe720e07f79a3a8329d953a08c9393c938d0a851b04e0ed5c3e579fbe0599db"
+    "e52978f9a37fc6fcd943c1b12d56f2375952e3e3c0786077d33e61149ed4717b"
+    "c7c8d45466c84cf0fa3accd7b7647ba3ea9aa719b999d7229ea9f53abd1a5ec4"
+    "569e3e881bbb385f31ffbe95880bfe99d8dced5e2b03f554983facd9f6ba55d4"
+    "504e3fa111b34f5e7bd2ff58d0089aa5e486acfffa8ada51b8fba1f502086da5"
+    "5826fabae87b64b7f9e8651bcabed5a2c821b3d6b2cfa4a1cf0a941f6c5e52cd"
+    "3d6ec5d058980335ff7ea25220b29310377fbe0dd1f368fcb62661ed670ff76f"
+    "a93b884cdaf8d51c38f222961d8f527d398c31afc39e0b4d297824c0980d1339"
+    "cc90b56091c396393c9544bd8aeea506b2f1ec38f5b64696e1e259d50d0cf002"
+    "5aff4859a13d85b33836488437fe5fdf472267b697b9eba806a6068198c50d59"
+    "5800ca345e8d62a45ebfdc117a637e78df61e5100da6620050c9db965f5ca764"
+    "65688248c932a7d65df932ed5465fdd6205229f666cb67bd64ecea9840c4e86a"
+    "8de2af7fe3854eb59869b242f8b3f8929a8fd2032b9d759bc889b95947dff0d3"
+    "37660a837cc90b5a6bb9cdd5681a7e5fec4886eaa1efb9169af4145cb2bee070"
+    "36d4ca66f1e3c4ae08ccd29fcd8da4862d8f00c5d6d4a79fcad6c475150fa295"
+    "8d94cc1e69d7d7f03369de1b2d38c17769cb6237961a3266ff978601d61a68ff"
+    "1ca8458e2390cc707e1160d7006c276f3ad97b7fd8665f5ca350814c9f01f547"
+    "6b0ad4797ff2de036cf99b5e16a74f4a";
+
+static void test_ngtcp2_initial(void)
+{
+    size_t n;
+    uint8_t *d = ho_test_unhex(ngtcp2_initial_hex, &n);
+    CHECK_EQ(n, 1200);
+    ho_quic_header h;
+    CHECK_EQ(ho_quic_header_parse(d, n, 8, &h), HO_OK);
+    CHECK_EQ(h.type, HO_QUIC_PKT_INITIAL);
+    CHECK_EQ(h.dcid.len, 18);
+    CHECK_EQ(h.scid.len, 17);
+    CHECK_EQ(h.packet_len, 1200);
+    ho_quic_keys tx, rx;
+    CHECK_EQ(ho_quic_initial_keys(HO_QUIC_VERSION_1, h.dcid.data, h.dcid.len, true, &tx, &rx), HO_OK);
+    CHECK_EQ(ho_quic_packet_unprotect(&rx, d, &h, HO_QUIC_PN_NONE), HO_OK);
+    CHECK_EQ(h.pn, 0);
+    ho_quic_frame_reader r;
+    ho_quic_frame f;
+    ho_quic_frame_reader_init(&r, d + h.payload_offset, h.payload_len, HO_QUIC_PKT_INITIAL, false);
+    CHECK_EQ(ho_quic_frame_read(&r, &f), HO_OK);
+    CHECK_EQ(f.type, HO_QUIC_FT_CRYPTO);
+    CHECK_EQ(f.crypto.offset, 0);
+    ho_quic_frame crypto = f;
+    CHECK_EQ(ho_quic_frame_read(&r, &f), HO_OK);
+    CHECK_EQ(f.type, HO_QUIC_FT_PADDING);
+    CHECK_EQ(ho_quic_frame_read(&r, &f), HO_ERR_NOT_FOUND);
+    CHECK_EQ(r.flags & HO_QUIC_FRAME_ACK_ELICITING, HO_QUIC_FRAME_ACK_ELICITING);
+    /* Its ClientHello's quic_transport_parameters (0x39). */
+    ho_cursor c = ho_cursor_make(crypto.crypto.data, crypto.crypto.len), blk, exts;
+    uint8_t type;
+    uint32_t len;
+    uint16_t ext;
+    CHECK(ho_get_u8(&c, &type) && type == 1 && ho_get_u24(&c, &len) && len == c.len);
+    CHECK(ho_skip(&c, 2 + 32) && ho_get_block(&c, 1, &blk) && ho_get_block(&c, 2, &blk) &&
+          ho_get_block(&c, 1, &blk) && ho_get_block(&c, 2, &exts));
+    bool found = false;
+    while (ho_get_u16(&exts, &ext) && ho_get_block(&exts, 2, &blk)) {
+        if (ext != HO_QUIC_TP_EXTENSION)
+            continue;
+        found = true;
+        ho_quic_tparams tp;
+        CHECK_EQ(ho_quic_tparams_decode(blk.p, blk.len, false, &tp), HO_OK);
+        CHECK(ho_quic_cid_eq(&tp.initial_scid, &h.scid));
+        CHECK_EQ(tp.max_idle_timeout, 30000);
+        CHECK_EQ(tp.initial_max_data, 15728640);
+        CHECK_EQ(tp.initial_max_stream_data_bidi_local, 6291456);
+        CHECK_EQ(tp.initial_max_stream_data_bidi_remote, 6291456);
+        CHECK_EQ(tp.initial_max_stream_data_uni, 6291456);
+        CHECK_EQ(tp.initial_max_streams_bidi, 0);
+        CHECK_EQ(tp.initial_max_streams_uni, 100);
+        CHECK_EQ(tp.active_connection_id_limit, 7);
+        /* grease_quic_bit (0x2ab2) and a draft version_information id are
+         * unknown to us and skipped. */
+        CHECK(!ho_quic_tparams_has(&tp, 0x2ab2));
+    }
+    CHECK(found);
+    ho_quic_keys_free(&tx);
+    ho_quic_keys_free(&rx);
+    free(d);
+}
+
 int main(void)
 {
     test_initial_keys();
@@ -784,5 +891,6 @@ int main(void)
     test_version_negotiation();
     test_coalesced();
     test_misc();
+    test_ngtcp2_initial();
     return ho_test_summary("test_quic_packet");
 }

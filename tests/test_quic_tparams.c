@@ -178,6 +178,27 @@ static void test_defaults(void)
     CHECK_EQ(tp.max_idle_timeout, 5);
 }
 
+/* RFC 9001 Appendix A.2: the quic_transport_parameters of the sample
+ * ClientHello (extension 0x0039, 50 bytes). */
+static void test_rfc_client_hello(void)
+{
+    ho_quic_tparams tp;
+    CHECK_EQ(decode_hex("0408ffffffffffffffff05048000ffff07048000ffff0801100104800075300901100f08"
+                        "8394c8f03e51570806048000ffff", false, &tp), HO_OK);
+    CHECK_EQ(tp.initial_max_data, HO_QUIC_PN_MAX);
+    CHECK_EQ(tp.initial_max_stream_data_bidi_local, 65535);
+    CHECK_EQ(tp.initial_max_stream_data_bidi_remote, 65535);
+    CHECK_EQ(tp.initial_max_stream_data_uni, 65535);
+    CHECK_EQ(tp.initial_max_streams_bidi, 16);
+    CHECK_EQ(tp.initial_max_streams_uni, 16);
+    CHECK_EQ(tp.max_idle_timeout, 30000);
+    CHECK_EQ(tp.initial_scid.len, 8);
+    CHECK_MEM(tp.initial_scid.data, "\x83\x94\xc8\xf0\x3e\x51\x57\x08", 8);
+    CHECK_EQ(tp.max_udp_payload_size, 65527); /* absent: default */
+    /* The same parameters from a server lack original_dcid (§7.3). */
+    CHECK_EQ(decode_hex("0408ffffffffffffffff0f088394c8f03e515708", true, &tp), TPE);
+}
+
 static const struct {
     const char *what;
     const char *hex;
@@ -481,6 +502,7 @@ int main(void)
 {
     test_roundtrip();
     test_defaults();
+    test_rfc_client_hello();
     test_invalid();
     test_duplicates();
     test_grease();

@@ -129,7 +129,13 @@ typedef struct ho_quic_header {
  * Returns HO_OK, HO_ERR_QUIC_DISCARD (truncated, fixed bit 0, CID longer than
  * 20, empty Retry token, malformed Version Negotiation) or
  * HO_ERR_QUIC_VERSION (hdr->version is set; use ho_quic_invariant_parse for
- * the connection IDs to echo). Never reads outside pkt[0..len). */
+ * the connection IDs to echo). Never reads outside pkt[0..len).
+ * Rules that depend on the role or connection state are the caller's: a
+ * server discards an Initial in a datagram under 1200 bytes (§14.1) or with
+ * a DCID under 8 bytes from a new client (§7.2); a client discards or
+ * rejects a server Initial with a non-empty token (§17.2.2), a Retry whose
+ * SCID equals its original DCID (§17.2.5.1), and a Version Negotiation that
+ * lists its own version (§6.2). */
 int ho_quic_header_parse(const uint8_t *pkt, size_t len, size_t short_dcid_len, ho_quic_header *hdr);
 
 /* The i-th version of a parsed Version Negotiation packet. */
