@@ -29,10 +29,7 @@ export TMPDIR=$T    # `handoff serve` without --cert writes its self-signed PEM 
 _ho_cleanup() {
     local p
     for p in "${BG_PIDS[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    for p in "${BG_PIDS[@]}"; do
-        wait "$p" 2>/dev/null
+        stop_bg "$p"
     done
     BG_PIDS=()
     if [ -n "${HO_KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
@@ -141,7 +138,7 @@ listening() { [ -n "$(timeout 5 ss -Hltn "( sport = :$1 )" 2>/dev/null)" ]; }
 start_bg() {
     local port=$1 log=$2 i
     shift 2
-    timeout 120 "$@" >"$log" 2>&1 </dev/null &
+    timeout -k 10 120 "$@" >"$log" 2>&1 </dev/null &
     BG_PID=$!
     BG_PIDS+=("$BG_PID")
     for i in $(seq 50); do
@@ -155,10 +152,19 @@ start_bg() {
     return 1
 }
 
-# stop_bg PID: stop one background process started by start_bg (or bg).
+# stop_bg PID: stop one background process started by start_bg (or bg). The signal goes
+# to the program itself, not to its `timeout` wrapper: timeout follows a forwarded
+# SIGTERM with SIGCONT, which can cancel LeakSanitizer's stop-the-world at exit under
+# ASan and leave the process spinning. Escalates to SIGKILL after 20 s.
 stop_bg() {
-    local pid=$1 p keep=()
-    kill "$pid" 2>/dev/null
+    local pid=$1 p keep=() child i
+    child=$(pgrep -P "$pid" 2>/dev/null | head -n 1)
+    kill "${child:-$pid}" 2>/dev/null
+    for i in $(seq 200); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -9 "$pid" ${child:+"$child"} 2>/dev/null
     wait "$pid" 2>/dev/null
     for p in "${BG_PIDS[@]}"; do
         [ "$p" = "$pid" ] || keep+=("$p")
