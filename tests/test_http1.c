@@ -153,6 +153,24 @@ static void test_bodies(void)
     CHECK_EQ(parse(big), 413);
 }
 
+/* RFC 9112 §3.2.2: absolute-form is accepted; its authority replaces Host. */
+static void test_absolute_form(void)
+{
+    CHECK_EQ(parse("GET http://example.com:8080/json/3?m=2 HTTP/1.1\r\nHost: other\r\n\r\n"), HO_HTTP_COMPLETE);
+    CHECK(str_is(req.path, "/json/3"));
+    CHECK(str_is(req.query, "m=2"));
+    CHECK(str_is(req.host, "example.com:8080"));
+    CHECK(str_is(req.target, "http://example.com:8080/json/3?m=2"));
+    CHECK_EQ(parse("GET HTTPS://a HTTP/1.1\r\nHost: a\r\n\r\n"), HO_HTTP_COMPLETE);
+    CHECK(str_is(req.path, "/")); /* empty path means "/" */
+    CHECK(str_is(req.host, "a"));
+    CHECK_EQ(parse("GET http://a?x=1 HTTP/1.1\r\nHost: a\r\n\r\n"), HO_HTTP_COMPLETE);
+    CHECK(str_is(req.path, "/"));
+    CHECK(str_is(req.query, "x=1"));
+    /* Host is still required in HTTP/1.1 (§3.2). */
+    CHECK_EQ(parse("GET http://a/ HTTP/1.1\r\n\r\n"), 400);
+}
+
 static void test_pipelining(void)
 {
     const char *in = "GET /a HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -283,7 +301,10 @@ static const hostile hostile_cases[] = {
     {"GET\r\n\r\n", 0, 400},                                /* no target */
     {"GET /\r\n\r\n", 0, 400},                              /* HTTP/0.9 */
     {"GET foo" H11 "\r\n", 0, 400},                         /* not origin-form */
-    {"GET http://a/" H11 "\r\n", 0, 400},                   /* absolute-form refused */
+    {"GET ftp://a/" H11 "\r\n", 0, 400},                    /* absolute-form, not http(s) */
+    {"GET http:///x" H11 "\r\n", 0, 400},                   /* absolute-form without a host */
+    {"GET http://a b/" H11 "\r\n", 0, 400},
+    {"CONNECT a:443" H11 "\r\n", 0, 400},                   /* authority-form */
     {"GET *" H11 "\r\n", 0, 400},                           /* asterisk-form for GET */
     {"OPTIONS *x" H11 "\r\n", 0, 400},
     {"GET /a#frag" H11 "\r\n", 0, 400},                     /* fragment */
@@ -429,6 +450,7 @@ int main(void)
     test_versions_and_persistence();
     test_fields();
     test_bodies();
+    test_absolute_form();
     test_pipelining();
     test_incremental();
     test_limits();

@@ -9,14 +9,16 @@
  * leading empty lines included, so a flood of CRLFs is bounded too).
  *
  * Deliberately narrower than RFC 9112 allows (each is a reject, never a
- * misparse): the request-target must be origin-form ("*" only for OPTIONS);
- * the absolute-form of §3.2.2 is refused with 400. A bare LF line ending,
+ * misparse): the request-target is origin-form, or absolute-form with an
+ * http/https scheme (§3.2.2, its authority replacing Host); "*" only for
+ * OPTIONS; authority-form (CONNECT) is refused with 400. A bare LF line ending,
  * which §2.2 lets a recipient accept, is refused with 400. A version other
  * than 1.0 and 1.1 is refused with 505 (RFC 9110 §2.5 would let us treat
  * HTTP/1.2 as 1.1; the contract in http.h says 505). */
 #include "handoff/http.h"
 
 #include <string.h>
+#include <strings.h>
 
 /* Byte classes. TCHAR: RFC 9110 §5.6.2 token. FVCHAR: allowed inside a field
  * value (VCHAR, obs-text, SP, HTAB; RFC 9110 §5.5). TARGET: allowed in an
@@ -97,6 +99,7 @@ typedef struct scan {
     size_t limit;     /* first index the current element may not reach */
     int limit_status; /* 414 or 431 */
     size_t stop;      /* min(len, limit): bytes below it may be read */
+    ho_http_str authority; /* from an absolute-form target (len 0 if none) */
 } scan;
 
 static void scan_set_limit(scan *s, size_t limit, int status)
@@ -184,16 +187,37 @@ static int parse_request_line(scan *s, size_t *pos, ho_http_request *req)
     if (b[i] != ' ' || i == target)
         return 400;
     size_t target_len = i - target;
-    if (b[target] != '/' && !(b[target] == '*' && target_len == 1))
-        return 400;
-    req->target = (ho_http_str){(const char *)b + target, target_len};
-    if (question == SIZE_MAX) {
-        req->path = req->target;
-        req->query = (ho_http_str){NULL, 0};
-    } else {
-        req->path = (ho_http_str){(const char *)b + target, question - target};
-        req->query = (ho_http_str){(const char *)b + question + 1, i - question - 1};
+    size_t path = target; /* where the absolute-path starts */
+    ho_http_str authority = {NULL, 0};
+    if (b[target] != '/' && !(b[target] == '*' && target_len == 1)) {
+        /* RFC 9112 §3.2.2: a server MUST accept the absolute-form
+         * (http or https URI): the path follows the authority. */
+        size_t scheme = target_len >= 7 && strncasecmp((const char *)b + target, "http://", 7) == 0    ? 7
+                        : target_len >= 8 && strncasecmp((const char *)b + target, "https://", 8) == 0 ? 8
+                                                                                                        : 0;
+        if (scheme == 0)
+            return 400;
+        size_t end = question == SIZE_MAX ? i : question;
+        size_t a = target + scheme;
+        path = a;
+        while (path < end && b[path] != '/')
+            path++;
+        if (path == a)
+            return 400; /* RFC 3986 §3.2: an http(s) URI has a host */
+        for (size_t k = a; k < path; k++)
+            if (!(byte_class[b[k]] & HOST))
+                return 400;
+        authority = (ho_http_str){(const char *)b + a, path - a};
     }
+    req->target = (ho_http_str){(const char *)b + target, target_len};
+    size_t path_end = question == SIZE_MAX ? i : question;
+    /* "http://host" and "http://host?q" have an empty path: it means "/". */
+    req->path = path == path_end ? (ho_http_str){"/", 1} : (ho_http_str){(const char *)b + path, path_end - path};
+    if (question == SIZE_MAX)
+        req->query = (ho_http_str){NULL, 0};
+    else
+        req->query = (ho_http_str){(const char *)b + question + 1, i - question - 1};
+    s->authority = authority;
     i++;
 
     /* HTTP-version = "HTTP" "/" DIGIT "." DIGIT, case-sensitive (§2.3). */
@@ -430,6 +454,10 @@ int ho_http1_parse(const uint8_t *buf, size_t len, const ho_http_limits *lim, ho
      * without a Host header field. */
     if (req->version == 11 && st.host_count == 0)
         return 400;
+    /* RFC 9112 §3.2.2: with an absolute-form target the server MUST ignore
+     * the Host field and use the target's authority. */
+    if (s.authority.len > 0)
+        req->host = s.authority;
     if (req->content_length > lim->max_body)
         return 413;
     if (req->content_length > len - i) {
