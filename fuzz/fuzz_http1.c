@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -56,17 +57,37 @@ static void check_request(const uint8_t *p, size_t consumed, const ho_http_limit
     CHECK(consumed > 0);
     check_inside(p, consumed, req.method);
     check_inside(p, consumed, req.target);
-    check_inside(p, consumed, req.path);
+    /* An absolute-form target with an empty path ("http://host") gets the
+     * path "/" from static storage (RFC 9112 §3.2.2 / RFC 3986 §6.2.3). */
+    if (req.target.len > 0 && req.target.p[0] != '/' && req.path.len == 1 && req.path.p[0] == '/' &&
+        !(req.path.p >= (const char *)p && req.path.p < (const char *)p + consumed))
+        CHECK(req.path.p != NULL);
+    else
+        check_inside(p, consumed, req.path);
     check_inside(p, consumed, req.query);
     check_inside(p, consumed, req.host);
     CHECK(req.version == 10 || req.version == 11);
     CHECK(req.method.len > 0 && req.target.len > 0);
-    CHECK(req.target.p[0] == '/' || ho_http_str_eq(req.target, "*"));
-    CHECK(req.path.p == req.target.p && req.path.len <= req.target.len);
-    if (req.query.p != NULL)
-        CHECK(req.query.p == req.path.p + req.path.len + 1 && req.path.len + 1 + req.query.len == req.target.len);
-    else
-        CHECK(req.path.len == req.target.len);
+    if (req.target.p[0] == '/' || ho_http_str_eq(req.target, "*")) {
+        CHECK(req.path.p == req.target.p && req.path.len <= req.target.len);
+        if (req.query.p != NULL)
+            CHECK(req.query.p == req.path.p + req.path.len + 1 &&
+                  req.path.len + 1 + req.query.len == req.target.len);
+        else
+            CHECK(req.path.len == req.target.len);
+    } else {
+        /* absolute-form: scheme, authority (which became Host), path, query */
+        CHECK((req.target.len >= 7 && strncasecmp(req.target.p, "http://", 7) == 0) ||
+              (req.target.len >= 8 && strncasecmp(req.target.p, "https://", 8) == 0));
+        const char *end = req.target.p + req.target.len;
+        if (req.query.p != NULL)
+            CHECK(req.query.p + req.query.len == end && req.query.p[-1] == '?');
+        const char *path_end = req.query.p != NULL ? req.query.p - 1 : end;
+        CHECK(req.path.len >= 1 && req.path.p[0] == '/');
+        if (req.path.p > req.target.p && req.path.p < end)
+            CHECK(req.path.p + req.path.len == path_end);
+        CHECK(req.host.len > 0 && req.host.p > req.target.p && req.host.p < end);
+    }
     CHECK(req.header_count <= lim->max_headers && req.header_count <= HO_HTTP_MAX_HEADERS);
     CHECK(req.version == 10 || ho_http_header_get(&req, "host") != NULL);
     for (size_t k = 0; k < req.header_count; k++) {
