@@ -512,27 +512,32 @@ static void peer_eof(ho_conn *c)
         conn_close_now(c);
 }
 
+/* One recv into the thread's buffer. Returns the byte count, or 0 when the
+ * connection was dealt with (nothing to read now, closed on an error, or
+ * the peer's EOF handled: a half-close after the request still gets the
+ * response; over TLS, an EOF without close_notify only stops our reading). */
+static size_t recv_chunk(ho_conn *c)
+{
+    ssize_t n = recv(c->fd, c->t->rbuf, READ_CHUNK, 0);
+    if (n > 0)
+        return (size_t)n;
+    if (n == 0)
+        peer_eof(c);
+    else if (errno != EAGAIN && errno != EINTR)
+        conn_close_now(c);
+    return 0;
+}
+
 static void read_tls(ho_conn *c)
 {
-    io_thread *t = c->t;
-    ssize_t n = recv(c->fd, t->rbuf, READ_CHUNK, 0);
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR)
-            return;
-        conn_close_now(c);
+    size_t n = recv_chunk(c);
+    if (n == 0)
         return;
-    }
-    if (n == 0) {
-        /* EOF without close_notify (a truncation attack is no concern: we
-         * only stop reading); unsent responses still go out. */
-        peer_eof(c);
-        return;
-    }
     if (c->state == CONN_HANDSHAKE) {
-        handshake_input(c, t->rbuf, (size_t)n);
+        handshake_input(c, c->t->rbuf, n);
         return;
     }
-    conn_after_input(c, ho_tls_conn_receive(c->tls, t->rbuf, (size_t)n));
+    conn_after_input(c, ho_tls_conn_receive(c->tls, c->t->rbuf, n));
 }
 
 static void read_ktls(ho_conn *c)
@@ -558,19 +563,10 @@ static void read_ktls(ho_conn *c)
 
 static void read_plain(ho_conn *c)
 {
-    io_thread *t = c->t;
-    ssize_t n = recv(c->fd, t->rbuf, READ_CHUNK, 0);
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR)
-            return;
-        conn_close_now(c);
+    size_t n = recv_chunk(c);
+    if (n == 0)
         return;
-    }
-    if (n == 0) {
-        peer_eof(c); /* a half-close after the request still gets the response */
-        return;
-    }
-    ho_put_bytes(&c->in_plain, t->rbuf, (size_t)n);
+    ho_put_bytes(&c->in_plain, c->t->rbuf, n);
     if (c->in_plain.failed) {
         conn_close_now(c);
         return;
