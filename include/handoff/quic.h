@@ -1,0 +1,174 @@
+/*
+ * handoff — the QUIC connection (RFC 9000, RFC 9001, RFC 9002), sans-I/O.
+ *
+ * A connection never reads a clock and never touches a socket. The caller
+ * drives it with four calls (DESIGN.md "QUIC: sans-I/O"):
+ *   ho_quic_conn_receive(c, datagram, path, now)   a UDP datagram arrived;
+ *   ho_quic_conn_send(c, buf, cap, &segment, now)  fill buf with back-to-back
+ *        datagrams of `segment` bytes (the last may be shorter), ready for
+ *        one GSO send; returns the bytes written, 0 when nothing is due;
+ *   ho_quic_conn_next_timeout(c)                   when to call
+ *   ho_quic_conn_handle_timeout(c, now)            and then send again.
+ * Times are ho_quic_time nanoseconds on a caller-chosen monotonic clock.
+ *
+ * Events (handshake done, streams opened/readable/writable/reset, closed)
+ * arrive through ho_quic_callbacks, synchronously, from inside receive,
+ * send, handle_timeout or the stream calls. A callback may call the stream
+ * functions but must not free the connection.
+ *
+ * Errors: HO_OK or a negative base.h error for misuse (HO_ERR_INVALID_ARG,
+ * HO_ERR_NOT_FOUND for an unknown stream, HO_ERR_WOULD_BLOCK when a stream limit
+ * or buffer is full, HO_ERR_CLOSED once the connection is closing). A
+ * connection error (HO_ERR_QUIC(code), handoff/../quic/transport_error.h
+ * values: wire code = err - 0x20000) is not returned by receive: it starts
+ * the closing period, and ho_quic_conn_error() reports it.
+ *
+ * Not in this version: 0-RTT, Retry and tokens (the endpoint's job), key
+ * update, connection migration and NEW_CONNECTION_ID, DATAGRAM frames,
+ * ECN, path MTU discovery (every datagram is max_datagram_size bytes).
+ */
+#ifndef HANDOFF_QUIC_H
+#define HANDOFF_QUIC_H
+
+#include <sys/socket.h>
+
+#include "handoff/base.h"
+#include "handoff/tls.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Nanoseconds on the caller's monotonic clock (same as src/quic/quic_types.h). */
+typedef int64_t ho_quic_time;
+
+typedef struct ho_quic_conn ho_quic_conn;
+
+/* A network path: the 4-tuple the datagram travelled on. Opaque to the
+ * connection today (no migration); kept for the endpoint. */
+typedef struct ho_quic_path {
+    struct sockaddr_storage local, remote;
+    socklen_t local_len, remote_len;
+} ho_quic_path;
+
+typedef struct ho_quic_callbacks {
+    void *ctx;
+    /* The TLS handshake completed (client: Finished sent; server: client
+     * Finished verified). */
+    void (*handshake_done)(void *ctx, ho_quic_conn *c);
+    /* The peer opened stream `id` (first frame seen for it). */
+    void (*stream_opened)(void *ctx, ho_quic_conn *c, uint64_t id);
+    /* Data or FIN can be read from `id`. */
+    void (*stream_readable)(void *ctx, ho_quic_conn *c, uint64_t id);
+    /* Stream `id` accepts writes again (send buffer or flow credit grew). */
+    void (*stream_writable)(void *ctx, ho_quic_conn *c, uint64_t id);
+    /* RESET_STREAM (receive side) or STOP_SENDING (send side) arrived. */
+    void (*stream_reset)(void *ctx, ho_quic_conn *c, uint64_t id, uint64_t app_error, bool stop_sending);
+    /* The connection reached the closed state; no more sends. error is
+     * HO_OK for an idle timeout, else as ho_quic_conn_error(). */
+    void (*closed)(void *ctx, ho_quic_conn *c, int error);
+} ho_quic_callbacks;
+
+typedef struct ho_quic_config {
+    bool is_server;
+    /* TLS configuration of the matching role, prepared once with
+     * ho_quic_tls_config_prepare; must outlive the connections. */
+    ho_tls_config *tls;
+    const char *server_name;           /* client: SNI and certificate name */
+    /* Transport parameters we announce (RFC 9000 §18.2). Zero selects the
+     * default noted. */
+    uint64_t max_idle_timeout_ms;      /* 30000 */
+    uint64_t initial_max_data;         /* 1 MiB */
+    uint64_t initial_max_stream_data;  /* 256 KiB, all three kinds */
+    uint64_t initial_max_streams_bidi; /* 100 */
+    uint64_t initial_max_streams_uni;  /* 100 */
+    uint64_t max_ack_delay_ms;         /* 25 */
+    size_t max_datagram_size;          /* 1200: every datagram we send */
+    size_t cid_len;                    /* 8: our source connection IDs */
+    size_t stream_send_buffer;         /* 1 MiB per stream */
+    const char *cc_name;               /* "cubic" (default) or "newreno" */
+    ho_quic_time initial_rtt;          /* 0: 333 ms (RFC 9002 §6.2.2) */
+    int64_t wall_clock_ms;             /* for the TLS engine (certificate validity); 0: not set */
+    ho_quic_callbacks callbacks;
+} ho_quic_config;
+
+/* Registers the transport-parameters extension (0x39) on a TLS config.
+ * Call once per config before it is used by connections. */
+int ho_quic_tls_config_prepare(ho_tls_config *tls);
+
+/* Client: random DCID (8 bytes, RFC 9000 §7.2) and SCID; the ClientHello
+ * is queued, the first send emits it. NULL on failure. */
+ho_quic_conn *ho_quic_conn_new_client(const ho_quic_config *cfg, const ho_quic_path *path, ho_quic_time now);
+/* Server: for a client's first Initial (version 1) whose header the
+ * endpoint parsed: the DCID it chose (original_destination_connection_id)
+ * and its SCID. Feed the datagram itself to ho_quic_conn_receive next.
+ * NULL on failure (DCID shorter than 8 bytes, RFC 9000 §7.2). */
+ho_quic_conn *ho_quic_conn_new_server(const ho_quic_config *cfg, const uint8_t *client_dcid, size_t client_dcid_len,
+                                      const uint8_t *client_scid, size_t client_scid_len, const ho_quic_path *path,
+                                      ho_quic_time now);
+void ho_quic_conn_free(ho_quic_conn *c);
+
+/* A datagram arrived. Unusable packets are dropped silently (RFC 9000
+ * §5.2, §12.2). Returns HO_OK, or HO_ERR_CLOSED once closed. The datagram
+ * is not modified (it is copied for in-place decryption). */
+int ho_quic_conn_receive(ho_quic_conn *c, const uint8_t *dgram, size_t len, const ho_quic_path *path,
+                         ho_quic_time now);
+/* Writes datagrams of *segment_size bytes each (the last may be shorter)
+ * into buf; returns the total, 0 if nothing may be sent now (nothing due,
+ * congestion window, pacing, amplification limit). cap should hold at
+ * least one datagram of max_datagram_size. */
+size_t ho_quic_conn_send(ho_quic_conn *c, uint8_t *buf, size_t cap, size_t *segment_size, ho_quic_time now);
+/* The earliest time handle_timeout (then send) must run; INT64_MAX: none. */
+ho_quic_time ho_quic_conn_next_timeout(const ho_quic_conn *c);
+void ho_quic_conn_handle_timeout(ho_quic_conn *c, ho_quic_time now);
+
+/* Starts the closing period with an application CONNECTION_CLOSE (0x1d;
+ * 0x1c APPLICATION_ERROR in Initial/Handshake packets, RFC 9000 §10.2.3). */
+int ho_quic_conn_close(ho_quic_conn *c, uint64_t app_error, const char *reason, ho_quic_time now);
+
+bool ho_quic_conn_handshake_done(const ho_quic_conn *c);      /* TLS complete */
+bool ho_quic_conn_handshake_confirmed(const ho_quic_conn *c); /* RFC 9001 §4.1.2 */
+bool ho_quic_conn_is_closing(const ho_quic_conn *c);          /* closing or draining */
+bool ho_quic_conn_is_closed(const ho_quic_conn *c);
+/* The error that closed (or is closing) the connection: HO_OK (none / idle
+ * timeout), HO_ERR_QUIC(code) for a transport error either side raised, a
+ * TLS alert error, or HO_ERR_CLOSED for an application close. */
+int ho_quic_conn_error(const ho_quic_conn *c);
+/* The wire code in the CONNECTION_CLOSE sent or received, whether it was
+ * the application variant (0x1d), and who sent it. */
+uint64_t ho_quic_conn_close_code(const ho_quic_conn *c, bool *is_app, bool *by_peer);
+ho_tls *ho_quic_conn_tls(ho_quic_conn *c);
+/* Whether the keys of an epoch (HO_EPOCH_INITIAL, _HANDSHAKE, _APP) are
+ * installed (for tests and diagnostics): either direction. */
+bool ho_quic_conn_has_keys(const ho_quic_conn *c, ho_epoch epoch);
+
+typedef struct ho_quic_conn_stats {
+    uint64_t datagrams_sent, datagrams_received, bytes_sent, bytes_received;
+    uint64_t packets_sent, packets_received, packets_dropped, packets_lost, pto_count;
+    uint64_t cwnd, bytes_in_flight;
+    ho_quic_time smoothed_rtt;
+} ho_quic_conn_stats;
+void ho_quic_conn_get_stats(const ho_quic_conn *c, ho_quic_conn_stats *st);
+
+/* ---- streams (RFC 9000 §2-§4) ---------------------------------------- */
+
+/* Opens the next local stream. HO_ERR_WOULD_BLOCK when the peer's MAX_STREAMS
+ * forbids it (§4.6), HO_ERR_CLOSED when closing. */
+int ho_quic_stream_open(ho_quic_conn *c, bool bidi, uint64_t *id);
+/* Buffers up to the stream's send-buffer room; *written gets the count
+ * (may be 0: HO_ERR_WOULD_BLOCK). fin applies only if all of len was taken.
+ * HO_ERR_INVALID_ARG for a receive-only stream or after fin/reset. */
+int ho_quic_stream_write(ho_quic_conn *c, uint64_t id, const void *data, size_t len, bool fin, size_t *written);
+/* Reads in-order data; *fin true once the final byte was read. Returns
+ * HO_OK with *nread 0 if nothing is available yet, HO_ERR_NOT_FOUND for an
+ * unknown (or finished and freed) stream, HO_ERR_INVALID_ARG for send-only. */
+int ho_quic_stream_read(ho_quic_conn *c, uint64_t id, void *buf, size_t cap, size_t *nread, bool *fin);
+/* RESET_STREAM our send side (§19.4). */
+int ho_quic_stream_reset(ho_quic_conn *c, uint64_t id, uint64_t app_error);
+/* STOP_SENDING for the receive side (§19.5). */
+int ho_quic_stream_stop_sending(ho_quic_conn *c, uint64_t id, uint64_t app_error);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,506 @@
+/* The QUIC connection: life cycle, the TLS engine and packet protection
+ * keys (RFC 9001 §4-§5), transport parameters (RFC 9000 §7.3, §7.4),
+ * handshake confirmation and key discard (RFC 9001 §4.1.2, §4.9), timers,
+ * closing and draining (RFC 9000 §10). Packets in: conn_recv.c; out:
+ * conn_send.c; streams: stream.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "quic/conn_int.h"
+
+#define DEFAULT_IDLE_MS 30000
+#define DEFAULT_MAX_DATA (1u << 20)
+#define DEFAULT_MAX_STREAM_DATA (256u << 10)
+#define DEFAULT_MAX_STREAMS 100
+#define DEFAULT_MAX_ACK_DELAY_MS 25
+#define DEFAULT_CID_LEN 8
+#define DEFAULT_STREAM_SEND_BUFFER (1u << 20)
+
+/* ---- the transport-parameter hook --------------------------------------- */
+
+static ho_quic_tp_exchange *exchange_of(ho_tls *tls)
+{
+    ho_quic_conn *c = ho_tls_get_user(tls);
+    return c != NULL ? &c->tpx : NULL;
+}
+
+static const ho_quic_tp_hook tp_hook = {exchange_of};
+
+int ho_quic_tls_config_prepare(ho_tls_config *tls) { return ho_quic_tparams_install(tls, &tp_hook); }
+
+/* The peer's transport parameters arrived (inside ho_tls_handle). */
+static int on_peer_tparams(void *ctx, ho_quic_tp_exchange *x)
+{
+    ho_quic_conn *c = ctx;
+    const ho_quic_tparams *p = &x->peer;
+    /* RFC 9000 §7.3: initial_source_connection_id MUST be present and equal
+     * the Source Connection ID of the peer's first Initial; a server's
+     * original_destination_connection_id MUST equal the client's first
+     * DCID. No Retry here, so retry_source_connection_id MUST be absent. */
+    if (!ho_quic_tparams_has(p, HO_QUIC_TP_INITIAL_SCID) || !ho_quic_cid_eq(&p->initial_scid, &c->peer_first_scid))
+        return HO_ERR_QUIC(HO_QUIC_TRANSPORT_PARAMETER_ERROR);
+    if (!c->is_server) {
+        if (!ho_quic_tparams_has(p, HO_QUIC_TP_ORIGINAL_DCID) || !ho_quic_cid_eq(&p->original_dcid, &c->odcid))
+            return HO_ERR_QUIC(HO_QUIC_TRANSPORT_PARAMETER_ERROR);
+        if (ho_quic_tparams_has(p, HO_QUIC_TP_RETRY_SCID))
+            return HO_ERR_QUIC(HO_QUIC_TRANSPORT_PARAMETER_ERROR);
+    }
+    /* Apply them (§7.4, §18.2). */
+    c->tx_max_data = p->initial_max_data;
+    c->peer_max_streams[0] = p->initial_max_streams_bidi;
+    c->peer_max_streams[1] = p->initial_max_streams_uni;
+    ho_quic_rtt_set_max_ack_delay(&c->rec.rtt, HO_QUIC_MS(p->max_ack_delay));
+    /* §10.1: the effective idle timeout is the minimum of both, where 0 means
+     * "none" on that side. */
+    uint64_t ours = c->tpx.local.max_idle_timeout, theirs = p->max_idle_timeout;
+    uint64_t idle = ours == 0 ? theirs : theirs == 0 ? ours : ours < theirs ? ours : theirs;
+    c->idle_timeout = HO_QUIC_MS(idle);
+    return HO_OK;
+}
+
+/* ---- keys ---------------------------------------------------------------- */
+
+static int on_secret(void *ctx, ho_tls *tls, bool is_write, ho_epoch epoch, const ho_tls_suite *suite,
+                     const uint8_t *secret)
+{
+    (void)tls;
+    ho_quic_conn *c = ctx;
+    ho_quic_pn_space space;
+    if (epoch == HO_EPOCH_HANDSHAKE)
+        space = HO_QUIC_PN_SPACE_HANDSHAKE;
+    else if (epoch == HO_EPOCH_APP)
+        space = HO_QUIC_PN_SPACE_APPLICATION;
+    else
+        return HO_OK; /* 0-RTT is not offered */
+    ho_quic_space *s = &c->spaces[space];
+    if ((is_write ? s->has_tx : s->has_rx) || s->discarded)
+        return HO_OK; /* a KeyUpdate secret: QUIC key update is not supported (RFC 9001 §6) */
+    ho_quic_key_material m;
+    int rc = ho_quic_key_material_derive(suite->hash, suite->aead, secret, &m);
+    if (rc == HO_OK)
+        rc = ho_quic_keys_new(is_write ? &s->tx : &s->rx, &m, is_write);
+    ho_wipe(&m, sizeof(m));
+    if (rc != HO_OK)
+        return rc;
+    if (is_write)
+        s->has_tx = true;
+    else
+        s->has_rx = true;
+    if (space == HO_QUIC_PN_SPACE_HANDSHAKE && s->has_tx && s->has_rx)
+        ho_quic_recovery_on_handshake_keys(&c->rec, c->now);
+    return HO_OK;
+}
+
+bool ho_quic_conn_has_keys(const ho_quic_conn *c, ho_epoch epoch)
+{
+    ho_quic_pn_space s = epoch == HO_EPOCH_INITIAL ? HO_QUIC_PN_SPACE_INITIAL
+                       : epoch == HO_EPOCH_HANDSHAKE ? HO_QUIC_PN_SPACE_HANDSHAKE : HO_QUIC_PN_SPACE_APPLICATION;
+    return c->spaces[s].has_tx || c->spaces[s].has_rx;
+}
+
+void ho_quic_conn_discard_space(ho_quic_conn *c, ho_quic_pn_space space, ho_quic_time now)
+{
+    ho_quic_space *s = &c->spaces[space];
+    if (s->discarded)
+        return;
+    s->discarded = true;
+    ho_quic_keys_free(&s->tx);
+    ho_quic_keys_free(&s->rx);
+    s->has_tx = s->has_rx = false;
+    s->ack_pending = false;
+    s->ack_deadline = HO_QUIC_TIME_NEVER;
+    s->probes = 0;
+    ho_quic_recovery_discard_space(&c->rec, space, now);
+    ho_quic_sendbuf_free(&s->crypto_tx);
+    memset(&s->crypto_tx, 0, sizeof(s->crypto_tx));
+}
+
+/* RFC 9001 §4.1.2: confirmed — server at handshake completion, client on
+ * HANDSHAKE_DONE. §4.9.2: Handshake keys are discarded then. */
+void ho_quic_conn_confirm(ho_quic_conn *c, ho_quic_time now)
+{
+    if (c->hs_confirmed)
+        return;
+    c->hs_confirmed = true;
+    ho_quic_recovery_on_handshake_confirmed(&c->rec, now);
+    ho_quic_conn_discard_space(c, HO_QUIC_PN_SPACE_HANDSHAKE, now);
+}
+
+/* Feeds the contiguous CRYPTO bytes of `space` to TLS and queues its output. */
+int ho_quic_conn_tls_input(ho_quic_conn *c, ho_quic_pn_space space, ho_quic_time now)
+{
+    ho_quic_recvbuf *rb = &c->spaces[space].crypto_rx;
+    size_t n = ho_quic_recvbuf_readable(rb);
+    int rc = HO_OK;
+    if (n > 0) {
+        rc = ho_tls_handle(c->tls, ho_quic_space_epoch(space), rb->data.data, n, &c->tls_out);
+        ho_buf_consume(&rb->data, n);
+        rb->read += n;
+        ho_quic_rangeset_remove(&rb->have, 0, rb->read);
+    }
+    /* Queue the output per epoch, also the alert-less partial flight. */
+    for (int s = 0; s < HO_QUIC_PN_SPACE_COUNT; s++) {
+        ho_buf *b = &c->tls_out.send[ho_quic_space_epoch((ho_quic_pn_space)s)];
+        if (b->len == 0)
+            continue;
+        if (!c->spaces[s].discarded && ho_quic_sendbuf_write(&c->spaces[s].crypto_tx, b->data, b->len) != HO_OK)
+            rc = HO_ERR_NOMEM;
+        b->len = 0;
+    }
+    if (rc != HO_OK)
+        return rc;
+    if (!c->hs_done && ho_tls_handshake_done(c->tls)) {
+        c->hs_done = true;
+        if (c->state == HO_QUIC_STATE_HANDSHAKE)
+            c->state = HO_QUIC_STATE_ESTABLISHED;
+        if (c->is_server) {
+            /* RFC 9000 §19.20: the server sends HANDSHAKE_DONE; RFC 9001
+             * §4.1.2: the handshake is confirmed at completion. */
+            c->handshake_done_pending = true;
+            ho_quic_conn_confirm(c, now);
+        }
+        if (c->cfg.callbacks.handshake_done != NULL)
+            c->cfg.callbacks.handshake_done(c->cfg.callbacks.ctx, c);
+    }
+    return HO_OK;
+}
+
+/* ---- creation ------------------------------------------------------------- */
+
+static void set_local_tparams(ho_quic_conn *c)
+{
+    ho_quic_tparams *tp = &c->tpx.local;
+    const ho_quic_config *cfg = &c->cfg;
+    ho_quic_tparams_init(tp);
+    tp->max_idle_timeout = cfg->max_idle_timeout_ms;
+    tp->max_udp_payload_size = cfg->max_datagram_size > 1200 ? cfg->max_datagram_size : 1200;
+    tp->initial_max_data = cfg->initial_max_data;
+    tp->initial_max_stream_data_bidi_local = cfg->initial_max_stream_data;
+    tp->initial_max_stream_data_bidi_remote = cfg->initial_max_stream_data;
+    tp->initial_max_stream_data_uni = cfg->initial_max_stream_data;
+    tp->initial_max_streams_bidi = cfg->initial_max_streams_bidi;
+    tp->initial_max_streams_uni = cfg->initial_max_streams_uni;
+    tp->max_ack_delay = cfg->max_ack_delay_ms;
+    tp->initial_scid = c->scid;
+    tp->present |= ho_quic_tp_bit(HO_QUIC_TP_INITIAL_SCID);
+    if (c->is_server) {
+        /* RFC 9000 §7.3: the server echoes the client's first DCID. */
+        tp->original_dcid = c->odcid;
+        tp->present |= ho_quic_tp_bit(HO_QUIC_TP_ORIGINAL_DCID);
+        ho_random(tp->stateless_reset_token, sizeof(tp->stateless_reset_token));
+        tp->present |= ho_quic_tp_bit(HO_QUIC_TP_STATELESS_RESET_TOKEN);
+    }
+    c->rx_max_data = c->rx_data_window = cfg->initial_max_data;
+    c->local_max_streams[0] = cfg->initial_max_streams_bidi;
+    c->local_max_streams[1] = cfg->initial_max_streams_uni;
+    c->idle_timeout = HO_QUIC_MS(cfg->max_idle_timeout_ms);
+}
+
+static ho_quic_conn *conn_new(const ho_quic_config *cfg, bool is_server, const ho_quic_path *path, ho_quic_time now)
+{
+    if (cfg == NULL || cfg->tls == NULL || ho_tls_config_is_server(cfg->tls) != is_server)
+        return NULL;
+    ho_quic_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->cfg = *cfg;
+    ho_quic_config *k = &c->cfg;
+    if (k->max_idle_timeout_ms == 0)
+        k->max_idle_timeout_ms = DEFAULT_IDLE_MS;
+    if (k->initial_max_data == 0)
+        k->initial_max_data = DEFAULT_MAX_DATA;
+    if (k->initial_max_stream_data == 0)
+        k->initial_max_stream_data = DEFAULT_MAX_STREAM_DATA;
+    if (k->initial_max_streams_bidi == 0)
+        k->initial_max_streams_bidi = DEFAULT_MAX_STREAMS;
+    if (k->initial_max_streams_uni == 0)
+        k->initial_max_streams_uni = DEFAULT_MAX_STREAMS;
+    if (k->max_ack_delay_ms == 0)
+        k->max_ack_delay_ms = DEFAULT_MAX_ACK_DELAY_MS;
+    if (k->max_datagram_size < HO_QUIC_MIN_DATAGRAM)
+        k->max_datagram_size = HO_QUIC_MIN_DATAGRAM;
+    if (k->cid_len == 0 || k->cid_len > HO_QUIC_MAX_CID_LEN)
+        k->cid_len = DEFAULT_CID_LEN;
+    if (k->stream_send_buffer == 0)
+        k->stream_send_buffer = DEFAULT_STREAM_SEND_BUFFER;
+    c->is_server = is_server;
+    c->state = HO_QUIC_STATE_HANDSHAKE;
+    if (path != NULL)
+        c->path = *path;
+    for (int s = 0; s < HO_QUIC_PN_SPACE_COUNT; s++) {
+        c->spaces[s].largest_rx = HO_QUIC_PN_NONE;
+        c->spaces[s].ack_deadline = HO_QUIC_TIME_NEVER;
+    }
+    c->close_deadline = HO_QUIC_TIME_NEVER;
+    c->idle_deadline = HO_QUIC_TIME_NEVER;
+    c->pace_at = HO_QUIC_TIME_NEVER;
+    const ho_quic_cc_ops *ops = ho_quic_cc_by_name(k->cc_name);
+    ho_quic_cc_init(&c->cc, ops, k->max_datagram_size, now);
+    ho_quic_recovery_callbacks cb = {c, ho_quic_conn_sent_acked, ho_quic_conn_sent_lost,
+                                     ho_quic_conn_sent_discarded};
+    ho_quic_recovery_init(&c->rec, is_server, &c->cc, &cb, k->initial_rtt);
+    ho_quic_pacer_init(&c->pacer, k->max_datagram_size);
+    ho_buf_init(&c->pkt);
+    ho_tls_out_init(&c->tls_out);
+    c->scid.len = (uint8_t)k->cid_len;
+    ho_random(c->scid.data, c->scid.len);
+    c->tls = ho_tls_new(k->tls, is_server ? NULL : k->server_name);
+    if (c->tls == NULL) {
+        ho_quic_conn_free(c);
+        return NULL;
+    }
+    ho_tls_set_user(c->tls, c);
+    ho_tls_set_secret_cb(c->tls, on_secret, c);
+    if (k->wall_clock_ms != 0)
+        ho_tls_set_now(c->tls, k->wall_clock_ms);
+    c->tpx.on_peer = on_peer_tparams;
+    c->tpx.on_peer_ctx = c;
+    c->idle_deadline = now + HO_QUIC_MS(k->max_idle_timeout_ms);
+    return c;
+}
+
+static int install_initial_keys(ho_quic_conn *c)
+{
+    ho_quic_space *s = &c->spaces[HO_QUIC_PN_SPACE_INITIAL];
+    int rc = ho_quic_initial_keys(HO_QUIC_VERSION_1, c->odcid.data, c->odcid.len, c->is_server, &s->tx, &s->rx);
+    if (rc == HO_OK)
+        s->has_tx = s->has_rx = true;
+    return rc;
+}
+
+ho_quic_conn *ho_quic_conn_new_client(const ho_quic_config *cfg, const ho_quic_path *path, ho_quic_time now)
+{
+    ho_quic_conn *c = conn_new(cfg, false, path, now);
+    if (c == NULL)
+        return NULL;
+    /* RFC 9000 §7.2: an unpredictable DCID of at least 8 bytes. */
+    c->dcid.len = HO_QUIC_MIN_INITIAL_DCID_LEN;
+    ho_random(c->dcid.data, c->dcid.len);
+    c->odcid = c->dcid;
+    set_local_tparams(c);
+    if (install_initial_keys(c) != HO_OK || ho_tls_start(c->tls, &c->tls_out) != HO_OK ||
+        ho_quic_conn_tls_input(c, HO_QUIC_PN_SPACE_INITIAL, now) != HO_OK) {
+        ho_quic_conn_free(c);
+        return NULL;
+    }
+    c->address_validated = true; /* a client never limits itself (§8.1 is the server's rule) */
+    return c;
+}
+
+ho_quic_conn *ho_quic_conn_new_server(const ho_quic_config *cfg, const uint8_t *client_dcid, size_t client_dcid_len,
+                                      const uint8_t *client_scid, size_t client_scid_len, const ho_quic_path *path,
+                                      ho_quic_time now)
+{
+    /* RFC 9000 §7.2: a first Initial's DCID is at least 8 bytes. */
+    if (client_dcid_len < HO_QUIC_MIN_INITIAL_DCID_LEN || client_dcid_len > HO_QUIC_MAX_CID_LEN ||
+        client_scid_len > HO_QUIC_MAX_CID_LEN)
+        return NULL;
+    ho_quic_conn *c = conn_new(cfg, true, path, now);
+    if (c == NULL)
+        return NULL;
+    ho_quic_cid_set(&c->odcid, client_dcid, client_dcid_len);
+    ho_quic_cid_set(&c->dcid, client_scid, client_scid_len);
+    c->peer_first_scid = c->dcid;
+    set_local_tparams(c);
+    if (install_initial_keys(c) != HO_OK) {
+        ho_quic_conn_free(c);
+        return NULL;
+    }
+    ho_quic_recovery_set_amplification_limited(&c->rec, true, now);
+    return c;
+}
+
+void ho_quic_conn_free(ho_quic_conn *c)
+{
+    if (c == NULL)
+        return;
+    for (int s = 0; s < HO_QUIC_PN_SPACE_COUNT; s++) {
+        ho_quic_space *sp = &c->spaces[s];
+        ho_quic_keys_free(&sp->tx);
+        ho_quic_keys_free(&sp->rx);
+        ho_quic_rangeset_free(&sp->rx_pns);
+        ho_quic_sendbuf_free(&sp->crypto_tx);
+        ho_quic_recvbuf_free(&sp->crypto_rx);
+    }
+    /* Recovery frees its rings without callbacks: release the records of
+     * the packets still outstanding first. */
+    for (int s = 0; s < HO_QUIC_PN_SPACE_COUNT; s++) {
+        const ho_quic_recovery_space *rs = &c->rec.spaces[s];
+        for (size_t i = 0; i < rs->len; i++) {
+            const ho_quic_sent_packet *p = &rs->ring[(rs->head + i) & (rs->cap - 1)];
+            if (p->frames != 0 && !(p->flags & (HO_QUIC_SENT_ACKED | HO_QUIC_SENT_LOST | HO_QUIC_SENT_DISCARDED)))
+                free((void *)p->frames);
+        }
+    }
+    ho_quic_recovery_free(&c->rec);
+    ho_quic_conn_free_records(c);
+    ho_quic_streams_free(c);
+    ho_tls_free(c->tls);
+    ho_tls_out_free(&c->tls_out);
+    ho_buf_free(&c->pkt);
+    free(c->rx_copy);
+    free(c);
+}
+
+/* ---- closing (RFC 9000 §10) ------------------------------------------------ */
+
+static ho_quic_time three_pto(const ho_quic_conn *c)
+{
+    return 3 * ho_quic_recovery_pto_period(&c->rec, HO_QUIC_PN_SPACE_APPLICATION);
+}
+
+void ho_quic_conn_set_closed(ho_quic_conn *c)
+{
+    if (c->state == HO_QUIC_STATE_CLOSED)
+        return;
+    c->state = HO_QUIC_STATE_CLOSED;
+    c->close_send_pending = false;
+    if (c->cfg.callbacks.closed != NULL)
+        c->cfg.callbacks.closed(c->cfg.callbacks.ctx, c, c->error);
+}
+
+/* A connection error detected locally: enter the closing period and send
+ * CONNECTION_CLOSE (§10.2.1). */
+void ho_quic_conn_fail(ho_quic_conn *c, int err, uint64_t frame_type, ho_quic_time now)
+{
+    if (c->state >= HO_QUIC_STATE_CLOSING)
+        return;
+    c->error = err;
+    c->close_code = ho_quic_err_wire_code(err);
+    c->close_frame_type = frame_type;
+    c->close_is_app = false;
+    c->close_by_peer = false;
+    c->state = HO_QUIC_STATE_CLOSING;
+    c->close_send_pending = true;
+    /* §10.2: the closing state lasts at least three times the PTO. */
+    c->close_deadline = now + three_pto(c);
+}
+
+void ho_quic_conn_enter_draining(ho_quic_conn *c, ho_quic_time now)
+{
+    if (c->state == HO_QUIC_STATE_CLOSED || c->state == HO_QUIC_STATE_DRAINING)
+        return;
+    c->state = HO_QUIC_STATE_DRAINING;
+    c->close_send_pending = false;
+    /* §10.2.2: no packets are sent while draining; it lasts 3 x PTO. */
+    c->close_deadline = now + three_pto(c);
+}
+
+int ho_quic_conn_close(ho_quic_conn *c, uint64_t app_error, const char *reason, ho_quic_time now)
+{
+    if (c->state >= HO_QUIC_STATE_CLOSING)
+        return HO_ERR_CLOSED;
+    c->error = HO_ERR_CLOSED;
+    c->close_code = app_error;
+    c->close_is_app = true;
+    c->close_by_peer = false;
+    c->close_reason[0] = 0;
+    if (reason != NULL) {
+        strncpy(c->close_reason, reason, sizeof(c->close_reason) - 1);
+        c->close_reason[sizeof(c->close_reason) - 1] = 0;
+    }
+    c->state = HO_QUIC_STATE_CLOSING;
+    c->close_send_pending = true;
+    c->close_deadline = now + three_pto(c);
+    return HO_OK;
+}
+
+void ho_quic_conn_restart_idle(ho_quic_conn *c, ho_quic_time now)
+{
+    if (c->idle_timeout == 0) {
+        c->idle_deadline = HO_QUIC_TIME_NEVER;
+        return;
+    }
+    /* RFC 9000 §10.1: at least three times the current PTO. */
+    ho_quic_time t = c->idle_timeout, min = three_pto(c);
+    c->idle_deadline = now + (t > min ? t : min);
+}
+
+/* ---- timers ---------------------------------------------------------------- */
+
+ho_quic_time ho_quic_conn_next_timeout(const ho_quic_conn *c)
+{
+    if (c->state == HO_QUIC_STATE_CLOSED)
+        return HO_QUIC_TIME_NEVER;
+    if (c->state >= HO_QUIC_STATE_CLOSING)
+        return c->close_deadline;
+    ho_quic_time t = c->idle_deadline;
+    ho_quic_time r = ho_quic_recovery_timer(&c->rec);
+    if (r < t)
+        t = r;
+    for (int s = 0; s < HO_QUIC_PN_SPACE_COUNT; s++)
+        if (c->spaces[s].ack_deadline < t)
+            t = c->spaces[s].ack_deadline;
+    if (c->pace_at < t)
+        t = c->pace_at;
+    return t;
+}
+
+void ho_quic_conn_handle_timeout(ho_quic_conn *c, ho_quic_time now)
+{
+    if (c->state == HO_QUIC_STATE_CLOSED)
+        return;
+    if (c->state >= HO_QUIC_STATE_CLOSING) {
+        if (now >= c->close_deadline)
+            ho_quic_conn_set_closed(c);
+        return;
+    }
+    if (now >= c->idle_deadline) {
+        /* §10.1: silently closed, no CONNECTION_CLOSE. */
+        c->error = HO_OK;
+        ho_quic_conn_set_closed(c);
+        return;
+    }
+    /* ACK deadlines are acted on by send. */
+    if (ho_quic_recovery_timer(&c->rec) <= now) {
+        ho_quic_timeout_action a;
+        ho_quic_recovery_on_timeout(&c->rec, now, &a);
+        if (a.kind == HO_QUIC_TIMEOUT_PTO || a.kind == HO_QUIC_TIMEOUT_ANTI_DEADLOCK) {
+            c->stats.pto_count++;
+            ho_quic_pn_space sp = a.space;
+            if (c->spaces[sp].discarded || !c->spaces[sp].has_tx)
+                return;
+            c->spaces[sp].probes = a.probes ? a.probes : 1;
+            /* §6.2.4: a probe carries data when it can; re-send the unacked
+             * CRYPTO data of the handshake spaces. */
+            if (sp != HO_QUIC_PN_SPACE_APPLICATION)
+                ho_quic_sendbuf_requeue_unacked(&c->spaces[sp].crypto_tx);
+            /* §6.2.4: coalesce a probe in the Initial space with Handshake. */
+            if (sp == HO_QUIC_PN_SPACE_INITIAL && c->spaces[HO_QUIC_PN_SPACE_HANDSHAKE].has_tx &&
+                ho_quic_sendbuf_has_unacked(&c->spaces[HO_QUIC_PN_SPACE_HANDSHAKE].crypto_tx)) {
+                ho_quic_sendbuf_requeue_unacked(&c->spaces[HO_QUIC_PN_SPACE_HANDSHAKE].crypto_tx);
+                c->spaces[HO_QUIC_PN_SPACE_HANDSHAKE].probes = 1;
+            }
+        }
+    }
+}
+
+/* ---- getters ---------------------------------------------------------------- */
+
+bool ho_quic_conn_handshake_done(const ho_quic_conn *c) { return c->hs_done; }
+bool ho_quic_conn_handshake_confirmed(const ho_quic_conn *c) { return c->hs_confirmed; }
+bool ho_quic_conn_is_closing(const ho_quic_conn *c)
+{
+    return c->state == HO_QUIC_STATE_CLOSING || c->state == HO_QUIC_STATE_DRAINING;
+}
+bool ho_quic_conn_is_closed(const ho_quic_conn *c) { return c->state == HO_QUIC_STATE_CLOSED; }
+int ho_quic_conn_error(const ho_quic_conn *c) { return c->error; }
+ho_tls *ho_quic_conn_tls(ho_quic_conn *c) { return c->tls; }
+
+uint64_t ho_quic_conn_close_code(const ho_quic_conn *c, bool *is_app, bool *by_peer)
+{
+    if (is_app != NULL)
+        *is_app = c->close_is_app;
+    if (by_peer != NULL)
+        *by_peer = c->close_by_peer;
+    return c->close_code;
+}
+
+void ho_quic_conn_get_stats(const ho_quic_conn *c, ho_quic_conn_stats *st)
+{
+    *st = c->stats;
+    st->packets_lost = c->rec.stats.packets_lost;
+    st->cwnd = c->cc.cwnd;
+    st->bytes_in_flight = c->cc.bytes_in_flight;
+    st->smoothed_rtt = c->rec.rtt.smoothed_rtt;
+}

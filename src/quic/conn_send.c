@@ -1,0 +1,621 @@
+/* Packets out: datagrams of one size (GSO), each coalescing an Initial, a
+ * Handshake and a 1-RTT packet as keys and data allow (RFC 9000 §12.2),
+ * frames chosen per space (ACK first, then control frames, CRYPTO, STREAM),
+ * the congestion window and pacer (RFC 9002 §7), the anti-amplification
+ * limit (RFC 9000 §8.1), PTO probes (RFC 9002 §6.2.4), CONNECTION_CLOSE
+ * (§10.2). Every packet gets a record of its retransmittable frames; when
+ * recovery reports it lost, the frames (not the packet) are re-queued
+ * (§13.3). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "quic/conn_int.h"
+
+#define OUR_ACK_DELAY_EXPONENT HO_QUIC_TP_DEFAULT_ACK_DELAY_EXPONENT
+#define ACK_RANGES_SENT_MAX 32
+#define AEAD_TAG 16
+
+/* ---- sent-packet records ------------------------------------------------- */
+
+static ho_quic_sent_record *record_alloc(ho_quic_conn *c)
+{
+    ho_quic_sent_record *r = c->free_records;
+    if (r != NULL)
+        c->free_records = r->next_free;
+    else if ((r = malloc(sizeof(*r))) == NULL)
+        return NULL;
+    r->n = 0;
+    r->next_free = NULL;
+    return r;
+}
+
+static void record_release(ho_quic_conn *c, ho_quic_sent_record *r)
+{
+    r->next_free = c->free_records;
+    c->free_records = r;
+}
+
+void ho_quic_conn_free_records(ho_quic_conn *c)
+{
+    while (c->free_records != NULL) {
+        ho_quic_sent_record *r = c->free_records;
+        c->free_records = r->next_free;
+        free(r);
+    }
+}
+
+static bool record_add(ho_quic_sent_record *r, uint8_t kind, uint64_t id, uint64_t off, uint64_t len, bool fin)
+{
+    if (r->n == HO_QUIC_SENT_FRAMES_MAX)
+        return false;
+    r->f[r->n++] = (ho_quic_sent_frame){kind, fin, id, off, len};
+    return true;
+}
+
+void ho_quic_conn_sent_acked(void *ctx, ho_quic_pn_space space, const ho_quic_sent_packet *pkt)
+{
+    (void)space;
+    ho_quic_conn *c = ctx;
+    ho_quic_sent_record *r = (ho_quic_sent_record *)pkt->frames;
+    if (r == NULL)
+        return;
+    for (unsigned i = 0; i < r->n; i++) {
+        const ho_quic_sent_frame *f = &r->f[i];
+        ho_quic_stream *s;
+        switch (f->kind) {
+        case HO_QUIC_SF_CRYPTO:
+            if (!c->spaces[f->id].discarded)
+                ho_quic_sendbuf_on_acked(&c->spaces[f->id].crypto_tx, f->offset, f->len, false);
+            break;
+        case HO_QUIC_SF_STREAM:
+            if ((s = ho_quic_stream_find(c, f->id)) != NULL) {
+                ho_quic_sendbuf_on_acked(&s->tx, f->offset, f->len, f->fin);
+                if (s->want_writable)
+                    c->writable_check = true;
+                ho_quic_stream_maybe_free(c, s);
+            }
+            break;
+        case HO_QUIC_SF_RESET_STREAM:
+            if ((s = ho_quic_stream_find(c, f->id)) != NULL) {
+                s->reset_acked = true;
+                ho_quic_stream_maybe_free(c, s);
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    record_release(c, r);
+}
+
+void ho_quic_conn_sent_lost(void *ctx, ho_quic_pn_space space, const ho_quic_sent_packet *pkt)
+{
+    (void)space;
+    ho_quic_conn *c = ctx;
+    ho_quic_sent_record *r = (ho_quic_sent_record *)pkt->frames;
+    if (r == NULL)
+        return;
+    for (unsigned i = 0; i < r->n; i++) {
+        const ho_quic_sent_frame *f = &r->f[i];
+        ho_quic_stream *s = NULL;
+        if (f->kind == HO_QUIC_SF_STREAM || f->kind == HO_QUIC_SF_MAX_STREAM_DATA ||
+            f->kind == HO_QUIC_SF_RESET_STREAM || f->kind == HO_QUIC_SF_STOP_SENDING)
+            s = ho_quic_stream_find(c, f->id);
+        switch (f->kind) {
+        case HO_QUIC_SF_CRYPTO:
+            if (!c->spaces[f->id].discarded)
+                ho_quic_sendbuf_on_lost(&c->spaces[f->id].crypto_tx, f->offset, f->len, false);
+            break;
+        case HO_QUIC_SF_STREAM:
+            /* §13.3: lost data is sent again unless the stream was reset. */
+            if (s != NULL && !s->reset_sent && !s->reset_pending)
+                ho_quic_sendbuf_on_lost(&s->tx, f->offset, f->len, f->fin);
+            break;
+        case HO_QUIC_SF_MAX_DATA:
+            c->max_data_pending = true; /* §13.3: the current value */
+            break;
+        case HO_QUIC_SF_MAX_STREAM_DATA:
+            if (s != NULL && !s->fin_received)
+                s->msd_pending = true;
+            break;
+        case HO_QUIC_SF_MAX_STREAMS_BIDI:
+            c->max_streams_pending[0] = true;
+            break;
+        case HO_QUIC_SF_MAX_STREAMS_UNI:
+            c->max_streams_pending[1] = true;
+            break;
+        case HO_QUIC_SF_RESET_STREAM:
+            if (s != NULL && !s->reset_acked)
+                s->reset_pending = true;
+            break;
+        case HO_QUIC_SF_STOP_SENDING:
+            if (s != NULL && !s->fin_received && !s->reset_received)
+                s->stop_pending = true;
+            break;
+        case HO_QUIC_SF_HANDSHAKE_DONE:
+            c->handshake_done_pending = true;
+            break;
+        default:
+            break;
+        }
+    }
+    record_release(c, r);
+}
+
+void ho_quic_conn_sent_discarded(void *ctx, ho_quic_pn_space space, const ho_quic_sent_packet *pkt)
+{
+    (void)space;
+    ho_quic_conn *c = ctx;
+    if (pkt->frames != 0)
+        record_release(c, (ho_quic_sent_record *)pkt->frames);
+}
+
+/* ---- building one packet ---------------------------------------------------- */
+
+typedef struct packet_builder {
+    ho_quic_conn *c;
+    ho_quic_pn_space space;
+    ho_quic_header hdr;
+    size_t start;           /* in c->pkt */
+    size_t end_limit;       /* frames must end by here (tag excluded) */
+    ho_quic_sent_record *rec;
+    bool eliciting, in_flight, has_frames;
+} packet_builder;
+
+static size_t room(const packet_builder *pb) { return pb->end_limit > pb->c->pkt.len ? pb->end_limit - pb->c->pkt.len : 0; }
+
+static bool write_ack(packet_builder *pb, ho_quic_time now)
+{
+    ho_quic_conn *c = pb->c;
+    ho_quic_space *s = &c->spaces[pb->space];
+    if (!s->ack_pending || s->rx_pns.n == 0)
+        return true;
+    ho_quic_ack_range ranges[ACK_RANGES_SENT_MAX];
+    size_t n = 0;
+    for (size_t i = s->rx_pns.n; i > 0 && n < ACK_RANGES_SENT_MAX; i--) {
+        ranges[n].smallest = s->rx_pns.r[i - 1].start;
+        ranges[n].largest = s->rx_pns.r[i - 1].end - 1;
+        n++;
+    }
+    uint64_t delay = 0;
+    if (pb->space == HO_QUIC_PN_SPACE_APPLICATION && now > s->largest_rx_time)
+        delay = (uint64_t)((now - s->largest_rx_time) / 1000) >> OUR_ACK_DELAY_EXPONENT;
+    /* Trim ranges until the frame fits. */
+    while (n > 0 && 1 + 8 + 8 + 8 + 8 + 16 * (n - 1) > room(pb) + 0 && n > 1)
+        n--;
+    if (1 + 8 + 8 + 8 + 8 > room(pb))
+        return false;
+    size_t before = c->pkt.len;
+    if (ho_quic_ack_write(&c->pkt, ranges, n, delay, NULL) != HO_OK) {
+        c->pkt.len = before;
+        return false;
+    }
+    record_add(pb->rec, HO_QUIC_SF_ACK, ranges[0].largest, 0, 0, false);
+    s->ack_pending = false;
+    s->unacked_eliciting = 0;
+    s->ack_deadline = HO_QUIC_TIME_NEVER;
+    pb->has_frames = true;
+    return true;
+}
+
+static bool write_frame(packet_builder *pb, const ho_quic_frame *f, size_t max_size)
+{
+    if (max_size > room(pb))
+        return false;
+    size_t before = pb->c->pkt.len;
+    if (ho_quic_frame_encode(&pb->c->pkt, f) != HO_OK || pb->c->pkt.len > pb->end_limit) {
+        pb->c->pkt.len = before;
+        pb->c->pkt.failed = false;
+        return false;
+    }
+    pb->has_frames = pb->eliciting = pb->in_flight = true;
+    return true;
+}
+
+static void write_control(packet_builder *pb)
+{
+    ho_quic_conn *c = pb->c;
+    ho_quic_frame f;
+    if (c->handshake_done_pending && pb->rec->n < HO_QUIC_SENT_FRAMES_MAX) {
+        f.type = HO_QUIC_FT_HANDSHAKE_DONE;
+        if (write_frame(pb, &f, 1)) {
+            c->handshake_done_pending = false;
+            record_add(pb->rec, HO_QUIC_SF_HANDSHAKE_DONE, 0, 0, 0, false);
+        }
+    }
+    if (c->max_data_pending && pb->rec->n < HO_QUIC_SENT_FRAMES_MAX) {
+        f.type = HO_QUIC_FT_MAX_DATA;
+        f.max_data.maximum = c->rx_max_data;
+        if (write_frame(pb, &f, 9)) {
+            c->max_data_pending = false;
+            record_add(pb->rec, HO_QUIC_SF_MAX_DATA, 0, 0, 0, false);
+        }
+    }
+    for (int uni = 0; uni < 2; uni++) {
+        if (!c->max_streams_pending[uni] || pb->rec->n == HO_QUIC_SENT_FRAMES_MAX)
+            continue;
+        f.type = uni ? HO_QUIC_FT_MAX_STREAMS_UNI : HO_QUIC_FT_MAX_STREAMS_BIDI;
+        f.max_streams.maximum = c->local_max_streams[uni];
+        if (write_frame(pb, &f, 9)) {
+            c->max_streams_pending[uni] = false;
+            record_add(pb->rec, uni ? HO_QUIC_SF_MAX_STREAMS_UNI : HO_QUIC_SF_MAX_STREAMS_BIDI, 0, 0, 0, false);
+        }
+    }
+    for (size_t i = 0; i < c->nstreams && pb->rec->n < HO_QUIC_SENT_FRAMES_MAX; i++) {
+        ho_quic_stream *s = c->streams[i];
+        if (s->msd_pending) {
+            f.type = HO_QUIC_FT_MAX_STREAM_DATA;
+            f.max_stream_data.stream_id = s->id;
+            f.max_stream_data.maximum = s->rx_max;
+            if (write_frame(pb, &f, 17)) {
+                s->msd_pending = false;
+                record_add(pb->rec, HO_QUIC_SF_MAX_STREAM_DATA, s->id, 0, 0, false);
+            }
+        }
+        if (s->reset_pending && pb->rec->n < HO_QUIC_SENT_FRAMES_MAX) {
+            f.type = HO_QUIC_FT_RESET_STREAM;
+            f.reset_stream.stream_id = s->id;
+            f.reset_stream.error_code = s->reset_code;
+            f.reset_stream.final_size = s->tx.next; /* §19.4: what was sent */
+            if (write_frame(pb, &f, 25)) {
+                s->reset_pending = false;
+                s->reset_sent = true;
+                ho_quic_rangeset_free(&s->tx.retx);
+                record_add(pb->rec, HO_QUIC_SF_RESET_STREAM, s->id, 0, 0, false);
+            }
+        }
+        if (s->stop_pending && pb->rec->n < HO_QUIC_SENT_FRAMES_MAX) {
+            f.type = HO_QUIC_FT_STOP_SENDING;
+            f.stop_sending.stream_id = s->id;
+            f.stop_sending.error_code = s->stop_code;
+            if (write_frame(pb, &f, 17)) {
+                s->stop_pending = false;
+                s->stop_sent = true;
+                record_add(pb->rec, HO_QUIC_SF_STOP_SENDING, s->id, 0, 0, false);
+            }
+        }
+    }
+}
+
+static void write_crypto(packet_builder *pb)
+{
+    ho_quic_conn *c = pb->c;
+    ho_quic_sendbuf *sb = &c->spaces[pb->space].crypto_tx;
+    while (pb->rec->n < HO_QUIC_SENT_FRAMES_MAX) {
+        size_t r = room(pb);
+        if (r < 1 + 8 + 4 + 16)
+            return;
+        uint64_t off;
+        size_t len;
+        bool fin;
+        const uint8_t *data;
+        if (!ho_quic_sendbuf_peek(sb, UINT64_MAX, r - (1 + 8 + 4), &off, &len, &fin, &data) || len == 0)
+            return;
+        size_t before = c->pkt.len;
+        if (ho_quic_crypto_frame_write(&c->pkt, off, data, len) != HO_OK || c->pkt.len > pb->end_limit) {
+            c->pkt.len = before;
+            c->pkt.failed = false;
+            return;
+        }
+        ho_quic_sendbuf_on_sent(sb, off, len, false);
+        record_add(pb->rec, HO_QUIC_SF_CRYPTO, pb->space, off, len, false);
+        pb->has_frames = pb->eliciting = pb->in_flight = true;
+    }
+}
+
+static bool stream_has_data(const ho_quic_conn *c, const ho_quic_stream *s)
+{
+    if (!s->has_send || s->reset_sent || s->reset_pending)
+        return false;
+    uint64_t off;
+    size_t len;
+    bool fin;
+    const uint8_t *data;
+    uint64_t credit = c->tx_max_data > c->tx_data_sent ? c->tx_max_data - c->tx_data_sent : 0;
+    uint64_t limit = s->tx.next + credit < s->tx_max ? s->tx.next + credit : s->tx_max;
+    return ho_quic_sendbuf_peek(&s->tx, limit, 1, &off, &len, &fin, &data) && (len > 0 || fin);
+}
+
+static void write_streams(packet_builder *pb)
+{
+    ho_quic_conn *c = pb->c;
+    size_t n = c->nstreams;
+    for (size_t k = 0; k < n && pb->rec->n < HO_QUIC_SENT_FRAMES_MAX; k++) {
+        size_t idx = (c->rr + k) % n;
+        ho_quic_stream *s = c->streams[idx];
+        if (!stream_has_data(c, s))
+            continue;
+        size_t r = room(pb);
+        size_t overhead = ho_quic_stream_frame_overhead(s->id, s->tx.next, r, true);
+        if (r <= overhead + 1)
+            break;
+        uint64_t credit = c->tx_max_data > c->tx_data_sent ? c->tx_max_data - c->tx_data_sent : 0;
+        uint64_t limit = s->tx.next + credit < s->tx_max ? s->tx.next + credit : s->tx_max;
+        uint64_t off;
+        size_t len;
+        bool fin;
+        const uint8_t *data;
+        if (!ho_quic_sendbuf_peek(&s->tx, limit, r - overhead, &off, &len, &fin, &data))
+            continue;
+        size_t before = c->pkt.len;
+        if (ho_quic_stream_frame_write(&c->pkt, s->id, off, data, len, fin, true) != HO_OK ||
+            c->pkt.len > pb->end_limit) {
+            c->pkt.len = before;
+            c->pkt.failed = false;
+            break;
+        }
+        c->tx_data_sent += ho_quic_sendbuf_on_sent(&s->tx, off, len, fin);
+        record_add(pb->rec, HO_QUIC_SF_STREAM, s->id, off, len, fin);
+        pb->has_frames = pb->eliciting = pb->in_flight = true;
+        /* The next packet starts with the next stream (fairness). */
+        c->rr = (idx + 1) % n;
+        if (room(pb) < 32)
+            break;
+    }
+}
+
+static bool write_close(packet_builder *pb)
+{
+    ho_quic_conn *c = pb->c;
+    ho_quic_frame f;
+    memset(&f, 0, sizeof(f));
+    if (c->close_is_app && pb->space != HO_QUIC_PN_SPACE_APPLICATION) {
+        /* RFC 9000 §10.2.3: 0x1d may not go in Initial/Handshake; send 0x1c
+         * APPLICATION_ERROR instead, without the reason. */
+        f.type = HO_QUIC_FT_CONNECTION_CLOSE;
+        f.close.error_code = HO_QUIC_APPLICATION_ERROR;
+    } else {
+        f.type = c->close_is_app ? HO_QUIC_FT_CONNECTION_CLOSE_APP : HO_QUIC_FT_CONNECTION_CLOSE;
+        f.close.error_code = c->close_code;
+        f.close.frame_type = c->close_frame_type;
+        f.close.reason = (const uint8_t *)c->close_reason;
+        f.close.reason_len = strlen(c->close_reason);
+    }
+    size_t before = c->pkt.len;
+    if (ho_quic_frame_encode(&c->pkt, &f) != HO_OK || c->pkt.len > pb->end_limit) {
+        c->pkt.len = before;
+        c->pkt.failed = false;
+        return false;
+    }
+    pb->has_frames = true; /* not ack-eliciting, not in flight (RFC 9002 §2) */
+    return true;
+}
+
+/* Starts a packet of `space` in c->pkt; false if it cannot fit. */
+static bool packet_begin(packet_builder *pb, ho_quic_conn *c, ho_quic_pn_space space, size_t dgram_limit)
+{
+    ho_quic_space *s = &c->spaces[space];
+    memset(pb, 0, sizeof(*pb));
+    pb->c = c;
+    pb->space = space;
+    const ho_quic_recovery_space *rs = &c->rec.spaces[space];
+    pb->hdr.type = ho_quic_space_pkt(space);
+    pb->hdr.version = HO_QUIC_VERSION_1;
+    pb->hdr.dcid = c->dcid;
+    pb->hdr.scid = c->scid;
+    pb->hdr.pn = s->next_pn;
+    pb->hdr.pn_len = ho_quic_pn_len(s->next_pn, rs->has_largest_acked ? rs->largest_acked : HO_QUIC_PN_NONE);
+    size_t mark = c->pkt.len;
+    if (ho_quic_header_write(&c->pkt, &pb->hdr, &pb->start) != HO_OK) {
+        c->pkt.len = mark;
+        c->pkt.failed = false;
+        return false;
+    }
+    if (c->pkt.len + AEAD_TAG + 8 > dgram_limit) {
+        c->pkt.len = mark;
+        return false;
+    }
+    pb->end_limit = dgram_limit - AEAD_TAG;
+    pb->rec = record_alloc(c);
+    if (pb->rec == NULL) {
+        c->pkt.len = mark;
+        return false;
+    }
+    return true;
+}
+
+static void packet_abort(packet_builder *pb)
+{
+    pb->c->pkt.len = pb->start;
+    record_release(pb->c, pb->rec);
+}
+
+/* Seals the packet and tells recovery. */
+static int packet_finish(packet_builder *pb, size_t min_len, ho_quic_time now)
+{
+    ho_quic_conn *c = pb->c;
+    ho_quic_space *s = &c->spaces[pb->space];
+    int rc = ho_quic_packet_seal(&c->pkt, pb->start, &pb->hdr, &s->tx, min_len);
+    if (rc != HO_OK) {
+        packet_abort(pb);
+        return rc;
+    }
+    size_t bytes = c->pkt.len - pb->start;
+    ho_quic_sent_packet sp = {
+        .pn = pb->hdr.pn,
+        .frames = (uintptr_t)pb->rec,
+        .bytes = (uint32_t)bytes,
+        .flags = (uint8_t)((pb->eliciting ? HO_QUIC_SENT_ACK_ELICITING : 0) |
+                           (pb->in_flight || pb->eliciting ? HO_QUIC_SENT_IN_FLIGHT : 0)),
+    };
+    if (min_len > 0)
+        sp.flags |= HO_QUIC_SENT_IN_FLIGHT; /* padding counts in flight (RFC 9002 §2) */
+    if (ho_quic_recovery_on_packet_sent(&c->rec, pb->space, &sp, now) != HO_OK)
+        record_release(c, pb->rec);
+    s->next_pn++;
+    c->stats.packets_sent++;
+    if (pb->eliciting) {
+        if (s->probes > 0)
+            s->probes--;
+        /* RFC 9000 §10.1: restart the idle timer when sending the first
+         * ack-eliciting packet since the last one received. */
+        if (!c->eliciting_sent_since_rx) {
+            c->eliciting_sent_since_rx = true;
+            ho_quic_conn_restart_idle(c, now);
+        }
+    }
+    if (sp.flags & HO_QUIC_SENT_IN_FLIGHT)
+        ho_quic_pacer_on_packet_sent(&c->pacer, &c->cc, &c->rec.rtt, bytes, now);
+    if (!c->is_server && pb->space == HO_QUIC_PN_SPACE_HANDSHAKE)
+        c->handshake_pkt_sent = true;
+    return HO_OK;
+}
+
+static bool space_wants_data(ho_quic_conn *c, ho_quic_pn_space space)
+{
+    ho_quic_space *s = &c->spaces[space];
+    uint64_t off;
+    size_t len;
+    bool fin;
+    const uint8_t *data;
+    if (ho_quic_sendbuf_peek(&s->crypto_tx, UINT64_MAX, 1, &off, &len, &fin, &data) && len > 0)
+        return true;
+    if (space != HO_QUIC_PN_SPACE_APPLICATION)
+        return false;
+    if (c->handshake_done_pending || c->max_data_pending || c->max_streams_pending[0] || c->max_streams_pending[1])
+        return true;
+    for (size_t i = 0; i < c->nstreams; i++) {
+        ho_quic_stream *st = c->streams[i];
+        if (st->msd_pending || st->reset_pending || st->stop_pending || stream_has_data(c, st))
+            return true;
+    }
+    return false;
+}
+
+/* One datagram of at most `limit` bytes at c->pkt; returns its length. */
+static size_t build_datagram(ho_quic_conn *c, size_t limit, bool *more, ho_quic_time now)
+{
+    c->pkt.len = 0;
+    c->pkt.failed = false;
+    *more = false;
+    bool closing = c->state == HO_QUIC_STATE_CLOSING;
+    bool probing = false;
+    for (int i = 0; i < HO_QUIC_PN_SPACE_COUNT; i++)
+        probing |= c->spaces[i].probes > 0;
+    bool cc_ok = probing || ho_quic_cc_can_send(&c->cc, limit);
+    if (cc_ok && !probing) {
+        ho_quic_time t = ho_quic_pacer_next_send_time(&c->pacer, &c->cc, &c->rec.rtt, limit, now);
+        if (t > now) {
+            cc_ok = false;
+            c->pace_at = t;
+        }
+    }
+    packet_builder pb, last;
+    bool have_last = false, has_initial = false;
+    size_t last_min = 0;
+    for (int sp = 0; sp < HO_QUIC_PN_SPACE_COUNT; sp++) {
+        ho_quic_pn_space space = (ho_quic_pn_space)sp;
+        ho_quic_space *s = &c->spaces[sp];
+        if (!s->has_tx || s->discarded)
+            continue;
+        /* Application data waits for 1-RTT keys of both directions on the
+         * client (it has them together); the server may send 0.5-RTT. */
+        bool want;
+        if (closing)
+            want = c->close_send_pending;
+        else {
+            bool ack_due = s->ack_pending && s->ack_deadline <= now;
+            bool data = cc_ok && space_wants_data(c, space);
+            want = ack_due || data || s->probes > 0;
+            if (data && !ack_due && !(s->probes > 0))
+                *more = true;
+        }
+        if (!want)
+            continue;
+        if (have_last) {
+            if (packet_finish(&last, 0, now) != HO_OK)
+                return 0;
+            have_last = false;
+        }
+        if (!packet_begin(&pb, c, space, limit))
+            break;
+        if (closing) {
+            write_close(&pb);
+        } else {
+            write_ack(&pb, now);
+            if (cc_ok || s->probes > 0) {
+                if (space == HO_QUIC_PN_SPACE_APPLICATION)
+                    write_control(&pb);
+                write_crypto(&pb);
+                if (space == HO_QUIC_PN_SPACE_APPLICATION)
+                    write_streams(&pb);
+            }
+            if (s->probes > 0 && !pb.eliciting) {
+                ho_quic_frame ping = {.type = HO_QUIC_FT_PING};
+                write_frame(&pb, &ping, 1);
+            }
+        }
+        if (!pb.has_frames) {
+            packet_abort(&pb);
+            continue;
+        }
+        if (space == HO_QUIC_PN_SPACE_INITIAL)
+            has_initial = true;
+        last = pb;
+        have_last = true;
+    }
+    if (!have_last)
+        return 0;
+    /* RFC 9000 §14.1: a client pads every datagram with an Initial packet
+     * to 1200 bytes; a server pads those with ack-eliciting Initials. */
+    if (has_initial && (!c->is_server || c->rec.spaces[0].ack_eliciting_in_flight > 0 || last.eliciting ||
+                        last.space == HO_QUIC_PN_SPACE_INITIAL))
+        last_min = HO_QUIC_MIN_DATAGRAM > last.start ? HO_QUIC_MIN_DATAGRAM - last.start : 0;
+    if (last_min + last.start > limit)
+        last_min = limit - last.start;
+    if (packet_finish(&last, last_min, now) != HO_OK)
+        return 0;
+    if (closing)
+        c->close_send_pending = false;
+    return c->pkt.len;
+}
+
+size_t ho_quic_conn_send(ho_quic_conn *c, uint8_t *buf, size_t cap, size_t *segment_size, ho_quic_time now)
+{
+    c->now = now;
+    c->pace_at = HO_QUIC_TIME_NEVER;
+    size_t mds = c->cfg.max_datagram_size;
+    *segment_size = mds;
+    if (c->state == HO_QUIC_STATE_CLOSED || c->state == HO_QUIC_STATE_DRAINING)
+        return 0;
+    size_t total = 0, count = 0;
+    while (cap - total >= mds) {
+        size_t limit = mds;
+        if (c->is_server && !c->address_validated) {
+            /* RFC 9000 §8.1: at most three times the bytes received. */
+            uint64_t allowance = 3 * c->amp_received > c->amp_sent ? 3 * c->amp_received - c->amp_sent : 0;
+            if (allowance < limit) {
+                ho_quic_recovery_set_amplification_limited(&c->rec, true, now);
+                break;
+            }
+        }
+        bool more;
+        size_t n = build_datagram(c, limit, &more, now);
+        if (n == 0)
+            break;
+        memcpy(buf + total, c->pkt.data, n);
+        total += n;
+        count++;
+        c->amp_sent += n;
+        c->stats.datagrams_sent++;
+        c->stats.bytes_sent += n;
+        if (!c->is_server && c->handshake_pkt_sent && !c->spaces[HO_QUIC_PN_SPACE_INITIAL].discarded) {
+            /* RFC 9001 §4.9.1: a client discards Initial keys when it first
+             * sends a Handshake packet. */
+            ho_quic_conn_discard_space(c, HO_QUIC_PN_SPACE_INITIAL, now);
+        }
+        if (n < mds) {
+            if (count == 1)
+                *segment_size = n;
+            break; /* GSO: only the last datagram may be shorter */
+        }
+    }
+    /* RFC 9002 §7.8: app-limited when the window was not the constraint. */
+    bool pending = false;
+    for (int sp = 0; sp < HO_QUIC_PN_SPACE_COUNT && !pending; sp++)
+        pending = c->spaces[sp].has_tx && !c->spaces[sp].discarded && space_wants_data(c, (ho_quic_pn_space)sp);
+    ho_quic_cc_set_app_limited(&c->cc, !pending && c->cc.bytes_in_flight < c->cc.cwnd, now);
+    if (!pending)
+        c->pace_at = HO_QUIC_TIME_NEVER;
+    return total;
+}

@@ -1,0 +1,304 @@
+/* Byte-stream plumbing shared by CRYPTO (RFC 9000 §19.6, one stream per
+ * epoch) and STREAM data (§2.2): range sets, a send buffer that re-queues
+ * lost ranges (frames are retransmitted, never packets, RFC 9000 §13.3),
+ * and a receive buffer that reassembles out-of-order data (§2.2: data
+ * delivered in order, duplicates ignored). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "quic/conn_int.h"
+
+/* ---- range sets -------------------------------------------------------- */
+
+static int rangeset_insert_at(ho_quic_rangeset *s, size_t i, uint64_t start, uint64_t end)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 8;
+        ho_quic_range *r = realloc(s->r, cap * sizeof(*r));
+        if (r == NULL)
+            return HO_ERR_NOMEM;
+        s->r = r;
+        s->cap = cap;
+    }
+    memmove(&s->r[i + 1], &s->r[i], (s->n - i) * sizeof(*s->r));
+    s->r[i] = (ho_quic_range){start, end};
+    s->n++;
+    return HO_OK;
+}
+
+int ho_quic_rangeset_add(ho_quic_rangeset *s, uint64_t start, uint64_t end)
+{
+    if (start >= end)
+        return HO_OK;
+    /* Fast path: appending above the last range (the common in-order case). */
+    if (s->n > 0 && start >= s->r[s->n - 1].start) {
+        ho_quic_range *last = &s->r[s->n - 1];
+        if (start <= last->end) {
+            if (end > last->end)
+                last->end = end;
+            return HO_OK;
+        }
+        return rangeset_insert_at(s, s->n, start, end);
+    }
+    size_t i = 0;
+    while (i < s->n && s->r[i].end < start)
+        i++;
+    if (i == s->n || s->r[i].start > end)
+        return rangeset_insert_at(s, i, start, end);
+    /* Overlaps or touches r[i]: merge forward. */
+    if (start < s->r[i].start)
+        s->r[i].start = start;
+    if (end > s->r[i].end)
+        s->r[i].end = end;
+    size_t j = i + 1;
+    while (j < s->n && s->r[j].start <= s->r[i].end) {
+        if (s->r[j].end > s->r[i].end)
+            s->r[i].end = s->r[j].end;
+        j++;
+    }
+    memmove(&s->r[i + 1], &s->r[j], (s->n - j) * sizeof(*s->r));
+    s->n -= j - i - 1;
+    return HO_OK;
+}
+
+void ho_quic_rangeset_remove(ho_quic_rangeset *s, uint64_t start, uint64_t end)
+{
+    for (size_t i = 0; i < s->n && start < end;) {
+        ho_quic_range *r = &s->r[i];
+        if (r->end <= start) {
+            i++;
+            continue;
+        }
+        if (r->start >= end)
+            break;
+        if (r->start < start && r->end > end) {
+            /* Split. */
+            uint64_t tail = r->end;
+            r->end = start;
+            if (rangeset_insert_at(s, i + 1, end, tail) != HO_OK)
+                s->r[i].end = tail; /* keep it: resending too much is harmless */
+            return;
+        }
+        if (r->start < start) {
+            r->end = start;
+            i++;
+        } else if (r->end > end) {
+            r->start = end;
+            return;
+        } else {
+            memmove(&s->r[i], &s->r[i + 1], (s->n - i - 1) * sizeof(*s->r));
+            s->n--;
+        }
+    }
+}
+
+bool ho_quic_rangeset_contains(const ho_quic_rangeset *s, uint64_t v)
+{
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->r[mid].end <= v)
+            lo = mid + 1;
+        else if (s->r[mid].start > v)
+            hi = mid;
+        else
+            return true;
+    }
+    return false;
+}
+
+void ho_quic_rangeset_trim(ho_quic_rangeset *s, size_t max)
+{
+    if (s->n <= max)
+        return;
+    size_t drop = s->n - max;
+    memmove(&s->r[0], &s->r[drop], max * sizeof(*s->r));
+    s->n = max;
+}
+
+void ho_quic_rangeset_free(ho_quic_rangeset *s)
+{
+    free(s->r);
+    memset(s, 0, sizeof(*s));
+}
+
+/* ---- send buffer -------------------------------------------------------- */
+
+void ho_quic_sendbuf_free(ho_quic_sendbuf *sb)
+{
+    ho_buf_free(&sb->data);
+    ho_quic_rangeset_free(&sb->retx);
+    ho_quic_rangeset_free(&sb->acked);
+}
+
+int ho_quic_sendbuf_write(ho_quic_sendbuf *sb, const void *p, size_t len)
+{
+    if (len == 0)
+        return HO_OK;
+    ho_put_bytes(&sb->data, p, len);
+    if (sb->data.failed)
+        return HO_ERR_NOMEM;
+    sb->end += len;
+    return HO_OK;
+}
+
+bool ho_quic_sendbuf_peek(const ho_quic_sendbuf *sb, uint64_t limit, size_t max_len, uint64_t *off, size_t *len,
+                          bool *fin, const uint8_t **data)
+{
+    if (sb->retx.n > 0) {
+        const ho_quic_range *r = &sb->retx.r[0];
+        uint64_t n = r->end - r->start;
+        if (n > max_len)
+            n = max_len;
+        if (n == 0)
+            return false;
+        *off = r->start;
+        *len = (size_t)n;
+        *fin = sb->fin && r->start + n == sb->end && (sb->fin_lost || !sb->fin_sent);
+        *data = sb->data.data + (r->start - sb->base);
+        return true;
+    }
+    uint64_t stop = sb->end < limit ? sb->end : limit;
+    uint64_t n = stop > sb->next ? stop - sb->next : 0;
+    if (n > max_len)
+        n = max_len;
+    bool f = sb->fin && sb->next + n == sb->end && (!sb->fin_sent || sb->fin_lost) && !sb->fin_acked;
+    if (n == 0 && !f)
+        return false;
+    *off = sb->next;
+    *len = (size_t)n;
+    *fin = f;
+    *data = sb->data.data + (sb->next - sb->base);
+    return true;
+}
+
+uint64_t ho_quic_sendbuf_on_sent(ho_quic_sendbuf *sb, uint64_t off, size_t len, bool fin)
+{
+    uint64_t fresh = 0;
+    ho_quic_rangeset_remove(&sb->retx, off, off + len);
+    if (off + len > sb->next) {
+        fresh = off + len - (off > sb->next ? off : sb->next);
+        sb->next = off + len;
+    }
+    if (fin) {
+        sb->fin_sent = true;
+        sb->fin_lost = false;
+    }
+    return fresh;
+}
+
+void ho_quic_sendbuf_on_acked(ho_quic_sendbuf *sb, uint64_t off, uint64_t len, bool fin)
+{
+    if (fin)
+        sb->fin_acked = true;
+    if (len == 0 || off + len <= sb->base)
+        return;
+    if (off < sb->base) {
+        len -= sb->base - off;
+        off = sb->base;
+    }
+    ho_quic_rangeset_add(&sb->acked, off, off + len);
+    ho_quic_rangeset_remove(&sb->retx, off, off + len);
+    /* Release the acknowledged prefix. */
+    if (sb->acked.n > 0 && sb->acked.r[0].start <= sb->base) {
+        uint64_t upto = sb->acked.r[0].end;
+        ho_buf_consume(&sb->data, (size_t)(upto - sb->base));
+        sb->base = upto;
+        ho_quic_rangeset_remove(&sb->acked, 0, upto);
+    }
+}
+
+void ho_quic_sendbuf_on_lost(ho_quic_sendbuf *sb, uint64_t off, uint64_t len, bool fin)
+{
+    if (fin && !sb->fin_acked)
+        sb->fin_lost = true;
+    uint64_t end = off + len;
+    if (end <= sb->base)
+        return;
+    if (off < sb->base)
+        off = sb->base;
+    /* Only the parts not acknowledged since. */
+    uint64_t cur = off;
+    for (size_t i = 0; i < sb->acked.n && cur < end; i++) {
+        const ho_quic_range *a = &sb->acked.r[i];
+        if (a->end <= cur)
+            continue;
+        if (a->start >= end)
+            break;
+        if (a->start > cur)
+            ho_quic_rangeset_add(&sb->retx, cur, a->start);
+        cur = a->end;
+    }
+    if (cur < end)
+        ho_quic_rangeset_add(&sb->retx, cur, end);
+    if (fin && sb->fin_lost && len == 0 && sb->retx.n == 0 && sb->next == sb->end)
+        sb->fin_sent = false; /* a lone FIN: send it again through the new-data path */
+}
+
+void ho_quic_sendbuf_requeue_unacked(ho_quic_sendbuf *sb)
+{
+    ho_quic_sendbuf_on_lost(sb, sb->base, sb->next - sb->base, sb->fin_sent && !sb->fin_acked);
+}
+
+bool ho_quic_sendbuf_has_unacked(const ho_quic_sendbuf *sb)
+{
+    return sb->base < sb->next || (sb->fin_sent && !sb->fin_acked);
+}
+
+bool ho_quic_sendbuf_done(const ho_quic_sendbuf *sb)
+{
+    return sb->fin && sb->fin_acked && sb->base == sb->end;
+}
+
+/* ---- receive buffer ----------------------------------------------------- */
+
+void ho_quic_recvbuf_free(ho_quic_recvbuf *rb)
+{
+    ho_buf_free(&rb->data);
+    ho_quic_rangeset_free(&rb->have);
+}
+
+int ho_quic_recvbuf_insert(ho_quic_recvbuf *rb, uint64_t off, const uint8_t *p, size_t len)
+{
+    uint64_t end = off + len;
+    if (end > rb->highest)
+        rb->highest = end;
+    if (end <= rb->read || len == 0)
+        return HO_OK; /* duplicate (§2.2) */
+    if (off < rb->read) {
+        p += rb->read - off;
+        len -= (size_t)(rb->read - off);
+        off = rb->read;
+    }
+    size_t need = (size_t)(end - rb->read);
+    if (need > rb->data.len) {
+        size_t grow = need - rb->data.len;
+        uint8_t *z = ho_put_space(&rb->data, grow);
+        if (z == NULL)
+            return HO_ERR_NOMEM;
+        memset(z, 0, grow);
+    }
+    memcpy(rb->data.data + (off - rb->read), p, len);
+    return ho_quic_rangeset_add(&rb->have, off, end);
+}
+
+size_t ho_quic_recvbuf_readable(const ho_quic_recvbuf *rb)
+{
+    if (rb->have.n == 0 || rb->have.r[0].start > rb->read)
+        return 0;
+    return (size_t)(rb->have.r[0].end - rb->read);
+}
+
+size_t ho_quic_recvbuf_read(ho_quic_recvbuf *rb, uint8_t *out, size_t cap)
+{
+    size_t n = ho_quic_recvbuf_readable(rb);
+    if (n > cap)
+        n = cap;
+    if (n == 0)
+        return 0;
+    memcpy(out, rb->data.data, n);
+    ho_buf_consume(&rb->data, n);
+    rb->read += n;
+    ho_quic_rangeset_remove(&rb->have, 0, rb->read);
+    return n;
+}

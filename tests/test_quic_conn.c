@@ -1,0 +1,601 @@
+/* test_quic_conn: an in-memory client and server (src/quic/conn*.c) over a
+ * simulated link with a virtual clock, one-way delay and deterministic
+ * random loss: the handshake, byte-exact 1 MB transfers both ways, 10
+ * concurrent streams, uni streams, loss at 10% and 30%, misbehaving peers
+ * (flow control, stream limit, forbidden frames), closing and idle timeout. */
+#include <string.h>
+
+#include "harness.h"
+#include "handoff/quic.h"
+#include "handoff/crypto.h"
+#include "quic/conn_int.h"
+
+#define ONE_WAY HO_QUIC_MS(10)
+#define MAX_QUEUE 8192
+#define MAX_XFER 24
+
+typedef struct dgram {
+    ho_quic_time at;
+    int to; /* 0 client, 1 server */
+    size_t len;
+    uint8_t data[1500];
+} dgram;
+
+/* One stream transfer checked byte for byte: `tx` bytes go out on the
+ * sending side, the receiving side checks and counts them. */
+typedef struct xfer {
+    bool used;
+    int sender;        /* 0 client, 1 server */
+    uint64_t id;
+    bool opened;       /* receiver has seen it */
+    size_t total, written, received;
+    bool fin_written, fin_received, bad;
+    uint8_t seed;
+} xfer;
+
+typedef struct sim {
+    ho_quic_config ccfg, scfg;
+    ho_quic_conn *conn[2];
+    ho_quic_time now;
+    uint64_t rng;
+    unsigned loss_pct;
+    dgram *q;
+    size_t qn;
+    int hs_done[2];
+    int closed[2];
+    int close_err[2];
+    xfer x[MAX_XFER];
+    uint64_t dropped;
+} sim;
+
+static uint64_t rnd(sim *s)
+{
+    s->rng ^= s->rng << 13;
+    s->rng ^= s->rng >> 7;
+    s->rng ^= s->rng << 17;
+    return s->rng;
+}
+
+static uint8_t pattern(uint8_t seed, size_t i) { return (uint8_t)(seed * 31 + i * 7 + (i >> 8)); }
+
+static int side_of(sim *s, ho_quic_conn *c) { return c == s->conn[1]; }
+
+static void cb_hs(void *ctx, ho_quic_conn *c)
+{
+    sim *s = ctx;
+    s->hs_done[side_of(s, c)]++;
+}
+static void cb_closed(void *ctx, ho_quic_conn *c, int err)
+{
+    sim *s = ctx;
+    int i = side_of(s, c);
+    s->closed[i]++;
+    s->close_err[i] = err;
+}
+
+static ho_tls_config *server_tls, *client_tls;
+
+static void make_tls(void)
+{
+    ho_privkey *key;
+    ho_cert_chain chain = {0};
+    if (ho_selfsigned_generate("localhost", 30, &key, &chain) != HO_OK)
+        abort();
+    server_tls = ho_tls_config_new(true);
+    ho_tls_config_add_cert(server_tls, &chain, key);
+    const char *alpn[] = {"hq-test"};
+    ho_tls_config_set_alpn(server_tls, alpn, 1);
+    ho_quic_tls_config_prepare(server_tls);
+    client_tls = ho_tls_config_new(false);
+    ho_tls_config_set_verify_peer(client_tls, false);
+    ho_tls_config_set_alpn(client_tls, alpn, 1);
+    ho_quic_tls_config_prepare(client_tls);
+}
+
+static void sim_init(sim *s, unsigned loss_pct, uint64_t seed)
+{
+    memset(s, 0, sizeof(*s));
+    s->q = calloc(MAX_QUEUE, sizeof(dgram));
+    s->rng = seed;
+    s->loss_pct = loss_pct;
+    s->now = HO_QUIC_SEC(1000);
+    ho_quic_callbacks cb = {.ctx = s, .handshake_done = cb_hs, .closed = cb_closed};
+    s->ccfg = (ho_quic_config){.is_server = false, .tls = client_tls, .server_name = "localhost", .callbacks = cb};
+    s->scfg = (ho_quic_config){.is_server = true, .tls = server_tls, .callbacks = cb};
+}
+
+static void sim_start(sim *s)
+{
+    s->conn[0] = ho_quic_conn_new_client(&s->ccfg, NULL, s->now);
+}
+
+static void sim_free(sim *s)
+{
+    ho_quic_conn_free(s->conn[0]);
+    ho_quic_conn_free(s->conn[1]);
+    free(s->q);
+}
+
+static void enqueue(sim *s, int to, const uint8_t *p, size_t len, bool lossy)
+{
+    if (lossy && s->loss_pct && rnd(s) % 100 < s->loss_pct) {
+        s->dropped++;
+        return;
+    }
+    if (s->qn == MAX_QUEUE || len > sizeof(s->q[0].data))
+        return;
+    dgram *d = &s->q[s->qn++];
+    d->at = s->now + ONE_WAY;
+    d->to = to;
+    d->len = len;
+    memcpy(d->data, p, len);
+}
+
+static void flush(sim *s, int side)
+{
+    static uint8_t buf[64 * 1200];
+    ho_quic_conn *c = s->conn[side];
+    if (c == NULL)
+        return;
+    for (;;) {
+        size_t seg;
+        size_t n = ho_quic_conn_send(c, buf, sizeof(buf), &seg, s->now);
+        if (n == 0)
+            break;
+        for (size_t off = 0; off < n; off += seg) {
+            size_t len = n - off < seg ? n - off : seg;
+            enqueue(s, !side, buf + off, len, true);
+        }
+    }
+}
+
+static void deliver(sim *s, const dgram *d)
+{
+    if (d->to == 1 && s->conn[1] == NULL) {
+        ho_quic_header h;
+        if (ho_quic_header_parse(d->data, d->len, 8, &h) != HO_OK || h.type != HO_QUIC_PKT_INITIAL)
+            return;
+        s->conn[1] = ho_quic_conn_new_server(&s->scfg, h.dcid.data, h.dcid.len, h.scid.data, h.scid.len, NULL,
+                                             s->now);
+        if (s->conn[1] == NULL)
+            return;
+    }
+    ho_quic_conn_receive(s->conn[d->to], d->data, d->len, NULL, s->now);
+}
+
+/* The applications: write what fits, read what is there, check bytes. */
+static void app(sim *s)
+{
+    static uint8_t buf[65536];
+    for (int i = 0; i < MAX_XFER; i++) {
+        xfer *x = &s->x[i];
+        if (!x->used)
+            continue;
+        ho_quic_conn *tx = s->conn[x->sender], *rx = s->conn[!x->sender];
+        if (tx == NULL || rx == NULL)
+            continue;
+        while (x->written < x->total) {
+            size_t n = x->total - x->written, w = 0;
+            if (n > sizeof(buf))
+                n = sizeof(buf);
+            for (size_t k = 0; k < n; k++)
+                buf[k] = pattern(x->seed, x->written + k);
+            ho_quic_stream_write(tx, x->id, buf, n, x->written + n == x->total, &w);
+            x->written += w;
+            if (w < n)
+                break;
+            if (x->written == x->total)
+                x->fin_written = true;
+        }
+        if (x->fin_received)
+            continue;
+        for (;;) {
+            size_t n = 0;
+            bool fin = false;
+            if (ho_quic_stream_read(rx, x->id, buf, sizeof(buf), &n, &fin) != HO_OK)
+                break;
+            for (size_t k = 0; k < n; k++)
+                if (buf[k] != pattern(x->seed, x->received + k))
+                    x->bad = true;
+            x->received += n;
+            if (fin) {
+                x->fin_received = true;
+                break;
+            }
+            if (n == 0)
+                break;
+        }
+    }
+}
+
+typedef bool (*done_fn)(sim *s);
+
+/* Runs until done(s) or the virtual deadline; returns whether done. */
+static bool run(sim *s, done_fn done, ho_quic_time limit)
+{
+    ho_quic_time end = s->now + limit;
+    while (s->now < end) {
+        app(s);
+        flush(s, 0);
+        flush(s, 1);
+        if (done != NULL && done(s))
+            return true;
+        ho_quic_time next = HO_QUIC_TIME_NEVER;
+        for (size_t i = 0; i < s->qn; i++)
+            if (s->q[i].at < next)
+                next = s->q[i].at;
+        for (int k = 0; k < 2; k++)
+            if (s->conn[k] != NULL && ho_quic_conn_next_timeout(s->conn[k]) < next)
+                next = ho_quic_conn_next_timeout(s->conn[k]);
+        if (next == HO_QUIC_TIME_NEVER)
+            return done != NULL && done(s);
+        if (next > end) {
+            s->now = end;
+            break;
+        }
+        if (next > s->now)
+            s->now = next;
+        /* Deliver what is due, in queue order. */
+        size_t w = 0;
+        for (size_t i = 0; i < s->qn; i++) {
+            if (s->q[i].at <= s->now)
+                deliver(s, &s->q[i]);
+            else
+                s->q[w++] = s->q[i];
+        }
+        s->qn = w;
+        for (int k = 0; k < 2; k++)
+            if (s->conn[k] != NULL && ho_quic_conn_next_timeout(s->conn[k]) <= s->now)
+                ho_quic_conn_handle_timeout(s->conn[k], s->now);
+    }
+    return done != NULL && done(s);
+}
+
+static bool hs_done(sim *s)
+{
+    return s->conn[1] != NULL && ho_quic_conn_handshake_confirmed(s->conn[0]) &&
+           ho_quic_conn_handshake_confirmed(s->conn[1]);
+}
+
+static bool xfers_done(sim *s)
+{
+    for (int i = 0; i < MAX_XFER; i++)
+        if (s->x[i].used && !s->x[i].fin_received)
+            return false;
+    return true;
+}
+
+static bool both_closed(sim *s) { return ho_quic_conn_is_closed(s->conn[0]) && ho_quic_conn_is_closed(s->conn[1]); }
+
+static xfer *add_xfer(sim *s, int sender, bool bidi, size_t total, uint8_t seed)
+{
+    for (int i = 0; i < MAX_XFER; i++) {
+        xfer *x = &s->x[i];
+        if (x->used)
+            continue;
+        if (ho_quic_stream_open(s->conn[sender], bidi, &x->id) != HO_OK)
+            return NULL;
+        x->used = true;
+        x->sender = sender;
+        x->total = total;
+        x->seed = seed;
+        return x;
+    }
+    return NULL;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void test_handshake(void)
+{
+    sim s;
+    sim_init(&s, 0, 1);
+    sim_start(&s);
+    CHECK(s.conn[0] != NULL);
+    /* The client's first datagram: an Initial padded to 1200 (RFC 9000 §14.1). */
+    uint8_t buf[4 * 1200];
+    size_t seg;
+    size_t n = ho_quic_conn_send(s.conn[0], buf, sizeof(buf), &seg, s.now);
+    CHECK_EQ(n, 1200);
+    CHECK_EQ(seg, 1200);
+    enqueue(&s, 1, buf, n, false);
+    /* The server may send at most 3x what it received before validation. */
+    s.now += ONE_WAY;
+    deliver(&s, &s.q[0]);
+    s.qn = 0;
+    CHECK(s.conn[1] != NULL);
+    static uint8_t big[64 * 1200];
+    size_t total = 0;
+    for (;;) {
+        size_t m = ho_quic_conn_send(s.conn[1], big, sizeof(big), &seg, s.now);
+        if (m == 0)
+            break;
+        total += m;
+        for (size_t off = 0; off < m; off += seg)
+            enqueue(&s, 0, big + off, m - off < seg ? m - off : seg, false);
+    }
+    CHECK(total > 0);
+    CHECK(total <= 3 * 1200); /* RFC 9000 §8.1 */
+    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    CHECK_EQ(s.hs_done[0], 1);
+    CHECK_EQ(s.hs_done[1], 1);
+    CHECK(ho_quic_conn_handshake_done(s.conn[0]) && ho_quic_conn_handshake_done(s.conn[1]));
+    const char *alpn = ho_tls_get_alpn(ho_quic_conn_tls(s.conn[0]));
+    CHECK(alpn != NULL && strcmp(alpn, "hq-test") == 0);
+    /* RFC 9001 §4.9: Initial and Handshake keys are gone on both sides. */
+    for (int k = 0; k < 2; k++) {
+        CHECK(!ho_quic_conn_has_keys(s.conn[k], HO_EPOCH_INITIAL));
+        CHECK(!ho_quic_conn_has_keys(s.conn[k], HO_EPOCH_HANDSHAKE));
+        CHECK(ho_quic_conn_has_keys(s.conn[k], HO_EPOCH_APP));
+    }
+    /* Peer transport parameters: the CIDs were validated (§7.3) and the
+     * client switched to the server's SCID. */
+    CHECK(ho_quic_cid_eq(&s.conn[0]->dcid, &s.conn[1]->scid));
+    CHECK(ho_quic_cid_eq(&s.conn[1]->dcid, &s.conn[0]->scid));
+    /* Quiet afterwards: no timers but idle (and ACK/PTO settle). */
+    run(&s, NULL, HO_QUIC_SEC(1));
+    CHECK(!ho_quic_conn_is_closing(s.conn[0]) && !ho_quic_conn_is_closing(s.conn[1]));
+    /* Application close: the server drains, the client closes after 3 PTO. */
+    CHECK_EQ(ho_quic_conn_close(s.conn[0], 0x42, "bye", s.now), HO_OK);
+    CHECK(run(&s, both_closed, HO_QUIC_SEC(10)));
+    bool is_app, by_peer;
+    CHECK_EQ(ho_quic_conn_close_code(s.conn[1], &is_app, &by_peer), 0x42);
+    CHECK(is_app && by_peer);
+    CHECK_EQ(ho_quic_conn_error(s.conn[1]), HO_ERR_CLOSED);
+    CHECK_EQ(s.closed[0], 1);
+    CHECK_EQ(s.closed[1], 1);
+    sim_free(&s);
+}
+
+static void transfer_case(unsigned loss, uint64_t seed, int nstreams, size_t size_each, const char *what)
+{
+    sim s;
+    sim_init(&s, loss, seed);
+    sim_start(&s);
+    bool ok = run(&s, hs_done, HO_QUIC_SEC(60));
+    CHECK(ok);
+    if (!ok) {
+        fprintf(stderr, "%s: handshake did not complete\n", what);
+        sim_free(&s);
+        return;
+    }
+    for (int i = 0; i < nstreams; i++) {
+        CHECK(add_xfer(&s, 0, true, size_each, (uint8_t)(i + 1)) != NULL);
+        CHECK(add_xfer(&s, 1, true, size_each, (uint8_t)(i + 101)) != NULL);
+    }
+    ho_quic_time t0 = s.now;
+    ok = run(&s, xfers_done, HO_QUIC_SEC(600));
+    CHECK(ok);
+    size_t bad = 0, incomplete = 0;
+    for (int i = 0; i < MAX_XFER; i++) {
+        if (!s.x[i].used)
+            continue;
+        bad += s.x[i].bad;
+        incomplete += s.x[i].received != s.x[i].total;
+    }
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(incomplete, 0);
+    CHECK(!ho_quic_conn_is_closing(s.conn[0]) && !ho_quic_conn_is_closing(s.conn[1]));
+    ho_quic_conn_stats cs, ss;
+    ho_quic_conn_get_stats(s.conn[0], &cs);
+    ho_quic_conn_get_stats(s.conn[1], &ss);
+    fprintf(stderr, "%s: %s in %.3f s virtual, dropped %llu datagrams, lost pkts c=%llu s=%llu, PTO c=%llu s=%llu\n",
+            what, ok ? "done" : "NOT done", (double)(s.now - t0) / 1e9, (unsigned long long)s.dropped,
+            (unsigned long long)cs.packets_lost, (unsigned long long)ss.packets_lost,
+            (unsigned long long)cs.pto_count, (unsigned long long)ss.pto_count);
+    sim_free(&s);
+}
+
+static void test_uni_streams(void)
+{
+    sim s;
+    sim_init(&s, 0, 7);
+    sim_start(&s);
+    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    CHECK(add_xfer(&s, 0, false, 50000, 11) != NULL);
+    CHECK(add_xfer(&s, 1, false, 50000, 12) != NULL);
+    CHECK((s.x[0].id & 3) == 2);
+    CHECK((s.x[1].id & 3) == 3);
+    CHECK(run(&s, xfers_done, HO_QUIC_SEC(60)));
+    CHECK(!s.x[0].bad && !s.x[1].bad);
+    CHECK_EQ(s.x[0].received, 50000);
+    CHECK_EQ(s.x[1].received, 50000);
+    /* Writing on the peer's uni stream is refused. */
+    size_t w;
+    int wrc = ho_quic_stream_write(s.conn[0], s.x[1].id, "x", 1, false, &w);
+    CHECK(wrc == HO_ERR_INVALID_ARG || wrc == HO_ERR_NOT_FOUND); /* freed once read to the end */
+    /* Stream limit: open all 100 bidi streams the peer allows, then one more. */
+    uint64_t id;
+    int opened = 0;
+    while (ho_quic_stream_open(s.conn[0], true, &id) == HO_OK)
+        opened++;
+    CHECK_EQ(opened, 100);
+    sim_free(&s);
+}
+
+/* A client 1-RTT (or Initial) packet with the given frames, sealed with
+ * the client's keys, delivered to the server. */
+static void inject(sim *s, ho_quic_pn_space space, const uint8_t *frames, size_t len)
+{
+    ho_quic_conn *c = s->conn[0];
+    ho_quic_space *sp = &c->spaces[space];
+    ho_buf b;
+    ho_buf_init(&b);
+    ho_quic_header h = {0};
+    h.type = space == HO_QUIC_PN_SPACE_INITIAL ? HO_QUIC_PKT_INITIAL : HO_QUIC_PKT_1RTT;
+    h.version = HO_QUIC_VERSION_1;
+    h.dcid = c->dcid;
+    h.scid = c->scid;
+    h.pn = sp->next_pn++;
+    h.pn_len = 4;
+    size_t start;
+    CHECK_EQ(ho_quic_header_write(&b, &h, &start), HO_OK);
+    ho_put_bytes(&b, frames, len);
+    CHECK_EQ(ho_quic_packet_seal(&b, start, &h, &sp->tx, space == HO_QUIC_PN_SPACE_INITIAL ? 1200 : 0), HO_OK);
+    ho_quic_conn_receive(s->conn[1], b.data, b.len, NULL, s->now);
+    ho_buf_free(&b);
+}
+
+static void expect_server_error(sim *s, uint64_t code, const char *what)
+{
+    CHECK(ho_quic_conn_is_closing(s->conn[1]));
+    CHECK_EQ(ho_quic_conn_error(s->conn[1]), HO_ERR_QUIC(code));
+    /* The client hears it in CONNECTION_CLOSE and drains. */
+    run(s, both_closed, HO_QUIC_SEC(10));
+    bool is_app = true, by_peer = false;
+    CHECK_EQ(ho_quic_conn_close_code(s->conn[0], &is_app, &by_peer), code);
+    CHECK(!is_app && by_peer);
+    CHECK(both_closed(s));
+    if (ho_quic_conn_error(s->conn[1]) != HO_ERR_QUIC(code))
+        fprintf(stderr, "%s: got error %d\n", what, ho_quic_conn_error(s->conn[1]));
+}
+
+static void test_misbehaving(void)
+{
+    ho_buf f;
+    /* 1. Flow control: a STREAM frame beyond the stream's 256 KiB limit. */
+    {
+        sim s;
+        sim_init(&s, 0, 3);
+        sim_start(&s);
+        CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+        ho_buf_init(&f);
+        ho_quic_stream_frame_write(&f, 0, 300000, "abc", 3, false, true);
+        inject(&s, HO_QUIC_PN_SPACE_APPLICATION, f.data, f.len);
+        ho_buf_free(&f);
+        expect_server_error(&s, HO_QUIC_FLOW_CONTROL_ERROR, "flow control");
+        sim_free(&s);
+    }
+    /* 1b. Connection flow control: several streams, each within its own
+     * limit, together beyond initial_max_data. */
+    {
+        sim s;
+        sim_init(&s, 0, 4);
+        s.scfg.initial_max_data = 100000;
+        sim_start(&s);
+        CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+        ho_buf_init(&f);
+        for (uint64_t i = 0; i < 3; i++)
+            ho_quic_stream_frame_write(&f, i * 4, 40000, "abc", 3, false, true);
+        inject(&s, HO_QUIC_PN_SPACE_APPLICATION, f.data, f.len);
+        ho_buf_free(&f);
+        expect_server_error(&s, HO_QUIC_FLOW_CONTROL_ERROR, "connection flow control");
+        sim_free(&s);
+    }
+    /* 2. Stream limit: client bidi stream 100 (id 400) with a limit of 100. */
+    {
+        sim s;
+        sim_init(&s, 0, 5);
+        sim_start(&s);
+        CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+        ho_buf_init(&f);
+        ho_quic_stream_frame_write(&f, 400, 0, "abc", 3, false, true);
+        inject(&s, HO_QUIC_PN_SPACE_APPLICATION, f.data, f.len);
+        ho_buf_free(&f);
+        expect_server_error(&s, HO_QUIC_STREAM_LIMIT_ERROR, "stream limit");
+        sim_free(&s);
+    }
+    /* 3. A frame the client may not send: HANDSHAKE_DONE (RFC 9000 §19.20). */
+    {
+        sim s;
+        sim_init(&s, 0, 6);
+        sim_start(&s);
+        CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+        uint8_t hd = HO_QUIC_FT_HANDSHAKE_DONE;
+        inject(&s, HO_QUIC_PN_SPACE_APPLICATION, &hd, 1);
+        expect_server_error(&s, HO_QUIC_PROTOCOL_VIOLATION, "HANDSHAKE_DONE from client");
+        sim_free(&s);
+    }
+    /* 4. A frame forbidden in the epoch: MAX_DATA in an Initial packet
+     * (RFC 9000 §12.4, frame.h's table). */
+    {
+        sim s;
+        sim_init(&s, 0, 8);
+        sim_start(&s);
+        flush(&s, 0);
+        s.now += ONE_WAY;
+        deliver(&s, &s.q[0]);
+        s.qn = 0;
+        CHECK(s.conn[1] != NULL);
+        uint8_t md[] = {HO_QUIC_FT_MAX_DATA, 0x40, 0x80};
+        inject(&s, HO_QUIC_PN_SPACE_INITIAL, md, sizeof(md));
+        CHECK(ho_quic_conn_is_closing(s.conn[1]));
+        CHECK_EQ(ho_quic_conn_error(s.conn[1]), HO_ERR_QUIC(HO_QUIC_PROTOCOL_VIOLATION));
+        run(&s, NULL, HO_QUIC_SEC(5));
+        CHECK(ho_quic_conn_is_closed(s.conn[1]));
+        sim_free(&s);
+    }
+    /* 5. Data on the client's own send-only... the server's uni stream from
+     * the client: STREAM_STATE_ERROR (§19.8). */
+    {
+        sim s;
+        sim_init(&s, 0, 9);
+        sim_start(&s);
+        CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+        ho_buf_init(&f);
+        ho_quic_stream_frame_write(&f, 3, 0, "abc", 3, false, true);
+        inject(&s, HO_QUIC_PN_SPACE_APPLICATION, f.data, f.len);
+        ho_buf_free(&f);
+        expect_server_error(&s, HO_QUIC_STREAM_STATE_ERROR, "stream state");
+        sim_free(&s);
+    }
+}
+
+static void test_idle_timeout(void)
+{
+    sim s;
+    sim_init(&s, 0, 10);
+    s.ccfg.max_idle_timeout_ms = 2000;
+    s.scfg.max_idle_timeout_ms = 5000;
+    sim_start(&s);
+    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    ho_quic_time t0 = s.now;
+    CHECK(run(&s, both_closed, HO_QUIC_SEC(60)));
+    /* §10.1: the minimum of both (2 s), at least 3 PTO; silent close. */
+    CHECK(s.now - t0 >= HO_QUIC_MS(1900));
+    CHECK(s.now - t0 <= HO_QUIC_MS(2500));
+    CHECK_EQ(s.close_err[0], HO_OK);
+    CHECK_EQ(s.close_err[1], HO_OK);
+    sim_free(&s);
+}
+
+static void test_reset_stream(void)
+{
+    sim s;
+    sim_init(&s, 0, 12);
+    sim_start(&s);
+    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    uint64_t id;
+    CHECK_EQ(ho_quic_stream_open(s.conn[0], true, &id), HO_OK);
+    size_t w;
+    CHECK_EQ(ho_quic_stream_write(s.conn[0], id, "hello", 5, false, &w), HO_OK);
+    run(&s, NULL, HO_QUIC_MS(100));
+    CHECK_EQ(ho_quic_stream_reset(s.conn[0], id, 7), HO_OK);
+    run(&s, NULL, HO_QUIC_MS(100));
+    uint8_t buf[16];
+    size_t n;
+    bool fin;
+    int rc = ho_quic_stream_read(s.conn[1], id, buf, sizeof(buf), &n, &fin);
+    CHECK(rc == HO_ERR_NOT_FOUND || rc == HO_ERR_CLOSED);
+    CHECK(!ho_quic_conn_is_closing(s.conn[0]) && !ho_quic_conn_is_closing(s.conn[1]));
+    sim_free(&s);
+}
+
+int main(void)
+{
+    make_tls();
+    test_handshake();
+    transfer_case(0, 20, 1, 1 << 20, "1 MB each way, no loss");
+    transfer_case(0, 21, 10, 100000, "10 streams each way, no loss");
+    transfer_case(10, 22, 1, 1 << 20, "1 MB each way, 10% loss");
+    transfer_case(10, 23, 10, 100000, "10 streams each way, 10% loss");
+    transfer_case(30, 24, 1, 1 << 20, "1 MB each way, 30% loss");
+    transfer_case(30, 25, 10, 100000, "10 streams each way, 30% loss");
+    test_uni_streams();
+    test_misbehaving();
+    test_idle_timeout();
+    test_reset_stream();
+    ho_tls_config_free(client_tls);
+    ho_tls_config_free(server_tls);
+    return ho_test_summary("test_quic_conn");
+}
