@@ -46,6 +46,12 @@ typedef struct sim {
     int close_err[2];
     xfer x[MAX_XFER];
     uint64_t dropped;
+    uint64_t cwnd_violations;  /* bytes in flight above cwnd + probe allowance */
+    bool echo;                 /* server answers each finished client stream with FIN */
+    uint64_t accepted[256];
+    size_t naccepted;
+    uint64_t echoed;
+    uint64_t resets_seen[2];
 } sim;
 
 static uint64_t rnd(sim *s)
@@ -71,6 +77,19 @@ static void cb_closed(void *ctx, ho_quic_conn *c, int err)
     int i = side_of(s, c);
     s->closed[i]++;
     s->close_err[i] = err;
+}
+
+static void cb_opened(void *ctx, ho_quic_conn *c, uint64_t id)
+{
+    sim *s = ctx;
+    if (side_of(s, c) == 1 && s->naccepted < 256)
+        s->accepted[s->naccepted++] = id;
+}
+static void cb_reset(void *ctx, ho_quic_conn *c, uint64_t id, uint64_t code, bool stop)
+{
+    (void)id, (void)code, (void)stop;
+    sim *s = ctx;
+    s->resets_seen[side_of(s, c)]++;
 }
 
 static ho_tls_config *server_tls, *client_tls;
@@ -99,7 +118,8 @@ static void sim_init(sim *s, unsigned loss_pct, uint64_t seed)
     s->rng = seed;
     s->loss_pct = loss_pct;
     s->now = HO_QUIC_SEC(1000);
-    ho_quic_callbacks cb = {.ctx = s, .handshake_done = cb_hs, .closed = cb_closed};
+    ho_quic_callbacks cb = {.ctx = s, .handshake_done = cb_hs, .closed = cb_closed, .stream_opened = cb_opened,
+                            .stream_reset = cb_reset};
     s->ccfg = (ho_quic_config){.is_server = false, .tls = client_tls, .server_name = "localhost", .callbacks = cb};
     s->scfg = (ho_quic_config){.is_server = true, .tls = server_tls, .callbacks = cb};
 }
@@ -139,9 +159,18 @@ static void flush(sim *s, int side)
         return;
     for (;;) {
         size_t seg;
+        ho_quic_conn_stats before;
+        ho_quic_conn_get_stats(c, &before);
         size_t n = ho_quic_conn_send(c, buf, sizeof(buf), &seg, s->now);
         if (n == 0)
             break;
+        /* RFC 9002 §7: the window bounds bytes in flight; only PTO probes
+         * (two packets, §7.5) and one packet at the start of recovery (B.6)
+         * may go beyond it. */
+        ho_quic_conn_stats st;
+        ho_quic_conn_get_stats(c, &st);
+        if (st.bytes_in_flight > st.cwnd + 1200 && st.bytes_in_flight > before.bytes_in_flight + 2 * 1200)
+            s->cwnd_violations++;
         for (size_t off = 0; off < n; off += seg) {
             size_t len = n - off < seg ? n - off : seg;
             enqueue(s, !side, buf + off, len, true);
@@ -167,6 +196,20 @@ static void deliver(sim *s, const dgram *d)
 static void app(sim *s)
 {
     static uint8_t buf[65536];
+    for (size_t i = 0; s->echo && i < s->naccepted; i++) {
+        /* Echo mode: read the client's stream to its end, then finish ours. */
+        size_t n;
+        bool fin = false;
+        if (s->accepted[i] == UINT64_MAX)
+            continue;
+        while (ho_quic_stream_read(s->conn[1], s->accepted[i], buf, sizeof(buf), &n, &fin) == HO_OK && n > 0 && !fin)
+            ;
+        size_t w;
+        if (fin && ho_quic_stream_write(s->conn[1], s->accepted[i], NULL, 0, true, &w) == HO_OK) {
+            s->accepted[i] = UINT64_MAX;
+            s->echoed++;
+        }
+    }
     for (int i = 0; i < MAX_XFER; i++) {
         xfer *x = &s->x[i];
         if (!x->used)
@@ -316,6 +359,7 @@ static void test_handshake(void)
     }
     CHECK(total > 0);
     CHECK(total <= 3 * 1200); /* RFC 9000 §8.1 */
+    CHECK(s.qn > 0 && s.q[0].len == 1200); /* §14.1: ack-eliciting server Initial padded */
     CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
     CHECK_EQ(s.hs_done[0], 1);
     CHECK_EQ(s.hs_done[1], 1);
@@ -376,6 +420,7 @@ static void transfer_case(unsigned loss, uint64_t seed, int nstreams, size_t siz
     CHECK_EQ(bad, 0);
     CHECK_EQ(incomplete, 0);
     CHECK(!ho_quic_conn_is_closing(s.conn[0]) && !ho_quic_conn_is_closing(s.conn[1]));
+    CHECK_EQ(s.cwnd_violations, 0);
     ho_quic_conn_stats cs, ss;
     ho_quic_conn_get_stats(s.conn[0], &cs);
     ho_quic_conn_get_stats(s.conn[1], &ss);
@@ -581,6 +626,66 @@ static void test_reset_stream(void)
     sim_free(&s);
 }
 
+/* MAX_STREAMS: with a limit of 2, a client finishes 6 streams one pair at a
+ * time as the server frees them (RFC 9000 §4.6). */
+static bool six_echoed(sim *s) { return s->echoed == 6 && s->x[0].used; }
+
+static void test_max_streams(void)
+{
+    sim s;
+    sim_init(&s, 0, 13);
+    s.scfg.initial_max_streams_bidi = 2;
+    s.echo = true;
+    sim_start(&s);
+    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    int opened = 0, refused = 0;
+    for (int round = 0; round < 200 && opened < 6; round++) {
+        uint64_t id;
+        int rc = ho_quic_stream_open(s.conn[0], true, &id);
+        if (rc == HO_OK) {
+            size_t w;
+            CHECK_EQ(ho_quic_stream_write(s.conn[0], id, "ping", 4, true, &w), HO_OK);
+            opened++;
+        } else {
+            CHECK_EQ(rc, HO_ERR_WOULD_BLOCK);
+            refused++;
+            run(&s, NULL, HO_QUIC_MS(20));
+        }
+    }
+    CHECK_EQ(opened, 6);
+    CHECK(refused > 0);
+    s.x[0].used = true; /* a dummy so six_echoed can tell the end */
+    s.x[0].fin_received = true;
+    run(&s, six_echoed, HO_QUIC_SEC(10));
+    CHECK_EQ(s.echoed, 6);
+    CHECK(!ho_quic_conn_is_closing(s.conn[1]));
+    sim_free(&s);
+}
+
+/* STOP_SENDING: the server answers with RESET_STREAM (RFC 9000 §3.5). */
+static void test_stop_sending(void)
+{
+    sim s;
+    sim_init(&s, 0, 14);
+    sim_start(&s);
+    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    xfer *x = add_xfer(&s, 1, true, 4u << 20, 9);
+    CHECK(x != NULL);
+    run(&s, NULL, HO_QUIC_MS(60));
+    CHECK_EQ(ho_quic_stream_stop_sending(s.conn[0], x->id, 5), HO_OK);
+    x->used = false; /* the client app stops reading */
+    run(&s, NULL, HO_QUIC_MS(200));
+    CHECK_EQ(s.resets_seen[1], 1); /* server: STOP_SENDING */
+    CHECK_EQ(s.resets_seen[0], 1); /* client: RESET_STREAM */
+    uint8_t buf[16];
+    size_t n;
+    bool fin;
+    int rc = ho_quic_stream_read(s.conn[0], x->id, buf, sizeof(buf), &n, &fin);
+    CHECK(rc == HO_ERR_CLOSED || rc == HO_ERR_NOT_FOUND);
+    CHECK(!ho_quic_conn_is_closing(s.conn[0]) && !ho_quic_conn_is_closing(s.conn[1]));
+    sim_free(&s);
+}
+
 int main(void)
 {
     make_tls();
@@ -595,6 +700,8 @@ int main(void)
     test_misbehaving();
     test_idle_timeout();
     test_reset_stream();
+    test_max_streams();
+    test_stop_sending();
     ho_tls_config_free(client_tls);
     ho_tls_config_free(server_tls);
     return ho_test_summary("test_quic_conn");
