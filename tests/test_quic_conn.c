@@ -686,6 +686,140 @@ static void test_stop_sending(void)
     sim_free(&s);
 }
 
+/* Closing during the handshake: an application close goes out as 0x1c
+ * APPLICATION_ERROR in Initial/Handshake packets (RFC 9000 §10.2.3). */
+static void first_flight(sim *s)
+{
+    flush(s, 0);
+    s->now += ONE_WAY;
+    deliver(s, &s->q[0]);
+    s->qn = 0;
+}
+
+static void test_close_in_handshake(void)
+{
+    sim s;
+    sim_init(&s, 0, 15);
+    sim_start(&s);
+    first_flight(&s);
+    CHECK(s.conn[1] != NULL);
+    CHECK_EQ(ho_quic_conn_close(s.conn[1], 0x99, "early", s.now), HO_OK);
+    CHECK(run(&s, both_closed, HO_QUIC_SEC(10)));
+    bool is_app = true, by_peer = false;
+    CHECK_EQ(ho_quic_conn_close_code(s.conn[0], &is_app, &by_peer), HO_QUIC_APPLICATION_ERROR);
+    CHECK(!is_app && by_peer);
+    sim_free(&s);
+}
+
+/* A TLS failure is CRYPTO_ERROR 0x100 + alert (RFC 9001 §4.8): ALPN
+ * mismatch -> no_application_protocol (120). */
+static void test_crypto_error(void)
+{
+    ho_tls_config *other = ho_tls_config_new(false);
+    ho_tls_config_set_verify_peer(other, false);
+    const char *alpn[] = {"nope"};
+    ho_tls_config_set_alpn(other, alpn, 1);
+    ho_quic_tls_config_prepare(other);
+    sim s;
+    sim_init(&s, 0, 16);
+    s.ccfg.tls = other;
+    sim_start(&s);
+    CHECK(run(&s, both_closed, HO_QUIC_SEC(10)));
+    CHECK_EQ(ho_quic_conn_error(s.conn[1]), HO_ERR_TLS_ALERT(HO_ALERT_NO_APPLICATION_PROTOCOL));
+    bool is_app = true, by_peer = false;
+    CHECK_EQ(ho_quic_conn_close_code(s.conn[0], &is_app, &by_peer), HO_QUIC_CRYPTO_ERROR + HO_ALERT_NO_APPLICATION_PROTOCOL);
+    CHECK(!is_app && by_peer);
+    CHECK(!ho_quic_conn_handshake_done(s.conn[0]));
+    sim_free(&s);
+    ho_tls_config_free(other);
+}
+
+/* RFC 9000 §7.3: a server whose original_destination_connection_id does
+ * not match the client's first DCID fails the client's handshake. */
+static void test_tparams_cid_mismatch(void)
+{
+    sim s;
+    sim_init(&s, 0, 17);
+    sim_start(&s);
+    flush(&s, 0);
+    ho_quic_header h;
+    CHECK_EQ(ho_quic_header_parse(s.q[0].data, s.q[0].len, 8, &h), HO_OK);
+    s.conn[1] = ho_quic_conn_new_server(&s.scfg, h.dcid.data, h.dcid.len, h.scid.data, h.scid.len, NULL, s.now);
+    CHECK(s.conn[1] != NULL);
+    /* Corrupt what the server will announce, before it reads the ClientHello. */
+    s.conn[1]->tpx.local.original_dcid.data[0] ^= 0xff;
+    run(&s, both_closed, HO_QUIC_SEC(10));
+    CHECK_EQ(ho_quic_conn_error(s.conn[0]), HO_ERR_QUIC(HO_QUIC_TRANSPORT_PARAMETER_ERROR));
+    bool is_app = true, by_peer = true;
+    CHECK_EQ(ho_quic_conn_close_code(s.conn[0], &is_app, &by_peer), HO_QUIC_TRANSPORT_PARAMETER_ERROR);
+    CHECK(!is_app && !by_peer);
+    CHECK(!ho_quic_conn_handshake_done(s.conn[0]));
+    sim_free(&s);
+}
+
+/* The byte-stream pieces under the connection (crypto_stream.c). */
+static void test_buffers(void)
+{
+    ho_quic_rangeset rs = {0};
+    ho_quic_rangeset_add(&rs, 10, 20);
+    ho_quic_rangeset_add(&rs, 30, 40);
+    ho_quic_rangeset_add(&rs, 0, 5);
+    CHECK_EQ(rs.n, 3);
+    ho_quic_rangeset_add(&rs, 15, 31); /* bridges two */
+    CHECK_EQ(rs.n, 2);
+    CHECK(rs.r[1].start == 10 && rs.r[1].end == 40);
+    ho_quic_rangeset_add(&rs, 5, 10); /* adjacent: merges all */
+    CHECK_EQ(rs.n, 1);
+    ho_quic_rangeset_remove(&rs, 12, 14);
+    CHECK_EQ(rs.n, 2);
+    CHECK(ho_quic_rangeset_contains(&rs, 11) && !ho_quic_rangeset_contains(&rs, 12) &&
+          ho_quic_rangeset_contains(&rs, 14));
+    ho_quic_rangeset_free(&rs);
+
+    ho_quic_sendbuf sb = {0};
+    uint8_t data[100];
+    for (int i = 0; i < 100; i++)
+        data[i] = (uint8_t)i;
+    ho_quic_sendbuf_write(&sb, data, 100);
+    sb.fin = true;
+    uint64_t off;
+    size_t len;
+    bool fin;
+    const uint8_t *p;
+    CHECK(ho_quic_sendbuf_peek(&sb, 60, 1000, &off, &len, &fin, &p)); /* flow limit 60 */
+    CHECK(off == 0 && len == 60 && !fin);
+    CHECK_EQ(ho_quic_sendbuf_on_sent(&sb, 0, 60, false), 60);
+    CHECK(ho_quic_sendbuf_peek(&sb, 1000, 1000, &off, &len, &fin, &p));
+    CHECK(off == 60 && len == 40 && fin && p[0] == 60);
+    ho_quic_sendbuf_on_sent(&sb, 60, 40, true);
+    CHECK(!ho_quic_sendbuf_peek(&sb, 1000, 1000, &off, &len, &fin, &p));
+    ho_quic_sendbuf_on_lost(&sb, 20, 30, false);  /* [20,50) lost */
+    ho_quic_sendbuf_on_acked(&sb, 30, 10, false); /* [30,40) acked meanwhile */
+    CHECK(ho_quic_sendbuf_peek(&sb, 1000, 1000, &off, &len, &fin, &p));
+    CHECK(off == 20 && len == 10 && p[0] == 20);
+    CHECK_EQ(ho_quic_sendbuf_on_sent(&sb, 20, 10, false), 0); /* a retransmission */
+    CHECK(ho_quic_sendbuf_peek(&sb, 1000, 1000, &off, &len, &fin, &p));
+    CHECK(off == 40 && len == 10);
+    ho_quic_sendbuf_on_sent(&sb, 40, 10, false);
+    ho_quic_sendbuf_on_acked(&sb, 0, 100, true);
+    CHECK(ho_quic_sendbuf_done(&sb));
+    CHECK_EQ(sb.data.len, 0);
+    ho_quic_sendbuf_free(&sb);
+
+    ho_quic_recvbuf rb = {0};
+    uint8_t out[100];
+    ho_quic_recvbuf_insert(&rb, 50, data + 50, 50);
+    CHECK_EQ(ho_quic_recvbuf_readable(&rb), 0);
+    ho_quic_recvbuf_insert(&rb, 0, data, 30);
+    ho_quic_recvbuf_insert(&rb, 20, data + 20, 40); /* overlapping */
+    CHECK_EQ(ho_quic_recvbuf_readable(&rb), 100);
+    CHECK_EQ(ho_quic_recvbuf_read(&rb, out, 70), 70);
+    ho_quic_recvbuf_insert(&rb, 10, data + 10, 10); /* old duplicate */
+    CHECK_EQ(ho_quic_recvbuf_read(&rb, out + 70, 100), 30);
+    CHECK_MEM(out, data, 100);
+    ho_quic_recvbuf_free(&rb);
+}
+
 int main(void)
 {
     make_tls();
@@ -702,6 +836,10 @@ int main(void)
     test_reset_stream();
     test_max_streams();
     test_stop_sending();
+    test_close_in_handshake();
+    test_crypto_error();
+    test_tparams_cid_mismatch();
+    test_buffers();
     ho_tls_config_free(client_tls);
     ho_tls_config_free(server_tls);
     return ho_test_summary("test_quic_conn");
