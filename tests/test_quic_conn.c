@@ -757,6 +757,36 @@ static void test_tparams_cid_mismatch(void)
     sim_free(&s);
 }
 
+/* PATH_CHALLENGE is answered with PATH_RESPONSE (RFC 9000 §8.2.2). */
+static void test_path_challenge(void)
+{
+    sim s;
+    sim_init(&s, 0, 18);
+    sim_start(&s);
+    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    uint8_t pc[9] = {HO_QUIC_FT_PATH_CHALLENGE, 1, 2, 3, 4, 5, 6, 7, 8};
+    inject(&s, HO_QUIC_PN_SPACE_APPLICATION, pc, sizeof(pc));
+    CHECK(s.conn[1]->path_response_pending);
+    /* Read the server's next packet with the client's keys. */
+    uint8_t buf[4 * 1200];
+    size_t seg;
+    size_t n = ho_quic_conn_send(s.conn[1], buf, sizeof(buf), &seg, s.now);
+    CHECK(n > 0);
+    ho_quic_header h;
+    CHECK_EQ(ho_quic_header_parse(buf, n < seg ? n : seg, s.conn[0]->scid.len, &h), HO_OK);
+    ho_quic_space *sp = &s.conn[0]->spaces[HO_QUIC_PN_SPACE_APPLICATION];
+    CHECK_EQ(ho_quic_packet_unprotect(&sp->rx, buf, &h, sp->largest_rx), HO_OK);
+    ho_quic_frame_reader r;
+    ho_quic_frame f;
+    bool found = false;
+    ho_quic_frame_reader_init(&r, buf + h.payload_offset, h.payload_len, HO_QUIC_PKT_1RTT, true);
+    while (ho_quic_frame_read(&r, &f) == HO_OK)
+        if (f.type == HO_QUIC_FT_PATH_RESPONSE && memcmp(f.path.data, pc + 1, 8) == 0)
+            found = true;
+    CHECK(found);
+    sim_free(&s);
+}
+
 /* The byte-stream pieces under the connection (crypto_stream.c). */
 static void test_buffers(void)
 {
@@ -840,6 +870,7 @@ int main(void)
     test_crypto_error();
     test_tparams_cid_mismatch();
     test_buffers();
+    test_path_challenge();
     ho_tls_config_free(client_tls);
     ho_tls_config_free(server_tls);
     return ho_test_summary("test_quic_conn");

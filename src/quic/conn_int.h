@@ -37,7 +37,8 @@ void ho_quic_rangeset_free(ho_quic_rangeset *s);
  * Data is retained from `base` (everything below is acknowledged) to
  * `end`; frames are retransmitted as ranges, never as packets. */
 typedef struct ho_quic_sendbuf {
-    ho_buf data;            /* offsets [base, end) */
+    ho_buf data;            /* offsets [data_start, end) */
+    uint64_t data_start;    /* <= base: the acknowledged prefix is dropped lazily */
     uint64_t base, end;
     uint64_t next;          /* first offset never sent */
     ho_quic_rangeset retx;  /* declared lost, to send again */
@@ -214,6 +215,8 @@ struct ho_quic_conn {
     ho_quic_time pace_at;         /* pacing held data back until then */
     bool writable_check;          /* acknowledged stream data freed buffer room */
     bool handshake_pkt_sent;      /* client: Initial keys go once one is sent */
+    bool path_response_pending;   /* PATH_CHALLENGE to echo (RFC 9000 §8.2.2) */
+    uint8_t path_response[HO_QUIC_PATH_DATA_LEN];
 };
 
 static inline ho_epoch ho_quic_space_epoch(ho_quic_pn_space s)

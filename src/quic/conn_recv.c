@@ -119,8 +119,13 @@ static int on_frame(ho_quic_conn *c, ho_quic_pkt_type pkt, const ho_quic_frame *
     case HO_QUIC_FT_NEW_TOKEN:
     case HO_QUIC_FT_NEW_CONNECTION_ID:    /* we keep using the handshake CIDs */
     case HO_QUIC_FT_RETIRE_CONNECTION_ID: /* we issue no further CIDs */
-    case HO_QUIC_FT_PATH_CHALLENGE:       /* no migration: not answered yet */
-    case HO_QUIC_FT_PATH_RESPONSE:
+    case HO_QUIC_FT_PATH_RESPONSE:        /* we send no PATH_CHALLENGE */
+        return HO_OK;
+    case HO_QUIC_FT_PATH_CHALLENGE:
+        /* RFC 9000 §8.2.2: MUST answer with PATH_RESPONSE echoing the data
+         * (on the path it came from: we have only one). */
+        memcpy(c->path_response, f->path.data, sizeof(c->path_response));
+        c->path_response_pending = true;
         return HO_OK;
     case HO_QUIC_FT_STREAM_DATA_BLOCKED: {
         ho_quic_stream *s;

@@ -223,6 +223,13 @@ static void write_control(packet_builder *pb)
             record_add(pb->rec, HO_QUIC_SF_HANDSHAKE_DONE, 0, 0, 0, false);
         }
     }
+    if (c->path_response_pending) {
+        /* §13.3: PATH_RESPONSE is not retransmitted, so no record. */
+        f.type = HO_QUIC_FT_PATH_RESPONSE;
+        memcpy(f.path.data, c->path_response, sizeof(f.path.data));
+        if (write_frame(pb, &f, 1 + HO_QUIC_PATH_DATA_LEN))
+            c->path_response_pending = false;
+    }
     if (c->max_data_pending && pb->rec->n < HO_QUIC_SENT_FRAMES_MAX) {
         f.type = HO_QUIC_FT_MAX_DATA;
         f.max_data.maximum = c->rx_max_data;
@@ -472,7 +479,8 @@ static bool space_wants_data(ho_quic_conn *c, ho_quic_pn_space space)
         return true;
     if (space != HO_QUIC_PN_SPACE_APPLICATION)
         return false;
-    if (c->handshake_done_pending || c->max_data_pending || c->max_streams_pending[0] || c->max_streams_pending[1])
+    if (c->handshake_done_pending || c->max_data_pending || c->max_streams_pending[0] || c->max_streams_pending[1] ||
+        c->path_response_pending)
         return true;
     for (size_t i = 0; i < c->nstreams; i++) {
         ho_quic_stream *st = c->streams[i];

@@ -155,7 +155,7 @@ bool ho_quic_sendbuf_peek(const ho_quic_sendbuf *sb, uint64_t limit, size_t max_
         *off = r->start;
         *len = (size_t)n;
         *fin = sb->fin && r->start + n == sb->end && (sb->fin_lost || !sb->fin_sent);
-        *data = sb->data.data + (r->start - sb->base);
+        *data = sb->data.data + (r->start - sb->data_start);
         return true;
     }
     uint64_t stop = sb->end < limit ? sb->end : limit;
@@ -168,7 +168,7 @@ bool ho_quic_sendbuf_peek(const ho_quic_sendbuf *sb, uint64_t limit, size_t max_
     *off = sb->next;
     *len = (size_t)n;
     *fin = f;
-    *data = sb->data.data + (sb->next - sb->base);
+    *data = sb->data.data + (sb->next - sb->data_start);
     return true;
 }
 
@@ -202,9 +202,15 @@ void ho_quic_sendbuf_on_acked(ho_quic_sendbuf *sb, uint64_t off, uint64_t len, b
     /* Release the acknowledged prefix. */
     if (sb->acked.n > 0 && sb->acked.r[0].start <= sb->base) {
         uint64_t upto = sb->acked.r[0].end;
-        ho_buf_consume(&sb->data, (size_t)(upto - sb->base));
         sb->base = upto;
         ho_quic_rangeset_remove(&sb->acked, 0, upto);
+        /* Drop the prefix once it is at least half the buffer: each byte
+         * is moved O(1) times overall. */
+        size_t dead = (size_t)(sb->base - sb->data_start);
+        if (dead >= sb->data.len / 2) {
+            ho_buf_consume(&sb->data, dead);
+            sb->data_start = sb->base;
+        }
     }
 }
 
