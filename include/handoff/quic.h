@@ -41,6 +41,8 @@ extern "C" {
 
 /* Nanoseconds on the caller's monotonic clock (same as src/quic/quic_types.h). */
 typedef int64_t ho_quic_time;
+/* "No deadline" from ho_quic_conn_next_timeout. */
+#define HO_QUIC_TIME_NEVER INT64_MAX
 
 typedef struct ho_quic_conn ho_quic_conn;
 
@@ -118,7 +120,7 @@ int ho_quic_conn_receive(ho_quic_conn *c, const uint8_t *dgram, size_t len, cons
  * congestion window, pacing, amplification limit). cap should hold at
  * least one datagram of max_datagram_size. */
 size_t ho_quic_conn_send(ho_quic_conn *c, uint8_t *buf, size_t cap, size_t *segment_size, ho_quic_time now);
-/* The earliest time handle_timeout (then send) must run; INT64_MAX: none. */
+/* The earliest time handle_timeout (then send) must run; HO_QUIC_TIME_NEVER: none. */
 ho_quic_time ho_quic_conn_next_timeout(const ho_quic_conn *c);
 void ho_quic_conn_handle_timeout(ho_quic_conn *c, ho_quic_time now);
 
