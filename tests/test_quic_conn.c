@@ -787,6 +787,38 @@ static void test_path_challenge(void)
     sim_free(&s);
 }
 
+/* Key update (RFC 9001 §6): the client initiates twice during a transfer,
+ * the server follows; reordered old-phase packets still decrypt. */
+static void test_key_update(void)
+{
+    sim s;
+    sim_init(&s, 0, 19);
+    sim_start(&s);
+    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    /* §6.1: only once a 1-RTT packet of ours was acknowledged. */
+    CHECK(add_xfer(&s, 0, true, 1000, 30) != NULL);
+    run(&s, NULL, HO_QUIC_MS(100));
+    CHECK_EQ(ho_quic_conn_key_update(s.conn[0]), HO_OK);
+    /* Not again before the peer answered (§6.1). */
+    CHECK_EQ(ho_quic_conn_key_update(s.conn[0]), HO_ERR_WOULD_BLOCK);
+    CHECK(add_xfer(&s, 0, true, 300000, 31) != NULL);
+    CHECK(add_xfer(&s, 1, true, 300000, 32) != NULL);
+    run(&s, NULL, HO_QUIC_MS(100));
+    CHECK_EQ(ho_quic_conn_key_updates(s.conn[1]), 1);
+    CHECK_EQ(ho_quic_conn_key_updates(s.conn[0]), 1);
+    CHECK_EQ(ho_quic_conn_key_update(s.conn[0]), HO_OK);
+    CHECK(add_xfer(&s, 0, true, 5000, 33) != NULL); /* traffic under the third key */
+    CHECK(run(&s, xfers_done, HO_QUIC_SEC(30)));
+    run(&s, NULL, HO_QUIC_MS(100)); /* the server's ACKs under its new key */
+    CHECK_EQ(ho_quic_conn_key_updates(s.conn[1]), 2);
+    CHECK_EQ(ho_quic_conn_key_updates(s.conn[0]), 2);
+    CHECK(!s.x[1].bad && !s.x[2].bad);
+    CHECK_EQ(s.x[1].received, 300000);
+    CHECK_EQ(s.x[2].received, 300000);
+    CHECK(!ho_quic_conn_is_closing(s.conn[0]) && !ho_quic_conn_is_closing(s.conn[1]));
+    sim_free(&s);
+}
+
 /* The byte-stream pieces under the connection (crypto_stream.c). */
 static void test_buffers(void)
 {
@@ -871,6 +903,7 @@ int main(void)
     test_tparams_cid_mismatch();
     test_buffers();
     test_path_challenge();
+    test_key_update();
     ho_tls_config_free(client_tls);
     ho_tls_config_free(server_tls);
     return ho_test_summary("test_quic_conn");

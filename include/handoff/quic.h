@@ -23,8 +23,8 @@
  * values: wire code = err - 0x20000) is not returned by receive: it starts
  * the closing period, and ho_quic_conn_error() reports it.
  *
- * Not in this version: 0-RTT, Retry and tokens (the endpoint's job), key
- * update, connection migration and NEW_CONNECTION_ID, DATAGRAM frames,
+ * Not in this version: 0-RTT, Retry and tokens (the endpoint's job),
+ * AEAD usage limits (RFC 9001 §6.6), connection migration and NEW_CONNECTION_ID, DATAGRAM frames,
  * ECN, path MTU discovery (every datagram is max_datagram_size bytes).
  */
 #ifndef HANDOFF_QUIC_H
@@ -127,6 +127,14 @@ void ho_quic_conn_handle_timeout(ho_quic_conn *c, ho_quic_time now);
 /* Starts the closing period with an application CONNECTION_CLOSE (0x1d;
  * 0x1c APPLICATION_ERROR in Initial/Handshake packets, RFC 9000 §10.2.3). */
 int ho_quic_conn_close(ho_quic_conn *c, uint64_t app_error, const char *reason, ho_quic_time now);
+
+/* Starts a 1-RTT key update (RFC 9001 §6.1). HO_ERR_WOULD_BLOCK until the
+ * handshake is confirmed, the previous update was answered and a packet
+ * under the current key was acknowledged. Peer-initiated updates are
+ * followed automatically. */
+int ho_quic_conn_key_update(ho_quic_conn *c);
+/* Key updates completed on the read side (either side initiated). */
+uint64_t ho_quic_conn_key_updates(const ho_quic_conn *c);
 
 bool ho_quic_conn_handshake_done(const ho_quic_conn *c);      /* TLS complete */
 bool ho_quic_conn_handshake_confirmed(const ho_quic_conn *c); /* RFC 9001 §4.1.2 */

@@ -74,13 +74,15 @@ static int on_secret(void *ctx, ho_tls *tls, bool is_write, ho_epoch epoch, cons
         return HO_OK; /* 0-RTT is not offered */
     ho_quic_space *s = &c->spaces[space];
     if ((is_write ? s->has_tx : s->has_rx) || s->discarded)
-        return HO_OK; /* a KeyUpdate secret: QUIC key update is not supported (RFC 9001 §6) */
+        return HO_OK; /* RFC 9001 §6: QUIC updates keys itself (key_update.c), not by TLS KeyUpdate */
     ho_quic_key_material m;
     int rc = ho_quic_key_material_derive(suite->hash, suite->aead, secret, &m);
     if (rc == HO_OK)
         rc = ho_quic_keys_new(is_write ? &s->tx : &s->rx, &m, is_write);
     ho_wipe(&m, sizeof(m));
     if (rc != HO_OK)
+        return rc;
+    if (space == HO_QUIC_PN_SPACE_APPLICATION && (rc = ho_quic_key_phase_init(c, is_write, suite, secret)) != HO_OK)
         return rc;
     if (is_write)
         s->has_tx = true;
@@ -333,6 +335,7 @@ void ho_quic_conn_free(ho_quic_conn *c)
         }
     }
     ho_quic_recovery_free(&c->rec);
+    ho_quic_key_phase_free(c);
     ho_quic_conn_free_records(c);
     ho_quic_streams_free(c);
     ho_tls_free(c->tls);

@@ -146,6 +146,20 @@ typedef struct ho_quic_space {
     ho_quic_recvbuf crypto_rx;
 } ho_quic_space;
 
+/* 1-RTT key phases (RFC 9001 §6), key_update.c. The current keys are in
+ * spaces[APPLICATION].tx/rx; the header protection key never changes. */
+typedef struct ho_quic_key_phase {
+    const ho_tls_suite *suite;
+    uint8_t tx_secret[HO_HASH_MAX], rx_secret[HO_HASH_MAX]; /* current generation */
+    uint8_t rx_next_secret[HO_HASH_MAX];
+    ho_aead *rx_next;          /* precomputed next-generation read key */
+    ho_aead *rx_prev;          /* previous read key, for reordered packets */
+    bool tx_phase, rx_phase;   /* Key Phase bits in use */
+    uint64_t tx_first_pn;      /* first packet number sent with the current write key */
+    uint64_t rx_first_pn;      /* first packet number received with the current read key */
+    uint64_t updates;          /* completed read-key updates */
+} ho_quic_key_phase;
+
 typedef enum {
     HO_QUIC_STATE_HANDSHAKE,
     HO_QUIC_STATE_ESTABLISHED,
@@ -168,6 +182,7 @@ struct ho_quic_conn {
     bool dcid_from_server;      /* client: switched to the server's SCID (§7.2) */
     ho_quic_path path;
     ho_quic_space spaces[HO_QUIC_PN_SPACE_COUNT];
+    ho_quic_key_phase kp;
     ho_quic_cc cc;
     ho_quic_recovery rec;
     ho_quic_pacer pacer;
@@ -238,6 +253,15 @@ void ho_quic_conn_discard_space(ho_quic_conn *c, ho_quic_pn_space space, ho_quic
 void ho_quic_conn_confirm(ho_quic_conn *c, ho_quic_time now);
 void ho_quic_conn_restart_idle(ho_quic_conn *c, ho_quic_time now);
 void ho_quic_conn_set_closed(ho_quic_conn *c);
+
+/* key_update.c */
+/* The 1-RTT secrets arrived (first generation). */
+int ho_quic_key_phase_init(ho_quic_conn *c, bool is_write, const ho_tls_suite *suite, const uint8_t *secret);
+void ho_quic_key_phase_free(ho_quic_conn *c);
+/* Unprotects a 1-RTT packet, choosing the key by its Key Phase bit and
+ * following a peer-initiated update (RFC 9001 §6.2). Errors as
+ * ho_quic_packet_unprotect, plus KEY_UPDATE_ERROR (§6.4). */
+int ho_quic_key_phase_unprotect(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr);
 
 /* conn_recv.c */
 int ho_quic_conn_handle_frames(ho_quic_conn *c, ho_quic_pkt_type pkt, const uint8_t *payload, size_t len,

@@ -225,7 +225,8 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
         if (!c->is_server && hdr->token_len != 0)
             goto drop;
     }
-    int rc = ho_quic_packet_unprotect(&s->rx, pkt, hdr, s->largest_rx);
+    int rc = space == HO_QUIC_PN_SPACE_APPLICATION ? ho_quic_key_phase_unprotect(c, pkt, hdr)
+                                                   : ho_quic_packet_unprotect(&s->rx, pkt, hdr, s->largest_rx);
     if (rc != HO_OK) {
         if (ho_quic_err_is_transport(rc))
             ho_quic_conn_fail(c, rc, 0, now); /* reserved bits (§17.2) */

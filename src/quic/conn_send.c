@@ -401,6 +401,7 @@ static bool packet_begin(packet_builder *pb, ho_quic_conn *c, ho_quic_pn_space s
     pb->hdr.dcid = c->dcid;
     pb->hdr.scid = c->scid;
     pb->hdr.pn = s->next_pn;
+    pb->hdr.key_phase = space == HO_QUIC_PN_SPACE_APPLICATION && c->kp.tx_phase;
     pb->hdr.pn_len = ho_quic_pn_len(s->next_pn, rs->has_largest_acked ? rs->largest_acked : HO_QUIC_PN_NONE);
     size_t mark = c->pkt.len;
     if (ho_quic_header_write(&c->pkt, &pb->hdr, &pb->start) != HO_OK) {

@@ -1,0 +1,126 @@
+/* 1-RTT key update (RFC 9001 §6): the Key Phase bit selects the packet
+ * protection key; the header protection key is never updated (§6). Each
+ * generation's secret is HKDF-Expand-Label(secret, "quic ku", "", Hash.length)
+ * of the previous one (ho_quic_key_update_secret). The next read key is
+ * derived ahead of time (§6.3: avoids a timing side channel), the previous
+ * one kept for reordered packets. */
+#include <string.h>
+
+#include "quic/conn_int.h"
+
+static ho_aead *aead_from_secret(const ho_tls_suite *suite, const uint8_t *secret, bool encrypt)
+{
+    ho_quic_key_material m;
+    if (ho_quic_key_material_derive(suite->hash, suite->aead, secret, &m) != HO_OK)
+        return NULL;
+    ho_aead *a = ho_aead_new(m.aead, encrypt, m.key, m.iv);
+    ho_wipe(&m, sizeof(m));
+    return a;
+}
+
+/* Derives rx_next from rx_secret. */
+static int prepare_rx_next(ho_quic_conn *c)
+{
+    ho_quic_key_phase *kp = &c->kp;
+    ho_aead_free(kp->rx_next);
+    kp->rx_next = NULL;
+    if (ho_quic_key_update_secret(kp->suite->hash, kp->rx_secret, kp->rx_next_secret) != HO_OK)
+        return HO_ERR_CRYPTO;
+    kp->rx_next = aead_from_secret(kp->suite, kp->rx_next_secret, false);
+    return kp->rx_next != NULL ? HO_OK : HO_ERR_CRYPTO;
+}
+
+int ho_quic_key_phase_init(ho_quic_conn *c, bool is_write, const ho_tls_suite *suite, const uint8_t *secret)
+{
+    ho_quic_key_phase *kp = &c->kp;
+    size_t n = ho_hash_len(suite->hash);
+    kp->suite = suite;
+    if (is_write) {
+        memcpy(kp->tx_secret, secret, n);
+        return HO_OK;
+    }
+    memcpy(kp->rx_secret, secret, n);
+    return prepare_rx_next(c);
+}
+
+void ho_quic_key_phase_free(ho_quic_conn *c)
+{
+    ho_aead_free(c->kp.rx_next);
+    ho_aead_free(c->kp.rx_prev);
+    ho_wipe(&c->kp, sizeof(c->kp));
+}
+
+/* Our write key moves to the next generation (either we initiate, or we
+ * answer the peer's update, §6.2). */
+static int update_tx(ho_quic_conn *c)
+{
+    ho_quic_key_phase *kp = &c->kp;
+    ho_quic_space *s = &c->spaces[HO_QUIC_PN_SPACE_APPLICATION];
+    if (ho_quic_key_update_secret(kp->suite->hash, kp->tx_secret, kp->tx_secret) != HO_OK)
+        return HO_ERR_CRYPTO;
+    ho_aead *a = aead_from_secret(kp->suite, kp->tx_secret, true);
+    if (a == NULL)
+        return HO_ERR_CRYPTO;
+    ho_aead_free(s->tx.aead);
+    s->tx.aead = a;
+    kp->tx_phase = !kp->tx_phase;
+    kp->tx_first_pn = s->next_pn;
+    return HO_OK;
+}
+
+int ho_quic_key_phase_unprotect(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr)
+{
+    ho_quic_key_phase *kp = &c->kp;
+    ho_quic_space *s = &c->spaces[HO_QUIC_PN_SPACE_APPLICATION];
+    int rc = ho_quic_hp_remove(s->rx.hp, pkt, hdr);
+    if (rc != HO_OK)
+        return rc;
+    uint64_t pn = ho_quic_pn_decode(hdr->pn, hdr->pn_len, s->largest_rx);
+    if (pn > HO_QUIC_PN_MAX)
+        return HO_ERR_QUIC_DISCARD;
+    if (hdr->key_phase == kp->rx_phase)
+        return ho_quic_payload_decrypt(s->rx.aead, pkt, hdr, pn);
+    if (kp->rx_prev != NULL && pn < kp->rx_first_pn) {
+        /* A packet from before the last update, reordered. */
+        return ho_quic_payload_decrypt(kp->rx_prev, pkt, hdr, pn);
+    }
+    if (kp->rx_next == NULL)
+        return HO_ERR_DECRYPT;
+    rc = ho_quic_payload_decrypt(kp->rx_next, pkt, hdr, pn);
+    if (rc != HO_OK)
+        return rc; /* §6.3: not distinguishable from a forgery: drop */
+    /* §6.4: an update before the handshake is confirmed is an error. */
+    if (!c->hs_confirmed)
+        return HO_ERR_QUIC(HO_QUIC_KEY_UPDATE_ERROR);
+    /* §6.2: the peer updated: rotate the read keys ... */
+    ho_aead_free(kp->rx_prev);
+    kp->rx_prev = s->rx.aead;
+    s->rx.aead = kp->rx_next;
+    kp->rx_next = NULL;
+    memcpy(kp->rx_secret, kp->rx_next_secret, sizeof(kp->rx_secret));
+    kp->rx_phase = !kp->rx_phase;
+    kp->rx_first_pn = pn;
+    kp->updates++;
+    int prc = prepare_rx_next(c);
+    /* ... and answer with ours unless this was the answer to our own. */
+    if (prc == HO_OK && kp->tx_phase != kp->rx_phase)
+        prc = update_tx(c);
+    return prc == HO_OK ? HO_OK : HO_ERR_QUIC(HO_QUIC_INTERNAL_ERROR);
+}
+
+int ho_quic_conn_key_update(ho_quic_conn *c)
+{
+    ho_quic_key_phase *kp = &c->kp;
+    const ho_quic_recovery_space *rs = &c->rec.spaces[HO_QUIC_PN_SPACE_APPLICATION];
+    if (c->state >= HO_QUIC_STATE_CLOSING)
+        return HO_ERR_CLOSED;
+    /* §6.1: not before the handshake is confirmed, not before the peer
+     * answered the previous update, and only once a packet sent with the
+     * current key was acknowledged. */
+    if (!c->hs_confirmed || kp->suite == NULL || kp->tx_phase != kp->rx_phase || !rs->has_largest_acked ||
+        rs->largest_acked < kp->tx_first_pn)
+        return HO_ERR_WOULD_BLOCK;
+    return update_tx(c);
+}
+
+uint64_t ho_quic_conn_key_updates(const ho_quic_conn *c) { return c->kp.updates; }
