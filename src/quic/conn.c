@@ -16,6 +16,15 @@
 #define DEFAULT_CID_LEN 8
 #define DEFAULT_STREAM_SEND_BUFFER (1u << 20)
 
+static void emit(const ho_quic_conn *c, ho_event_type type, ho_log_level level, int64_t a, int64_t b,
+                 const char *detail)
+{
+    if (level > ho_event_threshold())
+        return;
+    ho_event ev = {type, level, c->cfg.conn_id, c->is_server ? "server" : "client", a, b, detail};
+    ho_event_emit(&ev);
+}
+
 /* ---- the transport-parameter hook --------------------------------------- */
 
 static ho_quic_tp_exchange *exchange_of(ho_tls *tls)
@@ -255,6 +264,8 @@ static ho_quic_conn *conn_new(const ho_quic_config *cfg, bool is_server, const h
     ho_tls_set_secret_cb(c->tls, on_secret, c);
     if (k->wall_clock_ms != 0)
         ho_tls_set_now(c->tls, k->wall_clock_ms);
+    ho_tls_set_conn_id(c->tls, k->conn_id);
+    emit(c, HO_EV_CONN_OPEN, HO_LOG_DEBUG, 0, 0, "quic");
     c->tpx.on_peer = on_peer_tparams;
     c->tpx.on_peer_ctx = c;
     c->idle_deadline = now + HO_QUIC_MS(k->max_idle_timeout_ms);
@@ -358,6 +369,8 @@ void ho_quic_conn_set_closed(ho_quic_conn *c)
         return;
     c->state = HO_QUIC_STATE_CLOSED;
     c->close_send_pending = false;
+    emit(c, HO_EV_CONN_CLOSE, HO_LOG_DEBUG, (int64_t)c->close_code, c->close_by_peer,
+         c->error == HO_OK ? "quic idle timeout" : c->close_is_app ? "quic application close" : "quic transport close");
     if (c->cfg.callbacks.closed != NULL)
         c->cfg.callbacks.closed(c->cfg.callbacks.ctx, c, c->error);
 }
@@ -431,7 +444,11 @@ ho_quic_time ho_quic_conn_next_timeout(const ho_quic_conn *c)
     ho_quic_time r = ho_quic_recovery_timer(&c->rec);
     if (r < t)
         t = r;
-    for (int s = 0; s < HO_QUIC_PN_SPACE_COUNT; s++)
+    /* An ACK cannot leave while the amplification limit blocks the server:
+     * its deadline would only spin the caller (the next datagram in lifts it). */
+    bool amp_blocked = c->is_server && !c->address_validated &&
+                       c->amp_sent + c->cfg.max_datagram_size > 3 * c->amp_received;
+    for (int s = 0; s < HO_QUIC_PN_SPACE_COUNT && !amp_blocked; s++)
         if (c->spaces[s].ack_deadline < t)
             t = c->spaces[s].ack_deadline;
     if (c->pace_at < t)
@@ -451,6 +468,7 @@ void ho_quic_conn_handle_timeout(ho_quic_conn *c, ho_quic_time now)
     if (now >= c->idle_deadline) {
         /* §10.1: silently closed, no CONNECTION_CLOSE. */
         c->error = HO_OK;
+        emit(c, HO_EV_TIMEOUT, HO_LOG_DEBUG, 0, 0, "quic idle");
         ho_quic_conn_set_closed(c);
         return;
     }

@@ -101,6 +101,11 @@ int ho_quic_key_phase_unprotect(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *h
     kp->rx_phase = !kp->rx_phase;
     kp->rx_first_pn = pn;
     kp->updates++;
+    if (ho_event_threshold() >= HO_LOG_DEBUG) {
+        ho_event ev = {HO_EV_KEY_UPDATE, HO_LOG_DEBUG, c->cfg.conn_id, c->is_server ? "server" : "client",
+                       (int64_t)kp->updates, 0, "quic read key"};
+        ho_event_emit(&ev);
+    }
     int prc = prepare_rx_next(c);
     /* ... and answer with ours unless this was the answer to our own. */
     if (prc == HO_OK && kp->tx_phase != kp->rx_phase)
