@@ -819,6 +819,91 @@ static void test_key_update(void)
     sim_free(&s);
 }
 
+/* Closing and draining (RFC 9000 §10.2): the closer's first
+ * CONNECTION_CLOSE is lost; the peer keeps sending; the closer answers
+ * again from the closing state; the peer drains for 3 PTO; the closer
+ * lasts 3 PTO from the close. */
+static void test_closing_draining(void)
+{
+    sim s;
+    sim_init(&s, 0, 20);
+    sim_start(&s);
+    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    run(&s, NULL, HO_QUIC_MS(200));
+    ho_quic_time pto = ho_quic_recovery_pto_period(&s.conn[0]->rec, HO_QUIC_PN_SPACE_APPLICATION);
+    ho_quic_time t_close = s.now;
+    CHECK_EQ(ho_quic_conn_close(s.conn[0], 7, "lost", s.now), HO_OK);
+    /* Send the CONNECTION_CLOSE and lose it. */
+    uint8_t buf[4 * 1200];
+    size_t seg;
+    CHECK(ho_quic_conn_send(s.conn[0], buf, sizeof(buf), &seg, s.now) > 0);
+    CHECK_EQ(ho_quic_conn_send(s.conn[0], buf, sizeof(buf), &seg, s.now), 0); /* once per trigger */
+    CHECK(ho_quic_conn_is_closing(s.conn[0]));
+    /* The server keeps sending on a stream; the client answers with CC. */
+    CHECK(add_xfer(&s, 1, true, 1000, 40) != NULL);
+    s.x[0].used = true;
+    ho_quic_time t_drain = 0;
+    while (!ho_quic_conn_is_closing(s.conn[1]) && s.now < t_close + HO_QUIC_SEC(5)) {
+        run(&s, NULL, HO_QUIC_MS(1));
+        if (ho_quic_conn_is_closing(s.conn[1]))
+            t_drain = s.now;
+    }
+    CHECK(t_drain > 0);
+    CHECK_EQ(ho_quic_conn_close_code(s.conn[1], NULL, NULL), 7);
+    s.x[0].used = false;
+    while (!ho_quic_conn_is_closed(s.conn[1]) && s.now < t_close + HO_QUIC_SEC(10))
+        run(&s, NULL, HO_QUIC_MS(1));
+    ho_quic_time drain_len = s.now - t_drain;
+    ho_quic_time pto_s = ho_quic_recovery_pto_period(&s.conn[1]->rec, HO_QUIC_PN_SPACE_APPLICATION);
+    CHECK(drain_len >= 3 * pto_s - HO_QUIC_MS(2));
+    CHECK(drain_len <= 3 * pto_s + HO_QUIC_MS(2));
+    while (!ho_quic_conn_is_closed(s.conn[0]) && s.now < t_close + HO_QUIC_SEC(10))
+        run(&s, NULL, HO_QUIC_MS(1));
+    CHECK(ho_quic_conn_is_closed(s.conn[0]));
+    CHECK(s.now - t_close >= 3 * pto - HO_QUIC_MS(2));
+    sim_free(&s);
+}
+
+/* ACK ranges (RFC 9000 §13.2.3, §19.3.1): after a lost datagram the
+ * receiver acknowledges around the gap. */
+static void test_ack_ranges(void)
+{
+    sim s;
+    sim_init(&s, 0, 21);
+    sim_start(&s);
+    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    run(&s, NULL, HO_QUIC_MS(200));
+    uint64_t id;
+    CHECK_EQ(ho_quic_stream_open(s.conn[0], true, &id), HO_OK);
+    uint8_t data[5000];
+    memset(data, 'x', sizeof(data));
+    size_t w;
+    ho_quic_stream_write(s.conn[0], id, data, sizeof(data), false, &w);
+    static uint8_t buf[16 * 1200];
+    size_t seg;
+    size_t n = ho_quic_conn_send(s.conn[0], buf, sizeof(buf), &seg, s.now);
+    CHECK(n > 3 * seg);
+    /* Deliver all but the second datagram. */
+    for (size_t off = 0, i = 0; off < n; off += seg, i++)
+        if (i != 1)
+            ho_quic_conn_receive(s.conn[1], buf + off, n - off < seg ? n - off : seg, NULL, s.now);
+    n = ho_quic_conn_send(s.conn[1], buf, sizeof(buf), &seg, s.now);
+    CHECK(n > 0);
+    ho_quic_header h;
+    CHECK_EQ(ho_quic_header_parse(buf, n < seg ? n : seg, s.conn[0]->scid.len, &h), HO_OK);
+    ho_quic_space *sp = &s.conn[0]->spaces[HO_QUIC_PN_SPACE_APPLICATION];
+    CHECK_EQ(ho_quic_packet_unprotect(&sp->rx, buf, &h, sp->largest_rx), HO_OK);
+    ho_quic_frame_reader r;
+    ho_quic_frame f;
+    uint64_t ranges = 0;
+    ho_quic_frame_reader_init(&r, buf + h.payload_offset, h.payload_len, HO_QUIC_PKT_1RTT, true);
+    while (ho_quic_frame_read(&r, &f) == HO_OK)
+        if (f.type == HO_QUIC_FT_ACK)
+            ranges = f.ack.range_count + 1;
+    CHECK(ranges >= 2);
+    sim_free(&s);
+}
+
 /* The byte-stream pieces under the connection (crypto_stream.c). */
 static void test_buffers(void)
 {
@@ -904,6 +989,8 @@ int main(void)
     test_buffers();
     test_path_challenge();
     test_key_update();
+    test_closing_draining();
+    test_ack_ranges();
     ho_tls_config_free(client_tls);
     ho_tls_config_free(server_tls);
     return ho_test_summary("test_quic_conn");
