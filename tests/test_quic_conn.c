@@ -904,6 +904,49 @@ static void test_ack_ranges(void)
     sim_free(&s);
 }
 
+/* Garbage and mutated datagrams are dropped silently (RFC 9000 §12.2,
+ * RFC 9001 §5.5 / §9.5): the connection survives and still works. */
+static void test_garbage(void)
+{
+    sim s;
+    sim_init(&s, 0, 22);
+    sim_start(&s);
+    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    static uint8_t buf[16 * 1200];
+    uint8_t junk[1500];
+    for (int i = 0; i < 2000; i++) {
+        size_t len = 1 + rnd(&s) % sizeof(junk);
+        for (size_t k = 0; k < len; k++)
+            junk[k] = (uint8_t)rnd(&s);
+        if (i % 3 == 1)
+            junk[0] = (uint8_t)(0x40 | (junk[0] & 0x3f)); /* short header */
+        if (i % 3 == 2)
+            junk[0] |= 0xc0; /* long header */
+        ho_quic_conn_receive(s.conn[i & 1], junk, len, NULL, s.now);
+    }
+    /* Real packets with one flipped byte. */
+    uint64_t id;
+    CHECK_EQ(ho_quic_stream_open(s.conn[0], true, &id), HO_OK);
+    for (int i = 0; i < 200; i++) {
+        size_t w;
+        ho_quic_stream_write(s.conn[0], id, "0123456789", 10, false, &w);
+        size_t seg;
+        size_t n = ho_quic_conn_send(s.conn[0], buf, sizeof(buf), &seg, s.now);
+        if (n == 0)
+            continue;
+        size_t len = n < seg ? n : seg;
+        buf[rnd(&s) % len] ^= (uint8_t)(1 + rnd(&s) % 255);
+        ho_quic_conn_receive(s.conn[1], buf, len, NULL, s.now);
+    }
+    CHECK(!ho_quic_conn_is_closing(s.conn[0]) && !ho_quic_conn_is_closing(s.conn[1]));
+    CHECK(s.conn[1]->stats.packets_dropped > 0);
+    /* Still usable: a transfer completes (the mutated data is resent). */
+    CHECK(add_xfer(&s, 0, true, 20000, 50) != NULL);
+    CHECK(run(&s, xfers_done, HO_QUIC_SEC(30)));
+    CHECK(!s.x[0].bad);
+    sim_free(&s);
+}
+
 /* The byte-stream pieces under the connection (crypto_stream.c). */
 static void test_buffers(void)
 {
@@ -991,6 +1034,7 @@ int main(void)
     test_key_update();
     test_closing_draining();
     test_ack_ranges();
+    test_garbage();
     ho_tls_config_free(client_tls);
     ho_tls_config_free(server_tls);
     return ho_test_summary("test_quic_conn");
