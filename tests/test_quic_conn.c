@@ -47,6 +47,7 @@ typedef struct sim {
     xfer x[MAX_XFER];
     uint64_t dropped;
     uint64_t cwnd_violations;  /* bytes in flight above cwnd + probe allowance */
+    uint64_t short_initials;   /* client datagrams with an Initial under 1200 bytes */
     bool echo;                 /* server answers each finished client stream with FIN */
     uint64_t accepted[256];
     size_t naccepted;
@@ -173,6 +174,10 @@ static void flush(sim *s, int side)
             s->cwnd_violations++;
         for (size_t off = 0; off < n; off += seg) {
             size_t len = n - off < seg ? n - off : seg;
+            /* RFC 9000 §14.1: a client's datagram with an Initial (it
+             * always comes first) is at least 1200 bytes. */
+            if (side == 0 && (buf[off] & 0xb0) == 0x80 && len < 1200)
+                s->short_initials++;
             enqueue(s, !side, buf + off, len, true);
         }
     }
@@ -421,6 +426,7 @@ static void transfer_case(unsigned loss, uint64_t seed, int nstreams, size_t siz
     CHECK_EQ(incomplete, 0);
     CHECK(!ho_quic_conn_is_closing(s.conn[0]) && !ho_quic_conn_is_closing(s.conn[1]));
     CHECK_EQ(s.cwnd_violations, 0);
+    CHECK_EQ(s.short_initials, 0);
     ho_quic_conn_stats cs, ss;
     ho_quic_conn_get_stats(s.conn[0], &cs);
     ho_quic_conn_get_stats(s.conn[1], &ss);

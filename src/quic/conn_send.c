@@ -14,6 +14,9 @@
 #define OUR_ACK_DELAY_EXPONENT HO_QUIC_TP_DEFAULT_ACK_DELAY_EXPONENT
 #define ACK_RANGES_SENT_MAX 32
 #define AEAD_TAG 16
+/* Room a coalesced packet needs: the longest long header (1 + 4 + 21 + 21 +
+ * 2 + 4), its tag and a few bytes of frames. */
+#define PACKET_MIN_ROOM 80
 
 /* ---- sent-packet records ------------------------------------------------- */
 
@@ -492,11 +495,10 @@ static bool space_wants_data(ho_quic_conn *c, ho_quic_pn_space space)
 }
 
 /* One datagram of at most `limit` bytes at c->pkt; returns its length. */
-static size_t build_datagram(ho_quic_conn *c, size_t limit, bool *more, ho_quic_time now)
+static size_t build_datagram(ho_quic_conn *c, size_t limit, ho_quic_time now)
 {
     c->pkt.len = 0;
     c->pkt.failed = false;
-    *more = false;
     bool closing = c->state == HO_QUIC_STATE_CLOSING;
     bool probing = false;
     for (int i = 0; i < HO_QUIC_PN_SPACE_COUNT; i++)
@@ -510,15 +512,16 @@ static size_t build_datagram(ho_quic_conn *c, size_t limit, bool *more, ho_quic_
         }
     }
     packet_builder pb, last;
-    bool have_last = false, has_initial = false;
+    bool have_last = false, has_initial = false, sealed = false;
     size_t last_min = 0;
     for (int sp = 0; sp < HO_QUIC_PN_SPACE_COUNT; sp++) {
         ho_quic_pn_space space = (ho_quic_pn_space)sp;
         ho_quic_space *s = &c->spaces[sp];
         if (!s->has_tx || s->discarded)
             continue;
-        /* Application data waits for 1-RTT keys of both directions on the
-         * client (it has them together); the server may send 0.5-RTT. */
+        /* A space sends when an ACK is due, data may go (window and
+         * pacer), or a PTO asked for a probe. The server may send 0.5-RTT
+         * data once it has 1-RTT write keys. */
         bool want;
         if (closing)
             want = c->close_send_pending;
@@ -526,15 +529,18 @@ static size_t build_datagram(ho_quic_conn *c, size_t limit, bool *more, ho_quic_
             bool ack_due = s->ack_pending && s->ack_deadline <= now;
             bool data = cc_ok && space_wants_data(c, space);
             want = ack_due || data || s->probes > 0;
-            if (data && !ack_due && !(s->probes > 0))
-                *more = true;
         }
         if (!want)
             continue;
         if (have_last) {
+            /* Coalesce only if another packet fits after the open one's tag;
+             * else the open one stays last (and can take the padding). */
+            if (c->pkt.len + AEAD_TAG + PACKET_MIN_ROOM > limit)
+                break;
             if (packet_finish(&last, 0, now) != HO_OK)
                 return 0;
             have_last = false;
+            sealed = true;
         }
         if (!packet_begin(&pb, c, space, limit))
             break;
@@ -563,8 +569,12 @@ static size_t build_datagram(ho_quic_conn *c, size_t limit, bool *more, ho_quic_
         last = pb;
         have_last = true;
     }
-    if (!have_last)
-        return 0;
+    if (!have_last) {
+        /* Only if packet_begin failed after sealing (allocation). */
+        if (sealed && closing)
+            c->close_send_pending = false;
+        return sealed ? c->pkt.len : 0;
+    }
     /* RFC 9000 §14.1: a client pads every datagram with an Initial packet
      * to 1200 bytes; a server pads those with ack-eliciting Initials. */
     if (has_initial && (!c->is_server || c->rec.spaces[0].ack_eliciting_in_flight > 0 || last.eliciting ||
@@ -598,8 +608,7 @@ size_t ho_quic_conn_send(ho_quic_conn *c, uint8_t *buf, size_t cap, size_t *segm
                 break;
             }
         }
-        bool more;
-        size_t n = build_datagram(c, limit, &more, now);
+        size_t n = build_datagram(c, limit, now);
         if (n == 0)
             break;
         memcpy(buf + total, c->pkt.data, n);
