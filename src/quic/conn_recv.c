@@ -215,6 +215,10 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
     ho_quic_space *s = &c->spaces[space];
     if (!s->has_rx || s->discarded)
         goto drop; /* RFC 9001 §4.9, §5.7: no keys (yet, or any more) */
+    /* RFC 9001 §5.7: a server MUST NOT process 1-RTT packets before the
+     * handshake is complete (the client's Finished verified). */
+    if (c->is_server && space == HO_QUIC_PN_SPACE_APPLICATION && !c->hs_done)
+        goto drop;
     if (space == HO_QUIC_PN_SPACE_INITIAL) {
         /* RFC 9000 §14.1: a server MUST discard an Initial in a datagram
          * smaller than 1200 bytes. */
