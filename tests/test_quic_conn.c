@@ -576,8 +576,31 @@ static void test_misbehaving(void)
         CHECK(ho_quic_conn_is_closed(s.conn[1]));
         sim_free(&s);
     }
-    /* 5. Data on the client's own send-only... the server's uni stream from
-     * the client: STREAM_STATE_ERROR (§19.8). */
+    /* 5. NEW_CONNECTION_ID beyond our active_connection_id_limit (2, §5.1.1):
+     * one extra ID is fine, a second is CONNECTION_ID_LIMIT_ERROR. */
+    {
+        sim s;
+        sim_init(&s, 0, 23);
+        sim_start(&s);
+        CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+        for (uint64_t seq = 1; seq <= 2; seq++) {
+            ho_quic_frame nc = {.type = HO_QUIC_FT_NEW_CONNECTION_ID};
+            nc.new_connection_id.seq = seq;
+            nc.new_connection_id.cid.len = 8;
+            memset(nc.new_connection_id.cid.data, (int)seq, 8);
+            memset(nc.new_connection_id.reset_token, (int)seq, 16);
+            ho_buf_init(&f);
+            CHECK_EQ(ho_quic_frame_encode(&f, &nc), HO_OK);
+            inject(&s, HO_QUIC_PN_SPACE_APPLICATION, f.data, f.len);
+            inject(&s, HO_QUIC_PN_SPACE_APPLICATION, f.data, f.len); /* a repeat is harmless */
+            ho_buf_free(&f);
+            CHECK_EQ(ho_quic_conn_is_closing(s.conn[1]), seq == 2);
+        }
+        expect_server_error(&s, HO_QUIC_CONNECTION_ID_LIMIT_ERROR, "connection id limit");
+        sim_free(&s);
+    }
+    /* 6. STREAM data from the client on the server's send-only (uni)
+     * stream 3: STREAM_STATE_ERROR (§19.8). */
     {
         sim s;
         sim_init(&s, 0, 9);

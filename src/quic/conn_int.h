@@ -230,6 +230,9 @@ struct ho_quic_conn {
     ho_quic_time pace_at;         /* pacing held data back until then */
     bool writable_check;          /* acknowledged stream data freed buffer room */
     bool handshake_pkt_sent;      /* client: Initial keys go once one is sent */
+    uint64_t peer_cid_seqs[HO_QUIC_TP_DEFAULT_ACTIVE_CID_LIMIT]; /* NEW_CONNECTION_ID seen (unused yet) */
+    size_t peer_cid_count;
+    uint64_t peer_retire_prior_to;
     bool path_response_pending;   /* PATH_CHALLENGE to echo (RFC 9000 §8.2.2) */
     uint8_t path_response[HO_QUIC_PATH_DATA_LEN];
 };

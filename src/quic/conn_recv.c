@@ -77,6 +77,38 @@ static void on_connection_close(ho_quic_conn *c, const ho_quic_frame *f, ho_quic
     ho_quic_conn_enter_draining(c, now);
 }
 
+/* NEW_CONNECTION_ID (RFC 9000 §19.15, §5.1.1): the IDs are recorded for
+ * their count only; the connection keeps using the handshake CID. */
+static int on_new_connection_id(ho_quic_conn *c, const ho_quic_frame *f)
+{
+    /* §19.15: a peer that uses a zero-length CID MUST NOT send this. */
+    if (c->dcid.len == 0)
+        return HO_ERR_QUIC(HO_QUIC_PROTOCOL_VIOLATION);
+    uint64_t seq = f->new_connection_id.seq;
+    if (f->new_connection_id.retire_prior_to > c->peer_retire_prior_to)
+        c->peer_retire_prior_to = f->new_connection_id.retire_prior_to;
+    if (seq < c->peer_retire_prior_to)
+        return HO_OK; /* §19.15: already retired */
+    size_t w = 0;
+    bool known = false;
+    for (size_t i = 0; i < c->peer_cid_count; i++) {
+        if (c->peer_cid_seqs[i] < c->peer_retire_prior_to)
+            continue;
+        known |= c->peer_cid_seqs[i] == seq;
+        c->peer_cid_seqs[w++] = c->peer_cid_seqs[i];
+    }
+    c->peer_cid_count = w;
+    if (known)
+        return HO_OK;
+    /* §5.1.1: more active IDs than our active_connection_id_limit (the
+     * default 2, counting the one from the handshake) is an error. */
+    size_t active = (c->peer_retire_prior_to == 0 ? 1 : 0) + c->peer_cid_count;
+    if (active + 1 > HO_QUIC_TP_DEFAULT_ACTIVE_CID_LIMIT)
+        return HO_ERR_QUIC(HO_QUIC_CONNECTION_ID_LIMIT_ERROR);
+    c->peer_cid_seqs[c->peer_cid_count++] = seq;
+    return HO_OK;
+}
+
 static int on_frame(ho_quic_conn *c, ho_quic_pkt_type pkt, const ho_quic_frame *f, ho_quic_time now)
 {
     ho_quic_pn_space space = pkt == HO_QUIC_PKT_INITIAL ? HO_QUIC_PN_SPACE_INITIAL
@@ -117,8 +149,9 @@ static int on_frame(ho_quic_conn *c, ho_quic_pkt_type pkt, const ho_quic_frame *
     case HO_QUIC_FT_STREAMS_BLOCKED_BIDI:
     case HO_QUIC_FT_STREAMS_BLOCKED_UNI:
     case HO_QUIC_FT_NEW_TOKEN:
-    case HO_QUIC_FT_NEW_CONNECTION_ID:    /* we keep using the handshake CIDs */
     case HO_QUIC_FT_RETIRE_CONNECTION_ID: /* we issue no further CIDs */
+    case HO_QUIC_FT_NEW_CONNECTION_ID:
+        return on_new_connection_id(c, f);
     case HO_QUIC_FT_PATH_RESPONSE:        /* we send no PATH_CHALLENGE */
         return HO_OK;
     case HO_QUIC_FT_PATH_CHALLENGE:
