@@ -39,6 +39,7 @@ typedef struct sim {
     ho_quic_time now;
     uint64_t rng;
     unsigned loss_pct;
+    ho_quic_time jitter;       /* extra random delay: reorders datagrams */
     dgram *q;
     size_t qn;
     int hs_done[2];
@@ -146,7 +147,7 @@ static void enqueue(sim *s, int to, const uint8_t *p, size_t len, bool lossy)
     if (s->qn == MAX_QUEUE || len > sizeof(s->q[0].data))
         return;
     dgram *d = &s->q[s->qn++];
-    d->at = s->now + ONE_WAY;
+    d->at = s->now + ONE_WAY + (s->jitter ? (ho_quic_time)(rnd(s) % (uint64_t)s->jitter) : 0);
     d->to = to;
     d->len = len;
     memcpy(d->data, p, len);
@@ -396,10 +397,12 @@ static void test_handshake(void)
     sim_free(&s);
 }
 
-static void transfer_case(unsigned loss, uint64_t seed, int nstreams, size_t size_each, const char *what)
+static void transfer_case_j(unsigned loss, ho_quic_time jitter, uint64_t seed, int nstreams, size_t size_each,
+                            const char *what)
 {
     sim s;
     sim_init(&s, loss, seed);
+    s.jitter = jitter;
     sim_start(&s);
     bool ok = run(&s, hs_done, HO_QUIC_SEC(60));
     CHECK(ok);
@@ -435,6 +438,11 @@ static void transfer_case(unsigned loss, uint64_t seed, int nstreams, size_t siz
             (unsigned long long)cs.packets_lost, (unsigned long long)ss.packets_lost,
             (unsigned long long)cs.pto_count, (unsigned long long)ss.pto_count);
     sim_free(&s);
+}
+
+static void transfer_case(unsigned loss, uint64_t seed, int nstreams, size_t size_each, const char *what)
+{
+    transfer_case_j(loss, 0, seed, nstreams, size_each, what);
 }
 
 static void test_uni_streams(void)
@@ -1049,6 +1057,7 @@ int main(void)
     transfer_case(10, 23, 10, 100000, "10 streams each way, 10% loss");
     transfer_case(30, 24, 1, 1 << 20, "1 MB each way, 30% loss");
     transfer_case(30, 25, 10, 100000, "10 streams each way, 30% loss");
+    transfer_case_j(5, HO_QUIC_MS(15), 26, 4, 250000, "4 streams each way, 5% loss, 0-15 ms jitter (reordering)");
     test_uni_streams();
     test_misbehaving();
     test_idle_timeout();
