@@ -54,6 +54,9 @@ void serve_usage(FILE *f)
             "  --handshake-workers M  handshake worker threads (default: one per CPU; 0: inline)\n"
             "  --offload MODE         off | always | adaptive (default adaptive: inline while the\n"
             "                         loop is idle, on a worker when it would delay others)\n"
+            "  --worker-nice N        nice value added to the handshake workers (default 10: under\n"
+            "                         full CPU, established connections come first; 0: new\n"
+            "                         handshakes compete equally)\n"
             "Timeouts (milliseconds):\n"
             "  --handshake-timeout MS accept to handshake done (default 10000)\n"
             "  --idle-timeout MS      keep-alive connection waiting for a request (default 60000)\n"
@@ -85,7 +88,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
     enum {
         O_PORT = 256, O_TLS_PORT, O_HTTP_PORT, O_BIND, O_CERT, O_KEY, O_SUITES, O_GROUPS, O_ALPN, O_NO_TICKETS,
         O_HRR_COOKIE, O_KTLS, O_THREADS, O_WORKERS, O_OFFLOAD, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_REQ_TIMEOUT,
-        O_DATASET, O_STATIC,
+        O_DATASET, O_STATIC, O_WORKER_NICE,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
@@ -103,6 +106,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"threads", required_argument, NULL, O_THREADS},
         {"handshake-workers", required_argument, NULL, O_WORKERS},
         {"offload", required_argument, NULL, O_OFFLOAD},
+        {"worker-nice", required_argument, NULL, O_WORKER_NICE},
         {"handshake-timeout", required_argument, NULL, O_HS_TIMEOUT},
         {"idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT},
         {"request-timeout", required_argument, NULL, O_REQ_TIMEOUT},
@@ -161,6 +165,11 @@ static int parse_args(int argc, char **argv, serve_opts *o)
             if (!parse_int("--threads", optarg, 1, 1024, &v))
                 return 2;
             o->server.io_threads = (unsigned)v;
+            break;
+        case O_WORKER_NICE:
+            if (!parse_int("--worker-nice", optarg, 0, 19, &v))
+                return 2;
+            o->server.worker_nice = (int)v;
             break;
         case O_WORKERS:
             if (!parse_int("--handshake-workers", optarg, 0, 1024, &v))
