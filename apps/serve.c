@@ -327,6 +327,9 @@ static void print_stats(ho_server *srv)
 
 int serve_main(int argc, char **argv)
 {
+    /* A server's errors and warnings go to stderr unless HANDOFF_LOG says
+     * otherwise (read once, at the first event). */
+    setenv("HANDOFF_LOG", "warn", 0);
     serve_opts o = {.port = 8443, .tls_port = 8081, .http_port = 8080, .alpn = "http/1.1"};
     ho_server_options_default(&o.server);
     int rc = parse_args(argc, argv, &o);
@@ -378,6 +381,11 @@ int serve_main(int argc, char **argv)
             ho_tls_config_set_hrr_cookie(cfg, true);
     }
 
+    if (o.server.ktls == HO_KTLS_ON && !ho_ktls_supported()) {
+        fprintf(stderr, "handoff: --ktls on, but this kernel has no kTLS (TCP_ULP \"tls\"); "
+                        "use --ktls auto to fall back to userspace records\n");
+        goto done;
+    }
     srv = ho_server_new(&o.server);
     if (srv == NULL)
         goto done;
