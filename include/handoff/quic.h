@@ -179,6 +179,86 @@ int ho_quic_stream_reset(ho_quic_conn *c, uint64_t id, uint64_t app_error);
 /* STOP_SENDING for the receive side (§19.5). */
 int ho_quic_stream_stop_sending(ho_quic_conn *c, uint64_t id, uint64_t app_error);
 
+/* ======================================================================
+ * endpoint — the sans-I/O QUIC server endpoint (src/quic/endpoint.c)
+ * ======================================================================
+ * One endpoint per I/O thread, single-threaded. It demultiplexes datagrams
+ * by destination connection ID (RFC 9000 §5.1, §5.2), creates connections
+ * on valid client Initials, answers Version Negotiation (§6), Retry with
+ * AEAD-sealed address-validation tokens (§8.1.2), stateless reset (§10.3)
+ * and refuses connections above max_connections (§5.2.2). It owns its
+ * connections: a connection is freed (conn_free callback first) once
+ * closed, after the receive/send/handle_timeout call that closed it.
+ *
+ *   ho_quic_endpoint_receive(ep, dgram, len, path, now)   a datagram arrived;
+ *   ho_quic_endpoint_send(ep, &out, now)                  one GSO-ready batch
+ *        (back-to-back datagrams of out.segment_size to out.path.remote);
+ *        call until it returns 0;
+ *   ho_quic_endpoint_next_timeout / ho_quic_endpoint_handle_timeout.
+ */
+
+typedef struct ho_quic_endpoint ho_quic_endpoint;
+
+typedef struct ho_quic_endpoint_config {
+    /* Template for every connection (is_server must be true). Its
+     * callbacks are given to each connection as is. */
+    ho_quic_config conn;
+    /* Static secret: token AEAD key and stateless-reset key are derived
+     * from it (HKDF), so it must be the same on every endpoint that may
+     * see a connection's packets (all SO_REUSEPORT threads, restarts). */
+    uint8_t static_secret[32];
+    bool force_retry;                 /* validate every address with Retry (§8.1.2) */
+    size_t max_connections;           /* 0: 10000; beyond: CONNECTION_REFUSED (§5.2.2) */
+    ho_quic_time token_lifetime;      /* Retry token validity; 0: 10 s */
+    uint32_t stateless_resets_per_sec;/* 0: 1000 (§10.3: limit generation) */
+    /* A new connection was accepted (before its first datagram is fed). */
+    void (*on_accept)(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c);
+    /* The connection is about to be freed (closed or drained). */
+    void (*on_conn_free)(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c);
+    void *ctx;
+} ho_quic_endpoint_config;
+
+/* NULL on failure (no TLS config, not a server config, no memory). */
+ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg);
+/* Frees every connection (on_conn_free for each) and the endpoint. */
+void ho_quic_endpoint_free(ho_quic_endpoint *ep);
+
+/* A datagram arrived on path (local: our address, remote: the peer). Never
+ * fails for bad input: unusable datagrams are dropped and counted. */
+void ho_quic_endpoint_receive(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len, const ho_quic_path *path,
+                              ho_quic_time now);
+
+typedef struct ho_quic_endpoint_out {
+    uint8_t *buf;           /* caller's buffer */
+    size_t cap;             /* at least one max_datagram_size datagram */
+    size_t len;             /* out: bytes written */
+    size_t segment_size;    /* out: each datagram's size, the last may be shorter */
+    ho_quic_path path;      /* out: send from path.local to path.remote */
+    ho_quic_conn *conn;     /* out: the connection, NULL for an endpoint packet */
+} ho_quic_endpoint_out;
+/* Fills out with the next batch: queued endpoint packets (VN, Retry,
+ * stateless reset, refusals) first, then connections round-robin. Returns
+ * out->len, 0 when nothing is due. */
+size_t ho_quic_endpoint_send(ho_quic_endpoint *ep, ho_quic_endpoint_out *out, ho_quic_time now);
+
+ho_quic_time ho_quic_endpoint_next_timeout(const ho_quic_endpoint *ep);
+void ho_quic_endpoint_handle_timeout(ho_quic_endpoint *ep, ho_quic_time now);
+
+/* Iterates the live connections (fn may not free them; use ho_quic_conn_close). */
+void ho_quic_endpoint_foreach(ho_quic_endpoint *ep, void (*fn)(void *ctx, ho_quic_conn *c), void *ctx);
+size_t ho_quic_endpoint_conn_count(const ho_quic_endpoint *ep);
+
+typedef struct ho_quic_endpoint_stats {
+    uint64_t datagrams_received, datagrams_dropped, short_initials_dropped;
+    uint64_t accepted, freed, refused, invalid_tokens;
+    uint64_t vn_sent, retry_sent, resets_sent, resets_suppressed, queue_overflows;
+} ho_quic_endpoint_stats;
+void ho_quic_endpoint_get_stats(const ho_quic_endpoint *ep, ho_quic_endpoint_stats *st);
+
+/* The stateless reset token the endpoint derives for one of its CIDs:
+ * HMAC-SHA256(reset key, cid) truncated to 16 bytes (RFC 9000 §10.3.2). */
+void ho_quic_endpoint_reset_token(const ho_quic_endpoint *ep, const uint8_t *cid, size_t cid_len, uint8_t token[16]);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,766 @@
+/* The sans-I/O QUIC server endpoint (include/handoff/quic.h, "endpoint"):
+ * demultiplexing by destination connection ID (RFC 9000 §5.2), Version
+ * Negotiation (§6), Retry with address-validation tokens (§8.1.2),
+ * stateless reset (§10.3), admission limits (§5.2.2), connection lifetime.
+ *
+ * Single-threaded: one endpoint per I/O thread. Connections are in a doubly
+ * linked list (send round-robin, timers) and in a chained hash table keyed
+ * by connection ID with a keyed SipHash (the client picks its original DCID,
+ * so the table must resist hash flooding). Each connection has two keys:
+ * its own SCID, and the DCID of the client's Initial (the original DCID, or
+ * after a Retry the Retry SCID) which the client uses until it switches to
+ * our SCID (§7.2). */
+#include <string.h>
+#include <stdlib.h>
+#include <netinet/in.h>
+
+#include "handoff/quic.h"
+#include "handoff/crypto.h"
+#include "quic/conn_int.h"
+#include "quic/packet.h"
+
+#define DEFAULT_MAX_CONNS 10000
+#define DEFAULT_TOKEN_LIFETIME HO_QUIC_SEC(10)
+#define DEFAULT_RESETS_PER_SEC 1000
+#define QUEUE_MAX 256
+#define PKT_MAX 1500
+#define TOKEN_MARK 0x52            /* 'R': a Retry token of ours */
+#define MIN_RESET_LEN 21           /* RFC 9000 §10.3: 5 + 16 bytes */
+#define GREASE_VERSION 0x1a2a3a4au /* §15: reserved 0x?a?a?a?a */
+
+typedef struct ep_conn {
+    ho_quic_conn *c;
+    struct ep_conn *prev, *next;
+    ho_quic_cid keys[2];
+    int nkeys;
+} ep_conn;
+
+typedef struct ep_entry {
+    struct ep_entry *next;
+    ho_quic_cid cid;
+    ep_conn *ec;
+} ep_entry;
+
+typedef struct ep_pkt {
+    size_t len;
+    ho_quic_path path;
+    uint8_t data[PKT_MAX];
+} ep_pkt;
+
+struct ho_quic_endpoint {
+    ho_quic_endpoint_config cfg;
+    size_t cid_len;
+    uint8_t reset_key[32];
+    uint64_t sip_k0, sip_k1;
+    ho_aead *token_seal, *token_open, *retry_aead;
+    uint64_t token_seq;
+    ep_entry **buckets;
+    size_t nbuckets, nentries;
+    ep_conn head;                 /* sentinel of the connection list */
+    size_t nconns;
+    ep_conn *cursor;              /* send round-robin position */
+    ep_pkt *queue;                /* endpoint-generated datagrams (ring) */
+    size_t qhead, qlen;
+    double reset_budget;
+    ho_quic_time reset_refill_at;
+    ho_quic_endpoint_stats st;
+};
+
+/* ---- SipHash-2-4 (keyed, for the CID table) ------------------------------ */
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                      \
+    do {                                                                                              \
+        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                                     \
+        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                                        \
+        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                                        \
+        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                                     \
+    } while (0)
+
+static uint64_t siphash(uint64_t k0, uint64_t k1, const uint8_t *in, size_t len)
+{
+    uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
+    uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
+    uint64_t b = (uint64_t)len << 56;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t m = 0;
+        for (int j = 0; j < 8; j++)
+            m |= (uint64_t)in[i + j] << (8 * j);
+        v3 ^= m;
+        SIPROUND;
+        SIPROUND;
+        v0 ^= m;
+    }
+    for (int j = 0; i < len; i++, j++)
+        b |= (uint64_t)in[i] << (8 * j);
+    v3 ^= b;
+    SIPROUND;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* ---- the CID table ------------------------------------------------------- */
+
+static size_t bucket_of(const ho_quic_endpoint *ep, const uint8_t *cid, size_t len)
+{
+    return (size_t)(siphash(ep->sip_k0, ep->sip_k1, cid, len) & (ep->nbuckets - 1));
+}
+
+static ep_conn *table_find(const ho_quic_endpoint *ep, const uint8_t *cid, size_t len)
+{
+    if (len > HO_QUIC_MAX_CID_LEN)
+        return NULL;
+    for (ep_entry *e = ep->buckets[bucket_of(ep, cid, len)]; e != NULL; e = e->next)
+        if (e->cid.len == len && memcmp(e->cid.data, cid, len) == 0)
+            return e->ec;
+    return NULL;
+}
+
+static void table_grow(ho_quic_endpoint *ep)
+{
+    size_t n = ep->nbuckets * 2;
+    ep_entry **nb = calloc(n, sizeof(*nb));
+    if (nb == NULL)
+        return; /* keep the longer chains */
+    ep_entry **old = ep->buckets;
+    size_t on = ep->nbuckets;
+    ep->buckets = nb;
+    ep->nbuckets = n;
+    for (size_t i = 0; i < on; i++) {
+        for (ep_entry *e = old[i], *next; e != NULL; e = next) {
+            next = e->next;
+            size_t b = bucket_of(ep, e->cid.data, e->cid.len);
+            e->next = nb[b];
+            nb[b] = e;
+        }
+    }
+    free(old);
+}
+
+static int table_add(ho_quic_endpoint *ep, const ho_quic_cid *cid, ep_conn *ec)
+{
+    if (table_find(ep, cid->data, cid->len) != NULL)
+        return HO_ERR_INVALID_ARG; /* a collision: refuse rather than misroute */
+    ep_entry *e = malloc(sizeof(*e));
+    if (e == NULL)
+        return HO_ERR_NOMEM;
+    e->cid = *cid;
+    e->ec = ec;
+    size_t b = bucket_of(ep, cid->data, cid->len);
+    e->next = ep->buckets[b];
+    ep->buckets[b] = e;
+    if (++ep->nentries > ep->nbuckets)
+        table_grow(ep);
+    return HO_OK;
+}
+
+static void table_del(ho_quic_endpoint *ep, const ho_quic_cid *cid, const ep_conn *ec)
+{
+    for (ep_entry **pp = &ep->buckets[bucket_of(ep, cid->data, cid->len)]; *pp != NULL; pp = &(*pp)->next) {
+        ep_entry *e = *pp;
+        if (e->ec == ec && ho_quic_cid_eq(&e->cid, cid)) {
+            *pp = e->next;
+            free(e);
+            ep->nentries--;
+            return;
+        }
+    }
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg)
+{
+    if (cfg == NULL || !cfg->conn.is_server || cfg->conn.tls == NULL || !ho_tls_config_is_server(cfg->conn.tls))
+        return NULL;
+    ho_quic_endpoint *ep = calloc(1, sizeof(*ep));
+    if (ep == NULL)
+        return NULL;
+    ep->cfg = *cfg;
+    if (ep->cfg.max_connections == 0)
+        ep->cfg.max_connections = DEFAULT_MAX_CONNS;
+    if (ep->cfg.token_lifetime <= 0)
+        ep->cfg.token_lifetime = DEFAULT_TOKEN_LIFETIME;
+    if (ep->cfg.stateless_resets_per_sec == 0)
+        ep->cfg.stateless_resets_per_sec = DEFAULT_RESETS_PER_SEC;
+    ep->cid_len = cfg->conn.cid_len;
+    if (ep->cid_len == 0 || ep->cid_len > HO_QUIC_MAX_CID_LEN)
+        ep->cid_len = 8; /* the connection's default (conn.c) */
+    /* A stateless reset must not be distinguishable from a short packet of
+     * ours; §10.3 needs a CID long enough that the token is not guessable
+     * from it — our CIDs are random. */
+    ep->cfg.conn.cid_len = ep->cid_len;
+    ep->head.next = ep->head.prev = &ep->head;
+    ep->cursor = &ep->head;
+    ep->nbuckets = 64;
+    ep->buckets = calloc(ep->nbuckets, sizeof(*ep->buckets));
+    ep->queue = calloc(QUEUE_MAX, sizeof(*ep->queue));
+    /* Keys from the static secret (HKDF-Expand with distinct labels). */
+    uint8_t tkey[16], tiv[HO_AEAD_IV_LEN];
+    int rc = ho_hkdf_expand(HO_HASH_SHA256, cfg->static_secret, "handoff quic token key", 22, tkey, sizeof(tkey));
+    if (rc == HO_OK)
+        rc = ho_hkdf_expand(HO_HASH_SHA256, cfg->static_secret, "handoff quic token iv", 21, tiv, sizeof(tiv));
+    if (rc == HO_OK)
+        rc = ho_hkdf_expand(HO_HASH_SHA256, cfg->static_secret, "handoff quic reset key", 22, ep->reset_key,
+                            sizeof(ep->reset_key));
+    if (rc == HO_OK) {
+        ep->token_seal = ho_aead_new(HO_AEAD_AES_128_GCM, true, tkey, tiv);
+        ep->token_open = ho_aead_new(HO_AEAD_AES_128_GCM, false, tkey, tiv);
+    }
+    ho_wipe(tkey, sizeof(tkey));
+    ep->retry_aead = ho_quic_retry_aead_new(HO_QUIC_VERSION_1);
+    /* Random per-endpoint: the table's hash key and the token nonce start
+     * (a 64-bit counter from a random start: GCM nonces never repeat within
+     * one endpoint; across endpoints sharing the secret, collisions are
+     * birthday-bounded at 2^32 tokens). */
+    ho_random(&ep->sip_k0, sizeof(ep->sip_k0));
+    ho_random(&ep->sip_k1, sizeof(ep->sip_k1));
+    ho_random(&ep->token_seq, sizeof(ep->token_seq));
+    ep->reset_budget = ep->cfg.stateless_resets_per_sec;
+    if (rc != HO_OK || ep->buckets == NULL || ep->queue == NULL || ep->token_seal == NULL || ep->token_open == NULL ||
+        ep->retry_aead == NULL) {
+        ho_quic_endpoint_free(ep);
+        return NULL;
+    }
+    return ep;
+}
+
+static void conn_release(ho_quic_endpoint *ep, ep_conn *ec)
+{
+    if (ep->cfg.on_conn_free != NULL)
+        ep->cfg.on_conn_free(ep->cfg.ctx, ep, ec->c);
+    for (int i = 0; i < ec->nkeys; i++)
+        table_del(ep, &ec->keys[i], ec);
+    if (ep->cursor == ec)
+        ep->cursor = ec->prev;
+    ec->prev->next = ec->next;
+    ec->next->prev = ec->prev;
+    ep->nconns--;
+    ep->st.freed++;
+    ho_quic_conn_free(ec->c);
+    free(ec);
+}
+
+void ho_quic_endpoint_free(ho_quic_endpoint *ep)
+{
+    if (ep == NULL)
+        return;
+    while (ep->head.next != &ep->head)
+        conn_release(ep, ep->head.next);
+    free(ep->buckets);
+    free(ep->queue);
+    ho_aead_free(ep->token_seal);
+    ho_aead_free(ep->token_open);
+    ho_aead_free(ep->retry_aead);
+    ho_wipe(ep->reset_key, sizeof(ep->reset_key));
+    free(ep);
+}
+
+/* Frees the connection once it reached the closed state (after draining or
+ * an idle timeout). */
+static void maybe_release(ho_quic_endpoint *ep, ep_conn *ec)
+{
+    if (ho_quic_conn_is_closed(ec->c))
+        conn_release(ep, ec);
+}
+
+/* ---- endpoint-generated datagrams ------------------------------------------ */
+
+static ep_pkt *queue_slot(ho_quic_endpoint *ep, const ho_quic_path *path)
+{
+    if (ep->qlen == QUEUE_MAX) {
+        ep->st.queue_overflows++;
+        return NULL;
+    }
+    ep_pkt *p = &ep->queue[(ep->qhead + ep->qlen) % QUEUE_MAX];
+    p->len = 0;
+    if (path != NULL)
+        p->path = *path;
+    else
+        memset(&p->path, 0, sizeof(p->path));
+    return p;
+}
+
+static void queue_commit(ho_quic_endpoint *ep, ep_pkt *p, const ho_buf *b)
+{
+    if (b->failed || b->len == 0 || b->len > PKT_MAX)
+        return;
+    memcpy(p->data, b->data, b->len);
+    p->len = b->len;
+    ep->qlen++;
+}
+
+void ho_quic_endpoint_reset_token(const ho_quic_endpoint *ep, const uint8_t *cid, size_t cid_len, uint8_t token[16])
+{
+    uint8_t mac[32];
+    ho_hmac(HO_HASH_SHA256, ep->reset_key, sizeof(ep->reset_key), cid, cid_len, mac);
+    memcpy(token, mac, HO_QUIC_RESET_TOKEN_LEN);
+    ho_wipe(mac, sizeof(mac));
+}
+
+/* RFC 9000 §10.3: a stateless reset for a short-header packet whose DCID we
+ * do not know. */
+static void send_stateless_reset(ho_quic_endpoint *ep, const uint8_t *dcid, size_t len, const ho_quic_path *path,
+                                 ho_quic_time now)
+{
+    /* §10.3.3: every reset MUST be smaller than the packet that triggered
+     * it (loop prevention), and a reset is at least 21 bytes (§10.3: 5
+     * unpredictable bytes + the 16-byte token), so a trigger of 21 bytes or
+     * less is never answered. */
+    if (len <= MIN_RESET_LEN) {
+        ep->st.resets_suppressed++;
+        return;
+    }
+    /* §10.3: generating resets SHOULD be rate limited (token bucket). */
+    if (now > ep->reset_refill_at) {
+        double add = (double)(now - ep->reset_refill_at) / 1e9 * ep->cfg.stateless_resets_per_sec;
+        ep->reset_budget += add;
+        if (ep->reset_budget > ep->cfg.stateless_resets_per_sec)
+            ep->reset_budget = ep->cfg.stateless_resets_per_sec;
+        ep->reset_refill_at = now;
+    }
+    if (ep->reset_budget < 1.0) {
+        ep->st.resets_suppressed++;
+        return;
+    }
+    ep->reset_budget -= 1.0;
+    ep_pkt *p = queue_slot(ep, path);
+    if (p == NULL)
+        return;
+    /* One byte shorter than the trigger, capped at 43 bytes (§10.3: the
+     * size of a minimal short packet with a 20-byte CID and padding is
+     * enough to make it indistinguishable). */
+    size_t out = len - 1;
+    if (out > 43)
+        out = 43;
+    ho_random(p->data, out - HO_QUIC_RESET_TOKEN_LEN);
+    /* §10.3: first byte 0b01xxxxxx (fixed bit set, short header form). */
+    p->data[0] = (uint8_t)((p->data[0] & 0x3f) | 0x40);
+    ho_quic_endpoint_reset_token(ep, dcid, ep->cid_len, p->data + out - HO_QUIC_RESET_TOKEN_LEN);
+    p->len = out;
+    ep->qlen++;
+    ep->st.resets_sent++;
+}
+
+/* RFC 9000 §6.1: Version Negotiation for a long header of a version we do
+ * not support. */
+static void send_vn(ho_quic_endpoint *ep, const ho_quic_invariant *inv, const ho_quic_path *path)
+{
+    ep_pkt *p = queue_slot(ep, path);
+    if (p == NULL)
+        return;
+    /* We offer version 1 and a reserved version (§6.3: greasing, so
+     * clients never depend on the list being exact). */
+    const uint32_t versions[] = {HO_QUIC_VERSION_1, GREASE_VERSION};
+    uint8_t unused;
+    ho_random(&unused, 1);
+    ho_buf b;
+    ho_buf_init(&b);
+    if (ho_quic_vn_write(&b, inv->dcid, inv->dcid_len, inv->scid, inv->scid_len, versions, 2, unused) == HO_OK) {
+        queue_commit(ep, p, &b);
+        ep->st.vn_sent++;
+    }
+    ho_buf_free(&b);
+}
+
+/* An Initial carrying CONNECTION_CLOSE (0x1c) with a transport error, for a
+ * connection we never create: CONNECTION_REFUSED (§5.2.2) or INVALID_TOKEN
+ * (§8.1.3). Protected with the Initial keys of the client's DCID. */
+static void send_initial_close(ho_quic_endpoint *ep, const ho_quic_header *hdr, uint64_t code,
+                               const ho_quic_path *path)
+{
+    ho_quic_keys tx = {0}, rx = {0};
+    if (ho_quic_initial_keys(HO_QUIC_VERSION_1, hdr->dcid.data, hdr->dcid.len, true, &tx, &rx) != HO_OK)
+        goto out;
+    ep_pkt *p = queue_slot(ep, path);
+    if (p == NULL)
+        goto out;
+    ho_quic_header h = {0};
+    h.type = HO_QUIC_PKT_INITIAL;
+    h.version = HO_QUIC_VERSION_1;
+    h.dcid = hdr->scid;
+    h.scid.len = (uint8_t)ep->cid_len;
+    ho_random(h.scid.data, h.scid.len);
+    h.pn = 0;
+    h.pn_len = 1;
+    ho_buf b;
+    ho_buf_init(&b);
+    size_t start;
+    if (ho_quic_header_write(&b, &h, &start) == HO_OK) {
+        ho_put_varint(&b, HO_QUIC_FT_CONNECTION_CLOSE);
+        ho_put_varint(&b, code);
+        ho_put_varint(&b, 0); /* frame type: unknown */
+        ho_put_varint(&b, 0); /* no reason phrase */
+        /* Not ack-eliciting: no 1200-byte padding required (§14.1). */
+        if (ho_quic_packet_seal(&b, start, &h, &tx, 0) == HO_OK)
+            queue_commit(ep, p, &b);
+    }
+    ho_buf_free(&b);
+out:
+    ho_quic_keys_free(&tx);
+    ho_quic_keys_free(&rx);
+}
+
+/* ---- address-validation tokens (RFC 9000 §8.1.2, §8.1.3) ------------------
+ * token = 'R' | seq (8) | AES-128-GCM(seq; aad = 'R' | seq | peer address)
+ *         { expiry (8), odcid_len, odcid, rscid_len, rscid }
+ * The peer address binds the token to the client's address (§8.1.3: the
+ * server MUST ensure the token is valid for the address it arrived from),
+ * the expiry bounds replay (§8.1.3: tokens SHOULD have an expiration), the
+ * original DCID lets the server fill original_destination_connection_id
+ * without state (§7.3). */
+
+static size_t addr_bytes(const struct sockaddr_storage *ss, socklen_t len, uint8_t out[20])
+{
+    if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        out[0] = 4;
+        memcpy(out + 1, &a->sin_port, 2);
+        memcpy(out + 3, &a->sin_addr, 4);
+        return 7;
+    }
+    if (ss->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        out[0] = 6;
+        memcpy(out + 1, &a->sin6_port, 2);
+        memcpy(out + 3, &a->sin6_addr, 16);
+        return 19;
+    }
+    out[0] = 0;
+    return 1;
+}
+
+#define TOKEN_HDR 9
+#define TOKEN_MAX (TOKEN_HDR + 8 + 1 + HO_QUIC_MAX_CID_LEN + 1 + HO_QUIC_MAX_CID_LEN + HO_AEAD_TAG_LEN)
+
+static size_t token_aad(const uint8_t *hdr9, const ho_quic_path *path, uint8_t aad[TOKEN_HDR + 20])
+{
+    memcpy(aad, hdr9, TOKEN_HDR);
+    size_t n = path != NULL ? addr_bytes(&path->remote, path->remote_len, aad + TOKEN_HDR) : (aad[TOKEN_HDR] = 0, 1);
+    return TOKEN_HDR + n;
+}
+
+static size_t token_make(ho_quic_endpoint *ep, const ho_quic_cid *odcid, const ho_quic_cid *rscid,
+                         const ho_quic_path *path, ho_quic_time expiry, uint8_t out[TOKEN_MAX])
+{
+    uint64_t seq = ep->token_seq++;
+    out[0] = TOKEN_MARK;
+    for (int i = 0; i < 8; i++)
+        out[1 + i] = (uint8_t)(seq >> (56 - 8 * i));
+    uint8_t pt[8 + 2 + 2 * HO_QUIC_MAX_CID_LEN];
+    size_t n = 0;
+    for (int i = 0; i < 8; i++)
+        pt[n++] = (uint8_t)((uint64_t)expiry >> (56 - 8 * i));
+    pt[n++] = odcid->len;
+    memcpy(pt + n, odcid->data, odcid->len);
+    n += odcid->len;
+    pt[n++] = rscid->len;
+    memcpy(pt + n, rscid->data, rscid->len);
+    n += rscid->len;
+    uint8_t aad[TOKEN_HDR + 20];
+    size_t aadlen = token_aad(out, path, aad);
+    if (ho_aead_seal(ep->token_seal, seq, aad, aadlen, pt, n, out + TOKEN_HDR) != HO_OK)
+        return 0;
+    return TOKEN_HDR + n + HO_AEAD_TAG_LEN;
+}
+
+typedef enum { TOKEN_NONE, TOKEN_OK, TOKEN_BAD } token_result;
+
+/* TOKEN_NONE: empty or not one of ours (e.g. a NEW_TOKEN of another
+ * server: treat as absent, §8.1.3); TOKEN_BAD: ours but forged, expired,
+ * for another address or another Retry SCID. */
+static token_result token_check(ho_quic_endpoint *ep, const ho_quic_header *hdr, const ho_quic_path *path,
+                                ho_quic_time now, ho_quic_cid *odcid)
+{
+    if (hdr->token_len == 0 || hdr->token[0] != TOKEN_MARK)
+        return TOKEN_NONE;
+    if (hdr->token_len < TOKEN_HDR + 8 + 2 + HO_AEAD_TAG_LEN || hdr->token_len > TOKEN_MAX)
+        return TOKEN_BAD;
+    uint64_t seq = 0;
+    for (int i = 0; i < 8; i++)
+        seq = seq << 8 | hdr->token[1 + i];
+    uint8_t aad[TOKEN_HDR + 20];
+    size_t aadlen = token_aad(hdr->token, path, aad);
+    uint8_t pt[TOKEN_MAX];
+    size_t ctlen = hdr->token_len - TOKEN_HDR;
+    if (ho_aead_open(ep->token_open, seq, aad, aadlen, hdr->token + TOKEN_HDR, ctlen, pt) != HO_OK)
+        return TOKEN_BAD;
+    size_t ptlen = ctlen - HO_AEAD_TAG_LEN, n = 8;
+    uint64_t expiry = 0;
+    for (int i = 0; i < 8; i++)
+        expiry = expiry << 8 | pt[i];
+    if ((ho_quic_time)expiry < now)
+        return TOKEN_BAD; /* expired */
+    ho_quic_cid rscid;
+    if (n >= ptlen || pt[n] > HO_QUIC_MAX_CID_LEN || n + 1 + pt[n] >= ptlen)
+        return TOKEN_BAD;
+    ho_quic_cid_set(odcid, pt + n + 1, pt[n]);
+    n += 1 + pt[n];
+    if (pt[n] > HO_QUIC_MAX_CID_LEN || n + 1 + pt[n] != ptlen)
+        return TOKEN_BAD;
+    ho_quic_cid_set(&rscid, pt + n + 1, pt[n]);
+    /* The client MUST use the Retry's SCID as its DCID (§7.2, §17.2.5.2). */
+    if (!ho_quic_cid_eq(&rscid, &hdr->dcid))
+        return TOKEN_BAD;
+    return TOKEN_OK;
+}
+
+static void send_retry(ho_quic_endpoint *ep, const ho_quic_header *hdr, const ho_quic_path *path, ho_quic_time now)
+{
+    ep_pkt *p = queue_slot(ep, path);
+    if (p == NULL)
+        return;
+    ho_quic_cid rscid;
+    rscid.len = (uint8_t)ep->cid_len;
+    do
+        ho_random(rscid.data, rscid.len);
+    while (ho_quic_cid_eq(&rscid, &hdr->dcid)); /* §17.2.5.1: MUST differ from the ODCID */
+    uint8_t token[TOKEN_MAX];
+    size_t tlen = token_make(ep, &hdr->dcid, &rscid, path, now + ep->cfg.token_lifetime, token);
+    if (tlen == 0)
+        return;
+    uint8_t unused;
+    ho_random(&unused, 1);
+    ho_buf b;
+    ho_buf_init(&b);
+    if (ho_quic_retry_write(&b, ep->retry_aead, HO_QUIC_VERSION_1, &hdr->scid, &rscid, &hdr->dcid, token, tlen,
+                            unused) == HO_OK) {
+        queue_commit(ep, p, &b);
+        ep->st.retry_sent++;
+    }
+    ho_buf_free(&b);
+}
+
+/* ---- new connections ------------------------------------------------------- */
+
+/* The internal setter the connection API lacks: after a Retry the server's
+ * transport parameters carry the client's first DCID as
+ * original_destination_connection_id and the Retry's SCID as
+ * retry_source_connection_id (RFC 9000 §7.3). The connection itself keeps
+ * the DCID the client uses now (c->odcid) for its Initial keys (RFC 9001
+ * §5.2: derived from the DCID of the client's Initial after the Retry). */
+static void conn_set_retry_tparams(ho_quic_conn *c, const ho_quic_cid *odcid, const ho_quic_cid *rscid,
+                                   ho_quic_time now)
+{
+    c->tpx.local.original_dcid = *odcid;
+    c->tpx.local.present |= ho_quic_tp_bit(HO_QUIC_TP_ORIGINAL_DCID);
+    c->tpx.local.retry_scid = *rscid;
+    c->tpx.local.present |= ho_quic_tp_bit(HO_QUIC_TP_RETRY_SCID);
+    c->address_validated = true; /* §8.1.2: a valid Retry token validates the address */
+    ho_quic_recovery_set_amplification_limited(&c->rec, false, now);
+}
+
+static ep_conn *accept_conn(ho_quic_endpoint *ep, const ho_quic_header *hdr, const ho_quic_path *path,
+                            ho_quic_time now, const ho_quic_cid *odcid)
+{
+    ho_quic_conn *c = ho_quic_conn_new_server(&ep->cfg.conn, hdr->dcid.data, hdr->dcid.len, hdr->scid.data,
+                                              hdr->scid.len, path, now);
+    if (c == NULL)
+        return NULL;
+    ep_conn *ec = calloc(1, sizeof(*ec));
+    if (ec == NULL) {
+        ho_quic_conn_free(c);
+        return NULL;
+    }
+    ec->c = c;
+    if (odcid != NULL)
+        conn_set_retry_tparams(c, odcid, &hdr->dcid, now);
+    /* Our stateless reset token, derived so that any endpoint sharing the
+     * static secret can reset the connection after losing its state
+     * (§10.3.2). */
+    ho_quic_endpoint_reset_token(ep, c->scid.data, c->scid.len, c->tpx.local.stateless_reset_token);
+    ec->keys[0] = c->scid;
+    ec->keys[1] = hdr->dcid;
+    if (table_add(ep, &ec->keys[0], ec) != HO_OK) {
+        ho_quic_conn_free(c);
+        free(ec);
+        return NULL;
+    }
+    ec->nkeys = 1;
+    if (table_add(ep, &ec->keys[1], ec) == HO_OK)
+        ec->nkeys = 2;
+    /* insert at the tail */
+    ec->prev = ep->head.prev;
+    ec->next = &ep->head;
+    ep->head.prev->next = ec;
+    ep->head.prev = ec;
+    ep->nconns++;
+    ep->st.accepted++;
+    if (ep->cfg.on_accept != NULL)
+        ep->cfg.on_accept(ep->cfg.ctx, ep, c);
+    return ec;
+}
+
+/* A long-header packet of version 1 whose DCID we do not know. */
+static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len, const ho_quic_path *path,
+                          ho_quic_time now)
+{
+    ho_quic_header hdr;
+    if (ho_quic_header_parse(dgram, len, ep->cid_len, &hdr) != HO_OK || hdr.type != HO_QUIC_PKT_INITIAL) {
+        /* Handshake/0-RTT for no connection, or malformed: drop (§5.2.2). */
+        ep->st.datagrams_dropped++;
+        return;
+    }
+    /* RFC 9000 §14.1: a server MUST discard an Initial in a datagram
+     * smaller than 1200 bytes. */
+    if (len < HO_QUIC_MIN_DATAGRAM) {
+        ep->st.short_initials_dropped++;
+        ep->st.datagrams_dropped++;
+        return;
+    }
+    /* §7.2: the DCID of a client's first Initial is at least 8 bytes. */
+    if (hdr.dcid.len < HO_QUIC_MIN_INITIAL_DCID_LEN) {
+        ep->st.datagrams_dropped++;
+        return;
+    }
+    ho_quic_cid odcid;
+    token_result tr = token_check(ep, &hdr, path, now, &odcid);
+    if (tr == TOKEN_BAD) {
+        /* §8.1.3: a client that got a Retry will not accept another; close
+         * with INVALID_TOKEN rather than let it time out. */
+        ep->st.invalid_tokens++;
+        send_initial_close(ep, &hdr, HO_QUIC_INVALID_TOKEN, path);
+        return;
+    }
+    /* §5.2.2: a server that cannot take the connection sends an Initial
+     * with CONNECTION_CLOSE CONNECTION_REFUSED. Checked after the token so
+     * that refusals cost nothing more than a Retry would. */
+    if (ep->nconns >= ep->cfg.max_connections) {
+        ep->st.refused++;
+        send_initial_close(ep, &hdr, HO_QUIC_CONNECTION_REFUSED, path);
+        return;
+    }
+    if (tr == TOKEN_NONE && ep->cfg.force_retry) {
+        send_retry(ep, &hdr, path, now);
+        return;
+    }
+    ep_conn *ec = accept_conn(ep, &hdr, path, now, tr == TOKEN_OK ? &odcid : NULL);
+    if (ec == NULL) {
+        ep->st.datagrams_dropped++;
+        return;
+    }
+    ho_quic_conn_receive(ec->c, dgram, len, path, now);
+    maybe_release(ep, ec);
+}
+
+void ho_quic_endpoint_receive(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len, const ho_quic_path *path,
+                              ho_quic_time now)
+{
+    ep->st.datagrams_received++;
+    ho_quic_invariant inv;
+    if (dgram == NULL || ho_quic_invariant_parse(dgram, len, ep->cid_len, &inv) != HO_OK) {
+        ep->st.datagrams_dropped++;
+        return;
+    }
+    ep_conn *ec = table_find(ep, inv.dcid, inv.dcid_len);
+    if (ec != NULL) {
+        ho_quic_conn_receive(ec->c, dgram, len, path, now);
+        maybe_release(ep, ec);
+        return;
+    }
+    if (!inv.is_long) {
+        /* §10.3: a short header for an unknown CID may be answered with a
+         * stateless reset (the connection's state was lost). */
+        send_stateless_reset(ep, inv.dcid, len, path, now);
+        return;
+    }
+    if (inv.version == 0) {
+        /* §6.1: MUST NOT answer a Version Negotiation packet. */
+        ep->st.datagrams_dropped++;
+        return;
+    }
+    if (inv.version != HO_QUIC_VERSION_1) {
+        /* §5.2.2: a server MUST drop smaller packets that specify
+         * unsupported versions; §6.1: answer the others with VN. */
+        if (len < HO_QUIC_MIN_DATAGRAM) {
+            ep->st.datagrams_dropped++;
+            return;
+        }
+        send_vn(ep, &inv, path);
+        return;
+    }
+    on_unknown_v1(ep, dgram, len, path, now);
+}
+
+/* ---- output and timers ---------------------------------------------------- */
+
+size_t ho_quic_endpoint_send(ho_quic_endpoint *ep, ho_quic_endpoint_out *out, ho_quic_time now)
+{
+    out->len = 0;
+    out->segment_size = 0;
+    out->conn = NULL;
+    if (ep->qlen > 0) {
+        ep_pkt *p = &ep->queue[ep->qhead];
+        ep->qhead = (ep->qhead + 1) % QUEUE_MAX;
+        ep->qlen--;
+        if (p->len > out->cap)
+            return ho_quic_endpoint_send(ep, out, now); /* dropped: the caller's buffer is too small */
+        memcpy(out->buf, p->data, p->len);
+        out->len = out->segment_size = p->len;
+        out->path = p->path;
+        return out->len;
+    }
+    /* Round-robin: start after the connection served last. */
+    size_t n = ep->nconns;
+    ep_conn *ec = ep->cursor;
+    for (size_t i = 0; i < n; i++) {
+        ec = ec->next;
+        if (ec == &ep->head)
+            ec = ec->next;
+        size_t seg = 0;
+        size_t w = ho_quic_conn_send(ec->c, out->buf, out->cap, &seg, now);
+        if (w > 0) {
+            ep->cursor = ec;
+            out->len = w;
+            out->segment_size = seg;
+            out->path = ec->c->path;
+            out->conn = ec->c;
+            return w;
+        }
+        if (ho_quic_conn_is_closed(ec->c)) {
+            ep_conn *prev = ec->prev;
+            conn_release(ep, ec);
+            ec = prev;
+        }
+    }
+    return 0;
+}
+
+ho_quic_time ho_quic_endpoint_next_timeout(const ho_quic_endpoint *ep)
+{
+    ho_quic_time t = HO_QUIC_TIME_NEVER;
+    /* O(connections); a timer heap would make this O(1) for large counts. */
+    for (const ep_conn *ec = ep->head.next; ec != &ep->head; ec = ec->next) {
+        ho_quic_time x = ho_quic_conn_next_timeout(ec->c);
+        if (x < t)
+            t = x;
+    }
+    return t;
+}
+
+void ho_quic_endpoint_handle_timeout(ho_quic_endpoint *ep, ho_quic_time now)
+{
+    for (ep_conn *ec = ep->head.next, *next; ec != &ep->head; ec = next) {
+        next = ec->next;
+        if (ho_quic_conn_next_timeout(ec->c) <= now)
+            ho_quic_conn_handle_timeout(ec->c, now);
+        maybe_release(ep, ec);
+    }
+}
+
+void ho_quic_endpoint_foreach(ho_quic_endpoint *ep, void (*fn)(void *ctx, ho_quic_conn *c), void *ctx)
+{
+    for (ep_conn *ec = ep->head.next; ec != &ep->head; ec = ec->next)
+        fn(ctx, ec->c);
+}
+
+size_t ho_quic_endpoint_conn_count(const ho_quic_endpoint *ep) { return ep->nconns; }
+
+void ho_quic_endpoint_get_stats(const ho_quic_endpoint *ep, ho_quic_endpoint_stats *st) { *st = ep->st; }
