@@ -162,6 +162,94 @@ const char *ho_arena_dataset_source(const ho_arena *a); /* path or "built-in" */
  * Accept-Encoding). */
 int ho_arena_register(ho_arena *a, ho_router *r);
 
+/* ==== HTTP/3 (RFC 9114) over the QUIC connection — src/http/h3.c ========
+ * nghttp3 does the framing and QPACK (RFC 9204); this layer wires it to a
+ * sans-I/O ho_quic_conn. The caller forwards three QUIC stream callbacks
+ * (readable, writable, reset) to ho_h3_on_* and calls ho_h3_flush before
+ * each ho_quic_conn_send. The QUIC stream send buffer retains and
+ * retransmits what it accepted, so bytes are released to nghttp3 as soon as
+ * the QUIC stream took them.
+ *
+ * Server: every request is collected into an ho_http_request (version 30,
+ * pseudo-headers :method :path :authority; path split into path/query),
+ * dispatched through the router when the request stream ends, and answered
+ * with :status, content-type, content-encoding, vary, allow, content-length.
+ * A malformed request (RFC 9114 §4.1.2) resets its stream with
+ * H3_MESSAGE_ERROR; the connection keeps serving. A connection error
+ * (§8.1) closes the QUIC connection with the mapped H3/QPACK code.
+ *
+ * Client: ho_h3_client_get submits a GET and collects status, a few
+ * response headers and the body. */
+#include "handoff/quic.h"
+
+/* Application error codes (RFC 9114 §8.1, RFC 9204 §6). */
+enum {
+    HO_H3_NO_ERROR = 0x100,
+    HO_H3_GENERAL_PROTOCOL_ERROR = 0x101,
+    HO_H3_INTERNAL_ERROR = 0x102,
+    HO_H3_CLOSED_CRITICAL_STREAM = 0x104,
+    HO_H3_REQUEST_REJECTED = 0x10b,
+    HO_H3_REQUEST_CANCELLED = 0x10c,
+    HO_H3_MESSAGE_ERROR = 0x10e,
+};
+
+typedef struct ho_h3_conn ho_h3_conn;
+
+/* Server: an HTTP/3 layer on a server QUIC connection (call right after
+ * ho_quic_conn_new_server). The control and QPACK streams are opened by
+ * the first ho_h3_flush after the handshake. The router must outlive it. */
+ho_h3_conn *ho_h3_server_attach(ho_quic_conn *c, const ho_router *r);
+/* Client: an HTTP/3 layer on a client QUIC connection. */
+ho_h3_conn *ho_h3_client_attach(ho_quic_conn *c);
+/* Frees the layer (not the QUIC connection) and its client responses. */
+void ho_h3_free(ho_h3_conn *h);
+
+/* Forward these from ho_quic_callbacks. */
+void ho_h3_on_stream_readable(ho_h3_conn *h, uint64_t id);
+void ho_h3_on_stream_writable(ho_h3_conn *h, uint64_t id);
+void ho_h3_on_stream_reset(ho_h3_conn *h, uint64_t id, uint64_t app_error, bool stop_sending);
+
+/* Moves nghttp3's pending output into the QUIC streams (and opens the
+ * critical streams once the handshake is done). Call before each
+ * ho_quic_conn_send. HO_OK, or HO_ERR_CLOSED once the layer closed the
+ * connection with an H3 error (ho_h3_error). */
+int ho_h3_flush(ho_h3_conn *h, ho_quic_time now);
+/* The H3 application error this layer closed the connection with (0: none). */
+uint64_t ho_h3_error(const ho_h3_conn *h);
+/* Server: sends GOAWAY (RFC 9114 §5.2); requests already received are
+ * still answered. The caller closes the QUIC connection with
+ * HO_H3_NO_ERROR once ho_h3_active_streams() is 0. */
+int ho_h3_shutdown(ho_h3_conn *h);
+/* Request streams not yet finished both ways. */
+size_t ho_h3_active_streams(const ho_h3_conn *h);
+/* Client: whether the peer sent GOAWAY. */
+bool ho_h3_goaway_received(const ho_h3_conn *h);
+/* Server: requests answered through the router so far. */
+uint64_t ho_h3_requests_served(const ho_h3_conn *h);
+
+typedef struct ho_h3_response {
+    uint64_t stream_id;
+    int status;                 /* 0 until the response HEADERS arrived */
+    char content_type[128];     /* "" when absent (truncated if longer) */
+    char content_encoding[32];
+    char vary[64];
+    int64_t content_length;     /* -1 when absent */
+    ho_buf body;
+    bool complete;              /* the whole response (FIN) arrived */
+    bool reset;                 /* the stream was reset (reset_code) */
+    uint64_t reset_code;
+} ho_h3_response;
+
+/* Client: submits a request with the given header fields (pseudo-headers
+ * included, in order; not validated: tests use it to send malformed
+ * requests) and no body. *out stays owned by h (valid until ho_h3_free).
+ * HO_ERR_WOULD_BLOCK before the handshake or when the stream limit is
+ * reached. */
+int ho_h3_client_request(ho_h3_conn *h, const ho_http_header *fields, size_t n, ho_h3_response **out);
+/* GET https://authority/path; accept_encoding may be NULL. */
+int ho_h3_client_get(ho_h3_conn *h, const char *authority, const char *path, const char *accept_encoding,
+                     ho_h3_response **out);
+
 #ifdef __cplusplus
 }
 #endif

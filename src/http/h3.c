@@ -1,0 +1,797 @@
+/*
+ * HTTP/3 (RFC 9114) on the sans-I/O QUIC connection, with nghttp3 doing the
+ * framing and QPACK (RFC 9204). See include/handoff/http.h, "HTTP/3".
+ *
+ * Data flow. Receive: a QUIC readable callback reads the stream and feeds
+ * nghttp3_conn_read_stream; the QUIC layer extends flow control as bytes are
+ * read, and nghttp3 buffers what it cannot consume yet (QPACK-blocked
+ * fields, bounded by SETTINGS_QPACK_BLOCKED_STREAMS). Send: ho_h3_flush
+ * takes nghttp3_conn_writev_stream output into ho_quic_stream_write; what
+ * the QUIC send buffer accepted is reported with add_write_offset and, since
+ * that buffer keeps and retransmits those bytes itself, acknowledged to
+ * nghttp3 at once with add_ack_offset (nghttp3 may then release them).
+ */
+#include <nghttp3/nghttp3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handoff/http.h"
+
+#define H3_HDR_BYTES_MAX 16384 /* SETTINGS_MAX_FIELD_SECTION_SIZE we announce */
+#define H3_BODY_MAX (1u << 20)   /* request body buffered for the router */
+
+typedef struct h3_field {
+    size_t name_off, name_len, value_off, value_len;
+} h3_field;
+
+typedef struct h3_stream {
+    struct h3_stream *next;
+    int64_t id;
+    bool gone;          /* nghttp3 closed it; late data is discarded */
+    bool fin_recv, fin_sent;
+    /* server: the request */
+    ho_buf fields;      /* name and value bytes of every field */
+    h3_field pseudo[4]; /* :method :path :authority :scheme */
+    h3_field hdr[HO_HTTP_MAX_HEADERS];
+    size_t nhdr;
+    bool too_many;      /* more fields than ho_http_request holds */
+    bool malformed;     /* reset with H3_MESSAGE_ERROR by us */
+    ho_buf body_in;
+    /* server: the response */
+    ho_buf scratch;
+    const uint8_t *out;
+    size_t out_len;
+    bool out_given;
+    char status[8], clen[24];
+    /* client */
+    ho_h3_response *resp;
+} h3_stream;
+
+enum { PS_METHOD, PS_PATH, PS_AUTHORITY, PS_SCHEME };
+
+struct ho_h3_conn {
+    ho_quic_conn *quic;
+    nghttp3_conn *h3;
+    const ho_router *router; /* NULL: client */
+    bool bound;
+    h3_stream *streams;
+    size_t active;
+    uint64_t error;
+    bool goaway;
+    uint64_t served;
+    ho_quic_time now;
+    ho_h3_response **resps;
+    size_t nresps;
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static h3_stream *stream_find(ho_h3_conn *h, int64_t id)
+{
+    for (h3_stream *s = h->streams; s != NULL; s = s->next)
+        if (s->id == id)
+            return s;
+    return NULL;
+}
+
+static h3_stream *stream_new(ho_h3_conn *h, int64_t id)
+{
+    h3_stream *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->id = id;
+    ho_buf_init(&s->fields);
+    ho_buf_init(&s->body_in);
+    ho_buf_init(&s->scratch);
+    s->next = h->streams;
+    h->streams = s;
+    h->active++;
+    return s;
+}
+
+/* The request state goes; a small marker stays so that late STREAM data on
+ * a stream nghttp3 already closed is not taken for a new stream. */
+static void stream_release(ho_h3_conn *h, h3_stream *s)
+{
+    if (s->gone)
+        return;
+    s->gone = true;
+    ho_buf_free(&s->fields);
+    ho_buf_free(&s->body_in);
+    ho_buf_free(&s->scratch);
+    s->out = NULL;
+    if (h->active > 0)
+        h->active--;
+}
+
+static bool is_bidi(int64_t id) { return (id & 2) == 0; }
+
+/* RFC 9114 §8.1: a connection error closes the QUIC connection with the H3
+ * (or QPACK, RFC 9204 §6) application error code. */
+static void conn_fail(ho_h3_conn *h, int liberr)
+{
+    if (h->error != 0)
+        return;
+    h->error = nghttp3_err_infer_quic_app_error_code(liberr);
+    if (h->error == 0)
+        h->error = HO_H3_INTERNAL_ERROR;
+    ho_quic_conn_close(h->quic, h->error, nghttp3_strerror(liberr), h->now);
+}
+
+/* Both directions of a request stream finished: nghttp3 may forget it. */
+static void maybe_close(ho_h3_conn *h, h3_stream *s)
+{
+    if (s->gone || !s->fin_recv || !s->fin_sent)
+        return;
+    int rv = nghttp3_conn_close_stream(h->h3, s->id, HO_H3_NO_ERROR);
+    if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND)
+        conn_fail(h, rv);
+    stream_release(h, s);
+}
+
+static void copy_str(char *dst, size_t cap, const uint8_t *p, size_t n)
+{
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, p, n);
+    dst[n] = '\0';
+}
+
+/* ---- nghttp3 callbacks ---------------------------------------------------- */
+
+static int cb_acked(nghttp3_conn *conn, int64_t id, uint64_t n, void *ud, void *sud)
+{
+    (void)conn, (void)id, (void)n, (void)ud, (void)sud;
+    return 0;
+}
+
+static int cb_stream_close(nghttp3_conn *conn, int64_t id, uint64_t code, void *ud, void *sud)
+{
+    (void)conn, (void)code, (void)sud;
+    ho_h3_conn *h = ud;
+    h3_stream *s = stream_find(h, id);
+    if (s != NULL)
+        stream_release(h, s);
+    return 0;
+}
+
+static int cb_recv_data(nghttp3_conn *conn, int64_t id, const uint8_t *data, size_t len, void *ud, void *sud)
+{
+    (void)conn;
+    ho_h3_conn *h = ud;
+    h3_stream *s = sud;
+    if (s == NULL || s->gone || s->malformed)
+        return 0;
+    if (h->router != NULL && s->body_in.len + len > H3_BODY_MAX) {
+        /* Too large to buffer: refused unprocessed (RFC 9114 §4.1.1). */
+        s->malformed = true;
+        s->fin_recv = s->fin_sent = true;
+        ho_quic_stream_stop_sending(h->quic, (uint64_t)id, HO_H3_REQUEST_REJECTED);
+        ho_quic_stream_reset(h->quic, (uint64_t)id, HO_H3_REQUEST_REJECTED);
+        return 0;
+    }
+    if (h->router != NULL)
+        ho_put_bytes(&s->body_in, data, len);
+    else if (s->resp != NULL)
+        ho_put_bytes(&s->resp->body, data, len);
+    return 0;
+}
+
+static int cb_deferred_consume(nghttp3_conn *conn, int64_t id, size_t n, void *ud, void *sud)
+{
+    /* Flow-control credit follows ho_quic_stream_read, not consumption. */
+    (void)conn, (void)id, (void)n, (void)ud, (void)sud;
+    return 0;
+}
+
+static int cb_begin_headers(nghttp3_conn *conn, int64_t id, void *ud, void *sud)
+{
+    ho_h3_conn *h = ud;
+    if (sud != NULL || h->router == NULL)
+        return 0;
+    h3_stream *s = stream_find(h, id);
+    if (s == NULL && (s = stream_new(h, id)) == NULL)
+        return NGHTTP3_ERR_CALLBACK_FAILURE;
+    nghttp3_conn_set_stream_user_data(conn, id, s);
+    return 0;
+}
+
+static void field_store(h3_stream *s, h3_field *f, nghttp3_vec name, nghttp3_vec value)
+{
+    f->name_off = s->fields.len;
+    f->name_len = name.len;
+    ho_put_bytes(&s->fields, name.base, name.len);
+    f->value_off = s->fields.len;
+    f->value_len = value.len;
+    ho_put_bytes(&s->fields, value.base, value.len);
+}
+
+/* RFC 9114 §4.2: field names MUST be lowercase (uppercase is malformed);
+ * RFC 9110 §5.1, §5.5: a name is a token, a value has no NUL, CR or LF.
+ * nghttp3 checks the pseudo-headers and connection-specific fields. */
+static bool field_ok(nghttp3_vec n, nghttp3_vec v)
+{
+    static const char tchar[] = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz";
+    if (n.len == 0)
+        return false;
+    for (size_t i = n.base[0] == ':' ? 1 : 0; i < n.len; i++)
+        if (n.base[i] == 0 || strchr(tchar, n.base[i]) == NULL)
+            return false;
+    for (size_t i = 0; i < v.len; i++)
+        if (v.base[i] == 0 || v.base[i] == '\r' || v.base[i] == '\n')
+            return false;
+    return true;
+}
+
+static int cb_recv_header(nghttp3_conn *conn, int64_t id, int32_t token, nghttp3_rcbuf *name, nghttp3_rcbuf *value,
+                          uint8_t flags, void *ud, void *sud)
+{
+    (void)conn, (void)flags;
+    ho_h3_conn *h = ud;
+    h3_stream *s = sud;
+    if (s == NULL || s->gone || s->malformed)
+        return 0;
+    nghttp3_vec n = nghttp3_rcbuf_get_buf(name), v = nghttp3_rcbuf_get_buf(value);
+    if (h->router != NULL && !field_ok(n, v)) {
+        /* RFC 9114 §4.1.2: a malformed request is a stream error of type
+         * H3_MESSAGE_ERROR; the rest of the stream is ignored. */
+        s->malformed = true;
+        s->fin_recv = s->fin_sent = true;
+        ho_quic_stream_stop_sending(h->quic, (uint64_t)id, HO_H3_MESSAGE_ERROR);
+        ho_quic_stream_reset(h->quic, (uint64_t)id, HO_H3_MESSAGE_ERROR);
+        return 0;
+    }
+    if (h->router == NULL) {
+        ho_h3_response *r = s->resp;
+        if (r == NULL)
+            return 0;
+        if (token == NGHTTP3_QPACK_TOKEN__STATUS) {
+            int st = 0;
+            for (size_t i = 0; i < v.len && i < 3; i++)
+                st = st * 10 + (v.base[i] - '0');
+            if (st >= 200) /* interim (1xx) responses are skipped */
+                r->status = st;
+        } else if (token == NGHTTP3_QPACK_TOKEN_CONTENT_TYPE) {
+            copy_str(r->content_type, sizeof(r->content_type), v.base, v.len);
+        } else if (token == NGHTTP3_QPACK_TOKEN_CONTENT_ENCODING) {
+            copy_str(r->content_encoding, sizeof(r->content_encoding), v.base, v.len);
+        } else if (token == NGHTTP3_QPACK_TOKEN_VARY) {
+            copy_str(r->vary, sizeof(r->vary), v.base, v.len);
+        } else if (token == NGHTTP3_QPACK_TOKEN_CONTENT_LENGTH) {
+            int64_t cl = 0;
+            for (size_t i = 0; i < v.len && i < 18; i++)
+                cl = cl * 10 + (v.base[i] - '0');
+            r->content_length = cl;
+        }
+        return 0;
+    }
+    /* nghttp3 has already checked the pseudo-headers, connection-specific
+     * fields and TE (RFC 9114 §4.3.1, §4.2) and resets malformed requests. */
+    switch (token) {
+    case NGHTTP3_QPACK_TOKEN__METHOD: field_store(s, &s->pseudo[PS_METHOD], n, v); return 0;
+    case NGHTTP3_QPACK_TOKEN__PATH: field_store(s, &s->pseudo[PS_PATH], n, v); return 0;
+    case NGHTTP3_QPACK_TOKEN__AUTHORITY: field_store(s, &s->pseudo[PS_AUTHORITY], n, v); return 0;
+    case NGHTTP3_QPACK_TOKEN__SCHEME: field_store(s, &s->pseudo[PS_SCHEME], n, v); return 0;
+    default: break;
+    }
+    if (n.len > 0 && n.base[0] == ':')
+        return 0;
+    if (s->nhdr == HO_HTTP_MAX_HEADERS) {
+        s->too_many = true;
+        return 0;
+    }
+    field_store(s, &s->hdr[s->nhdr++], n, v);
+    return 0;
+}
+
+static nghttp3_ssize srv_read_data(nghttp3_conn *conn, int64_t id, nghttp3_vec *vec, size_t veccnt,
+                                   uint32_t *pflags, void *ud, void *sud)
+{
+    (void)conn, (void)id, (void)ud;
+    h3_stream *s = sud;
+    *pflags |= NGHTTP3_DATA_FLAG_EOF;
+    if (s == NULL || s->out_given || s->out_len == 0 || veccnt == 0)
+        return 0;
+    s->out_given = true;
+    vec[0].base = (uint8_t *)s->out; /* stays valid until the stream is released */
+    vec[0].len = s->out_len;
+    return 1;
+}
+
+static ho_http_str field_str(const h3_stream *s, size_t off, size_t len)
+{
+    return (ho_http_str){.p = (const char *)s->fields.data + off, .len = len};
+}
+
+/* The request stream ended: build the ho_http_request, run the router and
+ * submit the response. */
+static int serve(ho_h3_conn *h, h3_stream *s)
+{
+    ho_http_request *req = calloc(1, sizeof(*req));
+    if (req == NULL)
+        return NGHTTP3_ERR_CALLBACK_FAILURE;
+    const h3_field *pm = &s->pseudo[PS_METHOD], *pp = &s->pseudo[PS_PATH], *pa = &s->pseudo[PS_AUTHORITY];
+    req->method = field_str(s, pm->value_off, pm->value_len);
+    req->target = field_str(s, pp->value_off, pp->value_len);
+    req->path = req->target;
+    req->query = (ho_http_str){NULL, 0};
+    const char *q = req->target.len ? memchr(req->target.p, '?', req->target.len) : NULL;
+    if (q != NULL) {
+        req->path.len = (size_t)(q - req->target.p);
+        req->query.p = q + 1;
+        req->query.len = req->target.len - req->path.len - 1;
+    }
+    req->version = 30;
+    for (size_t i = 0; i < s->nhdr; i++) {
+        req->headers[i].name = field_str(s, s->hdr[i].name_off, s->hdr[i].name_len);
+        req->headers[i].value = field_str(s, s->hdr[i].value_off, s->hdr[i].value_len);
+    }
+    req->header_count = s->nhdr;
+    /* RFC 9114 §4.3.1: :authority, else Host. */
+    if (pa->value_len > 0) {
+        req->host = field_str(s, pa->value_off, pa->value_len);
+    } else {
+        const ho_http_str *host = ho_http_header_get(req, "host");
+        if (host != NULL)
+            req->host = *host;
+    }
+    req->content_length = s->body_in.len;
+    req->body = s->body_in.len ? s->body_in.data : NULL;
+    req->keep_alive = true;
+    req->head = ho_http_str_eq(req->method, "HEAD");
+    req->tls = ho_quic_conn_tls(h->quic);
+
+    ho_http_response resp;
+    ho_http_response_reset(&resp, &s->scratch);
+    if (s->too_many) {
+        resp.status = 431;
+        resp.content_type = "text/plain";
+        ho_put_bytes(&s->scratch, "431 Request Header Fields Too Large\n", 36);
+    } else {
+        ho_router_dispatch(h->router, req, &resp);
+    }
+    s->out = ho_http_response_body(&resp, &s->out_len);
+    bool no_body = req->head || resp.status == 204 || resp.status == 304 || resp.status < 200;
+    free(req);
+
+    snprintf(s->status, sizeof(s->status), "%d", resp.status);
+    snprintf(s->clen, sizeof(s->clen), "%zu", s->out_len);
+    nghttp3_nv nv[8];
+    size_t n = 0;
+#define NV(k, v) nv[n++] = (nghttp3_nv){(uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP3_NV_FLAG_NONE}
+    NV(":status", s->status);
+    NV("server", "handoff");
+    if (resp.content_type != NULL)
+        NV("content-type", resp.content_type);
+    if (resp.content_encoding != NULL)
+        NV("content-encoding", resp.content_encoding);
+    if (resp.vary_accept_encoding)
+        NV("vary", "accept-encoding");
+    if (resp.allow != NULL)
+        NV("allow", resp.allow);
+    if (resp.status != 204 && resp.status >= 200) /* RFC 9110 §8.6 */
+        NV("content-length", s->clen);
+#undef NV
+    if (no_body)
+        s->out_len = 0;
+    nghttp3_data_reader dr = {.read_data = srv_read_data};
+    h->served++;
+    return nghttp3_conn_submit_response(h->h3, s->id, nv, n, s->out_len ? &dr : NULL);
+}
+
+static int cb_end_stream(nghttp3_conn *conn, int64_t id, void *ud, void *sud)
+{
+    (void)conn, (void)id;
+    ho_h3_conn *h = ud;
+    h3_stream *s = sud;
+    if (s == NULL || s->gone || s->malformed)
+        return 0;
+    s->fin_recv = true;
+    if (h->router != NULL) {
+        int rv = serve(h, s);
+        if (rv != 0)
+            return nghttp3_err_is_fatal(rv) ? rv : NGHTTP3_ERR_CALLBACK_FAILURE;
+    } else if (s->resp != NULL) {
+        s->resp->complete = true;
+    }
+    return 0;
+}
+
+/* nghttp3 asks for STOP_SENDING / RESET_STREAM, e.g. H3_MESSAGE_ERROR for a
+ * malformed request (RFC 9114 §4.1.2). */
+static int cb_stop_sending(nghttp3_conn *conn, int64_t id, uint64_t code, void *ud, void *sud)
+{
+    (void)conn, (void)sud;
+    ho_h3_conn *h = ud;
+    ho_quic_stream_stop_sending(h->quic, (uint64_t)id, code);
+    return 0;
+}
+
+static int cb_reset_stream(nghttp3_conn *conn, int64_t id, uint64_t code, void *ud, void *sud)
+{
+    (void)conn, (void)sud;
+    ho_h3_conn *h = ud;
+    ho_quic_stream_reset(h->quic, (uint64_t)id, code);
+    h3_stream *s = stream_find(h, id);
+    if (s == NULL && (s = stream_new(h, id)) == NULL)
+        return NGHTTP3_ERR_CALLBACK_FAILURE;
+    /* The stream is done for us; nghttp3 closes it when told below. */
+    s->fin_recv = s->fin_sent = true;
+    return 0;
+}
+
+static int cb_shutdown(nghttp3_conn *conn, int64_t id, void *ud)
+{
+    (void)conn, (void)id;
+    ho_h3_conn *h = ud;
+    h->goaway = true;
+    return 0;
+}
+
+/* ---- set-up --------------------------------------------------------------- */
+
+static ho_h3_conn *attach(ho_quic_conn *c, const ho_router *r)
+{
+    ho_h3_conn *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return NULL;
+    h->quic = c;
+    h->router = r;
+    nghttp3_callbacks cb = {
+        .acked_stream_data = cb_acked,
+        .stream_close = cb_stream_close,
+        .recv_data = cb_recv_data,
+        .deferred_consume = cb_deferred_consume,
+        .begin_headers = cb_begin_headers,
+        .recv_header = cb_recv_header,
+        .end_stream = cb_end_stream,
+        .stop_sending = cb_stop_sending,
+        .reset_stream = cb_reset_stream,
+        .shutdown = cb_shutdown,
+    };
+    nghttp3_settings st;
+    nghttp3_settings_default(&st);
+    st.max_field_section_size = H3_HDR_BYTES_MAX;
+    st.qpack_max_dtable_capacity = 4096;
+    st.qpack_blocked_streams = 100;
+    int rv = r != NULL ? nghttp3_conn_server_new(&h->h3, &cb, &st, NULL, h)
+                       : nghttp3_conn_client_new(&h->h3, &cb, &st, NULL, h);
+    if (rv != 0) {
+        free(h);
+        return NULL;
+    }
+    if (r != NULL)
+        nghttp3_conn_set_max_client_streams_bidi(h->h3, 100); /* QUIC default initial_max_streams_bidi */
+    return h;
+}
+
+ho_h3_conn *ho_h3_server_attach(ho_quic_conn *c, const ho_router *r)
+{
+    if (c == NULL || r == NULL)
+        return NULL;
+    return attach(c, r);
+}
+
+ho_h3_conn *ho_h3_client_attach(ho_quic_conn *c)
+{
+    if (c == NULL)
+        return NULL;
+    return attach(c, NULL);
+}
+
+void ho_h3_free(ho_h3_conn *h)
+{
+    if (h == NULL)
+        return;
+    nghttp3_conn_del(h->h3);
+    for (h3_stream *s = h->streams, *next; s != NULL; s = next) {
+        next = s->next;
+        stream_release(h, s);
+        free(s);
+    }
+    for (size_t i = 0; i < h->nresps; i++) {
+        ho_buf_free(&h->resps[i]->body);
+        free(h->resps[i]);
+    }
+    free(h->resps);
+    free(h);
+}
+
+/* RFC 9114 §6.2.1: each side MUST open one control stream; RFC 9204 §4.2:
+ * and the QPACK encoder and decoder streams. Needs the peer's transport
+ * parameters (its MAX_STREAMS for uni streams, at least 3 per §6.2). */
+static int bind_streams(ho_h3_conn *h)
+{
+    if (h->bound)
+        return HO_OK;
+    if (!ho_quic_conn_handshake_done(h->quic))
+        return HO_ERR_WOULD_BLOCK;
+    uint64_t ctrl, enc, dec;
+    int rc;
+    if ((rc = ho_quic_stream_open(h->quic, false, &ctrl)) != HO_OK)
+        return rc;
+    if ((rc = ho_quic_stream_open(h->quic, false, &enc)) != HO_OK ||
+        (rc = ho_quic_stream_open(h->quic, false, &dec)) != HO_OK) {
+        conn_fail(h, NGHTTP3_ERR_H3_STREAM_CREATION_ERROR);
+        return HO_ERR_CLOSED;
+    }
+    int rv = nghttp3_conn_bind_control_stream(h->h3, (int64_t)ctrl);
+    if (rv == 0)
+        rv = nghttp3_conn_bind_qpack_streams(h->h3, (int64_t)enc, (int64_t)dec);
+    if (rv != 0) {
+        conn_fail(h, rv);
+        return HO_ERR_CLOSED;
+    }
+    h->bound = true;
+    return HO_OK;
+}
+
+/* ---- driving -------------------------------------------------------------- */
+
+static void message_error(ho_h3_conn *h, int64_t id)
+{
+    ho_quic_stream_stop_sending(h->quic, (uint64_t)id, HO_H3_MESSAGE_ERROR);
+    ho_quic_stream_reset(h->quic, (uint64_t)id, HO_H3_MESSAGE_ERROR);
+    int rv = nghttp3_conn_close_stream(h->h3, id, HO_H3_MESSAGE_ERROR);
+    if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND && nghttp3_err_is_fatal(rv)) {
+        conn_fail(h, rv);
+        return;
+    }
+    h3_stream *s = stream_find(h, id);
+    if (s == NULL)
+        s = stream_new(h, id);
+    if (s != NULL) {
+        s->malformed = true;
+        stream_release(h, s);
+    }
+}
+
+void ho_h3_on_stream_readable(ho_h3_conn *h, uint64_t id)
+{
+    if (h == NULL || h->error != 0)
+        return;
+    h3_stream *s = stream_find(h, (int64_t)id);
+    if (s != NULL && s->gone) {
+        /* Closed on our side (reset): drain and drop. */
+        uint8_t sink[4096];
+        size_t n;
+        bool fin;
+        while (ho_quic_stream_read(h->quic, id, sink, sizeof(sink), &n, &fin) == HO_OK && n > 0 && !fin)
+            ;
+        return;
+    }
+    static uint8_t buf[16384];
+    for (;;) {
+        size_t n = 0;
+        bool fin = false;
+        if (ho_quic_stream_read(h->quic, id, buf, sizeof(buf), &n, &fin) != HO_OK || (n == 0 && !fin))
+            break;
+        nghttp3_ssize rv = nghttp3_conn_read_stream(h->h3, (int64_t)id, buf, n, fin);
+        if ((rv == NGHTTP3_ERR_MALFORMED_HTTP_MESSAGING || rv == NGHTTP3_ERR_MALFORMED_HTTP_HEADER) &&
+            is_bidi((int64_t)id)) {
+            /* RFC 9114 §4.1.2: a malformed message (e.g. content-length
+             * not matching the DATA, found at the FIN) is a stream error
+             * H3_MESSAGE_ERROR, not a connection error. */
+            message_error(h, (int64_t)id);
+            return;
+        }
+        if (rv < 0) {
+            conn_fail(h, (int)rv);
+            return;
+        }
+        if (fin)
+            break;
+    }
+    s = stream_find(h, (int64_t)id);
+    if (s != NULL)
+        maybe_close(h, s);
+}
+
+void ho_h3_on_stream_writable(ho_h3_conn *h, uint64_t id)
+{
+    if (h == NULL || h->error != 0)
+        return;
+    nghttp3_conn_unblock_stream(h->h3, (int64_t)id);
+}
+
+void ho_h3_on_stream_reset(ho_h3_conn *h, uint64_t id, uint64_t app_error, bool stop_sending)
+{
+    if (h == NULL || h->error != 0)
+        return;
+    int64_t sid = (int64_t)id;
+    h3_stream *s = stream_find(h, sid);
+    if (s != NULL && s->resp != NULL) {
+        s->resp->reset = true;
+        s->resp->reset_code = app_error;
+    }
+    if (is_bidi(sid)) {
+        /* RFC 9114 §4.1.1: the request or response is abandoned; cancel
+         * whatever remains of our side too. */
+        if (stop_sending) /* the QUIC layer already answered with RESET_STREAM */
+            ho_quic_stream_stop_sending(h->quic, id, HO_H3_REQUEST_CANCELLED);
+        else
+            ho_quic_stream_reset(h->quic, id, HO_H3_REQUEST_CANCELLED);
+    } else if (!stop_sending) {
+        /* §6.2: an unknown uni stream's reset is harmless; a critical
+         * stream's closure is H3_CLOSED_CRITICAL_STREAM (§6.2.1), which
+         * nghttp3_conn_close_stream reports. */
+        nghttp3_conn_shutdown_stream_read(h->h3, sid);
+    }
+    int rv = nghttp3_conn_close_stream(h->h3, sid, app_error);
+    if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND) {
+        conn_fail(h, rv);
+        return;
+    }
+    if (s == NULL && is_bidi(sid))
+        s = stream_new(h, sid);
+    if (s != NULL)
+        stream_release(h, s);
+}
+
+int ho_h3_flush(ho_h3_conn *h, ho_quic_time now)
+{
+    h->now = now;
+    if (h->error != 0)
+        return HO_ERR_CLOSED;
+    if (ho_quic_conn_is_closing(h->quic))
+        return HO_OK;
+    if (!h->bound && bind_streams(h) == HO_ERR_CLOSED)
+        return HO_ERR_CLOSED;
+    if (!h->bound)
+        return HO_OK;
+    for (int guard = 0; guard < 100000; guard++) {
+        nghttp3_vec vec[16];
+        int64_t sid = -1;
+        int fin = 0;
+        nghttp3_ssize nv = nghttp3_conn_writev_stream(h->h3, &sid, &fin, vec, 16);
+        if (nv < 0) {
+            conn_fail(h, (int)nv);
+            return HO_ERR_CLOSED;
+        }
+        if (sid < 0)
+            break;
+        size_t total = 0, taken = 0;
+        for (nghttp3_ssize i = 0; i < nv; i++)
+            total += vec[i].len;
+        int rc = HO_OK;
+        bool fin_taken = false;
+        for (nghttp3_ssize i = 0; i < nv || (nv == 0 && i == 0); i++) {
+            bool last = i + 1 >= nv;
+            size_t w = 0;
+            const uint8_t *p = nv ? vec[i].base : NULL;
+            size_t len = nv ? vec[i].len : 0;
+            rc = ho_quic_stream_write(h->quic, (uint64_t)sid, p, len, last && fin, &w);
+            taken += w;
+            if (rc != HO_OK || w < len)
+                break;
+            if (last && fin)
+                fin_taken = true;
+        }
+        if (rc != HO_OK && rc != HO_ERR_WOULD_BLOCK) {
+            /* The QUIC stream is gone or reset (STOP_SENDING answered): the
+             * message is abandoned. Closing a critical stream this way is a
+             * connection error (§6.2.1). */
+            int rv = nghttp3_conn_close_stream(h->h3, sid, HO_H3_REQUEST_CANCELLED);
+            if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND) {
+                conn_fail(h, rv);
+                return HO_ERR_CLOSED;
+            }
+            h3_stream *s = stream_find(h, sid);
+            if (s != NULL)
+                stream_release(h, s);
+            continue;
+        }
+        if (taken > 0 || fin_taken) {
+            int rv = nghttp3_conn_add_write_offset(h->h3, sid, taken);
+            if (rv == 0 && taken > 0)
+                rv = nghttp3_conn_add_ack_offset(h->h3, sid, taken);
+            if (rv != 0) {
+                conn_fail(h, rv);
+                return HO_ERR_CLOSED;
+            }
+        }
+        if (taken < total || (fin && !fin_taken)) {
+            /* The QUIC stream's buffer is full: the writable callback
+             * unblocks it. */
+            nghttp3_conn_block_stream(h->h3, sid);
+            continue;
+        }
+        if (fin_taken) {
+            h3_stream *s = stream_find(h, sid);
+            if (s != NULL) {
+                s->fin_sent = true;
+                maybe_close(h, s);
+            }
+        }
+    }
+    /* Streams reset by nghttp3 itself (malformed requests) are closed here,
+     * outside its callbacks. */
+    for (h3_stream *s = h->streams; s != NULL; s = s->next)
+        maybe_close(h, s);
+    return h->error != 0 ? HO_ERR_CLOSED : HO_OK;
+}
+
+uint64_t ho_h3_error(const ho_h3_conn *h) { return h->error; }
+size_t ho_h3_active_streams(const ho_h3_conn *h) { return h->active; }
+bool ho_h3_goaway_received(const ho_h3_conn *h) { return h->goaway; }
+uint64_t ho_h3_requests_served(const ho_h3_conn *h) { return h->served; }
+
+int ho_h3_shutdown(ho_h3_conn *h)
+{
+    /* RFC 9114 §5.2: GOAWAY carries the first request stream ID the server
+     * will not process; nghttp3 computes it from the streams it accepted. */
+    if (h->router == NULL || !h->bound)
+        return HO_ERR_INVALID_ARG;
+    int rv = nghttp3_conn_shutdown(h->h3);
+    return rv == 0 ? HO_OK : HO_ERR_INTERNAL;
+}
+
+/* ---- client --------------------------------------------------------------- */
+
+int ho_h3_client_request(ho_h3_conn *h, const ho_http_header *fields, size_t n, ho_h3_response **out)
+{
+    if (h->router != NULL || n > 64)
+        return HO_ERR_INVALID_ARG;
+    if (h->error != 0 || h->goaway)
+        return HO_ERR_CLOSED;
+    int rc = bind_streams(h);
+    if (rc != HO_OK)
+        return rc;
+    ho_h3_response **grown = realloc(h->resps, (h->nresps + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return HO_ERR_NOMEM;
+    h->resps = grown;
+    ho_h3_response *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return HO_ERR_NOMEM;
+    uint64_t id;
+    if ((rc = ho_quic_stream_open(h->quic, true, &id)) != HO_OK) {
+        free(r);
+        return rc;
+    }
+    h3_stream *s = stream_new(h, (int64_t)id);
+    if (s == NULL) {
+        free(r);
+        return HO_ERR_NOMEM;
+    }
+    ho_buf_init(&r->body);
+    r->stream_id = id;
+    r->content_length = -1;
+    s->resp = r;
+    h->resps[h->nresps++] = r;
+    nghttp3_nv nv[64];
+    for (size_t i = 0; i < n; i++)
+        nv[i] = (nghttp3_nv){(uint8_t *)fields[i].name.p, (uint8_t *)fields[i].value.p, fields[i].name.len,
+                             fields[i].value.len, NGHTTP3_NV_FLAG_NONE};
+    int rv = nghttp3_conn_submit_request(h->h3, (int64_t)id, nv, n, NULL, s);
+    if (rv != 0) {
+        ho_quic_stream_reset(h->quic, id, HO_H3_REQUEST_CANCELLED);
+        stream_release(h, s);
+        return HO_ERR_INTERNAL;
+    }
+    *out = r;
+    return HO_OK;
+}
+
+static ho_http_header hf(const char *name, const char *value)
+{
+    return (ho_http_header){{name, strlen(name)}, {value, strlen(value)}};
+}
+
+int ho_h3_client_get(ho_h3_conn *h, const char *authority, const char *path, const char *accept_encoding,
+                     ho_h3_response **out)
+{
+    ho_http_header f[6];
+    size_t n = 0;
+    /* RFC 9114 §4.3.1: :method, :scheme, :authority and :path, before the
+     * regular fields. */
+    f[n++] = hf(":method", "GET");
+    f[n++] = hf(":scheme", "https");
+    f[n++] = hf(":authority", authority);
+    f[n++] = hf(":path", path);
+    f[n++] = hf("user-agent", "handoff");
+    if (accept_encoding != NULL)
+        f[n++] = hf("accept-encoding", accept_encoding);
+    return ho_h3_client_request(h, f, n, out);
+}

@@ -1,0 +1,637 @@
+/* test_h3: HTTP/3 (src/http/h3.c) between an in-memory QUIC client and
+ * server (simulated link, virtual clock, deterministic loss) serving the
+ * HttpArena routes: /baseline2, /json byte-equal to a direct router
+ * dispatch, /static with brotli, 404, 20 concurrent requests, a 200 kB file
+ * under 10% loss, malformed requests reset with H3_MESSAGE_ERROR while the
+ * connection keeps serving, GOAWAY and H3_NO_ERROR close, a critical stream
+ * closed (H3_CLOSED_CRITICAL_STREAM). Then our client against ngtcp2's
+ * gtlsserver over loopback UDP (a missing peer is a failure). */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "handoff/crypto.h"
+#include "handoff/http.h"
+#include "handoff/quic.h"
+#include "quic/packet.h"
+#include "quic/quic_types.h"
+
+#define ONE_WAY HO_QUIC_MS(10)
+#define MAX_QUEUE 8192
+
+typedef struct dgram {
+    ho_quic_time at;
+    int to;
+    size_t len;
+    uint8_t data[1500];
+} dgram;
+
+typedef struct sim {
+    ho_quic_config ccfg, scfg;
+    ho_quic_conn *conn[2];
+    ho_h3_conn *h3[2];
+    const ho_router *router;
+    ho_quic_time now;
+    uint64_t rng;
+    unsigned loss_pct;
+    dgram *q;
+    size_t qn;
+    uint64_t dropped;
+} sim;
+
+static ho_tls_config *server_tls, *client_tls;
+static ho_router *router;
+static ho_arena *arena;
+
+static uint64_t rnd(sim *s)
+{
+    s->rng ^= s->rng << 13;
+    s->rng ^= s->rng >> 7;
+    s->rng ^= s->rng << 17;
+    return s->rng;
+}
+
+static int side_of(sim *s, ho_quic_conn *c) { return c == s->conn[1]; }
+
+static void cb_readable(void *ctx, ho_quic_conn *c, uint64_t id)
+{
+    sim *s = ctx;
+    ho_h3_on_stream_readable(s->h3[side_of(s, c)], id);
+}
+static void cb_writable(void *ctx, ho_quic_conn *c, uint64_t id)
+{
+    sim *s = ctx;
+    ho_h3_on_stream_writable(s->h3[side_of(s, c)], id);
+}
+static void cb_reset(void *ctx, ho_quic_conn *c, uint64_t id, uint64_t code, bool stop)
+{
+    sim *s = ctx;
+    ho_h3_on_stream_reset(s->h3[side_of(s, c)], id, code, stop);
+}
+
+static void make_tls(void)
+{
+    ho_privkey *key;
+    ho_cert_chain chain = {0};
+    if (ho_selfsigned_generate("localhost", 30, &key, &chain) != HO_OK)
+        abort();
+    const char *alpn[] = {"h3"};
+    server_tls = ho_tls_config_new(true);
+    ho_tls_config_add_cert(server_tls, &chain, key);
+    ho_tls_config_set_alpn(server_tls, alpn, 1);
+    ho_quic_tls_config_prepare(server_tls);
+    client_tls = ho_tls_config_new(false);
+    ho_tls_config_set_verify_peer(client_tls, false);
+    ho_tls_config_set_alpn(client_tls, alpn, 1);
+    ho_quic_tls_config_prepare(client_tls);
+}
+
+static void sim_init(sim *s, unsigned loss_pct, uint64_t seed)
+{
+    memset(s, 0, sizeof(*s));
+    s->q = calloc(MAX_QUEUE, sizeof(dgram));
+    s->rng = seed;
+    s->loss_pct = loss_pct;
+    s->now = HO_QUIC_SEC(1000);
+    s->router = router;
+    ho_quic_callbacks cb = {
+        .ctx = s, .stream_readable = cb_readable, .stream_writable = cb_writable, .stream_reset = cb_reset};
+    s->ccfg = (ho_quic_config){.is_server = false, .tls = client_tls, .server_name = "localhost", .callbacks = cb};
+    s->scfg = (ho_quic_config){.is_server = true, .tls = server_tls, .callbacks = cb};
+    s->conn[0] = ho_quic_conn_new_client(&s->ccfg, NULL, s->now);
+    s->h3[0] = ho_h3_client_attach(s->conn[0]);
+}
+
+static void sim_free(sim *s)
+{
+    ho_h3_free(s->h3[0]);
+    ho_h3_free(s->h3[1]);
+    ho_quic_conn_free(s->conn[0]);
+    ho_quic_conn_free(s->conn[1]);
+    free(s->q);
+}
+
+static void enqueue(sim *s, int to, const uint8_t *p, size_t len)
+{
+    if (s->loss_pct && rnd(s) % 100 < s->loss_pct) {
+        s->dropped++;
+        return;
+    }
+    if (s->qn == MAX_QUEUE || len > sizeof(s->q[0].data))
+        return;
+    dgram *d = &s->q[s->qn++];
+    d->at = s->now + ONE_WAY;
+    d->to = to;
+    d->len = len;
+    memcpy(d->data, p, len);
+}
+
+static void flush(sim *s, int side)
+{
+    static uint8_t buf[64 * 1200];
+    ho_quic_conn *c = s->conn[side];
+    if (c == NULL)
+        return;
+    if (s->h3[side] != NULL)
+        ho_h3_flush(s->h3[side], s->now);
+    for (;;) {
+        size_t seg;
+        size_t n = ho_quic_conn_send(c, buf, sizeof(buf), &seg, s->now);
+        if (n == 0)
+            break;
+        for (size_t off = 0; off < n; off += seg)
+            enqueue(s, !side, buf + off, n - off < seg ? n - off : seg);
+    }
+}
+
+static void deliver(sim *s, const dgram *d)
+{
+    if (d->to == 1 && s->conn[1] == NULL) {
+        ho_quic_header h;
+        if (ho_quic_header_parse(d->data, d->len, 8, &h) != HO_OK || h.type != HO_QUIC_PKT_INITIAL)
+            return;
+        s->conn[1] = ho_quic_conn_new_server(&s->scfg, h.dcid.data, h.dcid.len, h.scid.data, h.scid.len, NULL,
+                                             s->now);
+        if (s->conn[1] == NULL)
+            return;
+        s->h3[1] = ho_h3_server_attach(s->conn[1], s->router);
+    }
+    ho_quic_conn_receive(s->conn[d->to], d->data, d->len, NULL, s->now);
+}
+
+typedef bool (*done_fn)(sim *s, void *arg);
+
+static bool run(sim *s, done_fn done, void *arg, ho_quic_time limit)
+{
+    ho_quic_time end = s->now + limit;
+    while (s->now < end) {
+        flush(s, 0);
+        flush(s, 1);
+        if (done != NULL && done(s, arg))
+            return true;
+        ho_quic_time next = HO_QUIC_TIME_NEVER;
+        for (size_t i = 0; i < s->qn; i++)
+            if (s->q[i].at < next)
+                next = s->q[i].at;
+        for (int k = 0; k < 2; k++)
+            if (s->conn[k] != NULL && ho_quic_conn_next_timeout(s->conn[k]) < next)
+                next = ho_quic_conn_next_timeout(s->conn[k]);
+        if (next == HO_QUIC_TIME_NEVER)
+            break;
+        if (next > end) {
+            s->now = end;
+            break;
+        }
+        if (next > s->now)
+            s->now = next;
+        size_t w = 0;
+        for (size_t i = 0; i < s->qn; i++) {
+            if (s->q[i].at <= s->now)
+                deliver(s, &s->q[i]);
+            else
+                s->q[w++] = s->q[i];
+        }
+        s->qn = w;
+        for (int k = 0; k < 2; k++)
+            if (s->conn[k] != NULL && ho_quic_conn_next_timeout(s->conn[k]) <= s->now)
+                ho_quic_conn_handle_timeout(s->conn[k], s->now);
+    }
+    return done != NULL && done(s, arg);
+}
+
+static bool hs_done(sim *s, void *arg)
+{
+    (void)arg;
+    return s->conn[1] != NULL && ho_quic_conn_handshake_confirmed(s->conn[0]) &&
+           ho_quic_conn_handshake_confirmed(s->conn[1]);
+}
+
+typedef struct resp_set {
+    ho_h3_response *r[32];
+    size_t n;
+} resp_set;
+
+static bool all_done(sim *s, void *arg)
+{
+    (void)s;
+    resp_set *rs = arg;
+    for (size_t i = 0; i < rs->n; i++)
+        if (rs->r[i] == NULL || !(rs->r[i]->complete || rs->r[i]->reset))
+            return false;
+    return true;
+}
+
+static bool start(sim *s, unsigned loss, uint64_t seed)
+{
+    sim_init(s, loss, seed);
+    bool ok = run(s, hs_done, NULL, HO_QUIC_SEC(10));
+    CHECK(ok);
+    CHECK(s->h3[1] != NULL);
+    return ok && s->h3[1] != NULL;
+}
+
+/* GET through the pair; NULL on failure. */
+static ho_h3_response *fetch(sim *s, const char *path, const char *ae)
+{
+    resp_set rs = {.n = 1};
+    if (ho_h3_client_get(s->h3[0], "localhost", path, ae, &rs.r[0]) != HO_OK)
+        return NULL;
+    if (!run(s, all_done, &rs, HO_QUIC_SEC(20)))
+        return NULL;
+    return rs.r[0];
+}
+
+/* What the router answers for the same request without HTTP/3. */
+static void direct(const char *target, const char *extra, ho_buf *out, ho_http_response *resp)
+{
+    char text[512];
+    snprintf(text, sizeof(text), "GET %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n", target, extra ? extra : "");
+    ho_http_request req;
+    size_t used;
+    CHECK_EQ(ho_http1_parse((const uint8_t *)text, strlen(text), NULL, &req, &used), HO_HTTP_COMPLETE);
+    static ho_buf scratch;
+    ho_http_response_reset(resp, &scratch);
+    ho_router_dispatch(router, &req, resp);
+    size_t n;
+    const uint8_t *p = ho_http_response_body(resp, &n);
+    out->len = 0;
+    ho_put_bytes(out, p, n);
+}
+
+static bool body_eq(const ho_h3_response *r, const ho_buf *want)
+{
+    return r->body.len == want->len && (want->len == 0 || memcmp(r->body.data, want->data, want->len) == 0);
+}
+
+static void test_basic_routes(void)
+{
+    sim s;
+    if (!start(&s, 0, 1)) {
+        sim_free(&s);
+        return;
+    }
+    ho_h3_response *r = fetch(&s, "/baseline2?a=1&b=2", NULL);
+    CHECK(r != NULL);
+    if (r != NULL) {
+        CHECK_EQ(r->status, 200);
+        CHECK(strncmp(r->content_type, "text/plain", 10) == 0);
+        CHECK_EQ(r->body.len, 1);
+        CHECK(r->body.len == 1 && r->body.data[0] == '3');
+        CHECK_EQ(r->content_length, 1);
+    }
+    ho_buf want;
+    ho_buf_init(&want);
+    ho_http_response dr;
+    direct("/json/7?m=2", NULL, &want, &dr);
+    r = fetch(&s, "/json/7?m=2", NULL);
+    CHECK(r != NULL);
+    if (r != NULL) {
+        CHECK_EQ(r->status, 200);
+        CHECK(strcmp(r->content_type, "application/json") == 0);
+        CHECK(want.len > 100);
+        CHECK(body_eq(r, &want));
+    }
+    direct("/static/app.js", "Accept-Encoding: br\r\n", &want, &dr);
+    r = fetch(&s, "/static/app.js", "br");
+    CHECK(r != NULL);
+    if (r != NULL) {
+        CHECK_EQ(r->status, 200);
+        CHECK(strcmp(r->content_encoding, "br") == 0);
+        CHECK(strcmp(r->vary, "accept-encoding") == 0);
+        CHECK_EQ(want.len, 47275); /* app.js.br */
+        CHECK(body_eq(r, &want));
+        CHECK_EQ(r->content_length, 47275);
+    }
+    r = fetch(&s, "/nope", NULL);
+    CHECK(r != NULL);
+    if (r != NULL)
+        CHECK_EQ(r->status, 404);
+    CHECK_EQ(ho_h3_requests_served(s.h3[1]), 4);
+    CHECK_EQ(ho_h3_error(s.h3[0]), 0);
+    CHECK_EQ(ho_h3_error(s.h3[1]), 0);
+    CHECK(!ho_quic_conn_is_closing(s.conn[0]));
+
+    /* GOAWAY (RFC 9114 §5.2), then a clean H3_NO_ERROR close. */
+    CHECK_EQ(ho_h3_shutdown(s.h3[1]), HO_OK);
+    run(&s, NULL, NULL, HO_QUIC_MS(200));
+    CHECK(ho_h3_goaway_received(s.h3[0]));
+    CHECK_EQ(ho_h3_active_streams(s.h3[1]), 0);
+    ho_quic_conn_close(s.conn[1], HO_H3_NO_ERROR, "", s.now);
+    run(&s, NULL, NULL, HO_QUIC_SEC(5));
+    bool is_app = false, by_peer = false;
+    CHECK_EQ(ho_quic_conn_close_code(s.conn[0], &is_app, &by_peer), HO_H3_NO_ERROR);
+    CHECK(is_app && by_peer);
+    ho_buf_free(&want);
+    sim_free(&s);
+}
+
+static void test_concurrent(void)
+{
+    sim s;
+    if (!start(&s, 0, 2)) {
+        sim_free(&s);
+        return;
+    }
+    resp_set rs = {.n = 20};
+    char path[20][64];
+    for (int i = 0; i < 20; i++) {
+        snprintf(path[i], sizeof(path[i]), "/baseline2?a=%d&b=%d", i, 1000);
+        CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", path[i], NULL, &rs.r[i]), HO_OK);
+    }
+    CHECK(run(&s, all_done, &rs, HO_QUIC_SEC(20)));
+    int ok = 0;
+    for (int i = 0; i < 20; i++) {
+        char want[16];
+        snprintf(want, sizeof(want), "%d", i + 1000);
+        if (rs.r[i] != NULL && rs.r[i]->status == 200 && rs.r[i]->body.len == strlen(want) &&
+            memcmp(rs.r[i]->body.data, want, strlen(want)) == 0)
+            ok++;
+    }
+    CHECK_EQ(ok, 20);
+    CHECK_EQ(ho_h3_requests_served(s.h3[1]), 20);
+    CHECK_EQ(ho_h3_active_streams(s.h3[1]), 0);
+    CHECK_EQ(ho_h3_active_streams(s.h3[0]), 0);
+    sim_free(&s);
+}
+
+static void test_loss(void)
+{
+    sim s;
+    if (!start(&s, 10, 77)) {
+        sim_free(&s);
+        return;
+    }
+    ho_buf want;
+    ho_buf_init(&want);
+    ho_http_response dr;
+    direct("/static/components.css", NULL, &want, &dr);
+    CHECK_EQ(want.len, 204800);
+    resp_set rs = {.n = 2};
+    CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/static/components.css", NULL, &rs.r[0]), HO_OK);
+    CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/static/app.js", "identity", &rs.r[1]), HO_OK);
+    CHECK(run(&s, all_done, &rs, HO_QUIC_SEC(60)));
+    CHECK(s.dropped > 0);
+    if (rs.r[0] != NULL) {
+        CHECK_EQ(rs.r[0]->status, 200);
+        CHECK(rs.r[0]->complete);
+        CHECK(body_eq(rs.r[0], &want));
+    }
+    direct("/static/app.js", "Accept-Encoding: identity\r\n", &want, &dr);
+    if (rs.r[1] != NULL) {
+        CHECK(rs.r[1]->complete);
+        CHECK_EQ(rs.r[1]->body.len, 204800);
+        CHECK(body_eq(rs.r[1], &want));
+    }
+    fprintf(stderr, "10%% loss: %llu datagrams dropped\n", (unsigned long long)s.dropped);
+    ho_buf_free(&want);
+    sim_free(&s);
+}
+
+static ho_http_header hf(const char *n, const char *v) { return (ho_http_header){{n, strlen(n)}, {v, strlen(v)}}; }
+
+/* RFC 9114 §4.1.2: a malformed request is a stream error H3_MESSAGE_ERROR. */
+static void test_malformed(void)
+{
+    sim s;
+    if (!start(&s, 0, 3)) {
+        sim_free(&s);
+        return;
+    }
+    resp_set rs = {.n = 5};
+    ho_http_header nopath[] = {hf(":method", "GET"), hf(":scheme", "https"), hf(":authority", "localhost")};
+    CHECK_EQ(ho_h3_client_request(s.h3[0], nopath, 3, &rs.r[0]), HO_OK);
+    /* §4.2: connection-specific fields are malformed. */
+    ho_http_header conn_hdr[] = {hf(":method", "GET"), hf(":scheme", "https"), hf(":authority", "localhost"),
+                                 hf(":path", "/baseline2?a=1&b=1"), hf("connection", "keep-alive")};
+    CHECK_EQ(ho_h3_client_request(s.h3[0], conn_hdr, 5, &rs.r[1]), HO_OK);
+    /* §4.1.2: content-length that does not match the DATA received. */
+    ho_http_header cl[] = {hf(":method", "GET"), hf(":scheme", "https"), hf(":authority", "localhost"),
+                           hf(":path", "/"), hf("content-length", "10")};
+    CHECK_EQ(ho_h3_client_request(s.h3[0], cl, 5, &rs.r[2]), HO_OK);
+    /* §4.2: TE other than "trailers". */
+    ho_http_header te[] = {hf(":method", "GET"), hf(":scheme", "https"), hf(":authority", "localhost"),
+                           hf(":path", "/"), hf("te", "gzip")};
+    CHECK_EQ(ho_h3_client_request(s.h3[0], te, 5, &rs.r[3]), HO_OK);
+    /* §4.3: a pseudo-header after a regular field. */
+    ho_http_header late[] = {hf(":method", "GET"), hf(":scheme", "https"), hf(":authority", "localhost"),
+                             hf("x-a", "1"), hf(":path", "/")};
+    CHECK_EQ(ho_h3_client_request(s.h3[0], late, 5, &rs.r[4]), HO_OK);
+    CHECK(run(&s, all_done, &rs, HO_QUIC_SEC(10)));
+    for (size_t i = 0; i < rs.n; i++) {
+        if (!rs.r[i]->reset)
+            fprintf(stderr, "malformed request %zu was answered %d\n", i, rs.r[i]->status);
+        CHECK(rs.r[i]->reset);
+        CHECK_EQ(rs.r[i]->reset_code, HO_H3_MESSAGE_ERROR);
+        CHECK_EQ(rs.r[i]->status, 0);
+    }
+    CHECK_EQ(ho_h3_requests_served(s.h3[1]), 0);
+    /* The connection keeps serving. */
+    ho_h3_response *r = fetch(&s, "/baseline2?a=40&b=2", NULL);
+    CHECK(r != NULL);
+    if (r != NULL) {
+        CHECK_EQ(r->status, 200);
+        CHECK(r->body.len == 2 && memcmp(r->body.data, "42", 2) == 0);
+    }
+    CHECK(!ho_quic_conn_is_closing(s.conn[1]));
+    CHECK_EQ(ho_h3_error(s.h3[1]), 0);
+    sim_free(&s);
+}
+
+/* RFC 9114 §6.2.1: closing a control stream is H3_CLOSED_CRITICAL_STREAM. */
+static void test_critical_stream(void)
+{
+    sim s;
+    if (!start(&s, 0, 4)) {
+        sim_free(&s);
+        return;
+    }
+    CHECK(fetch(&s, "/baseline2?a=1&b=1", NULL) != NULL);
+    /* The client's control stream is its first uni stream (id 2): reset it. */
+    CHECK_EQ(ho_quic_stream_reset(s.conn[0], 2, HO_H3_NO_ERROR), HO_OK);
+    run(&s, NULL, NULL, HO_QUIC_SEC(3));
+    CHECK_EQ(ho_h3_error(s.h3[1]), HO_H3_CLOSED_CRITICAL_STREAM);
+    bool is_app = false, by_peer = true;
+    CHECK_EQ(ho_quic_conn_close_code(s.conn[1], &is_app, &by_peer), HO_H3_CLOSED_CRITICAL_STREAM);
+    CHECK(is_app && !by_peer);
+    CHECK(ho_quic_conn_is_closing(s.conn[0]) || ho_quic_conn_is_closed(s.conn[0]));
+    sim_free(&s);
+}
+
+/* ---- our client against gtlsserver --------------------------------------- */
+
+static ho_quic_time mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (ho_quic_time)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static ho_h3_conn *udp_h3;
+static void u_readable(void *ctx, ho_quic_conn *c, uint64_t id) { ho_h3_on_stream_readable(udp_h3, id); }
+static void u_writable(void *ctx, ho_quic_conn *c, uint64_t id) { ho_h3_on_stream_writable(udp_h3, id); }
+static void u_reset(void *ctx, ho_quic_conn *c, uint64_t id, uint64_t code, bool stop)
+{
+    ho_h3_on_stream_reset(udp_h3, id, code, stop);
+}
+
+static void test_client_vs_gtlsserver(const char *bin)
+{
+    char dir[] = "/tmp/ho_h3_interop_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout %s/key.pem "
+             "-out %s/cert.pem -days 2 -subj /CN=localhost >/dev/null 2>&1 && mkdir -p %s/htdocs",
+             dir, dir, dir);
+    if (system(cmd) != 0) {
+        CHECK(!"openssl req failed");
+        return;
+    }
+    int probe = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(probe, (struct sockaddr *)&addr, sizeof(addr));
+    socklen_t alen = sizeof(addr);
+    getsockname(probe, (struct sockaddr *)&addr, &alen);
+    close(probe);
+    char port_s[16], key[200], cert[200], docs[200];
+    snprintf(port_s, sizeof(port_s), "%d", ntohs(addr.sin_port));
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(docs, sizeof(docs), "%s/htdocs", dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            dup2(null, 1);
+            dup2(null, 2);
+        }
+        execl(bin, "gtlsserver", "127.0.0.1", port_s, key, cert, "-d", docs, "-q", (char *)NULL);
+        _exit(127);
+    }
+    usleep(300000);
+
+    ho_tls_config *tls = ho_tls_config_new(false);
+    ho_tls_config_set_verify_peer(tls, false);
+    const char *alpn[] = {"h3"};
+    ho_tls_config_set_alpn(tls, alpn, 1);
+    CHECK_EQ(ho_quic_tls_config_prepare(tls), HO_OK);
+    ho_quic_config cfg = {.tls = tls,
+                          .server_name = "localhost",
+                          .wall_clock_ms = (int64_t)time(NULL) * 1000,
+                          .callbacks = {.stream_readable = u_readable, .stream_writable = u_writable,
+                                        .stream_reset = u_reset}};
+    ho_quic_conn *c = ho_quic_conn_new_client(&cfg, NULL, mono_now());
+    CHECK(c != NULL);
+    udp_h3 = ho_h3_client_attach(c);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    char authority[64];
+    snprintf(authority, sizeof(authority), "127.0.0.1:%s", port_s);
+    ho_h3_response *r[2] = {NULL, NULL};
+    ho_quic_time deadline = mono_now() + HO_QUIC_SEC(15);
+    bool closed_sent = false;
+    while (c != NULL && mono_now() < deadline && !ho_quic_conn_is_closed(c)) {
+        if (r[0] == NULL && ho_quic_conn_handshake_done(c)) {
+            CHECK_EQ(ho_h3_client_get(udp_h3, authority, "/5000", NULL, &r[0]), HO_OK);
+            CHECK_EQ(ho_h3_client_get(udp_h3, authority, "/300000", NULL, &r[1]), HO_OK);
+        }
+        bool done = r[0] != NULL && (r[0]->complete || r[0]->reset) && r[1] != NULL &&
+                    (r[1]->complete || r[1]->reset);
+        if (done && !closed_sent) {
+            ho_quic_conn_close(c, HO_H3_NO_ERROR, "", mono_now());
+            closed_sent = true;
+        }
+        ho_h3_flush(udp_h3, mono_now());
+        static uint8_t out[16 * 1500];
+        for (;;) {
+            size_t seg;
+            size_t n = ho_quic_conn_send(c, out, sizeof(out), &seg, mono_now());
+            if (n == 0)
+                break;
+            for (size_t off = 0; off < n; off += seg)
+                sendto(fd, out + off, n - off < seg ? n - off : seg, 0, (struct sockaddr *)&addr, sizeof(addr));
+        }
+        if (closed_sent && ho_quic_conn_is_closing(c))
+            break;
+        int timeout_ms = 50;
+        ho_quic_time t = ho_quic_conn_next_timeout(c), now = mono_now();
+        if (t != HO_QUIC_TIME_NEVER) {
+            int64_t ms = t > now ? (t - now) / 1000000 + 1 : 0;
+            if (ms < timeout_ms)
+                timeout_ms = (int)ms;
+        }
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        poll(&pfd, 1, timeout_ms);
+        uint8_t dg[65536];
+        ssize_t n;
+        while ((n = recv(fd, dg, sizeof(dg), MSG_DONTWAIT)) > 0)
+            ho_quic_conn_receive(c, dg, (size_t)n, NULL, mono_now());
+        if (ho_quic_conn_next_timeout(c) <= mono_now())
+            ho_quic_conn_handle_timeout(c, mono_now());
+    }
+    CHECK(ho_quic_conn_handshake_confirmed(c));
+    CHECK(r[0] != NULL && r[1] != NULL);
+    if (r[0] != NULL && r[1] != NULL) {
+        CHECK(r[0]->complete);
+        CHECK_EQ(r[0]->status, 200);
+        CHECK_EQ(r[0]->body.len, 5000);
+        CHECK(r[1]->complete);
+        CHECK_EQ(r[1]->status, 200);
+        CHECK_EQ(r[1]->body.len, 300000);
+        fprintf(stderr, "client vs gtlsserver: status %d/%d, bodies %zu/%zu, h3 error %llu\n", r[0]->status,
+                r[1]->status, r[0]->body.len, r[1]->body.len, (unsigned long long)ho_h3_error(udp_h3));
+    }
+    CHECK_EQ(ho_h3_error(udp_h3), 0);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    ho_h3_free(udp_h3);
+    udp_h3 = NULL;
+    ho_quic_conn_free(c);
+    ho_tls_config_free(tls);
+    close(fd);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    make_tls();
+    char err[256] = "";
+    char dataset[512];
+    snprintf(dataset, sizeof(dataset), "%s", ho_test_shared("arena/dataset.json"));
+    arena = ho_arena_new(dataset, ho_test_shared("arena/static"), err, sizeof(err));
+    CHECK(arena != NULL);
+    if (arena == NULL) {
+        fprintf(stderr, "ho_arena_new: %s\n", err);
+        return ho_test_summary("test_h3");
+    }
+    router = ho_router_new();
+    CHECK_EQ(ho_arena_register(arena, router), HO_OK);
+    test_basic_routes();
+    test_concurrent();
+    test_loss();
+    test_malformed();
+    test_critical_stream();
+    const char *bin = access("/usr/sbin/gtlsserver", X_OK) == 0 ? "/usr/sbin/gtlsserver"
+                      : access("/usr/bin/gtlsserver", X_OK) == 0 ? "/usr/bin/gtlsserver"
+                                                                 : NULL;
+    if (bin != NULL)
+        test_client_vs_gtlsserver(bin);
+    else {
+        fprintf(stderr, "gtlsserver is not installed (Debian ngtcp2-server; scripts/deps.sh)\n");
+        CHECK(!"gtlsserver missing");
+    }
+    ho_router_free(router);
+    ho_arena_free(arena);
+    ho_tls_config_free(server_tls);
+    ho_tls_config_free(client_tls);
+    return ho_test_summary("test_h3");
+}
