@@ -444,6 +444,46 @@ static void test_malformed(void)
     sim_free(&s);
 }
 
+static bool got_some(sim *s, void *arg)
+{
+    (void)s;
+    ho_h3_response *r = arg;
+    return r->body.len > 0 || r->complete;
+}
+
+/* RFC 9114 §4.1.1: the client abandons a large response mid-way: the server
+ * stops sending (STOP_SENDING answered with RESET_STREAM), forgets the
+ * stream, and the connection keeps serving. */
+static void test_cancel(void)
+{
+    sim s;
+    if (!start(&s, 0, 5)) {
+        sim_free(&s);
+        return;
+    }
+    ho_h3_response *big = NULL;
+    CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/static/components.css", NULL, &big), HO_OK);
+    CHECK(big != NULL && run(&s, got_some, big, HO_QUIC_SEC(5)));
+    if (big == NULL)
+        return;
+    CHECK(!big->complete);
+    CHECK_EQ(big->status, 200);
+    CHECK_EQ(ho_h3_client_cancel(s.h3[0], big), HO_OK);
+    CHECK(big->reset);
+    size_t got = big->body.len;
+    run(&s, NULL, NULL, HO_QUIC_MS(300));
+    CHECK_EQ(big->body.len, got);
+    CHECK(got < 204800);
+    CHECK_EQ(ho_h3_active_streams(s.h3[1]), 0);
+    CHECK_EQ(ho_h3_active_streams(s.h3[0]), 0);
+    ho_h3_response *r = fetch(&s, "/baseline2?a=2&b=3", NULL);
+    CHECK(r != NULL && r->status == 200 && r->body.len == 1 && r->body.data[0] == '5');
+    CHECK_EQ(ho_h3_error(s.h3[0]), 0);
+    CHECK_EQ(ho_h3_error(s.h3[1]), 0);
+    CHECK(!ho_quic_conn_is_closing(s.conn[1]));
+    sim_free(&s);
+}
+
 /* RFC 9114 §6.2.1: closing a control stream is H3_CLOSED_CRITICAL_STREAM. */
 static void test_critical_stream(void)
 {
@@ -619,6 +659,7 @@ int main(void)
     test_concurrent();
     test_loss();
     test_malformed();
+    test_cancel();
     test_critical_stream();
     const char *bin = access("/usr/sbin/gtlsserver", X_OK) == 0 ? "/usr/sbin/gtlsserver"
                       : access("/usr/bin/gtlsserver", X_OK) == 0 ? "/usr/bin/gtlsserver"

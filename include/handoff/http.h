@@ -246,6 +246,9 @@ typedef struct ho_h3_response {
  * HO_ERR_WOULD_BLOCK before the handshake or when the stream limit is
  * reached. */
 int ho_h3_client_request(ho_h3_conn *h, const ho_http_header *fields, size_t n, ho_h3_response **out);
+/* Client: abandons a response (STOP_SENDING and, if the request is not
+ * fully sent, RESET_STREAM with H3_REQUEST_CANCELLED); r->reset is set. */
+int ho_h3_client_cancel(ho_h3_conn *h, ho_h3_response *r);
 /* GET https://authority/path; accept_encoding may be NULL. */
 int ho_h3_client_get(ho_h3_conn *h, const char *authority, const char *path, const char *accept_encoding,
                      ho_h3_response **out);

@@ -610,7 +610,7 @@ void ho_h3_on_stream_reset(ho_h3_conn *h, uint64_t id, uint64_t app_error, bool 
          * whatever remains of our side too. */
         if (stop_sending) /* the QUIC layer already answered with RESET_STREAM */
             ho_quic_stream_stop_sending(h->quic, id, HO_H3_REQUEST_CANCELLED);
-        else
+        else if (s == NULL || !s->fin_sent)
             ho_quic_stream_reset(h->quic, id, HO_H3_REQUEST_CANCELLED);
     } else if (!stop_sending) {
         /* §6.2: an unknown uni stream's reset is harmless; a critical
@@ -771,6 +771,27 @@ int ho_h3_client_request(ho_h3_conn *h, const ho_http_header *fields, size_t n, 
         return HO_ERR_INTERNAL;
     }
     *out = r;
+    return HO_OK;
+}
+
+int ho_h3_client_cancel(ho_h3_conn *h, ho_h3_response *r)
+{
+    if (h->router != NULL || r == NULL)
+        return HO_ERR_INVALID_ARG;
+    int64_t sid = (int64_t)r->stream_id;
+    h3_stream *s = stream_find(h, sid);
+    if (s == NULL || s->gone)
+        return HO_OK;
+    /* RFC 9114 §4.1.1: abort the response with H3_REQUEST_CANCELLED. */
+    ho_quic_stream_stop_sending(h->quic, r->stream_id, HO_H3_REQUEST_CANCELLED);
+    if (!s->fin_sent)
+        ho_quic_stream_reset(h->quic, r->stream_id, HO_H3_REQUEST_CANCELLED);
+    int rv = nghttp3_conn_close_stream(h->h3, sid, HO_H3_REQUEST_CANCELLED);
+    if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND && nghttp3_err_is_fatal(rv))
+        conn_fail(h, rv);
+    r->reset = true;
+    r->reset_code = HO_H3_REQUEST_CANCELLED;
+    stream_release(h, s);
     return HO_OK;
 }
 
