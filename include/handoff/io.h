@@ -183,6 +183,90 @@ bool ho_conn_ktls(const ho_conn *c);
 void ho_conn_set_user(ho_conn *c, void *user);
 void *ho_conn_get_user(const ho_conn *c);
 
+/* ======================================================================
+ * UDP — non-blocking datagram sockets for QUIC (src/io/udp.c)
+ * ======================================================================
+ * IPv4 and IPv6, SO_REUSEPORT, recvmmsg with GRO (UDP_GRO: one read returns
+ * back-to-back datagrams of one size, split here), sendmmsg with GSO
+ * (UDP_SEGMENT: one send of equal-size datagrams, the last may be shorter),
+ * ECN (IP_TOS / IPV6_TCLASS on send, IP_RECVTOS / IPV6_RECVTCLASS on
+ * receive) and pktinfo (IP_PKTINFO / IPV6_RECVPKTINFO: the local address a
+ * datagram arrived on, and the source address to send from). GSO and GRO
+ * are on by default; a kernel that refuses a GSO send (EINVAL, EIO) makes
+ * the socket resend without it and remember (ho_udp_socket.gso off). */
+
+#include <sys/socket.h>
+
+typedef struct ho_udp_options {
+    bool no_gso, no_gro, no_ecn, no_pktinfo;
+    bool reuseport;           /* SO_REUSEPORT (one socket per I/O thread) */
+    bool v6only;              /* IPv6: IPV6_V6ONLY (default dual-stack) */
+    int rcvbuf, sndbuf;       /* 0: kernel default */
+} ho_udp_options;
+
+typedef struct ho_udp_socket {
+    int fd;
+    int family;               /* AF_INET or AF_INET6 */
+    bool gso, gro, ecn, pktinfo; /* in use */
+    bool test_refuse_gso;     /* tests: pretend the kernel refused GSO (EINVAL) */
+    uint64_t gso_fallbacks;   /* sends retried without GSO */
+    uint64_t gro_reads;       /* received messages split into several datagrams (GRO) */
+} ho_udp_socket;
+
+typedef struct ho_udp_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;            /* 0: unknown / unset */
+} ho_udp_addr;
+
+/* Binds a non-blocking UDP socket to addr (port 0 picks one). o may be NULL. */
+int ho_udp_open(ho_udp_socket *s, const struct sockaddr *addr, socklen_t addrlen, const ho_udp_options *o);
+void ho_udp_close(ho_udp_socket *s);
+/* The bound address (after port 0). */
+int ho_udp_local_addr(const ho_udp_socket *s, ho_udp_addr *out);
+
+/* One received datagram: data points into the ho_udp_rx buffers and stays
+ * valid until the next ho_udp_recv_batch with the same rx. */
+typedef struct ho_udp_dgram {
+    uint8_t *data;
+    size_t len;
+    ho_udp_addr peer;
+    ho_udp_addr local;        /* from pktinfo (port = the socket's), len 0 if unknown */
+    uint8_t ecn;              /* the two ECN bits: 0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE */
+} ho_udp_dgram;
+
+typedef struct ho_udp_rx ho_udp_rx;
+/* Receive state for up to `batch` messages per call, each up to 64 KiB (a
+ * GRO read may hold many datagrams). */
+ho_udp_rx *ho_udp_rx_new(size_t batch);
+void ho_udp_rx_free(ho_udp_rx *rx);
+/* One recvmmsg: returns the number of datagrams (> 0) in *out,
+ * HO_ERR_WOULD_BLOCK when none is waiting, or HO_ERR_IO. */
+int ho_udp_recv_batch(ho_udp_socket *s, ho_udp_rx *rx, ho_udp_dgram **out);
+
+/* One send request: len bytes of back-to-back datagrams of segment_size
+ * bytes (the last may be shorter; 0 or >= len: one datagram). */
+typedef struct ho_udp_tx {
+    const uint8_t *data;
+    size_t len;
+    size_t segment_size;
+    const struct sockaddr *peer;
+    socklen_t peer_len;
+    const struct sockaddr *local; /* source address (pktinfo), or NULL */
+    socklen_t local_len;
+    uint8_t ecn;                  /* ECN codepoint for the IP header */
+} ho_udp_tx;
+
+/* Sends n requests with sendmmsg (GSO for multi-datagram requests, or one
+ * message per datagram without it). Returns the number of requests sent
+ * completely (n on success; fewer when the socket buffer filled:
+ * HO_ERR_WOULD_BLOCK if none), or HO_ERR_IO. A request cut short by a full
+ * buffer counts as not sent: resending it repeats its first datagrams,
+ * which QUIC discards as duplicates (RFC 9000 §12.3). */
+int ho_udp_send_batch(ho_udp_socket *s, const ho_udp_tx *tx, size_t n);
+/* One request: HO_OK, HO_ERR_WOULD_BLOCK or HO_ERR_IO. */
+int ho_udp_send(ho_udp_socket *s, const uint8_t *data, size_t len, size_t segment_size, const struct sockaddr *peer,
+                socklen_t peer_len, const struct sockaddr *local, socklen_t local_len, uint8_t ecn);
+
 #ifdef __cplusplus
 }
 #endif
