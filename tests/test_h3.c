@@ -394,6 +394,34 @@ static void test_loss(void)
     sim_free(&s);
 }
 
+/* A 4 kB QUIC send buffer per stream: the response stalls on a full
+ * buffer again and again (nghttp3_conn_block_stream) and resumes from the
+ * writable callback. */
+static void test_small_send_buffer(void)
+{
+    sim s;
+    sim_init(&s, 0, 6);
+    s.scfg.stream_send_buffer = 4096;
+    CHECK(run(&s, hs_done, NULL, HO_QUIC_SEC(10)));
+    ho_buf want;
+    ho_buf_init(&want);
+    ho_http_response dr;
+    direct("/static/app.js", NULL, &want, &dr);
+    resp_set rs = {.n = 3};
+    for (size_t i = 0; i < rs.n; i++)
+        CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/static/app.js", NULL, &rs.r[i]), HO_OK);
+    CHECK(run(&s, all_done, &rs, HO_QUIC_SEC(30)));
+    for (size_t i = 0; i < rs.n; i++)
+        if (rs.r[i] != NULL) {
+            CHECK(rs.r[i]->complete);
+            CHECK_EQ(rs.r[i]->body.len, 204800);
+            CHECK(body_eq(rs.r[i], &want));
+        }
+    CHECK_EQ(ho_h3_active_streams(s.h3[1]), 0);
+    ho_buf_free(&want);
+    sim_free(&s);
+}
+
 static ho_http_header hf(const char *n, const char *v) { return (ho_http_header){{n, strlen(n)}, {v, strlen(v)}}; }
 
 /* RFC 9114 §4.1.2: a malformed request is a stream error H3_MESSAGE_ERROR. */
@@ -658,6 +686,7 @@ int main(void)
     test_basic_routes();
     test_concurrent();
     test_loss();
+    test_small_send_buffer();
     test_malformed();
     test_cancel();
     test_critical_stream();

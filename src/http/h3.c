@@ -28,7 +28,6 @@ typedef struct h3_field {
 typedef struct h3_stream {
     struct h3_stream *next;
     int64_t id;
-    bool gone;          /* nghttp3 closed it; late data is discarded */
     bool fin_recv, fin_sent;
     /* server: the request */
     ho_buf fields;      /* name and value bytes of every field */
@@ -37,6 +36,7 @@ typedef struct h3_stream {
     size_t nhdr;
     bool too_many;      /* more fields than ho_http_request holds */
     bool malformed;     /* reset with H3_MESSAGE_ERROR by us */
+    bool aborted;       /* reset (by nghttp3's request or the peer) */
     ho_buf body_in;
     /* server: the response */
     ho_buf scratch;
@@ -63,6 +63,10 @@ struct ho_h3_conn {
     ho_quic_time now;
     ho_h3_response **resps;
     size_t nresps;
+    /* Recently abandoned request streams: late STREAM data for them is
+     * dropped, not taken by nghttp3 for a new stream. */
+    int64_t gone[64];
+    size_t gone_next;
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -90,17 +94,34 @@ static h3_stream *stream_new(ho_h3_conn *h, int64_t id)
     return s;
 }
 
-/* The request state goes; a small marker stays so that late STREAM data on
- * a stream nghttp3 already closed is not taken for a new stream. */
-static void stream_release(ho_h3_conn *h, h3_stream *s)
+static void mark_gone(ho_h3_conn *h, int64_t id)
 {
-    if (s->gone)
-        return;
-    s->gone = true;
+    h->gone[h->gone_next++ % 64] = id + 1; /* 0: empty slot */
+}
+
+static bool is_gone(const ho_h3_conn *h, int64_t id)
+{
+    for (size_t i = 0; i < 64; i++)
+        if (h->gone[i] == id + 1)
+            return true;
+    return false;
+}
+
+/* Frees the stream's state. Every caller has made nghttp3 forget the
+ * stream first (close_stream, or user data cleared). */
+static void stream_release(ho_h3_conn *h, h3_stream *s, bool aborted)
+{
+    for (h3_stream **pp = &h->streams; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    if (aborted || s->malformed)
+        mark_gone(h, s->id);
     ho_buf_free(&s->fields);
     ho_buf_free(&s->body_in);
     ho_buf_free(&s->scratch);
-    s->out = NULL;
+    free(s);
     if (h->active > 0)
         h->active--;
 }
@@ -119,15 +140,24 @@ static void conn_fail(ho_h3_conn *h, int liberr)
     ho_quic_conn_close(h->quic, h->error, nghttp3_strerror(liberr), h->now);
 }
 
+/* nghttp3 forgets the request stream, then we do. */
+static void stream_finish(ho_h3_conn *h, h3_stream *s, uint64_t code, bool aborted)
+{
+    int64_t id = s->id;
+    int rv = nghttp3_conn_close_stream(h->h3, id, code);
+    if (rv != 0)
+        nghttp3_conn_set_stream_user_data(h->h3, id, NULL);
+    stream_release(h, s, aborted);
+    if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND && nghttp3_err_is_fatal(rv))
+        conn_fail(h, rv);
+}
+
 /* Both directions of a request stream finished: nghttp3 may forget it. */
 static void maybe_close(ho_h3_conn *h, h3_stream *s)
 {
-    if (s->gone || !s->fin_recv || !s->fin_sent)
+    if (!s->fin_recv || !s->fin_sent)
         return;
-    int rv = nghttp3_conn_close_stream(h->h3, s->id, HO_H3_NO_ERROR);
-    if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND)
-        conn_fail(h, rv);
-    stream_release(h, s);
+    stream_finish(h, s, s->aborted ? HO_H3_REQUEST_CANCELLED : HO_H3_NO_ERROR, s->aborted);
 }
 
 static void copy_str(char *dst, size_t cap, const uint8_t *p, size_t n)
@@ -148,11 +178,9 @@ static int cb_acked(nghttp3_conn *conn, int64_t id, uint64_t n, void *ud, void *
 
 static int cb_stream_close(nghttp3_conn *conn, int64_t id, uint64_t code, void *ud, void *sud)
 {
-    (void)conn, (void)code, (void)sud;
-    ho_h3_conn *h = ud;
-    h3_stream *s = stream_find(h, id);
-    if (s != NULL)
-        stream_release(h, s);
+    /* Only ever the result of our nghttp3_conn_close_stream calls, whose
+     * callers release the stream themselves. */
+    (void)conn, (void)id, (void)code, (void)ud, (void)sud;
     return 0;
 }
 
@@ -161,7 +189,7 @@ static int cb_recv_data(nghttp3_conn *conn, int64_t id, const uint8_t *data, siz
     (void)conn;
     ho_h3_conn *h = ud;
     h3_stream *s = sud;
-    if (s == NULL || s->gone || s->malformed)
+    if (s == NULL || s->malformed)
         return 0;
     if (h->router != NULL && s->body_in.len + len > H3_BODY_MAX) {
         /* Too large to buffer: refused unprocessed (RFC 9114 §4.1.1). */
@@ -230,7 +258,7 @@ static int cb_recv_header(nghttp3_conn *conn, int64_t id, int32_t token, nghttp3
     (void)conn, (void)flags;
     ho_h3_conn *h = ud;
     h3_stream *s = sud;
-    if (s == NULL || s->gone || s->malformed)
+    if (s == NULL || s->malformed)
         return 0;
     nghttp3_vec n = nghttp3_rcbuf_get_buf(name), v = nghttp3_rcbuf_get_buf(value);
     if (h->router != NULL && !field_ok(n, v)) {
@@ -385,7 +413,7 @@ static int cb_end_stream(nghttp3_conn *conn, int64_t id, void *ud, void *sud)
     (void)conn, (void)id;
     ho_h3_conn *h = ud;
     h3_stream *s = sud;
-    if (s == NULL || s->gone || s->malformed)
+    if (s == NULL || s->malformed)
         return 0;
     s->fin_recv = true;
     if (h->router != NULL) {
@@ -416,8 +444,9 @@ static int cb_reset_stream(nghttp3_conn *conn, int64_t id, uint64_t code, void *
     h3_stream *s = stream_find(h, id);
     if (s == NULL && (s = stream_new(h, id)) == NULL)
         return NGHTTP3_ERR_CALLBACK_FAILURE;
-    /* The stream is done for us; nghttp3 closes it when told below. */
+    /* The stream is done for us; ho_h3_flush closes it, outside nghttp3. */
     s->fin_recv = s->fin_sent = true;
+    s->aborted = true;
     return 0;
 }
 
@@ -485,11 +514,8 @@ void ho_h3_free(ho_h3_conn *h)
     if (h == NULL)
         return;
     nghttp3_conn_del(h->h3);
-    for (h3_stream *s = h->streams, *next; s != NULL; s = next) {
-        next = s->next;
-        stream_release(h, s);
-        free(s);
-    }
+    while (h->streams != NULL)
+        stream_release(h, h->streams, false);
     for (size_t i = 0; i < h->nresps; i++) {
         ho_buf_free(&h->resps[i]->body);
         free(h->resps[i]);
@@ -533,26 +559,23 @@ static void message_error(ho_h3_conn *h, int64_t id)
 {
     ho_quic_stream_stop_sending(h->quic, (uint64_t)id, HO_H3_MESSAGE_ERROR);
     ho_quic_stream_reset(h->quic, (uint64_t)id, HO_H3_MESSAGE_ERROR);
-    int rv = nghttp3_conn_close_stream(h->h3, id, HO_H3_MESSAGE_ERROR);
-    if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND && nghttp3_err_is_fatal(rv)) {
-        conn_fail(h, rv);
-        return;
-    }
     h3_stream *s = stream_find(h, id);
-    if (s == NULL)
-        s = stream_new(h, id);
     if (s != NULL) {
         s->malformed = true;
-        stream_release(h, s);
+        stream_finish(h, s, HO_H3_MESSAGE_ERROR, true);
+        return;
     }
+    int rv = nghttp3_conn_close_stream(h->h3, id, HO_H3_MESSAGE_ERROR);
+    mark_gone(h, id);
+    if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND && nghttp3_err_is_fatal(rv))
+        conn_fail(h, rv);
 }
 
 void ho_h3_on_stream_readable(ho_h3_conn *h, uint64_t id)
 {
     if (h == NULL || h->error != 0)
         return;
-    h3_stream *s = stream_find(h, (int64_t)id);
-    if (s != NULL && s->gone) {
+    if (is_gone(h, (int64_t)id)) {
         /* Closed on our side (reset): drain and drop. */
         uint8_t sink[4096];
         size_t n;
@@ -561,7 +584,7 @@ void ho_h3_on_stream_readable(ho_h3_conn *h, uint64_t id)
             ;
         return;
     }
-    static uint8_t buf[16384];
+    uint8_t buf[16384];
     for (;;) {
         size_t n = 0;
         bool fin = false;
@@ -583,7 +606,7 @@ void ho_h3_on_stream_readable(ho_h3_conn *h, uint64_t id)
         if (fin)
             break;
     }
-    s = stream_find(h, (int64_t)id);
+    h3_stream *s = stream_find(h, (int64_t)id);
     if (s != NULL)
         maybe_close(h, s);
 }
@@ -618,15 +641,15 @@ void ho_h3_on_stream_reset(ho_h3_conn *h, uint64_t id, uint64_t app_error, bool 
          * nghttp3_conn_close_stream reports. */
         nghttp3_conn_shutdown_stream_read(h->h3, sid);
     }
-    int rv = nghttp3_conn_close_stream(h->h3, sid, app_error);
-    if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND) {
-        conn_fail(h, rv);
+    if (s != NULL) {
+        stream_finish(h, s, app_error, true);
         return;
     }
-    if (s == NULL && is_bidi(sid))
-        s = stream_new(h, sid);
-    if (s != NULL)
-        stream_release(h, s);
+    int rv = nghttp3_conn_close_stream(h->h3, sid, app_error);
+    if (is_bidi(sid))
+        mark_gone(h, sid);
+    if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND)
+        conn_fail(h, rv); /* e.g. H3_CLOSED_CRITICAL_STREAM (§6.2.1) */
 }
 
 int ho_h3_flush(ho_h3_conn *h, ho_quic_time now)
@@ -672,14 +695,17 @@ int ho_h3_flush(ho_h3_conn *h, ho_quic_time now)
             /* The QUIC stream is gone or reset (STOP_SENDING answered): the
              * message is abandoned. Closing a critical stream this way is a
              * connection error (§6.2.1). */
+            h3_stream *s = stream_find(h, sid);
+            if (s != NULL) {
+                stream_finish(h, s, HO_H3_REQUEST_CANCELLED, true);
+                continue;
+            }
             int rv = nghttp3_conn_close_stream(h->h3, sid, HO_H3_REQUEST_CANCELLED);
             if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND) {
                 conn_fail(h, rv);
                 return HO_ERR_CLOSED;
             }
-            h3_stream *s = stream_find(h, sid);
-            if (s != NULL)
-                stream_release(h, s);
+            mark_gone(h, sid);
             continue;
         }
         if (taken > 0 || fin_taken) {
@@ -707,8 +733,10 @@ int ho_h3_flush(ho_h3_conn *h, ho_quic_time now)
     }
     /* Streams reset by nghttp3 itself (malformed requests) are closed here,
      * outside its callbacks. */
-    for (h3_stream *s = h->streams; s != NULL; s = s->next)
+    for (h3_stream *s = h->streams, *next; s != NULL; s = next) {
+        next = s->next;
         maybe_close(h, s);
+    }
     return h->error != 0 ? HO_ERR_CLOSED : HO_OK;
 }
 
@@ -767,7 +795,8 @@ int ho_h3_client_request(ho_h3_conn *h, const ho_http_header *fields, size_t n, 
     int rv = nghttp3_conn_submit_request(h->h3, (int64_t)id, nv, n, NULL, s);
     if (rv != 0) {
         ho_quic_stream_reset(h->quic, id, HO_H3_REQUEST_CANCELLED);
-        stream_release(h, s);
+        nghttp3_conn_set_stream_user_data(h->h3, (int64_t)id, NULL);
+        stream_release(h, s, true);
         return HO_ERR_INTERNAL;
     }
     *out = r;
@@ -780,18 +809,15 @@ int ho_h3_client_cancel(ho_h3_conn *h, ho_h3_response *r)
         return HO_ERR_INVALID_ARG;
     int64_t sid = (int64_t)r->stream_id;
     h3_stream *s = stream_find(h, sid);
-    if (s == NULL || s->gone)
+    if (s == NULL)
         return HO_OK;
     /* RFC 9114 §4.1.1: abort the response with H3_REQUEST_CANCELLED. */
     ho_quic_stream_stop_sending(h->quic, r->stream_id, HO_H3_REQUEST_CANCELLED);
     if (!s->fin_sent)
         ho_quic_stream_reset(h->quic, r->stream_id, HO_H3_REQUEST_CANCELLED);
-    int rv = nghttp3_conn_close_stream(h->h3, sid, HO_H3_REQUEST_CANCELLED);
-    if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND && nghttp3_err_is_fatal(rv))
-        conn_fail(h, rv);
     r->reset = true;
     r->reset_code = HO_H3_REQUEST_CANCELLED;
-    stream_release(h, s);
+    stream_finish(h, s, HO_H3_REQUEST_CANCELLED, true);
     return HO_OK;
 }
 
