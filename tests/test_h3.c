@@ -668,6 +668,146 @@ static void test_client_vs_gtlsserver(const char *bin)
         fprintf(stderr, "could not remove %s\n", dir);
 }
 
+/* ---- our server against gtlsclient ---------------------------------------- */
+
+static ho_h3_conn *srv_h3;
+static void s_readable(void *ctx, ho_quic_conn *c, uint64_t id) { ho_h3_on_stream_readable(srv_h3, id); }
+static void s_writable(void *ctx, ho_quic_conn *c, uint64_t id) { ho_h3_on_stream_writable(srv_h3, id); }
+static void s_reset(void *ctx, ho_quic_conn *c, uint64_t id, uint64_t code, bool stop)
+{
+    ho_h3_on_stream_reset(srv_h3, id, code, stop);
+}
+
+static bool file_is(const char *path, const ho_buf *want)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return false;
+    uint8_t *got = malloc(want->len + 16);
+    size_t n = fread(got, 1, want->len + 16, f);
+    fclose(f);
+    bool ok = n == want->len && memcmp(got, want->data, n) == 0;
+    free(got);
+    unlink(path);
+    return ok;
+}
+
+static void test_server_vs_gtlsclient(void)
+{
+    ho_quic_config cfg = {
+        .is_server = true,
+        .tls = server_tls,
+        .wall_clock_ms = (int64_t)time(NULL) * 1000,
+        .callbacks = {.stream_readable = s_readable, .stream_writable = s_writable, .stream_reset = s_reset},
+    };
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK_EQ(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    socklen_t alen = sizeof(addr);
+    getsockname(fd, (struct sockaddr *)&addr, &alen);
+    int port = ntohs(addr.sin_port);
+    char dir[] = "/tmp/ho_h3_srv_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char port_s[16], url1[128], url2[128], dl[160];
+    snprintf(port_s, sizeof(port_s), "%d", port);
+    snprintf(url1, sizeof(url1), "https://127.0.0.1:%d/static/app.js", port);
+    snprintf(url2, sizeof(url2), "https://127.0.0.1:%d/static/components.css", port);
+    snprintf(dl, sizeof(dl), "--download=%s", dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            dup2(null, 1);
+            dup2(null, 2);
+        }
+        execl("/usr/bin/gtlsclient", "gtlsclient", "-q", "--exit-on-all-streams-close", "--timeout=5s", dl,
+              "127.0.0.1", port_s, url1, url2, (char *)NULL);
+        _exit(127);
+    }
+    ho_quic_conn *c = NULL;
+    struct sockaddr_in peer;
+    int status = -1;
+    bool exited = false;
+    ho_quic_time deadline = mono_now() + HO_QUIC_SEC(20);
+    while (mono_now() < deadline) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            exited = true;
+            break;
+        }
+        int timeout_ms = 50;
+        if (c != NULL) {
+            ho_quic_time t = ho_quic_conn_next_timeout(c), now = mono_now();
+            if (t != HO_QUIC_TIME_NEVER) {
+                int64_t ms = t > now ? (t - now) / 1000000 + 1 : 0;
+                if (ms < timeout_ms)
+                    timeout_ms = (int)ms;
+            }
+        }
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        poll(&pfd, 1, timeout_ms);
+        uint8_t dg[65536];
+        socklen_t plen = sizeof(peer);
+        ssize_t n;
+        while ((n = recvfrom(fd, dg, sizeof(dg), MSG_DONTWAIT, (struct sockaddr *)&peer, &plen)) > 0) {
+            if (c == NULL) {
+                ho_quic_header h;
+                if (ho_quic_header_parse(dg, (size_t)n, 8, &h) != HO_OK || h.type != HO_QUIC_PKT_INITIAL)
+                    continue;
+                c = ho_quic_conn_new_server(&cfg, h.dcid.data, h.dcid.len, h.scid.data, h.scid.len, NULL,
+                                            mono_now());
+                if (c == NULL)
+                    continue;
+                srv_h3 = ho_h3_server_attach(c, router);
+            }
+            ho_quic_conn_receive(c, dg, (size_t)n, NULL, mono_now());
+        }
+        if (c == NULL)
+            continue;
+        if (ho_quic_conn_next_timeout(c) <= mono_now())
+            ho_quic_conn_handle_timeout(c, mono_now());
+        ho_h3_flush(srv_h3, mono_now());
+        static uint8_t out[16 * 1500];
+        for (;;) {
+            size_t seg;
+            size_t k = ho_quic_conn_send(c, out, sizeof(out), &seg, mono_now());
+            if (k == 0)
+                break;
+            for (size_t off = 0; off < k; off += seg)
+                sendto(fd, out + off, k - off < seg ? k - off : seg, 0, (struct sockaddr *)&peer, sizeof(peer));
+        }
+    }
+    if (!exited) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    CHECK(exited);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(c != NULL && srv_h3 != NULL);
+    if (srv_h3 != NULL) {
+        CHECK_EQ(ho_h3_requests_served(srv_h3), 2);
+        CHECK_EQ(ho_h3_error(srv_h3), 0);
+    }
+    ho_buf want;
+    ho_buf_init(&want);
+    ho_http_response dr;
+    char path[200];
+    direct("/static/app.js", NULL, &want, &dr);
+    snprintf(path, sizeof(path), "%s/app.js", dir);
+    CHECK(file_is(path, &want));
+    direct("/static/components.css", NULL, &want, &dr);
+    snprintf(path, sizeof(path), "%s/components.css", dir);
+    CHECK(file_is(path, &want));
+    fprintf(stderr, "gtlsclient against our h3 server: exit %d, served %llu\n",
+            WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+            srv_h3 != NULL ? (unsigned long long)ho_h3_requests_served(srv_h3) : 0ull);
+    ho_buf_free(&want);
+    rmdir(dir);
+    ho_h3_free(srv_h3);
+    srv_h3 = NULL;
+    ho_quic_conn_free(c);
+    close(fd);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -698,6 +838,12 @@ int main(void)
     else {
         fprintf(stderr, "gtlsserver is not installed (Debian ngtcp2-server; scripts/deps.sh)\n");
         CHECK(!"gtlsserver missing");
+    }
+    if (access("/usr/bin/gtlsclient", X_OK) == 0)
+        test_server_vs_gtlsclient();
+    else {
+        fprintf(stderr, "gtlsclient is not installed (Debian ngtcp2-client; scripts/deps.sh)\n");
+        CHECK(!"gtlsclient missing");
     }
     ho_router_free(router);
     ho_arena_free(arena);

@@ -37,6 +37,7 @@ typedef struct h3_stream {
     bool too_many;      /* more fields than ho_http_request holds */
     bool malformed;     /* reset with H3_MESSAGE_ERROR by us */
     bool aborted;       /* reset (by nghttp3's request or the peer) */
+    bool serve_pending; /* complete before our control streams existed */
     ho_buf body_in;
     /* server: the response */
     ho_buf scratch;
@@ -416,7 +417,9 @@ static int cb_end_stream(nghttp3_conn *conn, int64_t id, void *ud, void *sud)
     if (s == NULL || s->malformed)
         return 0;
     s->fin_recv = true;
-    if (h->router != NULL) {
+    if (h->router != NULL && !h->bound) {
+        s->serve_pending = true; /* ho_h3_flush serves it once bound */
+    } else if (h->router != NULL) {
         int rv = serve(h, s);
         if (rv != 0)
             return nghttp3_err_is_fatal(rv) ? rv : NGHTTP3_ERR_CALLBACK_FAILURE;
@@ -584,6 +587,8 @@ void ho_h3_on_stream_readable(ho_h3_conn *h, uint64_t id)
             ;
         return;
     }
+    if (!h->bound && bind_streams(h) == HO_ERR_CLOSED)
+        return;
     uint8_t buf[16384];
     for (;;) {
         size_t n = 0;
@@ -663,6 +668,15 @@ int ho_h3_flush(ho_h3_conn *h, ho_quic_time now)
         return HO_ERR_CLOSED;
     if (!h->bound)
         return HO_OK;
+    for (h3_stream *s = h->streams; s != NULL; s = s->next)
+        if (s->serve_pending) {
+            s->serve_pending = false;
+            int rv = serve(h, s);
+            if (rv != 0) {
+                conn_fail(h, rv);
+                return HO_ERR_CLOSED;
+            }
+        }
     for (int guard = 0; guard < 100000; guard++) {
         nghttp3_vec vec[16];
         int64_t sid = -1;
