@@ -272,6 +272,45 @@ static void test_batch(void)
     ho_udp_close(&ss);
 }
 
+/* A dual-stack socket ("::") serving an IPv4 client: the local address is
+ * reported IPv4-mapped, and a reply from it with ECT(0) reaches the client
+ * with ECT(0) and from 127.0.0.1. */
+static void test_dual_stack(void)
+{
+    ho_udp_socket srv, cli;
+    struct sockaddr_in6 any;
+    struct sockaddr_in lo;
+    addr6(&any, "::", 0);
+    addr4(&lo, "127.0.0.1", 0);
+    CHECK_EQ(ho_udp_open(&srv, (struct sockaddr *)&any, sizeof(any), NULL), HO_OK);
+    CHECK_EQ(ho_udp_open(&cli, (struct sockaddr *)&lo, sizeof(lo), NULL), HO_OK);
+    struct sockaddr_in dst = lo;
+    dst.sin_port = htons(port_of(&srv));
+    uint8_t *data = pattern(1200);
+    CHECK_EQ(ho_udp_send(&cli, data, 1200, 0, (struct sockaddr *)&dst, sizeof(dst), NULL, 0, 2), HO_OK);
+    ho_udp_rx *rx = ho_udp_rx_new(4);
+    got g;
+    recv_until(&srv, rx, 1, 1200, &g);
+    CHECK_EQ(g.n, 1);
+    CHECK_EQ(g.ecn[0], 2);
+    CHECK_EQ(g.local[0].ss.ss_family, AF_INET6);
+    struct sockaddr_in6 *l = (struct sockaddr_in6 *)&g.local[0].ss;
+    CHECK(IN6_IS_ADDR_V4MAPPED(&l->sin6_addr));
+    CHECK_EQ(l->sin6_addr.s6_addr[12], 127);
+    CHECK_EQ(g.peer[0].ss.ss_family, AF_INET6);
+    ho_udp_addr peer = g.peer[0], local = g.local[0];
+    CHECK_EQ(ho_udp_send(&srv, data, 1200, 0, (struct sockaddr *)&peer.ss, peer.len, (struct sockaddr *)&local.ss,
+                         local.len, 2), HO_OK);
+    recv_until(&cli, rx, 1, 1200, &g);
+    CHECK_EQ(g.n, 1);
+    CHECK_EQ(g.ecn[0], 2);
+    CHECK_EQ(ntohl(((struct sockaddr_in *)&g.peer[0].ss)->sin_addr.s_addr), 0x7f000001);
+    free(data);
+    ho_udp_rx_free(rx);
+    ho_udp_close(&srv);
+    ho_udp_close(&cli);
+}
+
 int main(void)
 {
     test_gso();
@@ -279,5 +318,6 @@ int main(void)
     ecn_pktinfo_case(AF_INET6);
     test_send_from();
     test_batch();
+    test_dual_stack();
     return ho_test_summary("test_udp");
 }

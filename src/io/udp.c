@@ -207,7 +207,7 @@ int ho_udp_recv_batch(ho_udp_socket *s, ho_udp_rx *rx, ho_udp_dgram **out)
                 int v;
                 memcpy(&v, CMSG_DATA(c), sizeof(v));
                 ecn = (uint8_t)(v & 3);
-            } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO && local.len == 0) {
                 struct in_pktinfo pi;
                 memcpy(&pi, CMSG_DATA(c), sizeof(pi));
                 struct sockaddr_in *a = (struct sockaddr_in *)&local.ss;
@@ -225,6 +225,17 @@ int ho_udp_recv_batch(ho_udp_socket *s, ho_udp_rx *rx, ho_udp_dgram **out)
                 a->sin6_scope_id = (uint32_t)pi.ipi6_ifindex;
                 local.len = sizeof(*a);
             }
+        }
+        if (local.len != 0 && s->family == AF_INET6 && local.ss.ss_family == AF_INET) {
+            /* IPv4 on a dual-stack socket: report the local address as
+             * IPv4-mapped, like the peer address the kernel gives. */
+            struct in_addr v4 = ((struct sockaddr_in *)&local.ss)->sin_addr;
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&local.ss;
+            memset(&local.ss, 0, sizeof(local.ss));
+            a->sin6_family = AF_INET6;
+            a->sin6_addr.s6_addr[10] = a->sin6_addr.s6_addr[11] = 0xff;
+            memcpy(&a->sin6_addr.s6_addr[12], &v4, 4);
+            local.len = sizeof(*a);
         }
         if (local.len != 0)
             local_port(s, &local);
@@ -280,7 +291,11 @@ static size_t add_cmsgs(const ho_udp_socket *s, const ho_udp_tx *t, size_t seg, 
         used += CMSG_SPACE(sizeof(uint16_t));
         c = (struct cmsghdr *)(buf + used);
     }
-    bool v4 = t->peer->sa_family == AF_INET;
+    /* IPv4 and IPv4-mapped destinations take the IPv4 options (the kernel
+     * sends mapped ones through the IPv4 path, which reads IP_TOS). */
+    bool v4 = t->peer->sa_family == AF_INET ||
+              (t->peer->sa_family == AF_INET6 &&
+               IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)t->peer)->sin6_addr));
     if (s->ecn && t->ecn != 0) {
         int v = t->ecn & 3;
         c->cmsg_level = v4 ? IPPROTO_IP : IPPROTO_IPV6;
