@@ -44,6 +44,8 @@ typedef struct sim {
     dgram *q;
     size_t qn;
     uint64_t dropped;
+    uint64_t raw_id;        /* client stream written by hand, not by nghttp3 */
+    uint64_t raw_reset;     /* its RESET_STREAM code as seen by the client */
 } sim;
 
 static ho_tls_config *server_tls, *client_tls;
@@ -63,6 +65,8 @@ static int side_of(sim *s, ho_quic_conn *c) { return c == s->conn[1]; }
 static void cb_readable(void *ctx, ho_quic_conn *c, uint64_t id)
 {
     sim *s = ctx;
+    if (side_of(s, c) == 0 && id == s->raw_id)
+        return;
     ho_h3_on_stream_readable(s->h3[side_of(s, c)], id);
 }
 static void cb_writable(void *ctx, ho_quic_conn *c, uint64_t id)
@@ -73,6 +77,11 @@ static void cb_writable(void *ctx, ho_quic_conn *c, uint64_t id)
 static void cb_reset(void *ctx, ho_quic_conn *c, uint64_t id, uint64_t code, bool stop)
 {
     sim *s = ctx;
+    if (side_of(s, c) == 0 && id == s->raw_id) {
+        if (!stop)
+            s->raw_reset = code;
+        return;
+    }
     ho_h3_on_stream_reset(s->h3[side_of(s, c)], id, code, stop);
 }
 
@@ -101,6 +110,7 @@ static void sim_init(sim *s, unsigned loss_pct, uint64_t seed)
     s->loss_pct = loss_pct;
     s->now = HO_QUIC_SEC(1000);
     s->router = router;
+    s->raw_id = UINT64_MAX;
     ho_quic_callbacks cb = {
         .ctx = s, .stream_readable = cb_readable, .stream_writable = cb_writable, .stream_reset = cb_reset};
     s->ccfg = (ho_quic_config){.is_server = false, .tls = client_tls, .server_name = "localhost", .callbacks = cb};
@@ -313,7 +323,21 @@ static void test_basic_routes(void)
     CHECK(r != NULL);
     if (r != NULL)
         CHECK_EQ(r->status, 404);
-    CHECK_EQ(ho_h3_requests_served(s.h3[1]), 4);
+    /* HEAD: the GET's content-length, no body (RFC 9110 §9.3.2). */
+    ho_http_header head[] = {{{":method", 7}, {"HEAD", 4}},
+                             {{":scheme", 7}, {"https", 5}},
+                             {{":authority", 10}, {"localhost", 9}},
+                             {{":path", 5}, {"/static/app.js", 14}}};
+    resp_set rs = {.n = 1};
+    CHECK_EQ(ho_h3_client_request(s.h3[0], head, 4, &rs.r[0]), HO_OK);
+    CHECK(run(&s, all_done, &rs, HO_QUIC_SEC(5)));
+    if (rs.r[0] != NULL) {
+        CHECK_EQ(rs.r[0]->status, 200);
+        CHECK(rs.r[0]->complete);
+        CHECK_EQ(rs.r[0]->content_length, 204800);
+        CHECK_EQ(rs.r[0]->body.len, 0);
+    }
+    CHECK_EQ(ho_h3_requests_served(s.h3[1]), 5);
     CHECK_EQ(ho_h3_error(s.h3[0]), 0);
     CHECK_EQ(ho_h3_error(s.h3[1]), 0);
     CHECK(!ho_quic_conn_is_closing(s.conn[0]));
@@ -468,6 +492,41 @@ static void test_malformed(void)
         CHECK(r->body.len == 2 && memcmp(r->body.data, "42", 2) == 0);
     }
     CHECK(!ho_quic_conn_is_closing(s.conn[1]));
+    CHECK_EQ(ho_h3_error(s.h3[1]), 0);
+
+    /* §4.2: an uppercase field name (nghttp3's encoder would lowercase it,
+     * so the HEADERS frame is written by hand: QPACK prefix 0 0, :method
+     * GET, :scheme https, :path "/", :authority "localhost", then a
+     * literal "X-Up: 1"). */
+    static const uint8_t fs[] = {0x00, 0x00, 0xd1, 0xd7, 0xc1, 0x50, 9, 'l', 'o', 'c', 'a', 'l', 'h', 'o', 's', 't',
+                                 0x24, 'X', '-', 'U', 'p', 0x01, '1'};
+    uint8_t frame[64] = {0x01, (uint8_t)sizeof(fs)};
+    memcpy(frame + 2, fs, sizeof(fs));
+    size_t w = 0;
+    CHECK_EQ(ho_quic_stream_open(s.conn[0], true, &s.raw_id), HO_OK);
+    CHECK_EQ(ho_quic_stream_write(s.conn[0], s.raw_id, frame, 2 + sizeof(fs), true, &w), HO_OK);
+    run(&s, NULL, NULL, HO_QUIC_MS(300));
+    CHECK_EQ(s.raw_reset, HO_H3_MESSAGE_ERROR);
+    CHECK_EQ(ho_h3_requests_served(s.h3[1]), 1);
+    /* RFC 9114 §10.3: a field value with a line feed MUST be treated as
+     * malformed. KNOWN GAP: nghttp3 0.8 drops such a field before the
+     * recv_header callback (NGHTTP3_ERR_REMOVE_HTTP_HEADER inside the
+     * library) and the request is served without it, so h3.c cannot see it.
+     * Checked here: it is reset, or served (the gap) and the connection
+     * survives; only the reset is what the RFC asks for. */
+    static const uint8_t fs2[] = {0x00, 0x00, 0xd1, 0xd7, 0xc1, 0x50, 9, 'l', 'o', 'c', 'a', 'l', 'h', 'o', 's',
+                                  't', 0x23, 'x', '-', 'a', 0x03, '1', '\n', '2'};
+    frame[1] = (uint8_t)sizeof(fs2);
+    memcpy(frame + 2, fs2, sizeof(fs2));
+    s.raw_reset = 0;
+    CHECK_EQ(ho_quic_stream_open(s.conn[0], true, &s.raw_id), HO_OK);
+    CHECK_EQ(ho_quic_stream_write(s.conn[0], s.raw_id, frame, 2 + sizeof(fs2), true, &w), HO_OK);
+    run(&s, NULL, NULL, HO_QUIC_MS(300));
+    CHECK(s.raw_reset == HO_H3_MESSAGE_ERROR || ho_h3_requests_served(s.h3[1]) == 2);
+    if (s.raw_reset != HO_H3_MESSAGE_ERROR)
+        fprintf(stderr, "known gap: a field value with LF was dropped by nghttp3, not rejected (RFC 9114 §10.3)\n");
+    r = fetch(&s, "/baseline2?a=1&b=1", NULL);
+    CHECK(r != NULL && r->status == 200);
     CHECK_EQ(ho_h3_error(s.h3[1]), 0);
     sim_free(&s);
 }
