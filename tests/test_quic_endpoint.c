@@ -659,6 +659,56 @@ static void test_garbage(void)
     net_free(&n);
 }
 
+/* A retransmitted first Initial (still to the original DCID) reaches the
+ * connection it created, not a new one; an unknown token (say a NEW_TOKEN
+ * from another server) counts as no token (§8.1.3); after the connection
+ * is freed, its CID gets a stateless reset. */
+static void test_routing(void)
+{
+    net n;
+    net_init(&n, false, 0);
+    int i = add_client(&n);
+    uint8_t first[1500], tok_init[1500], buf[1500];
+    size_t flen = client_datagram(&n, i, first);
+    ho_quic_endpoint_receive(n.ep, first, flen, &n.spath[i], n.now);
+    ho_quic_endpoint_receive(n.ep, first, flen, &n.spath[i], n.now);
+    CHECK_EQ(n.accepted, 1);
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 1);
+    CHECK(run(&n, all_hs, n.now + HO_QUIC_SEC(5)));
+    CHECK_EQ(n.accepted, 1);
+
+    int j = add_client(&n);
+    size_t jlen = client_datagram(&n, j, first);
+    ho_quic_header h;
+    memcpy(buf, first, jlen);
+    ho_quic_header_parse(buf, jlen, 8, &h);
+    ho_quic_cid dcid = h.dcid;
+    const uint8_t foreign[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09};
+    size_t tlen = rebuild_initial(first, jlen, &dcid, foreign, sizeof(foreign), 1200, tok_init);
+    ho_quic_endpoint_receive(n.ep, tok_init, tlen, &n.spath[j], n.now);
+    CHECK_EQ(n.accepted, 2);
+    CHECK(run(&n, all_hs, n.now + HO_QUIC_SEC(5)));
+
+    /* Close client 0; once the server side is freed, a packet to its CID
+     * is answered with the reset token the client holds. */
+    ho_quic_cid server_cid = n.cl[0]->dcid;
+    uint8_t token[16];
+    memcpy(token, n.cl[0]->tpx.peer.stateless_reset_token, 16);
+    ho_quic_conn_close(n.cl[0], 0, "bye", n.now);
+    run(&n, NULL, n.now + HO_QUIC_SEC(10));
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 1);
+    uint8_t pkt[40];
+    ho_random(pkt, sizeof(pkt));
+    pkt[0] = 0x41;
+    memcpy(pkt + 1, server_cid.data, server_cid.len);
+    ho_quic_endpoint_receive(n.ep, pkt, sizeof(pkt), &n.spath[0], n.now);
+    ho_quic_endpoint_out out = {.buf = buf, .cap = sizeof(buf)};
+    CHECK(ho_quic_endpoint_send(n.ep, &out, n.now) > 0);
+    CHECK_EQ(out.len, sizeof(pkt) - 1);
+    CHECK_MEM(buf + out.len - 16, token, 16);
+    net_free(&n);
+}
+
 int main(void)
 {
     make_tls();
@@ -670,6 +720,7 @@ int main(void)
     test_stateless_reset();
     test_admission();
     test_garbage();
+    test_routing();
     ho_tls_config_free(server_tls);
     ho_tls_config_free(client_tls);
     return ho_test_summary("test_quic_endpoint");
