@@ -589,6 +589,19 @@ static void test_critical_stream(void)
     CHECK(is_app && !by_peer);
     CHECK(ho_quic_conn_is_closing(s.conn[0]) || ho_quic_conn_is_closed(s.conn[0]));
     sim_free(&s);
+
+    /* STOP_SENDING on the server's control stream (its first uni stream,
+     * id 3): the QUIC layer resets it, which closes a critical stream. */
+    if (!start(&s, 0, 8)) {
+        sim_free(&s);
+        return;
+    }
+    CHECK(fetch(&s, "/baseline2?a=1&b=1", NULL) != NULL);
+    CHECK_EQ(ho_quic_stream_stop_sending(s.conn[0], 3, HO_H3_NO_ERROR), HO_OK);
+    run(&s, NULL, NULL, HO_QUIC_SEC(3));
+    CHECK_EQ(ho_h3_error(s.h3[1]), HO_H3_CLOSED_CRITICAL_STREAM);
+    CHECK(ho_quic_conn_is_closing(s.conn[0]) || ho_quic_conn_is_closed(s.conn[0]));
+    sim_free(&s);
 }
 
 /* ---- our client against gtlsserver --------------------------------------- */
