@@ -571,6 +571,55 @@ static void test_cancel(void)
     sim_free(&s);
 }
 
+/* RFC 9114 §4.1: DATA before HEADERS on a request stream is a connection
+ * error H3_FRAME_UNEXPECTED; §8.1: the QUIC connection closes with it. And
+ * random bytes as a request must never crash, only close with an H3 code. */
+static void test_frame_errors(void)
+{
+    sim s;
+    if (!start(&s, 0, 9)) {
+        sim_free(&s);
+        return;
+    }
+    static const uint8_t data_first[] = {0x00, 0x01, 'x'};
+    size_t w = 0;
+    CHECK_EQ(ho_quic_stream_open(s.conn[0], true, &s.raw_id), HO_OK);
+    CHECK_EQ(ho_quic_stream_write(s.conn[0], s.raw_id, data_first, sizeof(data_first), true, &w), HO_OK);
+    run(&s, NULL, NULL, HO_QUIC_SEC(3));
+    CHECK_EQ(ho_h3_error(s.h3[1]), HO_H3_FRAME_UNEXPECTED);
+    bool is_app = false, by_peer = false;
+    CHECK_EQ(ho_quic_conn_close_code(s.conn[0], &is_app, &by_peer), HO_H3_FRAME_UNEXPECTED);
+    CHECK(is_app && by_peer);
+    sim_free(&s);
+
+    int closed = 0, served = 0;
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        if (!start(&s, 0, 100 + seed)) {
+            sim_free(&s);
+            return;
+        }
+        uint8_t junk[300];
+        for (size_t i = 0; i < sizeof(junk); i++)
+            junk[i] = (uint8_t)rnd(&s);
+        junk[0] = (uint8_t)(seed % 3 == 0 ? 0x01 : junk[0]); /* some start like HEADERS */
+        CHECK_EQ(ho_quic_stream_open(s.conn[0], true, &s.raw_id), HO_OK);
+        ho_quic_stream_write(s.conn[0], s.raw_id, junk, 1 + rnd(&s) % sizeof(junk), true, &w);
+        run(&s, NULL, NULL, HO_QUIC_SEC(2));
+        uint64_t e = ho_h3_error(s.h3[1]);
+        CHECK(e == 0 || (e >= 0x100 && e <= 0x110) || (e >= 0x200 && e <= 0x202));
+        if (e != 0)
+            closed++;
+        else {
+            /* Not a connection error: the connection still serves. */
+            ho_h3_response *r = fetch(&s, "/baseline2?a=1&b=1", NULL);
+            CHECK(r != NULL && r->status == 200);
+            served++;
+        }
+        sim_free(&s);
+    }
+    fprintf(stderr, "random request bytes: %d connection errors, %d connections still serving\n", closed, served);
+}
+
 /* RFC 9114 §6.2.1: closing a control stream is H3_CLOSED_CRITICAL_STREAM. */
 static void test_critical_stream(void)
 {
@@ -902,6 +951,7 @@ int main(void)
     test_malformed();
     test_cancel();
     test_critical_stream();
+    test_frame_errors();
     const char *bin = access("/usr/sbin/gtlsserver", X_OK) == 0 ? "/usr/sbin/gtlsserver"
                       : access("/usr/bin/gtlsserver", X_OK) == 0 ? "/usr/bin/gtlsserver"
                                                                  : NULL;
