@@ -777,6 +777,30 @@ static void test_client_vs_gtlsserver(const char *bin)
                 r[1]->status, r[0]->body.len, r[1]->body.len, (unsigned long long)ho_h3_error(udp_h3));
     }
     CHECK_EQ(ho_h3_error(udp_h3), 0);
+
+    /* ho_h3_fetch, the blocking one-shot client, against the same server. */
+    ho_h3_fetch_opts fo = {.host = "127.0.0.1", .port = port_s, .server_name = "localhost", .path = "/7000",
+                           .insecure = true, .timeout_ms = 10000};
+    ho_h3_response fr;
+    CHECK_EQ(ho_h3_fetch(&fo, &fr), HO_OK);
+    CHECK_EQ(fr.status, 200);
+    CHECK(fr.complete);
+    CHECK_EQ(fr.body.len, 7000);
+    ho_buf_free(&fr.body);
+    /* Nothing listening: a timeout, never a hang or a crash. */
+    int probe2 = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a2 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(probe2, (struct sockaddr *)&a2, sizeof(a2));
+    socklen_t a2len = sizeof(a2);
+    getsockname(probe2, (struct sockaddr *)&a2, &a2len);
+    char dead_port[16];
+    snprintf(dead_port, sizeof(dead_port), "%d", ntohs(a2.sin_port));
+    close(probe2);
+    fo.port = dead_port;
+    fo.timeout_ms = 500;
+    CHECK(ho_h3_fetch(&fo, &fr) != HO_OK);
+    CHECK_EQ(fr.status, 0);
+    ho_buf_free(&fr.body);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
     ho_h3_free(udp_h3);

@@ -254,6 +254,27 @@ int ho_h3_client_cancel(ho_h3_conn *h, ho_h3_response *r);
 int ho_h3_client_get(ho_h3_conn *h, const char *authority, const char *path, const char *accept_encoding,
                      ho_h3_response **out);
 
+/* One blocking HTTP/3 GET over UDP (src/http/h3_fetch.c): resolves
+ * host:port, runs the handshake, sends the request, collects the response
+ * and closes with H3_NO_ERROR. For a command-line client. */
+typedef struct ho_h3_fetch_opts {
+    const char *host, *port;       /* where to connect */
+    const char *server_name;       /* SNI / certificate name; NULL: host */
+    const char *authority;         /* NULL: "host:port" */
+    const char *path;              /* "/..." with the query */
+    const char *accept_encoding;   /* NULL: none */
+    ho_tls_config *tls;            /* client config with ALPN "h3", prepared with
+                                    * ho_quic_tls_config_prepare (and a trust store);
+                                    * NULL: a built-in one (see insecure) */
+    bool insecure;                 /* built-in config only: no certificate check */
+    int timeout_ms;                /* whole exchange; 0: 10000 */
+} ho_h3_fetch_opts;
+/* HO_OK with *out filled (out->body owned by the caller: ho_buf_free);
+ * HO_ERR_CLOSED when the stream was reset (out->reset_code) or the peer
+ * closed, HO_ERR_WOULD_BLOCK on timeout, HO_ERR_IO when the address does not
+ * resolve, or the QUIC/TLS error that closed the connection. */
+int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out);
+
 #ifdef __cplusplus
 }
 #endif

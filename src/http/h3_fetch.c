@@ -1,0 +1,163 @@
+/*
+ * ho_h3_fetch: one HTTP/3 GET over a connected UDP socket with a blocking
+ * poll loop — the library piece behind a command-line "get --h3". The QUIC
+ * connection stays sans-I/O; the socket, the clock and the loop live here.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "handoff/http.h"
+
+#define IO_BUF 65536 /* one GSO batch out, one datagram in */
+
+static ho_quic_time fetch_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (ho_quic_time)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void f_readable(void *ctx, ho_quic_conn *c, uint64_t id) { ho_h3_on_stream_readable(*(ho_h3_conn **)ctx, id); }
+static void f_writable(void *ctx, ho_quic_conn *c, uint64_t id) { ho_h3_on_stream_writable(*(ho_h3_conn **)ctx, id); }
+static void f_reset(void *ctx, ho_quic_conn *c, uint64_t id, uint64_t code, bool stop)
+{
+    ho_h3_on_stream_reset(*(ho_h3_conn **)ctx, id, code, stop);
+}
+
+static int udp_connect(const char *host, const char *port)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM}, *res = NULL;
+    if (getaddrinfo(host, port, &hints, &res) != 0)
+        return -1;
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out)
+{
+    memset(out, 0, sizeof(*out));
+    ho_buf_init(&out->body);
+    out->content_length = -1;
+    if (o == NULL || o->host == NULL || o->port == NULL || o->path == NULL)
+        return HO_ERR_INVALID_ARG;
+    ho_tls_config *tls = o->tls, *own_tls = NULL;
+    if (tls == NULL) {
+        own_tls = tls = ho_tls_config_new(false);
+        if (tls == NULL)
+            return HO_ERR_NOMEM;
+        const char *alpn[] = {"h3"}; /* RFC 9114 §3.1 */
+        ho_tls_config_set_alpn(tls, alpn, 1);
+        ho_tls_config_set_verify_peer(tls, !o->insecure);
+        ho_quic_tls_config_prepare(tls);
+    }
+    int fd = udp_connect(o->host, o->port);
+    if (fd < 0) {
+        ho_tls_config_free(own_tls);
+        return HO_ERR_IO;
+    }
+    char authority[300];
+    if (o->authority != NULL)
+        snprintf(authority, sizeof(authority), "%s", o->authority);
+    else
+        snprintf(authority, sizeof(authority), strchr(o->host, ':') ? "[%s]:%s" : "%s:%s", o->host, o->port);
+
+    ho_h3_conn *h3 = NULL;
+    ho_quic_config cfg = {
+        .tls = tls,
+        .server_name = o->server_name != NULL ? o->server_name : o->host,
+        .wall_clock_ms = (int64_t)time(NULL) * 1000,
+        .callbacks = {.ctx = &h3, .stream_readable = f_readable, .stream_writable = f_writable,
+                      .stream_reset = f_reset},
+    };
+    int rc = HO_ERR_NOMEM;
+    ho_quic_conn *c = ho_quic_conn_new_client(&cfg, NULL, fetch_now());
+    if (c != NULL)
+        h3 = ho_h3_client_attach(c);
+    if (h3 == NULL)
+        goto done;
+    ho_h3_response *r = NULL;
+    ho_quic_time deadline = fetch_now() + (ho_quic_time)(o->timeout_ms > 0 ? o->timeout_ms : 10000) * 1000000;
+    bool closing = false;
+    rc = HO_ERR_WOULD_BLOCK; /* timed out unless set below */
+    uint8_t *io = malloc(IO_BUF);
+    if (io == NULL) {
+        rc = HO_ERR_NOMEM;
+        goto done;
+    }
+    while (fetch_now() < deadline && !ho_quic_conn_is_closed(c)) {
+        if (r == NULL && ho_quic_conn_handshake_done(c)) {
+            int e = ho_h3_client_get(h3, authority, o->path, o->accept_encoding, &r);
+            if (e != HO_OK && e != HO_ERR_WOULD_BLOCK) {
+                rc = e;
+                break;
+            }
+        }
+        if (!closing && r != NULL && (r->complete || r->reset)) {
+            /* RFC 9114 §5.2: a client may close at any time; H3_NO_ERROR. */
+            ho_quic_conn_close(c, HO_H3_NO_ERROR, "", fetch_now());
+            closing = true;
+        }
+        ho_h3_flush(h3, fetch_now());
+        for (;;) {
+            size_t seg;
+            size_t n = ho_quic_conn_send(c, io, IO_BUF, &seg, fetch_now());
+            if (n == 0)
+                break;
+            for (size_t off = 0; off < n; off += seg)
+                if (send(fd, io + off, n - off < seg ? n - off : seg, 0) < 0 && errno != EAGAIN &&
+                    errno != ECONNREFUSED)
+                    break;
+        }
+        if (closing || ho_quic_conn_is_closing(c))
+            break; /* our CONNECTION_CLOSE is out, or the peer closed */
+        int timeout_ms = 50;
+        ho_quic_time t = ho_quic_conn_next_timeout(c), now = fetch_now();
+        if (t != HO_QUIC_TIME_NEVER) {
+            int64_t ms = t > now ? (t - now) / 1000000 + 1 : 0;
+            if (ms < timeout_ms)
+                timeout_ms = (int)ms;
+        }
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        poll(&pfd, 1, timeout_ms);
+        ssize_t n;
+        while ((n = recv(fd, io, IO_BUF, MSG_DONTWAIT)) > 0)
+            ho_quic_conn_receive(c, io, (size_t)n, NULL, fetch_now());
+        if (ho_quic_conn_next_timeout(c) <= fetch_now())
+            ho_quic_conn_handle_timeout(c, fetch_now());
+    }
+    if (r != NULL && (r->complete || r->reset)) {
+        ho_buf body = out->body;
+        *out = *r;
+        out->body = r->body; /* hand the body over */
+        ho_buf_init(&r->body);
+        ho_buf_free(&body);
+        rc = r->complete ? HO_OK : HO_ERR_CLOSED;
+    } else if (ho_quic_conn_is_closing(c) || ho_quic_conn_is_closed(c)) {
+        rc = ho_quic_conn_error(c) != HO_OK ? ho_quic_conn_error(c) : HO_ERR_CLOSED;
+    }
+    free(io);
+done:
+    ho_h3_free(h3);
+    ho_quic_conn_free(c);
+    close(fd);
+    ho_tls_config_free(own_tls);
+    return rc;
+}
