@@ -346,6 +346,8 @@ static void test_basic_routes(void)
     CHECK_EQ(ho_h3_shutdown(s.h3[1]), HO_OK);
     run(&s, NULL, NULL, HO_QUIC_MS(200));
     CHECK(ho_h3_goaway_received(s.h3[0]));
+    ho_h3_response *late = NULL;
+    CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/baseline2?a=1&b=1", NULL, &late), HO_ERR_CLOSED);
     CHECK_EQ(ho_h3_active_streams(s.h3[1]), 0);
     ho_quic_conn_close(s.conn[1], HO_H3_NO_ERROR, "", s.now);
     run(&s, NULL, NULL, HO_QUIC_SEC(5));
