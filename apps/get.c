@@ -3,6 +3,9 @@
 #define _GNU_SOURCE
 #include "common.h"
 
+#include "handoff/http.h"
+#include "handoff/quic.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -21,7 +24,7 @@ enum {
 
 typedef struct get_options {
     const char *url, *cafile, *alpn, *resume, *suites, *groups;
-    bool insecure, key_update, verbose, include_head;
+    bool insecure, key_update, verbose, include_head, h3;
 } get_options;
 
 typedef struct url_parts {
@@ -54,6 +57,8 @@ void get_usage(FILE *f)
             "  --key-update     send a KeyUpdate (requesting the peer's) before the request\n"
             "  -v, --verbose    print suite, group, alpn, resumed, hrr (and key-update) to stderr\n"
             "  -i, --include    write the status line and headers too\n"
+            "  --h3             fetch over HTTP/3 (QUIC on UDP, ALPN h3) instead of TLS over TCP;\n"
+            "                   takes --insecure and --cafile\n"
             "  -h, --help       this help\n"
             "Exit status: 0 on success, 1 on a TLS or network failure, 2 on bad usage.\n");
 }
@@ -365,6 +370,46 @@ done:
     return rc;
 }
 
+/* --h3: one GET over HTTP/3 (src/http/h3_fetch.c); the body goes to stdout. */
+static int fetch_h3(const get_options *o, const url_parts *u, ho_tls_config *cfg)
+{
+    static const char *const h3_alpn[] = {"h3"};
+    if (o->alpn != NULL || o->resume != NULL || o->key_update) {
+        fprintf(stderr, "handoff: --h3 does not take --alpn, --resume or --key-update\n");
+        return 2;
+    }
+    int err = ho_tls_config_set_alpn(cfg, h3_alpn, 1);
+    if (err == HO_OK)
+        err = ho_quic_tls_config_prepare(cfg);
+    if (err != HO_OK) {
+        app_report_error("HTTP/3 configuration", err);
+        return 1;
+    }
+    ho_h3_fetch_opts fo = {.host = u->host, .port = u->port, .authority = u->host_header, .path = u->path,
+                           .tls = cfg};
+    ho_h3_response resp;
+    err = ho_h3_fetch(&fo, &resp);
+    if (err != HO_OK) {
+        app_report_error("HTTP/3 fetch", err);
+        return 1;
+    }
+    if (o->verbose)
+        fprintf(stderr, "handoff: HTTP/3 status %d, %zu body bytes\n", resp.status, resp.body.len);
+    if (o->include_head) {
+        printf("HTTP/3 %d\r\n", resp.status);
+        if (resp.content_type[0] != '\0')
+            printf("content-type: %s\r\n", resp.content_type);
+        if (resp.content_encoding[0] != '\0')
+            printf("content-encoding: %s\r\n", resp.content_encoding);
+        printf("\r\n");
+    }
+    fwrite(resp.body.data, 1, resp.body.len, stdout);
+    fflush(stdout);
+    int rc = resp.status >= 200 && resp.status < 400 ? 0 : 1;
+    ho_buf_free(&resp.body);
+    return rc;
+}
+
 int get_main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -373,6 +418,7 @@ int get_main(int argc, char **argv)
         {"suites", required_argument, NULL, 's'}, {"groups", required_argument, NULL, 'g'},
         {"key-update", no_argument, NULL, 'u'},   {"verbose", no_argument, NULL, 'v'},
         {"include", no_argument, NULL, 'i'},      {"help", no_argument, NULL, 'h'},
+        {"h3", no_argument, NULL, '3'},
         {NULL, 0, NULL, 0},
     };
     get_options o = {0};
@@ -389,6 +435,7 @@ int get_main(int argc, char **argv)
         case 'u': o.key_update = true; break;
         case 'v': o.verbose = true; break;
         case 'i': o.include_head = true; break;
+        case '3': o.h3 = true; break;
         case 'h': get_usage(stdout); return 0;
         default: get_usage(stderr); return 2;
         }
@@ -427,6 +474,10 @@ int get_main(int argc, char **argv)
             goto done;
         }
         ho_tls_config_set_trust(cfg, ts); /* takes ts */
+    }
+    if (o.h3) {
+        rc = fetch_h3(&o, &u, cfg);
+        goto done;
     }
     ho_tls_callbacks cb = {0};
     cb.session = on_session;
