@@ -18,7 +18,7 @@
 typedef struct serve_opts {
     int port, tls_port, http_port;
     const char *bind, *cert, *key, *suites, *groups, *alpn, *dataset, *static_dir;
-    bool no_tickets, hrr_cookie;
+    bool no_tickets, hrr_cookie, no_h3, retry;
     ho_server_options server;
 } serve_opts;
 
@@ -27,7 +27,8 @@ void serve_usage(FILE *f)
     fprintf(f,
             "usage: handoff serve [options]\n"
             "Ports (0 turns one off):\n"
-            "  --port N               HTTPS (TLS 1.3) port (default 8443)\n"
+            "  --port N               HTTPS (TLS 1.3) port (default 8443); HTTP/3 (QUIC) listens\n"
+            "                         on the same UDP port\n"
             "  --tls-port N           HTTPS port of the HttpArena json-tls profile (default 8081)\n"
             "  --http-port N          plaintext HTTP/1.1 port (default 8080)\n"
             "  --bind ADDR            address to bind, IPv4 or IPv6 literal (default 0.0.0.0)\n"
@@ -46,6 +47,8 @@ void serve_usage(FILE *f)
             "                         none gets HTTP/1.1\n"
             "  --no-tickets           do not issue session tickets (no resumption)\n"
             "  --hrr-cookie           send a cookie in HelloRetryRequest\n"
+            "  --no-h3                no HTTP/3 (QUIC on UDP --port)\n"
+            "  --retry                QUIC: validate every client address with a Retry\n"
             "  --ktls on|off|auto     kernel TLS after the handshake (default auto: use it where\n"
             "                         the kernel can, userspace records elsewhere; on: refuse to\n"
             "                         start without kernel support)\n"
@@ -88,7 +91,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
     enum {
         O_PORT = 256, O_TLS_PORT, O_HTTP_PORT, O_BIND, O_CERT, O_KEY, O_SUITES, O_GROUPS, O_ALPN, O_NO_TICKETS,
         O_HRR_COOKIE, O_KTLS, O_THREADS, O_WORKERS, O_OFFLOAD, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_REQ_TIMEOUT,
-        O_DATASET, O_STATIC, O_WORKER_NICE,
+        O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
@@ -107,6 +110,8 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"handshake-workers", required_argument, NULL, O_WORKERS},
         {"offload", required_argument, NULL, O_OFFLOAD},
         {"worker-nice", required_argument, NULL, O_WORKER_NICE},
+        {"no-h3", no_argument, NULL, O_NO_H3},
+        {"retry", no_argument, NULL, O_RETRY},
         {"handshake-timeout", required_argument, NULL, O_HS_TIMEOUT},
         {"idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT},
         {"request-timeout", required_argument, NULL, O_REQ_TIMEOUT},
@@ -134,6 +139,8 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         case O_GROUPS: o->groups = optarg; break;
         case O_ALPN: o->alpn = optarg; break;
         case O_NO_TICKETS: o->no_tickets = true; break;
+        case O_NO_H3: o->no_h3 = true; break;
+        case O_RETRY: o->retry = true; break;
         case O_HRR_COOKIE: o->hrr_cookie = true; break;
         case O_DATASET: o->dataset = optarg; break;
         case O_STATIC: o->static_dir = optarg; break;
@@ -205,8 +212,8 @@ static int parse_args(int argc, char **argv, serve_opts *o)
 }
 
 /* Without any certificate: a fresh self-signed one for localhost, its PEM
- * written where clients can --cafile it. */
-static int use_selfsigned(ho_tls_config *cfg, int port)
+ * written where clients can --cafile it; chain and key PEM into the bufs. */
+static int make_selfsigned(int port, ho_buf *chain_pem, ho_buf *key_pem)
 {
     ho_privkey *key = NULL;
     ho_cert_chain chain = {0};
@@ -215,34 +222,32 @@ static int use_selfsigned(ho_tls_config *cfg, int port)
         app_report_error("generating a self-signed certificate", err);
         return err;
     }
-    ho_buf pem;
-    ho_buf_init(&pem);
-    err = ho_cert_to_pem(chain.der[0], chain.len[0], &pem);
+    err = ho_cert_to_pem(chain.der[0], chain.len[0], chain_pem);
+    if (err == HO_OK)
+        err = ho_privkey_to_pem(key, key_pem);
+    ho_cert_chain_free(&chain);
+    ho_privkey_free(key);
     const char *dir = getenv("TMPDIR");
     char path[4096];
     snprintf(path, sizeof(path), "%s/handoff-selfsigned-%d.pem", dir && *dir ? dir : "/tmp", port);
     if (err == HO_OK)
-        err = app_write_file(path, pem.data, pem.len);
-    ho_buf_free(&pem);
+        err = app_write_file(path, chain_pem->data, chain_pem->len);
     if (err != HO_OK) {
         app_report_error("writing the self-signed certificate", err);
-        ho_cert_chain_free(&chain);
-        ho_privkey_free(key);
         return err;
     }
     fprintf(stderr, "handoff: no certificate configured: using a self-signed one for localhost, written to %s\n",
             path);
-    err = ho_tls_config_add_cert(cfg, &chain, key); /* takes both */
-    if (err != HO_OK)
-        app_report_error("certificate", err);
-    return err;
+    return HO_OK;
 }
 
 static bool readable(const char *path) { return path != NULL && access(path, R_OK) == 0; }
 
 /* --cert/--key, then $TLS_CERT/$TLS_KEY, then /certs/server.{crt,key}; a
- * certificate found without its key is an error, never a silent fallback. */
-static int load_certificate(ho_tls_config *cfg, const serve_opts *o, int port)
+ * certificate found without its key is an error, never a silent fallback.
+ * The chain and key come back as PEM, so every listener (TCP, QUIC) loads
+ * the same certificate. */
+static int find_certificate(const serve_opts *o, int port, ho_buf *chain_pem, ho_buf *key_pem)
 {
     const char *cert = o->cert, *key = o->key, *from = "--cert/--key";
     if (cert == NULL && (getenv("TLS_CERT") != NULL || getenv("TLS_KEY") != NULL)) {
@@ -264,15 +269,38 @@ static int load_certificate(ho_tls_config *cfg, const serve_opts *o, int port)
         }
     }
     if (cert == NULL)
-        return use_selfsigned(cfg, port);
-    int err = ho_tls_config_load_cert_files(cfg, cert, key);
+        return make_selfsigned(port, chain_pem, key_pem);
+    int err = app_read_file(cert, chain_pem);
+    if (err == HO_OK)
+        err = app_read_file(key, key_pem);
     if (err != HO_OK) {
-        fprintf(stderr, "handoff: loading the certificate from %s (%s, %s): %s\n", from, cert, key,
-                ho_err_str(err));
+        fprintf(stderr, "handoff: reading the certificate from %s (%s, %s): %s\n", from, cert, key, ho_err_str(err));
         return err;
     }
     fprintf(stderr, "handoff: certificate from %s (%s)\n", from, cert);
     return HO_OK;
+}
+
+/* Loads the PEM chain and key into cfg. */
+static int add_certificate(ho_tls_config *cfg, const ho_buf *chain_pem, const ho_buf *key_pem)
+{
+    ho_cert_chain chain = {0};
+    ho_privkey *key = NULL;
+    int err = ho_cert_chain_load_pem(&chain, chain_pem->data, chain_pem->len);
+    if (err == HO_OK) {
+        key = ho_privkey_load_pem(key_pem->data, key_pem->len);
+        if (key == NULL)
+            err = HO_ERR_CERT_BAD;
+    }
+    if (err != HO_OK) {
+        ho_cert_chain_free(&chain);
+        app_report_error("loading the certificate and key", err);
+        return err;
+    }
+    err = ho_tls_config_add_cert(cfg, &chain, key); /* takes both */
+    if (err != HO_OK)
+        app_report_error("certificate", err);
+    return err;
 }
 
 static const char index_page[] =
@@ -336,7 +364,11 @@ int serve_main(int argc, char **argv)
     if (rc != 0)
         return rc == 1 ? 0 : rc;
 
-    ho_tls_config *cfg = NULL;
+    ho_tls_config *cfg = NULL, *qcfg = NULL;
+    ho_h3_listener *h3 = NULL;
+    ho_buf chain_pem, key_pem;
+    ho_buf_init(&chain_pem);
+    ho_buf_init(&key_pem);
     ho_arena *arena = NULL;
     ho_router *router = NULL;
     ho_server *srv = NULL;
@@ -415,9 +447,39 @@ int serve_main(int argc, char **argv)
                 (unsigned)ho_server_port(srv, nlisten));
         nlisten++;
     }
-    if (cfg != NULL && load_certificate(cfg, &o, first_tls_port) != HO_OK)
-        goto done;
+    if (cfg != NULL) {
+        if (find_certificate(&o, first_tls_port, &chain_pem, &key_pem) != HO_OK ||
+            add_certificate(cfg, &chain_pem, &key_pem) != HO_OK)
+            goto done;
+    }
+    /* HTTP/3: QUIC on the UDP port of the same number as --port, with its
+     * own TLS config (ALPN h3) and the same certificate and routes. */
+    if (o.port != 0 && !o.no_h3) {
+        static const char *const h3_alpn[] = {"h3"};
+        qcfg = ho_tls_config_new(true);
+        if (qcfg == NULL || app_config_lists(qcfg, o.suites, o.groups, NULL) != HO_OK ||
+            ho_tls_config_set_alpn(qcfg, h3_alpn, 1) != HO_OK ||
+            add_certificate(qcfg, &chain_pem, &key_pem) != HO_OK)
+            goto done;
+        if (o.no_tickets)
+            ho_tls_config_set_tickets(qcfg, 0, 7200, 3600);
+        ho_h3_listener_options lo = {.bind = o.bind,
+                                     .port = (uint16_t)ho_server_port(srv, 0),
+                                     .tls = qcfg,
+                                     .router = router,
+                                     .force_retry = o.retry};
+        h3 = ho_h3_listener_new(&lo);
+        if (h3 == NULL) {
+            fprintf(stderr, "handoff: cannot listen for QUIC on %s UDP port %u\n", o.bind ? o.bind : "0.0.0.0",
+                    (unsigned)lo.port);
+            goto done;
+        }
+        fprintf(stderr, "handoff: listening h3 (QUIC) on UDP %s:%u%s\n", o.bind ? o.bind : "0.0.0.0",
+                (unsigned)lo.port, o.retry ? " (Retry on)" : "");
+    }
     int err = ho_server_start(srv);
+    if (err == HO_OK && h3 != NULL)
+        err = ho_h3_listener_start(h3);
     if (err != HO_OK) {
         app_report_error("starting the server", err);
         goto done;
@@ -444,7 +506,11 @@ int serve_main(int argc, char **argv)
     print_stats(srv);
     rc = 0;
 done:
+    ho_h3_listener_free(h3);
     ho_server_free(srv);
+    ho_tls_config_free(qcfg);
+    ho_buf_free(&chain_pem);
+    ho_buf_free(&key_pem);
     ho_router_free(router);
     ho_arena_free(arena);
     ho_tls_config_free(cfg);

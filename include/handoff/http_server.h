@@ -23,6 +23,28 @@ typedef struct ho_h1_service {
  * parse state in the connection's user slot (ho_conn_set_user). */
 extern const ho_conn_handler ho_h1_handler;
 
+/* ---- HTTP/3 over QUIC on UDP ---------------------------------------- */
+
+/* One UDP socket, one QUIC endpoint and HTTP/3 on every connection,
+ * served by its own thread through the shared router. (One thread for
+ * QUIC for now; the TCP side has the I/O thread pool.) */
+typedef struct ho_h3_listener ho_h3_listener;
+typedef struct ho_h3_listener_options {
+    const char *bind;            /* IPv4/IPv6 literal; NULL: "0.0.0.0" */
+    uint16_t port;
+    ho_tls_config *tls;          /* server config with ALPN "h3" and a
+                                  * certificate; prepared here for QUIC */
+    const ho_router *router;
+    bool force_retry;            /* validate every client address with Retry */
+} ho_h3_listener_options;
+/* Binds now (errors before any thread starts). NULL on failure. */
+ho_h3_listener *ho_h3_listener_new(const ho_h3_listener_options *o);
+int ho_h3_listener_start(ho_h3_listener *l);
+/* Stops the thread (connections are closed with H3_NO_ERROR) and frees. */
+void ho_h3_listener_free(ho_h3_listener *l);
+/* Requests served on connections that are already gone. */
+uint64_t ho_h3_listener_requests(const ho_h3_listener *l);
+
 #ifdef __cplusplus
 }
 #endif

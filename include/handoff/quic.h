@@ -110,6 +110,9 @@ ho_quic_conn *ho_quic_conn_new_server(const ho_quic_config *cfg, const uint8_t *
                                       const uint8_t *client_scid, size_t client_scid_len, const ho_quic_path *path,
                                       ho_quic_time now);
 void ho_quic_conn_free(ho_quic_conn *c);
+/* A slot for the application (e.g. its HTTP/3 state), untouched by QUIC. */
+void ho_quic_conn_set_user(ho_quic_conn *c, void *user);
+void *ho_quic_conn_get_user(const ho_quic_conn *c);
 
 /* A datagram arrived. Unusable packets are dropped silently (RFC 9000
  * §5.2, §12.2). Returns HO_OK, or HO_ERR_CLOSED once closed. The datagram

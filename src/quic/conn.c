@@ -323,6 +323,9 @@ ho_quic_conn *ho_quic_conn_new_server(const ho_quic_config *cfg, const uint8_t *
     return c;
 }
 
+void ho_quic_conn_set_user(ho_quic_conn *c, void *user) { c->user = user; }
+void *ho_quic_conn_get_user(const ho_quic_conn *c) { return c->user; }
+
 void ho_quic_conn_free(ho_quic_conn *c)
 {
     if (c == NULL)

@@ -170,6 +170,7 @@ typedef enum {
 
 struct ho_quic_conn {
     ho_quic_config cfg;
+    void *user; /* the application's slot (ho_quic_conn_set_user) */
     bool is_server;
     ho_quic_state state;
     ho_tls *tls;
