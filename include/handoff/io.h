@@ -10,6 +10,7 @@
 #include "handoff/offload.h"
 #include "handoff/tls.h"
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -19,6 +20,10 @@ extern "C" {
 /* Monotonic clock in milliseconds / nanoseconds. */
 int64_t ho_now_ms(void);
 int64_t ho_now_ns(void);
+
+/* An IPv4 or IPv6 literal (NULL: "0.0.0.0") and a port into *ss. Returns
+ * HO_OK or HO_ERR_INVALID_ARG (not a literal). */
+int ho_sockaddr_parse(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *len);
 
 /* ---- event loop ------------------------------------------------------ */
 
@@ -195,7 +200,6 @@ void *ho_conn_get_user(const ho_conn *c);
  * are on by default; a kernel that refuses a GSO send (EINVAL, EIO) makes
  * the socket resend without it and remember (ho_udp_socket.gso off). */
 
-#include <sys/socket.h>
 
 typedef struct ho_udp_options {
     bool no_gso, no_gro, no_ecn, no_pktinfo;

@@ -7,14 +7,12 @@
 #include "handoff/crypto.h"
 #include "handoff/quic.h"
 
-#include <arpa/inet.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 enum { RX_BATCH = 32, TX_BUF = 64 * 1500 };
@@ -74,31 +72,24 @@ static void on_conn_free(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c)
     }
 }
 
-static ho_quic_time mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (ho_quic_time)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void flush_conn(void *ctx, ho_quic_conn *c)
 {
     (void)ctx;
     if (h3_of(c) != NULL)
-        ho_h3_flush(h3_of(c), mono_ns());
+        ho_h3_flush(h3_of(c), ho_now_ns());
 }
 
 static void close_conn(void *ctx, ho_quic_conn *c)
 {
     (void)ctx;
-    ho_quic_conn_close(c, HO_H3_NO_ERROR, "shutdown", mono_ns());
+    ho_quic_conn_close(c, HO_H3_NO_ERROR, "shutdown", ho_now_ns());
 }
 
 static void send_due(ho_h3_listener *l)
 {
     ho_quic_endpoint_foreach(l->ep, flush_conn, l);
     ho_quic_endpoint_out out = {.buf = l->txbuf, .cap = TX_BUF};
-    while (ho_quic_endpoint_send(l->ep, &out, mono_ns()) > 0) {
+    while (ho_quic_endpoint_send(l->ep, &out, ho_now_ns()) > 0) {
         (void)ho_udp_send(&l->sock, out.buf, out.len, out.segment_size, (struct sockaddr *)&out.path.remote,
                           out.path.remote_len, out.path.local_len ? (struct sockaddr *)&out.path.local : NULL,
                           out.path.local_len, 0);
@@ -118,7 +109,7 @@ static void receive_all(ho_h3_listener *l)
             path.local_len = local->len;
             path.remote = d[i].peer.ss;
             path.remote_len = d[i].peer.len;
-            ho_quic_endpoint_receive(l->ep, d[i].data, d[i].len, &path, mono_ns());
+            ho_quic_endpoint_receive(l->ep, d[i].data, d[i].len, &path, ho_now_ns());
         }
     }
 }
@@ -129,7 +120,7 @@ static void *listener_main(void *arg)
     pthread_setname_np(pthread_self(), "ho-quic");
     ho_quic_time stop_deadline = HO_QUIC_TIME_NEVER;
     for (;;) {
-        ho_quic_time now = mono_ns();
+        ho_quic_time now = ho_now_ns();
         ho_quic_time next = ho_quic_endpoint_next_timeout(l->ep);
         int wait_ms = 1000;
         if (next != HO_QUIC_TIME_NEVER)
@@ -144,11 +135,11 @@ static void *listener_main(void *arg)
             /* Stop: close every connection (CONNECTION_CLOSE with
              * H3_NO_ERROR goes out below), then leave after a short grace. */
             ho_quic_endpoint_foreach(l->ep, close_conn, l);
-            stop_deadline = mono_ns() + 200 * 1000000LL;
+            stop_deadline = ho_now_ns() + 200 * 1000000LL;
         }
-        ho_quic_endpoint_handle_timeout(l->ep, mono_ns());
+        ho_quic_endpoint_handle_timeout(l->ep, ho_now_ns());
         send_due(l);
-        if (stop_deadline != HO_QUIC_TIME_NEVER && mono_ns() >= stop_deadline)
+        if (stop_deadline != HO_QUIC_TIME_NEVER && ho_now_ns() >= stop_deadline)
             break;
     }
     return NULL;
@@ -164,20 +155,10 @@ ho_h3_listener *ho_h3_listener_new(const ho_h3_listener_options *o)
     l->opt = *o;
     l->sock.fd = -1;
     l->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    struct sockaddr_storage ss = {0};
+    struct sockaddr_storage ss;
     socklen_t sslen = 0;
-    const char *bind_addr = o->bind ? o->bind : "0.0.0.0";
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, bind_addr, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(o->port);
-        sslen = sizeof(*v4);
-    } else if (inet_pton(AF_INET6, bind_addr, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(o->port);
-        sslen = sizeof(*v6);
-    }
+    if (ho_sockaddr_parse(o->bind, o->port, &ss, &sslen) != HO_OK)
+        sslen = 0;
     if (l->stop_fd < 0 || sslen == 0 || ho_quic_tls_config_prepare(o->tls) != HO_OK ||
         ho_udp_open(&l->sock, (struct sockaddr *)&ss, sslen, NULL) != HO_OK) {
         ho_h3_listener_free(l);

@@ -285,13 +285,10 @@ static void start_draining(ho_conn *c)
     set_events(c, EPOLLIN);
 }
 
-/* Queue close_notify (TLS) and close once the output is written. */
-static void start_closing(ho_conn *c)
+/* Nothing more will be queued: write what is, then half-close and drain
+ * (or close at once on a write error). */
+static void finish_writing(ho_conn *c)
 {
-    if (c->state >= CONN_CLOSING)
-        return;
-    if (c->tls != NULL && ho_tls_conn_handshake_done(c->tls))
-        (void)ho_tls_conn_close(c->tls); /* RFC 8446 §6.1 close_notify */
     c->state = CONN_CLOSING;
     arm_for_state(c);
     int err = flush(c);
@@ -299,6 +296,16 @@ static void start_closing(ho_conn *c)
         start_draining(c);
     else if (err != HO_ERR_WOULD_BLOCK)
         conn_close_now(c);
+}
+
+/* Queue close_notify (TLS) and close once the output is written. */
+static void start_closing(ho_conn *c)
+{
+    if (c->state >= CONN_CLOSING)
+        return;
+    if (c->tls != NULL && ho_tls_conn_handshake_done(c->tls))
+        (void)ho_tls_conn_close(c->tls); /* RFC 8446 §6.1 close_notify */
+    finish_writing(c);
 }
 
 void conn_begin_shutdown(ho_conn *c)
@@ -454,21 +461,13 @@ static void conn_after_input(ho_conn *c, int err)
 {
     io_thread *t = c->t;
     if (err != HO_OK) {
-        if (c->state == CONN_HANDSHAKE) {
+        if (c->state == CONN_HANDSHAKE)
             STAT_ADD(t, handshakes_failed, 1);
-        }
         /* An alert (if any) is queued: send it, then close. A peer's
          * close_notify is answered with ours. */
-        c->close_after_write = true;
         if (err == HO_ERR_CLOSED && c->tls != NULL)
             (void)ho_tls_conn_close(c->tls);
-        c->state = CONN_CLOSING;
-        arm_for_state(c);
-        int ferr = flush(c);
-        if (ferr == HO_OK)
-            start_draining(c);
-        else if (ferr != HO_ERR_WOULD_BLOCK)
-            conn_close_now(c);
+        finish_writing(c);
         return;
     }
     if (c->state == CONN_HANDSHAKE && ho_tls_conn_handshake_done(c->tls)) {
@@ -503,13 +502,7 @@ static void peer_eof(ho_conn *c)
         conn_close_now(c);
         return;
     }
-    c->state = CONN_CLOSING;
-    arm_for_state(c);
-    int err = flush(c);
-    if (err == HO_OK)
-        start_draining(c);
-    else if (err != HO_ERR_WOULD_BLOCK)
-        conn_close_now(c);
+    finish_writing(c);
 }
 
 /* One recv into the thread's buffer. Returns the byte count, or 0 when the

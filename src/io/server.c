@@ -72,26 +72,34 @@ ho_server *ho_server_new(const ho_server_options *o)
     return s;
 }
 
+int ho_sockaddr_parse(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (addr == NULL)
+        addr = "0.0.0.0";
+    if (inet_pton(AF_INET, addr, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        *len = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, addr, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        *len = sizeof(*v6);
+    } else {
+        return HO_ERR_INVALID_ARG;
+    }
+    return HO_OK;
+}
+
 /* A listening socket with SO_REUSEPORT, so each I/O thread has its own and
  * the kernel spreads connections over them. */
 static int open_listener(const char *bind_addr, uint16_t port, uint16_t *bound_port)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
-    memset(&ss, 0, sizeof(ss));
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-    if (bind_addr == NULL)
-        bind_addr = "0.0.0.0";
-    if (inet_pton(AF_INET, bind_addr, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(port);
-        sslen = sizeof(*v4);
-    } else if (inet_pton(AF_INET6, bind_addr, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(port);
-        sslen = sizeof(*v6);
-    } else {
+    if (ho_sockaddr_parse(bind_addr, port, &ss, &sslen) != HO_OK) {
         ho_log(HO_LOG_ERROR, "server: bad bind address '%s'", bind_addr);
         return HO_ERR_INVALID_ARG;
     }
