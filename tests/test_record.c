@@ -196,14 +196,31 @@ static void test_fragmented(void)
     pair_free(&p);
 }
 
-/* Feeds `rec` to a fresh server; checks the error and the plaintext alert
- * it queued. */
+/* The last alert_sent event: its connection id and alert. */
+static uint64_t alert_ev_conn;
+static int64_t alert_ev_desc = -1;
+static void on_event(void *ctx, const ho_event *ev)
+{
+    (void)ctx;
+    if (ev->type == HO_EV_ALERT_SENT) {
+        alert_ev_conn = ev->conn;
+        alert_ev_desc = ev->a;
+    }
+}
+
+/* Feeds `rec` to a fresh server; checks the error, the plaintext alert it
+ * queued and the alert_sent event (carrying the connection's id). */
 static void check_hostile_plain(const uint8_t *rec, size_t len, int want_alert)
 {
     pair p;
     CHECK(pair_new(&p, 0));
+    ho_tls_set_conn_id(ho_tls_conn_tls(p.server), 4242);
+    alert_ev_conn = 0;
+    alert_ev_desc = -1;
     int err = ho_tls_conn_receive(p.server, rec, len);
     CHECK_EQ(err, HO_ERR_TLS_ALERT(want_alert));
+    CHECK_EQ(alert_ev_desc, want_alert);
+    CHECK_EQ(alert_ev_conn, 4242);
     const uint8_t alert[7] = {21, 3, 3, 0, 2, 2, (uint8_t)want_alert};
     ho_buf *out = ho_tls_conn_out(p.server);
     CHECK_EQ(out->len, sizeof(alert));
@@ -335,6 +352,7 @@ static void test_api_guards(void)
 
 int main(void)
 {
+    ho_event_subscribe(on_event, NULL);
     for (size_t i = 0; i < sizeof(all_suites) / sizeof(all_suites[0]); i++)
         test_suite(all_suites[i]);
     test_fragmented();

@@ -190,6 +190,7 @@ int ho_tls_set_config(ho_tls *tls, ho_tls_config *cfg);
 int ho_tls_set_session(ho_tls *tls, const uint8_t *blob, size_t len);
 /* Connection id carried in events. */
 void ho_tls_set_conn_id(ho_tls *tls, uint64_t id);
+uint64_t ho_tls_get_conn_id(const ho_tls *tls);
 
 /* Handshake bytes to send, per epoch. The caller sends and clears them. */
 typedef struct ho_tls_out {

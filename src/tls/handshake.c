@@ -420,6 +420,7 @@ void ho_tls_set_user(ho_tls *tls, void *user) { tls->user = user; }
 void *ho_tls_get_user(const ho_tls *tls) { return tls->user; }
 void ho_tls_set_now(ho_tls *tls, int64_t unix_ms) { tls->now_ms = unix_ms; }
 void ho_tls_set_conn_id(ho_tls *tls, uint64_t id) { tls->conn_id = id; }
+uint64_t ho_tls_get_conn_id(const ho_tls *tls) { return tls->conn_id; }
 
 int ho_tls_set_config(ho_tls *tls, ho_tls_config *cfg)
 {

@@ -70,6 +70,7 @@ static void emit_alert_event(ho_tls_conn *c, ho_event_type type, uint8_t desc)
     ho_event ev = {0};
     ev.type = type;
     ev.level = desc == HO_ALERT_CLOSE_NOTIFY ? HO_LOG_DEBUG : HO_LOG_INFO;
+    ev.conn = ho_tls_get_conn_id(c->tls);
     ev.role = ho_tls_is_server(c->tls) ? "server" : "client";
     ev.a = desc;
     ev.detail = ho_tls_alert_name(desc);
