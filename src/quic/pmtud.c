@@ -12,10 +12,12 @@ static const size_t search_sizes[] = {1452, 1472, 4096, 8952, 8972, 16384, 32768
 /* The next size above `above` to try, capped at max; 0 when none. */
 static size_t next_size(const ho_quic_pmtud *p, size_t above)
 {
+    if (p->max <= above)
+        return 0;
     for (size_t i = 0; i < sizeof(search_sizes) / sizeof(search_sizes[0]); i++)
         if (search_sizes[i] > above)
             return search_sizes[i] < p->max ? search_sizes[i] : p->max;
-    return p->max > above ? p->max : 0;
+    return p->max;
 }
 
 static void set_size(ho_quic_conn *c, size_t size)

@@ -247,7 +247,8 @@ int ho_quic_recovery_on_packet_sent(ho_quic_recovery *r, ho_quic_pn_space space,
         return HO_ERR_INVALID_ARG;
 
     ho_quic_sent_packet rec = *pkt;
-    rec.flags &= HO_QUIC_SENT_ACK_ELICITING | HO_QUIC_SENT_IN_FLIGHT | HO_QUIC_SENT_ZERO_RTT;
+    rec.flags &= HO_QUIC_SENT_ACK_ELICITING | HO_QUIC_SENT_IN_FLIGHT | HO_QUIC_SENT_ZERO_RTT | HO_QUIC_SENT_ECT0 |
+                 HO_QUIC_SENT_PMTU_PROBE;
     rec.time_sent = now;
     if (sp->len > 0 && ring_at(sp, sp->len - 1)->time_sent > now)
         rec.time_sent = ring_at(sp, sp->len - 1)->time_sent;

@@ -42,7 +42,7 @@
 /* RFC 9002 §6.1.1 */
 #define HO_QUIC_PACKET_THRESHOLD 3
 
-/* Flags on a sent packet. The caller sets the first three. */
+/* Flags on a sent packet. The caller sets the first five. */
 enum {
     HO_QUIC_SENT_ACK_ELICITING = 0x01, /* carries a frame other than ACK, PADDING, CONNECTION_CLOSE */
     HO_QUIC_SENT_IN_FLIGHT = 0x02,     /* ack-eliciting or PADDING: counts in bytes_in_flight */
