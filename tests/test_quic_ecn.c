@@ -197,6 +197,39 @@ static void test_ce_reduces_cwnd(void)
     sim_free(&s);
 }
 
+/* The testing period (RFC 9000 A.4): it ends after three PTOs (or ten
+ * packets) without validation; marking stops until counts arrive; if every
+ * packet marked while testing is lost, validation fails. */
+static void test_testing_period(void)
+{
+    sim s;
+    sim_init(&s);
+    sim_start(&s);
+    ho_quic_conn *c = s.conn[0];
+    sim_flush(&s, 0); /* the client's first flight, never delivered */
+    CHECK_EQ(c->ecn.state, HO_QUIC_ECN_TESTING);
+    CHECK_EQ(ho_quic_conn_ecn_codepoint(c), HO_QUIC_ECN_ECT0);
+    CHECK(c->ecn.testing_sent >= 1 && c->ecn.testing_sent < HO_QUIC_ECN_TESTING_PACKETS);
+    CHECK(c->ecn.testing_start == s.now);
+    ho_quic_time pto = ho_quic_recovery_pto_period(&c->rec, HO_QUIC_PN_SPACE_APPLICATION);
+    CHECK_EQ(ho_quic_ecn_begin_send(c, s.now + HO_QUIC_ECN_TESTING_PTOS * pto), HO_QUIC_ECN_ECT0);
+    CHECK_EQ(ho_quic_ecn_begin_send(c, s.now + HO_QUIC_ECN_TESTING_PTOS * pto + 1), HO_QUIC_ECN_NOT_ECT);
+    CHECK_EQ(c->ecn.state, HO_QUIC_ECN_UNKNOWN);
+    CHECK(!ho_quic_ecn_batch_must_end(c));
+    /* Ten marked packets also end it. */
+    c->ecn.state = HO_QUIC_ECN_TESTING;
+    c->ecn.testing_sent = HO_QUIC_ECN_TESTING_PACKETS;
+    c->ecn.tx_mark = HO_QUIC_ECN_ECT0;
+    CHECK(ho_quic_ecn_batch_must_end(c));
+    CHECK_EQ(ho_quic_ecn_begin_send(c, s.now), HO_QUIC_ECN_NOT_ECT);
+    CHECK_EQ(c->ecn.state, HO_QUIC_ECN_UNKNOWN);
+    /* All of them lost: failed. */
+    c->ecn.testing_lost = c->ecn.testing_sent;
+    CHECK_EQ(ho_quic_ecn_begin_send(c, s.now), HO_QUIC_ECN_NOT_ECT);
+    CHECK_EQ(c->ecn.state, HO_QUIC_ECN_FAILED);
+    sim_free(&s);
+}
+
 /* no_ecn: never marks, but still reports what it receives (§13.4.1). */
 static void test_disabled(void)
 {
@@ -219,6 +252,7 @@ int main(void)
     test_inconsistent_counts();
     test_decreasing_counts();
     test_ce_reduces_cwnd();
+    test_testing_period();
     test_disabled();
     sim_free_tls();
     return ho_test_summary("test_quic_ecn");
