@@ -87,6 +87,15 @@ static void test_probe_sequence_and_loss(void)
     CHECK_EQ(st.pmtud_probes_sent, 2 + HO_QUIC_PMTUD_MAX_PROBES);
     CHECK_EQ(srv->pmtud.probe_size, 0); /* search over */
     CHECK_EQ(ho_quic_pmtud_probe_due(srv), 0);
+    /* RFC 8899 §5.1.1: it resumes after PMTU_RAISE_TIMER (checked at a
+     * moved clock: the idle timeout would end this connection first). */
+    ho_quic_time saved = srv->now;
+    srv->now = srv->pmtud.search_again_at - 1;
+    CHECK_EQ(ho_quic_pmtud_probe_due(srv), 0);
+    srv->now = srv->pmtud.search_again_at;
+    CHECK_EQ(ho_quic_pmtud_probe_due(srv), 4096);
+    srv->pmtud.probe_size = 0; /* back to "over" for the rest of the test */
+    srv->now = saved;
     CHECK_EQ(s.max_size[1], 4096);
     size_t want[] = {1452, 1472, 4096, 4096, 4096};
     CHECK_EQ(p.nprobes, 5);

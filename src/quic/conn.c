@@ -471,6 +471,7 @@ ho_quic_time ho_quic_conn_next_timeout(const ho_quic_conn *c)
 
 void ho_quic_conn_handle_timeout(ho_quic_conn *c, ho_quic_time now)
 {
+    c->now = now;
     if (c->state == HO_QUIC_STATE_CLOSED)
         return;
     if (c->state >= HO_QUIC_STATE_CLOSING) {

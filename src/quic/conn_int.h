@@ -309,8 +309,8 @@ void ho_quic_ecn_ack_end(ho_quic_conn *c, ho_quic_pn_space space, bool has_ecn, 
 void ho_quic_pmtud_init(ho_quic_conn *c);
 /* The handshake is confirmed: start searching (peer's limit now known). */
 void ho_quic_pmtud_start(ho_quic_conn *c, ho_quic_time now);
-/* The size of the probe to send now, 0 for none. */
-size_t ho_quic_pmtud_probe_due(const ho_quic_conn *c);
+/* The size of the probe to send now (at c->now), 0 for none. */
+size_t ho_quic_pmtud_probe_due(ho_quic_conn *c);
 void ho_quic_pmtud_on_probe_sent(ho_quic_conn *c, uint64_t pn);
 void ho_quic_pmtud_on_acked(ho_quic_conn *c, ho_quic_pn_space space, const ho_quic_sent_packet *pkt);
 void ho_quic_pmtud_on_lost(ho_quic_conn *c, ho_quic_pn_space space, const ho_quic_sent_packet *pkt);

@@ -4,7 +4,7 @@
  * ceiling (ho_quic_config.max_udp_payload) and the peer's
  * max_udp_payload_size (RFC 9000 §18.2). One probe is in flight at a time;
  * an acknowledged probe raises max_datagram_size; MAX_PROBES lost probes
- * at a size end the search there. */
+ * at a size end the search there; PMTU_RAISE_TIMER later it resumes. */
 #include "quic/conn_int.h"
 
 static const size_t search_sizes[] = {1452, 1472, 4096, 8952, 8972, 16384, 32768, 65527};
@@ -36,14 +36,21 @@ static void set_size(ho_quic_conn *c, size_t size)
         c->pacer.tokens = c->pacer.capacity;
 }
 
-/* Back to BASE_PLPMTU; the search does not resume on this connection. */
+/* The search stops at the current size until the raise timer. */
+static void search_over(ho_quic_conn *c)
+{
+    c->pmtud.probe_size = 0;
+    c->pmtud.search_again_at = c->now + HO_QUIC_PMTUD_RAISE_TIMER;
+}
+
+/* Back to BASE_PLPMTU (RFC 8899 §5.2 BASE state after a black hole). */
 static void fall_back(ho_quic_conn *c)
 {
     ho_quic_pmtud *p = &c->pmtud;
     p->black_holes++;
     set_size(c, p->base);
-    p->probe_size = 0;
     p->probe_in_flight = false;
+    search_over(c);
 }
 
 void ho_quic_pmtud_init(ho_quic_conn *c)
@@ -70,11 +77,17 @@ void ho_quic_pmtud_start(ho_quic_conn *c, ho_quic_time now)
     p->probe_count = 0;
 }
 
-size_t ho_quic_pmtud_probe_due(const ho_quic_conn *c)
+size_t ho_quic_pmtud_probe_due(ho_quic_conn *c)
 {
-    const ho_quic_pmtud *p = &c->pmtud;
-    if (!p->enabled || p->probe_in_flight || p->probe_size == 0)
+    ho_quic_pmtud *p = &c->pmtud;
+    if (!p->enabled || p->probe_in_flight)
         return 0;
+    if (p->probe_size == 0 && p->search_again_at != 0 && c->now >= p->search_again_at) {
+        /* RFC 8899 §5.1.1: PMTU_RAISE_TIMER expired, search again. */
+        p->search_again_at = 0;
+        p->probe_size = next_size(p, p->current);
+        p->probe_count = 0;
+    }
     return p->probe_size;
 }
 
@@ -107,6 +120,8 @@ void ho_quic_pmtud_on_acked(ho_quic_conn *c, ho_quic_pn_space space, const ho_qu
         set_size(c, pkt->bytes);
     p->probe_size = next_size(p, p->current);
     p->probe_count = 0;
+    if (p->probe_size == 0)
+        search_over(c);
 }
 
 void ho_quic_pmtud_on_lost(ho_quic_conn *c, ho_quic_pn_space space, const ho_quic_sent_packet *pkt)
@@ -121,7 +136,7 @@ void ho_quic_pmtud_on_lost(ho_quic_conn *c, ho_quic_pn_space space, const ho_qui
         p->probes_lost++;
         /* RFC 8899 §5.1.2: MAX_PROBES failures end the search at this size. */
         if (p->probe_count >= HO_QUIC_PMTUD_MAX_PROBES)
-            p->probe_size = 0;
+            search_over(c);
         return;
     }
     /* RFC 8899 §4.3 / RFC 9000 §14.4: after a raise, full-size packets

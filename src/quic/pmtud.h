@@ -20,6 +20,9 @@
 #define HO_QUIC_PMTUD_BLACK_HOLE_LOSSES 6
 /* PTOs in a row, above the base size, that also declare one. */
 #define HO_QUIC_PMTUD_BLACK_HOLE_PTOS 3
+/* RFC 8899 §5.1.1 PMTU_RAISE_TIMER: a finished search (or a black-hole
+ * fallback) resumes after this long. */
+#define HO_QUIC_PMTUD_RAISE_TIMER HO_QUIC_SEC(600)
 /* Default ceiling (ho_quic_config.max_udp_payload): IPv6 over Ethernet. */
 #define HO_QUIC_PMTUD_DEFAULT_MAX 1452
 
@@ -28,6 +31,7 @@ typedef struct ho_quic_pmtud {
     size_t current;       /* PLPMTU: the max_datagram_size in use */
     size_t max;           /* MAX_PLPMTU: min(our ceiling, the peer's max_udp_payload_size) */
     size_t probe_size;    /* the size being searched; 0: search over */
+    ho_quic_time search_again_at; /* search over: when to resume (raise timer) */
     bool probe_in_flight;
     uint64_t probe_pn;
     unsigned probe_count; /* tries at probe_size */
