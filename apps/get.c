@@ -394,7 +394,15 @@ static int fetch_h3(const get_options *o, const url_parts *u, ho_tls_config *cfg
         return 1;
     }
     if (o->verbose)
+    {
         fprintf(stderr, "handoff: HTTP/3 status %d, %zu body bytes\n", resp.status, resp.body.len);
+        fprintf(stderr, "handoff: quic ecn %s (ect0 received %llu, ce reported %llu), max_datagram_size %llu "
+                        "(pmtud probes sent %llu, acked %llu, lost %llu)\n",
+                resp.quic.ecn_capable ? "capable" : resp.quic.ecn_state == 3 ? "failed" : "not validated",
+                (unsigned long long)resp.quic.ecn_ect0_received, (unsigned long long)resp.quic.ecn_ce_reported,
+                (unsigned long long)resp.quic.max_datagram_size, (unsigned long long)resp.quic.pmtud_probes_sent,
+                (unsigned long long)resp.quic.pmtud_probes_acked, (unsigned long long)resp.quic.pmtud_probes_lost);
+    }
     if (o->include_head) {
         printf("HTTP/3 %d\r\n", resp.status);
         if (resp.content_type[0] != '\0')

@@ -171,7 +171,8 @@ static void flush(sim *s, int side)
          * may go beyond it. */
         ho_quic_conn_stats st;
         ho_quic_conn_get_stats(c, &st);
-        if (st.bytes_in_flight > st.cwnd + 1200 && st.bytes_in_flight > before.bytes_in_flight + 2 * 1200)
+        uint64_t mds = st.max_datagram_size; /* DPLPMTUD may have raised it */
+        if (st.bytes_in_flight > st.cwnd + mds && st.bytes_in_flight > before.bytes_in_flight + 2 * mds)
             s->cwnd_violations++;
         for (size_t off = 0; off < n; off += seg) {
             size_t len = n - off < seg ? n - off : seg;

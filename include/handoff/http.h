@@ -239,6 +239,8 @@ typedef struct ho_h3_response {
     bool complete;              /* the whole response (FIN) arrived */
     bool reset;                 /* the stream was reset (reset_code) */
     uint64_t reset_code;
+    ho_quic_conn_stats quic;    /* ho_h3_fetch: the connection's statistics at the end
+                                 * (ECN validation, datagram size, ...) */
 } ho_h3_response;
 
 /* Client: submits a request with the given header fields (pseudo-headers

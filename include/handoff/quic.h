@@ -23,9 +23,17 @@
  * values: wire code = err - 0x20000) is not returned by receive: it starts
  * the closing period, and ho_quic_conn_error() reports it.
  *
+ * ECN (RFC 9000 §13.4): the caller passes each received datagram's IP
+ * codepoint in ho_quic_path.ecn and, after ho_quic_conn_send, sets
+ * ho_quic_conn_ecn_codepoint(c) on the datagrams it sends (ECT(0) while
+ * the path is tested or validated, Not-ECT once validation failed).
+ * DPLPMTUD (RFC 8899, RFC 9000 §14.3): datagrams start at max_datagram_size;
+ * once the handshake is confirmed, probes raise the size up to
+ * max_udp_payload (and the peer's limit); the segment size of a send
+ * reports the size in use.
+ *
  * Not in this version: 0-RTT, Retry and tokens (the endpoint's job),
- * AEAD usage limits (RFC 9001 §6.6), connection migration and NEW_CONNECTION_ID, DATAGRAM frames,
- * ECN, path MTU discovery (every datagram is max_datagram_size bytes).
+ * AEAD usage limits (RFC 9001 §6.6), connection migration and NEW_CONNECTION_ID, DATAGRAM frames.
  */
 #ifndef HANDOFF_QUIC_H
 #define HANDOFF_QUIC_H
@@ -51,6 +59,10 @@ typedef struct ho_quic_conn ho_quic_conn;
 typedef struct ho_quic_path {
     struct sockaddr_storage local, remote;
     socklen_t local_len, remote_len;
+    /* Receive only: the ECN codepoint of the datagram's IP header (0
+     * Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE; 0 when unknown). Not part of the
+     * path's identity: compare paths by their addresses only. */
+    uint8_t ecn;
 } ho_quic_path;
 
 typedef struct ho_quic_callbacks {
@@ -85,7 +97,12 @@ typedef struct ho_quic_config {
     uint64_t initial_max_streams_bidi; /* 100 */
     uint64_t initial_max_streams_uni;  /* 100 */
     uint64_t max_ack_delay_ms;         /* 25 */
-    size_t max_datagram_size;          /* 1200: every datagram we send */
+    size_t max_datagram_size;          /* 1200: datagrams until DPLPMTUD raises it (BASE_PLPMTU) */
+    /* DPLPMTUD ceiling (RFC 8899 MAX_PLPMTU) and our max_udp_payload_size
+     * transport parameter; 0: 1452. Set to max_datagram_size to disable
+     * probing. The receive buffer must take this much (ho_udp: 64 KiB). */
+    size_t max_udp_payload;
+    bool no_ecn;                       /* never mark ECT (counts are still reported) */
     size_t cid_len;                    /* 8: our source connection IDs */
     size_t stream_send_buffer;         /* 1 MiB per stream */
     const char *cc_name;               /* "cubic" (default) or "newreno" */
@@ -124,6 +141,9 @@ int ho_quic_conn_receive(ho_quic_conn *c, const uint8_t *dgram, size_t len, cons
  * congestion window, pacing, amplification limit). cap should hold at
  * least one datagram of max_datagram_size. */
 size_t ho_quic_conn_send(ho_quic_conn *c, uint8_t *buf, size_t cap, size_t *segment_size, ho_quic_time now);
+/* The ECN codepoint (0 Not-ECT or 2 ECT(0)) for the IP header of the
+ * datagrams the last ho_quic_conn_send wrote (RFC 9000 §13.4.2). */
+uint8_t ho_quic_conn_ecn_codepoint(const ho_quic_conn *c);
 /* The earliest time handle_timeout (then send) must run; HO_QUIC_TIME_NEVER: none. */
 ho_quic_time ho_quic_conn_next_timeout(const ho_quic_conn *c);
 void ho_quic_conn_handle_timeout(ho_quic_conn *c, ho_quic_time now);
@@ -161,6 +181,15 @@ typedef struct ho_quic_conn_stats {
     uint64_t packets_sent, packets_received, packets_dropped, packets_lost, pto_count;
     uint64_t cwnd, bytes_in_flight;
     ho_quic_time smoothed_rtt;
+    /* ECN (RFC 9000 §13.4): ecn_state 0 testing, 1 unknown (testing over,
+     * awaiting counts), 2 capable (validated), 3 failed or disabled. */
+    int ecn_state;
+    bool ecn_capable;
+    uint64_t ecn_ce_reported;                    /* CE increases the peer reported */
+    uint64_t ecn_ect0_received, ecn_ce_received; /* packets we received so marked */
+    /* DPLPMTUD (RFC 8899): the datagram size in use and the probes. */
+    uint64_t max_datagram_size;
+    uint64_t pmtud_probes_sent, pmtud_probes_acked, pmtud_probes_lost, pmtud_black_holes;
 } ho_quic_conn_stats;
 void ho_quic_conn_get_stats(const ho_quic_conn *c, ho_quic_conn_stats *st);
 
@@ -237,6 +266,7 @@ typedef struct ho_quic_endpoint_out {
     size_t len;             /* out: bytes written */
     size_t segment_size;    /* out: each datagram's size, the last may be shorter */
     ho_quic_path path;      /* out: send from path.local to path.remote */
+    uint8_t ecn;            /* out: ECN codepoint for the IP header (ho_quic_conn_ecn_codepoint) */
     ho_quic_conn *conn;     /* out: the connection, NULL for an endpoint packet */
 } ho_quic_endpoint_out;
 /* Fills out with the next batch: queued endpoint packets (VN, Retry,

@@ -6,6 +6,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,64 @@ static int udp_connect(const char *host, const char *port)
     return fd;
 }
 
+/* ECN (RFC 9000 §13.4) and no fragmentation (DPLPMTUD, RFC 8899 §3) on the
+ * connected socket. */
+static void udp_setup(int fd, ho_quic_path *path)
+{
+    int one = 1;
+    path->local_len = sizeof(path->local);
+    path->remote_len = sizeof(path->remote);
+    if (getsockname(fd, (struct sockaddr *)&path->local, &path->local_len) != 0)
+        path->local_len = 0;
+    if (getpeername(fd, (struct sockaddr *)&path->remote, &path->remote_len) != 0)
+        path->remote_len = 0;
+    int pmtu = IP_PMTUDISC_PROBE;
+    setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
+    if (path->remote.ss_family == AF_INET6) {
+        int pmtu6 = IPV6_PMTUDISC_PROBE;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_RECVTCLASS, &one, sizeof(one));
+        setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu6, sizeof(pmtu6));
+    }
+}
+
+/* Sets the ECN codepoint of what the socket sends, when it changes. */
+static void udp_set_ecn(int fd, int family, uint8_t ecn, int *current)
+{
+    int v = ecn & 3;
+    if (v == *current)
+        return;
+    *current = v;
+    setsockopt(fd, IPPROTO_IP, IP_TOS, &v, sizeof(v));
+    if (family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &v, sizeof(v));
+}
+
+/* One datagram and its ECN codepoint (IP_TOS / IPV6_TCLASS cmsg). */
+static ssize_t udp_recv(int fd, uint8_t *buf, size_t cap, uint8_t *ecn)
+{
+    union {
+        char b[CMSG_SPACE(sizeof(int)) * 2];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = buf, .iov_len = cap};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b)};
+    ssize_t n = recvmsg(fd, &m, MSG_DONTWAIT);
+    *ecn = 0;
+    if (n <= 0)
+        return n;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS)
+            *ecn = *(const uint8_t *)CMSG_DATA(c) & 3;
+        else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_TCLASS) {
+            int v;
+            memcpy(&v, CMSG_DATA(c), sizeof(v));
+            *ecn = (uint8_t)(v & 3);
+        }
+    }
+    return n;
+}
+
 int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out)
 {
     memset(out, 0, sizeof(*out));
@@ -73,6 +133,9 @@ int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out)
         ho_tls_config_free(own_tls);
         return HO_ERR_IO;
     }
+    ho_quic_path path = {0};
+    udp_setup(fd, &path);
+    int tx_ecn = 0;
     char authority[300];
     if (o->authority != NULL)
         snprintf(authority, sizeof(authority), "%s", o->authority);
@@ -88,7 +151,7 @@ int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out)
                       .stream_reset = f_reset},
     };
     int rc = HO_ERR_NOMEM;
-    ho_quic_conn *c = ho_quic_conn_new_client(&cfg, NULL, fetch_now());
+    ho_quic_conn *c = ho_quic_conn_new_client(&cfg, &path, fetch_now());
     if (c != NULL)
         h3 = ho_h3_client_attach(c);
     if (h3 == NULL)
@@ -121,6 +184,7 @@ int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out)
             size_t n = ho_quic_conn_send(c, io, IO_BUF, &seg, fetch_now());
             if (n == 0)
                 break;
+            udp_set_ecn(fd, path.remote.ss_family, ho_quic_conn_ecn_codepoint(c), &tx_ecn);
             for (size_t off = 0; off < n; off += seg)
                 if (send(fd, io + off, n - off < seg ? n - off : seg, 0) < 0 && errno != EAGAIN &&
                     errno != ECONNREFUSED)
@@ -138,8 +202,8 @@ int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out)
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         poll(&pfd, 1, timeout_ms);
         ssize_t n;
-        while ((n = recv(fd, io, IO_BUF, MSG_DONTWAIT)) > 0)
-            ho_quic_conn_receive(c, io, (size_t)n, NULL, fetch_now());
+        while ((n = udp_recv(fd, io, IO_BUF, &path.ecn)) > 0)
+            ho_quic_conn_receive(c, io, (size_t)n, &path, fetch_now());
         if (ho_quic_conn_next_timeout(c) <= fetch_now())
             ho_quic_conn_handle_timeout(c, fetch_now());
     }
@@ -150,6 +214,7 @@ int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out)
         ho_buf_init(&r->body);
         ho_buf_free(&body);
         rc = r->complete ? HO_OK : HO_ERR_CLOSED;
+        ho_quic_conn_get_stats(c, &out->quic);
     } else if (ho_quic_conn_is_closing(c) || ho_quic_conn_is_closed(c)) {
         rc = ho_quic_conn_error(c) != HO_OK ? ho_quic_conn_error(c) : HO_ERR_CLOSED;
     }

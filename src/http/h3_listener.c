@@ -92,7 +92,7 @@ static void send_due(ho_h3_listener *l)
     while (ho_quic_endpoint_send(l->ep, &out, ho_now_ns()) > 0) {
         (void)ho_udp_send(&l->sock, out.buf, out.len, out.segment_size, (struct sockaddr *)&out.path.remote,
                           out.path.remote_len, out.path.local_len ? (struct sockaddr *)&out.path.local : NULL,
-                          out.path.local_len, 0);
+                          out.path.local_len, out.ecn);
         out = (ho_quic_endpoint_out){.buf = l->txbuf, .cap = TX_BUF};
     }
 }
@@ -109,6 +109,7 @@ static void receive_all(ho_h3_listener *l)
             path.local_len = local->len;
             path.remote = d[i].peer.ss;
             path.remote_len = d[i].peer.len;
+            path.ecn = d[i].ecn;
             ho_quic_endpoint_receive(l->ep, d[i].data, d[i].len, &path, ho_now_ns());
         }
     }

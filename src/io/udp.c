@@ -66,6 +66,15 @@ int ho_udp_open(ho_udp_socket *s, const struct sockaddr *addr, socklen_t addrlen
             ok = on(fd, IPPROTO_IPV6, IPV6_RECVTCLASS) == 0;
         s->ecn = ok;
     }
+    /* DPLPMTUD (RFC 8899 §3): datagrams are never fragmented (DF set) and
+     * the kernel's path-MTU cache does not cap them; a probe too large for
+     * the path is simply lost. */
+    int pmtu = IP_PMTUDISC_PROBE;
+    setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
+    if (s->family == AF_INET6) {
+        int pmtu6 = IPV6_PMTUDISC_PROBE;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu6, sizeof(pmtu6));
+    }
     if (!o->no_pktinfo) {
         bool ok = on(fd, IPPROTO_IP, IP_PKTINFO) == 0;
         if (s->family == AF_INET6)

@@ -135,6 +135,7 @@ void ho_quic_conn_confirm(ho_quic_conn *c, ho_quic_time now)
     c->hs_confirmed = true;
     ho_quic_recovery_on_handshake_confirmed(&c->rec, now);
     ho_quic_conn_discard_space(c, HO_QUIC_PN_SPACE_HANDSHAKE, now);
+    ho_quic_pmtud_start(c, now); /* RFC 9000 §14.3: probe once confirmed */
 }
 
 /* Feeds the contiguous CRYPTO bytes of `space` to TLS and queues its output. */
@@ -184,7 +185,8 @@ static void set_local_tparams(ho_quic_conn *c)
     const ho_quic_config *cfg = &c->cfg;
     ho_quic_tparams_init(tp);
     tp->max_idle_timeout = cfg->max_idle_timeout_ms;
-    tp->max_udp_payload_size = cfg->max_datagram_size > 1200 ? cfg->max_datagram_size : 1200;
+    /* What we can receive: our DPLPMTUD ceiling (receive buffers take 64 KiB). */
+    tp->max_udp_payload_size = cfg->max_udp_payload;
     tp->initial_max_data = cfg->initial_max_data;
     tp->initial_max_stream_data_bidi_local = cfg->initial_max_stream_data;
     tp->initial_max_stream_data_bidi_remote = cfg->initial_max_stream_data;
@@ -230,6 +232,12 @@ static ho_quic_conn *conn_new(const ho_quic_config *cfg, bool is_server, const h
         k->max_ack_delay_ms = DEFAULT_MAX_ACK_DELAY_MS;
     if (k->max_datagram_size < HO_QUIC_MIN_DATAGRAM)
         k->max_datagram_size = HO_QUIC_MIN_DATAGRAM;
+    if (k->max_udp_payload == 0)
+        k->max_udp_payload = HO_QUIC_PMTUD_DEFAULT_MAX;
+    if (k->max_udp_payload > 65527) /* RFC 9000 §18.2 */
+        k->max_udp_payload = 65527;
+    if (k->max_udp_payload < k->max_datagram_size)
+        k->max_udp_payload = k->max_datagram_size;
     if (k->cid_len == 0 || k->cid_len > HO_QUIC_MAX_CID_LEN)
         k->cid_len = DEFAULT_CID_LEN;
     if (k->stream_send_buffer == 0)
@@ -252,6 +260,8 @@ static ho_quic_conn *conn_new(const ho_quic_config *cfg, bool is_server, const h
     ho_quic_recovery_init(&c->rec, is_server, &c->cc, &cb, k->initial_rtt);
     ho_quic_pacer_init(&c->pacer, k->max_datagram_size);
     ho_buf_init(&c->pkt);
+    ho_quic_ecn_init(c);
+    ho_quic_pmtud_init(c);
     ho_tls_out_init(&c->tls_out);
     c->scid.len = (uint8_t)k->cid_len;
     ho_random(c->scid.data, c->scid.len);
@@ -461,6 +471,7 @@ ho_quic_time ho_quic_conn_next_timeout(const ho_quic_conn *c)
 
 void ho_quic_conn_handle_timeout(ho_quic_conn *c, ho_quic_time now)
 {
+    c->now = now;
     if (c->state == HO_QUIC_STATE_CLOSED)
         return;
     if (c->state >= HO_QUIC_STATE_CLOSING) {
@@ -481,6 +492,7 @@ void ho_quic_conn_handle_timeout(ho_quic_conn *c, ho_quic_time now)
         ho_quic_recovery_on_timeout(&c->rec, now, &a);
         if (a.kind == HO_QUIC_TIMEOUT_PTO || a.kind == HO_QUIC_TIMEOUT_ANTI_DEADLOCK) {
             c->stats.pto_count++;
+            ho_quic_pmtud_on_pto(c);
             ho_quic_pn_space sp = a.space;
             if (c->spaces[sp].discarded || !c->spaces[sp].has_tx)
                 return;
@@ -527,4 +539,18 @@ void ho_quic_conn_get_stats(const ho_quic_conn *c, ho_quic_conn_stats *st)
     st->cwnd = c->cc.cwnd;
     st->bytes_in_flight = c->cc.bytes_in_flight;
     st->smoothed_rtt = c->rec.rtt.smoothed_rtt;
+    st->ecn_state = (int)c->ecn.state;
+    st->ecn_capable = c->ecn.state == HO_QUIC_ECN_CAPABLE;
+    st->ecn_ce_reported = c->ecn.ce_reported;
+    for (int s = 0; s < HO_QUIC_PN_SPACE_COUNT; s++) {
+        st->ecn_ect0_received += c->ecn.rx[s][0];
+        st->ecn_ce_received += c->ecn.rx[s][2];
+    }
+    st->max_datagram_size = c->pmtud.current;
+    st->pmtud_probes_sent = c->pmtud.probes_sent;
+    st->pmtud_probes_acked = c->pmtud.probes_acked;
+    st->pmtud_probes_lost = c->pmtud.probes_lost;
+    st->pmtud_black_holes = c->pmtud.black_holes;
 }
+
+uint8_t ho_quic_conn_ecn_codepoint(const ho_quic_conn *c) { return c->ecn.tx_mark; }

@@ -13,6 +13,8 @@
 #include "quic/tparams.h"
 #include "quic/recovery.h"
 #include "quic/cc/cc.h"
+#include "quic/ecn.h"
+#include "quic/pmtud.h"
 
 /* ---- range sets and stream buffers (crypto_stream.c) ------------------ */
 
@@ -236,6 +238,10 @@ struct ho_quic_conn {
     uint64_t peer_retire_prior_to;
     bool path_response_pending;   /* PATH_CHALLENGE to echo (RFC 9000 §8.2.2) */
     uint8_t path_response[HO_QUIC_PATH_DATA_LEN];
+
+    /* ECN (ecn.c, RFC 9000 §13.4) and DPLPMTUD (pmtud.c, RFC 8899) */
+    ho_quic_ecn ecn;
+    ho_quic_pmtud pmtud;
 };
 
 static inline ho_epoch ho_quic_space_epoch(ho_quic_pn_space s)
@@ -276,6 +282,40 @@ void ho_quic_conn_sent_acked(void *ctx, ho_quic_pn_space space, const ho_quic_se
 void ho_quic_conn_sent_lost(void *ctx, ho_quic_pn_space space, const ho_quic_sent_packet *pkt);
 void ho_quic_conn_sent_discarded(void *ctx, ho_quic_pn_space space, const ho_quic_sent_packet *pkt);
 void ho_quic_conn_free_records(ho_quic_conn *c);
+
+/* ecn.c: called by conn.c, conn_recv.c and conn_send.c */
+void ho_quic_ecn_init(ho_quic_conn *c);
+/* The codepoint for the datagrams of the send call starting now (ends the
+ * testing period after its packet budget or three PTOs). */
+uint8_t ho_quic_ecn_begin_send(ho_quic_conn *c, ho_quic_time now);
+/* Whether the batch must end here because the next packet is marked
+ * differently (the testing budget is spent). */
+bool ho_quic_ecn_batch_must_end(const ho_quic_conn *c);
+/* A packet is about to go to recovery: flags it HO_QUIC_SENT_ECT0 if marked. */
+void ho_quic_ecn_on_packet_sent(ho_quic_conn *c, ho_quic_pn_space space, ho_quic_sent_packet *sp);
+/* A packet of `space` was processed; its datagram carried `codepoint`. */
+void ho_quic_ecn_on_packet_received(ho_quic_conn *c, ho_quic_pn_space space, uint8_t codepoint);
+/* The counts for an ACK_ECN frame in `space`, or NULL (plain ACK) if none. */
+const uint64_t *ho_quic_ecn_ack_counts(const ho_quic_conn *c, ho_quic_pn_space space);
+/* Around one received ACK frame: begin before recovery processes it (the
+ * on_acked/on_lost hooks accumulate), end after, with the frame's counts. */
+void ho_quic_ecn_ack_begin(ho_quic_conn *c);
+void ho_quic_ecn_on_acked(ho_quic_conn *c, ho_quic_pn_space space, const ho_quic_sent_packet *pkt);
+void ho_quic_ecn_on_lost(ho_quic_conn *c, ho_quic_pn_space space, const ho_quic_sent_packet *pkt);
+void ho_quic_ecn_ack_end(ho_quic_conn *c, ho_quic_pn_space space, bool has_ecn, const uint64_t counts[3],
+                         bool largest_increased, ho_quic_time now);
+
+/* pmtud.c */
+void ho_quic_pmtud_init(ho_quic_conn *c);
+/* The handshake is confirmed: start searching (peer's limit now known). */
+void ho_quic_pmtud_start(ho_quic_conn *c, ho_quic_time now);
+/* The size of the probe to send now (at c->now), 0 for none. */
+size_t ho_quic_pmtud_probe_due(ho_quic_conn *c);
+void ho_quic_pmtud_on_probe_sent(ho_quic_conn *c, uint64_t pn);
+void ho_quic_pmtud_on_acked(ho_quic_conn *c, ho_quic_pn_space space, const ho_quic_sent_packet *pkt);
+void ho_quic_pmtud_on_lost(ho_quic_conn *c, ho_quic_pn_space space, const ho_quic_sent_packet *pkt);
+/* A PTO expired (after the backoff grew): black-hole check. */
+void ho_quic_pmtud_on_pto(ho_quic_conn *c);
 
 /* stream.c */
 ho_quic_stream *ho_quic_stream_find(ho_quic_conn *c, uint64_t id);

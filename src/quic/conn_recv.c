@@ -35,12 +35,21 @@ static int on_ack_frame(ho_quic_conn *c, ho_quic_pn_space space, const ho_quic_f
         .ranges = ranges,
         .range_count = n,
         .ack_delay = space == HO_QUIC_PN_SPACE_APPLICATION ? HO_QUIC_US(delay_us) : 0,
-        .has_ecn = f->type == HO_QUIC_FT_ACK_ECN,
-        .ect0 = f->ack.ect0,
-        .ect1 = f->ack.ect1,
-        .ecn_ce = f->ack.ce,
+        /* ECN counts are validated first (ecn.c, RFC 9000 §13.4.2.1), which
+         * then reports a CE increase to the controller itself. */
+        .has_ecn = false,
     };
-    return ho_quic_recovery_on_ack_received(&c->rec, space, &info, now);
+    const ho_quic_recovery_space *rs = &c->rec.spaces[space];
+    bool had_largest = rs->has_largest_acked;
+    uint64_t prev_largest = rs->largest_acked;
+    ho_quic_ecn_ack_begin(c);
+    int rc = ho_quic_recovery_on_ack_received(&c->rec, space, &info, now);
+    if (rc != HO_OK)
+        return rc;
+    bool increased = rs->has_largest_acked && (!had_largest || rs->largest_acked > prev_largest);
+    uint64_t counts[3] = {f->ack.ect0, f->ack.ect1, f->ack.ce};
+    ho_quic_ecn_ack_end(c, space, f->type == HO_QUIC_FT_ACK_ECN, counts, increased, now);
+    return HO_OK;
 }
 
 static int on_crypto_frame(ho_quic_conn *c, ho_quic_pn_space space, const ho_quic_frame *f, ho_quic_time now)
@@ -296,6 +305,7 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
     /* The frames may have confirmed the handshake and dropped this space. */
     if (!s->discarded && (c->state < HO_QUIC_STATE_CLOSING || rc == HO_OK)) {
         schedule_ack(c, space, pn, eliciting, now);
+        ho_quic_ecn_on_packet_received(c, space, c->ecn.rx_mark);
         ho_quic_rangeset_add(&s->rx_pns, pn, pn + 1);
         ho_quic_rangeset_trim(&s->rx_pns, RX_RANGES_MAX);
         if (s->largest_rx == HO_QUIC_PN_NONE || pn > s->largest_rx) {
@@ -322,8 +332,10 @@ drop:
 int ho_quic_conn_receive(ho_quic_conn *c, const uint8_t *dgram, size_t len, const ho_quic_path *path,
                          ho_quic_time now)
 {
-    (void)path; /* no migration yet: the path is the one we started on */
+    /* No migration yet: the path is the one we started on; only its ECN
+     * codepoint is used (RFC 9000 §13.4.1). */
     c->now = now;
+    c->ecn.rx_mark = path != NULL ? path->ecn & 3 : 0;
     if (c->state == HO_QUIC_STATE_CLOSED)
         return HO_ERR_CLOSED;
     if (c->state == HO_QUIC_STATE_DRAINING)

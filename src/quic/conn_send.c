@@ -57,8 +57,9 @@ static bool record_add(ho_quic_sent_record *r, uint8_t kind, uint64_t id, uint64
 
 void ho_quic_conn_sent_acked(void *ctx, ho_quic_pn_space space, const ho_quic_sent_packet *pkt)
 {
-    (void)space;
     ho_quic_conn *c = ctx;
+    ho_quic_ecn_on_acked(c, space, pkt);
+    ho_quic_pmtud_on_acked(c, space, pkt);
     ho_quic_sent_record *r = (ho_quic_sent_record *)pkt->frames;
     if (r == NULL)
         return;
@@ -93,8 +94,9 @@ void ho_quic_conn_sent_acked(void *ctx, ho_quic_pn_space space, const ho_quic_se
 
 void ho_quic_conn_sent_lost(void *ctx, ho_quic_pn_space space, const ho_quic_sent_packet *pkt)
 {
-    (void)space;
     ho_quic_conn *c = ctx;
+    ho_quic_ecn_on_lost(c, space, pkt);
+    ho_quic_pmtud_on_lost(c, space, pkt);
     ho_quic_sent_record *r = (ho_quic_sent_record *)pkt->frames;
     if (r == NULL)
         return;
@@ -163,6 +165,7 @@ typedef struct packet_builder {
     size_t end_limit;       /* frames must end by here (tag excluded) */
     ho_quic_sent_record *rec;
     bool eliciting, in_flight, has_frames;
+    bool pmtu_probe;
 } packet_builder;
 
 static size_t room(const packet_builder *pb) { return pb->end_limit > pb->c->pkt.len ? pb->end_limit - pb->c->pkt.len : 0; }
@@ -183,13 +186,16 @@ static bool write_ack(packet_builder *pb, ho_quic_time now)
     uint64_t delay = 0;
     if (pb->space == HO_QUIC_PN_SPACE_APPLICATION && now > s->largest_rx_time)
         delay = (uint64_t)((now - s->largest_rx_time) / 1000) >> OUR_ACK_DELAY_EXPONENT;
+    /* RFC 9000 §13.4.1: ACK_ECN once ECN-marked packets arrived. */
+    const uint64_t *ecn = ho_quic_ecn_ack_counts(c, pb->space);
+    size_t ecn_room = ecn != NULL ? 3 * 8 : 0;
     /* Trim ranges until the frame fits. */
-    while (n > 0 && 1 + 8 + 8 + 8 + 8 + 16 * (n - 1) > room(pb) + 0 && n > 1)
+    while (n > 0 && 1 + 8 + 8 + 8 + 8 + ecn_room + 16 * (n - 1) > room(pb) + 0 && n > 1)
         n--;
-    if (1 + 8 + 8 + 8 + 8 > room(pb))
+    if (1 + 8 + 8 + 8 + 8 + ecn_room > room(pb))
         return false;
     size_t before = c->pkt.len;
-    if (ho_quic_ack_write(&c->pkt, ranges, n, delay, NULL) != HO_OK) {
+    if (ho_quic_ack_write(&c->pkt, ranges, n, delay, ecn) != HO_OK) {
         c->pkt.len = before;
         return false;
     }
@@ -451,6 +457,9 @@ static int packet_finish(packet_builder *pb, size_t min_len, ho_quic_time now)
     };
     if (min_len > 0)
         sp.flags |= HO_QUIC_SENT_IN_FLIGHT; /* padding counts in flight (RFC 9002 §2) */
+    if (pb->pmtu_probe)
+        sp.flags |= HO_QUIC_SENT_PMTU_PROBE;
+    ho_quic_ecn_on_packet_sent(c, pb->space, &sp);
     if (ho_quic_recovery_on_packet_sent(&c->rec, pb->space, &sp, now) != HO_OK)
         record_release(c, pb->rec);
     s->next_pn++;
@@ -589,14 +598,59 @@ static size_t build_datagram(ho_quic_conn *c, size_t limit, ho_quic_time now)
     return c->pkt.len;
 }
 
+/* RFC 9000 §14.3 / RFC 8899 §4.1: a DPLPMTUD probe, PING and PADDING to
+ * exactly `size` bytes, alone in its datagram; ack-eliciting and in
+ * flight, but its loss is no congestion signal (recovery.c). */
+static size_t build_probe(ho_quic_conn *c, size_t size, ho_quic_time now)
+{
+    c->pkt.len = 0;
+    c->pkt.failed = false;
+    packet_builder pb;
+    if (!packet_begin(&pb, c, HO_QUIC_PN_SPACE_APPLICATION, size))
+        return 0;
+    ho_quic_frame ping = {.type = HO_QUIC_FT_PING};
+    if (!write_frame(&pb, &ping, 1)) {
+        packet_abort(&pb);
+        return 0;
+    }
+    pb.pmtu_probe = true;
+    uint64_t pn = pb.hdr.pn;
+    if (packet_finish(&pb, size, now) != HO_OK)
+        return 0;
+    ho_quic_pmtud_on_probe_sent(c, pn);
+    return c->pkt.len;
+}
+
+/* The probe's own send call, when one is due and the window allows it. */
+static size_t send_probe(ho_quic_conn *c, uint8_t *buf, size_t cap, size_t *segment_size, ho_quic_time now)
+{
+    size_t size = ho_quic_pmtud_probe_due(c);
+    if (size == 0 || size > cap || c->state != HO_QUIC_STATE_ESTABLISHED ||
+        !c->spaces[HO_QUIC_PN_SPACE_APPLICATION].has_tx || !ho_quic_cc_can_send(&c->cc, size))
+        return 0;
+    size_t n = build_probe(c, size, now);
+    if (n == 0)
+        return 0;
+    memcpy(buf, c->pkt.data, n);
+    *segment_size = n;
+    c->stats.datagrams_sent++;
+    c->stats.bytes_sent += n;
+    return n;
+}
+
 size_t ho_quic_conn_send(ho_quic_conn *c, uint8_t *buf, size_t cap, size_t *segment_size, ho_quic_time now)
 {
     c->now = now;
     c->pace_at = HO_QUIC_TIME_NEVER;
-    size_t mds = c->cfg.max_datagram_size;
+    /* DPLPMTUD: the validated size, unless the caller's buffer is smaller. */
+    size_t mds = c->pmtud.current <= cap ? c->pmtud.current : c->cfg.max_datagram_size;
     *segment_size = mds;
     if (c->state == HO_QUIC_STATE_CLOSED || c->state == HO_QUIC_STATE_DRAINING)
         return 0;
+    ho_quic_ecn_begin_send(c, now);
+    size_t probe = send_probe(c, buf, cap, segment_size, now);
+    if (probe > 0)
+        return probe;
     size_t total = 0, count = 0;
     while (cap - total >= mds) {
         size_t limit = mds;
@@ -627,6 +681,8 @@ size_t ho_quic_conn_send(ho_quic_conn *c, uint8_t *buf, size_t cap, size_t *segm
                 *segment_size = n;
             break; /* GSO: only the last datagram may be shorter */
         }
+        if (ho_quic_ecn_batch_must_end(c))
+            break; /* the next datagram is marked differently */
     }
     /* RFC 9002 §7.8: app-limited when the window was not the constraint. */
     bool pending = false;

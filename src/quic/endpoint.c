@@ -695,6 +695,7 @@ size_t ho_quic_endpoint_send(ho_quic_endpoint *ep, ho_quic_endpoint_out *out, ho
 {
     out->len = 0;
     out->segment_size = 0;
+    out->ecn = 0;
     out->conn = NULL;
     if (ep->qlen > 0) {
         ep_pkt *p = &ep->queue[ep->qhead];
@@ -721,6 +722,8 @@ size_t ho_quic_endpoint_send(ho_quic_endpoint *ep, ho_quic_endpoint_out *out, ho
             out->len = w;
             out->segment_size = seg;
             out->path = ec->c->path;
+            out->path.ecn = 0;
+            out->ecn = ho_quic_conn_ecn_codepoint(ec->c);
             out->conn = ec->c;
             return w;
         }

@@ -247,7 +247,8 @@ int ho_quic_recovery_on_packet_sent(ho_quic_recovery *r, ho_quic_pn_space space,
         return HO_ERR_INVALID_ARG;
 
     ho_quic_sent_packet rec = *pkt;
-    rec.flags &= HO_QUIC_SENT_ACK_ELICITING | HO_QUIC_SENT_IN_FLIGHT | HO_QUIC_SENT_ZERO_RTT;
+    rec.flags &= HO_QUIC_SENT_ACK_ELICITING | HO_QUIC_SENT_IN_FLIGHT | HO_QUIC_SENT_ZERO_RTT | HO_QUIC_SENT_ECT0 |
+                 HO_QUIC_SENT_PMTU_PROBE;
     rec.time_sent = now;
     if (sp->len > 0 && ring_at(sp, sp->len - 1)->time_sent > now)
         rec.time_sent = ring_at(sp, sp->len - 1)->time_sent;
@@ -330,7 +331,8 @@ static void drop_front(ho_quic_recovery *r, ho_quic_pn_space space)
         sp->pc_run = false;
         sp->pc_run_grew = false;
         sp->last_acked_dropped_time = p->time_sent;
-    } else if ((p->flags & HO_QUIC_SENT_LOST) && (p->flags & HO_QUIC_SENT_ACK_ELICITING)) {
+    } else if ((p->flags & HO_QUIC_SENT_LOST) && (p->flags & HO_QUIC_SENT_ACK_ELICITING) &&
+               !(p->flags & HO_QUIC_SENT_PMTU_PROBE)) {
         /* B.8: only packets sent after the first RTT sample (§7.6.2: the
          * period SHOULD NOT start before there is one). */
         if (r->rtt.has_sample && p->time_sent > r->rtt.first_sample_time) {
@@ -381,7 +383,13 @@ static void detect_and_remove_lost_packets(ho_quic_recovery *r, ho_quic_pn_space
             p->flags |= HO_QUIC_SENT_LOST;
             if (counts_ack_eliciting(p))
                 sp->ack_eliciting_in_flight--;
-            if (p->flags & HO_QUIC_SENT_IN_FLIGHT) {
+            if ((p->flags & HO_QUIC_SENT_IN_FLIGHT) && (p->flags & HO_QUIC_SENT_PMTU_PROBE)) {
+                /* RFC 9002 §3 / RFC 9000 §14.4: a lost PMTU probe leaves the
+                 * flight without a congestion event (nor persistent
+                 * congestion, drop_front). */
+                if (r->cc != NULL)
+                    ho_quic_cc_on_discarded(r->cc, p->bytes);
+            } else if (p->flags & HO_QUIC_SENT_IN_FLIGHT) {
                 lost_bytes += p->bytes;
                 if (p->time_sent > newest_lost_time)
                     newest_lost_time = p->time_sent;

@@ -42,11 +42,13 @@
 /* RFC 9002 §6.1.1 */
 #define HO_QUIC_PACKET_THRESHOLD 3
 
-/* Flags on a sent packet. The caller sets the first three. */
+/* Flags on a sent packet. The caller sets the first five. */
 enum {
     HO_QUIC_SENT_ACK_ELICITING = 0x01, /* carries a frame other than ACK, PADDING, CONNECTION_CLOSE */
     HO_QUIC_SENT_IN_FLIGHT = 0x02,     /* ack-eliciting or PADDING: counts in bytes_in_flight */
     HO_QUIC_SENT_ZERO_RTT = 0x04,      /* Application space packet sealed with 0-RTT keys */
+    HO_QUIC_SENT_ECT0 = 0x08,          /* sent marked ECT(0) (the connection's ECN validation) */
+    HO_QUIC_SENT_PMTU_PROBE = 0x80,    /* DPLPMTUD probe: its loss is no congestion signal (RFC 9002 §3) */
     /* set by recovery: */
     HO_QUIC_SENT_ACKED = 0x10,
     HO_QUIC_SENT_LOST = 0x20,
