@@ -43,6 +43,10 @@
 extern "C" {
 #endif
 
+/* ho_quic_conn_error of a client whose Version Negotiation listed no
+ * version it supports (RFC 9000 §6.2); the connection closed silently. */
+#define HO_QUIC_ERR_NO_VERSION (-65)
+
 /* Nanoseconds on the caller's monotonic clock (same as src/quic/quic_types.h). */
 typedef int64_t ho_quic_time;
 /* "No deadline" from ho_quic_conn_next_timeout. */
