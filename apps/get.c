@@ -63,7 +63,7 @@ void get_usage(FILE *f)
             "                   X25519,P-256 (also x25519, secp256r1, prime256v1)\n"
             "  --key-update[=N] send a KeyUpdate (requesting the peer's) before the request;\n"
             "                   --h3: initiate N (default 1) QUIC key updates (RFC 9001 §6)\n"
-            "                   once the handshake is confirmed, each as soon as allowed\n"
+            "                   once the handshake is confirmed, then 3 PTOs after each answer\n"
             "  -v, --verbose    print suite, group, alpn, resumed, hrr (and key-update) to stderr;\n"
             "                   --h3: suite, resumed, retry, version negotiation, key updates\n"
             "  -i, --include    write the status line and headers too\n"

@@ -277,7 +277,8 @@ typedef struct ho_h3_fetch_opts {
     void (*on_session)(void *ctx, const uint8_t *blob, size_t len);
     void *ctx;
     unsigned key_updates;          /* 1-RTT key updates to initiate once the handshake is
-                                    * confirmed, each as soon as the previous one allows */
+                                    * confirmed, the next three PTOs after the previous
+                                    * one was answered (RFC 9001 §6.5) */
 } ho_h3_fetch_opts;
 
 /* What the connection of a fetch went through (for -v and tests). */

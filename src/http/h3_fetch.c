@@ -157,6 +157,7 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
     };
     int rc = HO_ERR_NOMEM;
     uint64_t initiated = 0;
+    ho_quic_time ku_answered_at = 0;
     uint8_t *io = NULL;
     ho_quic_conn *c = ho_quic_conn_new_client(&cfg, NULL, fetch_now());
     if (c != NULL)
@@ -179,9 +180,22 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
             }
             next++;
         }
-        if (initiated < o->key_updates && ho_quic_conn_handshake_confirmed(c) &&
-            ho_quic_conn_key_update(c) == HO_OK)
-            initiated++; /* RFC 9001 §6.1; WOULD_BLOCK until the last one is answered */
+        if (initiated < o->key_updates && ho_quic_conn_handshake_confirmed(c)) {
+            /* RFC 9001 §6.5: wait three PTOs after the previous update was
+             * answered before the next (a peer may not have the next keys
+             * yet); a PTO estimated as 3 x smoothed RTT + max_ack_delay. */
+            ho_quic_time now = fetch_now();
+            if (initiated > 0 && ku_answered_at == 0 && ho_quic_conn_key_updates(c) >= initiated)
+                ku_answered_at = now;
+            ho_quic_conn_stats cs;
+            ho_quic_conn_get_stats(c, &cs);
+            ho_quic_time wait = 3 * (3 * cs.smoothed_rtt + 26000000);
+            if ((initiated == 0 || (ku_answered_at != 0 && now - ku_answered_at >= wait)) &&
+                ho_quic_conn_key_update(c) == HO_OK) {
+                initiated++; /* RFC 9001 §6.1 */
+                ku_answered_at = 0;
+            }
+        }
         if (!closing && all_done(r, n)) {
             bool want_ticket = o->on_session != NULL && !st.got_session;
             if (want_ticket && linger_until == HO_QUIC_TIME_NEVER)
