@@ -494,6 +494,9 @@ static int fetch_h3(const get_options *o, ho_tls_config *cfg, session_sink *sink
         if (err == HO_ERR_WOULD_BLOCK)
             fprintf(stderr, "handoff: HTTP/3 fetch: timed out%s\n",
                     info.handshake_done ? "" : " (no handshake)");
+        else if (err == HO_ERR_IO)
+            fprintf(stderr, "handoff: HTTP/3 fetch: cannot reach %s port %s over UDP (no address, or refused)\n",
+                    u[0].host, u[0].port);
         else if (err == HO_QUIC_ERR_NO_VERSION)
             fprintf(stderr, "handoff: HTTP/3 fetch: the server supports none of our QUIC versions\n");
         else
@@ -507,8 +510,12 @@ static int fetch_h3(const get_options *o, ho_tls_config *cfg, session_sink *sink
             fprintf(stderr, "handoff: %s: HTTP/3 status %d, %zu body bytes%s\n", o->urls[i], r->status,
                     r->body.len, r->reset ? " (stream reset)" : "");
         if (r->reset || !r->complete) {
-            fprintf(stderr, "handoff: %s: the stream was reset (code 0x%llx)\n", o->urls[i],
-                    (unsigned long long)r->reset_code);
+            if (r->reset)
+                fprintf(stderr, "handoff: %s: the stream was reset (code 0x%llx)\n", o->urls[i],
+                        (unsigned long long)r->reset_code);
+            else
+                fprintf(stderr, "handoff: %s: incomplete response (%zu bytes), the connection closed\n",
+                        o->urls[i], r->body.len);
             rc = 1;
             continue;
         }

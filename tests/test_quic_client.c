@@ -360,6 +360,70 @@ static void test_retry_forged_and_second(void)
     net_free(&n);
 }
 
+/* A Retry whose SCID equals the DCID we used (§17.2.5.2), and one after a
+ * server Initial was processed, are ignored while still handshaking. */
+static void test_retry_bad_scid_and_late(void)
+{
+    net n;
+    net_init(&n, false);
+    client_start(&n);
+    /* Built by hand: ho_quic_retry_write refuses scid == odcid. */
+    ho_quic_cid odcid = n.cl->dcid;
+    ho_buf b;
+    ho_buf_init(&b);
+    ho_put_u8(&b, 0xf0);
+    ho_put_u32(&b, 1);
+    ho_put_u8(&b, n.cl->scid.len);
+    ho_put_bytes(&b, n.cl->scid.data, n.cl->scid.len);
+    ho_put_u8(&b, odcid.len);
+    ho_put_bytes(&b, odcid.data, odcid.len);
+    ho_put_bytes(&b, "tok", 3);
+    uint8_t tag[16];
+    CHECK_EQ(ho_quic_retry_tag(NULL, 1, odcid.data, odcid.len, b.data, b.len, tag), HO_OK);
+    ho_put_bytes(&b, tag, 16);
+    CHECK_EQ(ho_quic_retry_verify(NULL, 1, odcid.data, odcid.len, b.data, b.len), HO_OK);
+    uint64_t dropped = n.cl->stats.packets_dropped;
+    deliver(&n, b.data, b.len);
+    CHECK(!ho_quic_conn_retried(n.cl));
+    CHECK_EQ(n.cl->stats.packets_dropped, dropped + 1);
+    ho_buf_free(&b);
+
+    /* The server's first datagram (its Initial) is processed; a valid Retry
+     * arriving after it is dropped (the handshake is still going on). */
+    uint8_t first[1500], answer[65536];
+    size_t seg, w = ho_quic_conn_send(n.cl, first, sizeof(first), &seg, n.now);
+    ho_quic_endpoint_receive(n.ep, first, w < seg ? w : seg, &n.spath, n.now);
+    ho_quic_endpoint_out out = {.buf = answer, .cap = sizeof(answer)};
+    CHECK(ho_quic_endpoint_send(n.ep, &out, n.now) > 0);
+    CHECK(out.conn != NULL);
+    /* Only its first packet, the Initial with the ServerHello. */
+    ho_quic_header ih;
+    uint8_t copy[1500];
+    size_t first_len = out.len < out.segment_size ? out.len : out.segment_size;
+    memcpy(copy, answer, first_len);
+    CHECK_EQ(ho_quic_header_parse(copy, first_len, 8, &ih), HO_OK);
+    CHECK_EQ(ih.type, HO_QUIC_PKT_INITIAL);
+    deliver(&n, answer, ih.packet_len);
+    CHECK(n.cl->stats.packets_received > 0);
+    CHECK(!ho_quic_conn_handshake_done(n.cl));
+    ho_quic_cid rs = odcid;
+    rs.data[0] ^= 0x77;
+    ho_buf_init(&b);
+    CHECK_EQ(ho_quic_retry_write(&b, NULL, 1, &n.cl->scid, &rs, &odcid, (const uint8_t *)"tok", 3, 0), HO_OK);
+    dropped = n.cl->stats.packets_dropped;
+    ho_quic_cid dcid_before = n.cl->dcid;
+    deliver(&n, b.data, b.len);
+    CHECK(!ho_quic_conn_retried(n.cl));
+    CHECK_EQ(n.cl->stats.packets_dropped, dropped + 1);
+    CHECK(ho_quic_cid_eq(&n.cl->dcid, &dcid_before));
+    ho_buf_free(&b);
+    /* The rest of the server's flight was lost with the capture: PTOs
+     * recover it and the handshake completes. */
+    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(10)));
+    echo_check(&n, "late retry ignored");
+    net_free(&n);
+}
+
 /* §7.3: retry_source_connection_id must match the Retry we followed, and be
  * absent if we followed none: TRANSPORT_PARAMETER_ERROR otherwise. */
 static void test_retry_tparam_mismatch(void)
@@ -550,6 +614,7 @@ int main(void)
     test_retry_followed();
     test_no_retry();
     test_retry_forged_and_second();
+    test_retry_bad_scid_and_late();
     test_retry_tparam_mismatch();
     test_vn_followed();
     test_vn_ignored_and_fatal();

@@ -292,7 +292,9 @@ typedef struct ho_h3_fetch_info {
 /* HO_OK with *out filled (out->body owned by the caller: ho_buf_free);
  * HO_ERR_CLOSED when the stream was reset (out->reset_code) or the peer
  * closed, HO_ERR_WOULD_BLOCK on timeout, HO_ERR_IO when the address does not
- * resolve, or the QUIC/TLS error that closed the connection. */
+ * resolve or the port was refused (ICMP) before any answer,
+ * HO_QUIC_ERR_NO_VERSION when Version Negotiation left no common version,
+ * or the QUIC/TLS error that closed the connection. */
 int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out);
 /* Several GETs on one connection: paths[i] (o->path is ignored), all
  * requests in flight at once (as many as the server's stream limit allows,

@@ -166,7 +166,7 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
         goto done;
     ho_quic_time deadline = fetch_now() + (ho_quic_time)(o->timeout_ms > 0 ? o->timeout_ms : 10000) * 1000000;
     ho_quic_time linger_until = HO_QUIC_TIME_NEVER; /* waiting for a session ticket */
-    bool closing = false;
+    bool closing = false, heard = false;
     size_t next = 0; /* the next request to submit */
     rc = HO_ERR_WOULD_BLOCK; /* timed out unless set below */
     while (fetch_now() < deadline && !ho_quic_conn_is_closed(c)) {
@@ -229,8 +229,14 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         poll(&pfd, 1, timeout_ms);
         ssize_t got;
-        while ((got = recv(fd, io, IO_BUF, MSG_DONTWAIT)) > 0)
+        while ((got = recv(fd, io, IO_BUF, MSG_DONTWAIT)) > 0) {
             ho_quic_conn_receive(c, io, (size_t)got, NULL, fetch_now());
+            heard = true;
+        }
+        if (got < 0 && errno == ECONNREFUSED && !heard) {
+            rc = HO_ERR_IO; /* ICMP port unreachable before any answer */
+            goto out;
+        }
         if (ho_quic_conn_next_timeout(c) <= fetch_now())
             ho_quic_conn_handle_timeout(c, fetch_now());
     }

@@ -132,10 +132,20 @@ get ipv6 -o "$T/v6" "https://[::1]:$PORT/f3m"
 verdict "IPv6 (::1)" $? ipv6
 stop_bg "$GTLS_PID"
 
-# Nobody listening: a clear failure, non-zero exit.
+# Nobody listening: a clear failure, non-zero exit (the kernel's port unreachable is seen).
 free_port
 RC=0
-timeout -k 5 30 "$HO_BIN" get --h3 --cafile "$T/ec.crt" --timeout 2 "https://127.0.0.1:$PORT/x" >"$T/none.out" 2>"$T/none.err" || RC=$?
-[ "$RC" -eq 1 ] && has "$T/none.err" "timed out"
-verdict "no server: exit 1, 'timed out'" $? none
+timeout -k 5 30 "$HO_BIN" get --h3 --cafile "$T/ec.crt" --timeout 5 "https://127.0.0.1:$PORT/x" >"$T/none.out" 2>"$T/none.err" || RC=$?
+[ "$RC" -eq 1 ] && has "$T/none.err" "cannot reach 127.0.0.1 port $PORT"
+verdict "no server: exit 1, 'cannot reach'" $? none
+# A server that answers nothing (a UDP socket that never reads): timed out.
+RC=0
+timeout -k 5 30 python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",int(sys.argv[1]))); time.sleep(20)' "$PORT" &
+SINK=$!
+BG_PIDS+=("$SINK")
+sleep 0.3
+timeout -k 5 30 "$HO_BIN" get --h3 --cafile "$T/ec.crt" --timeout 2 "https://127.0.0.1:$PORT/x" >"$T/mute.out" 2>"$T/mute.err" || RC=$?
+[ "$RC" -eq 1 ] && has "$T/mute.err" "timed out (no handshake)"
+verdict "silent server: exit 1, 'timed out (no handshake)'" $? mute
+stop_bg "$SINK"
 finish
