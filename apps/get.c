@@ -1,5 +1,6 @@
-/* `handoff get`: fetch one https:// URL over TLS 1.3 and write the body to
- * stdout. A plain blocking client: one socket, poll() for read timeouts. */
+/* `handoff get`: fetch one https:// URL over TLS 1.3 (or several over one
+ * HTTP/3 connection with --h3) and write the body to stdout or files. A
+ * plain blocking client: one socket, poll() for read timeouts. */
 #define _GNU_SOURCE
 #include "common.h"
 
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum {
@@ -23,8 +25,13 @@ enum {
 };
 
 typedef struct get_options {
-    const char *url, *cafile, *alpn, *resume, *suites, *groups;
+    const char *url, *cafile, *alpn, *resume, *suites, *groups, *output_dir;
     bool insecure, key_update, verbose, include_head, h3;
+    unsigned key_updates;   /* --h3: how many to initiate */
+    uint32_t quic_version;  /* --h3: of the first Initial */
+    int timeout_ms;
+    char **urls;            /* all the URLs (--h3 takes several) */
+    int nurls;
 } get_options;
 
 typedef struct url_parts {
@@ -54,12 +61,25 @@ void get_usage(FILE *f)
             "                   TLS_CHACHA20_POLY1305_SHA256\n"
             "  --groups LIST    groups in preference order (the first gets a key share):\n"
             "                   X25519,P-256 (also x25519, secp256r1, prime256v1)\n"
-            "  --key-update     send a KeyUpdate (requesting the peer's) before the request\n"
-            "  -v, --verbose    print suite, group, alpn, resumed, hrr (and key-update) to stderr\n"
+            "  --key-update[=N] send a KeyUpdate (requesting the peer's) before the request;\n"
+            "                   --h3: initiate N (default 1) QUIC key updates (RFC 9001 §6)\n"
+            "                   once the handshake is confirmed, then 3 PTOs after each answer\n"
+            "  -v, --verbose    print suite, group, alpn, resumed, hrr (and key-update) to stderr;\n"
+            "                   --h3: suite, resumed, retry, version negotiation, key updates\n"
             "  -i, --include    write the status line and headers too\n"
             "  --h3             fetch over HTTP/3 (QUIC on UDP, ALPN h3) instead of TLS over TCP;\n"
-            "                   takes --insecure and --cafile\n"
+            "                   takes --insecure, --cafile, --suites, --groups, --resume\n"
+            "  --ciphers LIST   the same as --suites (e.g. TLS_CHACHA20_POLY1305_SHA256)\n"
+            "  --session-file F the same as --resume (--h3: the QUIC connection's TLS session)\n"
+            "  --quic-version HEX  --h3: the version of the first Initial (e.g. 0x1a2a3a4a to\n"
+            "                   draw a Version Negotiation; the client then uses version 1)\n"
+            "  -o, --output-dir DIR  --h3: write each body to DIR/NAME, NAME the last path\n"
+            "                   segment of its URL (\"index.html\" for \"/\")\n"
+            "  --timeout SEC    --h3: the whole exchange (default 60)\n"
             "  -h, --help       this help\n"
+            "--h3 takes several URLs, all on the same host and port: one QUIC connection,\n"
+            "every request in flight at once; the bodies go to stdout one after the other\n"
+            "in URL order (or to --output-dir files). Any failed URL fails the whole get.\n"
             "Exit status: 0 on success, 1 on a TLS or network failure, 2 on bad usage.\n");
 }
 
@@ -370,51 +390,174 @@ done:
     return rc;
 }
 
-/* --h3: one GET over HTTP/3 (src/http/h3_fetch.c); the body goes to stdout. */
-static int fetch_h3(const get_options *o, const url_parts *u, ho_tls_config *cfg)
+/* --h3: the session ticket goes to the --resume/--session-file file. */
+static void on_h3_session(void *ctx, const uint8_t *blob, size_t len)
+{
+    session_sink *sink = ctx;
+    if (sink->path == NULL)
+        return;
+    if (app_write_file(sink->path, blob, len) == HO_OK)
+        sink->received = true;
+    else
+        fprintf(stderr, "handoff: cannot write session to %s\n", sink->path);
+}
+
+/* DIR/NAME for a URL path: its last segment without the query. */
+static bool output_name(const char *dir, const char *path, char *out, size_t cap)
+{
+    size_t plen = strcspn(path, "?#");
+    size_t b = plen;
+    while (b > 0 && path[b - 1] != '/')
+        b--;
+    const char *name = path + b;
+    size_t nlen = plen - b;
+    if (nlen == 0 || (nlen == 1 && name[0] == '.') || (nlen == 2 && name[0] == '.' && name[1] == '.')) {
+        name = "index.html";
+        nlen = strlen(name);
+    }
+    int n = snprintf(out, cap, "%s/%.*s", dir, (int)nlen, name);
+    return n > 0 && (size_t)n < cap;
+}
+
+static void print_h3_info(const ho_h3_fetch_info *in)
+{
+    fprintf(stderr, "suite: %s\n", in->suite[0] != '\0' ? in->suite : "none");
+    fprintf(stderr, "resumed: %s\n", in->resumed ? "yes" : "no");
+    fprintf(stderr, "retry: %s\n", in->retried ? "yes" : "no");
+    fprintf(stderr, "version-negotiation: %s\n", in->version_negotiated ? "yes" : "no");
+    fprintf(stderr, "quic-version: 0x%08x\n", in->version);
+    fprintf(stderr, "key-updates-initiated: %llu\n", (unsigned long long)in->key_updates_initiated);
+    fprintf(stderr, "key-updates: %llu\n", (unsigned long long)in->key_updates);
+    fprintf(stderr, "packets: sent %llu received %llu lost %llu\n", (unsigned long long)in->stats.packets_sent,
+            (unsigned long long)in->stats.packets_received, (unsigned long long)in->stats.packets_lost);
+    const ho_quic_conn_stats *q = &in->stats;
+    fprintf(stderr, "quic ecn %s (ect0 received %llu, ce reported %llu), max_datagram_size %llu "
+                    "(pmtud probes sent %llu, acked %llu, lost %llu)\n",
+            q->ecn_capable ? "capable" : q->ecn_state == 3 ? "failed" : "not validated",
+            (unsigned long long)q->ecn_ect0_received, (unsigned long long)q->ecn_ce_reported,
+            (unsigned long long)q->max_datagram_size, (unsigned long long)q->pmtud_probes_sent,
+            (unsigned long long)q->pmtud_probes_acked, (unsigned long long)q->pmtud_probes_lost);
+}
+
+/* --h3: GETs over one HTTP/3 connection (src/http/h3_fetch.c). */
+static int fetch_h3(const get_options *o, ho_tls_config *cfg, session_sink *sink)
 {
     static const char *const h3_alpn[] = {"h3"};
-    if (o->alpn != NULL || o->resume != NULL || o->key_update) {
-        fprintf(stderr, "handoff: --h3 does not take --alpn, --resume or --key-update\n");
+    if (o->alpn != NULL) {
+        fprintf(stderr, "handoff: --h3 does not take --alpn\n");
         return 2;
+    }
+    url_parts *u = calloc((size_t)o->nurls, sizeof(*u));
+    const char **paths = calloc((size_t)o->nurls, sizeof(*paths));
+    ho_h3_response *resp = calloc((size_t)o->nurls, sizeof(*resp));
+    ho_buf blob;
+    ho_buf_init(&blob);
+    int rc = 1;
+    if (u == NULL || paths == NULL || resp == NULL) {
+        app_report_error("--h3", HO_ERR_NOMEM);
+        goto done;
+    }
+    for (int i = 0; i < o->nurls; i++) {
+        if (!parse_url(o->urls[i], &u[i])) {
+            fprintf(stderr, "handoff: not an https://host[:port]/path URL: %s\n", o->urls[i]);
+            rc = 2;
+            goto done;
+        }
+        if (strcmp(u[i].host, u[0].host) != 0 || strcmp(u[i].port, u[0].port) != 0) {
+            fprintf(stderr, "handoff: --h3: all URLs must be on one host and port (%s)\n", o->urls[i]);
+            rc = 2;
+            goto done;
+        }
+        paths[i] = u[i].path;
     }
     int err = ho_tls_config_set_alpn(cfg, h3_alpn, 1);
     if (err == HO_OK)
         err = ho_quic_tls_config_prepare(cfg);
     if (err != HO_OK) {
         app_report_error("HTTP/3 configuration", err);
-        return 1;
+        goto done;
     }
-    ho_h3_fetch_opts fo = {.host = u->host, .port = u->port, .authority = u->host_header, .path = u->path,
-                           .tls = cfg};
-    ho_h3_response resp;
-    err = ho_h3_fetch(&fo, &resp);
-    if (err != HO_OK) {
-        app_report_error("HTTP/3 fetch", err);
-        return 1;
+    ho_h3_fetch_opts fo = {.host = u[0].host, .port = u[0].port, .authority = u[0].host_header, .tls = cfg,
+                           .timeout_ms = o->timeout_ms, .quic_version = o->quic_version,
+                           .key_updates = o->key_update ? (o->key_updates ? o->key_updates : 1) : 0};
+    if (o->resume != NULL) {
+        err = app_read_file(o->resume, &blob);
+        if (err == HO_OK) {
+            fo.session = blob.data;
+            fo.session_len = blob.len;
+        }
+        fo.on_session = on_h3_session;
+        fo.ctx = sink;
     }
+    if (o->output_dir != NULL && mkdir(o->output_dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "handoff: --output-dir %s: %s\n", o->output_dir, strerror(errno));
+        goto done;
+    }
+    ho_h3_fetch_info info;
+    err = ho_h3_fetch_many(&fo, paths, (size_t)o->nurls, resp, &info);
     if (o->verbose)
-    {
-        fprintf(stderr, "handoff: HTTP/3 status %d, %zu body bytes\n", resp.status, resp.body.len);
-        fprintf(stderr, "handoff: quic ecn %s (ect0 received %llu, ce reported %llu), max_datagram_size %llu "
-                        "(pmtud probes sent %llu, acked %llu, lost %llu)\n",
-                resp.quic.ecn_capable ? "capable" : resp.quic.ecn_state == 3 ? "failed" : "not validated",
-                (unsigned long long)resp.quic.ecn_ect0_received, (unsigned long long)resp.quic.ecn_ce_reported,
-                (unsigned long long)resp.quic.max_datagram_size, (unsigned long long)resp.quic.pmtud_probes_sent,
-                (unsigned long long)resp.quic.pmtud_probes_acked, (unsigned long long)resp.quic.pmtud_probes_lost);
+        print_h3_info(&info);
+    if (err != HO_OK && err != HO_ERR_CLOSED) {
+        if (err == HO_ERR_WOULD_BLOCK)
+            fprintf(stderr, "handoff: HTTP/3 fetch: timed out%s\n",
+                    info.handshake_done ? "" : " (no handshake)");
+        else if (err == HO_ERR_IO)
+            fprintf(stderr, "handoff: HTTP/3 fetch: cannot reach %s port %s over UDP (no address, or refused)\n",
+                    u[0].host, u[0].port);
+        else if (err == HO_QUIC_ERR_NO_VERSION)
+            fprintf(stderr, "handoff: HTTP/3 fetch: the server supports none of our QUIC versions\n");
+        else
+            app_report_error("HTTP/3 fetch", err);
+        goto done;
     }
-    if (o->include_head) {
-        printf("HTTP/3 %d\r\n", resp.status);
-        if (resp.content_type[0] != '\0')
-            printf("content-type: %s\r\n", resp.content_type);
-        if (resp.content_encoding[0] != '\0')
-            printf("content-encoding: %s\r\n", resp.content_encoding);
-        printf("\r\n");
+    rc = 0;
+    for (int i = 0; i < o->nurls; i++) {
+        const ho_h3_response *r = &resp[i];
+        if (o->verbose)
+            fprintf(stderr, "handoff: %s: HTTP/3 status %d, %zu body bytes%s\n", o->urls[i], r->status,
+                    r->body.len, r->reset ? " (stream reset)" : "");
+        if (r->reset || !r->complete) {
+            if (r->reset)
+                fprintf(stderr, "handoff: %s: the stream was reset (code 0x%llx)\n", o->urls[i],
+                        (unsigned long long)r->reset_code);
+            else
+                fprintf(stderr, "handoff: %s: incomplete response (%zu bytes), the connection closed\n",
+                        o->urls[i], r->body.len);
+            rc = 1;
+            continue;
+        }
+        if (r->status < 200 || r->status >= 400) {
+            fprintf(stderr, "handoff: %s: status %d\n", o->urls[i], r->status);
+            rc = 1;
+        }
+        if (o->output_dir != NULL) {
+            char name[4096];
+            if (!output_name(o->output_dir, paths[i], name, sizeof(name)) ||
+                app_write_file(name, r->body.data, r->body.len) != HO_OK) {
+                fprintf(stderr, "handoff: cannot write %s\n", name);
+                rc = 1;
+            }
+            continue;
+        }
+        if (o->include_head) {
+            printf("HTTP/3 %d\r\n", r->status);
+            if (r->content_type[0] != '\0')
+                printf("content-type: %s\r\n", r->content_type);
+            if (r->content_encoding[0] != '\0')
+                printf("content-encoding: %s\r\n", r->content_encoding);
+            printf("\r\n");
+        }
+        fwrite(r->body.data, 1, r->body.len, stdout);
     }
-    fwrite(resp.body.data, 1, resp.body.len, stdout);
-    fflush(stdout);
-    int rc = resp.status >= 200 && resp.status < 400 ? 0 : 1;
-    ho_buf_free(&resp.body);
+    if (fflush(stdout) != 0)
+        rc = 1;
+done:
+    for (int i = 0; resp != NULL && i < o->nurls; i++)
+        ho_buf_free(&resp[i].body);
+    ho_buf_free(&blob);
+    free(resp);
+    free(paths);
+    free(u);
     return rc;
 }
 
@@ -424,15 +567,18 @@ int get_main(int argc, char **argv)
         {"insecure", no_argument, NULL, 'k'},     {"cafile", required_argument, NULL, 'c'},
         {"alpn", required_argument, NULL, 'a'},   {"resume", required_argument, NULL, 'r'},
         {"suites", required_argument, NULL, 's'}, {"groups", required_argument, NULL, 'g'},
-        {"key-update", no_argument, NULL, 'u'},   {"verbose", no_argument, NULL, 'v'},
+        {"key-update", optional_argument, NULL, 'u'}, {"verbose", no_argument, NULL, 'v'},
         {"include", no_argument, NULL, 'i'},      {"help", no_argument, NULL, 'h'},
-        {"h3", no_argument, NULL, '3'},
+        {"h3", no_argument, NULL, '3'},           {"ciphers", required_argument, NULL, 's'},
+        {"session-file", required_argument, NULL, 'r'}, {"quic-version", required_argument, NULL, 'Q'},
+        {"output-dir", required_argument, NULL, 'o'}, {"timeout", required_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
-    get_options o = {0};
+    get_options o = {.timeout_ms = 60000};
     int opt;
+    char *end;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "vih", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "viho:", opts, NULL)) != -1) {
         switch (opt) {
         case 'k': o.insecure = true; break;
         case 'c': o.cafile = optarg; break;
@@ -440,20 +586,55 @@ int get_main(int argc, char **argv)
         case 'r': o.resume = optarg; break;
         case 's': o.suites = optarg; break;
         case 'g': o.groups = optarg; break;
-        case 'u': o.key_update = true; break;
+        case 'u':
+            o.key_update = true;
+            if (optarg != NULL) {
+                unsigned long v = strtoul(optarg, &end, 10);
+                if (*end != '\0' || v == 0 || v > 1000000) {
+                    fprintf(stderr, "handoff: --key-update=N: N is 1..1000000\n");
+                    return 2;
+                }
+                o.key_updates = (unsigned)v;
+            }
+            break;
         case 'v': o.verbose = true; break;
         case 'i': o.include_head = true; break;
         case '3': o.h3 = true; break;
+        case 'o': o.output_dir = optarg; break;
+        case 'Q': {
+            unsigned long long v = strtoull(optarg, &end, 16);
+            if (*end != '\0' || *optarg == '\0' || v == 0 || v > 0xffffffffull) {
+                fprintf(stderr, "handoff: --quic-version: a non-zero 32-bit hex number (e.g. 0x1a2a3a4a)\n");
+                return 2;
+            }
+            o.quic_version = (uint32_t)v;
+            break;
+        }
+        case 'T': {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end != '\0' || v == 0 || v > 3600) {
+                fprintf(stderr, "handoff: --timeout: seconds, 1..3600\n");
+                return 2;
+            }
+            o.timeout_ms = (int)v * 1000;
+            break;
+        }
         case 'h': get_usage(stdout); return 0;
         default: get_usage(stderr); return 2;
         }
     }
-    if (optind + 1 != argc) {
-        fprintf(stderr, "handoff: get needs exactly one URL\n");
+    if (optind >= argc || (!o.h3 && optind + 1 != argc)) {
+        fprintf(stderr, o.h3 ? "handoff: get needs a URL\n" : "handoff: get needs exactly one URL (several: --h3)\n");
         get_usage(stderr);
         return 2;
     }
+    if (!o.h3 && (o.output_dir != NULL || o.quic_version != 0 || o.key_updates > 1)) {
+        fprintf(stderr, "handoff: --output-dir, --quic-version and --key-update=N need --h3\n");
+        return 2;
+    }
     o.url = argv[optind];
+    o.urls = argv + optind;
+    o.nurls = argc - optind;
     url_parts u;
     if (!parse_url(o.url, &u)) {
         fprintf(stderr, "handoff: not an https://host[:port]/path URL: %s\n", o.url);
@@ -484,7 +665,7 @@ int get_main(int argc, char **argv)
         ho_tls_config_set_trust(cfg, ts); /* takes ts */
     }
     if (o.h3) {
-        rc = fetch_h3(&o, &u, cfg);
+        rc = fetch_h3(&o, cfg, &sink);
         goto done;
     }
     ho_tls_callbacks cb = {0};

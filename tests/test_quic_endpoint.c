@@ -406,10 +406,10 @@ static void test_version_negotiation(void)
     net_free(&n);
 }
 
-/* The client side of a Retry, which the connection does not implement yet
- * (quic.h: "Not in this version: Retry"): checks the server's §7.3
- * parameters, then hides retry_source_connection_id from the connection's
- * own check (which expects no Retry). */
+/* A hand-made client side of a Retry, so this test sees the server's §7.3
+ * parameters directly: it checks them, then hides
+ * retry_source_connection_id from the connection's own check. The client's
+ * real Retry handling (src/quic/client.c) is tested in test_quic_client. */
 static int retry_on_peer(void *ctx, ho_quic_tp_exchange *x)
 {
     if (ho_quic_tparams_has(&x->peer, HO_QUIC_TP_RETRY_SCID) &&

@@ -239,8 +239,6 @@ typedef struct ho_h3_response {
     bool complete;              /* the whole response (FIN) arrived */
     bool reset;                 /* the stream was reset (reset_code) */
     uint64_t reset_code;
-    ho_quic_conn_stats quic;    /* ho_h3_fetch: the connection's statistics at the end
-                                 * (ECN validation, datagram size, ...) */
 } ho_h3_response;
 
 /* Client: submits a request with the given header fields (pseudo-headers
@@ -270,12 +268,41 @@ typedef struct ho_h3_fetch_opts {
                                     * NULL: a built-in one (see insecure) */
     bool insecure;                 /* built-in config only: no certificate check */
     int timeout_ms;                /* whole exchange; 0: 10000 */
+    uint32_t quic_version;         /* of the first Initial; 0: 1 (another draws Version
+                                    * Negotiation, ho_quic_config.version) */
+    const uint8_t *session;        /* a TLS session (from on_session) to resume; NULL: none */
+    size_t session_len;
+    /* A session ticket arrived (store it for a later fetch). When set, the
+     * fetch waits up to 1 s after the responses for a ticket not yet seen. */
+    void (*on_session)(void *ctx, const uint8_t *blob, size_t len);
+    void *ctx;
+    unsigned key_updates;          /* 1-RTT key updates to initiate once the handshake is
+                                    * confirmed, the next three PTOs after the previous
+                                    * one was answered (RFC 9001 §6.5) */
 } ho_h3_fetch_opts;
+
+/* What the connection of a fetch went through (for -v and tests). */
+typedef struct ho_h3_fetch_info {
+    bool handshake_done, resumed, retried, version_negotiated;
+    uint32_t version;              /* QUIC version in use at the end */
+    const char *suite;             /* TLS cipher suite name, "" before the handshake */
+    uint64_t key_updates_initiated, key_updates; /* key_updates: completed, either side */
+    ho_quic_conn_stats stats;
+} ho_h3_fetch_info;
 /* HO_OK with *out filled (out->body owned by the caller: ho_buf_free);
  * HO_ERR_CLOSED when the stream was reset (out->reset_code) or the peer
  * closed, HO_ERR_WOULD_BLOCK on timeout, HO_ERR_IO when the address does not
- * resolve, or the QUIC/TLS error that closed the connection. */
+ * resolve or the port was refused (ICMP) before any answer,
+ * HO_QUIC_ERR_NO_VERSION when Version Negotiation left no common version,
+ * or the QUIC/TLS error that closed the connection. */
 int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out);
+/* Several GETs on one connection: paths[i] (o->path is ignored), all
+ * requests in flight at once (as many as the server's stream limit allows,
+ * the rest as streams finish); out[i] gets the i-th response (bodies owned
+ * by the caller, also on failure). HO_OK when every response completed;
+ * otherwise as ho_h3_fetch. info (may be NULL) is filled in any case. */
+int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t n, ho_h3_response *out,
+                     ho_h3_fetch_info *info);
 
 #ifdef __cplusplus
 }

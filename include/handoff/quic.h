@@ -32,7 +32,11 @@
  * max_udp_payload (and the peer's limit); the segment size of a send
  * reports the size in use.
  *
- * Not in this version: 0-RTT, Retry and tokens (the endpoint's job),
+ * Client: follows one Retry (RFC 9000 §17.2.5) and one Version Negotiation
+ * (§6.2, restarting with version 1), resumes a TLS session (no 0-RTT);
+ * src/quic/client.c.
+ *
+ * Not in this version: 0-RTT, NEW_TOKEN tokens,
  * AEAD usage limits (RFC 9001 §6.6), connection migration and NEW_CONNECTION_ID, DATAGRAM frames.
  */
 #ifndef HANDOFF_QUIC_H
@@ -46,6 +50,10 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ho_quic_conn_error of a client whose Version Negotiation listed no
+ * version it supports (RFC 9000 §6.2); the connection closed silently. */
+#define HO_QUIC_ERR_NO_VERSION (-65)
 
 /* Nanoseconds on the caller's monotonic clock (same as src/quic/quic_types.h). */
 typedef int64_t ho_quic_time;
@@ -81,6 +89,9 @@ typedef struct ho_quic_callbacks {
     /* The connection reached the closed state; no more sends. error is
      * HO_OK for an idle timeout, else as ho_quic_conn_error(). */
     void (*closed)(void *ctx, ho_quic_conn *c, int error);
+    /* Client: the server sent a NewSessionTicket; the blob is opaque: offer
+     * it on a later connection as ho_quic_config.session (no 0-RTT). */
+    void (*session_ticket)(void *ctx, ho_quic_conn *c, const uint8_t *blob, size_t len);
 } ho_quic_callbacks;
 
 typedef struct ho_quic_config {
@@ -110,6 +121,11 @@ typedef struct ho_quic_config {
     int64_t wall_clock_ms;             /* for the TLS engine (certificate validity); 0: not set */
     uint64_t conn_id;                  /* carried in events (base.h) and by the TLS engine */
     ho_quic_callbacks callbacks;
+    /* Client only. */
+    uint32_t version;                  /* of the first Initial; 0: 1. Another value draws a
+                                        * Version Negotiation (tests): RFC 9000 §6.2 */
+    const uint8_t *session;            /* a session_ticket blob to resume with; NULL: none */
+    size_t session_len;                /* (copied by ho_quic_conn_new_client) */
 } ho_quic_config;
 
 /* Registers the transport-parameters extension (0x39) on a TLS config.
@@ -159,6 +175,11 @@ int ho_quic_conn_close(ho_quic_conn *c, uint64_t app_error, const char *reason, 
 int ho_quic_conn_key_update(ho_quic_conn *c);
 /* Key updates completed on the read side (either side initiated). */
 uint64_t ho_quic_conn_key_updates(const ho_quic_conn *c);
+/* Client: whether a Retry / a Version Negotiation was followed, and the
+ * version now in use (for tests and diagnostics). */
+bool ho_quic_conn_retried(const ho_quic_conn *c);
+bool ho_quic_conn_version_negotiated(const ho_quic_conn *c);
+uint32_t ho_quic_conn_version(const ho_quic_conn *c);
 
 bool ho_quic_conn_handshake_done(const ho_quic_conn *c);      /* TLS complete */
 bool ho_quic_conn_handshake_confirmed(const ho_quic_conn *c); /* RFC 9001 §4.1.2 */

@@ -188,6 +188,10 @@ void ho_tls_set_now(ho_tls *tls, int64_t unix_ms);
 int ho_tls_set_config(ho_tls *tls, ho_tls_config *cfg);
 /* Client: offer this session (from the session callback) for resumption. */
 int ho_tls_set_session(ho_tls *tls, const uint8_t *blob, size_t len);
+/* Client: a session callback for this connection only, used instead of the
+ * config's ho_tls_callbacks.session (QUIC routes tickets to its connection). */
+void ho_tls_set_session_cb(ho_tls *tls, void (*fn)(void *ctx, ho_tls *tls, const uint8_t *blob, size_t len),
+                          void *ctx);
 /* Connection id carried in events. */
 void ho_tls_set_conn_id(ho_tls *tls, uint64_t id);
 uint64_t ho_tls_get_conn_id(const ho_tls *tls);

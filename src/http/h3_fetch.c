@@ -27,11 +27,34 @@ static ho_quic_time fetch_now(void)
     return (ho_quic_time)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void f_readable(void *ctx, ho_quic_conn *c, uint64_t id) { ho_h3_on_stream_readable(*(ho_h3_conn **)ctx, id); }
-static void f_writable(void *ctx, ho_quic_conn *c, uint64_t id) { ho_h3_on_stream_writable(*(ho_h3_conn **)ctx, id); }
+typedef struct fetch_state {
+    ho_h3_conn *h3;
+    const ho_h3_fetch_opts *o;
+    bool got_session;
+} fetch_state;
+
+static void f_readable(void *ctx, ho_quic_conn *c, uint64_t id)
+{
+    (void)c;
+    ho_h3_on_stream_readable(((fetch_state *)ctx)->h3, id);
+}
+static void f_writable(void *ctx, ho_quic_conn *c, uint64_t id)
+{
+    (void)c;
+    ho_h3_on_stream_writable(((fetch_state *)ctx)->h3, id);
+}
 static void f_reset(void *ctx, ho_quic_conn *c, uint64_t id, uint64_t code, bool stop)
 {
-    ho_h3_on_stream_reset(*(ho_h3_conn **)ctx, id, code, stop);
+    (void)c;
+    ho_h3_on_stream_reset(((fetch_state *)ctx)->h3, id, code, stop);
+}
+static void f_session(void *ctx, ho_quic_conn *c, const uint8_t *blob, size_t len)
+{
+    (void)c;
+    fetch_state *st = ctx;
+    st->got_session = true;
+    if (st->o->on_session != NULL)
+        st->o->on_session(st->o->ctx, blob, len);
 }
 
 static int udp_connect(const char *host, const char *port)
@@ -111,18 +134,59 @@ static ssize_t udp_recv(int fd, uint8_t *buf, size_t cap, uint8_t *ecn)
     return n;
 }
 
-int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out)
+static bool all_done(ho_h3_response *const *r, size_t n)
 {
-    memset(out, 0, sizeof(*out));
-    ho_buf_init(&out->body);
-    out->content_length = -1;
-    if (o == NULL || o->host == NULL || o->port == NULL || o->path == NULL)
+    for (size_t i = 0; i < n; i++)
+        if (r[i] == NULL || !(r[i]->complete || r[i]->reset))
+            return false;
+    return true;
+}
+
+static void fill_info(ho_quic_conn *c, uint64_t initiated, ho_h3_fetch_info *info)
+{
+    if (info == NULL)
+        return;
+    memset(info, 0, sizeof(*info));
+    info->suite = "";
+    if (c == NULL)
+        return;
+    ho_tls *t = ho_quic_conn_tls(c);
+    const ho_tls_suite *suite = ho_tls_get_suite(t);
+    info->handshake_done = ho_quic_conn_handshake_done(c);
+    info->resumed = ho_tls_is_resumed(t);
+    info->retried = ho_quic_conn_retried(c);
+    info->version_negotiated = ho_quic_conn_version_negotiated(c);
+    info->version = ho_quic_conn_version(c);
+    info->suite = suite != NULL ? suite->name : "";
+    info->key_updates_initiated = initiated;
+    info->key_updates = ho_quic_conn_key_updates(c);
+    ho_quic_conn_get_stats(c, &info->stats);
+}
+
+int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t n, ho_h3_response *out,
+                     ho_h3_fetch_info *info)
+{
+    for (size_t i = 0; out != NULL && i < n; i++) {
+        memset(&out[i], 0, sizeof(out[i]));
+        ho_buf_init(&out[i].body);
+        out[i].content_length = -1;
+    }
+    fill_info(NULL, 0, info);
+    if (o == NULL || o->host == NULL || o->port == NULL || paths == NULL || n == 0 || out == NULL)
         return HO_ERR_INVALID_ARG;
+    for (size_t i = 0; i < n; i++)
+        if (paths[i] == NULL)
+            return HO_ERR_INVALID_ARG;
+    ho_h3_response **r = calloc(n, sizeof(*r));
+    if (r == NULL)
+        return HO_ERR_NOMEM;
     ho_tls_config *tls = o->tls, *own_tls = NULL;
     if (tls == NULL) {
         own_tls = tls = ho_tls_config_new(false);
-        if (tls == NULL)
+        if (tls == NULL) {
+            free(r);
             return HO_ERR_NOMEM;
+        }
         const char *alpn[] = {"h3"}; /* RFC 9114 §3.1 */
         ho_tls_config_set_alpn(tls, alpn, 1);
         ho_tls_config_set_verify_peer(tls, !o->insecure);
@@ -131,62 +195,89 @@ int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out)
     int fd = udp_connect(o->host, o->port);
     if (fd < 0) {
         ho_tls_config_free(own_tls);
+        free(r);
         return HO_ERR_IO;
     }
-    ho_quic_path path = {0};
-    udp_setup(fd, &path);
-    int tx_ecn = 0;
     char authority[300];
     if (o->authority != NULL)
         snprintf(authority, sizeof(authority), "%s", o->authority);
     else
         snprintf(authority, sizeof(authority), strchr(o->host, ':') ? "[%s]:%s" : "%s:%s", o->host, o->port);
 
-    ho_h3_conn *h3 = NULL;
+    fetch_state st = {.o = o};
     ho_quic_config cfg = {
         .tls = tls,
         .server_name = o->server_name != NULL ? o->server_name : o->host,
         .wall_clock_ms = (int64_t)time(NULL) * 1000,
-        .callbacks = {.ctx = &h3, .stream_readable = f_readable, .stream_writable = f_writable,
-                      .stream_reset = f_reset},
+        .callbacks = {.ctx = &st, .stream_readable = f_readable, .stream_writable = f_writable,
+                      .stream_reset = f_reset, .session_ticket = f_session},
+        .version = o->quic_version,
+        .session = o->session,
+        .session_len = o->session_len,
     };
     int rc = HO_ERR_NOMEM;
+    uint64_t initiated = 0;
+    ho_quic_time ku_answered_at = 0;
+    uint8_t *io = NULL;
+    ho_quic_path path = {0};
+    udp_setup(fd, &path);
+    int tx_ecn = 0;
     ho_quic_conn *c = ho_quic_conn_new_client(&cfg, &path, fetch_now());
     if (c != NULL)
-        h3 = ho_h3_client_attach(c);
-    if (h3 == NULL)
+        st.h3 = ho_h3_client_attach(c);
+    if (st.h3 == NULL || (io = malloc(IO_BUF)) == NULL)
         goto done;
-    ho_h3_response *r = NULL;
     ho_quic_time deadline = fetch_now() + (ho_quic_time)(o->timeout_ms > 0 ? o->timeout_ms : 10000) * 1000000;
-    bool closing = false;
+    ho_quic_time linger_until = HO_QUIC_TIME_NEVER; /* waiting for a session ticket */
+    bool closing = false, heard = false;
+    size_t next = 0; /* the next request to submit */
     rc = HO_ERR_WOULD_BLOCK; /* timed out unless set below */
-    uint8_t *io = malloc(IO_BUF);
-    if (io == NULL) {
-        rc = HO_ERR_NOMEM;
-        goto done;
-    }
     while (fetch_now() < deadline && !ho_quic_conn_is_closed(c)) {
-        if (r == NULL && ho_quic_conn_handshake_done(c)) {
-            int e = ho_h3_client_get(h3, authority, o->path, o->accept_encoding, &r);
-            if (e != HO_OK && e != HO_ERR_WOULD_BLOCK) {
+        while (next < n && ho_quic_conn_handshake_done(c)) {
+            int e = ho_h3_client_get(st.h3, authority, paths[next], o->accept_encoding, &r[next]);
+            if (e == HO_ERR_WOULD_BLOCK)
+                break; /* the stream limit: again when MAX_STREAMS came */
+            if (e != HO_OK) {
                 rc = e;
-                break;
+                goto out;
+            }
+            next++;
+        }
+        if (initiated < o->key_updates && ho_quic_conn_handshake_confirmed(c)) {
+            /* RFC 9001 §6.5: wait three PTOs after the previous update was
+             * answered before the next (a peer may not have the next keys
+             * yet); a PTO estimated as 3 x smoothed RTT + max_ack_delay. */
+            ho_quic_time now = fetch_now();
+            if (initiated > 0 && ku_answered_at == 0 && ho_quic_conn_key_updates(c) >= initiated)
+                ku_answered_at = now;
+            ho_quic_conn_stats cs;
+            ho_quic_conn_get_stats(c, &cs);
+            ho_quic_time wait = 3 * (3 * cs.smoothed_rtt + 26000000);
+            if ((initiated == 0 || (ku_answered_at != 0 && now - ku_answered_at >= wait)) &&
+                ho_quic_conn_key_update(c) == HO_OK) {
+                initiated++; /* RFC 9001 §6.1 */
+                ku_answered_at = 0;
             }
         }
-        if (!closing && r != NULL && (r->complete || r->reset)) {
-            /* RFC 9114 §5.2: a client may close at any time; H3_NO_ERROR. */
-            ho_quic_conn_close(c, HO_H3_NO_ERROR, "", fetch_now());
-            closing = true;
+        if (!closing && all_done(r, n)) {
+            bool want_ticket = o->on_session != NULL && !st.got_session;
+            if (want_ticket && linger_until == HO_QUIC_TIME_NEVER)
+                linger_until = fetch_now() + 1000000000;
+            if (!want_ticket || fetch_now() >= linger_until) {
+                /* RFC 9114 §5.2: a client may close at any time; H3_NO_ERROR. */
+                ho_quic_conn_close(c, HO_H3_NO_ERROR, "", fetch_now());
+                closing = true;
+            }
         }
-        ho_h3_flush(h3, fetch_now());
+        ho_h3_flush(st.h3, fetch_now());
         for (;;) {
             size_t seg;
-            size_t n = ho_quic_conn_send(c, io, IO_BUF, &seg, fetch_now());
-            if (n == 0)
+            size_t len = ho_quic_conn_send(c, io, IO_BUF, &seg, fetch_now());
+            if (len == 0)
                 break;
             udp_set_ecn(fd, path.remote.ss_family, ho_quic_conn_ecn_codepoint(c), &tx_ecn);
-            for (size_t off = 0; off < n; off += seg)
-                if (send(fd, io + off, n - off < seg ? n - off : seg, 0) < 0 && errno != EAGAIN &&
+            for (size_t off = 0; off < len; off += seg)
+                if (send(fd, io + off, len - off < seg ? len - off : seg, 0) < 0 && errno != EAGAIN &&
                     errno != ECONNREFUSED)
                     break;
         }
@@ -201,28 +292,50 @@ int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out)
         }
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         poll(&pfd, 1, timeout_ms);
-        ssize_t n;
-        while ((n = udp_recv(fd, io, IO_BUF, &path.ecn)) > 0)
-            ho_quic_conn_receive(c, io, (size_t)n, &path, fetch_now());
+        ssize_t got;
+        while ((got = udp_recv(fd, io, IO_BUF, &path.ecn)) > 0) {
+            ho_quic_conn_receive(c, io, (size_t)got, &path, fetch_now());
+            heard = true;
+        }
+        if (got < 0 && errno == ECONNREFUSED && !heard) {
+            rc = HO_ERR_IO; /* ICMP port unreachable before any answer */
+            goto out;
+        }
         if (ho_quic_conn_next_timeout(c) <= fetch_now())
             ho_quic_conn_handle_timeout(c, fetch_now());
     }
-    if (r != NULL && (r->complete || r->reset)) {
-        ho_buf body = out->body;
-        *out = *r;
-        out->body = r->body; /* hand the body over */
-        ho_buf_init(&r->body);
-        ho_buf_free(&body);
-        rc = r->complete ? HO_OK : HO_ERR_CLOSED;
-        ho_quic_conn_get_stats(c, &out->quic);
+    if (all_done(r, n)) {
+        rc = HO_OK;
+        for (size_t i = 0; i < n; i++)
+            if (r[i]->reset)
+                rc = HO_ERR_CLOSED;
     } else if (ho_quic_conn_is_closing(c) || ho_quic_conn_is_closed(c)) {
         rc = ho_quic_conn_error(c) != HO_OK ? ho_quic_conn_error(c) : HO_ERR_CLOSED;
     }
-    free(io);
+out:
+    for (size_t i = 0; i < n; i++) {
+        if (r[i] == NULL)
+            continue;
+        out[i] = *r[i];
+        out[i].body = r[i]->body; /* hand the body over */
+        ho_buf_init(&r[i]->body);
+    }
 done:
-    ho_h3_free(h3);
+    fill_info(c, initiated, info);
+    free(io);
+    ho_h3_free(st.h3);
     ho_quic_conn_free(c);
     close(fd);
     ho_tls_config_free(own_tls);
+    free(r);
+    return rc;
+}
+
+int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out)
+{
+    const char *path = o != NULL ? o->path : NULL;
+    int rc = ho_h3_fetch_many(o, &path, 1, out, NULL);
+    if (rc == HO_OK && out->reset)
+        rc = HO_ERR_CLOSED;
     return rc;
 }

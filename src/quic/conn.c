@@ -45,13 +45,13 @@ static int on_peer_tparams(void *ctx, ho_quic_tp_exchange *x)
     /* RFC 9000 §7.3: initial_source_connection_id MUST be present and equal
      * the Source Connection ID of the peer's first Initial; a server's
      * original_destination_connection_id MUST equal the client's first
-     * DCID. No Retry here, so retry_source_connection_id MUST be absent. */
+     * DCID; retry_source_connection_id as client.c checks. */
     if (!ho_quic_tparams_has(p, HO_QUIC_TP_INITIAL_SCID) || !ho_quic_cid_eq(&p->initial_scid, &c->peer_first_scid))
         return HO_ERR_QUIC(HO_QUIC_TRANSPORT_PARAMETER_ERROR);
     if (!c->is_server) {
         if (!ho_quic_tparams_has(p, HO_QUIC_TP_ORIGINAL_DCID) || !ho_quic_cid_eq(&p->original_dcid, &c->odcid))
             return HO_ERR_QUIC(HO_QUIC_TRANSPORT_PARAMETER_ERROR);
-        if (ho_quic_tparams_has(p, HO_QUIC_TP_RETRY_SCID))
+        if (!ho_quic_client_retry_tparam_ok(c, p)) /* client.c */
             return HO_ERR_QUIC(HO_QUIC_TRANSPORT_PARAMETER_ERROR);
     }
     /* Apply them (§7.4, §18.2). */
@@ -244,6 +244,7 @@ static ho_quic_conn *conn_new(const ho_quic_config *cfg, bool is_server, const h
         k->stream_send_buffer = DEFAULT_STREAM_SEND_BUFFER;
     c->is_server = is_server;
     c->state = HO_QUIC_STATE_HANDSHAKE;
+    c->version = HO_QUIC_VERSION_1;
     if (path != NULL)
         c->path = *path;
     for (int s = 0; s < HO_QUIC_PN_SPACE_COUNT; s++) {
@@ -301,7 +302,7 @@ ho_quic_conn *ho_quic_conn_new_client(const ho_quic_config *cfg, const ho_quic_p
     ho_random(c->dcid.data, c->dcid.len);
     c->odcid = c->dcid;
     set_local_tparams(c);
-    if (install_initial_keys(c) != HO_OK || ho_tls_start(c->tls, &c->tls_out) != HO_OK ||
+    if (ho_quic_client_setup_tls(c) != HO_OK || install_initial_keys(c) != HO_OK || ho_tls_start(c->tls, &c->tls_out) != HO_OK ||
         ho_quic_conn_tls_input(c, HO_QUIC_PN_SPACE_INITIAL, now) != HO_OK) {
         ho_quic_conn_free(c);
         return NULL;
@@ -362,6 +363,7 @@ void ho_quic_conn_free(ho_quic_conn *c)
     ho_quic_key_phase_free(c);
     ho_quic_conn_free_records(c);
     ho_quic_streams_free(c);
+    ho_quic_client_free(c);
     ho_tls_free(c->tls);
     ho_tls_out_free(&c->tls_out);
     ho_buf_free(&c->pkt);

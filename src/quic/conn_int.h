@@ -242,6 +242,14 @@ struct ho_quic_conn {
     /* ECN (ecn.c, RFC 9000 §13.4) and DPLPMTUD (pmtud.c, RFC 8899) */
     ho_quic_ecn ecn;
     ho_quic_pmtud pmtud;
+
+    /* ---- client: Retry, Version Negotiation, resumption (client.c) ---- */
+    uint32_t version;             /* in our long headers: cfg.version, 1 after VN */
+    bool retry_received;          /* a Retry was followed (at most one, §17.2.5.2) */
+    bool vn_received;             /* a Version Negotiation was followed (at most one, §6.2) */
+    ho_quic_cid retry_scid;       /* the Retry's SCID: retry_source_connection_id (§7.3) */
+    uint8_t *retry_token;         /* sent in every Initial after a Retry (§17.2.5.2) */
+    size_t retry_token_len;
 };
 
 static inline ho_epoch ho_quic_space_epoch(ho_quic_pn_space s)
@@ -263,6 +271,15 @@ void ho_quic_conn_discard_space(ho_quic_conn *c, ho_quic_pn_space space, ho_quic
 void ho_quic_conn_confirm(ho_quic_conn *c, ho_quic_time now);
 void ho_quic_conn_restart_idle(ho_quic_conn *c, ho_quic_time now);
 void ho_quic_conn_set_closed(ho_quic_conn *c);
+
+/* client.c */
+/* A Retry or Version Negotiation packet for a client (dropped or followed). */
+void ho_quic_client_on_retry_or_vn(ho_quic_conn *c, const uint8_t *pkt, const ho_quic_header *hdr, ho_quic_time now);
+/* Client set-up after the TLS engine exists: session to offer, ticket hook. */
+int ho_quic_client_setup_tls(ho_quic_conn *c);
+/* §7.3: retry_source_connection_id present iff a Retry was followed, equal to its SCID. */
+bool ho_quic_client_retry_tparam_ok(const ho_quic_conn *c, const ho_quic_tparams *p);
+void ho_quic_client_free(ho_quic_conn *c);
 
 /* key_update.c */
 /* The 1-RTT secrets arrived (first generation). */

@@ -244,9 +244,14 @@ static void schedule_ack(ho_quic_conn *c, ho_quic_pn_space space, uint64_t pn, b
 
 static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t dgram_len, ho_quic_time now)
 {
-    if (hdr->type == HO_QUIC_PKT_VERSION_NEGOTIATION || hdr->type == HO_QUIC_PKT_RETRY ||
-        hdr->type == HO_QUIC_PKT_0RTT)
-        goto drop; /* VN and Retry are the endpoint's (not supported here); no 0-RTT */
+    if (hdr->type == HO_QUIC_PKT_VERSION_NEGOTIATION || hdr->type == HO_QUIC_PKT_RETRY) {
+        if (c->is_server)
+            goto drop; /* the endpoint's business */
+        ho_quic_client_on_retry_or_vn(c, pkt, hdr, now); /* client.c */
+        return;
+    }
+    if (hdr->type == HO_QUIC_PKT_0RTT)
+        goto drop; /* no 0-RTT */
     bool ours = ho_quic_cid_eq(&hdr->dcid, &c->scid) ||
                 (c->is_server && hdr->type != HO_QUIC_PKT_1RTT && ho_quic_cid_eq(&hdr->dcid, &c->odcid));
     if (!ours)

@@ -412,11 +412,26 @@ static bool packet_begin(packet_builder *pb, ho_quic_conn *c, ho_quic_pn_space s
     pb->hdr.pn = s->next_pn;
     pb->hdr.key_phase = space == HO_QUIC_PN_SPACE_APPLICATION && c->kp.tx_phase;
     pb->hdr.pn_len = ho_quic_pn_len(s->next_pn, rs->has_largest_acked ? rs->largest_acked : HO_QUIC_PN_NONE);
+    if (!c->is_server && space == HO_QUIC_PN_SPACE_INITIAL) {
+        /* RFC 9000 §17.2.5.2: every Initial after a Retry carries its token. */
+        pb->hdr.token = c->retry_token;
+        pb->hdr.token_len = c->retry_token_len;
+    }
     size_t mark = c->pkt.len;
     if (ho_quic_header_write(&c->pkt, &pb->hdr, &pb->start) != HO_OK) {
         c->pkt.len = mark;
         c->pkt.failed = false;
         return false;
+    }
+    if (space != HO_QUIC_PN_SPACE_APPLICATION && c->version != HO_QUIC_VERSION_1) {
+        /* Client before Version Negotiation (client.c): the version field
+         * (not header-protected, authenticated as AAD by the seal) says
+         * what the configuration chose; the packet is v1 otherwise. */
+        uint8_t *v = c->pkt.data + pb->start + 1;
+        v[0] = (uint8_t)(c->version >> 24);
+        v[1] = (uint8_t)(c->version >> 16);
+        v[2] = (uint8_t)(c->version >> 8);
+        v[3] = (uint8_t)c->version;
     }
     if (c->pkt.len + AEAD_TAG + 8 > dgram_limit) {
         c->pkt.len = mark;

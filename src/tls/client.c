@@ -522,7 +522,7 @@ hs_status client_handle_new_session_ticket(ho_tls *tls, ho_cursor *body, const u
     if (rc != HO_OK)
         return tls_fail(tls, rc, "ticket extensions");
     /* §4.6.1: lifetime zero means discard; more than seven days is capped. */
-    if (s.lifetime_s == 0 || tls->cfg->cb.session == NULL)
+    if (s.lifetime_s == 0 || (tls->cfg->cb.session == NULL && tls->session_cb == NULL))
         return HS_OK;
     if (s.lifetime_s > 604800)
         s.lifetime_s = 604800;
@@ -540,7 +540,9 @@ hs_status client_handle_new_session_ticket(ho_tls *tls, ho_cursor *body, const u
         rc = session_encode(&s, &blob);
     s.ticket = NULL; /* borrowed */
     session_clear(&s);
-    if (rc == HO_OK)
+    if (rc == HO_OK && tls->session_cb != NULL)
+        tls->session_cb(tls->session_ctx, tls, blob.data, blob.len);
+    else if (rc == HO_OK)
         tls->cfg->cb.session(tls->cfg->cb.ctx, tls, blob.data, blob.len);
     ho_buf_free(&blob);
     return rc == HO_OK ? HS_OK : tls_fail(tls, rc, "ticket");

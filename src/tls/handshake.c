@@ -416,6 +416,12 @@ void ho_tls_set_secret_cb(ho_tls *tls, ho_tls_secret_fn fn, void *ctx)
     tls->secret_cb = fn;
     tls->secret_ctx = ctx;
 }
+void ho_tls_set_session_cb(ho_tls *tls, void (*fn)(void *ctx, ho_tls *tls, const uint8_t *blob, size_t len),
+                          void *ctx)
+{
+    tls->session_cb = fn;
+    tls->session_ctx = ctx;
+}
 void ho_tls_set_user(ho_tls *tls, void *user) { tls->user = user; }
 void *ho_tls_get_user(const ho_tls *tls) { return tls->user; }
 void ho_tls_set_now(ho_tls *tls, int64_t unix_ms) { tls->now_ms = unix_ms; }

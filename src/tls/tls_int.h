@@ -155,6 +155,9 @@ struct ho_tls {
     int64_t now_ms;
     ho_tls_secret_fn secret_cb;
     void *secret_ctx;
+    /* per-connection session callback (ho_tls_set_session_cb), else cfg->cb.session */
+    void (*session_cb)(void *ctx, ho_tls *tls, const uint8_t *blob, size_t len);
+    void *session_ctx;
 
     ho_epoch read_epoch, write_epoch;
     ho_buf msg; /* partial handshake message */

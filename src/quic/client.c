@@ -1,0 +1,170 @@
+/* The client side of connection establishment that the server never shows
+ * a connection: Retry (RFC 9000 §8.1.2, §17.2.5; RFC 9001 §5.8), Version
+ * Negotiation (RFC 9000 §6.2, §17.2.1), and TLS session resumption (the
+ * session to offer, tickets routed to the connection's callback).
+ *
+ * Both Retry and Version Negotiation restart the Initial exchange in place:
+ * the ClientHello is unchanged (the server never processed it), so the TLS
+ * state is kept, the CRYPTO data is sent again from offset 0 under new
+ * Initial keys, and packet numbers continue (§17.2.5.3). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "quic/conn_int.h"
+
+_Static_assert(HO_QUIC_ERR_NO_VERSION == HO_ERR_QUIC_VERSION, "quic.h and transport_error.h agree");
+
+/* Initial keys from the current DCID (RFC 9001 §5.2) and a fresh start of
+ * the Initial space's loss recovery (RFC 9002 §6.3: "Clients that receive a
+ * Retry packet reset congestion control and loss recovery state, including
+ * resetting any pending timers"; VN restarts the attempt likewise). */
+static int restart_initial(ho_quic_conn *c, ho_quic_time now)
+{
+    ho_quic_space *s = &c->spaces[HO_QUIC_PN_SPACE_INITIAL];
+    ho_quic_keys_free(&s->tx);
+    ho_quic_keys_free(&s->rx);
+    s->has_tx = s->has_rx = false;
+    int rc = ho_quic_initial_keys(HO_QUIC_VERSION_1, c->dcid.data, c->dcid.len, false, &s->tx, &s->rx);
+    if (rc != HO_OK)
+        return rc;
+    s->has_tx = s->has_rx = true;
+    /* Forget the packets in flight (their records come back through
+     * on_discarded), then reopen the space: packet numbers go on from
+     * next_pn, which recovery accepts on an empty space. */
+    ho_quic_recovery_discard_space(&c->rec, HO_QUIC_PN_SPACE_INITIAL, now);
+    c->rec.spaces[HO_QUIC_PN_SPACE_INITIAL].discarded = false;
+    s->probes = 0;
+    /* §17.2.5.2: the client "MUST ... send the same CRYPTO frames" — all of
+     * the ClientHello again, from offset 0. */
+    ho_quic_sendbuf_requeue_unacked(&s->crypto_tx);
+    return HO_OK;
+}
+
+static void on_retry(ho_quic_conn *c, const uint8_t *pkt, const ho_quic_header *hdr, ho_quic_time now)
+{
+    /* RFC 9000 §17.2.5.2: at most one Retry per connection attempt, and none
+     * after any other packet from the server was processed. */
+    if (c->retry_received || c->dcid_from_server || c->stats.packets_received > 0)
+        goto drop;
+    /* §5.2: it must be addressed to us. */
+    if (!ho_quic_cid_eq(&hdr->dcid, &c->scid))
+        goto drop;
+    /* §17.2.5.2: MUST discard a Retry whose SCID equals the DCID of our Initial. */
+    if (ho_quic_cid_eq(&hdr->scid, &c->dcid))
+        goto drop;
+    /* RFC 9001 §5.8 / RFC 9000 §17.2.5.2: MUST discard a Retry whose
+     * integrity tag does not verify against our original DCID. (An empty
+     * token was refused by the header parser.) */
+    if (ho_quic_retry_verify(NULL, HO_QUIC_VERSION_1, c->odcid.data, c->odcid.len, pkt, hdr->packet_len) != HO_OK)
+        goto drop;
+    uint8_t *tok = malloc(hdr->token_len);
+    if (tok == NULL)
+        goto drop;
+    memcpy(tok, hdr->token, hdr->token_len);
+    free(c->retry_token);
+    c->retry_token = tok;
+    c->retry_token_len = hdr->token_len;
+    c->retry_received = true;
+    /* §17.2.5.2: the Retry's SCID is our DCID from now on, and the Initial
+     * keys are derived from it (RFC 9001 §5.2). */
+    c->retry_scid = hdr->scid;
+    c->dcid = hdr->scid;
+    if (restart_initial(c, now) != HO_OK)
+        ho_quic_conn_fail(c, HO_ERR_NOMEM, 0, now);
+    return;
+drop:
+    c->stats.packets_dropped++;
+}
+
+static void on_version_negotiation(ho_quic_conn *c, const ho_quic_header *hdr, ho_quic_time now)
+{
+    /* RFC 9000 §6.2: a client MUST discard a Version Negotiation packet once
+     * it processed any other packet (an earlier VN or a Retry included). */
+    if (c->vn_received || c->retry_received || c->dcid_from_server || c->stats.packets_received > 0)
+        goto drop;
+    /* §17.2.1: the CIDs echo ours, swapped. */
+    if (!ho_quic_cid_eq(&hdr->dcid, &c->scid) || !ho_quic_cid_eq(&hdr->scid, &c->dcid))
+        goto drop;
+    bool has_v1 = false;
+    for (size_t i = 0; i < hdr->version_count; i++) {
+        uint32_t v = ho_quic_vn_version(hdr, i);
+        /* §6.2: MUST ignore a Version Negotiation that lists the version we chose. */
+        if (v == c->version)
+            goto drop;
+        has_v1 |= v == HO_QUIC_VERSION_1;
+    }
+    if (!has_v1) {
+        /* §6.2: no version in common: abandon the connection attempt. The
+         * server cannot read a CONNECTION_CLOSE of ours: close silently. */
+        c->error = HO_ERR_QUIC_VERSION;
+        ho_quic_conn_set_closed(c);
+        return;
+    }
+    /* Restart the attempt with version 1: a new random DCID (§7.2), which
+     * the server will echo as original_destination_connection_id. */
+    c->vn_received = true;
+    c->version = HO_QUIC_VERSION_1;
+    ho_random(c->dcid.data, c->dcid.len);
+    c->odcid = c->dcid;
+    if (restart_initial(c, now) != HO_OK)
+        ho_quic_conn_fail(c, HO_ERR_NOMEM, 0, now);
+    return;
+drop:
+    c->stats.packets_dropped++;
+}
+
+void ho_quic_client_on_retry_or_vn(ho_quic_conn *c, const uint8_t *pkt, const ho_quic_header *hdr, ho_quic_time now)
+{
+    if (c->is_server || c->state != HO_QUIC_STATE_HANDSHAKE) {
+        c->stats.packets_dropped++;
+        return;
+    }
+    if (hdr->type == HO_QUIC_PKT_RETRY)
+        on_retry(c, pkt, hdr, now);
+    else
+        on_version_negotiation(c, hdr, now);
+}
+
+bool ho_quic_client_retry_tparam_ok(const ho_quic_conn *c, const ho_quic_tparams *p)
+{
+    /* RFC 9000 §7.3: after a Retry, retry_source_connection_id MUST be
+     * present and equal the Retry's SCID; without one it MUST be absent. */
+    bool has = ho_quic_tparams_has(p, HO_QUIC_TP_RETRY_SCID);
+    if (!c->retry_received)
+        return !has;
+    return has && ho_quic_cid_eq(&p->retry_scid, &c->retry_scid);
+}
+
+/* ---- resumption ------------------------------------------------------------ */
+
+static void on_session(void *ctx, ho_tls *tls, const uint8_t *blob, size_t len)
+{
+    (void)tls;
+    ho_quic_conn *c = ctx;
+    if (c->cfg.callbacks.session_ticket != NULL)
+        c->cfg.callbacks.session_ticket(c->cfg.callbacks.ctx, c, blob, len);
+}
+
+int ho_quic_client_setup_tls(ho_quic_conn *c)
+{
+    c->version = c->cfg.version != 0 ? c->cfg.version : HO_QUIC_VERSION_1;
+    if (c->cfg.callbacks.session_ticket != NULL)
+        ho_tls_set_session_cb(c->tls, on_session, c);
+    if (c->cfg.session != NULL && c->cfg.session_len > 0) {
+        /* An unusable blob (corrupt, other version) means a full handshake. */
+        (void)ho_tls_set_session(c->tls, c->cfg.session, c->cfg.session_len);
+    }
+    c->cfg.session = NULL; /* the caller's buffer; ho_tls kept its own copy */
+    c->cfg.session_len = 0;
+    return HO_OK;
+}
+
+void ho_quic_client_free(ho_quic_conn *c)
+{
+    free(c->retry_token);
+    c->retry_token = NULL;
+}
+
+bool ho_quic_conn_retried(const ho_quic_conn *c) { return c->retry_received; }
+bool ho_quic_conn_version_negotiated(const ho_quic_conn *c) { return c->vn_received; }
+uint32_t ho_quic_conn_version(const ho_quic_conn *c) { return c->version; }

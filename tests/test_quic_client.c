@@ -1,0 +1,626 @@
+/* test_quic_client: the client side of connection establishment
+ * (src/quic/client.c) against our own server endpoint, in memory, on a
+ * virtual clock: a Retry followed (token, new DCID and Initial keys,
+ * retry_source_connection_id checked both ways), forged and second Retries
+ * ignored, Version Negotiation followed / ignored when it lists our version
+ * / fatal when it lists none we speak, and TLS resumption through the
+ * session_ticket callback and ho_quic_config.session. */
+#include <string.h>
+#include <stdlib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "harness.h"
+#include "handoff/quic.h"
+#include "handoff/crypto.h"
+#include "quic/conn_int.h"
+
+#define WALL_MS INT64_C(1760000000000)
+
+typedef struct net {
+    ho_quic_endpoint *ep;
+    ho_quic_endpoint_config ecfg;
+    ho_quic_config ccfg;
+    ho_quic_conn *cl;
+    ho_quic_conn *srv;      /* the last accepted */
+    ho_quic_path cpath, spath;
+    ho_quic_time now;
+    int srv_hs, cli_hs;
+    char echo[64];
+    size_t echo_len;
+    bool echo_fin;
+    uint8_t ticket[4096];
+    size_t ticket_len;
+    int tickets;
+    bool drop_endpoint_pkts; /* VN/Retry from the endpoint are not delivered */
+    uint8_t held[1500];      /* the last one dropped */
+    size_t held_len;
+} net;
+
+static ho_tls_config *server_tls, *client_tls;
+
+static void make_tls(void)
+{
+    ho_privkey *key;
+    ho_cert_chain chain = {0};
+    if (ho_selfsigned_generate("localhost", 30, &key, &chain) != HO_OK)
+        abort();
+    server_tls = ho_tls_config_new(true);
+    ho_tls_config_add_cert(server_tls, &chain, key);
+    const char *alpn[] = {"hq-test"};
+    ho_tls_config_set_alpn(server_tls, alpn, 1);
+    ho_quic_tls_config_prepare(server_tls);
+    client_tls = ho_tls_config_new(false);
+    ho_tls_config_set_verify_peer(client_tls, false);
+    ho_tls_config_set_alpn(client_tls, alpn, 1);
+    ho_quic_tls_config_prepare(client_tls);
+}
+
+static void cb_hs(void *ctx, ho_quic_conn *c)
+{
+    net *n = ctx;
+    if (c->is_server)
+        n->srv_hs++;
+    else
+        n->cli_hs++;
+}
+
+static void cb_readable(void *ctx, ho_quic_conn *c, uint64_t id)
+{
+    net *n = ctx;
+    uint8_t buf[256];
+    size_t got, w;
+    bool fin;
+    if (c->is_server) {
+        if (ho_quic_stream_read(c, id, buf, sizeof(buf), &got, &fin) == HO_OK && (got > 0 || fin))
+            ho_quic_stream_write(c, id, buf, got, fin, &w);
+        return;
+    }
+    while (ho_quic_stream_read(c, id, buf, sizeof(buf), &got, &fin) == HO_OK && (got > 0 || fin)) {
+        if (n->echo_len + got <= sizeof(n->echo)) {
+            memcpy(n->echo + n->echo_len, buf, got);
+            n->echo_len += got;
+        }
+        if (fin) {
+            n->echo_fin = true;
+            break;
+        }
+    }
+}
+
+static void cb_ticket(void *ctx, ho_quic_conn *c, const uint8_t *blob, size_t len)
+{
+    (void)c;
+    net *n = ctx;
+    n->tickets++;
+    if (len <= sizeof(n->ticket)) {
+        memcpy(n->ticket, blob, len);
+        n->ticket_len = len;
+    }
+}
+
+static void on_accept(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c)
+{
+    (void)ep;
+    ((net *)ctx)->srv = c;
+}
+static void on_free(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c)
+{
+    (void)ep;
+    net *n = ctx;
+    if (n->srv == c)
+        n->srv = NULL;
+}
+
+static void set_addr(struct sockaddr_storage *ss, socklen_t *len, uint16_t port)
+{
+    struct sockaddr_in *a = (struct sockaddr_in *)ss;
+    memset(ss, 0, sizeof(*ss));
+    a->sin_family = AF_INET;
+    a->sin_port = htons(port);
+    a->sin_addr.s_addr = htonl(0x7f000001);
+    *len = sizeof(*a);
+}
+
+static void net_init(net *n, bool force_retry)
+{
+    memset(n, 0, sizeof(*n));
+    n->now = HO_QUIC_SEC(1000);
+    ho_quic_callbacks cb = {.ctx = n, .handshake_done = cb_hs, .stream_readable = cb_readable,
+                            .session_ticket = cb_ticket};
+    n->ccfg = (ho_quic_config){.tls = client_tls, .server_name = "localhost", .callbacks = cb,
+                               .wall_clock_ms = WALL_MS};
+    n->ecfg.conn = (ho_quic_config){.is_server = true, .tls = server_tls, .callbacks = cb, .wall_clock_ms = WALL_MS};
+    memset(n->ecfg.static_secret, 0x33, sizeof(n->ecfg.static_secret));
+    n->ecfg.force_retry = force_retry;
+    n->ecfg.on_accept = on_accept;
+    n->ecfg.on_conn_free = on_free;
+    n->ecfg.ctx = n;
+    n->ep = ho_quic_endpoint_new(&n->ecfg);
+    set_addr(&n->cpath.local, &n->cpath.local_len, 40000);
+    set_addr(&n->cpath.remote, &n->cpath.remote_len, 4433);
+    n->spath.local = n->cpath.remote;
+    n->spath.local_len = n->cpath.remote_len;
+    n->spath.remote = n->cpath.local;
+    n->spath.remote_len = n->cpath.local_len;
+}
+
+static void client_start(net *n)
+{
+    n->cl = ho_quic_conn_new_client(&n->ccfg, &n->cpath, n->now);
+    CHECK(n->cl != NULL);
+}
+
+static void net_free(net *n)
+{
+    ho_quic_conn_free(n->cl);
+    ho_quic_endpoint_free(n->ep);
+}
+
+typedef bool (*cond_fn)(net *n);
+
+/* Zero-latency exchange until cond holds or the virtual clock passes limit. */
+static bool run(net *n, cond_fn cond, ho_quic_time limit)
+{
+    static uint8_t buf[65536];
+    for (int iter = 0; iter < 100000; iter++) {
+        if (cond != NULL && cond(n))
+            return true;
+        bool progress = false;
+        size_t seg, w;
+        while (!ho_quic_conn_is_closed(n->cl) && (w = ho_quic_conn_send(n->cl, buf, sizeof(buf), &seg, n->now)) > 0) {
+            for (size_t off = 0; off < w; off += seg)
+                ho_quic_endpoint_receive(n->ep, buf + off, w - off < seg ? w - off : seg, &n->spath, n->now);
+            progress = true;
+        }
+        ho_quic_endpoint_out out = {.buf = buf, .cap = sizeof(buf)};
+        while (ho_quic_endpoint_send(n->ep, &out, n->now) > 0) {
+            progress = true;
+            if (out.conn == NULL && n->drop_endpoint_pkts) {
+                if (out.len <= sizeof(n->held)) {
+                    memcpy(n->held, out.buf, out.len);
+                    n->held_len = out.len;
+                }
+                continue;
+            }
+            for (size_t off = 0; off < out.len; off += out.segment_size)
+                ho_quic_conn_receive(n->cl, out.buf + off,
+                                     out.len - off < out.segment_size ? out.len - off : out.segment_size, &n->cpath,
+                                     n->now);
+        }
+        if (progress)
+            continue;
+        ho_quic_time t = ho_quic_endpoint_next_timeout(n->ep);
+        if (ho_quic_conn_next_timeout(n->cl) < t)
+            t = ho_quic_conn_next_timeout(n->cl);
+        if (t == HO_QUIC_TIME_NEVER || t > limit)
+            return cond != NULL && cond(n);
+        if (t > n->now)
+            n->now = t;
+        ho_quic_endpoint_handle_timeout(n->ep, n->now);
+        if (ho_quic_conn_next_timeout(n->cl) <= n->now)
+            ho_quic_conn_handle_timeout(n->cl, n->now);
+    }
+    return false;
+}
+
+static bool hs_confirmed(net *n) { return ho_quic_conn_handshake_confirmed(n->cl) && n->srv_hs >= 1; }
+static bool echoed(net *n) { return n->echo_fin; }
+static bool client_closing(net *n) { return ho_quic_conn_is_closing(n->cl) || ho_quic_conn_is_closed(n->cl); }
+static bool got_ticket(net *n) { return n->tickets > 0; }
+
+static void echo_check(net *n, const char *msg)
+{
+    uint64_t id;
+    size_t w, len = strlen(msg);
+    CHECK_EQ(ho_quic_stream_open(n->cl, true, &id), HO_OK);
+    CHECK_EQ(ho_quic_stream_write(n->cl, id, msg, len, true, &w), HO_OK);
+    CHECK(run(n, echoed, n->now + HO_QUIC_SEC(5)));
+    CHECK_EQ(n->echo_len, len);
+    CHECK_MEM(n->echo, msg, len);
+}
+
+/* The client's first datagram goes to the endpoint, whose answer (a Retry
+ * or VN) is returned in pkt and not delivered. */
+static size_t first_answer(net *n, uint8_t *pkt, size_t cap)
+{
+    uint8_t buf[1500];
+    size_t seg, w = ho_quic_conn_send(n->cl, buf, sizeof(buf), &seg, n->now);
+    CHECK(w >= 1200);
+    ho_quic_endpoint_receive(n->ep, buf, w < seg ? w : seg, &n->spath, n->now);
+    ho_quic_endpoint_out out = {.buf = pkt, .cap = cap};
+    return ho_quic_endpoint_send(n->ep, &out, n->now);
+}
+
+static void deliver(net *n, const uint8_t *pkt, size_t len)
+{
+    ho_quic_conn_receive(n->cl, pkt, len, &n->cpath, n->now);
+}
+
+/* ---- Retry ----------------------------------------------------------------- */
+
+static void test_retry_followed(void)
+{
+    net n;
+    net_init(&n, true);
+    client_start(&n);
+    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(5)));
+    CHECK(ho_quic_conn_retried(n.cl));
+    ho_quic_endpoint_stats st;
+    ho_quic_endpoint_get_stats(n.ep, &st);
+    CHECK_EQ(st.retry_sent, 1);
+    CHECK_EQ(st.invalid_tokens, 0);
+    /* §7.3: the server's parameters name the Retry's SCID and the first DCID. */
+    CHECK(ho_quic_tparams_has(&n.cl->tpx.peer, HO_QUIC_TP_RETRY_SCID));
+    CHECK(ho_quic_cid_eq(&n.cl->tpx.peer.retry_scid, &n.cl->retry_scid));
+    CHECK(ho_quic_cid_eq(&n.cl->tpx.peer.original_dcid, &n.cl->odcid));
+    CHECK(!ho_quic_cid_eq(&n.cl->retry_scid, &n.cl->odcid));
+    echo_check(&n, "after a retry");
+    net_free(&n);
+}
+
+/* A handshake without Retry: retry_source_connection_id is absent and the
+ * client did not switch anything. */
+static void test_no_retry(void)
+{
+    net n;
+    net_init(&n, false);
+    client_start(&n);
+    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(5)));
+    CHECK(!ho_quic_conn_retried(n.cl));
+    CHECK(!ho_quic_tparams_has(&n.cl->tpx.peer, HO_QUIC_TP_RETRY_SCID));
+    CHECK_EQ(n.cl->retry_token_len, 0);
+    net_free(&n);
+}
+
+static void test_retry_forged_and_second(void)
+{
+    net n;
+    net_init(&n, true);
+    client_start(&n);
+    ho_quic_cid odcid = n.cl->dcid;
+    uint8_t retry[1500];
+    size_t rlen = first_answer(&n, retry, sizeof(retry));
+    ho_quic_header rh;
+    uint8_t copy[1500];
+    memcpy(copy, retry, rlen);
+    CHECK_EQ(ho_quic_header_parse(copy, rlen, 8, &rh), HO_OK);
+    CHECK_EQ(rh.type, HO_QUIC_PKT_RETRY);
+    ho_quic_cid rscid = rh.scid;
+    uint8_t token[512];
+    size_t tlen = rh.token_len;
+    CHECK(tlen <= sizeof(token));
+    memcpy(token, rh.token, tlen);
+
+    /* RFC 9001 §5.8: a bad integrity tag is ignored. */
+    uint64_t dropped = n.cl->stats.packets_dropped;
+    memcpy(copy, retry, rlen);
+    copy[rlen - 1] ^= 0x01;
+    deliver(&n, copy, rlen);
+    CHECK(!ho_quic_conn_retried(n.cl));
+    CHECK(ho_quic_cid_eq(&n.cl->dcid, &odcid));
+    CHECK_EQ(n.cl->stats.packets_dropped, dropped + 1);
+    /* A changed token under the old tag too. */
+    memcpy(copy, retry, rlen);
+    copy[rlen - 17] ^= 0x80;
+    deliver(&n, copy, rlen);
+    CHECK(!ho_quic_conn_retried(n.cl));
+    /* Addressed to another connection ID. */
+    memcpy(copy, retry, rlen);
+    copy[6] ^= 0x01;
+    deliver(&n, copy, rlen);
+    CHECK(!ho_quic_conn_retried(n.cl));
+
+    /* The genuine one is followed. */
+    deliver(&n, retry, rlen);
+    CHECK(ho_quic_conn_retried(n.cl));
+    CHECK(ho_quic_cid_eq(&n.cl->dcid, &rscid));
+    CHECK_EQ(n.cl->retry_token_len, tlen);
+
+    /* §17.2.5.2: a second, valid Retry (another SCID and token) is ignored. */
+    ho_quic_cid other = rscid;
+    other.data[0] ^= 0x5a;
+    const uint8_t tok2[] = "another token";
+    ho_buf b;
+    ho_buf_init(&b);
+    CHECK_EQ(ho_quic_retry_write(&b, NULL, 1, &n.cl->scid, &other, &odcid, tok2, sizeof(tok2), 0), HO_OK);
+    CHECK_EQ(ho_quic_retry_verify(NULL, 1, odcid.data, odcid.len, b.data, b.len), HO_OK);
+    dropped = n.cl->stats.packets_dropped;
+    deliver(&n, b.data, b.len);
+    CHECK_EQ(n.cl->stats.packets_dropped, dropped + 1);
+    CHECK(ho_quic_cid_eq(&n.cl->dcid, &rscid));
+    CHECK_EQ(n.cl->retry_token_len, tlen);
+
+    /* The resent Initial carries the token to the new DCID, keeps counting
+     * packet numbers (§17.2.5.3) and completes the handshake. */
+    uint8_t dg[1500];
+    size_t seg, w = ho_quic_conn_send(n.cl, dg, sizeof(dg), &seg, n.now);
+    CHECK(w >= 1200);
+    ho_quic_header ih;
+    memcpy(copy, dg, w < seg ? w : seg);
+    CHECK_EQ(ho_quic_header_parse(copy, w < seg ? w : seg, 8, &ih), HO_OK);
+    CHECK_EQ(ih.type, HO_QUIC_PKT_INITIAL);
+    CHECK(ho_quic_cid_eq(&ih.dcid, &rscid));
+    CHECK_EQ(ih.token_len, tlen);
+    CHECK_MEM(ih.token, token, tlen);
+    ho_quic_keys tx = {0}, rx = {0};
+    CHECK_EQ(ho_quic_initial_keys(1, rscid.data, rscid.len, true, &tx, &rx), HO_OK);
+    CHECK_EQ(ho_quic_packet_unprotect(&rx, copy, &ih, HO_QUIC_PN_NONE), HO_OK);
+    CHECK_EQ(ih.pn, 1);
+    ho_quic_keys_free(&tx);
+    ho_quic_keys_free(&rx);
+    ho_quic_endpoint_receive(n.ep, dg, w < seg ? w : seg, &n.spath, n.now);
+    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(5)));
+    /* A Retry after the handshake packets is ignored as well. */
+    dropped = n.cl->stats.packets_dropped;
+    deliver(&n, b.data, b.len);
+    CHECK_EQ(n.cl->stats.packets_dropped, dropped + 1);
+    ho_buf_free(&b);
+    echo_check(&n, "retry once");
+    net_free(&n);
+}
+
+/* A Retry whose SCID equals the DCID we used (§17.2.5.2), and one after a
+ * server Initial was processed, are ignored while still handshaking. */
+static void test_retry_bad_scid_and_late(void)
+{
+    net n;
+    net_init(&n, false);
+    client_start(&n);
+    /* Built by hand: ho_quic_retry_write refuses scid == odcid. */
+    ho_quic_cid odcid = n.cl->dcid;
+    ho_buf b;
+    ho_buf_init(&b);
+    ho_put_u8(&b, 0xf0);
+    ho_put_u32(&b, 1);
+    ho_put_u8(&b, n.cl->scid.len);
+    ho_put_bytes(&b, n.cl->scid.data, n.cl->scid.len);
+    ho_put_u8(&b, odcid.len);
+    ho_put_bytes(&b, odcid.data, odcid.len);
+    ho_put_bytes(&b, "tok", 3);
+    uint8_t tag[16];
+    CHECK_EQ(ho_quic_retry_tag(NULL, 1, odcid.data, odcid.len, b.data, b.len, tag), HO_OK);
+    ho_put_bytes(&b, tag, 16);
+    CHECK_EQ(ho_quic_retry_verify(NULL, 1, odcid.data, odcid.len, b.data, b.len), HO_OK);
+    uint64_t dropped = n.cl->stats.packets_dropped;
+    deliver(&n, b.data, b.len);
+    CHECK(!ho_quic_conn_retried(n.cl));
+    CHECK_EQ(n.cl->stats.packets_dropped, dropped + 1);
+    ho_buf_free(&b);
+
+    /* The server's first datagram (its Initial) is processed; a valid Retry
+     * arriving after it is dropped (the handshake is still going on). */
+    uint8_t first[1500], answer[65536];
+    size_t seg, w = ho_quic_conn_send(n.cl, first, sizeof(first), &seg, n.now);
+    ho_quic_endpoint_receive(n.ep, first, w < seg ? w : seg, &n.spath, n.now);
+    ho_quic_endpoint_out out = {.buf = answer, .cap = sizeof(answer)};
+    CHECK(ho_quic_endpoint_send(n.ep, &out, n.now) > 0);
+    CHECK(out.conn != NULL);
+    /* Only its first packet, the Initial with the ServerHello. */
+    ho_quic_header ih;
+    uint8_t copy[1500];
+    size_t first_len = out.len < out.segment_size ? out.len : out.segment_size;
+    memcpy(copy, answer, first_len);
+    CHECK_EQ(ho_quic_header_parse(copy, first_len, 8, &ih), HO_OK);
+    CHECK_EQ(ih.type, HO_QUIC_PKT_INITIAL);
+    deliver(&n, answer, ih.packet_len);
+    CHECK(n.cl->stats.packets_received > 0);
+    CHECK(!ho_quic_conn_handshake_done(n.cl));
+    ho_quic_cid rs = odcid;
+    rs.data[0] ^= 0x77;
+    ho_buf_init(&b);
+    CHECK_EQ(ho_quic_retry_write(&b, NULL, 1, &n.cl->scid, &rs, &odcid, (const uint8_t *)"tok", 3, 0), HO_OK);
+    dropped = n.cl->stats.packets_dropped;
+    ho_quic_cid dcid_before = n.cl->dcid;
+    deliver(&n, b.data, b.len);
+    CHECK(!ho_quic_conn_retried(n.cl));
+    CHECK_EQ(n.cl->stats.packets_dropped, dropped + 1);
+    CHECK(ho_quic_cid_eq(&n.cl->dcid, &dcid_before));
+    ho_buf_free(&b);
+    /* The rest of the server's flight was lost with the capture: PTOs
+     * recover it and the handshake completes. */
+    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(10)));
+    echo_check(&n, "late retry ignored");
+    net_free(&n);
+}
+
+/* §7.3: retry_source_connection_id must match the Retry we followed, and be
+ * absent if we followed none: TRANSPORT_PARAMETER_ERROR otherwise. */
+static void test_retry_tparam_mismatch(void)
+{
+    for (int variant = 0; variant < 2; variant++) {
+        net n;
+        net_init(&n, true);
+        client_start(&n);
+        uint8_t retry[1500];
+        size_t rlen = first_answer(&n, retry, sizeof(retry));
+        deliver(&n, retry, rlen);
+        CHECK(ho_quic_conn_retried(n.cl));
+        if (variant == 0)
+            n.cl->retry_scid.data[0] ^= 1;   /* "another Retry" than the server's */
+        else
+            n.cl->retry_received = false;    /* "no Retry", yet the server names one */
+        CHECK(run(&n, client_closing, n.now + HO_QUIC_SEC(5)));
+        CHECK_EQ(ho_quic_conn_error(n.cl), HO_ERR_QUIC(HO_QUIC_TRANSPORT_PARAMETER_ERROR));
+        CHECK(!ho_quic_conn_handshake_done(n.cl));
+        net_free(&n);
+    }
+}
+
+/* ---- Version Negotiation ----------------------------------------------------- */
+
+/* Our endpoint greases its VN with 0x1a2a3a4a (which a client offering that
+ * version must ignore, §6.2, as test_vn_ignored_and_fatal checks): the
+ * followed VN uses another reserved version. */
+#define UNKNOWN_VERSION 0x5a6a7a8au
+
+static void test_vn_followed(void)
+{
+    net n;
+    net_init(&n, false);
+    n.ccfg.version = UNKNOWN_VERSION;
+    client_start(&n);
+    CHECK_EQ(ho_quic_conn_version(n.cl), UNKNOWN_VERSION);
+    uint8_t dg[1500];
+    size_t seg, w = ho_quic_conn_send(n.cl, dg, sizeof(dg), &seg, n.now);
+    CHECK(w >= 1200);
+    CHECK(dg[1] == 0x5a && dg[2] == 0x6a && dg[3] == 0x7a && dg[4] == 0x8a);
+    ho_quic_endpoint_receive(n.ep, dg, w < seg ? w : seg, &n.spath, n.now);
+    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(5)));
+    CHECK(ho_quic_conn_version_negotiated(n.cl));
+    CHECK_EQ(ho_quic_conn_version(n.cl), 1u);
+    ho_quic_endpoint_stats st;
+    ho_quic_endpoint_get_stats(n.ep, &st);
+    CHECK_EQ(st.vn_sent, 1);
+    echo_check(&n, "negotiated");
+    net_free(&n);
+
+    /* The endpoint's own VN lists 0x1a2a3a4a: a client that offered it
+     * ignores the VN and keeps retrying (never connects). */
+    net_init(&n, false);
+    n.ccfg.version = 0x1a2a3a4a;
+    client_start(&n);
+    run(&n, NULL, n.now + HO_QUIC_SEC(3));
+    ho_quic_endpoint_get_stats(n.ep, &st);
+    CHECK(st.vn_sent >= 2);
+    CHECK(!ho_quic_conn_version_negotiated(n.cl));
+    CHECK(!ho_quic_conn_handshake_done(n.cl));
+    CHECK_EQ(ho_quic_conn_version(n.cl), 0x1a2a3a4au);
+    net_free(&n);
+}
+
+static size_t make_vn(const ho_quic_conn *c, const uint32_t *versions, size_t count, uint8_t *out)
+{
+    ho_buf b;
+    ho_buf_init(&b);
+    /* The server echoes the CIDs swapped: its DCID is our SCID. */
+    ho_quic_vn_write(&b, c->dcid.data, c->dcid.len, c->scid.data, c->scid.len, versions, count, 0x11);
+    size_t len = b.len <= 1500 ? b.len : 0;
+    memcpy(out, b.data, len);
+    ho_buf_free(&b);
+    return len;
+}
+
+static void test_vn_ignored_and_fatal(void)
+{
+    net n;
+    net_init(&n, false);
+    n.ccfg.version = 0x1a2a3a4a;
+    client_start(&n);
+    uint8_t dg[1500], vn[1500];
+    size_t seg;
+    CHECK(ho_quic_conn_send(n.cl, dg, sizeof(dg), &seg, n.now) >= 1200);
+    /* §6.2: a VN that lists the version we chose is ignored. */
+    const uint32_t with_ours[] = {0x1a2a3a4a, 1};
+    size_t len = make_vn(n.cl, with_ours, 2, vn);
+    uint64_t dropped = n.cl->stats.packets_dropped;
+    deliver(&n, vn, len);
+    CHECK(!ho_quic_conn_version_negotiated(n.cl));
+    CHECK_EQ(ho_quic_conn_version(n.cl), 0x1a2a3a4au);
+    CHECK_EQ(n.cl->stats.packets_dropped, dropped + 1);
+    CHECK(!ho_quic_conn_is_closed(n.cl));
+    /* One whose CIDs are not ours is ignored. */
+    const uint32_t v1[] = {0xff00001d, 1};
+    len = make_vn(n.cl, v1, 2, vn);
+    vn[6] ^= 1;
+    deliver(&n, vn, len);
+    CHECK(!ho_quic_conn_version_negotiated(n.cl));
+    /* §6.2: none we support: the attempt is abandoned, the app sees why. */
+    const uint32_t none[] = {0xff00001d, 0x6b3343cf};
+    len = make_vn(n.cl, none, 2, vn);
+    deliver(&n, vn, len);
+    CHECK(ho_quic_conn_is_closed(n.cl));
+    CHECK_EQ(ho_quic_conn_error(n.cl), HO_QUIC_ERR_NO_VERSION);
+    CHECK_EQ(ho_quic_conn_send(n.cl, dg, sizeof(dg), &seg, n.now), 0);
+    net_free(&n);
+
+    /* A VN after the connection attempt got going (a v1 client that already
+     * processed the server's packets) is ignored, even if it lacks v1. */
+    net_init(&n, false);
+    client_start(&n);
+    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(5)));
+    len = make_vn(n.cl, none, 2, vn);
+    deliver(&n, vn, len);
+    CHECK(!ho_quic_conn_is_closed(n.cl));
+    CHECK_EQ(ho_quic_conn_error(n.cl), HO_OK);
+    echo_check(&n, "still fine");
+    net_free(&n);
+}
+
+/* A Retry after a VN restart (v1 from then on) is followed too: the tag is
+ * over the new DCID. */
+static void test_vn_then_retry(void)
+{
+    net n;
+    net_init(&n, true);
+    n.ccfg.version = UNKNOWN_VERSION;
+    client_start(&n);
+    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(5)));
+    CHECK(ho_quic_conn_version_negotiated(n.cl));
+    CHECK(ho_quic_conn_retried(n.cl));
+    echo_check(&n, "vn and retry");
+    net_free(&n);
+}
+
+/* ---- resumption ----------------------------------------------------------------- */
+
+static void test_resumption(void)
+{
+    net n;
+    net_init(&n, false);
+    client_start(&n);
+    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(5)));
+    CHECK(run(&n, got_ticket, n.now + HO_QUIC_SEC(5)));
+    CHECK(n.ticket_len > 0);
+    CHECK(!ho_tls_is_resumed(ho_quic_conn_tls(n.cl)));
+    CHECK(n.srv != NULL && !ho_tls_is_resumed(ho_quic_conn_tls(n.srv)));
+    uint8_t ticket[4096];
+    size_t tlen = n.ticket_len;
+    memcpy(ticket, n.ticket, tlen);
+    ho_quic_conn_close(n.cl, 0, "bye", n.now);
+    run(&n, NULL, n.now + HO_QUIC_SEC(10));
+    ho_quic_conn_free(n.cl);
+
+    /* The second connection offers the session: both sides resume. */
+    n.cl = NULL;
+    n.srv = NULL;
+    n.srv_hs = n.cli_hs = 0;
+    n.tickets = 0;
+    n.now += HO_QUIC_SEC(1);
+    n.ccfg.session = ticket;
+    n.ccfg.session_len = tlen;
+    client_start(&n);
+    memset(ticket, 0, sizeof(ticket)); /* copied by the connection */
+    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(5)));
+    CHECK(ho_tls_is_resumed(ho_quic_conn_tls(n.cl)));
+    CHECK(n.srv != NULL && ho_tls_is_resumed(ho_quic_conn_tls(n.srv)));
+    echo_check(&n, "resumed");
+    net_free(&n);
+
+    /* A corrupt session blob means a full handshake, not a failure. */
+    net_init(&n, false);
+    const uint8_t junk[] = {1, 2, 3, 4, 5};
+    n.ccfg.session = junk;
+    n.ccfg.session_len = sizeof(junk);
+    client_start(&n);
+    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(5)));
+    CHECK(!ho_tls_is_resumed(ho_quic_conn_tls(n.cl)));
+    net_free(&n);
+}
+
+int main(void)
+{
+    make_tls();
+    test_retry_followed();
+    test_no_retry();
+    test_retry_forged_and_second();
+    test_retry_bad_scid_and_late();
+    test_retry_tparam_mismatch();
+    test_vn_followed();
+    test_vn_ignored_and_fatal();
+    test_vn_then_retry();
+    test_resumption();
+    ho_tls_config_free(server_tls);
+    ho_tls_config_free(client_tls);
+    return ho_test_summary("test_quic_client");
+}
