@@ -30,7 +30,7 @@
 #include "handoff/quic.h"
 #include "quic/quic_types.h"
 
-#define NETSIM_MAX_CLIENTS 4
+#define NETSIM_MAX_CLIENTS 20
 #define NETSIM_MAX_XFERS 32
 #define NETSIM_MAX_SRV_STREAMS 64
 #define NETSIM_TRACE 48
