@@ -70,8 +70,8 @@ static void check_healthy(netsim *ns, const char *when)
         netsim_dump(ns, when);
 }
 
-/* Drains everything due now, then returns the datagrams the endpoint has
- * sent to client i so far (all, and the connection-less ones). */
+/* Sends everything due now, without advancing the clock: what the
+ * endpoint says in reply to an injected datagram lands in ns->ep_out. */
 static void settle(netsim *ns)
 {
     netsim_flush(ns);

@@ -32,11 +32,11 @@ static void report(netsim *ns, const result *r, double mbit)
 {
     const netsim_link *u = &ns->link[0][NETSIM_C2S], *d = &ns->link[0][NETSIM_S2C];
     fprintf(stderr,
-            "sim %-26s seed %llu: hs %.3f s, xfer %.3f s%s; link c->s lost %llu blackholed %llu filtered %llu "
+            "sim %-26s seed %llu: hs %.3f s, xfer %.3f s; link c->s lost %llu blackholed %llu filtered %llu "
             "qdrop %llu, s->c lost %llu blackholed %llu filtered %llu qdrop %llu; dup %llu reord %llu; "
             "pkts lost cli %llu srv %llu, PTO cli %llu srv %llu\n",
             ns->name, (unsigned long long)ns->seed, (double)r->hs_time / 1e9, (double)r->xfer_time / 1e9,
-            mbit > 0 ? "" : "", (unsigned long long)u->lost, (unsigned long long)u->blackholed,
+            (unsigned long long)u->lost, (unsigned long long)u->blackholed,
             (unsigned long long)u->filtered, (unsigned long long)u->queue_drops, (unsigned long long)d->lost,
             (unsigned long long)d->blackholed, (unsigned long long)d->filtered, (unsigned long long)d->queue_drops,
             (unsigned long long)(u->duplicated + d->duplicated), (unsigned long long)(u->reordered + d->reordered),
@@ -75,8 +75,10 @@ static bool transfer(netsim *ns, int streams, uint64_t up, uint64_t down, ho_qui
     return ok;
 }
 
+/* One client, the same impairments both ways; the link counters of both
+ * directions are summed into *sum (if not NULL) for the caller's checks. */
 static void simple_case(const char *name, uint64_t seed, const netsim_link *link, int streams, uint64_t up,
-                        uint64_t down, ho_quic_time xfer_budget)
+                        uint64_t down, ho_quic_time xfer_budget, netsim_link *sum, result *out)
 {
     netsim ns;
     result r = {0};
@@ -87,6 +89,19 @@ static void simple_case(const char *name, uint64_t seed, const netsim_link *link
     if (handshake(&ns, HO_QUIC_SEC(30), &r))
         transfer(&ns, streams, up, down, xfer_budget, &r);
     report(&ns, &r, 0);
+    if (sum != NULL) {
+        memset(sum, 0, sizeof(*sum));
+        for (int d = 0; d < 2; d++) {
+            const netsim_link *l = &ns.link[0][d];
+            sum->offered += l->offered;
+            sum->delivered += l->delivered;
+            sum->lost += l->lost;
+            sum->duplicated += l->duplicated;
+            sum->reordered += l->reordered;
+        }
+    }
+    if (out != NULL)
+        *out = r;
     netsim_free(&ns);
 }
 
@@ -161,7 +176,9 @@ static void test_handshake_loss(void)
     /* Random 30 % loss in both directions from the first packet on. */
     for (uint64_t seed = 1; seed <= 6; seed++) {
         netsim_link l = {.loss_pct = 30, .delay = HO_QUIC_MS(10)};
-        simple_case("hs-random-30pct-loss", seed, &l, 1, 20000, 20000, HO_QUIC_SEC(30));
+        netsim_link sum;
+        simple_case("hs-random-30pct-loss", seed, &l, 1, 20000, 20000, HO_QUIC_SEC(30), &sum, NULL);
+        CHECK(sum.lost > 0);
     }
 }
 
@@ -171,7 +188,12 @@ static void test_bulk_loss(void)
 {
     for (uint64_t seed = 1; seed <= 2; seed++) {
         netsim_link l = {.loss_pct = 30, .delay = HO_QUIC_MS(10)};
-        simple_case("bulk-2MB-30pct-loss", seed, &l, 1, 1000, 2u << 20, HO_QUIC_SEC(120));
+        netsim_link sum;
+        result r;
+        simple_case("bulk-2MB-30pct-loss", seed, &l, 1, 1000, 2u << 20, HO_QUIC_SEC(120), &sum, &r);
+        /* About 30 % of what was offered vanished, and the sender saw it. */
+        CHECK(sum.lost * 100 > sum.offered * 25 && sum.lost * 100 < sum.offered * 35);
+        CHECK(r.ss.packets_lost > 0);
     }
 }
 
@@ -180,20 +202,35 @@ static void test_reorder_dup_jitter(void)
     for (uint64_t seed = 1; seed <= 3; seed++) {
         /* 20 % held back by up to 2 x RTT (RTT 20 ms). */
         netsim_link l = {.reorder_pct = 20, .reorder_delay = HO_QUIC_MS(40), .delay = HO_QUIC_MS(10)};
-        simple_case("reorder-20pct-2rtt", seed, &l, 2, 256 * 1024, 1u << 20, HO_QUIC_SEC(60));
+        netsim_link sum;
+        simple_case("reorder-20pct-2rtt", seed, &l, 2, 256 * 1024, 1u << 20, HO_QUIC_SEC(60), &sum, NULL);
+        CHECK(sum.reordered * 100 > sum.offered * 15 && sum.lost == 0);
     }
     for (uint64_t seed = 1; seed <= 3; seed++) {
         netsim_link l = {.dup_pct = 20, .delay = HO_QUIC_MS(10)};
-        simple_case("dup-20pct", seed, &l, 2, 256 * 1024, 1u << 20, HO_QUIC_SEC(60));
+        netsim_link sum;
+        result r;
+        simple_case("dup-20pct", seed, &l, 2, 256 * 1024, 1u << 20, HO_QUIC_SEC(60), &sum, &r);
+        CHECK(sum.duplicated * 100 > sum.offered * 15);
+        /* (a few may still be on their way when the transfer is done) */
+        CHECK(sum.delivered > sum.offered && sum.delivered <= sum.offered + sum.duplicated);
+        /* Duplicates are discarded by packet number (RFC 9000 §12.3). */
+        CHECK(r.ss.packets_dropped > 0 && r.cs.packets_dropped > 0);
     }
     for (uint64_t seed = 1; seed <= 3; seed++) {
         netsim_link l = {.delay = HO_QUIC_MS(50), .jitter = HO_QUIC_MS(20)};
-        simple_case("delay-50ms-jitter-20ms", seed, &l, 2, 256 * 1024, 1u << 20, HO_QUIC_SEC(60));
+        result r;
+        simple_case("delay-50ms-jitter-20ms", seed, &l, 2, 256 * 1024, 1u << 20, HO_QUIC_SEC(60), NULL, &r);
+        /* RTT between 60 and 140 ms: 2 x (50 +- 20) plus ACK delay. */
+        CHECK(r.cs.smoothed_rtt > HO_QUIC_MS(60) && r.cs.smoothed_rtt < HO_QUIC_MS(140));
     }
     for (uint64_t seed = 1; seed <= 3; seed++) {
         netsim_link l = {.loss_pct = 5, .reorder_pct = 10, .reorder_delay = HO_QUIC_MS(30), .dup_pct = 5,
                          .delay = HO_QUIC_MS(30), .jitter = HO_QUIC_MS(5)};
-        simple_case("combined-loss-reord-dup-delay", seed, &l, 2, 512 * 1024, 1u << 20, HO_QUIC_SEC(120));
+        netsim_link sum;
+        simple_case("combined-loss-reord-dup-delay", seed, &l, 2, 512 * 1024, 1u << 20, HO_QUIC_SEC(120), &sum,
+                    NULL);
+        CHECK(sum.lost > 0 && sum.reordered > 0 && sum.duplicated > 0);
     }
 }
 
@@ -216,6 +253,10 @@ static void test_bandwidth(void)
             /* Goodput (stream bytes) against the link rate, which also
              * carries headers, padding and retransmissions. */
             CHECK(mbit >= 0.70 * (double)rate / 1e6);
+            /* ... and the limiter held: never above the link rate, and the
+             * small queue overflowed (slow start found the limit). */
+            CHECK(mbit < (double)rate / 1e6);
+            CHECK(ns.link[0][NETSIM_S2C].queue_drops > 0);
             if (mbit < 0.70 * (double)rate / 1e6)
                 netsim_dump(&ns, "throughput under 70 % of the link");
             /* CUBIC did not collapse: the window ends above the minimum
@@ -231,25 +272,78 @@ static void test_bandwidth(void)
     }
 }
 
+/* Records when the server sends during the blackhole (it all vanishes). */
+typedef struct probe_log {
+    ho_quic_time from, until;
+    ho_quic_time t[256];
+    size_t n;
+    netsim *ns;
+} probe_log;
+
+static bool probe_filter(void *ctx, int client, int dir, const uint8_t *d, size_t len, uint64_t index)
+{
+    (void)client, (void)d, (void)len, (void)index;
+    probe_log *p = ctx;
+    if (dir == NETSIM_S2C && p->ns->now >= p->from && p->ns->now < p->until && p->n < 256)
+        p->t[p->n++] = p->ns->now;
+    return false;
+}
+
+/* The gaps between the server's sending bursts inside the blackhole: the
+ * PTO doubles each time (RFC 9002 §6.2.1), so once the window's worth of
+ * data is gone they must grow. Returns the number of gaps found. */
+static size_t pto_gaps(const probe_log *p, ho_quic_time *gaps, size_t max)
+{
+    size_t n = 0;
+    ho_quic_time last = p->n ? p->t[0] : 0;
+    for (size_t k = 1; k < p->n && n < max; k++) {
+        if (p->t[k] - last > HO_QUIC_MS(5))
+            gaps[n++] = p->t[k] - last;
+        last = p->t[k];
+    }
+    return n;
+}
+
 static void test_blackhole(void)
 {
-    /* 3 s of silence in both directions, 300 ms into a 2 MB download. */
+    /* 3 s of silence in both directions, 300 ms into a 2 MB download (the
+     * second time with 5 % random loss besides). */
     for (uint64_t seed = 1; seed <= 2; seed++) {
         netsim ns;
         result r = {0};
-        netsim_init(&ns, seed, "blackhole-3s-mid-transfer");
+        probe_log log = {.ns = &ns};
+        netsim_init(&ns, seed, seed == 1 ? "blackhole-3s-mid-transfer" : "blackhole-3s-plus-5pct-loss");
+        if (seed > 1) {
+            netsim_link l = {.loss_pct = 5, .delay = HO_QUIC_MS(10)};
+            netsim_set_links(&ns, -1, &l);
+        }
+        ns.filter = probe_filter;
+        ns.filter_ctx = &log;
         CHECK(netsim_start(&ns));
         CHECK(netsim_add_client(&ns) == 0);
         if (handshake(&ns, HO_QUIC_SEC(10), &r)) {
+            log.from = ns.now + HO_QUIC_MS(300);
+            log.until = ns.now + HO_QUIC_MS(3300);
             for (int d = 0; d < 2; d++) {
-                ns.link[0][d].blackhole_from = ns.now + HO_QUIC_MS(300);
-                ns.link[0][d].blackhole_until = ns.now + HO_QUIC_MS(3300);
+                ns.link[0][d].blackhole_from = log.from;
+                ns.link[0][d].blackhole_until = log.until;
             }
             transfer(&ns, 1, 1000, 2u << 20, HO_QUIC_SEC(60), &r);
             CHECK(ns.link[0][NETSIM_S2C].blackholed > 0);
-            /* PTO backoff: several probes were needed to cross 3 s. */
+            /* PTO backoff: several probes were needed to cross 3 s, each
+             * wait longer than the one before. */
             CHECK(r.ss.pto_count >= 3);
             CHECK(r.xfer_time > HO_QUIC_MS(3300));
+            ho_quic_time gaps[16];
+            size_t ng = pto_gaps(&log, gaps, 16);
+            CHECK(ng >= 3);
+            for (size_t k = 1; k < ng; k++)
+                CHECK(gaps[k] > gaps[k - 1] * 3 / 2);
+            fprintf(stderr, "sim %-26s seed %llu: server probe gaps in the blackhole:", ns.name,
+                    (unsigned long long)seed);
+            for (size_t k = 0; k < ng; k++)
+                fprintf(stderr, " %.0f ms", (double)gaps[k] / 1e6);
+            fprintf(stderr, "\n");
         }
         report(&ns, &r, 0);
         netsim_free(&ns);
