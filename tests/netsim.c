@@ -171,9 +171,11 @@ static void link_send(netsim *ns, int client, int dir, const uint8_t *d, size_t 
     netsim_link *l = &ns->link[client][dir];
     uint64_t index = l->offered++;
     char ty[8];
-    const char *arrow = dir == NETSIM_C2S ? "c%d->s" : "s->c%d";
     char who[16];
-    snprintf(who, sizeof(who), arrow, client);
+    if (dir == NETSIM_C2S)
+        snprintf(who, sizeof(who), "c%d->s", client);
+    else
+        snprintf(who, sizeof(who), "s->c%d", client);
     types_str(netsim_pkt_types(d, len), ty, sizeof(ty));
     if (ns->filter != NULL && ns->filter(ns->filter_ctx, client, dir, d, len, index)) {
         l->filtered++;

@@ -198,6 +198,8 @@ unsigned netsim_pkt_types(const uint8_t *d, size_t len);
  * misbehaving peer. HO_OK or an error. */
 int netsim_seal(ho_quic_conn *c, int space, const uint8_t *frames, size_t len, ho_buf *out);
 
+/* The simulator's seeded generator (xorshift64), for tests that need
+ * their own reproducible choices. */
 uint64_t netsim_rand(netsim *ns);
 
 #endif
