@@ -234,16 +234,26 @@ static void test_reorder_dup_jitter(void)
     }
 }
 
-/* 10 Mbit/s, 10 ms one way, a 30 KB queue (about 24 ms: a quarter of
- * the bandwidth-delay product above the BDP is all it can absorb). */
+/* 10 Mbit/s with a 30 KB queue (24 ms at that rate): 20 ms RTT with
+ * CUBIC and NewReno, 80 ms RTT (BDP 100 KB, the queue a quarter of it)
+ * with CUBIC. */
 static void test_bandwidth(void)
 {
     const uint64_t rate = 10000000, size = 4u << 20;
-    for (uint64_t seed = 1; seed <= 2; seed++) {
+    static const struct {
+        const char *name, *cc;
+        int one_way_ms;
+    } runs[] = {
+        {"bw-10Mbit-30KB-q-20ms-cubic", "cubic", 10},
+        {"bw-10Mbit-30KB-q-20ms-newreno", "newreno", 10},
+        {"bw-10Mbit-30KB-q-80ms-cubic", "cubic", 40}, /* queue = 1/4 of the BDP */
+    };
+    for (uint64_t seed = 1; seed <= sizeof(runs) / sizeof(runs[0]); seed++) {
         netsim ns;
         result r = {0};
-        netsim_link l = {.delay = HO_QUIC_MS(10), .rate_bps = rate, .queue_bytes = 30000};
-        netsim_init(&ns, seed, "bandwidth-10Mbit-30KB-queue");
+        netsim_link l = {.delay = HO_QUIC_MS(runs[seed - 1].one_way_ms), .rate_bps = rate, .queue_bytes = 30000};
+        netsim_init(&ns, seed, runs[seed - 1].name);
+        ns.ecfg.conn.cc_name = runs[seed - 1].cc;
         netsim_set_links(&ns, -1, &l);
         CHECK(netsim_start(&ns));
         CHECK(netsim_add_client(&ns) == 0);
