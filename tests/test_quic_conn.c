@@ -9,6 +9,7 @@
 #include "handoff/quic.h"
 #include "handoff/crypto.h"
 #include "quic/conn_int.h"
+#include "netsim.h"
 
 #define ONE_WAY HO_QUIC_MS(10)
 #define MAX_QUEUE 8192
@@ -474,24 +475,12 @@ static void test_uni_streams(void)
 }
 
 /* A client 1-RTT (or Initial) packet with the given frames, sealed with
- * the client's keys, delivered to the server. */
+ * the client's keys (netsim_seal), delivered to the server. */
 static void inject(sim *s, ho_quic_pn_space space, const uint8_t *frames, size_t len)
 {
-    ho_quic_conn *c = s->conn[0];
-    ho_quic_space *sp = &c->spaces[space];
     ho_buf b;
     ho_buf_init(&b);
-    ho_quic_header h = {0};
-    h.type = space == HO_QUIC_PN_SPACE_INITIAL ? HO_QUIC_PKT_INITIAL : HO_QUIC_PKT_1RTT;
-    h.version = HO_QUIC_VERSION_1;
-    h.dcid = c->dcid;
-    h.scid = c->scid;
-    h.pn = sp->next_pn++;
-    h.pn_len = 4;
-    size_t start;
-    CHECK_EQ(ho_quic_header_write(&b, &h, &start), HO_OK);
-    ho_put_bytes(&b, frames, len);
-    CHECK_EQ(ho_quic_packet_seal(&b, start, &h, &sp->tx, space == HO_QUIC_PN_SPACE_INITIAL ? 1200 : 0), HO_OK);
+    CHECK_EQ(netsim_seal(s->conn[0], space, frames, len, &b), HO_OK);
     ho_quic_conn_receive(s->conn[1], b.data, b.len, NULL, s->now);
     ho_buf_free(&b);
 }

@@ -647,6 +647,16 @@ static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len
         return;
     }
     ho_quic_conn_receive(ec->c, dgram, len, path, now);
+    /* Nothing in the datagram could be decrypted (corrupted or forged):
+     * discard it (§12.2, RFC 9001 §5.2) and the connection made for it,
+     * whose SCID and token came from an unauthenticated header. Kept, it
+     * would hold the client's DCID with a wrong peer CID and swallow the
+     * client's genuine Initials. */
+    if (ec->c->stats.packets_received == 0) {
+        ep->st.datagrams_dropped++;
+        conn_release(ep, ec);
+        return;
+    }
     maybe_release(ep, ec);
 }
 
