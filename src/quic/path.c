@@ -169,8 +169,14 @@ static void migrate_to_peer(ho_quic_conn *c, ho_quic_time now)
         reset_congestion(c, now);
     /* §9.5: a fresh CID for the new path when the peer gave us one. */
     ho_quic_cid_switch_dcid(c);
-    if (c->side.valid && ho_quic_path_same(&c->side.addr, &c->path))
-        c->side.valid = false;
+    if (c->side.valid && ho_quic_path_same(&c->side.addr, &c->path)) {
+        /* A challenge in this same datagram is now answered on the path. */
+        if (c->side.response_pending) {
+            memcpy(c->path_response, c->side.response, sizeof(c->path_response));
+            c->path_response_pending = true;
+        }
+        c->side.valid = c->side.response_pending = false;
+    }
     c->stats.migrations++;
     note(c, port_only ? "quic path migrated (port)" : "quic path migrated");
     ho_quic_path_start_validation(c, now);
