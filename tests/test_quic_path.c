@@ -163,16 +163,39 @@ static bool port_live(const world *w, uint16_t port)
     return false;
 }
 
-/* Hands a client datagram to the server endpoint as coming from `port`. */
-static void to_server(world *w, uint16_t port, const uint8_t *p, size_t len)
+/* Hands a client datagram to the server endpoint as coming from
+ * 127.0.0.<host>:port. */
+static void to_server_from(world *w, uint8_t host, uint16_t port, const uint8_t *p, size_t len)
 {
     ho_quic_path sp;
     memset(&sp, 0, sizeof(sp));
     set_addr(&sp.local, &sp.local_len, SERVER_PORT);
     set_addr(&sp.remote, &sp.remote_len, port);
+    ((struct sockaddr_in *)&sp.remote)->sin_addr.s_addr = htonl(0x7f000000u | host);
     if (port == w->watch_port)
         w->watch_rx += len;
     ho_quic_endpoint_receive(w->ep, p, len, &sp, w->now);
+}
+
+static void to_server(world *w, uint16_t port, const uint8_t *p, size_t len) { to_server_from(w, 1, port, p, len); }
+
+static void flush(world *w);
+
+/* The next client datagram in flight (the client is made to send one if
+ * none is); NULL if there is none. */
+static const wire *client_dgram_in_flight(world *w)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        for (size_t i = 0; i < w->qn; i++)
+            if (!w->q[i].to_client)
+                return &w->q[i];
+        uint64_t id;
+        size_t wr;
+        if (ho_quic_stream_open(w->cl, false, &id) == HO_OK)
+            ho_quic_stream_write(w->cl, id, "x", 1, true, &wr);
+        flush(w);
+    }
+    return NULL;
 }
 
 static void deliver(world *w, const wire *d)
@@ -598,25 +621,18 @@ static void test_spoofed_address(void)
     CHECK(run(&w, got_300k, HO_QUIC_SEC(10)));
     /* Copy the next client datagram in flight and deliver it from port 666
      * first. */
-    size_t i;
-    for (i = 0; i < w.qn && w.q[i].to_client; i++)
-        ;
-    if (i == w.qn) {
-        /* make the client send something */
-        uint64_t id;
-        size_t wr;
-        ho_quic_stream_open(w.cl, false, &id);
-        ho_quic_stream_write(w.cl, id, "x", 1, true, &wr);
-        flush(&w);
-        for (i = 0; i < w.qn && w.q[i].to_client; i++)
-            ;
+    const wire *d = client_dgram_in_flight(&w);
+    CHECK(d != NULL);
+    if (d == NULL) {
+        world_free(&w);
+        return;
     }
-    CHECK(i < w.qn);
     w.watch_port = 666;
-    to_server(&w, 666, w.q[i].data, w.q[i].len);
+    to_server(&w, 666, d->data, d->len);
     ho_quic_conn_stats ss;
     ho_quic_conn_get_stats(w.srv, &ss);
     CHECK_EQ(ss.migrations, 1);
+    CHECK(w.srv->rec.rtt.has_sample); /* §9.4: a port change may keep the RTT estimate */
     CHECK_EQ(port_of(&ho_quic_conn_path(w.srv)->remote), 666);
     CHECK(run(&w, done, HO_QUIC_SEC(30)));
     CHECK(!w.bad);
@@ -657,6 +673,55 @@ static void test_spoofed_address(void)
     world_free(&w);
 }
 
+/* A new peer IP address (not just a port, RFC 9002 §9.4): the server
+ * resets congestion control and RTT when it moves there. With
+ * disable_active_migration (§18.2) such packets are dropped instead, while
+ * a port change (NAT rebinding) is still followed. */
+static void test_new_ip(void)
+{
+    world w;
+    world_init(&w, 1000000);
+    CHECK(run(&w, got_300k, HO_QUIC_SEC(10)));
+    CHECK(w.srv->rec.rtt.has_sample);
+    CHECK(w.srv->cc.cwnd > ho_quic_cc_initial_window(1200));
+    const wire *d = client_dgram_in_flight(&w);
+    CHECK(d != NULL);
+    if (d != NULL)
+        to_server_from(&w, 2, CLIENT_PORT, d->data, d->len);
+    ho_quic_conn_stats ss;
+    ho_quic_conn_get_stats(w.srv, &ss);
+    CHECK_EQ(ss.migrations, 1);
+    CHECK(!w.srv->rec.rtt.has_sample);
+    CHECK_EQ(w.srv->cc.cwnd, ho_quic_cc_initial_window(1200));
+    /* The real client goes on from 127.0.0.1: the server returns to it. */
+    CHECK(run(&w, done, HO_QUIC_SEC(30)));
+    CHECK(!w.bad);
+    world_free(&w);
+
+    world_init(&w, 1000000);
+    ho_quic_endpoint_free(w.ep);
+    w.ecfg.conn.disable_active_migration = true;
+    w.ep = ho_quic_endpoint_new(&w.ecfg);
+    CHECK(run(&w, got_300k, HO_QUIC_SEC(10)));
+    d = client_dgram_in_flight(&w);
+    CHECK(d != NULL);
+    ho_quic_conn_get_stats(w.srv, &ss);
+    uint64_t dropped = ss.packets_dropped;
+    if (d != NULL)
+        to_server_from(&w, 2, CLIENT_PORT, d->data, d->len);
+    ho_quic_conn_get_stats(w.srv, &ss);
+    CHECK_EQ(ss.migrations, 0);
+    CHECK_EQ(ss.packets_dropped, dropped + 1);
+    w.nat_port = 50001;
+    w.live_ports[0] = 50001;
+    CHECK(run(&w, done, HO_QUIC_SEC(30)));
+    CHECK(!w.bad);
+    ho_quic_conn_get_stats(w.srv, &ss);
+    CHECK_EQ(ss.migrations, 1);
+    CHECK_EQ(ss.paths_validated, 1);
+    world_free(&w);
+}
+
 int main(void)
 {
     make_tls();
@@ -666,6 +731,7 @@ int main(void)
     test_active_migration();
     test_validation_fails();
     test_spoofed_address();
+    test_new_ip();
     ho_tls_config_free(server_tls);
     ho_tls_config_free(client_tls);
     return ho_test_summary("test_quic_path");

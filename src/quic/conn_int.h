@@ -375,7 +375,7 @@ bool ho_quic_path_same(const ho_quic_path *a, const ho_quic_path *b);
 /* A datagram from `path`: false to drop it (before processing). */
 bool ho_quic_path_accept_datagram(struct ho_quic_conn *c, const ho_quic_path *path);
 /* A 1-RTT packet was processed: maybe migrate (server, §9.3). */
-void ho_quic_path_on_packet(struct ho_quic_conn *c, uint64_t pn, bool largest, ho_quic_time now);
+void ho_quic_path_on_packet(struct ho_quic_conn *c, bool largest, ho_quic_time now);
 void ho_quic_path_on_challenge(struct ho_quic_conn *c, const ho_quic_frame *f);
 void ho_quic_path_on_response(struct ho_quic_conn *c, const ho_quic_frame *f, ho_quic_time now);
 ho_quic_time ho_quic_path_next_timeout(const struct ho_quic_conn *c);

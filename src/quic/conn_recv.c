@@ -287,7 +287,7 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
         ho_quic_conn_discard_space(c, HO_QUIC_PN_SPACE_INITIAL, now);
     }
     if (space == HO_QUIC_PN_SPACE_APPLICATION && rc == HO_OK)
-        ho_quic_path_on_packet(c, pn, largest, now); /* RFC 9000 §9.3 */
+        ho_quic_path_on_packet(c, largest, now); /* RFC 9000 §9.3 */
     /* RFC 9000 §10.1: restart the idle timer on a processed packet. */
     ho_quic_conn_restart_idle(c, now);
     c->eliciting_sent_since_rx = false;

@@ -59,16 +59,15 @@ static bool addr_eq(const struct sockaddr_storage *a, socklen_t alen, const stru
     return a->ss_family == b->ss_family && la == lb && memcmp(ia, ib, la) == 0 && (ip_only || pa == pb);
 }
 
-/* NULL (no address known, as in the in-memory tests) matches anything. */
+/* Paths are told apart by the peer's address: that is what a server sees
+ * change (§9.3), and a local address reported with or without pktinfo
+ * must not look like a migration. NULL (no address known, as in the
+ * in-memory tests) matches anything. */
 bool ho_quic_path_same(const ho_quic_path *a, const ho_quic_path *b)
 {
     if (a == NULL || b == NULL)
         return true;
-    if (!addr_eq(&a->remote, a->remote_len, &b->remote, b->remote_len, false))
-        return false;
-    if (a->local_len == 0 || b->local_len == 0)
-        return true;
-    return addr_eq(&a->local, a->local_len, &b->local, b->local_len, false);
+    return addr_eq(&a->remote, a->remote_len, &b->remote, b->remote_len, false);
 }
 
 static bool same_peer_ip(const ho_quic_path *a, const ho_quic_path *b)
@@ -182,9 +181,8 @@ static void migrate_to_peer(ho_quic_conn *c, ho_quic_time now)
     ho_quic_path_start_validation(c, now);
 }
 
-void ho_quic_path_on_packet(ho_quic_conn *c, uint64_t pn, bool largest, ho_quic_time now)
+void ho_quic_path_on_packet(ho_quic_conn *c, bool largest, ho_quic_time now)
 {
-    (void)pn;
     if (!c->is_server || c->state >= HO_QUIC_STATE_CLOSING || ho_quic_path_same(c->rx_path, &c->path))
         return;
     /* §9.2, §9.3: only a non-probing packet with the largest packet number
