@@ -453,6 +453,24 @@ static void test_cids(void)
     CHECK_EQ(ho_quic_cid_on_new(w.cl, &nc), HO_OK);
     CHECK_EQ(w.cl->nretire_pending, 3);
     world_free(&w);
+
+    /* A retransmitted NEW_CONNECTION_ID for a CID we already retired does
+     * not bring it back (we would use a CID the peer forgot). */
+    world_init(&w, 0);
+    CHECK(run(&w, confirmed, HO_QUIC_SEC(5)));
+    ho_quic_peer_cid first = w.cl->peer_cids[0];
+    CHECK(ho_quic_cid_switch_dcid(w.cl));
+    nc.new_connection_id.seq = first.seq;
+    nc.new_connection_id.retire_prior_to = 0;
+    nc.new_connection_id.cid = first.cid;
+    memset(nc.new_connection_id.reset_token, 0x77, 16);
+    CHECK_EQ(ho_quic_cid_on_new(w.cl, &nc), HO_OK);
+    size_t active = 0;
+    for (size_t k = 0; k < HO_QUIC_PEER_CIDS_MAX; k++)
+        active += w.cl->peer_cids[k].in_use;
+    CHECK_EQ(active, 1);
+    CHECK(!ho_quic_cid_spare_available(w.cl));
+    world_free(&w);
 }
 
 /* The server endpoint loses the connection (a new endpoint with the same

@@ -170,7 +170,17 @@ static int queue_retire(ho_quic_conn *c, uint64_t seq)
     if (c->nretire_pending == HO_QUIC_RETIRE_PENDING_MAX)
         return HO_ERR_QUIC(HO_QUIC_CONNECTION_ID_LIMIT_ERROR);
     c->retire_pending[c->nretire_pending++] = seq;
+    c->peer_retired[c->npeer_retired++ % HO_QUIC_RETIRE_PENDING_MAX] = seq;
     return HO_OK;
+}
+
+static bool recently_retired(const ho_quic_conn *c, uint64_t seq)
+{
+    size_t n = c->npeer_retired < HO_QUIC_RETIRE_PENDING_MAX ? c->npeer_retired : HO_QUIC_RETIRE_PENDING_MAX;
+    for (size_t i = 0; i < n; i++)
+        if (c->peer_retired[i] == seq)
+            return true;
+    return false;
 }
 
 static void use_peer(ho_quic_conn *c, ho_quic_peer_cid *p)
@@ -241,7 +251,8 @@ int ho_quic_cid_on_new(ho_quic_conn *c, const ho_quic_frame *f)
         /* §19.15: a CID already below Retire Prior To is retired at once. */
         return queue_retire(c, seq);
     }
-    if (peer_by_seq(c, seq) == NULL) {
+    if (peer_by_seq(c, seq) == NULL && !recently_retired(c, seq)) {
+        /* (A retransmission of a CID we retired is not a new one.) */
         ho_quic_peer_cid *slot = NULL;
         for (size_t i = 0; i < HO_QUIC_PEER_CIDS_MAX && slot == NULL; i++)
             if (!c->peer_cids[i].in_use)

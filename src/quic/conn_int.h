@@ -298,6 +298,8 @@ struct ho_quic_conn {
     uint64_t peer_retire_prior_to;
     uint64_t retire_pending[HO_QUIC_RETIRE_PENDING_MAX];  /* RETIRE_CONNECTION_ID to send */
     size_t nretire_pending;
+    uint64_t peer_retired[HO_QUIC_RETIRE_PENDING_MAX];    /* recently retired (ring): a late */
+    size_t npeer_retired;                                 /* NEW_CONNECTION_ID is no new CID */
     ho_quic_cid rx_dcid;          /* DCID of the packet being processed */
     bool rx_non_probing;          /* it carried a non-probing frame (§9.1) */
     const ho_quic_path *rx_path;  /* where the datagram being processed came from */

@@ -55,7 +55,7 @@ static bool addr_eq(const struct sockaddr_storage *a, socklen_t alen, const stru
     uint16_t pa, pb;
     bool ka = addr_parts(a, &ia, &la, &pa), kb = addr_parts(b, &ib, &lb, &pb);
     if (!ka || !kb)
-        return alen == blen && memcmp(a, b, alen) == 0;
+        return alen == blen && alen <= sizeof(*a) && memcmp(a, b, alen) == 0;
     return a->ss_family == b->ss_family && la == lb && memcmp(ia, ib, la) == 0 && (ip_only || pa == pb);
 }
 
