@@ -2,7 +2,12 @@
  * validation and migration (src/quic/cid.c, src/quic/path.c) with an
  * in-memory client connection talking to the server endpoint over a
  * simulated link (virtual clock, one-way delay, addresses, a NAT that can
- * rebind, dead ports, a spoofing attacker). */
+ * rebind, dead ports, a spoofing attacker): CIDs issued to the limit,
+ * routed, retired and replaced, RETIRE_CONNECTION_ID errors, Retire Prior
+ * To; a stateless reset seen by the client and by the server; NAT
+ * rebinding and ho_quic_conn_migrate mid-transfer; failed validations on
+ * both sides falling back; a spoofed address held to 3x; a new IP
+ * resetting congestion control; disable_active_migration. */
 #include <string.h>
 #include <stdlib.h>
 #include <arpa/inet.h>
@@ -37,6 +42,7 @@ typedef struct world {
     size_t qn;
     uint16_t nat_port;         /* non-zero: client datagrams leave from this port */
     uint16_t dead_port;        /* datagrams from/to this client port vanish */
+    bool client_mute;          /* every client datagram vanishes */
     uint16_t live_ports[4];    /* the client receives on these ports */
     /* the transfer: the client asks, the server sends `total` bytes */
     uint64_t sid;
@@ -207,7 +213,7 @@ static void deliver(world *w, const wire *d)
         ho_quic_conn_receive(w->cl, d->data, d->len, &cp, w->now);
         return;
     }
-    if (d->from_port == w->dead_port)
+    if (d->from_port == w->dead_port || w->client_mute)
         return;
     to_server(w, d->from_port, d->data, d->len);
 }
@@ -691,6 +697,37 @@ static void test_spoofed_address(void)
     world_free(&w);
 }
 
+/* The server follows a spoofed address and the real client falls silent:
+ * the server's challenge goes unanswered, validation expires after 3 PTO
+ * (§8.2.4) and the server returns to the last validated path (§9.3.2),
+ * where the transfer completes. */
+static void test_server_validation_fails(void)
+{
+    world w;
+    world_init(&w, 1000000);
+    CHECK(run(&w, got_300k, HO_QUIC_SEC(10)));
+    const wire *d = client_dgram_in_flight(&w);
+    CHECK(d != NULL);
+    if (d != NULL)
+        to_server(&w, 666, d->data, d->len);
+    w.client_mute = true;
+    ho_quic_conn_stats ss;
+    ho_quic_conn_get_stats(w.srv, &ss);
+    CHECK_EQ(ss.migrations, 1);
+    CHECK_EQ(port_of(&ho_quic_conn_path(w.srv)->remote), 666);
+    run(&w, NULL, HO_QUIC_SEC(6));
+    ho_quic_conn_get_stats(w.srv, &ss);
+    CHECK_EQ(ss.path_validation_failures, 1);
+    CHECK_EQ(ss.paths_validated, 0);
+    CHECK(ss.path_challenges_sent >= 1);
+    CHECK_EQ(port_of(&ho_quic_conn_path(w.srv)->remote), CLIENT_PORT);
+    w.client_mute = false;
+    CHECK(run(&w, done, HO_QUIC_SEC(30)));
+    CHECK(!w.bad);
+    CHECK_EQ(w.received, 1000000);
+    world_free(&w);
+}
+
 /* A new peer IP address (not just a port, RFC 9002 §9.4): the server
  * resets congestion control and RTT when it moves there. With
  * disable_active_migration (§18.2) such packets are dropped instead, while
@@ -750,6 +787,7 @@ int main(void)
     test_validation_fails();
     test_spoofed_address();
     test_new_ip();
+    test_server_validation_fails();
     ho_tls_config_free(server_tls);
     ho_tls_config_free(client_tls);
     return ho_test_summary("test_quic_path");
