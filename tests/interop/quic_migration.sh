@@ -51,10 +51,11 @@ for mode in active nat; do
     if [ "$mode" = active ]; then
         # The client's PATH_CHALLENGE from the new port, answered by us.
         check "$tag: gtlsclient got our PATH_RESPONSE" "$T/$tag.log" "1RTT PATH_RESPONSE"
-        # Mid-transfer: the client saw stream data before it changed address.
-        verdict "$tag: the change happened mid-transfer" "$tag: no STREAM data before the change" \
-            awk '/Changing local address/ { ok = seen; done = 1; exit } /frm rx .* STREAM\(/ { seen = 1 }
-                 END { exit !(done && ok) }' "$T/$tag.log"
+        # Mid-transfer: body data (stream 0 at an offset) arrived before and after the change.
+        verdict "$tag: the change happened mid-transfer" "$tag: no body data on both sides of the change" \
+            awk '/frm rx .* STREAM\(0x0[ef]\) id=0x0 / { if (changed) after = 1; else before = 1 }
+                 /Changing local address/ { changed = 1 }
+                 END { exit !(before && after && changed) }' "$T/$tag.log"
     fi
     sleep 1 # the connection drains (3 PTO) and is freed: its counters are added then
     end_server "$tag"
