@@ -230,17 +230,7 @@ static void write_control(packet_builder *pb)
             record_add(pb->rec, HO_QUIC_SF_HANDSHAKE_DONE, 0, 0, 0, false);
         }
     }
-    if (c->path_response_pending) {
-        /* §13.3: PATH_RESPONSE is not retransmitted, so no record. */
-        f.type = HO_QUIC_FT_PATH_RESPONSE;
-        memcpy(f.path.data, c->path_response, sizeof(f.path.data));
-        if (write_frame(pb, &f, 1 + HO_QUIC_PATH_DATA_LEN))
-            c->path_response_pending = false;
-    }
-    /* RFC 9000 §8.2.1: PATH_CHALLENGE (not retransmitted: path.c sends a
-     * fresh one each PTO), then the CID frames (§19.15, §19.16). */
-    if (c->pv.challenge_pending && room(pb) >= 1 + HO_QUIC_PATH_DATA_LEN && ho_quic_path_next_challenge(c, &f))
-        write_frame(pb, &f, 1 + HO_QUIC_PATH_DATA_LEN);
+    /* The CID frames (§19.15, §19.16). */
     while (pb->rec->n < HO_QUIC_SENT_FRAMES_MAX && ho_quic_cid_next_frame(c, &f)) {
         bool retire = f.type == HO_QUIC_FT_RETIRE_CONNECTION_ID;
         uint64_t seq = retire ? f.retire_connection_id.seq : f.new_connection_id.seq;
@@ -301,6 +291,26 @@ static void write_control(packet_builder *pb)
             }
         }
     }
+}
+
+/* PATH_RESPONSE and PATH_CHALLENGE: small, and not held back by the
+ * congestion window (a new path must be validated before its window
+ * matters). Neither is retransmitted as such (§13.3): path.c sends a
+ * fresh challenge each PTO. */
+static void write_path_frames(packet_builder *pb)
+{
+    ho_quic_conn *c = pb->c;
+    ho_quic_frame f;
+    if (c->path_response_pending) {
+        /* RFC 9000 §8.2.2 */
+        f.type = HO_QUIC_FT_PATH_RESPONSE;
+        memcpy(f.path.data, c->path_response, sizeof(f.path.data));
+        if (write_frame(pb, &f, 1 + HO_QUIC_PATH_DATA_LEN))
+            c->path_response_pending = false;
+    }
+    /* RFC 9000 §8.2.1 */
+    if (c->pv.challenge_pending && room(pb) >= 1 + HO_QUIC_PATH_DATA_LEN && ho_quic_path_next_challenge(c, &f))
+        write_frame(pb, &f, 1 + HO_QUIC_PATH_DATA_LEN);
 }
 
 static void write_crypto(packet_builder *pb)
@@ -545,7 +555,8 @@ static size_t build_datagram(ho_quic_conn *c, size_t limit, ho_quic_time now)
         else {
             bool ack_due = s->ack_pending && s->ack_deadline <= now;
             bool data = cc_ok && space_wants_data(c, space);
-            want = ack_due || data || s->probes > 0;
+            bool path = space == HO_QUIC_PN_SPACE_APPLICATION && (c->path_response_pending || c->pv.challenge_pending);
+            want = ack_due || data || path || s->probes > 0;
         }
         if (!want)
             continue;
@@ -565,6 +576,8 @@ static size_t build_datagram(ho_quic_conn *c, size_t limit, ho_quic_time now)
             write_close(&pb);
         } else {
             write_ack(&pb, now);
+            if (space == HO_QUIC_PN_SPACE_APPLICATION)
+                write_path_frames(&pb);
             if (cc_ok || s->probes > 0) {
                 if (space == HO_QUIC_PN_SPACE_APPLICATION)
                     write_control(&pb);
