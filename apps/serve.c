@@ -342,7 +342,7 @@ static int index_handler(void *ctx, const ho_http_request *req, ho_http_response
     return resp->body->failed ? HO_ERR_NOMEM : HO_OK;
 }
 
-static void print_stats(ho_server *srv)
+static void print_stats(ho_server *srv, const ho_h3_listener *h3)
 {
     ho_server_stats st;
     ho_server_get_stats(srv, &st);
@@ -351,6 +351,14 @@ static void print_stats(ho_server *srv)
     ho_server_stats_json(&st, &b);
     fprintf(stderr, "handoff: counters %.*s\n", (int)b.len, (const char *)b.data);
     ho_buf_free(&b);
+    if (h3 != NULL) {
+        uint64_t migrations, validated;
+        ho_h3_listener_path_stats(h3, &migrations, &validated);
+        fprintf(stderr,
+                "handoff: h3 counters {\"requests\":%llu,\"quic_migrations\":%llu,\"quic_paths_validated\":%llu}\n",
+                (unsigned long long)ho_h3_listener_requests(h3), (unsigned long long)migrations,
+                (unsigned long long)validated);
+    }
 }
 
 int serve_main(int argc, char **argv)
@@ -494,7 +502,7 @@ int serve_main(int argc, char **argv)
         siginfo_t si;
         int sig = sigwaitinfo(&mask, &si);
         if (sig == SIGUSR1) {
-            print_stats(srv);
+            print_stats(srv, h3);
             continue;
         }
         if (sig == SIGINT || sig == SIGTERM) {
@@ -503,7 +511,7 @@ int serve_main(int argc, char **argv)
         }
     }
     ho_server_stop(srv);
-    print_stats(srv);
+    print_stats(srv, h3);
     rc = 0;
 done:
     ho_h3_listener_free(h3);

@@ -575,18 +575,27 @@ static void test_misbehaving(void)
         sim_free(&s);
     }
     /* 5. NEW_CONNECTION_ID beyond our active_connection_id_limit (2, §5.1.1):
-     * one extra ID is fine, a second is CONNECTION_ID_LIMIT_ERROR. */
+     * the client already issued its one extra ID (cid.c); repeating it is
+     * harmless, a third active ID is CONNECTION_ID_LIMIT_ERROR. */
     {
         sim s;
         sim_init(&s, 0, 23);
         sim_start(&s);
         CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+        run(&s, NULL, HO_QUIC_MS(200));
         for (uint64_t seq = 1; seq <= 2; seq++) {
             ho_quic_frame nc = {.type = HO_QUIC_FT_NEW_CONNECTION_ID};
             nc.new_connection_id.seq = seq;
             nc.new_connection_id.cid.len = 8;
             memset(nc.new_connection_id.cid.data, (int)seq, 8);
             memset(nc.new_connection_id.reset_token, (int)seq, 16);
+            for (size_t k = 0; k < HO_QUIC_LOCAL_CIDS_MAX; k++) {
+                const ho_quic_local_cid *l = &s.conn[0]->local_cids[k];
+                if (l->in_use && l->seq == seq) {
+                    nc.new_connection_id.cid = l->cid;
+                    memcpy(nc.new_connection_id.reset_token, l->token, 16);
+                }
+            }
             ho_buf_init(&f);
             CHECK_EQ(ho_quic_frame_encode(&f, &nc), HO_OK);
             inject(&s, HO_QUIC_PN_SPACE_APPLICATION, f.data, f.len);

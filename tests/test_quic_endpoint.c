@@ -593,10 +593,11 @@ static void test_stateless_reset(void)
     ho_quic_endpoint_out o2 = {.buf = rb, .cap = sizeof(rb)};
     CHECK(ho_quic_endpoint_send(ep2, &o2, n.now) > 0);
     CHECK_MEM(rb + o2.len - 16, n.cl[0]->tpx.peer.stateless_reset_token, 16);
-    /* The client connection does not detect stateless resets yet: it drops
-     * the packet as undecryptable and stays open. */
+    /* The client cannot decrypt it, sees the token (RFC 9000 §10.3.1) and
+     * drains. */
     ho_quic_conn_receive(n.cl[0], rb, o2.len, &n.cpath[0], n.now);
-    CHECK(!ho_quic_conn_is_closing(n.cl[0]));
+    CHECK(ho_quic_conn_is_closing(n.cl[0]));
+    CHECK_EQ(ho_quic_conn_error(n.cl[0]), HO_ERR_QUIC_STATELESS_RESET);
     ho_quic_endpoint_free(ep2);
     net_free(&n);
 }

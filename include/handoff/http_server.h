@@ -44,6 +44,9 @@ int ho_h3_listener_start(ho_h3_listener *l);
 void ho_h3_listener_free(ho_h3_listener *l);
 /* Requests served on connections that are already gone. */
 uint64_t ho_h3_listener_requests(const ho_h3_listener *l);
+/* Of connections already gone: peer address changes followed (RFC 9000
+ * §9) and paths validated. */
+void ho_h3_listener_path_stats(const ho_h3_listener *l, uint64_t *migrations, uint64_t *paths_validated);
 
 #ifdef __cplusplus
 }

@@ -36,8 +36,15 @@
  * (§6.2, restarting with version 1), resumes a TLS session (no 0-RTT);
  * src/quic/client.c.
  *
- * Not in this version: 0-RTT, NEW_TOKEN tokens,
- * AEAD usage limits (RFC 9001 §6.6), connection migration and NEW_CONNECTION_ID, DATAGRAM frames.
+ * Connection IDs and paths: after the handshake each side issues
+ * NEW_CONNECTION_ID up to the peer's active_connection_id_limit (at most 4)
+ * and replaces the ones the peer retires; a server follows a client to a
+ * new address after validating it (RFC 9000 §9.3), a client migrates with
+ * ho_quic_conn_migrate; a stateless reset from the peer (§10.3.1) ends the
+ * connection with HO_ERR_QUIC_STATELESS_RESET.
+ *
+ * Not in this version: 0-RTT, NEW_TOKEN tokens, preferred_address,
+ * AEAD usage limits (RFC 9001 §6.6), DATAGRAM frames.
  */
 #ifndef HANDOFF_QUIC_H
 #define HANDOFF_QUIC_H
@@ -62,8 +69,12 @@ typedef int64_t ho_quic_time;
 
 typedef struct ho_quic_conn ho_quic_conn;
 
-/* A network path: the 4-tuple the datagram travelled on. Opaque to the
- * connection today (no migration); kept for the endpoint. */
+/* The connection ended on a stateless reset from the peer (RFC 9000
+ * §10.3.1): ho_quic_conn_error() and the closed callback report it. */
+#define HO_ERR_QUIC_STATELESS_RESET (-80)
+
+/* A network path: the 4-tuple the datagram travelled on (local: ours,
+ * remote: the peer). A NULL path (tests) matches any. */
 typedef struct ho_quic_path {
     struct sockaddr_storage local, remote;
     socklen_t local_len, remote_len;
@@ -120,6 +131,10 @@ typedef struct ho_quic_config {
     ho_quic_time initial_rtt;          /* 0: 333 ms (RFC 9002 §6.2.2) */
     int64_t wall_clock_ms;             /* for the TLS engine (certificate validity); 0: not set */
     uint64_t conn_id;                  /* carried in events (base.h) and by the TLS engine */
+    /* Announce disable_active_migration (§18.2): a server then drops
+     * packets from a new peer IP address (NAT rebinding of the port is
+     * still followed). */
+    bool disable_active_migration;
     ho_quic_callbacks callbacks;
     /* Client only. */
     uint32_t version;                  /* of the first Initial; 0: 1. Another value draws a
@@ -211,8 +226,31 @@ typedef struct ho_quic_conn_stats {
     /* DPLPMTUD (RFC 8899): the datagram size in use and the probes. */
     uint64_t max_datagram_size;
     uint64_t pmtud_probes_sent, pmtud_probes_acked, pmtud_probes_lost, pmtud_black_holes;
+    /* Connection IDs and paths: NEW_CONNECTION_ID issued and retired by the
+     * peer, path changes (server: following the peer; client:
+     * ho_quic_conn_migrate), validations that succeeded and failed. */
+    uint64_t cids_issued, cids_retired;
+    uint64_t migrations, path_challenges_sent, paths_validated, path_validation_failures;
 } ho_quic_conn_stats;
 void ho_quic_conn_get_stats(const ho_quic_conn *c, ho_quic_conn_stats *st);
+
+/* ---- paths (RFC 9000 §8.2, §9) ---------------------------------------- */
+
+/* Client: moves the connection to new_path (a new local address) with a
+ * peer CID never used before (§9.5), resets congestion control and RTT
+ * (RFC 9000 §9.4) and validates the path with PATH_CHALLENGE; if that
+ * fails (3 PTOs, §8.2.4) it goes back to the previous path. Datagrams go
+ * out on the new path from the next send. Errors: HO_ERR_INVALID_ARG on a
+ * server or when the server sent disable_active_migration,
+ * HO_ERR_WOULD_BLOCK before the handshake is confirmed or while no unused
+ * peer CID is available, HO_ERR_CLOSED when closing. */
+int ho_quic_conn_migrate(ho_quic_conn *c, const ho_quic_path *new_path, ho_quic_time now);
+/* The current path (where data goes). */
+const ho_quic_path *ho_quic_conn_path(const ho_quic_conn *c);
+/* Where the datagrams returned by the last ho_quic_conn_send go: the
+ * current path, except a lone PATH_RESPONSE to a peer address that probed
+ * (§8.2.2: answered on the path the challenge came from). */
+const ho_quic_path *ho_quic_conn_send_path(const ho_quic_conn *c);
 
 /* ---- streams (RFC 9000 §2-§4) ---------------------------------------- */
 

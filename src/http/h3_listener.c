@@ -28,6 +28,7 @@ struct ho_h3_listener {
     pthread_t thread;
     bool started;
     _Atomic uint64_t requests;
+    _Atomic uint64_t migrations, paths_validated; /* of connections gone */
 };
 
 static ho_h3_conn *h3_of(ho_quic_conn *c) { return ho_quic_conn_get_user(c); }
@@ -67,6 +68,10 @@ static void on_conn_free(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c)
     ho_h3_conn *h = h3_of(c);
     if (h != NULL) {
         atomic_fetch_add(&l->requests, ho_h3_requests_served(h));
+        ho_quic_conn_stats st;
+        ho_quic_conn_get_stats(c, &st);
+        atomic_fetch_add(&l->migrations, st.migrations);
+        atomic_fetch_add(&l->paths_validated, st.paths_validated);
         ho_h3_free(h);
         ho_quic_conn_set_user(c, NULL);
     }
@@ -225,4 +230,10 @@ void ho_h3_listener_free(ho_h3_listener *l)
 uint64_t ho_h3_listener_requests(const ho_h3_listener *l)
 {
     return atomic_load(&((ho_h3_listener *)l)->requests);
+}
+
+void ho_h3_listener_path_stats(const ho_h3_listener *l, uint64_t *migrations, uint64_t *paths_validated)
+{
+    *migrations = atomic_load(&l->migrations);
+    *paths_validated = atomic_load(&l->paths_validated);
 }

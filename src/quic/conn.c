@@ -64,6 +64,7 @@ static int on_peer_tparams(void *ctx, ho_quic_tp_exchange *x)
     uint64_t ours = c->tpx.local.max_idle_timeout, theirs = p->max_idle_timeout;
     uint64_t idle = ours == 0 ? theirs : theirs == 0 ? ours : ours < theirs ? ours : theirs;
     c->idle_timeout = HO_QUIC_MS(idle);
+    ho_quic_cid_on_peer_tparams(c);
     return HO_OK;
 }
 
@@ -171,6 +172,7 @@ int ho_quic_conn_tls_input(ho_quic_conn *c, ho_quic_pn_space space, ho_quic_time
             c->handshake_done_pending = true;
             ho_quic_conn_confirm(c, now);
         }
+        ho_quic_cid_issue(c); /* RFC 9000 §5.1.1 */
         if (c->cfg.callbacks.handshake_done != NULL)
             c->cfg.callbacks.handshake_done(c->cfg.callbacks.ctx, c);
     }
@@ -196,6 +198,7 @@ static void set_local_tparams(ho_quic_conn *c)
     tp->max_ack_delay = cfg->max_ack_delay_ms;
     tp->initial_scid = c->scid;
     tp->present |= ho_quic_tp_bit(HO_QUIC_TP_INITIAL_SCID);
+    tp->disable_active_migration = cfg->disable_active_migration;
     if (c->is_server) {
         /* RFC 9000 §7.3: the server echoes the client's first DCID. */
         tp->original_dcid = c->odcid;
@@ -266,6 +269,7 @@ static ho_quic_conn *conn_new(const ho_quic_config *cfg, bool is_server, const h
     ho_tls_out_init(&c->tls_out);
     c->scid.len = (uint8_t)k->cid_len;
     ho_random(c->scid.data, c->scid.len);
+    ho_quic_cid_init(c);
     c->tls = ho_tls_new(k->tls, is_server ? NULL : k->server_name);
     if (c->tls == NULL) {
         ho_quic_conn_free(c);
@@ -468,7 +472,8 @@ ho_quic_time ho_quic_conn_next_timeout(const ho_quic_conn *c)
             t = c->spaces[s].ack_deadline;
     if (c->pace_at < t)
         t = c->pace_at;
-    return t;
+    ho_quic_time p = ho_quic_path_next_timeout(c);
+    return p < t ? p : t;
 }
 
 void ho_quic_conn_handle_timeout(ho_quic_conn *c, ho_quic_time now)
@@ -488,6 +493,7 @@ void ho_quic_conn_handle_timeout(ho_quic_conn *c, ho_quic_time now)
         ho_quic_conn_set_closed(c);
         return;
     }
+    ho_quic_path_on_timeout(c, now);
     /* ACK deadlines are acted on by send. */
     if (ho_quic_recovery_timer(&c->rec) <= now) {
         ho_quic_timeout_action a;

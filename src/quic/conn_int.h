@@ -113,6 +113,8 @@ enum {
     HO_QUIC_SF_STOP_SENDING,
     HO_QUIC_SF_HANDSHAKE_DONE,
     HO_QUIC_SF_ACK,
+    HO_QUIC_SF_NEW_CID,     /* id: sequence number */
+    HO_QUIC_SF_RETIRE_CID,  /* id: sequence number */
 };
 
 typedef struct ho_quic_sent_frame {
@@ -130,6 +132,59 @@ typedef struct ho_quic_sent_record {
     unsigned n;
     ho_quic_sent_frame f[HO_QUIC_SENT_FRAMES_MAX];
 } ho_quic_sent_record;
+
+/* ---- connection IDs and paths (cid.c, path.c) ------------------------- */
+
+#define HO_QUIC_LOCAL_CIDS_MAX 4     /* we issue at most this many (§5.1.1) */
+#define HO_QUIC_PEER_CIDS_MAX HO_QUIC_TP_DEFAULT_ACTIVE_CID_LIMIT /* our active_connection_id_limit */
+#define HO_QUIC_RETIRE_PENDING_MAX 16
+#define HO_QUIC_CHALLENGES_MAX 3     /* PATH_CHALLENGE data values outstanding */
+
+typedef struct ho_quic_local_cid {
+    ho_quic_cid cid;
+    uint64_t seq;
+    uint8_t token[HO_QUIC_RESET_TOKEN_LEN];
+    bool in_use, new_pending;        /* NEW_CONNECTION_ID to (re)send */
+} ho_quic_local_cid;
+
+typedef struct ho_quic_peer_cid {
+    ho_quic_cid cid;
+    uint64_t seq;
+    uint8_t token[HO_QUIC_RESET_TOKEN_LEN];
+    bool in_use, has_token;
+    bool used;                       /* we sent with it: its token may be checked (§10.3.1) */
+} ho_quic_peer_cid;
+
+struct ho_quic_conn;
+/* How a server connection tells its endpoint about the CIDs it issues
+ * (routing, reset tokens) and the peer's reset tokens it uses. */
+typedef struct ho_quic_cid_hooks {
+    void *ctx;
+    void *owner;                     /* the endpoint's record of the connection */
+    /* A new CID of ours: fill its stateless reset token; an error (a
+     * collision in the routing table) makes the connection pick another. */
+    int (*issued)(void *ctx, struct ho_quic_conn *c, const ho_quic_cid *cid, uint8_t token[16]);
+    void (*retired)(void *ctx, struct ho_quic_conn *c, const ho_quic_cid *cid);
+    /* A peer token became checkable (add) or was retired. */
+    void (*peer_token)(void *ctx, struct ho_quic_conn *c, const uint8_t token[16], bool add);
+} ho_quic_cid_hooks;
+
+typedef struct ho_quic_path_validation {
+    bool active;
+    bool challenge_pending;          /* a PATH_CHALLENGE to send */
+    uint8_t data[HO_QUIC_CHALLENGES_MAX][HO_QUIC_PATH_DATA_LEN];
+    unsigned ndata;
+    ho_quic_time retransmit_at, expires_at;
+    bool pad;                        /* pad the datagram carrying it (§8.2.1) */
+} ho_quic_path_validation;
+
+typedef struct ho_quic_side_path {
+    ho_quic_path addr;
+    bool valid;
+    bool response_pending;
+    uint8_t response[HO_QUIC_PATH_DATA_LEN];
+    uint64_t amp_received, amp_sent; /* §8.1: 3x what came from there */
+} ho_quic_side_path;
 
 /* ---- the connection --------------------------------------------------- */
 
@@ -233,9 +288,6 @@ struct ho_quic_conn {
     ho_quic_time pace_at;         /* pacing held data back until then */
     bool writable_check;          /* acknowledged stream data freed buffer room */
     bool handshake_pkt_sent;      /* client: Initial keys go once one is sent */
-    uint64_t peer_cid_seqs[HO_QUIC_TP_DEFAULT_ACTIVE_CID_LIMIT]; /* NEW_CONNECTION_ID seen (unused yet) */
-    size_t peer_cid_count;
-    uint64_t peer_retire_prior_to;
     bool path_response_pending;   /* PATH_CHALLENGE to echo (RFC 9000 §8.2.2) */
     uint8_t path_response[HO_QUIC_PATH_DATA_LEN];
 
@@ -250,6 +302,27 @@ struct ho_quic_conn {
     ho_quic_cid retry_scid;       /* the Retry's SCID: retry_source_connection_id (§7.3) */
     uint8_t *retry_token;         /* sent in every Initial after a Retry (§17.2.5.2) */
     size_t retry_token_len;
+
+    /* ---- connection IDs (cid.c) and paths (path.c) ---- */
+    ho_quic_cid_hooks cid_hooks;  /* the endpoint's routing table, or none */
+    ho_quic_local_cid local_cids[HO_QUIC_LOCAL_CIDS_MAX]; /* ours; [seq 0] is scid */
+    uint64_t local_cid_next_seq;
+    ho_quic_peer_cid peer_cids[HO_QUIC_PEER_CIDS_MAX];    /* the peer's, dcid among them */
+    uint64_t dcid_seq;            /* sequence number of dcid */
+    uint64_t peer_retire_prior_to;
+    uint64_t retire_pending[HO_QUIC_RETIRE_PENDING_MAX];  /* RETIRE_CONNECTION_ID to send */
+    size_t nretire_pending;
+    uint64_t peer_retired[HO_QUIC_RETIRE_PENDING_MAX];    /* recently retired (ring): a late */
+    size_t npeer_retired;                                 /* NEW_CONNECTION_ID is no new CID */
+    ho_quic_cid rx_dcid;          /* DCID of the packet being processed */
+    bool rx_non_probing;          /* it carried a non-probing frame (§9.1) */
+    const ho_quic_path *rx_path;  /* where the datagram being processed came from */
+    size_t rx_dgram_len;
+    ho_quic_path_validation pv;   /* validation of the current path */
+    ho_quic_path old_path;        /* last validated path (§9.3.2 fallback) */
+    bool has_old_path;
+    ho_quic_side_path side;       /* a probing peer address (§9.1) */
+    const ho_quic_path *send_path;/* the path of the datagrams the last send returned */
 };
 
 static inline ho_epoch ho_quic_space_epoch(ho_quic_pn_space s)
@@ -333,6 +406,54 @@ void ho_quic_pmtud_on_acked(ho_quic_conn *c, ho_quic_pn_space space, const ho_qu
 void ho_quic_pmtud_on_lost(ho_quic_conn *c, ho_quic_pn_space space, const ho_quic_sent_packet *pkt);
 /* A PTO expired (after the backoff grew): black-hole check. */
 void ho_quic_pmtud_on_pto(ho_quic_conn *c);
+/* The peer address changed (path.c, not for a NAT rebinding): search again
+ * from the base size. */
+void ho_quic_pmtud_on_path_change(ho_quic_conn *c);
+
+/* cid.c */
+void ho_quic_cid_init(struct ho_quic_conn *c); /* seq 0 of both sides (after tparams are set) */
+/* After the handshake: issue CIDs up to the peer's limit. */
+void ho_quic_cid_issue(struct ho_quic_conn *c);
+bool ho_quic_cid_is_ours(const struct ho_quic_conn *c, const ho_quic_cid *cid);
+int ho_quic_cid_on_new(struct ho_quic_conn *c, const ho_quic_frame *f);
+int ho_quic_cid_on_retire(struct ho_quic_conn *c, const ho_quic_frame *f);
+/* The peer's transport parameters: its seq-0 token, its limit. */
+void ho_quic_cid_on_peer_tparams(struct ho_quic_conn *c);
+/* Switches dcid to an unused peer CID, retiring the current one (§9.5).
+ * False if none is available. */
+bool ho_quic_cid_switch_dcid(struct ho_quic_conn *c);
+bool ho_quic_cid_spare_available(const struct ho_quic_conn *c);
+/* §10.3.1: the datagram's last 16 bytes are a token of a peer CID we used. */
+bool ho_quic_cid_is_stateless_reset(const struct ho_quic_conn *c, const uint8_t *dgram, size_t len);
+/* The next NEW/RETIRE_CONNECTION_ID frame to send; committed by _sent. */
+bool ho_quic_cid_next_frame(struct ho_quic_conn *c, ho_quic_frame *f);
+void ho_quic_cid_frame_sent(struct ho_quic_conn *c, const ho_quic_frame *f);
+void ho_quic_cid_frame_lost(struct ho_quic_conn *c, uint8_t kind, uint64_t seq);
+/* Before free: the endpoint forgets every CID and token. */
+void ho_quic_cid_release_all(struct ho_quic_conn *c);
+
+/* path.c */
+bool ho_quic_path_same(const ho_quic_path *a, const ho_quic_path *b);
+/* A datagram from `path`: false to drop it (before processing). */
+bool ho_quic_path_accept_datagram(struct ho_quic_conn *c, const ho_quic_path *path);
+/* A 1-RTT packet was processed: maybe migrate (server, §9.3). */
+void ho_quic_path_on_packet(struct ho_quic_conn *c, bool largest, ho_quic_time now);
+void ho_quic_path_on_challenge(struct ho_quic_conn *c, const ho_quic_frame *f);
+void ho_quic_path_on_response(struct ho_quic_conn *c, const ho_quic_frame *f, ho_quic_time now);
+ho_quic_time ho_quic_path_next_timeout(const struct ho_quic_conn *c);
+void ho_quic_path_on_timeout(struct ho_quic_conn *c, ho_quic_time now);
+/* The PATH_CHALLENGE to send on the current path, if due. */
+bool ho_quic_path_next_challenge(struct ho_quic_conn *c, ho_quic_frame *f);
+/* A datagram for a probing peer address (PATH_RESPONSE), built in c->pkt:
+ * its length, 0 if none is due. */
+size_t ho_quic_path_build_side(struct ho_quic_conn *c, ho_quic_time now);
+/* Starts validating the current path (after a change). */
+void ho_quic_path_start_validation(struct ho_quic_conn *c, ho_quic_time now);
+
+/* conn_send.c, for path.c: one 1-RTT packet with just these frames (not
+ * retransmitted) in c->pkt, padded to pad_to; its length or 0. */
+size_t ho_quic_conn_build_frames(struct ho_quic_conn *c, const ho_quic_frame *frames, size_t n, size_t limit,
+                                 size_t pad_to, ho_quic_time now);
 
 /* stream.c */
 ho_quic_stream *ho_quic_stream_find(ho_quic_conn *c, uint64_t id);

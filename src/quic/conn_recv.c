@@ -86,38 +86,6 @@ static void on_connection_close(ho_quic_conn *c, const ho_quic_frame *f, ho_quic
     ho_quic_conn_enter_draining(c, now);
 }
 
-/* NEW_CONNECTION_ID (RFC 9000 §19.15, §5.1.1): the IDs are recorded for
- * their count only; the connection keeps using the handshake CID. */
-static int on_new_connection_id(ho_quic_conn *c, const ho_quic_frame *f)
-{
-    /* §19.15: a peer that uses a zero-length CID MUST NOT send this. */
-    if (c->dcid.len == 0)
-        return HO_ERR_QUIC(HO_QUIC_PROTOCOL_VIOLATION);
-    uint64_t seq = f->new_connection_id.seq;
-    if (f->new_connection_id.retire_prior_to > c->peer_retire_prior_to)
-        c->peer_retire_prior_to = f->new_connection_id.retire_prior_to;
-    if (seq < c->peer_retire_prior_to)
-        return HO_OK; /* §19.15: already retired */
-    size_t w = 0;
-    bool known = false;
-    for (size_t i = 0; i < c->peer_cid_count; i++) {
-        if (c->peer_cid_seqs[i] < c->peer_retire_prior_to)
-            continue;
-        known |= c->peer_cid_seqs[i] == seq;
-        c->peer_cid_seqs[w++] = c->peer_cid_seqs[i];
-    }
-    c->peer_cid_count = w;
-    if (known)
-        return HO_OK;
-    /* §5.1.1: more active IDs than our active_connection_id_limit (the
-     * default 2, counting the one from the handshake) is an error. */
-    size_t active = (c->peer_retire_prior_to == 0 ? 1 : 0) + c->peer_cid_count;
-    if (active + 1 > HO_QUIC_TP_DEFAULT_ACTIVE_CID_LIMIT)
-        return HO_ERR_QUIC(HO_QUIC_CONNECTION_ID_LIMIT_ERROR);
-    c->peer_cid_seqs[c->peer_cid_count++] = seq;
-    return HO_OK;
-}
-
 static int on_frame(ho_quic_conn *c, ho_quic_pkt_type pkt, const ho_quic_frame *f, ho_quic_time now)
 {
     ho_quic_pn_space space = pkt == HO_QUIC_PKT_INITIAL ? HO_QUIC_PN_SPACE_INITIAL
@@ -158,16 +126,16 @@ static int on_frame(ho_quic_conn *c, ho_quic_pkt_type pkt, const ho_quic_frame *
     case HO_QUIC_FT_STREAMS_BLOCKED_BIDI:
     case HO_QUIC_FT_STREAMS_BLOCKED_UNI:
     case HO_QUIC_FT_NEW_TOKEN:
-    case HO_QUIC_FT_RETIRE_CONNECTION_ID: /* we issue no further CIDs */
+        return HO_OK;
+    case HO_QUIC_FT_RETIRE_CONNECTION_ID:
+        return ho_quic_cid_on_retire(c, f);
     case HO_QUIC_FT_NEW_CONNECTION_ID:
-        return on_new_connection_id(c, f);
-    case HO_QUIC_FT_PATH_RESPONSE:        /* we send no PATH_CHALLENGE */
+        return ho_quic_cid_on_new(c, f);
+    case HO_QUIC_FT_PATH_RESPONSE:
+        ho_quic_path_on_response(c, f, now);
         return HO_OK;
     case HO_QUIC_FT_PATH_CHALLENGE:
-        /* RFC 9000 §8.2.2: MUST answer with PATH_RESPONSE echoing the data
-         * (on the path it came from: we have only one). */
-        memcpy(c->path_response, f->path.data, sizeof(c->path_response));
-        c->path_response_pending = true;
+        ho_quic_path_on_challenge(c, f);
         return HO_OK;
     case HO_QUIC_FT_STREAM_DATA_BLOCKED: {
         ho_quic_stream *s;
@@ -199,7 +167,12 @@ int ho_quic_conn_handle_frames(ho_quic_conn *c, ho_quic_pkt_type pkt, const uint
     ho_quic_frame f;
     int rc;
     ho_quic_frame_reader_init(&r, payload, len, pkt, !c->is_server);
+    c->rx_non_probing = false;
     while ((rc = ho_quic_frame_read(&r, &f)) == HO_OK) {
+        /* RFC 9000 §9.1: the probing frames. */
+        if (f.type != HO_QUIC_FT_PADDING && f.type != HO_QUIC_FT_PATH_CHALLENGE &&
+            f.type != HO_QUIC_FT_PATH_RESPONSE && f.type != HO_QUIC_FT_NEW_CONNECTION_ID)
+            c->rx_non_probing = true;
         rc = on_frame(c, pkt, &f, now);
         if (rc == HO_ERR_CLOSED)
             return rc; /* CONNECTION_CLOSE: now draining */
@@ -252,7 +225,7 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
     }
     if (hdr->type == HO_QUIC_PKT_0RTT)
         goto drop; /* no 0-RTT */
-    bool ours = ho_quic_cid_eq(&hdr->dcid, &c->scid) ||
+    bool ours = ho_quic_cid_is_ours(c, &hdr->dcid) ||
                 (c->is_server && hdr->type != HO_QUIC_PKT_1RTT && ho_quic_cid_eq(&hdr->dcid, &c->odcid));
     if (!ours)
         goto drop;
@@ -303,6 +276,8 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
         c->dcid_from_server = true;
     }
     c->stats.packets_received++;
+    c->rx_dcid = hdr->dcid;
+    bool largest = s->largest_rx == HO_QUIC_PN_NONE || pn > s->largest_rx;
     bool eliciting = false;
     rc = ho_quic_conn_handle_frames(c, hdr->type, pkt + hdr->payload_offset, hdr->payload_len, &eliciting, now);
     if (rc != HO_OK && c->state == HO_QUIC_STATE_CLOSED)
@@ -326,6 +301,8 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
         ho_quic_recovery_set_amplification_limited(&c->rec, false, now);
         ho_quic_conn_discard_space(c, HO_QUIC_PN_SPACE_INITIAL, now);
     }
+    if (space == HO_QUIC_PN_SPACE_APPLICATION && rc == HO_OK)
+        ho_quic_path_on_packet(c, largest, now); /* RFC 9000 §9.3 */
     /* RFC 9000 §10.1: restart the idle timer on a processed packet. */
     ho_quic_conn_restart_idle(c, now);
     c->eliciting_sent_since_rx = false;
@@ -337,14 +314,17 @@ drop:
 int ho_quic_conn_receive(ho_quic_conn *c, const uint8_t *dgram, size_t len, const ho_quic_path *path,
                          ho_quic_time now)
 {
-    /* No migration yet: the path is the one we started on; only its ECN
-     * codepoint is used (RFC 9000 §13.4.1). */
     c->now = now;
     c->ecn.rx_mark = path != NULL ? path->ecn & 3 : 0;
     if (c->state == HO_QUIC_STATE_CLOSED)
         return HO_ERR_CLOSED;
     if (c->state == HO_QUIC_STATE_DRAINING)
         return HO_OK; /* §10.2.2: nothing is processed or sent */
+    if (!ho_quic_path_accept_datagram(c, path)) {
+        c->stats.packets_dropped++;
+        return HO_OK;
+    }
+    c->rx_dgram_len = len;
     if (len > c->rx_copy_cap) {
         uint8_t *p = realloc(c->rx_copy, len);
         if (p == NULL)
@@ -355,7 +335,9 @@ int ho_quic_conn_receive(ho_quic_conn *c, const uint8_t *dgram, size_t len, cons
     memcpy(c->rx_copy, dgram, len);
     c->stats.datagrams_received++;
     c->stats.bytes_received += len;
-    c->amp_received += len;
+    if (ho_quic_path_same(path, &c->path))
+        c->amp_received += len; /* a new path counts from its migration (path.c) */
+    uint64_t processed = c->stats.packets_received;
     ho_quic_datagram_iter it;
     ho_quic_datagram_iter_init(&it, c->rx_copy, len, c->scid.len);
     ho_quic_header hdr;
@@ -363,6 +345,15 @@ int ho_quic_conn_receive(ho_quic_conn *c, const uint8_t *dgram, size_t len, cons
     while (c->state != HO_QUIC_STATE_CLOSED && c->state != HO_QUIC_STATE_DRAINING &&
            ho_quic_datagram_next(&it, &hdr, &pkt) == HO_OK)
         on_packet(c, pkt, &hdr, len, now);
+    if (c->stats.packets_received == processed && c->state < HO_QUIC_STATE_DRAINING &&
+        ho_quic_cid_is_stateless_reset(c, dgram, len)) {
+        /* RFC 9000 §10.3.1: a datagram we could not process that ends with
+         * a token of the peer's: enter draining, send nothing more. */
+        c->error = HO_ERR_QUIC_STATELESS_RESET;
+        c->close_by_peer = true;
+        ho_quic_conn_enter_draining(c, now);
+    }
+    c->rx_path = NULL;
     if (c->is_server && !c->address_validated) {
         /* A.6: a datagram may unblock the amplification limit. */
         bool limited = c->amp_sent >= 3 * c->amp_received;

@@ -140,6 +140,10 @@ void ho_quic_conn_sent_lost(void *ctx, ho_quic_pn_space space, const ho_quic_sen
         case HO_QUIC_SF_HANDSHAKE_DONE:
             c->handshake_done_pending = true;
             break;
+        case HO_QUIC_SF_NEW_CID:
+        case HO_QUIC_SF_RETIRE_CID:
+            ho_quic_cid_frame_lost(c, f->kind, f->id);
+            break;
         default:
             break;
         }
@@ -232,12 +236,14 @@ static void write_control(packet_builder *pb)
             record_add(pb->rec, HO_QUIC_SF_HANDSHAKE_DONE, 0, 0, 0, false);
         }
     }
-    if (c->path_response_pending) {
-        /* §13.3: PATH_RESPONSE is not retransmitted, so no record. */
-        f.type = HO_QUIC_FT_PATH_RESPONSE;
-        memcpy(f.path.data, c->path_response, sizeof(f.path.data));
-        if (write_frame(pb, &f, 1 + HO_QUIC_PATH_DATA_LEN))
-            c->path_response_pending = false;
+    /* The CID frames (§19.15, §19.16). */
+    while (pb->rec->n < HO_QUIC_SENT_FRAMES_MAX && ho_quic_cid_next_frame(c, &f)) {
+        bool retire = f.type == HO_QUIC_FT_RETIRE_CONNECTION_ID;
+        uint64_t seq = retire ? f.retire_connection_id.seq : f.new_connection_id.seq;
+        if (!write_frame(pb, &f, retire ? 9 : 1 + 8 + 8 + 1 + HO_QUIC_MAX_CID_LEN + HO_QUIC_RESET_TOKEN_LEN))
+            break;
+        ho_quic_cid_frame_sent(c, &f);
+        record_add(pb->rec, retire ? HO_QUIC_SF_RETIRE_CID : HO_QUIC_SF_NEW_CID, seq, 0, 0, false);
     }
     if (c->max_data_pending && pb->rec->n < HO_QUIC_SENT_FRAMES_MAX) {
         f.type = HO_QUIC_FT_MAX_DATA;
@@ -291,6 +297,26 @@ static void write_control(packet_builder *pb)
             }
         }
     }
+}
+
+/* PATH_RESPONSE and PATH_CHALLENGE: small, and not held back by the
+ * congestion window (a new path must be validated before its window
+ * matters). Neither is retransmitted as such (§13.3): path.c sends a
+ * fresh challenge each PTO. */
+static void write_path_frames(packet_builder *pb)
+{
+    ho_quic_conn *c = pb->c;
+    ho_quic_frame f;
+    if (c->path_response_pending) {
+        /* RFC 9000 §8.2.2 */
+        f.type = HO_QUIC_FT_PATH_RESPONSE;
+        memcpy(f.path.data, c->path_response, sizeof(f.path.data));
+        if (write_frame(pb, &f, 1 + HO_QUIC_PATH_DATA_LEN))
+            c->path_response_pending = false;
+    }
+    /* RFC 9000 §8.2.1 */
+    if (c->pv.challenge_pending && room(pb) >= 1 + HO_QUIC_PATH_DATA_LEN && ho_quic_path_next_challenge(c, &f))
+        write_frame(pb, &f, 1 + HO_QUIC_PATH_DATA_LEN);
 }
 
 static void write_crypto(packet_builder *pb)
@@ -507,8 +533,9 @@ static bool space_wants_data(ho_quic_conn *c, ho_quic_pn_space space)
         return true;
     if (space != HO_QUIC_PN_SPACE_APPLICATION)
         return false;
+    ho_quic_frame f;
     if (c->handshake_done_pending || c->max_data_pending || c->max_streams_pending[0] || c->max_streams_pending[1] ||
-        c->path_response_pending)
+        c->path_response_pending || c->pv.challenge_pending || ho_quic_cid_next_frame(c, &f))
         return true;
     for (size_t i = 0; i < c->nstreams; i++) {
         ho_quic_stream *st = c->streams[i];
@@ -552,7 +579,8 @@ static size_t build_datagram(ho_quic_conn *c, size_t limit, ho_quic_time now)
         else {
             bool ack_due = s->ack_pending && s->ack_deadline <= now;
             bool data = cc_ok && space_wants_data(c, space);
-            want = ack_due || data || s->probes > 0;
+            bool path = space == HO_QUIC_PN_SPACE_APPLICATION && (c->path_response_pending || c->pv.challenge_pending);
+            want = ack_due || data || path || s->probes > 0;
         }
         if (!want)
             continue;
@@ -572,6 +600,8 @@ static size_t build_datagram(ho_quic_conn *c, size_t limit, ho_quic_time now)
             write_close(&pb);
         } else {
             write_ack(&pb, now);
+            if (space == HO_QUIC_PN_SPACE_APPLICATION)
+                write_path_frames(&pb);
             if (cc_ok || s->probes > 0) {
                 if (space == HO_QUIC_PN_SPACE_APPLICATION)
                     write_control(&pb);
@@ -604,6 +634,14 @@ static size_t build_datagram(ho_quic_conn *c, size_t limit, ho_quic_time now)
     if (has_initial && (!c->is_server || c->rec.spaces[0].ack_eliciting_in_flight > 0 || last.eliciting ||
                         last.space == HO_QUIC_PN_SPACE_INITIAL))
         last_min = HO_QUIC_MIN_DATAGRAM > last.start ? HO_QUIC_MIN_DATAGRAM - last.start : 0;
+    if (c->pv.pad) {
+        /* RFC 9000 §8.2.1: a datagram with PATH_CHALLENGE is at least 1200
+         * bytes, unless the amplification limit forbids it. */
+        c->pv.pad = false;
+        size_t want = HO_QUIC_MIN_DATAGRAM > last.start ? HO_QUIC_MIN_DATAGRAM - last.start : 0;
+        if (want > last_min)
+            last_min = want;
+    }
     if (last_min + last.start > limit)
         last_min = limit - last.start;
     if (packet_finish(&last, last_min, now) != HO_OK)
@@ -653,6 +691,29 @@ static size_t send_probe(ho_quic_conn *c, uint8_t *buf, size_t cap, size_t *segm
     return n;
 }
 
+size_t ho_quic_conn_build_frames(ho_quic_conn *c, const ho_quic_frame *frames, size_t n, size_t limit,
+                                 size_t pad_to, ho_quic_time now)
+{
+    c->pkt.len = 0;
+    c->pkt.failed = false;
+    ho_quic_space *s = &c->spaces[HO_QUIC_PN_SPACE_APPLICATION];
+    packet_builder pb;
+    if (!s->has_tx || s->discarded || !packet_begin(&pb, c, HO_QUIC_PN_SPACE_APPLICATION, limit))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        write_frame(&pb, &frames[i], 1);
+    if (!pb.has_frames) {
+        packet_abort(&pb);
+        return 0;
+    }
+    size_t min = pad_to > pb.start ? pad_to - pb.start : 0;
+    if (min + pb.start > limit)
+        min = limit - pb.start;
+    if (packet_finish(&pb, min, now) != HO_OK)
+        return 0;
+    return c->pkt.len;
+}
+
 size_t ho_quic_conn_send(ho_quic_conn *c, uint8_t *buf, size_t cap, size_t *segment_size, ho_quic_time now)
 {
     c->now = now;
@@ -660,9 +721,23 @@ size_t ho_quic_conn_send(ho_quic_conn *c, uint8_t *buf, size_t cap, size_t *segm
     /* DPLPMTUD: the validated size, unless the caller's buffer is smaller. */
     size_t mds = c->pmtud.current <= cap ? c->pmtud.current : c->cfg.max_datagram_size;
     *segment_size = mds;
+    c->send_path = &c->path;
     if (c->state == HO_QUIC_STATE_CLOSED || c->state == HO_QUIC_STATE_DRAINING)
         return 0;
     ho_quic_ecn_begin_send(c, now);
+    if (c->side.response_pending && c->state < HO_QUIC_STATE_CLOSING) {
+        /* RFC 9000 §8.2.2: a PATH_RESPONSE to a probing address goes
+         * alone, to that address (path.c). */
+        size_t n = ho_quic_path_build_side(c, now);
+        if (n > 0 && n <= cap) {
+            memcpy(buf, c->pkt.data, n);
+            *segment_size = n;
+            c->send_path = &c->side.addr;
+            c->stats.datagrams_sent++;
+            c->stats.bytes_sent += n;
+            return n;
+        }
+    }
     size_t probe = send_probe(c, buf, cap, segment_size, now);
     if (probe > 0)
         return probe;
@@ -672,7 +747,11 @@ size_t ho_quic_conn_send(ho_quic_conn *c, uint8_t *buf, size_t cap, size_t *segm
         if (c->is_server && !c->address_validated) {
             /* RFC 9000 §8.1: at most three times the bytes received. */
             uint64_t allowance = 3 * c->amp_received > c->amp_sent ? 3 * c->amp_received - c->amp_sent : 0;
-            if (allowance < limit) {
+            if (allowance < limit && c->pv.active && allowance >= 64 && count == 0) {
+                /* §8.2.1: on a new path the challenge may go in a smaller
+                 * datagram rather than wait for the limit to grow. */
+                limit = (size_t)allowance;
+            } else if (allowance < limit) {
                 ho_quic_recovery_set_amplification_limited(&c->rec, true, now);
                 break;
             }

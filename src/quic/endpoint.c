@@ -6,10 +6,14 @@
  * Single-threaded: one endpoint per I/O thread. Connections are in a doubly
  * linked list (send round-robin, timers) and in a chained hash table keyed
  * by connection ID with a keyed SipHash (the client picks its original DCID,
- * so the table must resist hash flooding). Each connection has two keys:
- * its own SCID, and the DCID of the client's Initial (the original DCID, or
- * after a Retry the Retry SCID) which the client uses until it switches to
- * our SCID (§7.2). */
+ * so the table must resist hash flooding). Each connection has two keys
+ * from the start: its own SCID, and the DCID of the client's Initial (the
+ * original DCID, or after a Retry the Retry SCID) which the client uses
+ * until it switches to our SCID (§7.2); then every CID it issues with
+ * NEW_CONNECTION_ID, until retired (cid_hooks). Nothing is keyed on the
+ * peer's address: a connection follows its client to a new one (§9).
+ * A second table maps the peer's stateless reset tokens to connections
+ * (§10.3.1: a reset carries no CID of ours). */
 #include <string.h>
 #include <stdlib.h>
 #include <netinet/in.h>
@@ -47,6 +51,11 @@ typedef struct ep_pkt {
     uint8_t data[PKT_MAX];
 } ep_pkt;
 
+typedef struct cid_table {
+    ep_entry **buckets;
+    size_t nbuckets, nentries;
+} cid_table;
+
 struct ho_quic_endpoint {
     ho_quic_endpoint_config cfg;
     size_t cid_len;
@@ -54,8 +63,7 @@ struct ho_quic_endpoint {
     uint64_t sip_k0, sip_k1;
     ho_aead *token_seal, *token_open, *retry_aead;
     uint64_t token_seq;
-    ep_entry **buckets;
-    size_t nbuckets, nentries;
+    cid_table cids, tokens;
     ep_conn head;                 /* sentinel of the connection list */
     size_t nconns;
     ep_conn *cursor;              /* send round-robin position */
@@ -106,37 +114,37 @@ static uint64_t siphash(uint64_t k0, uint64_t k1, const uint8_t *in, size_t len)
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
-/* ---- the CID table ------------------------------------------------------- */
+/* ---- the CID table (and the token table: 16-byte keys) ------------------ */
 
-static size_t bucket_of(const ho_quic_endpoint *ep, const uint8_t *cid, size_t len)
+static size_t bucket_of(const ho_quic_endpoint *ep, const cid_table *t, const uint8_t *cid, size_t len)
 {
-    return (size_t)(siphash(ep->sip_k0, ep->sip_k1, cid, len) & (ep->nbuckets - 1));
+    return (size_t)(siphash(ep->sip_k0, ep->sip_k1, cid, len) & (t->nbuckets - 1));
 }
 
-static ep_conn *table_find(const ho_quic_endpoint *ep, const uint8_t *cid, size_t len)
+static ep_conn *table_find(const ho_quic_endpoint *ep, const cid_table *t, const uint8_t *cid, size_t len)
 {
     if (len > HO_QUIC_MAX_CID_LEN)
         return NULL;
-    for (ep_entry *e = ep->buckets[bucket_of(ep, cid, len)]; e != NULL; e = e->next)
+    for (ep_entry *e = t->buckets[bucket_of(ep, t, cid, len)]; e != NULL; e = e->next)
         if (e->cid.len == len && memcmp(e->cid.data, cid, len) == 0)
             return e->ec;
     return NULL;
 }
 
-static void table_grow(ho_quic_endpoint *ep)
+static void table_grow(const ho_quic_endpoint *ep, cid_table *t)
 {
-    size_t n = ep->nbuckets * 2;
+    size_t n = t->nbuckets * 2;
     ep_entry **nb = calloc(n, sizeof(*nb));
     if (nb == NULL)
         return; /* keep the longer chains */
-    ep_entry **old = ep->buckets;
-    size_t on = ep->nbuckets;
-    ep->buckets = nb;
-    ep->nbuckets = n;
+    ep_entry **old = t->buckets;
+    size_t on = t->nbuckets;
+    t->buckets = nb;
+    t->nbuckets = n;
     for (size_t i = 0; i < on; i++) {
         for (ep_entry *e = old[i], *next; e != NULL; e = next) {
             next = e->next;
-            size_t b = bucket_of(ep, e->cid.data, e->cid.len);
+            size_t b = bucket_of(ep, t, e->cid.data, e->cid.len);
             e->next = nb[b];
             nb[b] = e;
         }
@@ -144,34 +152,75 @@ static void table_grow(ho_quic_endpoint *ep)
     free(old);
 }
 
-static int table_add(ho_quic_endpoint *ep, const ho_quic_cid *cid, ep_conn *ec)
+static int table_add(const ho_quic_endpoint *ep, cid_table *t, const ho_quic_cid *cid, ep_conn *ec)
 {
-    if (table_find(ep, cid->data, cid->len) != NULL)
+    if (table_find(ep, t, cid->data, cid->len) != NULL)
         return HO_ERR_INVALID_ARG; /* a collision: refuse rather than misroute */
     ep_entry *e = malloc(sizeof(*e));
     if (e == NULL)
         return HO_ERR_NOMEM;
     e->cid = *cid;
     e->ec = ec;
-    size_t b = bucket_of(ep, cid->data, cid->len);
-    e->next = ep->buckets[b];
-    ep->buckets[b] = e;
-    if (++ep->nentries > ep->nbuckets)
-        table_grow(ep);
+    size_t b = bucket_of(ep, t, cid->data, cid->len);
+    e->next = t->buckets[b];
+    t->buckets[b] = e;
+    if (++t->nentries > t->nbuckets)
+        table_grow(ep, t);
     return HO_OK;
 }
 
-static void table_del(ho_quic_endpoint *ep, const ho_quic_cid *cid, const ep_conn *ec)
+static void table_del(const ho_quic_endpoint *ep, cid_table *t, const ho_quic_cid *cid, const ep_conn *ec)
 {
-    for (ep_entry **pp = &ep->buckets[bucket_of(ep, cid->data, cid->len)]; *pp != NULL; pp = &(*pp)->next) {
+    for (ep_entry **pp = &t->buckets[bucket_of(ep, t, cid->data, cid->len)]; *pp != NULL; pp = &(*pp)->next) {
         ep_entry *e = *pp;
         if (e->ec == ec && ho_quic_cid_eq(&e->cid, cid)) {
             *pp = e->next;
             free(e);
-            ep->nentries--;
+            t->nentries--;
             return;
         }
     }
+}
+
+static void table_free(cid_table *t)
+{
+    for (size_t i = 0; t->buckets != NULL && i < t->nbuckets; i++) {
+        for (ep_entry *e = t->buckets[i], *next; e != NULL; e = next) {
+            next = e->next;
+            free(e);
+        }
+    }
+    free(t->buckets);
+}
+
+/* ---- the connections' CIDs and the peers' tokens (conn_int.h cid_hooks) -- */
+
+static ep_conn *ep_conn_of(const ho_quic_conn *c) { return c->cid_hooks.owner; }
+
+static int hook_issued(void *ctx, ho_quic_conn *c, const ho_quic_cid *cid, uint8_t token[16])
+{
+    ho_quic_endpoint *ep = ctx;
+    /* §10.3.2: the endpoint's derivation, so any endpoint sharing the
+     * static secret can reset the connection for any of its CIDs. */
+    ho_quic_endpoint_reset_token(ep, cid->data, cid->len, token);
+    return table_add(ep, &ep->cids, cid, ep_conn_of(c));
+}
+
+static void hook_retired(void *ctx, ho_quic_conn *c, const ho_quic_cid *cid)
+{
+    ho_quic_endpoint *ep = ctx;
+    table_del(ep, &ep->cids, cid, ep_conn_of(c));
+}
+
+static void hook_peer_token(void *ctx, ho_quic_conn *c, const uint8_t token[16], bool add)
+{
+    ho_quic_endpoint *ep = ctx;
+    ho_quic_cid key;
+    ho_quic_cid_set(&key, token, HO_QUIC_RESET_TOKEN_LEN);
+    if (add)
+        (void)table_add(ep, &ep->tokens, &key, ep_conn_of(c)); /* a duplicate token stays with its first owner */
+    else
+        table_del(ep, &ep->tokens, &key, ep_conn_of(c));
 }
 
 /* ---- life cycle ------------------------------------------------------------ */
@@ -199,8 +248,9 @@ ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg)
     ep->cfg.conn.cid_len = ep->cid_len;
     ep->head.next = ep->head.prev = &ep->head;
     ep->cursor = &ep->head;
-    ep->nbuckets = 64;
-    ep->buckets = calloc(ep->nbuckets, sizeof(*ep->buckets));
+    ep->cids.nbuckets = ep->tokens.nbuckets = 64;
+    ep->cids.buckets = calloc(ep->cids.nbuckets, sizeof(*ep->cids.buckets));
+    ep->tokens.buckets = calloc(ep->tokens.nbuckets, sizeof(*ep->tokens.buckets));
     ep->queue = calloc(QUEUE_MAX, sizeof(*ep->queue));
     /* Keys from the static secret (HKDF-Expand with distinct labels). */
     uint8_t tkey[16], tiv[HO_AEAD_IV_LEN];
@@ -224,7 +274,8 @@ ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg)
     ho_random(&ep->sip_k1, sizeof(ep->sip_k1));
     ho_random(&ep->token_seq, sizeof(ep->token_seq));
     ep->reset_budget = ep->cfg.stateless_resets_per_sec;
-    if (rc != HO_OK || ep->buckets == NULL || ep->queue == NULL || ep->token_seal == NULL || ep->token_open == NULL ||
+    if (rc != HO_OK || ep->cids.buckets == NULL || ep->tokens.buckets == NULL || ep->queue == NULL ||
+        ep->token_seal == NULL || ep->token_open == NULL ||
         ep->retry_aead == NULL) {
         ho_quic_endpoint_free(ep);
         return NULL;
@@ -236,8 +287,9 @@ static void conn_release(ho_quic_endpoint *ep, ep_conn *ec)
 {
     if (ep->cfg.on_conn_free != NULL)
         ep->cfg.on_conn_free(ep->cfg.ctx, ep, ec->c);
+    ho_quic_cid_release_all(ec->c); /* every issued CID, every peer token */
     for (int i = 0; i < ec->nkeys; i++)
-        table_del(ep, &ec->keys[i], ec);
+        table_del(ep, &ep->cids, &ec->keys[i], ec);
     if (ep->cursor == ec)
         ep->cursor = ec->prev;
     ec->prev->next = ec->next;
@@ -254,7 +306,8 @@ void ho_quic_endpoint_free(ho_quic_endpoint *ep)
         return;
     while (ep->head.next != &ep->head)
         conn_release(ep, ep->head.next);
-    free(ep->buckets);
+    table_free(&ep->cids);
+    table_free(&ep->tokens);
     free(ep->queue);
     ho_aead_free(ep->token_seal);
     ho_aead_free(ep->token_open);
@@ -578,14 +631,15 @@ static ep_conn *accept_conn(ho_quic_endpoint *ep, const ho_quic_header *hdr, con
     ho_quic_endpoint_reset_token(ep, c->scid.data, c->scid.len, c->tpx.local.stateless_reset_token);
     ec->keys[0] = c->scid;
     ec->keys[1] = hdr->dcid;
-    if (table_add(ep, &ec->keys[0], ec) != HO_OK) {
+    if (table_add(ep, &ep->cids, &ec->keys[0], ec) != HO_OK) {
         ho_quic_conn_free(c);
         free(ec);
         return NULL;
     }
     ec->nkeys = 1;
-    if (table_add(ep, &ec->keys[1], ec) == HO_OK)
+    if (table_add(ep, &ep->cids, &ec->keys[1], ec) == HO_OK)
         ec->nkeys = 2;
+    c->cid_hooks = (ho_quic_cid_hooks){ep, ec, hook_issued, hook_retired, hook_peer_token};
     /* insert at the tail */
     ec->prev = ep->head.prev;
     ec->next = &ep->head;
@@ -669,8 +723,16 @@ void ho_quic_endpoint_receive(ho_quic_endpoint *ep, const uint8_t *dgram, size_t
         ep->st.datagrams_dropped++;
         return;
     }
-    ep_conn *ec = table_find(ep, inv.dcid, inv.dcid_len);
+    ep_conn *ec = table_find(ep, &ep->cids, inv.dcid, inv.dcid_len);
     if (ec != NULL) {
+        ho_quic_conn_receive(ec->c, dgram, len, path, now);
+        maybe_release(ep, ec);
+        return;
+    }
+    if (!inv.is_long && len >= MIN_RESET_LEN &&
+        (ec = table_find(ep, &ep->tokens, dgram + len - HO_QUIC_RESET_TOKEN_LEN, HO_QUIC_RESET_TOKEN_LEN)) != NULL) {
+        /* §10.3.1: it ends with a token of a client's CID: the
+         * connection checks it and drains. */
         ho_quic_conn_receive(ec->c, dgram, len, path, now);
         maybe_release(ep, ec);
         return;
@@ -731,7 +793,7 @@ size_t ho_quic_endpoint_send(ho_quic_endpoint *ep, ho_quic_endpoint_out *out, ho
             ep->cursor = ec;
             out->len = w;
             out->segment_size = seg;
-            out->path = ec->c->path;
+            out->path = *ho_quic_conn_send_path(ec->c);
             out->path.ecn = 0;
             out->ecn = ho_quic_conn_ecn_codepoint(ec->c);
             out->conn = ec->c;

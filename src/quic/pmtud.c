@@ -53,6 +53,19 @@ static void fall_back(ho_quic_conn *c)
     search_over(c);
 }
 
+void ho_quic_pmtud_on_path_change(ho_quic_conn *c)
+{
+    /* RFC 9000 §14.3, RFC 8899 §4.3: a new path starts again at BASE_PLPMTU;
+     * what was learned about the old one says nothing about it. The
+     * congestion controller has just been reset at the base size too. */
+    ho_quic_pmtud *p = &c->pmtud;
+    set_size(c, p->base);
+    p->probe_in_flight = false;
+    p->probe_count = 0;
+    p->search_again_at = 0;
+    p->probe_size = p->enabled ? next_size(p, p->base) : 0;
+}
+
 void ho_quic_pmtud_init(ho_quic_conn *c)
 {
     ho_quic_pmtud *p = &c->pmtud;
