@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 typedef struct serve_opts {
@@ -31,7 +32,8 @@ void serve_usage(FILE *f)
             "                         on the same UDP port\n"
             "  --tls-port N           HTTPS port of the HttpArena json-tls profile (default 8081)\n"
             "  --http-port N          plaintext HTTP/1.1 port (default 8080)\n"
-            "  --bind ADDR            address to bind, IPv4 or IPv6 literal (default 0.0.0.0)\n"
+            "  --bind ADDR            address to bind, IPv4 or IPv6 literal (default ::, dual-stack:\n"
+            "                         IPv4 and IPv6 on one socket; 0.0.0.0 where IPv6 is missing)\n"
             "Certificate (first found): --cert/--key, $TLS_CERT/$TLS_KEY, /certs/server.{crt,key};\n"
             "otherwise a self-signed ECDSA P-256 certificate for localhost is generated and its\n"
             "PEM written to ${TMPDIR:-/tmp}/handoff-selfsigned-PORT.pem.\n"
@@ -243,6 +245,17 @@ static int make_selfsigned(int port, ho_buf *chain_pem, ho_buf *key_pem)
 
 static bool readable(const char *path) { return path != NULL && access(path, R_OK) == 0; }
 
+/* Whether this host has IPv6 at all (a kernel booted with ipv6.disable=1
+ * refuses the socket): the default bind is then 0.0.0.0 instead of ::. */
+static bool ipv6_available(void)
+{
+    int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
+}
+
 /* --cert/--key, then $TLS_CERT/$TLS_KEY, then /certs/server.{crt,key}; a
  * certificate found without its key is an error, never a silent fallback.
  * The chain and key come back as PEM, so every listener (TCP, QUIC) loads
@@ -363,6 +376,11 @@ int serve_main(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
     if (rc != 0)
         return rc == 1 ? 0 : rc;
+    if (o.bind == NULL)
+        o.bind = ipv6_available() ? "::" : "0.0.0.0";
+    /* A URL host: an IPv6 literal in brackets. */
+    char host[64];
+    snprintf(host, sizeof(host), strchr(o.bind, ':') != NULL ? "[%s]" : "%s", o.bind);
 
     ho_tls_config *cfg = NULL, *qcfg = NULL;
     ho_h3_listener *h3 = NULL;
@@ -437,13 +455,12 @@ int serve_main(int argc, char **argv)
                                .handler = &ho_h1_handler,
                                .ctx = &svc};
         if (ho_server_listen(srv, &spec) != HO_OK) {
-            fprintf(stderr, "handoff: cannot listen on %s port %d: %s\n", o.bind ? o.bind : "0.0.0.0",
-                    ports[i].port, strerror(errno));
+            fprintf(stderr, "handoff: cannot listen on %s port %d: %s\n", o.bind, ports[i].port, strerror(errno));
             goto done;
         }
         if (ports[i].tls && first_tls_port < 0)
             first_tls_port = ho_server_port(srv, nlisten);
-        fprintf(stderr, "handoff: listening %s://%s:%u/\n", ports[i].scheme, o.bind ? o.bind : "0.0.0.0",
+        fprintf(stderr, "handoff: listening %s://%s:%u/\n", ports[i].scheme, host,
                 (unsigned)ho_server_port(srv, nlisten));
         nlisten++;
     }
@@ -470,12 +487,11 @@ int serve_main(int argc, char **argv)
                                      .force_retry = o.retry};
         h3 = ho_h3_listener_new(&lo);
         if (h3 == NULL) {
-            fprintf(stderr, "handoff: cannot listen for QUIC on %s UDP port %u\n", o.bind ? o.bind : "0.0.0.0",
-                    (unsigned)lo.port);
+            fprintf(stderr, "handoff: cannot listen for QUIC on %s UDP port %u\n", o.bind, (unsigned)lo.port);
             goto done;
         }
-        fprintf(stderr, "handoff: listening h3 (QUIC) on UDP %s:%u%s\n", o.bind ? o.bind : "0.0.0.0",
-                (unsigned)lo.port, o.retry ? " (Retry on)" : "");
+        fprintf(stderr, "handoff: listening h3 (QUIC) on UDP %s:%u%s\n", host, (unsigned)lo.port,
+                o.retry ? " (Retry on)" : "");
     }
     int err = ho_server_start(srv);
     if (err == HO_OK && h3 != NULL)
