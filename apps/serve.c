@@ -71,7 +71,8 @@ void serve_usage(FILE *f)
             "                         /data/dataset.json, else a built-in 50-item dataset)\n"
             "  --static DIR           files for /static/ (default /data/static when present)\n"
             "Routes: /  /json/{count}?m={m}  /baseline2?a=&b=  /static/<file>\n"
-            "Signals: SIGINT/SIGTERM stop gracefully; SIGUSR1 prints counters (JSON) on stderr.\n"
+            "Signals: SIGINT/SIGTERM stop gracefully; SIGUSR1 prints counters (JSON) on stderr\n"
+            "(h3_* fields: QUIC connections, handshakes, resumed, key updates, VN, Retry).\n"
             "  -h, --help             this help\n");
 }
 
@@ -355,13 +356,27 @@ static int index_handler(void *ctx, const ho_http_request *req, ho_http_response
     return resp->body->failed ? HO_ERR_NOMEM : HO_OK;
 }
 
-static void print_stats(ho_server *srv)
+/* One JSON object: the TCP server's counters, then the HTTP/3 listener's
+ * ("h3_..." fields) when it runs. */
+static void print_stats(ho_server *srv, const ho_h3_listener *h3)
 {
     ho_server_stats st;
     ho_server_get_stats(srv, &st);
     ho_buf b;
     ho_buf_init(&b);
     ho_server_stats_json(&st, &b);
+    if (h3 != NULL && b.len > 0 && b.data[b.len - 1] == '}') {
+        ho_h3_listener_stats hs;
+        ho_h3_listener_get_stats(h3, &hs);
+        ho_buf q;
+        ho_buf_init(&q);
+        ho_h3_listener_stats_json(&hs, &q);
+        if (q.len > 2) {
+            b.data[b.len - 1] = ',';
+            ho_put_bytes(&b, q.data + 1, q.len - 1);
+        }
+        ho_buf_free(&q);
+    }
     fprintf(stderr, "handoff: counters %.*s\n", (int)b.len, (const char *)b.data);
     ho_buf_free(&b);
 }
@@ -510,7 +525,7 @@ int serve_main(int argc, char **argv)
         siginfo_t si;
         int sig = sigwaitinfo(&mask, &si);
         if (sig == SIGUSR1) {
-            print_stats(srv);
+            print_stats(srv, h3);
             continue;
         }
         if (sig == SIGINT || sig == SIGTERM) {
@@ -519,7 +534,7 @@ int serve_main(int argc, char **argv)
         }
     }
     ho_server_stop(srv);
-    print_stats(srv);
+    print_stats(srv, h3);
     rc = 0;
 done:
     ho_h3_listener_free(h3);

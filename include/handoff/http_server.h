@@ -45,6 +45,22 @@ void ho_h3_listener_free(ho_h3_listener *l);
 /* Requests served on connections that are already gone. */
 uint64_t ho_h3_listener_requests(const ho_h3_listener *l);
 
+typedef struct ho_h3_listener_stats {
+    uint64_t connections;        /* accepted by the endpoint */
+    uint64_t connections_closed; /* freed (closed, drained or timed out) */
+    uint64_t handshakes;         /* TLS handshakes completed */
+    uint64_t resumed;            /* of those, resumed with a ticket (PSK) */
+    uint64_t key_updates;        /* 1-RTT key updates (RFC 9001 §6), either side */
+    uint64_t requests;           /* answered on connections already gone */
+    uint64_t vn_sent, retry_sent; /* Version Negotiation and Retry packets */
+    uint64_t datagrams_received, datagrams_dropped;
+} ho_h3_listener_stats;
+/* A snapshot, safe from any thread while the listener runs; connection
+ * counters are at most one loop iteration old. */
+void ho_h3_listener_get_stats(const ho_h3_listener *l, ho_h3_listener_stats *st);
+/* One JSON object, every field prefixed "h3_". */
+void ho_h3_listener_stats_json(const ho_h3_listener_stats *st, ho_buf *out);
+
 #ifdef __cplusplus
 }
 #endif
