@@ -18,7 +18,7 @@
 
 typedef struct serve_opts {
     int port, tls_port, http_port;
-    const char *bind, *cert, *key, *suites, *groups, *alpn, *dataset, *static_dir;
+    const char *bind, *cert, *key, *suites, *groups, *alpn, *dataset, *static_dir, *root;
     bool no_tickets, hrr_cookie, no_h3, retry;
     ho_server_options server;
 } serve_opts;
@@ -70,6 +70,10 @@ void serve_usage(FILE *f)
             "  --dataset FILE         HttpArena dataset for /json (default $DATASET, then\n"
             "                         /data/dataset.json, else a built-in 50-item dataset)\n"
             "  --static DIR           files for /static/ (default /data/static when present)\n"
+            "  --root DIR             serve the files under DIR at / (a path ending in / means its\n"
+            "                         index.html; loaded into memory at start: 4096 files, 64 MiB\n"
+            "                         each, 1 GiB in all; hidden files and symlinks skipped); the\n"
+            "                         routes below keep precedence\n"
             "Routes: /  /json/{count}?m={m}  /baseline2?a=&b=  /static/<file>\n"
             "Signals: SIGINT/SIGTERM stop gracefully; SIGUSR1 prints counters (JSON) on stderr\n"
             "(h3_* fields: QUIC connections, handshakes, resumed, key updates, VN, Retry).\n"
@@ -94,7 +98,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
     enum {
         O_PORT = 256, O_TLS_PORT, O_HTTP_PORT, O_BIND, O_CERT, O_KEY, O_SUITES, O_GROUPS, O_ALPN, O_NO_TICKETS,
         O_HRR_COOKIE, O_KTLS, O_THREADS, O_WORKERS, O_OFFLOAD, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_REQ_TIMEOUT,
-        O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY,
+        O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY, O_ROOT,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
@@ -120,6 +124,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"request-timeout", required_argument, NULL, O_REQ_TIMEOUT},
         {"dataset", required_argument, NULL, O_DATASET},
         {"static", required_argument, NULL, O_STATIC},
+        {"root", required_argument, NULL, O_ROOT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -147,6 +152,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         case O_HRR_COOKIE: o->hrr_cookie = true; break;
         case O_DATASET: o->dataset = optarg; break;
         case O_STATIC: o->static_dir = optarg; break;
+        case O_ROOT: o->root = optarg; break;
         case O_KTLS:
             if (strcmp(optarg, "on") == 0)
                 o->server.ktls = HO_KTLS_ON;
@@ -422,10 +428,18 @@ int serve_main(int argc, char **argv)
         fprintf(stderr, "handoff: dataset: %s\n", err_text);
         goto done;
     }
+    if (o.root != NULL && ho_arena_set_root(arena, o.root, err_text, sizeof(err_text)) != HO_OK) {
+        fprintf(stderr, "handoff: --root: %s\n", err_text);
+        rc = 2;
+        goto done;
+    }
     router = ho_router_new();
-    if (router == NULL || ho_router_add(router, "GET", "/", index_handler, NULL) != HO_OK ||
+    /* Without a root, "/" is the built-in page; with one, its files. */
+    if (router == NULL || (o.root == NULL && ho_router_add(router, "GET", "/", index_handler, NULL) != HO_OK) ||
         ho_arena_register(arena, router) != HO_OK)
         goto done;
+    if (o.root != NULL)
+        fprintf(stderr, "handoff: serving %zu files from %s at /\n", ho_arena_root_file_count(arena), o.root);
     ho_h1_service svc = {.router = router};
     ho_http_limits_default(&svc.limits);
 
