@@ -20,6 +20,7 @@ typedef struct serve_opts {
     int port, tls_port, http_port;
     const char *bind, *cert, *key, *suites, *groups, *alpn, *dataset, *static_dir, *root;
     bool no_tickets, hrr_cookie, no_h3, retry;
+    long quic_key_update;
     ho_server_options server;
 } serve_opts;
 
@@ -51,6 +52,8 @@ void serve_usage(FILE *f)
             "  --hrr-cookie           send a cookie in HelloRetryRequest\n"
             "  --no-h3                no HTTP/3 (QUIC on UDP --port)\n"
             "  --retry                QUIC: validate every client address with a Retry\n"
+            "  --quic-key-update N    QUIC: start a 1-RTT key update every N packets sent (default\n"
+            "                         4194304, before the AES-GCM limit of RFC 9001 section 6.6)\n"
             "  --ktls on|off|auto     kernel TLS after the handshake (default auto: use it where\n"
             "                         the kernel can, userspace records elsewhere; on: refuse to\n"
             "                         start without kernel support)\n"
@@ -98,7 +101,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
     enum {
         O_PORT = 256, O_TLS_PORT, O_HTTP_PORT, O_BIND, O_CERT, O_KEY, O_SUITES, O_GROUPS, O_ALPN, O_NO_TICKETS,
         O_HRR_COOKIE, O_KTLS, O_THREADS, O_WORKERS, O_OFFLOAD, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_REQ_TIMEOUT,
-        O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY, O_ROOT,
+        O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY, O_ROOT, O_QUIC_KEY_UPDATE,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
@@ -125,6 +128,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"dataset", required_argument, NULL, O_DATASET},
         {"static", required_argument, NULL, O_STATIC},
         {"root", required_argument, NULL, O_ROOT},
+        {"quic-key-update", required_argument, NULL, O_QUIC_KEY_UPDATE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -153,6 +157,10 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         case O_DATASET: o->dataset = optarg; break;
         case O_STATIC: o->static_dir = optarg; break;
         case O_ROOT: o->root = optarg; break;
+        case O_QUIC_KEY_UPDATE:
+            if (!parse_int("--quic-key-update", optarg, 1, 1L << 22, &o->quic_key_update))
+                return 2;
+            break;
         case O_KTLS:
             if (strcmp(optarg, "on") == 0)
                 o->server.ktls = HO_KTLS_ON;
@@ -513,7 +521,8 @@ int serve_main(int argc, char **argv)
                                      .port = (uint16_t)ho_server_port(srv, 0),
                                      .tls = qcfg,
                                      .router = router,
-                                     .force_retry = o.retry};
+                                     .force_retry = o.retry,
+                                     .key_update_packets = (uint64_t)o.quic_key_update};
         h3 = ho_h3_listener_new(&lo);
         if (h3 == NULL) {
             fprintf(stderr, "handoff: cannot listen for QUIC on %s UDP port %u\n", o.bind, (unsigned)lo.port);

@@ -36,6 +36,9 @@ typedef struct ho_h3_listener_options {
                                   * certificate; prepared here for QUIC */
     const ho_router *router;
     bool force_retry;            /* validate every client address with Retry */
+    uint64_t key_update_packets; /* initiate a 1-RTT key update after this many
+                                  * packets under one key; 0: the QUIC default
+                                  * (ho_quic_config.key_update_packets) */
 } ho_h3_listener_options;
 /* Binds now (errors before any thread starts). NULL on failure. */
 ho_h3_listener *ho_h3_listener_new(const ho_h3_listener_options *o);

@@ -216,6 +216,7 @@ ho_h3_listener *ho_h3_listener_new(const ho_h3_listener_options *o)
     ec.conn.tls = o->tls;
     ec.conn.callbacks = (ho_quic_callbacks){
         .ctx = l, .stream_readable = on_readable, .stream_writable = on_writable, .stream_reset = on_reset};
+    ec.conn.key_update_packets = o->key_update_packets;
     ec.force_retry = o->force_retry;
     ec.on_accept = on_accept;
     ec.on_conn_free = on_conn_free;

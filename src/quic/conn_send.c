@@ -597,6 +597,9 @@ size_t ho_quic_conn_send(ho_quic_conn *c, uint8_t *buf, size_t cap, size_t *segm
     *segment_size = mds;
     if (c->state == HO_QUIC_STATE_CLOSED || c->state == HO_QUIC_STATE_DRAINING)
         return 0;
+    int kprc = ho_quic_key_phase_before_send(c);
+    if (kprc != HO_OK)
+        ho_quic_conn_fail(c, kprc, 0, now);
     size_t total = 0, count = 0;
     while (cap - total >= mds) {
         size_t limit = mds;

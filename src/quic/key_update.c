@@ -129,3 +129,29 @@ int ho_quic_conn_key_update(ho_quic_conn *c)
 }
 
 uint64_t ho_quic_conn_key_updates(const ho_quic_conn *c) { return c->kp.updates; }
+
+/* RFC 9001 §6.6: AES-GCM may protect 2^23 packets with one key; for
+ * ChaCha20-Poly1305 the limit (2^62) is beyond any packet number here. */
+static uint64_t confidentiality_limit(const ho_tls_suite *suite)
+{
+    return suite->aead == HO_AEAD_CHACHA20_POLY1305 ? UINT64_MAX : (uint64_t)1 << 23;
+}
+
+int ho_quic_key_phase_before_send(ho_quic_conn *c)
+{
+    ho_quic_key_phase *kp = &c->kp;
+    if (kp->suite == NULL || !c->hs_confirmed)
+        return HO_OK;
+    uint64_t sent = c->spaces[HO_QUIC_PN_SPACE_APPLICATION].next_pn - kp->tx_first_pn;
+    uint64_t every = c->cfg.key_update_packets ? c->cfg.key_update_packets : (uint64_t)1 << 22;
+    uint64_t limit = confidentiality_limit(kp->suite);
+    if (sent < every && sent < limit)
+        return HO_OK;
+    /* §6.6: "Endpoints MUST initiate a key update before reaching the
+     * confidentiality limit". Refused until the peer answered our last
+     * update and acknowledged a packet under the current key (§6.1). */
+    int rc = ho_quic_conn_key_update(c);
+    if (rc == HO_ERR_WOULD_BLOCK && sent >= limit)
+        return HO_ERR_QUIC(HO_QUIC_AEAD_LIMIT_REACHED); /* §6.6: stop using the key */
+    return rc == HO_ERR_WOULD_BLOCK || rc == HO_ERR_CLOSED ? HO_OK : rc;
+}
