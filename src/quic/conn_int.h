@@ -158,6 +158,8 @@ typedef struct ho_quic_key_phase {
     uint64_t tx_first_pn;      /* first packet number sent with the current write key */
     uint64_t rx_first_pn;      /* first packet number received with the current read key */
     uint64_t updates;          /* completed read-key updates */
+    ho_quic_time rx_prev_until;   /* rx_prev is dropped then (3 PTO, §6.5) */
+    ho_quic_time next_update_at;  /* no scheduled update before (§6.5) */
 } ho_quic_key_phase;
 
 typedef enum {
