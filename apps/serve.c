@@ -13,12 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 typedef struct serve_opts {
     int port, tls_port, http_port;
-    const char *bind, *cert, *key, *suites, *groups, *alpn, *dataset, *static_dir;
+    const char *bind, *cert, *key, *suites, *groups, *alpn, *dataset, *static_dir, *root;
     bool no_tickets, hrr_cookie, no_h3, retry;
+    long quic_key_update;
     ho_server_options server;
 } serve_opts;
 
@@ -31,7 +33,8 @@ void serve_usage(FILE *f)
             "                         on the same UDP port\n"
             "  --tls-port N           HTTPS port of the HttpArena json-tls profile (default 8081)\n"
             "  --http-port N          plaintext HTTP/1.1 port (default 8080)\n"
-            "  --bind ADDR            address to bind, IPv4 or IPv6 literal (default 0.0.0.0)\n"
+            "  --bind ADDR            address to bind, IPv4 or IPv6 literal (default ::, dual-stack:\n"
+            "                         IPv4 and IPv6 on one socket; 0.0.0.0 where IPv6 is missing)\n"
             "Certificate (first found): --cert/--key, $TLS_CERT/$TLS_KEY, /certs/server.{crt,key};\n"
             "otherwise a self-signed ECDSA P-256 certificate for localhost is generated and its\n"
             "PEM written to ${TMPDIR:-/tmp}/handoff-selfsigned-PORT.pem.\n"
@@ -49,6 +52,8 @@ void serve_usage(FILE *f)
             "  --hrr-cookie           send a cookie in HelloRetryRequest\n"
             "  --no-h3                no HTTP/3 (QUIC on UDP --port)\n"
             "  --retry                QUIC: validate every client address with a Retry\n"
+            "  --quic-key-update N    QUIC: start a 1-RTT key update every N packets sent (default\n"
+            "                         4194304, before the AES-GCM limit of RFC 9001 section 6.6)\n"
             "  --ktls on|off|auto     kernel TLS after the handshake (default auto: use it where\n"
             "                         the kernel can, userspace records elsewhere; on: refuse to\n"
             "                         start without kernel support)\n"
@@ -68,8 +73,13 @@ void serve_usage(FILE *f)
             "  --dataset FILE         HttpArena dataset for /json (default $DATASET, then\n"
             "                         /data/dataset.json, else a built-in 50-item dataset)\n"
             "  --static DIR           files for /static/ (default /data/static when present)\n"
+            "  --root DIR             serve the files under DIR at / (a path ending in / means its\n"
+            "                         index.html; loaded into memory at start: 4096 files, 64 MiB\n"
+            "                         each, 1 GiB in all; hidden files and symlinks skipped); the\n"
+            "                         routes below keep precedence\n"
             "Routes: /  /json/{count}?m={m}  /baseline2?a=&b=  /static/<file>\n"
-            "Signals: SIGINT/SIGTERM stop gracefully; SIGUSR1 prints counters (JSON) on stderr.\n"
+            "Signals: SIGINT/SIGTERM stop gracefully; SIGUSR1 prints counters (JSON) on stderr\n"
+            "(h3_* fields: QUIC connections, handshakes, resumed, key updates, VN, Retry).\n"
             "  -h, --help             this help\n");
 }
 
@@ -91,7 +101,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
     enum {
         O_PORT = 256, O_TLS_PORT, O_HTTP_PORT, O_BIND, O_CERT, O_KEY, O_SUITES, O_GROUPS, O_ALPN, O_NO_TICKETS,
         O_HRR_COOKIE, O_KTLS, O_THREADS, O_WORKERS, O_OFFLOAD, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_REQ_TIMEOUT,
-        O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY,
+        O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY, O_ROOT, O_QUIC_KEY_UPDATE,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
@@ -117,6 +127,8 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"request-timeout", required_argument, NULL, O_REQ_TIMEOUT},
         {"dataset", required_argument, NULL, O_DATASET},
         {"static", required_argument, NULL, O_STATIC},
+        {"root", required_argument, NULL, O_ROOT},
+        {"quic-key-update", required_argument, NULL, O_QUIC_KEY_UPDATE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -144,6 +156,11 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         case O_HRR_COOKIE: o->hrr_cookie = true; break;
         case O_DATASET: o->dataset = optarg; break;
         case O_STATIC: o->static_dir = optarg; break;
+        case O_ROOT: o->root = optarg; break;
+        case O_QUIC_KEY_UPDATE:
+            if (!parse_int("--quic-key-update", optarg, 1, 1L << 22, &o->quic_key_update))
+                return 2;
+            break;
         case O_KTLS:
             if (strcmp(optarg, "on") == 0)
                 o->server.ktls = HO_KTLS_ON;
@@ -242,6 +259,17 @@ static int make_selfsigned(int port, ho_buf *chain_pem, ho_buf *key_pem)
 }
 
 static bool readable(const char *path) { return path != NULL && access(path, R_OK) == 0; }
+
+/* Whether this host has IPv6 at all (a kernel booted with ipv6.disable=1
+ * refuses the socket): the default bind is then 0.0.0.0 instead of ::. */
+static bool ipv6_available(void)
+{
+    int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
+}
 
 /* --cert/--key, then $TLS_CERT/$TLS_KEY, then /certs/server.{crt,key}; a
  * certificate found without its key is an error, never a silent fallback.
@@ -342,6 +370,8 @@ static int index_handler(void *ctx, const ho_http_request *req, ho_http_response
     return resp->body->failed ? HO_ERR_NOMEM : HO_OK;
 }
 
+/* One JSON object: the TCP server's counters, then the HTTP/3 listener's
+ * ("h3_..." fields) when it runs. */
 static void print_stats(ho_server *srv, const ho_h3_listener *h3)
 {
     ho_server_stats st;
@@ -349,16 +379,20 @@ static void print_stats(ho_server *srv, const ho_h3_listener *h3)
     ho_buf b;
     ho_buf_init(&b);
     ho_server_stats_json(&st, &b);
+    if (h3 != NULL && b.len > 0 && b.data[b.len - 1] == '}') {
+        ho_h3_listener_stats hs;
+        ho_h3_listener_get_stats(h3, &hs);
+        ho_buf q;
+        ho_buf_init(&q);
+        ho_h3_listener_stats_json(&hs, &q);
+        if (q.len > 2) {
+            b.data[b.len - 1] = ',';
+            ho_put_bytes(&b, q.data + 1, q.len - 1);
+        }
+        ho_buf_free(&q);
+    }
     fprintf(stderr, "handoff: counters %.*s\n", (int)b.len, (const char *)b.data);
     ho_buf_free(&b);
-    if (h3 != NULL) {
-        uint64_t migrations, validated;
-        ho_h3_listener_path_stats(h3, &migrations, &validated);
-        fprintf(stderr,
-                "handoff: h3 counters {\"requests\":%llu,\"quic_migrations\":%llu,\"quic_paths_validated\":%llu}\n",
-                (unsigned long long)ho_h3_listener_requests(h3), (unsigned long long)migrations,
-                (unsigned long long)validated);
-    }
 }
 
 int serve_main(int argc, char **argv)
@@ -371,6 +405,11 @@ int serve_main(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
     if (rc != 0)
         return rc == 1 ? 0 : rc;
+    if (o.bind == NULL)
+        o.bind = ipv6_available() ? "::" : "0.0.0.0";
+    /* A URL host: an IPv6 literal in brackets. */
+    char host[64];
+    snprintf(host, sizeof(host), strchr(o.bind, ':') != NULL ? "[%s]" : "%s", o.bind);
 
     ho_tls_config *cfg = NULL, *qcfg = NULL;
     ho_h3_listener *h3 = NULL;
@@ -397,10 +436,18 @@ int serve_main(int argc, char **argv)
         fprintf(stderr, "handoff: dataset: %s\n", err_text);
         goto done;
     }
+    if (o.root != NULL && ho_arena_set_root(arena, o.root, err_text, sizeof(err_text)) != HO_OK) {
+        fprintf(stderr, "handoff: --root: %s\n", err_text);
+        rc = 2;
+        goto done;
+    }
     router = ho_router_new();
-    if (router == NULL || ho_router_add(router, "GET", "/", index_handler, NULL) != HO_OK ||
+    /* Without a root, "/" is the built-in page; with one, its files. */
+    if (router == NULL || (o.root == NULL && ho_router_add(router, "GET", "/", index_handler, NULL) != HO_OK) ||
         ho_arena_register(arena, router) != HO_OK)
         goto done;
+    if (o.root != NULL)
+        fprintf(stderr, "handoff: serving %zu files from %s at /\n", ho_arena_root_file_count(arena), o.root);
     ho_h1_service svc = {.router = router};
     ho_http_limits_default(&svc.limits);
 
@@ -445,13 +492,12 @@ int serve_main(int argc, char **argv)
                                .handler = &ho_h1_handler,
                                .ctx = &svc};
         if (ho_server_listen(srv, &spec) != HO_OK) {
-            fprintf(stderr, "handoff: cannot listen on %s port %d: %s\n", o.bind ? o.bind : "0.0.0.0",
-                    ports[i].port, strerror(errno));
+            fprintf(stderr, "handoff: cannot listen on %s port %d: %s\n", o.bind, ports[i].port, strerror(errno));
             goto done;
         }
         if (ports[i].tls && first_tls_port < 0)
             first_tls_port = ho_server_port(srv, nlisten);
-        fprintf(stderr, "handoff: listening %s://%s:%u/\n", ports[i].scheme, o.bind ? o.bind : "0.0.0.0",
+        fprintf(stderr, "handoff: listening %s://%s:%u/\n", ports[i].scheme, host,
                 (unsigned)ho_server_port(srv, nlisten));
         nlisten++;
     }
@@ -475,15 +521,15 @@ int serve_main(int argc, char **argv)
                                      .port = (uint16_t)ho_server_port(srv, 0),
                                      .tls = qcfg,
                                      .router = router,
-                                     .force_retry = o.retry};
+                                     .force_retry = o.retry,
+                                     .key_update_packets = (uint64_t)o.quic_key_update};
         h3 = ho_h3_listener_new(&lo);
         if (h3 == NULL) {
-            fprintf(stderr, "handoff: cannot listen for QUIC on %s UDP port %u\n", o.bind ? o.bind : "0.0.0.0",
-                    (unsigned)lo.port);
+            fprintf(stderr, "handoff: cannot listen for QUIC on %s UDP port %u\n", o.bind, (unsigned)lo.port);
             goto done;
         }
-        fprintf(stderr, "handoff: listening h3 (QUIC) on UDP %s:%u%s\n", o.bind ? o.bind : "0.0.0.0",
-                (unsigned)lo.port, o.retry ? " (Retry on)" : "");
+        fprintf(stderr, "handoff: listening h3 (QUIC) on UDP %s:%u%s\n", host, (unsigned)lo.port,
+                o.retry ? " (Retry on)" : "");
     }
     int err = ho_server_start(srv);
     if (err == HO_OK && h3 != NULL)

@@ -1,13 +1,15 @@
 /* Unit tests for src/http/arena.c and src/http/json.c: the HttpArena
  * dataset (shared file, built-in fallback, load errors), /json/{count}?m=
  * checked item by item against the suite's validation rules, /baseline2,
- * /static with .br/.gz selection and traversal attempts, and the strict JSON
- * reader. */
+ * /static with .br/.gz selection and traversal attempts, a document root at /
+ * (nested files, index.html, precedence of the routes, traversal, symbolic
+ * links and hidden files skipped), and the strict JSON reader. */
 #include "harness.h"
 #include "handoff/http.h"
 #include "http/json.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static ho_http_request req;
@@ -255,6 +257,104 @@ static void test_static(void)
     CHECK(a == NULL && strstr(err, "/nonexistent/static") != NULL);
 }
 
+static void put_file(const char *dir, const char *name, const char *text)
+{
+    char path[1200];
+    snprintf(path, sizeof(path), "%s%s%s", dir, name[0] ? "/" : "", name);
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f != NULL) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+/* A temporary tree for --root: index.html, sub/index.html, sub/deep/f.txt,
+ * static/app.js (shadowed by the /static/ route), a hidden file, a link to
+ * DIR-outside.txt, a file outside the tree. */
+static void make_root(char *dir, size_t cap)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, cap, "%.900s/ho-root-XXXXXX", tmp != NULL && tmp[0] ? tmp : "/tmp");
+    CHECK(mkdtemp(dir) != NULL);
+    char p[1200];
+    snprintf(p, sizeof(p), "%s/sub", dir);
+    CHECK_EQ(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/sub/deep", dir);
+    CHECK_EQ(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/static", dir);
+    CHECK_EQ(mkdir(p, 0700), 0);
+    put_file(dir, "index.html", "<p>root</p>");
+    put_file(dir, "sub/index.html", "sub index");
+    put_file(dir, "sub/deep/f.txt", "deep file");
+    put_file(dir, "static/app.js", "shadowed");
+    put_file(dir, ".secret", "hidden");
+    char target[1200];
+    snprintf(target, sizeof(target), "%s-outside.txt", dir);
+    put_file(target, "", "outside");
+    snprintf(p, sizeof(p), "%s/link.txt", dir);
+    CHECK_EQ(symlink(target, p), 0);
+}
+
+static void test_root(void)
+{
+    char dir[1000], err[256] = "";
+    make_root(dir, sizeof(dir));
+    ho_arena *a = ho_arena_new(dataset_path, static_path, err, sizeof(err));
+    CHECK(a != NULL);
+    if (a == NULL)
+        return;
+    CHECK_EQ(ho_arena_set_root(a, dir, err, sizeof(err)), HO_OK);
+    CHECK_EQ(ho_arena_set_root(a, dir, err, sizeof(err)), HO_ERR_INVALID_ARG); /* once */
+    CHECK_EQ(ho_arena_root_file_count(a), 4);
+    ho_router *r = ho_router_new();
+    CHECK_EQ(ho_arena_register(a, r), HO_OK);
+    ho_buf scratch;
+    ho_buf_init(&scratch);
+    ho_http_response resp;
+    CHECK_EQ(get(r, "/", NULL, &resp, &scratch), 200);
+    CHECK(body_is(&resp, "<p>root</p>") && strcmp(resp.content_type, "text/html") == 0);
+    CHECK_EQ(get(r, "/index.html?x=1", NULL, &resp, &scratch), 200);
+    CHECK(body_is(&resp, "<p>root</p>"));
+    CHECK_EQ(get(r, "/sub/", NULL, &resp, &scratch), 200);
+    CHECK(body_is(&resp, "sub index"));
+    CHECK_EQ(get(r, "/sub/deep/f.txt", NULL, &resp, &scratch), 200);
+    CHECK(body_is(&resp, "deep file") && strcmp(resp.content_type, "application/octet-stream") == 0);
+    /* The arena routes keep precedence over files of the same path. */
+    CHECK_EQ(get(r, "/static/app.js", NULL, &resp, &scratch), 200);
+    CHECK(!body_is(&resp, "shadowed"));
+    CHECK_EQ(get(r, "/json/1", NULL, &resp, &scratch), 200);
+    CHECK_EQ(get(r, "/baseline2?a=1&b=2", NULL, &resp, &scratch), 200);
+    CHECK(body_is(&resp, "3"));
+    const char *refused[] = {"/missing", "/sub", "/sub/deep/", "/sub/../index.html", "/../index.html",
+                             "/%2e%2e/index.html", "/sub//index.html", "/sub%5cindex.html", "/.secret",
+                             "/link.txt", "/./index.html", "//index.html", "/sub/deep/f.txt/"};
+    for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+        int st = get(r, refused[k], NULL, &resp, &scratch);
+        if (st != 404)
+            fprintf(stderr, "  %s: %d\n", refused[k], st);
+        CHECK_EQ(st, 404);
+    }
+    ho_buf_free(&scratch);
+    ho_router_free(r);
+    ho_arena_free(a);
+
+    /* Without a root, / is not the arena's: nothing is registered there. */
+    a = ho_arena_new(dataset_path, static_path, err, sizeof(err));
+    r = ho_router_new();
+    CHECK_EQ(ho_arena_register(a, r), HO_OK);
+    CHECK_EQ(get(r, "/index.html", NULL, &resp, NULL), 404);
+    ho_router_free(r);
+    CHECK_EQ(ho_arena_set_root(a, "/nonexistent/root", err, sizeof(err)), HO_ERR_IO);
+    CHECK(strstr(err, "/nonexistent/root") != NULL);
+    CHECK_EQ(ho_arena_root_file_count(a), 0);
+    ho_arena_free(a);
+
+    char cmd[2200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s-outside.txt'", dir, dir);
+    CHECK_EQ(system(cmd), 0);
+}
+
 static void test_builtin_and_errors(void)
 {
     char err[256] = "";
@@ -415,6 +515,7 @@ int main(void)
     snprintf(static_path, sizeof(static_path), "%s", ho_test_shared("arena/static"));
     test_shared_dataset();
     test_static();
+    test_root();
     test_builtin_and_errors();
     test_json_reader();
     return ho_test_summary("test_arena");

@@ -855,6 +855,32 @@ static void test_key_update(void)
     sim_free(&s);
 }
 
+/* Scheduled key updates (RFC 9001 §6.6: before the confidentiality
+ * limit): with key_update_packets 20 the server initiates an update after
+ * 20 packets under a key, each once the client answered the last and three
+ * PTOs later (§6.5); with 2 % loss both ways the transfers arrive intact. */
+static void test_key_update_schedule(void)
+{
+    sim s;
+    sim_init(&s, 2, 23);
+    s.scfg.key_update_packets = 20;
+    sim_start(&s);
+    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    CHECK(add_xfer(&s, 0, true, 1000000, 41) != NULL);
+    CHECK(add_xfer(&s, 1, true, 1000000, 42) != NULL);
+    CHECK(run(&s, xfers_done, HO_QUIC_SEC(60)));
+    run(&s, NULL, HO_QUIC_MS(200));
+    uint64_t ku_c = ho_quic_conn_key_updates(s.conn[0]), ku_s = ho_quic_conn_key_updates(s.conn[1]);
+    printf("scheduled key updates: server %llu, client %llu\n", (unsigned long long)ku_s, (unsigned long long)ku_c);
+    CHECK(ku_s >= 3);
+    CHECK(ku_c + 1 >= ku_s && ku_s + 1 >= ku_c); /* the client followed each one */
+    CHECK(!s.x[0].bad && !s.x[1].bad);
+    CHECK_EQ(s.x[0].received, 1000000);
+    CHECK_EQ(s.x[1].received, 1000000);
+    CHECK(!ho_quic_conn_is_closing(s.conn[0]) && !ho_quic_conn_is_closing(s.conn[1]));
+    sim_free(&s);
+}
+
 /* Closing and draining (RFC 9000 §10.2): the closer's first
  * CONNECTION_CLOSE is lost; the peer keeps sending; the closer answers
  * again from the closing state; the peer drains for 3 PTO; the closer
@@ -1069,6 +1095,7 @@ int main(void)
     test_buffers();
     test_path_challenge();
     test_key_update();
+    test_key_update_schedule();
     test_closing_draining();
     test_ack_ranges();
     test_garbage();

@@ -157,9 +157,19 @@ ho_arena *ho_arena_new(const char *dataset, const char *static_dir, char *err, s
 void ho_arena_free(ho_arena *a);
 size_t ho_arena_item_count(const ho_arena *a);
 const char *ho_arena_dataset_source(const ho_arena *a); /* path or "built-in" */
+/* Document root: loads every regular file under dir (subdirectories up
+ * to 16 levels; hidden entries and symbolic links skipped; at most 4096
+ * files, 64 MiB each, 1 GiB in all) to be served at / by ho_arena_register.
+ * Call before ho_arena_register, at most once. HO_OK, or an error with the
+ * message in *err (HO_ERR_IO: unreadable, HO_ERR_INVALID_ARG: over a limit). */
+int ho_arena_set_root(ho_arena *a, const char *dir, char *err, size_t errlen);
+size_t ho_arena_root_file_count(const ho_arena *a); /* 0 without a root */
 /* Registers GET /json/ (/json/{count}?m={m}), /baseline2 (?a=&b=, text/plain
  * sum) and /static/ (files with content types, .br/.gz siblings chosen by
- * Accept-Encoding). */
+ * Accept-Encoding); with a root, also GET / for its files (same content
+ * types and encodings; a path ending in '/' means its index.html; paths
+ * with "..", '\\' or '%' are 404). The longest route wins, so the routes
+ * above take precedence over files of the same path under the root. */
 int ho_arena_register(ho_arena *a, ho_router *r);
 
 /* ==== HTTP/3 (RFC 9114) over the QUIC connection — src/http/h3.c ========

@@ -36,6 +36,9 @@ typedef struct ho_h3_listener_options {
                                   * certificate; prepared here for QUIC */
     const ho_router *router;
     bool force_retry;            /* validate every client address with Retry */
+    uint64_t key_update_packets; /* initiate a 1-RTT key update after this many
+                                  * packets under one key; 0: the QUIC default
+                                  * (ho_quic_config.key_update_packets) */
 } ho_h3_listener_options;
 /* Binds now (errors before any thread starts). NULL on failure. */
 ho_h3_listener *ho_h3_listener_new(const ho_h3_listener_options *o);
@@ -44,9 +47,23 @@ int ho_h3_listener_start(ho_h3_listener *l);
 void ho_h3_listener_free(ho_h3_listener *l);
 /* Requests served on connections that are already gone. */
 uint64_t ho_h3_listener_requests(const ho_h3_listener *l);
-/* Of connections already gone: peer address changes followed (RFC 9000
- * §9) and paths validated. */
-void ho_h3_listener_path_stats(const ho_h3_listener *l, uint64_t *migrations, uint64_t *paths_validated);
+
+typedef struct ho_h3_listener_stats {
+    uint64_t connections;        /* accepted by the endpoint */
+    uint64_t connections_closed; /* freed (closed, drained or timed out) */
+    uint64_t handshakes;         /* TLS handshakes completed */
+    uint64_t resumed;            /* of those, resumed with a ticket (PSK) */
+    uint64_t key_updates;        /* 1-RTT key updates (RFC 9001 §6), either side */
+    uint64_t requests;           /* answered on connections already gone */
+    uint64_t vn_sent, retry_sent; /* Version Negotiation and Retry packets */
+    uint64_t datagrams_received, datagrams_dropped;
+    uint64_t migrations, paths_validated; /* peers followed to a new address (RFC 9000 §9) */
+} ho_h3_listener_stats;
+/* A snapshot, safe from any thread while the listener runs; connection
+ * counters are at most one loop iteration old. */
+void ho_h3_listener_get_stats(const ho_h3_listener *l, ho_h3_listener_stats *st);
+/* One JSON object, every field prefixed "h3_". */
+void ho_h3_listener_stats_json(const ho_h3_listener_stats *st, ho_buf *out);
 
 #ifdef __cplusplus
 }

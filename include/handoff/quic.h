@@ -130,6 +130,10 @@ typedef struct ho_quic_config {
     const char *cc_name;               /* "cubic" (default) or "newreno" */
     ho_quic_time initial_rtt;          /* 0: 333 ms (RFC 9002 §6.2.2) */
     int64_t wall_clock_ms;             /* for the TLS engine (certificate validity); 0: not set */
+    /* Initiate a 1-RTT key update once this many packets were sent with
+     * one write key. 0: 2^22, half the AES-GCM confidentiality limit
+     * (RFC 9001 §6.6). */
+    uint64_t key_update_packets;
     uint64_t conn_id;                  /* carried in events (base.h) and by the TLS engine */
     /* Announce disable_active_migration (§18.2): a server then drops
      * packets from a new peer IP address (NAT rebinding of the port is

@@ -1,6 +1,7 @@
 /* The HttpArena demo routes: GET /json/{count}?m={m}, /baseline2?a=&b= and
- * /static/<file>. Everything is loaded at set-up (the dataset, the static
- * files and their .br/.gz siblings); after that the arena is read-only and
+ * /static/<file>, plus files from a document root at / (ho_arena_set_root).
+ * Everything is loaded at set-up (the dataset, the static files and their
+ * .br/.gz siblings, the root's tree); after that the arena is read-only and
  * the handlers touch only the request, the response and its scratch body.
  *
  * /json is serialized per request from the typed items (the suite forbids
@@ -23,7 +24,10 @@
 
 enum {
     MAX_FILE_BYTES = 64 << 20, /* one dataset or static file */
-    MAX_STATIC_FILES = 4096,
+    MAX_STATIC_FILES = 4096,   /* per directory set */
+    MAX_SET_BYTES = 1 << 30,   /* all the files of one set, in memory */
+    MAX_ROOT_DEPTH = 16,       /* subdirectory levels under a root */
+    MAX_NAME = 1024,           /* a file's path relative to its set */
     BUILTIN_ITEMS = 50,
 };
 
@@ -36,11 +40,19 @@ typedef struct static_file {
     const struct static_file *br, *gz; /* compressed siblings, if present */
 } static_file;
 
+/* The files of one directory, by path relative to it ("a.css", "img/x.png"). */
+typedef struct file_set {
+    static_file *files; /* sorted by name */
+    size_t file_count, cap, bytes;
+    bool recursive;     /* subdirectories too (symbolic links skipped) */
+} file_set;
+
 struct ho_arena {
     ho_arena_dataset ds;
     char *source;
-    static_file *files; /* sorted by name */
-    size_t file_count;
+    file_set statics;   /* /static/: flat */
+    file_set root;      /* /: the tree under --root */
+    bool has_root;
 };
 
 static const char body_400[] = "400 Bad Request\n";
@@ -54,9 +66,9 @@ static void set_err(char *err, size_t errlen, const char *a, const char *b)
 
 /* Reads a whole regular file (at most MAX_FILE_BYTES) into a malloc'd
  * buffer. Returns 0, or an errno value. */
-static int read_file(int dirfd, const char *path, uint8_t **data, size_t *len)
+static int read_file(int dirfd, const char *path, bool nofollow, uint8_t **data, size_t *len)
 {
-    int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+    int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
     if (fd < 0)
         return errno;
     struct stat st;
@@ -99,7 +111,7 @@ static int load_dataset(ho_arena *a, const char *path, char *err, size_t errlen)
 {
     uint8_t *text;
     size_t len;
-    int rc = read_file(AT_FDCWD, path, &text, &len);
+    int rc = read_file(AT_FDCWD, path, false, &text, &len);
     if (rc != 0) {
         set_err(err, errlen, path, strerror(rc));
         return rc == ENOMEM ? HO_ERR_NOMEM : HO_ERR_IO;
@@ -198,12 +210,12 @@ static int file_cmp(const void *x, const void *y)
     return strcmp(((const static_file *)x)->name, ((const static_file *)y)->name);
 }
 
-static const static_file *file_find(const ho_arena *a, const char *name, size_t len)
+static const static_file *file_find(const file_set *fs, const char *name, size_t len)
 {
-    size_t lo = 0, hi = a->file_count;
+    size_t lo = 0, hi = fs->file_count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        const static_file *f = &a->files[mid];
+        const static_file *f = &fs->files[mid];
         size_t n = len < f->name_len ? len : f->name_len;
         int c = memcmp(name, f->name, n);
         if (c == 0)
@@ -218,69 +230,114 @@ static const static_file *file_find(const ho_arena *a, const char *name, size_t 
     return NULL;
 }
 
-static const static_file *file_sibling(const ho_arena *a, const static_file *f, const char *suffix)
+static const static_file *file_sibling(const file_set *fs, const static_file *f, const char *suffix)
 {
-    char name[512];
+    char name[MAX_NAME + 8];
     int n = snprintf(name, sizeof(name), "%s%s", f->name, suffix);
     if (n < 0 || (size_t)n >= sizeof(name))
         return NULL;
-    return file_find(a, name, (size_t)n);
+    return file_find(fs, name, (size_t)n);
 }
 
-static int load_static(ho_arena *a, const char *dir, char *err, size_t errlen)
+static void set_free(file_set *fs)
 {
+    for (size_t k = 0; k < fs->file_count; k++) {
+        free(fs->files[k].name);
+        free(fs->files[k].data);
+    }
+    free(fs->files);
+    memset(fs, 0, sizeof(*fs));
+}
+
+/* Adds the regular file `entry` of the open directory dfd as `name`. */
+static int set_add(file_set *fs, int dfd, const char *entry, const char *name, char *err, size_t errlen)
+{
+    if (fs->file_count == fs->cap) {
+        size_t ncap = fs->cap ? fs->cap * 2 : 32;
+        static_file *f = ncap > MAX_STATIC_FILES ? NULL : realloc(fs->files, ncap * sizeof(*f));
+        if (f == NULL) {
+            set_err(err, errlen, name, ncap > MAX_STATIC_FILES ? "too many files" : "out of memory");
+            return ncap > MAX_STATIC_FILES ? HO_ERR_INVALID_ARG : HO_ERR_NOMEM;
+        }
+        fs->files = f;
+        fs->cap = ncap;
+    }
+    static_file *f = &fs->files[fs->file_count];
+    memset(f, 0, sizeof(*f));
+    int er = read_file(dfd, entry, fs->recursive, &f->data, &f->len);
+    if (er != 0) {
+        set_err(err, errlen, name, strerror(er));
+        return er == ENOMEM ? HO_ERR_NOMEM : HO_ERR_IO;
+    }
+    if (fs->bytes + f->len > MAX_SET_BYTES) {
+        free(f->data);
+        set_err(err, errlen, name, "the directory holds more than 1 GiB");
+        return HO_ERR_INVALID_ARG;
+    }
+    f->name = strdup(name);
+    if (f->name == NULL) {
+        free(f->data);
+        set_err(err, errlen, name, "out of memory");
+        return HO_ERR_NOMEM;
+    }
+    fs->bytes += f->len;
+    f->name_len = strlen(f->name);
+    f->type = content_type_for(f->name);
+    fs->file_count++;
+    return HO_OK;
+}
+
+/* Loads the files of d (takes it), under the relative path prefix ("" at
+ * the top). Hidden entries are skipped; so are subdirectories unless the
+ * set is recursive, which also skips symbolic links (nothing outside the
+ * tree is served, and no link can loop). */
+static int set_walk(file_set *fs, DIR *d, const char *prefix, int depth, char *err, size_t errlen)
+{
+    int rc = HO_OK;
+    struct dirent *e;
+    while (rc == HO_OK && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char name[MAX_NAME];
+        int n = snprintf(name, sizeof(name), "%s%s%s", prefix, prefix[0] ? "/" : "", e->d_name);
+        if (n < 0 || (size_t)n >= sizeof(name))
+            continue; /* a path too long to be requested */
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, fs->recursive ? AT_SYMLINK_NOFOLLOW : 0) != 0)
+            continue;
+        if (S_ISREG(st.st_mode)) {
+            rc = set_add(fs, dirfd(d), e->d_name, name, err, errlen);
+        } else if (S_ISDIR(st.st_mode) && fs->recursive && depth < MAX_ROOT_DEPTH) {
+            int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            DIR *sd = sub >= 0 ? fdopendir(sub) : NULL;
+            if (sd == NULL) {
+                if (sub >= 0)
+                    close(sub);
+                continue;
+            }
+            rc = set_walk(fs, sd, name, depth + 1, err, errlen);
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+static int set_load(file_set *fs, const char *dir, bool recursive, char *err, size_t errlen)
+{
+    fs->recursive = recursive;
     DIR *d = opendir(dir);
     if (d == NULL) {
         set_err(err, errlen, dir, strerror(errno));
         return HO_ERR_IO;
     }
-    int rc = HO_OK;
-    size_t cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        struct stat st;
-        if (fstatat(dirfd(d), e->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
-            continue; /* flat: subdirectories and specials are not served */
-        if (a->file_count == cap) {
-            size_t ncap = cap ? cap * 2 : 32;
-            static_file *f = ncap > MAX_STATIC_FILES ? NULL : realloc(a->files, ncap * sizeof(*f));
-            if (f == NULL) {
-                set_err(err, errlen, dir, ncap > MAX_STATIC_FILES ? "too many files" : "out of memory");
-                rc = ncap > MAX_STATIC_FILES ? HO_ERR_INVALID_ARG : HO_ERR_NOMEM;
-                break;
-            }
-            a->files = f;
-            cap = ncap;
-        }
-        static_file *f = &a->files[a->file_count];
-        memset(f, 0, sizeof(*f));
-        int er = read_file(dirfd(d), e->d_name, &f->data, &f->len);
-        if (er != 0) {
-            set_err(err, errlen, e->d_name, strerror(er));
-            rc = er == ENOMEM ? HO_ERR_NOMEM : HO_ERR_IO;
-            break;
-        }
-        f->name = strdup(e->d_name);
-        if (f->name == NULL) {
-            free(f->data);
-            set_err(err, errlen, dir, "out of memory");
-            rc = HO_ERR_NOMEM;
-            break;
-        }
-        f->name_len = strlen(f->name);
-        f->type = content_type_for(f->name);
-        a->file_count++;
-    }
-    closedir(d);
+    int rc = set_walk(fs, d, "", 0, err, errlen);
     if (rc != HO_OK)
         return rc;
-    if (a->file_count > 0)
-        qsort(a->files, a->file_count, sizeof(*a->files), file_cmp);
-    for (size_t k = 0; k < a->file_count; k++) {
-        a->files[k].br = file_sibling(a, &a->files[k], ".br");
-        a->files[k].gz = file_sibling(a, &a->files[k], ".gz");
+    if (fs->file_count > 0)
+        qsort(fs->files, fs->file_count, sizeof(*fs->files), file_cmp);
+    for (size_t k = 0; k < fs->file_count; k++) {
+        fs->files[k].br = file_sibling(fs, &fs->files[k], ".br");
+        fs->files[k].gz = file_sibling(fs, &fs->files[k], ".gz");
     }
     return HO_OK;
 }
@@ -320,7 +377,7 @@ ho_arena *ho_arena_new(const char *dataset, const char *static_dir, char *err, s
         if (dir == NULL && stat("/data/static", &st) == 0 && S_ISDIR(st.st_mode))
             dir = "/data/static";
         if (dir != NULL)
-            rc = load_static(a, dir, err, errlen);
+            rc = set_load(&a->statics, dir, false, err, errlen);
     }
     if (rc != HO_OK) {
         ho_arena_free(a);
@@ -334,11 +391,8 @@ void ho_arena_free(ho_arena *a)
     if (a == NULL)
         return;
     ho_json_dataset_free(&a->ds);
-    for (size_t k = 0; k < a->file_count; k++) {
-        free(a->files[k].name);
-        free(a->files[k].data);
-    }
-    free(a->files);
+    set_free(&a->statics);
+    set_free(&a->root);
     free(a->source);
     free(a);
 }
@@ -346,6 +400,21 @@ void ho_arena_free(ho_arena *a)
 size_t ho_arena_item_count(const ho_arena *a) { return a->ds.count; }
 
 const char *ho_arena_dataset_source(const ho_arena *a) { return a->source; }
+
+int ho_arena_set_root(ho_arena *a, const char *dir, char *err, size_t errlen)
+{
+    if (a == NULL || dir == NULL || a->has_root)
+        return HO_ERR_INVALID_ARG;
+    int rc = set_load(&a->root, dir, true, err, errlen);
+    if (rc != HO_OK) {
+        set_free(&a->root);
+        return rc;
+    }
+    a->has_root = true;
+    return HO_OK;
+}
+
+size_t ho_arena_root_file_count(const ho_arena *a) { return a->has_root ? a->root.file_count : 0; }
 
 /* ---- handlers ---------------------------------------------------------- */
 
@@ -469,14 +538,16 @@ static void parse_accept_encoding(ho_http_str v, accept_coding *ac)
 }
 
 /* A name that could leave the directory or that we would have to decode:
- * "..", '/', '\\', NUL or any percent-encoding. */
-static bool static_name_ok(ho_http_str name)
+ * "..", '\\', NUL or any percent-encoding; '/' too unless the set has
+ * subdirectories (and never leading, doubled or trailing). Only names of
+ * files loaded at set-up can match anyway: this refuses the rest early. */
+static bool file_name_ok(ho_http_str name, bool subdirs)
 {
-    if (name.len == 0)
+    if (name.len == 0 || name.p[0] == '/' || name.p[name.len - 1] == '/')
         return false;
     for (size_t k = 0; k < name.len; k++) {
         char c = name.p[k];
-        if (c == '/' || c == '\\' || c == '\0' || c == '%')
+        if (c == '\\' || c == '\0' || c == '%' || (c == '/' && (!subdirs || name.p[k + 1] == '/')))
             return false;
         if (c == '.' && k + 1 < name.len && name.p[k + 1] == '.')
             return false;
@@ -484,13 +555,11 @@ static bool static_name_ok(ho_http_str name)
     return true;
 }
 
-/* GET /static/<file> */
-static int static_handler(void *ctx, const ho_http_request *req, ho_http_response *resp)
+/* Answers with the file `name` of fs, or 404; a .br/.gz sibling is chosen
+ * by Accept-Encoding. */
+static int answer_file(const file_set *fs, ho_http_str name, const ho_http_request *req, ho_http_response *resp)
 {
-    const ho_arena *a = ctx;
-    static const char prefix[] = "/static/";
-    ho_http_str name = {req->path.p + sizeof(prefix) - 1, req->path.len - (sizeof(prefix) - 1)};
-    const static_file *f = static_name_ok(name) ? file_find(a, name.p, name.len) : NULL;
+    const static_file *f = file_name_ok(name, fs->recursive) ? file_find(fs, name.p, name.len) : NULL;
     if (f == NULL)
         return ANSWER(resp, 404, body_404);
     accept_coding ac = {-1, -1, -1};
@@ -516,6 +585,32 @@ static int static_handler(void *ctx, const ho_http_request *req, ho_http_respons
     return HO_OK;
 }
 
+/* GET /static/<file> */
+static int static_handler(void *ctx, const ho_http_request *req, ho_http_response *resp)
+{
+    const ho_arena *a = ctx;
+    static const char prefix[] = "/static/";
+    ho_http_str name = {req->path.p + sizeof(prefix) - 1, req->path.len - (sizeof(prefix) - 1)};
+    return answer_file(&a->statics, name, req, resp);
+}
+
+/* GET /<path> from the root; a directory path ("/", "/docs/") means its
+ * index.html. The longer routes (/static/, /json/, /baseline2) come first. */
+static int root_handler(void *ctx, const ho_http_request *req, ho_http_response *resp)
+{
+    const ho_arena *a = ctx;
+    char name[MAX_NAME];
+    size_t len = req->path.len - 1; /* the router matched "/": len >= 1 */
+    if (len >= sizeof(name) - sizeof("index.html"))
+        return ANSWER(resp, 404, body_404);
+    memcpy(name, req->path.p + 1, len);
+    if (len == 0 || name[len - 1] == '/') {
+        memcpy(name + len, "index.html", sizeof("index.html") - 1);
+        len += sizeof("index.html") - 1;
+    }
+    return answer_file(&a->root, (ho_http_str){name, len}, req, resp);
+}
+
 int ho_arena_register(ho_arena *a, ho_router *r)
 {
     int rc = ho_router_add(r, "GET", "/json/", json_handler, a);
@@ -523,5 +618,7 @@ int ho_arena_register(ho_arena *a, ho_router *r)
         rc = ho_router_add(r, "GET", "/baseline2", baseline2_handler, NULL);
     if (rc == HO_OK)
         rc = ho_router_add(r, "GET", "/static/", static_handler, a);
+    if (rc == HO_OK && a->has_root)
+        rc = ho_router_add(r, "GET", "/", root_handler, a);
     return rc;
 }

@@ -7,9 +7,11 @@
 #include "handoff/crypto.h"
 #include "handoff/quic.h"
 
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -27,11 +29,22 @@ struct ho_h3_listener {
     int stop_fd;
     pthread_t thread;
     bool started;
-    _Atomic uint64_t requests;
-    _Atomic uint64_t migrations, paths_validated; /* of connections gone */
+    /* Counters, written by the QUIC thread, read by ho_h3_listener_get_stats. */
+    _Atomic uint64_t requests, handshakes, resumed, key_updates;
+    _Atomic uint64_t migrations, paths_validated;
+    pthread_mutex_t ep_stats_lock;      /* guards ep_stats, a copy taken each loop */
+    ho_quic_endpoint_stats ep_stats;
 };
 
-static ho_h3_conn *h3_of(ho_quic_conn *c) { return ho_quic_conn_get_user(c); }
+/* A connection's user slot: its HTTP/3 state and what was counted of it. */
+typedef struct conn_slot {
+    ho_h3_conn *h3;
+    bool handshake_counted;
+    uint64_t key_updates_counted, migrations_counted, validated_counted;
+} conn_slot;
+
+static conn_slot *slot_of(ho_quic_conn *c) { return ho_quic_conn_get_user(c); }
+static ho_h3_conn *h3_of(ho_quic_conn *c) { return slot_of(c) != NULL ? slot_of(c)->h3 : NULL; }
 
 static void on_readable(void *ctx, ho_quic_conn *c, uint64_t id)
 {
@@ -58,30 +71,65 @@ static void on_accept(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c)
 {
     ho_h3_listener *l = ctx;
     (void)ep;
-    ho_quic_conn_set_user(c, ho_h3_server_attach(c, l->opt.router));
+    conn_slot *slot = calloc(1, sizeof(*slot));
+    if (slot == NULL)
+        return; /* no HTTP/3 on it: the peer sees no responses and times out */
+    slot->h3 = ho_h3_server_attach(c, l->opt.router);
+    ho_quic_conn_set_user(c, slot);
+}
+
+/* Counts what is new on c: a completed handshake (resumed or not) and 1-RTT
+ * key updates (RFC 9001 §6), as they happen. */
+static void count_conn(ho_h3_listener *l, ho_quic_conn *c, conn_slot *slot)
+{
+    if (!slot->handshake_counted && ho_quic_conn_handshake_done(c)) {
+        slot->handshake_counted = true;
+        atomic_fetch_add(&l->handshakes, 1);
+        ho_tls *t = ho_quic_conn_tls(c);
+        if (t != NULL && ho_tls_is_resumed(t))
+            atomic_fetch_add(&l->resumed, 1);
+    }
+    uint64_t ku = ho_quic_conn_key_updates(c);
+    if (ku > slot->key_updates_counted) {
+        atomic_fetch_add(&l->key_updates, ku - slot->key_updates_counted);
+        slot->key_updates_counted = ku;
+    }
+    ho_quic_conn_stats st;
+    ho_quic_conn_get_stats(c, &st);
+    if (st.migrations > slot->migrations_counted) {
+        atomic_fetch_add(&l->migrations, st.migrations - slot->migrations_counted);
+        slot->migrations_counted = st.migrations;
+    }
+    if (st.paths_validated > slot->validated_counted) {
+        atomic_fetch_add(&l->paths_validated, st.paths_validated - slot->validated_counted);
+        slot->validated_counted = st.paths_validated;
+    }
 }
 
 static void on_conn_free(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c)
 {
     ho_h3_listener *l = ctx;
     (void)ep;
-    ho_h3_conn *h = h3_of(c);
-    if (h != NULL) {
-        atomic_fetch_add(&l->requests, ho_h3_requests_served(h));
-        ho_quic_conn_stats st;
-        ho_quic_conn_get_stats(c, &st);
-        atomic_fetch_add(&l->migrations, st.migrations);
-        atomic_fetch_add(&l->paths_validated, st.paths_validated);
-        ho_h3_free(h);
-        ho_quic_conn_set_user(c, NULL);
+    conn_slot *slot = slot_of(c);
+    if (slot == NULL)
+        return;
+    count_conn(l, c, slot);
+    if (slot->h3 != NULL) {
+        atomic_fetch_add(&l->requests, ho_h3_requests_served(slot->h3));
+        ho_h3_free(slot->h3);
     }
+    free(slot);
+    ho_quic_conn_set_user(c, NULL);
 }
 
 static void flush_conn(void *ctx, ho_quic_conn *c)
 {
-    (void)ctx;
-    if (h3_of(c) != NULL)
-        ho_h3_flush(h3_of(c), ho_now_ns());
+    conn_slot *slot = slot_of(c);
+    if (slot == NULL)
+        return;
+    count_conn(ctx, c, slot);
+    if (slot->h3 != NULL)
+        ho_h3_flush(slot->h3, ho_now_ns());
 }
 
 static void close_conn(void *ctx, ho_quic_conn *c)
@@ -145,6 +193,9 @@ static void *listener_main(void *arg)
         }
         ho_quic_endpoint_handle_timeout(l->ep, ho_now_ns());
         send_due(l);
+        pthread_mutex_lock(&l->ep_stats_lock);
+        ho_quic_endpoint_get_stats(l->ep, &l->ep_stats);
+        pthread_mutex_unlock(&l->ep_stats_lock);
         if (stop_deadline != HO_QUIC_TIME_NEVER && ho_now_ns() >= stop_deadline)
             break;
     }
@@ -160,6 +211,7 @@ ho_h3_listener *ho_h3_listener_new(const ho_h3_listener_options *o)
         return NULL;
     l->opt = *o;
     l->sock.fd = -1;
+    pthread_mutex_init(&l->ep_stats_lock, NULL);
     l->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct sockaddr_storage ss;
     socklen_t sslen = 0;
@@ -176,6 +228,7 @@ ho_h3_listener *ho_h3_listener_new(const ho_h3_listener_options *o)
     ec.conn.tls = o->tls;
     ec.conn.callbacks = (ho_quic_callbacks){
         .ctx = l, .stream_readable = on_readable, .stream_writable = on_writable, .stream_reset = on_reset};
+    ec.conn.key_update_packets = o->key_update_packets;
     ec.force_retry = o->force_retry;
     ec.on_accept = on_accept;
     ec.on_conn_free = on_conn_free;
@@ -224,6 +277,7 @@ void ho_h3_listener_free(ho_h3_listener *l)
     if (l->stop_fd >= 0)
         close(l->stop_fd);
     free(l->txbuf);
+    pthread_mutex_destroy(&l->ep_stats_lock);
     free(l);
 }
 
@@ -232,8 +286,39 @@ uint64_t ho_h3_listener_requests(const ho_h3_listener *l)
     return atomic_load(&((ho_h3_listener *)l)->requests);
 }
 
-void ho_h3_listener_path_stats(const ho_h3_listener *l, uint64_t *migrations, uint64_t *paths_validated)
+void ho_h3_listener_get_stats(const ho_h3_listener *cl, ho_h3_listener_stats *st)
 {
-    *migrations = atomic_load(&l->migrations);
-    *paths_validated = atomic_load(&l->paths_validated);
+    ho_h3_listener *l = (ho_h3_listener *)cl; /* atomics and the lock */
+    memset(st, 0, sizeof(*st));
+    pthread_mutex_lock(&l->ep_stats_lock);
+    ho_quic_endpoint_stats ep = l->ep_stats;
+    pthread_mutex_unlock(&l->ep_stats_lock);
+    st->connections = ep.accepted;
+    st->connections_closed = ep.freed;
+    st->handshakes = atomic_load(&l->handshakes);
+    st->resumed = atomic_load(&l->resumed);
+    st->key_updates = atomic_load(&l->key_updates);
+    st->migrations = atomic_load(&l->migrations);
+    st->paths_validated = atomic_load(&l->paths_validated);
+    st->requests = atomic_load(&l->requests);
+    st->vn_sent = ep.vn_sent;
+    st->retry_sent = ep.retry_sent;
+    st->datagrams_received = ep.datagrams_received;
+    st->datagrams_dropped = ep.datagrams_dropped;
+}
+
+void ho_h3_listener_stats_json(const ho_h3_listener_stats *st, ho_buf *out)
+{
+    char s[1024];
+    int n = snprintf(s, sizeof(s),
+                     "{\"h3_connections\":%" PRIu64 ",\"h3_connections_closed\":%" PRIu64
+                     ",\"h3_handshakes\":%" PRIu64 ",\"h3_resumed\":%" PRIu64 ",\"h3_key_updates\":%" PRIu64
+                     ",\"h3_requests\":%" PRIu64 ",\"h3_vn_sent\":%" PRIu64 ",\"h3_retry_sent\":%" PRIu64
+                     ",\"h3_datagrams_received\":%" PRIu64 ",\"h3_datagrams_dropped\":%" PRIu64
+                     ",\"h3_migrations\":%" PRIu64 ",\"h3_paths_validated\":%" PRIu64 "}",
+                     st->connections, st->connections_closed, st->handshakes, st->resumed, st->key_updates,
+                     st->requests, st->vn_sent, st->retry_sent, st->datagrams_received, st->datagrams_dropped,
+                     st->migrations, st->paths_validated);
+    if (n > 0 && (size_t)n < sizeof(s))
+        ho_put_bytes(out, s, (size_t)n);
 }

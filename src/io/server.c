@@ -109,6 +109,11 @@ static int open_listener(const char *bind_addr, uint16_t port, uint16_t *bound_p
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6) {
+        /* Dual-stack whatever net.ipv6.bindv6only says: "::" takes IPv4 too. */
+        int off = 0;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+    }
     if (bind(fd, (struct sockaddr *)&ss, sslen) != 0 || listen(fd, 4096) != 0) {
         int e = errno;
         close(fd);

@@ -215,6 +215,8 @@ typedef struct ho_quic_key_phase {
     uint64_t tx_first_pn;      /* first packet number sent with the current write key */
     uint64_t rx_first_pn;      /* first packet number received with the current read key */
     uint64_t updates;          /* completed read-key updates */
+    ho_quic_time rx_prev_until;   /* rx_prev is dropped then (3 PTO, §6.5) */
+    ho_quic_time next_update_at;  /* no scheduled update before (§6.5) */
 } ho_quic_key_phase;
 
 typedef enum {
@@ -362,6 +364,11 @@ void ho_quic_key_phase_free(ho_quic_conn *c);
  * following a peer-initiated update (RFC 9001 §6.2). Errors as
  * ho_quic_packet_unprotect, plus KEY_UPDATE_ERROR (§6.4). */
 int ho_quic_key_phase_unprotect(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr);
+/* Before 1-RTT packets are built: initiates a key update once
+ * cfg.key_update_packets were sent with the current write key (§6.6);
+ * HO_ERR_QUIC(AEAD_LIMIT_REACHED) when the confidentiality limit is reached
+ * and no update is possible yet. */
+int ho_quic_key_phase_before_send(ho_quic_conn *c);
 
 /* conn_recv.c */
 int ho_quic_conn_handle_frames(ho_quic_conn *c, ho_quic_pkt_type pkt, const uint8_t *payload, size_t len,

@@ -724,6 +724,9 @@ size_t ho_quic_conn_send(ho_quic_conn *c, uint8_t *buf, size_t cap, size_t *segm
     c->send_path = &c->path;
     if (c->state == HO_QUIC_STATE_CLOSED || c->state == HO_QUIC_STATE_DRAINING)
         return 0;
+    int kprc = ho_quic_key_phase_before_send(c);
+    if (kprc != HO_OK)
+        ho_quic_conn_fail(c, kprc, 0, now);
     ho_quic_ecn_begin_send(c, now);
     if (c->side.response_pending && c->state < HO_QUIC_STATE_CLOSING) {
         /* RFC 9000 §8.2.2: a PATH_RESPONSE to a probing address goes

@@ -101,6 +101,12 @@ int ho_quic_key_phase_unprotect(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *h
     kp->rx_phase = !kp->rx_phase;
     kp->rx_first_pn = pn;
     kp->updates++;
+    /* §6.5: keep the old read key for about three PTOs after the first
+     * packet under the new one, and wait as long before we start another
+     * update, so the peer still has its old key for our late packets. */
+    ho_quic_time three_pto = 3 * ho_quic_recovery_pto_period(&c->rec, HO_QUIC_PN_SPACE_APPLICATION);
+    kp->rx_prev_until = c->now + three_pto;
+    kp->next_update_at = c->now + three_pto;
     if (ho_event_threshold() >= HO_LOG_DEBUG) {
         ho_event ev = {HO_EV_KEY_UPDATE, HO_LOG_DEBUG, c->cfg.conn_id, c->is_server ? "server" : "client",
                        (int64_t)kp->updates, 0, "quic read key"};
@@ -129,3 +135,33 @@ int ho_quic_conn_key_update(ho_quic_conn *c)
 }
 
 uint64_t ho_quic_conn_key_updates(const ho_quic_conn *c) { return c->kp.updates; }
+
+/* RFC 9001 §6.6: AES-GCM may protect 2^23 packets with one key; for
+ * ChaCha20-Poly1305 the limit (2^62) is beyond any packet number here. */
+static uint64_t confidentiality_limit(const ho_tls_suite *suite)
+{
+    return suite->aead == HO_AEAD_CHACHA20_POLY1305 ? UINT64_MAX : (uint64_t)1 << 23;
+}
+
+int ho_quic_key_phase_before_send(ho_quic_conn *c)
+{
+    ho_quic_key_phase *kp = &c->kp;
+    if (kp->suite == NULL || !c->hs_confirmed)
+        return HO_OK;
+    if (kp->rx_prev != NULL && c->now >= kp->rx_prev_until) {
+        ho_aead_free(kp->rx_prev); /* §6.5: old keys retained for 3 PTO at most */
+        kp->rx_prev = NULL;
+    }
+    uint64_t sent = c->spaces[HO_QUIC_PN_SPACE_APPLICATION].next_pn - kp->tx_first_pn;
+    uint64_t every = c->cfg.key_update_packets ? c->cfg.key_update_packets : (uint64_t)1 << 22;
+    uint64_t limit = confidentiality_limit(kp->suite);
+    if (sent < limit && (sent < every || c->now < kp->next_update_at))
+        return HO_OK;
+    /* §6.6: "Endpoints MUST initiate a key update before reaching the
+     * confidentiality limit". Refused until the peer answered our last
+     * update and acknowledged a packet under the current key (§6.1). */
+    int rc = ho_quic_conn_key_update(c);
+    if (rc == HO_ERR_WOULD_BLOCK && sent >= limit)
+        return HO_ERR_QUIC(HO_QUIC_AEAD_LIMIT_REACHED); /* §6.6: stop using the key */
+    return rc == HO_ERR_WOULD_BLOCK || rc == HO_ERR_CLOSED ? HO_OK : rc;
+}
