@@ -154,9 +154,9 @@ static netsim_pkt heap_pop(netsim *ns)
     return top;
 }
 
-static void schedule(netsim *ns, int client, int dir, const uint8_t *d, size_t len, ho_quic_time at)
+static void schedule(netsim *ns, int client, int dir, const uint8_t *d, size_t len, uint8_t ecn, ho_quic_time at)
 {
-    netsim_pkt p = {.at = at, .seq = ns->next_seq++, .client = client, .dir = dir, .len = len};
+    netsim_pkt p = {.at = at, .seq = ns->next_seq++, .client = client, .dir = dir, .ecn = ecn, .len = len};
     p.data = malloc(len ? len : 1);
     if (p.data == NULL)
         abort();
@@ -166,10 +166,13 @@ static void schedule(netsim *ns, int client, int dir, const uint8_t *d, size_t l
 
 /* ---- links ---------------------------------------------------------------- */
 
-static void link_send(netsim *ns, int client, int dir, const uint8_t *d, size_t len)
+static void link_send(netsim *ns, int client, int dir, const uint8_t *d, size_t len, uint8_t ecn)
 {
     netsim_link *l = &ns->link[client][dir];
     uint64_t index = l->offered++;
+    l->sent_ecn[ecn & 3]++;
+    if (len > l->max_len)
+        l->max_len = len;
     char ty[8];
     char who[16];
     if (dir == NETSIM_C2S)
@@ -177,7 +180,7 @@ static void link_send(netsim *ns, int client, int dir, const uint8_t *d, size_t 
     else
         snprintf(who, sizeof(who), "s->c%d", client);
     types_str(netsim_pkt_types(d, len), ty, sizeof(ty));
-    if (ns->filter != NULL && ns->filter(ns->filter_ctx, client, dir, d, len, index)) {
+    if (ns->filter != NULL && ns->filter(ns->filter_ctx, client, dir, d, len, index, &ecn)) {
         l->filtered++;
         netsim_trace(ns, "%s %4zuB %-3s #%llu dropped (filter)", who, len, ty, (unsigned long long)index);
         return;
@@ -223,10 +226,10 @@ static void link_send(netsim *ns, int client, int dir, const uint8_t *d, size_t 
         l->reordered++;
     }
     netsim_trace(ns, "%s %4zuB %-3s #%llu due %.6f", who, len, ty, (unsigned long long)index, (double)at / 1e9);
-    schedule(ns, client, dir, d, len, at);
+    schedule(ns, client, dir, d, len, ecn, at);
     if (l->dup_pct && netsim_rand(ns) % 100 < l->dup_pct) {
         l->duplicated++;
-        schedule(ns, client, dir, d, len, at + (ho_quic_time)(netsim_rand(ns) % (uint64_t)HO_QUIC_MS(1)));
+        schedule(ns, client, dir, d, len, ecn, at + (ho_quic_time)(netsim_rand(ns) % (uint64_t)HO_QUIC_MS(1)));
     }
 }
 
@@ -625,7 +628,8 @@ void netsim_flush(netsim *ns)
         size_t n, seg;
         while (c != NULL && (n = ho_quic_conn_send(c, sendbuf, sizeof(sendbuf), &seg, ns->now)) > 0)
             for (size_t off = 0; off < n; off += seg)
-                link_send(ns, i, NETSIM_C2S, sendbuf + off, n - off < seg ? n - off : seg);
+                link_send(ns, i, NETSIM_C2S, sendbuf + off, n - off < seg ? n - off : seg,
+                          ho_quic_conn_ecn_codepoint(c));
     }
     ho_quic_endpoint_out out = {.buf = sendbuf, .cap = sizeof(sendbuf)};
     while (ho_quic_endpoint_send(ns->ep, &out, ns->now) > 0) {
@@ -637,7 +641,7 @@ void netsim_flush(netsim *ns)
             if (out.conn == NULL)
                 ns->ep_out_stateless[i]++;
             link_send(ns, i, NETSIM_S2C, out.buf + off,
-                      out.len - off < out.segment_size ? out.len - off : out.segment_size);
+                      out.len - off < out.segment_size ? out.len - off : out.segment_size, out.ecn);
         }
     }
 }
@@ -647,10 +651,12 @@ static void deliver(netsim *ns, const netsim_pkt *p)
     netsim_link *l = &ns->link[p->client][p->dir];
     l->delivered++;
     l->bytes_delivered += p->len;
+    ho_quic_path path = p->dir == NETSIM_C2S ? ns->spath[p->client] : ns->cpath[p->client];
+    path.ecn = p->ecn;
     if (p->dir == NETSIM_C2S)
-        ho_quic_endpoint_receive(ns->ep, p->data, p->len, &ns->spath[p->client], ns->now);
+        ho_quic_endpoint_receive(ns->ep, p->data, p->len, &path, ns->now);
     else if (ns->cl[p->client] != NULL)
-        ho_quic_conn_receive(ns->cl[p->client], p->data, p->len, &ns->cpath[p->client], ns->now);
+        ho_quic_conn_receive(ns->cl[p->client], p->data, p->len, &path, ns->now);
 }
 
 bool netsim_run(netsim *ns, netsim_done_fn done, ho_quic_time budget)

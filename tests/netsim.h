@@ -6,8 +6,10 @@
  * has random loss, reordering (a fraction of datagrams held back by an
  * extra delay), duplication, a fixed one-way delay plus jitter, a
  * bandwidth limit (serialization delay behind a bounded tail-drop queue),
- * a blackhole period (everything sent inside it is dropped) and a drop
- * filter for scripted losses.
+ * a blackhole period (everything sent inside it is dropped) and a
+ * filter for scripted losses and ECN rewrites. Datagrams carry the ECN
+ * codepoint their sender set (ho_quic_conn_ecn_codepoint, the endpoint's
+ * out.ecn) to the receiver's ho_quic_path.ecn.
  *
  * Time is virtual (ho_quic_time nanoseconds); the only randomness is one
  * seeded xorshift generator, so a run is a pure function of its seed and
@@ -40,8 +42,11 @@
 enum { NETSIM_C2S = 0, NETSIM_S2C = 1 };
 
 /* A datagram about to enter a link: return true to drop it. `index` counts
- * the datagrams offered to this link so far (from 0). */
-typedef bool (*netsim_filter_fn)(void *ctx, int client, int dir, const uint8_t *d, size_t len, uint64_t index);
+ * the datagrams offered to this link so far (from 0). *ecn holds the ECN
+ * codepoint its sender set (HO_QUIC_ECN_*); the filter may rewrite it, as
+ * a network that bleaches, remarks or CE-marks would. */
+typedef bool (*netsim_filter_fn)(void *ctx, int client, int dir, const uint8_t *d, size_t len, uint64_t index,
+                                 uint8_t *ecn);
 
 typedef struct netsim_link {
     /* configuration */
@@ -59,12 +64,15 @@ typedef struct netsim_link {
     ho_quic_time fifo_at;        /* arrival of the last in-order datagram */
     uint64_t offered, delivered, bytes_delivered;
     uint64_t lost, queue_drops, blackholed, filtered, duplicated, reordered;
+    uint64_t sent_ecn[4];        /* datagrams offered, by the codepoint their sender set */
+    size_t max_len;              /* the largest datagram offered */
 } netsim_link;
 
 typedef struct netsim_pkt {
     ho_quic_time at;
     uint64_t seq;      /* tie-break: equal times keep send order */
     int client, dir;
+    uint8_t ecn;       /* the IP ECN codepoint, delivered in ho_quic_path.ecn */
     size_t len;
     uint8_t *data;
 } netsim_pkt;

@@ -25,9 +25,10 @@
  * from index block_from[i][d] on (UINT64_MAX: never). */
 static uint64_t block_from[NETSIM_MAX_CLIENTS][2];
 
-static bool block_filter(void *ctx, int client, int dir, const uint8_t *d, size_t len, uint64_t index)
+static bool block_filter(void *ctx, int client, int dir, const uint8_t *d, size_t len, uint64_t index,
+                         uint8_t *ecn)
 {
-    (void)ctx, (void)d, (void)len;
+    (void)ctx, (void)d, (void)len, (void)ecn;
     return index >= block_from[client][dir];
 }
 

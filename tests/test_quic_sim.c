@@ -117,9 +117,10 @@ typedef struct drop_ctx {
     netsim *ns;
 } drop_ctx;
 
-static bool drop_filter(void *ctx, int client, int dir, const uint8_t *d, size_t len, uint64_t index)
+static bool drop_filter(void *ctx, int client, int dir, const uint8_t *d, size_t len, uint64_t index,
+                        uint8_t *ecn)
 {
-    (void)client, (void)index;
+    (void)client, (void)index, (void)ecn;
     drop_ctx *f = ctx;
     unsigned types = netsim_pkt_types(d, len);
     bool drop = false;
@@ -290,9 +291,10 @@ typedef struct probe_log {
     netsim *ns;
 } probe_log;
 
-static bool probe_filter(void *ctx, int client, int dir, const uint8_t *d, size_t len, uint64_t index)
+static bool probe_filter(void *ctx, int client, int dir, const uint8_t *d, size_t len, uint64_t index,
+                         uint8_t *ecn)
 {
-    (void)client, (void)d, (void)len, (void)index;
+    (void)client, (void)d, (void)len, (void)index, (void)ecn;
     probe_log *p = ctx;
     if (dir == NETSIM_S2C && p->ns->now >= p->from && p->ns->now < p->until && p->n < 256)
         p->t[p->n++] = p->ns->now;
