@@ -61,6 +61,9 @@ void ho_quic_sendbuf_on_acked(ho_quic_sendbuf *sb, uint64_t off, uint64_t len, b
 void ho_quic_sendbuf_on_lost(ho_quic_sendbuf *sb, uint64_t off, uint64_t len, bool fin);
 /* Marks everything sent and unacknowledged for retransmission (PTO). */
 void ho_quic_sendbuf_requeue_unacked(ho_quic_sendbuf *sb);
+/* Marks up to `max` bytes of the oldest sent, unacknowledged data (or an
+ * unacknowledged lone FIN) for retransmission; returns the bytes marked. */
+uint64_t ho_quic_sendbuf_requeue_oldest(ho_quic_sendbuf *sb, uint64_t max);
 bool ho_quic_sendbuf_done(const ho_quic_sendbuf *sb);
 bool ho_quic_sendbuf_has_unacked(const ho_quic_sendbuf *sb);
 
@@ -476,6 +479,10 @@ int ho_quic_stream_on_reset(ho_quic_conn *c, const ho_quic_frame *f);
 int ho_quic_stream_on_stop_sending(ho_quic_conn *c, const ho_quic_frame *f);
 int ho_quic_stream_on_max_stream_data(ho_quic_conn *c, const ho_quic_frame *f);
 void ho_quic_stream_notify_writable(ho_quic_conn *c);
+/* A PTO in the application space found no new stream data to probe with:
+ * re-queue up to `budget` bytes of the oldest unacknowledged stream data
+ * (RFC 9002 §6.2.4). */
+void ho_quic_streams_requeue_for_probe(ho_quic_conn *c, uint64_t budget);
 static inline bool ho_quic_stream_is_local(const ho_quic_conn *c, uint64_t id)
 {
     return ((id & 1) != 0) == c->is_server;

@@ -246,6 +246,19 @@ void ho_quic_sendbuf_requeue_unacked(ho_quic_sendbuf *sb)
     ho_quic_sendbuf_on_lost(sb, sb->base, sb->next - sb->base, sb->fin_sent && !sb->fin_acked);
 }
 
+uint64_t ho_quic_sendbuf_requeue_oldest(ho_quic_sendbuf *sb, uint64_t max)
+{
+    if (sb->base < sb->next) {
+        uint64_t n = sb->next - sb->base < max ? sb->next - sb->base : max;
+        bool fin = sb->fin_sent && !sb->fin_acked && sb->base + n == sb->next;
+        ho_quic_sendbuf_on_lost(sb, sb->base, n, fin);
+        return n;
+    }
+    if (sb->fin_sent && !sb->fin_acked)
+        ho_quic_sendbuf_on_lost(sb, sb->next, 0, true);
+    return 0;
+}
+
 bool ho_quic_sendbuf_has_unacked(const ho_quic_sendbuf *sb)
 {
     return sb->base < sb->next || (sb->fin_sent && !sb->fin_acked);

@@ -366,3 +366,22 @@ int ho_quic_stream_stop_sending(ho_quic_conn *c, uint64_t id, uint64_t app_error
     }
     return HO_OK;
 }
+
+void ho_quic_streams_requeue_for_probe(ho_quic_conn *c, uint64_t budget)
+{
+    /* A probe carrying data the peer may be missing repairs a tail loss at
+     * once; a PING would only elicit an ACK, and the repair waits one more
+     * round trip. Nothing is re-queued if some stream has data to send. */
+    for (size_t i = 0; i < c->nstreams; i++) {
+        ho_quic_stream *st = c->streams[i];
+        if (st->has_send && !st->reset_pending && !st->reset_sent && st->tx.retx.n > 0)
+            return;
+    }
+    for (size_t i = 0; i < c->nstreams && budget > 0; i++) {
+        ho_quic_stream *st = c->streams[i];
+        if (!st->has_send || st->reset_pending || st->reset_sent || !ho_quic_sendbuf_has_unacked(&st->tx))
+            continue;
+        uint64_t n = ho_quic_sendbuf_requeue_oldest(&st->tx, budget);
+        budget = n < budget ? budget - n : 0;
+    }
+}
