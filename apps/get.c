@@ -370,6 +370,34 @@ done:
     return rc;
 }
 
+/* -i with --h3: the status line and the headers we keep. */
+static void print_h3_head(const ho_h3_response *r)
+{
+    printf("HTTP/3 %d\r\n", r->status);
+    if (r->content_type[0] != '\0')
+        printf("content-type: %s\r\n", r->content_type);
+    if (r->content_encoding[0] != '\0')
+        printf("content-encoding: %s\r\n", r->content_encoding);
+    printf("\r\n");
+}
+
+typedef struct h3_sink {
+    bool include_head, head_done;
+    uint64_t bytes;
+} h3_sink;
+
+/* The body goes to stdout as it arrives (stdio buffering, no copy of the
+ * whole body in memory); the head first with -i. */
+static int h3_body(void *ctx, const ho_h3_response *r, const uint8_t *data, size_t len)
+{
+    h3_sink *k = ctx;
+    if (k->include_head && !k->head_done)
+        print_h3_head(r);
+    k->head_done = true;
+    k->bytes += len;
+    return fwrite(data, 1, len, stdout) == len ? 0 : -1;
+}
+
 /* --h3: one GET over HTTP/3 (src/http/h3_fetch.c); the body goes to stdout. */
 static int fetch_h3(const get_options *o, const url_parts *u, ho_tls_config *cfg)
 {
@@ -385,8 +413,11 @@ static int fetch_h3(const get_options *o, const url_parts *u, ho_tls_config *cfg
         app_report_error("HTTP/3 configuration", err);
         return 1;
     }
+    h3_sink sink = {.include_head = o->include_head};
+    static char obuf[1 << 18]; /* stdout in large writes */
+    setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
     ho_h3_fetch_opts fo = {.host = u->host, .port = u->port, .authority = u->host_header, .path = u->path,
-                           .tls = cfg};
+                           .tls = cfg, .on_body = h3_body, .body_ctx = &sink};
     ho_h3_response resp;
     err = ho_h3_fetch(&fo, &resp);
     if (err != HO_OK) {
@@ -394,17 +425,14 @@ static int fetch_h3(const get_options *o, const url_parts *u, ho_tls_config *cfg
         return 1;
     }
     if (o->verbose)
-        fprintf(stderr, "handoff: HTTP/3 status %d, %zu body bytes\n", resp.status, resp.body.len);
-    if (o->include_head) {
-        printf("HTTP/3 %d\r\n", resp.status);
-        if (resp.content_type[0] != '\0')
-            printf("content-type: %s\r\n", resp.content_type);
-        if (resp.content_encoding[0] != '\0')
-            printf("content-encoding: %s\r\n", resp.content_encoding);
-        printf("\r\n");
+        fprintf(stderr, "handoff: HTTP/3 status %d, %llu body bytes\n", resp.status, (unsigned long long)sink.bytes);
+    if (o->include_head && !sink.head_done)
+        print_h3_head(&resp);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "handoff: writing the body: %s\n", strerror(errno));
+        ho_buf_free(&resp.body);
+        return 1;
     }
-    fwrite(resp.body.data, 1, resp.body.len, stdout);
-    fflush(stdout);
     int rc = resp.status >= 200 && resp.status < 400 ? 0 : 1;
     ho_buf_free(&resp.body);
     return rc;

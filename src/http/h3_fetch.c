@@ -15,8 +15,10 @@
 #include <unistd.h>
 
 #include "handoff/http.h"
+#include "handoff/io.h"
 
-#define IO_BUF 65536 /* one GSO batch out, one datagram in */
+#define IO_BUF 65536 /* one GSO batch out */
+#define RX_BATCH 16  /* recvmmsg messages per call (each up to 64 KiB with GRO) */
 
 static ho_quic_time fetch_now(void)
 {
@@ -32,23 +34,33 @@ static void f_reset(void *ctx, ho_quic_conn *c, uint64_t id, uint64_t code, bool
     ho_h3_on_stream_reset(*(ho_h3_conn **)ctx, id, code, stop);
 }
 
-static int udp_connect(const char *host, const char *port)
+/* A UDP socket (ho_udp: GSO sends, GRO + recvmmsg receives) bound to the
+ * wildcard address of the server's family and connected to it, so that only
+ * its datagrams arrive and an ICMP "port unreachable" surfaces. */
+static int udp_connect(const char *host, const char *port, ho_udp_socket *us, struct sockaddr_storage *peer,
+                       socklen_t *peer_len)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM}, *res = NULL;
     if (getaddrinfo(host, port, &hints, &res) != 0)
-        return -1;
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0)
+        return HO_ERR_IO;
+    int rc = HO_ERR_IO;
+    for (struct addrinfo *ai = res; ai != NULL && rc != HO_OK; ai = ai->ai_next) {
+        struct sockaddr_storage any = {.ss_family = (sa_family_t)ai->ai_family};
+        socklen_t any_len = ai->ai_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+        ho_udp_options uo = {.no_ecn = true, .no_pktinfo = true};
+        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+            ho_udp_open(us, (struct sockaddr *)&any, any_len, &uo) != HO_OK)
             continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-            break;
-        close(fd);
-        fd = -1;
+        if (connect(us->fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+            ho_udp_close(us);
+            continue;
+        }
+        memcpy(peer, ai->ai_addr, ai->ai_addrlen);
+        *peer_len = ai->ai_addrlen;
+        rc = HO_OK;
     }
     freeaddrinfo(res);
-    return fd;
+    return rc;
 }
 
 int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out)
@@ -68,11 +80,14 @@ int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out)
         ho_tls_config_set_verify_peer(tls, !o->insecure);
         ho_quic_tls_config_prepare(tls);
     }
-    int fd = udp_connect(o->host, o->port);
-    if (fd < 0) {
+    ho_udp_socket us;
+    struct sockaddr_storage peer;
+    socklen_t peer_len = 0;
+    if (udp_connect(o->host, o->port, &us, &peer, &peer_len) != HO_OK) {
         ho_tls_config_free(own_tls);
         return HO_ERR_IO;
     }
+    ho_udp_rx *rx = ho_udp_rx_new(RX_BATCH);
     char authority[300];
     if (o->authority != NULL)
         snprintf(authority, sizeof(authority), "%s", o->authority);
@@ -89,13 +104,14 @@ int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out)
     };
     int rc = HO_ERR_NOMEM;
     ho_quic_conn *c = ho_quic_conn_new_client(&cfg, NULL, fetch_now());
-    if (c != NULL)
+    if (c != NULL && rx != NULL)
         h3 = ho_h3_client_attach(c);
     if (h3 == NULL)
         goto done;
     ho_h3_response *r = NULL;
-    ho_quic_time deadline = fetch_now() + (ho_quic_time)(o->timeout_ms > 0 ? o->timeout_ms : 10000) * 1000000;
-    bool closing = false;
+    const ho_quic_time idle = (ho_quic_time)(o->timeout_ms > 0 ? o->timeout_ms : 10000) * 1000000;
+    ho_quic_time deadline = fetch_now() + idle; /* moved on by every datagram received */
+    bool closing = false, heard = false;
     rc = HO_ERR_WOULD_BLOCK; /* timed out unless set below */
     uint8_t *io = malloc(IO_BUF);
     if (io == NULL) {
@@ -109,6 +125,14 @@ int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out)
                 rc = e;
                 break;
             }
+            if (r != NULL) {
+                r->on_body = o->on_body;
+                r->on_body_ctx = o->body_ctx;
+            }
+        }
+        if (!closing && r != NULL && r->body_failed) {
+            ho_quic_conn_close(c, HO_H3_REQUEST_CANCELLED, "", fetch_now());
+            closing = true;
         }
         if (!closing && r != NULL && (r->complete || r->reset)) {
             /* RFC 9114 §5.2: a client may close at any time; H3_NO_ERROR. */
@@ -121,10 +145,9 @@ int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out)
             size_t n = ho_quic_conn_send(c, io, IO_BUF, &seg, fetch_now());
             if (n == 0)
                 break;
-            for (size_t off = 0; off < n; off += seg)
-                if (send(fd, io + off, n - off < seg ? n - off : seg, 0) < 0 && errno != EAGAIN &&
-                    errno != ECONNREFUSED)
-                    break;
+            /* One GSO send; a full socket buffer or an ICMP error drops the
+             * batch, which QUIC's loss recovery treats as lost. */
+            (void)ho_udp_send(&us, io, n, seg, (const struct sockaddr *)&peer, peer_len, NULL, 0, 0);
         }
         if (closing || ho_quic_conn_is_closing(c))
             break; /* our CONNECTION_CLOSE is out, or the peer closed */
@@ -135,11 +158,21 @@ int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out)
             if (ms < timeout_ms)
                 timeout_ms = (int)ms;
         }
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        struct pollfd pfd = {.fd = us.fd, .events = POLLIN};
         poll(&pfd, 1, timeout_ms);
-        ssize_t n;
-        while ((n = recv(fd, io, IO_BUF, MSG_DONTWAIT)) > 0)
-            ho_quic_conn_receive(c, io, (size_t)n, NULL, fetch_now());
+        ho_udp_dgram *d;
+        int n;
+        while ((n = ho_udp_recv_batch(&us, rx, &d)) > 0) {
+            ho_quic_time now_rx = fetch_now();
+            for (int i = 0; i < n; i++)
+                ho_quic_conn_receive(c, d[i].data, d[i].len, NULL, now_rx);
+            deadline = now_rx + idle;
+            heard = true;
+        }
+        if (n == HO_ERR_IO && errno == ECONNREFUSED && !heard) {
+            rc = HO_ERR_IO; /* ICMP port unreachable before any answer: nobody listens */
+            break;
+        }
         if (ho_quic_conn_next_timeout(c) <= fetch_now())
             ho_quic_conn_handle_timeout(c, fetch_now());
     }
@@ -149,7 +182,9 @@ int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out)
         out->body = r->body; /* hand the body over */
         ho_buf_init(&r->body);
         ho_buf_free(&body);
-        rc = r->complete ? HO_OK : HO_ERR_CLOSED;
+        rc = r->body_failed ? HO_ERR_IO : r->complete ? HO_OK : HO_ERR_CLOSED;
+    } else if (r != NULL && r->body_failed) {
+        rc = HO_ERR_IO;
     } else if (ho_quic_conn_is_closing(c) || ho_quic_conn_is_closed(c)) {
         rc = ho_quic_conn_error(c) != HO_OK ? ho_quic_conn_error(c) : HO_ERR_CLOSED;
     }
@@ -157,7 +192,8 @@ int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out)
 done:
     ho_h3_free(h3);
     ho_quic_conn_free(c);
-    close(fd);
+    ho_udp_rx_free(rx);
+    ho_udp_close(&us);
     ho_tls_config_free(own_tls);
     return rc;
 }
