@@ -77,8 +77,16 @@ else
     show "$T/untrusted.err"
 fi
 
-# 5. Nothing listens on the port: a clean failure, not a hang or a crash.
+# The server stops on SIGTERM; under ASan its log would carry any leak or error report.
 stop_bg "$SRV"
+if grep -q "Sanitizer" "$T/server.log"; then
+    fail "echo_server: sanitizer report"
+    show "$T/server.log"
+else
+    pass "echo_server stopped cleanly (no sanitizer report)"
+fi
+
+# 5. Nothing listens on the port: a clean failure, not a hang or a crash.
 timeout 30 "$CLIENT" --cafile "$T/ec.crt" 127.0.0.1 "$EPORT" hi >"$T/closed.out" 2>"$T/closed.err"
 rc=$?
 if [ "$rc" -eq 1 ] && has "$T/closed.err" "echo_client:"; then
