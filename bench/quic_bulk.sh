@@ -53,11 +53,12 @@ case $SIZE in
 *M) SIZE=$((${SIZE%M} * 1000000)) ;;
 *G) SIZE=$((${SIZE%G} * 1000000000)) ;;
 esac
-[[ $SIZE =~ ^[0-9]+$ ]] && [ "$SIZE" -gt 0 ] || die "--size takes a positive byte count"
-[[ $ROUNDS =~ ^[0-9]+$ ]] && [ "$ROUNDS" -gt 0 ] || die "--rounds takes a positive count"
+if ! [[ $SIZE =~ ^[0-9]+$ ]] || [ "$SIZE" -eq 0 ]; then die "--size takes a positive byte count"; fi
+if ! [[ $ROUNDS =~ ^[0-9]+$ ]] || [ "$ROUNDS" -eq 0 ]; then die "--rounds takes a positive count"; fi
 for p in $PAIRS; do case $p in a | b | c | d) ;; *) die "unknown pair $p (a b c d)" ;; esac; done
-command -v gtlsserver >/dev/null && command -v gtlsclient >/dev/null ||
+if ! command -v gtlsserver >/dev/null || ! command -v gtlsclient >/dev/null; then
     die "gtlsserver/gtlsclient missing: apt-get install ngtcp2-server ngtcp2-client"
+fi
 
 ho_find_bin
 bench_init
@@ -175,7 +176,7 @@ done
 
 RES=$BT/results.tsv
 : >"$RES"
-order=($PAIRS)
+read -r -a order <<<"$PAIRS"
 printf '%-5s %-6s %-18s %9s %8s %11s %11s\n' round pair what wall_ms Gbit/s srv_ms/GB cli_ms/GB
 for ((r = 1; r <= ROUNDS; r++)); do
     seq_pairs=("${order[@]}")
