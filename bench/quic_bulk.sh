@@ -202,7 +202,7 @@ bw=$(col_median b 3) bs=$(col_median b 5) bc=$(col_median b 6)
 for p in $PAIRS; do
     w=$(col_median "$p" 3) g=$(col_median "$p" 4) s=$(col_median "$p" 5) c=$(col_median "$p" 6)
     awk -v p="$p" -v l="$(label "$p")" -v w="$w" -v g="$g" -v s="$s" -v c="$c" -v bw="${bw:-nan}" -v bs="${bs:-nan}" -v bc="${bc:-nan}" '
-        function ratio(x, y) { return (y == "nan" || y + 0 == 0) ? "-" : sprintf("%.2f", x / y) }
+        function ratio(x, y) { return (x == "nan" || y == "nan" || y + 0 == 0) ? "-" : sprintf("%.2f", x / y) }
         BEGIN { printf "%-6s %-18s %9.1f %8.2f %11.0f %11.0f %9s %9s %9s\n", p, l, w, g, s, c,
                 ratio(bw, w), ratio(s, bs), ratio(c, bc) }'
 done
