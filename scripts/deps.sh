@@ -5,10 +5,10 @@ set -euo pipefail
 # Build: compilers, cmake, libcrypto. Peers for the tests and benchmarks:
 # openssl, gnutls-bin, curl, wrk, h2load (nghttp2-client), nginx, tshark,
 # chromium, ngtcp2 (gtlsclient, gtlsserver). kTLS VM test: qemu, busybox, cpio.
-# HTTP/3: libnghttp3-dev.
+# HTTP/3: libnghttp3-dev. Profiling (docs/BENCHMARKS.md): linux-perf, valgrind.
 pkgs=(build-essential cmake clang libclang-rt-14-dev libssl-dev openssl gnutls-bin tshark
       pkg-config curl wrk nghttp2-client nginx chromium python3 qemu-system-x86
-      busybox-static cpio ngtcp2-client ngtcp2-server libnghttp3-dev)
+      busybox-static cpio ngtcp2-client ngtcp2-server libnghttp3-dev linux-perf valgrind)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

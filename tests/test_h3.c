@@ -672,6 +672,21 @@ static void u_reset(void *ctx, ho_quic_conn *c, uint64_t id, uint64_t code, bool
     ho_h3_on_stream_reset(udp_h3, id, code, stop);
 }
 
+typedef struct fetch_sink {
+    size_t bytes, calls, fail_after;
+    bool status_seen;
+} fetch_sink;
+
+static int sink_fn(void *ctx, const ho_h3_response *r, const uint8_t *data, size_t len)
+{
+    fetch_sink *k = ctx;
+    (void)data;
+    k->status_seen = r->status == 200;
+    k->bytes += len;
+    k->calls++;
+    return k->fail_after != 0 && k->bytes >= k->fail_after ? -1 : 0;
+}
+
 static void test_client_vs_gtlsserver(const char *bin)
 {
     char dir[] = "/tmp/ho_h3_interop_XXXXXX";
@@ -789,7 +804,26 @@ static void test_client_vs_gtlsserver(const char *bin)
     CHECK(fr.complete);
     CHECK_EQ(fr.body.len, 7000);
     ho_buf_free(&fr.body);
-    /* Nothing listening: a timeout, never a hang or a crash. */
+    /* A body sink: the bytes stream to on_body, out->body stays empty; a
+     * failing sink aborts the fetch with HO_ERR_IO. */
+    fetch_sink sink = {0};
+    fo.path = "/300000";
+    fo.on_body = sink_fn;
+    fo.body_ctx = &sink;
+    CHECK_EQ(ho_h3_fetch(&fo, &fr), HO_OK);
+    CHECK_EQ(fr.status, 200);
+    CHECK_EQ(fr.body.len, 0);
+    CHECK_EQ(sink.bytes, 300000);
+    CHECK(sink.calls > 1);
+    CHECK(sink.status_seen);
+    ho_buf_free(&fr.body);
+    sink = (fetch_sink){.fail_after = 20000};
+    CHECK_EQ(ho_h3_fetch(&fo, &fr), HO_ERR_IO);
+    CHECK(sink.bytes >= 20000 && sink.bytes < 300000);
+    ho_buf_free(&fr.body);
+    fo.on_body = NULL;
+    fo.path = "/7000";
+    /* Nothing listening: an error, never a hang or a crash. */
     int probe2 = socket(AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_in a2 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     bind(probe2, (struct sockaddr *)&a2, sizeof(a2));
@@ -800,7 +834,8 @@ static void test_client_vs_gtlsserver(const char *bin)
     close(probe2);
     fo.port = dead_port;
     fo.timeout_ms = 500;
-    CHECK(ho_h3_fetch(&fo, &fr) != HO_OK);
+    /* The ICMP port unreachable ends it with HO_ERR_IO (not the timeout). */
+    CHECK_EQ(ho_h3_fetch(&fo, &fr), HO_ERR_IO);
     CHECK_EQ(fr.status, 0);
     ho_buf_free(&fr.body);
     kill(pid, SIGTERM);

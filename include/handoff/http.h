@@ -249,6 +249,13 @@ typedef struct ho_h3_response {
     bool complete;              /* the whole response (FIN) arrived */
     bool reset;                 /* the stream was reset (reset_code) */
     uint64_t reset_code;
+    /* Client, optional: set right after ho_h3_client_request/get returned
+     * the response to receive the body as it arrives instead of in `body`
+     * (no copy of the whole body in memory). A non-zero return stops the
+     * delivery and sets body_failed. */
+    int (*on_body)(void *ctx, const struct ho_h3_response *r, const uint8_t *data, size_t len);
+    void *on_body_ctx;
+    bool body_failed;
 } ho_h3_response;
 
 /* Client: submits a request with the given header fields (pseudo-headers
@@ -277,7 +284,7 @@ typedef struct ho_h3_fetch_opts {
                                     * ho_quic_tls_config_prepare (and a trust store);
                                     * NULL: a built-in one (see insecure) */
     bool insecure;                 /* built-in config only: no certificate check */
-    int timeout_ms;                /* whole exchange; 0: 10000 */
+    int timeout_ms;                /* without any datagram received; 0: 10000 */
     uint32_t quic_version;         /* of the first Initial; 0: 1 (another draws Version
                                     * Negotiation, ho_quic_config.version) */
     const uint8_t *session;        /* a TLS session (from on_session) to resume; NULL: none */
@@ -289,6 +296,10 @@ typedef struct ho_h3_fetch_opts {
     unsigned key_updates;          /* 1-RTT key updates to initiate once the handshake is
                                     * confirmed, the next three PTOs after the previous
                                     * one was answered (RFC 9001 §6.5) */
+    /* Optional body sink (see ho_h3_response.on_body): the bodies are then
+     * not kept in out[i].body; a non-zero return aborts the fetch (HO_ERR_IO). */
+    int (*on_body)(void *ctx, const struct ho_h3_response *r, const uint8_t *data, size_t len);
+    void *body_ctx;
 } ho_h3_fetch_opts;
 
 /* What the connection of a fetch went through (for -v and tests). */

@@ -202,7 +202,10 @@ static int cb_recv_data(nghttp3_conn *conn, int64_t id, const uint8_t *data, siz
     }
     if (h->router != NULL)
         ho_put_bytes(&s->body_in, data, len);
-    else if (s->resp != NULL)
+    else if (s->resp != NULL && s->resp->on_body != NULL) {
+        if (!s->resp->body_failed && s->resp->on_body(s->resp->on_body_ctx, s->resp, data, len) != 0)
+            s->resp->body_failed = true;
+    } else if (s->resp != NULL)
         ho_put_bytes(&s->resp->body, data, len);
     return 0;
 }

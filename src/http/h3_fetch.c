@@ -1,13 +1,12 @@
 /*
- * ho_h3_fetch: one HTTP/3 GET over a connected UDP socket with a blocking
- * poll loop — the library piece behind a command-line "get --h3". The QUIC
+ * ho_h3_fetch / ho_h3_fetch_many: HTTP/3 GETs on one connection over a
+ * connected UDP socket (ho_udp: GSO sends, recvmmsg + GRO receives, ECN) with
+ * a blocking poll loop — the library piece behind "get --h3". The QUIC
  * connection stays sans-I/O; the socket, the clock and the loop live here.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/ip.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +16,10 @@
 #include <unistd.h>
 
 #include "handoff/http.h"
+#include "handoff/io.h"
 
-#define IO_BUF 65536 /* one GSO batch out, one datagram in */
+#define IO_BUF 65536 /* one GSO batch out */
+#define RX_BATCH 16  /* recvmmsg messages per call (each up to 64 KiB with GRO) */
 
 static ho_quic_time fetch_now(void)
 {
@@ -57,81 +58,37 @@ static void f_session(void *ctx, ho_quic_conn *c, const uint8_t *blob, size_t le
         st->o->on_session(st->o->ctx, blob, len);
 }
 
-static int udp_connect(const char *host, const char *port)
+/* A UDP socket (ho_udp: GSO, GRO, ECN, DF for path MTU probes) bound to the
+ * wildcard address of the server's family and connected to it, so that only
+ * its datagrams arrive and an ICMP "port unreachable" surfaces. path gets
+ * both addresses. */
+static int udp_connect(const char *host, const char *port, ho_udp_socket *us, ho_quic_path *path)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM}, *res = NULL;
     if (getaddrinfo(host, port, &hints, &res) != 0)
-        return -1;
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0)
+        return HO_ERR_IO;
+    int rc = HO_ERR_IO;
+    for (struct addrinfo *ai = res; ai != NULL && rc != HO_OK; ai = ai->ai_next) {
+        struct sockaddr_storage any = {.ss_family = (sa_family_t)ai->ai_family};
+        socklen_t any_len = ai->ai_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+        ho_udp_options uo = {.no_pktinfo = true};
+        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+            ho_udp_open(us, (struct sockaddr *)&any, any_len, &uo) != HO_OK)
             continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-            break;
-        close(fd);
-        fd = -1;
+        if (connect(us->fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+            ho_udp_close(us);
+            continue;
+        }
+        memset(path, 0, sizeof(*path));
+        memcpy(&path->remote, ai->ai_addr, ai->ai_addrlen);
+        path->remote_len = ai->ai_addrlen;
+        path->local_len = sizeof(path->local);
+        if (getsockname(us->fd, (struct sockaddr *)&path->local, &path->local_len) != 0)
+            path->local_len = 0;
+        rc = HO_OK;
     }
     freeaddrinfo(res);
-    return fd;
-}
-
-/* ECN (RFC 9000 §13.4) and no fragmentation (DPLPMTUD, RFC 8899 §3) on the
- * connected socket. */
-static void udp_setup(int fd, ho_quic_path *path)
-{
-    int one = 1;
-    path->local_len = sizeof(path->local);
-    path->remote_len = sizeof(path->remote);
-    if (getsockname(fd, (struct sockaddr *)&path->local, &path->local_len) != 0)
-        path->local_len = 0;
-    if (getpeername(fd, (struct sockaddr *)&path->remote, &path->remote_len) != 0)
-        path->remote_len = 0;
-    int pmtu = IP_PMTUDISC_PROBE;
-    setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof(one));
-    setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
-    if (path->remote.ss_family == AF_INET6) {
-        int pmtu6 = IPV6_PMTUDISC_PROBE;
-        setsockopt(fd, IPPROTO_IPV6, IPV6_RECVTCLASS, &one, sizeof(one));
-        setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu6, sizeof(pmtu6));
-    }
-}
-
-/* Sets the ECN codepoint of what the socket sends, when it changes. */
-static void udp_set_ecn(int fd, int family, uint8_t ecn, int *current)
-{
-    int v = ecn & 3;
-    if (v == *current)
-        return;
-    *current = v;
-    setsockopt(fd, IPPROTO_IP, IP_TOS, &v, sizeof(v));
-    if (family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &v, sizeof(v));
-}
-
-/* One datagram and its ECN codepoint (IP_TOS / IPV6_TCLASS cmsg). */
-static ssize_t udp_recv(int fd, uint8_t *buf, size_t cap, uint8_t *ecn)
-{
-    union {
-        char b[CMSG_SPACE(sizeof(int)) * 2];
-        struct cmsghdr align;
-    } ctl;
-    struct iovec iov = {.iov_base = buf, .iov_len = cap};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b)};
-    ssize_t n = recvmsg(fd, &m, MSG_DONTWAIT);
-    *ecn = 0;
-    if (n <= 0)
-        return n;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
-        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS)
-            *ecn = *(const uint8_t *)CMSG_DATA(c) & 3;
-        else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_TCLASS) {
-            int v;
-            memcpy(&v, CMSG_DATA(c), sizeof(v));
-            *ecn = (uint8_t)(v & 3);
-        }
-    }
-    return n;
+    return rc;
 }
 
 static bool all_done(ho_h3_response *const *r, size_t n)
@@ -192,12 +149,14 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
         ho_tls_config_set_verify_peer(tls, !o->insecure);
         ho_quic_tls_config_prepare(tls);
     }
-    int fd = udp_connect(o->host, o->port);
-    if (fd < 0) {
+    ho_udp_socket us;
+    ho_quic_path path;
+    if (udp_connect(o->host, o->port, &us, &path) != HO_OK) {
         ho_tls_config_free(own_tls);
         free(r);
         return HO_ERR_IO;
     }
+    ho_udp_rx *rx = ho_udp_rx_new(RX_BATCH);
     char authority[300];
     if (o->authority != NULL)
         snprintf(authority, sizeof(authority), "%s", o->authority);
@@ -219,15 +178,13 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
     uint64_t initiated = 0;
     ho_quic_time ku_answered_at = 0;
     uint8_t *io = NULL;
-    ho_quic_path path = {0};
-    udp_setup(fd, &path);
-    int tx_ecn = 0;
     ho_quic_conn *c = ho_quic_conn_new_client(&cfg, &path, fetch_now());
-    if (c != NULL)
+    if (c != NULL && rx != NULL)
         st.h3 = ho_h3_client_attach(c);
     if (st.h3 == NULL || (io = malloc(IO_BUF)) == NULL)
         goto done;
-    ho_quic_time deadline = fetch_now() + (ho_quic_time)(o->timeout_ms > 0 ? o->timeout_ms : 10000) * 1000000;
+    const ho_quic_time idle = (ho_quic_time)(o->timeout_ms > 0 ? o->timeout_ms : 10000) * 1000000;
+    ho_quic_time deadline = fetch_now() + idle; /* moved on by every datagram received */
     ho_quic_time linger_until = HO_QUIC_TIME_NEVER; /* waiting for a session ticket */
     bool closing = false, heard = false;
     size_t next = 0; /* the next request to submit */
@@ -241,7 +198,17 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
                 rc = e;
                 goto out;
             }
+            r[next]->on_body = o->on_body;
+            r[next]->on_body_ctx = o->body_ctx;
             next++;
+        }
+        bool body_failed = false;
+        for (size_t i = 0; i < next; i++)
+            body_failed |= r[i]->body_failed;
+        if (!closing && body_failed) {
+            /* The sink refused the body: stop (RFC 9114 §8.1). */
+            ho_quic_conn_close(c, HO_H3_REQUEST_CANCELLED, "", fetch_now());
+            closing = true;
         }
         if (initiated < o->key_updates && ho_quic_conn_handshake_confirmed(c)) {
             /* RFC 9001 §6.5: wait three PTOs after the previous update was
@@ -275,11 +242,10 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
             size_t len = ho_quic_conn_send(c, io, IO_BUF, &seg, fetch_now());
             if (len == 0)
                 break;
-            udp_set_ecn(fd, path.remote.ss_family, ho_quic_conn_ecn_codepoint(c), &tx_ecn);
-            for (size_t off = 0; off < len; off += seg)
-                if (send(fd, io + off, len - off < seg ? len - off : seg, 0) < 0 && errno != EAGAIN &&
-                    errno != ECONNREFUSED)
-                    break;
+            /* One GSO send; a full socket buffer or an ICMP error drops the
+             * batch, which QUIC's loss recovery treats as lost. */
+            (void)ho_udp_send(&us, io, len, seg, (const struct sockaddr *)&path.remote, path.remote_len, NULL, 0,
+                              ho_quic_conn_ecn_codepoint(c));
         }
         if (closing || ho_quic_conn_is_closing(c))
             break; /* our CONNECTION_CLOSE is out, or the peer closed */
@@ -290,21 +256,32 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
             if (ms < timeout_ms)
                 timeout_ms = (int)ms;
         }
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        struct pollfd pfd = {.fd = us.fd, .events = POLLIN};
         poll(&pfd, 1, timeout_ms);
-        ssize_t got;
-        while ((got = udp_recv(fd, io, IO_BUF, &path.ecn)) > 0) {
-            ho_quic_conn_receive(c, io, (size_t)got, &path, fetch_now());
+        ho_udp_dgram *d;
+        int got;
+        while ((got = ho_udp_recv_batch(&us, rx, &d)) > 0) {
+            ho_quic_time now_rx = fetch_now();
+            for (int i = 0; i < got; i++) {
+                path.ecn = d[i].ecn;
+                ho_quic_conn_receive(c, d[i].data, d[i].len, &path, now_rx);
+            }
+            deadline = now_rx + idle;
             heard = true;
         }
-        if (got < 0 && errno == ECONNREFUSED && !heard) {
-            rc = HO_ERR_IO; /* ICMP port unreachable before any answer */
+        if (got == HO_ERR_IO && errno == ECONNREFUSED && !heard) {
+            rc = HO_ERR_IO; /* ICMP port unreachable before any answer: nobody listens */
             goto out;
         }
         if (ho_quic_conn_next_timeout(c) <= fetch_now())
             ho_quic_conn_handle_timeout(c, fetch_now());
     }
-    if (all_done(r, n)) {
+    bool failed = false;
+    for (size_t i = 0; i < next; i++)
+        failed |= r[i]->body_failed;
+    if (failed) {
+        rc = HO_ERR_IO; /* the body sink refused */
+    } else if (all_done(r, n)) {
         rc = HO_OK;
         for (size_t i = 0; i < n; i++)
             if (r[i]->reset)
@@ -325,7 +302,8 @@ done:
     free(io);
     ho_h3_free(st.h3);
     ho_quic_conn_free(c);
-    close(fd);
+    ho_udp_rx_free(rx);
+    ho_udp_close(&us);
     ho_tls_config_free(own_tls);
     free(r);
     return rc;

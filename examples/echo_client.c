@@ -1,0 +1,227 @@
+/*
+ * echo_client — the smallest QUIC client built on handoff: it connects to
+ * an echo server (ALPN "echo"), sends one message on one bidirectional
+ * stream, prints what comes back and exits.
+ *
+ *   echo_client [--cafile CA.pem | --insecure] HOST PORT [MESSAGE]
+ *
+ * Without MESSAGE, stdin is sent (any bytes, any size). Exit status 0 when
+ * the whole echo arrived and has the length sent, 1 with a message on
+ * stderr otherwise (no server, handshake failure, timeout, ...), 2 on bad
+ * usage. The server certificate is checked against CA.pem (or the system
+ * store); --insecure skips the check (for a self-signed test server).
+ *
+ * A QUIC connection is sans-I/O: it never touches a socket or a clock. This
+ * program owns both: a UDP socket (ho_udp_*), and a loop that hands
+ * datagrams in (ho_quic_conn_receive), takes datagrams out
+ * (ho_quic_conn_send) and runs the timers (ho_quic_conn_handle_timeout).
+ * Everything else happens in the callbacks.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "handoff/crypto.h"
+#include "handoff/io.h"
+#include "handoff/quic.h"
+
+typedef struct client {
+    const uint8_t *msg;
+    size_t msg_len, sent, echoed;
+    uint64_t stream;
+    bool opened, done;
+} client;
+
+/* Writes as much of the message as the stream takes; FIN with the last byte. */
+static void send_more(client *cl, ho_quic_conn *c)
+{
+    size_t n = 0;
+    ho_quic_stream_write(c, cl->stream, cl->msg + cl->sent, cl->msg_len - cl->sent, true, &n);
+    cl->sent += n; /* the rest goes when the stream_writable callback fires */
+}
+
+/* TLS and QUIC are up: open the stream and start sending. */
+static void on_handshake_done(void *ctx, ho_quic_conn *c)
+{
+    client *cl = ctx;
+    if (ho_quic_stream_open(c, true, &cl->stream) == HO_OK) {
+        cl->opened = true;
+        send_more(cl, c);
+    }
+}
+
+static void on_writable(void *ctx, ho_quic_conn *c, uint64_t id)
+{
+    client *cl = ctx;
+    if (cl->opened && id == cl->stream && cl->sent < cl->msg_len)
+        send_more(cl, c);
+}
+
+/* The echo arrives: print it; FIN means it is complete. */
+static void on_readable(void *ctx, ho_quic_conn *c, uint64_t id)
+{
+    client *cl = ctx;
+    uint8_t buf[16384];
+    size_t n;
+    bool fin = false;
+    while (!fin && ho_quic_stream_read(c, id, buf, sizeof(buf), &n, &fin) == HO_OK && (n > 0 || fin)) {
+        fwrite(buf, 1, n, stdout);
+        cl->echoed += n;
+    }
+    if (fin && id == cl->stream)
+        cl->done = true;
+}
+
+/* Why the connection closed, for the error message. */
+static const char *describe(int err)
+{
+    static char text[160];
+    if (ho_err_is_alert(err) || ho_err_is_peer_alert(err))
+        snprintf(text, sizeof(text), "handshake failed: TLS alert %u %s (42-49: certificate problems)",
+                 ho_err_alert(err), ho_err_is_alert(err) ? "sent" : "received");
+    else
+        snprintf(text, sizeof(text), "connection closed: %s", err == HO_OK ? "idle timeout" : ho_err_str(err));
+    return text;
+}
+
+/* The message: the argument, or all of stdin. */
+static uint8_t *read_message(const char *arg, size_t *len)
+{
+    if (arg != NULL) {
+        *len = strlen(arg);
+        return (uint8_t *)strdup(arg);
+    }
+    size_t cap = 65536, n = 0, r;
+    uint8_t *buf = malloc(cap);
+    while (buf != NULL && (r = fread(buf + n, 1, cap - n, stdin)) > 0) {
+        n += r;
+        if (n == cap) {
+            uint8_t *grown = realloc(buf, cap *= 2);
+            if (grown == NULL)
+                free(buf);
+            buf = grown;
+        }
+    }
+    *len = n;
+    return buf;
+}
+
+int main(int argc, char **argv)
+{
+    int a = 1;
+    const char *cafile = NULL;
+    bool insecure = false;
+    for (; a < argc && argv[a][0] == '-' && argv[a][1] == '-'; a++) {
+        if (strcmp(argv[a], "--insecure") == 0)
+            insecure = true;
+        else if (strcmp(argv[a], "--cafile") == 0 && a + 1 < argc)
+            cafile = argv[++a];
+        else
+            break;
+    }
+    if (argc - a < 2 || argc - a > 3) {
+        fprintf(stderr, "usage: echo_client [--cafile CA.pem | --insecure] HOST PORT [MESSAGE]\n");
+        return 2;
+    }
+    const char *host = argv[a], *port = argv[a + 1];
+    client cl = {0};
+    uint8_t *msg = read_message(argc - a == 3 ? argv[a + 2] : NULL, &cl.msg_len);
+    cl.msg = msg;
+
+    /* The server's address, and a UDP socket of the same family connected
+     * to it (so that an ICMP "port unreachable" is reported to us). */
+    struct sockaddr_storage server, any;
+    socklen_t server_len;
+    ho_udp_socket sock;
+    if (msg == NULL || ho_sockaddr_parse(host, (uint16_t)atoi(port), &server, &server_len) != HO_OK) {
+        fprintf(stderr, "echo_client: %s\n", msg == NULL ? "out of memory" : "HOST must be an IP address");
+        free(msg);
+        return msg == NULL ? 1 : 2;
+    }
+    memset(&any, 0, sizeof(any));
+    any.ss_family = server.ss_family;
+    if (ho_udp_open(&sock, (struct sockaddr *)&any, server_len, NULL) != HO_OK ||
+        connect(sock.fd, (struct sockaddr *)&server, server_len) != 0) {
+        perror("echo_client: UDP socket");
+        free(msg);
+        return 1;
+    }
+
+    /* TLS: ALPN "echo", and how to check the server's certificate. */
+    ho_tls_config *tls = ho_tls_config_new(false);
+    static const char *const alpn[] = {"echo"};
+    ho_tls_config_set_alpn(tls, alpn, 1);
+    if (insecure) {
+        ho_tls_config_set_verify_peer(tls, false);
+    } else if (cafile != NULL) {
+        ho_trust_store *ts = ho_trust_store_new();
+        if (ho_trust_store_add_file(ts, cafile) != HO_OK)
+            fprintf(stderr, "echo_client: cannot load %s\n", cafile);
+        ho_tls_config_set_trust(tls, ts); /* takes ts */
+    }
+    ho_quic_tls_config_prepare(tls);
+
+    /* The connection. wall_clock_ms lets TLS check the certificate dates. */
+    ho_quic_config cfg = {
+        .tls = tls,
+        .server_name = host,
+        .max_idle_timeout_ms = 10000,
+        .wall_clock_ms = (int64_t)time(NULL) * 1000,
+        .callbacks = {.ctx = &cl, .handshake_done = on_handshake_done, .stream_readable = on_readable,
+                      .stream_writable = on_writable},
+    };
+    ho_quic_conn *c = ho_quic_conn_new_client(&cfg, NULL, ho_now_ns());
+    ho_udp_rx *rx = ho_udp_rx_new(16);
+    static uint8_t txbuf[65536];
+    const char *error = c == NULL || rx == NULL ? "out of memory" : NULL;
+    ho_quic_time handshake_deadline = ho_now_ns() + 5000000000LL;
+
+    while (error == NULL && !cl.done && !ho_quic_conn_is_closing(c) && !ho_quic_conn_is_closed(c)) {
+        /* Send everything due: back-to-back datagrams of `seg` bytes, one GSO send. */
+        size_t len, seg;
+        while ((len = ho_quic_conn_send(c, txbuf, sizeof(txbuf), &seg, ho_now_ns())) > 0)
+            ho_udp_send(&sock, txbuf, len, seg, (struct sockaddr *)&server, server_len, NULL, 0, 0);
+
+        /* Wait for datagrams or the next timer. */
+        ho_quic_time next = ho_quic_conn_next_timeout(c), now = ho_now_ns();
+        int wait_ms = next == HO_QUIC_TIME_NEVER ? 1000 : next <= now ? 0 : (int)((next - now) / 1000000 + 1);
+        struct pollfd pfd = {.fd = sock.fd, .events = POLLIN};
+        poll(&pfd, 1, wait_ms > 1000 ? 1000 : wait_ms);
+
+        ho_udp_dgram *d;
+        int n;
+        while ((n = ho_udp_recv_batch(&sock, rx, &d)) > 0)
+            for (int i = 0; i < n; i++)
+                ho_quic_conn_receive(c, d[i].data, d[i].len, NULL, ho_now_ns());
+        if (n == HO_ERR_IO && errno == ECONNREFUSED)
+            error = "connection refused (nothing listens on that UDP port)";
+        if (ho_quic_conn_next_timeout(c) <= ho_now_ns())
+            ho_quic_conn_handle_timeout(c, ho_now_ns());
+        if (!ho_quic_conn_handshake_done(c) && ho_now_ns() > handshake_deadline)
+            error = "no handshake within 5 s";
+    }
+    fflush(stdout);
+    if (error == NULL && !cl.done) /* the connection closed before the echo was complete */
+        error = describe(ho_quic_conn_error(c));
+    if (error == NULL && cl.echoed != cl.msg_len)
+        error = "the echo differs in length from the message";
+    if (error == NULL) {
+        /* Done: say goodbye with an application CONNECTION_CLOSE (code 0). */
+        ho_quic_conn_close(c, 0, "done", ho_now_ns());
+        size_t len, seg;
+        while ((len = ho_quic_conn_send(c, txbuf, sizeof(txbuf), &seg, ho_now_ns())) > 0)
+            ho_udp_send(&sock, txbuf, len, seg, (struct sockaddr *)&server, server_len, NULL, 0, 0);
+    } else {
+        fprintf(stderr, "echo_client: %s\n", error);
+    }
+    ho_quic_conn_free(c);
+    ho_udp_rx_free(rx);
+    ho_udp_close(&sock);
+    ho_tls_config_free(tls);
+    free(msg);
+    return error == NULL ? 0 : 1;
+}
