@@ -111,6 +111,24 @@ static void test_consume(void)
     ho_buf_free(&b);
 }
 
+/* A wrapped buffer writes into the caller's memory and fails rather than
+ * grow; free leaves the memory alone. */
+static void test_wrap(void)
+{
+    uint8_t mem[8];
+    memset(mem, 0xee, sizeof(mem));
+    ho_buf b;
+    ho_buf_wrap(&b, mem, 6);
+    ho_put_bytes(&b, "abcd", 4);
+    CHECK(!b.failed && b.len == 4 && b.data == mem && memcmp(mem, "abcd", 4) == 0);
+    ho_put_u16(&b, 0x4546);
+    CHECK(!b.failed && b.len == 6 && mem[4] == 0x45 && mem[5] == 0x46);
+    ho_put_u8(&b, 1); /* no room: fails, nothing written, still the caller's memory */
+    CHECK(b.failed && b.len == 6 && b.data == mem && mem[6] == 0xee);
+    ho_buf_free(&b);
+    CHECK(b.data == NULL && memcmp(mem, "abcdEF", 6) == 0);
+}
+
 int main(void)
 {
     test_ints();
@@ -118,5 +136,6 @@ int main(void)
     test_varint();
     test_blocks();
     test_consume();
+    test_wrap();
     return ho_test_summary("test_cursor");
 }

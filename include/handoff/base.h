@@ -63,9 +63,14 @@ typedef struct ho_buf {
     size_t len;
     size_t cap;
     bool failed; /* sticky: an allocation or a block length overflowed */
+    bool fixed;  /* borrowed memory (ho_buf_wrap): never grown, moved or freed */
 } ho_buf;
 
 void ho_buf_init(ho_buf *b);
+/* Writes go straight into the caller's `cap` bytes at mem; a write that
+ * does not fit fails (b->failed) instead of growing. ho_buf_free only
+ * forgets the memory. */
+void ho_buf_wrap(ho_buf *b, uint8_t *mem, size_t cap);
 /* Wipes the contents (they may be secret) and frees. */
 void ho_buf_free(ho_buf *b);
 int ho_buf_reserve(ho_buf *b, size_t extra);

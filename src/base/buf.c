@@ -13,9 +13,17 @@ void ho_wipe(void *p, size_t n)
 
 void ho_buf_init(ho_buf *b) { memset(b, 0, sizeof(*b)); }
 
+void ho_buf_wrap(ho_buf *b, uint8_t *mem, size_t cap)
+{
+    memset(b, 0, sizeof(*b));
+    b->data = mem;
+    b->cap = cap;
+    b->fixed = true;
+}
+
 void ho_buf_free(ho_buf *b)
 {
-    if (b->data != NULL) {
+    if (b->data != NULL && !b->fixed) {
         ho_wipe(b->data, b->cap);
         free(b->data);
     }
@@ -30,6 +38,10 @@ int ho_buf_reserve(ho_buf *b, size_t extra)
      * valid pointer (NULL + 0 is undefined in C). */
     if (b->data != NULL && extra <= b->cap - b->len)
         return HO_OK;
+    if (b->fixed) {
+        b->failed = true;
+        return HO_ERR_NOMEM;
+    }
     if (extra > SIZE_MAX / 2 - b->len) {
         b->failed = true;
         return HO_ERR_NOMEM;

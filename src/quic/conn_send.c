@@ -759,10 +759,14 @@ size_t ho_quic_conn_send(ho_quic_conn *c, uint8_t *buf, size_t cap, size_t *segm
                 break;
             }
         }
+        /* The datagram is built and sealed in place in the caller's buffer
+         * (no copy): c->pkt borrows it for this one datagram. */
+        ho_buf own = c->pkt;
+        ho_buf_wrap(&c->pkt, buf + total, cap - total);
         size_t n = build_datagram(c, limit, now);
+        c->pkt = own;
         if (n == 0)
             break;
-        memcpy(buf + total, c->pkt.data, n);
         total += n;
         count++;
         c->amp_sent += n;
