@@ -30,6 +30,8 @@ typedef struct get_options {
     unsigned key_updates;   /* --h3: how many to initiate */
     uint32_t quic_version;  /* --h3: of the first Initial */
     int timeout_ms;
+    bool no_gso, no_gro, no_ecn; /* --h3 */
+    unsigned long max_udp_payload;
     char **urls;            /* all the URLs (--h3 takes several) */
     int nurls;
 } get_options;
@@ -77,6 +79,10 @@ void get_usage(FILE *f)
             "                   segment of its URL (\"index.html\" for \"/\")\n"
             "  --timeout SEC    --h3: give up after SEC seconds without a datagram from the\n"
             "                   server (default 60)\n"
+            "  --no-gso, --no-gro, --no-ecn  --h3: no UDP segmentation offload on send /\n"
+            "                   receive, no ECT(0) marking\n"
+            "  --max-udp-payload N  --h3: the largest datagram path MTU discovery may reach,\n"
+            "                   1200..65527 (default 1452)\n"
             "  -h, --help       this help\n"
             "--h3 takes several URLs, all on the same host and port: one QUIC connection,\n"
             "every request in flight at once; the bodies go to stdout one after the other\n"
@@ -509,7 +515,9 @@ static int fetch_h3(const get_options *o, ho_tls_config *cfg, session_sink *sink
     }
     ho_h3_fetch_opts fo = {.host = u[0].host, .port = u[0].port, .authority = u[0].host_header, .tls = cfg,
                            .timeout_ms = o->timeout_ms, .quic_version = o->quic_version,
-                           .key_updates = o->key_update ? (o->key_updates ? o->key_updates : 1) : 0};
+                           .key_updates = o->key_update ? (o->key_updates ? o->key_updates : 1) : 0,
+                           .no_gso = o->no_gso, .no_gro = o->no_gro, .no_ecn = o->no_ecn,
+                           .max_udp_payload = (size_t)o->max_udp_payload};
     if (o->resume != NULL) {
         err = app_read_file(o->resume, &blob);
         if (err == HO_OK) {
@@ -611,6 +619,8 @@ int get_main(int argc, char **argv)
         {"h3", no_argument, NULL, '3'},           {"ciphers", required_argument, NULL, 's'},
         {"session-file", required_argument, NULL, 'r'}, {"quic-version", required_argument, NULL, 'Q'},
         {"output-dir", required_argument, NULL, 'o'}, {"timeout", required_argument, NULL, 'T'},
+        {"no-gso", no_argument, NULL, 'G'},       {"no-gro", no_argument, NULL, 'R'},
+        {"no-ecn", no_argument, NULL, 'E'},       {"max-udp-payload", required_argument, NULL, 'M'},
         {NULL, 0, NULL, 0},
     };
     get_options o = {.timeout_ms = 60000};
@@ -656,6 +666,18 @@ int get_main(int argc, char **argv)
                 return 2;
             }
             o.timeout_ms = (int)v * 1000;
+            break;
+        }
+        case 'G': o.no_gso = true; break;
+        case 'R': o.no_gro = true; break;
+        case 'E': o.no_ecn = true; break;
+        case 'M': {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end != '\0' || v < 1200 || v > 65527) {
+                fprintf(stderr, "handoff: --max-udp-payload: bytes, 1200..65527\n");
+                return 2;
+            }
+            o.max_udp_payload = v;
             break;
         }
         case 'h': get_usage(stdout); return 0;

@@ -21,6 +21,8 @@ typedef struct serve_opts {
     const char *bind, *cert, *key, *suites, *groups, *alpn, *dataset, *static_dir, *root;
     bool no_tickets, hrr_cookie, no_h3, retry;
     long quic_key_update;
+    long max_udp_payload;
+    bool no_gso, no_gro, no_ecn;
     ho_server_options server;
 } serve_opts;
 
@@ -54,6 +56,11 @@ void serve_usage(FILE *f)
             "  --retry                QUIC: validate every client address with a Retry\n"
             "  --quic-key-update N    QUIC: start a 1-RTT key update every N packets sent (default\n"
             "                         4194304, before the AES-GCM limit of RFC 9001 section 6.6)\n"
+            "  --no-gso, --no-gro     QUIC: no UDP segmentation offload on send / receive (both are\n"
+            "                         on by default and turned off by themselves if the kernel refuses)\n"
+            "  --no-ecn               QUIC: never mark packets ECT(0) (RFC 9000 section 13.4)\n"
+            "  --max-udp-payload N    QUIC: the largest datagram path MTU discovery may reach and\n"
+            "                         that we accept, 1200..65527 (default 1452)\n"
             "  --ktls on|off|auto     kernel TLS after the handshake (default auto: use it where\n"
             "                         the kernel can, userspace records elsewhere; on: refuse to\n"
             "                         start without kernel support)\n"
@@ -102,6 +109,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         O_PORT = 256, O_TLS_PORT, O_HTTP_PORT, O_BIND, O_CERT, O_KEY, O_SUITES, O_GROUPS, O_ALPN, O_NO_TICKETS,
         O_HRR_COOKIE, O_KTLS, O_THREADS, O_WORKERS, O_OFFLOAD, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_REQ_TIMEOUT,
         O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY, O_ROOT, O_QUIC_KEY_UPDATE,
+        O_NO_GSO, O_NO_GRO, O_NO_ECN, O_MAX_UDP_PAYLOAD,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
@@ -129,6 +137,10 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"static", required_argument, NULL, O_STATIC},
         {"root", required_argument, NULL, O_ROOT},
         {"quic-key-update", required_argument, NULL, O_QUIC_KEY_UPDATE},
+        {"no-gso", no_argument, NULL, O_NO_GSO},
+        {"no-gro", no_argument, NULL, O_NO_GRO},
+        {"no-ecn", no_argument, NULL, O_NO_ECN},
+        {"max-udp-payload", required_argument, NULL, O_MAX_UDP_PAYLOAD},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -157,6 +169,13 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         case O_DATASET: o->dataset = optarg; break;
         case O_STATIC: o->static_dir = optarg; break;
         case O_ROOT: o->root = optarg; break;
+        case O_NO_GSO: o->no_gso = true; break;
+        case O_NO_GRO: o->no_gro = true; break;
+        case O_NO_ECN: o->no_ecn = true; break;
+        case O_MAX_UDP_PAYLOAD:
+            if (!parse_int("--max-udp-payload", optarg, 1200, 65527, &o->max_udp_payload))
+                return 2;
+            break;
         case O_QUIC_KEY_UPDATE:
             if (!parse_int("--quic-key-update", optarg, 1, 1L << 22, &o->quic_key_update))
                 return 2;
@@ -522,14 +541,21 @@ int serve_main(int argc, char **argv)
                                      .tls = qcfg,
                                      .router = router,
                                      .force_retry = o.retry,
-                                     .key_update_packets = (uint64_t)o.quic_key_update};
+                                     .key_update_packets = (uint64_t)o.quic_key_update,
+                                     .no_gso = o.no_gso,
+                                     .no_gro = o.no_gro,
+                                     .no_ecn = o.no_ecn,
+                                     .max_udp_payload = (size_t)o.max_udp_payload};
         h3 = ho_h3_listener_new(&lo);
         if (h3 == NULL) {
             fprintf(stderr, "handoff: cannot listen for QUIC on %s UDP port %u\n", o.bind, (unsigned)lo.port);
             goto done;
         }
-        fprintf(stderr, "handoff: listening h3 (QUIC) on UDP %s:%u%s\n", host, (unsigned)lo.port,
-                o.retry ? " (Retry on)" : "");
+        bool gso, gro, ecn;
+        ho_h3_listener_socket_features(h3, &gso, &gro, &ecn);
+        fprintf(stderr, "handoff: listening h3 (QUIC) on UDP %s:%u (GSO %s, GRO %s, ECN %s%s)\n", host,
+                (unsigned)lo.port, gso ? "on" : "off", gro ? "on" : "off", ecn && !o.no_ecn ? "on" : "off",
+                o.retry ? ", Retry on" : "");
     }
     int err = ho_server_start(srv);
     if (err == HO_OK && h3 != NULL)

@@ -296,6 +296,8 @@ typedef struct ho_h3_fetch_opts {
     unsigned key_updates;          /* 1-RTT key updates to initiate once the handshake is
                                     * confirmed, the next three PTOs after the previous
                                     * one was answered (RFC 9001 §6.5) */
+    bool no_gso, no_gro, no_ecn;   /* as ho_h3_listener_options */
+    size_t max_udp_payload;        /* DPLPMTUD ceiling; 0: the QUIC default (1452) */
     /* Optional body sink (see ho_h3_response.on_body): the bodies are then
      * not kept in out[i].body; a non-zero return aborts the fetch (HO_ERR_IO). */
     int (*on_body)(void *ctx, const struct ho_h3_response *r, const uint8_t *data, size_t len);

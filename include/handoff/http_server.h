@@ -39,10 +39,16 @@ typedef struct ho_h3_listener_options {
     uint64_t key_update_packets; /* initiate a 1-RTT key update after this many
                                   * packets under one key; 0: the QUIC default
                                   * (ho_quic_config.key_update_packets) */
+    bool no_gso, no_gro;         /* UDP: no segmentation offload on send / receive */
+    bool no_ecn;                 /* QUIC: never mark ECT (ho_quic_config.no_ecn) */
+    size_t max_udp_payload;      /* DPLPMTUD ceiling and our max_udp_payload_size;
+                                  * 0: the QUIC default (1452) */
 } ho_h3_listener_options;
 /* Binds now (errors before any thread starts). NULL on failure. */
 ho_h3_listener *ho_h3_listener_new(const ho_h3_listener_options *o);
 int ho_h3_listener_start(ho_h3_listener *l);
+/* What the UDP socket uses after the kernel's answers (GSO, GRO, ECN). */
+void ho_h3_listener_socket_features(const ho_h3_listener *l, bool *gso, bool *gro, bool *ecn);
 /* Stops the thread (connections are closed with H3_NO_ERROR) and frees. */
 void ho_h3_listener_free(ho_h3_listener *l);
 /* Requests served on connections that are already gone. */

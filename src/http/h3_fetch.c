@@ -62,16 +62,16 @@ static void f_session(void *ctx, ho_quic_conn *c, const uint8_t *blob, size_t le
  * wildcard address of the server's family and connected to it, so that only
  * its datagrams arrive and an ICMP "port unreachable" surfaces. path gets
  * both addresses. */
-static int udp_connect(const char *host, const char *port, ho_udp_socket *us, ho_quic_path *path)
+static int udp_connect(const ho_h3_fetch_opts *o, ho_udp_socket *us, ho_quic_path *path)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM}, *res = NULL;
-    if (getaddrinfo(host, port, &hints, &res) != 0)
+    if (getaddrinfo(o->host, o->port, &hints, &res) != 0)
         return HO_ERR_IO;
     int rc = HO_ERR_IO;
     for (struct addrinfo *ai = res; ai != NULL && rc != HO_OK; ai = ai->ai_next) {
         struct sockaddr_storage any = {.ss_family = (sa_family_t)ai->ai_family};
         socklen_t any_len = ai->ai_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-        ho_udp_options uo = {.no_pktinfo = true};
+        ho_udp_options uo = {.no_pktinfo = true, .no_gso = o->no_gso, .no_gro = o->no_gro, .no_ecn = o->no_ecn};
         if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
             ho_udp_open(us, (struct sockaddr *)&any, any_len, &uo) != HO_OK)
             continue;
@@ -151,7 +151,7 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
     }
     ho_udp_socket us;
     ho_quic_path path;
-    if (udp_connect(o->host, o->port, &us, &path) != HO_OK) {
+    if (udp_connect(o, &us, &path) != HO_OK) {
         ho_tls_config_free(own_tls);
         free(r);
         return HO_ERR_IO;
@@ -173,6 +173,8 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
         .version = o->quic_version,
         .session = o->session,
         .session_len = o->session_len,
+        .no_ecn = o->no_ecn,
+        .max_udp_payload = o->max_udp_payload,
     };
     int rc = HO_ERR_NOMEM;
     uint64_t initiated = 0;

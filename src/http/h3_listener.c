@@ -218,7 +218,8 @@ ho_h3_listener *ho_h3_listener_new(const ho_h3_listener_options *o)
     if (ho_sockaddr_parse(o->bind, o->port, &ss, &sslen) != HO_OK)
         sslen = 0;
     if (l->stop_fd < 0 || sslen == 0 || ho_quic_tls_config_prepare(o->tls) != HO_OK ||
-        ho_udp_open(&l->sock, (struct sockaddr *)&ss, sslen, NULL) != HO_OK) {
+        ho_udp_open(&l->sock, (struct sockaddr *)&ss, sslen,
+                    &(ho_udp_options){.no_gso = o->no_gso, .no_gro = o->no_gro, .no_ecn = o->no_ecn}) != HO_OK) {
         ho_h3_listener_free(l);
         return NULL;
     }
@@ -229,6 +230,8 @@ ho_h3_listener *ho_h3_listener_new(const ho_h3_listener_options *o)
     ec.conn.callbacks = (ho_quic_callbacks){
         .ctx = l, .stream_readable = on_readable, .stream_writable = on_writable, .stream_reset = on_reset};
     ec.conn.key_update_packets = o->key_update_packets;
+    ec.conn.no_ecn = o->no_ecn;
+    ec.conn.max_udp_payload = o->max_udp_payload;
     ec.force_retry = o->force_retry;
     ec.on_accept = on_accept;
     ec.on_conn_free = on_conn_free;
@@ -321,4 +324,11 @@ void ho_h3_listener_stats_json(const ho_h3_listener_stats *st, ho_buf *out)
                      st->migrations, st->paths_validated);
     if (n > 0 && (size_t)n < sizeof(s))
         ho_put_bytes(out, s, (size_t)n);
+}
+
+void ho_h3_listener_socket_features(const ho_h3_listener *l, bool *gso, bool *gro, bool *ecn)
+{
+    *gso = l->sock.gso;
+    *gro = l->sock.gro;
+    *ecn = l->sock.ecn;
 }
