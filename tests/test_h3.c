@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "quic_test_tls.h"
 #include "handoff/crypto.h"
 #include "handoff/http.h"
 #include "handoff/quic.h"
@@ -85,22 +86,7 @@ static void cb_reset(void *ctx, ho_quic_conn *c, uint64_t id, uint64_t code, boo
     ho_h3_on_stream_reset(s->h3[side_of(s, c)], id, code, stop);
 }
 
-static void make_tls(void)
-{
-    ho_privkey *key;
-    ho_cert_chain chain = {0};
-    if (ho_selfsigned_generate("localhost", 30, &key, &chain) != HO_OK)
-        abort();
-    const char *alpn[] = {"h3"};
-    server_tls = ho_tls_config_new(true);
-    ho_tls_config_add_cert(server_tls, &chain, key);
-    ho_tls_config_set_alpn(server_tls, alpn, 1);
-    ho_quic_tls_config_prepare(server_tls);
-    client_tls = ho_tls_config_new(false);
-    ho_tls_config_set_verify_peer(client_tls, false);
-    ho_tls_config_set_alpn(client_tls, alpn, 1);
-    ho_quic_tls_config_prepare(client_tls);
-}
+static void make_tls(void) { quic_test_tls("h3", &server_tls, &client_tls); }
 
 static void sim_init(sim *s, unsigned loss_pct, uint64_t seed)
 {

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 
 #include "harness.h"
+#include "quic_test_tls.h"
 #include "handoff/quic.h"
 #include "handoff/crypto.h"
 #include "quic/conn_int.h"
@@ -39,22 +40,7 @@ typedef struct net {
 
 static ho_tls_config *server_tls, *client_tls;
 
-static void make_tls(void)
-{
-    ho_privkey *key;
-    ho_cert_chain chain = {0};
-    if (ho_selfsigned_generate("localhost", 30, &key, &chain) != HO_OK)
-        abort();
-    server_tls = ho_tls_config_new(true);
-    ho_tls_config_add_cert(server_tls, &chain, key);
-    const char *alpn[] = {"hq-test"};
-    ho_tls_config_set_alpn(server_tls, alpn, 1);
-    ho_quic_tls_config_prepare(server_tls);
-    client_tls = ho_tls_config_new(false);
-    ho_tls_config_set_verify_peer(client_tls, false);
-    ho_tls_config_set_alpn(client_tls, alpn, 1);
-    ho_quic_tls_config_prepare(client_tls);
-}
+static void make_tls(void) { quic_test_tls("hq-test", &server_tls, &client_tls); }
 
 static void cb_hs(void *ctx, ho_quic_conn *c)
 {
