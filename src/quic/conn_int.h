@@ -37,10 +37,16 @@ void ho_quic_rangeset_free(ho_quic_rangeset *s);
 
 /* Outgoing byte stream (CRYPTO at one epoch, or a stream's send side).
  * Data is retained from `base` (everything below is acknowledged) to
- * `end`; frames are retransmitted as ranges, never as packets. */
+ * `end`; frames are retransmitted as ranges, never as packets.
+ * The bytes live in a ring: offset o (base <= o < end) is at
+ * ring[(head + o - base) mod cap]. Acknowledging the prefix only moves
+ * `head`; live bytes move only when the ring grows (to hold more than
+ * `cap` unacknowledged bytes), so a stream bounded by its send buffer
+ * stops copying once its ring has reached that size. */
 typedef struct ho_quic_sendbuf {
-    ho_buf data;            /* offsets [data_start, end) */
-    uint64_t data_start;    /* <= base: the acknowledged prefix is dropped lazily */
+    uint8_t *ring;
+    size_t cap;             /* bytes allocated at ring */
+    size_t head;            /* index of offset `base` in ring (< cap, or 0) */
     uint64_t base, end;
     uint64_t next;          /* first offset never sent */
     ho_quic_rangeset retx;  /* declared lost, to send again */
@@ -52,7 +58,8 @@ void ho_quic_sendbuf_free(ho_quic_sendbuf *sb);
 int ho_quic_sendbuf_write(ho_quic_sendbuf *sb, const void *p, size_t len);
 /* The next chunk to send: a lost range first, then new data below
  * `limit` (flow control). Returns false if nothing (not even a lone FIN)
- * is due. *data points into the buffer. */
+ * is due. *data points into the buffer; a chunk is contiguous, so it
+ * stops where the ring wraps (the rest comes with the next peek). */
 bool ho_quic_sendbuf_peek(const ho_quic_sendbuf *sb, uint64_t limit, size_t max_len, uint64_t *off, size_t *len,
                           bool *fin, const uint8_t **data);
 /* The chunk went out; returns how many bytes of it were new (first send). */

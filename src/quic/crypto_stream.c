@@ -126,20 +126,73 @@ void ho_quic_rangeset_free(ho_quic_rangeset *s)
 
 void ho_quic_sendbuf_free(ho_quic_sendbuf *sb)
 {
-    ho_buf_free(&sb->data);
+    free(sb->ring);
+    sb->ring = NULL;
+    sb->cap = sb->head = 0;
     ho_quic_rangeset_free(&sb->retx);
     ho_quic_rangeset_free(&sb->acked);
+}
+
+/* Index in the ring of offset off (base <= off <= end, end - base <= cap). */
+static size_t ring_pos(const ho_quic_sendbuf *sb, uint64_t off)
+{
+    size_t pos = sb->head + (size_t)(off - sb->base);
+    return pos >= sb->cap ? pos - sb->cap : pos;
+}
+
+/* Grows the ring to hold at least `need` live bytes, unwrapping them to
+ * the front of the new allocation (the only place live bytes move). */
+static int ring_grow(ho_quic_sendbuf *sb, size_t need)
+{
+    size_t cap = sb->cap ? sb->cap : 4096;
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2)
+            return HO_ERR_NOMEM;
+        cap *= 2;
+    }
+    uint8_t *r = malloc(cap);
+    if (r == NULL)
+        return HO_ERR_NOMEM;
+    size_t live = (size_t)(sb->end - sb->base);
+    if (live > 0) {
+        size_t first = sb->cap - sb->head < live ? sb->cap - sb->head : live;
+        memcpy(r, sb->ring + sb->head, first);
+        memcpy(r + first, sb->ring, live - first);
+    }
+    free(sb->ring);
+    sb->ring = r;
+    sb->cap = cap;
+    sb->head = 0;
+    return HO_OK;
 }
 
 int ho_quic_sendbuf_write(ho_quic_sendbuf *sb, const void *p, size_t len)
 {
     if (len == 0)
         return HO_OK;
-    ho_put_bytes(&sb->data, p, len);
-    if (sb->data.failed)
+    size_t live = (size_t)(sb->end - sb->base);
+    if (len > SIZE_MAX - live)
         return HO_ERR_NOMEM;
+    if (live + len > sb->cap && ring_grow(sb, live + len) != HO_OK)
+        return HO_ERR_NOMEM;
+    size_t pos = ring_pos(sb, sb->end);
+    size_t first = sb->cap - pos < len ? sb->cap - pos : len;
+    memcpy(sb->ring + pos, p, first);
+    memcpy(sb->ring, (const uint8_t *)p + first, len - first);
     sb->end += len;
     return HO_OK;
+}
+
+/* Caps n so that [off, off + n) is contiguous in the ring. */
+static uint64_t ring_contiguous(const ho_quic_sendbuf *sb, uint64_t off, uint64_t n, const uint8_t **data)
+{
+    if (sb->cap == 0) {
+        *data = NULL;
+        return 0;
+    }
+    size_t pos = ring_pos(sb, off);
+    *data = sb->ring + pos;
+    return n < sb->cap - pos ? n : sb->cap - pos;
 }
 
 bool ho_quic_sendbuf_peek(const ho_quic_sendbuf *sb, uint64_t limit, size_t max_len, uint64_t *off, size_t *len,
@@ -150,25 +203,25 @@ bool ho_quic_sendbuf_peek(const ho_quic_sendbuf *sb, uint64_t limit, size_t max_
         uint64_t n = r->end - r->start;
         if (n > max_len)
             n = max_len;
+        n = ring_contiguous(sb, r->start, n, data);
         if (n == 0)
             return false;
         *off = r->start;
         *len = (size_t)n;
         *fin = sb->fin && r->start + n == sb->end && (sb->fin_lost || !sb->fin_sent);
-        *data = sb->data.data + (r->start - sb->data_start);
         return true;
     }
     uint64_t stop = sb->end < limit ? sb->end : limit;
     uint64_t n = stop > sb->next ? stop - sb->next : 0;
     if (n > max_len)
         n = max_len;
+    n = ring_contiguous(sb, sb->next, n, data);
     bool f = sb->fin && sb->next + n == sb->end && (!sb->fin_sent || sb->fin_lost) && !sb->fin_acked;
     if (n == 0 && !f)
         return false;
     *off = sb->next;
     *len = (size_t)n;
     *fin = f;
-    *data = sb->data.data + (sb->next - sb->data_start);
     return true;
 }
 
@@ -202,15 +255,13 @@ void ho_quic_sendbuf_on_acked(ho_quic_sendbuf *sb, uint64_t off, uint64_t len, b
     /* Release the acknowledged prefix. */
     if (sb->acked.n > 0 && sb->acked.r[0].start <= sb->base) {
         uint64_t upto = sb->acked.r[0].end;
+        /* The acknowledged prefix is released by moving the ring's head:
+         * no byte moves. */
+        sb->head = ring_pos(sb, upto);
         sb->base = upto;
+        if (sb->base == sb->end)
+            sb->head = 0; /* empty: the next write starts at the front */
         ho_quic_rangeset_remove(&sb->acked, 0, upto);
-        /* Drop the prefix once it is at least half the buffer: each byte
-         * is moved O(1) times overall. */
-        size_t dead = (size_t)(sb->base - sb->data_start);
-        if (dead >= sb->data.len / 2) {
-            ho_buf_consume(&sb->data, dead);
-            sb->data_start = sb->base;
-        }
     }
 }
 
