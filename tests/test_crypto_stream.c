@@ -226,11 +226,178 @@ static void test_random(void)
     ho_quic_sendbuf_free(&sb);
 }
 
+/* ---- references (ho_quic_sendbuf_write_ref) ------------------------------ */
+
+static uint8_t big[1 << 20]; /* big[o] == pat(o): referenced in place */
+
+typedef struct released {
+    size_t calls;
+    uint64_t bytes;
+    const uint8_t *next; /* pieces come in order */
+    bool out_of_order;
+} released;
+
+static void on_release(void *ud, const void *data, size_t len)
+{
+    released *r = ud;
+    if (r->next != NULL && (const uint8_t *)data != r->next)
+        r->out_of_order = true;
+    r->next = (const uint8_t *)data + len;
+    r->calls++;
+    r->bytes += len;
+}
+
+static void write_ref_pat(ho_quic_sendbuf *sb, size_t n, ho_quic_release_fn fn, void *ud)
+{
+    CHECK_EQ(ho_quic_sendbuf_write_ref(sb, big + sb->end, n, fn, ud), HO_OK);
+}
+
+static void test_refs(void)
+{
+    ho_quic_sendbuf sb = {0};
+    released rel = {0};
+    uint64_t off;
+    size_t len;
+    bool fin;
+    const uint8_t *p;
+
+    write_pat(&sb, 100);                        /* [0, 100) copied */
+    write_ref_pat(&sb, 200, NULL, NULL);        /* [100, 300) borrowed */
+    write_ref_pat(&sb, 100, NULL, NULL);        /* [300, 400): the same memory, merged */
+    write_pat(&sb, 50);                         /* [400, 450) copied */
+    write_ref_pat(&sb, 1000, on_release, &rel); /* [450, 1450) borrowed, released */
+    sb.fin = true;
+    CHECK_EQ(sb.nseg - sb.seg_first, 4);
+    CHECK_EQ(sb.ring_end - sb.ring_base, 150); /* only the copies are in the ring */
+
+    /* Chunks stop at segment ends; borrowed chunks point at the memory. */
+    CHECK(send_one(&sb, 5000, &off, &len, &fin) && off == 0 && len == 100);
+    CHECK(ho_quic_sendbuf_peek(&sb, UINT64_MAX, 5000, &off, &len, &fin, &p));
+    CHECK(off == 100 && len == 300 && p == big + 100);
+    CHECK(send_one(&sb, 250, &off, &len, &fin) && off == 100 && len == 250);
+    CHECK(send_one(&sb, 5000, &off, &len, &fin) && off == 350 && len == 50);
+    CHECK(send_one(&sb, 5000, &off, &len, &fin) && off == 400 && len == 50);
+    CHECK(ho_quic_sendbuf_peek(&sb, UINT64_MAX, 5000, &off, &len, &fin, &p));
+    CHECK(off == 450 && len == 1000 && fin && p == big + 450);
+    ho_quic_sendbuf_on_sent(&sb, off, len, fin);
+
+    /* A loss across copied and borrowed bytes: one chunk per segment. */
+    ho_quic_sendbuf_on_lost(&sb, 50, 400, false);
+    CHECK(send_one(&sb, 5000, &off, &len, &fin) && off == 50 && len == 50);
+    CHECK(send_one(&sb, 5000, &off, &len, &fin) && off == 100 && len == 300);
+    CHECK(send_one(&sb, 5000, &off, &len, &fin) && off == 400 && len == 50);
+
+    /* Acknowledgements: partly into the released reference, then out of order. */
+    ho_quic_sendbuf_on_acked(&sb, 0, 500, false);
+    CHECK_EQ(sb.base, 500);
+    CHECK(rel.calls == 1 && rel.bytes == 50);
+    CHECK_EQ(sb.ring_end - sb.ring_base, 0); /* both copies released */
+    ho_quic_sendbuf_on_acked(&sb, 1000, 450, true);
+    CHECK(rel.bytes == 50 && sb.base == 500);
+    ho_quic_sendbuf_on_lost(&sb, 500, 950, true); /* only [500, 1000) is due again */
+    CHECK(send_one(&sb, 5000, &off, &len, &fin) && off == 500 && len == 500 && !fin);
+    CHECK(!ho_quic_sendbuf_peek(&sb, UINT64_MAX, 5000, &off, &len, &fin, &p));
+    ho_quic_sendbuf_on_acked(&sb, 500, 500, false);
+    CHECK(ho_quic_sendbuf_done(&sb));
+    CHECK(rel.bytes == 1000 && !rel.out_of_order);
+    CHECK_EQ(sb.nseg, 0); /* everything acknowledged: the ring alone again */
+
+    /* Copies after that go to the ring as before. */
+    sb.fin = false;
+    write_pat(&sb, 10);
+    CHECK(send_one(&sb, 5000, &off, &len, &fin) && off == 1450 && len == 10);
+    ho_quic_sendbuf_free(&sb);
+
+    /* Freeing the buffer releases what is still referenced. */
+    released rel2 = {0};
+    ho_quic_sendbuf sb2 = {0};
+    write_ref_pat(&sb2, 300, on_release, &rel2);
+    write_pat(&sb2, 10);
+    write_ref_pat(&sb2, 300, on_release, &rel2);
+    CHECK(send_one(&sb2, 5000, &off, &len, &fin) && off == 0 && len == 300);
+    ho_quic_sendbuf_on_acked(&sb2, 0, 100, false);
+    CHECK_EQ(rel2.bytes, 100);
+    ho_quic_sendbuf_free(&sb2);
+    CHECK(rel2.bytes == 600 && rel2.calls == 3);
+}
+
+/* The randomized run with a mix of copies and references (alternating
+ * release user data, so some references merge and some do not). */
+static void test_random_refs(void)
+{
+    ho_quic_sendbuf sb = {0};
+    released rel[2] = {{0}, {0}};
+    uint64_t ref_bytes[2] = {0, 0};
+    struct {
+        uint64_t off;
+        size_t len;
+        bool fin;
+    } inflight[INFLIGHT_MAX];
+    size_t n_inflight = 0;
+    const uint64_t total = sizeof(big);
+    const size_t window = 20000;
+    size_t bad = 0;
+    for (int step = 0; step < 2000000 && !ho_quic_sendbuf_done(&sb); step++) {
+        uint32_t op = rnd(10);
+        if (op < 3 && !sb.fin) {
+            size_t held = (size_t)(sb.end - sb.base);
+            size_t n = held < window ? rnd((uint32_t)(window - held)) + 1 : 0;
+            if (sb.end + n > total)
+                n = (size_t)(total - sb.end);
+            uint32_t kind = rnd(3);
+            if (n > 0 && kind == 0) {
+                write_pat(&sb, n);
+            } else if (n > 0) {
+                ref_bytes[kind - 1] += n;
+                write_ref_pat(&sb, n, on_release, &rel[kind - 1]);
+            }
+            if (sb.end == total)
+                sb.fin = true;
+        } else if (op < 7 && n_inflight < INFLIGHT_MAX) {
+            uint64_t off;
+            size_t len;
+            bool fin;
+            const uint8_t *p;
+            if (ho_quic_sendbuf_peek(&sb, UINT64_MAX, rnd(1400) + 1, &off, &len, &fin, &p)) {
+                if (!chunk_ok(off, len, p))
+                    bad++;
+                ho_quic_sendbuf_on_sent(&sb, off, len, fin);
+                inflight[n_inflight].off = off;
+                inflight[n_inflight].len = len;
+                inflight[n_inflight].fin = fin;
+                n_inflight++;
+            }
+        } else if (n_inflight > 0) {
+            size_t i = rnd((uint32_t)n_inflight);
+            if (op < 9)
+                ho_quic_sendbuf_on_acked(&sb, inflight[i].off, inflight[i].len, inflight[i].fin);
+            else
+                ho_quic_sendbuf_on_lost(&sb, inflight[i].off, inflight[i].len, inflight[i].fin);
+            inflight[i] = inflight[--n_inflight];
+        } else if (ho_quic_sendbuf_has_unacked(&sb)) {
+            ho_quic_sendbuf_requeue_unacked(&sb);
+        }
+    }
+    CHECK_EQ(bad, 0);
+    CHECK(ho_quic_sendbuf_done(&sb));
+    CHECK_EQ(sb.end, total);
+    CHECK(ref_bytes[0] > 0 && ref_bytes[1] > 0);
+    CHECK(rel[0].bytes == ref_bytes[0] && rel[1].bytes == ref_bytes[1]);
+    CHECK_EQ(sb.nseg, 0);
+    CHECK(sb.cap <= 32768);
+    ho_quic_sendbuf_free(&sb);
+    CHECK(rel[0].bytes == ref_bytes[0] && rel[1].bytes == ref_bytes[1]); /* nothing twice */
+}
+
 int main(void)
 {
     test_wrap();
     test_empty_restart();
     test_grow_wrapped();
     test_random();
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = pat(i);
+    test_refs();
+    test_random_refs();
     return ho_test_summary("test_crypto_stream");
 }
