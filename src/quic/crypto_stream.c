@@ -159,7 +159,7 @@ static size_t ring_pos(const ho_quic_sendbuf *sb, uint64_t i)
  * the front of the new allocation (the only place live bytes move). */
 static int ring_grow(ho_quic_sendbuf *sb, size_t need)
 {
-    size_t cap = sb->cap ? sb->cap : 4096;
+    size_t cap = sb->cap ? sb->cap : 256; /* small streams stay small */
     while (cap < need) {
         if (cap > SIZE_MAX / 2)
             return HO_ERR_NOMEM;
