@@ -265,6 +265,23 @@ int ho_quic_stream_open(ho_quic_conn *c, bool bidi, uint64_t *id);
  * (may be 0: HO_ERR_WOULD_BLOCK). fin applies only if all of len was taken.
  * HO_ERR_INVALID_ARG for a receive-only stream or after fin/reset. */
 int ho_quic_stream_write(ho_quic_conn *c, uint64_t id, const void *data, size_t len, bool fin, size_t *written);
+/* Called when the connection no longer needs bytes given by reference:
+ * data and len are one piece of what ho_quic_stream_write_ref took (a
+ * reference may be released in several pieces, in order, and adjacent
+ * references with the same release and ud in one). Runs inside the call
+ * that acknowledged the bytes (ho_quic_conn_recv and friends) or freed the
+ * stream (ho_quic_conn_free, stream close); it must not call into the
+ * connection. */
+typedef void (*ho_quic_release_fn)(void *ud, const void *data, size_t len);
+/* Like ho_quic_stream_write, but buffers a reference to data instead of a
+ * copy (no copy before the packet's own): the bytes are read again for
+ * every transmission and retransmission, so they must stay valid and
+ * unchanged until release (ud, piece) has been called for every byte taken
+ * (*written; release is never called for bytes not taken). release may be
+ * NULL for memory that outlives the connection. The bytes count toward the
+ * stream's send-buffer room like copied ones. Errors as ho_quic_stream_write. */
+int ho_quic_stream_write_ref(ho_quic_conn *c, uint64_t id, const void *data, size_t len, bool fin,
+                             ho_quic_release_fn release, void *ud, size_t *written);
 /* Reads in-order data; *fin true once the final byte was read. Returns
  * HO_OK with *nread 0 if nothing is available yet, HO_ERR_NOT_FOUND for an
  * unknown (or finished and freed) stream, HO_ERR_INVALID_ARG for send-only. */

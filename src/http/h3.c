@@ -10,8 +10,13 @@
  * the QUIC send buffer accepted is reported with add_write_offset and, since
  * that buffer keeps and retransmits those bytes itself, acknowledged to
  * nghttp3 at once with add_ack_offset (nghttp3 may then release them).
+ * A static response body (ho_http_response.static_body: string literals,
+ * the arena's files, memory that outlives the server's connections) is not
+ * copied: nghttp3 hands out pieces of it as they are, and they go to
+ * ho_quic_stream_write_ref, which keeps the reference until acknowledged.
  */
 #include <nghttp3/nghttp3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +49,7 @@ typedef struct h3_stream {
     const uint8_t *out;
     size_t out_len;
     bool out_given;
+    bool out_static;    /* out is a static_body: sent by reference */
     char status[8], clen[24];
     /* client */
     ho_h3_response *resp;
@@ -384,6 +390,7 @@ static int serve(ho_h3_conn *h, h3_stream *s)
         ho_router_dispatch(h->router, req, &resp);
     }
     s->out = ho_http_response_body(&resp, &s->out_len);
+    s->out_static = resp.static_body != NULL;
     bool no_body = req->head || resp.status == 204 || resp.status == 304 || resp.status < 200;
     free(req);
 
@@ -696,12 +703,19 @@ int ho_h3_flush(ho_h3_conn *h, ho_quic_time now)
             total += vec[i].len;
         int rc = HO_OK;
         bool fin_taken = false;
+        const h3_stream *hs = stream_find(h, sid);
+        uintptr_t ref_lo = hs != NULL && hs->out_static && hs->out != NULL ? (uintptr_t)hs->out : 0;
+        uintptr_t ref_hi = ref_lo != 0 ? ref_lo + hs->out_len : 0;
         for (nghttp3_ssize i = 0; i < nv || (nv == 0 && i == 0); i++) {
             bool last = i + 1 >= nv;
             size_t w = 0;
             const uint8_t *p = nv ? vec[i].base : NULL;
             size_t len = nv ? vec[i].len : 0;
-            rc = ho_quic_stream_write(h->quic, (uint64_t)sid, p, len, last && fin, &w);
+            if (ref_lo != 0 && len > 0 && (uintptr_t)p >= ref_lo && (uintptr_t)p < ref_hi &&
+                len <= ref_hi - (uintptr_t)p)
+                rc = ho_quic_stream_write_ref(h->quic, (uint64_t)sid, p, len, last && fin, NULL, NULL, &w);
+            else
+                rc = ho_quic_stream_write(h->quic, (uint64_t)sid, p, len, last && fin, &w);
             taken += w;
             if (rc != HO_OK || w < len)
                 break;

@@ -35,12 +35,36 @@ bool ho_quic_rangeset_contains(const ho_quic_rangeset *s, uint64_t v);
 void ho_quic_rangeset_trim(ho_quic_rangeset *s, size_t max);
 void ho_quic_rangeset_free(ho_quic_rangeset *s);
 
+/* A piece of a send buffer that has references (ho_quic_stream_write_ref):
+ * stream offsets [off, off + len), either borrowed memory or bytes of the
+ * ring starting at ring index ring_idx. */
+typedef struct ho_quic_sendseg {
+    uint64_t off, len;
+    const uint8_t *ref;          /* NULL: in the ring */
+    uint64_t ring_idx;           /* (ring segments) */
+    ho_quic_release_fn release;  /* (references) may be NULL */
+    void *release_ud;
+} ho_quic_sendseg;
+
 /* Outgoing byte stream (CRYPTO at one epoch, or a stream's send side).
  * Data is retained from `base` (everything below is acknowledged) to
- * `end`; frames are retransmitted as ranges, never as packets. */
+ * `end`; frames are retransmitted as ranges, never as packets.
+ * Copied bytes live in a ring, numbered by a ring index that only grows:
+ * index i (ring_base <= i < ring_end) is at ring[(head + i - ring_base)
+ * mod cap]. Acknowledging the prefix only moves `head`; live bytes move
+ * only when the ring grows (to hold more than `cap` unacknowledged bytes),
+ * so a stream bounded by its send buffer stops copying once its ring has
+ * reached that size. Without references (nseg == 0) [base, end) is all in
+ * the ring, from ring_base on; once a reference is written, the segments
+ * segs[seg_first..nseg) cover [base, end) in order, until all of it is
+ * acknowledged. */
 typedef struct ho_quic_sendbuf {
-    ho_buf data;            /* offsets [data_start, end) */
-    uint64_t data_start;    /* <= base: the acknowledged prefix is dropped lazily */
+    uint8_t *ring;
+    size_t cap;             /* bytes allocated at ring */
+    size_t head;            /* position of ring index ring_base (< cap, or 0) */
+    uint64_t ring_base, ring_end;
+    ho_quic_sendseg *segs;
+    size_t seg_first, nseg, seg_cap;
     uint64_t base, end;
     uint64_t next;          /* first offset never sent */
     ho_quic_rangeset retx;  /* declared lost, to send again */
@@ -48,11 +72,17 @@ typedef struct ho_quic_sendbuf {
     bool fin, fin_sent, fin_acked, fin_lost;
 } ho_quic_sendbuf;
 
+/* Frees the buffer; references still held are released. */
 void ho_quic_sendbuf_free(ho_quic_sendbuf *sb);
 int ho_quic_sendbuf_write(ho_quic_sendbuf *sb, const void *p, size_t len);
+/* Appends a reference to p (see ho_quic_stream_write_ref). On failure
+ * (HO_ERR_NOMEM) nothing is kept and release is not called. */
+int ho_quic_sendbuf_write_ref(ho_quic_sendbuf *sb, const void *p, size_t len, ho_quic_release_fn release,
+                              void *ud);
 /* The next chunk to send: a lost range first, then new data below
  * `limit` (flow control). Returns false if nothing (not even a lone FIN)
- * is due. *data points into the buffer. */
+ * is due. *data points into the buffer; a chunk is contiguous, so it
+ * stops where the ring wraps (the rest comes with the next peek). */
 bool ho_quic_sendbuf_peek(const ho_quic_sendbuf *sb, uint64_t limit, size_t max_len, uint64_t *off, size_t *len,
                           bool *fin, const uint8_t **data);
 /* The chunk went out; returns how many bytes of it were new (first send). */

@@ -124,22 +124,168 @@ void ho_quic_rangeset_free(ho_quic_rangeset *s)
 
 /* ---- send buffer -------------------------------------------------------- */
 
+/* Releases the references of segments [from, to). */
+static void release_refs(ho_quic_sendbuf *sb, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        const ho_quic_sendseg *g = &sb->segs[i];
+        if (g->ref != NULL && g->release != NULL && g->len > 0)
+            g->release(g->release_ud, g->ref, (size_t)g->len);
+    }
+}
+
 void ho_quic_sendbuf_free(ho_quic_sendbuf *sb)
 {
-    ho_buf_free(&sb->data);
+    release_refs(sb, sb->seg_first, sb->nseg);
+    free(sb->segs);
+    sb->segs = NULL;
+    sb->seg_first = sb->nseg = sb->seg_cap = 0;
+    free(sb->ring);
+    sb->ring = NULL;
+    sb->cap = sb->head = 0;
+    sb->ring_base = sb->ring_end = 0;
     ho_quic_rangeset_free(&sb->retx);
     ho_quic_rangeset_free(&sb->acked);
+}
+
+/* Position in the ring of ring index i (ring_base <= i <= ring_end). */
+static size_t ring_pos(const ho_quic_sendbuf *sb, uint64_t i)
+{
+    size_t pos = sb->head + (size_t)(i - sb->ring_base);
+    return pos >= sb->cap ? pos - sb->cap : pos;
+}
+
+/* Grows the ring to hold at least `need` live bytes, unwrapping them to
+ * the front of the new allocation (the only place live bytes move). */
+static int ring_grow(ho_quic_sendbuf *sb, size_t need)
+{
+    size_t cap = sb->cap ? sb->cap : 256; /* small streams stay small */
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2)
+            return HO_ERR_NOMEM;
+        cap *= 2;
+    }
+    uint8_t *r = malloc(cap);
+    if (r == NULL)
+        return HO_ERR_NOMEM;
+    size_t live = (size_t)(sb->ring_end - sb->ring_base);
+    if (live > 0) {
+        size_t first = sb->cap - sb->head < live ? sb->cap - sb->head : live;
+        memcpy(r, sb->ring + sb->head, first);
+        memcpy(r + first, sb->ring, live - first);
+    }
+    free(sb->ring);
+    sb->ring = r;
+    sb->cap = cap;
+    sb->head = 0;
+    return HO_OK;
+}
+
+/* Room for one more segment at segs[nseg]. */
+static int seg_reserve(ho_quic_sendbuf *sb)
+{
+    if (sb->nseg < sb->seg_cap)
+        return HO_OK;
+    if (sb->seg_first > 0) { /* reuse the released front */
+        memmove(sb->segs, sb->segs + sb->seg_first, (sb->nseg - sb->seg_first) * sizeof(*sb->segs));
+        sb->nseg -= sb->seg_first;
+        sb->seg_first = 0;
+        return HO_OK;
+    }
+    size_t cap = sb->seg_cap ? sb->seg_cap * 2 : 4;
+    ho_quic_sendseg *g = realloc(sb->segs, cap * sizeof(*g));
+    if (g == NULL)
+        return HO_ERR_NOMEM;
+    sb->segs = g;
+    sb->seg_cap = cap;
+    return HO_OK;
 }
 
 int ho_quic_sendbuf_write(ho_quic_sendbuf *sb, const void *p, size_t len)
 {
     if (len == 0)
         return HO_OK;
-    ho_put_bytes(&sb->data, p, len);
-    if (sb->data.failed)
+    size_t live = (size_t)(sb->ring_end - sb->ring_base);
+    if (len > SIZE_MAX - live)
         return HO_ERR_NOMEM;
+    bool extend = false;
+    if (sb->nseg > 0) {
+        /* After a reference: the copy is a segment of its own, or extends
+         * the last one if that is in the ring. */
+        if (sb->segs[sb->nseg - 1].ref == NULL)
+            extend = true;
+        else if (seg_reserve(sb) != HO_OK)
+            return HO_ERR_NOMEM;
+    }
+    if (live + len > sb->cap && ring_grow(sb, live + len) != HO_OK)
+        return HO_ERR_NOMEM;
+    size_t pos = ring_pos(sb, sb->ring_end);
+    size_t first = sb->cap - pos < len ? sb->cap - pos : len;
+    memcpy(sb->ring + pos, p, first);
+    memcpy(sb->ring, (const uint8_t *)p + first, len - first);
+    if (extend)
+        sb->segs[sb->nseg - 1].len += len;
+    else if (sb->nseg > 0)
+        sb->segs[sb->nseg++] = (ho_quic_sendseg){.off = sb->end, .len = len, .ring_idx = sb->ring_end};
+    sb->ring_end += len;
     sb->end += len;
     return HO_OK;
+}
+
+int ho_quic_sendbuf_write_ref(ho_quic_sendbuf *sb, const void *p, size_t len, ho_quic_release_fn release,
+                              void *ud)
+{
+    if (len == 0)
+        return HO_OK;
+    if (sb->nseg == 0 && sb->end > sb->base) {
+        /* The first reference: the copied bytes before it become a segment. */
+        if (seg_reserve(sb) != HO_OK)
+            return HO_ERR_NOMEM;
+        sb->segs[sb->nseg++] = (ho_quic_sendseg){.off = sb->base, .len = sb->end - sb->base,
+                                                 .ring_idx = sb->ring_base};
+    }
+    ho_quic_sendseg *last = sb->nseg > sb->seg_first ? &sb->segs[sb->nseg - 1] : NULL;
+    if (last != NULL && last->ref != NULL && last->release == release && last->release_ud == ud &&
+        last->ref + last->len == (const uint8_t *)p) {
+        last->len += len; /* the next piece of the same memory */
+    } else {
+        if (seg_reserve(sb) != HO_OK)
+            return HO_ERR_NOMEM;
+        sb->segs[sb->nseg++] = (ho_quic_sendseg){
+            .off = sb->end, .len = len, .ref = p, .release = release, .release_ud = ud};
+    }
+    sb->end += len;
+    return HO_OK;
+}
+
+/* Where stream offset off (base <= off < end) is: returns a pointer to it
+ * and caps n to the bytes contiguous from there. */
+static const uint8_t *locate(const ho_quic_sendbuf *sb, uint64_t off, uint64_t *n)
+{
+    uint64_t idx;
+    if (sb->nseg == 0) {
+        idx = sb->ring_base + (off - sb->base);
+    } else {
+        size_t lo = sb->seg_first, hi = sb->nseg; /* the segment holding off */
+        while (hi - lo > 1) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (sb->segs[mid].off <= off)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        const ho_quic_sendseg *g = &sb->segs[lo];
+        uint64_t in = g->off + g->len - off;
+        if (*n > in)
+            *n = in;
+        if (g->ref != NULL)
+            return g->ref + (off - g->off);
+        idx = g->ring_idx + (off - g->off);
+    }
+    size_t pos = ring_pos(sb, idx);
+    if (*n > sb->cap - pos)
+        *n = sb->cap - pos; /* stops where the ring wraps */
+    return sb->ring + pos;
 }
 
 bool ho_quic_sendbuf_peek(const ho_quic_sendbuf *sb, uint64_t limit, size_t max_len, uint64_t *off, size_t *len,
@@ -152,24 +298,68 @@ bool ho_quic_sendbuf_peek(const ho_quic_sendbuf *sb, uint64_t limit, size_t max_
             n = max_len;
         if (n == 0)
             return false;
+        *data = locate(sb, r->start, &n);
         *off = r->start;
         *len = (size_t)n;
         *fin = sb->fin && r->start + n == sb->end && (sb->fin_lost || !sb->fin_sent);
-        *data = sb->data.data + (r->start - sb->data_start);
         return true;
     }
     uint64_t stop = sb->end < limit ? sb->end : limit;
     uint64_t n = stop > sb->next ? stop - sb->next : 0;
     if (n > max_len)
         n = max_len;
+    *data = n > 0 ? locate(sb, sb->next, &n) : NULL;
     bool f = sb->fin && sb->next + n == sb->end && (!sb->fin_sent || sb->fin_lost) && !sb->fin_acked;
     if (n == 0 && !f)
         return false;
     *off = sb->next;
     *len = (size_t)n;
     *fin = f;
-    *data = sb->data.data + (sb->next - sb->data_start);
     return true;
+}
+
+/* The prefix below `upto` is acknowledged: frees its ring bytes (by moving
+ * the head: no byte moves) and releases its references. */
+static void release_prefix(ho_quic_sendbuf *sb, uint64_t upto)
+{
+    uint64_t ring_upto;
+    if (sb->nseg == 0) {
+        ring_upto = sb->ring_base + (upto - sb->base);
+    } else {
+        size_t i = sb->seg_first;
+        while (i < sb->nseg && sb->segs[i].off + sb->segs[i].len <= upto)
+            i++;
+        release_refs(sb, sb->seg_first, i);
+        sb->seg_first = i;
+        if (i < sb->nseg && sb->segs[i].off < upto) { /* partly acknowledged */
+            ho_quic_sendseg *g = &sb->segs[i];
+            uint64_t k = upto - g->off;
+            if (g->ref != NULL) {
+                if (g->release != NULL)
+                    g->release(g->release_ud, g->ref, (size_t)k);
+                g->ref += k;
+            } else {
+                g->ring_idx += k;
+            }
+            g->off = upto;
+            g->len -= k;
+        }
+        /* The ring's live bytes start at the first ring segment left (the
+         * ring holds the bytes of ring segments only, in order). */
+        ring_upto = sb->ring_end;
+        for (size_t j = sb->seg_first; j < sb->nseg; j++)
+            if (sb->segs[j].ref == NULL) {
+                ring_upto = sb->segs[j].ring_idx;
+                break;
+            }
+        if (sb->seg_first == sb->nseg) /* all acknowledged: back to the ring alone */
+            sb->seg_first = sb->nseg = 0;
+    }
+    sb->head = ring_pos(sb, ring_upto);
+    sb->ring_base = ring_upto;
+    if (sb->ring_base == sb->ring_end)
+        sb->head = 0; /* empty: the next write starts at the front */
+    sb->base = upto;
 }
 
 uint64_t ho_quic_sendbuf_on_sent(ho_quic_sendbuf *sb, uint64_t off, size_t len, bool fin)
@@ -202,15 +392,8 @@ void ho_quic_sendbuf_on_acked(ho_quic_sendbuf *sb, uint64_t off, uint64_t len, b
     /* Release the acknowledged prefix. */
     if (sb->acked.n > 0 && sb->acked.r[0].start <= sb->base) {
         uint64_t upto = sb->acked.r[0].end;
-        sb->base = upto;
+        release_prefix(sb, upto);
         ho_quic_rangeset_remove(&sb->acked, 0, upto);
-        /* Drop the prefix once it is at least half the buffer: each byte
-         * is moved O(1) times overall. */
-        size_t dead = (size_t)(sb->base - sb->data_start);
-        if (dead >= sb->data.len / 2) {
-            ho_buf_consume(&sb->data, dead);
-            sb->data_start = sb->base;
-        }
     }
 }
 

@@ -280,7 +280,9 @@ int ho_quic_stream_open(ho_quic_conn *c, bool bidi, uint64_t *id)
     return HO_OK;
 }
 
-int ho_quic_stream_write(ho_quic_conn *c, uint64_t id, const void *data, size_t len, bool fin, size_t *written)
+/* ho_quic_stream_write (ref == false) and ho_quic_stream_write_ref. */
+static int stream_write(ho_quic_conn *c, uint64_t id, const void *data, size_t len, bool fin, bool ref,
+                        ho_quic_release_fn release, void *ud, size_t *written)
 {
     *written = 0;
     if (c->state >= HO_QUIC_STATE_CLOSING)
@@ -293,7 +295,8 @@ int ho_quic_stream_write(ho_quic_conn *c, uint64_t id, const void *data, size_t 
     size_t held = (size_t)(s->tx.end - s->tx.base);
     size_t room = held < c->cfg.stream_send_buffer ? c->cfg.stream_send_buffer - held : 0;
     size_t n = len < room ? len : room;
-    int rc = ho_quic_sendbuf_write(&s->tx, data, n);
+    int rc = ref ? (n > 0 ? ho_quic_sendbuf_write_ref(&s->tx, data, n, release, ud) : HO_OK)
+                 : ho_quic_sendbuf_write(&s->tx, data, n);
     if (rc != HO_OK)
         return rc;
     *written = n;
@@ -304,6 +307,17 @@ int ho_quic_stream_write(ho_quic_conn *c, uint64_t id, const void *data, size_t 
     if (fin)
         s->tx.fin = true;
     return HO_OK;
+}
+
+int ho_quic_stream_write(ho_quic_conn *c, uint64_t id, const void *data, size_t len, bool fin, size_t *written)
+{
+    return stream_write(c, id, data, len, fin, false, NULL, NULL, written);
+}
+
+int ho_quic_stream_write_ref(ho_quic_conn *c, uint64_t id, const void *data, size_t len, bool fin,
+                             ho_quic_release_fn release, void *ud, size_t *written)
+{
+    return stream_write(c, id, data, len, fin, true, release, ud, written);
 }
 
 int ho_quic_stream_read(ho_quic_conn *c, uint64_t id, void *buf, size_t cap, size_t *nread, bool *fin)
