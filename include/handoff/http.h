@@ -105,7 +105,8 @@ typedef struct ho_http_response {
     bool vary_accept_encoding;     /* adds "Vary: Accept-Encoding" */
     ho_buf *body;                  /* scratch body buffer, owned by the caller,
                                     * emptied before the handler runs */
-    const uint8_t *static_body;    /* or: bytes that outlive the response */
+    const uint8_t *static_body;    /* or: bytes that outlive the connection (HTTP/3
+                                    * sends them by reference until acknowledged) */
     size_t static_len;             /* (used when static_body != NULL) */
     const char *allow;             /* NULL: no Allow; else its value (405),
                                     * static storage or the router's */
