@@ -159,16 +159,21 @@ static int connect_to(const url_parts *u)
     return fd;
 }
 
-static void on_session(void *ctx, ho_tls *tls, const uint8_t *blob, size_t len)
+/* A session ticket (TCP or --h3) goes to the --resume/--session-file file. */
+static void store_session(session_sink *sink, const uint8_t *blob, size_t len)
 {
-    session_sink *sink = ctx;
-    (void)tls;
     if (sink->path == NULL)
         return;
     if (app_write_file(sink->path, blob, len) == HO_OK)
         sink->received = true;
     else
         fprintf(stderr, "handoff: cannot write session to %s\n", sink->path);
+}
+
+static void on_session(void *ctx, ho_tls *tls, const uint8_t *blob, size_t len)
+{
+    (void)tls;
+    store_session(ctx, blob, len);
 }
 
 /* Sends everything queued. */
@@ -397,17 +402,7 @@ done:
     return rc;
 }
 
-/* --h3: the session ticket goes to the --resume/--session-file file. */
-static void on_h3_session(void *ctx, const uint8_t *blob, size_t len)
-{
-    session_sink *sink = ctx;
-    if (sink->path == NULL)
-        return;
-    if (app_write_file(sink->path, blob, len) == HO_OK)
-        sink->received = true;
-    else
-        fprintf(stderr, "handoff: cannot write session to %s\n", sink->path);
-}
+static void on_h3_session(void *ctx, const uint8_t *blob, size_t len) { store_session(ctx, blob, len); }
 
 /* DIR/NAME for a URL path: its last segment without the query. */
 static bool output_name(const char *dir, const char *path, char *out, size_t cap)
