@@ -35,7 +35,13 @@ serve3() {
     SRV_PID=
     for _ in $(seq 50); do
         SRV_PID=$(pgrep -P "$SRV_WRAP" | head -n 1)
-        [ -n "$SRV_PID" ] && listening "$TLS_PORT" && listening "$HTTP_PORT" && return 0
+        if [ -n "$SRV_PID" ] && listening "$TLS_PORT" && listening "$HTTP_PORT"; then
+            # The QUIC listener starts after the TCP ports (it needs the certificate first).
+            case " $* " in *" --no-h3 "*) return 0 ;; esac
+            wait_log "$SRV_LOG" "listening h3 (QUIC)" && return 0
+            say "    server $name: the QUIC listener did not start"
+            break
+        fi
         sleep 0.1
     done
     say "    server $name: no process or not all ports listening ($HTTPS_PORT $TLS_PORT $HTTP_PORT)"

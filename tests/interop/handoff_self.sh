@@ -32,7 +32,8 @@ get() {
 if serve_handoff selfsigned; then
     pass "lib: start_bg (handoff serve listens on $PORT)"
     pem=$T/handoff-selfsigned-$PORT.pem
-    if [ -s "$pem" ]; then
+    # The PEM is written once the port is known, just after it listens: wait for the log line.
+    if wait_log "$SRV_LOG" "written to $pem" && [ -s "$pem" ]; then
         pass "self-signed certificate written to \$TMPDIR/handoff-selfsigned-$PORT.pem"
         get selfsigned "https://localhost:$PORT/" --cafile "$pem" &&
             check "self-signed: fetched" "$T/selfsigned.out" "handoff"

@@ -54,6 +54,17 @@ show() {
 # has FILE STRING: FILE contains the fixed string STRING.
 has() { grep -qF -- "$2" "$1" 2>/dev/null; }
 
+# wait_log FILE STRING [SECONDS]: wait (default 10 s) until FILE contains STRING; false if it never does.
+# (A server may print a line after its port listens, e.g. where it wrote its self-signed certificate.)
+wait_log() {
+    local i
+    for ((i = 0; i < ${3:-10} * 10; i++)); do
+        has "$1" "$2" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # check NAME FILE STRING...: pass when FILE contains every STRING (fixed strings), else fail.
 check() {
     local name=$1 file=$2 s
