@@ -820,15 +820,19 @@ static void test_key_update(void)
     /* §6.1: only once a 1-RTT packet of ours was acknowledged. */
     CHECK(add_xfer(&s, 0, true, 1000, 30) != NULL);
     run(&s, NULL, HO_QUIC_MS(100));
-    CHECK_EQ(ho_quic_conn_key_update(s.conn[0]), HO_OK);
+    CHECK_EQ(ho_quic_conn_key_update(s.conn[0], s.now), HO_OK);
     /* Not again before the peer answered (§6.1). */
-    CHECK_EQ(ho_quic_conn_key_update(s.conn[0]), HO_ERR_WOULD_BLOCK);
+    CHECK_EQ(ho_quic_conn_key_update(s.conn[0], s.now), HO_ERR_WOULD_BLOCK);
     CHECK(add_xfer(&s, 0, true, 300000, 31) != NULL);
     CHECK(add_xfer(&s, 1, true, 300000, 32) != NULL);
     run(&s, NULL, HO_QUIC_MS(100));
     CHECK_EQ(ho_quic_conn_key_updates(s.conn[1]), 1);
     CHECK_EQ(ho_quic_conn_key_updates(s.conn[0]), 1);
-    CHECK_EQ(ho_quic_conn_key_update(s.conn[0]), HO_OK);
+    /* §6.5: not again within three PTOs of the rotation (about 0.2 s
+     * here); afterwards, yes. */
+    CHECK_EQ(ho_quic_conn_key_update(s.conn[0], s.now), HO_ERR_WOULD_BLOCK);
+    run(&s, NULL, HO_QUIC_SEC(1));
+    CHECK_EQ(ho_quic_conn_key_update(s.conn[0], s.now), HO_OK);
     CHECK(add_xfer(&s, 0, true, 5000, 33) != NULL); /* traffic under the third key */
     CHECK(run(&s, xfers_done, HO_QUIC_SEC(30)));
     run(&s, NULL, HO_QUIC_MS(100)); /* the server's ACKs under its new key */

@@ -188,10 +188,10 @@ void ho_quic_conn_handle_timeout(ho_quic_conn *c, ho_quic_time now);
 int ho_quic_conn_close(ho_quic_conn *c, uint64_t app_error, const char *reason, ho_quic_time now);
 
 /* Starts a 1-RTT key update (RFC 9001 §6.1). HO_ERR_WOULD_BLOCK until the
- * handshake is confirmed, the previous update was answered and a packet
- * under the current key was acknowledged. Peer-initiated updates are
- * followed automatically. */
-int ho_quic_conn_key_update(ho_quic_conn *c);
+ * handshake is confirmed, the previous update was answered, a packet under
+ * the current key was acknowledged and three PTOs passed since the last
+ * rotation (§6.5). Peer-initiated updates are followed automatically. */
+int ho_quic_conn_key_update(ho_quic_conn *c, ho_quic_time now);
 /* Key updates completed on the read side (either side initiated). */
 uint64_t ho_quic_conn_key_updates(const ho_quic_conn *c);
 /* Client: whether a Retry / a Version Negotiation was followed, and the

@@ -21,13 +21,6 @@
 #define IO_BUF 65536 /* one GSO batch out */
 #define RX_BATCH 16  /* recvmmsg messages per call (each up to 64 KiB with GRO) */
 
-static ho_quic_time fetch_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (ho_quic_time)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 typedef struct fetch_state {
     ho_h3_conn *h3;
     const ho_h3_fetch_opts *o;
@@ -178,20 +171,19 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
     };
     int rc = HO_ERR_NOMEM;
     uint64_t initiated = 0;
-    ho_quic_time ku_answered_at = 0;
     uint8_t *io = NULL;
-    ho_quic_conn *c = ho_quic_conn_new_client(&cfg, &path, fetch_now());
+    ho_quic_conn *c = ho_quic_conn_new_client(&cfg, &path, ho_now_ns());
     if (c != NULL && rx != NULL)
         st.h3 = ho_h3_client_attach(c);
     if (st.h3 == NULL || (io = malloc(IO_BUF)) == NULL)
         goto done;
     const ho_quic_time idle = (ho_quic_time)(o->timeout_ms > 0 ? o->timeout_ms : 10000) * 1000000;
-    ho_quic_time deadline = fetch_now() + idle; /* moved on by every datagram received */
+    ho_quic_time deadline = ho_now_ns() + idle; /* moved on by every datagram received */
     ho_quic_time linger_until = HO_QUIC_TIME_NEVER; /* waiting for a session ticket */
     bool closing = false, heard = false;
     size_t next = 0; /* the next request to submit */
     rc = HO_ERR_WOULD_BLOCK; /* timed out unless set below */
-    while (fetch_now() < deadline && !ho_quic_conn_is_closed(c)) {
+    while (ho_now_ns() < deadline && !ho_quic_conn_is_closed(c)) {
         while (next < n && ho_quic_conn_handshake_done(c)) {
             int e = ho_h3_client_get(st.h3, authority, paths[next], o->accept_encoding, &r[next]);
             if (e == HO_ERR_WOULD_BLOCK)
@@ -209,39 +201,27 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
             body_failed |= r[i]->body_failed;
         if (!closing && body_failed) {
             /* The sink refused the body: stop (RFC 9114 §8.1). */
-            ho_quic_conn_close(c, HO_H3_REQUEST_CANCELLED, "", fetch_now());
+            ho_quic_conn_close(c, HO_H3_REQUEST_CANCELLED, "", ho_now_ns());
             closing = true;
         }
-        if (initiated < o->key_updates && ho_quic_conn_handshake_confirmed(c)) {
-            /* RFC 9001 §6.5: wait three PTOs after the previous update was
-             * answered before the next (a peer may not have the next keys
-             * yet); a PTO estimated as 3 x smoothed RTT + max_ack_delay. */
-            ho_quic_time now = fetch_now();
-            if (initiated > 0 && ku_answered_at == 0 && ho_quic_conn_key_updates(c) >= initiated)
-                ku_answered_at = now;
-            ho_quic_conn_stats cs;
-            ho_quic_conn_get_stats(c, &cs);
-            ho_quic_time wait = 3 * (3 * cs.smoothed_rtt + 26000000);
-            if ((initiated == 0 || (ku_answered_at != 0 && now - ku_answered_at >= wait)) &&
-                ho_quic_conn_key_update(c) == HO_OK) {
-                initiated++; /* RFC 9001 §6.1 */
-                ku_answered_at = 0;
-            }
-        }
+        /* The connection refuses until the previous update was answered and
+         * three PTOs passed (RFC 9001 §6.1, §6.5). */
+        if (initiated < o->key_updates && ho_quic_conn_key_update(c, ho_now_ns()) == HO_OK)
+            initiated++;
         if (!closing && all_done(r, n)) {
             bool want_ticket = o->on_session != NULL && !st.got_session;
             if (want_ticket && linger_until == HO_QUIC_TIME_NEVER)
-                linger_until = fetch_now() + 1000000000;
-            if (!want_ticket || fetch_now() >= linger_until) {
+                linger_until = ho_now_ns() + 1000000000;
+            if (!want_ticket || ho_now_ns() >= linger_until) {
                 /* RFC 9114 §5.2: a client may close at any time; H3_NO_ERROR. */
-                ho_quic_conn_close(c, HO_H3_NO_ERROR, "", fetch_now());
+                ho_quic_conn_close(c, HO_H3_NO_ERROR, "", ho_now_ns());
                 closing = true;
             }
         }
-        ho_h3_flush(st.h3, fetch_now());
+        ho_h3_flush(st.h3, ho_now_ns());
         for (;;) {
             size_t seg;
-            size_t len = ho_quic_conn_send(c, io, IO_BUF, &seg, fetch_now());
+            size_t len = ho_quic_conn_send(c, io, IO_BUF, &seg, ho_now_ns());
             if (len == 0)
                 break;
             /* One GSO send; a full socket buffer or an ICMP error drops the
@@ -252,7 +232,7 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
         if (closing || ho_quic_conn_is_closing(c))
             break; /* our CONNECTION_CLOSE is out, or the peer closed */
         int timeout_ms = 50;
-        ho_quic_time t = ho_quic_conn_next_timeout(c), now = fetch_now();
+        ho_quic_time t = ho_quic_conn_next_timeout(c), now = ho_now_ns();
         if (t != HO_QUIC_TIME_NEVER) {
             int64_t ms = t > now ? (t - now) / 1000000 + 1 : 0;
             if (ms < timeout_ms)
@@ -263,7 +243,7 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
         ho_udp_dgram *d;
         int got;
         while ((got = ho_udp_recv_batch(&us, rx, &d)) > 0) {
-            ho_quic_time now_rx = fetch_now();
+            ho_quic_time now_rx = ho_now_ns();
             for (int i = 0; i < got; i++) {
                 path.ecn = d[i].ecn;
                 ho_quic_conn_receive(c, d[i].data, d[i].len, &path, now_rx);
@@ -275,8 +255,8 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
             rc = HO_ERR_IO; /* ICMP port unreachable before any answer: nobody listens */
             goto out;
         }
-        if (ho_quic_conn_next_timeout(c) <= fetch_now())
-            ho_quic_conn_handle_timeout(c, fetch_now());
+        if (ho_quic_conn_next_timeout(c) <= ho_now_ns())
+            ho_quic_conn_handle_timeout(c, ho_now_ns());
     }
     bool failed = false;
     for (size_t i = 0; i < next; i++)

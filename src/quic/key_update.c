@@ -119,7 +119,9 @@ int ho_quic_key_phase_unprotect(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *h
     return prc == HO_OK ? HO_OK : HO_ERR_QUIC(HO_QUIC_INTERNAL_ERROR);
 }
 
-int ho_quic_conn_key_update(ho_quic_conn *c)
+/* wait_3pto: also refuse within three PTOs of the last rotation (§6.5);
+ * the §6.6 limit may not wait. */
+static int key_update(ho_quic_conn *c, bool wait_3pto)
 {
     ho_quic_key_phase *kp = &c->kp;
     const ho_quic_recovery_space *rs = &c->rec.spaces[HO_QUIC_PN_SPACE_APPLICATION];
@@ -129,9 +131,15 @@ int ho_quic_conn_key_update(ho_quic_conn *c)
      * answered the previous update, and only once a packet sent with the
      * current key was acknowledged. */
     if (!c->hs_confirmed || kp->suite == NULL || kp->tx_phase != kp->rx_phase || !rs->has_largest_acked ||
-        rs->largest_acked < kp->tx_first_pn)
+        rs->largest_acked < kp->tx_first_pn || (wait_3pto && c->now < kp->next_update_at))
         return HO_ERR_WOULD_BLOCK;
     return update_tx(c);
+}
+
+int ho_quic_conn_key_update(ho_quic_conn *c, ho_quic_time now)
+{
+    c->now = now;
+    return key_update(c, true);
 }
 
 uint64_t ho_quic_conn_key_updates(const ho_quic_conn *c) { return c->kp.updates; }
@@ -156,11 +164,11 @@ int ho_quic_key_phase_before_send(ho_quic_conn *c)
     uint64_t every = c->cfg.key_update_packets ? c->cfg.key_update_packets : (uint64_t)1 << 22;
     uint64_t limit = confidentiality_limit(kp->suite);
     if (sent < limit && (sent < every || c->now < kp->next_update_at))
-        return HO_OK;
+        return HO_OK; /* (the 3-PTO wait of §6.5 is checked here, not in key_update) */
     /* §6.6: "Endpoints MUST initiate a key update before reaching the
      * confidentiality limit". Refused until the peer answered our last
      * update and acknowledged a packet under the current key (§6.1). */
-    int rc = ho_quic_conn_key_update(c);
+    int rc = key_update(c, false);
     if (rc == HO_ERR_WOULD_BLOCK && sent >= limit)
         return HO_ERR_QUIC(HO_QUIC_AEAD_LIMIT_REACHED); /* §6.6: stop using the key */
     return rc == HO_ERR_WOULD_BLOCK || rc == HO_ERR_CLOSED ? HO_OK : rc;
