@@ -509,7 +509,7 @@ void ho_quic_conn_handle_timeout(ho_quic_conn *c, ho_quic_time now)
              * CRYPTO data of the handshake spaces. */
             if (sp != HO_QUIC_PN_SPACE_APPLICATION)
                 ho_quic_sendbuf_requeue_unacked(&c->spaces[sp].crypto_tx);
-            else /* ... and the oldest unacknowledged stream data */
+            else /* ... and the oldest unacknowledged stream data (stream.c) */
                 ho_quic_streams_requeue_for_probe(c, (uint64_t)c->spaces[sp].probes * c->pmtud.current);
             /* §6.2.4: coalesce a probe in the Initial space with Handshake. */
             if (sp == HO_QUIC_PN_SPACE_INITIAL && c->spaces[HO_QUIC_PN_SPACE_HANDSHAKE].has_tx &&

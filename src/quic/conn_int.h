@@ -509,9 +509,10 @@ int ho_quic_stream_on_reset(ho_quic_conn *c, const ho_quic_frame *f);
 int ho_quic_stream_on_stop_sending(ho_quic_conn *c, const ho_quic_frame *f);
 int ho_quic_stream_on_max_stream_data(ho_quic_conn *c, const ho_quic_frame *f);
 void ho_quic_stream_notify_writable(ho_quic_conn *c);
-/* A PTO in the application space found no new stream data to probe with:
- * re-queue up to `budget` bytes of the oldest unacknowledged stream data
- * (RFC 9002 §6.2.4). */
+/* A PTO fired in the application space: unless some stream already has
+ * data queued for retransmission, re-queue up to `budget` bytes of the
+ * oldest unacknowledged stream data, so the probes carry it (RFC 9002
+ * §6.2.4) ahead of any new data. */
 void ho_quic_streams_requeue_for_probe(ho_quic_conn *c, uint64_t budget);
 static inline bool ho_quic_stream_is_local(const ho_quic_conn *c, uint64_t id)
 {

@@ -385,7 +385,8 @@ void ho_quic_streams_requeue_for_probe(ho_quic_conn *c, uint64_t budget)
 {
     /* A probe carrying data the peer may be missing repairs a tail loss at
      * once; a PING would only elicit an ACK, and the repair waits one more
-     * round trip. Nothing is re-queued if some stream has data to send. */
+     * round trip. Nothing is re-queued while some stream still has data
+     * queued for retransmission. */
     for (size_t i = 0; i < c->nstreams; i++) {
         ho_quic_stream *st = c->streams[i];
         if (st->has_send && !st->reset_pending && !st->reset_sent && st->tx.retx.n > 0)
