@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the kernel TLS tests in a VM: Debian's own kernel under qemu with
 # software emulation (TCG), with the tls module, since the build machine's
-# kernel may have no kTLS. Recipe and pitfalls: ../shared/KTLS-VM.md.
+# kernel may have no kTLS. Recipe and pitfalls: docs/KTLS-VM.md.
 #
 #   scripts/ktls-vm.sh
 #

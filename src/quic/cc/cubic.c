@@ -1,6 +1,5 @@
-/* CUBIC (RFC 9438, which obsoletes RFC 8312 — the repository carries
- * 8312 in ../shared/specs; section numbers below are RFC 9438's, with
- * 8312's where they differ), windows in bytes, with HyStart++ (RFC 9406,
+/* CUBIC (RFC 9438, which obsoletes RFC 8312; section numbers below are
+ * RFC 9438's, with 8312's where they differ), windows in bytes, with HyStart++ (RFC 9406,
  * hystart.c) in the initial slow start.
  *
  * The window functions are written in segments in the RFC; in bytes they

@@ -1,5 +1,5 @@
-/* HyStart++ (RFC 9406; the repository carries draft -04 in
- * ../shared/specs, whose algorithm is the same): leave slow start when the
+/* HyStart++ (RFC 9406; draft -04 has the same
+ * algorithm): leave slow start when the
  * per-round minimum RTT rises, then spend a few rounds in Conservative Slow
  * Start to check the rise was not jitter.
  *
