@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build run test test-asan test-plain fuzz clean
+.PHONY: all deps build run test clean
 
 all: build
 
@@ -18,7 +18,8 @@ run: build
 	@bash scripts/run.sh $(BUILD)
 
 # Plain build + ASan/UBSan build, each running the whole ctest suite.
-test: deps
+test:
+	@bash scripts/deps.sh --test
 	@bash scripts/test.sh
 
 clean:

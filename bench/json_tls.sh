@@ -13,7 +13,7 @@
 #   --threads N       our I/O threads = nginx worker_processes (default 2)
 #   --servers LIST    space-separated subset of: handoff handoff-ktls-off nginx
 #                     (default: all three)
-#   --dataset FILE    (default /work/shared/arena/dataset.json)
+#   --dataset FILE    (default tests/data/dataset.json)
 #   --cert F --key F  certificate for both servers (default: a fresh ECDSA P-256 one)
 #   -h, --help
 # Environment: HANDOFF=path/to/handoff (default build-bench/handoff), KEEP=1 keeps the temp dir.

@@ -17,7 +17,7 @@ BENCH_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_LIB_DIR/.." && pwd)
 CLK_TCK=$(getconf CLK_TCK)
 # shellcheck disable=SC2034 # used by the scripts that source this file
-DATASET_DEFAULT=/work/shared/arena/dataset.json
+DATASET_DEFAULT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/data/dataset.json
 NGINX_BIN=${NGINX_BIN:-nginx}
 
 BENCH_PIDS=()   # every server and load generator started here; stopped on exit

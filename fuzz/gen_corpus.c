@@ -1,4 +1,4 @@
-/* Writes the seed corpora: gen_corpus OUTDIR [SHARED_DIR]
+/* Writes the seed corpora: gen_corpus OUTDIR [TESTDATA_DIR]
  *   OUTDIR/fuzz_tls_server/  ClientHellos from our own client (each suite,
  *                            each group, ALPN, SNI or none, HRR second
  *                            ClientHello, PSK offers) as [split][bytes];
@@ -10,9 +10,9 @@
  *   OUTDIR/fuzz_cursor/      a few reader programs.
  * Every TLS seed is checked by running it through the target's own driver
  * (fuzz_common.h): server seeds must produce a flight, client seeds must
- * complete the handshake. SHARED_DIR (default ../shared) provides the RSA
- * certificate (arena/certs/server.{crt,key}); without it those seeds are
- * skipped. ClientHellos of other implementations come from
+ * complete the handshake. TESTDATA_DIR (default build/testdata, written by
+ * scripts/gen-testdata.sh) provides an RSA certificate
+ * (arena/certs/server.{crt,key}); without it those seeds are skipped. ClientHellos of other implementations come from
  * fuzz/capture-hellos.py; `gen_corpus --check FILE...` runs server seeds
  * through the target's driver and prints what the server said. */
 #include "fuzz_common.h"
@@ -316,7 +316,7 @@ static ho_tls_config *server_variant(void)
     return s;
 }
 
-static void client_seeds(const char *shared)
+static void client_seeds(const char *testdata)
 {
     static const uint16_t suites[] = {HO_TLS_AES_128_GCM_SHA256, HO_TLS_AES_256_GCM_SHA384,
                                       HO_TLS_CHACHA20_POLY1305_SHA256};
@@ -360,10 +360,10 @@ static void client_seeds(const char *shared)
     flight_seed("sf-no-tickets", s, false, false);
     ho_tls_config_free(s);
 
-    /* RSA certificate (RSA-PSS signatures), if the shared one is there. */
+    /* RSA certificate (RSA-PSS signatures), if the test data has one. */
     char crt[4096], key[4096];
-    snprintf(crt, sizeof(crt), "%s/arena/certs/server.crt", shared);
-    snprintf(key, sizeof(key), "%s/arena/certs/server.key", shared);
+    snprintf(crt, sizeof(crt), "%s/arena/certs/server.crt", testdata);
+    snprintf(key, sizeof(key), "%s/arena/certs/server.key", testdata);
     s = ho_tls_config_new(true);
     if (ho_tls_config_load_cert_files(s, crt, key) == HO_OK)
         flight_seed("sf-rsa", s, false, false);
@@ -499,7 +499,7 @@ static int check_files(int n, char **files)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: gen_corpus OUTDIR [SHARED_DIR] | gen_corpus --check SERVER_SEED...\n");
+        fprintf(stderr, "usage: gen_corpus OUTDIR [TESTDATA_DIR] | gen_corpus --check SERVER_SEED...\n");
         return 2;
     }
     if (strcmp(argv[1], "--check") == 0) {
@@ -517,7 +517,7 @@ int main(int argc, char **argv)
     server_seeds();
     record_seeds();
     ho_tls_config_free(fuzz_server);
-    client_seeds(argc > 2 ? argv[2] : "../shared");
+    client_seeds(argc > 2 ? argv[2] : "build/testdata");
     cursor_seeds();
     printf("gen_corpus: %d seeds written, %d failed their check\n", written, failures);
     return failures ? 1 : 0;

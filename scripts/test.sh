@@ -1,18 +1,10 @@
 #!/usr/bin/env bash
 # Builds twice (plain, and ASan+UBSan) and runs the whole ctest suite in both,
-# then replays the fuzz corpora with the libFuzzer build.
+# then replays the fuzz corpora with the libFuzzer build. Needs nothing beside the
+# repository: the test data is generated into each build tree (scripts/gen-testdata.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
-# Tests read the HttpArena data and certificates from the shared directory beside
-# the repository (../shared), or from $HO_SHARED. Without it they cannot run.
-SHARED=${HO_SHARED:-$(pwd)/../shared}
-if [ ! -r "$SHARED/arena/dataset.json" ] || [ ! -r "$SHARED/arena/certs/server.crt" ]; then
-  echo "test.sh: the shared data directory is missing: no $SHARED/arena/dataset.json." >&2
-  echo "  Clone the repository beside it (…/shared and …/<repo>), or set HO_SHARED=/path/to/shared." >&2
-  exit 1
-fi
-export HO_SHARED=$SHARED
 rc=0
 run_suite() {
   local dir=$1; shift

@@ -511,8 +511,8 @@ static void test_json_reader(void)
 
 int main(void)
 {
-    snprintf(dataset_path, sizeof(dataset_path), "%s", ho_test_shared("arena/dataset.json"));
-    snprintf(static_path, sizeof(static_path), "%s", ho_test_shared("arena/static"));
+    snprintf(dataset_path, sizeof(dataset_path), "%s", ho_test_data("arena/dataset.json"));
+    snprintf(static_path, sizeof(static_path), "%s", ho_test_data("arena/static"));
     test_shared_dataset();
     test_static();
     test_root();

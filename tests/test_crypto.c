@@ -5,22 +5,6 @@
 
 #include <time.h>
 
-/* Compares out[0..n) with a hex string. */
-static void check_hex(const uint8_t *got, size_t n, const char *hex, int line)
-{
-    size_t wantlen;
-    uint8_t *want = ho_test_unhex(hex, &wantlen);
-    if (wantlen == n && memcmp(got, want, n) == 0) {
-        ho_test_passed++;
-    } else {
-        ho_test_failed++;
-        fprintf(stderr, "%s:%d: bytes differ (len %zu, want %zu)\n", __FILE__, line, n, wantlen);
-        ho_test_hexdump("got", got, n);
-        ho_test_hexdump("want", want, wantlen);
-    }
-    free(want);
-}
-#define CHECK_HEX(got, n, hex) check_hex((got), (n), (hex), __LINE__)
 
 /* ---- hashes, HMAC, HKDF ---------------------------------------------- */
 
@@ -170,7 +154,7 @@ static void check_aead_vector(ho_aead_alg alg, const char *key_hex, const char *
     CHECK(enc != NULL && dec != NULL);
     CHECK_EQ(ho_aead_alg_of(enc), alg);
     CHECK_EQ(ho_aead_seal(enc, seq, aad, aadlen, pt, ptlen, buf), HO_OK);
-    check_hex(buf, ptlen + HO_AEAD_TAG_LEN, want_hex, line);
+    ho_test_check_hex(buf, ptlen + HO_AEAD_TAG_LEN, want_hex, __FILE__, line);
     CHECK_EQ(ho_aead_open(dec, seq, aad, aadlen, buf, ptlen + HO_AEAD_TAG_LEN, buf), HO_OK);
     CHECK_MEM(buf, pt, ptlen);
     ho_aead_free(enc);
@@ -280,9 +264,9 @@ static void check_hp(ho_aead_alg alg, const char *key_hex, const char *sample_he
     CHECK(h != NULL);
     if (h != NULL) {
         CHECK_EQ(ho_hp_mask(h, sample, mask), HO_OK);
-        check_hex(mask, 5, mask_hex, line);
+        ho_test_check_hex(mask, 5, mask_hex, __FILE__, line);
         CHECK_EQ(ho_hp_mask(h, sample, mask), HO_OK); /* reusable */
-        check_hex(mask, 5, mask_hex, line);
+        ho_test_check_hex(mask, 5, mask_hex, __FILE__, line);
     }
     ho_hp_free(h);
     free(key);
@@ -472,10 +456,10 @@ static void test_signatures(void)
     CHECK(ho_cert_matches_key(chain.der[0], chain.len[0], key));
 
     /* The arena RSA key. */
-    ho_privkey *rsa = ho_privkey_load_file(ho_test_shared("arena/certs/server.key"));
+    ho_privkey *rsa = ho_privkey_load_file(ho_test_data("arena/certs/server.key"));
     ho_cert_chain rsa_chain = {0};
     CHECK(rsa != NULL);
-    CHECK_EQ(ho_cert_chain_load_file(&rsa_chain, ho_test_shared("arena/certs/server.crt")), HO_OK);
+    CHECK_EQ(ho_cert_chain_load_file(&rsa_chain, ho_test_data("arena/certs/server.crt")), HO_OK);
     if (rsa != NULL && rsa_chain.count > 0) {
         CHECK_EQ(ho_privkey_schemes(rsa, schemes, 4), 1);
         CHECK_EQ(schemes[0], HO_SIG_RSA_PSS_RSAE_SHA256);
@@ -617,8 +601,8 @@ static void test_chain_verify(void)
     /* The arena RSA certificate (CN=localhost, no SAN, CA:TRUE) as its own anchor. */
     ho_trust_store *arena = ho_trust_store_new();
     ho_cert_chain rsa_chain = {0};
-    CHECK_EQ(ho_trust_store_add_file(arena, ho_test_shared("arena/certs/server.crt")), HO_OK);
-    CHECK_EQ(ho_cert_chain_load_file(&rsa_chain, ho_test_shared("arena/certs/server.crt")), HO_OK);
+    CHECK_EQ(ho_trust_store_add_file(arena, ho_test_data("arena/certs/server.crt")), HO_OK);
+    CHECK_EQ(ho_cert_chain_load_file(&rsa_chain, ho_test_data("arena/certs/server.crt")), HO_OK);
     if (rsa_chain.count > 0) {
         CHECK_EQ(ho_cert_chain_verify(arena, &rsa_chain, "localhost", 0), HO_OK);
         CHECK_EQ(ho_cert_chain_verify(arena, &rsa_chain, "example.com", 0), HO_ERR_CERT_HOSTNAME);

@@ -8,21 +8,6 @@
 #define FEE HO_ERR_QUIC(HO_QUIC_FRAME_ENCODING_ERROR)
 #define PV HO_ERR_QUIC(HO_QUIC_PROTOCOL_VIOLATION)
 
-static void check_hex(const uint8_t *got, size_t n, const char *hex, int line)
-{
-    size_t wantlen;
-    uint8_t *want = ho_test_unhex(hex, &wantlen);
-    if (wantlen == n && memcmp(got, want, n) == 0) {
-        ho_test_passed++;
-    } else {
-        ho_test_failed++;
-        fprintf(stderr, "%s:%d: bytes differ (len %zu, want %zu)\n", __FILE__, line, n, wantlen);
-        ho_test_hexdump("got", got, n);
-        ho_test_hexdump("want", want, wantlen);
-    }
-    free(want);
-}
-#define CHECK_HEX(got, n, hex) check_hex((got), (n), (hex), __LINE__)
 
 /* Decodes exactly one frame from hex; returns the decoder's result. */
 static int decode_hex(const char *hex, ho_quic_frame *f)
@@ -54,7 +39,7 @@ static void roundtrip(const ho_quic_frame *f, const char *hex, ho_quic_frame *ou
         fprintf(stderr, "%s:%d: encode failed: %d\n", __FILE__, line, rc);
         return;
     }
-    check_hex(rt_buf.data, rt_buf.len, hex, line);
+    ho_test_check_hex(rt_buf.data, rt_buf.len, hex, __FILE__, line);
     ho_cursor c = ho_cursor_make(rt_buf.data, rt_buf.len);
     rc = ho_quic_frame_decode(&c, out);
     if (rc != HO_OK || c.len != 0 || out->type != f->type) {

@@ -7,22 +7,6 @@
 #include "quic/packet.h"
 #include "quic/tparams.h"
 
-/* Compares got[0..n) with a hex string. */
-static void check_hex(const uint8_t *got, size_t n, const char *hex, int line)
-{
-    size_t wantlen;
-    uint8_t *want = ho_test_unhex(hex, &wantlen);
-    if (wantlen == n && memcmp(got, want, n) == 0) {
-        ho_test_passed++;
-    } else {
-        ho_test_failed++;
-        fprintf(stderr, "%s:%d: bytes differ (len %zu, want %zu)\n", __FILE__, line, n, wantlen);
-        ho_test_hexdump("got", got, n);
-        ho_test_hexdump("want", want, wantlen);
-    }
-    free(want);
-}
-#define CHECK_HEX(got, n, hex) check_hex((got), (n), (hex), __LINE__)
 
 static const uint8_t a_dcid[8] = {0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08};
 

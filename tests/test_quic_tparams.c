@@ -7,21 +7,6 @@
 
 #define TPE HO_ERR_QUIC(HO_QUIC_TRANSPORT_PARAMETER_ERROR)
 
-static void check_hex(const uint8_t *got, size_t n, const char *hex, int line)
-{
-    size_t wantlen;
-    uint8_t *want = ho_test_unhex(hex, &wantlen);
-    if (wantlen == n && memcmp(got, want, n) == 0) {
-        ho_test_passed++;
-    } else {
-        ho_test_failed++;
-        fprintf(stderr, "%s:%d: bytes differ (len %zu, want %zu)\n", __FILE__, line, n, wantlen);
-        ho_test_hexdump("got", got, n);
-        ho_test_hexdump("want", want, wantlen);
-    }
-    free(want);
-}
-#define CHECK_HEX(got, n, hex) check_hex((got), (n), (hex), __LINE__)
 
 /* Decodes a hex body from a peer of the given role (exact-size heap copy). */
 static int decode_hex(const char *hex, bool from_server, ho_quic_tparams *tp)

@@ -22,8 +22,8 @@ static void setup(void)
     CHECK_EQ(ho_tls_config_add_cert(server_cfg_ecdsa, &chain, key), HO_OK);
     server_cfg_rsa = ho_tls_config_new(true);
     char crt[4096], k[4096];
-    snprintf(crt, sizeof(crt), "%s", ho_test_shared("arena/certs/server.crt"));
-    snprintf(k, sizeof(k), "%s", ho_test_shared("arena/certs/server.key"));
+    snprintf(crt, sizeof(crt), "%s", ho_test_data("arena/certs/server.crt"));
+    snprintf(k, sizeof(k), "%s", ho_test_data("arena/certs/server.key"));
     CHECK_EQ(ho_tls_config_load_cert_files(server_cfg_rsa, crt, k), HO_OK);
 }
 
@@ -31,7 +31,7 @@ static ho_trust_store *make_trust(void)
 {
     ho_trust_store *ts = ho_trust_store_new();
     ho_trust_store_add_der(ts, ecdsa_chain.der[0], ecdsa_chain.len[0]);
-    ho_trust_store_add_file(ts, ho_test_shared("arena/certs/server.crt"));
+    ho_trust_store_add_file(ts, ho_test_data("arena/certs/server.crt"));
     return ts;
 }
 

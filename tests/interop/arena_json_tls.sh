@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The HttpArena json-tls validation (../shared/arena/README.md), reproduced with curl, openssl and
+# The HttpArena json-tls validation (tests/data/README.md), reproduced with curl, openssl and
 # python3 against `handoff serve`: RSA certificate from $TLS_CERT/$TLS_KEY, the suite's dataset
 # and static files; HTTP/1.1 with and without ALPN; /json, /baseline2, /static on all ports.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -37,7 +37,7 @@ same_bytes() {
     if cmp -s "$2" "$3"; then
         pass "$1"
     else
-        fail "$1: body differs from ${3#"$HO_SHARED"/} ($(wc -c <"$2") vs $(wc -c <"$3") bytes)"
+        fail "$1: body differs from ${3#"$HO_TESTDATA"/} ($(wc -c <"$2") vs $(wc -c <"$3") bytes)"
     fi
 }
 

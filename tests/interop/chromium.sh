@@ -20,11 +20,7 @@ dump_dom() {
         >"$T/$name.dom" 2>"$T/$name.log" </dev/null &
     pid=$!
     wait "$pid"
-    if [ -n "$(pgrep -g "$pid" 2>/dev/null)" ]; then
-        kill -TERM -- "-$pid" 2>/dev/null
-        sleep 0.5
-        kill -KILL -- "-$pid" 2>/dev/null
-    fi
+    kill_group "$pid"
 }
 
 # check_dom NAME STRING: the DOM of NAME contains STRING.

@@ -16,7 +16,7 @@
 #   rawhttp ARGS...       tests/interop/e2e_http.py, bounded
 
 E2E_PY=$(dirname "${BASH_SOURCE[0]}")/e2e_http.py
-ARENA=$HO_SHARED/arena
+ARENA=$HO_TESTDATA/arena
 
 # serve3 NAME ARGS...: `handoff serve --bind 127.0.0.1` on three free ports plus ARGS.
 serve3() {
@@ -33,7 +33,7 @@ serve3() {
         --tls-port "$TLS_PORT" --http-port "$HTTP_PORT" "$@" || return 1
     SRV_WRAP=$BG_PID
     SRV_PID=
-    for _ in $(seq 50); do
+    for _ in $(seq 200); do
         SRV_PID=$(pgrep -P "$SRV_WRAP" | head -n 1)
         if [ -n "$SRV_PID" ] && listening "$TLS_PORT" && listening "$HTTP_PORT"; then
             # The QUIC listener starts after the TCP ports (it needs the certificate first).
@@ -145,7 +145,7 @@ need_arena() {
     local f
     for f in "$ARENA/dataset.json" "$ARENA/static/reset.css" "$ARENA/certs/server.crt" "$ARENA/certs/server.key"; do
         if [ ! -r "$f" ]; then
-            fail "HttpArena data missing: $f (see ../shared/arena/README.md)"
+            fail "HttpArena data missing: $f (scripts/gen-testdata.sh writes it)"
             finish
         fi
     done

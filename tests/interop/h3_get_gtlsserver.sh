@@ -14,12 +14,16 @@ gen_ec_cert
 gen_cert other other.example "DNS:other.example"
 mkdir -p "$T/htdocs"
 free_port
-# gtlsserver listens on UDP: start it and give it a moment (start_bg waits for TCP).
+# gtlsserver listens on UDP: start it and wait for its socket (start_bg waits for TCP).
 timeout -k 5 60 "$GTLSSERVER" 127.0.0.1 "$PORT" "$T/ec.key" "$T/ec.crt" -d "$T/htdocs" -q \
     >"$T/gtls.log" 2>&1 </dev/null &
 GTLS_PID=$!
 BG_PIDS+=("$GTLS_PID")
-sleep 0.5
+if ! wait_udp "$PORT" "$GTLS_PID"; then
+    fail "gtlsserver did not bind UDP port $PORT"
+    show "$T/gtls.log"
+    finish
+fi
 
 for size in 5000 300000; do
     timeout 20 "$HO_BIN" get --h3 --cafile "$T/ec.crt" "https://127.0.0.1:$PORT/$size" >"$T/$size.body" 2>"$T/$size.err"

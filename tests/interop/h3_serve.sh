@@ -13,7 +13,7 @@ if ! command -v gtlsclient >/dev/null 2>&1; then
     finish
 fi
 gen_ec_cert
-STATIC=$HO_SHARED/arena/static
+STATIC=$HO_TESTDATA/arena/static
 
 # gtls NAME PATH...: gtlsclient fetches each PATH from our UDP port into $T/NAME/.
 gtls() {
@@ -27,7 +27,7 @@ gtls() {
 
 for retry in "" --retry; do
     tag=h3${retry:+-retry}
-    serve3 "$tag" --cert "$T/ec.crt" --key "$T/ec.key" --dataset "$HO_SHARED/arena/dataset.json" \
+    serve3 "$tag" --cert "$T/ec.crt" --key "$T/ec.key" --dataset "$HO_TESTDATA/arena/dataset.json" \
         --static "$STATIC" $retry || { fail "$tag: server did not start"; continue; }
     check "$tag: QUIC listener announced" "$SRV_LOG" "listening h3 (QUIC) on UDP"
     timeout 10 curl -sk "https://127.0.0.1:$HTTPS_PORT/json/25?m=4" -o "$T/$tag.tcp.json"
@@ -70,11 +70,7 @@ timeout 60 chromium --headless --no-sandbox --disable-gpu --no-first-run --disab
     --dump-dom "https://127.0.0.1:$HTTPS_PORT/" >"$T/chromium.dom" 2>"$T/chromium.log" </dev/null &
 cpid=$!
 wait "$cpid"
-if [ -n "$(pgrep -g "$cpid" 2>/dev/null)" ]; then
-    kill -TERM -- "-$cpid" 2>/dev/null
-    sleep 0.5
-    kill -KILL -- "-$cpid" 2>/dev/null
-fi
+kill_group "$cpid"
 check "chromium over HTTP/3: DOM" "$T/chromium.dom" "<h1>handoff</h1>"
 check "chromium over HTTP/3: net log has a QUIC session" "$T/netlog.json" "QUIC_SESSION"
 end_server chromium-h3

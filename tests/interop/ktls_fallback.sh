@@ -16,7 +16,12 @@ free_port
 timeout 20 env HANDOFF_LOG=warn "$HO_BIN" serve --bind 127.0.0.1 --port "$PORT" --tls-port 0 \
     --http-port 0 --ktls on >"$T/on.out" 2>&1 </dev/null &
 on_pid=$!
-sleep 1
+# It either listens (the kernel has kTLS) or exits with its reason: wait for one of the two.
+for _ in $(seq 100); do
+    listening "$PORT" && break
+    kill -0 "$on_pid" 2>/dev/null || break
+    sleep 0.1
+done
 if kill -0 "$on_pid" 2>/dev/null; then
     KERNEL_KTLS=1 # it started: the kernel has kTLS
     kill "$on_pid"
@@ -37,7 +42,7 @@ fi
 # ---- --ktls auto and off: N connections each, bodies against the plaintext port ---------------
 for mode in auto off; do
     serve3 "ktls-$mode" --ktls "$mode" --threads 1 --handshake-workers 0 \
-        --dataset "$HO_SHARED/arena/dataset.json" || { fail "$mode: server did not start"; continue; }
+        --dataset "$HO_TESTDATA/arena/dataset.json" || { fail "$mode: server did not start"; continue; }
     timeout 10 curl -s "http://127.0.0.1:$HTTP_PORT/json/40?m=8" -o "$T/plain.body"
     same=0
     for i in $(seq $N); do

@@ -2,7 +2,7 @@
 # Shared helpers for the interop tests (tests/interop/*.sh); each test sources this file.
 #
 #   HO_BIN      the handoff binary (set by ctest)
-#   HO_SHARED   ../shared (arena certificates, PEERS.md)
+#   HO_TESTDATA <build>/testdata (set by ctest; scripts/gen-testdata.sh writes it)
 #
 # A test calls need_tools, starts servers with start_bg, records results with pass/fail/check,
 # and ends with `finish`, which prints exactly "N passed, N failed" and exits 1 on any failure.
@@ -12,13 +12,13 @@
 set -u
 
 HO_BIN=${HO_BIN:-}
-HO_SHARED=${HO_SHARED:-/work/shared}
+HO_TESTDATA=${HO_TESTDATA:-${HO_BUILD:-build}/testdata}
 HO_SRC=${HO_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 
 SUITES=(TLS_AES_128_GCM_SHA256 TLS_AES_256_GCM_SHA384 TLS_CHACHA20_POLY1305_SHA256)
 HO_GROUP_LIST=(X25519 P-256)   # not GROUPS: that is a bash builtin variable
-RSA_CRT=$HO_SHARED/arena/certs/server.crt   # RSA 2048, CN=localhost, no subjectAltName
-RSA_KEY=$HO_SHARED/arena/certs/server.key
+RSA_CRT=$HO_TESTDATA/arena/certs/server.crt   # RSA 2048, CN=localhost, no subjectAltName
+RSA_KEY=$HO_TESTDATA/arena/certs/server.key
 
 PASS=0
 FAIL=0
@@ -65,6 +65,40 @@ wait_log() {
     return 1
 }
 
+# wait_count FILE STRING N [SECONDS]: wait (default 10 s) until FILE has N lines containing STRING.
+wait_count() {
+    local i
+    for ((i = 0; i < ${4:-10} * 10; i++)); do
+        [ "$(grep -cF -- "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# talk OUT ERR CMD...: run CMD (an interactive client) in the background with stdout in OUT,
+# stderr in ERR (which may be the same file) and stdin from a pipe that `tell` writes to, so
+# that a test sends each input once the client's output shows it is due (wait_log,
+# wait_count) instead of after a pause. `hangup` closes the pipe and waits for CMD.
+talk() {
+    local out=$1 err=$2 fifo=$T/talk.$$.$RANDOM
+    shift 2
+    mkfifo "$fifo" || return 1
+    if [ "$out" = "$err" ]; then
+        "$@" <"$fifo" >"$out" 2>&1 &
+    else
+        "$@" <"$fifo" >"$out" 2>"$err" &
+    fi
+    TALK_PID=$!
+    exec 7>"$fifo"
+    rm -f "$fifo"
+}
+# tell FORMAT [ARGS]: printf to the client started by talk.
+tell() { printf "$@" >&7 2>/dev/null; }
+hangup() {
+    exec 7>&-
+    wait "$TALK_PID"
+}
+
 # check NAME FILE STRING...: pass when FILE contains every STRING (fixed strings), else fail.
 check() {
     local name=$1 file=$2 s
@@ -108,7 +142,7 @@ need_tools() {
     local t missing=0
     for t in timeout ss "$@"; do
         if ! command -v "$t" >/dev/null 2>&1; then
-            fail "required tool '$t' is not installed (Debian: see ../shared/PEERS.md)"
+            fail "required tool '$t' is not installed (scripts/deps.sh installs it)"
             missing=1
         fi
     done
@@ -119,7 +153,7 @@ need_tools() {
     [ "$missing" -eq 0 ] || finish
 }
 
-# free_port: sets PORT to a TCP port with no socket in any state on it. Successive calls
+# free_port: sets PORT to a port with no TCP or UDP socket in any state on it. Successive calls
 # return increasing ports from a per-process base, so parallel runs rarely collide.
 _HO_PORT=$((20000 + $$ % 20000))
 free_port() {
@@ -132,7 +166,7 @@ free_port() {
             PORT=0
             return 1
         fi
-        if [ -z "$(timeout 5 ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null)" ]; then
+        if [ -z "$(timeout 5 ss -Htuan "( sport = :$p or dport = :$p )" 2>/dev/null)" ]; then
             break
         fi
     done
@@ -142,17 +176,44 @@ free_port() {
 
 # listening PORT: something listens on TCP PORT.
 listening() { [ -n "$(timeout 5 ss -Hltn "( sport = :$1 )" 2>/dev/null)" ]; }
+# udp_bound PORT: a UDP socket is bound to PORT.
+udp_bound() { [ -n "$(timeout 5 ss -Hlun "( sport = :$1 )" 2>/dev/null)" ]; }
+
+# wait_udp PORT PID [SECONDS]: wait (default 10 s) until a UDP socket is bound to PORT, while
+# process PID lives; false if PID exits first or the time runs out.
+wait_udp() {
+    local i
+    for ((i = 0; i < ${3:-10} * 10; i++)); do
+        udp_bound "$1" && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# kill_group PGID: TERM every process of the group, wait up to 5 s for them to go, then KILL.
+kill_group() {
+    local i
+    [ -n "$(pgrep -g "$1" 2>/dev/null)" ] || return 0
+    kill -TERM -- "-$1" 2>/dev/null
+    for ((i = 0; i < 50; i++)); do
+        [ -n "$(pgrep -g "$1" 2>/dev/null)" ] || return 0
+        sleep 0.1
+    done
+    kill -KILL -- "-$1" 2>/dev/null
+}
 
 # start_bg PORT LOG CMD...: run CMD in the background (stdout+stderr to LOG, stdin from
-# /dev/null, at most 120 s), then wait up to 5 s for PORT to listen. Sets BG_PID.
+# /dev/null, at most 590 s: a safety net below ctest's 600 s, never the test's own clock,
+# which stops the process itself), then wait up to 20 s for PORT to listen. Sets BG_PID.
 # Returns 1 (after showing LOG) if the server exits or never listens.
 start_bg() {
     local port=$1 log=$2 i
     shift 2
-    timeout -k 10 120 "$@" >"$log" 2>&1 </dev/null &
+    timeout -k 10 590 "$@" >"$log" 2>&1 </dev/null &
     BG_PID=$!
     BG_PIDS+=("$BG_PID")
-    for i in $(seq 50); do
+    for i in $(seq 200); do
         listening "$port" && return 0
         kill -0 "$BG_PID" 2>/dev/null || break
         sleep 0.1

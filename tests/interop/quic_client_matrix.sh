@@ -24,17 +24,14 @@ for i in 0 1 2 3 4 5 6 7 8 9; do head -c $((100000 + i * 7919)) /dev/urandom >"$
 # start_gtls NAME ADDR ARGS...: gtlsserver on a free UDP port of ADDR; sets PORT, GTLS_PID,
 # GTLS_LOG. Waits until the UDP socket exists.
 start_gtls() {
-    local name=$1 addr=$2 i
+    local name=$1 addr=$2
     shift 2
     free_port
     GTLS_LOG=$T/$name.gtls.log
     timeout -k 5 110 "$GTLSSERVER" "$addr" "$PORT" "$T/ec.key" "$T/ec.crt" -d "$D" "$@" >"$GTLS_LOG" 2>&1 </dev/null &
     GTLS_PID=$!
     BG_PIDS+=("$GTLS_PID")
-    for i in $(seq 50); do
-        [ -n "$(timeout 5 ss -Hlun "( sport = :$PORT )" 2>/dev/null)" ] && return 0
-        sleep 0.1
-    done
+    wait_udp "$PORT" "$GTLS_PID" && return 0
     fail "$name: gtlsserver did not start"
     show "$GTLS_LOG"
     return 1
@@ -144,7 +141,7 @@ RC=0
 timeout -k 5 30 python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",int(sys.argv[1]))); time.sleep(20)' "$PORT" &
 SINK=$!
 BG_PIDS+=("$SINK")
-sleep 0.3
+wait_udp "$PORT" "$SINK" || fail "the silent server did not bind UDP port $PORT"
 timeout -k 5 30 "$HO_BIN" get --h3 --cafile "$T/ec.crt" --timeout 2 "https://127.0.0.1:$PORT/x" >"$T/mute.out" 2>"$T/mute.err" || RC=$?
 [ "$RC" -eq 1 ] && has "$T/mute.err" "timed out (no handshake)"
 verdict "silent server: exit 1, 'timed out (no handshake)'" $? mute

@@ -58,7 +58,7 @@ timeout -k 5 60 "$GTLSSERVER" 127.0.0.1 "$PORT" "$T/ec.key" "$T/ec.crt" -d "$T/h
     >"$T/gtlsserver.log" 2>&1 </dev/null &
 GTLS_PID=$!
 BG_PIDS+=("$GTLS_PID")
-sleep 0.5
+wait_udp "$PORT" "$GTLS_PID" || { fail "gtlsserver did not bind UDP port $PORT"; show "$T/gtlsserver.log"; }
 timeout 30 "$HO_BIN" get --h3 -v --cafile "$T/ec.crt" "https://127.0.0.1:$PORT/3000000" \
     >"$T/get.body" 2>"$T/get.err"
 rc=$?

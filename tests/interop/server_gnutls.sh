@@ -17,9 +17,17 @@ gcli() {
     timeout 10 gnutls-cli --x509cafile="$CRT" --priority "$prio" -p "$PORT" "$@" localhost
 }
 
-# The request, then a short pause so that gnutls-cli never closes before the response
-# (gnutls-cli exits as soon as the server closes).
-request() { printf "$REQ"; sleep 0.3; }
+# ask OUT MARK ARGS...: gcli ARGS with output in OUT; sends the request, waits (up to 15 s)
+# until OUT shows MARK (gnutls-cli exits at the end of its input, so the input stays open
+# until the response is in), then ends the input.
+ask() {
+    local out=$1 mark=$2
+    shift 2
+    talk "$out" "$out" gcli "$@"
+    tell "$REQ"
+    wait_log "$out" "$mark" 15
+    hangup
+}
 
 gcipher() {
     case $1 in
@@ -48,7 +56,7 @@ for kind in ec rsa; do
             n="$kind $suite $group"
             o=$T/m-$kind-$suite-$group
             c=$(gcipher "$suite") g=$(ggroup "$group")
-            request | gcli "$TLS13:-CIPHER-ALL:+$c:-GROUP-ALL:+GROUP-$g" >"$o.out" 2>&1
+            ask "$o.out" "<h1>handoff</h1>" "$TLS13:-CIPHER-ALL:+$c:-GROUP-ALL:+GROUP-$g"
             check "handshake $n" "$o.out" "- Status: The certificate is trusted." \
                 "- Description: (TLS1.3-X.509)-(ECDHE-$g)-($sig)-($c)"
             check "response $n" "$o.out" "HTTP/1.1 200" "<h1>handoff</h1>"
@@ -72,7 +80,7 @@ hrr_case() {
         return
     fi
     local o=$T/$name
-    request | gcli "$TLS13:-GROUP-ALL:$prio" -d 4 >"$o.out" 2>&1
+    ask "$o.out" "<h1>handoff</h1>" "$TLS13:-GROUP-ALL:$prio" -d 4
     check "$name: client got a retry for $g" "$o.out" "HRR key share with $g"
     check "$name: handshake" "$o.out" "- Description: (TLS1.3-X.509)-(ECDHE-$g)-"
     check "$name: response" "$o.out" "<h1>handoff</h1>"
@@ -87,7 +95,7 @@ hrr_case hrr-cookie P-256 '+GROUP-X25519:+GROUP-SECP384R1:+GROUP-SECP256R1' SECP
 # --resume: gnutls-cli connects, waits for a ticket, reconnects offering it, then sends stdin.
 if serve_handoff resume --cert "$CRT" --key "$KEY"; then
     o=$T/resume
-    request | gcli "$TLS13" --resume >"$o.out" 2>&1
+    ask "$o.out" "resumed: yes" "$TLS13" --resume
     check "resumption: resumed" "$o.out" "*** This is a resumed session"
     check "resumption: response" "$o.out" "resumed: yes"
     check "resumption: server log" "$SRV_LOG" "resumed=0" "resumed=1"
@@ -100,8 +108,15 @@ fi
 # --inline-commands: ^rekey^ sends KeyUpdate(update_requested), ^rekey1^ update_not_requested.
 if serve_handoff keyupdate --cert "$CRT" --key "$KEY"; then
     o=$T/keyupdate
-    { sleep 0.2; printf '^rekey^\n'; sleep 0.2; printf '^rekey1^\n'; sleep 0.2; printf "$REQ"; sleep 0.3; } |
-        gcli "$TLS13" --inline-commands >"$o.out" 2>&1
+    talk "$o.out" "$o.out" gcli "$TLS13" --inline-commands
+    wait_log "$o.out" "- Handshake was completed" 15
+    tell '^rekey^\n'
+    wait_count "$o.out" "- Rekey was completed" 1 15
+    tell '^rekey1^\n'
+    wait_count "$o.out" "- Rekey was completed" 2 15
+    tell "$REQ"
+    wait_log "$o.out" "<h1>handoff</h1>" 15
+    hangup
     if [ "$(grep -c -- '- Rekey was completed' "$o.out")" -eq 2 ]; then
         pass "key update: gnutls-cli completed two"
     else

@@ -138,11 +138,19 @@ fi
 # s_client (OpenSSL 3.0) turns an input line starting with 'K' into KeyUpdate(update_requested)
 # and 'k' into KeyUpdate(update_not_requested), only in its interactive mode: not with -quiet,
 # -brief or -ign_eof (and not with -nocommands). Each read of stdin is one command or one write,
-# hence the pauses. The server's own KeyUpdate answering 'K' must not stop the response.
+# so each line is sent once the previous one took effect. The server's own KeyUpdate
+# answering 'K' must not stop the response.
 if serve_handoff keyupdate --cert "$CRT" --key "$KEY"; then
     o=$T/keyupdate
-    { sleep 0.2; printf 'K\n'; sleep 0.2; printf 'k\n'; sleep 0.2; printf "$REQ"; sleep 0.5; } |
-        s_client >"$o.out" 2>"$o.err"
+    talk "$o.out" "$o.err" s_client
+    wait_log "$o.out" "Verify return code" 15
+    tell 'K\n'
+    wait_count "$o.err" KEYUPDATE 1 15
+    tell 'k\n'
+    wait_count "$o.err" KEYUPDATE 2 15
+    tell "$REQ"
+    wait_log "$o.out" "<h1>handoff</h1>" 15
+    hangup
     check "key update: s_client sent two" "$o.err" "KEYUPDATE"
     [ "$(grep -c KEYUPDATE "$o.err")" -eq 2 ] || fail "key update: expected 2 KEYUPDATE lines in s_client output"
     check "key update: response after the updates" "$o.out" "<h1>handoff</h1>"
