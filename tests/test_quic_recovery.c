@@ -550,7 +550,7 @@ static void pc_example(bool ack_two_early, bool *pc_declared, fixture *f)
     ho_quic_time t0 = HO_QUIC_SEC(100);
     /* Earlier RTT samples of exactly 20 ms until rttvar has decayed to 0. */
     for (uint64_t pn = 0; pn < 100; pn++)
-        rtt_sample(f, APP, pn, t0 - HO_QUIC_SEC(5) + pn * MS(30), MS(20));
+        rtt_sample(f, APP, pn, t0 - HO_QUIC_SEC(5) + (ho_quic_time)pn * MS(30), MS(20));
     CHECK_EQ(f->r.rtt.smoothed_rtt, MS(20));
     CHECK_EQ(f->r.rtt.rttvar, 0);
     CHECK_EQ(ho_quic_rtt_pto_base(&f->r.rtt) + f->r.rtt.max_ack_delay, U(2));
@@ -559,7 +559,7 @@ static void pc_example(bool ack_two_early, bool *pc_declared, fixture *f)
 
     /* t=0..6: send #1..#7. */
     for (int k = 1; k <= 7; k++)
-        send_pkt(f, APP, 100 + k, MDS, AE_IF, t0 + U(k - 1));
+        send_pkt(f, APP, (uint64_t)(100 + k), MDS, AE_IF, t0 + U(k - 1));
     /* t=1.2: acknowledgment of #1 (or of #1 and #2). For #1 the sample is
      * 120 ms with 100 ms of reported ack delay: adjusted 20 ms. */
     if (ack_two_early)
