@@ -93,7 +93,7 @@ static uint64_t siphash(uint64_t k0, uint64_t k1, const uint8_t *in, size_t len)
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
         uint64_t m = 0;
-        for (int j = 0; j < 8; j++)
+        for (size_t j = 0; j < 8; j++)
             m |= (uint64_t)in[i + j] << (8 * j);
         v3 ^= m;
         SIPROUND;
@@ -496,7 +496,7 @@ static size_t addr_bytes(const struct sockaddr_storage *ss, socklen_t len, uint8
 static size_t token_aad(const uint8_t *hdr9, const ho_quic_path *path, uint8_t aad[TOKEN_HDR + 20])
 {
     memcpy(aad, hdr9, TOKEN_HDR);
-    size_t n = path != NULL ? addr_bytes(&path->remote, path->remote_len, aad + TOKEN_HDR) : (aad[TOKEN_HDR] = 0, 1);
+    size_t n = path != NULL ? addr_bytes(&path->remote, path->remote_len, aad + TOKEN_HDR) : (aad[TOKEN_HDR] = 0, (size_t)1);
     return TOKEN_HDR + n;
 }
 

@@ -127,7 +127,7 @@ end_server() {
         show "$SRV_LOG"
     fi
     check_not "$1: no sanitizer report in the server log" "$SRV_LOG" \
-        "ERROR: AddressSanitizer" "ERROR: LeakSanitizer" "runtime error:"
+        "ERROR: AddressSanitizer" "ERROR: LeakSanitizer" "runtime error:" "WARNING: ThreadSanitizer"
 }
 
 # verdict PASS_MSG FAIL_MSG CMD...: pass PASS_MSG when CMD succeeds, else fail FAIL_MSG.
