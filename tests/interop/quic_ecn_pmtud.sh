@@ -25,7 +25,7 @@ gen_ec_cert
 mkdir -p "$T/static" "$T/dl"
 head -c 2000000 /dev/urandom >"$T/static/big.bin"
 if serve3 srv --cert "$T/ec.crt" --key "$T/ec.key" --static "$T/static"; then
-    timeout 60 gtlsclient --exit-on-all-streams-close --download="$T/dl" 127.0.0.1 "$HTTPS_PORT" \
+    timeout 240 gtlsclient --exit-on-all-streams-close --download="$T/dl" 127.0.0.1 "$HTTPS_PORT" \
         "https://127.0.0.1:$HTTPS_PORT/static/big.bin" >"$T/gtlsclient.log" 2>&1
     rc=$?
     if [ "$rc" -eq 0 ] && cmp -s "$T/dl/big.bin" "$T/static/big.bin"; then
@@ -54,12 +54,12 @@ fi
 # ---- handoff get --h3 -> gtlsserver -------------------------------------------------------------
 mkdir -p "$T/htdocs"
 free_port
-timeout -k 5 60 "$GTLSSERVER" 127.0.0.1 "$PORT" "$T/ec.key" "$T/ec.crt" -d "$T/htdocs" \
+timeout -k 5 300 "$GTLSSERVER" 127.0.0.1 "$PORT" "$T/ec.key" "$T/ec.crt" -d "$T/htdocs" \
     >"$T/gtlsserver.log" 2>&1 </dev/null &
 GTLS_PID=$!
 BG_PIDS+=("$GTLS_PID")
 wait_udp "$PORT" "$GTLS_PID" || { fail "gtlsserver did not bind UDP port $PORT"; show "$T/gtlsserver.log"; }
-timeout 30 "$HO_BIN" get --h3 -v --cafile "$T/ec.crt" "https://127.0.0.1:$PORT/3000000" \
+timeout 120 "$HO_BIN" get --h3 -v --cafile "$T/ec.crt" "https://127.0.0.1:$PORT/3000000" \
     >"$T/get.body" 2>"$T/get.err"
 rc=$?
 got=$(wc -c <"$T/get.body")
@@ -84,7 +84,7 @@ if serve3 sw --cert "$T/ec.crt" --key "$T/ec.key" --static "$T/static" --no-gso 
     --max-udp-payload 9000; then
     check "serve --no-gso --no-gro --no-ecn: the socket reports them off" "$SRV_LOG" \
         "(GSO off, GRO off, ECN off)"
-    timeout 30 "$HO_BIN" get --h3 -v --cafile "$T/ec.crt" --max-udp-payload 9000 \
+    timeout 120 "$HO_BIN" get --h3 -v --cafile "$T/ec.crt" --max-udp-payload 9000 \
         "https://127.0.0.1:$HTTPS_PORT/static/big.bin" >"$T/sw.body" 2>"$T/sw.err"
     rc=$?
     if [ "$rc" -eq 0 ] && cmp -s "$T/sw.body" "$T/static/big.bin"; then
@@ -99,7 +99,7 @@ if serve3 sw --cert "$T/ec.crt" --key "$T/ec.key" --static "$T/static" --no-gso 
 else
     fail "serve with --no-gso --no-gro --no-ecn --max-udp-payload did not start"
 fi
-timeout 5 "$HO_BIN" serve --max-udp-payload 1000 >"$T/bad.out" 2>&1
+timeout 30 "$HO_BIN" serve --max-udp-payload 1000 >"$T/bad.out" 2>&1
 rc=$?
 if [ "$rc" -eq 2 ] && has "$T/bad.out" "--max-udp-payload"; then
     pass "serve --max-udp-payload 1000: refused (exit 2, names the flag)"
