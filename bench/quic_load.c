@@ -234,8 +234,10 @@ static int body_discard(void *ctx, const ho_h3_response *r, const uint8_t *d, si
 }
 static int body_count(void *ctx, const ho_h3_response *r, const uint8_t *d, size_t n)
 {
-    (void)r, (void)d;
+    (void)d;
     worker *w = ctx;
+    if (r->status != 200)
+        return 0; /* an error page: not the download (probe_service ends it) */
     int64_t now = ho_now_ns();
     w->st.dl_bytes_total += n;
     if (w->st.dl_first_byte == 0)
@@ -503,17 +505,21 @@ static void probe_service(slot *s, int64_t now)
         }
     } else if (s->t_hs != 0 && s->kind == K_DL) {
         if (s->r != NULL && (s->r->complete || s->r->reset)) {
-            if (s->r->complete && s->r->status == 200)
-                w->st.dl_responses++;
-            else
+            if (!s->r->complete || s->r->status != 200) {
+                fprintf(stderr, "quic_load: download %s: %s %d\n", O.download,
+                        s->r->reset ? "stream reset" : "status", s->r->reset ? (int)s->r->reset_code : s->r->status);
                 w->st.dl_errors++;
+                slot_close(s, now);
+                if (!atomic_load(&g_probes_ready))
+                    atomic_store(&g_probes_failed, true);
+                return;
+            }
+            w->st.dl_responses++;
             s->r = NULL;
         }
         if (s->r == NULL && ho_h3_client_get(s->h3, O.authority, O.download, NULL, &s->r) == HO_OK) {
             s->r->on_body = body_count;
             s->r->on_body_ctx = w;
-        } else if (s->r == NULL) {
-            s->r = NULL;
         }
     }
     slot_send(s, now);
