@@ -22,6 +22,10 @@
 #   --offload MODE    handoff serve --offload off|always|adaptive (default: the server's)
 #   --warm N          warm-up connections per round, not measured (default 200)
 #   --servers LIST    subset of "ho ng" (default both)
+#   --tcp             also, in the same handoff process right after its QUIC run, the same
+#                     work over TCP: h2load -n N -c C -m 1 --h1, Connection: close, to
+#                     https://127.0.0.1:PORT/baseline2?a=1&b=1 (TLS 1.3, X25519, P-256), and
+#                     the ratio QUIC/TCP of handoff's CPU per connection (goal <= 1.3)
 #   -h, --help
 # Environment: HANDOFF=path/to/handoff and QUIC_LOAD=path/to/quic_load (default: from
 # build-bench/, then build/), KEEP=1 keeps the temp dir (logs, quic_load reports).
@@ -34,7 +38,7 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-N=3000 CONNS=32 ROUNDS=3 QTHREADS=1 THREADS=1 WORKERS="" OFFLOAD="" WARM=200 SERVERS="ho ng"
+N=3000 CONNS=32 ROUNDS=3 QTHREADS=1 THREADS=1 WORKERS="" OFFLOAD="" WARM=200 SERVERS="ho ng" TCP=0
 while [ $# -gt 0 ]; do
     case $1 in
     -n) N=$2; shift 2 ;;
@@ -46,6 +50,7 @@ while [ $# -gt 0 ]; do
     --offload) OFFLOAD=$2; shift 2 ;;
     --warm) WARM=$2; shift 2 ;;
     --servers) SERVERS=$2; shift 2 ;;
+    --tcp) TCP=1; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
     esac
@@ -55,6 +60,7 @@ for v in N CONNS ROUNDS QTHREADS THREADS WARM; do
 done
 for s in $SERVERS; do case $s in ho | ng) ;; *) die "unknown server $s (ho ng)" ;; esac; done
 command -v gtlsserver >/dev/null || die "gtlsserver missing: apt-get install ngtcp2-server"
+[ "$TCP" = 0 ] || command -v h2load >/dev/null || die "h2load missing: apt-get install nghttp2-client"
 
 ho_find_bin
 if [ -z "${QUIC_LOAD:-}" ]; then
@@ -113,6 +119,11 @@ load() {
         die "quic_load failed: $(tail -5 "$out")"
     grep '^quic_load {' "$out" | tail -1 | sed 's/^quic_load //'
 }
+# tcp_run OUT COUNT: h2load, one GET per TLS connection, to handoff's TCP port.
+tcp_run() {
+    bounded 600 h2load -n "$2" -c "$CONNS" -m 1 --h1 -H 'Connection: close' \
+        "https://127.0.0.1:$PORT/baseline2?a=1&b=1" >"$1" 2>&1 || die "h2load failed: $(tail -5 "$1")"
+}
 jnum() { echo "$1" | grep -o "\"$2\":[-0-9.]*" | head -1 | cut -d: -f2; }
 
 note "$(busy_others)"
@@ -131,6 +142,17 @@ for ((round = 1; round <= ROUNDS; round++)); do
         before=$(cpu_ticks "$BENCH_PID")
         j=$(load "$BT/$s.$round.out" -n "$N" -c "$CONNS" -t "$QTHREADS")
         after=$(cpu_ticks "$BENCH_PID")
+        if [ "$s" = ho ] && [ "$TCP" = 1 ]; then
+            tcp_run "$BT/tcp.$round.warm" "$WARM"
+            tb=$(cpu_ticks "$BENCH_PID")
+            tcp_run "$BT/tcp.$round.out" "$N"
+            ta=$(cpu_ticks "$BENCH_PID")
+            read -r tok tfail tsecs trps <<<"$(h2load_parse "$BT/tcp.$round.out")"
+            [ "${tok:-0}" -gt 0 ] || die "tcp: no connection succeeded: $(tail -5 "$BT/tcp.$round.out")"
+            tcpu=$(awk -v t=$((ta - tb)) -v hz="$CLK_TCK" -v n="$tok" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+            printf '%-4s %5s %6s %7s %8s %9s %8s %8s %10s\n' tcp "$round" "$tok" "$tfail" "$trps" "$tcpu" - - -
+            printf '%s\t%s\t%s\t%s\n' tcp "$tcpu" "$trps" "$tfail" >>"$RESULTS"
+        fi
         stop_pid "$BENCH_PID"
         ok=$(jnum "$j" ok) errors=$(jnum "$j" errors)
         [ "${ok:-0}" -gt 0 ] || die "$s: no connection succeeded: $(tail -5 "$BT/$s.$round.out")"
@@ -144,12 +166,18 @@ done
 
 med() { awk -F'\t' -v s="$1" -v c="$2" '$1 == s { print $c }' "$RESULTS" | median; }
 echo "# medians over $ROUNDS rounds (cpu_us/c: server CPU per connection, microseconds)"
-for s in $SERVERS; do
+SHOWN=$SERVERS
+[ "$TCP" = 1 ] && SHOWN="$SERVERS tcp"
+for s in $SHOWN; do
     printf '%-4s cpu_us/c %s  hs/s %s  errors(total) %s\n' "$s" "$(med "$s" 2)" "$(med "$s" 3)" \
         "$(awk -F'\t' -v s="$s" '$1 == s { e += $4 } END { print e + 0 }' "$RESULTS")"
 done
 if [ "$SERVERS" = "ho ng" ] || [ "$SERVERS" = "ng ho" ]; then
     awk -v h="$(med ho 2)" -v g="$(med ng 2)" -v hr="$(med ho 3)" -v gr="$(med ng 3)" 'BEGIN {
         printf "ratio handoff/gtlsserver: server CPU per connection %.2fx, handshakes/s %.2fx\n", h / g, hr / gr }'
+fi
+if [ "$TCP" = 1 ]; then
+    awk -v q="$(med ho 2)" -v t="$(med tcp 2)" 'BEGIN {
+        printf "ratio handoff QUIC/TCP+TLS: server CPU per connection %.2fx\n", q / t }'
 fi
 note "$(busy_others)"
