@@ -121,7 +121,7 @@ load() {
 }
 # tcp_run OUT COUNT: h2load, one GET per TLS connection, to handoff's TCP port.
 tcp_run() {
-    bounded 600 h2load -n "$2" -c "$CONNS" -m 1 --h1 -H 'Connection: close' \
+    bounded 600 h2load -n "$(($2 > CONNS ? $2 : CONNS))" -c "$CONNS" -m 1 --h1 -H 'Connection: close' \
         "https://127.0.0.1:$PORT/baseline2?a=1&b=1" >"$1" 2>&1 || die "h2load failed: $(tail -5 "$1")"
 }
 jnum() { echo "$1" | grep -o "\"$2\":[-0-9.]*" | head -1 | cut -d: -f2; }
@@ -142,6 +142,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
         before=$(cpu_ticks "$BENCH_PID")
         j=$(load "$BT/$s.$round.out" -n "$N" -c "$CONNS" -t "$QTHREADS")
         after=$(cpu_ticks "$BENCH_PID")
+        ok=$(jnum "$j" ok) errors=$(jnum "$j" errors)
+        [ "${ok:-0}" -gt 0 ] || die "$s: no connection succeeded: $(tail -5 "$BT/$s.$round.out")"
+        cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$ok" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+        cli=$(awk -v c="$(jnum "$j" client_cpu_s)" -v n="$(jnum "$j" started)" 'BEGIN { printf "%.1f", c * 1e6 / n }')
+        printf '%-4s %5s %6s %7s %8s %9s %8s %8s %10s\n' "$s" "$round" "$ok" "$errors" "$(jnum "$j" handshakes_per_s)" \
+            "$cpu" "$(jnum "$j" hs_p50_ms)" "$(jnum "$j" hs_p99_ms)" "$cli"
+        printf '%s\t%s\t%s\t%s\n' "$s" "$cpu" "$(jnum "$j" handshakes_per_s)" "$errors" >>"$RESULTS"
         if [ "$s" = ho ] && [ "$TCP" = 1 ]; then
             tcp_run "$BT/tcp.$round.warm" "$WARM"
             tb=$(cpu_ticks "$BENCH_PID")
@@ -154,13 +161,6 @@ for ((round = 1; round <= ROUNDS; round++)); do
             printf '%s\t%s\t%s\t%s\n' tcp "$tcpu" "$trps" "$tfail" >>"$RESULTS"
         fi
         stop_pid "$BENCH_PID"
-        ok=$(jnum "$j" ok) errors=$(jnum "$j" errors)
-        [ "${ok:-0}" -gt 0 ] || die "$s: no connection succeeded: $(tail -5 "$BT/$s.$round.out")"
-        cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$ok" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
-        cli=$(awk -v c="$(jnum "$j" client_cpu_s)" -v n="$(jnum "$j" started)" 'BEGIN { printf "%.1f", c * 1e6 / n }')
-        printf '%-4s %5s %6s %7s %8s %9s %8s %8s %10s\n' "$s" "$round" "$ok" "$errors" "$(jnum "$j" handshakes_per_s)" \
-            "$cpu" "$(jnum "$j" hs_p50_ms)" "$(jnum "$j" hs_p99_ms)" "$cli"
-        printf '%s\t%s\t%s\t%s\n' "$s" "$cpu" "$(jnum "$j" handshakes_per_s)" "$errors" >>"$RESULTS"
     done
 done
 
