@@ -105,6 +105,12 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static void samples_sort(samples *s)
+{
+    if (s->n > 1) /* qsort's base must not be NULL, even for 0 elements */
+        qsort(s->v, s->n, sizeof(*s->v), cmp_i64);
+}
+
 /* Nearest-rank percentile of sorted samples, in ms (NAN when empty). */
 static double pct_ms(const samples *s, double p)
 {
@@ -710,10 +716,10 @@ static double jnum(double x) { return isnan(x) ? -1 : x; }
 
 static void print_report(stats *t, int64_t t0, int64_t t_end, double cpu_s)
 {
-    qsort(t->hs.v, t->hs.n, sizeof(int64_t), cmp_i64);
-    qsort(t->req.v, t->req.n, sizeof(int64_t), cmp_i64);
-    qsort(t->conn.v, t->conn.n, sizeof(int64_t), cmp_i64);
-    qsort(t->keep_lat.v, t->keep_lat.n, sizeof(int64_t), cmp_i64);
+    samples_sort(&t->hs);
+    samples_sort(&t->req);
+    samples_sort(&t->conn);
+    samples_sort(&t->keep_lat);
     double secs = t_end > t0 ? (double)(t_end - t0) / 1e9 : 0;
     double hps = secs > 0 ? (double)t->handshakes / secs : 0, rps = secs > 0 ? (double)t->requests_ok / secs : 0;
     uint64_t errors = t->err_timeout_hs + t->err_timeout_req + t->err_handshake + t->err_closed + t->err_refused +
