@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# bench/quic_load (the QUIC load generator) against `handoff serve` and against ngtcp2's
+# gtlsserver: -c 8 -n 200, every connection a fresh handshake and one HTTP/3 GET; all 200
+# handshakes and requests succeed, no error of any kind, and the report's JSON line parses
+# with consistent figures. Then the probes against handoff serve (--keep and --download: the
+# established connections answer during a storm and the download receives bytes during it),
+# and the error accounting: an unknown path is counted as status 404, a refused certificate
+# as a handshake failure with its alert, a closed port as refused.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+need_tools openssl python3 gtlsserver
+QL=${HO_BUILD:-$HO_SRC/build}/bench/quic_load
+if [ ! -x "$QL" ]; then
+    fail "quic_load not built ($QL)"
+    finish
+fi
+gen_ec_cert
+
+# exited NAME RC FILE: pass when RC (quic_load's exit status) is 0.
+exited() {
+    if [ "$2" -eq 0 ]; then pass "$1: quic_load exit 0"; else fail "$1: quic_load exit $2"; show "$3"; fi
+}
+
+# report NAME FILE PYTHON-CONDITION: the last "quic_load {json}" line of FILE parses and the
+# condition (on the dict r) holds.
+report() {
+    local name=$1 file=$2 cond=$3 out
+    if out=$(python3 - "$file" "$cond" 2>&1 <<'EOF'
+import json, sys
+lines = [l for l in open(sys.argv[1]) if l.startswith("quic_load {")]
+if not lines:
+    sys.exit("no report line")
+r = json.loads(lines[-1][len("quic_load "):])
+if not eval("(" + sys.argv[2] + ")", {}, {"r": r}):
+    sys.exit("condition false: " + sys.argv[2])
+EOF
+    ); then
+        pass "$name"
+    else
+        fail "$name: $out"
+        show "$file"
+    fi
+}
+
+ALL_OK='r["started"] == 200 and r["ok"] == 200 and r["handshakes"] == 200 and r["requests"] == 200
+    and r["errors"] == 0 and r["statuses"] == {"200": 200} and r["handshakes_per_s"] > 0
+    and 0 < r["hs_p50_ms"] <= r["hs_p99_ms"] <= r["hs_max_ms"]
+    and 0 < r["req_p50_ms"] <= r["req_p99_ms"] <= r["req_max_ms"]'
+
+# ---- handoff serve --------------------------------------------------------------------------
+mkdir -p "$T/static"
+head -c 4000000 /dev/urandom >"$T/static/big"
+serve_handoff ho --cert "$T/ec.crt" --key "$T/ec.key" --static "$T/static" || { fail "handoff serve did not start"; finish; }
+if wait_log "$SRV_LOG" "listening h3 (QUIC) on UDP"; then
+    timeout 120 "$QL" -c 8 -n 200 --cafile "$T/ec.crt" "127.0.0.1:$PORT" >"$T/ho.out" 2>&1
+    exited "handoff" $? "$T/ho.out"
+    report "handoff: 200 of 200 handshakes and GETs, no errors, the report parses" "$T/ho.out" "$ALL_OK"
+
+    timeout 120 "$QL" -c 8 -n 200 --keep 2 --interval 5 --download /static/big --cafile "$T/ec.crt" \
+        "127.0.0.1:$PORT" >"$T/probe.out" 2>&1
+    exited "handoff probes" $? "$T/probe.out"
+    report "handoff probes: the storm succeeded" "$T/probe.out" 'r["ok"] == 200 and r["errors"] == 0'
+    report "handoff probes: keep requests answered during the storm" "$T/probe.out" \
+        'r["keep"]["ok"] > 0 and r["keep"]["errors"] == 0 and r["keep"]["p99_ms"] > 0'
+    report "handoff probes: the download received bytes during the storm" "$T/probe.out" \
+        'r["download"]["bytes_during_storm"] > 0 and r["download"]["errors"] == 0'
+
+    timeout 60 "$QL" -c 4 -n 20 --cafile "$T/ec.crt" -p /no/such/page "127.0.0.1:$PORT" >"$T/404.out" 2>&1
+    report "handoff: an unknown path counts as status 404" "$T/404.out" \
+        'r["handshakes"] == 20 and r["status_not_200"] == 20 and r["statuses"] == {"404": 20}'
+    # A CA that did not sign the server's certificate: our client refuses it (unknown_ca, 48).
+    gen_cert other other "DNS:other"
+    timeout 60 "$QL" -c 4 -n 20 --cafile "$T/other.crt" "127.0.0.1:$PORT" >"$T/badca.out" 2>&1
+    report "handoff: an untrusted certificate counts as a handshake failure with its alert" "$T/badca.out" \
+        'r["handshake_failed"] == 20 and r["handshake_codes"] == {"alert_sent_48": 20}'
+else
+    fail "handoff serve announced no QUIC listener"
+    show "$SRV_LOG"
+fi
+stop_bg "$SRV_PID"
+
+# Nothing listens on that UDP port any more: ICMP port unreachable.
+timeout 60 "$QL" -c 4 -n 20 --insecure --timeout 3000 "127.0.0.1:$PORT" >"$T/refused.out" 2>&1
+report "closed port: counted as refused" "$T/refused.out" 'r["refused"] == 20 and r["ok"] == 0'
+
+# ---- gtlsserver (ngtcp2) ----------------------------------------------------------------------
+mkdir -p "$T/htdocs"
+printf 'hello world' >"$T/htdocs/small.txt"
+free_port || { fail "no free port"; finish; }
+NG_PORT=$PORT
+timeout -k 10 120 gtlsserver 127.0.0.1 "$NG_PORT" "$T/ec.key" "$T/ec.crt" -d "$T/htdocs" -q \
+    >"$T/ng.log" 2>&1 </dev/null &
+NG_PID=$!
+BG_PIDS+=("$NG_PID")
+up=0
+for _ in $(seq 100); do
+    if [ -n "$(timeout 5 ss -Hlun "( sport = :$NG_PORT )" 2>/dev/null)" ]; then up=1; break; fi
+    kill -0 "$NG_PID" 2>/dev/null || break
+    sleep 0.1
+done
+if [ "$up" = 1 ]; then
+    timeout 120 "$QL" -c 8 -n 200 --cafile "$T/ec.crt" -p /small.txt "127.0.0.1:$NG_PORT" >"$T/ng.out" 2>&1
+    exited "gtlsserver" $? "$T/ng.out"
+    report "gtlsserver: 200 of 200 handshakes and GETs, no errors, the report parses" "$T/ng.out" "$ALL_OK"
+else
+    fail "gtlsserver did not bind UDP port $NG_PORT"
+    show "$T/ng.log"
+fi
+stop_bg "$NG_PID"
+finish
