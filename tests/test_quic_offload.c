@@ -486,8 +486,8 @@ static void test_admission(void)
 
 static pthread_t main_thread;
 static int on_worker_params, on_worker_exporter, cb_total;
-static uint8_t srv_export[32];
-static bool srv_exported;
+static uint8_t srv_export[32], cli_cb_export[32];
+static bool srv_exported, cli_exported;
 
 static int rt_params(void *ctx, uint64_t conn_id, ho_tls *tls, const ho_quic_transport_params *client,
                      ho_quic_transport_params *server)
@@ -510,9 +510,13 @@ static int rt_exporter(void *ctx, uint64_t conn_id, ho_tls *tls)
     (void)conn_id;
     if (!pthread_equal(pthread_self(), main_thread))
         __atomic_fetch_add(&on_worker_exporter, 1, __ATOMIC_SEQ_CST);
-    if (ho_tls_is_server(tls) &&
-        ho_tls_export(tls, "EXPORTER-handoff-test", "ctx", 3, srv_export, sizeof(srv_export)) == HO_OK)
-        srv_exported = true;
+    if (ho_tls_is_server(tls)) {
+        if (ho_tls_export(tls, "EXPORTER-handoff-test", "ctx", 3, srv_export, sizeof(srv_export)) == HO_OK)
+            srv_exported = true;
+    } else if (ho_tls_export(tls, "EXPORTER-handoff-test", "ctx", 3, cli_cb_export, sizeof(cli_cb_export)) ==
+               HO_OK) {
+        cli_exported = true; /* the client's, on its own (this) thread */
+    }
     return HO_OK;
 }
 
@@ -528,6 +532,7 @@ static void test_real_threads(void)
     ns.ecfg.home = home;
     ns.ecfg.offload = HO_OFFLOAD_ALWAYS;
     ns.ecfg.conn.hs_callbacks = (ho_quic_handshake_callbacks){NULL, rt_params, rt_exporter};
+    ns.ccfg.hs_callbacks = (ho_quic_handshake_callbacks){NULL, NULL, rt_exporter};
     CHECK(netsim_start(&ns));
     CHECK(netsim_add_client(&ns) == 0);
     /* Drive: virtual time for the network, the home's eventfd for the
@@ -569,6 +574,8 @@ static void test_real_threads(void)
                            sizeof(cli_export)),
              HO_OK);
     CHECK_MEM(cli_export, srv_export, sizeof(srv_export));
+    CHECK(cli_exported);
+    CHECK_MEM(cli_cb_export, srv_export, sizeof(srv_export));
     netsim_free(&ns);
     ho_pool_free(pool);
     ho_home_drain(home);

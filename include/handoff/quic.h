@@ -388,9 +388,11 @@ typedef struct ho_quic_endpoint_config {
      * retransmissions of our own handshake data) never touch TLS. The pool
      * and home must outlive the endpoint: free the endpoint, then the pool
      * (ho_pool_free lets the running steps finish), then drain and free the
-     * home (the done steps of freed connections free what is left). */
-    struct ho_pool *pool;             /* NULL: every step inline */
-    struct ho_home *home;             /* required with pool */
+     * home (the done steps of freed connections free what is left). Until
+     * the handshake_done callback, the application must not use
+     * ho_quic_conn_tls(c) of a server connection: a worker may own it. */
+    ho_pool *pool;                    /* NULL: TLS inside receive, as without offload */
+    ho_home *home;                    /* required with pool */
     /* An ho_offload_mode (handoff/io.h, shared with TCP): HO_OFFLOAD_OFF
      * (0, the default: inline), _ALWAYS (every step on the pool),
      * _ADAPTIVE (on the pool while other connections or steps are live on
