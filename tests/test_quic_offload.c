@@ -393,6 +393,18 @@ static void test_freed_with_step_out(void)
     CHECK(netsim_run(&ns, job_held, HO_QUIC_SEC(1)));
     CHECK_EQ(ho_pool_held(drv.pool), 1);
     teardown(&ns); /* ASan: no leak, no use after free */
+
+    /* The other order (ho_server_free's): pool, drain, then the endpoint
+     * with a step back but not finished. */
+    setup(&ns, "offload-shutdown-2", 53, HO_OFFLOAD_ALWAYS, HO_QUIC_SEC(60));
+    CHECK(netsim_start(&ns));
+    CHECK(netsim_add_client(&ns) == 0);
+    CHECK(netsim_run(&ns, job_held, HO_QUIC_SEC(1)));
+    ho_pool_free(drv.pool);
+    CHECK_EQ(ho_home_drain(drv.home), 1);
+    CHECK_EQ(ho_quic_endpoint_next_timeout(ns.ep), 0); /* a step waits to be finished */
+    netsim_free(&ns);
+    ho_home_free(drv.home);
 }
 
 /* ---- modes ------------------------------------------------------------------ */
