@@ -155,6 +155,7 @@ static void test_offloaded_handshake(void)
     CHECK_EQ(ps.depth, 0);
     /* Each step was out 5 ms of virtual time; nothing touched TLS then. */
     CHECK_EQ(drv.completed_at[0] - drv.seen_at[0], HO_QUIC_MS(5));
+    CHECK_EQ(st.step_out_ns, 2 * HO_QUIC_MS(5)); /* finished in the same netsim step */
     fprintf(stderr, "offload ok: handshake + 300 kB, steps offloaded %llu, queued %llu\n",
             (unsigned long long)st.steps_offloaded, (unsigned long long)st.step_queued);
     teardown(&ns);

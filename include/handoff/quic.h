@@ -457,6 +457,7 @@ typedef struct ho_quic_endpoint_stats {
      * step_queue_overflows) and the sum of their waits (caller's clock);
      * steps whose connection was freed while they were out. */
     uint64_t steps_offloaded, steps_inline, step_queued, step_queue_overflows, step_queue_ns, steps_orphaned;
+    uint64_t step_out_ns;             /* sum over finished offloaded steps of submit -> finish */
     /* admission: Retries sent because of load (also in retry_sent),
      * refusals because of load (also in refused). */
     uint64_t retry_load, refused_load;

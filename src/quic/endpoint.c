@@ -67,6 +67,7 @@ typedef struct ep_step {
     ho_quic_conn *c;
     struct ep_step *prev, *next;  /* the endpoint's steps out */
     struct ep_step *next_back;    /* the endpoint's steps back, to finish */
+    ho_quic_time submitted;       /* caller's clock */
     bool back;
 } ep_step;
 
@@ -776,6 +777,7 @@ static void conn_pump(ho_quic_endpoint *ep, ep_conn *ec, ho_quic_time now)
             ep->st.steps_out++;
             ep->st.steps_offloaded++;
             ec->step = s;
+            s->submitted = now;
             ho_pool_submit(ep->cfg.pool, ep->cfg.home, &s->job);
             return;
         }
@@ -845,6 +847,7 @@ static void steps_back(ho_quic_endpoint *ep, ho_quic_time now)
         if (ep->back_head == NULL)
             ep->back_tail = NULL;
         ep_conn *ec = s->ec;
+        ep->st.step_out_ns += (uint64_t)(now > s->submitted ? now - s->submitted : 0);
         free(s);
         ec->step = NULL;
         ho_quic_step_finish(ec->c, now);
