@@ -178,6 +178,19 @@ static int cb_params(void *ctx, uint64_t conn_id, ho_tls *tls, const ho_quic_tra
     return refuse_params;
 }
 
+static int rt_params_inline(void *ctx, uint64_t conn_id, ho_tls *tls, const ho_quic_transport_params *client,
+                            ho_quic_transport_params *server)
+{
+    (void)ctx;
+    (void)conn_id;
+    (void)tls;
+    (void)client;
+    server->initial_max_streams_bidi = 5;
+    server->initial_max_streams_uni = 3;
+    server->initial_max_data = 500000;
+    return HO_OK;
+}
+
 static int cb_exporter(void *ctx, uint64_t conn_id, ho_tls *tls)
 {
     (void)ctx;
@@ -243,6 +256,45 @@ static void test_failures_in_step(void)
     CHECK_EQ(cb_calls, 0); /* the certificate is chosen before our parameters are built */
     ho_tls_config_free(nocert);
     refuse_params = refuse_exporter = HO_OK;
+}
+
+/* Without a pool the callbacks run inside receive, on the endpoint's
+ * thread, with the same effects. */
+static void test_callbacks_without_pool(void)
+{
+    netsim ns;
+    netsim_init(&ns, 23, "callbacks-inline");
+    cb_calls = exp_calls = 0;
+    refuse_params = HO_OK;
+    refuse_exporter = HO_ERR_TLS_ALERT(HO_ALERT_ACCESS_DENIED);
+    ns.ecfg.conn.hs_callbacks = (ho_quic_handshake_callbacks){NULL, cb_params, cb_exporter};
+    CHECK(netsim_start(&ns));
+    CHECK(netsim_add_client(&ns) == 0);
+    CHECK(netsim_run(&ns, client_closed, HO_QUIC_SEC(5)));
+    bool is_app = true, by_peer = false;
+    CHECK_EQ(ho_quic_conn_close_code(ns.cl[0], &is_app, &by_peer), 0x100 + HO_ALERT_ACCESS_DENIED);
+    CHECK(by_peer);
+    CHECK_EQ(cb_calls, 1);
+    CHECK_EQ(exp_calls, 1);
+    ho_quic_endpoint_stats st = ep_stats(&ns);
+    CHECK_EQ(st.steps_offloaded + st.steps_inline, 0); /* no step machinery without a pool */
+    netsim_free(&ns);
+    refuse_exporter = HO_OK;
+
+    netsim_init(&ns, 24, "callbacks-inline-ok");
+    ns.ecfg.conn.hs_callbacks = (ho_quic_handshake_callbacks){NULL, rt_params_inline, NULL};
+    CHECK(netsim_start(&ns));
+    CHECK(netsim_add_client(&ns) == 0);
+    CHECK(netsim_run(&ns, netsim_hs_done, HO_QUIC_SEC(5)));
+    CHECK_EQ(ns.cl[0]->peer_max_streams[0], 5);
+    CHECK_EQ(ns.cl[0]->peer_max_streams[1], 3);
+    ho_quic_conn *s = netsim_server_conn(&ns, 0);
+    if (s != NULL) {
+        CHECK_EQ(s->local_max_streams[0], 5);
+        CHECK_EQ(s->rx_max_data, 500000);
+    }
+    CHECK(ns.cl[0]->tx_max_data == 500000);
+    netsim_free(&ns);
 }
 
 /* ---- queued datagrams: retransmission, loss, migration -------------------- */
@@ -649,6 +701,7 @@ int main(void)
     netsim_global_init();
     test_offloaded_handshake();
     test_failures_in_step();
+    test_callbacks_without_pool();
     test_queue_retransmit_loss_migration();
     test_queue_overflow();
     test_freed_with_step_out();
