@@ -234,10 +234,20 @@ static int port_index(const struct sockaddr_storage *ss)
     return i >= 0 && i < NETSIM_MAX_CLIENTS ? i : -1;
 }
 
+/* port_index, also for a client's NAT-rebound port. */
+static int dest_index(const netsim *ns, const struct sockaddr_storage *ss)
+{
+    uint16_t port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    for (int i = 0; i < ns->ncl; i++)
+        if (ns->nat_port[i] != 0 && ns->nat_port[i] == port)
+            return i;
+    return port_index(ss);
+}
+
 static int client_of(netsim *ns, ho_quic_conn *c)
 {
     if (c->is_server)
-        return port_index(&c->path.remote);
+        return dest_index(ns, &c->path.remote);
     for (int i = 0; i < ns->ncl; i++)
         if (ns->cl[i] == c)
             return i;
@@ -339,6 +349,7 @@ void netsim_init(netsim *ns, uint64_t seed, const char *name)
     ns->rng = seed * 0x9e3779b97f4a7c15ULL + 1;
     ns->name = name;
     ns->now = HO_QUIC_SEC(1000);
+    ns->app_wake = HO_QUIC_TIME_NEVER;
     ho_quic_callbacks cb = {
         .ctx = ns, .handshake_done = cb_hs, .closed = cb_closed, .stream_opened = cb_opened};
     ns->ccfg = (ho_quic_config){.is_server = false, .tls = client_tls, .server_name = "localhost", .callbacks = cb};
@@ -387,6 +398,7 @@ void netsim_free(netsim *ns)
 }
 
 typedef struct find_ctx {
+    netsim *ns;
     int i;
     ho_quic_conn *found;
 } find_ctx;
@@ -394,13 +406,13 @@ typedef struct find_ctx {
 static void find_fn(void *ctx, ho_quic_conn *c)
 {
     find_ctx *f = ctx;
-    if (port_index(&c->path.remote) == f->i)
+    if (dest_index(f->ns, &c->path.remote) == f->i)
         f->found = c;
 }
 
 ho_quic_conn *netsim_server_conn(netsim *ns, int i)
 {
-    find_ctx f = {.i = i};
+    find_ctx f = {.ns = ns, .i = i};
     ho_quic_endpoint_foreach(ns->ep, find_fn, &f);
     return f.found;
 }
@@ -488,7 +500,7 @@ static void client_app(netsim *ns, netsim_xfer *x)
 static void server_app(netsim *ns, netsim_srv_stream *s)
 {
     ho_quic_conn *c = s->c;
-    int client = port_index(&c->path.remote);
+    int client = dest_index(ns, &c->path.remote);
     if (ho_quic_conn_is_closing(c))
         return;
     while (!s->up_fin) {
@@ -619,7 +631,7 @@ void netsim_flush(netsim *ns)
     }
     ho_quic_endpoint_out out = {.buf = sendbuf, .cap = sizeof(sendbuf)};
     while (ho_quic_endpoint_send(ns->ep, &out, ns->now) > 0) {
-        int i = port_index(&out.path.remote);
+        int i = dest_index(ns, &out.path.remote);
         if (i < 0 || i >= ns->ncl)
             continue;
         for (size_t off = 0; off < out.len; off += out.segment_size) {
@@ -638,6 +650,8 @@ static void deliver(netsim *ns, const netsim_pkt *p)
     l->delivered++;
     l->bytes_delivered += p->len;
     ho_quic_path path = p->dir == NETSIM_C2S ? ns->spath[p->client] : ns->cpath[p->client];
+    if (p->dir == NETSIM_C2S && ns->nat_port[p->client] != 0)
+        ((struct sockaddr_in *)&path.remote)->sin_port = htons(ns->nat_port[p->client]);
     path.ecn = p->ecn;
     if (p->dir == NETSIM_C2S)
         ho_quic_endpoint_receive(ns->ep, p->data, p->len, &path, ns->now);
@@ -662,6 +676,8 @@ bool netsim_run(netsim *ns, netsim_done_fn done, ho_quic_time budget)
         ho_quic_time et = ho_quic_endpoint_next_timeout(ns->ep);
         if (et < next)
             next = et;
+        if (ns->app_wake < next)
+            next = ns->app_wake;
         if (next == HO_QUIC_TIME_NEVER)
             return done == NULL;
         if (next > end) {

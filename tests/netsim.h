@@ -125,6 +125,13 @@ struct netsim {
     void *filter_ctx;
     netsim_app_fn app;
     void *user;
+    /* The application wants to run (app) at this time; HO_QUIC_TIME_NEVER
+     * (the default) for no wake-up of its own. */
+    ho_quic_time app_wake;
+    /* NAT rebinding: nonzero, client i's datagrams reach the server from
+     * this port (the server's replies to it go to client i; the old port
+     * stays reachable). */
+    uint16_t nat_port[NETSIM_MAX_CLIENTS];
     /* the event queue: a binary heap ordered by (at, seq) */
     netsim_pkt *heap;
     size_t nheap, capheap;

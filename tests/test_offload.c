@@ -123,6 +123,48 @@ static void test_pool_inline(void)
 }
 
 /* Two homes on two threads: every completion reaches its own home. */
+/* Held (deterministic) mode: nothing runs until the caller picks a job,
+ * in any order; the done step waits for the home's drain; freeing the
+ * pool runs what is still held. */
+static void test_pool_held(void)
+{
+    ho_pool *pool = ho_pool_new_held();
+    ho_home *home = ho_home_new();
+    CHECK(pool != NULL && home != NULL);
+    CHECK_EQ(ho_pool_workers(pool), 0);
+    int done = 0;
+    test_job jobs[3];
+    for (int i = 0; i < 3; i++) {
+        jobs[i] = (test_job){.job = {.run = run_square, .done = done_count}, .value = i + 2, .done_counter = &done};
+        ho_pool_submit(pool, home, &jobs[i].job);
+    }
+    CHECK_EQ(ho_pool_held(pool), 3);
+    CHECK_EQ(jobs[0].value, 2); /* not run */
+    ho_pool_stats st;
+    ho_pool_get_stats(pool, &st);
+    CHECK_EQ(st.depth, 3);
+    CHECK_EQ(st.inline_runs, 0);
+    CHECK(ho_pool_held_job(pool, 1) == &jobs[1].job);
+    CHECK(ho_pool_held_job(pool, 3) == NULL);
+    CHECK(ho_pool_run_held(pool, 1)); /* the middle one first */
+    CHECK(!ho_pool_run_held(pool, 2));
+    CHECK_EQ(jobs[1].value, 9);
+    CHECK(jobs[1].job.ran_on_worker);
+    CHECK_EQ(done, 0); /* done waits for the home */
+    CHECK_EQ(ho_home_outstanding(home), 3);
+    CHECK_EQ(ho_home_drain(home), 1);
+    CHECK_EQ(done, 1);
+    CHECK_EQ(ho_pool_held(pool), 2);
+    CHECK(ho_pool_held_job(pool, 0) == &jobs[0].job);
+    ho_pool_free(pool); /* runs the two still held */
+    CHECK_EQ(jobs[0].value, 4);
+    CHECK_EQ(jobs[2].value, 16);
+    CHECK_EQ(ho_home_drain(home), 2);
+    CHECK_EQ(done, 3);
+    CHECK_EQ(ho_home_outstanding(home), 0);
+    ho_home_free(home);
+}
+
 typedef struct home_thread {
     ho_pool *pool;
     ho_home *home;
@@ -241,6 +283,7 @@ int main(void)
 {
     test_pool_workers();
     test_pool_inline();
+    test_pool_held();
     test_pool_two_homes();
     test_timers();
     test_loop();

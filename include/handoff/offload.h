@@ -62,8 +62,25 @@ unsigned ho_home_outstanding(const ho_home *h);
 size_t ho_home_drain(ho_home *h);
 
 /* Queues job (run on a worker, then done on `home`). With 0 workers, runs
- * job->run now on this thread and leaves done for the next drain. */
+ * job->run now on this thread and leaves done for the next drain. A held
+ * pool (ho_pool_new_held) keeps it until ho_pool_run_held. */
 void ho_pool_submit(ho_pool *p, ho_home *home, ho_job *job);
+
+/* ---- deterministic mode (tests, simulators) ----------------------------
+ * A held pool has no threads: a submitted job waits (it counts in depth)
+ * until the caller picks it with ho_pool_run_held, which runs job->run on
+ * the calling thread and posts the job to its home's completion queue; the
+ * home's next ho_home_drain runs done. The caller thus chooses when (in
+ * virtual time) and in which order every job completes. ho_pool_workers is
+ * 0, ran_on_worker is true for held jobs (they stand for worker runs) and
+ * ho_pool_free runs the jobs still held (their done steps go to the homes). */
+ho_pool *ho_pool_new_held(void);
+/* Jobs held now. */
+size_t ho_pool_held(const ho_pool *p);
+/* The index-th held job (0: the oldest), NULL if fewer are held. */
+ho_job *ho_pool_held_job(const ho_pool *p, size_t index);
+/* Runs and completes the index-th held job; false if fewer are held. */
+bool ho_pool_run_held(ho_pool *p, size_t index);
 
 #ifdef __cplusplus
 }

@@ -52,6 +52,7 @@
 #include <sys/socket.h>
 
 #include "handoff/base.h"
+#include "handoff/offload.h"
 #include "handoff/tls.h"
 
 #ifdef __cplusplus
@@ -105,6 +106,56 @@ typedef struct ho_quic_callbacks {
     void (*session_ticket)(void *ctx, ho_quic_conn *c, const uint8_t *blob, size_t len);
 } ho_quic_callbacks;
 
+/* Transport parameters as the handshake callbacks see them (RFC 9000
+ * §18.2; the CIDs, tokens and preferred_address are the connection's own
+ * business and not shown). Times in milliseconds. */
+typedef struct ho_quic_transport_params {
+    uint64_t max_idle_timeout_ms;
+    uint64_t max_udp_payload_size;
+    uint64_t initial_max_data;
+    uint64_t initial_max_stream_data_bidi_local;
+    uint64_t initial_max_stream_data_bidi_remote;
+    uint64_t initial_max_stream_data_uni;
+    uint64_t initial_max_streams_bidi;
+    uint64_t initial_max_streams_uni;
+    uint64_t ack_delay_exponent;
+    uint64_t max_ack_delay_ms;
+    uint64_t active_connection_id_limit;
+    uint64_t max_datagram_frame_size;
+    bool disable_active_migration;
+} ho_quic_transport_params;
+
+/* Handshake callbacks (server). They run inside the TLS handshake step
+ * that processes the ClientHello: on a handshake worker thread when the
+ * endpoint offloads that step (ho_quic_endpoint_config.pool; "QUIC
+ * handshake offload" in docs/QUIC.md), otherwise on the thread that drives
+ * the connection. Either way the connection is not running anywhere else
+ * meanwhile, but the callbacks must not call any ho_quic_conn function:
+ * they get the TLS engine (owned by the calling thread for the duration of
+ * the call: ho_tls_get_alpn, ho_tls_get_server_name, ho_tls_export) and
+ * the connection's conn_id. A callback refuses with HO_ERR_TLS_ALERT(alert):
+ * the connection closes with CRYPTO_ERROR 0x100 + alert (RFC 9001 §4.8);
+ * any other error is taken as HO_ERR_TLS_ALERT(HO_ALERT_HANDSHAKE_FAILURE). */
+typedef struct ho_quic_handshake_callbacks {
+    void *ctx;
+    /* The client's transport parameters arrived, ours are not sent yet
+     * (what s2n-quic calls on_client_application_params). `server` holds
+     * ours and may be changed; only these fields are taken back:
+     * max_idle_timeout_ms, initial_max_data, initial_max_stream_data_*
+     * (the smallest of the three becomes the value of all three),
+     * initial_max_streams_bidi, initial_max_streams_uni; values §18.2
+     * forbids fail the handshake (internal_error). */
+    int (*on_client_params)(void *ctx, uint64_t conn_id, ho_tls *tls, const ho_quic_transport_params *client,
+                            ho_quic_transport_params *server);
+    /* The TLS exporter master secret exists (RFC 8446 §7.5; server: right
+     * after the server's Finished is built, before any of its flight is
+     * sent; client: on the server's Finished): ho_tls_export(tls, ...)
+     * derives exported keying material from it (s2n-quic's
+     * on_exporter_secret; dc-quic derives path secrets this way). Runs
+     * once per connection. */
+    int (*on_exporter_secret)(void *ctx, uint64_t conn_id, ho_tls *tls);
+} ho_quic_handshake_callbacks;
+
 typedef struct ho_quic_config {
     bool is_server;
     /* TLS configuration of the matching role, prepared once with
@@ -140,6 +191,7 @@ typedef struct ho_quic_config {
      * still followed). */
     bool disable_active_migration;
     ho_quic_callbacks callbacks;
+    ho_quic_handshake_callbacks hs_callbacks; /* on_exporter_secret also for clients */
     /* Client only. */
     uint32_t version;                  /* of the first Initial; 0: 1. Another value draws a
                                         * Version Negotiation (tests): RFC 9000 §6.2 */
@@ -323,6 +375,41 @@ typedef struct ho_quic_endpoint_config {
     size_t max_connections;           /* 0: 10000; beyond: CONNECTION_REFUSED (§5.2.2) */
     ho_quic_time token_lifetime;      /* Retry token validity; 0: 10 s */
     uint32_t stateless_resets_per_sec;/* 0: 1000 (§10.3: limit generation) */
+    /* ---- handshake offload (docs/QUIC.md "QUIC handshake offload") ----
+     * With a pool, the server's two expensive TLS steps (the ClientHello:
+     * key exchange, server flight, signature; the client's Finished) run as
+     * ho_job on the pool's workers; their done steps come back through
+     * `home`, the completion queue of the thread that drives this endpoint
+     * (ho_home_drain on that thread). The endpoint then finishes the step
+     * at its next receive, send or handle_timeout (next_timeout returns a
+     * past time while one waits). While a connection's step is out, its
+     * datagrams wait in a queue of step_queue_max (0: 64), processed in
+     * order when the step is back; the rest of its packets (timers, ACKs,
+     * retransmissions of our own handshake data) never touch TLS. The pool
+     * and home must outlive the endpoint: free the endpoint, then the pool
+     * (ho_pool_free lets the running steps finish), then drain and free the
+     * home (the done steps of freed connections free what is left). Until
+     * the handshake_done callback, the application must not use
+     * ho_quic_conn_tls(c) of a server connection: a worker may own it. */
+    ho_pool *pool;                    /* NULL: TLS inside receive, as without offload */
+    ho_home *home;                    /* required with pool */
+    /* An ho_offload_mode (handoff/io.h, shared with TCP): HO_OFFLOAD_OFF
+     * (0, the default: inline), _ALWAYS (every step on the pool),
+     * _ADAPTIVE (on the pool while other connections or steps are live on
+     * this endpoint, so that inline work would stall them; inline when the
+     * endpoint is otherwise idle). */
+    int offload;
+    size_t step_queue_max;            /* datagrams per connection while its step is out; 0: 64 */
+    /* Admission under load (RFC 9000 §8.1.2, §5.2.2), for Initials that
+     * would create a connection. When handshakes in progress on this
+     * endpoint reach retry_handshakes, or the pool's queue depth reaches
+     * retry_pool_depth, an Initial without a valid token gets a Retry
+     * (what --retry auto means; 0: that trigger off). When handshakes in
+     * progress reach refuse_handshakes, or the depth refuse_pool_depth,
+     * the Initial gets CONNECTION_CLOSE CONNECTION_REFUSED instead (token
+     * or not; 0: off). */
+    size_t retry_handshakes, retry_pool_depth;
+    size_t refuse_handshakes, refuse_pool_depth;
     /* A new connection was accepted (before its first datagram is fed). */
     void (*on_accept)(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c);
     /* The connection is about to be freed (closed or drained). */
@@ -365,6 +452,17 @@ typedef struct ho_quic_endpoint_stats {
     uint64_t datagrams_received, datagrams_dropped, short_initials_dropped;
     uint64_t accepted, freed, refused, invalid_tokens;
     uint64_t vn_sent, retry_sent, resets_sent, resets_suppressed, queue_overflows;
+    /* handshake offload: TLS steps run on the pool and inline; datagrams
+     * that waited for a step (queued), found the queue full (dropped,
+     * step_queue_overflows) and the sum of their waits (caller's clock);
+     * steps whose connection was freed while they were out. */
+    uint64_t steps_offloaded, steps_inline, step_queued, step_queue_overflows, step_queue_ns, steps_orphaned;
+    uint64_t step_out_ns;             /* sum over finished offloaded steps of submit -> finish */
+    /* admission: Retries sent because of load (also in retry_sent),
+     * refusals because of load (also in refused). */
+    uint64_t retry_load, refused_load;
+    uint64_t handshakes_in_progress;  /* now: connections not yet handshake-complete */
+    uint64_t steps_out;               /* now: steps on the pool */
 } ho_quic_endpoint_stats;
 void ho_quic_endpoint_get_stats(const ho_quic_endpoint *ep, ho_quic_endpoint_stats *st);
 

@@ -30,6 +30,7 @@ struct ho_pool {
     pthread_cond_t cond;
     ho_job *head, *tail;
     bool stopping;
+    bool held;                     /* deterministic mode: jobs wait for ho_pool_run_held */
     unsigned nworkers;
     int nice;
     pthread_t *threads;
@@ -179,6 +180,8 @@ void ho_pool_free(ho_pool *p)
 {
     if (p == NULL)
         return;
+    while (p->held && ho_pool_run_held(p, 0)) {
+    }
     pthread_mutex_lock(&p->lock);
     p->stopping = true;
     pthread_cond_broadcast(&p->cond);
@@ -213,7 +216,7 @@ void ho_pool_submit(ho_pool *p, ho_home *home, ho_job *job)
     job->t_submit_ns = now_ns();
     atomic_fetch_add(&home->outstanding, 1);
     atomic_fetch_add(&p->submitted, 1);
-    if (p->nworkers == 0) {
+    if (p->nworkers == 0 && !p->held) {
         atomic_fetch_add(&p->inline_runs, 1);
         run_job(p, job);
         home_complete(home, job);
@@ -231,4 +234,61 @@ void ho_pool_submit(ho_pool *p, ho_home *home, ho_job *job)
     p->tail = job;
     pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- deterministic mode ------------------------------------------------- */
+
+ho_pool *ho_pool_new_held(void)
+{
+    ho_pool *p = ho_pool_new(0, 0);
+    if (p != NULL)
+        p->held = true;
+    return p;
+}
+
+size_t ho_pool_held(const ho_pool *p)
+{
+    ho_pool *m = (ho_pool *)p;
+    size_t n = 0;
+    pthread_mutex_lock(&m->lock);
+    for (const ho_job *j = m->head; j != NULL; j = j->next)
+        n++;
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+ho_job *ho_pool_held_job(const ho_pool *p, size_t index)
+{
+    ho_pool *m = (ho_pool *)p;
+    pthread_mutex_lock(&m->lock);
+    ho_job *j = m->head;
+    while (j != NULL && index-- > 0)
+        j = j->next;
+    pthread_mutex_unlock(&m->lock);
+    return j;
+}
+
+bool ho_pool_run_held(ho_pool *p, size_t index)
+{
+    pthread_mutex_lock(&p->lock);
+    ho_job **pp = &p->head, *prev = NULL;
+    while (*pp != NULL && index > 0) {
+        prev = *pp;
+        pp = &(*pp)->next;
+        index--;
+    }
+    ho_job *job = *pp;
+    if (job == NULL) {
+        pthread_mutex_unlock(&p->lock);
+        return false;
+    }
+    *pp = job->next;
+    if (p->tail == job)
+        p->tail = prev;
+    pthread_mutex_unlock(&p->lock);
+    atomic_fetch_sub(&p->depth, 1);
+    job->ran_on_worker = true;
+    run_job(p, job);
+    home_complete(job->home, job);
+    return true;
 }

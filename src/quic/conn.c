@@ -37,6 +37,90 @@ static const ho_quic_tp_hook tp_hook = {exchange_of};
 
 int ho_quic_tls_config_prepare(ho_tls_config *tls) { return ho_quic_tparams_install(tls, &tp_hook); }
 
+/* A handshake callback's result: HO_OK or an alert (RFC 9001 §4.8: the
+ * connection closes with CRYPTO_ERROR 0x100 + alert); anything else is
+ * taken as handshake_failure, never INTERNAL_ERROR. */
+static int refusal(int rc)
+{
+    if (rc == HO_OK || ho_err_is_alert(rc))
+        return rc;
+    return HO_ERR_TLS_ALERT(HO_ALERT_HANDSHAKE_FAILURE);
+}
+
+static void tp_to_view(const ho_quic_tparams *p, ho_quic_transport_params *v)
+{
+    v->max_idle_timeout_ms = p->max_idle_timeout;
+    v->max_udp_payload_size = p->max_udp_payload_size;
+    v->initial_max_data = p->initial_max_data;
+    v->initial_max_stream_data_bidi_local = p->initial_max_stream_data_bidi_local;
+    v->initial_max_stream_data_bidi_remote = p->initial_max_stream_data_bidi_remote;
+    v->initial_max_stream_data_uni = p->initial_max_stream_data_uni;
+    v->initial_max_streams_bidi = p->initial_max_streams_bidi;
+    v->initial_max_streams_uni = p->initial_max_streams_uni;
+    v->ack_delay_exponent = p->ack_delay_exponent;
+    v->max_ack_delay_ms = p->max_ack_delay;
+    v->active_connection_id_limit = p->active_connection_id_limit;
+    v->max_datagram_frame_size = p->max_datagram_frame_size;
+    v->disable_active_migration = p->disable_active_migration;
+}
+
+/* Server: the application's on_client_params (inside the ClientHello step,
+ * on whichever thread runs it). Only tpx is written here; the connection
+ * takes the changed values in apply_local_tp, on its own thread. */
+static int client_params_cb(ho_quic_conn *c)
+{
+    const ho_quic_handshake_callbacks *hc = &c->cfg.hs_callbacks;
+    if (!c->is_server || hc->on_client_params == NULL)
+        return HO_OK;
+    ho_quic_transport_params client, server;
+    tp_to_view(&c->tpx.peer, &client);
+    tp_to_view(&c->tpx.local, &server);
+    int rc = refusal(hc->on_client_params(hc->ctx, c->cfg.conn_id, c->tls, &client, &server));
+    if (rc != HO_OK)
+        return rc;
+    uint64_t sd = server.initial_max_stream_data_bidi_local;
+    if (server.initial_max_stream_data_bidi_remote < sd)
+        sd = server.initial_max_stream_data_bidi_remote;
+    if (server.initial_max_stream_data_uni < sd)
+        sd = server.initial_max_stream_data_uni;
+    /* RFC 9000 §4.6: a stream count above 2^60 cannot be encoded; §16:
+     * every value fits a varint. A callback asking for that is a bug. */
+    const uint64_t vmax = (1ULL << 62) - 1, smax = 1ULL << 60;
+    if (server.max_idle_timeout_ms > vmax || server.initial_max_data > vmax || sd > vmax ||
+        server.initial_max_streams_bidi > smax || server.initial_max_streams_uni > smax)
+        return HO_ERR_TLS_ALERT(HO_ALERT_INTERNAL_ERROR);
+    ho_quic_tparams *tp = &c->tpx.local;
+    tp->max_idle_timeout = server.max_idle_timeout_ms;
+    tp->initial_max_data = server.initial_max_data;
+    tp->initial_max_stream_data_bidi_local = tp->initial_max_stream_data_bidi_remote =
+        tp->initial_max_stream_data_uni = sd;
+    tp->initial_max_streams_bidi = server.initial_max_streams_bidi;
+    tp->initial_max_streams_uni = server.initial_max_streams_uni;
+    c->local_tp_changed = true;
+    return HO_OK;
+}
+
+/* Our parameters as sent, into the connection's limits (its thread). */
+static void apply_local_tp(ho_quic_conn *c)
+{
+    if (!c->local_tp_changed)
+        return;
+    c->local_tp_changed = false;
+    const ho_quic_tparams *tp = &c->tpx.local;
+    ho_quic_config *k = &c->cfg;
+    k->max_idle_timeout_ms = tp->max_idle_timeout;
+    k->initial_max_data = tp->initial_max_data;
+    k->initial_max_stream_data = tp->initial_max_stream_data_uni;
+    k->initial_max_streams_bidi = tp->initial_max_streams_bidi;
+    k->initial_max_streams_uni = tp->initial_max_streams_uni;
+    c->rx_max_data = c->rx_data_window = tp->initial_max_data;
+    c->local_max_streams[0] = tp->initial_max_streams_bidi;
+    c->local_max_streams[1] = tp->initial_max_streams_uni;
+    c->idle_timeout = HO_QUIC_MS(tp->max_idle_timeout);
+}
+
+static void apply_peer_tparams(ho_quic_conn *c);
+
 /* The peer's transport parameters arrived (inside ho_tls_handle). */
 static int on_peer_tparams(void *ctx, ho_quic_tp_exchange *x)
 {
@@ -54,7 +138,22 @@ static int on_peer_tparams(void *ctx, ho_quic_tp_exchange *x)
         if (!ho_quic_client_retry_tparam_ok(c, p)) /* client.c */
             return HO_ERR_QUIC(HO_QUIC_TRANSPORT_PARAMETER_ERROR);
     }
-    /* Apply them (§7.4, §18.2). */
+    int rc = client_params_cb(c);
+    if (rc != HO_OK)
+        return rc;
+    if (c->step.on_worker) {
+        c->step.peer_tp = true; /* applied by ho_quic_step_finish */
+        return HO_OK;
+    }
+    apply_local_tp(c);
+    apply_peer_tparams(c);
+    return HO_OK;
+}
+
+/* Apply them (§7.4, §18.2), on the connection's thread. */
+static void apply_peer_tparams(ho_quic_conn *c)
+{
+    const ho_quic_tparams *p = &c->tpx.peer;
     c->tx_max_data = p->initial_max_data;
     c->peer_max_streams[0] = p->initial_max_streams_bidi;
     c->peer_max_streams[1] = p->initial_max_streams_uni;
@@ -65,16 +164,38 @@ static int on_peer_tparams(void *ctx, ho_quic_tp_exchange *x)
     uint64_t idle = ours == 0 ? theirs : theirs == 0 ? ours : ours < theirs ? ours : theirs;
     c->idle_timeout = HO_QUIC_MS(idle);
     ho_quic_cid_on_peer_tparams(c);
-    return HO_OK;
 }
 
 /* ---- keys ---------------------------------------------------------------- */
+
+static int apply_secret(ho_quic_conn *c, bool is_write, ho_epoch epoch, const ho_tls_suite *suite,
+                        const uint8_t *secret);
 
 static int on_secret(void *ctx, ho_tls *tls, bool is_write, ho_epoch epoch, const ho_tls_suite *suite,
                      const uint8_t *secret)
 {
     (void)tls;
     ho_quic_conn *c = ctx;
+    if (epoch == HO_EPOCH_APP)
+        c->app_secret_seen = true; /* the exporter secret exists too (RFC 8446 §7.1) */
+    if (c->step.on_worker) {
+        /* Installed on the connection's thread (ho_quic_step_finish): the
+         * keys, recovery and the key phase are its state. */
+        if (c->step.nsecrets == HO_QUIC_STEP_SECRETS)
+            return HO_ERR_INVALID_ARG;
+        ho_quic_step_secret *k = &c->step.secrets[c->step.nsecrets++];
+        k->is_write = is_write;
+        k->epoch = epoch;
+        k->suite = suite;
+        memcpy(k->secret, secret, ho_hash_len(suite->hash));
+        return HO_OK;
+    }
+    return apply_secret(c, is_write, epoch, suite, secret);
+}
+
+static int apply_secret(ho_quic_conn *c, bool is_write, ho_epoch epoch, const ho_tls_suite *suite,
+                        const uint8_t *secret)
+{
     ho_quic_pn_space space;
     if (epoch == HO_EPOCH_HANDSHAKE)
         space = HO_QUIC_PN_SPACE_HANDSHAKE;
@@ -139,18 +260,70 @@ void ho_quic_conn_confirm(ho_quic_conn *c, ho_quic_time now)
     ho_quic_pmtud_start(c, now); /* RFC 9000 §14.3: probe once confirmed */
 }
 
+/* on_exporter_secret, once, after a TLS call that derived the secret. */
+static int exporter_cb(ho_quic_conn *c)
+{
+    const ho_quic_handshake_callbacks *hc = &c->cfg.hs_callbacks;
+    if (hc->on_exporter_secret == NULL || c->exporter_done || !c->app_secret_seen)
+        return HO_OK;
+    c->exporter_done = true;
+    return refusal(hc->on_exporter_secret(hc->ctx, c->cfg.conn_id, c->tls));
+}
+
+/* Whether the CRYPTO bytes hold at least one whole handshake message
+ * (type, 24-bit length, body: RFC 8446 §4): only then is a step worth
+ * taking out of line; a partial ClientHello waits in the receive buffer. */
+static bool has_whole_message(const uint8_t *d, size_t n)
+{
+    if (n < 4)
+        return false;
+    size_t len = (size_t)d[1] << 16 | (size_t)d[2] << 8 | d[3];
+    return 4 + len <= n;
+}
+
+static int after_tls(ho_quic_conn *c, int rc, ho_quic_time now);
+
 /* Feeds the contiguous CRYPTO bytes of `space` to TLS and queues its output. */
 int ho_quic_conn_tls_input(ho_quic_conn *c, ho_quic_pn_space space, ho_quic_time now)
 {
     ho_quic_recvbuf *rb = &c->spaces[space].crypto_rx;
     size_t n = ho_quic_recvbuf_readable(rb);
     int rc = HO_OK;
+    if (c->step.enabled && c->is_server && !c->hs_done && space != HO_QUIC_PN_SPACE_APPLICATION) {
+        /* Handshake offload: the ClientHello and the client's Finished are
+         * the expensive steps; the endpoint runs them (maybe on a worker).
+         * While one is pending or out, further bytes wait here. */
+        if (c->step.pending || c->step.out || !has_whole_message(rb->data.data, n))
+            return HO_OK;
+        c->step.input.len = 0;
+        ho_put_bytes(&c->step.input, rb->data.data, n);
+        if (c->step.input.failed)
+            return HO_ERR_NOMEM;
+        ho_buf_consume(&rb->data, n);
+        rb->read += n;
+        ho_quic_rangeset_remove(&rb->have, 0, rb->read);
+        c->step.space = space;
+        c->step.pending = true;
+        return HO_OK;
+    }
     if (n > 0) {
         rc = ho_tls_handle(c->tls, ho_quic_space_epoch(space), rb->data.data, n, &c->tls_out);
         ho_buf_consume(&rb->data, n);
         rb->read += n;
         ho_quic_rangeset_remove(&rb->have, 0, rb->read);
+        if (rc == HO_OK && (rc = exporter_cb(c)) != HO_OK) {
+            /* Nothing of a refused flight goes out (the CONNECTION_CLOSE does). */
+            for (int e = 0; e < HO_EPOCH_COUNT; e++)
+                c->tls_out.send[e].len = 0;
+        }
     }
+    return after_tls(c, rc, now);
+}
+
+/* Queues TLS's output (also the alert-less partial flight of a failed
+ * call) and notes handshake completion; returns rc or HO_ERR_NOMEM. */
+static int after_tls(ho_quic_conn *c, int rc, ho_quic_time now)
+{
     /* Queue the output per epoch, also the alert-less partial flight. */
     for (int s = 0; s < HO_QUIC_PN_SPACE_COUNT; s++) {
         ho_buf *b = &c->tls_out.send[ho_quic_space_epoch((ho_quic_pn_space)s)];
@@ -177,6 +350,71 @@ int ho_quic_conn_tls_input(ho_quic_conn *c, ho_quic_pn_space space, ho_quic_time
             c->cfg.callbacks.handshake_done(c->cfg.callbacks.ctx, c);
     }
     return HO_OK;
+}
+
+/* ---- handshake steps out of line (the endpoint's offload) ----------------- */
+
+void ho_quic_step_begin(ho_quic_conn *c)
+{
+    c->step.pending = false;
+    c->step.out = true;
+    c->step.rc = HO_OK;
+    c->step.nsecrets = 0;
+    c->step.peer_tp = false;
+}
+
+void ho_quic_step_run(ho_quic_conn *c)
+{
+    ho_quic_step *st = &c->step;
+    st->on_worker = true;
+    int rc = ho_tls_handle(c->tls, ho_quic_space_epoch(st->space), st->input.data, st->input.len, &c->tls_out);
+    if (rc == HO_OK)
+        rc = exporter_cb(c);
+    st->on_worker = false;
+    st->rc = rc;
+}
+
+void ho_quic_step_finish(ho_quic_conn *c, ho_quic_time now)
+{
+    ho_quic_step *st = &c->step;
+    st->out = false;
+    st->input.len = 0;
+    c->now = now;
+    int rc = st->rc;
+    if (rc == HO_OK && st->peer_tp) {
+        apply_local_tp(c);
+        apply_peer_tparams(c);
+    }
+    for (int i = 0; i < st->nsecrets && rc == HO_OK; i++) {
+        ho_quic_step_secret *k = &st->secrets[i];
+        rc = apply_secret(c, k->is_write, k->epoch, k->suite, k->secret);
+    }
+    for (int i = 0; i < st->nsecrets; i++)
+        ho_wipe(st->secrets[i].secret, sizeof(st->secrets[i].secret));
+    st->nsecrets = 0;
+    if (c->state >= HO_QUIC_STATE_CLOSING) {
+        /* Closed while the step was out (the application, a timer): its
+         * output has no use. */
+        for (int e = 0; e < HO_EPOCH_COUNT; e++)
+            c->tls_out.send[e].len = 0;
+        return;
+    }
+    if (rc != HO_OK) {
+        for (int e = 0; e < HO_EPOCH_COUNT; e++)
+            c->tls_out.send[e].len = 0;
+        ho_quic_conn_fail(c, rc, HO_QUIC_FT_CRYPTO, now);
+        return;
+    }
+    if ((rc = after_tls(c, HO_OK, now)) != HO_OK) {
+        ho_quic_conn_fail(c, rc, HO_QUIC_FT_CRYPTO, now);
+        return;
+    }
+    /* Bytes that arrived for TLS meanwhile (none while the endpoint held
+     * the datagrams back, but a complete message may already wait). */
+    for (int s = 0; s < HO_QUIC_PN_SPACE_COUNT && !c->step.pending && c->state < HO_QUIC_STATE_CLOSING; s++)
+        if (!c->spaces[s].discarded && ho_quic_recvbuf_readable(&c->spaces[s].crypto_rx) > 0 &&
+            (rc = ho_quic_conn_tls_input(c, (ho_quic_pn_space)s, now)) != HO_OK)
+            ho_quic_conn_fail(c, rc, HO_QUIC_FT_CRYPTO, now);
 }
 
 /* ---- creation ------------------------------------------------------------- */
@@ -370,6 +608,9 @@ void ho_quic_conn_free(ho_quic_conn *c)
     ho_quic_client_free(c);
     ho_tls_free(c->tls);
     ho_tls_out_free(&c->tls_out);
+    ho_buf_free(&c->step.input);
+    ho_buf_free(&c->step.rest);
+    ho_wipe(c->step.secrets, sizeof(c->step.secrets));
     ho_buf_free(&c->pkt);
     free(c->rx_copy);
     free(c);

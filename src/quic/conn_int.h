@@ -260,6 +260,38 @@ typedef enum {
     HO_QUIC_STATE_CLOSED,
 } ho_quic_state;
 
+/* A server TLS step taken out of line (handshake offload): the endpoint
+ * enables capture; ho_quic_conn_tls_input then takes complete handshake
+ * messages of the Initial/Handshake spaces into `input` instead of
+ * feeding TLS, and the endpoint runs ho_quic_step_run (on a worker, where
+ * only tls, tpx, tls_out and this struct are touched) and
+ * ho_quic_step_finish (back on the connection's thread). */
+#define HO_QUIC_STEP_SECRETS 4
+typedef struct ho_quic_step_secret {
+    bool is_write;
+    ho_epoch epoch;
+    const ho_tls_suite *suite;
+    uint8_t secret[HO_HASH_MAX];
+} ho_quic_step_secret;
+
+typedef struct ho_quic_step {
+    bool enabled;            /* capture expensive steps (set by the endpoint) */
+    bool pending;            /* captured, not started: the endpoint must run it */
+    bool out;                /* started, not finished */
+    bool on_worker;          /* inside ho_quic_step_run: record, do not apply */
+    ho_quic_pn_space space;
+    ho_buf input;            /* the handshake bytes of the step */
+    int rc;                  /* ho_tls_handle's result (and the callbacks') */
+    ho_quic_step_secret secrets[HO_QUIC_STEP_SECRETS];
+    int nsecrets;
+    bool peer_tp;            /* the peer's transport parameters arrived in the step */
+    /* the packets after the one that captured the step, in its datagram */
+    bool has_rest;
+    ho_buf rest;
+    ho_quic_path rest_path;
+    size_t rest_dgram_len;
+} ho_quic_step;
+
 struct ho_quic_conn {
     ho_quic_config cfg;
     void *user; /* the application's slot (ho_quic_conn_set_user) */
@@ -358,6 +390,13 @@ struct ho_quic_conn {
     bool has_old_path;
     ho_quic_side_path side;       /* a probing peer address (§9.1) */
     const ho_quic_path *send_path;/* the path of the datagrams the last send returned */
+
+    /* ---- handshake steps and callbacks (conn.c) ---- */
+    ho_quic_step step;
+    bool app_secret_seen;         /* TLS derived the application secrets (the exporter exists) */
+    bool exporter_done;           /* on_exporter_secret ran */
+    bool local_tp_changed;        /* on_client_params changed ours: apply to the connection */
+    bool rx_is_rest;              /* receiving the rest of a datagram already counted */
 };
 
 static inline ho_epoch ho_quic_space_epoch(ho_quic_pn_space s)
@@ -379,6 +418,21 @@ void ho_quic_conn_discard_space(ho_quic_conn *c, ho_quic_pn_space space, ho_quic
 void ho_quic_conn_confirm(ho_quic_conn *c, ho_quic_time now);
 void ho_quic_conn_restart_idle(ho_quic_conn *c, ho_quic_time now);
 void ho_quic_conn_set_closed(ho_quic_conn *c);
+
+/* Handshake steps (conn.c; the endpoint drives them). */
+static inline bool ho_quic_step_pending(const ho_quic_conn *c) { return c->step.pending; }
+/* The captured step starts (pending -> out), on the connection's thread. */
+void ho_quic_step_begin(ho_quic_conn *c);
+/* Runs TLS on the captured bytes and the handshake callbacks; any thread,
+ * while nothing else touches the connection's TLS, tpx or step. */
+void ho_quic_step_run(ho_quic_conn *c);
+/* Back on the connection's thread: applies what the step produced (keys,
+ * the peer's parameters, the flight to send, completion) or fails the
+ * connection with the step's error. */
+void ho_quic_step_finish(ho_quic_conn *c, ho_quic_time now);
+/* Feeds the rest of the datagram that captured the last step (if any):
+ * true if there was one. */
+bool ho_quic_step_feed_rest(ho_quic_conn *c, ho_quic_time now);
 
 /* client.c */
 /* A Retry or Version Negotiation packet for a client (dropped or followed). */

@@ -311,8 +311,10 @@ drop:
     c->stats.packets_dropped++;
 }
 
-int ho_quic_conn_receive(ho_quic_conn *c, const uint8_t *dgram, size_t len, const ho_quic_path *path,
-                         ho_quic_time now)
+/* full_len: the size of the datagram as it arrived (the rest of one kept
+ * by a handshake step is shorter: §14.1 applies to the whole). */
+static int conn_receive(ho_quic_conn *c, const uint8_t *dgram, size_t len, size_t full_len, const ho_quic_path *path,
+                        ho_quic_time now)
 {
     c->now = now;
     c->ecn.rx_mark = path != NULL ? path->ecn & 3 : 0;
@@ -324,7 +326,7 @@ int ho_quic_conn_receive(ho_quic_conn *c, const uint8_t *dgram, size_t len, cons
         c->stats.packets_dropped++;
         return HO_OK;
     }
-    c->rx_dgram_len = len;
+    c->rx_dgram_len = full_len;
     if (len > c->rx_copy_cap) {
         uint8_t *p = realloc(c->rx_copy, len);
         if (p == NULL)
@@ -333,18 +335,36 @@ int ho_quic_conn_receive(ho_quic_conn *c, const uint8_t *dgram, size_t len, cons
         c->rx_copy_cap = len;
     }
     memcpy(c->rx_copy, dgram, len);
-    c->stats.datagrams_received++;
-    c->stats.bytes_received += len;
-    if (ho_quic_path_same(path, &c->path))
-        c->amp_received += len; /* a new path counts from its migration (path.c) */
+    if (!c->rx_is_rest) {
+        c->stats.datagrams_received++;
+        c->stats.bytes_received += len;
+        if (ho_quic_path_same(path, &c->path))
+            c->amp_received += len; /* a new path counts from its migration (path.c) */
+    }
     uint64_t processed = c->stats.packets_received;
     ho_quic_datagram_iter it;
     ho_quic_datagram_iter_init(&it, c->rx_copy, len, c->scid.len);
     ho_quic_header hdr;
     uint8_t *pkt;
     while (c->state != HO_QUIC_STATE_CLOSED && c->state != HO_QUIC_STATE_DRAINING &&
-           ho_quic_datagram_next(&it, &hdr, &pkt) == HO_OK)
-        on_packet(c, pkt, &hdr, len, now);
+           ho_quic_datagram_next(&it, &hdr, &pkt) == HO_OK) {
+        on_packet(c, pkt, &hdr, full_len, now);
+        if (c->step.pending && it.len > 0) {
+            /* A handshake step was taken out of line: the packets after
+             * this one (a 1-RTT packet after the client's Finished) need
+             * its result; they are fed when it is back (in order, before
+             * any later datagram). */
+            size_t off = len - it.len;
+            c->step.rest.len = 0;
+            ho_put_bytes(&c->step.rest, dgram + off, it.len);
+            if (!c->step.rest.failed) {
+                c->step.has_rest = true;
+                c->step.rest_path = path != NULL ? *path : c->path;
+                c->step.rest_dgram_len = full_len;
+            }
+            break;
+        }
+    }
     if (c->stats.packets_received == processed && c->state < HO_QUIC_STATE_DRAINING &&
         ho_quic_cid_is_stateless_reset(c, dgram, len)) {
         /* RFC 9000 §10.3.1: a datagram we could not process that ends with
@@ -364,4 +384,27 @@ int ho_quic_conn_receive(ho_quic_conn *c, const uint8_t *dgram, size_t len, cons
         ho_quic_stream_notify_writable(c);
     }
     return HO_OK;
+}
+
+int ho_quic_conn_receive(ho_quic_conn *c, const uint8_t *dgram, size_t len, const ho_quic_path *path,
+                         ho_quic_time now)
+{
+    return conn_receive(c, dgram, len, len, path, now);
+}
+
+bool ho_quic_step_feed_rest(ho_quic_conn *c, ho_quic_time now)
+{
+    ho_quic_step *st = &c->step;
+    if (!st->has_rest)
+        return false;
+    st->has_rest = false;
+    /* The buffer is reused by a step this rest may capture: feed a copy. */
+    ho_buf rest = st->rest;
+    ho_buf_init(&st->rest);
+    ho_quic_path path = st->rest_path;
+    c->rx_is_rest = true;
+    conn_receive(c, rest.data, rest.len, st->rest_dgram_len, &path, now);
+    c->rx_is_rest = false;
+    ho_buf_free(&rest);
+    return true;
 }

@@ -20,6 +20,7 @@
 
 #include "handoff/quic.h"
 #include "handoff/crypto.h"
+#include "handoff/io.h" /* ho_offload_mode */
 #include "quic/conn_int.h"
 #include "quic/packet.h"
 
@@ -31,13 +32,44 @@
 #define TOKEN_MARK 0x52            /* 'R': a Retry token of ours */
 #define MIN_RESET_LEN 21           /* RFC 9000 §10.3: 5 + 16 bytes */
 #define GREASE_VERSION 0x1a2a3a4au /* §15: reserved 0x?a?a?a?a */
+#define DEFAULT_STEP_QUEUE 64
+
+struct ep_step;
+
+/* A datagram waiting for its connection's handshake step. */
+typedef struct ep_dgram {
+    struct ep_dgram *next;
+    ho_quic_time at;
+    ho_quic_path path;
+    size_t len;
+    uint8_t data[];
+} ep_dgram;
 
 typedef struct ep_conn {
     ho_quic_conn *c;
     struct ep_conn *prev, *next;
     ho_quic_cid keys[2];
     int nkeys;
+    bool in_handshake;            /* counted in handshakes in progress */
+    struct ep_step *step;         /* the TLS step out (or back, not finished) */
+    ep_dgram *q_head, *q_tail;    /* datagrams waiting for it */
+    size_t qn;
 } ep_conn;
+
+/* A TLS step on the pool. The worker touches only the connection (its
+ * TLS, transport parameters and step state); the rest of this is the
+ * home thread's. ec is NULL once the connection was released: the done
+ * step then frees the connection. ep is NULL once the endpoint was freed. */
+typedef struct ep_step {
+    ho_job job;
+    struct ho_quic_endpoint *ep;
+    ep_conn *ec;
+    ho_quic_conn *c;
+    struct ep_step *prev, *next;  /* the endpoint's steps out */
+    struct ep_step *next_back;    /* the endpoint's steps back, to finish */
+    ho_quic_time submitted;       /* caller's clock */
+    bool back;
+} ep_step;
 
 typedef struct ep_entry {
     struct ep_entry *next;
@@ -72,6 +104,9 @@ struct ho_quic_endpoint {
     double reset_budget;
     ho_quic_time reset_refill_at;
     ho_quic_endpoint_stats st;
+    /* handshake offload */
+    ep_step steps;                /* sentinel of the steps out */
+    ep_step *back_head, *back_tail; /* steps whose done ran, to finish */
 };
 
 /* ---- SipHash-2-4 (keyed, for the CID table) ------------------------------ */
@@ -248,6 +283,13 @@ ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg)
     ep->cfg.conn.cid_len = ep->cid_len;
     ep->head.next = ep->head.prev = &ep->head;
     ep->cursor = &ep->head;
+    ep->steps.next = ep->steps.prev = &ep->steps;
+    if (ep->cfg.step_queue_max == 0)
+        ep->cfg.step_queue_max = DEFAULT_STEP_QUEUE;
+    if (ep->cfg.pool != NULL && ep->cfg.home == NULL) {
+        free(ep);
+        return NULL;
+    }
     ep->cids.nbuckets = ep->tokens.nbuckets = 64;
     ep->cids.buckets = calloc(ep->cids.nbuckets, sizeof(*ep->cids.buckets));
     ep->tokens.buckets = calloc(ep->tokens.nbuckets, sizeof(*ep->tokens.buckets));
@@ -283,10 +325,25 @@ ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg)
     return ep;
 }
 
+static void step_unlink(ho_quic_endpoint *ep, ep_step *s);
+
+static void queue_clear(ep_conn *ec)
+{
+    for (ep_dgram *d = ec->q_head, *next; d != NULL; d = next) {
+        next = d->next;
+        free(d);
+    }
+    ec->q_head = ec->q_tail = NULL;
+    ec->qn = 0;
+}
+
 static void conn_release(ho_quic_endpoint *ep, ep_conn *ec)
 {
     if (ep->cfg.on_conn_free != NULL)
         ep->cfg.on_conn_free(ep->cfg.ctx, ep, ec->c);
+    if (ec->in_handshake)
+        ep->st.handshakes_in_progress--;
+    queue_clear(ec);
     ho_quic_cid_release_all(ec->c); /* every issued CID, every peer token */
     for (int i = 0; i < ec->nkeys; i++)
         table_del(ep, &ep->cids, &ec->keys[i], ec);
@@ -296,7 +353,19 @@ static void conn_release(ho_quic_endpoint *ep, ep_conn *ec)
     ec->next->prev = ec->prev;
     ep->nconns--;
     ep->st.freed++;
-    ho_quic_conn_free(ec->c);
+    ep_step *s = ec->step;
+    if (s != NULL && !s->back) {
+        /* The step is still running on a worker, which owns the
+         * connection's TLS: its done step frees the connection. */
+        s->ec = NULL;
+        ep->st.steps_orphaned++;
+    } else {
+        if (s != NULL) { /* back, not finished: forget it */
+            step_unlink(ep, s);
+            free(s);
+        }
+        ho_quic_conn_free(ec->c);
+    }
     free(ec);
 }
 
@@ -306,6 +375,12 @@ void ho_quic_endpoint_free(ho_quic_endpoint *ep)
         return;
     while (ep->head.next != &ep->head)
         conn_release(ep, ep->head.next);
+    /* Steps still on the pool: their done steps must not come back here. */
+    for (ep_step *s = ep->steps.next, *next; s != &ep->steps; s = next) {
+        next = s->next;
+        s->ep = NULL;
+        s->prev = s->next = s;
+    }
     table_free(&ep->cids);
     table_free(&ep->tokens);
     free(ep->queue);
@@ -591,6 +666,197 @@ static void send_retry(ho_quic_endpoint *ep, const ho_quic_header *hdr, const ho
     ho_buf_free(&b);
 }
 
+/* ---- handshake steps on the pool (docs/QUIC.md "QUIC handshake offload") -- */
+
+static void step_unlink(ho_quic_endpoint *ep, ep_step *s)
+{
+    if (s->back) {
+        ep_step **pp = &ep->back_head, *prev = NULL;
+        while (*pp != NULL && *pp != s) {
+            prev = *pp;
+            pp = &(*pp)->next_back;
+        }
+        if (*pp == s) {
+            *pp = s->next_back;
+            if (ep->back_tail == s)
+                ep->back_tail = prev;
+        }
+        return;
+    }
+    s->prev->next = s->next;
+    s->next->prev = s->prev;
+    s->prev = s->next = s;
+    ep->st.steps_out--;
+}
+
+static void step_run(ho_job *job)
+{
+    ep_step *s = (ep_step *)job;
+    ho_quic_step_run(s->c); /* on a worker: the connection's TLS and step state only */
+}
+
+/* On the home thread (ho_home_drain), without the caller's clock: the step
+ * is finished by the endpoint's next call that has one. */
+static void step_done(ho_job *job)
+{
+    ep_step *s = (ep_step *)job;
+    ho_quic_endpoint *ep = s->ep;
+    if (ep != NULL)
+        step_unlink(ep, s); /* from the steps out */
+    if (s->ec == NULL) {
+        /* The connection (or the whole endpoint) went while the step ran. */
+        ho_quic_conn_free(s->c);
+        free(s);
+        return;
+    }
+    s->back = true;
+    s->next_back = NULL;
+    if (ep->back_tail != NULL)
+        ep->back_tail->next_back = s;
+    else
+        ep->back_head = s;
+    ep->back_tail = s;
+}
+
+static void hs_update(ho_quic_endpoint *ep, ep_conn *ec)
+{
+    if (ec->in_handshake && (ho_quic_conn_handshake_done(ec->c) || ho_quic_conn_is_closing(ec->c) ||
+                             ho_quic_conn_is_closed(ec->c))) {
+        ec->in_handshake = false;
+        ep->st.handshakes_in_progress--;
+    }
+}
+
+static bool should_offload(const ho_quic_endpoint *ep)
+{
+    if (ep->cfg.pool == NULL)
+        return false;
+    switch (ep->cfg.offload) {
+    case HO_OFFLOAD_ALWAYS:
+        return true;
+    case HO_OFFLOAD_ADAPTIVE:
+        /* Inline work would stall other connections of this thread (or
+         * its TCP handshakes out on the pool). */
+        return ep->nconns > 1 || ep->st.steps_out > 0 || ho_home_outstanding(ep->cfg.home) > 0;
+    default:
+        return false;
+    }
+}
+
+/* Runs the connection until it waits for a step out or has nothing
+ * queued: the captured step (inline or submitted), the rest of the
+ * datagram that captured it, the datagrams queued meanwhile, in order. */
+static void conn_pump(ho_quic_endpoint *ep, ep_conn *ec, ho_quic_time now)
+{
+    ho_quic_conn *c = ec->c;
+    while (ec->step == NULL && !ho_quic_conn_is_closed(c)) {
+        if (ho_quic_step_pending(c)) {
+            ho_quic_step_begin(c);
+            if (!should_offload(ep)) {
+                ep->st.steps_inline++;
+                ho_quic_step_run(c);
+                ho_quic_step_finish(c, now);
+                continue;
+            }
+            ep_step *s = calloc(1, sizeof(*s));
+            if (s == NULL) { /* no memory for the job: run it here */
+                ep->st.steps_inline++;
+                ho_quic_step_run(c);
+                ho_quic_step_finish(c, now);
+                continue;
+            }
+            s->job.run = step_run;
+            s->job.done = step_done;
+            s->ep = ep;
+            s->ec = ec;
+            s->c = c;
+            s->next = &ep->steps;
+            s->prev = ep->steps.prev;
+            ep->steps.prev->next = s;
+            ep->steps.prev = s;
+            ep->st.steps_out++;
+            ep->st.steps_offloaded++;
+            ec->step = s;
+            s->submitted = now;
+            ho_pool_submit(ep->cfg.pool, ep->cfg.home, &s->job);
+            return;
+        }
+        if (ho_quic_step_feed_rest(c, now))
+            continue;
+        ep_dgram *d = ec->q_head;
+        if (d == NULL)
+            break;
+        ec->q_head = d->next;
+        if (ec->q_head == NULL)
+            ec->q_tail = NULL;
+        ec->qn--;
+        ep->st.step_queue_ns += (uint64_t)(now > d->at ? now - d->at : 0);
+        ho_quic_conn_receive(c, d->data, d->len, &d->path, now);
+        free(d);
+    }
+}
+
+/* A datagram for a connection whose step is out: it waits (RFC 9000 §5.2
+ * puts no bound on buffering; ours is step_queue_max per connection). */
+static void conn_enqueue(ho_quic_endpoint *ep, ep_conn *ec, const uint8_t *dgram, size_t len,
+                         const ho_quic_path *path, ho_quic_time now)
+{
+    ep_dgram *d = ec->qn < ep->cfg.step_queue_max ? malloc(sizeof(*d) + len) : NULL;
+    if (d == NULL) {
+        ep->st.step_queue_overflows++;
+        ep->st.datagrams_dropped++;
+        return;
+    }
+    d->next = NULL;
+    d->at = now;
+    d->len = len;
+    if (path != NULL)
+        d->path = *path;
+    else
+        memset(&d->path, 0, sizeof(d->path));
+    memcpy(d->data, dgram, len);
+    if (ec->q_tail != NULL)
+        ec->q_tail->next = d;
+    else
+        ec->q_head = d;
+    ec->q_tail = d;
+    ec->qn++;
+    ep->st.step_queued++;
+}
+
+/* A datagram for a known connection: now, or after its step. */
+static void conn_input(ho_quic_endpoint *ep, ep_conn *ec, const uint8_t *dgram, size_t len, const ho_quic_path *path,
+                       ho_quic_time now)
+{
+    if (ec->step != NULL || ec->q_head != NULL || ec->c->step.has_rest) {
+        conn_enqueue(ep, ec, dgram, len, path, now);
+        return;
+    }
+    ho_quic_conn_receive(ec->c, dgram, len, path, now);
+    conn_pump(ep, ec, now);
+}
+
+static void maybe_release(ho_quic_endpoint *ep, ep_conn *ec);
+
+/* Finishes the steps whose done ran (on this thread) since the last call. */
+static void steps_back(ho_quic_endpoint *ep, ho_quic_time now)
+{
+    while (ep->back_head != NULL) {
+        ep_step *s = ep->back_head;
+        ep->back_head = s->next_back;
+        if (ep->back_head == NULL)
+            ep->back_tail = NULL;
+        ep_conn *ec = s->ec;
+        ep->st.step_out_ns += (uint64_t)(now > s->submitted ? now - s->submitted : 0);
+        free(s);
+        ec->step = NULL;
+        ho_quic_step_finish(ec->c, now);
+        conn_pump(ep, ec, now);
+        hs_update(ep, ec);
+        maybe_release(ep, ec);
+    }
+}
+
 /* ---- new connections ------------------------------------------------------- */
 
 /* The internal setter the connection API lacks: after a Retry the server's
@@ -640,6 +906,11 @@ static ep_conn *accept_conn(ho_quic_endpoint *ep, const ho_quic_header *hdr, con
     if (table_add(ep, &ep->cids, &ec->keys[1], ec) == HO_OK)
         ec->nkeys = 2;
     c->cid_hooks = (ho_quic_cid_hooks){ep, ec, hook_issued, hook_retired, hook_peer_token};
+    /* With a pool, the expensive TLS steps go through conn_pump (inline or
+     * on the pool, as the mode says); without, TLS runs inside receive. */
+    c->step.enabled = ep->cfg.pool != NULL;
+    ec->in_handshake = true;
+    ep->st.handshakes_in_progress++;
     /* insert at the tail */
     ec->prev = ep->head.prev;
     ec->next = &ep->head;
@@ -691,6 +962,29 @@ static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len
         send_initial_close(ep, &hdr, HO_QUIC_CONNECTION_REFUSED, path);
         return;
     }
+    /* Admission under load: past the hard cap, refuse (§5.2.2); past the
+     * soft limit, make the client prove its address first (§8.1.2), which
+     * costs us one stateless packet and the client one round trip. */
+    size_t hs = (size_t)ep->st.handshakes_in_progress;
+    uint64_t depth = 0;
+    if (ep->cfg.pool != NULL && (ep->cfg.retry_pool_depth != 0 || ep->cfg.refuse_pool_depth != 0)) {
+        ho_pool_stats ps;
+        ho_pool_get_stats(ep->cfg.pool, &ps);
+        depth = ps.depth;
+    }
+    if ((ep->cfg.refuse_handshakes != 0 && hs >= ep->cfg.refuse_handshakes) ||
+        (ep->cfg.refuse_pool_depth != 0 && depth >= ep->cfg.refuse_pool_depth)) {
+        ep->st.refused++;
+        ep->st.refused_load++;
+        send_initial_close(ep, &hdr, HO_QUIC_CONNECTION_REFUSED, path);
+        return;
+    }
+    if (tr == TOKEN_NONE && ((ep->cfg.retry_handshakes != 0 && hs >= ep->cfg.retry_handshakes) ||
+                             (ep->cfg.retry_pool_depth != 0 && depth >= ep->cfg.retry_pool_depth))) {
+        ep->st.retry_load++;
+        send_retry(ep, &hdr, path, now);
+        return;
+    }
     if (tr == TOKEN_NONE && ep->cfg.force_retry) {
         send_retry(ep, &hdr, path, now);
         return;
@@ -701,6 +995,8 @@ static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len
         return;
     }
     ho_quic_conn_receive(ec->c, dgram, len, path, now);
+    conn_pump(ep, ec, now);
+    hs_update(ep, ec);
     /* Nothing in the datagram could be decrypted (corrupted or forged):
      * discard it (§12.2, RFC 9001 §5.2) and the connection made for it,
      * whose SCID and token came from an unauthenticated header. Kept, it
@@ -718,6 +1014,7 @@ void ho_quic_endpoint_receive(ho_quic_endpoint *ep, const uint8_t *dgram, size_t
                               ho_quic_time now)
 {
     ep->st.datagrams_received++;
+    steps_back(ep, now);
     ho_quic_invariant inv;
     if (dgram == NULL || ho_quic_invariant_parse(dgram, len, ep->cid_len, &inv) != HO_OK) {
         ep->st.datagrams_dropped++;
@@ -725,7 +1022,8 @@ void ho_quic_endpoint_receive(ho_quic_endpoint *ep, const uint8_t *dgram, size_t
     }
     ep_conn *ec = table_find(ep, &ep->cids, inv.dcid, inv.dcid_len);
     if (ec != NULL) {
-        ho_quic_conn_receive(ec->c, dgram, len, path, now);
+        conn_input(ep, ec, dgram, len, path, now);
+        hs_update(ep, ec);
         maybe_release(ep, ec);
         return;
     }
@@ -733,7 +1031,8 @@ void ho_quic_endpoint_receive(ho_quic_endpoint *ep, const uint8_t *dgram, size_t
         (ec = table_find(ep, &ep->tokens, dgram + len - HO_QUIC_RESET_TOKEN_LEN, HO_QUIC_RESET_TOKEN_LEN)) != NULL) {
         /* §10.3.1: it ends with a token of a client's CID: the
          * connection checks it and drains. */
-        ho_quic_conn_receive(ec->c, dgram, len, path, now);
+        conn_input(ep, ec, dgram, len, path, now);
+        hs_update(ep, ec);
         maybe_release(ep, ec);
         return;
     }
@@ -769,6 +1068,7 @@ size_t ho_quic_endpoint_send(ho_quic_endpoint *ep, ho_quic_endpoint_out *out, ho
     out->segment_size = 0;
     out->ecn = 0;
     out->conn = NULL;
+    steps_back(ep, now);
     if (ep->qlen > 0) {
         ep_pkt *p = &ep->queue[ep->qhead];
         ep->qhead = (ep->qhead + 1) % QUEUE_MAX;
@@ -811,6 +1111,8 @@ size_t ho_quic_endpoint_send(ho_quic_endpoint *ep, ho_quic_endpoint_out *out, ho
 ho_quic_time ho_quic_endpoint_next_timeout(const ho_quic_endpoint *ep)
 {
     ho_quic_time t = HO_QUIC_TIME_NEVER;
+    if (ep->back_head != NULL)
+        return 0; /* steps came back: finish them now (handle_timeout) */
     /* O(connections); a timer heap would make this O(1) for large counts. */
     for (const ep_conn *ec = ep->head.next; ec != &ep->head; ec = ec->next) {
         ho_quic_time x = ho_quic_conn_next_timeout(ec->c);
@@ -822,10 +1124,14 @@ ho_quic_time ho_quic_endpoint_next_timeout(const ho_quic_endpoint *ep)
 
 void ho_quic_endpoint_handle_timeout(ho_quic_endpoint *ep, ho_quic_time now)
 {
+    steps_back(ep, now);
     for (ep_conn *ec = ep->head.next, *next; ec != &ep->head; ec = next) {
         next = ec->next;
+        /* A connection's timers never touch its TLS engine (PTO resends
+         * our own CRYPTO data): they run while a step is out. */
         if (ho_quic_conn_next_timeout(ec->c) <= now)
             ho_quic_conn_handle_timeout(ec->c, now);
+        hs_update(ep, ec);
         maybe_release(ep, ec);
     }
 }
