@@ -127,11 +127,18 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
     size_t binder_at = 0;
     const ho_tls_suite *psk_suite = tls->offering_psk ? ho_tls_suite_by_id(tls->offered.suite) : NULL;
     size_t binder_len = psk_suite ? ho_hash_len(psk_suite->hash) : 0;
-    if (psk_suite != NULL) {
+    /* §4.2.9: a server issues tickets only to a client that sent
+     * psk_key_exchange_modes, so it goes in every ClientHello of a client
+     * that wants to resume (a session callback is set), not only in those
+     * that offer a PSK; psk_dhe_ke is the mode we support. */
+    bool wants_tickets = tls->session_cb != NULL || tls->cfg->cb.session != NULL;
+    if (psk_suite != NULL || wants_tickets) {
         put_ext_header(tls, b, EXT_PSK_KEY_EXCHANGE_MODES);
         ho_put_u16(b, 2);
         ho_put_u8(b, 1);
         ho_put_u8(b, PSK_DHE_KE);
+    }
+    if (psk_suite != NULL) {
         /* §4.2.11: pre_shared_key is last. */
         put_ext_header(tls, b, EXT_PRE_SHARED_KEY);
         size_t e = ho_block_open(b, 2), ids = ho_block_open(b, 2), id = ho_block_open(b, 2);
@@ -183,10 +190,11 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
 int client_start(ho_tls *tls, ho_tls_out *out)
 {
     int rc = ho_random(tls->client_random, 32);
-    /* A non-empty legacy_session_id keeps middleboxes calm (§D.4). */
-    tls->session_id_len = 32;
-    if (rc == HO_OK)
-        rc = ho_random(tls->session_id, 32);
+    /* A non-empty legacy_session_id keeps middleboxes calm (App. D.4);
+     * RFC 9001 §8.4: over QUIC a client MUST NOT ask for that mode. */
+    tls->session_id_len = tls_is_quic(tls) ? 0 : 32;
+    if (rc == HO_OK && tls->session_id_len > 0)
+        rc = ho_random(tls->session_id, tls->session_id_len);
     if (rc != HO_OK)
         return rc;
     if (tls->offering_psk && !session_usable(tls)) {

@@ -331,6 +331,19 @@ int ho_tls_handle(ho_tls *tls, ho_epoch epoch, const void *in, size_t len, ho_tl
             tls_alert(tls, HO_ALERT_UNEXPECTED_MESSAGE, ho_tls_handshake_name(type));
             break;
         }
+        /* §5.1: handshake messages MUST NOT span a key change, and the
+         * messages that can immediately precede one (ClientHello,
+         * ServerHello, Finished, KeyUpdate, EndOfEarlyData) MUST end at a
+         * record boundary: anything buffered after one is unexpected. A
+         * KeyUpdate changes keys within the same epoch, so this is checked
+         * by type, before the handler changes anything. */
+        bool precedes_key_change = type == HO_HS_CLIENT_HELLO || type == HO_HS_SERVER_HELLO ||
+                                   type == HO_HS_FINISHED || type == HO_HS_KEY_UPDATE ||
+                                   type == HO_HS_END_OF_EARLY_DATA;
+        if (precedes_key_change && off + 4 + body_len != tls->msg.len) {
+            tls_alert(tls, HO_ALERT_UNEXPECTED_MESSAGE, "data after a message that precedes a key change");
+            break;
+        }
         if (ho_event_threshold() >= HO_LOG_DEBUG)
             tls_event(tls, HO_EV_MSG_RECV, HO_LOG_DEBUG, type, body_len + 4, ho_tls_handshake_name(type));
         ho_cursor body = ho_cursor_make(msg + 4, body_len);
@@ -459,6 +472,17 @@ void ho_tls_out_free(ho_tls_out *out)
     for (int e = 0; e < HO_EPOCH_COUNT; e++)
         ho_buf_free(&out->send[e]);
 }
+
+bool tls_is_quic(const ho_tls *tls)
+{
+    for (size_t i = 0; i < tls->cfg->hook_count; i++)
+        if (tls->cfg->hooks[i].type == TLS_EXT_QUIC_TRANSPORT_PARAMETERS)
+            return true;
+    return false;
+}
+bool tls_wants_compat_ccs(const ho_tls *tls) { return tls->is_server && tls->compat_ccs; }
+bool tls_rejected_early_data(const ho_tls *tls) { return tls->is_server && tls->early_offered; }
+bool tls_has_partial_message(const ho_tls *tls) { return tls->msg.len > 0; }
 
 bool ho_tls_is_server(const ho_tls *tls) { return tls->is_server; }
 bool ho_tls_handshake_done(const ho_tls *tls) { return tls->done; }
