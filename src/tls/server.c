@@ -512,7 +512,9 @@ hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t
     if (!second && ch.session_id.len > 0) {
         /* RFC 9001 §8.4: QUIC has no middlebox compatibility mode; a
          * non-empty legacy_session_id SHOULD be a PROTOCOL_VIOLATION. */
-        if (tls_is_quic(tls))
+        /* (A client without transport parameters is no QUIC client: it
+         * gets missing_extension from the transport hook, RFC 9001 §8.2.) */
+        if (tls_is_quic(tls) && (ch.ext.present & ext_bit(tls, TLS_EXT_QUIC_TRANSPORT_PARAMETERS)))
             return tls_fail(tls, HO_ERR_QUIC(HO_QUIC_PROTOCOL_VIOLATION), "legacy_session_id over QUIC");
         /* App. D.4: the client asked for compatibility mode; the record
          * layer sends a change_cipher_spec right after our first
