@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -147,8 +149,13 @@ static int connect_to(const url_parts *u)
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0)
             continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            /* The request follows our Finished at once: without NODELAY it
+             * waits ~40 ms for the server's delayed ACK (Nagle). */
+            int one = 1;
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
             break;
+        }
         saved = errno;
         close(fd);
         fd = -1;
