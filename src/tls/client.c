@@ -344,6 +344,8 @@ hs_status client_handle_encrypted_extensions(ho_tls *tls, ho_cursor *body, const
     struct ext_seen seen;
     if (!ho_get_block(body, 2, &exts) || !ho_cursor_empty(body))
         return tls_alert(tls, HO_ALERT_DECODE_ERROR, "encrypted extensions");
+    /* §4.3.1: an extension EncryptedExtensions may not carry is
+     * illegal_parameter (the permission table, ext.c). */
     int rc = ext_parse(tls, exts, MSG_EE, &seen);
     if (rc != HO_OK)
         return tls_fail(tls, rc, "encrypted extensions");

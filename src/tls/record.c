@@ -501,7 +501,7 @@ int ho_tls_conn_receive(ho_tls_conn *c, const void *data, size_t len)
             err = HO_ERR_INTERNAL;
             break;
         }
-        /* RFC 8446 §5.1: legacy_record_version MUST be ignored. */
+        /* RFC 8446 §5.1, App. D: legacy_record_version MUST be ignored. */
         (void)version;
         /* RFC 8446 §5.2: a record longer than 2^14 + 256 → record_overflow,
          * detected from the header without waiting for the body. */

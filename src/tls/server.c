@@ -540,7 +540,7 @@ hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t
         for (size_t i = 0; i < tls->cfg->suite_count && tls->suite == NULL; i++)
             if (tls_list_has(ch.suites, ch.suite_count, tls->cfg->suites[i]))
                 tls->suite = ho_tls_suite_by_id(tls->cfg->suites[i]);
-        if (tls->suite == NULL)
+        if (tls->suite == NULL) /* §2.1, §4.1.1: nothing in common → abort */
             return tls_alert(tls, HO_ALERT_HANDSHAKE_FAILURE, "no common cipher suite");
         if (tls_transcript_start(tls, tls->suite->hash) != HO_OK)
             return tls_fail(tls, HO_ERR_NOMEM, "transcript");
@@ -613,6 +613,7 @@ hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t
         tls_install_secret(tls, false, HO_EPOCH_HANDSHAKE, tls->ks.client_hs) != HS_OK)
         return HS_ERROR;
 
+    /* §4.3.1: EncryptedExtensions immediately after the ServerHello. */
     if (send_encrypted_extensions(tls, &ch, out) != HS_OK)
         return HS_ERROR;
     if (!tls->resumed && (send_certificate(tls, out) != HS_OK || send_certificate_verify(tls, out) != HS_OK))
