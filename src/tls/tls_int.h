@@ -160,6 +160,7 @@ struct ho_tls {
     void *session_ctx;
 
     ho_epoch read_epoch, write_epoch;
+    unsigned read_keys; /* read keys installed so far (KeyUpdate included) */
     ho_buf msg; /* partial handshake message */
 
     /* transcript: buffered raw until the hash is known (client) */
