@@ -5,7 +5,8 @@
  * the size limits), whole supported_groups / signature_algorithms lists
  * (§4.2.3, §4.2.7, §4.2.8), skipping rejected early data (§4.2.10), old
  * legacy_version values (App. D.5) and the client's psk_key_exchange_modes
- * (§4.2.9). Each case names the rule it checks; the compliance report
+ * (§4.2.9), and the client's signature schemes for RSA-PSS and Ed25519
+ * certificates (§4.2.3). Each case names the rule it checks; the compliance report
  * (docs/COMPLIANCE.md) lists these citations. Kept apart from
  * test_tls_badinput.c, which is already past the size a file should have. */
 #include "harness.h"
@@ -719,6 +720,43 @@ static void test_client_psk_modes(void)
     ho_tls_config_free(c);
 }
 
+/* ---- item 12: certificate signature schemes (§4.2.3) -------------------- */
+
+static bool u16_list_has(ho_cursor body, uint16_t v)
+{
+    ho_cursor list;
+    uint16_t x;
+    if (!ho_get_block(&body, 2, &list))
+        return false;
+    while (ho_get_u16(&list, &x))
+        if (x == v)
+            return true;
+    return false;
+}
+
+static void test_client_cert_schemes(void)
+{
+    ho_tls_config *c = new_client_cfg(0);
+    ho_tls *t = ho_tls_new(c, "localhost");
+    ho_tls_out out;
+    ho_tls_out_init(&out);
+    CHECK_EQ(ho_tls_start(t, &out), HO_OK);
+    ho_buf *chb = &out.send[HO_EPOCH_INITIAL];
+    ho_cursor sigs, cert_sigs;
+    CHECK(tb_hello_ext(chb->data, chb->len, TB_EXT_SIGNATURE_ALGORITHMS, &sigs));
+    /* rsa_pss_pss_* (RSASSA-PSS keys) and Ed25519 in CertificateVerify. */
+    CHECK(u16_list_has(sigs, 0x0809) && u16_list_has(sigs, 0x080a) && u16_list_has(sigs, 0x080b));
+    CHECK(u16_list_has(sigs, HO_SIG_ED25519));
+    CHECK(!u16_list_has(sigs, 0x0401)); /* §4.4.3: never PKCS#1 v1.5 there */
+    /* signature_algorithms_cert: PKCS#1 v1.5 accepted in certificates. */
+    CHECK(tb_hello_ext(chb->data, chb->len, 50, &cert_sigs));
+    CHECK(u16_list_has(cert_sigs, 0x0401) && u16_list_has(cert_sigs, 0x0809) &&
+          u16_list_has(cert_sigs, HO_SIG_ECDSA_SECP256R1_SHA256));
+    ho_tls_out_free(&out);
+    ho_tls_free(t);
+    ho_tls_config_free(c);
+}
+
 int main(void)
 {
     now_ms = (int64_t)time(NULL) * 1000;
@@ -739,6 +777,7 @@ int main(void)
     test_early_data_skip();
     test_legacy_version();
     test_client_psk_modes();
+    test_client_cert_schemes();
 
     ho_tls_config_free(scfg);
     ho_tls_config_free(scfg_p256);

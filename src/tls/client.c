@@ -13,8 +13,21 @@ extern const uint8_t ho_tls_hrr_random[32];
 static const uint16_t client_sig_schemes[] = {
     HO_SIG_ECDSA_SECP256R1_SHA256, 0x0503 /* ecdsa_secp384r1_sha384 */, HO_SIG_ED25519,
     HO_SIG_RSA_PSS_RSAE_SHA256, 0x0805 /* rsa_pss_rsae_sha384 */, 0x0806 /* rsa_pss_rsae_sha512 */,
+    /* §4.2.3: RSASSA-PSS with an RSASSA-PSS (id-RSASSA-PSS) public key */
+    0x0809 /* rsa_pss_pss_sha256 */, 0x080a /* rsa_pss_pss_sha384 */, 0x080b /* rsa_pss_pss_sha512 */,
 };
 #define N_SIG_SCHEMES (sizeof(client_sig_schemes) / sizeof(client_sig_schemes[0]))
+
+/* §4.2.3 signature_algorithms_cert: the signatures we accept in
+ * certificates, which (unlike CertificateVerify) include PKCS#1 v1.5, the
+ * signature of most CA-issued chains. Chains are checked by libcrypto's X.509
+ * verifier, which takes all of these. */
+static const uint16_t client_cert_sig_schemes[] = {
+    HO_SIG_ECDSA_SECP256R1_SHA256, 0x0503, 0x0603, HO_SIG_ED25519, HO_SIG_RSA_PSS_RSAE_SHA256, 0x0805, 0x0806,
+    0x0809, 0x080a, 0x080b, 0x0401 /* rsa_pkcs1_sha256 */, 0x0501 /* rsa_pkcs1_sha384 */,
+    0x0601 /* rsa_pkcs1_sha512 */,
+};
+#define N_CERT_SIG_SCHEMES (sizeof(client_cert_sig_schemes) / sizeof(client_cert_sig_schemes[0]))
 
 static bool is_ip_literal(const char *name)
 {
@@ -98,6 +111,11 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
     ho_put_u16(b, (uint16_t)(2 * N_SIG_SCHEMES));
     for (size_t i = 0; i < N_SIG_SCHEMES; i++)
         ho_put_u16(b, client_sig_schemes[i]);
+    put_ext_header(tls, b, EXT_SIGNATURE_ALGORITHMS_CERT);
+    ho_put_u16(b, (uint16_t)(2 + 2 * N_CERT_SIG_SCHEMES));
+    ho_put_u16(b, (uint16_t)(2 * N_CERT_SIG_SCHEMES));
+    for (size_t i = 0; i < N_CERT_SIG_SCHEMES; i++)
+        ho_put_u16(b, client_cert_sig_schemes[i]);
     put_ext_header(tls, b, EXT_KEY_SHARE);
     size_t share_ext = ho_block_open(b, 2), shares = ho_block_open(b, 2);
     ho_put_u16(b, ho_kex_group(tls->kex));
