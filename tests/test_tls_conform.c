@@ -5,7 +5,7 @@
  * the size limits), whole supported_groups / signature_algorithms lists
  * (§4.2.3, §4.2.7, §4.2.8), skipping rejected early data (§4.2.10), old
  * legacy_version values (App. D.5) and the client's psk_key_exchange_modes
- * (§4.2.9), and the client's signature schemes for RSA-PSS and Ed25519
+ * (§4.2.9), psk_ke resumption as an opt-in (§4.2.9), and the client's signature schemes for RSA-PSS and Ed25519
  * certificates (§4.2.3). Each case names the rule it checks; the compliance report
  * (docs/COMPLIANCE.md) lists these citations. Kept apart from
  * test_tls_badinput.c, which is already past the size a file should have. */
@@ -720,6 +720,132 @@ static void test_client_psk_modes(void)
     ho_tls_config_free(c);
 }
 
+/* ---- item 11: psk_ke, resumption without (EC)DHE (§4.2.9), opt-in ------- */
+
+static uint8_t ke_blob[4096];
+static size_t ke_blob_len;
+
+static void keep_blob(void *ctx, ho_tls *tls, const uint8_t *blob, size_t len)
+{
+    (void)ctx, (void)tls;
+    if (len <= sizeof(ke_blob)) {
+        memcpy(ke_blob, blob, len);
+        ke_blob_len = len;
+    }
+}
+
+/* One handshake; with a session blob, a resumption offer. */
+static void ke_run(ho_tls_config *c, ho_tls_config *s, bool offer, bool *resumed, uint16_t *group,
+                   ho_buf *client_hello)
+{
+    struct tls_pair p;
+    pair_init(&p, c, s, "localhost");
+    ho_tls_set_now(p.client, now_ms);
+    ho_tls_set_now(p.server, now_ms);
+    if (offer)
+        CHECK_EQ(ho_tls_set_session(p.client, ke_blob, ke_blob_len), HO_OK);
+    CHECK_EQ(ho_tls_start(p.client, &p.cout), HO_OK);
+    if (client_hello != NULL)
+        ho_put_bytes(client_hello, p.cout.send[0].data, p.cout.send[0].len);
+    /* pair_run starts the client itself: hand the ClientHello over first. */
+    p.server_err = ho_tls_handle(p.server, HO_EPOCH_INITIAL, p.cout.send[0].data, p.cout.send[0].len, &p.sout);
+    p.cout.send[0].len = 0;
+    for (int round = 0; round < 8; round++) {
+        for (int e = 0; e < HO_EPOCH_COUNT; e++) {
+            ho_buf *b = &p.sout.send[e];
+            if (b->len && p.client_err == HO_OK)
+                p.client_err = ho_tls_handle(p.client, (ho_epoch)e, b->data, b->len, &p.cout);
+            b->len = 0;
+        }
+        for (int e = 0; e < HO_EPOCH_COUNT; e++) {
+            ho_buf *b = &p.cout.send[e];
+            if (b->len && p.server_err == HO_OK)
+                p.server_err = ho_tls_handle(p.server, (ho_epoch)e, b->data, b->len, &p.sout);
+            b->len = 0;
+        }
+    }
+    CHECK_EQ(p.client_err, HO_OK);
+    CHECK_EQ(p.server_err, HO_OK);
+    CHECK(ho_tls_handshake_done(p.client) && ho_tls_handshake_done(p.server));
+    *resumed = ho_tls_is_resumed(p.client) && ho_tls_is_resumed(p.server);
+    *group = ho_tls_get_group(p.server);
+    CHECK_EQ(ho_tls_get_group(p.client), *group);
+    pair_free(&p);
+}
+
+static void test_psk_ke(void)
+{
+    /* Servers first: the clients trust every server certificate made so far. */
+    ho_tls_config *s_ke = new_server_cfg(), *s_dhe = new_server_cfg();
+    ho_tls_config_set_psk_ke(s_ke, true);
+    ho_tls_config *c_ke = new_client_cfg(0), *c_dhe = new_client_cfg(0);
+    ho_tls_callbacks cb = {.session = keep_blob};
+    ho_tls_config_set_callbacks(c_ke, &cb);
+    ho_tls_config_set_callbacks(c_dhe, &cb);
+    ho_tls_config_set_psk_ke(c_ke, true);
+
+    bool resumed;
+    uint16_t group;
+    ho_buf ch;
+    ho_buf_init(&ch);
+    ho_cursor modes;
+    /* First handshake: psk_ke and psk_dhe_ke listed (tickets from any server). */
+    ke_blob_len = 0;
+    ke_run(c_ke, s_ke, false, &resumed, &group, &ch);
+    CHECK(!resumed && group == HO_GROUP_X25519 && ke_blob_len > 0);
+    const uint8_t both[] = {2, 0, 1}, ke_only[] = {1, 0};
+    CHECK(tb_hello_ext(ch.data, ch.len, TB_EXT_PSK_KEY_EXCHANGE_MODES, &modes) && modes.len == 3 &&
+          memcmp(modes.p, both, 3) == 0);
+    /* Both sides opted in: resumed with no key exchange (group 0), and the
+     * offer lists psk_ke alone. */
+    ch.len = 0;
+    ke_run(c_ke, s_ke, true, &resumed, &group, &ch);
+    CHECK(resumed);
+    CHECK_EQ(group, 0);
+    CHECK(tb_hello_ext(ch.data, ch.len, TB_EXT_PSK_KEY_EXCHANGE_MODES, &modes) && modes.len == 2 &&
+          memcmp(modes.p, ke_only, 2) == 0);
+    /* A server that has not opted in never uses a mode the client did not
+     * ask for, nor psk_ke: a full handshake with the client's key share. */
+    ke_blob_len = 0;
+    ke_run(c_ke, s_dhe, false, &resumed, &group, NULL);
+    ke_run(c_ke, s_dhe, true, &resumed, &group, NULL);
+    CHECK(!resumed && group == HO_GROUP_X25519);
+    /* A client that has not opted in: resumed with (EC)DHE. */
+    ke_blob_len = 0;
+    ke_run(c_dhe, s_ke, false, &resumed, &group, NULL);
+    ke_run(c_dhe, s_ke, true, &resumed, &group, NULL);
+    CHECK(resumed && group == HO_GROUP_X25519);
+
+    /* A ServerHello without key_share to a client that did not offer
+     * psk_ke: missing_extension (it would be a psk_ke resumption). */
+    ho_tls *t = ho_tls_new(c_dhe, "localhost");
+    ho_tls_set_now(t, now_ms);
+    ho_tls_out out;
+    ho_tls_out_init(&out);
+    CHECK_EQ(ho_tls_set_session(t, ke_blob, ke_blob_len), HO_OK);
+    CHECK_EQ(ho_tls_start(t, &out), HO_OK);
+    ho_cursor sid, exts;
+    ho_buf *chb = &out.send[HO_EPOCH_INITIAL];
+    CHECK(tb_hello_parse(chb->data, chb->len, &sid, &exts));
+    struct tb_server_hello sh;
+    tb_sh_init(&sh, sid.p, sid.len, HO_TLS_AES_128_GCM_SHA256, NULL);
+    const uint8_t zero_index[2] = {0, 0};
+    tb_ext_add(&sh.ext, TB_EXT_PRE_SHARED_KEY, zero_index, 2);
+    ho_buf shb;
+    ho_buf_init(&shb);
+    tb_sh_build(&sh, &shb);
+    CHECK_EQ(ho_tls_handle(t, HO_EPOCH_INITIAL, shb.data, shb.len, &out), ALERT(MISSING_EXTENSION));
+    ho_buf_free(&shb);
+    ho_tls_out_free(&out);
+    ho_tls_free(t);
+
+    ho_buf_free(&ch);
+    ho_tls_config_free(c_ke);
+    ho_tls_config_free(c_dhe);
+    ho_tls_config_free(s_ke);
+    ho_tls_config_free(s_dhe);
+}
+
 /* ---- item 12: certificate signature schemes (§4.2.3) -------------------- */
 
 static bool u16_list_has(ho_cursor body, uint16_t v)
@@ -778,6 +904,7 @@ int main(void)
     test_legacy_version();
     test_client_psk_modes();
     test_client_cert_schemes();
+    test_psk_ke();
 
     ho_tls_config_free(scfg);
     ho_tls_config_free(scfg_p256);

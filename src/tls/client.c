@@ -151,10 +151,18 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
      * that offer a PSK; psk_dhe_ke is the mode we support. */
     bool wants_tickets = tls->session_cb != NULL || tls->cfg->cb.session != NULL;
     if (psk_suite != NULL || wants_tickets) {
+        /* psk_ke (no key exchange) only when configured: then a resumption
+         * offers it alone (a server without psk_ke does a full handshake
+         * with our key share), and a first handshake lists both, so that
+         * servers issuing tickets for psk_dhe_ke only still issue them. */
+        bool ke = tls->cfg->psk_ke, dhe = !ke || psk_suite == NULL;
         put_ext_header(tls, b, EXT_PSK_KEY_EXCHANGE_MODES);
-        ho_put_u16(b, 2);
-        ho_put_u8(b, 1);
-        ho_put_u8(b, PSK_DHE_KE);
+        ho_put_u16(b, (uint16_t)(1 + ke + dhe));
+        ho_put_u8(b, (uint8_t)(ke + dhe));
+        if (ke)
+            ho_put_u8(b, PSK_KE);
+        if (dhe)
+            ho_put_u8(b, PSK_DHE_KE);
     }
     if (psk_suite != NULL) {
         /* §4.2.11: pre_shared_key is last. */
@@ -308,14 +316,15 @@ hs_status client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t
         return handle_hello_retry(tls, &seen, msg, len, out);
 
     uint16_t group;
-    ho_cursor share;
-    if (!ext_get(&seen, EXT_KEY_SHARE, &c))
-        return tls_alert(tls, HO_ALERT_MISSING_EXTENSION, "key_share (we offer psk_dhe_ke only)");
-    if (!ho_get_u16(&c, &group) || !ho_get_block(&c, 2, &share) || share.len == 0 || !ho_cursor_empty(&c))
-        return tls_alert(tls, HO_ALERT_DECODE_ERROR, "key_share");
-    if (group != ho_kex_group(tls->kex))
-        return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "key share group");
-    tls->group = group;
+    ho_cursor share = {0};
+    bool has_share = ext_get(&seen, EXT_KEY_SHARE, &c);
+    if (has_share) {
+        if (!ho_get_u16(&c, &group) || !ho_get_block(&c, 2, &share) || share.len == 0 || !ho_cursor_empty(&c))
+            return tls_alert(tls, HO_ALERT_DECODE_ERROR, "key_share");
+        if (group != ho_kex_group(tls->kex))
+            return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "key share group");
+        tls->group = group;
+    }
     if (ext_get(&seen, EXT_PRE_SHARED_KEY, &c)) {
         uint16_t selected;
         if (!ho_get_u16(&c, &selected) || !ho_cursor_empty(&c))
@@ -327,6 +336,10 @@ hs_status client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t
             return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "selected psk");
         tls->resumed = true;
     }
+    /* §4.2.9: a ServerHello without key_share is psk_ke, valid only as a
+     * resumption in a mode we offered. */
+    if (!has_share && !(tls->resumed && tls->cfg->psk_ke))
+        return tls_alert(tls, HO_ALERT_MISSING_EXTENSION, "key_share (psk_ke not offered)");
     if (tls->transcript == NULL && tls_transcript_start(tls, tls->suite->hash) != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "transcript");
     if (tls_transcript_add(tls, msg, len) != HO_OK)
@@ -334,7 +347,7 @@ hs_status client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t
 
     uint8_t dhe[HO_KEX_SECRET_MAX], th[HO_HASH_MAX];
     size_t dhe_len = sizeof(dhe);
-    rc = ho_kex_derive(tls->kex, share.p, share.len, dhe, &dhe_len);
+    rc = has_share ? ho_kex_derive(tls->kex, share.p, share.len, dhe, &dhe_len) : HO_OK;
     ho_kex_free(tls->kex);
     tls->kex = NULL;
     if (rc == HO_ERR_BAD_PEER_KEY)
@@ -344,7 +357,7 @@ hs_status client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t
     if (rc == HO_OK)
         rc = tls_transcript_hash(tls, th);
     if (rc == HO_OK)
-        rc = ks_handshake(&tls->ks, dhe, dhe_len, th);
+        rc = ks_handshake(&tls->ks, has_share ? dhe : NULL, dhe_len, th); /* §7.1: psk_ke, 0 */
     ho_wipe(dhe, sizeof(dhe));
     if (rc != HO_OK)
         return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "handshake secret");

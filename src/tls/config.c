@@ -160,6 +160,8 @@ void ho_tls_config_set_tickets(ho_tls_config *cfg, unsigned count, uint32_t life
     cfg->ticket_rotate_s = rotate_s ? rotate_s : 3600;
 }
 
+void ho_tls_config_set_psk_ke(ho_tls_config *cfg, bool on) { cfg->psk_ke = on; }
+
 void ho_tls_config_set_hrr_cookie(ho_tls_config *cfg, bool on) { cfg->hrr_cookie = on; }
 void ho_tls_config_set_callbacks(ho_tls_config *cfg, const ho_tls_callbacks *cb)
 {

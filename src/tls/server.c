@@ -33,6 +33,7 @@ struct client_hello {
     struct key_share_entry shares[8]; /* shares for groups we can use */
     size_t share_count;
     bool has_groups, has_sigs, has_key_share, has_alpn, has_modes, psk_dhe_ke, has_psk, has_cookie, has_early;
+    bool psk_ke; /* psk_key_exchange_modes lists psk_ke */
     ho_cursor alpn, psk_identities, psk_binders, cookie;
     size_t binders_offset; /* where the binders list starts in the message */
 };
@@ -223,6 +224,7 @@ static int parse_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, 
             return DECODE_ERROR;
         ch->has_modes = true;
         ch->psk_dhe_ke = memchr(modes.p, PSK_DHE_KE, modes.len) != NULL;
+        ch->psk_ke = memchr(modes.p, PSK_KE, modes.len) != NULL;
     }
     if (ext_get(&ch->ext, EXT_PRE_SHARED_KEY, &c) && (rc = parse_psk(c, msg, ch)) != HO_OK)
         return rc;
@@ -277,10 +279,12 @@ static int choose_alpn(ho_tls *tls, const struct client_hello *ch)
 /* Finds a PSK among the offered tickets and verifies its binder
  * (§4.2.11). *index is the identity chosen, or -1 for none usable. */
 static int choose_psk(ho_tls *tls, const struct client_hello *ch, const uint8_t *msg, struct session *s,
-                      int *chosen)
+                      int *chosen, bool psk_ke)
 {
     *chosen = -1;
-    if (!ch->has_psk || !ch->psk_dhe_ke || tls->cfg->ticket_count == 0)
+    /* §4.2.9: only in a mode the client listed (psk_ke when we use it). */
+    bool mode_ok = psk_ke ? ch->psk_ke && tls->cfg->psk_ke : ch->psk_dhe_ke;
+    if (!ch->has_psk || !mode_ok || tls->cfg->ticket_count == 0)
         return HO_OK;
     ho_cursor ids = ch->psk_identities, binders = ch->psk_binders, id, binder;
     uint32_t age;
@@ -398,13 +402,15 @@ static hs_status send_server_hello(ho_tls *tls, const struct client_hello *ch, c
     ho_put_u16(b, EXT_SUPPORTED_VERSIONS);
     ho_put_u16(b, 2);
     ho_put_u16(b, TLS13_VERSION);
-    ho_put_u16(b, EXT_KEY_SHARE);
-    size_t ks = ho_block_open(b, 2);
-    ho_put_u16(b, tls->group);
-    size_t kx = ho_block_open(b, 2);
-    ho_put_bytes(b, pub, pub_len);
-    ho_block_close(b, kx);
-    ho_block_close(b, ks);
+    if (pub != NULL) { /* §4.2.9: psk_ke sends no key_share */
+        ho_put_u16(b, EXT_KEY_SHARE);
+        size_t ks = ho_block_open(b, 2);
+        ho_put_u16(b, tls->group);
+        size_t kx = ho_block_open(b, 2);
+        ho_put_bytes(b, pub, pub_len);
+        ho_block_close(b, kx);
+        ho_block_close(b, ks);
+    }
     if (psk_index >= 0) {
         ho_put_u16(b, EXT_PRE_SHARED_KEY);
         ho_put_u16(b, 2);
@@ -548,17 +554,33 @@ hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t
     if ((rc = choose_alpn(tls, &ch)) != HO_OK)
         return tls_fail(tls, rc, "alpn");
 
+    /* psk_ke (opt-in, §4.2.9): a resumption without (EC)DHE needs no key
+     * share, hence no group and no HelloRetryRequest. */
+    struct session s;
+    memset(&s, 0, sizeof(s));
+    int psk_index = -1;
+    bool psk_ke = false;
+    if (!second && tls->cfg->psk_ke && ch.psk_ke) {
+        if ((rc = choose_psk(tls, &ch, msg, &s, &psk_index, true)) != HO_OK) {
+            session_clear(&s);
+            return tls_fail(tls, rc, "psk binder");
+        }
+        psk_ke = psk_index >= 0;
+    }
+
     /* Group: a key share for one of ours, else ask for one (HRR). */
     const struct key_share_entry *share = NULL;
     for (size_t i = 0; i < tls->cfg->group_count && share == NULL; i++)
         for (size_t j = 0; j < ch.share_count; j++)
             if (ch.shares[j].group == tls->cfg->groups[i] && ho_kex_group_supported(ch.shares[j].group))
                 share = &ch.shares[j];
-    if (second && (share == NULL || share->group != tls->hrr_group || ch.share_count != 1))
+    if (psk_ke)
+        share = NULL;
+    else if (second && (share == NULL || share->group != tls->hrr_group || ch.share_count != 1))
         return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "key share does not follow HRR"); /* §4.1.2 */
-    if (!ch.has_key_share)
-        return tls_alert(tls, HO_ALERT_MISSING_EXTENSION, "key_share (psk_ke is not supported)");
-    if (share == NULL) {
+    if (!psk_ke && !ch.has_key_share)
+        return tls_alert(tls, HO_ALERT_MISSING_EXTENSION, "key_share (psk_ke not offered or not enabled)");
+    if (!psk_ke && share == NULL) {
         for (size_t i = 0; i < tls->cfg->group_count; i++)
             if (tls_list_has(ch.groups, ch.group_count, tls->cfg->groups[i])) {
                 if (tls_transcript_add(tls, msg, len) != HO_OK)
@@ -567,12 +589,9 @@ hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t
             }
         return tls_alert(tls, HO_ALERT_HANDSHAKE_FAILURE, "no common group");
     }
-    tls->group = share->group;
+    tls->group = psk_ke ? 0 : share->group;
 
-    struct session s;
-    memset(&s, 0, sizeof(s));
-    int psk_index;
-    if ((rc = choose_psk(tls, &ch, msg, &s, &psk_index)) != HO_OK) {
+    if (!psk_ke && (rc = choose_psk(tls, &ch, msg, &s, &psk_index, false)) != HO_OK) {
         session_clear(&s);
         return tls_fail(tls, rc, "psk binder");
     }
@@ -586,26 +605,29 @@ hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t
     if (tls_transcript_add(tls, msg, len) != HO_OK || rc != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "key schedule");
 
-    /* (EC)DHE: our share and the shared secret. */
+    /* (EC)DHE: our share and the shared secret (none with psk_ke). */
     uint8_t pub[HO_KEX_PUB_MAX], dhe[HO_KEX_SECRET_MAX], th[HO_HASH_MAX];
-    size_t pub_len = sizeof(pub), dhe_len = sizeof(dhe);
-    ho_kex *kex = ho_kex_new(tls->group);
-    if (kex == NULL)
-        return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key generation");
-    rc = ho_kex_public(kex, pub, &pub_len);
-    if (rc == HO_OK)
-        rc = ho_kex_derive(kex, share->key.p, share->key.len, dhe, &dhe_len);
-    ho_kex_free(kex);
-    if (rc == HO_ERR_BAD_PEER_KEY)
-        return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "client key share");
-    if (rc != HO_OK)
-        return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key exchange");
+    size_t pub_len = 0, dhe_len = sizeof(dhe);
+    if (!psk_ke) {
+        pub_len = sizeof(pub);
+        ho_kex *kex = ho_kex_new(tls->group);
+        if (kex == NULL)
+            return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key generation");
+        rc = ho_kex_public(kex, pub, &pub_len);
+        if (rc == HO_OK)
+            rc = ho_kex_derive(kex, share->key.p, share->key.len, dhe, &dhe_len);
+        ho_kex_free(kex);
+        if (rc == HO_ERR_BAD_PEER_KEY)
+            return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "client key share");
+        if (rc != HO_OK)
+            return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key exchange");
+    }
 
-    if (send_server_hello(tls, &ch, pub, pub_len, psk_index, out) != HS_OK)
+    if (send_server_hello(tls, &ch, psk_ke ? NULL : pub, pub_len, psk_index, out) != HS_OK)
         return HS_ERROR;
     rc = tls_transcript_hash(tls, th);
-    if (rc == HO_OK)
-        rc = ks_handshake(&tls->ks, dhe, dhe_len, th);
+    if (rc == HO_OK) /* §7.1: with psk_ke the (EC)DHE input is the zero string */
+        rc = ks_handshake(&tls->ks, psk_ke ? NULL : dhe, dhe_len, th);
     ho_wipe(dhe, sizeof(dhe));
     if (rc != HO_OK)
         return tls_fail(tls, rc, "handshake secret");

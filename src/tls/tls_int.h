@@ -24,6 +24,7 @@ enum {
 
 #define TLS13_VERSION 0x0304
 #define TLS12_VERSION 0x0303
+#define PSK_KE 0     /* §4.2.9: resumption without (EC)DHE */
 #define PSK_DHE_KE 1
 #define MAX_CERTS 4
 #define MAX_HOOKS 4
@@ -79,6 +80,7 @@ struct ho_tls_config {
     uint32_t ticket_rotate_s;
     struct ticket_key ticket_keys[2]; /* [0] current, [1] previous */
     bool hrr_cookie;
+    bool psk_ke; /* resumption without (EC)DHE allowed (opt-in) */
     ho_tls_callbacks cb;
     struct ext_hook hooks[MAX_HOOKS];
     size_t hook_count;
