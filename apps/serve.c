@@ -19,7 +19,7 @@
 typedef struct serve_opts {
     int port, tls_port, http_port;
     const char *bind, *cert, *key, *suites, *groups, *alpn, *dataset, *static_dir, *root;
-    bool no_tickets, hrr_cookie, no_h3, retry;
+    bool no_tickets, hrr_cookie, no_h3, retry, psk_ke;
     long quic_key_update;
     long max_udp_payload;
     bool no_gso, no_gro, no_ecn;
@@ -52,6 +52,7 @@ void serve_usage(FILE *f)
             "                         none gets HTTP/1.1\n"
             "  --no-tickets           do not issue session tickets (no resumption)\n"
             "  --hrr-cookie           send a cookie in HelloRetryRequest\n"
+            "  --psk-ke               resume clients that offer it without (EC)DHE (psk_ke)\n"
             "  --no-h3                no HTTP/3 (QUIC on UDP --port)\n"
             "  --retry                QUIC: validate every client address with a Retry\n"
             "  --quic-key-update N    QUIC: start a 1-RTT key update every N packets sent (default\n"
@@ -107,7 +108,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
 {
     enum {
         O_PORT = 256, O_TLS_PORT, O_HTTP_PORT, O_BIND, O_CERT, O_KEY, O_SUITES, O_GROUPS, O_ALPN, O_NO_TICKETS,
-        O_HRR_COOKIE, O_KTLS, O_THREADS, O_WORKERS, O_OFFLOAD, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_REQ_TIMEOUT,
+        O_HRR_COOKIE, O_PSK_KE, O_KTLS, O_THREADS, O_WORKERS, O_OFFLOAD, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_REQ_TIMEOUT,
         O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY, O_ROOT, O_QUIC_KEY_UPDATE,
         O_NO_GSO, O_NO_GRO, O_NO_ECN, O_MAX_UDP_PAYLOAD,
     };
@@ -122,7 +123,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"groups", required_argument, NULL, O_GROUPS},
         {"alpn", required_argument, NULL, O_ALPN},
         {"no-tickets", no_argument, NULL, O_NO_TICKETS},
-        {"hrr-cookie", no_argument, NULL, O_HRR_COOKIE},
+        {"hrr-cookie", no_argument, NULL, O_HRR_COOKIE}, {"psk-ke", no_argument, NULL, O_PSK_KE},
         {"ktls", required_argument, NULL, O_KTLS},
         {"threads", required_argument, NULL, O_THREADS},
         {"handshake-workers", required_argument, NULL, O_WORKERS},
@@ -166,6 +167,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         case O_NO_H3: o->no_h3 = true; break;
         case O_RETRY: o->retry = true; break;
         case O_HRR_COOKIE: o->hrr_cookie = true; break;
+        case O_PSK_KE: o->psk_ke = true; break;
         case O_DATASET: o->dataset = optarg; break;
         case O_STATIC: o->static_dir = optarg; break;
         case O_ROOT: o->root = optarg; break;
@@ -485,6 +487,8 @@ int serve_main(int argc, char **argv)
             ho_tls_config_set_tickets(cfg, 0, 7200, 3600);
         if (o.hrr_cookie)
             ho_tls_config_set_hrr_cookie(cfg, true);
+        if (o.psk_ke)
+            ho_tls_config_set_psk_ke(cfg, true);
     }
 
     if (o.server.ktls == HO_KTLS_ON && !ho_ktls_supported()) {

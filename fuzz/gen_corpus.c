@@ -16,6 +16,7 @@
  * fuzz/capture-hellos.py; `gen_corpus --check FILE...` runs server seeds
  * through the target's driver and prints what the server said. */
 #include "fuzz_common.h"
+#include "../tests/tls_builder.h"
 
 #include <errno.h>
 #include <sys/stat.h>
@@ -477,6 +478,97 @@ static void record_seeds(void)
     ho_tls_config_free(c);
 }
 
+/* ---- RFC 8446 conformance seeds (issue 10) ---------------------------- */
+
+/* A plaintext record around body. */
+static void put_record(ho_buf *b, uint8_t type, const uint8_t *body, size_t len)
+{
+    ho_put_u8(b, type);
+    ho_put_u16(b, 0x0303);
+    ho_put_u16(b, (uint16_t)len);
+    ho_put_bytes(b, body, len);
+}
+
+/* A fuzz_tls_server seed from a built ClientHello; `answered`: the server
+ * must reply (else it must refuse, which is the case's point). */
+static void built_server_seed(const char *name, const struct tb_client_hello *ch, bool answered)
+{
+    ho_buf m, seed;
+    ho_buf_init(&m);
+    ho_buf_init(&seed);
+    tb_ch_build(ch, &m);
+    ho_put_u8(&seed, 0);
+    ho_put_bytes(&seed, m.data, m.len);
+    size_t produced;
+    int rc = fuzz_server_run(fuzz_server, seed.data, seed.len, &produced);
+    if ((rc == HO_OK && produced > 0) != answered) {
+        fprintf(stderr, "gen_corpus: server seed %s: %s, %zu bytes out\n", name, ho_err_str(rc), produced);
+        failures++;
+    }
+    write_seed("fuzz_tls_server", name, seed.data, seed.len);
+    ho_buf_free(&m);
+    ho_buf_free(&seed);
+}
+
+static void conformance_seeds(void)
+{
+    ho_kex *kex = ho_kex_new(HO_GROUP_X25519);
+    if (kex == NULL)
+        fuzz_die("kex");
+    struct tb_client_hello ch;
+    /* §4.2.3: 213 signature schemes, the usable one last. */
+    uint16_t v[213];
+    for (int i = 0; i < 212; i++)
+        v[i] = (uint16_t)(0x0a00 + i);
+    v[212] = HO_SIG_ECDSA_SECP256R1_SHA256;
+    tb_ch_init(&ch, kex, FUZZ_SERVER_NAME);
+    tb_ext_set_u16_list(&ch.ext, TB_EXT_SIGNATURE_ALGORITHMS, 2, v, 213);
+    built_server_seed("ch-sigs-213", &ch, true);
+    /* §4.2.7: 100 unknown groups before X25519. */
+    for (int i = 0; i < 100; i++)
+        v[i] = (uint16_t)(0x2a00 + i);
+    v[100] = HO_GROUP_X25519;
+    tb_ch_init(&ch, kex, FUZZ_SERVER_NAME);
+    tb_ext_set_u16_list(&ch.ext, TB_EXT_SUPPORTED_GROUPS, 2, v, 101);
+    built_server_seed("ch-groups-101", &ch, true);
+    /* App. D.5: legacy_version 0x0300 → protocol_version. */
+    tb_ch_init(&ch, kex, FUZZ_SERVER_NAME);
+    ch.legacy_version = 0x0300;
+    built_server_seed("ch-legacy-version-0300", &ch, false);
+
+    /* Record seeds: early data offered then undecryptable records (§4.2.10,
+     * skipped); a ClientHello split with a change_cipher_spec between the
+     * pieces (§5.1, refused); a zero-length alert (§5.1, refused). */
+    ho_buf m, seed;
+    ho_buf_init(&m);
+    ho_buf_init(&seed);
+    tb_ch_init(&ch, kex, FUZZ_SERVER_NAME);
+    tb_ext_add(&ch.ext, TB_EXT_EARLY_DATA, NULL, 0);
+    tb_ch_build(&ch, &m);
+    ho_put_u8(&seed, 0);
+    put_record(&seed, 22, m.data, m.len);
+    uint8_t junk[200];
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = (uint8_t)(i * 29 + 3);
+    for (int i = 0; i < 3; i++)
+        put_record(&seed, 23, junk, sizeof(junk));
+    write_seed("fuzz_tls_record", "rec-early-data-skipped", seed.data, seed.len);
+    seed.len = 0;
+    ho_put_u8(&seed, 0);
+    put_record(&seed, 22, m.data, 20);
+    const uint8_t one = 1;
+    put_record(&seed, 20, &one, 1);
+    put_record(&seed, 22, m.data + 20, m.len - 20);
+    write_seed("fuzz_tls_record", "rec-ch-interleaved-ccs", seed.data, seed.len);
+    seed.len = 0;
+    ho_put_u8(&seed, 0);
+    put_record(&seed, 21, NULL, 0);
+    write_seed("fuzz_tls_record", "rec-zero-length-alert", seed.data, seed.len);
+    ho_buf_free(&m);
+    ho_buf_free(&seed);
+    ho_kex_free(kex);
+}
+
 /* gen_corpus --check FILE...: runs fuzz_tls_server seeds (such as the
  * captured ClientHellos) through the target's driver and prints the result. */
 static int check_files(int n, char **files)
@@ -516,6 +608,7 @@ int main(int argc, char **argv)
     fuzz_server = fuzz_server_config();
     server_seeds();
     record_seeds();
+    conformance_seeds();
     ho_tls_config_free(fuzz_server);
     client_seeds(argc > 2 ? argv[2] : "build/testdata");
     cursor_seeds();

@@ -168,6 +168,13 @@ void ho_tls_config_set_verify_peer(ho_tls_config *cfg, bool verify); /* client d
  * tickets off), sealed with a key rotated every `rotate_s` seconds (default
  * 3600; the previous key is still accepted). */
 void ho_tls_config_set_tickets(ho_tls_config *cfg, unsigned count, uint32_t lifetime_s, uint32_t rotate_s);
+/* Resumption without (EC)DHE, psk_ke (RFC 8446 §4.2.9), default off. It
+ * costs only symmetric crypto but gives up forward secrecy for the resumed
+ * connection (the ticket key protects it). Client: a resumption offers
+ * psk_ke alone (a server without it falls back to a full handshake), a
+ * first handshake lists psk_ke and psk_dhe_ke. Server: resume a client
+ * that offers psk_ke without a key exchange. */
+void ho_tls_config_set_psk_ke(ho_tls_config *cfg, bool on);
 /* Server: send a cookie in HelloRetryRequest (default off). */
 void ho_tls_config_set_hrr_cookie(ho_tls_config *cfg, bool on);
 void ho_tls_config_set_callbacks(ho_tls_config *cfg, const ho_tls_callbacks *cb);

@@ -13,8 +13,21 @@ extern const uint8_t ho_tls_hrr_random[32];
 static const uint16_t client_sig_schemes[] = {
     HO_SIG_ECDSA_SECP256R1_SHA256, 0x0503 /* ecdsa_secp384r1_sha384 */, HO_SIG_ED25519,
     HO_SIG_RSA_PSS_RSAE_SHA256, 0x0805 /* rsa_pss_rsae_sha384 */, 0x0806 /* rsa_pss_rsae_sha512 */,
+    /* §4.2.3: RSASSA-PSS with an RSASSA-PSS (id-RSASSA-PSS) public key */
+    0x0809 /* rsa_pss_pss_sha256 */, 0x080a /* rsa_pss_pss_sha384 */, 0x080b /* rsa_pss_pss_sha512 */,
 };
 #define N_SIG_SCHEMES (sizeof(client_sig_schemes) / sizeof(client_sig_schemes[0]))
+
+/* §4.2.3 signature_algorithms_cert: the signatures we accept in
+ * certificates, which (unlike CertificateVerify) include PKCS#1 v1.5, the
+ * signature of most CA-issued chains. Chains are checked by libcrypto's X.509
+ * verifier, which takes all of these. */
+static const uint16_t client_cert_sig_schemes[] = {
+    HO_SIG_ECDSA_SECP256R1_SHA256, 0x0503, 0x0603, HO_SIG_ED25519, HO_SIG_RSA_PSS_RSAE_SHA256, 0x0805, 0x0806,
+    0x0809, 0x080a, 0x080b, 0x0401 /* rsa_pkcs1_sha256 */, 0x0501 /* rsa_pkcs1_sha384 */,
+    0x0601 /* rsa_pkcs1_sha512 */,
+};
+#define N_CERT_SIG_SCHEMES (sizeof(client_cert_sig_schemes) / sizeof(client_cert_sig_schemes[0]))
 
 static bool is_ip_literal(const char *name)
 {
@@ -98,6 +111,11 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
     ho_put_u16(b, (uint16_t)(2 * N_SIG_SCHEMES));
     for (size_t i = 0; i < N_SIG_SCHEMES; i++)
         ho_put_u16(b, client_sig_schemes[i]);
+    put_ext_header(tls, b, EXT_SIGNATURE_ALGORITHMS_CERT);
+    ho_put_u16(b, (uint16_t)(2 + 2 * N_CERT_SIG_SCHEMES));
+    ho_put_u16(b, (uint16_t)(2 * N_CERT_SIG_SCHEMES));
+    for (size_t i = 0; i < N_CERT_SIG_SCHEMES; i++)
+        ho_put_u16(b, client_cert_sig_schemes[i]);
     put_ext_header(tls, b, EXT_KEY_SHARE);
     size_t share_ext = ho_block_open(b, 2), shares = ho_block_open(b, 2);
     ho_put_u16(b, ho_kex_group(tls->kex));
@@ -127,11 +145,26 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
     size_t binder_at = 0;
     const ho_tls_suite *psk_suite = tls->offering_psk ? ho_tls_suite_by_id(tls->offered.suite) : NULL;
     size_t binder_len = psk_suite ? ho_hash_len(psk_suite->hash) : 0;
-    if (psk_suite != NULL) {
+    /* §4.2.9: a server issues tickets only to a client that sent
+     * psk_key_exchange_modes, so it goes in every ClientHello of a client
+     * that wants to resume (a session callback is set), not only in those
+     * that offer a PSK; psk_dhe_ke is the mode we support. */
+    bool wants_tickets = tls->session_cb != NULL || tls->cfg->cb.session != NULL;
+    if (psk_suite != NULL || wants_tickets) {
+        /* psk_ke (no key exchange) only when configured: then a resumption
+         * offers it alone (a server without psk_ke does a full handshake
+         * with our key share), and a first handshake lists both, so that
+         * servers issuing tickets for psk_dhe_ke only still issue them. */
+        bool ke = tls->cfg->psk_ke, dhe = !ke || psk_suite == NULL;
         put_ext_header(tls, b, EXT_PSK_KEY_EXCHANGE_MODES);
-        ho_put_u16(b, 2);
-        ho_put_u8(b, 1);
-        ho_put_u8(b, PSK_DHE_KE);
+        ho_put_u16(b, (uint16_t)(1 + ke + dhe));
+        ho_put_u8(b, (uint8_t)(ke + dhe));
+        if (ke)
+            ho_put_u8(b, PSK_KE);
+        if (dhe)
+            ho_put_u8(b, PSK_DHE_KE);
+    }
+    if (psk_suite != NULL) {
         /* §4.2.11: pre_shared_key is last. */
         put_ext_header(tls, b, EXT_PRE_SHARED_KEY);
         size_t e = ho_block_open(b, 2), ids = ho_block_open(b, 2), id = ho_block_open(b, 2);
@@ -183,10 +216,11 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
 int client_start(ho_tls *tls, ho_tls_out *out)
 {
     int rc = ho_random(tls->client_random, 32);
-    /* A non-empty legacy_session_id keeps middleboxes calm (§D.4). */
-    tls->session_id_len = 32;
-    if (rc == HO_OK)
-        rc = ho_random(tls->session_id, 32);
+    /* A non-empty legacy_session_id keeps middleboxes calm (App. D.4);
+     * RFC 9001 §8.4: over QUIC a client MUST NOT ask for that mode. */
+    tls->session_id_len = tls_is_quic(tls) ? 0 : 32;
+    if (rc == HO_OK && tls->session_id_len > 0)
+        rc = ho_random(tls->session_id, tls->session_id_len);
     if (rc != HO_OK)
         return rc;
     if (tls->offering_psk && !session_usable(tls)) {
@@ -282,14 +316,15 @@ hs_status client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t
         return handle_hello_retry(tls, &seen, msg, len, out);
 
     uint16_t group;
-    ho_cursor share;
-    if (!ext_get(&seen, EXT_KEY_SHARE, &c))
-        return tls_alert(tls, HO_ALERT_MISSING_EXTENSION, "key_share (we offer psk_dhe_ke only)");
-    if (!ho_get_u16(&c, &group) || !ho_get_block(&c, 2, &share) || share.len == 0 || !ho_cursor_empty(&c))
-        return tls_alert(tls, HO_ALERT_DECODE_ERROR, "key_share");
-    if (group != ho_kex_group(tls->kex))
-        return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "key share group");
-    tls->group = group;
+    ho_cursor share = {0};
+    bool has_share = ext_get(&seen, EXT_KEY_SHARE, &c);
+    if (has_share) {
+        if (!ho_get_u16(&c, &group) || !ho_get_block(&c, 2, &share) || share.len == 0 || !ho_cursor_empty(&c))
+            return tls_alert(tls, HO_ALERT_DECODE_ERROR, "key_share");
+        if (group != ho_kex_group(tls->kex))
+            return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "key share group");
+        tls->group = group;
+    }
     if (ext_get(&seen, EXT_PRE_SHARED_KEY, &c)) {
         uint16_t selected;
         if (!ho_get_u16(&c, &selected) || !ho_cursor_empty(&c))
@@ -301,6 +336,10 @@ hs_status client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t
             return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "selected psk");
         tls->resumed = true;
     }
+    /* §4.2.9: a ServerHello without key_share is psk_ke, valid only as a
+     * resumption in a mode we offered. */
+    if (!has_share && !(tls->resumed && tls->cfg->psk_ke))
+        return tls_alert(tls, HO_ALERT_MISSING_EXTENSION, "key_share (psk_ke not offered)");
     if (tls->transcript == NULL && tls_transcript_start(tls, tls->suite->hash) != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "transcript");
     if (tls_transcript_add(tls, msg, len) != HO_OK)
@@ -308,7 +347,7 @@ hs_status client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t
 
     uint8_t dhe[HO_KEX_SECRET_MAX], th[HO_HASH_MAX];
     size_t dhe_len = sizeof(dhe);
-    rc = ho_kex_derive(tls->kex, share.p, share.len, dhe, &dhe_len);
+    rc = has_share ? ho_kex_derive(tls->kex, share.p, share.len, dhe, &dhe_len) : HO_OK;
     ho_kex_free(tls->kex);
     tls->kex = NULL;
     if (rc == HO_ERR_BAD_PEER_KEY)
@@ -318,7 +357,7 @@ hs_status client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t
     if (rc == HO_OK)
         rc = tls_transcript_hash(tls, th);
     if (rc == HO_OK)
-        rc = ks_handshake(&tls->ks, dhe, dhe_len, th);
+        rc = ks_handshake(&tls->ks, has_share ? dhe : NULL, dhe_len, th); /* §7.1: psk_ke, 0 */
     ho_wipe(dhe, sizeof(dhe));
     if (rc != HO_OK)
         return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "handshake secret");
@@ -336,6 +375,8 @@ hs_status client_handle_encrypted_extensions(ho_tls *tls, ho_cursor *body, const
     struct ext_seen seen;
     if (!ho_get_block(body, 2, &exts) || !ho_cursor_empty(body))
         return tls_alert(tls, HO_ALERT_DECODE_ERROR, "encrypted extensions");
+    /* §4.3.1: an extension EncryptedExtensions may not carry is
+     * illegal_parameter (the permission table, ext.c). */
     int rc = ext_parse(tls, exts, MSG_EE, &seen);
     if (rc != HO_OK)
         return tls_fail(tls, rc, "encrypted extensions");

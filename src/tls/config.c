@@ -25,6 +25,9 @@ ho_tls_config *ho_tls_config_new(bool is_server)
     if (cfg == NULL)
         return NULL;
     cfg->is_server = is_server;
+    /* RFC 8446 §9.1: TLS_AES_128_GCM_SHA256 and secp256r1 are mandatory
+     * (both are in the defaults), as are the signature schemes of §9.1
+     * that ho_privkey_sign / the certificate checks implement. */
     cfg->suites[0] = HO_TLS_AES_128_GCM_SHA256;
     cfg->suites[1] = HO_TLS_AES_256_GCM_SHA384;
     cfg->suites[2] = HO_TLS_CHACHA20_POLY1305_SHA256;
@@ -156,6 +159,8 @@ void ho_tls_config_set_tickets(ho_tls_config *cfg, unsigned count, uint32_t life
     cfg->ticket_lifetime_s = lifetime_s > 604800 ? 604800 : lifetime_s;
     cfg->ticket_rotate_s = rotate_s ? rotate_s : 3600;
 }
+
+void ho_tls_config_set_psk_ke(ho_tls_config *cfg, bool on) { cfg->psk_ke = on; }
 
 void ho_tls_config_set_hrr_cookie(ho_tls_config *cfg, bool on) { cfg->hrr_cookie = on; }
 void ho_tls_config_set_callbacks(ho_tls_config *cfg, const ho_tls_callbacks *cb)

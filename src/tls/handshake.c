@@ -187,10 +187,12 @@ hs_status tls_install_secret(ho_tls *tls, bool is_write, ho_epoch epoch, const u
         bool server_side = tls->is_server == is_write;
         tls_keylog(tls, keylog_label(server_side, epoch), secret);
     }
-    if (is_write)
+    if (is_write) {
         tls->write_epoch = epoch;
-    else
+    } else {
         tls->read_epoch = epoch;
+        tls->read_keys++;
+    }
     if (tls->secret_cb != NULL) {
         int rc = tls->secret_cb(tls->secret_ctx, tls, is_write, epoch, tls->suite, secret);
         if (rc != HO_OK)
@@ -331,16 +333,26 @@ int ho_tls_handle(ho_tls *tls, ho_epoch epoch, const void *in, size_t len, ho_tl
             tls_alert(tls, HO_ALERT_UNEXPECTED_MESSAGE, ho_tls_handshake_name(type));
             break;
         }
+        /* §5.1: a message that immediately precedes a key change MUST end
+         * at a record boundary: nothing may be buffered after it. A
+         * KeyUpdate always does and changes keys within the epoch, so it is
+         * checked before its handler acts (we would otherwise answer it);
+         * the others (ClientHello, ServerHello, Finished) below, once the
+         * handler shows whether the read key changed. */
+        if (type == HO_HS_KEY_UPDATE && off + 4 + body_len != tls->msg.len) {
+            tls_alert(tls, HO_ALERT_UNEXPECTED_MESSAGE, "data after KeyUpdate");
+            break;
+        }
         if (ho_event_threshold() >= HO_LOG_DEBUG)
             tls_event(tls, HO_EV_MSG_RECV, HO_LOG_DEBUG, type, body_len + 4, ho_tls_handshake_name(type));
         ho_cursor body = ho_cursor_make(msg + 4, body_len);
-        ho_epoch read_before = tls->read_epoch;
+        unsigned keys_before = tls->read_keys;
         off += 4 + body_len;
         if (t->handler(tls, &body, msg, 4 + body_len, out) != HS_OK)
             break;
         /* §5.1: handshake messages MUST NOT span a key change; data already
          * received under the old key past that point is unexpected. */
-        if (tls->read_epoch != read_before && off != tls->msg.len) {
+        if (tls->read_keys != keys_before && off != tls->msg.len) {
             tls_alert(tls, HO_ALERT_UNEXPECTED_MESSAGE, "data after key change");
             break;
         }
@@ -459,6 +471,17 @@ void ho_tls_out_free(ho_tls_out *out)
     for (int e = 0; e < HO_EPOCH_COUNT; e++)
         ho_buf_free(&out->send[e]);
 }
+
+bool tls_is_quic(const ho_tls *tls)
+{
+    for (size_t i = 0; i < tls->cfg->hook_count; i++)
+        if (tls->cfg->hooks[i].type == TLS_EXT_QUIC_TRANSPORT_PARAMETERS)
+            return true;
+    return false;
+}
+bool tls_wants_compat_ccs(const ho_tls *tls) { return tls->is_server && tls->compat_ccs; }
+bool tls_rejected_early_data(const ho_tls *tls) { return tls->is_server && tls->early_offered; }
+bool tls_has_partial_message(const ho_tls *tls) { return tls->msg.len > 0; }
 
 bool ho_tls_is_server(const ho_tls *tls) { return tls->is_server; }
 bool ho_tls_handshake_done(const ho_tls *tls) { return tls->done; }

@@ -11,6 +11,7 @@
  * queued before it under the old key: that is what puts ServerHello in the
  * clear and a KeyUpdate under the key it replaces. */
 #include "handoff/tls.h"
+#include "tls_int.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,6 +33,14 @@ enum {
     MAX_PLAINTEXT = 1 << 14,
     /* RFC 8446 §5.2: TLSCiphertext.length MUST NOT exceed 2^14 + 256. */
     MAX_CIPHERTEXT = (1 << 14) + 256,
+    /* RFC 8446 §5.4: the whole TLSInnerPlaintext (content, type, padding)
+     * MUST NOT exceed 2^14 + 1. */
+    MAX_INNER_PLAINTEXT = (1 << 14) + 1,
+    /* RFC 8446 §4.2.10: early data we reject is skipped up to our
+     * max_early_data_size. We advertise none; this bounds what a client
+     * with a ticket from elsewhere can make us discard (one full record's
+     * worth of plaintext, OpenSSL's default). */
+    EARLY_DATA_SKIP_MAX = 1 << 14,
 };
 
 /* One direction of the connection: the epoch whose key is in use, the key
@@ -61,7 +70,10 @@ struct ho_tls_conn {
     bool peer_closed;    /* close_notify received */
     bool closed;         /* close_notify sent */
     bool ccs_seen;
+    bool ccs_sent;       /* our compatibility change_cipher_spec (App. D.4) */
     bool handshake_seen; /* any handshake bytes received yet */
+    bool early_done;     /* a record decrypted under the handshake key: no more early data to skip */
+    size_t early_skipped; /* bytes of rejected early data skipped (§4.2.10) */
     int callback_error;  /* a failure inside the secret callback */
 };
 
@@ -165,6 +177,16 @@ static int flush_handshake(ho_tls_conn *c)
         if (err != HO_OK)
             return err;
         ho_buf_consume(pending, pending->len);
+        /* App. D.4: a server whose client sent a legacy_session_id sends a
+         * dummy change_cipher_spec immediately after its first ServerHello
+         * or HelloRetryRequest (the plaintext flight), and only once. Over
+         * QUIC there are no records and none is sent (RFC 9001 §8.4). */
+        if (e == HO_EPOCH_INITIAL && !c->ccs_sent && tls_wants_compat_ccs(c->tls)) {
+            const uint8_t one = 0x01;
+            if ((err = seal_record(c, CONTENT_CHANGE_CIPHER_SPEC, &one, 1)) != HO_OK)
+                return err;
+            c->ccs_sent = true;
+        }
     }
     return HO_OK;
 }
@@ -303,6 +325,10 @@ int ho_tls_conn_start(ho_tls_conn *c)
 static int handle_alert(ho_tls_conn *c, ho_cursor body)
 {
     uint8_t level, desc;
+    /* RFC 8446 §5.1: implementations MUST NOT send zero-length fragments of
+     * Alert; one is an unexpected message, not a short one. */
+    if (ho_cursor_empty(&body))
+        return HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE);
     /* RFC 8446 §6: an alert is exactly level and description. */
     if (!ho_get_u8(&body, &level) || !ho_get_u8(&body, &desc) || !ho_cursor_empty(&body))
         return HO_ERR_TLS_ALERT(HO_ALERT_DECODE_ERROR);
@@ -319,6 +345,10 @@ static int handle_alert(ho_tls_conn *c, ho_cursor body)
 /* Dispatches one record's content (already decrypted when protected). */
 static int handle_content(ho_tls_conn *c, uint8_t type, ho_cursor body)
 {
+    /* RFC 8446 §5.1: a handshake message split over records MUST NOT have
+     * records of another type between its pieces. */
+    if (type != CONTENT_HANDSHAKE && tls_has_partial_message(c->tls))
+        return HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE);
     switch (type) {
     case CONTENT_HANDSHAKE:
         /* RFC 8446 §5.1: zero-length handshake fragments MUST NOT be sent. */
@@ -349,11 +379,32 @@ static int handle_change_cipher_spec(ho_tls_conn *c, ho_cursor body)
     /* RFC 8446 §5: a change_cipher_spec before the first ClientHello (on a
      * server, before any handshake byte) is an unexpected record. */
     bool before_hello = ho_tls_is_server(c->tls) && !c->handshake_seen;
-    if (before_hello || ho_tls_handshake_done(c->tls) || c->ccs_seen || !ho_get_u8(&body, &v) || v != 0x01 ||
+    /* RFC 8446 §5.1: nor between the pieces of a handshake message. */
+    if (before_hello || tls_has_partial_message(c->tls) || ho_tls_handshake_done(c->tls) || c->ccs_seen || !ho_get_u8(&body, &v) || v != 0x01 ||
         !ho_cursor_empty(&body))
         return HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE);
     c->ccs_seen = true;
     return HO_OK;
+}
+
+/* RFC 8446 §4.2.10: a server that rejects the early data a client offered
+ * skips the records that fail to decrypt under its handshake key (they are
+ * 0-RTT records), up to max_early_data_size, and after a HelloRetryRequest
+ * skips application_data records until the second ClientHello. True when
+ * this record of `len` bytes is skipped. */
+static bool skip_early_data(ho_tls_conn *c, size_t len, bool failed_decrypt)
+{
+    if (c->early_done || !tls_rejected_early_data(c->tls) || c->read.epoch > HO_EPOCH_HANDSHAKE)
+        return false;
+    /* After a HelloRetryRequest the second ClientHello carries no early
+     * data: a record failing to decrypt after it is a bad record. */
+    if (failed_decrypt && ho_tls_did_hrr(c->tls))
+        return false;
+    size_t plain = len > HO_AEAD_TAG_LEN ? len - HO_AEAD_TAG_LEN : 0;
+    if (plain > EARLY_DATA_SKIP_MAX - c->early_skipped)
+        return false;
+    c->early_skipped += plain;
+    return true;
 }
 
 /* Opens one protected record in place (we own the input buffer) and hands
@@ -363,16 +414,25 @@ static int handle_protected(ho_tls_conn *c, const uint8_t *header, uint8_t *body
     /* RFC 8446 §5.2: too short to hold a tag, or fails to authenticate →
      * bad_record_mac. */
     if (len < HO_AEAD_TAG_LEN + 1)
-        return HO_ERR_TLS_ALERT(HO_ALERT_BAD_RECORD_MAC);
+        return skip_early_data(c, len, true) ? HO_OK : HO_ERR_TLS_ALERT(HO_ALERT_BAD_RECORD_MAC);
+    /* RFC 8446 §5.4: the inner plaintext, padding included, MUST NOT
+     * exceed 2^14 + 1 (every suite's tag is 16 bytes, so this is known
+     * before decrypting): a record at the §5.2 limit of 2^14 + 256 is
+     * therefore answered with record_overflow, never left waiting. */
+    if (len - HO_AEAD_TAG_LEN > MAX_INNER_PLAINTEXT)
+        return HO_ERR_TLS_ALERT(HO_ALERT_RECORD_OVERFLOW);
     if (c->read.seq == UINT64_MAX)
         return HO_ERR_TLS_ALERT(HO_ALERT_INTERNAL_ERROR);
     size_t inner_len = len - HO_AEAD_TAG_LEN;
     int err = ho_aead_open(c->read.aead, c->read.seq, header, RECORD_HEADER_LEN, body, len, body);
     if (err == HO_ERR_DECRYPT)
-        return HO_ERR_TLS_ALERT(HO_ALERT_BAD_RECORD_MAC);
+        return skip_early_data(c, len, true) ? HO_OK : HO_ERR_TLS_ALERT(HO_ALERT_BAD_RECORD_MAC);
     if (err != HO_OK)
         return err;
     c->read.seq++;
+    /* §4.2.10: the first record that decrypts starts the client's second
+     * flight; nothing is skipped after it. */
+    c->early_done = true;
     /* RFC 8446 §5.4: the content type is the last non-zero byte; all zeros
      * → unexpected_message. */
     while (inner_len > 0 && body[inner_len - 1] == 0)
@@ -405,6 +465,11 @@ static int handle_record(ho_tls_conn *c, uint8_t type, const uint8_t *header, ui
     /* Plaintext: only the ClientHello/ServerHello exchange and alerts. */
     if (len > MAX_PLAINTEXT)
         return HO_ERR_TLS_ALERT(HO_ALERT_RECORD_OVERFLOW);
+    /* §4.2.10: after a HelloRetryRequest, the 0-RTT records of the first
+     * flight (outer type application_data) are skipped. */
+    if (type == CONTENT_APPLICATION_DATA && ho_tls_did_hrr(c->tls) && !tls_has_partial_message(c->tls) &&
+        skip_early_data(c, len + HO_AEAD_TAG_LEN, false))
+        return HO_OK;
     if (type != CONTENT_HANDSHAKE && type != CONTENT_ALERT)
         return HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE);
     return handle_content(c, type, content);
@@ -436,7 +501,7 @@ int ho_tls_conn_receive(ho_tls_conn *c, const void *data, size_t len)
             err = HO_ERR_INTERNAL;
             break;
         }
-        /* RFC 8446 §5.1: legacy_record_version MUST be ignored. */
+        /* RFC 8446 §5.1, App. D: legacy_record_version MUST be ignored. */
         (void)version;
         /* RFC 8446 §5.2: a record longer than 2^14 + 256 → record_overflow,
          * detected from the header without waiting for the body. */

@@ -2,6 +2,8 @@
  * a HelloRetryRequest) and the client's Finished (which issues tickets). */
 #include "tls_int.h"
 
+#include "quic/transport_error.h" /* HO_ERR_QUIC, which ho_tls_handle passes to QUIC as it is */
+
 #include <stdio.h>
 #include <string.h>
 
@@ -23,29 +25,56 @@ struct client_hello {
     struct ext_seen ext;
     char server_name[256];
     bool has_sni;
-    uint16_t groups[MAX_LIST];
+    uint16_t groups[MAX_LIST]; /* the groups we can use, in the client's order */
     size_t group_count;
-    uint16_t sigs[MAX_LIST];
+    uint16_t sigs[MAX_LIST]; /* the schemes we recognise, in the client's order */
     size_t sig_count;
-    struct key_share_entry shares[8];
+    ho_cursor groups_raw, sigs_raw; /* the whole lists as sent */
+    struct key_share_entry shares[8]; /* shares for groups we can use */
     size_t share_count;
-    bool has_groups, has_sigs, has_key_share, has_alpn, has_modes, psk_dhe_ke, has_psk, has_cookie;
+    bool has_groups, has_sigs, has_key_share, has_alpn, has_modes, psk_dhe_ke, has_psk, has_cookie, has_early;
+    bool psk_ke; /* psk_key_exchange_modes lists psk_ke */
     ho_cursor alpn, psk_identities, psk_binders, cookie;
     size_t binders_offset; /* where the binders list starts in the message */
 };
 
-/* Reads a u16 list (block of 2-byte length) keeping the first `max` items. */
-static bool get_u16_list(ho_cursor *c, uint16_t *out, size_t max, size_t *count)
+/* SignatureScheme values a TLS 1.3 peer may offer that we can recognise
+ * (RFC 8446 §4.2.3): ECDSA, RSASSA-PSS (rsae and pss), EdDSA, and the
+ * PKCS#1 v1.5 ones, which only count for certificates. */
+static bool sig_scheme_known(uint16_t v)
+{
+    return v == 0x0401 || v == 0x0501 || v == 0x0601 || v == 0x0403 || v == 0x0503 || v == 0x0603 ||
+           (v >= 0x0804 && v <= 0x080b);
+}
+
+/* Reads a whole u16 list (block of 2-byte length, up to its wire limit of
+ * 2^16-2 bytes) and remembers the values `keep` accepts, once each, in
+ * order. RFC 8446 §4.2.3, §4.2.7: unknown values are ignored, wherever they
+ * stand in the list, so no value we know is lost behind them; the list
+ * itself stays available in *raw for exact membership tests. */
+static bool get_u16_list(ho_cursor *c, bool (*keep)(uint16_t), uint16_t *out, size_t max, size_t *count,
+                         ho_cursor *raw)
 {
     ho_cursor list;
     if (!ho_get_block(c, 2, &list) || list.len == 0 || list.len % 2 != 0)
         return false;
+    *raw = list;
     *count = 0;
     uint16_t v;
     while (ho_get_u16(&list, &v))
-        if (*count < max)
+        if (keep(v) && *count < max && !tls_list_has(out, *count, v))
             out[(*count)++] = v;
     return true;
+}
+
+/* Whether a u16 list on the wire holds v. */
+static bool raw_list_has(ho_cursor list, uint16_t v)
+{
+    uint16_t x;
+    while (ho_get_u16(&list, &x))
+        if (x == v)
+            return true;
+    return false;
 }
 
 #define DECODE_ERROR HO_ERR_TLS_ALERT(HO_ALERT_DECODE_ERROR)
@@ -85,9 +114,13 @@ static int parse_key_share(ho_cursor body, struct client_hello *ch)
         for (size_t i = 0; i < ch->share_count; i++)
             if (ch->shares[i].group == e.group)
                 return ILLEGAL;
-        if (!tls_list_has(ch->groups, ch->group_count, e.group))
+        /* Checked against the whole list: a share for a group listed late
+         * (or one we do not know) is still legal. */
+        if (!raw_list_has(ch->groups_raw, e.group))
             return ILLEGAL;
-        if (ch->share_count < 8)
+        /* Shares for groups we cannot use are skipped (§4.2.8); one per
+         * group means at most MAX_LIST are kept. */
+        if (ho_kex_group_supported(e.group) && ch->share_count < sizeof(ch->shares) / sizeof(ch->shares[0]))
             ch->shares[ch->share_count++] = e;
     }
     ch->has_key_share = true;
@@ -131,31 +164,34 @@ static int parse_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, 
         ch->session_id.len > 32 || !ho_get_block(body, 2, &suites) || suites.len < 2 || suites.len % 2 != 0 ||
         !ho_get_block(body, 1, &comp) || comp.len < 1)
         return DECODE_ERROR;
+    /* App. D.5: legacy_version 0x0300 or less MUST be refused with
+     * protocol_version; §4.1.2: a TLS 1.3 ClientHello carries 0x0303, so
+     * anything lower (0x0301, 0x0302, nonsense) gets the same answer. */
+    if (legacy_version < TLS12_VERSION)
+        return HO_ERR_TLS_ALERT(HO_ALERT_PROTOCOL_VERSION);
     /* A ClientHello without extensions cannot offer TLS 1.3 (§4.2.1). */
     if (ho_cursor_empty(body))
         return HO_ERR_TLS_ALERT(HO_ALERT_PROTOCOL_VERSION);
     if (!ho_get_block(body, 2, &exts) || !ho_cursor_empty(body))
         return DECODE_ERROR;
     uint16_t s;
+    /* Unknown suites are ignored (§4.1.2); known ones are kept once each, so
+     * repeats cannot push one we know out of the list. */
     while (ho_get_u16(&suites, &s))
-        if (ho_tls_suite_by_id(s) != NULL && ch->suite_count < MAX_LIST)
+        if (ho_tls_suite_by_id(s) != NULL && ch->suite_count < MAX_LIST &&
+            !tls_list_has(ch->suites, ch->suite_count, s))
             ch->suites[ch->suite_count++] = s;
     int rc = ext_parse(tls, exts, MSG_CH, &ch->ext);
     if (rc != HO_OK)
         return rc;
 
     /* §4.2.1: without TLS 1.3 in supported_versions we cannot talk. */
-    uint16_t versions[MAX_LIST];
-    size_t nv = 0;
     if (!ext_get(&ch->ext, EXT_SUPPORTED_VERSIONS, &c))
         return HO_ERR_TLS_ALERT(HO_ALERT_PROTOCOL_VERSION);
     ho_cursor vlist;
     if (!ho_get_block(&c, 1, &vlist) || vlist.len < 2 || vlist.len % 2 != 0 || !ho_cursor_empty(&c))
         return DECODE_ERROR;
-    while (ho_get_u16(&vlist, &s))
-        if (nv < MAX_LIST)
-            versions[nv++] = s;
-    if (!tls_list_has(versions, nv, TLS13_VERSION))
+    if (!raw_list_has(vlist, TLS13_VERSION)) /* the whole list is searched */
         return HO_ERR_TLS_ALERT(HO_ALERT_PROTOCOL_VERSION);
     /* §4.1.2: a TLS 1.3 ClientHello has exactly the null compression method. */
     if (comp.len != 1 || comp.p[0] != 0)
@@ -164,12 +200,14 @@ static int parse_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, 
     if (ext_get(&ch->ext, EXT_SERVER_NAME, &c) && (rc = parse_server_name(c, ch)) != HO_OK)
         return rc;
     if (ext_get(&ch->ext, EXT_SUPPORTED_GROUPS, &c)) {
-        if (!get_u16_list(&c, ch->groups, MAX_LIST, &ch->group_count) || !ho_cursor_empty(&c))
+        if (!get_u16_list(&c, ho_kex_group_supported, ch->groups, MAX_LIST, &ch->group_count, &ch->groups_raw) ||
+            !ho_cursor_empty(&c))
             return DECODE_ERROR;
         ch->has_groups = true;
     }
     if (ext_get(&ch->ext, EXT_SIGNATURE_ALGORITHMS, &c)) {
-        if (!get_u16_list(&c, ch->sigs, MAX_LIST, &ch->sig_count) || !ho_cursor_empty(&c))
+        if (!get_u16_list(&c, sig_scheme_known, ch->sigs, MAX_LIST, &ch->sig_count, &ch->sigs_raw) ||
+            !ho_cursor_empty(&c))
             return DECODE_ERROR;
         ch->has_sigs = true;
     }
@@ -186,6 +224,7 @@ static int parse_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, 
             return DECODE_ERROR;
         ch->has_modes = true;
         ch->psk_dhe_ke = memchr(modes.p, PSK_DHE_KE, modes.len) != NULL;
+        ch->psk_ke = memchr(modes.p, PSK_KE, modes.len) != NULL;
     }
     if (ext_get(&ch->ext, EXT_PRE_SHARED_KEY, &c) && (rc = parse_psk(c, msg, ch)) != HO_OK)
         return rc;
@@ -199,6 +238,9 @@ static int parse_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, 
                 return DECODE_ERROR;
         ch->has_alpn = true;
     }
+    /* §4.2.10: early data offered; we never accept it, so its records are
+     * skipped (record.c). */
+    ch->has_early = ext_get(&ch->ext, EXT_EARLY_DATA, &c);
     if (ext_get(&ch->ext, EXT_COOKIE, &c)) {
         if (!ho_get_block(&c, 2, &ch->cookie) || ch->cookie.len == 0 || !ho_cursor_empty(&c))
             return DECODE_ERROR;
@@ -237,10 +279,12 @@ static int choose_alpn(ho_tls *tls, const struct client_hello *ch)
 /* Finds a PSK among the offered tickets and verifies its binder
  * (§4.2.11). *index is the identity chosen, or -1 for none usable. */
 static int choose_psk(ho_tls *tls, const struct client_hello *ch, const uint8_t *msg, struct session *s,
-                      int *chosen)
+                      int *chosen, bool psk_ke)
 {
     *chosen = -1;
-    if (!ch->has_psk || !ch->psk_dhe_ke || tls->cfg->ticket_count == 0)
+    /* §4.2.9: only in a mode the client listed (psk_ke when we use it). */
+    bool mode_ok = psk_ke ? ch->psk_ke && tls->cfg->psk_ke : ch->psk_dhe_ke;
+    if (!ch->has_psk || !mode_ok || tls->cfg->ticket_count == 0)
         return HO_OK;
     ho_cursor ids = ch->psk_identities, binders = ch->psk_binders, id, binder;
     uint32_t age;
@@ -358,13 +402,15 @@ static hs_status send_server_hello(ho_tls *tls, const struct client_hello *ch, c
     ho_put_u16(b, EXT_SUPPORTED_VERSIONS);
     ho_put_u16(b, 2);
     ho_put_u16(b, TLS13_VERSION);
-    ho_put_u16(b, EXT_KEY_SHARE);
-    size_t ks = ho_block_open(b, 2);
-    ho_put_u16(b, tls->group);
-    size_t kx = ho_block_open(b, 2);
-    ho_put_bytes(b, pub, pub_len);
-    ho_block_close(b, kx);
-    ho_block_close(b, ks);
+    if (pub != NULL) { /* §4.2.9: psk_ke sends no key_share */
+        ho_put_u16(b, EXT_KEY_SHARE);
+        size_t ks = ho_block_open(b, 2);
+        ho_put_u16(b, tls->group);
+        size_t kx = ho_block_open(b, 2);
+        ho_put_bytes(b, pub, pub_len);
+        ho_block_close(b, kx);
+        ho_block_close(b, ks);
+    }
     if (psk_index >= 0) {
         ho_put_u16(b, EXT_PRE_SHARED_KEY);
         ho_put_u16(b, 2);
@@ -469,6 +515,20 @@ hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t
     int rc = parse_client_hello(tls, body, msg, &ch);
     if (rc != HO_OK)
         return tls_fail(tls, rc, "client hello");
+    if (!second && ch.session_id.len > 0) {
+        /* RFC 9001 §8.4: QUIC has no middlebox compatibility mode; a
+         * non-empty legacy_session_id SHOULD be a PROTOCOL_VIOLATION. */
+        /* (A client without transport parameters is no QUIC client: it
+         * gets missing_extension from the transport hook, RFC 9001 §8.2.) */
+        if (tls_is_quic(tls) && (ch.ext.present & ext_bit(tls, TLS_EXT_QUIC_TRANSPORT_PARAMETERS)))
+            return tls_fail(tls, HO_ERR_QUIC(HO_QUIC_PROTOCOL_VIOLATION), "legacy_session_id over QUIC");
+        /* App. D.4: the client asked for compatibility mode; the record
+         * layer sends a change_cipher_spec right after our first
+         * ServerHello or HelloRetryRequest. */
+        tls->compat_ccs = true;
+    }
+    if (!second)
+        tls->early_offered = ch.has_early;
     if (!second && (rc = call_client_hello_cb(tls, &ch)) != HO_OK)
         return tls_fail(tls, rc, "client hello callback");
     if (!second && ch.has_sni && (tls->server_name = strdup(ch.server_name)) == NULL)
@@ -486,7 +546,7 @@ hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t
         for (size_t i = 0; i < tls->cfg->suite_count && tls->suite == NULL; i++)
             if (tls_list_has(ch.suites, ch.suite_count, tls->cfg->suites[i]))
                 tls->suite = ho_tls_suite_by_id(tls->cfg->suites[i]);
-        if (tls->suite == NULL)
+        if (tls->suite == NULL) /* §2.1, §4.1.1: nothing in common → abort */
             return tls_alert(tls, HO_ALERT_HANDSHAKE_FAILURE, "no common cipher suite");
         if (tls_transcript_start(tls, tls->suite->hash) != HO_OK)
             return tls_fail(tls, HO_ERR_NOMEM, "transcript");
@@ -494,17 +554,33 @@ hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t
     if ((rc = choose_alpn(tls, &ch)) != HO_OK)
         return tls_fail(tls, rc, "alpn");
 
+    /* psk_ke (opt-in, §4.2.9): a resumption without (EC)DHE needs no key
+     * share, hence no group and no HelloRetryRequest. */
+    struct session s;
+    memset(&s, 0, sizeof(s));
+    int psk_index = -1;
+    bool psk_ke = false;
+    if (!second && tls->cfg->psk_ke && ch.psk_ke) {
+        if ((rc = choose_psk(tls, &ch, msg, &s, &psk_index, true)) != HO_OK) {
+            session_clear(&s);
+            return tls_fail(tls, rc, "psk binder");
+        }
+        psk_ke = psk_index >= 0;
+    }
+
     /* Group: a key share for one of ours, else ask for one (HRR). */
     const struct key_share_entry *share = NULL;
     for (size_t i = 0; i < tls->cfg->group_count && share == NULL; i++)
         for (size_t j = 0; j < ch.share_count; j++)
             if (ch.shares[j].group == tls->cfg->groups[i] && ho_kex_group_supported(ch.shares[j].group))
                 share = &ch.shares[j];
-    if (second && (share == NULL || share->group != tls->hrr_group || ch.share_count != 1))
+    if (psk_ke)
+        share = NULL;
+    else if (second && (share == NULL || share->group != tls->hrr_group || ch.share_count != 1))
         return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "key share does not follow HRR"); /* §4.1.2 */
-    if (!ch.has_key_share)
-        return tls_alert(tls, HO_ALERT_MISSING_EXTENSION, "key_share (psk_ke is not supported)");
-    if (share == NULL) {
+    if (!psk_ke && !ch.has_key_share)
+        return tls_alert(tls, HO_ALERT_MISSING_EXTENSION, "key_share (psk_ke not offered or not enabled)");
+    if (!psk_ke && share == NULL) {
         for (size_t i = 0; i < tls->cfg->group_count; i++)
             if (tls_list_has(ch.groups, ch.group_count, tls->cfg->groups[i])) {
                 if (tls_transcript_add(tls, msg, len) != HO_OK)
@@ -513,12 +589,9 @@ hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t
             }
         return tls_alert(tls, HO_ALERT_HANDSHAKE_FAILURE, "no common group");
     }
-    tls->group = share->group;
+    tls->group = psk_ke ? 0 : share->group;
 
-    struct session s;
-    memset(&s, 0, sizeof(s));
-    int psk_index;
-    if ((rc = choose_psk(tls, &ch, msg, &s, &psk_index)) != HO_OK) {
+    if (!psk_ke && (rc = choose_psk(tls, &ch, msg, &s, &psk_index, false)) != HO_OK) {
         session_clear(&s);
         return tls_fail(tls, rc, "psk binder");
     }
@@ -532,26 +605,29 @@ hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t
     if (tls_transcript_add(tls, msg, len) != HO_OK || rc != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "key schedule");
 
-    /* (EC)DHE: our share and the shared secret. */
+    /* (EC)DHE: our share and the shared secret (none with psk_ke). */
     uint8_t pub[HO_KEX_PUB_MAX], dhe[HO_KEX_SECRET_MAX], th[HO_HASH_MAX];
-    size_t pub_len = sizeof(pub), dhe_len = sizeof(dhe);
-    ho_kex *kex = ho_kex_new(tls->group);
-    if (kex == NULL)
-        return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key generation");
-    rc = ho_kex_public(kex, pub, &pub_len);
-    if (rc == HO_OK)
-        rc = ho_kex_derive(kex, share->key.p, share->key.len, dhe, &dhe_len);
-    ho_kex_free(kex);
-    if (rc == HO_ERR_BAD_PEER_KEY)
-        return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "client key share");
-    if (rc != HO_OK)
-        return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key exchange");
+    size_t pub_len = 0, dhe_len = sizeof(dhe);
+    if (!psk_ke) {
+        pub_len = sizeof(pub);
+        ho_kex *kex = ho_kex_new(tls->group);
+        if (kex == NULL)
+            return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key generation");
+        rc = ho_kex_public(kex, pub, &pub_len);
+        if (rc == HO_OK)
+            rc = ho_kex_derive(kex, share->key.p, share->key.len, dhe, &dhe_len);
+        ho_kex_free(kex);
+        if (rc == HO_ERR_BAD_PEER_KEY)
+            return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "client key share");
+        if (rc != HO_OK)
+            return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key exchange");
+    }
 
-    if (send_server_hello(tls, &ch, pub, pub_len, psk_index, out) != HS_OK)
+    if (send_server_hello(tls, &ch, psk_ke ? NULL : pub, pub_len, psk_index, out) != HS_OK)
         return HS_ERROR;
     rc = tls_transcript_hash(tls, th);
-    if (rc == HO_OK)
-        rc = ks_handshake(&tls->ks, dhe, dhe_len, th);
+    if (rc == HO_OK) /* §7.1: with psk_ke the (EC)DHE input is the zero string */
+        rc = ks_handshake(&tls->ks, psk_ke ? NULL : dhe, dhe_len, th);
     ho_wipe(dhe, sizeof(dhe));
     if (rc != HO_OK)
         return tls_fail(tls, rc, "handshake secret");
@@ -559,6 +635,7 @@ hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t
         tls_install_secret(tls, false, HO_EPOCH_HANDSHAKE, tls->ks.client_hs) != HS_OK)
         return HS_ERROR;
 
+    /* §4.3.1: EncryptedExtensions immediately after the ServerHello. */
     if (send_encrypted_extensions(tls, &ch, out) != HS_OK)
         return HS_ERROR;
     if (!tls->resumed && (send_certificate(tls, out) != HS_OK || send_certificate_verify(tls, out) != HS_OK))

@@ -24,6 +24,7 @@ enum {
 
 #define TLS13_VERSION 0x0304
 #define TLS12_VERSION 0x0303
+#define PSK_KE 0     /* §4.2.9: resumption without (EC)DHE */
 #define PSK_DHE_KE 1
 #define MAX_CERTS 4
 #define MAX_HOOKS 4
@@ -79,6 +80,7 @@ struct ho_tls_config {
     uint32_t ticket_rotate_s;
     struct ticket_key ticket_keys[2]; /* [0] current, [1] previous */
     bool hrr_cookie;
+    bool psk_ke; /* resumption without (EC)DHE allowed (opt-in) */
     ho_tls_callbacks cb;
     struct ext_hook hooks[MAX_HOOKS];
     size_t hook_count;
@@ -160,6 +162,7 @@ struct ho_tls {
     void *session_ctx;
 
     ho_epoch read_epoch, write_epoch;
+    unsigned read_keys; /* read keys installed so far (KeyUpdate included) */
     ho_buf msg; /* partial handshake message */
 
     /* transcript: buffered raw until the hash is known (client) */
@@ -191,6 +194,8 @@ struct ho_tls {
     ho_cert_chain peer_chain;
 
     /* server */
+    bool compat_ccs;    /* ClientHello had a legacy_session_id (App. D.4) */
+    bool early_offered; /* ClientHello had early_data, which we reject (§4.2.10) */
     uint16_t hrr_group; /* group asked for in HelloRetryRequest */
     uint16_t hrr_suite;
     struct cert_entry *cert; /* chosen certificate */
@@ -254,6 +259,18 @@ bool ext_get(const struct ext_seen *seen, uint16_t type, ho_cursor *body);
  * writing our extensions, if any, into exts (NULL when none go back). */
 int ext_run_hooks(ho_tls *tls, uint8_t msg_type, const struct ext_seen *seen, ho_buf *exts);
 uint32_t ext_bit(const ho_tls *tls, uint16_t type);
+
+/* RFC 9001 §8.2: the config carries QUIC transport parameters (0x39). */
+#define TLS_EXT_QUIC_TRANSPORT_PARAMETERS 0x39
+bool tls_is_quic(const ho_tls *tls);
+
+/* For the record layer (record.c), which sits on the engine: */
+/* A server whose client asked for middlebox compatibility (App. D.4). */
+bool tls_wants_compat_ccs(const ho_tls *tls);
+/* A server that refused early data the client offered (§4.2.10). */
+bool tls_rejected_early_data(const ho_tls *tls);
+/* Part of a handshake message is buffered (§5.1: no interleaving). */
+bool tls_has_partial_message(const ho_tls *tls);
 
 /* server.c, client.c */
 hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
