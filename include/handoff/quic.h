@@ -139,6 +139,13 @@ typedef struct ho_quic_config {
      * packets from a new peer IP address (NAT rebinding of the port is
      * still followed). */
     bool disable_active_migration;
+    /* Server: makes every connection ID we issue (the first SCID, those of
+     * NEW_CONNECTION_ID, the endpoint's Retry SCIDs) instead of random
+     * bytes: cid_len bytes into cid. NULL: random. The multi-threaded
+     * server uses ho_quic_cid_layout_make, so that a CID names its thread
+     * and server (docs/QUIC.md "Connection IDs and threads"). */
+    void (*cid_generate)(void *ctx, uint8_t *cid, size_t len);
+    void *cid_generate_ctx;
     ho_quic_callbacks callbacks;
     /* Client only. */
     uint32_t version;                  /* of the first Initial; 0: 1. Another value draws a
@@ -290,6 +297,49 @@ int ho_quic_stream_read(ho_quic_conn *c, uint64_t id, void *buf, size_t cap, siz
 int ho_quic_stream_reset(ho_quic_conn *c, uint64_t id, uint64_t app_error);
 /* STOP_SENDING for the receive side (§19.5). */
 int ho_quic_stream_stop_sending(ho_quic_conn *c, uint64_t id, uint64_t app_error);
+
+/* ---- server connection ID layout (src/quic/cid.c) --------------------
+ *
+ * The plaintext CID format of draft-ietf-quic-load-balancers (QUIC-LB, §5.2
+ * "Plaintext CID Algorithm"), so that an L4 load balancer in front of a
+ * fleet can route by CID, plus the I/O thread inside this server:
+ *
+ *   octet 0            config rotation (3 high bits, 0..6; 7 is the
+ *                      draft's "unroutable") | CID length - 1 (5 low bits,
+ *                      the draft's length self-encoding)
+ *   octets 1..S        server id (S = server_id_len, 1..15)
+ *   octet 1+S          thread octet: its value mod nthreads is the owning
+ *                      I/O thread (the other bits are random)
+ *   octets 2+S..L-1    random nonce (with the thread octet, at least 4
+ *                      octets of nonce, as the draft asks)
+ *
+ * L = max(8, 1 + S + 4). The thread octet is the one the reuseport BPF
+ * program reads (ho_quic_cid_layout_thread_offset). */
+typedef struct ho_quic_cid_layout {
+    uint8_t config_id;      /* 0..6 */
+    uint8_t server_id[15];
+    size_t server_id_len;   /* 1..15 */
+    size_t cid_len;         /* L, set by ho_quic_cid_layout_init */
+    unsigned nthreads;      /* 1..256 */
+} ho_quic_cid_layout;
+
+/* HO_ERR_INVALID_ARG for a config id above 6, a server id of 0 or more
+ * than 15 octets, or nthreads outside 1..256. */
+int ho_quic_cid_layout_init(ho_quic_cid_layout *l, uint8_t config_id, const uint8_t *server_id, size_t server_id_len,
+                            unsigned nthreads);
+/* Writes a fresh CID of l->cid_len octets for thread (< nthreads). */
+void ho_quic_cid_layout_make(const ho_quic_cid_layout *l, unsigned thread, uint8_t *cid);
+/* Offset of the thread octet in the CID (1 + server_id_len). */
+size_t ho_quic_cid_layout_thread_offset(const ho_quic_cid_layout *l);
+/* The thread a destination CID of any origin steers to: its thread octet
+ * mod nthreads, or -1 when the CID is too short to hold one (such a
+ * datagram stays where the kernel put it). Our own CIDs give their owner;
+ * a client's random first DCID gives the thread that will create (and
+ * own) the connection. The BPF program computes the same. */
+int ho_quic_cid_layout_thread_of(const ho_quic_cid_layout *l, const uint8_t *cid, size_t len);
+/* Whether cid has our layout: length, config id, length octet and server
+ * id match (the thread, when thread != NULL, as above). */
+bool ho_quic_cid_layout_decode(const ho_quic_cid_layout *l, const uint8_t *cid, size_t len, unsigned *thread);
 
 /* ======================================================================
  * endpoint — the sans-I/O QUIC server endpoint (src/quic/endpoint.c)

@@ -573,7 +573,7 @@ static void send_retry(ho_quic_endpoint *ep, const ho_quic_header *hdr, const ho
     ho_quic_cid rscid;
     rscid.len = (uint8_t)ep->cid_len;
     do
-        ho_random(rscid.data, rscid.len);
+        ho_quic_cid_generate(&ep->cfg.conn, rscid.data, rscid.len);
     while (ho_quic_cid_eq(&rscid, &hdr->dcid)); /* §17.2.5.1: MUST differ from the ODCID */
     uint8_t token[TOKEN_MAX];
     size_t tlen = token_make(ep, &hdr->dcid, &rscid, path, now + ep->cfg.token_lifetime, token);
