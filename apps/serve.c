@@ -21,6 +21,8 @@ typedef struct serve_opts {
     int port, tls_port, http_port;
     const char *bind, *cert, *key, *suites, *groups, *alpn, *dataset, *static_dir, *root;
     bool no_tickets, hrr_cookie, no_h3, retry;
+    bool retry_auto;
+    long retry_above, refuse_above;
     long quic_key_update;
     long max_udp_payload;
     bool no_gso, no_gro, no_ecn;
@@ -57,7 +59,14 @@ void serve_usage(FILE *f)
             "  --no-tickets           do not issue session tickets (no resumption)\n"
             "  --hrr-cookie           send a cookie in HelloRetryRequest\n"
             "  --no-h3                no HTTP/3 (QUIC on UDP --port)\n"
-            "  --retry                QUIC: validate every client address with a Retry\n"
+            "  --retry[=MODE]         QUIC address validation with Retry: always (what --retry\n"
+            "                         alone means), off, or auto (default): a Retry for new\n"
+            "                         clients without a token while a thread has --retry-above\n"
+            "                         handshakes in progress\n"
+            "  --retry-above N        QUIC, --retry auto: handshakes in progress per thread from\n"
+            "                         which new clients get a Retry (default 256)\n"
+            "  --refuse-above N       QUIC: handshakes in progress per thread from which new\n"
+            "                         clients are refused, CONNECTION_REFUSED (default 4096; 0: never)\n"
             "  --quic-key-update N    QUIC: start a 1-RTT key update every N packets sent (default\n"
             "                         4194304, before the AES-GCM limit of RFC 9001 section 6.6)\n"
             "  --no-gso, --no-gro     QUIC: no UDP segmentation offload on send / receive (both are\n"
@@ -138,6 +147,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         O_HRR_COOKIE, O_KTLS, O_THREADS, O_WORKERS, O_OFFLOAD, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_REQ_TIMEOUT,
         O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY, O_ROOT, O_QUIC_KEY_UPDATE,
         O_NO_GSO, O_NO_GRO, O_NO_ECN, O_MAX_UDP_PAYLOAD, O_SERVER_ID, O_NO_QUIC_STEERING,
+        O_RETRY_ABOVE, O_REFUSE_ABOVE,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
@@ -157,7 +167,9 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"offload", required_argument, NULL, O_OFFLOAD},
         {"worker-nice", required_argument, NULL, O_WORKER_NICE},
         {"no-h3", no_argument, NULL, O_NO_H3},
-        {"retry", no_argument, NULL, O_RETRY},
+        {"retry", optional_argument, NULL, O_RETRY},
+        {"retry-above", required_argument, NULL, O_RETRY_ABOVE},
+        {"refuse-above", required_argument, NULL, O_REFUSE_ABOVE},
         {"handshake-timeout", required_argument, NULL, O_HS_TIMEOUT},
         {"idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT},
         {"request-timeout", required_argument, NULL, O_REQ_TIMEOUT},
@@ -194,7 +206,22 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         case O_ALPN: o->alpn = optarg; break;
         case O_NO_TICKETS: o->no_tickets = true; break;
         case O_NO_H3: o->no_h3 = true; break;
-        case O_RETRY: o->retry = true; break;
+        case O_RETRY:
+            o->retry = optarg == NULL || strcmp(optarg, "always") == 0;
+            o->retry_auto = optarg != NULL && strcmp(optarg, "auto") == 0;
+            if (optarg != NULL && !o->retry && !o->retry_auto && strcmp(optarg, "off") != 0) {
+                fprintf(stderr, "handoff: --retry: expected always, auto or off, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case O_RETRY_ABOVE:
+            if (!parse_int("--retry-above", optarg, 1, 1000000000, &o->retry_above))
+                return 2;
+            break;
+        case O_REFUSE_ABOVE:
+            if (!parse_int("--refuse-above", optarg, 0, 1000000000, &o->refuse_above))
+                return 2;
+            break;
         case O_HRR_COOKIE: o->hrr_cookie = true; break;
         case O_DATASET: o->dataset = optarg; break;
         case O_STATIC: o->static_dir = optarg; break;
@@ -453,7 +480,13 @@ int serve_main(int argc, char **argv)
     /* A server's errors and warnings go to stderr unless HANDOFF_LOG says
      * otherwise (read once, at the first event). */
     setenv("HANDOFF_LOG", "warn", 0);
-    serve_opts o = {.port = 8443, .tls_port = 8081, .http_port = 8080, .alpn = "http/1.1"};
+    serve_opts o = {.port = 8443,
+                    .tls_port = 8081,
+                    .http_port = 8080,
+                    .alpn = "http/1.1",
+                    .retry_auto = true,
+                    .retry_above = 256,
+                    .refuse_above = 4096};
     ho_server_options_default(&o.server);
     int rc = parse_args(argc, argv, &o);
     if (rc != 0)
@@ -576,6 +609,8 @@ int serve_main(int argc, char **argv)
                                   .handler = &ho_h3_handler,
                                   .ctx = router,
                                   .force_retry = o.retry,
+                                  .retry_handshakes = o.retry_auto ? (size_t)o.retry_above : 0,
+                                  .refuse_handshakes = (size_t)o.refuse_above,
                                   .key_update_packets = (uint64_t)o.quic_key_update,
                                   .no_gso = o.no_gso,
                                   .no_gro = o.no_gro,
@@ -602,7 +637,8 @@ int serve_main(int argc, char **argv)
         fprintf(stderr,
                 "handoff: listening h3 (QUIC) on UDP %s:%u (GSO %s, GRO %s, ECN %s%s; %u threads, steering %s)\n",
                 host, (unsigned)ho_server_quic_port(srv), gso ? "on" : "off", gro ? "on" : "off",
-                ecn && !o.no_ecn ? "on" : "off", o.retry ? ", Retry on" : "", ho_server_quic_cid_layout(srv)->nthreads,
+                ecn && !o.no_ecn ? "on" : "off",
+                o.retry ? ", Retry on" : o.retry_auto ? ", Retry auto" : "", ho_server_quic_cid_layout(srv)->nthreads,
                 ho_server_quic_steering(srv) ? "BPF"
                 : o.no_quic_steering         ? "off (hand-over)"
                                              : "refused by the kernel (hand-over)");

@@ -316,6 +316,10 @@ typedef struct ho_quic_listen_spec {
     const ho_quic_handler *handler;
     void *ctx;
     bool force_retry;            /* validate every client address with Retry */
+    /* Admission per thread (ho_quic_endpoint_config): Retry for Initials
+     * without a token from this many handshakes in progress on, refusal
+     * from refuse_handshakes on; 0: no limit. */
+    size_t retry_handshakes, refuse_handshakes;
     uint64_t key_update_packets; /* 0: the QUIC default */
     bool no_gso, no_gro, no_ecn;
     size_t max_udp_payload;      /* 0: the QUIC default (1452) */
@@ -347,6 +351,7 @@ typedef struct ho_quic_server_stats {
     uint64_t key_updates;        /* 1-RTT key updates (RFC 9001 section 6), either side */
     uint64_t requests;           /* answered on connections already gone */
     uint64_t vn_sent, retry_sent, resets_sent, refused;
+    uint64_t admission_retries, admission_refused, handshakes_in_progress; /* admission */
     uint64_t datagrams_received, datagrams_dropped; /* by the endpoint */
     uint64_t migrations, paths_validated; /* peers followed to a new address */
     uint64_t forwarded;          /* datagrams this thread read for another and handed over */

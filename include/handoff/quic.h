@@ -373,6 +373,13 @@ typedef struct ho_quic_endpoint_config {
     size_t max_connections;           /* 0: 10000; beyond: CONNECTION_REFUSED (§5.2.2) */
     ho_quic_time token_lifetime;      /* Retry token validity; 0: 10 s */
     uint32_t stateless_resets_per_sec;/* 0: 1000 (§10.3: limit generation) */
+    /* Admission under a handshake storm, by the handshakes in progress on
+     * this endpoint (accepted, TLS not complete): from retry_handshakes
+     * on, a new client Initial without a valid token gets a Retry (§8.1.2;
+     * `serve --retry auto`); from refuse_handshakes on, every new one gets
+     * CONNECTION_CLOSE CONNECTION_REFUSED (§5.2.2). 0: no limit. */
+    size_t retry_handshakes;
+    size_t refuse_handshakes;
     /* A new connection was accepted (before its first datagram is fed). */
     void (*on_accept)(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c);
     /* The connection is about to be freed (closed or drained). */
@@ -415,6 +422,9 @@ typedef struct ho_quic_endpoint_stats {
     uint64_t datagrams_received, datagrams_dropped, short_initials_dropped;
     uint64_t accepted, freed, refused, invalid_tokens;
     uint64_t vn_sent, retry_sent, resets_sent, resets_suppressed, queue_overflows;
+    uint64_t admission_retries;      /* Retries sent for retry_handshakes (also in retry_sent) */
+    uint64_t admission_refused;      /* refusals for refuse_handshakes (also in refused) */
+    uint64_t handshakes_in_progress; /* now (a gauge) */
 } ho_quic_endpoint_stats;
 void ho_quic_endpoint_get_stats(const ho_quic_endpoint *ep, ho_quic_endpoint_stats *st);
 

@@ -47,6 +47,7 @@ typedef struct quic_stats {
     _Atomic uint64_t forwarded, forwarded_in, forward_drops;
     /* copies of the endpoint's counters, refreshed every tick */
     _Atomic uint64_t connections, connections_closed, vn_sent, retry_sent, resets_sent, refused;
+    _Atomic uint64_t admission_retries, admission_refused, handshakes_in_progress;
     _Atomic uint64_t datagrams_received, datagrams_dropped;
 } quic_stats;
 
@@ -364,6 +365,9 @@ static void snapshot_stats(quic_thread *q)
     QSTAT_SET(q, retry_sent, es.retry_sent);
     QSTAT_SET(q, resets_sent, es.resets_sent);
     QSTAT_SET(q, refused, es.refused);
+    QSTAT_SET(q, admission_retries, es.admission_retries);
+    QSTAT_SET(q, admission_refused, es.admission_refused);
+    QSTAT_SET(q, handshakes_in_progress, es.handshakes_in_progress);
     QSTAT_SET(q, datagrams_received, es.datagrams_received);
     QSTAT_SET(q, datagrams_dropped, es.datagrams_dropped);
 }
@@ -539,6 +543,8 @@ int quic_thread_setup(ho_server *s, io_thread *t)
     ec.conn.cid_generate = cid_generate;
     ec.conn.cid_generate_ctx = q;
     ec.force_retry = sp->force_retry;
+    ec.retry_handshakes = sp->retry_handshakes;
+    ec.refuse_handshakes = sp->refuse_handshakes;
     ec.on_accept = on_accept;
     ec.on_conn_free = on_conn_free;
     ec.ctx = q;
@@ -612,6 +618,9 @@ static void add_thread(const quic_thread *q, ho_quic_server_stats *o)
     ADD(retry_sent);
     ADD(resets_sent);
     ADD(refused);
+    ADD(admission_retries);
+    ADD(admission_refused);
+    ADD(handshakes_in_progress);
     ADD(datagrams_received);
     ADD(datagrams_dropped);
     ADD(migrations);
@@ -642,12 +651,15 @@ void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *ou
                      ",\"h3_handshakes\":%" PRIu64 ",\"h3_resumed\":%" PRIu64 ",\"h3_key_updates\":%" PRIu64
                      ",\"h3_requests\":%" PRIu64 ",\"h3_vn_sent\":%" PRIu64 ",\"h3_retry_sent\":%" PRIu64
                      ",\"h3_resets_sent\":%" PRIu64 ",\"h3_refused\":%" PRIu64
+                     ",\"h3_admission_retries\":%" PRIu64 ",\"h3_admission_refused\":%" PRIu64
+                     ",\"h3_handshakes_in_progress\":%" PRIu64
                      ",\"h3_datagrams_received\":%" PRIu64 ",\"h3_datagrams_dropped\":%" PRIu64
                      ",\"h3_migrations\":%" PRIu64 ",\"h3_paths_validated\":%" PRIu64
                      ",\"quic_forwarded\":%" PRIu64 ",\"quic_forwarded_in\":%" PRIu64
                      ",\"quic_forward_drops\":%" PRIu64,
                      st->connections, st->connections_closed, st->handshakes, st->resumed, st->key_updates,
                      st->requests, st->vn_sent, st->retry_sent, st->resets_sent, st->refused,
+                     st->admission_retries, st->admission_refused, st->handshakes_in_progress,
                      st->datagrams_received, st->datagrams_dropped, st->migrations, st->paths_validated,
                      st->forwarded, st->forwarded_in, st->forward_drops);
     if (n > 0 && (size_t)n < sizeof(s))

@@ -37,6 +37,7 @@ typedef struct ep_conn {
     struct ep_conn *prev, *next;
     ho_quic_cid keys[2];
     int nkeys;
+    bool handshaking;   /* counted in ep->handshaking */
 } ep_conn;
 
 typedef struct ep_entry {
@@ -66,6 +67,7 @@ struct ho_quic_endpoint {
     cid_table cids, tokens;
     ep_conn head;                 /* sentinel of the connection list */
     size_t nconns;
+    size_t handshaking; /* connections whose handshake is in progress (admission) */
     ep_conn *cursor;              /* send round-robin position */
     ep_pkt *queue;                /* endpoint-generated datagrams (ring) */
     size_t qhead, qlen;
@@ -285,6 +287,8 @@ ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg)
 
 static void conn_release(ho_quic_endpoint *ep, ep_conn *ec)
 {
+    if (ec->handshaking)
+        ep->handshaking--;
     if (ep->cfg.on_conn_free != NULL)
         ep->cfg.on_conn_free(ep->cfg.ctx, ep, ec->c);
     ho_quic_cid_release_all(ec->c); /* every issued CID, every peer token */
@@ -320,6 +324,12 @@ void ho_quic_endpoint_free(ho_quic_endpoint *ep)
  * an idle timeout). */
 static void maybe_release(ho_quic_endpoint *ep, ep_conn *ec)
 {
+    /* Admission counts handshakes in progress; one is over once the
+     * client's Finished was processed (after a receive, here). */
+    if (ec->handshaking && ho_quic_conn_handshake_done(ec->c)) {
+        ec->handshaking = false;
+        ep->handshaking--;
+    }
     if (ho_quic_conn_is_closed(ec->c))
         conn_release(ep, ec);
 }
@@ -647,6 +657,8 @@ static ep_conn *accept_conn(ho_quic_endpoint *ep, const ho_quic_header *hdr, con
     ep->head.prev = ec;
     ep->nconns++;
     ep->st.accepted++;
+    ec->handshaking = true;
+    ep->handshaking++;
     if (ep->cfg.on_accept != NULL)
         ep->cfg.on_accept(ep->cfg.ctx, ep, c);
     return ec;
@@ -691,7 +703,22 @@ static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len
         send_initial_close(ep, &hdr, HO_QUIC_CONNECTION_REFUSED, path);
         return;
     }
+    /* Admission under a storm: past the hard cap of handshakes in
+     * progress, refuse (CONNECTION_REFUSED, §5.2.2); past the soft limit,
+     * make clients without a valid token prove their address with a Retry
+     * first (§8.1.2), which costs us no state. */
+    if (ep->cfg.refuse_handshakes != 0 && ep->handshaking >= ep->cfg.refuse_handshakes) {
+        ep->st.refused++;
+        ep->st.admission_refused++;
+        send_initial_close(ep, &hdr, HO_QUIC_CONNECTION_REFUSED, path);
+        return;
+    }
     if (tr == TOKEN_NONE && ep->cfg.force_retry) {
+        send_retry(ep, &hdr, path, now);
+        return;
+    }
+    if (tr == TOKEN_NONE && ep->cfg.retry_handshakes != 0 && ep->handshaking >= ep->cfg.retry_handshakes) {
+        ep->st.admission_retries++;
         send_retry(ep, &hdr, path, now);
         return;
     }
@@ -838,4 +865,8 @@ void ho_quic_endpoint_foreach(ho_quic_endpoint *ep, void (*fn)(void *ctx, ho_qui
 
 size_t ho_quic_endpoint_conn_count(const ho_quic_endpoint *ep) { return ep->nconns; }
 
-void ho_quic_endpoint_get_stats(const ho_quic_endpoint *ep, ho_quic_endpoint_stats *st) { *st = ep->st; }
+void ho_quic_endpoint_get_stats(const ho_quic_endpoint *ep, ho_quic_endpoint_stats *st)
+{
+    *st = ep->st;
+    st->handshakes_in_progress = ep->handshaking;
+}
