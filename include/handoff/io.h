@@ -273,6 +273,30 @@ int ho_udp_send(ho_udp_socket *s, const uint8_t *data, size_t len, size_t segmen
                 socklen_t peer_len, const struct sockaddr *local, socklen_t local_len, uint8_t ecn);
 
 /* ======================================================================
+ * QUIC client datagram pump (src/io/quic_pump.c)
+ * ======================================================================
+ * The loop every QUIC client needs, once: drives one client ho_quic_conn
+ * over one UDP socket (the caller's): sends what the connection has due
+ * (GSO batches, with its ECN codepoint), waits for datagrams or its next
+ * timer, feeds what arrived and runs due timers. The application does its
+ * own work (requests, stream writes) between steps. */
+typedef struct ho_quic_pump ho_quic_pump;
+/* peer: where datagrams go. rx_path: the path given with each received
+ * datagram (its ecn set per datagram), or NULL. Both are copied. */
+ho_quic_pump *ho_quic_pump_new(ho_udp_socket *sock, ho_quic_conn *c, const struct sockaddr *peer, socklen_t peer_len,
+                               const ho_quic_path *rx_path);
+void ho_quic_pump_free(ho_quic_pump *p);
+/* Sends everything due now. A full socket buffer drops the batch, which
+ * QUIC's loss recovery treats as lost. */
+void ho_quic_pump_flush(ho_quic_pump *p);
+/* Flushes, waits up to max_wait_ms (less when the connection's next timer
+ * is sooner) for datagrams, feeds them and runs due timers. Returns the
+ * number of datagrams received (0: none), or HO_ERR_IO when none was and
+ * the socket reported an error (errno: ECONNREFUSED when nothing listens
+ * there). */
+int ho_quic_pump_step(ho_quic_pump *p, int max_wait_ms);
+
+/* ======================================================================
  * QUIC on the server's I/O threads (src/io/quic_server.c)
  * ======================================================================
  * The UDP counterpart of ho_server_listen: every I/O thread owns an

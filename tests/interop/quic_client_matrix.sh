@@ -144,7 +144,11 @@ RC=0
 timeout -k 5 30 python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",int(sys.argv[1]))); time.sleep(20)' "$PORT" &
 SINK=$!
 BG_PIDS+=("$SINK")
-sleep 0.3
+# Until the sink has bound (a bounded poll, not a fixed sleep: python may start slowly).
+for _ in $(seq 100); do
+    ss -uln | grep -q "127.0.0.1:$PORT " && break
+    sleep 0.1
+done
 timeout -k 5 30 "$HO_BIN" get --h3 --cafile "$T/ec.crt" --timeout 2 "https://127.0.0.1:$PORT/x" >"$T/mute.out" 2>"$T/mute.err" || RC=$?
 [ "$RC" -eq 1 ] && has "$T/mute.err" "timed out (no handshake)"
 verdict "silent server: exit 1, 'timed out (no handshake)'" $? mute
