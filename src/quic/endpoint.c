@@ -32,12 +32,22 @@
 #define MIN_RESET_LEN 21           /* RFC 9000 §10.3: 5 + 16 bytes */
 #define GREASE_VERSION 0x1a2a3a4au /* §15: reserved 0x?a?a?a?a */
 
+enum { RETIRED_KEPT = 4 };
+
 typedef struct ep_conn {
     ho_quic_conn *c;
     struct ep_conn *prev, *next;
     ho_quic_cid keys[2];
     int nkeys;
     bool handshaking;   /* counted in ep->handshaking */
+    /* CIDs the peer retired, still routed to the connection (which drops
+     * their packets) rather than answered with a stateless reset: a packet
+     * sent before the RETIRE_CONNECTION_ID may arrive after it (reordered,
+     * e.g. across a migration, or by a hand-over between I/O threads), and
+     * a reset would kill the live connection. The oldest leaves the table
+     * when a newer one needs the slot. */
+    ho_quic_cid retired[RETIRED_KEPT];
+    int nretired, retired_next;
 } ep_conn;
 
 typedef struct ep_entry {
@@ -211,7 +221,13 @@ static int hook_issued(void *ctx, ho_quic_conn *c, const ho_quic_cid *cid, uint8
 static void hook_retired(void *ctx, ho_quic_conn *c, const ho_quic_cid *cid)
 {
     ho_quic_endpoint *ep = ctx;
-    table_del(ep, &ep->cids, cid, ep_conn_of(c));
+    ep_conn *ec = ep_conn_of(c);
+    if (ec->nretired == RETIRED_KEPT)
+        table_del(ep, &ep->cids, &ec->retired[ec->retired_next], ec);
+    else
+        ec->nretired++;
+    ec->retired[ec->retired_next] = *cid;
+    ec->retired_next = (ec->retired_next + 1) % RETIRED_KEPT;
 }
 
 static void hook_peer_token(void *ctx, ho_quic_conn *c, const uint8_t token[16], bool add)
@@ -294,6 +310,8 @@ static void conn_release(ho_quic_endpoint *ep, ep_conn *ec)
     ho_quic_cid_release_all(ec->c); /* every issued CID, every peer token */
     for (int i = 0; i < ec->nkeys; i++)
         table_del(ep, &ep->cids, &ec->keys[i], ec);
+    for (int i = 0; i < ec->nretired; i++)
+        table_del(ep, &ep->cids, &ec->retired[i], ec);
     if (ep->cursor == ec)
         ep->cursor = ec->prev;
     ec->prev->next = ec->next;

@@ -144,12 +144,13 @@ free_port() {
 listening() { [ -n "$(timeout 5 ss -Hltn "( sport = :$1 )" 2>/dev/null)" ]; }
 
 # start_bg PORT LOG CMD...: run CMD in the background (stdout+stderr to LOG, stdin from
-# /dev/null, at most 120 s), then wait up to 5 s for PORT to listen. Sets BG_PID.
+# /dev/null, at most HO_SERVER_LIFETIME s, default 120), then wait up to 5 s for PORT to
+# listen. Sets BG_PID.
 # Returns 1 (after showing LOG) if the server exits or never listens.
 start_bg() {
     local port=$1 log=$2 i
     shift 2
-    timeout -k 10 120 "$@" >"$log" 2>&1 </dev/null &
+    timeout -k 10 "${HO_SERVER_LIFETIME:-120}" "$@" >"$log" 2>&1 </dev/null &
     BG_PID=$!
     BG_PIDS+=("$BG_PID")
     for i in $(seq 50); do

@@ -21,7 +21,7 @@ fi
 gen_ec_cert
 mkdir -p "$T/static"
 head -c 20000000 /dev/urandom >"$T/static/big.bin"
-N=200
+N=${HO_STEER_N:-200} # (HO_STEER_N: fewer, e.g. under ThreadSanitizer)
 
 # one DIR I: GET /baseline2?a=1&b=I into DIR; the body must be 1+I.
 one() {
