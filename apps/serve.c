@@ -7,6 +7,7 @@
 
 #include "handoff/http_server.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -20,9 +21,14 @@ typedef struct serve_opts {
     int port, tls_port, http_port;
     const char *bind, *cert, *key, *suites, *groups, *alpn, *dataset, *static_dir, *root;
     bool no_tickets, hrr_cookie, no_h3, retry, psk_ke;
+    bool retry_auto;
+    long retry_above, refuse_above, retry_queue, refuse_queue;
     long quic_key_update;
     long max_udp_payload;
     bool no_gso, no_gro, no_ecn;
+    bool no_quic_steering;
+    uint8_t server_id[15];
+    size_t server_id_len;
     ho_server_options server;
 } serve_opts;
 
@@ -54,7 +60,17 @@ void serve_usage(FILE *f)
             "  --hrr-cookie           send a cookie in HelloRetryRequest\n"
             "  --psk-ke               resume clients that offer it without (EC)DHE (psk_ke)\n"
             "  --no-h3                no HTTP/3 (QUIC on UDP --port)\n"
-            "  --retry                QUIC: validate every client address with a Retry\n"
+            "  --retry[=MODE]         QUIC address validation with Retry: always (what --retry\n"
+            "                         alone means), off, or auto (default): a Retry for new\n"
+            "                         clients without a token while a thread has --retry-above\n"
+            "                         handshakes in progress\n"
+            "  --retry-above N        QUIC, --retry auto: handshakes in progress per thread from\n"
+            "                         which new clients get a Retry (default 256)\n"
+            "  --refuse-above N       QUIC: handshakes in progress per thread from which new\n"
+            "                         clients are refused, CONNECTION_REFUSED (default 4096; 0: never)\n"
+            "  --retry-queue N        QUIC, --retry auto: also a Retry while N handshake steps wait\n"
+            "                         in the offload pool's queue (default 512; 0: never)\n"
+            "  --refuse-queue N       QUIC: refuse new clients while N steps wait (default 0: never)\n"
             "  --quic-key-update N    QUIC: start a 1-RTT key update every N packets sent (default\n"
             "                         4194304, before the AES-GCM limit of RFC 9001 section 6.6)\n"
             "  --no-gso, --no-gro     QUIC: no UDP segmentation offload on send / receive (both are\n"
@@ -62,11 +78,15 @@ void serve_usage(FILE *f)
             "  --no-ecn               QUIC: never mark packets ECT(0) (RFC 9000 section 13.4)\n"
             "  --max-udp-payload N    QUIC: the largest datagram path MTU discovery may reach and\n"
             "                         that we accept, 1200..65527 (default 1452)\n"
+            "  --server-id HEX        QUIC: server id carried in our connection IDs (1 to 15 octets\n"
+            "                         in hex, default 00), QUIC-LB plaintext layout (docs/QUIC.md)\n"
+            "  --no-quic-steering     QUIC: no reuseport BPF program; a thread that reads another\n"
+            "                         thread's datagram hands it over (counted: quic_forwarded)\n"
             "  --ktls on|off|auto     kernel TLS after the handshake (default auto: use it where\n"
             "                         the kernel can, userspace records elsewhere; on: refuse to\n"
             "                         start without kernel support)\n"
             "Threads and handshake offload:\n"
-            "  --threads N            I/O threads (default: one per CPU)\n"
+            "  --threads N            I/O threads, each serving TCP and QUIC (default: one per CPU)\n"
             "  --handshake-workers M  handshake worker threads (default: one per CPU; 0: inline)\n"
             "  --offload MODE         off | always | adaptive (default adaptive: inline while the\n"
             "                         loop is idle, on a worker when it would delay others)\n"
@@ -104,13 +124,34 @@ static bool parse_int(const char *flag, const char *s, long lo, long hi, long *o
     return true;
 }
 
+/* --server-id: 1..15 octets in hex. */
+static bool parse_hex_id(const char *s, uint8_t *out, size_t *len)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n % 2 != 0 || n / 2 > 15)
+        goto bad;
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1 || !isxdigit((unsigned char)s[2 * i]) ||
+            !isxdigit((unsigned char)s[2 * i + 1]))
+            goto bad;
+        out[i] = (uint8_t)v;
+    }
+    *len = n / 2;
+    return true;
+bad:
+    fprintf(stderr, "handoff: --server-id: expected 1 to 15 octets in hex (e.g. 0a1b), got '%s'\n", s);
+    return false;
+}
+
 static int parse_args(int argc, char **argv, serve_opts *o)
 {
     enum {
         O_PORT = 256, O_TLS_PORT, O_HTTP_PORT, O_BIND, O_CERT, O_KEY, O_SUITES, O_GROUPS, O_ALPN, O_NO_TICKETS,
         O_HRR_COOKIE, O_PSK_KE, O_KTLS, O_THREADS, O_WORKERS, O_OFFLOAD, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_REQ_TIMEOUT,
         O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY, O_ROOT, O_QUIC_KEY_UPDATE,
-        O_NO_GSO, O_NO_GRO, O_NO_ECN, O_MAX_UDP_PAYLOAD,
+        O_NO_GSO, O_NO_GRO, O_NO_ECN, O_MAX_UDP_PAYLOAD, O_SERVER_ID, O_NO_QUIC_STEERING,
+        O_RETRY_ABOVE, O_REFUSE_ABOVE, O_RETRY_QUEUE, O_REFUSE_QUEUE,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
@@ -130,7 +171,11 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"offload", required_argument, NULL, O_OFFLOAD},
         {"worker-nice", required_argument, NULL, O_WORKER_NICE},
         {"no-h3", no_argument, NULL, O_NO_H3},
-        {"retry", no_argument, NULL, O_RETRY},
+        {"retry", optional_argument, NULL, O_RETRY},
+        {"retry-above", required_argument, NULL, O_RETRY_ABOVE},
+        {"refuse-above", required_argument, NULL, O_REFUSE_ABOVE},
+        {"retry-queue", required_argument, NULL, O_RETRY_QUEUE},
+        {"refuse-queue", required_argument, NULL, O_REFUSE_QUEUE},
         {"handshake-timeout", required_argument, NULL, O_HS_TIMEOUT},
         {"idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT},
         {"request-timeout", required_argument, NULL, O_REQ_TIMEOUT},
@@ -142,6 +187,8 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"no-gro", no_argument, NULL, O_NO_GRO},
         {"no-ecn", no_argument, NULL, O_NO_ECN},
         {"max-udp-payload", required_argument, NULL, O_MAX_UDP_PAYLOAD},
+        {"server-id", required_argument, NULL, O_SERVER_ID},
+        {"no-quic-steering", no_argument, NULL, O_NO_QUIC_STEERING},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -165,7 +212,30 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         case O_ALPN: o->alpn = optarg; break;
         case O_NO_TICKETS: o->no_tickets = true; break;
         case O_NO_H3: o->no_h3 = true; break;
-        case O_RETRY: o->retry = true; break;
+        case O_RETRY:
+            o->retry = optarg == NULL || strcmp(optarg, "always") == 0;
+            o->retry_auto = optarg != NULL && strcmp(optarg, "auto") == 0;
+            if (optarg != NULL && !o->retry && !o->retry_auto && strcmp(optarg, "off") != 0) {
+                fprintf(stderr, "handoff: --retry: expected always, auto or off, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case O_RETRY_ABOVE:
+            if (!parse_int("--retry-above", optarg, 1, 1000000000, &o->retry_above))
+                return 2;
+            break;
+        case O_REFUSE_ABOVE:
+            if (!parse_int("--refuse-above", optarg, 0, 1000000000, &o->refuse_above))
+                return 2;
+            break;
+        case O_RETRY_QUEUE:
+            if (!parse_int("--retry-queue", optarg, 0, 1000000000, &o->retry_queue))
+                return 2;
+            break;
+        case O_REFUSE_QUEUE:
+            if (!parse_int("--refuse-queue", optarg, 0, 1000000000, &o->refuse_queue))
+                return 2;
+            break;
         case O_HRR_COOKIE: o->hrr_cookie = true; break;
         case O_PSK_KE: o->psk_ke = true; break;
         case O_DATASET: o->dataset = optarg; break;
@@ -174,6 +244,11 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         case O_NO_GSO: o->no_gso = true; break;
         case O_NO_GRO: o->no_gro = true; break;
         case O_NO_ECN: o->no_ecn = true; break;
+        case O_NO_QUIC_STEERING: o->no_quic_steering = true; break;
+        case O_SERVER_ID:
+            if (!parse_hex_id(optarg, o->server_id, &o->server_id_len))
+                return 2;
+            break;
         case O_MAX_UDP_PAYLOAD:
             if (!parse_int("--max-udp-payload", optarg, 1200, 65527, &o->max_udp_payload))
                 return 2;
@@ -391,21 +466,20 @@ static int index_handler(void *ctx, const ho_http_request *req, ho_http_response
     return resp->body->failed ? HO_ERR_NOMEM : HO_OK;
 }
 
-/* One JSON object: the TCP server's counters, then the HTTP/3 listener's
- * ("h3_..." fields) when it runs. */
-static void print_stats(ho_server *srv, const ho_h3_listener *h3)
+/* One JSON object: the TCP server's counters, then QUIC's (the "h3_..."
+ * and "quic_..." fields, summed, and "quic_threads": each thread's) when
+ * it runs. */
+static void print_stats(ho_server *srv, bool quic)
 {
     ho_server_stats st;
     ho_server_get_stats(srv, &st);
     ho_buf b;
     ho_buf_init(&b);
     ho_server_stats_json(&st, &b);
-    if (h3 != NULL && b.len > 0 && b.data[b.len - 1] == '}') {
-        ho_h3_listener_stats hs;
-        ho_h3_listener_get_stats(h3, &hs);
+    if (quic && b.len > 0 && b.data[b.len - 1] == '}') {
         ho_buf q;
         ho_buf_init(&q);
-        ho_h3_listener_stats_json(&hs, &q);
+        ho_server_quic_stats_json(srv, &q);
         if (q.len > 2) {
             b.data[b.len - 1] = ',';
             ho_put_bytes(&b, q.data + 1, q.len - 1);
@@ -421,7 +495,14 @@ int serve_main(int argc, char **argv)
     /* A server's errors and warnings go to stderr unless HANDOFF_LOG says
      * otherwise (read once, at the first event). */
     setenv("HANDOFF_LOG", "warn", 0);
-    serve_opts o = {.port = 8443, .tls_port = 8081, .http_port = 8080, .alpn = "http/1.1"};
+    serve_opts o = {.port = 8443,
+                    .tls_port = 8081,
+                    .http_port = 8080,
+                    .alpn = "http/1.1",
+                    .retry_auto = true,
+                    .retry_above = 256,
+                    .refuse_above = 4096,
+                    .retry_queue = 512};
     ho_server_options_default(&o.server);
     int rc = parse_args(argc, argv, &o);
     if (rc != 0)
@@ -433,7 +514,7 @@ int serve_main(int argc, char **argv)
     snprintf(host, sizeof(host), strchr(o.bind, ':') != NULL ? "[%s]" : "%s", o.bind);
 
     ho_tls_config *cfg = NULL, *qcfg = NULL;
-    ho_h3_listener *h3 = NULL;
+    bool h3 = false;
     ho_buf chain_pem, key_pem;
     ho_buf_init(&chain_pem);
     ho_buf_init(&key_pem);
@@ -540,33 +621,52 @@ int serve_main(int argc, char **argv)
             goto done;
         if (o.no_tickets)
             ho_tls_config_set_tickets(qcfg, 0, 7200, 3600);
-        ho_h3_listener_options lo = {.bind = o.bind,
-                                     .port = (uint16_t)ho_server_port(srv, 0),
-                                     .tls = qcfg,
-                                     .router = router,
-                                     .force_retry = o.retry,
-                                     .key_update_packets = (uint64_t)o.quic_key_update,
-                                     .no_gso = o.no_gso,
-                                     .no_gro = o.no_gro,
-                                     .no_ecn = o.no_ecn,
-                                     .max_udp_payload = (size_t)o.max_udp_payload};
-        h3 = ho_h3_listener_new(&lo);
-        if (h3 == NULL) {
-            fprintf(stderr, "handoff: cannot listen for QUIC on %s UDP port %u\n", o.bind, (unsigned)lo.port);
+        ho_quic_listen_spec qs = {.bind = o.bind,
+                                  .port = (uint16_t)ho_server_port(srv, 0),
+                                  .tls = qcfg,
+                                  .handler = &ho_h3_handler,
+                                  .ctx = router,
+                                  .force_retry = o.retry,
+                                  .retry_handshakes = o.retry_auto ? (size_t)o.retry_above : 0,
+                                  .refuse_handshakes = (size_t)o.refuse_above,
+                                  .retry_pool_depth = o.retry_auto ? (size_t)o.retry_queue : 0,
+                                  .refuse_pool_depth = (size_t)o.refuse_queue,
+                                  .key_update_packets = (uint64_t)o.quic_key_update,
+                                  .no_gso = o.no_gso,
+                                  .no_gro = o.no_gro,
+                                  .no_ecn = o.no_ecn,
+                                  .max_udp_payload = (size_t)o.max_udp_payload,
+                                  .server_id_len = o.server_id_len,
+                                  .no_steering = o.no_quic_steering};
+        memcpy(qs.server_id, o.server_id, sizeof(qs.server_id));
+        if (ho_server_listen_quic(srv, &qs) != HO_OK) {
+            fprintf(stderr, "handoff: cannot listen for QUIC on %s UDP port %u\n", o.bind, (unsigned)qs.port);
             goto done;
         }
-        bool gso, gro, ecn;
-        ho_h3_listener_socket_features(h3, &gso, &gro, &ecn);
-        fprintf(stderr, "handoff: listening h3 (QUIC) on UDP %s:%u (GSO %s, GRO %s, ECN %s%s)\n", host,
-                (unsigned)lo.port, gso ? "on" : "off", gro ? "on" : "off", ecn && !o.no_ecn ? "on" : "off",
-                o.retry ? ", Retry on" : "");
+        h3 = true;
     }
     int err = ho_server_start(srv);
-    if (err == HO_OK && h3 != NULL)
-        err = ho_h3_listener_start(h3);
     if (err != HO_OK) {
         app_report_error("starting the server", err);
         goto done;
+    }
+    if (h3) {
+        bool gso, gro, ecn;
+        ho_server_quic_socket_features(srv, &gso, &gro, &ecn);
+        /* After the start: whether the kernel took the steering program. */
+        fprintf(stderr,
+                "handoff: listening h3 (QUIC) on UDP %s:%u (GSO %s, GRO %s, ECN %s%s); %u threads, steering %s\n",
+                host, (unsigned)ho_server_quic_port(srv), gso ? "on" : "off", gro ? "on" : "off",
+                ecn && !o.no_ecn ? "on" : "off", o.retry ? ", Retry on" : "", ho_server_quic_cid_layout(srv)->nthreads,
+                ho_server_quic_steering(srv) ? "BPF"
+                : o.no_quic_steering         ? "off (hand-over)"
+                                             : "refused by the kernel (hand-over)");
+        if (!o.retry && o.retry_auto)
+            fprintf(stderr, "handoff: QUIC admission: Retry from %ld handshakes in progress per thread\n",
+                    o.retry_above);
+        if (o.refuse_above > 0)
+            fprintf(stderr, "handoff: QUIC admission: CONNECTION_REFUSED from %ld handshakes in progress per thread\n",
+                    o.refuse_above);
     }
     fprintf(stderr, "handoff: dataset %s (%zu items); offload %s; kTLS %s\n", ho_arena_dataset_source(arena),
             ho_arena_item_count(arena),
@@ -590,7 +690,6 @@ int serve_main(int argc, char **argv)
     print_stats(srv, h3);
     rc = 0;
 done:
-    ho_h3_listener_free(h3);
     ho_server_free(srv);
     ho_tls_config_free(qcfg);
     ho_buf_free(&chain_pem);

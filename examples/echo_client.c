@@ -12,13 +12,12 @@
  * store); --insecure skips the check (for a self-signed test server).
  *
  * A QUIC connection is sans-I/O: it never touches a socket or a clock. This
- * program owns both: a UDP socket (ho_udp_*), and a loop that hands
- * datagrams in (ho_quic_conn_receive), takes datagrams out
- * (ho_quic_conn_send) and runs the timers (ho_quic_conn_handle_timeout).
- * Everything else happens in the callbacks.
+ * program owns a UDP socket (ho_udp_*) and lets the library's datagram pump
+ * (ho_quic_pump_step) hand datagrams in (ho_quic_conn_receive), take
+ * datagrams out (ho_quic_conn_send) and run the timers
+ * (ho_quic_conn_handle_timeout). Everything else happens in the callbacks.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,32 +174,16 @@ int main(int argc, char **argv)
                       .stream_writable = on_writable},
     };
     ho_quic_conn *c = ho_quic_conn_new_client(&cfg, NULL, ho_now_ns());
-    ho_udp_rx *rx = ho_udp_rx_new(16);
-    static uint8_t txbuf[65536];
-    const char *error = c == NULL || rx == NULL ? "out of memory" : NULL;
+    /* The library's datagram pump: sends what is due, waits for datagrams
+     * or the next timer, feeds them in, runs the timers. */
+    ho_quic_pump *pump =
+        c != NULL ? ho_quic_pump_new(&sock, c, (struct sockaddr *)&server, server_len, NULL) : NULL;
+    const char *error = pump == NULL ? "out of memory" : NULL;
     ho_quic_time handshake_deadline = ho_now_ns() + 5000000000LL;
 
     while (error == NULL && !cl.done && !ho_quic_conn_is_closing(c) && !ho_quic_conn_is_closed(c)) {
-        /* Send everything due: back-to-back datagrams of `seg` bytes, one GSO send. */
-        size_t len, seg;
-        while ((len = ho_quic_conn_send(c, txbuf, sizeof(txbuf), &seg, ho_now_ns())) > 0)
-            ho_udp_send(&sock, txbuf, len, seg, (struct sockaddr *)&server, server_len, NULL, 0, 0);
-
-        /* Wait for datagrams or the next timer. */
-        ho_quic_time next = ho_quic_conn_next_timeout(c), now = ho_now_ns();
-        int wait_ms = next == HO_QUIC_TIME_NEVER ? 1000 : next <= now ? 0 : (int)((next - now) / 1000000 + 1);
-        struct pollfd pfd = {.fd = sock.fd, .events = POLLIN};
-        poll(&pfd, 1, wait_ms > 1000 ? 1000 : wait_ms);
-
-        ho_udp_dgram *d;
-        int n;
-        while ((n = ho_udp_recv_batch(&sock, rx, &d)) > 0)
-            for (int i = 0; i < n; i++)
-                ho_quic_conn_receive(c, d[i].data, d[i].len, NULL, ho_now_ns());
-        if (n == HO_ERR_IO && errno == ECONNREFUSED)
+        if (ho_quic_pump_step(pump, 1000) == HO_ERR_IO && errno == ECONNREFUSED)
             error = "connection refused (nothing listens on that UDP port)";
-        if (ho_quic_conn_next_timeout(c) <= ho_now_ns())
-            ho_quic_conn_handle_timeout(c, ho_now_ns());
         if (!ho_quic_conn_handshake_done(c) && ho_now_ns() > handshake_deadline)
             error = "no handshake within 5 s";
     }
@@ -212,14 +195,12 @@ int main(int argc, char **argv)
     if (error == NULL) {
         /* Done: say goodbye with an application CONNECTION_CLOSE (code 0). */
         ho_quic_conn_close(c, 0, "done", ho_now_ns());
-        size_t len, seg;
-        while ((len = ho_quic_conn_send(c, txbuf, sizeof(txbuf), &seg, ho_now_ns())) > 0)
-            ho_udp_send(&sock, txbuf, len, seg, (struct sockaddr *)&server, server_len, NULL, 0, 0);
+        ho_quic_pump_flush(pump);
     } else {
         fprintf(stderr, "echo_client: %s\n", error);
     }
+    ho_quic_pump_free(pump);
     ho_quic_conn_free(c);
-    ho_udp_rx_free(rx);
     ho_udp_close(&sock);
     ho_tls_config_free(tls);
     free(msg);

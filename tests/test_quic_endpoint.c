@@ -609,6 +609,70 @@ static void test_admission(void)
     net_free(&n);
 }
 
+/* Endpoint with the admission limits on handshakes in progress. */
+static void net_limits(net *n, size_t retry_hs, size_t refuse_hs)
+{
+    net_init(n, false, 0);
+    ho_quic_endpoint_free(n->ep);
+    n->ecfg.retry_handshakes = retry_hs;
+    n->ecfg.refuse_handshakes = refuse_hs;
+    n->ep = ho_quic_endpoint_new(&n->ecfg);
+}
+
+/* `--retry auto`: client 0's Initial is accepted, so one handshake is in
+ * progress when client 1's arrives: that one gets a Retry, follows it with
+ * the token, and is admitted (a valid token passes the soft limit). */
+static void test_admission_retry(void)
+{
+    net n;
+    net_limits(&n, 1, 0);
+    add_client(&n);
+    add_client(&n);
+    CHECK(run(&n, all_hs, n.now + HO_QUIC_SEC(5)));
+    ho_quic_endpoint_stats st;
+    ho_quic_endpoint_get_stats(n.ep, &st);
+    CHECK_EQ(st.retry_load, 1);
+    CHECK_EQ(st.retry_sent, 1);
+    CHECK_EQ(st.accepted, 2);
+    CHECK_EQ(st.handshakes_in_progress, 0);
+    CHECK(!ho_quic_conn_retried(n.cl[0]));
+    CHECK(ho_quic_conn_retried(n.cl[1]));
+    net_free(&n);
+    /* Without the limit, nobody is retried. */
+    net_limits(&n, 0, 0);
+    add_client(&n);
+    add_client(&n);
+    CHECK(run(&n, all_hs, n.now + HO_QUIC_SEC(5)));
+    ho_quic_endpoint_get_stats(n.ep, &st);
+    CHECK_EQ(st.retry_sent, 0);
+    net_free(&n);
+}
+
+/* The hard cap: client 1 arrives while client 0's handshake is in
+ * progress and is refused with CONNECTION_REFUSED (§5.2.2); once client 0
+ * is done, a third client is admitted. */
+static void test_admission_refuse(void)
+{
+    net n;
+    net_limits(&n, 0, 1);
+    add_client(&n);
+    int j = add_client(&n);
+    run(&n, NULL, n.now + HO_QUIC_SEC(1));
+    CHECK(ho_quic_conn_handshake_confirmed(n.cl[0]));
+    bool is_app = true, by_peer = false;
+    CHECK(ho_quic_conn_is_closing(n.cl[j]) || ho_quic_conn_is_closed(n.cl[j]));
+    CHECK_EQ(ho_quic_conn_close_code(n.cl[j], &is_app, &by_peer), HO_QUIC_CONNECTION_REFUSED);
+    CHECK(by_peer);
+    ho_quic_endpoint_stats st;
+    ho_quic_endpoint_get_stats(n.ep, &st);
+    CHECK_EQ(st.refused_load, 1);
+    CHECK_EQ(st.handshakes_in_progress, 0);
+    int k = add_client(&n);
+    run(&n, NULL, n.now + HO_QUIC_SEC(1));
+    CHECK(ho_quic_conn_handshake_confirmed(n.cl[k]));
+    net_free(&n);
+}
+
 static void test_garbage(void)
 {
     net n;
@@ -706,6 +770,8 @@ int main(void)
     test_small_initial();
     test_stateless_reset();
     test_admission();
+    test_admission_retry();
+    test_admission_refuse();
     test_garbage();
     test_routing();
     ho_tls_config_free(server_tls);

@@ -8,6 +8,7 @@
 
 #include "handoff/base.h"
 #include "handoff/offload.h"
+#include "handoff/quic.h"
 #include "handoff/tls.h"
 
 #include <sys/socket.h>
@@ -93,8 +94,6 @@ ssize_t ho_ktls_recv(int fd, ho_tls_conn *c, ho_buf *app_in);
 int ho_ktls_flush_control(int fd, ho_tls_conn *c);
 
 /* ---- TLS-over-TCP server --------------------------------------------- */
-
-typedef enum { HO_OFFLOAD_OFF, HO_OFFLOAD_ALWAYS, HO_OFFLOAD_ADAPTIVE } ho_offload_mode;
 
 typedef struct ho_server ho_server;
 typedef struct ho_conn ho_conn;
@@ -270,6 +269,133 @@ int ho_udp_send_batch(ho_udp_socket *s, const ho_udp_tx *tx, size_t n);
 /* One request: HO_OK, HO_ERR_WOULD_BLOCK or HO_ERR_IO. */
 int ho_udp_send(ho_udp_socket *s, const uint8_t *data, size_t len, size_t segment_size, const struct sockaddr *peer,
                 socklen_t peer_len, const struct sockaddr *local, socklen_t local_len, uint8_t ecn);
+
+/* ======================================================================
+ * QUIC client datagram pump (src/io/quic_pump.c)
+ * ======================================================================
+ * The loop every QUIC client needs, once: drives one client ho_quic_conn
+ * over one UDP socket (the caller's): sends what the connection has due
+ * (GSO batches, with its ECN codepoint), waits for datagrams or its next
+ * timer, feeds what arrived and runs due timers. The application does its
+ * own work (requests, stream writes) between steps. */
+typedef struct ho_quic_pump ho_quic_pump;
+/* peer: where datagrams go. rx_path: the path given with each received
+ * datagram (its ecn set per datagram), or NULL. Both are copied. */
+ho_quic_pump *ho_quic_pump_new(ho_udp_socket *sock, ho_quic_conn *c, const struct sockaddr *peer, socklen_t peer_len,
+                               const ho_quic_path *rx_path);
+void ho_quic_pump_free(ho_quic_pump *p);
+/* Sends everything due now. A full socket buffer drops the batch, which
+ * QUIC's loss recovery treats as lost. */
+void ho_quic_pump_flush(ho_quic_pump *p);
+/* Flushes, waits up to max_wait_ms (less when the connection's next timer
+ * is sooner) for datagrams, feeds them and runs due timers. Returns the
+ * number of datagrams received (0: none), or HO_ERR_IO when none was and
+ * the socket reported an error (errno: ECONNREFUSED when nothing listens
+ * there). */
+int ho_quic_pump_step(ho_quic_pump *p, int max_wait_ms);
+
+/* ======================================================================
+ * QUIC on the server's I/O threads (src/io/quic_server.c)
+ * ======================================================================
+ * The UDP counterpart of ho_server_listen: every I/O thread owns an
+ * SO_REUSEPORT UDP socket on the QUIC port, its own ho_quic_endpoint (its
+ * connections, their timers) and a hand-over queue, all on the epoll loop
+ * that serves its TCP connections. A connection lives on one thread: the
+ * thread its client's first Initial was steered to creates it, and every
+ * CID it issues names that thread (ho_quic_cid_layout). A classic BPF
+ * program on the reuseport group (SO_ATTACH_REUSEPORT_CBPF) makes the
+ * kernel deliver each datagram to the socket of the thread its destination
+ * CID names; without it (kernel refused, or no_steering) a thread that
+ * reads another thread's datagram hands it over through the owner's queue
+ * (counted: quic_forwarded). docs/QUIC.md "Threads and steering". */
+
+/* What the application does on QUIC connections (HTTP/3: ho_h3_handler in
+ * handoff/http_server.h). Every callback runs on the connection's I/O
+ * thread, must not block, and must not free the connection. */
+typedef struct ho_quic_handler {
+    /* A connection was accepted: the application's state for it (NULL:
+     * none, the connection is served by QUIC alone). ctx is the spec's. */
+    void *(*on_accept)(void *ctx, ho_quic_conn *c);
+    /* Stream events (ho_quic_callbacks), with that state. */
+    void (*stream_readable)(void *app, ho_quic_conn *c, uint64_t id);
+    void (*stream_writable)(void *app, ho_quic_conn *c, uint64_t id);
+    void (*stream_reset)(void *app, ho_quic_conn *c, uint64_t id, uint64_t code, bool stop_sending);
+    /* Before the thread collects output: write what is due. */
+    void (*flush)(void *app, ho_quic_conn *c, ho_quic_time now);
+    /* Requests answered on the connection (counted when it goes; optional). */
+    uint64_t (*requests)(const void *app);
+    /* The connection is about to be freed: free the state. */
+    void (*on_close)(void *app, ho_quic_conn *c);
+    /* Application error code of the CONNECTION_CLOSE sent at a stop. */
+    uint64_t shutdown_code;
+} ho_quic_handler;
+
+typedef struct ho_quic_listen_spec {
+    const char *bind;            /* IPv4/IPv6 literal; NULL: "0.0.0.0" */
+    uint16_t port;               /* 0: pick one (ho_server_quic_port) */
+    ho_tls_config *tls;          /* server config with ALPN and a certificate;
+                                  * prepared here for QUIC */
+    const ho_quic_handler *handler;
+    void *ctx;
+    bool force_retry;            /* validate every client address with Retry */
+    /* Admission per thread (ho_quic_endpoint_config): Retry for Initials
+     * without a token from this many handshakes in progress on, refusal
+     * from refuse_handshakes on; 0: no limit. The same by the depth of
+     * the offload pool's queue (jobs waiting for a worker). */
+    size_t retry_handshakes, refuse_handshakes;
+    size_t retry_pool_depth, refuse_pool_depth;
+    uint64_t key_update_packets; /* 0: the QUIC default */
+    bool no_gso, no_gro, no_ecn;
+    size_t max_udp_payload;      /* 0: the QUIC default (1452) */
+    /* QUIC-LB plaintext CID fields (ho_quic_cid_layout): server id 1..15
+     * octets (server_id_len 0: the single octet 0) and config rotation id
+     * 0..6. */
+    uint8_t server_id[15];
+    size_t server_id_len;
+    uint8_t config_id;
+    bool no_steering;            /* no BPF program: hand-over queues only */
+} ho_quic_listen_spec;
+
+/* Binds the first thread's socket now (errors before threads start); the
+ * others at ho_server_start. One QUIC port per server. */
+int ho_server_listen_quic(ho_server *s, const ho_quic_listen_spec *spec);
+uint16_t ho_server_quic_port(const ho_server *s);
+/* What the first UDP socket uses after the kernel's answers. */
+void ho_server_quic_socket_features(const ho_server *s, bool *gso, bool *gro, bool *ecn);
+/* After ho_server_start: whether the kernel took the steering program. */
+bool ho_server_quic_steering(const ho_server *s);
+/* The CID layout the server's endpoints use (after ho_server_listen_quic). */
+const ho_quic_cid_layout *ho_server_quic_cid_layout(const ho_server *s);
+
+typedef struct ho_quic_server_stats {
+    uint64_t connections;        /* accepted by the endpoint */
+    uint64_t connections_closed; /* freed (closed, drained or timed out) */
+    uint64_t handshakes;         /* TLS handshakes completed */
+    uint64_t resumed;            /* of those, resumed with a ticket (PSK) */
+    uint64_t key_updates;        /* 1-RTT key updates (RFC 9001 section 6), either side */
+    uint64_t requests;           /* answered on connections already gone */
+    uint64_t vn_sent, retry_sent, resets_sent, refused;
+    uint64_t admission_retries, admission_refused, handshakes_in_progress; /* admission */
+    uint64_t datagrams_received, datagrams_dropped; /* by the endpoint */
+    uint64_t migrations, paths_validated; /* peers followed to a new address */
+    uint64_t forwarded;          /* datagrams this thread read for another and handed over */
+    uint64_t forwarded_in;       /* datagrams other threads handed to this one */
+    uint64_t forward_drops;      /* hand-overs dropped: the owner's queue was full */
+    /* handshake offload (ho_quic_endpoint_stats): TLS steps run on the pool
+     * and inline; datagrams that waited for their connection's step, those
+     * dropped because its queue was full, the sum of their waits (µs); the
+     * sum of submit-to-finish times of offloaded steps (µs). */
+    uint64_t steps_offloaded, steps_inline, step_queued, step_queue_overflows, step_queue_us, step_out_us;
+} ho_quic_server_stats;
+/* thread < 0: summed over the threads; else that thread's. Counters of
+ * live connections are at most one loop iteration old. HO_ERR_NOT_FOUND
+ * when there is no such thread or no QUIC listener. */
+int ho_server_get_quic_stats(const ho_server *s, int thread, ho_quic_server_stats *out);
+/* Fields of one JSON object, without the braces: "h3_connections":...,
+ * "quic_forwarded":... (HTTP/3 names the QUIC counters h3_*, as before). */
+void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *out);
+/* The sum and each thread: {"h3_...":..,...,"quic_threads":[{...},...]}. */
+void ho_server_quic_stats_json(const ho_server *s, ho_buf *out);
 
 #ifdef __cplusplus
 }

@@ -18,6 +18,11 @@
 extern "C" {
 #endif
 
+/* Where handshake steps run, for TCP (ho_server_options) and QUIC
+ * (ho_quic_endpoint_config) alike: inline on the I/O thread, always on a
+ * worker, or on a worker only while inline work would delay others. */
+typedef enum { HO_OFFLOAD_OFF, HO_OFFLOAD_ALWAYS, HO_OFFLOAD_ADAPTIVE } ho_offload_mode;
+
 typedef struct ho_pool ho_pool;
 typedef struct ho_home ho_home;
 typedef struct ho_job ho_job;

@@ -190,6 +190,13 @@ typedef struct ho_quic_config {
      * packets from a new peer IP address (NAT rebinding of the port is
      * still followed). */
     bool disable_active_migration;
+    /* Server: makes every connection ID we issue (the first SCID, those of
+     * NEW_CONNECTION_ID, the endpoint's Retry SCIDs) instead of random
+     * bytes: cid_len bytes into cid. NULL: random. The multi-threaded
+     * server uses ho_quic_cid_layout_make, so that a CID names its thread
+     * and server (docs/QUIC.md "Connection IDs and threads"). */
+    void (*cid_generate)(void *ctx, uint8_t *cid, size_t len);
+    void *cid_generate_ctx;
     ho_quic_callbacks callbacks;
     ho_quic_handshake_callbacks hs_callbacks; /* on_exporter_secret also for clients */
     /* Client only. */
@@ -343,6 +350,49 @@ int ho_quic_stream_reset(ho_quic_conn *c, uint64_t id, uint64_t app_error);
 /* STOP_SENDING for the receive side (§19.5). */
 int ho_quic_stream_stop_sending(ho_quic_conn *c, uint64_t id, uint64_t app_error);
 
+/* ---- server connection ID layout (src/quic/cid.c) --------------------
+ *
+ * The plaintext CID format of draft-ietf-quic-load-balancers (QUIC-LB, §5.2
+ * "Plaintext CID Algorithm"), so that an L4 load balancer in front of a
+ * fleet can route by CID, plus the I/O thread inside this server:
+ *
+ *   octet 0            config rotation (3 high bits, 0..6; 7 is the
+ *                      draft's "unroutable") | CID length - 1 (5 low bits,
+ *                      the draft's length self-encoding)
+ *   octets 1..S        server id (S = server_id_len, 1..15)
+ *   octet 1+S          thread octet: its value mod nthreads is the owning
+ *                      I/O thread (the other bits are random)
+ *   octets 2+S..L-1    random nonce (with the thread octet, at least 4
+ *                      octets of nonce, as the draft asks)
+ *
+ * L = max(8, 1 + S + 4). The thread octet is the one the reuseport BPF
+ * program reads (ho_quic_cid_layout_thread_offset). */
+typedef struct ho_quic_cid_layout {
+    uint8_t config_id;      /* 0..6 */
+    uint8_t server_id[15];
+    size_t server_id_len;   /* 1..15 */
+    size_t cid_len;         /* L, set by ho_quic_cid_layout_init */
+    unsigned nthreads;      /* 1..256 */
+} ho_quic_cid_layout;
+
+/* HO_ERR_INVALID_ARG for a config id above 6, a server id of 0 or more
+ * than 15 octets, or nthreads outside 1..256. */
+int ho_quic_cid_layout_init(ho_quic_cid_layout *l, uint8_t config_id, const uint8_t *server_id, size_t server_id_len,
+                            unsigned nthreads);
+/* Writes a fresh CID of l->cid_len octets for thread (< nthreads). */
+void ho_quic_cid_layout_make(const ho_quic_cid_layout *l, unsigned thread, uint8_t *cid);
+/* Offset of the thread octet in the CID (1 + server_id_len). */
+size_t ho_quic_cid_layout_thread_offset(const ho_quic_cid_layout *l);
+/* The thread a destination CID of any origin steers to: its thread octet
+ * mod nthreads, or -1 when the CID is too short to hold one (such a
+ * datagram stays where the kernel put it). Our own CIDs give their owner;
+ * a client's random first DCID gives the thread that will create (and
+ * own) the connection. The BPF program computes the same. */
+int ho_quic_cid_layout_thread_of(const ho_quic_cid_layout *l, const uint8_t *cid, size_t len);
+/* Whether cid has our layout: length, config id, length octet and server
+ * id match (the thread, when thread != NULL, as above). */
+bool ho_quic_cid_layout_decode(const ho_quic_cid_layout *l, const uint8_t *cid, size_t len, unsigned *thread);
+
 /* ======================================================================
  * endpoint — the sans-I/O QUIC server endpoint (src/quic/endpoint.c)
  * ======================================================================
@@ -393,12 +443,11 @@ typedef struct ho_quic_endpoint_config {
      * ho_quic_conn_tls(c) of a server connection: a worker may own it. */
     ho_pool *pool;                    /* NULL: TLS inside receive, as without offload */
     ho_home *home;                    /* required with pool */
-    /* An ho_offload_mode (handoff/io.h, shared with TCP): HO_OFFLOAD_OFF
-     * (0, the default: inline), _ALWAYS (every step on the pool),
-     * _ADAPTIVE (on the pool while other connections or steps are live on
-     * this endpoint, so that inline work would stall them; inline when the
-     * endpoint is otherwise idle). */
-    int offload;
+    /* Shared with TCP (handoff/offload.h): HO_OFFLOAD_OFF (0, the
+     * default: inline), _ALWAYS (every step on the pool), _ADAPTIVE (on the
+     * pool while other connections or steps are live on this endpoint, so
+     * that inline work would stall them; inline when it is otherwise idle). */
+    ho_offload_mode offload;
     size_t step_queue_max;            /* datagrams per connection while its step is out; 0: 64 */
     /* Admission under load (RFC 9000 §8.1.2, §5.2.2), for Initials that
      * would create a connection. When handshakes in progress on this

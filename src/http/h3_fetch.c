@@ -1,13 +1,13 @@
 /*
  * ho_h3_fetch / ho_h3_fetch_many: HTTP/3 GETs on one connection over a
- * connected UDP socket (ho_udp: GSO sends, recvmmsg + GRO receives, ECN) with
- * a blocking poll loop — the library piece behind "get --h3". The QUIC
- * connection stays sans-I/O; the socket, the clock and the loop live here.
+ * connected UDP socket (ho_udp: GSO sends, recvmmsg + GRO receives, ECN),
+ * driven by the shared client datagram pump (ho_quic_pump, src/io) — the
+ * library piece behind "get --h3". The QUIC connection stays sans-I/O;
+ * between pump steps this file submits requests, key updates and closes.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netdb.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +18,6 @@
 #include "handoff/http.h"
 #include "handoff/io.h"
 
-#define IO_BUF 65536 /* one GSO batch out */
-#define RX_BATCH 16  /* recvmmsg messages per call (each up to 64 KiB with GRO) */
 
 typedef struct fetch_state {
     ho_h3_conn *h3;
@@ -149,7 +147,6 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
         free(r);
         return HO_ERR_IO;
     }
-    ho_udp_rx *rx = ho_udp_rx_new(RX_BATCH);
     char authority[300];
     if (o->authority != NULL)
         snprintf(authority, sizeof(authority), "%s", o->authority);
@@ -171,11 +168,13 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
     };
     int rc = HO_ERR_NOMEM;
     uint64_t initiated = 0;
-    uint8_t *io = NULL;
+    ho_quic_pump *pump = NULL;
     ho_quic_conn *c = ho_quic_conn_new_client(&cfg, &path, ho_now_ns());
-    if (c != NULL && rx != NULL)
+    if (c != NULL)
         st.h3 = ho_h3_client_attach(c);
-    if (st.h3 == NULL || (io = malloc(IO_BUF)) == NULL)
+    if (st.h3 != NULL)
+        pump = ho_quic_pump_new(&us, c, (const struct sockaddr *)&path.remote, path.remote_len, &path);
+    if (pump == NULL)
         goto done;
     const ho_quic_time idle = (ho_quic_time)(o->timeout_ms > 0 ? o->timeout_ms : 10000) * 1000000;
     ho_quic_time deadline = ho_now_ns() + idle; /* moved on by every datagram received */
@@ -219,44 +218,17 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
             }
         }
         ho_h3_flush(st.h3, ho_now_ns());
-        for (;;) {
-            size_t seg;
-            size_t len = ho_quic_conn_send(c, io, IO_BUF, &seg, ho_now_ns());
-            if (len == 0)
-                break;
-            /* One GSO send; a full socket buffer or an ICMP error drops the
-             * batch, which QUIC's loss recovery treats as lost. */
-            (void)ho_udp_send(&us, io, len, seg, (const struct sockaddr *)&path.remote, path.remote_len, NULL, 0,
-                              ho_quic_conn_ecn_codepoint(c));
-        }
+        ho_quic_pump_flush(pump);
         if (closing || ho_quic_conn_is_closing(c))
             break; /* our CONNECTION_CLOSE is out, or the peer closed */
-        int timeout_ms = 50;
-        ho_quic_time t = ho_quic_conn_next_timeout(c), now = ho_now_ns();
-        if (t != HO_QUIC_TIME_NEVER) {
-            int64_t ms = t > now ? (t - now) / 1000000 + 1 : 0;
-            if (ms < timeout_ms)
-                timeout_ms = (int)ms;
-        }
-        struct pollfd pfd = {.fd = us.fd, .events = POLLIN};
-        poll(&pfd, 1, timeout_ms);
-        ho_udp_dgram *d;
-        int got;
-        while ((got = ho_udp_recv_batch(&us, rx, &d)) > 0) {
-            ho_quic_time now_rx = ho_now_ns();
-            for (int i = 0; i < got; i++) {
-                path.ecn = d[i].ecn;
-                ho_quic_conn_receive(c, d[i].data, d[i].len, &path, now_rx);
-            }
-            deadline = now_rx + idle;
+        int got = ho_quic_pump_step(pump, 50);
+        if (got > 0) {
+            deadline = ho_now_ns() + idle;
             heard = true;
-        }
-        if (got == HO_ERR_IO && errno == ECONNREFUSED && !heard) {
+        } else if (got == HO_ERR_IO && errno == ECONNREFUSED && !heard) {
             rc = HO_ERR_IO; /* ICMP port unreachable before any answer: nobody listens */
             goto out;
         }
-        if (ho_quic_conn_next_timeout(c) <= ho_now_ns())
-            ho_quic_conn_handle_timeout(c, ho_now_ns());
     }
     bool failed = false;
     for (size_t i = 0; i < next; i++)
@@ -281,10 +253,9 @@ out:
     }
 done:
     fill_info(c, initiated, info);
-    free(io);
+    ho_quic_pump_free(pump);
     ho_h3_free(st.h3);
     ho_quic_conn_free(c);
-    ho_udp_rx_free(rx);
     ho_udp_close(&us);
     ho_tls_config_free(own_tls);
     free(r);

@@ -210,6 +210,7 @@ static void begin_stop(io_thread *t)
     t->stop_deadline_ms = t->now_ms + t->server->opt.shutdown_grace_ms;
     close_listeners(t);
     ho_loop_del(t->loop, t->server->stop_fd);
+    quic_thread_begin_stop(t);
     for (ho_conn *c = t->conns, *next; c != NULL; c = next) {
         next = c->next;
         conn_begin_shutdown(c);
@@ -246,8 +247,10 @@ static void *io_thread_main(void *arg)
         wait = min_wait(wait, ho_timer_queue_expire(&t->idle_q, t->now_ms));
         wait = min_wait(wait, ho_timer_queue_expire(&t->request_q, t->now_ms));
         wait = min_wait(wait, ho_timer_queue_expire(&t->drain_q, t->now_ms));
+        /* QUIC: timers, the application's output, sends. */
+        wait = min_wait(wait, quic_thread_tick(t));
         if (t->stopping) {
-            if (t->nconns == 0 && ho_home_outstanding(t->home) == 0)
+            if (t->nconns == 0 && ho_home_outstanding(t->home) == 0 && quic_thread_done(t))
                 break;
             if (t->now_ms >= t->stop_deadline_ms) {
                 /* Grace period over: whatever is left goes now (a
@@ -299,12 +302,14 @@ static int thread_setup(ho_server *s, io_thread *t)
     int err = ho_loop_add(t->loop, ho_home_fd(t->home), EPOLLIN, on_home, t);
     if (err == HO_OK)
         err = ho_loop_add(t->loop, s->stop_fd, EPOLLIN, on_stop, t);
+    if (err == HO_OK)
+        err = quic_thread_setup(s, t);
     return err;
 }
 
 int ho_server_start(ho_server *s)
 {
-    if (s->started || s->nspecs == 0)
+    if (s->started || (s->nspecs == 0 && !s->has_quic))
         return HO_ERR_INVALID_ARG;
     if (s->opt.ktls == HO_KTLS_ON && !ho_ktls_supported()) {
         ho_log(HO_LOG_ERROR, "server: --ktls on, but this kernel has no kTLS (TCP_ULP \"tls\")");
@@ -319,6 +324,9 @@ int ho_server_start(ho_server *s)
         if (err != HO_OK)
             return err;
     }
+    int qerr = quic_server_attach_steering(s);
+    if (qerr != HO_OK)
+        return qerr;
     s->started = true;
     for (unsigned i = 0; i < s->nthreads; i++) {
         if (pthread_create(&s->threads[i].thread, NULL, io_thread_main, &s->threads[i]) != 0) {
@@ -370,10 +378,12 @@ void ho_server_free(ho_server *s)
         for (size_t k = 0; k < SERVER_MAX_LISTEN; k++)
             if (t->listeners[k].fd >= 0)
                 close(t->listeners[k].fd);
+        quic_thread_free(t->quic);
         ho_loop_free(t->loop);
         ho_home_free(t->home);
         free(t->rbuf);
     }
+    quic_thread_free(s->quic0); /* listened, never started */
     free(s->threads);
     close(s->stop_fd);
     free(s);

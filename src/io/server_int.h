@@ -71,6 +71,8 @@ struct ho_conn {
     void *user;
 };
 
+typedef struct quic_thread quic_thread;
+
 struct io_thread {
     ho_server *server;
     unsigned index;
@@ -87,6 +89,7 @@ struct io_thread {
     int64_t stop_deadline_ms;
     uint8_t *rbuf; /* READ_CHUNK bytes */
     thread_stats stats;
+    quic_thread *quic; /* NULL: no QUIC listener */
 };
 
 struct ho_server {
@@ -100,11 +103,36 @@ struct ho_server {
     int stop_fd; /* eventfd: readable once a stop is requested */
     bool started;
     _Atomic uint64_t next_id;
+    /* QUIC (quic_server.c): the spec, the CID layout every thread's
+     * endpoint uses, the secret they share, the first socket. */
+    bool has_quic;
+    ho_quic_listen_spec qspec;
+    uint16_t qport;
+    ho_quic_cid_layout qlayout;
+    uint8_t qsecret[32];
+    bool qsteering;
+    quic_thread *quic0; /* thread 0's, made by ho_server_listen_quic */
 };
 
 /* conn.c */
 void conn_accept(io_thread *t, const ho_listen_spec *spec, int fd);
 void conn_close_now(ho_conn *c);
 void conn_begin_shutdown(ho_conn *c);
+
+/* quic_server.c: per-thread QUIC (the thread's loop calls these). */
+int quic_thread_setup(ho_server *s, io_thread *t);
+int quic_server_attach_steering(ho_server *s);
+/* Timers, application output, sends; ms until the next QUIC timer (-1: none). */
+int64_t quic_thread_tick(io_thread *t);
+void quic_thread_begin_stop(io_thread *t);
+bool quic_thread_done(const io_thread *t);
+void quic_thread_free(quic_thread *q);
+
+/* The thread a datagram belongs to by its destination CID (the BPF
+ * program computes the same), or -1: wherever it landed. */
+int io_quic_owner(const ho_quic_cid_layout *l, const uint8_t *d, size_t len);
+/* Attaches the classic BPF steering program to a socket of the reuseport
+ * group (it applies to the group). HO_ERR_IO when the kernel refuses. */
+int io_quic_steer_attach(int fd, const ho_quic_cid_layout *l);
 
 #endif

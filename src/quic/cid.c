@@ -16,6 +16,73 @@
 
 #define ISSUE_ATTEMPTS 4
 
+void ho_quic_cid_generate(const ho_quic_config *cfg, uint8_t *cid, size_t len)
+{
+    if (cfg->cid_generate != NULL)
+        cfg->cid_generate(cfg->cid_generate_ctx, cid, len);
+    else
+        ho_random(cid, len);
+}
+
+/* ---- the server CID layout (QUIC-LB plaintext + thread octet) ------------- */
+
+enum { LB_NONCE_MIN = 4, LB_CID_MIN = 8 };
+
+int ho_quic_cid_layout_init(ho_quic_cid_layout *l, uint8_t config_id, const uint8_t *server_id, size_t server_id_len,
+                            unsigned nthreads)
+{
+    memset(l, 0, sizeof(*l));
+    if (config_id > 6 || server_id == NULL || server_id_len == 0 || server_id_len > sizeof(l->server_id) ||
+        nthreads == 0 || nthreads > 256)
+        return HO_ERR_INVALID_ARG;
+    l->config_id = config_id;
+    memcpy(l->server_id, server_id, server_id_len);
+    l->server_id_len = server_id_len;
+    l->cid_len = 1 + server_id_len + LB_NONCE_MIN;
+    if (l->cid_len < LB_CID_MIN)
+        l->cid_len = LB_CID_MIN;
+    l->nthreads = nthreads;
+    return HO_OK;
+}
+
+size_t ho_quic_cid_layout_thread_offset(const ho_quic_cid_layout *l) { return 1 + l->server_id_len; }
+
+void ho_quic_cid_layout_make(const ho_quic_cid_layout *l, unsigned thread, uint8_t *cid)
+{
+    size_t off = ho_quic_cid_layout_thread_offset(l);
+    ho_random(cid, l->cid_len);
+    /* draft-ietf-quic-load-balancers §3: config rotation bits, then the
+     * CID length minus one in the low bits (length self-encoding). */
+    cid[0] = (uint8_t)((l->config_id << 5) | ((l->cid_len - 1) & 0x1f));
+    memcpy(cid + 1, l->server_id, l->server_id_len);
+    /* A random octet congruent to thread mod nthreads: the largest
+     * multiple of nthreads not above the random value, plus thread,
+     * brought back under 256. */
+    unsigned n = l->nthreads, v = cid[off];
+    v = v - v % n + thread % n;
+    if (v > 255)
+        v -= n;
+    cid[off] = (uint8_t)v;
+}
+
+int ho_quic_cid_layout_thread_of(const ho_quic_cid_layout *l, const uint8_t *cid, size_t len)
+{
+    size_t off = ho_quic_cid_layout_thread_offset(l);
+    if (len <= off)
+        return -1;
+    return (int)(cid[off] % l->nthreads);
+}
+
+bool ho_quic_cid_layout_decode(const ho_quic_cid_layout *l, const uint8_t *cid, size_t len, unsigned *thread)
+{
+    if (len != l->cid_len || cid[0] != (uint8_t)((l->config_id << 5) | ((l->cid_len - 1) & 0x1f)) ||
+        memcmp(cid + 1, l->server_id, l->server_id_len) != 0)
+        return false;
+    if (thread != NULL)
+        *thread = (unsigned)ho_quic_cid_layout_thread_of(l, cid, len);
+    return true;
+}
+
 static ho_quic_local_cid *local_by_seq(ho_quic_conn *c, uint64_t seq)
 {
     for (size_t i = 0; i < HO_QUIC_LOCAL_CIDS_MAX; i++)
@@ -92,7 +159,7 @@ static bool issue_one(ho_quic_conn *c, ho_quic_local_cid *l)
     memset(l, 0, sizeof(*l));
     l->cid.len = c->scid.len;
     for (int attempt = 0; attempt < ISSUE_ATTEMPTS; attempt++) {
-        ho_random(l->cid.data, l->cid.len);
+        ho_quic_cid_generate(&c->cfg, l->cid.data, l->cid.len);
         if (ho_quic_cid_is_ours(c, &l->cid))
             continue;
         if (c->cid_hooks.issued == NULL) {

@@ -506,7 +506,7 @@ static ho_quic_conn *conn_new(const ho_quic_config *cfg, bool is_server, const h
     ho_quic_pmtud_init(c);
     ho_tls_out_init(&c->tls_out);
     c->scid.len = (uint8_t)k->cid_len;
-    ho_random(c->scid.data, c->scid.len);
+    ho_quic_cid_generate(k, c->scid.data, c->scid.len);
     ho_quic_cid_init(c);
     c->tls = ho_tls_new(k->tls, is_server ? NULL : k->server_name);
     if (c->tls == NULL) {

@@ -506,6 +506,7 @@ void ho_quic_pmtud_on_path_change(ho_quic_conn *c);
 
 /* cid.c */
 void ho_quic_cid_init(struct ho_quic_conn *c); /* seq 0 of both sides (after tparams are set) */
+void ho_quic_cid_generate(const ho_quic_config *cfg, uint8_t *cid, size_t len); /* cfg->cid_generate or random */
 /* After the handshake: issue CIDs up to the peer's limit. */
 void ho_quic_cid_issue(struct ho_quic_conn *c);
 bool ho_quic_cid_is_ours(const struct ho_quic_conn *c, const ho_quic_cid *cid);

@@ -45,6 +45,8 @@ typedef struct ep_dgram {
     uint8_t data[];
 } ep_dgram;
 
+enum { RETIRED_KEPT = 4 };
+
 typedef struct ep_conn {
     ho_quic_conn *c;
     struct ep_conn *prev, *next;
@@ -54,6 +56,14 @@ typedef struct ep_conn {
     struct ep_step *step;         /* the TLS step out (or back, not finished) */
     ep_dgram *q_head, *q_tail;    /* datagrams waiting for it */
     size_t qn;
+    /* CIDs the peer retired, still routed to the connection (which drops
+     * their packets) rather than answered with a stateless reset: a packet
+     * sent before the RETIRE_CONNECTION_ID may arrive after it (reordered,
+     * e.g. across a migration, or by a hand-over between I/O threads), and
+     * a reset would kill the live connection. The oldest leaves the table
+     * when a newer one needs the slot. */
+    ho_quic_cid retired[RETIRED_KEPT];
+    int nretired, retired_next;
 } ep_conn;
 
 /* A TLS step on the pool. The worker touches only the connection (its
@@ -244,7 +254,13 @@ static int hook_issued(void *ctx, ho_quic_conn *c, const ho_quic_cid *cid, uint8
 static void hook_retired(void *ctx, ho_quic_conn *c, const ho_quic_cid *cid)
 {
     ho_quic_endpoint *ep = ctx;
-    table_del(ep, &ep->cids, cid, ep_conn_of(c));
+    ep_conn *ec = ep_conn_of(c);
+    if (ec->nretired == RETIRED_KEPT)
+        table_del(ep, &ep->cids, &ec->retired[ec->retired_next], ec);
+    else
+        ec->nretired++;
+    ec->retired[ec->retired_next] = *cid;
+    ec->retired_next = (ec->retired_next + 1) % RETIRED_KEPT;
 }
 
 static void hook_peer_token(void *ctx, ho_quic_conn *c, const uint8_t token[16], bool add)
@@ -347,6 +363,8 @@ static void conn_release(ho_quic_endpoint *ep, ep_conn *ec)
     ho_quic_cid_release_all(ec->c); /* every issued CID, every peer token */
     for (int i = 0; i < ec->nkeys; i++)
         table_del(ep, &ep->cids, &ec->keys[i], ec);
+    for (int i = 0; i < ec->nretired; i++)
+        table_del(ep, &ep->cids, &ec->retired[i], ec);
     if (ep->cursor == ec)
         ep->cursor = ec->prev;
     ec->prev->next = ec->next;
@@ -648,7 +666,7 @@ static void send_retry(ho_quic_endpoint *ep, const ho_quic_header *hdr, const ho
     ho_quic_cid rscid;
     rscid.len = (uint8_t)ep->cid_len;
     do
-        ho_random(rscid.data, rscid.len);
+        ho_quic_cid_generate(&ep->cfg.conn, rscid.data, rscid.len);
     while (ho_quic_cid_eq(&rscid, &hdr->dcid)); /* §17.2.5.1: MUST differ from the ODCID */
     uint8_t token[TOKEN_MAX];
     size_t tlen = token_make(ep, &hdr->dcid, &rscid, path, now + ep->cfg.token_lifetime, token);
@@ -1144,4 +1162,7 @@ void ho_quic_endpoint_foreach(ho_quic_endpoint *ep, void (*fn)(void *ctx, ho_qui
 
 size_t ho_quic_endpoint_conn_count(const ho_quic_endpoint *ep) { return ep->nconns; }
 
-void ho_quic_endpoint_get_stats(const ho_quic_endpoint *ep, ho_quic_endpoint_stats *st) { *st = ep->st; }
+void ho_quic_endpoint_get_stats(const ho_quic_endpoint *ep, ho_quic_endpoint_stats *st)
+{
+    *st = ep->st;
+}

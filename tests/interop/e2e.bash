@@ -18,7 +18,7 @@
 E2E_PY=$(dirname "${BASH_SOURCE[0]}")/e2e_http.py
 ARENA=$HO_TESTDATA/arena
 
-# serve3 NAME ARGS...: `handoff serve --bind 127.0.0.1` on three free ports plus ARGS.
+# serve3 NAME ARGS...: `handoff serve --bind 127.0.0.1 --threads 2` on three free ports plus ARGS.
 serve3() {
     local name=$1 _
     shift
@@ -29,8 +29,10 @@ serve3() {
     free_port || return 1
     HTTP_PORT=$PORT
     SRV_LOG=$T/$name.srv.log
+    # Two I/O threads unless the test says otherwise (HO_SERVE_THREADS, or --threads in ARGS,
+    # which comes later and wins): QUIC and TCP are served by every thread.
     start_bg "$HTTPS_PORT" "$SRV_LOG" "$HO_BIN" serve --bind 127.0.0.1 --port "$HTTPS_PORT" \
-        --tls-port "$TLS_PORT" --http-port "$HTTP_PORT" "$@" || return 1
+        --tls-port "$TLS_PORT" --http-port "$HTTP_PORT" --threads "${HO_SERVE_THREADS:-2}" "$@" || return 1
     SRV_WRAP=$BG_PID
     SRV_PID=
     for _ in $(seq 200); do
