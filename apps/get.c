@@ -357,8 +357,8 @@ static int fetch(const get_options *o, const url_parts *u, ho_tls_config *cfg, s
         if (err == HO_ERR_IO && eof) {
             /* TCP EOF without close_notify: a truncation attack unless the
              * response was delimited anyway (RFC 8446 §6.1). A body that
-             * runs to the close is taken as it is (RFC 9112 §9.8 lets a
-             * client do so when the framing cannot tell). */
+             * runs to the close is still taken, as get always did, though
+             * RFC 9112 §9.8 calls it complete only after a closure alert. */
             if (resp.framing != HO_HTTP1_BODY_CLOSE) {
                 fprintf(stderr, "handoff: response: connection closed without close_notify before the end\n");
                 goto done;
