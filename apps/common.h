@@ -36,11 +36,4 @@ int app_read_file(const char *path, ho_buf *buf);
 /* Writes atomically (temporary file and rename). */
 int app_write_file(const char *path, const void *data, size_t len);
 
-/* Looks for the end of an HTTP head ("\r\n\r\n"); returns its length
- * including the terminator, or 0 if the head is not complete yet. */
-size_t app_http_head_len(const uint8_t *p, size_t len);
-/* Finds header `name` (case-insensitive) in an HTTP head; copies its value
- * (trimmed) into out. Returns true if present. */
-bool app_http_header(const uint8_t *head, size_t len, const char *name, char *out, size_t outlen);
-
 #endif

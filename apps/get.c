@@ -225,59 +225,36 @@ static int read_once(int fd, ho_tls_conn *c, int timeout_ms, bool *eof)
     return err != HO_OK ? err : send_err;
 }
 
-/* The response is complete when its head is in and the body has its
- * Content-Length (or the chunked terminator). */
-static bool response_complete(const ho_buf *resp, bool *framed)
+/* The response goes to stdout as it arrives: the heads with -i (interim
+ * 1xx ones too), then the body (src/http/h1_response.c frames it). */
+static int on_resp_head(void *ctx, const ho_http1_resp *r, const uint8_t *head, size_t len)
 {
-    size_t head_len = app_http_head_len(resp->data, resp->len);
-    *framed = false;
-    if (head_len == 0)
-        return false;
-    char v[64];
-    if (app_http_header(resp->data, head_len, "Content-Length", v, sizeof(v))) {
-        *framed = true;
-        return resp->len - head_len >= (size_t)strtoull(v, NULL, 10);
-    }
-    if (app_http_header(resp->data, head_len, "Transfer-Encoding", v, sizeof(v)) && strcasecmp(v, "chunked") == 0) {
-        *framed = true;
-        const char *end = "\r\n0\r\n\r\n";
-        size_t el = strlen(end);
-        return resp->len - head_len >= el - 2 && memmem(resp->data + head_len - 2, resp->len - head_len + 2, end, el);
-    }
-    return false; /* delimited by the end of the connection */
+    (void)r;
+    const bool *include_head = ctx;
+    return !*include_head || fwrite(head, 1, len, stdout) == len ? 0 : -1;
 }
 
-/* Writes the body, decoding chunked transfer coding if used. */
-static void write_body(const ho_buf *resp, bool include_head)
+static int on_resp_body(void *ctx, const uint8_t *data, size_t len)
 {
-    size_t head_len = app_http_head_len(resp->data, resp->len);
-    if (head_len == 0) {
-        fwrite(resp->data, 1, resp->len, stdout);
-        return;
-    }
-    if (include_head)
-        fwrite(resp->data, 1, head_len, stdout);
-    char v[64];
-    ho_cursor body = ho_cursor_make(resp->data + head_len, resp->len - head_len);
-    if (app_http_header(resp->data, head_len, "Content-Length", v, sizeof(v))) {
-        size_t want = (size_t)strtoull(v, NULL, 10);
-        fwrite(body.p, 1, want < body.len ? want : body.len, stdout);
-    } else if (app_http_header(resp->data, head_len, "Transfer-Encoding", v, sizeof(v)) &&
-               strcasecmp(v, "chunked") == 0) {
-        while (!ho_cursor_empty(&body)) {
-            char *line_end;
-            unsigned long long size = strtoull((const char *)body.p, &line_end, 16);
-            const uint8_t *crlf = memmem(body.p, body.len, "\r\n", 2);
-            const uint8_t *chunk;
-            if (crlf == NULL || size == 0 || !ho_skip(&body, (size_t)(crlf - body.p) + 2) ||
-                !ho_get_bytes(&body, (size_t)size, &chunk))
-                break;
-            fwrite(chunk, 1, (size_t)size, stdout);
-            ho_skip(&body, 2);
-        }
-    } else {
-        fwrite(body.p, 1, body.len, stdout);
-    }
+    (void)ctx;
+    return fwrite(data, 1, len, stdout) == len ? 0 : -1;
+}
+
+/* Feeds what the record layer decrypted to the response parser. */
+static int feed_response(ho_tls_conn *c, ho_http1_resp *resp)
+{
+    ho_buf *in = ho_tls_conn_app_in(c);
+    int rc = ho_http1_resp_feed(resp, in->data, in->len, NULL);
+    ho_buf_consume(in, in->len); /* bytes after a complete response are dropped */
+    return rc;
+}
+
+static void report_response_error(int rc)
+{
+    if (rc == HO_HTTP1_RESP_ERR_CALLBACK)
+        fprintf(stderr, "handoff: writing the body: %s\n", strerror(errno));
+    else
+        fprintf(stderr, "handoff: response: %s\n", ho_http1_resp_err_str(rc));
 }
 
 static void print_summary(ho_tls *t)
@@ -301,8 +278,8 @@ static int fetch(const get_options *o, const url_parts *u, ho_tls_config *cfg, s
     ho_tls *t = ho_tls_conn_tls(c);
     int rc = 1, fd = -1, err;
     bool eof = false;
-    ho_buf resp;
-    ho_buf_init(&resp);
+    ho_http1_resp resp;
+    ho_http1_resp_init(&resp, false);
     if (o->resume != NULL) {
         ho_buf blob;
         ho_buf_init(&blob);
@@ -355,27 +332,46 @@ static int fetch(const get_options *o, const url_parts *u, ho_tls_config *cfg, s
         app_report_error("sending the request", err);
         goto done;
     }
-    bool complete = false, framed = false;
+    bool include_head = o->include_head;
+    resp.on_head = on_resp_head;
+    resp.on_body = on_resp_body;
+    resp.ctx = &include_head;
+    int prc = HO_HTTP_INCOMPLETE;
     for (;;) {
         /* After a complete response, linger briefly only when a session
          * ticket is still wanted. */
+        bool complete = prc == HO_HTTP_COMPLETE;
         int timeout = complete ? TICKET_WAIT_MS : READ_TIMEOUT_MS;
         if (complete && (o->resume == NULL || sink->received))
             break;
         err = read_once(fd, c, timeout, &eof);
-        ho_buf *in = ho_tls_conn_app_in(c);
-        ho_put_bytes(&resp, in->data, in->len);
-        ho_buf_consume(in, in->len);
-        if (err == HO_ERR_CLOSED || (err != HO_OK && complete))
+        prc = feed_response(c, &resp);
+        if (prc < 0) {
+            report_response_error(prc);
+            goto done;
+        }
+        if (err == HO_ERR_CLOSED) {
+            /* close_notify: the end of a close-delimited body, or (RFC 9112
+             * §8) of a response cut short. */
+            prc = ho_http1_resp_finish(&resp);
+            if (prc < 0) {
+                report_response_error(prc);
+                goto done;
+            }
+            break;
+        }
+        if (err != HO_OK && prc == HO_HTTP_COMPLETE)
             break;
         if (err == HO_ERR_IO && eof) {
             /* TCP EOF without close_notify: a truncation attack unless the
-             * response was delimited anyway (RFC 8446 §6.1). */
-            response_complete(&resp, &framed);
-            if (framed || app_http_head_len(resp.data, resp.len) == 0) {
+             * response was delimited anyway (RFC 8446 §6.1). A body that
+             * runs to the close is still taken, as get always did, though
+             * RFC 9112 §9.8 calls it complete only after a closure alert. */
+            if (resp.framing != HO_HTTP1_BODY_CLOSE) {
                 fprintf(stderr, "handoff: response: connection closed without close_notify before the end\n");
                 goto done;
             }
+            ho_http1_resp_finish(&resp);
             break;
         }
         if (err == HO_ERR_WOULD_BLOCK) {
@@ -386,18 +382,11 @@ static int fetch(const get_options *o, const url_parts *u, ho_tls_config *cfg, s
             app_report_error("response", err);
             goto done;
         }
-        complete = response_complete(&resp, &framed);
     }
-    if (resp.failed) {
-        app_report_error("response", HO_ERR_NOMEM);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "handoff: writing the body: %s\n", strerror(errno));
         goto done;
     }
-    if (!response_complete(&resp, &framed) && framed) {
-        fprintf(stderr, "handoff: response: truncated\n");
-        goto done;
-    }
-    write_body(&resp, o->include_head);
-    fflush(stdout);
     /* Polite close; the server may already be gone. */
     if (ho_tls_conn_close(c) == HO_OK)
         send_out(fd, c);
@@ -405,7 +394,7 @@ static int fetch(const get_options *o, const url_parts *u, ho_tls_config *cfg, s
 done:
     if (fd >= 0)
         close(fd);
-    ho_buf_free(&resp);
+    ho_http1_resp_free(&resp);
     ho_tls_conn_free(c);
     return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * handoff — HTTP: a strict HTTP/1.1 request parser (RFC 9112), a response
- * writer, a router shared by HTTP/1.1 and HTTP/3, and the HttpArena demo
- * routes (/json, /baseline2, /static).
+ * writer, an incremental HTTP/1.1 response parser for clients, a router
+ * shared by HTTP/1.1 and HTTP/3, and the HttpArena demo routes (/json,
+ * /baseline2, /static).
  *
  * Everything here is sans-I/O and thread-compatible: a parser call, a router
  * dispatch and a response write touch only their arguments (the router and
@@ -128,6 +129,110 @@ void ho_http1_write_head(ho_buf *out, const ho_http_response *resp, size_t body_
                          bool keep_alive);
 /* A complete error response (text/plain body "<status> <reason>\n"). */
 void ho_http1_write_error(ho_buf *out, int status, int version, bool keep_alive);
+
+/* ---- HTTP/1.1 responses, a client's parser — src/http/h1_response.c --
+ * Incremental and sans-I/O: feed it the bytes of the connection in slices
+ * of any size (one byte at a time gives the same result as all at once);
+ * it reads only the bytes it is given and copies only the head (bounded by
+ * max_head), never the body. It parses the status line and the header
+ * section (RFC 9112 §4, §5), skips interim 1xx responses, then frames the
+ * body by RFC 9112 §6.3 in its order:
+ *   (1) a response to HEAD, a 1xx (101), 204 or 304: no body;
+ *   (3), (4) Transfer-Encoding "chunked" (the only coding supported; with
+ *      a Content-Length too, or in an HTTP/1.0 response: an error);
+ *   (5), (6) Content-Length (digits; repeated values must agree);
+ *   (8) otherwise the body runs to the end of the connection: complete
+ *      only at ho_http1_resp_finish.
+ * The body (de-chunked; chunk extensions and trailers are dropped) goes to
+ * on_body as it arrives. Use: init, set the options, feed... , finish at
+ * EOF, free. */
+
+typedef enum ho_http1_framing {
+    HO_HTTP1_BODY_NONE = 0,    /* no body (or the head is not in yet) */
+    HO_HTTP1_BODY_LENGTH,      /* Content-Length bytes */
+    HO_HTTP1_BODY_CHUNKED,     /* chunked transfer coding (RFC 9112 §7.1) */
+    HO_HTTP1_BODY_CLOSE,       /* until the connection closes */
+} ho_http1_framing;
+
+/* Errors (negative; the parser keeps the first one and answers it again). */
+enum {
+    HO_HTTP1_RESP_ERR_STATUS_LINE = -1,   /* malformed status line */
+    HO_HTTP1_RESP_ERR_VERSION = -2,       /* not HTTP/1.x */
+    HO_HTTP1_RESP_ERR_FIELD = -3,         /* malformed header field line */
+    HO_HTTP1_RESP_ERR_LINE_END = -4,      /* a CR without LF or an LF without CR */
+    HO_HTTP1_RESP_ERR_HEAD_TOO_BIG = -5,  /* head or trailer section > max_head */
+    HO_HTTP1_RESP_ERR_TOO_MANY_FIELDS = -6, /* > HO_HTTP_MAX_HEADERS fields */
+    HO_HTTP1_RESP_ERR_CONTENT_LENGTH = -7, /* invalid, overflowing or differing values */
+    HO_HTTP1_RESP_ERR_TE_AND_CL = -8,     /* both Transfer-Encoding and Content-Length */
+    HO_HTTP1_RESP_ERR_TRANSFER_CODING = -9, /* not exactly "chunked", or in HTTP/1.0 */
+    HO_HTTP1_RESP_ERR_CHUNK = -10,        /* bad chunk size line, size overflow, or no
+                                           * CRLF after the chunk data */
+    HO_HTTP1_RESP_ERR_TRAILER = -11,      /* malformed trailer field line */
+    HO_HTTP1_RESP_ERR_TRUNCATED = -12,    /* finish: the response had not ended */
+    HO_HTTP1_RESP_ERR_CALLBACK = -13,     /* on_head or on_body returned non-zero */
+    HO_HTTP1_RESP_ERR_NOMEM = -14,
+};
+/* A short English description of a result ("ok", "more input needed", ...). */
+const char *ho_http1_resp_err_str(int rc);
+
+typedef struct ho_http1_resp {
+    /* Options: set after ho_http1_resp_init, before the first feed. */
+    bool head_request;          /* the request was HEAD: no body (set by init) */
+    size_t max_head;            /* bytes in one head (status line to the empty
+                                 * line) and in the trailer section; default 65536 */
+    /* Each head, interim 1xx ones too, as received (an obs-fold already
+     * replaced by spaces), with r's status and fields filled for it. */
+    int (*on_head)(void *ctx, const struct ho_http1_resp *r, const uint8_t *head, size_t len);
+    /* Body bytes of the final response, in order; NULL: dropped. */
+    int (*on_body)(void *ctx, const uint8_t *data, size_t len);
+    void *ctx;
+
+    /* The final response, once head_done (inside on_head: the head delivered). */
+    bool head_done;
+    int status;                 /* the 3-digit status code */
+    int minor_version;          /* HTTP/1.x: x */
+    ho_http_str reason;         /* reason phrase (may be empty) */
+    ho_http_header headers[HO_HTTP_MAX_HEADERS]; /* point into the parser's copy
+                                 * of the head: valid until ho_http1_resp_free */
+    size_t header_count;
+    ho_http1_framing framing;
+    uint64_t content_length;    /* with HO_HTTP1_BODY_LENGTH */
+    uint64_t body_bytes;        /* body bytes delivered so far */
+    unsigned interim_count;     /* 1xx responses skipped before the final one */
+    bool done;                  /* the response is complete */
+    int error;                  /* 0, or the first error */
+
+    /* Private. */
+    int state;
+    uint8_t *head;              /* head_cap bytes once the first byte arrived */
+    size_t head_cap, head_len, line_start;
+    uint64_t remaining;         /* body or chunk bytes still expected */
+    size_t line_len;            /* chunk size line or trailer section so far */
+    int sub;                    /* position inside a chunk size or trailer line */
+    bool digits;                /* chunk size: a hex digit seen */
+} ho_http1_resp;
+
+/* Prepares r for one response; head_request: the request was HEAD. */
+void ho_http1_resp_init(ho_http1_resp *r, bool head_request);
+/* Frees the copy of the head (r's header strings become invalid). */
+void ho_http1_resp_free(ho_http1_resp *r);
+/* Parses data[0..len). Returns
+ *   HO_HTTP_INCOMPLETE  every byte used, the response goes on;
+ *   HO_HTTP_COMPLETE    the response ended: *consumed (may be NULL) bytes
+ *                       belonged to it, the rest do not (a later feed uses
+ *                       nothing and answers HO_HTTP_COMPLETE again);
+ *   an HO_HTTP1_RESP_ERR_* code: the response is unusable (close the
+ *                       connection, RFC 9112 §6.3 (5)).
+ * Callbacks run inside the call. */
+int ho_http1_resp_feed(ho_http1_resp *r, const uint8_t *data, size_t len, size_t *consumed);
+/* The connection ended (EOF). HO_HTTP_COMPLETE when the response is
+ * complete (a close-delimited body ends here: with TLS, only after an
+ * authenticated close, RFC 8446 §6.1, is it known to be whole), else
+ * HO_HTTP1_RESP_ERR_TRUNCATED or the earlier error. */
+int ho_http1_resp_finish(ho_http1_resp *r);
+/* The final response's field `name` (case-insensitive; the first if
+ * repeated); NULL if absent or the head is not in. */
+const ho_http_str *ho_http1_resp_header(const ho_http1_resp *r, const char *name);
 
 /* ---- router ---------------------------------------------------------- */
 
