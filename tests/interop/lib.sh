@@ -99,6 +99,32 @@ hangup() {
     wait "$TALK_PID"
 }
 
+# ql_exited NAME RC FILE: pass when RC (bench/quic_load's exit status) is 0, else show FILE.
+ql_exited() {
+    if [ "$2" -eq 0 ]; then pass "$1: quic_load exit 0"; else fail "$1: quic_load exit $2"; show "$3"; fi
+}
+
+# ql_report NAME FILE PYTHON-CONDITION: the last "quic_load {json}" line of FILE (bench/quic_load's
+# report) parses and the condition, on the dict r, holds.
+ql_report() {
+    local name=$1 file=$2 cond=$3 out
+    if out=$(timeout 30 python3 - "$file" "$cond" 2>&1 <<'PY'
+import json, sys
+lines = [l for l in open(sys.argv[1]) if l.startswith("quic_load {")]
+if not lines:
+    sys.exit("no report line")
+r = json.loads(lines[-1][len("quic_load "):])
+if not eval("(" + sys.argv[2] + ")", {}, {"r": r}):
+    sys.exit("condition false: " + sys.argv[2])
+PY
+    ); then
+        pass "$name"
+    else
+        fail "$name: $out"
+        show "$file"
+    fi
+}
+
 # check NAME FILE STRING...: pass when FILE contains every STRING (fixed strings), else fail.
 check() {
     local name=$1 file=$2 s

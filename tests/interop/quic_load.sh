@@ -16,32 +16,6 @@ if [ ! -x "$QL" ]; then
 fi
 gen_ec_cert
 
-# exited NAME RC FILE: pass when RC (quic_load's exit status) is 0.
-exited() {
-    if [ "$2" -eq 0 ]; then pass "$1: quic_load exit 0"; else fail "$1: quic_load exit $2"; show "$3"; fi
-}
-
-# report NAME FILE PYTHON-CONDITION: the last "quic_load {json}" line of FILE parses and the
-# condition (on the dict r) holds.
-report() {
-    local name=$1 file=$2 cond=$3 out
-    if out=$(python3 - "$file" "$cond" 2>&1 <<'EOF'
-import json, sys
-lines = [l for l in open(sys.argv[1]) if l.startswith("quic_load {")]
-if not lines:
-    sys.exit("no report line")
-r = json.loads(lines[-1][len("quic_load "):])
-if not eval("(" + sys.argv[2] + ")", {}, {"r": r}):
-    sys.exit("condition false: " + sys.argv[2])
-EOF
-    ); then
-        pass "$name"
-    else
-        fail "$name: $out"
-        show "$file"
-    fi
-}
-
 ALL_OK='r["started"] == 200 and r["ok"] == 200 and r["handshakes"] == 200 and r["requests"] == 200
     and r["errors"] == 0 and r["statuses"] == {"200": 200} and r["handshakes_per_s"] > 0
     and 0 < r["hs_p50_ms"] <= r["hs_p99_ms"] <= r["hs_max_ms"]
@@ -53,25 +27,25 @@ head -c 4000000 /dev/urandom >"$T/static/big"
 serve_handoff ho --cert "$T/ec.crt" --key "$T/ec.key" --static "$T/static" || { fail "handoff serve did not start"; finish; }
 if wait_log "$SRV_LOG" "listening h3 (QUIC) on UDP"; then
     timeout 120 "$QL" -c 8 -n 200 --cafile "$T/ec.crt" "127.0.0.1:$PORT" >"$T/ho.out" 2>&1
-    exited "handoff" $? "$T/ho.out"
-    report "handoff: 200 of 200 handshakes and GETs, no errors, the report parses" "$T/ho.out" "$ALL_OK"
+    ql_exited "handoff" $? "$T/ho.out"
+    ql_report "handoff: 200 of 200 handshakes and GETs, no errors, the report parses" "$T/ho.out" "$ALL_OK"
 
     timeout 120 "$QL" -c 8 -n 200 --keep 2 --interval 5 --download /static/big --cafile "$T/ec.crt" \
         "127.0.0.1:$PORT" >"$T/probe.out" 2>&1
-    exited "handoff probes" $? "$T/probe.out"
-    report "handoff probes: the storm succeeded" "$T/probe.out" 'r["ok"] == 200 and r["errors"] == 0'
-    report "handoff probes: keep requests answered during the storm" "$T/probe.out" \
+    ql_exited "handoff probes" $? "$T/probe.out"
+    ql_report "handoff probes: the storm succeeded" "$T/probe.out" 'r["ok"] == 200 and r["errors"] == 0'
+    ql_report "handoff probes: keep requests answered during the storm" "$T/probe.out" \
         'r["keep"]["ok"] > 0 and r["keep"]["errors"] == 0 and r["keep"]["p99_ms"] > 0'
-    report "handoff probes: the download received bytes during the storm" "$T/probe.out" \
+    ql_report "handoff probes: the download received bytes during the storm" "$T/probe.out" \
         'r["download"]["bytes_during_storm"] > 0 and r["download"]["errors"] == 0'
 
     timeout 60 "$QL" -c 4 -n 20 --cafile "$T/ec.crt" -p /no/such/page "127.0.0.1:$PORT" >"$T/404.out" 2>&1
-    report "handoff: an unknown path counts as status 404" "$T/404.out" \
+    ql_report "handoff: an unknown path counts as status 404" "$T/404.out" \
         'r["handshakes"] == 20 and r["status_not_200"] == 20 and r["statuses"] == {"404": 20}'
     # A CA that did not sign the server's certificate: our client refuses it (unknown_ca, 48).
     gen_cert other other "DNS:other"
     timeout 60 "$QL" -c 4 -n 20 --cafile "$T/other.crt" "127.0.0.1:$PORT" >"$T/badca.out" 2>&1
-    report "handoff: an untrusted certificate counts as a handshake failure with its alert" "$T/badca.out" \
+    ql_report "handoff: an untrusted certificate counts as a handshake failure with its alert" "$T/badca.out" \
         'r["handshake_failed"] == 20 and r["handshake_codes"] == {"alert_sent_48": 20}'
 else
     fail "handoff serve announced no QUIC listener"
@@ -81,7 +55,7 @@ stop_bg "$SRV_PID"
 
 # Nothing listens on that UDP port any more: ICMP port unreachable.
 timeout 60 "$QL" -c 4 -n 20 --insecure --timeout 3000 "127.0.0.1:$PORT" >"$T/refused.out" 2>&1
-report "closed port: counted as refused" "$T/refused.out" 'r["refused"] == 20 and r["ok"] == 0'
+ql_report "closed port: counted as refused" "$T/refused.out" 'r["refused"] == 20 and r["ok"] == 0'
 
 # ---- gtlsserver (ngtcp2) ----------------------------------------------------------------------
 mkdir -p "$T/htdocs"
@@ -100,8 +74,8 @@ for _ in $(seq 100); do
 done
 if [ "$up" = 1 ]; then
     timeout 120 "$QL" -c 8 -n 200 --cafile "$T/ec.crt" -p /small.txt "127.0.0.1:$NG_PORT" >"$T/ng.out" 2>&1
-    exited "gtlsserver" $? "$T/ng.out"
-    report "gtlsserver: 200 of 200 handshakes and GETs, no errors, the report parses" "$T/ng.out" "$ALL_OK"
+    ql_exited "gtlsserver" $? "$T/ng.out"
+    ql_report "gtlsserver: 200 of 200 handshakes and GETs, no errors, the report parses" "$T/ng.out" "$ALL_OK"
 else
     fail "gtlsserver did not bind UDP port $NG_PORT"
     show "$T/ng.log"
