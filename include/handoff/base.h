@@ -15,6 +15,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* HO_API marks the library's public functions and objects: the only symbols
+ * libhandoff.so exports (the library is built with -fvisibility=hidden). */
+#if defined(__GNUC__)
+#define HO_API __attribute__((visibility("default")))
+#else
+#define HO_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -49,12 +57,12 @@ static inline bool ho_err_is_peer_alert(int e) { return e >= HO_ERR_TLS_PEER_ALE
 static inline uint8_t ho_err_alert(int e) { return (uint8_t)(e & 0xff); }
 
 /* Human-readable name of any error value above (static storage). */
-const char *ho_err_str(int err);
+HO_API const char *ho_err_str(int err);
 
 /* ---- secrets --------------------------------------------------------- */
 
 /* Zeroes memory in a way the compiler cannot elide. */
-void ho_wipe(void *p, size_t n);
+HO_API void ho_wipe(void *p, size_t n);
 
 /* ---- growable buffer ------------------------------------------------- */
 
@@ -66,34 +74,34 @@ typedef struct ho_buf {
     bool fixed;  /* borrowed memory (ho_buf_wrap): never grown, moved or freed */
 } ho_buf;
 
-void ho_buf_init(ho_buf *b);
+HO_API void ho_buf_init(ho_buf *b);
 /* Writes go straight into the caller's `cap` bytes at mem; a write that
  * does not fit fails (b->failed) instead of growing. ho_buf_free only
  * forgets the memory. */
-void ho_buf_wrap(ho_buf *b, uint8_t *mem, size_t cap);
+HO_API void ho_buf_wrap(ho_buf *b, uint8_t *mem, size_t cap);
 /* Wipes the contents (they may be secret) and frees. */
-void ho_buf_free(ho_buf *b);
-int ho_buf_reserve(ho_buf *b, size_t extra);
+HO_API void ho_buf_free(ho_buf *b);
+HO_API int ho_buf_reserve(ho_buf *b, size_t extra);
 /* Drops the first n bytes. */
-void ho_buf_consume(ho_buf *b, size_t n);
+HO_API void ho_buf_consume(ho_buf *b, size_t n);
 
 /* Writers: append; on failure set b->failed and do nothing else.
  * Check b->failed once at the end of a serializer. */
-void ho_put_u8(ho_buf *b, uint8_t v);
-void ho_put_u16(ho_buf *b, uint16_t v);
-void ho_put_u24(ho_buf *b, uint32_t v);
-void ho_put_u32(ho_buf *b, uint32_t v);
-void ho_put_u64(ho_buf *b, uint64_t v);
-void ho_put_varint(ho_buf *b, uint64_t v); /* QUIC varint, RFC 9000 §16 */
-void ho_put_bytes(ho_buf *b, const void *p, size_t n);
+HO_API void ho_put_u8(ho_buf *b, uint8_t v);
+HO_API void ho_put_u16(ho_buf *b, uint16_t v);
+HO_API void ho_put_u24(ho_buf *b, uint32_t v);
+HO_API void ho_put_u32(ho_buf *b, uint32_t v);
+HO_API void ho_put_u64(ho_buf *b, uint64_t v);
+HO_API void ho_put_varint(ho_buf *b, uint64_t v); /* QUIC varint, RFC 9000 §16 */
+HO_API void ho_put_bytes(ho_buf *b, const void *p, size_t n);
 /* Returns a pointer to n fresh bytes at the end (NULL and failed on OOM). */
-uint8_t *ho_put_space(ho_buf *b, size_t n);
+HO_API uint8_t *ho_put_space(ho_buf *b, size_t n);
 
 /* Length-prefixed blocks: open with the width of the length field (1, 2, 3
  * bytes); returns a token for ho_block_close, which fills in the length and
  * sets failed if the content does not fit the width. */
-size_t ho_block_open(ho_buf *b, int width);
-void ho_block_close(ho_buf *b, size_t token);
+HO_API size_t ho_block_open(ho_buf *b, int width);
+HO_API void ho_block_close(ho_buf *b, size_t token);
 
 /* ---- bounds-checked reader ------------------------------------------- */
 
@@ -107,19 +115,19 @@ static inline bool ho_cursor_empty(const ho_cursor *c) { return c->len == 0; }
 
 /* Each returns false (and leaves the cursor unchanged) if there are not
  * enough bytes. */
-bool ho_get_u8(ho_cursor *c, uint8_t *v);
-bool ho_get_u16(ho_cursor *c, uint16_t *v);
-bool ho_get_u24(ho_cursor *c, uint32_t *v);
-bool ho_get_u32(ho_cursor *c, uint32_t *v);
-bool ho_get_u64(ho_cursor *c, uint64_t *v);
-bool ho_get_varint(ho_cursor *c, uint64_t *v);
-bool ho_get_bytes(ho_cursor *c, size_t n, const uint8_t **p);
-bool ho_get_copy(ho_cursor *c, void *out, size_t n);
-bool ho_skip(ho_cursor *c, size_t n);
+HO_API bool ho_get_u8(ho_cursor *c, uint8_t *v);
+HO_API bool ho_get_u16(ho_cursor *c, uint16_t *v);
+HO_API bool ho_get_u24(ho_cursor *c, uint32_t *v);
+HO_API bool ho_get_u32(ho_cursor *c, uint32_t *v);
+HO_API bool ho_get_u64(ho_cursor *c, uint64_t *v);
+HO_API bool ho_get_varint(ho_cursor *c, uint64_t *v);
+HO_API bool ho_get_bytes(ho_cursor *c, size_t n, const uint8_t **p);
+HO_API bool ho_get_copy(ho_cursor *c, void *out, size_t n);
+HO_API bool ho_skip(ho_cursor *c, size_t n);
 /* Reads a length prefix of `width` bytes (1, 2, 3) and the block it covers. */
-bool ho_get_block(ho_cursor *c, int width, ho_cursor *block);
+HO_API bool ho_get_block(ho_cursor *c, int width, ho_cursor *block);
 /* Same, for a QUIC varint length. */
-bool ho_get_varint_block(ho_cursor *c, ho_cursor *block);
+HO_API bool ho_get_varint_block(ho_cursor *c, ho_cursor *block);
 
 /* ---- events ---------------------------------------------------------- */
 
@@ -164,16 +172,16 @@ typedef struct ho_event {
 typedef void (*ho_event_fn)(void *ctx, const ho_event *ev);
 
 /* Subscribers are process-wide; subscribe at start-up, before threads. */
-int ho_event_subscribe(ho_event_fn fn, void *ctx);
+HO_API int ho_event_subscribe(ho_event_fn fn, void *ctx);
 /* The lowest level any subscriber wants; emit is skipped above it. */
-ho_log_level ho_event_threshold(void);
-void ho_event_emit(const ho_event *ev);
-const char *ho_event_name(ho_event_type t);
+HO_API ho_log_level ho_event_threshold(void);
+HO_API void ho_event_emit(const ho_event *ev);
+HO_API const char *ho_event_name(ho_event_type t);
 /* Per-type counters, incremented on every emit regardless of level. */
-uint64_t ho_event_count(ho_event_type t);
+HO_API uint64_t ho_event_count(ho_event_type t);
 
 /* printf-style note at a level: goes through the same stream. */
-void ho_log(ho_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+HO_API void ho_log(ho_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #ifdef __cplusplus
 }

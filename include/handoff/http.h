@@ -57,7 +57,7 @@ typedef struct ho_http_limits {
 } ho_http_limits;
 
 /* The defaults above. */
-void ho_http_limits_default(ho_http_limits *lim);
+HO_API void ho_http_limits_default(ho_http_limits *lim);
 
 /* Parses one request at the start of buf[0..len). Returns:
  *   HO_HTTP_COMPLETE   *req filled, *consumed = bytes of head + body;
@@ -82,20 +82,20 @@ void ho_http_limits_default(ho_http_limits *lim);
  * `lim` may be NULL for the defaults. Leading empty lines before a request
  * are skipped (RFC 9112 §2.2). */
 enum { HO_HTTP_COMPLETE = 0, HO_HTTP_INCOMPLETE = 1 };
-int ho_http1_parse(const uint8_t *buf, size_t len, const ho_http_limits *lim, ho_http_request *req,
+HO_API int ho_http1_parse(const uint8_t *buf, size_t len, const ho_http_limits *lim, ho_http_request *req,
                    size_t *consumed);
 
 /* Case-insensitive header lookup; NULL if absent. */
-const ho_http_str *ho_http_header_get(const ho_http_request *req, const char *name);
+HO_API const ho_http_str *ho_http_header_get(const ho_http_request *req, const char *name);
 /* Query parameter `name` (raw, not percent-decoded); false if absent. */
-bool ho_http_query_get(const ho_http_request *req, const char *name, ho_http_str *value);
+HO_API bool ho_http_query_get(const ho_http_request *req, const char *name, ho_http_str *value);
 /* Decimal integer from a string (optional leading '-', no spaces);
  * false on anything else or overflow. */
-bool ho_http_str_to_i64(ho_http_str s, int64_t *v);
-bool ho_http_str_eq(ho_http_str s, const char *lit);  /* exact */
+HO_API bool ho_http_str_to_i64(ho_http_str s, int64_t *v);
+HO_API bool ho_http_str_eq(ho_http_str s, const char *lit);  /* exact */
 
 /* Reason phrase for a status ("OK", "Not Found", ...; "" if unknown). */
-const char *ho_http_reason(int status);
+HO_API const char *ho_http_reason(int status);
 
 /* ---- responses ------------------------------------------------------- */
 
@@ -115,9 +115,9 @@ typedef struct ho_http_response {
 
 /* Prepares resp for a handler: status 200, no type, no encoding, no Allow,
  * body emptied (scratch may be NULL when only static bodies are used). */
-void ho_http_response_reset(ho_http_response *resp, ho_buf *scratch);
+HO_API void ho_http_response_reset(ho_http_response *resp, ho_buf *scratch);
 /* The body the response carries (static_body or the scratch buffer). */
-const uint8_t *ho_http_response_body(const ho_http_response *resp, size_t *len);
+HO_API const uint8_t *ho_http_response_body(const ho_http_response *resp, size_t *len);
 
 /* Appends an HTTP/1.1 response head to out: status line, Server: handoff,
  * Date (IMF-fixdate, cached per second), Content-Type, Content-Encoding,
@@ -125,10 +125,10 @@ const uint8_t *ho_http_response_body(const ho_http_response *resp, size_t *len);
  * RFC 9110 §8.6), and "Connection: close"
  * when !keep_alive (HTTP/1.0 keep-alive gets "Connection: keep-alive").
  * The body is not written: the caller appends it (unless HEAD). */
-void ho_http1_write_head(ho_buf *out, const ho_http_response *resp, size_t body_len, int version,
+HO_API void ho_http1_write_head(ho_buf *out, const ho_http_response *resp, size_t body_len, int version,
                          bool keep_alive);
 /* A complete error response (text/plain body "<status> <reason>\n"). */
-void ho_http1_write_error(ho_buf *out, int status, int version, bool keep_alive);
+HO_API void ho_http1_write_error(ho_buf *out, int status, int version, bool keep_alive);
 
 /* ---- HTTP/1.1 responses, a client's parser — src/http/h1_response.c --
  * Incremental and sans-I/O: feed it the bytes of the connection in slices
@@ -173,7 +173,7 @@ enum {
     HO_HTTP1_RESP_ERR_NOMEM = -14,
 };
 /* A short English description of a result ("ok", "more input needed", ...). */
-const char *ho_http1_resp_err_str(int rc);
+HO_API const char *ho_http1_resp_err_str(int rc);
 
 typedef struct ho_http1_resp {
     /* Options: set after ho_http1_resp_init, before the first feed. */
@@ -213,9 +213,9 @@ typedef struct ho_http1_resp {
 } ho_http1_resp;
 
 /* Prepares r for one response; head_request: the request was HEAD. */
-void ho_http1_resp_init(ho_http1_resp *r, bool head_request);
+HO_API void ho_http1_resp_init(ho_http1_resp *r, bool head_request);
 /* Frees the copy of the head (r's header strings become invalid). */
-void ho_http1_resp_free(ho_http1_resp *r);
+HO_API void ho_http1_resp_free(ho_http1_resp *r);
 /* Parses data[0..len). Returns
  *   HO_HTTP_INCOMPLETE  every byte used, the response goes on;
  *   HO_HTTP_COMPLETE    the response ended: *consumed (may be NULL) bytes
@@ -224,15 +224,15 @@ void ho_http1_resp_free(ho_http1_resp *r);
  *   an HO_HTTP1_RESP_ERR_* code: the response is unusable (close the
  *                       connection, RFC 9112 §6.3 (5)).
  * Callbacks run inside the call. */
-int ho_http1_resp_feed(ho_http1_resp *r, const uint8_t *data, size_t len, size_t *consumed);
+HO_API int ho_http1_resp_feed(ho_http1_resp *r, const uint8_t *data, size_t len, size_t *consumed);
 /* The connection ended (EOF). HO_HTTP_COMPLETE when the response is
  * complete (a close-delimited body ends here: with TLS, only after an
  * authenticated close, RFC 8446 §6.1, is it known to be whole), else
  * HO_HTTP1_RESP_ERR_TRUNCATED or the earlier error. */
-int ho_http1_resp_finish(ho_http1_resp *r);
+HO_API int ho_http1_resp_finish(ho_http1_resp *r);
 /* The final response's field `name` (case-insensitive; the first if
  * repeated); NULL if absent or the head is not in. */
-const ho_http_str *ho_http1_resp_header(const ho_http1_resp *r, const char *name);
+HO_API const ho_http_str *ho_http1_resp_header(const ho_http1_resp *r, const char *name);
 
 /* ---- router ---------------------------------------------------------- */
 
@@ -241,15 +241,15 @@ const ho_http_str *ho_http1_resp_header(const ho_http1_resp *r, const char *name
 typedef int (*ho_http_handler)(void *ctx, const ho_http_request *req, ho_http_response *resp);
 
 typedef struct ho_router ho_router;
-ho_router *ho_router_new(void);
-void ho_router_free(ho_router *r);
+HO_API ho_router *ho_router_new(void);
+HO_API void ho_router_free(ho_router *r);
 /* `path` is matched exactly, or as a prefix when it ends with '/'
  * ("/static/" matches "/static/app.js"); the longest match wins. GET routes
  * also answer HEAD. */
-int ho_router_add(ho_router *r, const char *method, const char *path, ho_http_handler fn, void *ctx);
+HO_API int ho_router_add(ho_router *r, const char *method, const char *path, ho_http_handler fn, void *ctx);
 /* Runs the matching handler; 404 when no path matches, 405 (with Allow)
  * when the path matches but not the method, 500 when the handler fails. */
-void ho_router_dispatch(const ho_router *r, const ho_http_request *req, ho_http_response *resp);
+HO_API void ho_router_dispatch(const ho_router *r, const ho_http_request *req, ho_http_response *resp);
 
 /* ---- HttpArena demo routes ------------------------------------------- */
 
@@ -259,24 +259,24 @@ typedef struct ho_arena ho_arena;
  * dataset of the same shape). static_dir: directory for /static/ (NULL →
  * /data/static when it exists; otherwise /static/ answers 404). A dataset
  * that exists but does not parse is an error (NULL, message in *err). */
-ho_arena *ho_arena_new(const char *dataset, const char *static_dir, char *err, size_t errlen);
-void ho_arena_free(ho_arena *a);
-size_t ho_arena_item_count(const ho_arena *a);
-const char *ho_arena_dataset_source(const ho_arena *a); /* path or "built-in" */
+HO_API ho_arena *ho_arena_new(const char *dataset, const char *static_dir, char *err, size_t errlen);
+HO_API void ho_arena_free(ho_arena *a);
+HO_API size_t ho_arena_item_count(const ho_arena *a);
+HO_API const char *ho_arena_dataset_source(const ho_arena *a); /* path or "built-in" */
 /* Document root: loads every regular file under dir (subdirectories up
  * to 16 levels; hidden entries and symbolic links skipped; at most 4096
  * files, 64 MiB each, 1 GiB in all) to be served at / by ho_arena_register.
  * Call before ho_arena_register, at most once. HO_OK, or an error with the
  * message in *err (HO_ERR_IO: unreadable, HO_ERR_INVALID_ARG: over a limit). */
-int ho_arena_set_root(ho_arena *a, const char *dir, char *err, size_t errlen);
-size_t ho_arena_root_file_count(const ho_arena *a); /* 0 without a root */
+HO_API int ho_arena_set_root(ho_arena *a, const char *dir, char *err, size_t errlen);
+HO_API size_t ho_arena_root_file_count(const ho_arena *a); /* 0 without a root */
 /* Registers GET /json/ (/json/{count}?m={m}), /baseline2 (?a=&b=, text/plain
  * sum) and /static/ (files with content types, .br/.gz siblings chosen by
  * Accept-Encoding); with a root, also GET / for its files (same content
  * types and encodings; a path ending in '/' means its index.html; paths
  * with "..", '\\' or '%' are 404). The longest route wins, so the routes
  * above take precedence over files of the same path under the root. */
-int ho_arena_register(ho_arena *a, ho_router *r);
+HO_API int ho_arena_register(ho_arena *a, ho_router *r);
 
 /* ==== HTTP/3 (RFC 9114) over the QUIC connection — src/http/h3.c ========
  * nghttp3 does the framing and QPACK (RFC 9204); this layer wires it to a
@@ -315,34 +315,34 @@ typedef struct ho_h3_conn ho_h3_conn;
 /* Server: an HTTP/3 layer on a server QUIC connection (call right after
  * ho_quic_conn_new_server). The control and QPACK streams are opened by
  * the first ho_h3_flush after the handshake. The router must outlive it. */
-ho_h3_conn *ho_h3_server_attach(ho_quic_conn *c, const ho_router *r);
+HO_API ho_h3_conn *ho_h3_server_attach(ho_quic_conn *c, const ho_router *r);
 /* Client: an HTTP/3 layer on a client QUIC connection. */
-ho_h3_conn *ho_h3_client_attach(ho_quic_conn *c);
+HO_API ho_h3_conn *ho_h3_client_attach(ho_quic_conn *c);
 /* Frees the layer (not the QUIC connection) and its client responses. */
-void ho_h3_free(ho_h3_conn *h);
+HO_API void ho_h3_free(ho_h3_conn *h);
 
 /* Forward these from ho_quic_callbacks. */
-void ho_h3_on_stream_readable(ho_h3_conn *h, uint64_t id);
-void ho_h3_on_stream_writable(ho_h3_conn *h, uint64_t id);
-void ho_h3_on_stream_reset(ho_h3_conn *h, uint64_t id, uint64_t app_error, bool stop_sending);
+HO_API void ho_h3_on_stream_readable(ho_h3_conn *h, uint64_t id);
+HO_API void ho_h3_on_stream_writable(ho_h3_conn *h, uint64_t id);
+HO_API void ho_h3_on_stream_reset(ho_h3_conn *h, uint64_t id, uint64_t app_error, bool stop_sending);
 
 /* Moves nghttp3's pending output into the QUIC streams (and opens the
  * critical streams once the handshake is done). Call before each
  * ho_quic_conn_send. HO_OK, or HO_ERR_CLOSED once the layer closed the
  * connection with an H3 error (ho_h3_error). */
-int ho_h3_flush(ho_h3_conn *h, ho_quic_time now);
+HO_API int ho_h3_flush(ho_h3_conn *h, ho_quic_time now);
 /* The H3 application error this layer closed the connection with (0: none). */
-uint64_t ho_h3_error(const ho_h3_conn *h);
+HO_API uint64_t ho_h3_error(const ho_h3_conn *h);
 /* Server: sends GOAWAY (RFC 9114 §5.2); requests already received are
  * still answered. The caller closes the QUIC connection with
  * HO_H3_NO_ERROR once ho_h3_active_streams() is 0. */
-int ho_h3_shutdown(ho_h3_conn *h);
+HO_API int ho_h3_shutdown(ho_h3_conn *h);
 /* Request streams not yet finished both ways. */
-size_t ho_h3_active_streams(const ho_h3_conn *h);
+HO_API size_t ho_h3_active_streams(const ho_h3_conn *h);
 /* Client: whether the peer sent GOAWAY. */
-bool ho_h3_goaway_received(const ho_h3_conn *h);
+HO_API bool ho_h3_goaway_received(const ho_h3_conn *h);
 /* Server: requests answered through the router so far. */
-uint64_t ho_h3_requests_served(const ho_h3_conn *h);
+HO_API uint64_t ho_h3_requests_served(const ho_h3_conn *h);
 
 typedef struct ho_h3_response {
     uint64_t stream_id;
@@ -369,12 +369,12 @@ typedef struct ho_h3_response {
  * requests) and no body. *out stays owned by h (valid until ho_h3_free).
  * HO_ERR_WOULD_BLOCK before the handshake or when the stream limit is
  * reached. */
-int ho_h3_client_request(ho_h3_conn *h, const ho_http_header *fields, size_t n, ho_h3_response **out);
+HO_API int ho_h3_client_request(ho_h3_conn *h, const ho_http_header *fields, size_t n, ho_h3_response **out);
 /* Client: abandons a response (STOP_SENDING and, if the request is not
  * fully sent, RESET_STREAM with H3_REQUEST_CANCELLED); r->reset is set. */
-int ho_h3_client_cancel(ho_h3_conn *h, ho_h3_response *r);
+HO_API int ho_h3_client_cancel(ho_h3_conn *h, ho_h3_response *r);
 /* GET https://authority/path; accept_encoding may be NULL. */
-int ho_h3_client_get(ho_h3_conn *h, const char *authority, const char *path, const char *accept_encoding,
+HO_API int ho_h3_client_get(ho_h3_conn *h, const char *authority, const char *path, const char *accept_encoding,
                      ho_h3_response **out);
 
 /* One blocking HTTP/3 GET over UDP (src/http/h3_fetch.c): resolves
@@ -424,13 +424,13 @@ typedef struct ho_h3_fetch_info {
  * resolve or the port was refused (ICMP) before any answer,
  * HO_QUIC_ERR_NO_VERSION when Version Negotiation left no common version,
  * or the QUIC/TLS error that closed the connection. */
-int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out);
+HO_API int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out);
 /* Several GETs on one connection: paths[i] (o->path is ignored), all
  * requests in flight at once (as many as the server's stream limit allows,
  * the rest as streams finish); out[i] gets the i-th response (bodies owned
  * by the caller, also on failure). HO_OK when every response completed;
  * otherwise as ho_h3_fetch. info (may be NULL) is filled in any case. */
-int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t n, ho_h3_response *out,
+HO_API int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t n, ho_h3_response *out,
                      ho_h3_fetch_info *info);
 
 #ifdef __cplusplus

@@ -21,7 +21,7 @@ typedef struct ho_h1_service {
 /* Connection handler for ho_listen_spec.handler; its ctx is a
  * ho_h1_service (which must outlive the server). It keeps its per-connection
  * parse state in the connection's user slot (ho_conn_set_user). */
-extern const ho_conn_handler ho_h1_handler;
+HO_API extern const ho_conn_handler ho_h1_handler;
 
 /* ---- HTTP/3 over QUIC on UDP ---------------------------------------- */
 
@@ -29,7 +29,7 @@ extern const ho_conn_handler ho_h1_handler;
  * on every connection, answered through the router given as the spec's ctx
  * (which must outlive the server). The spec's TLS config needs ALPN "h3".
  * On a stop, connections close with H3_NO_ERROR. */
-extern const ho_quic_handler ho_h3_handler;
+HO_API extern const ho_quic_handler ho_h3_handler;
 
 #ifdef __cplusplus
 }

@@ -19,12 +19,12 @@ extern "C" {
 #endif
 
 /* Monotonic clock in milliseconds / nanoseconds. */
-int64_t ho_now_ms(void);
-int64_t ho_now_ns(void);
+HO_API int64_t ho_now_ms(void);
+HO_API int64_t ho_now_ns(void);
 
 /* An IPv4 or IPv6 literal (NULL: "0.0.0.0") and a port into *ss. Returns
  * HO_OK or HO_ERR_INVALID_ARG (not a literal). */
-int ho_sockaddr_parse(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *len);
+HO_API int ho_sockaddr_parse(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *len);
 
 /* ---- event loop ------------------------------------------------------ */
 
@@ -32,16 +32,16 @@ typedef struct ho_loop ho_loop;
 /* Called with the epoll events that fired (EPOLLIN, EPOLLOUT, ...). */
 typedef void (*ho_io_fn)(void *ctx, uint32_t events);
 
-ho_loop *ho_loop_new(void);
-void ho_loop_free(ho_loop *l);
-int ho_loop_add(ho_loop *l, int fd, uint32_t events, ho_io_fn fn, void *ctx);
-int ho_loop_mod(ho_loop *l, int fd, uint32_t events, ho_io_fn fn, void *ctx);
-int ho_loop_del(ho_loop *l, int fd);
+HO_API ho_loop *ho_loop_new(void);
+HO_API void ho_loop_free(ho_loop *l);
+HO_API int ho_loop_add(ho_loop *l, int fd, uint32_t events, ho_io_fn fn, void *ctx);
+HO_API int ho_loop_mod(ho_loop *l, int fd, uint32_t events, ho_io_fn fn, void *ctx);
+HO_API int ho_loop_del(ho_loop *l, int fd);
 /* Waits up to timeout_ms (-1: forever) and dispatches. Returns the number
  * of events dispatched, or an error. */
-int ho_loop_run_once(ho_loop *l, int timeout_ms);
+HO_API int ho_loop_run_once(ho_loop *l, int timeout_ms);
 /* Events dispatched by the last ho_loop_run_once (its batch size). */
-int ho_loop_batch(const ho_loop *l);
+HO_API int ho_loop_batch(const ho_loop *l);
 
 /* Timer queues: every timer in one queue has the same duration, so a FIFO
  * list keeps them ordered and arming, re-arming and cancelling are O(1). */
@@ -55,19 +55,19 @@ typedef struct ho_timer_queue {
     ho_timer head; /* sentinel */
     int64_t duration_ms;
 } ho_timer_queue;
-void ho_timer_queue_init(ho_timer_queue *q, int64_t duration_ms);
+HO_API void ho_timer_queue_init(ho_timer_queue *q, int64_t duration_ms);
 /* (Re)arms t to fire duration_ms from now (moves it to the tail). */
-void ho_timer_arm(ho_timer_queue *q, ho_timer *t, int64_t now_ms);
-void ho_timer_cancel(ho_timer *t);
+HO_API void ho_timer_arm(ho_timer_queue *q, ho_timer *t, int64_t now_ms);
+HO_API void ho_timer_cancel(ho_timer *t);
 /* Fires the expired timers; returns ms until the next deadline (-1 none). */
-int64_t ho_timer_queue_expire(ho_timer_queue *q, int64_t now_ms);
+HO_API int64_t ho_timer_queue_expire(ho_timer_queue *q, int64_t now_ms);
 
 /* ---- kernel TLS (Linux TCP_ULP "tls") --------------------------------- */
 
 typedef enum { HO_KTLS_OFF, HO_KTLS_ON, HO_KTLS_AUTO } ho_ktls_mode;
 
 /* Whether this kernel offers the "tls" ULP (probed once, cached). */
-bool ho_ktls_supported(void);
+HO_API bool ho_ktls_supported(void);
 /* Moves both directions of an established connection on fd to the kernel:
  * setsockopt(TCP_ULP "tls"), TLS_TX and TLS_RX with the keys and sequence
  * numbers of ho_tls_conn_get_traffic_keys, then ho_tls_conn_set_kernel.
@@ -79,7 +79,7 @@ bool ho_ktls_supported(void);
  * HO_OK, HO_ERR_NOT_FOUND (no ULP / unsupported suite: fall back),
  * HO_ERR_INVALID_ARG (not ho_tls_conn_kernel_ready: fall back), or
  * HO_ERR_IO. */
-int ho_ktls_enable(int fd, ho_tls_conn *c, const char **why);
+HO_API int ho_ktls_enable(int fd, ho_tls_conn *c, const char **why);
 /* Reads from a kTLS socket. Application data is appended to app_in; any
  * other record (alert, KeyUpdate) goes to ho_tls_conn_receive_record, and a
  * new read/write key that results is pushed to the kernel (or, where the
@@ -87,11 +87,11 @@ int ho_ktls_enable(int fd, ho_tls_conn *c, const char **why);
  * application data read (> 0), 0 for a non-data record handled, HO_ERR_CLOSED
  * on close_notify or EOF, HO_ERR_WOULD_BLOCK, HO_ERR_DECRYPT when the kernel
  * rejected a record (bad_record_mac has been sent), or another error. */
-ssize_t ho_ktls_recv(int fd, ho_tls_conn *c, ho_buf *app_in);
+HO_API ssize_t ho_ktls_recv(int fd, ho_tls_conn *c, ho_buf *app_in);
 /* Sends the plaintext records queued in ho_tls_conn_out(c) (alerts,
  * KeyUpdate) through the kernel with their record types, consuming what
  * was sent. HO_OK when all went, HO_ERR_WOULD_BLOCK when the socket is full. */
-int ho_ktls_flush_control(int fd, ho_tls_conn *c);
+HO_API int ho_ktls_flush_control(int fd, ho_tls_conn *c);
 
 /* ---- TLS-over-TCP server --------------------------------------------- */
 
@@ -130,23 +130,23 @@ typedef struct ho_server_options {
     int worker_nice;              /* default 10 */
 } ho_server_options;
 
-void ho_server_options_default(ho_server_options *o);
-ho_server *ho_server_new(const ho_server_options *o);
-void ho_server_free(ho_server *s);
+HO_API void ho_server_options_default(ho_server_options *o);
+HO_API ho_server *ho_server_new(const ho_server_options *o);
+HO_API void ho_server_free(ho_server *s);
 /* Binds now (so errors show before threads start). Port 0 picks a port. */
-int ho_server_listen(ho_server *s, const ho_listen_spec *spec);
+HO_API int ho_server_listen(ho_server *s, const ho_listen_spec *spec);
 /* The port the i-th listen spec got. */
-uint16_t ho_server_port(const ho_server *s, size_t i);
+HO_API uint16_t ho_server_port(const ho_server *s, size_t i);
 /* Starts the I/O threads and the pool, and returns. */
-int ho_server_start(ho_server *s);
+HO_API int ho_server_start(ho_server *s);
 /* Graceful stop: stop accepting, close idle connections with close_notify,
  * let in-flight requests finish (up to shutdown_grace_ms), join. Safe to
  * call from any thread except an I/O thread; async-signal-safe to *request*
  * with ho_server_request_stop. */
-void ho_server_stop(ho_server *s);
-void ho_server_request_stop(ho_server *s);
+HO_API void ho_server_stop(ho_server *s);
+HO_API void ho_server_request_stop(ho_server *s);
 /* Blocks until a stop is requested, then stops. */
-void ho_server_wait(ho_server *s);
+HO_API void ho_server_wait(ho_server *s);
 
 /* Counters (summed over threads). */
 typedef struct ho_server_stats {
@@ -163,29 +163,29 @@ typedef struct ho_server_stats {
     uint64_t ktls_engaged, ktls_fallback;
     ho_pool_stats pool;
 } ho_server_stats;
-void ho_server_get_stats(const ho_server *s, ho_server_stats *out);
+HO_API void ho_server_get_stats(const ho_server *s, ho_server_stats *out);
 /* One JSON object with every counter above. */
-void ho_server_stats_json(const ho_server_stats *st, ho_buf *out);
+HO_API void ho_server_stats_json(const ho_server_stats *st, ho_buf *out);
 
 /* Connection calls (from handler callbacks, on the connection's thread). */
-int ho_conn_write(ho_conn *c, const void *data, size_t len);
+HO_API int ho_conn_write(ho_conn *c, const void *data, size_t len);
 /* Closes after everything written so far is sent (close_notify first). */
-void ho_conn_close_after_write(ho_conn *c);
+HO_API void ho_conn_close_after_write(ho_conn *c);
 /* A request is partly received (true: the request timeout runs) or the
  * connection waits for a new one (false: the idle timeout runs). */
-void ho_conn_set_request_pending(ho_conn *c, bool pending);
+HO_API void ho_conn_set_request_pending(ho_conn *c, bool pending);
 /* Counts a request answered. */
-void ho_conn_request_done(ho_conn *c);
+HO_API void ho_conn_request_done(ho_conn *c);
 /* True when the connection will close after what is written now (server
  * stopping, a timeout, or ho_conn_close_after_write): the response should
  * say so (HTTP/1.1 "Connection: close"). */
-bool ho_conn_closing(const ho_conn *c);
-uint64_t ho_conn_id(const ho_conn *c);
-ho_tls *ho_conn_tls(ho_conn *c);   /* NULL on a plaintext port */
-bool ho_conn_ktls(const ho_conn *c);
+HO_API bool ho_conn_closing(const ho_conn *c);
+HO_API uint64_t ho_conn_id(const ho_conn *c);
+HO_API ho_tls *ho_conn_tls(ho_conn *c);   /* NULL on a plaintext port */
+HO_API bool ho_conn_ktls(const ho_conn *c);
 /* Per-connection slot for the application. */
-void ho_conn_set_user(ho_conn *c, void *user);
-void *ho_conn_get_user(const ho_conn *c);
+HO_API void ho_conn_set_user(ho_conn *c, void *user);
+HO_API void *ho_conn_get_user(const ho_conn *c);
 
 /* ======================================================================
  * UDP — non-blocking datagram sockets for QUIC (src/io/udp.c)
@@ -222,10 +222,10 @@ typedef struct ho_udp_addr {
 } ho_udp_addr;
 
 /* Binds a non-blocking UDP socket to addr (port 0 picks one). o may be NULL. */
-int ho_udp_open(ho_udp_socket *s, const struct sockaddr *addr, socklen_t addrlen, const ho_udp_options *o);
-void ho_udp_close(ho_udp_socket *s);
+HO_API int ho_udp_open(ho_udp_socket *s, const struct sockaddr *addr, socklen_t addrlen, const ho_udp_options *o);
+HO_API void ho_udp_close(ho_udp_socket *s);
 /* The bound address (after port 0). */
-int ho_udp_local_addr(const ho_udp_socket *s, ho_udp_addr *out);
+HO_API int ho_udp_local_addr(const ho_udp_socket *s, ho_udp_addr *out);
 
 /* One received datagram: data points into the ho_udp_rx buffers and stays
  * valid until the next ho_udp_recv_batch with the same rx. */
@@ -240,11 +240,11 @@ typedef struct ho_udp_dgram {
 typedef struct ho_udp_rx ho_udp_rx;
 /* Receive state for up to `batch` messages per call, each up to 64 KiB (a
  * GRO read may hold many datagrams). */
-ho_udp_rx *ho_udp_rx_new(size_t batch);
-void ho_udp_rx_free(ho_udp_rx *rx);
+HO_API ho_udp_rx *ho_udp_rx_new(size_t batch);
+HO_API void ho_udp_rx_free(ho_udp_rx *rx);
 /* One recvmmsg: returns the number of datagrams (> 0) in *out,
  * HO_ERR_WOULD_BLOCK when none is waiting, or HO_ERR_IO. */
-int ho_udp_recv_batch(ho_udp_socket *s, ho_udp_rx *rx, ho_udp_dgram **out);
+HO_API int ho_udp_recv_batch(ho_udp_socket *s, ho_udp_rx *rx, ho_udp_dgram **out);
 
 /* One send request: len bytes of back-to-back datagrams of segment_size
  * bytes (the last may be shorter; 0 or >= len: one datagram). */
@@ -265,9 +265,9 @@ typedef struct ho_udp_tx {
  * HO_ERR_WOULD_BLOCK if none), or HO_ERR_IO. A request cut short by a full
  * buffer counts as not sent: resending it repeats its first datagrams,
  * which QUIC discards as duplicates (RFC 9000 §12.3). */
-int ho_udp_send_batch(ho_udp_socket *s, const ho_udp_tx *tx, size_t n);
+HO_API int ho_udp_send_batch(ho_udp_socket *s, const ho_udp_tx *tx, size_t n);
 /* One request: HO_OK, HO_ERR_WOULD_BLOCK or HO_ERR_IO. */
-int ho_udp_send(ho_udp_socket *s, const uint8_t *data, size_t len, size_t segment_size, const struct sockaddr *peer,
+HO_API int ho_udp_send(ho_udp_socket *s, const uint8_t *data, size_t len, size_t segment_size, const struct sockaddr *peer,
                 socklen_t peer_len, const struct sockaddr *local, socklen_t local_len, uint8_t ecn);
 
 /* ======================================================================
@@ -281,18 +281,18 @@ int ho_udp_send(ho_udp_socket *s, const uint8_t *data, size_t len, size_t segmen
 typedef struct ho_quic_pump ho_quic_pump;
 /* peer: where datagrams go. rx_path: the path given with each received
  * datagram (its ecn set per datagram), or NULL. Both are copied. */
-ho_quic_pump *ho_quic_pump_new(ho_udp_socket *sock, ho_quic_conn *c, const struct sockaddr *peer, socklen_t peer_len,
+HO_API ho_quic_pump *ho_quic_pump_new(ho_udp_socket *sock, ho_quic_conn *c, const struct sockaddr *peer, socklen_t peer_len,
                                const ho_quic_path *rx_path);
-void ho_quic_pump_free(ho_quic_pump *p);
+HO_API void ho_quic_pump_free(ho_quic_pump *p);
 /* Sends everything due now. A full socket buffer drops the batch, which
  * QUIC's loss recovery treats as lost. */
-void ho_quic_pump_flush(ho_quic_pump *p);
+HO_API void ho_quic_pump_flush(ho_quic_pump *p);
 /* Flushes, waits up to max_wait_ms (less when the connection's next timer
  * is sooner) for datagrams, feeds them and runs due timers. Returns the
  * number of datagrams received (0: none), or HO_ERR_IO when none was and
  * the socket reported an error (errno: ECONNREFUSED when nothing listens
  * there). */
-int ho_quic_pump_step(ho_quic_pump *p, int max_wait_ms);
+HO_API int ho_quic_pump_step(ho_quic_pump *p, int max_wait_ms);
 
 /* ======================================================================
  * QUIC on the server's I/O threads (src/io/quic_server.c)
@@ -358,14 +358,14 @@ typedef struct ho_quic_listen_spec {
 
 /* Binds the first thread's socket now (errors before threads start); the
  * others at ho_server_start. One QUIC port per server. */
-int ho_server_listen_quic(ho_server *s, const ho_quic_listen_spec *spec);
-uint16_t ho_server_quic_port(const ho_server *s);
+HO_API int ho_server_listen_quic(ho_server *s, const ho_quic_listen_spec *spec);
+HO_API uint16_t ho_server_quic_port(const ho_server *s);
 /* What the first UDP socket uses after the kernel's answers. */
-void ho_server_quic_socket_features(const ho_server *s, bool *gso, bool *gro, bool *ecn);
+HO_API void ho_server_quic_socket_features(const ho_server *s, bool *gso, bool *gro, bool *ecn);
 /* After ho_server_start: whether the kernel took the steering program. */
-bool ho_server_quic_steering(const ho_server *s);
+HO_API bool ho_server_quic_steering(const ho_server *s);
 /* The CID layout the server's endpoints use (after ho_server_listen_quic). */
-const ho_quic_cid_layout *ho_server_quic_cid_layout(const ho_server *s);
+HO_API const ho_quic_cid_layout *ho_server_quic_cid_layout(const ho_server *s);
 
 typedef struct ho_quic_server_stats {
     uint64_t connections;        /* accepted by the endpoint */
@@ -390,12 +390,12 @@ typedef struct ho_quic_server_stats {
 /* thread < 0: summed over the threads; else that thread's. Counters of
  * live connections are at most one loop iteration old. HO_ERR_NOT_FOUND
  * when there is no such thread or no QUIC listener. */
-int ho_server_get_quic_stats(const ho_server *s, int thread, ho_quic_server_stats *out);
+HO_API int ho_server_get_quic_stats(const ho_server *s, int thread, ho_quic_server_stats *out);
 /* Fields of one JSON object, without the braces: "h3_connections":...,
  * "quic_forwarded":... (HTTP/3 names the QUIC counters h3_*, as before). */
-void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *out);
+HO_API void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *out);
 /* The sum and each thread: {"h3_...":..,...,"quic_threads":[{...},...]}. */
-void ho_server_quic_stats_json(const ho_server *s, ho_buf *out);
+HO_API void ho_server_quic_stats_json(const ho_server *s, ho_buf *out);
 
 #ifdef __cplusplus
 }

@@ -49,27 +49,27 @@ typedef struct ho_pool_stats {
 /* workers: thread count (0: run every job inline, in ho_pool_submit).
  * nice: added to the workers' nice value (setpriority per thread; e.g. 10),
  * so a handshake storm cannot starve the I/O threads of CPU. */
-ho_pool *ho_pool_new(unsigned workers, int nice);
+HO_API ho_pool *ho_pool_new(unsigned workers, int nice);
 /* Stops the workers after the queued jobs ran (their `done` steps are left
  * on the completion queues for the homes to drain or discard). */
-void ho_pool_free(ho_pool *p);
-unsigned ho_pool_workers(const ho_pool *p);
-void ho_pool_get_stats(const ho_pool *p, ho_pool_stats *out);
+HO_API void ho_pool_free(ho_pool *p);
+HO_API unsigned ho_pool_workers(const ho_pool *p);
+HO_API void ho_pool_get_stats(const ho_pool *p, ho_pool_stats *out);
 
 /* A completion queue for one thread, with an eventfd to poll. */
-ho_home *ho_home_new(void);
-void ho_home_free(ho_home *h);
-int ho_home_fd(const ho_home *h);
+HO_API ho_home *ho_home_new(void);
+HO_API void ho_home_free(ho_home *h);
+HO_API int ho_home_fd(const ho_home *h);
 /* Jobs submitted from this home and not yet drained. */
-unsigned ho_home_outstanding(const ho_home *h);
+HO_API unsigned ho_home_outstanding(const ho_home *h);
 /* Runs `done` for every completed job (on the calling thread, which must be
  * the home's). Returns how many. Call when ho_home_fd is readable. */
-size_t ho_home_drain(ho_home *h);
+HO_API size_t ho_home_drain(ho_home *h);
 
 /* Queues job (run on a worker, then done on `home`). With 0 workers, runs
  * job->run now on this thread and leaves done for the next drain. A held
  * pool (ho_pool_new_held) keeps it until ho_pool_run_held. */
-void ho_pool_submit(ho_pool *p, ho_home *home, ho_job *job);
+HO_API void ho_pool_submit(ho_pool *p, ho_home *home, ho_job *job);
 
 /* ---- deterministic mode (tests, simulators) ----------------------------
  * A held pool has no threads: a submitted job waits (it counts in depth)
@@ -79,13 +79,13 @@ void ho_pool_submit(ho_pool *p, ho_home *home, ho_job *job);
  * virtual time) and in which order every job completes. ho_pool_workers is
  * 0, ran_on_worker is true for held jobs (they stand for worker runs) and
  * ho_pool_free runs the jobs still held (their done steps go to the homes). */
-ho_pool *ho_pool_new_held(void);
+HO_API ho_pool *ho_pool_new_held(void);
 /* Jobs held now. */
-size_t ho_pool_held(const ho_pool *p);
+HO_API size_t ho_pool_held(const ho_pool *p);
 /* The index-th held job (0: the oldest), NULL if fewer are held. */
-ho_job *ho_pool_held_job(const ho_pool *p, size_t index);
+HO_API ho_job *ho_pool_held_job(const ho_pool *p, size_t index);
 /* Runs and completes the index-th held job; false if fewer are held. */
-bool ho_pool_run_held(ho_pool *p, size_t index);
+HO_API bool ho_pool_run_held(ho_pool *p, size_t index);
 
 #ifdef __cplusplus
 }

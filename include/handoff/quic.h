@@ -208,72 +208,72 @@ typedef struct ho_quic_config {
 
 /* Registers the transport-parameters extension (0x39) on a TLS config.
  * Call once per config before it is used by connections. */
-int ho_quic_tls_config_prepare(ho_tls_config *tls);
+HO_API int ho_quic_tls_config_prepare(ho_tls_config *tls);
 
 /* Client: random DCID (8 bytes, RFC 9000 §7.2) and SCID; the ClientHello
  * is queued, the first send emits it. NULL on failure. */
-ho_quic_conn *ho_quic_conn_new_client(const ho_quic_config *cfg, const ho_quic_path *path, ho_quic_time now);
+HO_API ho_quic_conn *ho_quic_conn_new_client(const ho_quic_config *cfg, const ho_quic_path *path, ho_quic_time now);
 /* Server: for a client's first Initial (version 1) whose header the
  * endpoint parsed: the DCID it chose (original_destination_connection_id)
  * and its SCID. Feed the datagram itself to ho_quic_conn_receive next.
  * NULL on failure (DCID shorter than 8 bytes, RFC 9000 §7.2). */
-ho_quic_conn *ho_quic_conn_new_server(const ho_quic_config *cfg, const uint8_t *client_dcid, size_t client_dcid_len,
+HO_API ho_quic_conn *ho_quic_conn_new_server(const ho_quic_config *cfg, const uint8_t *client_dcid, size_t client_dcid_len,
                                       const uint8_t *client_scid, size_t client_scid_len, const ho_quic_path *path,
                                       ho_quic_time now);
-void ho_quic_conn_free(ho_quic_conn *c);
+HO_API void ho_quic_conn_free(ho_quic_conn *c);
 /* A slot for the application (e.g. its HTTP/3 state), untouched by QUIC. */
-void ho_quic_conn_set_user(ho_quic_conn *c, void *user);
-void *ho_quic_conn_get_user(const ho_quic_conn *c);
+HO_API void ho_quic_conn_set_user(ho_quic_conn *c, void *user);
+HO_API void *ho_quic_conn_get_user(const ho_quic_conn *c);
 
 /* A datagram arrived. Unusable packets are dropped silently (RFC 9000
  * §5.2, §12.2). Returns HO_OK, or HO_ERR_CLOSED once closed. The datagram
  * is not modified (it is copied for in-place decryption). */
-int ho_quic_conn_receive(ho_quic_conn *c, const uint8_t *dgram, size_t len, const ho_quic_path *path,
+HO_API int ho_quic_conn_receive(ho_quic_conn *c, const uint8_t *dgram, size_t len, const ho_quic_path *path,
                          ho_quic_time now);
 /* Writes datagrams of *segment_size bytes each (the last may be shorter)
  * into buf; returns the total, 0 if nothing may be sent now (nothing due,
  * congestion window, pacing, amplification limit). cap should hold at
  * least one datagram of max_datagram_size. */
-size_t ho_quic_conn_send(ho_quic_conn *c, uint8_t *buf, size_t cap, size_t *segment_size, ho_quic_time now);
+HO_API size_t ho_quic_conn_send(ho_quic_conn *c, uint8_t *buf, size_t cap, size_t *segment_size, ho_quic_time now);
 /* The ECN codepoint (0 Not-ECT or 2 ECT(0)) for the IP header of the
  * datagrams the last ho_quic_conn_send wrote (RFC 9000 §13.4.2). */
-uint8_t ho_quic_conn_ecn_codepoint(const ho_quic_conn *c);
+HO_API uint8_t ho_quic_conn_ecn_codepoint(const ho_quic_conn *c);
 /* The earliest time handle_timeout (then send) must run; HO_QUIC_TIME_NEVER: none. */
-ho_quic_time ho_quic_conn_next_timeout(const ho_quic_conn *c);
-void ho_quic_conn_handle_timeout(ho_quic_conn *c, ho_quic_time now);
+HO_API ho_quic_time ho_quic_conn_next_timeout(const ho_quic_conn *c);
+HO_API void ho_quic_conn_handle_timeout(ho_quic_conn *c, ho_quic_time now);
 
 /* Starts the closing period with an application CONNECTION_CLOSE (0x1d;
  * 0x1c APPLICATION_ERROR in Initial/Handshake packets, RFC 9000 §10.2.3). */
-int ho_quic_conn_close(ho_quic_conn *c, uint64_t app_error, const char *reason, ho_quic_time now);
+HO_API int ho_quic_conn_close(ho_quic_conn *c, uint64_t app_error, const char *reason, ho_quic_time now);
 
 /* Starts a 1-RTT key update (RFC 9001 §6.1). HO_ERR_WOULD_BLOCK until the
  * handshake is confirmed, the previous update was answered, a packet under
  * the current key was acknowledged and three PTOs passed since the last
  * rotation (§6.5). Peer-initiated updates are followed automatically. */
-int ho_quic_conn_key_update(ho_quic_conn *c, ho_quic_time now);
+HO_API int ho_quic_conn_key_update(ho_quic_conn *c, ho_quic_time now);
 /* Key updates completed on the read side (either side initiated). */
-uint64_t ho_quic_conn_key_updates(const ho_quic_conn *c);
+HO_API uint64_t ho_quic_conn_key_updates(const ho_quic_conn *c);
 /* Client: whether a Retry / a Version Negotiation was followed, and the
  * version now in use (for tests and diagnostics). */
-bool ho_quic_conn_retried(const ho_quic_conn *c);
-bool ho_quic_conn_version_negotiated(const ho_quic_conn *c);
-uint32_t ho_quic_conn_version(const ho_quic_conn *c);
+HO_API bool ho_quic_conn_retried(const ho_quic_conn *c);
+HO_API bool ho_quic_conn_version_negotiated(const ho_quic_conn *c);
+HO_API uint32_t ho_quic_conn_version(const ho_quic_conn *c);
 
-bool ho_quic_conn_handshake_done(const ho_quic_conn *c);      /* TLS complete */
-bool ho_quic_conn_handshake_confirmed(const ho_quic_conn *c); /* RFC 9001 §4.1.2 */
-bool ho_quic_conn_is_closing(const ho_quic_conn *c);          /* closing or draining */
-bool ho_quic_conn_is_closed(const ho_quic_conn *c);
+HO_API bool ho_quic_conn_handshake_done(const ho_quic_conn *c);      /* TLS complete */
+HO_API bool ho_quic_conn_handshake_confirmed(const ho_quic_conn *c); /* RFC 9001 §4.1.2 */
+HO_API bool ho_quic_conn_is_closing(const ho_quic_conn *c);          /* closing or draining */
+HO_API bool ho_quic_conn_is_closed(const ho_quic_conn *c);
 /* The error that closed (or is closing) the connection: HO_OK (none / idle
  * timeout), HO_ERR_QUIC(code) for a transport error either side raised, a
  * TLS alert error, or HO_ERR_CLOSED for an application close. */
-int ho_quic_conn_error(const ho_quic_conn *c);
+HO_API int ho_quic_conn_error(const ho_quic_conn *c);
 /* The wire code in the CONNECTION_CLOSE sent or received, whether it was
  * the application variant (0x1d), and who sent it. */
-uint64_t ho_quic_conn_close_code(const ho_quic_conn *c, bool *is_app, bool *by_peer);
-ho_tls *ho_quic_conn_tls(ho_quic_conn *c);
+HO_API uint64_t ho_quic_conn_close_code(const ho_quic_conn *c, bool *is_app, bool *by_peer);
+HO_API ho_tls *ho_quic_conn_tls(ho_quic_conn *c);
 /* Whether the keys of an epoch (HO_EPOCH_INITIAL, _HANDSHAKE, _APP) are
  * installed (for tests and diagnostics): either direction. */
-bool ho_quic_conn_has_keys(const ho_quic_conn *c, ho_epoch epoch);
+HO_API bool ho_quic_conn_has_keys(const ho_quic_conn *c, ho_epoch epoch);
 
 typedef struct ho_quic_conn_stats {
     uint64_t datagrams_sent, datagrams_received, bytes_sent, bytes_received;
@@ -295,7 +295,7 @@ typedef struct ho_quic_conn_stats {
     uint64_t cids_issued, cids_retired;
     uint64_t migrations, path_challenges_sent, paths_validated, path_validation_failures;
 } ho_quic_conn_stats;
-void ho_quic_conn_get_stats(const ho_quic_conn *c, ho_quic_conn_stats *st);
+HO_API void ho_quic_conn_get_stats(const ho_quic_conn *c, ho_quic_conn_stats *st);
 
 /* ---- paths (RFC 9000 §8.2, §9) ---------------------------------------- */
 
@@ -307,23 +307,23 @@ void ho_quic_conn_get_stats(const ho_quic_conn *c, ho_quic_conn_stats *st);
  * server or when the server sent disable_active_migration,
  * HO_ERR_WOULD_BLOCK before the handshake is confirmed or while no unused
  * peer CID is available, HO_ERR_CLOSED when closing. */
-int ho_quic_conn_migrate(ho_quic_conn *c, const ho_quic_path *new_path, ho_quic_time now);
+HO_API int ho_quic_conn_migrate(ho_quic_conn *c, const ho_quic_path *new_path, ho_quic_time now);
 /* The current path (where data goes). */
-const ho_quic_path *ho_quic_conn_path(const ho_quic_conn *c);
+HO_API const ho_quic_path *ho_quic_conn_path(const ho_quic_conn *c);
 /* Where the datagrams returned by the last ho_quic_conn_send go: the
  * current path, except a lone PATH_RESPONSE to a peer address that probed
  * (§8.2.2: answered on the path the challenge came from). */
-const ho_quic_path *ho_quic_conn_send_path(const ho_quic_conn *c);
+HO_API const ho_quic_path *ho_quic_conn_send_path(const ho_quic_conn *c);
 
 /* ---- streams (RFC 9000 §2-§4) ---------------------------------------- */
 
 /* Opens the next local stream. HO_ERR_WOULD_BLOCK when the peer's MAX_STREAMS
  * forbids it (§4.6), HO_ERR_CLOSED when closing. */
-int ho_quic_stream_open(ho_quic_conn *c, bool bidi, uint64_t *id);
+HO_API int ho_quic_stream_open(ho_quic_conn *c, bool bidi, uint64_t *id);
 /* Buffers up to the stream's send-buffer room; *written gets the count
  * (may be 0: HO_ERR_WOULD_BLOCK). fin applies only if all of len was taken.
  * HO_ERR_INVALID_ARG for a receive-only stream or after fin/reset. */
-int ho_quic_stream_write(ho_quic_conn *c, uint64_t id, const void *data, size_t len, bool fin, size_t *written);
+HO_API int ho_quic_stream_write(ho_quic_conn *c, uint64_t id, const void *data, size_t len, bool fin, size_t *written);
 /* Called when the connection no longer needs bytes given by reference:
  * data and len are one piece of what ho_quic_stream_write_ref took (a
  * reference may be released in several pieces, in order, and adjacent
@@ -339,16 +339,16 @@ typedef void (*ho_quic_release_fn)(void *ud, const void *data, size_t len);
  * (*written; release is never called for bytes not taken). release may be
  * NULL for memory that outlives the connection. The bytes count toward the
  * stream's send-buffer room like copied ones. Errors as ho_quic_stream_write. */
-int ho_quic_stream_write_ref(ho_quic_conn *c, uint64_t id, const void *data, size_t len, bool fin,
+HO_API int ho_quic_stream_write_ref(ho_quic_conn *c, uint64_t id, const void *data, size_t len, bool fin,
                              ho_quic_release_fn release, void *ud, size_t *written);
 /* Reads in-order data; *fin true once the final byte was read. Returns
  * HO_OK with *nread 0 if nothing is available yet, HO_ERR_NOT_FOUND for an
  * unknown (or finished and freed) stream, HO_ERR_INVALID_ARG for send-only. */
-int ho_quic_stream_read(ho_quic_conn *c, uint64_t id, void *buf, size_t cap, size_t *nread, bool *fin);
+HO_API int ho_quic_stream_read(ho_quic_conn *c, uint64_t id, void *buf, size_t cap, size_t *nread, bool *fin);
 /* RESET_STREAM our send side (§19.4). */
-int ho_quic_stream_reset(ho_quic_conn *c, uint64_t id, uint64_t app_error);
+HO_API int ho_quic_stream_reset(ho_quic_conn *c, uint64_t id, uint64_t app_error);
 /* STOP_SENDING for the receive side (§19.5). */
-int ho_quic_stream_stop_sending(ho_quic_conn *c, uint64_t id, uint64_t app_error);
+HO_API int ho_quic_stream_stop_sending(ho_quic_conn *c, uint64_t id, uint64_t app_error);
 
 /* ---- server connection ID layout (src/quic/cid.c) --------------------
  *
@@ -377,21 +377,21 @@ typedef struct ho_quic_cid_layout {
 
 /* HO_ERR_INVALID_ARG for a config id above 6, a server id of 0 or more
  * than 15 octets, or nthreads outside 1..256. */
-int ho_quic_cid_layout_init(ho_quic_cid_layout *l, uint8_t config_id, const uint8_t *server_id, size_t server_id_len,
+HO_API int ho_quic_cid_layout_init(ho_quic_cid_layout *l, uint8_t config_id, const uint8_t *server_id, size_t server_id_len,
                             unsigned nthreads);
 /* Writes a fresh CID of l->cid_len octets for thread (< nthreads). */
-void ho_quic_cid_layout_make(const ho_quic_cid_layout *l, unsigned thread, uint8_t *cid);
+HO_API void ho_quic_cid_layout_make(const ho_quic_cid_layout *l, unsigned thread, uint8_t *cid);
 /* Offset of the thread octet in the CID (1 + server_id_len). */
-size_t ho_quic_cid_layout_thread_offset(const ho_quic_cid_layout *l);
+HO_API size_t ho_quic_cid_layout_thread_offset(const ho_quic_cid_layout *l);
 /* The thread a destination CID of any origin steers to: its thread octet
  * mod nthreads, or -1 when the CID is too short to hold one (such a
  * datagram stays where the kernel put it). Our own CIDs give their owner;
  * a client's random first DCID gives the thread that will create (and
  * own) the connection. The BPF program computes the same. */
-int ho_quic_cid_layout_thread_of(const ho_quic_cid_layout *l, const uint8_t *cid, size_t len);
+HO_API int ho_quic_cid_layout_thread_of(const ho_quic_cid_layout *l, const uint8_t *cid, size_t len);
 /* Whether cid has our layout: length, config id, length octet and server
  * id match (the thread, when thread != NULL, as above). */
-bool ho_quic_cid_layout_decode(const ho_quic_cid_layout *l, const uint8_t *cid, size_t len, unsigned *thread);
+HO_API bool ho_quic_cid_layout_decode(const ho_quic_cid_layout *l, const uint8_t *cid, size_t len, unsigned *thread);
 
 /* ======================================================================
  * endpoint — the sans-I/O QUIC server endpoint (src/quic/endpoint.c)
@@ -467,13 +467,13 @@ typedef struct ho_quic_endpoint_config {
 } ho_quic_endpoint_config;
 
 /* NULL on failure (no TLS config, not a server config, no memory). */
-ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg);
+HO_API ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg);
 /* Frees every connection (on_conn_free for each) and the endpoint. */
-void ho_quic_endpoint_free(ho_quic_endpoint *ep);
+HO_API void ho_quic_endpoint_free(ho_quic_endpoint *ep);
 
 /* A datagram arrived on path (local: our address, remote: the peer). Never
  * fails for bad input: unusable datagrams are dropped and counted. */
-void ho_quic_endpoint_receive(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len, const ho_quic_path *path,
+HO_API void ho_quic_endpoint_receive(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len, const ho_quic_path *path,
                               ho_quic_time now);
 
 typedef struct ho_quic_endpoint_out {
@@ -488,14 +488,14 @@ typedef struct ho_quic_endpoint_out {
 /* Fills out with the next batch: queued endpoint packets (VN, Retry,
  * stateless reset, refusals) first, then connections round-robin. Returns
  * out->len, 0 when nothing is due. */
-size_t ho_quic_endpoint_send(ho_quic_endpoint *ep, ho_quic_endpoint_out *out, ho_quic_time now);
+HO_API size_t ho_quic_endpoint_send(ho_quic_endpoint *ep, ho_quic_endpoint_out *out, ho_quic_time now);
 
-ho_quic_time ho_quic_endpoint_next_timeout(const ho_quic_endpoint *ep);
-void ho_quic_endpoint_handle_timeout(ho_quic_endpoint *ep, ho_quic_time now);
+HO_API ho_quic_time ho_quic_endpoint_next_timeout(const ho_quic_endpoint *ep);
+HO_API void ho_quic_endpoint_handle_timeout(ho_quic_endpoint *ep, ho_quic_time now);
 
 /* Iterates the live connections (fn may not free them; use ho_quic_conn_close). */
-void ho_quic_endpoint_foreach(ho_quic_endpoint *ep, void (*fn)(void *ctx, ho_quic_conn *c), void *ctx);
-size_t ho_quic_endpoint_conn_count(const ho_quic_endpoint *ep);
+HO_API void ho_quic_endpoint_foreach(ho_quic_endpoint *ep, void (*fn)(void *ctx, ho_quic_conn *c), void *ctx);
+HO_API size_t ho_quic_endpoint_conn_count(const ho_quic_endpoint *ep);
 
 typedef struct ho_quic_endpoint_stats {
     uint64_t datagrams_received, datagrams_dropped, short_initials_dropped;
@@ -513,11 +513,11 @@ typedef struct ho_quic_endpoint_stats {
     uint64_t handshakes_in_progress;  /* now: connections not yet handshake-complete */
     uint64_t steps_out;               /* now: steps on the pool */
 } ho_quic_endpoint_stats;
-void ho_quic_endpoint_get_stats(const ho_quic_endpoint *ep, ho_quic_endpoint_stats *st);
+HO_API void ho_quic_endpoint_get_stats(const ho_quic_endpoint *ep, ho_quic_endpoint_stats *st);
 
 /* The stateless reset token the endpoint derives for one of its CIDs:
  * HMAC-SHA256(reset key, cid) truncated to 16 bytes (RFC 9000 §10.3.2). */
-void ho_quic_endpoint_reset_token(const ho_quic_endpoint *ep, const uint8_t *cid, size_t cid_len, uint8_t token[16]);
+HO_API void ho_quic_endpoint_reset_token(const ho_quic_endpoint *ep, const uint8_t *cid, size_t cid_len, uint8_t token[16]);
 
 #ifdef __cplusplus
 }

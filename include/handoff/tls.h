@@ -49,7 +49,7 @@ typedef struct ho_tls_suite {
     ho_hash_alg hash;
     const char *name;
 } ho_tls_suite;
-const ho_tls_suite *ho_tls_suite_by_id(uint16_t id);
+HO_API const ho_tls_suite *ho_tls_suite_by_id(uint16_t id);
 
 /* AlertDescription values (RFC 8446 §6). */
 enum {
@@ -81,7 +81,7 @@ enum {
     HO_ALERT_CERTIFICATE_REQUIRED = 116,
     HO_ALERT_NO_APPLICATION_PROTOCOL = 120,
 };
-const char *ho_tls_alert_name(uint8_t desc);
+HO_API const char *ho_tls_alert_name(uint8_t desc);
 
 /* HandshakeType values (RFC 8446 §4). */
 enum {
@@ -97,7 +97,7 @@ enum {
     HO_HS_KEY_UPDATE = 24,
     HO_HS_MESSAGE_HASH = 254,
 };
-const char *ho_tls_handshake_name(uint8_t type);
+HO_API const char *ho_tls_handshake_name(uint8_t type);
 
 typedef struct ho_tls ho_tls;
 typedef struct ho_tls_config ho_tls_config;
@@ -145,113 +145,113 @@ typedef int (*ho_tls_secret_fn)(void *ctx, ho_tls *tls, bool is_write, ho_epoch 
                                 const ho_tls_suite *suite, const uint8_t *secret);
 
 /* ---- configuration --------------------------------------------------- */
-ho_tls_config *ho_tls_config_new(bool is_server);
-void ho_tls_config_free(ho_tls_config *cfg);
-bool ho_tls_config_is_server(const ho_tls_config *cfg);
+HO_API ho_tls_config *ho_tls_config_new(bool is_server);
+HO_API void ho_tls_config_free(ho_tls_config *cfg);
+HO_API bool ho_tls_config_is_server(const ho_tls_config *cfg);
 /* Takes ownership of chain and key (also on failure). Several certificates
  * may be added; the first whose key fits the peer's signature_algorithms
  * is used. */
-int ho_tls_config_add_cert(ho_tls_config *cfg, ho_cert_chain *chain, ho_privkey *key);
-int ho_tls_config_load_cert_files(ho_tls_config *cfg, const char *chain_pem, const char *key_pem);
+HO_API int ho_tls_config_add_cert(ho_tls_config *cfg, ho_cert_chain *chain, ho_privkey *key);
+HO_API int ho_tls_config_load_cert_files(ho_tls_config *cfg, const char *chain_pem, const char *key_pem);
 /* Preference order. Defaults: AES-128-GCM, AES-256-GCM, ChaCha20; X25519, P-256. */
-int ho_tls_config_set_suites(ho_tls_config *cfg, const uint16_t *ids, size_t n);
+HO_API int ho_tls_config_set_suites(ho_tls_config *cfg, const uint16_t *ids, size_t n);
 /* Client: the first group gets a key share in the first ClientHello. */
-int ho_tls_config_set_groups(ho_tls_config *cfg, const uint16_t *groups, size_t n);
+HO_API int ho_tls_config_set_groups(ho_tls_config *cfg, const uint16_t *groups, size_t n);
 /* ALPN protocols in preference order. A server with a list refuses a client
  * whose offer shares none (no_application_protocol). */
-int ho_tls_config_set_alpn(ho_tls_config *cfg, const char *const *protos, size_t n);
+HO_API int ho_tls_config_set_alpn(ho_tls_config *cfg, const char *const *protos, size_t n);
 /* Client: verify the server's chain against ts (taken). Without a trust
  * store the system default paths are used. */
-void ho_tls_config_set_trust(ho_tls_config *cfg, ho_trust_store *ts);
-void ho_tls_config_set_verify_peer(ho_tls_config *cfg, bool verify); /* client default: true */
+HO_API void ho_tls_config_set_trust(ho_tls_config *cfg, ho_trust_store *ts);
+HO_API void ho_tls_config_set_verify_peer(ho_tls_config *cfg, bool verify); /* client default: true */
 /* Server: issue `count` tickets after the handshake (default 1; 0 turns
  * tickets off), sealed with a key rotated every `rotate_s` seconds (default
  * 3600; the previous key is still accepted). */
-void ho_tls_config_set_tickets(ho_tls_config *cfg, unsigned count, uint32_t lifetime_s, uint32_t rotate_s);
+HO_API void ho_tls_config_set_tickets(ho_tls_config *cfg, unsigned count, uint32_t lifetime_s, uint32_t rotate_s);
 /* Resumption without (EC)DHE, psk_ke (RFC 8446 §4.2.9), default off. It
  * costs only symmetric crypto but gives up forward secrecy for the resumed
  * connection (the ticket key protects it). Client: a resumption offers
  * psk_ke alone (a server without it falls back to a full handshake), a
  * first handshake lists psk_ke and psk_dhe_ke. Server: resume a client
  * that offers psk_ke without a key exchange. */
-void ho_tls_config_set_psk_ke(ho_tls_config *cfg, bool on);
+HO_API void ho_tls_config_set_psk_ke(ho_tls_config *cfg, bool on);
 /* Server: send a cookie in HelloRetryRequest (default off). */
-void ho_tls_config_set_hrr_cookie(ho_tls_config *cfg, bool on);
-void ho_tls_config_set_callbacks(ho_tls_config *cfg, const ho_tls_callbacks *cb);
-int ho_tls_config_add_ext_hook(ho_tls_config *cfg, uint16_t ext_type, ho_tls_ext_fn fn, void *ctx);
+HO_API void ho_tls_config_set_hrr_cookie(ho_tls_config *cfg, bool on);
+HO_API void ho_tls_config_set_callbacks(ho_tls_config *cfg, const ho_tls_callbacks *cb);
+HO_API int ho_tls_config_add_ext_hook(ho_tls_config *cfg, uint16_t ext_type, ho_tls_ext_fn fn, void *ctx);
 
 /* ---- a handshake / connection ---------------------------------------- */
 /* server_name (client): SNI (omitted for IP literals) and the name the
  * certificate is checked against. The config must outlive the ho_tls. */
-ho_tls *ho_tls_new(ho_tls_config *cfg, const char *server_name);
-void ho_tls_free(ho_tls *tls);
-void ho_tls_set_secret_cb(ho_tls *tls, ho_tls_secret_fn fn, void *ctx);
-void ho_tls_set_user(ho_tls *tls, void *user);
-void *ho_tls_get_user(const ho_tls *tls);
+HO_API ho_tls *ho_tls_new(ho_tls_config *cfg, const char *server_name);
+HO_API void ho_tls_free(ho_tls *tls);
+HO_API void ho_tls_set_secret_cb(ho_tls *tls, ho_tls_secret_fn fn, void *ctx);
+HO_API void ho_tls_set_user(ho_tls *tls, void *user);
+HO_API void *ho_tls_get_user(const ho_tls *tls);
 /* Wall-clock time in Unix milliseconds (ticket ages and expiry, ticket key
  * rotation, certificate validity). */
-void ho_tls_set_now(ho_tls *tls, int64_t unix_ms);
+HO_API void ho_tls_set_now(ho_tls *tls, int64_t unix_ms);
 /* Server, from the client-hello callback only. */
-int ho_tls_set_config(ho_tls *tls, ho_tls_config *cfg);
+HO_API int ho_tls_set_config(ho_tls *tls, ho_tls_config *cfg);
 /* Client: offer this session (from the session callback) for resumption. */
-int ho_tls_set_session(ho_tls *tls, const uint8_t *blob, size_t len);
+HO_API int ho_tls_set_session(ho_tls *tls, const uint8_t *blob, size_t len);
 /* Client: a session callback for this connection only, used instead of the
  * config's ho_tls_callbacks.session (QUIC routes tickets to its connection). */
-void ho_tls_set_session_cb(ho_tls *tls, void (*fn)(void *ctx, ho_tls *tls, const uint8_t *blob, size_t len),
+HO_API void ho_tls_set_session_cb(ho_tls *tls, void (*fn)(void *ctx, ho_tls *tls, const uint8_t *blob, size_t len),
                           void *ctx);
 /* Connection id carried in events. */
-void ho_tls_set_conn_id(ho_tls *tls, uint64_t id);
-uint64_t ho_tls_get_conn_id(const ho_tls *tls);
+HO_API void ho_tls_set_conn_id(ho_tls *tls, uint64_t id);
+HO_API uint64_t ho_tls_get_conn_id(const ho_tls *tls);
 
 /* Handshake bytes to send, per epoch. The caller sends and clears them. */
 typedef struct ho_tls_out {
     ho_buf send[HO_EPOCH_COUNT];
 } ho_tls_out;
-void ho_tls_out_init(ho_tls_out *out);
-void ho_tls_out_free(ho_tls_out *out);
+HO_API void ho_tls_out_init(ho_tls_out *out);
+HO_API void ho_tls_out_free(ho_tls_out *out);
 
 /* Client: produce the ClientHello. */
-int ho_tls_start(ho_tls *tls, ho_tls_out *out);
+HO_API int ho_tls_start(ho_tls *tls, ho_tls_out *out);
 /* Feed handshake bytes received at `epoch` (any fragmentation). */
-int ho_tls_handle(ho_tls *tls, ho_epoch epoch, const void *in, size_t len, ho_tls_out *out);
+HO_API int ho_tls_handle(ho_tls *tls, ho_epoch epoch, const void *in, size_t len, ho_tls_out *out);
 /* Post-handshake: send a KeyUpdate (RFC 8446 §4.6.3) and switch our write key. */
-int ho_tls_key_update(ho_tls *tls, bool request_peer_update, ho_tls_out *out);
+HO_API int ho_tls_key_update(ho_tls *tls, bool request_peer_update, ho_tls_out *out);
 
-bool ho_tls_is_server(const ho_tls *tls);
-bool ho_tls_handshake_done(const ho_tls *tls);
-const ho_tls_suite *ho_tls_get_suite(const ho_tls *tls);  /* NULL before ServerHello */
-uint16_t ho_tls_get_group(const ho_tls *tls);             /* 0 for none */
-const char *ho_tls_get_alpn(const ho_tls *tls);           /* NULL if none */
-const char *ho_tls_get_server_name(const ho_tls *tls);
-bool ho_tls_is_resumed(const ho_tls *tls);
-bool ho_tls_did_hrr(const ho_tls *tls);
-uint16_t ho_tls_get_sig_scheme(const ho_tls *tls);        /* 0 when resumed */
+HO_API bool ho_tls_is_server(const ho_tls *tls);
+HO_API bool ho_tls_handshake_done(const ho_tls *tls);
+HO_API const ho_tls_suite *ho_tls_get_suite(const ho_tls *tls);  /* NULL before ServerHello */
+HO_API uint16_t ho_tls_get_group(const ho_tls *tls);             /* 0 for none */
+HO_API const char *ho_tls_get_alpn(const ho_tls *tls);           /* NULL if none */
+HO_API const char *ho_tls_get_server_name(const ho_tls *tls);
+HO_API bool ho_tls_is_resumed(const ho_tls *tls);
+HO_API bool ho_tls_did_hrr(const ho_tls *tls);
+HO_API uint16_t ho_tls_get_sig_scheme(const ho_tls *tls);        /* 0 when resumed */
 /* RFC 8446 §7.5 exporter (available once the handshake is done). */
-int ho_tls_export(ho_tls *tls, const char *label, const void *context, size_t contextlen, uint8_t *out,
+HO_API int ho_tls_export(ho_tls *tls, const char *label, const void *context, size_t contextlen, uint8_t *out,
                   size_t outlen);
 
 /* ---- TLS over TCP: records (sans-I/O) -------------------------------- */
 typedef struct ho_tls_conn ho_tls_conn;
-ho_tls_conn *ho_tls_conn_new(ho_tls_config *cfg, const char *server_name);
-void ho_tls_conn_free(ho_tls_conn *c);
-ho_tls *ho_tls_conn_tls(ho_tls_conn *c);
+HO_API ho_tls_conn *ho_tls_conn_new(ho_tls_config *cfg, const char *server_name);
+HO_API void ho_tls_conn_free(ho_tls_conn *c);
+HO_API ho_tls *ho_tls_conn_tls(ho_tls_conn *c);
 /* Client: queue the ClientHello record. */
-int ho_tls_conn_start(ho_tls_conn *c);
+HO_API int ho_tls_conn_start(ho_tls_conn *c);
 /* Bytes read from the socket. Decrypted application data is appended to
  * ho_tls_conn_app_in(). On an error, an alert record (when one applies) is
  * already queued in ho_tls_conn_out(): send it, then close. HO_ERR_CLOSED
  * means the peer sent close_notify. */
-int ho_tls_conn_receive(ho_tls_conn *c, const void *data, size_t len);
+HO_API int ho_tls_conn_receive(ho_tls_conn *c, const void *data, size_t len);
 /* Application data to send (after the handshake). */
-int ho_tls_conn_write(ho_tls_conn *c, const void *data, size_t len);
-int ho_tls_conn_key_update(ho_tls_conn *c, bool request_peer_update);
+HO_API int ho_tls_conn_write(ho_tls_conn *c, const void *data, size_t len);
+HO_API int ho_tls_conn_key_update(ho_tls_conn *c, bool request_peer_update);
 /* Queue close_notify. */
-int ho_tls_conn_close(ho_tls_conn *c);
+HO_API int ho_tls_conn_close(ho_tls_conn *c);
 /* Bytes to write to the socket; the caller consumes what it sent. */
-ho_buf *ho_tls_conn_out(ho_tls_conn *c);
+HO_API ho_buf *ho_tls_conn_out(ho_tls_conn *c);
 /* Decrypted application data; the caller consumes what it used. */
-ho_buf *ho_tls_conn_app_in(ho_tls_conn *c);
-bool ho_tls_conn_handshake_done(const ho_tls_conn *c);
+HO_API ho_buf *ho_tls_conn_app_in(ho_tls_conn *c);
+HO_API bool ho_tls_conn_handshake_done(const ho_tls_conn *c);
 
 /* ---- handing record protection to the kernel (kTLS) ------------------ */
 /* One direction's application traffic key (RFC 8446 §7.3), for TLS_TX /
@@ -267,8 +267,8 @@ typedef struct ho_tls_traffic_keys {
 /* True when both directions can move to the kernel now: the handshake is
  * done, nothing sealed waits in out (write it first), and no partial
  * record is buffered. */
-bool ho_tls_conn_kernel_ready(const ho_tls_conn *c);
-int ho_tls_conn_get_traffic_keys(const ho_tls_conn *c, bool write, ho_tls_traffic_keys *k);
+HO_API bool ho_tls_conn_kernel_ready(const ho_tls_conn *c);
+HO_API int ho_tls_conn_get_traffic_keys(const ho_tls_conn *c, bool write, ho_tls_traffic_keys *k);
 /* From now on the kernel protects the chosen directions. With tx, out
  * receives *plaintext* records (header + content: alerts, KeyUpdate) for the
  * caller to send through the kernel with their record type; a write key
@@ -277,8 +277,8 @@ int ho_tls_conn_get_traffic_keys(const ho_tls_conn *c, bool write, ho_tls_traffi
  * kernel decrypted that are not application data are fed back with
  * ho_tls_conn_receive_record (alerts, KeyUpdate, NewSessionTicket); a new
  * read key shows as a new generation. */
-int ho_tls_conn_set_kernel(ho_tls_conn *c, bool tx, bool rx);
-int ho_tls_conn_receive_record(ho_tls_conn *c, uint8_t content_type, const void *data, size_t len);
+HO_API int ho_tls_conn_set_kernel(ho_tls_conn *c, bool tx, bool rx);
+HO_API int ho_tls_conn_receive_record(ho_tls_conn *c, uint8_t content_type, const void *data, size_t len);
 
 #ifdef __cplusplus
 }

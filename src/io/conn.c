@@ -73,10 +73,10 @@ static void timer_fired(ho_timer *tm)
         return;
     }
     if (c->state == CONN_OPEN && !c->request_pending) {
-        conn_begin_shutdown(c); /* idle keep-alive: close_notify, then close */
+        io_conn_begin_shutdown(c); /* idle keep-alive: close_notify, then close */
         return;
     }
-    conn_close_now(c);
+    io_conn_close_now(c);
 }
 
 static void arm_for_state(ho_conn *c)
@@ -99,7 +99,7 @@ static void arm_for_state(ho_conn *c)
 
 /* ---- accept / close -------------------------------------------------- */
 
-void conn_accept(io_thread *t, const ho_listen_spec *spec, int fd)
+void io_conn_accept(io_thread *t, const ho_listen_spec *spec, int fd)
 {
     ho_conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
@@ -146,10 +146,10 @@ void conn_accept(io_thread *t, const ho_listen_spec *spec, int fd)
     emit(c, HO_EV_CONN_OPEN, HO_LOG_DEBUG, spec->port, spec->tls ? "tls" : "tcp");
     arm_for_state(c);
     if (t->stopping)
-        conn_begin_shutdown(c);
+        io_conn_begin_shutdown(c);
 }
 
-void conn_close_now(ho_conn *c)
+void io_conn_close_now(ho_conn *c)
 {
     io_thread *t = c->t;
     if (c->state == CONN_OFFLOADED) {
@@ -295,7 +295,7 @@ static void finish_writing(ho_conn *c)
     if (err == HO_OK)
         start_draining(c);
     else if (err != HO_ERR_WOULD_BLOCK)
-        conn_close_now(c);
+        io_conn_close_now(c);
 }
 
 /* Queue close_notify (TLS) and close once the output is written. */
@@ -308,14 +308,14 @@ static void start_closing(ho_conn *c)
     finish_writing(c);
 }
 
-void conn_begin_shutdown(ho_conn *c)
+void io_conn_begin_shutdown(ho_conn *c)
 {
     switch (c->state) {
     case CONN_OFFLOADED:
         c->close_when_done = true;
         break;
     case CONN_HANDSHAKE:
-        conn_close_now(c);
+        io_conn_close_now(c);
         break;
     case CONN_OPEN:
         /* A request being received or answered finishes first
@@ -362,7 +362,7 @@ static bool ktls_decide(ho_conn *c)
                why ? why : "unknown");
     emit(c, HO_EV_KTLS, HO_LOG_DEBUG, 0, why);
     if (err == HO_ERR_IO) { /* half-configured socket: unusable */
-        conn_close_now(c);
+        io_conn_close_now(c);
         return false;
     }
     return true;
@@ -392,7 +392,7 @@ static void job_done(ho_job *job)
     ho_buf_consume(&c->job_in, c->job_in.len);
     c->state = CONN_HANDSHAKE;
     if (c->close_when_done) {
-        conn_close_now(c);
+        io_conn_close_now(c);
         return;
     }
     t->now_ms = ho_now_ms();
@@ -423,7 +423,7 @@ static void handshake_input(ho_conn *c, const uint8_t *data, size_t len)
     if (should_offload(c)) {
         ho_put_bytes(&c->job_in, data, len);
         if (c->job_in.failed) {
-            conn_close_now(c);
+            io_conn_close_now(c);
             return;
         }
         c->state = CONN_OFFLOADED;
@@ -483,7 +483,7 @@ static void conn_after_input(ho_conn *c, int err)
     }
     int ferr = flush(c);
     if (ferr != HO_OK && ferr != HO_ERR_WOULD_BLOCK) {
-        conn_close_now(c);
+        io_conn_close_now(c);
         return;
     }
     /* Tickets and responses sealed in userspace are out: the kernel can
@@ -499,7 +499,7 @@ static void conn_after_input(ho_conn *c, int err)
 static void peer_eof(ho_conn *c)
 {
     if (c->state != CONN_OPEN || pending_out(c) == 0) {
-        conn_close_now(c);
+        io_conn_close_now(c);
         return;
     }
     finish_writing(c);
@@ -517,7 +517,7 @@ static size_t recv_chunk(ho_conn *c)
     if (n == 0)
         peer_eof(c);
     else if (errno != EAGAIN && errno != EINTR)
-        conn_close_now(c);
+        io_conn_close_now(c);
     return 0;
 }
 
@@ -548,7 +548,7 @@ static void read_ktls(ho_conn *c)
         if (ho_tls_conn_out(c->tls)->len > 0)
             conn_after_input(c, (int)n);
         else
-            conn_close_now(c);
+            io_conn_close_now(c);
         return;
     }
     conn_after_input(c, HO_OK);
@@ -561,7 +561,7 @@ static void read_plain(ho_conn *c)
         return;
     ho_put_bytes(&c->in_plain, c->t->rbuf, n);
     if (c->in_plain.failed) {
-        conn_close_now(c);
+        io_conn_close_now(c);
         return;
     }
     conn_after_input(c, HO_OK);
@@ -576,7 +576,7 @@ static void drain_input(ho_conn *c)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
-        conn_close_now(c); /* EOF or error */
+        io_conn_close_now(c); /* EOF or error */
         return;
     }
 }
@@ -598,7 +598,7 @@ static void conn_io(void *ctx, uint32_t events)
             return;
         }
         if (err != HO_OK && err != HO_ERR_WOULD_BLOCK) {
-            conn_close_now(c);
+            io_conn_close_now(c);
             return;
         }
         if (err == HO_OK && c->state == CONN_OPEN && !c->ktls_decided && c->tls != NULL && !ktls_decide(c))

@@ -53,7 +53,7 @@ typedef struct quic_stats {
 } quic_stats;
 
 struct quic_thread {
-    io_thread *t;                  /* NULL until quic_thread_setup */
+    io_thread *t;                  /* NULL until io_quic_thread_setup */
     ho_server *s;
     ho_udp_socket sock;
     ho_udp_addr local;
@@ -379,7 +379,7 @@ static void snapshot_stats(quic_thread *q)
     QSTAT_SET(q, step_out_us, es.step_out_ns / 1000);
 }
 
-int64_t quic_thread_tick(io_thread *t)
+int64_t io_quic_thread_tick(io_thread *t)
 {
     quic_thread *q = t->quic;
     if (q == NULL)
@@ -409,7 +409,7 @@ int64_t quic_thread_tick(io_thread *t)
     return wait;
 }
 
-void quic_thread_begin_stop(io_thread *t)
+void io_quic_thread_begin_stop(io_thread *t)
 {
     quic_thread *q = t->quic;
     if (q == NULL || q->stopping)
@@ -421,7 +421,7 @@ void quic_thread_begin_stop(io_thread *t)
     ho_quic_endpoint_foreach(q->ep, close_conn, q);
 }
 
-bool quic_thread_done(const io_thread *t)
+bool io_quic_thread_done(const io_thread *t)
 {
     const quic_thread *q = t->quic;
     return q == NULL ||
@@ -457,7 +457,7 @@ static quic_thread *quic_thread_new(ho_server *s)
     return q;
 }
 
-void quic_thread_free(quic_thread *q)
+void io_quic_thread_free(quic_thread *q)
 {
     if (q == NULL)
         return;
@@ -504,7 +504,7 @@ int ho_server_listen_quic(ho_server *s, const ho_quic_listen_spec *spec)
     if (err != HO_OK) {
         ho_log(HO_LOG_ERROR, "server: cannot bind QUIC on %s UDP port %u: %s", spec->bind ? spec->bind : "0.0.0.0",
                (unsigned)spec->port, strerror(errno));
-        quic_thread_free(s->quic0);
+        io_quic_thread_free(s->quic0);
         s->quic0 = NULL;
         return err;
     }
@@ -517,7 +517,7 @@ int ho_server_listen_quic(ho_server *s, const ho_quic_listen_spec *spec)
 
 /* Called for thread 0, 1, ... in order: the sockets join the reuseport
  * group in thread order, which is the index the BPF program returns. */
-int quic_thread_setup(ho_server *s, io_thread *t)
+int io_quic_thread_setup(ho_server *s, io_thread *t)
 {
     if (!s->has_quic)
         return HO_OK;
@@ -531,7 +531,7 @@ int quic_thread_setup(ho_server *s, io_thread *t)
             return HO_ERR_NOMEM;
         int err = open_socket(s, q);
         if (err != HO_OK) {
-            quic_thread_free(q);
+            io_quic_thread_free(q);
             return err;
         }
     }
@@ -579,7 +579,7 @@ int quic_thread_setup(ho_server *s, io_thread *t)
     return err;
 }
 
-int quic_server_attach_steering(ho_server *s)
+int io_quic_attach_steering(ho_server *s)
 {
     s->qsteering = false;
     if (!s->has_quic || s->nthreads < 2 || s->qspec.no_steering)

@@ -179,7 +179,7 @@ static void on_listener(void *ctx, uint32_t events)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        conn_accept(t, l->spec, fd);
+        io_conn_accept(t, l->spec, fd);
     }
 }
 
@@ -210,10 +210,10 @@ static void begin_stop(io_thread *t)
     t->stop_deadline_ms = t->now_ms + t->server->opt.shutdown_grace_ms;
     close_listeners(t);
     ho_loop_del(t->loop, t->server->stop_fd);
-    quic_thread_begin_stop(t);
+    io_quic_thread_begin_stop(t);
     for (ho_conn *c = t->conns, *next; c != NULL; c = next) {
         next = c->next;
-        conn_begin_shutdown(c);
+        io_conn_begin_shutdown(c);
     }
 }
 
@@ -248,9 +248,9 @@ static void *io_thread_main(void *arg)
         wait = min_wait(wait, ho_timer_queue_expire(&t->request_q, t->now_ms));
         wait = min_wait(wait, ho_timer_queue_expire(&t->drain_q, t->now_ms));
         /* QUIC: timers, the application's output, sends. */
-        wait = min_wait(wait, quic_thread_tick(t));
+        wait = min_wait(wait, io_quic_thread_tick(t));
         if (t->stopping) {
-            if (t->nconns == 0 && ho_home_outstanding(t->home) == 0 && quic_thread_done(t))
+            if (t->nconns == 0 && ho_home_outstanding(t->home) == 0 && io_quic_thread_done(t))
                 break;
             if (t->now_ms >= t->stop_deadline_ms) {
                 /* Grace period over: whatever is left goes now (a
@@ -261,7 +261,7 @@ static void *io_thread_main(void *arg)
                     if (c->state == CONN_OFFLOADED)
                         c->close_when_done = true;
                     else
-                        conn_close_now(c);
+                        io_conn_close_now(c);
                 }
                 wait = 10;
             } else {
@@ -303,7 +303,7 @@ static int thread_setup(ho_server *s, io_thread *t)
     if (err == HO_OK)
         err = ho_loop_add(t->loop, s->stop_fd, EPOLLIN, on_stop, t);
     if (err == HO_OK)
-        err = quic_thread_setup(s, t);
+        err = io_quic_thread_setup(s, t);
     return err;
 }
 
@@ -324,7 +324,7 @@ int ho_server_start(ho_server *s)
         if (err != HO_OK)
             return err;
     }
-    int qerr = quic_server_attach_steering(s);
+    int qerr = io_quic_attach_steering(s);
     if (qerr != HO_OK)
         return qerr;
     s->started = true;
@@ -374,16 +374,16 @@ void ho_server_free(ho_server *s)
         if (t->home != NULL)
             ho_home_drain(t->home); /* completions of connections closing */
         while (t->conns != NULL)
-            conn_close_now(t->conns);
+            io_conn_close_now(t->conns);
         for (size_t k = 0; k < SERVER_MAX_LISTEN; k++)
             if (t->listeners[k].fd >= 0)
                 close(t->listeners[k].fd);
-        quic_thread_free(t->quic);
+        io_quic_thread_free(t->quic);
         ho_loop_free(t->loop);
         ho_home_free(t->home);
         free(t->rbuf);
     }
-    quic_thread_free(s->quic0); /* listened, never started */
+    io_quic_thread_free(s->quic0); /* listened, never started */
     free(s->threads);
     close(s->stop_fd);
     free(s);

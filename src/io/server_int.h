@@ -115,18 +115,18 @@ struct ho_server {
 };
 
 /* conn.c */
-void conn_accept(io_thread *t, const ho_listen_spec *spec, int fd);
-void conn_close_now(ho_conn *c);
-void conn_begin_shutdown(ho_conn *c);
+void io_conn_accept(io_thread *t, const ho_listen_spec *spec, int fd);
+void io_conn_close_now(ho_conn *c);
+void io_conn_begin_shutdown(ho_conn *c);
 
 /* quic_server.c: per-thread QUIC (the thread's loop calls these). */
-int quic_thread_setup(ho_server *s, io_thread *t);
-int quic_server_attach_steering(ho_server *s);
+int io_quic_thread_setup(ho_server *s, io_thread *t);
+int io_quic_attach_steering(ho_server *s);
 /* Timers, application output, sends; ms until the next QUIC timer (-1: none). */
-int64_t quic_thread_tick(io_thread *t);
-void quic_thread_begin_stop(io_thread *t);
-bool quic_thread_done(const io_thread *t);
-void quic_thread_free(quic_thread *q);
+int64_t io_quic_thread_tick(io_thread *t);
+void io_quic_thread_begin_stop(io_thread *t);
+bool io_quic_thread_done(const io_thread *t);
+void io_quic_thread_free(quic_thread *q);
 
 /* The thread a datagram belongs to by its destination CID (the BPF
  * program computes the same), or -1: wherever it landed. */

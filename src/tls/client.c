@@ -56,7 +56,7 @@ static bool session_usable(ho_tls *tls)
 static void put_ext_header(ho_tls *tls, ho_buf *b, uint16_t type)
 {
     ho_put_u16(b, type);
-    tls->ext_offered |= ext_bit(tls, type);
+    tls->ext_offered |= tls_ext_bit(tls, type);
 }
 
 /* Builds ClientHello (§4.1.2); with a PSK, the binder is computed over the
@@ -139,7 +139,7 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
         ho_block_close(b, c);
         ho_block_close(b, e);
     }
-    if ((rc = ext_run_hooks(tls, HO_HS_CLIENT_HELLO, NULL, b)) != HO_OK)
+    if ((rc = tls_ext_run_hooks(tls, HO_HS_CLIENT_HELLO, NULL, b)) != HO_OK)
         return rc;
 
     size_t binder_at = 0;
@@ -198,12 +198,12 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
             rc = ho_hash_ctx_peek(h, th);
         ho_hash_ctx_free(h);
         if (rc == HO_OK)
-            rc = ks_init(&ks, psk_suite->hash, tls->offered.psk, tls->offered.psk_len);
+            rc = tls_ks_init(&ks, psk_suite->hash, tls->offered.psk, tls->offered.psk_len);
         if (rc == HO_OK)
-            rc = ks_binder_key(&ks, key);
+            rc = tls_ks_binder_key(&ks, key);
         if (rc == HO_OK)
-            rc = ks_finished(&ks, key, th, b->data + binder_at + 3);
-        ks_wipe(&ks);
+            rc = tls_ks_finished(&ks, key, th, b->data + binder_at + 3);
+        tls_ks_wipe(&ks);
         ho_wipe(key, sizeof(key));
         if (rc != HO_OK)
             return rc;
@@ -213,7 +213,7 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
     return tls_transcript_add(tls, b->data + start, b->len - start);
 }
 
-int client_start(ho_tls *tls, ho_tls_out *out)
+int tls_client_start(ho_tls *tls, ho_tls_out *out)
 {
     int rc = ho_random(tls->client_random, 32);
     /* A non-empty legacy_session_id keeps middleboxes calm (App. D.4);
@@ -225,7 +225,7 @@ int client_start(ho_tls *tls, ho_tls_out *out)
         return rc;
     if (tls->offering_psk && !session_usable(tls)) {
         tls->offering_psk = false;
-        session_clear(&tls->offered);
+        tls_session_clear(&tls->offered);
     }
     if ((tls->kex = ho_kex_new(tls->cfg->groups[0])) == NULL)
         return HO_ERR_CRYPTO;
@@ -247,7 +247,7 @@ static hs_status handle_hello_retry(ho_tls *tls, const struct ext_seen *seen, co
         tls_transcript_add(tls, msg, len) != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "transcript");
     bool changes = false;
-    if (ext_get(seen, EXT_KEY_SHARE, &c)) {
+    if (tls_ext_get(seen, EXT_KEY_SHARE, &c)) {
         uint16_t group;
         if (!ho_get_u16(&c, &group) || !ho_cursor_empty(&c))
             return tls_alert(tls, HO_ALERT_DECODE_ERROR, "HRR key_share");
@@ -259,7 +259,7 @@ static hs_status handle_hello_retry(ho_tls *tls, const struct ext_seen *seen, co
             return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key generation");
         changes = true;
     }
-    if (ext_get(seen, EXT_COOKIE, &c)) {
+    if (tls_ext_get(seen, EXT_COOKIE, &c)) {
         ho_cursor cookie;
         if (!ho_get_block(&c, 2, &cookie) || cookie.len == 0 || cookie.len > sizeof(tls->cookie) ||
             !ho_cursor_empty(&c))
@@ -279,7 +279,7 @@ static hs_status handle_hello_retry(ho_tls *tls, const struct ext_seen *seen, co
     return HS_OK;
 }
 
-hs_status client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+hs_status tls_client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
                                      ho_tls_out *out)
 {
     uint16_t legacy_version, suite_id;
@@ -292,12 +292,12 @@ hs_status client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t
         return tls_alert(tls, HO_ALERT_DECODE_ERROR, "server hello"); /* §4.1.3: id echo <0..32> */
     bool hrr = memcmp(random, ho_tls_hrr_random, 32) == 0;
     struct ext_seen seen;
-    int rc = ext_parse(tls, exts, hrr ? MSG_HRR : MSG_SH, &seen);
+    int rc = tls_ext_parse(tls, exts, hrr ? MSG_HRR : MSG_SH, &seen);
     if (rc != HO_OK)
         return tls_fail(tls, rc, "server hello extensions");
     /* §4.2.1: TLS 1.3 is negotiated only through supported_versions. */
     uint16_t version;
-    if (!ext_get(&seen, EXT_SUPPORTED_VERSIONS, &c))
+    if (!tls_ext_get(&seen, EXT_SUPPORTED_VERSIONS, &c))
         return tls_alert(tls, HO_ALERT_PROTOCOL_VERSION, "server does not speak TLS 1.3");
     if (!ho_get_u16(&c, &version) || !ho_cursor_empty(&c))
         return tls_alert(tls, HO_ALERT_DECODE_ERROR, "supported_versions");
@@ -317,7 +317,7 @@ hs_status client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t
 
     uint16_t group;
     ho_cursor share = {0};
-    bool has_share = ext_get(&seen, EXT_KEY_SHARE, &c);
+    bool has_share = tls_ext_get(&seen, EXT_KEY_SHARE, &c);
     if (has_share) {
         if (!ho_get_u16(&c, &group) || !ho_get_block(&c, 2, &share) || share.len == 0 || !ho_cursor_empty(&c))
             return tls_alert(tls, HO_ALERT_DECODE_ERROR, "key_share");
@@ -325,7 +325,7 @@ hs_status client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t
             return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "key share group");
         tls->group = group;
     }
-    if (ext_get(&seen, EXT_PRE_SHARED_KEY, &c)) {
+    if (tls_ext_get(&seen, EXT_PRE_SHARED_KEY, &c)) {
         uint16_t selected;
         if (!ho_get_u16(&c, &selected) || !ho_cursor_empty(&c))
             return tls_alert(tls, HO_ALERT_DECODE_ERROR, "pre_shared_key");
@@ -353,11 +353,11 @@ hs_status client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t
     if (rc == HO_ERR_BAD_PEER_KEY)
         return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "server key share");
     if (rc == HO_OK)
-        rc = ks_init(&tls->ks, tls->suite->hash, tls->resumed ? tls->offered.psk : NULL, tls->offered.psk_len);
+        rc = tls_ks_init(&tls->ks, tls->suite->hash, tls->resumed ? tls->offered.psk : NULL, tls->offered.psk_len);
     if (rc == HO_OK)
         rc = tls_transcript_hash(tls, th);
     if (rc == HO_OK)
-        rc = ks_handshake(&tls->ks, has_share ? dhe : NULL, dhe_len, th); /* §7.1: psk_ke, 0 */
+        rc = tls_ks_handshake(&tls->ks, has_share ? dhe : NULL, dhe_len, th); /* §7.1: psk_ke, 0 */
     ho_wipe(dhe, sizeof(dhe));
     if (rc != HO_OK)
         return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "handshake secret");
@@ -368,7 +368,7 @@ hs_status client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t
     return HS_OK;
 }
 
-hs_status client_handle_encrypted_extensions(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+hs_status tls_client_handle_encrypted_extensions(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
                                              ho_tls_out *out)
 {
     ho_cursor exts, c;
@@ -377,12 +377,12 @@ hs_status client_handle_encrypted_extensions(ho_tls *tls, ho_cursor *body, const
         return tls_alert(tls, HO_ALERT_DECODE_ERROR, "encrypted extensions");
     /* §4.3.1: an extension EncryptedExtensions may not carry is
      * illegal_parameter (the permission table, ext.c). */
-    int rc = ext_parse(tls, exts, MSG_EE, &seen);
+    int rc = tls_ext_parse(tls, exts, MSG_EE, &seen);
     if (rc != HO_OK)
         return tls_fail(tls, rc, "encrypted extensions");
-    if (ext_get(&seen, EXT_SERVER_NAME, &c) && c.len != 0)
+    if (tls_ext_get(&seen, EXT_SERVER_NAME, &c) && c.len != 0)
         return tls_alert(tls, HO_ALERT_DECODE_ERROR, "server_name in EE");
-    if (ext_get(&seen, EXT_ALPN, &c)) {
+    if (tls_ext_get(&seen, EXT_ALPN, &c)) {
         /* RFC 7301 §3.1: exactly one protocol, one we offered. */
         ho_cursor list, name, ours = ho_cursor_make(tls->cfg->alpn, tls->cfg->alpn_len), mine;
         if (!ho_get_block(&c, 2, &list) || !ho_get_block(&list, 1, &name) || name.len == 0 ||
@@ -396,12 +396,12 @@ hs_status client_handle_encrypted_extensions(ho_tls *tls, ho_cursor *body, const
         memcpy(tls->alpn, name.p, name.len);
         tls->alpn[name.len] = '\0';
     }
-    if (ext_get(&seen, EXT_SUPPORTED_GROUPS, &c)) {
+    if (tls_ext_get(&seen, EXT_SUPPORTED_GROUPS, &c)) {
         ho_cursor list;
         if (!ho_get_block(&c, 2, &list) || list.len == 0 || list.len % 2 || !ho_cursor_empty(&c))
             return tls_alert(tls, HO_ALERT_DECODE_ERROR, "supported_groups");
     }
-    if ((rc = ext_run_hooks(tls, HO_HS_ENCRYPTED_EXTENSIONS, &seen, NULL)) != HO_OK)
+    if ((rc = tls_ext_run_hooks(tls, HO_HS_ENCRYPTED_EXTENSIONS, &seen, NULL)) != HO_OK)
         return tls_fail(tls, rc, "transport parameters");
     if (tls_transcript_add(tls, msg, len) != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "transcript");
@@ -409,18 +409,18 @@ hs_status client_handle_encrypted_extensions(ho_tls *tls, ho_cursor *body, const
     return HS_OK;
 }
 
-hs_status client_handle_certificate_request(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+hs_status tls_client_handle_certificate_request(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
                                             ho_tls_out *out)
 {
     ho_cursor ctx, exts, c;
     struct ext_seen seen;
     if (!ho_get_block(body, 1, &ctx) || !ho_get_block(body, 2, &exts) || !ho_cursor_empty(body))
         return tls_alert(tls, HO_ALERT_DECODE_ERROR, "certificate request");
-    int rc = ext_parse(tls, exts, MSG_CR, &seen);
+    int rc = tls_ext_parse(tls, exts, MSG_CR, &seen);
     if (rc != HO_OK)
         return tls_fail(tls, rc, "certificate request extensions");
     /* §4.3.2: signature_algorithms MUST be specified. */
-    if (!ext_get(&seen, EXT_SIGNATURE_ALGORITHMS, &c))
+    if (!tls_ext_get(&seen, EXT_SIGNATURE_ALGORITHMS, &c))
         return tls_alert(tls, HO_ALERT_MISSING_EXTENSION, "certificate request signature_algorithms");
     memcpy(tls->cert_request_context, ctx.p, ctx.len);
     tls->cert_request_context_len = ctx.len;
@@ -455,7 +455,7 @@ static uint8_t verify_error_alert(int rc)
     return HO_ALERT_CERTIFICATE_UNKNOWN;
 }
 
-hs_status client_handle_certificate(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len, ho_tls_out *out)
+hs_status tls_client_handle_certificate(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len, ho_tls_out *out)
 {
     ho_cursor ctx, list, cert, exts;
     if (!ho_get_block(body, 1, &ctx) || !ho_get_block(body, 3, &list) || !ho_cursor_empty(body))
@@ -470,7 +470,7 @@ hs_status client_handle_certificate(ho_tls *tls, ho_cursor *body, const uint8_t 
         struct ext_seen seen;
         if (!ho_get_block(&list, 3, &cert) || cert.len == 0 || !ho_get_block(&list, 2, &exts))
             return tls_alert(tls, HO_ALERT_DECODE_ERROR, "certificate entry");
-        int rc = ext_parse(tls, exts, MSG_CT, &seen);
+        int rc = tls_ext_parse(tls, exts, MSG_CT, &seen);
         if (rc != HO_OK)
             return tls_fail(tls, rc, "certificate extensions");
         if (ho_cert_chain_add_der(&tls->peer_chain, cert.p, cert.len) != HO_OK)
@@ -489,7 +489,7 @@ hs_status client_handle_certificate(ho_tls *tls, ho_cursor *body, const uint8_t 
     return HS_OK;
 }
 
-hs_status client_handle_certificate_verify(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+hs_status tls_client_handle_certificate_verify(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
                                            ho_tls_out *out)
 {
     uint16_t scheme;
@@ -516,13 +516,13 @@ hs_status client_handle_certificate_verify(ho_tls *tls, ho_cursor *body, const u
     return HS_OK;
 }
 
-hs_status client_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len, ho_tls_out *out)
+hs_status tls_client_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len, ho_tls_out *out)
 {
     uint8_t th[HO_HASH_MAX];
     if (tls_check_finished(tls, body, tls->ks.server_hs) != HS_OK)
         return HS_ERROR;
     if (tls_transcript_add(tls, msg, len) != HO_OK || tls_transcript_hash(tls, th) != HO_OK ||
-        ks_master(&tls->ks, th) != HO_OK)
+        tls_ks_master(&tls->ks, th) != HO_OK)
         return tls_fail(tls, HO_ERR_CRYPTO, "master secret");
     tls_keylog(tls, "EXPORTER_SECRET", tls->ks.exporter);
     if (tls_install_secret(tls, false, HO_EPOCH_APP, tls->ks.server_ap) != HS_OK)
@@ -539,7 +539,7 @@ hs_status client_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t *ms
     }
     if (tls_send_finished(tls, out, tls->ks.client_hs) != HS_OK)
         return HS_ERROR;
-    if (tls_transcript_hash(tls, th) != HO_OK || ks_resumption(&tls->ks, th) != HO_OK)
+    if (tls_transcript_hash(tls, th) != HO_OK || tls_ks_resumption(&tls->ks, th) != HO_OK)
         return tls_fail(tls, HO_ERR_CRYPTO, "resumption secret");
     if (tls_install_secret(tls, true, HO_EPOCH_APP, tls->ks.client_ap) != HS_OK)
         return HS_ERROR;
@@ -548,7 +548,7 @@ hs_status client_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t *ms
     return HS_OK;
 }
 
-hs_status client_handle_new_session_ticket(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+hs_status tls_client_handle_new_session_ticket(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
                                            ho_tls_out *out)
 {
     struct session s;
@@ -559,7 +559,7 @@ hs_status client_handle_new_session_ticket(ho_tls *tls, ho_cursor *body, const u
         !ho_get_block(body, 2, &ticket) || ticket.len == 0 || !ho_get_block(body, 2, &exts) ||
         !ho_cursor_empty(body))
         return tls_alert(tls, HO_ALERT_DECODE_ERROR, "new session ticket");
-    int rc = ext_parse(tls, exts, MSG_NST, &seen);
+    int rc = tls_ext_parse(tls, exts, MSG_NST, &seen);
     if (rc != HO_OK)
         return tls_fail(tls, rc, "ticket extensions");
     /* §4.6.1: lifetime zero means discard; more than seven days is capped. */
@@ -576,11 +576,11 @@ hs_status client_handle_new_session_ticket(ho_tls *tls, ho_cursor *body, const u
     s.ticket_len = ticket.len;
     ho_buf blob;
     ho_buf_init(&blob);
-    rc = ks_ticket_psk(&tls->ks, nonce.p, nonce.len, s.psk);
+    rc = tls_ks_ticket_psk(&tls->ks, nonce.p, nonce.len, s.psk);
     if (rc == HO_OK)
-        rc = session_encode(&s, &blob);
+        rc = tls_session_encode(&s, &blob);
     s.ticket = NULL; /* borrowed */
-    session_clear(&s);
+    tls_session_clear(&s);
     if (rc == HO_OK && tls->session_cb != NULL)
         tls->session_cb(tls->session_ctx, tls, blob.data, blob.len);
     else if (rc == HO_OK)

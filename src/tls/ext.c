@@ -44,7 +44,7 @@ static int slot_of(const ho_tls *tls, uint16_t type)
     return -1;
 }
 
-int ext_parse(ho_tls *tls, ho_cursor block, unsigned msg_bit, struct ext_seen *seen)
+int tls_ext_parse(ho_tls *tls, ho_cursor block, unsigned msg_bit, struct ext_seen *seen)
 {
     seen->present = 0;
     while (!ho_cursor_empty(&block)) {
@@ -83,7 +83,7 @@ int ext_parse(ho_tls *tls, ho_cursor block, unsigned msg_bit, struct ext_seen *s
     return HO_OK;
 }
 
-bool ext_get(const struct ext_seen *seen, uint16_t type, ho_cursor *body)
+bool tls_ext_get(const struct ext_seen *seen, uint16_t type, ho_cursor *body)
 {
     for (int i = 0; i < EXT_SLOTS; i++) {
         if (ext_rules[i].allowed != 0 && ext_rules[i].type == type) {
@@ -97,13 +97,13 @@ bool ext_get(const struct ext_seen *seen, uint16_t type, ho_cursor *body)
 }
 
 /* Slot bit of a known extension type, for tls->ext_offered. */
-uint32_t ext_bit(const ho_tls *tls, uint16_t type)
+uint32_t tls_ext_bit(const ho_tls *tls, uint16_t type)
 {
     int slot = slot_of(tls, type);
     return slot < 0 ? 0 : 1u << slot;
 }
 
-int ext_run_hooks(ho_tls *tls, uint8_t msg_type, const struct ext_seen *seen, ho_buf *exts)
+int tls_ext_run_hooks(ho_tls *tls, uint8_t msg_type, const struct ext_seen *seen, ho_buf *exts)
 {
     for (size_t i = 0; i < tls->cfg->hook_count; i++) {
         const struct ext_hook *h = &tls->cfg->hooks[i];

@@ -11,23 +11,23 @@
 
 /* Client (RFC 8446 §2, Figure 1; §4.1.4 HelloRetryRequest keeps WAIT_SH). */
 const struct hs_transition ho_tls_client_table[] = {
-    {ST_C_WAIT_SH, HO_EPOCH_INITIAL, HO_HS_SERVER_HELLO, client_handle_server_hello},
-    {ST_C_WAIT_EE, HO_EPOCH_HANDSHAKE, HO_HS_ENCRYPTED_EXTENSIONS, client_handle_encrypted_extensions},
-    {ST_C_WAIT_CERT_CR, HO_EPOCH_HANDSHAKE, HO_HS_CERTIFICATE_REQUEST, client_handle_certificate_request},
-    {ST_C_WAIT_CERT_CR, HO_EPOCH_HANDSHAKE, HO_HS_CERTIFICATE, client_handle_certificate},
-    {ST_C_WAIT_CERT, HO_EPOCH_HANDSHAKE, HO_HS_CERTIFICATE, client_handle_certificate},
-    {ST_C_WAIT_CV, HO_EPOCH_HANDSHAKE, HO_HS_CERTIFICATE_VERIFY, client_handle_certificate_verify},
-    {ST_C_WAIT_FINISHED, HO_EPOCH_HANDSHAKE, HO_HS_FINISHED, client_handle_finished},
-    {ST_C_CONNECTED, HO_EPOCH_APP, HO_HS_NEW_SESSION_TICKET, client_handle_new_session_ticket},
+    {ST_C_WAIT_SH, HO_EPOCH_INITIAL, HO_HS_SERVER_HELLO, tls_client_handle_server_hello},
+    {ST_C_WAIT_EE, HO_EPOCH_HANDSHAKE, HO_HS_ENCRYPTED_EXTENSIONS, tls_client_handle_encrypted_extensions},
+    {ST_C_WAIT_CERT_CR, HO_EPOCH_HANDSHAKE, HO_HS_CERTIFICATE_REQUEST, tls_client_handle_certificate_request},
+    {ST_C_WAIT_CERT_CR, HO_EPOCH_HANDSHAKE, HO_HS_CERTIFICATE, tls_client_handle_certificate},
+    {ST_C_WAIT_CERT, HO_EPOCH_HANDSHAKE, HO_HS_CERTIFICATE, tls_client_handle_certificate},
+    {ST_C_WAIT_CV, HO_EPOCH_HANDSHAKE, HO_HS_CERTIFICATE_VERIFY, tls_client_handle_certificate_verify},
+    {ST_C_WAIT_FINISHED, HO_EPOCH_HANDSHAKE, HO_HS_FINISHED, tls_client_handle_finished},
+    {ST_C_CONNECTED, HO_EPOCH_APP, HO_HS_NEW_SESSION_TICKET, tls_client_handle_new_session_ticket},
     {ST_C_CONNECTED, HO_EPOCH_APP, HO_HS_KEY_UPDATE, tls_handle_key_update},
 };
 const size_t ho_tls_client_table_len = sizeof(ho_tls_client_table) / sizeof(ho_tls_client_table[0]);
 
 /* Server: the whole first flight is built by the ClientHello handler. */
 const struct hs_transition ho_tls_server_table[] = {
-    {ST_S_WAIT_CH, HO_EPOCH_INITIAL, HO_HS_CLIENT_HELLO, server_handle_client_hello},
-    {ST_S_WAIT_CH2, HO_EPOCH_INITIAL, HO_HS_CLIENT_HELLO, server_handle_client_hello},
-    {ST_S_WAIT_FINISHED, HO_EPOCH_HANDSHAKE, HO_HS_FINISHED, server_handle_finished},
+    {ST_S_WAIT_CH, HO_EPOCH_INITIAL, HO_HS_CLIENT_HELLO, tls_server_handle_client_hello},
+    {ST_S_WAIT_CH2, HO_EPOCH_INITIAL, HO_HS_CLIENT_HELLO, tls_server_handle_client_hello},
+    {ST_S_WAIT_FINISHED, HO_EPOCH_HANDSHAKE, HO_HS_FINISHED, tls_server_handle_finished},
     {ST_S_CONNECTED, HO_EPOCH_APP, HO_HS_KEY_UPDATE, tls_handle_key_update},
 };
 const size_t ho_tls_server_table_len = sizeof(ho_tls_server_table) / sizeof(ho_tls_server_table[0]);
@@ -35,7 +35,7 @@ const size_t ho_tls_server_table_len = sizeof(ho_tls_server_table) / sizeof(ho_t
 const char *ho_tls_state_name(hs_state s)
 {
     static const char *const names[ST__COUNT] = {
-        [ST_C_START] = "client_start", [ST_C_WAIT_SH] = "client_wait_sh",
+        [ST_C_START] = "tls_client_start", [ST_C_WAIT_SH] = "client_wait_sh",
         [ST_C_WAIT_EE] = "client_wait_ee", [ST_C_WAIT_CERT_CR] = "client_wait_cert_cr",
         [ST_C_WAIT_CERT] = "client_wait_cert", [ST_C_WAIT_CV] = "client_wait_cv",
         [ST_C_WAIT_FINISHED] = "client_wait_finished", [ST_C_CONNECTED] = "client_connected",
@@ -207,7 +207,7 @@ hs_status tls_install_secret(ho_tls *tls, bool is_write, ho_epoch epoch, const u
 hs_status tls_send_finished(ho_tls *tls, ho_tls_out *out, const uint8_t *base_secret)
 {
     uint8_t th[HO_HASH_MAX], verify[HO_HASH_MAX];
-    if (tls_transcript_hash(tls, th) != HO_OK || ks_finished(&tls->ks, base_secret, th, verify) != HO_OK)
+    if (tls_transcript_hash(tls, th) != HO_OK || tls_ks_finished(&tls->ks, base_secret, th, verify) != HO_OK)
         return tls_fail(tls, HO_ERR_CRYPTO, "finished");
     size_t t = tls_msg_begin(tls, out, HO_HS_FINISHED);
     ho_put_bytes(&out->send[tls->write_epoch], verify, tls->ks.hash_len);
@@ -221,7 +221,7 @@ hs_status tls_check_finished(ho_tls *tls, ho_cursor *body, const uint8_t *base_s
     /* §4.4.4: verify_data is Hash.length bytes; anything else cannot decode. */
     if (!ho_get_bytes(body, tls->ks.hash_len, &got) || !ho_cursor_empty(body))
         return tls_alert(tls, HO_ALERT_DECODE_ERROR, "finished length");
-    if (tls_transcript_hash(tls, th) != HO_OK || ks_finished(&tls->ks, base_secret, th, want) != HO_OK)
+    if (tls_transcript_hash(tls, th) != HO_OK || tls_ks_finished(&tls->ks, base_secret, th, want) != HO_OK)
         return tls_fail(tls, HO_ERR_CRYPTO, "finished");
     /* §4.4.4: a wrong verify_data MUST be answered with decrypt_error. */
     if (!tls_ct_equal(got, want, tls->ks.hash_len))
@@ -248,7 +248,7 @@ static hs_status update_write_key(ho_tls *tls, ho_tls_out *out, bool request_pee
     if (tls_msg_end(tls, out, t) != HS_OK)
         return HS_ERROR;
     uint8_t *secret = tls->is_server ? tls->ks.server_ap : tls->ks.client_ap;
-    if (ks_next_traffic(&tls->ks, secret) != HO_OK)
+    if (tls_ks_next_traffic(&tls->ks, secret) != HO_OK)
         return tls_fail(tls, HO_ERR_CRYPTO, "key update");
     tls_event(tls, HO_EV_KEY_UPDATE, HO_LOG_INFO, 0, 1, "write");
     return tls_install_secret(tls, true, HO_EPOCH_APP, secret);
@@ -263,7 +263,7 @@ hs_status tls_handle_key_update(ho_tls *tls, ho_cursor *body, const uint8_t *msg
     if (request > 1)
         return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "key update request");
     uint8_t *secret = tls->is_server ? tls->ks.client_ap : tls->ks.server_ap;
-    if (ks_next_traffic(&tls->ks, secret) != HO_OK)
+    if (tls_ks_next_traffic(&tls->ks, secret) != HO_OK)
         return tls_fail(tls, HO_ERR_CRYPTO, "key update");
     tls_event(tls, HO_EV_KEY_UPDATE, HO_LOG_INFO, request, 0, "read");
     if (tls_install_secret(tls, false, HO_EPOCH_APP, secret) != HS_OK)
@@ -372,7 +372,7 @@ int ho_tls_start(ho_tls *tls, ho_tls_out *out)
     if (tls->is_server || tls->state != ST_C_START)
         return HO_ERR_INVALID_ARG;
     tls_event(tls, HO_EV_HANDSHAKE_START, HO_LOG_DEBUG, 0, 0, tls->server_name);
-    int rc = client_start(tls, out);
+    int rc = tls_client_start(tls, out);
     if (rc != HO_OK)
         return tls_fail(tls, rc, "client hello"), tls->error;
     return HO_OK;
@@ -415,10 +415,10 @@ void ho_tls_free(ho_tls *tls)
     ho_buf_free(&tls->transcript_raw);
     ho_hash_ctx_free(tls->transcript);
     ho_kex_free(tls->kex);
-    session_clear(&tls->offered);
+    tls_session_clear(&tls->offered);
     ho_cert_chain_free(&tls->peer_chain);
     free(tls->server_name);
-    ks_wipe(&tls->ks);
+    tls_ks_wipe(&tls->ks);
     ho_wipe(tls, sizeof(*tls));
     free(tls);
 }
@@ -452,8 +452,8 @@ int ho_tls_set_session(ho_tls *tls, const uint8_t *blob, size_t len)
 {
     if (tls->is_server || tls->state != ST_C_START)
         return HO_ERR_INVALID_ARG;
-    session_clear(&tls->offered);
-    int rc = session_decode(blob, len, &tls->offered);
+    tls_session_clear(&tls->offered);
+    int rc = tls_session_decode(blob, len, &tls->offered);
     if (rc != HO_OK)
         return rc;
     tls->offering_psk = true;
@@ -498,5 +498,5 @@ int ho_tls_export(ho_tls *tls, const char *label, const void *context, size_t co
 {
     if (tls->suite == NULL || (!tls->done && !(tls->is_server && tls->state == ST_S_WAIT_FINISHED)))
         return HO_ERR_INVALID_ARG;
-    return ks_export(&tls->ks, label, context, contextlen, out, outlen);
+    return tls_ks_export(&tls->ks, label, context, contextlen, out, outlen);
 }

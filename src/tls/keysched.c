@@ -20,7 +20,7 @@ static int derive_secret(struct keysched *ks, const uint8_t *secret, const char 
     return ho_hkdf_expand_label(ks->hash, secret, label, th, ks->hash_len, out, ks->hash_len);
 }
 
-int ks_init(struct keysched *ks, ho_hash_alg hash, const uint8_t *psk, size_t psk_len)
+int tls_ks_init(struct keysched *ks, ho_hash_alg hash, const uint8_t *psk, size_t psk_len)
 {
     uint8_t zeros[HO_HASH_MAX] = {0};
     memset(ks, 0, sizeof(*ks));
@@ -34,7 +34,7 @@ int ks_init(struct keysched *ks, ho_hash_alg hash, const uint8_t *psk, size_t ps
     return ho_hkdf_extract(hash, zeros, ks->hash_len, psk, psk_len, ks->secret);
 }
 
-int ks_binder_key(struct keysched *ks, uint8_t *out)
+int tls_ks_binder_key(struct keysched *ks, uint8_t *out)
 {
     /* Only resumption PSKs exist here: "res binder" (§7.1). */
     return derive_secret(ks, ks->secret, "res binder", NULL, out);
@@ -52,7 +52,7 @@ static int next_stage(struct keysched *ks, const uint8_t *ikm, size_t ikm_len)
     return rc;
 }
 
-int ks_handshake(struct keysched *ks, const uint8_t *dhe, size_t dhe_len, const uint8_t *th)
+int tls_ks_handshake(struct keysched *ks, const uint8_t *dhe, size_t dhe_len, const uint8_t *th)
 {
     int rc = next_stage(ks, dhe, dhe_len);
     if (rc == HO_OK)
@@ -62,7 +62,7 @@ int ks_handshake(struct keysched *ks, const uint8_t *dhe, size_t dhe_len, const 
     return rc;
 }
 
-int ks_master(struct keysched *ks, const uint8_t *th)
+int tls_ks_master(struct keysched *ks, const uint8_t *th)
 {
     int rc = next_stage(ks, NULL, 0);
     if (rc == HO_OK)
@@ -74,13 +74,13 @@ int ks_master(struct keysched *ks, const uint8_t *th)
     return rc;
 }
 
-int ks_resumption(struct keysched *ks, const uint8_t *th)
+int tls_ks_resumption(struct keysched *ks, const uint8_t *th)
 {
     return derive_secret(ks, ks->secret, "res master", th, ks->resumption);
 }
 
 /* §4.4.4: verify_data = HMAC(finished_key, Transcript-Hash). */
-int ks_finished(struct keysched *ks, const uint8_t *base_secret, const uint8_t *th, uint8_t *out)
+int tls_ks_finished(struct keysched *ks, const uint8_t *base_secret, const uint8_t *th, uint8_t *out)
 {
     uint8_t key[HO_HASH_MAX];
     int rc = ho_hkdf_expand_label(ks->hash, base_secret, "finished", NULL, 0, key, ks->hash_len);
@@ -91,7 +91,7 @@ int ks_finished(struct keysched *ks, const uint8_t *base_secret, const uint8_t *
 }
 
 /* §7.2: application_traffic_secret_N+1. */
-int ks_next_traffic(struct keysched *ks, uint8_t *secret)
+int tls_ks_next_traffic(struct keysched *ks, uint8_t *secret)
 {
     uint8_t next[HO_HASH_MAX];
     int rc = ho_hkdf_expand_label(ks->hash, secret, "traffic upd", NULL, 0, next, ks->hash_len);
@@ -102,13 +102,13 @@ int ks_next_traffic(struct keysched *ks, uint8_t *secret)
 }
 
 /* §4.6.1: PSK = HKDF-Expand-Label(resumption_master_secret, "resumption", nonce). */
-int ks_ticket_psk(struct keysched *ks, const uint8_t *nonce, size_t nonce_len, uint8_t *psk)
+int tls_ks_ticket_psk(struct keysched *ks, const uint8_t *nonce, size_t nonce_len, uint8_t *psk)
 {
     return ho_hkdf_expand_label(ks->hash, ks->resumption, "resumption", nonce, nonce_len, psk, ks->hash_len);
 }
 
 /* §7.5: TLS-Exporter(label, context, length). */
-int ks_export(struct keysched *ks, const char *label, const void *ctx, size_t ctx_len, uint8_t *out, size_t len)
+int tls_ks_export(struct keysched *ks, const char *label, const void *ctx, size_t ctx_len, uint8_t *out, size_t len)
 {
     uint8_t secret[HO_HASH_MAX], ctx_hash[HO_HASH_MAX];
     int rc = derive_secret(ks, ks->exporter, label, NULL, secret);
@@ -120,4 +120,4 @@ int ks_export(struct keysched *ks, const char *label, const void *ctx, size_t ct
     return rc;
 }
 
-void ks_wipe(struct keysched *ks) { ho_wipe(ks, sizeof(*ks)); }
+void tls_ks_wipe(struct keysched *ks) { ho_wipe(ks, sizeof(*ks)); }

@@ -181,12 +181,12 @@ static int parse_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, 
         if (ho_tls_suite_by_id(s) != NULL && ch->suite_count < MAX_LIST &&
             !tls_list_has(ch->suites, ch->suite_count, s))
             ch->suites[ch->suite_count++] = s;
-    int rc = ext_parse(tls, exts, MSG_CH, &ch->ext);
+    int rc = tls_ext_parse(tls, exts, MSG_CH, &ch->ext);
     if (rc != HO_OK)
         return rc;
 
     /* §4.2.1: without TLS 1.3 in supported_versions we cannot talk. */
-    if (!ext_get(&ch->ext, EXT_SUPPORTED_VERSIONS, &c))
+    if (!tls_ext_get(&ch->ext, EXT_SUPPORTED_VERSIONS, &c))
         return HO_ERR_TLS_ALERT(HO_ALERT_PROTOCOL_VERSION);
     ho_cursor vlist;
     if (!ho_get_block(&c, 1, &vlist) || vlist.len < 2 || vlist.len % 2 != 0 || !ho_cursor_empty(&c))
@@ -197,28 +197,28 @@ static int parse_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, 
     if (comp.len != 1 || comp.p[0] != 0)
         return ILLEGAL;
 
-    if (ext_get(&ch->ext, EXT_SERVER_NAME, &c) && (rc = parse_server_name(c, ch)) != HO_OK)
+    if (tls_ext_get(&ch->ext, EXT_SERVER_NAME, &c) && (rc = parse_server_name(c, ch)) != HO_OK)
         return rc;
-    if (ext_get(&ch->ext, EXT_SUPPORTED_GROUPS, &c)) {
+    if (tls_ext_get(&ch->ext, EXT_SUPPORTED_GROUPS, &c)) {
         if (!get_u16_list(&c, ho_kex_group_supported, ch->groups, MAX_LIST, &ch->group_count, &ch->groups_raw) ||
             !ho_cursor_empty(&c))
             return DECODE_ERROR;
         ch->has_groups = true;
     }
-    if (ext_get(&ch->ext, EXT_SIGNATURE_ALGORITHMS, &c)) {
+    if (tls_ext_get(&ch->ext, EXT_SIGNATURE_ALGORITHMS, &c)) {
         if (!get_u16_list(&c, sig_scheme_known, ch->sigs, MAX_LIST, &ch->sig_count, &ch->sigs_raw) ||
             !ho_cursor_empty(&c))
             return DECODE_ERROR;
         ch->has_sigs = true;
     }
-    if (ext_get(&ch->ext, EXT_KEY_SHARE, &c)) {
+    if (tls_ext_get(&ch->ext, EXT_KEY_SHARE, &c)) {
         /* §9.2: key_share without supported_groups is missing_extension. */
         if (!ch->has_groups)
             return HO_ERR_TLS_ALERT(HO_ALERT_MISSING_EXTENSION);
         if ((rc = parse_key_share(c, ch)) != HO_OK)
             return rc;
     }
-    if (ext_get(&ch->ext, EXT_PSK_KEY_EXCHANGE_MODES, &c)) {
+    if (tls_ext_get(&ch->ext, EXT_PSK_KEY_EXCHANGE_MODES, &c)) {
         ho_cursor modes;
         if (!ho_get_block(&c, 1, &modes) || modes.len == 0 || !ho_cursor_empty(&c))
             return DECODE_ERROR;
@@ -226,9 +226,9 @@ static int parse_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, 
         ch->psk_dhe_ke = memchr(modes.p, PSK_DHE_KE, modes.len) != NULL;
         ch->psk_ke = memchr(modes.p, PSK_KE, modes.len) != NULL;
     }
-    if (ext_get(&ch->ext, EXT_PRE_SHARED_KEY, &c) && (rc = parse_psk(c, msg, ch)) != HO_OK)
+    if (tls_ext_get(&ch->ext, EXT_PRE_SHARED_KEY, &c) && (rc = parse_psk(c, msg, ch)) != HO_OK)
         return rc;
-    if (ext_get(&ch->ext, EXT_ALPN, &c)) {
+    if (tls_ext_get(&ch->ext, EXT_ALPN, &c)) {
         ho_cursor list, name;
         if (!ho_get_block(&c, 2, &list) || list.len == 0 || !ho_cursor_empty(&c))
             return DECODE_ERROR;
@@ -240,8 +240,8 @@ static int parse_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, 
     }
     /* §4.2.10: early data offered; we never accept it, so its records are
      * skipped (record.c). */
-    ch->has_early = ext_get(&ch->ext, EXT_EARLY_DATA, &c);
-    if (ext_get(&ch->ext, EXT_COOKIE, &c)) {
+    ch->has_early = tls_ext_get(&ch->ext, EXT_EARLY_DATA, &c);
+    if (tls_ext_get(&ch->ext, EXT_COOKIE, &c)) {
         if (!ho_get_block(&c, 2, &ch->cookie) || ch->cookie.len == 0 || !ho_cursor_empty(&c))
             return DECODE_ERROR;
         ch->has_cookie = true;
@@ -290,20 +290,20 @@ static int choose_psk(ho_tls *tls, const struct client_hello *ch, const uint8_t 
     uint32_t age;
     for (int index = 0; ho_get_block(&ids, 2, &id) && ho_get_u32(&ids, &age); index++) {
         ho_get_block(&binders, 1, &binder);
-        if (ticket_open(tls->cfg, tls->now_ms, id.p, id.len, s) != HO_OK)
+        if (tls_ticket_open(tls->cfg, tls->now_ms, id.p, id.len, s) != HO_OK)
             continue;
         const ho_tls_suite *ps = ho_tls_suite_by_id(s->suite);
         bool usable = ps != NULL && ps->hash == tls->suite->hash &&
                       strcmp(s->server_name, ch->has_sni ? ch->server_name : "") == 0;
         if (!usable) {
-            session_clear(s);
+            tls_session_clear(s);
             continue;
         }
         /* binder = HMAC(finished_key(binder_key), Hash(transcript || truncated CH)) */
         uint8_t key[HO_HASH_MAX], th[HO_HASH_MAX], want[HO_HASH_MAX];
-        int rc = ks_init(&tls->ks, ps->hash, s->psk, s->psk_len);
+        int rc = tls_ks_init(&tls->ks, ps->hash, s->psk, s->psk_len);
         if (rc == HO_OK)
-            rc = ks_binder_key(&tls->ks, key);
+            rc = tls_ks_binder_key(&tls->ks, key);
         ho_hash_ctx *h = ho_hash_ctx_dup(tls->transcript);
         if (h == NULL)
             rc = HO_ERR_NOMEM;
@@ -313,7 +313,7 @@ static int choose_psk(ho_tls *tls, const struct client_hello *ch, const uint8_t 
             rc = ho_hash_ctx_peek(h, th);
         ho_hash_ctx_free(h);
         if (rc == HO_OK)
-            rc = ks_finished(&tls->ks, key, th, want);
+            rc = tls_ks_finished(&tls->ks, key, th, want);
         ho_wipe(key, sizeof(key));
         if (rc != HO_OK)
             return rc;
@@ -424,7 +424,7 @@ static hs_status send_encrypted_extensions(ho_tls *tls, const struct client_hell
 {
     ho_buf hooks;
     ho_buf_init(&hooks);
-    int rc = ext_run_hooks(tls, HO_HS_CLIENT_HELLO, &ch->ext, &hooks);
+    int rc = tls_ext_run_hooks(tls, HO_HS_CLIENT_HELLO, &ch->ext, &hooks);
     if (rc != HO_OK) {
         ho_buf_free(&hooks);
         return tls_fail(tls, rc, "transport parameters");
@@ -502,7 +502,7 @@ static int call_client_hello_cb(ho_tls *tls, const struct client_hello *ch)
     return tls->cfg->cb.client_hello(tls->cfg->cb.ctx, tls, &info);
 }
 
-hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
                                      ho_tls_out *out)
 {
     struct client_hello ch;
@@ -520,7 +520,7 @@ hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t
          * non-empty legacy_session_id SHOULD be a PROTOCOL_VIOLATION. */
         /* (A client without transport parameters is no QUIC client: it
          * gets missing_extension from the transport hook, RFC 9001 §8.2.) */
-        if (tls_is_quic(tls) && (ch.ext.present & ext_bit(tls, TLS_EXT_QUIC_TRANSPORT_PARAMETERS)))
+        if (tls_is_quic(tls) && (ch.ext.present & tls_ext_bit(tls, TLS_EXT_QUIC_TRANSPORT_PARAMETERS)))
             return tls_fail(tls, HO_ERR_QUIC(HO_QUIC_PROTOCOL_VIOLATION), "legacy_session_id over QUIC");
         /* App. D.4: the client asked for compatibility mode; the record
          * layer sends a change_cipher_spec right after our first
@@ -562,7 +562,7 @@ hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t
     bool psk_ke = false;
     if (!second && tls->cfg->psk_ke && ch.psk_ke) {
         if ((rc = choose_psk(tls, &ch, msg, &s, &psk_index, true)) != HO_OK) {
-            session_clear(&s);
+            tls_session_clear(&s);
             return tls_fail(tls, rc, "psk binder");
         }
         psk_ke = psk_index >= 0;
@@ -592,16 +592,16 @@ hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t
     tls->group = psk_ke ? 0 : share->group;
 
     if (!psk_ke && (rc = choose_psk(tls, &ch, msg, &s, &psk_index, false)) != HO_OK) {
-        session_clear(&s);
+        tls_session_clear(&s);
         return tls_fail(tls, rc, "psk binder");
     }
     tls->resumed = psk_index >= 0;
     if (!tls->resumed) {
         if ((tls->cert = choose_cert(tls, &ch, &tls->sig_scheme)) == NULL)
             return tls_alert(tls, HO_ALERT_HANDSHAKE_FAILURE, "no certificate for the client's signature algorithms");
-        rc = ks_init(&tls->ks, tls->suite->hash, NULL, 0);
+        rc = tls_ks_init(&tls->ks, tls->suite->hash, NULL, 0);
     } /* else: choose_psk initialised the key schedule with the PSK */
-    session_clear(&s);
+    tls_session_clear(&s);
     if (tls_transcript_add(tls, msg, len) != HO_OK || rc != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "key schedule");
 
@@ -627,7 +627,7 @@ hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t
         return HS_ERROR;
     rc = tls_transcript_hash(tls, th);
     if (rc == HO_OK) /* §7.1: with psk_ke the (EC)DHE input is the zero string */
-        rc = ks_handshake(&tls->ks, psk_ke ? NULL : dhe, dhe_len, th);
+        rc = tls_ks_handshake(&tls->ks, psk_ke ? NULL : dhe, dhe_len, th);
     ho_wipe(dhe, sizeof(dhe));
     if (rc != HO_OK)
         return tls_fail(tls, rc, "handshake secret");
@@ -642,7 +642,7 @@ hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t
         return HS_ERROR;
     if (tls_send_finished(tls, out, tls->ks.server_hs) != HS_OK)
         return HS_ERROR;
-    if (tls_transcript_hash(tls, th) != HO_OK || ks_master(&tls->ks, th) != HO_OK)
+    if (tls_transcript_hash(tls, th) != HO_OK || tls_ks_master(&tls->ks, th) != HO_OK)
         return tls_fail(tls, HO_ERR_CRYPTO, "master secret");
     tls_keylog(tls, "EXPORTER_SECRET", tls->ks.exporter);
     /* The server may send application data once its Finished is out. */
@@ -669,9 +669,9 @@ static hs_status send_tickets(ho_tls *tls, ho_tls_out *out)
         ho_buf_init(&ticket);
         int rc = ho_random(&s.age_add, sizeof(s.age_add));
         if (rc == HO_OK)
-            rc = ks_ticket_psk(&tls->ks, nonce, sizeof(nonce), s.psk);
+            rc = tls_ks_ticket_psk(&tls->ks, nonce, sizeof(nonce), s.psk);
         if (rc == HO_OK)
-            rc = ticket_seal(tls->cfg, tls->now_ms, &s, &ticket);
+            rc = tls_ticket_seal(tls->cfg, tls->now_ms, &s, &ticket);
         if (rc == HO_OK) {
             /* §4.6.1 NewSessionTicket */
             size_t start = b->len;
@@ -692,20 +692,20 @@ static hs_status send_tickets(ho_tls *tls, ho_tls_out *out)
                           "NewSessionTicket");
         }
         ho_buf_free(&ticket);
-        session_clear(&s);
+        tls_session_clear(&s);
         if (rc != HO_OK)
             return tls_fail(tls, rc, "ticket");
     }
     return HS_OK;
 }
 
-hs_status server_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len, ho_tls_out *out)
+hs_status tls_server_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len, ho_tls_out *out)
 {
     if (tls_check_finished(tls, body, tls->ks.client_hs) != HS_OK)
         return HS_ERROR;
     uint8_t th[HO_HASH_MAX];
     if (tls_transcript_add(tls, msg, len) != HO_OK || tls_transcript_hash(tls, th) != HO_OK ||
-        ks_resumption(&tls->ks, th) != HO_OK)
+        tls_ks_resumption(&tls->ks, th) != HO_OK)
         return tls_fail(tls, HO_ERR_CRYPTO, "resumption secret");
     if (tls_install_secret(tls, false, HO_EPOCH_APP, tls->ks.client_ap) != HS_OK)
         return HS_ERROR;

@@ -8,7 +8,7 @@
 #define SESSION_VERSION 1
 #define TICKET_NONCE 12
 
-int session_encode(const struct session *s, ho_buf *out)
+int tls_session_encode(const struct session *s, ho_buf *out)
 {
     size_t alpn = strlen(s->alpn), sni = strlen(s->server_name);
     ho_put_u8(out, SESSION_VERSION);
@@ -28,7 +28,7 @@ int session_encode(const struct session *s, ho_buf *out)
     return out->failed ? HO_ERR_NOMEM : HO_OK;
 }
 
-int session_decode(const uint8_t *p, size_t len, struct session *s)
+int tls_session_decode(const uint8_t *p, size_t len, struct session *s)
 {
     ho_cursor c = ho_cursor_make(p, len), psk, alpn, sni, ticket;
     uint8_t version;
@@ -56,7 +56,7 @@ int session_decode(const uint8_t *p, size_t len, struct session *s)
     return HO_OK;
 }
 
-void session_clear(struct session *s)
+void tls_session_clear(struct session *s)
 {
     free(s->ticket);
     ho_wipe(s, sizeof(*s));
@@ -95,7 +95,7 @@ static bool find_key(ho_tls_config *cfg, const uint8_t *id, struct ticket_key *o
     return found;
 }
 
-int ticket_seal(ho_tls_config *cfg, int64_t now_ms, const struct session *s, ho_buf *out)
+int tls_ticket_seal(ho_tls_config *cfg, int64_t now_ms, const struct session *s, ho_buf *out)
 {
     struct ticket_key key;
     uint8_t nonce[TICKET_NONCE];
@@ -105,7 +105,7 @@ int ticket_seal(ho_tls_config *cfg, int64_t now_ms, const struct session *s, ho_
     if (rc == HO_OK)
         rc = ho_random(nonce, sizeof(nonce));
     if (rc == HO_OK)
-        rc = session_encode(s, &plain);
+        rc = tls_session_encode(s, &plain);
     ho_aead *aead = rc == HO_OK ? ho_aead_new(HO_AEAD_AES_256_GCM, true, key.key, nonce) : NULL;
     if (rc == HO_OK && aead == NULL)
         rc = HO_ERR_CRYPTO;
@@ -122,7 +122,7 @@ int ticket_seal(ho_tls_config *cfg, int64_t now_ms, const struct session *s, ho_
     return rc;
 }
 
-int ticket_open(ho_tls_config *cfg, int64_t now_ms, const uint8_t *ticket, size_t len, struct session *s)
+int tls_ticket_open(ho_tls_config *cfg, int64_t now_ms, const uint8_t *ticket, size_t len, struct session *s)
 {
     struct ticket_key key;
     if (len < sizeof(key.id) + TICKET_NONCE + HO_AEAD_TAG_LEN + 1 || !find_key(cfg, ticket, &key))
@@ -136,10 +136,10 @@ int ticket_open(ho_tls_config *cfg, int64_t now_ms, const uint8_t *ticket, size_
     if (rc == HO_OK)
         rc = ho_aead_open(aead, 0, key.id, sizeof(key.id), ct, ct_len, plain);
     if (rc == HO_OK)
-        rc = session_decode(plain, ct_len - HO_AEAD_TAG_LEN, s);
+        rc = tls_session_decode(plain, ct_len - HO_AEAD_TAG_LEN, s);
     /* §4.6.1: a ticket is good for at most its lifetime. */
     if (rc == HO_OK && now_ms - s->issued_ms > (int64_t)s->lifetime_s * 1000) {
-        session_clear(s);
+        tls_session_clear(s);
         rc = HO_ERR_NOT_FOUND;
     }
     if (plain != NULL) {

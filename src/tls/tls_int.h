@@ -232,16 +232,16 @@ void tls_done(ho_tls *tls);
 bool tls_list_has(const uint16_t *list, size_t n, uint16_t v);
 
 /* keysched.c */
-int ks_init(struct keysched *ks, ho_hash_alg hash, const uint8_t *psk, size_t psk_len);
-int ks_binder_key(struct keysched *ks, uint8_t *out);
-int ks_handshake(struct keysched *ks, const uint8_t *dhe, size_t dhe_len, const uint8_t *th);
-int ks_master(struct keysched *ks, const uint8_t *th);
-int ks_resumption(struct keysched *ks, const uint8_t *th);
-int ks_finished(struct keysched *ks, const uint8_t *base_secret, const uint8_t *th, uint8_t *out);
-int ks_next_traffic(struct keysched *ks, uint8_t *secret);
-int ks_ticket_psk(struct keysched *ks, const uint8_t *nonce, size_t nonce_len, uint8_t *psk);
-int ks_export(struct keysched *ks, const char *label, const void *ctx, size_t ctx_len, uint8_t *out, size_t len);
-void ks_wipe(struct keysched *ks);
+int tls_ks_init(struct keysched *ks, ho_hash_alg hash, const uint8_t *psk, size_t psk_len);
+int tls_ks_binder_key(struct keysched *ks, uint8_t *out);
+int tls_ks_handshake(struct keysched *ks, const uint8_t *dhe, size_t dhe_len, const uint8_t *th);
+int tls_ks_master(struct keysched *ks, const uint8_t *th);
+int tls_ks_resumption(struct keysched *ks, const uint8_t *th);
+int tls_ks_finished(struct keysched *ks, const uint8_t *base_secret, const uint8_t *th, uint8_t *out);
+int tls_ks_next_traffic(struct keysched *ks, uint8_t *secret);
+int tls_ks_ticket_psk(struct keysched *ks, const uint8_t *nonce, size_t nonce_len, uint8_t *psk);
+int tls_ks_export(struct keysched *ks, const char *label, const void *ctx, size_t ctx_len, uint8_t *out, size_t len);
+void tls_ks_wipe(struct keysched *ks);
 
 /* ext.c: extension blocks and their permission table */
 #define EXT_SLOTS 24
@@ -253,12 +253,12 @@ struct ext_seen {
  * known extension in a message that may not carry it is illegal_parameter;
  * an unknown one in a response is unsupported_extension; in a ClientHello
  * pre_shared_key must come last (§4.2.11). Hooked types count as known. */
-int ext_parse(ho_tls *tls, ho_cursor block, unsigned msg_bit, struct ext_seen *seen);
-bool ext_get(const struct ext_seen *seen, uint16_t type, ho_cursor *body);
+int tls_ext_parse(ho_tls *tls, ho_cursor block, unsigned msg_bit, struct ext_seen *seen);
+bool tls_ext_get(const struct ext_seen *seen, uint16_t type, ho_cursor *body);
 /* Runs the transport hooks for a received message (peer bodies from seen)
  * writing our extensions, if any, into exts (NULL when none go back). */
-int ext_run_hooks(ho_tls *tls, uint8_t msg_type, const struct ext_seen *seen, ho_buf *exts);
-uint32_t ext_bit(const ho_tls *tls, uint16_t type);
+int tls_ext_run_hooks(ho_tls *tls, uint8_t msg_type, const struct ext_seen *seen, ho_buf *exts);
+uint32_t tls_ext_bit(const ho_tls *tls, uint16_t type);
 
 /* RFC 9001 §8.2: the config carries QUIC transport parameters (0x39). */
 #define TLS_EXT_QUIC_TRANSPORT_PARAMETERS 0x39
@@ -273,30 +273,30 @@ bool tls_rejected_early_data(const ho_tls *tls);
 bool tls_has_partial_message(const ho_tls *tls);
 
 /* server.c, client.c */
-hs_status server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
                                      ho_tls_out *out);
-hs_status server_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len, ho_tls_out *out);
-int client_start(ho_tls *tls, ho_tls_out *out);
-hs_status client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+hs_status tls_server_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len, ho_tls_out *out);
+int tls_client_start(ho_tls *tls, ho_tls_out *out);
+hs_status tls_client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
                                      ho_tls_out *out);
-hs_status client_handle_encrypted_extensions(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+hs_status tls_client_handle_encrypted_extensions(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
                                              ho_tls_out *out);
-hs_status client_handle_certificate_request(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+hs_status tls_client_handle_certificate_request(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
                                             ho_tls_out *out);
-hs_status client_handle_certificate(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+hs_status tls_client_handle_certificate(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
                                     ho_tls_out *out);
-hs_status client_handle_certificate_verify(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+hs_status tls_client_handle_certificate_verify(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
                                            ho_tls_out *out);
-hs_status client_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len, ho_tls_out *out);
-hs_status client_handle_new_session_ticket(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+hs_status tls_client_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len, ho_tls_out *out);
+hs_status tls_client_handle_new_session_ticket(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
                                            ho_tls_out *out);
 
 /* ticket.c */
-int ticket_seal(ho_tls_config *cfg, int64_t now_ms, const struct session *s, ho_buf *out);
-int ticket_open(ho_tls_config *cfg, int64_t now_ms, const uint8_t *ticket, size_t len, struct session *s);
-int session_encode(const struct session *s, ho_buf *out);
-int session_decode(const uint8_t *p, size_t len, struct session *s);
-void session_clear(struct session *s);
+int tls_ticket_seal(ho_tls_config *cfg, int64_t now_ms, const struct session *s, ho_buf *out);
+int tls_ticket_open(ho_tls_config *cfg, int64_t now_ms, const uint8_t *ticket, size_t len, struct session *s);
+int tls_session_encode(const struct session *s, ho_buf *out);
+int tls_session_decode(const uint8_t *p, size_t len, struct session *s);
+void tls_session_clear(struct session *s);
 
 /* keylog.c */
 void ho_tls_keylog_default(void *ctx, ho_tls *tls, const char *line);
