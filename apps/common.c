@@ -171,10 +171,7 @@ const char *app_group_name(uint16_t group)
 
 void app_report_error(const char *what, int err)
 {
-    if (ho_err_is_alert(err) || ho_err_is_peer_alert(err))
-        fprintf(stderr, "handoff: %s: %s (%s)\n", what, ho_err_str(err), ho_tls_alert_name(ho_err_alert(err)));
-    else
-        fprintf(stderr, "handoff: %s: %s\n", what, ho_err_str(err));
+    fprintf(stderr, "handoff: %s: %s\n", what, ho_err_str(err)); /* names alerts, QUIC and H3 codes too */
 }
 
 int64_t app_now_ms(void)

@@ -200,7 +200,7 @@ static int send_out(int fd, ho_tls_conn *c)
 }
 
 /* One read from the socket into the record layer. Returns HO_OK, an error,
- * HO_ERR_WOULD_BLOCK on timeout, or HO_ERR_IO with *eof set at TCP EOF. */
+ * HO_ERR_TIMEOUT on timeout, or HO_ERR_IO with *eof set at TCP EOF. */
 static int read_once(int fd, ho_tls_conn *c, int timeout_ms, bool *eof)
 {
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -209,7 +209,7 @@ static int read_once(int fd, ho_tls_conn *c, int timeout_ms, bool *eof)
         r = poll(&pfd, 1, timeout_ms);
     } while (r < 0 && errno == EINTR);
     if (r == 0)
-        return HO_ERR_WOULD_BLOCK;
+        return HO_ERR_TIMEOUT;
     uint8_t buf[16384];
     ssize_t n;
     do {
@@ -299,7 +299,7 @@ static int fetch(const get_options *o, const url_parts *u, ho_tls_config *cfg, s
     while (!ho_tls_conn_handshake_done(c)) {
         err = read_once(fd, c, READ_TIMEOUT_MS, &eof);
         if (err != HO_OK) {
-            if (err == HO_ERR_WOULD_BLOCK)
+            if (err == HO_ERR_TIMEOUT)
                 fprintf(stderr, "handoff: handshake: timed out\n");
             else if (eof)
                 fprintf(stderr, "handoff: handshake: connection closed by the server\n");
@@ -374,7 +374,7 @@ static int fetch(const get_options *o, const url_parts *u, ho_tls_config *cfg, s
             ho_http1_resp_finish(&resp);
             break;
         }
-        if (err == HO_ERR_WOULD_BLOCK) {
+        if (err == HO_ERR_TIMEOUT) {
             fprintf(stderr, "handoff: response: timed out\n");
             goto done;
         }
@@ -468,6 +468,25 @@ static void print_h3_info(const ho_h3_fetch_info *in)
 }
 
 /* --h3: GETs over one HTTP/3 connection (src/http/h3_fetch.c). */
+/* "server closed: PROTOCOL_VIOLATION (frame encoding)": who closed the
+ * connection, the code by its RFC name, and the reason phrase. */
+static void print_close(const ho_h3_fetch_info *in)
+{
+    const char *name;
+    char tmp[48];
+    if (in->close_is_app) {
+        name = ho_h3_error_name(in->close_code);
+    } else if (in->close_code >= HO_QUIC_CRYPTO_ERROR && in->close_code <= 0x1ff) {
+        snprintf(tmp, sizeof(tmp), "CRYPTO_ERROR (%s)", ho_tls_alert_name((uint8_t)(in->close_code & 0xff)));
+        name = tmp;
+    } else {
+        name = ho_quic_error_name(in->close_code);
+    }
+    fprintf(stderr, "handoff: HTTP/3 fetch: %s closed: %s (0x%llx)%s%s%s\n", in->close_by_peer ? "server" : "we",
+            name, (unsigned long long)in->close_code, in->close_reason[0] != '\0' ? " (" : "", in->close_reason,
+            in->close_reason[0] != '\0' ? ")" : "");
+}
+
 static int fetch_h3(const get_options *o, ho_tls_config *cfg, session_sink *sink)
 {
     static const char *const h3_alpn[] = {"h3"};
@@ -538,15 +557,17 @@ static int fetch_h3(const get_options *o, ho_tls_config *cfg, session_sink *sink
     if (o->verbose)
         print_h3_info(&info);
     if (err != HO_OK && err != HO_ERR_CLOSED) {
-        if (err == HO_ERR_WOULD_BLOCK)
+        if (err == HO_ERR_TIMEOUT)
             fprintf(stderr, "handoff: HTTP/3 fetch: timed out%s\n",
                     info.handshake_done ? "" : " (no handshake)");
         else if (err == HO_ERR_IO && stream && ferror(stdout))
             fprintf(stderr, "handoff: writing the body: %s\n", strerror(errno));
-        else if (err == HO_ERR_IO)
-            fprintf(stderr, "handoff: HTTP/3 fetch: cannot reach %s port %s over UDP (no address, or refused)\n",
-                    u[0].host, u[0].port);
-        else if (err == HO_QUIC_ERR_NO_VERSION)
+        else if (err == HO_ERR_IO || err == HO_ERR_REFUSED)
+            fprintf(stderr, "handoff: HTTP/3 fetch: cannot reach %s port %s over UDP (%s)\n", u[0].host, u[0].port,
+                    err == HO_ERR_REFUSED ? "refused: nothing listens" : "no address");
+        else if (info.closed)
+            print_close(&info);
+        else if (err == HO_ERR_QUIC_VERSION)
             fprintf(stderr, "handoff: HTTP/3 fetch: the server supports none of our QUIC versions\n");
         else
             app_report_error("HTTP/3 fetch", err);

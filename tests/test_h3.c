@@ -850,8 +850,8 @@ static void test_client_vs_gtlsserver(void)
     close(probe2);
     fo.port = dead_port;
     fo.timeout_ms = 500;
-    /* The ICMP port unreachable ends it with HO_ERR_IO (not the timeout). */
-    CHECK_EQ(ho_h3_fetch(&fo, &fr), HO_ERR_IO);
+    /* The ICMP port unreachable ends it with HO_ERR_REFUSED (not the timeout). */
+    CHECK_EQ(ho_h3_fetch(&fo, &fr), HO_ERR_REFUSED);
     CHECK_EQ(fr.status, 0);
     ho_buf_free(&fr.body);
     ho_test_gtls_stop(&g);

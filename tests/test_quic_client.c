@@ -516,7 +516,7 @@ static void test_vn_ignored_and_fatal(void)
     len = make_vn(n.cl, none, 2, vn);
     deliver(&n, vn, len);
     CHECK(ho_quic_conn_is_closed(n.cl));
-    CHECK_EQ(ho_quic_conn_error(n.cl), HO_QUIC_ERR_NO_VERSION);
+    CHECK_EQ(ho_quic_conn_error(n.cl), HO_ERR_QUIC_VERSION);
     CHECK_EQ(ho_quic_conn_send(n.cl, dg, sizeof(dg), &seg, n.now), 0);
     net_free(&n);
 

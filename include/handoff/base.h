@@ -15,49 +15,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* HO_API marks the library's public functions and objects: the only symbols
- * libhandoff.so exports (the library is built with -fvisibility=hidden). */
-#if defined(__GNUC__)
-#define HO_API __attribute__((visibility("default")))
-#else
-#define HO_API
-#endif
+#include "handoff/error.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* ---- errors ---------------------------------------------------------- */
-
-enum {
-    HO_OK = 0,
-    HO_ERR_NOMEM = -1,
-    HO_ERR_INVALID_ARG = -2,
-    HO_ERR_INTERNAL = -3,
-    HO_ERR_IO = -4,
-    HO_ERR_WOULD_BLOCK = -5,   /* need more input / output space */
-    HO_ERR_CLOSED = -6,        /* orderly close (close_notify received) */
-    HO_ERR_CRYPTO = -7,        /* libcrypto failed for a reason not on the wire */
-    HO_ERR_DECRYPT = -8,       /* AEAD tag mismatch */
-    HO_ERR_BAD_SIGNATURE = -9,
-    HO_ERR_CERT_UNTRUSTED = -10,
-    HO_ERR_CERT_EXPIRED = -11,
-    HO_ERR_CERT_HOSTNAME = -12,
-    HO_ERR_CERT_BAD = -13,     /* unparsable or unsupported certificate */
-    HO_ERR_NOT_FOUND = -14,
-    HO_ERR_BAD_PEER_KEY = -15, /* key share that is not a valid point */
-};
-
-#define HO_ERR_TLS_ALERT_BASE 0x10000
-#define HO_ERR_TLS_PEER_ALERT_BASE 0x10100
-#define HO_ERR_TLS_ALERT(desc) (HO_ERR_TLS_ALERT_BASE + (desc))
-#define HO_ERR_TLS_PEER_ALERT(desc) (HO_ERR_TLS_PEER_ALERT_BASE + (desc))
-static inline bool ho_err_is_alert(int e) { return e >= HO_ERR_TLS_ALERT_BASE && e < HO_ERR_TLS_ALERT_BASE + 0x100; }
-static inline bool ho_err_is_peer_alert(int e) { return e >= HO_ERR_TLS_PEER_ALERT_BASE && e < HO_ERR_TLS_PEER_ALERT_BASE + 0x100; }
-static inline uint8_t ho_err_alert(int e) { return (uint8_t)(e & 0xff); }
-
-/* Human-readable name of any error value above (static storage). */
-HO_API const char *ho_err_str(int err);
+/* ---- errors: handoff/error.h ---------------------------------------- */
 
 /* ---- secrets --------------------------------------------------------- */
 

@@ -154,24 +154,8 @@ typedef enum ho_http1_framing {
     HO_HTTP1_BODY_CLOSE,       /* until the connection closes */
 } ho_http1_framing;
 
-/* Errors (negative; the parser keeps the first one and answers it again). */
-enum {
-    HO_HTTP1_RESP_ERR_STATUS_LINE = -1,   /* malformed status line */
-    HO_HTTP1_RESP_ERR_VERSION = -2,       /* not HTTP/1.x */
-    HO_HTTP1_RESP_ERR_FIELD = -3,         /* malformed header field line */
-    HO_HTTP1_RESP_ERR_LINE_END = -4,      /* a CR without LF or an LF without CR */
-    HO_HTTP1_RESP_ERR_HEAD_TOO_BIG = -5,  /* head or trailer section > max_head */
-    HO_HTTP1_RESP_ERR_TOO_MANY_FIELDS = -6, /* > HO_HTTP_MAX_HEADERS fields */
-    HO_HTTP1_RESP_ERR_CONTENT_LENGTH = -7, /* invalid, overflowing or differing values */
-    HO_HTTP1_RESP_ERR_TE_AND_CL = -8,     /* both Transfer-Encoding and Content-Length */
-    HO_HTTP1_RESP_ERR_TRANSFER_CODING = -9, /* not exactly "chunked", or in HTTP/1.0 */
-    HO_HTTP1_RESP_ERR_CHUNK = -10,        /* bad chunk size line, size overflow, or no
-                                           * CRLF after the chunk data */
-    HO_HTTP1_RESP_ERR_TRAILER = -11,      /* malformed trailer field line */
-    HO_HTTP1_RESP_ERR_TRUNCATED = -12,    /* finish: the response had not ended */
-    HO_HTTP1_RESP_ERR_CALLBACK = -13,     /* on_head or on_body returned non-zero */
-    HO_HTTP1_RESP_ERR_NOMEM = -14,
-};
+/* Errors: HO_HTTP1_RESP_ERR_* (handoff/error.h); the parser keeps the first one
+ * and answers it again. */
 /* A short English description of a result ("ok", "more input needed", ...). */
 HO_API const char *ho_http1_resp_err_str(int rc);
 
@@ -298,17 +282,7 @@ HO_API int ho_arena_register(ho_arena *a, ho_router *r);
  * response headers and the body. */
 #include "handoff/quic.h"
 
-/* Application error codes (RFC 9114 §8.1, RFC 9204 §6). */
-enum {
-    HO_H3_NO_ERROR = 0x100,
-    HO_H3_GENERAL_PROTOCOL_ERROR = 0x101,
-    HO_H3_INTERNAL_ERROR = 0x102,
-    HO_H3_CLOSED_CRITICAL_STREAM = 0x104,
-    HO_H3_FRAME_UNEXPECTED = 0x105,
-    HO_H3_REQUEST_REJECTED = 0x10b,
-    HO_H3_REQUEST_CANCELLED = 0x10c,
-    HO_H3_MESSAGE_ERROR = 0x10e,
-};
+/* Application error codes (HO_H3_*, RFC 9114 §8.1): handoff/error.h. */
 
 typedef struct ho_h3_conn ho_h3_conn;
 
@@ -417,12 +391,19 @@ typedef struct ho_h3_fetch_info {
     const char *suite;             /* TLS cipher suite name, "" before the handshake */
     uint64_t key_updates_initiated, key_updates; /* key_updates: completed, either side */
     ho_quic_conn_stats stats;
+    /* How the connection closed (ho_quic_conn_close_code): the wire code,
+     * whether it was the application variant (an HTTP/3 code) and who sent
+     * it, and the reason phrase. closed is false if it never closed. */
+    bool closed, close_is_app, close_by_peer;
+    uint64_t close_code;
+    char close_reason[64];
 } ho_h3_fetch_info;
 /* HO_OK with *out filled (out->body owned by the caller: ho_buf_free);
  * HO_ERR_CLOSED when the stream was reset (out->reset_code) or the peer
- * closed, HO_ERR_WOULD_BLOCK on timeout, HO_ERR_IO when the address does not
- * resolve or the port was refused (ICMP) before any answer,
- * HO_QUIC_ERR_NO_VERSION when Version Negotiation left no common version,
+ * closed, HO_ERR_TIMEOUT when nothing came for o->timeout_ms, HO_ERR_REFUSED
+ * when the port was refused (ICMP) before any answer, HO_ERR_IO when the
+ * address does not resolve or the body sink refused,
+ * HO_ERR_QUIC_VERSION when Version Negotiation left no common version,
  * or the QUIC/TLS error that closed the connection. */
 HO_API int ho_h3_fetch(const ho_h3_fetch_opts *o, ho_h3_response *out);
 /* Several GETs on one connection: paths[i] (o->path is ignored), all

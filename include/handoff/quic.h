@@ -60,8 +60,8 @@ extern "C" {
 #endif
 
 /* ho_quic_conn_error of a client whose Version Negotiation listed no
- * version it supports (RFC 9000 §6.2); the connection closed silently. */
-#define HO_QUIC_ERR_NO_VERSION (-65)
+ * version it supports (RFC 9000 §6.2; the connection closed silently):
+ * HO_ERR_QUIC_VERSION (handoff/error.h). */
 
 /* Nanoseconds on the caller's monotonic clock (same as src/quic/quic_types.h). */
 typedef int64_t ho_quic_time;
@@ -71,8 +71,8 @@ typedef int64_t ho_quic_time;
 typedef struct ho_quic_conn ho_quic_conn;
 
 /* The connection ended on a stateless reset from the peer (RFC 9000
- * §10.3.1): ho_quic_conn_error() and the closed callback report it. */
-#define HO_ERR_QUIC_STATELESS_RESET (-80)
+ * §10.3.1): ho_quic_conn_error() and the closed callback report
+ * HO_ERR_QUIC_STATELESS_RESET (handoff/error.h). */
 
 /* A network path: the 4-tuple the datagram travelled on (local: ours,
  * remote: the peer). A NULL path (tests) matches any. */
@@ -270,6 +270,8 @@ HO_API int ho_quic_conn_error(const ho_quic_conn *c);
 /* The wire code in the CONNECTION_CLOSE sent or received, whether it was
  * the application variant (0x1d), and who sent it. */
 HO_API uint64_t ho_quic_conn_close_code(const ho_quic_conn *c, bool *is_app, bool *by_peer);
+/* The reason phrase of that CONNECTION_CLOSE ("" if none; at most 63 bytes). */
+HO_API const char *ho_quic_conn_close_reason(const ho_quic_conn *c);
 HO_API ho_tls *ho_quic_conn_tls(ho_quic_conn *c);
 /* Whether the keys of an epoch (HO_EPOCH_INITIAL, _HANDSHAKE, _APP) are
  * installed (for tests and diagnostics): either direction. */

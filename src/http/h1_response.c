@@ -580,20 +580,6 @@ const char *ho_http1_resp_err_str(int rc)
     switch (rc) {
     case HO_HTTP_COMPLETE: return "complete";
     case HO_HTTP_INCOMPLETE: return "more input needed";
-    case HO_HTTP1_RESP_ERR_STATUS_LINE: return "malformed status line";
-    case HO_HTTP1_RESP_ERR_VERSION: return "not an HTTP/1.x response";
-    case HO_HTTP1_RESP_ERR_FIELD: return "malformed header field";
-    case HO_HTTP1_RESP_ERR_LINE_END: return "line not ended by CRLF";
-    case HO_HTTP1_RESP_ERR_HEAD_TOO_BIG: return "header or trailer section too large";
-    case HO_HTTP1_RESP_ERR_TOO_MANY_FIELDS: return "too many header fields";
-    case HO_HTTP1_RESP_ERR_CONTENT_LENGTH: return "invalid Content-Length";
-    case HO_HTTP1_RESP_ERR_TE_AND_CL: return "both Transfer-Encoding and Content-Length";
-    case HO_HTTP1_RESP_ERR_TRANSFER_CODING: return "unsupported Transfer-Encoding";
-    case HO_HTTP1_RESP_ERR_CHUNK: return "malformed chunked body";
-    case HO_HTTP1_RESP_ERR_TRAILER: return "malformed trailer field";
-    case HO_HTTP1_RESP_ERR_TRUNCATED: return "truncated";
-    case HO_HTTP1_RESP_ERR_CALLBACK: return "stopped by the callback";
-    case HO_HTTP1_RESP_ERR_NOMEM: return "out of memory";
-    default: return "unknown result";
+    default: return ho_err_str(rc); /* HO_HTTP1_RESP_ERR_*: one error space */
     }
 }

@@ -109,6 +109,11 @@ static void fill_info(ho_quic_conn *c, uint64_t initiated, ho_h3_fetch_info *inf
     info->key_updates_initiated = initiated;
     info->key_updates = ho_quic_conn_key_updates(c);
     ho_quic_conn_get_stats(c, &info->stats);
+    if (ho_quic_conn_is_closing(c) || ho_quic_conn_is_closed(c)) {
+        info->closed = true;
+        info->close_code = ho_quic_conn_close_code(c, &info->close_is_app, &info->close_by_peer);
+        snprintf(info->close_reason, sizeof(info->close_reason), "%s", ho_quic_conn_close_reason(c));
+    }
 }
 
 int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t n, ho_h3_response *out,
@@ -181,7 +186,7 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
     ho_quic_time linger_until = HO_QUIC_TIME_NEVER; /* waiting for a session ticket */
     bool closing = false, heard = false;
     size_t next = 0; /* the next request to submit */
-    rc = HO_ERR_WOULD_BLOCK; /* timed out unless set below */
+    rc = HO_ERR_TIMEOUT; /* unless set below */
     while (ho_now_ns() < deadline && !ho_quic_conn_is_closed(c)) {
         while (next < n && ho_quic_conn_handshake_done(c)) {
             int e = ho_h3_client_get(st.h3, authority, paths[next], o->accept_encoding, &r[next]);
@@ -226,7 +231,7 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
             deadline = ho_now_ns() + idle;
             heard = true;
         } else if (got == HO_ERR_IO && errno == ECONNREFUSED && !heard) {
-            rc = HO_ERR_IO; /* ICMP port unreachable before any answer: nobody listens */
+            rc = HO_ERR_REFUSED; /* ICMP port unreachable before any answer: nobody listens */
             goto out;
         }
     }

@@ -12,7 +12,6 @@
 
 #include "quic/conn_int.h"
 
-_Static_assert(HO_QUIC_ERR_NO_VERSION == HO_ERR_QUIC_VERSION, "quic.h and transport_error.h agree");
 
 /* Initial keys from the current DCID (RFC 9001 §5.2) and a fresh start of
  * the Initial space's loss recovery (RFC 9002 §6.3: "Clients that receive a

@@ -783,6 +783,8 @@ uint64_t ho_quic_conn_close_code(const ho_quic_conn *c, bool *is_app, bool *by_p
     return c->close_code;
 }
 
+const char *ho_quic_conn_close_reason(const ho_quic_conn *c) { return c->close_reason; }
+
 void ho_quic_conn_get_stats(const ho_quic_conn *c, ho_quic_conn_stats *st)
 {
     *st = c->stats;

@@ -178,40 +178,6 @@ int ho_tls_config_add_ext_hook(ho_tls_config *cfg, uint16_t ext_type, ho_tls_ext
     return HO_OK;
 }
 
-const char *ho_tls_alert_name(uint8_t desc)
-{
-    switch (desc) {
-    case HO_ALERT_CLOSE_NOTIFY: return "close_notify";
-    case HO_ALERT_UNEXPECTED_MESSAGE: return "unexpected_message";
-    case HO_ALERT_BAD_RECORD_MAC: return "bad_record_mac";
-    case HO_ALERT_RECORD_OVERFLOW: return "record_overflow";
-    case HO_ALERT_HANDSHAKE_FAILURE: return "handshake_failure";
-    case HO_ALERT_BAD_CERTIFICATE: return "bad_certificate";
-    case HO_ALERT_UNSUPPORTED_CERTIFICATE: return "unsupported_certificate";
-    case HO_ALERT_CERTIFICATE_REVOKED: return "certificate_revoked";
-    case HO_ALERT_CERTIFICATE_EXPIRED: return "certificate_expired";
-    case HO_ALERT_CERTIFICATE_UNKNOWN: return "certificate_unknown";
-    case HO_ALERT_ILLEGAL_PARAMETER: return "illegal_parameter";
-    case HO_ALERT_UNKNOWN_CA: return "unknown_ca";
-    case HO_ALERT_ACCESS_DENIED: return "access_denied";
-    case HO_ALERT_DECODE_ERROR: return "decode_error";
-    case HO_ALERT_DECRYPT_ERROR: return "decrypt_error";
-    case HO_ALERT_PROTOCOL_VERSION: return "protocol_version";
-    case HO_ALERT_INSUFFICIENT_SECURITY: return "insufficient_security";
-    case HO_ALERT_INTERNAL_ERROR: return "internal_error";
-    case HO_ALERT_INAPPROPRIATE_FALLBACK: return "inappropriate_fallback";
-    case HO_ALERT_USER_CANCELED: return "user_canceled";
-    case HO_ALERT_MISSING_EXTENSION: return "missing_extension";
-    case HO_ALERT_UNSUPPORTED_EXTENSION: return "unsupported_extension";
-    case HO_ALERT_UNRECOGNIZED_NAME: return "unrecognized_name";
-    case HO_ALERT_BAD_CERTIFICATE_STATUS_RESPONSE: return "bad_certificate_status_response";
-    case HO_ALERT_UNKNOWN_PSK_IDENTITY: return "unknown_psk_identity";
-    case HO_ALERT_CERTIFICATE_REQUIRED: return "certificate_required";
-    case HO_ALERT_NO_APPLICATION_PROTOCOL: return "no_application_protocol";
-    }
-    return "unknown_alert";
-}
-
 const char *ho_tls_handshake_name(uint8_t type)
 {
     switch (type) {

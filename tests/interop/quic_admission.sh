@@ -88,6 +88,12 @@ for mode in retry refuse off; do
         check_not "$tag: gtlsclient got no 1-RTT packet (no handshake, no response)" "$T/$tag.log" "1RTT"
         check "$tag: CONNECTION_CLOSE with CONNECTION_REFUSED" "$T/$tag.log" "CONNECTION_CLOSE" \
             "error_code=CONNECTION_REFUSED"
+        # Our client names the peer's close: who closed, the RFC 9000 name, the code.
+        timeout 60 "$HO_BIN" get --h3 --cafile "$T/ec.crt" --timeout 20 "https://127.0.0.1:$HTTPS_PORT/" \
+            >"$T/$tag.get.out" 2>"$T/$tag.get.err"
+        check "$tag: get --h3 says the server closed with CONNECTION_REFUSED" "$T/$tag.get.err" \
+            "HTTP/3 fetch: server closed: CONNECTION_REFUSED (0x2)"
+        check_not "$tag: get --h3 never says 'unknown error'" "$T/$tag.get.err" "unknown error"
         counters "$T/$tag.json"
         expect_counter "$T/$tag.json" h3_admission_refused -ge 1
         ;;
