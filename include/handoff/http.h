@@ -376,7 +376,7 @@ typedef struct ho_h3_fetch_opts {
     unsigned key_updates;          /* 1-RTT key updates to initiate once the handshake is
                                     * confirmed, the next three PTOs after the previous
                                     * one was answered (RFC 9001 §6.5) */
-    bool no_gso, no_gro, no_ecn;   /* as ho_h3_listener_options */
+    bool no_gso, no_gro, no_ecn;   /* as ho_quic_listen_spec (handoff/io.h) */
     size_t max_udp_payload;        /* DPLPMTUD ceiling; 0: the QUIC default (1452) */
     /* Optional body sink (see ho_h3_response.on_body): the bodies are then
      * not kept in out[i].body; a non-zero return aborts the fetch (HO_ERR_IO). */
