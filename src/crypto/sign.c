@@ -123,6 +123,8 @@ static uint16_t default_scheme(const EVP_PKEY *pkey)
         }
         return 0;
     case KEY_RSA: return HO_SIG_RSA_PSS_RSAE_SHA256;
+    /* An id-RSASSA-PSS key signs only with rsa_pss_pss_* (RFC 8446 §4.2.3). */
+    case KEY_RSA_PSS: return 0x0809; /* rsa_pss_pss_sha256 */
     case KEY_ED25519: return HO_SIG_ED25519;
     default: return 0;
     }

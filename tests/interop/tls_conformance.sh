@@ -95,8 +95,24 @@ for kind in ed25519 rsapss; do
     } || fail "start gnutls-serv ($kind)"
 done
 
-# handoff serve with an Ed25519 certificate, to openssl s_client and gnutls-cli. (Serving an
-# RSA-PSS key is not supported yet: ho_privkey has no signing scheme for one.)
+# handoff serve with an RSA-PSS (id-RSASSA-PSS) key, to openssl s_client and gnutls-cli: it signs
+# with rsa_pss_pss_sha256 (RFC 8446 §4.2.3).
+if serve_handoff rsapss --cert "$T/rsapss.crt" --key "$T/rsapss.key"; then
+    printf "$REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -tls1_3 \
+        -sigalgs rsa_pss_pss_sha256 -CAfile "$T/rsapss.crt" -verify_return_error -brief -ign_eof \
+        >"$T/sc-pss.out" 2>"$T/sc-pss.err"
+    check "openssl s_client (offering only rsa_pss_pss_sha256) vs serve, RSA-PSS key" "$T/sc-pss.err" \
+        "Signature type: RSA-PSS" "Verification: OK"
+    check "openssl s_client vs serve, RSA-PSS key: response" "$T/sc-pss.out" "HTTP/1.1 200"
+    printf "$REQ" | timeout 10 gnutls-cli --port "$PORT" --x509cafile "$T/rsapss.crt" localhost \
+        --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.3:+SIGN-RSA-PSS-SHA256' >"$T/gc-pss.out" 2>&1
+    check "gnutls-cli vs serve, RSA-PSS key" "$T/gc-pss.out" "(RSA-PSS-SHA256)" "Handshake was completed"
+    stop_bg "$SRV_PID"
+else
+    fail "serve with an RSA-PSS key"
+fi
+
+# handoff serve with an Ed25519 certificate, to openssl s_client and gnutls-cli.
 if serve_handoff ed25519 --cert "$T/ed25519.crt" --key "$T/ed25519.key"; then
     printf "$REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -tls1_3 \
         -CAfile "$T/ed25519.crt" -verify_return_error -brief -ign_eof >"$T/sc-ed.out" 2>"$T/sc-ed.err"
