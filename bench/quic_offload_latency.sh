@@ -12,7 +12,8 @@
 #   -c C -n N                the storm: C concurrent fresh handshakes + one GET each
 # and the server's counters (SIGUSR1) before and after: QUIC steps offloaded / inline, their
 # mean time out (submit to finish, out_us), datagrams that waited for a step (dq), Retries
-# sent. Modes alternate order over rounds.
+# sent, and the kernel's UDP receive-buffer drops during the run (rcvbuf: /proc/net/snmp
+# RcvbufErrors, every socket of the machine). Modes alternate order over rounds.
 #
 # Pinning (default on, 2-CPU machine): the server and all its threads (I/O and handshake
 # workers) on CPU 1 (taskset -a -p after start; later threads inherit it), quic_load on
@@ -30,6 +31,8 @@
 #   --workers M       handoff serve --handshake-workers (default 1)
 #   --modes LIST      subset of "off always adaptive" (default all three)
 #   --warm N          warm-up connections per run (default 200)
+#   --rate R          open-loop storm: R new connections/s (quic_load -r; default: closed
+#                     loop, a new connection as soon as one of the -c slots frees up)
 #   --server-cpu L / --client-cpu L   taskset CPU lists (default 1 / 0)
 #   --no-pin          no taskset
 #   -h, --help
@@ -45,7 +48,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 ROUNDS=2 N=2000 CONNS=64 KEEPN=8 INTERVAL=10 THREADS=1 WORKERS=1 MODES="off always adaptive" WARM=200
-SCPU=1 CCPU=0 PIN=1
+SCPU=1 CCPU=0 PIN=1 RATE=""
 while [ $# -gt 0 ]; do
     case $1 in
     -r) ROUNDS=$2; shift 2 ;;
@@ -57,6 +60,7 @@ while [ $# -gt 0 ]; do
     --workers) WORKERS=$2; shift 2 ;;
     --modes) MODES=$2; shift 2 ;;
     --warm) WARM=$2; shift 2 ;;
+    --rate) RATE=$2; shift 2 ;;
     --server-cpu) SCPU=$2; shift 2 ;;
     --client-cpu) CCPU=$2; shift 2 ;;
     --no-pin) PIN=0; shift ;;
@@ -106,6 +110,8 @@ load() { # OUT ARGS...: quic_load, report in OUT, its JSON on stdout
         die "quic_load failed: $(tail -5 "$out")"
     grep '^quic_load {' "$out" | tail -1 | sed 's/^quic_load //'
 }
+# rcvbuf_errors: the kernel's UDP receive-buffer drops, all sockets (/proc/net/snmp RcvbufErrors)
+rcvbuf_errors() { awk '$1 == "Udp:" { if (!h) { for (i = 2; i <= NF; i++) if ($i == "RcvbufErrors") c = i; h = 1 } else print $c }' /proc/net/snmp; }
 jnum() { echo "$1" | grep -o "\"$2\":[-0-9.]*" | head -1 | cut -d: -f2; }
 delta() { echo $(($(jfield "$2" "$1") - $(jfield "$3" "$1"))); } # NAME AFTER BEFORE
 
@@ -113,9 +119,9 @@ note "$(busy_others)"
 echo "# machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(uname -sr), loopback"
 echo "# handoff: $HANDOFF (repo HEAD $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null))"
 echo "# server: --threads $THREADS --handshake-workers $WORKERS --offload MODE$([ "$PIN" = 1 ] && echo ", pinned to CPU $SCPU (taskset -a -p)")"
-echo "# quic_load -c $CONNS -n $N --keep $KEEPN --interval $INTERVAL$([ "$PIN" = 1 ] && echo ", pinned to CPU $CCPU (taskset -c)")"
-printf '%-8s %3s %5s %4s %7s %8s %8s %8s %8s %8s %7s %7s %6s %5s %5s %s\n' mode rnd ok err hs/s \
-    keep_p50 keep_p99 keep_max hs_p50 hs_p99 off_ld inline out_us dq retry late/err
+echo "# quic_load -c $CONNS -n $N${RATE:+ -r $RATE} --keep $KEEPN --interval $INTERVAL$([ "$PIN" = 1 ] && echo ", pinned to CPU $CCPU (taskset -c)")"
+printf '%-8s %3s %5s %4s %7s %8s %8s %8s %8s %8s %7s %7s %6s %5s %5s %6s %s\n' mode rnd ok err hs/s \
+    keep_p50 keep_p99 keep_max hs_p50 hs_p99 off_ld inline out_us dq retry rcvbuf late/err
 RESULTS=$BT/results.tsv
 : >"$RESULTS"
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -130,7 +136,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
         [ "$PIN" = 1 ] && { taskset -a -p -c "$SCPU" "$pid" >/dev/null || die "taskset failed"; }
         load "$BT/$m.$round.warm" -n "$WARM" -c "$CONNS" >/dev/null
         c0=$(ho_counters "$pid" "$BT/$m.log") || die "no counters from the server"
-        j=$(load "$BT/$m.$round.out" -n "$N" -c "$CONNS" --keep "$KEEPN" --interval "$INTERVAL")
+        r0=$(rcvbuf_errors)
+        j=$(load "$BT/$m.$round.out" -n "$N" -c "$CONNS" ${RATE:+-r "$RATE"} --keep "$KEEPN" --interval "$INTERVAL")
+        r1=$(rcvbuf_errors)
         c1=$(ho_counters "$pid" "$BT/$m.log") || die "no counters from the server"
         stop_pid "$pid"
         kj=$(echo "$j" | grep -o '"keep":{[^}]*}')
@@ -140,10 +148,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
         qmean=$(awk -v q="$outus" -v n="$offl" 'BEGIN { printf "%.0f", (n > 0 ? q / n : 0) }')
         dq=$(delta quic_step_queued "$c1" "$c0")
         retry=$(delta h3_retry_sent "$c1" "$c0")
-        printf '%-8s %3s %5s %4s %7s %8s %8s %8s %8s %8s %7s %7s %6s %5s %5s %s\n' "$m" "$round" \
+        printf '%-8s %3s %5s %4s %7s %8s %8s %8s %8s %8s %7s %7s %6s %5s %5s %6s %s\n' "$m" "$round" \
             "$(jnum "$j" ok)" "$(jnum "$j" errors)" "$(jnum "$j" handshakes_per_s)" \
             "$(jnum "$kj" p50_ms)" "$(jnum "$kj" p99_ms)" "$(jnum "$kj" max_ms)" \
-            "$(jnum "$j" hs_p50_ms)" "$(jnum "$j" hs_p99_ms)" "$offl" "$inl" "$qmean" "$dq" "$retry" \
+            "$(jnum "$j" hs_p50_ms)" "$(jnum "$j" hs_p99_ms)" "$offl" "$inl" "$qmean" "$dq" "$retry" "$((r1 - r0))" \
             "$(jnum "$kj" late)/$(jnum "$kj" errors)"
         printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$(jnum "$kj" p99_ms)" "$(jnum "$j" hs_p50_ms)" \
             "$(jnum "$j" hs_p99_ms)" "$(jnum "$kj" p50_ms)" "$(jnum "$j" handshakes_per_s)" >>"$RESULTS"
