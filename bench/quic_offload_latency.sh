@@ -34,6 +34,9 @@
 #   --rate R          open-loop storm: R new connections/s (quic_load -r; default: closed
 #                     loop, a new connection as soon as one of the -c slots frees up)
 #   --server-cpu L / --client-cpu L   taskset CPU lists (default 1 / 0)
+#   --worker-cpu L    put the handshake workers (threads named ho-handshake) on these CPUs
+#                     instead of the server's (e.g. 0: with quic_load), so that the I/O
+#                     thread has CPU 1 to itself
 #   --no-pin          no taskset
 #   -h, --help
 # Environment: HANDOFF, QUIC_LOAD (default: from build-bench/, then build/), KEEP=1 keeps the
@@ -48,7 +51,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 ROUNDS=2 N=2000 CONNS=64 KEEPN=8 INTERVAL=10 THREADS=1 WORKERS=1 MODES="off always adaptive" WARM=200
-SCPU=1 CCPU=0 PIN=1 RATE=""
+SCPU=1 CCPU=0 PIN=1 RATE="" WCPU=""
 while [ $# -gt 0 ]; do
     case $1 in
     -r) ROUNDS=$2; shift 2 ;;
@@ -64,6 +67,7 @@ while [ $# -gt 0 ]; do
     --server-cpu) SCPU=$2; shift 2 ;;
     --client-cpu) CCPU=$2; shift 2 ;;
     --no-pin) PIN=0; shift ;;
+    --worker-cpu) WCPU=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
     esac
@@ -118,7 +122,7 @@ delta() { echo $(($(jfield "$2" "$1") - $(jfield "$3" "$1"))); } # NAME AFTER BE
 note "$(busy_others)"
 echo "# machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(uname -sr), loopback"
 echo "# handoff: $HANDOFF (repo HEAD $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null))"
-echo "# server: --threads $THREADS --handshake-workers $WORKERS --offload MODE$([ "$PIN" = 1 ] && echo ", pinned to CPU $SCPU (taskset -a -p)")"
+echo "# server: --threads $THREADS --handshake-workers $WORKERS --offload MODE$([ "$PIN" = 1 ] && echo ", pinned to CPU $SCPU (taskset -a -p)${WCPU:+, handshake workers on CPU $WCPU}")"
 echo "# quic_load -c $CONNS -n $N${RATE:+ -r $RATE} --keep $KEEPN --interval $INTERVAL$([ "$PIN" = 1 ] && echo ", pinned to CPU $CCPU (taskset -c)")"
 printf '%-8s %3s %5s %4s %7s %8s %8s %8s %8s %8s %7s %7s %6s %5s %5s %6s %s\n' mode rnd ok err hs/s \
     keep_p50 keep_p99 keep_max hs_p50 hs_p99 off_ld inline out_us dq retry rcvbuf late/err
@@ -133,7 +137,18 @@ for ((round = 1; round <= ROUNDS; round++)); do
             --handshake-workers "$WORKERS" --offload "$m" --cert "$BT/cert.pem" --key "$BT/key.pem"
         pid=$BENCH_PID
         wait_udp "$PORT" "$pid" || die "server ($m) did not start: $(tail -5 "$BT/$m.log")"
-        [ "$PIN" = 1 ] && { taskset -a -p -c "$SCPU" "$pid" >/dev/null || die "taskset failed"; }
+        if [ "$PIN" = 1 ]; then
+            taskset -a -p -c "$SCPU" "$pid" >/dev/null || die "taskset failed"
+            if [ -n "$WCPU" ]; then
+                nw=0
+                for t in /proc/"$pid"/task/*; do
+                    [ "$(cat "$t/comm" 2>/dev/null)" = ho-handshake ] || continue
+                    taskset -p -c "$WCPU" "${t##*/}" >/dev/null || die "taskset (worker) failed"
+                    nw=$((nw + 1))
+                done
+                [ "$WORKERS" = 0 ] || [ "$m" = off ] || [ "$nw" -gt 0 ] || die "no ho-handshake thread found"
+            fi
+        fi
         load "$BT/$m.$round.warm" -n "$WARM" -c "$CONNS" >/dev/null
         c0=$(ho_counters "$pid" "$BT/$m.log") || die "no counters from the server"
         r0=$(rcvbuf_errors)
