@@ -655,12 +655,13 @@ int serve_main(int argc, char **argv)
         ho_server_quic_socket_features(srv, &gso, &gro, &ecn);
         /* After the start: whether the kernel took the steering program. */
         fprintf(stderr,
-                "handoff: listening h3 (QUIC) on UDP %s:%u (GSO %s, GRO %s, ECN %s%s); %u threads, steering %s\n",
+                "handoff: listening h3 (QUIC) on UDP %s:%u (GSO %s, GRO %s, ECN %s%s); %u thread(s), steering %s\n",
                 host, (unsigned)ho_server_quic_port(srv), gso ? "on" : "off", gro ? "on" : "off",
                 ecn && !o.no_ecn ? "on" : "off", o.retry ? ", Retry on" : "", ho_server_quic_cid_layout(srv)->nthreads,
-                ho_server_quic_steering(srv) ? "BPF"
-                : o.no_quic_steering         ? "off (hand-over)"
-                                             : "refused by the kernel (hand-over)");
+                ho_server_quic_steering(srv)                  ? "BPF"
+                : ho_server_quic_cid_layout(srv)->nthreads < 2 ? "not needed (one thread)"
+                : o.no_quic_steering                          ? "off (hand-over)"
+                                                              : "refused by the kernel (hand-over)");
         if (!o.retry && o.retry_auto)
             fprintf(stderr, "handoff: QUIC admission: Retry from %ld handshakes in progress per thread\n",
                     o.retry_above);
