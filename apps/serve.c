@@ -655,7 +655,7 @@ int serve_main(int argc, char **argv)
         ho_server_quic_socket_features(srv, &gso, &gro, &ecn);
         /* After the start: whether the kernel took the steering program. */
         fprintf(stderr,
-                "handoff: listening h3 (QUIC) on UDP %s:%u (GSO %s, GRO %s, ECN %s%s); %u thread(s), steering %s\n",
+                "handoff: listening h3 (QUIC) on UDP %s:%u (GSO %s, GRO %s, ECN %s%s); %u threads, steering %s\n",
                 host, (unsigned)ho_server_quic_port(srv), gso ? "on" : "off", gro ? "on" : "off",
                 ecn && !o.no_ecn ? "on" : "off", o.retry ? ", Retry on" : "", ho_server_quic_cid_layout(srv)->nthreads,
                 ho_server_quic_steering(srv)                  ? "BPF"
