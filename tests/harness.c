@@ -69,8 +69,42 @@ const char *ho_test_data(const char *rel)
     return path;
 }
 
+static int ho_test_ran, ho_test_skipped;
+
+static bool selected(const char *name)
+{
+    const char *want = getenv("HO_TEST");
+    if (want == NULL || *want == '\0')
+        return true;
+    size_t n = strlen(name);
+    for (const char *p = want; *p != '\0';) {
+        const char *end = strchr(p, ',');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0)
+            return true;
+        p += len + (end != NULL ? 1 : 0);
+    }
+    return false;
+}
+
+void ho_test_run(const char *name, void (*fn)(void))
+{
+    if (!selected(name)) {
+        ho_test_skipped++;
+        return;
+    }
+    int passed = ho_test_passed, failed = ho_test_failed;
+    fn();
+    ho_test_ran++;
+    printf("  %s: %d passed, %d failed\n", name, ho_test_passed - passed, ho_test_failed - failed);
+}
+
 int ho_test_summary(const char *name)
 {
+    if (ho_test_ran == 0 && ho_test_skipped > 0) {
+        fprintf(stderr, "%s: HO_TEST=%s names none of its subtests\n", name, getenv("HO_TEST"));
+        ho_test_failed++;
+    }
     printf("%s: %d passed, %d failed\n", name, ho_test_passed, ho_test_failed);
     return ho_test_failed == 0 ? 0 : 1;
 }

@@ -54,6 +54,14 @@ bool ho_test_gtls_start(ho_test_gtls *g);
 /* Stops it and removes its directory. */
 void ho_test_gtls_stop(ho_test_gtls *g);
 
+/* RUN(fn): the named subtest fn (a void (void) function). It runs unless
+ * $HO_TEST names others: HO_TEST=test_a,test_b runs only those subtests of
+ * each program (`HO_TEST=test_reader build/tests/test_quic_frame`, or through
+ * ctest -R). Each subtest prints "  name: N passed, N failed". A HO_TEST that
+ * matches no subtest of the program is a failure, never a silent pass. */
+#define RUN(fn) ho_test_run(#fn, fn)
+void ho_test_run(const char *name, void (*fn)(void));
+
 /* Prints the summary line and returns the exit status. */
 int ho_test_summary(const char *name);
 

@@ -513,10 +513,10 @@ int main(void)
 {
     snprintf(dataset_path, sizeof(dataset_path), "%s", ho_test_data("arena/dataset.json"));
     snprintf(static_path, sizeof(static_path), "%s", ho_test_data("arena/static"));
-    test_shared_dataset();
-    test_static();
-    test_root();
-    test_builtin_and_errors();
-    test_json_reader();
+    RUN(test_shared_dataset);
+    RUN(test_static);
+    RUN(test_root);
+    RUN(test_builtin_and_errors);
+    RUN(test_json_reader);
     return ho_test_summary("test_arena");
 }

@@ -638,17 +638,17 @@ static void test_random(void)
 
 int main(void)
 {
-    test_random();
-    test_hash();
-    test_hmac();
-    test_hkdf();
-    test_quic_initial_secrets();
-    test_aead_vectors();
-    test_aead_roundtrip();
-    test_header_protection();
-    test_kex();
-    test_signatures();
-    test_pem_roundtrip();
-    test_chain_verify();
+    RUN(test_random);
+    RUN(test_hash);
+    RUN(test_hmac);
+    RUN(test_hkdf);
+    RUN(test_quic_initial_secrets);
+    RUN(test_aead_vectors);
+    RUN(test_aead_roundtrip);
+    RUN(test_header_protection);
+    RUN(test_kex);
+    RUN(test_signatures);
+    RUN(test_pem_roundtrip);
+    RUN(test_chain_verify);
     return ho_test_summary("test_crypto");
 }

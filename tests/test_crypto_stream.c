@@ -392,13 +392,13 @@ static void test_random_refs(void)
 
 int main(void)
 {
-    test_wrap();
-    test_empty_restart();
-    test_grow_wrapped();
-    test_random();
+    RUN(test_wrap);
+    RUN(test_empty_restart);
+    RUN(test_grow_wrapped);
+    RUN(test_random);
     for (size_t i = 0; i < sizeof(big); i++)
         big[i] = pat(i);
-    test_refs();
-    test_random_refs();
+    RUN(test_refs);
+    RUN(test_random_refs);
     return ho_test_summary("test_crypto_stream");
 }

@@ -131,11 +131,11 @@ static void test_wrap(void)
 
 int main(void)
 {
-    test_ints();
-    test_truncation();
-    test_varint();
-    test_blocks();
-    test_consume();
-    test_wrap();
+    RUN(test_ints);
+    RUN(test_truncation);
+    RUN(test_varint);
+    RUN(test_blocks);
+    RUN(test_consume);
+    RUN(test_wrap);
     return ho_test_summary("test_cursor");
 }

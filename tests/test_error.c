@@ -125,10 +125,10 @@ static void test_outside(void)
 
 int main(void)
 {
-    test_local();
-    test_alerts();
-    test_quic();
-    test_h3();
-    test_outside();
+    RUN(test_local);
+    RUN(test_alerts);
+    RUN(test_quic);
+    RUN(test_h3);
+    RUN(test_outside);
     return ho_test_summary("test_error");
 }

@@ -1017,18 +1017,18 @@ int main(void)
     }
     router = ho_router_new();
     CHECK_EQ(ho_arena_register(arena, router), HO_OK);
-    test_basic_routes();
-    test_concurrent();
-    test_loss();
-    test_small_send_buffer();
-    test_static_by_reference();
-    test_malformed();
-    test_cancel();
-    test_critical_stream();
-    test_frame_errors();
+    RUN(test_basic_routes);
+    RUN(test_concurrent);
+    RUN(test_loss);
+    RUN(test_small_send_buffer);
+    RUN(test_static_by_reference);
+    RUN(test_malformed);
+    RUN(test_cancel);
+    RUN(test_critical_stream);
+    RUN(test_frame_errors);
     test_client_vs_gtlsserver(); /* a missing gtlsserver fails it */
     if (access("/usr/bin/gtlsclient", X_OK) == 0)
-        test_server_vs_gtlsclient();
+        RUN(test_server_vs_gtlsclient);
     else {
         fprintf(stderr, "gtlsclient is not installed (Debian ngtcp2-client; scripts/deps.sh)\n");
         CHECK(!"gtlsclient missing");

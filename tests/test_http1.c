@@ -446,16 +446,16 @@ static void test_prefix_property(void)
 
 int main(void)
 {
-    test_simple_get();
-    test_versions_and_persistence();
-    test_fields();
-    test_bodies();
-    test_absolute_form();
-    test_pipelining();
-    test_incremental();
-    test_limits();
-    test_hostile();
-    test_helpers();
-    test_prefix_property();
+    RUN(test_simple_get);
+    RUN(test_versions_and_persistence);
+    RUN(test_fields);
+    RUN(test_bodies);
+    RUN(test_absolute_form);
+    RUN(test_pipelining);
+    RUN(test_incremental);
+    RUN(test_limits);
+    RUN(test_hostile);
+    RUN(test_helpers);
+    RUN(test_prefix_property);
     return ho_test_summary("test_http1");
 }

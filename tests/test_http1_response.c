@@ -610,9 +610,9 @@ int main(void)
         run_case(&invalid[i]);
     printf("test_http1_response: %zu valid and %zu invalid responses in every slicing and prefix: %lu runs\n",
            sizeof(valid) / sizeof(valid[0]), sizeof(invalid) / sizeof(invalid[0]), drives);
-    test_heads_and_fields();
-    test_callbacks_and_sticky();
-    test_limits();
-    test_large_bodies();
+    RUN(test_heads_and_fields);
+    RUN(test_callbacks_and_sticky);
+    RUN(test_limits);
+    RUN(test_large_bodies);
     return ho_test_summary("test_http1_response");
 }

@@ -86,7 +86,7 @@ static void test_resumption_binder(void)
 
 int main(void)
 {
-    test_full_handshake();
-    test_resumption_binder();
+    RUN(test_full_handshake);
+    RUN(test_resumption_binder);
     return ho_test_summary("test_keysched");
 }

@@ -610,7 +610,7 @@ int main(void)
     ho_event_subscribe(on_event, NULL);
     for (size_t i = 0; i < sizeof(all_suites) / sizeof(all_suites[0]); i++)
         test_key_export(all_suites[i]);
-    test_not_ready();
+    RUN(test_not_ready);
 
     const char *expect = getenv("HO_EXPECT_KTLS");
     bool supported = ho_ktls_supported();

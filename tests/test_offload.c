@@ -281,11 +281,11 @@ static void test_loop(void)
 
 int main(void)
 {
-    test_pool_workers();
-    test_pool_inline();
-    test_pool_held();
-    test_pool_two_homes();
-    test_timers();
-    test_loop();
+    RUN(test_pool_workers);
+    RUN(test_pool_inline);
+    RUN(test_pool_held);
+    RUN(test_pool_two_homes);
+    RUN(test_timers);
+    RUN(test_loop);
     return ho_test_summary("test_offload");
 }

@@ -748,17 +748,17 @@ static void test_simulation(void)
 
 int main(void)
 {
-    test_registry_and_windows();
-    test_newreno_slow_start();
-    test_newreno_recovery();
-    test_newreno_persistent_congestion();
-    test_app_limited();
-    test_cubic_reduction_and_curve();
-    test_cubic_fast_convergence();
-    test_cubic_reno_friendly();
-    test_cubic_persistent_congestion();
-    test_hystart();
-    test_pacer();
-    test_simulation();
+    RUN(test_registry_and_windows);
+    RUN(test_newreno_slow_start);
+    RUN(test_newreno_recovery);
+    RUN(test_newreno_persistent_congestion);
+    RUN(test_app_limited);
+    RUN(test_cubic_reduction_and_curve);
+    RUN(test_cubic_fast_convergence);
+    RUN(test_cubic_reno_friendly);
+    RUN(test_cubic_persistent_congestion);
+    RUN(test_hystart);
+    RUN(test_pacer);
+    RUN(test_simulation);
     return ho_test_summary("test_quic_cc");
 }

@@ -597,15 +597,15 @@ static void test_resumption(void)
 int main(void)
 {
     make_tls();
-    test_retry_followed();
-    test_no_retry();
-    test_retry_forged_and_second();
-    test_retry_bad_scid_and_late();
-    test_retry_tparam_mismatch();
-    test_vn_followed();
-    test_vn_ignored_and_fatal();
-    test_vn_then_retry();
-    test_resumption();
+    RUN(test_retry_followed);
+    RUN(test_no_retry);
+    RUN(test_retry_forged_and_second);
+    RUN(test_retry_bad_scid_and_late);
+    RUN(test_retry_tparam_mismatch);
+    RUN(test_vn_followed);
+    RUN(test_vn_ignored_and_fatal);
+    RUN(test_vn_then_retry);
+    RUN(test_resumption);
     ho_tls_config_free(server_tls);
     ho_tls_config_free(client_tls);
     return ho_test_summary("test_quic_client");

@@ -1065,7 +1065,7 @@ static void test_buffers(void)
 int main(void)
 {
     make_tls();
-    test_handshake();
+    RUN(test_handshake);
     transfer_case(0, 20, 1, 1 << 20, "1 MB each way, no loss");
     transfer_case(0, 21, 10, 100000, "10 streams each way, no loss");
     transfer_case(10, 22, 1, 1 << 20, "1 MB each way, 10% loss");
@@ -1073,22 +1073,22 @@ int main(void)
     transfer_case(30, 24, 1, 1 << 20, "1 MB each way, 30% loss");
     transfer_case(30, 25, 10, 100000, "10 streams each way, 30% loss");
     transfer_case_j(5, HO_QUIC_MS(15), 26, 4, 250000, "4 streams each way, 5% loss, 0-15 ms jitter (reordering)");
-    test_uni_streams();
-    test_misbehaving();
-    test_idle_timeout();
-    test_reset_stream();
-    test_max_streams();
-    test_stop_sending();
-    test_close_in_handshake();
-    test_crypto_error();
-    test_tparams_cid_mismatch();
-    test_buffers();
-    test_path_challenge();
-    test_key_update();
-    test_key_update_schedule();
-    test_closing_draining();
-    test_ack_ranges();
-    test_garbage();
+    RUN(test_uni_streams);
+    RUN(test_misbehaving);
+    RUN(test_idle_timeout);
+    RUN(test_reset_stream);
+    RUN(test_max_streams);
+    RUN(test_stop_sending);
+    RUN(test_close_in_handshake);
+    RUN(test_crypto_error);
+    RUN(test_tparams_cid_mismatch);
+    RUN(test_buffers);
+    RUN(test_path_challenge);
+    RUN(test_key_update);
+    RUN(test_key_update_schedule);
+    RUN(test_closing_draining);
+    RUN(test_ack_ranges);
+    RUN(test_garbage);
     ho_tls_config_free(client_tls);
     ho_tls_config_free(server_tls);
     return ho_test_summary("test_quic_conn");

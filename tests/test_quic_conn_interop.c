@@ -404,7 +404,7 @@ int main(void)
     /* A missing peer is a failure, never a skip: scripts/deps.sh installs
      * ngtcp2-client and ngtcp2-server. */
     if (access("/usr/bin/gtlsclient", X_OK) == 0)
-        test_server_vs_gtlsclient();
+        RUN(test_server_vs_gtlsclient);
     else {
         fprintf(stderr, "gtlsclient is not installed (Debian ngtcp2-client; scripts/deps.sh)\n");
         CHECK(!"gtlsclient missing");

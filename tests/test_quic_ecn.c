@@ -260,13 +260,13 @@ static void test_disabled(void)
 int main(void)
 {
     netsim_global_init();
-    test_validation_success();
-    test_bleaching();
-    test_inconsistent_counts();
-    test_decreasing_counts();
-    test_ce_reduces_cwnd();
-    test_testing_period();
-    test_disabled();
+    RUN(test_validation_success);
+    RUN(test_bleaching);
+    RUN(test_inconsistent_counts);
+    RUN(test_decreasing_counts);
+    RUN(test_ce_reduces_cwnd);
+    RUN(test_testing_period);
+    RUN(test_disabled);
     netsim_global_free();
     return ho_test_summary("test_quic_ecn");
 }

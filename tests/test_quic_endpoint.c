@@ -763,17 +763,17 @@ static void test_routing(void)
 int main(void)
 {
     make_tls();
-    test_handshake();
-    test_two_conns();
-    test_version_negotiation();
-    test_retry();
-    test_small_initial();
-    test_stateless_reset();
-    test_admission();
-    test_admission_retry();
-    test_admission_refuse();
-    test_garbage();
-    test_routing();
+    RUN(test_handshake);
+    RUN(test_two_conns);
+    RUN(test_version_negotiation);
+    RUN(test_retry);
+    RUN(test_small_initial);
+    RUN(test_stateless_reset);
+    RUN(test_admission);
+    RUN(test_admission_retry);
+    RUN(test_admission_refuse);
+    RUN(test_garbage);
+    RUN(test_routing);
     ho_tls_config_free(server_tls);
     ho_tls_config_free(client_tls);
     return ho_test_summary("test_quic_endpoint");

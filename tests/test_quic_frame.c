@@ -509,9 +509,9 @@ static void test_malformed(void)
 
 int main(void)
 {
-    test_roundtrip();
-    test_permissions();
-    test_reader();
-    test_malformed();
+    RUN(test_roundtrip);
+    RUN(test_permissions);
+    RUN(test_reader);
+    RUN(test_malformed);
     return ho_test_summary("test_quic_frame");
 }

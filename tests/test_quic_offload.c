@@ -699,16 +699,16 @@ static void test_real_threads_many(void)
 int main(void)
 {
     netsim_global_init();
-    test_offloaded_handshake();
-    test_failures_in_step();
-    test_callbacks_without_pool();
-    test_queue_retransmit_loss_migration();
-    test_queue_overflow();
-    test_freed_with_step_out();
-    test_modes();
-    test_admission();
-    test_real_threads();
-    test_real_threads_many();
+    RUN(test_offloaded_handshake);
+    RUN(test_failures_in_step);
+    RUN(test_callbacks_without_pool);
+    RUN(test_queue_retransmit_loss_migration);
+    RUN(test_queue_overflow);
+    RUN(test_freed_with_step_out);
+    RUN(test_modes);
+    RUN(test_admission);
+    RUN(test_real_threads);
+    RUN(test_real_threads_many);
     netsim_global_free();
     return ho_test_summary("test_quic_offload");
 }

@@ -864,17 +864,17 @@ static void test_ngtcp2_initial(void)
 
 int main(void)
 {
-    test_initial_keys();
-    test_client_initial();
-    test_server_initial();
-    test_retry();
-    test_chacha_short();
-    test_seal_roundtrip();
-    test_packet_numbers();
-    test_parse_garbage();
-    test_version_negotiation();
-    test_coalesced();
-    test_misc();
-    test_ngtcp2_initial();
+    RUN(test_initial_keys);
+    RUN(test_client_initial);
+    RUN(test_server_initial);
+    RUN(test_retry);
+    RUN(test_chacha_short);
+    RUN(test_seal_roundtrip);
+    RUN(test_packet_numbers);
+    RUN(test_parse_garbage);
+    RUN(test_version_negotiation);
+    RUN(test_coalesced);
+    RUN(test_misc);
+    RUN(test_ngtcp2_initial);
     return ho_test_summary("test_quic_packet");
 }

@@ -779,14 +779,14 @@ static void test_new_ip(void)
 int main(void)
 {
     make_tls();
-    test_cids();
-    test_reset_client();
-    test_nat_rebinding();
-    test_active_migration();
-    test_validation_fails();
-    test_spoofed_address();
-    test_new_ip();
-    test_server_validation_fails();
+    RUN(test_cids);
+    RUN(test_reset_client);
+    RUN(test_nat_rebinding);
+    RUN(test_active_migration);
+    RUN(test_validation_fails);
+    RUN(test_spoofed_address);
+    RUN(test_new_ip);
+    RUN(test_server_validation_fails);
     ho_tls_config_free(server_tls);
     ho_tls_config_free(client_tls);
     return ho_test_summary("test_quic_path");

@@ -222,12 +222,12 @@ static void test_black_hole_pto(void)
 int main(void)
 {
     netsim_global_init();
-    test_default_raise();
-    test_probe_sequence_and_loss();
-    test_peer_limit();
-    test_disabled();
-    test_black_hole();
-    test_black_hole_pto();
+    RUN(test_default_raise);
+    RUN(test_probe_sequence_and_loss);
+    RUN(test_peer_limit);
+    RUN(test_disabled);
+    RUN(test_black_hole);
+    RUN(test_black_hole_pto);
     netsim_global_free();
     return ho_test_summary("test_quic_pmtud");
 }

@@ -805,19 +805,19 @@ static void test_large_window(void)
 
 int main(void)
 {
-    test_ack_ranges();
-    test_rtt_sample_rules();
-    test_packet_threshold();
-    test_time_threshold();
-    test_reordering_below_threshold();
-    test_ecn_ce();
-    test_pto_and_backoff();
-    test_pto_per_space_rules();
-    test_client_anti_deadlock();
-    test_discard_initial();
-    test_discard_0rtt();
-    test_persistent_congestion_rfc_example();
-    test_persistent_congestion_conditions();
-    test_large_window();
+    RUN(test_ack_ranges);
+    RUN(test_rtt_sample_rules);
+    RUN(test_packet_threshold);
+    RUN(test_time_threshold);
+    RUN(test_reordering_below_threshold);
+    RUN(test_ecn_ce);
+    RUN(test_pto_and_backoff);
+    RUN(test_pto_per_space_rules);
+    RUN(test_client_anti_deadlock);
+    RUN(test_discard_initial);
+    RUN(test_discard_0rtt);
+    RUN(test_persistent_congestion_rfc_example);
+    RUN(test_persistent_congestion_conditions);
+    RUN(test_large_window);
     return ho_test_summary("test_quic_recovery");
 }

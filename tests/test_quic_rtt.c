@@ -141,11 +141,11 @@ static void test_edge_cases(void)
 
 int main(void)
 {
-    test_initial_state();
-    test_first_sample();
-    test_smoothing_and_ack_delay();
-    test_max_ack_delay_after_confirmation();
-    test_derived_durations();
-    test_edge_cases();
+    RUN(test_initial_state);
+    RUN(test_first_sample);
+    RUN(test_smoothing_and_ack_delay);
+    RUN(test_max_ack_delay_after_confirmation);
+    RUN(test_derived_durations);
+    RUN(test_edge_cases);
     return ho_test_summary("test_quic_rtt");
 }

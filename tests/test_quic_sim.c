@@ -430,12 +430,12 @@ static void test_determinism(void)
 int main(void)
 {
     netsim_global_init();
-    test_determinism();
-    test_handshake_loss();
-    test_bulk_loss();
-    test_reorder_dup_jitter();
-    test_bandwidth();
-    test_blackhole();
+    RUN(test_determinism);
+    RUN(test_handshake_loss);
+    RUN(test_bulk_loss);
+    RUN(test_reorder_dup_jitter);
+    RUN(test_bandwidth);
+    RUN(test_blackhole);
     netsim_global_free();
     return ho_test_summary("test_quic_sim");
 }

@@ -232,9 +232,9 @@ static void test_bpf_steering(void)
 
 int main(void)
 {
-    test_layout_init();
-    test_layout_roundtrip();
-    test_owner();
-    test_bpf_steering();
+    RUN(test_layout_init);
+    RUN(test_layout_roundtrip);
+    RUN(test_owner);
+    RUN(test_bpf_steering);
     return ho_test_summary("test_quic_steering");
 }

@@ -485,12 +485,12 @@ static void test_hook(void)
 
 int main(void)
 {
-    test_roundtrip();
-    test_defaults();
-    test_rfc_client_hello();
-    test_invalid();
-    test_duplicates();
-    test_grease();
-    test_hook();
+    RUN(test_roundtrip);
+    RUN(test_defaults);
+    RUN(test_rfc_client_hello);
+    RUN(test_invalid);
+    RUN(test_duplicates);
+    RUN(test_grease);
+    RUN(test_hook);
     return ho_test_summary("test_quic_tparams");
 }

@@ -359,9 +359,9 @@ int main(void)
     ho_event_subscribe(on_event, NULL);
     for (size_t i = 0; i < sizeof(all_suites) / sizeof(all_suites[0]); i++)
         test_suite(all_suites[i]);
-    test_fragmented();
-    test_hostile_plaintext();
-    test_hostile_protected();
-    test_api_guards();
+    RUN(test_fragmented);
+    RUN(test_hostile_plaintext);
+    RUN(test_hostile_protected);
+    RUN(test_api_guards);
     return ho_test_summary("record");
 }

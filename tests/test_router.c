@@ -70,39 +70,39 @@ static void test_matching(void)
     ho_buf_init(&scratch);
     ho_http_response resp;
     char body[128];
-#define RUN(text) run(r, (text), &resp, &scratch, body, sizeof(body))
-    CHECK_EQ(RUN("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
+#define REQ(text) run(r, (text), &resp, &scratch, body, sizeof(body))
+    CHECK_EQ(REQ("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
     CHECK(strcmp(body, "root") == 0);
-    CHECK_EQ(RUN("GET /anything/else HTTP/1.1\r\nHost: a\r\n\r\n"), 200); /* "/" is a prefix */
+    CHECK_EQ(REQ("GET /anything/else HTTP/1.1\r\nHost: a\r\n\r\n"), 200); /* "/" is a prefix */
     CHECK(strcmp(body, "root") == 0);
-    CHECK_EQ(RUN("GET /static/app.js HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
+    CHECK_EQ(REQ("GET /static/app.js HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
     CHECK(strcmp(body, "static") == 0);
-    CHECK_EQ(RUN("GET /static/img/x.webp?v=2 HTTP/1.1\r\nHost: a\r\n\r\n"), 200); /* longest wins */
+    CHECK_EQ(REQ("GET /static/img/x.webp?v=2 HTTP/1.1\r\nHost: a\r\n\r\n"), 200); /* longest wins */
     CHECK(strcmp(body, "img") == 0);
-    CHECK_EQ(RUN("GET /static HTTP/1.1\r\nHost: a\r\n\r\n"), 200); /* not under /static/: root */
+    CHECK_EQ(REQ("GET /static HTTP/1.1\r\nHost: a\r\n\r\n"), 200); /* not under /static/: root */
     CHECK(strcmp(body, "root") == 0);
-    CHECK_EQ(RUN("GET /exact?q HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
+    CHECK_EQ(REQ("GET /exact?q HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
     CHECK(strcmp(body, "exact-get") == 0);
-    CHECK_EQ(RUN("PUT /exact HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
+    CHECK_EQ(REQ("PUT /exact HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
     CHECK(strcmp(body, "exact-put") == 0);
-    CHECK_EQ(RUN("HEAD /exact HTTP/1.1\r\nHost: a\r\n\r\n"), 200); /* GET answers HEAD */
+    CHECK_EQ(REQ("HEAD /exact HTTP/1.1\r\nHost: a\r\n\r\n"), 200); /* GET answers HEAD */
     CHECK(strcmp(body, "exact-get") == 0);
-    CHECK_EQ(RUN("HEAD /head HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
+    CHECK_EQ(REQ("HEAD /head HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
     CHECK(strcmp(body, "head") == 0);
 
     /* 405 with Allow: HEAD implied by GET, listed once. */
-    CHECK_EQ(RUN("DELETE /exact HTTP/1.1\r\nHost: a\r\n\r\n"), 405);
+    CHECK_EQ(REQ("DELETE /exact HTTP/1.1\r\nHost: a\r\n\r\n"), 405);
     CHECK(resp.allow != NULL && strcmp(resp.allow, "GET, HEAD, PUT") == 0);
     CHECK(strcmp(body, "405 Method Not Allowed\n") == 0);
-    CHECK_EQ(RUN("GET /post HTTP/1.1\r\nHost: a\r\n\r\n"), 405);
+    CHECK_EQ(REQ("GET /post HTTP/1.1\r\nHost: a\r\n\r\n"), 405);
     CHECK(resp.allow != NULL && strcmp(resp.allow, "POST") == 0);
-    CHECK_EQ(RUN("GET /head HTTP/1.1\r\nHost: a\r\n\r\n"), 405);
+    CHECK_EQ(REQ("GET /head HTTP/1.1\r\nHost: a\r\n\r\n"), 405);
     CHECK(resp.allow != NULL && strcmp(resp.allow, "HEAD") == 0);
-    CHECK_EQ(RUN("POST /static/x HTTP/1.1\r\nHost: a\r\n\r\n"), 405);
+    CHECK_EQ(REQ("POST /static/x HTTP/1.1\r\nHost: a\r\n\r\n"), 405);
     CHECK(resp.allow != NULL && strcmp(resp.allow, "GET, HEAD") == 0);
 
     /* A failing handler: 500, whatever it had set is dropped. */
-    CHECK_EQ(RUN("GET /fail HTTP/1.1\r\nHost: a\r\n\r\n"), 500);
+    CHECK_EQ(REQ("GET /fail HTTP/1.1\r\nHost: a\r\n\r\n"), 500);
     CHECK(strcmp(body, "500 Internal Server Error\n") == 0);
     CHECK(resp.content_encoding == NULL && strcmp(resp.content_type, "text/plain") == 0);
     CHECK(resp.allow == NULL);
@@ -112,16 +112,16 @@ static void test_matching(void)
     r = ho_router_new();
     CHECK_EQ(ho_router_add(r, "GET", "/exact", tag_handler, "exact"), HO_OK);
     CHECK_EQ(ho_router_add(r, "GET", "/dir/", tag_handler, "dir"), HO_OK);
-    CHECK_EQ(RUN("GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"), 404);
+    CHECK_EQ(REQ("GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"), 404);
     CHECK(strcmp(body, "404 Not Found\n") == 0);
     CHECK(resp.allow == NULL);
-    CHECK_EQ(RUN("GET /exact/ HTTP/1.1\r\nHost: a\r\n\r\n"), 404);
-    CHECK_EQ(RUN("GET /exac HTTP/1.1\r\nHost: a\r\n\r\n"), 404);
-    CHECK_EQ(RUN("GET /dir HTTP/1.1\r\nHost: a\r\n\r\n"), 404);
-    CHECK_EQ(RUN("GET /dir/ HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
-    CHECK_EQ(RUN("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), 404);
-    CHECK_EQ(RUN("DELETE /nope HTTP/1.1\r\nHost: a\r\n\r\n"), 404); /* path first, then method */
-#undef RUN
+    CHECK_EQ(REQ("GET /exact/ HTTP/1.1\r\nHost: a\r\n\r\n"), 404);
+    CHECK_EQ(REQ("GET /exac HTTP/1.1\r\nHost: a\r\n\r\n"), 404);
+    CHECK_EQ(REQ("GET /dir HTTP/1.1\r\nHost: a\r\n\r\n"), 404);
+    CHECK_EQ(REQ("GET /dir/ HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
+    CHECK_EQ(REQ("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), 404);
+    CHECK_EQ(REQ("DELETE /nope HTTP/1.1\r\nHost: a\r\n\r\n"), 404); /* path first, then method */
+#undef REQ
     ho_router_free(r);
     ho_router_free(NULL);
     ho_buf_free(&scratch);
@@ -293,8 +293,8 @@ static void test_round_trip(void)
 
 int main(void)
 {
-    test_matching();
-    test_heads();
-    test_round_trip();
+    RUN(test_matching);
+    RUN(test_heads);
+    RUN(test_round_trip);
     return ho_test_summary("test_router");
 }

@@ -323,14 +323,14 @@ static void test_fragmentation(void)
 int main(void)
 {
     setup();
-    test_table_walk();
-    test_matrix();
-    test_hrr();
-    test_resumption();
-    test_alpn_mismatch();
-    test_key_update();
-    test_verify_failures();
-    test_fragmentation();
+    RUN(test_table_walk);
+    RUN(test_matrix);
+    RUN(test_hrr);
+    RUN(test_resumption);
+    RUN(test_alpn_mismatch);
+    RUN(test_key_update);
+    RUN(test_verify_failures);
+    RUN(test_fragmentation);
     ho_tls_config_free(server_cfg_ecdsa);
     ho_tls_config_free(server_cfg_rsa);
     ho_cert_chain_free(&ecdsa_chain);

@@ -698,7 +698,7 @@ static void test_client_psk_modes(void)
     ho_tls_out out;
     ho_tls_out_init(&out);
     CHECK_EQ(ho_tls_start(t, &out), HO_OK);
-    ho_cursor modes;
+    ho_cursor modes = {NULL, 0};
     ho_buf *chb = &out.send[HO_EPOCH_INITIAL];
     CHECK(tb_hello_ext(chb->data, chb->len, TB_EXT_PSK_KEY_EXCHANGE_MODES, &modes));
     const uint8_t want[] = {1, 1}; /* psk_dhe_ke */
@@ -893,18 +893,18 @@ int main(void)
     kex_x25519 = ho_kex_new(HO_GROUP_X25519);
     kex_p256 = ho_kex_new(HO_GROUP_SECP256R1);
 
-    test_compat_ccs();
-    test_quic_session_id();
-    test_zero_length_alert();
-    test_key_change_boundary();
-    test_no_interleaving();
-    test_record_limits();
-    test_whole_lists();
-    test_early_data_skip();
-    test_legacy_version();
-    test_client_psk_modes();
-    test_client_cert_schemes();
-    test_psk_ke();
+    RUN(test_compat_ccs);
+    RUN(test_quic_session_id);
+    RUN(test_zero_length_alert);
+    RUN(test_key_change_boundary);
+    RUN(test_no_interleaving);
+    RUN(test_record_limits);
+    RUN(test_whole_lists);
+    RUN(test_early_data_skip);
+    RUN(test_legacy_version);
+    RUN(test_client_psk_modes);
+    RUN(test_client_cert_schemes);
+    RUN(test_psk_ke);
 
     ho_tls_config_free(scfg);
     ho_tls_config_free(scfg_p256);

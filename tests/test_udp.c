@@ -313,11 +313,11 @@ static void test_dual_stack(void)
 
 int main(void)
 {
-    test_gso();
+    RUN(test_gso);
     ecn_pktinfo_case(AF_INET);
     ecn_pktinfo_case(AF_INET6);
-    test_send_from();
-    test_batch();
-    test_dual_stack();
+    RUN(test_send_from);
+    RUN(test_batch);
+    RUN(test_dual_stack);
     return ho_test_summary("test_udp");
 }
