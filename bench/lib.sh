@@ -298,3 +298,23 @@ bounded() {
     forget_pid "$p"
     return "$rc"
 }
+
+# wait_udp PORT PID: until a UDP socket is bound on PORT (at most 10 s); fails if PID died.
+wait_udp() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        kill -0 "$2" 2>/dev/null || return 1
+        [ -n "$(ss -Hlun "sport = :$1" 2>/dev/null)" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+# wait_udp_gone PORT: until no UDP socket is bound on PORT (the previous server is gone).
+wait_udp_gone() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        [ -z "$(ss -Hlun "sport = :$1" 2>/dev/null)" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}

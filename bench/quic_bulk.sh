@@ -70,16 +70,6 @@ PORT=$(free_port)   # a TCP port picked by the kernel; the UDP port of the same 
 URL_HO="https://127.0.0.1:$PORT/static/blob"
 URL_NG="https://127.0.0.1:$PORT/blob"
 
-# wait_udp PORT PID: until a UDP socket listens on PORT (ss); fails if PID died.
-wait_udp() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$2" 2>/dev/null || return 1
-        [ -n "$(ss -Hlun "sport = :$1" 2>/dev/null)" ] && return 0
-        sleep 0.05
-    done
-    return 1
-}
 
 start_server() { # ho|ng -> BENCH_PID
     if [ "$1" = ho ]; then

@@ -73,25 +73,6 @@ mkdir -p "$BT/htdocs"
 printf 2 >"$BT/htdocs/small"
 PORT=$(free_port)   # a TCP port picked by the kernel; the UDP port of the same number is used
 
-# wait_udp PORT PID: until a UDP socket is bound on PORT; fails if PID died.
-wait_udp() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$2" 2>/dev/null || return 1
-        [ -n "$(ss -Hlun "sport = :$1" 2>/dev/null)" ] && return 0
-        sleep 0.05
-    done
-    return 1
-}
-# wait_udp_gone PORT: until no UDP socket is bound on PORT (the previous server is gone).
-wait_udp_gone() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        [ -z "$(ss -Hlun "sport = :$1" 2>/dev/null)" ] && return 0
-        sleep 0.05
-    done
-    return 1
-}
 
 start_server() { # ho|ng -> BENCH_PID, URL_PATH
     wait_udp_gone "$PORT" || die "UDP port $PORT still bound"
@@ -154,7 +135,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
             tb=$(cpu_ticks "$BENCH_PID")
             tcp_run "$BT/tcp.$round.out" "$N"
             ta=$(cpu_ticks "$BENCH_PID")
-            read -r tok tfail tsecs trps <<<"$(h2load_parse "$BT/tcp.$round.out")"
+            read -r tok tfail _ trps <<<"$(h2load_parse "$BT/tcp.$round.out")"
             [ "${tok:-0}" -gt 0 ] || die "tcp: no connection succeeded: $(tail -5 "$BT/tcp.$round.out")"
             tcpu=$(awk -v t=$((ta - tb)) -v hz="$CLK_TCK" -v n="$tok" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
             printf '%-4s %5s %6s %7s %8s %9s %8s %8s %10s\n' tcp "$round" "$tok" "$tfail" "$trps" "$tcpu" - - -

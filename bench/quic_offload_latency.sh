@@ -90,23 +90,6 @@ PORT=$(free_port)
 CLIENT=("$QUIC_LOAD")
 [ "$PIN" = 1 ] && CLIENT=(taskset -c "$CCPU" "$QUIC_LOAD")
 
-wait_udp() { # PORT PID
-    local i
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$2" 2>/dev/null || return 1
-        [ -n "$(ss -Hlun "sport = :$1" 2>/dev/null)" ] && return 0
-        sleep 0.05
-    done
-    return 1
-}
-wait_udp_gone() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        [ -z "$(ss -Hlun "sport = :$1" 2>/dev/null)" ] && return 0
-        sleep 0.05
-    done
-    return 1
-}
 load() { # OUT ARGS...: quic_load, report in OUT, its JSON on stdout
     local out=$1
     shift
