@@ -18,16 +18,8 @@ gen_ec_cert
 gen_cert other other.example "DNS:other.example"
 
 # The server picks its UDP port (0) and prints it.
-timeout -k 5 120 "$SERVER" 0 "$T/ec.crt" "$T/ec.key" >"$T/server.log" 2>&1 </dev/null &
-SRV=$!
-BG_PIDS+=("$SRV")
-EPORT=""
-for _ in $(seq 100); do
-    EPORT=$(sed -n 's/^echo_server: listening on UDP 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/server.log")
-    [ -n "$EPORT" ] && break
-    kill -0 "$SRV" 2>/dev/null || break
-    sleep 0.1
-done
+start_echo "$T/server.log" "$SERVER" 0 "$T/ec.crt" "$T/ec.key"
+SRV=$ECHO_PID
 if [ -z "$EPORT" ]; then
     fail "echo_server did not start"
     show "$T/server.log"

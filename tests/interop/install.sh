@@ -49,23 +49,15 @@ fi
 
 # run_echo TAG DIR: DIR/echo_server and DIR/echo_client, linked to the installed .so, echo a message.
 run_echo() {
-    local tag=$1 dir=$2 port="" msg="installed echo via $1"
+    local tag=$1 dir=$2 msg="installed echo via $1"
     if ! LD_LIBRARY_PATH="$LIBDIR" ldd "$dir/echo_server" | grep -q "$LIBDIR/libhandoff.so.0"; then
         fail "$tag: echo_server is not linked to the installed libhandoff.so"
         LD_LIBRARY_PATH="$LIBDIR" ldd "$dir/echo_server" | sed 's/^/    | /'
         return
     fi
     gen_ec_cert
-    timeout -k 5 60 env LD_LIBRARY_PATH="$LIBDIR" "$dir/echo_server" 0 "$T/ec.crt" "$T/ec.key" \
-        >"$T/$tag.srv.log" 2>&1 </dev/null &
-    local srv=$!
-    BG_PIDS+=("$srv")
-    for _ in $(seq 100); do
-        port=$(sed -n 's/^echo_server: listening on UDP 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/$tag.srv.log")
-        [ -n "$port" ] && break
-        kill -0 "$srv" 2>/dev/null || break
-        sleep 0.1
-    done
+    start_echo "$T/$tag.srv.log" env LD_LIBRARY_PATH="$LIBDIR" "$dir/echo_server" 0 "$T/ec.crt" "$T/ec.key"
+    local srv=$ECHO_PID port=$EPORT
     if [ -z "$port" ]; then
         fail "$tag: echo_server did not start"
         show "$T/$tag.srv.log"

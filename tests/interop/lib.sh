@@ -99,6 +99,25 @@ hangup() {
     wait "$TALK_PID"
 }
 
+# start_echo LOG CMD...: start an examples/echo_server command line (UDP port 0: it picks one and
+# prints it) in the background, at most 590 s, and wait up to 10 s for its "listening" line.
+# Sets ECHO_PID and EPORT ("" when it did not start; then LOG says why).
+start_echo() {
+    local log=$1 _
+    shift
+    timeout -k 5 590 "$@" >"$log" 2>&1 </dev/null &
+    ECHO_PID=$!
+    BG_PIDS+=("$ECHO_PID")
+    EPORT=""
+    for _ in $(seq 100); do
+        EPORT=$(sed -n 's/^echo_server: listening on UDP 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$log")
+        [ -n "$EPORT" ] && return 0
+        kill -0 "$ECHO_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    return 1
+}
+
 # ql_exited NAME RC FILE: pass when RC (bench/quic_load's exit status) is 0, else show FILE.
 ql_exited() {
     if [ "$2" -eq 0 ]; then pass "$1: quic_load exit 0"; else fail "$1: quic_load exit $2"; show "$3"; fi
