@@ -534,6 +534,46 @@ static int feed_ch(ho_tls_config *cfg, const struct tb_client_hello *ch, size_t 
     return rc;
 }
 
+/* §4.2.3: the client-hello callback sees the schemes the client accepts in
+ * certificates: signature_algorithms_cert when sent (known schemes, in the
+ * client's order), else signature_algorithms; a malformed one is decode_error. */
+static uint16_t seen_cert_sigs[8];
+static size_t seen_cert_sig_count, seen_sig_count;
+static int record_cert_sigs(void *ctx, ho_tls *tls, const ho_tls_client_hello *ch)
+{
+    (void)ctx;
+    (void)tls;
+    seen_sig_count = ch->sig_scheme_count;
+    seen_cert_sig_count = ch->cert_sig_scheme_count;
+    for (size_t i = 0; i < ch->cert_sig_scheme_count && i < 8; i++)
+        seen_cert_sigs[i] = ch->cert_sig_schemes[i];
+    return HO_OK;
+}
+
+static void test_sig_algs_cert(void)
+{
+    ho_tls_config *cfg = new_server_cfg();
+    ho_tls_callbacks cb = {.client_hello = record_cert_sigs};
+    ho_tls_config_set_callbacks(cfg, &cb);
+    struct tb_client_hello ch;
+    size_t answer = 0;
+    tb_ch_init(&ch, kex_x25519, "localhost");
+    CHECK_EQ(feed_ch(cfg, &ch, &answer), HO_OK);
+    CHECK(answer > 0);
+    CHECK(seen_sig_count > 0 && seen_cert_sig_count == seen_sig_count); /* absent: signature_algorithms */
+    const uint16_t cert_sigs[] = {0x0a0a /* unknown: skipped */, HO_SIG_ED25519, HO_SIG_ECDSA_SECP256R1_SHA256};
+    tb_ext_set_u16_list(&ch.ext, 50 /* signature_algorithms_cert */, 2, cert_sigs, 3);
+    CHECK_EQ(feed_ch(cfg, &ch, &answer), HO_OK);
+    CHECK(answer > 0);
+    CHECK_EQ(seen_cert_sig_count, 2);
+    CHECK_EQ(seen_cert_sigs[0], HO_SIG_ED25519);
+    CHECK_EQ(seen_cert_sigs[1], HO_SIG_ECDSA_SECP256R1_SHA256);
+    const uint8_t odd[] = {0, 3, 8, 7, 4}; /* an odd-length list */
+    tb_ext_set(&ch.ext, 50, odd, sizeof(odd));
+    CHECK_EQ(feed_ch(cfg, &ch, NULL), ALERT(DECODE_ERROR));
+    ho_tls_config_free(cfg);
+}
+
 static void test_whole_lists(void)
 {
     struct tb_client_hello ch;
@@ -900,6 +940,7 @@ int main(void)
     RUN(test_no_interleaving);
     RUN(test_record_limits);
     RUN(test_whole_lists);
+    RUN(test_sig_algs_cert);
     RUN(test_early_data_skip);
     RUN(test_legacy_version);
     RUN(test_client_psk_modes);

@@ -80,6 +80,11 @@ typedef struct ho_tls_client_hello {
     const uint16_t *suites; size_t suite_count;
     const uint16_t *groups; size_t group_count;
     const uint16_t *sig_schemes; size_t sig_scheme_count;
+    /* The schemes the client accepts in certificate signatures: its
+     * signature_algorithms_cert, or signature_algorithms when it sent none
+     * (RFC 8446 §4.2.3). A callback that holds several chains picks one
+     * signed with these (§4.4.2.2); with one chain, the server sends it. */
+    const uint16_t *cert_sig_schemes; size_t cert_sig_scheme_count;
 } ho_tls_client_hello;
 
 typedef struct ho_tls_callbacks {

@@ -29,6 +29,9 @@ struct client_hello {
     size_t group_count;
     uint16_t sigs[MAX_LIST]; /* the schemes we recognise, in the client's order */
     size_t sig_count;
+    uint16_t cert_sigs[MAX_LIST]; /* signature_algorithms_cert, the same way */
+    size_t cert_sig_count;
+    bool has_cert_sigs;
     ho_cursor groups_raw, sigs_raw; /* the whole lists as sent */
     struct key_share_entry shares[8]; /* shares for groups we can use */
     size_t share_count;
@@ -210,6 +213,15 @@ static int parse_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, 
             !ho_cursor_empty(&c))
             return DECODE_ERROR;
         ch->has_sigs = true;
+    }
+    /* §4.2.3: the signatures the client accepts in certificates; without the
+     * extension, signature_algorithms applies to them too. */
+    if (tls_ext_get(&ch->ext, EXT_SIGNATURE_ALGORITHMS_CERT, &c)) {
+        ho_cursor raw;
+        if (!get_u16_list(&c, sig_scheme_known, ch->cert_sigs, MAX_LIST, &ch->cert_sig_count, &raw) ||
+            !ho_cursor_empty(&c))
+            return DECODE_ERROR;
+        ch->has_cert_sigs = true;
     }
     if (tls_ext_get(&ch->ext, EXT_KEY_SHARE, &c)) {
         /* §9.2: key_share without supported_groups is missing_extension. */
@@ -498,6 +510,8 @@ static int call_client_hello_cb(ho_tls *tls, const struct client_hello *ch)
         .suites = ch->suites, .suite_count = ch->suite_count,
         .groups = ch->groups, .group_count = ch->group_count,
         .sig_schemes = ch->sigs, .sig_scheme_count = ch->sig_count,
+        .cert_sig_schemes = ch->has_cert_sigs ? ch->cert_sigs : ch->sigs,
+        .cert_sig_scheme_count = ch->has_cert_sigs ? ch->cert_sig_count : ch->sig_count,
     };
     return tls->cfg->cb.client_hello(tls->cfg->cb.ctx, tls, &info);
 }
