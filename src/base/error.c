@@ -2,6 +2,7 @@
 #include "handoff/base.h"
 
 #include <stdio.h>
+#include <string.h>
 
 const char *ho_tls_alert_name(uint8_t desc)
 {
@@ -97,7 +98,7 @@ const char *ho_err_str(int err)
     } else if (ho_err_is_h3(err)) {
         int code = err - HO_ERR_H3_BASE;
         const char *name = ho_h3_error_name((uint64_t)code);
-        if (name[0] != 'u')
+        if (strcmp(name, "unknown") != 0)
             return name;
         snprintf(buf, sizeof(buf), "HTTP/3 error 0x%x", (unsigned)code);
     } else {

@@ -67,11 +67,7 @@ timeout -k 10 120 gtlsserver 127.0.0.1 "$NG_PORT" "$T/ec.key" "$T/ec.crt" -d "$T
 NG_PID=$!
 BG_PIDS+=("$NG_PID")
 up=0
-for _ in $(seq 100); do
-    if [ -n "$(timeout 5 ss -Hlun "( sport = :$NG_PORT )" 2>/dev/null)" ]; then up=1; break; fi
-    kill -0 "$NG_PID" 2>/dev/null || break
-    sleep 0.1
-done
+wait_udp "$NG_PORT" "$NG_PID" && up=1
 if [ "$up" = 1 ]; then
     timeout 120 "$QL" -c 8 -n 200 --cafile "$T/ec.crt" -p /small.txt "127.0.0.1:$NG_PORT" >"$T/ng.out" 2>&1
     ql_exited "gtlsserver" $? "$T/ng.out"
