@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build run test install clean
+.PHONY: all deps build run test test-loaded install clean
 
 all: build
 
@@ -21,6 +21,11 @@ run: build
 test:
 	@bash scripts/deps.sh --test
 	@bash scripts/test.sh
+
+# `make test` RUNS times in a row (default 3) with a busy loop on every core.
+RUNS ?= 3
+test-loaded:
+	@bash scripts/test-loaded.sh $(RUNS)
 
 # Installs the library, headers, pkg-config and CMake files, the command and its
 # man page under PREFIX (default /usr/local).
