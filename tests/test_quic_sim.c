@@ -427,6 +427,68 @@ static void test_determinism(void)
             (unsigned long long)delivered[0], (unsigned long long)delivered[1]);
 }
 
+/* Endpoint visits (ho_quic_endpoint_stats.conn_visits) for one small
+ * request on client 0 while n-1 other connections sit idle. */
+static uint64_t visits_for_one_request(int n)
+{
+    netsim ns;
+    result r = {0};
+    netsim_init(&ns, 9, "active_only");
+    CHECK(netsim_start(&ns));
+    for (int i = 0; i < n; i++)
+        CHECK(netsim_add_client(&ns) == i);
+    uint64_t visits = UINT64_MAX;
+    if (handshake(&ns, HO_QUIC_SEC(10), &r)) {
+        netsim_run(&ns, NULL, HO_QUIC_SEC(1)); /* every ACK and HANDSHAKE_DONE out */
+        ho_quic_endpoint_stats a, b;
+        ho_quic_endpoint_get_stats(ns.ep, &a);
+        CHECK(netsim_xfer_add(&ns, 0, 100, 1000, 3) != NULL);
+        CHECK(netsim_run(&ns, netsim_xfers_done, HO_QUIC_SEC(5)));
+        ho_quic_endpoint_get_stats(ns.ep, &b);
+        visits = b.conn_visits - a.conn_visits;
+    }
+    netsim_free(&ns);
+    return visits;
+}
+
+/* Issue 9: walking every connection on every tick (timers, sending) was
+ * most of the I/O thread's CPU under a handshake storm. The endpoint
+ * looks only at connections with work: idle ones cost nothing. */
+static void test_active_only(void)
+{
+    uint64_t one = visits_for_one_request(1), many = visits_for_one_request(NETSIM_MAX_CLIENTS);
+    fprintf(stderr, "endpoint visits for one request: %llu with 1 connection, %llu with %d\n",
+            (unsigned long long)one, (unsigned long long)many, NETSIM_MAX_CLIENTS);
+    CHECK(one != UINT64_MAX && many != UINT64_MAX);
+    CHECK(many <= one + 4);
+}
+
+/* A connection changed through the API outside any callback (here: closed
+ * by the application) is sent at the endpoint's next send, although no
+ * datagram or timer touched it. */
+static void test_api_wakes(void)
+{
+    netsim ns;
+    result r = {0};
+    netsim_init(&ns, 11, "api_wakes");
+    CHECK(netsim_start(&ns));
+    CHECK(netsim_add_client(&ns) == 0);
+    CHECK(netsim_add_client(&ns) == 1);
+    if (handshake(&ns, HO_QUIC_SEC(10), &r)) {
+        netsim_run(&ns, NULL, HO_QUIC_SEC(1));
+        ho_quic_conn *s = netsim_server_conn(&ns, 1);
+        CHECK(s != NULL);
+        uint8_t buf[1500];
+        ho_quic_endpoint_out out = {.buf = buf, .cap = sizeof(buf)};
+        CHECK(ho_quic_endpoint_send(ns.ep, &out, ns.now) == 0); /* nothing due */
+        CHECK(ho_quic_conn_close(s, 0x100, "bye", ns.now) == HO_OK);
+        out = (ho_quic_endpoint_out){.buf = buf, .cap = sizeof(buf)};
+        CHECK(ho_quic_endpoint_send(ns.ep, &out, ns.now) > 0);
+        CHECK(out.conn == s);
+    }
+    netsim_free(&ns);
+}
+
 int main(void)
 {
     netsim_global_init();
@@ -436,6 +498,8 @@ int main(void)
     RUN(test_reorder_dup_jitter);
     RUN(test_bandwidth);
     RUN(test_blackhole);
+    RUN(test_active_only);
+    RUN(test_api_wakes);
     netsim_global_free();
     return ho_test_summary("test_quic_sim");
 }

@@ -497,6 +497,12 @@ HO_API void ho_quic_endpoint_handle_timeout(ho_quic_endpoint *ep, ho_quic_time n
 
 /* Iterates the live connections (fn may not free them; use ho_quic_conn_close). */
 HO_API void ho_quic_endpoint_foreach(ho_quic_endpoint *ep, void (*fn)(void *ctx, ho_quic_conn *c), void *ctx);
+/* Calls fn for each connection that has work since the last send drained
+ * it: a datagram in, a timer due, a handshake step back, or a change made
+ * through the connection API. An application that produces output for its
+ * connections each tick (HTTP/3 bodies) calls this rather than foreach. */
+HO_API void ho_quic_endpoint_foreach_active(ho_quic_endpoint *ep, void (*fn)(void *ctx, ho_quic_conn *c),
+                                            void *ctx);
 HO_API size_t ho_quic_endpoint_conn_count(const ho_quic_endpoint *ep);
 
 typedef struct ho_quic_endpoint_stats {
@@ -514,6 +520,9 @@ typedef struct ho_quic_endpoint_stats {
     uint64_t retry_load, refused_load;
     uint64_t handshakes_in_progress;  /* now: connections not yet handshake-complete */
     uint64_t steps_out;               /* now: steps on the pool */
+    /* connections the send loop and the timers looked at: those with work
+     * (a datagram in, a timer due, a step back, an API call), never all */
+    uint64_t conn_visits;
 } ho_quic_endpoint_stats;
 HO_API void ho_quic_endpoint_get_stats(const ho_quic_endpoint *ep, ho_quic_endpoint_stats *st);
 

@@ -385,7 +385,7 @@ int64_t io_quic_thread_tick(io_thread *t)
     if (q == NULL)
         return -1;
     ho_quic_endpoint_handle_timeout(q->ep, ho_now_ns());
-    ho_quic_endpoint_foreach(q->ep, flush_conn, q);
+    ho_quic_endpoint_foreach_active(q->ep, flush_conn, q);
     ho_quic_endpoint_out out = {.buf = q->txbuf, .cap = TX_BUF};
     while (ho_quic_endpoint_send(q->ep, &out, ho_now_ns()) > 0) {
         /* A full socket buffer drops the batch: QUIC's loss recovery

@@ -664,6 +664,7 @@ void ho_quic_conn_enter_draining(ho_quic_conn *c, ho_quic_time now)
 
 int ho_quic_conn_close(ho_quic_conn *c, uint64_t app_error, const char *reason, ho_quic_time now)
 {
+    quic_conn_wake(c);
     if (c->state >= HO_QUIC_STATE_CLOSING)
         return HO_ERR_CLOSED;
     c->error = HO_ERR_CLOSED;

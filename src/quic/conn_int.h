@@ -200,7 +200,13 @@ typedef struct ho_quic_cid_hooks {
     void (*retired)(void *ctx, struct ho_quic_conn *c, const ho_quic_cid *cid);
     /* A peer token became checkable (add) or was retired. */
     void (*peer_token)(void *ctx, struct ho_quic_conn *c, const uint8_t token[16], bool add);
+    /* The application changed the connection (quic_conn_wake). */
+    void (*wake)(void *ctx, struct ho_quic_conn *c);
 } ho_quic_cid_hooks;
+
+/* Called by every public function through which the application changes
+ * a connection, so that an endpoint looks at it at its next send. */
+static inline void quic_conn_wake(struct ho_quic_conn *c);
 
 typedef struct ho_quic_path_validation {
     bool active;
@@ -574,5 +580,11 @@ static inline bool ho_quic_stream_is_local(const ho_quic_conn *c, uint64_t id)
     return ((id & 1) != 0) == c->is_server;
 }
 static inline bool ho_quic_stream_is_uni(uint64_t id) { return (id & 2) != 0; }
+
+static inline void quic_conn_wake(struct ho_quic_conn *c)
+{
+    if (c->cid_hooks.wake != NULL)
+        c->cid_hooks.wake(c->cid_hooks.ctx, c);
+}
 
 #endif

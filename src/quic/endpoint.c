@@ -64,6 +64,16 @@ typedef struct ep_conn {
      * when a newer one needs the slot. */
     ho_quic_cid retired[RETIRED_KEPT];
     int nretired, retired_next;
+    /* Every connection is in exactly one of two places. Active: it
+     * received, timed out, got a step back or was changed by the
+     * application since it last had nothing to send; the send loop and
+     * the timers look at these only. Otherwise it waits in the timer heap
+     * under its deadline (or nowhere, if it has none). So a tick costs
+     * O(active + log n), not O(n). */
+    struct ep_conn *aprev, *anext;
+    bool active;
+    size_t hpos;                  /* index in the heap + 1; 0: not in it */
+    ho_quic_time deadline;        /* its key in the heap */
 } ep_conn;
 
 /* A TLS step on the pool. The worker touches only the connection (its
@@ -108,7 +118,10 @@ struct ho_quic_endpoint {
     cid_table cids, tokens;
     ep_conn head;                 /* sentinel of the connection list */
     size_t nconns;
-    ep_conn *cursor;              /* send round-robin position */
+    ep_conn *act_head, *act_tail; /* the active connections */
+    ep_conn *cursor;              /* send round-robin position among them */
+    ep_conn **heap;               /* the others, a min-heap by deadline */
+    size_t hlen, hcap;
     ep_pkt *queue;                /* endpoint-generated datagrams (ring) */
     size_t qhead, qlen;
     double reset_budget;
@@ -298,7 +311,6 @@ ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg)
      * from it — our CIDs are random. */
     ep->cfg.conn.cid_len = ep->cid_len;
     ep->head.next = ep->head.prev = &ep->head;
-    ep->cursor = &ep->head;
     ep->steps.next = ep->steps.prev = &ep->steps;
     if (ep->cfg.step_queue_max == 0)
         ep->cfg.step_queue_max = DEFAULT_STEP_QUEUE;
@@ -343,6 +355,126 @@ ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg)
 
 static void step_unlink(ho_quic_endpoint *ep, ep_step *s);
 
+/* ---- the active list and the timer heap ----------------------------------- */
+
+static bool heap_less(const ho_quic_endpoint *ep, size_t a, size_t b)
+{
+    return ep->heap[a]->deadline < ep->heap[b]->deadline;
+}
+
+static void heap_set(ho_quic_endpoint *ep, size_t i, ep_conn *ec)
+{
+    ep->heap[i] = ec;
+    ec->hpos = i + 1;
+}
+
+static void heap_sift(ho_quic_endpoint *ep, size_t i)
+{
+    ep_conn *ec = ep->heap[i];
+    while (i > 0 && ec->deadline < ep->heap[(i - 1) / 2]->deadline) {
+        heap_set(ep, i, ep->heap[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    heap_set(ep, i, ec);
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < ep->hlen && heap_less(ep, l, m))
+            m = l;
+        if (l + 1 < ep->hlen && heap_less(ep, l + 1, m))
+            m = l + 1;
+        if (m == i)
+            break;
+        heap_set(ep, i, ep->heap[m]);
+        heap_set(ep, m, ec);
+        i = m;
+    }
+}
+
+static void heap_remove(ho_quic_endpoint *ep, ep_conn *ec)
+{
+    if (ec->hpos == 0)
+        return;
+    size_t i = ec->hpos - 1;
+    ec->hpos = 0;
+    ep->hlen--;
+    if (i == ep->hlen)
+        return;
+    heap_set(ep, i, ep->heap[ep->hlen]);
+    heap_sift(ep, i);
+}
+
+/* Files a connection that has nothing to send under its deadline. */
+static void heap_insert(ho_quic_endpoint *ep, ep_conn *ec)
+{
+    ec->deadline = ho_quic_conn_next_timeout(ec->c);
+    if (ec->deadline == HO_QUIC_TIME_NEVER)
+        return; /* woken only by a datagram or the application */
+    if (ep->hlen == ep->hcap) {
+        size_t cap = ep->hcap ? 2 * ep->hcap : 64;
+        ep_conn **h = realloc(ep->heap, cap * sizeof(*h));
+        if (h == NULL) {
+            /* Without room in the heap it stays active: looked at every
+             * tick, never lost. */
+            ep->st.queue_overflows++;
+            return;
+        }
+        ep->heap = h;
+        ep->hcap = cap;
+    }
+    heap_set(ep, ep->hlen++, ec);
+    heap_sift(ep, ep->hlen - 1);
+}
+
+static void act_unlink(ho_quic_endpoint *ep, ep_conn *ec)
+{
+    if (ep->cursor == ec)
+        ep->cursor = ec->aprev;
+    if (ec->aprev != NULL)
+        ec->aprev->anext = ec->anext;
+    else
+        ep->act_head = ec->anext;
+    if (ec->anext != NULL)
+        ec->anext->aprev = ec->aprev;
+    else
+        ep->act_tail = ec->aprev;
+    ec->aprev = ec->anext = NULL;
+    ec->active = false;
+}
+
+/* The connection may have something to send or a new deadline. */
+static void activate(ho_quic_endpoint *ep, ep_conn *ec)
+{
+    if (ec->active)
+        return;
+    heap_remove(ep, ec);
+    ec->active = true;
+    ec->anext = NULL;
+    ec->aprev = ep->act_tail;
+    if (ep->act_tail != NULL)
+        ep->act_tail->anext = ec;
+    else
+        ep->act_head = ec;
+    ep->act_tail = ec;
+}
+
+/* It has nothing to send now: back to the heap. */
+static void deactivate(ho_quic_endpoint *ep, ep_conn *ec)
+{
+    act_unlink(ep, ec);
+    heap_insert(ep, ec);
+    if (ec->deadline != HO_QUIC_TIME_NEVER && ec->hpos == 0)
+        activate(ep, ec); /* no memory for the heap */
+}
+
+/* The connection's wake hook: the application changed it (a stream
+ * written or read, a close, a key update, a migration). */
+static void hook_wake(void *ctx, ho_quic_conn *c)
+{
+    ep_conn *ec = c->cid_hooks.owner;
+    if (ec != NULL)
+        activate(ctx, ec);
+}
+
 static void queue_clear(ep_conn *ec)
 {
     for (ep_dgram *d = ec->q_head, *next; d != NULL; d = next) {
@@ -365,8 +497,9 @@ static void conn_release(ho_quic_endpoint *ep, ep_conn *ec)
         table_del(ep, &ep->cids, &ec->keys[i], ec);
     for (int i = 0; i < ec->nretired; i++)
         table_del(ep, &ep->cids, &ec->retired[i], ec);
-    if (ep->cursor == ec)
-        ep->cursor = ec->prev;
+    if (ec->active)
+        act_unlink(ep, ec);
+    heap_remove(ep, ec);
     ec->prev->next = ec->next;
     ec->next->prev = ec->prev;
     ep->nconns--;
@@ -402,6 +535,7 @@ void ho_quic_endpoint_free(ho_quic_endpoint *ep)
     table_free(&ep->cids);
     table_free(&ep->tokens);
     free(ep->queue);
+    free(ep->heap);
     ho_aead_free(ep->token_seal);
     ho_aead_free(ep->token_open);
     ho_aead_free(ep->retry_aead);
@@ -868,6 +1002,7 @@ static void steps_back(ho_quic_endpoint *ep, ho_quic_time now)
         ep->st.step_out_ns += (uint64_t)(now > s->submitted ? now - s->submitted : 0);
         free(s);
         ec->step = NULL;
+        activate(ep, ec);
         ho_quic_step_finish(ec->c, now);
         conn_pump(ep, ec, now);
         hs_update(ep, ec);
@@ -923,7 +1058,7 @@ static ep_conn *accept_conn(ho_quic_endpoint *ep, const ho_quic_header *hdr, con
     ec->nkeys = 1;
     if (table_add(ep, &ep->cids, &ec->keys[1], ec) == HO_OK)
         ec->nkeys = 2;
-    c->cid_hooks = (ho_quic_cid_hooks){ep, ec, hook_issued, hook_retired, hook_peer_token};
+    c->cid_hooks = (ho_quic_cid_hooks){ep, ec, hook_issued, hook_retired, hook_peer_token, hook_wake};
     /* With a pool, the expensive TLS steps go through conn_pump (inline or
      * on the pool, as the mode says); without, TLS runs inside receive. */
     c->step.enabled = ep->cfg.pool != NULL;
@@ -935,6 +1070,7 @@ static ep_conn *accept_conn(ho_quic_endpoint *ep, const ho_quic_header *hdr, con
     ep->head.prev->next = ec;
     ep->head.prev = ec;
     ep->nconns++;
+    activate(ep, ec);
     ep->st.accepted++;
     if (ep->cfg.on_accept != NULL)
         ep->cfg.on_accept(ep->cfg.ctx, ep, c);
@@ -1041,6 +1177,7 @@ void ho_quic_endpoint_receive(ho_quic_endpoint *ep, const uint8_t *dgram, size_t
     ep_conn *ec = table_find(ep, &ep->cids, inv.dcid, inv.dcid_len);
     if (ec != NULL) {
         conn_input(ep, ec, dgram, len, path, now);
+        activate(ep, ec);
         hs_update(ep, ec);
         maybe_release(ep, ec);
         return;
@@ -1050,6 +1187,7 @@ void ho_quic_endpoint_receive(ho_quic_endpoint *ep, const uint8_t *dgram, size_t
         /* §10.3.1: it ends with a token of a client's CID: the
          * connection checks it and drains. */
         conn_input(ep, ec, dgram, len, path, now);
+        activate(ep, ec);
         hs_update(ep, ec);
         maybe_release(ep, ec);
         return;
@@ -1098,14 +1236,12 @@ size_t ho_quic_endpoint_send(ho_quic_endpoint *ep, ho_quic_endpoint_out *out, ho
         out->path = p->path;
         return out->len;
     }
-    /* Round-robin: start after the connection served last. */
-    size_t n = ep->nconns;
-    ep_conn *ec = ep->cursor;
-    for (size_t i = 0; i < n; i++) {
-        ec = ec->next;
-        if (ec == &ep->head)
-            ec = ec->next;
+    /* Round-robin over the active connections, starting after the one
+     * served last; one with nothing to send goes back to the heap. */
+    ep_conn *ec = ep->cursor != NULL && ep->cursor->anext != NULL ? ep->cursor->anext : ep->act_head;
+    while (ec != NULL) {
         size_t seg = 0;
+        ep->st.conn_visits++;
         size_t w = ho_quic_conn_send(ec->c, out->buf, out->cap, &seg, now);
         if (w > 0) {
             ep->cursor = ec;
@@ -1117,22 +1253,24 @@ size_t ho_quic_endpoint_send(ho_quic_endpoint *ep, ho_quic_endpoint_out *out, ho
             out->conn = ec->c;
             return w;
         }
-        if (ho_quic_conn_is_closed(ec->c)) {
-            ep_conn *prev = ec->prev;
+        ep_conn *next = ec->anext != NULL ? ec->anext : ep->act_head;
+        if (ho_quic_conn_is_closed(ec->c))
             conn_release(ep, ec);
-            ec = prev;
-        }
+        else
+            deactivate(ep, ec);
+        if (next == ec || ep->act_head == NULL)
+            break;
+        ec = next;
     }
     return 0;
 }
 
 ho_quic_time ho_quic_endpoint_next_timeout(const ho_quic_endpoint *ep)
 {
-    ho_quic_time t = HO_QUIC_TIME_NEVER;
     if (ep->back_head != NULL)
         return 0; /* steps came back: finish them now (handle_timeout) */
-    /* O(connections); a timer heap would make this O(1) for large counts. */
-    for (const ep_conn *ec = ep->head.next; ec != &ep->head; ec = ec->next) {
+    ho_quic_time t = ep->hlen > 0 ? ep->heap[0]->deadline : HO_QUIC_TIME_NEVER;
+    for (const ep_conn *ec = ep->act_head; ec != NULL; ec = ec->anext) {
         ho_quic_time x = ho_quic_conn_next_timeout(ec->c);
         if (x < t)
             t = x;
@@ -1143,8 +1281,11 @@ ho_quic_time ho_quic_endpoint_next_timeout(const ho_quic_endpoint *ep)
 void ho_quic_endpoint_handle_timeout(ho_quic_endpoint *ep, ho_quic_time now)
 {
     steps_back(ep, now);
-    for (ep_conn *ec = ep->head.next, *next; ec != &ep->head; ec = next) {
-        next = ec->next;
+    while (ep->hlen > 0 && ep->heap[0]->deadline <= now)
+        activate(ep, ep->heap[0]);
+    for (ep_conn *ec = ep->act_head, *next; ec != NULL; ec = next) {
+        next = ec->anext;
+        ep->st.conn_visits++;
         /* A connection's timers never touch its TLS engine (PTO resends
          * our own CRYPTO data): they run while a step is out. */
         if (ho_quic_conn_next_timeout(ec->c) <= now)
@@ -1156,8 +1297,18 @@ void ho_quic_endpoint_handle_timeout(ho_quic_endpoint *ep, ho_quic_time now)
 
 void ho_quic_endpoint_foreach(ho_quic_endpoint *ep, void (*fn)(void *ctx, ho_quic_conn *c), void *ctx)
 {
-    for (ep_conn *ec = ep->head.next; ec != &ep->head; ec = ec->next)
+    for (ep_conn *ec = ep->head.next, *next; ec != &ep->head; ec = next) {
+        next = ec->next;
         fn(ctx, ec->c);
+    }
+}
+
+void ho_quic_endpoint_foreach_active(ho_quic_endpoint *ep, void (*fn)(void *ctx, ho_quic_conn *c), void *ctx)
+{
+    for (ep_conn *ec = ep->act_head, *next; ec != NULL; ec = next) {
+        next = ec->anext;
+        fn(ctx, ec->c);
+    }
 }
 
 size_t ho_quic_endpoint_conn_count(const ho_quic_endpoint *ep) { return ep->nconns; }

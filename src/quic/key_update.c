@@ -138,6 +138,7 @@ static int key_update(ho_quic_conn *c, bool wait_3pto)
 
 int ho_quic_conn_key_update(ho_quic_conn *c, ho_quic_time now)
 {
+    quic_conn_wake(c);
     c->now = now;
     return key_update(c, true);
 }

@@ -305,6 +305,7 @@ size_t ho_quic_path_build_side(ho_quic_conn *c, ho_quic_time now)
 
 int ho_quic_conn_migrate(ho_quic_conn *c, const ho_quic_path *new_path, ho_quic_time now)
 {
+    quic_conn_wake(c);
     if (c->is_server || new_path == NULL)
         return HO_ERR_INVALID_ARG;
     if (c->state >= HO_QUIC_STATE_CLOSING)

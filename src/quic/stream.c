@@ -264,6 +264,7 @@ void ho_quic_stream_notify_writable(ho_quic_conn *c)
 
 int ho_quic_stream_open(ho_quic_conn *c, bool bidi, uint64_t *id)
 {
+    quic_conn_wake(c);
     if (c->state >= HO_QUIC_STATE_CLOSING)
         return HO_ERR_CLOSED;
     int uni = !bidi;
@@ -311,17 +312,20 @@ static int stream_write(ho_quic_conn *c, uint64_t id, const void *data, size_t l
 
 int ho_quic_stream_write(ho_quic_conn *c, uint64_t id, const void *data, size_t len, bool fin, size_t *written)
 {
+    quic_conn_wake(c);
     return stream_write(c, id, data, len, fin, false, NULL, NULL, written);
 }
 
 int ho_quic_stream_write_ref(ho_quic_conn *c, uint64_t id, const void *data, size_t len, bool fin,
                              ho_quic_release_fn release, void *ud, size_t *written)
 {
+    quic_conn_wake(c);
     return stream_write(c, id, data, len, fin, true, release, ud, written);
 }
 
 int ho_quic_stream_read(ho_quic_conn *c, uint64_t id, void *buf, size_t cap, size_t *nread, bool *fin)
 {
+    quic_conn_wake(c);
     *nread = 0;
     *fin = false;
     ho_quic_stream *s = ho_quic_stream_find(c, id);
@@ -355,6 +359,7 @@ int ho_quic_stream_read(ho_quic_conn *c, uint64_t id, void *buf, size_t cap, siz
 
 int ho_quic_stream_reset(ho_quic_conn *c, uint64_t id, uint64_t app_error)
 {
+    quic_conn_wake(c);
     ho_quic_stream *s = ho_quic_stream_find(c, id);
     if (s == NULL)
         return HO_ERR_NOT_FOUND;
@@ -369,6 +374,7 @@ int ho_quic_stream_reset(ho_quic_conn *c, uint64_t id, uint64_t app_error)
 
 int ho_quic_stream_stop_sending(ho_quic_conn *c, uint64_t id, uint64_t app_error)
 {
+    quic_conn_wake(c);
     ho_quic_stream *s = ho_quic_stream_find(c, id);
     if (s == NULL)
         return HO_ERR_NOT_FOUND;
