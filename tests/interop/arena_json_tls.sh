@@ -15,7 +15,7 @@ need_arena
 fetch() {
     local name=$1 url=$2
     shift 2
-    timeout 20 curl -sk --max-time 15 -o "$T/$name.body" -D "$T/$name.hdr" \
+    timeout 60 curl -sk --max-time 50 -o "$T/$name.body" -D "$T/$name.hdr" \
         -w '%{http_version} %{http_code}\n' "$@" "$url" >"$T/$name.info" 2>"$T/$name.err"
 }
 
@@ -84,7 +84,7 @@ EOF
 
 # check_json NAME COUNT M: $T/NAME.body passes check_json.py.
 check_json() {
-    if timeout 20 python3 "$T/check_json.py" "$T/$1.body" "$2" "$3" "$ARENA/dataset.json" >"$T/$1.json.log" 2>&1; then
+    if timeout 60 python3 "$T/check_json.py" "$T/$1.body" "$2" "$3" "$ARENA/dataset.json" >"$T/$1.json.log" 2>&1; then
         pass "$1: body valid (count, items, total = price*quantity*$3)"
     else
         fail "$1: body invalid"
@@ -102,13 +102,13 @@ fetch_ok() {
 }
 
 # fingerprint: sha256 fingerprint of the certificate in the PEM on stdin.
-fingerprint() { timeout 10 openssl x509 -noout -fingerprint -sha256 2>/dev/null; }
+fingerprint() { timeout 60 openssl x509 -noout -fingerprint -sha256 2>/dev/null; }
 
 # check_cert NAME PORT: the server's leaf certificate is the arena RSA certificate.
 check_cert() {
     local want got
     want=$(fingerprint <"$RSA_CRT")
-    got=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$2" -servername localhost -showcerts 2>/dev/null | fingerprint)
+    got=$(echo | timeout 60 openssl s_client -connect "127.0.0.1:$2" -servername localhost -showcerts 2>/dev/null | fingerprint)
     if [ -n "$want" ] && [ "$got" = "$want" ]; then
         pass "$1: server certificate is the arena RSA certificate ($want)"
     else
@@ -121,7 +121,7 @@ s_client_get() {
     local name=$1
     shift
     printf 'GET /json/1?m=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' |
-        timeout 10 openssl s_client -connect "127.0.0.1:$TLS_PORT" -servername localhost -ign_eof "$@" \
+        timeout 60 openssl s_client -connect "127.0.0.1:$TLS_PORT" -servername localhost -ign_eof "$@" \
             >"$T/$name.out" 2>"$T/$name.err"
 }
 

@@ -26,7 +26,7 @@ gserv() {
 get() {
     local name=$1
     shift
-    timeout 10 "$HO_BIN" get -v "https://localhost:$PORT/" --cafile "$CRT" "$@" \
+    timeout 60 "$HO_BIN" get -v "https://localhost:$PORT/" --cafile "$CRT" "$@" \
         >"$T/$name.out" 2>"$T/$name.err" </dev/null
     RC=$?
 }

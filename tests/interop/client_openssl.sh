@@ -25,7 +25,7 @@ s_server() {
 get() {
     local name=$1 url=$2
     shift 2
-    timeout 10 "$HO_BIN" get -v "$url" "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null
+    timeout 60 "$HO_BIN" get -v "$url" "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null
     RC=$?
 }
 

@@ -64,7 +64,7 @@ counters() {
     : >"$file"
     alive || { say "    counters: server not running"; return 1; }
     kill -USR1 "$SRV_PID"
-    for _ in $(seq 100); do
+    for _ in $(seq 600); do
         if [ "$(_count_lines)" -gt "$n0" ]; then
             grep 'handoff: counters {' "$SRV_LOG" | tail -n 1 | sed 's/^.*handoff: counters //' >"$file"
             return 0
@@ -78,7 +78,7 @@ counters() {
 
 # counter FILE NAME: one field of a counters JSON ("?" when missing).
 counter() {
-    timeout 10 python3 -c 'import json,sys
+    timeout 120 python3 -c 'import json,sys
 try: print(json.load(open(sys.argv[1]))[sys.argv[2]])
 except Exception: print("?")' "$1" "$2"
 }

@@ -89,7 +89,7 @@ else
 fi
 
 # 6. Bad usage: exit 2.
-timeout 10 "$CLIENT" >/dev/null 2>"$T/usage.err"
+timeout 60 "$CLIENT" >/dev/null 2>"$T/usage.err"
 rc=$?
 if [ "$rc" -eq 2 ] && has "$T/usage.err" usage; then pass "no arguments: usage, exit 2"; else fail "no arguments: exit $rc"; fi
 finish

@@ -26,7 +26,7 @@ if ! wait_udp "$PORT" "$GTLS_PID"; then
 fi
 
 for size in 5000 300000; do
-    timeout 20 "$HO_BIN" get --h3 --cafile "$T/ec.crt" "https://127.0.0.1:$PORT/$size" >"$T/$size.body" 2>"$T/$size.err"
+    timeout 60 "$HO_BIN" get --h3 --cafile "$T/ec.crt" "https://127.0.0.1:$PORT/$size" >"$T/$size.body" 2>"$T/$size.err"
     rc=$?
     got=$(wc -c <"$T/$size.body")
     if [ "$rc" -eq 0 ] && [ "$got" -eq "$size" ]; then
@@ -36,9 +36,9 @@ for size in 5000 300000; do
         show "$T/$size.err" "$T/gtls.log"
     fi
 done
-timeout 20 "$HO_BIN" get --h3 -i --cafile "$T/ec.crt" "https://127.0.0.1:$PORT/10" >"$T/head.out" 2>"$T/head.err"
+timeout 60 "$HO_BIN" get --h3 -i --cafile "$T/ec.crt" "https://127.0.0.1:$PORT/10" >"$T/head.out" 2>"$T/head.err"
 check "get --h3 -i: status line" "$T/head.out" "HTTP/3 200"
-timeout 20 "$HO_BIN" get --h3 --cafile "$T/other.crt" "https://127.0.0.1:$PORT/10" >"$T/bad.out" 2>"$T/bad.err"
+timeout 60 "$HO_BIN" get --h3 --cafile "$T/other.crt" "https://127.0.0.1:$PORT/10" >"$T/bad.out" 2>"$T/bad.err"
 rc=$?
 if [ "$rc" -eq 1 ] && has "$T/bad.err" unknown_ca; then
     pass "get --h3 with an untrusted certificate fails (exit 1, unknown_ca)"

@@ -30,7 +30,7 @@ for retry in "" --retry; do
     serve3 "$tag" --cert "$T/ec.crt" --key "$T/ec.key" --dataset "$HO_TESTDATA/arena/dataset.json" \
         --static "$STATIC" $retry || { fail "$tag: server did not start"; continue; }
     check "$tag: QUIC listener announced" "$SRV_LOG" "listening h3 (QUIC) on UDP"
-    timeout 10 curl -sk "https://127.0.0.1:$HTTPS_PORT/json/25?m=4" -o "$T/$tag.tcp.json"
+    timeout 60 curl -sk "https://127.0.0.1:$HTTPS_PORT/json/25?m=4" -o "$T/$tag.tcp.json"
     if gtls "$tag" /static/app.js /static/hero.webp "/json/25?m=4"; then
         pass "$tag: gtlsclient exit 0"
     else
@@ -45,7 +45,7 @@ for retry in "" --retry; do
         cmp -s "$T/$tag/25?m=4" "$T/$tag.tcp.json"
     if [ -z "$retry" ]; then
         # (Our client does not follow a Retry yet: only gtlsclient is used with --retry.)
-        timeout 20 "$HO_BIN" get --h3 --cafile "$T/ec.crt" "https://127.0.0.1:$HTTPS_PORT/json/25?m=4" \
+        timeout 60 "$HO_BIN" get --h3 --cafile "$T/ec.crt" "https://127.0.0.1:$HTTPS_PORT/json/25?m=4" \
             >"$T/$tag.ours.json" 2>"$T/$tag.ours.err"
         verdict "$tag: get --h3 /json/25?m=4 identical to TCP" "$tag: get --h3 failed or differs" \
             cmp -s "$T/$tag.ours.json" "$T/$tag.tcp.json"

@@ -8,7 +8,7 @@ need_tools openssl gnutls-cli gnutls-serv tshark dumpcap
 pass "peer tools present: openssl gnutls-cli gnutls-serv tshark dumpcap"
 need_rsa_cert
 gen_ec_cert
-timeout 10 openssl x509 -in "$T/ec.crt" -noout -text >"$T/ec.txt" 2>&1
+timeout 60 openssl x509 -in "$T/ec.crt" -noout -text >"$T/ec.txt" 2>&1
 check "lib: ECDSA P-256 test certificate" "$T/ec.txt" "ASN1 OID: prime256v1" "DNS:localhost, IP Address:127.0.0.1"
 free_port
 p1=$PORT
@@ -19,7 +19,7 @@ if [ "$PORT" -gt "$p1" ] && ! listening "$PORT"; then pass "lib: free_port $p1, 
 get() {
     local name=$1 url=$2
     shift 2
-    timeout 10 "$HO_BIN" get -v "$url" "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null
+    timeout 60 "$HO_BIN" get -v "$url" "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null
     RC=$?
     if [ "$RC" -ne 0 ]; then
         fail "$name: handoff get exited $RC"
@@ -71,7 +71,7 @@ if serve_handoff features --cert "$CRT" --key "$KEY" --alpn http/1.1; then
     get keyupdate "$U" --cafile "$CRT" --alpn http/1.1 --key-update &&
         check "key update" "$T/keyupdate.err" "key-update: sent"
     check "key update: server answered" "$SRV_LOG" "key_update a=1 b=0 read" "key_update a=0 b=1 write"
-    timeout 10 "$HO_BIN" get "$U" --cafile "$CRT" --alpn h2 >"$T/noalpn.out" 2>"$T/noalpn.err" </dev/null
+    timeout 60 "$HO_BIN" get "$U" --cafile "$CRT" --alpn h2 >"$T/noalpn.out" 2>"$T/noalpn.err" </dev/null
     if [ $? -eq 1 ] && has "$T/noalpn.err" no_application_protocol; then
         pass "alpn: no common protocol -> no_application_protocol"
     else

@@ -170,7 +170,7 @@ case_ tls "idle keep-alive (idle timeout 1 s)" "200 closed" "$KA"
 check "idle keep-alive closed with close_notify" "$T/case$N.out" "end=close_notify"
 
 # ---- the server is still fine ------------------------------------------------------------------
-code=$(timeout 20 curl -sk --http1.1 --max-time 15 -o "$T/after.body" -w '%{http_code}' "https://127.0.0.1:$TLS_PORT/json/2?m=3")
+code=$(timeout 60 curl -sk --http1.1 --max-time 50 -o "$T/after.body" -w '%{http_code}' "https://127.0.0.1:$TLS_PORT/json/2?m=3")
 if [ "$code" = 200 ] && has "$T/after.body" '"count":2'; then
     pass "after all cases: GET /json/2?m=3 -> 200"
 else

@@ -111,7 +111,7 @@ if start_bg "$PORT" "$SRV_LOG" env SSLKEYLOGFILE="$SKEYS" "$HO_BIN" serve --bind
     --port "$PORT" --cert "$CRT" --key "$KEY"; then
     SRV_PID=$BG_PID
     if capture_start server; then
-        timeout 10 env -u SSLKEYLOGFILE "$HO_BIN" get "https://localhost:$PORT/" --cafile "$CRT" \
+        timeout 60 env -u SSLKEYLOGFILE "$HO_BIN" get "https://localhost:$PORT/" --cafile "$CRT" \
             >"$T/server.get.out" 2>"$T/server.get.err" </dev/null
         capture_stop
         check "server keys: get worked" "$T/server.get.out" "handoff"
@@ -136,7 +136,7 @@ if start_bg "$PORT" "$SRV_LOG" env -u SSLKEYLOGFILE openssl s_server -accept "12
     -cert "$CRT" -key "$KEY" -tls1_3 -www; then
     SRV_PID=$BG_PID
     if capture_start client; then
-        timeout 10 env SSLKEYLOGFILE="$CKEYS" "$HO_BIN" get "https://localhost:$PORT/" --cafile "$CRT" \
+        timeout 60 env SSLKEYLOGFILE="$CKEYS" "$HO_BIN" get "https://localhost:$PORT/" --cafile "$CRT" \
             >"$T/client.get.out" 2>"$T/client.get.err" </dev/null
         capture_stop
         check "client keys: get worked" "$T/client.get.out" "New, TLSv1.3"

@@ -13,7 +13,7 @@ N=5
 
 # ---- --ktls on: refused where the kernel lacks kTLS ------------------------------------------
 free_port
-timeout 20 env HANDOFF_LOG=warn "$HO_BIN" serve --bind 127.0.0.1 --port "$PORT" --tls-port 0 \
+timeout 60 env HANDOFF_LOG=warn "$HO_BIN" serve --bind 127.0.0.1 --port "$PORT" --tls-port 0 \
     --http-port 0 --ktls on >"$T/on.out" 2>&1 </dev/null &
 on_pid=$!
 # It either listens (the kernel has kTLS) or exits with its reason: wait for one of the two.
@@ -43,10 +43,10 @@ fi
 for mode in auto off; do
     serve3 "ktls-$mode" --ktls "$mode" --threads 1 --handshake-workers 0 \
         --dataset "$HO_TESTDATA/arena/dataset.json" || { fail "$mode: server did not start"; continue; }
-    timeout 10 curl -s "http://127.0.0.1:$HTTP_PORT/json/40?m=8" -o "$T/plain.body"
+    timeout 60 curl -s "http://127.0.0.1:$HTTP_PORT/json/40?m=8" -o "$T/plain.body"
     same=0
     for i in $(seq $N); do
-        timeout 10 curl -sk --http1.1 "https://127.0.0.1:$TLS_PORT/json/40?m=8" -o "$T/$mode.$i.body" &&
+        timeout 60 curl -sk --http1.1 "https://127.0.0.1:$TLS_PORT/json/40?m=8" -o "$T/$mode.$i.body" &&
             cmp -s "$T/$mode.$i.body" "$T/plain.body" && same=$((same + 1))
     done
     verdict "--ktls $mode: $N connections, bodies identical to the plaintext port" \

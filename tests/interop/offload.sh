@@ -102,7 +102,7 @@ if serve3 adaptive --offload adaptive --threads 1 --handshake-workers 1; then
         keepalive_stop adaptive
     fi
     h2load_ok adaptive 300
-    code=$(timeout 20 curl -sk --max-time 15 -o "$T/adaptive.body" -w '%{http_code}' "https://127.0.0.1:$HTTPS_PORT/")
+    code=$(timeout 60 curl -sk --max-time 50 -o "$T/adaptive.body" -w '%{http_code}' "https://127.0.0.1:$HTTPS_PORT/")
     if [ "$code" = 200 ] && has "$T/adaptive.body" "<h1>handoff</h1>"; then
         pass "adaptive: curl after the burst gets the page"
     else

@@ -19,7 +19,7 @@ get_twice() {
     shift
     rm -f "$T/$name.sess"
     for i in 1 2; do
-        timeout 10 "$HO_BIN" get -v "https://localhost:$PORT/" --cafile "$CRT" --resume "$T/$name.sess" "$@" \
+        timeout 60 "$HO_BIN" get -v "https://localhost:$PORT/" --cafile "$CRT" --resume "$T/$name.sess" "$@" \
             >"$T/$name.$i.out" 2>"$T/$name.$i.err" </dev/null
     done
 }
@@ -57,12 +57,12 @@ for mode in psk_ke dhe; do
     [ "$mode" = psk_ke ] && args=(--psk-ke)
     serve_handoff "serve-$mode" --cert "$CRT" --key "$KEY" "${args[@]}" || { fail "serve $mode: start"; continue; }
     rm -f "$T/o.sess"
-    printf "$REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -tls1_3 \
+    printf "$REQ" | timeout 60 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -tls1_3 \
         -CAfile "$CRT" -allow_no_dhe_kex -sess_out "$T/o.sess" -ign_eof >"$T/o-$mode.1" 2>&1
-    printf "$REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -tls1_3 \
+    printf "$REQ" | timeout 60 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -tls1_3 \
         -CAfile "$CRT" -allow_no_dhe_kex -sess_in "$T/o.sess" -ign_eof >"$T/o-$mode.2" 2>&1
     check "openssl s_client vs serve $mode: resumed" "$T/o-$mode.2" "Reused, TLSv1.3" "HTTP/1.1 200"
-    echo | timeout 10 gnutls-cli -p "$PORT" --x509cafile "$CRT" localhost -r --priority "$GPRIO" "${GPSK[@]}" \
+    echo | timeout 60 gnutls-cli -p "$PORT" --x509cafile "$CRT" localhost -r --priority "$GPRIO" "${GPSK[@]}" \
         >"$T/g-$mode" 2>&1
     # gnutls-cli with +PSK offers psk_ke alone: resumed only when we allow it (§4.2.9: never a
     # mode the client did not list), else a full handshake.

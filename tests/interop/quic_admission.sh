@@ -23,7 +23,7 @@ gen_ec_cert
 capture() {
     local file=$1
     free_port || return 1
-    timeout 20 python3 - "$PORT" "$file" <<'EOF' &
+    timeout 60 python3 - "$PORT" "$file" <<'EOF' &
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", int(sys.argv[1])))
@@ -45,18 +45,18 @@ EOF
 
 # hold FILE: replays the captured Initial to our server from a socket that never answers.
 hold() {
-    timeout 10 python3 - "$HTTPS_PORT" "$1" <<'EOF'
+    timeout 60 python3 - "$HTTPS_PORT" "$1" <<'EOF'
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.sendto(open(sys.argv[2], "rb").read(), ("127.0.0.1", int(sys.argv[1])))
-s.settimeout(5)
+s.settimeout(45)
 s.recvfrom(65536)   # the server's Initial/Handshake flight: the connection exists
 EOF
 }
 
 # gtls NAME: one GET with gtlsclient (its frame log in $T/NAME.log).
 gtls() {
-    timeout 20 gtlsclient --exit-on-all-streams-close 127.0.0.1 "$HTTPS_PORT" \
+    timeout 60 gtlsclient --exit-on-all-streams-close 127.0.0.1 "$HTTPS_PORT" \
         "https://127.0.0.1:$HTTPS_PORT/baseline2?a=1&b=2" >"$T/$1.log" 2>&1
 }
 
@@ -89,7 +89,7 @@ for mode in retry refuse off; do
         check "$tag: CONNECTION_CLOSE with CONNECTION_REFUSED" "$T/$tag.log" "CONNECTION_CLOSE" \
             "error_code=CONNECTION_REFUSED"
         # Our client names the peer's close: who closed, the RFC 9000 name, the code.
-        timeout 60 "$HO_BIN" get --h3 --cafile "$T/ec.crt" --timeout 20 "https://127.0.0.1:$HTTPS_PORT/" \
+        timeout 60 "$HO_BIN" get --h3 --cafile "$T/ec.crt" --timeout 50 "https://127.0.0.1:$HTTPS_PORT/" \
             >"$T/$tag.get.out" 2>"$T/$tag.get.err"
         check "$tag: get --h3 says the server closed with CONNECTION_REFUSED" "$T/$tag.get.err" \
             "HTTP/3 fetch: server closed: CONNECTION_REFUSED (0x2)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ECN (RFC 9000 §13.4) and DPLPMTUD (RFC 8899) against ngtcp2 0.12 on loopback:
-#  - gtlsclient downloads a 2 MB file from `handoff serve` over HTTP/3 byte-exact; its verbose log
+#  - gtlsclient downloads a 1 MB file from `handoff serve` over HTTP/3 byte-exact; its verbose log
 #    says "path is ECN capable" (it validated our ACK_ECN counts), it received ECT(0)-marked
 #    datagrams from us, and 1452-byte ones (our probe raised max_datagram_size from 1200);
 #    gtlsclient probes the path itself (up to our max_udp_payload_size) and we take its probes.
@@ -23,13 +23,13 @@ gen_ec_cert
 
 # ---- gtlsclient -> handoff serve ----------------------------------------------------------------
 mkdir -p "$T/static" "$T/dl"
-head -c 2000000 /dev/urandom >"$T/static/big.bin"
+head -c 1000000 /dev/urandom >"$T/static/big.bin"
 if serve3 srv --cert "$T/ec.crt" --key "$T/ec.key" --static "$T/static"; then
-    timeout 240 gtlsclient --exit-on-all-streams-close --download="$T/dl" 127.0.0.1 "$HTTPS_PORT" \
+    timeout 360 gtlsclient --exit-on-all-streams-close --download="$T/dl" 127.0.0.1 "$HTTPS_PORT" \
         "https://127.0.0.1:$HTTPS_PORT/static/big.bin" >"$T/gtlsclient.log" 2>&1
     rc=$?
     if [ "$rc" -eq 0 ] && cmp -s "$T/dl/big.bin" "$T/static/big.bin"; then
-        pass "gtlsclient <- serve: 2000000 bytes byte-exact"
+        pass "gtlsclient <- serve: 1000000 bytes byte-exact"
     else
         fail "gtlsclient <- serve: exit $rc or the body differs"
         show "$SRV_LOG"
@@ -40,7 +40,7 @@ if serve3 srv --cert "$T/ec.crt" --key "$T/ec.key" --static "$T/static"; then
     check "gtlsclient: our datagrams arrive marked ECT(0)" "$T/gtlsclient.log" "ecn=0x2 1452 bytes"
     n1452=$(grep -c "Received packet: .* 1452 bytes" "$T/gtlsclient.log")
     nbig=$(grep -cE "Received packet: .* (1[5-9][0-9][0-9]|[2-9][0-9]{3}|[0-9]{5}) bytes" "$T/gtlsclient.log")
-    if [ "$n1452" -gt 1000 ] && [ "$nbig" -eq 0 ]; then
+    if [ "$n1452" -gt 500 ] && [ "$nbig" -eq 0 ]; then
         pass "serve sent $n1452 datagrams of 1452 bytes (DPLPMTUD raised 1200 -> 1452), none larger"
     else
         fail "serve: $n1452 datagrams of 1452 bytes, $nbig above the ceiling"

@@ -150,7 +150,7 @@ if start_bg "$HTTPS_PORT" "$SRV_LOG" "$HO_BIN" serve --port "$HTTPS_PORT" --tls-
     fetch ipv6 ::1 -- /mid8.bin
     check "ipv6: gtlsclient talked to [::1]" "$T/ipv6.log" "remote=[::1]:$HTTPS_PORT"
     fetch ipv4-dualstack 127.0.0.1 -- /small.bin
-    timeout 20 curl -sk -6 "https://[::1]:$HTTPS_PORT/small.bin" -o "$T/v6-tcp.bin"
+    timeout 60 curl -sk -6 "https://[::1]:$HTTPS_PORT/small.bin" -o "$T/v6-tcp.bin"
     verdict "ipv6: HTTPS over TCP on [::1] byte-identical" "ipv6: HTTPS over TCP on [::1] failed or differs" \
         cmp -s "$T/v6-tcp.bin" "$ROOT/small.bin"
     end_server v6

@@ -47,7 +47,7 @@ many() {
 
 # per_thread FILE FIELD: the field of each thread, space-separated.
 per_thread() {
-    timeout 10 python3 -c 'import json,sys
+    timeout 60 python3 -c 'import json,sys
 try: print(" ".join(str(t[sys.argv[2]]) for t in json.load(open(sys.argv[1]))["quic_threads"]))
 except Exception: print("?")' "$1" "$2"
 }

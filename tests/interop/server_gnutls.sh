@@ -14,7 +14,7 @@ TLS13='NORMAL:-VERS-ALL:+VERS-TLS1.3'
 gcli() {
     local prio=$1
     shift
-    timeout 10 gnutls-cli --x509cafile="$CRT" --priority "$prio" -p "$PORT" "$@" localhost
+    timeout 60 gnutls-cli --x509cafile="$CRT" --priority "$prio" -p "$PORT" "$@" localhost
 }
 
 # ask OUT MARK ARGS...: gcli ARGS with output in OUT; sends the request, waits (up to 15 s)

@@ -11,7 +11,7 @@ REQ='GET / HTTP/1.0\r\n\r\n'
 
 # s_client ARGS...: connect to 127.0.0.1:$PORT as localhost, verifying against $CRT.
 s_client() {
-    timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -tls1_3 \
+    timeout 60 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -tls1_3 \
         -CAfile "$CRT" -verify_return_error -verify_hostname localhost "$@"
 }
 

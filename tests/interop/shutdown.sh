@@ -16,7 +16,7 @@ CLIENTS=()
 idle_client() {
     local name=$1
     shift
-    printf '%b' "$REQ" | rawhttp raw --timeout 20 --ready "$T/$name.ready" --out "$T/$name.resp" "$@" \
+    printf '%b' "$REQ" | rawhttp raw --timeout 60 --ready "$T/$name.ready" --out "$T/$name.resp" "$@" \
         >"$T/$name.out" 2>&1 &
     CLIENTS+=($!)
 }
@@ -26,7 +26,7 @@ idle_client() {
 slow_client() {
     local name=$1
     shift
-    printf '%b' "$REQ" | rawhttp raw --timeout 20 --split 20 --pause 3 --sent "$T/$name.sent" \
+    printf '%b' "$REQ" | rawhttp raw --timeout 60 --split 20 --pause 3 --sent "$T/$name.sent" \
         --out "$T/$name.resp" "$@" >"$T/$name.out" 2>&1 &
     CLIENTS+=($!)
 }
@@ -46,7 +46,7 @@ wait_files() {
 # refused NAME URL: curl cannot connect (exit 7).
 refused() {
     local rc
-    timeout 15 curl -sk --max-time 10 -o /dev/null "$2" 2>/dev/null
+    timeout 60 curl -sk --max-time 50 -o /dev/null "$2" 2>/dev/null
     rc=$?
     if [ "$rc" = 7 ]; then
         pass "$1: connection refused after the stop"

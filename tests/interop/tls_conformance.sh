@@ -14,7 +14,7 @@ cert_files ec
 
 REQ='GET / HTTP/1.0\r\n\r\n'
 s_client() {
-    timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -tls1_3 \
+    timeout 60 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -tls1_3 \
         -CAfile "$CRT" -verify_return_error -verify_hostname localhost "$@"
 }
 
@@ -53,7 +53,7 @@ done
 
 # ---- handoff get over TCP sets TCP_NODELAY --------------------------------------------
 if serve_handoff nodelay --cert "$CRT" --key "$KEY"; then
-    timeout 20 strace -f -e trace=setsockopt -o "$T/get.strace" \
+    timeout 60 strace -f -e trace=setsockopt -o "$T/get.strace" \
         "$HO_BIN" get "https://localhost:$PORT/" --cafile "$CRT" >"$T/get.out" 2>"$T/get.err" </dev/null
     check "get: response" "$T/get.out" "handoff"
     check "get: TCP_NODELAY set on the client socket" "$T/get.strace" "TCP_NODELAY, [1]"
@@ -66,7 +66,7 @@ fi
 gen_key_cert() { # NAME ALG [OPTS...]: self-signed $T/NAME.crt / .key for localhost
     local name=$1 alg=$2
     shift 2
-    timeout 20 openssl req -x509 -newkey "$alg" "$@" -nodes -keyout "$T/$name.key" -out "$T/$name.crt" \
+    timeout 60 openssl req -x509 -newkey "$alg" "$@" -nodes -keyout "$T/$name.key" -out "$T/$name.crt" \
         -days 30 -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
         >"$T/$name.gen.log" 2>&1 || fail "openssl req $name"
 }
@@ -78,7 +78,7 @@ for kind in ed25519 rsapss; do
     # handoff get against openssl s_server
     free_port && start_bg "$PORT" "$T/oss-$kind.log" openssl s_server -accept "127.0.0.1:$PORT" \
         -cert "$T/$kind.crt" -key "$T/$kind.key" -tls1_3 -www && {
-        timeout 10 "$HO_BIN" get -v "https://localhost:$PORT/" --cafile "$T/$kind.crt" \
+        timeout 60 "$HO_BIN" get -v "https://localhost:$PORT/" --cafile "$T/$kind.crt" \
             >"$T/get-oss-$kind.out" 2>"$T/get-oss-$kind.err" </dev/null
         check "get vs openssl s_server, $kind certificate" "$T/get-oss-$kind.out" "Shared Signature Algorithms"
         stop_bg "$BG_PID"
@@ -88,7 +88,7 @@ for kind in ed25519 rsapss; do
         --x509certfile="$T/$kind.crt" --x509keyfile="$T/$kind.key" \
         --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.3:+SIGN-RSA-PSS-SHA256:+SIGN-RSA-PSS-RSAE-SHA256:+SIGN-EDDSA-ED25519' \
         --http && {
-        timeout 10 "$HO_BIN" get -v "https://localhost:$PORT/" --cafile "$T/$kind.crt" \
+        timeout 60 "$HO_BIN" get -v "https://localhost:$PORT/" --cafile "$T/$kind.crt" \
             >"$T/get-gs-$kind.out" 2>"$T/get-gs-$kind.err" </dev/null
         check "get vs gnutls-serv, $kind certificate" "$T/get-gs-$kind.out" "GnuTLS"
         stop_bg "$BG_PID"
@@ -98,13 +98,13 @@ done
 # handoff serve with an RSA-PSS (id-RSASSA-PSS) key, to openssl s_client and gnutls-cli: it signs
 # with rsa_pss_pss_sha256 (RFC 8446 §4.2.3).
 if serve_handoff rsapss --cert "$T/rsapss.crt" --key "$T/rsapss.key"; then
-    printf "$REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -tls1_3 \
+    printf "$REQ" | timeout 60 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -tls1_3 \
         -sigalgs rsa_pss_pss_sha256 -CAfile "$T/rsapss.crt" -verify_return_error -brief -ign_eof \
         >"$T/sc-pss.out" 2>"$T/sc-pss.err"
     check "openssl s_client (offering only rsa_pss_pss_sha256) vs serve, RSA-PSS key" "$T/sc-pss.err" \
         "Signature type: RSA-PSS" "Verification: OK"
     check "openssl s_client vs serve, RSA-PSS key: response" "$T/sc-pss.out" "HTTP/1.1 200"
-    printf "$REQ" | timeout 10 gnutls-cli --port "$PORT" --x509cafile "$T/rsapss.crt" localhost \
+    printf "$REQ" | timeout 60 gnutls-cli --port "$PORT" --x509cafile "$T/rsapss.crt" localhost \
         --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.3:+SIGN-RSA-PSS-SHA256' >"$T/gc-pss.out" 2>&1
     check "gnutls-cli vs serve, RSA-PSS key" "$T/gc-pss.out" "(RSA-PSS-SHA256)" "Handshake was completed"
     stop_bg "$SRV_PID"
@@ -114,11 +114,11 @@ fi
 
 # handoff serve with an Ed25519 certificate, to openssl s_client and gnutls-cli.
 if serve_handoff ed25519 --cert "$T/ed25519.crt" --key "$T/ed25519.key"; then
-    printf "$REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -tls1_3 \
+    printf "$REQ" | timeout 60 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -tls1_3 \
         -CAfile "$T/ed25519.crt" -verify_return_error -brief -ign_eof >"$T/sc-ed.out" 2>"$T/sc-ed.err"
     check "openssl s_client vs serve, Ed25519 certificate" "$T/sc-ed.err" "Signature type: ed25519" "Verification: OK"
     check "openssl s_client vs serve, Ed25519: response" "$T/sc-ed.out" "HTTP/1.1 200"
-    printf "$REQ" | timeout 10 gnutls-cli --port "$PORT" --x509cafile "$T/ed25519.crt" localhost \
+    printf "$REQ" | timeout 60 gnutls-cli --port "$PORT" --x509cafile "$T/ed25519.crt" localhost \
         --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.3:+SIGN-EDDSA-ED25519' >"$T/gc-ed.out" 2>&1
     # (gnutls-cli may close before the response arrives: the handshake is what is checked)
     check "gnutls-cli vs serve, Ed25519 certificate" "$T/gc-ed.out" "(EdDSA-Ed25519)" "Handshake was completed"

@@ -21,7 +21,7 @@ i=0
 for pair in $PAIRS; do
     i=$((i + 1))
     path="/json/${pair%:*}?m=${pair#*:}"
-    code=$(timeout 20 curl -s --max-time 15 -o "$T/expect-$i.json" -w '%{http_code}' \
+    code=$(timeout 60 curl -s --max-time 50 -o "$T/expect-$i.json" -w '%{http_code}' \
         "http://127.0.0.1:$HTTP_PORT$path" 2>"$T/curl-$i.err")
     if [ "$code" = 200 ] && [ -s "$T/expect-$i.json" ]; then
         pass "expected body for $path fetched ($(wc -c <"$T/expect-$i.json") bytes)"
