@@ -35,7 +35,7 @@ serve3() {
         --tls-port "$TLS_PORT" --http-port "$HTTP_PORT" --threads "${HO_SERVE_THREADS:-2}" "$@" || return 1
     SRV_WRAP=$BG_PID
     SRV_PID=
-    for _ in $(seq 200); do
+    for _ in $(seq 600); do
         SRV_PID=$(pgrep -P "$SRV_WRAP" | head -n 1)
         if [ -n "$SRV_PID" ] && listening "$TLS_PORT" && listening "$HTTP_PORT"; then
             # The QUIC listener starts after the TCP ports (it needs the certificate first).

@@ -54,21 +54,21 @@ show() {
 # has FILE STRING: FILE contains the fixed string STRING.
 has() { grep -qF -- "$2" "$1" 2>/dev/null; }
 
-# wait_log FILE STRING [SECONDS]: wait (default 10 s) until FILE contains STRING; false if it never does.
+# wait_log FILE STRING [SECONDS]: wait (default 60 s) until FILE contains STRING; false if it never does.
 # (A server may print a line after its port listens, e.g. where it wrote its self-signed certificate.)
 wait_log() {
     local i
-    for ((i = 0; i < ${3:-10} * 10; i++)); do
+    for ((i = 0; i < ${3:-60} * 10; i++)); do
         has "$1" "$2" && return 0
         sleep 0.1
     done
     return 1
 }
 
-# wait_count FILE STRING N [SECONDS]: wait (default 10 s) until FILE has N lines containing STRING.
+# wait_count FILE STRING N [SECONDS]: wait (default 60 s) until FILE has N lines containing STRING.
 wait_count() {
     local i
-    for ((i = 0; i < ${4:-10} * 10; i++)); do
+    for ((i = 0; i < ${4:-60} * 10; i++)); do
         [ "$(grep -cF -- "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
         sleep 0.1
     done
@@ -100,7 +100,7 @@ hangup() {
 }
 
 # start_echo LOG CMD...: start an examples/echo_server command line (UDP port 0: it picks one and
-# prints it) in the background, at most 590 s, and wait up to 10 s for its "listening" line.
+# prints it) in the background, at most 590 s, and wait up to 60 s for its "listening" line.
 # Sets ECHO_PID and EPORT ("" when it did not start; then LOG says why).
 start_echo() {
     local log=$1 _
@@ -109,7 +109,7 @@ start_echo() {
     ECHO_PID=$!
     BG_PIDS+=("$ECHO_PID")
     EPORT=""
-    for _ in $(seq 100); do
+    for _ in $(seq 600); do
         EPORT=$(sed -n 's/^echo_server: listening on UDP 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$log")
         [ -n "$EPORT" ] && return 0
         kill -0 "$ECHO_PID" 2>/dev/null || break
@@ -224,11 +224,11 @@ listening() { [ -n "$(timeout 5 ss -Hltn "( sport = :$1 )" 2>/dev/null)" ]; }
 # udp_bound PORT: a UDP socket is bound to PORT.
 udp_bound() { [ -n "$(timeout 5 ss -Hlun "( sport = :$1 )" 2>/dev/null)" ]; }
 
-# wait_udp PORT PID [SECONDS]: wait (default 10 s) until a UDP socket is bound to PORT, while
+# wait_udp PORT PID [SECONDS]: wait (default 60 s) until a UDP socket is bound to PORT, while
 # process PID lives; false if PID exits first or the time runs out.
 wait_udp() {
     local i
-    for ((i = 0; i < ${3:-10} * 10; i++)); do
+    for ((i = 0; i < ${3:-60} * 10; i++)); do
         udp_bound "$1" && return 0
         kill -0 "$2" 2>/dev/null || return 1
         sleep 0.1
@@ -250,7 +250,7 @@ kill_group() {
 
 # start_bg PORT LOG CMD...: run CMD in the background (stdout+stderr to LOG, stdin from
 # /dev/null, at most 590 s: a safety net below ctest's 600 s, never the test's own clock,
-# which stops the process itself), then wait up to 20 s for PORT to listen. Sets BG_PID.
+# which stops the process itself), then wait up to 60 s for PORT to listen. Sets BG_PID.
 # Returns 1 (after showing LOG) if the server exits or never listens.
 start_bg() {
     local port=$1 log=$2 i
@@ -258,7 +258,7 @@ start_bg() {
     timeout -k 10 590 "$@" >"$log" 2>&1 </dev/null &
     BG_PID=$!
     BG_PIDS+=("$BG_PID")
-    for i in $(seq 200); do
+    for i in $(seq 600); do
         listening "$port" && return 0
         kill -0 "$BG_PID" 2>/dev/null || break
         sleep 0.1

@@ -17,7 +17,7 @@ gcli() {
     timeout 60 gnutls-cli --x509cafile="$CRT" --priority "$prio" -p "$PORT" "$@" localhost
 }
 
-# ask OUT MARK ARGS...: gcli ARGS with output in OUT; sends the request, waits (up to 15 s)
+# ask OUT MARK ARGS...: gcli ARGS with output in OUT; sends the request, waits (up to 60 s)
 # until OUT shows MARK (gnutls-cli exits at the end of its input, so the input stays open
 # until the response is in), then ends the input.
 ask() {
@@ -25,7 +25,7 @@ ask() {
     shift 2
     talk "$out" "$out" gcli "$@"
     tell "$REQ"
-    wait_log "$out" "$mark" 15
+    wait_log "$out" "$mark" 60
     hangup
 }
 
@@ -109,13 +109,13 @@ fi
 if serve_handoff keyupdate --cert "$CRT" --key "$KEY"; then
     o=$T/keyupdate
     talk "$o.out" "$o.out" gcli "$TLS13" --inline-commands
-    wait_log "$o.out" "- Handshake was completed" 15
+    wait_log "$o.out" "- Handshake was completed" 60
     tell '^rekey^\n'
-    wait_count "$o.out" "- Rekey was completed" 1 15
+    wait_count "$o.out" "- Rekey was completed" 1 60
     tell '^rekey1^\n'
-    wait_count "$o.out" "- Rekey was completed" 2 15
+    wait_count "$o.out" "- Rekey was completed" 2 60
     tell "$REQ"
-    wait_log "$o.out" "<h1>handoff</h1>" 15
+    wait_log "$o.out" "<h1>handoff</h1>" 60
     hangup
     if [ "$(grep -c -- '- Rekey was completed' "$o.out")" -eq 2 ]; then
         pass "key update: gnutls-cli completed two"

@@ -143,13 +143,13 @@ fi
 if serve_handoff keyupdate --cert "$CRT" --key "$KEY"; then
     o=$T/keyupdate
     talk "$o.out" "$o.err" s_client
-    wait_log "$o.out" "Verify return code" 15
+    wait_log "$o.out" "Verify return code" 60
     tell 'K\n'
-    wait_count "$o.err" KEYUPDATE 1 15
+    wait_count "$o.err" KEYUPDATE 1 60
     tell 'k\n'
-    wait_count "$o.err" KEYUPDATE 2 15
+    wait_count "$o.err" KEYUPDATE 2 60
     tell "$REQ"
-    wait_log "$o.out" "<h1>handoff</h1>" 15
+    wait_log "$o.out" "<h1>handoff</h1>" 60
     hangup
     check "key update: s_client sent two" "$o.err" "KEYUPDATE"
     [ "$(grep -c KEYUPDATE "$o.err")" -eq 2 ] || fail "key update: expected 2 KEYUPDATE lines in s_client output"
