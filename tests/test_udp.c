@@ -176,7 +176,9 @@ static void ecn_pktinfo_case(int family)
     for (size_t i = 0; i < g.n; i++)
         CHECK_EQ(g.ecn[i], 2);
     CHECK(g.content_ok);
-    /* pktinfo: the local address is the loopback one, with our port. */
+    /* pktinfo: the local address is the loopback one, with our port
+     * (the port read once at open, not per datagram). */
+    CHECK_EQ(ntohs(rs.port), port);
     CHECK_EQ(g.local[0].ss.ss_family, family);
     if (family == AF_INET) {
         struct sockaddr_in *l = (struct sockaddr_in *)&g.local[0].ss;

@@ -214,6 +214,7 @@ typedef struct ho_udp_socket {
     bool test_refuse_gso;     /* tests: pretend the kernel refused GSO (EINVAL) */
     uint64_t gso_fallbacks;   /* sends retried without GSO */
     uint64_t gro_reads;       /* received messages split into several datagrams (GRO) */
+    uint16_t port;            /* the bound port, network byte order (read once at open) */
 } ho_udp_socket;
 
 typedef struct ho_udp_addr {

@@ -58,6 +58,12 @@ int ho_udp_open(ho_udp_socket *s, const struct sockaddr *addr, socklen_t addrlen
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o->sndbuf, sizeof(o->sndbuf));
     if (bind(fd, addr, addrlen) != 0)
         goto fail;
+    /* The bound port (port 0 picked one), once: each received datagram's
+     * local address is its IP_PKTINFO address with this port. */
+    ho_udp_addr me;
+    if (ho_udp_local_addr(s, &me) == HO_OK)
+        s->port = me.ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&me.ss)->sin6_port
+                                              : ((struct sockaddr_in *)&me.ss)->sin_port;
     /* Each feature is used only if the kernel takes the option; the IPv4
      * options also apply to IPv4-mapped traffic on a dual-stack socket. */
     if (!o->no_ecn) {
@@ -164,11 +170,7 @@ void ho_udp_rx_free(ho_udp_rx *rx)
 
 static void local_port(const ho_udp_socket *s, ho_udp_addr *a)
 {
-    ho_udp_addr me;
-    if (ho_udp_local_addr(s, &me) != HO_OK)
-        return;
-    uint16_t port = me.ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&me.ss)->sin6_port
-                                                 : ((struct sockaddr_in *)&me.ss)->sin_port;
+    uint16_t port = s->port;
     if (a->ss.ss_family == AF_INET)
         ((struct sockaddr_in *)&a->ss)->sin_port = port;
     else
