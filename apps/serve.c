@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "common.h"
 
+#include "arena.h"
 #include "handoff/http_server.h"
 
 #include <ctype.h>
@@ -518,7 +519,7 @@ int serve_main(int argc, char **argv)
     ho_buf chain_pem, key_pem;
     ho_buf_init(&chain_pem);
     ho_buf_init(&key_pem);
-    ho_arena *arena = NULL;
+    app_arena *arena = NULL;
     ho_router *router = NULL;
     ho_server *srv = NULL;
     rc = 1;
@@ -533,12 +534,12 @@ int serve_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
     char err_text[256] = "";
-    arena = ho_arena_new(o.dataset, o.static_dir, err_text, sizeof(err_text));
+    arena = app_arena_new(o.dataset, o.static_dir, err_text, sizeof(err_text));
     if (arena == NULL) {
         fprintf(stderr, "handoff: dataset: %s\n", err_text);
         goto done;
     }
-    if (o.root != NULL && ho_arena_set_root(arena, o.root, err_text, sizeof(err_text)) != HO_OK) {
+    if (o.root != NULL && app_arena_set_root(arena, o.root, err_text, sizeof(err_text)) != HO_OK) {
         fprintf(stderr, "handoff: --root: %s\n", err_text);
         rc = 2;
         goto done;
@@ -546,10 +547,10 @@ int serve_main(int argc, char **argv)
     router = ho_router_new();
     /* Without a root, "/" is the built-in page; with one, its files. */
     if (router == NULL || (o.root == NULL && ho_router_add(router, "GET", "/", index_handler, NULL) != HO_OK) ||
-        ho_arena_register(arena, router) != HO_OK)
+        app_arena_register(arena, router) != HO_OK)
         goto done;
     if (o.root != NULL)
-        fprintf(stderr, "handoff: serving %zu files from %s at /\n", ho_arena_root_file_count(arena), o.root);
+        fprintf(stderr, "handoff: serving %zu files from %s at /\n", app_arena_root_file_count(arena), o.root);
     ho_h1_service svc = {.router = router};
     ho_http_limits_default(&svc.limits);
 
@@ -669,8 +670,8 @@ int serve_main(int argc, char **argv)
             fprintf(stderr, "handoff: QUIC admission: CONNECTION_REFUSED from %ld handshakes in progress per thread\n",
                     o.refuse_above);
     }
-    fprintf(stderr, "handoff: dataset %s (%zu items); offload %s; kTLS %s\n", ho_arena_dataset_source(arena),
-            ho_arena_item_count(arena),
+    fprintf(stderr, "handoff: dataset %s (%zu items); offload %s; kTLS %s\n", app_arena_dataset_source(arena),
+            app_arena_item_count(arena),
             o.server.offload == HO_OFFLOAD_OFF      ? "off"
             : o.server.offload == HO_OFFLOAD_ALWAYS ? "always"
                                                     : "adaptive",
@@ -696,7 +697,7 @@ done:
     ho_buf_free(&chain_pem);
     ho_buf_free(&key_pem);
     ho_router_free(router);
-    ho_arena_free(arena);
+    app_arena_free(arena);
     ho_tls_config_free(cfg);
     return rc;
 }

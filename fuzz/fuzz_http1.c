@@ -11,6 +11,7 @@
  *   2. checks that the first request, cut at the cut point, gives either
  *      HO_HTTP_INCOMPLETE or exactly what the whole input gives.
  * Seeds: fuzz/corpus/fuzz_http1/. */
+#include "arena.h"
 #include "handoff/http.h"
 
 #include <stdlib.h>
@@ -22,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(x) do { if (!(x)) abort(); } while (0)
 
-static ho_arena *arena;
+static app_arena *arena;
 static ho_router *router;
 static ho_http_request req, cut_req;
 
@@ -32,9 +33,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     char err[256];
     /* The built-in dataset unless the machine has /data/dataset.json. */
     unsetenv("DATASET");
-    arena = ho_arena_new(NULL, NULL, err, sizeof(err));
+    arena = app_arena_new(NULL, NULL, err, sizeof(err));
     router = ho_router_new();
-    if (arena == NULL || router == NULL || ho_arena_register(arena, router) != HO_OK)
+    if (arena == NULL || router == NULL || app_arena_register(arena, router) != HO_OK)
         abort();
     return 0;
 }

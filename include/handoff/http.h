@@ -1,12 +1,11 @@
 /*
  * handoff — HTTP: a strict HTTP/1.1 request parser (RFC 9112), a response
  * writer, an incremental HTTP/1.1 response parser for clients, a router
- * shared by HTTP/1.1 and HTTP/3, and the HttpArena demo routes (/json,
- * /baseline2, /static).
+ * shared by HTTP/1.1 and HTTP/3, and static files served from memory.
  *
  * Everything here is sans-I/O and thread-compatible: a parser call, a router
  * dispatch and a response write touch only their arguments (the router and
- * the arena are read-only after set-up and may be shared by threads).
+ * file sets are read-only after set-up and may be shared by threads).
  */
 #ifndef HANDOFF_HTTP_H
 #define HANDOFF_HTTP_H
@@ -235,32 +234,26 @@ HO_API int ho_router_add(ho_router *r, const char *method, const char *path, ho_
  * when the path matches but not the method, 500 when the handler fails. */
 HO_API void ho_router_dispatch(const ho_router *r, const ho_http_request *req, ho_http_response *resp);
 
-/* ---- HttpArena demo routes ------------------------------------------- */
+/* ---- static files — src/http/static.c --------------------------------- */
 
-typedef struct ho_arena ho_arena;
-/* dataset: path to the HttpArena dataset.json (NULL → env DATASET, then
- * /data/dataset.json; with none readable, a built-in generated 50-item
- * dataset of the same shape). static_dir: directory for /static/ (NULL →
- * /data/static when it exists; otherwise /static/ answers 404). A dataset
- * that exists but does not parse is an error (NULL, message in *err). */
-HO_API ho_arena *ho_arena_new(const char *dataset, const char *static_dir, char *err, size_t errlen);
-HO_API void ho_arena_free(ho_arena *a);
-HO_API size_t ho_arena_item_count(const ho_arena *a);
-HO_API const char *ho_arena_dataset_source(const ho_arena *a); /* path or "built-in" */
-/* Document root: loads every regular file under dir (subdirectories up
- * to 16 levels; hidden entries and symbolic links skipped; at most 4096
- * files, 64 MiB each, 1 GiB in all) to be served at / by ho_arena_register.
- * Call before ho_arena_register, at most once. HO_OK, or an error with the
- * message in *err (HO_ERR_IO: unreadable, HO_ERR_INVALID_ARG: over a limit). */
-HO_API int ho_arena_set_root(ho_arena *a, const char *dir, char *err, size_t errlen);
-HO_API size_t ho_arena_root_file_count(const ho_arena *a); /* 0 without a root */
-/* Registers GET /json/ (/json/{count}?m={m}), /baseline2 (?a=&b=, text/plain
- * sum) and /static/ (files with content types, .br/.gz siblings chosen by
- * Accept-Encoding); with a root, also GET / for its files (same content
- * types and encodings; a path ending in '/' means its index.html; paths
- * with "..", '\\' or '%' are 404). The longest route wins, so the routes
- * above take precedence over files of the same path under the root. */
-HO_API int ho_arena_register(ho_arena *a, ho_router *r);
+/* A set of files loaded into memory at set-up and served read-only: every
+ * regular file of `dir` (recursive: its subdirectories too, up to 16 levels,
+ * symbolic links skipped; hidden entries always skipped; at most 4096 files,
+ * 256 MiB each, 1 GiB in all). A file "x" with a sibling "x.br" or "x.gz" is
+ * answered with the compressed one when Accept-Encoding allows it (with
+ * Content-Encoding and Vary: Accept-Encoding); content types come from the
+ * extension (.css .js .json .html .svg .webp .woff2, else
+ * application/octet-stream). NULL on failure, with the message in *err. */
+typedef struct ho_http_files ho_http_files;
+HO_API ho_http_files *ho_http_files_load(const char *dir, bool recursive, char *err, size_t errlen);
+HO_API void ho_http_files_free(ho_http_files *fs);
+HO_API size_t ho_http_files_count(const ho_http_files *fs); /* 0 for NULL */
+/* Registers GET `prefix` (it starts and ends with '/', e.g. "/static/" or
+ * "/") serving the files by their path below it; for a recursive set a path
+ * ending in '/' means its index.html. Paths with "..", '\\' or '%', and
+ * files not in the set, are 404. A set may be registered at one prefix
+ * length only (HO_ERR_INVALID_ARG otherwise). The set must outlive r. */
+HO_API int ho_http_files_register(ho_http_files *fs, ho_router *r, const char *prefix);
 
 /* ==== HTTP/3 (RFC 9114) over the QUIC connection — src/http/h3.c ========
  * nghttp3 does the framing and QPACK (RFC 9204); this layer wires it to a
