@@ -297,6 +297,23 @@ static int baseline2_handler(void *ctx, const ho_http_request *req, ho_http_resp
     return HO_OK;
 }
 
+/* POST /upload → the request body's byte count, as decimal text/plain (the
+ * HttpArena upload route; the body arrives whole, Content-Length or chunked,
+ * bounded by the server's max_body: beyond it the parser answered 413). */
+static int upload_handler(void *ctx, const ho_http_request *req, ho_http_response *resp)
+{
+    (void)ctx;
+    if (resp->body == NULL)
+        return HO_ERR_INTERNAL;
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)req->content_length);
+    ho_put_bytes(resp->body, tmp, (size_t)n);
+    if (resp->body->failed)
+        return HO_ERR_NOMEM;
+    resp->content_type = "text/plain";
+    return HO_OK;
+}
+
 /* GET /static/ without a static directory: nothing there (and not the
  * root's files either). */
 static int no_static_handler(void *ctx, const ho_http_request *req, ho_http_response *resp)
@@ -310,6 +327,8 @@ int app_arena_register(app_arena *a, ho_router *r)
     int rc = ho_router_add(r, "GET", "/json/", json_handler, a);
     if (rc == HO_OK)
         rc = ho_router_add(r, "GET", "/baseline2", baseline2_handler, NULL);
+    if (rc == HO_OK)
+        rc = ho_router_add(r, "POST", "/upload", upload_handler, NULL);
     if (rc == HO_OK)
         rc = a->statics != NULL ? ho_http_files_register(a->statics, r, "/static/")
                                 : ho_router_add(r, "GET", "/static/", no_static_handler, NULL);

@@ -38,8 +38,12 @@ typedef struct ho_http_request {
     ho_http_header headers[HO_HTTP_MAX_HEADERS];
     size_t header_count;
     ho_http_str host;          /* Host header (or :authority), len 0 if none */
-    uint64_t content_length;   /* 0 if none */
-    const uint8_t *body;       /* content_length bytes (NULL if none) */
+    uint64_t content_length;   /* body size: Content-Length, or a chunked
+                                * body's decoded size; 0 if none */
+    const uint8_t *body;       /* content_length bytes (NULL if none; for a
+                                * chunked body NULL until ho_http1_decode_body) */
+    bool chunked;              /* Transfer-Encoding: chunked */
+    size_t body_offset;        /* where the body starts in the parsed buffer */
     bool keep_alive;           /* after this request: HTTP/1.1 default yes,
                                 * HTTP/1.0 only with "Connection: keep-alive";
                                 * "Connection: close" → no */
@@ -52,37 +56,60 @@ typedef struct ho_http_limits {
     size_t max_request_line;   /* bytes incl. CRLF; longer → 414 (default 8192) */
     size_t max_header_bytes;   /* whole head; longer → 431 (default 16384) */
     size_t max_headers;        /* count; more → 431 (default 64, ≤ HO_HTTP_MAX_HEADERS) */
-    uint64_t max_body;         /* Content-Length above → 413 (default 1 MiB) */
+    uint64_t max_body;         /* body bytes (Content-Length, or a chunked
+                                * body decoded) above → 413 (default 1 MiB) */
 } ho_http_limits;
 
 /* The defaults above. */
 HO_API void ho_http_limits_default(ho_http_limits *lim);
 
 /* Parses one request at the start of buf[0..len). Returns:
- *   HO_HTTP_COMPLETE   *req filled, *consumed = bytes of head + body;
+ *   HO_HTTP_COMPLETE   *req filled, *consumed = bytes of head + body (a
+ *                      chunked body: up to the end of its trailer section);
  *   HO_HTTP_INCOMPLETE more bytes are needed (the limits already apply to
  *                      what has arrived: an over-long partial line fails now);
- *                      when the head is complete and only body bytes are
- *                      missing, *consumed is the size the whole request will
- *                      have (so a caller need not parse again before), else 0;
+ *                      when only body bytes are missing, *consumed is the
+ *                      buffer size the parse needs before it can go further
+ *                      (Content-Length: the whole request; chunked: the end
+ *                      of the current chunk), so a caller need not parse
+ *                      again before; else 0;
  *   a status ≥ 400     the request is rejected with that status and the
  *                      connection must close after the response:
  *                      400 malformed (request line, header syntax, bare CR/LF,
  *                          obs-fold, whitespace before ':', invalid token
  *                          chars, control chars in values, bad or duplicated
  *                          Content-Length, missing Host in HTTP/1.1, both
- *                          Content-Length and Transfer-Encoding),
- *                      413 Content-Length > max_body,
+ *                          Content-Length and Transfer-Encoding,
+ *                          Transfer-Encoding in HTTP/1.0, chunked not the
+ *                          final coding or applied twice; a chunked body
+ *                          with a bad chunk-size, chunk extension, chunk
+ *                          line over 1024 bytes, missing CRLF, bare LF,
+ *                          data longer or shorter than its size, or a bad
+ *                          trailer field),
+ *                      413 body > max_body (Content-Length, or the chunk
+ *                          size that would take the decoded body past it,
+ *                          refused at that digit), or chunk framing (chunk
+ *                          lines and CRLFs) over max_header_bytes,
  *                      414 request line too long,
- *                      431 head too large or too many headers,
- *                      501 any Transfer-Encoding (chunked bodies are not
- *                          supported) or an unknown method,
+ *                      431 head or trailer section too large, or too many
+ *                          header or trailer fields,
+ *                      501 a transfer coding other than chunked (before the
+ *                          final chunked) or an unknown method,
  *                      505 a version other than HTTP/1.0 or HTTP/1.1.
+ * Chunk extensions are parsed and ignored; trailer fields are parsed and
+ * dropped. A chunked body stays encoded in buf: see ho_http1_decode_body.
  * `lim` may be NULL for the defaults. Leading empty lines before a request
  * are skipped (RFC 9112 §2.2). */
 enum { HO_HTTP_COMPLETE = 0, HO_HTTP_INCOMPLETE = 1 };
 HO_API int ho_http1_parse(const uint8_t *buf, size_t len, const ho_http_limits *lim, ho_http_request *req,
                    size_t *consumed);
+
+/* After HO_HTTP_COMPLETE for a chunked request: decodes its body in place
+ * (buf is the buffer given to ho_http1_parse, now writable) and points
+ * req->body at it (content_length bytes at buf + body_offset). The head's
+ * strings stay valid; the bytes after the body up to *consumed are left
+ * undefined. Does nothing for other requests. */
+HO_API void ho_http1_decode_body(uint8_t *buf, ho_http_request *req);
 
 /* Case-insensitive header lookup; NULL if absent. */
 HO_API const ho_http_str *ho_http_header_get(const ho_http_request *req, const char *name);
