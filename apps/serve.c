@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "common.h"
 
+#include "arena.h"
 #include "handoff/http_server.h"
 
 #include <ctype.h>
@@ -25,6 +26,7 @@ typedef struct serve_opts {
     long retry_above, refuse_above, retry_queue, refuse_queue;
     long quic_key_update;
     long max_udp_payload;
+    long max_body;                 /* -1: the library's default */
     bool no_gso, no_gro, no_ecn;
     bool no_quic_steering;
     uint8_t server_id[15];
@@ -105,7 +107,9 @@ void serve_usage(FILE *f)
             "                         index.html; loaded into memory at start: 4096 files, 64 MiB\n"
             "                         each, 1 GiB in all; hidden files and symlinks skipped); the\n"
             "                         routes below keep precedence\n"
-            "Routes: /  /json/{count}?m={m}  /baseline2?a=&b=  /static/<file>\n"
+            "  --max-body N           request bodies (Content-Length or chunked, decoded) above\n"
+            "                         N bytes get 413 (default 1048576; at most 1 GiB)\n"
+            "Routes: /  /json/{count}?m={m}  /baseline2?a=&b=  /static/<file>  POST /upload\n"
             "Signals: SIGINT/SIGTERM stop gracefully; SIGUSR1 prints counters (JSON) on stderr\n"
             "(h3_* fields: QUIC connections, handshakes, resumed, key updates, VN, Retry).\n"
             "  -h, --help             this help\n");
@@ -151,7 +155,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         O_HRR_COOKIE, O_PSK_KE, O_KTLS, O_THREADS, O_WORKERS, O_OFFLOAD, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_REQ_TIMEOUT,
         O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY, O_ROOT, O_QUIC_KEY_UPDATE,
         O_NO_GSO, O_NO_GRO, O_NO_ECN, O_MAX_UDP_PAYLOAD, O_SERVER_ID, O_NO_QUIC_STEERING,
-        O_RETRY_ABOVE, O_REFUSE_ABOVE, O_RETRY_QUEUE, O_REFUSE_QUEUE,
+        O_RETRY_ABOVE, O_REFUSE_ABOVE, O_RETRY_QUEUE, O_REFUSE_QUEUE, O_MAX_BODY,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
@@ -182,6 +186,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"dataset", required_argument, NULL, O_DATASET},
         {"static", required_argument, NULL, O_STATIC},
         {"root", required_argument, NULL, O_ROOT},
+        {"max-body", required_argument, NULL, O_MAX_BODY},
         {"quic-key-update", required_argument, NULL, O_QUIC_KEY_UPDATE},
         {"no-gso", no_argument, NULL, O_NO_GSO},
         {"no-gro", no_argument, NULL, O_NO_GRO},
@@ -241,6 +246,10 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         case O_DATASET: o->dataset = optarg; break;
         case O_STATIC: o->static_dir = optarg; break;
         case O_ROOT: o->root = optarg; break;
+        case O_MAX_BODY:
+            if (!parse_int("--max-body", optarg, 0, 1L << 30, &o->max_body))
+                return 2;
+            break;
         case O_NO_GSO: o->no_gso = true; break;
         case O_NO_GRO: o->no_gro = true; break;
         case O_NO_ECN: o->no_ecn = true; break;
@@ -502,7 +511,8 @@ int serve_main(int argc, char **argv)
                     .retry_auto = true,
                     .retry_above = 256,
                     .refuse_above = 4096,
-                    .retry_queue = 512};
+                    .retry_queue = 512,
+                    .max_body = -1};
     ho_server_options_default(&o.server);
     int rc = parse_args(argc, argv, &o);
     if (rc != 0)
@@ -518,7 +528,7 @@ int serve_main(int argc, char **argv)
     ho_buf chain_pem, key_pem;
     ho_buf_init(&chain_pem);
     ho_buf_init(&key_pem);
-    ho_arena *arena = NULL;
+    app_arena *arena = NULL;
     ho_router *router = NULL;
     ho_server *srv = NULL;
     rc = 1;
@@ -533,12 +543,12 @@ int serve_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
     char err_text[256] = "";
-    arena = ho_arena_new(o.dataset, o.static_dir, err_text, sizeof(err_text));
+    arena = app_arena_new(o.dataset, o.static_dir, err_text, sizeof(err_text));
     if (arena == NULL) {
         fprintf(stderr, "handoff: dataset: %s\n", err_text);
         goto done;
     }
-    if (o.root != NULL && ho_arena_set_root(arena, o.root, err_text, sizeof(err_text)) != HO_OK) {
+    if (o.root != NULL && app_arena_set_root(arena, o.root, err_text, sizeof(err_text)) != HO_OK) {
         fprintf(stderr, "handoff: --root: %s\n", err_text);
         rc = 2;
         goto done;
@@ -546,12 +556,14 @@ int serve_main(int argc, char **argv)
     router = ho_router_new();
     /* Without a root, "/" is the built-in page; with one, its files. */
     if (router == NULL || (o.root == NULL && ho_router_add(router, "GET", "/", index_handler, NULL) != HO_OK) ||
-        ho_arena_register(arena, router) != HO_OK)
+        app_arena_register(arena, router) != HO_OK)
         goto done;
     if (o.root != NULL)
-        fprintf(stderr, "handoff: serving %zu files from %s at /\n", ho_arena_root_file_count(arena), o.root);
+        fprintf(stderr, "handoff: serving %zu files from %s at /\n", app_arena_root_file_count(arena), o.root);
     ho_h1_service svc = {.router = router};
     ho_http_limits_default(&svc.limits);
+    if (o.max_body >= 0)
+        svc.limits.max_body = (uint64_t)o.max_body;
 
     if (o.port != 0 || o.tls_port != 0) {
         cfg = ho_tls_config_new(true);
@@ -669,8 +681,8 @@ int serve_main(int argc, char **argv)
             fprintf(stderr, "handoff: QUIC admission: CONNECTION_REFUSED from %ld handshakes in progress per thread\n",
                     o.refuse_above);
     }
-    fprintf(stderr, "handoff: dataset %s (%zu items); offload %s; kTLS %s\n", ho_arena_dataset_source(arena),
-            ho_arena_item_count(arena),
+    fprintf(stderr, "handoff: dataset %s (%zu items); offload %s; kTLS %s\n", app_arena_dataset_source(arena),
+            app_arena_item_count(arena),
             o.server.offload == HO_OFFLOAD_OFF      ? "off"
             : o.server.offload == HO_OFFLOAD_ALWAYS ? "always"
                                                     : "adaptive",
@@ -696,7 +708,7 @@ done:
     ho_buf_free(&chain_pem);
     ho_buf_free(&key_pem);
     ho_router_free(router);
-    ho_arena_free(arena);
+    app_arena_free(arena);
     ho_tls_config_free(cfg);
     return rc;
 }

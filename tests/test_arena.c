@@ -1,4 +1,4 @@
-/* Unit tests for src/http/arena.c and src/http/json.c: the HttpArena
+/* Unit tests for the demo application (apps/arena.c, apps/json.c) and the library's static files (src/http/static.c): the HttpArena
  * dataset (shared file, built-in fallback, load errors), /json/{count}?m=
  * checked item by item against the suite's validation rules, /baseline2,
  * /static with .br/.gz selection and traversal attempts, a document root at /
@@ -6,7 +6,8 @@
  * links and hidden files skipped), and the strict JSON reader. */
 #include "harness.h"
 #include "handoff/http.h"
-#include "http/json.h"
+#include "arena.h"
+#include "json.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -61,7 +62,7 @@ static uint8_t *slurp(const char *path, size_t *len)
  * total == price*quantity*m. The body's items are read back with our own
  * dataset parser (which skips the unknown key "total"); the totals are
  * found in order by scanning. */
-static void check_json_body(const ho_http_response *resp, const ho_arena_dataset *ds, size_t count, int64_t m)
+static void check_json_body(const ho_http_response *resp, const arena_dataset *ds, size_t count, int64_t m)
 {
     size_t n;
     const char *body = (const char *)ho_http_response_body(resp, &n);
@@ -69,9 +70,9 @@ static void check_json_body(const ho_http_response *resp, const ho_arena_dataset
     char tail[64];
     int tl = snprintf(tail, sizeof(tail), "],\"count\":%zu}", count);
     CHECK(n >= (size_t)tl && memcmp(body + n - (size_t)tl, tail, (size_t)tl) == 0);
-    ho_arena_dataset back;
+    arena_dataset back;
     char err[128] = "";
-    int rc = ho_json_dataset_parse(body + 9, n - 9 - (size_t)tl + 1, &back, err, sizeof(err));
+    int rc = json_dataset_parse(body + 9, n - 9 - (size_t)tl + 1, &back, err, sizeof(err));
     CHECK_EQ(rc, HO_OK);
     if (rc != HO_OK) {
         fprintf(stderr, "  re-parse: %s\n", err);
@@ -80,7 +81,7 @@ static void check_json_body(const ho_http_response *resp, const ho_arena_dataset
     CHECK_EQ(back.count, count);
     const char *scan = body;
     for (size_t k = 0; k < back.count && k < ds->count; k++) {
-        const ho_arena_item *a = &back.items[k], *b = &ds->items[k];
+        const arena_item *a = &back.items[k], *b = &ds->items[k];
         bool same = strcmp(a->id.p, b->id.p) == 0 && strcmp(a->name.p, b->name.p) == 0 &&
                     strcmp(a->category.p, b->category.p) == 0 && a->price == b->price &&
                     a->quantity == b->quantity && a->active == b->active && a->tag_count == b->tag_count &&
@@ -96,31 +97,31 @@ static void check_json_body(const ho_http_response *resp, const ho_arena_dataset
         long long total = strtoll(scan, NULL, 10);
         CHECK_EQ(total, b->price * b->quantity * m);
     }
-    ho_json_dataset_free(&back);
+    json_dataset_free(&back);
 }
 
 static void test_shared_dataset(void)
 {
     char err[256] = "";
-    ho_arena *a = ho_arena_new(dataset_path, static_path, err, sizeof(err));
+    app_arena *a = app_arena_new(dataset_path, static_path, err, sizeof(err));
     CHECK(a != NULL);
     if (a == NULL) {
-        fprintf(stderr, "  ho_arena_new: %s\n", err);
+        fprintf(stderr, "  app_arena_new: %s\n", err);
         return;
     }
-    CHECK_EQ(ho_arena_item_count(a), 50);
-    CHECK(strcmp(ho_arena_dataset_source(a), dataset_path) == 0);
+    CHECK_EQ(app_arena_item_count(a), 50);
+    CHECK(strcmp(app_arena_dataset_source(a), dataset_path) == 0);
 
     /* The dataset as the test reads it, for comparison. */
     size_t len;
     uint8_t *text = slurp(dataset_path, &len);
-    ho_arena_dataset ds;
-    CHECK(text != NULL && ho_json_dataset_parse((const char *)text, len, &ds, err, sizeof(err)) == HO_OK);
+    arena_dataset ds;
+    CHECK(text != NULL && json_dataset_parse((const char *)text, len, &ds, err, sizeof(err)) == HO_OK);
     free(text);
     CHECK_EQ(ds.count, 50);
 
     ho_router *r = ho_router_new();
-    CHECK_EQ(ho_arena_register(a, r), HO_OK);
+    CHECK_EQ(app_arena_register(a, r), HO_OK);
     ho_buf scratch;
     ho_buf_init(&scratch);
     ho_http_response resp;
@@ -174,10 +175,10 @@ static void test_shared_dataset(void)
     for (size_t k = 0; k < sizeof(bad2) / sizeof(bad2[0]); k++)
         CHECK_EQ(get(r, bad2[k], NULL, &resp, &scratch), 400);
 
-    ho_json_dataset_free(&ds);
+    json_dataset_free(&ds);
     ho_buf_free(&scratch);
     ho_router_free(r);
-    ho_arena_free(a);
+    app_arena_free(a);
 }
 
 static void check_static(const ho_router *r, const char *file, const char *accept, const char *want_encoding,
@@ -209,12 +210,12 @@ static void check_static(const ho_router *r, const char *file, const char *accep
 static void test_static(void)
 {
     char err[256] = "";
-    ho_arena *a = ho_arena_new(dataset_path, static_path, err, sizeof(err));
+    app_arena *a = app_arena_new(dataset_path, static_path, err, sizeof(err));
     CHECK(a != NULL);
     if (a == NULL)
         return;
     ho_router *r = ho_router_new();
-    CHECK_EQ(ho_arena_register(a, r), HO_OK);
+    CHECK_EQ(app_arena_register(a, r), HO_OK);
 
     const char *suite = "br;q=1, gzip;q=0.8"; /* what the suite's client sends */
     check_static(r, "app.js", suite, "br", "application/javascript", true);
@@ -250,10 +251,10 @@ static void test_static(void)
     CHECK(resp.static_len == 8192);
     ho_buf_free(&scratch);
     ho_router_free(r);
-    ho_arena_free(a);
+    app_arena_free(a);
 
     /* An explicit static directory that does not exist is an error. */
-    a = ho_arena_new(dataset_path, "/nonexistent/static", err, sizeof(err));
+    a = app_arena_new(dataset_path, "/nonexistent/static", err, sizeof(err));
     CHECK(a == NULL && strstr(err, "/nonexistent/static") != NULL);
 }
 
@@ -300,15 +301,15 @@ static void test_root(void)
 {
     char dir[1000], err[256] = "";
     make_root(dir, sizeof(dir));
-    ho_arena *a = ho_arena_new(dataset_path, static_path, err, sizeof(err));
+    app_arena *a = app_arena_new(dataset_path, static_path, err, sizeof(err));
     CHECK(a != NULL);
     if (a == NULL)
         return;
-    CHECK_EQ(ho_arena_set_root(a, dir, err, sizeof(err)), HO_OK);
-    CHECK_EQ(ho_arena_set_root(a, dir, err, sizeof(err)), HO_ERR_INVALID_ARG); /* once */
-    CHECK_EQ(ho_arena_root_file_count(a), 4);
+    CHECK_EQ(app_arena_set_root(a, dir, err, sizeof(err)), HO_OK);
+    CHECK_EQ(app_arena_set_root(a, dir, err, sizeof(err)), HO_ERR_INVALID_ARG); /* once */
+    CHECK_EQ(app_arena_root_file_count(a), 4);
     ho_router *r = ho_router_new();
-    CHECK_EQ(ho_arena_register(a, r), HO_OK);
+    CHECK_EQ(app_arena_register(a, r), HO_OK);
     ho_buf scratch;
     ho_buf_init(&scratch);
     ho_http_response resp;
@@ -337,18 +338,18 @@ static void test_root(void)
     }
     ho_buf_free(&scratch);
     ho_router_free(r);
-    ho_arena_free(a);
+    app_arena_free(a);
 
     /* Without a root, / is not the arena's: nothing is registered there. */
-    a = ho_arena_new(dataset_path, static_path, err, sizeof(err));
+    a = app_arena_new(dataset_path, static_path, err, sizeof(err));
     r = ho_router_new();
-    CHECK_EQ(ho_arena_register(a, r), HO_OK);
+    CHECK_EQ(app_arena_register(a, r), HO_OK);
     CHECK_EQ(get(r, "/index.html", NULL, &resp, NULL), 404);
     ho_router_free(r);
-    CHECK_EQ(ho_arena_set_root(a, "/nonexistent/root", err, sizeof(err)), HO_ERR_IO);
+    CHECK_EQ(app_arena_set_root(a, "/nonexistent/root", err, sizeof(err)), HO_ERR_IO);
     CHECK(strstr(err, "/nonexistent/root") != NULL);
-    CHECK_EQ(ho_arena_root_file_count(a), 0);
-    ho_arena_free(a);
+    CHECK_EQ(app_arena_root_file_count(a), 0);
+    app_arena_free(a);
 
     char cmd[2200];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s-outside.txt'", dir, dir);
@@ -360,15 +361,15 @@ static void test_builtin_and_errors(void)
     char err[256] = "";
     unsetenv("DATASET");
     if (access("/data/dataset.json", R_OK) != 0) {
-        ho_arena *a = ho_arena_new(NULL, NULL, err, sizeof(err));
-        ho_arena *b = ho_arena_new(NULL, NULL, err, sizeof(err));
+        app_arena *a = app_arena_new(NULL, NULL, err, sizeof(err));
+        app_arena *b = app_arena_new(NULL, NULL, err, sizeof(err));
         CHECK(a != NULL && b != NULL);
         if (a != NULL && b != NULL) {
-            CHECK(strcmp(ho_arena_dataset_source(a), "built-in") == 0);
-            CHECK_EQ(ho_arena_item_count(a), 50);
+            CHECK(strcmp(app_arena_dataset_source(a), "built-in") == 0);
+            CHECK_EQ(app_arena_item_count(a), 50);
             ho_router *r = ho_router_new(), *r2 = ho_router_new();
-            CHECK_EQ(ho_arena_register(a, r), HO_OK);
-            CHECK_EQ(ho_arena_register(b, r2), HO_OK);
+            CHECK_EQ(app_arena_register(a, r), HO_OK);
+            CHECK_EQ(app_arena_register(b, r2), HO_OK);
             ho_buf s1, s2;
             ho_buf_init(&s1);
             ho_buf_init(&s2);
@@ -377,39 +378,39 @@ static void test_builtin_and_errors(void)
             CHECK_EQ(get(r2, "/json/50?m=3", NULL, &rr2, &s2), 200);
             /* Same shape, and the same on every run. */
             CHECK(s1.len == s2.len && memcmp(s1.data, s2.data, s1.len) == 0);
-            ho_arena_dataset ds;
-            CHECK_EQ(ho_json_dataset_parse((const char *)s1.data + 9, s1.len - 9 - strlen("],\"count\":50}") + 1, &ds,
+            arena_dataset ds;
+            CHECK_EQ(json_dataset_parse((const char *)s1.data + 9, s1.len - 9 - strlen("],\"count\":50}") + 1, &ds,
                                            err, sizeof(err)),
                      HO_OK);
             CHECK_EQ(ds.count, 50);
             check_json_body(&r1, &ds, 50, 3);
             for (size_t k = 0; k < ds.count; k++)
                 CHECK(ds.items[k].price > 0 && ds.items[k].quantity > 0 && ds.items[k].tag_count >= 1);
-            ho_json_dataset_free(&ds);
+            json_dataset_free(&ds);
             ho_buf_free(&s1);
             ho_buf_free(&s2);
             ho_router_free(r);
             ho_router_free(r2);
         }
-        ho_arena_free(a);
-        ho_arena_free(b);
+        app_arena_free(a);
+        app_arena_free(b);
     } else {
         fprintf(stderr, "  /data/dataset.json exists: built-in dataset not testable here\n");
     }
 
     /* DATASET is honoured when the argument is NULL; an unreadable one is skipped. */
     setenv("DATASET", dataset_path, 1);
-    ho_arena *a = ho_arena_new(NULL, static_path, err, sizeof(err));
-    CHECK(a != NULL && strcmp(ho_arena_dataset_source(a), dataset_path) == 0);
-    ho_arena_free(a);
+    app_arena *a = app_arena_new(NULL, static_path, err, sizeof(err));
+    CHECK(a != NULL && strcmp(app_arena_dataset_source(a), dataset_path) == 0);
+    app_arena_free(a);
     setenv("DATASET", "/nonexistent/dataset.json", 1);
-    a = ho_arena_new(NULL, static_path, err, sizeof(err));
-    CHECK(a != NULL && strcmp(ho_arena_dataset_source(a), "/nonexistent/dataset.json") != 0);
-    ho_arena_free(a);
+    a = app_arena_new(NULL, static_path, err, sizeof(err));
+    CHECK(a != NULL && strcmp(app_arena_dataset_source(a), "/nonexistent/dataset.json") != 0);
+    app_arena_free(a);
     unsetenv("DATASET");
 
     /* An explicit path must exist; a file that does not parse is an error. */
-    a = ho_arena_new("/nonexistent/dataset.json", NULL, err, sizeof(err));
+    a = app_arena_new("/nonexistent/dataset.json", NULL, err, sizeof(err));
     CHECK(a == NULL && strstr(err, "/nonexistent/dataset.json") != NULL);
     char tmp[] = "/tmp/ho-arena-XXXXXX";
     int fd = mkstemp(tmp);
@@ -417,22 +418,22 @@ static void test_builtin_and_errors(void)
     const char *broken = "[{\"id\":1,\"name\":\"x\"}]";
     CHECK(write(fd, broken, strlen(broken)) == (ssize_t)strlen(broken));
     close(fd);
-    a = ho_arena_new(tmp, NULL, err, sizeof(err));
+    a = app_arena_new(tmp, NULL, err, sizeof(err));
     CHECK(a == NULL && strstr(err, "offset") != NULL && strstr(err, tmp) != NULL);
     unlink(tmp);
 }
 
-static int parse_ds(const char *text, ho_arena_dataset *ds)
+static int parse_ds(const char *text, arena_dataset *ds)
 {
     char err[128];
-    return ho_json_dataset_parse(text, strlen(text), ds, err, sizeof(err));
+    return json_dataset_parse(text, strlen(text), ds, err, sizeof(err));
 }
 
 #define ITEM_REST "\"category\":\"c\",\"price\":2,\"quantity\":3,\"active\":false,\"tags\":[],\"rating\":{\"score\":1,\"count\":2}"
 
 static void test_json_reader(void)
 {
-    ho_arena_dataset ds;
+    arena_dataset ds;
     CHECK_EQ(parse_ds(" [ ] ", &ds), HO_OK);
     CHECK_EQ(ds.count, 0);
     /* Escapes decode; unknown keys of any shape are skipped; floats kept as written. */
@@ -441,7 +442,7 @@ static void test_json_reader(void)
                        "\"rating\":{\"score\":4.5e1,\"count\":0,\"more\":[]}}]";
     CHECK_EQ(parse_ds(good, &ds), HO_OK);
     if (ds.count == 1) {
-        const ho_arena_item *it = &ds.items[0];
+        const arena_item *it = &ds.items[0];
         CHECK(strcmp(it->id.p, "1.50") == 0);
         CHECK(strcmp(it->name.p, "A\"B\\C\xc3\xa9\xf0\x9f\x98\x80\n/") == 0);
         CHECK(it->price == -2 && it->quantity == 3 && it->active);
@@ -449,20 +450,20 @@ static void test_json_reader(void)
         CHECK(strcmp(it->score.p, "4.5e1") == 0 && strcmp(it->count.p, "0") == 0);
         ho_buf out;
         ho_buf_init(&out);
-        CHECK_EQ(ho_json_write_items(&out, &ds, 1, 2), HO_OK);
+        CHECK_EQ(json_write_items(&out, &ds, 1, 2), HO_OK);
         const char *want = "{\"items\":[{\"id\":1.50,\"name\":\"A\\\"B\\\\C\xc3\xa9\xf0\x9f\x98\x80\\n/\",\"category\":\"c\","
                            "\"price\":-2,\"quantity\":3,\"active\":true,\"tags\":[\"t1\",\"t\\t2\"],"
                            "\"rating\":{\"score\":4.5e1,\"count\":0},\"total\":-12}],\"count\":1}";
         CHECK(out.len == strlen(want) && memcmp(out.data, want, out.len) == 0);
         out.len = 0;
-        CHECK_EQ(ho_json_write_items(&out, &ds, 1, INT64_MAX), HO_ERR_INVALID_ARG);
+        CHECK_EQ(json_write_items(&out, &ds, 1, INT64_MAX), HO_ERR_INVALID_ARG);
         CHECK_EQ(out.len, 0);
-        CHECK_EQ(ho_json_write_items(&out, &ds, 2, 1), HO_ERR_INVALID_ARG);
-        ho_json_put_string(&out, "\x01q\"\x1f", 4);
+        CHECK_EQ(json_write_items(&out, &ds, 2, 1), HO_ERR_INVALID_ARG);
+        json_put_string(&out, "\x01q\"\x1f", 4);
         CHECK(out.len == 17 && memcmp(out.data, "\"\\u0001q\\\"\\u001f\"", 17) == 0);
         ho_buf_free(&out);
     }
-    ho_json_dataset_free(&ds);
+    json_dataset_free(&ds);
 
     const char *bad[] = {
         "",
@@ -505,8 +506,38 @@ static void test_json_reader(void)
         CHECK(ds.items == NULL && ds.count == 0);
     }
     char err[128] = "";
-    CHECK_EQ(ho_json_dataset_parse("[1]", 3, &ds, err, sizeof(err)), HO_ERR_INVALID_ARG);
+    CHECK_EQ(json_dataset_parse("[1]", 3, &ds, err, sizeof(err)), HO_ERR_INVALID_ARG);
     CHECK(strcmp(err, "offset 1: expected an object") == 0);
+}
+
+/* The library's static files alone (ho_http_files), at a prefix of the
+ * application's choosing: loading errors and the prefix rules. */
+static void test_files_api(void)
+{
+    char err[256] = "";
+    CHECK(ho_http_files_load(NULL, false, err, sizeof(err)) == NULL);
+    CHECK(ho_http_files_load("/nonexistent/dir", false, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "/nonexistent/dir") != NULL);
+    CHECK_EQ(ho_http_files_count(NULL), 0);
+    ho_http_files *fs = ho_http_files_load(static_path, false, err, sizeof(err));
+    CHECK(fs != NULL);
+    CHECK(ho_http_files_count(fs) > 0);
+    ho_router *r = ho_router_new();
+    CHECK_EQ(ho_http_files_register(fs, r, "assets"), HO_ERR_INVALID_ARG);  /* no leading '/' */
+    CHECK_EQ(ho_http_files_register(fs, r, "/assets"), HO_ERR_INVALID_ARG); /* no trailing '/' */
+    CHECK_EQ(ho_http_files_register(fs, r, "/assets/"), HO_OK);
+    CHECK_EQ(ho_http_files_register(fs, r, "/a/"), HO_ERR_INVALID_ARG);     /* another length */
+    ho_buf scratch;
+    ho_buf_init(&scratch);
+    ho_http_response resp;
+    CHECK_EQ(get(r, "/assets/app.js", "Accept-Encoding: gzip\r\n", &resp, &scratch), 200);
+    CHECK(resp.content_encoding != NULL && strcmp(resp.content_encoding, "gzip") == 0);
+    CHECK_EQ(get(r, "/assets/", NULL, &resp, &scratch), 404);       /* flat: no index */
+    CHECK_EQ(get(r, "/assets/../x", NULL, &resp, &scratch), 404);
+    CHECK_EQ(get(r, "/static/app.js", NULL, &resp, &scratch), 404); /* only where registered */
+    ho_buf_free(&scratch);
+    ho_router_free(r);
+    ho_http_files_free(fs);
 }
 
 int main(void)
@@ -516,6 +547,7 @@ int main(void)
     RUN(test_shared_dataset);
     RUN(test_static);
     RUN(test_root);
+    RUN(test_files_api);
     RUN(test_builtin_and_errors);
     RUN(test_json_reader);
     return ho_test_summary("test_arena");

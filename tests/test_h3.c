@@ -20,6 +20,7 @@
 #include "harness.h"
 #include "quic_test_tls.h"
 #include "handoff/crypto.h"
+#include "arena.h"
 #include "handoff/http.h"
 #include "handoff/quic.h"
 #include "quic/conn_int.h"
@@ -53,7 +54,7 @@ typedef struct sim {
 
 static ho_tls_config *server_tls, *client_tls;
 static ho_router *router;
-static ho_arena *arena;
+static app_arena *arena;
 
 static uint64_t rnd(sim *s)
 {
@@ -1009,14 +1010,14 @@ int main(void)
     char err[256] = "";
     char dataset[512];
     snprintf(dataset, sizeof(dataset), "%s", ho_test_data("arena/dataset.json"));
-    arena = ho_arena_new(dataset, ho_test_data("arena/static"), err, sizeof(err));
+    arena = app_arena_new(dataset, ho_test_data("arena/static"), err, sizeof(err));
     CHECK(arena != NULL);
     if (arena == NULL) {
-        fprintf(stderr, "ho_arena_new: %s\n", err);
+        fprintf(stderr, "app_arena_new: %s\n", err);
         return ho_test_summary("test_h3");
     }
     router = ho_router_new();
-    CHECK_EQ(ho_arena_register(arena, router), HO_OK);
+    CHECK_EQ(app_arena_register(arena, router), HO_OK);
     RUN(test_basic_routes);
     RUN(test_concurrent);
     RUN(test_loss);
@@ -1034,7 +1035,7 @@ int main(void)
         CHECK(!"gtlsclient missing");
     }
     ho_router_free(router);
-    ho_arena_free(arena);
+    app_arena_free(arena);
     ho_tls_config_free(server_tls);
     ho_tls_config_free(client_tls);
     return ho_test_summary("test_h3");

@@ -290,6 +290,7 @@ typedef struct hostile {
 
 #define H11 " HTTP/1.1\r\nHost: a\r\n"
 #define NUL_CASE(lit, want) {lit, sizeof(lit) - 1, want}
+#define TE "Transfer-Encoding: chunked\r\n\r\n"
 static const hostile hostile_cases[] = {
     /* request line */
     {"GET  /" H11 "\r\n", 0, 400},                          /* two SPs */
@@ -371,15 +372,154 @@ static const hostile hostile_cases[] = {
     {"POST /" H11 "Content-Length: 18446744073709551615\r\n\r\n", 0, 413},
     {"POST /" H11 "Content-Length: 1\r\nContent-Length: 2\r\n\r\nab", 0, 400},
     {"POST /" H11 "Content-Length: 2000000\r\n\r\n", 0, 413},
-    {"POST /" H11 "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 0, 501},
-    {"POST /" H11 "transfer-encoding: identity\r\n\r\n", 0, 501},
+    {"POST /" H11 "transfer-encoding: identity\r\n\r\n", 0, 400},  /* chunked not final (§6.1) */
+    {"POST /" H11 "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 0, 501},
+    {"POST /" H11 "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 501},
+    {"POST /" H11 "Transfer-Encoding: chunked, gzip\r\n\r\n", 0, 400},
+    {"POST /" H11 "Transfer-Encoding: chunked, chunked\r\n\r\n", 0, 400},
+    {"POST /" H11 "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 400},
+    {"POST /" H11 "Transfer-Encoding: chunked;q=1\r\n\r\n", 0, 400},
+    {"POST /" H11 "Transfer-Encoding:\r\n\r\n", 0, 400},
+    {"POST /" H11 "Transfer-Encoding: ,\r\n\r\n", 0, 400},
     {"POST /" H11 "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 400},  /* smuggling */
     {"POST /" H11 "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", 0, 400},
-    {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 501},
+    {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 400},  /* faulty framing (§6.1) */
+    /* chunked bodies (RFC 9112 §7.1) */
+    {"POST /" H11 TE "g\r\n", 0, 400},                     /* non-hex size */
+    {"POST /" H11 TE "\r\n", 0, 400},                      /* empty size */
+    {"POST /" H11 TE "-5\r\n", 0, 400},
+    {"POST /" H11 TE "+5\r\n", 0, 400},
+    {"POST /" H11 TE "0x5\r\n", 0, 400},
+    {"POST /" H11 TE "5\nhello\r\n0\r\n\r\n", 0, 400},     /* bare LF after the size */
+    {"POST /" H11 TE "5\rhello\r\n0\r\n\r\n", 0, 400},     /* bare CR */
+    {"POST /" H11 TE "5\r\nhello\n0\r\n\r\n", 0, 400},     /* bare LF after the data */
+    {"POST /" H11 TE "5\r\nhelloX0\r\n\r\n", 0, 400},       /* data without CRLF */
+    {"POST /" H11 TE "5\r\nhello!\r\n0\r\n\r\n", 0, 400}, /* data longer than its size */
+    {"POST /" H11 TE "5\r\nhell\r\n0\r\n\r\n\r\n", 0, 400}, /* shorter */
+    {"POST /" H11 TE "5 \r\nhello\r\n0\r\n\r\n", 0, 400}, /* whitespace, no extension */
+    {"POST /" H11 TE "5;\r\nhello\r\n0\r\n\r\n", 0, 400}, /* ';' without a name */
+    {"POST /" H11 TE "5;=x\r\nhello\r\n0\r\n\r\n", 0, 400},
+    {"POST /" H11 TE "5;a=\r\nhello\r\n0\r\n\r\n", 0, 400}, /* '=' without a value */
+    {"POST /" H11 TE "5;a=\"x\r\nhello\r\n0\r\n\r\n", 0, 400}, /* unterminated quote */
+    {"POST /" H11 TE "5;a=b c\r\nhello\r\n0\r\n\r\n", 0, 400},
+    {"POST /" H11 TE "5;a@b\r\nhello\r\n0\r\n\r\n", 0, 400},
+    NUL_CASE("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\"\0\"\r\n", 400),
+    {"POST /" H11 TE "0\r\nX: y\r\n z\r\n\r\n", 0, 400},  /* obs-fold in a trailer */
+    {"POST /" H11 TE "0\r\nX : y\r\n\r\n", 0, 400},
+    {"POST /" H11 TE "0\r\nX: y\n\r\n", 0, 400},           /* bare LF in a trailer */
+    {"POST /" H11 TE "0\r\n\n", 0, 400},
+    {"POST /" H11 TE "ffffffffffffffffffff\r\n", 0, 413},   /* 80 bits */
+    {"POST /" H11 TE "10000000000000000\r\n", 0, 413},      /* 2^64 */
+    {"POST /" H11 TE "100001\r\n", 0, 413},                 /* 1 MiB + 1 */
+    {"POST /" H11 TE "80000\r\n", 0, HO_HTTP_INCOMPLETE},   /* 512 KiB: allowed, data awaited */
+    {"POST /" H11 TE "3\r\nab\r\n0\r\n\r\n", 0, 400},      /* a chunk one byte short */
+    /* valid chunked, for contrast */
+    {"POST /" H11 TE "0\r\n\r\n", 0, HO_HTTP_COMPLETE},
+    {"POST /" H11 TE "000\r\n\r\n", 0, HO_HTTP_COMPLETE},
+    {"POST /" H11 TE "A;x;y=\"a\\\"b\" ; z = t\r\n0123456789\r\n0;e\r\nT: 1\r\n\r\n", 0, HO_HTTP_COMPLETE},
     /* valid, for contrast */
     {"POST /" H11 "Content-Length: 2\r\ncontent-length: 2\r\n\r\nab", 0, HO_HTTP_COMPLETE},
     {"GET /a/b;c=d/e~f:g@h!$&'()*+,=?x=/?y" H11 "\r\n", 0, HO_HTTP_COMPLETE},
 };
+
+#undef TE
+
+/* Chunked request bodies (RFC 9112 §7.1): decoding with extensions and
+ * trailers, fed a byte at a time, pipelining after them, and the limits. */
+static void test_chunked(void)
+{
+    static const char r[] = "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            "5;a=b;c=\"d\\\"e\"\r\nhello\r\n"
+                            "3 ; x\t;y = z\r\nabc\r\n"
+                            "01A\r\n0123456789abcdefghijklmnop\r\n"
+                            "0;last\r\nX-T: 1\r\nX-U: two\r\n\r\n";
+    size_t n = sizeof(r) - 1, used = 0;
+    CHECK_EQ(parse_n(r, n, NULL, &used), HO_HTTP_COMPLETE);
+    CHECK_EQ(used, n);
+    CHECK(req.chunked);
+    CHECK_EQ(req.content_length, 5 + 3 + 26);
+    CHECK(req.body == NULL); /* still encoded */
+    CHECK_EQ(req.header_count, 2); /* trailers are not headers */
+    char buf[sizeof(r)];
+    memcpy(buf, r, sizeof(r));
+    CHECK_EQ(ho_http1_parse((const uint8_t *)buf, n, NULL, &req, &used), HO_HTTP_COMPLETE);
+    ho_http1_decode_body((uint8_t *)buf, &req);
+    CHECK(req.body != NULL && memcmp(req.body, "helloabc0123456789abcdefghijklmnop", 34) == 0);
+    CHECK(str_is(req.path, "/upload") && str_is(req.headers[1].value, "chunked"));
+
+    /* Byte by byte: INCOMPLETE until the last byte, and a body hint never
+     * past the request's end (so a caller waiting for it does not stall). */
+    for (size_t k = 0; k < n; k++) {
+        CHECK_EQ(parse_n(r, k, NULL, &used), HO_HTTP_INCOMPLETE);
+        CHECK(used <= n);
+    }
+    CHECK(prefixes_agree(r, n, NULL));
+
+    /* Pipelined: the request after a chunked body parses from where it ends. */
+    char two[sizeof(r) + 64];
+    int len2 = snprintf(two, sizeof(two), "%sGET /next HTTP/1.1\r\nHost: a\r\n\r\n", r);
+    CHECK_EQ(parse_n(two, (size_t)len2, NULL, &used), HO_HTTP_COMPLETE);
+    CHECK_EQ(used, n);
+    CHECK_EQ(parse_n(two + used, (size_t)len2 - used, NULL, &used), HO_HTTP_COMPLETE);
+    CHECK(str_is(req.path, "/next") && !req.chunked && req.body == NULL);
+
+    /* An empty chunked body. */
+    CHECK_EQ(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), HO_HTTP_COMPLETE);
+    CHECK(req.chunked && req.content_length == 0 && req.body == NULL);
+
+    /* max_body counts decoded bytes: 4 is fine, 5 is 413 at the size. */
+    ho_http_limits lim;
+    ho_http_limits_default(&lim);
+    lim.max_body = 4;
+    static const char four[] = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "2\r\nab\r\n2\r\ncd\r\n0\r\n\r\n";
+    CHECK_EQ(parse_n(four, sizeof(four) - 1, &lim, NULL), HO_HTTP_COMPLETE);
+    static const char five[] = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "2\r\nab\r\n3\r\n";
+    CHECK_EQ(parse_n(five, sizeof(five) - 1, &lim, NULL), 413);
+    CHECK(prefixes_agree(five, sizeof(five) - 1, &lim));
+    /* A chunk size at the edge of 64 bits with no body limit: no overflow. */
+    lim.max_body = UINT64_MAX;
+    static const char huge[] = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "ffffffffffffffff\r\n";
+    CHECK_EQ(parse_n(huge, sizeof(huge) - 1, &lim, &used), HO_HTTP_INCOMPLETE);
+    static const char over[] = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "1\r\nx\r\nffffffffffffffff\r\n";
+    CHECK_EQ(parse_n(over, sizeof(over) - 1, &lim, &used), 413);
+
+    /* Framing limits: chunk lines over 1024 bytes (400), all framing over
+     * max_header_bytes (413), trailers over it or too many (431). */
+    ho_http_limits_default(&lim);
+    static char big[40000];
+    int off = snprintf(big, sizeof(big), "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;x=");
+    memset(big + off, 'v', 1100);
+    memcpy(big + off + 1100, "\r\nhello\r\n0\r\n\r\n", 14);
+    CHECK_EQ(parse_n(big, (size_t)off + 1114, NULL, NULL), 400);
+    off = snprintf(big, sizeof(big), "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+    size_t p = (size_t)off;
+    for (int k = 0; k < 4000; k++) { /* 1-byte chunks: 5 framing bytes each */
+        memcpy(big + p, "1\r\nx\r\n", 6);
+        p += 6;
+    }
+    CHECK_EQ(parse_n(big, p, NULL, NULL), 413);
+    lim.max_header_bytes = 100000;
+    memcpy(big + p, "0\r\n\r\n", 5);
+    CHECK_EQ(parse_n(big, p + 5, &lim, NULL), HO_HTTP_COMPLETE);
+    CHECK_EQ(req.content_length, 4000);
+    ho_http_limits_default(&lim);
+    p = (size_t)off;
+    memcpy(big + p, "0\r\n", 3);
+    p += 3;
+    for (int k = 0; k < 20; k++)
+        p += (size_t)snprintf(big + p, sizeof(big) - p, "X-%d: %01000d\r\n", k, 0);
+    memcpy(big + p, "\r\n", 2);
+    CHECK_EQ(parse_n(big, p + 2, NULL, NULL), 431); /* 20 KB of trailers */
+    p = (size_t)off + 3;
+    for (int k = 0; k < 70; k++)
+        p += (size_t)snprintf(big + p, sizeof(big) - p, "X-%d: v\r\n", k);
+    memcpy(big + p, "\r\n", 2);
+    CHECK_EQ(parse_n(big, p + 2, NULL, NULL), 431); /* 70 trailer fields */
+}
 
 static void test_hostile(void)
 {
@@ -454,6 +594,7 @@ int main(void)
     RUN(test_pipelining);
     RUN(test_incremental);
     RUN(test_limits);
+    RUN(test_chunked);
     RUN(test_hostile);
     RUN(test_helpers);
     RUN(test_prefix_property);

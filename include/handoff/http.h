@@ -1,12 +1,11 @@
 /*
  * handoff — HTTP: a strict HTTP/1.1 request parser (RFC 9112), a response
  * writer, an incremental HTTP/1.1 response parser for clients, a router
- * shared by HTTP/1.1 and HTTP/3, and the HttpArena demo routes (/json,
- * /baseline2, /static).
+ * shared by HTTP/1.1 and HTTP/3, and static files served from memory.
  *
  * Everything here is sans-I/O and thread-compatible: a parser call, a router
  * dispatch and a response write touch only their arguments (the router and
- * the arena are read-only after set-up and may be shared by threads).
+ * file sets are read-only after set-up and may be shared by threads).
  */
 #ifndef HANDOFF_HTTP_H
 #define HANDOFF_HTTP_H
@@ -39,8 +38,12 @@ typedef struct ho_http_request {
     ho_http_header headers[HO_HTTP_MAX_HEADERS];
     size_t header_count;
     ho_http_str host;          /* Host header (or :authority), len 0 if none */
-    uint64_t content_length;   /* 0 if none */
-    const uint8_t *body;       /* content_length bytes (NULL if none) */
+    uint64_t content_length;   /* body size: Content-Length, or a chunked
+                                * body's decoded size; 0 if none */
+    const uint8_t *body;       /* content_length bytes (NULL if none; for a
+                                * chunked body NULL until ho_http1_decode_body) */
+    bool chunked;              /* Transfer-Encoding: chunked */
+    size_t body_offset;        /* where the body starts in the parsed buffer */
     bool keep_alive;           /* after this request: HTTP/1.1 default yes,
                                 * HTTP/1.0 only with "Connection: keep-alive";
                                 * "Connection: close" → no */
@@ -53,37 +56,60 @@ typedef struct ho_http_limits {
     size_t max_request_line;   /* bytes incl. CRLF; longer → 414 (default 8192) */
     size_t max_header_bytes;   /* whole head; longer → 431 (default 16384) */
     size_t max_headers;        /* count; more → 431 (default 64, ≤ HO_HTTP_MAX_HEADERS) */
-    uint64_t max_body;         /* Content-Length above → 413 (default 1 MiB) */
+    uint64_t max_body;         /* body bytes (Content-Length, or a chunked
+                                * body decoded) above → 413 (default 1 MiB) */
 } ho_http_limits;
 
 /* The defaults above. */
 HO_API void ho_http_limits_default(ho_http_limits *lim);
 
 /* Parses one request at the start of buf[0..len). Returns:
- *   HO_HTTP_COMPLETE   *req filled, *consumed = bytes of head + body;
+ *   HO_HTTP_COMPLETE   *req filled, *consumed = bytes of head + body (a
+ *                      chunked body: up to the end of its trailer section);
  *   HO_HTTP_INCOMPLETE more bytes are needed (the limits already apply to
  *                      what has arrived: an over-long partial line fails now);
- *                      when the head is complete and only body bytes are
- *                      missing, *consumed is the size the whole request will
- *                      have (so a caller need not parse again before), else 0;
+ *                      when only body bytes are missing, *consumed is the
+ *                      buffer size the parse needs before it can go further
+ *                      (Content-Length: the whole request; chunked: the end
+ *                      of the current chunk), so a caller need not parse
+ *                      again before; else 0;
  *   a status ≥ 400     the request is rejected with that status and the
  *                      connection must close after the response:
  *                      400 malformed (request line, header syntax, bare CR/LF,
  *                          obs-fold, whitespace before ':', invalid token
  *                          chars, control chars in values, bad or duplicated
  *                          Content-Length, missing Host in HTTP/1.1, both
- *                          Content-Length and Transfer-Encoding),
- *                      413 Content-Length > max_body,
+ *                          Content-Length and Transfer-Encoding,
+ *                          Transfer-Encoding in HTTP/1.0, chunked not the
+ *                          final coding or applied twice; a chunked body
+ *                          with a bad chunk-size, chunk extension, chunk
+ *                          line over 1024 bytes, missing CRLF, bare LF,
+ *                          data longer or shorter than its size, or a bad
+ *                          trailer field),
+ *                      413 body > max_body (Content-Length, or the chunk
+ *                          size that would take the decoded body past it,
+ *                          refused at that digit), or chunk framing (chunk
+ *                          lines and CRLFs) over max_header_bytes,
  *                      414 request line too long,
- *                      431 head too large or too many headers,
- *                      501 any Transfer-Encoding (chunked bodies are not
- *                          supported) or an unknown method,
+ *                      431 head or trailer section too large, or too many
+ *                          header or trailer fields,
+ *                      501 a transfer coding other than chunked (before the
+ *                          final chunked) or an unknown method,
  *                      505 a version other than HTTP/1.0 or HTTP/1.1.
+ * Chunk extensions are parsed and ignored; trailer fields are parsed and
+ * dropped. A chunked body stays encoded in buf: see ho_http1_decode_body.
  * `lim` may be NULL for the defaults. Leading empty lines before a request
  * are skipped (RFC 9112 §2.2). */
 enum { HO_HTTP_COMPLETE = 0, HO_HTTP_INCOMPLETE = 1 };
 HO_API int ho_http1_parse(const uint8_t *buf, size_t len, const ho_http_limits *lim, ho_http_request *req,
                    size_t *consumed);
+
+/* After HO_HTTP_COMPLETE for a chunked request: decodes its body in place
+ * (buf is the buffer given to ho_http1_parse, now writable) and points
+ * req->body at it (content_length bytes at buf + body_offset). The head's
+ * strings stay valid; the bytes after the body up to *consumed are left
+ * undefined. Does nothing for other requests. */
+HO_API void ho_http1_decode_body(uint8_t *buf, ho_http_request *req);
 
 /* Case-insensitive header lookup; NULL if absent. */
 HO_API const ho_http_str *ho_http_header_get(const ho_http_request *req, const char *name);
@@ -235,32 +261,26 @@ HO_API int ho_router_add(ho_router *r, const char *method, const char *path, ho_
  * when the path matches but not the method, 500 when the handler fails. */
 HO_API void ho_router_dispatch(const ho_router *r, const ho_http_request *req, ho_http_response *resp);
 
-/* ---- HttpArena demo routes ------------------------------------------- */
+/* ---- static files — src/http/static.c --------------------------------- */
 
-typedef struct ho_arena ho_arena;
-/* dataset: path to the HttpArena dataset.json (NULL → env DATASET, then
- * /data/dataset.json; with none readable, a built-in generated 50-item
- * dataset of the same shape). static_dir: directory for /static/ (NULL →
- * /data/static when it exists; otherwise /static/ answers 404). A dataset
- * that exists but does not parse is an error (NULL, message in *err). */
-HO_API ho_arena *ho_arena_new(const char *dataset, const char *static_dir, char *err, size_t errlen);
-HO_API void ho_arena_free(ho_arena *a);
-HO_API size_t ho_arena_item_count(const ho_arena *a);
-HO_API const char *ho_arena_dataset_source(const ho_arena *a); /* path or "built-in" */
-/* Document root: loads every regular file under dir (subdirectories up
- * to 16 levels; hidden entries and symbolic links skipped; at most 4096
- * files, 64 MiB each, 1 GiB in all) to be served at / by ho_arena_register.
- * Call before ho_arena_register, at most once. HO_OK, or an error with the
- * message in *err (HO_ERR_IO: unreadable, HO_ERR_INVALID_ARG: over a limit). */
-HO_API int ho_arena_set_root(ho_arena *a, const char *dir, char *err, size_t errlen);
-HO_API size_t ho_arena_root_file_count(const ho_arena *a); /* 0 without a root */
-/* Registers GET /json/ (/json/{count}?m={m}), /baseline2 (?a=&b=, text/plain
- * sum) and /static/ (files with content types, .br/.gz siblings chosen by
- * Accept-Encoding); with a root, also GET / for its files (same content
- * types and encodings; a path ending in '/' means its index.html; paths
- * with "..", '\\' or '%' are 404). The longest route wins, so the routes
- * above take precedence over files of the same path under the root. */
-HO_API int ho_arena_register(ho_arena *a, ho_router *r);
+/* A set of files loaded into memory at set-up and served read-only: every
+ * regular file of `dir` (recursive: its subdirectories too, up to 16 levels,
+ * symbolic links skipped; hidden entries always skipped; at most 4096 files,
+ * 256 MiB each, 1 GiB in all). A file "x" with a sibling "x.br" or "x.gz" is
+ * answered with the compressed one when Accept-Encoding allows it (with
+ * Content-Encoding and Vary: Accept-Encoding); content types come from the
+ * extension (.css .js .json .html .svg .webp .woff2, else
+ * application/octet-stream). NULL on failure, with the message in *err. */
+typedef struct ho_http_files ho_http_files;
+HO_API ho_http_files *ho_http_files_load(const char *dir, bool recursive, char *err, size_t errlen);
+HO_API void ho_http_files_free(ho_http_files *fs);
+HO_API size_t ho_http_files_count(const ho_http_files *fs); /* 0 for NULL */
+/* Registers GET `prefix` (it starts and ends with '/', e.g. "/static/" or
+ * "/") serving the files by their path below it; for a recursive set a path
+ * ending in '/' means its index.html. Paths with "..", '\\' or '%', and
+ * files not in the set, are 404. A set may be registered at one prefix
+ * length only (HO_ERR_INVALID_ARG otherwise). The set must outlive r. */
+HO_API int ho_http_files_register(ho_http_files *fs, ho_router *r, const char *prefix);
 
 /* ==== HTTP/3 (RFC 9114) over the QUIC connection — src/http/h3.c ========
  * nghttp3 does the framing and QPACK (RFC 9204); this layer wires it to a

@@ -251,6 +251,9 @@ static int parse_request_line(scan *s, size_t *pos, ho_http_request *req)
 typedef struct head_state {
     unsigned host_count;
     bool has_length, has_transfer_encoding, conn_close, conn_keep_alive;
+    unsigned te_chunked;   /* "chunked" elements in Transfer-Encoding */
+    unsigned te_other;     /* other (or empty) transfer codings */
+    bool te_last_chunked;  /* the final coding so far is "chunked" */
 } head_state;
 
 /* Content-Length = 1*DIGIT (RFC 9110 §8.6). */
@@ -288,6 +291,37 @@ static void parse_connection(ho_http_str v, head_state *st)
             st->conn_keep_alive = true;
         while (k < v.len && v.p[k] != ',')
             k++;
+    }
+}
+
+/* Transfer-Encoding = #transfer-coding (RFC 9112 §6.1): the codings of
+ * every line in order, as one list; a coding's parameters (after ';') are
+ * part of it, so "chunked;x=1" is not "chunked". */
+static void parse_transfer_encoding(ho_http_str v, head_state *st)
+{
+    size_t k = 0;
+    bool any = false;
+    while (k < v.len) {
+        while (k < v.len && (v.p[k] == ' ' || v.p[k] == '\t' || v.p[k] == ','))
+            k++;
+        if (k >= v.len)
+            break;
+        size_t start = k;
+        while (k < v.len && v.p[k] != ',')
+            k++;
+        size_t end = k;
+        while (end > start && (v.p[end - 1] == ' ' || v.p[end - 1] == '\t'))
+            end--;
+        any = true;
+        st->te_last_chunked = span_ieq(v.p + start, end - start, "chunked", 7);
+        if (st->te_last_chunked)
+            st->te_chunked++;
+        else
+            st->te_other++;
+    }
+    if (!any) { /* an empty list: no coding we could name */
+        st->te_other++;
+        st->te_last_chunked = false;
     }
 }
 
@@ -330,8 +364,10 @@ static int note_header(const ho_http_header *h, ho_http_request *req, head_state
         }
         break;
     case 17:
-        if (span_ieq(n, 17, "transfer-encoding", 17))
+        if (span_ieq(n, 17, "transfer-encoding", 17)) {
             st->has_transfer_encoding = true;
+            parse_transfer_encoding(h->value, st);
+        }
         break;
     default:
         break;
@@ -372,6 +408,233 @@ static int parse_field_line(scan *s, size_t *pos, ho_http_header *h)
     return 0;
 }
 
+/* ---- chunked request bodies (RFC 9112 §7.1) ----------------------------- */
+
+/* Limits of the chunked framing beside max_body: one chunk line (size and
+ * extensions) at most CHUNK_LINE_MAX bytes → 400; all chunk lines and their
+ * CRLFs together at most max_header_bytes → 413 (the framing is part of
+ * the content we accept: RFC 9112 §7.1.1 asks a server to bound extensions
+ * "in the same way that it applies length limitations ... for other parts
+ * of a message"); the trailer section as the head: max_header_bytes and
+ * max_headers → 431. So a chunked request never holds more than
+ * head + max_body + 2 × max_header_bytes bytes of the buffer. */
+enum { CHUNK_LINE_MAX = 1024 };
+
+static int hex_value(uint8_t c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; }
+
+/* Reads byte i into *c, or says why it cannot (a limit, or not here yet). */
+static int scan_byte(const scan *s, size_t i, uint8_t *c)
+{
+    if (i >= s->stop)
+        return scan_stopped(s, i);
+    *c = s->buf[i];
+    return 0;
+}
+
+#define SCAN_BYTE(s, i, c)                 \
+    do {                                   \
+        int rc_ = scan_byte((s), (i), &(c)); \
+        if (rc_ != 0)                      \
+            return rc_;                    \
+    } while (0)
+
+/* Skips BWS (SP / HTAB) from *i. */
+static int scan_ows(const scan *s, size_t *i)
+{
+    uint8_t c;
+    for (;;) {
+        SCAN_BYTE(s, *i, c);
+        if (c != ' ' && c != '\t')
+            return 0;
+        (*i)++;
+    }
+}
+
+/* chunk-ext-val = token / quoted-string (RFC 9112 §7.1.1, RFC 9110 §5.6.4). */
+static int scan_ext_value(const scan *s, size_t *pos)
+{
+    size_t i = *pos;
+    uint8_t c;
+    SCAN_BYTE(s, i, c);
+    if (c == '"') {
+        for (i++;; i++) {
+            SCAN_BYTE(s, i, c);
+            if (c == '"')
+                break;
+            if (c == '\\') { /* quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ) */
+                i++;
+                SCAN_BYTE(s, i, c);
+            }
+            if (!(byte_class[c] & FVCHAR))
+                return 400;
+        }
+        *pos = i + 1;
+        return 0;
+    }
+    if (!(byte_class[c] & TCHAR))
+        return 400;
+    while (byte_class[c] & TCHAR) {
+        i++;
+        SCAN_BYTE(s, i, c);
+    }
+    *pos = i;
+    return 0;
+}
+
+/* chunk-size [ chunk-ext ] CRLF. *size gets the chunk's size; a size that
+ * would take the body past `room` bytes is refused (413) at the digit that
+ * shows it, before any overflow (RFC 9112 §7.1: recipients MUST anticipate
+ * large hexadecimal numerals and prevent integer conversion overflows). */
+static int scan_chunk_line(const scan *s, size_t *pos, uint64_t room, uint64_t *size)
+{
+    size_t i = *pos;
+    uint8_t c;
+    uint64_t n = 0;
+    SCAN_BYTE(s, i, c);
+    if (!is_hex(c))
+        return 400; /* chunk-size = 1*HEXDIG */
+    while (is_hex(c)) {
+        uint64_t d = (uint64_t)hex_value(c);
+        if (n > room / 16 || d > room - n * 16)
+            return 413;
+        n = n * 16 + d;
+        i++;
+        SCAN_BYTE(s, i, c);
+    }
+    /* chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ):
+     * parsed and ignored (§7.1.1: a recipient MUST ignore unrecognized
+     * chunk extensions). */
+    for (;;) {
+        size_t before = i;
+        int rc = scan_ows(s, &i);
+        if (rc != 0)
+            return rc;
+        SCAN_BYTE(s, i, c);
+        if (c != ';') {
+            if (i != before)
+                return 400; /* whitespace, then no extension */
+            break;
+        }
+        i++;
+        if ((rc = scan_ows(s, &i)) != 0)
+            return rc;
+        SCAN_BYTE(s, i, c);
+        if (!(byte_class[c] & TCHAR))
+            return 400;
+        while (byte_class[c] & TCHAR) {
+            i++;
+            SCAN_BYTE(s, i, c);
+        }
+        size_t after_name = i;
+        if ((rc = scan_ows(s, &i)) != 0)
+            return rc;
+        SCAN_BYTE(s, i, c);
+        if (c != '=') {
+            i = after_name; /* no value: the BWS belongs to the next round */
+            continue;
+        }
+        i++;
+        if ((rc = scan_ows(s, &i)) != 0 || (rc = scan_ext_value(s, &i)) != 0)
+            return rc;
+    }
+    /* §2.2: a bare CR is invalid and a bare LF we refuse (as in the head). */
+    int rc = scan_crlf(s, &i);
+    if (rc != 0)
+        return rc;
+    *pos = i;
+    *size = n;
+    return 0;
+}
+
+/* The chunked body from buf[*pos] to the end of its trailer section.
+ * Returns 0 with *pos after it and *size the decoded length; else a status,
+ * or HO_HTTP_INCOMPLETE with *need the buffer size that lets the parse go
+ * further (0 when unknown: the end of a line is awaited). */
+static int scan_chunked(const uint8_t *buf, size_t len, const ho_http_limits *lim, size_t max_headers,
+                        size_t *pos, uint64_t *size, size_t *need)
+{
+    scan s = {.buf = buf, .len = len};
+    size_t i = *pos;
+    uint64_t total = 0;
+    size_t framing = 0; /* chunk lines and CRLFs so far */
+    size_t budget = lim->max_header_bytes;
+    *need = 0;
+    for (;;) {
+        size_t line_room = budget - framing < CHUNK_LINE_MAX ? budget - framing : CHUNK_LINE_MAX;
+        scan_set_limit(&s, i > SIZE_MAX - line_room ? SIZE_MAX : i + line_room,
+                       line_room < CHUNK_LINE_MAX ? 413 : 400);
+        size_t start = i;
+        uint64_t n;
+        int rc = scan_chunk_line(&s, &i, lim->max_body - total, &n);
+        if (rc != 0)
+            return rc;
+        framing += i - start;
+        if (n == 0)
+            break; /* last-chunk */
+        total += n;
+        /* chunk-data CRLF: decidable once all of it is here. */
+        if (n > len - i || len - i - (size_t)n < 2) {
+            *need = n > SIZE_MAX - i - 2 ? 0 : i + (size_t)n + 2;
+            return HO_HTTP_INCOMPLETE;
+        }
+        i += (size_t)n;
+        if (buf[i] != '\r' || buf[i + 1] != '\n')
+            return 400; /* the data must end exactly where its size says */
+        i += 2;
+        framing += 2;
+        if (framing >= budget)
+            return 413;
+    }
+    /* trailer-section = *( field-line CRLF ), then CRLF (§7.1.2): parsed
+     * with the head's rules and limits, and dropped (none of our handlers
+     * asks for a trailer, and a recipient may discard them). */
+    size_t trailer_start = i;
+    scan_set_limit(&s, i > SIZE_MAX - lim->max_header_bytes ? SIZE_MAX : i + lim->max_header_bytes, 431);
+    size_t fields = 0;
+    for (;;) {
+        uint8_t c;
+        SCAN_BYTE(&s, i, c);
+        if (c == '\r')
+            break;
+        if (c == ' ' || c == '\t' || c == '\n')
+            return 400;
+        if (fields++ == max_headers)
+            return 431;
+        ho_http_header h;
+        int rc = parse_field_line(&s, &i, &h);
+        if (rc != 0)
+            return rc;
+    }
+    int rc = scan_crlf(&s, &i);
+    if (rc != 0)
+        return rc;
+    (void)trailer_start;
+    *pos = i;
+    *size = total;
+    return 0;
+}
+
+void ho_http1_decode_body(uint8_t *buf, ho_http_request *req)
+{
+    if (!req->chunked || buf == NULL)
+        return;
+    size_t r = req->body_offset, w = req->body_offset;
+    for (;;) {
+        uint64_t n = 0;
+        while (is_hex(buf[r]))
+            n = n * 16 + (uint64_t)hex_value(buf[r++]);
+        while (buf[r] != '\n') /* extensions: validated by the parse */
+            r++;
+        r++;
+        if (n == 0)
+            break;
+        memmove(buf + w, buf + r, (size_t)n);
+        w += (size_t)n;
+        r += (size_t)n + 2;
+    }
+    req->body = req->content_length > 0 ? buf + req->body_offset : NULL;
+}
+
 int ho_http1_parse(const uint8_t *buf, size_t len, const ho_http_limits *lim, ho_http_request *req,
                    size_t *consumed)
 {
@@ -387,6 +650,8 @@ int ho_http1_parse(const uint8_t *buf, size_t len, const ho_http_limits *lim, ho
     req->header_count = 0;
     req->content_length = 0;
     req->body = NULL;
+    req->chunked = false;
+    req->body_offset = 0;
     req->keep_alive = false;
     req->head = false;
     if (buf == NULL)
@@ -446,10 +711,18 @@ int ho_http1_parse(const uint8_t *buf, size_t len, const ho_http_limits *lim, ho
 
     /* RFC 9112 §6.1: a request with both Transfer-Encoding and Content-Length
      * may be a smuggling attempt; we reject it (400) rather than let the
-     * transfer coding win, and the caller closes the connection (MUST).
-     * Any other Transfer-Encoding is a coding we do not implement: 501. */
-    if (st.has_transfer_encoding)
-        return st.has_length ? 400 : 501;
+     * transfer coding win, and the caller closes the connection (MUST). An
+     * HTTP/1.0 message with Transfer-Encoding MUST be treated as having
+     * faulty framing: 400 and close. When chunked is not the final coding
+     * the server MUST respond 400 and close; chunked applied twice is
+     * invalid (a sender MUST NOT): 400. Another coding before the final
+     * chunked is one we do not implement: 501 (SHOULD). */
+    if (st.has_transfer_encoding) {
+        if (st.has_length || req->version == 10 || !st.te_last_chunked || st.te_chunked > 1)
+            return 400;
+        if (st.te_other > 0)
+            return 501;
+    }
     /* RFC 9112 §3.2: a server MUST respond 400 to an HTTP/1.1 request
      * without a Host header field. */
     if (req->version == 11 && st.host_count == 0)
@@ -458,19 +731,40 @@ int ho_http1_parse(const uint8_t *buf, size_t len, const ho_http_limits *lim, ho
      * the Host field and use the target's authority. */
     if (s.authority.len > 0)
         req->host = s.authority;
-    if (req->content_length > lim->max_body)
-        return 413;
-    if (req->content_length > len - i) {
-        *consumed = i + (size_t)req->content_length; /* what the request will need */
-        return HO_HTTP_INCOMPLETE;
+    size_t end;
+    if (st.has_transfer_encoding) {
+        /* RFC 9112 §7.1: a recipient MUST be able to parse and decode the
+         * chunked transfer coding. The body stays in place until
+         * ho_http1_decode_body; content_length is its decoded size. */
+        size_t need;
+        size_t j = i;
+        uint64_t size;
+        rc = scan_chunked(buf, len, lim, max_headers, &j, &size, &need);
+        if (rc == HO_HTTP_INCOMPLETE)
+            *consumed = need;
+        if (rc != 0)
+            return rc;
+        req->chunked = true;
+        req->body_offset = i;
+        req->content_length = size;
+        end = j;
+    } else {
+        if (req->content_length > lim->max_body)
+            return 413;
+        if (req->content_length > len - i) {
+            *consumed = i + (size_t)req->content_length; /* what the request will need */
+            return HO_HTTP_INCOMPLETE;
+        }
+        if (req->content_length > 0)
+            req->body = buf + i;
+        req->body_offset = i;
+        end = i + (size_t)req->content_length;
     }
-    if (req->content_length > 0)
-        req->body = buf + i;
 
     /* RFC 9112 §9.3: persistence. */
     req->keep_alive = !st.conn_close && (req->version == 11 || st.conn_keep_alive);
     req->head = ho_http_str_eq(req->method, "HEAD");
-    *consumed = i + (size_t)req->content_length;
+    *consumed = end;
     return HO_HTTP_COMPLETE;
 }
 

@@ -107,6 +107,7 @@ static int h1_on_data(void *ctx, ho_conn *c, ho_buf *in)
             ho_conn_request_done(c);
             break;
         }
+        ho_http1_decode_body(in->data + off, &req); /* a chunked body, in place */
         req.tls = ho_conn_tls(c);
         ho_http_response resp;
         sc->body.failed = false;

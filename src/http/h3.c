@@ -11,7 +11,7 @@
  * that buffer keeps and retransmits those bytes itself, acknowledged to
  * nghttp3 at once with add_ack_offset (nghttp3 may then release them).
  * A static response body (ho_http_response.static_body: string literals,
- * the arena's files, memory that outlives the server's connections) is not
+ * ho_http_files' files, memory that outlives the server's connections) is not
  * copied: nghttp3 hands out pieces of it as they are, and they go to
  * ho_quic_stream_write_ref, which keeps the reference until acknowledged.
  */

@@ -124,7 +124,7 @@ case_ tls "Content-Length non-numeric" "400 closed" "POST / HTTP/1.1\r\n${H}Cont
 case_ tls "Content-Length negative" "400 closed" "POST / HTTP/1.1\r\n${H}Content-Length: -1\r\n\r\n"
 case_ tls "Content-Length overflows 64 bits" "400 closed" "POST / HTTP/1.1\r\n${H}Content-Length: 99999999999999999999999\r\n\r\n"
 case_ tls "Content-Length 1e9 (> 1 MiB limit)" "413 closed" "POST / HTTP/1.1\r\n${H}Content-Length: 1000000000\r\n\r\n"
-case_ tls "Transfer-Encoding: chunked" "501 closed" "POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+case_ tls "Transfer-Encoding: gzip, chunked (unknown coding)" "501 closed" "POST / HTTP/1.1\r\n${H}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"
 case_ tls "Transfer-Encoding and Content-Length" "400 closed" "POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n"
 case_ tls "pipelined garbage after a valid request" "200,400 closed" "${KA}GARBAGE\r\n\r\n$OK"
 # A body that looks like a request is a body: two responses (405 for POST /, then the GET).
@@ -153,7 +153,7 @@ case_ plain "too many headers (100)" "431 closed" "GET / HTTP/1.1\r\n$H$MANY_HEA
 case_ plain "missing Host (HTTP/1.1)" "400 closed" "GET / HTTP/1.1\r\n\r\n"
 case_ plain "HTTP/2.0" "505 closed" "GET / HTTP/2.0\r\n$H\r\n"
 case_ plain "NUL byte in a header value" "400 closed" "GET / HTTP/1.1\r\n${H}X-A: a\0b\r\n\r\n"
-case_ plain "Transfer-Encoding: chunked" "501 closed" "POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+case_ plain "Transfer-Encoding: gzip, chunked (unknown coding)" "501 closed" "POST / HTTP/1.1\r\n${H}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"
 case_ plain "pipelined garbage after a valid request" "200,400 closed" "${KA}GARBAGE\r\n\r\n$OK"
 case_ plain "TLS ClientHello bytes on the plaintext port" "400 closed" "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"
 

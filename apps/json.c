@@ -2,7 +2,7 @@
  * and the /json serializer. The reader is a recursive-descent pull parser
  * over a bounded buffer: the dataset loader asks for the shape it expects
  * and anything else fails with the offset where it went wrong. */
-#include "http/json.h"
+#include "json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,7 +132,7 @@ static size_t utf8_sequence(const unsigned char *p, size_t avail)
 /* string = quotation-mark *char quotation-mark (RFC 8259 §7), decoded into
  * a fresh NUL-terminated copy. The decoded form is never longer than the
  * escaped one, so the copy is sized by the raw length. */
-static bool read_string(reader *r, ho_json_text *out)
+static bool read_string(reader *r, json_text *out)
 {
     if (!expect(r, '"', "expected a string"))
         return false;
@@ -215,7 +215,7 @@ static bool read_string(reader *r, ho_json_text *out)
 
 /* number = [ minus ] int [ frac ] [ exp ] (RFC 8259 §6). Keeps the text;
  * *is_int and *v are set when it is an integer that fits an int64. */
-static bool read_number(reader *r, ho_json_text *out, bool *is_int, int64_t *v)
+static bool read_number(reader *r, json_text *out, bool *is_int, int64_t *v)
 {
     skip_ws(r);
     const char *s = r->p, *e = r->end, *p = s;
@@ -258,7 +258,7 @@ static bool read_number(reader *r, ho_json_text *out, bool *is_int, int64_t *v)
     *is_int = integral && fits;
     if (*is_int)
         *v = !neg ? (int64_t)mag : mag == 0 ? 0 : -(int64_t)(mag - 1) - 1;
-    if (out != NULL && ho_json_text_set(out, s, (size_t)(p - s)) != HO_OK) {
+    if (out != NULL && json_text_set(out, s, (size_t)(p - s)) != HO_OK) {
         r->nomem = true;
         return fail(r, "out of memory");
     }
@@ -294,7 +294,7 @@ static bool skip_value(reader *r, int depth)
         return fail(r, "expected a value");
     char c = *r->p;
     if (c == '"') {
-        ho_json_text t;
+        json_text t;
         if (!read_string(r, &t))
             return false;
         free(t.p);
@@ -307,7 +307,7 @@ static bool skip_value(reader *r, int depth)
             return r->p++, true;
         for (;;) {
             if (c == '{') {
-                ho_json_text key;
+                json_text key;
                 if (!read_string(r, &key))
                     return false;
                 free(key.p);
@@ -335,7 +335,7 @@ static bool skip_value(reader *r, int depth)
 
 /* Iterates "key": value pairs: calls field(r, key, ctx) with the reader on
  * the value. */
-typedef bool (*field_fn)(reader *r, const ho_json_text *key, void *ctx);
+typedef bool (*field_fn)(reader *r, const json_text *key, void *ctx);
 
 static bool read_object(reader *r, field_fn field, void *ctx)
 {
@@ -344,7 +344,7 @@ static bool read_object(reader *r, field_fn field, void *ctx)
     if (next_is(r, '}'))
         return r->p++, true;
     for (;;) {
-        ho_json_text key;
+        json_text key;
         if (!read_string(r, &key))
             return false;
         bool ok = expect(r, ':', "expected ':'") && field(r, &key, ctx);
@@ -365,7 +365,7 @@ enum {
 };
 
 typedef struct item_ctx {
-    ho_arena_item *it;
+    arena_item *it;
     unsigned seen;
 } item_ctx;
 
@@ -379,9 +379,9 @@ static bool mark(reader *r, unsigned *seen, unsigned bit)
     return true;
 }
 
-static bool key_is(const ho_json_text *key, const char *lit) { return strcmp(key->p, lit) == 0 && strlen(lit) == key->len; }
+static bool key_is(const json_text *key, const char *lit) { return strcmp(key->p, lit) == 0 && strlen(lit) == key->len; }
 
-static bool rating_field(reader *r, const ho_json_text *key, void *ctx)
+static bool rating_field(reader *r, const json_text *key, void *ctx)
 {
     item_ctx *ic = ctx;
     bool is_int;
@@ -393,7 +393,7 @@ static bool rating_field(reader *r, const ho_json_text *key, void *ctx)
     return skip_value(r, 1);
 }
 
-static bool read_tags(reader *r, ho_arena_item *it)
+static bool read_tags(reader *r, arena_item *it)
 {
     if (!expect(r, '[', "tags: expected an array"))
         return false;
@@ -405,7 +405,7 @@ static bool read_tags(reader *r, ho_arena_item *it)
             if (cap >= MAX_TAGS)
                 return fail(r, "too many tags");
             size_t ncap = cap ? cap * 2 : 4;
-            ho_json_text *t = realloc(it->tags, ncap * sizeof(*t));
+            json_text *t = realloc(it->tags, ncap * sizeof(*t));
             if (t == NULL) {
                 r->nomem = true;
                 return fail(r, "out of memory");
@@ -423,10 +423,10 @@ static bool read_tags(reader *r, ho_arena_item *it)
     }
 }
 
-static bool item_field(reader *r, const ho_json_text *key, void *ctx)
+static bool item_field(reader *r, const json_text *key, void *ctx)
 {
     item_ctx *ic = ctx;
-    ho_arena_item *it = ic->it;
+    arena_item *it = ic->it;
     bool is_int = false;
     int64_t v = 0;
     if (key_is(key, "id"))
@@ -459,7 +459,7 @@ static bool item_field(reader *r, const ho_json_text *key, void *ctx)
     return skip_value(r, 1);
 }
 
-static void item_free(ho_arena_item *it)
+static void item_free(arena_item *it)
 {
     free(it->id.p);
     free(it->name.p);
@@ -472,7 +472,7 @@ static void item_free(ho_arena_item *it)
     memset(it, 0, sizeof(*it));
 }
 
-void ho_json_dataset_free(ho_arena_dataset *ds)
+void json_dataset_free(arena_dataset *ds)
 {
     for (size_t k = 0; k < ds->count; k++)
         item_free(&ds->items[k]);
@@ -481,7 +481,7 @@ void ho_json_dataset_free(ho_arena_dataset *ds)
     ds->count = 0;
 }
 
-int ho_json_dataset_parse(const char *text, size_t len, ho_arena_dataset *ds, char *err, size_t errlen)
+int json_dataset_parse(const char *text, size_t len, arena_dataset *ds, char *err, size_t errlen)
 {
     reader r = {.start = text, .p = text, .end = text + len};
     size_t cap = 0;
@@ -494,7 +494,7 @@ int ho_json_dataset_parse(const char *text, size_t len, ho_arena_dataset *ds, ch
         while (ok) {
             if (ds->count == cap) {
                 size_t ncap = cap ? cap * 2 : 64;
-                ho_arena_item *items = cap >= MAX_ITEMS ? NULL : realloc(ds->items, ncap * sizeof(*items));
+                arena_item *items = cap >= MAX_ITEMS ? NULL : realloc(ds->items, ncap * sizeof(*items));
                 if (items == NULL) {
                     r.nomem = cap < MAX_ITEMS;
                     ok = fail(&r, cap < MAX_ITEMS ? "out of memory" : "too many items");
@@ -503,7 +503,7 @@ int ho_json_dataset_parse(const char *text, size_t len, ho_arena_dataset *ds, ch
                 ds->items = items;
                 cap = ncap;
             }
-            ho_arena_item *it = &ds->items[ds->count++];
+            arena_item *it = &ds->items[ds->count++];
             memset(it, 0, sizeof(*it));
             item_ctx ic = {it, 0};
             ok = read_object(&r, item_field, &ic);
@@ -511,7 +511,7 @@ int ho_json_dataset_parse(const char *text, size_t len, ho_arena_dataset *ds, ch
                 ok = fail(&r, "item lacks one of id, name, category, price, quantity, active, tags, rating");
             if (!ok)
                 break;
-            ho_json_item_finish(it);
+            json_item_finish(it);
             if (next_is(&r, ',')) {
                 r.p++;
                 continue;
@@ -529,11 +529,11 @@ int ho_json_dataset_parse(const char *text, size_t len, ho_arena_dataset *ds, ch
         return HO_OK;
     if (err != NULL && errlen > 0)
         snprintf(err, errlen, "offset %zu: %s", r.err_at, r.err);
-    ho_json_dataset_free(ds);
+    json_dataset_free(ds);
     return r.nomem ? HO_ERR_NOMEM : HO_ERR_INVALID_ARG;
 }
 
-int ho_json_text_set(ho_json_text *t, const char *s, size_t n)
+int json_text_set(json_text *t, const char *s, size_t n)
 {
     t->p = malloc(n + 1);
     if (t->p == NULL) {
@@ -553,7 +553,7 @@ int ho_json_text_set(ho_json_text *t, const char *s, size_t n)
     "{\"id\":,\"name\":\"\",\"category\":\"\",\"price\":,\"quantity\":,\"active\":false,\"tags\":[]," \
     "\"rating\":{\"score\":,\"count\":},\"total\":},"
 
-void ho_json_item_finish(ho_arena_item *it)
+void json_item_finish(arena_item *it)
 {
     /* Escaping grows a byte to at most 6 ("\u001f"); integers take ≤ 20. */
     size_t n = sizeof(ITEM_KEYS) + it->id.len + 6 * (it->name.len + it->category.len) + 3 * 20 + it->score.len +
@@ -615,7 +615,7 @@ static char *put_escaped(char *w, const char *s, size_t n)
     return w;
 }
 
-void ho_json_put_string(ho_buf *out, const char *s, size_t n)
+void json_put_string(ho_buf *out, const char *s, size_t n)
 {
     if (n > (SIZE_MAX - 2) / 6 || ho_buf_reserve(out, 6 * n + 2) != HO_OK) {
         out->failed = true;
@@ -625,7 +625,7 @@ void ho_json_put_string(ho_buf *out, const char *s, size_t n)
     out->len += (size_t)(put_escaped(start, s, n) - start);
 }
 
-int ho_json_write_items(ho_buf *out, const ho_arena_dataset *ds, size_t count, int64_t m)
+int json_write_items(ho_buf *out, const arena_dataset *ds, size_t count, int64_t m)
 {
     if (count > ds->count)
         return HO_ERR_INVALID_ARG;
@@ -637,7 +637,7 @@ int ho_json_write_items(ho_buf *out, const ho_arena_dataset *ds, size_t count, i
     char *start = (char *)out->data + out->len, *w = start;
     w = PUT_LIT(w, "{\"items\":[");
     for (size_t k = 0; k < count; k++) {
-        const ho_arena_item *it = &ds->items[k];
+        const arena_item *it = &ds->items[k];
         int64_t total;
         if (__builtin_mul_overflow(it->price, it->quantity, &total) || __builtin_mul_overflow(total, m, &total))
             return HO_ERR_INVALID_ARG; /* nothing committed: out->len unchanged */

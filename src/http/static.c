@@ -1,17 +1,9 @@
-/* The HttpArena demo routes: GET /json/{count}?m={m}, /baseline2?a=&b= and
- * /static/<file>, plus files from a document root at / (ho_arena_set_root).
- * Everything is loaded at set-up (the dataset, the static files and their
- * .br/.gz siblings, the root's tree); after that the arena is read-only and
- * the handlers touch only the request, the response and its scratch body.
- *
- * /json is serialized per request from the typed items (the suite forbids
- * pre-serialized bodies). Decisions the suite leaves open:
- *   - count is clamped to the number of items ("count" reports the clamp);
- *     a count that is not a non-negative decimal integer is a 400;
- *   - m defaults to 1 when absent; present but not an integer is a 400, as is
- *     a total that does not fit an int64. */
+/* Static files served from memory: a directory's regular files (or a
+ * whole tree) loaded at set-up, answered by a router handler with content
+ * types and precompressed .br/.gz siblings chosen by Accept-Encoding
+ * (RFC 9110 §12.5.3). After loading, a set is read-only: handlers touch
+ * only the request, the response and the set. */
 #include "handoff/http.h"
-#include "http/json.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,12 +15,12 @@
 #include <unistd.h>
 
 enum {
-    MAX_FILE_BYTES = 256 << 20, /* one dataset or static file (the QUIC bulk bench serves 100 MB) */
-    MAX_STATIC_FILES = 4096,   /* per directory set */
+    MAX_FILE_BYTES = 256 << 20, /* one file (the QUIC bulk bench serves 100 MB) */
+    MAX_STATIC_FILES = 4096,   /* per set */
     MAX_SET_BYTES = 1 << 30,   /* all the files of one set, in memory */
-    MAX_ROOT_DEPTH = 16,       /* subdirectory levels under a root */
+    MAX_ROOT_DEPTH = 16,       /* subdirectory levels under a recursive set */
     MAX_NAME = 1024,           /* a file's path relative to its set */
-    BUILTIN_ITEMS = 50,
+    MAX_PREFIX = 256,          /* the route a set is served at */
 };
 
 typedef struct static_file {
@@ -41,21 +33,14 @@ typedef struct static_file {
 } static_file;
 
 /* The files of one directory, by path relative to it ("a.css", "img/x.png"). */
-typedef struct file_set {
+struct ho_http_files {
     static_file *files; /* sorted by name */
     size_t file_count, cap, bytes;
     bool recursive;     /* subdirectories too (symbolic links skipped) */
-} file_set;
-
-struct ho_arena {
-    ho_arena_dataset ds;
-    char *source;
-    file_set statics;   /* /static/: flat */
-    file_set root;      /* /: the tree under --root */
-    bool has_root;
+    size_t prefix_len;  /* the route it is registered at ("/static/": 8) */
 };
+typedef struct ho_http_files file_set;
 
-static const char body_400[] = "400 Bad Request\n";
 static const char body_404[] = "404 Not Found\n";
 
 static void set_err(char *err, size_t errlen, const char *a, const char *b)
@@ -103,89 +88,6 @@ static int read_file(int dirfd, const char *path, bool nofollow, uint8_t **data,
     }
     *data = buf;
     return 0;
-}
-
-/* ---- the dataset ------------------------------------------------------- */
-
-static int load_dataset(ho_arena *a, const char *path, char *err, size_t errlen)
-{
-    uint8_t *text;
-    size_t len;
-    int rc = read_file(AT_FDCWD, path, false, &text, &len);
-    if (rc != 0) {
-        set_err(err, errlen, path, strerror(rc));
-        return rc == ENOMEM ? HO_ERR_NOMEM : HO_ERR_IO;
-    }
-    char why[128] = "";
-    rc = ho_json_dataset_parse((const char *)text, len, &a->ds, why, sizeof(why));
-    free(text);
-    if (rc != HO_OK) {
-        set_err(err, errlen, path, why);
-        return rc;
-    }
-    a->source = strdup(path);
-    return a->source != NULL ? HO_OK : HO_ERR_NOMEM;
-}
-
-/* A fixed linear congruential sequence: the built-in dataset is the same on
- * every run. Returns a value in [0, n). */
-static uint32_t next_random(uint32_t *x, uint32_t n)
-{
-    *x = *x * 1103515245u + 12345u;
-    return (*x >> 16) % n;
-}
-
-/* The built-in dataset: BUILTIN_ITEMS items of the suite's shape. */
-static int generate_dataset(ho_arena_dataset *ds)
-{
-    static const char *const first[] = {"Alpha", "Pro", "Core", "Edge", "Nano", "Ultra", "Smart", "Flex", "Hyper", "Max"};
-    static const char *const second[] = {"Widget", "Valve", "Relay", "Link", "Gadget", "Driver", "Sensor", "Module", "Node", "Hub"};
-    static const char *const categories[] = {"electronics", "tools", "books", "clothing", "sports",
-                                             "toys", "home", "office", "auto", "garden"};
-    static const char *const tags[] = {"sale", "heavy-duty", "popular", "fast", "new", "wireless", "eco", "limited", "premium"};
-    enum { TAG_KINDS = sizeof(tags) / sizeof(tags[0]) };
-    uint32_t x = 20240601u;
-#define NEXT(n) next_random(&x, (n))
-    ds->items = calloc(BUILTIN_ITEMS, sizeof(*ds->items));
-    if (ds->items == NULL)
-        return HO_ERR_NOMEM;
-    ds->count = BUILTIN_ITEMS;
-    for (size_t i = 0; i < BUILTIN_ITEMS; i++) {
-        ho_arena_item *it = &ds->items[i];
-        char text[64];
-        int rc = HO_OK, n;
-        n = snprintf(text, sizeof(text), "%zu", i + 1);
-        rc |= ho_json_text_set(&it->id, text, (size_t)n);
-        const char *adjective = first[NEXT(10)], *noun = second[NEXT(10)];
-        n = snprintf(text, sizeof(text), "%s %s", adjective, noun);
-        rc |= ho_json_text_set(&it->name, text, (size_t)n);
-        const char *cat = categories[NEXT(10)];
-        rc |= ho_json_text_set(&it->category, cat, strlen(cat));
-        it->price = 1 + (int64_t)NEXT(500);
-        it->quantity = 1 + (int64_t)NEXT(100);
-        it->active = NEXT(4) != 0;
-        size_t want = 1 + NEXT(4);
-        it->tags = calloc(want, sizeof(*it->tags));
-        if (it->tags == NULL)
-            return HO_ERR_NOMEM;
-        bool used[TAG_KINDS] = {false};
-        while (it->tag_count < want) {
-            size_t t = NEXT(TAG_KINDS);
-            if (used[t])
-                continue;
-            used[t] = true;
-            rc |= ho_json_text_set(&it->tags[it->tag_count++], tags[t], strlen(tags[t]));
-        }
-        n = snprintf(text, sizeof(text), "%u", 1 + NEXT(50));
-        rc |= ho_json_text_set(&it->score, text, (size_t)n);
-        n = snprintf(text, sizeof(text), "%u", 1 + NEXT(500));
-        rc |= ho_json_text_set(&it->count, text, (size_t)n);
-        if (rc != HO_OK)
-            return HO_ERR_NOMEM;
-        ho_json_item_finish(it);
-    }
-#undef NEXT
-    return HO_OK;
 }
 
 /* ---- static files ------------------------------------------------------ */
@@ -342,142 +244,7 @@ static int set_load(file_set *fs, const char *dir, bool recursive, char *err, si
     return HO_OK;
 }
 
-/* ---- the arena --------------------------------------------------------- */
-
-static bool readable(const char *path) { return path != NULL && path[0] != '\0' && access(path, R_OK) == 0; }
-
-ho_arena *ho_arena_new(const char *dataset, const char *static_dir, char *err, size_t errlen)
-{
-    ho_arena *a = calloc(1, sizeof(*a));
-    if (a == NULL) {
-        set_err(err, errlen, "arena", "out of memory");
-        return NULL;
-    }
-    int rc;
-    /* An explicit path must load; the implicit ones are tried in order, and
-     * the built-in dataset is the fallback when none is readable. */
-    const char *path = dataset;
-    if (path == NULL) {
-        const char *env = getenv("DATASET");
-        path = readable(env) ? env : readable("/data/dataset.json") ? "/data/dataset.json" : NULL;
-    }
-    if (path != NULL) {
-        rc = load_dataset(a, path, err, errlen);
-    } else {
-        rc = generate_dataset(&a->ds);
-        a->source = strdup("built-in");
-        if (rc == HO_OK && a->source == NULL)
-            rc = HO_ERR_NOMEM;
-        if (rc != HO_OK)
-            set_err(err, errlen, "built-in dataset", "out of memory");
-    }
-    if (rc == HO_OK) {
-        struct stat st;
-        const char *dir = static_dir;
-        if (dir == NULL && stat("/data/static", &st) == 0 && S_ISDIR(st.st_mode))
-            dir = "/data/static";
-        if (dir != NULL)
-            rc = set_load(&a->statics, dir, false, err, errlen);
-    }
-    if (rc != HO_OK) {
-        ho_arena_free(a);
-        return NULL;
-    }
-    return a;
-}
-
-void ho_arena_free(ho_arena *a)
-{
-    if (a == NULL)
-        return;
-    ho_json_dataset_free(&a->ds);
-    set_free(&a->statics);
-    set_free(&a->root);
-    free(a->source);
-    free(a);
-}
-
-size_t ho_arena_item_count(const ho_arena *a) { return a->ds.count; }
-
-const char *ho_arena_dataset_source(const ho_arena *a) { return a->source; }
-
-int ho_arena_set_root(ho_arena *a, const char *dir, char *err, size_t errlen)
-{
-    if (a == NULL || dir == NULL || a->has_root)
-        return HO_ERR_INVALID_ARG;
-    int rc = set_load(&a->root, dir, true, err, errlen);
-    if (rc != HO_OK) {
-        set_free(&a->root);
-        return rc;
-    }
-    a->has_root = true;
-    return HO_OK;
-}
-
-size_t ho_arena_root_file_count(const ho_arena *a) { return a->has_root ? a->root.file_count : 0; }
-
-/* ---- handlers ---------------------------------------------------------- */
-
-static int answer(ho_http_response *resp, int status, const char *body, size_t len)
-{
-    resp->status = status;
-    resp->content_type = "text/plain";
-    resp->static_body = (const uint8_t *)body;
-    resp->static_len = len;
-    return HO_OK;
-}
-
-#define ANSWER(resp, status, lit) answer((resp), (status), (lit), sizeof(lit) - 1)
-
-/* GET /json/{count}?m={m} */
-static int json_handler(void *ctx, const ho_http_request *req, ho_http_response *resp)
-{
-    const ho_arena *a = ctx;
-    static const char prefix[] = "/json/";
-    ho_http_str count_text = {req->path.p + sizeof(prefix) - 1, req->path.len - (sizeof(prefix) - 1)};
-    int64_t count, m = 1;
-    ho_http_str m_text;
-    if (!ho_http_str_to_i64(count_text, &count) || count < 0)
-        return ANSWER(resp, 400, body_400);
-    if (ho_http_query_get(req, "m", &m_text) && !ho_http_str_to_i64(m_text, &m))
-        return ANSWER(resp, 400, body_400);
-    if (resp->body == NULL)
-        return HO_ERR_INTERNAL;
-    size_t n = (uint64_t)count < a->ds.count ? (size_t)count : a->ds.count;
-    int rc = ho_json_write_items(resp->body, &a->ds, n, m);
-    if (rc == HO_ERR_INVALID_ARG)
-        return ANSWER(resp, 400, body_400); /* a total overflows */
-    if (rc != HO_OK)
-        return rc;
-    resp->content_type = "application/json";
-    return HO_OK;
-}
-
-/* GET /baseline2?a=&b= → a+b as text/plain. */
-static int baseline2_handler(void *ctx, const ho_http_request *req, ho_http_response *resp)
-{
-    (void)ctx;
-    ho_http_str a_text, b_text;
-    int64_t a, b, sum;
-    if (!ho_http_query_get(req, "a", &a_text) || !ho_http_query_get(req, "b", &b_text) ||
-        !ho_http_str_to_i64(a_text, &a) || !ho_http_str_to_i64(b_text, &b) || __builtin_add_overflow(a, b, &sum))
-        return ANSWER(resp, 400, body_400);
-    if (resp->body == NULL)
-        return HO_ERR_INTERNAL;
-    char tmp[24], *p = tmp + sizeof(tmp);
-    uint64_t u = sum < 0 ? 0 - (uint64_t)sum : (uint64_t)sum;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (sum < 0)
-        *--p = '-';
-    ho_put_bytes(resp->body, p, (size_t)(tmp + sizeof(tmp) - p));
-    if (resp->body->failed)
-        return HO_ERR_NOMEM;
-    resp->content_type = "text/plain";
-    return HO_OK;
-}
+/* ---- answering ----------------------------------------------------------- */
 
 /* The q-values an Accept-Encoding list gives br, gzip and "*" (RFC 9110
  * §12.5.3): -1 absent, 0 refused, 1 acceptable. */
@@ -561,7 +328,13 @@ static int answer_file(const file_set *fs, ho_http_str name, const ho_http_reque
 {
     const static_file *f = file_name_ok(name, fs->recursive) ? file_find(fs, name.p, name.len) : NULL;
     if (f == NULL)
-        return ANSWER(resp, 404, body_404);
+        {
+        resp->status = 404;
+        resp->content_type = "text/plain";
+        resp->static_body = (const uint8_t *)body_404;
+        resp->static_len = sizeof(body_404) - 1;
+        return HO_OK;
+    }
     accept_coding ac = {-1, -1, -1};
     for (size_t k = 0; k < req->header_count; k++)
         if (ieq(req->headers[k].name.p, req->headers[k].name.len, "accept-encoding"))
@@ -585,40 +358,60 @@ static int answer_file(const file_set *fs, ho_http_str name, const ho_http_reque
     return HO_OK;
 }
 
-/* GET /static/<file> */
-static int static_handler(void *ctx, const ho_http_request *req, ho_http_response *resp)
+/* ---- the public face --------------------------------------------------- */
+
+ho_http_files *ho_http_files_load(const char *dir, bool recursive, char *err, size_t errlen)
 {
-    const ho_arena *a = ctx;
-    static const char prefix[] = "/static/";
-    ho_http_str name = {req->path.p + sizeof(prefix) - 1, req->path.len - (sizeof(prefix) - 1)};
-    return answer_file(&a->statics, name, req, resp);
+    file_set *fs = calloc(1, sizeof(*fs));
+    if (fs == NULL) {
+        set_err(err, errlen, dir != NULL ? dir : "files", "out of memory");
+        return NULL;
+    }
+    if (dir == NULL) {
+        set_err(err, errlen, "files", "no directory");
+        free(fs);
+        return NULL;
+    }
+    if (set_load(fs, dir, recursive, err, errlen) != HO_OK) {
+        ho_http_files_free(fs);
+        return NULL;
+    }
+    return fs;
 }
 
-/* GET /<path> from the root; a directory path ("/", "/docs/") means its
- * index.html. The longer routes (/static/, /json/, /baseline2) come first. */
-static int root_handler(void *ctx, const ho_http_request *req, ho_http_response *resp)
+void ho_http_files_free(ho_http_files *fs)
 {
-    const ho_arena *a = ctx;
+    if (fs == NULL)
+        return;
+    set_free(fs);
+    free(fs);
+}
+
+size_t ho_http_files_count(const ho_http_files *fs) { return fs != NULL ? fs->file_count : 0; }
+
+/* GET <prefix><name>; with a recursive set, a name that is empty or ends in
+ * '/' means that directory's index.html. */
+static int files_handler(void *ctx, const ho_http_request *req, ho_http_response *resp)
+{
+    const file_set *fs = ctx;
     char name[MAX_NAME];
-    size_t len = req->path.len - 1; /* the router matched "/": len >= 1 */
+    size_t len = req->path.len - fs->prefix_len; /* the router matched the prefix */
     if (len >= sizeof(name) - sizeof("index.html"))
-        return ANSWER(resp, 404, body_404);
-    memcpy(name, req->path.p + 1, len);
-    if (len == 0 || name[len - 1] == '/') {
+        return answer_file(fs, (ho_http_str){"", 0}, req, resp);
+    memcpy(name, req->path.p + fs->prefix_len, len);
+    if (fs->recursive && (len == 0 || name[len - 1] == '/')) {
         memcpy(name + len, "index.html", sizeof("index.html") - 1);
         len += sizeof("index.html") - 1;
     }
-    return answer_file(&a->root, (ho_http_str){name, len}, req, resp);
+    return answer_file(fs, (ho_http_str){name, len}, req, resp);
 }
 
-int ho_arena_register(ho_arena *a, ho_router *r)
+int ho_http_files_register(ho_http_files *fs, ho_router *r, const char *prefix)
 {
-    int rc = ho_router_add(r, "GET", "/json/", json_handler, a);
-    if (rc == HO_OK)
-        rc = ho_router_add(r, "GET", "/baseline2", baseline2_handler, NULL);
-    if (rc == HO_OK)
-        rc = ho_router_add(r, "GET", "/static/", static_handler, a);
-    if (rc == HO_OK && a->has_root)
-        rc = ho_router_add(r, "GET", "/", root_handler, a);
-    return rc;
+    size_t n = prefix != NULL ? strlen(prefix) : 0;
+    if (fs == NULL || r == NULL || n == 0 || n > MAX_PREFIX || prefix[0] != '/' || prefix[n - 1] != '/' ||
+        (fs->prefix_len != 0 && fs->prefix_len != n))
+        return HO_ERR_INVALID_ARG;
+    fs->prefix_len = n;
+    return ho_router_add(r, "GET", prefix, files_handler, fs);
 }
