@@ -23,7 +23,7 @@ fi
 upload() {
     local name=$1 want_code=$2 want_body=$3 url=$4 code body
     shift 4
-    code=$(timeout 30 curl -sk --http1.1 --max-time 25 -X POST -o "$T/$name.body" -w '%{http_code}' "$@" "$url")
+    code=$(timeout 60 curl -sk --http1.1 --max-time 50 -X POST -o "$T/$name.body" -w '%{http_code}' "$@" "$url")
     body=$(cat "$T/$name.body" 2>/dev/null)
     if [ "$code" = "$want_code" ] && { [ -z "$want_body" ] || [ "$body" = "$want_body" ]; }; then
         pass "$name: $code ${want_body:+$body}"
@@ -81,13 +81,13 @@ for via in tls plain; do
 done
 
 # ---- the server goes on ------------------------------------------------------------------------
-code=$(timeout 20 curl -sk --http1.1 --max-time 15 -o "$T/after.body" -w '%{http_code}' "https://127.0.0.1:$TLS_PORT/baseline2?a=2&b=3")
+code=$(timeout 60 curl -sk --http1.1 --max-time 50 -o "$T/after.body" -w '%{http_code}' "https://127.0.0.1:$TLS_PORT/baseline2?a=2&b=3")
 verdict "after the bad requests: /baseline2 -> 200 5" "after the bad requests: '$code' '$(cat "$T/after.body")'" \
     test "$code" = 200 -a "$(cat "$T/after.body")" = 5
 
 # ---- HTTP/3: the same route, the body on the request stream -------------------------------------
 mkdir -p "$T/h3"
-if timeout 30 gtlsclient -q --exit-on-all-streams-close --download="$T/h3" -m POST -d "$T/small" \
+if timeout 60 gtlsclient -q --exit-on-all-streams-close --download="$T/h3" -m POST -d "$T/small" \
     127.0.0.1 "$HTTPS_PORT" "https://127.0.0.1:$HTTPS_PORT/upload" >"$T/h3.log" 2>&1; then
     check "h3: POST /upload of 77777 B counted" "$T/h3/upload" 77777
 else
