@@ -42,8 +42,10 @@ static ho_tls_config *client_cfg(void)
     return cfg;
 }
 
-/* Every row has a handler; each role's states are all reachable from the
- * table; the epochs of the main path never go backwards. */
+/* Every row has a handler and names successors of its own role; every
+ * state of a role is reached from its first one through the rows' `next`
+ * and `alt` edges, and every state but the last has a row to leave it; the
+ * epochs of the main path never go backwards. */
 static void test_table_walk(void)
 {
     const struct { const struct hs_transition *t; size_t n; hs_state first, last; } roles[] = {
@@ -51,13 +53,16 @@ static void test_table_walk(void)
         {ho_tls_server_table, ho_tls_server_table_len, ST_S_WAIT_CH, ST_S_CONNECTED},
     };
     for (int r = 0; r < 2; r++) {
+        hs_state first = roles[r].first, last = roles[r].last;
         ho_epoch prev = HO_EPOCH_INITIAL;
-        for (hs_state s = roles[r].first; s <= roles[r].last; s++) {
+        for (hs_state s = first; s <= last; s++) {
             int rows = 0;
             for (size_t i = 0; i < roles[r].n; i++) {
                 const struct hs_transition *t = &roles[r].t[i];
                 CHECK(t->handler != NULL);
-                CHECK(t->state >= roles[r].first && t->state <= roles[r].last);
+                CHECK(t->state >= first && t->state <= last);
+                CHECK(t->next >= first && t->next <= last);
+                CHECK(t->alt == ST_NONE || (t->alt >= first && t->alt <= last && t->alt != t->next));
                 if (t->state != s)
                     continue;
                 rows++;
@@ -68,7 +73,75 @@ static void test_table_walk(void)
             CHECK(rows > 0);
             CHECK(strcmp(ho_tls_state_name(s), "?") != 0);
         }
+        /* Reachability: a fixed point over the edges. */
+        bool reached[ST__COUNT] = {false};
+        reached[first] = true;
+        for (bool grew = true; grew;) {
+            grew = false;
+            for (size_t i = 0; i < roles[r].n; i++) {
+                const struct hs_transition *t = &roles[r].t[i];
+                if (!reached[t->state])
+                    continue;
+                hs_state to[2] = {t->next, t->alt};
+                for (int k = 0; k < 2; k++)
+                    if (to[k] != ST_NONE && !reached[to[k]])
+                        reached[to[k]] = grew = true;
+            }
+        }
+        for (hs_state s = first; s <= last; s++)
+            CHECK(reached[s]);
     }
+    /* The branches RFC 8446 has: HRR (§4.1.4) on both sides, a resumption
+     * skipping the certificate (§2.2) on the client. */
+    CHECK_EQ(ho_tls_client_table[0].alt, ST_C_WAIT_SH);
+    CHECK_EQ(ho_tls_server_table[0].alt, ST_S_WAIT_CH2);
+}
+
+/* The driver moves only to a successor the row lists: a branch a row does
+ * not have, a row of another state or one outside the table is refused
+ * with internal_error, and the state stays. */
+static void test_successor_refused(void)
+{
+    ho_tls_config *cfg = client_cfg();
+    ho_tls *tls = ho_tls_new(cfg, "localhost");
+    const struct hs_transition *ee = NULL, *cv = NULL;
+    for (size_t i = 0; i < ho_tls_client_table_len; i++) {
+        if (ho_tls_client_table[i].type == HO_HS_ENCRYPTED_EXTENSIONS)
+            ee = &ho_tls_client_table[i];
+        if (ho_tls_client_table[i].type == HO_HS_CERTIFICATE_VERIFY)
+            cv = &ho_tls_client_table[i];
+    }
+    CHECK(ee != NULL && cv != NULL);
+    /* Listed: next and alt. */
+    tls->state = ST_C_WAIT_EE;
+    CHECK_EQ(tls_take_successor(tls, ee, HS_OK), HS_OK);
+    CHECK_EQ(tls->state, ST_C_WAIT_CERT_CR);
+    tls->state = ST_C_WAIT_EE;
+    CHECK_EQ(tls_take_successor(tls, ee, HS_ALT), HS_OK);
+    CHECK_EQ(tls->state, ST_C_WAIT_FINISHED);
+    CHECK_EQ(tls->error, HO_OK);
+    /* Not listed: a branch from a row without one. */
+    tls->state = ST_C_WAIT_CV;
+    CHECK_EQ(tls_take_successor(tls, cv, HS_ALT), HS_ERROR);
+    CHECK_EQ(tls->state, ST_C_WAIT_CV);
+    CHECK_EQ(tls->error, HO_ERR_TLS_ALERT(HO_ALERT_INTERNAL_ERROR));
+    ho_tls_free(tls);
+
+    /* A row of another state, and a row that is not in the table at all. */
+    tls = ho_tls_new(cfg, "localhost");
+    tls->state = ST_C_WAIT_CV;
+    CHECK_EQ(tls_take_successor(tls, ee, HS_OK), HS_ERROR);
+    CHECK_EQ(tls->state, ST_C_WAIT_CV);
+    ho_tls_free(tls);
+    tls = ho_tls_new(cfg, "localhost");
+    struct hs_transition forged = *cv;
+    forged.alt = ST_C_CONNECTED;
+    tls->state = ST_C_WAIT_CV;
+    CHECK_EQ(tls_take_successor(tls, &forged, HS_ALT), HS_ERROR);
+    CHECK_EQ(tls->state, ST_C_WAIT_CV);
+    CHECK_EQ(tls->error, HO_ERR_TLS_ALERT(HO_ALERT_INTERNAL_ERROR));
+    ho_tls_free(tls);
+    ho_tls_config_free(cfg);
 }
 
 static void check_pair_done(struct tls_pair *p)
@@ -324,6 +397,7 @@ int main(void)
 {
     setup();
     RUN(test_table_walk);
+    RUN(test_successor_refused);
     RUN(test_matrix);
     RUN(test_hrr);
     RUN(test_resumption);

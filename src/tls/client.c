@@ -231,7 +231,6 @@ int tls_client_start(ho_tls *tls, ho_tls_out *out)
         return HO_ERR_CRYPTO;
     if ((rc = send_client_hello(tls, out)) != HO_OK)
         return rc;
-    tls->state = ST_C_WAIT_SH;
     return HO_OK;
 }
 
@@ -276,7 +275,7 @@ static hs_status handle_hello_retry(ho_tls *tls, const struct ext_seen *seen, co
     int rc = send_client_hello(tls, out);
     if (rc != HO_OK)
         return tls_fail(tls, rc, "second client hello");
-    return HS_OK;
+    return HS_ALT; /* stay in WAIT_SH for the real ServerHello */
 }
 
 hs_status tls_client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
@@ -364,7 +363,6 @@ hs_status tls_client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uin
     if (tls_install_secret(tls, false, HO_EPOCH_HANDSHAKE, tls->ks.server_hs) != HS_OK ||
         tls_install_secret(tls, true, HO_EPOCH_HANDSHAKE, tls->ks.client_hs) != HS_OK)
         return HS_ERROR;
-    tls->state = ST_C_WAIT_EE;
     return HS_OK;
 }
 
@@ -405,8 +403,7 @@ hs_status tls_client_handle_encrypted_extensions(ho_tls *tls, ho_cursor *body, c
         return tls_fail(tls, rc, "transport parameters");
     if (tls_transcript_add(tls, msg, len) != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "transcript");
-    tls->state = tls->resumed ? ST_C_WAIT_FINISHED : ST_C_WAIT_CERT_CR;
-    return HS_OK;
+    return tls->resumed ? HS_ALT : HS_OK; /* §2.2: a resumption has no certificate */
 }
 
 hs_status tls_client_handle_certificate_request(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
@@ -427,7 +424,6 @@ hs_status tls_client_handle_certificate_request(ho_tls *tls, ho_cursor *body, co
     tls->cert_requested = true;
     if (tls_transcript_add(tls, msg, len) != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "transcript");
-    tls->state = ST_C_WAIT_CERT;
     return HS_OK;
 }
 
@@ -485,7 +481,6 @@ hs_status tls_client_handle_certificate(ho_tls *tls, ho_cursor *body, const uint
     }
     if (tls_transcript_add(tls, msg, len) != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "transcript");
-    tls->state = ST_C_WAIT_CV;
     return HS_OK;
 }
 
@@ -512,7 +507,6 @@ hs_status tls_client_handle_certificate_verify(ho_tls *tls, ho_cursor *body, con
     tls->sig_scheme = scheme;
     if (tls_transcript_add(tls, msg, len) != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "transcript");
-    tls->state = ST_C_WAIT_FINISHED;
     return HS_OK;
 }
 
@@ -543,7 +537,6 @@ hs_status tls_client_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t
         return tls_fail(tls, HO_ERR_CRYPTO, "resumption secret");
     if (tls_install_secret(tls, true, HO_EPOCH_APP, tls->ks.client_ap) != HS_OK)
         return HS_ERROR;
-    tls->state = ST_C_CONNECTED;
     tls_done(tls);
     return HS_OK;
 }

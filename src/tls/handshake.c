@@ -9,28 +9,47 @@
 
 /* ---- the tables ------------------------------------------------------ */
 
-/* Client (RFC 8446 §2, Figure 1; §4.1.4 HelloRetryRequest keeps WAIT_SH). */
+/* Each row: in `state`, `type` at `epoch` goes to `handler`; then the driver
+ * moves to `next`, or to `alt` where the handler branches (HS_ALT). States
+ * and edges follow RFC 8446 Appendix A; the handlers never set the state. */
+#define INITIAL HO_EPOCH_INITIAL
+#define HANDSHAKE HO_EPOCH_HANDSHAKE
+#define APP HO_EPOCH_APP
+
+/* Client, RFC 8446 §A.1. ho_tls_start goes START → WAIT_SH. A
+ * HelloRetryRequest answers with a second ClientHello and stays in WAIT_SH
+ * (§4.1.4); a resumption (PSK) skips the certificate messages (§2.2). */
 const struct hs_transition ho_tls_client_table[] = {
-    {ST_C_WAIT_SH, HO_EPOCH_INITIAL, HO_HS_SERVER_HELLO, tls_client_handle_server_hello},
-    {ST_C_WAIT_EE, HO_EPOCH_HANDSHAKE, HO_HS_ENCRYPTED_EXTENSIONS, tls_client_handle_encrypted_extensions},
-    {ST_C_WAIT_CERT_CR, HO_EPOCH_HANDSHAKE, HO_HS_CERTIFICATE_REQUEST, tls_client_handle_certificate_request},
-    {ST_C_WAIT_CERT_CR, HO_EPOCH_HANDSHAKE, HO_HS_CERTIFICATE, tls_client_handle_certificate},
-    {ST_C_WAIT_CERT, HO_EPOCH_HANDSHAKE, HO_HS_CERTIFICATE, tls_client_handle_certificate},
-    {ST_C_WAIT_CV, HO_EPOCH_HANDSHAKE, HO_HS_CERTIFICATE_VERIFY, tls_client_handle_certificate_verify},
-    {ST_C_WAIT_FINISHED, HO_EPOCH_HANDSHAKE, HO_HS_FINISHED, tls_client_handle_finished},
-    {ST_C_CONNECTED, HO_EPOCH_APP, HO_HS_NEW_SESSION_TICKET, tls_client_handle_new_session_ticket},
-    {ST_C_CONNECTED, HO_EPOCH_APP, HO_HS_KEY_UPDATE, tls_handle_key_update},
+    /* state             epoch      message                     next                alt (a branch)                handler */
+    {ST_C_WAIT_SH,       INITIAL,   HO_HS_SERVER_HELLO,         ST_C_WAIT_EE,       ST_C_WAIT_SH /* HRR */,       tls_client_handle_server_hello},
+    {ST_C_WAIT_EE,       HANDSHAKE, HO_HS_ENCRYPTED_EXTENSIONS, ST_C_WAIT_CERT_CR,  ST_C_WAIT_FINISHED /* PSK */, tls_client_handle_encrypted_extensions},
+    {ST_C_WAIT_CERT_CR,  HANDSHAKE, HO_HS_CERTIFICATE_REQUEST,  ST_C_WAIT_CERT,     ST_NONE,                      tls_client_handle_certificate_request},
+    {ST_C_WAIT_CERT_CR,  HANDSHAKE, HO_HS_CERTIFICATE,          ST_C_WAIT_CV,       ST_NONE,                      tls_client_handle_certificate},
+    {ST_C_WAIT_CERT,     HANDSHAKE, HO_HS_CERTIFICATE,          ST_C_WAIT_CV,       ST_NONE,                      tls_client_handle_certificate},
+    {ST_C_WAIT_CV,       HANDSHAKE, HO_HS_CERTIFICATE_VERIFY,   ST_C_WAIT_FINISHED, ST_NONE,                      tls_client_handle_certificate_verify},
+    {ST_C_WAIT_FINISHED, HANDSHAKE, HO_HS_FINISHED,             ST_C_CONNECTED,     ST_NONE,                      tls_client_handle_finished},
+    {ST_C_CONNECTED,     APP,       HO_HS_NEW_SESSION_TICKET,   ST_C_CONNECTED,     ST_NONE,                      tls_client_handle_new_session_ticket},
+    {ST_C_CONNECTED,     APP,       HO_HS_KEY_UPDATE,           ST_C_CONNECTED,     ST_NONE,                      tls_handle_key_update},
 };
 const size_t ho_tls_client_table_len = sizeof(ho_tls_client_table) / sizeof(ho_tls_client_table[0]);
 
-/* Server: the whole first flight is built by the ClientHello handler. */
+/* Server, RFC 8446 §A.2. The ClientHello handler sends the whole first
+ * flight (RECVD_CH, NEGOTIATED and WAIT_EOED/WAIT_FLIGHT2 collapse into it:
+ * we accept no early data and request no client certificate), or a
+ * HelloRetryRequest and waits for the second ClientHello (§4.1.4), which
+ * cannot branch again. */
 const struct hs_transition ho_tls_server_table[] = {
-    {ST_S_WAIT_CH, HO_EPOCH_INITIAL, HO_HS_CLIENT_HELLO, tls_server_handle_client_hello},
-    {ST_S_WAIT_CH2, HO_EPOCH_INITIAL, HO_HS_CLIENT_HELLO, tls_server_handle_client_hello},
-    {ST_S_WAIT_FINISHED, HO_EPOCH_HANDSHAKE, HO_HS_FINISHED, tls_server_handle_finished},
-    {ST_S_CONNECTED, HO_EPOCH_APP, HO_HS_KEY_UPDATE, tls_handle_key_update},
+    /* state             epoch      message             next                alt (a branch)           handler */
+    {ST_S_WAIT_CH,       INITIAL,   HO_HS_CLIENT_HELLO, ST_S_WAIT_FINISHED, ST_S_WAIT_CH2 /* HRR */, tls_server_handle_client_hello},
+    {ST_S_WAIT_CH2,      INITIAL,   HO_HS_CLIENT_HELLO, ST_S_WAIT_FINISHED, ST_NONE,                 tls_server_handle_client_hello},
+    {ST_S_WAIT_FINISHED, HANDSHAKE, HO_HS_FINISHED,     ST_S_CONNECTED,     ST_NONE,                 tls_server_handle_finished},
+    {ST_S_CONNECTED,     APP,       HO_HS_KEY_UPDATE,   ST_S_CONNECTED,     ST_NONE,                 tls_handle_key_update},
 };
 const size_t ho_tls_server_table_len = sizeof(ho_tls_server_table) / sizeof(ho_tls_server_table[0]);
+
+#undef INITIAL
+#undef HANDSHAKE
+#undef APP
 
 const char *ho_tls_state_name(hs_state s)
 {
@@ -288,6 +307,20 @@ void tls_done(ho_tls *tls)
 
 /* ---- the driver ------------------------------------------------------ */
 
+/* Moves to the successor the handler took, if its row lists it; anything
+ * else is our bug, refused with internal_error rather than a silent jump. */
+hs_status tls_take_successor(ho_tls *tls, const struct hs_transition *row, hs_status taken)
+{
+    hs_state to = taken == HS_OK ? row->next : taken == HS_ALT ? row->alt : ST_NONE;
+    const struct hs_transition *first = tls->is_server ? ho_tls_server_table : ho_tls_client_table;
+    size_t n = tls->is_server ? ho_tls_server_table_len : ho_tls_client_table_len;
+    bool ours = row >= first && row < first + n && row->state == tls->state;
+    if (!ours || to >= ST__COUNT)
+        return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "successor not in the handshake table");
+    tls->state = to;
+    return HS_OK;
+}
+
 static const struct hs_transition *find_transition(const ho_tls *tls, uint8_t type)
 {
     const struct hs_transition *t = tls->is_server ? ho_tls_server_table : ho_tls_client_table;
@@ -348,7 +381,8 @@ int ho_tls_handle(ho_tls *tls, ho_epoch epoch, const void *in, size_t len, ho_tl
         ho_cursor body = ho_cursor_make(msg + 4, body_len);
         unsigned keys_before = tls->read_keys;
         off += 4 + body_len;
-        if (t->handler(tls, &body, msg, 4 + body_len, out) != HS_OK)
+        hs_status taken = t->handler(tls, &body, msg, 4 + body_len, out);
+        if (taken == HS_ERROR || tls_take_successor(tls, t, taken) != HS_OK)
             break;
         /* §5.1: handshake messages MUST NOT span a key change; data already
          * received under the old key past that point is unexpected. */
@@ -375,6 +409,7 @@ int ho_tls_start(ho_tls *tls, ho_tls_out *out)
     int rc = tls_client_start(tls, out);
     if (rc != HO_OK)
         return tls_fail(tls, rc, "client hello"), tls->error;
+    tls->state = ST_C_WAIT_SH; /* §A.1: START → WAIT_SH on sending ClientHello */
     return HO_OK;
 }
 

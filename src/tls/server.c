@@ -377,8 +377,7 @@ static hs_status send_hello_retry(ho_tls *tls, const struct client_hello *ch, ui
     tls->did_hrr = true;
     tls->hrr_group = group;
     tls->hrr_suite = tls->suite->id;
-    tls->state = ST_S_WAIT_CH2;
-    return HS_OK;
+    return HS_ALT; /* wait for the second ClientHello */
 }
 
 static struct cert_entry *choose_cert(ho_tls *tls, const struct client_hello *ch, uint16_t *scheme)
@@ -662,7 +661,6 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
     /* The server may send application data once its Finished is out. */
     if (tls_install_secret(tls, true, HO_EPOCH_APP, tls->ks.server_ap) != HS_OK)
         return HS_ERROR;
-    tls->state = ST_S_WAIT_FINISHED;
     return HS_OK;
 }
 
@@ -723,7 +721,6 @@ hs_status tls_server_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t
         return tls_fail(tls, HO_ERR_CRYPTO, "resumption secret");
     if (tls_install_secret(tls, false, HO_EPOCH_APP, tls->ks.client_ap) != HS_OK)
         return HS_ERROR;
-    tls->state = ST_S_CONNECTED;
     tls_done(tls);
     return send_tickets(tls, out);
 }

@@ -111,10 +111,14 @@ struct session {
     size_t ticket_len;
 };
 
-/* Handler status: what the driver does next. */
+/* Handler status: what the driver does next. A handler never writes
+ * tls->state; it says which of its row's successors it took, and the driver
+ * (handshake.c) moves there. Helpers that send or check one message return
+ * HS_OK or HS_ERROR only. */
 typedef enum {
-    HS_OK,    /* message consumed; state advanced as the handler set it */
-    HS_ERROR, /* tls->error holds the alert */
+    HS_OK,    /* message consumed; go to the row's `next` state */
+    HS_ALT,   /* message consumed; go to the row's `alt` state (a branch) */
+    HS_ERROR, /* tls->error holds the alert; the state stays */
 } hs_status;
 
 typedef enum {
@@ -132,18 +136,23 @@ typedef enum {
     ST_S_WAIT_CH2,
     ST_S_WAIT_FINISHED,
     ST_S_CONNECTED,
-    ST__COUNT
+    ST__COUNT,
+    ST_NONE = ST__COUNT /* a row without a branch: `alt` */
 } hs_state;
 
 typedef hs_status (*hs_handler)(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t msg_len,
                                 ho_tls_out *out);
 
 /* One row of a role's handshake table: in `state`, a message of `type`
- * arriving at `epoch` is handled by `handler`. */
+ * arriving at `epoch` is handled by `handler`, after which the driver moves
+ * to `next` (HS_OK) or, where the handler branches, to `alt` (HS_ALT).
+ * A successor the row does not list is refused with internal_error. */
 struct hs_transition {
     hs_state state;
     ho_epoch epoch;
     uint8_t type;
+    hs_state next;
+    hs_state alt; /* ST_NONE: the handler cannot branch */
     hs_handler handler;
 };
 
@@ -207,6 +216,10 @@ extern const size_t ho_tls_client_table_len;
 extern const struct hs_transition ho_tls_server_table[];
 extern const size_t ho_tls_server_table_len;
 const char *ho_tls_state_name(hs_state s);
+/* The driver's move after a handler returned `taken` for `row` (HS_OK or
+ * HS_ALT): HS_OK once in the successor, HS_ERROR (internal_error) if the
+ * row is not the current state's or lists no such successor. */
+hs_status tls_take_successor(ho_tls *tls, const struct hs_transition *row, hs_status taken);
 
 hs_status tls_fail(ho_tls *tls, int err, const char *why);
 #define tls_alert(tls, alert, why) tls_fail((tls), HO_ERR_TLS_ALERT(alert), (why))
