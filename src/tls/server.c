@@ -338,41 +338,81 @@ static int choose_psk(ho_tls *tls, const struct client_hello *ch, const uint8_t 
     return HO_OK;
 }
 
-static hs_status send_hello_retry(ho_tls *tls, const struct client_hello *ch, uint16_t group, ho_tls_out *out)
+/* What differs between a ServerHello and a HelloRetryRequest, which is a
+ * ServerHello with the special random (§4.1.3, §4.1.4): the random and the
+ * extensions after supported_versions. */
+struct server_hello {
+    const uint8_t *random; /* ho_tls_hrr_random for a HelloRetryRequest */
+    uint16_t group;        /* key_share's group; 0: no key_share (psk_ke, §4.2.9) */
+    const uint8_t *pub;    /* our share; NULL in an HRR: selected_group only (§4.2.8) */
+    size_t pub_len;
+    int psk_index;         /* pre_shared_key's selected_identity, or -1 */
+    const uint8_t *cookie; /* an HRR's cookie (§4.2.2), or NULL */
+    size_t cookie_len;
+};
+
+/* The one writer of the ServerHello layout (§4.1.3): legacy_version,
+ * random, legacy_session_id_echo, cipher_suite, legacy_compression_method,
+ * extensions. */
+static hs_status send_server_hello(ho_tls *tls, const struct client_hello *ch, const struct server_hello *sh,
+                                   ho_tls_out *out)
 {
     ho_buf *b = &out->send[HO_EPOCH_INITIAL];
-    if (tls_transcript_hrr_rewrite(tls) != HO_OK)
-        return tls_fail(tls, HO_ERR_NOMEM, "transcript");
     size_t t = tls_msg_begin(tls, out, HO_HS_SERVER_HELLO);
     ho_put_u16(b, TLS12_VERSION);
-    ho_put_bytes(b, ho_tls_hrr_random, 32);
+    ho_put_bytes(b, sh->random, 32);
     size_t sid = ho_block_open(b, 1);
-    ho_put_bytes(b, ch->session_id.p, ch->session_id.len);
+    ho_put_bytes(b, ch->session_id.p, ch->session_id.len); /* §4.1.3: echo */
     ho_block_close(b, sid);
     ho_put_u16(b, tls->suite->id);
     ho_put_u8(b, 0);
     size_t exts = ho_block_open(b, 2);
-    ho_put_u16(b, EXT_SUPPORTED_VERSIONS);
+    ho_put_u16(b, EXT_SUPPORTED_VERSIONS); /* §4.2.1: MUST, with TLS 1.3 */
     ho_put_u16(b, 2);
     ho_put_u16(b, TLS13_VERSION);
-    ho_put_u16(b, EXT_KEY_SHARE);
-    ho_put_u16(b, 2);
-    ho_put_u16(b, group);
+    if (sh->group != 0) {
+        ho_put_u16(b, EXT_KEY_SHARE);
+        size_t ks = ho_block_open(b, 2);
+        ho_put_u16(b, sh->group);
+        if (sh->pub != NULL) {
+            size_t kx = ho_block_open(b, 2);
+            ho_put_bytes(b, sh->pub, sh->pub_len);
+            ho_block_close(b, kx);
+        }
+        ho_block_close(b, ks);
+    }
+    if (sh->psk_index >= 0) {
+        ho_put_u16(b, EXT_PRE_SHARED_KEY);
+        ho_put_u16(b, 2);
+        ho_put_u16(b, (uint16_t)sh->psk_index);
+    }
+    if (sh->cookie != NULL) {
+        ho_put_u16(b, EXT_COOKIE);
+        size_t ck = ho_block_open(b, 2);
+        size_t inner = ho_block_open(b, 2);
+        ho_put_bytes(b, sh->cookie, sh->cookie_len);
+        ho_block_close(b, inner);
+        ho_block_close(b, ck);
+    }
+    ho_block_close(b, exts);
+    return tls_msg_end(tls, out, t);
+}
+
+static hs_status send_hello_retry(ho_tls *tls, const struct client_hello *ch, uint16_t group, ho_tls_out *out)
+{
+    if (tls_transcript_hrr_rewrite(tls) != HO_OK)
+        return tls_fail(tls, HO_ERR_NOMEM, "transcript");
+    struct server_hello hrr = {.random = ho_tls_hrr_random, .group = group, .psk_index = -1};
     if (tls->cfg->hrr_cookie) {
         /* We keep the state, so the cookie is a random value the client
          * must echo (§4.2.2); it proves the client saw our HRR. */
         tls->cookie_len = 32;
         if (ho_random(tls->cookie, tls->cookie_len) != HO_OK)
             return tls_fail(tls, HO_ERR_CRYPTO, "cookie");
-        ho_put_u16(b, EXT_COOKIE);
-        size_t ck = ho_block_open(b, 2);
-        size_t inner = ho_block_open(b, 2);
-        ho_put_bytes(b, tls->cookie, tls->cookie_len);
-        ho_block_close(b, inner);
-        ho_block_close(b, ck);
+        hrr.cookie = tls->cookie;
+        hrr.cookie_len = tls->cookie_len;
     }
-    ho_block_close(b, exts);
-    if (tls_msg_end(tls, out, t) != HS_OK)
+    if (send_server_hello(tls, ch, &hrr, out) != HS_OK)
         return HS_ERROR;
     tls->did_hrr = true;
     tls->hrr_group = group;
@@ -392,43 +432,6 @@ static struct cert_entry *choose_cert(ho_tls *tls, const struct client_hello *ch
         }
     }
     return NULL;
-}
-
-static hs_status send_server_hello(ho_tls *tls, const struct client_hello *ch, const uint8_t *pub, size_t pub_len,
-                                   int psk_index, ho_tls_out *out)
-{
-    ho_buf *b = &out->send[HO_EPOCH_INITIAL];
-    uint8_t random[32];
-    if (ho_random(random, sizeof(random)) != HO_OK)
-        return tls_fail(tls, HO_ERR_CRYPTO, "random");
-    size_t t = tls_msg_begin(tls, out, HO_HS_SERVER_HELLO);
-    ho_put_u16(b, TLS12_VERSION);
-    ho_put_bytes(b, random, 32);
-    size_t sid = ho_block_open(b, 1);
-    ho_put_bytes(b, ch->session_id.p, ch->session_id.len); /* §4.1.3: echo */
-    ho_block_close(b, sid);
-    ho_put_u16(b, tls->suite->id);
-    ho_put_u8(b, 0);
-    size_t exts = ho_block_open(b, 2);
-    ho_put_u16(b, EXT_SUPPORTED_VERSIONS);
-    ho_put_u16(b, 2);
-    ho_put_u16(b, TLS13_VERSION);
-    if (pub != NULL) { /* §4.2.9: psk_ke sends no key_share */
-        ho_put_u16(b, EXT_KEY_SHARE);
-        size_t ks = ho_block_open(b, 2);
-        ho_put_u16(b, tls->group);
-        size_t kx = ho_block_open(b, 2);
-        ho_put_bytes(b, pub, pub_len);
-        ho_block_close(b, kx);
-        ho_block_close(b, ks);
-    }
-    if (psk_index >= 0) {
-        ho_put_u16(b, EXT_PRE_SHARED_KEY);
-        ho_put_u16(b, 2);
-        ho_put_u16(b, (uint16_t)psk_index);
-    }
-    ho_block_close(b, exts);
-    return tls_msg_end(tls, out, t);
 }
 
 static hs_status send_encrypted_extensions(ho_tls *tls, const struct client_hello *ch, ho_tls_out *out)
@@ -636,7 +639,13 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
             return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key exchange");
     }
 
-    if (send_server_hello(tls, &ch, psk_ke ? NULL : pub, pub_len, psk_index, out) != HS_OK)
+    uint8_t random[32];
+    if (ho_random(random, sizeof(random)) != HO_OK)
+        return tls_fail(tls, HO_ERR_CRYPTO, "random");
+    /* §4.2.9: psk_ke sends no key_share. */
+    struct server_hello sh = {.random = random, .group = tls->group, .pub = psk_ke ? NULL : pub, .pub_len = pub_len,
+                              .psk_index = psk_index};
+    if (send_server_hello(tls, &ch, &sh, out) != HS_OK)
         return HS_ERROR;
     rc = tls_transcript_hash(tls, th);
     if (rc == HO_OK) /* §7.1: with psk_ke the (EC)DHE input is the zero string */
