@@ -150,7 +150,7 @@ static void check_pair_done(struct tls_pair *p)
     CHECK_EQ(p->server_err, HO_OK);
     CHECK(ho_tls_handshake_done(p->client));
     CHECK(ho_tls_handshake_done(p->server));
-    size_t hl = ho_tls_get_suite(p->client) ? ho_hash_len(ho_tls_get_suite(p->client)->hash) : 32;
+    size_t hl = ho_tls_get_suite(p->client) ? crypto_hash_len(ho_tls_get_suite(p->client)->hash) : 32;
     /* What one side writes the other reads, at every epoch. */
     CHECK_MEM(p->cs.write[HO_EPOCH_HANDSHAKE], p->ss.read[HO_EPOCH_HANDSHAKE], hl);
     CHECK_MEM(p->ss.write[HO_EPOCH_HANDSHAKE], p->cs.read[HO_EPOCH_HANDSHAKE], hl);

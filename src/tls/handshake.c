@@ -106,10 +106,10 @@ bool tls_list_has(const uint16_t *list, size_t n, uint16_t v)
 
 int tls_transcript_start(ho_tls *tls, ho_hash_alg alg)
 {
-    tls->transcript = ho_hash_ctx_new(alg);
+    tls->transcript = crypto_hash_ctx_new(alg);
     if (tls->transcript == NULL)
         return HO_ERR_NOMEM;
-    int rc = ho_hash_ctx_update(tls->transcript, tls->transcript_raw.data, tls->transcript_raw.len);
+    int rc = crypto_hash_ctx_update(tls->transcript, tls->transcript_raw.data, tls->transcript_raw.len);
     ho_buf_free(&tls->transcript_raw);
     return rc;
 }
@@ -117,34 +117,34 @@ int tls_transcript_start(ho_tls *tls, ho_hash_alg alg)
 int tls_transcript_add(ho_tls *tls, const uint8_t *p, size_t n)
 {
     if (tls->transcript != NULL)
-        return ho_hash_ctx_update(tls->transcript, p, n);
+        return crypto_hash_ctx_update(tls->transcript, p, n);
     ho_put_bytes(&tls->transcript_raw, p, n);
     return tls->transcript_raw.failed ? HO_ERR_NOMEM : HO_OK;
 }
 
 int tls_transcript_hash(ho_tls *tls, uint8_t *out)
 {
-    return tls->transcript ? ho_hash_ctx_peek(tls->transcript, out) : HO_ERR_INTERNAL;
+    return tls->transcript ? crypto_hash_ctx_peek(tls->transcript, out) : HO_ERR_INTERNAL;
 }
 
 int tls_transcript_hrr_rewrite(ho_tls *tls)
 {
     /* §4.4.1: Transcript-Hash(ClientHello1, HelloRetryRequest, ...) starts
      * with message_hash || 00 00 Hash.length || Hash(ClientHello1). */
-    uint8_t h[HO_HASH_MAX];
+    uint8_t h[CRYPTO_HASH_MAX];
     int rc = tls_transcript_hash(tls, h);
     if (rc != HO_OK)
         return rc;
     ho_hash_alg alg = tls->suite->hash;
-    size_t hl = ho_hash_len(alg);
-    ho_hash_ctx_free(tls->transcript);
-    tls->transcript = ho_hash_ctx_new(alg);
+    size_t hl = crypto_hash_len(alg);
+    crypto_hash_ctx_free(tls->transcript);
+    tls->transcript = crypto_hash_ctx_new(alg);
     if (tls->transcript == NULL)
         return HO_ERR_NOMEM;
     uint8_t hdr[4] = {HO_HS_MESSAGE_HASH, 0, 0, (uint8_t)hl};
-    rc = ho_hash_ctx_update(tls->transcript, hdr, 4);
+    rc = crypto_hash_ctx_update(tls->transcript, hdr, 4);
     if (rc == HO_OK)
-        rc = ho_hash_ctx_update(tls->transcript, h, hl);
+        rc = crypto_hash_ctx_update(tls->transcript, h, hl);
     return rc;
 }
 
@@ -187,7 +187,7 @@ void tls_keylog(ho_tls *tls, const char *label, const uint8_t *secret)
     if (tls->cfg->cb.keylog == NULL)
         return;
     /* NSS key log format: LABEL <client_random hex> <secret hex>. */
-    char line[64 + 2 * 32 + 2 * HO_HASH_MAX + 4];
+    char line[64 + 2 * 32 + 2 * CRYPTO_HASH_MAX + 4];
     size_t n = (size_t)snprintf(line, sizeof(line), "%s ", label);
     for (int i = 0; i < 32; i++)
         n += (size_t)snprintf(line + n, sizeof(line) - n, "%02x", tls->client_random[i]);
@@ -225,7 +225,7 @@ hs_status tls_install_secret(ho_tls *tls, bool is_write, ho_epoch epoch, const u
 
 hs_status tls_send_finished(ho_tls *tls, ho_tls_out *out, const uint8_t *base_secret)
 {
-    uint8_t th[HO_HASH_MAX], verify[HO_HASH_MAX];
+    uint8_t th[CRYPTO_HASH_MAX], verify[CRYPTO_HASH_MAX];
     if (tls_transcript_hash(tls, th) != HO_OK || tls_ks_finished(&tls->ks, base_secret, th, verify) != HO_OK)
         return tls_fail(tls, HO_ERR_CRYPTO, "finished");
     size_t t = tls_msg_begin(tls, out, HO_HS_FINISHED);
@@ -235,7 +235,7 @@ hs_status tls_send_finished(ho_tls *tls, ho_tls_out *out, const uint8_t *base_se
 
 hs_status tls_check_finished(ho_tls *tls, ho_cursor *body, const uint8_t *base_secret)
 {
-    uint8_t th[HO_HASH_MAX], want[HO_HASH_MAX];
+    uint8_t th[CRYPTO_HASH_MAX], want[CRYPTO_HASH_MAX];
     const uint8_t *got;
     /* §4.4.4: verify_data is Hash.length bytes; anything else cannot decode. */
     if (!ho_get_bytes(body, tls->ks.hash_len, &got) || !ho_cursor_empty(body))
@@ -448,8 +448,8 @@ void ho_tls_free(ho_tls *tls)
         return;
     ho_buf_free(&tls->msg);
     ho_buf_free(&tls->transcript_raw);
-    ho_hash_ctx_free(tls->transcript);
-    ho_kex_free(tls->kex);
+    crypto_hash_ctx_free(tls->transcript);
+    crypto_kex_free(tls->kex);
     tls_session_clear(&tls->offered);
     ho_cert_chain_free(&tls->peer_chain);
     free(tls->server_name);

@@ -123,7 +123,7 @@ static int parse_key_share(ho_cursor body, struct client_hello *ch)
             return ILLEGAL;
         /* Shares for groups we cannot use are skipped (§4.2.8); one per
          * group means at most MAX_LIST are kept. */
-        if (ho_kex_group_supported(e.group) && ch->share_count < sizeof(ch->shares) / sizeof(ch->shares[0]))
+        if (crypto_kex_group_supported(e.group) && ch->share_count < sizeof(ch->shares) / sizeof(ch->shares[0]))
             ch->shares[ch->share_count++] = e;
     }
     ch->has_key_share = true;
@@ -203,7 +203,7 @@ static int parse_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, 
     if (tls_ext_get(&ch->ext, EXT_SERVER_NAME, &c) && (rc = parse_server_name(c, ch)) != HO_OK)
         return rc;
     if (tls_ext_get(&ch->ext, EXT_SUPPORTED_GROUPS, &c)) {
-        if (!get_u16_list(&c, ho_kex_group_supported, ch->groups, MAX_LIST, &ch->group_count, &ch->groups_raw) ||
+        if (!get_u16_list(&c, crypto_kex_group_supported, ch->groups, MAX_LIST, &ch->group_count, &ch->groups_raw) ||
             !ho_cursor_empty(&c))
             return DECODE_ERROR;
         ch->has_groups = true;
@@ -312,18 +312,18 @@ static int choose_psk(ho_tls *tls, const struct client_hello *ch, const uint8_t 
             continue;
         }
         /* binder = HMAC(finished_key(binder_key), Hash(transcript || truncated CH)) */
-        uint8_t key[HO_HASH_MAX], th[HO_HASH_MAX], want[HO_HASH_MAX];
+        uint8_t key[CRYPTO_HASH_MAX], th[CRYPTO_HASH_MAX], want[CRYPTO_HASH_MAX];
         int rc = tls_ks_init(&tls->ks, ps->hash, s->psk, s->psk_len);
         if (rc == HO_OK)
             rc = tls_ks_binder_key(&tls->ks, key);
-        ho_hash_ctx *h = ho_hash_ctx_dup(tls->transcript);
+        crypto_hash_ctx *h = crypto_hash_ctx_dup(tls->transcript);
         if (h == NULL)
             rc = HO_ERR_NOMEM;
         if (rc == HO_OK)
-            rc = ho_hash_ctx_update(h, msg, ch->binders_offset);
+            rc = crypto_hash_ctx_update(h, msg, ch->binders_offset);
         if (rc == HO_OK)
-            rc = ho_hash_ctx_peek(h, th);
-        ho_hash_ctx_free(h);
+            rc = crypto_hash_ctx_peek(h, th);
+        crypto_hash_ctx_free(h);
         if (rc == HO_OK)
             rc = tls_ks_finished(&tls->ks, key, th, want);
         ho_wipe(key, sizeof(key));
@@ -485,7 +485,7 @@ static hs_status send_certificate(ho_tls *tls, ho_tls_out *out)
 
 static hs_status send_certificate_verify(ho_tls *tls, ho_tls_out *out)
 {
-    uint8_t content[64 + 34 + HO_HASH_MAX], sig[512];
+    uint8_t content[64 + 34 + CRYPTO_HASH_MAX], sig[512];
     size_t content_len, sig_len = sizeof(sig);
     if (tls_cv_content(tls, true, content, &content_len) != HO_OK)
         return tls_fail(tls, HO_ERR_INTERNAL, "certificate verify");
@@ -588,7 +588,7 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
     const struct key_share_entry *share = NULL;
     for (size_t i = 0; i < tls->cfg->group_count && share == NULL; i++)
         for (size_t j = 0; j < ch.share_count; j++)
-            if (ch.shares[j].group == tls->cfg->groups[i] && ho_kex_group_supported(ch.shares[j].group))
+            if (ch.shares[j].group == tls->cfg->groups[i] && crypto_kex_group_supported(ch.shares[j].group))
                 share = &ch.shares[j];
     if (psk_ke)
         share = NULL;
@@ -622,17 +622,17 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
         return tls_fail(tls, HO_ERR_NOMEM, "key schedule");
 
     /* (EC)DHE: our share and the shared secret (none with psk_ke). */
-    uint8_t pub[HO_KEX_PUB_MAX], dhe[HO_KEX_SECRET_MAX], th[HO_HASH_MAX];
+    uint8_t pub[CRYPTO_KEX_PUB_MAX], dhe[CRYPTO_KEX_SECRET_MAX], th[CRYPTO_HASH_MAX];
     size_t pub_len = 0, dhe_len = sizeof(dhe);
     if (!psk_ke) {
         pub_len = sizeof(pub);
-        ho_kex *kex = ho_kex_new(tls->group);
+        crypto_kex *kex = crypto_kex_new(tls->group);
         if (kex == NULL)
             return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key generation");
-        rc = ho_kex_public(kex, pub, &pub_len);
+        rc = crypto_kex_public(kex, pub, &pub_len);
         if (rc == HO_OK)
-            rc = ho_kex_derive(kex, share->key.p, share->key.len, dhe, &dhe_len);
-        ho_kex_free(kex);
+            rc = crypto_kex_derive(kex, share->key.p, share->key.len, dhe, &dhe_len);
+        crypto_kex_free(kex);
         if (rc == HO_ERR_BAD_PEER_KEY)
             return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "client key share");
         if (rc != HO_OK)
@@ -724,7 +724,7 @@ hs_status tls_server_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t
 {
     if (tls_check_finished(tls, body, tls->ks.client_hs) != HS_OK)
         return HS_ERROR;
-    uint8_t th[HO_HASH_MAX];
+    uint8_t th[CRYPTO_HASH_MAX];
     if (tls_transcript_add(tls, msg, len) != HO_OK || tls_transcript_hash(tls, th) != HO_OK ||
         tls_ks_resumption(&tls->ks, th) != HO_OK)
         return tls_fail(tls, HO_ERR_CRYPTO, "resumption secret");

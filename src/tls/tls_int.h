@@ -3,6 +3,7 @@
 #define HO_TLS_INT_H
 
 #include "handoff/tls.h"
+#include "crypto/prim.h"
 
 #include <pthread.h>
 
@@ -91,16 +92,16 @@ struct ho_tls_config {
 struct keysched {
     ho_hash_alg hash;
     size_t hash_len;
-    uint8_t secret[HO_HASH_MAX]; /* early → handshake → master */
-    uint8_t client_hs[HO_HASH_MAX], server_hs[HO_HASH_MAX];
-    uint8_t client_ap[HO_HASH_MAX], server_ap[HO_HASH_MAX];
-    uint8_t exporter[HO_HASH_MAX], resumption[HO_HASH_MAX];
+    uint8_t secret[CRYPTO_HASH_MAX]; /* early → handshake → master */
+    uint8_t client_hs[CRYPTO_HASH_MAX], server_hs[CRYPTO_HASH_MAX];
+    uint8_t client_ap[CRYPTO_HASH_MAX], server_ap[CRYPTO_HASH_MAX];
+    uint8_t exporter[CRYPTO_HASH_MAX], resumption[CRYPTO_HASH_MAX];
 };
 
 /* A resumable session: what a client stores and a server seals in a ticket. */
 struct session {
     uint16_t suite;
-    uint8_t psk[HO_HASH_MAX];
+    uint8_t psk[CRYPTO_HASH_MAX];
     size_t psk_len;
     uint32_t age_add;
     uint32_t lifetime_s;
@@ -175,7 +176,7 @@ struct ho_tls {
     ho_buf msg; /* partial handshake message */
 
     /* transcript: buffered raw until the hash is known (client) */
-    ho_hash_ctx *transcript;
+    crypto_hash_ctx *transcript;
     ho_buf transcript_raw;
     struct keysched ks;
 
@@ -191,7 +192,7 @@ struct ho_tls {
     size_t session_id_len;
 
     /* client */
-    ho_kex *kex;
+    crypto_kex *kex;
     uint8_t cookie[512];
     size_t cookie_len;
     struct session offered; /* session offered for resumption */
