@@ -8,6 +8,8 @@
 
 #include <time.h>
 
+extern const uint8_t ho_tls_hrr_random[32];
+
 static ho_tls_config *server_cfg_ecdsa, *server_cfg_rsa;
 static ho_trust_store *make_trust(void);
 static ho_cert_chain ecdsa_chain;
@@ -224,6 +226,75 @@ static void test_hrr(void)
     ho_tls_config_free(s);
 }
 
+/* ServerHello and HelloRetryRequest come from one writer (§4.1.3, §4.1.4):
+ * both carry legacy_version 0x0303, the client's legacy_session_id, the
+ * suite, compression 0 and supported_versions first; the HRR has the
+ * special random and a key_share of selected_group only (§4.2.8). */
+static void check_server_hello(const ho_buf *ch, const ho_buf *sh, bool hrr, const uint16_t *want_exts, size_t n)
+{
+    ho_cursor c = ho_cursor_make(sh->data, sh->len), cc = ho_cursor_make(ch->data, ch->len), sid, csid, exts;
+    uint8_t type, comp;
+    uint32_t len;
+    uint16_t version, suite, cversion;
+    const uint8_t *random, *crandom;
+    CHECK(ho_get_u8(&c, &type) && type == HO_HS_SERVER_HELLO && ho_get_u24(&c, &len) && len == c.len);
+    CHECK(ho_get_u16(&c, &version) && version == 0x0303 && ho_get_bytes(&c, 32, &random));
+    CHECK_EQ(memcmp(random, ho_tls_hrr_random, 32) == 0, hrr);
+    CHECK(ho_get_block(&c, 1, &sid) && ho_get_u16(&c, &suite) && ho_get_u8(&c, &comp) && comp == 0);
+    CHECK(ho_get_block(&c, 2, &exts) && ho_cursor_empty(&c));
+    CHECK(ho_get_bytes(&cc, 4, &crandom) && ho_get_u16(&cc, &cversion) && ho_get_bytes(&cc, 32, &crandom) &&
+          ho_get_block(&cc, 1, &csid));
+    CHECK(sid.len == 32 && csid.len == 32 && memcmp(sid.p, csid.p, 32) == 0);
+    for (size_t i = 0; i < n; i++) {
+        uint16_t ext;
+        ho_cursor body;
+        CHECK(ho_get_u16(&exts, &ext) && ho_get_block(&exts, 2, &body));
+        CHECK_EQ(ext, want_exts[i]);
+        if (ext == 43) /* supported_versions: TLS 1.3 */
+            CHECK(body.len == 2 && body.p[0] == 0x03 && body.p[1] == 0x04);
+        if (ext == 51) /* key_share: selected_group only in an HRR */
+            CHECK(hrr ? body.len == 2 : body.len > 4);
+    }
+    CHECK(ho_cursor_empty(&exts));
+}
+
+static void test_server_hello_layout(void)
+{
+    ho_tls_config *s = ho_tls_config_new(true);
+    ho_privkey *key;
+    ho_cert_chain chain = {0};
+    ho_selfsigned_generate("localhost", 30, &key, &chain);
+    ho_tls_config_add_cert(s, &chain, key);
+    const uint16_t p256 = HO_GROUP_SECP256R1, x25519 = HO_GROUP_X25519;
+    for (int hrr = 0; hrr < 2; hrr++) {
+        /* The server takes P-256 only; the client's first share is
+         * X25519 for an HRR (with a cookie), P-256 otherwise. */
+        ho_tls_config_set_groups(s, &p256, 1);
+        ho_tls_config_set_hrr_cookie(s, hrr);
+        ho_tls_config *c = client_cfg();
+        const uint16_t groups[2] = {hrr ? x25519 : p256, p256};
+        ho_tls_config_set_groups(c, groups, hrr ? 2 : 1);
+        ho_tls *client = ho_tls_new(c, "localhost"), *server = ho_tls_new(s, NULL);
+        ho_tls_out cout, sout;
+        ho_tls_out_init(&cout);
+        ho_tls_out_init(&sout);
+        CHECK_EQ(ho_tls_start(client, &cout), HO_OK);
+        const ho_buf *ch = &cout.send[HO_EPOCH_INITIAL];
+        CHECK_EQ(ho_tls_handle(server, HO_EPOCH_INITIAL, ch->data, ch->len, &sout), HO_OK);
+        static const uint16_t sh_exts[] = {43, 51}, hrr_exts[] = {43, 51, 44};
+        if (hrr)
+            check_server_hello(ch, &sout.send[HO_EPOCH_INITIAL], true, hrr_exts, 3);
+        else
+            check_server_hello(ch, &sout.send[HO_EPOCH_INITIAL], false, sh_exts, 2);
+        ho_tls_out_free(&cout);
+        ho_tls_out_free(&sout);
+        ho_tls_free(client);
+        ho_tls_free(server);
+        ho_tls_config_free(c);
+    }
+    ho_tls_config_free(s);
+}
+
 struct saved { uint8_t blob[4096]; size_t len; int count; };
 static void save_session(void *ctx, ho_tls *tls, const uint8_t *blob, size_t len)
 {
@@ -400,6 +471,7 @@ int main(void)
     RUN(test_successor_refused);
     RUN(test_matrix);
     RUN(test_hrr);
+    RUN(test_server_hello_layout);
     RUN(test_resumption);
     RUN(test_alpn_mismatch);
     RUN(test_key_update);

@@ -314,7 +314,9 @@ hs_status tls_take_successor(ho_tls *tls, const struct hs_transition *row, hs_st
     hs_state to = taken == HS_OK ? row->next : taken == HS_ALT ? row->alt : ST_NONE;
     const struct hs_transition *first = tls->is_server ? ho_tls_server_table : ho_tls_client_table;
     size_t n = tls->is_server ? ho_tls_server_table_len : ho_tls_client_table_len;
-    bool ours = row >= first && row < first + n && row->state == tls->state;
+    bool ours = false;
+    for (size_t i = 0; i < n && !ours; i++) /* == only: `row` may point anywhere */
+        ours = &first[i] == row && row->state == tls->state;
     if (!ours || to >= ST__COUNT)
         return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "successor not in the handshake table");
     tls->state = to;
