@@ -29,7 +29,7 @@ static struct {
     ho_quic_keys init_s_tx, init_s_rx; /* the RFC server's */
     ho_quic_keys hs_tx, hs_rx;         /* Handshake and 0-RTT: AES-128-GCM */
     ho_quic_keys app_tx, app_rx;       /* 1-RTT: ChaCha20 (A.5's secret) */
-    ho_aead *retry;
+    crypto_aead *retry;
 } k;
 
 static void keys_from_hex(const char *hex, ho_aead_alg alg, ho_quic_keys *tx, ho_quic_keys *rx)
@@ -121,7 +121,7 @@ static void try_keys(const uint8_t *pkt, const ho_quic_header *h, const ho_quic_
     if (rc == HO_OK || rc == HO_ERR_QUIC(HO_QUIC_PROTOCOL_VIOLATION)) {
         CHECK(u.pn_len >= 1 && u.pn_len <= 4 && u.pn <= HO_QUIC_PN_MAX);
         CHECK(u.payload_offset == u.pn_offset + u.pn_len);
-        CHECK(u.payload_offset + u.payload_len + HO_AEAD_TAG_LEN == u.packet_len);
+        CHECK(u.payload_offset + u.payload_len + CRYPTO_AEAD_TAG_LEN == u.packet_len);
     }
     if (rc == HO_OK) {
         read_frames(copy + u.payload_offset, u.payload_len, u.type);

@@ -512,7 +512,7 @@ static void built_server_seed(const char *name, const struct tb_client_hello *ch
 
 static void conformance_seeds(void)
 {
-    ho_kex *kex = ho_kex_new(HO_GROUP_X25519);
+    crypto_kex *kex = crypto_kex_new(HO_GROUP_X25519);
     if (kex == NULL)
         fuzz_die("kex");
     struct tb_client_hello ch;
@@ -566,7 +566,7 @@ static void conformance_seeds(void)
     write_seed("fuzz_tls_record", "rec-zero-length-alert", seed.data, seed.len);
     ho_buf_free(&m);
     ho_buf_free(&seed);
-    ho_kex_free(kex);
+    crypto_kex_free(kex);
 }
 
 /* gen_corpus --check FILE...: runs fuzz_tls_server seeds (such as the

@@ -1,7 +1,7 @@
 /* Unit tests for src/crypto/: hashes, HMAC/HKDF, AEAD, header protection,
  * key exchange, signatures and certificates, against published vectors. */
 #include "harness.h"
-#include "handoff/crypto.h"
+#include "crypto/prim.h"
 
 #include <time.h>
 
@@ -10,58 +10,58 @@
 
 static void test_hash(void)
 {
-    uint8_t out[HO_HASH_MAX];
-    CHECK_EQ(ho_hash_len(HO_HASH_SHA256), 32);
-    CHECK_EQ(ho_hash_len(HO_HASH_SHA384), 48);
-    CHECK_EQ(ho_hash(HO_HASH_SHA256, "abc", 3, out), HO_OK);
+    uint8_t out[CRYPTO_HASH_MAX];
+    CHECK_EQ(crypto_hash_len(HO_HASH_SHA256), 32);
+    CHECK_EQ(crypto_hash_len(HO_HASH_SHA384), 48);
+    CHECK_EQ(crypto_hash(HO_HASH_SHA256, "abc", 3, out), HO_OK);
     CHECK_HEX(out, 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    CHECK_EQ(ho_hash(HO_HASH_SHA384, "abc", 3, out), HO_OK);
+    CHECK_EQ(crypto_hash(HO_HASH_SHA384, "abc", 3, out), HO_OK);
     CHECK_HEX(out, 48, "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed"
                        "8086072ba1e7cc2358baeca134c825a7");
-    CHECK_EQ(ho_hash(HO_HASH_SHA256, NULL, 0, out), HO_OK);
+    CHECK_EQ(crypto_hash(HO_HASH_SHA256, NULL, 0, out), HO_OK);
     CHECK_HEX(out, 32, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 
     /* The transcript context: incremental, peek leaves it usable, dup forks. */
-    ho_hash_ctx *c = ho_hash_ctx_new(HO_HASH_SHA256);
+    crypto_hash_ctx *c = crypto_hash_ctx_new(HO_HASH_SHA256);
     CHECK(c != NULL);
-    CHECK_EQ(ho_hash_ctx_update(c, "a", 1), HO_OK);
-    CHECK_EQ(ho_hash_ctx_peek(c, out), HO_OK);
+    CHECK_EQ(crypto_hash_ctx_update(c, "a", 1), HO_OK);
+    CHECK_EQ(crypto_hash_ctx_peek(c, out), HO_OK);
     CHECK_HEX(out, 32, "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb");
-    ho_hash_ctx *d = ho_hash_ctx_dup(c);
+    crypto_hash_ctx *d = crypto_hash_ctx_dup(c);
     CHECK(d != NULL);
-    CHECK_EQ(ho_hash_ctx_update(c, "bc", 2), HO_OK);
-    CHECK_EQ(ho_hash_ctx_peek(c, out), HO_OK);
+    CHECK_EQ(crypto_hash_ctx_update(c, "bc", 2), HO_OK);
+    CHECK_EQ(crypto_hash_ctx_peek(c, out), HO_OK);
     CHECK_HEX(out, 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    CHECK_EQ(ho_hash_ctx_peek(c, out), HO_OK); /* twice gives the same */
+    CHECK_EQ(crypto_hash_ctx_peek(c, out), HO_OK); /* twice gives the same */
     CHECK_HEX(out, 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    CHECK_EQ(ho_hash_ctx_peek(d, out), HO_OK);
+    CHECK_EQ(crypto_hash_ctx_peek(d, out), HO_OK);
     CHECK_HEX(out, 32, "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb");
-    ho_hash_ctx_free(c);
-    ho_hash_ctx_free(d);
-    c = ho_hash_ctx_new(HO_HASH_SHA384);
-    CHECK_EQ(ho_hash_ctx_update(c, "abc", 3), HO_OK);
-    CHECK_EQ(ho_hash_ctx_peek(c, out), HO_OK);
+    crypto_hash_ctx_free(c);
+    crypto_hash_ctx_free(d);
+    c = crypto_hash_ctx_new(HO_HASH_SHA384);
+    CHECK_EQ(crypto_hash_ctx_update(c, "abc", 3), HO_OK);
+    CHECK_EQ(crypto_hash_ctx_peek(c, out), HO_OK);
     CHECK_HEX(out, 48, "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed"
                        "8086072ba1e7cc2358baeca134c825a7");
-    ho_hash_ctx_free(c);
-    CHECK(ho_hash_ctx_new((ho_hash_alg)7) == NULL);
+    crypto_hash_ctx_free(c);
+    CHECK(crypto_hash_ctx_new((ho_hash_alg)7) == NULL);
 }
 
 static void test_hmac(void)
 {
-    uint8_t out[HO_HASH_MAX];
+    uint8_t out[CRYPTO_HASH_MAX];
     /* RFC 4231 §4.3, test case 2. */
     const char *data = "what do ya want for nothing?";
-    CHECK_EQ(ho_hmac(HO_HASH_SHA256, "Jefe", 4, data, strlen(data), out), HO_OK);
+    CHECK_EQ(crypto_hmac(HO_HASH_SHA256, "Jefe", 4, data, strlen(data), out), HO_OK);
     CHECK_HEX(out, 32, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-    CHECK_EQ(ho_hmac(HO_HASH_SHA384, "Jefe", 4, data, strlen(data), out), HO_OK);
+    CHECK_EQ(crypto_hmac(HO_HASH_SHA384, "Jefe", 4, data, strlen(data), out), HO_OK);
     CHECK_HEX(out, 48, "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e"
                        "8e2240ca5e69e2c78b3239ecfab21649");
     /* RFC 4231 §4.7, test case 6: a key longer than the block is hashed. */
     uint8_t key[131];
     memset(key, 0xaa, sizeof(key));
     const char *data6 = "Test Using Larger Than Block-Size Key - Hash Key First";
-    CHECK_EQ(ho_hmac(HO_HASH_SHA256, key, sizeof(key), data6, strlen(data6), out), HO_OK);
+    CHECK_EQ(crypto_hmac(HO_HASH_SHA256, key, sizeof(key), data6, strlen(data6), out), HO_OK);
     CHECK_HEX(out, 32, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
 }
 
@@ -74,20 +74,20 @@ static void test_hkdf(void)
         salt[i] = (uint8_t)i;
     for (int i = 0; i < 10; i++)
         info[i] = (uint8_t)(0xf0 + i);
-    CHECK_EQ(ho_hkdf_extract(HO_HASH_SHA256, salt, sizeof(salt), ikm, sizeof(ikm), prk), HO_OK);
+    CHECK_EQ(crypto_hkdf_extract(HO_HASH_SHA256, salt, sizeof(salt), ikm, sizeof(ikm), prk), HO_OK);
     CHECK_HEX(prk, 32, "077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5");
-    CHECK_EQ(ho_hkdf_expand(HO_HASH_SHA256, prk, info, sizeof(info), okm, sizeof(okm)), HO_OK);
+    CHECK_EQ(crypto_hkdf_expand(HO_HASH_SHA256, prk, info, sizeof(info), okm, sizeof(okm)), HO_OK);
     CHECK_HEX(okm, 42, "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
                        "34007208d5b887185865");
     /* Output may alias the PRK, also across several blocks. */
     uint8_t inplace[42];
     memcpy(inplace, prk, 32);
-    CHECK_EQ(ho_hkdf_expand(HO_HASH_SHA256, inplace, info, sizeof(info), inplace, sizeof(inplace)), HO_OK);
+    CHECK_EQ(crypto_hkdf_expand(HO_HASH_SHA256, inplace, info, sizeof(info), inplace, sizeof(inplace)), HO_OK);
     CHECK_MEM(inplace, okm, 42);
     /* RFC 5869 §2.3: L > 255 * HashLen is refused. */
     uint8_t big[255 * 32 + 1];
-    CHECK_EQ(ho_hkdf_expand(HO_HASH_SHA256, prk, info, sizeof(info), big, sizeof(big)), HO_ERR_INVALID_ARG);
-    CHECK_EQ(ho_hkdf_expand(HO_HASH_SHA256, prk, info, sizeof(info), big, sizeof(big) - 1), HO_OK);
+    CHECK_EQ(crypto_hkdf_expand(HO_HASH_SHA256, prk, info, sizeof(info), big, sizeof(big)), HO_ERR_INVALID_ARG);
+    CHECK_EQ(crypto_hkdf_expand(HO_HASH_SHA256, prk, info, sizeof(info), big, sizeof(big) - 1), HO_OK);
 }
 
 /* RFC 9001 Appendix A.1: QUIC v1 Initial secrets (HKDF-Expand-Label). */
@@ -97,36 +97,36 @@ static void test_quic_initial_secrets(void)
     uint8_t *salt = ho_test_unhex("38762cf7f55934b34d179ae6a4c80cadccbb7f0a", &saltlen);
     uint8_t *cid = ho_test_unhex("8394c8f03e515708", &cidlen);
     uint8_t initial[32], secret[32], key[16], iv[12], hp[16];
-    CHECK_EQ(ho_hkdf_extract(HO_HASH_SHA256, salt, saltlen, cid, cidlen, initial), HO_OK);
+    CHECK_EQ(crypto_hkdf_extract(HO_HASH_SHA256, salt, saltlen, cid, cidlen, initial), HO_OK);
     CHECK_HEX(initial, 32, "7db5df06e7a69e432496adedb00851923595221596ae2ae9fb8115c1e9ed0a44");
 
-    CHECK_EQ(ho_hkdf_expand_label(HO_HASH_SHA256, initial, "client in", NULL, 0, secret, 32), HO_OK);
+    CHECK_EQ(crypto_hkdf_expand_label(HO_HASH_SHA256, initial, "client in", NULL, 0, secret, 32), HO_OK);
     CHECK_HEX(secret, 32, "c00cf151ca5be075ed0ebfb5c80323c42d6b7db67881289af4008f1f6c357aea");
-    CHECK_EQ(ho_hkdf_expand_label(HO_HASH_SHA256, secret, "quic key", NULL, 0, key, 16), HO_OK);
+    CHECK_EQ(crypto_hkdf_expand_label(HO_HASH_SHA256, secret, "quic key", NULL, 0, key, 16), HO_OK);
     CHECK_HEX(key, 16, "1f369613dd76d5467730efcbe3b1a22d");
-    CHECK_EQ(ho_hkdf_expand_label(HO_HASH_SHA256, secret, "quic iv", NULL, 0, iv, 12), HO_OK);
+    CHECK_EQ(crypto_hkdf_expand_label(HO_HASH_SHA256, secret, "quic iv", NULL, 0, iv, 12), HO_OK);
     CHECK_HEX(iv, 12, "fa044b2f42a3fd3b46fb255c");
-    CHECK_EQ(ho_hkdf_expand_label(HO_HASH_SHA256, secret, "quic hp", NULL, 0, hp, 16), HO_OK);
+    CHECK_EQ(crypto_hkdf_expand_label(HO_HASH_SHA256, secret, "quic hp", NULL, 0, hp, 16), HO_OK);
     CHECK_HEX(hp, 16, "9f50449e04a0e810283a1e9933adedd2");
 
-    CHECK_EQ(ho_hkdf_expand_label(HO_HASH_SHA256, initial, "server in", NULL, 0, secret, 32), HO_OK);
+    CHECK_EQ(crypto_hkdf_expand_label(HO_HASH_SHA256, initial, "server in", NULL, 0, secret, 32), HO_OK);
     CHECK_HEX(secret, 32, "3c199828fd139efd216c155ad844cc81fb82fa8d7446fa7d78be803acdda951b");
-    CHECK_EQ(ho_hkdf_expand_label(HO_HASH_SHA256, secret, "quic key", NULL, 0, key, 16), HO_OK);
+    CHECK_EQ(crypto_hkdf_expand_label(HO_HASH_SHA256, secret, "quic key", NULL, 0, key, 16), HO_OK);
     CHECK_HEX(key, 16, "cf3a5331653c364c88f0f379b6067e37");
-    CHECK_EQ(ho_hkdf_expand_label(HO_HASH_SHA256, secret, "quic iv", NULL, 0, iv, 12), HO_OK);
+    CHECK_EQ(crypto_hkdf_expand_label(HO_HASH_SHA256, secret, "quic iv", NULL, 0, iv, 12), HO_OK);
     CHECK_HEX(iv, 12, "0ac1493ca1905853b0bba03e");
-    CHECK_EQ(ho_hkdf_expand_label(HO_HASH_SHA256, secret, "quic hp", NULL, 0, hp, 16), HO_OK);
+    CHECK_EQ(crypto_hkdf_expand_label(HO_HASH_SHA256, secret, "quic hp", NULL, 0, hp, 16), HO_OK);
     CHECK_HEX(hp, 16, "c206b8d9b9f0f37644430b490eeaa314");
 
     /* RFC 9001 A.5: a 32-byte ChaCha20 key and hp key from an application secret. */
     size_t n;
     uint8_t *app = ho_test_unhex("9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b", &n);
     uint8_t k32[32];
-    CHECK_EQ(ho_hkdf_expand_label(HO_HASH_SHA256, app, "quic key", NULL, 0, k32, 32), HO_OK);
+    CHECK_EQ(crypto_hkdf_expand_label(HO_HASH_SHA256, app, "quic key", NULL, 0, k32, 32), HO_OK);
     CHECK_HEX(k32, 32, "c6d98ff3441c3fe1b2182094f69caa2ed4b716b65488960a7a984979fb23e1c8");
-    CHECK_EQ(ho_hkdf_expand_label(HO_HASH_SHA256, app, "quic hp", NULL, 0, k32, 32), HO_OK);
+    CHECK_EQ(crypto_hkdf_expand_label(HO_HASH_SHA256, app, "quic hp", NULL, 0, k32, 32), HO_OK);
     CHECK_HEX(k32, 32, "25a282b9e82f06f21f488917a4fc8f1b73573685608597d0efcb076b0ab7a7a4");
-    CHECK_EQ(ho_hkdf_expand_label(HO_HASH_SHA256, app, "quic ku", NULL, 0, k32, 32), HO_OK);
+    CHECK_EQ(crypto_hkdf_expand_label(HO_HASH_SHA256, app, "quic ku", NULL, 0, k32, 32), HO_OK);
     CHECK_HEX(k32, 32, "1223504755036d556342ee9361d253421a826c9ecdf3c7148684b36b714881f9");
     free(app);
     free(salt);
@@ -146,19 +146,19 @@ static void check_aead_vector(ho_aead_alg alg, const char *key_hex, const char *
     uint8_t *aad = ho_test_unhex(aad_hex, &aadlen);
     uint8_t *pt = ho_test_unhex(pt_hex, &ptlen);
     uint8_t *want = ho_test_unhex(want_hex, &wantlen);
-    CHECK_EQ(keylen, ho_aead_key_len(alg));
-    CHECK_EQ(wantlen, ptlen + HO_AEAD_TAG_LEN);
-    uint8_t *buf = malloc(ptlen + HO_AEAD_TAG_LEN);
-    ho_aead *enc = ho_aead_new(alg, true, key, iv);
-    ho_aead *dec = ho_aead_new(alg, false, key, iv);
+    CHECK_EQ(keylen, crypto_aead_key_len(alg));
+    CHECK_EQ(wantlen, ptlen + CRYPTO_AEAD_TAG_LEN);
+    uint8_t *buf = malloc(ptlen + CRYPTO_AEAD_TAG_LEN);
+    crypto_aead *enc = crypto_aead_new(alg, true, key, iv);
+    crypto_aead *dec = crypto_aead_new(alg, false, key, iv);
     CHECK(enc != NULL && dec != NULL);
-    CHECK_EQ(ho_aead_alg_of(enc), alg);
-    CHECK_EQ(ho_aead_seal(enc, seq, aad, aadlen, pt, ptlen, buf), HO_OK);
-    ho_test_check_hex(buf, ptlen + HO_AEAD_TAG_LEN, want_hex, __FILE__, line);
-    CHECK_EQ(ho_aead_open(dec, seq, aad, aadlen, buf, ptlen + HO_AEAD_TAG_LEN, buf), HO_OK);
+    CHECK_EQ(crypto_aead_alg_of(enc), alg);
+    CHECK_EQ(crypto_aead_seal(enc, seq, aad, aadlen, pt, ptlen, buf), HO_OK);
+    ho_test_check_hex(buf, ptlen + CRYPTO_AEAD_TAG_LEN, want_hex, __FILE__, line);
+    CHECK_EQ(crypto_aead_open(dec, seq, aad, aadlen, buf, ptlen + CRYPTO_AEAD_TAG_LEN, buf), HO_OK);
     CHECK_MEM(buf, pt, ptlen);
-    ho_aead_free(enc);
-    ho_aead_free(dec);
+    crypto_aead_free(enc);
+    crypto_aead_free(dec);
     free(buf);
     free(key);
     free(iv);
@@ -209,49 +209,49 @@ static void test_aead_roundtrip(void)
         uint8_t key[HO_AEAD_KEY_MAX], iv[HO_AEAD_IV_LEN];
         CHECK_EQ(ho_random(key, sizeof(key)), HO_OK);
         CHECK_EQ(ho_random(iv, sizeof(iv)), HO_OK);
-        ho_aead *enc = ho_aead_new(algs[a], true, key, iv);
-        ho_aead *dec = ho_aead_new(algs[a], false, key, iv);
+        crypto_aead *enc = crypto_aead_new(algs[a], true, key, iv);
+        crypto_aead *dec = crypto_aead_new(algs[a], false, key, iv);
         CHECK(enc != NULL && dec != NULL);
         const char aad[] = "header";
-        uint8_t msg[300], buf[300 + HO_AEAD_TAG_LEN], out[300];
+        uint8_t msg[300], buf[300 + CRYPTO_AEAD_TAG_LEN], out[300];
         for (size_t i = 0; i < sizeof(msg); i++)
             msg[i] = (uint8_t)(i * 7);
         for (uint64_t seq = 0; seq < 4; seq++) {
             size_t len = (size_t)(seq * 97); /* includes an empty record */
-            CHECK_EQ(ho_aead_seal(enc, seq, aad, sizeof(aad), msg, len, buf), HO_OK);
-            CHECK_EQ(ho_aead_open(dec, seq, aad, sizeof(aad), buf, len + HO_AEAD_TAG_LEN, out), HO_OK);
+            CHECK_EQ(crypto_aead_seal(enc, seq, aad, sizeof(aad), msg, len, buf), HO_OK);
+            CHECK_EQ(crypto_aead_open(dec, seq, aad, sizeof(aad), buf, len + CRYPTO_AEAD_TAG_LEN, out), HO_OK);
             CHECK_MEM(out, msg, len);
         }
         /* In place, with a large sequence number. */
         uint64_t seq = 0x0102030405060708ull;
         memcpy(buf, msg, 200);
-        CHECK_EQ(ho_aead_seal(enc, seq, NULL, 0, buf, 200, buf), HO_OK);
+        CHECK_EQ(crypto_aead_seal(enc, seq, NULL, 0, buf, 200, buf), HO_OK);
         CHECK(memcmp(buf, msg, 200) != 0);
-        uint8_t sealed[200 + HO_AEAD_TAG_LEN];
+        uint8_t sealed[200 + CRYPTO_AEAD_TAG_LEN];
         memcpy(sealed, buf, sizeof(sealed));
-        CHECK_EQ(ho_aead_open(dec, seq, NULL, 0, buf, 200 + HO_AEAD_TAG_LEN, buf), HO_OK);
+        CHECK_EQ(crypto_aead_open(dec, seq, NULL, 0, buf, 200 + CRYPTO_AEAD_TAG_LEN, buf), HO_OK);
         CHECK_MEM(buf, msg, 200);
         /* Tampering: ciphertext, tag, AAD, sequence number, truncation. */
         memcpy(buf, sealed, sizeof(sealed));
         buf[5] ^= 1;
-        CHECK_EQ(ho_aead_open(dec, seq, NULL, 0, buf, sizeof(sealed), out), HO_ERR_DECRYPT);
+        CHECK_EQ(crypto_aead_open(dec, seq, NULL, 0, buf, sizeof(sealed), out), HO_ERR_DECRYPT);
         memcpy(buf, sealed, sizeof(sealed));
         buf[sizeof(sealed) - 1] ^= 0x80;
-        CHECK_EQ(ho_aead_open(dec, seq, NULL, 0, buf, sizeof(sealed), out), HO_ERR_DECRYPT);
-        CHECK_EQ(ho_aead_open(dec, seq, "x", 1, sealed, sizeof(sealed), out), HO_ERR_DECRYPT);
-        CHECK_EQ(ho_aead_open(dec, seq + 1, NULL, 0, sealed, sizeof(sealed), out), HO_ERR_DECRYPT);
-        CHECK_EQ(ho_aead_open(dec, seq, NULL, 0, sealed, 10, out), HO_ERR_DECRYPT);
+        CHECK_EQ(crypto_aead_open(dec, seq, NULL, 0, buf, sizeof(sealed), out), HO_ERR_DECRYPT);
+        CHECK_EQ(crypto_aead_open(dec, seq, "x", 1, sealed, sizeof(sealed), out), HO_ERR_DECRYPT);
+        CHECK_EQ(crypto_aead_open(dec, seq + 1, NULL, 0, sealed, sizeof(sealed), out), HO_ERR_DECRYPT);
+        CHECK_EQ(crypto_aead_open(dec, seq, NULL, 0, sealed, 10, out), HO_ERR_DECRYPT);
         /* The context still works after failures. */
-        CHECK_EQ(ho_aead_open(dec, seq, NULL, 0, sealed, sizeof(sealed), out), HO_OK);
+        CHECK_EQ(crypto_aead_open(dec, seq, NULL, 0, sealed, sizeof(sealed), out), HO_OK);
         CHECK_MEM(out, msg, 200);
         /* Direction is fixed at creation. */
-        CHECK_EQ(ho_aead_open(enc, seq, NULL, 0, sealed, sizeof(sealed), out), HO_ERR_INVALID_ARG);
-        ho_aead_free(enc);
-        ho_aead_free(dec);
+        CHECK_EQ(crypto_aead_open(enc, seq, NULL, 0, sealed, sizeof(sealed), out), HO_ERR_INVALID_ARG);
+        crypto_aead_free(enc);
+        crypto_aead_free(dec);
     }
-    CHECK_EQ(ho_aead_key_len(HO_AEAD_AES_128_GCM), 16);
-    CHECK_EQ(ho_aead_key_len(HO_AEAD_AES_256_GCM), 32);
-    CHECK_EQ(ho_aead_key_len(HO_AEAD_CHACHA20_POLY1305), 32);
+    CHECK_EQ(crypto_aead_key_len(HO_AEAD_AES_128_GCM), 16);
+    CHECK_EQ(crypto_aead_key_len(HO_AEAD_AES_256_GCM), 32);
+    CHECK_EQ(crypto_aead_key_len(HO_AEAD_CHACHA20_POLY1305), 32);
 }
 
 static void check_hp(ho_aead_alg alg, const char *key_hex, const char *sample_hex, const char *mask_hex, int line)
@@ -260,15 +260,15 @@ static void check_hp(ho_aead_alg alg, const char *key_hex, const char *sample_he
     uint8_t *key = ho_test_unhex(key_hex, &n);
     uint8_t *sample = ho_test_unhex(sample_hex, &n);
     uint8_t mask[5];
-    ho_hp *h = ho_hp_new(alg, key);
+    crypto_hp *h = crypto_hp_new(alg, key);
     CHECK(h != NULL);
     if (h != NULL) {
-        CHECK_EQ(ho_hp_mask(h, sample, mask), HO_OK);
+        CHECK_EQ(crypto_hp_mask(h, sample, mask), HO_OK);
         ho_test_check_hex(mask, 5, mask_hex, __FILE__, line);
-        CHECK_EQ(ho_hp_mask(h, sample, mask), HO_OK); /* reusable */
+        CHECK_EQ(crypto_hp_mask(h, sample, mask), HO_OK); /* reusable */
         ho_test_check_hex(mask, 5, mask_hex, __FILE__, line);
     }
-    ho_hp_free(h);
+    crypto_hp_free(h);
     free(key);
     free(sample);
 }
@@ -284,10 +284,10 @@ static void test_header_protection(void)
              "5e5cd55c41f69080575d7999c25a5bfb", "aefefe7d03", __LINE__);
     /* AES-256: no published vector; must at least work and be deterministic. */
     uint8_t key[32] = {1}, sample[16] = {2}, m1[5], m2[5];
-    ho_hp *h = ho_hp_new(HO_AEAD_AES_256_GCM, key);
-    CHECK(h != NULL && ho_hp_mask(h, sample, m1) == HO_OK && ho_hp_mask(h, sample, m2) == HO_OK);
+    crypto_hp *h = crypto_hp_new(HO_AEAD_AES_256_GCM, key);
+    CHECK(h != NULL && crypto_hp_mask(h, sample, m1) == HO_OK && crypto_hp_mask(h, sample, m2) == HO_OK);
     CHECK_MEM(m1, m2, 5);
-    ho_hp_free(h);
+    crypto_hp_free(h);
 }
 
 /* ---- key exchange ---------------------------------------------------- */
@@ -297,63 +297,63 @@ static void test_kex(void)
     const uint16_t groups[] = {HO_GROUP_X25519, HO_GROUP_SECP256R1, HO_GROUP_SECP384R1};
     const size_t publens[] = {32, 65, 97}, secretlens[] = {32, 32, 48};
     for (size_t g = 0; g < 3; g++) {
-        CHECK(ho_kex_group_supported(groups[g]));
-        ho_kex *a = ho_kex_new(groups[g]), *b = ho_kex_new(groups[g]);
+        CHECK(crypto_kex_group_supported(groups[g]));
+        crypto_kex *a = crypto_kex_new(groups[g]), *b = crypto_kex_new(groups[g]);
         CHECK(a != NULL && b != NULL);
         if (a == NULL || b == NULL) {
-            ho_kex_free(a);
-            ho_kex_free(b);
+            crypto_kex_free(a);
+            crypto_kex_free(b);
             continue;
         }
-        CHECK_EQ(ho_kex_group(a), groups[g]);
-        uint8_t pa[HO_KEX_PUB_MAX], pb[HO_KEX_PUB_MAX], sa[HO_KEX_SECRET_MAX], sb[HO_KEX_SECRET_MAX];
+        CHECK_EQ(crypto_kex_group(a), groups[g]);
+        uint8_t pa[CRYPTO_KEX_PUB_MAX], pb[CRYPTO_KEX_PUB_MAX], sa[CRYPTO_KEX_SECRET_MAX], sb[CRYPTO_KEX_SECRET_MAX];
         size_t la, lb, lsa = 0, lsb = 0;
-        CHECK_EQ(ho_kex_public(a, pa, &la), HO_OK);
-        CHECK_EQ(ho_kex_public(b, pb, &lb), HO_OK);
+        CHECK_EQ(crypto_kex_public(a, pa, &la), HO_OK);
+        CHECK_EQ(crypto_kex_public(b, pb, &lb), HO_OK);
         CHECK_EQ(la, publens[g]);
         CHECK_EQ(lb, publens[g]);
         CHECK(memcmp(pa, pb, la) != 0);
-        CHECK_EQ(ho_kex_derive(a, pb, lb, sa, &lsa), HO_OK);
-        CHECK_EQ(ho_kex_derive(b, pa, la, sb, &lsb), HO_OK);
+        CHECK_EQ(crypto_kex_derive(a, pb, lb, sa, &lsa), HO_OK);
+        CHECK_EQ(crypto_kex_derive(b, pa, la, sb, &lsb), HO_OK);
         CHECK_EQ(lsa, secretlens[g]);
         CHECK(lsa == lsb && memcmp(sa, sb, lsa) == 0);
         /* Wrong lengths. */
-        CHECK_EQ(ho_kex_derive(a, pb, lb - 1, sa, &lsa), HO_ERR_BAD_PEER_KEY);
-        CHECK_EQ(ho_kex_derive(a, pb, 0, sa, &lsa), HO_ERR_BAD_PEER_KEY);
+        CHECK_EQ(crypto_kex_derive(a, pb, lb - 1, sa, &lsa), HO_ERR_BAD_PEER_KEY);
+        CHECK_EQ(crypto_kex_derive(a, pb, 0, sa, &lsa), HO_ERR_BAD_PEER_KEY);
         if (groups[g] != HO_GROUP_X25519) {
             /* RFC 8446 §4.2.8.2: compressed points are not allowed. */
-            uint8_t comp[HO_KEX_PUB_MAX];
+            uint8_t comp[CRYPTO_KEX_PUB_MAX];
             size_t clen = 1 + (lb - 1) / 2;
             comp[0] = (uint8_t)(0x02 | (pb[lb - 1] & 1));
             memcpy(comp + 1, pb + 1, clen - 1);
-            CHECK_EQ(ho_kex_derive(a, comp, clen, sa, &lsa), HO_ERR_BAD_PEER_KEY);
+            CHECK_EQ(crypto_kex_derive(a, comp, clen, sa, &lsa), HO_ERR_BAD_PEER_KEY);
             /* Right length, wrong form byte. */
             memcpy(comp, pb, lb);
             comp[0] = 0x02;
-            CHECK_EQ(ho_kex_derive(a, comp, lb, sa, &lsa), HO_ERR_BAD_PEER_KEY);
+            CHECK_EQ(crypto_kex_derive(a, comp, lb, sa, &lsa), HO_ERR_BAD_PEER_KEY);
             /* Not on the curve. */
             memcpy(comp, pb, lb);
             comp[lb - 1] ^= 1;
-            CHECK_EQ(ho_kex_derive(a, comp, lb, sa, &lsa), HO_ERR_BAD_PEER_KEY);
+            CHECK_EQ(crypto_kex_derive(a, comp, lb, sa, &lsa), HO_ERR_BAD_PEER_KEY);
             memset(comp, 0, lb);
             comp[0] = 0x04;
             comp[(lb - 1) / 2] = 1;
             comp[lb - 1] = 1;
-            CHECK_EQ(ho_kex_derive(a, comp, lb, sa, &lsa), HO_ERR_BAD_PEER_KEY);
+            CHECK_EQ(crypto_kex_derive(a, comp, lb, sa, &lsa), HO_ERR_BAD_PEER_KEY);
         } else {
             /* RFC 7748 §6.1: small-order points give an all-zero secret. */
             uint8_t zero[32] = {0}, one[32] = {1};
-            CHECK_EQ(ho_kex_derive(a, zero, 32, sa, &lsa), HO_ERR_BAD_PEER_KEY);
-            CHECK_EQ(ho_kex_derive(a, one, 32, sa, &lsa), HO_ERR_BAD_PEER_KEY);
+            CHECK_EQ(crypto_kex_derive(a, zero, 32, sa, &lsa), HO_ERR_BAD_PEER_KEY);
+            CHECK_EQ(crypto_kex_derive(a, one, 32, sa, &lsa), HO_ERR_BAD_PEER_KEY);
         }
         /* Still usable after rejecting bad shares. */
-        CHECK_EQ(ho_kex_derive(a, pb, lb, sa, &lsa), HO_OK);
+        CHECK_EQ(crypto_kex_derive(a, pb, lb, sa, &lsa), HO_OK);
         CHECK(memcmp(sa, sb, lsa) == 0);
-        ho_kex_free(a);
-        ho_kex_free(b);
+        crypto_kex_free(a);
+        crypto_kex_free(b);
     }
-    CHECK(!ho_kex_group_supported(0x001e));
-    CHECK(ho_kex_new(0x001e) == NULL);
+    CHECK(!crypto_kex_group_supported(0x001e));
+    CHECK(crypto_kex_new(0x001e) == NULL);
 }
 
 /* ---- signatures and certificates ------------------------------------- */

@@ -281,7 +281,7 @@ static void test_retry(void)
     CHECK(b.len == n && memcmp(b.data, want, n) == 0);
 
     /* The same with a reusable context. */
-    ho_aead *ra = ho_quic_retry_aead_new(HO_QUIC_VERSION_1);
+    crypto_aead *ra = ho_quic_retry_aead_new(HO_QUIC_VERSION_1);
     CHECK(ra != NULL);
     CHECK(ho_quic_retry_aead_new(7) == NULL);
     b.len = 0;
@@ -326,7 +326,7 @@ static void test_retry(void)
     CHECK_EQ(ho_quic_retry_verify(ra, HO_QUIC_VERSION_1, a_dcid, 8, big, HO_QUIC_RETRY_MAX_LEN + 17),
              HO_ERR_DECRYPT);
     free(big);
-    ho_aead_free(ra);
+    crypto_aead_free(ra);
     ho_buf_free(&b);
     free(want);
 }

@@ -8,6 +8,8 @@
 
 #include <time.h>
 
+extern const uint8_t ho_tls_hrr_random[32];
+
 static ho_tls_config *server_cfg_ecdsa, *server_cfg_rsa;
 static ho_trust_store *make_trust(void);
 static ho_cert_chain ecdsa_chain;
@@ -42,8 +44,10 @@ static ho_tls_config *client_cfg(void)
     return cfg;
 }
 
-/* Every row has a handler; each role's states are all reachable from the
- * table; the epochs of the main path never go backwards. */
+/* Every row has a handler and names successors of its own role; every
+ * state of a role is reached from its first one through the rows' `next`
+ * and `alt` edges, and every state but the last has a row to leave it; the
+ * epochs of the main path never go backwards. */
 static void test_table_walk(void)
 {
     const struct { const struct hs_transition *t; size_t n; hs_state first, last; } roles[] = {
@@ -51,13 +55,16 @@ static void test_table_walk(void)
         {ho_tls_server_table, ho_tls_server_table_len, ST_S_WAIT_CH, ST_S_CONNECTED},
     };
     for (int r = 0; r < 2; r++) {
+        hs_state first = roles[r].first, last = roles[r].last;
         ho_epoch prev = HO_EPOCH_INITIAL;
-        for (hs_state s = roles[r].first; s <= roles[r].last; s++) {
+        for (hs_state s = first; s <= last; s++) {
             int rows = 0;
             for (size_t i = 0; i < roles[r].n; i++) {
                 const struct hs_transition *t = &roles[r].t[i];
                 CHECK(t->handler != NULL);
-                CHECK(t->state >= roles[r].first && t->state <= roles[r].last);
+                CHECK(t->state >= first && t->state <= last);
+                CHECK(t->next >= first && t->next <= last);
+                CHECK(t->alt == ST_NONE || (t->alt >= first && t->alt <= last && t->alt != t->next));
                 if (t->state != s)
                     continue;
                 rows++;
@@ -68,7 +75,75 @@ static void test_table_walk(void)
             CHECK(rows > 0);
             CHECK(strcmp(ho_tls_state_name(s), "?") != 0);
         }
+        /* Reachability: a fixed point over the edges. */
+        bool reached[ST__COUNT] = {false};
+        reached[first] = true;
+        for (bool grew = true; grew;) {
+            grew = false;
+            for (size_t i = 0; i < roles[r].n; i++) {
+                const struct hs_transition *t = &roles[r].t[i];
+                if (!reached[t->state])
+                    continue;
+                hs_state to[2] = {t->next, t->alt};
+                for (int k = 0; k < 2; k++)
+                    if (to[k] != ST_NONE && !reached[to[k]])
+                        reached[to[k]] = grew = true;
+            }
+        }
+        for (hs_state s = first; s <= last; s++)
+            CHECK(reached[s]);
     }
+    /* The branches RFC 8446 has: HRR (§4.1.4) on both sides, a resumption
+     * skipping the certificate (§2.2) on the client. */
+    CHECK_EQ(ho_tls_client_table[0].alt, ST_C_WAIT_SH);
+    CHECK_EQ(ho_tls_server_table[0].alt, ST_S_WAIT_CH2);
+}
+
+/* The driver moves only to a successor the row lists: a branch a row does
+ * not have, a row of another state or one outside the table is refused
+ * with internal_error, and the state stays. */
+static void test_successor_refused(void)
+{
+    ho_tls_config *cfg = client_cfg();
+    ho_tls *tls = ho_tls_new(cfg, "localhost");
+    const struct hs_transition *ee = NULL, *cv = NULL;
+    for (size_t i = 0; i < ho_tls_client_table_len; i++) {
+        if (ho_tls_client_table[i].type == HO_HS_ENCRYPTED_EXTENSIONS)
+            ee = &ho_tls_client_table[i];
+        if (ho_tls_client_table[i].type == HO_HS_CERTIFICATE_VERIFY)
+            cv = &ho_tls_client_table[i];
+    }
+    CHECK(ee != NULL && cv != NULL);
+    /* Listed: next and alt. */
+    tls->state = ST_C_WAIT_EE;
+    CHECK_EQ(tls_take_successor(tls, ee, HS_OK), HS_OK);
+    CHECK_EQ(tls->state, ST_C_WAIT_CERT_CR);
+    tls->state = ST_C_WAIT_EE;
+    CHECK_EQ(tls_take_successor(tls, ee, HS_ALT), HS_OK);
+    CHECK_EQ(tls->state, ST_C_WAIT_FINISHED);
+    CHECK_EQ(tls->error, HO_OK);
+    /* Not listed: a branch from a row without one. */
+    tls->state = ST_C_WAIT_CV;
+    CHECK_EQ(tls_take_successor(tls, cv, HS_ALT), HS_ERROR);
+    CHECK_EQ(tls->state, ST_C_WAIT_CV);
+    CHECK_EQ(tls->error, HO_ERR_TLS_ALERT(HO_ALERT_INTERNAL_ERROR));
+    ho_tls_free(tls);
+
+    /* A row of another state, and a row that is not in the table at all. */
+    tls = ho_tls_new(cfg, "localhost");
+    tls->state = ST_C_WAIT_CV;
+    CHECK_EQ(tls_take_successor(tls, ee, HS_OK), HS_ERROR);
+    CHECK_EQ(tls->state, ST_C_WAIT_CV);
+    ho_tls_free(tls);
+    tls = ho_tls_new(cfg, "localhost");
+    struct hs_transition forged = *cv;
+    forged.alt = ST_C_CONNECTED;
+    tls->state = ST_C_WAIT_CV;
+    CHECK_EQ(tls_take_successor(tls, &forged, HS_ALT), HS_ERROR);
+    CHECK_EQ(tls->state, ST_C_WAIT_CV);
+    CHECK_EQ(tls->error, HO_ERR_TLS_ALERT(HO_ALERT_INTERNAL_ERROR));
+    ho_tls_free(tls);
+    ho_tls_config_free(cfg);
 }
 
 static void check_pair_done(struct tls_pair *p)
@@ -77,7 +152,7 @@ static void check_pair_done(struct tls_pair *p)
     CHECK_EQ(p->server_err, HO_OK);
     CHECK(ho_tls_handshake_done(p->client));
     CHECK(ho_tls_handshake_done(p->server));
-    size_t hl = ho_tls_get_suite(p->client) ? ho_hash_len(ho_tls_get_suite(p->client)->hash) : 32;
+    size_t hl = ho_tls_get_suite(p->client) ? crypto_hash_len(ho_tls_get_suite(p->client)->hash) : 32;
     /* What one side writes the other reads, at every epoch. */
     CHECK_MEM(p->cs.write[HO_EPOCH_HANDSHAKE], p->ss.read[HO_EPOCH_HANDSHAKE], hl);
     CHECK_MEM(p->ss.write[HO_EPOCH_HANDSHAKE], p->cs.read[HO_EPOCH_HANDSHAKE], hl);
@@ -148,6 +223,75 @@ static void test_hrr(void)
     CHECK_EQ(p.server_err, HO_ERR_TLS_ALERT(HO_ALERT_HANDSHAKE_FAILURE));
     pair_free(&p);
     ho_tls_config_free(c);
+    ho_tls_config_free(s);
+}
+
+/* ServerHello and HelloRetryRequest come from one writer (§4.1.3, §4.1.4):
+ * both carry legacy_version 0x0303, the client's legacy_session_id, the
+ * suite, compression 0 and supported_versions first; the HRR has the
+ * special random and a key_share of selected_group only (§4.2.8). */
+static void check_server_hello(const ho_buf *ch, const ho_buf *sh, bool hrr, const uint16_t *want_exts, size_t n)
+{
+    ho_cursor c = ho_cursor_make(sh->data, sh->len), cc = ho_cursor_make(ch->data, ch->len), sid, csid, exts;
+    uint8_t type, comp;
+    uint32_t len;
+    uint16_t version, suite, cversion;
+    const uint8_t *random, *crandom;
+    CHECK(ho_get_u8(&c, &type) && type == HO_HS_SERVER_HELLO && ho_get_u24(&c, &len) && len == c.len);
+    CHECK(ho_get_u16(&c, &version) && version == 0x0303 && ho_get_bytes(&c, 32, &random));
+    CHECK_EQ(memcmp(random, ho_tls_hrr_random, 32) == 0, hrr);
+    CHECK(ho_get_block(&c, 1, &sid) && ho_get_u16(&c, &suite) && ho_get_u8(&c, &comp) && comp == 0);
+    CHECK(ho_get_block(&c, 2, &exts) && ho_cursor_empty(&c));
+    CHECK(ho_get_bytes(&cc, 4, &crandom) && ho_get_u16(&cc, &cversion) && ho_get_bytes(&cc, 32, &crandom) &&
+          ho_get_block(&cc, 1, &csid));
+    CHECK(sid.len == 32 && csid.len == 32 && memcmp(sid.p, csid.p, 32) == 0);
+    for (size_t i = 0; i < n; i++) {
+        uint16_t ext;
+        ho_cursor body;
+        CHECK(ho_get_u16(&exts, &ext) && ho_get_block(&exts, 2, &body));
+        CHECK_EQ(ext, want_exts[i]);
+        if (ext == 43) /* supported_versions: TLS 1.3 */
+            CHECK(body.len == 2 && body.p[0] == 0x03 && body.p[1] == 0x04);
+        if (ext == 51) /* key_share: selected_group only in an HRR */
+            CHECK(hrr ? body.len == 2 : body.len > 4);
+    }
+    CHECK(ho_cursor_empty(&exts));
+}
+
+static void test_server_hello_layout(void)
+{
+    ho_tls_config *s = ho_tls_config_new(true);
+    ho_privkey *key;
+    ho_cert_chain chain = {0};
+    ho_selfsigned_generate("localhost", 30, &key, &chain);
+    ho_tls_config_add_cert(s, &chain, key);
+    const uint16_t p256 = HO_GROUP_SECP256R1, x25519 = HO_GROUP_X25519;
+    for (int hrr = 0; hrr < 2; hrr++) {
+        /* The server takes P-256 only; the client's first share is
+         * X25519 for an HRR (with a cookie), P-256 otherwise. */
+        ho_tls_config_set_groups(s, &p256, 1);
+        ho_tls_config_set_hrr_cookie(s, hrr);
+        ho_tls_config *c = client_cfg();
+        const uint16_t groups[2] = {hrr ? x25519 : p256, p256};
+        ho_tls_config_set_groups(c, groups, hrr ? 2 : 1);
+        ho_tls *client = ho_tls_new(c, "localhost"), *server = ho_tls_new(s, NULL);
+        ho_tls_out cout, sout;
+        ho_tls_out_init(&cout);
+        ho_tls_out_init(&sout);
+        CHECK_EQ(ho_tls_start(client, &cout), HO_OK);
+        const ho_buf *ch = &cout.send[HO_EPOCH_INITIAL];
+        CHECK_EQ(ho_tls_handle(server, HO_EPOCH_INITIAL, ch->data, ch->len, &sout), HO_OK);
+        static const uint16_t sh_exts[] = {43, 51}, hrr_exts[] = {43, 51, 44};
+        if (hrr)
+            check_server_hello(ch, &sout.send[HO_EPOCH_INITIAL], true, hrr_exts, 3);
+        else
+            check_server_hello(ch, &sout.send[HO_EPOCH_INITIAL], false, sh_exts, 2);
+        ho_tls_out_free(&cout);
+        ho_tls_out_free(&sout);
+        ho_tls_free(client);
+        ho_tls_free(server);
+        ho_tls_config_free(c);
+    }
     ho_tls_config_free(s);
 }
 
@@ -324,8 +468,10 @@ int main(void)
 {
     setup();
     RUN(test_table_walk);
+    RUN(test_successor_refused);
     RUN(test_matrix);
     RUN(test_hrr);
+    RUN(test_server_hello_layout);
     RUN(test_resumption);
     RUN(test_alpn_mismatch);
     RUN(test_key_update);

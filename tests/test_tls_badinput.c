@@ -98,7 +98,7 @@ static ho_tls_config *scfg;      /* self-signed ECDSA P-256 "localhost", tickets
 static ho_tls_config *scfg_alpn; /* same, ALPN {"h2"} */
 static ho_tls_config *scfg_hrr;  /* P-256 only, HRR cookie on */
 static ho_cert_chain server_cert; /* a copy of the leaf, for client trust */
-static ho_kex *kex_x25519, *kex_p256;
+static crypto_kex *kex_x25519, *kex_p256;
 static uint8_t session_blob[4096];
 static size_t session_len;
 
@@ -150,8 +150,8 @@ static void setup(void)
     const uint16_t p256 = HO_GROUP_SECP256R1;
     ho_tls_config_set_groups(scfg_hrr, &p256, 1);
     ho_tls_config_set_hrr_cookie(scfg_hrr, true);
-    kex_x25519 = ho_kex_new(HO_GROUP_X25519);
-    kex_p256 = ho_kex_new(HO_GROUP_SECP256R1);
+    kex_x25519 = crypto_kex_new(HO_GROUP_X25519);
+    kex_p256 = crypto_kex_new(HO_GROUP_SECP256R1);
 
     /* A ticket from scfg for the PSK cases. */
     ho_tls_config *c = new_client_cfg();
@@ -173,8 +173,8 @@ static void teardown(void)
     ho_tls_config_free(scfg_alpn);
     ho_tls_config_free(scfg_hrr);
     ho_cert_chain_free(&server_cert);
-    ho_kex_free(kex_x25519);
-    ho_kex_free(kex_p256);
+    crypto_kex_free(kex_x25519);
+    crypto_kex_free(kex_p256);
 }
 
 /* ---- server side: one ClientHello to a fresh server -------------------- */
@@ -296,14 +296,14 @@ static void m_two_shares_same_group(struct tb_client_hello *ch)
 {
     uint8_t pub[32];
     size_t n = sizeof(pub);
-    ho_kex_public(kex_x25519, pub, &n);
+    crypto_kex_public(kex_x25519, pub, &n);
     set_x25519_share(ch, pub, n, 2);
 }
 static void m_x25519_short(struct tb_client_hello *ch)
 {
     uint8_t pub[32];
     size_t n = sizeof(pub);
-    ho_kex_public(kex_x25519, pub, &n);
+    crypto_kex_public(kex_x25519, pub, &n);
     set_x25519_share(ch, pub, 31, 1);
 }
 static void m_x25519_zero(struct tb_client_hello *ch)
@@ -323,7 +323,7 @@ static void m_p256_off_curve(struct tb_client_hello *ch)
 {
     uint8_t pub[65];
     size_t n = sizeof(pub);
-    ho_kex_public(kex_p256, pub, &n);
+    crypto_kex_public(kex_p256, pub, &n);
     pub[64] ^= 1; /* y no longer solves the curve equation for x */
     set_p256_only(ch, pub, n);
 }
@@ -331,7 +331,7 @@ static void m_p256_compressed(struct tb_client_hello *ch)
 {
     uint8_t pub[65];
     size_t n = sizeof(pub);
-    ho_kex_public(kex_p256, pub, &n);
+    crypto_kex_public(kex_p256, pub, &n);
     pub[0] = (uint8_t)(0x02 | (pub[64] & 1)); /* compressed form: not allowed in TLS 1.3 (§4.2.8.2) */
     set_p256_only(ch, pub, 33);
 }
@@ -781,7 +781,7 @@ static void hrr_server_case(const char *name, enum hrr_variant v, int want)
     /* ClientHello2: the P-256 share asked for, the cookie echoed. */
     uint8_t pub[65];
     size_t n = sizeof(pub);
-    ho_kex_public(kex_p256, pub, &n);
+    crypto_kex_public(kex_p256, pub, &n);
     struct tb_share shares[2] = {{HO_GROUP_SECP256R1, pub, n}, {HO_GROUP_X25519, pub, 32}};
     tb_ext_set_key_shares(&ch.ext, shares, 1);
     if (v != HRR_NO_COOKIE) {
@@ -798,13 +798,13 @@ static void hrr_server_case(const char *name, enum hrr_variant v, int want)
     if (v == HRR_SAME_GROUP) {
         uint8_t x[32];
         size_t xn = sizeof(x);
-        ho_kex_public(kex_x25519, x, &xn);
+        crypto_kex_public(kex_x25519, x, &xn);
         struct tb_share xs = {HO_GROUP_X25519, x, xn};
         tb_ext_set_key_shares(&ch.ext, &xs, 1);
     } else if (v == HRR_TWO_SHARES) {
         uint8_t x[32];
         size_t xn = sizeof(x);
-        ho_kex_public(kex_x25519, x, &xn);
+        crypto_kex_public(kex_x25519, x, &xn);
         shares[1].key = x;
         tb_ext_set_key_shares(&ch.ext, shares, 2);
     } else if (v == HRR_SUITE_GONE) {
@@ -964,32 +964,32 @@ static int client_feed_sh(struct client_run *r, const struct tb_server_hello *sh
     return rc;
 }
 
-typedef void (*sh_mutator)(struct tb_server_hello *sh, ho_kex *server_kex);
+typedef void (*sh_mutator)(struct tb_server_hello *sh, crypto_kex *server_kex);
 
-static void s_none(struct tb_server_hello *sh, ho_kex *k) { (void)sh; }
-static void s_suite_not_offered(struct tb_server_hello *sh, ho_kex *k) { sh->suite = HO_TLS_AES_256_GCM_SHA384; }
-static void s_suite_unknown(struct tb_server_hello *sh, ho_kex *k) { sh->suite = 0x1304; }
-static void s_sid_mismatch(struct tb_server_hello *sh, ho_kex *k) { sh->session_id[31] ^= 1; }
-static void s_sid_empty(struct tb_server_hello *sh, ho_kex *k) { sh->session_id_len = 0; }
-static void s_no_versions(struct tb_server_hello *sh, ho_kex *k)
+static void s_none(struct tb_server_hello *sh, crypto_kex *k) { (void)sh; }
+static void s_suite_not_offered(struct tb_server_hello *sh, crypto_kex *k) { sh->suite = HO_TLS_AES_256_GCM_SHA384; }
+static void s_suite_unknown(struct tb_server_hello *sh, crypto_kex *k) { sh->suite = 0x1304; }
+static void s_sid_mismatch(struct tb_server_hello *sh, crypto_kex *k) { sh->session_id[31] ^= 1; }
+static void s_sid_empty(struct tb_server_hello *sh, crypto_kex *k) { sh->session_id_len = 0; }
+static void s_no_versions(struct tb_server_hello *sh, crypto_kex *k)
 {
     tb_ext_remove(&sh->ext, TB_EXT_SUPPORTED_VERSIONS);
 }
-static void s_version_12(struct tb_server_hello *sh, ho_kex *k)
+static void s_version_12(struct tb_server_hello *sh, crypto_kex *k)
 {
     const uint8_t v[] = {0x03, 0x03};
     tb_ext_set(&sh->ext, TB_EXT_SUPPORTED_VERSIONS, v, 2);
 }
-static void s_version_unoffered(struct tb_server_hello *sh, ho_kex *k)
+static void s_version_unoffered(struct tb_server_hello *sh, crypto_kex *k)
 {
     const uint8_t v[] = {0x7f, 0x1c}; /* a draft version we did not offer */
     tb_ext_set(&sh->ext, TB_EXT_SUPPORTED_VERSIONS, v, 2);
 }
-static void s_share_other_group(struct tb_server_hello *sh, ho_kex *k)
+static void s_share_other_group(struct tb_server_hello *sh, crypto_kex *k)
 {
     uint8_t pub[65], ks[4 + 65];
     size_t n = sizeof(pub);
-    ho_kex_public(kex_p256, pub, &n);
+    crypto_kex_public(kex_p256, pub, &n);
     ks[0] = 0;
     ks[1] = (uint8_t)HO_GROUP_SECP256R1;
     ks[2] = 0;
@@ -997,90 +997,90 @@ static void s_share_other_group(struct tb_server_hello *sh, ho_kex *k)
     memcpy(ks + 4, pub, n);
     tb_ext_set(&sh->ext, TB_EXT_KEY_SHARE, ks, 4 + n);
 }
-static void s_no_key_share(struct tb_server_hello *sh, ho_kex *k) { tb_ext_remove(&sh->ext, TB_EXT_KEY_SHARE); }
-static void s_share_zero(struct tb_server_hello *sh, ho_kex *k)
+static void s_no_key_share(struct tb_server_hello *sh, crypto_kex *k) { tb_ext_remove(&sh->ext, TB_EXT_KEY_SHARE); }
+static void s_share_zero(struct tb_server_hello *sh, crypto_kex *k)
 {
     uint8_t ks[4 + 32] = {0, (uint8_t)HO_GROUP_X25519, 0, 32};
     tb_ext_set(&sh->ext, TB_EXT_KEY_SHARE, ks, sizeof(ks));
 }
-static void s_alpn(struct tb_server_hello *sh, ho_kex *k)
+static void s_alpn(struct tb_server_hello *sh, crypto_kex *k)
 {
     const uint8_t a[] = {0, 3, 2, 'h', '2'};
     tb_ext_add(&sh->ext, TB_EXT_ALPN, a, sizeof(a));
 }
-static void s_unknown_ext(struct tb_server_hello *sh, ho_kex *k)
+static void s_unknown_ext(struct tb_server_hello *sh, crypto_kex *k)
 {
     tb_ext_add(&sh->ext, 0x7a7a, NULL, 0);
 }
-static void s_psk_not_offered(struct tb_server_hello *sh, ho_kex *k)
+static void s_psk_not_offered(struct tb_server_hello *sh, crypto_kex *k)
 {
     const uint8_t sel[] = {0, 0};
     tb_ext_add(&sh->ext, TB_EXT_PRE_SHARED_KEY, sel, 2);
 }
-static void s_cookie_in_sh(struct tb_server_hello *sh, ho_kex *k)
+static void s_cookie_in_sh(struct tb_server_hello *sh, crypto_kex *k)
 {
     const uint8_t ck[] = {0, 2, 0xaa, 0xbb};
     tb_ext_add(&sh->ext, TB_EXT_COOKIE, ck, sizeof(ck));
 }
-static void s_dup_versions(struct tb_server_hello *sh, ho_kex *k)
+static void s_dup_versions(struct tb_server_hello *sh, crypto_kex *k)
 {
     tb_ext_dup(&sh->ext, TB_EXT_SUPPORTED_VERSIONS);
 }
-static void s_compression(struct tb_server_hello *sh, ho_kex *k) { sh->comp = 1; }
-static void s_sid_33(struct tb_server_hello *sh, ho_kex *k)
+static void s_compression(struct tb_server_hello *sh, crypto_kex *k) { sh->comp = 1; }
+static void s_sid_33(struct tb_server_hello *sh, crypto_kex *k)
 {
     sh->session_id[32] = 0x33;
     sh->session_id_len = 33;
 }
-static void s_versions_list(struct tb_server_hello *sh, ho_kex *k)
+static void s_versions_list(struct tb_server_hello *sh, crypto_kex *k)
 {
     const uint8_t v[] = {0x03, 0x04, 0x03, 0x04};
     tb_ext_set(&sh->ext, TB_EXT_SUPPORTED_VERSIONS, v, 4);
 }
-static void s_share_empty(struct tb_server_hello *sh, ho_kex *k)
+static void s_share_empty(struct tb_server_hello *sh, crypto_kex *k)
 {
     const uint8_t ks[] = {0, (uint8_t)HO_GROUP_X25519, 0, 0};
     tb_ext_set(&sh->ext, TB_EXT_KEY_SHARE, ks, sizeof(ks));
 }
-static void s_hrr_suite_not_offered(struct tb_server_hello *sh, ho_kex *k)
+static void s_hrr_suite_not_offered(struct tb_server_hello *sh, crypto_kex *k)
 {
     tb_hrr_init(sh, sh->session_id, sh->session_id_len, HO_TLS_CHACHA20_POLY1305_SHA256, HO_GROUP_SECP256R1);
 }
-static void s_hrr_sid_mismatch(struct tb_server_hello *sh, ho_kex *k)
+static void s_hrr_sid_mismatch(struct tb_server_hello *sh, crypto_kex *k)
 {
     tb_hrr_init(sh, sh->session_id, sh->session_id_len, sh->suite, HO_GROUP_SECP256R1);
     sh->session_id[0] ^= 0xff;
 }
-static void s_hrr_unknown_ext(struct tb_server_hello *sh, ho_kex *k)
+static void s_hrr_unknown_ext(struct tb_server_hello *sh, crypto_kex *k)
 {
     tb_hrr_init(sh, sh->session_id, sh->session_id_len, sh->suite, HO_GROUP_SECP256R1);
     tb_ext_add(&sh->ext, 0x7a7a, NULL, 0);
 }
-static void s_hrr_empty_cookie(struct tb_server_hello *sh, ho_kex *k)
+static void s_hrr_empty_cookie(struct tb_server_hello *sh, crypto_kex *k)
 {
     tb_hrr_init(sh, sh->session_id, sh->session_id_len, sh->suite, HO_GROUP_SECP256R1);
     const uint8_t ck[] = {0, 0};
     tb_ext_add(&sh->ext, TB_EXT_COOKIE, ck, 2);
 }
-static void s_hrr_cookie_only(struct tb_server_hello *sh, ho_kex *k)
+static void s_hrr_cookie_only(struct tb_server_hello *sh, crypto_kex *k)
 {
     tb_hrr_init(sh, sh->session_id, sh->session_id_len, sh->suite, 0);
     const uint8_t ck[] = {0, 2, 0xc0, 0x0c};
     tb_ext_add(&sh->ext, TB_EXT_COOKIE, ck, sizeof(ck));
 }
-static void s_hrr_same_group(struct tb_server_hello *sh, ho_kex *k)
+static void s_hrr_same_group(struct tb_server_hello *sh, crypto_kex *k)
 {
     tb_hrr_init(sh, sh->session_id, sh->session_id_len, sh->suite, HO_GROUP_X25519);
 }
-static void s_hrr_unsupported_group(struct tb_server_hello *sh, ho_kex *k)
+static void s_hrr_unsupported_group(struct tb_server_hello *sh, crypto_kex *k)
 {
     tb_hrr_init(sh, sh->session_id, sh->session_id_len, sh->suite, HO_GROUP_SECP384R1);
 }
-static void s_hrr_no_change(struct tb_server_hello *sh, ho_kex *k)
+static void s_hrr_no_change(struct tb_server_hello *sh, crypto_kex *k)
 {
     tb_hrr_init(sh, sh->session_id, sh->session_id_len, sh->suite, 0);
 }
-static void s_hrr_alpn(struct tb_server_hello *sh, ho_kex *k)
+static void s_hrr_alpn(struct tb_server_hello *sh, crypto_kex *k)
 {
     tb_hrr_init(sh, sh->session_id, sh->session_id_len, sh->suite, HO_GROUP_SECP256R1);
     const uint8_t a[] = {0, 3, 2, 'h', '2'};
@@ -1140,13 +1140,13 @@ static void test_server_hello_table(void)
         begin_case(sh_cases[i].name);
         struct client_run r;
         client_begin(&r, c);
-        ho_kex *k = ho_kex_new(HO_GROUP_X25519);
+        crypto_kex *k = crypto_kex_new(HO_GROUP_X25519);
         struct tb_server_hello sh;
         tb_sh_init(&sh, r.sid, r.sid_len, HO_TLS_AES_128_GCM_SHA256, k);
         sh_cases[i].mutate(&sh, k);
         expect_rc("ServerHello", client_feed_sh(&r, &sh), sh_cases[i].want);
         expect_sticky(r.tls, HO_EPOCH_INITIAL, &r.out, sh_cases[i].want);
-        ho_kex_free(k);
+        crypto_kex_free(k);
         client_end(&r);
         end_case();
     }
@@ -1173,7 +1173,7 @@ static void test_server_hello_table(void)
      * message spans the key change (§5.1). */
     begin_case("sh_with_data_after_key_change");
     client_begin(&r, c);
-    ho_kex *k = ho_kex_new(HO_GROUP_X25519);
+    crypto_kex *k = crypto_kex_new(HO_GROUP_X25519);
     tb_sh_init(&sh, r.sid, r.sid_len, HO_TLS_AES_128_GCM_SHA256, k);
     ho_buf_init(&b);
     tb_sh_build(&sh, &b);
@@ -1182,7 +1182,7 @@ static void test_server_hello_table(void)
     expect_rc("ServerHello+EE", ho_tls_handle(r.tls, HO_EPOCH_INITIAL, b.data, b.len, &r.out),
               ALERT(UNEXPECTED_MESSAGE));
     ho_buf_free(&b);
-    ho_kex_free(k);
+    crypto_kex_free(k);
     client_end(&r);
     end_case();
 
@@ -1235,11 +1235,11 @@ static void test_hrr_client(void)
     client_begin(&r, c);
     tb_hrr_init(&sh, r.sid, r.sid_len, HO_TLS_AES_128_GCM_SHA256, HO_GROUP_SECP256R1);
     expect_rc("HRR", client_feed_sh(&r, &sh), HO_OK);
-    ho_kex *k = ho_kex_new(HO_GROUP_SECP256R1);
+    crypto_kex *k = crypto_kex_new(HO_GROUP_SECP256R1);
     tb_sh_init(&sh, r.sid, r.sid_len, HO_TLS_AES_256_GCM_SHA384, k);
     expect_rc("ServerHello", client_feed_sh(&r, &sh), ALERT(ILLEGAL_PARAMETER));
     expect_sticky(r.tls, HO_EPOCH_INITIAL, &r.out, ALERT(ILLEGAL_PARAMETER));
-    ho_kex_free(k);
+    crypto_kex_free(k);
     client_end(&r);
     end_case();
 
@@ -1248,10 +1248,10 @@ static void test_hrr_client(void)
     client_begin(&r, c);
     tb_hrr_init(&sh, r.sid, r.sid_len, HO_TLS_AES_128_GCM_SHA256, HO_GROUP_SECP256R1);
     expect_rc("HRR", client_feed_sh(&r, &sh), HO_OK);
-    k = ho_kex_new(HO_GROUP_X25519);
+    k = crypto_kex_new(HO_GROUP_X25519);
     tb_sh_init(&sh, r.sid, r.sid_len, HO_TLS_AES_128_GCM_SHA256, k);
     expect_rc("ServerHello", client_feed_sh(&r, &sh), ALERT(ILLEGAL_PARAMETER));
-    ho_kex_free(k);
+    crypto_kex_free(k);
     client_end(&r);
     end_case();
 
@@ -1260,10 +1260,10 @@ static void test_hrr_client(void)
     client_begin(&r, c);
     tb_hrr_init(&sh, r.sid, r.sid_len, HO_TLS_AES_128_GCM_SHA256, HO_GROUP_SECP256R1);
     expect_rc("HRR", client_feed_sh(&r, &sh), HO_OK);
-    k = ho_kex_new(HO_GROUP_SECP256R1);
+    k = crypto_kex_new(HO_GROUP_SECP256R1);
     tb_sh_init(&sh, r.sid, r.sid_len, HO_TLS_AES_128_GCM_SHA256, k);
     expect_rc("ServerHello", client_feed_sh(&r, &sh), HO_OK);
-    ho_kex_free(k);
+    crypto_kex_free(k);
     client_end(&r);
     end_case();
     ho_tls_config_free(c);
@@ -1694,15 +1694,15 @@ static void rec_end(struct rec_pair *r)
 static void rec_seal_client(struct rec_pair *r, const uint8_t *inner, size_t inner_len, ho_buf *out)
 {
     uint8_t key[16], iv[HO_AEAD_IV_LEN];
-    ho_hkdf_expand_label(HO_HASH_SHA256, r->client_app_secret, "key", NULL, 0, key, sizeof(key));
-    ho_hkdf_expand_label(HO_HASH_SHA256, r->client_app_secret, "iv", NULL, 0, iv, sizeof(iv));
-    ho_aead *a = ho_aead_new(HO_AEAD_AES_128_GCM, true, key, iv);
-    size_t body = inner_len + HO_AEAD_TAG_LEN;
+    crypto_hkdf_expand_label(HO_HASH_SHA256, r->client_app_secret, "key", NULL, 0, key, sizeof(key));
+    crypto_hkdf_expand_label(HO_HASH_SHA256, r->client_app_secret, "iv", NULL, 0, iv, sizeof(iv));
+    crypto_aead *a = crypto_aead_new(HO_AEAD_AES_128_GCM, true, key, iv);
+    size_t body = inner_len + CRYPTO_AEAD_TAG_LEN;
     uint8_t header[5] = {23, 3, 3, (uint8_t)(body >> 8), (uint8_t)body};
     ho_put_bytes(out, header, 5);
     uint8_t *p = ho_put_space(out, body);
-    expect_true("seal", a != NULL && p != NULL && ho_aead_seal(a, 0, header, 5, inner, inner_len, p) == HO_OK);
-    ho_aead_free(a);
+    expect_true("seal", a != NULL && p != NULL && crypto_aead_seal(a, 0, header, 5, inner, inner_len, p) == HO_OK);
+    crypto_aead_free(a);
 }
 
 /* The server receives `rec`; it must fail with `want`, queue the fatal

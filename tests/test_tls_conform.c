@@ -21,7 +21,7 @@ static int64_t now_ms;
 static ho_tls_config *scfg;      /* ECDSA P-256 "localhost" */
 static ho_tls_config *scfg_p256; /* same, groups {P-256}: an X25519 client gets HRR */
 static ho_cert_chain server_cert;
-static ho_kex *kex_x25519, *kex_p256;
+static crypto_kex *kex_x25519, *kex_p256;
 
 static ho_tls_config *new_server_cfg(void)
 {
@@ -132,16 +132,16 @@ static void seal(uint16_t suite, const uint8_t *secret, uint64_t seq, const uint
 {
     uint8_t key[32], iv[HO_AEAD_IV_LEN];
     ho_aead_alg alg = suite_aead(suite);
-    size_t key_len = ho_aead_key_len(alg);
-    ho_hkdf_expand_label(HO_HASH_SHA256, secret, "key", NULL, 0, key, key_len);
-    ho_hkdf_expand_label(HO_HASH_SHA256, secret, "iv", NULL, 0, iv, sizeof(iv));
-    ho_aead *a = ho_aead_new(alg, true, key, iv);
-    size_t body = inner_len + HO_AEAD_TAG_LEN;
+    size_t key_len = crypto_aead_key_len(alg);
+    crypto_hkdf_expand_label(HO_HASH_SHA256, secret, "key", NULL, 0, key, key_len);
+    crypto_hkdf_expand_label(HO_HASH_SHA256, secret, "iv", NULL, 0, iv, sizeof(iv));
+    crypto_aead *a = crypto_aead_new(alg, true, key, iv);
+    size_t body = inner_len + CRYPTO_AEAD_TAG_LEN;
     uint8_t header[5] = {23, 3, 3, (uint8_t)(body >> 8), (uint8_t)body};
     ho_put_bytes(out, header, 5);
     uint8_t *p = ho_put_space(out, body);
-    CHECK(a != NULL && p != NULL && ho_aead_seal(a, seq, header, 5, inner, inner_len, p) == HO_OK);
-    ho_aead_free(a);
+    CHECK(a != NULL && p != NULL && crypto_aead_seal(a, seq, header, 5, inner, inner_len, p) == HO_OK);
+    crypto_aead_free(a);
 }
 
 /* Opens the first record of `in` with `secret` at `seq` into inner. */
@@ -151,16 +151,16 @@ static bool open_first(uint16_t suite, const uint8_t *secret, uint64_t seq, cons
     if (in->len < 5 || in->data[0] != 23)
         return false;
     size_t len = (size_t)in->data[3] << 8 | in->data[4];
-    if (in->len < 5 + len || len < HO_AEAD_TAG_LEN)
+    if (in->len < 5 + len || len < CRYPTO_AEAD_TAG_LEN)
         return false;
     uint8_t key[32], iv[HO_AEAD_IV_LEN];
     ho_aead_alg alg = suite_aead(suite);
-    ho_hkdf_expand_label(HO_HASH_SHA256, secret, "key", NULL, 0, key, ho_aead_key_len(alg));
-    ho_hkdf_expand_label(HO_HASH_SHA256, secret, "iv", NULL, 0, iv, sizeof(iv));
-    ho_aead *a = ho_aead_new(alg, false, key, iv);
-    bool ok = a != NULL && ho_aead_open(a, seq, in->data, 5, in->data + 5, len, inner) == HO_OK;
-    ho_aead_free(a);
-    *inner_len = len - HO_AEAD_TAG_LEN;
+    crypto_hkdf_expand_label(HO_HASH_SHA256, secret, "key", NULL, 0, key, crypto_aead_key_len(alg));
+    crypto_hkdf_expand_label(HO_HASH_SHA256, secret, "iv", NULL, 0, iv, sizeof(iv));
+    crypto_aead *a = crypto_aead_new(alg, false, key, iv);
+    bool ok = a != NULL && crypto_aead_open(a, seq, in->data, 5, in->data + 5, len, inner) == HO_OK;
+    crypto_aead_free(a);
+    *inner_len = len - CRYPTO_AEAD_TAG_LEN;
     return ok;
 }
 
@@ -482,7 +482,7 @@ static void test_record_limits(void)
         CHECK(!done);
         /* A ciphertext of exactly 2^14 + 256 (the §5.2 limit) carries more
          * than 2^14 + 1 of plaintext: record_overflow, never a hang. */
-        CHECK_EQ(padded_finished(suites[i], (1 << 14) + 256 - HO_AEAD_TAG_LEN, &done), ALERT(RECORD_OVERFLOW));
+        CHECK_EQ(padded_finished(suites[i], (1 << 14) + 256 - CRYPTO_AEAD_TAG_LEN, &done), ALERT(RECORD_OVERFLOW));
         CHECK(!done);
     }
     /* A plaintext record of exactly 2^14 is processed: a ClientHello padded
@@ -604,9 +604,9 @@ static void test_whole_lists(void)
     CHECK(answer > 0);
     /* A share for an unknown group listed late, then ours: the unknown one
      * is skipped, ours is used. */
-    uint8_t pub[HO_KEX_PUB_MAX];
+    uint8_t pub[CRYPTO_KEX_PUB_MAX];
     size_t pub_len = sizeof(pub);
-    ho_kex_public(kex_x25519, pub, &pub_len);
+    crypto_kex_public(kex_x25519, pub, &pub_len);
     const uint8_t junk[32] = {1};
     struct tb_share shares[2] = {{0x2a50, junk, sizeof(junk)}, {HO_GROUP_X25519, pub, pub_len}};
     tb_ext_set_key_shares(&ch.ext, shares, 2);
@@ -930,8 +930,8 @@ int main(void)
     scfg_p256 = new_server_cfg();
     const uint16_t p256 = HO_GROUP_SECP256R1;
     ho_tls_config_set_groups(scfg_p256, &p256, 1);
-    kex_x25519 = ho_kex_new(HO_GROUP_X25519);
-    kex_p256 = ho_kex_new(HO_GROUP_SECP256R1);
+    kex_x25519 = crypto_kex_new(HO_GROUP_X25519);
+    kex_p256 = crypto_kex_new(HO_GROUP_SECP256R1);
 
     RUN(test_compat_ccs);
     RUN(test_quic_session_id);
@@ -950,7 +950,7 @@ int main(void)
     ho_tls_config_free(scfg);
     ho_tls_config_free(scfg_p256);
     ho_cert_chain_free(&server_cert);
-    ho_kex_free(kex_x25519);
-    ho_kex_free(kex_p256);
+    crypto_kex_free(kex_x25519);
+    crypto_kex_free(kex_p256);
     return ho_test_summary("test_tls_conform");
 }

@@ -7,6 +7,7 @@
 #define HO_TEST_TLS_BUILDER_H
 
 #include "handoff/tls.h"
+#include "crypto/prim.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -323,7 +324,7 @@ static const uint16_t tb_default_sigs[] = {0x0403, 0x0503, 0x0807, 0x0804, 0x080
 /* A valid TLS 1.3 ClientHello: the three suites, null compression, then
  * server_name (if sni), supported_versions {TLS 1.3}, supported_groups
  * {X25519, P-256}, signature_algorithms, key_share {the kex's group}. */
-static inline void tb_ch_init(struct tb_client_hello *ch, const ho_kex *kex, const char *sni)
+static inline void tb_ch_init(struct tb_client_hello *ch, const crypto_kex *kex, const char *sni)
 {
     memset(ch, 0, sizeof(*ch));
     ch->legacy_version = 0x0303;
@@ -344,10 +345,10 @@ static inline void tb_ch_init(struct tb_client_hello *ch, const ho_kex *kex, con
     tb_ext_set_u16_list(&ch->ext, TB_EXT_SUPPORTED_GROUPS, 2, groups, 2);
     tb_ext_set_u16_list(&ch->ext, TB_EXT_SIGNATURE_ALGORITHMS, 2, tb_default_sigs,
                         sizeof(tb_default_sigs) / sizeof(tb_default_sigs[0]));
-    uint8_t pub[HO_KEX_PUB_MAX];
+    uint8_t pub[CRYPTO_KEX_PUB_MAX];
     size_t pub_len = sizeof(pub);
-    if (kex != NULL && ho_kex_public(kex, pub, &pub_len) == HO_OK) {
-        struct tb_share s = {ho_kex_group(kex), pub, pub_len};
+    if (kex != NULL && crypto_kex_public(kex, pub, &pub_len) == HO_OK) {
+        struct tb_share s = {crypto_kex_group(kex), pub, pub_len};
         tb_ext_set_key_shares(&ch->ext, &s, 1);
     }
 }
@@ -393,7 +394,7 @@ struct tb_server_hello {
 /* A valid ServerHello: supported_versions {TLS 1.3} and key_share with the
  * kex's public value (omitted if kex is NULL). */
 static inline void tb_sh_init(struct tb_server_hello *sh, const uint8_t *sid, size_t sid_len, uint16_t suite,
-                              const ho_kex *kex)
+                              const crypto_kex *kex)
 {
     uint8_t sid_copy[64]; /* sid may point into *sh */
     if (sid_len > sizeof(sid_copy))
@@ -408,11 +409,11 @@ static inline void tb_sh_init(struct tb_server_hello *sh, const uint8_t *sid, si
     sh->suite = suite;
     const uint8_t v13[2] = {0x03, 0x04};
     tb_ext_add(&sh->ext, TB_EXT_SUPPORTED_VERSIONS, v13, 2);
-    uint8_t pub[HO_KEX_PUB_MAX];
+    uint8_t pub[CRYPTO_KEX_PUB_MAX];
     size_t pub_len = sizeof(pub);
-    if (kex != NULL && ho_kex_public(kex, pub, &pub_len) == HO_OK) {
-        uint8_t ks[4 + HO_KEX_PUB_MAX];
-        uint16_t g = ho_kex_group(kex);
+    if (kex != NULL && crypto_kex_public(kex, pub, &pub_len) == HO_OK) {
+        uint8_t ks[4 + CRYPTO_KEX_PUB_MAX];
+        uint16_t g = crypto_kex_group(kex);
         ks[0] = (uint8_t)(g >> 8);
         ks[1] = (uint8_t)g;
         ks[2] = (uint8_t)(pub_len >> 8);

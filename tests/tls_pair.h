@@ -4,10 +4,11 @@
 #define HO_TEST_TLS_PAIR_H
 
 #include "handoff/tls.h"
+#include "crypto/prim.h"
 
 struct secrets {
-    uint8_t read[HO_EPOCH_COUNT][HO_HASH_MAX];
-    uint8_t write[HO_EPOCH_COUNT][HO_HASH_MAX];
+    uint8_t read[HO_EPOCH_COUNT][CRYPTO_HASH_MAX];
+    uint8_t write[HO_EPOCH_COUNT][CRYPTO_HASH_MAX];
     int read_count, write_count;
 };
 
@@ -22,7 +23,7 @@ static int pair_secret_cb(void *ctx, ho_tls *tls, bool is_write, ho_epoch epoch,
                           const uint8_t *secret)
 {
     struct secrets *s = ctx;
-    memcpy(is_write ? s->write[epoch] : s->read[epoch], secret, ho_hash_len(suite->hash));
+    memcpy(is_write ? s->write[epoch] : s->read[epoch], secret, crypto_hash_len(suite->hash));
     if (is_write)
         s->write_count++;
     else

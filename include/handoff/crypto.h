@@ -1,5 +1,8 @@
 /*
- * handoff — crypto layer: the only code that calls libcrypto.
+ * handoff — crypto layer, what users need: random bytes, algorithm and
+ * group identifiers, private keys, certificates, a trust store and
+ * self-signed certificates. The engine's primitives (hashes, HMAC, HKDF,
+ * AEAD, header protection, key exchange) are internal: src/crypto/prim.h.
  *
  * Every function returns HO_OK or a negative HO_ERR_* (see base.h) unless
  * documented otherwise. Objects are not thread-safe but have no thread
@@ -15,77 +18,25 @@ extern "C" {
 #endif
 
 /* ---- random ---------------------------------------------------------- */
+/* Cryptographically secure random bytes (libcrypto's DRBG). Public because
+ * applications need secrets of their own: a QUIC server's static key for
+ * Retry tokens and stateless resets (ho_quic_endpoint), ticket keys. */
 HO_API int ho_random(void *out, size_t n);
 
-/* ---- hashes, HMAC, HKDF ---------------------------------------------- */
+/* ---- algorithm identifiers ------------------------------------------- */
+/* The hash and AEAD of a cipher suite (ho_tls_suite, handoff/tls.h). A
+ * traffic secret (ho_tls_secret_fn) is 32 bytes with HO_HASH_SHA256 and 48
+ * with HO_HASH_SHA384. The primitives themselves are internal to the
+ * library (src/crypto/prim.h). */
 typedef enum { HO_HASH_SHA256 = 0, HO_HASH_SHA384 = 1 } ho_hash_alg;
-#define HO_HASH_MAX 48
-HO_API size_t ho_hash_len(ho_hash_alg alg);
-
-HO_API int ho_hash(ho_hash_alg alg, const void *in, size_t len, uint8_t *out);
-
-/* Incremental hash (the TLS transcript). peek returns the digest of what was
- * fed so far and leaves the context usable. */
-typedef struct ho_hash_ctx ho_hash_ctx;
-HO_API ho_hash_ctx *ho_hash_ctx_new(ho_hash_alg alg);
-HO_API int ho_hash_ctx_update(ho_hash_ctx *c, const void *in, size_t len);
-HO_API int ho_hash_ctx_peek(ho_hash_ctx *c, uint8_t *out);
-HO_API ho_hash_ctx *ho_hash_ctx_dup(const ho_hash_ctx *c);
-HO_API void ho_hash_ctx_free(ho_hash_ctx *c);
-
-HO_API int ho_hmac(ho_hash_alg alg, const void *key, size_t keylen, const void *data, size_t len, uint8_t *out);
-HO_API int ho_hkdf_extract(ho_hash_alg alg, const void *salt, size_t saltlen, const void *ikm, size_t ikmlen,
-                    uint8_t *prk);
-HO_API int ho_hkdf_expand(ho_hash_alg alg, const uint8_t *prk, const void *info, size_t infolen, uint8_t *out,
-                   size_t outlen);
-/* RFC 8446 §7.1 HKDF-Expand-Label: label is given without the "tls13 " prefix. */
-HO_API int ho_hkdf_expand_label(ho_hash_alg alg, const uint8_t *secret, const char *label, const void *context,
-                         size_t contextlen, uint8_t *out, size_t outlen);
-
-/* ---- AEAD ------------------------------------------------------------ */
 typedef enum { HO_AEAD_AES_128_GCM = 0, HO_AEAD_AES_256_GCM = 1, HO_AEAD_CHACHA20_POLY1305 = 2 } ho_aead_alg;
+/* Sizes of the record keys handed to the kernel (ho_tls_traffic_keys). */
 #define HO_AEAD_IV_LEN 12
-#define HO_AEAD_TAG_LEN 16
 #define HO_AEAD_KEY_MAX 32
-HO_API size_t ho_aead_key_len(ho_aead_alg alg);
 
-/* A key bound to its static IV, created once per key (not per record). The
- * per-record nonce is iv XOR seq (RFC 8446 §5.3, RFC 9001 §5.3). */
-typedef struct ho_aead ho_aead;
-HO_API ho_aead *ho_aead_new(ho_aead_alg alg, bool encrypt, const uint8_t *key, const uint8_t iv[HO_AEAD_IV_LEN]);
-HO_API void ho_aead_free(ho_aead *a);
-HO_API ho_aead_alg ho_aead_alg_of(const ho_aead *a);
-/* out receives inlen + HO_AEAD_TAG_LEN bytes; out may equal in. */
-HO_API int ho_aead_seal(ho_aead *a, uint64_t seq, const void *aad, size_t aadlen, const void *in, size_t inlen,
-                 uint8_t *out);
-/* inlen includes the tag; out receives inlen - tag bytes; out may equal in.
- * Returns HO_ERR_DECRYPT when the tag does not verify. */
-HO_API int ho_aead_open(ho_aead *a, uint64_t seq, const void *aad, size_t aadlen, const void *in, size_t inlen,
-                 uint8_t *out);
-
-/* QUIC header protection (RFC 9001 §5.4): mask from a 16-byte sample. */
-typedef struct ho_hp ho_hp;
-HO_API ho_hp *ho_hp_new(ho_aead_alg alg, const uint8_t *key);
-HO_API int ho_hp_mask(ho_hp *h, const uint8_t sample[16], uint8_t mask[5]);
-HO_API void ho_hp_free(ho_hp *h);
-
-/* ---- key exchange ---------------------------------------------------- */
-/* Values are the TLS NamedGroup code points. */
+/* Key exchange groups: the TLS NamedGroup code points
+ * (ho_tls_config_set_groups). */
 enum { HO_GROUP_SECP256R1 = 0x0017, HO_GROUP_SECP384R1 = 0x0018, HO_GROUP_X25519 = 0x001d };
-#define HO_KEX_PUB_MAX 97
-#define HO_KEX_SECRET_MAX 48
-
-typedef struct ho_kex ho_kex;
-/* Generates an ephemeral key pair; NULL if the group is unsupported. */
-HO_API ho_kex *ho_kex_new(uint16_t group);
-HO_API uint16_t ho_kex_group(const ho_kex *k);
-/* X25519: 32 bytes; P-256: 65-byte uncompressed point (RFC 8446 §4.2.8.2). */
-HO_API int ho_kex_public(const ho_kex *k, uint8_t *out, size_t *outlen);
-/* Returns HO_ERR_BAD_PEER_KEY for a malformed/invalid peer share or an
- * all-zero X25519 result. */
-HO_API int ho_kex_derive(ho_kex *k, const uint8_t *peer, size_t peerlen, uint8_t *secret, size_t *secretlen);
-HO_API void ho_kex_free(ho_kex *k);
-HO_API bool ho_kex_group_supported(uint16_t group);
 
 /* ---- signatures, keys, certificates ---------------------------------- */
 /* Values are the TLS SignatureScheme code points. */

@@ -114,8 +114,9 @@ typedef int (*ho_tls_ext_fn)(void *ctx, ho_tls *tls, uint8_t msg_type, const uin
                              ho_buf *out);
 
 /* Secret callback: a traffic secret for `epoch` in one direction takes
- * effect now. `secret` has ho_hash_len(suite->hash) bytes. For the
- * application epoch it runs again at every KeyUpdate with the next secret. */
+ * effect now. `secret` has the length of suite->hash: 32 bytes for
+ * HO_HASH_SHA256, 48 for HO_HASH_SHA384. For the application epoch it runs
+ * again at every KeyUpdate with the next secret. */
 typedef int (*ho_tls_secret_fn)(void *ctx, ho_tls *tls, bool is_write, ho_epoch epoch,
                                 const ho_tls_suite *suite, const uint8_t *secret);
 

@@ -2,7 +2,7 @@
  * AEAD record protection (RFC 8446 §5.2-5.3, RFC 9001 §5.3) and QUIC header
  * protection (RFC 9001 §5.4).
  *
- * Each ho_aead owns one EVP_CIPHER_CTX keyed at creation; a record only
+ * Each crypto_aead owns one EVP_CIPHER_CTX keyed at creation; a record only
  * installs its nonce, so the key schedule (AES round keys, GHASH tables) is
  * computed once per key, not once per record.
  */
@@ -11,7 +11,7 @@
 #include <limits.h>
 #include <string.h>
 
-size_t ho_aead_key_len(ho_aead_alg alg)
+size_t crypto_aead_key_len(ho_aead_alg alg)
 {
     switch (alg) {
     case HO_AEAD_AES_128_GCM: return 16;
@@ -21,19 +21,19 @@ size_t ho_aead_key_len(ho_aead_alg alg)
     return 0;
 }
 
-struct ho_aead {
+struct crypto_aead {
     ho_aead_alg alg;
     bool encrypt;
     EVP_CIPHER_CTX *ctx;
     uint8_t iv[HO_AEAD_IV_LEN];
 };
 
-ho_aead *ho_aead_new(ho_aead_alg alg, bool encrypt, const uint8_t *key, const uint8_t iv[HO_AEAD_IV_LEN])
+crypto_aead *crypto_aead_new(ho_aead_alg alg, bool encrypt, const uint8_t *key, const uint8_t iv[HO_AEAD_IV_LEN])
 {
     const ho_crypto_algs *algs = ho_crypto_algs_get();
-    if (algs == NULL || ho_aead_key_len(alg) == 0)
+    if (algs == NULL || crypto_aead_key_len(alg) == 0)
         return NULL;
-    ho_aead *a = calloc(1, sizeof(*a));
+    crypto_aead *a = calloc(1, sizeof(*a));
     if (a == NULL)
         return NULL;
     a->alg = alg;
@@ -44,13 +44,13 @@ ho_aead *ho_aead_new(ho_aead_alg alg, bool encrypt, const uint8_t *key, const ui
     if (a->ctx == NULL || EVP_CipherInit_ex(a->ctx, algs->aead[alg], NULL, NULL, NULL, enc) != 1 ||
         EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_IVLEN, HO_AEAD_IV_LEN, NULL) != 1 ||
         EVP_CipherInit_ex(a->ctx, NULL, NULL, key, NULL, enc) != 1) {
-        ho_aead_free(a);
+        crypto_aead_free(a);
         return NULL;
     }
     return a;
 }
 
-void ho_aead_free(ho_aead *a)
+void crypto_aead_free(crypto_aead *a)
 {
     if (a == NULL)
         return;
@@ -59,11 +59,11 @@ void ho_aead_free(ho_aead *a)
     free(a);
 }
 
-ho_aead_alg ho_aead_alg_of(const ho_aead *a) { return a->alg; }
+ho_aead_alg crypto_aead_alg_of(const crypto_aead *a) { return a->alg; }
 
 /* RFC 8446 §5.3: the 64-bit sequence number, big-endian and left-padded to
  * the IV length, XORed with the static IV. */
-static int aead_set_nonce(ho_aead *a, uint64_t seq)
+static int aead_set_nonce(crypto_aead *a, uint64_t seq)
 {
     uint8_t nonce[HO_AEAD_IV_LEN];
     memcpy(nonce, a->iv, HO_AEAD_IV_LEN);
@@ -74,10 +74,10 @@ static int aead_set_nonce(ho_aead *a, uint64_t seq)
     return ok == 1 ? HO_OK : HO_ERR_CRYPTO;
 }
 
-int ho_aead_seal(ho_aead *a, uint64_t seq, const void *aad, size_t aadlen, const void *in, size_t inlen,
+int crypto_aead_seal(crypto_aead *a, uint64_t seq, const void *aad, size_t aadlen, const void *in, size_t inlen,
                  uint8_t *out)
 {
-    if (!a->encrypt || aadlen > INT_MAX || inlen > INT_MAX - HO_AEAD_TAG_LEN)
+    if (!a->encrypt || aadlen > INT_MAX || inlen > INT_MAX - CRYPTO_AEAD_TAG_LEN)
         return HO_ERR_INVALID_ARG;
     int rc = aead_set_nonce(a, seq);
     if (rc != HO_OK)
@@ -90,27 +90,27 @@ int ho_aead_seal(ho_aead *a, uint64_t seq, const void *aad, size_t aadlen, const
         return HO_ERR_CRYPTO;
     if (EVP_CipherFinal_ex(a->ctx, out + n, &fin) != 1 || (size_t)n + (size_t)fin != inlen)
         return HO_ERR_CRYPTO;
-    if (EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, HO_AEAD_TAG_LEN, out + inlen) != 1)
+    if (EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, CRYPTO_AEAD_TAG_LEN, out + inlen) != 1)
         return HO_ERR_CRYPTO;
     return HO_OK;
 }
 
-int ho_aead_open(ho_aead *a, uint64_t seq, const void *aad, size_t aadlen, const void *in, size_t inlen,
+int crypto_aead_open(crypto_aead *a, uint64_t seq, const void *aad, size_t aadlen, const void *in, size_t inlen,
                  uint8_t *out)
 {
     if (a->encrypt || aadlen > INT_MAX || inlen > INT_MAX)
         return HO_ERR_INVALID_ARG;
-    if (inlen < HO_AEAD_TAG_LEN)
+    if (inlen < CRYPTO_AEAD_TAG_LEN)
         return HO_ERR_DECRYPT;
-    size_t ctlen = inlen - HO_AEAD_TAG_LEN;
+    size_t ctlen = inlen - CRYPTO_AEAD_TAG_LEN;
     int rc = aead_set_nonce(a, seq);
     if (rc != HO_OK)
         return rc;
     /* Set the tag first: when out == in, decrypting overwrites only the
      * ciphertext, but a copy now keeps that reasoning unnecessary. */
-    uint8_t tag[HO_AEAD_TAG_LEN];
-    memcpy(tag, (const uint8_t *)in + ctlen, HO_AEAD_TAG_LEN);
-    if (EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, HO_AEAD_TAG_LEN, tag) != 1)
+    uint8_t tag[CRYPTO_AEAD_TAG_LEN];
+    memcpy(tag, (const uint8_t *)in + ctlen, CRYPTO_AEAD_TAG_LEN);
+    if (EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, CRYPTO_AEAD_TAG_LEN, tag) != 1)
         return HO_ERR_CRYPTO;
     int n = 0, fin = 0;
     if (aadlen > 0 && EVP_CipherUpdate(a->ctx, NULL, &n, aad, (int)aadlen) != 1)
@@ -128,12 +128,12 @@ int ho_aead_open(ho_aead *a, uint64_t seq, const void *aad, size_t aadlen, const
 
 /* ---- QUIC header protection ------------------------------------------ */
 
-struct ho_hp {
+struct crypto_hp {
     ho_aead_alg alg;
     EVP_CIPHER_CTX *ctx;
 };
 
-ho_hp *ho_hp_new(ho_aead_alg alg, const uint8_t *key)
+crypto_hp *crypto_hp_new(ho_aead_alg alg, const uint8_t *key)
 {
     const ho_crypto_algs *algs = ho_crypto_algs_get();
     if (algs == NULL)
@@ -145,13 +145,13 @@ ho_hp *ho_hp_new(ho_aead_alg alg, const uint8_t *key)
     case HO_AEAD_CHACHA20_POLY1305: cipher = algs->chacha20; break;
     default: return NULL;
     }
-    ho_hp *h = calloc(1, sizeof(*h));
+    crypto_hp *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return NULL;
     h->alg = alg;
     h->ctx = EVP_CIPHER_CTX_new();
     if (h->ctx == NULL || EVP_EncryptInit_ex(h->ctx, cipher, NULL, key, NULL) != 1) {
-        ho_hp_free(h);
+        crypto_hp_free(h);
         return NULL;
     }
     if (alg != HO_AEAD_CHACHA20_POLY1305)
@@ -159,7 +159,7 @@ ho_hp *ho_hp_new(ho_aead_alg alg, const uint8_t *key)
     return h;
 }
 
-int ho_hp_mask(ho_hp *h, const uint8_t sample[16], uint8_t mask[5])
+int crypto_hp_mask(crypto_hp *h, const uint8_t sample[16], uint8_t mask[5])
 {
     uint8_t block[16];
     int n = 0;
@@ -180,7 +180,7 @@ int ho_hp_mask(ho_hp *h, const uint8_t sample[16], uint8_t mask[5])
     return HO_OK;
 }
 
-void ho_hp_free(ho_hp *h)
+void crypto_hp_free(crypto_hp *h)
 {
     if (h == NULL)
         return;

@@ -8,7 +8,7 @@
 #ifndef HO_CRYPTO_INTERNAL_H
 #define HO_CRYPTO_INTERNAL_H
 
-#include "handoff/crypto.h"
+#include "crypto/prim.h"
 
 #include <openssl/evp.h>
 

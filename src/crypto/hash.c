@@ -12,7 +12,7 @@
 
 #define HMAC_BLOCK_MAX 128 /* SHA-384 block size */
 
-size_t ho_hash_len(ho_hash_alg alg)
+size_t crypto_hash_len(ho_hash_alg alg)
 {
     switch (alg) {
     case HO_HASH_SHA256: return 32;
@@ -21,7 +21,7 @@ size_t ho_hash_len(ho_hash_alg alg)
     return 0;
 }
 
-int ho_hash(ho_hash_alg alg, const void *in, size_t len, uint8_t *out)
+int crypto_hash(ho_hash_alg alg, const void *in, size_t len, uint8_t *out)
 {
     const EVP_MD *md = ho_crypto_md(alg);
     if (md == NULL)
@@ -33,37 +33,37 @@ int ho_hash(ho_hash_alg alg, const void *in, size_t len, uint8_t *out)
 
 /* ---- transcript hash ------------------------------------------------- */
 
-struct ho_hash_ctx {
+struct crypto_hash_ctx {
     ho_hash_alg alg;
     EVP_MD_CTX *md;
     EVP_MD_CTX *scratch; /* reused by peek so it does not allocate a context each time */
 };
 
-ho_hash_ctx *ho_hash_ctx_new(ho_hash_alg alg)
+crypto_hash_ctx *crypto_hash_ctx_new(ho_hash_alg alg)
 {
     const EVP_MD *md = ho_crypto_md(alg);
     if (md == NULL)
         return NULL;
-    ho_hash_ctx *c = calloc(1, sizeof(*c));
+    crypto_hash_ctx *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
     c->alg = alg;
     c->md = EVP_MD_CTX_new();
     if (c->md == NULL || EVP_DigestInit_ex(c->md, md, NULL) != 1) {
-        ho_hash_ctx_free(c);
+        crypto_hash_ctx_free(c);
         return NULL;
     }
     return c;
 }
 
-int ho_hash_ctx_update(ho_hash_ctx *c, const void *in, size_t len)
+int crypto_hash_ctx_update(crypto_hash_ctx *c, const void *in, size_t len)
 {
     if (len == 0)
         return HO_OK;
     return EVP_DigestUpdate(c->md, in, len) == 1 ? HO_OK : HO_ERR_CRYPTO;
 }
 
-int ho_hash_ctx_peek(ho_hash_ctx *c, uint8_t *out)
+int crypto_hash_ctx_peek(crypto_hash_ctx *c, uint8_t *out)
 {
     if (c->scratch == NULL && (c->scratch = EVP_MD_CTX_new()) == NULL)
         return HO_ERR_NOMEM;
@@ -72,21 +72,21 @@ int ho_hash_ctx_peek(ho_hash_ctx *c, uint8_t *out)
     return HO_OK;
 }
 
-ho_hash_ctx *ho_hash_ctx_dup(const ho_hash_ctx *c)
+crypto_hash_ctx *crypto_hash_ctx_dup(const crypto_hash_ctx *c)
 {
-    ho_hash_ctx *d = calloc(1, sizeof(*d));
+    crypto_hash_ctx *d = calloc(1, sizeof(*d));
     if (d == NULL)
         return NULL;
     d->alg = c->alg;
     d->md = EVP_MD_CTX_new();
     if (d->md == NULL || EVP_MD_CTX_copy_ex(d->md, c->md) != 1) {
-        ho_hash_ctx_free(d);
+        crypto_hash_ctx_free(d);
         return NULL;
     }
     return d;
 }
 
-void ho_hash_ctx_free(ho_hash_ctx *c)
+void crypto_hash_ctx_free(crypto_hash_ctx *c)
 {
     if (c == NULL)
         return;
@@ -140,7 +140,7 @@ out:
     return rc;
 }
 
-int ho_hmac(ho_hash_alg alg, const void *key, size_t keylen, const void *data, size_t len, uint8_t *out)
+int crypto_hmac(ho_hash_alg alg, const void *key, size_t keylen, const void *data, size_t len, uint8_t *out)
 {
     const EVP_MD *md = ho_crypto_md(alg);
     if (md == NULL || (key == NULL && keylen != 0) || (data == NULL && len != 0))
@@ -156,19 +156,19 @@ int ho_hmac(ho_hash_alg alg, const void *key, size_t keylen, const void *data, s
 
 /* ---- HKDF ------------------------------------------------------------ */
 
-int ho_hkdf_extract(ho_hash_alg alg, const void *salt, size_t saltlen, const void *ikm, size_t ikmlen,
+int crypto_hkdf_extract(ho_hash_alg alg, const void *salt, size_t saltlen, const void *ikm, size_t ikmlen,
                     uint8_t *prk)
 {
     /* RFC 5869 §2.2: an absent salt is HashLen zeros, which HMAC pads to
      * the same key as an empty one. */
-    return ho_hmac(alg, salt, saltlen, ikm, ikmlen, prk);
+    return crypto_hmac(alg, salt, saltlen, ikm, ikmlen, prk);
 }
 
-int ho_hkdf_expand(ho_hash_alg alg, const uint8_t *prk, const void *info, size_t infolen, uint8_t *out,
+int crypto_hkdf_expand(ho_hash_alg alg, const uint8_t *prk, const void *info, size_t infolen, uint8_t *out,
                    size_t outlen)
 {
     const EVP_MD *md = ho_crypto_md(alg);
-    size_t hlen = ho_hash_len(alg);
+    size_t hlen = crypto_hash_len(alg);
     /* RFC 5869 §2.3: L <= 255*HashLen. */
     if (md == NULL || outlen > 255 * hlen || (info == NULL && infolen != 0))
         return HO_ERR_INVALID_ARG;
@@ -197,7 +197,7 @@ int ho_hkdf_expand(ho_hash_alg alg, const uint8_t *prk, const void *info, size_t
     return rc;
 }
 
-int ho_hkdf_expand_label(ho_hash_alg alg, const uint8_t *secret, const char *label, const void *context,
+int crypto_hkdf_expand_label(ho_hash_alg alg, const uint8_t *secret, const char *label, const void *context,
                          size_t contextlen, uint8_t *out, size_t outlen)
 {
     /* RFC 8446 §7.1:
@@ -223,5 +223,5 @@ int ho_hkdf_expand_label(ho_hash_alg alg, const uint8_t *secret, const char *lab
     if (contextlen > 0)
         memcpy(info + n, context, contextlen);
     n += contextlen;
-    return ho_hkdf_expand(alg, secret, info, n, out, outlen);
+    return crypto_hkdf_expand(alg, secret, info, n, out, outlen);
 }

@@ -10,11 +10,11 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
-struct ho_kex {
+struct crypto_kex {
     uint16_t group;
     EVP_PKEY *pkey;
     size_t publen;
-    uint8_t pub[HO_KEX_PUB_MAX];
+    uint8_t pub[CRYPTO_KEX_PUB_MAX];
 };
 
 /* Public share length and shared secret length per group. */
@@ -28,7 +28,7 @@ static bool group_sizes(uint16_t group, size_t *publen, size_t *secretlen)
     return false;
 }
 
-bool ho_kex_group_supported(uint16_t group)
+bool crypto_kex_group_supported(uint16_t group)
 {
     size_t a, b;
     return group_sizes(group, &a, &b);
@@ -44,12 +44,12 @@ static EVP_PKEY *kex_keygen(uint16_t group)
     return NULL;
 }
 
-ho_kex *ho_kex_new(uint16_t group)
+crypto_kex *crypto_kex_new(uint16_t group)
 {
     size_t publen, secretlen;
     if (!group_sizes(group, &publen, &secretlen))
         return NULL;
-    ho_kex *k = calloc(1, sizeof(*k));
+    crypto_kex *k = calloc(1, sizeof(*k));
     if (k == NULL)
         return NULL;
     k->group = group;
@@ -72,13 +72,13 @@ ho_kex *ho_kex_new(uint16_t group)
     return k;
 fail:
     ERR_clear_error();
-    ho_kex_free(k);
+    crypto_kex_free(k);
     return NULL;
 }
 
-uint16_t ho_kex_group(const ho_kex *k) { return k->group; }
+uint16_t crypto_kex_group(const crypto_kex *k) { return k->group; }
 
-int ho_kex_public(const ho_kex *k, uint8_t *out, size_t *outlen)
+int crypto_kex_public(const crypto_kex *k, uint8_t *out, size_t *outlen)
 {
     memcpy(out, k->pub, k->publen);
     *outlen = k->publen;
@@ -86,7 +86,7 @@ int ho_kex_public(const ho_kex *k, uint8_t *out, size_t *outlen)
 }
 
 /* Builds the peer's public key; NULL if the share is not a valid point. */
-static EVP_PKEY *kex_peer_key(const ho_kex *k, const uint8_t *peer, size_t peerlen)
+static EVP_PKEY *kex_peer_key(const crypto_kex *k, const uint8_t *peer, size_t peerlen)
 {
     if (peerlen != k->publen)
         return NULL;
@@ -107,7 +107,7 @@ static EVP_PKEY *kex_peer_key(const ho_kex *k, const uint8_t *peer, size_t peerl
     return p;
 }
 
-int ho_kex_derive(ho_kex *k, const uint8_t *peer, size_t peerlen, uint8_t *secret, size_t *secretlen)
+int crypto_kex_derive(crypto_kex *k, const uint8_t *peer, size_t peerlen, uint8_t *secret, size_t *secretlen)
 {
     size_t publen = 0, want = 0;
     group_sizes(k->group, &publen, &want);
@@ -145,7 +145,7 @@ out:
     return rc;
 }
 
-void ho_kex_free(ho_kex *k)
+void crypto_kex_free(crypto_kex *k)
 {
     if (k == NULL)
         return;

@@ -187,7 +187,7 @@ static int on_secret(void *ctx, ho_tls *tls, bool is_write, ho_epoch epoch, cons
         k->is_write = is_write;
         k->epoch = epoch;
         k->suite = suite;
-        memcpy(k->secret, secret, ho_hash_len(suite->hash));
+        memcpy(k->secret, secret, crypto_hash_len(suite->hash));
         return HO_OK;
     }
     return apply_secret(c, is_write, epoch, suite, secret);

@@ -246,10 +246,10 @@ typedef struct ho_quic_space {
  * spaces[APPLICATION].tx/rx; the header protection key never changes. */
 typedef struct ho_quic_key_phase {
     const ho_tls_suite *suite;
-    uint8_t tx_secret[HO_HASH_MAX], rx_secret[HO_HASH_MAX]; /* current generation */
-    uint8_t rx_next_secret[HO_HASH_MAX];
-    ho_aead *rx_next;          /* precomputed next-generation read key */
-    ho_aead *rx_prev;          /* previous read key, for reordered packets */
+    uint8_t tx_secret[CRYPTO_HASH_MAX], rx_secret[CRYPTO_HASH_MAX]; /* current generation */
+    uint8_t rx_next_secret[CRYPTO_HASH_MAX];
+    crypto_aead *rx_next;          /* precomputed next-generation read key */
+    crypto_aead *rx_prev;          /* previous read key, for reordered packets */
     bool tx_phase, rx_phase;   /* Key Phase bits in use */
     uint64_t tx_first_pn;      /* first packet number sent with the current write key */
     uint64_t rx_first_pn;      /* first packet number received with the current read key */
@@ -277,7 +277,7 @@ typedef struct ho_quic_step_secret {
     bool is_write;
     ho_epoch epoch;
     const ho_tls_suite *suite;
-    uint8_t secret[HO_HASH_MAX];
+    uint8_t secret[CRYPTO_HASH_MAX];
 } ho_quic_step_secret;
 
 typedef struct ho_quic_step {

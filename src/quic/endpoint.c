@@ -113,7 +113,7 @@ struct ho_quic_endpoint {
     size_t cid_len;
     uint8_t reset_key[32];
     uint64_t sip_k0, sip_k1;
-    ho_aead *token_seal, *token_open, *retry_aead;
+    crypto_aead *token_seal, *token_open, *retry_aead;
     uint64_t token_seq;
     cid_table cids, tokens;
     ep_conn head;                 /* sentinel of the connection list */
@@ -324,15 +324,15 @@ ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg)
     ep->queue = calloc(QUEUE_MAX, sizeof(*ep->queue));
     /* Keys from the static secret (HKDF-Expand with distinct labels). */
     uint8_t tkey[16], tiv[HO_AEAD_IV_LEN];
-    int rc = ho_hkdf_expand(HO_HASH_SHA256, cfg->static_secret, "handoff quic token key", 22, tkey, sizeof(tkey));
+    int rc = crypto_hkdf_expand(HO_HASH_SHA256, cfg->static_secret, "handoff quic token key", 22, tkey, sizeof(tkey));
     if (rc == HO_OK)
-        rc = ho_hkdf_expand(HO_HASH_SHA256, cfg->static_secret, "handoff quic token iv", 21, tiv, sizeof(tiv));
+        rc = crypto_hkdf_expand(HO_HASH_SHA256, cfg->static_secret, "handoff quic token iv", 21, tiv, sizeof(tiv));
     if (rc == HO_OK)
-        rc = ho_hkdf_expand(HO_HASH_SHA256, cfg->static_secret, "handoff quic reset key", 22, ep->reset_key,
+        rc = crypto_hkdf_expand(HO_HASH_SHA256, cfg->static_secret, "handoff quic reset key", 22, ep->reset_key,
                             sizeof(ep->reset_key));
     if (rc == HO_OK) {
-        ep->token_seal = ho_aead_new(HO_AEAD_AES_128_GCM, true, tkey, tiv);
-        ep->token_open = ho_aead_new(HO_AEAD_AES_128_GCM, false, tkey, tiv);
+        ep->token_seal = crypto_aead_new(HO_AEAD_AES_128_GCM, true, tkey, tiv);
+        ep->token_open = crypto_aead_new(HO_AEAD_AES_128_GCM, false, tkey, tiv);
     }
     ho_wipe(tkey, sizeof(tkey));
     ep->retry_aead = ho_quic_retry_aead_new(HO_QUIC_VERSION_1);
@@ -536,9 +536,9 @@ void ho_quic_endpoint_free(ho_quic_endpoint *ep)
     table_free(&ep->tokens);
     free(ep->queue);
     free(ep->heap);
-    ho_aead_free(ep->token_seal);
-    ho_aead_free(ep->token_open);
-    ho_aead_free(ep->retry_aead);
+    crypto_aead_free(ep->token_seal);
+    crypto_aead_free(ep->token_open);
+    crypto_aead_free(ep->retry_aead);
     ho_wipe(ep->reset_key, sizeof(ep->reset_key));
     free(ep);
 }
@@ -580,7 +580,7 @@ static void queue_commit(ho_quic_endpoint *ep, ep_pkt *p, const ho_buf *b)
 void ho_quic_endpoint_reset_token(const ho_quic_endpoint *ep, const uint8_t *cid, size_t cid_len, uint8_t token[16])
 {
     uint8_t mac[32];
-    ho_hmac(HO_HASH_SHA256, ep->reset_key, sizeof(ep->reset_key), cid, cid_len, mac);
+    crypto_hmac(HO_HASH_SHA256, ep->reset_key, sizeof(ep->reset_key), cid, cid_len, mac);
     memcpy(token, mac, HO_QUIC_RESET_TOKEN_LEN);
     ho_wipe(mac, sizeof(mac));
 }
@@ -718,7 +718,7 @@ static size_t addr_bytes(const struct sockaddr_storage *ss, socklen_t len, uint8
 }
 
 #define TOKEN_HDR 9
-#define TOKEN_MAX (TOKEN_HDR + 8 + 1 + HO_QUIC_MAX_CID_LEN + 1 + HO_QUIC_MAX_CID_LEN + HO_AEAD_TAG_LEN)
+#define TOKEN_MAX (TOKEN_HDR + 8 + 1 + HO_QUIC_MAX_CID_LEN + 1 + HO_QUIC_MAX_CID_LEN + CRYPTO_AEAD_TAG_LEN)
 
 static size_t token_aad(const uint8_t *hdr9, const ho_quic_path *path, uint8_t aad[TOKEN_HDR + 20])
 {
@@ -746,9 +746,9 @@ static size_t token_make(ho_quic_endpoint *ep, const ho_quic_cid *odcid, const h
     n += rscid->len;
     uint8_t aad[TOKEN_HDR + 20];
     size_t aadlen = token_aad(out, path, aad);
-    if (ho_aead_seal(ep->token_seal, seq, aad, aadlen, pt, n, out + TOKEN_HDR) != HO_OK)
+    if (crypto_aead_seal(ep->token_seal, seq, aad, aadlen, pt, n, out + TOKEN_HDR) != HO_OK)
         return 0;
-    return TOKEN_HDR + n + HO_AEAD_TAG_LEN;
+    return TOKEN_HDR + n + CRYPTO_AEAD_TAG_LEN;
 }
 
 typedef enum { TOKEN_NONE, TOKEN_OK, TOKEN_BAD } token_result;
@@ -761,7 +761,7 @@ static token_result token_check(ho_quic_endpoint *ep, const ho_quic_header *hdr,
 {
     if (hdr->token_len == 0 || hdr->token[0] != TOKEN_MARK)
         return TOKEN_NONE;
-    if (hdr->token_len < TOKEN_HDR + 8 + 2 + HO_AEAD_TAG_LEN || hdr->token_len > TOKEN_MAX)
+    if (hdr->token_len < TOKEN_HDR + 8 + 2 + CRYPTO_AEAD_TAG_LEN || hdr->token_len > TOKEN_MAX)
         return TOKEN_BAD;
     uint64_t seq = 0;
     for (int i = 0; i < 8; i++)
@@ -770,9 +770,9 @@ static token_result token_check(ho_quic_endpoint *ep, const ho_quic_header *hdr,
     size_t aadlen = token_aad(hdr->token, path, aad);
     uint8_t pt[TOKEN_MAX];
     size_t ctlen = hdr->token_len - TOKEN_HDR;
-    if (ho_aead_open(ep->token_open, seq, aad, aadlen, hdr->token + TOKEN_HDR, ctlen, pt) != HO_OK)
+    if (crypto_aead_open(ep->token_open, seq, aad, aadlen, hdr->token + TOKEN_HDR, ctlen, pt) != HO_OK)
         return TOKEN_BAD;
-    size_t ptlen = ctlen - HO_AEAD_TAG_LEN, n = 8;
+    size_t ptlen = ctlen - CRYPTO_AEAD_TAG_LEN, n = 8;
     uint64_t expiry = 0;
     for (int i = 0; i < 8; i++)
         expiry = expiry << 8 | pt[i];

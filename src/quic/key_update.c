@@ -8,12 +8,12 @@
 
 #include "quic/conn_int.h"
 
-static ho_aead *aead_from_secret(const ho_tls_suite *suite, const uint8_t *secret, bool encrypt)
+static crypto_aead *aead_from_secret(const ho_tls_suite *suite, const uint8_t *secret, bool encrypt)
 {
     ho_quic_key_material m;
     if (ho_quic_key_material_derive(suite->hash, suite->aead, secret, &m) != HO_OK)
         return NULL;
-    ho_aead *a = ho_aead_new(m.aead, encrypt, m.key, m.iv);
+    crypto_aead *a = crypto_aead_new(m.aead, encrypt, m.key, m.iv);
     ho_wipe(&m, sizeof(m));
     return a;
 }
@@ -22,7 +22,7 @@ static ho_aead *aead_from_secret(const ho_tls_suite *suite, const uint8_t *secre
 static int prepare_rx_next(ho_quic_conn *c)
 {
     ho_quic_key_phase *kp = &c->kp;
-    ho_aead_free(kp->rx_next);
+    crypto_aead_free(kp->rx_next);
     kp->rx_next = NULL;
     if (ho_quic_key_update_secret(kp->suite->hash, kp->rx_secret, kp->rx_next_secret) != HO_OK)
         return HO_ERR_CRYPTO;
@@ -33,7 +33,7 @@ static int prepare_rx_next(ho_quic_conn *c)
 int ho_quic_key_phase_init(ho_quic_conn *c, bool is_write, const ho_tls_suite *suite, const uint8_t *secret)
 {
     ho_quic_key_phase *kp = &c->kp;
-    size_t n = ho_hash_len(suite->hash);
+    size_t n = crypto_hash_len(suite->hash);
     kp->suite = suite;
     if (is_write) {
         memcpy(kp->tx_secret, secret, n);
@@ -45,8 +45,8 @@ int ho_quic_key_phase_init(ho_quic_conn *c, bool is_write, const ho_tls_suite *s
 
 void ho_quic_key_phase_free(ho_quic_conn *c)
 {
-    ho_aead_free(c->kp.rx_next);
-    ho_aead_free(c->kp.rx_prev);
+    crypto_aead_free(c->kp.rx_next);
+    crypto_aead_free(c->kp.rx_prev);
     ho_wipe(&c->kp, sizeof(c->kp));
 }
 
@@ -58,10 +58,10 @@ static int update_tx(ho_quic_conn *c)
     ho_quic_space *s = &c->spaces[HO_QUIC_PN_SPACE_APPLICATION];
     if (ho_quic_key_update_secret(kp->suite->hash, kp->tx_secret, kp->tx_secret) != HO_OK)
         return HO_ERR_CRYPTO;
-    ho_aead *a = aead_from_secret(kp->suite, kp->tx_secret, true);
+    crypto_aead *a = aead_from_secret(kp->suite, kp->tx_secret, true);
     if (a == NULL)
         return HO_ERR_CRYPTO;
-    ho_aead_free(s->tx.aead);
+    crypto_aead_free(s->tx.aead);
     s->tx.aead = a;
     kp->tx_phase = !kp->tx_phase;
     kp->tx_first_pn = s->next_pn;
@@ -93,7 +93,7 @@ int ho_quic_key_phase_unprotect(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *h
     if (!c->hs_confirmed)
         return HO_ERR_QUIC(HO_QUIC_KEY_UPDATE_ERROR);
     /* §6.2: the peer updated: rotate the read keys ... */
-    ho_aead_free(kp->rx_prev);
+    crypto_aead_free(kp->rx_prev);
     kp->rx_prev = s->rx.aead;
     s->rx.aead = kp->rx_next;
     kp->rx_next = NULL;
@@ -158,7 +158,7 @@ int ho_quic_key_phase_before_send(ho_quic_conn *c)
     if (kp->suite == NULL || !c->hs_confirmed)
         return HO_OK;
     if (kp->rx_prev != NULL && c->now >= kp->rx_prev_until) {
-        ho_aead_free(kp->rx_prev); /* §6.5: old keys retained for 3 PTO at most */
+        crypto_aead_free(kp->rx_prev); /* §6.5: old keys retained for 3 PTO at most */
         kp->rx_prev = NULL;
     }
     uint64_t sent = c->spaces[HO_QUIC_PN_SPACE_APPLICATION].next_pn - kp->tx_first_pn;

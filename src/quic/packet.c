@@ -326,19 +326,19 @@ uint64_t ho_quic_pn_decode(uint64_t truncated, uint8_t pn_len, uint64_t largest_
 int ho_quic_key_material_derive(ho_hash_alg hash, ho_aead_alg aead, const uint8_t *secret,
                                 ho_quic_key_material *out)
 {
-    size_t keylen = ho_aead_key_len(aead);
-    size_t hashlen = ho_hash_len(hash);
+    size_t keylen = crypto_aead_key_len(aead);
+    size_t hashlen = crypto_hash_len(hash);
     if (keylen == 0 || hashlen == 0)
         return HO_ERR_INVALID_ARG;
     memset(out, 0, sizeof(*out));
     out->aead = aead;
     /* RFC 9001 §5.1: the hp key has the AEAD key's length (§5.4.3: AES-128
      * / AES-256 keys; §5.4.4: ChaCha20's 32 bytes). */
-    int rc = ho_hkdf_expand_label(hash, secret, "quic key", NULL, 0, out->key, keylen);
+    int rc = crypto_hkdf_expand_label(hash, secret, "quic key", NULL, 0, out->key, keylen);
     if (rc == HO_OK)
-        rc = ho_hkdf_expand_label(hash, secret, "quic iv", NULL, 0, out->iv, HO_AEAD_IV_LEN);
+        rc = crypto_hkdf_expand_label(hash, secret, "quic iv", NULL, 0, out->iv, HO_AEAD_IV_LEN);
     if (rc == HO_OK)
-        rc = ho_hkdf_expand_label(hash, secret, "quic hp", NULL, 0, out->hp, keylen);
+        rc = crypto_hkdf_expand_label(hash, secret, "quic hp", NULL, 0, out->hp, keylen);
     if (rc != HO_OK)
         ho_wipe(out, sizeof(*out));
     return rc;
@@ -346,8 +346,8 @@ int ho_quic_key_material_derive(ho_hash_alg hash, ho_aead_alg aead, const uint8_
 
 int ho_quic_keys_new(ho_quic_keys *k, const ho_quic_key_material *m, bool encrypt)
 {
-    k->aead = ho_aead_new(m->aead, encrypt, m->key, m->iv);
-    k->hp = ho_hp_new(m->aead, m->hp);
+    k->aead = crypto_aead_new(m->aead, encrypt, m->key, m->iv);
+    k->hp = crypto_hp_new(m->aead, m->hp);
     if (k->aead == NULL || k->hp == NULL) {
         ho_quic_keys_free(k);
         return HO_ERR_CRYPTO;
@@ -357,8 +357,8 @@ int ho_quic_keys_new(ho_quic_keys *k, const ho_quic_key_material *m, bool encryp
 
 void ho_quic_keys_free(ho_quic_keys *k)
 {
-    ho_aead_free(k->aead);
-    ho_hp_free(k->hp);
+    crypto_aead_free(k->aead);
+    crypto_hp_free(k->hp);
     k->aead = NULL;
     k->hp = NULL;
 }
@@ -370,11 +370,11 @@ int ho_quic_initial_secrets(uint32_t version, const uint8_t *dcid, size_t dcid_l
         return HO_ERR_INVALID_ARG;
     /* RFC 9001 §5.2: initial_secret = HKDF-Extract(initial_salt, cid). */
     uint8_t initial[32];
-    int rc = ho_hkdf_extract(HO_HASH_SHA256, initial_salt_v1, sizeof(initial_salt_v1), dcid, dcid_len, initial);
+    int rc = crypto_hkdf_extract(HO_HASH_SHA256, initial_salt_v1, sizeof(initial_salt_v1), dcid, dcid_len, initial);
     if (rc == HO_OK)
-        rc = ho_hkdf_expand_label(HO_HASH_SHA256, initial, "client in", NULL, 0, client, 32);
+        rc = crypto_hkdf_expand_label(HO_HASH_SHA256, initial, "client in", NULL, 0, client, 32);
     if (rc == HO_OK)
-        rc = ho_hkdf_expand_label(HO_HASH_SHA256, initial, "server in", NULL, 0, server, 32);
+        rc = crypto_hkdf_expand_label(HO_HASH_SHA256, initial, "server in", NULL, 0, server, 32);
     ho_wipe(initial, sizeof(initial));
     return rc;
 }
@@ -402,11 +402,11 @@ int ho_quic_initial_keys(uint32_t version, const uint8_t *dcid, size_t dcid_len,
 int ho_quic_key_update_secret(ho_hash_alg hash, const uint8_t *secret, uint8_t *next)
 {
     /* RFC 9001 §6.1: secret_<n+1> = HKDF-Expand-Label(secret_<n>, "quic ku",
-     * "", Hash.length). ho_hkdf_expand_label allows out to alias secret. */
-    size_t n = ho_hash_len(hash);
+     * "", Hash.length). crypto_hkdf_expand_label allows out to alias secret. */
+    size_t n = crypto_hash_len(hash);
     if (n == 0)
         return HO_ERR_INVALID_ARG;
-    return ho_hkdf_expand_label(hash, secret, "quic ku", NULL, 0, next, n);
+    return crypto_hkdf_expand_label(hash, secret, "quic ku", NULL, 0, next, n);
 }
 
 /* ---- protection ------------------------------------------------------- */
@@ -414,12 +414,12 @@ int ho_quic_key_update_secret(ho_hash_alg hash, const uint8_t *secret, uint8_t *
 /* RFC 9001 §5.4.1: XORs the mask into the first byte's protected bits and
  * into the packet number bytes; pn_len is read after unmasking on receive
  * and before masking on send (the caller passes which). */
-static int hp_apply(ho_hp *hp, uint8_t *pkt, size_t pn_offset, bool remove, uint8_t *pn_len)
+static int hp_apply(crypto_hp *hp, uint8_t *pkt, size_t pn_offset, bool remove, uint8_t *pn_len)
 {
     uint8_t mask[5];
     /* RFC 9001 §5.4.2: the sample starts 4 bytes after the start of the
      * Packet Number field, as if it were 4 bytes long. */
-    int rc = ho_hp_mask(hp, pkt + pn_offset + 4, mask);
+    int rc = crypto_hp_mask(hp, pkt + pn_offset + 4, mask);
     if (rc != HO_OK)
         return rc;
     uint8_t bits = (pkt[0] & FIRST_LONG) ? LONG_HP_BITS : SHORT_HP_BITS;
@@ -434,7 +434,7 @@ static int hp_apply(ho_hp *hp, uint8_t *pkt, size_t pn_offset, bool remove, uint
     return HO_OK;
 }
 
-int ho_quic_hp_remove(ho_hp *hp, uint8_t *pkt, ho_quic_header *hdr)
+int ho_quic_hp_remove(crypto_hp *hp, uint8_t *pkt, ho_quic_header *hdr)
 {
     if (hdr->type > HO_QUIC_PKT_1RTT)
         return HO_ERR_INVALID_ARG;
@@ -455,20 +455,20 @@ int ho_quic_hp_remove(ho_hp *hp, uint8_t *pkt, ho_quic_header *hdr)
     return HO_OK;
 }
 
-int ho_quic_payload_decrypt(ho_aead *aead, uint8_t *pkt, ho_quic_header *hdr, uint64_t pn)
+int ho_quic_payload_decrypt(crypto_aead *aead, uint8_t *pkt, ho_quic_header *hdr, uint64_t pn)
 {
     size_t hdr_len = hdr->pn_offset + hdr->pn_len;
-    if (hdr->pn_len == 0 || hdr->packet_len < hdr_len + HO_AEAD_TAG_LEN)
+    if (hdr->pn_len == 0 || hdr->packet_len < hdr_len + CRYPTO_AEAD_TAG_LEN)
         return HO_ERR_QUIC_DISCARD;
     size_t ct_len = hdr->packet_len - hdr_len;
     /* RFC 9001 §5.3: the AEAD's associated data is the header up to and
      * including the unprotected packet number; the nonce is iv XOR pn. */
-    int rc = ho_aead_open(aead, pn, pkt, hdr_len, pkt + hdr_len, ct_len, pkt + hdr_len);
+    int rc = crypto_aead_open(aead, pn, pkt, hdr_len, pkt + hdr_len, ct_len, pkt + hdr_len);
     if (rc != HO_OK)
         return rc;
     hdr->pn = pn;
     hdr->payload_offset = hdr_len;
-    hdr->payload_len = ct_len - HO_AEAD_TAG_LEN;
+    hdr->payload_len = ct_len - CRYPTO_AEAD_TAG_LEN;
     /* RFC 9000 §17.2 / §17.3.1: non-zero reserved bits, after removing both
      * packet and header protection, are a PROTOCOL_VIOLATION. */
     uint8_t reserved = (pkt[0] & FIRST_LONG) ? LONG_RESERVED : SHORT_RESERVED;
@@ -490,7 +490,7 @@ int ho_quic_packet_unprotect(const ho_quic_keys *k, uint8_t *pkt, ho_quic_header
     return ho_quic_payload_decrypt(k->aead, pkt, hdr, pn);
 }
 
-int ho_quic_packet_protect(ho_aead *aead, ho_hp *hp, uint8_t *pkt, size_t pn_offset, size_t payload_end,
+int ho_quic_packet_protect(crypto_aead *aead, crypto_hp *hp, uint8_t *pkt, size_t pn_offset, size_t payload_end,
                            uint64_t pn)
 {
     size_t pn_len = (size_t)(pkt[0] & 3) + 1;
@@ -499,7 +499,7 @@ int ho_quic_packet_protect(ho_aead *aead, ho_hp *hp, uint8_t *pkt, size_t pn_off
      * bytes after the packet number, ends within the 16-byte tag. */
     if (payload_end < hdr_len || payload_end - pn_offset < 4 || pn > HO_QUIC_PN_MAX)
         return HO_ERR_INVALID_ARG;
-    int rc = ho_aead_seal(aead, pn, pkt, hdr_len, pkt + hdr_len, payload_end - hdr_len, pkt + hdr_len);
+    int rc = crypto_aead_seal(aead, pn, pkt, hdr_len, pkt + hdr_len, payload_end - hdr_len, pkt + hdr_len);
     if (rc != HO_OK)
         return rc;
     uint8_t n;
@@ -516,7 +516,7 @@ int ho_quic_packet_seal(ho_buf *b, size_t start, const ho_quic_header *hdr, cons
         return HO_ERR_INVALID_ARG;
     size_t payload = b->len - start - hdr_len;
     size_t pad = payload + hdr->pn_len < 4 ? 4 - payload - hdr->pn_len : 0;
-    size_t total = hdr_len + payload + pad + HO_AEAD_TAG_LEN;
+    size_t total = hdr_len + payload + pad + CRYPTO_AEAD_TAG_LEN;
     if (total < min_len) {
         pad += min_len - total;
         total = min_len;
@@ -525,7 +525,7 @@ int ho_quic_packet_seal(ho_buf *b, size_t start, const ho_quic_header *hdr, cons
     size_t length = total - hdr->pn_offset; /* packet number + payload + tag */
     if (is_long && (hdr->pn_offset < 2 || length >= (1u << 14)))
         return HO_ERR_INVALID_ARG;
-    if (ho_put_space(b, pad + HO_AEAD_TAG_LEN) == NULL)
+    if (ho_put_space(b, pad + CRYPTO_AEAD_TAG_LEN) == NULL)
         return HO_ERR_NOMEM;
     uint8_t *pkt = b->data + start;
     if (pad > 0) {
@@ -538,19 +538,19 @@ int ho_quic_packet_seal(ho_buf *b, size_t start, const ho_quic_header *hdr, cons
         pkt[hdr->pn_offset - 2] = (uint8_t)(0x40 | length >> 8);
         pkt[hdr->pn_offset - 1] = (uint8_t)length;
     }
-    return ho_quic_packet_protect(k->aead, k->hp, pkt, hdr->pn_offset, total - HO_AEAD_TAG_LEN, hdr->pn);
+    return ho_quic_packet_protect(k->aead, k->hp, pkt, hdr->pn_offset, total - CRYPTO_AEAD_TAG_LEN, hdr->pn);
 }
 
 /* ---- Retry ------------------------------------------------------------ */
 
-ho_aead *ho_quic_retry_aead_new(uint32_t version)
+crypto_aead *ho_quic_retry_aead_new(uint32_t version)
 {
     if (version != HO_QUIC_VERSION_1)
         return NULL;
-    return ho_aead_new(HO_AEAD_AES_128_GCM, true, retry_key_v1, retry_nonce_v1);
+    return crypto_aead_new(HO_AEAD_AES_128_GCM, true, retry_key_v1, retry_nonce_v1);
 }
 
-int ho_quic_retry_tag(ho_aead *aead, uint32_t version, const uint8_t *odcid, size_t odcid_len,
+int ho_quic_retry_tag(crypto_aead *aead, uint32_t version, const uint8_t *odcid, size_t odcid_len,
                       const uint8_t *pkt, size_t len, uint8_t tag[HO_QUIC_RETRY_TAG_LEN])
 {
     /* RFC 9001 §5.8: AEAD_AES_128_GCM over an empty plaintext with the
@@ -564,16 +564,16 @@ int ho_quic_retry_tag(ho_aead *aead, uint32_t version, const uint8_t *odcid, siz
         memcpy(pseudo + 1, odcid, odcid_len);
     if (len > 0)
         memcpy(pseudo + 1 + odcid_len, pkt, len);
-    ho_aead *own = NULL;
+    crypto_aead *own = NULL;
     if (aead == NULL && (aead = own = ho_quic_retry_aead_new(version)) == NULL)
         return HO_ERR_CRYPTO;
     /* The nonce is the fixed one: iv XOR 0. */
-    int rc = ho_aead_seal(aead, 0, pseudo, 1 + odcid_len + len, NULL, 0, tag);
-    ho_aead_free(own);
+    int rc = crypto_aead_seal(aead, 0, pseudo, 1 + odcid_len + len, NULL, 0, tag);
+    crypto_aead_free(own);
     return rc;
 }
 
-int ho_quic_retry_verify(ho_aead *aead, uint32_t version, const uint8_t *odcid, size_t odcid_len,
+int ho_quic_retry_verify(crypto_aead *aead, uint32_t version, const uint8_t *odcid, size_t odcid_len,
                          const uint8_t *pkt, size_t len)
 {
     uint8_t tag[HO_QUIC_RETRY_TAG_LEN];
@@ -585,7 +585,7 @@ int ho_quic_retry_verify(ho_aead *aead, uint32_t version, const uint8_t *odcid, 
     return ct_equal(tag, pkt + body, HO_QUIC_RETRY_TAG_LEN) ? HO_OK : HO_ERR_DECRYPT;
 }
 
-int ho_quic_retry_write(ho_buf *b, ho_aead *aead, uint32_t version, const ho_quic_cid *dcid,
+int ho_quic_retry_write(ho_buf *b, crypto_aead *aead, uint32_t version, const ho_quic_cid *dcid,
                         const ho_quic_cid *scid, const ho_quic_cid *odcid, const uint8_t *token, size_t token_len,
                         uint8_t unused)
 {

@@ -28,7 +28,7 @@
 #ifndef HO_QUIC_PACKET_H
 #define HO_QUIC_PACKET_H
 
-#include "handoff/crypto.h"
+#include "crypto/prim.h"
 #include "quic/transport_error.h"
 
 #define HO_QUIC_VERSION_1 0x00000001u
@@ -196,8 +196,8 @@ int ho_quic_key_material_derive(ho_hash_alg hash, ho_aead_alg aead, const uint8_
 
 /* Packet protection keys for one direction at one epoch. */
 typedef struct ho_quic_keys {
-    ho_aead *aead;
-    ho_hp *hp;
+    crypto_aead *aead;
+    crypto_hp *hp;
 } ho_quic_keys;
 
 /* Allocates the AEAD and header-protection contexts (once per key, not per
@@ -227,7 +227,7 @@ int ho_quic_key_update_secret(ho_hash_alg hash, const uint8_t *secret, uint8_t *
  * byte (0x0f long, 0x1f short) and the packet number, and sets hdr->pn_len,
  * hdr->pn (truncated), hdr->key_phase, hdr->first_byte.
  * HO_ERR_QUIC_DISCARD if the packet is too short to sample. */
-int ho_quic_hp_remove(ho_hp *hp, uint8_t *pkt, ho_quic_header *hdr);
+int ho_quic_hp_remove(crypto_hp *hp, uint8_t *pkt, ho_quic_header *hdr);
 
 /* Decrypts the payload in place with the full packet number pn (set in
  * hdr->pn) and sets hdr->payload_offset/payload_len. HO_ERR_DECRYPT when
@@ -235,7 +235,7 @@ int ho_quic_hp_remove(ho_hp *hp, uint8_t *pkt, ho_quic_header *hdr);
  * attempt cannot be retried with another key, which RFC 9001 §6.3 never
  * needs). After authentication, non-zero reserved bits are
  * HO_ERR_QUIC(PROTOCOL_VIOLATION) (RFC 9000 §17.2, §17.3.1). */
-int ho_quic_payload_decrypt(ho_aead *aead, uint8_t *pkt, ho_quic_header *hdr, uint64_t pn);
+int ho_quic_payload_decrypt(crypto_aead *aead, uint8_t *pkt, ho_quic_header *hdr, uint64_t pn);
 
 /* Both steps, for packets whose key does not depend on the key phase:
  * header protection, packet number recovery against largest_pn (the
@@ -248,7 +248,7 @@ int ho_quic_packet_unprotect(const ho_quic_keys *k, uint8_t *pkt, ho_quic_header
  * written at payload_end (the buffer must have 16 more bytes). pn is the
  * full packet number (the AEAD nonce, §5.3). HO_ERR_INVALID_ARG if the
  * sample would not fit (pn_len + payload < 4, §5.4.2). */
-int ho_quic_packet_protect(ho_aead *aead, ho_hp *hp, uint8_t *pkt, size_t pn_offset, size_t payload_end,
+int ho_quic_packet_protect(crypto_aead *aead, crypto_hp *hp, uint8_t *pkt, size_t pn_offset, size_t payload_end,
                            uint64_t pn);
 
 /* Finishes the packet that ho_quic_header_write started at `start` in b and
@@ -264,23 +264,23 @@ int ho_quic_packet_seal(ho_buf *b, size_t start, const ho_quic_header *hdr, cons
 
 /* An AES-128-GCM context with the fixed version-1 Retry key and nonce, for
  * an endpoint that sends or checks many Retry packets (one per thread).
- * NULL for an unsupported version or on failure. Free with ho_aead_free. */
-ho_aead *ho_quic_retry_aead_new(uint32_t version);
+ * NULL for an unsupported version or on failure. Free with crypto_aead_free. */
+crypto_aead *ho_quic_retry_aead_new(uint32_t version);
 
 /* The tag over the pseudo-packet {odcid_len, odcid, pkt[0..len)} where pkt
  * is a Retry packet without its tag. aead: from ho_quic_retry_aead_new, or
  * NULL for a one-off context. HO_ERR_INVALID_ARG if 1 + odcid_len + len
  * exceeds HO_QUIC_RETRY_MAX_LEN + 1 + 20. */
-int ho_quic_retry_tag(ho_aead *aead, uint32_t version, const uint8_t *odcid, size_t odcid_len,
+int ho_quic_retry_tag(crypto_aead *aead, uint32_t version, const uint8_t *odcid, size_t odcid_len,
                       const uint8_t *pkt, size_t len, uint8_t tag[HO_QUIC_RETRY_TAG_LEN]);
 /* Checks the tag at the end of a whole Retry packet (constant time).
  * HO_OK or HO_ERR_DECRYPT (also for one too short or too long to check). */
-int ho_quic_retry_verify(ho_aead *aead, uint32_t version, const uint8_t *odcid, size_t odcid_len,
+int ho_quic_retry_verify(crypto_aead *aead, uint32_t version, const uint8_t *odcid, size_t odcid_len,
                          const uint8_t *pkt, size_t len);
 /* Appends a whole Retry packet: dcid = the client's SCID, scid = the
  * server's new CID (MUST differ from odcid, §17.2.5.1), a non-empty token,
  * and the tag for odcid. `unused` supplies the 4 unused bits (random). */
-int ho_quic_retry_write(ho_buf *b, ho_aead *aead, uint32_t version, const ho_quic_cid *dcid,
+int ho_quic_retry_write(ho_buf *b, crypto_aead *aead, uint32_t version, const ho_quic_cid *dcid,
                         const ho_quic_cid *scid, const ho_quic_cid *odcid, const uint8_t *token, size_t token_len,
                         uint8_t unused);
 

@@ -65,9 +65,9 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
 {
     ho_buf *b = &out->send[HO_EPOCH_INITIAL];
     size_t start = b->len;
-    uint8_t pub[HO_KEX_PUB_MAX];
+    uint8_t pub[CRYPTO_KEX_PUB_MAX];
     size_t pub_len = sizeof(pub);
-    int rc = ho_kex_public(tls->kex, pub, &pub_len);
+    int rc = crypto_kex_public(tls->kex, pub, &pub_len);
     if (rc != HO_OK)
         return rc;
     tls->ext_offered = 0;
@@ -118,7 +118,7 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
         ho_put_u16(b, client_cert_sig_schemes[i]);
     put_ext_header(tls, b, EXT_KEY_SHARE);
     size_t share_ext = ho_block_open(b, 2), shares = ho_block_open(b, 2);
-    ho_put_u16(b, ho_kex_group(tls->kex));
+    ho_put_u16(b, crypto_kex_group(tls->kex));
     size_t kx = ho_block_open(b, 2);
     ho_put_bytes(b, pub, pub_len);
     ho_block_close(b, kx);
@@ -144,7 +144,7 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
 
     size_t binder_at = 0;
     const ho_tls_suite *psk_suite = tls->offering_psk ? ho_tls_suite_by_id(tls->offered.suite) : NULL;
-    size_t binder_len = psk_suite ? ho_hash_len(psk_suite->hash) : 0;
+    size_t binder_len = psk_suite ? crypto_hash_len(psk_suite->hash) : 0;
     /* §4.2.9: a server issues tickets only to a client that sent
      * psk_key_exchange_modes, so it goes in every ClientHello of a client
      * that wants to resume (a session callback is set), not only in those
@@ -186,17 +186,17 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
         return HO_ERR_NOMEM;
 
     if (psk_suite != NULL) {
-        uint8_t key[HO_HASH_MAX], th[HO_HASH_MAX];
+        uint8_t key[CRYPTO_HASH_MAX], th[CRYPTO_HASH_MAX];
         struct keysched ks;
-        ho_hash_ctx *h = tls->transcript ? ho_hash_ctx_dup(tls->transcript) : ho_hash_ctx_new(psk_suite->hash);
+        crypto_hash_ctx *h = tls->transcript ? crypto_hash_ctx_dup(tls->transcript) : crypto_hash_ctx_new(psk_suite->hash);
         rc = h == NULL ? HO_ERR_NOMEM : HO_OK;
         if (rc == HO_OK && tls->transcript == NULL)
-            rc = ho_hash_ctx_update(h, tls->transcript_raw.data, tls->transcript_raw.len);
+            rc = crypto_hash_ctx_update(h, tls->transcript_raw.data, tls->transcript_raw.len);
         if (rc == HO_OK)
-            rc = ho_hash_ctx_update(h, b->data + start, binder_at - start);
+            rc = crypto_hash_ctx_update(h, b->data + start, binder_at - start);
         if (rc == HO_OK)
-            rc = ho_hash_ctx_peek(h, th);
-        ho_hash_ctx_free(h);
+            rc = crypto_hash_ctx_peek(h, th);
+        crypto_hash_ctx_free(h);
         if (rc == HO_OK)
             rc = tls_ks_init(&ks, psk_suite->hash, tls->offered.psk, tls->offered.psk_len);
         if (rc == HO_OK)
@@ -227,11 +227,10 @@ int tls_client_start(ho_tls *tls, ho_tls_out *out)
         tls->offering_psk = false;
         tls_session_clear(&tls->offered);
     }
-    if ((tls->kex = ho_kex_new(tls->cfg->groups[0])) == NULL)
+    if ((tls->kex = crypto_kex_new(tls->cfg->groups[0])) == NULL)
         return HO_ERR_CRYPTO;
     if ((rc = send_client_hello(tls, out)) != HO_OK)
         return rc;
-    tls->state = ST_C_WAIT_SH;
     return HO_OK;
 }
 
@@ -252,10 +251,10 @@ static hs_status handle_hello_retry(ho_tls *tls, const struct ext_seen *seen, co
         if (!ho_get_u16(&c, &group) || !ho_cursor_empty(&c))
             return tls_alert(tls, HO_ALERT_DECODE_ERROR, "HRR key_share");
         /* §4.2.8: the group must be one we offered and not the share we sent. */
-        if (!tls_list_has(tls->cfg->groups, tls->cfg->group_count, group) || group == ho_kex_group(tls->kex))
+        if (!tls_list_has(tls->cfg->groups, tls->cfg->group_count, group) || group == crypto_kex_group(tls->kex))
             return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "HRR group");
-        ho_kex_free(tls->kex);
-        if ((tls->kex = ho_kex_new(group)) == NULL)
+        crypto_kex_free(tls->kex);
+        if ((tls->kex = crypto_kex_new(group)) == NULL)
             return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key generation");
         changes = true;
     }
@@ -276,7 +275,7 @@ static hs_status handle_hello_retry(ho_tls *tls, const struct ext_seen *seen, co
     int rc = send_client_hello(tls, out);
     if (rc != HO_OK)
         return tls_fail(tls, rc, "second client hello");
-    return HS_OK;
+    return HS_ALT; /* stay in WAIT_SH for the real ServerHello */
 }
 
 hs_status tls_client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
@@ -321,7 +320,7 @@ hs_status tls_client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uin
     if (has_share) {
         if (!ho_get_u16(&c, &group) || !ho_get_block(&c, 2, &share) || share.len == 0 || !ho_cursor_empty(&c))
             return tls_alert(tls, HO_ALERT_DECODE_ERROR, "key_share");
-        if (group != ho_kex_group(tls->kex))
+        if (group != crypto_kex_group(tls->kex))
             return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "key share group");
         tls->group = group;
     }
@@ -345,10 +344,10 @@ hs_status tls_client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uin
     if (tls_transcript_add(tls, msg, len) != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "transcript");
 
-    uint8_t dhe[HO_KEX_SECRET_MAX], th[HO_HASH_MAX];
+    uint8_t dhe[CRYPTO_KEX_SECRET_MAX], th[CRYPTO_HASH_MAX];
     size_t dhe_len = sizeof(dhe);
-    rc = has_share ? ho_kex_derive(tls->kex, share.p, share.len, dhe, &dhe_len) : HO_OK;
-    ho_kex_free(tls->kex);
+    rc = has_share ? crypto_kex_derive(tls->kex, share.p, share.len, dhe, &dhe_len) : HO_OK;
+    crypto_kex_free(tls->kex);
     tls->kex = NULL;
     if (rc == HO_ERR_BAD_PEER_KEY)
         return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "server key share");
@@ -364,7 +363,6 @@ hs_status tls_client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uin
     if (tls_install_secret(tls, false, HO_EPOCH_HANDSHAKE, tls->ks.server_hs) != HS_OK ||
         tls_install_secret(tls, true, HO_EPOCH_HANDSHAKE, tls->ks.client_hs) != HS_OK)
         return HS_ERROR;
-    tls->state = ST_C_WAIT_EE;
     return HS_OK;
 }
 
@@ -405,8 +403,7 @@ hs_status tls_client_handle_encrypted_extensions(ho_tls *tls, ho_cursor *body, c
         return tls_fail(tls, rc, "transport parameters");
     if (tls_transcript_add(tls, msg, len) != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "transcript");
-    tls->state = tls->resumed ? ST_C_WAIT_FINISHED : ST_C_WAIT_CERT_CR;
-    return HS_OK;
+    return tls->resumed ? HS_ALT : HS_OK; /* §2.2: a resumption has no certificate */
 }
 
 hs_status tls_client_handle_certificate_request(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
@@ -427,7 +424,6 @@ hs_status tls_client_handle_certificate_request(ho_tls *tls, ho_cursor *body, co
     tls->cert_requested = true;
     if (tls_transcript_add(tls, msg, len) != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "transcript");
-    tls->state = ST_C_WAIT_CERT;
     return HS_OK;
 }
 
@@ -485,7 +481,6 @@ hs_status tls_client_handle_certificate(ho_tls *tls, ho_cursor *body, const uint
     }
     if (tls_transcript_add(tls, msg, len) != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "transcript");
-    tls->state = ST_C_WAIT_CV;
     return HS_OK;
 }
 
@@ -499,7 +494,7 @@ hs_status tls_client_handle_certificate_verify(ho_tls *tls, ho_cursor *body, con
     /* §4.4.3: the scheme must be one we offered. */
     if (!tls_list_has(client_sig_schemes, N_SIG_SCHEMES, scheme))
         return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "signature scheme");
-    uint8_t content[64 + 34 + HO_HASH_MAX];
+    uint8_t content[64 + 34 + CRYPTO_HASH_MAX];
     size_t content_len;
     int rc = tls_cv_content(tls, true, content, &content_len);
     if (rc == HO_OK)
@@ -512,13 +507,12 @@ hs_status tls_client_handle_certificate_verify(ho_tls *tls, ho_cursor *body, con
     tls->sig_scheme = scheme;
     if (tls_transcript_add(tls, msg, len) != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "transcript");
-    tls->state = ST_C_WAIT_FINISHED;
     return HS_OK;
 }
 
 hs_status tls_client_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len, ho_tls_out *out)
 {
-    uint8_t th[HO_HASH_MAX];
+    uint8_t th[CRYPTO_HASH_MAX];
     if (tls_check_finished(tls, body, tls->ks.server_hs) != HS_OK)
         return HS_ERROR;
     if (tls_transcript_add(tls, msg, len) != HO_OK || tls_transcript_hash(tls, th) != HO_OK ||
@@ -543,7 +537,6 @@ hs_status tls_client_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t
         return tls_fail(tls, HO_ERR_CRYPTO, "resumption secret");
     if (tls_install_secret(tls, true, HO_EPOCH_APP, tls->ks.client_ap) != HS_OK)
         return HS_ERROR;
-    tls->state = ST_C_CONNECTED;
     tls_done(tls);
     return HS_OK;
 }

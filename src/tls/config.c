@@ -113,7 +113,7 @@ int ho_tls_config_set_groups(ho_tls_config *cfg, const uint16_t *groups, size_t 
     if (n == 0 || n > 4)
         return HO_ERR_INVALID_ARG;
     for (size_t i = 0; i < n; i++)
-        if (!ho_kex_group_supported(groups[i]))
+        if (!crypto_kex_group_supported(groups[i]))
             return HO_ERR_INVALID_ARG;
     memcpy(cfg->groups, groups, n * sizeof(*groups));
     cfg->group_count = n;

@@ -9,28 +9,47 @@
 
 /* ---- the tables ------------------------------------------------------ */
 
-/* Client (RFC 8446 §2, Figure 1; §4.1.4 HelloRetryRequest keeps WAIT_SH). */
+/* Each row: in `state`, `type` at `epoch` goes to `handler`; then the driver
+ * moves to `next`, or to `alt` where the handler branches (HS_ALT). States
+ * and edges follow RFC 8446 Appendix A; the handlers never set the state. */
+#define INITIAL HO_EPOCH_INITIAL
+#define HANDSHAKE HO_EPOCH_HANDSHAKE
+#define APP HO_EPOCH_APP
+
+/* Client, RFC 8446 §A.1. ho_tls_start goes START → WAIT_SH. A
+ * HelloRetryRequest answers with a second ClientHello and stays in WAIT_SH
+ * (§4.1.4); a resumption (PSK) skips the certificate messages (§2.2). */
 const struct hs_transition ho_tls_client_table[] = {
-    {ST_C_WAIT_SH, HO_EPOCH_INITIAL, HO_HS_SERVER_HELLO, tls_client_handle_server_hello},
-    {ST_C_WAIT_EE, HO_EPOCH_HANDSHAKE, HO_HS_ENCRYPTED_EXTENSIONS, tls_client_handle_encrypted_extensions},
-    {ST_C_WAIT_CERT_CR, HO_EPOCH_HANDSHAKE, HO_HS_CERTIFICATE_REQUEST, tls_client_handle_certificate_request},
-    {ST_C_WAIT_CERT_CR, HO_EPOCH_HANDSHAKE, HO_HS_CERTIFICATE, tls_client_handle_certificate},
-    {ST_C_WAIT_CERT, HO_EPOCH_HANDSHAKE, HO_HS_CERTIFICATE, tls_client_handle_certificate},
-    {ST_C_WAIT_CV, HO_EPOCH_HANDSHAKE, HO_HS_CERTIFICATE_VERIFY, tls_client_handle_certificate_verify},
-    {ST_C_WAIT_FINISHED, HO_EPOCH_HANDSHAKE, HO_HS_FINISHED, tls_client_handle_finished},
-    {ST_C_CONNECTED, HO_EPOCH_APP, HO_HS_NEW_SESSION_TICKET, tls_client_handle_new_session_ticket},
-    {ST_C_CONNECTED, HO_EPOCH_APP, HO_HS_KEY_UPDATE, tls_handle_key_update},
+    /* state             epoch      message                     next                alt (a branch)                handler */
+    {ST_C_WAIT_SH,       INITIAL,   HO_HS_SERVER_HELLO,         ST_C_WAIT_EE,       ST_C_WAIT_SH /* HRR */,       tls_client_handle_server_hello},
+    {ST_C_WAIT_EE,       HANDSHAKE, HO_HS_ENCRYPTED_EXTENSIONS, ST_C_WAIT_CERT_CR,  ST_C_WAIT_FINISHED /* PSK */, tls_client_handle_encrypted_extensions},
+    {ST_C_WAIT_CERT_CR,  HANDSHAKE, HO_HS_CERTIFICATE_REQUEST,  ST_C_WAIT_CERT,     ST_NONE,                      tls_client_handle_certificate_request},
+    {ST_C_WAIT_CERT_CR,  HANDSHAKE, HO_HS_CERTIFICATE,          ST_C_WAIT_CV,       ST_NONE,                      tls_client_handle_certificate},
+    {ST_C_WAIT_CERT,     HANDSHAKE, HO_HS_CERTIFICATE,          ST_C_WAIT_CV,       ST_NONE,                      tls_client_handle_certificate},
+    {ST_C_WAIT_CV,       HANDSHAKE, HO_HS_CERTIFICATE_VERIFY,   ST_C_WAIT_FINISHED, ST_NONE,                      tls_client_handle_certificate_verify},
+    {ST_C_WAIT_FINISHED, HANDSHAKE, HO_HS_FINISHED,             ST_C_CONNECTED,     ST_NONE,                      tls_client_handle_finished},
+    {ST_C_CONNECTED,     APP,       HO_HS_NEW_SESSION_TICKET,   ST_C_CONNECTED,     ST_NONE,                      tls_client_handle_new_session_ticket},
+    {ST_C_CONNECTED,     APP,       HO_HS_KEY_UPDATE,           ST_C_CONNECTED,     ST_NONE,                      tls_handle_key_update},
 };
 const size_t ho_tls_client_table_len = sizeof(ho_tls_client_table) / sizeof(ho_tls_client_table[0]);
 
-/* Server: the whole first flight is built by the ClientHello handler. */
+/* Server, RFC 8446 §A.2. The ClientHello handler sends the whole first
+ * flight (RECVD_CH, NEGOTIATED and WAIT_EOED/WAIT_FLIGHT2 collapse into it:
+ * we accept no early data and request no client certificate), or a
+ * HelloRetryRequest and waits for the second ClientHello (§4.1.4), which
+ * cannot branch again. */
 const struct hs_transition ho_tls_server_table[] = {
-    {ST_S_WAIT_CH, HO_EPOCH_INITIAL, HO_HS_CLIENT_HELLO, tls_server_handle_client_hello},
-    {ST_S_WAIT_CH2, HO_EPOCH_INITIAL, HO_HS_CLIENT_HELLO, tls_server_handle_client_hello},
-    {ST_S_WAIT_FINISHED, HO_EPOCH_HANDSHAKE, HO_HS_FINISHED, tls_server_handle_finished},
-    {ST_S_CONNECTED, HO_EPOCH_APP, HO_HS_KEY_UPDATE, tls_handle_key_update},
+    /* state             epoch      message             next                alt (a branch)           handler */
+    {ST_S_WAIT_CH,       INITIAL,   HO_HS_CLIENT_HELLO, ST_S_WAIT_FINISHED, ST_S_WAIT_CH2 /* HRR */, tls_server_handle_client_hello},
+    {ST_S_WAIT_CH2,      INITIAL,   HO_HS_CLIENT_HELLO, ST_S_WAIT_FINISHED, ST_NONE,                 tls_server_handle_client_hello},
+    {ST_S_WAIT_FINISHED, HANDSHAKE, HO_HS_FINISHED,     ST_S_CONNECTED,     ST_NONE,                 tls_server_handle_finished},
+    {ST_S_CONNECTED,     APP,       HO_HS_KEY_UPDATE,   ST_S_CONNECTED,     ST_NONE,                 tls_handle_key_update},
 };
 const size_t ho_tls_server_table_len = sizeof(ho_tls_server_table) / sizeof(ho_tls_server_table[0]);
+
+#undef INITIAL
+#undef HANDSHAKE
+#undef APP
 
 const char *ho_tls_state_name(hs_state s)
 {
@@ -87,10 +106,10 @@ bool tls_list_has(const uint16_t *list, size_t n, uint16_t v)
 
 int tls_transcript_start(ho_tls *tls, ho_hash_alg alg)
 {
-    tls->transcript = ho_hash_ctx_new(alg);
+    tls->transcript = crypto_hash_ctx_new(alg);
     if (tls->transcript == NULL)
         return HO_ERR_NOMEM;
-    int rc = ho_hash_ctx_update(tls->transcript, tls->transcript_raw.data, tls->transcript_raw.len);
+    int rc = crypto_hash_ctx_update(tls->transcript, tls->transcript_raw.data, tls->transcript_raw.len);
     ho_buf_free(&tls->transcript_raw);
     return rc;
 }
@@ -98,34 +117,34 @@ int tls_transcript_start(ho_tls *tls, ho_hash_alg alg)
 int tls_transcript_add(ho_tls *tls, const uint8_t *p, size_t n)
 {
     if (tls->transcript != NULL)
-        return ho_hash_ctx_update(tls->transcript, p, n);
+        return crypto_hash_ctx_update(tls->transcript, p, n);
     ho_put_bytes(&tls->transcript_raw, p, n);
     return tls->transcript_raw.failed ? HO_ERR_NOMEM : HO_OK;
 }
 
 int tls_transcript_hash(ho_tls *tls, uint8_t *out)
 {
-    return tls->transcript ? ho_hash_ctx_peek(tls->transcript, out) : HO_ERR_INTERNAL;
+    return tls->transcript ? crypto_hash_ctx_peek(tls->transcript, out) : HO_ERR_INTERNAL;
 }
 
 int tls_transcript_hrr_rewrite(ho_tls *tls)
 {
     /* §4.4.1: Transcript-Hash(ClientHello1, HelloRetryRequest, ...) starts
      * with message_hash || 00 00 Hash.length || Hash(ClientHello1). */
-    uint8_t h[HO_HASH_MAX];
+    uint8_t h[CRYPTO_HASH_MAX];
     int rc = tls_transcript_hash(tls, h);
     if (rc != HO_OK)
         return rc;
     ho_hash_alg alg = tls->suite->hash;
-    size_t hl = ho_hash_len(alg);
-    ho_hash_ctx_free(tls->transcript);
-    tls->transcript = ho_hash_ctx_new(alg);
+    size_t hl = crypto_hash_len(alg);
+    crypto_hash_ctx_free(tls->transcript);
+    tls->transcript = crypto_hash_ctx_new(alg);
     if (tls->transcript == NULL)
         return HO_ERR_NOMEM;
     uint8_t hdr[4] = {HO_HS_MESSAGE_HASH, 0, 0, (uint8_t)hl};
-    rc = ho_hash_ctx_update(tls->transcript, hdr, 4);
+    rc = crypto_hash_ctx_update(tls->transcript, hdr, 4);
     if (rc == HO_OK)
-        rc = ho_hash_ctx_update(tls->transcript, h, hl);
+        rc = crypto_hash_ctx_update(tls->transcript, h, hl);
     return rc;
 }
 
@@ -168,7 +187,7 @@ void tls_keylog(ho_tls *tls, const char *label, const uint8_t *secret)
     if (tls->cfg->cb.keylog == NULL)
         return;
     /* NSS key log format: LABEL <client_random hex> <secret hex>. */
-    char line[64 + 2 * 32 + 2 * HO_HASH_MAX + 4];
+    char line[64 + 2 * 32 + 2 * CRYPTO_HASH_MAX + 4];
     size_t n = (size_t)snprintf(line, sizeof(line), "%s ", label);
     for (int i = 0; i < 32; i++)
         n += (size_t)snprintf(line + n, sizeof(line) - n, "%02x", tls->client_random[i]);
@@ -206,7 +225,7 @@ hs_status tls_install_secret(ho_tls *tls, bool is_write, ho_epoch epoch, const u
 
 hs_status tls_send_finished(ho_tls *tls, ho_tls_out *out, const uint8_t *base_secret)
 {
-    uint8_t th[HO_HASH_MAX], verify[HO_HASH_MAX];
+    uint8_t th[CRYPTO_HASH_MAX], verify[CRYPTO_HASH_MAX];
     if (tls_transcript_hash(tls, th) != HO_OK || tls_ks_finished(&tls->ks, base_secret, th, verify) != HO_OK)
         return tls_fail(tls, HO_ERR_CRYPTO, "finished");
     size_t t = tls_msg_begin(tls, out, HO_HS_FINISHED);
@@ -216,7 +235,7 @@ hs_status tls_send_finished(ho_tls *tls, ho_tls_out *out, const uint8_t *base_se
 
 hs_status tls_check_finished(ho_tls *tls, ho_cursor *body, const uint8_t *base_secret)
 {
-    uint8_t th[HO_HASH_MAX], want[HO_HASH_MAX];
+    uint8_t th[CRYPTO_HASH_MAX], want[CRYPTO_HASH_MAX];
     const uint8_t *got;
     /* §4.4.4: verify_data is Hash.length bytes; anything else cannot decode. */
     if (!ho_get_bytes(body, tls->ks.hash_len, &got) || !ho_cursor_empty(body))
@@ -288,6 +307,22 @@ void tls_done(ho_tls *tls)
 
 /* ---- the driver ------------------------------------------------------ */
 
+/* Moves to the successor the handler took, if its row lists it; anything
+ * else is our bug, refused with internal_error rather than a silent jump. */
+hs_status tls_take_successor(ho_tls *tls, const struct hs_transition *row, hs_status taken)
+{
+    hs_state to = taken == HS_OK ? row->next : taken == HS_ALT ? row->alt : ST_NONE;
+    const struct hs_transition *first = tls->is_server ? ho_tls_server_table : ho_tls_client_table;
+    size_t n = tls->is_server ? ho_tls_server_table_len : ho_tls_client_table_len;
+    bool ours = false;
+    for (size_t i = 0; i < n && !ours; i++) /* == only: `row` may point anywhere */
+        ours = &first[i] == row && row->state == tls->state;
+    if (!ours || to >= ST__COUNT)
+        return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "successor not in the handshake table");
+    tls->state = to;
+    return HS_OK;
+}
+
 static const struct hs_transition *find_transition(const ho_tls *tls, uint8_t type)
 {
     const struct hs_transition *t = tls->is_server ? ho_tls_server_table : ho_tls_client_table;
@@ -348,7 +383,8 @@ int ho_tls_handle(ho_tls *tls, ho_epoch epoch, const void *in, size_t len, ho_tl
         ho_cursor body = ho_cursor_make(msg + 4, body_len);
         unsigned keys_before = tls->read_keys;
         off += 4 + body_len;
-        if (t->handler(tls, &body, msg, 4 + body_len, out) != HS_OK)
+        hs_status taken = t->handler(tls, &body, msg, 4 + body_len, out);
+        if (taken == HS_ERROR || tls_take_successor(tls, t, taken) != HS_OK)
             break;
         /* §5.1: handshake messages MUST NOT span a key change; data already
          * received under the old key past that point is unexpected. */
@@ -375,6 +411,7 @@ int ho_tls_start(ho_tls *tls, ho_tls_out *out)
     int rc = tls_client_start(tls, out);
     if (rc != HO_OK)
         return tls_fail(tls, rc, "client hello"), tls->error;
+    tls->state = ST_C_WAIT_SH; /* §A.1: START → WAIT_SH on sending ClientHello */
     return HO_OK;
 }
 
@@ -413,8 +450,8 @@ void ho_tls_free(ho_tls *tls)
         return;
     ho_buf_free(&tls->msg);
     ho_buf_free(&tls->transcript_raw);
-    ho_hash_ctx_free(tls->transcript);
-    ho_kex_free(tls->kex);
+    crypto_hash_ctx_free(tls->transcript);
+    crypto_kex_free(tls->kex);
     tls_session_clear(&tls->offered);
     ho_cert_chain_free(&tls->peer_chain);
     free(tls->server_name);

@@ -10,28 +10,28 @@
 static int derive_secret(struct keysched *ks, const uint8_t *secret, const char *label, const uint8_t *th,
                          uint8_t *out)
 {
-    uint8_t empty[HO_HASH_MAX];
+    uint8_t empty[CRYPTO_HASH_MAX];
     if (th == NULL) {
-        int rc = ho_hash(ks->hash, "", 0, empty);
+        int rc = crypto_hash(ks->hash, "", 0, empty);
         if (rc != HO_OK)
             return rc;
         th = empty;
     }
-    return ho_hkdf_expand_label(ks->hash, secret, label, th, ks->hash_len, out, ks->hash_len);
+    return crypto_hkdf_expand_label(ks->hash, secret, label, th, ks->hash_len, out, ks->hash_len);
 }
 
 int tls_ks_init(struct keysched *ks, ho_hash_alg hash, const uint8_t *psk, size_t psk_len)
 {
-    uint8_t zeros[HO_HASH_MAX] = {0};
+    uint8_t zeros[CRYPTO_HASH_MAX] = {0};
     memset(ks, 0, sizeof(*ks));
     ks->hash = hash;
-    ks->hash_len = ho_hash_len(hash);
+    ks->hash_len = crypto_hash_len(hash);
     /* Early Secret = HKDF-Extract(0, PSK), PSK = 0^HashLen without one. */
     if (psk == NULL) {
         psk = zeros;
         psk_len = ks->hash_len;
     }
-    return ho_hkdf_extract(hash, zeros, ks->hash_len, psk, psk_len, ks->secret);
+    return crypto_hkdf_extract(hash, zeros, ks->hash_len, psk, psk_len, ks->secret);
 }
 
 int tls_ks_binder_key(struct keysched *ks, uint8_t *out)
@@ -43,10 +43,10 @@ int tls_ks_binder_key(struct keysched *ks, uint8_t *out)
 /* Moves `secret` one stage down: Extract(Derive-Secret(., "derived", ""), ikm). */
 static int next_stage(struct keysched *ks, const uint8_t *ikm, size_t ikm_len)
 {
-    uint8_t derived[HO_HASH_MAX], zeros[HO_HASH_MAX] = {0};
+    uint8_t derived[CRYPTO_HASH_MAX], zeros[CRYPTO_HASH_MAX] = {0};
     int rc = derive_secret(ks, ks->secret, "derived", NULL, derived);
     if (rc == HO_OK)
-        rc = ho_hkdf_extract(ks->hash, derived, ks->hash_len, ikm ? ikm : zeros, ikm ? ikm_len : ks->hash_len,
+        rc = crypto_hkdf_extract(ks->hash, derived, ks->hash_len, ikm ? ikm : zeros, ikm ? ikm_len : ks->hash_len,
                              ks->secret);
     ho_wipe(derived, sizeof(derived));
     return rc;
@@ -82,10 +82,10 @@ int tls_ks_resumption(struct keysched *ks, const uint8_t *th)
 /* §4.4.4: verify_data = HMAC(finished_key, Transcript-Hash). */
 int tls_ks_finished(struct keysched *ks, const uint8_t *base_secret, const uint8_t *th, uint8_t *out)
 {
-    uint8_t key[HO_HASH_MAX];
-    int rc = ho_hkdf_expand_label(ks->hash, base_secret, "finished", NULL, 0, key, ks->hash_len);
+    uint8_t key[CRYPTO_HASH_MAX];
+    int rc = crypto_hkdf_expand_label(ks->hash, base_secret, "finished", NULL, 0, key, ks->hash_len);
     if (rc == HO_OK)
-        rc = ho_hmac(ks->hash, key, ks->hash_len, th, ks->hash_len, out);
+        rc = crypto_hmac(ks->hash, key, ks->hash_len, th, ks->hash_len, out);
     ho_wipe(key, sizeof(key));
     return rc;
 }
@@ -93,8 +93,8 @@ int tls_ks_finished(struct keysched *ks, const uint8_t *base_secret, const uint8
 /* §7.2: application_traffic_secret_N+1. */
 int tls_ks_next_traffic(struct keysched *ks, uint8_t *secret)
 {
-    uint8_t next[HO_HASH_MAX];
-    int rc = ho_hkdf_expand_label(ks->hash, secret, "traffic upd", NULL, 0, next, ks->hash_len);
+    uint8_t next[CRYPTO_HASH_MAX];
+    int rc = crypto_hkdf_expand_label(ks->hash, secret, "traffic upd", NULL, 0, next, ks->hash_len);
     if (rc == HO_OK)
         memcpy(secret, next, ks->hash_len);
     ho_wipe(next, sizeof(next));
@@ -104,18 +104,18 @@ int tls_ks_next_traffic(struct keysched *ks, uint8_t *secret)
 /* §4.6.1: PSK = HKDF-Expand-Label(resumption_master_secret, "resumption", nonce). */
 int tls_ks_ticket_psk(struct keysched *ks, const uint8_t *nonce, size_t nonce_len, uint8_t *psk)
 {
-    return ho_hkdf_expand_label(ks->hash, ks->resumption, "resumption", nonce, nonce_len, psk, ks->hash_len);
+    return crypto_hkdf_expand_label(ks->hash, ks->resumption, "resumption", nonce, nonce_len, psk, ks->hash_len);
 }
 
 /* §7.5: TLS-Exporter(label, context, length). */
 int tls_ks_export(struct keysched *ks, const char *label, const void *ctx, size_t ctx_len, uint8_t *out, size_t len)
 {
-    uint8_t secret[HO_HASH_MAX], ctx_hash[HO_HASH_MAX];
+    uint8_t secret[CRYPTO_HASH_MAX], ctx_hash[CRYPTO_HASH_MAX];
     int rc = derive_secret(ks, ks->exporter, label, NULL, secret);
     if (rc == HO_OK)
-        rc = ho_hash(ks->hash, ctx ? ctx : "", ctx_len, ctx_hash);
+        rc = crypto_hash(ks->hash, ctx ? ctx : "", ctx_len, ctx_hash);
     if (rc == HO_OK)
-        rc = ho_hkdf_expand_label(ks->hash, secret, "exporter", ctx_hash, ks->hash_len, out, len);
+        rc = crypto_hkdf_expand_label(ks->hash, secret, "exporter", ctx_hash, ks->hash_len, out, len);
     ho_wipe(secret, sizeof(secret));
     return rc;
 }

@@ -47,7 +47,7 @@ enum {
  * (NULL while records are plaintext) and the record sequence number. */
 typedef struct record_direction {
     ho_epoch epoch;
-    ho_aead *aead;
+    crypto_aead *aead;
     uint64_t seq;
     /* The traffic key and IV behind `aead`, kept for handing the direction
      * to the kernel (kTLS); wiped on every change and on free. */
@@ -116,7 +116,7 @@ static int seal_record(ho_tls_conn *c, uint8_t type, const uint8_t *data, size_t
     /* RFC 8446 §5.2: inner plaintext = content || ContentType (no padding);
      * the outer type is application_data and the AAD is the record header. */
     size_t inner_len = len + 1;
-    size_t body_len = inner_len + HO_AEAD_TAG_LEN;
+    size_t body_len = inner_len + CRYPTO_AEAD_TAG_LEN;
     ho_buf header;
     uint8_t header_bytes[RECORD_HEADER_LEN];
     header.data = header_bytes;
@@ -135,7 +135,7 @@ static int seal_record(ho_tls_conn *c, uint8_t type, const uint8_t *data, size_t
     if (len > 0)
         memcpy(body, data, len);
     body[len] = type;
-    int err = ho_aead_seal(c->write.aead, c->write.seq, header_bytes, RECORD_HEADER_LEN, body, inner_len, body);
+    int err = crypto_aead_seal(c->write.aead, c->write.seq, header_bytes, RECORD_HEADER_LEN, body, inner_len, body);
     if (err != HO_OK)
         return err;
     c->write.seq++;
@@ -207,15 +207,15 @@ static int on_secret(void *ctx, ho_tls *tls, bool is_write, ho_epoch epoch, cons
     }
     /* RFC 8446 §7.3: traffic keys from the secret. */
     uint8_t key[HO_AEAD_KEY_MAX], iv[HO_AEAD_IV_LEN];
-    size_t key_len = ho_aead_key_len(suite->aead);
-    err = ho_hkdf_expand_label(suite->hash, secret, "key", NULL, 0, key, key_len);
+    size_t key_len = crypto_aead_key_len(suite->aead);
+    err = crypto_hkdf_expand_label(suite->hash, secret, "key", NULL, 0, key, key_len);
     if (err == HO_OK)
-        err = ho_hkdf_expand_label(suite->hash, secret, "iv", NULL, 0, iv, sizeof(iv));
+        err = crypto_hkdf_expand_label(suite->hash, secret, "iv", NULL, 0, iv, sizeof(iv));
     record_direction *dir = is_write ? &c->write : &c->read;
-    ho_aead *aead = NULL;
+    crypto_aead *aead = NULL;
     /* In kernel mode the kernel seals/opens: the key is only kept for it. */
     if (err == HO_OK && !dir->kernel) {
-        aead = ho_aead_new(suite->aead, is_write, key, iv);
+        aead = crypto_aead_new(suite->aead, is_write, key, iv);
         if (aead == NULL)
             err = HO_ERR_CRYPTO;
     }
@@ -231,7 +231,7 @@ static int on_secret(void *ctx, ho_tls *tls, bool is_write, ho_epoch epoch, cons
     ho_wipe(iv, sizeof(iv));
     if (err != HO_OK)
         goto fail;
-    ho_aead_free(dir->aead);
+    crypto_aead_free(dir->aead);
     dir->aead = aead;
     dir->epoch = epoch;
     dir->seq = 0; /* RFC 8446 §5.3: the sequence number restarts with each key */
@@ -270,8 +270,8 @@ void ho_tls_conn_free(ho_tls_conn *c)
     ho_buf_free(&c->in);
     ho_buf_free(&c->out);
     ho_buf_free(&c->app_in);
-    ho_aead_free(c->read.aead);
-    ho_aead_free(c->write.aead);
+    crypto_aead_free(c->read.aead);
+    crypto_aead_free(c->write.aead);
     ho_wipe(c, sizeof(*c));
     free(c);
 }
@@ -400,7 +400,7 @@ static bool skip_early_data(ho_tls_conn *c, size_t len, bool failed_decrypt)
      * data: a record failing to decrypt after it is a bad record. */
     if (failed_decrypt && ho_tls_did_hrr(c->tls))
         return false;
-    size_t plain = len > HO_AEAD_TAG_LEN ? len - HO_AEAD_TAG_LEN : 0;
+    size_t plain = len > CRYPTO_AEAD_TAG_LEN ? len - CRYPTO_AEAD_TAG_LEN : 0;
     if (plain > EARLY_DATA_SKIP_MAX - c->early_skipped)
         return false;
     c->early_skipped += plain;
@@ -413,18 +413,18 @@ static int handle_protected(ho_tls_conn *c, const uint8_t *header, uint8_t *body
 {
     /* RFC 8446 §5.2: too short to hold a tag, or fails to authenticate →
      * bad_record_mac. */
-    if (len < HO_AEAD_TAG_LEN + 1)
+    if (len < CRYPTO_AEAD_TAG_LEN + 1)
         return skip_early_data(c, len, true) ? HO_OK : HO_ERR_TLS_ALERT(HO_ALERT_BAD_RECORD_MAC);
     /* RFC 8446 §5.4: the inner plaintext, padding included, MUST NOT
      * exceed 2^14 + 1 (every suite's tag is 16 bytes, so this is known
      * before decrypting): a record at the §5.2 limit of 2^14 + 256 is
      * therefore answered with record_overflow, never left waiting. */
-    if (len - HO_AEAD_TAG_LEN > MAX_INNER_PLAINTEXT)
+    if (len - CRYPTO_AEAD_TAG_LEN > MAX_INNER_PLAINTEXT)
         return HO_ERR_TLS_ALERT(HO_ALERT_RECORD_OVERFLOW);
     if (c->read.seq == UINT64_MAX)
         return HO_ERR_TLS_ALERT(HO_ALERT_INTERNAL_ERROR);
-    size_t inner_len = len - HO_AEAD_TAG_LEN;
-    int err = ho_aead_open(c->read.aead, c->read.seq, header, RECORD_HEADER_LEN, body, len, body);
+    size_t inner_len = len - CRYPTO_AEAD_TAG_LEN;
+    int err = crypto_aead_open(c->read.aead, c->read.seq, header, RECORD_HEADER_LEN, body, len, body);
     if (err == HO_ERR_DECRYPT)
         return skip_early_data(c, len, true) ? HO_OK : HO_ERR_TLS_ALERT(HO_ALERT_BAD_RECORD_MAC);
     if (err != HO_OK)
@@ -468,7 +468,7 @@ static int handle_record(ho_tls_conn *c, uint8_t type, const uint8_t *header, ui
     /* §4.2.10: after a HelloRetryRequest, the 0-RTT records of the first
      * flight (outer type application_data) are skipped. */
     if (type == CONTENT_APPLICATION_DATA && ho_tls_did_hrr(c->tls) && !tls_has_partial_message(c->tls) &&
-        skip_early_data(c, len + HO_AEAD_TAG_LEN, false))
+        skip_early_data(c, len + CRYPTO_AEAD_TAG_LEN, false))
         return HO_OK;
     if (type != CONTENT_HANDSHAKE && type != CONTENT_ALERT)
         return HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE);
@@ -607,12 +607,12 @@ int ho_tls_conn_set_kernel(ho_tls_conn *c, bool tx, bool rx)
     if (!ho_tls_conn_kernel_ready(c))
         return HO_ERR_INVALID_ARG;
     if (tx) {
-        ho_aead_free(c->write.aead);
+        crypto_aead_free(c->write.aead);
         c->write.aead = NULL;
         c->write.kernel = true;
     }
     if (rx) {
-        ho_aead_free(c->read.aead);
+        crypto_aead_free(c->read.aead);
         c->read.aead = NULL;
         c->read.kernel = true;
     }

@@ -123,7 +123,7 @@ static int parse_key_share(ho_cursor body, struct client_hello *ch)
             return ILLEGAL;
         /* Shares for groups we cannot use are skipped (§4.2.8); one per
          * group means at most MAX_LIST are kept. */
-        if (ho_kex_group_supported(e.group) && ch->share_count < sizeof(ch->shares) / sizeof(ch->shares[0]))
+        if (crypto_kex_group_supported(e.group) && ch->share_count < sizeof(ch->shares) / sizeof(ch->shares[0]))
             ch->shares[ch->share_count++] = e;
     }
     ch->has_key_share = true;
@@ -203,7 +203,7 @@ static int parse_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, 
     if (tls_ext_get(&ch->ext, EXT_SERVER_NAME, &c) && (rc = parse_server_name(c, ch)) != HO_OK)
         return rc;
     if (tls_ext_get(&ch->ext, EXT_SUPPORTED_GROUPS, &c)) {
-        if (!get_u16_list(&c, ho_kex_group_supported, ch->groups, MAX_LIST, &ch->group_count, &ch->groups_raw) ||
+        if (!get_u16_list(&c, crypto_kex_group_supported, ch->groups, MAX_LIST, &ch->group_count, &ch->groups_raw) ||
             !ho_cursor_empty(&c))
             return DECODE_ERROR;
         ch->has_groups = true;
@@ -312,18 +312,18 @@ static int choose_psk(ho_tls *tls, const struct client_hello *ch, const uint8_t 
             continue;
         }
         /* binder = HMAC(finished_key(binder_key), Hash(transcript || truncated CH)) */
-        uint8_t key[HO_HASH_MAX], th[HO_HASH_MAX], want[HO_HASH_MAX];
+        uint8_t key[CRYPTO_HASH_MAX], th[CRYPTO_HASH_MAX], want[CRYPTO_HASH_MAX];
         int rc = tls_ks_init(&tls->ks, ps->hash, s->psk, s->psk_len);
         if (rc == HO_OK)
             rc = tls_ks_binder_key(&tls->ks, key);
-        ho_hash_ctx *h = ho_hash_ctx_dup(tls->transcript);
+        crypto_hash_ctx *h = crypto_hash_ctx_dup(tls->transcript);
         if (h == NULL)
             rc = HO_ERR_NOMEM;
         if (rc == HO_OK)
-            rc = ho_hash_ctx_update(h, msg, ch->binders_offset);
+            rc = crypto_hash_ctx_update(h, msg, ch->binders_offset);
         if (rc == HO_OK)
-            rc = ho_hash_ctx_peek(h, th);
-        ho_hash_ctx_free(h);
+            rc = crypto_hash_ctx_peek(h, th);
+        crypto_hash_ctx_free(h);
         if (rc == HO_OK)
             rc = tls_ks_finished(&tls->ks, key, th, want);
         ho_wipe(key, sizeof(key));
@@ -338,47 +338,86 @@ static int choose_psk(ho_tls *tls, const struct client_hello *ch, const uint8_t 
     return HO_OK;
 }
 
-static hs_status send_hello_retry(ho_tls *tls, const struct client_hello *ch, uint16_t group, ho_tls_out *out)
+/* What differs between a ServerHello and a HelloRetryRequest, which is a
+ * ServerHello with the special random (§4.1.3, §4.1.4): the random and the
+ * extensions after supported_versions. */
+struct server_hello {
+    const uint8_t *random; /* ho_tls_hrr_random for a HelloRetryRequest */
+    uint16_t group;        /* key_share's group; 0: no key_share (psk_ke, §4.2.9) */
+    const uint8_t *pub;    /* our share; NULL in an HRR: selected_group only (§4.2.8) */
+    size_t pub_len;
+    int psk_index;         /* pre_shared_key's selected_identity, or -1 */
+    const uint8_t *cookie; /* an HRR's cookie (§4.2.2), or NULL */
+    size_t cookie_len;
+};
+
+/* The one writer of the ServerHello layout (§4.1.3): legacy_version,
+ * random, legacy_session_id_echo, cipher_suite, legacy_compression_method,
+ * extensions. */
+static hs_status send_server_hello(ho_tls *tls, const struct client_hello *ch, const struct server_hello *sh,
+                                   ho_tls_out *out)
 {
     ho_buf *b = &out->send[HO_EPOCH_INITIAL];
-    if (tls_transcript_hrr_rewrite(tls) != HO_OK)
-        return tls_fail(tls, HO_ERR_NOMEM, "transcript");
     size_t t = tls_msg_begin(tls, out, HO_HS_SERVER_HELLO);
     ho_put_u16(b, TLS12_VERSION);
-    ho_put_bytes(b, ho_tls_hrr_random, 32);
+    ho_put_bytes(b, sh->random, 32);
     size_t sid = ho_block_open(b, 1);
-    ho_put_bytes(b, ch->session_id.p, ch->session_id.len);
+    ho_put_bytes(b, ch->session_id.p, ch->session_id.len); /* §4.1.3: echo */
     ho_block_close(b, sid);
     ho_put_u16(b, tls->suite->id);
     ho_put_u8(b, 0);
     size_t exts = ho_block_open(b, 2);
-    ho_put_u16(b, EXT_SUPPORTED_VERSIONS);
+    ho_put_u16(b, EXT_SUPPORTED_VERSIONS); /* §4.2.1: MUST, with TLS 1.3 */
     ho_put_u16(b, 2);
     ho_put_u16(b, TLS13_VERSION);
-    ho_put_u16(b, EXT_KEY_SHARE);
-    ho_put_u16(b, 2);
-    ho_put_u16(b, group);
+    if (sh->group != 0) {
+        ho_put_u16(b, EXT_KEY_SHARE);
+        size_t ks = ho_block_open(b, 2);
+        ho_put_u16(b, sh->group);
+        if (sh->pub != NULL) {
+            size_t kx = ho_block_open(b, 2);
+            ho_put_bytes(b, sh->pub, sh->pub_len);
+            ho_block_close(b, kx);
+        }
+        ho_block_close(b, ks);
+    }
+    if (sh->psk_index >= 0) {
+        ho_put_u16(b, EXT_PRE_SHARED_KEY);
+        ho_put_u16(b, 2);
+        ho_put_u16(b, (uint16_t)sh->psk_index);
+    }
+    if (sh->cookie != NULL) {
+        ho_put_u16(b, EXT_COOKIE);
+        size_t ck = ho_block_open(b, 2);
+        size_t inner = ho_block_open(b, 2);
+        ho_put_bytes(b, sh->cookie, sh->cookie_len);
+        ho_block_close(b, inner);
+        ho_block_close(b, ck);
+    }
+    ho_block_close(b, exts);
+    return tls_msg_end(tls, out, t);
+}
+
+static hs_status send_hello_retry(ho_tls *tls, const struct client_hello *ch, uint16_t group, ho_tls_out *out)
+{
+    if (tls_transcript_hrr_rewrite(tls) != HO_OK)
+        return tls_fail(tls, HO_ERR_NOMEM, "transcript");
+    struct server_hello hrr = {.random = ho_tls_hrr_random, .group = group, .psk_index = -1};
     if (tls->cfg->hrr_cookie) {
         /* We keep the state, so the cookie is a random value the client
          * must echo (§4.2.2); it proves the client saw our HRR. */
         tls->cookie_len = 32;
         if (ho_random(tls->cookie, tls->cookie_len) != HO_OK)
             return tls_fail(tls, HO_ERR_CRYPTO, "cookie");
-        ho_put_u16(b, EXT_COOKIE);
-        size_t ck = ho_block_open(b, 2);
-        size_t inner = ho_block_open(b, 2);
-        ho_put_bytes(b, tls->cookie, tls->cookie_len);
-        ho_block_close(b, inner);
-        ho_block_close(b, ck);
+        hrr.cookie = tls->cookie;
+        hrr.cookie_len = tls->cookie_len;
     }
-    ho_block_close(b, exts);
-    if (tls_msg_end(tls, out, t) != HS_OK)
+    if (send_server_hello(tls, ch, &hrr, out) != HS_OK)
         return HS_ERROR;
     tls->did_hrr = true;
     tls->hrr_group = group;
     tls->hrr_suite = tls->suite->id;
-    tls->state = ST_S_WAIT_CH2;
-    return HS_OK;
+    return HS_ALT; /* wait for the second ClientHello */
 }
 
 static struct cert_entry *choose_cert(ho_tls *tls, const struct client_hello *ch, uint16_t *scheme)
@@ -393,43 +432,6 @@ static struct cert_entry *choose_cert(ho_tls *tls, const struct client_hello *ch
         }
     }
     return NULL;
-}
-
-static hs_status send_server_hello(ho_tls *tls, const struct client_hello *ch, const uint8_t *pub, size_t pub_len,
-                                   int psk_index, ho_tls_out *out)
-{
-    ho_buf *b = &out->send[HO_EPOCH_INITIAL];
-    uint8_t random[32];
-    if (ho_random(random, sizeof(random)) != HO_OK)
-        return tls_fail(tls, HO_ERR_CRYPTO, "random");
-    size_t t = tls_msg_begin(tls, out, HO_HS_SERVER_HELLO);
-    ho_put_u16(b, TLS12_VERSION);
-    ho_put_bytes(b, random, 32);
-    size_t sid = ho_block_open(b, 1);
-    ho_put_bytes(b, ch->session_id.p, ch->session_id.len); /* §4.1.3: echo */
-    ho_block_close(b, sid);
-    ho_put_u16(b, tls->suite->id);
-    ho_put_u8(b, 0);
-    size_t exts = ho_block_open(b, 2);
-    ho_put_u16(b, EXT_SUPPORTED_VERSIONS);
-    ho_put_u16(b, 2);
-    ho_put_u16(b, TLS13_VERSION);
-    if (pub != NULL) { /* §4.2.9: psk_ke sends no key_share */
-        ho_put_u16(b, EXT_KEY_SHARE);
-        size_t ks = ho_block_open(b, 2);
-        ho_put_u16(b, tls->group);
-        size_t kx = ho_block_open(b, 2);
-        ho_put_bytes(b, pub, pub_len);
-        ho_block_close(b, kx);
-        ho_block_close(b, ks);
-    }
-    if (psk_index >= 0) {
-        ho_put_u16(b, EXT_PRE_SHARED_KEY);
-        ho_put_u16(b, 2);
-        ho_put_u16(b, (uint16_t)psk_index);
-    }
-    ho_block_close(b, exts);
-    return tls_msg_end(tls, out, t);
 }
 
 static hs_status send_encrypted_extensions(ho_tls *tls, const struct client_hello *ch, ho_tls_out *out)
@@ -483,7 +485,7 @@ static hs_status send_certificate(ho_tls *tls, ho_tls_out *out)
 
 static hs_status send_certificate_verify(ho_tls *tls, ho_tls_out *out)
 {
-    uint8_t content[64 + 34 + HO_HASH_MAX], sig[512];
+    uint8_t content[64 + 34 + CRYPTO_HASH_MAX], sig[512];
     size_t content_len, sig_len = sizeof(sig);
     if (tls_cv_content(tls, true, content, &content_len) != HO_OK)
         return tls_fail(tls, HO_ERR_INTERNAL, "certificate verify");
@@ -586,7 +588,7 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
     const struct key_share_entry *share = NULL;
     for (size_t i = 0; i < tls->cfg->group_count && share == NULL; i++)
         for (size_t j = 0; j < ch.share_count; j++)
-            if (ch.shares[j].group == tls->cfg->groups[i] && ho_kex_group_supported(ch.shares[j].group))
+            if (ch.shares[j].group == tls->cfg->groups[i] && crypto_kex_group_supported(ch.shares[j].group))
                 share = &ch.shares[j];
     if (psk_ke)
         share = NULL;
@@ -620,24 +622,30 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
         return tls_fail(tls, HO_ERR_NOMEM, "key schedule");
 
     /* (EC)DHE: our share and the shared secret (none with psk_ke). */
-    uint8_t pub[HO_KEX_PUB_MAX], dhe[HO_KEX_SECRET_MAX], th[HO_HASH_MAX];
+    uint8_t pub[CRYPTO_KEX_PUB_MAX], dhe[CRYPTO_KEX_SECRET_MAX], th[CRYPTO_HASH_MAX];
     size_t pub_len = 0, dhe_len = sizeof(dhe);
     if (!psk_ke) {
         pub_len = sizeof(pub);
-        ho_kex *kex = ho_kex_new(tls->group);
+        crypto_kex *kex = crypto_kex_new(tls->group);
         if (kex == NULL)
             return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key generation");
-        rc = ho_kex_public(kex, pub, &pub_len);
+        rc = crypto_kex_public(kex, pub, &pub_len);
         if (rc == HO_OK)
-            rc = ho_kex_derive(kex, share->key.p, share->key.len, dhe, &dhe_len);
-        ho_kex_free(kex);
+            rc = crypto_kex_derive(kex, share->key.p, share->key.len, dhe, &dhe_len);
+        crypto_kex_free(kex);
         if (rc == HO_ERR_BAD_PEER_KEY)
             return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "client key share");
         if (rc != HO_OK)
             return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key exchange");
     }
 
-    if (send_server_hello(tls, &ch, psk_ke ? NULL : pub, pub_len, psk_index, out) != HS_OK)
+    uint8_t random[32];
+    if (ho_random(random, sizeof(random)) != HO_OK)
+        return tls_fail(tls, HO_ERR_CRYPTO, "random");
+    /* §4.2.9: psk_ke sends no key_share. */
+    struct server_hello sh = {.random = random, .group = tls->group, .pub = psk_ke ? NULL : pub, .pub_len = pub_len,
+                              .psk_index = psk_index};
+    if (send_server_hello(tls, &ch, &sh, out) != HS_OK)
         return HS_ERROR;
     rc = tls_transcript_hash(tls, th);
     if (rc == HO_OK) /* §7.1: with psk_ke the (EC)DHE input is the zero string */
@@ -662,7 +670,6 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
     /* The server may send application data once its Finished is out. */
     if (tls_install_secret(tls, true, HO_EPOCH_APP, tls->ks.server_ap) != HS_OK)
         return HS_ERROR;
-    tls->state = ST_S_WAIT_FINISHED;
     return HS_OK;
 }
 
@@ -717,13 +724,12 @@ hs_status tls_server_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t
 {
     if (tls_check_finished(tls, body, tls->ks.client_hs) != HS_OK)
         return HS_ERROR;
-    uint8_t th[HO_HASH_MAX];
+    uint8_t th[CRYPTO_HASH_MAX];
     if (tls_transcript_add(tls, msg, len) != HO_OK || tls_transcript_hash(tls, th) != HO_OK ||
         tls_ks_resumption(&tls->ks, th) != HO_OK)
         return tls_fail(tls, HO_ERR_CRYPTO, "resumption secret");
     if (tls_install_secret(tls, false, HO_EPOCH_APP, tls->ks.client_ap) != HS_OK)
         return HS_ERROR;
-    tls->state = ST_S_CONNECTED;
     tls_done(tls);
     return send_tickets(tls, out);
 }

@@ -35,12 +35,12 @@ int tls_session_decode(const uint8_t *p, size_t len, struct session *s)
     uint64_t issued;
     memset(s, 0, sizeof(*s));
     if (!ho_get_u8(&c, &version) || version != SESSION_VERSION || !ho_get_u16(&c, &s->suite) ||
-        !ho_get_block(&c, 1, &psk) || psk.len > HO_HASH_MAX || !ho_get_u32(&c, &s->age_add) ||
+        !ho_get_block(&c, 1, &psk) || psk.len > CRYPTO_HASH_MAX || !ho_get_u32(&c, &s->age_add) ||
         !ho_get_u32(&c, &s->lifetime_s) || !ho_get_u64(&c, &issued) || !ho_get_block(&c, 1, &alpn) ||
         !ho_get_block(&c, 1, &sni) || !ho_get_block(&c, 2, &ticket) || !ho_cursor_empty(&c))
         return HO_ERR_INVALID_ARG;
     const ho_tls_suite *suite = ho_tls_suite_by_id(s->suite);
-    if (suite == NULL || psk.len != ho_hash_len(suite->hash))
+    if (suite == NULL || psk.len != crypto_hash_len(suite->hash))
         return HO_ERR_INVALID_ARG;
     memcpy(s->psk, psk.p, psk.len);
     s->psk_len = psk.len;
@@ -106,17 +106,17 @@ int tls_ticket_seal(ho_tls_config *cfg, int64_t now_ms, const struct session *s,
         rc = ho_random(nonce, sizeof(nonce));
     if (rc == HO_OK)
         rc = tls_session_encode(s, &plain);
-    ho_aead *aead = rc == HO_OK ? ho_aead_new(HO_AEAD_AES_256_GCM, true, key.key, nonce) : NULL;
+    crypto_aead *aead = rc == HO_OK ? crypto_aead_new(HO_AEAD_AES_256_GCM, true, key.key, nonce) : NULL;
     if (rc == HO_OK && aead == NULL)
         rc = HO_ERR_CRYPTO;
     if (rc == HO_OK) {
         /* key id || nonce || AEAD(session), the key id authenticated as AAD */
         ho_put_bytes(out, key.id, sizeof(key.id));
         ho_put_bytes(out, nonce, sizeof(nonce));
-        uint8_t *ct = ho_put_space(out, plain.len + HO_AEAD_TAG_LEN);
-        rc = ct == NULL ? HO_ERR_NOMEM : ho_aead_seal(aead, 0, key.id, sizeof(key.id), plain.data, plain.len, ct);
+        uint8_t *ct = ho_put_space(out, plain.len + CRYPTO_AEAD_TAG_LEN);
+        rc = ct == NULL ? HO_ERR_NOMEM : crypto_aead_seal(aead, 0, key.id, sizeof(key.id), plain.data, plain.len, ct);
     }
-    ho_aead_free(aead);
+    crypto_aead_free(aead);
     ho_buf_free(&plain);
     ho_wipe(&key, sizeof(key));
     return rc;
@@ -125,18 +125,18 @@ int tls_ticket_seal(ho_tls_config *cfg, int64_t now_ms, const struct session *s,
 int tls_ticket_open(ho_tls_config *cfg, int64_t now_ms, const uint8_t *ticket, size_t len, struct session *s)
 {
     struct ticket_key key;
-    if (len < sizeof(key.id) + TICKET_NONCE + HO_AEAD_TAG_LEN + 1 || !find_key(cfg, ticket, &key))
+    if (len < sizeof(key.id) + TICKET_NONCE + CRYPTO_AEAD_TAG_LEN + 1 || !find_key(cfg, ticket, &key))
         return HO_ERR_NOT_FOUND;
     const uint8_t *nonce = ticket + sizeof(key.id);
     const uint8_t *ct = nonce + TICKET_NONCE;
     size_t ct_len = len - sizeof(key.id) - TICKET_NONCE;
     uint8_t *plain = malloc(ct_len);
-    ho_aead *aead = ho_aead_new(HO_AEAD_AES_256_GCM, false, key.key, nonce);
+    crypto_aead *aead = crypto_aead_new(HO_AEAD_AES_256_GCM, false, key.key, nonce);
     int rc = plain == NULL || aead == NULL ? HO_ERR_NOMEM : HO_OK;
     if (rc == HO_OK)
-        rc = ho_aead_open(aead, 0, key.id, sizeof(key.id), ct, ct_len, plain);
+        rc = crypto_aead_open(aead, 0, key.id, sizeof(key.id), ct, ct_len, plain);
     if (rc == HO_OK)
-        rc = tls_session_decode(plain, ct_len - HO_AEAD_TAG_LEN, s);
+        rc = tls_session_decode(plain, ct_len - CRYPTO_AEAD_TAG_LEN, s);
     /* §4.6.1: a ticket is good for at most its lifetime. */
     if (rc == HO_OK && now_ms - s->issued_ms > (int64_t)s->lifetime_s * 1000) {
         tls_session_clear(s);
@@ -146,7 +146,7 @@ int tls_ticket_open(ho_tls_config *cfg, int64_t now_ms, const uint8_t *ticket, s
         ho_wipe(plain, ct_len);
         free(plain);
     }
-    ho_aead_free(aead);
+    crypto_aead_free(aead);
     ho_wipe(&key, sizeof(key));
     return rc;
 }

@@ -3,6 +3,7 @@
 #define HO_TLS_INT_H
 
 #include "handoff/tls.h"
+#include "crypto/prim.h"
 
 #include <pthread.h>
 
@@ -91,16 +92,16 @@ struct ho_tls_config {
 struct keysched {
     ho_hash_alg hash;
     size_t hash_len;
-    uint8_t secret[HO_HASH_MAX]; /* early → handshake → master */
-    uint8_t client_hs[HO_HASH_MAX], server_hs[HO_HASH_MAX];
-    uint8_t client_ap[HO_HASH_MAX], server_ap[HO_HASH_MAX];
-    uint8_t exporter[HO_HASH_MAX], resumption[HO_HASH_MAX];
+    uint8_t secret[CRYPTO_HASH_MAX]; /* early → handshake → master */
+    uint8_t client_hs[CRYPTO_HASH_MAX], server_hs[CRYPTO_HASH_MAX];
+    uint8_t client_ap[CRYPTO_HASH_MAX], server_ap[CRYPTO_HASH_MAX];
+    uint8_t exporter[CRYPTO_HASH_MAX], resumption[CRYPTO_HASH_MAX];
 };
 
 /* A resumable session: what a client stores and a server seals in a ticket. */
 struct session {
     uint16_t suite;
-    uint8_t psk[HO_HASH_MAX];
+    uint8_t psk[CRYPTO_HASH_MAX];
     size_t psk_len;
     uint32_t age_add;
     uint32_t lifetime_s;
@@ -111,10 +112,14 @@ struct session {
     size_t ticket_len;
 };
 
-/* Handler status: what the driver does next. */
+/* Handler status: what the driver does next. A handler never writes
+ * tls->state; it says which of its row's successors it took, and the driver
+ * (handshake.c) moves there. Helpers that send or check one message return
+ * HS_OK or HS_ERROR only. */
 typedef enum {
-    HS_OK,    /* message consumed; state advanced as the handler set it */
-    HS_ERROR, /* tls->error holds the alert */
+    HS_OK,    /* message consumed; go to the row's `next` state */
+    HS_ALT,   /* message consumed; go to the row's `alt` state (a branch) */
+    HS_ERROR, /* tls->error holds the alert; the state stays */
 } hs_status;
 
 typedef enum {
@@ -132,18 +137,23 @@ typedef enum {
     ST_S_WAIT_CH2,
     ST_S_WAIT_FINISHED,
     ST_S_CONNECTED,
-    ST__COUNT
+    ST__COUNT,
+    ST_NONE = ST__COUNT /* a row without a branch: `alt` */
 } hs_state;
 
 typedef hs_status (*hs_handler)(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t msg_len,
                                 ho_tls_out *out);
 
 /* One row of a role's handshake table: in `state`, a message of `type`
- * arriving at `epoch` is handled by `handler`. */
+ * arriving at `epoch` is handled by `handler`, after which the driver moves
+ * to `next` (HS_OK) or, where the handler branches, to `alt` (HS_ALT).
+ * A successor the row does not list is refused with internal_error. */
 struct hs_transition {
     hs_state state;
     ho_epoch epoch;
     uint8_t type;
+    hs_state next;
+    hs_state alt; /* ST_NONE: the handler cannot branch */
     hs_handler handler;
 };
 
@@ -166,7 +176,7 @@ struct ho_tls {
     ho_buf msg; /* partial handshake message */
 
     /* transcript: buffered raw until the hash is known (client) */
-    ho_hash_ctx *transcript;
+    crypto_hash_ctx *transcript;
     ho_buf transcript_raw;
     struct keysched ks;
 
@@ -182,7 +192,7 @@ struct ho_tls {
     size_t session_id_len;
 
     /* client */
-    ho_kex *kex;
+    crypto_kex *kex;
     uint8_t cookie[512];
     size_t cookie_len;
     struct session offered; /* session offered for resumption */
@@ -207,6 +217,10 @@ extern const size_t ho_tls_client_table_len;
 extern const struct hs_transition ho_tls_server_table[];
 extern const size_t ho_tls_server_table_len;
 const char *ho_tls_state_name(hs_state s);
+/* The driver's move after a handler returned `taken` for `row` (HS_OK or
+ * HS_ALT): HS_OK once in the successor, HS_ERROR (internal_error) if the
+ * row is not the current state's or lists no such successor. */
+hs_status tls_take_successor(ho_tls *tls, const struct hs_transition *row, hs_status taken);
 
 hs_status tls_fail(ho_tls *tls, int err, const char *why);
 #define tls_alert(tls, alert, why) tls_fail((tls), HO_ERR_TLS_ALERT(alert), (why))
