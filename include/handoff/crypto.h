@@ -42,6 +42,13 @@ HO_API int ho_hkdf_expand(ho_hash_alg alg, const uint8_t *prk, const void *info,
 HO_API int ho_hkdf_expand_label(ho_hash_alg alg, const uint8_t *secret, const char *label, const void *context,
                          size_t contextlen, uint8_t *out, size_t outlen);
 
+/* Several HKDF-Expand-Labels with an empty context from one secret:
+ * outs[k] = HKDF-Expand-Label(secret, labels[k], "", lens[k]). For SHA-256
+ * and lengths up to 32 the HMAC key is prepared once for all of them (the
+ * QUIC "quic key", "quic iv", "quic hp" triple, RFC 9001 §5.1). */
+HO_API int ho_hkdf_expand_labels(ho_hash_alg alg, const uint8_t *secret, size_t n, const char *const labels[],
+                                 uint8_t *const outs[], const size_t lens[]);
+
 /* ---- AEAD ------------------------------------------------------------ */
 typedef enum { HO_AEAD_AES_128_GCM = 0, HO_AEAD_AES_256_GCM = 1, HO_AEAD_CHACHA20_POLY1305 = 2 } ho_aead_alg;
 #define HO_AEAD_IV_LEN 12
@@ -55,6 +62,10 @@ typedef struct ho_aead ho_aead;
 HO_API ho_aead *ho_aead_new(ho_aead_alg alg, bool encrypt, const uint8_t *key, const uint8_t iv[HO_AEAD_IV_LEN]);
 HO_API void ho_aead_free(ho_aead *a);
 HO_API ho_aead_alg ho_aead_alg_of(const ho_aead *a);
+/* Installs a new key and IV of the same algorithm in a, keeping its cipher
+ * context (no allocation): for keys used for one packet each, e.g. QUIC
+ * Initial keys checked before a connection exists. */
+HO_API int ho_aead_rekey(ho_aead *a, const uint8_t *key, const uint8_t iv[HO_AEAD_IV_LEN]);
 /* out receives inlen + HO_AEAD_TAG_LEN bytes; out may equal in. */
 HO_API int ho_aead_seal(ho_aead *a, uint64_t seq, const void *aad, size_t aadlen, const void *in, size_t inlen,
                  uint8_t *out);
@@ -68,6 +79,8 @@ typedef struct ho_hp ho_hp;
 HO_API ho_hp *ho_hp_new(ho_aead_alg alg, const uint8_t *key);
 HO_API int ho_hp_mask(ho_hp *h, const uint8_t sample[16], uint8_t mask[5]);
 HO_API void ho_hp_free(ho_hp *h);
+/* A new key of the same algorithm in h, keeping its context. */
+HO_API int ho_hp_rekey(ho_hp *h, const uint8_t *key);
 
 /* ---- key exchange ---------------------------------------------------- */
 /* Values are the TLS NamedGroup code points. */

@@ -61,6 +61,15 @@ void ho_aead_free(ho_aead *a)
 
 ho_aead_alg ho_aead_alg_of(const ho_aead *a) { return a->alg; }
 
+int ho_aead_rekey(ho_aead *a, const uint8_t *key, const uint8_t iv[HO_AEAD_IV_LEN])
+{
+    memcpy(a->iv, iv, HO_AEAD_IV_LEN);
+    /* The cipher and IV length stay; only the key schedule is redone. */
+    if (EVP_CipherInit_ex(a->ctx, NULL, NULL, key, NULL, a->encrypt ? 1 : 0) != 1)
+        return HO_ERR_CRYPTO;
+    return HO_OK;
+}
+
 /* RFC 8446 §5.3: the 64-bit sequence number, big-endian and left-padded to
  * the IV length, XORed with the static IV. */
 static int aead_set_nonce(ho_aead *a, uint64_t seq)
@@ -177,6 +186,13 @@ int ho_hp_mask(ho_hp *h, const uint8_t sample[16], uint8_t mask[5])
     if (EVP_EncryptUpdate(h->ctx, block, &n, sample, 16) != 1 || n != 16)
         return HO_ERR_CRYPTO;
     memcpy(mask, block, 5);
+    return HO_OK;
+}
+
+int ho_hp_rekey(ho_hp *h, const uint8_t *key)
+{
+    if (EVP_EncryptInit_ex(h->ctx, NULL, NULL, key, NULL) != 1)
+        return HO_ERR_CRYPTO;
     return HO_OK;
 }
 

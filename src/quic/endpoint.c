@@ -116,6 +116,7 @@ struct ho_quic_endpoint {
     ho_quic_endpoint_stats st;
     uint8_t *scratch;             /* a client Initial opened before any connection */
     size_t scratch_cap;
+    ho_quic_keys initial_rx;      /* its keys: contexts rekeyed per Initial */
     /* handshake offload */
     ep_step steps;                /* sentinel of the steps out */
     ep_step *back_head, *back_tail; /* steps whose done ran, to finish */
@@ -326,6 +327,8 @@ ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg)
     }
     ho_wipe(tkey, sizeof(tkey));
     ep->retry_aead = ho_quic_retry_aead_new(HO_QUIC_VERSION_1);
+    if (rc == HO_OK)
+        rc = ho_quic_initial_check_keys_new(&ep->initial_rx);
     /* Random per-endpoint: the table's hash key and the token nonce start
      * (a 64-bit counter from a random start: GCM nonces never repeat within
      * one endpoint; across endpoints sharing the secret, collisions are
@@ -405,6 +408,7 @@ void ho_quic_endpoint_free(ho_quic_endpoint *ep)
     table_free(&ep->tokens);
     free(ep->queue);
     free(ep->scratch);
+    ho_quic_keys_free(&ep->initial_rx);
     ho_aead_free(ep->token_seal);
     ho_aead_free(ep->token_open);
     ho_aead_free(ep->retry_aead);
@@ -959,7 +963,7 @@ static bool initial_authentic(ho_quic_endpoint *ep, const uint8_t *dgram, const 
         ep->scratch = p;
         ep->scratch_cap = cap;
     }
-    int rc = ho_quic_initial_authenticate(dgram, hdr, ep->scratch, ep->scratch_cap);
+    int rc = ho_quic_initial_authenticate(&ep->initial_rx, dgram, hdr, ep->scratch, ep->scratch_cap);
     if (rc == HO_OK)
         return true;
     if (rc == HO_ERR_DECRYPT)

@@ -11,22 +11,32 @@
 #include "quic/frame.h"
 #include "quic/packet.h"
 
-int ho_quic_initial_authenticate(const uint8_t *dgram, const ho_quic_header *hdr, uint8_t *scratch, size_t cap)
+int ho_quic_initial_authenticate(ho_quic_keys *k, const uint8_t *dgram, const ho_quic_header *hdr, uint8_t *scratch,
+                                 size_t cap)
 {
-    if (hdr->type != HO_QUIC_PKT_INITIAL || hdr->packet_len > cap)
+    /* RFC 9001 §5.2: version 1's salt; other versions never get here. */
+    static const uint8_t salt_v1[20] = {0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17,
+                                        0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a};
+    if (hdr->type != HO_QUIC_PKT_INITIAL || hdr->version != HO_QUIC_VERSION_1 || hdr->packet_len > cap)
         return HO_ERR_INVALID_ARG;
-    /* RFC 9001 §5.2: the client's Initial secret comes from the DCID of
-     * its first Initial; only the client-to-server direction is needed. */
-    uint8_t client[32], server[32];
+    /* RFC 9001 §5.2: initial_secret = HKDF-Extract(initial_salt, DCID of
+     * the client's first Initial); client_initial_secret =
+     * HKDF-Expand-Label(initial_secret, "client in", "", 32). Only the
+     * client-to-server direction is derived, into k's contexts (rekeyed,
+     * not allocated). */
+    uint8_t initial[32], client[32];
     ho_quic_key_material m;
-    ho_quic_keys k = {NULL, NULL};
-    int rc = ho_quic_initial_secrets(hdr->version, hdr->dcid.data, hdr->dcid.len, client, server);
+    int rc = ho_hkdf_extract(HO_HASH_SHA256, salt_v1, sizeof(salt_v1), hdr->dcid.data, hdr->dcid.len, initial);
+    if (rc == HO_OK)
+        rc = ho_hkdf_expand_label(HO_HASH_SHA256, initial, "client in", NULL, 0, client, sizeof(client));
     if (rc == HO_OK)
         rc = ho_quic_key_material_derive(HO_HASH_SHA256, HO_AEAD_AES_128_GCM, client, &m);
     if (rc == HO_OK)
-        rc = ho_quic_keys_new(&k, &m, false);
+        rc = ho_aead_rekey(k->aead, m.key, m.iv);
+    if (rc == HO_OK)
+        rc = ho_hp_rekey(k->hp, m.hp);
+    ho_wipe(initial, sizeof(initial));
     ho_wipe(client, sizeof(client));
-    ho_wipe(server, sizeof(server));
     ho_wipe(&m, sizeof(m));
     if (rc != HO_OK)
         return rc;
@@ -35,8 +45,7 @@ int ho_quic_initial_authenticate(const uint8_t *dgram, const ho_quic_header *hdr
     memcpy(scratch, dgram, hdr->packet_len);
     ho_quic_header h = *hdr;
     /* The client's first packet in the space: no largest yet (§17.1). */
-    rc = ho_quic_packet_unprotect(&k, scratch, &h, HO_QUIC_PN_NONE);
-    ho_quic_keys_free(&k);
+    rc = ho_quic_packet_unprotect(k, scratch, &h, HO_QUIC_PN_NONE);
     if (rc == HO_ERR_QUIC_DISCARD || rc == HO_ERR_DECRYPT) {
         ho_wipe(scratch, hdr->packet_len);
         return HO_ERR_DECRYPT;
@@ -56,4 +65,12 @@ int ho_quic_initial_authenticate(const uint8_t *dgram, const ho_quic_header *hdr
         ;
     ho_wipe(scratch, hdr->packet_len);
     return rc == HO_ERR_NOT_FOUND ? HO_OK : rc;
+}
+
+int ho_quic_initial_check_keys_new(ho_quic_keys *k)
+{
+    ho_quic_key_material m;
+    memset(&m, 0, sizeof(m));
+    m.aead = HO_AEAD_AES_128_GCM;
+    return ho_quic_keys_new(k, &m, false);
 }
