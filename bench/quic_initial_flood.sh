@@ -61,7 +61,7 @@ settle() {
 
 # phase KIND: one flood; prints "KIND us_per_dgram dgrams conns undecryptable".
 phase() {
-    local kind=$1 j0 j1 t0 t1 d c u
+    local kind=$1 j0 j1 t0 t1 d c u u0 u1
     j0=$(settle)
     t0=$(cpu_ticks "$BENCH_PID")
     if [ "$kind" = forged ]; then
@@ -73,7 +73,10 @@ phase() {
     t1=$(cpu_ticks "$BENCH_PID")
     d=$(($(jfield "$j1" h3_datagrams_received) - $(jfield "$j0" h3_datagrams_received)))
     c=$(($(jfield "$j1" h3_connections) - $(jfield "$j0" h3_connections)))
-    u=$(($(jfield "$j1" quic_initial_undecryptable) - $(jfield "$j0" quic_initial_undecryptable)))
+    # (0 with a server older than the counter, for a before/after comparison)
+    u0=$(jfield "$j0" quic_initial_undecryptable)
+    u1=$(jfield "$j1" quic_initial_undecryptable)
+    u=$((${u1:-0} - ${u0:-0}))
     awk -v k="$kind" -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v d="$d" -v c="$c" -v u="$u" \
         'BEGIN { printf "%s %.2f %d %d %d\n", k, (d > 0 ? t * 1e6 / hz / d : 0), d, c, u }'
 }
