@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 enum {
+    GET_MAX_HEADERS = 32,
     READ_TIMEOUT_MS = 10000,
     TICKET_WAIT_MS = 500, /* after a complete response, for a late NewSessionTicket */
 };
@@ -36,6 +37,8 @@ typedef struct get_options {
     unsigned long max_udp_payload;
     char **urls;            /* all the URLs (--h3 takes several) */
     int nurls;
+    ho_http_header headers[GET_MAX_HEADERS]; /* -H: extra request fields */
+    size_t nheaders;
 } get_options;
 
 typedef struct url_parts {
@@ -72,6 +75,8 @@ void get_usage(FILE *f)
             "  -v, --verbose    print suite, group, alpn, resumed, hrr (and key-update) to stderr;\n"
             "                   --h3: suite, resumed, retry, version negotiation, key updates\n"
             "  -i, --include    write the status line and headers too\n"
+            "  -H, --header 'NAME: VALUE'  add a request header field (repeatable, up to 32;\n"
+            "                   the name is sent in lowercase)\n"
             "  --h3             fetch over HTTP/3 (QUIC on UDP, ALPN h3) instead of TLS over TCP;\n"
             "                   takes --insecure, --cafile, --suites, --groups, --resume\n"
             "  --ciphers LIST   the same as --suites (e.g. TLS_CHACHA20_POLY1305_SHA256)\n"
@@ -321,9 +326,16 @@ static int fetch(const get_options *o, const url_parts *u, ho_tls_config *cfg, s
     ho_buf req;
     ho_buf_init(&req);
     char line[1400];
-    int n = snprintf(line, sizeof(line), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", u->path,
+    int n = snprintf(line, sizeof(line), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", u->path,
                      u->host_header);
     ho_put_bytes(&req, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0);
+    for (size_t i = 0; i < o->nheaders; i++) {
+        ho_put_bytes(&req, o->headers[i].name.p, o->headers[i].name.len);
+        ho_put_bytes(&req, ": ", 2);
+        ho_put_bytes(&req, o->headers[i].value.p, o->headers[i].value.len);
+        ho_put_bytes(&req, "\r\n", 2);
+    }
+    ho_put_bytes(&req, "\r\n", 2);
     err = ho_tls_conn_write(c, req.data, req.len);
     ho_buf_free(&req);
     if (err == HO_OK)
@@ -528,7 +540,8 @@ static int fetch_h3(const get_options *o, ho_tls_config *cfg, session_sink *sink
                            .timeout_ms = o->timeout_ms, .quic_version = o->quic_version,
                            .key_updates = o->key_update ? (o->key_updates ? o->key_updates : 1) : 0,
                            .no_gso = o->no_gso, .no_gro = o->no_gro, .no_ecn = o->no_ecn,
-                           .max_udp_payload = (size_t)o->max_udp_payload};
+                           .max_udp_payload = (size_t)o->max_udp_payload, .headers = o->headers,
+                           .nheaders = o->nheaders};
     if (o->resume != NULL) {
         err = app_read_file(o->resume, &blob);
         if (err == HO_OK) {
@@ -634,14 +647,14 @@ int get_main(int argc, char **argv)
         {"output-dir", required_argument, NULL, 'o'}, {"timeout", required_argument, NULL, 'T'},
         {"no-gso", no_argument, NULL, 'G'},       {"no-gro", no_argument, NULL, 'R'},
         {"no-ecn", no_argument, NULL, 'E'},       {"max-udp-payload", required_argument, NULL, 'M'},
-        {"psk-ke", no_argument, NULL, 'P'},
+        {"psk-ke", no_argument, NULL, 'P'},       {"header", required_argument, NULL, 'H'},
         {NULL, 0, NULL, 0},
     };
     get_options o = {.timeout_ms = 60000};
     int opt;
     char *end;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "viho:", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "viho:H:", opts, NULL)) != -1) {
         switch (opt) {
         case 'k': o.insecure = true; break;
         case 'c': o.cafile = optarg; break;
@@ -663,6 +676,24 @@ int get_main(int argc, char **argv)
             break;
         case 'v': o.verbose = true; break;
         case 'i': o.include_head = true; break;
+        case 'H': {
+            /* NAME: VALUE, the name a token (checked by the server), the
+             * value without its leading blanks; in place in argv. */
+            char *colon = strchr(optarg, ':');
+            if (colon == NULL || colon == optarg || o.nheaders == GET_MAX_HEADERS) {
+                fprintf(stderr, "handoff: -H 'NAME: VALUE', at most %d\n", GET_MAX_HEADERS);
+                return 2;
+            }
+            *colon = '\0';
+            for (char *p = optarg; *p != '\0'; p++)
+                if (*p >= 'A' && *p <= 'Z')
+                    *p = (char)(*p - 'A' + 'a');
+            char *v = colon + 1;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            o.headers[o.nheaders++] = (ho_http_header){{optarg, strlen(optarg)}, {v, strlen(v)}};
+            break;
+        }
         case '3': o.h3 = true; break;
         case 'o': o.output_dir = optarg; break;
         case 'Q': {

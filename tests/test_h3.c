@@ -664,6 +664,96 @@ static void test_frame_errors(void)
     fprintf(stderr, "random request bytes: %d connection errors, %d connections still serving\n", closed, served);
 }
 
+/* ---- field-section limit (issue 12 item 5) -------------------------------- */
+
+/* A GET of /baseline2?a=1&b=1 with one more field "x-big" whose value makes
+ * the RFC 9114 §4.2.2 size of the section exactly `size` (name + value + 32
+ * per field); value_len instead when size is 0. */
+static int big_request(sim *s, size_t size, size_t value_len, ho_h3_response **out)
+{
+    static char big[200000];
+    memset(big, 'a', sizeof(big));
+    ho_http_header f[5] = {hf(":method", "GET"), hf(":scheme", "https"), hf(":authority", "localhost"),
+                           hf(":path", "/baseline2?a=1&b=1"), hf("x-big", "")};
+    size_t base = 0;
+    for (int i = 0; i < 5; i++)
+        base += f[i].name.len + f[i].value.len + 32;
+    size_t vlen = size != 0 ? size - base : value_len;
+    if (vlen >= sizeof(big))
+        return HO_ERR_INVALID_ARG;
+    f[4].value = (ho_http_str){big, vlen};
+    return ho_h3_client_request(s->h3[0], f, 5, out);
+}
+
+static void test_field_section_limit(void)
+{
+    sim s;
+    if (!start(&s, 0, 21)) {
+        sim_free(&s);
+        return;
+    }
+    ho_h3_response *r = fetch(&s, "/baseline2?a=1&b=1", NULL);
+    CHECK(r != NULL && r->status == 200);
+    /* At the limit we announce (16384): served; one byte over: 431 for that
+     * request only, while a normal request in flight at the same time on
+     * the same connection is answered. */
+    resp_set rs = {.n = 4};
+    CHECK_EQ(big_request(&s, 16384, 0, &rs.r[0]), HO_OK);
+    CHECK_EQ(big_request(&s, 16385, 0, &rs.r[1]), HO_OK);
+    CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/baseline2?a=2&b=3", NULL, &rs.r[2]), HO_OK);
+    /* ~80 KB: used to be served (200) although over the limit. */
+    CHECK_EQ(big_request(&s, 0, 80000, &rs.r[3]), HO_OK);
+    CHECK(run(&s, all_done, &rs, HO_QUIC_SEC(20)));
+    CHECK_EQ(rs.r[0]->status, 200);
+    CHECK_EQ(rs.r[1]->status, 431);
+    CHECK(!rs.r[1]->reset);
+    CHECK_EQ(rs.r[2]->status, 200);
+    CHECK(rs.r[2]->body.len == 1 && rs.r[2]->body.data[0] == '5');
+    /* An 80,000-byte value encodes in a HEADERS frame over 32 KiB: refused
+     * before decoding with H3_REQUEST_REJECTED (or 431 if the encoder's
+     * Huffman squeezed it under the frame bound). */
+    CHECK((rs.r[3]->reset && rs.r[3]->reset_code == HO_H3_REQUEST_REJECTED) || rs.r[3]->status == 431);
+    /* ~100 KB: used to close the connection (H3_GENERAL_PROTOCOL_ERROR). */
+    ho_h3_response *huge = NULL;
+    CHECK_EQ(big_request(&s, 0, 150000, &huge), HO_OK);
+    resp_set one = {.n = 1, .r = {huge}};
+    CHECK(run(&s, all_done, &one, HO_QUIC_SEC(20)));
+    CHECK(huge->reset);
+    CHECK_EQ(huge->reset_code, HO_H3_REQUEST_REJECTED);
+    CHECK_EQ(huge->status, 0);
+    CHECK_EQ(ho_h3_error(s.h3[1]), 0);
+    CHECK(!ho_quic_conn_is_closing(s.conn[1]));
+
+    /* A HEADERS frame announcing 1 GiB, of which only a few bytes come: the
+     * stream is refused at its frame header, nothing of it buffered. */
+    static const uint8_t hdr[] = {0x01, 0xc0, 0x00, 0x00, 0x00, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 'x', 'y'};
+    size_t w = 0;
+    s.raw_reset = 0;
+    CHECK_EQ(ho_quic_stream_open(s.conn[0], true, &s.raw_id), HO_OK);
+    CHECK_EQ(ho_quic_stream_write(s.conn[0], s.raw_id, hdr, sizeof(hdr), false, &w), HO_OK);
+    run(&s, NULL, NULL, HO_QUIC_MS(300));
+    CHECK_EQ(s.raw_reset, HO_H3_REQUEST_REJECTED);
+    /* The frame header split over two writes (and two reads). */
+    static const uint8_t hdr2[] = {0x01, 0x80, 0x01, 0x00, 0x00}; /* length 65536 */
+    s.raw_reset = 0;
+    CHECK_EQ(ho_quic_stream_open(s.conn[0], true, &s.raw_id), HO_OK);
+    CHECK_EQ(ho_quic_stream_write(s.conn[0], s.raw_id, hdr2, 2, false, &w), HO_OK);
+    run(&s, NULL, NULL, HO_QUIC_MS(100));
+    CHECK_EQ(s.raw_reset, 0);
+    CHECK_EQ(ho_quic_stream_write(s.conn[0], s.raw_id, hdr2 + 2, sizeof(hdr2) - 2, false, &w), HO_OK);
+    run(&s, NULL, NULL, HO_QUIC_MS(300));
+    CHECK_EQ(s.raw_reset, HO_H3_REQUEST_REJECTED);
+    CHECK_EQ(ho_h3_error(s.h3[1]), 0);
+
+    /* After all that, the same connection still answers. */
+    r = fetch(&s, "/baseline2?a=40&b=2", NULL);
+    CHECK(r != NULL && r->status == 200);
+    if (r != NULL)
+        CHECK(r->body.len == 2 && memcmp(r->body.data, "42", 2) == 0);
+    CHECK(!ho_quic_conn_is_closing(s.conn[1]));
+    sim_free(&s);
+}
+
 /* RFC 9114 §6.2.1: closing a control stream is H3_CLOSED_CRITICAL_STREAM. */
 static void test_critical_stream(void)
 {
@@ -1027,6 +1117,7 @@ int main(void)
     RUN(test_cancel);
     RUN(test_critical_stream);
     RUN(test_frame_errors);
+    RUN(test_field_section_limit);
     test_client_vs_gtlsserver(); /* a missing gtlsserver fails it */
     if (access("/usr/bin/gtlsclient", X_OK) == 0)
         RUN(test_server_vs_gtlsclient);

@@ -760,6 +760,168 @@ static void test_routing(void)
     net_free(&n);
 }
 
+/* ---- forged Initials (issue 12 item 3) ------------------------------------- */
+
+/* A 1200-byte long header of version 1 shaped like a client Initial (DCID
+ * and SCID of 8 bytes, no token, a Length that covers the rest) whose
+ * protected part is random: it cannot be decrypted. */
+static size_t forge_random_initial(uint8_t *out)
+{
+    size_t len = 1200;
+    ho_random(out, len);
+    out[0] = (uint8_t)(0xc0 | (out[0] & 0x0f)); /* long, fixed bit, Initial */
+    out[1] = out[2] = out[3] = 0;
+    out[4] = 1;
+    out[5] = 8;            /* DCID length; DCID random */
+    out[14] = 8;           /* SCID length; SCID random */
+    out[23] = 0;           /* token length */
+    size_t rest = len - 26; /* 2-byte Length, then pn + payload */
+    out[24] = (uint8_t)(0x40 | rest >> 8);
+    out[25] = (uint8_t)rest;
+    return len;
+}
+
+/* A properly protected client Initial for a fresh random DCID whose
+ * payload is `frames` (padded to 1200 bytes). */
+static size_t seal_initial(const uint8_t *frames, size_t flen, uint8_t *out)
+{
+    ho_quic_header h = {0};
+    h.type = HO_QUIC_PKT_INITIAL;
+    h.version = 1;
+    h.dcid.len = h.scid.len = 8;
+    ho_random(h.dcid.data, 8);
+    ho_random(h.scid.data, 8);
+    h.pn = 0;
+    h.pn_len = 1;
+    ho_quic_keys tx = {0}, rx = {0};
+    ho_quic_initial_keys(1, h.dcid.data, h.dcid.len, false, &tx, &rx);
+    ho_buf b;
+    ho_buf_init(&b);
+    size_t start, r = 0;
+    if (ho_quic_header_write(&b, &h, &start) == HO_OK) {
+        ho_put_bytes(&b, frames, flen);
+        if (ho_quic_packet_seal(&b, start, &h, &tx, 1200) == HO_OK && b.len <= 1500) {
+            memcpy(out, b.data, b.len);
+            r = b.len;
+        }
+    }
+    ho_buf_free(&b);
+    ho_quic_keys_free(&tx);
+    ho_quic_keys_free(&rx);
+    return r;
+}
+
+/* Nothing the endpoint could send: forged Initials are answered by nothing. */
+static size_t endpoint_output(net *n)
+{
+    uint8_t buf[1500];
+    ho_quic_endpoint_out out = {.buf = buf, .cap = sizeof(buf)};
+    size_t total = 0, w;
+    while ((w = ho_quic_endpoint_send(n->ep, &out, n->now)) > 0)
+        total += w;
+    return total;
+}
+
+static void test_forged_initials(void)
+{
+    net n;
+    net_init(&n, false, 0);
+    int i = add_client(&n);
+    uint8_t real[1500], g[1500];
+    size_t rlen = client_datagram(&n, i, real);
+    CHECK(rlen >= 1200);
+    ho_quic_endpoint_stats st;
+
+    /* Random payloads with a well-formed header and an 8-byte DCID. */
+    for (int k = 0; k < 200; k++) {
+        size_t len = forge_random_initial(g);
+        ho_quic_endpoint_receive(n.ep, g, len, &n.spath[i], n.now);
+    }
+    ho_quic_endpoint_get_stats(n.ep, &st);
+    CHECK_EQ(st.initial_undecryptable, 200);
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 0);
+
+    /* The real Initial with its tag, then a ciphertext byte, corrupted. */
+    memcpy(g, real, rlen);
+    ho_quic_header rh;
+    CHECK_EQ(ho_quic_header_parse(g, rlen, 8, &rh), HO_OK);
+    g[rh.packet_len - 1] ^= 0x01;
+    ho_quic_endpoint_receive(n.ep, g, rlen, &n.spath[i], n.now);
+    memcpy(g, real, rlen);
+    g[rh.pn_offset + 40] ^= 0x80;
+    ho_quic_endpoint_receive(n.ep, g, rlen, &n.spath[i], n.now);
+    /* Truncated: the packet's Length cut to half, the datagram padded with
+     * zeros to 1200 (the header no longer matches what was sealed). */
+    memcpy(g, real, rlen);
+    size_t half = (rh.packet_len - rh.pn_offset) / 2;
+    g[rh.pn_offset - 2] = (uint8_t)(0x40 | half >> 8);
+    g[rh.pn_offset - 1] = (uint8_t)half;
+    memset(g + rh.pn_offset + half, 0, rlen - rh.pn_offset - half);
+    ho_quic_endpoint_receive(n.ep, g, rlen, &n.spath[i], n.now);
+    ho_quic_endpoint_get_stats(n.ep, &st);
+    CHECK_EQ(st.initial_undecryptable, 203);
+    /* The real Initial cut at 1100 bytes: its Length runs past the end,
+     * a malformed long header; a consistent 1100-byte one is under the
+     * 1200 bytes of RFC 9000 §14.1. Both dropped before any crypto. */
+    ho_quic_endpoint_receive(n.ep, real, 1100, &n.spath[i], n.now);
+    forge_random_initial(g);
+    g[24] = (uint8_t)(0x40 | (1100 - 26) >> 8);
+    g[25] = (uint8_t)(1100 - 26);
+    ho_quic_endpoint_receive(n.ep, g, 1100, &n.spath[i], n.now);
+    ho_quic_endpoint_get_stats(n.ep, &st);
+    CHECK_EQ(st.short_initials_dropped, 1);
+    CHECK_EQ(st.unknown_long, 1);
+    /* A DCID of 4 bytes (§7.2: at least 8). */
+    uint8_t sd[1200];
+    forge_random_initial(sd);
+    sd[5] = 4;
+    memmove(sd + 10, sd + 14, sizeof(sd) - 14);
+    sd[10] = 8;
+    sd[19] = 0;
+    sd[20] = (uint8_t)(0x40 | (1200 - 22 - 4) >> 8);
+    sd[21] = (uint8_t)(1200 - 22 - 4);
+    ho_quic_endpoint_receive(n.ep, sd, sizeof(sd), &n.spath[i], n.now);
+    /* A Handshake packet for no connection. */
+    forge_random_initial(g);
+    g[0] = (uint8_t)(0xe0 | (g[0] & 0x0f));
+    ho_quic_endpoint_receive(n.ep, g, 1200, &n.spath[i], n.now);
+    /* Authentic, but with frames an Initial may not carry (RFC 9000
+     * §12.4): STREAM, HANDSHAKE_DONE. */
+    static const uint8_t stream_frame[] = {0x0a, 0x00, 0x04, 'a', 'b', 'c', 'd'};
+    static const uint8_t hs_done[] = {0x1e};
+    size_t blen = seal_initial(stream_frame, sizeof(stream_frame), g);
+    CHECK(blen >= 1200);
+    ho_quic_endpoint_receive(n.ep, g, blen, &n.spath[i], n.now);
+    blen = seal_initial(hs_done, sizeof(hs_done), g);
+    ho_quic_endpoint_receive(n.ep, g, blen, &n.spath[i], n.now);
+    ho_quic_endpoint_get_stats(n.ep, &st);
+    CHECK_EQ(st.initial_bad_dcid, 1);
+    CHECK_EQ(st.unknown_long, 2);
+    CHECK_EQ(st.initial_bad_frames, 2);
+    CHECK_EQ(st.initial_undecryptable, 203);
+    CHECK_EQ(st.accepted, 0);
+    CHECK_EQ(n.accepted, 0);
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 0);
+    CHECK_EQ(endpoint_output(&n), 0);
+
+    /* An authentic Initial with only allowed frames (PING) makes one. */
+    static const uint8_t ping[] = {0x01};
+    blen = seal_initial(ping, sizeof(ping), g);
+    ho_quic_path other = n.spath[i]; /* from a port no test client has */
+    set_addr(&other.remote, &other.remote_len, 40100);
+    ho_quic_endpoint_receive(n.ep, g, blen, &other, n.now);
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 1);
+
+    /* The real client still gets through. */
+    ho_quic_endpoint_receive(n.ep, real, rlen, &n.spath[i], n.now);
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 2);
+    CHECK(run(&n, all_hs, n.now + HO_QUIC_SEC(5)));
+    send_msg(&n, i, "after the flood");
+    CHECK(run(&n, all_echoed, n.now + HO_QUIC_SEC(5)));
+    CHECK_MEM(n.echo[i], "after the flood", 15);
+    net_free(&n);
+}
+
 int main(void)
 {
     make_tls();
@@ -774,6 +936,7 @@ int main(void)
     RUN(test_admission_refuse);
     RUN(test_garbage);
     RUN(test_routing);
+    RUN(test_forged_initials);
     ho_tls_config_free(server_tls);
     ho_tls_config_free(client_tls);
     return ho_test_summary("test_quic_endpoint");

@@ -402,6 +402,10 @@ typedef struct ho_h3_fetch_opts {
      * not kept in out[i].body; a non-zero return aborts the fetch (HO_ERR_IO). */
     int (*on_body)(void *ctx, const struct ho_h3_response *r, const uint8_t *data, size_t len);
     void *body_ctx;
+    /* Extra request fields after the pseudo-headers, user-agent and
+     * accept-encoding (names in lowercase, RFC 9114 §4.2); at most 32. */
+    const ho_http_header *headers;
+    size_t nheaders;
 } ho_h3_fetch_opts;
 
 /* What the connection of a fetch went through (for -v and tests). */

@@ -387,6 +387,13 @@ typedef struct ho_quic_server_stats {
      * dropped because its queue was full, the sum of their waits (µs); the
      * sum of submit-to-finish times of offloaded steps (µs). */
     uint64_t steps_offloaded, steps_inline, step_queued, step_queue_overflows, step_queue_us, step_out_us;
+    /* datagrams for no connection dropped by the endpoint, by reason
+     * (ho_quic_endpoint_stats): Initials under 1200 bytes, that did not
+     * decrypt, with frames not allowed in an Initial, with a DCID under 8
+     * bytes, with a bad token; other long headers; small datagrams of
+     * unsupported versions. None of them made a connection. */
+    uint64_t initial_too_small, initial_undecryptable, initial_bad_frames, initial_bad_dcid, initial_bad_token;
+    uint64_t unknown_long, unknown_version;
 } ho_quic_server_stats;
 /* thread < 0: summed over the threads; else that thread's. Counters of
  * live connections are at most one loop iteration old. HO_ERR_NOT_FOUND

@@ -523,6 +523,17 @@ typedef struct ho_quic_endpoint_stats {
     /* connections the send loop and the timers looked at: those with work
      * (a datagram in, a timer due, a step back, an API call), never all */
     uint64_t conn_visits;
+    /* Datagrams for no connection, dropped by reason (each also in
+     * datagrams_dropped; too-small Initials are short_initials_dropped,
+     * Initials with a bad token invalid_tokens): Initials whose header
+     * protection or AEAD did not check with the keys of their DCID
+     * (undecryptable) or whose frames are not allowed in an Initial
+     * (bad_frames), Initials with a DCID under 8 bytes (bad_dcid),
+     * Handshake/0-RTT or malformed long headers (unknown_long), and
+     * datagrams under 1200 bytes of an unsupported version
+     * (unknown_version). No connection is made for any of them. */
+    uint64_t initial_undecryptable, initial_bad_frames, initial_bad_dcid;
+    uint64_t unknown_long, unknown_version;
 } ho_quic_endpoint_stats;
 HO_API void ho_quic_endpoint_get_stats(const ho_quic_endpoint *ep, ho_quic_endpoint_stats *st);
 

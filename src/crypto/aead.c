@@ -61,6 +61,15 @@ void crypto_aead_free(crypto_aead *a)
 
 ho_aead_alg crypto_aead_alg_of(const crypto_aead *a) { return a->alg; }
 
+int crypto_aead_rekey(crypto_aead *a, const uint8_t *key, const uint8_t iv[HO_AEAD_IV_LEN])
+{
+    memcpy(a->iv, iv, HO_AEAD_IV_LEN);
+    /* The cipher and IV length stay; only the key schedule is redone. */
+    if (EVP_CipherInit_ex(a->ctx, NULL, NULL, key, NULL, a->encrypt ? 1 : 0) != 1)
+        return HO_ERR_CRYPTO;
+    return HO_OK;
+}
+
 /* RFC 8446 §5.3: the 64-bit sequence number, big-endian and left-padded to
  * the IV length, XORed with the static IV. */
 static int aead_set_nonce(crypto_aead *a, uint64_t seq)
@@ -177,6 +186,13 @@ int crypto_hp_mask(crypto_hp *h, const uint8_t sample[16], uint8_t mask[5])
     if (EVP_EncryptUpdate(h->ctx, block, &n, sample, 16) != 1 || n != 16)
         return HO_ERR_CRYPTO;
     memcpy(mask, block, 5);
+    return HO_OK;
+}
+
+int crypto_hp_rekey(crypto_hp *h, const uint8_t *key)
+{
+    if (EVP_EncryptInit_ex(h->ctx, NULL, NULL, key, NULL) != 1)
+        return HO_ERR_CRYPTO;
     return HO_OK;
 }
 

@@ -37,6 +37,12 @@ int crypto_hkdf_expand(ho_hash_alg alg, const uint8_t *prk, const void *info, si
 /* RFC 8446 §7.1 HKDF-Expand-Label: label is given without the "tls13 " prefix. */
 int crypto_hkdf_expand_label(ho_hash_alg alg, const uint8_t *secret, const char *label, const void *context,
                              size_t contextlen, uint8_t *out, size_t outlen);
+/* Several HKDF-Expand-Labels with an empty context from one secret:
+ * outs[k] = HKDF-Expand-Label(secret, labels[k], "", lens[k]). For SHA-256
+ * and lengths up to 32 the HMAC key is prepared once for all of them (the
+ * QUIC "quic key", "quic iv", "quic hp" triple, RFC 9001 §5.1). */
+int crypto_hkdf_expand_labels(ho_hash_alg alg, const uint8_t *secret, size_t n, const char *const labels[],
+                              uint8_t *const outs[], const size_t lens[]);
 
 /* ---- AEAD ------------------------------------------------------------ */
 /* HO_AEAD_IV_LEN and HO_AEAD_KEY_MAX are public (handoff/crypto.h). */
@@ -48,6 +54,10 @@ size_t crypto_aead_key_len(ho_aead_alg alg);
 typedef struct crypto_aead crypto_aead;
 crypto_aead *crypto_aead_new(ho_aead_alg alg, bool encrypt, const uint8_t *key, const uint8_t iv[HO_AEAD_IV_LEN]);
 void crypto_aead_free(crypto_aead *a);
+/* Installs a new key and IV of the same algorithm in a, keeping its cipher
+ * context (no allocation): for keys used for one packet each, e.g. QUIC
+ * Initial keys checked before a connection exists. */
+int crypto_aead_rekey(crypto_aead *a, const uint8_t *key, const uint8_t iv[HO_AEAD_IV_LEN]);
 ho_aead_alg crypto_aead_alg_of(const crypto_aead *a);
 /* out receives inlen + CRYPTO_AEAD_TAG_LEN bytes; out may equal in. */
 int crypto_aead_seal(crypto_aead *a, uint64_t seq, const void *aad, size_t aadlen, const void *in, size_t inlen,
@@ -62,6 +72,8 @@ typedef struct crypto_hp crypto_hp;
 crypto_hp *crypto_hp_new(ho_aead_alg alg, const uint8_t *key);
 int crypto_hp_mask(crypto_hp *h, const uint8_t sample[16], uint8_t mask[5]);
 void crypto_hp_free(crypto_hp *h);
+/* A new key of the same algorithm in h, keeping its context. */
+int crypto_hp_rekey(crypto_hp *h, const uint8_t *key);
 
 /* ---- key exchange ---------------------------------------------------- */
 /* Groups are the TLS NamedGroup code points (HO_GROUP_*, handoff/crypto.h). */

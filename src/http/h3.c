@@ -24,6 +24,16 @@
 #include "handoff/http.h"
 
 #define H3_HDR_BYTES_MAX 16384 /* SETTINGS_MAX_FIELD_SECTION_SIZE we announce */
+/* The longest HEADERS frame a request stream may carry before it reaches
+ * the QPACK decoder. A field line's encoding (RFC 9204 §4.5) takes at most
+ * its name and value plus a few prefix bytes, less than the 32 bytes of
+ * overhead RFC 9114 §4.2.2 counts per field, so a section within the limit
+ * encodes in about the limit; twice leaves room for an encoder that uses
+ * Huffman where it does not help. Huffman decodes at most 8/5 bytes per
+ * byte, so nothing under this bound decodes to a field nghttp3 refuses
+ * (NGHTTP3_QPACK_MAX_VALUELEN, 64 KiB) as a connection error. */
+#define H3_HEADERS_FRAME_MAX (2 * H3_HDR_BYTES_MAX)
+#define H3_FRAME_HEADERS 0x01
 #define H3_BODY_MAX (1u << 20)   /* request body buffered for the router */
 
 typedef struct h3_field {
@@ -40,6 +50,14 @@ typedef struct h3_stream {
     h3_field hdr[HO_HTTP_MAX_HEADERS];
     size_t nhdr;
     bool too_many;      /* more fields than ho_http_request holds */
+    bool too_large;     /* field section over H3_HDR_BYTES_MAX: answered 431 */
+    size_t field_bytes; /* RFC 9114 §4.2.2 size of the field section so far */
+    /* server: the request stream's frame headers, scanned before nghttp3
+     * sees the bytes (a HEADERS frame longer than H3_HEADERS_FRAME_MAX is
+     * refused before anything of it is buffered or decoded) */
+    uint8_t fh[16];
+    uint8_t fh_len;
+    uint64_t fskip;     /* payload bytes of the current frame still to pass */
     bool malformed;     /* reset with H3_MESSAGE_ERROR by us */
     bool aborted;       /* reset (by nghttp3's request or the peer) */
     bool serve_pending; /* complete before our control streams existed */
@@ -271,6 +289,19 @@ static int cb_recv_header(nghttp3_conn *conn, int64_t id, int32_t token, nghttp3
     if (s == NULL || s->malformed)
         return 0;
     nghttp3_vec n = nghttp3_rcbuf_get_buf(name), v = nghttp3_rcbuf_get_buf(value);
+    if (h->router != NULL) {
+        /* RFC 9114 §4.2.2: the size of a field section is the sum over its
+         * fields of name + value + 32, uncompressed. Past the limit we
+         * announced, the request gets 431 (RFC 6585 §5) and its fields are
+         * not kept: the connection and other requests go on. */
+        if (s->too_large)
+            return 0;
+        s->field_bytes += n.len + v.len + 32;
+        if (s->field_bytes > H3_HDR_BYTES_MAX) {
+            s->too_large = true;
+            return 0;
+        }
+    }
     if (h->router != NULL && !field_ok(n, v)) {
         /* RFC 9114 §4.1.2: a malformed request is a stream error of type
          * H3_MESSAGE_ERROR; the rest of the stream is ignored. */
@@ -382,7 +413,7 @@ static int serve(ho_h3_conn *h, h3_stream *s)
 
     ho_http_response resp;
     ho_http_response_reset(&resp, &s->scratch);
-    if (s->too_many) {
+    if (s->too_many || s->too_large) {
         resp.status = 431;
         resp.content_type = "text/plain";
         ho_put_bytes(&s->scratch, "431 Request Header Fields Too Large\n", 36);
@@ -584,6 +615,65 @@ static void message_error(ho_h3_conn *h, int64_t id)
         conn_fail(h, rv);
 }
 
+/* A QUIC varint (RFC 9000 §16) at p[0..n): its length, 0 if incomplete. */
+static size_t varint_at(const uint8_t *p, size_t n, uint64_t *v)
+{
+    if (n == 0)
+        return 0;
+    size_t len = (size_t)1 << (p[0] >> 6);
+    if (n < len)
+        return 0;
+    uint64_t x = p[0] & 0x3f;
+    for (size_t i = 1; i < len; i++)
+        x = x << 8 | p[i];
+    *v = x;
+    return len;
+}
+
+/* Follows the frames of a request stream (RFC 9114 §7.1: type, length,
+ * payload) over buf[0..n). Returns n, or the offset in buf where a HEADERS
+ * frame longer than H3_HEADERS_FRAME_MAX starts (its header may have begun
+ * in an earlier read: then 0); *refuse is set then. */
+static size_t frames_scan(h3_stream *s, const uint8_t *buf, size_t n, bool *refuse)
+{
+    size_t i = 0, start = 0;
+    while (i < n) {
+        if (s->fskip > 0) {
+            size_t k = n - i < s->fskip ? n - i : (size_t)s->fskip;
+            i += k;
+            s->fskip -= k;
+            continue;
+        }
+        if (s->fh_len == 0)
+            start = i;
+        s->fh[s->fh_len++] = buf[i++];
+        uint64_t type, len;
+        size_t a = varint_at(s->fh, s->fh_len, &type);
+        size_t b = a ? varint_at(s->fh + a, s->fh_len - a, &len) : 0;
+        if (b == 0)
+            continue; /* at most 8 + 8 bytes: fh never overflows */
+        s->fh_len = 0;
+        if (type == H3_FRAME_HEADERS && len > H3_HEADERS_FRAME_MAX) {
+            *refuse = true;
+            return start;
+        }
+        s->fskip = len;
+    }
+    return n;
+}
+
+/* RFC 9114 §4.1.1: a request refused before any processing is reset with
+ * H3_REQUEST_REJECTED; STOP_SENDING asks the client to stop sending it.
+ * The connection and the other streams are untouched (§4.2.2: a field
+ * section over the limit concerns that request only). */
+static void request_refuse(ho_h3_conn *h, h3_stream *s)
+{
+    ho_quic_stream_stop_sending(h->quic, (uint64_t)s->id, HO_H3_REQUEST_REJECTED);
+    ho_quic_stream_reset(h->quic, (uint64_t)s->id, HO_H3_REQUEST_REJECTED);
+    s->malformed = true;
+    stream_finish(h, s, HO_H3_REQUEST_REJECTED, true);
+}
+
 void ho_h3_on_stream_readable(ho_h3_conn *h, uint64_t id)
 {
     if (h == NULL || h->error != 0)
@@ -605,6 +695,28 @@ void ho_h3_on_stream_readable(ho_h3_conn *h, uint64_t id)
         bool fin = false;
         if (ho_quic_stream_read(h->quic, id, buf, sizeof(buf), &n, &fin) != HO_OK || (n == 0 && !fin))
             break;
+        h3_stream *rs = NULL;
+        if (h->router != NULL && is_bidi((int64_t)id)) {
+            /* The request's frame headers are checked before nghttp3 gets
+             * the bytes (it would buffer or decode an oversized HEADERS). */
+            if ((rs = stream_find(h, (int64_t)id)) == NULL && (rs = stream_new(h, (int64_t)id)) == NULL) {
+                conn_fail(h, NGHTTP3_ERR_NOMEM);
+                return;
+            }
+            bool refuse = false;
+            size_t ok = frames_scan(rs, buf, n, &refuse);
+            if (refuse) {
+                nghttp3_ssize rv0 = ok > 0 ? nghttp3_conn_read_stream(h->h3, (int64_t)id, buf, ok, false) : 0;
+                if (rv0 < 0 && nghttp3_err_is_fatal((int)rv0)) {
+                    conn_fail(h, (int)rv0);
+                    return;
+                }
+                rs = stream_find(h, (int64_t)id); /* nghttp3 may have reset it meanwhile */
+                if (rs != NULL)
+                    request_refuse(h, rs);
+                return;
+            }
+        }
         nghttp3_ssize rv = nghttp3_conn_read_stream(h->h3, (int64_t)id, buf, n, fin);
         if ((rv == NGHTTP3_ERR_MALFORMED_HTTP_MESSAGING || rv == NGHTTP3_ERR_MALFORMED_HTTP_HEADER) &&
             is_bidi((int64_t)id)) {

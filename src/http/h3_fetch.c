@@ -116,6 +116,31 @@ static void fill_info(ho_quic_conn *c, uint64_t initiated, ho_h3_fetch_info *inf
     }
 }
 
+/* GET with the options' extra fields (ho_h3_client_get without them). */
+static int fetch_request(ho_h3_conn *h3, const ho_h3_fetch_opts *o, const char *authority, const char *path,
+                         ho_h3_response **out)
+{
+    if (o->nheaders == 0)
+        return ho_h3_client_get(h3, authority, path, o->accept_encoding, out);
+    if (o->nheaders > 32)
+        return HO_ERR_INVALID_ARG;
+    ho_http_header f[6 + 32];
+    size_t n = 0;
+#define HF(k, v) f[n++] = (ho_http_header){{(k), strlen(k)}, {(v), strlen(v)}}
+    /* RFC 9114 §4.3.1: the pseudo-headers first. */
+    HF(":method", "GET");
+    HF(":scheme", "https");
+    HF(":authority", authority);
+    HF(":path", path);
+    HF("user-agent", "handoff");
+    if (o->accept_encoding != NULL)
+        HF("accept-encoding", o->accept_encoding);
+#undef HF
+    for (size_t i = 0; i < o->nheaders; i++)
+        f[n++] = o->headers[i];
+    return ho_h3_client_request(h3, f, n, out);
+}
+
 int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t n, ho_h3_response *out,
                      ho_h3_fetch_info *info)
 {
@@ -189,7 +214,7 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
     rc = HO_ERR_TIMEOUT; /* unless set below */
     while (ho_now_ns() < deadline && !ho_quic_conn_is_closed(c)) {
         while (next < n && ho_quic_conn_handshake_done(c)) {
-            int e = ho_h3_client_get(st.h3, authority, paths[next], o->accept_encoding, &r[next]);
+            int e = fetch_request(st.h3, o, authority, paths[next], &r[next]);
             if (e == HO_ERR_WOULD_BLOCK)
                 break; /* the stream limit: again when MAX_STREAMS came */
             if (e != HO_OK) {

@@ -50,6 +50,8 @@ typedef struct quic_stats {
     _Atomic uint64_t admission_retries, admission_refused, handshakes_in_progress;
     _Atomic uint64_t datagrams_received, datagrams_dropped;
     _Atomic uint64_t steps_offloaded, steps_inline, step_queued, step_queue_overflows, step_queue_us, step_out_us;
+    /* datagrams for no connection dropped, by reason (the endpoint's) */
+    _Atomic uint64_t initial_too_small, initial_undecryptable, initial_bad_frames, initial_bad_dcid, initial_bad_token, unknown_long, unknown_version;
 } quic_stats;
 
 struct quic_thread {
@@ -377,6 +379,13 @@ static void snapshot_stats(quic_thread *q)
     QSTAT_SET(q, step_queue_overflows, es.step_queue_overflows);
     QSTAT_SET(q, step_queue_us, es.step_queue_ns / 1000);
     QSTAT_SET(q, step_out_us, es.step_out_ns / 1000);
+    QSTAT_SET(q, initial_too_small, es.short_initials_dropped);
+    QSTAT_SET(q, initial_undecryptable, es.initial_undecryptable);
+    QSTAT_SET(q, initial_bad_frames, es.initial_bad_frames);
+    QSTAT_SET(q, initial_bad_dcid, es.initial_bad_dcid);
+    QSTAT_SET(q, initial_bad_token, es.invalid_tokens);
+    QSTAT_SET(q, unknown_long, es.unknown_long);
+    QSTAT_SET(q, unknown_version, es.unknown_version);
 }
 
 int64_t io_quic_thread_tick(io_thread *t)
@@ -646,6 +655,13 @@ static void add_thread(const quic_thread *q, ho_quic_server_stats *o)
     ADD(step_queue_overflows);
     ADD(step_queue_us);
     ADD(step_out_us);
+    ADD(initial_too_small);
+    ADD(initial_undecryptable);
+    ADD(initial_bad_frames);
+    ADD(initial_bad_dcid);
+    ADD(initial_bad_token);
+    ADD(unknown_long);
+    ADD(unknown_version);
 #undef ADD
 }
 
@@ -663,7 +679,7 @@ int ho_server_get_quic_stats(const ho_server *s, int thread, ho_quic_server_stat
 
 void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *out)
 {
-    char s[1536];
+    char s[2560];
     int n = snprintf(s, sizeof(s),
                      "\"h3_connections\":%" PRIu64 ",\"h3_connections_closed\":%" PRIu64
                      ",\"h3_handshakes\":%" PRIu64 ",\"h3_resumed\":%" PRIu64 ",\"h3_key_updates\":%" PRIu64
@@ -677,13 +693,18 @@ void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *ou
                      ",\"quic_forward_drops\":%" PRIu64 ",\"quic_steps_offloaded\":%" PRIu64
                      ",\"quic_steps_inline\":%" PRIu64 ",\"quic_step_queued\":%" PRIu64
                      ",\"quic_step_queue_overflows\":%" PRIu64 ",\"quic_step_queue_us\":%" PRIu64
-                     ",\"quic_step_out_us\":%" PRIu64,
+                     ",\"quic_step_out_us\":%" PRIu64 ",\"quic_initial_too_small\":%" PRIu64
+                     ",\"quic_initial_undecryptable\":%" PRIu64 ",\"quic_initial_bad_frames\":%" PRIu64
+                     ",\"quic_initial_bad_dcid\":%" PRIu64 ",\"quic_initial_bad_token\":%" PRIu64
+                     ",\"quic_unknown_long\":%" PRIu64 ",\"quic_unknown_version\":%" PRIu64,
                      st->connections, st->connections_closed, st->handshakes, st->resumed, st->key_updates,
                      st->requests, st->vn_sent, st->retry_sent, st->resets_sent, st->refused,
                      st->admission_retries, st->admission_refused, st->handshakes_in_progress,
                      st->datagrams_received, st->datagrams_dropped, st->migrations, st->paths_validated,
                      st->forwarded, st->forwarded_in, st->forward_drops, st->steps_offloaded, st->steps_inline,
-                     st->step_queued, st->step_queue_overflows, st->step_queue_us, st->step_out_us);
+                     st->step_queued, st->step_queue_overflows, st->step_queue_us, st->step_out_us,
+                     st->initial_too_small, st->initial_undecryptable, st->initial_bad_frames, st->initial_bad_dcid,
+                     st->initial_bad_token, st->unknown_long, st->unknown_version);
     if (n > 0 && (size_t)n < sizeof(s))
         ho_put_bytes(out, s, (size_t)n);
 }

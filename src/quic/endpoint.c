@@ -127,6 +127,9 @@ struct ho_quic_endpoint {
     double reset_budget;
     ho_quic_time reset_refill_at;
     ho_quic_endpoint_stats st;
+    uint8_t *scratch;             /* a client Initial opened before any connection */
+    size_t scratch_cap;
+    ho_quic_keys initial_rx;      /* its keys: contexts rekeyed per Initial */
     /* handshake offload */
     ep_step steps;                /* sentinel of the steps out */
     ep_step *back_head, *back_tail; /* steps whose done ran, to finish */
@@ -336,6 +339,8 @@ ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg)
     }
     ho_wipe(tkey, sizeof(tkey));
     ep->retry_aead = ho_quic_retry_aead_new(HO_QUIC_VERSION_1);
+    if (rc == HO_OK)
+        rc = ho_quic_initial_check_keys_new(&ep->initial_rx);
     /* Random per-endpoint: the table's hash key and the token nonce start
      * (a 64-bit counter from a random start: GCM nonces never repeat within
      * one endpoint; across endpoints sharing the secret, collisions are
@@ -536,6 +541,8 @@ void ho_quic_endpoint_free(ho_quic_endpoint *ep)
     table_free(&ep->tokens);
     free(ep->queue);
     free(ep->heap);
+    free(ep->scratch);
+    ho_quic_keys_free(&ep->initial_rx);
     crypto_aead_free(ep->token_seal);
     crypto_aead_free(ep->token_open);
     crypto_aead_free(ep->retry_aead);
@@ -1077,6 +1084,32 @@ static ep_conn *accept_conn(ho_quic_endpoint *ep, const ho_quic_header *hdr, con
     return ec;
 }
 
+/* ho_quic_initial_authenticate in the endpoint's scratch buffer; counts
+ * the drops by reason. */
+static bool initial_authentic(ho_quic_endpoint *ep, const uint8_t *dgram, const ho_quic_header *hdr)
+{
+    if (ep->scratch_cap < hdr->packet_len) {
+        size_t cap = hdr->packet_len < PKT_MAX ? PKT_MAX : hdr->packet_len;
+        uint8_t *p = malloc(cap);
+        if (p == NULL) {
+            ep->st.datagrams_dropped++;
+            return false;
+        }
+        free(ep->scratch);
+        ep->scratch = p;
+        ep->scratch_cap = cap;
+    }
+    int rc = ho_quic_initial_authenticate(&ep->initial_rx, dgram, hdr, ep->scratch, ep->scratch_cap);
+    if (rc == HO_OK)
+        return true;
+    if (rc == HO_ERR_DECRYPT)
+        ep->st.initial_undecryptable++;
+    else if (ho_err_is_quic(rc))
+        ep->st.initial_bad_frames++;
+    ep->st.datagrams_dropped++;
+    return false;
+}
+
 /* A long-header packet of version 1 whose DCID we do not know. */
 static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len, const ho_quic_path *path,
                           ho_quic_time now)
@@ -1084,6 +1117,7 @@ static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len
     ho_quic_header hdr;
     if (ho_quic_header_parse(dgram, len, ep->cid_len, &hdr) != HO_OK || hdr.type != HO_QUIC_PKT_INITIAL) {
         /* Handshake/0-RTT for no connection, or malformed: drop (§5.2.2). */
+        ep->st.unknown_long++;
         ep->st.datagrams_dropped++;
         return;
     }
@@ -1096,6 +1130,7 @@ static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len
     }
     /* §7.2: the DCID of a client's first Initial is at least 8 bytes. */
     if (hdr.dcid.len < HO_QUIC_MIN_INITIAL_DCID_LEN) {
+        ep->st.initial_bad_dcid++;
         ep->st.datagrams_dropped++;
         return;
     }
@@ -1143,6 +1178,15 @@ static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len
         send_retry(ep, &hdr, path, now);
         return;
     }
+    /* No connection before the Initial authenticates: its keys, derived
+     * from its DCID (RFC 9001 §5.2), open it in a scratch copy first, so
+     * that a forged or corrupted Initial costs one key derivation and one
+     * AEAD open, and no connection (RFC 9001 §5.2 / RFC 9000 §12.2: a
+     * packet that cannot be decrypted is discarded; §12.4, §17.2.2: frames
+     * allowed in an Initial). Checked after the admission decisions, so
+     * that Retry and refusals stay as cheap and stateless as before. */
+    if (!initial_authentic(ep, dgram, &hdr))
+        return;
     ep_conn *ec = accept_conn(ep, &hdr, path, now, tr == TOKEN_OK ? &odcid : NULL);
     if (ec == NULL) {
         ep->st.datagrams_dropped++;
@@ -1207,6 +1251,7 @@ void ho_quic_endpoint_receive(ho_quic_endpoint *ep, const uint8_t *dgram, size_t
         /* §5.2.2: a server MUST drop smaller packets that specify
          * unsupported versions; §6.1: answer the others with VN. */
         if (len < HO_QUIC_MIN_DATAGRAM) {
+            ep->st.unknown_version++;
             ep->st.datagrams_dropped++;
             return;
         }

@@ -334,11 +334,10 @@ int ho_quic_key_material_derive(ho_hash_alg hash, ho_aead_alg aead, const uint8_
     out->aead = aead;
     /* RFC 9001 §5.1: the hp key has the AEAD key's length (§5.4.3: AES-128
      * / AES-256 keys; §5.4.4: ChaCha20's 32 bytes). */
-    int rc = crypto_hkdf_expand_label(hash, secret, "quic key", NULL, 0, out->key, keylen);
-    if (rc == HO_OK)
-        rc = crypto_hkdf_expand_label(hash, secret, "quic iv", NULL, 0, out->iv, HO_AEAD_IV_LEN);
-    if (rc == HO_OK)
-        rc = crypto_hkdf_expand_label(hash, secret, "quic hp", NULL, 0, out->hp, keylen);
+    static const char *const labels[3] = {"quic key", "quic iv", "quic hp"};
+    uint8_t *const outs[3] = {out->key, out->iv, out->hp};
+    const size_t lens[3] = {keylen, HO_AEAD_IV_LEN, keylen};
+    int rc = crypto_hkdf_expand_labels(hash, secret, 3, labels, outs, lens);
     if (rc != HO_OK)
         ho_wipe(out, sizeof(*out));
     return rc;

@@ -260,6 +260,24 @@ int ho_quic_packet_protect(crypto_aead *aead, crypto_hp *hp, uint8_t *pkt, size_
 int ho_quic_packet_seal(ho_buf *b, size_t start, const ho_quic_header *hdr, const ho_quic_keys *k,
                         size_t min_len);
 
+/* ---- a client's first Initial, before any connection (initial_check.c) */
+
+/* Authenticates the Initial at the start of dgram (hdr from
+ * ho_quic_header_parse) with no connection: derives the client's Initial
+ * keys from hdr->dcid (RFC 9001 §5.2) into k (AES-128-GCM decrypt
+ * contexts from ho_quic_initial_check_keys_new, rekeyed for each packet),
+ * removes header protection and opens the AEAD in scratch (cap >=
+ * hdr->packet_len; wiped after), then reads its frames (RFC 9000 §12.4,
+ * §17.2.2). dgram is not modified. HO_OK; HO_ERR_DECRYPT if it does not
+ * authenticate (or is too short to sample); HO_ERR_QUIC(code) for reserved
+ * bits or frames not allowed in an Initial; HO_ERR_CRYPTO; HO_ERR_INVALID_ARG
+ * if not a version 1 Initial or cap is too small. */
+int ho_quic_initial_authenticate(ho_quic_keys *k, const uint8_t *dgram, const ho_quic_header *hdr, uint8_t *scratch,
+                                 size_t cap);
+/* The contexts ho_quic_initial_authenticate rekeys (free with
+ * ho_quic_keys_free). */
+int ho_quic_initial_check_keys_new(ho_quic_keys *k);
+
 /* ---- Retry (RFC 9000 §17.2.5, RFC 9001 §5.8) -------------------------- */
 
 /* An AES-128-GCM context with the fixed version-1 Retry key and nonce, for

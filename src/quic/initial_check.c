@@ -1,0 +1,76 @@
+/* Authenticating a client's first Initial before any connection exists
+ * (include: quic/packet.h, ho_quic_initial_authenticate).
+ *
+ * An Initial that matches no connection is checked with keys derived on
+ * the stack from its DCID (RFC 9001 §5.2) and opened in a scratch copy, so
+ * that forged or corrupted Initials cost a key derivation and one AEAD
+ * open, and never a connection (docs/QUIC.md, "Forged Initials"). */
+#include <string.h>
+
+#include "crypto/prim.h"
+#include "quic/frame.h"
+#include "quic/packet.h"
+
+int ho_quic_initial_authenticate(ho_quic_keys *k, const uint8_t *dgram, const ho_quic_header *hdr, uint8_t *scratch,
+                                 size_t cap)
+{
+    /* RFC 9001 §5.2: version 1's salt; other versions never get here. */
+    static const uint8_t salt_v1[20] = {0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17,
+                                        0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a};
+    if (hdr->type != HO_QUIC_PKT_INITIAL || hdr->version != HO_QUIC_VERSION_1 || hdr->packet_len > cap)
+        return HO_ERR_INVALID_ARG;
+    /* RFC 9001 §5.2: initial_secret = HKDF-Extract(initial_salt, DCID of
+     * the client's first Initial); client_initial_secret =
+     * HKDF-Expand-Label(initial_secret, "client in", "", 32). Only the
+     * client-to-server direction is derived, into k's contexts (rekeyed,
+     * not allocated). */
+    uint8_t initial[32], client[32];
+    ho_quic_key_material m;
+    int rc = crypto_hkdf_extract(HO_HASH_SHA256, salt_v1, sizeof(salt_v1), hdr->dcid.data, hdr->dcid.len, initial);
+    if (rc == HO_OK)
+        rc = crypto_hkdf_expand_label(HO_HASH_SHA256, initial, "client in", NULL, 0, client, sizeof(client));
+    if (rc == HO_OK)
+        rc = ho_quic_key_material_derive(HO_HASH_SHA256, HO_AEAD_AES_128_GCM, client, &m);
+    if (rc == HO_OK)
+        rc = crypto_aead_rekey(k->aead, m.key, m.iv);
+    if (rc == HO_OK)
+        rc = crypto_hp_rekey(k->hp, m.hp);
+    ho_wipe(initial, sizeof(initial));
+    ho_wipe(client, sizeof(client));
+    ho_wipe(&m, sizeof(m));
+    if (rc != HO_OK)
+        return rc;
+    /* The datagram stays as received: the connection made for it, if any,
+     * processes it again with its own keys. */
+    memcpy(scratch, dgram, hdr->packet_len);
+    ho_quic_header h = *hdr;
+    /* The client's first packet in the space: no largest yet (§17.1). */
+    rc = ho_quic_packet_unprotect(k, scratch, &h, HO_QUIC_PN_NONE);
+    if (rc == HO_ERR_QUIC_DISCARD || rc == HO_ERR_DECRYPT) {
+        ho_wipe(scratch, hdr->packet_len);
+        return HO_ERR_DECRYPT;
+    }
+    if (rc != HO_OK) {
+        ho_wipe(scratch, hdr->packet_len);
+        return rc;
+    }
+    /* RFC 9000 §12.4 / §17.2.2: an Initial carries only PADDING, PING,
+     * ACK, CRYPTO and CONNECTION_CLOSE (0x1c); a payload that is empty or
+     * does not parse as such frames is a PROTOCOL_VIOLATION (or
+     * FRAME_ENCODING_ERROR) and builds no connection. */
+    ho_quic_frame_reader r;
+    ho_quic_frame f;
+    ho_quic_frame_reader_init(&r, scratch + h.payload_offset, h.payload_len, HO_QUIC_PKT_INITIAL, false);
+    while ((rc = ho_quic_frame_read(&r, &f)) == HO_OK)
+        ;
+    ho_wipe(scratch, hdr->packet_len);
+    return rc == HO_ERR_NOT_FOUND ? HO_OK : rc;
+}
+
+int ho_quic_initial_check_keys_new(ho_quic_keys *k)
+{
+    ho_quic_key_material m;
+    memset(&m, 0, sizeof(m));
+    m.aead = HO_AEAD_AES_128_GCM;
+    return ho_quic_keys_new(k, &m, false);
+}
