@@ -92,62 +92,86 @@ static const char *types_str(unsigned m, char *buf, size_t cap)
     return buf;
 }
 
-/* ---- the event heap ----------------------------------------------------- */
+/* ---- the datagram queue: a binary heap ordered by (at, seq) -------------- */
 
 static bool pkt_before(const netsim_pkt *a, const netsim_pkt *b)
 {
     return a->at < b->at || (a->at == b->at && a->seq < b->seq);
 }
 
-static void heap_push(netsim *ns, netsim_pkt p)
+void netsim_queue_push(netsim_queue *q, ho_quic_time at, int client, int dir, uint8_t ecn, const uint8_t *d,
+                       size_t len)
 {
-    if (ns->nheap == ns->capheap) {
-        ns->capheap = ns->capheap ? ns->capheap * 2 : 1024;
-        ns->heap = realloc(ns->heap, ns->capheap * sizeof(*ns->heap));
-        if (ns->heap == NULL)
-            abort();
-    }
-    size_t i = ns->nheap++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!pkt_before(&p, &ns->heap[parent]))
-            break;
-        ns->heap[i] = ns->heap[parent];
-        i = parent;
-    }
-    ns->heap[i] = p;
-}
-
-static netsim_pkt heap_pop(netsim *ns)
-{
-    netsim_pkt top = ns->heap[0];
-    netsim_pkt last = ns->heap[--ns->nheap];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const netsim_pkt *best = &last;
-        if (l < ns->nheap && pkt_before(&ns->heap[l], best))
-            m = l, best = &ns->heap[l];
-        if (r < ns->nheap && pkt_before(&ns->heap[r], best))
-            m = r;
-        if (m == i)
-            break;
-        ns->heap[i] = ns->heap[m];
-        i = m;
-    }
-    if (ns->nheap > 0)
-        ns->heap[i] = last;
-    return top;
-}
-
-static void schedule(netsim *ns, int client, int dir, const uint8_t *d, size_t len, uint8_t ecn, ho_quic_time at)
-{
-    netsim_pkt p = {.at = at, .seq = ns->next_seq++, .client = client, .dir = dir, .ecn = ecn, .len = len};
+    netsim_pkt p = {.at = at, .seq = q->next_seq++, .client = client, .dir = dir, .ecn = ecn, .len = len};
     p.data = malloc(len ? len : 1);
     if (p.data == NULL)
         abort();
     memcpy(p.data, d, len);
-    heap_push(ns, p);
+    if (q->n == q->cap) {
+        q->cap = q->cap ? q->cap * 2 : 1024;
+        q->heap = realloc(q->heap, q->cap * sizeof(*q->heap));
+        if (q->heap == NULL)
+            abort();
+    }
+    size_t i = q->n++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!pkt_before(&p, &q->heap[parent]))
+            break;
+        q->heap[i] = q->heap[parent];
+        i = parent;
+    }
+    q->heap[i] = p;
+}
+
+static netsim_pkt queue_pop(netsim_queue *q)
+{
+    netsim_pkt top = q->heap[0];
+    netsim_pkt last = q->heap[--q->n];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const netsim_pkt *best = &last;
+        if (l < q->n && pkt_before(&q->heap[l], best))
+            m = l, best = &q->heap[l];
+        if (r < q->n && pkt_before(&q->heap[r], best))
+            m = r;
+        if (m == i)
+            break;
+        q->heap[i] = q->heap[m];
+        i = m;
+    }
+    if (q->n > 0)
+        q->heap[i] = last;
+    return top;
+}
+
+ho_quic_time netsim_queue_next(const netsim_queue *q) { return q->n > 0 ? q->heap[0].at : HO_QUIC_TIME_NEVER; }
+
+bool netsim_queue_pop_due(netsim_queue *q, ho_quic_time now, netsim_pkt *out)
+{
+    if (q->n == 0 || q->heap[0].at > now)
+        return false;
+    *out = queue_pop(q);
+    return true;
+}
+
+void netsim_queue_clear(netsim_queue *q)
+{
+    while (q->n > 0)
+        free(queue_pop(q).data);
+}
+
+void netsim_queue_free(netsim_queue *q)
+{
+    netsim_queue_clear(q);
+    free(q->heap);
+    memset(q, 0, sizeof(*q));
+}
+
+static void schedule(netsim *ns, int client, int dir, const uint8_t *d, size_t len, uint8_t ecn, ho_quic_time at)
+{
+    netsim_queue_push(&ns->q, at, client, dir, ecn, d, len);
 }
 
 /* ---- links ---------------------------------------------------------------- */
@@ -330,9 +354,72 @@ static void on_accept(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c)
     netsim_trace(ns, "server accepted a connection from client %d", i);
 }
 
+static void cb_echo_readable(void *ctx, ho_quic_conn *c, uint64_t id)
+{
+    netsim *ns = ctx;
+    uint8_t buf[256];
+    size_t got, w;
+    bool fin;
+    if (c->is_server) {
+        if (ho_quic_stream_read(c, id, buf, sizeof(buf), &got, &fin) == HO_OK && (got > 0 || fin))
+            ho_quic_stream_write(c, id, buf, got, fin, &w);
+        return;
+    }
+    int i = client_of(ns, c);
+    while (i >= 0 && ho_quic_stream_read(c, id, buf, sizeof(buf), &got, &fin) == HO_OK && (got > 0 || fin)) {
+        if (ns->echo_len[i] + got <= sizeof(ns->echo[i])) {
+            memcpy(ns->echo[i] + ns->echo_len[i], buf, got);
+            ns->echo_len[i] += got;
+        }
+        if (fin) {
+            ns->echo_fin[i] = true;
+            break;
+        }
+    }
+}
+
+void netsim_echo_mode(netsim *ns)
+{
+    ns->ccfg.callbacks.stream_opened = ns->ecfg.conn.callbacks.stream_opened = NULL;
+    ns->ccfg.callbacks.stream_readable = ns->ecfg.conn.callbacks.stream_readable = cb_echo_readable;
+}
+
+int netsim_echo_send(netsim *ns, int i, const char *msg)
+{
+    uint64_t id;
+    size_t w;
+    int rc = ho_quic_stream_open(ns->cl[i], true, &id);
+    return rc != HO_OK ? rc : ho_quic_stream_write(ns->cl[i], id, msg, strlen(msg), true, &w);
+}
+
+bool netsim_all_echoed(netsim *ns)
+{
+    for (int i = 0; i < ns->ncl; i++)
+        if (!ns->echo_fin[i])
+            return false;
+    return true;
+}
+
+bool netsim_all_hs(netsim *ns)
+{
+    int srv = 0;
+    for (int i = 0; i < ns->ncl; i++) {
+        if (!ho_quic_conn_handshake_confirmed(ns->cl[i]))
+            return false;
+        srv += ns->srv_hs[i];
+    }
+    return srv >= ns->ncl;
+}
+
+void netsim_zero_latency(netsim *ns)
+{
+    netsim_link zero = {0};
+    netsim_set_links(ns, -1, &zero);
+}
+
 /* ---- setup ---------------------------------------------------------------- */
 
-static void set_addr(struct sockaddr_storage *ss, socklen_t *len, uint16_t port)
+void netsim_addr(struct sockaddr_storage *ss, socklen_t *len, uint16_t port)
 {
     struct sockaddr_in *a = (struct sockaddr_in *)ss;
     memset(ss, 0, sizeof(*ss));
@@ -374,8 +461,8 @@ int netsim_add_client(netsim *ns)
     if (ns->ncl == NETSIM_MAX_CLIENTS)
         return -1;
     int i = ns->ncl++;
-    set_addr(&ns->cpath[i].local, &ns->cpath[i].local_len, (uint16_t)(NETSIM_CLIENT_PORT + i));
-    set_addr(&ns->cpath[i].remote, &ns->cpath[i].remote_len, NETSIM_SERVER_PORT);
+    netsim_addr(&ns->cpath[i].local, &ns->cpath[i].local_len, (uint16_t)(NETSIM_CLIENT_PORT + i));
+    netsim_addr(&ns->cpath[i].remote, &ns->cpath[i].remote_len, NETSIM_SERVER_PORT);
     ns->spath[i].local = ns->cpath[i].remote;
     ns->spath[i].local_len = ns->cpath[i].remote_len;
     ns->spath[i].remote = ns->cpath[i].local;
@@ -391,10 +478,7 @@ void netsim_free(netsim *ns)
     for (int i = 0; i < ns->ncl; i++)
         ho_quic_conn_free(ns->cl[i]);
     ho_quic_endpoint_free(ns->ep);
-    while (ns->nheap > 0)
-        free(heap_pop(ns).data);
-    free(ns->heap);
-    ns->heap = NULL;
+    netsim_queue_free(&ns->q);
 }
 
 typedef struct find_ctx {
@@ -631,6 +715,8 @@ void netsim_flush(netsim *ns)
     }
     ho_quic_endpoint_out out = {.buf = sendbuf, .cap = sizeof(sendbuf)};
     while (ho_quic_endpoint_send(ns->ep, &out, ns->now) > 0) {
+        if (ns->ep_out_hook != NULL && ns->ep_out_hook(ns, &out))
+            continue;
         int i = dest_index(ns, &out.path.remote);
         if (i < 0 || i >= ns->ncl)
             continue;
@@ -669,7 +755,7 @@ bool netsim_run(netsim *ns, netsim_done_fn done, ho_quic_time budget)
         netsim_flush(ns);
         if (done != NULL && done(ns))
             return true;
-        ho_quic_time next = ns->nheap > 0 ? ns->heap[0].at : HO_QUIC_TIME_NEVER;
+        ho_quic_time next = netsim_queue_next(&ns->q);
         for (int i = 0; i < ns->ncl; i++)
             if (ns->cl[i] != NULL && ho_quic_conn_next_timeout(ns->cl[i]) < next)
                 next = ho_quic_conn_next_timeout(ns->cl[i]);
@@ -696,8 +782,8 @@ bool netsim_run(netsim *ns, netsim_done_fn done, ho_quic_time budget)
             same = 0;
             last = ns->now;
         }
-        while (ns->nheap > 0 && ns->heap[0].at <= ns->now) {
-            netsim_pkt p = heap_pop(ns);
+        netsim_pkt p;
+        while (netsim_queue_pop_due(&ns->q, ns->now, &p)) {
             deliver(ns, &p);
             free(p.data);
         }

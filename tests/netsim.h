@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "handoff/quic.h"
 #include "quic/quic_types.h"
@@ -105,6 +106,29 @@ typedef struct netsim_srv_stream {
     bool up_fin, down_fin, bad;
 } netsim_srv_stream;
 
+/* Datagrams in flight, earliest first (equal times keep push order). The
+ * one queue of every simulated network (netsim, quic_pair). */
+typedef struct netsim_queue {
+    netsim_pkt *heap;
+    size_t n, cap;
+    uint64_t next_seq;
+} netsim_queue;
+
+/* Copies d[0..len) in, due at `at`. */
+void netsim_queue_push(netsim_queue *q, ho_quic_time at, int client, int dir, uint8_t ecn, const uint8_t *d,
+                       size_t len);
+/* The earliest due time, HO_QUIC_TIME_NEVER when empty. */
+ho_quic_time netsim_queue_next(const netsim_queue *q);
+/* Takes the earliest datagram due at `now` or before into *out (the caller
+ * frees out->data); false if none is due. */
+bool netsim_queue_pop_due(netsim_queue *q, ho_quic_time now, netsim_pkt *out);
+/* Drops everything in flight. */
+void netsim_queue_clear(netsim_queue *q);
+void netsim_queue_free(netsim_queue *q);
+
+/* 127.0.0.1:port. */
+void netsim_addr(struct sockaddr_storage *ss, socklen_t *len, uint16_t port);
+
 typedef struct netsim netsim;
 /* Called once per step before anything is sent (the application). */
 typedef void (*netsim_app_fn)(netsim *ns);
@@ -128,14 +152,14 @@ struct netsim {
     /* The application wants to run (app) at this time; HO_QUIC_TIME_NEVER
      * (the default) for no wake-up of its own. */
     ho_quic_time app_wake;
+    /* Sees every datagram the endpoint sends, before it enters a link
+     * (also those to no client); returns true to drop it. */
+    bool (*ep_out_hook)(netsim *ns, const ho_quic_endpoint_out *out);
     /* NAT rebinding: nonzero, client i's datagrams reach the server from
      * this port (the server's replies to it go to client i; the old port
      * stays reachable). */
     uint16_t nat_port[NETSIM_MAX_CLIENTS];
-    /* the event queue: a binary heap ordered by (at, seq) */
-    netsim_pkt *heap;
-    size_t nheap, capheap;
-    uint64_t next_seq;
+    netsim_queue q;              /* datagrams in flight */
     /* application state */
     netsim_xfer x[NETSIM_MAX_XFERS];
     netsim_srv_stream ss[NETSIM_MAX_SRV_STREAMS];
@@ -150,6 +174,10 @@ struct netsim {
     /* datagrams the endpoint sent to each client, and endpoint-generated ones */
     uint64_t ep_out[NETSIM_MAX_CLIENTS], ep_out_stateless[NETSIM_MAX_CLIENTS];
     uint64_t steps;
+    /* echo mode (netsim_echo_mode): what each client got back */
+    char echo[NETSIM_MAX_CLIENTS][64];
+    size_t echo_len[NETSIM_MAX_CLIENTS];
+    bool echo_fin[NETSIM_MAX_CLIENTS];
     /* trace ring */
     char trace[NETSIM_TRACE][112];
     unsigned ntrace;
@@ -188,6 +216,19 @@ bool netsim_xfers_done(netsim *ns);
 /* Counts transfers that are incomplete or had a byte mismatch (either
  * side) and prints them. */
 int netsim_xfers_check(netsim *ns);
+
+/* Echo mode, instead of transfers (call between init and start): the
+ * server sends each stream back as it arrives (messages of a few bytes),
+ * each client collects what comes back in echo[i] (up to 64 bytes). */
+void netsim_echo_mode(netsim *ns);
+/* Client i opens a bidirectional stream and sends msg with FIN; HO_OK or
+ * the error of the open or write. */
+int netsim_echo_send(netsim *ns, int i, const char *msg);
+bool netsim_all_echoed(netsim *ns); /* every client has its echo's FIN */
+/* Every client's handshake confirmed and one server handshake done per client. */
+bool netsim_all_hs(netsim *ns);
+/* Zero-delay, lossless links for every client (tests of exchanges, not of a network). */
+void netsim_zero_latency(netsim *ns);
 
 bool netsim_hs_done(netsim *ns);     /* every client's handshake confirmed on both sides */
 bool netsim_all_closed(netsim *ns);  /* every client closed and every server conn freed */

@@ -25,28 +25,13 @@
 #include "quic/conn_int.h"
 #include "quic/packet.h"
 #include "quic/quic_types.h"
+#include "quic_pair.h"
 
-#define ONE_WAY HO_QUIC_MS(10)
-#define MAX_QUEUE 8192
-
-typedef struct dgram {
-    ho_quic_time at;
-    int to;
-    size_t len;
-    uint8_t data[1500];
-} dgram;
-
+/* The connection pair (quic_pair.h) with HTTP/3 on each side. */
 typedef struct sim {
-    ho_quic_config ccfg, scfg;
-    ho_quic_conn *conn[2];
+    quic_pair p;
     ho_h3_conn *h3[2];
     const ho_router *router;
-    ho_quic_time now;
-    uint64_t rng;
-    unsigned loss_pct;
-    dgram *q;
-    size_t qn;
-    uint64_t dropped;
     uint64_t raw_id;        /* client stream written by hand, not by nghttp3 */
     uint64_t raw_reset;     /* its RESET_STREAM code as seen by the client */
 } sim;
@@ -55,15 +40,7 @@ static ho_tls_config *server_tls, *client_tls;
 static ho_router *router;
 static ho_arena *arena;
 
-static uint64_t rnd(sim *s)
-{
-    s->rng ^= s->rng << 13;
-    s->rng ^= s->rng >> 7;
-    s->rng ^= s->rng << 17;
-    return s->rng;
-}
-
-static int side_of(sim *s, ho_quic_conn *c) { return c == s->conn[1]; }
+static int side_of(sim *s, ho_quic_conn *c) { return quic_pair_side(&s->p, c); }
 
 static void cb_readable(void *ctx, ho_quic_conn *c, uint64_t id)
 {
@@ -90,126 +67,63 @@ static void cb_reset(void *ctx, ho_quic_conn *c, uint64_t id, uint64_t code, boo
 
 static void make_tls(void) { quic_test_tls("h3", &server_tls, &client_tls); }
 
+/* HTTP/3 hands its frames to the streams before each send. */
+static void h3_app(quic_pair *p)
+{
+    sim *s = p->user;
+    for (int side = 0; side < 2; side++)
+        if (s->h3[side] != NULL)
+            ho_h3_flush(s->h3[side], p->now);
+}
+
+static void h3_on_server(quic_pair *p)
+{
+    sim *s = p->user;
+    s->h3[1] = ho_h3_server_attach(p->conn[QP_SERVER], s->router);
+}
+
 static void sim_init(sim *s, unsigned loss_pct, uint64_t seed)
 {
     memset(s, 0, sizeof(*s));
-    s->q = calloc(MAX_QUEUE, sizeof(dgram));
-    s->rng = seed;
-    s->loss_pct = loss_pct;
-    s->now = HO_QUIC_SEC(1000);
     s->router = router;
     s->raw_id = UINT64_MAX;
     ho_quic_callbacks cb = {
         .ctx = s, .stream_readable = cb_readable, .stream_writable = cb_writable, .stream_reset = cb_reset};
-    s->ccfg = (ho_quic_config){.is_server = false, .tls = client_tls, .server_name = "localhost", .callbacks = cb};
-    s->scfg = (ho_quic_config){.is_server = true, .tls = server_tls, .callbacks = cb};
-    s->conn[0] = ho_quic_conn_new_client(&s->ccfg, NULL, s->now);
-    s->h3[0] = ho_h3_client_attach(s->conn[0]);
+    quic_pair_init(&s->p, &cb, server_tls, client_tls, loss_pct, seed);
+    s->p.app = h3_app;
+    s->p.on_server = h3_on_server;
+    s->p.user = s;
+    quic_pair_start(&s->p);
+    s->h3[0] = ho_h3_client_attach(s->p.conn[QP_CLIENT]);
 }
 
 static void sim_free(sim *s)
 {
     ho_h3_free(s->h3[0]);
     ho_h3_free(s->h3[1]);
-    ho_quic_conn_free(s->conn[0]);
-    ho_quic_conn_free(s->conn[1]);
-    free(s->q);
-}
-
-static void enqueue(sim *s, int to, const uint8_t *p, size_t len)
-{
-    if (s->loss_pct && rnd(s) % 100 < s->loss_pct) {
-        s->dropped++;
-        return;
-    }
-    if (s->qn == MAX_QUEUE || len > sizeof(s->q[0].data))
-        return;
-    dgram *d = &s->q[s->qn++];
-    d->at = s->now + ONE_WAY;
-    d->to = to;
-    d->len = len;
-    memcpy(d->data, p, len);
-}
-
-static void flush(sim *s, int side)
-{
-    static uint8_t buf[64 * 1200];
-    ho_quic_conn *c = s->conn[side];
-    if (c == NULL)
-        return;
-    if (s->h3[side] != NULL)
-        ho_h3_flush(s->h3[side], s->now);
-    for (;;) {
-        size_t seg;
-        size_t n = ho_quic_conn_send(c, buf, sizeof(buf), &seg, s->now);
-        if (n == 0)
-            break;
-        for (size_t off = 0; off < n; off += seg)
-            enqueue(s, !side, buf + off, n - off < seg ? n - off : seg);
-    }
-}
-
-static void deliver(sim *s, const dgram *d)
-{
-    if (d->to == 1 && s->conn[1] == NULL) {
-        ho_quic_header h;
-        if (ho_quic_header_parse(d->data, d->len, 8, &h) != HO_OK || h.type != HO_QUIC_PKT_INITIAL)
-            return;
-        s->conn[1] = ho_quic_conn_new_server(&s->scfg, h.dcid.data, h.dcid.len, h.scid.data, h.scid.len, NULL,
-                                             s->now);
-        if (s->conn[1] == NULL)
-            return;
-        s->h3[1] = ho_h3_server_attach(s->conn[1], s->router);
-    }
-    ho_quic_conn_receive(s->conn[d->to], d->data, d->len, NULL, s->now);
+    quic_pair_free(&s->p);
 }
 
 typedef bool (*done_fn)(sim *s, void *arg);
 
-static bool run(sim *s, done_fn done, void *arg, ho_quic_time limit)
+typedef struct done_call {
+    done_fn fn;
+    void *arg;
+} done_call;
+
+static bool call_done(quic_pair *p, void *arg)
 {
-    ho_quic_time end = s->now + limit;
-    while (s->now < end) {
-        flush(s, 0);
-        flush(s, 1);
-        if (done != NULL && done(s, arg))
-            return true;
-        ho_quic_time next = HO_QUIC_TIME_NEVER;
-        for (size_t i = 0; i < s->qn; i++)
-            if (s->q[i].at < next)
-                next = s->q[i].at;
-        for (int k = 0; k < 2; k++)
-            if (s->conn[k] != NULL && ho_quic_conn_next_timeout(s->conn[k]) < next)
-                next = ho_quic_conn_next_timeout(s->conn[k]);
-        if (next == HO_QUIC_TIME_NEVER)
-            break;
-        if (next > end) {
-            s->now = end;
-            break;
-        }
-        if (next > s->now)
-            s->now = next;
-        size_t w = 0;
-        for (size_t i = 0; i < s->qn; i++) {
-            if (s->q[i].at <= s->now)
-                deliver(s, &s->q[i]);
-            else
-                s->q[w++] = s->q[i];
-        }
-        s->qn = w;
-        for (int k = 0; k < 2; k++)
-            if (s->conn[k] != NULL && ho_quic_conn_next_timeout(s->conn[k]) <= s->now)
-                ho_quic_conn_handle_timeout(s->conn[k], s->now);
-    }
-    return done != NULL && done(s, arg);
+    done_call *d = arg;
+    return d->fn(p->user, d->arg);
 }
 
-static bool hs_done(sim *s, void *arg)
+static bool run(sim *s, done_fn done, void *arg, ho_quic_time limit)
 {
-    (void)arg;
-    return s->conn[1] != NULL && ho_quic_conn_handshake_confirmed(s->conn[0]) &&
-           ho_quic_conn_handshake_confirmed(s->conn[1]);
+    done_call d = {done, arg};
+    return quic_pair_run(&s->p, done != NULL ? call_done : NULL, &d, limit);
 }
+
+static bool hs_done(sim *s, void *arg) { return quic_pair_hs_done(&s->p, arg); }
 
 typedef struct resp_set {
     ho_h3_response *r[32];
@@ -330,7 +244,7 @@ static void test_basic_routes(void)
     CHECK_EQ(ho_h3_requests_served(s.h3[1]), 5);
     CHECK_EQ(ho_h3_error(s.h3[0]), 0);
     CHECK_EQ(ho_h3_error(s.h3[1]), 0);
-    CHECK(!ho_quic_conn_is_closing(s.conn[0]));
+    CHECK(!ho_quic_conn_is_closing(s.p.conn[0]));
 
     /* GOAWAY (RFC 9114 §5.2), then a clean H3_NO_ERROR close. */
     CHECK_EQ(ho_h3_shutdown(s.h3[1]), HO_OK);
@@ -339,10 +253,10 @@ static void test_basic_routes(void)
     ho_h3_response *late = NULL;
     CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/baseline2?a=1&b=1", NULL, &late), HO_ERR_CLOSED);
     CHECK_EQ(ho_h3_active_streams(s.h3[1]), 0);
-    ho_quic_conn_close(s.conn[1], HO_H3_NO_ERROR, "", s.now);
+    ho_quic_conn_close(s.p.conn[1], HO_H3_NO_ERROR, "", s.p.now);
     run(&s, NULL, NULL, HO_QUIC_SEC(5));
     bool is_app = false, by_peer = false;
-    CHECK_EQ(ho_quic_conn_close_code(s.conn[0], &is_app, &by_peer), HO_H3_NO_ERROR);
+    CHECK_EQ(ho_quic_conn_close_code(s.p.conn[0], &is_app, &by_peer), HO_H3_NO_ERROR);
     CHECK(is_app && by_peer);
     ho_buf_free(&want);
     sim_free(&s);
@@ -393,7 +307,7 @@ static void test_loss(void)
     CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/static/components.css", NULL, &rs.r[0]), HO_OK);
     CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/static/app.js", "identity", &rs.r[1]), HO_OK);
     CHECK(run(&s, all_done, &rs, HO_QUIC_SEC(60)));
-    CHECK(s.dropped > 0);
+    CHECK(s.p.dropped > 0);
     if (rs.r[0] != NULL) {
         CHECK_EQ(rs.r[0]->status, 200);
         CHECK(rs.r[0]->complete);
@@ -405,7 +319,7 @@ static void test_loss(void)
         CHECK_EQ(rs.r[1]->body.len, 204800);
         CHECK(body_eq(rs.r[1], &want));
     }
-    fprintf(stderr, "10%% loss: %llu datagrams dropped\n", (unsigned long long)s.dropped);
+    fprintf(stderr, "10%% loss: %llu datagrams dropped\n", (unsigned long long)s.p.dropped);
     ho_buf_free(&want);
     sim_free(&s);
 }
@@ -417,7 +331,7 @@ static void test_small_send_buffer(void)
 {
     sim s;
     sim_init(&s, 0, 6);
-    s.scfg.stream_send_buffer = 4096;
+    s.p.scfg.stream_send_buffer = 4096;
     CHECK(run(&s, hs_done, NULL, HO_QUIC_SEC(10)));
     ho_buf want;
     ho_buf_init(&want);
@@ -450,7 +364,7 @@ typedef struct held_probe {
 static bool body_held(sim *s, void *arg)
 {
     held_probe *hp = arg;
-    ho_quic_stream *st = s->conn[1] != NULL ? ho_quic_stream_find(s->conn[1], 0) : NULL;
+    ho_quic_stream *st = s->p.conn[1] != NULL ? ho_quic_stream_find(s->p.conn[1], 0) : NULL;
     if (st == NULL || st->tx.end - st->tx.base < 100000)
         return false;
     hp->seen = true;
@@ -534,7 +448,7 @@ static void test_malformed(void)
         CHECK_EQ(r->status, 200);
         CHECK(r->body.len == 2 && memcmp(r->body.data, "42", 2) == 0);
     }
-    CHECK(!ho_quic_conn_is_closing(s.conn[1]));
+    CHECK(!ho_quic_conn_is_closing(s.p.conn[1]));
     CHECK_EQ(ho_h3_error(s.h3[1]), 0);
 
     /* §4.2: an uppercase field name (nghttp3's encoder would lowercase it,
@@ -546,8 +460,8 @@ static void test_malformed(void)
     uint8_t frame[64] = {0x01, (uint8_t)sizeof(fs)};
     memcpy(frame + 2, fs, sizeof(fs));
     size_t w = 0;
-    CHECK_EQ(ho_quic_stream_open(s.conn[0], true, &s.raw_id), HO_OK);
-    CHECK_EQ(ho_quic_stream_write(s.conn[0], s.raw_id, frame, 2 + sizeof(fs), true, &w), HO_OK);
+    CHECK_EQ(ho_quic_stream_open(s.p.conn[0], true, &s.raw_id), HO_OK);
+    CHECK_EQ(ho_quic_stream_write(s.p.conn[0], s.raw_id, frame, 2 + sizeof(fs), true, &w), HO_OK);
     run(&s, NULL, NULL, HO_QUIC_MS(300));
     CHECK_EQ(s.raw_reset, HO_H3_MESSAGE_ERROR);
     CHECK_EQ(ho_h3_requests_served(s.h3[1]), 1);
@@ -562,8 +476,8 @@ static void test_malformed(void)
     frame[1] = (uint8_t)sizeof(fs2);
     memcpy(frame + 2, fs2, sizeof(fs2));
     s.raw_reset = 0;
-    CHECK_EQ(ho_quic_stream_open(s.conn[0], true, &s.raw_id), HO_OK);
-    CHECK_EQ(ho_quic_stream_write(s.conn[0], s.raw_id, frame, 2 + sizeof(fs2), true, &w), HO_OK);
+    CHECK_EQ(ho_quic_stream_open(s.p.conn[0], true, &s.raw_id), HO_OK);
+    CHECK_EQ(ho_quic_stream_write(s.p.conn[0], s.raw_id, frame, 2 + sizeof(fs2), true, &w), HO_OK);
     run(&s, NULL, NULL, HO_QUIC_MS(300));
     CHECK(s.raw_reset == HO_H3_MESSAGE_ERROR || ho_h3_requests_served(s.h3[1]) == 2);
     if (s.raw_reset != HO_H3_MESSAGE_ERROR)
@@ -610,7 +524,7 @@ static void test_cancel(void)
     CHECK(r != NULL && r->status == 200 && r->body.len == 1 && r->body.data[0] == '5');
     CHECK_EQ(ho_h3_error(s.h3[0]), 0);
     CHECK_EQ(ho_h3_error(s.h3[1]), 0);
-    CHECK(!ho_quic_conn_is_closing(s.conn[1]));
+    CHECK(!ho_quic_conn_is_closing(s.p.conn[1]));
     sim_free(&s);
 }
 
@@ -626,12 +540,12 @@ static void test_frame_errors(void)
     }
     static const uint8_t data_first[] = {0x00, 0x01, 'x'};
     size_t w = 0;
-    CHECK_EQ(ho_quic_stream_open(s.conn[0], true, &s.raw_id), HO_OK);
-    CHECK_EQ(ho_quic_stream_write(s.conn[0], s.raw_id, data_first, sizeof(data_first), true, &w), HO_OK);
+    CHECK_EQ(ho_quic_stream_open(s.p.conn[0], true, &s.raw_id), HO_OK);
+    CHECK_EQ(ho_quic_stream_write(s.p.conn[0], s.raw_id, data_first, sizeof(data_first), true, &w), HO_OK);
     run(&s, NULL, NULL, HO_QUIC_SEC(3));
     CHECK_EQ(ho_h3_error(s.h3[1]), HO_H3_FRAME_UNEXPECTED);
     bool is_app = false, by_peer = false;
-    CHECK_EQ(ho_quic_conn_close_code(s.conn[0], &is_app, &by_peer), HO_H3_FRAME_UNEXPECTED);
+    CHECK_EQ(ho_quic_conn_close_code(s.p.conn[0], &is_app, &by_peer), HO_H3_FRAME_UNEXPECTED);
     CHECK(is_app && by_peer);
     sim_free(&s);
 
@@ -643,10 +557,10 @@ static void test_frame_errors(void)
         }
         uint8_t junk[300];
         for (size_t i = 0; i < sizeof(junk); i++)
-            junk[i] = (uint8_t)rnd(&s);
+            junk[i] = (uint8_t)quic_pair_rand(&s.p);
         junk[0] = (uint8_t)(seed % 3 == 0 ? 0x01 : junk[0]); /* some start like HEADERS */
-        CHECK_EQ(ho_quic_stream_open(s.conn[0], true, &s.raw_id), HO_OK);
-        ho_quic_stream_write(s.conn[0], s.raw_id, junk, 1 + rnd(&s) % sizeof(junk), true, &w);
+        CHECK_EQ(ho_quic_stream_open(s.p.conn[0], true, &s.raw_id), HO_OK);
+        ho_quic_stream_write(s.p.conn[0], s.raw_id, junk, 1 + quic_pair_rand(&s.p) % sizeof(junk), true, &w);
         run(&s, NULL, NULL, HO_QUIC_SEC(2));
         uint64_t e = ho_h3_error(s.h3[1]);
         CHECK(e == 0 || (e >= 0x100 && e <= 0x110) || (e >= 0x200 && e <= 0x202));
@@ -673,13 +587,13 @@ static void test_critical_stream(void)
     }
     CHECK(fetch(&s, "/baseline2?a=1&b=1", NULL) != NULL);
     /* The client's control stream is its first uni stream (id 2): reset it. */
-    CHECK_EQ(ho_quic_stream_reset(s.conn[0], 2, HO_H3_NO_ERROR), HO_OK);
+    CHECK_EQ(ho_quic_stream_reset(s.p.conn[0], 2, HO_H3_NO_ERROR), HO_OK);
     run(&s, NULL, NULL, HO_QUIC_SEC(3));
     CHECK_EQ(ho_h3_error(s.h3[1]), HO_H3_CLOSED_CRITICAL_STREAM);
     bool is_app = false, by_peer = true;
-    CHECK_EQ(ho_quic_conn_close_code(s.conn[1], &is_app, &by_peer), HO_H3_CLOSED_CRITICAL_STREAM);
+    CHECK_EQ(ho_quic_conn_close_code(s.p.conn[1], &is_app, &by_peer), HO_H3_CLOSED_CRITICAL_STREAM);
     CHECK(is_app && !by_peer);
-    CHECK(ho_quic_conn_is_closing(s.conn[0]) || ho_quic_conn_is_closed(s.conn[0]));
+    CHECK(ho_quic_conn_is_closing(s.p.conn[0]) || ho_quic_conn_is_closed(s.p.conn[0]));
     sim_free(&s);
 
     /* STOP_SENDING on the server's control stream (its first uni stream,
@@ -689,10 +603,10 @@ static void test_critical_stream(void)
         return;
     }
     CHECK(fetch(&s, "/baseline2?a=1&b=1", NULL) != NULL);
-    CHECK_EQ(ho_quic_stream_stop_sending(s.conn[0], 3, HO_H3_NO_ERROR), HO_OK);
+    CHECK_EQ(ho_quic_stream_stop_sending(s.p.conn[0], 3, HO_H3_NO_ERROR), HO_OK);
     run(&s, NULL, NULL, HO_QUIC_SEC(3));
     CHECK_EQ(ho_h3_error(s.h3[1]), HO_H3_CLOSED_CRITICAL_STREAM);
-    CHECK(ho_quic_conn_is_closing(s.conn[0]) || ho_quic_conn_is_closed(s.conn[0]));
+    CHECK(ho_quic_conn_is_closing(s.p.conn[0]) || ho_quic_conn_is_closed(s.p.conn[0]));
     sim_free(&s);
 }
 
