@@ -384,12 +384,11 @@ void netsim_echo_mode(netsim *ns)
     ns->ccfg.callbacks.stream_readable = ns->ecfg.conn.callbacks.stream_readable = cb_echo_readable;
 }
 
-int netsim_echo_send(netsim *ns, int i, const char *msg)
+int netsim_echo_send(netsim *ns, int i, const char *msg, uint64_t *id)
 {
-    uint64_t id;
     size_t w;
-    int rc = ho_quic_stream_open(ns->cl[i], true, &id);
-    return rc != HO_OK ? rc : ho_quic_stream_write(ns->cl[i], id, msg, strlen(msg), true, &w);
+    int rc = ho_quic_stream_open(ns->cl[i], true, id);
+    return rc != HO_OK ? rc : ho_quic_stream_write(ns->cl[i], *id, msg, strlen(msg), true, &w);
 }
 
 bool netsim_all_echoed(netsim *ns)

@@ -221,9 +221,9 @@ int netsim_xfers_check(netsim *ns);
  * server sends each stream back as it arrives (messages of a few bytes),
  * each client collects what comes back in echo[i] (up to 64 bytes). */
 void netsim_echo_mode(netsim *ns);
-/* Client i opens a bidirectional stream and sends msg with FIN; HO_OK or
- * the error of the open or write. */
-int netsim_echo_send(netsim *ns, int i, const char *msg);
+/* Client i opens a bidirectional stream (*id) and sends msg with FIN;
+ * HO_OK or the error of the open or write. */
+int netsim_echo_send(netsim *ns, int i, const char *msg, uint64_t *id);
 bool netsim_all_echoed(netsim *ns); /* every client has its echo's FIN */
 /* Every client's handshake confirmed and one server handshake done per client. */
 bool netsim_all_hs(netsim *ns);
