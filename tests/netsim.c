@@ -99,10 +99,11 @@ static bool pkt_before(const netsim_pkt *a, const netsim_pkt *b)
     return a->at < b->at || (a->at == b->at && a->seq < b->seq);
 }
 
-void netsim_queue_push(netsim_queue *q, ho_quic_time at, int client, int dir, uint8_t ecn, const uint8_t *d,
-                       size_t len)
+void netsim_queue_push(netsim_queue *q, const netsim_pkt *meta, const uint8_t *d, size_t len)
 {
-    netsim_pkt p = {.at = at, .seq = q->next_seq++, .client = client, .dir = dir, .ecn = ecn, .len = len};
+    netsim_pkt p = *meta;
+    p.seq = q->next_seq++;
+    p.len = len;
     p.data = malloc(len ? len : 1);
     if (p.data == NULL)
         abort();
@@ -169,14 +170,16 @@ void netsim_queue_free(netsim_queue *q)
     memset(q, 0, sizeof(*q));
 }
 
-static void schedule(netsim *ns, int client, int dir, const uint8_t *d, size_t len, uint8_t ecn, ho_quic_time at)
+static void schedule(netsim *ns, const netsim_pkt *meta, const uint8_t *d, size_t len, ho_quic_time at)
 {
-    netsim_queue_push(&ns->q, at, client, dir, ecn, d, len);
+    netsim_pkt p = *meta;
+    p.at = at;
+    netsim_queue_push(&ns->q, &p, d, len);
 }
 
 /* ---- links ---------------------------------------------------------------- */
 
-static void link_send(netsim *ns, int client, int dir, const uint8_t *d, size_t len, uint8_t ecn)
+static void link_send(netsim *ns, int client, int dir, uint16_t port, const uint8_t *d, size_t len, uint8_t ecn)
 {
     netsim_link *l = &ns->link[client][dir];
     uint64_t index = l->offered++;
@@ -236,10 +239,11 @@ static void link_send(netsim *ns, int client, int dir, const uint8_t *d, size_t 
         l->reordered++;
     }
     netsim_trace(ns, "%s %4zuB %-3s #%llu due %.6f", who, len, ty, (unsigned long long)index, (double)at / 1e9);
-    schedule(ns, client, dir, d, len, ecn, at);
+    netsim_pkt meta = {.client = client, .dir = dir, .ecn = ecn, .port = port};
+    schedule(ns, &meta, d, len, at);
     if (l->dup_pct && netsim_rand(ns) % 100 < l->dup_pct) {
         l->duplicated++;
-        schedule(ns, client, dir, d, len, ecn, at + (ho_quic_time)(netsim_rand(ns) % (uint64_t)HO_QUIC_MS(1)));
+        schedule(ns, &meta, d, len, at + (ho_quic_time)(netsim_rand(ns) % (uint64_t)HO_QUIC_MS(1)));
     }
 }
 
@@ -258,14 +262,33 @@ static int port_index(const struct sockaddr_storage *ss)
     return i >= 0 && i < NETSIM_MAX_CLIENTS ? i : -1;
 }
 
-/* port_index, also for a client's NAT-rebound port. */
+static uint16_t port_of(const struct sockaddr_storage *ss) { return ntohs(((const struct sockaddr_in *)ss)->sin_port); }
+
+/* port_index, also for a client's NAT-rebound port and the other ports it
+ * owns (netsim_client_port). */
 static int dest_index(const netsim *ns, const struct sockaddr_storage *ss)
 {
-    uint16_t port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
-    for (int i = 0; i < ns->ncl; i++)
+    uint16_t port = port_of(ss);
+    for (int i = 0; i < ns->ncl; i++) {
         if (ns->nat_port[i] != 0 && ns->nat_port[i] == port)
             return i;
+        for (int k = 0; k < NETSIM_PORTS; k++)
+            if (ns->ports[i][k] != 0 && ns->ports[i][k] == port)
+                return i;
+    }
     return port_index(ss);
+}
+
+void netsim_client_port(netsim *ns, int i, uint16_t port)
+{
+    for (int k = 0; k < NETSIM_PORTS; k++) {
+        if (ns->ports[i][k] == port)
+            return;
+        if (ns->ports[i][k] == 0) {
+            ns->ports[i][k] = port;
+            return;
+        }
+    }
 }
 
 static int client_of(netsim *ns, ho_quic_conn *c)
@@ -707,10 +730,14 @@ void netsim_flush(netsim *ns)
     for (int i = 0; i < ns->ncl; i++) {
         ho_quic_conn *c = ns->cl[i];
         size_t n, seg;
-        while (c != NULL && (n = ho_quic_conn_send(c, sendbuf, sizeof(sendbuf), &seg, ns->now)) > 0)
+        while (c != NULL && (n = ho_quic_conn_send(c, sendbuf, sizeof(sendbuf), &seg, ns->now)) > 0) {
+            /* from the port the connection sends on, or through the NAT */
+            uint16_t port = ns->nat_port[i] ? ns->nat_port[i] : port_of(&ho_quic_conn_send_path(c)->local);
+            netsim_client_port(ns, i, port);
             for (size_t off = 0; off < n; off += seg)
-                link_send(ns, i, NETSIM_C2S, sendbuf + off, n - off < seg ? n - off : seg,
+                link_send(ns, i, NETSIM_C2S, port, sendbuf + off, n - off < seg ? n - off : seg,
                           ho_quic_conn_ecn_codepoint(c));
+        }
     }
     ho_quic_endpoint_out out = {.buf = sendbuf, .cap = sizeof(sendbuf)};
     while (ho_quic_endpoint_send(ns->ep, &out, ns->now) > 0) {
@@ -723,7 +750,7 @@ void netsim_flush(netsim *ns)
             ns->ep_out[i]++;
             if (out.conn == NULL)
                 ns->ep_out_stateless[i]++;
-            link_send(ns, i, NETSIM_S2C, out.buf + off,
+            link_send(ns, i, NETSIM_S2C, port_of(&out.path.remote), out.buf + off,
                       out.len - off < out.segment_size ? out.len - off : out.segment_size, out.ecn);
         }
     }
@@ -732,11 +759,16 @@ void netsim_flush(netsim *ns)
 static void deliver(netsim *ns, const netsim_pkt *p)
 {
     netsim_link *l = &ns->link[p->client][p->dir];
+    if (ns->deliver_hook != NULL && ns->deliver_hook(ns, p)) {
+        l->hook_dropped++;
+        return;
+    }
     l->delivered++;
     l->bytes_delivered += p->len;
     ho_quic_path path = p->dir == NETSIM_C2S ? ns->spath[p->client] : ns->cpath[p->client];
-    if (p->dir == NETSIM_C2S && ns->nat_port[p->client] != 0)
-        ((struct sockaddr_in *)&path.remote)->sin_port = htons(ns->nat_port[p->client]);
+    /* the client-side address: where it came from, where it goes */
+    struct sockaddr_in *client_addr = (struct sockaddr_in *)(p->dir == NETSIM_C2S ? &path.remote : &path.local);
+    client_addr->sin_port = htons(p->port);
     path.ecn = p->ecn;
     if (p->dir == NETSIM_C2S)
         ho_quic_endpoint_receive(ns->ep, p->data, p->len, &path, ns->now);

@@ -39,6 +39,7 @@
 #define NETSIM_TRACE 48
 #define NETSIM_SERVER_PORT 4433
 #define NETSIM_CLIENT_PORT 40000 /* client i uses port 40000 + i */
+#define NETSIM_PORTS 8           /* other ports a client may own (migration) */
 
 enum { NETSIM_C2S = 0, NETSIM_S2C = 1 };
 
@@ -65,6 +66,7 @@ typedef struct netsim_link {
     ho_quic_time fifo_at;        /* arrival of the last in-order datagram */
     uint64_t offered, delivered, bytes_delivered;
     uint64_t lost, queue_drops, blackholed, filtered, duplicated, reordered;
+    uint64_t hook_dropped;       /* dropped on arrival by netsim.deliver_hook */
     uint64_t sent_ecn[4];        /* datagrams offered, by the codepoint their sender set */
     size_t max_len;              /* the largest datagram offered */
 } netsim_link;
@@ -74,6 +76,7 @@ typedef struct netsim_pkt {
     uint64_t seq;      /* tie-break: equal times keep send order */
     int client, dir;
     uint8_t ecn;       /* the IP ECN codepoint, delivered in ho_quic_path.ecn */
+    uint16_t port;     /* the client-side port: the source of c->s, the destination of s->c */
     size_t len;
     uint8_t *data;
 } netsim_pkt;
@@ -114,9 +117,8 @@ typedef struct netsim_queue {
     uint64_t next_seq;
 } netsim_queue;
 
-/* Copies d[0..len) in, due at `at`. */
-void netsim_queue_push(netsim_queue *q, ho_quic_time at, int client, int dir, uint8_t ecn, const uint8_t *d,
-                       size_t len);
+/* Copies d[0..len) in, with meta's at, client, dir, ecn and port. */
+void netsim_queue_push(netsim_queue *q, const netsim_pkt *meta, const uint8_t *d, size_t len);
 /* The earliest due time, HO_QUIC_TIME_NEVER when empty. */
 ho_quic_time netsim_queue_next(const netsim_queue *q);
 /* Takes the earliest datagram due at `now` or before into *out (the caller
@@ -155,10 +157,17 @@ struct netsim {
     /* Sees every datagram the endpoint sends, before it enters a link
      * (also those to no client); returns true to drop it. */
     bool (*ep_out_hook)(netsim *ns, const ho_quic_endpoint_out *out);
-    /* NAT rebinding: nonzero, client i's datagrams reach the server from
-     * this port (the server's replies to it go to client i; the old port
-     * stays reachable). */
+    /* NAT rebinding: nonzero, client i's datagrams sent from now on reach
+     * the server from this port (the server's replies to it go to client
+     * i; the old port stays reachable). */
     uint16_t nat_port[NETSIM_MAX_CLIENTS];
+    /* Other ports that are client i's: those it sent from (a migrated
+     * path) and those a test adds (netsim_client_port); the server's
+     * datagrams to them go to client i, arriving on that port. */
+    uint16_t ports[NETSIM_MAX_CLIENTS][NETSIM_PORTS];
+    /* Sees each datagram as it arrives (p->port: the client-side port);
+     * returns true to drop it there (dead ports, a muted client). */
+    bool (*deliver_hook)(netsim *ns, const netsim_pkt *p);
     netsim_queue q;              /* datagrams in flight */
     /* application state */
     netsim_xfer x[NETSIM_MAX_XFERS];
@@ -204,6 +213,8 @@ bool netsim_run(netsim *ns, netsim_done_fn done, ho_quic_time budget);
 /* One zero-time pass: application, every sender flushed. */
 void netsim_flush(netsim *ns);
 
+/* Port `port` is client i's too (see netsim.ports). */
+void netsim_client_port(netsim *ns, int i, uint16_t port);
 /* The server connection of client i (NULL if none or freed). */
 ho_quic_conn *netsim_server_conn(netsim *ns, int i);
 /* Delivers a raw datagram from client i's address to the endpoint now,

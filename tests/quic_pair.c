@@ -52,7 +52,8 @@ void quic_pair_enqueue(quic_pair *p, int to, const uint8_t *d, size_t len, bool 
         return;
     }
     ho_quic_time extra = p->jitter ? (ho_quic_time)(quic_pair_rand(p) % (uint64_t)p->jitter) : 0;
-    netsim_queue_push(&p->q, p->now + p->delay + extra, 0, to, 0, d, len);
+    netsim_pkt meta = {.at = p->now + p->delay + extra, .dir = to};
+    netsim_queue_push(&p->q, &meta, d, len);
 }
 
 void quic_pair_flush(quic_pair *p, int side)
