@@ -193,6 +193,11 @@ static void link_send(netsim *ns, int client, int dir, uint16_t port, const uint
     else
         snprintf(who, sizeof(who), "s->c%d", client);
     types_str(netsim_pkt_types(d, len), ty, sizeof(ty));
+    if (l->mtu != 0 && len > l->mtu) {
+        l->too_big++;
+        netsim_trace(ns, "%s %4zuB %-3s #%llu dropped (over the MTU)", who, len, ty, (unsigned long long)index);
+        return;
+    }
     if (ns->filter != NULL && ns->filter(ns->filter_ctx, client, dir, d, len, index, &ecn)) {
         l->filtered++;
         netsim_trace(ns, "%s %4zuB %-3s #%llu dropped (filter)", who, len, ty, (unsigned long long)index);
@@ -727,6 +732,11 @@ static uint8_t sendbuf[64 * 1500];
 void netsim_flush(netsim *ns)
 {
     run_apps(ns);
+    netsim_send(ns);
+}
+
+void netsim_send(netsim *ns)
+{
     for (int i = 0; i < ns->ncl; i++) {
         ho_quic_conn *c = ns->cl[i];
         size_t n, seg;

@@ -61,11 +61,13 @@ typedef struct netsim_link {
     uint64_t rate_bps;           /* bandwidth limit, 0: none */
     size_t queue_bytes;          /* bottleneck queue bound (tail drop), with rate_bps */
     ho_quic_time blackhole_from, blackhole_until; /* drop everything sent in [from, until) */
+    size_t mtu;                  /* larger datagrams vanish (0: no limit) */
     /* state and counters */
     ho_quic_time busy_until;     /* the bottleneck serializes until then */
     ho_quic_time fifo_at;        /* arrival of the last in-order datagram */
     uint64_t offered, delivered, bytes_delivered;
     uint64_t lost, queue_drops, blackholed, filtered, duplicated, reordered;
+    uint64_t too_big;            /* over mtu */
     uint64_t hook_dropped;       /* dropped on arrival by netsim.deliver_hook */
     uint64_t sent_ecn[4];        /* datagrams offered, by the codepoint their sender set */
     size_t max_len;              /* the largest datagram offered */
@@ -212,6 +214,8 @@ int netsim_add_client(netsim *ns);
 bool netsim_run(netsim *ns, netsim_done_fn done, ho_quic_time budget);
 /* One zero-time pass: application, every sender flushed. */
 void netsim_flush(netsim *ns);
+/* Every sender flushed onto its link, no application. */
+void netsim_send(netsim *ns);
 
 /* Port `port` is client i's too (see netsim.ports). */
 void netsim_client_port(netsim *ns, int i, uint16_t port);
