@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <stdbool.h>
 #include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include "handoff/quic.h"
 
 extern int ho_test_passed, ho_test_failed;
 
@@ -53,6 +57,58 @@ typedef struct ho_test_gtls {
 bool ho_test_gtls_start(ho_test_gtls *g);
 /* Stops it and removes its directory. */
 void ho_test_gtls_stop(ho_test_gtls *g);
+
+/* ---- QUIC peers over loopback UDP (the *_interop tests) ---- */
+/* CLOCK_MONOTONIC in nanoseconds, the clock of these tests' connections. */
+ho_quic_time ho_test_mono_now(void);
+/* A UDP socket bound to 127.0.0.1 on a free port (*port); -1 on failure. */
+int ho_test_udp_socket(int *port);
+/* Waits (poll, at most 50 ms) until fd is readable or the timer `next`
+ * (HO_QUIC_TIME_NEVER: none) is due. */
+void ho_test_udp_wait(int fd, ho_quic_time next);
+/* Sends everything c has to send to peer. */
+void ho_test_udp_conn_send(ho_quic_conn *c, int fd, const struct sockaddr *peer, socklen_t peer_len);
+/* Feeds every datagram waiting on fd to *c. With *c NULL and server_cfg
+ * given, the first Initial makes *c a server connection (returns true
+ * then). peer (optional) gets the last sender. */
+bool ho_test_udp_conn_recv(int fd, ho_quic_conn **c, const ho_quic_config *server_cfg, struct sockaddr_in *peer);
+/* Runs c's timer if it is due (c may be NULL). */
+void ho_test_conn_timeout(ho_quic_conn *c);
+
+/* ngtcp2's gtlsclient against a server of ours on 127.0.0.1:port: `-q
+ * --exit-on-all-streams-close --timeout=5s --download=<temp dir>`, then
+ * opts, then one URL per path. quiet also silences its stderr. */
+typedef struct ho_test_gtlsclient {
+    char dir[40];
+    pid_t pid;
+    int status;
+    bool exited;
+} ho_test_gtlsclient;
+bool ho_test_gtlsclient_start(ho_test_gtlsclient *g, int port, const char *const *opts, const char *const *paths,
+                              bool quiet);
+bool ho_test_gtlsclient_exited(ho_test_gtlsclient *g); /* without blocking */
+/* Kills it if it still runs; true if it had exited by itself with status 0. */
+bool ho_test_gtlsclient_stop(ho_test_gtlsclient *g);
+int ho_test_gtlsclient_exit_code(const ho_test_gtlsclient *g); /* -1 if killed */
+/* The path of a downloaded file (a static buffer). */
+const char *ho_test_gtlsclient_file(const ho_test_gtlsclient *g, const char *name);
+void ho_test_gtlsclient_cleanup(ho_test_gtlsclient *g); /* removes the download dir */
+
+/* A minimal HTTP/3 server on connection c: an empty control stream, and
+ * for each request stream (registered with ho_test_h3min_opened) once its
+ * FIN arrived, HEADERS ":status 200" and one DATA frame with the body. */
+#define HO_TEST_H3MIN_STREAMS 64
+typedef struct ho_test_h3min {
+    ho_quic_conn *c;
+    uint64_t streams[HO_TEST_H3MIN_STREAMS];
+    bool answered[HO_TEST_H3MIN_STREAMS];
+    ho_buf pending[HO_TEST_H3MIN_STREAMS]; /* response bytes the stream has not taken yet */
+    size_t nstreams;
+    bool control_opened;
+} ho_test_h3min;
+void ho_test_h3min_opened(ho_test_h3min *s, uint64_t id);
+void ho_test_h3min_serve(ho_test_h3min *s, const uint8_t *body, size_t len);
+void ho_test_h3min_free(ho_test_h3min *s);
 
 /* RUN(fn): the named subtest fn (a void (void) function). It runs unless
  * $HO_TEST names others: HO_TEST=test_a,test_b runs only those subtests of

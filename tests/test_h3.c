@@ -612,13 +612,6 @@ static void test_critical_stream(void)
 
 /* ---- our client against gtlsserver --------------------------------------- */
 
-static ho_quic_time mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (ho_quic_time)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static ho_h3_conn *udp_h3;
 static void u_readable(void *ctx, ho_quic_conn *c, uint64_t id) { ho_h3_on_stream_readable(udp_h3, id); }
 static void u_writable(void *ctx, ho_quic_conn *c, uint64_t id) { ho_h3_on_stream_writable(udp_h3, id); }
@@ -663,16 +656,16 @@ static void test_client_vs_gtlsserver(void)
                           .wall_clock_ms = (int64_t)time(NULL) * 1000,
                           .callbacks = {.stream_readable = u_readable, .stream_writable = u_writable,
                                         .stream_reset = u_reset}};
-    ho_quic_conn *c = ho_quic_conn_new_client(&cfg, NULL, mono_now());
+    ho_quic_conn *c = ho_quic_conn_new_client(&cfg, NULL, ho_test_mono_now());
     CHECK(c != NULL);
     udp_h3 = ho_h3_client_attach(c);
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     char authority[64];
     snprintf(authority, sizeof(authority), "127.0.0.1:%s", port_s);
     ho_h3_response *r[2] = {NULL, NULL};
-    ho_quic_time deadline = mono_now() + HO_QUIC_SEC(15);
+    ho_quic_time deadline = ho_test_mono_now() + HO_QUIC_SEC(15);
     bool closed_sent = false;
-    while (c != NULL && mono_now() < deadline && !ho_quic_conn_is_closed(c)) {
+    while (c != NULL && ho_test_mono_now() < deadline && !ho_quic_conn_is_closed(c)) {
         if (r[0] == NULL && ho_quic_conn_handshake_done(c)) {
             CHECK_EQ(ho_h3_client_get(udp_h3, authority, "/5000", NULL, &r[0]), HO_OK);
             CHECK_EQ(ho_h3_client_get(udp_h3, authority, "/300000", NULL, &r[1]), HO_OK);
@@ -680,36 +673,16 @@ static void test_client_vs_gtlsserver(void)
         bool done = r[0] != NULL && (r[0]->complete || r[0]->reset) && r[1] != NULL &&
                     (r[1]->complete || r[1]->reset);
         if (done && !closed_sent) {
-            ho_quic_conn_close(c, HO_H3_NO_ERROR, "", mono_now());
+            ho_quic_conn_close(c, HO_H3_NO_ERROR, "", ho_test_mono_now());
             closed_sent = true;
         }
-        ho_h3_flush(udp_h3, mono_now());
-        static uint8_t out[16 * 1500];
-        for (;;) {
-            size_t seg;
-            size_t n = ho_quic_conn_send(c, out, sizeof(out), &seg, mono_now());
-            if (n == 0)
-                break;
-            for (size_t off = 0; off < n; off += seg)
-                sendto(fd, out + off, n - off < seg ? n - off : seg, 0, (struct sockaddr *)&addr, sizeof(addr));
-        }
+        ho_h3_flush(udp_h3, ho_test_mono_now());
+        ho_test_udp_conn_send(c, fd, (struct sockaddr *)&addr, sizeof(addr));
         if (closed_sent && ho_quic_conn_is_closing(c))
             break;
-        int timeout_ms = 50;
-        ho_quic_time t = ho_quic_conn_next_timeout(c), now = mono_now();
-        if (t != HO_QUIC_TIME_NEVER) {
-            int64_t ms = t > now ? (t - now) / 1000000 + 1 : 0;
-            if (ms < timeout_ms)
-                timeout_ms = (int)ms;
-        }
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        poll(&pfd, 1, timeout_ms);
-        uint8_t dg[65536];
-        ssize_t n;
-        while ((n = recv(fd, dg, sizeof(dg), MSG_DONTWAIT)) > 0)
-            ho_quic_conn_receive(c, dg, (size_t)n, NULL, mono_now());
-        if (ho_quic_conn_next_timeout(c) <= mono_now())
-            ho_quic_conn_handle_timeout(c, mono_now());
+        ho_test_udp_wait(fd, ho_quic_conn_next_timeout(c));
+        ho_test_udp_conn_recv(fd, &c, NULL, NULL);
+        ho_test_conn_timeout(c);
     }
     CHECK(ho_quic_conn_handshake_confirmed(c));
     CHECK(r[0] != NULL && r[1] != NULL);
@@ -754,14 +727,10 @@ static void test_client_vs_gtlsserver(void)
     fo.on_body = NULL;
     fo.path = "/7000";
     /* Nothing listening: an error, never a hang or a crash. */
-    int probe2 = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in a2 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(probe2, (struct sockaddr *)&a2, sizeof(a2));
-    socklen_t a2len = sizeof(a2);
-    getsockname(probe2, (struct sockaddr *)&a2, &a2len);
+    int freed_port = 0;
+    close(ho_test_udp_socket(&freed_port));
     char dead_port[16];
-    snprintf(dead_port, sizeof(dead_port), "%d", ntohs(a2.sin_port));
-    close(probe2);
+    snprintf(dead_port, sizeof(dead_port), "%d", freed_port);
     fo.port = dead_port;
     fo.timeout_ms = 500;
     /* The ICMP port unreachable ends it with HO_ERR_REFUSED (not the timeout). */
@@ -808,88 +777,28 @@ static void test_server_vs_gtlsclient(void)
         .wall_clock_ms = (int64_t)time(NULL) * 1000,
         .callbacks = {.stream_readable = s_readable, .stream_writable = s_writable, .stream_reset = s_reset},
     };
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    CHECK_EQ(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-    socklen_t alen = sizeof(addr);
-    getsockname(fd, (struct sockaddr *)&addr, &alen);
-    int port = ntohs(addr.sin_port);
-    char dir[] = "/tmp/ho_h3_srv_XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
-    char port_s[16], url1[128], url2[128], dl[160];
-    snprintf(port_s, sizeof(port_s), "%d", port);
-    snprintf(url1, sizeof(url1), "https://127.0.0.1:%d/static/app.js", port);
-    snprintf(url2, sizeof(url2), "https://127.0.0.1:%d/static/components.css", port);
-    snprintf(dl, sizeof(dl), "--download=%s", dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0) {
-            dup2(null, 1);
-            dup2(null, 2);
-        }
-        execl("/usr/bin/gtlsclient", "gtlsclient", "-q", "--exit-on-all-streams-close", "--timeout=5s", dl,
-              "127.0.0.1", port_s, url1, url2, (char *)NULL);
-        _exit(127);
-    }
+    int port = 0;
+    int fd = ho_test_udp_socket(&port);
+    CHECK(fd >= 0);
+    ho_test_gtlsclient g;
+    static const char *const paths[] = {"/static/app.js", "/static/components.css", NULL};
+    CHECK(ho_test_gtlsclient_start(&g, port, NULL, paths, true));
     ho_quic_conn *c = NULL;
     struct sockaddr_in peer;
-    int status = -1;
-    bool exited = false;
-    ho_quic_time deadline = mono_now() + HO_QUIC_SEC(20);
-    while (mono_now() < deadline) {
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            exited = true;
-            break;
-        }
-        int timeout_ms = 50;
-        if (c != NULL) {
-            ho_quic_time t = ho_quic_conn_next_timeout(c), now = mono_now();
-            if (t != HO_QUIC_TIME_NEVER) {
-                int64_t ms = t > now ? (t - now) / 1000000 + 1 : 0;
-                if (ms < timeout_ms)
-                    timeout_ms = (int)ms;
-            }
-        }
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        poll(&pfd, 1, timeout_ms);
-        uint8_t dg[65536];
-        socklen_t plen = sizeof(peer);
-        ssize_t n;
-        while ((n = recvfrom(fd, dg, sizeof(dg), MSG_DONTWAIT, (struct sockaddr *)&peer, &plen)) > 0) {
-            if (c == NULL) {
-                ho_quic_header h;
-                if (ho_quic_header_parse(dg, (size_t)n, 8, &h) != HO_OK || h.type != HO_QUIC_PKT_INITIAL)
-                    continue;
-                c = ho_quic_conn_new_server(&cfg, h.dcid.data, h.dcid.len, h.scid.data, h.scid.len, NULL,
-                                            mono_now());
-                if (c == NULL)
-                    continue;
-                srv_h3 = ho_h3_server_attach(c, router);
-            }
-            ho_quic_conn_receive(c, dg, (size_t)n, NULL, mono_now());
-        }
+    ho_quic_time deadline = ho_test_mono_now() + HO_QUIC_SEC(20);
+    while (ho_test_mono_now() < deadline && !ho_test_gtlsclient_exited(&g)) {
+        ho_test_udp_wait(fd, c != NULL ? ho_quic_conn_next_timeout(c) : HO_QUIC_TIME_NEVER);
+        if (ho_test_udp_conn_recv(fd, &c, &cfg, &peer))
+            srv_h3 = ho_h3_server_attach(c, router);
         if (c == NULL)
             continue;
-        if (ho_quic_conn_next_timeout(c) <= mono_now())
-            ho_quic_conn_handle_timeout(c, mono_now());
-        ho_h3_flush(srv_h3, mono_now());
-        static uint8_t out[16 * 1500];
-        for (;;) {
-            size_t seg;
-            size_t k = ho_quic_conn_send(c, out, sizeof(out), &seg, mono_now());
-            if (k == 0)
-                break;
-            for (size_t off = 0; off < k; off += seg)
-                sendto(fd, out + off, k - off < seg ? k - off : seg, 0, (struct sockaddr *)&peer, sizeof(peer));
-        }
+        ho_test_conn_timeout(c);
+        ho_h3_flush(srv_h3, ho_test_mono_now());
+        ho_test_udp_conn_send(c, fd, (struct sockaddr *)&peer, sizeof(peer));
     }
-    if (!exited) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-    }
-    CHECK(exited);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    bool clean = ho_test_gtlsclient_stop(&g);
+    CHECK(g.exited);
+    CHECK(clean);
     CHECK(c != NULL && srv_h3 != NULL);
     if (srv_h3 != NULL) {
         CHECK_EQ(ho_h3_requests_served(srv_h3), 2);
@@ -898,18 +807,15 @@ static void test_server_vs_gtlsclient(void)
     ho_buf want;
     ho_buf_init(&want);
     ho_http_response dr;
-    char path[200];
     direct("/static/app.js", NULL, &want, &dr);
-    snprintf(path, sizeof(path), "%s/app.js", dir);
-    CHECK(file_is(path, &want));
+    CHECK(file_is(ho_test_gtlsclient_file(&g, "app.js"), &want));
     direct("/static/components.css", NULL, &want, &dr);
-    snprintf(path, sizeof(path), "%s/components.css", dir);
-    CHECK(file_is(path, &want));
+    CHECK(file_is(ho_test_gtlsclient_file(&g, "components.css"), &want));
     fprintf(stderr, "gtlsclient against our h3 server: exit %d, served %llu\n",
-            WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+            ho_test_gtlsclient_exit_code(&g),
             srv_h3 != NULL ? (unsigned long long)ho_h3_requests_served(srv_h3) : 0ull);
     ho_buf_free(&want);
-    rmdir(dir);
+    ho_test_gtlsclient_cleanup(&g);
     ho_h3_free(srv_h3);
     srv_h3 = NULL;
     ho_quic_conn_free(c);
