@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "handoff/crypto.h"
 #include "quic/packet.h"
 #include "quic/quic_types.h"
 
@@ -172,17 +173,10 @@ bool ho_test_gtls_start(ho_test_gtls *g)
         return false;
     }
     /* A free port: bind, read it, release (a port taken in between shows as a start failure). */
-    int probe = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof(addr);
-    if (probe < 0 || bind(probe, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
-        getsockname(probe, (struct sockaddr *)&addr, &alen) != 0) {
-        if (probe >= 0)
-            close(probe);
+    int probe = ho_test_udp_socket(&g->port);
+    if (probe < 0)
         return false;
-    }
     close(probe);
-    g->port = ntohs(addr.sin_port);
     snprintf(g->port_s, sizeof(g->port_s), "%d", g->port);
     g->pid = fork();
     if (g->pid == 0) {
@@ -446,4 +440,44 @@ void ho_test_h3min_free(ho_test_h3min *s)
     for (size_t i = 0; i < HO_TEST_H3MIN_STREAMS; i++)
         ho_buf_free(&s->pending[i]);
     memset(s, 0, sizeof(*s));
+}
+
+ho_tls_config *ho_test_quic_client_tls(const char *alpn)
+{
+    ho_tls_config *tls = ho_tls_config_new(false);
+    if (tls == NULL)
+        return NULL;
+    ho_tls_config_set_verify_peer(tls, false);
+    const char *alpns[] = {alpn};
+    ho_tls_config_set_alpn(tls, alpns, 1);
+    if (ho_quic_tls_config_prepare(tls) != HO_OK) {
+        ho_tls_config_free(tls);
+        return NULL;
+    }
+    return tls;
+}
+
+struct sockaddr_in ho_test_loopback(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    return a;
+}
+
+long ho_test_file_match(const char *path, const uint8_t *want, size_t len, size_t *size)
+{
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return -1;
+    uint8_t *got = malloc(len + 16);
+    size_t n = got != NULL ? fread(got, 1, len + 16, f) : 0;
+    fclose(f);
+    unlink(path);
+    *size = n;
+    long same = 0;
+    while (got != NULL && (size_t)same < n && (size_t)same < len && got[same] == want[same])
+        same++;
+    free(got);
+    return got != NULL ? same : -1;
 }

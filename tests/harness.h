@@ -75,6 +75,15 @@ bool ho_test_udp_conn_recv(int fd, ho_quic_conn **c, const ho_quic_config *serve
 /* Runs c's timer if it is due (c may be NULL). */
 void ho_test_conn_timeout(ho_quic_conn *c);
 
+/* A client TLS config for a test peer: one ALPN, no certificate
+ * verification, prepared for QUIC; NULL on failure. */
+ho_tls_config *ho_test_quic_client_tls(const char *alpn);
+/* 127.0.0.1:port */
+struct sockaddr_in ho_test_loopback(int port);
+/* Compares the file at path with want[0..len) and removes it: -1 if it
+ * cannot be read, else how many leading bytes match; *size gets its size. */
+long ho_test_file_match(const char *path, const uint8_t *want, size_t len, size_t *size);
+
 /* ngtcp2's gtlsclient against a server of ours on 127.0.0.1:port: `-q
  * --exit-on-all-streams-close --timeout=5s --download=<temp dir>`, then
  * opts, then one URL per path. quiet also silences its stderr. */

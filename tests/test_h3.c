@@ -140,13 +140,18 @@ static bool all_done(sim *s, void *arg)
     return true;
 }
 
+/* A pair with HTTP/3 on both sides after a confirmed handshake (checked);
+ * on failure it is freed already. */
 static bool start(sim *s, unsigned loss, uint64_t seed)
 {
     sim_init(s, loss, seed);
     bool ok = run(s, hs_done, NULL, HO_QUIC_SEC(10));
     CHECK(ok);
     CHECK(s->h3[1] != NULL);
-    return ok && s->h3[1] != NULL;
+    if (ok && s->h3[1] != NULL)
+        return true;
+    sim_free(s);
+    return false;
 }
 
 /* GET through the pair; NULL on failure. */
@@ -185,10 +190,8 @@ static bool body_eq(const ho_h3_response *r, const ho_buf *want)
 static void test_basic_routes(void)
 {
     sim s;
-    if (!start(&s, 0, 1)) {
-        sim_free(&s);
+    if (!start(&s, 0, 1))
         return;
-    }
     ho_h3_response *r = fetch(&s, "/baseline2?a=1&b=2", NULL);
     CHECK(r != NULL);
     if (r != NULL) {
@@ -265,10 +268,8 @@ static void test_basic_routes(void)
 static void test_concurrent(void)
 {
     sim s;
-    if (!start(&s, 0, 2)) {
-        sim_free(&s);
+    if (!start(&s, 0, 2))
         return;
-    }
     resp_set rs = {.n = 20};
     char path[20][64];
     for (int i = 0; i < 20; i++) {
@@ -294,10 +295,8 @@ static void test_concurrent(void)
 static void test_loss(void)
 {
     sim s;
-    if (!start(&s, 10, 77)) {
-        sim_free(&s);
+    if (!start(&s, 10, 77))
         return;
-    }
     ho_buf want;
     ho_buf_init(&want);
     ho_http_response dr;
@@ -377,10 +376,8 @@ static bool body_held(sim *s, void *arg)
 static void test_static_by_reference(void)
 {
     sim s;
-    if (!start(&s, 0, 5)) {
-        sim_free(&s);
+    if (!start(&s, 0, 5))
         return;
-    }
     ho_buf want;
     ho_buf_init(&want);
     ho_http_response dr;
@@ -409,10 +406,8 @@ static ho_http_header hf(const char *n, const char *v) { return (ho_http_header)
 static void test_malformed(void)
 {
     sim s;
-    if (!start(&s, 0, 3)) {
-        sim_free(&s);
+    if (!start(&s, 0, 3))
         return;
-    }
     resp_set rs = {.n = 5};
     ho_http_header nopath[] = {hf(":method", "GET"), hf(":scheme", "https"), hf(":authority", "localhost")};
     CHECK_EQ(ho_h3_client_request(s.h3[0], nopath, 3, &rs.r[0]), HO_OK);
@@ -501,10 +496,8 @@ static bool got_some(sim *s, void *arg)
 static void test_cancel(void)
 {
     sim s;
-    if (!start(&s, 0, 5)) {
-        sim_free(&s);
+    if (!start(&s, 0, 5))
         return;
-    }
     ho_h3_response *big = NULL;
     CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/static/components.css", NULL, &big), HO_OK);
     CHECK(big != NULL && run(&s, got_some, big, HO_QUIC_SEC(5)));
@@ -534,10 +527,8 @@ static void test_cancel(void)
 static void test_frame_errors(void)
 {
     sim s;
-    if (!start(&s, 0, 9)) {
-        sim_free(&s);
+    if (!start(&s, 0, 9))
         return;
-    }
     static const uint8_t data_first[] = {0x00, 0x01, 'x'};
     size_t w = 0;
     CHECK_EQ(ho_quic_stream_open(s.p.conn[0], true, &s.raw_id), HO_OK);
@@ -551,10 +542,8 @@ static void test_frame_errors(void)
 
     int closed = 0, served = 0;
     for (uint64_t seed = 1; seed <= 20; seed++) {
-        if (!start(&s, 0, 100 + seed)) {
-            sim_free(&s);
+        if (!start(&s, 0, 100 + seed))
             return;
-        }
         uint8_t junk[300];
         for (size_t i = 0; i < sizeof(junk); i++)
             junk[i] = (uint8_t)quic_pair_rand(&s.p);
@@ -581,10 +570,8 @@ static void test_frame_errors(void)
 static void test_critical_stream(void)
 {
     sim s;
-    if (!start(&s, 0, 4)) {
-        sim_free(&s);
+    if (!start(&s, 0, 4))
         return;
-    }
     CHECK(fetch(&s, "/baseline2?a=1&b=1", NULL) != NULL);
     /* The client's control stream is its first uni stream (id 2): reset it. */
     CHECK_EQ(ho_quic_stream_reset(s.p.conn[0], 2, HO_H3_NO_ERROR), HO_OK);
@@ -598,10 +585,8 @@ static void test_critical_stream(void)
 
     /* STOP_SENDING on the server's control stream (its first uni stream,
      * id 3): the QUIC layer resets it, which closes a critical stream. */
-    if (!start(&s, 0, 8)) {
-        sim_free(&s);
+    if (!start(&s, 0, 8))
         return;
-    }
     CHECK(fetch(&s, "/baseline2?a=1&b=1", NULL) != NULL);
     CHECK_EQ(ho_quic_stream_stop_sending(s.p.conn[0], 3, HO_H3_NO_ERROR), HO_OK);
     run(&s, NULL, NULL, HO_QUIC_SEC(3));
@@ -643,14 +628,9 @@ static void test_client_vs_gtlsserver(void)
         return;
     }
     const char *port_s = g.port_s;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g.port),
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-
-    ho_tls_config *tls = ho_tls_config_new(false);
-    ho_tls_config_set_verify_peer(tls, false);
-    const char *alpn[] = {"h3"};
-    ho_tls_config_set_alpn(tls, alpn, 1);
-    CHECK_EQ(ho_quic_tls_config_prepare(tls), HO_OK);
+    struct sockaddr_in addr = ho_test_loopback(g.port);
+    ho_tls_config *tls = ho_test_quic_client_tls("h3");
+    CHECK(tls != NULL);
     ho_quic_config cfg = {.tls = tls,
                           .server_name = "localhost",
                           .wall_clock_ms = (int64_t)time(NULL) * 1000,
@@ -757,16 +737,8 @@ static void s_reset(void *ctx, ho_quic_conn *c, uint64_t id, uint64_t code, bool
 
 static bool file_is(const char *path, const ho_buf *want)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return false;
-    uint8_t *got = malloc(want->len + 16);
-    size_t n = fread(got, 1, want->len + 16, f);
-    fclose(f);
-    bool ok = n == want->len && memcmp(got, want->data, n) == 0;
-    free(got);
-    unlink(path);
-    return ok;
+    size_t size;
+    return ho_test_file_match(path, want->data, want->len, &size) == (long)want->len && size == want->len;
 }
 
 static void test_server_vs_gtlsclient(void)

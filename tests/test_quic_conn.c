@@ -92,6 +92,23 @@ static void sim_start(sim *s) { quic_pair_start(&s->p); }
 
 static void sim_free(sim *s) { quic_pair_free(&s->p); }
 
+static bool hs_done(sim *s);
+static bool run(sim *s, bool (*done)(sim *s), ho_quic_time limit);
+
+/* Starts the client and runs the handshake to confirmation (checked). */
+static void sim_connect(sim *s)
+{
+    sim_start(s);
+    CHECK(run(s, hs_done, HO_QUIC_SEC(10)));
+}
+
+/* sim_init and sim_connect. */
+static void sim_up(sim *s, unsigned loss_pct, uint64_t seed)
+{
+    sim_init(s, loss_pct, seed);
+    sim_connect(s);
+}
+
 /* The applications: write what fits, read what is there, check bytes. */
 static void app(quic_pair *p)
 {
@@ -306,9 +323,7 @@ static void transfer_case(unsigned loss, uint64_t seed, int nstreams, size_t siz
 static void test_uni_streams(void)
 {
     sim s;
-    sim_init(&s, 0, 7);
-    sim_start(&s);
-    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    sim_up(&s, 0, 7);
     CHECK(add_xfer(&s, 0, false, 50000, 11) != NULL);
     CHECK(add_xfer(&s, 1, false, 50000, 12) != NULL);
     CHECK((s.x[0].id & 3) == 2);
@@ -361,9 +376,7 @@ static void test_misbehaving(void)
     /* 1. Flow control: a STREAM frame beyond the stream's 256 KiB limit. */
     {
         sim s;
-        sim_init(&s, 0, 3);
-        sim_start(&s);
-        CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+        sim_up(&s, 0, 3);
         ho_buf_init(&f);
         ho_quic_stream_frame_write(&f, 0, 300000, "abc", 3, false, true);
         inject(&s, HO_QUIC_PN_SPACE_APPLICATION, f.data, f.len);
@@ -377,8 +390,7 @@ static void test_misbehaving(void)
         sim s;
         sim_init(&s, 0, 4);
         s.p.scfg.initial_max_data = 100000;
-        sim_start(&s);
-        CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+        sim_connect(&s);
         ho_buf_init(&f);
         for (uint64_t i = 0; i < 3; i++)
             ho_quic_stream_frame_write(&f, i * 4, 40000, "abc", 3, false, true);
@@ -390,9 +402,7 @@ static void test_misbehaving(void)
     /* 2. Stream limit: client bidi stream 100 (id 400) with a limit of 100. */
     {
         sim s;
-        sim_init(&s, 0, 5);
-        sim_start(&s);
-        CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+        sim_up(&s, 0, 5);
         ho_buf_init(&f);
         ho_quic_stream_frame_write(&f, 400, 0, "abc", 3, false, true);
         inject(&s, HO_QUIC_PN_SPACE_APPLICATION, f.data, f.len);
@@ -403,9 +413,7 @@ static void test_misbehaving(void)
     /* 3. A frame the client may not send: HANDSHAKE_DONE (RFC 9000 §19.20). */
     {
         sim s;
-        sim_init(&s, 0, 6);
-        sim_start(&s);
-        CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+        sim_up(&s, 0, 6);
         uint8_t hd = HO_QUIC_FT_HANDSHAKE_DONE;
         inject(&s, HO_QUIC_PN_SPACE_APPLICATION, &hd, 1);
         expect_server_error(&s, HO_QUIC_PROTOCOL_VIOLATION, "HANDSHAKE_DONE from client");
@@ -433,9 +441,7 @@ static void test_misbehaving(void)
      * harmless, a third active ID is CONNECTION_ID_LIMIT_ERROR. */
     {
         sim s;
-        sim_init(&s, 0, 23);
-        sim_start(&s);
-        CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+        sim_up(&s, 0, 23);
         run(&s, NULL, HO_QUIC_MS(200));
         for (uint64_t seq = 1; seq <= 2; seq++) {
             ho_quic_frame nc = {.type = HO_QUIC_FT_NEW_CONNECTION_ID};
@@ -464,9 +470,7 @@ static void test_misbehaving(void)
      * stream 3: STREAM_STATE_ERROR (§19.8). */
     {
         sim s;
-        sim_init(&s, 0, 9);
-        sim_start(&s);
-        CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+        sim_up(&s, 0, 9);
         ho_buf_init(&f);
         ho_quic_stream_frame_write(&f, 3, 0, "abc", 3, false, true);
         inject(&s, HO_QUIC_PN_SPACE_APPLICATION, f.data, f.len);
@@ -482,8 +486,7 @@ static void test_idle_timeout(void)
     sim_init(&s, 0, 10);
     s.p.ccfg.max_idle_timeout_ms = 2000;
     s.p.scfg.max_idle_timeout_ms = 5000;
-    sim_start(&s);
-    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    sim_connect(&s);
     ho_quic_time t0 = s.p.now;
     CHECK(run(&s, both_closed, HO_QUIC_SEC(60)));
     /* §10.1: the minimum of both (2 s), at least 3 PTO; silent close. */
@@ -497,9 +500,7 @@ static void test_idle_timeout(void)
 static void test_reset_stream(void)
 {
     sim s;
-    sim_init(&s, 0, 12);
-    sim_start(&s);
-    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    sim_up(&s, 0, 12);
     uint64_t id;
     CHECK_EQ(ho_quic_stream_open(s.p.conn[0], true, &id), HO_OK);
     size_t w;
@@ -526,8 +527,7 @@ static void test_max_streams(void)
     sim_init(&s, 0, 13);
     s.p.scfg.initial_max_streams_bidi = 2;
     s.echo = true;
-    sim_start(&s);
-    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    sim_connect(&s);
     int opened = 0, refused = 0;
     for (int round = 0; round < 200 && opened < 6; round++) {
         uint64_t id;
@@ -556,9 +556,7 @@ static void test_max_streams(void)
 static void test_stop_sending(void)
 {
     sim s;
-    sim_init(&s, 0, 14);
-    sim_start(&s);
-    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    sim_up(&s, 0, 14);
     xfer *x = add_xfer(&s, 1, true, 4u << 20, 9);
     CHECK(x != NULL);
     run(&s, NULL, HO_QUIC_MS(60));
@@ -649,9 +647,7 @@ static void test_tparams_cid_mismatch(void)
 static void test_path_challenge(void)
 {
     sim s;
-    sim_init(&s, 0, 18);
-    sim_start(&s);
-    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    sim_up(&s, 0, 18);
     uint8_t pc[9] = {HO_QUIC_FT_PATH_CHALLENGE, 1, 2, 3, 4, 5, 6, 7, 8};
     inject(&s, HO_QUIC_PN_SPACE_APPLICATION, pc, sizeof(pc));
     CHECK(s.p.conn[1]->path_response_pending);
@@ -680,9 +676,7 @@ static void test_path_challenge(void)
 static void test_key_update(void)
 {
     sim s;
-    sim_init(&s, 0, 19);
-    sim_start(&s);
-    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    sim_up(&s, 0, 19);
     /* §6.1: only once a 1-RTT packet of ours was acknowledged. */
     CHECK(add_xfer(&s, 0, true, 1000, 30) != NULL);
     run(&s, NULL, HO_QUIC_MS(100));
@@ -720,8 +714,7 @@ static void test_key_update_schedule(void)
     sim s;
     sim_init(&s, 2, 23);
     s.p.scfg.key_update_packets = 20;
-    sim_start(&s);
-    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    sim_connect(&s);
     CHECK(add_xfer(&s, 0, true, 1000000, 41) != NULL);
     CHECK(add_xfer(&s, 1, true, 1000000, 42) != NULL);
     CHECK(run(&s, xfers_done, HO_QUIC_SEC(60)));
@@ -744,9 +737,7 @@ static void test_key_update_schedule(void)
 static void test_closing_draining(void)
 {
     sim s;
-    sim_init(&s, 0, 20);
-    sim_start(&s);
-    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    sim_up(&s, 0, 20);
     run(&s, NULL, HO_QUIC_MS(200));
     ho_quic_time pto = ho_quic_recovery_pto_period(&s.p.conn[0]->rec, HO_QUIC_PN_SPACE_APPLICATION);
     ho_quic_time t_close = s.p.now;
@@ -787,9 +778,7 @@ static void test_closing_draining(void)
 static void test_ack_ranges(void)
 {
     sim s;
-    sim_init(&s, 0, 21);
-    sim_start(&s);
-    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    sim_up(&s, 0, 21);
     run(&s, NULL, HO_QUIC_MS(200));
     uint64_t id;
     CHECK_EQ(ho_quic_stream_open(s.p.conn[0], true, &id), HO_OK);
@@ -827,9 +816,7 @@ static void test_ack_ranges(void)
 static void test_garbage(void)
 {
     sim s;
-    sim_init(&s, 0, 22);
-    sim_start(&s);
-    CHECK(run(&s, hs_done, HO_QUIC_SEC(10)));
+    sim_up(&s, 0, 22);
     static uint8_t buf[16 * 1200];
     uint8_t junk[1500];
     for (int i = 0; i < 2000; i++) {
