@@ -148,6 +148,18 @@ static const char *gtlsserver_bin(void)
     return NULL;
 }
 
+/* rm -rf dir (a temp dir of ours), then forgets it. */
+static void remove_dir(char *dir)
+{
+    if (dir[0] == '\0')
+        return;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    dir[0] = '\0';
+}
+
 bool ho_test_gtls_start(ho_test_gtls *g)
 {
     memset(g, 0, sizeof(*g));
@@ -211,13 +223,7 @@ void ho_test_gtls_stop(ho_test_gtls *g)
         waitpid(g->pid, NULL, 0);
         g->pid = -1;
     }
-    if (g->dir[0] != '\0') {
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", g->dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", g->dir);
-        g->dir[0] = '\0';
-    }
+    remove_dir(g->dir);
 }
 
 /* ---- QUIC peers over loopback UDP ----------------------------------------- */
@@ -371,13 +377,7 @@ const char *ho_test_gtlsclient_file(const ho_test_gtlsclient *g, const char *nam
 
 void ho_test_gtlsclient_cleanup(ho_test_gtlsclient *g)
 {
-    if (g->dir[0] != '\0') {
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", g->dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", g->dir);
-        g->dir[0] = '\0';
-    }
+    remove_dir(g->dir);
 }
 
 void ho_test_h3min_opened(ho_test_h3min *s, uint64_t id)
@@ -480,4 +480,36 @@ long ho_test_file_match(const char *path, const uint8_t *want, size_t len, size_
         same++;
     free(got);
     return got != NULL ? same : -1;
+}
+
+bool ho_test_gtls_client(ho_test_gtls *g, const char *alpn, ho_tls_config **tls)
+{
+    *tls = NULL;
+    if (!ho_test_gtls_start(g)) {
+        CHECK(!"gtlsserver did not start");
+        return false;
+    }
+    *tls = ho_test_quic_client_tls(alpn);
+    CHECK(*tls != NULL);
+    if (*tls != NULL)
+        return true;
+    ho_test_gtls_stop(g);
+    return false;
+}
+
+int ho_test_quic_server_tls(const char *alpn, ho_tls_config **tls)
+{
+    ho_privkey *key;
+    ho_cert_chain chain = {0};
+    *tls = NULL;
+    int rc = ho_selfsigned_generate("localhost", 30, &key, &chain);
+    if (rc != HO_OK)
+        return rc;
+    *tls = ho_tls_config_new(true);
+    if (*tls == NULL)
+        return HO_ERR_NOMEM;
+    ho_tls_config_add_cert(*tls, &chain, key);
+    const char *alpns[] = {alpn};
+    ho_tls_config_set_alpn(*tls, alpns, 1);
+    return ho_quic_tls_config_prepare(*tls);
 }

@@ -57,6 +57,10 @@ typedef struct ho_test_gtls {
 bool ho_test_gtls_start(ho_test_gtls *g);
 /* Stops it and removes its directory. */
 void ho_test_gtls_stop(ho_test_gtls *g);
+/* ho_test_gtls_start and a client TLS config for it
+ * (ho_test_quic_client_tls), both checked; false (and nothing to free) on
+ * failure. */
+bool ho_test_gtls_client(ho_test_gtls *g, const char *alpn, ho_tls_config **tls);
 
 /* ---- QUIC peers over loopback UDP (the *_interop tests) ---- */
 /* CLOCK_MONOTONIC in nanoseconds, the clock of these tests' connections. */
@@ -78,6 +82,10 @@ void ho_test_conn_timeout(ho_quic_conn *c);
 /* A client TLS config for a test peer: one ALPN, no certificate
  * verification, prepared for QUIC; NULL on failure. */
 ho_tls_config *ho_test_quic_client_tls(const char *alpn);
+/* A server TLS config with a fresh self-signed certificate for
+ * CN=localhost and one ALPN, prepared for QUIC: HO_OK or the first error
+ * (*tls, if made, is the caller's). */
+int ho_test_quic_server_tls(const char *alpn, ho_tls_config **tls);
 /* 127.0.0.1:port */
 struct sockaddr_in ho_test_loopback(int port);
 /* Compares the file at path with want[0..len) and removes it: -1 if it

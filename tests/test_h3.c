@@ -623,14 +623,11 @@ static int sink_fn(void *ctx, const ho_h3_response *r, const uint8_t *data, size
 static void test_client_vs_gtlsserver(void)
 {
     ho_test_gtls g;
-    if (!ho_test_gtls_start(&g)) {
-        CHECK(!"gtlsserver did not start");
+    ho_tls_config *tls;
+    if (!ho_test_gtls_client(&g, "h3", &tls))
         return;
-    }
     const char *port_s = g.port_s;
     struct sockaddr_in addr = ho_test_loopback(g.port);
-    ho_tls_config *tls = ho_test_quic_client_tls("h3");
-    CHECK(tls != NULL);
     ho_quic_config cfg = {.tls = tls,
                           .server_name = "localhost",
                           .wall_clock_ms = (int64_t)time(NULL) * 1000,

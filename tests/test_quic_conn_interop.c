@@ -48,14 +48,9 @@ static void on_hs(void *ctx, ho_quic_conn *c)
 
 static void test_server_vs_gtlsclient(void)
 {
-    ho_privkey *key;
-    ho_cert_chain chain = {0};
-    CHECK_EQ(ho_selfsigned_generate("localhost", 30, &key, &chain), HO_OK);
-    ho_tls_config *tls = ho_tls_config_new(true);
-    ho_tls_config_add_cert(tls, &chain, key);
-    const char *alpn[] = {"h3"};
-    ho_tls_config_set_alpn(tls, alpn, 1);
-    CHECK_EQ(ho_quic_tls_config_prepare(tls), HO_OK);
+    ho_tls_config *tls;
+    CHECK_EQ(ho_test_quic_server_tls("h3", &tls), HO_OK);
+    CHECK(tls != NULL);
 
     static server s;
     for (size_t i = 0; i < BODY_LEN; i++)
@@ -190,14 +185,11 @@ static long h3_body_len(const ho_buf *b, bool *saw_headers)
 static void test_client_vs_gtlsserver(void)
 {
     ho_test_gtls g;
-    if (!ho_test_gtls_start(&g)) {
-        CHECK(!"gtlsserver did not start");
+    ho_tls_config *tls;
+    if (!ho_test_gtls_client(&g, "h3", &tls))
         return;
-    }
     const char *port_s = g.port_s;
     struct sockaddr_in addr = ho_test_loopback(g.port);
-    ho_tls_config *tls = ho_test_quic_client_tls("h3");
-    CHECK(tls != NULL);
     ho_quic_config cfg = {.tls = tls, .server_name = "localhost", .wall_clock_ms = (int64_t)time(NULL) * 1000};
     static client k;
     memset(&k, 0, sizeof(k));

@@ -77,14 +77,9 @@ static void run_case(const char *what, bool force_retry, const char *const *extr
 {
     memset(&A.conns, 0, sizeof(A.conns));
     A.accepted = A.hs_done = 0;
-    ho_privkey *key;
-    ho_cert_chain chain = {0};
-    CHECK_EQ(ho_selfsigned_generate("localhost", 30, &key, &chain), HO_OK);
-    ho_tls_config *tls = ho_tls_config_new(true);
-    ho_tls_config_add_cert(tls, &chain, key);
-    const char *alpn[] = {"h3"};
-    ho_tls_config_set_alpn(tls, alpn, 1);
-    CHECK_EQ(ho_quic_tls_config_prepare(tls), HO_OK);
+    ho_tls_config *tls;
+    CHECK_EQ(ho_test_quic_server_tls("h3", &tls), HO_OK);
+    CHECK(tls != NULL);
     ho_quic_endpoint_config ecfg = {
         .conn = {.is_server = true, .tls = tls, .wall_clock_ms = (int64_t)time(NULL) * 1000,
                  .callbacks = {.stream_opened = on_opened, .handshake_done = on_hs}},
