@@ -190,6 +190,7 @@ bool ho_test_gtls_start(ho_test_gtls *g)
         return false;
     close(probe);
     snprintf(g->port_s, sizeof(g->port_s), "%d", g->port);
+    g->addr = ho_test_loopback(g->port);
     g->pid = fork();
     if (g->pid == 0) {
         int null = open("/dev/null", O_WRONLY);
@@ -512,4 +513,15 @@ int ho_test_quic_server_tls(const char *alpn, ho_tls_config **tls)
     const char *alpns[] = {alpn};
     ho_tls_config_set_alpn(*tls, alpns, 1);
     return ho_quic_tls_config_prepare(*tls);
+}
+
+void ho_test_check_download(const ho_test_gtlsclient *g, const char *name, const uint8_t *want, size_t len)
+{
+    size_t size;
+    long same = ho_test_file_match(ho_test_gtlsclient_file(g, name), want, len, &size);
+    CHECK(same >= 0);
+    CHECK_EQ(size, len);
+    CHECK_EQ(same, (long)len);
+    if (same != (long)len)
+        fprintf(stderr, "gtlsclient's download %s: %zu bytes, %ld matching, want %zu\n", name, size, same, len);
 }

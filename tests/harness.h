@@ -50,6 +50,7 @@ const char *ho_test_data(const char *rel);
 typedef struct ho_test_gtls {
     char dir[32], key[64], cert[64], docs[64], port_s[8];
     int port;
+    struct sockaddr_in addr; /* 127.0.0.1:port */
     pid_t pid;
 } ho_test_gtls;
 /* Starts it and waits (bounded) until its socket is bound. A missing gtlsserver or
@@ -88,6 +89,10 @@ ho_tls_config *ho_test_quic_client_tls(const char *alpn);
 int ho_test_quic_server_tls(const char *alpn, ho_tls_config **tls);
 /* 127.0.0.1:port */
 struct sockaddr_in ho_test_loopback(int port);
+/* Checks (three CHECKs) that gtlsclient downloaded `name` as want[0..len),
+ * and removes it. */
+struct ho_test_gtlsclient;
+void ho_test_check_download(const struct ho_test_gtlsclient *g, const char *name, const uint8_t *want, size_t len);
 /* Compares the file at path with want[0..len) and removes it: -1 if it
  * cannot be read, else how many leading bytes match; *size gets its size. */
 long ho_test_file_match(const char *path, const uint8_t *want, size_t len, size_t *size);

@@ -626,8 +626,6 @@ static void test_client_vs_gtlsserver(void)
     ho_tls_config *tls;
     if (!ho_test_gtls_client(&g, "h3", &tls))
         return;
-    const char *port_s = g.port_s;
-    struct sockaddr_in addr = ho_test_loopback(g.port);
     ho_quic_config cfg = {.tls = tls,
                           .server_name = "localhost",
                           .wall_clock_ms = (int64_t)time(NULL) * 1000,
@@ -638,7 +636,7 @@ static void test_client_vs_gtlsserver(void)
     udp_h3 = ho_h3_client_attach(c);
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     char authority[64];
-    snprintf(authority, sizeof(authority), "127.0.0.1:%s", port_s);
+    snprintf(authority, sizeof(authority), "127.0.0.1:%s", g.port_s);
     ho_h3_response *r[2] = {NULL, NULL};
     ho_quic_time deadline = ho_test_mono_now() + HO_QUIC_SEC(15);
     bool closed_sent = false;
@@ -654,7 +652,7 @@ static void test_client_vs_gtlsserver(void)
             closed_sent = true;
         }
         ho_h3_flush(udp_h3, ho_test_mono_now());
-        ho_test_udp_conn_send(c, fd, (struct sockaddr *)&addr, sizeof(addr));
+        ho_test_udp_conn_send(c, fd, (struct sockaddr *)&g.addr, sizeof(g.addr));
         if (closed_sent && ho_quic_conn_is_closing(c))
             break;
         ho_test_udp_wait(fd, ho_quic_conn_next_timeout(c));
@@ -676,7 +674,7 @@ static void test_client_vs_gtlsserver(void)
     CHECK_EQ(ho_h3_error(udp_h3), 0);
 
     /* ho_h3_fetch, the blocking one-shot client, against the same server. */
-    ho_h3_fetch_opts fo = {.host = "127.0.0.1", .port = port_s, .server_name = "localhost", .path = "/7000",
+    ho_h3_fetch_opts fo = {.host = "127.0.0.1", .port = g.port_s, .server_name = "localhost", .path = "/7000",
                            .insecure = true, .timeout_ms = 10000};
     ho_h3_response fr;
     CHECK_EQ(ho_h3_fetch(&fo, &fr), HO_OK);
