@@ -210,6 +210,16 @@ static xfer *add_xfer(sim *s, int sender, bool bidi, size_t total, uint8_t seed)
     return NULL;
 }
 
+/* Transfers a and b arrived whole (`size` bytes each, byte-exact) and
+ * neither side is closing. */
+static void check_intact(sim *s, int a, int b, size_t size)
+{
+    CHECK(!s->x[a].bad && !s->x[b].bad);
+    CHECK_EQ(s->x[a].received, size);
+    CHECK_EQ(s->x[b].received, size);
+    CHECK(!ho_quic_conn_is_closing(s->p.conn[0]) && !ho_quic_conn_is_closing(s->p.conn[1]));
+}
+
 /* ---- tests ---------------------------------------------------------------- */
 
 static void test_handshake(void)
@@ -370,55 +380,41 @@ static void expect_server_error(sim *s, uint64_t code, const char *what)
         fprintf(stderr, "%s: got error %d\n", what, ho_quic_conn_error(s->p.conn[1]));
 }
 
+/* A fresh pair (the server's initial_max_data set if nonzero), the client
+ * injecting the frames in f (consumed) in a 1-RTT packet: the server closes
+ * with `code`. */
+static void expect_rejected(uint64_t seed, uint64_t max_data, ho_buf *f, uint64_t code, const char *what)
+{
+    sim s;
+    sim_init(&s, 0, seed);
+    if (max_data != 0)
+        s.p.scfg.initial_max_data = max_data;
+    sim_connect(&s);
+    inject(&s, HO_QUIC_PN_SPACE_APPLICATION, f->data, f->len);
+    ho_buf_consume(f, f->len);
+    expect_server_error(&s, code, what);
+    sim_free(&s);
+}
+
 static void test_misbehaving(void)
 {
     ho_buf f;
     /* 1. Flow control: a STREAM frame beyond the stream's 256 KiB limit. */
-    {
-        sim s;
-        sim_up(&s, 0, 3);
-        ho_buf_init(&f);
-        ho_quic_stream_frame_write(&f, 0, 300000, "abc", 3, false, true);
-        inject(&s, HO_QUIC_PN_SPACE_APPLICATION, f.data, f.len);
-        ho_buf_free(&f);
-        expect_server_error(&s, HO_QUIC_FLOW_CONTROL_ERROR, "flow control");
-        sim_free(&s);
-    }
+    ho_buf_init(&f);
+    ho_quic_stream_frame_write(&f, 0, 300000, "abc", 3, false, true);
+    expect_rejected(3, 0, &f, HO_QUIC_FLOW_CONTROL_ERROR, "flow control");
     /* 1b. Connection flow control: several streams, each within its own
      * limit, together beyond initial_max_data. */
-    {
-        sim s;
-        sim_init(&s, 0, 4);
-        s.p.scfg.initial_max_data = 100000;
-        sim_connect(&s);
-        ho_buf_init(&f);
-        for (uint64_t i = 0; i < 3; i++)
-            ho_quic_stream_frame_write(&f, i * 4, 40000, "abc", 3, false, true);
-        inject(&s, HO_QUIC_PN_SPACE_APPLICATION, f.data, f.len);
-        ho_buf_free(&f);
-        expect_server_error(&s, HO_QUIC_FLOW_CONTROL_ERROR, "connection flow control");
-        sim_free(&s);
-    }
+    for (uint64_t i = 0; i < 3; i++)
+        ho_quic_stream_frame_write(&f, i * 4, 40000, "abc", 3, false, true);
+    expect_rejected(4, 100000, &f, HO_QUIC_FLOW_CONTROL_ERROR, "connection flow control");
     /* 2. Stream limit: client bidi stream 100 (id 400) with a limit of 100. */
-    {
-        sim s;
-        sim_up(&s, 0, 5);
-        ho_buf_init(&f);
-        ho_quic_stream_frame_write(&f, 400, 0, "abc", 3, false, true);
-        inject(&s, HO_QUIC_PN_SPACE_APPLICATION, f.data, f.len);
-        ho_buf_free(&f);
-        expect_server_error(&s, HO_QUIC_STREAM_LIMIT_ERROR, "stream limit");
-        sim_free(&s);
-    }
+    ho_quic_stream_frame_write(&f, 400, 0, "abc", 3, false, true);
+    expect_rejected(5, 0, &f, HO_QUIC_STREAM_LIMIT_ERROR, "stream limit");
     /* 3. A frame the client may not send: HANDSHAKE_DONE (RFC 9000 §19.20). */
-    {
-        sim s;
-        sim_up(&s, 0, 6);
-        uint8_t hd = HO_QUIC_FT_HANDSHAKE_DONE;
-        inject(&s, HO_QUIC_PN_SPACE_APPLICATION, &hd, 1);
-        expect_server_error(&s, HO_QUIC_PROTOCOL_VIOLATION, "HANDSHAKE_DONE from client");
-        sim_free(&s);
-    }
+    ho_put_u8(&f, HO_QUIC_FT_HANDSHAKE_DONE);
+    expect_rejected(6, 0, &f, HO_QUIC_PROTOCOL_VIOLATION, "HANDSHAKE_DONE from client");
+    ho_buf_free(&f);
     /* 4. A frame forbidden in the epoch: MAX_DATA in an Initial packet
      * (RFC 9000 §12.4, frame.h's table). */
     {
@@ -698,10 +694,7 @@ static void test_key_update(void)
     run(&s, NULL, HO_QUIC_MS(100)); /* the server's ACKs under its new key */
     CHECK_EQ(ho_quic_conn_key_updates(s.p.conn[1]), 2);
     CHECK_EQ(ho_quic_conn_key_updates(s.p.conn[0]), 2);
-    CHECK(!s.x[1].bad && !s.x[2].bad);
-    CHECK_EQ(s.x[1].received, 300000);
-    CHECK_EQ(s.x[2].received, 300000);
-    CHECK(!ho_quic_conn_is_closing(s.p.conn[0]) && !ho_quic_conn_is_closing(s.p.conn[1]));
+    check_intact(&s, 1, 2, 300000);
     sim_free(&s);
 }
 
@@ -723,10 +716,7 @@ static void test_key_update_schedule(void)
     printf("scheduled key updates: server %llu, client %llu\n", (unsigned long long)ku_s, (unsigned long long)ku_c);
     CHECK(ku_s >= 3);
     CHECK(ku_c + 1 >= ku_s && ku_s + 1 >= ku_c); /* the client followed each one */
-    CHECK(!s.x[0].bad && !s.x[1].bad);
-    CHECK_EQ(s.x[0].received, 1000000);
-    CHECK_EQ(s.x[1].received, 1000000);
-    CHECK(!ho_quic_conn_is_closing(s.p.conn[0]) && !ho_quic_conn_is_closing(s.p.conn[1]));
+    check_intact(&s, 0, 1, 1000000);
     sim_free(&s);
 }
 
