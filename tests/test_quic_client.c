@@ -86,6 +86,13 @@ static bool run(net *n, cond_fn cond, ho_quic_time limit)
 
 static bool hs_confirmed(net *n) { return ho_quic_conn_handshake_confirmed(n->ns.cl[0]) && n->ns.srv_hs[0] >= 1; }
 static bool echoed(net *n) { return n->ns.echo_fin[0]; }
+
+/* Starts client 0 and runs its handshake to confirmation (checked). */
+static void client_connect(net *n)
+{
+    client_start(n);
+    CHECK(run(n, hs_confirmed, n->ns.now + HO_QUIC_SEC(5)));
+}
 static bool client_closing(net *n) { return ho_quic_conn_is_closing(n->ns.cl[0]) || ho_quic_conn_is_closed(n->ns.cl[0]); }
 static bool got_ticket(net *n) { return n->tickets > 0; }
 
@@ -123,8 +130,7 @@ static void test_retry_followed(void)
 {
     net n;
     net_init(&n, true);
-    client_start(&n);
-    CHECK(run(&n, hs_confirmed, n.ns.now + HO_QUIC_SEC(5)));
+    client_connect(&n);
     CHECK(ho_quic_conn_retried(n.ns.cl[0]));
     ho_quic_endpoint_stats st;
     ho_quic_endpoint_get_stats(n.ns.ep, &st);
@@ -145,8 +151,7 @@ static void test_no_retry(void)
 {
     net n;
     net_init(&n, false);
-    client_start(&n);
-    CHECK(run(&n, hs_confirmed, n.ns.now + HO_QUIC_SEC(5)));
+    client_connect(&n);
     CHECK(!ho_quic_conn_retried(n.ns.cl[0]));
     CHECK(!ho_quic_tparams_has(&n.ns.cl[0]->tpx.peer, HO_QUIC_TP_RETRY_SCID));
     CHECK_EQ(n.ns.cl[0]->retry_token_len, 0);
@@ -417,8 +422,7 @@ static void test_vn_ignored_and_fatal(void)
     /* A VN after the connection attempt got going (a v1 client that already
      * processed the server's packets) is ignored, even if it lacks v1. */
     net_init(&n, false);
-    client_start(&n);
-    CHECK(run(&n, hs_confirmed, n.ns.now + HO_QUIC_SEC(5)));
+    client_connect(&n);
     len = make_vn(n.ns.cl[0], none, 2, vn);
     deliver(&n, vn, len);
     CHECK(!ho_quic_conn_is_closed(n.ns.cl[0]));
@@ -434,8 +438,7 @@ static void test_vn_then_retry(void)
     net n;
     net_init(&n, true);
     n.ns.ccfg.version = UNKNOWN_VERSION;
-    client_start(&n);
-    CHECK(run(&n, hs_confirmed, n.ns.now + HO_QUIC_SEC(5)));
+    client_connect(&n);
     CHECK(ho_quic_conn_version_negotiated(n.ns.cl[0]));
     CHECK(ho_quic_conn_retried(n.ns.cl[0]));
     echo_check(&n, "vn and retry");
@@ -448,8 +451,7 @@ static void test_resumption(void)
 {
     net n;
     net_init(&n, false);
-    client_start(&n);
-    CHECK(run(&n, hs_confirmed, n.ns.now + HO_QUIC_SEC(5)));
+    client_connect(&n);
     CHECK(run(&n, got_ticket, n.ns.now + HO_QUIC_SEC(5)));
     CHECK(n.ticket_len > 0);
     CHECK(!ho_tls_is_resumed(ho_quic_conn_tls(n.ns.cl[0])));
@@ -481,8 +483,7 @@ static void test_resumption(void)
     const uint8_t junk[] = {1, 2, 3, 4, 5};
     n.ns.ccfg.session = junk;
     n.ns.ccfg.session_len = sizeof(junk);
-    client_start(&n);
-    CHECK(run(&n, hs_confirmed, n.ns.now + HO_QUIC_SEC(5)));
+    client_connect(&n);
     CHECK(!ho_tls_is_resumed(ho_quic_conn_tls(n.ns.cl[0])));
     net_free(&n);
 }

@@ -639,6 +639,19 @@ static void test_tparams_cid_mismatch(void)
     sim_free(&s);
 }
 
+/* The server's next packet, read with the client's 1-RTT keys into buf
+ * (its frames at h->payload_offset; each step checked). */
+static void read_server_packet(sim *s, uint8_t *buf, size_t cap, ho_quic_header *h)
+{
+    size_t seg;
+    size_t n = ho_quic_conn_send(s->p.conn[1], buf, cap, &seg, s->p.now);
+    CHECK(n > 0);
+    memset(h, 0, sizeof(*h));
+    CHECK_EQ(ho_quic_header_parse(buf, n < seg ? n : seg, s->p.conn[0]->scid.len, h), HO_OK);
+    ho_quic_space *sp = &s->p.conn[0]->spaces[HO_QUIC_PN_SPACE_APPLICATION];
+    CHECK_EQ(ho_quic_packet_unprotect(&sp->rx, buf, h, sp->largest_rx), HO_OK);
+}
+
 /* PATH_CHALLENGE is answered with PATH_RESPONSE (RFC 9000 §8.2.2). */
 static void test_path_challenge(void)
 {
@@ -647,15 +660,9 @@ static void test_path_challenge(void)
     uint8_t pc[9] = {HO_QUIC_FT_PATH_CHALLENGE, 1, 2, 3, 4, 5, 6, 7, 8};
     inject(&s, HO_QUIC_PN_SPACE_APPLICATION, pc, sizeof(pc));
     CHECK(s.p.conn[1]->path_response_pending);
-    /* Read the server's next packet with the client's keys. */
     uint8_t buf[4 * 1200];
-    size_t seg;
-    size_t n = ho_quic_conn_send(s.p.conn[1], buf, sizeof(buf), &seg, s.p.now);
-    CHECK(n > 0);
     ho_quic_header h;
-    CHECK_EQ(ho_quic_header_parse(buf, n < seg ? n : seg, s.p.conn[0]->scid.len, &h), HO_OK);
-    ho_quic_space *sp = &s.p.conn[0]->spaces[HO_QUIC_PN_SPACE_APPLICATION];
-    CHECK_EQ(ho_quic_packet_unprotect(&sp->rx, buf, &h, sp->largest_rx), HO_OK);
+    read_server_packet(&s, buf, sizeof(buf), &h);
     ho_quic_frame_reader r;
     ho_quic_frame f;
     bool found = false;
@@ -784,12 +791,8 @@ static void test_ack_ranges(void)
     for (size_t off = 0, i = 0; off < n; off += seg, i++)
         if (i != 1)
             ho_quic_conn_receive(s.p.conn[1], buf + off, n - off < seg ? n - off : seg, NULL, s.p.now);
-    n = ho_quic_conn_send(s.p.conn[1], buf, sizeof(buf), &seg, s.p.now);
-    CHECK(n > 0);
     ho_quic_header h;
-    CHECK_EQ(ho_quic_header_parse(buf, n < seg ? n : seg, s.p.conn[0]->scid.len, &h), HO_OK);
-    ho_quic_space *sp = &s.p.conn[0]->spaces[HO_QUIC_PN_SPACE_APPLICATION];
-    CHECK_EQ(ho_quic_packet_unprotect(&sp->rx, buf, &h, sp->largest_rx), HO_OK);
+    read_server_packet(&s, buf, sizeof(buf), &h);
     ho_quic_frame_reader r;
     ho_quic_frame f;
     uint64_t ranges = 0;
