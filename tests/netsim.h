@@ -21,7 +21,11 @@
  * a pattern seed), followed by `up` bytes of pattern. The server checks
  * the upload byte for byte and answers with the download, which the client
  * checks byte for byte. A failed run prints the seed and the trace tail
- * (netsim_dump). */
+ * (netsim_dump). Tests with their own applications use netsim.app, the
+ * echo mode (netsim_echo_mode) or their own stream callbacks.
+ *
+ * The one network of the QUIC tests: tests of two bare connections use
+ * its lower layer, quic_pair.h (same queue, clock and generator). */
 #ifndef HO_TEST_NETSIM_H
 #define HO_TEST_NETSIM_H
 
