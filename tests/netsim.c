@@ -92,67 +92,94 @@ static const char *types_str(unsigned m, char *buf, size_t cap)
     return buf;
 }
 
-/* ---- the event heap ----------------------------------------------------- */
+/* ---- the datagram queue: a binary heap ordered by (at, seq) -------------- */
 
 static bool pkt_before(const netsim_pkt *a, const netsim_pkt *b)
 {
     return a->at < b->at || (a->at == b->at && a->seq < b->seq);
 }
 
-static void heap_push(netsim *ns, netsim_pkt p)
+void netsim_queue_push(netsim_queue *q, const netsim_pkt *meta, const uint8_t *d, size_t len)
 {
-    if (ns->nheap == ns->capheap) {
-        ns->capheap = ns->capheap ? ns->capheap * 2 : 1024;
-        ns->heap = realloc(ns->heap, ns->capheap * sizeof(*ns->heap));
-        if (ns->heap == NULL)
-            abort();
-    }
-    size_t i = ns->nheap++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!pkt_before(&p, &ns->heap[parent]))
-            break;
-        ns->heap[i] = ns->heap[parent];
-        i = parent;
-    }
-    ns->heap[i] = p;
-}
-
-static netsim_pkt heap_pop(netsim *ns)
-{
-    netsim_pkt top = ns->heap[0];
-    netsim_pkt last = ns->heap[--ns->nheap];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const netsim_pkt *best = &last;
-        if (l < ns->nheap && pkt_before(&ns->heap[l], best))
-            m = l, best = &ns->heap[l];
-        if (r < ns->nheap && pkt_before(&ns->heap[r], best))
-            m = r;
-        if (m == i)
-            break;
-        ns->heap[i] = ns->heap[m];
-        i = m;
-    }
-    if (ns->nheap > 0)
-        ns->heap[i] = last;
-    return top;
-}
-
-static void schedule(netsim *ns, int client, int dir, const uint8_t *d, size_t len, uint8_t ecn, ho_quic_time at)
-{
-    netsim_pkt p = {.at = at, .seq = ns->next_seq++, .client = client, .dir = dir, .ecn = ecn, .len = len};
+    netsim_pkt p = *meta;
+    p.seq = q->next_seq++;
+    p.len = len;
     p.data = malloc(len ? len : 1);
     if (p.data == NULL)
         abort();
     memcpy(p.data, d, len);
-    heap_push(ns, p);
+    if (q->n == q->cap) {
+        q->cap = q->cap ? q->cap * 2 : 1024;
+        q->heap = realloc(q->heap, q->cap * sizeof(*q->heap));
+        if (q->heap == NULL)
+            abort();
+    }
+    size_t i = q->n++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!pkt_before(&p, &q->heap[parent]))
+            break;
+        q->heap[i] = q->heap[parent];
+        i = parent;
+    }
+    q->heap[i] = p;
+}
+
+static netsim_pkt queue_pop(netsim_queue *q)
+{
+    netsim_pkt top = q->heap[0];
+    netsim_pkt last = q->heap[--q->n];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const netsim_pkt *best = &last;
+        if (l < q->n && pkt_before(&q->heap[l], best))
+            m = l, best = &q->heap[l];
+        if (r < q->n && pkt_before(&q->heap[r], best))
+            m = r;
+        if (m == i)
+            break;
+        q->heap[i] = q->heap[m];
+        i = m;
+    }
+    if (q->n > 0)
+        q->heap[i] = last;
+    return top;
+}
+
+ho_quic_time netsim_queue_next(const netsim_queue *q) { return q->n > 0 ? q->heap[0].at : HO_QUIC_TIME_NEVER; }
+
+bool netsim_queue_pop_due(netsim_queue *q, ho_quic_time now, netsim_pkt *out)
+{
+    if (q->n == 0 || q->heap[0].at > now)
+        return false;
+    *out = queue_pop(q);
+    return true;
+}
+
+void netsim_queue_clear(netsim_queue *q)
+{
+    while (q->n > 0)
+        free(queue_pop(q).data);
+}
+
+void netsim_queue_free(netsim_queue *q)
+{
+    netsim_queue_clear(q);
+    free(q->heap);
+    memset(q, 0, sizeof(*q));
+}
+
+static void schedule(netsim *ns, const netsim_pkt *meta, const uint8_t *d, size_t len, ho_quic_time at)
+{
+    netsim_pkt p = *meta;
+    p.at = at;
+    netsim_queue_push(&ns->q, &p, d, len);
 }
 
 /* ---- links ---------------------------------------------------------------- */
 
-static void link_send(netsim *ns, int client, int dir, const uint8_t *d, size_t len, uint8_t ecn)
+static void link_send(netsim *ns, int client, int dir, uint16_t port, const uint8_t *d, size_t len, uint8_t ecn)
 {
     netsim_link *l = &ns->link[client][dir];
     uint64_t index = l->offered++;
@@ -166,6 +193,11 @@ static void link_send(netsim *ns, int client, int dir, const uint8_t *d, size_t 
     else
         snprintf(who, sizeof(who), "s->c%d", client);
     types_str(netsim_pkt_types(d, len), ty, sizeof(ty));
+    if (l->mtu != 0 && len > l->mtu) {
+        l->too_big++;
+        netsim_trace(ns, "%s %4zuB %-3s #%llu dropped (over the MTU)", who, len, ty, (unsigned long long)index);
+        return;
+    }
     if (ns->filter != NULL && ns->filter(ns->filter_ctx, client, dir, d, len, index, &ecn)) {
         l->filtered++;
         netsim_trace(ns, "%s %4zuB %-3s #%llu dropped (filter)", who, len, ty, (unsigned long long)index);
@@ -212,10 +244,11 @@ static void link_send(netsim *ns, int client, int dir, const uint8_t *d, size_t 
         l->reordered++;
     }
     netsim_trace(ns, "%s %4zuB %-3s #%llu due %.6f", who, len, ty, (unsigned long long)index, (double)at / 1e9);
-    schedule(ns, client, dir, d, len, ecn, at);
+    netsim_pkt meta = {.client = client, .dir = dir, .ecn = ecn, .port = port};
+    schedule(ns, &meta, d, len, at);
     if (l->dup_pct && netsim_rand(ns) % 100 < l->dup_pct) {
         l->duplicated++;
-        schedule(ns, client, dir, d, len, ecn, at + (ho_quic_time)(netsim_rand(ns) % (uint64_t)HO_QUIC_MS(1)));
+        schedule(ns, &meta, d, len, at + (ho_quic_time)(netsim_rand(ns) % (uint64_t)HO_QUIC_MS(1)));
     }
 }
 
@@ -234,14 +267,33 @@ static int port_index(const struct sockaddr_storage *ss)
     return i >= 0 && i < NETSIM_MAX_CLIENTS ? i : -1;
 }
 
-/* port_index, also for a client's NAT-rebound port. */
+static uint16_t port_of(const struct sockaddr_storage *ss) { return ntohs(((const struct sockaddr_in *)ss)->sin_port); }
+
+/* port_index, also for a client's NAT-rebound port and the other ports it
+ * owns (netsim_client_port). */
 static int dest_index(const netsim *ns, const struct sockaddr_storage *ss)
 {
-    uint16_t port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
-    for (int i = 0; i < ns->ncl; i++)
+    uint16_t port = port_of(ss);
+    for (int i = 0; i < ns->ncl; i++) {
         if (ns->nat_port[i] != 0 && ns->nat_port[i] == port)
             return i;
+        for (int k = 0; k < NETSIM_PORTS; k++)
+            if (ns->ports[i][k] != 0 && ns->ports[i][k] == port)
+                return i;
+    }
     return port_index(ss);
+}
+
+void netsim_client_port(netsim *ns, int i, uint16_t port)
+{
+    for (int k = 0; k < NETSIM_PORTS; k++) {
+        if (ns->ports[i][k] == port)
+            return;
+        if (ns->ports[i][k] == 0) {
+            ns->ports[i][k] = port;
+            return;
+        }
+    }
 }
 
 static int client_of(netsim *ns, ho_quic_conn *c)
@@ -330,9 +382,71 @@ static void on_accept(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c)
     netsim_trace(ns, "server accepted a connection from client %d", i);
 }
 
+static void cb_echo_readable(void *ctx, ho_quic_conn *c, uint64_t id)
+{
+    netsim *ns = ctx;
+    uint8_t buf[256];
+    size_t got, w;
+    bool fin;
+    if (c->is_server) {
+        if (ho_quic_stream_read(c, id, buf, sizeof(buf), &got, &fin) == HO_OK && (got > 0 || fin))
+            ho_quic_stream_write(c, id, buf, got, fin, &w);
+        return;
+    }
+    int i = client_of(ns, c);
+    while (i >= 0 && ho_quic_stream_read(c, id, buf, sizeof(buf), &got, &fin) == HO_OK && (got > 0 || fin)) {
+        if (ns->echo_len[i] + got <= sizeof(ns->echo[i])) {
+            memcpy(ns->echo[i] + ns->echo_len[i], buf, got);
+            ns->echo_len[i] += got;
+        }
+        if (fin) {
+            ns->echo_fin[i] = true;
+            break;
+        }
+    }
+}
+
+void netsim_echo_mode(netsim *ns)
+{
+    ns->ccfg.callbacks.stream_opened = ns->ecfg.conn.callbacks.stream_opened = NULL;
+    ns->ccfg.callbacks.stream_readable = ns->ecfg.conn.callbacks.stream_readable = cb_echo_readable;
+}
+
+int netsim_echo_send(netsim *ns, int i, const char *msg, uint64_t *id)
+{
+    size_t w;
+    int rc = ho_quic_stream_open(ns->cl[i], true, id);
+    return rc != HO_OK ? rc : ho_quic_stream_write(ns->cl[i], *id, msg, strlen(msg), true, &w);
+}
+
+bool netsim_all_echoed(netsim *ns)
+{
+    for (int i = 0; i < ns->ncl; i++)
+        if (!ns->echo_fin[i])
+            return false;
+    return true;
+}
+
+bool netsim_all_hs(netsim *ns)
+{
+    int srv = 0;
+    for (int i = 0; i < ns->ncl; i++) {
+        if (!ho_quic_conn_handshake_confirmed(ns->cl[i]))
+            return false;
+        srv += ns->srv_hs[i];
+    }
+    return srv >= ns->ncl;
+}
+
+void netsim_zero_latency(netsim *ns)
+{
+    netsim_link zero = {0};
+    netsim_set_links(ns, -1, &zero);
+}
+
 /* ---- setup ---------------------------------------------------------------- */
 
-static void set_addr(struct sockaddr_storage *ss, socklen_t *len, uint16_t port)
+void netsim_addr(struct sockaddr_storage *ss, socklen_t *len, uint16_t port)
 {
     struct sockaddr_in *a = (struct sockaddr_in *)ss;
     memset(ss, 0, sizeof(*ss));
@@ -374,8 +488,8 @@ int netsim_add_client(netsim *ns)
     if (ns->ncl == NETSIM_MAX_CLIENTS)
         return -1;
     int i = ns->ncl++;
-    set_addr(&ns->cpath[i].local, &ns->cpath[i].local_len, (uint16_t)(NETSIM_CLIENT_PORT + i));
-    set_addr(&ns->cpath[i].remote, &ns->cpath[i].remote_len, NETSIM_SERVER_PORT);
+    netsim_addr(&ns->cpath[i].local, &ns->cpath[i].local_len, (uint16_t)(NETSIM_CLIENT_PORT + i));
+    netsim_addr(&ns->cpath[i].remote, &ns->cpath[i].remote_len, NETSIM_SERVER_PORT);
     ns->spath[i].local = ns->cpath[i].remote;
     ns->spath[i].local_len = ns->cpath[i].remote_len;
     ns->spath[i].remote = ns->cpath[i].local;
@@ -391,10 +505,7 @@ void netsim_free(netsim *ns)
     for (int i = 0; i < ns->ncl; i++)
         ho_quic_conn_free(ns->cl[i]);
     ho_quic_endpoint_free(ns->ep);
-    while (ns->nheap > 0)
-        free(heap_pop(ns).data);
-    free(ns->heap);
-    ns->heap = NULL;
+    netsim_queue_free(&ns->q);
 }
 
 typedef struct find_ctx {
@@ -621,16 +732,27 @@ static uint8_t sendbuf[64 * 1500];
 void netsim_flush(netsim *ns)
 {
     run_apps(ns);
+    netsim_send(ns);
+}
+
+void netsim_send(netsim *ns)
+{
     for (int i = 0; i < ns->ncl; i++) {
         ho_quic_conn *c = ns->cl[i];
         size_t n, seg;
-        while (c != NULL && (n = ho_quic_conn_send(c, sendbuf, sizeof(sendbuf), &seg, ns->now)) > 0)
+        while (c != NULL && (n = ho_quic_conn_send(c, sendbuf, sizeof(sendbuf), &seg, ns->now)) > 0) {
+            /* from the port the connection sends on, or through the NAT */
+            uint16_t port = ns->nat_port[i] ? ns->nat_port[i] : port_of(&ho_quic_conn_send_path(c)->local);
+            netsim_client_port(ns, i, port);
             for (size_t off = 0; off < n; off += seg)
-                link_send(ns, i, NETSIM_C2S, sendbuf + off, n - off < seg ? n - off : seg,
+                link_send(ns, i, NETSIM_C2S, port, sendbuf + off, n - off < seg ? n - off : seg,
                           ho_quic_conn_ecn_codepoint(c));
+        }
     }
     ho_quic_endpoint_out out = {.buf = sendbuf, .cap = sizeof(sendbuf)};
     while (ho_quic_endpoint_send(ns->ep, &out, ns->now) > 0) {
+        if (ns->ep_out_hook != NULL && ns->ep_out_hook(ns, &out))
+            continue;
         int i = dest_index(ns, &out.path.remote);
         if (i < 0 || i >= ns->ncl)
             continue;
@@ -638,7 +760,7 @@ void netsim_flush(netsim *ns)
             ns->ep_out[i]++;
             if (out.conn == NULL)
                 ns->ep_out_stateless[i]++;
-            link_send(ns, i, NETSIM_S2C, out.buf + off,
+            link_send(ns, i, NETSIM_S2C, port_of(&out.path.remote), out.buf + off,
                       out.len - off < out.segment_size ? out.len - off : out.segment_size, out.ecn);
         }
     }
@@ -647,11 +769,16 @@ void netsim_flush(netsim *ns)
 static void deliver(netsim *ns, const netsim_pkt *p)
 {
     netsim_link *l = &ns->link[p->client][p->dir];
+    if (ns->deliver_hook != NULL && ns->deliver_hook(ns, p)) {
+        l->hook_dropped++;
+        return;
+    }
     l->delivered++;
     l->bytes_delivered += p->len;
     ho_quic_path path = p->dir == NETSIM_C2S ? ns->spath[p->client] : ns->cpath[p->client];
-    if (p->dir == NETSIM_C2S && ns->nat_port[p->client] != 0)
-        ((struct sockaddr_in *)&path.remote)->sin_port = htons(ns->nat_port[p->client]);
+    /* the client-side address: where it came from, where it goes */
+    struct sockaddr_in *client_addr = (struct sockaddr_in *)(p->dir == NETSIM_C2S ? &path.remote : &path.local);
+    client_addr->sin_port = htons(p->port);
     path.ecn = p->ecn;
     if (p->dir == NETSIM_C2S)
         ho_quic_endpoint_receive(ns->ep, p->data, p->len, &path, ns->now);
@@ -669,7 +796,7 @@ bool netsim_run(netsim *ns, netsim_done_fn done, ho_quic_time budget)
         netsim_flush(ns);
         if (done != NULL && done(ns))
             return true;
-        ho_quic_time next = ns->nheap > 0 ? ns->heap[0].at : HO_QUIC_TIME_NEVER;
+        ho_quic_time next = netsim_queue_next(&ns->q);
         for (int i = 0; i < ns->ncl; i++)
             if (ns->cl[i] != NULL && ho_quic_conn_next_timeout(ns->cl[i]) < next)
                 next = ho_quic_conn_next_timeout(ns->cl[i]);
@@ -696,8 +823,8 @@ bool netsim_run(netsim *ns, netsim_done_fn done, ho_quic_time budget)
             same = 0;
             last = ns->now;
         }
-        while (ns->nheap > 0 && ns->heap[0].at <= ns->now) {
-            netsim_pkt p = heap_pop(ns);
+        netsim_pkt p;
+        while (netsim_queue_pop_due(&ns->q, ns->now, &p)) {
             deliver(ns, &p);
             free(p.data);
         }

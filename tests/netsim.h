@@ -21,13 +21,18 @@
  * a pattern seed), followed by `up` bytes of pattern. The server checks
  * the upload byte for byte and answers with the download, which the client
  * checks byte for byte. A failed run prints the seed and the trace tail
- * (netsim_dump). */
+ * (netsim_dump). Tests with their own applications use netsim.app, the
+ * echo mode (netsim_echo_mode) or their own stream callbacks.
+ *
+ * The one network of the QUIC tests: tests of two bare connections use
+ * its lower layer, quic_pair.h (same queue, clock and generator). */
 #ifndef HO_TEST_NETSIM_H
 #define HO_TEST_NETSIM_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "handoff/quic.h"
 #include "quic/quic_types.h"
@@ -38,6 +43,7 @@
 #define NETSIM_TRACE 48
 #define NETSIM_SERVER_PORT 4433
 #define NETSIM_CLIENT_PORT 40000 /* client i uses port 40000 + i */
+#define NETSIM_PORTS 8           /* other ports a client may own (migration) */
 
 enum { NETSIM_C2S = 0, NETSIM_S2C = 1 };
 
@@ -59,11 +65,14 @@ typedef struct netsim_link {
     uint64_t rate_bps;           /* bandwidth limit, 0: none */
     size_t queue_bytes;          /* bottleneck queue bound (tail drop), with rate_bps */
     ho_quic_time blackhole_from, blackhole_until; /* drop everything sent in [from, until) */
+    size_t mtu;                  /* larger datagrams vanish (0: no limit) */
     /* state and counters */
     ho_quic_time busy_until;     /* the bottleneck serializes until then */
     ho_quic_time fifo_at;        /* arrival of the last in-order datagram */
     uint64_t offered, delivered, bytes_delivered;
     uint64_t lost, queue_drops, blackholed, filtered, duplicated, reordered;
+    uint64_t too_big;            /* over mtu */
+    uint64_t hook_dropped;       /* dropped on arrival by netsim.deliver_hook */
     uint64_t sent_ecn[4];        /* datagrams offered, by the codepoint their sender set */
     size_t max_len;              /* the largest datagram offered */
 } netsim_link;
@@ -73,6 +82,7 @@ typedef struct netsim_pkt {
     uint64_t seq;      /* tie-break: equal times keep send order */
     int client, dir;
     uint8_t ecn;       /* the IP ECN codepoint, delivered in ho_quic_path.ecn */
+    uint16_t port;     /* the client-side port: the source of c->s, the destination of s->c */
     size_t len;
     uint8_t *data;
 } netsim_pkt;
@@ -105,6 +115,28 @@ typedef struct netsim_srv_stream {
     bool up_fin, down_fin, bad;
 } netsim_srv_stream;
 
+/* Datagrams in flight, earliest first (equal times keep push order). The
+ * one queue of every simulated network (netsim, quic_pair). */
+typedef struct netsim_queue {
+    netsim_pkt *heap;
+    size_t n, cap;
+    uint64_t next_seq;
+} netsim_queue;
+
+/* Copies d[0..len) in, with meta's at, client, dir, ecn and port. */
+void netsim_queue_push(netsim_queue *q, const netsim_pkt *meta, const uint8_t *d, size_t len);
+/* The earliest due time, HO_QUIC_TIME_NEVER when empty. */
+ho_quic_time netsim_queue_next(const netsim_queue *q);
+/* Takes the earliest datagram due at `now` or before into *out (the caller
+ * frees out->data); false if none is due. */
+bool netsim_queue_pop_due(netsim_queue *q, ho_quic_time now, netsim_pkt *out);
+/* Drops everything in flight. */
+void netsim_queue_clear(netsim_queue *q);
+void netsim_queue_free(netsim_queue *q);
+
+/* 127.0.0.1:port. */
+void netsim_addr(struct sockaddr_storage *ss, socklen_t *len, uint16_t port);
+
 typedef struct netsim netsim;
 /* Called once per step before anything is sent (the application). */
 typedef void (*netsim_app_fn)(netsim *ns);
@@ -128,14 +160,21 @@ struct netsim {
     /* The application wants to run (app) at this time; HO_QUIC_TIME_NEVER
      * (the default) for no wake-up of its own. */
     ho_quic_time app_wake;
-    /* NAT rebinding: nonzero, client i's datagrams reach the server from
-     * this port (the server's replies to it go to client i; the old port
-     * stays reachable). */
+    /* Sees every datagram the endpoint sends, before it enters a link
+     * (also those to no client); returns true to drop it. */
+    bool (*ep_out_hook)(netsim *ns, const ho_quic_endpoint_out *out);
+    /* NAT rebinding: nonzero, client i's datagrams sent from now on reach
+     * the server from this port (the server's replies to it go to client
+     * i; the old port stays reachable). */
     uint16_t nat_port[NETSIM_MAX_CLIENTS];
-    /* the event queue: a binary heap ordered by (at, seq) */
-    netsim_pkt *heap;
-    size_t nheap, capheap;
-    uint64_t next_seq;
+    /* Other ports that are client i's: those it sent from (a migrated
+     * path) and those a test adds (netsim_client_port); the server's
+     * datagrams to them go to client i, arriving on that port. */
+    uint16_t ports[NETSIM_MAX_CLIENTS][NETSIM_PORTS];
+    /* Sees each datagram as it arrives (p->port: the client-side port);
+     * returns true to drop it there (dead ports, a muted client). */
+    bool (*deliver_hook)(netsim *ns, const netsim_pkt *p);
+    netsim_queue q;              /* datagrams in flight */
     /* application state */
     netsim_xfer x[NETSIM_MAX_XFERS];
     netsim_srv_stream ss[NETSIM_MAX_SRV_STREAMS];
@@ -150,6 +189,10 @@ struct netsim {
     /* datagrams the endpoint sent to each client, and endpoint-generated ones */
     uint64_t ep_out[NETSIM_MAX_CLIENTS], ep_out_stateless[NETSIM_MAX_CLIENTS];
     uint64_t steps;
+    /* echo mode (netsim_echo_mode): what each client got back */
+    char echo[NETSIM_MAX_CLIENTS][64];
+    size_t echo_len[NETSIM_MAX_CLIENTS];
+    bool echo_fin[NETSIM_MAX_CLIENTS];
     /* trace ring */
     char trace[NETSIM_TRACE][112];
     unsigned ntrace;
@@ -175,7 +218,11 @@ int netsim_add_client(netsim *ns);
 bool netsim_run(netsim *ns, netsim_done_fn done, ho_quic_time budget);
 /* One zero-time pass: application, every sender flushed. */
 void netsim_flush(netsim *ns);
+/* Every sender flushed onto its link, no application. */
+void netsim_send(netsim *ns);
 
+/* Port `port` is client i's too (see netsim.ports). */
+void netsim_client_port(netsim *ns, int i, uint16_t port);
 /* The server connection of client i (NULL if none or freed). */
 ho_quic_conn *netsim_server_conn(netsim *ns, int i);
 /* Delivers a raw datagram from client i's address to the endpoint now,
@@ -188,6 +235,19 @@ bool netsim_xfers_done(netsim *ns);
 /* Counts transfers that are incomplete or had a byte mismatch (either
  * side) and prints them. */
 int netsim_xfers_check(netsim *ns);
+
+/* Echo mode, instead of transfers (call between init and start): the
+ * server sends each stream back as it arrives (messages of a few bytes),
+ * each client collects what comes back in echo[i] (up to 64 bytes). */
+void netsim_echo_mode(netsim *ns);
+/* Client i opens a bidirectional stream (*id) and sends msg with FIN;
+ * HO_OK or the error of the open or write. */
+int netsim_echo_send(netsim *ns, int i, const char *msg, uint64_t *id);
+bool netsim_all_echoed(netsim *ns); /* every client has its echo's FIN */
+/* Every client's handshake confirmed and one server handshake done per client. */
+bool netsim_all_hs(netsim *ns);
+/* Zero-delay, lossless links for every client (tests of exchanges, not of a network). */
+void netsim_zero_latency(netsim *ns);
 
 bool netsim_hs_done(netsim *ns);     /* every client's handshake confirmed on both sides */
 bool netsim_all_closed(netsim *ns);  /* every client closed and every server conn freed */

@@ -26,28 +26,13 @@
 #include "quic/conn_int.h"
 #include "quic/packet.h"
 #include "quic/quic_types.h"
+#include "quic_pair.h"
 
-#define ONE_WAY HO_QUIC_MS(10)
-#define MAX_QUEUE 8192
-
-typedef struct dgram {
-    ho_quic_time at;
-    int to;
-    size_t len;
-    uint8_t data[1500];
-} dgram;
-
+/* The connection pair (quic_pair.h) with HTTP/3 on each side. */
 typedef struct sim {
-    ho_quic_config ccfg, scfg;
-    ho_quic_conn *conn[2];
+    quic_pair p;
     ho_h3_conn *h3[2];
     const ho_router *router;
-    ho_quic_time now;
-    uint64_t rng;
-    unsigned loss_pct;
-    dgram *q;
-    size_t qn;
-    uint64_t dropped;
     uint64_t raw_id;        /* client stream written by hand, not by nghttp3 */
     uint64_t raw_reset;     /* its RESET_STREAM code as seen by the client */
 } sim;
@@ -56,15 +41,7 @@ static ho_tls_config *server_tls, *client_tls;
 static ho_router *router;
 static app_arena *arena;
 
-static uint64_t rnd(sim *s)
-{
-    s->rng ^= s->rng << 13;
-    s->rng ^= s->rng >> 7;
-    s->rng ^= s->rng << 17;
-    return s->rng;
-}
-
-static int side_of(sim *s, ho_quic_conn *c) { return c == s->conn[1]; }
+static int side_of(sim *s, ho_quic_conn *c) { return quic_pair_side(&s->p, c); }
 
 static void cb_readable(void *ctx, ho_quic_conn *c, uint64_t id)
 {
@@ -91,126 +68,63 @@ static void cb_reset(void *ctx, ho_quic_conn *c, uint64_t id, uint64_t code, boo
 
 static void make_tls(void) { quic_test_tls("h3", &server_tls, &client_tls); }
 
+/* HTTP/3 hands its frames to the streams before each send. */
+static void h3_app(quic_pair *p)
+{
+    sim *s = p->user;
+    for (int side = 0; side < 2; side++)
+        if (s->h3[side] != NULL)
+            ho_h3_flush(s->h3[side], p->now);
+}
+
+static void h3_on_server(quic_pair *p)
+{
+    sim *s = p->user;
+    s->h3[1] = ho_h3_server_attach(p->conn[QP_SERVER], s->router);
+}
+
 static void sim_init(sim *s, unsigned loss_pct, uint64_t seed)
 {
     memset(s, 0, sizeof(*s));
-    s->q = calloc(MAX_QUEUE, sizeof(dgram));
-    s->rng = seed;
-    s->loss_pct = loss_pct;
-    s->now = HO_QUIC_SEC(1000);
     s->router = router;
     s->raw_id = UINT64_MAX;
     ho_quic_callbacks cb = {
         .ctx = s, .stream_readable = cb_readable, .stream_writable = cb_writable, .stream_reset = cb_reset};
-    s->ccfg = (ho_quic_config){.is_server = false, .tls = client_tls, .server_name = "localhost", .callbacks = cb};
-    s->scfg = (ho_quic_config){.is_server = true, .tls = server_tls, .callbacks = cb};
-    s->conn[0] = ho_quic_conn_new_client(&s->ccfg, NULL, s->now);
-    s->h3[0] = ho_h3_client_attach(s->conn[0]);
+    quic_pair_init(&s->p, &cb, server_tls, client_tls, loss_pct, seed);
+    s->p.app = h3_app;
+    s->p.on_server = h3_on_server;
+    s->p.user = s;
+    quic_pair_start(&s->p);
+    s->h3[0] = ho_h3_client_attach(s->p.conn[QP_CLIENT]);
 }
 
 static void sim_free(sim *s)
 {
     ho_h3_free(s->h3[0]);
     ho_h3_free(s->h3[1]);
-    ho_quic_conn_free(s->conn[0]);
-    ho_quic_conn_free(s->conn[1]);
-    free(s->q);
-}
-
-static void enqueue(sim *s, int to, const uint8_t *p, size_t len)
-{
-    if (s->loss_pct && rnd(s) % 100 < s->loss_pct) {
-        s->dropped++;
-        return;
-    }
-    if (s->qn == MAX_QUEUE || len > sizeof(s->q[0].data))
-        return;
-    dgram *d = &s->q[s->qn++];
-    d->at = s->now + ONE_WAY;
-    d->to = to;
-    d->len = len;
-    memcpy(d->data, p, len);
-}
-
-static void flush(sim *s, int side)
-{
-    static uint8_t buf[64 * 1200];
-    ho_quic_conn *c = s->conn[side];
-    if (c == NULL)
-        return;
-    if (s->h3[side] != NULL)
-        ho_h3_flush(s->h3[side], s->now);
-    for (;;) {
-        size_t seg;
-        size_t n = ho_quic_conn_send(c, buf, sizeof(buf), &seg, s->now);
-        if (n == 0)
-            break;
-        for (size_t off = 0; off < n; off += seg)
-            enqueue(s, !side, buf + off, n - off < seg ? n - off : seg);
-    }
-}
-
-static void deliver(sim *s, const dgram *d)
-{
-    if (d->to == 1 && s->conn[1] == NULL) {
-        ho_quic_header h;
-        if (ho_quic_header_parse(d->data, d->len, 8, &h) != HO_OK || h.type != HO_QUIC_PKT_INITIAL)
-            return;
-        s->conn[1] = ho_quic_conn_new_server(&s->scfg, h.dcid.data, h.dcid.len, h.scid.data, h.scid.len, NULL,
-                                             s->now);
-        if (s->conn[1] == NULL)
-            return;
-        s->h3[1] = ho_h3_server_attach(s->conn[1], s->router);
-    }
-    ho_quic_conn_receive(s->conn[d->to], d->data, d->len, NULL, s->now);
+    quic_pair_free(&s->p);
 }
 
 typedef bool (*done_fn)(sim *s, void *arg);
 
-static bool run(sim *s, done_fn done, void *arg, ho_quic_time limit)
+typedef struct done_call {
+    done_fn fn;
+    void *arg;
+} done_call;
+
+static bool call_done(quic_pair *p, void *arg)
 {
-    ho_quic_time end = s->now + limit;
-    while (s->now < end) {
-        flush(s, 0);
-        flush(s, 1);
-        if (done != NULL && done(s, arg))
-            return true;
-        ho_quic_time next = HO_QUIC_TIME_NEVER;
-        for (size_t i = 0; i < s->qn; i++)
-            if (s->q[i].at < next)
-                next = s->q[i].at;
-        for (int k = 0; k < 2; k++)
-            if (s->conn[k] != NULL && ho_quic_conn_next_timeout(s->conn[k]) < next)
-                next = ho_quic_conn_next_timeout(s->conn[k]);
-        if (next == HO_QUIC_TIME_NEVER)
-            break;
-        if (next > end) {
-            s->now = end;
-            break;
-        }
-        if (next > s->now)
-            s->now = next;
-        size_t w = 0;
-        for (size_t i = 0; i < s->qn; i++) {
-            if (s->q[i].at <= s->now)
-                deliver(s, &s->q[i]);
-            else
-                s->q[w++] = s->q[i];
-        }
-        s->qn = w;
-        for (int k = 0; k < 2; k++)
-            if (s->conn[k] != NULL && ho_quic_conn_next_timeout(s->conn[k]) <= s->now)
-                ho_quic_conn_handle_timeout(s->conn[k], s->now);
-    }
-    return done != NULL && done(s, arg);
+    done_call *d = arg;
+    return d->fn(p->user, d->arg);
 }
 
-static bool hs_done(sim *s, void *arg)
+static bool run(sim *s, done_fn done, void *arg, ho_quic_time limit)
 {
-    (void)arg;
-    return s->conn[1] != NULL && ho_quic_conn_handshake_confirmed(s->conn[0]) &&
-           ho_quic_conn_handshake_confirmed(s->conn[1]);
+    done_call d = {done, arg};
+    return quic_pair_run(&s->p, done != NULL ? call_done : NULL, &d, limit);
 }
+
+static bool hs_done(sim *s, void *arg) { return quic_pair_hs_done(&s->p, arg); }
 
 typedef struct resp_set {
     ho_h3_response *r[32];
@@ -227,13 +141,18 @@ static bool all_done(sim *s, void *arg)
     return true;
 }
 
+/* A pair with HTTP/3 on both sides after a confirmed handshake (checked);
+ * on failure it is freed already. */
 static bool start(sim *s, unsigned loss, uint64_t seed)
 {
     sim_init(s, loss, seed);
     bool ok = run(s, hs_done, NULL, HO_QUIC_SEC(10));
     CHECK(ok);
     CHECK(s->h3[1] != NULL);
-    return ok && s->h3[1] != NULL;
+    if (ok && s->h3[1] != NULL)
+        return true;
+    sim_free(s);
+    return false;
 }
 
 /* GET through the pair; NULL on failure. */
@@ -272,10 +191,8 @@ static bool body_eq(const ho_h3_response *r, const ho_buf *want)
 static void test_basic_routes(void)
 {
     sim s;
-    if (!start(&s, 0, 1)) {
-        sim_free(&s);
+    if (!start(&s, 0, 1))
         return;
-    }
     ho_h3_response *r = fetch(&s, "/baseline2?a=1&b=2", NULL);
     CHECK(r != NULL);
     if (r != NULL) {
@@ -331,7 +248,7 @@ static void test_basic_routes(void)
     CHECK_EQ(ho_h3_requests_served(s.h3[1]), 5);
     CHECK_EQ(ho_h3_error(s.h3[0]), 0);
     CHECK_EQ(ho_h3_error(s.h3[1]), 0);
-    CHECK(!ho_quic_conn_is_closing(s.conn[0]));
+    CHECK(!ho_quic_conn_is_closing(s.p.conn[0]));
 
     /* GOAWAY (RFC 9114 §5.2), then a clean H3_NO_ERROR close. */
     CHECK_EQ(ho_h3_shutdown(s.h3[1]), HO_OK);
@@ -340,10 +257,10 @@ static void test_basic_routes(void)
     ho_h3_response *late = NULL;
     CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/baseline2?a=1&b=1", NULL, &late), HO_ERR_CLOSED);
     CHECK_EQ(ho_h3_active_streams(s.h3[1]), 0);
-    ho_quic_conn_close(s.conn[1], HO_H3_NO_ERROR, "", s.now);
+    ho_quic_conn_close(s.p.conn[1], HO_H3_NO_ERROR, "", s.p.now);
     run(&s, NULL, NULL, HO_QUIC_SEC(5));
     bool is_app = false, by_peer = false;
-    CHECK_EQ(ho_quic_conn_close_code(s.conn[0], &is_app, &by_peer), HO_H3_NO_ERROR);
+    CHECK_EQ(ho_quic_conn_close_code(s.p.conn[0], &is_app, &by_peer), HO_H3_NO_ERROR);
     CHECK(is_app && by_peer);
     ho_buf_free(&want);
     sim_free(&s);
@@ -352,10 +269,8 @@ static void test_basic_routes(void)
 static void test_concurrent(void)
 {
     sim s;
-    if (!start(&s, 0, 2)) {
-        sim_free(&s);
+    if (!start(&s, 0, 2))
         return;
-    }
     resp_set rs = {.n = 20};
     char path[20][64];
     for (int i = 0; i < 20; i++) {
@@ -381,10 +296,8 @@ static void test_concurrent(void)
 static void test_loss(void)
 {
     sim s;
-    if (!start(&s, 10, 77)) {
-        sim_free(&s);
+    if (!start(&s, 10, 77))
         return;
-    }
     ho_buf want;
     ho_buf_init(&want);
     ho_http_response dr;
@@ -394,7 +307,7 @@ static void test_loss(void)
     CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/static/components.css", NULL, &rs.r[0]), HO_OK);
     CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/static/app.js", "identity", &rs.r[1]), HO_OK);
     CHECK(run(&s, all_done, &rs, HO_QUIC_SEC(60)));
-    CHECK(s.dropped > 0);
+    CHECK(s.p.dropped > 0);
     if (rs.r[0] != NULL) {
         CHECK_EQ(rs.r[0]->status, 200);
         CHECK(rs.r[0]->complete);
@@ -406,7 +319,7 @@ static void test_loss(void)
         CHECK_EQ(rs.r[1]->body.len, 204800);
         CHECK(body_eq(rs.r[1], &want));
     }
-    fprintf(stderr, "10%% loss: %llu datagrams dropped\n", (unsigned long long)s.dropped);
+    fprintf(stderr, "10%% loss: %llu datagrams dropped\n", (unsigned long long)s.p.dropped);
     ho_buf_free(&want);
     sim_free(&s);
 }
@@ -418,7 +331,7 @@ static void test_small_send_buffer(void)
 {
     sim s;
     sim_init(&s, 0, 6);
-    s.scfg.stream_send_buffer = 4096;
+    s.p.scfg.stream_send_buffer = 4096;
     CHECK(run(&s, hs_done, NULL, HO_QUIC_SEC(10)));
     ho_buf want;
     ho_buf_init(&want);
@@ -451,7 +364,7 @@ typedef struct held_probe {
 static bool body_held(sim *s, void *arg)
 {
     held_probe *hp = arg;
-    ho_quic_stream *st = s->conn[1] != NULL ? ho_quic_stream_find(s->conn[1], 0) : NULL;
+    ho_quic_stream *st = s->p.conn[1] != NULL ? ho_quic_stream_find(s->p.conn[1], 0) : NULL;
     if (st == NULL || st->tx.end - st->tx.base < 100000)
         return false;
     hp->seen = true;
@@ -464,10 +377,8 @@ static bool body_held(sim *s, void *arg)
 static void test_static_by_reference(void)
 {
     sim s;
-    if (!start(&s, 0, 5)) {
-        sim_free(&s);
+    if (!start(&s, 0, 5))
         return;
-    }
     ho_buf want;
     ho_buf_init(&want);
     ho_http_response dr;
@@ -496,10 +407,8 @@ static ho_http_header hf(const char *n, const char *v) { return (ho_http_header)
 static void test_malformed(void)
 {
     sim s;
-    if (!start(&s, 0, 3)) {
-        sim_free(&s);
+    if (!start(&s, 0, 3))
         return;
-    }
     resp_set rs = {.n = 5};
     ho_http_header nopath[] = {hf(":method", "GET"), hf(":scheme", "https"), hf(":authority", "localhost")};
     CHECK_EQ(ho_h3_client_request(s.h3[0], nopath, 3, &rs.r[0]), HO_OK);
@@ -535,7 +444,7 @@ static void test_malformed(void)
         CHECK_EQ(r->status, 200);
         CHECK(r->body.len == 2 && memcmp(r->body.data, "42", 2) == 0);
     }
-    CHECK(!ho_quic_conn_is_closing(s.conn[1]));
+    CHECK(!ho_quic_conn_is_closing(s.p.conn[1]));
     CHECK_EQ(ho_h3_error(s.h3[1]), 0);
 
     /* §4.2: an uppercase field name (nghttp3's encoder would lowercase it,
@@ -547,8 +456,8 @@ static void test_malformed(void)
     uint8_t frame[64] = {0x01, (uint8_t)sizeof(fs)};
     memcpy(frame + 2, fs, sizeof(fs));
     size_t w = 0;
-    CHECK_EQ(ho_quic_stream_open(s.conn[0], true, &s.raw_id), HO_OK);
-    CHECK_EQ(ho_quic_stream_write(s.conn[0], s.raw_id, frame, 2 + sizeof(fs), true, &w), HO_OK);
+    CHECK_EQ(ho_quic_stream_open(s.p.conn[0], true, &s.raw_id), HO_OK);
+    CHECK_EQ(ho_quic_stream_write(s.p.conn[0], s.raw_id, frame, 2 + sizeof(fs), true, &w), HO_OK);
     run(&s, NULL, NULL, HO_QUIC_MS(300));
     CHECK_EQ(s.raw_reset, HO_H3_MESSAGE_ERROR);
     CHECK_EQ(ho_h3_requests_served(s.h3[1]), 1);
@@ -563,8 +472,8 @@ static void test_malformed(void)
     frame[1] = (uint8_t)sizeof(fs2);
     memcpy(frame + 2, fs2, sizeof(fs2));
     s.raw_reset = 0;
-    CHECK_EQ(ho_quic_stream_open(s.conn[0], true, &s.raw_id), HO_OK);
-    CHECK_EQ(ho_quic_stream_write(s.conn[0], s.raw_id, frame, 2 + sizeof(fs2), true, &w), HO_OK);
+    CHECK_EQ(ho_quic_stream_open(s.p.conn[0], true, &s.raw_id), HO_OK);
+    CHECK_EQ(ho_quic_stream_write(s.p.conn[0], s.raw_id, frame, 2 + sizeof(fs2), true, &w), HO_OK);
     run(&s, NULL, NULL, HO_QUIC_MS(300));
     CHECK(s.raw_reset == HO_H3_MESSAGE_ERROR || ho_h3_requests_served(s.h3[1]) == 2);
     if (s.raw_reset != HO_H3_MESSAGE_ERROR)
@@ -588,10 +497,8 @@ static bool got_some(sim *s, void *arg)
 static void test_cancel(void)
 {
     sim s;
-    if (!start(&s, 0, 5)) {
-        sim_free(&s);
+    if (!start(&s, 0, 5))
         return;
-    }
     ho_h3_response *big = NULL;
     CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/static/components.css", NULL, &big), HO_OK);
     CHECK(big != NULL && run(&s, got_some, big, HO_QUIC_SEC(5)));
@@ -611,7 +518,7 @@ static void test_cancel(void)
     CHECK(r != NULL && r->status == 200 && r->body.len == 1 && r->body.data[0] == '5');
     CHECK_EQ(ho_h3_error(s.h3[0]), 0);
     CHECK_EQ(ho_h3_error(s.h3[1]), 0);
-    CHECK(!ho_quic_conn_is_closing(s.conn[1]));
+    CHECK(!ho_quic_conn_is_closing(s.p.conn[1]));
     sim_free(&s);
 }
 
@@ -621,33 +528,29 @@ static void test_cancel(void)
 static void test_frame_errors(void)
 {
     sim s;
-    if (!start(&s, 0, 9)) {
-        sim_free(&s);
+    if (!start(&s, 0, 9))
         return;
-    }
     static const uint8_t data_first[] = {0x00, 0x01, 'x'};
     size_t w = 0;
-    CHECK_EQ(ho_quic_stream_open(s.conn[0], true, &s.raw_id), HO_OK);
-    CHECK_EQ(ho_quic_stream_write(s.conn[0], s.raw_id, data_first, sizeof(data_first), true, &w), HO_OK);
+    CHECK_EQ(ho_quic_stream_open(s.p.conn[0], true, &s.raw_id), HO_OK);
+    CHECK_EQ(ho_quic_stream_write(s.p.conn[0], s.raw_id, data_first, sizeof(data_first), true, &w), HO_OK);
     run(&s, NULL, NULL, HO_QUIC_SEC(3));
     CHECK_EQ(ho_h3_error(s.h3[1]), HO_H3_FRAME_UNEXPECTED);
     bool is_app = false, by_peer = false;
-    CHECK_EQ(ho_quic_conn_close_code(s.conn[0], &is_app, &by_peer), HO_H3_FRAME_UNEXPECTED);
+    CHECK_EQ(ho_quic_conn_close_code(s.p.conn[0], &is_app, &by_peer), HO_H3_FRAME_UNEXPECTED);
     CHECK(is_app && by_peer);
     sim_free(&s);
 
     int closed = 0, served = 0;
     for (uint64_t seed = 1; seed <= 20; seed++) {
-        if (!start(&s, 0, 100 + seed)) {
-            sim_free(&s);
+        if (!start(&s, 0, 100 + seed))
             return;
-        }
         uint8_t junk[300];
         for (size_t i = 0; i < sizeof(junk); i++)
-            junk[i] = (uint8_t)rnd(&s);
+            junk[i] = (uint8_t)quic_pair_rand(&s.p);
         junk[0] = (uint8_t)(seed % 3 == 0 ? 0x01 : junk[0]); /* some start like HEADERS */
-        CHECK_EQ(ho_quic_stream_open(s.conn[0], true, &s.raw_id), HO_OK);
-        ho_quic_stream_write(s.conn[0], s.raw_id, junk, 1 + rnd(&s) % sizeof(junk), true, &w);
+        CHECK_EQ(ho_quic_stream_open(s.p.conn[0], true, &s.raw_id), HO_OK);
+        ho_quic_stream_write(s.p.conn[0], s.raw_id, junk, 1 + quic_pair_rand(&s.p) % sizeof(junk), true, &w);
         run(&s, NULL, NULL, HO_QUIC_SEC(2));
         uint64_t e = ho_h3_error(s.h3[1]);
         CHECK(e == 0 || (e >= 0x100 && e <= 0x110) || (e >= 0x200 && e <= 0x202));
@@ -688,10 +591,8 @@ static int big_request(sim *s, size_t size, size_t value_len, ho_h3_response **o
 static void test_field_section_limit(void)
 {
     sim s;
-    if (!start(&s, 0, 21)) {
-        sim_free(&s);
+    if (!start(&s, 0, 21))
         return;
-    }
     ho_h3_response *r = fetch(&s, "/baseline2?a=1&b=1", NULL);
     CHECK(r != NULL && r->status == 200);
     /* At the limit we announce (16384): served; one byte over: 431 for that
@@ -722,25 +623,25 @@ static void test_field_section_limit(void)
     CHECK_EQ(huge->reset_code, HO_H3_REQUEST_REJECTED);
     CHECK_EQ(huge->status, 0);
     CHECK_EQ(ho_h3_error(s.h3[1]), 0);
-    CHECK(!ho_quic_conn_is_closing(s.conn[1]));
+    CHECK(!ho_quic_conn_is_closing(s.p.conn[1]));
 
     /* A HEADERS frame announcing 1 GiB, of which only a few bytes come: the
      * stream is refused at its frame header, nothing of it buffered. */
     static const uint8_t hdr[] = {0x01, 0xc0, 0x00, 0x00, 0x00, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 'x', 'y'};
     size_t w = 0;
     s.raw_reset = 0;
-    CHECK_EQ(ho_quic_stream_open(s.conn[0], true, &s.raw_id), HO_OK);
-    CHECK_EQ(ho_quic_stream_write(s.conn[0], s.raw_id, hdr, sizeof(hdr), false, &w), HO_OK);
+    CHECK_EQ(ho_quic_stream_open(s.p.conn[0], true, &s.raw_id), HO_OK);
+    CHECK_EQ(ho_quic_stream_write(s.p.conn[0], s.raw_id, hdr, sizeof(hdr), false, &w), HO_OK);
     run(&s, NULL, NULL, HO_QUIC_MS(300));
     CHECK_EQ(s.raw_reset, HO_H3_REQUEST_REJECTED);
     /* The frame header split over two writes (and two reads). */
     static const uint8_t hdr2[] = {0x01, 0x80, 0x01, 0x00, 0x00}; /* length 65536 */
     s.raw_reset = 0;
-    CHECK_EQ(ho_quic_stream_open(s.conn[0], true, &s.raw_id), HO_OK);
-    CHECK_EQ(ho_quic_stream_write(s.conn[0], s.raw_id, hdr2, 2, false, &w), HO_OK);
+    CHECK_EQ(ho_quic_stream_open(s.p.conn[0], true, &s.raw_id), HO_OK);
+    CHECK_EQ(ho_quic_stream_write(s.p.conn[0], s.raw_id, hdr2, 2, false, &w), HO_OK);
     run(&s, NULL, NULL, HO_QUIC_MS(100));
     CHECK_EQ(s.raw_reset, 0);
-    CHECK_EQ(ho_quic_stream_write(s.conn[0], s.raw_id, hdr2 + 2, sizeof(hdr2) - 2, false, &w), HO_OK);
+    CHECK_EQ(ho_quic_stream_write(s.p.conn[0], s.raw_id, hdr2 + 2, sizeof(hdr2) - 2, false, &w), HO_OK);
     run(&s, NULL, NULL, HO_QUIC_MS(300));
     CHECK_EQ(s.raw_reset, HO_H3_REQUEST_REJECTED);
     CHECK_EQ(ho_h3_error(s.h3[1]), 0);
@@ -750,7 +651,7 @@ static void test_field_section_limit(void)
     CHECK(r != NULL && r->status == 200);
     if (r != NULL)
         CHECK(r->body.len == 2 && memcmp(r->body.data, "42", 2) == 0);
-    CHECK(!ho_quic_conn_is_closing(s.conn[1]));
+    CHECK(!ho_quic_conn_is_closing(s.p.conn[1]));
     sim_free(&s);
 }
 
@@ -758,43 +659,32 @@ static void test_field_section_limit(void)
 static void test_critical_stream(void)
 {
     sim s;
-    if (!start(&s, 0, 4)) {
-        sim_free(&s);
+    if (!start(&s, 0, 4))
         return;
-    }
     CHECK(fetch(&s, "/baseline2?a=1&b=1", NULL) != NULL);
     /* The client's control stream is its first uni stream (id 2): reset it. */
-    CHECK_EQ(ho_quic_stream_reset(s.conn[0], 2, HO_H3_NO_ERROR), HO_OK);
+    CHECK_EQ(ho_quic_stream_reset(s.p.conn[0], 2, HO_H3_NO_ERROR), HO_OK);
     run(&s, NULL, NULL, HO_QUIC_SEC(3));
     CHECK_EQ(ho_h3_error(s.h3[1]), HO_H3_CLOSED_CRITICAL_STREAM);
     bool is_app = false, by_peer = true;
-    CHECK_EQ(ho_quic_conn_close_code(s.conn[1], &is_app, &by_peer), HO_H3_CLOSED_CRITICAL_STREAM);
+    CHECK_EQ(ho_quic_conn_close_code(s.p.conn[1], &is_app, &by_peer), HO_H3_CLOSED_CRITICAL_STREAM);
     CHECK(is_app && !by_peer);
-    CHECK(ho_quic_conn_is_closing(s.conn[0]) || ho_quic_conn_is_closed(s.conn[0]));
+    CHECK(ho_quic_conn_is_closing(s.p.conn[0]) || ho_quic_conn_is_closed(s.p.conn[0]));
     sim_free(&s);
 
     /* STOP_SENDING on the server's control stream (its first uni stream,
      * id 3): the QUIC layer resets it, which closes a critical stream. */
-    if (!start(&s, 0, 8)) {
-        sim_free(&s);
+    if (!start(&s, 0, 8))
         return;
-    }
     CHECK(fetch(&s, "/baseline2?a=1&b=1", NULL) != NULL);
-    CHECK_EQ(ho_quic_stream_stop_sending(s.conn[0], 3, HO_H3_NO_ERROR), HO_OK);
+    CHECK_EQ(ho_quic_stream_stop_sending(s.p.conn[0], 3, HO_H3_NO_ERROR), HO_OK);
     run(&s, NULL, NULL, HO_QUIC_SEC(3));
     CHECK_EQ(ho_h3_error(s.h3[1]), HO_H3_CLOSED_CRITICAL_STREAM);
-    CHECK(ho_quic_conn_is_closing(s.conn[0]) || ho_quic_conn_is_closed(s.conn[0]));
+    CHECK(ho_quic_conn_is_closing(s.p.conn[0]) || ho_quic_conn_is_closed(s.p.conn[0]));
     sim_free(&s);
 }
 
 /* ---- our client against gtlsserver --------------------------------------- */
-
-static ho_quic_time mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (ho_quic_time)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static ho_h3_conn *udp_h3;
 static void u_readable(void *ctx, ho_quic_conn *c, uint64_t id) { ho_h3_on_stream_readable(udp_h3, id); }
@@ -822,34 +712,24 @@ static int sink_fn(void *ctx, const ho_h3_response *r, const uint8_t *data, size
 static void test_client_vs_gtlsserver(void)
 {
     ho_test_gtls g;
-    if (!ho_test_gtls_start(&g)) {
-        CHECK(!"gtlsserver did not start");
+    ho_tls_config *tls;
+    if (!ho_test_gtls_client(&g, "h3", &tls))
         return;
-    }
-    const char *port_s = g.port_s;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g.port),
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-
-    ho_tls_config *tls = ho_tls_config_new(false);
-    ho_tls_config_set_verify_peer(tls, false);
-    const char *alpn[] = {"h3"};
-    ho_tls_config_set_alpn(tls, alpn, 1);
-    CHECK_EQ(ho_quic_tls_config_prepare(tls), HO_OK);
     ho_quic_config cfg = {.tls = tls,
                           .server_name = "localhost",
                           .wall_clock_ms = (int64_t)time(NULL) * 1000,
                           .callbacks = {.stream_readable = u_readable, .stream_writable = u_writable,
                                         .stream_reset = u_reset}};
-    ho_quic_conn *c = ho_quic_conn_new_client(&cfg, NULL, mono_now());
+    ho_quic_conn *c = ho_quic_conn_new_client(&cfg, NULL, ho_test_mono_now());
     CHECK(c != NULL);
     udp_h3 = ho_h3_client_attach(c);
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     char authority[64];
-    snprintf(authority, sizeof(authority), "127.0.0.1:%s", port_s);
+    snprintf(authority, sizeof(authority), "127.0.0.1:%s", g.port_s);
     ho_h3_response *r[2] = {NULL, NULL};
-    ho_quic_time deadline = mono_now() + HO_QUIC_SEC(15);
+    ho_quic_time deadline = ho_test_mono_now() + HO_QUIC_SEC(15);
     bool closed_sent = false;
-    while (c != NULL && mono_now() < deadline && !ho_quic_conn_is_closed(c)) {
+    while (c != NULL && ho_test_mono_now() < deadline && !ho_quic_conn_is_closed(c)) {
         if (r[0] == NULL && ho_quic_conn_handshake_done(c)) {
             CHECK_EQ(ho_h3_client_get(udp_h3, authority, "/5000", NULL, &r[0]), HO_OK);
             CHECK_EQ(ho_h3_client_get(udp_h3, authority, "/300000", NULL, &r[1]), HO_OK);
@@ -857,36 +737,16 @@ static void test_client_vs_gtlsserver(void)
         bool done = r[0] != NULL && (r[0]->complete || r[0]->reset) && r[1] != NULL &&
                     (r[1]->complete || r[1]->reset);
         if (done && !closed_sent) {
-            ho_quic_conn_close(c, HO_H3_NO_ERROR, "", mono_now());
+            ho_quic_conn_close(c, HO_H3_NO_ERROR, "", ho_test_mono_now());
             closed_sent = true;
         }
-        ho_h3_flush(udp_h3, mono_now());
-        static uint8_t out[16 * 1500];
-        for (;;) {
-            size_t seg;
-            size_t n = ho_quic_conn_send(c, out, sizeof(out), &seg, mono_now());
-            if (n == 0)
-                break;
-            for (size_t off = 0; off < n; off += seg)
-                sendto(fd, out + off, n - off < seg ? n - off : seg, 0, (struct sockaddr *)&addr, sizeof(addr));
-        }
+        ho_h3_flush(udp_h3, ho_test_mono_now());
+        ho_test_udp_conn_send(c, fd, (struct sockaddr *)&g.addr, sizeof(g.addr));
         if (closed_sent && ho_quic_conn_is_closing(c))
             break;
-        int timeout_ms = 50;
-        ho_quic_time t = ho_quic_conn_next_timeout(c), now = mono_now();
-        if (t != HO_QUIC_TIME_NEVER) {
-            int64_t ms = t > now ? (t - now) / 1000000 + 1 : 0;
-            if (ms < timeout_ms)
-                timeout_ms = (int)ms;
-        }
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        poll(&pfd, 1, timeout_ms);
-        uint8_t dg[65536];
-        ssize_t n;
-        while ((n = recv(fd, dg, sizeof(dg), MSG_DONTWAIT)) > 0)
-            ho_quic_conn_receive(c, dg, (size_t)n, NULL, mono_now());
-        if (ho_quic_conn_next_timeout(c) <= mono_now())
-            ho_quic_conn_handle_timeout(c, mono_now());
+        ho_test_udp_wait(fd, ho_quic_conn_next_timeout(c));
+        ho_test_udp_conn_recv(fd, &c, NULL, NULL);
+        ho_test_conn_timeout(c);
     }
     CHECK(ho_quic_conn_handshake_confirmed(c));
     CHECK(r[0] != NULL && r[1] != NULL);
@@ -903,7 +763,7 @@ static void test_client_vs_gtlsserver(void)
     CHECK_EQ(ho_h3_error(udp_h3), 0);
 
     /* ho_h3_fetch, the blocking one-shot client, against the same server. */
-    ho_h3_fetch_opts fo = {.host = "127.0.0.1", .port = port_s, .server_name = "localhost", .path = "/7000",
+    ho_h3_fetch_opts fo = {.host = "127.0.0.1", .port = g.port_s, .server_name = "localhost", .path = "/7000",
                            .insecure = true, .timeout_ms = 10000};
     ho_h3_response fr;
     CHECK_EQ(ho_h3_fetch(&fo, &fr), HO_OK);
@@ -931,14 +791,10 @@ static void test_client_vs_gtlsserver(void)
     fo.on_body = NULL;
     fo.path = "/7000";
     /* Nothing listening: an error, never a hang or a crash. */
-    int probe2 = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in a2 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(probe2, (struct sockaddr *)&a2, sizeof(a2));
-    socklen_t a2len = sizeof(a2);
-    getsockname(probe2, (struct sockaddr *)&a2, &a2len);
+    int freed_port = 0;
+    close(ho_test_udp_socket(&freed_port));
     char dead_port[16];
-    snprintf(dead_port, sizeof(dead_port), "%d", ntohs(a2.sin_port));
-    close(probe2);
+    snprintf(dead_port, sizeof(dead_port), "%d", freed_port);
     fo.port = dead_port;
     fo.timeout_ms = 500;
     /* The ICMP port unreachable ends it with HO_ERR_REFUSED (not the timeout). */
@@ -965,16 +821,8 @@ static void s_reset(void *ctx, ho_quic_conn *c, uint64_t id, uint64_t code, bool
 
 static bool file_is(const char *path, const ho_buf *want)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return false;
-    uint8_t *got = malloc(want->len + 16);
-    size_t n = fread(got, 1, want->len + 16, f);
-    fclose(f);
-    bool ok = n == want->len && memcmp(got, want->data, n) == 0;
-    free(got);
-    unlink(path);
-    return ok;
+    size_t size;
+    return ho_test_file_match(path, want->data, want->len, &size) == (long)want->len && size == want->len;
 }
 
 static void test_server_vs_gtlsclient(void)
@@ -985,88 +833,28 @@ static void test_server_vs_gtlsclient(void)
         .wall_clock_ms = (int64_t)time(NULL) * 1000,
         .callbacks = {.stream_readable = s_readable, .stream_writable = s_writable, .stream_reset = s_reset},
     };
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    CHECK_EQ(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-    socklen_t alen = sizeof(addr);
-    getsockname(fd, (struct sockaddr *)&addr, &alen);
-    int port = ntohs(addr.sin_port);
-    char dir[] = "/tmp/ho_h3_srv_XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
-    char port_s[16], url1[128], url2[128], dl[160];
-    snprintf(port_s, sizeof(port_s), "%d", port);
-    snprintf(url1, sizeof(url1), "https://127.0.0.1:%d/static/app.js", port);
-    snprintf(url2, sizeof(url2), "https://127.0.0.1:%d/static/components.css", port);
-    snprintf(dl, sizeof(dl), "--download=%s", dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0) {
-            dup2(null, 1);
-            dup2(null, 2);
-        }
-        execl("/usr/bin/gtlsclient", "gtlsclient", "-q", "--exit-on-all-streams-close", "--timeout=5s", dl,
-              "127.0.0.1", port_s, url1, url2, (char *)NULL);
-        _exit(127);
-    }
+    int port = 0;
+    int fd = ho_test_udp_socket(&port);
+    CHECK(fd >= 0);
+    ho_test_gtlsclient g;
+    static const char *const paths[] = {"/static/app.js", "/static/components.css", NULL};
+    CHECK(ho_test_gtlsclient_start(&g, port, NULL, paths, true));
     ho_quic_conn *c = NULL;
     struct sockaddr_in peer;
-    int status = -1;
-    bool exited = false;
-    ho_quic_time deadline = mono_now() + HO_QUIC_SEC(20);
-    while (mono_now() < deadline) {
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            exited = true;
-            break;
-        }
-        int timeout_ms = 50;
-        if (c != NULL) {
-            ho_quic_time t = ho_quic_conn_next_timeout(c), now = mono_now();
-            if (t != HO_QUIC_TIME_NEVER) {
-                int64_t ms = t > now ? (t - now) / 1000000 + 1 : 0;
-                if (ms < timeout_ms)
-                    timeout_ms = (int)ms;
-            }
-        }
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        poll(&pfd, 1, timeout_ms);
-        uint8_t dg[65536];
-        socklen_t plen = sizeof(peer);
-        ssize_t n;
-        while ((n = recvfrom(fd, dg, sizeof(dg), MSG_DONTWAIT, (struct sockaddr *)&peer, &plen)) > 0) {
-            if (c == NULL) {
-                ho_quic_header h;
-                if (ho_quic_header_parse(dg, (size_t)n, 8, &h) != HO_OK || h.type != HO_QUIC_PKT_INITIAL)
-                    continue;
-                c = ho_quic_conn_new_server(&cfg, h.dcid.data, h.dcid.len, h.scid.data, h.scid.len, NULL,
-                                            mono_now());
-                if (c == NULL)
-                    continue;
-                srv_h3 = ho_h3_server_attach(c, router);
-            }
-            ho_quic_conn_receive(c, dg, (size_t)n, NULL, mono_now());
-        }
+    ho_quic_time deadline = ho_test_mono_now() + HO_QUIC_SEC(20);
+    while (ho_test_mono_now() < deadline && !ho_test_gtlsclient_exited(&g)) {
+        ho_test_udp_wait(fd, c != NULL ? ho_quic_conn_next_timeout(c) : HO_QUIC_TIME_NEVER);
+        if (ho_test_udp_conn_recv(fd, &c, &cfg, &peer))
+            srv_h3 = ho_h3_server_attach(c, router);
         if (c == NULL)
             continue;
-        if (ho_quic_conn_next_timeout(c) <= mono_now())
-            ho_quic_conn_handle_timeout(c, mono_now());
-        ho_h3_flush(srv_h3, mono_now());
-        static uint8_t out[16 * 1500];
-        for (;;) {
-            size_t seg;
-            size_t k = ho_quic_conn_send(c, out, sizeof(out), &seg, mono_now());
-            if (k == 0)
-                break;
-            for (size_t off = 0; off < k; off += seg)
-                sendto(fd, out + off, k - off < seg ? k - off : seg, 0, (struct sockaddr *)&peer, sizeof(peer));
-        }
+        ho_test_conn_timeout(c);
+        ho_h3_flush(srv_h3, ho_test_mono_now());
+        ho_test_udp_conn_send(c, fd, (struct sockaddr *)&peer, sizeof(peer));
     }
-    if (!exited) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-    }
-    CHECK(exited);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    bool clean = ho_test_gtlsclient_stop(&g);
+    CHECK(g.exited);
+    CHECK(clean);
     CHECK(c != NULL && srv_h3 != NULL);
     if (srv_h3 != NULL) {
         CHECK_EQ(ho_h3_requests_served(srv_h3), 2);
@@ -1075,18 +863,15 @@ static void test_server_vs_gtlsclient(void)
     ho_buf want;
     ho_buf_init(&want);
     ho_http_response dr;
-    char path[200];
     direct("/static/app.js", NULL, &want, &dr);
-    snprintf(path, sizeof(path), "%s/app.js", dir);
-    CHECK(file_is(path, &want));
+    CHECK(file_is(ho_test_gtlsclient_file(&g, "app.js"), &want));
     direct("/static/components.css", NULL, &want, &dr);
-    snprintf(path, sizeof(path), "%s/components.css", dir);
-    CHECK(file_is(path, &want));
+    CHECK(file_is(ho_test_gtlsclient_file(&g, "components.css"), &want));
     fprintf(stderr, "gtlsclient against our h3 server: exit %d, served %llu\n",
-            WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+            ho_test_gtlsclient_exit_code(&g),
             srv_h3 != NULL ? (unsigned long long)ho_h3_requests_served(srv_h3) : 0ull);
     ho_buf_free(&want);
-    rmdir(dir);
+    ho_test_gtlsclient_cleanup(&g);
     ho_h3_free(srv_h3);
     srv_h3 = NULL;
     ho_quic_conn_free(c);

@@ -15,69 +15,24 @@
 #include "handoff/quic.h"
 #include "handoff/crypto.h"
 #include "quic/conn_int.h"
+#include "netsim.h"
 
 #define WALL_MS INT64_C(1760000000000)
 
+/* Our endpoint and one client on netsim (zero-latency links, echo mode),
+ * and the session tickets the client got. */
 typedef struct net {
-    ho_quic_endpoint *ep;
-    ho_quic_endpoint_config ecfg;
-    ho_quic_config ccfg;
-    ho_quic_conn *cl;
-    ho_quic_conn *srv;      /* the last accepted */
-    ho_quic_path cpath, spath;
-    ho_quic_time now;
-    int srv_hs, cli_hs;
-    char echo[64];
-    size_t echo_len;
-    bool echo_fin;
+    netsim ns;
     uint8_t ticket[4096];
     size_t ticket_len;
     int tickets;
-    bool drop_endpoint_pkts; /* VN/Retry from the endpoint are not delivered */
-    uint8_t held[1500];      /* the last one dropped */
-    size_t held_len;
+    bool (*cond)(struct net *n); /* what run waits for */
 } net;
-
-static ho_tls_config *server_tls, *client_tls;
-
-static void make_tls(void) { quic_test_tls("hq-test", &server_tls, &client_tls); }
-
-static void cb_hs(void *ctx, ho_quic_conn *c)
-{
-    net *n = ctx;
-    if (c->is_server)
-        n->srv_hs++;
-    else
-        n->cli_hs++;
-}
-
-static void cb_readable(void *ctx, ho_quic_conn *c, uint64_t id)
-{
-    net *n = ctx;
-    uint8_t buf[256];
-    size_t got, w;
-    bool fin;
-    if (c->is_server) {
-        if (ho_quic_stream_read(c, id, buf, sizeof(buf), &got, &fin) == HO_OK && (got > 0 || fin))
-            ho_quic_stream_write(c, id, buf, got, fin, &w);
-        return;
-    }
-    while (ho_quic_stream_read(c, id, buf, sizeof(buf), &got, &fin) == HO_OK && (got > 0 || fin)) {
-        if (n->echo_len + got <= sizeof(n->echo)) {
-            memcpy(n->echo + n->echo_len, buf, got);
-            n->echo_len += got;
-        }
-        if (fin) {
-            n->echo_fin = true;
-            break;
-        }
-    }
-}
 
 static void cb_ticket(void *ctx, ho_quic_conn *c, const uint8_t *blob, size_t len)
 {
     (void)c;
-    net *n = ctx;
+    net *n = ((netsim *)ctx)->user;
     n->tickets++;
     if (len <= sizeof(n->ticket)) {
         memcpy(n->ticket, blob, len);
@@ -85,125 +40,71 @@ static void cb_ticket(void *ctx, ho_quic_conn *c, const uint8_t *blob, size_t le
     }
 }
 
-static void on_accept(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c)
-{
-    (void)ep;
-    ((net *)ctx)->srv = c;
-}
-static void on_free(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c)
-{
-    (void)ep;
-    net *n = ctx;
-    if (n->srv == c)
-        n->srv = NULL;
-}
-
-static void set_addr(struct sockaddr_storage *ss, socklen_t *len, uint16_t port)
-{
-    struct sockaddr_in *a = (struct sockaddr_in *)ss;
-    memset(ss, 0, sizeof(*ss));
-    a->sin_family = AF_INET;
-    a->sin_port = htons(port);
-    a->sin_addr.s_addr = htonl(0x7f000001);
-    *len = sizeof(*a);
-}
-
 static void net_init(net *n, bool force_retry)
 {
     memset(n, 0, sizeof(*n));
-    n->now = HO_QUIC_SEC(1000);
-    ho_quic_callbacks cb = {.ctx = n, .handshake_done = cb_hs, .stream_readable = cb_readable,
-                            .session_ticket = cb_ticket};
-    n->ccfg = (ho_quic_config){.tls = client_tls, .server_name = "localhost", .callbacks = cb,
-                               .wall_clock_ms = WALL_MS};
-    n->ecfg.conn = (ho_quic_config){.is_server = true, .tls = server_tls, .callbacks = cb, .wall_clock_ms = WALL_MS};
-    memset(n->ecfg.static_secret, 0x33, sizeof(n->ecfg.static_secret));
-    n->ecfg.force_retry = force_retry;
-    n->ecfg.on_accept = on_accept;
-    n->ecfg.on_conn_free = on_free;
-    n->ecfg.ctx = n;
-    n->ep = ho_quic_endpoint_new(&n->ecfg);
-    set_addr(&n->cpath.local, &n->cpath.local_len, 40000);
-    set_addr(&n->cpath.remote, &n->cpath.remote_len, 4433);
-    n->spath.local = n->cpath.remote;
-    n->spath.local_len = n->cpath.remote_len;
-    n->spath.remote = n->cpath.local;
-    n->spath.remote_len = n->cpath.local_len;
+    netsim_init(&n->ns, 1, "client");
+    netsim_zero_latency(&n->ns);
+    netsim_echo_mode(&n->ns);
+    n->ns.ccfg.callbacks.session_ticket = cb_ticket;
+    n->ns.ccfg.wall_clock_ms = n->ns.ecfg.conn.wall_clock_ms = WALL_MS;
+    n->ns.ecfg.force_retry = force_retry;
+    n->ns.user = n;
+    CHECK(netsim_start(&n->ns));
 }
 
+/* Client 0: made the first time, made again (after the test freed it) later. */
 static void client_start(net *n)
 {
-    n->cl = ho_quic_conn_new_client(&n->ccfg, &n->cpath, n->now);
-    CHECK(n->cl != NULL);
+    if (n->ns.ncl == 0)
+        CHECK_EQ(netsim_add_client(&n->ns), 0);
+    else
+        n->ns.cl[0] = ho_quic_conn_new_client(&n->ns.ccfg, &n->ns.cpath[0], n->ns.now);
+    CHECK(n->ns.cl[0] != NULL);
 }
 
-static void net_free(net *n)
-{
-    ho_quic_conn_free(n->cl);
-    ho_quic_endpoint_free(n->ep);
-}
+static void net_free(net *n) { netsim_free(&n->ns); }
+
+/* The server connection of client 0 (NULL once freed). */
+static ho_quic_conn *srv(net *n) { return netsim_server_conn(&n->ns, 0); }
 
 typedef bool (*cond_fn)(net *n);
 
-/* Zero-latency exchange until cond holds or the virtual clock passes limit. */
-static bool run(net *n, cond_fn cond, ho_quic_time limit)
+static bool net_cond(netsim *ns)
 {
-    static uint8_t buf[65536];
-    for (int iter = 0; iter < 100000; iter++) {
-        if (cond != NULL && cond(n))
-            return true;
-        bool progress = false;
-        size_t seg, w;
-        while (!ho_quic_conn_is_closed(n->cl) && (w = ho_quic_conn_send(n->cl, buf, sizeof(buf), &seg, n->now)) > 0) {
-            for (size_t off = 0; off < w; off += seg)
-                ho_quic_endpoint_receive(n->ep, buf + off, w - off < seg ? w - off : seg, &n->spath, n->now);
-            progress = true;
-        }
-        ho_quic_endpoint_out out = {.buf = buf, .cap = sizeof(buf)};
-        while (ho_quic_endpoint_send(n->ep, &out, n->now) > 0) {
-            progress = true;
-            if (out.conn == NULL && n->drop_endpoint_pkts) {
-                if (out.len <= sizeof(n->held)) {
-                    memcpy(n->held, out.buf, out.len);
-                    n->held_len = out.len;
-                }
-                continue;
-            }
-            for (size_t off = 0; off < out.len; off += out.segment_size)
-                ho_quic_conn_receive(n->cl, out.buf + off,
-                                     out.len - off < out.segment_size ? out.len - off : out.segment_size, &n->cpath,
-                                     n->now);
-        }
-        if (progress)
-            continue;
-        ho_quic_time t = ho_quic_endpoint_next_timeout(n->ep);
-        if (ho_quic_conn_next_timeout(n->cl) < t)
-            t = ho_quic_conn_next_timeout(n->cl);
-        if (t == HO_QUIC_TIME_NEVER || t > limit)
-            return cond != NULL && cond(n);
-        if (t > n->now)
-            n->now = t;
-        ho_quic_endpoint_handle_timeout(n->ep, n->now);
-        if (ho_quic_conn_next_timeout(n->cl) <= n->now)
-            ho_quic_conn_handle_timeout(n->cl, n->now);
-    }
-    return false;
+    net *n = ns->user;
+    return n->cond(n);
 }
 
-static bool hs_confirmed(net *n) { return ho_quic_conn_handshake_confirmed(n->cl) && n->srv_hs >= 1; }
-static bool echoed(net *n) { return n->echo_fin; }
-static bool client_closing(net *n) { return ho_quic_conn_is_closing(n->cl) || ho_quic_conn_is_closed(n->cl); }
+/* Until cond holds or the virtual clock passes limit. */
+static bool run(net *n, cond_fn cond, ho_quic_time limit)
+{
+    n->cond = cond;
+    return netsim_run(&n->ns, cond != NULL ? net_cond : NULL, limit > n->ns.now ? limit - n->ns.now : 0) &&
+           cond != NULL;
+}
+
+static bool hs_confirmed(net *n) { return ho_quic_conn_handshake_confirmed(n->ns.cl[0]) && n->ns.srv_hs[0] >= 1; }
+static bool echoed(net *n) { return n->ns.echo_fin[0]; }
+
+/* Starts client 0 and runs its handshake to confirmation (checked). */
+static void client_connect(net *n)
+{
+    client_start(n);
+    CHECK(run(n, hs_confirmed, n->ns.now + HO_QUIC_SEC(5)));
+}
+static bool client_closing(net *n) { return ho_quic_conn_is_closing(n->ns.cl[0]) || ho_quic_conn_is_closed(n->ns.cl[0]); }
 static bool got_ticket(net *n) { return n->tickets > 0; }
 
 static void echo_check(net *n, const char *msg)
 {
     uint64_t id;
     size_t w, len = strlen(msg);
-    CHECK_EQ(ho_quic_stream_open(n->cl, true, &id), HO_OK);
-    CHECK_EQ(ho_quic_stream_write(n->cl, id, msg, len, true, &w), HO_OK);
-    CHECK(run(n, echoed, n->now + HO_QUIC_SEC(5)));
-    CHECK_EQ(n->echo_len, len);
-    CHECK_MEM(n->echo, msg, len);
+    CHECK_EQ(ho_quic_stream_open(n->ns.cl[0], true, &id), HO_OK);
+    CHECK_EQ(ho_quic_stream_write(n->ns.cl[0], id, msg, len, true, &w), HO_OK);
+    CHECK(run(n, echoed, n->ns.now + HO_QUIC_SEC(5)));
+    CHECK_EQ(n->ns.echo_len[0], len);
+    CHECK_MEM(n->ns.echo[0], msg, len);
 }
 
 /* The client's first datagram goes to the endpoint, whose answer (a Retry
@@ -211,16 +112,16 @@ static void echo_check(net *n, const char *msg)
 static size_t first_answer(net *n, uint8_t *pkt, size_t cap)
 {
     uint8_t buf[1500];
-    size_t seg, w = ho_quic_conn_send(n->cl, buf, sizeof(buf), &seg, n->now);
+    size_t seg, w = ho_quic_conn_send(n->ns.cl[0], buf, sizeof(buf), &seg, n->ns.now);
     CHECK(w >= 1200);
-    ho_quic_endpoint_receive(n->ep, buf, w < seg ? w : seg, &n->spath, n->now);
+    ho_quic_endpoint_receive(n->ns.ep, buf, w < seg ? w : seg, &n->ns.spath[0], n->ns.now);
     ho_quic_endpoint_out out = {.buf = pkt, .cap = cap};
-    return ho_quic_endpoint_send(n->ep, &out, n->now);
+    return ho_quic_endpoint_send(n->ns.ep, &out, n->ns.now);
 }
 
 static void deliver(net *n, const uint8_t *pkt, size_t len)
 {
-    ho_quic_conn_receive(n->cl, pkt, len, &n->cpath, n->now);
+    ho_quic_conn_receive(n->ns.cl[0], pkt, len, &n->ns.cpath[0], n->ns.now);
 }
 
 /* ---- Retry ----------------------------------------------------------------- */
@@ -229,18 +130,17 @@ static void test_retry_followed(void)
 {
     net n;
     net_init(&n, true);
-    client_start(&n);
-    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(5)));
-    CHECK(ho_quic_conn_retried(n.cl));
+    client_connect(&n);
+    CHECK(ho_quic_conn_retried(n.ns.cl[0]));
     ho_quic_endpoint_stats st;
-    ho_quic_endpoint_get_stats(n.ep, &st);
+    ho_quic_endpoint_get_stats(n.ns.ep, &st);
     CHECK_EQ(st.retry_sent, 1);
     CHECK_EQ(st.invalid_tokens, 0);
     /* §7.3: the server's parameters name the Retry's SCID and the first DCID. */
-    CHECK(ho_quic_tparams_has(&n.cl->tpx.peer, HO_QUIC_TP_RETRY_SCID));
-    CHECK(ho_quic_cid_eq(&n.cl->tpx.peer.retry_scid, &n.cl->retry_scid));
-    CHECK(ho_quic_cid_eq(&n.cl->tpx.peer.original_dcid, &n.cl->odcid));
-    CHECK(!ho_quic_cid_eq(&n.cl->retry_scid, &n.cl->odcid));
+    CHECK(ho_quic_tparams_has(&n.ns.cl[0]->tpx.peer, HO_QUIC_TP_RETRY_SCID));
+    CHECK(ho_quic_cid_eq(&n.ns.cl[0]->tpx.peer.retry_scid, &n.ns.cl[0]->retry_scid));
+    CHECK(ho_quic_cid_eq(&n.ns.cl[0]->tpx.peer.original_dcid, &n.ns.cl[0]->odcid));
+    CHECK(!ho_quic_cid_eq(&n.ns.cl[0]->retry_scid, &n.ns.cl[0]->odcid));
     echo_check(&n, "after a retry");
     net_free(&n);
 }
@@ -251,11 +151,10 @@ static void test_no_retry(void)
 {
     net n;
     net_init(&n, false);
-    client_start(&n);
-    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(5)));
-    CHECK(!ho_quic_conn_retried(n.cl));
-    CHECK(!ho_quic_tparams_has(&n.cl->tpx.peer, HO_QUIC_TP_RETRY_SCID));
-    CHECK_EQ(n.cl->retry_token_len, 0);
+    client_connect(&n);
+    CHECK(!ho_quic_conn_retried(n.ns.cl[0]));
+    CHECK(!ho_quic_tparams_has(&n.ns.cl[0]->tpx.peer, HO_QUIC_TP_RETRY_SCID));
+    CHECK_EQ(n.ns.cl[0]->retry_token_len, 0);
     net_free(&n);
 }
 
@@ -264,7 +163,7 @@ static void test_retry_forged_and_second(void)
     net n;
     net_init(&n, true);
     client_start(&n);
-    ho_quic_cid odcid = n.cl->dcid;
+    ho_quic_cid odcid = n.ns.cl[0]->dcid;
     uint8_t retry[1500];
     size_t rlen = first_answer(&n, retry, sizeof(retry));
     ho_quic_header rh;
@@ -279,29 +178,29 @@ static void test_retry_forged_and_second(void)
     memcpy(token, rh.token, tlen);
 
     /* RFC 9001 §5.8: a bad integrity tag is ignored. */
-    uint64_t dropped = n.cl->stats.packets_dropped;
+    uint64_t dropped = n.ns.cl[0]->stats.packets_dropped;
     memcpy(copy, retry, rlen);
     copy[rlen - 1] ^= 0x01;
     deliver(&n, copy, rlen);
-    CHECK(!ho_quic_conn_retried(n.cl));
-    CHECK(ho_quic_cid_eq(&n.cl->dcid, &odcid));
-    CHECK_EQ(n.cl->stats.packets_dropped, dropped + 1);
+    CHECK(!ho_quic_conn_retried(n.ns.cl[0]));
+    CHECK(ho_quic_cid_eq(&n.ns.cl[0]->dcid, &odcid));
+    CHECK_EQ(n.ns.cl[0]->stats.packets_dropped, dropped + 1);
     /* A changed token under the old tag too. */
     memcpy(copy, retry, rlen);
     copy[rlen - 17] ^= 0x80;
     deliver(&n, copy, rlen);
-    CHECK(!ho_quic_conn_retried(n.cl));
+    CHECK(!ho_quic_conn_retried(n.ns.cl[0]));
     /* Addressed to another connection ID. */
     memcpy(copy, retry, rlen);
     copy[6] ^= 0x01;
     deliver(&n, copy, rlen);
-    CHECK(!ho_quic_conn_retried(n.cl));
+    CHECK(!ho_quic_conn_retried(n.ns.cl[0]));
 
     /* The genuine one is followed. */
     deliver(&n, retry, rlen);
-    CHECK(ho_quic_conn_retried(n.cl));
-    CHECK(ho_quic_cid_eq(&n.cl->dcid, &rscid));
-    CHECK_EQ(n.cl->retry_token_len, tlen);
+    CHECK(ho_quic_conn_retried(n.ns.cl[0]));
+    CHECK(ho_quic_cid_eq(&n.ns.cl[0]->dcid, &rscid));
+    CHECK_EQ(n.ns.cl[0]->retry_token_len, tlen);
 
     /* §17.2.5.2: a second, valid Retry (another SCID and token) is ignored. */
     ho_quic_cid other = rscid;
@@ -309,18 +208,18 @@ static void test_retry_forged_and_second(void)
     const uint8_t tok2[] = "another token";
     ho_buf b;
     ho_buf_init(&b);
-    CHECK_EQ(ho_quic_retry_write(&b, NULL, 1, &n.cl->scid, &other, &odcid, tok2, sizeof(tok2), 0), HO_OK);
+    CHECK_EQ(ho_quic_retry_write(&b, NULL, 1, &n.ns.cl[0]->scid, &other, &odcid, tok2, sizeof(tok2), 0), HO_OK);
     CHECK_EQ(ho_quic_retry_verify(NULL, 1, odcid.data, odcid.len, b.data, b.len), HO_OK);
-    dropped = n.cl->stats.packets_dropped;
+    dropped = n.ns.cl[0]->stats.packets_dropped;
     deliver(&n, b.data, b.len);
-    CHECK_EQ(n.cl->stats.packets_dropped, dropped + 1);
-    CHECK(ho_quic_cid_eq(&n.cl->dcid, &rscid));
-    CHECK_EQ(n.cl->retry_token_len, tlen);
+    CHECK_EQ(n.ns.cl[0]->stats.packets_dropped, dropped + 1);
+    CHECK(ho_quic_cid_eq(&n.ns.cl[0]->dcid, &rscid));
+    CHECK_EQ(n.ns.cl[0]->retry_token_len, tlen);
 
     /* The resent Initial carries the token to the new DCID, keeps counting
      * packet numbers (§17.2.5.3) and completes the handshake. */
     uint8_t dg[1500];
-    size_t seg, w = ho_quic_conn_send(n.cl, dg, sizeof(dg), &seg, n.now);
+    size_t seg, w = ho_quic_conn_send(n.ns.cl[0], dg, sizeof(dg), &seg, n.ns.now);
     CHECK(w >= 1200);
     ho_quic_header ih;
     memcpy(copy, dg, w < seg ? w : seg);
@@ -335,12 +234,12 @@ static void test_retry_forged_and_second(void)
     CHECK_EQ(ih.pn, 1);
     ho_quic_keys_free(&tx);
     ho_quic_keys_free(&rx);
-    ho_quic_endpoint_receive(n.ep, dg, w < seg ? w : seg, &n.spath, n.now);
-    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(5)));
+    ho_quic_endpoint_receive(n.ns.ep, dg, w < seg ? w : seg, &n.ns.spath[0], n.ns.now);
+    CHECK(run(&n, hs_confirmed, n.ns.now + HO_QUIC_SEC(5)));
     /* A Retry after the handshake packets is ignored as well. */
-    dropped = n.cl->stats.packets_dropped;
+    dropped = n.ns.cl[0]->stats.packets_dropped;
     deliver(&n, b.data, b.len);
-    CHECK_EQ(n.cl->stats.packets_dropped, dropped + 1);
+    CHECK_EQ(n.ns.cl[0]->stats.packets_dropped, dropped + 1);
     ho_buf_free(&b);
     echo_check(&n, "retry once");
     net_free(&n);
@@ -354,13 +253,13 @@ static void test_retry_bad_scid_and_late(void)
     net_init(&n, false);
     client_start(&n);
     /* Built by hand: ho_quic_retry_write refuses scid == odcid. */
-    ho_quic_cid odcid = n.cl->dcid;
+    ho_quic_cid odcid = n.ns.cl[0]->dcid;
     ho_buf b;
     ho_buf_init(&b);
     ho_put_u8(&b, 0xf0);
     ho_put_u32(&b, 1);
-    ho_put_u8(&b, n.cl->scid.len);
-    ho_put_bytes(&b, n.cl->scid.data, n.cl->scid.len);
+    ho_put_u8(&b, n.ns.cl[0]->scid.len);
+    ho_put_bytes(&b, n.ns.cl[0]->scid.data, n.ns.cl[0]->scid.len);
     ho_put_u8(&b, odcid.len);
     ho_put_bytes(&b, odcid.data, odcid.len);
     ho_put_bytes(&b, "tok", 3);
@@ -368,19 +267,19 @@ static void test_retry_bad_scid_and_late(void)
     CHECK_EQ(ho_quic_retry_tag(NULL, 1, odcid.data, odcid.len, b.data, b.len, tag), HO_OK);
     ho_put_bytes(&b, tag, 16);
     CHECK_EQ(ho_quic_retry_verify(NULL, 1, odcid.data, odcid.len, b.data, b.len), HO_OK);
-    uint64_t dropped = n.cl->stats.packets_dropped;
+    uint64_t dropped = n.ns.cl[0]->stats.packets_dropped;
     deliver(&n, b.data, b.len);
-    CHECK(!ho_quic_conn_retried(n.cl));
-    CHECK_EQ(n.cl->stats.packets_dropped, dropped + 1);
+    CHECK(!ho_quic_conn_retried(n.ns.cl[0]));
+    CHECK_EQ(n.ns.cl[0]->stats.packets_dropped, dropped + 1);
     ho_buf_free(&b);
 
     /* The server's first datagram (its Initial) is processed; a valid Retry
      * arriving after it is dropped (the handshake is still going on). */
     uint8_t first[1500], answer[65536];
-    size_t seg, w = ho_quic_conn_send(n.cl, first, sizeof(first), &seg, n.now);
-    ho_quic_endpoint_receive(n.ep, first, w < seg ? w : seg, &n.spath, n.now);
+    size_t seg, w = ho_quic_conn_send(n.ns.cl[0], first, sizeof(first), &seg, n.ns.now);
+    ho_quic_endpoint_receive(n.ns.ep, first, w < seg ? w : seg, &n.ns.spath[0], n.ns.now);
     ho_quic_endpoint_out out = {.buf = answer, .cap = sizeof(answer)};
-    CHECK(ho_quic_endpoint_send(n.ep, &out, n.now) > 0);
+    CHECK(ho_quic_endpoint_send(n.ns.ep, &out, n.ns.now) > 0);
     CHECK(out.conn != NULL);
     /* Only its first packet, the Initial with the ServerHello. */
     ho_quic_header ih;
@@ -390,22 +289,22 @@ static void test_retry_bad_scid_and_late(void)
     CHECK_EQ(ho_quic_header_parse(copy, first_len, 8, &ih), HO_OK);
     CHECK_EQ(ih.type, HO_QUIC_PKT_INITIAL);
     deliver(&n, answer, ih.packet_len);
-    CHECK(n.cl->stats.packets_received > 0);
-    CHECK(!ho_quic_conn_handshake_done(n.cl));
+    CHECK(n.ns.cl[0]->stats.packets_received > 0);
+    CHECK(!ho_quic_conn_handshake_done(n.ns.cl[0]));
     ho_quic_cid rs = odcid;
     rs.data[0] ^= 0x77;
     ho_buf_init(&b);
-    CHECK_EQ(ho_quic_retry_write(&b, NULL, 1, &n.cl->scid, &rs, &odcid, (const uint8_t *)"tok", 3, 0), HO_OK);
-    dropped = n.cl->stats.packets_dropped;
-    ho_quic_cid dcid_before = n.cl->dcid;
+    CHECK_EQ(ho_quic_retry_write(&b, NULL, 1, &n.ns.cl[0]->scid, &rs, &odcid, (const uint8_t *)"tok", 3, 0), HO_OK);
+    dropped = n.ns.cl[0]->stats.packets_dropped;
+    ho_quic_cid dcid_before = n.ns.cl[0]->dcid;
     deliver(&n, b.data, b.len);
-    CHECK(!ho_quic_conn_retried(n.cl));
-    CHECK_EQ(n.cl->stats.packets_dropped, dropped + 1);
-    CHECK(ho_quic_cid_eq(&n.cl->dcid, &dcid_before));
+    CHECK(!ho_quic_conn_retried(n.ns.cl[0]));
+    CHECK_EQ(n.ns.cl[0]->stats.packets_dropped, dropped + 1);
+    CHECK(ho_quic_cid_eq(&n.ns.cl[0]->dcid, &dcid_before));
     ho_buf_free(&b);
     /* The rest of the server's flight was lost with the capture: PTOs
      * recover it and the handshake completes. */
-    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(10)));
+    CHECK(run(&n, hs_confirmed, n.ns.now + HO_QUIC_SEC(10)));
     echo_check(&n, "late retry ignored");
     net_free(&n);
 }
@@ -421,14 +320,14 @@ static void test_retry_tparam_mismatch(void)
         uint8_t retry[1500];
         size_t rlen = first_answer(&n, retry, sizeof(retry));
         deliver(&n, retry, rlen);
-        CHECK(ho_quic_conn_retried(n.cl));
+        CHECK(ho_quic_conn_retried(n.ns.cl[0]));
         if (variant == 0)
-            n.cl->retry_scid.data[0] ^= 1;   /* "another Retry" than the server's */
+            n.ns.cl[0]->retry_scid.data[0] ^= 1;   /* "another Retry" than the server's */
         else
-            n.cl->retry_received = false;    /* "no Retry", yet the server names one */
-        CHECK(run(&n, client_closing, n.now + HO_QUIC_SEC(5)));
-        CHECK_EQ(ho_quic_conn_error(n.cl), HO_ERR_QUIC(HO_QUIC_TRANSPORT_PARAMETER_ERROR));
-        CHECK(!ho_quic_conn_handshake_done(n.cl));
+            n.ns.cl[0]->retry_received = false;    /* "no Retry", yet the server names one */
+        CHECK(run(&n, client_closing, n.ns.now + HO_QUIC_SEC(5)));
+        CHECK_EQ(ho_quic_conn_error(n.ns.cl[0]), HO_ERR_QUIC(HO_QUIC_TRANSPORT_PARAMETER_ERROR));
+        CHECK(!ho_quic_conn_handshake_done(n.ns.cl[0]));
         net_free(&n);
     }
 }
@@ -444,19 +343,19 @@ static void test_vn_followed(void)
 {
     net n;
     net_init(&n, false);
-    n.ccfg.version = UNKNOWN_VERSION;
+    n.ns.ccfg.version = UNKNOWN_VERSION;
     client_start(&n);
-    CHECK_EQ(ho_quic_conn_version(n.cl), UNKNOWN_VERSION);
+    CHECK_EQ(ho_quic_conn_version(n.ns.cl[0]), UNKNOWN_VERSION);
     uint8_t dg[1500];
-    size_t seg, w = ho_quic_conn_send(n.cl, dg, sizeof(dg), &seg, n.now);
+    size_t seg, w = ho_quic_conn_send(n.ns.cl[0], dg, sizeof(dg), &seg, n.ns.now);
     CHECK(w >= 1200);
     CHECK(dg[1] == 0x5a && dg[2] == 0x6a && dg[3] == 0x7a && dg[4] == 0x8a);
-    ho_quic_endpoint_receive(n.ep, dg, w < seg ? w : seg, &n.spath, n.now);
-    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(5)));
-    CHECK(ho_quic_conn_version_negotiated(n.cl));
-    CHECK_EQ(ho_quic_conn_version(n.cl), 1u);
+    ho_quic_endpoint_receive(n.ns.ep, dg, w < seg ? w : seg, &n.ns.spath[0], n.ns.now);
+    CHECK(run(&n, hs_confirmed, n.ns.now + HO_QUIC_SEC(5)));
+    CHECK(ho_quic_conn_version_negotiated(n.ns.cl[0]));
+    CHECK_EQ(ho_quic_conn_version(n.ns.cl[0]), 1u);
     ho_quic_endpoint_stats st;
-    ho_quic_endpoint_get_stats(n.ep, &st);
+    ho_quic_endpoint_get_stats(n.ns.ep, &st);
     CHECK_EQ(st.vn_sent, 1);
     echo_check(&n, "negotiated");
     net_free(&n);
@@ -464,14 +363,14 @@ static void test_vn_followed(void)
     /* The endpoint's own VN lists 0x1a2a3a4a: a client that offered it
      * ignores the VN and keeps retrying (never connects). */
     net_init(&n, false);
-    n.ccfg.version = 0x1a2a3a4a;
+    n.ns.ccfg.version = 0x1a2a3a4a;
     client_start(&n);
-    run(&n, NULL, n.now + HO_QUIC_SEC(3));
-    ho_quic_endpoint_get_stats(n.ep, &st);
+    run(&n, NULL, n.ns.now + HO_QUIC_SEC(3));
+    ho_quic_endpoint_get_stats(n.ns.ep, &st);
     CHECK(st.vn_sent >= 2);
-    CHECK(!ho_quic_conn_version_negotiated(n.cl));
-    CHECK(!ho_quic_conn_handshake_done(n.cl));
-    CHECK_EQ(ho_quic_conn_version(n.cl), 0x1a2a3a4au);
+    CHECK(!ho_quic_conn_version_negotiated(n.ns.cl[0]));
+    CHECK(!ho_quic_conn_handshake_done(n.ns.cl[0]));
+    CHECK_EQ(ho_quic_conn_version(n.ns.cl[0]), 0x1a2a3a4au);
     net_free(&n);
 }
 
@@ -491,44 +390,43 @@ static void test_vn_ignored_and_fatal(void)
 {
     net n;
     net_init(&n, false);
-    n.ccfg.version = 0x1a2a3a4a;
+    n.ns.ccfg.version = 0x1a2a3a4a;
     client_start(&n);
     uint8_t dg[1500], vn[1500];
     size_t seg;
-    CHECK(ho_quic_conn_send(n.cl, dg, sizeof(dg), &seg, n.now) >= 1200);
+    CHECK(ho_quic_conn_send(n.ns.cl[0], dg, sizeof(dg), &seg, n.ns.now) >= 1200);
     /* §6.2: a VN that lists the version we chose is ignored. */
     const uint32_t with_ours[] = {0x1a2a3a4a, 1};
-    size_t len = make_vn(n.cl, with_ours, 2, vn);
-    uint64_t dropped = n.cl->stats.packets_dropped;
+    size_t len = make_vn(n.ns.cl[0], with_ours, 2, vn);
+    uint64_t dropped = n.ns.cl[0]->stats.packets_dropped;
     deliver(&n, vn, len);
-    CHECK(!ho_quic_conn_version_negotiated(n.cl));
-    CHECK_EQ(ho_quic_conn_version(n.cl), 0x1a2a3a4au);
-    CHECK_EQ(n.cl->stats.packets_dropped, dropped + 1);
-    CHECK(!ho_quic_conn_is_closed(n.cl));
+    CHECK(!ho_quic_conn_version_negotiated(n.ns.cl[0]));
+    CHECK_EQ(ho_quic_conn_version(n.ns.cl[0]), 0x1a2a3a4au);
+    CHECK_EQ(n.ns.cl[0]->stats.packets_dropped, dropped + 1);
+    CHECK(!ho_quic_conn_is_closed(n.ns.cl[0]));
     /* One whose CIDs are not ours is ignored. */
     const uint32_t v1[] = {0xff00001d, 1};
-    len = make_vn(n.cl, v1, 2, vn);
+    len = make_vn(n.ns.cl[0], v1, 2, vn);
     vn[6] ^= 1;
     deliver(&n, vn, len);
-    CHECK(!ho_quic_conn_version_negotiated(n.cl));
+    CHECK(!ho_quic_conn_version_negotiated(n.ns.cl[0]));
     /* §6.2: none we support: the attempt is abandoned, the app sees why. */
     const uint32_t none[] = {0xff00001d, 0x6b3343cf};
-    len = make_vn(n.cl, none, 2, vn);
+    len = make_vn(n.ns.cl[0], none, 2, vn);
     deliver(&n, vn, len);
-    CHECK(ho_quic_conn_is_closed(n.cl));
-    CHECK_EQ(ho_quic_conn_error(n.cl), HO_ERR_QUIC_VERSION);
-    CHECK_EQ(ho_quic_conn_send(n.cl, dg, sizeof(dg), &seg, n.now), 0);
+    CHECK(ho_quic_conn_is_closed(n.ns.cl[0]));
+    CHECK_EQ(ho_quic_conn_error(n.ns.cl[0]), HO_ERR_QUIC_VERSION);
+    CHECK_EQ(ho_quic_conn_send(n.ns.cl[0], dg, sizeof(dg), &seg, n.ns.now), 0);
     net_free(&n);
 
     /* A VN after the connection attempt got going (a v1 client that already
      * processed the server's packets) is ignored, even if it lacks v1. */
     net_init(&n, false);
-    client_start(&n);
-    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(5)));
-    len = make_vn(n.cl, none, 2, vn);
+    client_connect(&n);
+    len = make_vn(n.ns.cl[0], none, 2, vn);
     deliver(&n, vn, len);
-    CHECK(!ho_quic_conn_is_closed(n.cl));
-    CHECK_EQ(ho_quic_conn_error(n.cl), HO_OK);
+    CHECK(!ho_quic_conn_is_closed(n.ns.cl[0]));
+    CHECK_EQ(ho_quic_conn_error(n.ns.cl[0]), HO_OK);
     echo_check(&n, "still fine");
     net_free(&n);
 }
@@ -539,11 +437,10 @@ static void test_vn_then_retry(void)
 {
     net n;
     net_init(&n, true);
-    n.ccfg.version = UNKNOWN_VERSION;
-    client_start(&n);
-    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(5)));
-    CHECK(ho_quic_conn_version_negotiated(n.cl));
-    CHECK(ho_quic_conn_retried(n.cl));
+    n.ns.ccfg.version = UNKNOWN_VERSION;
+    client_connect(&n);
+    CHECK(ho_quic_conn_version_negotiated(n.ns.cl[0]));
+    CHECK(ho_quic_conn_retried(n.ns.cl[0]));
     echo_check(&n, "vn and retry");
     net_free(&n);
 }
@@ -554,49 +451,46 @@ static void test_resumption(void)
 {
     net n;
     net_init(&n, false);
-    client_start(&n);
-    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(5)));
-    CHECK(run(&n, got_ticket, n.now + HO_QUIC_SEC(5)));
+    client_connect(&n);
+    CHECK(run(&n, got_ticket, n.ns.now + HO_QUIC_SEC(5)));
     CHECK(n.ticket_len > 0);
-    CHECK(!ho_tls_is_resumed(ho_quic_conn_tls(n.cl)));
-    CHECK(n.srv != NULL && !ho_tls_is_resumed(ho_quic_conn_tls(n.srv)));
+    CHECK(!ho_tls_is_resumed(ho_quic_conn_tls(n.ns.cl[0])));
+    CHECK(srv(&n) != NULL && !ho_tls_is_resumed(ho_quic_conn_tls(srv(&n))));
     uint8_t ticket[4096];
     size_t tlen = n.ticket_len;
     memcpy(ticket, n.ticket, tlen);
-    ho_quic_conn_close(n.cl, 0, "bye", n.now);
-    run(&n, NULL, n.now + HO_QUIC_SEC(10));
-    ho_quic_conn_free(n.cl);
+    ho_quic_conn_close(n.ns.cl[0], 0, "bye", n.ns.now);
+    run(&n, NULL, n.ns.now + HO_QUIC_SEC(10));
+    ho_quic_conn_free(n.ns.cl[0]);
 
     /* The second connection offers the session: both sides resume. */
-    n.cl = NULL;
-    n.srv = NULL;
-    n.srv_hs = n.cli_hs = 0;
+    n.ns.cl[0] = NULL;
+    n.ns.srv_hs[0] = n.ns.cli_hs[0] = 0;
     n.tickets = 0;
-    n.now += HO_QUIC_SEC(1);
-    n.ccfg.session = ticket;
-    n.ccfg.session_len = tlen;
+    n.ns.now += HO_QUIC_SEC(1);
+    n.ns.ccfg.session = ticket;
+    n.ns.ccfg.session_len = tlen;
     client_start(&n);
     memset(ticket, 0, sizeof(ticket)); /* copied by the connection */
-    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(5)));
-    CHECK(ho_tls_is_resumed(ho_quic_conn_tls(n.cl)));
-    CHECK(n.srv != NULL && ho_tls_is_resumed(ho_quic_conn_tls(n.srv)));
+    CHECK(run(&n, hs_confirmed, n.ns.now + HO_QUIC_SEC(5)));
+    CHECK(ho_tls_is_resumed(ho_quic_conn_tls(n.ns.cl[0])));
+    CHECK(srv(&n) != NULL && ho_tls_is_resumed(ho_quic_conn_tls(srv(&n))));
     echo_check(&n, "resumed");
     net_free(&n);
 
     /* A corrupt session blob means a full handshake, not a failure. */
     net_init(&n, false);
     const uint8_t junk[] = {1, 2, 3, 4, 5};
-    n.ccfg.session = junk;
-    n.ccfg.session_len = sizeof(junk);
-    client_start(&n);
-    CHECK(run(&n, hs_confirmed, n.now + HO_QUIC_SEC(5)));
-    CHECK(!ho_tls_is_resumed(ho_quic_conn_tls(n.cl)));
+    n.ns.ccfg.session = junk;
+    n.ns.ccfg.session_len = sizeof(junk);
+    client_connect(&n);
+    CHECK(!ho_tls_is_resumed(ho_quic_conn_tls(n.ns.cl[0])));
     net_free(&n);
 }
 
 int main(void)
 {
-    make_tls();
+    netsim_global_init();
     RUN(test_retry_followed);
     RUN(test_no_retry);
     RUN(test_retry_forged_and_second);
@@ -606,7 +500,6 @@ int main(void)
     RUN(test_vn_ignored_and_fatal);
     RUN(test_vn_then_retry);
     RUN(test_resumption);
-    ho_tls_config_free(server_tls);
-    ho_tls_config_free(client_tls);
+    netsim_global_free();
     return ho_test_summary("test_quic_client");
 }

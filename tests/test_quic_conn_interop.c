@@ -27,29 +27,16 @@
 #define BODY_LEN 2000000
 
 typedef struct server {
-    ho_quic_conn *conn;
-    uint64_t streams[64];
-    bool answered[64];
-    ho_buf pending[64];      /* response bytes not yet accepted by the stream */
-    size_t nstreams;
-    bool control_opened;
+    ho_test_h3min h3;        /* its connection and request streams */
     int hs_done;
     uint8_t body[BODY_LEN];
 } server;
-
-static ho_quic_time mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (ho_quic_time)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void on_opened(void *ctx, ho_quic_conn *c, uint64_t id)
 {
     (void)c;
     server *s = ctx;
-    if (s->nstreams < 64)
-        s->streams[s->nstreams++] = id;
+    ho_test_h3min_opened(&s->h3, id);
 }
 
 static void on_hs(void *ctx, ho_quic_conn *c)
@@ -59,80 +46,11 @@ static void on_hs(void *ctx, ho_quic_conn *c)
     s->hs_done++;
 }
 
-/* HTTP/3 (RFC 9114) just enough for one response per request stream. */
-static void serve(server *s)
-{
-    static uint8_t buf[65536];
-    ho_quic_conn *c = s->conn;
-    if (c == NULL || !ho_quic_conn_handshake_done(c))
-        return;
-    if (!s->control_opened) {
-        uint64_t id;
-        if (ho_quic_stream_open(c, false, &id) == HO_OK) {
-            /* Control stream type 0x00, SETTINGS (0x04) with no settings. */
-            static const uint8_t control[] = {0x00, 0x04, 0x00};
-            size_t w;
-            ho_quic_stream_write(c, id, control, sizeof(control), false, &w);
-            s->control_opened = true;
-        }
-    }
-    for (size_t i = 0; i < s->nstreams; i++) {
-        uint64_t id = s->streams[i];
-        size_t n;
-        bool fin = false;
-        if (s->answered[i])
-            continue;
-        while (ho_quic_stream_read(c, id, buf, sizeof(buf), &n, &fin) == HO_OK && n > 0 && !fin)
-            ;
-        if (!fin || (id & 2) != 0)
-            continue; /* uni streams (control, QPACK) are read and ignored */
-        /* HEADERS: QPACK prefix 0x00 0x00, static index 25 ":status 200". */
-        ho_buf *resp = &s->pending[i];
-        static const uint8_t headers[] = {0x01, 0x03, 0x00, 0x00, 0xc0 | 25};
-        ho_put_bytes(resp, headers, sizeof(headers));
-        ho_put_varint(resp, 0x00); /* DATA */
-        ho_put_varint(resp, BODY_LEN);
-        ho_put_bytes(resp, s->body, BODY_LEN);
-        s->answered[i] = true;
-    }
-    /* Push what the send buffers accept now. */
-    for (size_t i = 0; i < s->nstreams; i++) {
-        ho_buf *resp = &s->pending[i];
-        if (resp->len == 0)
-            continue;
-        size_t w = 0;
-        ho_quic_stream_write(c, s->streams[i], resp->data, resp->len, true, &w);
-        ho_buf_consume(resp, w);
-        if (resp->len == 0)
-            ho_buf_free(resp);
-    }
-}
-
-static void flush(server *s, int fd, const struct sockaddr_in *peer)
-{
-    static uint8_t buf[16 * 1500];
-    for (;;) {
-        size_t seg;
-        size_t n = ho_quic_conn_send(s->conn, buf, sizeof(buf), &seg, mono_now());
-        if (n == 0)
-            return;
-        for (size_t off = 0; off < n; off += seg) {
-            size_t len = n - off < seg ? n - off : seg;
-            sendto(fd, buf + off, len, 0, (const struct sockaddr *)peer, sizeof(*peer));
-        }
-    }
-}
-
 static void test_server_vs_gtlsclient(void)
 {
-    ho_privkey *key;
-    ho_cert_chain chain = {0};
-    CHECK_EQ(ho_selfsigned_generate("localhost", 30, &key, &chain), HO_OK);
-    ho_tls_config *tls = ho_tls_config_new(true);
-    ho_tls_config_add_cert(tls, &chain, key);
-    const char *alpn[] = {"h3"};
-    ho_tls_config_set_alpn(tls, alpn, 1);
-    CHECK_EQ(ho_quic_tls_config_prepare(tls), HO_OK);
+    ho_tls_config *tls;
+    CHECK_EQ(ho_test_quic_server_tls("h3", &tls), HO_OK);
+    CHECK(tls != NULL);
 
     static server s;
     for (size_t i = 0; i < BODY_LEN; i++)
@@ -144,108 +62,46 @@ static void test_server_vs_gtlsclient(void)
         .callbacks = {.ctx = &s, .stream_opened = on_opened, .handshake_done = on_hs},
     };
 
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    CHECK_EQ(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-    socklen_t alen = sizeof(addr);
-    getsockname(fd, (struct sockaddr *)&addr, &alen);
-    int port = ntohs(addr.sin_port);
-
-    char dir[] = "/tmp/ho_quic_interop_XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
-    char port_s[16], url[128], dl[160];
-    snprintf(port_s, sizeof(port_s), "%d", port);
-    snprintf(url, sizeof(url), "https://127.0.0.1:%d/body", port);
-    snprintf(dl, sizeof(dl), "--download=%s", dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0) {
-            dup2(null, 1);
-        }
-        execl("/usr/bin/gtlsclient", "gtlsclient", "-q", "--exit-on-all-streams-close", "--timeout=5s", dl,
-              "--key-update=5ms",
-              "127.0.0.1", port_s, url, (char *)NULL);
-        _exit(127);
-    }
+    int port = 0;
+    int fd = ho_test_udp_socket(&port);
+    CHECK(fd >= 0);
+    ho_test_gtlsclient g;
+    static const char *const opts[] = {"--key-update=5ms", NULL};
+    static const char *const paths[] = {"/body", NULL};
+    CHECK(ho_test_gtlsclient_start(&g, port, opts, paths, false));
 
     struct sockaddr_in peer;
-    int status = -1;
-    bool exited = false;
-    ho_quic_time deadline = mono_now() + HO_QUIC_SEC(20);
-    while (mono_now() < deadline) {
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            exited = true;
-            break;
-        }
-        int timeout_ms = 50;
-        if (s.conn != NULL) {
-            ho_quic_time t = ho_quic_conn_next_timeout(s.conn), now = mono_now();
-            if (t != HO_QUIC_TIME_NEVER) {
-                int64_t ms = t > now ? (t - now) / 1000000 + 1 : 0;
-                if (ms < timeout_ms)
-                    timeout_ms = (int)ms;
-            }
-        }
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        poll(&pfd, 1, timeout_ms);
-        if (pfd.revents & POLLIN) {
-            uint8_t dgram[65536];
-            socklen_t plen = sizeof(peer);
-            ssize_t n;
-            while ((n = recvfrom(fd, dgram, sizeof(dgram), MSG_DONTWAIT, (struct sockaddr *)&peer, &plen)) > 0) {
-                if (s.conn == NULL) {
-                    ho_quic_header h;
-                    if (ho_quic_header_parse(dgram, (size_t)n, 8, &h) != HO_OK || h.type != HO_QUIC_PKT_INITIAL)
-                        continue;
-                    s.conn = ho_quic_conn_new_server(&cfg, h.dcid.data, h.dcid.len, h.scid.data, h.scid.len, NULL,
-                                                     mono_now());
-                    if (s.conn == NULL)
-                        continue;
-                }
-                ho_quic_conn_receive(s.conn, dgram, (size_t)n, NULL, mono_now());
-            }
-        }
-        if (s.conn == NULL)
+    ho_quic_time deadline = ho_test_mono_now() + HO_QUIC_SEC(20);
+    while (ho_test_mono_now() < deadline && !ho_test_gtlsclient_exited(&g)) {
+        ho_test_udp_wait(fd, s.h3.c != NULL ? ho_quic_conn_next_timeout(s.h3.c) : HO_QUIC_TIME_NEVER);
+        ho_test_udp_conn_recv(fd, &s.h3.c, &cfg, &peer);
+        if (s.h3.c == NULL)
             continue;
-        if (ho_quic_conn_next_timeout(s.conn) <= mono_now())
-            ho_quic_conn_handle_timeout(s.conn, mono_now());
-        serve(&s);
-        flush(&s, fd, &peer);
+        ho_test_conn_timeout(s.h3.c);
+        ho_test_h3min_serve(&s.h3, s.body, BODY_LEN);
+        ho_test_udp_conn_send(s.h3.c, fd, (struct sockaddr *)&peer, sizeof(peer));
     }
-    if (!exited) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-    }
-    CHECK(exited);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    CHECK(s.conn != NULL);
+    bool clean = ho_test_gtlsclient_stop(&g);
+    CHECK(g.exited);
+    CHECK(clean);
+    ho_quic_conn *c = s.h3.c;
+    CHECK(c != NULL);
     CHECK_EQ(s.hs_done, 1);
-    if (s.conn != NULL) {
-        CHECK(ho_quic_conn_handshake_confirmed(s.conn));
-        int err = ho_quic_conn_error(s.conn);
+    if (c != NULL) {
+        CHECK(ho_quic_conn_handshake_confirmed(c));
+        int err = ho_quic_conn_error(c);
         bool is_app, by_peer;
-        uint64_t code = ho_quic_conn_close_code(s.conn, &is_app, &by_peer);
+        uint64_t code = ho_quic_conn_close_code(c, &is_app, &by_peer);
         fprintf(stderr, "gtlsclient exit %d; server error %d, close code 0x%llx app=%d by_peer=%d, key updates %llu\n",
-                WIFEXITED(status) ? WEXITSTATUS(status) : -1, err, (unsigned long long)code, is_app, by_peer,
-                (unsigned long long)ho_quic_conn_key_updates(s.conn));
-        CHECK(ho_quic_conn_key_updates(s.conn) >= 1); /* --key-update: RFC 9001 §6 with a real peer */
+                ho_test_gtlsclient_exit_code(&g), err, (unsigned long long)code, is_app, by_peer,
+                (unsigned long long)ho_quic_conn_key_updates(c));
+        CHECK(ho_quic_conn_key_updates(c) >= 1); /* --key-update: RFC 9001 §6 with a real peer */
     }
     /* The body, byte for byte. */
-    char path[200];
-    snprintf(path, sizeof(path), "%s/body", dir);
-    FILE *f = fopen(path, "rb");
-    CHECK(f != NULL);
-    if (f != NULL) {
-        static uint8_t got[BODY_LEN + 16];
-        size_t n = fread(got, 1, sizeof(got), f);
-        fclose(f);
-        CHECK_EQ(n, BODY_LEN);
-        CHECK(n == BODY_LEN && memcmp(got, s.body, BODY_LEN) == 0);
-        unlink(path);
-    }
-    rmdir(dir);
-    ho_quic_conn_free(s.conn);
+    ho_test_check_download(&g, "body", s.body, BODY_LEN);
+    ho_test_gtlsclient_cleanup(&g);
+    ho_quic_conn_free(c);
+    ho_test_h3min_free(&s.h3);
     close(fd);
     ho_tls_config_free(tls);
 }
@@ -325,62 +181,32 @@ static long h3_body_len(const ho_buf *b, bool *saw_headers)
 static void test_client_vs_gtlsserver(void)
 {
     ho_test_gtls g;
-    if (!ho_test_gtls_start(&g)) {
-        CHECK(!"gtlsserver did not start");
+    ho_tls_config *tls;
+    if (!ho_test_gtls_client(&g, "h3", &tls))
         return;
-    }
-    const char *port_s = g.port_s;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g.port),
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-
-    ho_tls_config *tls = ho_tls_config_new(false);
-    ho_tls_config_set_verify_peer(tls, false);
-    const char *alpn[] = {"h3"};
-    ho_tls_config_set_alpn(tls, alpn, 1);
-    CHECK_EQ(ho_quic_tls_config_prepare(tls), HO_OK);
     ho_quic_config cfg = {.tls = tls, .server_name = "localhost", .wall_clock_ms = (int64_t)time(NULL) * 1000};
     static client k;
     memset(&k, 0, sizeof(k));
     ho_buf_init(&k.resp);
-    k.conn = ho_quic_conn_new_client(&cfg, NULL, mono_now());
+    k.conn = ho_quic_conn_new_client(&cfg, NULL, ho_test_mono_now());
     CHECK(k.conn != NULL);
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     char authority[64];
-    snprintf(authority, sizeof(authority), "127.0.0.1:%s", port_s);
-    ho_quic_time deadline = mono_now() + HO_QUIC_SEC(15);
+    snprintf(authority, sizeof(authority), "127.0.0.1:%s", g.port_s);
+    ho_quic_time deadline = ho_test_mono_now() + HO_QUIC_SEC(15);
     bool closed_sent = false;
-    while (k.conn != NULL && mono_now() < deadline && !ho_quic_conn_is_closed(k.conn)) {
+    while (k.conn != NULL && ho_test_mono_now() < deadline && !ho_quic_conn_is_closed(k.conn)) {
         client_app(&k, authority, "/200000");
         if (k.done && !closed_sent) {
-            ho_quic_conn_close(k.conn, 0x100 /* H3_NO_ERROR */, "", mono_now());
+            ho_quic_conn_close(k.conn, 0x100 /* H3_NO_ERROR */, "", ho_test_mono_now());
             closed_sent = true;
         }
-        static uint8_t out[16 * 1500];
-        for (;;) {
-            size_t seg;
-            size_t n = ho_quic_conn_send(k.conn, out, sizeof(out), &seg, mono_now());
-            if (n == 0)
-                break;
-            for (size_t off = 0; off < n; off += seg)
-                sendto(fd, out + off, n - off < seg ? n - off : seg, 0, (struct sockaddr *)&addr, sizeof(addr));
-        }
+        ho_test_udp_conn_send(k.conn, fd, (struct sockaddr *)&g.addr, sizeof(g.addr));
         if (closed_sent && ho_quic_conn_is_closing(k.conn))
             break; /* CONNECTION_CLOSE is out; no need to wait out 3 PTO */
-        int timeout_ms = 50;
-        ho_quic_time t = ho_quic_conn_next_timeout(k.conn), now = mono_now();
-        if (t != HO_QUIC_TIME_NEVER) {
-            int64_t ms = t > now ? (t - now) / 1000000 + 1 : 0;
-            if (ms < timeout_ms)
-                timeout_ms = (int)ms;
-        }
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        poll(&pfd, 1, timeout_ms);
-        uint8_t dgram[65536];
-        ssize_t n;
-        while ((n = recv(fd, dgram, sizeof(dgram), MSG_DONTWAIT)) > 0)
-            ho_quic_conn_receive(k.conn, dgram, (size_t)n, NULL, mono_now());
-        if (ho_quic_conn_next_timeout(k.conn) <= mono_now())
-            ho_quic_conn_handle_timeout(k.conn, mono_now());
+        ho_test_udp_wait(fd, ho_quic_conn_next_timeout(k.conn));
+        ho_test_udp_conn_recv(fd, &k.conn, NULL, NULL);
+        ho_test_conn_timeout(k.conn);
     }
     CHECK(ho_quic_conn_handshake_confirmed(k.conn));
     CHECK(k.done);

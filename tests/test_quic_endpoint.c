@@ -13,206 +13,62 @@
 #include "handoff/quic.h"
 #include "handoff/crypto.h"
 #include "quic/conn_int.h"
+#include "netsim.h"
 
-#define MAXCL 4
 #define MAXCAP 256
 
+/* The endpoint and its clients on netsim (zero-latency links, echo mode),
+ * and the endpoint-generated packets seen (VN, Retry, resets, closes). */
 typedef struct net {
-    ho_quic_endpoint *ep;
-    ho_quic_endpoint_config ecfg;
-    ho_quic_config ccfg;
-    ho_quic_conn *cl[MAXCL];
-    ho_quic_path cpath[MAXCL], spath[MAXCL];
-    int ncl;
-    ho_quic_time now;
-    int srv_hs, cli_hs[MAXCL], accepted, freed;
-    char echo[MAXCL][64];
-    size_t echo_len[MAXCL];
-    bool echo_fin[MAXCL];
-    /* endpoint-generated packets seen (VN, Retry, resets, closes) */
+    netsim ns;
     uint8_t cap[MAXCAP][1500];
     size_t cap_len[MAXCAP];
     int ncap;
     bool hold_endpoint_pkts; /* capture but do not deliver them */
 } net;
 
-static ho_tls_config *server_tls, *client_tls;
 static ho_quic_cid retry_expect_odcid, retry_expect_rscid;
 static int retry_tp_ok;
 static int (*saved_on_peer)(void *, ho_quic_tp_exchange *);
 
-static void make_tls(void) { quic_test_tls("hq-test", &server_tls, &client_tls); }
-
-static int client_index(net *n, ho_quic_conn *c)
+static bool capture(netsim *ns, const ho_quic_endpoint_out *out)
 {
-    for (int i = 0; i < n->ncl; i++)
-        if (n->cl[i] == c)
-            return i;
-    return -1;
-}
-
-static void cb_hs(void *ctx, ho_quic_conn *c)
-{
-    net *n = ctx;
-    if (c->is_server)
-        n->srv_hs++;
-    else if (client_index(n, c) >= 0)
-        n->cli_hs[client_index(n, c)]++;
-}
-
-static void cb_readable(void *ctx, ho_quic_conn *c, uint64_t id)
-{
-    net *n = ctx;
-    uint8_t buf[256];
-    size_t got;
-    bool fin;
-    if (c->is_server) {
-        /* echo each stream back once its FIN arrived (whole message is small) */
-        if (ho_quic_stream_read(c, id, buf, sizeof(buf), &got, &fin) != HO_OK)
-            return;
-        size_t w;
-        if (got > 0 || fin)
-            ho_quic_stream_write(c, id, buf, got, fin, &w);
-        return;
-    }
-    int i = client_index(n, c);
-    while (i >= 0 && ho_quic_stream_read(c, id, buf, sizeof(buf), &got, &fin) == HO_OK && (got > 0 || fin)) {
-        if (n->echo_len[i] + got <= sizeof(n->echo[i])) {
-            memcpy(n->echo[i] + n->echo_len[i], buf, got);
-            n->echo_len[i] += got;
-        }
-        if (fin) {
-            n->echo_fin[i] = true;
-            break;
-        }
-    }
-}
-
-static void on_accept(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c) { ((net *)ctx)->accepted++; }
-static void on_free(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c) { ((net *)ctx)->freed++; }
-
-static void set_addr(struct sockaddr_storage *ss, socklen_t *len, uint16_t port)
-{
-    struct sockaddr_in *a = (struct sockaddr_in *)ss;
-    memset(ss, 0, sizeof(*ss));
-    a->sin_family = AF_INET;
-    a->sin_port = htons(port);
-    a->sin_addr.s_addr = htonl(0x7f000001);
-    *len = sizeof(*a);
+    net *n = ns->user;
+    if (out->conn != NULL || n->ncap >= MAXCAP || out->len > sizeof(n->cap[0]))
+        return false;
+    memcpy(n->cap[n->ncap], out->buf, out->len);
+    n->cap_len[n->ncap++] = out->len;
+    return n->hold_endpoint_pkts;
 }
 
 static void net_init(net *n, bool force_retry, size_t max_conns)
 {
     memset(n, 0, sizeof(*n));
-    n->now = HO_QUIC_SEC(1000);
-    ho_quic_callbacks cb = {.ctx = n, .handshake_done = cb_hs, .stream_readable = cb_readable};
-    n->ccfg = (ho_quic_config){.is_server = false, .tls = client_tls, .server_name = "localhost", .callbacks = cb};
-    n->ecfg.conn = (ho_quic_config){.is_server = true, .tls = server_tls, .callbacks = cb};
-    memset(n->ecfg.static_secret, 0x5a, sizeof(n->ecfg.static_secret));
-    n->ecfg.force_retry = force_retry;
-    n->ecfg.max_connections = max_conns;
-    n->ecfg.on_accept = on_accept;
-    n->ecfg.on_conn_free = on_free;
-    n->ecfg.ctx = n;
-    n->ep = ho_quic_endpoint_new(&n->ecfg);
+    netsim_init(&n->ns, 1, "endpoint");
+    netsim_zero_latency(&n->ns);
+    netsim_echo_mode(&n->ns);
+    n->ns.ecfg.force_retry = force_retry;
+    n->ns.ecfg.max_connections = max_conns;
+    n->ns.ep_out_hook = capture;
+    n->ns.user = n;
+    CHECK(netsim_start(&n->ns));
 }
 
-static int add_client(net *n)
-{
-    int i = n->ncl++;
-    set_addr(&n->cpath[i].local, &n->cpath[i].local_len, (uint16_t)(40000 + i));
-    set_addr(&n->cpath[i].remote, &n->cpath[i].remote_len, 4433);
-    n->spath[i].local = n->cpath[i].remote;
-    n->spath[i].local_len = n->cpath[i].remote_len;
-    n->spath[i].remote = n->cpath[i].local;
-    n->spath[i].remote_len = n->cpath[i].local_len;
-    n->cl[i] = ho_quic_conn_new_client(&n->ccfg, &n->cpath[i], n->now);
-    return i;
-}
+static int add_client(net *n) { return netsim_add_client(&n->ns); }
 
-static void net_free(net *n)
-{
-    for (int i = 0; i < n->ncl; i++)
-        ho_quic_conn_free(n->cl[i]);
-    ho_quic_endpoint_free(n->ep);
-}
+static void net_free(net *n) { netsim_free(&n->ns); }
 
-static int port_of(const ho_quic_path *p) { return ntohs(((const struct sockaddr_in *)&p->remote)->sin_port); }
-
-typedef bool (*cond_fn)(net *n);
-
-/* Zero-latency exchange until cond holds or the virtual clock passes limit. */
-static bool run(net *n, cond_fn cond, ho_quic_time limit)
+/* Until done or the virtual clock passes limit. */
+static bool run(net *n, netsim_done_fn done, ho_quic_time limit)
 {
-    static uint8_t buf[65536];
-    for (int iter = 0; iter < 100000; iter++) {
-        if (cond != NULL && cond(n))
-            return true;
-        bool progress = false;
-        for (int i = 0; i < n->ncl; i++) {
-            size_t seg, w;
-            while (n->cl[i] != NULL && (w = ho_quic_conn_send(n->cl[i], buf, sizeof(buf), &seg, n->now)) > 0) {
-                for (size_t off = 0; off < w; off += seg)
-                    ho_quic_endpoint_receive(n->ep, buf + off, w - off < seg ? w - off : seg, &n->spath[i], n->now);
-                progress = true;
-            }
-        }
-        ho_quic_endpoint_out out = {.buf = buf, .cap = sizeof(buf)};
-        while (ho_quic_endpoint_send(n->ep, &out, n->now) > 0) {
-            progress = true;
-            int i = port_of(&out.path) - 40000;
-            if (out.conn == NULL && n->ncap < MAXCAP) {
-                memcpy(n->cap[n->ncap], out.buf, out.len);
-                n->cap_len[n->ncap++] = out.len;
-                if (n->hold_endpoint_pkts)
-                    continue;
-            }
-            if (i < 0 || i >= n->ncl || n->cl[i] == NULL)
-                continue;
-            for (size_t off = 0; off < out.len; off += out.segment_size)
-                ho_quic_conn_receive(n->cl[i], out.buf + off,
-                                     out.len - off < out.segment_size ? out.len - off : out.segment_size,
-                                     &n->cpath[i], n->now);
-        }
-        if (progress)
-            continue;
-        ho_quic_time t = ho_quic_endpoint_next_timeout(n->ep);
-        for (int i = 0; i < n->ncl; i++)
-            if (n->cl[i] != NULL && ho_quic_conn_next_timeout(n->cl[i]) < t)
-                t = ho_quic_conn_next_timeout(n->cl[i]);
-        if (t == HO_QUIC_TIME_NEVER || t > limit)
-            return cond != NULL && cond(n);
-        if (t > n->now)
-            n->now = t;
-        ho_quic_endpoint_handle_timeout(n->ep, n->now);
-        for (int i = 0; i < n->ncl; i++)
-            if (n->cl[i] != NULL && ho_quic_conn_next_timeout(n->cl[i]) <= n->now)
-                ho_quic_conn_handle_timeout(n->cl[i], n->now);
-    }
-    return false;
-}
-
-static bool all_hs(net *n)
-{
-    for (int i = 0; i < n->ncl; i++)
-        if (!ho_quic_conn_handshake_confirmed(n->cl[i]))
-            return false;
-    return n->srv_hs >= n->ncl;
-}
-static bool all_echoed(net *n)
-{
-    for (int i = 0; i < n->ncl; i++)
-        if (!n->echo_fin[i])
-            return false;
-    return true;
+    return netsim_run(&n->ns, done, limit > n->ns.now ? limit - n->ns.now : 0) && done != NULL;
 }
 
 static void send_msg(net *n, int i, const char *msg)
 {
-    uint64_t id;
-    size_t w;
-    CHECK_EQ(ho_quic_stream_open(n->cl[i], true, &id), HO_OK);
-    CHECK_EQ(ho_quic_stream_write(n->cl[i], id, msg, strlen(msg), true, &w), HO_OK);
+    uint64_t id = UINT64_MAX;
+    CHECK_EQ(netsim_echo_send(&n->ns, i, msg, &id), HO_OK);
+    CHECK_EQ(id & 3, 0); /* a client-initiated bidirectional stream */
 }
 
 /* ---- helpers on raw packets ------------------------------------------------ */
@@ -221,7 +77,7 @@ static void send_msg(net *n, int i, const char *msg)
 static size_t client_datagram(net *n, int i, uint8_t *out)
 {
     size_t seg;
-    size_t w = ho_quic_conn_send(n->cl[i], out, 1500, &seg, n->now);
+    size_t w = ho_quic_conn_send(n->ns.cl[i], out, 1500, &seg, n->ns.now);
     return w < seg ? w : seg;
 }
 
@@ -303,26 +159,26 @@ static void test_handshake(void)
     net n;
     net_init(&n, false, 0);
     add_client(&n);
-    CHECK(run(&n, all_hs, n.now + HO_QUIC_SEC(5)));
-    CHECK_EQ(n.accepted, 1);
-    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 1);
+    CHECK(run(&n, netsim_all_hs, n.ns.now + HO_QUIC_SEC(5)));
+    CHECK_EQ(n.ns.accepted, 1);
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ns.ep), 1);
     send_msg(&n, 0, "hello endpoint");
-    CHECK(run(&n, all_echoed, n.now + HO_QUIC_SEC(5)));
-    CHECK_EQ(n.echo_len[0], 14);
-    CHECK_MEM(n.echo[0], "hello endpoint", 14);
+    CHECK(run(&n, netsim_all_echoed, n.ns.now + HO_QUIC_SEC(5)));
+    CHECK_EQ(n.ns.echo_len[0], 14);
+    CHECK_MEM(n.ns.echo[0], "hello endpoint", 14);
     /* §10.3.2: the server's stateless_reset_token is the endpoint's HMAC of
      * its CID (any endpoint sharing the secret can reset it). */
-    ho_quic_conn *cl = n.cl[0];
+    ho_quic_conn *cl = n.ns.cl[0];
     uint8_t tok[16];
-    ho_quic_endpoint_reset_token(n.ep, cl->dcid.data, cl->dcid.len, tok);
+    ho_quic_endpoint_reset_token(n.ns.ep, cl->dcid.data, cl->dcid.len, tok);
     CHECK(ho_quic_tparams_has(&cl->tpx.peer, HO_QUIC_TP_STATELESS_RESET_TOKEN));
     CHECK_MEM(cl->tpx.peer.stateless_reset_token, tok, 16);
     CHECK(!ho_quic_tparams_has(&cl->tpx.peer, HO_QUIC_TP_RETRY_SCID));
     /* Closing: the connection is freed after draining. */
-    ho_quic_conn_close(cl, 0, "bye", n.now);
-    run(&n, NULL, n.now + HO_QUIC_SEC(10));
-    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 0);
-    CHECK_EQ(n.freed, 1);
+    ho_quic_conn_close(cl, 0, "bye", n.ns.now);
+    run(&n, NULL, n.ns.now + HO_QUIC_SEC(10));
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ns.ep), 0);
+    CHECK_EQ(n.ns.freed, 1);
     net_free(&n);
 }
 
@@ -332,15 +188,15 @@ static void test_two_conns(void)
     net_init(&n, false, 0);
     add_client(&n);
     add_client(&n);
-    CHECK(run(&n, all_hs, n.now + HO_QUIC_SEC(5)));
-    CHECK_EQ(n.accepted, 2);
+    CHECK(run(&n, netsim_all_hs, n.ns.now + HO_QUIC_SEC(5)));
+    CHECK_EQ(n.ns.accepted, 2);
     send_msg(&n, 0, "from client zero");
     send_msg(&n, 1, "client one here");
-    CHECK(run(&n, all_echoed, n.now + HO_QUIC_SEC(5)));
-    CHECK_EQ(n.echo_len[0], 16);
-    CHECK_MEM(n.echo[0], "from client zero", 16);
-    CHECK_EQ(n.echo_len[1], 15);
-    CHECK_MEM(n.echo[1], "client one here", 15);
+    CHECK(run(&n, netsim_all_echoed, n.ns.now + HO_QUIC_SEC(5)));
+    CHECK_EQ(n.ns.echo_len[0], 16);
+    CHECK_MEM(n.ns.echo[0], "from client zero", 16);
+    CHECK_EQ(n.ns.echo_len[1], 15);
+    CHECK_MEM(n.ns.echo[1], "client one here", 15);
     net_free(&n);
 }
 
@@ -356,10 +212,10 @@ static void test_version_negotiation(void)
     memcpy(pkt + 6, dcid, 8);
     pkt[14] = 5;
     memcpy(pkt + 15, scid, 5);
-    ho_quic_endpoint_receive(n.ep, pkt, sizeof(pkt), &n.spath[0], n.now);
+    ho_quic_endpoint_receive(n.ns.ep, pkt, sizeof(pkt), &n.ns.spath[0], n.ns.now);
     uint8_t buf[1500];
     ho_quic_endpoint_out out = {.buf = buf, .cap = sizeof(buf)};
-    CHECK(ho_quic_endpoint_send(n.ep, &out, n.now) > 0);
+    CHECK(ho_quic_endpoint_send(n.ns.ep, &out, n.ns.now) > 0);
     ho_quic_header h;
     CHECK_EQ(ho_quic_header_parse(buf, out.len, 8, &h), HO_OK);
     CHECK_EQ(h.type, HO_QUIC_PKT_VERSION_NEGOTIATION);
@@ -377,18 +233,18 @@ static void test_version_negotiation(void)
     }
     CHECK(v1);
     CHECK(grease);
-    CHECK(ho_quic_endpoint_send(n.ep, &out, n.now) == 0);
+    CHECK(ho_quic_endpoint_send(n.ns.ep, &out, n.ns.now) == 0);
     /* §5.2.2: an unknown version in a small datagram is dropped. */
-    ho_quic_endpoint_receive(n.ep, pkt, 600, &n.spath[0], n.now);
-    CHECK(ho_quic_endpoint_send(n.ep, &out, n.now) == 0);
+    ho_quic_endpoint_receive(n.ns.ep, pkt, 600, &n.ns.spath[0], n.ns.now);
+    CHECK(ho_quic_endpoint_send(n.ns.ep, &out, n.ns.now) == 0);
     /* §6.1: never answer a Version Negotiation packet (version 0). */
     pkt[1] = pkt[2] = pkt[3] = pkt[4] = 0;
-    ho_quic_endpoint_receive(n.ep, pkt, sizeof(pkt), &n.spath[0], n.now);
-    CHECK(ho_quic_endpoint_send(n.ep, &out, n.now) == 0);
+    ho_quic_endpoint_receive(n.ns.ep, pkt, sizeof(pkt), &n.ns.spath[0], n.ns.now);
+    CHECK(ho_quic_endpoint_send(n.ns.ep, &out, n.ns.now) == 0);
     ho_quic_endpoint_stats st;
-    ho_quic_endpoint_get_stats(n.ep, &st);
+    ho_quic_endpoint_get_stats(n.ns.ep, &st);
     CHECK_EQ(st.vn_sent, 1);
-    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 0);
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ns.ep), 0);
     net_free(&n);
 }
 
@@ -430,10 +286,10 @@ static void test_retry(void)
     memcpy(buf, first, flen);
     CHECK_EQ(ho_quic_header_parse(buf, flen, 8, &fh), HO_OK);
     ho_quic_cid odcid = fh.dcid;
-    ho_quic_endpoint_receive(n.ep, first, flen, &n.spath[i], n.now);
-    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 0);
+    ho_quic_endpoint_receive(n.ns.ep, first, flen, &n.ns.spath[i], n.ns.now);
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ns.ep), 0);
     ho_quic_endpoint_out out = {.buf = buf, .cap = sizeof(buf)};
-    CHECK(ho_quic_endpoint_send(n.ep, &out, n.now) > 0);
+    CHECK(ho_quic_endpoint_send(n.ns.ep, &out, n.ns.now) > 0);
     ho_quic_header rh;
     CHECK_EQ(ho_quic_header_parse(buf, out.len, 8, &rh), HO_OK);
     CHECK_EQ(rh.type, HO_QUIC_PKT_RETRY);
@@ -450,34 +306,34 @@ static void test_retry(void)
     /* An expired token (§8.1.3) is refused with INVALID_TOKEN. */
     size_t alen = rebuild_initial(first, flen, &rscid, token, tlen, 1200, again);
     CHECK(alen >= 1200);
-    ho_quic_endpoint_receive(n.ep, again, alen, &n.spath[i], n.now + HO_QUIC_SEC(11));
-    CHECK(ho_quic_endpoint_send(n.ep, &out, n.now) > 0);
+    ho_quic_endpoint_receive(n.ns.ep, again, alen, &n.ns.spath[i], n.ns.now + HO_QUIC_SEC(11));
+    CHECK(ho_quic_endpoint_send(n.ns.ep, &out, n.ns.now) > 0);
     CHECK_EQ(initial_close_code(buf, out.len, &rscid), HO_QUIC_INVALID_TOKEN);
-    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 0);
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ns.ep), 0);
     /* A forged one (a flipped ciphertext byte) too. */
     token[12] ^= 1;
     alen = rebuild_initial(first, flen, &rscid, token, tlen, 1200, again);
-    ho_quic_endpoint_receive(n.ep, again, alen, &n.spath[i], n.now);
-    CHECK(ho_quic_endpoint_send(n.ep, &out, n.now) > 0);
+    ho_quic_endpoint_receive(n.ns.ep, again, alen, &n.ns.spath[i], n.ns.now);
+    CHECK(ho_quic_endpoint_send(n.ns.ep, &out, n.ns.now) > 0);
     CHECK_EQ(initial_close_code(buf, out.len, &rscid), HO_QUIC_INVALID_TOKEN);
     token[12] ^= 1;
     /* From another address: bound to the peer address. */
     alen = rebuild_initial(first, flen, &rscid, token, tlen, 1200, again);
-    ho_quic_path other = n.spath[i];
+    ho_quic_path other = n.ns.spath[i];
     ((struct sockaddr_in *)&other.remote)->sin_port = htons(41999);
-    ho_quic_endpoint_receive(n.ep, again, alen, &other, n.now);
-    CHECK(ho_quic_endpoint_send(n.ep, &out, n.now) > 0);
+    ho_quic_endpoint_receive(n.ns.ep, again, alen, &other, n.ns.now);
+    CHECK(ho_quic_endpoint_send(n.ns.ep, &out, n.ns.now) > 0);
     CHECK_EQ(initial_close_code(buf, out.len, &rscid), HO_QUIC_INVALID_TOKEN);
     /* Used with a DCID other than the Retry's SCID. */
     ho_quic_cid wrong = rscid;
     wrong.data[0] ^= 0xff;
     alen = rebuild_initial(first, flen, &wrong, token, tlen, 1200, again);
-    ho_quic_endpoint_receive(n.ep, again, alen, &n.spath[i], n.now);
-    CHECK(ho_quic_endpoint_send(n.ep, &out, n.now) > 0);
+    ho_quic_endpoint_receive(n.ns.ep, again, alen, &n.ns.spath[i], n.ns.now);
+    CHECK(ho_quic_endpoint_send(n.ns.ep, &out, n.ns.now) > 0);
     CHECK_EQ(initial_close_code(buf, out.len, &wrong), HO_QUIC_INVALID_TOKEN);
-    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 0);
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ns.ep), 0);
     ho_quic_endpoint_stats st;
-    ho_quic_endpoint_get_stats(n.ep, &st);
+    ho_quic_endpoint_get_stats(n.ns.ep, &st);
     CHECK_EQ(st.invalid_tokens, 4);
 
     /* The valid token: the client completes, and the server's transport
@@ -486,16 +342,16 @@ static void test_retry(void)
     retry_expect_odcid = odcid;
     retry_expect_rscid = rscid;
     retry_tp_ok = 0;
-    client_follow_retry(n.cl[i], &rscid);
+    client_follow_retry(n.ns.cl[i], &rscid);
     alen = rebuild_initial(first, flen, &rscid, token, tlen, 1200, again);
-    ho_quic_endpoint_receive(n.ep, again, alen, &n.spath[i], n.now);
-    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 1);
-    CHECK(run(&n, all_hs, n.now + HO_QUIC_SEC(5)));
+    ho_quic_endpoint_receive(n.ns.ep, again, alen, &n.ns.spath[i], n.ns.now);
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ns.ep), 1);
+    CHECK(run(&n, netsim_all_hs, n.ns.now + HO_QUIC_SEC(5)));
     CHECK_EQ(retry_tp_ok, 1);
     send_msg(&n, 0, "after retry");
-    CHECK(run(&n, all_echoed, n.now + HO_QUIC_SEC(5)));
-    CHECK_MEM(n.echo[0], "after retry", 11);
-    ho_quic_endpoint_get_stats(n.ep, &st);
+    CHECK(run(&n, netsim_all_echoed, n.ns.now + HO_QUIC_SEC(5)));
+    CHECK_MEM(n.ns.echo[0], "after retry", 11);
+    ho_quic_endpoint_get_stats(n.ns.ep, &st);
     CHECK_EQ(st.retry_sent, 1);
     net_free(&n);
 }
@@ -513,18 +369,18 @@ static void test_small_initial(void)
     ho_quic_cid dcid = fh.dcid;
     size_t slen = rebuild_initial(first, flen, &dcid, NULL, 0, 0, small);
     CHECK(slen > 0 && slen < 1200);
-    ho_quic_endpoint_receive(n.ep, small, slen, &n.spath[i], n.now);
+    ho_quic_endpoint_receive(n.ns.ep, small, slen, &n.ns.spath[i], n.ns.now);
     ho_quic_endpoint_stats st;
-    ho_quic_endpoint_get_stats(n.ep, &st);
+    ho_quic_endpoint_get_stats(n.ns.ep, &st);
     CHECK_EQ(st.short_initials_dropped, 1);
-    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 0);
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ns.ep), 0);
     uint8_t buf[1500];
     ho_quic_endpoint_out out = {.buf = buf, .cap = sizeof(buf)};
-    CHECK(ho_quic_endpoint_send(n.ep, &out, n.now) == 0);
+    CHECK(ho_quic_endpoint_send(n.ns.ep, &out, n.ns.now) == 0);
     /* The same Initial padded to 1200 is accepted. */
-    ho_quic_endpoint_receive(n.ep, first, flen, &n.spath[i], n.now);
-    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 1);
-    CHECK(run(&n, all_hs, n.now + HO_QUIC_SEC(5)));
+    ho_quic_endpoint_receive(n.ns.ep, first, flen, &n.ns.spath[i], n.ns.now);
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ns.ep), 1);
+    CHECK(run(&n, netsim_all_hs, n.ns.now + HO_QUIC_SEC(5)));
     net_free(&n);
 }
 
@@ -537,30 +393,30 @@ static void test_stateless_reset(void)
     ho_random(pkt, sizeof(pkt));
     pkt[0] = 0x40 | (pkt[0] & 0x3f);
     uint8_t tok[16];
-    ho_quic_endpoint_reset_token(n.ep, pkt + 1, 8, tok);
+    ho_quic_endpoint_reset_token(n.ns.ep, pkt + 1, 8, tok);
     /* 30-byte trigger: a 29-byte reset ending in the token. */
-    ho_quic_endpoint_receive(n.ep, pkt, 30, &n.spath[0], n.now);
-    CHECK(ho_quic_endpoint_send(n.ep, &out, n.now) > 0);
+    ho_quic_endpoint_receive(n.ns.ep, pkt, 30, &n.ns.spath[0], n.ns.now);
+    CHECK(ho_quic_endpoint_send(n.ns.ep, &out, n.ns.now) > 0);
     CHECK_EQ(out.len, 29);
     CHECK_EQ(buf[0] & 0xc0, 0x40);
     CHECK_MEM(buf + out.len - 16, tok, 16);
     /* 22 bytes: the smallest trigger, answered with 21 bytes. */
-    ho_quic_endpoint_receive(n.ep, pkt, 22, &n.spath[0], n.now);
-    CHECK(ho_quic_endpoint_send(n.ep, &out, n.now) > 0);
+    ho_quic_endpoint_receive(n.ns.ep, pkt, 22, &n.ns.spath[0], n.ns.now);
+    CHECK(ho_quic_endpoint_send(n.ns.ep, &out, n.ns.now) > 0);
     CHECK_EQ(out.len, 21);
     CHECK_MEM(buf + 5, tok, 16);
     /* 21 bytes or fewer: never (§10.3.3 loop prevention). */
-    ho_quic_endpoint_receive(n.ep, pkt, 21, &n.spath[0], n.now);
-    CHECK(ho_quic_endpoint_send(n.ep, &out, n.now) == 0);
+    ho_quic_endpoint_receive(n.ns.ep, pkt, 21, &n.ns.spath[0], n.ns.now);
+    CHECK(ho_quic_endpoint_send(n.ns.ep, &out, n.ns.now) == 0);
     /* A large trigger gets at most 43 bytes. */
     uint8_t big[1200];
     ho_random(big, sizeof(big));
     big[0] = 0x40;
-    ho_quic_endpoint_receive(n.ep, big, sizeof(big), &n.spath[0], n.now);
-    CHECK(ho_quic_endpoint_send(n.ep, &out, n.now) > 0);
+    ho_quic_endpoint_receive(n.ns.ep, big, sizeof(big), &n.ns.spath[0], n.ns.now);
+    CHECK(ho_quic_endpoint_send(n.ns.ep, &out, n.ns.now) > 0);
     CHECK(out.len < 64 && out.len >= 21);
     ho_quic_endpoint_stats st;
-    ho_quic_endpoint_get_stats(n.ep, &st);
+    ho_quic_endpoint_get_stats(n.ns.ep, &st);
     CHECK_EQ(st.resets_sent, 3);
     CHECK_EQ(st.resets_suppressed, 1);
 
@@ -568,22 +424,22 @@ static void test_stateless_reset(void)
      * reset; once the endpoint lost it (a new endpoint with the same secret),
      * the reset carries the token the client got in the handshake. */
     add_client(&n);
-    CHECK(run(&n, all_hs, n.now + HO_QUIC_SEC(5)));
-    ho_quic_endpoint *ep2 = ho_quic_endpoint_new(&n.ecfg);
+    CHECK(run(&n, netsim_all_hs, n.ns.now + HO_QUIC_SEC(5)));
+    ho_quic_endpoint *ep2 = ho_quic_endpoint_new(&n.ns.ecfg);
     send_msg(&n, 0, "lost state");
     size_t seg;
-    size_t w = ho_quic_conn_send(n.cl[0], buf, sizeof(buf), &seg, n.now);
+    size_t w = ho_quic_conn_send(n.ns.cl[0], buf, sizeof(buf), &seg, n.ns.now);
     CHECK(w > 21);
-    ho_quic_endpoint_receive(ep2, buf, w < seg ? w : seg, &n.spath[0], n.now);
+    ho_quic_endpoint_receive(ep2, buf, w < seg ? w : seg, &n.ns.spath[0], n.ns.now);
     uint8_t rb[1500];
     ho_quic_endpoint_out o2 = {.buf = rb, .cap = sizeof(rb)};
-    CHECK(ho_quic_endpoint_send(ep2, &o2, n.now) > 0);
-    CHECK_MEM(rb + o2.len - 16, n.cl[0]->tpx.peer.stateless_reset_token, 16);
+    CHECK(ho_quic_endpoint_send(ep2, &o2, n.ns.now) > 0);
+    CHECK_MEM(rb + o2.len - 16, n.ns.cl[0]->tpx.peer.stateless_reset_token, 16);
     /* The client cannot decrypt it, sees the token (RFC 9000 §10.3.1) and
      * drains. */
-    ho_quic_conn_receive(n.cl[0], rb, o2.len, &n.cpath[0], n.now);
-    CHECK(ho_quic_conn_is_closing(n.cl[0]));
-    CHECK_EQ(ho_quic_conn_error(n.cl[0]), HO_ERR_QUIC_STATELESS_RESET);
+    ho_quic_conn_receive(n.ns.cl[0], rb, o2.len, &n.ns.cpath[0], n.ns.now);
+    CHECK(ho_quic_conn_is_closing(n.ns.cl[0]));
+    CHECK_EQ(ho_quic_conn_error(n.ns.cl[0]), HO_ERR_QUIC_STATELESS_RESET);
     ho_quic_endpoint_free(ep2);
     net_free(&n);
 }
@@ -593,17 +449,17 @@ static void test_admission(void)
     net n;
     net_init(&n, false, 1);
     add_client(&n);
-    CHECK(run(&n, all_hs, n.now + HO_QUIC_SEC(5)));
+    CHECK(run(&n, netsim_all_hs, n.ns.now + HO_QUIC_SEC(5)));
     int j = add_client(&n);
-    run(&n, NULL, n.now + HO_QUIC_SEC(1));
-    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 1);
+    run(&n, NULL, n.ns.now + HO_QUIC_SEC(1));
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ns.ep), 1);
     ho_quic_endpoint_stats st;
-    ho_quic_endpoint_get_stats(n.ep, &st);
+    ho_quic_endpoint_get_stats(n.ns.ep, &st);
     CHECK(st.refused >= 1);
     /* The refused client saw CONNECTION_CLOSE(CONNECTION_REFUSED) (§5.2.2). */
     bool is_app = true, by_peer = false;
-    CHECK(ho_quic_conn_is_closing(n.cl[j]) || ho_quic_conn_is_closed(n.cl[j]));
-    CHECK_EQ(ho_quic_conn_close_code(n.cl[j], &is_app, &by_peer), HO_QUIC_CONNECTION_REFUSED);
+    CHECK(ho_quic_conn_is_closing(n.ns.cl[j]) || ho_quic_conn_is_closed(n.ns.cl[j]));
+    CHECK_EQ(ho_quic_conn_close_code(n.ns.cl[j], &is_app, &by_peer), HO_QUIC_CONNECTION_REFUSED);
     CHECK(by_peer);
     CHECK(!is_app);
     net_free(&n);
@@ -613,10 +469,10 @@ static void test_admission(void)
 static void net_limits(net *n, size_t retry_hs, size_t refuse_hs)
 {
     net_init(n, false, 0);
-    ho_quic_endpoint_free(n->ep);
-    n->ecfg.retry_handshakes = retry_hs;
-    n->ecfg.refuse_handshakes = refuse_hs;
-    n->ep = ho_quic_endpoint_new(&n->ecfg);
+    ho_quic_endpoint_free(n->ns.ep);
+    n->ns.ecfg.retry_handshakes = retry_hs;
+    n->ns.ecfg.refuse_handshakes = refuse_hs;
+    n->ns.ep = ho_quic_endpoint_new(&n->ns.ecfg);
 }
 
 /* `--retry auto`: client 0's Initial is accepted, so one handshake is in
@@ -628,22 +484,22 @@ static void test_admission_retry(void)
     net_limits(&n, 1, 0);
     add_client(&n);
     add_client(&n);
-    CHECK(run(&n, all_hs, n.now + HO_QUIC_SEC(5)));
+    CHECK(run(&n, netsim_all_hs, n.ns.now + HO_QUIC_SEC(5)));
     ho_quic_endpoint_stats st;
-    ho_quic_endpoint_get_stats(n.ep, &st);
+    ho_quic_endpoint_get_stats(n.ns.ep, &st);
     CHECK_EQ(st.retry_load, 1);
     CHECK_EQ(st.retry_sent, 1);
     CHECK_EQ(st.accepted, 2);
     CHECK_EQ(st.handshakes_in_progress, 0);
-    CHECK(!ho_quic_conn_retried(n.cl[0]));
-    CHECK(ho_quic_conn_retried(n.cl[1]));
+    CHECK(!ho_quic_conn_retried(n.ns.cl[0]));
+    CHECK(ho_quic_conn_retried(n.ns.cl[1]));
     net_free(&n);
     /* Without the limit, nobody is retried. */
     net_limits(&n, 0, 0);
     add_client(&n);
     add_client(&n);
-    CHECK(run(&n, all_hs, n.now + HO_QUIC_SEC(5)));
-    ho_quic_endpoint_get_stats(n.ep, &st);
+    CHECK(run(&n, netsim_all_hs, n.ns.now + HO_QUIC_SEC(5)));
+    ho_quic_endpoint_get_stats(n.ns.ep, &st);
     CHECK_EQ(st.retry_sent, 0);
     net_free(&n);
 }
@@ -657,19 +513,19 @@ static void test_admission_refuse(void)
     net_limits(&n, 0, 1);
     add_client(&n);
     int j = add_client(&n);
-    run(&n, NULL, n.now + HO_QUIC_SEC(1));
-    CHECK(ho_quic_conn_handshake_confirmed(n.cl[0]));
+    run(&n, NULL, n.ns.now + HO_QUIC_SEC(1));
+    CHECK(ho_quic_conn_handshake_confirmed(n.ns.cl[0]));
     bool is_app = true, by_peer = false;
-    CHECK(ho_quic_conn_is_closing(n.cl[j]) || ho_quic_conn_is_closed(n.cl[j]));
-    CHECK_EQ(ho_quic_conn_close_code(n.cl[j], &is_app, &by_peer), HO_QUIC_CONNECTION_REFUSED);
+    CHECK(ho_quic_conn_is_closing(n.ns.cl[j]) || ho_quic_conn_is_closed(n.ns.cl[j]));
+    CHECK_EQ(ho_quic_conn_close_code(n.ns.cl[j], &is_app, &by_peer), HO_QUIC_CONNECTION_REFUSED);
     CHECK(by_peer);
     ho_quic_endpoint_stats st;
-    ho_quic_endpoint_get_stats(n.ep, &st);
+    ho_quic_endpoint_get_stats(n.ns.ep, &st);
     CHECK_EQ(st.refused_load, 1);
     CHECK_EQ(st.handshakes_in_progress, 0);
     int k = add_client(&n);
-    run(&n, NULL, n.now + HO_QUIC_SEC(1));
-    CHECK(ho_quic_conn_handshake_confirmed(n.cl[k]));
+    run(&n, NULL, n.ns.now + HO_QUIC_SEC(1));
+    CHECK(ho_quic_conn_handshake_confirmed(n.ns.cl[k]));
     net_free(&n);
 }
 
@@ -678,7 +534,7 @@ static void test_garbage(void)
     net n;
     net_init(&n, false, 0);
     add_client(&n);
-    CHECK(run(&n, all_hs, n.now + HO_QUIC_SEC(5)));
+    CHECK(run(&n, netsim_all_hs, n.ns.now + HO_QUIC_SEC(5)));
     uint64_t rng = 0x1234567;
     uint8_t g[1500], buf[1500];
     ho_quic_endpoint_out out = {.buf = buf, .cap = sizeof(buf)};
@@ -692,21 +548,21 @@ static void test_garbage(void)
             g[4] = 1;
         }
         if (k % 7 == 0 && len > 9)  /* our connection's CID: routed and dropped by the conn */
-            memcpy(g + 1, n.cl[0]->dcid.data, 8), g[0] = 0x40 | (g[0] & 0x3f);
-        ho_quic_endpoint_receive(n.ep, g, len, &n.spath[0], n.now);
-        while (ho_quic_endpoint_send(n.ep, &out, n.now) > 0)
+            memcpy(g + 1, n.ns.cl[0]->dcid.data, 8), g[0] = 0x40 | (g[0] & 0x3f);
+        ho_quic_endpoint_receive(n.ns.ep, g, len, &n.ns.spath[0], n.ns.now);
+        while (ho_quic_endpoint_send(n.ns.ep, &out, n.ns.now) > 0)
             ;
     }
-    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 1);
-    CHECK(!ho_quic_conn_is_closing(n.cl[0]));
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ns.ep), 1);
+    CHECK(!ho_quic_conn_is_closing(n.ns.cl[0]));
     /* Still serving: the old connection echoes, a new one completes. */
     add_client(&n);
     send_msg(&n, 0, "still here");
-    CHECK(run(&n, all_hs, n.now + HO_QUIC_SEC(5)));
+    CHECK(run(&n, netsim_all_hs, n.ns.now + HO_QUIC_SEC(5)));
     send_msg(&n, 1, "new one");
-    CHECK(run(&n, all_echoed, n.now + HO_QUIC_SEC(5)));
-    CHECK_MEM(n.echo[0], "still here", 10);
-    CHECK_MEM(n.echo[1], "new one", 7);
+    CHECK(run(&n, netsim_all_echoed, n.ns.now + HO_QUIC_SEC(5)));
+    CHECK_MEM(n.ns.echo[0], "still here", 10);
+    CHECK_MEM(n.ns.echo[1], "new one", 7);
     net_free(&n);
 }
 
@@ -721,12 +577,12 @@ static void test_routing(void)
     int i = add_client(&n);
     uint8_t first[1500], tok_init[1500], buf[1500];
     size_t flen = client_datagram(&n, i, first);
-    ho_quic_endpoint_receive(n.ep, first, flen, &n.spath[i], n.now);
-    ho_quic_endpoint_receive(n.ep, first, flen, &n.spath[i], n.now);
-    CHECK_EQ(n.accepted, 1);
-    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 1);
-    CHECK(run(&n, all_hs, n.now + HO_QUIC_SEC(5)));
-    CHECK_EQ(n.accepted, 1);
+    ho_quic_endpoint_receive(n.ns.ep, first, flen, &n.ns.spath[i], n.ns.now);
+    ho_quic_endpoint_receive(n.ns.ep, first, flen, &n.ns.spath[i], n.ns.now);
+    CHECK_EQ(n.ns.accepted, 1);
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ns.ep), 1);
+    CHECK(run(&n, netsim_all_hs, n.ns.now + HO_QUIC_SEC(5)));
+    CHECK_EQ(n.ns.accepted, 1);
 
     int j = add_client(&n);
     size_t jlen = client_datagram(&n, j, first);
@@ -736,25 +592,25 @@ static void test_routing(void)
     ho_quic_cid dcid = h.dcid;
     const uint8_t foreign[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09};
     size_t tlen = rebuild_initial(first, jlen, &dcid, foreign, sizeof(foreign), 1200, tok_init);
-    ho_quic_endpoint_receive(n.ep, tok_init, tlen, &n.spath[j], n.now);
-    CHECK_EQ(n.accepted, 2);
-    CHECK(run(&n, all_hs, n.now + HO_QUIC_SEC(5)));
+    ho_quic_endpoint_receive(n.ns.ep, tok_init, tlen, &n.ns.spath[j], n.ns.now);
+    CHECK_EQ(n.ns.accepted, 2);
+    CHECK(run(&n, netsim_all_hs, n.ns.now + HO_QUIC_SEC(5)));
 
     /* Close client 0; once the server side is freed, a packet to its CID
      * is answered with the reset token the client holds. */
-    ho_quic_cid server_cid = n.cl[0]->dcid;
+    ho_quic_cid server_cid = n.ns.cl[0]->dcid;
     uint8_t token[16];
-    memcpy(token, n.cl[0]->tpx.peer.stateless_reset_token, 16);
-    ho_quic_conn_close(n.cl[0], 0, "bye", n.now);
-    run(&n, NULL, n.now + HO_QUIC_SEC(10));
-    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 1);
+    memcpy(token, n.ns.cl[0]->tpx.peer.stateless_reset_token, 16);
+    ho_quic_conn_close(n.ns.cl[0], 0, "bye", n.ns.now);
+    run(&n, NULL, n.ns.now + HO_QUIC_SEC(10));
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ns.ep), 1);
     uint8_t pkt[40];
     ho_random(pkt, sizeof(pkt));
     pkt[0] = 0x41;
     memcpy(pkt + 1, server_cid.data, server_cid.len);
-    ho_quic_endpoint_receive(n.ep, pkt, sizeof(pkt), &n.spath[0], n.now);
+    ho_quic_endpoint_receive(n.ns.ep, pkt, sizeof(pkt), &n.ns.spath[0], n.ns.now);
     ho_quic_endpoint_out out = {.buf = buf, .cap = sizeof(buf)};
-    CHECK(ho_quic_endpoint_send(n.ep, &out, n.now) > 0);
+    CHECK(ho_quic_endpoint_send(n.ns.ep, &out, n.ns.now) > 0);
     CHECK_EQ(out.len, sizeof(pkt) - 1);
     CHECK_MEM(buf + out.len - 16, token, 16);
     net_free(&n);
@@ -817,7 +673,7 @@ static size_t endpoint_output(net *n)
     uint8_t buf[1500];
     ho_quic_endpoint_out out = {.buf = buf, .cap = sizeof(buf)};
     size_t total = 0, w;
-    while ((w = ho_quic_endpoint_send(n->ep, &out, n->now)) > 0)
+    while ((w = ho_quic_endpoint_send(n->ns.ep, &out, n->ns.now)) > 0)
         total += w;
     return total;
 }
@@ -835,21 +691,21 @@ static void test_forged_initials(void)
     /* Random payloads with a well-formed header and an 8-byte DCID. */
     for (int k = 0; k < 200; k++) {
         size_t len = forge_random_initial(g);
-        ho_quic_endpoint_receive(n.ep, g, len, &n.spath[i], n.now);
+        ho_quic_endpoint_receive(n.ns.ep, g, len, &n.ns.spath[i], n.ns.now);
     }
-    ho_quic_endpoint_get_stats(n.ep, &st);
+    ho_quic_endpoint_get_stats(n.ns.ep, &st);
     CHECK_EQ(st.initial_undecryptable, 200);
-    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 0);
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ns.ep), 0);
 
     /* The real Initial with its tag, then a ciphertext byte, corrupted. */
     memcpy(g, real, rlen);
     ho_quic_header rh;
     CHECK_EQ(ho_quic_header_parse(g, rlen, 8, &rh), HO_OK);
     g[rh.packet_len - 1] ^= 0x01;
-    ho_quic_endpoint_receive(n.ep, g, rlen, &n.spath[i], n.now);
+    ho_quic_endpoint_receive(n.ns.ep, g, rlen, &n.ns.spath[i], n.ns.now);
     memcpy(g, real, rlen);
     g[rh.pn_offset + 40] ^= 0x80;
-    ho_quic_endpoint_receive(n.ep, g, rlen, &n.spath[i], n.now);
+    ho_quic_endpoint_receive(n.ns.ep, g, rlen, &n.ns.spath[i], n.ns.now);
     /* Truncated: the packet's Length cut to half, the datagram padded with
      * zeros to 1200 (the header no longer matches what was sealed). */
     memcpy(g, real, rlen);
@@ -857,18 +713,18 @@ static void test_forged_initials(void)
     g[rh.pn_offset - 2] = (uint8_t)(0x40 | half >> 8);
     g[rh.pn_offset - 1] = (uint8_t)half;
     memset(g + rh.pn_offset + half, 0, rlen - rh.pn_offset - half);
-    ho_quic_endpoint_receive(n.ep, g, rlen, &n.spath[i], n.now);
-    ho_quic_endpoint_get_stats(n.ep, &st);
+    ho_quic_endpoint_receive(n.ns.ep, g, rlen, &n.ns.spath[i], n.ns.now);
+    ho_quic_endpoint_get_stats(n.ns.ep, &st);
     CHECK_EQ(st.initial_undecryptable, 203);
     /* The real Initial cut at 1100 bytes: its Length runs past the end,
      * a malformed long header; a consistent 1100-byte one is under the
      * 1200 bytes of RFC 9000 §14.1. Both dropped before any crypto. */
-    ho_quic_endpoint_receive(n.ep, real, 1100, &n.spath[i], n.now);
+    ho_quic_endpoint_receive(n.ns.ep, real, 1100, &n.ns.spath[i], n.ns.now);
     forge_random_initial(g);
     g[24] = (uint8_t)(0x40 | (1100 - 26) >> 8);
     g[25] = (uint8_t)(1100 - 26);
-    ho_quic_endpoint_receive(n.ep, g, 1100, &n.spath[i], n.now);
-    ho_quic_endpoint_get_stats(n.ep, &st);
+    ho_quic_endpoint_receive(n.ns.ep, g, 1100, &n.ns.spath[i], n.ns.now);
+    ho_quic_endpoint_get_stats(n.ns.ep, &st);
     CHECK_EQ(st.short_initials_dropped, 1);
     CHECK_EQ(st.unknown_long, 1);
     /* A DCID of 4 bytes (§7.2: at least 8). */
@@ -880,51 +736,51 @@ static void test_forged_initials(void)
     sd[19] = 0;
     sd[20] = (uint8_t)(0x40 | (1200 - 22 - 4) >> 8);
     sd[21] = (uint8_t)(1200 - 22 - 4);
-    ho_quic_endpoint_receive(n.ep, sd, sizeof(sd), &n.spath[i], n.now);
+    ho_quic_endpoint_receive(n.ns.ep, sd, sizeof(sd), &n.ns.spath[i], n.ns.now);
     /* A Handshake packet for no connection. */
     forge_random_initial(g);
     g[0] = (uint8_t)(0xe0 | (g[0] & 0x0f));
-    ho_quic_endpoint_receive(n.ep, g, 1200, &n.spath[i], n.now);
+    ho_quic_endpoint_receive(n.ns.ep, g, 1200, &n.ns.spath[i], n.ns.now);
     /* Authentic, but with frames an Initial may not carry (RFC 9000
      * §12.4): STREAM, HANDSHAKE_DONE. */
     static const uint8_t stream_frame[] = {0x0a, 0x00, 0x04, 'a', 'b', 'c', 'd'};
     static const uint8_t hs_done[] = {0x1e};
     size_t blen = seal_initial(stream_frame, sizeof(stream_frame), g);
     CHECK(blen >= 1200);
-    ho_quic_endpoint_receive(n.ep, g, blen, &n.spath[i], n.now);
+    ho_quic_endpoint_receive(n.ns.ep, g, blen, &n.ns.spath[i], n.ns.now);
     blen = seal_initial(hs_done, sizeof(hs_done), g);
-    ho_quic_endpoint_receive(n.ep, g, blen, &n.spath[i], n.now);
-    ho_quic_endpoint_get_stats(n.ep, &st);
+    ho_quic_endpoint_receive(n.ns.ep, g, blen, &n.ns.spath[i], n.ns.now);
+    ho_quic_endpoint_get_stats(n.ns.ep, &st);
     CHECK_EQ(st.initial_bad_dcid, 1);
     CHECK_EQ(st.unknown_long, 2);
     CHECK_EQ(st.initial_bad_frames, 2);
     CHECK_EQ(st.initial_undecryptable, 203);
     CHECK_EQ(st.accepted, 0);
-    CHECK_EQ(n.accepted, 0);
-    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 0);
+    CHECK_EQ(n.ns.accepted, 0);
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ns.ep), 0);
     CHECK_EQ(endpoint_output(&n), 0);
 
     /* An authentic Initial with only allowed frames (PING) makes one. */
     static const uint8_t ping[] = {0x01};
     blen = seal_initial(ping, sizeof(ping), g);
-    ho_quic_path other = n.spath[i]; /* from a port no test client has */
-    set_addr(&other.remote, &other.remote_len, 40100);
-    ho_quic_endpoint_receive(n.ep, g, blen, &other, n.now);
-    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 1);
+    ho_quic_path other = n.ns.spath[i]; /* from a port no test client has */
+    ((struct sockaddr_in *)&other.remote)->sin_port = htons(40100);
+    ho_quic_endpoint_receive(n.ns.ep, g, blen, &other, n.ns.now);
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ns.ep), 1);
 
     /* The real client still gets through. */
-    ho_quic_endpoint_receive(n.ep, real, rlen, &n.spath[i], n.now);
-    CHECK_EQ(ho_quic_endpoint_conn_count(n.ep), 2);
-    CHECK(run(&n, all_hs, n.now + HO_QUIC_SEC(5)));
+    ho_quic_endpoint_receive(n.ns.ep, real, rlen, &n.ns.spath[i], n.ns.now);
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ns.ep), 2);
+    CHECK(run(&n, netsim_all_hs, n.ns.now + HO_QUIC_SEC(5)));
     send_msg(&n, i, "after the flood");
-    CHECK(run(&n, all_echoed, n.now + HO_QUIC_SEC(5)));
-    CHECK_MEM(n.echo[i], "after the flood", 15);
+    CHECK(run(&n, netsim_all_echoed, n.ns.now + HO_QUIC_SEC(5)));
+    CHECK_MEM(n.ns.echo[i], "after the flood", 15);
     net_free(&n);
 }
 
 int main(void)
 {
-    make_tls();
+    netsim_global_init();
     RUN(test_handshake);
     RUN(test_two_conns);
     RUN(test_version_negotiation);
@@ -937,7 +793,6 @@ int main(void)
     RUN(test_garbage);
     RUN(test_routing);
     RUN(test_forged_initials);
-    ho_tls_config_free(server_tls);
-    ho_tls_config_free(client_tls);
+    netsim_global_free();
     return ho_test_summary("test_quic_endpoint");
 }

@@ -26,24 +26,15 @@
 #define BODY_LEN 300000
 #define MAXAPP 8
 
-typedef struct h3 {
-    ho_quic_conn *c;
-    uint64_t streams[64];
-    bool answered[64];
-    ho_buf pending[64];
-    size_t nstreams;
-    bool control_opened;
-} h3;
-
 typedef struct app {
-    h3 conns[MAXAPP];
+    ho_test_h3min conns[MAXAPP]; /* one minimal HTTP/3 server per connection */
     int accepted, hs_done, retry_conns;
     uint8_t body[BODY_LEN];
 } app;
 
 static app A;
 
-static h3 *h3_of(ho_quic_conn *c)
+static ho_test_h3min *h3_of(ho_quic_conn *c)
 {
     for (int i = 0; i < MAXAPP; i++)
         if (A.conns[i].c == c)
@@ -54,88 +45,41 @@ static h3 *h3_of(ho_quic_conn *c)
 static void on_accept(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c)
 {
     A.accepted++;
-    h3 *h = h3_of(NULL);
+    ho_test_h3min *h = h3_of(NULL);
     if (h != NULL)
         h->c = c;
 }
 
 static void on_free(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c)
 {
-    h3 *h = h3_of(c);
-    if (h == NULL)
-        return;
-    for (int i = 0; i < 64; i++)
-        ho_buf_free(&h->pending[i]);
-    memset(h, 0, sizeof(*h));
+    ho_test_h3min *h = h3_of(c);
+    if (h != NULL)
+        ho_test_h3min_free(h);
 }
 
 static void on_opened(void *ctx, ho_quic_conn *c, uint64_t id)
 {
-    h3 *h = h3_of(c);
-    if (h != NULL && h->nstreams < 64)
-        h->streams[h->nstreams++] = id;
+    ho_test_h3min *h = h3_of(c);
+    if (h != NULL)
+        ho_test_h3min_opened(h, id);
 }
 
 static void on_hs(void *ctx, ho_quic_conn *c) { A.hs_done++; }
 
-/* HTTP/3 (RFC 9114) just enough for one response per request stream. */
 static void serve(void *ctx, ho_quic_conn *c)
 {
-    static uint8_t buf[65536];
-    h3 *s = h3_of(c);
-    if (s == NULL || !ho_quic_conn_handshake_done(c))
-        return;
-    if (!s->control_opened) {
-        uint64_t id;
-        if (ho_quic_stream_open(c, false, &id) == HO_OK) {
-            static const uint8_t control[] = {0x00, 0x04, 0x00}; /* control stream, empty SETTINGS */
-            size_t w;
-            ho_quic_stream_write(c, id, control, sizeof(control), false, &w);
-            s->control_opened = true;
-        }
-    }
-    for (size_t i = 0; i < s->nstreams; i++) {
-        uint64_t id = s->streams[i];
-        size_t n;
-        bool fin = false;
-        if (s->answered[i])
-            continue;
-        while (ho_quic_stream_read(c, id, buf, sizeof(buf), &n, &fin) == HO_OK && n > 0 && !fin)
-            ;
-        if (!fin || (id & 2) != 0)
-            continue;
-        ho_buf *resp = &s->pending[i];
-        static const uint8_t headers[] = {0x01, 0x03, 0x00, 0x00, 0xc0 | 25}; /* :status 200 */
-        ho_put_bytes(resp, headers, sizeof(headers));
-        ho_put_varint(resp, 0x00);
-        ho_put_varint(resp, BODY_LEN);
-        ho_put_bytes(resp, A.body, BODY_LEN);
-        s->answered[i] = true;
-    }
-    for (size_t i = 0; i < s->nstreams; i++) {
-        ho_buf *resp = &s->pending[i];
-        if (resp->len == 0)
-            continue;
-        size_t w = 0;
-        ho_quic_stream_write(c, s->streams[i], resp->data, resp->len, true, &w);
-        ho_buf_consume(resp, w);
-        if (resp->len == 0)
-            ho_buf_free(resp);
-    }
+    ho_test_h3min *h = h3_of(c);
+    if (h != NULL)
+        ho_test_h3min_serve(h, A.body, BODY_LEN);
 }
 
 static void run_case(const char *what, bool force_retry, const char *const *extra)
 {
     memset(&A.conns, 0, sizeof(A.conns));
     A.accepted = A.hs_done = 0;
-    ho_privkey *key;
-    ho_cert_chain chain = {0};
-    CHECK_EQ(ho_selfsigned_generate("localhost", 30, &key, &chain), HO_OK);
-    ho_tls_config *tls = ho_tls_config_new(true);
-    ho_tls_config_add_cert(tls, &chain, key);
-    const char *alpn[] = {"h3"};
-    ho_tls_config_set_alpn(tls, alpn, 1);
-    CHECK_EQ(ho_quic_tls_config_prepare(tls), HO_OK);
+    ho_tls_config *tls;
+    CHECK_EQ(ho_test_quic_server_tls("h3", &tls), HO_OK);
+    CHECK(tls != NULL);
     ho_quic_endpoint_config ecfg = {
         .conn = {.is_server = true, .tls = tls, .wall_clock_ms = (int64_t)time(NULL) * 1000,
                  .callbacks = {.stream_opened = on_opened, .handshake_done = on_hs}},
@@ -154,52 +98,14 @@ static void run_case(const char *what, bool force_retry, const char *const *extr
     ho_udp_local_addr(&sock, &me);
     int port = ntohs(((struct sockaddr_in *)&me.ss)->sin_port);
 
-    char dir[] = "/tmp/ho_ep_interop_XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
-    char port_s[16], url[128], dl[160];
-    snprintf(port_s, sizeof(port_s), "%d", port);
-    snprintf(url, sizeof(url), "https://127.0.0.1:%d/body", port);
-    snprintf(dl, sizeof(dl), "--download=%s", dir);
-    const char *argv[16];
-    int ac = 0;
-    argv[ac++] = "gtlsclient";
-    argv[ac++] = "-q";
-    argv[ac++] = "--exit-on-all-streams-close";
-    argv[ac++] = "--timeout=5s";
-    argv[ac++] = dl;
-    for (int i = 0; extra != NULL && extra[i] != NULL; i++)
-        argv[ac++] = extra[i];
-    argv[ac++] = "127.0.0.1";
-    argv[ac++] = port_s;
-    argv[ac++] = url;
-    argv[ac] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0)
-            dup2(null, 1);
-        execv("/usr/bin/gtlsclient", (char *const *)argv);
-        _exit(127);
-    }
+    ho_test_gtlsclient g;
+    static const char *const paths[] = {"/body", NULL};
+    CHECK(ho_test_gtlsclient_start(&g, port, extra, paths, false));
     ho_udp_rx *rx = ho_udp_rx_new(16);
     static uint8_t obuf[64 * 1500];
-    int status = -1;
-    bool exited = false;
     ho_quic_time deadline = ho_now_ns() + HO_QUIC_SEC(20);
-    while (ho_now_ns() < deadline) {
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            exited = true;
-            break;
-        }
-        int timeout_ms = 50;
-        ho_quic_time t = ho_quic_endpoint_next_timeout(ep), now = ho_now_ns();
-        if (t != HO_QUIC_TIME_NEVER) {
-            int64_t ms = t > now ? (t - now) / 1000000 + 1 : 0;
-            if (ms < timeout_ms)
-                timeout_ms = (int)ms;
-        }
-        struct pollfd pfd = {.fd = sock.fd, .events = POLLIN};
-        poll(&pfd, 1, timeout_ms);
+    while (ho_now_ns() < deadline && !ho_test_gtlsclient_exited(&g)) {
+        ho_test_udp_wait(sock.fd, ho_quic_endpoint_next_timeout(ep));
         ho_udp_dgram *d;
         int n;
         while ((n = ho_udp_recv_batch(&sock, rx, &d)) > 0) {
@@ -225,36 +131,22 @@ static void run_case(const char *what, bool force_retry, const char *const *extr
                         out.path.remote_len, out.path.local_len ? (struct sockaddr *)&out.path.local : NULL,
                         out.path.local_len, 0);
     }
-    if (!exited) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-    }
+    bool clean = ho_test_gtlsclient_stop(&g);
     ho_quic_endpoint_stats st;
     ho_quic_endpoint_get_stats(ep, &st);
     fprintf(stderr, "%s: gtlsclient exit %d; accepted %llu, hs %d, retry %llu, vn %llu, invalid tokens %llu\n", what,
-            WIFEXITED(status) ? WEXITSTATUS(status) : -1, (unsigned long long)st.accepted, A.hs_done,
+            ho_test_gtlsclient_exit_code(&g), (unsigned long long)st.accepted, A.hs_done,
             (unsigned long long)st.retry_sent, (unsigned long long)st.vn_sent, (unsigned long long)st.invalid_tokens);
-    CHECK(exited);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(g.exited);
+    CHECK(clean);
     CHECK_EQ(st.accepted, 1);
     CHECK_EQ(A.hs_done, 1);
     CHECK_EQ(st.retry_sent, force_retry ? 1 : 0);
     CHECK_EQ(st.invalid_tokens, 0);
     if (extra != NULL && extra[0] != NULL && strcmp(extra[0], "-v") == 0)
         CHECK_EQ(st.vn_sent, 1);
-    char path[200];
-    snprintf(path, sizeof(path), "%s/body", dir);
-    FILE *f = fopen(path, "rb");
-    CHECK(f != NULL);
-    if (f != NULL) {
-        static uint8_t got[BODY_LEN + 16];
-        size_t n = fread(got, 1, sizeof(got), f);
-        fclose(f);
-        CHECK_EQ(n, BODY_LEN);
-        CHECK(n == BODY_LEN && memcmp(got, A.body, BODY_LEN) == 0);
-        unlink(path);
-    }
-    rmdir(dir);
+    ho_test_check_download(&g, "body", A.body, BODY_LEN);
+    ho_test_gtlsclient_cleanup(&g);
     ho_udp_rx_free(rx);
     ho_udp_close(&sock);
     ho_quic_endpoint_free(ep);

@@ -18,30 +18,15 @@
 #include "handoff/quic.h"
 #include "handoff/crypto.h"
 #include "quic/conn_int.h"
+#include "netsim.h"
 
-#define ONE_WAY HO_QUIC_MS(5)
-#define QMAX 16384
-#define CLIENT_PORT 40000
-#define SERVER_PORT 4433
+#define CLIENT_PORT NETSIM_CLIENT_PORT
 
-typedef struct wire {
-    ho_quic_time at;
-    bool to_client;
-    uint16_t from_port;   /* client side port (after NAT) */
-    uint16_t to_port;     /* server -> client: destination port */
-    size_t len;
-    uint8_t data[1500];
-} wire;
-
+/* One client and the server endpoint on netsim (5 ms each way, a 1500-byte
+ * MTU), and the topology around them: the ports the client receives on, a
+ * dead port, a muted client, and the bytes to and from a watched port. */
 typedef struct world {
-    ho_quic_endpoint *ep;
-    ho_quic_endpoint_config ecfg;
-    ho_quic_config ccfg;
-    ho_quic_conn *cl, *srv;
-    ho_quic_time now;
-    wire *q;
-    size_t qn;
-    uint16_t nat_port;         /* non-zero: client datagrams leave from this port */
+    netsim ns;
     uint16_t dead_port;        /* datagrams from/to this client port vanish */
     bool client_mute;          /* every client datagram vanishes */
     uint16_t live_ports[4];    /* the client receives on these ports */
@@ -49,28 +34,11 @@ typedef struct world {
     uint64_t sid;
     size_t total, sent, received;
     bool request_seen, fin, bad;
-    int srv_closed, cli_closed, cli_err, srv_err;
-    /* bytes per client-side port, as the server saw them */
-    uint64_t srv_rx_from[65536 / 1024], srv_tx_to[65536 / 1024];
     uint16_t watch_port;
     uint64_t watch_rx, watch_tx;
 } world;
 
-static ho_tls_config *server_tls, *client_tls;
-
 static uint8_t pattern(size_t i) { return (uint8_t)(i * 13 + (i >> 9)); }
-
-static void make_tls(void) { quic_test_tls("hq-test", &server_tls, &client_tls); }
-
-static void set_addr(struct sockaddr_storage *ss, socklen_t *len, uint16_t port)
-{
-    struct sockaddr_in *a = (struct sockaddr_in *)ss;
-    memset(ss, 0, sizeof(*ss));
-    a->sin_family = AF_INET;
-    a->sin_port = htons(port);
-    a->sin_addr.s_addr = htonl(0x7f000001);
-    *len = sizeof(*a);
-}
 
 static uint16_t port_of(const struct sockaddr_storage *ss) { return ntohs(((const struct sockaddr_in *)ss)->sin_port); }
 
@@ -78,74 +46,13 @@ static ho_quic_path client_path(uint16_t port)
 {
     ho_quic_path p;
     memset(&p, 0, sizeof(p));
-    set_addr(&p.local, &p.local_len, port);
-    set_addr(&p.remote, &p.remote_len, SERVER_PORT);
+    netsim_addr(&p.local, &p.local_len, port);
+    netsim_addr(&p.remote, &p.remote_len, NETSIM_SERVER_PORT);
     return p;
 }
 
-static void cb_closed(void *ctx, ho_quic_conn *c, int err)
-{
-    world *w = ctx;
-    if (c == w->cl) {
-        w->cli_closed++;
-        w->cli_err = err;
-    } else {
-        w->srv_closed++;
-        w->srv_err = err;
-    }
-}
-
-static void on_accept(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c)
-{
-    (void)ep;
-    ((world *)ctx)->srv = c;
-}
-static void on_free(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c)
-{
-    (void)ep;
-    world *w = ctx;
-    if (w->srv == c)
-        w->srv = NULL;
-}
-
-static void world_init(world *w, size_t total)
-{
-    memset(w, 0, sizeof(*w));
-    w->q = calloc(QMAX, sizeof(wire));
-    w->now = HO_QUIC_SEC(1000);
-    w->total = total;
-    w->live_ports[0] = CLIENT_PORT;
-    ho_quic_callbacks cb = {.ctx = w, .closed = cb_closed};
-    w->ccfg = (ho_quic_config){.is_server = false, .tls = client_tls, .server_name = "localhost", .callbacks = cb};
-    w->ecfg.conn = (ho_quic_config){.is_server = true, .tls = server_tls, .callbacks = cb};
-    memset(w->ecfg.static_secret, 0x33, sizeof(w->ecfg.static_secret));
-    w->ecfg.on_accept = on_accept;
-    w->ecfg.on_conn_free = on_free;
-    w->ecfg.ctx = w;
-    w->ep = ho_quic_endpoint_new(&w->ecfg);
-    ho_quic_path p = client_path(CLIENT_PORT);
-    w->cl = ho_quic_conn_new_client(&w->ccfg, &p, w->now);
-}
-
-static void world_free(world *w)
-{
-    ho_quic_conn_free(w->cl);
-    ho_quic_endpoint_free(w->ep);
-    free(w->q);
-}
-
-static void push(world *w, bool to_client, uint16_t from, uint16_t to, const uint8_t *p, size_t len)
-{
-    if (w->qn == QMAX || len > sizeof(w->q[0].data))
-        return;
-    wire *d = &w->q[w->qn++];
-    d->at = w->now + ONE_WAY;
-    d->to_client = to_client;
-    d->from_port = from;
-    d->to_port = to;
-    d->len = len;
-    memcpy(d->data, p, len);
-}
+/* The server's connection (NULL once freed). */
+static ho_quic_conn *srv(world *w) { return netsim_server_conn(&w->ns, 0); }
 
 static bool port_live(const world *w, uint16_t port)
 {
@@ -155,95 +62,112 @@ static bool port_live(const world *w, uint16_t port)
     return false;
 }
 
+/* Arrivals: dead and unlistened ports, a muted client; the watched port. */
+static bool arrive(netsim *ns, const netsim_pkt *p)
+{
+    world *w = ns->user;
+    if (p->dir == NETSIM_S2C)
+        return !port_live(w, p->port) || p->port == w->dead_port;
+    if (p->port == w->dead_port || w->client_mute)
+        return true;
+    if (p->port == w->watch_port)
+        w->watch_rx += p->len;
+    return false;
+}
+
+static bool endpoint_out(netsim *ns, const ho_quic_endpoint_out *out)
+{
+    world *w = ns->user;
+    if (port_of(&out->path.remote) == w->watch_port)
+        w->watch_tx += out->len;
+    return false;
+}
+
+static void app(netsim *ns);
+
+static void world_init(world *w, size_t total)
+{
+    memset(w, 0, sizeof(*w));
+    netsim_init(&w->ns, 1, "path");
+    netsim_link link = {.delay = HO_QUIC_MS(5), .mtu = 1500};
+    netsim_set_links(&w->ns, -1, &link);
+    /* the transfer is this test's own application */
+    w->ns.ecfg.conn.callbacks.stream_opened = NULL;
+    w->ns.app = app;
+    w->ns.deliver_hook = arrive;
+    w->ns.ep_out_hook = endpoint_out;
+    w->ns.user = w;
+    w->total = total;
+    w->live_ports[0] = CLIENT_PORT;
+    CHECK(netsim_start(&w->ns));
+    CHECK_EQ(netsim_add_client(&w->ns), 0);
+}
+
+static void world_free(world *w) { netsim_free(&w->ns); }
+
 /* Hands a client datagram to the server endpoint as coming from
- * 127.0.0.<host>:port. */
+ * 127.0.0.<host>:port (a port that is the client's from now on). */
 static void to_server_from(world *w, uint8_t host, uint16_t port, const uint8_t *p, size_t len)
 {
-    ho_quic_path sp;
-    memset(&sp, 0, sizeof(sp));
-    set_addr(&sp.local, &sp.local_len, SERVER_PORT);
-    set_addr(&sp.remote, &sp.remote_len, port);
-    ((struct sockaddr_in *)&sp.remote)->sin_addr.s_addr = htonl(0x7f000000u | host);
+    ho_quic_path sp = w->ns.spath[0];
+    netsim_client_port(&w->ns, 0, port);
+    struct sockaddr_in *a = (struct sockaddr_in *)&sp.remote;
+    a->sin_port = htons(port);
+    a->sin_addr.s_addr = htonl(0x7f000000u | host);
     if (port == w->watch_port)
         w->watch_rx += len;
-    ho_quic_endpoint_receive(w->ep, p, len, &sp, w->now);
+    ho_quic_endpoint_receive(w->ns.ep, p, len, &sp, w->ns.now);
 }
 
 static void to_server(world *w, uint16_t port, const uint8_t *p, size_t len) { to_server_from(w, 1, port, p, len); }
 
-static void flush(world *w);
+static void flush(world *w) { netsim_send(&w->ns); }
 
 /* The next client datagram in flight (the client is made to send one if
  * none is); NULL if there is none. */
-static const wire *client_dgram_in_flight(world *w)
+static const netsim_pkt *client_dgram_in_flight(world *w)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
-        for (size_t i = 0; i < w->qn; i++)
-            if (!w->q[i].to_client)
-                return &w->q[i];
+        const netsim_pkt *first = NULL;
+        for (size_t i = 0; i < w->ns.q.n; i++) {
+            const netsim_pkt *p = &w->ns.q.heap[i];
+            if (p->dir == NETSIM_C2S && (first == NULL || p->seq < first->seq))
+                first = p;
+        }
+        if (first != NULL)
+            return first;
         uint64_t id;
         size_t wr;
-        if (ho_quic_stream_open(w->cl, false, &id) == HO_OK)
-            ho_quic_stream_write(w->cl, id, "x", 1, true, &wr);
+        if (ho_quic_stream_open(w->ns.cl[0], false, &id) == HO_OK)
+            ho_quic_stream_write(w->ns.cl[0], id, "x", 1, true, &wr);
         flush(w);
     }
     return NULL;
 }
 
-static void deliver(world *w, const wire *d)
-{
-    if (d->to_client) {
-        if (!port_live(w, d->to_port) || d->to_port == w->dead_port)
-            return;
-        ho_quic_path cp = client_path(d->to_port);
-        ho_quic_conn_receive(w->cl, d->data, d->len, &cp, w->now);
-        return;
-    }
-    if (d->from_port == w->dead_port || w->client_mute)
-        return;
-    to_server(w, d->from_port, d->data, d->len);
-}
-
-static void flush(world *w)
-{
-    static uint8_t buf[64 * 1500];
-    size_t seg, n;
-    while ((n = ho_quic_conn_send(w->cl, buf, sizeof(buf), &seg, w->now)) > 0) {
-        uint16_t from = w->nat_port ? w->nat_port : port_of(&ho_quic_conn_send_path(w->cl)->local);
-        for (size_t off = 0; off < n; off += seg)
-            push(w, false, from, 0, buf + off, n - off < seg ? n - off : seg);
-    }
-    ho_quic_endpoint_out out = {.buf = buf, .cap = sizeof(buf)};
-    while (ho_quic_endpoint_send(w->ep, &out, w->now) > 0) {
-        uint16_t to = port_of(&out.path.remote);
-        if (to == w->watch_port)
-            w->watch_tx += out.len;
-        for (size_t off = 0; off < out.len; off += out.segment_size)
-            push(w, true, 0, to, out.buf + off, out.len - off < out.segment_size ? out.len - off : out.segment_size);
-    }
-}
-
 /* The applications: the client sends a request on stream 0, the server
  * answers with `total` pattern bytes, the client checks them. */
-static void app(world *w)
+static void app(netsim *ns)
 {
+    world *w = ns->user;
+    ho_quic_conn *cl = ns->cl[0], *sc = srv(w);
     static uint8_t buf[65536];
     size_t n, wr;
     bool fin;
-    if (w->cl != NULL && ho_quic_conn_handshake_done(w->cl) && w->sid == 0 && !w->request_seen) {
-        if (ho_quic_stream_open(w->cl, true, &w->sid) == HO_OK)
-            ho_quic_stream_write(w->cl, w->sid, "GET", 3, true, &wr);
+    if (cl != NULL && ho_quic_conn_handshake_done(cl) && w->sid == 0 && !w->request_seen) {
+        if (ho_quic_stream_open(cl, true, &w->sid) == HO_OK)
+            ho_quic_stream_write(cl, w->sid, "GET", 3, true, &wr);
         w->sid++; /* 0 means "not opened": store id + 1 */
     }
-    if (w->srv != NULL && w->sid != 0) {
+    if (sc != NULL && w->sid != 0) {
         uint64_t id = w->sid - 1;
-        if (!w->request_seen && ho_quic_stream_read(w->srv, id, buf, sizeof(buf), &n, &fin) == HO_OK && fin)
+        if (!w->request_seen && ho_quic_stream_read(sc, id, buf, sizeof(buf), &n, &fin) == HO_OK && fin)
             w->request_seen = true;
         while (w->request_seen && w->sent < w->total) {
             size_t k = w->total - w->sent < sizeof(buf) ? w->total - w->sent : sizeof(buf);
             for (size_t i = 0; i < k; i++)
                 buf[i] = pattern(w->sent + i);
-            if (ho_quic_stream_write(w->srv, id, buf, k, w->sent + k == w->total, &wr) != HO_OK && wr == 0)
+            if (ho_quic_stream_write(sc, id, buf, k, w->sent + k == w->total, &wr) != HO_OK && wr == 0)
                 break;
             w->sent += wr;
             if (wr < k)
@@ -251,7 +175,7 @@ static void app(world *w)
         }
     }
     if (w->sid != 0 && !w->fin) {
-        while (ho_quic_stream_read(w->cl, w->sid - 1, buf, sizeof(buf), &n, &fin) == HO_OK) {
+        while (ho_quic_stream_read(cl, w->sid - 1, buf, sizeof(buf), &n, &fin) == HO_OK) {
             for (size_t i = 0; i < n; i++)
                 if (buf[i] != pattern(w->received + i))
                     w->bad = true;
@@ -265,59 +189,27 @@ static void app(world *w)
 }
 
 typedef bool (*cond_fn)(world *w);
+static cond_fn run_cond;
+
+static bool world_cond(netsim *ns) { return run_cond(ns->user); }
 
 static bool run(world *w, cond_fn cond, ho_quic_time limit)
 {
-    ho_quic_time end = w->now + limit;
-    while (w->now < end) {
-        app(w);
-        flush(w);
-        if (cond != NULL && cond(w))
-            return true;
-        ho_quic_time next = HO_QUIC_TIME_NEVER;
-        for (size_t i = 0; i < w->qn; i++)
-            if (w->q[i].at < next)
-                next = w->q[i].at;
-        ho_quic_time t = ho_quic_conn_next_timeout(w->cl);
-        if (t < next)
-            next = t;
-        t = ho_quic_endpoint_next_timeout(w->ep);
-        if (t < next)
-            next = t;
-        if (next == HO_QUIC_TIME_NEVER)
-            break;
-        if (next > end) {
-            w->now = end;
-            break;
-        }
-        if (next > w->now)
-            w->now = next;
-        size_t k = 0;
-        for (size_t i = 0; i < w->qn; i++) {
-            if (w->q[i].at <= w->now)
-                deliver(w, &w->q[i]);
-            else
-                w->q[k++] = w->q[i];
-        }
-        w->qn = k;
-        if (ho_quic_conn_next_timeout(w->cl) <= w->now)
-            ho_quic_conn_handle_timeout(w->cl, w->now);
-        if (ho_quic_endpoint_next_timeout(w->ep) <= w->now)
-            ho_quic_endpoint_handle_timeout(w->ep, w->now);
-    }
-    return cond != NULL && cond(w);
+    run_cond = cond;
+    return netsim_run(&w->ns, cond != NULL ? world_cond : NULL, limit) && cond != NULL;
 }
 
 static bool confirmed(world *w)
 {
-    return w->srv != NULL && ho_quic_conn_handshake_confirmed(w->cl) && ho_quic_conn_handshake_confirmed(w->srv) &&
-           w->srv->local_cids[1].in_use && !w->srv->local_cids[1].new_pending && w->cl->peer_cids[1].in_use &&
-           w->srv->peer_cids[1].in_use;
+    ho_quic_conn *sc = srv(w), *cl = w->ns.cl[0];
+    return sc != NULL && ho_quic_conn_handshake_confirmed(cl) && ho_quic_conn_handshake_confirmed(sc) &&
+           sc->local_cids[1].in_use && !sc->local_cids[1].new_pending && cl->peer_cids[1].in_use &&
+           sc->peer_cids[1].in_use;
 }
 static bool got_300k(world *w) { return w->received >= 300000; }
 static bool done(world *w) { return w->fin; }
-static bool cli_closed(world *w) { return w->cli_closed > 0; }
-static bool srv_gone(world *w) { return w->srv == NULL; }
+static bool cli_closed(world *w) { return w->ns.cli_closed[0] > 0; }
+static bool srv_gone(world *w) { return srv(w) == NULL; }
 
 static size_t active_local(const ho_quic_conn *c, uint64_t *max_seq)
 {
@@ -336,7 +228,7 @@ static size_t active_local(const ho_quic_conn *c, uint64_t *max_seq)
  * addressed to `dcid`, handed to the endpoint from the client's port. */
 static void inject(world *w, const ho_quic_cid *dcid, const uint8_t *frames, size_t len)
 {
-    ho_quic_conn *c = w->cl;
+    ho_quic_conn *c = w->ns.cl[0];
     ho_quic_space *sp = &c->spaces[HO_QUIC_PN_SPACE_APPLICATION];
     ho_buf b;
     ho_buf_init(&b);
@@ -366,66 +258,66 @@ static void test_cids(void)
     world_init(&w, 0);
     CHECK(run(&w, confirmed, HO_QUIC_SEC(5)));
     uint64_t max_seq;
-    CHECK_EQ(active_local(w.srv, &max_seq), 2);
+    CHECK_EQ(active_local(srv(&w), &max_seq), 2);
     CHECK_EQ(max_seq, 1);
-    CHECK_EQ(active_local(w.cl, &max_seq), 2);
+    CHECK_EQ(active_local(w.ns.cl[0], &max_seq), 2);
     ho_quic_conn_stats st;
-    ho_quic_conn_get_stats(w.srv, &st);
+    ho_quic_conn_get_stats(srv(&w), &st);
     CHECK_EQ(st.cids_issued, 1);
     /* The client moves to the server's CID 1 and retires CID 0. */
-    ho_quic_cid old = w.cl->dcid;
-    CHECK(ho_quic_cid_switch_dcid(w.cl));
-    CHECK(!ho_quic_cid_eq(&old, &w.cl->dcid));
-    CHECK_EQ(w.cl->dcid_seq, 1);
+    ho_quic_cid old = w.ns.cl[0]->dcid;
+    CHECK(ho_quic_cid_switch_dcid(w.ns.cl[0]));
+    CHECK(!ho_quic_cid_eq(&old, &w.ns.cl[0]->dcid));
+    CHECK_EQ(w.ns.cl[0]->dcid_seq, 1);
     ho_quic_conn_stats before;
-    ho_quic_conn_get_stats(w.srv, &before);
+    ho_quic_conn_get_stats(srv(&w), &before);
     w.total = 50000;
     CHECK(run(&w, done, HO_QUIC_SEC(5)));
     CHECK(!w.bad);
-    ho_quic_conn_get_stats(w.srv, &st);
+    ho_quic_conn_get_stats(srv(&w), &st);
     CHECK(st.packets_received > before.packets_received); /* routed by CID 1 */
     CHECK_EQ(st.cids_retired, 1);
     CHECK_EQ(st.cids_issued, 2);
-    CHECK_EQ(active_local(w.srv, &max_seq), 2);
+    CHECK_EQ(active_local(srv(&w), &max_seq), 2);
     CHECK_EQ(max_seq, 2);
-    CHECK(!ho_quic_cid_is_ours(w.srv, &old));
+    CHECK(!ho_quic_cid_is_ours(srv(&w), &old));
     /* The client got the replacement. */
     bool have2 = false;
     for (size_t i = 0; i < HO_QUIC_PEER_CIDS_MAX; i++)
-        have2 |= w.cl->peer_cids[i].in_use && w.cl->peer_cids[i].seq == 2;
+        have2 |= w.ns.cl[0]->peer_cids[i].in_use && w.ns.cl[0]->peer_cids[i].seq == 2;
     CHECK(have2);
     /* The endpoint still routes the retired CID 0 to the connection for a
      * while (a packet sent before the retirement may arrive after it):
      * the connection drops it, and no stateless reset kills it. */
     ho_quic_endpoint_stats es;
-    ho_quic_endpoint_get_stats(w.ep, &es);
+    ho_quic_endpoint_get_stats(w.ns.ep, &es);
     uint64_t resets = es.resets_sent;
     uint8_t pkt[60];
     ho_random(pkt, sizeof(pkt));
     pkt[0] = 0x40;
     memcpy(pkt + 1, old.data, old.len);
     ho_quic_conn_stats cs0, cs1;
-    ho_quic_conn_get_stats(w.srv, &cs0);
+    ho_quic_conn_get_stats(srv(&w), &cs0);
     to_server(&w, CLIENT_PORT, pkt, sizeof(pkt));
-    ho_quic_endpoint_get_stats(w.ep, &es);
+    ho_quic_endpoint_get_stats(w.ns.ep, &es);
     CHECK_EQ(es.resets_sent, resets);
-    ho_quic_conn_get_stats(w.srv, &cs1);
+    ho_quic_conn_get_stats(srv(&w), &cs1);
     CHECK_EQ(cs1.packets_dropped, cs0.packets_dropped + 1);
-    CHECK(!ho_quic_conn_is_closing(w.srv));
+    CHECK(!ho_quic_conn_is_closing(srv(&w)));
     /* §19.16: a sequence number never issued is PROTOCOL_VIOLATION. */
     uint8_t rc[2] = {HO_QUIC_FT_RETIRE_CONNECTION_ID, 9};
-    inject(&w, &w.cl->dcid, rc, sizeof(rc));
-    CHECK(ho_quic_conn_is_closing(w.srv));
-    CHECK_EQ(ho_quic_conn_error(w.srv), HO_ERR_QUIC(HO_QUIC_PROTOCOL_VIOLATION));
+    inject(&w, &w.ns.cl[0]->dcid, rc, sizeof(rc));
+    CHECK(ho_quic_conn_is_closing(srv(&w)));
+    CHECK_EQ(ho_quic_conn_error(srv(&w)), HO_ERR_QUIC(HO_QUIC_PROTOCOL_VIOLATION));
     world_free(&w);
 
     /* §19.16: retiring the CID the packet was sent to is PROTOCOL_VIOLATION. */
     world_init(&w, 0);
     CHECK(run(&w, confirmed, HO_QUIC_SEC(5)));
     uint8_t rc0[2] = {HO_QUIC_FT_RETIRE_CONNECTION_ID, 0};
-    inject(&w, &w.cl->dcid, rc0, sizeof(rc0)); /* dcid is CID 0 */
-    CHECK(ho_quic_conn_is_closing(w.srv));
-    CHECK_EQ(ho_quic_conn_error(w.srv), HO_ERR_QUIC(HO_QUIC_PROTOCOL_VIOLATION));
+    inject(&w, &w.ns.cl[0]->dcid, rc0, sizeof(rc0)); /* dcid is CID 0 */
+    CHECK(ho_quic_conn_is_closing(srv(&w)));
+    CHECK_EQ(ho_quic_conn_error(srv(&w)), HO_ERR_QUIC(HO_QUIC_PROTOCOL_VIOLATION));
     world_free(&w);
 
     /* Retire Prior To (§5.1.2): the server retires everything below 5; the
@@ -439,36 +331,36 @@ static void test_cids(void)
     nc.new_connection_id.cid.len = 8;
     memset(nc.new_connection_id.cid.data, 0x55, 8);
     memset(nc.new_connection_id.reset_token, 0x66, 16);
-    CHECK_EQ(ho_quic_cid_on_new(w.cl, &nc), HO_OK);
-    CHECK_EQ(w.cl->dcid_seq, 5);
-    CHECK_EQ(w.cl->nretire_pending, 2);
+    CHECK_EQ(ho_quic_cid_on_new(w.ns.cl[0], &nc), HO_OK);
+    CHECK_EQ(w.ns.cl[0]->dcid_seq, 5);
+    CHECK_EQ(w.ns.cl[0]->nretire_pending, 2);
     ho_quic_frame f;
-    CHECK(ho_quic_cid_next_frame(w.cl, &f));
+    CHECK(ho_quic_cid_next_frame(w.ns.cl[0], &f));
     CHECK_EQ(f.type, HO_QUIC_FT_RETIRE_CONNECTION_ID);
     /* A CID below Retire Prior To arriving late is retired at once. */
     nc.new_connection_id.seq = 3;
     nc.new_connection_id.retire_prior_to = 0;
     memset(nc.new_connection_id.cid.data, 0x33, 8);
-    CHECK_EQ(ho_quic_cid_on_new(w.cl, &nc), HO_OK);
-    CHECK_EQ(w.cl->nretire_pending, 3);
+    CHECK_EQ(ho_quic_cid_on_new(w.ns.cl[0], &nc), HO_OK);
+    CHECK_EQ(w.ns.cl[0]->nretire_pending, 3);
     world_free(&w);
 
     /* A retransmitted NEW_CONNECTION_ID for a CID we already retired does
      * not bring it back (we would use a CID the peer forgot). */
     world_init(&w, 0);
     CHECK(run(&w, confirmed, HO_QUIC_SEC(5)));
-    ho_quic_peer_cid first = w.cl->peer_cids[0];
-    CHECK(ho_quic_cid_switch_dcid(w.cl));
+    ho_quic_peer_cid first = w.ns.cl[0]->peer_cids[0];
+    CHECK(ho_quic_cid_switch_dcid(w.ns.cl[0]));
     nc.new_connection_id.seq = first.seq;
     nc.new_connection_id.retire_prior_to = 0;
     nc.new_connection_id.cid = first.cid;
     memset(nc.new_connection_id.reset_token, 0x77, 16);
-    CHECK_EQ(ho_quic_cid_on_new(w.cl, &nc), HO_OK);
+    CHECK_EQ(ho_quic_cid_on_new(w.ns.cl[0], &nc), HO_OK);
     size_t active = 0;
     for (size_t k = 0; k < HO_QUIC_PEER_CIDS_MAX; k++)
-        active += w.cl->peer_cids[k].in_use;
+        active += w.ns.cl[0]->peer_cids[k].in_use;
     CHECK_EQ(active, 1);
-    CHECK(!ho_quic_cid_spare_available(w.cl));
+    CHECK(!ho_quic_cid_spare_available(w.ns.cl[0]));
     world_free(&w);
 }
 
@@ -481,26 +373,25 @@ static void test_reset_client(void)
     world w;
     world_init(&w, 0);
     CHECK(run(&w, confirmed, HO_QUIC_SEC(5)));
-    CHECK(ho_quic_cid_switch_dcid(w.cl)); /* the token checked comes from NEW_CONNECTION_ID */
-    ho_quic_endpoint_free(w.ep);
-    w.srv = NULL;
-    w.ep = ho_quic_endpoint_new(&w.ecfg);
+    CHECK(ho_quic_cid_switch_dcid(w.ns.cl[0])); /* the token checked comes from NEW_CONNECTION_ID */
+    ho_quic_endpoint_free(w.ns.ep);
+    w.ns.ep = ho_quic_endpoint_new(&w.ns.ecfg);
     w.total = 1000;
     w.sid = 0;
     uint64_t id;
     size_t wr;
-    CHECK_EQ(ho_quic_stream_open(w.cl, true, &id), HO_OK);
-    ho_quic_stream_write(w.cl, id, "again", 5, true, &wr);
+    CHECK_EQ(ho_quic_stream_open(w.ns.cl[0], true, &id), HO_OK);
+    ho_quic_stream_write(w.ns.cl[0], id, "again", 5, true, &wr);
     CHECK(run(&w, cli_closed, HO_QUIC_SEC(10)));
-    CHECK_EQ(w.cli_err, HO_ERR_QUIC_STATELESS_RESET);
-    CHECK_EQ(ho_quic_conn_error(w.cl), HO_ERR_QUIC_STATELESS_RESET);
+    CHECK_EQ(w.ns.cli_close_err[0], HO_ERR_QUIC_STATELESS_RESET);
+    CHECK_EQ(ho_quic_conn_error(w.ns.cl[0]), HO_ERR_QUIC_STATELESS_RESET);
     ho_quic_endpoint_stats es;
-    ho_quic_endpoint_get_stats(w.ep, &es);
+    ho_quic_endpoint_get_stats(w.ns.ep, &es);
     CHECK(es.resets_sent >= 1);
     /* Draining: nothing more is sent. */
     uint8_t buf[1500];
     size_t seg;
-    CHECK_EQ(ho_quic_conn_send(w.cl, buf, sizeof(buf), &seg, w.now), 0);
+    CHECK_EQ(ho_quic_conn_send(w.ns.cl[0], buf, sizeof(buf), &seg, w.ns.now), 0);
     world_free(&w);
 }
 
@@ -515,27 +406,27 @@ static void test_nat_rebinding(void)
     world_init(&w, 2000000);
     CHECK(run(&w, got_300k, HO_QUIC_SEC(10)));
     CHECK(!w.fin);
-    w.nat_port = 50001;
+    w.ns.nat_port[0] = 50001;
     w.live_ports[0] = 50001; /* the old port is unreachable now */
     CHECK(run(&w, done, HO_QUIC_SEC(30)));
     CHECK(!w.bad);
     CHECK_EQ(w.received, 2000000);
     ho_quic_conn_stats st;
-    ho_quic_conn_get_stats(w.srv, &st);
+    ho_quic_conn_get_stats(srv(&w), &st);
     CHECK_EQ(st.migrations, 1);
     CHECK(st.path_challenges_sent >= 1);
     CHECK_EQ(st.paths_validated, 1);
     CHECK_EQ(st.path_validation_failures, 0);
-    CHECK_EQ(port_of(&ho_quic_conn_path(w.srv)->remote), 50001);
-    CHECK_EQ(w.srv->dcid_seq, 1); /* §9.5: a new CID for the new path */
+    CHECK_EQ(port_of(&ho_quic_conn_path(srv(&w))->remote), 50001);
+    CHECK_EQ(srv(&w)->dcid_seq, 1); /* §9.5: a new CID for the new path */
     fprintf(stderr, "nat rebinding: 2 MB in %.3f s virtual, server sent %llu challenges\n",
-            (double)(w.now - HO_QUIC_SEC(1000)) / 1e9, (unsigned long long)st.path_challenges_sent);
+            (double)(w.ns.now - HO_QUIC_SEC(1000)) / 1e9, (unsigned long long)st.path_challenges_sent);
 
     /* Server-side stateless reset detection (§10.3.1), routed by token. */
     const ho_quic_peer_cid *p = NULL;
     for (size_t i = 0; i < HO_QUIC_PEER_CIDS_MAX; i++)
-        if (w.srv->peer_cids[i].in_use && w.srv->peer_cids[i].seq == w.srv->dcid_seq)
-            p = &w.srv->peer_cids[i];
+        if (srv(&w)->peer_cids[i].in_use && srv(&w)->peer_cids[i].seq == srv(&w)->dcid_seq)
+            p = &srv(&w)->peer_cids[i];
     CHECK(p != NULL);
     if (p != NULL) {
         uint8_t reset[40];
@@ -543,11 +434,11 @@ static void test_nat_rebinding(void)
         reset[0] = (uint8_t)((reset[0] & 0x3f) | 0x40);
         memcpy(reset + sizeof(reset) - 16, p->token, 16);
         to_server(&w, 50001, reset, sizeof(reset));
-        CHECK_EQ(w.srv_err, 0);
-        CHECK(ho_quic_conn_is_closing(w.srv));
-        CHECK_EQ(ho_quic_conn_error(w.srv), HO_ERR_QUIC_STATELESS_RESET);
+        CHECK_EQ(w.ns.srv_close_err[0], 0);
+        CHECK(ho_quic_conn_is_closing(srv(&w)));
+        CHECK_EQ(ho_quic_conn_error(srv(&w)), HO_ERR_QUIC_STATELESS_RESET);
         CHECK(run(&w, srv_gone, HO_QUIC_SEC(10)));
-        CHECK_EQ(w.srv_err, HO_ERR_QUIC_STATELESS_RESET);
+        CHECK_EQ(w.ns.srv_close_err[0], HO_ERR_QUIC_STATELESS_RESET);
     }
     world_free(&w);
 }
@@ -561,49 +452,49 @@ static void test_active_migration(void)
     w.live_ports[1] = 41000;
     /* Before the handshake is confirmed it is refused (§9). */
     ho_quic_path np = client_path(41000);
-    CHECK_EQ(ho_quic_conn_migrate(w.cl, &np, w.now), HO_ERR_WOULD_BLOCK);
+    CHECK_EQ(ho_quic_conn_migrate(w.ns.cl[0], &np, w.ns.now), HO_ERR_WOULD_BLOCK);
     CHECK(run(&w, got_300k, HO_QUIC_SEC(10)));
-    ho_quic_cid before = w.cl->dcid;
+    ho_quic_cid before = w.ns.cl[0]->dcid;
     ho_quic_conn_stats pre;
-    ho_quic_conn_get_stats(w.cl, &pre);
+    ho_quic_conn_get_stats(w.ns.cl[0], &pre);
     CHECK(pre.max_datagram_size > 1200); /* DPLPMTUD raised it on the old path */
-    CHECK_EQ(ho_quic_conn_migrate(w.cl, &np, w.now), HO_OK);
-    CHECK(!ho_quic_cid_eq(&before, &w.cl->dcid));
+    CHECK_EQ(ho_quic_conn_migrate(w.ns.cl[0], &np, w.ns.now), HO_OK);
+    CHECK(!ho_quic_cid_eq(&before, &w.ns.cl[0]->dcid));
     /* RFC 9000 §14.3: the new path starts again at the base size. */
-    ho_quic_conn_get_stats(w.cl, &pre);
+    ho_quic_conn_get_stats(w.ns.cl[0], &pre);
     CHECK_EQ(pre.max_datagram_size, 1200);
     /* No second unused CID until the server replaces the retired one. */
-    CHECK_EQ(ho_quic_conn_migrate(w.cl, &np, w.now), HO_ERR_WOULD_BLOCK);
+    CHECK_EQ(ho_quic_conn_migrate(w.ns.cl[0], &np, w.ns.now), HO_ERR_WOULD_BLOCK);
     CHECK(run(&w, done, HO_QUIC_SEC(30)));
     CHECK(!w.bad);
     CHECK_EQ(w.received, 2000000);
     ho_quic_conn_stats cs, ss;
-    ho_quic_conn_get_stats(w.cl, &cs);
-    ho_quic_conn_get_stats(w.srv, &ss);
+    ho_quic_conn_get_stats(w.ns.cl[0], &cs);
+    ho_quic_conn_get_stats(srv(&w), &ss);
     CHECK_EQ(cs.migrations, 1);
     CHECK_EQ(cs.paths_validated, 1);
     CHECK_EQ(ss.migrations, 1);
     CHECK_EQ(ss.paths_validated, 1);
-    CHECK_EQ(port_of(&ho_quic_conn_path(w.srv)->remote), 41000);
-    CHECK_EQ(port_of(&ho_quic_conn_path(w.cl)->local), 41000);
+    CHECK_EQ(port_of(&ho_quic_conn_path(srv(&w))->remote), 41000);
+    CHECK_EQ(port_of(&ho_quic_conn_path(w.ns.cl[0])->local), 41000);
     /* The server replaced the retired CID: a second migration works. */
     ho_quic_path np2 = client_path(42000);
     w.live_ports[2] = 42000;
-    CHECK_EQ(ho_quic_conn_migrate(w.cl, &np2, w.now), HO_OK);
+    CHECK_EQ(ho_quic_conn_migrate(w.ns.cl[0], &np2, w.ns.now), HO_OK);
     run(&w, NULL, HO_QUIC_SEC(2));
-    ho_quic_conn_get_stats(w.srv, &ss);
+    ho_quic_conn_get_stats(srv(&w), &ss);
     CHECK_EQ(ss.migrations, 2);
     CHECK_EQ(ss.paths_validated, 2);
-    CHECK_EQ(port_of(&ho_quic_conn_path(w.srv)->remote), 42000);
+    CHECK_EQ(port_of(&ho_quic_conn_path(srv(&w))->remote), 42000);
     world_free(&w);
 
     /* disable_active_migration from the server (§18.2): refused. */
     world_init(&w, 0);
-    ho_quic_endpoint_free(w.ep);
-    w.ecfg.conn.disable_active_migration = true;
-    w.ep = ho_quic_endpoint_new(&w.ecfg);
+    ho_quic_endpoint_free(w.ns.ep);
+    w.ns.ecfg.conn.disable_active_migration = true;
+    w.ns.ep = ho_quic_endpoint_new(&w.ns.ecfg);
     CHECK(run(&w, confirmed, HO_QUIC_SEC(5)));
-    CHECK_EQ(ho_quic_conn_migrate(w.cl, &np, w.now), HO_ERR_INVALID_ARG);
+    CHECK_EQ(ho_quic_conn_migrate(w.ns.cl[0], &np, w.ns.now), HO_ERR_INVALID_ARG);
     world_free(&w);
 }
 
@@ -617,17 +508,17 @@ static void test_validation_fails(void)
     CHECK(run(&w, got_300k, HO_QUIC_SEC(10)));
     ho_quic_path np = client_path(41000);
     w.dead_port = 41000;
-    CHECK_EQ(ho_quic_conn_migrate(w.cl, &np, w.now), HO_OK);
+    CHECK_EQ(ho_quic_conn_migrate(w.ns.cl[0], &np, w.ns.now), HO_OK);
     CHECK(run(&w, done, HO_QUIC_SEC(60)));
     CHECK(!w.bad);
     ho_quic_conn_stats cs, ss;
-    ho_quic_conn_get_stats(w.cl, &cs);
-    ho_quic_conn_get_stats(w.srv, &ss);
+    ho_quic_conn_get_stats(w.ns.cl[0], &cs);
+    ho_quic_conn_get_stats(srv(&w), &ss);
     CHECK_EQ(cs.migrations, 1);
     CHECK_EQ(cs.paths_validated, 0);
     CHECK_EQ(cs.path_validation_failures, 1);
     CHECK(cs.path_challenges_sent >= 2); /* retransmitted */
-    CHECK_EQ(port_of(&ho_quic_conn_path(w.cl)->local), CLIENT_PORT);
+    CHECK_EQ(port_of(&ho_quic_conn_path(w.ns.cl[0])->local), CLIENT_PORT);
     CHECK_EQ(ss.migrations, 0);
     world_free(&w);
 }
@@ -644,7 +535,7 @@ static void test_spoofed_address(void)
     CHECK(run(&w, got_300k, HO_QUIC_SEC(10)));
     /* Copy the next client datagram in flight and deliver it from port 666
      * first. */
-    const wire *d = client_dgram_in_flight(&w);
+    const netsim_pkt *d = client_dgram_in_flight(&w);
     CHECK(d != NULL);
     if (d == NULL) {
         world_free(&w);
@@ -653,31 +544,31 @@ static void test_spoofed_address(void)
     w.watch_port = 666;
     to_server(&w, 666, d->data, d->len);
     ho_quic_conn_stats ss;
-    ho_quic_conn_get_stats(w.srv, &ss);
+    ho_quic_conn_get_stats(srv(&w), &ss);
     CHECK_EQ(ss.migrations, 1);
-    CHECK(w.srv->rec.rtt.has_sample); /* §9.4: a port change may keep the RTT estimate */
-    CHECK_EQ(port_of(&ho_quic_conn_path(w.srv)->remote), 666);
+    CHECK(srv(&w)->rec.rtt.has_sample); /* §9.4: a port change may keep the RTT estimate */
+    CHECK_EQ(port_of(&ho_quic_conn_path(srv(&w))->remote), 666);
     CHECK(run(&w, done, HO_QUIC_SEC(30)));
     CHECK(!w.bad);
     CHECK(w.watch_rx > 0);
     CHECK(w.watch_tx <= 3 * w.watch_rx);
     fprintf(stderr, "spoofed address: received %llu bytes from it, sent %llu there\n",
             (unsigned long long)w.watch_rx, (unsigned long long)w.watch_tx);
-    CHECK_EQ(port_of(&ho_quic_conn_path(w.srv)->remote), CLIENT_PORT);
+    CHECK_EQ(port_of(&ho_quic_conn_path(srv(&w))->remote), CLIENT_PORT);
 
     /* A probing packet (PATH_CHALLENGE only) from port 777: answered there,
      * padded within 3x, no migration. */
-    ho_quic_conn_get_stats(w.srv, &ss);
+    ho_quic_conn_get_stats(srv(&w), &ss);
     uint64_t migrations = ss.migrations;
-    ho_quic_space *sp = &w.cl->spaces[HO_QUIC_PN_SPACE_APPLICATION];
+    ho_quic_space *sp = &w.ns.cl[0]->spaces[HO_QUIC_PN_SPACE_APPLICATION];
     ho_buf b;
     ho_buf_init(&b);
     ho_quic_header h = {0};
     h.type = HO_QUIC_PKT_1RTT;
-    h.dcid = w.cl->dcid;
+    h.dcid = w.ns.cl[0]->dcid;
     h.pn = sp->next_pn++;
     h.pn_len = 4;
-    h.key_phase = w.cl->kp.tx_phase;
+    h.key_phase = w.ns.cl[0]->kp.tx_phase;
     size_t start;
     CHECK_EQ(ho_quic_header_write(&b, &h, &start), HO_OK);
     uint8_t pc[9] = {HO_QUIC_FT_PATH_CHALLENGE, 9, 8, 7, 6, 5, 4, 3, 2};
@@ -688,11 +579,11 @@ static void test_spoofed_address(void)
     to_server(&w, 777, b.data, b.len);
     ho_buf_free(&b);
     flush(&w);
-    ho_quic_conn_get_stats(w.srv, &ss);
+    ho_quic_conn_get_stats(srv(&w), &ss);
     CHECK_EQ(ss.migrations, migrations);
     CHECK(w.watch_tx > 0);
     CHECK(w.watch_tx <= 3 * w.watch_rx);
-    CHECK_EQ(port_of(&ho_quic_conn_path(w.srv)->remote), CLIENT_PORT);
+    CHECK_EQ(port_of(&ho_quic_conn_path(srv(&w))->remote), CLIENT_PORT);
     world_free(&w);
 }
 
@@ -705,21 +596,21 @@ static void test_server_validation_fails(void)
     world w;
     world_init(&w, 1000000);
     CHECK(run(&w, got_300k, HO_QUIC_SEC(10)));
-    const wire *d = client_dgram_in_flight(&w);
+    const netsim_pkt *d = client_dgram_in_flight(&w);
     CHECK(d != NULL);
     if (d != NULL)
         to_server(&w, 666, d->data, d->len);
     w.client_mute = true;
     ho_quic_conn_stats ss;
-    ho_quic_conn_get_stats(w.srv, &ss);
+    ho_quic_conn_get_stats(srv(&w), &ss);
     CHECK_EQ(ss.migrations, 1);
-    CHECK_EQ(port_of(&ho_quic_conn_path(w.srv)->remote), 666);
+    CHECK_EQ(port_of(&ho_quic_conn_path(srv(&w))->remote), 666);
     run(&w, NULL, HO_QUIC_SEC(6));
-    ho_quic_conn_get_stats(w.srv, &ss);
+    ho_quic_conn_get_stats(srv(&w), &ss);
     CHECK_EQ(ss.path_validation_failures, 1);
     CHECK_EQ(ss.paths_validated, 0);
     CHECK(ss.path_challenges_sent >= 1);
-    CHECK_EQ(port_of(&ho_quic_conn_path(w.srv)->remote), CLIENT_PORT);
+    CHECK_EQ(port_of(&ho_quic_conn_path(srv(&w))->remote), CLIENT_PORT);
     w.client_mute = false;
     CHECK(run(&w, done, HO_QUIC_SEC(30)));
     CHECK(!w.bad);
@@ -736,41 +627,41 @@ static void test_new_ip(void)
     world w;
     world_init(&w, 1000000);
     CHECK(run(&w, got_300k, HO_QUIC_SEC(10)));
-    CHECK(w.srv->rec.rtt.has_sample);
-    CHECK(w.srv->cc.cwnd > ho_quic_cc_initial_window(1200));
-    const wire *d = client_dgram_in_flight(&w);
+    CHECK(srv(&w)->rec.rtt.has_sample);
+    CHECK(srv(&w)->cc.cwnd > ho_quic_cc_initial_window(1200));
+    const netsim_pkt *d = client_dgram_in_flight(&w);
     CHECK(d != NULL);
     if (d != NULL)
         to_server_from(&w, 2, CLIENT_PORT, d->data, d->len);
     ho_quic_conn_stats ss;
-    ho_quic_conn_get_stats(w.srv, &ss);
+    ho_quic_conn_get_stats(srv(&w), &ss);
     CHECK_EQ(ss.migrations, 1);
-    CHECK(!w.srv->rec.rtt.has_sample);
-    CHECK_EQ(w.srv->cc.cwnd, ho_quic_cc_initial_window(1200));
+    CHECK(!srv(&w)->rec.rtt.has_sample);
+    CHECK_EQ(srv(&w)->cc.cwnd, ho_quic_cc_initial_window(1200));
     /* The real client goes on from 127.0.0.1: the server returns to it. */
     CHECK(run(&w, done, HO_QUIC_SEC(30)));
     CHECK(!w.bad);
     world_free(&w);
 
     world_init(&w, 1000000);
-    ho_quic_endpoint_free(w.ep);
-    w.ecfg.conn.disable_active_migration = true;
-    w.ep = ho_quic_endpoint_new(&w.ecfg);
+    ho_quic_endpoint_free(w.ns.ep);
+    w.ns.ecfg.conn.disable_active_migration = true;
+    w.ns.ep = ho_quic_endpoint_new(&w.ns.ecfg);
     CHECK(run(&w, got_300k, HO_QUIC_SEC(10)));
     d = client_dgram_in_flight(&w);
     CHECK(d != NULL);
-    ho_quic_conn_get_stats(w.srv, &ss);
+    ho_quic_conn_get_stats(srv(&w), &ss);
     uint64_t dropped = ss.packets_dropped;
     if (d != NULL)
         to_server_from(&w, 2, CLIENT_PORT, d->data, d->len);
-    ho_quic_conn_get_stats(w.srv, &ss);
+    ho_quic_conn_get_stats(srv(&w), &ss);
     CHECK_EQ(ss.migrations, 0);
     CHECK_EQ(ss.packets_dropped, dropped + 1);
-    w.nat_port = 50001;
+    w.ns.nat_port[0] = 50001;
     w.live_ports[0] = 50001;
     CHECK(run(&w, done, HO_QUIC_SEC(30)));
     CHECK(!w.bad);
-    ho_quic_conn_get_stats(w.srv, &ss);
+    ho_quic_conn_get_stats(srv(&w), &ss);
     CHECK_EQ(ss.migrations, 1);
     CHECK_EQ(ss.paths_validated, 1);
     world_free(&w);
@@ -778,7 +669,7 @@ static void test_new_ip(void)
 
 int main(void)
 {
-    make_tls();
+    netsim_global_init();
     RUN(test_cids);
     RUN(test_reset_client);
     RUN(test_nat_rebinding);
@@ -787,7 +678,6 @@ int main(void)
     RUN(test_spoofed_address);
     RUN(test_new_ip);
     RUN(test_server_validation_fails);
-    ho_tls_config_free(server_tls);
-    ho_tls_config_free(client_tls);
+    netsim_global_free();
     return ho_test_summary("test_quic_path");
 }
