@@ -180,7 +180,7 @@ HO_API void ho_server_stats_json(const ho_server_stats *st, ho_buf *out);
 HO_API int ho_conn_write(ho_conn *c, const void *data, size_t len);
 /* Queues len bytes that stay valid and unchanged until the connection is
  * freed (a static file loaded at set-up): they are sent by reference as the
- * socket drains, sealed REF_CHUNK (64 KiB) at a time over userspace TLS,
+ * socket drains, sealed 48 KiB (three records) at a time over userspace TLS,
  * sent straight from memory on a plaintext or kTLS socket. Nothing may be
  * written after them until they are out: HO_ERR_INVALID_ARG while one is
  * queued (see ho_conn_writable). */

@@ -17,7 +17,7 @@ enum {
     OUT_HIGH_WATER = 256 * 1024,
     /* A body queued by reference (ho_conn_write_ref) is sealed into the
      * userspace TLS output this much at a time, as the socket drains. */
-    REF_CHUNK = 64 * 1024,
+    REF_CHUNK = 48 * 1024, /* three full records */
     DRAIN_TIMEOUT_MS = 2000,
 };
 
