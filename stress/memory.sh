@@ -94,13 +94,20 @@ client() {
 }
 
 # ---- handoff -----------------------------------------------------------------
-HO_PORT=$(free_port)
-ho_start handoff --bind 127.0.0.1 --port 0 --http-port 0 --tls-port "$HO_PORT" --no-h3 --threads "$THREADS" \
-    --cert "$BT/cert.pem" --key "$BT/key.pem" --static "$BT/www/static"
-HO_PID=$BENCH_PID
-wait_port "$HO_PORT" "$HO_PID" 20 || die "handoff did not listen: $(tail -5 "$BT/handoff.log")"
+# fresh_handoff: a new server for each attack (a heap grown by one would hide the next);
+# HO_PORT, HO_PID.
+fresh_handoff() {
+    [ -n "${HO_PID:-}" ] && stop_pid "$HO_PID"
+    HO_PORT=$(free_port)
+    ho_start handoff --bind 127.0.0.1 --port 0 --http-port 0 --tls-port "$HO_PORT" --no-h3 --threads "$THREADS" \
+        --cert "$BT/cert.pem" --key "$BT/key.pem" --static "$BT/www/static"
+    HO_PID=$BENCH_PID
+    wait_port "$HO_PORT" "$HO_PID" 20 || die "handoff did not listen: $(tail -5 "$BT/handoff.log")"
+}
+HO_PID=""
 echo "# handoff $HANDOFF, $THREADS I/O threads; per-connection bound $PER_CONN_KB KiB"
 
+fresh_handoff
 base=$(settle "$HO_PID")
 if client slow slow 127.0.0.1 "$HO_PORT" "$SLOW" /static/big4m.bin; then
     now=$(settle "$HO_PID")
@@ -112,6 +119,7 @@ else
 fi
 stop_pid "$CL_PID"
 
+fresh_handoff
 base=$(settle "$HO_PID")
 if client pipe pipeline 127.0.0.1 "$HO_PORT" "$PIPE" /static/f16k.bin; then
     now=$(settle "$HO_PID")
@@ -138,6 +146,7 @@ idle_storm() {
         sleep 0.2
     done
 }
+fresh_handoff
 if idle_storm idle "$HO_PID" "$HO_PORT"; then
     verdict idle_tls "$IDLE idle TLS connections: $PER KiB/conn (goal $IDLE_GOAL_KB, bound $IDLE_KB)" "$(le "$PER" "$IDLE_KB")"
     verdict after_storm "RSS pre $((PRE / 1024)) MiB, peak $((PEAK / 1024)) MiB, after $((AFTER / 1024)) MiB, bound 1.10 x pre + $((CACHE_KB / 1024)) MiB" \
