@@ -827,13 +827,15 @@ enum {
     TRIM_INTERVAL_MS = 1000, /* at most this often per thread */
 };
 
-void io_conn_trim_heap(io_thread *t)
+int64_t io_conn_trim_heap(io_thread *t)
 {
     if (t->nconns > t->trim_peak)
         t->trim_peak = t->nconns;
-    if (t->trim_peak - t->nconns < TRIM_MIN_DROP || t->nconns > t->trim_peak / 2 ||
-        t->now_ms - t->trim_last_ms < TRIM_INTERVAL_MS)
-        return;
+    if (t->trim_peak - t->nconns < TRIM_MIN_DROP || t->nconns > t->trim_peak / 2)
+        return -1;
+    int64_t due = t->trim_last_ms + TRIM_INTERVAL_MS - t->now_ms;
+    if (due > 0)
+        return due; /* the loop wakes up for it, even with no timer armed */
     /* Half the connections of the peak or more are gone: the allocator
      * keeps their memory unless told (freed chunks below the top of an
      * arena stay mapped). malloc_trim also releases the free pages inside
@@ -842,4 +844,5 @@ void io_conn_trim_heap(io_thread *t)
     t->trim_peak = t->nconns;
     t->trim_last_ms = t->now_ms;
     STAT_ADD(t, trims, 1);
+    return -1;
 }

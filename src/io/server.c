@@ -254,7 +254,7 @@ static void *io_thread_main(void *arg)
         wait = min_wait(wait, ho_timer_queue_expire(&t->request_q, t->now_ms));
         wait = min_wait(wait, ho_timer_queue_expire(&t->drain_q, t->now_ms));
         wait = min_wait(wait, ho_timer_queue_expire(&t->send_q, t->now_ms));
-        io_conn_trim_heap(t);
+        wait = min_wait(wait, io_conn_trim_heap(t));
         /* QUIC: timers, the application's output, sends. */
         wait = min_wait(wait, io_quic_thread_tick(t));
         if (t->stopping) {

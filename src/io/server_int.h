@@ -137,8 +137,9 @@ void io_conn_accept(io_thread *t, const ho_listen_spec *spec, int fd);
 void io_conn_close_now(ho_conn *c);
 void io_conn_begin_shutdown(ho_conn *c);
 /* Gives freed heap back to the system once many connections have closed
- * since the last peak (at most once a second). */
-void io_conn_trim_heap(io_thread *t);
+ * since the last peak (at most once a second). Returns ms until it is due
+ * again (-1: nothing pending). */
+int64_t io_conn_trim_heap(io_thread *t);
 
 /* quic_server.c: per-thread QUIC (the thread's loop calls these). */
 int io_quic_thread_setup(ho_server *s, io_thread *t);

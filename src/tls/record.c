@@ -294,6 +294,7 @@ void ho_tls_conn_trim(ho_tls_conn *c)
     free_if_empty(&c->app_in);
     for (int e = 0; e < HO_EPOCH_COUNT; e++)
         free_if_empty(&c->hs_out.send[e]);
+    tls_trim(c->tls);
 }
 
 /* Makes the connection dead with `err`; if err names an alert for the peer,
