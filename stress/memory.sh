@@ -96,8 +96,17 @@ client() {
 # ---- handoff -----------------------------------------------------------------
 # fresh_handoff: a new server for each attack (a heap grown by one would hide the next);
 # HO_PORT, HO_PID.
+# sanitizer_check: a report in the server's log (ASan build) is a failure.
+sanitizer_check() {
+    if grep -q "Sanitizer" "$BT/handoff.log" 2>/dev/null; then
+        verdict sanitizer "report in the server's log: $(grep -m1 Sanitizer "$BT/handoff.log")" 0
+    fi
+}
 fresh_handoff() {
-    [ -n "${HO_PID:-}" ] && stop_pid "$HO_PID"
+    if [ -n "${HO_PID:-}" ]; then
+        stop_pid "$HO_PID"
+        sanitizer_check
+    fi
     HO_PORT=$(free_port)
     ho_start handoff --bind 127.0.0.1 --port 0 --http-port 0 --tls-port "$HO_PORT" --no-h3 --threads "$THREADS" \
         --cert "$BT/cert.pem" --key "$BT/key.pem" --static "$BT/www/static"
@@ -227,5 +236,7 @@ NGX
     verdict bulk_100mb_rss "handoff RSS growth during the download $ho_peak KiB, bound $PER_CONN_KB KiB" "$(le "$ho_peak" "$PER_CONN_KB")"
 fi
 
+stop_pid "$HO_PID"
+sanitizer_check
 echo "# $FAILS failed"
 [ "$FAILS" = 0 ]
