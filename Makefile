@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build run test test-loaded install clean
+.PHONY: all deps build run test test-loaded stress install clean
 
 all: build
 
@@ -26,6 +26,12 @@ test:
 RUNS ?= 3
 test-loaded:
 	@bash scripts/test-loaded.sh $(RUNS)
+
+# Stress suite (docs/RELIABILITY.md): hostile and idle clients against `handoff serve`,
+# nginx in the same run for the comparisons. Each check prints its figure and fails
+# above its bound.
+stress: build
+	@HANDOFF=$(BUILD)/handoff bash stress/memory.sh
 
 # Installs the library, headers, pkg-config and CMake files, the command and its
 # man page under PREFIX (default /usr/local).

@@ -99,6 +99,12 @@ void serve_usage(FILE *f)
             "  --handshake-timeout MS accept to handshake done (default 10000)\n"
             "  --idle-timeout MS      keep-alive connection waiting for a request (default 60000)\n"
             "  --request-timeout MS   first byte to complete request (default 10000)\n"
+            "  --send-timeout MS      response pending and no byte taken by the client for this\n"
+            "                         long: close (default 60000)\n"
+            "Memory per connection:\n"
+            "  --out-high-water BYTES unsent output above which a connection is not read and its\n"
+            "                         pipelined requests wait (default 262144; static bodies of\n"
+            "                         16 KiB or more are sent by reference, 48 KiB sealed at a time)\n"
             "Content:\n"
             "  --dataset FILE         HttpArena dataset for /json (default $DATASET, then\n"
             "                         /data/dataset.json, else a built-in 50-item dataset)\n"
@@ -155,7 +161,8 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         O_HRR_COOKIE, O_PSK_KE, O_KTLS, O_THREADS, O_WORKERS, O_OFFLOAD, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_REQ_TIMEOUT,
         O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY, O_ROOT, O_QUIC_KEY_UPDATE,
         O_NO_GSO, O_NO_GRO, O_NO_ECN, O_MAX_UDP_PAYLOAD, O_SERVER_ID, O_NO_QUIC_STEERING,
-        O_RETRY_ABOVE, O_REFUSE_ABOVE, O_RETRY_QUEUE, O_REFUSE_QUEUE, O_MAX_BODY,
+        O_RETRY_ABOVE, O_REFUSE_ABOVE, O_RETRY_QUEUE, O_REFUSE_QUEUE, O_MAX_BODY, O_SEND_TIMEOUT,
+        O_OUT_HIGH_WATER,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
@@ -183,6 +190,8 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"handshake-timeout", required_argument, NULL, O_HS_TIMEOUT},
         {"idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT},
         {"request-timeout", required_argument, NULL, O_REQ_TIMEOUT},
+        {"send-timeout", required_argument, NULL, O_SEND_TIMEOUT},
+        {"out-high-water", required_argument, NULL, O_OUT_HIGH_WATER},
         {"dataset", required_argument, NULL, O_DATASET},
         {"static", required_argument, NULL, O_STATIC},
         {"root", required_argument, NULL, O_ROOT},
@@ -313,6 +322,16 @@ static int parse_args(int argc, char **argv, serve_opts *o)
             *(opt == O_HS_TIMEOUT     ? &o->server.handshake_timeout_ms
               : opt == O_IDLE_TIMEOUT ? &o->server.idle_timeout_ms
                                       : &o->server.request_timeout_ms) = (int)v;
+            break;
+        case O_SEND_TIMEOUT:
+            if (!parse_int("--send-timeout", optarg, 1, 86400000, &v))
+                return 2;
+            o->server.send_timeout_ms = (int)v;
+            break;
+        case O_OUT_HIGH_WATER:
+            if (!parse_int("--out-high-water", optarg, 4096, 1L << 30, &v))
+                return 2;
+            o->server.out_high_water = (size_t)v;
             break;
         case 'h': serve_usage(stdout); return 1;
         default: serve_usage(stderr); return 2;

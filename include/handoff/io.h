@@ -103,7 +103,10 @@ typedef struct ho_conn ho_conn;
 typedef struct ho_conn_handler {
     /* New bytes in `in` (decrypted, or plaintext for a port without TLS).
      * Consume what was used; leave a partial request. Write responses with
-     * ho_conn_write. Return HO_OK, or an error to close at once. */
+     * ho_conn_write. Return HO_OK, or an error to close at once.
+     * A handler may stop while ho_conn_writable is false and leave complete
+     * requests in `in`: it is called again, with the same input, once
+     * everything queued has been sent. */
     int (*on_data)(void *ctx, ho_conn *c, ho_buf *in);
     /* The connection goes away (optional). */
     void (*on_close)(void *ctx, ho_conn *c);
@@ -128,6 +131,10 @@ typedef struct ho_server_options {
     int shutdown_grace_ms;        /* finish in-flight work on SIGTERM (default 5000) */
     size_t max_connections;       /* per I/O thread (default 100000) */
     int worker_nice;              /* default 10 */
+    int send_timeout_ms;          /* output pending and no byte sent for this
+                                   * long: the reader is stuck, close (default 60000) */
+    size_t out_high_water;        /* unsent output above which a connection is
+                                   * not read and its handler not run (default 256 KiB) */
 } ho_server_options;
 
 HO_API void ho_server_options_default(ho_server_options *o);
@@ -161,6 +168,8 @@ typedef struct ho_server_stats {
     uint64_t requests;              /* ho_conn_request_done calls */
     uint64_t idle_timeouts, request_timeouts;
     uint64_t ktls_engaged, ktls_fallback;
+    uint64_t send_timeouts;         /* closed: output stuck past send_timeout_ms */
+    uint64_t trims;                 /* heap given back after connections closed */
     ho_pool_stats pool;
 } ho_server_stats;
 HO_API void ho_server_get_stats(const ho_server *s, ho_server_stats *out);
@@ -169,6 +178,18 @@ HO_API void ho_server_stats_json(const ho_server_stats *st, ho_buf *out);
 
 /* Connection calls (from handler callbacks, on the connection's thread). */
 HO_API int ho_conn_write(ho_conn *c, const void *data, size_t len);
+/* Queues len bytes that stay valid and unchanged until the connection is
+ * freed (a static file loaded at set-up): they are sent by reference as the
+ * socket drains, sealed 48 KiB (three records) at a time over userspace TLS,
+ * sent straight from memory on a plaintext or kTLS socket. Nothing may be
+ * written after them until they are out: HO_ERR_INVALID_ARG while one is
+ * queued (see ho_conn_writable). */
+HO_API int ho_conn_write_ref(ho_conn *c, const void *data, size_t len);
+/* Whether the handler should produce more output now: no body queued by
+ * reference and less unsent output than the server's out_high_water. */
+HO_API bool ho_conn_writable(const ho_conn *c);
+/* Bytes queued and not yet handed to the kernel. */
+HO_API size_t ho_conn_pending(const ho_conn *c);
 /* Closes after everything written so far is sent (close_notify first). */
 HO_API void ho_conn_close_after_write(ho_conn *c);
 /* A request is partly received (true: the request timeout runs) or the

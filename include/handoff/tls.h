@@ -228,6 +228,10 @@ HO_API ho_buf *ho_tls_conn_out(ho_tls_conn *c);
 /* Decrypted application data; the caller consumes what it used. */
 HO_API ho_buf *ho_tls_conn_app_in(ho_tls_conn *c);
 HO_API bool ho_tls_conn_handshake_done(const ho_tls_conn *c);
+/* Frees the connection's empty buffers (received, sealed, decrypted,
+ * handshake output): an idle connection then holds none. They are
+ * allocated again when needed. */
+HO_API void ho_tls_conn_trim(ho_tls_conn *c);
 
 /* ---- handing record protection to the kernel (kTLS) ------------------ */
 /* One direction's application traffic key (RFC 8446 §7.3), for TLS_TX /

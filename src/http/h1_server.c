@@ -1,8 +1,13 @@
-/* HTTP/1.1 on a ho_server connection: every complete request in the input
- * is parsed, routed and answered; the responses of one read (pipelining)
- * are gathered and handed to the connection in one write, so they share TLS
- * records. A rejected request gets its status and the connection closes
- * (RFC 9112 §9.6: the request framing can no longer be trusted). */
+/* HTTP/1.1 on a ho_server connection: complete requests in the input are
+ * parsed, routed and answered while the connection is writable (its unsent
+ * output below the server's out_high_water); the rest wait in the input
+ * until the output has drained (the connection calls again). The responses
+ * of one call (pipelining) are gathered and handed to the connection in one
+ * write, so they share TLS records. A static body of REF_MIN bytes or more
+ * is not copied: it is queued by reference (ho_conn_write_ref) and sent as
+ * the socket drains, and nothing more is parsed until it is out. A rejected
+ * request gets its status and the connection closes (RFC 9112 §9.6: the
+ * request framing can no longer be trusted). */
 #include "handoff/http_server.h"
 
 #include <pthread.h>
@@ -42,6 +47,11 @@ static scratch *get_scratch(void)
     }
     return s;
 }
+
+enum {
+    REF_MIN = 16 * 1024, /* static bodies from this size go by reference */
+    BATCH_MAX = 64 * 1024, /* gathered responses handed over at this size */
+};
 
 static void append_response(ho_buf *out, const ho_http_request *req, const ho_http_response *resp,
                             bool keep_alive)
@@ -90,7 +100,16 @@ static int h1_on_data(void *ctx, ho_conn *c, ho_buf *in)
     out->failed = false;
     size_t off = 0;
     bool close = false;
-    while (off < in->len && !close) {
+    int err = HO_OK;
+    while (off < in->len && !close && err == HO_OK) {
+        /* Back-pressure: what is not answered now stays in the input. */
+        if (!ho_conn_writable(c))
+            break;
+        if (out->len >= BATCH_MAX) {
+            err = out->failed ? HO_ERR_NOMEM : ho_conn_write(c, out->data, out->len);
+            out->len = 0;
+            continue;
+        }
         ho_http_request req;
         size_t used = 0;
         int st = ho_http1_parse(in->data + off, in->len - off, &svc->limits, &req, &used);
@@ -115,17 +134,27 @@ static int h1_on_data(void *ctx, ho_conn *c, ho_buf *in)
         ho_router_dispatch(svc->router, &req, &resp);
         /* RFC 9112 §9.6: a server about to close says so in the response. */
         close = !req.keep_alive || ho_conn_closing(c);
-        append_response(out, &req, &resp, !close);
+        size_t body_len;
+        const uint8_t *body = ho_http_response_body(&resp, &body_len);
+        if (resp.static_body != NULL && body_len >= REF_MIN && !req.head) {
+            /* The head goes now, the body by reference after it. */
+            ho_http1_write_head(out, &resp, body_len, req.version, !close);
+            err = out->failed ? HO_ERR_NOMEM : ho_conn_write(c, out->data, out->len);
+            out->len = 0;
+            if (err == HO_OK)
+                err = ho_conn_write_ref(c, body, body_len);
+        } else {
+            append_response(out, &req, &resp, !close);
+        }
         off += used;
         ho_conn_request_done(c);
     }
     ho_buf_consume(in, off);
     /* Bytes left over are the start of the next request: its clock runs. */
     ho_conn_set_request_pending(c, in->len > 0);
-    int err = HO_OK;
-    if (out->failed)
+    if (err == HO_OK && out->failed)
         err = HO_ERR_NOMEM;
-    else if (out->len > 0)
+    else if (err == HO_OK && out->len > 0)
         err = ho_conn_write(c, out->data, out->len);
     if (close)
         ho_conn_close_after_write(c);

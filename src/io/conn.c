@@ -10,6 +10,7 @@
 #include "server_int.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -19,6 +20,7 @@
 
 static void conn_io(void *ctx, uint32_t events);
 static void conn_after_input(ho_conn *c, int err);
+static size_t pending_out(const ho_conn *c);
 
 static int64_t wall_ms(void)
 {
@@ -57,6 +59,19 @@ static void timer_fired(ho_timer *tm)
         STAT_ADD(t, handshake_timeouts, 1);
         break;
     case CONN_OPEN:
+    case CONN_CLOSING:
+        if (c->send_clock) {
+            /* Output pending and nothing sent for send_timeout_ms: a
+             * reader that stopped reading is not kept. */
+            emit(c, HO_EV_TIMEOUT, HO_LOG_DEBUG, 0, "send");
+            STAT_ADD(t, send_timeouts, 1);
+            io_conn_close_now(c);
+            return;
+        }
+        if (c->state == CONN_CLOSING) {
+            which = "drain";
+            break;
+        }
         which = c->request_pending ? "request" : "idle";
         if (c->request_pending)
             STAT_ADD(t, request_timeouts, 1);
@@ -89,9 +104,20 @@ static void arm_for_state(ho_conn *c)
             ho_timer_arm(&t->handshake_q, &c->timer, t->now_ms);
         break;
     case CONN_OPEN:
-        ho_timer_arm(c->request_pending ? &t->request_q : &t->idle_q, &c->timer, t->now_ms);
+    case CONN_CLOSING:
+        /* While output is pending the send clock runs: it restarts on
+         * every byte sent (send_timeout_ms without progress closes). */
+        c->send_clock = pending_out(c) > 0;
+        c->sent_progress = false;
+        if (c->send_clock)
+            ho_timer_arm(&t->send_q, &c->timer, t->now_ms);
+        else if (c->state == CONN_OPEN)
+            ho_timer_arm(c->request_pending ? &t->request_q : &t->idle_q, &c->timer, t->now_ms);
+        else
+            ho_timer_arm(&t->drain_q, &c->timer, t->now_ms);
         break;
     default:
+        c->send_clock = false;
         ho_timer_arm(&t->drain_q, &c->timer, t->now_ms);
         break;
     }
@@ -181,28 +207,93 @@ void io_conn_close_now(ho_conn *c)
 
 /* ---- writing --------------------------------------------------------- */
 
-static size_t pending_out(ho_conn *c)
+static ho_buf *conn_in(ho_conn *c) { return c->tls != NULL ? ho_tls_conn_app_in(c->tls) : &c->in_plain; }
+
+/* Everything queued and not yet handed to the kernel. */
+static size_t pending_out(const ho_conn *c)
 {
-    size_t n = c->out_plain.len;
+    size_t n = c->out_plain.len + c->ref_len;
     if (c->tls != NULL)
         n += ho_tls_conn_out(c->tls)->len;
     return n;
 }
 
+/* Sends from b as far as the socket takes; what went is consumed once, at
+ * the end (a partial send moves the rest once, not once per send). */
 static int write_buf(ho_conn *c, ho_buf *b)
 {
-    while (b->len > 0) {
-        ssize_t n = send(c->fd, b->data, b->len, MSG_NOSIGNAL);
+    size_t off = 0;
+    int err = HO_OK;
+    while (off < b->len) {
+        ssize_t n = send(c->fd, b->data + off, b->len - off, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            if (errno == EAGAIN)
-                return HO_ERR_WOULD_BLOCK;
-            return HO_ERR_IO;
+            err = errno == EAGAIN ? HO_ERR_WOULD_BLOCK : HO_ERR_IO;
+            break;
         }
-        ho_buf_consume(b, (size_t)n);
+        off += (size_t)n;
+        c->sent_progress = true;
     }
+    ho_buf_consume(b, off);
+    return err;
+}
+
+/* Plaintext port or kTLS: the referenced body goes from where it lies
+ * straight to the socket (the kernel seals it under kTLS). */
+static int write_ref_direct(ho_conn *c)
+{
+    while (c->ref_len > 0) {
+        ssize_t n = send(c->fd, c->ref, c->ref_len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? HO_ERR_WOULD_BLOCK : HO_ERR_IO;
+        }
+        c->ref += n;
+        c->ref_len -= (size_t)n;
+        c->sent_progress = true;
+    }
+    c->ref = NULL;
     return HO_OK;
+}
+
+/* Userspace TLS: the sealed records go out; the referenced body is sealed
+ * one REF_CHUNK at a time, each once the previous one has gone, so the
+ * output never holds more than a chunk of it. */
+static int write_tls(ho_conn *c)
+{
+    ho_buf *out = ho_tls_conn_out(c->tls);
+    for (;;) {
+        int err = write_buf(c, out);
+        if (err != HO_OK || c->ref_len == 0)
+            return err;
+        size_t n = c->ref_len < REF_CHUNK ? c->ref_len : REF_CHUNK;
+        err = ho_tls_conn_write(c->tls, c->ref, n);
+        if (err != HO_OK)
+            return err;
+        c->ref += n;
+        c->ref_len -= n;
+        if (c->ref_len == 0)
+            c->ref = NULL;
+    }
+}
+
+/* Whether the connection may be read: not while a worker owns the TLS
+ * state, nor while closing (level-triggered EPOLLIN would spin), nor after
+ * the peer's EOF; and, for back-pressure, not while its output is above the
+ * mark, nor while output is pending and input is left (pipelined requests
+ * held back: the client gets its responses before more is read). */
+static bool may_read(ho_conn *c)
+{
+    if (c->state == CONN_HANDSHAKE)
+        return true;
+    if (c->state != CONN_OPEN || c->peer_eof)
+        return false;
+    size_t pending = pending_out(c);
+    if (pending > c->t->server->opt.out_high_water || c->ref_len > 0)
+        return false;
+    return pending == 0 || conn_in(c)->len == 0;
 }
 
 /* Sends what is queued. Returns HO_OK when everything went, WOULD_BLOCK
@@ -213,35 +304,101 @@ static int flush(ho_conn *c)
     if (c->ktls) {
         /* Application bytes first, then control records (close_notify). */
         err = write_buf(c, &c->out_plain);
+        if (err == HO_OK)
+            err = write_ref_direct(c);
         if (err == HO_OK && ho_tls_conn_out(c->tls)->len > 0)
             err = ho_ktls_flush_control(c->fd, c->tls);
     } else if (c->tls != NULL) {
-        err = write_buf(c, ho_tls_conn_out(c->tls));
+        err = write_tls(c);
     } else {
         err = write_buf(c, &c->out_plain);
+        if (err == HO_OK)
+            err = write_ref_direct(c);
     }
-    /* Input is read while handshaking or open; not while a worker owns the
-     * TLS state, nor while closing (level-triggered EPOLLIN would spin). */
-    uint32_t want = c->state == CONN_HANDSHAKE || c->state == CONN_OPEN ? EPOLLIN : 0;
+    /* The send clock: restarted by progress, stopped once all is out. */
+    if ((c->state == CONN_OPEN || c->state == CONN_CLOSING) &&
+        (c->sent_progress || c->send_clock != (pending_out(c) > 0)))
+        arm_for_state(c);
+    uint32_t want = may_read(c) ? EPOLLIN : 0;
     if (err == HO_ERR_WOULD_BLOCK)
         want |= EPOLLOUT;
-    /* Back-pressure: a client that sends requests but does not read the
-     * responses is not read either. */
-    if (pending_out(c) > OUT_HIGH_WATER)
-        want &= ~(uint32_t)EPOLLIN;
     set_events(c, want);
     return err;
+}
+
+/* An open connection with nothing queued and nothing received holds no
+ * buffers (nginx and h2o do the same with idle keep-alive connections). */
+static void release_buffers(ho_conn *c)
+{
+    if (c->in_plain.len == 0)
+        ho_buf_free(&c->in_plain);
+    if (c->out_plain.len == 0)
+        ho_buf_free(&c->out_plain);
+    if (c->job_in.len == 0)
+        ho_buf_free(&c->job_in);
+    if (c->tls != NULL)
+        ho_tls_conn_trim(c->tls);
+}
+
+/* Writes what is queued; once all of it is out, gives the handler the
+ * input it left while output was pending (pipelined requests held back by
+ * the mark), as long as it answers some. Returns flush's result. */
+static int pump(ho_conn *c)
+{
+    for (;;) {
+        int err = flush(c);
+        if (err != HO_OK || c->state != CONN_OPEN || c->in_handler)
+            return err;
+        ho_buf *in = conn_in(c);
+        if (in->len == 0 || !c->held) {
+            if (in->len == 0)
+                release_buffers(c);
+            return err;
+        }
+        size_t before = in->len;
+        c->held = false;
+        c->in_handler = true;
+        int herr = c->spec->handler->on_data(c->spec->ctx, c, in);
+        c->in_handler = false;
+        c->held = in->len > 0 && pending_out(c) > 0;
+        if (herr != HO_OK)
+            c->close_after_write = true;
+        if (in->len == before && pending_out(c) == 0)
+            return flush(c);
+    }
 }
 
 int ho_conn_write(ho_conn *c, const void *data, size_t len)
 {
     if (c->state >= CONN_CLOSING)
         return HO_ERR_CLOSED;
+    if (c->ref_len > 0)
+        return HO_ERR_INVALID_ARG; /* would overtake the referenced body */
     if (c->tls != NULL && !c->ktls)
         return ho_tls_conn_write(c->tls, data, len);
     ho_put_bytes(&c->out_plain, data, len);
     return c->out_plain.failed ? HO_ERR_NOMEM : HO_OK;
 }
+
+int ho_conn_write_ref(ho_conn *c, const void *data, size_t len)
+{
+    if (c->state >= CONN_CLOSING)
+        return HO_ERR_CLOSED;
+    if (c->ref_len > 0)
+        return HO_ERR_INVALID_ARG;
+    if (len == 0)
+        return HO_OK;
+    c->ref = data;
+    c->ref_len = len;
+    return HO_OK;
+}
+
+bool ho_conn_writable(const ho_conn *c)
+{
+    return c->ref_len == 0 && pending_out(c) < c->t->server->opt.out_high_water;
+}
+
+size_t ho_conn_pending(const ho_conn *c) { return pending_out(c); }
 
 void ho_conn_close_after_write(ho_conn *c) { c->close_after_write = true; }
 
@@ -287,25 +444,34 @@ static void start_draining(ho_conn *c)
 
 /* Nothing more will be queued: write what is, then half-close and drain
  * (or close at once on a write error). */
-static void finish_writing(ho_conn *c)
+static bool finish_writing(ho_conn *c)
 {
     c->state = CONN_CLOSING;
     arm_for_state(c);
     int err = flush(c);
     if (err == HO_OK)
         start_draining(c);
-    else if (err != HO_ERR_WOULD_BLOCK)
+    else if (err != HO_ERR_WOULD_BLOCK) {
         io_conn_close_now(c);
+        return false;
+    }
+    return true;
 }
 
-/* Queue close_notify (TLS) and close once the output is written. */
-static void start_closing(ho_conn *c)
+/* Queue close_notify (TLS) and close once the output is written. Returns
+ * false when the connection is gone. */
+static bool start_closing(ho_conn *c)
 {
     if (c->state >= CONN_CLOSING)
-        return;
+        return true;
+    if (c->ref_len > 0) {
+        /* close_notify must follow the body: once it is out (after_flush). */
+        c->close_after_write = true;
+        return true;
+    }
     if (c->tls != NULL && ho_tls_conn_handshake_done(c->tls))
         (void)ho_tls_conn_close(c->tls); /* RFC 8446 §6.1 close_notify */
-    finish_writing(c);
+    return finish_writing(c);
 }
 
 void io_conn_begin_shutdown(ho_conn *c)
@@ -444,14 +610,32 @@ static void handshake_input(ho_conn *c, const uint8_t *data, size_t len)
 
 static void run_handler(ho_conn *c)
 {
-    ho_buf *in = c->tls != NULL ? ho_tls_conn_app_in(c->tls) : &c->in_plain;
+    ho_buf *in = conn_in(c);
     if (in->len == 0 || c->state != CONN_OPEN)
         return;
     c->in_handler = true;
     int err = c->spec->handler->on_data(c->spec->ctx, c, in);
     c->in_handler = false;
+    /* Input left with output pending: the handler may have stopped at the
+     * mark; it runs again once the output is out (pump). */
+    c->held = in->len > 0 && pending_out(c) > 0;
     if (err != HO_OK)
         c->close_after_write = true;
+}
+
+/* After a flush of an open connection: close once all is out if asked to
+ * (or the peer sent EOF and nothing it asked for is left). */
+static bool after_flush(ho_conn *c, int ferr)
+{
+    if (ferr != HO_OK || c->state != CONN_OPEN)
+        return true;
+    if (c->close_after_write)
+        return start_closing(c);
+    if (c->peer_eof && !c->held) {
+        io_conn_close_now(c);
+        return false;
+    }
+    return true;
 }
 
 /* After bytes went into the engine/record layer (inline or back from a
@@ -465,6 +649,9 @@ static void conn_after_input(ho_conn *c, int err)
             STAT_ADD(t, handshakes_failed, 1);
         /* An alert (if any) is queued: send it, then close. A peer's
          * close_notify is answered with ours. */
+        /* The rest of a referenced body is not sent after an alert. */
+        c->ref = NULL;
+        c->ref_len = 0;
         if (err == HO_ERR_CLOSED && c->tls != NULL)
             (void)ho_tls_conn_close(c->tls);
         finish_writing(c);
@@ -481,7 +668,7 @@ static void conn_after_input(ho_conn *c, int err)
         flush(c); /* the server flight */
         return;
     }
-    int ferr = flush(c);
+    int ferr = pump(c);
     if (ferr != HO_OK && ferr != HO_ERR_WOULD_BLOCK) {
         io_conn_close_now(c);
         return;
@@ -490,19 +677,25 @@ static void conn_after_input(ho_conn *c, int err)
      * take over the records now. */
     if (ferr == HO_OK && !c->ktls_decided && c->tls != NULL && !ktls_decide(c))
         return;
-    if (c->close_after_write && c->state == CONN_OPEN)
-        start_closing(c);
+    (void)after_flush(c, ferr);
 }
 
 /* The peer will send nothing more. Whatever we still owe it is written,
  * then the connection closes. */
 static void peer_eof(ho_conn *c)
 {
-    if (c->state != CONN_OPEN || pending_out(c) == 0) {
+    if (c->state != CONN_OPEN || (pending_out(c) == 0 && !c->held)) {
         io_conn_close_now(c);
         return;
     }
-    finish_writing(c);
+    /* Requests held back by the output mark are still answered: stop
+     * reading, keep writing; after_flush closes once all is out. */
+    c->peer_eof = true;
+    int err = pump(c);
+    if (err != HO_OK && err != HO_ERR_WOULD_BLOCK)
+        io_conn_close_now(c);
+    else
+        (void)after_flush(c, err);
 }
 
 /* One recv into the thread's buffer. Returns the byte count, or 0 when the
@@ -592,7 +785,7 @@ static void conn_io(void *ctx, uint32_t events)
         return;
     }
     if (events & EPOLLOUT) {
-        int err = flush(c);
+        int err = c->state == CONN_OPEN ? pump(c) : flush(c);
         if (err == HO_OK && c->state == CONN_CLOSING) {
             start_draining(c);
             return;
@@ -602,6 +795,8 @@ static void conn_io(void *ctx, uint32_t events)
             return;
         }
         if (err == HO_OK && c->state == CONN_OPEN && !c->ktls_decided && c->tls != NULL && !ktls_decide(c))
+            return;
+        if (c->state == CONN_OPEN && !after_flush(c, err))
             return;
     }
     if (c->state == CONN_OFFLOADED) {
@@ -623,4 +818,31 @@ static void conn_io(void *ctx, uint32_t events)
         read_ktls(c);
     else
         read_tls(c);
+}
+
+/* ---- giving memory back ------------------------------------------------ */
+
+enum {
+    TRIM_MIN_DROP = 64,      /* connections closed since the peak */
+    TRIM_INTERVAL_MS = 1000, /* at most this often per thread */
+};
+
+int64_t io_conn_trim_heap(io_thread *t)
+{
+    if (t->nconns > t->trim_peak)
+        t->trim_peak = t->nconns;
+    if (t->trim_peak - t->nconns < TRIM_MIN_DROP || t->nconns > t->trim_peak / 2)
+        return -1;
+    int64_t due = t->trim_last_ms + TRIM_INTERVAL_MS - t->now_ms;
+    if (due > 0)
+        return due; /* the loop wakes up for it, even with no timer armed */
+    /* Half the connections of the peak or more are gone: the allocator
+     * keeps their memory unless told (freed chunks below the top of an
+     * arena stay mapped). malloc_trim also releases the free pages inside
+     * every arena. */
+    malloc_trim(0);
+    t->trim_peak = t->nconns;
+    t->trim_last_ms = t->now_ms;
+    STAT_ADD(t, trims, 1);
+    return -1;
 }

@@ -30,6 +30,8 @@ void ho_server_options_default(ho_server_options *o)
     o->shutdown_grace_ms = 5000;
     o->max_connections = 100000;
     o->worker_nice = 10;
+    o->send_timeout_ms = 60000;
+    o->out_high_water = OUT_HIGH_WATER;
 }
 
 static unsigned online_cpus(void)
@@ -47,6 +49,10 @@ ho_server *ho_server_new(const ho_server_options *o)
         s->opt = *o;
     else
         ho_server_options_default(&s->opt);
+    if (s->opt.send_timeout_ms <= 0)
+        s->opt.send_timeout_ms = 60000;
+    if (s->opt.out_high_water == 0)
+        s->opt.out_high_water = OUT_HIGH_WATER;
     if (s->opt.io_threads == 0)
         s->opt.io_threads = online_cpus();
     if (s->opt.handshake_workers < 0)
@@ -247,6 +253,8 @@ static void *io_thread_main(void *arg)
         wait = min_wait(wait, ho_timer_queue_expire(&t->idle_q, t->now_ms));
         wait = min_wait(wait, ho_timer_queue_expire(&t->request_q, t->now_ms));
         wait = min_wait(wait, ho_timer_queue_expire(&t->drain_q, t->now_ms));
+        wait = min_wait(wait, ho_timer_queue_expire(&t->send_q, t->now_ms));
+        wait = min_wait(wait, io_conn_trim_heap(t));
         /* QUIC: timers, the application's output, sends. */
         wait = min_wait(wait, io_quic_thread_tick(t));
         if (t->stopping) {
@@ -285,6 +293,7 @@ static int thread_setup(ho_server *s, io_thread *t)
     ho_timer_queue_init(&t->idle_q, s->opt.idle_timeout_ms);
     ho_timer_queue_init(&t->request_q, s->opt.request_timeout_ms);
     ho_timer_queue_init(&t->drain_q, DRAIN_TIMEOUT_MS);
+    ho_timer_queue_init(&t->send_q, s->opt.send_timeout_ms);
     t->nlisteners = s->nspecs;
     for (size_t i = 0; i < s->nspecs; i++) {
         listener *l = &t->listeners[i];
@@ -410,6 +419,8 @@ void ho_server_get_stats(const ho_server *s, ho_server_stats *out)
         SUM(request_timeouts);
         SUM(ktls_engaged);
         SUM(ktls_fallback);
+        SUM(send_timeouts);
+        SUM(trims);
 #undef SUM
     }
     if (s->pool != NULL)
@@ -442,6 +453,8 @@ void ho_server_stats_json(const ho_server_stats *st, ho_buf *out)
     FIELD("request_timeouts", st->request_timeouts, ",");
     FIELD("ktls_engaged", st->ktls_engaged, ",");
     FIELD("ktls_fallback", st->ktls_fallback, ",");
+    FIELD("send_timeouts", st->send_timeouts, ",");
+    FIELD("trims", st->trims, ",");
     FIELD("pool_jobs", st->pool.submitted, ",");
     FIELD("pool_completed", st->pool.completed, ",");
     FIELD("pool_inline", st->pool.inline_runs, ",");

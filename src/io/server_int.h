@@ -11,9 +11,13 @@
 enum {
     SERVER_MAX_LISTEN = 8,
     READ_CHUNK = 64 * 1024,
-    /* Stop reading a connection while this much output is unsent
-     * (pipelined requests whose responses the client does not read). */
-    OUT_HIGH_WATER = 512 * 1024,
+    /* Default output mark (ho_server_options.out_high_water): a
+     * connection with this much unsent output is neither read nor handed
+     * its pipelined requests. */
+    OUT_HIGH_WATER = 256 * 1024,
+    /* A body queued by reference (ho_conn_write_ref) is sealed into the
+     * userspace TLS output this much at a time, as the socket drains. */
+    REF_CHUNK = 48 * 1024, /* three full records */
     DRAIN_TIMEOUT_MS = 2000,
 };
 
@@ -34,6 +38,7 @@ typedef struct thread_stats {
     _Atomic uint64_t served_during_offload, requests;
     _Atomic uint64_t idle_timeouts, request_timeouts;
     _Atomic uint64_t ktls_engaged, ktls_fallback;
+    _Atomic uint64_t send_timeouts, trims;
 } thread_stats;
 
 #define STAT_ADD(t, field, n) atomic_fetch_add_explicit(&(t)->stats.field, (n), memory_order_relaxed)
@@ -63,6 +68,15 @@ struct ho_conn {
     bool close_after_write;
     bool close_when_done; /* a timeout or stop hit while offloaded */
     bool in_handler;
+    bool sent_progress;   /* a send moved bytes since the timer was armed */
+    bool send_clock;      /* the timer is on send_q (output pending) */
+    bool held;            /* input left while output was pending: the
+                           * handler runs again once all output is out */
+    bool peer_eof;        /* the peer sent EOF: finish what it asked, close */
+    /* A body that outlives the connection (ho_conn_write_ref), sent after
+     * everything queued before it, read straight from where it lies. */
+    const uint8_t *ref;
+    size_t ref_len;
     ho_timer timer;
     /* Offload: the job, the bytes it feeds the engine, and its result. */
     ho_job job;
@@ -83,7 +97,11 @@ struct io_thread {
     size_t nlisteners;
     ho_conn *conns;
     size_t nconns;
-    ho_timer_queue handshake_q, idle_q, request_q, drain_q;
+    ho_timer_queue handshake_q, idle_q, request_q, drain_q, send_q;
+    /* Giving memory back after a storm: the connection count when the
+     * heap was last trimmed, its peak since, and when. */
+    size_t trim_peak;
+    int64_t trim_last_ms;
     int64_t now_ms;
     bool stopping;
     int64_t stop_deadline_ms;
@@ -118,6 +136,10 @@ struct ho_server {
 void io_conn_accept(io_thread *t, const ho_listen_spec *spec, int fd);
 void io_conn_close_now(ho_conn *c);
 void io_conn_begin_shutdown(ho_conn *c);
+/* Gives freed heap back to the system once many connections have closed
+ * since the last peak (at most once a second). Returns ms until it is due
+ * again (-1: nothing pending). */
+int64_t io_conn_trim_heap(io_thread *t);
 
 /* quic_server.c: per-thread QUIC (the thread's loop calls these). */
 int io_quic_thread_setup(ho_server *s, io_thread *t);

@@ -522,6 +522,21 @@ bool tls_has_partial_message(const ho_tls *tls) { return tls->msg.len > 0; }
 
 bool ho_tls_is_server(const ho_tls *tls) { return tls->is_server; }
 bool ho_tls_handshake_done(const ho_tls *tls) { return tls->done; }
+
+void tls_trim(ho_tls *tls)
+{
+    if (tls->msg.len == 0)
+        ho_buf_free(&tls->msg);
+    if (tls->transcript_raw.len == 0)
+        ho_buf_free(&tls->transcript_raw);
+    /* A connected server hashes nothing more: the resumption secret and
+     * the tickets were made at the client's Finished (no post-handshake
+     * authentication is offered). */
+    if (tls->is_server && tls->state == ST_S_CONNECTED && tls->transcript != NULL) {
+        ho_hash_ctx_free(tls->transcript);
+        tls->transcript = NULL;
+    }
+}
 const ho_tls_suite *ho_tls_get_suite(const ho_tls *tls) { return tls->suite; }
 uint16_t ho_tls_get_group(const ho_tls *tls) { return tls->group; }
 const char *ho_tls_get_alpn(const ho_tls *tls) { return tls->alpn[0] ? tls->alpn : NULL; }

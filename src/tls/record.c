@@ -281,6 +281,22 @@ ho_buf *ho_tls_conn_out(ho_tls_conn *c) { return &c->out; }
 ho_buf *ho_tls_conn_app_in(ho_tls_conn *c) { return &c->app_in; }
 bool ho_tls_conn_handshake_done(const ho_tls_conn *c) { return ho_tls_handshake_done(c->tls); }
 
+static void free_if_empty(ho_buf *b)
+{
+    if (b->len == 0 && b->data != NULL)
+        ho_buf_free(b);
+}
+
+void ho_tls_conn_trim(ho_tls_conn *c)
+{
+    free_if_empty(&c->in);
+    free_if_empty(&c->out);
+    free_if_empty(&c->app_in);
+    for (int e = 0; e < HO_EPOCH_COUNT; e++)
+        free_if_empty(&c->hs_out.send[e]);
+    tls_trim(c->tls);
+}
+
 /* Makes the connection dead with `err`; if err names an alert for the peer,
  * queues it (fatal) under the current write key. Returns err. */
 static int conn_fail(ho_tls_conn *c, int err)

@@ -243,6 +243,9 @@ hs_status tls_check_finished(ho_tls *tls, ho_cursor *body, const uint8_t *base_s
 /* RFC 8446 §4.4.3: the content a CertificateVerify signs. */
 int tls_cv_content(ho_tls *tls, bool server, uint8_t *buf, size_t *len);
 void tls_done(ho_tls *tls);
+/* Frees what a connection no longer needs between messages: empty
+ * reassembly buffers, and a connected server's transcript. */
+void tls_trim(ho_tls *tls);
 bool tls_list_has(const uint16_t *list, size_t n, uint16_t v);
 
 /* keysched.c */
