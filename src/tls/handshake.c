@@ -533,7 +533,7 @@ void tls_trim(ho_tls *tls)
      * the tickets were made at the client's Finished (no post-handshake
      * authentication is offered). */
     if (tls->is_server && tls->state == ST_S_CONNECTED && tls->transcript != NULL) {
-        ho_hash_ctx_free(tls->transcript);
+        crypto_hash_ctx_free(tls->transcript);
         tls->transcript = NULL;
     }
 }
