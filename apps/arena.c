@@ -42,54 +42,13 @@ static void set_err(char *err, size_t errlen, const char *a, const char *b)
         snprintf(err, errlen, "%s: %s", a, b);
 }
 
-/* Reads a whole regular file (at most MAX_DATASET_BYTES) into a malloc'd
- * buffer. Returns 0, or an errno value. */
-static int read_file(const char *path, uint8_t **data, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno;
-    struct stat st;
-    int rc = 0;
-    uint8_t *buf = NULL;
-    if (fstat(fd, &st) != 0) {
-        rc = errno;
-    } else if (!S_ISREG(st.st_mode)) {
-        rc = EISDIR;
-    } else if (st.st_size > MAX_DATASET_BYTES) {
-        rc = EFBIG;
-    } else if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-        rc = ENOMEM;
-    } else {
-        size_t got = 0, want = (size_t)st.st_size;
-        while (got < want) {
-            ssize_t n = read(fd, buf + got, want - got);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0) {
-                rc = n < 0 ? errno : EIO; /* a file that shrank under us */
-                break;
-            }
-            got += (size_t)n;
-        }
-        *len = got;
-    }
-    close(fd);
-    if (rc != 0) {
-        free(buf);
-        return rc;
-    }
-    *data = buf;
-    return 0;
-}
-
 /* ---- the dataset ------------------------------------------------------- */
 
 static int load_dataset(app_arena *a, const char *path, char *err, size_t errlen)
 {
     uint8_t *text = NULL;
     size_t len = 0;
-    int rc = read_file(path, &text, &len);
+    int rc = ho_file_read(AT_FDCWD, path, false, MAX_DATASET_BYTES, &text, &len);
     if (rc != 0) {
         set_err(err, errlen, path, strerror(rc));
         return rc == ENOMEM ? HO_ERR_NOMEM : HO_ERR_IO;

@@ -1,4 +1,12 @@
-/* Unit tests for src/base/buf.c: the bounds-checked cursor and buffer. */
+/* Unit tests for src/base: the bounds-checked cursor and buffer (buf.c),
+ * whole-file reads (file.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "harness.h"
 #include "handoff/base.h"
 
@@ -129,6 +137,41 @@ static void test_wrap(void)
     CHECK(b.data == NULL && memcmp(mem, "abcdEF", 6) == 0);
 }
 
+/* ho_file_read: whole file, NUL after it, limits and errors as errno. */
+static void test_file_read(void)
+{
+    char dir[] = "/tmp/ho-test-file.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[64];
+    snprintf(path, sizeof(path), "%s/f", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f == NULL)
+        return;
+    fputs("hello file", f);
+    fclose(f);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    CHECK_EQ(ho_file_read(AT_FDCWD, path, false, 100, &data, &len), 0);
+    CHECK_EQ(len, 10);
+    CHECK(data != NULL && memcmp(data, "hello file", 11) == 0); /* with its NUL */
+    free(data);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    CHECK_EQ(ho_file_read(dfd, "f", true, 10, &data, &len), 0); /* exactly max */
+    free(data);
+    CHECK_EQ(ho_file_read(dfd, "f", true, 9, &data, &len), EFBIG);
+    CHECK_EQ(ho_file_read(AT_FDCWD, dir, false, 100, &data, &len), EISDIR);
+    CHECK_EQ(ho_file_read(dfd, "missing", false, 100, &data, &len), ENOENT);
+    CHECK_EQ(symlinkat("f", dfd, "link"), 0);
+    CHECK_EQ(ho_file_read(dfd, "link", true, 100, &data, &len), ELOOP); /* O_NOFOLLOW */
+    CHECK_EQ(ho_file_read(dfd, "link", false, 100, &data, &len), 0);
+    free(data);
+    unlinkat(dfd, "link", 0);
+    unlinkat(dfd, "f", 0);
+    close(dfd);
+    rmdir(dir);
+}
+
 int main(void)
 {
     RUN(test_ints);
@@ -137,5 +180,6 @@ int main(void)
     RUN(test_blocks);
     RUN(test_consume);
     RUN(test_wrap);
+    RUN(test_file_read);
     return ho_test_summary("test_cursor");
 }

@@ -144,6 +144,14 @@ HO_API const char *ho_event_name(ho_event_type t);
 /* Per-type counters, incremented on every emit regardless of level. */
 HO_API uint64_t ho_event_count(ho_event_type t);
 
+/* ---- files ------------------------------------------------------------- */
+/* Reads the whole regular file `path` (relative to dirfd; AT_FDCWD for the
+ * working directory; not through a final symlink when nofollow) into a
+ * malloc'd buffer, NUL-terminated after its *len bytes. Returns 0, or an
+ * errno value: EISDIR for anything but a regular file, EFBIG above max
+ * bytes, EIO if it shrank while read. */
+HO_API int ho_file_read(int dirfd, const char *path, bool nofollow, size_t max, uint8_t **data, size_t *len);
+
 /* printf-style note at a level: goes through the same stream. */
 HO_API void ho_log(ho_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -49,47 +49,6 @@ static void set_err(char *err, size_t errlen, const char *a, const char *b)
         snprintf(err, errlen, "%s: %s", a, b);
 }
 
-/* Reads a whole regular file (at most MAX_FILE_BYTES) into a malloc'd
- * buffer. Returns 0, or an errno value. */
-static int read_file(int dirfd, const char *path, bool nofollow, uint8_t **data, size_t *len)
-{
-    int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
-    if (fd < 0)
-        return errno;
-    struct stat st;
-    int rc = 0;
-    uint8_t *buf = NULL;
-    if (fstat(fd, &st) != 0) {
-        rc = errno;
-    } else if (!S_ISREG(st.st_mode)) {
-        rc = EISDIR;
-    } else if (st.st_size > MAX_FILE_BYTES) {
-        rc = EFBIG;
-    } else if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-        rc = ENOMEM;
-    } else {
-        size_t got = 0, want = (size_t)st.st_size;
-        while (got < want) {
-            ssize_t n = read(fd, buf + got, want - got);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0) {
-                rc = n < 0 ? errno : EIO; /* a file that shrank under us */
-                break;
-            }
-            got += (size_t)n;
-        }
-        *len = got;
-    }
-    close(fd);
-    if (rc != 0) {
-        free(buf);
-        return rc;
-    }
-    *data = buf;
-    return 0;
-}
-
 /* ---- static files ------------------------------------------------------ */
 
 static const char *content_type_for(const char *name)
@@ -166,7 +125,7 @@ static int set_add(file_set *fs, int dfd, const char *entry, const char *name, c
     }
     static_file *f = &fs->files[fs->file_count];
     memset(f, 0, sizeof(*f));
-    int er = read_file(dfd, entry, fs->recursive, &f->data, &f->len);
+    int er = ho_file_read(dfd, entry, fs->recursive, MAX_FILE_BYTES, &f->data, &f->len);
     if (er != 0) {
         set_err(err, errlen, name, strerror(er));
         return er == ENOMEM ? HO_ERR_NOMEM : HO_ERR_IO;
