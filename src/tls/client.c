@@ -39,7 +39,7 @@ static bool is_ip_literal(const char *name)
  * and if one of our suites shares its hash (§4.6.1). */
 static bool session_usable(ho_tls *tls)
 {
-    const struct session *s = &tls->offered;
+    const struct session *s = &tls->client->offered;
     const ho_tls_suite *suite = ho_tls_suite_by_id(s->suite);
     if (suite == NULL || s->ticket_len == 0)
         return false;
@@ -67,7 +67,7 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
     size_t start = b->len;
     uint8_t pub[CRYPTO_KEX_PUB_MAX];
     size_t pub_len = sizeof(pub);
-    int rc = crypto_kex_public(tls->kex, pub, &pub_len);
+    int rc = crypto_kex_public(tls->client->kex, pub, &pub_len);
     if (rc != HO_OK)
         return rc;
     tls->ext_offered = 0;
@@ -118,7 +118,7 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
         ho_put_u16(b, client_cert_sig_schemes[i]);
     put_ext_header(tls, b, EXT_KEY_SHARE);
     size_t share_ext = ho_block_open(b, 2), shares = ho_block_open(b, 2);
-    ho_put_u16(b, crypto_kex_group(tls->kex));
+    ho_put_u16(b, crypto_kex_group(tls->client->kex));
     size_t kx = ho_block_open(b, 2);
     ho_put_bytes(b, pub, pub_len);
     ho_block_close(b, kx);
@@ -131,11 +131,11 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
         ho_block_close(b, list);
         ho_block_close(b, e);
     }
-    if (tls->cookie_len > 0) {
+    if (tls->client->cookie_len > 0) {
         /* §4.2.2: echo the HelloRetryRequest cookie. */
         put_ext_header(tls, b, EXT_COOKIE);
         size_t e = ho_block_open(b, 2), c = ho_block_open(b, 2);
-        ho_put_bytes(b, tls->cookie, tls->cookie_len);
+        ho_put_bytes(b, tls->client->cookie, tls->client->cookie_len);
         ho_block_close(b, c);
         ho_block_close(b, e);
     }
@@ -143,7 +143,7 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
         return rc;
 
     size_t binder_at = 0;
-    const ho_tls_suite *psk_suite = tls->offering_psk ? ho_tls_suite_by_id(tls->offered.suite) : NULL;
+    const ho_tls_suite *psk_suite = tls->client->offering_psk ? ho_tls_suite_by_id(tls->client->offered.suite) : NULL;
     size_t binder_len = psk_suite ? crypto_hash_len(psk_suite->hash) : 0;
     /* §4.2.9: a server issues tickets only to a client that sent
      * psk_key_exchange_modes, so it goes in every ClientHello of a client
@@ -168,10 +168,10 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
         /* §4.2.11: pre_shared_key is last. */
         put_ext_header(tls, b, EXT_PRE_SHARED_KEY);
         size_t e = ho_block_open(b, 2), ids = ho_block_open(b, 2), id = ho_block_open(b, 2);
-        ho_put_bytes(b, tls->offered.ticket, tls->offered.ticket_len);
+        ho_put_bytes(b, tls->client->offered.ticket, tls->client->offered.ticket_len);
         ho_block_close(b, id);
         /* §4.2.11.1: obfuscated_ticket_age = age in ms + ticket_age_add (mod 2^32). */
-        ho_put_u32(b, (uint32_t)(tls->now_ms - tls->offered.issued_ms) + tls->offered.age_add);
+        ho_put_u32(b, (uint32_t)(tls->now_ms - tls->client->offered.issued_ms) + tls->client->offered.age_add);
         ho_block_close(b, ids);
         binder_at = b->len;
         size_t binders = ho_block_open(b, 2), one = ho_block_open(b, 1);
@@ -198,7 +198,7 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
             rc = crypto_hash_ctx_peek(h, th);
         crypto_hash_ctx_free(h);
         if (rc == HO_OK)
-            rc = tls_ks_init(&ks, psk_suite->hash, tls->offered.psk, tls->offered.psk_len);
+            rc = tls_ks_init(&ks, psk_suite->hash, tls->client->offered.psk, tls->client->offered.psk_len);
         if (rc == HO_OK)
             rc = tls_ks_binder_key(&ks, key);
         if (rc == HO_OK)
@@ -223,11 +223,11 @@ int tls_client_start(ho_tls *tls, ho_tls_out *out)
         rc = ho_random(tls->session_id, tls->session_id_len);
     if (rc != HO_OK)
         return rc;
-    if (tls->offering_psk && !session_usable(tls)) {
-        tls->offering_psk = false;
-        tls_session_clear(&tls->offered);
+    if (tls->client->offering_psk && !session_usable(tls)) {
+        tls->client->offering_psk = false;
+        tls_session_clear(&tls->client->offered);
     }
-    if ((tls->kex = crypto_kex_new(tls->cfg->groups[0])) == NULL)
+    if ((tls->client->kex = crypto_kex_new(tls->cfg->groups[0])) == NULL)
         return HO_ERR_CRYPTO;
     if ((rc = send_client_hello(tls, out)) != HO_OK)
         return rc;
@@ -251,27 +251,27 @@ static hs_status handle_hello_retry(ho_tls *tls, const struct ext_seen *seen, co
         if (!ho_get_u16(&c, &group) || !ho_cursor_empty(&c))
             return tls_alert(tls, HO_ALERT_DECODE_ERROR, "HRR key_share");
         /* §4.2.8: the group must be one we offered and not the share we sent. */
-        if (!tls_list_has(tls->cfg->groups, tls->cfg->group_count, group) || group == crypto_kex_group(tls->kex))
+        if (!tls_list_has(tls->cfg->groups, tls->cfg->group_count, group) || group == crypto_kex_group(tls->client->kex))
             return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "HRR group");
-        crypto_kex_free(tls->kex);
-        if ((tls->kex = crypto_kex_new(group)) == NULL)
+        crypto_kex_free(tls->client->kex);
+        if ((tls->client->kex = crypto_kex_new(group)) == NULL)
             return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key generation");
         changes = true;
     }
     if (tls_ext_get(seen, EXT_COOKIE, &c)) {
         ho_cursor cookie;
-        if (!ho_get_block(&c, 2, &cookie) || cookie.len == 0 || cookie.len > sizeof(tls->cookie) ||
+        if (!ho_get_block(&c, 2, &cookie) || cookie.len == 0 || cookie.len > sizeof(tls->client->cookie) ||
             !ho_cursor_empty(&c))
             return tls_alert(tls, HO_ALERT_DECODE_ERROR, "HRR cookie");
-        memcpy(tls->cookie, cookie.p, cookie.len);
-        tls->cookie_len = cookie.len;
+        memcpy(tls->client->cookie, cookie.p, cookie.len);
+        tls->client->cookie_len = cookie.len;
         changes = true;
     }
     /* §4.1.4: an HRR that would change nothing is illegal_parameter. */
     if (!changes)
         return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "HRR changes nothing");
-    if (tls->offering_psk && ho_tls_suite_by_id(tls->offered.suite)->hash != tls->suite->hash)
-        tls->offering_psk = false;
+    if (tls->client->offering_psk && ho_tls_suite_by_id(tls->client->offered.suite)->hash != tls->suite->hash)
+        tls->client->offering_psk = false;
     int rc = send_client_hello(tls, out);
     if (rc != HO_OK)
         return tls_fail(tls, rc, "second client hello");
@@ -320,7 +320,7 @@ hs_status tls_client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uin
     if (has_share) {
         if (!ho_get_u16(&c, &group) || !ho_get_block(&c, 2, &share) || share.len == 0 || !ho_cursor_empty(&c))
             return tls_alert(tls, HO_ALERT_DECODE_ERROR, "key_share");
-        if (group != crypto_kex_group(tls->kex))
+        if (group != crypto_kex_group(tls->client->kex))
             return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "key share group");
         tls->group = group;
     }
@@ -330,8 +330,8 @@ hs_status tls_client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uin
             return tls_alert(tls, HO_ALERT_DECODE_ERROR, "pre_shared_key");
         /* §4.2.11: the selected identity must be one we offered, and its
          * hash the suite's. */
-        if (!tls->offering_psk || selected != 0 ||
-            ho_tls_suite_by_id(tls->offered.suite)->hash != tls->suite->hash)
+        if (!tls->client->offering_psk || selected != 0 ||
+            ho_tls_suite_by_id(tls->client->offered.suite)->hash != tls->suite->hash)
             return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "selected psk");
         tls->resumed = true;
     }
@@ -346,13 +346,13 @@ hs_status tls_client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uin
 
     uint8_t dhe[CRYPTO_KEX_SECRET_MAX], th[CRYPTO_HASH_MAX];
     size_t dhe_len = sizeof(dhe);
-    rc = has_share ? crypto_kex_derive(tls->kex, share.p, share.len, dhe, &dhe_len) : HO_OK;
-    crypto_kex_free(tls->kex);
-    tls->kex = NULL;
+    rc = has_share ? crypto_kex_derive(tls->client->kex, share.p, share.len, dhe, &dhe_len) : HO_OK;
+    crypto_kex_free(tls->client->kex);
+    tls->client->kex = NULL;
     if (rc == HO_ERR_BAD_PEER_KEY)
         return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "server key share");
     if (rc == HO_OK)
-        rc = tls_ks_init(&tls->ks, tls->suite->hash, tls->resumed ? tls->offered.psk : NULL, tls->offered.psk_len);
+        rc = tls_ks_init(&tls->ks, tls->suite->hash, tls->resumed ? tls->client->offered.psk : NULL, tls->client->offered.psk_len);
     if (rc == HO_OK)
         rc = tls_transcript_hash(tls, th);
     if (rc == HO_OK)
@@ -391,8 +391,8 @@ hs_status tls_client_handle_encrypted_extensions(ho_tls *tls, ho_cursor *body, c
             offered = mine.len == name.len && memcmp(mine.p, name.p, name.len) == 0;
         if (!offered)
             return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "alpn not offered");
-        memcpy(tls->alpn, name.p, name.len);
-        tls->alpn[name.len] = '\0';
+        if (tls_set_alpn(tls, name.p, name.len) != HO_OK)
+            return tls_fail(tls, HO_ERR_NOMEM, "alpn");
     }
     if (tls_ext_get(&seen, EXT_SUPPORTED_GROUPS, &c)) {
         ho_cursor list;
@@ -419,9 +419,9 @@ hs_status tls_client_handle_certificate_request(ho_tls *tls, ho_cursor *body, co
     /* §4.3.2: signature_algorithms MUST be specified. */
     if (!tls_ext_get(&seen, EXT_SIGNATURE_ALGORITHMS, &c))
         return tls_alert(tls, HO_ALERT_MISSING_EXTENSION, "certificate request signature_algorithms");
-    memcpy(tls->cert_request_context, ctx.p, ctx.len);
-    tls->cert_request_context_len = ctx.len;
-    tls->cert_requested = true;
+    memcpy(tls->client->cert_request_context, ctx.p, ctx.len);
+    tls->client->cert_request_context_len = ctx.len;
+    tls->client->cert_requested = true;
     if (tls_transcript_add(tls, msg, len) != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "transcript");
     return HS_OK;
@@ -521,12 +521,12 @@ hs_status tls_client_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t
     tls_keylog(tls, "EXPORTER_SECRET", tls->ks.exporter);
     if (tls_install_secret(tls, false, HO_EPOCH_APP, tls->ks.server_ap) != HS_OK)
         return HS_ERROR;
-    if (tls->cert_requested) {
+    if (tls->client->cert_requested) {
         /* We have no client certificate: an empty Certificate (§4.4.2). */
         ho_buf *b = &out->send[tls->write_epoch];
         size_t t = tls_msg_begin(tls, out, HO_HS_CERTIFICATE);
-        ho_put_u8(b, (uint8_t)tls->cert_request_context_len);
-        ho_put_bytes(b, tls->cert_request_context, tls->cert_request_context_len);
+        ho_put_u8(b, (uint8_t)tls->client->cert_request_context_len);
+        ho_put_bytes(b, tls->client->cert_request_context, tls->client->cert_request_context_len);
         ho_put_u24(b, 0);
         if (tls_msg_end(tls, out, t) != HS_OK)
             return HS_ERROR;
@@ -563,7 +563,7 @@ hs_status tls_client_handle_new_session_ticket(ho_tls *tls, ho_cursor *body, con
     s.suite = tls->suite->id;
     s.psk_len = tls->ks.hash_len;
     s.issued_ms = tls->now_ms;
-    snprintf(s.alpn, sizeof(s.alpn), "%s", tls->alpn);
+    snprintf(s.alpn, sizeof(s.alpn), "%s", tls->alpn ? tls->alpn : "");
     snprintf(s.server_name, sizeof(s.server_name), "%s", tls->server_name ? tls->server_name : "");
     s.ticket = (uint8_t *)ticket.p;
     s.ticket_len = ticket.len;

@@ -301,7 +301,7 @@ void tls_done(ho_tls *tls)
     snprintf(detail, sizeof(detail), "suite=%s group=%s alpn=%s resumed=%d hrr=%d",
              tls->suite ? tls->suite->name : "-",
              tls->group == HO_GROUP_X25519 ? "x25519" : tls->group == HO_GROUP_SECP256R1 ? "secp256r1" : "-",
-             tls->alpn[0] ? tls->alpn : "-", tls->resumed, tls->did_hrr);
+             tls->alpn ? tls->alpn : "-", tls->resumed, tls->did_hrr);
     tls_event(tls, HO_EV_HANDSHAKE_DONE, HO_LOG_INFO, 0, 0, detail);
 }
 
@@ -437,7 +437,9 @@ ho_tls *ho_tls_new(ho_tls_config *cfg, const char *server_name)
     tls->state = tls->is_server ? ST_S_WAIT_CH : ST_C_START;
     ho_buf_init(&tls->msg);
     ho_buf_init(&tls->transcript_raw);
-    if (server_name != NULL && (tls->server_name = strdup(server_name)) == NULL) {
+    if ((!tls->is_server && (tls->client = calloc(1, sizeof(*tls->client))) == NULL) ||
+        (server_name != NULL && (tls->server_name = strdup(server_name)) == NULL)) {
+        free(tls->client);
         free(tls);
         return NULL;
     }
@@ -451,9 +453,14 @@ void ho_tls_free(ho_tls *tls)
     ho_buf_free(&tls->msg);
     ho_buf_free(&tls->transcript_raw);
     crypto_hash_ctx_free(tls->transcript);
-    crypto_kex_free(tls->kex);
-    tls_session_clear(&tls->offered);
+    if (tls->client != NULL) {
+        crypto_kex_free(tls->client->kex);
+        tls_session_clear(&tls->client->offered);
+        ho_wipe(tls->client, sizeof(*tls->client));
+        free(tls->client);
+    }
     ho_cert_chain_free(&tls->peer_chain);
+    free(tls->alpn);
     free(tls->server_name);
     tls_ks_wipe(&tls->ks);
     ho_wipe(tls, sizeof(*tls));
@@ -485,15 +492,27 @@ int ho_tls_set_config(ho_tls *tls, ho_tls_config *cfg)
     return HO_OK;
 }
 
+int tls_set_alpn(ho_tls *tls, const uint8_t *name, size_t len)
+{
+    char *a = malloc(len + 1);
+    if (a == NULL)
+        return HO_ERR_NOMEM;
+    memcpy(a, name, len);
+    a[len] = '\0';
+    free(tls->alpn);
+    tls->alpn = a;
+    return HO_OK;
+}
+
 int ho_tls_set_session(ho_tls *tls, const uint8_t *blob, size_t len)
 {
     if (tls->is_server || tls->state != ST_C_START)
         return HO_ERR_INVALID_ARG;
-    tls_session_clear(&tls->offered);
-    int rc = tls_session_decode(blob, len, &tls->offered);
+    tls_session_clear(&tls->client->offered);
+    int rc = tls_session_decode(blob, len, &tls->client->offered);
     if (rc != HO_OK)
         return rc;
-    tls->offering_psk = true;
+    tls->client->offering_psk = true;
     return HO_OK;
 }
 
@@ -539,7 +558,7 @@ void tls_trim(ho_tls *tls)
 }
 const ho_tls_suite *ho_tls_get_suite(const ho_tls *tls) { return tls->suite; }
 uint16_t ho_tls_get_group(const ho_tls *tls) { return tls->group; }
-const char *ho_tls_get_alpn(const ho_tls *tls) { return tls->alpn[0] ? tls->alpn : NULL; }
+const char *ho_tls_get_alpn(const ho_tls *tls) { return tls->alpn; }
 const char *ho_tls_get_server_name(const ho_tls *tls) { return tls->server_name; }
 bool ho_tls_is_resumed(const ho_tls *tls) { return tls->resumed; }
 bool ho_tls_did_hrr(const ho_tls *tls) { return tls->did_hrr; }

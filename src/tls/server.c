@@ -278,9 +278,7 @@ static int choose_alpn(ho_tls *tls, const struct client_hello *ch)
         ho_cursor list = ch->alpn;
         while (ho_get_block(&list, 1, &theirs)) {
             if (theirs.len == mine.len && memcmp(theirs.p, mine.p, mine.len) == 0) {
-                memcpy(tls->alpn, mine.p, mine.len);
-                tls->alpn[mine.len] = '\0';
-                return HO_OK;
+                return tls_set_alpn(tls, mine.p, mine.len);
             }
         }
     }
@@ -406,11 +404,11 @@ static hs_status send_hello_retry(ho_tls *tls, const struct client_hello *ch, ui
     if (tls->cfg->hrr_cookie) {
         /* We keep the state, so the cookie is a random value the client
          * must echo (§4.2.2); it proves the client saw our HRR. */
-        tls->cookie_len = 32;
-        if (ho_random(tls->cookie, tls->cookie_len) != HO_OK)
+        tls->hrr_cookie_len = 32;
+        if (ho_random(tls->hrr_cookie, tls->hrr_cookie_len) != HO_OK)
             return tls_fail(tls, HO_ERR_CRYPTO, "cookie");
-        hrr.cookie = tls->cookie;
-        hrr.cookie_len = tls->cookie_len;
+        hrr.cookie = tls->hrr_cookie;
+        hrr.cookie_len = tls->hrr_cookie_len;
     }
     if (send_server_hello(tls, ch, &hrr, out) != HS_OK)
         return HS_ERROR;
@@ -451,7 +449,7 @@ static hs_status send_encrypted_extensions(ho_tls *tls, const struct client_hell
         ho_put_u16(b, EXT_SERVER_NAME);
         ho_put_u16(b, 0);
     }
-    if (tls->alpn[0] != '\0') {
+    if (tls->alpn != NULL) {
         size_t n = strlen(tls->alpn);
         ho_put_u16(b, EXT_ALPN);
         size_t a = ho_block_open(b, 2);
@@ -555,8 +553,8 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
         if (!tls_list_has(ch.suites, ch.suite_count, tls->hrr_suite))
             return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "suite changed after HRR");
         /* §4.2.2: a cookie we sent must come back unchanged. */
-        if (tls->cookie_len && (!ch.has_cookie || ch.cookie.len != tls->cookie_len ||
-                                !tls_ct_equal(ch.cookie.p, tls->cookie, tls->cookie_len)))
+        if (tls->hrr_cookie_len && (!ch.has_cookie || ch.cookie.len != tls->hrr_cookie_len ||
+                                !tls_ct_equal(ch.cookie.p, tls->hrr_cookie, tls->hrr_cookie_len)))
             return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "cookie");
     } else {
         for (size_t i = 0; i < tls->cfg->suite_count && tls->suite == NULL; i++)
@@ -684,7 +682,7 @@ static hs_status send_tickets(ho_tls *tls, ho_tls_out *out)
         s.psk_len = tls->ks.hash_len;
         s.lifetime_s = tls->cfg->ticket_lifetime_s;
         s.issued_ms = tls->now_ms;
-        snprintf(s.alpn, sizeof(s.alpn), "%s", tls->alpn);
+        snprintf(s.alpn, sizeof(s.alpn), "%s", tls->alpn ? tls->alpn : "");
         snprintf(s.server_name, sizeof(s.server_name), "%s", tls->server_name ? tls->server_name : "");
         ho_buf ticket;
         ho_buf_init(&ticket);

@@ -157,6 +157,20 @@ struct hs_transition {
     hs_handler handler;
 };
 
+/* What only a client keeps, allocated with a client's ho_tls, so that a
+ * server's connection does not carry it (an idle server connection's
+ * memory is a goal: docs/RELIABILITY.md). */
+struct tls_client {
+    crypto_kex *kex;
+    uint8_t cookie[512]; /* from a HelloRetryRequest, echoed (§4.2.2) */
+    size_t cookie_len;
+    struct session offered; /* session offered for resumption */
+    bool offering_psk;
+    bool cert_requested;
+    uint8_t cert_request_context[255];
+    size_t cert_request_context_len;
+};
+
 struct ho_tls {
     ho_tls_config *cfg;
     bool is_server;
@@ -184,7 +198,7 @@ struct ho_tls {
     const ho_tls_suite *suite;
     uint16_t group;
     uint16_t sig_scheme;
-    char alpn[256];
+    char *alpn; /* NULL when none was negotiated */
     char *server_name;
     bool resumed, did_hrr, done;
     uint8_t client_random[32];
@@ -192,18 +206,13 @@ struct ho_tls {
     size_t session_id_len;
 
     /* client */
-    crypto_kex *kex;
-    uint8_t cookie[512];
-    size_t cookie_len;
-    struct session offered; /* session offered for resumption */
-    bool offering_psk;
-    bool cert_requested;
+    struct tls_client *client; /* NULL on a server */
     uint32_t ext_offered; /* slots of the extensions our ClientHello carried */
-    uint8_t cert_request_context[255];
-    size_t cert_request_context_len;
     ho_cert_chain peer_chain;
 
     /* server */
+    uint8_t hrr_cookie[32]; /* the cookie our HelloRetryRequest carried */
+    size_t hrr_cookie_len;
     bool compat_ccs;    /* ClientHello had a legacy_session_id (App. D.4) */
     bool early_offered; /* ClientHello had early_data, which we reject (§4.2.10) */
     uint16_t hrr_group; /* group asked for in HelloRetryRequest */
@@ -243,6 +252,8 @@ hs_status tls_check_finished(ho_tls *tls, ho_cursor *body, const uint8_t *base_s
 /* RFC 8446 §4.4.3: the content a CertificateVerify signs. */
 int tls_cv_content(ho_tls *tls, bool server, uint8_t *buf, size_t *len);
 void tls_done(ho_tls *tls);
+/* The negotiated ALPN protocol (`len` bytes, no NUL), kept as a string. */
+int tls_set_alpn(ho_tls *tls, const uint8_t *name, size_t len);
 /* Frees what a connection no longer needs between messages: empty
  * reassembly buffers, and a connected server's transcript. */
 void tls_trim(ho_tls *tls);
