@@ -9,6 +9,8 @@
 #   4. At rest, the scraped values equal the SIGUSR1 counters (JSON), field by field
 #      (tests/interop/metrics_check.py; an unmapped JSON counter fails), and the histograms
 #      count one handshake per handshake and one queue time per pool job.
+#   5. --offload always: every TCP and QUIC handshake is in mode="offloaded", every pool job
+#      in the queue histogram; --offload off: all inline, no pool job.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/e2e.bash"
 
@@ -162,4 +164,44 @@ fi
 [ -n "${PROM_PID:-}" ] && stop_bg "$PROM_PID"
 verdict "metrics: server still running" "metrics: server died" alive
 end_server metrics
+
+# ---- 5. the histograms' mode: every handshake offloaded, or every one inline ----------------------
+# value FILE NAME LABEL=VALUE...: the sum of the matching samples of a scrape.
+value() { timeout 30 python3 "$CHECK_PY" value "$@"; }
+for mode in always off; do
+    free_port || { fail "no free port"; break; }
+    MPORT=$PORT
+    if ! serve3 "$mode" --offload "$mode" --metrics "$MPORT"; then
+        fail "$mode: start handoff serve --offload $mode --metrics"
+        continue
+    fi
+    for i in 1 2 3; do
+        timeout 60 curl -sk --max-time 50 -o /dev/null "https://127.0.0.1:$HTTPS_PORT/json/1?m=$i"
+    done
+    timeout 60 "$HO_BIN" get --h3 --insecure "https://127.0.0.1:$HTTPS_PORT/json/1?m=1" >/dev/null 2>&1
+    if [ "$mode" = always ]; then yes=offloaded no=inline; else yes=inline no=offloaded; fi
+    # The QUIC handshake is counted at the tick after it completes: poll (bounded).
+    for _ in $(seq 100); do
+        scrape "$T/$mode.txt" || break
+        [ "$(value "$T/$mode.txt" handoff_handshake_duration_seconds_count transport=quic mode=$yes)" = 1 ] && break
+        sleep 0.2
+    done
+    got="tcp $yes=$(value "$T/$mode.txt" handoff_handshake_duration_seconds_count transport=tcp mode=$yes)"
+    got+=" tcp $no=$(value "$T/$mode.txt" handoff_handshake_duration_seconds_count transport=tcp mode=$no)"
+    got+=" quic $yes=$(value "$T/$mode.txt" handoff_handshake_duration_seconds_count transport=quic mode=$yes)"
+    got+=" quic $no=$(value "$T/$mode.txt" handoff_handshake_duration_seconds_count transport=quic mode=$no)"
+    want="tcp $yes=3 tcp $no=0 quic $yes=1 quic $no=0"
+    verdict "$mode: handshake histogram by mode ($got)" "$mode: handshake histogram: expected $want, got $got" \
+        [ "$got" = "$want" ]
+    q=$(value "$T/$mode.txt" handoff_offload_queue_duration_seconds_count)
+    jobs=$(value "$T/$mode.txt" handoff_offload_jobs_completed_total)
+    # always: two steps per TCP handshake and at least two per QUIC one went through the pool.
+    if [ "$mode" = always ]; then min=8; else min=0; fi
+    if [ "$q" = "$jobs" ] && [ "$jobs" != "?" ] && [ "$jobs" -ge $min ] && { [ $min -gt 0 ] || [ "$jobs" = 0 ]; }; then
+        pass "$mode: the offload queue histogram counts every pool job ($q of $jobs)"
+    else
+        fail "$mode: offload queue histogram count $q, pool jobs $jobs (expected equal, >= $min; 0 for off)"
+    fi
+    end_server "$mode"
+done
 finish
