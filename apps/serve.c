@@ -31,6 +31,8 @@ typedef struct serve_opts {
     bool no_quic_steering;
     uint8_t server_id[15];
     size_t server_id_len;
+    char metrics_addr[64];         /* --metrics: address ("" : off) */
+    long metrics_port;
     ho_server_options server;
 } serve_opts;
 
@@ -116,6 +118,11 @@ void serve_usage(FILE *f)
             "  --max-body N           request bodies (Content-Length or chunked, decoded) above\n"
             "                         N bytes get 413 (default 1048576; at most 1 GiB)\n"
             "Routes: /  /json/{count}?m={m}  /baseline2?a=&b=  /static/<file>  POST /upload\n"
+            "Monitoring:\n"
+            "  --metrics [ADDR:]PORT  serve GET /metrics in the Prometheus text format (plain\n"
+            "                         HTTP/1.1 on the I/O threads; ADDR default 127.0.0.1, an IPv6\n"
+            "                         literal in brackets; PORT 0 picks one): every counter below,\n"
+            "                         per thread, and handshake and offload queue histograms\n"
             "Signals: SIGINT/SIGTERM stop gracefully; SIGUSR1 prints counters (JSON) on stderr\n"
             "(h3_* fields: QUIC connections, handshakes, resumed, key updates, VN, Retry).\n"
             "  -h, --help             this help\n");
@@ -154,6 +161,46 @@ bad:
     return false;
 }
 
+/* --metrics: PORT, :PORT, ADDR:PORT or [IPv6]:PORT; ADDR defaults to
+ * 127.0.0.1 (metrics stay on loopback unless asked). */
+static bool parse_metrics(const char *s, serve_opts *o)
+{
+    const char *port = s, *colon = strrchr(s, ':');
+    size_t alen = 0;
+    const char *addr = "127.0.0.1";
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':')
+            goto bad;
+        addr = s + 1;
+        alen = (size_t)(close - addr);
+        port = close + 2;
+    } else if (colon != NULL) {
+        if (strchr(s, ':') != colon) /* an IPv6 literal needs brackets */
+            goto bad;
+        if (colon != s) {
+            addr = s;
+            alen = (size_t)(colon - s);
+        }
+        port = colon + 1;
+    }
+    if (alen == 0)
+        alen = strlen(addr);
+    if (alen >= sizeof(o->metrics_addr))
+        goto bad;
+    memcpy(o->metrics_addr, addr, alen);
+    o->metrics_addr[alen] = '\0';
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (ho_sockaddr_parse(o->metrics_addr, 0, &ss, &sl) != HO_OK)
+        goto bad;
+    return parse_int("--metrics", port, 0, 65535, &o->metrics_port);
+bad:
+    fprintf(stderr, "handoff: --metrics: expected PORT, :PORT, ADDR:PORT or [ADDR]:PORT with an IP literal, got '%s'\n",
+            s);
+    return false;
+}
+
 static int parse_args(int argc, char **argv, serve_opts *o)
 {
     enum {
@@ -162,7 +209,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY, O_ROOT, O_QUIC_KEY_UPDATE,
         O_NO_GSO, O_NO_GRO, O_NO_ECN, O_MAX_UDP_PAYLOAD, O_SERVER_ID, O_NO_QUIC_STEERING,
         O_RETRY_ABOVE, O_REFUSE_ABOVE, O_RETRY_QUEUE, O_REFUSE_QUEUE, O_MAX_BODY, O_SEND_TIMEOUT,
-        O_OUT_HIGH_WATER,
+        O_OUT_HIGH_WATER, O_METRICS,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
@@ -203,6 +250,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"max-udp-payload", required_argument, NULL, O_MAX_UDP_PAYLOAD},
         {"server-id", required_argument, NULL, O_SERVER_ID},
         {"no-quic-steering", no_argument, NULL, O_NO_QUIC_STEERING},
+        {"metrics", required_argument, NULL, O_METRICS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -263,6 +311,10 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         case O_NO_GRO: o->no_gro = true; break;
         case O_NO_ECN: o->no_ecn = true; break;
         case O_NO_QUIC_STEERING: o->no_quic_steering = true; break;
+        case O_METRICS:
+            if (!parse_metrics(optarg, o))
+                return 2;
+            break;
         case O_SERVER_ID:
             if (!parse_hex_id(optarg, o->server_id, &o->server_id_len))
                 return 2;
@@ -494,6 +546,15 @@ static int index_handler(void *ctx, const ho_http_request *req, ho_http_response
     return resp->body->failed ? HO_ERR_NOMEM : HO_OK;
 }
 
+/* GET /metrics on the --metrics port: the Prometheus text of the server
+ * (the handler's ctx), built per scrape from the threads' counters. */
+static int metrics_handler(void *ctx, const ho_http_request *req, ho_http_response *resp)
+{
+    (void)req;
+    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return ho_server_metrics_text(ctx, resp->body);
+}
+
 /* One JSON object: the TCP server's counters, then QUIC's (the "h3_..."
  * and "quic_..." fields, summed, and "quic_threads": each thread's) when
  * it runs. */
@@ -548,7 +609,7 @@ int serve_main(int argc, char **argv)
     ho_buf_init(&chain_pem);
     ho_buf_init(&key_pem);
     app_arena *arena = NULL;
-    ho_router *router = NULL;
+    ho_router *router = NULL, *metrics_router = NULL;
     ho_server *srv = NULL;
     rc = 1;
     signal(SIGPIPE, SIG_IGN);
@@ -634,6 +695,30 @@ int serve_main(int argc, char **argv)
             first_tls_port = ho_server_port(srv, nlisten);
         fprintf(stderr, "handoff: listening %s://%s:%u/\n", ports[i].scheme, host,
                 (unsigned)ho_server_port(srv, nlisten));
+        nlisten++;
+    }
+    /* --metrics: plaintext HTTP/1.1 on the same I/O threads, its own router
+     * (only GET /metrics), its scrapes left out of the counters. */
+    ho_h1_service metrics_svc = {0};
+    if (o.metrics_addr[0] != '\0') {
+        metrics_router = ho_router_new();
+        if (metrics_router == NULL || ho_router_add(metrics_router, "GET", "/metrics", metrics_handler, srv) != HO_OK)
+            goto done;
+        metrics_svc.router = metrics_router;
+        ho_http_limits_default(&metrics_svc.limits);
+        ho_listen_spec spec = {.bind = o.metrics_addr,
+                               .port = (uint16_t)o.metrics_port,
+                               .handler = &ho_h1_handler,
+                               .ctx = &metrics_svc,
+                               .no_stats = true};
+        if (ho_server_listen(srv, &spec) != HO_OK) {
+            fprintf(stderr, "handoff: --metrics: cannot listen on %s port %ld: %s\n", o.metrics_addr, o.metrics_port,
+                    strerror(errno));
+            goto done;
+        }
+        fprintf(stderr, strchr(o.metrics_addr, ':') != NULL ? "handoff: metrics on http://[%s]:%u/metrics\n"
+                                                            : "handoff: metrics on http://%s:%u/metrics\n",
+                o.metrics_addr, (unsigned)ho_server_port(srv, nlisten));
         nlisten++;
     }
     if (cfg != NULL) {
@@ -727,6 +812,7 @@ done:
     ho_buf_free(&chain_pem);
     ho_buf_free(&key_pem);
     ho_router_free(router);
+    ho_router_free(metrics_router);
     app_arena_free(arena);
     ho_tls_config_free(cfg);
     return rc;

@@ -144,6 +144,22 @@ HO_API const char *ho_event_name(ho_event_type t);
 /* Per-type counters, incremented on every emit regardless of level. */
 HO_API uint64_t ho_event_count(ho_event_type t);
 
+/* ---- latency histograms ----------------------------------------------- */
+/* Fixed buckets for the server's metrics (Prometheus histograms): upper
+ * bounds from 50 us to 1 s, then one bucket for everything above. */
+enum { HO_HIST_BOUNDS = 14 };
+HO_API extern const uint64_t ho_hist_bounds_ns[HO_HIST_BOUNDS];
+typedef struct ho_hist {
+    /* Observations per bucket, not cumulative: bucket[i] counts those in
+     * (bound[i-1], bound[i]]; bucket[HO_HIST_BOUNDS] those above the last. */
+    uint64_t bucket[HO_HIST_BOUNDS + 1];
+    uint64_t count, sum_ns;
+} ho_hist;
+/* Adds the observations of src into dst. */
+HO_API void ho_hist_merge(ho_hist *dst, const ho_hist *src);
+/* Records one observation (a plain, single-threaded histogram). */
+HO_API void ho_hist_observe(ho_hist *h, uint64_t ns);
+
 /* ---- files ------------------------------------------------------------- */
 /* Reads the whole regular file `path` (relative to dirfd; AT_FDCWD for the
  * working directory; not through a final symlink when nofollow) into a

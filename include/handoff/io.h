@@ -118,6 +118,9 @@ typedef struct ho_listen_spec {
     ho_tls_config *tls;        /* NULL: plaintext TCP */
     const ho_conn_handler *handler;
     void *ctx;
+    /* Connections and requests on this port are left out of the counters
+     * (ho_server_get_stats): a metrics port whose scrapes should not count. */
+    bool no_stats;
 } ho_listen_spec;
 
 typedef struct ho_server_options {
@@ -170,9 +173,17 @@ typedef struct ho_server_stats {
     uint64_t ktls_engaged, ktls_fallback;
     uint64_t send_timeouts;         /* closed: output stuck past send_timeout_ms */
     uint64_t trims;                 /* heap given back after connections closed */
+    /* TLS handshake durations (first ClientHello byte read to the
+     * handshake complete), every step inline / at least one offloaded. */
+    ho_hist handshake_inline, handshake_offloaded;
     ho_pool_stats pool;
 } ho_server_stats;
 HO_API void ho_server_get_stats(const ho_server *s, ho_server_stats *out);
+/* One I/O thread's counters (pool: zero, it is shared). HO_ERR_NOT_FOUND
+ * when there is no such thread. */
+HO_API int ho_server_get_thread_stats(const ho_server *s, unsigned thread, ho_server_stats *out);
+/* Number of I/O threads. */
+HO_API unsigned ho_server_threads(const ho_server *s);
 /* One JSON object with every counter above. */
 HO_API void ho_server_stats_json(const ho_server_stats *st, ho_buf *out);
 
@@ -415,6 +426,10 @@ typedef struct ho_quic_server_stats {
      * unsupported versions. None of them made a connection. */
     uint64_t initial_too_small, initial_undecryptable, initial_bad_frames, initial_bad_dcid, initial_bad_token;
     uint64_t unknown_long, unknown_version;
+    /* QUIC handshake durations (connection accepted to the handshake
+     * complete, as the I/O thread sees it), every TLS step inline / at
+     * least one on the pool. */
+    ho_hist handshake_inline, handshake_offloaded;
 } ho_quic_server_stats;
 /* thread < 0: summed over the threads; else that thread's. Counters of
  * live connections are at most one loop iteration old. HO_ERR_NOT_FOUND
@@ -425,6 +440,27 @@ HO_API int ho_server_get_quic_stats(const ho_server *s, int thread, ho_quic_serv
 HO_API void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *out);
 /* The sum and each thread: {"h3_...":..,...,"quic_threads":[{...},...]}. */
 HO_API void ho_server_quic_stats_json(const ho_server *s, ho_buf *out);
+
+/* ======================================================================
+ * Metrics in the Prometheus text exposition format 0.0.4 (src/io/metrics.c)
+ * ======================================================================
+ * Every counter of ho_server_stats and ho_quic_server_stats as handoff_*
+ * series (counters end in _total, times are in seconds), per thread with a
+ * thread="N" label where the counter is per thread, the pool's counters,
+ * and the latency histograms: handshake durations by transport and mode,
+ * and the offload queue time. Serve it as "text/plain; version=0.0.4"
+ * (`handoff serve --metrics`; docs/DEBUGGING.md). */
+typedef struct ho_metrics_input {
+    unsigned nthreads;
+    const ho_server_stats *threads;    /* nthreads: each thread's TCP counters */
+    const ho_pool_stats *pool;         /* the offload pool's */
+    const ho_quic_server_stats *quic;  /* nthreads, or NULL: no QUIC listener */
+    bool quic_steering;                /* the BPF steering program is attached */
+} ho_metrics_input;
+/* The text for a snapshot (appended to out; out->failed on no memory). */
+HO_API void ho_metrics_text(const ho_metrics_input *in, ho_buf *out);
+/* A snapshot of the server, as text. HO_OK or HO_ERR_NOMEM. Any thread. */
+HO_API int ho_server_metrics_text(const ho_server *s, ho_buf *out);
 
 #ifdef __cplusplus
 }

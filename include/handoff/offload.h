@@ -44,6 +44,7 @@ typedef struct ho_pool_stats {
     uint64_t max_depth;      /* high-water mark of depth */
     uint64_t queued_ns;      /* sum over started jobs of time spent queued */
     uint64_t run_ns;         /* sum over finished jobs of run time */
+    ho_hist queued;          /* time queued (submit to a worker taking it) */
 } ho_pool_stats;
 
 /* workers: thread count (0: run every job inline, in ho_pool_submit).

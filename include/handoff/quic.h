@@ -504,6 +504,9 @@ HO_API void ho_quic_endpoint_foreach(ho_quic_endpoint *ep, void (*fn)(void *ctx,
 HO_API void ho_quic_endpoint_foreach_active(ho_quic_endpoint *ep, void (*fn)(void *ctx, ho_quic_conn *c),
                                             void *ctx);
 HO_API size_t ho_quic_endpoint_conn_count(const ho_quic_endpoint *ep);
+/* Whether a TLS step of the endpoint's connection c ran on the offload
+ * pool (false for a connection of no endpoint). */
+HO_API bool ho_quic_endpoint_conn_offloaded(const ho_quic_conn *c);
 
 typedef struct ho_quic_endpoint_stats {
     uint64_t datagrams_received, datagrams_dropped, short_initials_dropped;

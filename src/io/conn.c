@@ -64,7 +64,7 @@ static void timer_fired(ho_timer *tm)
             /* Output pending and nothing sent for send_timeout_ms: a
              * reader that stopped reading is not kept. */
             emit(c, HO_EV_TIMEOUT, HO_LOG_DEBUG, 0, "send");
-            STAT_ADD(t, send_timeouts, 1);
+            CSTAT_ADD(c, send_timeouts, 1);
             io_conn_close_now(c);
             return;
         }
@@ -74,9 +74,9 @@ static void timer_fired(ho_timer *tm)
         }
         which = c->request_pending ? "request" : "idle";
         if (c->request_pending)
-            STAT_ADD(t, request_timeouts, 1);
+            CSTAT_ADD(c, request_timeouts, 1);
         else
-            STAT_ADD(t, idle_timeouts, 1);
+            CSTAT_ADD(c, idle_timeouts, 1);
         break;
     default:
         which = "drain";
@@ -136,6 +136,7 @@ void io_conn_accept(io_thread *t, const ho_listen_spec *spec, int fd)
     c->spec = spec;
     c->fd = fd;
     c->id = atomic_fetch_add(&t->server->next_id, 1) + 1;
+    c->stats = spec->no_stats ? &t->unlisted : &t->stats;
     c->timer.fire = timer_fired;
     ho_buf_init(&c->in_plain);
     ho_buf_init(&c->out_plain);
@@ -167,8 +168,8 @@ void io_conn_accept(io_thread *t, const ho_listen_spec *spec, int fd)
         t->conns->prev = c;
     t->conns = c;
     t->nconns++;
-    STAT_ADD(t, accepted, 1);
-    STAT_ADD(t, active, 1);
+    CSTAT_ADD(c, accepted, 1);
+    CSTAT_ADD(c, active, 1);
     emit(c, HO_EV_CONN_OPEN, HO_LOG_DEBUG, spec->port, spec->tls ? "tls" : "tcp");
     arm_for_state(c);
     if (t->stopping)
@@ -195,8 +196,8 @@ void io_conn_close_now(ho_conn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     t->nconns--;
-    STAT_ADD(t, closed, 1);
-    atomic_fetch_sub_explicit(&t->stats.active, 1, memory_order_relaxed);
+    CSTAT_ADD(c, closed, 1);
+    CSTAT_SUB(c, active, 1);
     emit(c, HO_EV_CONN_CLOSE, HO_LOG_DEBUG, 0, NULL);
     ho_tls_conn_free(c->tls);
     ho_buf_free(&c->in_plain);
@@ -414,9 +415,9 @@ void ho_conn_set_request_pending(ho_conn *c, bool pending)
 void ho_conn_request_done(ho_conn *c)
 {
     io_thread *t = c->t;
-    STAT_ADD(t, requests, 1);
+    CSTAT_ADD(c, requests, 1);
     if (ho_home_outstanding(t->home) > 0)
-        STAT_ADD(t, served_during_offload, 1);
+        CSTAT_ADD(c, served_during_offload, 1);
     if (t->stopping)
         c->close_after_write = true; /* finish this response, then go */
 }
@@ -586,7 +587,10 @@ static bool should_offload(ho_conn *c)
 static void handshake_input(ho_conn *c, const uint8_t *data, size_t len)
 {
     io_thread *t = c->t;
+    if (c->hs_start_ns == 0)
+        c->hs_start_ns = ho_now_ns();
     if (should_offload(c)) {
+        c->hs_offloaded = true;
         ho_put_bytes(&c->job_in, data, len);
         if (c->job_in.failed) {
             io_conn_close_now(c);
@@ -660,6 +664,8 @@ static void conn_after_input(ho_conn *c, int err)
     if (c->state == CONN_HANDSHAKE && ho_tls_conn_handshake_done(c->tls)) {
         c->state = CONN_OPEN;
         STAT_ADD(t, handshakes_done, 1);
+        hist_record(c->hs_offloaded ? &t->stats.hs_offloaded : &t->stats.hs_inline,
+                    (uint64_t)(ho_now_ns() - c->hs_start_ns));
         ho_timer_cancel(&c->timer);
         arm_for_state(c);
     }

@@ -52,6 +52,8 @@ typedef struct quic_stats {
     _Atomic uint64_t steps_offloaded, steps_inline, step_queued, step_queue_overflows, step_queue_us, step_out_us;
     /* datagrams for no connection dropped, by reason (the endpoint's) */
     _Atomic uint64_t initial_too_small, initial_undecryptable, initial_bad_frames, initial_bad_dcid, initial_bad_token, unknown_long, unknown_version;
+    /* handshake durations: accepted to complete, by where its steps ran */
+    hist_atomic hs_inline, hs_offloaded;
 } quic_stats;
 
 struct quic_thread {
@@ -138,6 +140,7 @@ int io_quic_steer_attach(int fd, const ho_quic_cid_layout *l)
 typedef struct conn_slot {
     void *app;
     bool handshake_counted;
+    int64_t accepted_ns;
     uint64_t key_updates_counted, migrations_counted, validated_counted;
 } conn_slot;
 
@@ -176,6 +179,7 @@ static void on_accept(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c)
     conn_slot *slot = calloc(1, sizeof(*slot));
     if (slot == NULL)
         return; /* no application on it: the peer sees no responses and times out */
+    slot->accepted_ns = ho_now_ns();
     if (handler_of(q)->on_accept != NULL)
         slot->app = handler_of(q)->on_accept(q->s->qspec.ctx, c);
     ho_quic_conn_set_user(c, slot);
@@ -188,6 +192,10 @@ static void count_conn(quic_thread *q, ho_quic_conn *c, conn_slot *slot)
     if (!slot->handshake_counted && ho_quic_conn_handshake_done(c)) {
         slot->handshake_counted = true;
         QSTAT_ADD(q, handshakes, 1);
+        /* Seen at the tick after the step that completed it: at most one
+         * loop iteration late. */
+        hist_record(ho_quic_endpoint_conn_offloaded(c) ? &q->stats.hs_offloaded : &q->stats.hs_inline,
+                    (uint64_t)(ho_now_ns() - slot->accepted_ns));
         ho_tls *t = ho_quic_conn_tls(c);
         if (t != NULL && ho_tls_is_resumed(t))
             QSTAT_ADD(q, resumed, 1);
@@ -663,6 +671,8 @@ static void add_thread(const quic_thread *q, ho_quic_server_stats *o)
     ADD(unknown_long);
     ADD(unknown_version);
 #undef ADD
+    hist_load_into(&q->stats.hs_inline, &o->handshake_inline);
+    hist_load_into(&q->stats.hs_offloaded, &o->handshake_offloaded);
 }
 
 int ho_server_get_quic_stats(const ho_server *s, int thread, ho_quic_server_stats *out)

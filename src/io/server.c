@@ -398,34 +398,50 @@ void ho_server_free(ho_server *s)
     free(s);
 }
 
+static void add_thread_stats(const thread_stats *ts, ho_server_stats *out)
+{
+#define SUM(f) out->f += atomic_load_explicit(&((thread_stats *)ts)->f, memory_order_relaxed)
+    SUM(accepted);
+    SUM(closed);
+    SUM(active);
+    SUM(handshakes_done);
+    SUM(handshakes_failed);
+    SUM(handshake_timeouts);
+    SUM(handshakes_offloaded);
+    SUM(handshakes_inline);
+    SUM(worker_steps);
+    SUM(served_during_offload);
+    SUM(requests);
+    SUM(idle_timeouts);
+    SUM(request_timeouts);
+    SUM(ktls_engaged);
+    SUM(ktls_fallback);
+    SUM(send_timeouts);
+    SUM(trims);
+#undef SUM
+    hist_load_into(&ts->hs_inline, &out->handshake_inline);
+    hist_load_into(&ts->hs_offloaded, &out->handshake_offloaded);
+}
+
 void ho_server_get_stats(const ho_server *s, ho_server_stats *out)
 {
     memset(out, 0, sizeof(*out));
-    for (unsigned i = 0; i < s->opt.io_threads; i++) {
-        const thread_stats *ts = &s->threads[i].stats;
-#define SUM(f) out->f += atomic_load_explicit(&((thread_stats *)ts)->f, memory_order_relaxed)
-        SUM(accepted);
-        SUM(closed);
-        SUM(active);
-        SUM(handshakes_done);
-        SUM(handshakes_failed);
-        SUM(handshake_timeouts);
-        SUM(handshakes_offloaded);
-        SUM(handshakes_inline);
-        SUM(worker_steps);
-        SUM(served_during_offload);
-        SUM(requests);
-        SUM(idle_timeouts);
-        SUM(request_timeouts);
-        SUM(ktls_engaged);
-        SUM(ktls_fallback);
-        SUM(send_timeouts);
-        SUM(trims);
-#undef SUM
-    }
+    for (unsigned i = 0; i < s->opt.io_threads; i++)
+        add_thread_stats(&s->threads[i].stats, out);
     if (s->pool != NULL)
         ho_pool_get_stats(s->pool, &out->pool);
 }
+
+int ho_server_get_thread_stats(const ho_server *s, unsigned thread, ho_server_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (thread >= s->opt.io_threads)
+        return HO_ERR_NOT_FOUND;
+    add_thread_stats(&s->threads[thread].stats, out);
+    return HO_OK;
+}
+
+unsigned ho_server_threads(const ho_server *s) { return s->opt.io_threads; }
 
 static void put_str(ho_buf *b, const char *s) { ho_put_bytes(b, s, strlen(s)); }
 

@@ -5,6 +5,8 @@
 
 #include "handoff/io.h"
 
+#include "base/hist.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -39,9 +41,16 @@ typedef struct thread_stats {
     _Atomic uint64_t idle_timeouts, request_timeouts;
     _Atomic uint64_t ktls_engaged, ktls_fallback;
     _Atomic uint64_t send_timeouts, trims;
+    /* TLS handshake durations, first ClientHello byte read to handshake
+     * complete: all steps on this thread, or at least one on a worker. */
+    hist_atomic hs_inline, hs_offloaded;
 } thread_stats;
 
 #define STAT_ADD(t, field, n) atomic_fetch_add_explicit(&(t)->stats.field, (n), memory_order_relaxed)
+/* A connection's own counters: its thread's, or, on a listener with
+ * no_stats, a sink that no report reads. */
+#define CSTAT_ADD(c, field, n) atomic_fetch_add_explicit(&(c)->stats->field, (n), memory_order_relaxed)
+#define CSTAT_SUB(c, field, n) atomic_fetch_sub_explicit(&(c)->stats->field, (n), memory_order_relaxed)
 
 typedef struct io_thread io_thread;
 
@@ -57,6 +66,9 @@ struct ho_conn {
     const ho_listen_spec *spec;
     int fd;
     uint64_t id;
+    thread_stats *stats;  /* &t->stats, or &t->unlisted (no_stats) */
+    int64_t hs_start_ns;  /* first handshake bytes read (0: none yet) */
+    bool hs_offloaded;    /* a step of the handshake ran on the pool */
     conn_state state;
     ho_tls_conn *tls;     /* NULL on a plaintext port */
     bool ktls;            /* the kernel protects records */
@@ -107,6 +119,7 @@ struct io_thread {
     int64_t stop_deadline_ms;
     uint8_t *rbuf; /* READ_CHUNK bytes */
     thread_stats stats;
+    thread_stats unlisted; /* connections of no_stats listeners */
     quic_thread *quic; /* NULL: no QUIC listener */
 };
 

@@ -7,6 +7,8 @@
 #define _GNU_SOURCE
 #include "handoff/offload.h"
 
+#include "base/hist.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,6 +37,12 @@ struct ho_pool {
     int nice;
     pthread_t *threads;
     _Atomic uint64_t submitted, completed, inline_runs, depth, max_depth, queued_ns, run_ns;
+    /* Time queued (submit to start), one histogram per worker so workers
+     * never share a cache line of counters; the last one is for jobs run
+     * on other threads (inline, held). Summed by ho_pool_get_stats. */
+    hist_atomic *queue_hist;
+    unsigned nhist;
+    _Atomic unsigned next_worker;
 };
 
 static int64_t now_ns(void)
@@ -114,10 +122,12 @@ size_t ho_home_drain(ho_home *h)
 
 /* ---- the pool -------------------------------------------------------- */
 
-static void run_job(ho_pool *p, ho_job *job)
+static void run_job(ho_pool *p, ho_job *job, hist_atomic *h)
 {
     job->t_start_ns = now_ns();
-    atomic_fetch_add(&p->queued_ns, (uint64_t)(job->t_start_ns - job->t_submit_ns));
+    uint64_t queued = (uint64_t)(job->t_start_ns - job->t_submit_ns);
+    atomic_fetch_add(&p->queued_ns, queued);
+    hist_record(h, queued);
     job->run(job);
     job->t_end_ns = now_ns();
     atomic_fetch_add(&p->run_ns, (uint64_t)(job->t_end_ns - job->t_start_ns));
@@ -127,6 +137,7 @@ static void run_job(ho_pool *p, ho_job *job)
 static void *worker_main(void *arg)
 {
     ho_pool *p = arg;
+    hist_atomic *h = &p->queue_hist[atomic_fetch_add(&p->next_worker, 1) % p->nhist];
     /* Linux: nice is per thread, set through the thread id. */
     if (p->nice != 0)
         (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice);
@@ -146,7 +157,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&p->lock);
         atomic_fetch_sub(&p->depth, 1);
         job->ran_on_worker = true;
-        run_job(p, job);
+        run_job(p, job, h);
         home_complete(job->home, job);
     }
 }
@@ -159,6 +170,12 @@ ho_pool *ho_pool_new(unsigned workers, int nice)
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     p->nice = nice;
+    p->nhist = workers + 1;
+    p->queue_hist = calloc(p->nhist, sizeof(*p->queue_hist));
+    if (p->queue_hist == NULL) {
+        ho_pool_free(p);
+        return NULL;
+    }
     if (workers > 0) {
         p->threads = calloc(workers, sizeof(*p->threads));
         if (p->threads == NULL) {
@@ -189,6 +206,7 @@ void ho_pool_free(ho_pool *p)
     for (unsigned i = 0; i < p->nworkers; i++)
         pthread_join(p->threads[i], NULL);
     free(p->threads);
+    free(p->queue_hist);
     pthread_cond_destroy(&p->cond);
     pthread_mutex_destroy(&p->lock);
     free(p);
@@ -206,6 +224,9 @@ void ho_pool_get_stats(const ho_pool *p, ho_pool_stats *out)
     out->max_depth = atomic_load(&m->max_depth);
     out->queued_ns = atomic_load(&m->queued_ns);
     out->run_ns = atomic_load(&m->run_ns);
+    memset(&out->queued, 0, sizeof(out->queued));
+    for (unsigned i = 0; i < m->nhist; i++)
+        hist_load_into(&m->queue_hist[i], &out->queued);
 }
 
 void ho_pool_submit(ho_pool *p, ho_home *home, ho_job *job)
@@ -218,7 +239,7 @@ void ho_pool_submit(ho_pool *p, ho_home *home, ho_job *job)
     atomic_fetch_add(&p->submitted, 1);
     if (p->nworkers == 0 && !p->held) {
         atomic_fetch_add(&p->inline_runs, 1);
-        run_job(p, job);
+        run_job(p, job, &p->queue_hist[p->nhist - 1]);
         home_complete(home, job);
         return;
     }
@@ -288,7 +309,7 @@ bool ho_pool_run_held(ho_pool *p, size_t index)
     pthread_mutex_unlock(&p->lock);
     atomic_fetch_sub(&p->depth, 1);
     job->ran_on_worker = true;
-    run_job(p, job);
+    run_job(p, job, &p->queue_hist[p->nhist - 1]);
     home_complete(job->home, job);
     return true;
 }

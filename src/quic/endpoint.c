@@ -53,6 +53,7 @@ typedef struct ep_conn {
     ho_quic_cid keys[2];
     int nkeys;
     bool in_handshake;            /* counted in handshakes in progress */
+    bool step_offloaded;          /* a TLS step of it ran on the pool */
     struct ep_step *step;         /* the TLS step out (or back, not finished) */
     ep_dgram *q_head, *q_tail;    /* datagrams waiting for it */
     size_t qn;
@@ -257,6 +258,12 @@ static void table_free(cid_table *t)
 /* ---- the connections' CIDs and the peers' tokens (conn_int.h cid_hooks) -- */
 
 static ep_conn *ep_conn_of(const ho_quic_conn *c) { return c->cid_hooks.owner; }
+
+bool ho_quic_endpoint_conn_offloaded(const ho_quic_conn *c)
+{
+    const ep_conn *ec = ep_conn_of(c);
+    return ec != NULL && ec->step_offloaded;
+}
 
 static int hook_issued(void *ctx, ho_quic_conn *c, const ho_quic_cid *cid, uint8_t token[16])
 {
@@ -935,6 +942,7 @@ static void conn_pump(ho_quic_endpoint *ep, ep_conn *ec, ho_quic_time now)
             ep->steps.prev = s;
             ep->st.steps_out++;
             ep->st.steps_offloaded++;
+            ec->step_offloaded = true;
             ec->step = s;
             s->submitted = now;
             ho_pool_submit(ep->cfg.pool, ep->cfg.home, &s->job);

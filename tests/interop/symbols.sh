@@ -28,10 +28,12 @@ else
     head -n 40 "$T/bad-exported" | sed 's/^/    | /'
 fi
 
-# Functions declared HO_API (the declaration's first line carries the name) and exported objects.
+# Functions declared HO_API (the declaration's first line carries the name) and exported objects
+# (arrays too: ho_hist_bounds_ns[HO_HIST_BOUNDS]).
 grep -hoE '^HO_API [^;]*' "$HO_SRC"/include/handoff/*.h | grep -oE '\bho_[a-z0-9_]+\(' | tr -d '(' |
     sort -u >"$T/declared"
-grep -hoE '^HO_API extern [^;]*' "$HO_SRC"/include/handoff/*.h | grep -oE '\bho_[a-z0-9_]+;?$' | tr -d ';' |
+grep -hoE '^HO_API extern [^;]*' "$HO_SRC"/include/handoff/*.h | grep -oE '\bho_[a-z0-9_]+(\[[A-Za-z0-9_ +]*\])?;?$' |
+    sed 's/\[.*//; s/;$//' |
     sort -u >>"$T/declared"
 sort -u -o "$T/declared" "$T/declared"
 comm -23 "$T/declared" "$T/exported" >"$T/missing"
