@@ -236,6 +236,8 @@ size_t ho_event_format(const ho_event *ev, char *buf, size_t cap)
         if (p->pn != UINT64_MAX)
             put(&o, " pn=%" PRIu64, p->pn);
         put(&o, " size=%u", (unsigned)p->size);
+        if (p->key_phase)
+            put(&o, " kp=1");
         if (ev->type == HO_EV_QUIC_PACKET_LOST)
             put(&o, " trigger=%s", ho_event_loss_name(p->reason));
         else if (ev->type == HO_EV_QUIC_PACKET_DROPPED)
@@ -276,7 +278,11 @@ size_t ho_event_format(const ho_event *ev, char *buf, size_t cap)
             ev->u.pmtud.probe_size, ev->u.pmtud.old_size, ev->u.pmtud.new_size);
         break;
     case HO_EV_QUIC_STATE:
-        put(&o, "%s -> %s", ho_event_qstate_name(ev->u.state.old_state), ho_event_qstate_name(ev->u.state.new_state));
+        if (ev->u.state.new_state == HO_EV_QSTATE_STARTED)
+            put(&o, "%s", ho_event_qstate_name(ev->u.state.new_state));
+        else
+            put(&o, "%s -> %s", ho_event_qstate_name(ev->u.state.old_state),
+                ho_event_qstate_name(ev->u.state.new_state));
         if (ev->u.state.error != 0)
             put(&o, " error=%s", ho_err_str(ev->u.state.error));
         break;

@@ -127,16 +127,17 @@ void quic_ev_packet_sent_end(ho_event *ev, size_t size, size_t overhead)
     p->size = (uint32_t)size;
     size_t used = overhead + p->payload_len;
     if (size > used) {
-        /* The seal's padding (the frames themselves never end in it). */
+        /* The seal's padding: PADDING frames before the others (packet.c). */
         p->payload_len += (uint32_t)(size - used);
-        if (p->nframes < HO_EV_FRAMES_MAX) {
-            ho_ev_frame *f = &p->frames[p->nframes++];
-            memset(f, 0, sizeof(*f));
-            f->type = 0x00;
-            f->length = size - used;
-        } else {
+        if (p->nframes == HO_EV_FRAMES_MAX) {
+            p->nframes--;
             p->frames_truncated = true;
         }
+        memmove(&p->frames[1], &p->frames[0], p->nframes * sizeof(p->frames[0]));
+        p->nframes++;
+        memset(&p->frames[0], 0, sizeof(p->frames[0]));
+        p->frames[0].type = 0x00;
+        p->frames[0].length = size - used;
     }
     ho_event_emit(ev);
 }
