@@ -80,6 +80,7 @@ typedef enum {
     HO_EV_QUIC_ECN_STATE,       /* u.ecn */
     HO_EV_QUIC_PMTUD,           /* u.pmtud */
     HO_EV_QUIC_STATE,           /* u.state: connection state changed */
+    HO_EV_QUIC_PARAMS,          /* u.params: transport parameters (ours, then the peer's) */
     /* QUIC endpoint events (no connection: odcid is the datagram's DCID
      * when known; time = the endpoint call's now). */
     HO_EV_QUIC_DATAGRAM_DROPPED,/* u.datagram: dropped at the endpoint, reason HO_EV_DROP_* */
@@ -107,7 +108,7 @@ typedef uint64_t ho_event_mask;
 #define HO_EVM_QUIC_RECOVERY (HO_EV_BIT(HO_EV_QUIC_RTT_UPDATED) | HO_EV_BIT(HO_EV_QUIC_CC_UPDATED))
 #define HO_EVM_QUIC_SECURITY HO_EV_BIT(HO_EV_QUIC_KEY_UPDATED)
 #define HO_EVM_QUIC_PATH (HO_EV_BIT(HO_EV_QUIC_PATH) | HO_EV_BIT(HO_EV_QUIC_ECN_STATE) | HO_EV_BIT(HO_EV_QUIC_PMTUD))
-#define HO_EVM_QUIC_CONN HO_EV_BIT(HO_EV_QUIC_STATE)
+#define HO_EVM_QUIC_CONN (HO_EV_BIT(HO_EV_QUIC_STATE) | HO_EV_BIT(HO_EV_QUIC_PARAMS))
 #define HO_EVM_QUIC_ENDPOINT                                                                                     \
     (HO_EV_BIT(HO_EV_QUIC_DATAGRAM_DROPPED) | HO_EV_BIT(HO_EV_QUIC_RETRY_SENT) | HO_EV_BIT(HO_EV_QUIC_VN_SENT) | \
      HO_EV_BIT(HO_EV_QUIC_RESET_SENT))
@@ -162,13 +163,21 @@ enum {
 /* One frame. type is the wire type (STREAM: 0x08 whatever the bits). */
 typedef struct ho_ev_frame {
     uint64_t type;
-    /* STREAM, RESET_STREAM, STOP_SENDING, MAX_STREAM_DATA: stream id;
-     * ACK: largest acknowledged; NEW/RETIRE_CONNECTION_ID: sequence;
-     * CONNECTION_CLOSE: error code; MAX_DATA, MAX_STREAMS: maximum. */
+    /* STREAM, RESET_STREAM, STOP_SENDING, MAX_STREAM_DATA,
+     * STREAM_DATA_BLOCKED: stream id; ACK: largest acknowledged;
+     * NEW/RETIRE_CONNECTION_ID: sequence; CONNECTION_CLOSE: error code;
+     * MAX_DATA, MAX_STREAMS, DATA_BLOCKED, STREAMS_BLOCKED: the value. */
     uint64_t id;
-    uint64_t offset; /* STREAM, CRYPTO; ACK: ack delay (raw field) */
-    uint64_t length; /* STREAM, CRYPTO; ACK: number of ranges; PADDING: bytes */
+    /* STREAM, CRYPTO: offset; ACK: ack delay (raw field); RESET_STREAM:
+     * final size; MAX_STREAM_DATA, STREAM_DATA_BLOCKED: the value;
+     * NEW_CONNECTION_ID: retire prior to. */
+    uint64_t offset;
+    /* STREAM, CRYPTO: length; ACK: number of ranges; PADDING: bytes;
+     * RESET_STREAM, STOP_SENDING: application error code. */
+    uint64_t length;
     bool fin;
+    uint8_t cid_len;  /* NEW_CONNECTION_ID: the connection ID */
+    uint8_t cid[20];
 } ho_ev_frame;
 
 typedef struct ho_ev_packet {
@@ -244,6 +253,17 @@ typedef struct ho_ev_state {
     int error;                      /* closing/draining/closed: ho_quic_conn_error */
 } ho_ev_state;
 
+typedef struct ho_ev_params {
+    bool remote;                    /* the peer's (else ours) */
+    uint64_t max_idle_timeout_ms, max_udp_payload_size, initial_max_data;
+    uint64_t initial_max_stream_data_bidi_local, initial_max_stream_data_bidi_remote, initial_max_stream_data_uni;
+    uint64_t initial_max_streams_bidi, initial_max_streams_uni;
+    uint64_t ack_delay_exponent, max_ack_delay_ms, active_connection_id_limit, max_datagram_frame_size;
+    bool disable_active_migration;
+    uint8_t initial_scid_len;
+    uint8_t initial_scid[20];
+} ho_ev_params;
+
 typedef struct ho_ev_datagram {
     uint32_t size;
     uint8_t reason;      /* dropped: HO_EV_DROP_* */
@@ -274,6 +294,7 @@ typedef struct ho_event {
         ho_ev_ecn ecn;
         ho_ev_pmtud pmtud;
         ho_ev_state state;
+        ho_ev_params params;
         ho_ev_datagram datagram;
     } u;
 } ho_event;

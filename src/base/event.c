@@ -59,6 +59,7 @@ static const char *const event_names[HO_EV__COUNT] = {
     [HO_EV_QUIC_ECN_STATE] = "ecn_state",
     [HO_EV_QUIC_PMTUD] = "pmtud",
     [HO_EV_QUIC_STATE] = "state",
+    [HO_EV_QUIC_PARAMS] = "params",
     [HO_EV_QUIC_DATAGRAM_DROPPED] = "datagram_dropped",
     [HO_EV_QUIC_RETRY_SENT] = "retry_sent",
     [HO_EV_QUIC_VN_SENT] = "version_negotiation_sent",
@@ -286,6 +287,17 @@ size_t ho_event_format(const ho_event *ev, char *buf, size_t cap)
         if (ev->u.state.error != 0)
             put(&o, " error=%s", ho_err_str(ev->u.state.error));
         break;
+    case HO_EV_QUIC_PARAMS: {
+        const ho_ev_params *p = &ev->u.params;
+        put(&o,
+            "%s idle=%" PRIu64 " max_udp=%" PRIu64 " data=%" PRIu64 " stream_data=%" PRIu64 "/%" PRIu64 "/%" PRIu64
+            " streams=%" PRIu64 "/%" PRIu64 " ack_delay_exp=%" PRIu64 " max_ack_delay=%" PRIu64 " cid_limit=%" PRIu64,
+            p->remote ? "remote" : "local", p->max_idle_timeout_ms, p->max_udp_payload_size, p->initial_max_data,
+            p->initial_max_stream_data_bidi_local, p->initial_max_stream_data_bidi_remote,
+            p->initial_max_stream_data_uni, p->initial_max_streams_bidi, p->initial_max_streams_uni,
+            p->ack_delay_exponent, p->max_ack_delay_ms, p->active_connection_id_limit);
+        break;
+    }
     case HO_EV_QUIC_DATAGRAM_DROPPED:
         put(&o, "size=%u trigger=%s", (unsigned)ev->u.datagram.size, ho_event_drop_name(ev->u.datagram.reason));
         break;

@@ -164,6 +164,7 @@ static int on_peer_tparams(void *ctx, ho_quic_tp_exchange *x)
 static void apply_peer_tparams(ho_quic_conn *c)
 {
     const ho_quic_tparams *p = &c->tpx.peer;
+    quic_ev_params(c); /* ours are final too (on_client_params ran) */
     c->tx_max_data = p->initial_max_data;
     c->peer_max_streams[0] = p->initial_max_streams_bidi;
     c->peer_max_streams[1] = p->initial_max_streams_uni;

@@ -70,9 +70,22 @@ static void read_frames(ho_ev_packet *p, const uint8_t *payload, size_t len)
         case HO_QUIC_FT_RESET_STREAM:
             e->id = f.reset_stream.stream_id;
             e->offset = f.reset_stream.final_size;
+            e->length = f.reset_stream.error_code;
             break;
         case HO_QUIC_FT_STOP_SENDING:
             e->id = f.stop_sending.stream_id;
+            e->length = f.stop_sending.error_code;
+            break;
+        case HO_QUIC_FT_DATA_BLOCKED:
+            e->id = f.data_blocked.limit;
+            break;
+        case HO_QUIC_FT_STREAMS_BLOCKED_BIDI:
+        case HO_QUIC_FT_STREAMS_BLOCKED_UNI:
+            e->id = f.streams_blocked.limit;
+            break;
+        case HO_QUIC_FT_STREAM_DATA_BLOCKED:
+            e->id = f.stream_data_blocked.stream_id;
+            e->offset = f.stream_data_blocked.limit;
             break;
         case HO_QUIC_FT_MAX_DATA:
             e->id = f.max_data.maximum;
@@ -87,6 +100,9 @@ static void read_frames(ho_ev_packet *p, const uint8_t *payload, size_t len)
             break;
         case HO_QUIC_FT_NEW_CONNECTION_ID:
             e->id = f.new_connection_id.seq;
+            e->offset = f.new_connection_id.retire_prior_to;
+            e->cid_len = f.new_connection_id.cid.len;
+            memcpy(e->cid, f.new_connection_id.cid.data, e->cid_len);
             break;
         case HO_QUIC_FT_RETIRE_CONNECTION_ID:
             e->id = f.retire_connection_id.seq;
@@ -296,5 +312,31 @@ void quic_ev_endpoint_emit(ho_event_type t, const uint8_t *dcid, size_t dcid_len
     ev.odcid_len = dcid != NULL ? dcid_len : 0;
     ev.u.datagram.size = (uint32_t)size;
     ev.u.datagram.reason = (uint8_t)reason;
+    ho_event_emit(&ev);
+}
+
+void quic_ev_params_emit(ho_quic_conn *c, bool remote)
+{
+    const ho_quic_tparams *t = remote ? &c->tpx.peer : &c->tpx.local;
+    ho_event ev;
+    ev_init(c, &ev, HO_EV_QUIC_PARAMS);
+    ho_ev_params *p = &ev.u.params;
+    memset(p, 0, sizeof(*p));
+    p->remote = remote;
+    p->max_idle_timeout_ms = t->max_idle_timeout;
+    p->max_udp_payload_size = t->max_udp_payload_size;
+    p->initial_max_data = t->initial_max_data;
+    p->initial_max_stream_data_bidi_local = t->initial_max_stream_data_bidi_local;
+    p->initial_max_stream_data_bidi_remote = t->initial_max_stream_data_bidi_remote;
+    p->initial_max_stream_data_uni = t->initial_max_stream_data_uni;
+    p->initial_max_streams_bidi = t->initial_max_streams_bidi;
+    p->initial_max_streams_uni = t->initial_max_streams_uni;
+    p->ack_delay_exponent = t->ack_delay_exponent;
+    p->max_ack_delay_ms = t->max_ack_delay;
+    p->active_connection_id_limit = t->active_connection_id_limit;
+    p->max_datagram_frame_size = t->max_datagram_frame_size;
+    p->disable_active_migration = t->disable_active_migration;
+    p->initial_scid_len = t->initial_scid.len;
+    memcpy(p->initial_scid, t->initial_scid.data, t->initial_scid.len);
     ho_event_emit(&ev);
 }

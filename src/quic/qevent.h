@@ -28,6 +28,7 @@ void quic_ev_path_emit(struct ho_quic_conn *c, unsigned what);
 void quic_ev_ecn_emit(struct ho_quic_conn *c, unsigned old_state, unsigned new_state);
 void quic_ev_pmtud_emit(struct ho_quic_conn *c, unsigned what, uint64_t probe, uint64_t old_size, uint64_t new_size);
 void quic_ev_state_emit(struct ho_quic_conn *c, unsigned state);
+void quic_ev_params_emit(struct ho_quic_conn *c, bool remote);
 /* Endpoint events: dcid may be NULL. */
 void quic_ev_endpoint_emit(ho_event_type t, const uint8_t *dcid, size_t dcid_len, size_t size, unsigned reason,
                            ho_quic_time now);
@@ -81,6 +82,13 @@ static inline void quic_ev_pmtud(struct ho_quic_conn *c, unsigned what, uint64_t
 {
     if (QUIC_EV(HO_EV_QUIC_PMTUD))
         quic_ev_pmtud_emit(c, what, probe, old_size, new_size);
+}
+static inline void quic_ev_params(struct ho_quic_conn *c)
+{
+    if (QUIC_EV(HO_EV_QUIC_PARAMS)) {
+        quic_ev_params_emit(c, false);
+        quic_ev_params_emit(c, true);
+    }
 }
 /* Always tracks the state (so a subscriber added later sees real
  * transitions); emits when wanted. */
