@@ -14,8 +14,16 @@
  * with tests/snapshots/quic_events.txt; UPDATE_SNAPSHOTS=1 rewrites it,
  * a mismatch prints a unified diff. Handshake packets are shown without
  * sizes and CRYPTO offsets: the certificate and its ECDSA signature are
- * fresh each run and vary by a few bytes. */
+ * fresh each run and vary by a few bytes.
+ *
+ * test_qlog_files: ho_qlog_start refuses a bad directory; started on a
+ * temporary one, a netsim connection leaves two files named by its ODCID
+ * (server and client), each a JSON-SEQ stream (RS before every record)
+ * whose packet_sent records match the connection's counter. The schema
+ * itself is checked by tests/interop/qlog.sh. */
+#include <dirent.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -346,11 +354,79 @@ static void test_snapshot(void)
     free(got);
 }
 
+/* Counts RS-prefixed records whose text contains `needle` (NULL: all). */
+static long count_records(const char *path, const char *needle)
+{
+    char *text = read_all(path);
+    if (text == NULL)
+        return -1;
+    long n = 0;
+    if (text[0] != '\x1e')
+        n = -1;
+    for (char *p = text; n >= 0 && (p = strchr(p, '\x1e')) != NULL; p++) {
+        char *next = strchr(p + 1, '\x1e');
+        size_t len = next ? (size_t)(next - p) : strlen(p);
+        char save = p[len];
+        p[len] = '\0';
+        if (needle == NULL || strstr(p, needle) != NULL)
+            n++;
+        p[len] = save;
+    }
+    free(text);
+    return n;
+}
+
+static void test_qlog_files(void)
+{
+    CHECK_EQ(ho_qlog_start(""), HO_ERR_INVALID_ARG);
+    CHECK_EQ(ho_qlog_start("/nonexistent/qlog"), HO_ERR_IO);
+    CHECK(ho_qlog_dir_from_env("x") != NULL && strcmp(ho_qlog_dir_from_env("x"), "x") == 0);
+    char dir[] = "/tmp/ho-qlog-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    CHECK_EQ(ho_qlog_start(dir), HO_OK);
+    CHECK_EQ(ho_qlog_start(dir), HO_ERR_INVALID_ARG); /* once */
+    netsim ns;
+    netsim_init(&ns, 3, "qlog");
+    CHECK(netsim_start(&ns));
+    CHECK(netsim_add_client(&ns) == 0);
+    CHECK(netsim_run(&ns, netsim_hs_done, HO_QUIC_SEC(10)));
+    CHECK(netsim_xfer_add(&ns, 0, 100, 50000, 1) != NULL);
+    CHECK(netsim_run(&ns, netsim_xfers_done, HO_QUIC_SEC(10)));
+    char odcid[41] = "";
+    for (size_t i = 0; i < ns.cl[0]->odcid.len; i++)
+        snprintf(odcid + 2 * i, sizeof(odcid) - 2 * i, "%02x", ns.cl[0]->odcid.data[i]);
+    ho_quic_conn_stats cs, ss;
+    ho_quic_conn_get_stats(ns.cl[0], &cs);
+    ho_quic_conn_get_stats(netsim_server_conn(&ns, 0), &ss);
+    netsim_free(&ns); /* frees both connections: the files are complete */
+    ho_qlog_stop();
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s_client.sqlog", dir, odcid);
+    CHECK_EQ(count_records(path, "\"name\":\"quic:packet_sent\""), cs.packets_sent);
+    CHECK_EQ(count_records(path, "\"name\":\"quic:packet_received\""), cs.packets_received);
+    CHECK(count_records(path, "\"file_schema\"") == 1);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/%s_server.sqlog", dir, odcid);
+    CHECK_EQ(count_records(path, "\"name\":\"quic:packet_sent\""), ss.packets_sent);
+    CHECK_EQ(count_records(path, "\"name\":\"quic:packet_received\""), ss.packets_received);
+    unlink(path);
+    /* Nothing else was written. */
+    DIR *d = opendir(dir);
+    int others = 0;
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;)
+        others += e->d_name[0] != '.';
+    if (d != NULL)
+        closedir(d);
+    CHECK_EQ(others, 0);
+    rmdir(dir);
+}
+
 int main(void)
 {
     netsim_global_init();
     RUN(test_every_type);
     RUN(test_snapshot);
+    RUN(test_qlog_files);
     netsim_global_free();
     return ho_test_summary("test_quic_events");
 }
