@@ -373,8 +373,11 @@ static void init_from_env(void)
     }
     if (stderr_level == HO_LOG_OFF)
         return;
-    ho_event_mask m = 0;
-    for (int t = 0; t < HO_EV__COUNT; t++)
+    /* TLS/TCP events carry their own level (the subscriber filters on it);
+     * QUIC events are taken by their type's level, so that packet events
+     * are not even built below trace. */
+    ho_event_mask m = HO_EV_BIT(HO_EV_QUIC_PACKET_SENT) - 1;
+    for (int t = HO_EV_QUIC_PACKET_SENT; t < HO_EV__COUNT; t++)
         if (ho_event_level((ho_event_type)t) <= stderr_level)
             m |= HO_EV_BIT(t);
     ho_event_subscribe_mask(stderr_subscriber, NULL, m);

@@ -294,6 +294,7 @@ static void hook_peer_token(void *ctx, ho_quic_conn *c, const uint8_t token[16],
 
 ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg)
 {
+    ho_event_threshold(); /* reads HANDOFF_LOG once: endpoint events may come first */
     if (cfg == NULL || !cfg->conn.is_server || cfg->conn.tls == NULL || !ho_tls_config_is_server(cfg->conn.tls))
         return NULL;
     ho_quic_endpoint *ep = calloc(1, sizeof(*ep));
