@@ -91,6 +91,8 @@ void get_usage(FILE *f)
             "                   receive, no ECT(0) marking\n"
             "  --max-udp-payload N  --h3: the largest datagram path MTU discovery may reach,\n"
             "                   1200..65527 (default 1452)\n"
+            "  --qlog-dir DIR   --h3: write the connection's qlog (JSON-SEQ) to\n"
+            "                   DIR/<odcid>_client.sqlog (default: $QLOGDIR if set)\n"
             "  -h, --help       this help\n"
             "--h3 takes several URLs, all on the same host and port: one QUIC connection,\n"
             "every request in flight at once; the bodies go to stdout one after the other\n"
@@ -648,9 +650,11 @@ int get_main(int argc, char **argv)
         {"no-gso", no_argument, NULL, 'G'},       {"no-gro", no_argument, NULL, 'R'},
         {"no-ecn", no_argument, NULL, 'E'},       {"max-udp-payload", required_argument, NULL, 'M'},
         {"psk-ke", no_argument, NULL, 'P'},       {"header", required_argument, NULL, 'H'},
+        {"qlog-dir", required_argument, NULL, 'L'},
         {NULL, 0, NULL, 0},
     };
     get_options o = {.timeout_ms = 60000};
+    const char *qlog_flag = NULL;
     int opt;
     char *end;
     optind = 1;
@@ -726,9 +730,15 @@ int get_main(int argc, char **argv)
             o.max_udp_payload = v;
             break;
         }
+        case 'L': qlog_flag = optarg; break;
         case 'h': get_usage(stdout); return 0;
         default: get_usage(stderr); return 2;
         }
+    }
+    const char *qlog_dir = ho_qlog_dir_from_env(qlog_flag);
+    if (qlog_dir != NULL && ho_qlog_start(qlog_dir) != HO_OK) {
+        fprintf(stderr, "handoff: --qlog-dir / QLOGDIR: cannot write to %s\n", qlog_dir);
+        return 2;
     }
     if (optind >= argc || (!o.h3 && optind + 1 != argc)) {
         fprintf(stderr, o.h3 ? "handoff: get needs a URL\n" : "handoff: get needs exactly one URL (several: --h3)\n");

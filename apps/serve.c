@@ -21,6 +21,7 @@
 typedef struct serve_opts {
     int port, tls_port, http_port;
     const char *bind, *cert, *key, *suites, *groups, *alpn, *dataset, *static_dir, *root;
+    const char *qlog_dir;          /* --qlog-dir */
     bool no_tickets, hrr_cookie, no_h3, retry, psk_ke;
     bool retry_auto;
     long retry_above, refuse_above, retry_queue, refuse_queue;
@@ -123,6 +124,9 @@ void serve_usage(FILE *f)
             "                         HTTP/1.1 on the I/O threads; ADDR default 127.0.0.1, an IPv6\n"
             "                         literal in brackets; PORT 0 picks one): every counter below,\n"
             "                         per thread, and handshake and offload queue histograms\n"
+            "Debugging (docs/DEBUGGING.md):\n"
+            "  --qlog-dir DIR         write a qlog (JSON-SEQ) of each QUIC connection to\n"
+            "                         DIR/<odcid>_server.sqlog (default: $QLOGDIR if set)\n"
             "Signals: SIGINT/SIGTERM stop gracefully; SIGUSR1 prints counters (JSON) on stderr\n"
             "(h3_* fields: QUIC connections, handshakes, resumed, key updates, VN, Retry).\n"
             "  -h, --help             this help\n");
@@ -209,7 +213,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY, O_ROOT, O_QUIC_KEY_UPDATE,
         O_NO_GSO, O_NO_GRO, O_NO_ECN, O_MAX_UDP_PAYLOAD, O_SERVER_ID, O_NO_QUIC_STEERING,
         O_RETRY_ABOVE, O_REFUSE_ABOVE, O_RETRY_QUEUE, O_REFUSE_QUEUE, O_MAX_BODY, O_SEND_TIMEOUT,
-        O_OUT_HIGH_WATER, O_METRICS,
+        O_OUT_HIGH_WATER, O_METRICS, O_QLOG_DIR,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
@@ -251,6 +255,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"server-id", required_argument, NULL, O_SERVER_ID},
         {"no-quic-steering", no_argument, NULL, O_NO_QUIC_STEERING},
         {"metrics", required_argument, NULL, O_METRICS},
+        {"qlog-dir", required_argument, NULL, O_QLOG_DIR},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -385,6 +390,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
                 return 2;
             o->server.out_high_water = (size_t)v;
             break;
+        case O_QLOG_DIR: o->qlog_dir = optarg; break;
         case 'h': serve_usage(stdout); return 1;
         default: serve_usage(stderr); return 2;
         }
@@ -597,6 +603,11 @@ int serve_main(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
     if (rc != 0)
         return rc == 1 ? 0 : rc;
+    const char *qlog_dir = ho_qlog_dir_from_env(o.qlog_dir);
+    if (qlog_dir != NULL && ho_qlog_start(qlog_dir) != HO_OK) {
+        fprintf(stderr, "handoff: --qlog-dir / QLOGDIR: cannot write to %s\n", qlog_dir);
+        return 2;
+    }
     if (o.bind == NULL)
         o.bind = ipv6_available() ? "::" : "0.0.0.0";
     /* A URL host: an IPv6 literal in brackets. */

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "handoff/error.h"
+#include "handoff/event.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -93,56 +94,7 @@ HO_API bool ho_get_block(ho_cursor *c, int width, ho_cursor *block);
 /* Same, for a QUIC varint length. */
 HO_API bool ho_get_varint_block(ho_cursor *c, ho_cursor *block);
 
-/* ---- events ---------------------------------------------------------- */
-
-typedef enum {
-    HO_LOG_OFF = 0,
-    HO_LOG_ERROR,
-    HO_LOG_WARN,
-    HO_LOG_INFO,
-    HO_LOG_DEBUG,
-    HO_LOG_TRACE,
-} ho_log_level;
-
-typedef enum {
-    HO_EV_HANDSHAKE_START,
-    HO_EV_MSG_RECV,        /* a = handshake type, b = length */
-    HO_EV_MSG_SENT,        /* a = handshake type, b = length */
-    HO_EV_SECRET_INSTALLED,/* a = epoch, b = 1 write / 0 read */
-    HO_EV_ALERT_SENT,      /* a = alert description */
-    HO_EV_ALERT_RECV,      /* a = alert description */
-    HO_EV_HANDSHAKE_DONE,  /* detail = suite/group/alpn summary */
-    HO_EV_HANDSHAKE_FAILED,/* a = error */
-    HO_EV_KEY_UPDATE,      /* b = 1 write / 0 read */
-    HO_EV_CONN_OPEN,
-    HO_EV_CONN_CLOSE,
-    HO_EV_NOTE,            /* free-form, detail */
-    HO_EV_OFFLOAD_QUEUED,  /* a = queue depth after submit */
-    HO_EV_OFFLOAD_DONE,    /* a = ns queued, b = ns running */
-    HO_EV_KTLS,            /* a = 1 engaged / 0 fallback, detail = why */
-    HO_EV_TIMEOUT,         /* detail = which timeout */
-    HO_EV__COUNT
-} ho_event_type;
-
-typedef struct ho_event {
-    ho_event_type type;
-    ho_log_level level;
-    uint64_t conn;     /* connection identifier chosen by the owner; 0 if none */
-    const char *role;  /* "server" / "client" / NULL */
-    int64_t a, b;
-    const char *detail;
-} ho_event;
-
-typedef void (*ho_event_fn)(void *ctx, const ho_event *ev);
-
-/* Subscribers are process-wide; subscribe at start-up, before threads. */
-HO_API int ho_event_subscribe(ho_event_fn fn, void *ctx);
-/* The lowest level any subscriber wants; emit is skipped above it. */
-HO_API ho_log_level ho_event_threshold(void);
-HO_API void ho_event_emit(const ho_event *ev);
-HO_API const char *ho_event_name(ho_event_type t);
-/* Per-type counters, incremented on every emit regardless of level. */
-HO_API uint64_t ho_event_count(ho_event_type t);
+/* ---- events: handoff/event.h ---------------------------------------- */
 
 /* ---- latency histograms ----------------------------------------------- */
 /* Fixed buckets for the server's metrics (Prometheus histograms): upper
@@ -167,9 +119,6 @@ HO_API void ho_hist_observe(ho_hist *h, uint64_t ns);
  * errno value: EISDIR for anything but a regular file, EFBIG above max
  * bytes, EIO if it shrank while read. */
 HO_API int ho_file_read(int dirfd, const char *path, bool nofollow, size_t max, uint8_t **data, size_t *len);
-
-/* printf-style note at a level: goes through the same stream. */
-HO_API void ho_log(ho_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #ifdef __cplusplus
 }

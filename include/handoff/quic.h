@@ -299,6 +299,28 @@ typedef struct ho_quic_conn_stats {
 } ho_quic_conn_stats;
 HO_API void ho_quic_conn_get_stats(const ho_quic_conn *c, ho_quic_conn_stats *st);
 
+/* ---- qlog (src/quic/qlog.c; docs/DEBUGGING.md) ------------------------
+ *
+ * Writes one file per QUIC connection into dir, named
+ * <original-destination-CID-hex>_<server|client>.sqlog: JSON-SEQ records
+ * (RS before each) of draft-ietf-quic-qlog-main-schema with the "quic:"
+ * events of draft-ietf-quic-qlog-quic-events (packet_sent, packet_received,
+ * packet_lost, packet_dropped, recovery_metrics_updated, key_updated,
+ * parameters_set, connection_state_updated, migration_state_updated,
+ * ecn_state_updated, mtu_updated). An event subscriber (handoff/event.h):
+ * records are buffered per connection (64 KiB) and written when the
+ * buffer fills and when the connection is freed, on the connection's
+ * thread. Start once, before connections exist; HO_ERR_INVALID_ARG for an
+ * empty or too long dir or a second start, HO_ERR_IO if dir is not
+ * writable, HO_ERR_NOMEM if no subscriber slot is left. */
+HO_API int ho_qlog_start(const char *dir);
+/* Stops writing; call after the connections were freed (an open file is
+ * completed when its connection is freed). */
+HO_API void ho_qlog_stop(void);
+/* The qlog directory an application should use: flag if set, else the
+ * QLOGDIR environment variable, else NULL. */
+HO_API const char *ho_qlog_dir_from_env(const char *flag);
+
 /* ---- paths (RFC 9000 §8.2, §9) ---------------------------------------- */
 
 /* Client: moves the connection to new_path (a new local address) with a

@@ -27,6 +27,8 @@ static int restart_initial(ho_quic_conn *c, ho_quic_time now)
     if (rc != HO_OK)
         return rc;
     s->has_tx = s->has_rx = true;
+    quic_ev_key(c, HO_EV_KEY_INITIAL, HO_EV_KEY_TLS, true);
+    quic_ev_key(c, HO_EV_KEY_INITIAL, HO_EV_KEY_TLS, false);
     /* Forget the packets in flight (their records come back through
      * on_discarded), then reopen the space: packet numbers go on from
      * next_pn, which recovery accepts on an empty space. */
@@ -73,6 +75,7 @@ static void on_retry(ho_quic_conn *c, const uint8_t *pkt, const ho_quic_header *
     return;
 drop:
     c->stats.packets_dropped++;
+    quic_ev_packet_dropped(c, hdr, hdr->packet_len, HO_EV_DROP_UNEXPECTED);
 }
 
 static void on_version_negotiation(ho_quic_conn *c, const ho_quic_header *hdr, ho_quic_time now)
@@ -110,12 +113,14 @@ static void on_version_negotiation(ho_quic_conn *c, const ho_quic_header *hdr, h
     return;
 drop:
     c->stats.packets_dropped++;
+    quic_ev_packet_dropped(c, hdr, hdr->packet_len, HO_EV_DROP_UNEXPECTED);
 }
 
 void ho_quic_client_on_retry_or_vn(ho_quic_conn *c, const uint8_t *pkt, const ho_quic_header *hdr, ho_quic_time now)
 {
     if (c->is_server || c->state != HO_QUIC_STATE_HANDSHAKE) {
         c->stats.packets_dropped++;
+        quic_ev_packet_dropped(c, hdr, hdr->packet_len, HO_EV_DROP_UNEXPECTED);
         return;
     }
     if (hdr->type == HO_QUIC_PKT_RETRY)

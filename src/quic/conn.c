@@ -21,7 +21,17 @@ static void emit(const ho_quic_conn *c, ho_event_type type, ho_log_level level, 
 {
     if (level > ho_event_threshold())
         return;
-    ho_event ev = {type, level, c->cfg.conn_id, c->is_server ? "server" : "client", a, b, detail};
+    ho_event ev = {.type = type,
+                   .level = level,
+                   .conn = c->cfg.conn_id,
+                   .role = c->is_server ? "server" : "client",
+                   .a = a,
+                   .b = b,
+                   .detail = detail,
+                   .time = c->now,
+                   .odcid = c->odcid.data,
+                   .odcid_len = c->odcid.len,
+                   .slot = (void **)&c->ev_slot};
     ho_event_emit(&ev);
 }
 
@@ -154,6 +164,7 @@ static int on_peer_tparams(void *ctx, ho_quic_tp_exchange *x)
 static void apply_peer_tparams(ho_quic_conn *c)
 {
     const ho_quic_tparams *p = &c->tpx.peer;
+    quic_ev_params(c); /* ours are final too (on_client_params ran) */
     c->tx_max_data = p->initial_max_data;
     c->peer_max_streams[0] = p->initial_max_streams_bidi;
     c->peer_max_streams[1] = p->initial_max_streams_uni;
@@ -221,6 +232,7 @@ static int apply_secret(ho_quic_conn *c, bool is_write, ho_epoch epoch, const ho
         s->has_rx = true;
     if (space == HO_QUIC_PN_SPACE_HANDSHAKE && s->has_tx && s->has_rx)
         ho_quic_recovery_on_handshake_keys(&c->rec, c->now);
+    quic_ev_key(c, space == HO_QUIC_PN_SPACE_HANDSHAKE ? HO_EV_KEY_HANDSHAKE : HO_EV_KEY_1RTT, HO_EV_KEY_TLS, is_write);
     return HO_OK;
 }
 
@@ -256,6 +268,7 @@ void ho_quic_conn_confirm(ho_quic_conn *c, ho_quic_time now)
         return;
     c->hs_confirmed = true;
     ho_quic_recovery_on_handshake_confirmed(&c->rec, now);
+    quic_ev_state(c, HO_EV_QSTATE_CONFIRMED);
     ho_quic_conn_discard_space(c, HO_QUIC_PN_SPACE_HANDSHAKE, now);
     ho_quic_pmtud_start(c, now); /* RFC 9000 §14.3: probe once confirmed */
 }
@@ -339,6 +352,7 @@ static int after_tls(ho_quic_conn *c, int rc, ho_quic_time now)
         c->hs_done = true;
         if (c->state == HO_QUIC_STATE_HANDSHAKE)
             c->state = HO_QUIC_STATE_ESTABLISHED;
+        quic_ev_state(c, HO_EV_QSTATE_HANDSHAKE_COMPLETE);
         if (c->is_server) {
             /* RFC 9000 §19.20: the server sends HANDSHAKE_DONE; RFC 9001
              * §4.1.2: the handshake is confirmed at completion. */
@@ -529,8 +543,11 @@ static int install_initial_keys(ho_quic_conn *c)
 {
     ho_quic_space *s = &c->spaces[HO_QUIC_PN_SPACE_INITIAL];
     int rc = ho_quic_initial_keys(HO_QUIC_VERSION_1, c->odcid.data, c->odcid.len, c->is_server, &s->tx, &s->rx);
-    if (rc == HO_OK)
+    if (rc == HO_OK) {
         s->has_tx = s->has_rx = true;
+        quic_ev_key(c, HO_EV_KEY_INITIAL, HO_EV_KEY_TLS, true);
+        quic_ev_key(c, HO_EV_KEY_INITIAL, HO_EV_KEY_TLS, false);
+    }
     return rc;
 }
 
@@ -543,6 +560,9 @@ ho_quic_conn *ho_quic_conn_new_client(const ho_quic_config *cfg, const ho_quic_p
     c->dcid.len = HO_QUIC_MIN_INITIAL_DCID_LEN;
     ho_random(c->dcid.data, c->dcid.len);
     c->odcid = c->dcid;
+    c->now = now;
+    ho_event_threshold(); /* reads HANDOFF_LOG once */
+    quic_ev_state(c, HO_EV_QSTATE_STARTED);
     set_local_tparams(c);
     if (ho_quic_client_setup_tls(c) != HO_OK || install_initial_keys(c) != HO_OK || ho_tls_start(c->tls, &c->tls_out) != HO_OK ||
         ho_quic_conn_tls_input(c, HO_QUIC_PN_SPACE_INITIAL, now) != HO_OK) {
@@ -567,6 +587,9 @@ ho_quic_conn *ho_quic_conn_new_server(const ho_quic_config *cfg, const uint8_t *
     ho_quic_cid_set(&c->odcid, client_dcid, client_dcid_len);
     ho_quic_cid_set(&c->dcid, client_scid, client_scid_len);
     c->peer_first_scid = c->dcid;
+    c->now = now;
+    ho_event_threshold(); /* reads HANDOFF_LOG once */
+    quic_ev_state(c, HO_EV_QSTATE_STARTED);
     set_local_tparams(c);
     if (install_initial_keys(c) != HO_OK) {
         ho_quic_conn_free(c);
@@ -583,6 +606,9 @@ void ho_quic_conn_free(ho_quic_conn *c)
 {
     if (c == NULL)
         return;
+    /* The last event: a subscriber frees what it hangs on the connection. */
+    if (c->ev_slot != NULL || QUIC_EV(HO_EV_QUIC_STATE))
+        quic_ev_state_emit(c, HO_EV_QSTATE_FREED);
     for (int s = 0; s < HO_QUIC_PN_SPACE_COUNT; s++) {
         ho_quic_space *sp = &c->spaces[s];
         ho_quic_keys_free(&sp->tx);
@@ -629,6 +655,7 @@ void ho_quic_conn_set_closed(ho_quic_conn *c)
         return;
     c->state = HO_QUIC_STATE_CLOSED;
     c->close_send_pending = false;
+    quic_ev_state(c, HO_EV_QSTATE_CLOSED);
     emit(c, HO_EV_CONN_CLOSE, HO_LOG_DEBUG, (int64_t)c->close_code, c->close_by_peer,
          c->error == HO_OK ? "quic idle timeout" : c->close_is_app ? "quic application close" : "quic transport close");
     if (c->cfg.callbacks.closed != NULL)
@@ -647,6 +674,7 @@ void ho_quic_conn_fail(ho_quic_conn *c, int err, uint64_t frame_type, ho_quic_ti
     c->close_is_app = false;
     c->close_by_peer = false;
     c->state = HO_QUIC_STATE_CLOSING;
+    quic_ev_state(c, HO_EV_QSTATE_CLOSING);
     c->close_send_pending = true;
     /* §10.2: the closing state lasts at least three times the PTO. */
     c->close_deadline = now + three_pto(c);
@@ -657,6 +685,7 @@ void ho_quic_conn_enter_draining(ho_quic_conn *c, ho_quic_time now)
     if (c->state == HO_QUIC_STATE_CLOSED || c->state == HO_QUIC_STATE_DRAINING)
         return;
     c->state = HO_QUIC_STATE_DRAINING;
+    quic_ev_state(c, HO_EV_QSTATE_DRAINING);
     c->close_send_pending = false;
     /* §10.2.2: no packets are sent while draining; it lasts 3 x PTO. */
     c->close_deadline = now + three_pto(c);
@@ -677,6 +706,8 @@ int ho_quic_conn_close(ho_quic_conn *c, uint64_t app_error, const char *reason, 
         c->close_reason[sizeof(c->close_reason) - 1] = 0;
     }
     c->state = HO_QUIC_STATE_CLOSING;
+    c->now = now;
+    quic_ev_state(c, HO_EV_QSTATE_CLOSING);
     c->close_send_pending = true;
     c->close_deadline = now + three_pto(c);
     return HO_OK;
@@ -740,6 +771,7 @@ void ho_quic_conn_handle_timeout(ho_quic_conn *c, ho_quic_time now)
     if (ho_quic_recovery_timer(&c->rec) <= now) {
         ho_quic_timeout_action a;
         ho_quic_recovery_on_timeout(&c->rec, now, &a);
+        quic_ev_cc(c);
         if (a.kind == HO_QUIC_TIMEOUT_PTO || a.kind == HO_QUIC_TIMEOUT_ANTI_DEADLOCK) {
             c->stats.pto_count++;
             ho_quic_pmtud_on_pto(c);

@@ -15,6 +15,7 @@
 #include "quic/cc/cc.h"
 #include "quic/ecn.h"
 #include "quic/pmtud.h"
+#include "quic/qevent.h"
 
 /* ---- range sets and stream buffers (crypto_stream.c) ------------------ */
 
@@ -403,6 +404,12 @@ struct ho_quic_conn {
     bool exporter_done;           /* on_exporter_secret ran */
     bool local_tp_changed;        /* on_client_params changed ours: apply to the connection */
     bool rx_is_rest;              /* receiving the rest of a datagram already counted */
+
+    /* ---- events (qevent.c, handoff/event.h) ---- */
+    void *ev_slot;                /* a subscriber's per-connection state (the qlog writer) */
+    uint8_t ev_state;             /* HO_EV_QSTATE_* last reached */
+    uint64_t ev_rtt_samples;      /* RTT samples already reported */
+    uint64_t ev_cwnd, ev_bytes_in_flight, ev_ssthresh; /* last reported */
 };
 
 static inline ho_epoch ho_quic_space_epoch(ho_quic_pn_space s)

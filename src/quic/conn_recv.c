@@ -49,6 +49,8 @@ static int on_ack_frame(ho_quic_conn *c, ho_quic_pn_space space, const ho_quic_f
     bool increased = rs->has_largest_acked && (!had_largest || rs->largest_acked > prev_largest);
     uint64_t counts[3] = {f->ack.ect0, f->ack.ect1, f->ack.ce};
     ho_quic_ecn_ack_end(c, space, f->type == HO_QUIC_FT_ACK_ECN, counts, increased, now);
+    quic_ev_rtt(c);
+    quic_ev_cc(c);
     return HO_OK;
 }
 
@@ -217,22 +219,30 @@ static void schedule_ack(ho_quic_conn *c, ho_quic_pn_space space, uint64_t pn, b
 
 static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t dgram_len, ho_quic_time now)
 {
+    unsigned reason = HO_EV_DROP_UNEXPECTED;
     if (hdr->type == HO_QUIC_PKT_VERSION_NEGOTIATION || hdr->type == HO_QUIC_PKT_RETRY) {
-        if (c->is_server)
+        if (c->is_server) {
+            reason = HO_EV_DROP_UNEXPECTED;
             goto drop; /* the endpoint's business */
+        }
         ho_quic_client_on_retry_or_vn(c, pkt, hdr, now); /* client.c */
         return;
     }
-    if (hdr->type == HO_QUIC_PKT_0RTT)
+    if (hdr->type == HO_QUIC_PKT_0RTT) {
+        reason = HO_EV_DROP_KEY_UNAVAILABLE;
         goto drop; /* no 0-RTT */
+    }
     bool ours = ho_quic_cid_is_ours(c, &hdr->dcid) ||
                 (c->is_server && hdr->type != HO_QUIC_PKT_1RTT && ho_quic_cid_eq(&hdr->dcid, &c->odcid));
-    if (!ours)
+    if (!ours) {
+        reason = HO_EV_DROP_UNKNOWN_CONN;
         goto drop;
+    }
     ho_quic_pn_space space = hdr->type == HO_QUIC_PKT_INITIAL ? HO_QUIC_PN_SPACE_INITIAL
                            : hdr->type == HO_QUIC_PKT_HANDSHAKE ? HO_QUIC_PN_SPACE_HANDSHAKE
                                                                : HO_QUIC_PN_SPACE_APPLICATION;
     ho_quic_space *s = &c->spaces[space];
+    reason = HO_EV_DROP_KEY_UNAVAILABLE;
     if (!s->has_rx || s->discarded)
         goto drop; /* RFC 9001 §4.9, §5.7: no keys (yet, or any more) */
     /* RFC 9001 §5.7: a server MUST NOT process 1-RTT packets before the
@@ -242,6 +252,7 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
     if (space == HO_QUIC_PN_SPACE_INITIAL) {
         /* RFC 9000 §14.1: a server MUST discard an Initial in a datagram
          * smaller than 1200 bytes. */
+        reason = HO_EV_DROP_UNEXPECTED;
         if (c->is_server && dgram_len < HO_QUIC_MIN_DATAGRAM)
             goto drop;
         /* §17.2.2: a client MUST discard (or reject) a server Initial with a
@@ -254,14 +265,17 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
     if (rc != HO_OK) {
         if (ho_quic_err_is_transport(rc))
             ho_quic_conn_fail(c, rc, 0, now); /* reserved bits (§17.2) */
+        reason = ho_quic_err_is_transport(rc) ? HO_EV_DROP_PROTOCOL : HO_EV_DROP_DECRYPTION;
         goto drop;
     }
     uint64_t pn = hdr->pn;
     /* RFC 9000 §12.3: a duplicate MUST be discarded; below what we still
      * track counts as a duplicate. */
     if (ho_quic_rangeset_contains(&s->rx_pns, pn) ||
-        (s->rx_pns.n == RX_RANGES_MAX && pn < s->rx_pns.r[0].start))
+        (s->rx_pns.n == RX_RANGES_MAX && pn < s->rx_pns.r[0].start)) {
+        reason = HO_EV_DROP_DUPLICATE;
         goto drop;
+    }
     if (c->state >= HO_QUIC_STATE_CLOSING) {
         /* §10.2.1: answer with CONNECTION_CLOSE, process nothing. */
         if (c->state == HO_QUIC_STATE_CLOSING)
@@ -276,6 +290,7 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
         c->dcid_from_server = true;
     }
     c->stats.packets_received++;
+    quic_ev_packet_received(c, hdr, pkt + hdr->payload_offset, hdr->payload_len);
     c->rx_dcid = hdr->dcid;
     bool largest = s->largest_rx == HO_QUIC_PN_NONE || pn > s->largest_rx;
     bool eliciting = false;
@@ -309,6 +324,7 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
     return;
 drop:
     c->stats.packets_dropped++;
+    quic_ev_packet_dropped(c, hdr, hdr->packet_len, reason);
 }
 
 /* full_len: the size of the datagram as it arrived (the rest of one kept
@@ -324,6 +340,7 @@ static int conn_receive(ho_quic_conn *c, const uint8_t *dgram, size_t len, size_
         return HO_OK; /* §10.2.2: nothing is processed or sent */
     if (!ho_quic_path_accept_datagram(c, path)) {
         c->stats.packets_dropped++;
+        quic_ev_packet_dropped(c, NULL, len, HO_EV_DROP_UNEXPECTED);
         return HO_OK;
     }
     c->rx_dgram_len = full_len;

@@ -95,6 +95,7 @@ void ho_quic_conn_sent_acked(void *ctx, ho_quic_pn_space space, const ho_quic_se
 void ho_quic_conn_sent_lost(void *ctx, ho_quic_pn_space space, const ho_quic_sent_packet *pkt)
 {
     ho_quic_conn *c = ctx;
+    quic_ev_packet_lost(c, space, pkt);
     ho_quic_ecn_on_lost(c, space, pkt);
     ho_quic_pmtud_on_lost(c, space, pkt);
     ho_quic_sent_record *r = (ho_quic_sent_record *)pkt->frames;
@@ -170,6 +171,7 @@ typedef struct packet_builder {
     ho_quic_sent_record *rec;
     bool eliciting, in_flight, has_frames;
     bool pmtu_probe;
+    size_t payload_start;   /* in c->pkt: the first frame byte */
 } packet_builder;
 
 static size_t room(const packet_builder *pb) { return pb->end_limit > pb->c->pkt.len ? pb->end_limit - pb->c->pkt.len : 0; }
@@ -464,6 +466,7 @@ static bool packet_begin(packet_builder *pb, ho_quic_conn *c, ho_quic_pn_space s
         return false;
     }
     pb->end_limit = dgram_limit - AEAD_TAG;
+    pb->payload_start = c->pkt.len;
     pb->rec = record_alloc(c);
     if (pb->rec == NULL) {
         c->pkt.len = mark;
@@ -483,12 +486,22 @@ static int packet_finish(packet_builder *pb, size_t min_len, ho_quic_time now)
 {
     ho_quic_conn *c = pb->c;
     ho_quic_space *s = &c->spaces[pb->space];
+    /* The frames are read back for the event before the seal encrypts
+     * them (qevent.c); sealing pads the packet to min_len. */
+    ho_event *ev = NULL;
+    ho_event ev_buf;
+    if (QUIC_EV(HO_EV_QUIC_PACKET_SENT)) {
+        ev = &ev_buf;
+        quic_ev_packet_sent_begin(c, ev, &pb->hdr, c->pkt.data + pb->payload_start, c->pkt.len - pb->payload_start);
+    }
     int rc = ho_quic_packet_seal(&c->pkt, pb->start, &pb->hdr, &s->tx, min_len);
     if (rc != HO_OK) {
         packet_abort(pb);
         return rc;
     }
     size_t bytes = c->pkt.len - pb->start;
+    if (ev != NULL)
+        quic_ev_packet_sent_end(ev, bytes, pb->payload_start - pb->start + AEAD_TAG);
     ho_quic_sent_packet sp = {
         .pn = pb->hdr.pn,
         .frames = (uintptr_t)pb->rec,

@@ -25,6 +25,7 @@ void ho_quic_ecn_init(ho_quic_conn *c)
 uint8_t ho_quic_ecn_begin_send(ho_quic_conn *c, ho_quic_time now)
 {
     ho_quic_ecn *e = &c->ecn;
+    ho_quic_ecn_state old = e->state;
     if (e->state == HO_QUIC_ECN_TESTING && e->testing_start != HO_QUIC_TIME_NEVER) {
         /* A.4: the testing period ends after ten packets or three PTOs. */
         ho_quic_time pto = ho_quic_recovery_pto_period(&c->rec, HO_QUIC_PN_SPACE_APPLICATION);
@@ -34,6 +35,7 @@ uint8_t ho_quic_ecn_begin_send(ho_quic_conn *c, ho_quic_time now)
     if (e->state == HO_QUIC_ECN_UNKNOWN && e->testing_sent > 0 && e->testing_lost >= e->testing_sent)
         fail(c); /* A.4: every packet marked while testing was lost */
     e->tx_mark = marking(e) ? HO_QUIC_ECN_ECT0 : HO_QUIC_ECN_NOT_ECT;
+    quic_ev_ecn(c, (unsigned)old, (unsigned)e->state);
     return e->tx_mark;
 }
 
@@ -103,8 +105,8 @@ void ho_quic_ecn_on_lost(ho_quic_conn *c, ho_quic_pn_space space, const ho_quic_
         e->testing_lost++;
 }
 
-void ho_quic_ecn_ack_end(ho_quic_conn *c, ho_quic_pn_space space, bool has_ecn, const uint64_t counts[3],
-                         bool largest_increased, ho_quic_time now)
+static void ack_end(ho_quic_conn *c, ho_quic_pn_space space, bool has_ecn, const uint64_t counts[3],
+                    bool largest_increased, ho_quic_time now)
 {
     ho_quic_ecn *e = &c->ecn;
     if (e->state == HO_QUIC_ECN_FAILED)
@@ -145,4 +147,12 @@ void ho_quic_ecn_ack_end(ho_quic_conn *c, ho_quic_pn_space space, bool has_ecn, 
     }
     if (newly > 0 && (e->state == HO_QUIC_ECN_TESTING || e->state == HO_QUIC_ECN_UNKNOWN))
         e->state = HO_QUIC_ECN_CAPABLE;
+}
+
+void ho_quic_ecn_ack_end(ho_quic_conn *c, ho_quic_pn_space space, bool has_ecn, const uint64_t counts[3],
+                         bool largest_increased, ho_quic_time now)
+{
+    ho_quic_ecn_state old = c->ecn.state;
+    ack_end(c, space, has_ecn, counts, largest_increased, now);
+    quic_ev_ecn(c, (unsigned)old, (unsigned)c->ecn.state);
 }

@@ -301,6 +301,7 @@ static void hook_peer_token(void *ctx, ho_quic_conn *c, const uint8_t token[16],
 
 ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg)
 {
+    ho_event_threshold(); /* reads HANDOFF_LOG once: endpoint events may come first */
     if (cfg == NULL || !cfg->conn.is_server || cfg->conn.tls == NULL || !ho_tls_config_is_server(cfg->conn.tls))
         return NULL;
     ho_quic_endpoint *ep = calloc(1, sizeof(*ep));
@@ -641,11 +642,12 @@ static void send_stateless_reset(ho_quic_endpoint *ep, const uint8_t *dcid, size
     p->len = out;
     ep->qlen++;
     ep->st.resets_sent++;
+    quic_ev_endpoint(HO_EV_QUIC_RESET_SENT, dcid, ep->cid_len, out, 0, now);
 }
 
 /* RFC 9000 §6.1: Version Negotiation for a long header of a version we do
  * not support. */
-static void send_vn(ho_quic_endpoint *ep, const ho_quic_invariant *inv, const ho_quic_path *path)
+static void send_vn(ho_quic_endpoint *ep, const ho_quic_invariant *inv, const ho_quic_path *path, ho_quic_time now)
 {
     ep_pkt *p = queue_slot(ep, path);
     if (p == NULL)
@@ -660,6 +662,7 @@ static void send_vn(ho_quic_endpoint *ep, const ho_quic_invariant *inv, const ho
     if (ho_quic_vn_write(&b, inv->dcid, inv->dcid_len, inv->scid, inv->scid_len, versions, 2, unused) == HO_OK) {
         queue_commit(ep, p, &b);
         ep->st.vn_sent++;
+        quic_ev_endpoint(HO_EV_QUIC_VN_SENT, inv->dcid, inv->dcid_len, b.len, 0, now);
     }
     ho_buf_free(&b);
 }
@@ -828,6 +831,7 @@ static void send_retry(ho_quic_endpoint *ep, const ho_quic_header *hdr, const ho
                             unused) == HO_OK) {
         queue_commit(ep, p, &b);
         ep->st.retry_sent++;
+        quic_ev_endpoint(HO_EV_QUIC_RETRY_SENT, hdr->dcid.data, hdr->dcid.len, b.len, 0, now);
     }
     ho_buf_free(&b);
 }
@@ -972,6 +976,8 @@ static void conn_enqueue(ho_quic_endpoint *ep, ep_conn *ec, const uint8_t *dgram
     if (d == NULL) {
         ep->st.step_queue_overflows++;
         ep->st.datagrams_dropped++;
+        quic_ev_endpoint(HO_EV_QUIC_DATAGRAM_DROPPED, ec->c->odcid.data, ec->c->odcid.len, len,
+                         HO_EV_DROP_QUEUE_FULL, now);
         return;
     }
     d->next = NULL;
@@ -1094,7 +1100,7 @@ static ep_conn *accept_conn(ho_quic_endpoint *ep, const ho_quic_header *hdr, con
 
 /* ho_quic_initial_authenticate in the endpoint's scratch buffer; counts
  * the drops by reason. */
-static bool initial_authentic(ho_quic_endpoint *ep, const uint8_t *dgram, const ho_quic_header *hdr)
+static bool initial_authentic(ho_quic_endpoint *ep, const uint8_t *dgram, const ho_quic_header *hdr, ho_quic_time now)
 {
     if (ep->scratch_cap < hdr->packet_len) {
         size_t cap = hdr->packet_len < PKT_MAX ? PKT_MAX : hdr->packet_len;
@@ -1115,6 +1121,8 @@ static bool initial_authentic(ho_quic_endpoint *ep, const uint8_t *dgram, const 
     else if (ho_err_is_quic(rc))
         ep->st.initial_bad_frames++;
     ep->st.datagrams_dropped++;
+    quic_ev_endpoint(HO_EV_QUIC_DATAGRAM_DROPPED, hdr->dcid.data, hdr->dcid.len, hdr->packet_len,
+                     rc == HO_ERR_DECRYPT ? HO_EV_DROP_DECRYPTION : HO_EV_DROP_BAD_FRAMES, now);
     return false;
 }
 
@@ -1127,6 +1135,7 @@ static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len
         /* Handshake/0-RTT for no connection, or malformed: drop (§5.2.2). */
         ep->st.unknown_long++;
         ep->st.datagrams_dropped++;
+        quic_ev_endpoint(HO_EV_QUIC_DATAGRAM_DROPPED, NULL, 0, len, HO_EV_DROP_UNKNOWN_CONN, now);
         return;
     }
     /* RFC 9000 §14.1: a server MUST discard an Initial in a datagram
@@ -1134,12 +1143,14 @@ static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len
     if (len < HO_QUIC_MIN_DATAGRAM) {
         ep->st.short_initials_dropped++;
         ep->st.datagrams_dropped++;
+        quic_ev_endpoint(HO_EV_QUIC_DATAGRAM_DROPPED, hdr.dcid.data, hdr.dcid.len, len, HO_EV_DROP_SHORT_INITIAL, now);
         return;
     }
     /* §7.2: the DCID of a client's first Initial is at least 8 bytes. */
     if (hdr.dcid.len < HO_QUIC_MIN_INITIAL_DCID_LEN) {
         ep->st.initial_bad_dcid++;
         ep->st.datagrams_dropped++;
+        quic_ev_endpoint(HO_EV_QUIC_DATAGRAM_DROPPED, hdr.dcid.data, hdr.dcid.len, len, HO_EV_DROP_BAD_DCID, now);
         return;
     }
     ho_quic_cid odcid;
@@ -1148,6 +1159,7 @@ static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len
         /* §8.1.3: a client that got a Retry will not accept another; close
          * with INVALID_TOKEN rather than let it time out. */
         ep->st.invalid_tokens++;
+        quic_ev_endpoint(HO_EV_QUIC_DATAGRAM_DROPPED, hdr.dcid.data, hdr.dcid.len, len, HO_EV_DROP_INVALID_TOKEN, now);
         send_initial_close(ep, &hdr, HO_QUIC_INVALID_TOKEN, path);
         return;
     }
@@ -1156,6 +1168,7 @@ static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len
      * that refusals cost nothing more than a Retry would. */
     if (ep->nconns >= ep->cfg.max_connections) {
         ep->st.refused++;
+        quic_ev_endpoint(HO_EV_QUIC_DATAGRAM_DROPPED, hdr.dcid.data, hdr.dcid.len, len, HO_EV_DROP_REFUSED, now);
         send_initial_close(ep, &hdr, HO_QUIC_CONNECTION_REFUSED, path);
         return;
     }
@@ -1173,6 +1186,7 @@ static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len
         (ep->cfg.refuse_pool_depth != 0 && depth >= ep->cfg.refuse_pool_depth)) {
         ep->st.refused++;
         ep->st.refused_load++;
+        quic_ev_endpoint(HO_EV_QUIC_DATAGRAM_DROPPED, hdr.dcid.data, hdr.dcid.len, len, HO_EV_DROP_REFUSED, now);
         send_initial_close(ep, &hdr, HO_QUIC_CONNECTION_REFUSED, path);
         return;
     }
@@ -1193,7 +1207,7 @@ static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len
      * packet that cannot be decrypted is discarded; §12.4, §17.2.2: frames
      * allowed in an Initial). Checked after the admission decisions, so
      * that Retry and refusals stay as cheap and stateless as before. */
-    if (!initial_authentic(ep, dgram, &hdr))
+    if (!initial_authentic(ep, dgram, &hdr, now))
         return;
     ep_conn *ec = accept_conn(ep, &hdr, path, now, tr == TOKEN_OK ? &odcid : NULL);
     if (ec == NULL) {
@@ -1210,6 +1224,7 @@ static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len
      * client's genuine Initials. */
     if (ec->c->stats.packets_received == 0) {
         ep->st.datagrams_dropped++;
+        quic_ev_endpoint(HO_EV_QUIC_DATAGRAM_DROPPED, hdr.dcid.data, hdr.dcid.len, len, HO_EV_DROP_DECRYPTION, now);
         conn_release(ep, ec);
         return;
     }
@@ -1224,6 +1239,7 @@ void ho_quic_endpoint_receive(ho_quic_endpoint *ep, const uint8_t *dgram, size_t
     ho_quic_invariant inv;
     if (dgram == NULL || ho_quic_invariant_parse(dgram, len, ep->cid_len, &inv) != HO_OK) {
         ep->st.datagrams_dropped++;
+        quic_ev_endpoint(HO_EV_QUIC_DATAGRAM_DROPPED, NULL, 0, len, HO_EV_DROP_HEADER, now);
         return;
     }
     ep_conn *ec = table_find(ep, &ep->cids, inv.dcid, inv.dcid_len);
@@ -1253,6 +1269,7 @@ void ho_quic_endpoint_receive(ho_quic_endpoint *ep, const uint8_t *dgram, size_t
     if (inv.version == 0) {
         /* §6.1: MUST NOT answer a Version Negotiation packet. */
         ep->st.datagrams_dropped++;
+        quic_ev_endpoint(HO_EV_QUIC_DATAGRAM_DROPPED, inv.dcid, inv.dcid_len, len, HO_EV_DROP_UNEXPECTED, now);
         return;
     }
     if (inv.version != HO_QUIC_VERSION_1) {
@@ -1261,9 +1278,11 @@ void ho_quic_endpoint_receive(ho_quic_endpoint *ep, const uint8_t *dgram, size_t
         if (len < HO_QUIC_MIN_DATAGRAM) {
             ep->st.unknown_version++;
             ep->st.datagrams_dropped++;
+            quic_ev_endpoint(HO_EV_QUIC_DATAGRAM_DROPPED, inv.dcid, inv.dcid_len, len, HO_EV_DROP_UNSUPPORTED_VERSION,
+                             now);
             return;
         }
-        send_vn(ep, &inv, path);
+        send_vn(ep, &inv, path, now);
         return;
     }
     on_unknown_v1(ep, dgram, len, path, now);

@@ -52,7 +52,7 @@ void ho_quic_key_phase_free(ho_quic_conn *c)
 
 /* Our write key moves to the next generation (either we initiate, or we
  * answer the peer's update, §6.2). */
-static int update_tx(ho_quic_conn *c)
+static int update_tx(ho_quic_conn *c, unsigned trigger)
 {
     ho_quic_key_phase *kp = &c->kp;
     ho_quic_space *s = &c->spaces[HO_QUIC_PN_SPACE_APPLICATION];
@@ -65,6 +65,7 @@ static int update_tx(ho_quic_conn *c)
     s->tx.aead = a;
     kp->tx_phase = !kp->tx_phase;
     kp->tx_first_pn = s->next_pn;
+    quic_ev_key(c, HO_EV_KEY_1RTT, trigger, true);
     return HO_OK;
 }
 
@@ -107,15 +108,12 @@ int ho_quic_key_phase_unprotect(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *h
     ho_quic_time three_pto = 3 * ho_quic_recovery_pto_period(&c->rec, HO_QUIC_PN_SPACE_APPLICATION);
     kp->rx_prev_until = c->now + three_pto;
     kp->next_update_at = c->now + three_pto;
-    if (ho_event_threshold() >= HO_LOG_DEBUG) {
-        ho_event ev = {HO_EV_KEY_UPDATE, HO_LOG_DEBUG, c->cfg.conn_id, c->is_server ? "server" : "client",
-                       (int64_t)kp->updates, 0, "quic read key"};
-        ho_event_emit(&ev);
-    }
+    bool remote = kp->tx_phase != kp->rx_phase;
+    quic_ev_key(c, HO_EV_KEY_1RTT, remote ? HO_EV_KEY_REMOTE_UPDATE : HO_EV_KEY_LOCAL_UPDATE, false);
     int prc = prepare_rx_next(c);
     /* ... and answer with ours unless this was the answer to our own. */
-    if (prc == HO_OK && kp->tx_phase != kp->rx_phase)
-        prc = update_tx(c);
+    if (prc == HO_OK && remote)
+        prc = update_tx(c, HO_EV_KEY_REMOTE_UPDATE);
     return prc == HO_OK ? HO_OK : HO_ERR_QUIC(HO_QUIC_INTERNAL_ERROR);
 }
 
@@ -133,7 +131,7 @@ static int key_update(ho_quic_conn *c, bool wait_3pto)
     if (!c->hs_confirmed || kp->suite == NULL || kp->tx_phase != kp->rx_phase || !rs->has_largest_acked ||
         rs->largest_acked < kp->tx_first_pn || (wait_3pto && c->now < kp->next_update_at))
         return HO_ERR_WOULD_BLOCK;
-    return update_tx(c);
+    return update_tx(c, HO_EV_KEY_LOCAL_UPDATE);
 }
 
 int ho_quic_conn_key_update(ho_quic_conn *c, ho_quic_time now)

@@ -22,8 +22,13 @@ static void note(const ho_quic_conn *c, const char *what)
 {
     if (HO_LOG_INFO > ho_event_threshold())
         return;
-    ho_event ev = {HO_EV_NOTE, HO_LOG_INFO, c->cfg.conn_id, c->is_server ? "server" : "client",
-                   (int64_t)c->stats.migrations, 0, what};
+    ho_event ev = {.type = HO_EV_NOTE,
+                   .level = HO_LOG_INFO,
+                   .conn = c->cfg.conn_id,
+                   .role = c->is_server ? "server" : "client",
+                   .a = (int64_t)c->stats.migrations,
+                   .detail = what,
+                   .time = c->now};
     ho_event_emit(&ev);
 }
 
@@ -124,6 +129,7 @@ void ho_quic_path_start_validation(ho_quic_conn *c, ho_quic_time now)
     ho_quic_time p = pto(c), initial = ho_quic_rtt_pto_base(&fresh) + fresh.max_ack_delay;
     v->expires_at = now + 3 * (p > initial ? p : initial);
     v->retransmit_at = now + p;
+    quic_ev_path(c, HO_EV_PATH_VALIDATING);
 }
 
 static void validated(ho_quic_conn *c, ho_quic_time now)
@@ -135,6 +141,7 @@ static void validated(ho_quic_conn *c, ho_quic_time now)
         ho_quic_recovery_set_amplification_limited(&c->rec, false, now);
     }
     c->stats.paths_validated++;
+    quic_ev_path(c, HO_EV_PATH_VALIDATED);
     note(c, "quic path validated");
 }
 
@@ -178,6 +185,7 @@ static void migrate_to_peer(ho_quic_conn *c, ho_quic_time now)
         c->side.valid = c->side.response_pending = false;
     }
     c->stats.migrations++;
+    quic_ev_path(c, port_only ? HO_EV_PATH_REBOUND : HO_EV_PATH_MIGRATED);
     note(c, port_only ? "quic path migrated (port)" : "quic path migrated");
     ho_quic_path_start_validation(c, now);
 }
@@ -269,6 +277,7 @@ void ho_quic_path_on_timeout(ho_quic_conn *c, ho_quic_time now)
                 ho_quic_recovery_set_amplification_limited(&c->rec, false, now);
             }
         }
+        quic_ev_path(c, HO_EV_PATH_FAILED);
         note(c, "quic path validation failed");
         return;
     }
@@ -328,6 +337,8 @@ int ho_quic_conn_migrate(ho_quic_conn *c, const ho_quic_path *new_path, ho_quic_
     ho_quic_cid_switch_dcid(c);
     reset_congestion(c, now); /* §9.4 */
     c->stats.migrations++;
+    c->now = now;
+    quic_ev_path(c, HO_EV_PATH_MIGRATED);
     note(c, "quic path migrated (local)");
     ho_quic_path_start_validation(c, now);
     return HO_OK;

@@ -39,6 +39,7 @@ static void set_size(ho_quic_conn *c, size_t size)
 /* The search stops at the current size until the raise timer. */
 static void search_over(ho_quic_conn *c)
 {
+    quic_ev_pmtud(c, HO_EV_PMTUD_DONE, 0, c->pmtud.current, c->pmtud.current);
     c->pmtud.probe_size = 0;
     c->pmtud.search_again_at = c->now + HO_QUIC_PMTUD_RAISE_TIMER;
 }
@@ -48,6 +49,7 @@ static void fall_back(ho_quic_conn *c)
 {
     ho_quic_pmtud *p = &c->pmtud;
     p->black_holes++;
+    quic_ev_pmtud(c, HO_EV_PMTUD_BLACK_HOLE, 0, p->current, p->base);
     set_size(c, p->base);
     p->probe_in_flight = false;
     search_over(c);
@@ -111,6 +113,7 @@ void ho_quic_pmtud_on_probe_sent(ho_quic_conn *c, uint64_t pn)
     p->probe_pn = pn;
     p->probe_count++;
     p->probes_sent++;
+    quic_ev_pmtud(c, HO_EV_PMTUD_PROBE_SENT, p->probe_size, p->current, p->current);
 }
 
 void ho_quic_pmtud_on_acked(ho_quic_conn *c, ho_quic_pn_space space, const ho_quic_sent_packet *pkt)
@@ -129,6 +132,8 @@ void ho_quic_pmtud_on_acked(ho_quic_conn *c, ho_quic_pn_space space, const ho_qu
     /* RFC 8899 §5.2: an acknowledged probe confirms its size. */
     p->probe_in_flight = false;
     p->probes_acked++;
+    quic_ev_pmtud(c, HO_EV_PMTUD_PROBE_ACKED, pkt->bytes, p->current,
+                  pkt->bytes > p->current ? pkt->bytes : p->current);
     if (pkt->bytes > p->current)
         set_size(c, pkt->bytes);
     p->probe_size = next_size(p, p->current);
@@ -147,6 +152,7 @@ void ho_quic_pmtud_on_lost(ho_quic_conn *c, ho_quic_pn_space space, const ho_qui
             return;
         p->probe_in_flight = false;
         p->probes_lost++;
+        quic_ev_pmtud(c, HO_EV_PMTUD_PROBE_LOST, pkt->bytes, p->current, p->current);
         /* RFC 8899 §5.1.2: MAX_PROBES failures end the search at this size. */
         if (p->probe_count >= HO_QUIC_PMTUD_MAX_PROBES)
             search_over(c);
