@@ -2,6 +2,7 @@
  * Ephemeral (EC)DHE for the TLS key_share extension (RFC 8446 §4.2.8, §7.4):
  * X25519 (RFC 7748), secp256r1 and secp384r1 with uncompressed points.
  */
+#include "base/mem.h"
 #include "crypto/crypto_internal.h"
 
 #include <string.h>
@@ -49,7 +50,7 @@ crypto_kex *crypto_kex_new(uint16_t group)
     size_t publen, secretlen;
     if (!group_sizes(group, &publen, &secretlen))
         return NULL;
-    crypto_kex *k = calloc(1, sizeof(*k));
+    crypto_kex *k = ho_mem_calloc(1, sizeof(*k));
     if (k == NULL)
         return NULL;
     k->group = group;
@@ -150,5 +151,5 @@ void crypto_kex_free(crypto_kex *k)
     if (k == NULL)
         return;
     EVP_PKEY_free(k->pkey); /* libcrypto cleanses private key material */
-    free(k);
+    ho_mem_free(k);
 }

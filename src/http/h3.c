@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "handoff/http.h"
 
 #define H3_HDR_BYTES_MAX 16384 /* SETTINGS_MAX_FIELD_SECTION_SIZE we announce */
@@ -106,7 +107,7 @@ static h3_stream *stream_find(ho_h3_conn *h, int64_t id)
 
 static h3_stream *stream_new(ho_h3_conn *h, int64_t id)
 {
-    h3_stream *s = calloc(1, sizeof(*s));
+    h3_stream *s = ho_mem_calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
     s->id = id;
@@ -146,7 +147,7 @@ static void stream_release(ho_h3_conn *h, h3_stream *s, bool aborted)
     ho_buf_free(&s->fields);
     ho_buf_free(&s->body_in);
     ho_buf_free(&s->scratch);
-    free(s);
+    ho_mem_free(s);
     if (h->active > 0)
         h->active--;
 }
@@ -377,7 +378,7 @@ static ho_http_str field_str(const h3_stream *s, size_t off, size_t len)
  * submit the response. */
 static int serve(ho_h3_conn *h, h3_stream *s)
 {
-    ho_http_request *req = calloc(1, sizeof(*req));
+    ho_http_request *req = ho_mem_calloc(1, sizeof(*req));
     if (req == NULL)
         return NGHTTP3_ERR_CALLBACK_FAILURE;
     const h3_field *pm = &s->pseudo[PS_METHOD], *pp = &s->pseudo[PS_PATH], *pa = &s->pseudo[PS_AUTHORITY];
@@ -423,7 +424,7 @@ static int serve(ho_h3_conn *h, h3_stream *s)
     s->out = ho_http_response_body(&resp, &s->out_len);
     s->out_static = resp.static_body != NULL;
     bool no_body = req->head || resp.status == 204 || resp.status == 304 || resp.status < 200;
-    free(req);
+    ho_mem_free(req);
 
     snprintf(s->status, sizeof(s->status), "%d", resp.status);
     snprintf(s->clen, sizeof(s->clen), "%zu", s->out_len);
@@ -506,7 +507,7 @@ static int cb_shutdown(nghttp3_conn *conn, int64_t id, void *ud)
 
 static ho_h3_conn *attach(ho_quic_conn *c, const ho_router *r)
 {
-    ho_h3_conn *h = calloc(1, sizeof(*h));
+    ho_h3_conn *h = ho_mem_calloc(1, sizeof(*h));
     if (h == NULL)
         return NULL;
     h->quic = c;
@@ -531,7 +532,7 @@ static ho_h3_conn *attach(ho_quic_conn *c, const ho_router *r)
     int rv = r != NULL ? nghttp3_conn_server_new(&h->h3, &cb, &st, NULL, h)
                        : nghttp3_conn_client_new(&h->h3, &cb, &st, NULL, h);
     if (rv != 0) {
-        free(h);
+        ho_mem_free(h);
         return NULL;
     }
     if (r != NULL)
@@ -562,10 +563,10 @@ void ho_h3_free(ho_h3_conn *h)
         stream_release(h, h->streams, false);
     for (size_t i = 0; i < h->nresps; i++) {
         ho_buf_free(&h->resps[i]->body);
-        free(h->resps[i]);
+        ho_mem_free(h->resps[i]);
     }
-    free(h->resps);
-    free(h);
+    ho_mem_free(h->resps);
+    ho_mem_free(h);
 }
 
 /* RFC 9114 §6.2.1: each side MUST open one control stream; RFC 9204 §4.2:
@@ -909,21 +910,21 @@ int ho_h3_client_request(ho_h3_conn *h, const ho_http_header *fields, size_t n, 
     int rc = bind_streams(h);
     if (rc != HO_OK)
         return rc;
-    ho_h3_response **grown = realloc(h->resps, (h->nresps + 1) * sizeof(*grown));
+    ho_h3_response **grown = ho_mem_realloc(h->resps, (h->nresps + 1) * sizeof(*grown));
     if (grown == NULL)
         return HO_ERR_NOMEM;
     h->resps = grown;
-    ho_h3_response *r = calloc(1, sizeof(*r));
+    ho_h3_response *r = ho_mem_calloc(1, sizeof(*r));
     if (r == NULL)
         return HO_ERR_NOMEM;
     uint64_t id;
     if ((rc = ho_quic_stream_open(h->quic, true, &id)) != HO_OK) {
-        free(r);
+        ho_mem_free(r);
         return rc;
     }
     h3_stream *s = stream_new(h, (int64_t)id);
     if (s == NULL) {
-        free(r);
+        ho_mem_free(r);
         return HO_ERR_NOMEM;
     }
     ho_buf_init(&r->body);

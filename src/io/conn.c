@@ -7,6 +7,7 @@
  * socket (the kernel buffers what arrives, so nothing is lost) and touches
  * nothing of the TLS state until the completion comes back. */
 #define _GNU_SOURCE
+#include "base/mem.h"
 #include "server_int.h"
 
 #include <errno.h>
@@ -127,7 +128,7 @@ static void arm_for_state(ho_conn *c)
 
 void io_conn_accept(io_thread *t, const ho_listen_spec *spec, int fd)
 {
-    ho_conn *c = calloc(1, sizeof(*c));
+    ho_conn *c = ho_mem_calloc(1, sizeof(*c));
     if (c == NULL) {
         close(fd);
         return;
@@ -144,7 +145,7 @@ void io_conn_accept(io_thread *t, const ho_listen_spec *spec, int fd)
         c->tls = ho_tls_conn_new(spec->tls, NULL);
         if (c->tls == NULL) {
             close(fd);
-            free(c);
+            ho_mem_free(c);
             return;
         }
         ho_tls *tls = ho_tls_conn_tls(c->tls);
@@ -158,7 +159,7 @@ void io_conn_accept(io_thread *t, const ho_listen_spec *spec, int fd)
     if (ho_loop_add(t->loop, fd, EPOLLIN, conn_io, c) != HO_OK) {
         ho_tls_conn_free(c->tls);
         close(fd);
-        free(c);
+        ho_mem_free(c);
         return;
     }
     c->events = EPOLLIN;
@@ -202,7 +203,7 @@ void io_conn_close_now(ho_conn *c)
     ho_buf_free(&c->in_plain);
     ho_buf_free(&c->out_plain);
     ho_buf_free(&c->job_in);
-    free(c);
+    ho_mem_free(c);
 }
 
 /* ---- writing --------------------------------------------------------- */

@@ -3,6 +3,7 @@
  * completion queue through which the handshake pool hands steps back.
  * Connections never move between I/O threads (DESIGN.md "Threads"). */
 #define _GNU_SOURCE
+#include "base/mem.h"
 #include "server_int.h"
 
 #include <arpa/inet.h>
@@ -42,7 +43,7 @@ static unsigned online_cpus(void)
 
 ho_server *ho_server_new(const ho_server_options *o)
 {
-    ho_server *s = calloc(1, sizeof(*s));
+    ho_server *s = ho_mem_calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
     if (o != NULL)
@@ -59,14 +60,14 @@ ho_server *ho_server_new(const ho_server_options *o)
         s->opt.handshake_workers = (int)online_cpus();
     s->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s->stop_fd < 0) {
-        free(s);
+        ho_mem_free(s);
         return NULL;
     }
     s->nthreads = s->opt.io_threads;
-    s->threads = calloc(s->nthreads, sizeof(*s->threads));
+    s->threads = ho_mem_calloc(s->nthreads, sizeof(*s->threads));
     if (s->threads == NULL) {
         close(s->stop_fd);
-        free(s);
+        ho_mem_free(s);
         return NULL;
     }
     for (unsigned i = 0; i < s->nthreads; i++) {
@@ -240,12 +241,16 @@ static int64_t min_wait(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+void (*io_test_thread_hook)(unsigned index);
+
 static void *io_thread_main(void *arg)
 {
     io_thread *t = arg;
     char name[16];
     snprintf(name, sizeof(name), "ho-io-%u", t->index);
     pthread_setname_np(pthread_self(), name);
+    if (io_test_thread_hook != NULL)
+        io_test_thread_hook(t->index);
     for (;;) {
         t->now_ms = ho_now_ms();
         int64_t wait = -1;
@@ -286,7 +291,7 @@ static int thread_setup(ho_server *s, io_thread *t)
 {
     t->loop = ho_loop_new();
     t->home = ho_home_new();
-    t->rbuf = malloc(READ_CHUNK);
+    t->rbuf = ho_mem_alloc(READ_CHUNK);
     if (t->loop == NULL || t->home == NULL || t->rbuf == NULL)
         return HO_ERR_NOMEM;
     ho_timer_queue_init(&t->handshake_q, s->opt.handshake_timeout_ms);
@@ -390,12 +395,12 @@ void ho_server_free(ho_server *s)
         io_quic_thread_free(t->quic);
         ho_loop_free(t->loop);
         ho_home_free(t->home);
-        free(t->rbuf);
+        ho_mem_free(t->rbuf);
     }
     io_quic_thread_free(s->quic0); /* listened, never started */
-    free(s->threads);
+    ho_mem_free(s->threads);
     close(s->stop_fd);
-    free(s);
+    ho_mem_free(s);
 }
 
 void ho_server_get_stats(const ho_server *s, ho_server_stats *out)

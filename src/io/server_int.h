@@ -41,6 +41,10 @@ typedef struct thread_stats {
     _Atomic uint64_t send_timeouts, trims;
 } thread_stats;
 
+/* Tests only (tests/test_faults.c): run first on each I/O thread, e.g. to
+ * enroll it in allocation-failure injection (base/mem.h). NULL otherwise. */
+extern void (*io_test_thread_hook)(unsigned index);
+
 #define STAT_ADD(t, field, n) atomic_fetch_add_explicit(&(t)->stats.field, (n), memory_order_relaxed)
 
 typedef struct io_thread io_thread;

@@ -10,6 +10,7 @@
  * take effect. A new write key first flushes the handshake bytes the engine
  * queued before it under the old key: that is what puts ServerHello in the
  * clear and a KeyUpdate under the key it replaces. */
+#include "base/mem.h"
 #include "handoff/tls.h"
 #include "tls_int.h"
 
@@ -243,12 +244,12 @@ fail:
 
 ho_tls_conn *ho_tls_conn_new(ho_tls_config *cfg, const char *server_name)
 {
-    ho_tls_conn *c = calloc(1, sizeof(*c));
+    ho_tls_conn *c = ho_mem_calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
     c->tls = ho_tls_new(cfg, server_name);
     if (c->tls == NULL) {
-        free(c);
+        ho_mem_free(c);
         return NULL;
     }
     ho_tls_out_init(&c->hs_out);
@@ -273,7 +274,7 @@ void ho_tls_conn_free(ho_tls_conn *c)
     crypto_aead_free(c->read.aead);
     crypto_aead_free(c->write.aead);
     ho_wipe(c, sizeof(*c));
-    free(c);
+    ho_mem_free(c);
 }
 
 ho_tls *ho_tls_conn_tls(ho_tls_conn *c) { return c->tls; }
