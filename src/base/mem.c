@@ -3,6 +3,8 @@
 
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <execinfo.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Nonzero only while a test has armed a failure: the fast path reads it once. */
@@ -37,6 +39,12 @@ static bool fault_hit(void)
             if (left != 1)
                 return false;
             atomic_store(&fault_fired, true);
+            if (getenv("HO_FAULT_TRACE") != NULL) { /* where it failed, for a test's author */
+                void *bt[12];
+                int k = backtrace(bt, 12);
+                fprintf(stderr, "FAULT at:\n");
+                backtrace_symbols_fd(bt, k, 2);
+            }
             return true;
         }
     }

@@ -32,7 +32,8 @@ void ho_mem_fault_enroll(bool on);
 bool ho_mem_fault_enrolled(void);
 /* Whether the armed failure was injected; clears the flag. */
 bool ho_mem_fault_take_fired(void);
-/* Counted allocations since the last ho_mem_fault_arm. */
+/* Counted allocations since the last ho_mem_fault_arm. With HO_FAULT_TRACE
+ * set in the environment, the injected failure prints a backtrace. */
 uint64_t ho_mem_fault_counted(void);
 
 #endif

@@ -108,15 +108,24 @@ static EVP_PKEY *kex_peer_key(const crypto_kex *k, const uint8_t *peer, size_t p
     return p;
 }
 
+/* A libcrypto failure while using the peer's share is the peer's fault
+ * (fallback), unless libcrypto ran out of memory. Clears the error queue. */
+static int kex_failure(int fallback)
+{
+    int rc = fallback;
+    for (unsigned long e; (e = ERR_get_error()) != 0;)
+        if (ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE)
+            rc = HO_ERR_NOMEM;
+    return rc;
+}
+
 int crypto_kex_derive(crypto_kex *k, const uint8_t *peer, size_t peerlen, uint8_t *secret, size_t *secretlen)
 {
     size_t publen = 0, want = 0;
     group_sizes(k->group, &publen, &want);
     EVP_PKEY *peerkey = kex_peer_key(k, peer, peerlen);
-    if (peerkey == NULL) {
-        ERR_clear_error();
-        return HO_ERR_BAD_PEER_KEY;
-    }
+    if (peerkey == NULL)
+        return kex_failure(HO_ERR_BAD_PEER_KEY);
     int rc = HO_ERR_BAD_PEER_KEY;
     size_t n = want;
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
@@ -124,8 +133,10 @@ int crypto_kex_derive(crypto_kex *k, const uint8_t *peer, size_t peerlen, uint8_
         rc = HO_ERR_CRYPTO;
         goto out;
     }
-    if (EVP_PKEY_derive_set_peer_ex(ctx, peerkey, 0) != 1 || EVP_PKEY_derive(ctx, secret, &n) != 1 || n != want)
+    if (EVP_PKEY_derive_set_peer_ex(ctx, peerkey, 0) != 1 || EVP_PKEY_derive(ctx, secret, &n) != 1 || n != want) {
+        rc = kex_failure(HO_ERR_BAD_PEER_KEY);
         goto out;
+    }
     if (k->group == HO_GROUP_X25519) {
         /* RFC 8446 §7.4.2 / RFC 7748 §6.1: abort on an all-zero result. */
         uint8_t acc = 0;

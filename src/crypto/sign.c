@@ -253,6 +253,7 @@ int ho_privkey_sign(ho_privkey *k, uint16_t scheme, const void *msg, size_t len,
         return HO_ERR_INVALID_ARG;
     if (*siglen < (size_t)EVP_PKEY_get_size(k->pkey))
         return HO_ERR_INVALID_ARG;
+    size_t cap = *siglen;
     int rc = HO_ERR_CRYPTO;
     if (s->md == MD_NONE) {
         /* EdDSA signs the message itself (RFC 8032), in one shot. */
@@ -268,6 +269,11 @@ int ho_privkey_sign(ho_privkey *k, uint16_t scheme, const void *msg, size_t len,
         if (md != NULL && EVP_Digest(msg, len, dgst, &dlen, md, NULL) == 1)
             rc = sign_digest(k, s, dgst, dlen, sig, siglen);
     }
+    /* OpenSSL 3.0's ECDSA can report success with a length of (size_t)-1
+     * when DER encoding runs out of memory (found by tests/test_faults.c):
+     * a length past the buffer is a failure. */
+    if (rc == HO_OK && (*siglen == 0 || *siglen > cap))
+        rc = HO_ERR_CRYPTO;
     if (rc != HO_OK)
         ERR_clear_error();
     return rc;

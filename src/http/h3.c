@@ -59,7 +59,7 @@ typedef struct h3_stream {
     uint8_t fh[16];
     uint8_t fh_len;
     uint64_t fskip;     /* payload bytes of the current frame still to pass */
-    bool malformed;     /* reset with H3_MESSAGE_ERROR by us */
+    bool malformed;     /* reset by us (H3_MESSAGE_ERROR, H3_INTERNAL_ERROR) */
     bool aborted;       /* reset (by nghttp3's request or the peer) */
     bool serve_pending; /* complete before our control streams existed */
     ho_buf body_in;
@@ -254,7 +254,8 @@ static int cb_begin_headers(nghttp3_conn *conn, int64_t id, void *ud, void *sud)
     return 0;
 }
 
-static void field_store(h3_stream *s, h3_field *f, nghttp3_vec name, nghttp3_vec value)
+/* Keeps a field; false when memory ran out. */
+static bool field_store(h3_stream *s, h3_field *f, nghttp3_vec name, nghttp3_vec value)
 {
     f->name_off = s->fields.len;
     f->name_len = name.len;
@@ -262,6 +263,17 @@ static void field_store(h3_stream *s, h3_field *f, nghttp3_vec name, nghttp3_vec
     f->value_off = s->fields.len;
     f->value_len = value.len;
     ho_put_bytes(&s->fields, value.base, value.len);
+    return !s->fields.failed;
+}
+
+/* Gives up on one request (the connection goes on): the rest of the stream
+ * is ignored, and both directions are reset with `code`. */
+static void stream_refuse(ho_h3_conn *h, h3_stream *s, int64_t id, uint64_t code)
+{
+    s->malformed = true;
+    s->fin_recv = s->fin_sent = true;
+    ho_quic_stream_stop_sending(h->quic, (uint64_t)id, code);
+    ho_quic_stream_reset(h->quic, (uint64_t)id, code);
 }
 
 /* RFC 9114 §4.2: field names MUST be lowercase (uppercase is malformed);
@@ -306,10 +318,7 @@ static int cb_recv_header(nghttp3_conn *conn, int64_t id, int32_t token, nghttp3
     if (h->router != NULL && !field_ok(n, v)) {
         /* RFC 9114 §4.1.2: a malformed request is a stream error of type
          * H3_MESSAGE_ERROR; the rest of the stream is ignored. */
-        s->malformed = true;
-        s->fin_recv = s->fin_sent = true;
-        ho_quic_stream_stop_sending(h->quic, (uint64_t)id, HO_H3_MESSAGE_ERROR);
-        ho_quic_stream_reset(h->quic, (uint64_t)id, HO_H3_MESSAGE_ERROR);
+        stream_refuse(h, s, id, HO_H3_MESSAGE_ERROR);
         return 0;
     }
     if (h->router == NULL) {
@@ -338,20 +347,25 @@ static int cb_recv_header(nghttp3_conn *conn, int64_t id, int32_t token, nghttp3
     }
     /* nghttp3 has already checked the pseudo-headers, connection-specific
      * fields and TE (RFC 9114 §4.3.1, §4.2) and resets malformed requests. */
+    h3_field *f = NULL;
     switch (token) {
-    case NGHTTP3_QPACK_TOKEN__METHOD: field_store(s, &s->pseudo[PS_METHOD], n, v); return 0;
-    case NGHTTP3_QPACK_TOKEN__PATH: field_store(s, &s->pseudo[PS_PATH], n, v); return 0;
-    case NGHTTP3_QPACK_TOKEN__AUTHORITY: field_store(s, &s->pseudo[PS_AUTHORITY], n, v); return 0;
-    case NGHTTP3_QPACK_TOKEN__SCHEME: field_store(s, &s->pseudo[PS_SCHEME], n, v); return 0;
-    default: break;
+    case NGHTTP3_QPACK_TOKEN__METHOD: f = &s->pseudo[PS_METHOD]; break;
+    case NGHTTP3_QPACK_TOKEN__PATH: f = &s->pseudo[PS_PATH]; break;
+    case NGHTTP3_QPACK_TOKEN__AUTHORITY: f = &s->pseudo[PS_AUTHORITY]; break;
+    case NGHTTP3_QPACK_TOKEN__SCHEME: f = &s->pseudo[PS_SCHEME]; break;
+    default:
+        if (n.len > 0 && n.base[0] == ':')
+            return 0;
+        if (s->nhdr == HO_HTTP_MAX_HEADERS) {
+            s->too_many = true;
+            return 0;
+        }
+        f = &s->hdr[s->nhdr++];
+        break;
     }
-    if (n.len > 0 && n.base[0] == ':')
-        return 0;
-    if (s->nhdr == HO_HTTP_MAX_HEADERS) {
-        s->too_many = true;
-        return 0;
-    }
-    field_store(s, &s->hdr[s->nhdr++], n, v);
+    /* RFC 9114 §8.1: H3_INTERNAL_ERROR, for this request only. */
+    if (!field_store(s, f, n, v))
+        stream_refuse(h, s, id, HO_H3_INTERNAL_ERROR);
     return 0;
 }
 
@@ -580,11 +594,16 @@ static int bind_streams(ho_h3_conn *h)
         return HO_ERR_WOULD_BLOCK;
     uint64_t ctrl, enc, dec;
     int rc;
-    if ((rc = ho_quic_stream_open(h->quic, false, &ctrl)) != HO_OK)
+    if ((rc = ho_quic_stream_open(h->quic, false, &ctrl)) != HO_OK && rc != HO_ERR_NOMEM)
         return rc;
-    if ((rc = ho_quic_stream_open(h->quic, false, &enc)) != HO_OK ||
-        (rc = ho_quic_stream_open(h->quic, false, &dec)) != HO_OK) {
-        conn_fail(h, NGHTTP3_ERR_H3_STREAM_CREATION_ERROR);
+    if (rc == HO_OK && ((rc = ho_quic_stream_open(h->quic, false, &enc)) != HO_OK ||
+                        (rc = ho_quic_stream_open(h->quic, false, &dec)) != HO_OK)) {
+        /* Out of memory is ours (H3_INTERNAL_ERROR), not the peer's. */
+        conn_fail(h, rc == HO_ERR_NOMEM ? NGHTTP3_ERR_NOMEM : NGHTTP3_ERR_H3_STREAM_CREATION_ERROR);
+        return HO_ERR_CLOSED;
+    }
+    if (rc == HO_ERR_NOMEM) {
+        conn_fail(h, NGHTTP3_ERR_NOMEM);
         return HO_ERR_CLOSED;
     }
     int rv = nghttp3_conn_bind_control_stream(h->h3, (int64_t)ctrl);
@@ -841,8 +860,17 @@ int ho_h3_flush(ho_h3_conn *h, ho_quic_time now)
              * connection error (§6.2.1). */
             h3_stream *s = stream_find(h, sid);
             if (s != NULL) {
-                stream_finish(h, s, HO_H3_REQUEST_CANCELLED, true);
+                if (rc == HO_ERR_NOMEM) {
+                    /* RFC 9114 §8.1: out of memory fails this request only. */
+                    ho_quic_stream_stop_sending(h->quic, (uint64_t)sid, HO_H3_INTERNAL_ERROR);
+                    ho_quic_stream_reset(h->quic, (uint64_t)sid, HO_H3_INTERNAL_ERROR);
+                }
+                stream_finish(h, s, rc == HO_ERR_NOMEM ? HO_H3_INTERNAL_ERROR : HO_H3_REQUEST_CANCELLED, true);
                 continue;
+            }
+            if (rc == HO_ERR_NOMEM) {
+                conn_fail(h, NGHTTP3_ERR_NOMEM); /* a critical stream: H3_INTERNAL_ERROR */
+                return HO_ERR_CLOSED;
             }
             int rv = nghttp3_conn_close_stream(h->h3, sid, HO_H3_REQUEST_CANCELLED);
             if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND) {

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "base/mem.h"
 #include "server_int.h"
+#include "quic/conn_int.h" /* ho_quic_conn_fail */
 
 #include "handoff/crypto.h"
 
@@ -175,8 +176,13 @@ static void on_accept(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c)
     quic_thread *q = ctx;
     (void)ep;
     conn_slot *slot = ho_mem_calloc(1, sizeof(*slot));
-    if (slot == NULL)
-        return; /* no application on it: the peer sees no responses and times out */
+    if (slot == NULL) {
+        /* Out of memory for the application's state: a connection that
+         * would never answer is closed with INTERNAL_ERROR (RFC 9000 §20.1)
+         * instead of left for the peer's idle timeout. */
+        ho_quic_conn_fail(c, HO_ERR_NOMEM, 0, ho_now_ns());
+        return;
+    }
     if (handler_of(q)->on_accept != NULL)
         slot->app = handler_of(q)->on_accept(q->s->qspec.ctx, c);
     ho_quic_conn_set_user(c, slot);

@@ -502,8 +502,13 @@ static int packet_finish(packet_builder *pb, size_t min_len, ho_quic_time now)
     if (pb->pmtu_probe)
         sp.flags |= HO_QUIC_SENT_PMTU_PROBE;
     ho_quic_ecn_on_packet_sent(c, pb->space, &sp);
-    if (ho_quic_recovery_on_packet_sent(&c->rec, pb->space, &sp, now) != HO_OK)
+    if (ho_quic_recovery_on_packet_sent(&c->rec, pb->space, &sp, now) != HO_OK) {
+        /* Untracked, its frames would never be retransmitted and its ACK
+         * would look like one for a packet never sent: out of memory is a
+         * connection error (INTERNAL_ERROR, RFC 9000 §20.1). */
         record_release(c, pb->rec);
+        ho_quic_conn_fail(c, HO_ERR_NOMEM, 0, now);
+    }
     s->next_pn++;
     c->stats.packets_sent++;
     if (pb->eliciting) {

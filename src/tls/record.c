@@ -310,8 +310,11 @@ static int conn_fail(ho_tls_conn *c, int err)
     /* Handshake bytes of a failed step are never sent. */
     for (int e = 0; e < HO_EPOCH_COUNT; e++)
         ho_buf_consume(&c->hs_out.send[e], c->hs_out.send[e].len);
-    if (ho_err_is_alert(err) && !c->closed) {
-        uint8_t desc = ho_err_alert(err);
+    /* RFC 8446 §6.2: a local failure unrelated to the peer (memory, the
+     * crypto library) is reported as internal_error. */
+    bool local = err == HO_ERR_NOMEM || err == HO_ERR_INTERNAL || err == HO_ERR_CRYPTO;
+    if ((ho_err_is_alert(err) || local) && !c->closed) {
+        uint8_t desc = local ? HO_ALERT_INTERNAL_ERROR : ho_err_alert(err);
         /* RFC 8446 §6: alerts other than close_notify/user_canceled are fatal. */
         const uint8_t alert[2] = {ALERT_LEVEL_FATAL, desc};
         if (seal_record(c, CONTENT_ALERT, alert, sizeof(alert)) == HO_OK)

@@ -1,0 +1,400 @@
+/* test_faults: injected faults against a real server on loopback.
+ *
+ * test_alloc_sweep_tcp / test_alloc_sweep_quic: for N = 1, 2, ... the Nth
+ * allocation made on the server's I/O thread fails (base/mem.h; only that
+ * thread is enrolled, so the client side in this thread is never failed),
+ * during a TLS 1.3 handshake plus one HTTP/1.1 request, and during a QUIC
+ * handshake plus one HTTP/3 request. Each run must end either with the
+ * response (the failure hit something that could be retried or dropped),
+ * or with the connection closed with internal_error (TLS alert 80, QUIC
+ * INTERNAL_ERROR or H3_INTERNAL_ERROR), or dropped before a connection
+ * existed; the server must then serve a clean connection. The sweep ends at
+ * the first N that injects nothing (the whole exchange took fewer
+ * allocations).
+ *
+ * Two outcomes are tolerated and counted apart, as OpenSSL leaves no other
+ * way: (1) when installing the server's next write key fails, its alert goes
+ * under the previous key (or in the clear after ServerHello) and our client
+ * rejects it (bad_record_mac / unexpected_message); (2) OpenSSL 3.0 reports
+ * an allocation failure inside EVP_PKEY_set1_encoded_public_key as a bad
+ * point without a malloc error on its queue, so the key share is refused
+ * with illegal_parameter. OpenSSL's allocations are counted too (CRYPTO_set_mem_functions
+ * in main). ASan's leak checker (the ASan build) proves nothing leaks. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "harness.h"
+#include "base/mem.h"
+#include "handoff/crypto.h"
+#include "handoff/http.h"
+#include "handoff/http_server.h"
+#include "handoff/io.h"
+#include "handoff/tls.h"
+#include "io/server_int.h"
+
+static const char hello_body[] = "hello, faults\n";
+
+static int hello(void *ctx, const ho_http_request *req, ho_http_response *resp)
+{
+    (void)ctx;
+    (void)req;
+    resp->content_type = "text/plain";
+    ho_put_bytes(resp->body, hello_body, sizeof(hello_body) - 1);
+    return resp->body->failed ? HO_ERR_NOMEM : HO_OK;
+}
+
+static void enroll_io_thread(unsigned index)
+{
+    (void)index;
+    ho_mem_fault_enroll(true);
+}
+
+/* One server (one I/O thread, handshakes inline) with a TLS port serving
+ * HTTP/1.1 and a QUIC port serving HTTP/3, both through one router. */
+typedef struct fixture {
+    ho_server *srv;
+    ho_router *router;
+    ho_h1_service h1;
+    ho_tls_config *tcp_tls, *quic_tls, *client_tls;
+    uint16_t tcp_port, quic_port;
+} fixture;
+
+static ho_tls_config *server_tls(const char *alpn)
+{
+    ho_privkey *key;
+    ho_cert_chain chain = {0};
+    if (ho_selfsigned_generate("localhost", 30, &key, &chain) != HO_OK)
+        return NULL;
+    ho_tls_config *cfg = ho_tls_config_new(true);
+    if (cfg == NULL || ho_tls_config_add_cert(cfg, &chain, key) != HO_OK)
+        abort();
+    const char *protos[] = {alpn};
+    ho_tls_config_set_alpn(cfg, protos, 1);
+    return cfg;
+}
+
+static bool fixture_start(fixture *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->router = ho_router_new();
+    if (f->router == NULL || ho_router_add(f->router, "GET", "/hello", hello, NULL) != HO_OK)
+        return false;
+    f->h1.router = f->router;
+    ho_http_limits_default(&f->h1.limits);
+    f->tcp_tls = server_tls("http/1.1");
+    f->quic_tls = server_tls("h3");
+    f->client_tls = ho_tls_config_new(false);
+    if (f->tcp_tls == NULL || f->quic_tls == NULL || f->client_tls == NULL)
+        return false;
+    ho_tls_config_set_verify_peer(f->client_tls, false);
+    ho_server_options o;
+    ho_server_options_default(&o);
+    o.io_threads = 1;
+    o.handshake_workers = 0;
+    o.offload = HO_OFFLOAD_OFF;
+    f->srv = ho_server_new(&o);
+    if (f->srv == NULL)
+        return false;
+    ho_listen_spec ls = {.bind = "127.0.0.1", .tls = f->tcp_tls, .handler = &ho_h1_handler, .ctx = &f->h1};
+    ho_quic_listen_spec qs = {.bind = "127.0.0.1", .tls = f->quic_tls, .handler = &ho_h3_handler, .ctx = f->router,
+                              .no_steering = true};
+    if (ho_server_listen(f->srv, &ls) != HO_OK || ho_server_listen_quic(f->srv, &qs) != HO_OK)
+        return false;
+    f->tcp_port = ho_server_port(f->srv, 0);
+    f->quic_port = ho_server_quic_port(f->srv);
+    io_test_thread_hook = enroll_io_thread;
+    return ho_server_start(f->srv) == HO_OK;
+}
+
+static void fixture_stop(fixture *f)
+{
+    ho_mem_fault_arm(0);
+    if (f->srv != NULL) {
+        ho_server_stop(f->srv);
+        ho_server_free(f->srv);
+    }
+    io_test_thread_hook = NULL;
+    ho_router_free(f->router);
+    ho_tls_config_free(f->tcp_tls);
+    ho_tls_config_free(f->quic_tls);
+    ho_tls_config_free(f->client_tls);
+}
+
+/* Bounded poll: the server has no connection left (it noticed the close). */
+static bool wait_idle(const fixture *f)
+{
+    for (int i = 0; i < 2000; i++) {
+        ho_server_stats st;
+        ho_server_get_stats(f->srv, &st);
+        if (st.active == 0)
+            return true;
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+/* ---- HTTP/1.1 over TLS, the client side (not enrolled) ---------------- */
+
+typedef enum {
+    OUT_OK,       /* 200 with the body */
+    OUT_ALERT80,  /* the server sent internal_error */
+    OUT_DROPPED,  /* closed (EOF or reset) without an alert */
+    OUT_UNREADABLE, /* the alert came under a key the client cannot use */
+    OUT_BAD_SHARE,  /* illegal_parameter: see below */
+    OUT_OTHER,    /* anything else: a failure of the test */
+} outcome;
+
+static const char *const outcome_names[] = {"ok", "internal_error", "dropped", "unreadable alert", "illegal_parameter",
+                                             "other"};
+
+static bool send_out(int fd, ho_tls_conn *c)
+{
+    ho_buf *out = ho_tls_conn_out(c);
+    while (out->len > 0) {
+        ssize_t n = send(fd, out->data, out->len, MSG_NOSIGNAL);
+        if (n <= 0)
+            return false;
+        ho_buf_consume(out, (size_t)n);
+    }
+    return true;
+}
+
+static outcome tcp_exchange(const fixture *f, int *detail)
+{
+    *detail = 0;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f->tcp_port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return OUT_OTHER;
+    }
+    ho_tls_conn *c = ho_tls_conn_new(f->client_tls, "localhost");
+    outcome res = OUT_OTHER;
+    bool sent_request = false;
+    uint8_t buf[16384];
+    if (c == NULL || ho_tls_conn_start(c) != HO_OK || !send_out(fd, c))
+        goto done;
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+            res = OUT_DROPPED;
+            break;
+        }
+        if (n < 0) {
+            *detail = errno;
+            break; /* a timeout: the server hung */
+        }
+        int err = ho_tls_conn_receive(c, buf, (size_t)n);
+        if (err == HO_ERR_TLS_PEER_ALERT(HO_ALERT_INTERNAL_ERROR)) {
+            res = OUT_ALERT80;
+            break;
+        }
+        if (err == HO_ERR_TLS_PEER_ALERT(HO_ALERT_ILLEGAL_PARAMETER)) {
+            res = OUT_BAD_SHARE;
+            break;
+        }
+        if (err != HO_OK) {
+            /* Our client refused what came: the server's internal_error sealed
+             * under a key the client no longer reads with (installing the
+             * server's next write key is what failed), or sent in the clear
+             * after ServerHello. The connection ends either way. */
+            *detail = err;
+            if (err == HO_ERR_TLS_ALERT(HO_ALERT_BAD_RECORD_MAC) || err == HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE))
+                res = OUT_UNREADABLE;
+            break;
+        }
+        if (!sent_request && ho_tls_conn_handshake_done(c)) {
+            static const char req[] = "GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n";
+            if (ho_tls_conn_write(c, req, sizeof(req) - 1) != HO_OK)
+                break;
+            sent_request = true;
+        }
+        if (!send_out(fd, c))
+            break;
+        ho_buf *in = ho_tls_conn_app_in(c);
+        size_t body = sizeof(hello_body) - 1;
+        if (in->len >= body && memcmp(in->data + in->len - body, hello_body, body) == 0) {
+            res = in->len > 12 && memcmp(in->data, "HTTP/1.1 200", 12) == 0 ? OUT_OK : OUT_OTHER;
+            (void)ho_tls_conn_close(c);
+            (void)send_out(fd, c);
+            break;
+        }
+    }
+done:
+    ho_tls_conn_free(c);
+    close(fd);
+    return res;
+}
+
+static void test_alloc_sweep_tcp(void)
+{
+    fixture f;
+    bool up = fixture_start(&f);
+    CHECK(up);
+    if (!up) {
+        fixture_stop(&f);
+        return;
+    }
+    int detail;
+    CHECK_EQ(tcp_exchange(&f, &detail), OUT_OK); /* unarmed: works */
+    CHECK(wait_idle(&f));
+    unsigned counts[6] = {0};
+    uint64_t n = 1, total = 0;
+    for (; n < 100000; n++) {
+        ho_mem_fault_arm(n);
+        outcome o = tcp_exchange(&f, &detail);
+        bool idle = wait_idle(&f);
+        total = ho_mem_fault_counted();
+        ho_mem_fault_arm(0);
+        bool fired = ho_mem_fault_take_fired();
+        CHECK(idle);
+        if (!fired) {
+            CHECK_EQ(o, OUT_OK);
+            break;
+        }
+        counts[o]++;
+        if (o == OUT_OTHER) {
+            fprintf(stderr, "tcp: allocation %llu failed: unexpected outcome (detail %d)\n", (unsigned long long)n,
+                    detail);
+            CHECK(o != OUT_OTHER);
+        }
+        /* The server keeps serving. */
+        outcome after = tcp_exchange(&f, &detail);
+        if (after != OUT_OK)
+            fprintf(stderr, "tcp: after allocation %llu failed, a clean connection got %s\n", (unsigned long long)n,
+                    outcome_names[after]);
+        CHECK_EQ(after, OUT_OK);
+        CHECK(wait_idle(&f));
+    }
+    CHECK(n < 100000);
+    printf("tcp: swept N = 1..%llu (%llu allocations in a clean run): %u ok, %u internal_error, %u dropped, "
+           "%u unreadable alert, %u illegal_parameter, %u other\n",
+           (unsigned long long)(n - 1), (unsigned long long)total, counts[OUT_OK], counts[OUT_ALERT80],
+           counts[OUT_DROPPED], counts[OUT_UNREADABLE], counts[OUT_BAD_SHARE], counts[OUT_OTHER]);
+    fixture_stop(&f);
+}
+
+/* ---- HTTP/3 over QUIC -------------------------------------------------- */
+
+/* RFC 9114 §8.1, RFC 9000 §20.1, and RFC 9001 §4.8: TLS's internal_error
+ * (a failure inside the handshake) as CRYPTO_ERROR 0x100 + 80. */
+enum { H3_INTERNAL_ERROR = 0x102, QUIC_INTERNAL_ERROR = 0x1, QUIC_CRYPTO_INTERNAL_ERROR = 0x150,
+       QUIC_CRYPTO_ILLEGAL_PARAMETER = 0x12f };
+
+static outcome quic_exchange(const fixture *f, int *detail)
+{
+    char port[8];
+    snprintf(port, sizeof(port), "%u", (unsigned)f->quic_port);
+    ho_h3_fetch_opts o = {.host = "127.0.0.1", .port = port, .server_name = "localhost", .insecure = true,
+                          .timeout_ms = 10000};
+    const char *paths[] = {"/hello"};
+    ho_h3_response r;
+    ho_h3_fetch_info info;
+    memset(&r, 0, sizeof(r));
+    int rc = ho_h3_fetch_many(&o, paths, 1, &r, &info);
+    *detail = rc;
+    outcome res = OUT_OTHER;
+    if (rc == HO_OK && r.status == 200 && r.body.len == sizeof(hello_body) - 1 &&
+        memcmp(r.body.data, hello_body, r.body.len) == 0)
+        res = OUT_OK;
+    else if (rc == HO_OK && r.status == 500)
+        res = OUT_ALERT80; /* the handler ran out of memory: 500, the connection kept */
+    else if (info.closed && info.close_by_peer &&
+             ((!info.close_is_app &&
+               (info.close_code == QUIC_INTERNAL_ERROR || info.close_code == QUIC_CRYPTO_INTERNAL_ERROR)) ||
+              (info.close_is_app && info.close_code == H3_INTERNAL_ERROR)))
+        res = OUT_ALERT80;
+    else if (r.reset && r.reset_code == H3_INTERNAL_ERROR)
+        res = OUT_ALERT80; /* the request refused, the connection kept */
+    else if (info.closed && info.close_by_peer && !info.close_is_app && info.close_code == QUIC_CRYPTO_ILLEGAL_PARAMETER)
+        res = OUT_BAD_SHARE;
+    if (res == OUT_OTHER)
+        fprintf(stderr, "quic: rc %d (%s), status %d, closed %d app %d by_peer %d code 0x%llx '%s'\n", rc,
+                ho_err_str(rc), r.status, info.closed, info.close_is_app, info.close_by_peer,
+                (unsigned long long)info.close_code, info.close_reason);
+    ho_buf_free(&r.body);
+    return res;
+}
+
+static void test_alloc_sweep_quic(void)
+{
+    fixture f;
+    bool up = fixture_start(&f);
+    CHECK(up);
+    if (!up) {
+        fixture_stop(&f);
+        return;
+    }
+    int detail;
+    CHECK_EQ(quic_exchange(&f, &detail), OUT_OK);
+    unsigned counts[6] = {0};
+    uint64_t n = 1, total = 0;
+    for (; n < 100000; n++) {
+        ho_mem_fault_arm(n);
+        outcome o = quic_exchange(&f, &detail);
+        total = ho_mem_fault_counted();
+        ho_mem_fault_arm(0);
+        bool fired = ho_mem_fault_take_fired();
+        if (!fired) {
+            CHECK_EQ(o, OUT_OK);
+            break;
+        }
+        counts[o]++;
+        if (o == OUT_OTHER) {
+            fprintf(stderr, "quic: allocation %llu failed: unexpected outcome\n", (unsigned long long)n);
+            CHECK(o != OUT_OTHER);
+        }
+        outcome after = quic_exchange(&f, &detail);
+        if (after != OUT_OK)
+            fprintf(stderr, "quic: after allocation %llu failed, a clean connection got %s\n",
+                    (unsigned long long)n, outcome_names[after]);
+        CHECK_EQ(after, OUT_OK);
+    }
+    CHECK(n < 100000);
+    printf("quic: swept N = 1..%llu (%llu allocations in a clean run): %u ok, %u internal_error, %u dropped, "
+           "%u illegal_parameter, %u other\n",
+           (unsigned long long)(n - 1), (unsigned long long)total, counts[OUT_OK], counts[OUT_ALERT80],
+           counts[OUT_DROPPED], counts[OUT_BAD_SHARE], counts[OUT_OTHER]);
+    fixture_stop(&f);
+}
+
+/* OpenSSL's allocations go through the same hook (installed by this test
+ * only: the library leaves OpenSSL's allocator to the application). */
+static void *ossl_malloc(size_t n, const char *file, int line)
+{
+    (void)file, (void)line;
+    return ho_mem_alloc(n);
+}
+static void *ossl_realloc(void *p, size_t n, const char *file, int line)
+{
+    (void)file, (void)line;
+    return ho_mem_realloc(p, n);
+}
+static void ossl_free(void *p, const char *file, int line)
+{
+    (void)file, (void)line;
+    ho_mem_free(p);
+}
+
+int main(void)
+{
+    /* Before OpenSSL allocates anything. */
+    if (!CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free)) {
+        fprintf(stderr, "CRYPTO_set_mem_functions refused\n");
+        return 1;
+    }
+    RUN(test_alloc_sweep_tcp);
+    RUN(test_alloc_sweep_quic);
+    return ho_test_summary("test_faults");
+}
