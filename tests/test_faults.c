@@ -24,7 +24,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,7 +83,7 @@ static ho_tls_config *server_tls(const char *alpn)
     return cfg;
 }
 
-static bool fixture_start(fixture *f)
+static bool fixture_start(fixture *f, int handshake_timeout_ms)
 {
     memset(f, 0, sizeof(*f));
     f->router = ho_router_new();
@@ -99,6 +102,8 @@ static bool fixture_start(fixture *f)
     o.io_threads = 1;
     o.handshake_workers = 0;
     o.offload = HO_OFFLOAD_OFF;
+    if (handshake_timeout_ms > 0)
+        o.handshake_timeout_ms = handshake_timeout_ms;
     f->srv = ho_server_new(&o);
     if (f->srv == NULL)
         return false;
@@ -240,7 +245,7 @@ done:
 static void test_alloc_sweep_tcp(void)
 {
     fixture f;
-    bool up = fixture_start(&f);
+    bool up = fixture_start(&f, 0);
     CHECK(up);
     if (!up) {
         fixture_stop(&f);
@@ -330,7 +335,7 @@ static outcome quic_exchange(const fixture *f, int *detail)
 static void test_alloc_sweep_quic(void)
 {
     fixture f;
-    bool up = fixture_start(&f);
+    bool up = fixture_start(&f, 0);
     CHECK(up);
     if (!up) {
         fixture_stop(&f);
@@ -369,6 +374,229 @@ static void test_alloc_sweep_quic(void)
     fixture_stop(&f);
 }
 
+/* ---- descriptor exhaustion --------------------------------------------- */
+
+/* A keep-alive TLS client that sends requests one at a time. */
+typedef struct tls_client {
+    int fd;
+    ho_tls_conn *tls;
+} tls_client;
+
+/* Reads until the next response to GET /hello is complete. */
+static outcome client_read_response(tls_client *cl)
+{
+    uint8_t buf[16384];
+    ho_buf *in = ho_tls_conn_app_in(cl->tls);
+    size_t body = sizeof(hello_body) - 1;
+    for (;;) {
+        if (in->len >= body && memcmp(in->data + in->len - body, hello_body, body) == 0) {
+            outcome o = in->len > 12 && memcmp(in->data, "HTTP/1.1 200", 12) == 0 ? OUT_OK : OUT_OTHER;
+            ho_buf_consume(in, in->len);
+            return o;
+        }
+        ssize_t n = recv(cl->fd, buf, sizeof(buf), 0);
+        if (n <= 0 || ho_tls_conn_receive(cl->tls, buf, (size_t)n) != HO_OK || !send_out(cl->fd, cl->tls))
+            return OUT_OTHER;
+    }
+}
+
+static bool client_open(tls_client *cl, const fixture *f)
+{
+    cl->tls = NULL;
+    cl->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (cl->fd < 0)
+        return false;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f->tcp_port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {10, 0};
+    setsockopt(cl->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    cl->tls = ho_tls_conn_new(f->client_tls, "localhost");
+    if (connect(cl->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || cl->tls == NULL ||
+        ho_tls_conn_start(cl->tls) != HO_OK || !send_out(cl->fd, cl->tls))
+        return false;
+    uint8_t buf[16384];
+    while (!ho_tls_conn_handshake_done(cl->tls)) {
+        ssize_t n = recv(cl->fd, buf, sizeof(buf), 0);
+        if (n <= 0 || ho_tls_conn_receive(cl->tls, buf, (size_t)n) != HO_OK || !send_out(cl->fd, cl->tls))
+            return false;
+    }
+    return true;
+}
+
+static outcome client_get(tls_client *cl)
+{
+    static const char req[] = "GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    if (ho_tls_conn_write(cl->tls, req, sizeof(req) - 1) != HO_OK || !send_out(cl->fd, cl->tls))
+        return OUT_OTHER;
+    return client_read_response(cl);
+}
+
+static void client_close(tls_client *cl)
+{
+    ho_tls_conn_free(cl->tls);
+    if (cl->fd >= 0)
+        close(cl->fd);
+    cl->fd = -1;
+    cl->tls = NULL;
+}
+
+/* The I/O thread's id, by its name (ho-io-0). */
+static int io_thread_tid(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    int tid = -1;
+    for (struct dirent *e; d != NULL && tid < 0 && (e = readdir(d)) != NULL;) {
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        FILE *fp = fopen(path, "r");
+        if (fp == NULL)
+            continue;
+        if (fgets(comm, sizeof(comm), fp) != NULL && strncmp(comm, "ho-io-0", 7) == 0)
+            tid = atoi(e->d_name);
+        fclose(fp);
+    }
+    if (d != NULL)
+        closedir(d);
+    return tid;
+}
+
+/* utime + stime of a thread, in clock ticks, from its /proc stat file
+ * opened beforehand (at the limit, nothing can be opened). */
+static long thread_cpu_ticks(int statfd)
+{
+    char line[1024];
+    ssize_t n = pread(statfd, line, sizeof(line) - 1, 0);
+    long ticks = -1;
+    if (n > 0) {
+        line[n] = '\0';
+        const char *p = strrchr(line, ')'); /* the name may hold spaces */
+        unsigned long ut = 0, st = 0;
+        /* after ")": state(3) ... utime(14) stime(15) */
+        if (p != NULL && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+            ticks = (long)(ut + st);
+    }
+    return ticks;
+}
+
+static int highest_fd(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int hi = -1;
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;)
+        if (e->d_name[0] != '.' && atoi(e->d_name) > hi)
+            hi = atoi(e->d_name);
+    if (d != NULL)
+        closedir(d);
+    return hi;
+}
+
+static uint64_t stat_accept_emfile(const fixture *f)
+{
+    ho_server_stats st;
+    ho_server_get_stats(f->srv, &st);
+    return st.accept_emfile;
+}
+
+/* At the descriptor limit the listener must not spin (level-triggered
+ * epoll reports the pending connection again and again), an established
+ * connection goes on being served, and accepting resumes once descriptors
+ * free up. Client and server share this process's limit. */
+static void test_fd_exhaustion(void)
+{
+    fixture f;
+    bool up = fixture_start(&f, 120000); /* the filler connections never send a ClientHello */
+    CHECK(up);
+    tls_client keep = {.fd = -1};
+    CHECK(up && client_open(&keep, &f));
+    CHECK_EQ(client_get(&keep), OUT_OK);
+    int tid = io_thread_tid();
+    CHECK(tid > 0);
+    char stat_path[64];
+    snprintf(stat_path, sizeof(stat_path), "/proc/self/task/%d/stat", tid);
+    int statfd = open(stat_path, O_RDONLY | O_CLOEXEC);
+    CHECK(statfd >= 0);
+
+    struct rlimit old, low;
+    CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    low = old;
+    low.rlim_cur = (rlim_t)highest_fd() + 1 + 64;
+    CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    enum { MAX_FILL = 256 };
+    int fill[MAX_FILL], nfill = 0;
+    int spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    CHECK(spare >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f.tcp_port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* Connect until this process has no descriptor left ... */
+    while (nfill < MAX_FILL) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            break;
+        fill[nfill++] = fd;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+            break;
+    }
+    CHECK(nfill > 0 && nfill < MAX_FILL);
+    /* ... then one more, whose accept finds none. */
+    close(spare);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        fill[nfill++] = fd;
+        CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    }
+    bool exhausted = false;
+    for (int i = 0; i < 2000 && !exhausted; i++) {
+        exhausted = stat_accept_emfile(&f) > 0;
+        if (!exhausted) {
+            struct timespec ts = {0, 5 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    CHECK(exhausted);
+
+    /* The I/O thread's CPU over a one-second window while exhausted: a
+     * spinning loop takes all of it; pausing takes a few accept calls. */
+    long t0 = thread_cpu_ticks(statfd);
+    struct timespec w0, w1;
+    clock_gettime(CLOCK_MONOTONIC, &w0);
+    struct timespec window = {1, 0};
+    nanosleep(&window, NULL);
+    /* An established connection is served meanwhile. */
+    CHECK_EQ(client_get(&keep), OUT_OK);
+    clock_gettime(CLOCK_MONOTONIC, &w1);
+    long t1 = thread_cpu_ticks(statfd);
+    double wall = (double)(w1.tv_sec - w0.tv_sec) + (double)(w1.tv_nsec - w0.tv_nsec) / 1e9;
+    double cpu = (double)(t1 - t0) / (double)sysconf(_SC_CLK_TCK);
+    uint64_t pauses = stat_accept_emfile(&f);
+    printf("fd exhaustion: %d filler connections, I/O thread CPU %.2f s over %.2f s, accept_emfile %llu\n", nfill,
+           cpu, wall, (unsigned long long)pauses);
+    CHECK(t0 >= 0 && t1 >= 0);
+    CHECK(cpu < 0.25 * wall);
+    /* Back-off of 100 ms: about ten retries a second, not thousands. */
+    CHECK(pauses < 100);
+
+    /* Descriptors free up: accepting resumes, a new connection is served. */
+    for (int i = 0; i < nfill; i++)
+        close(fill[i]);
+    tls_client fresh = {.fd = -1};
+    CHECK(client_open(&fresh, &f));
+    CHECK_EQ(client_get(&fresh), OUT_OK);
+    client_close(&fresh);
+    CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    ho_buf json;
+    ho_buf_init(&json);
+    ho_server_stats st;
+    ho_server_get_stats(f.srv, &st);
+    ho_server_stats_json(&st, &json);
+    ho_put_u8(&json, 0);
+    CHECK(strstr((const char *)json.data, "\"accept_emfile\":") != NULL);
+    ho_buf_free(&json);
+    client_close(&keep);
+    close(statfd);
+    fixture_stop(&f);
+}
+
 /* OpenSSL's allocations go through the same hook (installed by this test
  * only: the library leaves OpenSSL's allocator to the application). */
 static void *ossl_malloc(size_t n, const char *file, int line)
@@ -396,5 +624,6 @@ int main(void)
     }
     RUN(test_alloc_sweep_tcp);
     RUN(test_alloc_sweep_quic);
+    RUN(test_fd_exhaustion);
     return ho_test_summary("test_faults");
 }

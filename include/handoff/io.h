@@ -170,6 +170,9 @@ typedef struct ho_server_stats {
     uint64_t ktls_engaged, ktls_fallback;
     uint64_t send_timeouts;         /* closed: output stuck past send_timeout_ms */
     uint64_t trims;                 /* heap given back after connections closed */
+    uint64_t accept_emfile;         /* accepts refused by the descriptor limit
+                                     * (EMFILE, ENFILE): the listener then
+                                     * pauses 100 ms instead of spinning */
     ho_pool_stats pool;
 } ho_server_stats;
 HO_API void ho_server_get_stats(const ho_server *s, ho_server_stats *out);

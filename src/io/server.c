@@ -163,6 +163,47 @@ uint16_t ho_server_port(const ho_server *s, size_t i) { return i < s->nspecs ? s
 
 /* ---- the I/O thread -------------------------------------------------- */
 
+static void on_listener(void *ctx, uint32_t events);
+
+/* No descriptor for the pending connection: stop watching the listener for
+ * ACCEPT_BACKOFF_MS (listeners_resume), so the loop serves established
+ * connections instead of spinning on a readable listener. The connection
+ * waits in the backlog until a descriptor frees up. */
+static void accept_pause(listener *l, int err)
+{
+    io_thread *t = l->thread;
+    STAT_ADD(t, accept_emfile, 1);
+    if (!l->exhausted) {
+        l->exhausted = true;
+        ho_log(HO_LOG_WARN, "server: accept: %s; pausing accepts", strerror(err));
+    }
+    if (ho_loop_mod(t->loop, l->fd, 0, on_listener, l) == HO_OK) {
+        l->paused = true;
+        l->resume_ms = t->now_ms + ACCEPT_BACKOFF_MS;
+    }
+}
+
+/* Watches paused listeners again once their back-off is over; returns the
+ * wait until the next one is due (-1: none paused). */
+static int64_t listeners_resume(io_thread *t)
+{
+    int64_t wait = -1;
+    for (size_t i = 0; i < t->nlisteners; i++) {
+        listener *l = &t->listeners[i];
+        if (!l->paused || l->fd < 0)
+            continue;
+        if (t->now_ms >= l->resume_ms) {
+            if (ho_loop_mod(t->loop, l->fd, EPOLLIN, on_listener, l) == HO_OK)
+                l->paused = false;
+            else
+                l->resume_ms = t->now_ms + ACCEPT_BACKOFF_MS;
+        }
+        if (l->paused && (wait < 0 || l->resume_ms - t->now_ms < wait))
+            wait = l->resume_ms - t->now_ms;
+    }
+    return wait;
+}
+
 static void on_listener(void *ctx, uint32_t events)
 {
     listener *l = ctx;
@@ -176,10 +217,13 @@ static void on_listener(void *ctx, uint32_t events)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno != EAGAIN)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                accept_pause(l, errno);
+            else if (errno != EAGAIN)
                 ho_log(HO_LOG_WARN, "server: accept: %s", strerror(errno));
             return;
         }
+        l->exhausted = false;
         if (t->nconns >= t->server->opt.max_connections) {
             close(fd);
             continue;
@@ -260,6 +304,7 @@ static void *io_thread_main(void *arg)
         wait = min_wait(wait, ho_timer_queue_expire(&t->drain_q, t->now_ms));
         wait = min_wait(wait, ho_timer_queue_expire(&t->send_q, t->now_ms));
         wait = min_wait(wait, io_conn_trim_heap(t));
+        wait = min_wait(wait, listeners_resume(t));
         /* QUIC: timers, the application's output, sends. */
         wait = min_wait(wait, io_quic_thread_tick(t));
         if (t->stopping) {
@@ -426,6 +471,7 @@ void ho_server_get_stats(const ho_server *s, ho_server_stats *out)
         SUM(ktls_fallback);
         SUM(send_timeouts);
         SUM(trims);
+        SUM(accept_emfile);
 #undef SUM
     }
     if (s->pool != NULL)
@@ -460,6 +506,7 @@ void ho_server_stats_json(const ho_server_stats *st, ho_buf *out)
     FIELD("ktls_fallback", st->ktls_fallback, ",");
     FIELD("send_timeouts", st->send_timeouts, ",");
     FIELD("trims", st->trims, ",");
+    FIELD("accept_emfile", st->accept_emfile, ",");
     FIELD("pool_jobs", st->pool.submitted, ",");
     FIELD("pool_completed", st->pool.completed, ",");
     FIELD("pool_inline", st->pool.inline_runs, ",");
