@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "base/mem.h"
 #include "server_int.h"
+#include "io/send_fault.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -226,7 +227,7 @@ static int write_buf(ho_conn *c, ho_buf *b)
     size_t off = 0;
     int err = HO_OK;
     while (off < b->len) {
-        ssize_t n = send(c->fd, b->data + off, b->len - off, MSG_NOSIGNAL);
+        ssize_t n = io_tcp_send(c->fd, b->data + off, b->len - off, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -245,7 +246,7 @@ static int write_buf(ho_conn *c, ho_buf *b)
 static int write_ref_direct(ho_conn *c)
 {
     while (c->ref_len > 0) {
-        ssize_t n = send(c->fd, c->ref, c->ref_len, MSG_NOSIGNAL);
+        ssize_t n = io_tcp_send(c->fd, c->ref, c->ref_len, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

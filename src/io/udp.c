@@ -12,6 +12,7 @@
 
 #include "base/mem.h"
 #include "handoff/io.h"
+#include "io/send_fault.h"
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -399,7 +400,7 @@ int ho_udp_send_batch(ho_udp_socket *s, const ho_udp_tx *tx, size_t n)
             sent = -1;
             errno = EINVAL;
         } else {
-            sent = sendmmsg(s->fd, mm, (unsigned)k, MSG_DONTWAIT);
+            sent = io_udp_sendmmsg(s->fd, mm, (unsigned)k, MSG_DONTWAIT);
         }
         if (sent < 0) {
             if (errno == EINTR)
