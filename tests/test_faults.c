@@ -27,6 +27,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -105,7 +106,27 @@ static ho_tls_config *server_tls(const char *alpn)
     return cfg;
 }
 
-static bool fixture_start(fixture *f, int handshake_timeout_ms)
+/* Worker steps (test_slow_step): a ClientHello for "slow.test" takes
+ * SLOW_MS on the worker that runs it. */
+enum { SLOW_MS = 3000 };
+static atomic_int slow_running, slow_done;
+
+static int slow_client_hello(void *ctx, ho_tls *tls, const ho_tls_client_hello *ch)
+{
+    (void)ctx, (void)tls;
+    if (ch->server_name == NULL || strcmp(ch->server_name, "slow.test") != 0)
+        return HO_OK;
+    atomic_store(&slow_running, 1);
+    struct timespec ts = {SLOW_MS / 1000, (SLOW_MS % 1000) * 1000000L};
+    nanosleep(&ts, NULL); /* the slow step itself, not a wait */
+    atomic_store(&slow_running, 0);
+    atomic_fetch_add(&slow_done, 1);
+    return HO_OK;
+}
+
+/* workers > 0: handshakes always on a pool of that many workers, with the
+ * slow ClientHello callback. */
+static bool fixture_start(fixture *f, int handshake_timeout_ms, int workers)
 {
     memset(f, 0, sizeof(*f));
     f->router = ho_router_new();
@@ -123,11 +144,16 @@ static bool fixture_start(fixture *f, int handshake_timeout_ms)
     if (f->tcp_tls == NULL || f->quic_tls == NULL || f->client_tls == NULL)
         return false;
     ho_tls_config_set_verify_peer(f->client_tls, false);
+    if (workers > 0) {
+        ho_tls_callbacks cb = {.client_hello = slow_client_hello};
+        ho_tls_config_set_callbacks(f->tcp_tls, &cb);
+        ho_tls_config_set_callbacks(f->quic_tls, &cb);
+    }
     ho_server_options o;
     ho_server_options_default(&o);
     o.io_threads = 1;
-    o.handshake_workers = 0;
-    o.offload = HO_OFFLOAD_OFF;
+    o.handshake_workers = workers;
+    o.offload = workers > 0 ? HO_OFFLOAD_ALWAYS : HO_OFFLOAD_OFF;
     if (handshake_timeout_ms > 0)
         o.handshake_timeout_ms = handshake_timeout_ms;
     f->srv = ho_server_new(&o);
@@ -271,7 +297,7 @@ done:
 static void test_alloc_sweep_tcp(void)
 {
     fixture f;
-    bool up = fixture_start(&f, 0);
+    bool up = fixture_start(&f, 0, 0);
     CHECK(up);
     if (!up) {
         fixture_stop(&f);
@@ -361,7 +387,7 @@ static outcome quic_exchange(const fixture *f, int *detail)
 static void test_alloc_sweep_quic(void)
 {
     fixture f;
-    bool up = fixture_start(&f, 0);
+    bool up = fixture_start(&f, 0, 0);
     CHECK(up);
     if (!up) {
         fixture_stop(&f);
@@ -426,7 +452,7 @@ static outcome client_read_response(tls_client *cl)
     }
 }
 
-static bool client_open(tls_client *cl, const fixture *f)
+static bool client_open_sni(tls_client *cl, const fixture *f, const char *sni)
 {
     cl->tls = NULL;
     cl->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -436,7 +462,7 @@ static bool client_open(tls_client *cl, const fixture *f)
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     struct timeval tv = {10, 0};
     setsockopt(cl->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    cl->tls = ho_tls_conn_new(f->client_tls, "localhost");
+    cl->tls = ho_tls_conn_new(f->client_tls, sni);
     if (connect(cl->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || cl->tls == NULL ||
         ho_tls_conn_start(cl->tls) != HO_OK || !send_out(cl->fd, cl->tls))
         return false;
@@ -448,6 +474,8 @@ static bool client_open(tls_client *cl, const fixture *f)
     }
     return true;
 }
+
+static bool client_open(tls_client *cl, const fixture *f) { return client_open_sni(cl, f, "localhost"); }
 
 static outcome client_get(tls_client *cl)
 {
@@ -543,7 +571,7 @@ static uint64_t stat_accept_emfile(const fixture *f)
 static void test_fd_exhaustion(void)
 {
     fixture f;
-    bool up = fixture_start(&f, 120000); /* the filler connections never send a ClientHello */
+    bool up = fixture_start(&f, 120000, 0); /* the filler connections never send a ClientHello */
     CHECK(up);
     tls_client keep = {.fd = -1};
     CHECK(up && client_open(&keep, &f));
@@ -560,8 +588,10 @@ static void test_fd_exhaustion(void)
     low = old;
     low.rlim_cur = (rlim_t)highest_fd() + 1 + 64;
     CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
-    enum { MAX_FILL = 256 };
-    int fill[MAX_FILL], nfill = 0;
+    /* Holes below the highest descriptor (closed by earlier tests) fill first. */
+    enum { MAX_FILL = 8192 };
+    static int fill[MAX_FILL];
+    int nfill = 0;
     int spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
     CHECK(spare >= 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f.tcp_port)};
@@ -580,7 +610,7 @@ static void test_fd_exhaustion(void)
     close(spare);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     CHECK(fd >= 0);
-    if (fd >= 0) {
+    if (fd >= 0 && nfill < MAX_FILL) {
         fill[nfill++] = fd;
         CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
     }
@@ -692,7 +722,7 @@ static int sink_body(void *ctx, const ho_h3_response *r, const uint8_t *data, si
 static void test_send_faults(void)
 {
     fixture f;
-    bool up = fixture_start(&f, 0);
+    bool up = fixture_start(&f, 0, 0);
     CHECK(up);
     int tid = io_thread_tid();
     char stat_path[64];
@@ -757,6 +787,124 @@ static void test_send_faults(void)
     fixture_stop(&f);
 }
 
+/* ---- a slow worker step ------------------------------------------------ */
+
+typedef struct slow_conn {
+    const fixture *f;
+    bool tcp_ok, quic_ok;
+} slow_conn;
+
+static void *slow_tcp(void *arg)
+{
+    slow_conn *sc = arg;
+    tls_client cl = {.fd = -1};
+    sc->tcp_ok = client_open_sni(&cl, sc->f, "slow.test") && client_get(&cl) == OUT_OK;
+    client_close(&cl);
+    return NULL;
+}
+
+static void *slow_quic(void *arg)
+{
+    slow_conn *sc = arg;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", (unsigned)sc->f->quic_port);
+    ho_h3_fetch_opts o = {.host = "127.0.0.1", .port = port, .server_name = "slow.test", .insecure = true,
+                          .timeout_ms = 20000, .path = "/hello"};
+    ho_h3_response r;
+    memset(&r, 0, sizeof(r));
+    sc->quic_ok = ho_h3_fetch(&o, &r) == HO_OK && r.status == 200;
+    ho_buf_free(&r.body);
+    return NULL;
+}
+
+static bool wait_slow_running(void)
+{
+    for (int i = 0; i < 4000 && !atomic_load(&slow_running); i++) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return atomic_load(&slow_running) != 0;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A handshake step that takes seconds on a worker (a ClientHello callback
+ * that sleeps): the I/O thread goes on serving established connections
+ * (TCP: 20 requests on a keep-alive connection) and other handshakes on the
+ * other worker (QUIC: a whole connection with 20 requests). */
+static void test_slow_step(void)
+{
+    fixture f;
+    bool up = fixture_start(&f, 0, 2);
+    CHECK(up);
+    tls_client keep = {.fd = -1};
+    CHECK(up && client_open(&keep, &f));
+    CHECK_EQ(client_get(&keep), OUT_OK);
+    atomic_store(&slow_done, 0);
+
+    slow_conn sc = {.f = &f};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, slow_tcp, &sc) == 0);
+    CHECK(wait_slow_running());
+    double worst = 0, t0 = mono_s();
+    int ok = 0;
+    for (int i = 0; i < 20; i++) {
+        double a = mono_s();
+        ok += client_get(&keep) == OUT_OK;
+        double d = mono_s() - a;
+        worst = d > worst ? d : worst;
+    }
+    double took = mono_s() - t0;
+    bool during = atomic_load(&slow_running) != 0 && atomic_load(&slow_done) == 0;
+    CHECK_EQ(ok, 20);
+    CHECK(during); /* all 20 answered while the step was still running */
+    CHECK(worst < 1.0);
+    pthread_join(th, NULL);
+    CHECK(sc.tcp_ok); /* the slow handshake itself completes */
+    printf("tcp: 20 requests in %.3f s (slowest %.1f ms) during a %d ms worker step\n", took, worst * 1000,
+           SLOW_MS);
+    ho_server_stats st;
+    ho_server_get_stats(f.srv, &st);
+    CHECK(st.served_during_offload >= 20);
+
+    /* QUIC: the slow step holds one worker; a whole connection with 20
+     * requests goes through the other meanwhile. */
+    atomic_store(&slow_done, 0);
+    CHECK(pthread_create(&th, NULL, slow_quic, &sc) == 0);
+    CHECK(wait_slow_running());
+    char port[8];
+    snprintf(port, sizeof(port), "%u", (unsigned)f.quic_port);
+    ho_h3_fetch_opts o = {.host = "127.0.0.1", .port = port, .server_name = "localhost", .insecure = true,
+                          .timeout_ms = 10000};
+    const char *paths[20];
+    for (int i = 0; i < 20; i++)
+        paths[i] = "/hello";
+    ho_h3_response rs[20];
+    memset(rs, 0, sizeof(rs));
+    t0 = mono_s();
+    int rc = ho_h3_fetch_many(&o, paths, 20, rs, NULL);
+    took = mono_s() - t0;
+    during = atomic_load(&slow_running) != 0 && atomic_load(&slow_done) == 0;
+    CHECK_EQ(rc, HO_OK);
+    ok = 0;
+    for (int i = 0; i < 20; i++) {
+        ok += rs[i].status == 200 && rs[i].body.len == sizeof(hello_body) - 1;
+        ho_buf_free(&rs[i].body);
+    }
+    CHECK_EQ(ok, 20);
+    CHECK(during);
+    pthread_join(th, NULL);
+    CHECK(sc.quic_ok);
+    printf("quic: a connection with 20 requests in %.3f s during a %d ms worker step\n", took, SLOW_MS);
+    client_close(&keep);
+    fixture_stop(&f);
+}
+
 /* OpenSSL's allocations go through the same hook (installed by this test
  * only: the library leaves OpenSSL's allocator to the application). */
 static void *ossl_malloc(size_t n, const char *file, int line)
@@ -786,5 +934,6 @@ int main(void)
     RUN(test_alloc_sweep_quic);
     RUN(test_fd_exhaustion);
     RUN(test_send_faults);
+    RUN(test_slow_step);
     return ho_test_summary("test_faults");
 }
