@@ -905,6 +905,33 @@ static void test_slow_step(void)
     fixture_stop(&f);
 }
 
+/* The sweep covers every allocation only if src/ allocates through
+ * base/mem.h: no direct malloc, calloc, realloc, strdup or free. */
+static void test_no_direct_alloc(void)
+{
+    const char *src = getenv("HO_SRC");
+    CHECK(src != NULL);
+    if (src == NULL)
+        return;
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "grep -rnE '(^|[^_a-zA-Z0-9>.])(malloc|calloc|realloc|strdup|strndup|free)\\(' '%s/src' "
+             "--include='*.c' --include='*.h' | grep -v '/src/base/mem\\.c:'",
+             src);
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL);
+    if (p == NULL)
+        return;
+    char line[512];
+    int hits = 0;
+    while (fgets(line, sizeof(line), p) != NULL) {
+        fprintf(stderr, "direct allocation (use base/mem.h): %s", line);
+        hits++;
+    }
+    pclose(p);
+    CHECK_EQ(hits, 0);
+}
+
 /* OpenSSL's allocations go through the same hook (installed by this test
  * only: the library leaves OpenSSL's allocator to the application). */
 static void *ossl_malloc(size_t n, const char *file, int line)
@@ -930,6 +957,7 @@ int main(void)
         fprintf(stderr, "CRYPTO_set_mem_functions refused\n");
         return 1;
     }
+    RUN(test_no_direct_alloc);
     RUN(test_alloc_sweep_tcp);
     RUN(test_alloc_sweep_quic);
     RUN(test_fd_exhaustion);
