@@ -606,10 +606,10 @@ static void test_fd_exhaustion(void)
             break;
     }
     CHECK(nfill > 0 && nfill < MAX_FILL);
-    /* ... then one more, whose accept finds none. */
+    /* ... then one more, whose accept finds none. (If the server's accept
+     * took the spare descriptor first, a connection was already pending.) */
     close(spare);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    CHECK(fd >= 0);
     if (fd >= 0 && nfill < MAX_FILL) {
         fill[nfill++] = fd;
         CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
