@@ -173,6 +173,9 @@ typedef struct ho_server_stats {
     uint64_t ktls_engaged, ktls_fallback;
     uint64_t send_timeouts;         /* closed: output stuck past send_timeout_ms */
     uint64_t trims;                 /* heap given back after connections closed */
+    uint64_t accept_emfile;         /* accepts refused by the descriptor limit
+                                     * (EMFILE, ENFILE): the listener then
+                                     * pauses 100 ms instead of spinning */
     /* TLS handshake durations (first ClientHello byte read to the
      * handshake complete), every step inline / at least one offloaded. */
     ho_hist handshake_inline, handshake_offloaded;

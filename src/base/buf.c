@@ -1,5 +1,6 @@
 /* Growable buffer and the bounds-checked cursor: every parser and
  * serializer in the project goes through these. */
+#include "base/mem.h"
 #include "handoff/base.h"
 
 #include <stdlib.h>
@@ -25,7 +26,7 @@ void ho_buf_free(ho_buf *b)
 {
     if (b->data != NULL && !b->fixed) {
         ho_wipe(b->data, b->cap);
-        free(b->data);
+        ho_mem_free(b->data);
     }
     memset(b, 0, sizeof(*b));
 }
@@ -51,7 +52,7 @@ int ho_buf_reserve(ho_buf *b, size_t extra)
     while (cap < need)
         cap *= 2;
     /* Not realloc: the old block may hold secrets and must be wiped. */
-    uint8_t *p = malloc(cap);
+    uint8_t *p = ho_mem_alloc(cap);
     if (p == NULL) {
         b->failed = true;
         return HO_ERR_NOMEM;
@@ -59,7 +60,7 @@ int ho_buf_reserve(ho_buf *b, size_t extra)
     if (b->data != NULL) {
         memcpy(p, b->data, b->len);
         ho_wipe(b->data, b->cap);
-        free(b->data);
+        ho_mem_free(b->data);
     }
     b->data = p;
     b->cap = cap;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/mem.h"
 #include "handoff/base.h"
 
 int ho_file_read(int dirfd, const char *path, bool nofollow, size_t max, uint8_t **data, size_t *len)
@@ -22,7 +23,7 @@ int ho_file_read(int dirfd, const char *path, bool nofollow, size_t max, uint8_t
         rc = EISDIR;
     } else if ((uint64_t)st.st_size > max) {
         rc = EFBIG;
-    } else if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+    } else if ((buf = ho_mem_alloc((size_t)st.st_size + 1)) == NULL) {
         rc = ENOMEM;
     } else {
         size_t want = (size_t)st.st_size;
@@ -39,7 +40,7 @@ int ho_file_read(int dirfd, const char *path, bool nofollow, size_t max, uint8_t
     }
     close(fd);
     if (rc != 0) {
-        free(buf);
+        ho_mem_free(buf);
         return rc;
     }
     buf[got] = 0;

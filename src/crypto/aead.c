@@ -6,6 +6,7 @@
  * installs its nonce, so the key schedule (AES round keys, GHASH tables) is
  * computed once per key, not once per record.
  */
+#include "base/mem.h"
 #include "crypto/crypto_internal.h"
 
 #include <limits.h>
@@ -33,7 +34,7 @@ crypto_aead *crypto_aead_new(ho_aead_alg alg, bool encrypt, const uint8_t *key, 
     const ho_crypto_algs *algs = ho_crypto_algs_get();
     if (algs == NULL || crypto_aead_key_len(alg) == 0)
         return NULL;
-    crypto_aead *a = calloc(1, sizeof(*a));
+    crypto_aead *a = ho_mem_calloc(1, sizeof(*a));
     if (a == NULL)
         return NULL;
     a->alg = alg;
@@ -56,7 +57,7 @@ void crypto_aead_free(crypto_aead *a)
         return;
     EVP_CIPHER_CTX_free(a->ctx); /* cleanses the key schedule */
     ho_wipe(a->iv, sizeof(a->iv));
-    free(a);
+    ho_mem_free(a);
 }
 
 ho_aead_alg crypto_aead_alg_of(const crypto_aead *a) { return a->alg; }
@@ -154,7 +155,7 @@ crypto_hp *crypto_hp_new(ho_aead_alg alg, const uint8_t *key)
     case HO_AEAD_CHACHA20_POLY1305: cipher = algs->chacha20; break;
     default: return NULL;
     }
-    crypto_hp *h = calloc(1, sizeof(*h));
+    crypto_hp *h = ho_mem_calloc(1, sizeof(*h));
     if (h == NULL)
         return NULL;
     h->alg = alg;
@@ -201,5 +202,5 @@ void crypto_hp_free(crypto_hp *h)
     if (h == NULL)
         return;
     EVP_CIPHER_CTX_free(h->ctx);
-    free(h);
+    ho_mem_free(h);
 }

@@ -13,6 +13,7 @@
 /* SHA256_Init & co. are deprecated in OpenSSL 3.0 but stay supported
  * through 3.x; this must precede every OpenSSL header. */
 #define OPENSSL_SUPPRESS_DEPRECATED
+#include "base/mem.h"
 #include "crypto/crypto_internal.h"
 
 #include <openssl/sha.h>
@@ -52,7 +53,7 @@ crypto_hash_ctx *crypto_hash_ctx_new(ho_hash_alg alg)
     const EVP_MD *md = ho_crypto_md(alg);
     if (md == NULL)
         return NULL;
-    crypto_hash_ctx *c = calloc(1, sizeof(*c));
+    crypto_hash_ctx *c = ho_mem_calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
     c->alg = alg;
@@ -82,7 +83,7 @@ int crypto_hash_ctx_peek(crypto_hash_ctx *c, uint8_t *out)
 
 crypto_hash_ctx *crypto_hash_ctx_dup(const crypto_hash_ctx *c)
 {
-    crypto_hash_ctx *d = calloc(1, sizeof(*d));
+    crypto_hash_ctx *d = ho_mem_calloc(1, sizeof(*d));
     if (d == NULL)
         return NULL;
     d->alg = c->alg;
@@ -100,7 +101,7 @@ void crypto_hash_ctx_free(crypto_hash_ctx *c)
         return;
     EVP_MD_CTX_free(c->md); /* EVP_MD_CTX_free cleanses the provider state */
     EVP_MD_CTX_free(c->scratch);
-    free(c);
+    ho_mem_free(c);
 }
 
 /* ---- HMAC ------------------------------------------------------------ */

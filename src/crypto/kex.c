@@ -2,6 +2,7 @@
  * Ephemeral (EC)DHE for the TLS key_share extension (RFC 8446 §4.2.8, §7.4):
  * X25519 (RFC 7748), secp256r1 and secp384r1 with uncompressed points.
  */
+#include "base/mem.h"
 #include "crypto/crypto_internal.h"
 
 #include <string.h>
@@ -49,7 +50,7 @@ crypto_kex *crypto_kex_new(uint16_t group)
     size_t publen, secretlen;
     if (!group_sizes(group, &publen, &secretlen))
         return NULL;
-    crypto_kex *k = calloc(1, sizeof(*k));
+    crypto_kex *k = ho_mem_calloc(1, sizeof(*k));
     if (k == NULL)
         return NULL;
     k->group = group;
@@ -107,15 +108,24 @@ static EVP_PKEY *kex_peer_key(const crypto_kex *k, const uint8_t *peer, size_t p
     return p;
 }
 
+/* A libcrypto failure while using the peer's share is the peer's fault
+ * (fallback), unless libcrypto ran out of memory. Clears the error queue. */
+static int kex_failure(int fallback)
+{
+    int rc = fallback;
+    for (unsigned long e; (e = ERR_get_error()) != 0;)
+        if (ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE)
+            rc = HO_ERR_NOMEM;
+    return rc;
+}
+
 int crypto_kex_derive(crypto_kex *k, const uint8_t *peer, size_t peerlen, uint8_t *secret, size_t *secretlen)
 {
     size_t publen = 0, want = 0;
     group_sizes(k->group, &publen, &want);
     EVP_PKEY *peerkey = kex_peer_key(k, peer, peerlen);
-    if (peerkey == NULL) {
-        ERR_clear_error();
-        return HO_ERR_BAD_PEER_KEY;
-    }
+    if (peerkey == NULL)
+        return kex_failure(HO_ERR_BAD_PEER_KEY);
     int rc = HO_ERR_BAD_PEER_KEY;
     size_t n = want;
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
@@ -123,8 +133,10 @@ int crypto_kex_derive(crypto_kex *k, const uint8_t *peer, size_t peerlen, uint8_
         rc = HO_ERR_CRYPTO;
         goto out;
     }
-    if (EVP_PKEY_derive_set_peer_ex(ctx, peerkey, 0) != 1 || EVP_PKEY_derive(ctx, secret, &n) != 1 || n != want)
+    if (EVP_PKEY_derive_set_peer_ex(ctx, peerkey, 0) != 1 || EVP_PKEY_derive(ctx, secret, &n) != 1 || n != want) {
+        rc = kex_failure(HO_ERR_BAD_PEER_KEY);
         goto out;
+    }
     if (k->group == HO_GROUP_X25519) {
         /* RFC 8446 §7.4.2 / RFC 7748 §6.1: abort on an all-zero result. */
         uint8_t acc = 0;
@@ -150,5 +162,5 @@ void crypto_kex_free(crypto_kex *k)
     if (k == NULL)
         return;
     EVP_PKEY_free(k->pkey); /* libcrypto cleanses private key material */
-    free(k);
+    ho_mem_free(k);
 }

@@ -2,6 +2,7 @@
  * Private keys, TLS 1.3 signing (RFC 8446 §4.2.3, §4.4.3) and verification
  * of a peer's signature with the key in its certificate.
  */
+#include "base/mem.h"
 #include "crypto/crypto_internal.h"
 
 #include <limits.h>
@@ -147,7 +148,7 @@ ho_privkey *ho_privkey_from_pkey(EVP_PKEY *pkey)
     if (pkey == NULL)
         return NULL;
     uint16_t scheme = default_scheme(pkey);
-    ho_privkey *k = scheme != 0 ? calloc(1, sizeof(*k)) : NULL;
+    ho_privkey *k = scheme != 0 ? ho_mem_calloc(1, sizeof(*k)) : NULL;
     if (k == NULL) {
         EVP_PKEY_free(pkey);
         return NULL;
@@ -213,7 +214,7 @@ void ho_privkey_free(ho_privkey *k)
     EVP_PKEY_CTX_free(k->sign_ctx);
     EVP_PKEY_free(k->pkey); /* libcrypto cleanses the private key */
     pthread_mutex_destroy(&k->lock);
-    free(k);
+    ho_mem_free(k);
 }
 
 size_t ho_privkey_schemes(const ho_privkey *k, uint16_t *out, size_t max)
@@ -252,6 +253,7 @@ int ho_privkey_sign(ho_privkey *k, uint16_t scheme, const void *msg, size_t len,
         return HO_ERR_INVALID_ARG;
     if (*siglen < (size_t)EVP_PKEY_get_size(k->pkey))
         return HO_ERR_INVALID_ARG;
+    size_t cap = *siglen;
     int rc = HO_ERR_CRYPTO;
     if (s->md == MD_NONE) {
         /* EdDSA signs the message itself (RFC 8032), in one shot. */
@@ -267,6 +269,11 @@ int ho_privkey_sign(ho_privkey *k, uint16_t scheme, const void *msg, size_t len,
         if (md != NULL && EVP_Digest(msg, len, dgst, &dlen, md, NULL) == 1)
             rc = sign_digest(k, s, dgst, dlen, sig, siglen);
     }
+    /* OpenSSL 3.0's ECDSA can report success with a length of (size_t)-1
+     * when DER encoding runs out of memory (found by tests/test_faults.c):
+     * a length past the buffer is a failure. */
+    if (rc == HO_OK && (*siglen == 0 || *siglen > cap))
+        rc = HO_ERR_CRYPTO;
     if (rc != HO_OK)
         ERR_clear_error();
     return rc;

@@ -3,6 +3,7 @@
  * chain verification with host name / IP address matching (RFC 6125 as
  * implemented by X509_check_host / X509_check_ip).
  */
+#include "base/mem.h"
 #include "crypto/crypto_internal.h"
 
 #include <arpa/inet.h>
@@ -21,15 +22,15 @@ int ho_cert_chain_add_der(ho_cert_chain *chain, const uint8_t *der, size_t len)
 {
     if (der == NULL || len == 0)
         return HO_ERR_INVALID_ARG;
-    uint8_t **ders = realloc(chain->der, (chain->count + 1) * sizeof(*ders));
+    uint8_t **ders = ho_mem_realloc(chain->der, (chain->count + 1) * sizeof(*ders));
     if (ders == NULL)
         return HO_ERR_NOMEM;
     chain->der = ders;
-    size_t *lens = realloc(chain->len, (chain->count + 1) * sizeof(*lens));
+    size_t *lens = ho_mem_realloc(chain->len, (chain->count + 1) * sizeof(*lens));
     if (lens == NULL)
         return HO_ERR_NOMEM;
     chain->len = lens;
-    uint8_t *copy = malloc(len);
+    uint8_t *copy = ho_mem_alloc(len);
     if (copy == NULL)
         return HO_ERR_NOMEM;
     memcpy(copy, der, len);
@@ -54,7 +55,7 @@ static void chain_truncate(ho_cert_chain *chain, size_t count)
 {
     while (chain->count > count) {
         chain->count--;
-        free(chain->der[chain->count]);
+        ho_mem_free(chain->der[chain->count]);
         chain->der[chain->count] = NULL;
     }
 }
@@ -115,8 +116,8 @@ void ho_cert_chain_free(ho_cert_chain *chain)
     if (chain == NULL)
         return;
     chain_truncate(chain, 0);
-    free(chain->der);
-    free(chain->len);
+    ho_mem_free(chain->der);
+    ho_mem_free(chain->len);
     memset(chain, 0, sizeof(*chain));
 }
 
@@ -240,12 +241,12 @@ struct ho_trust_store {
 
 ho_trust_store *ho_trust_store_new(void)
 {
-    ho_trust_store *ts = calloc(1, sizeof(*ts));
+    ho_trust_store *ts = ho_mem_calloc(1, sizeof(*ts));
     if (ts == NULL)
         return NULL;
     ts->store = X509_STORE_new();
     if (ts->store == NULL) {
-        free(ts);
+        ho_mem_free(ts);
         return NULL;
     }
     /* Any certificate in the store is a trust anchor, including a
@@ -259,7 +260,7 @@ void ho_trust_store_free(ho_trust_store *ts)
     if (ts == NULL)
         return;
     X509_STORE_free(ts->store);
-    free(ts);
+    ho_mem_free(ts);
 }
 
 int ho_trust_store_add_der(ho_trust_store *ts, const uint8_t *der, size_t len)

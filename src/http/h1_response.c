@@ -16,6 +16,7 @@
  * size line longer than CHUNK_LINE_MAX bytes. Accepted as robustness: a
  * status line without the SP after the code ("HTTP/1.1 200"); obs-fold,
  * which a user agent MUST replace by SP (§5.2). */
+#include "base/mem.h"
 #include "handoff/http.h"
 
 #include <stdlib.h>
@@ -82,7 +83,7 @@ void ho_http1_resp_init(ho_http1_resp *r, bool head_request)
 
 void ho_http1_resp_free(ho_http1_resp *r)
 {
-    free(r->head);
+    ho_mem_free(r->head);
     r->head = NULL;
     r->head_cap = r->head_len = 0;
     r->header_count = 0;
@@ -337,7 +338,7 @@ static int feed_head(ho_http1_resp *r, const uint8_t *p, size_t n, size_t *used)
     if (r->head == NULL) {
         if (r->max_head < 2)
             r->max_head = 2;
-        r->head = malloc(r->max_head);
+        r->head = ho_mem_alloc(r->max_head);
         if (r->head == NULL)
             return HO_HTTP1_RESP_ERR_NOMEM;
         r->head_cap = r->max_head;

@@ -8,6 +8,7 @@
  * the socket drains, and nothing more is parsed until it is out. A rejected
  * request gets its status and the connection closes (RFC 9112 §9.6: the
  * request framing can no longer be trusted). */
+#include "base/mem.h"
 #include "handoff/http_server.h"
 
 #include <pthread.h>
@@ -28,7 +29,7 @@ static void scratch_free(void *p)
     scratch *s = p;
     ho_buf_free(&s->out);
     ho_buf_free(&s->body);
-    free(s);
+    ho_mem_free(s);
 }
 
 static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
@@ -38,7 +39,7 @@ static scratch *get_scratch(void)
     pthread_once(&scratch_once, scratch_init);
     scratch *s = pthread_getspecific(scratch_key);
     if (s == NULL) {
-        s = calloc(1, sizeof(*s));
+        s = ho_mem_calloc(1, sizeof(*s));
         if (s == NULL)
             return NULL;
         ho_buf_init(&s->out);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "handoff/http.h"
 
 #define H3_HDR_BYTES_MAX 16384 /* SETTINGS_MAX_FIELD_SECTION_SIZE we announce */
@@ -58,7 +59,7 @@ typedef struct h3_stream {
     uint8_t fh[16];
     uint8_t fh_len;
     uint64_t fskip;     /* payload bytes of the current frame still to pass */
-    bool malformed;     /* reset with H3_MESSAGE_ERROR by us */
+    bool malformed;     /* reset by us (H3_MESSAGE_ERROR, H3_INTERNAL_ERROR) */
     bool aborted;       /* reset (by nghttp3's request or the peer) */
     bool serve_pending; /* complete before our control streams existed */
     ho_buf body_in;
@@ -106,7 +107,7 @@ static h3_stream *stream_find(ho_h3_conn *h, int64_t id)
 
 static h3_stream *stream_new(ho_h3_conn *h, int64_t id)
 {
-    h3_stream *s = calloc(1, sizeof(*s));
+    h3_stream *s = ho_mem_calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
     s->id = id;
@@ -146,7 +147,7 @@ static void stream_release(ho_h3_conn *h, h3_stream *s, bool aborted)
     ho_buf_free(&s->fields);
     ho_buf_free(&s->body_in);
     ho_buf_free(&s->scratch);
-    free(s);
+    ho_mem_free(s);
     if (h->active > 0)
         h->active--;
 }
@@ -253,7 +254,8 @@ static int cb_begin_headers(nghttp3_conn *conn, int64_t id, void *ud, void *sud)
     return 0;
 }
 
-static void field_store(h3_stream *s, h3_field *f, nghttp3_vec name, nghttp3_vec value)
+/* Keeps a field; false when memory ran out. */
+static bool field_store(h3_stream *s, h3_field *f, nghttp3_vec name, nghttp3_vec value)
 {
     f->name_off = s->fields.len;
     f->name_len = name.len;
@@ -261,6 +263,17 @@ static void field_store(h3_stream *s, h3_field *f, nghttp3_vec name, nghttp3_vec
     f->value_off = s->fields.len;
     f->value_len = value.len;
     ho_put_bytes(&s->fields, value.base, value.len);
+    return !s->fields.failed;
+}
+
+/* Gives up on one request (the connection goes on): the rest of the stream
+ * is ignored, and both directions are reset with `code`. */
+static void stream_refuse(ho_h3_conn *h, h3_stream *s, int64_t id, uint64_t code)
+{
+    s->malformed = true;
+    s->fin_recv = s->fin_sent = true;
+    ho_quic_stream_stop_sending(h->quic, (uint64_t)id, code);
+    ho_quic_stream_reset(h->quic, (uint64_t)id, code);
 }
 
 /* RFC 9114 §4.2: field names MUST be lowercase (uppercase is malformed);
@@ -305,10 +318,7 @@ static int cb_recv_header(nghttp3_conn *conn, int64_t id, int32_t token, nghttp3
     if (h->router != NULL && !field_ok(n, v)) {
         /* RFC 9114 §4.1.2: a malformed request is a stream error of type
          * H3_MESSAGE_ERROR; the rest of the stream is ignored. */
-        s->malformed = true;
-        s->fin_recv = s->fin_sent = true;
-        ho_quic_stream_stop_sending(h->quic, (uint64_t)id, HO_H3_MESSAGE_ERROR);
-        ho_quic_stream_reset(h->quic, (uint64_t)id, HO_H3_MESSAGE_ERROR);
+        stream_refuse(h, s, id, HO_H3_MESSAGE_ERROR);
         return 0;
     }
     if (h->router == NULL) {
@@ -337,20 +347,25 @@ static int cb_recv_header(nghttp3_conn *conn, int64_t id, int32_t token, nghttp3
     }
     /* nghttp3 has already checked the pseudo-headers, connection-specific
      * fields and TE (RFC 9114 §4.3.1, §4.2) and resets malformed requests. */
+    h3_field *f = NULL;
     switch (token) {
-    case NGHTTP3_QPACK_TOKEN__METHOD: field_store(s, &s->pseudo[PS_METHOD], n, v); return 0;
-    case NGHTTP3_QPACK_TOKEN__PATH: field_store(s, &s->pseudo[PS_PATH], n, v); return 0;
-    case NGHTTP3_QPACK_TOKEN__AUTHORITY: field_store(s, &s->pseudo[PS_AUTHORITY], n, v); return 0;
-    case NGHTTP3_QPACK_TOKEN__SCHEME: field_store(s, &s->pseudo[PS_SCHEME], n, v); return 0;
-    default: break;
+    case NGHTTP3_QPACK_TOKEN__METHOD: f = &s->pseudo[PS_METHOD]; break;
+    case NGHTTP3_QPACK_TOKEN__PATH: f = &s->pseudo[PS_PATH]; break;
+    case NGHTTP3_QPACK_TOKEN__AUTHORITY: f = &s->pseudo[PS_AUTHORITY]; break;
+    case NGHTTP3_QPACK_TOKEN__SCHEME: f = &s->pseudo[PS_SCHEME]; break;
+    default:
+        if (n.len > 0 && n.base[0] == ':')
+            return 0;
+        if (s->nhdr == HO_HTTP_MAX_HEADERS) {
+            s->too_many = true;
+            return 0;
+        }
+        f = &s->hdr[s->nhdr++];
+        break;
     }
-    if (n.len > 0 && n.base[0] == ':')
-        return 0;
-    if (s->nhdr == HO_HTTP_MAX_HEADERS) {
-        s->too_many = true;
-        return 0;
-    }
-    field_store(s, &s->hdr[s->nhdr++], n, v);
+    /* RFC 9114 §8.1: H3_INTERNAL_ERROR, for this request only. */
+    if (!field_store(s, f, n, v))
+        stream_refuse(h, s, id, HO_H3_INTERNAL_ERROR);
     return 0;
 }
 
@@ -377,7 +392,7 @@ static ho_http_str field_str(const h3_stream *s, size_t off, size_t len)
  * submit the response. */
 static int serve(ho_h3_conn *h, h3_stream *s)
 {
-    ho_http_request *req = calloc(1, sizeof(*req));
+    ho_http_request *req = ho_mem_calloc(1, sizeof(*req));
     if (req == NULL)
         return NGHTTP3_ERR_CALLBACK_FAILURE;
     const h3_field *pm = &s->pseudo[PS_METHOD], *pp = &s->pseudo[PS_PATH], *pa = &s->pseudo[PS_AUTHORITY];
@@ -423,7 +438,7 @@ static int serve(ho_h3_conn *h, h3_stream *s)
     s->out = ho_http_response_body(&resp, &s->out_len);
     s->out_static = resp.static_body != NULL;
     bool no_body = req->head || resp.status == 204 || resp.status == 304 || resp.status < 200;
-    free(req);
+    ho_mem_free(req);
 
     snprintf(s->status, sizeof(s->status), "%d", resp.status);
     snprintf(s->clen, sizeof(s->clen), "%zu", s->out_len);
@@ -506,7 +521,7 @@ static int cb_shutdown(nghttp3_conn *conn, int64_t id, void *ud)
 
 static ho_h3_conn *attach(ho_quic_conn *c, const ho_router *r)
 {
-    ho_h3_conn *h = calloc(1, sizeof(*h));
+    ho_h3_conn *h = ho_mem_calloc(1, sizeof(*h));
     if (h == NULL)
         return NULL;
     h->quic = c;
@@ -531,7 +546,7 @@ static ho_h3_conn *attach(ho_quic_conn *c, const ho_router *r)
     int rv = r != NULL ? nghttp3_conn_server_new(&h->h3, &cb, &st, NULL, h)
                        : nghttp3_conn_client_new(&h->h3, &cb, &st, NULL, h);
     if (rv != 0) {
-        free(h);
+        ho_mem_free(h);
         return NULL;
     }
     if (r != NULL)
@@ -562,10 +577,10 @@ void ho_h3_free(ho_h3_conn *h)
         stream_release(h, h->streams, false);
     for (size_t i = 0; i < h->nresps; i++) {
         ho_buf_free(&h->resps[i]->body);
-        free(h->resps[i]);
+        ho_mem_free(h->resps[i]);
     }
-    free(h->resps);
-    free(h);
+    ho_mem_free(h->resps);
+    ho_mem_free(h);
 }
 
 /* RFC 9114 §6.2.1: each side MUST open one control stream; RFC 9204 §4.2:
@@ -579,11 +594,16 @@ static int bind_streams(ho_h3_conn *h)
         return HO_ERR_WOULD_BLOCK;
     uint64_t ctrl, enc, dec;
     int rc;
-    if ((rc = ho_quic_stream_open(h->quic, false, &ctrl)) != HO_OK)
+    if ((rc = ho_quic_stream_open(h->quic, false, &ctrl)) != HO_OK && rc != HO_ERR_NOMEM)
         return rc;
-    if ((rc = ho_quic_stream_open(h->quic, false, &enc)) != HO_OK ||
-        (rc = ho_quic_stream_open(h->quic, false, &dec)) != HO_OK) {
-        conn_fail(h, NGHTTP3_ERR_H3_STREAM_CREATION_ERROR);
+    if (rc == HO_OK && ((rc = ho_quic_stream_open(h->quic, false, &enc)) != HO_OK ||
+                        (rc = ho_quic_stream_open(h->quic, false, &dec)) != HO_OK)) {
+        /* Out of memory is ours (H3_INTERNAL_ERROR), not the peer's. */
+        conn_fail(h, rc == HO_ERR_NOMEM ? NGHTTP3_ERR_NOMEM : NGHTTP3_ERR_H3_STREAM_CREATION_ERROR);
+        return HO_ERR_CLOSED;
+    }
+    if (rc == HO_ERR_NOMEM) {
+        conn_fail(h, NGHTTP3_ERR_NOMEM);
         return HO_ERR_CLOSED;
     }
     int rv = nghttp3_conn_bind_control_stream(h->h3, (int64_t)ctrl);
@@ -840,8 +860,17 @@ int ho_h3_flush(ho_h3_conn *h, ho_quic_time now)
              * connection error (§6.2.1). */
             h3_stream *s = stream_find(h, sid);
             if (s != NULL) {
-                stream_finish(h, s, HO_H3_REQUEST_CANCELLED, true);
+                if (rc == HO_ERR_NOMEM) {
+                    /* RFC 9114 §8.1: out of memory fails this request only. */
+                    ho_quic_stream_stop_sending(h->quic, (uint64_t)sid, HO_H3_INTERNAL_ERROR);
+                    ho_quic_stream_reset(h->quic, (uint64_t)sid, HO_H3_INTERNAL_ERROR);
+                }
+                stream_finish(h, s, rc == HO_ERR_NOMEM ? HO_H3_INTERNAL_ERROR : HO_H3_REQUEST_CANCELLED, true);
                 continue;
+            }
+            if (rc == HO_ERR_NOMEM) {
+                conn_fail(h, NGHTTP3_ERR_NOMEM); /* a critical stream: H3_INTERNAL_ERROR */
+                return HO_ERR_CLOSED;
             }
             int rv = nghttp3_conn_close_stream(h->h3, sid, HO_H3_REQUEST_CANCELLED);
             if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND) {
@@ -909,21 +938,21 @@ int ho_h3_client_request(ho_h3_conn *h, const ho_http_header *fields, size_t n, 
     int rc = bind_streams(h);
     if (rc != HO_OK)
         return rc;
-    ho_h3_response **grown = realloc(h->resps, (h->nresps + 1) * sizeof(*grown));
+    ho_h3_response **grown = ho_mem_realloc(h->resps, (h->nresps + 1) * sizeof(*grown));
     if (grown == NULL)
         return HO_ERR_NOMEM;
     h->resps = grown;
-    ho_h3_response *r = calloc(1, sizeof(*r));
+    ho_h3_response *r = ho_mem_calloc(1, sizeof(*r));
     if (r == NULL)
         return HO_ERR_NOMEM;
     uint64_t id;
     if ((rc = ho_quic_stream_open(h->quic, true, &id)) != HO_OK) {
-        free(r);
+        ho_mem_free(r);
         return rc;
     }
     h3_stream *s = stream_new(h, (int64_t)id);
     if (s == NULL) {
-        free(r);
+        ho_mem_free(r);
         return HO_ERR_NOMEM;
     }
     ho_buf_init(&r->body);

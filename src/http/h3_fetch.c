@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/mem.h"
 #include "handoff/http.h"
 #include "handoff/io.h"
 
@@ -155,14 +156,14 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
     for (size_t i = 0; i < n; i++)
         if (paths[i] == NULL)
             return HO_ERR_INVALID_ARG;
-    ho_h3_response **r = calloc(n, sizeof(*r));
+    ho_h3_response **r = ho_mem_calloc(n, sizeof(*r));
     if (r == NULL)
         return HO_ERR_NOMEM;
     ho_tls_config *tls = o->tls, *own_tls = NULL;
     if (tls == NULL) {
         own_tls = tls = ho_tls_config_new(false);
         if (tls == NULL) {
-            free(r);
+            ho_mem_free(r);
             return HO_ERR_NOMEM;
         }
         const char *alpn[] = {"h3"}; /* RFC 9114 §3.1 */
@@ -174,7 +175,7 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
     ho_quic_path path;
     if (udp_connect(o, &us, &path) != HO_OK) {
         ho_tls_config_free(own_tls);
-        free(r);
+        ho_mem_free(r);
         return HO_ERR_IO;
     }
     char authority[300];
@@ -288,7 +289,7 @@ done:
     ho_quic_conn_free(c);
     ho_udp_close(&us);
     ho_tls_config_free(own_tls);
-    free(r);
+    ho_mem_free(r);
     return rc;
 }
 

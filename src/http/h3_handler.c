@@ -4,7 +4,15 @@
  * HTTP/1.1 on TCP connections. */
 #include "handoff/http_server.h"
 
-static void *h3_accept(void *ctx, ho_quic_conn *c) { return ho_h3_server_attach(c, (const ho_router *)ctx); }
+static void *h3_accept(void *ctx, ho_quic_conn *c)
+{
+    ho_h3_conn *h = ho_h3_server_attach(c, (const ho_router *)ctx);
+    /* Out of memory: a connection without HTTP/3 would never answer.
+     * RFC 9114 §8.1: H3_INTERNAL_ERROR. */
+    if (h == NULL)
+        (void)ho_quic_conn_close(c, HO_H3_INTERNAL_ERROR, "out of memory", (ho_quic_time)ho_now_ns());
+    return h;
+}
 
 static void h3_readable(void *app, ho_quic_conn *c, uint64_t id)
 {

@@ -6,6 +6,7 @@
  * handler for the method is a 405 whose Allow lists what the path accepts
  * (RFC 9110 §15.5.6: a 405 MUST carry Allow). GET handlers answer HEAD
  * (RFC 9110 §9.3.2); the caller omits the body. */
+#include "base/mem.h"
 #include "handoff/http.h"
 
 #include <stdlib.h>
@@ -37,16 +38,16 @@ static const char body_404[] = "404 Not Found\n";
 static const char body_405[] = "405 Method Not Allowed\n";
 static const char body_500[] = "500 Internal Server Error\n";
 
-ho_router *ho_router_new(void) { return calloc(1, sizeof(ho_router)); }
+ho_router *ho_router_new(void) { return ho_mem_calloc(1, sizeof(ho_router)); }
 
 void ho_router_free(ho_router *r)
 {
     if (r == NULL)
         return;
     for (size_t k = 0; k < r->count; k++)
-        free(r->paths[k].path);
-    free(r->paths);
-    free(r);
+        ho_mem_free(r->paths[k].path);
+    ho_mem_free(r->paths);
+    ho_mem_free(r);
 }
 
 static bool method_has(const route_path *rp, const char *name)
@@ -107,13 +108,13 @@ int ho_router_add(ho_router *r, const char *method, const char *path, ho_http_ha
     if (rp == NULL) {
         if (r->count == r->cap) {
             size_t cap = r->cap ? r->cap * 2 : 8;
-            route_path *p = realloc(r->paths, cap * sizeof(*p));
+            route_path *p = ho_mem_realloc(r->paths, cap * sizeof(*p));
             if (p == NULL)
                 return HO_ERR_NOMEM;
             r->paths = p;
             r->cap = cap;
         }
-        char *copy = malloc(len + 1);
+        char *copy = ho_mem_alloc(len + 1);
         if (copy == NULL)
             return HO_ERR_NOMEM;
         memcpy(copy, path, len + 1);

@@ -3,6 +3,7 @@
  * types and precompressed .br/.gz siblings chosen by Accept-Encoding
  * (RFC 9110 §12.5.3). After loading, a set is read-only: handlers touch
  * only the request, the response and the set. */
+#include "base/mem.h"
 #include "handoff/http.h"
 
 #include <dirent.h>
@@ -103,10 +104,10 @@ static const static_file *file_sibling(const file_set *fs, const static_file *f,
 static void set_free(file_set *fs)
 {
     for (size_t k = 0; k < fs->file_count; k++) {
-        free(fs->files[k].name);
-        free(fs->files[k].data);
+        ho_mem_free(fs->files[k].name);
+        ho_mem_free(fs->files[k].data);
     }
-    free(fs->files);
+    ho_mem_free(fs->files);
     memset(fs, 0, sizeof(*fs));
 }
 
@@ -115,7 +116,7 @@ static int set_add(file_set *fs, int dfd, const char *entry, const char *name, c
 {
     if (fs->file_count == fs->cap) {
         size_t ncap = fs->cap ? fs->cap * 2 : 32;
-        static_file *f = ncap > MAX_STATIC_FILES ? NULL : realloc(fs->files, ncap * sizeof(*f));
+        static_file *f = ncap > MAX_STATIC_FILES ? NULL : ho_mem_realloc(fs->files, ncap * sizeof(*f));
         if (f == NULL) {
             set_err(err, errlen, name, ncap > MAX_STATIC_FILES ? "too many files" : "out of memory");
             return ncap > MAX_STATIC_FILES ? HO_ERR_INVALID_ARG : HO_ERR_NOMEM;
@@ -131,13 +132,13 @@ static int set_add(file_set *fs, int dfd, const char *entry, const char *name, c
         return er == ENOMEM ? HO_ERR_NOMEM : HO_ERR_IO;
     }
     if (fs->bytes + f->len > MAX_SET_BYTES) {
-        free(f->data);
+        ho_mem_free(f->data);
         set_err(err, errlen, name, "the directory holds more than 1 GiB");
         return HO_ERR_INVALID_ARG;
     }
-    f->name = strdup(name);
+    f->name = ho_mem_strdup(name);
     if (f->name == NULL) {
-        free(f->data);
+        ho_mem_free(f->data);
         set_err(err, errlen, name, "out of memory");
         return HO_ERR_NOMEM;
     }
@@ -321,14 +322,14 @@ static int answer_file(const file_set *fs, ho_http_str name, const ho_http_reque
 
 ho_http_files *ho_http_files_load(const char *dir, bool recursive, char *err, size_t errlen)
 {
-    file_set *fs = calloc(1, sizeof(*fs));
+    file_set *fs = ho_mem_calloc(1, sizeof(*fs));
     if (fs == NULL) {
         set_err(err, errlen, dir != NULL ? dir : "files", "out of memory");
         return NULL;
     }
     if (dir == NULL) {
         set_err(err, errlen, "files", "no directory");
-        free(fs);
+        ho_mem_free(fs);
         return NULL;
     }
     if (set_load(fs, dir, recursive, err, errlen) != HO_OK) {
@@ -343,7 +344,7 @@ void ho_http_files_free(ho_http_files *fs)
     if (fs == NULL)
         return;
     set_free(fs);
-    free(fs);
+    ho_mem_free(fs);
 }
 
 size_t ho_http_files_count(const ho_http_files *fs) { return fs != NULL ? fs->file_count : 0; }

@@ -7,7 +7,9 @@
  * socket (the kernel buffers what arrives, so nothing is lost) and touches
  * nothing of the TLS state until the completion comes back. */
 #define _GNU_SOURCE
+#include "base/mem.h"
 #include "server_int.h"
+#include "io/send_fault.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -127,7 +129,7 @@ static void arm_for_state(ho_conn *c)
 
 void io_conn_accept(io_thread *t, const ho_listen_spec *spec, int fd)
 {
-    ho_conn *c = calloc(1, sizeof(*c));
+    ho_conn *c = ho_mem_calloc(1, sizeof(*c));
     if (c == NULL) {
         close(fd);
         return;
@@ -145,7 +147,7 @@ void io_conn_accept(io_thread *t, const ho_listen_spec *spec, int fd)
         c->tls = ho_tls_conn_new(spec->tls, NULL);
         if (c->tls == NULL) {
             close(fd);
-            free(c);
+            ho_mem_free(c);
             return;
         }
         ho_tls *tls = ho_tls_conn_tls(c->tls);
@@ -159,7 +161,7 @@ void io_conn_accept(io_thread *t, const ho_listen_spec *spec, int fd)
     if (ho_loop_add(t->loop, fd, EPOLLIN, conn_io, c) != HO_OK) {
         ho_tls_conn_free(c->tls);
         close(fd);
-        free(c);
+        ho_mem_free(c);
         return;
     }
     c->events = EPOLLIN;
@@ -203,7 +205,7 @@ void io_conn_close_now(ho_conn *c)
     ho_buf_free(&c->in_plain);
     ho_buf_free(&c->out_plain);
     ho_buf_free(&c->job_in);
-    free(c);
+    ho_mem_free(c);
 }
 
 /* ---- writing --------------------------------------------------------- */
@@ -226,7 +228,7 @@ static int write_buf(ho_conn *c, ho_buf *b)
     size_t off = 0;
     int err = HO_OK;
     while (off < b->len) {
-        ssize_t n = send(c->fd, b->data + off, b->len - off, MSG_NOSIGNAL);
+        ssize_t n = io_tcp_send(c->fd, b->data + off, b->len - off, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -245,7 +247,7 @@ static int write_buf(ho_conn *c, ho_buf *b)
 static int write_ref_direct(ho_conn *c)
 {
     while (c->ref_len > 0) {
-        ssize_t n = send(c->fd, c->ref, c->ref_len, MSG_NOSIGNAL);
+        ssize_t n = io_tcp_send(c->fd, c->ref, c->ref_len, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

@@ -2,6 +2,7 @@
  * of fixed duration (a FIFO list per duration is already in deadline order,
  * so arming and expiry are O(1) per timer, with no heap). */
 #define _GNU_SOURCE
+#include "base/mem.h"
 #include "handoff/io.h"
 
 #include <errno.h>
@@ -37,11 +38,11 @@ int64_t ho_now_ms(void) { return ho_now_ns() / 1000000; }
 
 ho_loop *ho_loop_new(void)
 {
-    ho_loop *l = calloc(1, sizeof(*l));
+    ho_loop *l = ho_mem_calloc(1, sizeof(*l));
     if (l == NULL)
         return NULL;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
-    l->slots = calloc(LOOP_INITIAL_SLOTS, sizeof(*l->slots));
+    l->slots = ho_mem_calloc(LOOP_INITIAL_SLOTS, sizeof(*l->slots));
     if (l->epfd < 0 || l->slots == NULL) {
         ho_loop_free(l);
         return NULL;
@@ -56,8 +57,8 @@ void ho_loop_free(ho_loop *l)
         return;
     if (l->epfd >= 0)
         close(l->epfd);
-    free(l->slots);
-    free(l);
+    ho_mem_free(l->slots);
+    ho_mem_free(l);
 }
 
 static int slot_for(ho_loop *l, int fd, loop_slot **out)
@@ -68,7 +69,7 @@ static int slot_for(ho_loop *l, int fd, loop_slot **out)
         size_t n = l->nslots;
         while (n <= (size_t)fd)
             n *= 2;
-        loop_slot *s = realloc(l->slots, n * sizeof(*s));
+        loop_slot *s = ho_mem_realloc(l->slots, n * sizeof(*s));
         if (s == NULL)
             return HO_ERR_NOMEM;
         memset(s + l->nslots, 0, (n - l->nslots) * sizeof(*s));

@@ -8,6 +8,7 @@
  * counters, base units (seconds, never micro- or nanoseconds). Per-thread
  * counters carry thread="N"; the histograms are summed over the threads
  * (their buckets are per thread, lock-free, src/base/hist.h). */
+#include "base/mem.h"
 #include "server_int.h"
 
 #include <inttypes.h>
@@ -335,13 +336,13 @@ void ho_metrics_text(const ho_metrics_input *in, ho_buf *out)
 int ho_server_metrics_text(const ho_server *s, ho_buf *out)
 {
     unsigned nt = s->opt.io_threads;
-    ho_server_stats *th = calloc(nt, sizeof(*th));
-    ho_quic_server_stats *q = s->has_quic ? calloc(nt, sizeof(*q)) : NULL;
+    ho_server_stats *th = ho_mem_calloc(nt, sizeof(*th));
+    ho_quic_server_stats *q = s->has_quic ? ho_mem_calloc(nt, sizeof(*q)) : NULL;
     ho_pool_stats pool;
     memset(&pool, 0, sizeof(pool));
     if (th == NULL || (s->has_quic && q == NULL)) {
-        free(th);
-        free(q);
+        ho_mem_free(th);
+        ho_mem_free(q);
         return HO_ERR_NOMEM;
     }
     for (unsigned i = 0; i < nt; i++) {
@@ -353,7 +354,7 @@ int ho_server_metrics_text(const ho_server *s, ho_buf *out)
         ho_pool_get_stats(s->pool, &pool);
     ho_metrics_input in = {.nthreads = nt, .threads = th, .pool = &pool, .quic = q, .quic_steering = s->qsteering};
     ho_metrics_text(&in, out);
-    free(th);
-    free(q);
+    ho_mem_free(th);
+    ho_mem_free(q);
     return out->failed ? HO_ERR_NOMEM : HO_OK;
 }

@@ -2,6 +2,7 @@
  * datagram pump"): one client connection over one UDP socket, the loop
  * that get --h3 (src/http/h3_fetch.c) and examples/echo_client.c share. */
 #define _GNU_SOURCE
+#include "base/mem.h"
 #include "handoff/io.h"
 
 #include <errno.h>
@@ -27,7 +28,7 @@ ho_quic_pump *ho_quic_pump_new(ho_udp_socket *sock, ho_quic_conn *c, const struc
 {
     if (sock == NULL || c == NULL || peer == NULL || peer_len == 0 || peer_len > sizeof(struct sockaddr_storage))
         return NULL;
-    ho_quic_pump *p = calloc(1, sizeof(*p));
+    ho_quic_pump *p = ho_mem_calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
     p->sock = sock;
@@ -39,7 +40,7 @@ ho_quic_pump *ho_quic_pump_new(ho_udp_socket *sock, ho_quic_conn *c, const struc
         p->has_rx_path = true;
     }
     p->rx = ho_udp_rx_new(PUMP_RX_BATCH);
-    p->tx = malloc(PUMP_TX_BUF);
+    p->tx = ho_mem_alloc(PUMP_TX_BUF);
     if (p->rx == NULL || p->tx == NULL) {
         ho_quic_pump_free(p);
         return NULL;
@@ -52,8 +53,8 @@ void ho_quic_pump_free(ho_quic_pump *p)
     if (p == NULL)
         return;
     ho_udp_rx_free(p->rx);
-    free(p->tx);
-    free(p);
+    ho_mem_free(p->tx);
+    ho_mem_free(p);
 }
 
 void ho_quic_pump_flush(ho_quic_pump *p)

@@ -5,7 +5,9 @@
  * socket of the thread its destination CID names. docs/QUIC.md "Threads
  * and steering" describes the path of a datagram. */
 #define _GNU_SOURCE
+#include "base/mem.h"
 #include "server_int.h"
+#include "quic/conn_int.h" /* ho_quic_conn_fail */
 
 #include "handoff/crypto.h"
 
@@ -176,9 +178,14 @@ static void on_accept(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c)
 {
     quic_thread *q = ctx;
     (void)ep;
-    conn_slot *slot = calloc(1, sizeof(*slot));
-    if (slot == NULL)
-        return; /* no application on it: the peer sees no responses and times out */
+    conn_slot *slot = ho_mem_calloc(1, sizeof(*slot));
+    if (slot == NULL) {
+        /* Out of memory for the application's state: a connection that
+         * would never answer is closed with INTERNAL_ERROR (RFC 9000 §20.1)
+         * instead of left for the peer's idle timeout. */
+        ho_quic_conn_fail(c, HO_ERR_NOMEM, 0, ho_now_ns());
+        return;
+    }
     slot->accepted_ns = ho_now_ns();
     if (handler_of(q)->on_accept != NULL)
         slot->app = handler_of(q)->on_accept(q->s->qspec.ctx, c);
@@ -231,7 +238,7 @@ static void on_conn_free(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c)
         if (handler_of(q)->on_close != NULL)
             handler_of(q)->on_close(slot->app, c);
     }
-    free(slot);
+    ho_mem_free(slot);
     ho_quic_conn_set_user(c, NULL);
 }
 
@@ -266,7 +273,7 @@ static void feed(quic_thread *q, const uint8_t *data, size_t len, const ho_udp_a
 /* Hands a datagram to its owner's queue; false when the queue is full. */
 static bool hand_over(quic_thread *to, const ho_udp_dgram *d)
 {
-    fwd_item *it = malloc(sizeof(*it) + d->len);
+    fwd_item *it = ho_mem_alloc(sizeof(*it) + d->len);
     if (it == NULL)
         return false;
     it->next = NULL;
@@ -288,7 +295,7 @@ static bool hand_over(quic_thread *to, const ho_udp_dgram *d)
     }
     pthread_mutex_unlock(&to->fwd_lock);
     if (!ok) {
-        free(it);
+        ho_mem_free(it);
         return false;
     }
     if (wake) {
@@ -342,7 +349,7 @@ static void on_fwd(void *ctx, uint32_t events)
         fwd_item *next = it->next;
         QSTAT_ADD(q, forwarded_in, 1);
         feed(q, it->data, it->len, &it->peer, &it->local, it->ecn);
-        free(it);
+        ho_mem_free(it);
         it = next;
     }
 }
@@ -464,7 +471,7 @@ static int open_socket(ho_server *s, quic_thread *q)
 
 static quic_thread *quic_thread_new(ho_server *s)
 {
-    quic_thread *q = calloc(1, sizeof(*q));
+    quic_thread *q = ho_mem_calloc(1, sizeof(*q));
     if (q == NULL)
         return NULL;
     q->s = s;
@@ -488,11 +495,11 @@ void io_quic_thread_free(quic_thread *q)
         close(q->fwd_fd);
     for (fwd_item *it = q->fwd_head, *next; it != NULL; it = next) {
         next = it->next;
-        free(it);
+        ho_mem_free(it);
     }
     pthread_mutex_destroy(&q->fwd_lock);
-    free(q->txbuf);
-    free(q);
+    ho_mem_free(q->txbuf);
+    ho_mem_free(q);
 }
 
 int ho_server_listen_quic(ho_server *s, const ho_quic_listen_spec *spec)
@@ -586,7 +593,7 @@ int io_quic_thread_setup(ho_server *s, io_thread *t)
     q->ep = ho_quic_endpoint_new(&ec);
     ho_wipe(ec.static_secret, sizeof(ec.static_secret));
     q->rx = ho_udp_rx_new(RX_BATCH);
-    q->txbuf = malloc(TX_BUF);
+    q->txbuf = ho_mem_alloc(TX_BUF);
     q->fwd_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (q->ep == NULL || q->rx == NULL || q->txbuf == NULL || q->fwd_fd < 0)
         return HO_ERR_NOMEM;

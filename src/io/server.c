@@ -3,6 +3,7 @@
  * completion queue through which the handshake pool hands steps back.
  * Connections never move between I/O threads (DESIGN.md "Threads"). */
 #define _GNU_SOURCE
+#include "base/mem.h"
 #include "server_int.h"
 
 #include <arpa/inet.h>
@@ -42,7 +43,7 @@ static unsigned online_cpus(void)
 
 ho_server *ho_server_new(const ho_server_options *o)
 {
-    ho_server *s = calloc(1, sizeof(*s));
+    ho_server *s = ho_mem_calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
     if (o != NULL)
@@ -59,14 +60,14 @@ ho_server *ho_server_new(const ho_server_options *o)
         s->opt.handshake_workers = (int)online_cpus();
     s->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s->stop_fd < 0) {
-        free(s);
+        ho_mem_free(s);
         return NULL;
     }
     s->nthreads = s->opt.io_threads;
-    s->threads = calloc(s->nthreads, sizeof(*s->threads));
+    s->threads = ho_mem_calloc(s->nthreads, sizeof(*s->threads));
     if (s->threads == NULL) {
         close(s->stop_fd);
-        free(s);
+        ho_mem_free(s);
         return NULL;
     }
     for (unsigned i = 0; i < s->nthreads; i++) {
@@ -162,6 +163,47 @@ uint16_t ho_server_port(const ho_server *s, size_t i) { return i < s->nspecs ? s
 
 /* ---- the I/O thread -------------------------------------------------- */
 
+static void on_listener(void *ctx, uint32_t events);
+
+/* No descriptor for the pending connection: stop watching the listener for
+ * ACCEPT_BACKOFF_MS (listeners_resume), so the loop serves established
+ * connections instead of spinning on a readable listener. The connection
+ * waits in the backlog until a descriptor frees up. */
+static void accept_pause(listener *l, int err)
+{
+    io_thread *t = l->thread;
+    STAT_ADD(t, accept_emfile, 1);
+    if (!l->exhausted) {
+        l->exhausted = true;
+        ho_log(HO_LOG_WARN, "server: accept: %s; pausing accepts", strerror(err));
+    }
+    if (ho_loop_mod(t->loop, l->fd, 0, on_listener, l) == HO_OK) {
+        l->paused = true;
+        l->resume_ms = t->now_ms + ACCEPT_BACKOFF_MS;
+    }
+}
+
+/* Watches paused listeners again once their back-off is over; returns the
+ * wait until the next one is due (-1: none paused). */
+static int64_t listeners_resume(io_thread *t)
+{
+    int64_t wait = -1;
+    for (size_t i = 0; i < t->nlisteners; i++) {
+        listener *l = &t->listeners[i];
+        if (!l->paused || l->fd < 0)
+            continue;
+        if (t->now_ms >= l->resume_ms) {
+            if (ho_loop_mod(t->loop, l->fd, EPOLLIN, on_listener, l) == HO_OK)
+                l->paused = false;
+            else
+                l->resume_ms = t->now_ms + ACCEPT_BACKOFF_MS;
+        }
+        if (l->paused && (wait < 0 || l->resume_ms - t->now_ms < wait))
+            wait = l->resume_ms - t->now_ms;
+    }
+    return wait;
+}
+
 static void on_listener(void *ctx, uint32_t events)
 {
     listener *l = ctx;
@@ -175,10 +217,13 @@ static void on_listener(void *ctx, uint32_t events)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno != EAGAIN)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                accept_pause(l, errno);
+            else if (errno != EAGAIN)
                 ho_log(HO_LOG_WARN, "server: accept: %s", strerror(errno));
             return;
         }
+        l->exhausted = false;
         if (t->nconns >= t->server->opt.max_connections) {
             close(fd);
             continue;
@@ -240,12 +285,16 @@ static int64_t min_wait(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+void (*io_test_thread_hook)(unsigned index);
+
 static void *io_thread_main(void *arg)
 {
     io_thread *t = arg;
     char name[16];
     snprintf(name, sizeof(name), "ho-io-%u", t->index);
     pthread_setname_np(pthread_self(), name);
+    if (io_test_thread_hook != NULL)
+        io_test_thread_hook(t->index);
     for (;;) {
         t->now_ms = ho_now_ms();
         int64_t wait = -1;
@@ -255,6 +304,7 @@ static void *io_thread_main(void *arg)
         wait = min_wait(wait, ho_timer_queue_expire(&t->drain_q, t->now_ms));
         wait = min_wait(wait, ho_timer_queue_expire(&t->send_q, t->now_ms));
         wait = min_wait(wait, io_conn_trim_heap(t));
+        wait = min_wait(wait, listeners_resume(t));
         /* QUIC: timers, the application's output, sends. */
         wait = min_wait(wait, io_quic_thread_tick(t));
         if (t->stopping) {
@@ -286,7 +336,7 @@ static int thread_setup(ho_server *s, io_thread *t)
 {
     t->loop = ho_loop_new();
     t->home = ho_home_new();
-    t->rbuf = malloc(READ_CHUNK);
+    t->rbuf = ho_mem_alloc(READ_CHUNK);
     if (t->loop == NULL || t->home == NULL || t->rbuf == NULL)
         return HO_ERR_NOMEM;
     ho_timer_queue_init(&t->handshake_q, s->opt.handshake_timeout_ms);
@@ -390,12 +440,12 @@ void ho_server_free(ho_server *s)
         io_quic_thread_free(t->quic);
         ho_loop_free(t->loop);
         ho_home_free(t->home);
-        free(t->rbuf);
+        ho_mem_free(t->rbuf);
     }
     io_quic_thread_free(s->quic0); /* listened, never started */
-    free(s->threads);
+    ho_mem_free(s->threads);
     close(s->stop_fd);
-    free(s);
+    ho_mem_free(s);
 }
 
 static void add_thread_stats(const thread_stats *ts, ho_server_stats *out)
@@ -418,6 +468,7 @@ static void add_thread_stats(const thread_stats *ts, ho_server_stats *out)
     SUM(ktls_fallback);
     SUM(send_timeouts);
     SUM(trims);
+    SUM(accept_emfile);
 #undef SUM
     hist_load_into(&ts->hs_inline, &out->handshake_inline);
     hist_load_into(&ts->hs_offloaded, &out->handshake_offloaded);
@@ -471,6 +522,7 @@ void ho_server_stats_json(const ho_server_stats *st, ho_buf *out)
     FIELD("ktls_fallback", st->ktls_fallback, ",");
     FIELD("send_timeouts", st->send_timeouts, ",");
     FIELD("trims", st->trims, ",");
+    FIELD("accept_emfile", st->accept_emfile, ",");
     FIELD("pool_jobs", st->pool.submitted, ",");
     FIELD("pool_completed", st->pool.completed, ",");
     FIELD("pool_inline", st->pool.inline_runs, ",");

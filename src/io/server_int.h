@@ -21,6 +21,10 @@ enum {
      * userspace TLS output this much at a time, as the socket drains. */
     REF_CHUNK = 48 * 1024, /* three full records */
     DRAIN_TIMEOUT_MS = 2000,
+    /* Out of descriptors (EMFILE/ENFILE): the listener is not watched for
+     * this long. Level-triggered epoll would otherwise report the pending
+     * connection again at once, and the thread would spin. */
+    ACCEPT_BACKOFF_MS = 100,
 };
 
 typedef enum {
@@ -40,11 +44,15 @@ typedef struct thread_stats {
     _Atomic uint64_t served_during_offload, requests;
     _Atomic uint64_t idle_timeouts, request_timeouts;
     _Atomic uint64_t ktls_engaged, ktls_fallback;
-    _Atomic uint64_t send_timeouts, trims;
+    _Atomic uint64_t send_timeouts, trims, accept_emfile;
     /* TLS handshake durations, first ClientHello byte read to handshake
      * complete: all steps on this thread, or at least one on a worker. */
     hist_atomic hs_inline, hs_offloaded;
 } thread_stats;
+
+/* Tests only (tests/test_faults.c): run first on each I/O thread, e.g. to
+ * enroll it in allocation-failure injection (base/mem.h). NULL otherwise. */
+extern void (*io_test_thread_hook)(unsigned index);
 
 #define STAT_ADD(t, field, n) atomic_fetch_add_explicit(&(t)->stats.field, (n), memory_order_relaxed)
 /* A connection's own counters: its thread's, or, on a listener with
@@ -58,6 +66,9 @@ typedef struct listener {
     int fd;
     const ho_listen_spec *spec;
     io_thread *thread;
+    bool paused;       /* out of descriptors: not watched until resume_ms */
+    bool exhausted;    /* logged; cleared by the next accept */
+    int64_t resume_ms;
 } listener;
 
 struct ho_conn {

@@ -10,7 +10,9 @@
 #include <netinet/udp.h>
 #include <sys/socket.h>
 
+#include "base/mem.h"
 #include "handoff/io.h"
+#include "io/send_fault.h"
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -136,17 +138,17 @@ ho_udp_rx *ho_udp_rx_new(size_t batch)
 {
     if (batch == 0)
         batch = 1;
-    ho_udp_rx *rx = calloc(1, sizeof(*rx));
+    ho_udp_rx *rx = ho_mem_calloc(1, sizeof(*rx));
     if (rx == NULL)
         return NULL;
     rx->batch = batch;
-    rx->bufs = malloc(batch * RX_BUF);
-    rx->msgs = calloc(batch, sizeof(*rx->msgs));
-    rx->iov = calloc(batch, sizeof(*rx->iov));
-    rx->peers = calloc(batch, sizeof(*rx->peers));
-    rx->cmsg = calloc(batch, sizeof(*rx->cmsg));
+    rx->bufs = ho_mem_alloc(batch * RX_BUF);
+    rx->msgs = ho_mem_calloc(batch, sizeof(*rx->msgs));
+    rx->iov = ho_mem_calloc(batch, sizeof(*rx->iov));
+    rx->peers = ho_mem_calloc(batch, sizeof(*rx->peers));
+    rx->cmsg = ho_mem_calloc(batch, sizeof(*rx->cmsg));
     rx->out_cap = batch * 8;
-    rx->out = calloc(rx->out_cap, sizeof(*rx->out));
+    rx->out = ho_mem_calloc(rx->out_cap, sizeof(*rx->out));
     if (rx->bufs == NULL || rx->msgs == NULL || rx->iov == NULL || rx->peers == NULL || rx->cmsg == NULL ||
         rx->out == NULL) {
         ho_udp_rx_free(rx);
@@ -159,13 +161,13 @@ void ho_udp_rx_free(ho_udp_rx *rx)
 {
     if (rx == NULL)
         return;
-    free(rx->bufs);
-    free(rx->msgs);
-    free(rx->iov);
-    free(rx->peers);
-    free(rx->cmsg);
-    free(rx->out);
-    free(rx);
+    ho_mem_free(rx->bufs);
+    ho_mem_free(rx->msgs);
+    ho_mem_free(rx->iov);
+    ho_mem_free(rx->peers);
+    ho_mem_free(rx->cmsg);
+    ho_mem_free(rx->out);
+    ho_mem_free(rx);
 }
 
 static void local_port(const ho_udp_socket *s, ho_udp_addr *a)
@@ -257,7 +259,7 @@ int ho_udp_recv_batch(ho_udp_socket *s, ho_udp_rx *rx, ho_udp_dgram **out)
         for (size_t off = 0; off < len || (len == 0 && off == 0); off += seg) {
             if (nout == rx->out_cap) {
                 size_t ncap = rx->out_cap * 2;
-                ho_udp_dgram *g = realloc(rx->out, ncap * sizeof(*g));
+                ho_udp_dgram *g = ho_mem_realloc(rx->out, ncap * sizeof(*g));
                 if (g == NULL)
                     break;
                 rx->out = g;
@@ -398,7 +400,7 @@ int ho_udp_send_batch(ho_udp_socket *s, const ho_udp_tx *tx, size_t n)
             sent = -1;
             errno = EINVAL;
         } else {
-            sent = sendmmsg(s->fd, mm, (unsigned)k, MSG_DONTWAIT);
+            sent = io_udp_sendmmsg(s->fd, mm, (unsigned)k, MSG_DONTWAIT);
         }
         if (sent < 0) {
             if (errno == EINTR)

@@ -5,6 +5,7 @@
  * so that under a handshake storm the kernel still gives the I/O threads the
  * CPU they need for established connections. */
 #define _GNU_SOURCE
+#include "base/mem.h"
 #include "handoff/offload.h"
 
 #include "base/hist.h"
@@ -56,12 +57,12 @@ static int64_t now_ns(void)
 
 ho_home *ho_home_new(void)
 {
-    ho_home *h = calloc(1, sizeof(*h));
+    ho_home *h = ho_mem_calloc(1, sizeof(*h));
     if (h == NULL)
         return NULL;
     h->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (h->efd < 0) {
-        free(h);
+        ho_mem_free(h);
         return NULL;
     }
     pthread_mutex_init(&h->lock, NULL);
@@ -74,7 +75,7 @@ void ho_home_free(ho_home *h)
         return;
     close(h->efd);
     pthread_mutex_destroy(&h->lock);
-    free(h);
+    ho_mem_free(h);
 }
 
 int ho_home_fd(const ho_home *h) { return h->efd; }
@@ -164,20 +165,20 @@ static void *worker_main(void *arg)
 
 ho_pool *ho_pool_new(unsigned workers, int nice)
 {
-    ho_pool *p = calloc(1, sizeof(*p));
+    ho_pool *p = ho_mem_calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     p->nice = nice;
     p->nhist = workers + 1;
-    p->queue_hist = calloc(p->nhist, sizeof(*p->queue_hist));
+    p->queue_hist = ho_mem_calloc(p->nhist, sizeof(*p->queue_hist));
     if (p->queue_hist == NULL) {
         ho_pool_free(p);
         return NULL;
     }
     if (workers > 0) {
-        p->threads = calloc(workers, sizeof(*p->threads));
+        p->threads = ho_mem_calloc(workers, sizeof(*p->threads));
         if (p->threads == NULL) {
             ho_pool_free(p);
             return NULL;
@@ -205,11 +206,11 @@ void ho_pool_free(ho_pool *p)
     pthread_mutex_unlock(&p->lock);
     for (unsigned i = 0; i < p->nworkers; i++)
         pthread_join(p->threads[i], NULL);
-    free(p->threads);
-    free(p->queue_hist);
+    ho_mem_free(p->threads);
+    ho_mem_free(p->queue_hist);
     pthread_cond_destroy(&p->cond);
     pthread_mutex_destroy(&p->lock);
-    free(p);
+    ho_mem_free(p);
 }
 
 unsigned ho_pool_workers(const ho_pool *p) { return p->nworkers; }

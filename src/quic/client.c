@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "quic/conn_int.h"
 
 
@@ -58,11 +59,11 @@ static void on_retry(ho_quic_conn *c, const uint8_t *pkt, const ho_quic_header *
      * token was refused by the header parser.) */
     if (ho_quic_retry_verify(NULL, HO_QUIC_VERSION_1, c->odcid.data, c->odcid.len, pkt, hdr->packet_len) != HO_OK)
         goto drop;
-    uint8_t *tok = malloc(hdr->token_len);
+    uint8_t *tok = ho_mem_alloc(hdr->token_len);
     if (tok == NULL)
         goto drop;
     memcpy(tok, hdr->token, hdr->token_len);
-    free(c->retry_token);
+    ho_mem_free(c->retry_token);
     c->retry_token = tok;
     c->retry_token_len = hdr->token_len;
     c->retry_received = true;
@@ -165,7 +166,7 @@ int ho_quic_client_setup_tls(ho_quic_conn *c)
 
 void ho_quic_client_free(ho_quic_conn *c)
 {
-    free(c->retry_token);
+    ho_mem_free(c->retry_token);
     c->retry_token = NULL;
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "quic/conn_int.h"
 
 #define DEFAULT_IDLE_MS 30000
@@ -468,7 +469,7 @@ static ho_quic_conn *conn_new(const ho_quic_config *cfg, bool is_server, const h
 {
     if (cfg == NULL || cfg->tls == NULL || ho_tls_config_is_server(cfg->tls) != is_server)
         return NULL;
-    ho_quic_conn *c = calloc(1, sizeof(*c));
+    ho_quic_conn *c = ho_mem_calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
     c->cfg = *cfg;
@@ -624,7 +625,7 @@ void ho_quic_conn_free(ho_quic_conn *c)
         for (size_t i = 0; i < rs->len; i++) {
             const ho_quic_sent_packet *p = &rs->ring[(rs->head + i) & (rs->cap - 1)];
             if (p->frames != 0 && !(p->flags & (HO_QUIC_SENT_ACKED | HO_QUIC_SENT_LOST | HO_QUIC_SENT_DISCARDED)))
-                free((void *)p->frames);
+                ho_mem_free((void *)p->frames);
         }
     }
     ho_quic_recovery_free(&c->rec);
@@ -638,8 +639,8 @@ void ho_quic_conn_free(ho_quic_conn *c)
     ho_buf_free(&c->step.rest);
     ho_wipe(c->step.secrets, sizeof(c->step.secrets));
     ho_buf_free(&c->pkt);
-    free(c->rx_copy);
-    free(c);
+    ho_mem_free(c->rx_copy);
+    ho_mem_free(c);
 }
 
 /* ---- closing (RFC 9000 §10) ------------------------------------------------ */

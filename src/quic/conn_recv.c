@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "quic/conn_int.h"
 
 /* Received packet-number ranges kept per space (for ACK frames). */
@@ -345,7 +346,7 @@ static int conn_receive(ho_quic_conn *c, const uint8_t *dgram, size_t len, size_
     }
     c->rx_dgram_len = full_len;
     if (len > c->rx_copy_cap) {
-        uint8_t *p = realloc(c->rx_copy, len);
+        uint8_t *p = ho_mem_realloc(c->rx_copy, len);
         if (p == NULL)
             return HO_ERR_NOMEM;
         c->rx_copy = p;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "quic/conn_int.h"
 
 #define OUR_ACK_DELAY_EXPONENT HO_QUIC_TP_DEFAULT_ACK_DELAY_EXPONENT
@@ -25,7 +26,7 @@ static ho_quic_sent_record *record_alloc(ho_quic_conn *c)
     ho_quic_sent_record *r = c->free_records;
     if (r != NULL)
         c->free_records = r->next_free;
-    else if ((r = malloc(sizeof(*r))) == NULL)
+    else if ((r = ho_mem_alloc(sizeof(*r))) == NULL)
         return NULL;
     r->n = 0;
     r->next_free = NULL;
@@ -43,7 +44,7 @@ void ho_quic_conn_free_records(ho_quic_conn *c)
     while (c->free_records != NULL) {
         ho_quic_sent_record *r = c->free_records;
         c->free_records = r->next_free;
-        free(r);
+        ho_mem_free(r);
     }
 }
 
@@ -514,8 +515,13 @@ static int packet_finish(packet_builder *pb, size_t min_len, ho_quic_time now)
     if (pb->pmtu_probe)
         sp.flags |= HO_QUIC_SENT_PMTU_PROBE;
     ho_quic_ecn_on_packet_sent(c, pb->space, &sp);
-    if (ho_quic_recovery_on_packet_sent(&c->rec, pb->space, &sp, now) != HO_OK)
+    if (ho_quic_recovery_on_packet_sent(&c->rec, pb->space, &sp, now) != HO_OK) {
+        /* Untracked, its frames would never be retransmitted and its ACK
+         * would look like one for a packet never sent: out of memory is a
+         * connection error (INTERNAL_ERROR, RFC 9000 §20.1). */
         record_release(c, pb->rec);
+        ho_quic_conn_fail(c, HO_ERR_NOMEM, 0, now);
+    }
     s->next_pn++;
     c->stats.packets_sent++;
     if (pb->eliciting) {

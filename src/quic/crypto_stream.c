@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "quic/conn_int.h"
 
 /* ---- range sets -------------------------------------------------------- */
@@ -14,7 +15,7 @@ static int rangeset_insert_at(ho_quic_rangeset *s, size_t i, uint64_t start, uin
 {
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 8;
-        ho_quic_range *r = realloc(s->r, cap * sizeof(*r));
+        ho_quic_range *r = ho_mem_realloc(s->r, cap * sizeof(*r));
         if (r == NULL)
             return HO_ERR_NOMEM;
         s->r = r;
@@ -118,7 +119,7 @@ void ho_quic_rangeset_trim(ho_quic_rangeset *s, size_t max)
 
 void ho_quic_rangeset_free(ho_quic_rangeset *s)
 {
-    free(s->r);
+    ho_mem_free(s->r);
     memset(s, 0, sizeof(*s));
 }
 
@@ -137,10 +138,10 @@ static void release_refs(ho_quic_sendbuf *sb, size_t from, size_t to)
 void ho_quic_sendbuf_free(ho_quic_sendbuf *sb)
 {
     release_refs(sb, sb->seg_first, sb->nseg);
-    free(sb->segs);
+    ho_mem_free(sb->segs);
     sb->segs = NULL;
     sb->seg_first = sb->nseg = sb->seg_cap = 0;
-    free(sb->ring);
+    ho_mem_free(sb->ring);
     sb->ring = NULL;
     sb->cap = sb->head = 0;
     sb->ring_base = sb->ring_end = 0;
@@ -165,7 +166,7 @@ static int ring_grow(ho_quic_sendbuf *sb, size_t need)
             return HO_ERR_NOMEM;
         cap *= 2;
     }
-    uint8_t *r = malloc(cap);
+    uint8_t *r = ho_mem_alloc(cap);
     if (r == NULL)
         return HO_ERR_NOMEM;
     size_t live = (size_t)(sb->ring_end - sb->ring_base);
@@ -174,7 +175,7 @@ static int ring_grow(ho_quic_sendbuf *sb, size_t need)
         memcpy(r, sb->ring + sb->head, first);
         memcpy(r + first, sb->ring, live - first);
     }
-    free(sb->ring);
+    ho_mem_free(sb->ring);
     sb->ring = r;
     sb->cap = cap;
     sb->head = 0;
@@ -193,7 +194,7 @@ static int seg_reserve(ho_quic_sendbuf *sb)
         return HO_OK;
     }
     size_t cap = sb->seg_cap ? sb->seg_cap * 2 : 4;
-    ho_quic_sendseg *g = realloc(sb->segs, cap * sizeof(*g));
+    ho_quic_sendseg *g = ho_mem_realloc(sb->segs, cap * sizeof(*g));
     if (g == NULL)
         return HO_ERR_NOMEM;
     sb->segs = g;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <netinet/in.h>
 
+#include "base/mem.h"
 #include "handoff/quic.h"
 #include "handoff/crypto.h"
 #include "handoff/io.h" /* ho_offload_mode */
@@ -196,7 +197,7 @@ static ep_conn *table_find(const ho_quic_endpoint *ep, const cid_table *t, const
 static void table_grow(const ho_quic_endpoint *ep, cid_table *t)
 {
     size_t n = t->nbuckets * 2;
-    ep_entry **nb = calloc(n, sizeof(*nb));
+    ep_entry **nb = ho_mem_calloc(n, sizeof(*nb));
     if (nb == NULL)
         return; /* keep the longer chains */
     ep_entry **old = t->buckets;
@@ -211,14 +212,14 @@ static void table_grow(const ho_quic_endpoint *ep, cid_table *t)
             nb[b] = e;
         }
     }
-    free(old);
+    ho_mem_free(old);
 }
 
 static int table_add(const ho_quic_endpoint *ep, cid_table *t, const ho_quic_cid *cid, ep_conn *ec)
 {
     if (table_find(ep, t, cid->data, cid->len) != NULL)
         return HO_ERR_INVALID_ARG; /* a collision: refuse rather than misroute */
-    ep_entry *e = malloc(sizeof(*e));
+    ep_entry *e = ho_mem_alloc(sizeof(*e));
     if (e == NULL)
         return HO_ERR_NOMEM;
     e->cid = *cid;
@@ -237,7 +238,7 @@ static void table_del(const ho_quic_endpoint *ep, cid_table *t, const ho_quic_ci
         ep_entry *e = *pp;
         if (e->ec == ec && ho_quic_cid_eq(&e->cid, cid)) {
             *pp = e->next;
-            free(e);
+            ho_mem_free(e);
             t->nentries--;
             return;
         }
@@ -249,10 +250,10 @@ static void table_free(cid_table *t)
     for (size_t i = 0; t->buckets != NULL && i < t->nbuckets; i++) {
         for (ep_entry *e = t->buckets[i], *next; e != NULL; e = next) {
             next = e->next;
-            free(e);
+            ho_mem_free(e);
         }
     }
-    free(t->buckets);
+    ho_mem_free(t->buckets);
 }
 
 /* ---- the connections' CIDs and the peers' tokens (conn_int.h cid_hooks) -- */
@@ -304,7 +305,7 @@ ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg)
     ho_event_threshold(); /* reads HANDOFF_LOG once: endpoint events may come first */
     if (cfg == NULL || !cfg->conn.is_server || cfg->conn.tls == NULL || !ho_tls_config_is_server(cfg->conn.tls))
         return NULL;
-    ho_quic_endpoint *ep = calloc(1, sizeof(*ep));
+    ho_quic_endpoint *ep = ho_mem_calloc(1, sizeof(*ep));
     if (ep == NULL)
         return NULL;
     ep->cfg = *cfg;
@@ -326,13 +327,13 @@ ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg)
     if (ep->cfg.step_queue_max == 0)
         ep->cfg.step_queue_max = DEFAULT_STEP_QUEUE;
     if (ep->cfg.pool != NULL && ep->cfg.home == NULL) {
-        free(ep);
+        ho_mem_free(ep);
         return NULL;
     }
     ep->cids.nbuckets = ep->tokens.nbuckets = 64;
-    ep->cids.buckets = calloc(ep->cids.nbuckets, sizeof(*ep->cids.buckets));
-    ep->tokens.buckets = calloc(ep->tokens.nbuckets, sizeof(*ep->tokens.buckets));
-    ep->queue = calloc(QUEUE_MAX, sizeof(*ep->queue));
+    ep->cids.buckets = ho_mem_calloc(ep->cids.nbuckets, sizeof(*ep->cids.buckets));
+    ep->tokens.buckets = ho_mem_calloc(ep->tokens.nbuckets, sizeof(*ep->tokens.buckets));
+    ep->queue = ho_mem_calloc(QUEUE_MAX, sizeof(*ep->queue));
     /* Keys from the static secret (HKDF-Expand with distinct labels). */
     uint8_t tkey[16], tiv[HO_AEAD_IV_LEN];
     int rc = crypto_hkdf_expand(HO_HASH_SHA256, cfg->static_secret, "handoff quic token key", 22, tkey, sizeof(tkey));
@@ -424,7 +425,7 @@ static void heap_insert(ho_quic_endpoint *ep, ep_conn *ec)
         return; /* woken only by a datagram or the application */
     if (ep->hlen == ep->hcap) {
         size_t cap = ep->hcap ? 2 * ep->hcap : 64;
-        ep_conn **h = realloc(ep->heap, cap * sizeof(*h));
+        ep_conn **h = ho_mem_realloc(ep->heap, cap * sizeof(*h));
         if (h == NULL) {
             /* Without room in the heap it stays active: looked at every
              * tick, never lost. */
@@ -492,7 +493,7 @@ static void queue_clear(ep_conn *ec)
 {
     for (ep_dgram *d = ec->q_head, *next; d != NULL; d = next) {
         next = d->next;
-        free(d);
+        ho_mem_free(d);
     }
     ec->q_head = ec->q_tail = NULL;
     ec->qn = 0;
@@ -526,11 +527,11 @@ static void conn_release(ho_quic_endpoint *ep, ep_conn *ec)
     } else {
         if (s != NULL) { /* back, not finished: forget it */
             step_unlink(ep, s);
-            free(s);
+            ho_mem_free(s);
         }
         ho_quic_conn_free(ec->c);
     }
-    free(ec);
+    ho_mem_free(ec);
 }
 
 void ho_quic_endpoint_free(ho_quic_endpoint *ep)
@@ -547,15 +548,15 @@ void ho_quic_endpoint_free(ho_quic_endpoint *ep)
     }
     table_free(&ep->cids);
     table_free(&ep->tokens);
-    free(ep->queue);
-    free(ep->heap);
-    free(ep->scratch);
+    ho_mem_free(ep->queue);
+    ho_mem_free(ep->heap);
+    ho_mem_free(ep->scratch);
     ho_quic_keys_free(&ep->initial_rx);
     crypto_aead_free(ep->token_seal);
     crypto_aead_free(ep->token_open);
     crypto_aead_free(ep->retry_aead);
     ho_wipe(ep->reset_key, sizeof(ep->reset_key));
-    free(ep);
+    ho_mem_free(ep);
 }
 
 /* Frees the connection once it reached the closed state (after draining or
@@ -876,7 +877,7 @@ static void step_done(ho_job *job)
     if (s->ec == NULL) {
         /* The connection (or the whole endpoint) went while the step ran. */
         ho_quic_conn_free(s->c);
-        free(s);
+        ho_mem_free(s);
         return;
     }
     s->back = true;
@@ -928,7 +929,7 @@ static void conn_pump(ho_quic_endpoint *ep, ep_conn *ec, ho_quic_time now)
                 ho_quic_step_finish(c, now);
                 continue;
             }
-            ep_step *s = calloc(1, sizeof(*s));
+            ep_step *s = ho_mem_calloc(1, sizeof(*s));
             if (s == NULL) { /* no memory for the job: run it here */
                 ep->st.steps_inline++;
                 ho_quic_step_run(c);
@@ -963,7 +964,7 @@ static void conn_pump(ho_quic_endpoint *ep, ep_conn *ec, ho_quic_time now)
         ec->qn--;
         ep->st.step_queue_ns += (uint64_t)(now > d->at ? now - d->at : 0);
         ho_quic_conn_receive(c, d->data, d->len, &d->path, now);
-        free(d);
+        ho_mem_free(d);
     }
 }
 
@@ -972,7 +973,7 @@ static void conn_pump(ho_quic_endpoint *ep, ep_conn *ec, ho_quic_time now)
 static void conn_enqueue(ho_quic_endpoint *ep, ep_conn *ec, const uint8_t *dgram, size_t len,
                          const ho_quic_path *path, ho_quic_time now)
 {
-    ep_dgram *d = ec->qn < ep->cfg.step_queue_max ? malloc(sizeof(*d) + len) : NULL;
+    ep_dgram *d = ec->qn < ep->cfg.step_queue_max ? ho_mem_alloc(sizeof(*d) + len) : NULL;
     if (d == NULL) {
         ep->st.step_queue_overflows++;
         ep->st.datagrams_dropped++;
@@ -1021,7 +1022,7 @@ static void steps_back(ho_quic_endpoint *ep, ho_quic_time now)
             ep->back_tail = NULL;
         ep_conn *ec = s->ec;
         ep->st.step_out_ns += (uint64_t)(now > s->submitted ? now - s->submitted : 0);
-        free(s);
+        ho_mem_free(s);
         ec->step = NULL;
         activate(ep, ec);
         ho_quic_step_finish(ec->c, now);
@@ -1057,7 +1058,7 @@ static ep_conn *accept_conn(ho_quic_endpoint *ep, const ho_quic_header *hdr, con
                                               hdr->scid.len, path, now);
     if (c == NULL)
         return NULL;
-    ep_conn *ec = calloc(1, sizeof(*ec));
+    ep_conn *ec = ho_mem_calloc(1, sizeof(*ec));
     if (ec == NULL) {
         ho_quic_conn_free(c);
         return NULL;
@@ -1073,7 +1074,7 @@ static ep_conn *accept_conn(ho_quic_endpoint *ep, const ho_quic_header *hdr, con
     ec->keys[1] = hdr->dcid;
     if (table_add(ep, &ep->cids, &ec->keys[0], ec) != HO_OK) {
         ho_quic_conn_free(c);
-        free(ec);
+        ho_mem_free(ec);
         return NULL;
     }
     ec->nkeys = 1;
@@ -1104,12 +1105,12 @@ static bool initial_authentic(ho_quic_endpoint *ep, const uint8_t *dgram, const 
 {
     if (ep->scratch_cap < hdr->packet_len) {
         size_t cap = hdr->packet_len < PKT_MAX ? PKT_MAX : hdr->packet_len;
-        uint8_t *p = malloc(cap);
+        uint8_t *p = ho_mem_alloc(cap);
         if (p == NULL) {
             ep->st.datagrams_dropped++;
             return false;
         }
-        free(ep->scratch);
+        ho_mem_free(ep->scratch);
         ep->scratch = p;
         ep->scratch_cap = cap;
     }

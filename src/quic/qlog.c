@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/mem.h"
 #include "handoff/quic.h"
 
 #define QLOG_BUF (64u << 10)
@@ -129,12 +130,12 @@ static qlog_conn *conn_open(const ho_event *ev)
     for (size_t i = 0; i < n; i++)
         snprintf(hex + 2 * i, sizeof(hex) - 2 * i, "%02x", ev->odcid[i]);
     snprintf(name, sizeof(name), "%s/%s_%s.sqlog", qlog_dir, n ? hex : "none", ev->role ? ev->role : "unknown");
-    qlog_conn *q = malloc(sizeof(*q));
+    qlog_conn *q = ho_mem_alloc(sizeof(*q));
     if (q == NULL)
         return NULL;
     q->fd = open(name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (q->fd < 0) {
-        free(q);
+        ho_mem_free(q);
         return NULL;
     }
     q->failed = false;
@@ -439,7 +440,7 @@ static void qlog_subscriber(void *ctx, const ho_event *ev)
     if (freed) {
         flush(q);
         close(q->fd);
-        free(q);
+        ho_mem_free(q);
         *ev->slot = NULL;
     }
 }

@@ -1,6 +1,7 @@
 /* QUIC loss detection, RFC 9002 §6 and Appendix A (pseudo-code followed
  * function by function; names in comments are the Appendix's). See
  * recovery.h for the storage and its costs. */
+#include "base/mem.h"
 #include "quic/recovery.h"
 
 #include <stdlib.h>
@@ -21,12 +22,12 @@ static int ring_push(ho_quic_recovery_space *sp, const ho_quic_sent_packet *pkt)
         size_t cap = sp->cap ? sp->cap * 2 : INITIAL_RING_CAP;
         if (cap > SIZE_MAX / sizeof(*sp->ring))
             return HO_ERR_NOMEM;
-        ho_quic_sent_packet *ring = malloc(cap * sizeof(*ring));
+        ho_quic_sent_packet *ring = ho_mem_alloc(cap * sizeof(*ring));
         if (ring == NULL)
             return HO_ERR_NOMEM;
         for (size_t i = 0; i < sp->len; i++)
             ring[i] = *ring_at(sp, i);
-        free(sp->ring);
+        ho_mem_free(sp->ring);
         sp->ring = ring;
         sp->cap = cap;
         sp->head = 0;
@@ -110,8 +111,8 @@ void ho_quic_recovery_init(ho_quic_recovery *r, bool is_server, ho_quic_cc *cc,
 void ho_quic_recovery_free(ho_quic_recovery *r)
 {
     for (int s = 0; s < HO_QUIC_PN_SPACE_COUNT; s++)
-        free(r->spaces[s].ring);
-    free(r->scratch);
+        ho_mem_free(r->spaces[s].ring);
+    ho_mem_free(r->scratch);
     memset(r, 0, sizeof(*r));
     r->timer = HO_QUIC_TIME_NEVER;
 }
@@ -468,7 +469,7 @@ static int reserve_scratch(ho_quic_recovery *r, size_t n)
     size_t cap = r->scratch_cap ? r->scratch_cap : 64;
     while (cap < n)
         cap *= 2;
-    ho_quic_cc_packet *s = realloc(r->scratch, cap * sizeof(*s));
+    ho_quic_cc_packet *s = ho_mem_realloc(r->scratch, cap * sizeof(*s));
     if (s == NULL)
         return HO_ERR_NOMEM;
     r->scratch = s;
@@ -661,7 +662,7 @@ int ho_quic_recovery_discard_space(ho_quic_recovery *r, ho_quic_pn_space space, 
     if (r->cc != NULL)
         ho_quic_cc_on_discarded(r->cc, bytes);
     space_reset(sp);
-    free(sp->ring);
+    ho_mem_free(sp->ring);
     sp->ring = NULL;
     sp->cap = 0;
     sp->discarded = true;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "quic/conn_int.h"
 
 ho_quic_stream *ho_quic_stream_find(ho_quic_conn *c, uint64_t id)
@@ -29,13 +30,13 @@ static ho_quic_stream *stream_new(ho_quic_conn *c, uint64_t id)
 {
     if (c->nstreams == c->cap_streams) {
         size_t cap = c->cap_streams ? c->cap_streams * 2 : 16;
-        ho_quic_stream **v = realloc(c->streams, cap * sizeof(*v));
+        ho_quic_stream **v = ho_mem_realloc(c->streams, cap * sizeof(*v));
         if (v == NULL)
             return NULL;
         c->streams = v;
         c->cap_streams = cap;
     }
-    ho_quic_stream *s = calloc(1, sizeof(*s));
+    ho_quic_stream *s = ho_mem_calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
     s->id = id;
@@ -52,14 +53,14 @@ static void stream_destroy(ho_quic_stream *s)
 {
     ho_quic_sendbuf_free(&s->tx);
     ho_quic_recvbuf_free(&s->rx);
-    free(s);
+    ho_mem_free(s);
 }
 
 void ho_quic_streams_free(ho_quic_conn *c)
 {
     for (size_t i = 0; i < c->nstreams; i++)
         stream_destroy(c->streams[i]);
-    free(c->streams);
+    ho_mem_free(c->streams);
     c->streams = NULL;
     c->nstreams = c->cap_streams = 0;
 }

@@ -1,4 +1,5 @@
 /* Configuration objects, the suite table and wire-value names. */
+#include "base/mem.h"
 #include "tls_int.h"
 
 #include <stdlib.h>
@@ -21,7 +22,7 @@ const ho_tls_suite *ho_tls_suite_by_id(uint16_t id)
 
 ho_tls_config *ho_tls_config_new(bool is_server)
 {
-    ho_tls_config *cfg = calloc(1, sizeof(*cfg));
+    ho_tls_config *cfg = ho_mem_calloc(1, sizeof(*cfg));
     if (cfg == NULL)
         return NULL;
     cfg->is_server = is_server;
@@ -56,7 +57,7 @@ void ho_tls_config_free(ho_tls_config *cfg)
     ho_trust_store_free(cfg->trust);
     pthread_mutex_destroy(&cfg->lock);
     ho_wipe(cfg, sizeof(*cfg));
-    free(cfg);
+    ho_mem_free(cfg);
 }
 
 bool ho_tls_config_is_server(const ho_tls_config *cfg) { return cfg->is_server; }

@@ -137,5 +137,5 @@ int tls_ext_run_hooks(ho_tls *tls, uint8_t msg_type, const struct ext_seen *seen
         if (rc != HO_OK)
             return rc;
     }
-    return HO_OK;
+    return exts != NULL && exts->failed ? HO_ERR_NOMEM : HO_OK;
 }

@@ -1,6 +1,7 @@
 /* The handshake driver: the declarative table per role, message framing
  * and reassembly, the transcript, secret installation and events. Handlers
  * live in client.c and server.c; each returns a typed status. */
+#include "base/mem.h"
 #include "tls_int.h"
 
 #include <stdio.h>
@@ -429,7 +430,7 @@ int ho_tls_key_update(ho_tls *tls, bool request_peer_update, ho_tls_out *out)
 
 ho_tls *ho_tls_new(ho_tls_config *cfg, const char *server_name)
 {
-    ho_tls *tls = calloc(1, sizeof(*tls));
+    ho_tls *tls = ho_mem_calloc(1, sizeof(*tls));
     if (tls == NULL)
         return NULL;
     tls->cfg = cfg;
@@ -437,10 +438,10 @@ ho_tls *ho_tls_new(ho_tls_config *cfg, const char *server_name)
     tls->state = tls->is_server ? ST_S_WAIT_CH : ST_C_START;
     ho_buf_init(&tls->msg);
     ho_buf_init(&tls->transcript_raw);
-    if ((!tls->is_server && (tls->client = calloc(1, sizeof(*tls->client))) == NULL) ||
-        (server_name != NULL && (tls->server_name = strdup(server_name)) == NULL)) {
-        free(tls->client);
-        free(tls);
+    if ((!tls->is_server && (tls->client = ho_mem_calloc(1, sizeof(*tls->client))) == NULL) ||
+        (server_name != NULL && (tls->server_name = ho_mem_strdup(server_name)) == NULL)) {
+        ho_mem_free(tls->client);
+        ho_mem_free(tls);
         return NULL;
     }
     return tls;
@@ -457,14 +458,14 @@ void ho_tls_free(ho_tls *tls)
         crypto_kex_free(tls->client->kex);
         tls_session_clear(&tls->client->offered);
         ho_wipe(tls->client, sizeof(*tls->client));
-        free(tls->client);
+        ho_mem_free(tls->client);
     }
     ho_cert_chain_free(&tls->peer_chain);
-    free(tls->alpn);
-    free(tls->server_name);
+    ho_mem_free(tls->alpn);
+    ho_mem_free(tls->server_name);
     tls_ks_wipe(&tls->ks);
     ho_wipe(tls, sizeof(*tls));
-    free(tls);
+    ho_mem_free(tls);
 }
 
 void ho_tls_set_secret_cb(ho_tls *tls, ho_tls_secret_fn fn, void *ctx)
@@ -494,12 +495,12 @@ int ho_tls_set_config(ho_tls *tls, ho_tls_config *cfg)
 
 int tls_set_alpn(ho_tls *tls, const uint8_t *name, size_t len)
 {
-    char *a = malloc(len + 1);
+    char *a = ho_mem_alloc(len + 1);
     if (a == NULL)
         return HO_ERR_NOMEM;
     memcpy(a, name, len);
     a[len] = '\0';
-    free(tls->alpn);
+    ho_mem_free(tls->alpn);
     tls->alpn = a;
     return HO_OK;
 }

@@ -10,6 +10,7 @@
  * take effect. A new write key first flushes the handshake bytes the engine
  * queued before it under the old key: that is what puts ServerHello in the
  * clear and a KeyUpdate under the key it replaces. */
+#include "base/mem.h"
 #include "handoff/tls.h"
 #include "tls_int.h"
 
@@ -243,12 +244,12 @@ fail:
 
 ho_tls_conn *ho_tls_conn_new(ho_tls_config *cfg, const char *server_name)
 {
-    ho_tls_conn *c = calloc(1, sizeof(*c));
+    ho_tls_conn *c = ho_mem_calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
     c->tls = ho_tls_new(cfg, server_name);
     if (c->tls == NULL) {
-        free(c);
+        ho_mem_free(c);
         return NULL;
     }
     ho_tls_out_init(&c->hs_out);
@@ -273,7 +274,7 @@ void ho_tls_conn_free(ho_tls_conn *c)
     crypto_aead_free(c->read.aead);
     crypto_aead_free(c->write.aead);
     ho_wipe(c, sizeof(*c));
-    free(c);
+    ho_mem_free(c);
 }
 
 ho_tls *ho_tls_conn_tls(ho_tls_conn *c) { return c->tls; }
@@ -309,8 +310,11 @@ static int conn_fail(ho_tls_conn *c, int err)
     /* Handshake bytes of a failed step are never sent. */
     for (int e = 0; e < HO_EPOCH_COUNT; e++)
         ho_buf_consume(&c->hs_out.send[e], c->hs_out.send[e].len);
-    if (ho_err_is_alert(err) && !c->closed) {
-        uint8_t desc = ho_err_alert(err);
+    /* RFC 8446 §6.2: a local failure unrelated to the peer (memory, the
+     * crypto library) is reported as internal_error. */
+    bool local = err == HO_ERR_NOMEM || err == HO_ERR_INTERNAL || err == HO_ERR_CRYPTO;
+    if ((ho_err_is_alert(err) || local) && !c->closed) {
+        uint8_t desc = local ? HO_ALERT_INTERNAL_ERROR : ho_err_alert(err);
         /* RFC 8446 §6: alerts other than close_notify/user_canceled are fatal. */
         const uint8_t alert[2] = {ALERT_LEVEL_FATAL, desc};
         if (seal_record(c, CONTENT_ALERT, alert, sizeof(alert)) == HO_OK)

@@ -1,5 +1,6 @@
 /* Server handlers: the ClientHello (which builds the whole first flight, or
  * a HelloRetryRequest) and the client's Finished (which issues tickets). */
+#include "base/mem.h"
 #include "tls_int.h"
 
 #include "quic/transport_error.h" /* HO_ERR_QUIC, which ho_tls_handle passes to QUIC as it is */
@@ -545,7 +546,7 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
         tls->early_offered = ch.has_early;
     if (!second && (rc = call_client_hello_cb(tls, &ch)) != HO_OK)
         return tls_fail(tls, rc, "client hello callback");
-    if (!second && ch.has_sni && (tls->server_name = strdup(ch.server_name)) == NULL)
+    if (!second && ch.has_sni && (tls->server_name = ho_mem_strdup(ch.server_name)) == NULL)
         return tls_fail(tls, HO_ERR_NOMEM, "server name");
 
     /* Cipher suite: ours first (§4.1.1). After HRR it must stay (§4.1.4). */

@@ -1,5 +1,6 @@
 /* Session tickets: the server seals session state under a rotating key
  * (AES-256-GCM, key id in the clear); the client keeps an opaque blob. */
+#include "base/mem.h"
 #include "tls_int.h"
 
 #include <stdlib.h>
@@ -48,7 +49,7 @@ int tls_session_decode(const uint8_t *p, size_t len, struct session *s)
     memcpy(s->alpn, alpn.p, alpn.len);
     memcpy(s->server_name, sni.p, sni.len);
     if (ticket.len > 0) {
-        if ((s->ticket = malloc(ticket.len)) == NULL)
+        if ((s->ticket = ho_mem_alloc(ticket.len)) == NULL)
             return HO_ERR_NOMEM;
         memcpy(s->ticket, ticket.p, ticket.len);
         s->ticket_len = ticket.len;
@@ -58,7 +59,7 @@ int tls_session_decode(const uint8_t *p, size_t len, struct session *s)
 
 void tls_session_clear(struct session *s)
 {
-    free(s->ticket);
+    ho_mem_free(s->ticket);
     ho_wipe(s, sizeof(*s));
 }
 
@@ -130,7 +131,7 @@ int tls_ticket_open(ho_tls_config *cfg, int64_t now_ms, const uint8_t *ticket, s
     const uint8_t *nonce = ticket + sizeof(key.id);
     const uint8_t *ct = nonce + TICKET_NONCE;
     size_t ct_len = len - sizeof(key.id) - TICKET_NONCE;
-    uint8_t *plain = malloc(ct_len);
+    uint8_t *plain = ho_mem_alloc(ct_len);
     crypto_aead *aead = crypto_aead_new(HO_AEAD_AES_256_GCM, false, key.key, nonce);
     int rc = plain == NULL || aead == NULL ? HO_ERR_NOMEM : HO_OK;
     if (rc == HO_OK)
@@ -144,7 +145,7 @@ int tls_ticket_open(ho_tls_config *cfg, int64_t now_ms, const uint8_t *ticket, s
     }
     if (plain != NULL) {
         ho_wipe(plain, ct_len);
-        free(plain);
+        ho_mem_free(plain);
     }
     crypto_aead_free(aead);
     ho_wipe(&key, sizeof(key));
