@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Graceful stop answers what was received (issue 12, item 4). 50 keep-alive clients per port
+# (TLS and plaintext) each get one response, then send one more request; once all 50 have
+# sent it, the server gets SIGTERM. Every client must get its answer (200, with
+# Connection: close, RFC 9112 §9.6) and then an orderly close.
+#  - held: the last request is queued behind a static file larger than the server's socket
+#    send buffer can grow, which the client does not read until the stop has begun: the
+#    server's output is pending, so it has not read the request when the signal comes; it
+#    must read and answer it once the file is out. Deterministic.
+#  - idle: the last request follows a completed response; the server may or may not have
+#    read it when the signal comes: it must be answered either way (Connection: close when
+#    it was read after the signal).
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/e2e.bash"
+
+need_tools python3 pgrep
+need_arena
+
+N=50
+# The held file: larger than the most a socket's send buffer holds (tcp_wmem's maximum).
+STATIC=$T/static
+mkdir -p "$STATIC"
+cp "$ARENA"/static/* "$STATIC"/
+WMAX=$(awk '{print $3}' /proc/sys/net/ipv4/tcp_wmem)
+head -c $((WMAX + 2 * 1024 * 1024)) /dev/zero >"$STATIC/big.bin"
+BIG=/static/big.bin
+
+# ready_all DIR: up to 60 s for DIR/ready.0 .. DIR/ready.(N-1).
+ready_all() {
+    local _ n
+    for _ in $(seq 600); do
+        n=$(find "$1" -name 'ready.*' | wc -l)
+        [ "$n" -ge "$N" ] && return 0
+        sleep 0.1
+    done
+    say "    only $n of $N clients ready"
+    return 1
+}
+
+# stopped_listening PORT...: up to 30 s until no socket listens on any PORT (every I/O thread
+# has begun its stop: it closes its listeners first).
+stopped_listening() {
+    local _ p up
+    for _ in $(seq 300); do
+        up=0
+        for p; do listening "$p" && up=1; done
+        [ "$up" = 0 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# round MODE: one server, N clients on the TLS port and N on the plaintext port, SIGTERM.
+round() {
+    local mode=$1 held=() p1 p2
+    [ "$mode" = held ] && held=(--held "$BIG")
+    mkdir -p "$T/$mode.tls" "$T/$mode.plain"
+    if ! serve3 "$mode" --static "$STATIC" --dataset "$ARENA/dataset.json" --no-h3; then
+        fail "$mode: start handoff serve"
+        return
+    fi
+    rawhttp stopclients --port "$HTTPS_PORT" --tls --conns "$N" --dir "$T/$mode.tls" "${held[@]}" \
+        >"$T/$mode.tls.out" 2>&1 &
+    p1=$!
+    rawhttp stopclients --port "$HTTP_PORT" --conns "$N" --dir "$T/$mode.plain" "${held[@]}" \
+        >"$T/$mode.plain.out" 2>&1 &
+    p2=$!
+    if ready_all "$T/$mode.tls" && ready_all "$T/$mode.plain"; then
+        pass "$mode: $N TLS and $N plaintext clients sent their last request"
+    else
+        fail "$mode: clients not ready"
+        show "$T/$mode.tls.out" "$T/$mode.plain.out"
+    fi
+    kill -TERM "$SRV_PID"
+    # The held clients read on only once the server has begun its stop.
+    if stopped_listening "$HTTPS_PORT" "$HTTP_PORT"; then
+        : >"$T/$mode.tls/go"
+        : >"$T/$mode.plain/go"
+    else
+        fail "$mode: the server still listens after SIGTERM"
+    fi
+    stop_server 30
+    wait "$p1" "$p2"
+    if [ "$SRV_EXIT" = 0 ]; then
+        pass "$mode: server exited 0 after SIGTERM"
+    else
+        fail "$mode: server exit status after SIGTERM: $SRV_EXIT (expected 0)"
+        show "$SRV_LOG"
+    fi
+    check_not "$mode: no sanitizer report in the server log" "$SRV_LOG" \
+        "ERROR: AddressSanitizer" "ERROR: LeakSanitizer" "runtime error:"
+    if [ "$mode" = held ]; then
+        check "held: TLS: $N answered, last response Connection: close, close_notify" \
+            "$T/held.tls.out" "answered=$N conn_close=$N clean_end=$N"
+        check "held: plaintext: $N answered, last response Connection: close, FIN" \
+            "$T/held.plain.out" "answered=$N conn_close=$N clean_end=$N"
+    else
+        # A request read before the signal is answered as usual (keep-alive), then the
+        # connection closes in order; one read after it says Connection: close.
+        check "idle: TLS: $N answered, then close_notify" "$T/idle.tls.out" "answered=$N " "clean_end=$N"
+        check "idle: plaintext: $N answered, then FIN" "$T/idle.plain.out" "answered=$N " "clean_end=$N"
+        say "    idle: answered after the signal (Connection: close): TLS $(grep -o 'conn_close=[0-9]*' \
+            "$T/idle.tls.out"), plaintext $(grep -o 'conn_close=[0-9]*' "$T/idle.plain.out")"
+    fi
+}
+
+round held
+round idle
+
+finish
