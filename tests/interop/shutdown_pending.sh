@@ -13,7 +13,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/e2e.bash"
 
-need_tools python3 pgrep
+need_tools python3 pgrep gtlsclient cmp
 need_arena
 
 N=50
@@ -104,7 +104,72 @@ round() {
     fi
 }
 
+# HTTP/3 (RFC 9114 §5.2): gtlsclient downloads H3N large files on one connection; once the
+# bodies are flowing it is frozen (SIGSTOP, so the stop surely comes mid-transfer), the server
+# gets SIGTERM, and once the server has begun its stop the client resumes. The server must send
+# GOAWAY, finish every stream below it and only then close (H3_NO_ERROR): every file arrives
+# complete.
+H3N=8
+H3SIZE=$((8 * 1024 * 1024))
+round_h3() {
+    local i urls=() cpid total got
+    for i in $(seq "$H3N"); do
+        head -c "$H3SIZE" /dev/urandom >"$STATIC/h3-$i.bin"
+    done
+    if ! serve3 h3 --static "$STATIC" --dataset "$ARENA/dataset.json"; then
+        fail "h3: start handoff serve"
+        return
+    fi
+    for i in $(seq "$H3N"); do urls+=("https://127.0.0.1:$HTTPS_PORT/static/h3-$i.bin"); done
+    mkdir -p "$T/h3.dl"
+    timeout 120 gtlsclient -q --exit-on-all-streams-close --download="$T/h3.dl" 127.0.0.1 "$HTTPS_PORT" \
+        "${urls[@]}" >"$T/h3.client.log" 2>&1 &
+    cpid=$!
+    total=$((H3N * H3SIZE))
+    # Bounded poll (up to 30 s) for the first body bytes.
+    for _ in $(seq 1500); do
+        got=$(cat "$T"/h3.dl/* 2>/dev/null | wc -c)
+        [ "$got" -gt 0 ] && break
+        sleep 0.02
+    done
+    kill -STOP "$cpid"
+    got=$(cat "$T"/h3.dl/* 2>/dev/null | wc -c)
+    if [ "$got" -gt 0 ] && [ "$got" -lt "$total" ]; then
+        pass "h3: transfer in progress when the server is stopped ($got of $total bytes)"
+    else
+        fail "h3: expected a transfer in progress, got $got of $total bytes"
+    fi
+    kill -TERM "$SRV_PID"
+    if ! stopped_listening "$TLS_PORT" "$HTTP_PORT"; then
+        fail "h3: the server still listens after SIGTERM"
+    fi
+    kill -CONT "$cpid"
+    stop_server 30
+    wait "$cpid"
+    i=$?
+    if [ "$SRV_EXIT" = 0 ]; then
+        pass "h3: server exited 0 after SIGTERM"
+    else
+        fail "h3: server exit status after SIGTERM: $SRV_EXIT (expected 0)"
+        show "$SRV_LOG"
+    fi
+    got=0
+    for f in $(seq "$H3N"); do
+        if cmp -s "$STATIC/h3-$f.bin" "$T/h3.dl/h3-$f.bin"; then got=$((got + 1)); fi
+    done
+    if [ "$got" = "$H3N" ] && [ "$i" = 0 ]; then
+        pass "h3: all $H3N responses complete across the stop (gtlsclient exit 0)"
+    else
+        fail "h3: $got of $H3N files complete, gtlsclient exit $i"
+        ls -l "$T/h3.dl" >&2
+        show "$T/h3.client.log" "$SRV_LOG"
+    fi
+    check_not "h3: no sanitizer report in the server log" "$SRV_LOG" \
+        "ERROR: AddressSanitizer" "ERROR: LeakSanitizer" "runtime error:"
+}
+
 round held
 round idle
+round_h3
 
 finish
