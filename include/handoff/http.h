@@ -425,6 +425,10 @@ typedef struct ho_h3_fetch_info {
     bool closed, close_is_app, close_by_peer;
     uint64_t close_code;
     char close_reason[64];
+    /* The server sent GOAWAY (RFC 9114 §5.2): requests not yet sent then
+     * were not sent (their response stays status 0, not complete). */
+    bool goaway;
+    uint64_t goaway_id;
 } ho_h3_fetch_info;
 /* HO_OK with *out filled (out->body owned by the caller: ho_buf_free);
  * HO_ERR_CLOSED when the stream was reset (out->reset_code) or the peer

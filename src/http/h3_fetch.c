@@ -290,6 +290,10 @@ out:
     }
 done:
     fill_info(c, initiated, info);
+    if (info != NULL && st.h3 != NULL && ho_h3_goaway_received(st.h3)) {
+        info->goaway = true;
+        info->goaway_id = ho_h3_goaway_id(st.h3);
+    }
     ho_quic_pump_free(pump);
     ho_h3_free(st.h3);
     ho_quic_conn_free(c);
