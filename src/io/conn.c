@@ -820,27 +820,30 @@ static void conn_io(void *ctx, uint32_t events)
  * what is already there (up to STOP_READ_MAX bytes), then the application
  * runs on it as on any input: every complete request is answered, the last
  * response says Connection: close (RFC 9112 §9.6) and the connection closes
- * once it is written. Returns the result for conn_after_input and sets *eof
- * when the peer has closed its side; *got counts the bytes taken. Returns
- * HO_ERR_IO (nothing to pass on) when the connection had to be closed. */
-static int stop_read_pass(ho_conn *c, size_t *got, bool *eof)
+ * once it is written. Sets *err (the result for conn_after_input), *eof when
+ * the peer has closed its side, and *got to the bytes taken. Returns false
+ * when the connection had to be closed (it is gone). */
+static bool stop_read_pass(ho_conn *c, size_t *got, bool *eof, int *err)
 {
     *got = 0;
     *eof = false;
+    *err = HO_OK;
     while (*got < STOP_READ_MAX) {
         if (c->ktls) {
             ssize_t n = ho_ktls_recv(c->fd, c->tls, ho_tls_conn_app_in(c->tls));
             if (n == HO_ERR_WOULD_BLOCK)
-                return HO_OK;
+                return true;
             if (n == HO_ERR_CLOSED) {
                 *eof = true;
-                return HO_OK;
+                return true;
             }
             if (n < 0) {
-                if (ho_tls_conn_out(c->tls)->len > 0)
-                    return (int)n; /* an alert is queued: send it, close */
+                if (ho_tls_conn_out(c->tls)->len > 0) {
+                    *err = (int)n; /* an alert is queued: send it, close */
+                    return true;
+                }
                 io_conn_close_now(c);
-                return HO_ERR_IO;
+                return false;
             }
             *got += (size_t)n + 1; /* a control record counts too */
             continue;
@@ -848,30 +851,30 @@ static int stop_read_pass(ho_conn *c, size_t *got, bool *eof)
         ssize_t n = recv(c->fd, c->t->rbuf, READ_CHUNK, 0);
         if (n == 0) {
             *eof = true;
-            return HO_OK;
+            return true;
         }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN)
-                return HO_OK;
+                return true;
             io_conn_close_now(c);
-            return HO_ERR_IO;
+            return false;
         }
         *got += (size_t)n;
         if (c->tls != NULL) {
-            int err = ho_tls_conn_receive(c->tls, c->t->rbuf, (size_t)n);
-            if (err != HO_OK)
-                return err;
+            *err = ho_tls_conn_receive(c->tls, c->t->rbuf, (size_t)n);
+            if (*err != HO_OK)
+                return true;
         } else {
             ho_put_bytes(&c->in_plain, c->t->rbuf, (size_t)n);
             if (c->in_plain.failed) {
                 io_conn_close_now(c);
-                return HO_ERR_IO;
+                return false;
             }
         }
     }
-    return HO_OK;
+    return true;
 }
 
 /* Whether an open connection owes its peer nothing: no request being
@@ -899,8 +902,8 @@ static bool stop_open(ho_conn *c)
     }
     size_t got;
     bool eof;
-    int err = stop_read_pass(c, &got, &eof);
-    if (err == HO_ERR_IO)
+    int err;
+    if (!stop_read_pass(c, &got, &eof, &err))
         return false; /* closed */
     if (err == HO_OK && got == 0) {
         if (!eof)
