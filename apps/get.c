@@ -73,7 +73,8 @@ void get_usage(FILE *f)
             "                   --h3: initiate N (default 1) QUIC key updates (RFC 9001 §6)\n"
             "                   once the handshake is confirmed, then 3 PTOs after each answer\n"
             "  -v, --verbose    print suite, group, alpn, resumed, hrr (and key-update) to stderr;\n"
-            "                   --h3: suite, resumed, retry, version negotiation, key updates\n"
+            "                   --h3: suite, resumed, retry, version negotiation, key updates,\n"
+            "                   the server's GOAWAY stream ID (RFC 9114 §5.2)\n"
             "  -i, --include    write the status line and headers too\n"
             "  -H, --header 'NAME: VALUE'  add a request header field (repeatable, up to 32;\n"
             "                   the name is sent in lowercase)\n"
@@ -470,6 +471,10 @@ static void print_h3_info(const ho_h3_fetch_info *in)
     fprintf(stderr, "quic-version: 0x%08x\n", in->version);
     fprintf(stderr, "key-updates-initiated: %llu\n", (unsigned long long)in->key_updates_initiated);
     fprintf(stderr, "key-updates: %llu\n", (unsigned long long)in->key_updates);
+    if (in->goaway)
+        fprintf(stderr, "goaway: %llu\n", (unsigned long long)in->goaway_id);
+    else
+        fprintf(stderr, "goaway: none\n");
     fprintf(stderr, "packets: sent %llu received %llu lost %llu\n", (unsigned long long)in->stats.packets_sent,
             (unsigned long long)in->stats.packets_received, (unsigned long long)in->stats.packets_lost);
     const ho_quic_conn_stats *q = &in->stats;
@@ -571,6 +576,8 @@ static int fetch_h3(const get_options *o, ho_tls_config *cfg, session_sink *sink
     err = ho_h3_fetch_many(&fo, paths, (size_t)o->nurls, resp, &info);
     if (o->verbose)
         print_h3_info(&info);
+    if (o->verbose && err == HO_ERR_CLOSED && info.closed)
+        print_close(&info);
     if (err != HO_OK && err != HO_ERR_CLOSED) {
         if (err == HO_ERR_TIMEOUT)
             fprintf(stderr, "handoff: HTTP/3 fetch: timed out%s\n",
@@ -595,7 +602,9 @@ static int fetch_h3(const get_options *o, ho_tls_config *cfg, session_sink *sink
             fprintf(stderr, "handoff: %s: HTTP/3 status %d, %llu body bytes%s\n", o->urls[i], r->status,
                     (unsigned long long)(stream ? hs.bytes : r->body.len), r->reset ? " (stream reset)" : "");
         if (r->reset || !r->complete) {
-            if (r->reset)
+            if (!r->reset && r->status == 0 && r->body.len == 0 && info.goaway)
+                fprintf(stderr, "handoff: %s: not requested: the server is shutting down (GOAWAY)\n", o->urls[i]);
+            else if (r->reset)
                 fprintf(stderr, "handoff: %s: the stream was reset (code 0x%llx)\n", o->urls[i],
                         (unsigned long long)r->reset_code);
             else

@@ -3,7 +3,8 @@
  * HttpArena routes: /baseline2, /json byte-equal to a direct router
  * dispatch, /static with brotli, 404, 20 concurrent requests, a 200 kB file
  * under 10% loss, malformed requests reset with H3_MESSAGE_ERROR while the
- * connection keeps serving, GOAWAY and H3_NO_ERROR close, a critical stream
+ * connection keeps serving, GOAWAY and H3_NO_ERROR close (also with requests
+ * in flight: those below the GOAWAY ID finish, a later one is rejected), a critical stream
  * closed (H3_CLOSED_CRITICAL_STREAM). Then our client against ngtcp2's
  * gtlsserver over loopback UDP (a missing peer is a failure). */
 #define _GNU_SOURCE
@@ -491,6 +492,77 @@ static bool got_some(sim *s, void *arg)
     return r->body.len > 0 || r->complete;
 }
 
+static bool both_started(sim *s, void *arg)
+{
+    (void)s;
+    ho_h3_response **r = arg;
+    return r[0]->status != 0 && r[1]->status != 0;
+}
+
+static bool settled(sim *s, void *arg)
+{
+    (void)arg;
+    return ho_h3_active_streams(s->h3[1]) == 0 && ho_quic_conn_send_settled(s->p.conn[QP_SERVER]);
+}
+
+/* A graceful stop with requests in flight (RFC 9114 §5.2): the server's
+ * GOAWAY names the first stream it will not process; the two requests
+ * below it are answered in full, one the client sent before the GOAWAY
+ * reached it is refused with H3_REQUEST_REJECTED, and the client opens no
+ * new one. The connection then closes with H3_NO_ERROR, nothing lost. */
+static void test_goaway_in_flight(void)
+{
+    sim s;
+    if (!start(&s, 0, 11))
+        return;
+    ho_h3_response *r[3] = {NULL, NULL, NULL};
+    CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/static/vendor.js", NULL, &r[0]), HO_OK);
+    CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/static/app.js", NULL, &r[1]), HO_OK);
+    if (r[0] == NULL || r[1] == NULL) {
+        sim_free(&s);
+        return;
+    }
+    CHECK(run(&s, both_started, r, HO_QUIC_SEC(5)));
+    /* Still in flight (the bodies may all be queued in QUIC already). */
+    CHECK(!r[0]->complete && !r[1]->complete);
+    CHECK(!ho_quic_conn_send_settled(s.p.conn[QP_SERVER]));
+    CHECK_EQ(ho_h3_shutdown(s.h3[1]), HO_OK);
+    /* Sent before the GOAWAY arrives: on a stream at or above its ID. */
+    CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/baseline2?a=1&b=2", NULL, &r[2]), HO_OK);
+    CHECK(!ho_h3_goaway_received(s.h3[0]));
+    resp_set rs = {.r = {r[0], r[1], r[2]}, .n = 3};
+    CHECK(run(&s, all_done, &rs, HO_QUIC_SEC(20)));
+    CHECK(ho_h3_goaway_received(s.h3[0]));
+    /* §5.2: the first client-initiated bidirectional stream not processed:
+     * the two requests were on streams 0 and 4, the refused one on 8. */
+    CHECK_EQ(ho_h3_goaway_id(s.h3[0]), 8);
+    CHECK_EQ(r[0]->stream_id, 0);
+    CHECK_EQ(r[1]->stream_id, 4);
+    if (r[2] != NULL) {
+        CHECK_EQ(r[2]->stream_id, 8);
+        CHECK(r[2]->reset);
+        CHECK_EQ(r[2]->reset_code, HO_H3_REQUEST_REJECTED);
+        CHECK_EQ(r[2]->status, 0);
+    }
+    CHECK(r[0]->complete && r[0]->status == 200 && r[0]->body.len == 307200);
+    CHECK(r[1]->complete && r[1]->status == 200 && r[1]->body.len == 204800);
+    CHECK_EQ(ho_h3_requests_served(s.h3[1]), 2);
+    /* No new request after the GOAWAY. */
+    ho_h3_response *late = NULL;
+    CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/baseline2?a=1&b=1", NULL, &late), HO_ERR_CLOSED);
+    /* What the server's stop waits for (src/io/quic_server.c): no request
+     * in progress and everything it sent acknowledged. */
+    CHECK(run(&s, settled, NULL, HO_QUIC_SEC(5)));
+    CHECK_EQ(ho_h3_error(s.h3[0]), 0);
+    CHECK_EQ(ho_h3_error(s.h3[1]), 0);
+    ho_quic_conn_close(s.p.conn[QP_SERVER], HO_H3_NO_ERROR, "shutdown", s.p.now);
+    run(&s, NULL, NULL, HO_QUIC_SEC(5));
+    bool is_app = false, by_peer = false;
+    CHECK_EQ(ho_quic_conn_close_code(s.p.conn[QP_CLIENT], &is_app, &by_peer), HO_H3_NO_ERROR);
+    CHECK(is_app && by_peer);
+    sim_free(&s);
+}
+
 /* RFC 9114 §4.1.1: the client abandons a large response mid-way: the server
  * stops sending (STOP_SENDING answered with RESET_STREAM), forgets the
  * stream, and the connection keeps serving. */
@@ -900,6 +972,7 @@ int main(void)
     RUN(test_static_by_reference);
     RUN(test_malformed);
     RUN(test_cancel);
+    RUN(test_goaway_in_flight);
     RUN(test_critical_stream);
     RUN(test_frame_errors);
     RUN(test_field_section_limit);

@@ -335,6 +335,10 @@ HO_API int ho_h3_shutdown(ho_h3_conn *h);
 HO_API size_t ho_h3_active_streams(const ho_h3_conn *h);
 /* Client: whether the peer sent GOAWAY. */
 HO_API bool ho_h3_goaway_received(const ho_h3_conn *h);
+/* Client: the stream ID of the peer's (last) GOAWAY: requests on streams
+ * at or above it were not processed and may be retried on another
+ * connection (RFC 9114 §5.2). UINT64_MAX when none came. */
+HO_API uint64_t ho_h3_goaway_id(const ho_h3_conn *h);
 /* Server: requests answered through the router so far. */
 HO_API uint64_t ho_h3_requests_served(const ho_h3_conn *h);
 
@@ -421,6 +425,10 @@ typedef struct ho_h3_fetch_info {
     bool closed, close_is_app, close_by_peer;
     uint64_t close_code;
     char close_reason[64];
+    /* The server sent GOAWAY (RFC 9114 §5.2): requests not yet sent then
+     * were not sent (their response stays status 0, not complete). */
+    bool goaway;
+    uint64_t goaway_id;
 } ho_h3_fetch_info;
 /* HO_OK with *out filled (out->body owned by the caller: ho_buf_free);
  * HO_ERR_CLOSED when the stream was reset (out->reset_code) or the peer

@@ -364,6 +364,14 @@ typedef struct ho_quic_handler {
     void (*on_close)(void *app, ho_quic_conn *c);
     /* Application error code of the CONNECTION_CLOSE sent at a stop. */
     uint64_t shutdown_code;
+    /* Optional graceful stop. on_stop: the server stops; take no new
+     * requests (HTTP/3: GOAWAY) and return true to finish those in
+     * progress, false to close at once. busy: whether requests are still
+     * in progress. The server closes the connection (shutdown_code) once
+     * busy is false and everything sent was acknowledged, or at the end of
+     * the stop's grace (ho_server_opts.shutdown_grace_ms). */
+    bool (*on_stop)(void *app, ho_quic_conn *c);
+    bool (*busy)(const void *app);
 } ho_quic_handler;
 
 typedef struct ho_quic_listen_spec {

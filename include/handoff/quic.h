@@ -373,6 +373,9 @@ HO_API int ho_quic_stream_read(ho_quic_conn *c, uint64_t id, void *buf, size_t c
 HO_API int ho_quic_stream_reset(ho_quic_conn *c, uint64_t id, uint64_t app_error);
 /* STOP_SENDING for the receive side (§19.5). */
 HO_API int ho_quic_stream_stop_sending(ho_quic_conn *c, uint64_t id, uint64_t app_error);
+/* Whether everything written to every stream (data, FIN, RESET_STREAM)
+ * has been acknowledged: closing the connection now loses nothing sent. */
+HO_API bool ho_quic_conn_send_settled(const ho_quic_conn *c);
 
 /* ---- server connection ID layout (src/quic/cid.c) --------------------
  *

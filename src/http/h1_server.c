@@ -87,6 +87,16 @@ static bool worth_parsing(ho_conn *c, const ho_buf *in, const ho_http_limits *li
     return memchr(in->data + n, '\n', in->len - n) != NULL;
 }
 
+/* Whether another complete request follows at off (pipelined). */
+static bool next_complete(const ho_buf *in, size_t off, const ho_http_limits *lim)
+{
+    if (off >= in->len)
+        return false;
+    ho_http_request next;
+    size_t used = 0;
+    return ho_http1_parse(in->data + off, in->len - off, lim, &next, &used) == HO_HTTP_COMPLETE;
+}
+
 static int h1_on_data(void *ctx, ho_conn *c, ho_buf *in)
 {
     const ho_h1_service *svc = ctx;
@@ -133,8 +143,10 @@ static int h1_on_data(void *ctx, ho_conn *c, ho_buf *in)
         sc->body.failed = false;
         ho_http_response_reset(&resp, &sc->body);
         ho_router_dispatch(svc->router, &req, &resp);
-        /* RFC 9112 §9.6: a server about to close says so in the response. */
-        close = !req.keep_alive || ho_conn_closing(c);
+        /* RFC 9112 §9.6: a server about to close says so in the response.
+         * At a graceful stop every complete request already received is
+         * answered: only the last one says Connection: close. */
+        close = !req.keep_alive || (ho_conn_closing(c) && !next_complete(in, off + used, &svc->limits));
         size_t body_len;
         const uint8_t *body = ho_http_response_body(&resp, &body_len);
         if (resp.static_body != NULL && body_len >= REF_MIN && !req.head) {

@@ -85,6 +85,7 @@ struct ho_h3_conn {
     size_t active;
     uint64_t error;
     bool goaway;
+    uint64_t goaway_id; /* client: the ID in the peer's GOAWAY */
     uint64_t served;
     ho_quic_time now;
     ho_h3_response **resps;
@@ -511,9 +512,10 @@ static int cb_reset_stream(nghttp3_conn *conn, int64_t id, uint64_t code, void *
 
 static int cb_shutdown(nghttp3_conn *conn, int64_t id, void *ud)
 {
-    (void)conn, (void)id;
+    (void)conn;
     ho_h3_conn *h = ud;
     h->goaway = true;
+    h->goaway_id = (uint64_t)id;
     return 0;
 }
 
@@ -915,13 +917,17 @@ int ho_h3_flush(ho_h3_conn *h, ho_quic_time now)
 uint64_t ho_h3_error(const ho_h3_conn *h) { return h->error; }
 size_t ho_h3_active_streams(const ho_h3_conn *h) { return h->active; }
 bool ho_h3_goaway_received(const ho_h3_conn *h) { return h->goaway; }
+uint64_t ho_h3_goaway_id(const ho_h3_conn *h) { return h->goaway ? h->goaway_id : UINT64_MAX; }
 uint64_t ho_h3_requests_served(const ho_h3_conn *h) { return h->served; }
 
 int ho_h3_shutdown(ho_h3_conn *h)
 {
     /* RFC 9114 §5.2: GOAWAY carries the first request stream ID the server
-     * will not process; nghttp3 computes it from the streams it accepted. */
-    if (h->router == NULL || !h->bound)
+     * will not process; nghttp3 computes it from the streams it accepted
+     * (the highest client bidirectional stream seen, plus 4). Requests on
+     * streams at or above it are then refused with H3_REQUEST_REJECTED
+     * (STOP_SENDING and RESET_STREAM, §4.1.1); those below are served. */
+    if (h == NULL || h->router == NULL || !h->bound || h->error != 0)
         return HO_ERR_INVALID_ARG;
     int rv = nghttp3_conn_shutdown(h->h3);
     return rv == 0 ? HO_OK : HO_ERR_INTERNAL;

@@ -214,10 +214,15 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
     size_t next = 0; /* the next request to submit */
     rc = HO_ERR_TIMEOUT; /* unless set below */
     while (ho_now_ns() < deadline && !ho_quic_conn_is_closed(c)) {
-        while (next < n && ho_quic_conn_handshake_done(c)) {
+        /* RFC 9114 §5.2: after the server's GOAWAY no new request is
+         * opened; those already sent below its ID are finished (on streams
+         * at or above it the server resets them with H3_REQUEST_REJECTED). */
+        while (next < n && ho_quic_conn_handshake_done(c) && !ho_h3_goaway_received(st.h3)) {
             int e = fetch_request(st.h3, o, authority, paths[next], &r[next]);
             if (e == HO_ERR_WOULD_BLOCK)
                 break; /* the stream limit: again when MAX_STREAMS came */
+            if (e == HO_ERR_CLOSED && ho_h3_goaway_received(st.h3))
+                break;
             if (e != HO_OK) {
                 rc = e;
                 goto out;
@@ -238,7 +243,9 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
          * three PTOs passed (RFC 9001 §6.1, §6.5). */
         if (initiated < o->key_updates && ho_quic_conn_key_update(c, ho_now_ns()) == HO_OK)
             initiated++;
-        if (!closing && all_done(r, n)) {
+        /* After a GOAWAY, only the requests already sent are awaited. */
+        size_t awaited = ho_h3_goaway_received(st.h3) ? next : n;
+        if (!closing && all_done(r, awaited)) {
             bool want_ticket = o->on_session != NULL && !st.got_session;
             if (want_ticket && linger_until == HO_QUIC_TIME_NEVER)
                 linger_until = ho_now_ns() + 1000000000;
@@ -266,11 +273,11 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
         failed |= r[i]->body_failed;
     if (failed) {
         rc = HO_ERR_IO; /* the body sink refused */
-    } else if (all_done(r, n)) {
+    } else if (all_done(r, ho_h3_goaway_received(st.h3) ? next : n)) {
         rc = HO_OK;
         for (size_t i = 0; i < n; i++)
-            if (r[i]->reset)
-                rc = HO_ERR_CLOSED;
+            if (r[i] == NULL || r[i]->reset)
+                rc = HO_ERR_CLOSED; /* not sent (GOAWAY) or refused */
     } else if (ho_quic_conn_is_closing(c) || ho_quic_conn_is_closed(c)) {
         rc = ho_quic_conn_error(c) != HO_OK ? ho_quic_conn_error(c) : HO_ERR_CLOSED;
     }
@@ -284,6 +291,10 @@ out:
     }
 done:
     fill_info(c, initiated, info);
+    if (info != NULL && st.h3 != NULL && ho_h3_goaway_received(st.h3)) {
+        info->goaway = true;
+        info->goaway_id = ho_h3_goaway_id(st.h3);
+    }
     ho_quic_pump_free(pump);
     ho_h3_free(st.h3);
     ho_quic_conn_free(c);

@@ -46,6 +46,19 @@ static void h3_close(void *app, ho_quic_conn *c)
     ho_h3_free(app);
 }
 
+/* RFC 9114 §5.2: at a stop the server sends GOAWAY with the first request
+ * stream ID it will not process; the requests below it are answered, those
+ * on later streams are refused with H3_REQUEST_REJECTED (nghttp3), and the
+ * connection closes with H3_NO_ERROR once the last response is delivered.
+ * A connection whose control stream is not open yet closes at once. */
+static bool h3_stop(void *app, ho_quic_conn *c)
+{
+    (void)c;
+    return ho_h3_shutdown(app) == HO_OK;
+}
+
+static bool h3_busy(const void *app) { return ho_h3_active_streams(app) > 0; }
+
 const ho_quic_handler ho_h3_handler = {
     .on_accept = h3_accept,
     .stream_readable = h3_readable,
@@ -55,4 +68,6 @@ const ho_quic_handler ho_h3_handler = {
     .requests = h3_requests,
     .on_close = h3_close,
     .shutdown_code = HO_H3_NO_ERROR,
+    .on_stop = h3_stop,
+    .busy = h3_busy,
 };

@@ -21,8 +21,9 @@
 #include <unistd.h>
 
 static void conn_io(void *ctx, uint32_t events);
-static void conn_after_input(ho_conn *c, int err);
+static bool conn_after_input(ho_conn *c, int err);
 static size_t pending_out(const ho_conn *c);
+static bool stop_open(ho_conn *c);
 
 static int64_t wall_ms(void)
 {
@@ -477,28 +478,6 @@ static bool start_closing(ho_conn *c)
     return finish_writing(c);
 }
 
-void io_conn_begin_shutdown(ho_conn *c)
-{
-    switch (c->state) {
-    case CONN_OFFLOADED:
-        c->close_when_done = true;
-        break;
-    case CONN_HANDSHAKE:
-        io_conn_close_now(c);
-        break;
-    case CONN_OPEN:
-        /* A request being received or answered finishes first
-         * (ho_conn_request_done marks it to close after its response). */
-        if (c->request_pending || c->in_handler)
-            c->close_after_write = true;
-        else
-            start_closing(c);
-        break;
-    default:
-        break;
-    }
-}
-
 /* ---- kTLS ------------------------------------------------------------ */
 
 /* Returns false if the connection had to be closed. */
@@ -565,7 +544,15 @@ static void job_done(ho_job *job)
         return;
     }
     t->now_ms = ho_now_ms();
-    conn_after_input(c, c->job_err);
+    if (!conn_after_input(c, c->job_err))
+        return;
+    /* Stopped while the step was out: the handshake may have finished
+     * with a request in the same flight; it is answered, or the
+     * connection closes (io_conn_begin_shutdown). */
+    if (c->stop_when_done) {
+        c->stop_when_done = false;
+        io_conn_begin_shutdown(c);
+    }
 }
 
 /* Whether this handshake step goes to the pool. */
@@ -641,13 +628,19 @@ static bool after_flush(ho_conn *c, int ferr)
         io_conn_close_now(c);
         return false;
     }
+    if (c->stop_read && !c->held) {
+        /* Stopped while output was pending: now that it is out, what
+         * arrived meanwhile is answered, or the connection closes. */
+        c->stop_read = false;
+        return stop_open(c);
+    }
     return true;
 }
 
 /* After bytes went into the engine/record layer (inline or back from a
  * worker): report failures, notice the end of the handshake, run the
- * application, write. */
-static void conn_after_input(ho_conn *c, int err)
+ * application, write. Returns false when the connection is gone. */
+static bool conn_after_input(ho_conn *c, int err)
 {
     io_thread *t = c->t;
     if (err != HO_OK) {
@@ -660,8 +653,7 @@ static void conn_after_input(ho_conn *c, int err)
         c->ref_len = 0;
         if (err == HO_ERR_CLOSED && c->tls != NULL)
             (void)ho_tls_conn_close(c->tls);
-        finish_writing(c);
-        return;
+        return finish_writing(c);
     }
     if (c->state == CONN_HANDSHAKE && ho_tls_conn_handshake_done(c->tls)) {
         c->state = CONN_OPEN;
@@ -674,18 +666,18 @@ static void conn_after_input(ho_conn *c, int err)
     run_handler(c);
     if (c->state == CONN_HANDSHAKE || c->state == CONN_OFFLOADED) {
         flush(c); /* the server flight */
-        return;
+        return true;
     }
     int ferr = pump(c);
     if (ferr != HO_OK && ferr != HO_ERR_WOULD_BLOCK) {
         io_conn_close_now(c);
-        return;
+        return false;
     }
     /* Tickets and responses sealed in userspace are out: the kernel can
      * take over the records now. */
     if (ferr == HO_OK && !c->ktls_decided && c->tls != NULL && !ktls_decide(c))
-        return;
-    (void)after_flush(c, ferr);
+        return false;
+    return after_flush(c, ferr);
 }
 
 /* The peer will send nothing more. Whatever we still owe it is written,
@@ -826,6 +818,146 @@ static void conn_io(void *ctx, uint32_t events)
         read_ktls(c);
     else
         read_tls(c);
+}
+
+/* ---- graceful stop ------------------------------------------------- */
+
+/* At a graceful stop, an open connection with nothing in progress may still
+ * have a request on its way: in the socket's receive buffer (or the kernel's
+ * TLS records), or in the engine's buffers. One non-blocking read pass takes
+ * what is already there (up to STOP_READ_MAX bytes), then the application
+ * runs on it as on any input: every complete request is answered, the last
+ * response says Connection: close (RFC 9112 §9.6) and the connection closes
+ * once it is written. Sets *err (the result for conn_after_input), *eof when
+ * the peer has closed its side, and *got to the bytes taken. Returns false
+ * when the connection had to be closed (it is gone). */
+static bool stop_read_pass(ho_conn *c, size_t *got, bool *eof, int *err)
+{
+    *got = 0;
+    *eof = false;
+    *err = HO_OK;
+    while (*got < STOP_READ_MAX) {
+        if (c->ktls) {
+            ssize_t n = ho_ktls_recv(c->fd, c->tls, ho_tls_conn_app_in(c->tls));
+            if (n == HO_ERR_WOULD_BLOCK)
+                return true;
+            if (n == HO_ERR_CLOSED) {
+                *eof = true;
+                return true;
+            }
+            if (n < 0) {
+                if (ho_tls_conn_out(c->tls)->len > 0) {
+                    *err = (int)n; /* an alert is queued: send it, close */
+                    return true;
+                }
+                io_conn_close_now(c);
+                return false;
+            }
+            *got += (size_t)n + 1; /* a control record counts too */
+            continue;
+        }
+        ssize_t n = recv(c->fd, c->t->rbuf, READ_CHUNK, 0);
+        if (n == 0) {
+            *eof = true;
+            return true;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                return true;
+            io_conn_close_now(c);
+            return false;
+        }
+        *got += (size_t)n;
+        if (c->tls != NULL) {
+            *err = ho_tls_conn_receive(c->tls, c->t->rbuf, (size_t)n);
+            if (*err != HO_OK)
+                return true;
+        } else {
+            ho_put_bytes(&c->in_plain, c->t->rbuf, (size_t)n);
+            if (c->in_plain.failed) {
+                io_conn_close_now(c);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* Whether an open connection owes its peer nothing: no request being
+ * received or answered, no output queued, no input held back. */
+static bool conn_idle(ho_conn *c)
+{
+    return !c->request_pending && !c->in_handler && !c->held && pending_out(c) == 0 && conn_in(c)->len == 0;
+}
+
+/* The stop reaches an open connection (or one that was busy is done).
+ * Returns false when the connection is gone. */
+static bool stop_open(ho_conn *c)
+{
+    /* A request being received or answered finishes first
+     * (ho_conn_request_done marks it to close after its response). */
+    if (c->request_pending || c->in_handler) {
+        c->close_after_write = true;
+        return true;
+    }
+    /* Output pending (a response being written, requests held behind
+     * it): after_flush comes back here once it is out. */
+    if (!conn_idle(c)) {
+        c->stop_read = true;
+        return true;
+    }
+    size_t got;
+    bool eof;
+    int err;
+    if (!stop_read_pass(c, &got, &eof, &err))
+        return false; /* closed */
+    if (err == HO_OK && got == 0) {
+        if (!eof)
+            return start_closing(c); /* nothing pending: close_notify/FIN now */
+        io_conn_close_now(c);
+        return false;
+    }
+    /* Requests that were already here are answered (with Connection:
+     * close, as t->stopping is set). */
+    if (!conn_after_input(c, err))
+        return false;
+    if (c->state != CONN_OPEN)
+        return true;
+    if (eof) {
+        peer_eof(c); /* answers what it asked, then closes */
+        return true;
+    }
+    /* Whatever came was no request (a TLS control record): nothing owed,
+     * close now. A partial request waits for its end (request timeout,
+     * stop grace). */
+    if (conn_idle(c))
+        return start_closing(c);
+    if (!c->request_pending)
+        c->stop_read = true;
+    else
+        c->close_after_write = true;
+    return true;
+}
+
+void io_conn_begin_shutdown(ho_conn *c)
+{
+    switch (c->state) {
+    case CONN_OFFLOADED:
+        /* A handshake step on a worker: when it comes back, the
+         * connection is stopped like the others (job_done). */
+        c->stop_when_done = true;
+        break;
+    case CONN_HANDSHAKE:
+        io_conn_close_now(c);
+        break;
+    case CONN_OPEN:
+        (void)stop_open(c);
+        break;
+    default:
+        break;
+    }
 }
 
 /* ---- giving memory back ------------------------------------------------ */

@@ -72,7 +72,9 @@ struct quic_thread {
     size_t fwd_len;
     int fwd_fd;                    /* eventfd: readable while items wait */
     bool stopping;
-    int64_t stop_deadline_ms;
+    bool all_closed;               /* every connection was told to close */
+    int64_t close_deadline_ms;     /* requests in progress end here */
+    int64_t stop_deadline_ms;      /* the thread may leave from here */
     quic_stats stats;
 };
 
@@ -144,6 +146,8 @@ typedef struct conn_slot {
     bool handshake_counted;
     int64_t accepted_ns;
     uint64_t key_updates_counted, migrations_counted, validated_counted;
+    bool stop_seen;  /* the stop reached it (on_stop called, or closed) */
+    bool finishing;  /* stopping gracefully: closes once not busy */
 } conn_slot;
 
 static conn_slot *slot_of(ho_quic_conn *c) { return ho_quic_conn_get_user(c); }
@@ -373,6 +377,68 @@ static void close_conn(void *ctx, ho_quic_conn *c)
     ho_quic_conn_close(c, handler_of(q)->shutdown_code, "shutdown", ho_now_ns());
 }
 
+/* ---- graceful stop -------------------------------------------------------- */
+
+typedef struct stop_walk {
+    quic_thread *q;
+    bool deadline; /* the grace is over: close whatever is left */
+    size_t left;   /* connections still finishing */
+} stop_walk;
+
+/* The stop reaches a connection (at the stop, or, for one accepted later,
+ * at the next tick): the handler may finish what is in progress (HTTP/3:
+ * GOAWAY, RFC 9114 §5.2), otherwise it closes now. */
+static void stop_conn(quic_thread *q, ho_quic_conn *c, conn_slot *slot)
+{
+    const ho_quic_handler *h = handler_of(q);
+    slot->stop_seen = true;
+    if (slot->app != NULL && h->on_stop != NULL && h->busy != NULL && !ho_quic_conn_is_closing(c) &&
+        h->on_stop(slot->app, c)) {
+        slot->finishing = true;
+        if (h->flush != NULL)
+            h->flush(slot->app, c, ho_now_ns()); /* the GOAWAY goes out now */
+        return;
+    }
+    close_conn(q, c);
+}
+
+/* A finishing connection closes (H3_NO_ERROR) once nothing is in progress
+ * and all it sent was acknowledged (closing earlier would drop the last
+ * responses still in flight), or when the grace is over. */
+static void stop_check(void *ctx, ho_quic_conn *c)
+{
+    stop_walk *w = ctx;
+    conn_slot *slot = slot_of(c);
+    if (slot == NULL || ho_quic_conn_is_closing(c) || ho_quic_conn_is_closed(c))
+        return;
+    if (!slot->stop_seen && !w->deadline)
+        stop_conn(w->q, c, slot);
+    if (slot->finishing && !w->deadline &&
+        (handler_of(w->q)->busy(slot->app) || !ho_quic_conn_send_settled(c))) {
+        w->left++;
+        return;
+    }
+    slot->finishing = false;
+    if (!ho_quic_conn_is_closing(c))
+        close_conn(w->q, c);
+}
+
+static void stop_tick(quic_thread *q)
+{
+    if (q->all_closed)
+        return;
+    stop_walk w = {.q = q, .deadline = ho_now_ms() >= q->close_deadline_ms};
+    ho_quic_endpoint_foreach(q->ep, stop_check, &w);
+    if (w.left == 0) {
+        /* Every CONNECTION_CLOSE goes out at this tick; the thread may
+         * leave once they are (or the closing periods ended). */
+        q->all_closed = true;
+        int64_t end = ho_now_ms() + STOP_GRACE_MS;
+        if (end < q->stop_deadline_ms)
+            q->stop_deadline_ms = end;
+    }
+}
+
 static void snapshot_stats(quic_thread *q)
 {
     ho_quic_endpoint_stats es;
@@ -410,6 +476,8 @@ int64_t io_quic_thread_tick(io_thread *t)
         return -1;
     ho_quic_endpoint_handle_timeout(q->ep, ho_now_ns());
     ho_quic_endpoint_foreach_active(q->ep, flush_conn, q);
+    if (q->stopping)
+        stop_tick(q);
     ho_quic_endpoint_out out = {.buf = q->txbuf, .cap = TX_BUF};
     while (ho_quic_endpoint_send(q->ep, &out, ho_now_ns()) > 0) {
         /* A full socket buffer drops the batch: QUIC's loss recovery
@@ -425,9 +493,12 @@ int64_t io_quic_thread_tick(io_thread *t)
     if (next != HO_QUIC_TIME_NEVER)
         wait = next <= now ? 0 : (int64_t)((next - now) / 1000000 + 1);
     if (q->stopping) {
-        /* Wake at the end of the grace, when the thread may leave. */
-        int64_t left = q->stop_deadline_ms - ho_now_ms();
-        if (left > 0 && (wait < 0 || left < wait))
+        /* Wake when the requests' grace ends, and when the thread may
+         * leave. */
+        int64_t left = (q->all_closed ? q->stop_deadline_ms : q->close_deadline_ms) - ho_now_ms();
+        if (left < 0)
+            left = 0;
+        if (wait < 0 || left < wait)
             wait = left;
     }
     return wait;
@@ -439,10 +510,15 @@ void io_quic_thread_begin_stop(io_thread *t)
     if (q == NULL || q->stopping)
         return;
     q->stopping = true;
-    q->stop_deadline_ms = ho_now_ms() + STOP_GRACE_MS;
-    /* Every connection closes with the handler's code (HTTP/3:
-     * H3_NO_ERROR); the CONNECTION_CLOSE goes out at the next tick. */
-    ho_quic_endpoint_foreach(q->ep, close_conn, q);
+    /* Requests in progress get the server's grace, less the time for the
+     * CONNECTION_CLOSEs to go out. */
+    int64_t now = ho_now_ms(), grace = (int64_t)t->server->opt.shutdown_grace_ms;
+    q->close_deadline_ms = now + (grace > 2 * STOP_GRACE_MS ? grace - STOP_GRACE_MS : STOP_GRACE_MS);
+    q->stop_deadline_ms = q->close_deadline_ms + STOP_GRACE_MS;
+    /* Each connection finishes what it was asked (handler's on_stop) or
+     * closes with the handler's code (HTTP/3: H3_NO_ERROR); a
+     * CONNECTION_CLOSE goes out at the next tick. */
+    stop_tick(q);
 }
 
 bool io_quic_thread_done(const io_thread *t)

@@ -25,6 +25,7 @@ enum {
      * this long. Level-triggered epoll would otherwise report the pending
      * connection again at once, and the thread would spin. */
     ACCEPT_BACKOFF_MS = 100,
+    STOP_READ_MAX = 256 * 1024, /* read at a stop before answering */
 };
 
 typedef enum {
@@ -89,7 +90,9 @@ struct ho_conn {
     uint32_t events;      /* epoll interest registered */
     bool request_pending;
     bool close_after_write;
-    bool close_when_done; /* a timeout or stop hit while offloaded */
+    bool close_when_done; /* a timeout hit while offloaded */
+    bool stop_when_done;  /* the server stopped while offloaded */
+    bool stop_read;       /* stopped with output pending: read once it is out */
     bool in_handler;
     bool sent_progress;   /* a send moved bytes since the timer was armed */
     bool send_clock;      /* the timer is on send_q (output pending) */

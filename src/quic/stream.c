@@ -388,6 +388,21 @@ int ho_quic_stream_stop_sending(ho_quic_conn *c, uint64_t id, uint64_t app_error
     return HO_OK;
 }
 
+bool ho_quic_conn_send_settled(const ho_quic_conn *c)
+{
+    for (size_t i = 0; i < c->nstreams; i++) {
+        const ho_quic_stream *s = c->streams[i];
+        if (!s->has_send || s->reset_acked)
+            continue;
+        if (s->reset_pending || s->reset_sent)
+            return false; /* RESET_STREAM not yet acknowledged */
+        const ho_quic_sendbuf *tx = &s->tx;
+        if (tx->base < tx->end || (tx->fin && !tx->fin_acked))
+            return false;
+    }
+    return true;
+}
+
 void ho_quic_streams_requeue_for_probe(ho_quic_conn *c, uint64_t budget)
 {
     /* A probe carrying data the peer may be missing repairs a tail loss at

@@ -19,6 +19,18 @@
       N keep-alive TLS connections issuing GET PATH back to back until F (--stop) exists
       (at most --max seconds). Creates --ready once every connection has been answered once.
       Prints: requests=N errors=N reconnects=N, then one line per distinct error.
+  e2e_http.py stopclients --port P [--tls] --conns N --dir D [--held PATH] [--max S]
+      N keep-alive connections in one process, for the graceful-stop test. Each sends GET /,
+      reads its response, then sends its last request and creates D/ready.I; it then reads
+      until the server ends the connection. Plain mode: the last request is GET /. With
+      --held PATH: it first sends GET PATH (a large static file) with a small receive buffer
+      and, once that response's head has arrived, GET / behind it, so the server cannot read
+      the last request (its output is pending); it reads nothing more until D/go exists.
+      Prints one line per client that did not get everything, then
+          answered=N conn_close=N clean_end=N
+      answered   clients whose every response came, complete, with status 200
+      conn_close clients whose last response says Connection: close
+      clean_end  clients whose connection then ended in order (close_notify; FIN on TCP)
 """
 import argparse
 import os
@@ -212,6 +224,110 @@ def cmd_keepalive(a):
         print("  error x%d: %s" % (n, what))
 
 
+class Responses:
+    """Responses parsed as the bytes come (Content-Length framing); bodies are counted, not
+    kept. heads: (status, lower-case head) per response seen; done: how many are complete."""
+
+    def __init__(self):
+        self.buf = bytearray()
+        self.body_left = 0
+        self.heads = []
+        self.done = 0
+
+    def feed(self, chunk):
+        self.buf.extend(chunk)
+        while True:
+            if self.body_left:
+                n = min(self.body_left, len(self.buf))
+                del self.buf[:n]
+                self.body_left -= n
+                if self.body_left:
+                    return
+                self.done += 1
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buf[:end].decode("latin-1")
+            del self.buf[: end + 4]
+            parts = head.split("\r\n")[0].split(" ")
+            status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+            length = 0
+            for line in head.split("\r\n")[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value.strip())
+            self.heads.append((status, head.lower()))
+            self.body_left = length
+            if not length:
+                self.done += 1
+
+
+def stop_client(a, idx, results):
+    deadline = time.monotonic() + a.max
+    r = Responses()
+    want = 3 if a.held else 2
+    end = None
+
+    def recv_until(cond):
+        while not cond():
+            chunk = s.recv(65536)
+            if not chunk:
+                raise OSError("closed early")
+            r.feed(chunk)
+
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if a.held:
+            # A small window: the server cannot hand the whole file to the kernel, so its
+            # output stays pending and it does not read the request queued behind it.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.settimeout(a.max)
+        s.connect(("127.0.0.1", a.port))
+        if a.tls:
+            s = tls_context().wrap_socket(s, server_hostname="localhost", suppress_ragged_eofs=False)
+        get = lambda path: ("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path).encode()
+        s.sendall(get("/"))
+        recv_until(lambda: r.done >= 1)
+        if a.held:
+            s.sendall(get(a.held))
+            recv_until(lambda: len(r.heads) >= 2)
+        s.sendall(get("/"))
+        open(os.path.join(a.dir, "ready.%d" % idx), "w").close()
+        if a.held:
+            go = os.path.join(a.dir, "go")
+            while not os.path.exists(go):
+                if time.monotonic() > deadline:
+                    raise OSError("no go file")
+                time.sleep(0.01)
+        end = read_until_end(s, deadline, r.feed)
+        s.close()
+    except (OSError, ssl.SSLError) as e:
+        end = "error:%s" % str(e).replace(" ", "_")
+    results[idx] = ([h for h in r.heads[: r.done]], end, want)
+
+
+def cmd_stopclients(a):
+    results = {}
+    threads = [threading.Thread(target=stop_client, args=(a, i, results)) for i in range(a.conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    answered = conn_close = clean = 0
+    for i in range(a.conns):
+        resps, end, want = results.get(i, ([], "none", 0))
+        ok = len(resps) == want and all(st == 200 for st, _ in resps)
+        closing = bool(resps) and "\r\nconnection: close" in resps[-1][1]
+        clean_end = end in ("close_notify", "eof") if not a.tls else end == "close_notify"
+        answered += ok
+        conn_close += ok and closing
+        clean += clean_end
+        if not (ok and clean_end and (closing or not a.held)):
+            print("client %d: statuses=%s last_conn_close=%s end=%s"
+                  % (i, ",".join(str(st) for st, _ in resps) or "-", closing, end))
+    print("answered=%d conn_close=%d clean_end=%d" % (answered, conn_close, clean))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -232,8 +348,15 @@ def main():
     k.add_argument("--stop", required=True)
     k.add_argument("--ready")
     k.add_argument("--max", type=float, default=60.0)
+    c = sub.add_parser("stopclients")
+    c.add_argument("--port", type=int, required=True)
+    c.add_argument("--tls", action="store_true")
+    c.add_argument("--conns", type=int, default=50)
+    c.add_argument("--dir", required=True)
+    c.add_argument("--held")
+    c.add_argument("--max", type=float, default=60.0)
     a = p.parse_args()
-    {"raw": cmd_raw, "keepalive": cmd_keepalive}[a.cmd](a)
+    {"raw": cmd_raw, "keepalive": cmd_keepalive, "stopclients": cmd_stopclients}[a.cmd](a)
 
 
 if __name__ == "__main__":
