@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "netsim.h"
+#include "quic/conn_int.h"
 
 typedef struct trace {
     ho_quic_time t0, last_t;
@@ -90,11 +91,15 @@ int main(int argc, char **argv)
         ok = netsim_xfer_add(&ns, 0, 1000, size, 3) != NULL && netsim_run(&ns, netsim_xfers_done, HO_QUIC_SEC(120)) &&
              netsim_xfers_check(&ns) == 0;
     }
+    ho_quic_conn *s = netsim_server_conn(&ns, 0);
+    /* Persistent congestion (RFC 9002 §7.6) declared by the server: an
+     * internal counter (quic/recovery.h), read only. */
+    unsigned long long pc = s != NULL ? (unsigned long long)s->rec.stats.persistent_congestion : 0;
     if (!ok)
         netsim_dump(&ns, "cc_trace: the transfer did not complete");
     else
-        fprintf(stderr, "cc_trace %s %s: %llu bytes in %.3f s\n", scen, cc, (unsigned long long)size,
-                (double)(ns.now - tr.t0) / 1e9);
+        fprintf(stderr, "cc_trace %s %s: %llu bytes in %.3f s, persistent congestion %llu\n", scen, cc,
+                (unsigned long long)size, (double)(ns.now - tr.t0) / 1e9, pc);
     netsim_free(&ns);
     netsim_global_free();
     return ok ? 0 : 1;
