@@ -17,17 +17,23 @@
 #   --build DIR       the build tree with handoff and bench/cc_trace (default build)
 #   --check DIR       the pipeline test (ctest bench_charts): a short cc run (256 KB, cubic,
 #                     blackhole) drawn into DIR/cc_check.png, which must be a non-empty PNG
+#   --lat-samples DIR  latency: draw DIR/*_storm_1.lat of an earlier
+#                     offload_latency.sh --samples DIR run instead of running it
+#   --scaling-data F  scaling: draw F (lines "THREADS<TAB>HS/S<TAB>REQ/S", as this script
+#                     prints at the end of a scaling run) instead of running the benchmarks
 #   -h, --help
 # The latency and scaling parts run the real benchmarks (a few minutes in all).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-OUT=$REPO/docs/img BUILD=$REPO/build CHECK= PARTS=()
+OUT=$REPO/docs/img BUILD=$REPO/build CHECK= LAT_SAMPLES= SCALING_DATA= PARTS=()
 die() { echo "charts.sh: $*" >&2; exit 1; }
 while [ $# -gt 0 ]; do
     case $1 in
     --out) OUT=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
     --check) CHECK=$2; shift 2 ;;
+    --lat-samples) LAT_SAMPLES=$2; shift 2 ;;
+    --scaling-data) SCALING_DATA=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     cc | latency | scaling) PARTS+=("$1"); shift ;;
     *) die "unknown argument $1 (see --help)" ;;
@@ -68,6 +74,37 @@ unset multiplot
 GP
 }
 
+# lat_chart DIR PNG: the latency samples DIR/{off,always,adaptive}_storm_1.lat (ms, one a
+# line) as a CDF (left) and as the fraction of requests slower than x, log-log (right: the tail).
+lat_chart() {
+    local m f plot="" tail=""
+    for m in off always adaptive; do
+        f=$1/${m}_storm_1.lat
+        [ -s "$f" ] || die "no samples for --offload $m in $1"
+        sort -n "$f" | awk '{ a[NR] = $1 } END { for (i = 1; i <= NR; i++) print a[i], i / NR, (NR - i) / NR }' >"$W/$m.cdf"
+        plot+="${plot:+, }'$W/$m.cdf' using 1:2 with lines lw 2 title '--offload $m ($(wc -l <"$f") req.)'"
+        tail+="${tail:+, }'$W/$m.cdf' using 1:(\$3 > 0 ? \$3 : 1/0) with lines lw 2 title '--offload $m'"
+    done
+    gnuplot <<GP
+$TERM_PNG
+set output '$2'
+set multiplot layout 1,2 title 'Requests on established connections during a handshake storm (h2load -c 64, loaded 2-core VM)'
+set xlabel 'latency (ms, log scale)'
+set logscale x
+set grid
+set key top left
+set ylabel 'fraction of requests'
+set yrange [0:1]
+plot $plot
+set ylabel 'fraction of requests slower (log scale)'
+set logscale y
+set yrange [1e-4:1]
+set key top right
+plot $tail
+unset multiplot
+GP
+}
+
 check_png() {
     [ -s "$1" ] && [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
         die "$1 is not a PNG"
@@ -93,33 +130,23 @@ for part in "${PARTS[@]}"; do
         cc_chart bottleneck "10 Mbit/s, 30 KB queue, 40 ms RTT" "$OUT/cc_bottleneck.png" cubic newreno
         ;;
     latency)
-        HANDOFF=$BUILD/handoff bash "$REPO/bench/offload_latency.sh" --probe h2load --servers "off always adaptive" \
-            --no-baseline -r 1 -d 5s --samples "$W/lat" >"$W/latency.txt" 2>&1 ||
-            die "offload_latency.sh failed: $(tail -5 "$W/latency.txt")"
-        plot=""
-        for m in off always adaptive; do
-            f=$W/lat/${m}_storm_1.lat
-            [ -s "$f" ] || die "no samples for --offload $m"
-            sort -n "$f" | awk '{ a[NR] = $1 } END { for (i = 1; i <= NR; i++) print a[i], i / NR }' >"$W/$m.cdf"
-            plot+="${plot:+, }'$W/$m.cdf' using 1:2 with lines lw 2 title '--offload $m ($(wc -l <"$f") requests)'"
-        done
-        gnuplot <<GP
-$TERM_PNG
-set output '$OUT/offload_latency.png'
-set title 'Request latency on established connections during a handshake storm (h2load -c 64)'
-set xlabel 'latency (ms, log scale)'
-set ylabel 'fraction of requests'
-set logscale x
-set yrange [0:1]
-set key bottom right
-set grid
-plot $plot
-GP
-        cat "$W/latency.txt"
+        if [ -z "$LAT_SAMPLES" ]; then
+            LAT_SAMPLES=$W/lat
+            HANDOFF=$BUILD/handoff bash "$REPO/bench/offload_latency.sh" --probe h2load --servers "off always adaptive" \
+                --no-baseline -r 1 -d 5s --samples "$LAT_SAMPLES" >"$W/latency.txt" 2>&1 ||
+                die "offload_latency.sh failed: $(tail -5 "$W/latency.txt")"
+            cat "$W/latency.txt"
+        fi
+        lat_chart "$LAT_SAMPLES" "$OUT/offload_latency.png"
         ;;
     scaling)
-        : >"$W/scaling.tsv"
+        if [ -n "$SCALING_DATA" ]; then
+            cp "$SCALING_DATA" "$W/scaling.tsv"
+        else
+            : >"$W/scaling.tsv"
+        fi
         for t in 1 2; do
+            [ -z "$SCALING_DATA" ] || break
             HANDOFF=$BUILD/handoff bash "$REPO/bench/handshakes.sh" --servers handoff-adaptive -n 4000 -r 1 \
                 --threads "$t" >"$W/hs$t.txt" 2>&1 || die "handshakes.sh failed: $(tail -5 "$W/hs$t.txt")"
             HANDOFF=$BUILD/handoff bash "$REPO/bench/json_tls.sh" --servers handoff -d 5s -r 1 \
@@ -145,7 +172,8 @@ set title 'keep-alive req/s (json-tls, wrk)'
 plot '$W/scaling.tsv' using 3:xtic(1) notitle
 unset multiplot
 GP
-        cat "$W/hs1.txt" "$W/hs2.txt" "$W/json1.txt" "$W/json2.txt" "$W/scaling.tsv"
+        [ -n "$SCALING_DATA" ] || cat "$W/hs1.txt" "$W/hs2.txt" "$W/json1.txt" "$W/json2.txt"
+        cat "$W/scaling.tsv"
         ;;
     esac
 done
