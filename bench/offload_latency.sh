@@ -30,6 +30,8 @@
 #   --workers M       our --handshake-workers (default 2)
 #   --servers LIST    subset of: off always adaptive nginx (default: all four)
 #   --no-baseline     skip the runs without storm
+#   --samples DIR     h2load probe: keep every request's latency (ms, one a line) in
+#                     DIR/SERVER_LOAD_ROUND.lat (bench/charts.sh plots their distribution)
 #   -h, --help
 # Environment: HANDOFF=path/to/handoff (default build-bench/handoff), KEEP=1 keeps the temp dir.
 #
@@ -44,7 +46,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 DUR=5s WRK_T=1 WRK_C=8 URI='/json/1?m=1' STORM_C=64 LEAD=2 ROUNDS=2 THREADS=2 WORKERS=2 BASELINE=1
-PROBES="wrk h2load" RPS=500
+PROBES="wrk h2load" RPS=500 SAMPLES=
 SERVERS="off always adaptive nginx"
 while [ $# -gt 0 ]; do
     case $1 in
@@ -61,6 +63,7 @@ while [ $# -gt 0 ]; do
     --workers) WORKERS=$2; shift 2 ;;
     --servers) SERVERS=$2; shift 2 ;;
     --no-baseline) BASELINE=0; shift ;;
+    --samples) SAMPLES=$2; mkdir -p "$SAMPLES"; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
     esac
@@ -195,6 +198,7 @@ run_one() { # ROUND NAME STORM(0|1) PROBE(wrk|h2load)
     else
         read -r _ errs _ rps < <(h2load_parse "$out")
         read -r p50 p99 p999 maxl < <(h2load_lat "$out.log")
+        [ -z "$SAMPLES" ] || awk -F'\t' '{ printf "%.3f\n", $3 / 1000 }' "$out.log" >"$SAMPLES/${name}_${tag}_$round.lat"
         rm -f "$out.log"
     fi
     us=$(ticks_to_us $((t1 - t0)))

@@ -9,12 +9,13 @@ set -euo pipefail
 run_pkgs=(build-essential cmake pkg-config libssl-dev openssl libnghttp3-dev)
 # Tests: clang and its sanitizer runtime (fuzz build), test data tools (python3, brotli),
 # peers (openssl, gnutls-bin, curl, wrk, h2load, nginx, chromium, ngtcp2's gtlsclient and
-# gtlsserver), man-db (the install test renders handoff(1)), tshark for the key-log test,
+# gtlsserver), man-db (the install test renders handoff(1)), tshark and python3-hpack for the key-log test (QPACK
+# Huffman strings), gnuplot-nox for the charts of bench/charts.sh,
 # qemu/busybox/cpio for the kTLS VM test, the profilers behind docs/BENCHMARKS.md
 # (linux-perf, valgrind), and prometheus (the server and promtool) for the metrics test.
 test_pkgs=(clang libclang-rt-14-dev python3 brotli gnutls-bin tshark curl wrk nghttp2-client
            nginx chromium qemu-system-x86 busybox-static cpio ngtcp2-client ngtcp2-server
-           iproute2 procps man-db linux-perf valgrind prometheus)
+           iproute2 procps man-db linux-perf valgrind prometheus python3-hpack gnuplot-nox)
 pkgs=("${run_pkgs[@]}")
 [ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}")
 missing=()
