@@ -10,9 +10,9 @@ stdout as they happen (the scripts poll for them, never sleep).
       waits (LIMIT_S at most) until the server has closed them, and prints
       "slowloris open N closed C never_closed K max_s S" (S: the longest time from the
       connection's first byte to the server's close).
-  loadclient.py keepalive HOST PORT CONNS SECONDS PATH [--plain] [--until-closed]
-      CONNS keep-alive connections (one thread each) sending GET PATH back to back for
-      SECONDS (or, with --until-closed, until the server closes them). Prints
+  loadclient.py keepalive HOST PORT CONNS SECONDS PATH [--plain] [--until-closed] [--pace=MS]
+      CONNS keep-alive connections (one thread each) sending GET PATH back to back (with
+      --pace, one request every MS milliseconds per connection) for SECONDS (or, with --until-closed, until the server closes them). Prints
       "ready" after the first response of every connection, then at the end
       "keepalive requests R errors E truncated T clean_closes C p50_ms P p99_ms Q".
       A response cut after its first byte is "truncated"; a connection closed before
@@ -144,7 +144,7 @@ def read_response(f):
         raise ConnectionError("truncated: %s" % e)
 
 
-def ka_worker(st, host, port, tls, seconds, path, until_closed, deadline):
+def ka_worker(st, host, port, tls, pace, path, until_closed, deadline):
     req = ("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path, host)).encode()
     try:
         s = connect(host, port, tls)
@@ -157,6 +157,9 @@ def ka_worker(st, host, port, tls, seconds, path, until_closed, deadline):
     first = True
     while time.monotonic() < deadline:
         t0 = time.monotonic()
+        if pace and not first:
+            time.sleep(pace)
+            t0 = time.monotonic()
         try:
             s.sendall(req)
         except OSError:
@@ -194,10 +197,10 @@ def ka_worker(st, host, port, tls, seconds, path, until_closed, deadline):
     s.close()
 
 
-def keepalive(host, port, conns, seconds, path, tls, until_closed):
+def keepalive(host, port, conns, seconds, path, tls, until_closed, pace):
     st = Stats()
     deadline = time.monotonic() + seconds
-    th = [threading.Thread(target=ka_worker, args=(st, host, port, tls, seconds, path, until_closed, deadline),
+    th = [threading.Thread(target=ka_worker, args=(st, host, port, tls, pace, path, until_closed, deadline),
                            daemon=True) for _ in range(conns)]
     for t in th:
         t.start()
@@ -221,9 +224,13 @@ def main():
     mode = a[0]
     if mode == "slowloris":
         sys.exit(slowloris(a[1], int(a[2]), int(a[3]), int(a[4]), float(a[5]), float(a[6])))
+    pace = 0.0
+    for x in sys.argv:
+        if x.startswith("--pace="):
+            pace = float(x[7:]) / 1000.0
     if mode == "keepalive":
         sys.exit(keepalive(a[1], int(a[2]), int(a[3]), float(a[4]), a[5], "--plain" not in sys.argv,
-                           "--until-closed" in sys.argv))
+                           "--until-closed" in sys.argv, pace))
     sys.exit("unknown mode " + mode)
 
 
