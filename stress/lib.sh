@@ -11,6 +11,7 @@
 # shellcheck source=../bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../bench/lib.sh"
 STRESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck disable=SC2034 # used by the scripts that source this file
 LOADCLIENT=$STRESS_DIR/loadclient.py
 FAILS=0
 
