@@ -140,6 +140,8 @@ def read_response(f):
             if len(body) != length:
                 raise ConnectionError("truncated body: %d of %d" % (len(body), length))
         return code
+    except ConnectionError:
+        raise
     except (OSError, ValueError, IndexError) as e:
         raise ConnectionError("truncated: %s" % e)
 
