@@ -2,15 +2,16 @@
 # The short stress suite (issue 12, item 7): `stress/run.sh --short` for slowloris,
 # handshake_flood, initial_flood, sigterm and soak against `handoff serve` (the memory
 # attacks are interop_memory_bound). Each line "name: ... ok|FAIL" of the scripts is one check
-# here. Bounds are the scripts' own, loosened where a loaded machine or a sanitizer build
-# would make a figure meaningless (below); none of the checks waits by a fixed sleep.
+# here. Bounds are the scripts' own, loosened where a loaded machine (`make test-loaded`: a
+# busy loop on every core) or a sanitizer build would make a figure meaningless (below):
+# latency p99 2 s, 20 handshakes/s, CPU ratio 2.0. None of the checks waits by a fixed sleep.
 source "$(dirname "$0")/lib.sh"
 need_tools python3 openssl curl
 
 out=$T/stress.out
-# CPU read in clock ticks over 10,000 datagrams per phase: the forged/replayed ratio gets 2.0 here
-# (the regression it guards against was 3x; stress/initial_flood.sh alone keeps 1.0).
-export RATIO=${RATIO:-2.0}
+# ~35 ms of server CPU per phase of 10,000 datagrams: the forged/replayed ratio gets 2.0 here
+# (the regression it guards against was 3x; stress/initial_flood.sh alone keeps 1.25).
+export RATIO=${RATIO:-2.0} GOOD_P99_MS=${GOOD_P99_MS:-2000} EST_P99_MS=${EST_P99_MS:-2000} MIN_HS_S=${MIN_HS_S:-20}
 if grep -q '^HO_SANITIZE:BOOL=ON' "${HO_BUILD:-}/CMakeCache.txt" 2>/dev/null; then
     # ASan's RSS is its shadow memory and quarantine, its handshakes several times slower:
     # the attacks run for their code paths and sanitizer reports, under bounds that only a
