@@ -27,11 +27,13 @@ RUNS ?= 3
 test-loaded:
 	@bash scripts/test-loaded.sh $(RUNS)
 
-# Stress suite (docs/RELIABILITY.md): hostile and idle clients against `handoff serve`,
-# nginx in the same run for the comparisons. Each check prints its figure and fails
-# above its bound.
+# Stress suite (docs/RELIABILITY.md): memory attacks (nginx in the same run for the
+# comparisons), slowloris, a handshake flood, a QUIC Initial flood, SIGTERM under load and a
+# soak, against `handoff serve` on loopback. Each check prints its figure and fails above
+# its bound. STRESS_ARGS=--short for the short version (the ctest cases run it).
+STRESS_ARGS ?=
 stress: build
-	@HANDOFF=$(BUILD)/handoff bash stress/memory.sh
+	@HANDOFF=$(BUILD)/handoff bash stress/run.sh $(STRESS_ARGS)
 
 # Installs the library, headers, pkg-config and CMake files, the command and its
 # man page under PREFIX (default /usr/local).
