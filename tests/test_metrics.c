@@ -167,6 +167,7 @@ static void snapshot(ho_server_stats th[2], ho_pool_stats *pool, ho_quic_server_
     th[0].handshakes_inline = 9;
     th[1].ktls_fallback = 2;
     th[1].trims = 1;
+    th[1].accept_emfile = 2;
     ho_hist_observe(&th[0].handshake_inline, 40000);   /* 40 us */
     ho_hist_observe(&th[1].handshake_inline, 60000);   /* 60 us */
     ho_hist_observe(&th[1].handshake_inline, 2000000000); /* 2 s: +Inf only */
@@ -213,6 +214,7 @@ static void test_text_format(void)
     CHECK_LINE(&b, "handoff_tls_handshake_steps_total{thread=\"0\",mode=\"inline\"} 9");
     CHECK_LINE(&b, "handoff_ktls_fallbacks_total{thread=\"1\"} 2");
     CHECK_LINE(&b, "handoff_heap_trims_total{thread=\"1\"} 1");
+    CHECK_LINE(&b, "handoff_tcp_accept_fd_limit_total{thread=\"1\"} 2");
     /* the pool: no thread label, times in seconds, exact */
     CHECK_LINE(&b, "handoff_offload_jobs_submitted_total 11");
     CHECK_LINE(&b, "handoff_offload_jobs_completed_total 10");

@@ -128,6 +128,9 @@ static const series tcp_series[] = {
      TCP(ktls_fallback), UNIT_COUNT},
     {"handoff_heap_trims_total", "counter", "Times freed heap was given back to the system.", NULL, TCP(trims),
      UNIT_COUNT},
+    {"handoff_tcp_accept_fd_limit_total", "counter",
+     "Accepts refused by the descriptor limit (EMFILE, ENFILE); the listener then pauses.", NULL,
+     TCP(accept_emfile), UNIT_COUNT},
 };
 #undef TCP
 

@@ -32,6 +32,7 @@ TCP = {
     "ktls_fallback": ("handoff_ktls_fallbacks_total", {}),
     "send_timeouts": ("handoff_tcp_send_timeouts_total", {}),
     "trims": ("handoff_heap_trims_total", {}),
+    "accept_emfile": ("handoff_tcp_accept_fd_limit_total", {}),
 }
 POOL = {
     "pool_jobs": ("handoff_offload_jobs_submitted_total", "n"),
