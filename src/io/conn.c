@@ -969,9 +969,11 @@ enum {
 
 int64_t io_conn_trim_heap(io_thread *t)
 {
-    if (t->nconns > t->trim_peak)
-        t->trim_peak = t->nconns;
-    if (t->trim_peak - t->nconns < TRIM_MIN_DROP || t->nconns > t->trim_peak / 2)
+    /* TCP and QUIC connections alike: a storm of either leaves freed heap. */
+    size_t n = t->nconns + io_quic_thread_conns(t);
+    if (n > t->trim_peak)
+        t->trim_peak = n;
+    if (t->trim_peak - n < TRIM_MIN_DROP || n > t->trim_peak / 2)
         return -1;
     int64_t due = t->trim_last_ms + TRIM_INTERVAL_MS - t->now_ms;
     if (due > 0)
@@ -981,7 +983,7 @@ int64_t io_conn_trim_heap(io_thread *t)
      * arena stay mapped). malloc_trim also releases the free pages inside
      * every arena. */
     malloc_trim(0);
-    t->trim_peak = t->nconns;
+    t->trim_peak = n;
     t->trim_last_ms = t->now_ms;
     STAT_ADD(t, trims, 1);
     return -1;

@@ -521,6 +521,11 @@ void io_quic_thread_begin_stop(io_thread *t)
     stop_tick(q);
 }
 
+size_t io_quic_thread_conns(const io_thread *t)
+{
+    return t->quic != NULL ? ho_quic_endpoint_conn_count(t->quic->ep) : 0;
+}
+
 bool io_quic_thread_done(const io_thread *t)
 {
     const quic_thread *q = t->quic;

@@ -175,6 +175,8 @@ int io_quic_attach_steering(ho_server *s);
 int64_t io_quic_thread_tick(io_thread *t);
 void io_quic_thread_begin_stop(io_thread *t);
 bool io_quic_thread_done(const io_thread *t);
+/* QUIC connections the thread's endpoint holds now (0 without QUIC). */
+size_t io_quic_thread_conns(const io_thread *t);
 void io_quic_thread_free(quic_thread *q);
 
 /* The thread a datagram belongs to by its destination CID (the BPF
