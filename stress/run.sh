@@ -2,7 +2,7 @@
 # The stress suite (docs/RELIABILITY.md, `make stress`): every script of stress/ against
 # `handoff serve` on loopback, one after the other, then a summary.
 #
-#   stress/run.sh [--short] [SCRIPT...]     (SCRIPT: memory slowloris handshake_flood
+#   stress/run.sh [--short] [SCRIPT...]     (SCRIPT: memory quic_idle slowloris handshake_flood
 #                                             initial_flood sigterm soak; default all)
 #
 # Each script prints one "name: figure ... bound ... ok|FAIL" line per check and exits 1 on
@@ -11,7 +11,7 @@
 set -u
 DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SHORT=()
-ALL=(memory slowloris handshake_flood initial_flood sigterm soak)
+ALL=(memory quic_idle slowloris handshake_flood initial_flood sigterm soak)
 LIST=()
 for a in "$@"; do
     case $a in
