@@ -4,7 +4,8 @@
 #
 #   verdict NAME TEXT OK      one "NAME: TEXT ok|FAIL" line; counts FAILS
 #   le A B                    1 if A <= B (decimals), else 0
-#   rss_kb PID / fd_count PID
+#   rss_kb PID / tree_rss_kb PID / fd_count PID
+#   settle PID                RSS of PID and its children once steady (1 s, 30 s at most)
 #   wait_line FILE REGEX SECS PID   bounded poll for a line in FILE; fails if PID died
 #   stress_server NAME ARGS...      handoff serve on loopback with the test certificate;
 #                                   SRV_PID, TLS_PORT, PLAIN_PORT (both listening on return)
@@ -20,6 +21,28 @@ verdict() { # NAME TEXT OK(1|0)
 }
 le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }' && echo 1 || echo 0; }
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# tree_rss_kb PID: the process and its children (nginx's workers).
+tree_rss_kb() {
+    local p sum=0
+    for p in "$1" $(pgrep -P "$1" 2>/dev/null); do sum=$((sum + $(rss_kb "$p"))); done
+    echo "$sum"
+}
+# settle PID: the tree's RSS once it has not moved by more than 64 KiB over 1 s (at most 30 s).
+settle() {
+    local last=-1 same=0 now i
+    for ((i = 0; i < 150; i++)); do
+        now=$(tree_rss_kb "$1")
+        if [ $((now - last)) -le 64 ] && [ $((last - now)) -le 64 ]; then
+            same=$((same + 1))
+            [ "$same" -ge 5 ] && break
+        else
+            same=0
+        fi
+        last=$now
+        sleep 0.2
+    done
+    echo "$now"
+}
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
 wait_line() { # FILE REGEX SECS PID

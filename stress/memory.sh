@@ -18,8 +18,8 @@
 # --short (the ctest case interop_memory_bound): 40 slow readers, 400 pipelined, 600 idle,
 # no nginx and no CPU figures (RSS bounds only). Environment: HANDOFF (binary), KEEP=1.
 set -u
-# shellcheck source=../bench/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../bench/lib.sh"
+# shellcheck source=lib.sh (bench/lib.sh, rss_kb, tree_rss_kb, settle)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PER_CONN_KB=${PER_CONN_KB:-512} # documented per-connection bound (docs/RELIABILITY.md)
 IDLE_KB=${IDLE_KB:-8}           # regression bound per idle TLS connection
@@ -49,33 +49,6 @@ head -c 16384 /dev/urandom >"$BT/www/static/f16k.bin"
 [ "$SHORT" = 1 ] || head -c 100000000 /dev/urandom >"$BT/www/static/f100m.bin"
 make_cert "$BT"
 
-rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-# tree_rss_kb PID: the process and its children (nginx's workers).
-tree_rss_kb() {
-    local p sum=0
-    for p in "$1" $(pgrep -P "$1" 2>/dev/null); do sum=$((sum + $(rss_kb "$p"))); done
-    echo "$sum"
-}
-# settle PID: the tree's RSS once it has not moved by more than 64 KiB over 1 s (at most 30 s).
-settle() {
-    local last=-1 same=0 now i
-    for ((i = 0; i < 150; i++)); do
-        now=$(tree_rss_kb "$1")
-        if [ $((now - last)) -le 64 ] && [ $((last - now)) -le 64 ]; then
-            same=$((same + 1))
-            [ "$same" -ge 5 ] && break
-        else
-            same=0
-        fi
-        last=$now
-        sleep 0.2
-    done
-    echo "$now"
-}
-verdict() { # NAME TEXT OK(1|0)
-    if [ "$3" = 1 ]; then echo "$1: $2 ok"; else echo "$1: $2 FAIL"; FAILS=$((FAILS + 1)); fi
-}
-le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }' && echo 1 || echo 0; }
 
 # client NAME ARGS...: memclient in the background until "ready" (120 s at most); CL_PID.
 client() {

@@ -37,18 +37,6 @@ bench_init
 QUIC_LOAD=${QUIC_LOAD:-$(dirname "$HANDOFF")/bench/quic_load}
 [ -x "$QUIC_LOAD" ] || die "no quic_load at $QUIC_LOAD: build the bench targets or set QUIC_LOAD"
 
-# settle PID: the RSS once it has not moved by more than 64 KiB over 1 s (at most 30 s).
-settle() {
-    local prev now i
-    prev=$(rss_kb "$1")
-    for ((i = 0; i < 30; i++)); do
-        sleep 1
-        now=$(rss_kb "$1")
-        [ $((now > prev ? now - prev : prev - now)) -le 64 ] && break
-        prev=$now
-    done
-    echo "$now"
-}
 # open_quic: QUIC connections open on the server now (its counters).
 open_quic() {
     local j a c
