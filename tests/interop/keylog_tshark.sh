@@ -175,7 +175,7 @@ decode_h3() {
     /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/qpack_fields.py" <"$T/$name.h3frames" >"$T/$name.h3"
 }
 
-# check_h3 NAME: tshark decrypted the request (from the client's port) and the response
+# check_h3 NAME KEYLOG: tshark decrypted the request (from the client's port) and the response
 # (from the server's port $PORT).
 check_h3() {
     local f=$T/$1.h3
@@ -185,7 +185,12 @@ check_h3() {
         pass "$1: tshark decrypted the HTTP/3 request (:path $H3_PATH) and its :status 200"
     else
         fail "$1: tshark did not show the HTTP/3 request and response"
-        show "$f" "$T/$1.h3frames" "$T/$1.tshark.err" "$CAP.log"
+        # Per packet: UDP length, long-header types, frame types and tshark's expert notes
+        # (a decryption failure names itself there).
+        tshark -r "$CAP" -o "tls.keylog_file:$2" -T fields -e frame.number -e udp.srcport \
+            -e udp.length -e quic.long.packet_type -e quic.frame_type -e _ws.expert.message \
+            >"$T/$1.packets" 2>&1
+        show "$f" "$T/$1.h3frames" "$T/$1.tshark.err" "$CAP.log" "$T/$1.packets"
     fi
 }
 
@@ -224,7 +229,7 @@ quic_case() {
         check "$name: get --h3 worked" "$T/$name.get.out" '"items"'
         check_keylog "$name" "$keys"
         decode_h3 "$name" "$keys"
-        check_h3 "$name"
+        check_h3 "$name" "$keys"
         decode_h3 "$name-nokeys"
         check_h3_opaque "$name-nokeys"
     else

@@ -32,7 +32,8 @@ _ho_cleanup() {
         stop_bg "$p"
     done
     BG_PIDS=()
-    if [ -n "${HO_KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
+    # A failed run keeps its files (captures, logs, key logs) for diagnosis.
+    if [ -n "${HO_KEEP:-}" ] || [ "$FAIL" -gt 0 ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap _ho_cleanup EXIT
 trap 'echo "interrupted"; exit 130' INT TERM HUP
