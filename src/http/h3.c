@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "h3_mem.h"
 #include "handoff/http.h"
 
 #define H3_HDR_BYTES_MAX 16384 /* SETTINGS_MAX_FIELD_SECTION_SIZE we announce */
@@ -543,10 +544,15 @@ static ho_h3_conn *attach(ho_quic_conn *c, const ho_router *r)
     nghttp3_settings st;
     nghttp3_settings_default(&st);
     st.max_field_section_size = H3_HDR_BYTES_MAX;
-    st.qpack_max_dtable_capacity = 4096;
+    st.qpack_max_dtable_capacity = 4096; /* the peer may index its fields in ours */
+    /* A server's responses are encoded with the static table and literals
+     * only (as nginx does): the dynamic table would cost every connection
+     * about 5 KiB at rest (docs/RELIABILITY.md) for a few header bytes. */
+    if (r != NULL)
+        st.qpack_encoder_max_dtable_capacity = 0;
     st.qpack_blocked_streams = 100;
-    int rv = r != NULL ? nghttp3_conn_server_new(&h->h3, &cb, &st, NULL, h)
-                       : nghttp3_conn_client_new(&h->h3, &cb, &st, NULL, h);
+    int rv = r != NULL ? nghttp3_conn_server_new(&h->h3, &cb, &st, http_h3_mem(), h)
+                       : nghttp3_conn_client_new(&h->h3, &cb, &st, http_h3_mem(), h);
     if (rv != 0) {
         ho_mem_free(h);
         return NULL;
