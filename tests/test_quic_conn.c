@@ -846,6 +846,57 @@ static void test_garbage(void)
 }
 
 /* The byte-stream pieces under the connection (crypto_stream.c). */
+/* Both transfers delivered and acknowledged: nothing in flight either way. */
+static bool at_rest(sim *s)
+{
+    return xfers_done(s) && s->p.conn[0]->cc.bytes_in_flight == 0 && s->p.conn[1]->cc.bytes_in_flight == 0;
+}
+
+/* A connection at rest holds no scratch memory (ho_quic_conn_trim, issue
+ * 12's memory per idle connection): no packet or receive copy, no spare
+ * sent-frame records, no ACK scratch, and an open stream whose data was all
+ * delivered and acknowledged holds no send ring and no receive buffer. */
+static void test_trim_at_rest(void)
+{
+    sim s;
+    sim_up(&s, 0, 21);
+    xfer *x = add_xfer(&s, 0, true, 40000, 5); /* client -> server; the server never answers */
+    CHECK(x != NULL);
+    CHECK(run(&s, at_rest, HO_QUIC_SEC(60)));
+    for (int k = 0; k < 2; k++) {
+        ho_quic_conn *c = s.p.conn[k];
+        CHECK(c->rx_copy == NULL && c->rx_copy_cap == 0);
+        CHECK(c->pkt.data == NULL);
+        CHECK(c->free_records == NULL);
+        CHECK(c->rec.scratch == NULL);
+        for (int e = 0; e < HO_EPOCH_COUNT; e++)
+            CHECK(c->tls_out.send[e].data == NULL);
+    }
+    /* The stream stays open (the server's side of it never finishes). */
+    ho_quic_stream *cs = ho_quic_stream_find(s.p.conn[0], x->id);
+    ho_quic_stream *ss = ho_quic_stream_find(s.p.conn[1], x->id);
+    CHECK(cs != NULL && ss != NULL);
+    if (cs != NULL && ss != NULL) {
+        CHECK(cs->tx.ring == NULL && cs->tx.cap == 0 && cs->tx.base == 40000);
+        CHECK(ss->rx.data.data == NULL && ss->rx.read == 40000);
+    }
+    /* It works on after a trim: the server answers on the same stream. */
+    size_t w;
+    CHECK_EQ(ho_quic_stream_write(s.p.conn[1], x->id, "done", 4, true, &w), HO_OK);
+    CHECK_EQ(w, 4);
+    bool got = false;
+    for (int i = 0; i < 100 && !got; i++) {
+        run(&s, NULL, HO_QUIC_MS(10));
+        uint8_t out[8];
+        size_t n = 0;
+        bool fin = false;
+        if (ho_quic_stream_read(s.p.conn[0], x->id, out, sizeof(out), &n, &fin) == HO_OK && n == 4)
+            got = fin && memcmp(out, "done", 4) == 0;
+    }
+    CHECK(got);
+    sim_free(&s);
+}
+
 static void test_buffers(void)
 {
     ho_quic_rangeset rs = {0};
@@ -929,6 +980,7 @@ int main(void)
     RUN(test_crypto_error);
     RUN(test_tparams_cid_mismatch);
     RUN(test_buffers);
+    RUN(test_trim_at_rest);
     RUN(test_path_challenge);
     RUN(test_key_update);
     RUN(test_key_update_schedule);

@@ -643,6 +643,26 @@ void ho_quic_conn_free(ho_quic_conn *c)
     ho_mem_free(c);
 }
 
+void ho_quic_conn_trim(ho_quic_conn *c)
+{
+    if (c->receiving)
+        return; /* called back from inside a datagram's processing */
+    ho_buf_free(&c->pkt);
+    ho_mem_free(c->rx_copy);
+    c->rx_copy = NULL;
+    c->rx_copy_cap = 0;
+    ho_quic_conn_free_records(c);
+    ho_quic_recovery_trim(&c->rec);
+    ho_quic_streams_trim(c);
+    for (int s = 0; s < HO_QUIC_PN_SPACE_COUNT; s++) {
+        ho_quic_sendbuf_trim(&c->spaces[s].crypto_tx);
+        ho_quic_recvbuf_trim(&c->spaces[s].crypto_rx);
+    }
+    for (int e = 0; e < HO_EPOCH_COUNT; e++)
+        if (c->tls_out.send[e].len == 0)
+            ho_buf_free(&c->tls_out.send[e]);
+}
+
 /* ---- closing (RFC 9000 §10) ------------------------------------------------ */
 
 static ho_quic_time three_pto(const ho_quic_conn *c)

@@ -96,6 +96,10 @@ void ho_quic_sendbuf_requeue_unacked(ho_quic_sendbuf *sb);
  * unacknowledged lone FIN) for retransmission; returns the bytes marked. */
 uint64_t ho_quic_sendbuf_requeue_oldest(ho_quic_sendbuf *sb, uint64_t max);
 bool ho_quic_sendbuf_done(const ho_quic_sendbuf *sb);
+/* With everything written acknowledged, frees the ring and the segment and
+ * range arrays (a stream at rest; ho_quic_conn_trim). A busy buffer keeps
+ * its ring, so that a stream bounded by its send buffer stops copying. */
+void ho_quic_sendbuf_trim(ho_quic_sendbuf *sb);
 bool ho_quic_sendbuf_has_unacked(const ho_quic_sendbuf *sb);
 
 /* Incoming byte stream with reassembly. */
@@ -111,6 +115,8 @@ int ho_quic_recvbuf_insert(ho_quic_recvbuf *rb, uint64_t off, const uint8_t *p, 
 /* Contiguous bytes available at `read`. */
 size_t ho_quic_recvbuf_readable(const ho_quic_recvbuf *rb);
 size_t ho_quic_recvbuf_read(ho_quic_recvbuf *rb, uint8_t *out, size_t cap);
+/* With nothing buffered, frees the buffer and range storage (at rest). */
+void ho_quic_recvbuf_trim(ho_quic_recvbuf *rb);
 
 /* ---- streams (stream.c) ----------------------------------------------- */
 
@@ -391,6 +397,7 @@ struct ho_quic_conn {
     ho_quic_cid rx_dcid;          /* DCID of the packet being processed */
     bool rx_non_probing;          /* it carried a non-probing frame (§9.1) */
     const ho_quic_path *rx_path;  /* where the datagram being processed came from */
+    bool receiving;               /* inside conn_receive: rx_copy is in use */
     size_t rx_dgram_len;
     ho_quic_path_validation pv;   /* validation of the current path */
     ho_quic_path old_path;        /* last validated path (§9.3.2 fallback) */
@@ -479,6 +486,12 @@ void ho_quic_conn_sent_acked(void *ctx, ho_quic_pn_space space, const ho_quic_se
 void ho_quic_conn_sent_lost(void *ctx, ho_quic_pn_space space, const ho_quic_sent_packet *pkt);
 void ho_quic_conn_sent_discarded(void *ctx, ho_quic_pn_space space, const ho_quic_sent_packet *pkt);
 void ho_quic_conn_free_records(ho_quic_conn *c);
+/* A connection at rest (nothing in flight, nothing to send) gives back its
+ * scratch memory: the packet and receive copies, the free sent-frame
+ * records, empty recovery rings, drained stream buffers, drained TLS
+ * output buffers (conn.c).
+ * Everything is allocated again on demand. */
+void ho_quic_conn_trim(ho_quic_conn *c);
 
 /* ecn.c: called by conn.c, conn_recv.c and conn_send.c */
 void ho_quic_ecn_init(ho_quic_conn *c);
@@ -572,6 +585,8 @@ ho_quic_stream *ho_quic_stream_find(ho_quic_conn *c, uint64_t id);
 int ho_quic_stream_for_frame(ho_quic_conn *c, uint64_t id, bool sending_frame, ho_quic_stream **out);
 void ho_quic_stream_maybe_free(ho_quic_conn *c, ho_quic_stream *s);
 void ho_quic_streams_free(ho_quic_conn *c);
+/* ho_quic_sendbuf_trim and ho_quic_recvbuf_trim on every stream. */
+void ho_quic_streams_trim(ho_quic_conn *c);
 int ho_quic_stream_on_frame(ho_quic_conn *c, const ho_quic_frame *f, ho_quic_time now);
 int ho_quic_stream_on_reset(ho_quic_conn *c, const ho_quic_frame *f);
 int ho_quic_stream_on_stop_sending(ho_quic_conn *c, const ho_quic_frame *f);

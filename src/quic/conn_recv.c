@@ -353,6 +353,7 @@ static int conn_receive(ho_quic_conn *c, const uint8_t *dgram, size_t len, size_
         c->rx_copy_cap = len;
     }
     memcpy(c->rx_copy, dgram, len);
+    c->receiving = true;
     if (!c->rx_is_rest) {
         c->stats.datagrams_received++;
         c->stats.bytes_received += len;
@@ -392,6 +393,7 @@ static int conn_receive(ho_quic_conn *c, const uint8_t *dgram, size_t len, size_
         ho_quic_conn_enter_draining(c, now);
     }
     c->rx_path = NULL;
+    c->receiving = false;
     if (c->is_server && !c->address_validated) {
         /* A.6: a datagram may unblock the amplification limit. */
         bool limited = c->amp_sent >= 3 * c->amp_received;

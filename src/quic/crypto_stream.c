@@ -398,6 +398,20 @@ void ho_quic_sendbuf_on_acked(ho_quic_sendbuf *sb, uint64_t off, uint64_t len, b
     }
 }
 
+void ho_quic_sendbuf_trim(ho_quic_sendbuf *sb)
+{
+    if (sb->base != sb->end || sb->nseg != 0 || sb->acked.n != 0 || sb->retx.n != 0)
+        return;
+    ho_mem_free(sb->ring);
+    sb->ring = NULL;
+    sb->cap = sb->head = 0;
+    ho_mem_free(sb->segs);
+    sb->segs = NULL;
+    sb->seg_cap = sb->seg_first = 0;
+    ho_quic_rangeset_free(&sb->acked);
+    ho_quic_rangeset_free(&sb->retx);
+}
+
 void ho_quic_sendbuf_on_lost(ho_quic_sendbuf *sb, uint64_t off, uint64_t len, bool fin)
 {
     if (fin && !sb->fin_acked)
@@ -504,4 +518,12 @@ size_t ho_quic_recvbuf_read(ho_quic_recvbuf *rb, uint8_t *out, size_t cap)
     rb->read += n;
     ho_quic_rangeset_remove(&rb->have, 0, rb->read);
     return n;
+}
+
+void ho_quic_recvbuf_trim(ho_quic_recvbuf *rb)
+{
+    if (rb->have.n == 0 && rb->data.len == 0) {
+        ho_buf_free(&rb->data);
+        ho_quic_rangeset_free(&rb->have);
+    }
 }

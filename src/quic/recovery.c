@@ -117,6 +117,21 @@ void ho_quic_recovery_free(ho_quic_recovery *r)
     r->timer = HO_QUIC_TIME_NEVER;
 }
 
+void ho_quic_recovery_trim(ho_quic_recovery *r)
+{
+    for (int s = 0; s < HO_QUIC_PN_SPACE_COUNT; s++) {
+        ho_quic_recovery_space *sp = &r->spaces[s];
+        if (sp->len == 0 && sp->ring != NULL) {
+            ho_mem_free(sp->ring);
+            sp->ring = NULL;
+            sp->cap = sp->head = 0;
+        }
+    }
+    ho_mem_free(r->scratch);
+    r->scratch = NULL;
+    r->scratch_cap = 0;
+}
+
 /* ---- timer (A.8) ----------------------------------------------------------- */
 
 static bool any_ack_eliciting_in_flight(const ho_quic_recovery *r)

@@ -164,6 +164,9 @@ void ho_quic_recovery_init(ho_quic_recovery *r, bool is_server, ho_quic_cc *cc,
                            const ho_quic_recovery_callbacks *cb, ho_quic_time initial_rtt);
 /* Frees the rings without calling callbacks. */
 void ho_quic_recovery_free(ho_quic_recovery *r);
+/* Frees the rings of spaces with no packet recorded, and the ACK scratch
+ * (a connection at rest); they are allocated again when needed. */
+void ho_quic_recovery_trim(ho_quic_recovery *r);
 
 /* RFC 9002 A.5 OnPacketSent. pkt->pn, bytes, flags (ACK_ELICITING, IN_FLIGHT,
  * ZERO_RTT) and frames are the caller's; the send time is `now` (held at

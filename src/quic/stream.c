@@ -65,6 +65,14 @@ void ho_quic_streams_free(ho_quic_conn *c)
     c->nstreams = c->cap_streams = 0;
 }
 
+void ho_quic_streams_trim(ho_quic_conn *c)
+{
+    for (size_t i = 0; i < c->nstreams; i++) {
+        ho_quic_sendbuf_trim(&c->streams[i]->tx);
+        ho_quic_recvbuf_trim(&c->streams[i]->rx);
+    }
+}
+
 /* Frees a stream whose both sides are finished; a peer stream's slot goes
  * back to the peer with MAX_STREAMS (§4.6). */
 void ho_quic_stream_maybe_free(ho_quic_conn *c, ho_quic_stream *s)
