@@ -11,6 +11,7 @@
 # the server's CPU (utime + stime from /proc) per request, then the median of each binary
 # and B/A. Environment: QUIC_LOAD (default bench/quic_load beside the first binary).
 set -u
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROUNDS=3
 SECS=10
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ $# -ge 1 ] && [ $# -le 2 ] || die "usage: $0 [-r ROUNDS] [-d SECONDS] HANDOFF_A [HANDOFF_B]"
+{ [ $# -ge 1 ] && [ $# -le 2 ]; } || die "usage: $0 [-r ROUNDS] [-d SECONDS] HANDOFF_A [HANDOFF_B]"
 BINS=("$@")
 for b in "${BINS[@]}"; do [ -x "$b" ] || die "$b is not executable"; done
 QUIC_LOAD=${QUIC_LOAD:-$(dirname "$1")/bench/quic_load}
@@ -47,7 +48,7 @@ one() {
     t1=$(cpu_ticks "$pid")
     stop_pid "$pid"
     ok=$(echo "$out" | grep -o '"keep":{"sent":[0-9]*,"ok":[0-9]*' | grep -o '"ok":[0-9]*' | cut -d: -f2)
-    [ -n "$ok" ] && [ "$ok" -gt 0 ] || die "no keep-alive request answered: $out"
+    { [ -n "$ok" ] && [ "$ok" -gt 0 ]; } || die "no keep-alive request answered: $out"
     echo "$ok $(awk -v t=$((t1 - t0)) -v n="$ok" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')"
 }
 
@@ -57,7 +58,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     for i in "${!BINS[@]}"; do
         read -r ok us < <(one "${BINS[i]}")
         echo "round $r  ${LBL[i]}  $ok requests  $us us/request  (${BINS[i]})"
-        RES[$i]="${RES[$i]:-} $us"
+        RES[i]="${RES[i]:-} $us"
     done
 done
 MA=$(echo "${RES[0]}" | tr ' ' '\n' | grep . | median)
