@@ -646,9 +646,12 @@ void ho_quic_conn_free(ho_quic_conn *c)
 void ho_quic_conn_trim(ho_quic_conn *c)
 {
     /* Not from inside a datagram's processing (rx_copy is in use), and not
-     * while a handshake step is captured or out on a worker: the worker
-     * writes the TLS output buffers (found by TSan, test_quic_offload). */
-    if (c->receiving || c->step.pending || c->step.out)
+     * before the handshake is done: until then a handshake step may be out
+     * on a worker, writing the TLS output buffers (found by TSan,
+     * test_quic_offload). hs_done is the I/O thread's own: reading the step's
+     * flags here raced with the worker's writes next to them. No step is
+     * taken out once the handshake is done. */
+    if (c->receiving || !c->hs_done)
         return;
     ho_buf_free(&c->pkt);
     ho_mem_free(c->rx_copy);

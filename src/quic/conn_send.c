@@ -812,7 +812,7 @@ size_t ho_quic_conn_send(ho_quic_conn *c, uint8_t *buf, size_t cap, size_t *segm
     if (!pending)
         c->pace_at = HO_QUIC_TIME_NEVER;
     /* At rest: nothing went out, nothing is in flight (and, checked by the
-     * trim, no handshake step is captured or out on a worker). An
+     * trim, the handshake is done, so no step is out on a worker). An
      * idle connection then holds only its state (issue 12: memory per idle
      * connection); a busy one never gets here. */
     if (total == 0 && !pending && c->cc.bytes_in_flight == 0)
