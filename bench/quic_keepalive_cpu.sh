@@ -56,7 +56,9 @@ LBL=(A B)
 RES=("" "")
 for ((r = 1; r <= ROUNDS; r++)); do
     for i in "${!BINS[@]}"; do
+        # one runs in a subshell: its die ends only that, so an empty answer stops here.
         read -r ok us < <(one "${BINS[i]}")
+        [ -n "${us:-}" ] || die "round $r, ${BINS[i]}: no figure (see the message above)"
         echo "round $r  ${LBL[i]}  $ok requests  $us us/request  (${BINS[i]})"
         RES[i]="${RES[i]:-} $us"
     done
