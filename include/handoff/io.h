@@ -437,6 +437,9 @@ typedef struct ho_quic_server_stats {
      * unsupported versions. None of them made a connection. */
     uint64_t initial_too_small, initial_undecryptable, initial_bad_frames, initial_bad_dcid, initial_bad_token;
     uint64_t unknown_long, unknown_version;
+    /* QUIC packets sent, received and declared lost by connections already
+     * freed (their counters summed when they go). */
+    uint64_t packets_sent, packets_received, packets_lost;
     /* QUIC handshake durations (connection accepted to the handshake
      * complete, as the I/O thread sees it), every TLS step inline / at
      * least one on the pool. */

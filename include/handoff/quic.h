@@ -562,6 +562,9 @@ typedef struct ho_quic_endpoint_stats {
      * (unknown_version). No connection is made for any of them. */
     uint64_t initial_undecryptable, initial_bad_frames, initial_bad_dcid;
     uint64_t unknown_long, unknown_version;
+    /* QUIC packets (not datagrams) sent, received (processed) and declared
+     * lost by connections already freed: the sums of their ho_quic_stats. */
+    uint64_t packets_sent, packets_received, packets_lost;
 } ho_quic_endpoint_stats;
 HO_API void ho_quic_endpoint_get_stats(const ho_quic_endpoint *ep, ho_quic_endpoint_stats *st);
 

@@ -210,6 +210,12 @@ static const series quic_series[] = {
     {"handoff_quic_unrouted_dropped_total", NULL, NULL, DROP("initial_bad_token"), Q(initial_bad_token), UNIT_COUNT},
     {"handoff_quic_unrouted_dropped_total", NULL, NULL, DROP("unknown_long"), Q(unknown_long), UNIT_COUNT},
     {"handoff_quic_unrouted_dropped_total", NULL, NULL, DROP("unknown_version"), Q(unknown_version), UNIT_COUNT},
+    {"handoff_quic_packets_sent_total", "counter", "QUIC packets sent by connections that are gone.", NULL,
+     Q(packets_sent), UNIT_COUNT},
+    {"handoff_quic_packets_received_total", "counter", "QUIC packets received (processed) by connections that are gone.",
+     NULL, Q(packets_received), UNIT_COUNT},
+    {"handoff_quic_packets_lost_total", "counter", "QUIC packets declared lost by connections that are gone.", NULL,
+     Q(packets_lost), UNIT_COUNT},
 };
 #undef DROP
 #undef Q

@@ -54,6 +54,8 @@ typedef struct quic_stats {
     _Atomic uint64_t steps_offloaded, steps_inline, step_queued, step_queue_overflows, step_queue_us, step_out_us;
     /* datagrams for no connection dropped, by reason (the endpoint's) */
     _Atomic uint64_t initial_too_small, initial_undecryptable, initial_bad_frames, initial_bad_dcid, initial_bad_token, unknown_long, unknown_version;
+    /* packets of freed connections (the endpoint's sums) */
+    _Atomic uint64_t packets_sent, packets_received, packets_lost;
     /* handshake durations: accepted to complete, by where its steps ran */
     hist_atomic hs_inline, hs_offloaded;
 } quic_stats;
@@ -445,6 +447,9 @@ static void snapshot_stats(quic_thread *q)
     ho_quic_endpoint_get_stats(q->ep, &es);
     QSTAT_SET(q, connections, es.accepted);
     QSTAT_SET(q, connections_closed, es.freed);
+    QSTAT_SET(q, packets_sent, es.packets_sent);
+    QSTAT_SET(q, packets_received, es.packets_received);
+    QSTAT_SET(q, packets_lost, es.packets_lost);
     QSTAT_SET(q, vn_sent, es.vn_sent);
     QSTAT_SET(q, retry_sent, es.retry_sent);
     QSTAT_SET(q, resets_sent, es.resets_sent);
@@ -758,6 +763,9 @@ static void add_thread(const quic_thread *q, ho_quic_server_stats *o)
     ADD(initial_bad_token);
     ADD(unknown_long);
     ADD(unknown_version);
+    ADD(packets_sent);
+    ADD(packets_received);
+    ADD(packets_lost);
 #undef ADD
     hist_load_into(&q->stats.hs_inline, &o->handshake_inline);
     hist_load_into(&q->stats.hs_offloaded, &o->handshake_offloaded);
@@ -794,7 +802,9 @@ void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *ou
                      ",\"quic_step_out_us\":%" PRIu64 ",\"quic_initial_too_small\":%" PRIu64
                      ",\"quic_initial_undecryptable\":%" PRIu64 ",\"quic_initial_bad_frames\":%" PRIu64
                      ",\"quic_initial_bad_dcid\":%" PRIu64 ",\"quic_initial_bad_token\":%" PRIu64
-                     ",\"quic_unknown_long\":%" PRIu64 ",\"quic_unknown_version\":%" PRIu64,
+                     ",\"quic_unknown_long\":%" PRIu64 ",\"quic_unknown_version\":%" PRIu64
+                     ",\"quic_packets_sent\":%" PRIu64 ",\"quic_packets_received\":%" PRIu64
+                     ",\"quic_packets_lost\":%" PRIu64,
                      st->connections, st->connections_closed, st->handshakes, st->resumed, st->key_updates,
                      st->requests, st->vn_sent, st->retry_sent, st->resets_sent, st->refused,
                      st->admission_retries, st->admission_refused, st->handshakes_in_progress,
@@ -802,7 +812,8 @@ void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *ou
                      st->forwarded, st->forwarded_in, st->forward_drops, st->steps_offloaded, st->steps_inline,
                      st->step_queued, st->step_queue_overflows, st->step_queue_us, st->step_out_us,
                      st->initial_too_small, st->initial_undecryptable, st->initial_bad_frames, st->initial_bad_dcid,
-                     st->initial_bad_token, st->unknown_long, st->unknown_version);
+                     st->initial_bad_token, st->unknown_long, st->unknown_version, st->packets_sent,
+                     st->packets_received, st->packets_lost);
     if (n > 0 && (size_t)n < sizeof(s))
         ho_put_bytes(out, s, (size_t)n);
 }

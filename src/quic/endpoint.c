@@ -518,6 +518,9 @@ static void conn_release(ho_quic_endpoint *ep, ep_conn *ec)
     ec->next->prev = ec->prev;
     ep->nconns--;
     ep->st.freed++;
+    ep->st.packets_sent += ec->c->stats.packets_sent;
+    ep->st.packets_received += ec->c->stats.packets_received;
+    ep->st.packets_lost += ec->c->stats.packets_lost;
     ep_step *s = ec->step;
     if (s != NULL && !s->back) {
         /* The step is still running on a worker, which owns the

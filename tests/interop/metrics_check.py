@@ -70,6 +70,9 @@ QUIC = {
     "quic_step_queue_overflows": ("handoff_quic_step_queue_overflows_total", {}, "n"),
     "quic_step_queue_us": ("handoff_quic_step_queue_wait_seconds_total", {}, "us"),
     "quic_step_out_us": ("handoff_quic_step_out_seconds_total", {}, "us"),
+    "quic_packets_sent": ("handoff_quic_packets_sent_total", {}, "n"),
+    "quic_packets_received": ("handoff_quic_packets_received_total", {}, "n"),
+    "quic_packets_lost": ("handoff_quic_packets_lost_total", {}, "n"),
 }
 for _r in ("initial_too_small", "initial_undecryptable", "initial_bad_frames", "initial_bad_dcid",
            "initial_bad_token", "unknown_long", "unknown_version"):

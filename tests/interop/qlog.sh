@@ -3,13 +3,16 @@
 # with QLOGDIR write one JSON-SEQ file per connection, <odcid>_server.sqlog and
 # <odcid>_client.sqlog with the same ODCID. qlog_check.py parses every record and checks the
 # fields draft-ietf-quic-qlog-main-schema and draft-ietf-quic-qlog-quic-events require; the
-# client's packet_sent / packet_received events equal the counters `get -v` prints, and the
-# server's agree with the client's (it sent at least what the client received, and received
+# client's packet_sent / packet_received events equal the counters `get -v` prints, the
+# server's equal its connection's counters (quic_packets_sent / quic_packets_received of the
+# SIGUSR1 line, summed when the connection is freed: the test's is the server's only one),
+# and the two sides agree (the server sent at least what the client received, and received
 # at most what the client sent). Then the same download from ngtcp2's gtlsserver
 # --qlog-dir: the set of event names of its file equals ours, over the event types both
 # write (parameters_set, packet_sent, packet_received, recovery metrics_updated; ngtcp2
 # writes qlog 0.3 names, "transport:" and "recovery:", normalized to "quic:").
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/e2e.bash"
 
 need_tools python3 openssl
 GTLSSERVER=/usr/sbin/gtlsserver
@@ -36,8 +39,26 @@ else
     fail "get --h3 with QLOGDIR: exit $rc"
     show "$T/get.err" "$SRV_LOG"
 fi
-# serve completes its files when the connection is freed: stopping it frees every one.
-stop_bg "$SRV_PID"
+# The server completes its file when the connection is freed (the client's CONNECTION_CLOSE,
+# then the draining period of 3 PTO), and adds the connection's packet counters to its
+# quic_packets_* then: poll its counters (SIGUSR1) until the connection is gone.
+SRV_WRAP=$SRV_PID
+SRV_PID=$(pgrep -P "$SRV_WRAP" | head -n 1)
+srv_sent= srv_recv=
+for i in $(seq 300); do
+    counters "$T/counters.json" || break
+    if [ "$(counter "$T/counters.json" h3_connections_closed)" = 1 ]; then
+        srv_sent=$(counter "$T/counters.json" quic_packets_sent)
+        srv_recv=$(counter "$T/counters.json" quic_packets_received)
+        break
+    fi
+    sleep 0.1
+done
+stop_bg "$SRV_WRAP"
+if [ -z "$srv_sent" ]; then
+    fail "the server did not free the connection within 30 s (h3_connections_closed != 1)"
+    show "$T/counters.json"
+fi
 read -r sent received lost < <(sed -n 's/^packets: sent \([0-9]*\) received \([0-9]*\) lost \([0-9]*\)$/\1 \2 \3/p' "$T/get.err")
 cfile=$(ls "$T"/cq/*_client.sqlog 2>/dev/null)
 sfile=$(ls "$T"/sq/*_server.sqlog 2>/dev/null)
@@ -60,8 +81,8 @@ else
     fail "client qlog check"
     show "$T/ccheck.out"
 fi
-if $CHECK check "$sfile" >"$T/scheck.out" 2>&1; then
-    pass "server qlog: every record parses, required fields present"
+if $CHECK check "$sfile" --sent "${srv_sent:--1}" --received "${srv_recv:--1}" >"$T/scheck.out" 2>&1; then
+    pass "server qlog: every record parses, required fields present, packet_sent $srv_sent and packet_received $srv_recv equal the connection's counters"
 else
     fail "server qlog check"
     show "$T/scheck.out"
