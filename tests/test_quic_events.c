@@ -421,12 +421,58 @@ static void test_qlog_files(void)
     rmdir(dir);
 }
 
+/* connection_started comes first in both files, with the addresses;
+ * connection_closed once, saying who closed and how (the client closes
+ * with an application error and a reason; the server drains). */
+static void test_qlog_close(void)
+{
+    char dir[] = "/tmp/ho-qlog-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    CHECK_EQ(ho_qlog_start(dir), HO_OK);
+    netsim ns;
+    netsim_init(&ns, 4, "qlog-close");
+    CHECK(netsim_start(&ns));
+    CHECK(netsim_add_client(&ns) == 0);
+    CHECK(netsim_run(&ns, netsim_hs_done, HO_QUIC_SEC(10)));
+    CHECK_EQ(ho_quic_conn_close(ns.cl[0], 0x10c, "bye \"now\"", ns.now), HO_OK);
+    CHECK(netsim_run(&ns, netsim_all_closed, HO_QUIC_SEC(10)));
+    char odcid[41] = "";
+    for (size_t i = 0; i < ns.cl[0]->odcid.len; i++)
+        snprintf(odcid + 2 * i, sizeof(odcid) - 2 * i, "%02x", ns.cl[0]->odcid.data[i]);
+    netsim_free(&ns);
+    ho_qlog_stop();
+    static const char *const roles[] = {"client", "server"};
+    for (int r = 0; r < 2; r++) {
+        char path[256];
+        snprintf(path, sizeof(path), "%s/%s_%s.sqlog", dir, odcid, roles[r]);
+        char *text = read_all(path);
+        CHECK(text != NULL);
+        if (text == NULL)
+            continue;
+        /* the header, then connection_started */
+        char *second = strchr(text + 1, '\x1e');
+        CHECK(second != NULL && strncmp(second + 1, "{\"time\":0.000000,\"name\":\"quic:connection_started\"", 49) == 0);
+        CHECK(strstr(text, "\"local\":{\"ip_v4\":\"") != NULL && strstr(text, "\"remote\":{\"ip_v4\":\"") != NULL);
+        free(text);
+        CHECK_EQ(count_records(path, "\"name\":\"quic:connection_started\""), 1);
+        CHECK_EQ(count_records(path, "\"name\":\"quic:connection_closed\""), 1);
+        CHECK_EQ(count_records(path, r == 0 ? "\"initiator\":\"local\",\"application_error\":\"unknown\","
+                                              "\"error_code\":268,\"reason\":\"bye \\\"now\\\"\",\"trigger\":\"application\""
+                                            : "\"initiator\":\"remote\",\"application_error\":\"unknown\","
+                                              "\"error_code\":268,\"reason\":\"bye \\\"now\\\"\",\"trigger\":\"application\""),
+                 1);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
 int main(void)
 {
     netsim_global_init();
     RUN(test_every_type);
     RUN(test_snapshot);
     RUN(test_qlog_files);
+    RUN(test_qlog_close);
     netsim_global_free();
     return ho_test_summary("test_quic_events");
 }

@@ -159,6 +159,7 @@ enum {
 };
 
 #define HO_EV_FRAMES_MAX 32
+#define HO_EV_ACK_RANGES 4
 
 /* One frame. type is the wire type (STREAM: 0x08 whatever the bits). */
 typedef struct ho_ev_frame {
@@ -172,12 +173,20 @@ typedef struct ho_ev_frame {
      * final size; MAX_STREAM_DATA, STREAM_DATA_BLOCKED: the value;
      * NEW_CONNECTION_ID: retire prior to. */
     uint64_t offset;
-    /* STREAM, CRYPTO: length; ACK: number of ranges; PADDING: bytes;
-     * RESET_STREAM, STOP_SENDING: application error code. */
+    /* STREAM, CRYPTO, DATAGRAM: length; ACK: number of ranges; PADDING:
+     * bytes; RESET_STREAM, STOP_SENDING: application error code;
+     * NEW_TOKEN: the token's length. */
     uint64_t length;
     bool fin;
-    uint8_t cid_len;  /* NEW_CONNECTION_ID: the connection ID */
-    uint8_t cid[20];
+    union {
+        struct {
+            uint8_t cid_len;  /* NEW_CONNECTION_ID: the connection ID */
+            uint8_t cid[20];
+        };
+        /* ACK: the first min(length, HO_EV_ACK_RANGES) ranges, largest
+         * first, as {smallest, largest} */
+        uint64_t ack_ranges[HO_EV_ACK_RANGES][2];
+    };
 } ho_ev_frame;
 
 typedef struct ho_ev_packet {
@@ -248,9 +257,28 @@ enum {
     HO_EV_QSTATE_CLOSED,
     HO_EV_QSTATE_FREED,              /* about to be freed: the last event of a connection */
 };
+/* How a connection ended (HO_EV_QSTATE_CLOSING and after). */
+enum {
+    HO_EV_CLOSE_NONE,            /* not closing */
+    HO_EV_CLOSE_ERROR,           /* CONNECTION_CLOSE with a transport error (0x1c) */
+    HO_EV_CLOSE_APPLICATION,     /* CONNECTION_CLOSE of the application (0x1d) */
+    HO_EV_CLOSE_IDLE_TIMEOUT,    /* RFC 9000 §10.1: silent */
+    HO_EV_CLOSE_STATELESS_RESET, /* §10.3: received */
+    HO_EV_CLOSE_VERSION_MISMATCH,/* §6.2: no version in common (client) */
+};
+struct sockaddr;
 typedef struct ho_ev_state {
     uint8_t old_state, new_state;   /* HO_EV_QSTATE_* */
     int error;                      /* closing/draining/closed: ho_quic_conn_error */
+    /* closing/draining/closed: who ended the connection and how */
+    uint8_t trigger;                /* HO_EV_CLOSE_* */
+    bool by_peer;                   /* the peer (its CONNECTION_CLOSE, a stateless reset) */
+    uint64_t code;                  /* the CONNECTION_CLOSE error code (0 when none was sent) */
+    uint64_t frame_type;            /* transport errors: the frame type it names (0 none) */
+    const char *reason;             /* its reason phrase, NUL-terminated ("" none) */
+    /* started: the first path's addresses (NULL, or a zero port, when not
+     * known yet: a client before its socket is bound) */
+    const struct sockaddr *local, *remote;
 } ho_ev_state;
 
 typedef struct ho_ev_params {

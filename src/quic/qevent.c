@@ -62,6 +62,22 @@ static void read_frames(ho_ev_packet *p, const uint8_t *payload, size_t len)
             e->id = f.ack.largest;
             e->offset = f.ack.delay;
             e->length = f.ack.range_count + 1;
+            {
+                ho_quic_ack_iter it;
+                ho_quic_ack_range r;
+                ho_quic_ack_iter_init(&it, &f);
+                for (int i = 0; i < HO_EV_ACK_RANGES && ho_quic_ack_iter_next(&it, &r); i++) {
+                    e->ack_ranges[i][0] = r.smallest;
+                    e->ack_ranges[i][1] = r.largest;
+                }
+            }
+            break;
+        case HO_QUIC_FT_NEW_TOKEN:
+            e->length = f.new_token.len;
+            break;
+        case HO_QUIC_FT_DATAGRAM:
+        case HO_QUIC_FT_DATAGRAM_LEN:
+            e->length = f.datagram.len;
             break;
         case HO_QUIC_FT_CRYPTO:
             e->offset = f.crypto.offset;
@@ -287,6 +303,26 @@ void quic_ev_state_emit(ho_quic_conn *c, unsigned state)
     ev.u.state.old_state = c->ev_state;
     ev.u.state.new_state = (uint8_t)state;
     ev.u.state.error = state >= HO_EV_QSTATE_CLOSING ? c->error : 0;
+    ev.u.state.reason = "";
+    if (state == HO_EV_QSTATE_STARTED) {
+        ev.u.state.local = c->path.local_len != 0 ? (const struct sockaddr *)&c->path.local : NULL;
+        ev.u.state.remote = c->path.remote_len != 0 ? (const struct sockaddr *)&c->path.remote : NULL;
+    } else if (state >= HO_EV_QSTATE_CLOSING && state <= HO_EV_QSTATE_CLOSED) {
+        ho_ev_state *st = &ev.u.state;
+        st->by_peer = c->close_by_peer;
+        if (c->error == HO_OK) {
+            st->trigger = HO_EV_CLOSE_IDLE_TIMEOUT;
+        } else if (c->error == HO_ERR_QUIC_STATELESS_RESET) {
+            st->trigger = HO_EV_CLOSE_STATELESS_RESET;
+        } else if (c->error == HO_ERR_QUIC_VERSION) {
+            st->trigger = HO_EV_CLOSE_VERSION_MISMATCH;
+        } else {
+            st->trigger = c->close_is_app ? HO_EV_CLOSE_APPLICATION : HO_EV_CLOSE_ERROR;
+            st->code = c->close_code;
+            st->frame_type = c->close_is_app ? 0 : c->close_frame_type;
+            st->reason = c->close_reason;
+        }
+    }
     ho_event_emit(&ev);
 }
 

@@ -16,15 +16,26 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "base/mem.h"
 #include "handoff/quic.h"
 
+/* draft-ietf-quic-qlog-quic-events-13 §2.1: until the RFC, the schema URI
+ * carries the draft's number. The fields below follow draft -13 (and
+ * draft-ietf-quic-qlog-main-schema-14); tests/interop/qlog_check.py checks
+ * them against the drafts' CDDL. */
+#define QLOG_QUIC_SCHEMA "urn:ietf:params:qlog:events:quic-13"
 #define QLOG_BUF (64u << 10)
 #define QLOG_RECORD_MAX (8u << 10) /* flush before a record if less room is left */
 
 typedef struct qlog_conn {
     int fd;
     bool failed;           /* a write failed: stop writing this file */
+    bool closed_logged;    /* connection_closed written (at the first of closing, draining, closed) */
+    uint8_t ade_local, ade_remote; /* ack_delay_exponent of each side (parameters_set; 3 until then) */
     int64_t t0;            /* reference time: the first event's */
     size_t len;
     char buf[QLOG_BUF];
@@ -139,6 +150,8 @@ static qlog_conn *conn_open(const ho_event *ev)
         return NULL;
     }
     q->failed = false;
+    q->closed_logged = false;
+    q->ade_local = q->ade_remote = 3; /* RFC 9000 §18.2: the default */
     q->len = 0;
     q->t0 = ev->time;
     /* The file header (main schema: QlogFileSeq with one trace). */
@@ -149,9 +162,9 @@ static qlog_conn *conn_open(const ho_event *ev)
         "\"common_fields\":{\"group_id\":",
         hex, ev->role ? ev->role : "unknown");
     put_hex(q, ev->odcid, n);
-    put(q, ",\"protocol_types\":[\"QUIC\"],\"time_format\":\"relative_to_epoch\","
+    put(q, ",\"time_format\":\"relative_to_epoch\","
            "\"reference_time\":{\"clock_type\":\"monotonic\",\"epoch\":\"unknown\"}},"
-           "\"event_schemas\":[\"urn:ietf:params:qlog:events:quic\"]}}\n");
+           "\"event_schemas\":[\"" QLOG_QUIC_SCHEMA "\"]}}\n");
     return q;
 }
 
@@ -162,7 +175,46 @@ static const char *qlog_pkt_type(unsigned t)
     return t < sizeof(n) / sizeof(n[0]) ? n[t] : "unknown";
 }
 
-static void put_frames(qlog_conn *q, const ho_ev_packet *p)
+/* Only these packet types have a packet number (qe-13 §8.8 PacketHeader). */
+static bool has_pn(const ho_ev_packet *p)
+{
+    return p->pn != UINT64_MAX && (p->pkt_type == HO_EV_PKT_INITIAL || p->pkt_type == HO_EV_PKT_HANDSHAKE ||
+                                   p->pkt_type == HO_EV_PKT_0RTT || p->pkt_type == HO_EV_PKT_1RTT);
+}
+
+/* QUICPacketDropped.trigger (qe-13 §5.7); our finer reason goes in details. */
+static const char *drop_trigger(unsigned r)
+{
+    switch (r) {
+    case HO_EV_DROP_KEY_UNAVAILABLE:
+        return "key_unavailable";
+    case HO_EV_DROP_DECRYPTION:
+        return "decryption_failure";
+    case HO_EV_DROP_DUPLICATE:
+        return "duplicate";
+    case HO_EV_DROP_UNKNOWN_CONN:
+        return "connection_unknown";
+    case HO_EV_DROP_UNSUPPORTED_VERSION:
+        return "unsupported";
+    case HO_EV_DROP_UNEXPECTED:
+    case HO_EV_DROP_QUEUE_FULL:
+    case HO_EV_DROP_REFUSED:
+        return "rejected";
+    case HO_EV_DROP_HEADER:
+    case HO_EV_DROP_PROTOCOL:
+    case HO_EV_DROP_SHORT_INITIAL:
+    case HO_EV_DROP_BAD_DCID:
+    case HO_EV_DROP_INVALID_TOKEN:
+    case HO_EV_DROP_BAD_FRAMES:
+        return "invalid";
+    default:
+        return "general";
+    }
+}
+
+static void put_connection_error(qlog_conn *q, uint64_t code, const char *key);
+
+static void put_frames(qlog_conn *q, const ho_ev_packet *p, unsigned ack_delay_exponent)
 {
     put_str(q, ",\"frames\":[");
     for (uint32_t i = 0; i < p->nframes && i < HO_EV_FRAMES_MAX; i++) {
@@ -174,34 +226,66 @@ static void put_frames(qlog_conn *q, const ho_ev_packet *p)
         case 0x00:
             put_str(q, ",\"raw\":{\"length\":");
             put_u64(q, f->length);
+            put_field(q, "payload_length", f->length);
             put_str(q, "}");
             break;
         case 0x02:
-        case 0x03:
-            put_field(q, "ack_delay", f->offset);
-            put_str(q, ",\"acked_ranges\":[[");
-            put_u64(q, f->id);
-            put_str(q, "]]");
+        case 0x03: {
+            /* ack_delay in milliseconds (qe-13 §8.13.3): the field times
+             * 2^ack_delay_exponent microseconds (RFC 9000 §19.3). */
+            const uint64_t cap = (uint64_t)1 << 40; /* µs: a peer's absurd delay stays a number */
+            uint64_t us = f->offset > (cap >> ack_delay_exponent) ? cap : f->offset << ack_delay_exponent;
+            put_str(q, ",\"ack_delay\":");
+            put_ms(q, (int64_t)(us * 1000), 3);
+            /* acked_ranges only when every range is known: a partial list
+             * would say the rest were not acknowledged. */
+            if (f->length <= HO_EV_ACK_RANGES) {
+                put_str(q, ",\"acked_ranges\":[");
+                for (uint64_t r = 0; r < f->length; r++) {
+                    put_str(q, r ? ",[" : "[");
+                    put_u64(q, f->ack_ranges[r][0]);
+                    if (f->ack_ranges[r][1] != f->ack_ranges[r][0]) {
+                        put_str(q, ",");
+                        put_u64(q, f->ack_ranges[r][1]);
+                    }
+                    put_str(q, "]");
+                }
+                put_str(q, "]");
+            }
             break;
+        }
         case 0x04:
+            /* error: $ApplicationError; we know no names: "unknown" and the code */
             put_field(q, "stream_id", f->id);
+            put_str(q, ",\"error\":\"unknown\"");
             put_field(q, "error_code", f->length);
             put_field(q, "final_size", f->offset);
             break;
         case 0x05:
             put_field(q, "stream_id", f->id);
+            put_str(q, ",\"error\":\"unknown\"");
             put_field(q, "error_code", f->length);
             break;
         case 0x06:
+            /* the Length field goes in raw.length (qe-13 §8.13.7) */
             put_field(q, "offset", f->offset);
-            put_field(q, "length", f->length);
+            put_str(q, ",\"raw\":{\"length\":");
+            put_u64(q, f->length);
+            put_str(q, "}");
+            break;
+        case 0x07:
+            put_str(q, ",\"token\":{\"type\":\"resumption\",\"raw\":{\"length\":");
+            put_u64(q, f->length);
+            put_str(q, "}}");
             break;
         case 0x08:
             put_field(q, "stream_id", f->id);
             put_field(q, "offset", f->offset);
-            put_field(q, "length", f->length);
             if (f->fin)
                 put_str(q, ",\"fin\":true");
+            put_str(q, ",\"raw\":{\"length\":");
+            put_u64(q, f->length);
+            put_str(q, "}");
             break;
         case 0x10:
             put_field(q, "maximum", f->id);
@@ -237,11 +321,22 @@ static void put_frames(qlog_conn *q, const ho_ev_packet *p)
             put_field(q, "sequence_number", f->id);
             break;
         case 0x1c:
+            put_str(q, ",\"error_space\":\"transport\"");
+            put_connection_error(q, f->id, "error");
+            break;
         case 0x1d:
-            put_str(q, f->type == 0x1c ? ",\"error_space\":\"transport\"" : ",\"error_space\":\"application\"");
+            put_str(q, ",\"error_space\":\"application\",\"error\":\"unknown\"");
             put_field(q, "error_code", f->id);
             break;
+        case 0x30:
+        case 0x31:
+            put_str(q, ",\"raw\":{\"length\":");
+            put_u64(q, f->length);
+            put_str(q, "}");
+            break;
         default:
+            if (strcmp(ho_event_frame_name(f->type), "unknown") == 0)
+                put_field(q, "frame_type_bytes", f->type); /* UnknownFrame (qe-13 §8.13.22) */
             break;
         }
         put_str(q, "}");
@@ -284,12 +379,95 @@ static const char *migration_state(unsigned w)
         return "probing_successful";
     case HO_EV_PATH_FAILED:
         return "probing_abandoned";
-    default:
-        return "migration_started";
+    default: /* HO_EV_PATH_MIGRATED, HO_EV_PATH_REBOUND: the connection now uses the new path */
+        return "migration_complete";
     }
 }
 
 /* Opens the record: RS, time, name, and the data object's brace. */
+static void begin(qlog_conn *q, const ho_event *ev, const char *name);
+static void end(qlog_conn *q);
+
+/* "key":PathEndpointInfo, with what is known of the address. */
+static void put_endpoint(qlog_conn *q, const char *key, const struct sockaddr *sa)
+{
+    put(q, "\"%s\":{", key);
+    char ip[INET6_ADDRSTRLEN];
+    if (sa != NULL && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        if (in->sin_port != 0 && inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip)) != NULL)
+            put(q, "\"ip_v4\":\"%s\",\"port_v4\":%u", ip, (unsigned)ntohs(in->sin_port));
+    } else if (sa != NULL && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        if (in6->sin6_port != 0 && inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip)) != NULL)
+            put(q, "\"ip_v6\":\"%s\",\"port_v6\":%u", ip, (unsigned)ntohs(in6->sin6_port));
+    }
+    put_str(q, "}");
+}
+
+static void put_started(qlog_conn *q, const ho_event *ev)
+{
+    begin(q, ev, "quic:connection_started");
+    put_endpoint(q, "local", ev->u.state.local);
+    put_str(q, ",");
+    put_endpoint(q, "remote", ev->u.state.remote);
+    end(q);
+}
+
+/* qlog's TransportError and CryptoError spellings (RFC 9000 §20.1). */
+static void put_connection_error(qlog_conn *q, uint64_t code, const char *key)
+{
+    static const char *const n[] = {"no_error", "internal_error", "connection_refused", "flow_control_error",
+                                    "stream_limit_error", "stream_state_error", "final_size_error",
+                                    "frame_encoding_error", "transport_parameter_error", "connection_id_limit_error",
+                                    "protocol_violation", "invalid_token", "application_error",
+                                    "crypto_buffer_exceeded", "key_update_error", "aead_limit_reached",
+                                    "no_viable_path"};
+    if (code < sizeof(n) / sizeof(n[0])) {
+        put(q, ",\"%s\":\"%s\"", key, n[code]);
+    } else if (code >= 0x100 && code <= 0x1ff) {
+        put(q, ",\"%s\":\"crypto_error_0x%03" PRIx64 "\"", key, code);
+    } else {
+        put(q, ",\"%s\":\"unknown\"", key);
+        put_field(q, "error_code", code);
+    }
+}
+
+/* JSON string contents: the reason phrase is the peer's bytes. */
+static void put_json_text(qlog_conn *q, const char *str)
+{
+    for (const unsigned char *p = (const unsigned char *)str; *p != 0 && q->len + 8 < QLOG_BUF; p++) {
+        if (*p == '"' || *p == '\\')
+            put(q, "\\%c", *p);
+        else if (*p < 0x20 || *p >= 0x7f)
+            put(q, "\\u%04x", *p);
+        else
+            q->buf[q->len++] = (char)*p;
+    }
+}
+
+static void put_closed(qlog_conn *q, const ho_event *ev)
+{
+    static const char *const triggers[] = {"unspecified", "error", "application", "idle_timeout", "stateless_reset",
+                                           "version_mismatch"};
+    const ho_ev_state *st = &ev->u.state;
+    begin(q, ev, "quic:connection_closed");
+    put(q, "\"initiator\":\"%s\"", st->by_peer ? "remote" : "local");
+    if (st->trigger == HO_EV_CLOSE_ERROR) {
+        put_connection_error(q, st->code, "connection_error");
+    } else if (st->trigger == HO_EV_CLOSE_APPLICATION) {
+        put_str(q, ",\"application_error\":\"unknown\"");
+        put_field(q, "error_code", st->code);
+    }
+    if (st->reason != NULL && st->reason[0] != 0) {
+        put_str(q, ",\"reason\":\"");
+        put_json_text(q, st->reason);
+        put_str(q, "\"");
+    }
+    put(q, ",\"trigger\":\"%s\"", triggers[st->trigger < sizeof(triggers) / sizeof(triggers[0]) ? st->trigger : 0]);
+    end(q);
+}
+
 static void begin(qlog_conn *q, const ho_event *ev, const char *name)
 {
     if (q->len + QLOG_RECORD_MAX > QLOG_BUF)
@@ -313,30 +491,35 @@ static void write_event(qlog_conn *q, const ho_event *ev, bool is_server)
         put_str(q, "\"header\":{\"packet_type\":\"");
         put_str(q, qlog_pkt_type(p->pkt_type));
         put_str(q, "\"");
-        put_field(q, "packet_number", p->pn);
+        if (has_pn(p))
+            put_field(q, "packet_number", p->pn);
         if (p->pkt_type == HO_EV_PKT_1RTT)
-            put_str(q, p->key_phase ? ",\"key_phase_bit\":\"1\"" : ",\"key_phase_bit\":\"0\"");
+            put_str(q, p->key_phase ? ",\"key_phase_bit\":true" : ",\"key_phase_bit\":false");
         put_str(q, "},\"raw\":{\"length\":");
         put_u64(q, p->size);
         put_field(q, "payload_length", p->payload_len);
         put_str(q, "}");
-        put_frames(q, p);
+        put_frames(q, p, ev->type == HO_EV_QUIC_PACKET_SENT ? q->ade_local : q->ade_remote);
         end(q);
         break;
     }
     case HO_EV_QUIC_PACKET_LOST: {
         const ho_ev_packet *p = &ev->u.packet;
         begin(q, ev, "quic:packet_lost");
-        put(q, "\"header\":{\"packet_type\":\"%s\",\"packet_number\":%" PRIu64 "},\"trigger\":\"%s\"",
-            qlog_pkt_type(p->pkt_type), p->pn, ho_event_loss_name(p->reason));
+        put(q, "\"header\":{\"packet_type\":\"%s\"", qlog_pkt_type(p->pkt_type));
+        if (has_pn(p))
+            put_field(q, "packet_number", p->pn);
+        put(q, "},\"trigger\":\"%s\"", ho_event_loss_name(p->reason));
         end(q);
         break;
     }
     case HO_EV_QUIC_PACKET_DROPPED: {
         const ho_ev_packet *p = &ev->u.packet;
         begin(q, ev, "quic:packet_dropped");
-        put(q, "\"header\":{\"packet_type\":\"%s\"},\"raw\":{\"length\":%u},\"trigger\":\"%s\"",
-            qlog_pkt_type(p->pkt_type), (unsigned)p->size, ho_event_drop_name(p->reason));
+        put(q,
+            "\"header\":{\"packet_type\":\"%s\"},\"raw\":{\"length\":%u},\"trigger\":\"%s\","
+            "\"details\":{\"reason\":\"%s\"}",
+            qlog_pkt_type(p->pkt_type), (unsigned)p->size, drop_trigger(p->reason), ho_event_drop_name(p->reason));
         end(q);
         break;
     }
@@ -383,6 +566,12 @@ static void write_event(qlog_conn *q, const ho_event *ev, bool is_server)
         const ho_ev_state *st = &ev->u.state;
         if (st->new_state == HO_EV_QSTATE_FREED)
             break;
+        if (st->new_state == HO_EV_QSTATE_STARTED)
+            put_started(q, ev);
+        if (st->new_state >= HO_EV_QSTATE_CLOSING && !q->closed_logged) {
+            put_closed(q, ev);
+            q->closed_logged = true;
+        }
         begin(q, ev, "quic:connection_state_updated");
         if (st->new_state != HO_EV_QSTATE_STARTED)
             put(q, "\"old\":\"%s\",", ho_event_qstate_name(st->old_state));
@@ -392,9 +581,13 @@ static void write_event(qlog_conn *q, const ho_event *ev, bool is_server)
     }
     case HO_EV_QUIC_PARAMS: {
         const ho_ev_params *p = &ev->u.params;
+        if (p->remote)
+            q->ade_remote = (uint8_t)(p->ack_delay_exponent <= 20 ? p->ack_delay_exponent : 3);
+        else
+            q->ade_local = (uint8_t)(p->ack_delay_exponent <= 20 ? p->ack_delay_exponent : 3);
         begin(q, ev, "quic:parameters_set");
         put(q,
-            "\"owner\":\"%s\",\"initial_source_connection_id\":", p->remote ? "remote" : "local");
+            "\"initiator\":\"%s\",\"initial_source_connection_id\":", p->remote ? "remote" : "local");
         put_hex(q, p->initial_scid, p->initial_scid_len);
         put(q,
             ",\"disable_active_migration\":%s,\"max_idle_timeout\":%" PRIu64 ",\"max_udp_payload_size\":%" PRIu64

@@ -2,7 +2,8 @@
 # qlog (src/quic/qlog.c, docs/DEBUGGING.md): `handoff serve --qlog-dir` and `handoff get --h3`
 # with QLOGDIR write one JSON-SEQ file per connection, <odcid>_server.sqlog and
 # <odcid>_client.sqlog with the same ODCID. qlog_check.py parses every record and checks the
-# fields draft-ietf-quic-qlog-main-schema and draft-ietf-quic-qlog-quic-events require; the
+# fields and values draft-ietf-quic-qlog-main-schema-14 and draft-ietf-quic-qlog-quic-events-13
+# require (connection_started first, one connection_closed naming who closed); the
 # client's packet_sent / packet_received events equal the counters `get -v` prints, the
 # server's equal its connection's counters (quic_packets_sent / quic_packets_received of the
 # SIGUSR1 line, summed when the connection is freed: the test's is the server's only one),
@@ -75,14 +76,14 @@ if [ -z "${sent:-}" ]; then
     show "$T/get.err"
     finish
 fi
-if $CHECK check "$cfile" --sent "$sent" --received "$received" >"$T/ccheck.out" 2>&1; then
-    pass "client qlog: every record parses, required fields present, packet_sent $sent and packet_received $received equal the counters"
+if $CHECK check "$cfile" --sent "$sent" --received "$received" --closed-by local >"$T/ccheck.out" 2>&1; then
+    pass "client qlog: every record parses, required fields present, packet_sent $sent and packet_received $received equal the counters, connection_started first, connection_closed by the client"
 else
     fail "client qlog check"
     show "$T/ccheck.out"
 fi
-if $CHECK check "$sfile" --sent "${srv_sent:--1}" --received "${srv_recv:--1}" >"$T/scheck.out" 2>&1; then
-    pass "server qlog: every record parses, required fields present, packet_sent $srv_sent and packet_received $srv_recv equal the connection's counters"
+if $CHECK check "$sfile" --sent "${srv_sent:--1}" --received "${srv_recv:--1}" --closed-by remote >"$T/scheck.out" 2>&1; then
+    pass "server qlog: every record parses, required fields present, packet_sent $srv_sent and packet_received $srv_recv equal the connection's counters, connection_closed by the peer"
 else
     fail "server qlog check"
     show "$T/scheck.out"
