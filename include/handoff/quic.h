@@ -104,6 +104,9 @@ typedef struct ho_quic_callbacks {
     /* Client: the server sent a NewSessionTicket; the blob is opaque: offer
      * it on a later connection as ho_quic_config.session (no 0-RTT). */
     void (*session_ticket)(void *ctx, ho_quic_conn *c, const uint8_t *blob, size_t len);
+    /* A DATAGRAM frame arrived (RFC 9221; only when the config's
+     * max_datagram_frame_size is set): its payload, valid during the call. */
+    void (*datagram)(void *ctx, ho_quic_conn *c, const uint8_t *data, size_t len);
 } ho_quic_callbacks;
 
 /* Transport parameters as the handshake callbacks see them (RFC 9000
@@ -186,6 +189,11 @@ typedef struct ho_quic_config {
      * (RFC 9001 §6.6). */
     uint64_t key_update_packets;
     uint64_t conn_id;                  /* carried in events (base.h) and by the TLS engine */
+    /* RFC 9221 DATAGRAM frames: the largest frame we accept, announced as
+     * max_datagram_frame_size; 0: DATAGRAM off (a peer's frame is then a
+     * PROTOCOL_VIOLATION). 65535 takes any that fits a datagram. */
+    uint64_t max_datagram_frame_size;
+    size_t datagram_queue;             /* DATAGRAM frames waiting to be sent: 0 -> 64 */
     /* Announce disable_active_migration (§18.2): a server then drops
      * packets from a new peer IP address (NAT rebinding of the port is
      * still followed). */
@@ -246,6 +254,19 @@ HO_API void ho_quic_conn_handle_timeout(ho_quic_conn *c, ho_quic_time now);
  * 0x1c APPLICATION_ERROR in Initial/Handshake packets, RFC 9000 §10.2.3). */
 HO_API int ho_quic_conn_close(ho_quic_conn *c, uint64_t app_error, const char *reason, ho_quic_time now);
 
+/* RFC 9221: queues an unreliable datagram (copied) for the next 1-RTT
+ * packets. It is congestion controlled and never retransmitted: a lost
+ * one is counted (dgram_frames_lost), not resent. HO_ERR_INVALID_ARG when
+ * the peer did not announce max_datagram_frame_size (or not yet: the
+ * handshake) or len is above ho_quic_conn_datagram_max; HO_ERR_WOULD_BLOCK
+ * when the queue is full (counted in dgram_frames_dropped); HO_ERR_CLOSED
+ * once closing. */
+HO_API int ho_quic_conn_send_datagram(ho_quic_conn *c, const uint8_t *data, size_t len);
+/* The largest payload ho_quic_conn_send_datagram takes now: the peer's
+ * limit and the datagram size in use (a 1-RTT packet with a short header,
+ * the frame's type and length); 0 when DATAGRAM cannot be sent. */
+HO_API size_t ho_quic_conn_datagram_max(const ho_quic_conn *c);
+
 /* Starts a 1-RTT key update (RFC 9001 §6.1). HO_ERR_WOULD_BLOCK until the
  * handshake is confirmed, the previous update was answered, a packet under
  * the current key was acknowledged and three PTOs passed since the last
@@ -296,6 +317,10 @@ typedef struct ho_quic_conn_stats {
      * ho_quic_conn_migrate), validations that succeeded and failed. */
     uint64_t cids_issued, cids_retired;
     uint64_t migrations, path_challenges_sent, paths_validated, path_validation_failures;
+    /* DATAGRAM frames (RFC 9221): sent, received, declared lost (never sent
+     * again), dropped before sending (queue full, or too large for the
+     * path once their turn came). */
+    uint64_t dgram_frames_sent, dgram_frames_received, dgram_frames_lost, dgram_frames_dropped;
 } ho_quic_conn_stats;
 HO_API void ho_quic_conn_get_stats(const ho_quic_conn *c, ho_quic_conn_stats *st);
 

@@ -16,6 +16,7 @@
 #define DEFAULT_MAX_ACK_DELAY_MS 25
 #define DEFAULT_CID_LEN 8
 #define DEFAULT_STREAM_SEND_BUFFER (1u << 20)
+#define DEFAULT_DATAGRAM_QUEUE 64
 
 static void emit(const ho_quic_conn *c, ho_event_type type, ho_log_level level, int64_t a, int64_t b,
                  const char *detail)
@@ -452,6 +453,8 @@ static void set_local_tparams(ho_quic_conn *c)
     tp->initial_scid = c->scid;
     tp->present |= ho_quic_tp_bit(HO_QUIC_TP_INITIAL_SCID);
     tp->disable_active_migration = cfg->disable_active_migration;
+    /* RFC 9221 §3: announced only when DATAGRAM is on (absent = 0 = off). */
+    tp->max_datagram_frame_size = cfg->max_datagram_frame_size;
     if (c->is_server) {
         /* RFC 9000 §7.3: the server echoes the client's first DCID. */
         tp->original_dcid = c->odcid;
@@ -498,6 +501,10 @@ static ho_quic_conn *conn_new(const ho_quic_config *cfg, bool is_server, const h
         k->cid_len = DEFAULT_CID_LEN;
     if (k->stream_send_buffer == 0)
         k->stream_send_buffer = DEFAULT_STREAM_SEND_BUFFER;
+    if (k->datagram_queue == 0)
+        k->datagram_queue = DEFAULT_DATAGRAM_QUEUE;
+    if (k->max_datagram_frame_size > 65535)
+        k->max_datagram_frame_size = 65535; /* no frame is larger than a UDP payload */
     c->is_server = is_server;
     c->state = HO_QUIC_STATE_HANDSHAKE;
     c->version = HO_QUIC_VERSION_1;
@@ -631,6 +638,7 @@ void ho_quic_conn_free(ho_quic_conn *c)
     ho_quic_recovery_free(&c->rec);
     ho_quic_key_phase_free(c);
     ho_quic_conn_free_records(c);
+    ho_quic_dgram_clear(c);
     ho_quic_streams_free(c);
     ho_quic_client_free(c);
     ho_tls_free(c->tls);

@@ -155,7 +155,15 @@ enum {
     HO_QUIC_SF_ACK,
     HO_QUIC_SF_NEW_CID,     /* id: sequence number */
     HO_QUIC_SF_RETIRE_CID,  /* id: sequence number */
+    HO_QUIC_SF_DATAGRAM,    /* len: payload bytes; never retransmitted (RFC 9221 §5.2) */
 };
+
+/* A DATAGRAM frame's payload waiting to be sent (RFC 9221). */
+typedef struct ho_quic_dgram {
+    struct ho_quic_dgram *next;
+    size_t len;
+    uint8_t data[];
+} ho_quic_dgram;
 
 typedef struct ho_quic_sent_frame {
     uint8_t kind;
@@ -364,6 +372,8 @@ struct ho_quic_conn {
     uint8_t *rx_copy;
     size_t rx_copy_cap;
     ho_quic_conn_stats stats;
+    ho_quic_dgram *dgq_head, *dgq_tail; /* DATAGRAM frames to send, oldest first */
+    size_t dgq_n;
     ho_quic_time now;             /* of the call in progress */
     ho_quic_time pace_at;         /* pacing held data back until then */
     bool writable_check;          /* acknowledged stream data freed buffer room */
@@ -486,6 +496,8 @@ void ho_quic_conn_sent_acked(void *ctx, ho_quic_pn_space space, const ho_quic_se
 void ho_quic_conn_sent_lost(void *ctx, ho_quic_pn_space space, const ho_quic_sent_packet *pkt);
 void ho_quic_conn_sent_discarded(void *ctx, ho_quic_pn_space space, const ho_quic_sent_packet *pkt);
 void ho_quic_conn_free_records(ho_quic_conn *c);
+/* Frees the DATAGRAM frames still queued (conn_send.c). */
+void ho_quic_dgram_clear(ho_quic_conn *c);
 /* A connection at rest (nothing in flight, nothing to send) gives back its
  * scratch memory: the packet and receive copies, the free sent-frame
  * records, empty recovery rings, drained stream buffers, drained TLS

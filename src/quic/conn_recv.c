@@ -155,9 +155,18 @@ static int on_frame(ho_quic_conn *c, ho_quic_pkt_type pkt, const ho_quic_frame *
         ho_quic_conn_confirm(c, now);
         return HO_OK;
     case HO_QUIC_FT_DATAGRAM:
-    case HO_QUIC_FT_DATAGRAM_LEN:
-        /* RFC 9221 §3: not negotiated -> PROTOCOL_VIOLATION. */
-        return HO_ERR_QUIC(HO_QUIC_PROTOCOL_VIOLATION);
+    case HO_QUIC_FT_DATAGRAM_LEN: {
+        /* RFC 9221 §3: a DATAGRAM frame when we announced no
+         * max_datagram_frame_size, or one larger than it (type, length
+         * and payload), is a PROTOCOL_VIOLATION. */
+        uint64_t size = 1 + (t == HO_QUIC_FT_DATAGRAM_LEN ? ho_quic_varint_len(f->datagram.len) : 0) + f->datagram.len;
+        if (c->cfg.max_datagram_frame_size == 0 || size > c->cfg.max_datagram_frame_size)
+            return HO_ERR_QUIC(HO_QUIC_PROTOCOL_VIOLATION);
+        c->stats.dgram_frames_received++;
+        if (c->cfg.callbacks.datagram != NULL)
+            c->cfg.callbacks.datagram(c->cfg.callbacks.ctx, c, f->datagram.data, f->datagram.len);
+        return HO_OK;
+    }
     default:
         return HO_ERR_QUIC(HO_QUIC_FRAME_ENCODING_ERROR);
     }

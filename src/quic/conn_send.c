@@ -146,6 +146,10 @@ void ho_quic_conn_sent_lost(void *ctx, ho_quic_pn_space space, const ho_quic_sen
         case HO_QUIC_SF_RETIRE_CID:
             ho_quic_cid_frame_lost(c, f->kind, f->id);
             break;
+        case HO_QUIC_SF_DATAGRAM:
+            /* RFC 9221 §5.2: DATAGRAM frames are not retransmitted. */
+            c->stats.dgram_frames_lost++;
+            break;
         default:
             break;
         }
@@ -399,6 +403,113 @@ static void write_streams(packet_builder *pb)
     }
 }
 
+/* ---- DATAGRAM frames (RFC 9221) --------------------------------------------- */
+
+void ho_quic_dgram_clear(ho_quic_conn *c)
+{
+    while (c->dgq_head != NULL) {
+        ho_quic_dgram *d = c->dgq_head;
+        c->dgq_head = d->next;
+        ho_mem_free(d);
+    }
+    c->dgq_tail = NULL;
+    c->dgq_n = 0;
+}
+
+/* The largest payload whose DATAGRAM frame (type 0x31, length, payload)
+ * is at most `frame_max` bytes. */
+static size_t dgram_payload_max(size_t frame_max)
+{
+    static const size_t vlens[] = {1, 2, 4, 8}, caps[] = {63, 16383, 1073741823, SIZE_MAX};
+    size_t best = 0;
+    for (size_t i = 0; i < 4; i++) {
+        if (frame_max <= 1 + vlens[i])
+            break;
+        size_t p = frame_max - 1 - vlens[i];
+        if (p > caps[i])
+            p = caps[i]; /* the length field stays vlens[i] bytes */
+        if (p > best)
+            best = p;
+    }
+    return best;
+}
+
+size_t ho_quic_conn_datagram_max(const ho_quic_conn *c)
+{
+    /* §3: only once the peer announced a non-zero max_datagram_frame_size
+     * (hs_done: its transport parameters are in, and no handshake step is
+     * out on a worker writing them). */
+    if (!c->hs_done || c->state >= HO_QUIC_STATE_CLOSING || c->tpx.peer.max_datagram_frame_size == 0)
+        return 0;
+    uint64_t peer = c->tpx.peer.max_datagram_frame_size;
+    size_t by_peer = dgram_payload_max(peer > 65535 ? 65535 : (size_t)peer);
+    /* A 1-RTT packet alone in the datagram: short header (flags, DCID, a
+     * packet number of up to 4 bytes), the frame, the AEAD tag. */
+    size_t mds = c->pmtud.current != 0 ? c->pmtud.current : c->cfg.max_datagram_size;
+    size_t overhead = 1 + c->dcid.len + 4 + AEAD_TAG;
+    size_t by_path = mds > overhead ? dgram_payload_max(mds - overhead) : 0;
+    return by_peer < by_path ? by_peer : by_path;
+}
+
+int ho_quic_conn_send_datagram(ho_quic_conn *c, const uint8_t *data, size_t len)
+{
+    if (c->state >= HO_QUIC_STATE_CLOSING)
+        return HO_ERR_CLOSED;
+    /* RFC 9221 §3: never above the peer's max_datagram_frame_size, nor
+     * without it. */
+    if (len > ho_quic_conn_datagram_max(c) || (data == NULL && len > 0))
+        return HO_ERR_INVALID_ARG;
+    if (c->dgq_n >= c->cfg.datagram_queue) {
+        c->stats.dgram_frames_dropped++;
+        return HO_ERR_WOULD_BLOCK;
+    }
+    ho_quic_dgram *d = ho_mem_alloc(sizeof(*d) + len);
+    if (d == NULL)
+        return HO_ERR_NOMEM;
+    d->next = NULL;
+    d->len = len;
+    if (len > 0)
+        memcpy(d->data, data, len);
+    if (c->dgq_tail != NULL)
+        c->dgq_tail->next = d;
+    else
+        c->dgq_head = d;
+    c->dgq_tail = d;
+    c->dgq_n++;
+    quic_conn_wake(c);
+    return HO_OK;
+}
+
+/* Queued DATAGRAM frames, oldest first, while they fit. One that no
+ * longer fits any packet (the path's size shrank) is dropped, counted. */
+static void write_datagrams(packet_builder *pb)
+{
+    ho_quic_conn *c = pb->c;
+    while (c->dgq_head != NULL && pb->rec->n < HO_QUIC_SENT_FRAMES_MAX) {
+        ho_quic_dgram *d = c->dgq_head;
+        size_t need = 1 + ho_quic_varint_len(d->len) + d->len;
+        bool fits = need <= room(pb);
+        if (!fits && d->len <= ho_quic_conn_datagram_max(c))
+            break; /* the next packet takes it */
+        if (fits) {
+            ho_quic_frame f = {.type = HO_QUIC_FT_DATAGRAM_LEN};
+            f.datagram.data = d->data;
+            f.datagram.len = d->len;
+            if (!write_frame(pb, &f, need))
+                break;
+            record_add(pb->rec, HO_QUIC_SF_DATAGRAM, 0, 0, d->len, false);
+            c->stats.dgram_frames_sent++;
+        } else {
+            c->stats.dgram_frames_dropped++;
+        }
+        c->dgq_head = d->next;
+        if (c->dgq_head == NULL)
+            c->dgq_tail = NULL;
+        c->dgq_n--;
+        ho_mem_free(d);
+    }
+}
+
 static bool write_close(packet_builder *pb)
 {
     ho_quic_conn *c = pb->c;
@@ -554,7 +665,8 @@ static bool space_wants_data(ho_quic_conn *c, ho_quic_pn_space space)
         return false;
     ho_quic_frame f;
     if (c->handshake_done_pending || c->max_data_pending || c->max_streams_pending[0] || c->max_streams_pending[1] ||
-        c->path_response_pending || c->pv.challenge_pending || ho_quic_cid_next_frame(c, &f))
+        c->path_response_pending || c->pv.challenge_pending || ho_quic_cid_next_frame(c, &f) ||
+        (c->dgq_head != NULL && c->hs_done))
         return true;
     for (size_t i = 0; i < c->nstreams; i++) {
         ho_quic_stream *st = c->streams[i];
@@ -625,6 +737,9 @@ static size_t build_datagram(ho_quic_conn *c, size_t limit, ho_quic_time now)
                 if (space == HO_QUIC_PN_SPACE_APPLICATION)
                     write_control(&pb);
                 write_crypto(&pb);
+                /* Datagrams before stream data: they are for what cannot wait. */
+                if (space == HO_QUIC_PN_SPACE_APPLICATION && c->hs_done)
+                    write_datagrams(&pb);
                 if (space == HO_QUIC_PN_SPACE_APPLICATION)
                     write_streams(&pb);
             }
