@@ -3,7 +3,11 @@
  * an echo server (ALPN "echo"), sends one message on one bidirectional
  * stream, prints what comes back and exits.
  *
- *   echo_client [--cafile CA.pem | --insecure] HOST PORT [MESSAGE]
+ *   echo_client [--cafile CA.pem | --insecure] [--datagram TEXT] HOST PORT [MESSAGE]
+ *
+ * With --datagram, TEXT also goes out as a DATAGRAM frame (RFC 9221), sent
+ * again every 200 ms until its echo arrives (datagrams are unreliable) or
+ * 5 s have passed; the echo is printed on stderr ("datagram echo: TEXT").
  *
  * Without MESSAGE, stdin is sent (any bytes, any size). Exit status 0 when
  * the whole echo arrived and has the length sent, 1 with a message on
@@ -33,7 +37,20 @@ typedef struct client {
     size_t msg_len, sent, echoed;
     uint64_t stream;
     bool opened, done;
+    const char *dgram;         /* --datagram: NULL when none */
+    bool dgram_echoed;
+    ho_quic_time dgram_next;   /* when to send it (again) */
 } client;
+
+/* The DATAGRAM frame's echo: the text sent, or something else (reported). */
+static void on_datagram(void *ctx, ho_quic_conn *c, const uint8_t *data, size_t len)
+{
+    (void)c;
+    client *cl = ctx;
+    if (cl->dgram != NULL && len == strlen(cl->dgram) && memcmp(data, cl->dgram, len) == 0)
+        cl->dgram_echoed = true;
+    fprintf(stderr, "datagram echo: %.*s\n", (int)len, (const char *)data);
+}
 
 /* Writes as much of the message as the stream takes; FIN with the last byte. */
 static void send_more(client *cl, ho_quic_conn *c)
@@ -112,22 +129,24 @@ static uint8_t *read_message(const char *arg, size_t *len)
 int main(int argc, char **argv)
 {
     int a = 1;
-    const char *cafile = NULL;
+    const char *cafile = NULL, *dgram = NULL;
     bool insecure = false;
     for (; a < argc && argv[a][0] == '-' && argv[a][1] == '-'; a++) {
         if (strcmp(argv[a], "--insecure") == 0)
             insecure = true;
         else if (strcmp(argv[a], "--cafile") == 0 && a + 1 < argc)
             cafile = argv[++a];
+        else if (strcmp(argv[a], "--datagram") == 0 && a + 1 < argc)
+            dgram = argv[++a];
         else
             break;
     }
     if (argc - a < 2 || argc - a > 3) {
-        fprintf(stderr, "usage: echo_client [--cafile CA.pem | --insecure] HOST PORT [MESSAGE]\n");
+        fprintf(stderr, "usage: echo_client [--cafile CA.pem | --insecure] [--datagram TEXT] HOST PORT [MESSAGE]\n");
         return 2;
     }
     const char *host = argv[a], *port = argv[a + 1];
-    client cl = {0};
+    client cl = {.dgram = dgram};
     uint8_t *msg = read_message(argc - a == 3 ? argv[a + 2] : NULL, &cl.msg_len);
     cl.msg = msg;
 
@@ -171,7 +190,8 @@ int main(int argc, char **argv)
         .max_idle_timeout_ms = 10000,
         .wall_clock_ms = (int64_t)time(NULL) * 1000,
         .callbacks = {.ctx = &cl, .handshake_done = on_handshake_done, .stream_readable = on_readable,
-                      .stream_writable = on_writable},
+                      .stream_writable = on_writable, .datagram = on_datagram},
+        .max_datagram_frame_size = dgram != NULL ? 65535 : 0, /* DATAGRAM on only when used */
     };
     ho_quic_conn *c = ho_quic_conn_new_client(&cfg, NULL, ho_now_ns());
     /* The library's datagram pump: sends what is due, waits for datagrams
@@ -181,11 +201,24 @@ int main(int argc, char **argv)
     const char *error = pump == NULL ? "out of memory" : NULL;
     ho_quic_time handshake_deadline = ho_now_ns() + 5000000000LL;
 
-    while (error == NULL && !cl.done && !ho_quic_conn_is_closing(c) && !ho_quic_conn_is_closed(c)) {
-        if (ho_quic_pump_step(pump, 1000) == HO_ERR_IO && errno == ECONNREFUSED)
+    ho_quic_time dgram_deadline = 0;
+    while (error == NULL && !(cl.done && (dgram == NULL || cl.dgram_echoed)) && !ho_quic_conn_is_closing(c) &&
+           !ho_quic_conn_is_closed(c)) {
+        bool dgram_wait = dgram != NULL && !cl.dgram_echoed && ho_quic_conn_handshake_done(c);
+        if (ho_quic_pump_step(pump, dgram_wait ? 50 : 1000) == HO_ERR_IO && errno == ECONNREFUSED)
             error = "connection refused (nothing listens on that UDP port)";
         if (!ho_quic_conn_handshake_done(c) && ho_now_ns() > handshake_deadline)
             error = "no handshake within 5 s";
+        if (dgram_wait && ho_now_ns() >= cl.dgram_next) {
+            if (dgram_deadline == 0)
+                dgram_deadline = ho_now_ns() + 5000000000LL;
+            else if (ho_now_ns() > dgram_deadline)
+                error = "no datagram echo within 5 s";
+            /* HO_ERR_INVALID_ARG: the server does not take DATAGRAM frames, or not this large. */
+            if (error == NULL && ho_quic_conn_send_datagram(c, (const uint8_t *)dgram, strlen(dgram)) == HO_ERR_INVALID_ARG)
+                error = "the server does not take this datagram (no DATAGRAM support, or too large)";
+            cl.dgram_next = ho_now_ns() + 200000000LL;
+        }
     }
     fflush(stdout);
     if (error == NULL && !cl.done) /* the connection closed before the echo was complete */

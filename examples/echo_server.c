@@ -1,7 +1,7 @@
 /*
  * echo_server — the smallest QUIC server built on handoff: every
  * bidirectional stream a client opens is sent back to it, byte for byte,
- * followed by FIN.
+ * followed by FIN, and every DATAGRAM frame (RFC 9221) comes back as one.
  *
  *   echo_server [PORT [CERT.pem KEY.pem]]
  *
@@ -36,6 +36,14 @@ typedef struct pending {
     size_t len, off;
     bool fin;
 } pending;
+
+/* A DATAGRAM frame goes back as it came (unreliable both ways: if the
+ * queue is full it is dropped, as the network could have). */
+static void on_datagram(void *ctx, ho_quic_conn *c, const uint8_t *data, size_t len)
+{
+    (void)ctx;
+    ho_quic_conn_send_datagram(c, data, len);
+}
 
 static volatile sig_atomic_t stop;
 static void on_signal(int sig) { (void)sig, stop = 1; }
@@ -180,7 +188,9 @@ int main(int argc, char **argv)
     ho_quic_endpoint_config ec = {0};
     ec.conn.is_server = true;
     ec.conn.tls = tls;
-    ec.conn.callbacks = (ho_quic_callbacks){.stream_readable = on_readable, .stream_writable = on_writable};
+    ec.conn.callbacks =
+        (ho_quic_callbacks){.stream_readable = on_readable, .stream_writable = on_writable, .datagram = on_datagram};
+    ec.conn.max_datagram_frame_size = 65535; /* DATAGRAM frames on, any size that fits a packet */
     ec.on_conn_free = on_conn_free;
     ho_random(ec.static_secret, sizeof(ec.static_secret)); /* keys for Retry tokens and resets */
     ho_quic_endpoint *ep = ho_quic_endpoint_new(&ec);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # examples/echo_server and examples/echo_client (the public-API QUIC examples): a short
-# string and a 1 MB file through stdin come back byte-identical; a certificate the client
+# string and a 1 MB file through stdin come back byte-identical, a DATAGRAM frame comes back
+# as one (RFC 9221); a certificate the client
 # does not trust, and a closed port, make the client fail with a message and exit 1.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -67,6 +68,17 @@ if [ "$rc" -eq 1 ] && [ ! -s "$T/untrusted.out" ] && has "$T/untrusted.err" "ech
 else
     fail "untrusted certificate: exit $rc"
     show "$T/untrusted.err"
+fi
+
+# 4b. A DATAGRAM frame (RFC 9221) beside the stream: it comes back as one.
+timeout 30 "$CLIENT" --cafile "$T/ec.crt" --datagram "datagram hello" 127.0.0.1 "$EPORT" "stream hello" \
+    >"$T/dgram.out" 2>"$T/dgram.err"
+rc=$?
+if [ "$rc" -eq 0 ] && [ "$(cat "$T/dgram.out")" = "stream hello" ] && has "$T/dgram.err" "datagram echo: datagram hello"; then
+    pass "DATAGRAM frame echoed beside the stream (exit 0)"
+else
+    fail "DATAGRAM echo: exit $rc"
+    show "$T/dgram.err" "$T/server.log"
 fi
 
 # The server stops on SIGTERM; under ASan its log would carry any leak or error report.
