@@ -5,12 +5,23 @@
  * Each crypto_aead owns one EVP_CIPHER_CTX keyed at creation; a record only
  * installs its nonce, so the key schedule (AES round keys, GHASH tables) is
  * computed once per key, not once per record.
+ *
+ * Per record OpenSSL 3 still costs a fixed ~0.3 µs on top of the cipher
+ * (bench/aead_calls: 1350-byte packets at about 1.6x the cost of
+ * EVP_EncryptUpdate alone): setting the nonce goes through the provider's
+ * init, which asks the context for its IV length (a parameter lookup),
+ * and the tag is a parameter too. The cheapest sequence measured: the
+ * nonce by EVP_CipherInit_ex2 and the tag by EVP_CIPHER_CTX_get_params /
+ * set_params on a one-entry OSSL_PARAM array, not EVP_CIPHER_CTX_ctrl.
  */
 #include "base/mem.h"
 #include "crypto/crypto_internal.h"
 
 #include <limits.h>
 #include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 
 size_t crypto_aead_key_len(ho_aead_alg alg)
 {
@@ -79,7 +90,7 @@ static int aead_set_nonce(crypto_aead *a, uint64_t seq)
     memcpy(nonce, a->iv, HO_AEAD_IV_LEN);
     for (int i = 0; i < 8; i++)
         nonce[HO_AEAD_IV_LEN - 1 - i] ^= (uint8_t)(seq >> (8 * i));
-    int ok = EVP_CipherInit_ex(a->ctx, NULL, NULL, NULL, nonce, -1);
+    int ok = EVP_CipherInit_ex2(a->ctx, NULL, NULL, nonce, a->encrypt ? 1 : 0, NULL);
     ho_wipe(nonce, sizeof(nonce));
     return ok == 1 ? HO_OK : HO_ERR_CRYPTO;
 }
@@ -100,7 +111,9 @@ int crypto_aead_seal(crypto_aead *a, uint64_t seq, const void *aad, size_t aadle
         return HO_ERR_CRYPTO;
     if (EVP_CipherFinal_ex(a->ctx, out + n, &fin) != 1 || (size_t)n + (size_t)fin != inlen)
         return HO_ERR_CRYPTO;
-    if (EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, CRYPTO_AEAD_TAG_LEN, out + inlen) != 1)
+    OSSL_PARAM tag[2] = {OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, out + inlen, CRYPTO_AEAD_TAG_LEN),
+                         OSSL_PARAM_construct_end()};
+    if (EVP_CIPHER_CTX_get_params(a->ctx, tag) != 1)
         return HO_ERR_CRYPTO;
     return HO_OK;
 }
@@ -120,7 +133,9 @@ int crypto_aead_open(crypto_aead *a, uint64_t seq, const void *aad, size_t aadle
      * ciphertext, but a copy now keeps that reasoning unnecessary. */
     uint8_t tag[CRYPTO_AEAD_TAG_LEN];
     memcpy(tag, (const uint8_t *)in + ctlen, CRYPTO_AEAD_TAG_LEN);
-    if (EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, CRYPTO_AEAD_TAG_LEN, tag) != 1)
+    OSSL_PARAM tp[2] = {OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, CRYPTO_AEAD_TAG_LEN),
+                        OSSL_PARAM_construct_end()};
+    if (EVP_CIPHER_CTX_set_params(a->ctx, tp) != 1)
         return HO_ERR_CRYPTO;
     int n = 0, fin = 0;
     if (aadlen > 0 && EVP_CipherUpdate(a->ctx, NULL, &n, aad, (int)aadlen) != 1)
