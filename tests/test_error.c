@@ -38,6 +38,9 @@ static void test_local(void)
     /* Timeouts and refusals have codes of their own. */
     CHECK(HO_ERR_TIMEOUT != HO_ERR_WOULD_BLOCK && HO_ERR_REFUSED != HO_ERR_IO);
     CHECK(strcmp(ho_err_str(HO_ERR_TIMEOUT), "timed out") == 0);
+    /* The congestion-controller registry's refusals (handoff/quic_cc.h). */
+    CHECK(strcmp(ho_err_str(HO_ERR_EXISTS), "already exists") == 0);
+    CHECK(strcmp(ho_err_str(HO_ERR_FULL), "table full") == 0);
 }
 
 static void test_alerts(void)

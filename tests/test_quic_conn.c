@@ -432,14 +432,15 @@ static void test_misbehaving(void)
         CHECK(ho_quic_conn_is_closed(s.p.conn[1]));
         sim_free(&s);
     }
-    /* 5. NEW_CONNECTION_ID beyond our active_connection_id_limit (2, §5.1.1):
-     * the client already issued its one extra ID (cid.c); repeating it is
-     * harmless, a third active ID is CONNECTION_ID_LIMIT_ERROR. */
+    /* 5. NEW_CONNECTION_ID beyond our active_connection_id_limit
+     * (HO_QUIC_PEER_CIDS_MAX, 4; §5.1.1): the client already issued IDs 1..3
+     * (cid.c); repeating them is harmless, a fifth active ID is
+     * CONNECTION_ID_LIMIT_ERROR. */
     {
         sim s;
         sim_up(&s, 0, 23);
         run(&s, NULL, HO_QUIC_MS(200));
-        for (uint64_t seq = 1; seq <= 2; seq++) {
+        for (uint64_t seq = 1; seq <= HO_QUIC_PEER_CIDS_MAX; seq++) {
             ho_quic_frame nc = {.type = HO_QUIC_FT_NEW_CONNECTION_ID};
             nc.new_connection_id.seq = seq;
             nc.new_connection_id.cid.len = 8;
@@ -457,7 +458,7 @@ static void test_misbehaving(void)
             inject(&s, HO_QUIC_PN_SPACE_APPLICATION, f.data, f.len);
             inject(&s, HO_QUIC_PN_SPACE_APPLICATION, f.data, f.len); /* a repeat is harmless */
             ho_buf_free(&f);
-            CHECK_EQ(ho_quic_conn_is_closing(s.p.conn[1]), seq == 2);
+            CHECK_EQ(ho_quic_conn_is_closing(s.p.conn[1]), seq == HO_QUIC_PEER_CIDS_MAX);
         }
         expect_server_error(&s, HO_QUIC_CONNECTION_ID_LIMIT_ERROR, "connection id limit");
         sim_free(&s);

@@ -2,10 +2,11 @@
  * validation and migration (src/quic/cid.c, src/quic/path.c) with an
  * in-memory client connection talking to the server endpoint over a
  * simulated link (virtual clock, one-way delay, addresses, a NAT that can
- * rebind, dead ports, a spoofing attacker): CIDs issued to the limit,
+ * rebind, dead ports, a spoofing attacker): CIDs issued to the limit (4),
  * routed, retired and replaced, RETIRE_CONNECTION_ID errors, Retire Prior
  * To; a stateless reset seen by the client and by the server; NAT
- * rebinding and ho_quic_conn_migrate mid-transfer; failed validations on
+ * rebinding and ho_quic_conn_migrate mid-transfer, three migrations back to
+ * back without waiting for NEW_CONNECTION_ID; failed validations on
  * both sides falling back; a spoofed address held to 3x; a new IP
  * resetting congestion control; disable_active_migration. */
 #include <string.h>
@@ -249,21 +250,25 @@ static void inject(world *w, const ho_quic_cid *dcid, const uint8_t *frames, siz
 
 /* ---- tests ------------------------------------------------------------------ */
 
-/* Each side issues CIDs up to the other's limit (2: the handshake's and one
- * more), the endpoint routes the new ones, a retired one is replaced and
- * forgotten by the endpoint. */
+/* Each side issues CIDs up to the other's limit (HO_QUIC_PEER_CIDS_MAX, 4:
+ * the handshake's and three more; RFC 9000 §5.1.1), the endpoint routes the
+ * new ones, a retired one is replaced and forgotten by the endpoint. */
 static void test_cids(void)
 {
     world w;
     world_init(&w, 0);
     CHECK(run(&w, confirmed, HO_QUIC_SEC(5)));
     uint64_t max_seq;
-    CHECK_EQ(active_local(srv(&w), &max_seq), 2);
-    CHECK_EQ(max_seq, 1);
-    CHECK_EQ(active_local(w.ns.cl[0], &max_seq), 2);
+    /* Both announce 4 (RFC 9000 §18.2) ... */
+    CHECK_EQ(srv(&w)->tpx.local.active_connection_id_limit, 4);
+    CHECK_EQ(srv(&w)->tpx.peer.active_connection_id_limit, 4);
+    /* ... and each supplies that many (§5.1.1). */
+    CHECK_EQ(active_local(srv(&w), &max_seq), 4);
+    CHECK_EQ(max_seq, 3);
+    CHECK_EQ(active_local(w.ns.cl[0], &max_seq), 4);
     ho_quic_conn_stats st;
     ho_quic_conn_get_stats(srv(&w), &st);
-    CHECK_EQ(st.cids_issued, 1);
+    CHECK_EQ(st.cids_issued, 3);
     /* The client moves to the server's CID 1 and retires CID 0. */
     ho_quic_cid old = w.ns.cl[0]->dcid;
     CHECK(ho_quic_cid_switch_dcid(w.ns.cl[0]));
@@ -277,15 +282,15 @@ static void test_cids(void)
     ho_quic_conn_get_stats(srv(&w), &st);
     CHECK(st.packets_received > before.packets_received); /* routed by CID 1 */
     CHECK_EQ(st.cids_retired, 1);
-    CHECK_EQ(st.cids_issued, 2);
-    CHECK_EQ(active_local(srv(&w), &max_seq), 2);
-    CHECK_EQ(max_seq, 2);
+    CHECK_EQ(st.cids_issued, 4);
+    CHECK_EQ(active_local(srv(&w), &max_seq), 4);
+    CHECK_EQ(max_seq, 4);
     CHECK(!ho_quic_cid_is_ours(srv(&w), &old));
     /* The client got the replacement. */
-    bool have2 = false;
+    bool have4 = false;
     for (size_t i = 0; i < HO_QUIC_PEER_CIDS_MAX; i++)
-        have2 |= w.ns.cl[0]->peer_cids[i].in_use && w.ns.cl[0]->peer_cids[i].seq == 2;
-    CHECK(have2);
+        have4 |= w.ns.cl[0]->peer_cids[i].in_use && w.ns.cl[0]->peer_cids[i].seq == 4;
+    CHECK(have4);
     /* The endpoint still routes the retired CID 0 to the connection for a
      * while (a packet sent before the retirement may arrive after it):
      * the connection drops it, and no stateless reset kills it. */
@@ -321,7 +326,7 @@ static void test_cids(void)
     world_free(&w);
 
     /* Retire Prior To (§5.1.2): the server retires everything below 5; the
-     * client stops using CID 0/1, sends RETIRE_CONNECTION_ID for both and
+     * client stops using CIDs 0-3, sends RETIRE_CONNECTION_ID for each and
      * moves to CID 5. */
     world_init(&w, 0);
     CHECK(run(&w, confirmed, HO_QUIC_SEC(5)));
@@ -333,16 +338,16 @@ static void test_cids(void)
     memset(nc.new_connection_id.reset_token, 0x66, 16);
     CHECK_EQ(ho_quic_cid_on_new(w.ns.cl[0], &nc), HO_OK);
     CHECK_EQ(w.ns.cl[0]->dcid_seq, 5);
-    CHECK_EQ(w.ns.cl[0]->nretire_pending, 2);
+    CHECK_EQ(w.ns.cl[0]->nretire_pending, 4);
     ho_quic_frame f;
     CHECK(ho_quic_cid_next_frame(w.ns.cl[0], &f));
     CHECK_EQ(f.type, HO_QUIC_FT_RETIRE_CONNECTION_ID);
     /* A CID below Retire Prior To arriving late is retired at once. */
-    nc.new_connection_id.seq = 3;
+    nc.new_connection_id.seq = 4;
     nc.new_connection_id.retire_prior_to = 0;
-    memset(nc.new_connection_id.cid.data, 0x33, 8);
+    memset(nc.new_connection_id.cid.data, 0x44, 8);
     CHECK_EQ(ho_quic_cid_on_new(w.ns.cl[0], &nc), HO_OK);
-    CHECK_EQ(w.ns.cl[0]->nretire_pending, 3);
+    CHECK_EQ(w.ns.cl[0]->nretire_pending, 5);
     world_free(&w);
 
     /* A retransmitted NEW_CONNECTION_ID for a CID we already retired does
@@ -357,10 +362,13 @@ static void test_cids(void)
     memset(nc.new_connection_id.reset_token, 0x77, 16);
     CHECK_EQ(ho_quic_cid_on_new(w.ns.cl[0], &nc), HO_OK);
     size_t active = 0;
-    for (size_t k = 0; k < HO_QUIC_PEER_CIDS_MAX; k++)
+    bool revived = false;
+    for (size_t k = 0; k < HO_QUIC_PEER_CIDS_MAX; k++) {
         active += w.ns.cl[0]->peer_cids[k].in_use;
-    CHECK_EQ(active, 1);
-    CHECK(!ho_quic_cid_spare_available(w.ns.cl[0]));
+        revived |= w.ns.cl[0]->peer_cids[k].in_use && w.ns.cl[0]->peer_cids[k].seq == first.seq;
+    }
+    CHECK_EQ(active, HO_QUIC_PEER_CIDS_MAX - 1);
+    CHECK(!revived);
     world_free(&w);
 }
 
@@ -463,8 +471,6 @@ static void test_active_migration(void)
     /* RFC 9000 §14.3: the new path starts again at the base size. */
     ho_quic_conn_get_stats(w.ns.cl[0], &pre);
     CHECK_EQ(pre.max_datagram_size, 1200);
-    /* No second unused CID until the server replaces the retired one. */
-    CHECK_EQ(ho_quic_conn_migrate(w.ns.cl[0], &np, w.ns.now), HO_ERR_WOULD_BLOCK);
     CHECK(run(&w, done, HO_QUIC_SEC(30)));
     CHECK(!w.bad);
     CHECK_EQ(w.received, 2000000);
@@ -495,6 +501,59 @@ static void test_active_migration(void)
     w.ns.ep = ho_quic_endpoint_new(&w.ns.ecfg);
     CHECK(run(&w, confirmed, HO_QUIC_SEC(5)));
     CHECK_EQ(ho_quic_conn_migrate(w.ns.cl[0], &np, w.ns.now), HO_ERR_INVALID_ARG);
+    world_free(&w);
+}
+
+static bool spare_cid(world *w) { return ho_quic_cid_spare_available(w->ns.cl[0]); }
+
+/* Migrations back to back (issue 15 item 6): with an
+ * active_connection_id_limit of 4 the client holds three unused server
+ * CIDs, so a second and a third migration at the same instant as the
+ * first — before any NEW_CONNECTION_ID could arrive — go through, each on
+ * a CID never used (RFC 9000 §9.5). The fourth has none left and is
+ * refused until the server replaces the retired ones. The server follows
+ * the client to the last address and the 2 MB arrive byte-exact. */
+static void test_back_to_back_migrations(void)
+{
+    world w;
+    world_init(&w, 2000000);
+    w.live_ports[1] = 41000;
+    w.live_ports[2] = 42000;
+    w.live_ports[3] = 43000;
+    CHECK(run(&w, got_300k, HO_QUIC_SEC(10)));
+    ho_quic_conn *cl = w.ns.cl[0];
+    ho_quic_conn_stats ss0;
+    ho_quic_conn_get_stats(srv(&w), &ss0);
+    CHECK_EQ(ss0.cids_issued, 3); /* no replacement issued yet */
+    ho_quic_cid used[4];
+    used[0] = cl->dcid;
+    static const uint16_t ports[3] = {41000, 42000, 43000};
+    for (int i = 0; i < 3; i++) {
+        ho_quic_path np = client_path(ports[i]);
+        CHECK_EQ(ho_quic_conn_migrate(cl, &np, w.ns.now), HO_OK);
+        used[i + 1] = cl->dcid;
+        CHECK_EQ(cl->dcid_seq, (uint64_t)i + 1); /* a CID from the handshake's batch */
+        for (int j = 0; j <= i; j++)
+            CHECK(!ho_quic_cid_eq(&used[j], &used[i + 1]));
+    }
+    /* §9.5: no unused CID left: refused, nothing changed. */
+    ho_quic_path np4 = client_path(44000);
+    CHECK_EQ(ho_quic_conn_migrate(cl, &np4, w.ns.now), HO_ERR_WOULD_BLOCK);
+    CHECK_EQ(port_of(&ho_quic_conn_path(cl)->local), 43000);
+    CHECK(run(&w, done, HO_QUIC_SEC(30)));
+    CHECK(!w.bad);
+    CHECK_EQ(w.received, 2000000);
+    ho_quic_conn_stats cs, ss;
+    ho_quic_conn_get_stats(cl, &cs);
+    ho_quic_conn_get_stats(srv(&w), &ss);
+    CHECK_EQ(cs.migrations, 3);
+    CHECK_EQ(ss.migrations, 1); /* it only ever saw the last address */
+    CHECK_EQ(ss.paths_validated, 1);
+    CHECK_EQ(port_of(&ho_quic_conn_path(srv(&w))->remote), 43000);
+    /* The client retired CIDs 0-2; the server replaced them. */
+    CHECK_EQ(ss.cids_retired, 3);
+    CHECK_EQ(ss.cids_issued, 6);
+    CHECK(run(&w, spare_cid, HO_QUIC_SEC(2)));
     world_free(&w);
 }
 
@@ -674,6 +733,7 @@ int main(void)
     RUN(test_reset_client);
     RUN(test_nat_rebinding);
     RUN(test_active_migration);
+    RUN(test_back_to_back_migrations);
     RUN(test_validation_fails);
     RUN(test_spoofed_address);
     RUN(test_new_ip);

@@ -54,6 +54,8 @@ extern "C" {
     X(HO_ERR_BAD_PEER_KEY, -15, "invalid peer key share")                                           \
     X(HO_ERR_TIMEOUT, -16, "timed out")                                                             \
     X(HO_ERR_REFUSED, -17, "refused (nothing listens there)")                                       \
+    X(HO_ERR_EXISTS, -18, "already exists")                                                         \
+    X(HO_ERR_FULL, -19, "table full")                                                               \
     X(HO_ERR_QUIC_DISCARD, -64, "QUIC packet discarded (malformed or unusable header)")             \
     X(HO_ERR_QUIC_VERSION, -65, "no common QUIC version")                                           \
     X(HO_ERR_QUIC_STATELESS_RESET, -80, "QUIC stateless reset received")                            \

@@ -53,6 +53,7 @@
 
 #include "handoff/base.h"
 #include "handoff/offload.h"
+#include "handoff/quic_cc.h"
 #include "handoff/tls.h"
 
 #ifdef __cplusplus
@@ -181,7 +182,9 @@ typedef struct ho_quic_config {
     bool no_ecn;                       /* never mark ECT (counts are still reported) */
     size_t cid_len;                    /* 8: our source connection IDs */
     size_t stream_send_buffer;         /* 1 MiB per stream */
-    const char *cc_name;               /* "cubic" (default) or "newreno" */
+    const char *cc_name;               /* "cubic" (default), "newreno", or a name
+                                          given to ho_quic_cc_register() (quic_cc.h);
+                                          an unknown name selects the default */
     ho_quic_time initial_rtt;          /* 0: 333 ms (RFC 9002 §6.2.2) */
     int64_t wall_clock_ms;             /* for the TLS engine (certificate validity); 0: not set */
     /* Initiate a 1-RTT key update once this many packets were sent with

@@ -16,6 +16,8 @@
 
 #define ISSUE_ATTEMPTS 4
 
+_Static_assert(HO_QUIC_PEER_CIDS_MAX >= 2, "RFC 9000 §18.2: active_connection_id_limit is at least 2");
+
 void ho_quic_cid_generate(const ho_quic_config *cfg, uint8_t *cid, size_t len)
 {
     if (cfg->cid_generate != NULL)

@@ -450,6 +450,8 @@ static void set_local_tparams(ho_quic_conn *c)
     tp->initial_max_streams_bidi = cfg->initial_max_streams_bidi;
     tp->initial_max_streams_uni = cfg->initial_max_streams_uni;
     tp->max_ack_delay = cfg->max_ack_delay_ms;
+    /* RFC 9000 §18.2: at least 2; §5.1.1: a peer SHOULD supply this many. */
+    tp->active_connection_id_limit = HO_QUIC_PEER_CIDS_MAX;
     tp->initial_scid = c->scid;
     tp->present |= ho_quic_tp_bit(HO_QUIC_TP_INITIAL_SCID);
     tp->disable_active_migration = cfg->disable_active_migration;

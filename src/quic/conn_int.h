@@ -183,8 +183,13 @@ typedef struct ho_quic_sent_record {
 
 /* ---- connection IDs and paths (cid.c, path.c) ------------------------- */
 
+/* RFC 9000 §5.1.1 / §18.2: the active_connection_id_limit we announce —
+ * how many of the peer's CIDs we keep. Above the default 2, so a client
+ * holds spares for several migrations (§9.5: each needs an unused CID)
+ * without waiting a round trip for a NEW_CONNECTION_ID. */
+#define HO_QUIC_ACTIVE_CID_LIMIT 4
 #define HO_QUIC_LOCAL_CIDS_MAX 4     /* we issue at most this many (§5.1.1) */
-#define HO_QUIC_PEER_CIDS_MAX HO_QUIC_TP_DEFAULT_ACTIVE_CID_LIMIT /* our active_connection_id_limit */
+#define HO_QUIC_PEER_CIDS_MAX HO_QUIC_ACTIVE_CID_LIMIT /* our active_connection_id_limit */
 #define HO_QUIC_RETIRE_PENDING_MAX 16
 #define HO_QUIC_CHALLENGES_MAX 3     /* PATH_CHALLENGE data values outstanding */
 

@@ -23,13 +23,9 @@ typedef int64_t ho_quic_time;
 #define HO_QUIC_SEC(x) ((ho_quic_time)(x) * 1000000000)
 #define HO_QUIC_NS_PER_SEC 1000000000LL
 
-/* RFC 9000 §12.3: three packet number spaces; 0-RTT and 1-RTT share
- * Application Data. The order is the order RFC 9002 Appendix A iterates. */
-typedef enum ho_quic_pn_space {
-    HO_QUIC_PN_SPACE_INITIAL = 0,
-    HO_QUIC_PN_SPACE_HANDSHAKE = 1,
-    HO_QUIC_PN_SPACE_APPLICATION = 2,
-    HO_QUIC_PN_SPACE_COUNT = 3,
-} ho_quic_pn_space;
+/* RFC 9000 §12.3: the three packet number spaces (ho_quic_pn_space) are
+ * public, in handoff/quic_cc.h, for congestion controllers. Their order is
+ * the order RFC 9002 Appendix A iterates. */
+#include "handoff/quic_cc.h"
 
 #endif

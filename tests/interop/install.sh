@@ -2,7 +2,9 @@
 # The installed library as a stranger uses it: `cmake --install` into a temporary prefix,
 # then examples/echo_server.c and echo_client.c built against the installed files only
 # (through pkg-config, and through CMake's find_package), linked to the installed
-# libhandoff.so, and run: a message goes through the echo and comes back. Also: the
+# libhandoff.so, and run: a message goes through the echo and comes back;
+# examples/custom_cc.c (a plug-in congestion controller) built the same way
+# registers its controller. Also: the
 # installed SONAME, the handoff command, and `man -l` on the installed handoff(1).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -78,12 +80,21 @@ run_echo() {
 # 1. pkg-config
 mkdir -p "$T/pc"
 ok=1
-for ex in echo_server echo_client; do
+for ex in echo_server echo_client custom_cc; do
     # shellcheck disable=SC2086 # word splitting of the flags is intended
     cc $SAN -o "$T/pc/$ex" "$HO_SRC/examples/$ex.c" $cflags $libs >"$T/pc/$ex.log" 2>&1 ||
         { ok=0; fail "pkg-config: building $ex failed"; show "$T/pc/$ex.log"; }
 done
 [ "$ok" -eq 1 ] && pass "pkg-config: examples built against the installed headers and library" && run_echo pkg-config "$T/pc"
+# custom_cc: a congestion controller of its own, registered through the
+# installed handoff/quic_cc.h and libhandoff.so.
+if [ -x "$T/pc/custom_cc" ] && LD_LIBRARY_PATH="$LIBDIR" timeout 30 "$T/pc/custom_cc" >"$T/pc/custom_cc.out" 2>&1 &&
+    grep -q 'registered "aimd-example"' "$T/pc/custom_cc.out"; then
+    pass "pkg-config: custom_cc registered its controller through the installed library"
+else
+    fail "pkg-config: custom_cc did not register its controller"
+    show "$T/pc/custom_cc.out"
+fi
 
 # 2. find_package(handoff)
 mkdir -p "$T/cm-src"

@@ -3,8 +3,12 @@
  * congestion, app-limited signalling, and the registry of algorithms. */
 #include "quic/cc/cc.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
+
+_Static_assert(sizeof(((ho_quic_cc *)0)->u) == HO_QUIC_CC_STATE_SIZE,
+               "built-in controller state must fit the public state area");
 
 uint64_t ho_quic_cc_initial_window(uint64_t mds)
 {
@@ -19,13 +23,116 @@ uint64_t ho_quic_cc_minimum_window(uint64_t mds)
     return mds * HO_QUIC_CC_MIN_WINDOW_PACKETS;
 }
 
-const ho_quic_cc_ops *ho_quic_cc_by_name(const char *name)
+/* ---- registry: the built-ins, then a bounded table of registered ones -- */
+
+typedef struct registered_cc {
+    char name[HO_QUIC_CC_NAME_MAX + 1];
+    const ho_quic_cc_ops *ops; /* NULL: free slot */
+} registered_cc;
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static registered_cc registry[HO_QUIC_CC_REGISTRY_MAX];
+
+static const ho_quic_cc_ops *builtin_by_name(const char *name)
 {
     if (name == NULL || name[0] == '\0' || strcasecmp(name, "cubic") == 0)
         return &ho_quic_cc_cubic;
     if (strcasecmp(name, "newreno") == 0 || strcasecmp(name, "reno") == 0)
         return &ho_quic_cc_newreno;
     return NULL;
+}
+
+/* Caller holds registry_lock. */
+static registered_cc *registered_by_name(const char *name)
+{
+    for (size_t i = 0; i < HO_QUIC_CC_REGISTRY_MAX; i++)
+        if (registry[i].ops != NULL && strcasecmp(registry[i].name, name) == 0)
+            return &registry[i];
+    return NULL;
+}
+
+const ho_quic_cc_ops *ho_quic_cc_by_name(const char *name)
+{
+    const ho_quic_cc_ops *ops = builtin_by_name(name);
+    if (ops != NULL)
+        return ops;
+    pthread_mutex_lock(&registry_lock);
+    registered_cc *r = registered_by_name(name);
+    ops = r != NULL ? r->ops : NULL;
+    pthread_mutex_unlock(&registry_lock);
+    return ops;
+}
+
+int ho_quic_cc_register(const char *name, const ho_quic_cc_ops *ops)
+{
+    if (name == NULL || name[0] == '\0' || strlen(name) > HO_QUIC_CC_NAME_MAX || ops == NULL ||
+        ops->init == NULL || ops->on_packets_acked == NULL || ops->on_congestion_event == NULL ||
+        ops->on_persistent_congestion == NULL)
+        return HO_ERR_INVALID_ARG;
+    if (builtin_by_name(name) != NULL)
+        return HO_ERR_EXISTS;
+    int rc = HO_ERR_FULL;
+    pthread_mutex_lock(&registry_lock);
+    if (registered_by_name(name) != NULL) {
+        rc = HO_ERR_EXISTS;
+    } else {
+        for (size_t i = 0; i < HO_QUIC_CC_REGISTRY_MAX; i++) {
+            if (registry[i].ops == NULL) {
+                memcpy(registry[i].name, name, strlen(name) + 1);
+                registry[i].ops = ops;
+                rc = HO_OK;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return rc;
+}
+
+int ho_quic_cc_unregister(const char *name)
+{
+    if (name == NULL || name[0] == '\0')
+        return HO_ERR_NOT_FOUND;
+    pthread_mutex_lock(&registry_lock);
+    registered_cc *r = registered_by_name(name);
+    if (r != NULL)
+        memset(r, 0, sizeof(*r));
+    pthread_mutex_unlock(&registry_lock);
+    return r != NULL ? HO_OK : HO_ERR_NOT_FOUND;
+}
+
+/* ---- the public accessors a registered controller uses ----------------- */
+
+void *ho_quic_cc_state(ho_quic_cc *cc)
+{
+    return cc->u.area;
+}
+
+void ho_quic_cc_get_info(const ho_quic_cc *cc, ho_quic_cc_info *info)
+{
+    info->max_datagram_size = cc->max_datagram_size;
+    info->min_window = ho_quic_cc_minimum_window(cc->max_datagram_size);
+    info->initial_window = ho_quic_cc_initial_window(cc->max_datagram_size);
+    info->cwnd = cc->cwnd;
+    info->ssthresh = cc->ssthresh;
+    info->bytes_in_flight = cc->bytes_in_flight;
+    info->pacing_rate = cc->pacing_rate;
+    info->recovery_start_time = cc->recovery_start_time;
+    info->in_recovery = cc->in_recovery;
+    info->app_limited = cc->app_limited;
+}
+
+void ho_quic_cc_set_window(ho_quic_cc *cc, uint64_t cwnd, uint64_t ssthresh)
+{
+    /* RFC 9002 §7.2: the window never goes below kMinimumWindow. */
+    uint64_t min_window = ho_quic_cc_minimum_window(cc->max_datagram_size);
+    cc->cwnd = cwnd < min_window ? min_window : cwnd;
+    cc->ssthresh = ssthresh;
+}
+
+void ho_quic_cc_set_pacing_rate(ho_quic_cc *cc, uint64_t bytes_per_second)
+{
+    cc->pacing_rate = bytes_per_second;
 }
 
 void ho_quic_cc_init(ho_quic_cc *cc, const ho_quic_cc_ops *ops, uint64_t mds, ho_quic_time now)
@@ -91,8 +198,15 @@ void ho_quic_cc_on_packets_acked(ho_quic_cc *cc, const ho_quic_cc_ack *ack, cons
         if (!ho_quic_cc_in_recovery(cc, ack->packets[i].time_sent))
             leaves_recovery = true;
     }
-    if (ack->count > 0)
-        cc->ops->on_packets_acked(cc, ack, rtt, now);
+    if (ack->count > 0) {
+        /* The RTT estimates travel with the ACK (handoff/quic_cc.h). */
+        ho_quic_cc_ack ev = *ack;
+        ev.latest_rtt = rtt->latest_rtt;
+        ev.min_rtt = rtt->min_rtt;
+        ev.smoothed_rtt = rtt->smoothed_rtt;
+        ev.rttvar = rtt->rttvar;
+        cc->ops->on_packets_acked(cc, &ev, now);
+    }
     if (leaves_recovery)
         cc->in_recovery = false;
 }
@@ -148,6 +262,14 @@ void ho_quic_cc_on_persistent_congestion(ho_quic_cc *cc, ho_quic_time now)
     cc->in_recovery = false;
     cc->recovery_send_credit = false;
     cc->ops->on_persistent_congestion(cc, now);
+}
+
+bool ho_quic_cc_on_spurious_congestion(ho_quic_cc *cc, ho_quic_time now)
+{
+    if (cc->ops->on_spurious_congestion == NULL)
+        return false;
+    cc->ops->on_spurious_congestion(cc, now);
+    return true;
 }
 
 void ho_quic_cc_on_discarded(ho_quic_cc *cc, uint64_t bytes)

@@ -7,8 +7,11 @@
  * rules common to all algorithms: the recovery period (one reduction per
  * round trip, B.6), ECN-CE as a congestion event (§7.1, B.7), removal of
  * lost and discarded packets from bytes in flight (B.8, B.9). An algorithm
- * (newreno.c, cubic.c) only decides how the window grows on ACKs and how
- * it shrinks on a new congestion event or persistent congestion.
+ * (newreno.c, cubic.c, or one an application registered: the interface is
+ * public, handoff/quic_cc.h) only decides how the window grows on ACKs and
+ * how it shrinks on a new congestion event or persistent congestion. The
+ * built-ins reach the fields below directly; a registered controller uses
+ * the public accessors (ho_quic_cc_get_info, ho_quic_cc_set_window, ...).
  *
  * Windows are in bytes, times in ho_quic_time nanoseconds (quic_types.h).
  * Nothing here allocates; a controller is a plain struct the connection
@@ -34,57 +37,8 @@ typedef struct ho_quic_cc ho_quic_cc;
 #define HO_QUIC_CC_NO_RECOVERY INT64_MIN
 #define HO_QUIC_CC_INFINITE_SSTHRESH UINT64_MAX
 
-/* An in-flight packet as the controller sees it (acknowledged or lost). */
-typedef struct ho_quic_cc_packet {
-    uint64_t pn;
-    ho_quic_time time_sent;
-    uint64_t bytes;
-} ho_quic_cc_packet;
-
-/* What one ACK frame newly acknowledged: only in-flight packets, ascending
- * packet number, all from one packet number space. */
-typedef struct ho_quic_cc_ack {
-    const ho_quic_cc_packet *packets;
-    size_t count;
-    ho_quic_pn_space space;
-    bool rtt_sampled; /* this ACK produced an RTT sample (rtt->latest_rtt) */
-} ho_quic_cc_ack;
-
-typedef enum ho_quic_cc_phase {
-    HO_QUIC_CC_SLOW_START,
-    HO_QUIC_CC_CONSERVATIVE_SLOW_START, /* HyStart++ CSS (RFC 9406 §4.2) */
-    HO_QUIC_CC_RECOVERY,                /* RFC 9002 §7.3.2 */
-    HO_QUIC_CC_CONGESTION_AVOIDANCE,
-} ho_quic_cc_phase;
-
-/* An algorithm. Hooks see the generic state already updated (bytes in
- * flight, recovery start time) and must honour ho_quic_cc_in_recovery() and
- * cc->app_limited when growing the window. */
-typedef struct ho_quic_cc_ops {
-    const char *name;
-    /* Sets cwnd and ssthresh and the algorithm's state; cc->max_datagram_size
-     * is already set. */
-    void (*init)(ho_quic_cc *cc, ho_quic_time now);
-    /* An in-flight packet was sent (optional). */
-    void (*on_packet_sent)(ho_quic_cc *cc, ho_quic_pn_space space, uint64_t pn, uint64_t bytes,
-                           ho_quic_time now);
-    /* One ACK frame's newly acknowledged in-flight packets (B.5). */
-    void (*on_packets_acked)(ho_quic_cc *cc, const ho_quic_cc_ack *ack, const ho_quic_rtt *rtt,
-                             ho_quic_time now);
-    /* A NEW congestion event: the recovery-period filter has passed and
-     * recovery_start_time is already `now` (B.6). sent_time is the send time
-     * of the newest lost packet (or of the ECN-CE-acknowledged one). */
-    void (*on_congestion_event)(ho_quic_cc *cc, ho_quic_time sent_time, ho_quic_time now);
-    /* An increase of the ECN-CE count that starts a new congestion event
-     * (optional: NULL means "same as on_congestion_event"; RFC 9002 §7.1). */
-    void (*on_ecn_ce)(ho_quic_cc *cc, ho_quic_time sent_time, ho_quic_time now);
-    /* RFC 9002 §7.6.2: collapse to the minimum window. */
-    void (*on_persistent_congestion)(ho_quic_cc *cc, ho_quic_time now);
-    /* The app-limited flag changed (optional). */
-    void (*on_app_limited)(ho_quic_cc *cc, bool app_limited, ho_quic_time now);
-    /* Slow-start sub-phase (optional; NULL: plain slow start). */
-    ho_quic_cc_phase (*phase)(const ho_quic_cc *cc);
-} ho_quic_cc_ops;
+/* ho_quic_cc_packet, ho_quic_cc_ack, ho_quic_cc_phase and ho_quic_cc_ops
+ * are public: handoff/quic_cc.h (included by quic_types.h). */
 
 /* ---- algorithm state (the union members of ho_quic_cc) --------------- */
 
@@ -141,9 +95,14 @@ struct ho_quic_cc {
     uint64_t congestion_events;
     uint64_t ecn_ce_events;
     uint64_t persistent_congestion_events;
+    uint64_t pacing_rate;     /* bytes/s set by the controller; 0: RFC 9002 §7.7 default */
+    /* The algorithm's per-connection state: ho_quic_cc_state() for a
+     * registered controller, a member for the built-ins. */
     union {
         ho_quic_newreno newreno;
         ho_quic_cubic cubic;
+        unsigned char area[HO_QUIC_CC_STATE_SIZE];
+        max_align_t align_;
     } u;
 };
 
@@ -152,8 +111,9 @@ struct ho_quic_cc {
 extern const ho_quic_cc_ops ho_quic_cc_newreno;
 extern const ho_quic_cc_ops ho_quic_cc_cubic;
 
-/* "cubic" or "newreno" (case-insensitive); NULL or "" gives the default,
- * CUBIC. Returns NULL for an unknown name. */
+/* "cubic" or "newreno" (case-insensitive), or a name registered with
+ * ho_quic_cc_register(); NULL or "" gives the default, CUBIC. Returns NULL
+ * for an unknown name. */
 const ho_quic_cc_ops *ho_quic_cc_by_name(const char *name);
 
 /* ---- driving a controller --------------------------------------------- */
@@ -190,9 +150,6 @@ void ho_quic_cc_on_packets_acked(ho_quic_cc *cc, const ho_quic_cc_ack *ack, cons
 void ho_quic_cc_on_packets_lost(ho_quic_cc *cc, uint64_t lost_bytes, ho_quic_time newest_sent_time,
                                 ho_quic_time now);
 
-/* B.6: InCongestionRecovery(sent_time) = sent_time <= recovery start. */
-bool ho_quic_cc_in_recovery(const ho_quic_cc *cc, ho_quic_time sent_time);
-
 /* B.6: a congestion event for a packet sent at sent_time: reduces the
  * window once per recovery period. Returns true if it started a new one. */
 bool ho_quic_cc_on_congestion_event(ho_quic_cc *cc, ho_quic_time sent_time, ho_quic_time now);
@@ -204,6 +161,11 @@ bool ho_quic_cc_on_ecn_ce(ho_quic_cc *cc, ho_quic_time sent_time, ho_quic_time n
 /* B.8 (second half) / RFC 9002 §7.6.2: cwnd = kMinimumWindow and the
  * recovery period ends. The caller (recovery.c) decides that it happened. */
 void ho_quic_cc_on_persistent_congestion(ho_quic_cc *cc, ho_quic_time now);
+
+/* The last congestion event was spurious: lets the algorithm undo its
+ * reduction if it can (ops->on_spurious_congestion). Returns false when
+ * the algorithm does not support it (the reduction stands). */
+bool ho_quic_cc_on_spurious_congestion(ho_quic_cc *cc, ho_quic_time now);
 
 /* B.9: in-flight bytes of packets whose keys were discarded (§6.4). */
 void ho_quic_cc_on_discarded(ho_quic_cc *cc, uint64_t bytes);
@@ -266,7 +228,7 @@ void ho_quic_hystart_init(ho_quic_hystart *h);
 void ho_quic_hystart_on_packet_sent(ho_quic_hystart *h, ho_quic_pn_space space, uint64_t pn);
 /* Called once per ACK frame while in slow start or CSS, before the window
  * grows: ends rounds and records the RTT sample. */
-void ho_quic_hystart_on_ack(ho_quic_hystart *h, const ho_quic_cc_ack *ack, const ho_quic_rtt *rtt);
+void ho_quic_hystart_on_ack(ho_quic_hystart *h, const ho_quic_cc_ack *ack);
 /* After the growth of that ACK: the delay-increase / CSS checks. */
 ho_quic_hystart_verdict ho_quic_hystart_check(ho_quic_hystart *h);
 /* Divisor for slow-start growth: 1, or CSS_GROWTH_DIVISOR in CSS. */

@@ -110,7 +110,8 @@ static void enter_avoidance_without_loss(ho_quic_cc *cc, ho_quic_time now)
 }
 
 /* One acknowledged packet in congestion avoidance (§4.2-§4.5). */
-static void avoidance_on_ack(ho_quic_cc *cc, uint64_t acked_bytes, const ho_quic_rtt *rtt, ho_quic_time now)
+static void avoidance_on_ack(ho_quic_cc *cc, uint64_t acked_bytes, ho_quic_time smoothed_rtt,
+                             ho_quic_time now)
 {
     ho_quic_cubic *c = &cc->u.cubic;
     if (!c->epoch_valid)
@@ -124,7 +125,7 @@ static void avoidance_on_ack(ho_quic_cc *cc, uint64_t acked_bytes, const ho_quic
 
     /* §4.2: target = W_cubic(t + RTT), bounded to [cwnd, 1.5 * cwnd]; RTT
      * is the smoothed RTT. */
-    double target = w_cubic(cc, t + seconds(rtt->smoothed_rtt));
+    double target = w_cubic(cc, t + seconds(smoothed_rtt));
     if (target < cwnd)
         target = cwnd;
     if (target > 1.5 * cwnd)
@@ -154,15 +155,14 @@ static void avoidance_on_ack(ho_quic_cc *cc, uint64_t acked_bytes, const ho_quic
     cc->cwnd = (uint64_t)next;
 }
 
-static void cubic_on_packets_acked(ho_quic_cc *cc, const ho_quic_cc_ack *ack, const ho_quic_rtt *rtt,
-                                   ho_quic_time now)
+static void cubic_on_packets_acked(ho_quic_cc *cc, const ho_quic_cc_ack *ack, ho_quic_time now)
 {
     ho_quic_cubic *c = &cc->u.cubic;
     ho_quic_hystart *h = &c->hystart;
     bool slow_start = cc->cwnd < cc->ssthresh;
 
     if (slow_start)
-        ho_quic_hystart_on_ack(h, ack, rtt);
+        ho_quic_hystart_on_ack(h, ack);
 
     for (size_t i = 0; i < ack->count; i++) {
         const ho_quic_cc_packet *p = &ack->packets[i];
@@ -177,7 +177,7 @@ static void cubic_on_packets_acked(ho_quic_cc *cc, const ho_quic_cc_ack *ack, co
              * by CSS_GROWTH_DIVISOR in CSS. L = infinity (paced). */
             cc->cwnd += p->bytes / ho_quic_hystart_growth_divisor(h);
         } else {
-            avoidance_on_ack(cc, p->bytes, rtt, now);
+            avoidance_on_ack(cc, p->bytes, ack->smoothed_rtt, now);
         }
     }
 

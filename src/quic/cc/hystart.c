@@ -66,7 +66,7 @@ static void start_round(ho_quic_hystart *h)
     h->rounds++;
 }
 
-void ho_quic_hystart_on_ack(ho_quic_hystart *h, const ho_quic_cc_ack *ack, const ho_quic_rtt *rtt)
+void ho_quic_hystart_on_ack(ho_quic_hystart *h, const ho_quic_cc_ack *ack)
 {
     if (!h->active || ack->space != HO_QUIC_PN_SPACE_APPLICATION)
         return;
@@ -81,8 +81,8 @@ void ho_quic_hystart_on_ack(ho_quic_hystart *h, const ho_quic_cc_ack *ack, const
         start_round(h);
     }
     if (ack->rtt_sampled) {
-        if (rtt->latest_rtt < h->current_round_min_rtt)
-            h->current_round_min_rtt = rtt->latest_rtt;
+        if (ack->latest_rtt < h->current_round_min_rtt)
+            h->current_round_min_rtt = ack->latest_rtt;
         h->rtt_sample_count++;
     }
 }

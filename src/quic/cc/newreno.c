@@ -16,8 +16,7 @@ static void newreno_init(ho_quic_cc *cc, ho_quic_time now)
     memset(&cc->u.newreno, 0, sizeof(cc->u.newreno));
 }
 
-static void newreno_on_packets_acked(ho_quic_cc *cc, const ho_quic_cc_ack *ack, const ho_quic_rtt *rtt,
-                                     ho_quic_time now)
+static void newreno_on_packets_acked(ho_quic_cc *cc, const ho_quic_cc_ack *ack, ho_quic_time now)
 {
     ho_quic_newreno *nr = &cc->u.newreno;
     for (size_t i = 0; i < ack->count; i++) {

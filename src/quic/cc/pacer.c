@@ -12,6 +12,9 @@ typedef unsigned __int128 u128;
 
 uint64_t ho_quic_cc_pacing_rate(const ho_quic_cc *cc, const ho_quic_rtt *rtt)
 {
+    /* A rate the controller chose (handoff/quic_cc.h) replaces §7.7's. */
+    if (cc->pacing_rate != 0)
+        return cc->pacing_rate;
     if (rtt->smoothed_rtt <= 0)
         return UINT64_MAX;
     u128 rate = (u128)cc->cwnd * PACING_GAIN_NUM * HO_QUIC_NS_PER_SEC /
