@@ -235,6 +235,41 @@ static void test_reorder_dup_jitter(void)
     }
 }
 
+/* Issue 16 item 5: reordering must not look like loss. The reorder
+ * scenario of test_reorder_dup_jitter (20 % of datagrams held back by up to
+ * 2 x RTT) against the same transfer on a clean link and under real random
+ * loss. netsim is deterministic, so the times are virtual and exact. */
+typedef struct reorder_row {
+    const char *name;
+    netsim_link link;
+} reorder_row;
+
+static const reorder_row reorder_rows[] = {
+    {"rr-clean", {.delay = HO_QUIC_MS(10)}},
+    {"rr-reorder-20pct-2rtt", {.reorder_pct = 20, .reorder_delay = HO_QUIC_MS(40), .delay = HO_QUIC_MS(10)}},
+    {"rr-loss-1pct", {.loss_pct = 1, .delay = HO_QUIC_MS(10)}},
+    {"rr-loss-5pct", {.loss_pct = 5, .delay = HO_QUIC_MS(10)}},
+};
+
+static void test_reorder_recovery(void)
+{
+    for (size_t k = 0; k < sizeof(reorder_rows) / sizeof(reorder_rows[0]); k++) {
+        for (uint64_t seed = 1; seed <= 3; seed++) {
+            result r;
+            simple_case(reorder_rows[k].name, seed, &reorder_rows[k].link, 2, 256 * 1024, 1u << 20,
+                        HO_QUIC_SEC(120), NULL, &r);
+            fprintf(stderr, "rr %-24s seed %llu: xfer %.3f s lost cli %llu srv %llu spurious cli %llu srv %llu "
+                    "undos %llu/%llu thr %llu/%llu %llu/%llu\n", reorder_rows[k].name,
+                    (unsigned long long)seed, (double)r.xfer_time / 1e9, (unsigned long long)r.cs.packets_lost,
+                    (unsigned long long)r.ss.packets_lost, (unsigned long long)r.cs.packets_spurious_lost,
+                    (unsigned long long)r.ss.packets_spurious_lost, (unsigned long long)r.cs.congestion_undos,
+                    (unsigned long long)r.ss.congestion_undos, (unsigned long long)r.cs.packet_threshold,
+                    (unsigned long long)r.ss.packet_threshold, (unsigned long long)r.cs.time_threshold_8ths,
+                    (unsigned long long)r.ss.time_threshold_8ths);
+        }
+    }
+}
+
 /* 10 Mbit/s with a 30 KB queue (24 ms at that rate): 20 ms RTT with
  * CUBIC and NewReno, 80 ms RTT (BDP 100 KB, the queue a quarter of it)
  * with CUBIC. */
@@ -496,6 +531,7 @@ int main(void)
     RUN(test_handshake_loss);
     RUN(test_bulk_loss);
     RUN(test_reorder_dup_jitter);
+    RUN(test_reorder_recovery);
     RUN(test_bandwidth);
     RUN(test_blackhole);
     RUN(test_active_only);

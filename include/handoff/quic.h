@@ -296,6 +296,12 @@ typedef struct ho_quic_conn_stats {
      * ho_quic_conn_migrate), validations that succeeded and failed. */
     uint64_t cids_issued, cids_retired;
     uint64_t migrations, path_challenges_sent, paths_validated, path_validation_failures;
+    /* Reordering (RFC 9002 §6.1): packets declared lost that were
+     * acknowledged later, congestion responses undone because all the
+     * losses behind them were such, and the loss-detection thresholds now
+     * in use (packets; eighths of an RTT). */
+    uint64_t packets_spurious_lost, congestion_undos;
+    uint64_t packet_threshold, time_threshold_8ths;
 } ho_quic_conn_stats;
 HO_API void ho_quic_conn_get_stats(const ho_quic_conn *c, ho_quic_conn_stats *st);
 
