@@ -43,7 +43,7 @@
 #define HO_QUIC_PACKET_THRESHOLD 3
 /* The adaptive packet threshold never goes past this (RFC 9002 §6.1.1
  * lets it grow after spurious losses, as RACK does). */
-#define HO_QUIC_PACKET_THRESHOLD_MAX 64
+#define HO_QUIC_PACKET_THRESHOLD_MAX 256
 /* RFC 9002 §6.1.2: kTimeThreshold = 9/8, in eighths of an RTT; the
  * adaptive threshold grows up to 4 RTTs ("adaptive thresholds" MAY). */
 #define HO_QUIC_TIME_THRESHOLD_8THS 9
