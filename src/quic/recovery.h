@@ -41,15 +41,18 @@
 
 /* RFC 9002 §6.1.1: the initial packet reordering threshold. */
 #define HO_QUIC_PACKET_THRESHOLD 3
-/* The adaptive packet threshold never goes past this (RFC 9002 §6.1.1
- * lets it grow after spurious losses, as RACK does). */
-#define HO_QUIC_PACKET_THRESHOLD_MAX 256
+/* The packet threshold once a spurious loss showed reordering (RFC 9002
+ * §6.1.1 lets it grow, as RACK does): in effect only the (adapted) time
+ * threshold declares losses then. */
+#define HO_QUIC_PACKET_THRESHOLD_MAX 1024
 /* RFC 9002 §6.1.2: kTimeThreshold = 9/8, in eighths of an RTT; the
- * adaptive threshold grows up to 4 RTTs ("adaptive thresholds" MAY). */
+ * adaptive threshold grows up to 6 RTTs ("adaptive thresholds" MAY):
+ * a packet held back by 2 RTTs, acknowledged after a delayed ACK, takes
+ * up to about 4.5. */
 #define HO_QUIC_TIME_THRESHOLD_8THS 9
-#define HO_QUIC_TIME_THRESHOLD_8THS_MAX 32
+#define HO_QUIC_TIME_THRESHOLD_8THS_MAX 48
 /* Lost packets remembered per space to recognise a late acknowledgment
- * (a spurious loss): at most this many, and for at most two PTO periods
+ * (a spurious loss): at most this many, and for at most four PTO periods
  * after they were declared lost. */
 #define HO_QUIC_LOST_HISTORY 256
 
@@ -172,6 +175,7 @@ typedef struct ho_quic_recovery_stats {
     /* Declared lost, then acknowledged; congestion responses undone
      * because every loss of their episode was spurious. */
     uint64_t packets_spurious_lost, congestion_undos;
+    uint64_t reorder_distance_max; /* packets, seen in spurious losses */
     /* Ring records examined by ACK processing and loss detection. Stays
      * proportional to packets sent; tests check the complexity bound. */
     uint64_t records_visited;
