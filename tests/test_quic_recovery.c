@@ -418,6 +418,10 @@ static void test_spurious_bounds(void)
     CHECK_EQ(f.r.stats.packets_spurious_lost, HO_QUIC_LOST_HISTORY);
     CHECK_EQ(f.r.packet_threshold, HO_QUIC_PACKET_THRESHOLD_MAX);
     CHECK_EQ(f.r.stats.congestion_undos, 0);
+    /* A connection at rest gives the history back. */
+    CHECK(f.r.spaces[APP].lost != NULL);
+    ho_quic_recovery_trim(&f.r);
+    CHECK(f.r.spaces[APP].lost == NULL && f.r.spaces[APP].lost_len == 0);
     fx_free(&f);
 }
 

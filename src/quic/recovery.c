@@ -132,11 +132,11 @@ void ho_quic_recovery_trim(ho_quic_recovery *r)
             sp->ring = NULL;
             sp->cap = sp->head = 0;
         }
-        if (sp->lost_len == 0 && sp->lost != NULL) {
-            ho_mem_free(sp->lost);
-            sp->lost = NULL;
-            sp->lost_head = 0;
-        }
+        /* The lost history goes too (8 KiB): at rest, a late ACK for an
+         * old loss is not worth it. Its episode then cannot be undone. */
+        ho_mem_free(sp->lost);
+        sp->lost = NULL;
+        sp->lost_head = sp->lost_len = 0;
     }
     ho_mem_free(r->scratch);
     r->scratch = NULL;
@@ -469,9 +469,9 @@ static void undo_congestion_event(ho_quic_recovery *r)
 /* The acknowledged ranges against the lost history: a packet declared lost
  * and now acknowledged was only reordered (or its ACK was). RFC 9002
  * §6.1.1 / §6.1.2 allow raising the thresholds after such spurious
- * losses: the packet threshold to the reordering distance seen plus one,
- * the time threshold to cover the time the packet took. prev_largest is
- * the largest acknowledged before this ACK. */
+ * losses: the packet threshold out of the way, the time threshold to
+ * cover the time the packet took. prev_largest is the largest
+ * acknowledged before this ACK. */
 static void detect_spurious_losses(ho_quic_recovery *r, ho_quic_pn_space space, const ho_quic_ack_info *ack,
                                    bool had_largest, uint64_t prev_largest, ho_quic_time now)
 {

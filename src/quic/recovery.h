@@ -152,7 +152,7 @@ typedef struct ho_quic_recovery_space {
     ho_quic_time pc_run_start, pc_run_end;
     ho_quic_time last_acked_dropped_time; /* send time of the newest acked record dropped from the ring */
     /* Recently lost packets, ascending pn: a ring of HO_QUIC_LOST_HISTORY
-     * records, allocated at the first loss, freed by trim when empty. */
+     * records, allocated at the first loss, freed by trim. */
     ho_quic_lost_record *lost;
     size_t lost_head, lost_len;
 } ho_quic_recovery_space;
@@ -211,8 +211,9 @@ void ho_quic_recovery_init(ho_quic_recovery *r, bool is_server, ho_quic_cc *cc,
                            const ho_quic_recovery_callbacks *cb, ho_quic_time initial_rtt);
 /* Frees the rings without calling callbacks. */
 void ho_quic_recovery_free(ho_quic_recovery *r);
-/* Frees the rings of spaces with no packet recorded, and the ACK scratch
- * (a connection at rest); they are allocated again when needed. */
+/* Frees the rings of spaces with no packet recorded, the lost-packet
+ * histories and the ACK scratch (a connection at rest); they are allocated
+ * again when needed. */
 void ho_quic_recovery_trim(ho_quic_recovery *r);
 
 /* RFC 9002 A.5 OnPacketSent. pkt->pn, bytes, flags (ACK_ELICITING, IN_FLIGHT,
