@@ -477,6 +477,9 @@ static void print_h3_info(const ho_h3_fetch_info *in)
         fprintf(stderr, "goaway: none\n");
     fprintf(stderr, "packets: sent %llu received %llu lost %llu\n", (unsigned long long)in->stats.packets_sent,
             (unsigned long long)in->stats.packets_received, (unsigned long long)in->stats.packets_lost);
+    fprintf(stderr, "packets: spurious-lost %llu congestion-undos %llu thresholds %llu packets %llu/8 rtt\n",
+            (unsigned long long)in->stats.packets_spurious_lost, (unsigned long long)in->stats.congestion_undos,
+            (unsigned long long)in->stats.packet_threshold, (unsigned long long)in->stats.time_threshold_8ths);
     const ho_quic_conn_stats *q = &in->stats;
     fprintf(stderr, "quic ecn %s (ect0 received %llu, ce reported %llu), max_datagram_size %llu "
                     "(pmtud probes sent %llu, acked %llu, lost %llu)\n",

@@ -307,6 +307,124 @@ static void test_reordering_below_threshold(void)
     fx_free(&f);
 }
 
+/* Issue 16: a packet declared lost by the packet threshold and then
+ * acknowledged was reordered. It counts as spurious, lifts the packet
+ * threshold out of the way (RACK-style) and the time threshold to the
+ * time it took, and once every loss of the episode proved spurious the
+ * window, ssthresh and the algorithm's state come back (RFC 9002 §6.1). */
+static void spurious_case(const ho_quic_cc_ops *ops)
+{
+    fixture f;
+    fx_init(&f, true, true);
+    ho_quic_cc_init(&f.cc, ops, MDS, 0);
+    rtt_sample(&f, APP, 0, 0, MS(50));
+    uint64_t cwnd0 = f.cc.cwnd, ssthresh0 = f.cc.ssthresh;
+    CHECK_EQ(f.r.packet_threshold, HO_QUIC_PACKET_THRESHOLD);
+    CHECK_EQ(f.r.time_threshold_8ths, HO_QUIC_TIME_THRESHOLD_8THS);
+    ho_quic_time t = MS(1000);
+    for (uint64_t pn = 1; pn <= 12; pn++)
+        send_pkt(&f, APP, pn, MDS, AE_IF, t + US(100 * pn));
+    ho_quic_cc u0 = f.cc; /* the algorithm's state before the event */
+    /* 5 arrives first: 1 and 2 are kPacketThreshold below it. */
+    ack1(&f, APP, 5, 5, 0, t + MS(50));
+    uint64_t lost12[] = {1, 2};
+    CHECK(list_is(f.ev.lost, f.ev.n_lost, lost12, 2));
+    CHECK_EQ(f.cc.congestion_events, 1);
+    CHECK(f.cc.cwnd < cwnd0);
+    uint64_t reduced = f.cc.cwnd;
+    CHECK_EQ(f.r.stats.packets_spurious_lost, 0);
+
+    /* 1 turns up: spurious, reordered by 5 - 1 = 4 packets. 2 may still be
+     * really lost: the reduction stands. */
+    ho_quic_pn_range r1[] = {{5, 5}, {1, 1}};
+    ack_ranges(&f, APP, r1, 2, 0, t + MS(60));
+    CHECK_EQ(f.r.stats.packets_spurious_lost, 1);
+    CHECK_EQ(f.r.packet_threshold, HO_QUIC_PACKET_THRESHOLD_MAX);
+    CHECK_EQ(f.r.stats.reorder_distance_max, 4);
+    /* It took 60 ms against max(srtt, latest_rtt) of 50 ms: 10/8 would not
+     * have waited; the threshold now would. */
+    CHECK(f.r.time_threshold_8ths > HO_QUIC_TIME_THRESHOLD_8THS);
+    CHECK(f.r.time_threshold_8ths <= HO_QUIC_TIME_THRESHOLD_8THS_MAX);
+    ho_quic_time base = f.r.rtt.smoothed_rtt > f.r.rtt.latest_rtt ? f.r.rtt.smoothed_rtt : f.r.rtt.latest_rtt;
+    CHECK(base / 8 * (ho_quic_time)f.r.time_threshold_8ths >= MS(60) - US(100));
+    CHECK_EQ(f.r.stats.congestion_undos, 0);
+    CHECK_EQ(f.cc.cwnd, reduced);
+
+    /* 2 as well: every loss of the episode was spurious: undone. */
+    ho_quic_pn_range r2[] = {{5, 5}, {1, 2}};
+    ack_ranges(&f, APP, r2, 2, 0, t + MS(61));
+    CHECK_EQ(f.r.stats.packets_spurious_lost, 2);
+    CHECK_EQ(f.r.stats.congestion_undos, 1);
+    CHECK_EQ(f.cc.cwnd, cwnd0);
+    CHECK_EQ(f.cc.ssthresh, ssthresh0);
+    CHECK(!f.cc.in_recovery);
+    CHECK(memcmp(&f.cc.u, &u0.u, sizeof(u0.u)) == 0);
+    /* The same ranges again change nothing; 3 and 4 then grow the
+     * window from the restored one (slow start again). */
+    ack1(&f, APP, 1, 5, 0, t + MS(62));
+    CHECK_EQ(f.r.stats.packets_spurious_lost, 2);
+    CHECK_EQ(f.r.stats.congestion_undos, 1);
+    CHECK(f.cc.cwnd > cwnd0);
+
+    /* The raised packet threshold: 6 is 4 below 10, not lost (it would
+     * be with 3); the time threshold will decide. */
+    f.ev.n_lost = 0;
+    ack1(&f, APP, 10, 10, 0, t + MS(63));
+    CHECK_EQ(f.ev.n_lost, 0);
+    /* A real loss later is still one: 6 stays missing, the timer declares
+     * it, the window shrinks and is not restored. */
+    ho_quic_timeout_action act;
+    ho_quic_time deadline = ho_quic_recovery_timer(&f.r);
+    CHECK(deadline != HO_QUIC_TIME_NEVER);
+    ho_quic_recovery_on_timeout(&f.r, deadline, &act);
+    CHECK_EQ(act.kind, HO_QUIC_TIMEOUT_LOSS);
+    CHECK(f.ev.n_lost >= 1 && f.ev.lost[0] == 6);
+    CHECK_EQ(f.cc.congestion_events, 2);
+    CHECK(f.cc.cwnd < cwnd0);
+    CHECK_EQ(f.r.stats.congestion_undos, 1);
+    /* An ACK for it long after (more than four PTOs) is not recognised:
+     * the history is bounded in time. */
+    ho_quic_time late = deadline + 5 * ho_quic_recovery_pto_period(&f.r, APP);
+    ack1(&f, APP, 6, 12, 0, late);
+    CHECK_EQ(f.r.stats.packets_spurious_lost, 2);
+    CHECK_EQ(f.r.stats.congestion_undos, 1);
+    fx_free(&f);
+}
+
+static void test_spurious_loss(void)
+{
+    spurious_case(&ho_quic_cc_newreno);
+    spurious_case(&ho_quic_cc_cubic);
+}
+
+/* The reordering distance is bounded, and so is the lost history. */
+static void test_spurious_bounds(void)
+{
+    fixture f;
+    fx_init(&f, true, true);
+    rtt_sample(&f, APP, 0, 0, MS(50));
+    ho_quic_time t = MS(1000);
+    uint64_t n = 2 * HO_QUIC_LOST_HISTORY;
+    for (uint64_t pn = 1; pn <= n; pn++)
+        send_pkt(&f, APP, pn, MDS, AE_IF, t + US(pn));
+    /* Only n is acknowledged: everything before it is lost at once. */
+    ack1(&f, APP, n, n, 0, t + MS(50));
+    CHECK_EQ(f.ev.n_lost, n - HO_QUIC_PACKET_THRESHOLD);
+    CHECK(f.r.spaces[APP].lost_len <= HO_QUIC_LOST_HISTORY);
+    /* Then all of them arrive: those still remembered are spurious; the
+     * threshold stays within its bound. The oldest were forgotten, so the
+     * episode cannot be proved spurious: no undo. */
+    ack1(&f, APP, 1, n, 0, t + MS(55));
+    CHECK_EQ(f.r.stats.packets_spurious_lost, HO_QUIC_LOST_HISTORY);
+    CHECK_EQ(f.r.packet_threshold, HO_QUIC_PACKET_THRESHOLD_MAX);
+    CHECK_EQ(f.r.stats.congestion_undos, 0);
+    /* A connection at rest gives the history back. */
+    CHECK(f.r.spaces[APP].lost != NULL);
+    ho_quic_recovery_trim(&f.r);
+    CHECK(f.r.spaces[APP].lost == NULL && f.r.spaces[APP].lost_len == 0);
+    fx_free(&f);
+}
+
 static void test_ecn_ce(void)
 {
     fixture f;
@@ -810,6 +928,8 @@ int main(void)
     RUN(test_packet_threshold);
     RUN(test_time_threshold);
     RUN(test_reordering_below_threshold);
+    RUN(test_spurious_loss);
+    RUN(test_spurious_bounds);
     RUN(test_ecn_ce);
     RUN(test_pto_and_backoff);
     RUN(test_pto_per_space_rules);

@@ -324,6 +324,12 @@ typedef struct ho_quic_conn_stats {
      * again), dropped before sending (queue full, or too large for the
      * path once their turn came). */
     uint64_t dgram_frames_sent, dgram_frames_received, dgram_frames_lost, dgram_frames_dropped;
+    /* Reordering (RFC 9002 §6.1): packets declared lost that were
+     * acknowledged later, congestion responses undone because all the
+     * losses behind them were such, and the loss-detection thresholds now
+     * in use (packets; eighths of an RTT). */
+    uint64_t packets_spurious_lost, congestion_undos;
+    uint64_t packet_threshold, time_threshold_8ths;
 } ho_quic_conn_stats;
 HO_API void ho_quic_conn_get_stats(const ho_quic_conn *c, ho_quic_conn_stats *st);
 

@@ -859,6 +859,10 @@ void ho_quic_conn_get_stats(const ho_quic_conn *c, ho_quic_conn_stats *st)
 {
     *st = c->stats;
     st->packets_lost = c->rec.stats.packets_lost;
+    st->packets_spurious_lost = c->rec.stats.packets_spurious_lost;
+    st->congestion_undos = c->rec.stats.congestion_undos;
+    st->packet_threshold = c->rec.packet_threshold;
+    st->time_threshold_8ths = c->rec.time_threshold_8ths;
     st->cwnd = c->cc.cwnd;
     st->bytes_in_flight = c->cc.bytes_in_flight;
     st->smoothed_rtt = c->rec.rtt.smoothed_rtt;

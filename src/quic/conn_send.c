@@ -552,6 +552,13 @@ static bool packet_begin(packet_builder *pb, ho_quic_conn *c, ho_quic_pn_space s
     pb->hdr.pn = s->next_pn;
     pb->hdr.key_phase = space == HO_QUIC_PN_SPACE_APPLICATION && c->kp.tx_phase;
     pb->hdr.pn_len = ho_quic_pn_len(s->next_pn, rs->has_largest_acked ? rs->largest_acked : HO_QUIC_PN_NONE);
+    /* RFC 9000 §17.1: SHOULD encode wide enough for a packet that arrives
+     * after later ones. Twice the unacknowledged range is not, once the
+     * path reorders by more than that (spurious losses raised the packet
+     * threshold): the peer would decode a late packet wrongly and drop it.
+     * Two bytes cover 32768 packets. */
+    if (pb->hdr.pn_len < 2 && c->rec.packet_threshold > HO_QUIC_PACKET_THRESHOLD)
+        pb->hdr.pn_len = 2;
     if (!c->is_server && space == HO_QUIC_PN_SPACE_INITIAL) {
         /* RFC 9000 §17.2.5.2: every Initial after a Retry carries its token. */
         pb->hdr.token = c->retry_token;

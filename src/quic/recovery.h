@@ -39,8 +39,22 @@
 #include "quic/transport_error.h"
 #include "quic/cc/cc.h"
 
-/* RFC 9002 §6.1.1 */
+/* RFC 9002 §6.1.1: the initial packet reordering threshold. */
 #define HO_QUIC_PACKET_THRESHOLD 3
+/* The packet threshold once a spurious loss showed reordering (RFC 9002
+ * §6.1.1 lets it grow, as RACK does): in effect only the (adapted) time
+ * threshold declares losses then. */
+#define HO_QUIC_PACKET_THRESHOLD_MAX 1024
+/* RFC 9002 §6.1.2: kTimeThreshold = 9/8, in eighths of an RTT; the
+ * adaptive threshold grows up to 6 RTTs ("adaptive thresholds" MAY):
+ * a packet held back by 2 RTTs, acknowledged after a delayed ACK, takes
+ * up to about 4.5. */
+#define HO_QUIC_TIME_THRESHOLD_8THS 9
+#define HO_QUIC_TIME_THRESHOLD_8THS_MAX 48
+/* Lost packets remembered per space to recognise a late acknowledgment
+ * (a spurious loss): at most this many, and for at most four PTO periods
+ * after they were declared lost. */
+#define HO_QUIC_LOST_HISTORY 256
 
 /* Flags on a sent packet. The caller sets the first five. */
 enum {
@@ -108,6 +122,15 @@ typedef struct ho_quic_timeout_action {
     bool pad_initial;  /* anti-deadlock Initial: datagram of at least 1200 bytes (§6.2.2.1) */
 } ho_quic_timeout_action;
 
+/* A packet declared lost, kept a while in case it is acknowledged late. */
+typedef struct ho_quic_lost_record {
+    uint64_t pn;
+    ho_quic_time time_sent, time_lost;
+    uint32_t episode;  /* the congestion episode its loss belongs to (0: none) */
+    bool congestion;   /* in flight and no PMTU probe: its loss was a congestion signal */
+    bool spurious;     /* acknowledged after all */
+} ho_quic_lost_record;
+
 typedef struct ho_quic_recovery_space {
     ho_quic_sent_packet *ring;  /* logical i at ring[(head + i) & (cap - 1)] */
     size_t cap, head, len;
@@ -128,12 +151,31 @@ typedef struct ho_quic_recovery_space {
     bool pc_run_grew;
     ho_quic_time pc_run_start, pc_run_end;
     ho_quic_time last_acked_dropped_time; /* send time of the newest acked record dropped from the ring */
+    /* Recently lost packets, ascending pn: a ring of HO_QUIC_LOST_HISTORY
+     * records, allocated at the first loss, freed by trim. */
+    ho_quic_lost_record *lost;
+    size_t lost_head, lost_len;
 } ho_quic_recovery_space;
+
+/* The congestion response of the newest loss episode, for its undo: the
+ * controller as it was before the congestion event, and how many of the
+ * episode's losses (in flight, not PMTU probes) are known spurious. */
+typedef struct ho_quic_loss_episode {
+    uint32_t id;            /* 0: none yet */
+    bool undoable;          /* no later congestion event, no persistent congestion */
+    uint64_t lost, spurious;
+    uint64_t events_after;  /* cc->congestion_events right after the event */
+    ho_quic_cc saved;
+} ho_quic_loss_episode;
 
 typedef struct ho_quic_recovery_stats {
     uint64_t packets_sent, packets_acked, packets_lost, packets_discarded;
     uint64_t pto_expirations, loss_timer_expirations;
     uint64_t persistent_congestion;
+    /* Declared lost, then acknowledged; congestion responses undone
+     * because every loss of their episode was spurious. */
+    uint64_t packets_spurious_lost, congestion_undos;
+    uint64_t reorder_distance_max; /* packets, seen in spurious losses */
     /* Ring records examined by ACK processing and loss detection. Stays
      * proportional to packets sent; tests check the complexity bound. */
     uint64_t records_visited;
@@ -154,6 +196,11 @@ typedef struct ho_quic_recovery {
     ho_quic_cc_packet *scratch;   /* newly acked in-flight packets of one ACK */
     size_t scratch_cap;
     bool pc_pending;
+    /* Adaptive loss detection thresholds (RFC 9002 §6.1.1, §6.1.2): raised
+     * when a loss proves spurious, never lowered. */
+    uint32_t packet_threshold;
+    uint32_t time_threshold_8ths;
+    ho_quic_loss_episode episode;
     ho_quic_recovery_stats stats;
 } ho_quic_recovery;
 
@@ -164,8 +211,9 @@ void ho_quic_recovery_init(ho_quic_recovery *r, bool is_server, ho_quic_cc *cc,
                            const ho_quic_recovery_callbacks *cb, ho_quic_time initial_rtt);
 /* Frees the rings without calling callbacks. */
 void ho_quic_recovery_free(ho_quic_recovery *r);
-/* Frees the rings of spaces with no packet recorded, and the ACK scratch
- * (a connection at rest); they are allocated again when needed. */
+/* Frees the rings of spaces with no packet recorded, the lost-packet
+ * histories and the ACK scratch (a connection at rest); they are allocated
+ * again when needed. */
 void ho_quic_recovery_trim(ho_quic_recovery *r);
 
 /* RFC 9002 A.5 OnPacketSent. pkt->pn, bytes, flags (ACK_ELICITING, IN_FLIGHT,
@@ -185,7 +233,12 @@ int ho_quic_recovery_on_packet_sent(ho_quic_recovery *r, ho_quic_pn_space space,
  * (on_lost), updates the congestion controller (losses first, then
  * acknowledgments, as A.7 orders them), detects persistent congestion
  * (§7.6), resets the PTO backoff (unless a client still awaits address
- * validation, §6.2.1) and re-arms the timer.
+ * validation, §6.2.1) and re-arms the timer. Before loss detection it
+ * checks the ranges against the recently lost packets: one acknowledged
+ * after all was a spurious loss (reordering); it raises the packet and
+ * time thresholds (§6.1.1, §6.1.2) and, once every loss of the newest
+ * congestion episode proved spurious, restores the controller from before
+ * that congestion event.
  * An ACK for a discarded space is ignored (HO_OK).
  * Errors, with nothing applied:
  *   HO_ERR_QUIC(HO_QUIC_PROTOCOL_VIOLATION): acknowledges a packet number
