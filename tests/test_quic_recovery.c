@@ -391,10 +391,23 @@ static void spurious_case(const ho_quic_cc_ops *ops)
     fx_free(&f);
 }
 
+static int spurious_hook_calls;
+static void count_spurious(ho_quic_cc *cc, ho_quic_time now)
+{
+    (void)cc, (void)now;
+    spurious_hook_calls++;
+}
+
 static void test_spurious_loss(void)
 {
     spurious_case(&ho_quic_cc_newreno);
     spurious_case(&ho_quic_cc_cubic);
+    /* A controller with the hook hears of the undo, once, after its state
+     * was restored (spurious_case checks the restored state). */
+    ho_quic_cc_ops hooked = ho_quic_cc_newreno;
+    hooked.on_spurious_congestion = count_spurious;
+    spurious_case(&hooked);
+    CHECK_EQ(spurious_hook_calls, 1);
 }
 
 /* The reordering distance is bounded, and so is the lost history. */

@@ -140,11 +140,10 @@ typedef struct ho_quic_cc_ops {
     void (*on_app_limited)(ho_quic_cc *cc, bool app_limited, ho_quic_time now);
     /* The slow-start sub-phase while cwnd < ssthresh. */
     ho_quic_cc_phase (*phase)(const ho_quic_cc *cc);
-    /* The last congestion event was spurious (its "lost" packets were
-     * acknowledged after all): the controller may restore the window it
-     * had before (RFC 9002 §7 allows undoing a reduction). NULL: not
-     * supported, the reduction stands. Reserved for loss detection that
-     * recognises spurious losses; the library does not call it yet. */
+    /* The last congestion event was spurious (every packet it declared
+     * lost was acknowledged after all). The library has already put back
+     * the window, ssthresh and the state area as they were before the
+     * event; the controller may adjust them now. NULL: nothing more. */
     void (*on_spurious_congestion)(ho_quic_cc *cc, ho_quic_time now);
 } ho_quic_cc_ops;
 

@@ -448,8 +448,9 @@ static size_t lost_lower_bound(const ho_quic_recovery_space *sp, uint64_t pn)
 /* Undoes the congestion response of the newest episode, whose every loss
  * proved spurious: the window, ssthresh and the algorithm's state (CUBIC's
  * curve, NewReno's counter) as they were before the event. The generic
- * layer does it from the saved copy, so no algorithm needs an undo hook. */
-static void undo_congestion_event(ho_quic_recovery *r)
+ * layer does it from the saved copy, so no algorithm needs an undo hook;
+ * a controller with on_spurious_congestion hears of it afterwards. */
+static void undo_congestion_event(ho_quic_recovery *r, ho_quic_time now)
 {
     ho_quic_loss_episode *ep = &r->episode;
     ho_quic_cc *cc = r->cc;
@@ -464,6 +465,7 @@ static void undo_congestion_event(ho_quic_recovery *r)
     cc->in_recovery = false;
     cc->recovery_send_credit = false;
     r->stats.congestion_undos++;
+    ho_quic_cc_on_spurious_congestion(cc, now);
 }
 
 /* The acknowledged ranges against the lost history: a packet declared lost
@@ -519,7 +521,7 @@ static void detect_spurious_losses(ho_quic_recovery *r, ho_quic_pn_space space, 
         }
     }
     if (undo)
-        undo_congestion_event(r);
+        undo_congestion_event(r, now);
     lost_expire(r, space, now);
 }
 
