@@ -54,7 +54,9 @@ check_id() {
 write_keys "# fleet ticket keys" "$K1"
 serve_handoff a --cert "$CRT" --key "$KEY" --ticket-keys "$KEYS" --quic-keys "$KEYS" || { fail "start server a"; finish; }
 PA=$PORT A_PID=$SRV_PID A_LOG=$SRV_LOG
-serve_handoff b --cert "$CRT" --key "$KEY" --ticket-keys "$KEYS" --quic-keys "$KEYS" || { fail "start server b"; finish; }
+# b runs every handshake step on its offload workers: tickets are sealed and opened there
+# while SIGHUP swaps the keys on the main thread (this test is in TSAN_TESTS).
+serve_handoff b --cert "$CRT" --key "$KEY" --ticket-keys "$KEYS" --quic-keys "$KEYS" --offload always || { fail "start server b"; finish; }
 PB=$PORT B_PID=$SRV_PID B_LOG=$SRV_LOG
 serve_handoff c --cert "$CRT" --key "$KEY" || { fail "start server c"; finish; }
 PC=$PORT
@@ -187,6 +189,9 @@ say "    resumed through haproxy: a $a_res, b $b_res; handshakes in all: a ${a_h
     { fail "resumptions per server: a $a_res, b $b_res"; show "$T/haproxy.log"; }
 [ "${a_hs:-0}" -ge 10 ] && [ "${b_hs:-0}" -ge 10 ] && pass "both servers' handshake counters count them" ||
     fail "handshake counters: a '${a_hs:-}', b '${b_hs:-}'"
+b_off=$(sed -n 's/.*handoff: counters.*"worker_steps":\([0-9]*\).*/\1/p' "$B_LOG" | tail -n 1)
+[ "${b_off:-0}" -ge 20 ] && pass "b's handshake steps ran on workers ($b_off steps)" ||
+    fail "b's worker steps: '${b_off:-}'"
 stop_bg "$HA_PID"
 
 finish
