@@ -17,7 +17,8 @@
  * A ho_tls has no thread affinity: one thread at a time may drive it, and
  * ownership may move between threads between calls (handshake offload).
  * A ho_tls_config is shared and read-only once connections use it (ticket
- * key rotation inside it is internally locked).
+ * key rotation inside it is internally locked, and so is
+ * ho_tls_config_set_ticket_keys, the one setter callable while it is in use).
  */
 #ifndef HANDOFF_TLS_H
 #define HANDOFF_TLS_H
