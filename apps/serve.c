@@ -16,12 +16,15 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct serve_opts {
     int port, tls_port, http_port;
     const char *bind, *cert, *key, *suites, *groups, *alpn, *dataset, *static_dir, *root;
     const char *qlog_dir;          /* --qlog-dir */
+    const char *ticket_keys;       /* --ticket-keys FILE */
+    const char *quic_keys;         /* --quic-keys FILE */
     bool no_tickets, hrr_cookie, no_h3, retry, psk_ke;
     bool retry_auto;
     long retry_above, refuse_above, retry_queue, refuse_queue;
@@ -64,6 +67,11 @@ void serve_usage(FILE *f)
             "  --no-tickets           do not issue session tickets (no resumption)\n"
             "  --hrr-cookie           send a cookie in HelloRetryRequest\n"
             "  --psk-ke               resume clients that offer it without (EC)DHE (psk_ke)\n"
+            "  --ticket-keys FILE     session ticket keys shared by a fleet (docs/SERVER.md):\n"
+            "                         one key per line, 64 hex digits (openssl rand -hex 32),\n"
+            "                         '#' comments; the first key seals, every key opens; SIGHUP\n"
+            "                         re-reads it (a bad file keeps the keys in use). Without it,\n"
+            "                         each process has its own keys, rotated hourly\n"
             "  --no-h3                no HTTP/3 (QUIC on UDP --port)\n"
             "  --retry[=MODE]         QUIC address validation with Retry: always (what --retry\n"
             "                         alone means), off, or auto (default): a Retry for new\n"
@@ -85,6 +93,10 @@ void serve_usage(FILE *f)
             "                         that we accept, 1200..65527 (default 1452)\n"
             "  --server-id HEX        QUIC: server id carried in our connection IDs (1 to 15 octets\n"
             "                         in hex, default 00), QUIC-LB plaintext layout (docs/QUIC.md)\n"
+            "  --quic-keys FILE       QUIC: the Retry token and stateless reset keys come from\n"
+            "                         the first key of FILE (the --ticket-keys format), so servers\n"
+            "                         with the same file validate each other's tokens and resets;\n"
+            "                         read at start only (default: random per process)\n"
             "  --no-quic-steering     QUIC: no reuseport BPF program; a thread that reads another\n"
             "                         thread's datagram hands it over (counted: quic_forwarded)\n"
             "  --ktls on|off|auto     kernel TLS after the handshake (default auto: use it where\n"
@@ -128,7 +140,8 @@ void serve_usage(FILE *f)
             "  --qlog-dir DIR         write a qlog (JSON-SEQ) of each QUIC connection to\n"
             "                         DIR/<odcid>_server.sqlog (default: $QLOGDIR if set)\n"
             "Signals: SIGINT/SIGTERM stop gracefully; SIGUSR1 prints counters (JSON) on stderr\n"
-            "(h3_* fields: QUIC connections, handshakes, resumed, key updates, VN, Retry).\n"
+            "(h3_* fields: QUIC connections, handshakes, resumed, key updates, VN, Retry);\n"
+            "SIGHUP reloads --ticket-keys.\n"
             "  -h, --help             this help\n");
 }
 
@@ -213,7 +226,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY, O_ROOT, O_QUIC_KEY_UPDATE,
         O_NO_GSO, O_NO_GRO, O_NO_ECN, O_MAX_UDP_PAYLOAD, O_SERVER_ID, O_NO_QUIC_STEERING,
         O_RETRY_ABOVE, O_REFUSE_ABOVE, O_RETRY_QUEUE, O_REFUSE_QUEUE, O_MAX_BODY, O_SEND_TIMEOUT,
-        O_OUT_HIGH_WATER, O_METRICS, O_QLOG_DIR,
+        O_OUT_HIGH_WATER, O_METRICS, O_QLOG_DIR, O_TICKET_KEYS, O_QUIC_KEYS,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
@@ -256,6 +269,8 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"no-quic-steering", no_argument, NULL, O_NO_QUIC_STEERING},
         {"metrics", required_argument, NULL, O_METRICS},
         {"qlog-dir", required_argument, NULL, O_QLOG_DIR},
+        {"ticket-keys", required_argument, NULL, O_TICKET_KEYS},
+        {"quic-keys", required_argument, NULL, O_QUIC_KEYS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -278,6 +293,8 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         case O_GROUPS: o->groups = optarg; break;
         case O_ALPN: o->alpn = optarg; break;
         case O_NO_TICKETS: o->no_tickets = true; break;
+        case O_TICKET_KEYS: o->ticket_keys = optarg; break;
+        case O_QUIC_KEYS: o->quic_keys = optarg; break;
         case O_NO_H3: o->no_h3 = true; break;
         case O_RETRY:
             o->retry = optarg == NULL || strcmp(optarg, "always") == 0;
@@ -585,6 +602,50 @@ static void print_stats(ho_server *srv, bool quic)
     ho_buf_free(&b);
 }
 
+
+/* ---- --ticket-keys / --quic-keys (docs/SERVER.md "Ticket keys") --------- */
+
+/* Reads a key file: the keys into secrets (room for max). On failure,
+ * prints why (what says which flag) and returns false. A file others may
+ * read gets a warning: whoever has the keys can open every ticket. */
+static bool read_key_file(const char *what, const char *path, uint8_t *secrets, size_t max, size_t *n)
+{
+    char err[256];
+    struct stat st;
+    if (stat(path, &st) == 0 && (st.st_mode & 077) != 0)
+        fprintf(stderr, "handoff: warning: %s %s is readable or writable by group or others (mode %03o); "
+                        "chmod 600 it\n", what, path, (unsigned)(st.st_mode & 0777));
+    if (ho_tls_ticket_keys_read(path, secrets, max, n, err, sizeof(err)) != HO_OK) {
+        fprintf(stderr, "handoff: %s %s: %s\n", what, path, err);
+        return false;
+    }
+    return true;
+}
+
+/* Loads the ticket keys into the TLS configs given (TCP and QUIC). At
+ * start a bad file is fatal; on SIGHUP it keeps the keys in use. Both
+ * cases log one line (the interop tests wait for it). */
+static bool load_ticket_keys(const char *path, ho_tls_config *cfg, ho_tls_config *qcfg, bool reload)
+{
+    uint8_t secrets[HO_TLS_TICKET_KEYS_MAX * HO_TLS_TICKET_SECRET_LEN];
+    size_t n = 0;
+    bool ok = read_key_file("--ticket-keys", path, secrets, HO_TLS_TICKET_KEYS_MAX, &n);
+    if (ok && cfg != NULL)
+        ok = ho_tls_config_set_ticket_keys(cfg, secrets, n) == HO_OK;
+    if (ok && qcfg != NULL)
+        ok = ho_tls_config_set_ticket_keys(qcfg, secrets, n) == HO_OK;
+    uint8_t id[4] = {0};
+    if (ok)
+        ho_tls_ticket_key_id(secrets, id);
+    ho_wipe(secrets, sizeof(secrets));
+    if (ok)
+        fprintf(stderr, "handoff: ticket keys %s from %s: %zu key%s, sealing with key id %02x%02x%02x%02x\n",
+                reload ? "reloaded" : "loaded", path, n, n == 1 ? "" : "s", id[0], id[1], id[2], id[3]);
+    else if (reload)
+        fprintf(stderr, "handoff: ticket keys NOT reloaded from %s: keeping the keys in use\n", path);
+    return ok;
+}
+
 int serve_main(int argc, char **argv)
 {
     /* A server's errors and warnings go to stderr unless HANDOFF_LOG says
@@ -616,6 +677,7 @@ int serve_main(int argc, char **argv)
 
     ho_tls_config *cfg = NULL, *qcfg = NULL;
     bool h3 = false;
+    uint8_t qs_secret[HO_TLS_TICKET_SECRET_LEN] = {0};
     ho_buf chain_pem, key_pem;
     ho_buf_init(&chain_pem);
     ho_buf_init(&key_pem);
@@ -631,6 +693,7 @@ int serve_main(int argc, char **argv)
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGUSR1);
+    sigaddset(&mask, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
     char err_text[256] = "";
@@ -748,6 +811,19 @@ int serve_main(int argc, char **argv)
             goto done;
         if (o.no_tickets)
             ho_tls_config_set_tickets(qcfg, 0, 7200, 3600);
+        if (o.quic_keys != NULL) {
+            uint8_t secrets[HO_TLS_TICKET_KEYS_MAX * HO_TLS_TICKET_SECRET_LEN];
+            size_t n = 0;
+            bool ok = read_key_file("--quic-keys", o.quic_keys, secrets, HO_TLS_TICKET_KEYS_MAX, &n);
+            if (ok) /* the first key: the endpoints derive theirs from it (HKDF) */
+                memcpy(qs_secret, secrets, sizeof(qs_secret));
+            ho_wipe(secrets, sizeof(secrets));
+            if (!ok) {
+                rc = 2;
+                goto done;
+            }
+            fprintf(stderr, "handoff: QUIC token and stateless reset keys from %s\n", o.quic_keys);
+        }
         ho_quic_listen_spec qs = {.bind = o.bind,
                                   .port = (uint16_t)ho_server_port(srv, 0),
                                   .tls = qcfg,
@@ -766,11 +842,29 @@ int serve_main(int argc, char **argv)
                                   .server_id_len = o.server_id_len,
                                   .no_steering = o.no_quic_steering};
         memcpy(qs.server_id, o.server_id, sizeof(qs.server_id));
-        if (ho_server_listen_quic(srv, &qs) != HO_OK) {
+        if (o.quic_keys != NULL) {
+            qs.static_secret_set = true;
+            memcpy(qs.static_secret, qs_secret, sizeof(qs.static_secret));
+            ho_wipe(qs_secret, sizeof(qs_secret));
+        }
+        int qerr = ho_server_listen_quic(srv, &qs);
+        ho_wipe(qs.static_secret, sizeof(qs.static_secret));
+        if (qerr != HO_OK) {
             fprintf(stderr, "handoff: cannot listen for QUIC on %s UDP port %u\n", o.bind, (unsigned)qs.port);
             goto done;
         }
         h3 = true;
+    }
+    if (o.ticket_keys != NULL) {
+        if (o.no_tickets || (cfg == NULL && qcfg == NULL)) {
+            fprintf(stderr, "handoff: --ticket-keys: no tickets are issued (--no-tickets or no TLS port)\n");
+            rc = 2;
+            goto done;
+        }
+        if (!load_ticket_keys(o.ticket_keys, cfg, qcfg, false)) {
+            rc = 2;
+            goto done;
+        }
     }
     int err = ho_server_start(srv);
     if (err != HO_OK) {
@@ -807,6 +901,15 @@ int serve_main(int argc, char **argv)
         int sig = sigwaitinfo(&mask, &si);
         if (sig == SIGUSR1) {
             print_stats(srv, h3);
+            continue;
+        }
+        if (sig == SIGHUP) {
+            /* Here, on the main thread, never in a signal handler: the
+             * configs' lock makes the swap safe for running handshakes. */
+            if (o.ticket_keys != NULL)
+                (void)load_ticket_keys(o.ticket_keys, cfg, qcfg, true);
+            else
+                fprintf(stderr, "handoff: SIGHUP: nothing to reload (no --ticket-keys)\n");
             continue;
         }
         if (sig == SIGINT || sig == SIGTERM) {

@@ -12,10 +12,11 @@ run_pkgs=(build-essential cmake pkg-config libssl-dev openssl libnghttp3-dev)
 # gtlsserver), man-db (the install test renders handoff(1)), tshark and python3-hpack for the key-log test (QPACK
 # Huffman strings), gnuplot-nox for the charts of bench/charts.sh,
 # qemu/busybox/cpio for the kTLS VM test, the profilers behind docs/BENCHMARKS.md
-# (linux-perf, valgrind), and prometheus (the server and promtool) for the metrics test.
+# (linux-perf, valgrind), prometheus (the server and promtool) for the metrics test, and
+# haproxy (the load balancer in front of two servers in fleet_tickets.sh).
 test_pkgs=(clang libclang-rt-14-dev python3 brotli gnutls-bin tshark curl wrk nghttp2-client
            nginx chromium qemu-system-x86 busybox-static cpio ngtcp2-client ngtcp2-server
-           iproute2 procps man-db linux-perf valgrind prometheus python3-hpack gnuplot-nox)
+           iproute2 procps man-db linux-perf valgrind prometheus python3-hpack gnuplot-nox haproxy)
 pkgs=("${run_pkgs[@]}")
 [ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}")
 missing=()

@@ -2,8 +2,8 @@
  * to the sans-I/O server endpoint (src/quic/endpoint.c) with a virtual
  * clock: handshakes and an echoed stream through the endpoint, Version
  * Negotiation, Retry with tokens (and expired / forged ones), stateless
- * reset, the 1200-byte Initial rule, admission, two connections demuxed,
- * garbage. */
+ * reset, tokens and resets across endpoints with one secret (a fleet), the
+ * 1200-byte Initial rule, admission, two connections demuxed, garbage. */
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -353,6 +353,93 @@ static void test_retry(void)
     CHECK_MEM(n.ns.echo[0], "after retry", 11);
     ho_quic_endpoint_get_stats(n.ns.ep, &st);
     CHECK_EQ(st.retry_sent, 1);
+    net_free(&n);
+}
+
+/* A fleet (`handoff serve --quic-keys`): endpoints given the same static
+ * secret validate each other's Retry tokens and send each other's
+ * stateless resets; an endpoint with another secret refuses the token
+ * (INVALID_TOKEN) and its reset tokens differ. */
+static void test_shared_secret(void)
+{
+    net n;
+    net_init(&n, true, 0);
+    int i = add_client(&n);
+    ho_quic_endpoint_config other_cfg = n.ns.ecfg, same_cfg = n.ns.ecfg;
+    other_cfg.static_secret[0] ^= 1;
+    ho_quic_endpoint *peer = ho_quic_endpoint_new(&same_cfg), *other = ho_quic_endpoint_new(&other_cfg);
+    CHECK(peer != NULL && other != NULL);
+    uint8_t first[1500], buf[1500], again[1500];
+    size_t flen = client_datagram(&n, i, first);
+    ho_quic_header fh;
+    memcpy(buf, first, flen);
+    CHECK_EQ(ho_quic_header_parse(buf, flen, 8, &fh), HO_OK);
+    ho_quic_cid odcid = fh.dcid;
+
+    /* The Retry comes from `peer`, another server of the fleet. */
+    ho_quic_endpoint_receive(peer, first, flen, &n.ns.spath[i], n.ns.now);
+    ho_quic_endpoint_out out = {.buf = buf, .cap = sizeof(buf)};
+    CHECK(ho_quic_endpoint_send(peer, &out, n.ns.now) > 0);
+    ho_quic_header rh;
+    CHECK_EQ(ho_quic_header_parse(buf, out.len, 8, &rh), HO_OK);
+    CHECK_EQ(rh.type, HO_QUIC_PKT_RETRY);
+    uint8_t token[256];
+    size_t tlen = rh.token_len;
+    CHECK(tlen > 0 && tlen <= sizeof(token));
+    memcpy(token, rh.token, tlen);
+    ho_quic_cid rscid = rh.scid;
+    size_t alen = rebuild_initial(first, flen, &rscid, token, tlen, 1200, again);
+    CHECK(alen >= 1200);
+
+    /* A server with another secret refuses the token. */
+    ho_quic_endpoint_receive(other, again, alen, &n.ns.spath[i], n.ns.now);
+    CHECK(ho_quic_endpoint_send(other, &out, n.ns.now) > 0);
+    CHECK_EQ(initial_close_code(buf, out.len, &rscid), HO_QUIC_INVALID_TOKEN);
+    CHECK_EQ(ho_quic_endpoint_conn_count(other), 0);
+
+    /* The client's Initial with the token lands on the netsim endpoint
+     * (the same secret): accepted without a Retry of its own, and the
+     * handshake and an echo complete. */
+    retry_expect_odcid = odcid;
+    retry_expect_rscid = rscid;
+    retry_tp_ok = 0;
+    client_follow_retry(n.ns.cl[i], &rscid);
+    ho_quic_endpoint_receive(n.ns.ep, again, alen, &n.ns.spath[i], n.ns.now);
+    CHECK_EQ(ho_quic_endpoint_conn_count(n.ns.ep), 1);
+    CHECK(run(&n, netsim_all_hs, n.ns.now + HO_QUIC_SEC(5)));
+    CHECK_EQ(retry_tp_ok, 1);
+    send_msg(&n, 0, "fleet");
+    CHECK(run(&n, netsim_all_echoed, n.ns.now + HO_QUIC_SEC(5)));
+    CHECK_MEM(n.ns.echo[0], "fleet", 5);
+    ho_quic_endpoint_stats st;
+    ho_quic_endpoint_get_stats(n.ns.ep, &st);
+    CHECK_EQ(st.retry_sent, 0);
+    CHECK_EQ(st.invalid_tokens, 0);
+    CHECK_EQ(st.accepted, 1);
+    ho_quic_endpoint_get_stats(other, &st);
+    CHECK_EQ(st.invalid_tokens, 1);
+
+    /* Stateless reset tokens: the same on the fleet, others' differ. */
+    uint8_t cid[8] = {1, 2, 3, 4, 5, 6, 7, 8}, t1[16], t2[16], t3[16];
+    ho_quic_endpoint_reset_token(n.ns.ep, cid, sizeof(cid), t1);
+    ho_quic_endpoint_reset_token(peer, cid, sizeof(cid), t2);
+    ho_quic_endpoint_reset_token(other, cid, sizeof(cid), t3);
+    CHECK_MEM(t1, t2, 16);
+    CHECK(memcmp(t1, t3, 16) != 0);
+    /* And the connection's packets reaching `peer` (which never saw it)
+     * get a reset the client accepts (RFC 9000 §10.3.1). */
+    send_msg(&n, 0, "to the wrong server");
+    size_t seg;
+    size_t w = ho_quic_conn_send(n.ns.cl[0], buf, sizeof(buf), &seg, n.ns.now);
+    CHECK(w > 21);
+    ho_quic_endpoint_receive(peer, buf, w < seg ? w : seg, &n.ns.spath[0], n.ns.now);
+    uint8_t rb[1500];
+    ho_quic_endpoint_out o2 = {.buf = rb, .cap = sizeof(rb)};
+    CHECK(ho_quic_endpoint_send(peer, &o2, n.ns.now) > 0);
+    ho_quic_conn_receive(n.ns.cl[0], rb, o2.len, &n.ns.cpath[0], n.ns.now);
+    CHECK_EQ(ho_quic_conn_error(n.ns.cl[0]), HO_ERR_QUIC_STATELESS_RESET);
+    ho_quic_endpoint_free(peer);
+    ho_quic_endpoint_free(other);
     net_free(&n);
 }
 
@@ -785,6 +872,7 @@ int main(void)
     RUN(test_two_conns);
     RUN(test_version_negotiation);
     RUN(test_retry);
+    RUN(test_shared_secret);
     RUN(test_small_initial);
     RUN(test_stateless_reset);
     RUN(test_admission);

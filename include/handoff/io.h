@@ -398,6 +398,12 @@ typedef struct ho_quic_listen_spec {
     size_t server_id_len;
     uint8_t config_id;
     bool no_steering;            /* no BPF program: hand-over queues only */
+    /* The endpoints' static secret (Retry token and stateless reset keys
+     * are derived from it: ho_quic_endpoint_config.static_secret) when
+     * static_secret_set; otherwise random per server. Servers behind one
+     * load balancer that share it validate each other's tokens and resets. */
+    bool static_secret_set;
+    uint8_t static_secret[32];
 } ho_quic_listen_spec;
 
 /* Binds the first thread's socket now (errors before threads start); the

@@ -17,7 +17,8 @@
  * A ho_tls has no thread affinity: one thread at a time may drive it, and
  * ownership may move between threads between calls (handshake offload).
  * A ho_tls_config is shared and read-only once connections use it (ticket
- * key rotation inside it is internally locked).
+ * key rotation inside it is internally locked, and so is
+ * ho_tls_config_set_ticket_keys, the one setter callable while it is in use).
  */
 #ifndef HANDOFF_TLS_H
 #define HANDOFF_TLS_H
@@ -144,6 +145,33 @@ HO_API void ho_tls_config_set_verify_peer(ho_tls_config *cfg, bool verify); /* c
  * tickets off), sealed with a key rotated every `rotate_s` seconds (default
  * 3600; the previous key is still accepted). */
 HO_API void ho_tls_config_set_tickets(ho_tls_config *cfg, unsigned count, uint32_t lifetime_s, uint32_t rotate_s);
+/* ---- ticket keys shared by a fleet (docs/SERVER.md "Ticket keys") -----
+ * A ticket key is a secret of HO_TLS_TICKET_SECRET_LEN random bytes; the
+ * key id tickets carry in the clear (4 octets) and their AES-256-GCM key
+ * are derived from it (HKDF-SHA256), so servers given the same secrets open
+ * each other's tickets. */
+#define HO_TLS_TICKET_SECRET_LEN 32
+#define HO_TLS_TICKET_KEYS_MAX 16
+/* Server: seal tickets under secrets[0] and open tickets sealed under any
+ * of the n (n * 32 bytes). Replaces the keys in use, wiping them, and stops
+ * time rotation. Safe to call from any thread while handshakes run (I/O
+ * threads, offload workers): a handshake uses the old or the new set, never
+ * a mix. HO_ERR_INVALID_ARG (keys unchanged): n is 0 or above
+ * HO_TLS_TICKET_KEYS_MAX, or two secrets give the same key id. */
+HO_API int ho_tls_config_set_ticket_keys(ho_tls_config *cfg, const uint8_t *secrets, size_t n);
+/* Parses a key file's text: one key per line, 64 hex digits (32 bytes, e.g.
+ * `openssl rand -hex 32`); blank lines and lines starting with '#' are
+ * ignored, spaces around a key too. Fills secrets (room for max keys) and
+ * *n. HO_ERR_INVALID_ARG with a message in err (may be NULL): a malformed
+ * line, no key, more than max, a key given twice. */
+HO_API int ho_tls_ticket_keys_parse(const char *text, size_t len, uint8_t *secrets, size_t max, size_t *n,
+                                    char *err, size_t errlen);
+/* Reads a key file (at most 64 KiB) and parses it; secrets as above. The
+ * file's bytes are wiped before they are freed. HO_ERR_IO: unreadable. */
+HO_API int ho_tls_ticket_keys_read(const char *path, uint8_t *secrets, size_t max, size_t *n, char *err,
+                                   size_t errlen);
+/* The key id that tickets sealed under this secret start with. */
+HO_API int ho_tls_ticket_key_id(const uint8_t *secret, uint8_t id[4]);
 /* Resumption without (EC)DHE, psk_ke (RFC 8446 §4.2.9), default off. It
  * costs only symmetric crypto but gives up forward secrecy for the resumed
  * connection (the ticket key protects it). Client: a resumption offers

@@ -594,6 +594,7 @@ int ho_server_listen_quic(ho_server *s, const ho_quic_listen_spec *spec)
         spec->server_id_len > sizeof(spec->server_id))
         return HO_ERR_INVALID_ARG;
     s->qspec = *spec;
+    ho_wipe(s->qspec.static_secret, sizeof(s->qspec.static_secret)); /* kept in qsecret only */
     if (s->qspec.server_id_len == 0) {
         s->qspec.server_id[0] = 0;
         s->qspec.server_id_len = 1;
@@ -604,7 +605,11 @@ int ho_server_listen_quic(ho_server *s, const ho_quic_listen_spec *spec)
         ho_log(HO_LOG_ERROR, "server: QUIC: bad server id or config id (or more than 256 threads)");
         return err;
     }
-    if ((err = ho_quic_tls_config_prepare(spec->tls)) != HO_OK || (err = ho_random(s->qsecret, 32)) != HO_OK)
+    if (spec->static_secret_set)
+        memcpy(s->qsecret, spec->static_secret, sizeof(s->qsecret));
+    else if ((err = ho_random(s->qsecret, sizeof(s->qsecret))) != HO_OK)
+        return err;
+    if ((err = ho_quic_tls_config_prepare(spec->tls)) != HO_OK)
         return err;
     s->quic0 = quic_thread_new(s);
     if (s->quic0 == NULL)

@@ -445,6 +445,7 @@ void ho_server_free(ho_server *s)
     io_quic_thread_free(s->quic0); /* listened, never started */
     ho_mem_free(s->threads);
     close(s->stop_fd);
+    ho_wipe(s->qsecret, sizeof(s->qsecret)); /* the QUIC token and reset keys' secret */
     ho_mem_free(s);
 }
 

@@ -3,6 +3,8 @@
 #include "base/mem.h"
 #include "tls_int.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,13 +65,15 @@ void tls_session_clear(struct session *s)
     ho_wipe(s, sizeof(*s));
 }
 
-/* Returns a copy of the current sealing key, rotating it when due. */
+/* Returns a copy of the current sealing key, rotating it when due (not
+ * with fixed keys: those change only by ho_tls_config_set_ticket_keys). */
 static int current_key(ho_tls_config *cfg, int64_t now_ms, struct ticket_key *out)
 {
     int rc = HO_OK;
     pthread_mutex_lock(&cfg->lock);
     struct ticket_key *k = &cfg->ticket_keys[0];
-    if (!k->valid || now_ms - k->created_ms >= (int64_t)cfg->ticket_rotate_s * 1000) {
+    if (!cfg->ticket_keys_fixed &&
+        (!k->valid || now_ms - k->created_ms >= (int64_t)cfg->ticket_rotate_s * 1000)) {
         /* The previous key keeps opening tickets for one more period. */
         cfg->ticket_keys[1] = *k;
         if ((rc = ho_random(k->id, sizeof(k->id))) == HO_OK)
@@ -86,7 +90,7 @@ static bool find_key(ho_tls_config *cfg, const uint8_t *id, struct ticket_key *o
 {
     bool found = false;
     pthread_mutex_lock(&cfg->lock);
-    for (int i = 0; i < 2 && !found; i++) {
+    for (size_t i = 0; i < HO_TLS_TICKET_KEYS_MAX && !found; i++) {
         if (cfg->ticket_keys[i].valid && memcmp(cfg->ticket_keys[i].id, id, sizeof(out->id)) == 0) {
             *out = cfg->ticket_keys[i];
             found = true;
@@ -94,6 +98,161 @@ static bool find_key(ho_tls_config *cfg, const uint8_t *id, struct ticket_key *o
     }
     pthread_mutex_unlock(&cfg->lock);
     return found;
+}
+
+/* ---- fixed ticket keys (a fleet's key file) ------------------------------- */
+
+static int derive_key(const uint8_t *secret, struct ticket_key *k)
+{
+    static const char id_info[] = "handoff ticket key id", key_info[] = "handoff ticket key";
+    memset(k, 0, sizeof(*k));
+    int rc = crypto_hkdf_expand(HO_HASH_SHA256, secret, id_info, sizeof(id_info) - 1, k->id, sizeof(k->id));
+    if (rc == HO_OK)
+        rc = crypto_hkdf_expand(HO_HASH_SHA256, secret, key_info, sizeof(key_info) - 1, k->key, sizeof(k->key));
+    k->valid = rc == HO_OK;
+    if (rc != HO_OK)
+        ho_wipe(k, sizeof(*k));
+    return rc;
+}
+
+int ho_tls_ticket_key_id(const uint8_t *secret, uint8_t id[4])
+{
+    struct ticket_key k;
+    int rc = derive_key(secret, &k);
+    memcpy(id, k.id, sizeof(k.id));
+    ho_wipe(&k, sizeof(k));
+    return rc;
+}
+
+int ho_tls_config_set_ticket_keys(ho_tls_config *cfg, const uint8_t *secrets, size_t n)
+{
+    if (cfg == NULL || secrets == NULL || n == 0 || n > HO_TLS_TICKET_KEYS_MAX)
+        return HO_ERR_INVALID_ARG;
+    struct ticket_key keys[HO_TLS_TICKET_KEYS_MAX];
+    int rc = HO_OK;
+    for (size_t i = 0; i < n && rc == HO_OK; i++) {
+        rc = derive_key(secrets + i * HO_TLS_TICKET_SECRET_LEN, &keys[i]);
+        /* A ticket names its key by id: two keys with one id would make
+         * the second unreachable. */
+        for (size_t j = 0; j < i && rc == HO_OK; j++)
+            if (memcmp(keys[j].id, keys[i].id, sizeof(keys[i].id)) == 0)
+                rc = HO_ERR_INVALID_ARG;
+    }
+    if (rc == HO_OK) {
+        pthread_mutex_lock(&cfg->lock);
+        /* The old keys are overwritten in place, and the slots the new set
+         * does not use are wiped. */
+        ho_wipe(cfg->ticket_keys, sizeof(cfg->ticket_keys));
+        memcpy(cfg->ticket_keys, keys, n * sizeof(keys[0]));
+        cfg->ticket_key_count = n;
+        cfg->ticket_keys_fixed = true;
+        pthread_mutex_unlock(&cfg->lock);
+    }
+    ho_wipe(keys, sizeof(keys));
+    return rc;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
+#define KEY_HEX (2 * HO_TLS_TICKET_SECRET_LEN)
+
+int ho_tls_ticket_keys_parse(const char *text, size_t len, uint8_t *secrets, size_t max, size_t *n, char *err,
+                             size_t errlen)
+{
+    char dummy[1];
+    if (err == NULL) {
+        err = dummy;
+        errlen = sizeof(dummy);
+    }
+    if (errlen > 0)
+        err[0] = '\0';
+    *n = 0;
+    size_t count = 0, line = 0, pos = 0;
+    int rc = HO_OK;
+    while (pos < len && rc == HO_OK) {
+        line++;
+        size_t eol = pos;
+        while (eol < len && text[eol] != '\n')
+            eol++;
+        size_t a = pos, b = eol;
+        pos = eol + 1;
+        while (a < b && is_space(text[a]))
+            a++;
+        while (b > a && is_space(text[b - 1]))
+            b--;
+        if (a == b || text[a] == '#')
+            continue;
+        bool hex = b - a == KEY_HEX;
+        for (size_t i = a; i < b && hex; i++)
+            hex = hexval(text[i]) >= 0;
+        if (!hex) {
+            snprintf(err, errlen, "line %zu: a key is %d hex digits (32 bytes, e.g. `openssl rand -hex 32`)", line,
+                     KEY_HEX);
+            rc = HO_ERR_INVALID_ARG;
+            break;
+        }
+        if (count == max) {
+            snprintf(err, errlen, "line %zu: more than %zu keys", line, max);
+            rc = HO_ERR_INVALID_ARG;
+            break;
+        }
+        uint8_t *k = secrets + count * HO_TLS_TICKET_SECRET_LEN;
+        for (size_t i = 0; i < HO_TLS_TICKET_SECRET_LEN; i++)
+            k[i] = (uint8_t)(hexval(text[a + 2 * i]) << 4 | hexval(text[a + 2 * i + 1]));
+        for (size_t j = 0; j < count; j++)
+            if (memcmp(secrets + j * HO_TLS_TICKET_SECRET_LEN, k, HO_TLS_TICKET_SECRET_LEN) == 0) {
+                snprintf(err, errlen, "line %zu: the same key as an earlier line", line);
+                rc = HO_ERR_INVALID_ARG;
+            }
+        /* Distinct secrets whose key ids collide (chance 2^-32 a pair). */
+        uint8_t id[4], id2[4];
+        if (rc == HO_OK && (rc = ho_tls_ticket_key_id(k, id)) == HO_OK)
+            for (size_t j = 0; j < count && rc == HO_OK; j++)
+                if ((rc = ho_tls_ticket_key_id(secrets + j * HO_TLS_TICKET_SECRET_LEN, id2)) == HO_OK &&
+                    memcmp(id, id2, sizeof(id)) == 0) {
+                    snprintf(err, errlen, "line %zu: its key id is an earlier key's: pick another key", line);
+                    rc = HO_ERR_INVALID_ARG;
+                }
+        count++;
+    }
+    if (rc == HO_OK && count == 0) {
+        snprintf(err, errlen, "no key (one per line, %d hex digits)", KEY_HEX);
+        rc = HO_ERR_INVALID_ARG;
+    }
+    if (rc != HO_OK) {
+        ho_wipe(secrets, max * HO_TLS_TICKET_SECRET_LEN);
+        return rc;
+    }
+    *n = count;
+    return HO_OK;
+}
+
+int ho_tls_ticket_keys_read(const char *path, uint8_t *secrets, size_t max, size_t *n, char *err, size_t errlen)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    *n = 0;
+    int e = ho_file_read(AT_FDCWD, path, false, 64 * 1024, &data, &len);
+    if (e != 0) {
+        if (err != NULL)
+            snprintf(err, errlen, "%s: %s", path, strerror(e));
+        return HO_ERR_IO;
+    }
+    int rc = ho_tls_ticket_keys_parse((const char *)data, len, secrets, max, n, err, errlen);
+    ho_wipe(data, len);
+    ho_mem_free(data);
+    return rc;
 }
 
 int tls_ticket_seal(ho_tls_config *cfg, int64_t now_ms, const struct session *s, ho_buf *out)

@@ -79,13 +79,17 @@ struct ho_tls_config {
     unsigned ticket_count;
     uint32_t ticket_lifetime_s;
     uint32_t ticket_rotate_s;
-    struct ticket_key ticket_keys[2]; /* [0] current, [1] previous */
+    /* Time rotation: [0] current, [1] previous. Fixed keys (a fleet's key
+     * file, ho_tls_config_set_ticket_keys): [0] seals, [0..count) open. */
+    struct ticket_key ticket_keys[HO_TLS_TICKET_KEYS_MAX];
+    size_t ticket_key_count;
+    bool ticket_keys_fixed;
     bool hrr_cookie;
     bool psk_ke; /* resumption without (EC)DHE allowed (opt-in) */
     ho_tls_callbacks cb;
     struct ext_hook hooks[MAX_HOOKS];
     size_t hook_count;
-    pthread_mutex_t lock; /* trust store set-up and ticket key rotation */
+    pthread_mutex_t lock; /* trust store set-up, ticket key rotation and replacement */
 };
 
 /* Key schedule (RFC 8446 §7.1). */
