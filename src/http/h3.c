@@ -37,13 +37,14 @@
 #define H3_HEADERS_FRAME_MAX (2 * H3_HDR_BYTES_MAX)
 #define H3_FRAME_HEADERS 0x01
 /* Memory a connection may hold whatever the client does (docs/RELIABILITY.md,
- * "HTTP/3"). Request bodies: each at most the service's max_body (413
- * beyond); all of a connection's together at most H3_BODY_BUDGET, plus the
- * one of its oldest unfinished request, which alone may go on past the
- * budget (so that it can complete and make room). Past the budget the
- * other request streams are not read: their bytes wait in the QUIC
- * receive buffer, bounded by the flow-control windows we announce, since
- * credit follows reads. Generated response bodies (not static_body) are
+ * "HTTP/3"). Request bodies: each at most the service's max_body; all of a
+ * connection's together at most H3_BODY_BUDGET, plus the one of its oldest
+ * unfinished request, which alone may go on past the budget (so that one
+ * always completes and makes room). A body over either limit refuses its
+ * request, unprocessed (RFC 9114 §4.1.1: H3_REQUEST_REJECTED, which a
+ * client may retry), and frees it at once. (Leaving the other streams
+ * unread instead would deadlock: their unread bytes keep the connection's
+ * flow-control credit, which the oldest request then waits for.) Generated response bodies (not static_body) are
  * handed to QUIC by reference and held until acknowledged; while a
  * connection holds H3_OUT_MARK bytes of them, its complete requests wait
  * to be dispatched (the HTTP/1.1 pipelining mark, for streams). */
@@ -86,7 +87,6 @@ typedef struct h3_stream {
     bool aborted;       /* reset (by nghttp3's request or the peer) */
     bool serve_pending; /* complete before our control streams existed, or
                          * while the connection held H3_OUT_MARK of output */
-    bool read_paused;   /* not read: the body budget was spent */
     ho_buf body_in;
     /* server: the response */
     ho_buf scratch;
@@ -124,7 +124,6 @@ struct ho_h3_conn {
     uint64_t max_body;   /* one request body; beyond: 413 */
     size_t body_held;    /* request body bytes buffered, all streams */
     size_t out_held;     /* generated response bytes alive (h3_body) */
-    bool reads_paused;   /* some stream has read_paused */
     h3_body *bodies;
 };
 
@@ -286,6 +285,15 @@ static int cb_stream_close(nghttp3_conn *conn, int64_t id, uint64_t code, void *
     return 0;
 }
 
+/* Is s the connection's oldest request still receiving? */
+static bool oldest_unfinished(const ho_h3_conn *h, const h3_stream *s)
+{
+    for (const h3_stream *o = h->streams; o != NULL; o = o->next)
+        if (o != s && !o->fin_recv && !o->malformed && o->id < s->id)
+            return false;
+    return true;
+}
+
 static int cb_recv_data(nghttp3_conn *conn, int64_t id, const uint8_t *data, size_t len, void *ud, void *sud)
 {
     (void)conn;
@@ -293,9 +301,10 @@ static int cb_recv_data(nghttp3_conn *conn, int64_t id, const uint8_t *data, siz
     h3_stream *s = sud;
     if (s == NULL || s->malformed)
         return 0;
-    if (h->router != NULL && s->body_in.len + len > h->max_body) {
-        /* Over the service's max_body: refused unprocessed (RFC 9114
-         * §4.1.1), this request only. */
+    if (h->router != NULL &&
+        (s->body_in.len + len > h->max_body || (h->body_held + len > H3_BODY_BUDGET && !oldest_unfinished(h, s)))) {
+        /* Over the service's max_body, or over the connection's budget:
+         * refused unprocessed (RFC 9114 §4.1.1), this request only. */
         body_in_drop(h, s);
         s->malformed = true;
         s->fin_recv = s->fin_sent = true;
@@ -809,44 +818,6 @@ static void request_refuse(ho_h3_conn *h, h3_stream *s)
     stream_finish(h, s, HO_H3_REQUEST_REJECTED, true);
 }
 
-/* May request stream s be read now (H3_BODY_BUDGET)? */
-static bool may_read(const ho_h3_conn *h, const h3_stream *s)
-{
-    if (h->body_held < H3_BODY_BUDGET)
-        return true;
-    for (const h3_stream *o = h->streams; o != NULL; o = o->next) {
-        if (o->serve_pending)
-            return false; /* complete requests wait for the client to read */
-        if (o != s && !o->fin_recv && !o->malformed && o->id < s->id)
-            return false; /* not the oldest unfinished request */
-    }
-    return true;
-}
-
-/* Reads the streams paused by the budget again, oldest first, as long as
- * the budget lets them. */
-static void resume_reads(ho_h3_conn *h)
-{
-    while (h->reads_paused && h->error == 0) {
-        h3_stream *first = NULL;
-        for (h3_stream *s = h->streams; s != NULL; s = s->next)
-            if (s->read_paused && (first == NULL || s->id < first->id))
-                first = s;
-        if (first == NULL) {
-            h->reads_paused = false;
-            break;
-        }
-        if (!may_read(h, first))
-            break;
-        int64_t id = first->id;
-        first->read_paused = false;
-        ho_h3_on_stream_readable(h, (uint64_t)id);
-        first = stream_find(h, id);
-        if (first != NULL && first->read_paused)
-            break;
-    }
-}
-
 void ho_h3_on_stream_readable(ho_h3_conn *h, uint64_t id)
 {
     if (h == NULL || h->error != 0)
@@ -864,27 +835,18 @@ void ho_h3_on_stream_readable(ho_h3_conn *h, uint64_t id)
         return;
     uint8_t buf[16384];
     for (;;) {
-        h3_stream *rs = NULL;
-        if (h->router != NULL && is_bidi((int64_t)id)) {
-            if ((rs = stream_find(h, (int64_t)id)) == NULL && (rs = stream_new(h, (int64_t)id)) == NULL) {
-                conn_fail(h, NGHTTP3_ERR_NOMEM);
-                return;
-            }
-            if (!rs->malformed && !may_read(h, rs)) {
-                /* Over the body budget: the bytes wait in QUIC (flow
-                 * control); resume_reads comes back. */
-                rs->read_paused = true;
-                h->reads_paused = true;
-                return;
-            }
-        }
         size_t n = 0;
         bool fin = false;
         if (ho_quic_stream_read(h->quic, id, buf, sizeof(buf), &n, &fin) != HO_OK || (n == 0 && !fin))
             break;
-        if (rs != NULL) {
+        h3_stream *rs = NULL;
+        if (h->router != NULL && is_bidi((int64_t)id)) {
             /* The request's frame headers are checked before nghttp3 gets
              * the bytes (it would buffer or decode an oversized HEADERS). */
+            if ((rs = stream_find(h, (int64_t)id)) == NULL && (rs = stream_new(h, (int64_t)id)) == NULL) {
+                conn_fail(h, NGHTTP3_ERR_NOMEM);
+                return;
+            }
             bool refuse = false;
             size_t ok = frames_scan(rs, buf, n, &refuse);
             if (refuse) {
@@ -987,9 +949,6 @@ int ho_h3_flush(ho_h3_conn *h, ho_quic_time now)
             return HO_ERR_CLOSED;
         }
     }
-    resume_reads(h);
-    if (h->error != 0)
-        return HO_ERR_CLOSED;
     for (int guard = 0; guard < 100000; guard++) {
         nghttp3_vec vec[16];
         int64_t sid = -1;
@@ -1095,6 +1054,12 @@ int ho_h3_set_max_body(ho_h3_conn *h, uint64_t max_body)
         return HO_ERR_INVALID_ARG;
     h->max_body = max_body;
     return HO_OK;
+}
+
+void ho_h3_held(const ho_h3_conn *h, size_t *request_bodies, size_t *responses)
+{
+    *request_bodies = h->body_held;
+    *responses = h->out_held;
 }
 
 uint64_t ho_h3_error(const ho_h3_conn *h) { return h->error; }
