@@ -14,6 +14,9 @@
  * ho_http_files' files, memory that outlives the server's connections) is not
  * copied: nghttp3 hands out pieces of it as they are, and they go to
  * ho_quic_stream_write_ref, which keeps the reference until acknowledged.
+ * A generated body (the router's scratch buffer) goes the same way, moved
+ * into an h3_body that QUIC's release callback frees. Memory bounds per
+ * connection: H3_BODY_BUDGET and H3_OUT_MARK below.
  */
 #include <nghttp3/nghttp3.h>
 #include <stdint.h>
@@ -44,10 +47,11 @@
  * request, unprocessed (RFC 9114 §4.1.1: H3_REQUEST_REJECTED, which a
  * client may retry), and frees it at once. (Leaving the other streams
  * unread instead would deadlock: their unread bytes keep the connection's
- * flow-control credit, which the oldest request then waits for.) Generated response bodies (not static_body) are
- * handed to QUIC by reference and held until acknowledged; while a
- * connection holds H3_OUT_MARK bytes of them, its complete requests wait
- * to be dispatched (the HTTP/1.1 pipelining mark, for streams). */
+ * flow-control credit, which the oldest request then waits for.)
+ * Generated response bodies (not static_body) are handed to QUIC by
+ * reference and held until acknowledged; while a connection holds
+ * H3_OUT_MARK bytes of them, its complete requests wait to be dispatched
+ * (the HTTP/1.1 pipelining mark, for streams). */
 #define H3_BODY_BUDGET (1u << 20)
 #define H3_OUT_MARK (256u << 10)
 
@@ -121,7 +125,7 @@ struct ho_h3_conn {
     int64_t gone[64];
     size_t gone_next;
     /* server: memory bounds (H3_BODY_BUDGET, H3_OUT_MARK) */
-    uint64_t max_body;   /* one request body; beyond: 413 */
+    uint64_t max_body;   /* one request body; beyond: refused */
     size_t body_held;    /* request body bytes buffered, all streams */
     size_t out_held;     /* generated response bytes alive (h3_body) */
     h3_body *bodies;
