@@ -538,21 +538,22 @@ static int serve(ho_h3_conn *h, h3_stream *s)
     body_in_drop(h, s);
     if (!s->out_static && s->out_len > 0 && !no_body) {
         /* The generated body leaves with QUIC by reference (no second
-         * copy in its send buffer), counted in out_held until released. */
+         * copy in its send buffer), counted in out_held until released.
+         * Out of memory for the holder: sent from scratch, copied. */
         h3_body *b = ho_mem_calloc(1, sizeof(*b));
-        if (b == NULL)
-            return NGHTTP3_ERR_NOMEM;
-        b->buf = s->scratch;
-        ho_buf_init(&s->scratch);
-        b->owned = true;
-        b->h = h;
-        b->next = h->bodies;
-        if (h->bodies != NULL)
-            h->bodies->prev = b;
-        h->bodies = b;
-        h->out_held += b->buf.len;
-        s->body = b;
-        s->out = b->buf.data;
+        if (b != NULL) {
+            b->buf = s->scratch;
+            ho_buf_init(&s->scratch);
+            b->owned = true;
+            b->h = h;
+            b->next = h->bodies;
+            if (h->bodies != NULL)
+                h->bodies->prev = b;
+            h->bodies = b;
+            h->out_held += b->buf.len;
+            s->body = b;
+            s->out = b->buf.data;
+        }
     }
 
     snprintf(s->status, sizeof(s->status), "%d", resp.status);
