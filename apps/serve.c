@@ -129,7 +129,8 @@ void serve_usage(FILE *f)
             "                         each, 1 GiB in all; hidden files and symlinks skipped); the\n"
             "                         routes below keep precedence\n"
             "  --max-body N           request bodies (Content-Length or chunked, decoded) above\n"
-            "                         N bytes get 413 (default 1048576; at most 1 GiB)\n"
+            "                         N bytes get 413 (default 1048576; at most 1 GiB); over\n"
+            "                         HTTP/3 the request is refused (H3_REQUEST_REJECTED)\n"
             "Routes: /  /json/{count}?m={m}  /baseline2?a=&b=  /static/<file>  POST /upload\n"
             "Monitoring:\n"
             "  --metrics [ADDR:]PORT  serve GET /metrics in the Prometheus text format (plain\n"
@@ -827,8 +828,8 @@ int serve_main(int argc, char **argv)
         ho_quic_listen_spec qs = {.bind = o.bind,
                                   .port = (uint16_t)ho_server_port(srv, 0),
                                   .tls = qcfg,
-                                  .handler = &ho_h3_handler,
-                                  .ctx = router,
+                                  .handler = &ho_h3_service_handler,
+                                  .ctx = &svc,
                                   .force_retry = o.retry,
                                   .retry_handshakes = o.retry_auto ? (size_t)o.retry_above : 0,
                                   .refuse_handshakes = (size_t)o.refuse_above,

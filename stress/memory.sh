@@ -2,7 +2,7 @@
 # Memory under hostile and idle clients (issue 12, items 1-2), against `handoff serve`
 # on loopback; with nginx 1.22 in the same run for the comparisons.
 #
-#   stress/memory.sh [--short] [--slow N] [--pipeline N] [--idle N] [--threads N]
+#   stress/memory.sh [--short] [--slow N] [--pipeline N] [--idle N] [--h3 N] [--threads N]
 #
 # Each check prints one line "figure ... bound ... ok|FAIL"; the script exits 1 on any FAIL.
 #   slow_readers   N TLS connections each GET a 4 MiB static file and read nothing (default 200):
@@ -12,11 +12,18 @@
 #   idle_tls       N idle TLS connections (10000): RSS per connection <= IDLE_KB (regression
 #                  bound) and printed beside the issue's goal (4 KiB) and nginx's figure
 #   after_storm    once they close: RSS <= 1.10 x pre-storm + CACHE_KB
+#   h3_unread      N HTTP/3 connections (bench/h3_hog; default 50), each opening as many request
+#                  streams as the server allows (100) for the 4 MiB file and reading nothing
+#                  (their flow-control windows stay closed): growth <= N x H3_PER_CONN_KB
+#                  (a per-stream copy of the body would cost ~1 MiB per stream)
+#   h3_post        1 HTTP/3 connection, 100 POSTs of 1 MB (under --max-body) sent at once,
+#                  responses never read: growth <= H3_POST_KB
 #   bulk_100mb     (not --short) a 100 MB static file over HTTPS with curl, 3 runs each:
 #                  server CPU (utime+stime) of handoff vs nginx (userspace TLS, no sendfile),
 #                  median ratio <= CPU_RATIO; handoff's RSS growth during it <= PER_CONN_KB
 # --short (the ctest case interop_memory_bound): 40 slow readers, 400 pipelined, 600 idle,
-# no nginx and no CPU figures (RSS bounds only). Environment: HANDOFF (binary), KEEP=1.
+# 20 HTTP/3 unread, no nginx and no CPU figures (RSS bounds only). Environment: HANDOFF
+# (binary), H3HOG (default: bench/h3_hog beside it), KEEP=1.
 set -u
 # shellcheck source=lib.sh (bench/lib.sh, rss_kb, tree_rss_kb, settle)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -26,13 +33,16 @@ IDLE_KB=${IDLE_KB:-8}           # regression bound per idle TLS connection
 IDLE_GOAL_KB=4                  # the issue's goal
 CACHE_KB=${CACHE_KB:-4096}      # what the allocator may keep after a storm
 CPU_RATIO=${CPU_RATIO:-1.0}
-SHORT=0 SLOW=200 PIPE=400 IDLE=10000 THREADS=2
+H3_PER_CONN_KB=${H3_PER_CONN_KB:-2048} # per HTTP/3 connection of 100 unread streams
+H3_POST_KB=${H3_POST_KB:-5120}  # 100 unread POSTs: body budget + max_body + QUIC window + streams
+SHORT=0 SLOW=200 PIPE=400 IDLE=10000 H3=50 THREADS=2
 while [ $# -gt 0 ]; do
     case $1 in
-    --short) SHORT=1 SLOW=40 IDLE=600 ;;
+    --short) SHORT=1 SLOW=40 IDLE=600 H3=20 ;;
     --slow) SLOW=$2; shift ;;
     --pipeline) PIPE=$2; shift ;;
     --idle) IDLE=$2; shift ;;
+    --h3) H3=$2; shift ;;
     --threads) THREADS=$2; shift ;;
     *) die "unknown argument $1" ;;
     esac
@@ -40,6 +50,8 @@ while [ $# -gt 0 ]; do
 done
 
 ho_find_bin
+H3HOG=${H3HOG:-$(dirname "$HANDOFF")/bench/h3_hog}
+[ -x "$H3HOG" ] || die "no $H3HOG: build the tree (bench/h3_hog.c)"
 bench_init
 CLIENT=$REPO/stress/memclient.py
 FAILS=0
@@ -152,7 +164,68 @@ else
     verdict idle_tls "client failed" 0
 fi
 
+# ---- HTTP/3 ------------------------------------------------------------------
+# fresh_h3: a new server with HTTP/3 on UDP $H3_PORT (and nothing on TCP); H3_PID.
+# hog NAME ARGS...: bench/h3_hog in the background until "ready" (120 s at most); CL_PID.
+hog() {
+    local name=$1 i
+    shift
+    : >"$BT/$name.client.log"
+    "$H3HOG" "$@" >"$BT/$name.client.log" 2>&1 &
+    CL_PID=$!
+    BENCH_PIDS+=("$CL_PID")
+    for ((i = 0; i < 1200; i++)); do
+        grep -q '^ready' "$BT/$name.client.log" && return 0
+        kill -0 "$CL_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "$name: client did not get ready:"; tail -5 "$BT/$name.client.log"
+    return 1
+}
+fresh_h3() {
+    if [ -n "${HO_PID:-}" ]; then
+        stop_pid "$HO_PID"
+        sanitizer_check
+    fi
+    H3_PORT=$(free_port)
+    ho_start handoff --bind 127.0.0.1 --port "$H3_PORT" --tls-port 0 --http-port 0 --threads "$THREADS" \
+        --idle-timeout 600000 --cert "$BT/cert.pem" --key "$BT/key.pem" --static "$BT/www/static"
+    HO_PID=$BENCH_PID
+    wait_line "$BT/handoff.log" "listening h3" 20 "$HO_PID" || die "handoff did not listen: $(tail -5 "$BT/handoff.log")"
+    # Warm up (as fresh_handoff): a few streams of each kind, on both threads, read by no one.
+    hog warm -c 4 -s 4 -p /static/big4m.bin "127.0.0.1:$H3_PORT" || die "h3_hog warm-up failed"
+    stop_pid "$CL_PID"
+    hog warm -c 4 -s 4 --post 100000 -p /upload "127.0.0.1:$H3_PORT" || die "h3_hog warm-up failed"
+    stop_pid "$CL_PID"
+}
+fresh_h3
+base=$(settle "$HO_PID")
+if hog h3 -c "$H3" -p /static/big4m.bin "127.0.0.1:$H3_PORT"; then
+    now=$(settle "$HO_PID")
+    g=$((now - base))
+    streams=$(awk '/^ready/ { print $3 }' "$BT/h3.client.log")
+    verdict h3_unread "$H3 HTTP/3 connections x $((streams / H3)) streams of 4 MiB unread: growth $((g / 1024)) MiB ($((g / H3)) KiB/conn), bound $((H3 * H3_PER_CONN_KB / 1024)) MiB" \
+        "$(le "$g" $((H3 * H3_PER_CONN_KB)))"
+else
+    verdict h3_unread "client failed" 0
+fi
+stop_pid "$CL_PID"
+
+fresh_h3
+base=$(settle "$HO_PID")
+if hog h3post -c 1 --post 1000000 -p /upload "127.0.0.1:$H3_PORT"; then
+    now=$(settle "$HO_PID")
+    g=$((now - base))
+    streams=$(awk '/^ready/ { print $3 }' "$BT/h3post.client.log")
+    verdict h3_post "1 HTTP/3 connection x $streams POSTs of 1 MB, responses unread: growth $g KiB, bound $H3_POST_KB KiB" \
+        "$(le "$g" "$H3_POST_KB")"
+else
+    verdict h3_post "client failed" 0
+fi
+stop_pid "$CL_PID"
+
 if [ "$SHORT" = 0 ]; then
+    fresh_handoff
     # ---- nginx in the same run ----------------------------------------------
     NG=$BT/nginx
     mkdir -p "$NG"

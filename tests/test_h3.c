@@ -36,7 +36,11 @@ typedef struct sim {
     const ho_router *router;
     uint64_t raw_id;        /* client stream written by hand, not by nghttp3 */
     uint64_t raw_reset;     /* its RESET_STREAM code as seen by the client */
+    uint64_t raw_from;      /* client bidi streams from this ID on are raw too */
+    size_t max_bodies, max_out; /* the server's ho_h3_held, highest seen */
 } sim;
+
+static bool is_raw(const sim *s, uint64_t id) { return id == s->raw_id || (id >= s->raw_from && (id & 3) == 0); }
 
 static ho_tls_config *server_tls, *client_tls;
 static ho_router *router;
@@ -47,7 +51,7 @@ static int side_of(sim *s, ho_quic_conn *c) { return quic_pair_side(&s->p, c); }
 static void cb_readable(void *ctx, ho_quic_conn *c, uint64_t id)
 {
     sim *s = ctx;
-    if (side_of(s, c) == 0 && id == s->raw_id)
+    if (side_of(s, c) == 0 && is_raw(s, id))
         return;
     ho_h3_on_stream_readable(s->h3[side_of(s, c)], id);
 }
@@ -59,7 +63,7 @@ static void cb_writable(void *ctx, ho_quic_conn *c, uint64_t id)
 static void cb_reset(void *ctx, ho_quic_conn *c, uint64_t id, uint64_t code, bool stop)
 {
     sim *s = ctx;
-    if (side_of(s, c) == 0 && id == s->raw_id) {
+    if (side_of(s, c) == 0 && is_raw(s, id)) {
         if (!stop)
             s->raw_reset = code;
         return;
@@ -76,6 +80,14 @@ static void h3_app(quic_pair *p)
     for (int side = 0; side < 2; side++)
         if (s->h3[side] != NULL)
             ho_h3_flush(s->h3[side], p->now);
+    if (s->h3[1] != NULL) {
+        size_t bodies, out;
+        ho_h3_held(s->h3[1], &bodies, &out);
+        if (bodies > s->max_bodies)
+            s->max_bodies = bodies;
+        if (out > s->max_out)
+            s->max_out = out;
+    }
 }
 
 static void h3_on_server(quic_pair *p)
@@ -89,6 +101,7 @@ static void sim_init(sim *s, unsigned loss_pct, uint64_t seed)
     memset(s, 0, sizeof(*s));
     s->router = router;
     s->raw_id = UINT64_MAX;
+    s->raw_from = UINT64_MAX;
     ho_quic_callbacks cb = {
         .ctx = s, .stream_readable = cb_readable, .stream_writable = cb_writable, .stream_reset = cb_reset};
     quic_pair_init(&s->p, &cb, server_tls, client_tls, loss_pct, seed);
@@ -128,7 +141,7 @@ static bool run(sim *s, done_fn done, void *arg, ho_quic_time limit)
 static bool hs_done(sim *s, void *arg) { return quic_pair_hs_done(&s->p, arg); }
 
 typedef struct resp_set {
-    ho_h3_response *r[32];
+    ho_h3_response *r[64];
     size_t n;
 } resp_set;
 
@@ -727,6 +740,182 @@ static void test_field_section_limit(void)
     sim_free(&s);
 }
 
+/* ---- memory bounds (issue 12, item 1) ------------------------------------- */
+
+/* A POST of `len` bytes to /upload on a new client stream written by hand
+ * (HEADERS with the QPACK static table and literals, one DATA frame). */
+static int raw_post(sim *s, size_t len, uint64_t *id)
+{
+    static uint8_t zero[1 << 20];
+    char cl[24];
+    int cln = snprintf(cl, sizeof(cl), "%zu", len);
+    uint8_t f[128];
+    size_t n = 0;
+    f[n++] = 0x01; /* HEADERS */
+    f[n++] = 0;    /* its length, below */
+    f[n++] = 0, f[n++] = 0; /* Required Insert Count, Base (RFC 9204 §4.5.1) */
+    f[n++] = 0xc0 | 20;     /* :method POST (Appendix A) */
+    f[n++] = 0xc0 | 23;     /* :scheme https */
+    f[n++] = 0x50 | 0, f[n++] = 9;
+    memcpy(f + n, "localhost", 9), n += 9; /* :authority */
+    f[n++] = 0x50 | 1, f[n++] = 7;
+    memcpy(f + n, "/upload", 7), n += 7; /* :path */
+    f[n++] = 0x50 | 4, f[n++] = (uint8_t)cln;
+    memcpy(f + n, cl, (size_t)cln), n += (size_t)cln; /* content-length */
+    f[1] = (uint8_t)(n - 2);
+    f[n++] = 0x00; /* DATA, 4-byte length */
+    f[n++] = (uint8_t)(0x80 | len >> 24), f[n++] = (uint8_t)(len >> 16), f[n++] = (uint8_t)(len >> 8);
+    f[n++] = (uint8_t)len;
+    size_t w;
+    int rc = ho_quic_stream_open(s->p.conn[0], true, id);
+    if (rc == HO_OK)
+        rc = ho_quic_stream_write(s->p.conn[0], *id, f, n, false, &w);
+    if (rc == HO_OK && len <= sizeof(zero))
+        rc = ho_quic_stream_write(s->p.conn[0], *id, zero, len, true, &w);
+    return rc == HO_OK && w == len ? HO_OK : HO_ERR_INTERNAL;
+}
+
+typedef struct raw_set {
+    uint64_t id[64];
+    ho_buf got[64];
+    bool fin[64], reset[64];
+    size_t n;
+} raw_set;
+
+/* Reads the raw streams' responses as they come; done when all have ended
+ * (FIN, or reset by the server). */
+static bool raw_all_done(sim *s, void *arg)
+{
+    raw_set *rs = arg;
+    bool all = true;
+    for (size_t i = 0; i < rs->n; i++) {
+        uint8_t buf[4096];
+        size_t n;
+        bool fin = false;
+        int rc;
+        while (!rs->fin[i] && !rs->reset[i] &&
+               (rc = ho_quic_stream_read(s->p.conn[0], rs->id[i], buf, sizeof(buf), &n, &fin)) == HO_OK &&
+               (n > 0 || fin)) {
+            ho_put_bytes(&rs->got[i], buf, n);
+            rs->fin[i] = fin;
+        }
+        ho_quic_stream *st = ho_quic_stream_find(s->p.conn[0], rs->id[i]);
+        if (!rs->fin[i] && (st == NULL || st->reset_received))
+            rs->reset[i] = true;
+        all = all && (rs->fin[i] || rs->reset[i]);
+    }
+    return all;
+}
+
+/* The response of /upload: HEADERS with :status 200 (static index 25,
+ * RFC 9204 Appendix A) and then a DATA frame of the decimal count. */
+static bool upload_answer_is(const ho_buf *got, size_t len)
+{
+    char want[24];
+    int n = snprintf(want, sizeof(want), "%zu", len);
+    if (got->len < 5 + (size_t)n || got->data[0] != 0x01 || got->data[4] != (0xc0 | 25))
+        return false;
+    const uint8_t *tail = got->data + got->len - (size_t)n;
+    return tail[-2] == 0x00 && tail[-1] == (uint8_t)n && memcmp(tail, want, (size_t)n) == 0;
+}
+
+/* Request bodies over HTTP/3: the service's max_body per request (over it:
+ * that request refused, the connection serving on), and 14 bodies of
+ * 300 kB at once (4.2 MB): the connection never buffers more than its
+ * 1 MiB budget plus one body (docs/RELIABILITY.md); the requests over the
+ * budget are refused with H3_REQUEST_REJECTED, the others answered, and
+ * sent again one at a time they are all answered. */
+static void test_request_bodies_bounded(void)
+{
+    sim s;
+    if (!start(&s, 0, 31))
+        return;
+    CHECK_EQ(ho_h3_set_max_body(s.h3[1], 400000), HO_OK);
+    CHECK_EQ(ho_h3_set_max_body(s.h3[0], 400000), HO_ERR_INVALID_ARG);
+    s.raw_from = 0;
+    raw_set rs = {.n = 14};
+    for (size_t i = 0; i < rs.n; i++) {
+        ho_buf_init(&rs.got[i]);
+        CHECK_EQ(raw_post(&s, 300000, &rs.id[i]), HO_OK);
+    }
+    CHECK(run(&s, raw_all_done, &rs, HO_QUIC_SEC(60)));
+    size_t ok = 0, refused = 0;
+    for (size_t i = 0; i < rs.n; i++) {
+        if (rs.fin[i]) {
+            CHECK(upload_answer_is(&rs.got[i], 300000));
+            ok++;
+        } else {
+            refused++;
+        }
+    }
+    fprintf(stderr, "14 x 300 kB POST at once: %zu answered, %zu refused; request bodies held at most %zu bytes\n",
+            ok, refused, s.max_bodies);
+    CHECK(ok >= 3);
+    CHECK(refused > 0);
+    CHECK(s.max_bodies > 0);
+    CHECK(s.max_bodies <= (1u << 20) + 400000);
+    size_t bodies, out;
+    ho_h3_held(s.h3[1], &bodies, &out);
+    CHECK_EQ(bodies, 0);
+    for (size_t i = 0; i < 4; i++) {
+        raw_set seq = {.n = 1};
+        ho_buf_init(&seq.got[0]);
+        CHECK_EQ(raw_post(&s, 300000, &seq.id[0]), HO_OK);
+        CHECK(run(&s, raw_all_done, &seq, HO_QUIC_SEC(20)));
+        CHECK(seq.fin[0] && upload_answer_is(&seq.got[0], 300000));
+        ho_buf_free(&seq.got[0]);
+    }
+
+    /* max_body: 400000 is taken, 400001 refused (RFC 9114 §4.1.1). */
+    raw_set one = {.n = 1};
+    ho_buf_init(&one.got[0]);
+    CHECK_EQ(raw_post(&s, 400000, &one.id[0]), HO_OK);
+    CHECK(run(&s, raw_all_done, &one, HO_QUIC_SEC(20)));
+    CHECK(upload_answer_is(&one.got[0], 400000));
+    s.raw_reset = 0;
+    uint64_t id;
+    CHECK_EQ(raw_post(&s, 400001, &id), HO_OK);
+    run(&s, NULL, NULL, HO_QUIC_MS(500));
+    CHECK_EQ(s.raw_reset, HO_H3_REQUEST_REJECTED);
+    CHECK_EQ(ho_h3_error(s.h3[1]), 0);
+    CHECK(!ho_quic_conn_is_closing(s.p.conn[1]));
+    for (size_t i = 0; i < rs.n; i++)
+        ho_buf_free(&rs.got[i]);
+    ho_buf_free(&one.got[0]);
+    sim_free(&s);
+}
+
+/* Generated bodies: 60 GETs of an 8 kB /json at once are all answered
+ * byte-equal, while the connection holds at most 256 KiB of them plus one
+ * (the rest wait to be dispatched). */
+static void test_generated_responses_bounded(void)
+{
+    sim s;
+    if (!start(&s, 0, 32))
+        return;
+    ho_buf want;
+    ho_buf_init(&want);
+    ho_http_response dr;
+    direct("/json/50?m=3", NULL, &want, &dr);
+    resp_set rs = {.n = 60};
+    for (size_t i = 0; i < rs.n; i++)
+        CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/json/50?m=3", NULL, &rs.r[i]), HO_OK);
+    CHECK(run(&s, all_done, &rs, HO_QUIC_SEC(60)));
+    for (size_t i = 0; i < rs.n; i++)
+        CHECK(rs.r[i] != NULL && rs.r[i]->status == 200 && body_eq(rs.r[i], &want));
+    fprintf(stderr, "60 x %zu B generated: held at most %zu bytes\n", want.len, s.max_out);
+    CHECK(want.len * rs.n > (256u << 10)); /* the mark is reached */
+    CHECK(s.max_out >= (256u << 10));
+    CHECK(s.max_out <= (256u << 10) + want.len);
+    /* Every body was released (acknowledged) by the end. */
+    run(&s, NULL, NULL, HO_QUIC_MS(500));
+    size_t bodies, out;
+    ho_h3_held(s.h3[1], &bodies, &out);
+    CHECK_EQ(out, 0);
+    ho_buf_free(&want);
+    sim_free(&s);
+}
+
 /* RFC 9114 §6.2.1: closing a control stream is H3_CLOSED_CRITICAL_STREAM. */
 static void test_critical_stream(void)
 {
@@ -976,6 +1165,8 @@ int main(void)
     RUN(test_critical_stream);
     RUN(test_frame_errors);
     RUN(test_field_section_limit);
+    RUN(test_request_bodies_bounded);
+    RUN(test_generated_responses_bounded);
     test_client_vs_gtlsserver(); /* a missing gtlsserver fails it */
     if (access("/usr/bin/gtlsclient", X_OK) == 0)
         RUN(test_server_vs_gtlsclient);

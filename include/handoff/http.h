@@ -310,6 +310,16 @@ typedef struct ho_h3_conn ho_h3_conn;
  * ho_quic_conn_new_server). The control and QPACK streams are opened by
  * the first ho_h3_flush after the handshake. The router must outlive it. */
 HO_API ho_h3_conn *ho_h3_server_attach(ho_quic_conn *c, const ho_router *r);
+/* Server: the largest request body (default: ho_http_limits' max_body,
+ * 1 MiB); a longer one refuses that request (RFC 9114 §4.1.1: STOP_SENDING
+ * and RESET_STREAM with H3_REQUEST_REJECTED), the connection goes on.
+ * HO_ERR_INVALID_ARG for a client. */
+HO_API int ho_h3_set_max_body(ho_h3_conn *h, uint64_t max_body);
+/* Server: the request body bytes the connection buffers (at most 1 MiB
+ * plus one max_body) and its generated response bytes still held for QUIC
+ * (at most 256 KiB plus one response before requests wait):
+ * docs/RELIABILITY.md, "HTTP/3". */
+HO_API void ho_h3_held(const ho_h3_conn *h, size_t *request_bodies, size_t *responses);
 /* Client: an HTTP/3 layer on a client QUIC connection. */
 HO_API ho_h3_conn *ho_h3_client_attach(ho_quic_conn *c);
 /* Frees the layer (not the QUIC connection) and its client responses. */

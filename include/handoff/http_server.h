@@ -30,6 +30,9 @@ HO_API extern const ho_conn_handler ho_h1_handler;
  * (which must outlive the server). The spec's TLS config needs ALPN "h3".
  * On a stop, connections close with H3_NO_ERROR. */
 HO_API extern const ho_quic_handler ho_h3_handler;
+/* The same, with a ho_h1_service as the spec's ctx: its router, and its
+ * limits' max_body for request bodies (ho_h3_set_max_body). */
+HO_API extern const ho_quic_handler ho_h3_service_handler;
 
 #ifdef __cplusplus
 }

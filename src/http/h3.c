@@ -14,6 +14,9 @@
  * ho_http_files' files, memory that outlives the server's connections) is not
  * copied: nghttp3 hands out pieces of it as they are, and they go to
  * ho_quic_stream_write_ref, which keeps the reference until acknowledged.
+ * A generated body (the router's scratch buffer) goes the same way, moved
+ * into an h3_body that QUIC's release callback frees. Memory bounds per
+ * connection: H3_BODY_BUDGET and H3_OUT_MARK below.
  */
 #include <nghttp3/nghttp3.h>
 #include <stdint.h>
@@ -36,11 +39,35 @@
  * (NGHTTP3_QPACK_MAX_VALUELEN, 64 KiB) as a connection error. */
 #define H3_HEADERS_FRAME_MAX (2 * H3_HDR_BYTES_MAX)
 #define H3_FRAME_HEADERS 0x01
-#define H3_BODY_MAX (1u << 20)   /* request body buffered for the router */
+/* Memory a connection may hold whatever the client does (docs/RELIABILITY.md,
+ * "HTTP/3"). Request bodies: each at most the service's max_body; all of a
+ * connection's together at most H3_BODY_BUDGET, plus the one of its oldest
+ * unfinished request, which alone may go on past the budget (so that one
+ * always completes and makes room). A body over either limit refuses its
+ * request, unprocessed (RFC 9114 §4.1.1: H3_REQUEST_REJECTED, which a
+ * client may retry), and frees it at once. (Leaving the other streams
+ * unread instead would deadlock: their unread bytes keep the connection's
+ * flow-control credit, which the oldest request then waits for.)
+ * Generated response bodies (not static_body) are handed to QUIC by
+ * reference and held until acknowledged; while a connection holds
+ * H3_OUT_MARK bytes of them, its complete requests wait to be dispatched
+ * (the HTTP/1.1 pipelining mark, for streams). */
+#define H3_BODY_BUDGET (1u << 20)
+#define H3_OUT_MARK (256u << 10)
 
 typedef struct h3_field {
     size_t name_off, name_len, value_off, value_len;
 } h3_field;
+
+/* A generated response body, given to QUIC by reference: freed once the
+ * stream has let go of it and QUIC has released every byte it took. */
+typedef struct h3_body {
+    struct h3_body *prev, *next; /* the connection's live bodies */
+    struct ho_h3_conn *h;        /* NULL once the HTTP/3 state is freed */
+    ho_buf buf;
+    size_t given;                /* bytes QUIC holds */
+    bool owned;                  /* the stream still refers to it */
+} h3_body;
 
 typedef struct h3_stream {
     struct h3_stream *next;
@@ -62,7 +89,8 @@ typedef struct h3_stream {
     uint64_t fskip;     /* payload bytes of the current frame still to pass */
     bool malformed;     /* reset by us (H3_MESSAGE_ERROR, H3_INTERNAL_ERROR) */
     bool aborted;       /* reset (by nghttp3's request or the peer) */
-    bool serve_pending; /* complete before our control streams existed */
+    bool serve_pending; /* complete before our control streams existed, or
+                         * while the connection held H3_OUT_MARK of output */
     ho_buf body_in;
     /* server: the response */
     ho_buf scratch;
@@ -70,6 +98,7 @@ typedef struct h3_stream {
     size_t out_len;
     bool out_given;
     bool out_static;    /* out is a static_body: sent by reference */
+    h3_body *body;      /* else out is this body's (sent by reference) */
     char status[8], clen[24];
     /* client */
     ho_h3_response *resp;
@@ -95,6 +124,11 @@ struct ho_h3_conn {
      * dropped, not taken by nghttp3 for a new stream. */
     int64_t gone[64];
     size_t gone_next;
+    /* server: memory bounds (H3_BODY_BUDGET, H3_OUT_MARK) */
+    uint64_t max_body;   /* one request body; beyond: refused */
+    size_t body_held;    /* request body bytes buffered, all streams */
+    size_t out_held;     /* generated response bytes alive (h3_body) */
+    h3_body *bodies;
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -122,6 +156,45 @@ static h3_stream *stream_new(ho_h3_conn *h, int64_t id)
     return s;
 }
 
+static void body_unlink(h3_body *b)
+{
+    if (b->h == NULL)
+        return;
+    if (b->prev != NULL)
+        b->prev->next = b->next;
+    else
+        b->h->bodies = b->next;
+    if (b->next != NULL)
+        b->next->prev = b->prev;
+    b->h->out_held -= b->buf.len;
+    b->h = NULL;
+}
+
+static void body_maybe_free(h3_body *b)
+{
+    if (b->owned || b->given > 0)
+        return;
+    body_unlink(b);
+    ho_buf_free(&b->buf);
+    ho_mem_free(b);
+}
+
+/* ho_quic_release_fn: QUIC no longer needs len bytes of the body. */
+static void body_release(void *ud, const void *data, size_t len)
+{
+    (void)data;
+    h3_body *b = ud;
+    b->given -= len;
+    body_maybe_free(b);
+}
+
+/* The request's body is no longer needed. */
+static void body_in_drop(ho_h3_conn *h, h3_stream *s)
+{
+    h->body_held -= s->body_in.len;
+    ho_buf_free(&s->body_in);
+}
+
 static void mark_gone(ho_h3_conn *h, int64_t id)
 {
     h->gone[h->gone_next++ % 64] = id + 1; /* 0: empty slot */
@@ -147,8 +220,12 @@ static void stream_release(ho_h3_conn *h, h3_stream *s, bool aborted)
     if (aborted || s->malformed)
         mark_gone(h, s->id);
     ho_buf_free(&s->fields);
-    ho_buf_free(&s->body_in);
+    body_in_drop(h, s);
     ho_buf_free(&s->scratch);
+    if (s->body != NULL) {
+        s->body->owned = false;
+        body_maybe_free(s->body);
+    }
     ho_mem_free(s);
     if (h->active > 0)
         h->active--;
@@ -212,6 +289,15 @@ static int cb_stream_close(nghttp3_conn *conn, int64_t id, uint64_t code, void *
     return 0;
 }
 
+/* Is s the connection's oldest request still receiving? */
+static bool oldest_unfinished(const ho_h3_conn *h, const h3_stream *s)
+{
+    for (const h3_stream *o = h->streams; o != NULL; o = o->next)
+        if (o != s && !o->fin_recv && !o->malformed && o->id < s->id)
+            return false;
+    return true;
+}
+
 static int cb_recv_data(nghttp3_conn *conn, int64_t id, const uint8_t *data, size_t len, void *ud, void *sud)
 {
     (void)conn;
@@ -219,16 +305,22 @@ static int cb_recv_data(nghttp3_conn *conn, int64_t id, const uint8_t *data, siz
     h3_stream *s = sud;
     if (s == NULL || s->malformed)
         return 0;
-    if (h->router != NULL && s->body_in.len + len > H3_BODY_MAX) {
-        /* Too large to buffer: refused unprocessed (RFC 9114 §4.1.1). */
+    if (h->router != NULL &&
+        (s->body_in.len + len > h->max_body || (h->body_held + len > H3_BODY_BUDGET && !oldest_unfinished(h, s)))) {
+        /* Over the service's max_body, or over the connection's budget:
+         * refused unprocessed (RFC 9114 §4.1.1), this request only. */
+        body_in_drop(h, s);
         s->malformed = true;
         s->fin_recv = s->fin_sent = true;
         ho_quic_stream_stop_sending(h->quic, (uint64_t)id, HO_H3_REQUEST_REJECTED);
         ho_quic_stream_reset(h->quic, (uint64_t)id, HO_H3_REQUEST_REJECTED);
         return 0;
     }
-    if (h->router != NULL)
+    if (h->router != NULL) {
+        size_t before = s->body_in.len;
         ho_put_bytes(&s->body_in, data, len);
+        h->body_held += s->body_in.len - before;
+    }
     else if (s->resp != NULL && s->resp->on_body != NULL) {
         if (!s->resp->body_failed && s->resp->on_body(s->resp->on_body_ctx, s->resp, data, len) != 0)
             s->resp->body_failed = true;
@@ -441,6 +533,28 @@ static int serve(ho_h3_conn *h, h3_stream *s)
     s->out_static = resp.static_body != NULL;
     bool no_body = req->head || resp.status == 204 || resp.status == 304 || resp.status < 200;
     ho_mem_free(req);
+    /* The router is done with the request: its fields and body go. */
+    ho_buf_free(&s->fields);
+    body_in_drop(h, s);
+    if (!s->out_static && s->out_len > 0 && !no_body) {
+        /* The generated body leaves with QUIC by reference (no second
+         * copy in its send buffer), counted in out_held until released.
+         * Out of memory for the holder: sent from scratch, copied. */
+        h3_body *b = ho_mem_calloc(1, sizeof(*b));
+        if (b != NULL) {
+            b->buf = s->scratch;
+            ho_buf_init(&s->scratch);
+            b->owned = true;
+            b->h = h;
+            b->next = h->bodies;
+            if (h->bodies != NULL)
+                h->bodies->prev = b;
+            h->bodies = b;
+            h->out_held += b->buf.len;
+            s->body = b;
+            s->out = b->buf.data;
+        }
+    }
 
     snprintf(s->status, sizeof(s->status), "%d", resp.status);
     snprintf(s->clen, sizeof(s->clen), "%zu", s->out_len);
@@ -475,8 +589,8 @@ static int cb_end_stream(nghttp3_conn *conn, int64_t id, void *ud, void *sud)
     if (s == NULL || s->malformed)
         return 0;
     s->fin_recv = true;
-    if (h->router != NULL && !h->bound) {
-        s->serve_pending = true; /* ho_h3_flush serves it once bound */
+    if (h->router != NULL && (!h->bound || h->out_held >= H3_OUT_MARK)) {
+        s->serve_pending = true; /* ho_h3_flush serves it once bound, below the mark */
     } else if (h->router != NULL) {
         int rv = serve(h, s);
         if (rv != 0)
@@ -559,6 +673,9 @@ static ho_h3_conn *attach(ho_quic_conn *c, const ho_router *r)
     }
     if (r != NULL)
         nghttp3_conn_set_max_client_streams_bidi(h->h3, 100); /* QUIC default initial_max_streams_bidi */
+    ho_http_limits lim;
+    ho_http_limits_default(&lim);
+    h->max_body = lim.max_body;
     return h;
 }
 
@@ -583,6 +700,10 @@ void ho_h3_free(ho_h3_conn *h)
     nghttp3_conn_del(h->h3);
     while (h->streams != NULL)
         stream_release(h, h->streams, false);
+    /* Bodies QUIC still holds are freed by their last release (the QUIC
+     * connection is freed after us). */
+    while (h->bodies != NULL)
+        body_unlink(h->bodies);
     for (size_t i = 0; i < h->nresps; i++) {
         ho_buf_free(&h->resps[i]->body);
         ho_mem_free(h->resps[i]);
@@ -818,15 +939,21 @@ int ho_h3_flush(ho_h3_conn *h, ho_quic_time now)
         return HO_ERR_CLOSED;
     if (!h->bound)
         return HO_OK;
-    for (h3_stream *s = h->streams; s != NULL; s = s->next)
-        if (s->serve_pending) {
-            s->serve_pending = false;
-            int rv = serve(h, s);
-            if (rv != 0) {
-                conn_fail(h, rv);
-                return HO_ERR_CLOSED;
-            }
+    /* Requests held back (H3_OUT_MARK), oldest first. */
+    while (h->out_held < H3_OUT_MARK) {
+        h3_stream *first = NULL;
+        for (h3_stream *s = h->streams; s != NULL; s = s->next)
+            if (s->serve_pending && (first == NULL || s->id < first->id))
+                first = s;
+        if (first == NULL)
+            break;
+        first->serve_pending = false;
+        int rv = serve(h, first);
+        if (rv != 0) {
+            conn_fail(h, rv);
+            return HO_ERR_CLOSED;
         }
+    }
     for (int guard = 0; guard < 100000; guard++) {
         nghttp3_vec vec[16];
         int64_t sid = -1;
@@ -844,7 +971,8 @@ int ho_h3_flush(ho_h3_conn *h, ho_quic_time now)
         int rc = HO_OK;
         bool fin_taken = false;
         const h3_stream *hs = stream_find(h, sid);
-        uintptr_t ref_lo = hs != NULL && hs->out_static && hs->out != NULL ? (uintptr_t)hs->out : 0;
+        h3_body *body = hs != NULL && !hs->out_static ? hs->body : NULL;
+        uintptr_t ref_lo = hs != NULL && (hs->out_static || body != NULL) && hs->out != NULL ? (uintptr_t)hs->out : 0;
         uintptr_t ref_hi = ref_lo != 0 ? ref_lo + hs->out_len : 0;
         for (nghttp3_ssize i = 0; i < nv || (nv == 0 && i == 0); i++) {
             bool last = i + 1 >= nv;
@@ -853,7 +981,12 @@ int ho_h3_flush(ho_h3_conn *h, ho_quic_time now)
             size_t len = nv ? vec[i].len : 0;
             if (ref_lo != 0 && len > 0 && (uintptr_t)p >= ref_lo && (uintptr_t)p < ref_hi &&
                 len <= ref_hi - (uintptr_t)p)
-                rc = ho_quic_stream_write_ref(h->quic, (uint64_t)sid, p, len, last && fin, NULL, NULL, &w);
+            {
+                rc = ho_quic_stream_write_ref(h->quic, (uint64_t)sid, p, len, last && fin,
+                                              body != NULL ? body_release : NULL, body, &w);
+                if (body != NULL)
+                    body->given += w;
+            }
             else
                 rc = ho_quic_stream_write(h->quic, (uint64_t)sid, p, len, last && fin, &w);
             taken += w;
@@ -918,6 +1051,20 @@ int ho_h3_flush(ho_h3_conn *h, ho_quic_time now)
         maybe_close(h, s);
     }
     return h->error != 0 ? HO_ERR_CLOSED : HO_OK;
+}
+
+int ho_h3_set_max_body(ho_h3_conn *h, uint64_t max_body)
+{
+    if (h == NULL || h->router == NULL)
+        return HO_ERR_INVALID_ARG;
+    h->max_body = max_body;
+    return HO_OK;
+}
+
+void ho_h3_held(const ho_h3_conn *h, size_t *request_bodies, size_t *responses)
+{
+    *request_bodies = h->body_held;
+    *responses = h->out_held;
 }
 
 uint64_t ho_h3_error(const ho_h3_conn *h) { return h->error; }

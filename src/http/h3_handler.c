@@ -14,6 +14,15 @@ static void *h3_accept(void *ctx, ho_quic_conn *c)
     return h;
 }
 
+static void *h3_service_accept(void *ctx, ho_quic_conn *c)
+{
+    const ho_h1_service *svc = ctx;
+    ho_h3_conn *h = h3_accept((void *)svc->router, c);
+    if (h != NULL)
+        (void)ho_h3_set_max_body(h, svc->limits.max_body);
+    return h;
+}
+
 static void h3_readable(void *app, ho_quic_conn *c, uint64_t id)
 {
     (void)c;
@@ -61,6 +70,19 @@ static bool h3_busy(const void *app) { return ho_h3_active_streams(app) > 0; }
 
 const ho_quic_handler ho_h3_handler = {
     .on_accept = h3_accept,
+    .stream_readable = h3_readable,
+    .stream_writable = h3_writable,
+    .stream_reset = h3_reset,
+    .flush = h3_flush,
+    .requests = h3_requests,
+    .on_close = h3_close,
+    .shutdown_code = HO_H3_NO_ERROR,
+    .on_stop = h3_stop,
+    .busy = h3_busy,
+};
+
+const ho_quic_handler ho_h3_service_handler = {
+    .on_accept = h3_service_accept,
     .stream_readable = h3_readable,
     .stream_writable = h3_writable,
     .stream_reset = h3_reset,
