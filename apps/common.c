@@ -24,6 +24,7 @@ static const struct name_code suite_names[] = {
 };
 
 static const struct name_code group_names[] = {
+    {"X25519MLKEM768", HO_GROUP_X25519MLKEM768},
     {"X25519", HO_GROUP_X25519},
     {"P-256", HO_GROUP_SECP256R1},
     {"secp256r1", HO_GROUP_SECP256R1},
@@ -161,6 +162,7 @@ int app_config_lists(ho_tls_config *cfg, const char *suites, const char *groups,
 const char *app_group_name(uint16_t group)
 {
     switch (group) {
+    case HO_GROUP_X25519MLKEM768: return "X25519MLKEM768";
     case HO_GROUP_X25519: return "x25519";
     case HO_GROUP_SECP256R1: return "secp256r1";
     case HO_GROUP_SECP384R1: return "secp384r1";

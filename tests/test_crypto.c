@@ -352,6 +352,29 @@ static void test_kex(void)
         crypto_kex_free(a);
         crypto_kex_free(b);
     }
+    /* X25519MLKEM768: client share ek || x25519, server ct || x25519, secret
+     * ML-KEM's || X25519's; wrong lengths and a bad ek are BAD_PEER_KEY. */
+    {
+        static uint8_t cs[CRYPTO_KEX_PUB_MAX], ss[CRYPTO_KEX_PUB_MAX];
+        uint8_t k1[CRYPTO_KEX_SECRET_MAX], k2[CRYPTO_KEX_SECRET_MAX];
+        size_t cl = sizeof(cs), sl = sizeof(ss), l1 = 0, l2 = 0;
+        crypto_kex *a = crypto_kex_new(HO_GROUP_X25519MLKEM768);
+        CHECK(a != NULL);
+        CHECK_EQ(crypto_kex_public(a, cs, &cl), HO_OK);
+        CHECK_EQ(cl, 1216);
+        CHECK_EQ(crypto_kex_respond(HO_GROUP_X25519MLKEM768, cs, cl, ss, &sl, k1, &l1), HO_OK);
+        CHECK_EQ(sl, 1120);
+        CHECK_EQ(l1, 64);
+        CHECK_EQ(crypto_kex_derive(a, ss, sl - 1, k2, &l2), HO_ERR_BAD_PEER_KEY);
+        CHECK_EQ(crypto_kex_derive(a, ss, sl, k2, &l2), HO_OK);
+        CHECK_EQ(l2, 64);
+        CHECK_MEM(k1, k2, 64);
+        CHECK_EQ(crypto_kex_respond(HO_GROUP_X25519MLKEM768, cs, cl - 1, ss, &sl, k1, &l1), HO_ERR_BAD_PEER_KEY);
+        CHECK_EQ(crypto_kex_respond(HO_GROUP_X25519MLKEM768, cs, 32, ss, &sl, k1, &l1), HO_ERR_BAD_PEER_KEY);
+        cs[0] = 0xff, cs[1] |= 0x0f; /* first coefficient 4095 >= q */
+        CHECK_EQ(crypto_kex_respond(HO_GROUP_X25519MLKEM768, cs, cl, ss, &sl, k1, &l1), HO_ERR_BAD_PEER_KEY);
+        crypto_kex_free(a);
+    }
     CHECK(!crypto_kex_group_supported(0x001e));
     CHECK(crypto_kex_new(0x001e) == NULL);
 }

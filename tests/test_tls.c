@@ -190,6 +190,63 @@ static void test_matrix(void)
             }
 }
 
+/* X25519MLKEM768 (draft-ietf-tls-ecdhe-mlkem): the default on both sides;
+ * the client's second (X25519) share serves a server without ML-KEM with
+ * no HelloRetryRequest; a client without it gets X25519. */
+static void test_mlkem_group(void)
+{
+    const uint16_t x = HO_GROUP_X25519, hy = HO_GROUP_X25519MLKEM768;
+    for (int mode = 0; mode < 3; mode++) {
+        ho_tls_config *c = ho_tls_config_new(false);
+        ho_tls_config_set_verify_peer(c, false);
+        if (mode == 2)
+            ho_tls_config_set_groups(c, &x, 1);
+        ho_tls_config *s = ho_tls_config_new(true);
+        ho_privkey *key;
+        ho_cert_chain chain = {0};
+        ho_selfsigned_generate("localhost", 30, &key, &chain);
+        ho_tls_config_add_cert(s, &chain, key);
+        if (mode == 1)
+            ho_tls_config_set_groups(s, &x, 1);
+        struct tls_pair p;
+        pair_init(&p, c, s, "localhost");
+        pair_run(&p);
+        check_pair_done(&p);
+        CHECK_EQ(ho_tls_get_group(p.client), mode == 0 ? hy : x);
+        CHECK_EQ(ho_tls_get_group(p.server), mode == 0 ? hy : x);
+        CHECK(!ho_tls_did_hrr(p.client));
+        pair_free(&p);
+        ho_tls_config_free(c);
+        ho_tls_config_free(s);
+    }
+    /* A client offering only the hybrid and a server without it: no common
+     * group; with P-256 listed too (no X25519, so one share): one HRR. */
+    ho_tls_config *c = ho_tls_config_new(false);
+    ho_tls_config_set_verify_peer(c, false);
+    const uint16_t hy_p256[] = {hy, HO_GROUP_SECP256R1};
+    ho_tls_config_set_groups(c, hy_p256, 1);
+    ho_tls_config *s = ho_tls_config_new(true);
+    ho_privkey *key;
+    ho_cert_chain chain = {0};
+    ho_selfsigned_generate("localhost", 30, &key, &chain);
+    ho_tls_config_add_cert(s, &chain, key);
+    ho_tls_config_set_groups(s, hy_p256 + 1, 1);
+    struct tls_pair p;
+    pair_init(&p, c, s, "localhost");
+    pair_run(&p);
+    CHECK_EQ(p.server_err, HO_ERR_TLS_ALERT(HO_ALERT_HANDSHAKE_FAILURE));
+    pair_free(&p);
+    ho_tls_config_set_groups(c, hy_p256, 2);
+    pair_init(&p, c, s, "localhost");
+    pair_run(&p);
+    check_pair_done(&p);
+    CHECK_EQ(ho_tls_get_group(p.server), HO_GROUP_SECP256R1);
+    CHECK(ho_tls_did_hrr(p.client));
+    pair_free(&p);
+    ho_tls_config_free(c);
+    ho_tls_config_free(s);
+}
+
 static void test_hrr(void)
 {
     /* Client's first share is X25519; the server only takes P-256. */
@@ -471,6 +528,7 @@ int main(void)
     RUN(test_successor_refused);
     RUN(test_matrix);
     RUN(test_hrr);
+    RUN(test_mlkem_group);
     RUN(test_server_hello_layout);
     RUN(test_resumption);
     RUN(test_alpn_mismatch);

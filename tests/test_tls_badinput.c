@@ -98,7 +98,7 @@ static ho_tls_config *scfg;      /* self-signed ECDSA P-256 "localhost", tickets
 static ho_tls_config *scfg_alpn; /* same, ALPN {"h2"} */
 static ho_tls_config *scfg_hrr;  /* P-256 only, HRR cookie on */
 static ho_cert_chain server_cert; /* a copy of the leaf, for client trust */
-static crypto_kex *kex_x25519, *kex_p256;
+static crypto_kex *kex_x25519, *kex_p256, *kex_mlkem;
 static uint8_t session_blob[4096];
 static size_t session_len;
 
@@ -152,6 +152,7 @@ static void setup(void)
     ho_tls_config_set_hrr_cookie(scfg_hrr, true);
     kex_x25519 = crypto_kex_new(HO_GROUP_X25519);
     kex_p256 = crypto_kex_new(HO_GROUP_SECP256R1);
+    kex_mlkem = crypto_kex_new(HO_GROUP_X25519MLKEM768);
 
     /* A ticket from scfg for the PSK cases. */
     ho_tls_config *c = new_client_cfg();
@@ -175,6 +176,7 @@ static void teardown(void)
     ho_cert_chain_free(&server_cert);
     crypto_kex_free(kex_x25519);
     crypto_kex_free(kex_p256);
+    crypto_kex_free(kex_mlkem);
 }
 
 /* ---- server side: one ClientHello to a fresh server -------------------- */
@@ -335,6 +337,29 @@ static void m_p256_compressed(struct tb_client_hello *ch)
     pub[0] = (uint8_t)(0x02 | (pub[64] & 1)); /* compressed form: not allowed in TLS 1.3 (§4.2.8.2) */
     set_p256_only(ch, pub, 33);
 }
+/* X25519MLKEM768 shares (draft-ietf-tls-ecdhe-mlkem §4.1): the client's
+ * must be exactly ek (1184) || X25519 (32), the ek passing FIPS 203's
+ * modulus check; otherwise illegal_parameter. len_delta changes the length,
+ * bad_ek puts 4095 (>= q) in the first coefficient. */
+static void set_mlkem_share(struct tb_client_hello *ch, int len_delta, bool bad_ek)
+{
+    static uint8_t pub[CRYPTO_KEX_PUB_MAX + 1];
+    size_t n = CRYPTO_KEX_PUB_MAX;
+    crypto_kex_public(kex_mlkem, pub, &n);
+    if (bad_ek) {
+        pub[0] = 0xff;
+        pub[1] |= 0x0f;
+    }
+    const uint16_t g[] = {HO_GROUP_X25519MLKEM768, HO_GROUP_X25519};
+    tb_ext_set_u16_list(&ch->ext, TB_EXT_SUPPORTED_GROUPS, 2, g, 2);
+    struct tb_share s = {HO_GROUP_X25519MLKEM768, pub, (size_t)((long)n + len_delta)};
+    tb_ext_set_key_shares(&ch->ext, &s, 1);
+}
+static void m_mlkem_valid(struct tb_client_hello *ch) { set_mlkem_share(ch, 0, false); }
+static void m_mlkem_short(struct tb_client_hello *ch) { set_mlkem_share(ch, -1, false); }
+static void m_mlkem_long(struct tb_client_hello *ch) { set_mlkem_share(ch, 1, false); }
+static void m_mlkem_x25519_only(struct tb_client_hello *ch) { set_mlkem_share(ch, 32 - CRYPTO_KEX_PUB_MAX, false); }
+static void m_mlkem_ek_not_reduced(struct tb_client_hello *ch) { set_mlkem_share(ch, 0, true); }
 static void m_no_common_suite(struct tb_client_hello *ch)
 {
     const uint16_t s[] = {0x1304 /* TLS_AES_128_CCM_SHA256 */, 0x1305, 0xc02f};
@@ -511,6 +536,11 @@ static const struct ch_case ch_cases[] = {
     {"ch_x25519_share_31_bytes", m_x25519_short, &scfg, ALERT(ILLEGAL_PARAMETER)},
     {"ch_x25519_share_all_zero", m_x25519_zero, &scfg, ALERT(ILLEGAL_PARAMETER)},
     {"ch_p256_share_off_curve", m_p256_off_curve, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    {"ch_control_x25519mlkem768_share", m_mlkem_valid, &scfg, HO_OK},
+    {"ch_x25519mlkem768_share_short", m_mlkem_short, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    {"ch_x25519mlkem768_share_long", m_mlkem_long, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    {"ch_x25519mlkem768_share_x25519_size", m_mlkem_x25519_only, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    {"ch_x25519mlkem768_ek_coefficient_ge_q", m_mlkem_ek_not_reduced, &scfg, ALERT(ILLEGAL_PARAMETER)},
     {"ch_p256_share_compressed", m_p256_compressed, &scfg, ALERT(ILLEGAL_PARAMETER)},
     /* negotiation failures */
     {"ch_no_common_cipher_suite", m_no_common_suite, &scfg, ALERT(HANDSHAKE_FAILURE)},
@@ -997,6 +1027,21 @@ static void s_share_other_group(struct tb_server_hello *sh, crypto_kex *k)
     memcpy(ks + 4, pub, n);
     tb_ext_set(&sh->ext, TB_EXT_KEY_SHARE, ks, 4 + n);
 }
+/* An X25519MLKEM768 server share (the client offered it first) whose
+ * length is not ciphertext (1088) || X25519 (32): illegal_parameter. */
+static void set_sh_mlkem(struct tb_server_hello *sh, size_t n)
+{
+    static uint8_t ks[4 + 1200];
+    memset(ks, 0x5a, sizeof(ks));
+    ks[0] = (uint8_t)(HO_GROUP_X25519MLKEM768 >> 8);
+    ks[1] = (uint8_t)HO_GROUP_X25519MLKEM768;
+    ks[2] = (uint8_t)(n >> 8);
+    ks[3] = (uint8_t)n;
+    tb_ext_set(&sh->ext, TB_EXT_KEY_SHARE, ks, 4 + n);
+}
+static void s_mlkem_short(struct tb_server_hello *sh, crypto_kex *k) { set_sh_mlkem(sh, 1119); }
+static void s_mlkem_long(struct tb_server_hello *sh, crypto_kex *k) { set_sh_mlkem(sh, 1121); }
+static void s_mlkem_x25519_size(struct tb_server_hello *sh, crypto_kex *k) { set_sh_mlkem(sh, 32); }
 static void s_no_key_share(struct tb_server_hello *sh, crypto_kex *k) { tb_ext_remove(&sh->ext, TB_EXT_KEY_SHARE); }
 static void s_share_zero(struct tb_server_hello *sh, crypto_kex *k)
 {
@@ -1115,6 +1160,10 @@ static const struct sh_case sh_cases[] = {
     {"sh_key_share_group_not_sent", s_share_other_group, ALERT(ILLEGAL_PARAMETER)},
     {"sh_missing_key_share", s_no_key_share, ALERT(MISSING_EXTENSION)},
     {"sh_x25519_share_all_zero", s_share_zero, ALERT(ILLEGAL_PARAMETER)},
+    /* draft-ietf-tls-ecdhe-mlkem §4.1: ciphertext of the wrong size */
+    {"sh_x25519mlkem768_share_short", s_mlkem_short, ALERT(ILLEGAL_PARAMETER)},
+    {"sh_x25519mlkem768_share_long", s_mlkem_long, ALERT(ILLEGAL_PARAMETER)},
+    {"sh_x25519mlkem768_share_x25519_size", s_mlkem_x25519_size, ALERT(ILLEGAL_PARAMETER)},
     /* §4.2: extensions */
     {"sh_alpn_not_allowed_in_sh", s_alpn, ALERT(ILLEGAL_PARAMETER)},
     {"sh_cookie_not_allowed_in_sh", s_cookie_in_sh, ALERT(ILLEGAL_PARAMETER)},

@@ -832,7 +832,7 @@ static void test_psk_ke(void)
     /* First handshake: psk_ke and psk_dhe_ke listed (tickets from any server). */
     ke_blob_len = 0;
     ke_run(c_ke, s_ke, false, &resumed, &group, &ch);
-    CHECK(!resumed && group == HO_GROUP_X25519 && ke_blob_len > 0);
+    CHECK(!resumed && group == HO_GROUP_X25519MLKEM768 && ke_blob_len > 0);
     const uint8_t both[] = {2, 0, 1}, ke_only[] = {1, 0};
     CHECK(tb_hello_ext(ch.data, ch.len, TB_EXT_PSK_KEY_EXCHANGE_MODES, &modes) && modes.len == 3 &&
           memcmp(modes.p, both, 3) == 0);
@@ -849,12 +849,12 @@ static void test_psk_ke(void)
     ke_blob_len = 0;
     ke_run(c_ke, s_dhe, false, &resumed, &group, NULL);
     ke_run(c_ke, s_dhe, true, &resumed, &group, NULL);
-    CHECK(!resumed && group == HO_GROUP_X25519);
+    CHECK(!resumed && group == HO_GROUP_X25519MLKEM768);
     /* A client that has not opted in: resumed with (EC)DHE. */
     ke_blob_len = 0;
     ke_run(c_dhe, s_ke, false, &resumed, &group, NULL);
     ke_run(c_dhe, s_ke, true, &resumed, &group, NULL);
-    CHECK(resumed && group == HO_GROUP_X25519);
+    CHECK(resumed && group == HO_GROUP_X25519MLKEM768);
 
     /* A ServerHello without key_share to a client that did not offer
      * psk_ke: missing_extension (it would be a psk_ke resumption). */

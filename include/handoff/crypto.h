@@ -36,7 +36,9 @@ typedef enum { HO_AEAD_AES_128_GCM = 0, HO_AEAD_AES_256_GCM = 1, HO_AEAD_CHACHA2
 
 /* Key exchange groups: the TLS NamedGroup code points
  * (ho_tls_config_set_groups). */
-enum { HO_GROUP_SECP256R1 = 0x0017, HO_GROUP_SECP384R1 = 0x0018, HO_GROUP_X25519 = 0x001d };
+enum { HO_GROUP_SECP256R1 = 0x0017, HO_GROUP_SECP384R1 = 0x0018, HO_GROUP_X25519 = 0x001d,
+       /* ML-KEM-768 + X25519 hybrid (draft-ietf-tls-ecdhe-mlkem) */
+       HO_GROUP_X25519MLKEM768 = 0x11ec };
 
 /* ---- signatures, keys, certificates ---------------------------------- */
 /* Values are the TLS SignatureScheme code points. */

@@ -15,6 +15,7 @@
 typedef struct ho_crypto_algs {
     EVP_MD *md[2];         /* indexed by ho_hash_alg */
     EVP_MD *sha512;        /* signature verification only */
+    EVP_MD *sha3_256, *sha3_512, *shake128, *shake256; /* ML-KEM (mlkem.c) */
     EVP_CIPHER *aead[3];   /* indexed by ho_aead_alg */
     EVP_CIPHER *aes128_ecb, *aes256_ecb, *chacha20; /* header protection */
 } ho_crypto_algs;

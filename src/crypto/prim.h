@@ -77,8 +77,9 @@ int crypto_hp_rekey(crypto_hp *h, const uint8_t *key);
 
 /* ---- key exchange ---------------------------------------------------- */
 /* Groups are the TLS NamedGroup code points (HO_GROUP_*, handoff/crypto.h). */
-#define CRYPTO_KEX_PUB_MAX 97
-#define CRYPTO_KEX_SECRET_MAX 48
+/* X25519MLKEM768: client share 1184 + 32, server share 1088 + 32. */
+#define CRYPTO_KEX_PUB_MAX 1216
+#define CRYPTO_KEX_SECRET_MAX 64
 
 typedef struct crypto_kex crypto_kex;
 /* Generates an ephemeral key pair; NULL if the group is unsupported. */
@@ -90,6 +91,12 @@ int crypto_kex_public(const crypto_kex *k, uint8_t *out, size_t *outlen);
  * all-zero X25519 result. */
 int crypto_kex_derive(crypto_kex *k, const uint8_t *peer, size_t peerlen, uint8_t *secret, size_t *secretlen);
 void crypto_kex_free(crypto_kex *k);
+/* The server's side in one step: from the client's share, our share (pub,
+ * up to CRYPTO_KEX_PUB_MAX) and the shared secret. For the (EC)DHE groups a
+ * fresh key pair and derive; for X25519MLKEM768 an ML-KEM encapsulation to
+ * the client's key plus X25519. HO_ERR_BAD_PEER_KEY for a malformed share. */
+int crypto_kex_respond(uint16_t group, const uint8_t *peer, size_t peerlen, uint8_t *pub, size_t *publen,
+                       uint8_t *secret, size_t *secretlen);
 bool crypto_kex_group_supported(uint16_t group);
 
 #endif

@@ -658,6 +658,8 @@ static bool conn_after_input(ho_conn *c, int err)
     if (c->state == CONN_HANDSHAKE && ho_tls_conn_handshake_done(c->tls)) {
         c->state = CONN_OPEN;
         STAT_ADD(t, handshakes_done, 1);
+        if (ho_tls_get_group(ho_tls_conn_tls(c->tls)) == HO_GROUP_X25519MLKEM768)
+            STAT_ADD(t, handshakes_pq, 1);
         hist_record(c->hs_offloaded ? &t->stats.hs_offloaded : &t->stats.hs_inline,
                     (uint64_t)(ho_now_ns() - c->hs_start_ns));
         ho_timer_cancel(&c->timer);

@@ -456,6 +456,7 @@ static void add_thread_stats(const thread_stats *ts, ho_server_stats *out)
     SUM(closed);
     SUM(active);
     SUM(handshakes_done);
+    SUM(handshakes_pq);
     SUM(handshakes_failed);
     SUM(handshake_timeouts);
     SUM(handshakes_offloaded);
@@ -510,6 +511,7 @@ void ho_server_stats_json(const ho_server_stats *st, ho_buf *out)
     FIELD("closed", st->closed, ",");
     FIELD("active", st->active, ",");
     FIELD("handshakes_done", st->handshakes_done, ",");
+    FIELD("handshakes_pq", st->handshakes_pq, ",");
     FIELD("handshakes_failed", st->handshakes_failed, ",");
     FIELD("handshake_timeouts", st->handshake_timeouts, ",");
     FIELD("handshakes_offloaded", st->handshakes_offloaded, ",");

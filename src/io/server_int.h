@@ -40,7 +40,7 @@ typedef enum {
  * ho_server_get_stats from any thread (relaxed atomics). */
 typedef struct thread_stats {
     _Atomic uint64_t accepted, closed, active;
-    _Atomic uint64_t handshakes_done, handshakes_failed, handshake_timeouts;
+    _Atomic uint64_t handshakes_done, handshakes_failed, handshake_timeouts, handshakes_pq;
     _Atomic uint64_t handshakes_offloaded, handshakes_inline, worker_steps;
     _Atomic uint64_t served_during_offload, requests;
     _Atomic uint64_t idle_timeouts, request_timeouts;

@@ -122,6 +122,15 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
     size_t kx = ho_block_open(b, 2);
     ho_put_bytes(b, pub, pub_len);
     ho_block_close(b, kx);
+    if (tls->client->kex2 != NULL) {
+        pub_len = sizeof(pub);
+        if ((rc = crypto_kex_public(tls->client->kex2, pub, &pub_len)) != HO_OK)
+            return rc;
+        ho_put_u16(b, crypto_kex_group(tls->client->kex2));
+        kx = ho_block_open(b, 2);
+        ho_put_bytes(b, pub, pub_len);
+        ho_block_close(b, kx);
+    }
     ho_block_close(b, shares);
     ho_block_close(b, share_ext);
     if (tls->cfg->alpn_len > 0) {
@@ -229,6 +238,10 @@ int tls_client_start(ho_tls *tls, ho_tls_out *out)
     }
     if ((tls->client->kex = crypto_kex_new(tls->cfg->groups[0])) == NULL)
         return HO_ERR_CRYPTO;
+    if (tls->cfg->groups[0] == HO_GROUP_X25519MLKEM768 &&
+        tls_list_has(tls->cfg->groups, tls->cfg->group_count, HO_GROUP_X25519) &&
+        (tls->client->kex2 = crypto_kex_new(HO_GROUP_X25519)) == NULL)
+        return HO_ERR_CRYPTO;
     if ((rc = send_client_hello(tls, out)) != HO_OK)
         return rc;
     return HO_OK;
@@ -251,9 +264,12 @@ static hs_status handle_hello_retry(ho_tls *tls, const struct ext_seen *seen, co
         if (!ho_get_u16(&c, &group) || !ho_cursor_empty(&c))
             return tls_alert(tls, HO_ALERT_DECODE_ERROR, "HRR key_share");
         /* §4.2.8: the group must be one we offered and not the share we sent. */
-        if (!tls_list_has(tls->cfg->groups, tls->cfg->group_count, group) || group == crypto_kex_group(tls->client->kex))
+        if (!tls_list_has(tls->cfg->groups, tls->cfg->group_count, group) || group == crypto_kex_group(tls->client->kex) ||
+            (tls->client->kex2 != NULL && group == crypto_kex_group(tls->client->kex2)))
             return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "HRR group");
         crypto_kex_free(tls->client->kex);
+        crypto_kex_free(tls->client->kex2);
+        tls->client->kex2 = NULL;
         if ((tls->client->kex = crypto_kex_new(group)) == NULL)
             return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key generation");
         changes = true;
@@ -320,6 +336,11 @@ hs_status tls_client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uin
     if (has_share) {
         if (!ho_get_u16(&c, &group) || !ho_get_block(&c, 2, &share) || share.len == 0 || !ho_cursor_empty(&c))
             return tls_alert(tls, HO_ALERT_DECODE_ERROR, "key_share");
+        if (tls->client->kex2 != NULL && group == crypto_kex_group(tls->client->kex2)) {
+            crypto_kex_free(tls->client->kex); /* the server chose our second share */
+            tls->client->kex = tls->client->kex2;
+            tls->client->kex2 = NULL;
+        }
         if (group != crypto_kex_group(tls->client->kex))
             return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "key share group");
         tls->group = group;
@@ -348,7 +369,8 @@ hs_status tls_client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uin
     size_t dhe_len = sizeof(dhe);
     rc = has_share ? crypto_kex_derive(tls->client->kex, share.p, share.len, dhe, &dhe_len) : HO_OK;
     crypto_kex_free(tls->client->kex);
-    tls->client->kex = NULL;
+    crypto_kex_free(tls->client->kex2);
+    tls->client->kex = tls->client->kex2 = NULL;
     if (rc == HO_ERR_BAD_PEER_KEY)
         return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "server key share");
     if (rc == HO_OK)

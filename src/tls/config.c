@@ -33,9 +33,12 @@ ho_tls_config *ho_tls_config_new(bool is_server)
     cfg->suites[1] = HO_TLS_AES_256_GCM_SHA384;
     cfg->suites[2] = HO_TLS_CHACHA20_POLY1305_SHA256;
     cfg->suite_count = 3;
-    cfg->groups[0] = HO_GROUP_X25519;
-    cfg->groups[1] = HO_GROUP_SECP256R1;
-    cfg->group_count = 2;
+    /* The post-quantum hybrid first: a server prefers it when offered, a
+     * client sends its share and an X25519 one (docs/ENGINE.md). */
+    cfg->groups[0] = HO_GROUP_X25519MLKEM768;
+    cfg->groups[1] = HO_GROUP_X25519;
+    cfg->groups[2] = HO_GROUP_SECP256R1;
+    cfg->group_count = 3;
     cfg->verify_peer = true;
     cfg->ticket_count = 1;
     cfg->ticket_lifetime_s = 7200;

@@ -301,7 +301,11 @@ void tls_done(ho_tls *tls)
     char detail[400];
     snprintf(detail, sizeof(detail), "suite=%s group=%s alpn=%s resumed=%d hrr=%d",
              tls->suite ? tls->suite->name : "-",
-             tls->group == HO_GROUP_X25519 ? "x25519" : tls->group == HO_GROUP_SECP256R1 ? "secp256r1" : "-",
+             tls->group == HO_GROUP_X25519MLKEM768 ? "X25519MLKEM768"
+             : tls->group == HO_GROUP_X25519      ? "x25519"
+             : tls->group == HO_GROUP_SECP256R1   ? "secp256r1"
+             : tls->group == HO_GROUP_SECP384R1   ? "secp384r1"
+                                                  : "-",
              tls->alpn ? tls->alpn : "-", tls->resumed, tls->did_hrr);
     tls_event(tls, HO_EV_HANDSHAKE_DONE, HO_LOG_INFO, 0, 0, detail);
 }
@@ -456,6 +460,7 @@ void ho_tls_free(ho_tls *tls)
     crypto_hash_ctx_free(tls->transcript);
     if (tls->client != NULL) {
         crypto_kex_free(tls->client->kex);
+        crypto_kex_free(tls->client->kex2);
         tls_session_clear(&tls->client->offered);
         ho_wipe(tls->client, sizeof(*tls->client));
         ho_mem_free(tls->client);

@@ -625,14 +625,9 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
     size_t pub_len = 0, dhe_len = sizeof(dhe);
     if (!psk_ke) {
         pub_len = sizeof(pub);
-        crypto_kex *kex = crypto_kex_new(tls->group);
-        if (kex == NULL)
-            return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key generation");
-        rc = crypto_kex_public(kex, pub, &pub_len);
-        if (rc == HO_OK)
-            rc = crypto_kex_derive(kex, share->key.p, share->key.len, dhe, &dhe_len);
-        crypto_kex_free(kex);
-        if (rc == HO_ERR_BAD_PEER_KEY)
+        /* For X25519MLKEM768 our share is an encapsulation to the client's. */
+        rc = crypto_kex_respond(tls->group, share->key.p, share->key.len, pub, &pub_len, dhe, &dhe_len);
+        if (rc == HO_ERR_BAD_PEER_KEY) /* RFC 8446 §4.2.8, draft-ietf-tls-ecdhe-mlkem §4.1 */
             return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "client key share");
         if (rc != HO_OK)
             return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "key exchange");

@@ -166,6 +166,9 @@ struct hs_transition {
  * memory is a goal: docs/RELIABILITY.md). */
 struct tls_client {
     crypto_kex *kex;
+    /* A second share: X25519 beside an X25519MLKEM768 first one, as
+     * Chromium sends, so a server without ML-KEM needs no HelloRetryRequest. */
+    crypto_kex *kex2;
     uint8_t cookie[512]; /* from a HelloRetryRequest, echoed (§4.2.2) */
     size_t cookie_len;
     struct session offered; /* session offered for resumption */

@@ -64,7 +64,7 @@ fi
 if serve_handoff features --cert "$CRT" --key "$KEY" --alpn http/1.1; then
     U="https://localhost:$PORT/"
     get full "$U" --cafile "$CRT" --alpn http/1.1 &&
-        check "full handshake" "$T/full.err" "group: x25519" "alpn: http/1.1" "resumed: no" "hrr: no"
+        check "full handshake" "$T/full.err" "group: X25519MLKEM768" "alpn: http/1.1" "resumed: no" "hrr: no"
     get resume1 "$U" --cafile "$CRT" --alpn http/1.1 --resume "$T/sess"
     get resume2 "$U" --cafile "$CRT" --alpn http/1.1 --resume "$T/sess" &&
         check "resumption" "$T/resume2.err" "resumed: yes" "alpn: http/1.1"
