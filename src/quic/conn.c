@@ -220,7 +220,7 @@ static int apply_secret(ho_quic_conn *c, bool is_write, ho_epoch epoch, const ho
     if ((is_write ? s->has_tx : s->has_rx) || s->discarded)
         return HO_OK; /* RFC 9001 §6: QUIC updates keys itself (key_update.c), not by TLS KeyUpdate */
     ho_quic_key_material m;
-    int rc = ho_quic_key_material_derive(suite->hash, suite->aead, secret, &m);
+    int rc = ho_quic_key_material_derive(c->version, suite->hash, suite->aead, secret, &m);
     if (rc == HO_OK)
         rc = ho_quic_keys_new(is_write ? &s->tx : &s->rx, &m, is_write);
     ho_wipe(&m, sizeof(m));
