@@ -86,7 +86,15 @@ static void test_no_switch(void)
     outcome o = run_case("default-server", HO_QUIC_V1, HO_QUIC_V2, 0, 0);
     CHECK_EQ(o.cli_version, HO_QUIC_V1);
     CHECK(!o.cli_switched && !o.srv_switched);
-    o = run_case("v1-only-client", 0, 0, HO_QUIC_V2, HO_QUIC_V1);
+    o = run_case("v1-only-client", HO_QUIC_V1, 0, HO_QUIC_V2, HO_QUIC_V1);
+    CHECK_EQ(o.cli_version, HO_QUIC_V1);
+    CHECK_EQ(o.srv_version, HO_QUIC_V1);
+    CHECK(!o.cli_switched && !o.srv_switched);
+    /* A default client offers v2 as well: a server preferring it switches. */
+    o = run_case("default-client", 0, 0, HO_QUIC_V2, HO_QUIC_V1);
+    CHECK_EQ(o.cli_version, HO_QUIC_V2);
+    CHECK(o.cli_switched && o.srv_switched);
+    o = run_case("default-both", 0, 0, 0, 0);
     CHECK_EQ(o.cli_version, HO_QUIC_V1);
     CHECK_EQ(o.srv_version, HO_QUIC_V1);
     CHECK(!o.cli_switched && !o.srv_switched);
@@ -97,6 +105,7 @@ static void test_v2_server_vn(void)
 {
     netsim ns;
     netsim_init(&ns, 3, "v2-server-vn");
+    set_versions(ns.ccfg.versions, HO_QUIC_V1, 0);
     set_versions(ns.ecfg.conn.versions, HO_QUIC_V2, 0);
     CHECK(netsim_start(&ns));
     CHECK_EQ(netsim_add_client(&ns), 0);

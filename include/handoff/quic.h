@@ -215,7 +215,7 @@ typedef struct ho_quic_config {
      * first Initial (unless `version` below says otherwise) and the list is
      * sent as Available Versions (RFC 9368 §3), so a server may switch the
      * connection to another of them (compatible negotiation); all zero:
-     * version 1 only. Server (and endpoint): the versions accepted (others
+     * start in version 1 (or `version`) and offer the other one too. Server (and endpoint): the versions accepted (others
      * draw a Version Negotiation) and, when set, the preference that picks
      * the negotiated version among those the client lists; all zero: both
      * versions, staying in the client's. */

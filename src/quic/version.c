@@ -33,7 +33,12 @@ size_t ho_quic_version_list(const ho_quic_conn *c, uint32_t out[HO_QUIC_CONFIG_V
             out[n++] = HO_QUIC_VERSION_1;
             out[n++] = HO_QUIC_VERSION_2;
         } else {
-            out[n++] = ho_quic_version_supported(c->version) ? c->version : HO_QUIC_VERSION_1;
+            /* Default client: the version it starts with, then the other
+             * one, offered for compatible negotiation (RFC 9369 §4). */
+            uint32_t first = ho_quic_version_supported(c->original_version) ? c->original_version
+                                                                           : HO_QUIC_VERSION_1;
+            out[n++] = first;
+            out[n++] = first == HO_QUIC_VERSION_1 ? HO_QUIC_VERSION_2 : HO_QUIC_VERSION_1;
         }
     }
     return n;
