@@ -33,8 +33,11 @@
  * reports the size in use.
  *
  * Client: follows one Retry (RFC 9000 §17.2.5) and one Version Negotiation
- * (§6.2, restarting with version 1), resumes a TLS session (no 0-RTT);
- * src/quic/client.c.
+ * (§6.2, restarting with a version the server lists), resumes a TLS session
+ * (no 0-RTT); src/quic/client.c.
+ *
+ * Versions 1 and 2 (RFC 9369) with compatible version negotiation (RFC
+ * 9368): ho_quic_config.versions; src/quic/version.c, docs/QUIC.md.
  *
  * Connection IDs and paths: after the handshake each side issues
  * NEW_CONNECTION_ID up to the peer's active_connection_id_limit (at most 4)
