@@ -390,7 +390,8 @@ struct ho_quic_conn {
                                    * negotiated one after a switch (version.c) */
     uint32_t original_version;    /* of the client's first Initial (RFC 9368 §2) */
     bool version_switched;        /* compatible negotiation changed it (version.c) */
-    bool version_switch_pending;  /* server: new Initial keys to install */
+    bool version_switch_pending;  /* server: version_next chosen, keys to install */
+    uint32_t version_next;        /* server: the negotiated version, until applied */
     ho_quic_cid initial_cid;      /* the DCID the Initial keys come from (RFC 9001 §5.2) */
     ho_quic_keys initial_rx_orig; /* server: original version's Initial read keys */
     ho_quic_keys switch_tx, switch_rx; /* client: the new version's, until one opens */

@@ -73,7 +73,7 @@ void ho_quic_version_set_local(ho_quic_conn *c)
     }
     /* RFC 9368 §3: Chosen Version, then Available Versions; a client's
      * list includes the chosen one. */
-    tp->vi_chosen = c->version;
+    tp->vi_chosen = c->version_switch_pending ? c->version_next : c->version;
     tp->vi_count = 0;
     if (!c->is_server && !listed(list, n, c->version))
         tp->vi_available[tp->vi_count++] = c->version;
@@ -127,7 +127,9 @@ int ho_quic_version_on_peer_tparams(ho_quic_conn *c, const ho_quic_tparams *p)
             for (size_t i = 0; i < n; i++) {
                 if (listed(p->vi_available, p->vi_count, ours[i])) {
                     if (ours[i] != c->version) {
-                        c->version = ours[i];
+                        /* Taken on the connection's thread (this may run
+                         * on an offload worker): ho_quic_version_apply. */
+                        c->version_next = ours[i];
                         c->version_switch_pending = true;
                     }
                     break;
@@ -170,6 +172,7 @@ int ho_quic_version_apply(ho_quic_conn *c)
         return HO_OK;
     }
     c->version_switch_pending = false;
+    c->version = c->version_next;
     /* Server: Initial keys of the negotiated version for everything we
      * send from now on; RFC 9369 §4.1: the original version's read keys
      * stay until a Handshake packet of the negotiated version arrives. */
@@ -225,8 +228,11 @@ bool ho_quic_version_rx(ho_quic_conn *c, const ho_quic_header *hdr, const ho_qui
     }
     /* Client: the first long header from the server in another version we
      * offered is the compatible negotiation (RFC 9369 §4.1). Not after a
-     * VN or once a server packet was processed in the original version. */
-    if (c->version_switched || c->vn_received || c->dcid_from_server || c->stats.packets_received > 0 ||
+     * VN, nor once the server's CRYPTO data came in the original version
+     * (its ServerHello gave us Handshake keys: "the negotiated version is
+     * equal to the original version"); an ACK-only Initial of the original
+     * version may come first (RFC 9368 §2.3). */
+    if (c->version_switched || c->vn_received || c->spaces[HO_QUIC_PN_SPACE_HANDSHAKE].has_rx ||
         !ho_quic_version_supported(c->version) || !ho_quic_version_accepts(c, hdr->version) ||
         (hdr->type != HO_QUIC_PKT_INITIAL && hdr->type != HO_QUIC_PKT_HANDSHAKE))
         return false;
