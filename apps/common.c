@@ -225,3 +225,36 @@ int app_write_file(const char *path, const void *data, size_t len)
     free(tmp);
     return err;
 }
+
+int app_parse_quic_versions(const char *list, uint32_t *out)
+{
+    memset(out, 0, sizeof(uint32_t) * HO_QUIC_CONFIG_VERSIONS);
+    size_t n = 0;
+    const char *p = list;
+    while (*p != '\0') {
+        const char *e = strchr(p, ',');
+        size_t len = e != NULL ? (size_t)(e - p) : strlen(p);
+        char tok[16];
+        if (len == 0 || len >= sizeof(tok) || n == HO_QUIC_CONFIG_VERSIONS)
+            return -1;
+        memcpy(tok, p, len);
+        tok[len] = '\0';
+        uint32_t v;
+        if (strcmp(tok, "v1") == 0) {
+            v = HO_QUIC_V1;
+        } else if (strcmp(tok, "v2") == 0) {
+            v = HO_QUIC_V2;
+        } else {
+            char *end;
+            unsigned long long x = strtoull(tok, &end, 16);
+            if (*end != '\0' || x == 0 || x > 0xffffffffull)
+                return -1;
+            v = (uint32_t)x;
+        }
+        out[n++] = v;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return n > 0 ? 0 : -1;
+}

@@ -3,6 +3,7 @@
 #ifndef HANDOFF_APPS_COMMON_H
 #define HANDOFF_APPS_COMMON_H
 
+#include "handoff/quic.h"
 #include "handoff/tls.h"
 
 #include <stdio.h>
@@ -17,6 +18,9 @@ void get_usage(FILE *f);
 /* Comma-separated lists of names → code points / strings. Return the count
  * or -1 (and print what was wrong). */
 int app_parse_suites(const char *list, uint16_t *out, size_t max);
+/* "v2,v1" (v1, v2 or 32-bit hex versions, comma-separated, at most
+ * HO_QUIC_CONFIG_VERSIONS) into out (zero-filled); -1 if malformed. */
+int app_parse_quic_versions(const char *list, uint32_t *out);
 int app_parse_groups(const char *list, uint16_t *out, size_t max);
 /* Splits an ALPN list into `storage` (NUL-separated) and pointers. */
 int app_parse_alpn(const char *list, char *storage, size_t storage_len, const char **out, size_t max);

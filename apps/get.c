@@ -86,6 +86,9 @@ void get_usage(FILE *f)
             "  --session-file F the same as --resume (--h3: the QUIC connection's TLS session)\n"
             "  --quic-version HEX  --h3: the version of the first Initial (e.g. 0x1a2a3a4a to\n"
             "                   draw a Version Negotiation; the client then uses version 1)\n"
+            "  --quic-versions LIST  --h3: v1 or v2 (RFC 9369) first, e.g. v2,v1: the first is the\n"
+            "                   version of the first Initial; the other is offered for compatible\n"
+            "                   negotiation (RFC 9368), the server may move the connection to it\n"
             "  -o, --output-dir DIR  --h3: write each body to DIR/NAME, NAME the last path\n"
             "                   segment of its URL (\"index.html\" for \"/\")\n"
             "  --timeout SEC    --h3: give up after SEC seconds without a datagram from the\n"
@@ -660,6 +663,7 @@ int get_main(int argc, char **argv)
         {"include", no_argument, NULL, 'i'},      {"help", no_argument, NULL, 'h'},
         {"h3", no_argument, NULL, '3'},           {"ciphers", required_argument, NULL, 's'},
         {"session-file", required_argument, NULL, 'r'}, {"quic-version", required_argument, NULL, 'Q'},
+        {"quic-versions", required_argument, NULL, 'V'},
         {"output-dir", required_argument, NULL, 'o'}, {"timeout", required_argument, NULL, 'T'},
         {"no-gso", no_argument, NULL, 'G'},       {"no-gro", no_argument, NULL, 'R'},
         {"no-ecn", no_argument, NULL, 'E'},       {"max-udp-payload", required_argument, NULL, 'M'},
@@ -714,6 +718,15 @@ int get_main(int argc, char **argv)
         }
         case '3': o.h3 = true; break;
         case 'o': o.output_dir = optarg; break;
+        case 'V': {
+            uint32_t vs[HO_QUIC_CONFIG_VERSIONS];
+            if (app_parse_quic_versions(optarg, vs) != 0 || (vs[0] != HO_QUIC_V1 && vs[0] != HO_QUIC_V2)) {
+                fprintf(stderr, "handoff: --quic-versions: v1 or v2 first, e.g. v2,v1\n");
+                return 2;
+            }
+            o.quic_version = vs[0];
+            break;
+        }
         case 'Q': {
             unsigned long long v = strtoull(optarg, &end, 16);
             if (*end != '\0' || *optarg == '\0' || v == 0 || v > 0xffffffffull) {

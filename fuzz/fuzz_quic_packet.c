@@ -37,7 +37,7 @@ static void keys_from_hex(const char *hex, ho_aead_alg alg, ho_quic_keys *tx, ho
     uint8_t secret[32];
     ho_quic_key_material m;
     if (fuzz_quic_unhex(hex, secret, sizeof(secret)) != 32 ||
-        ho_quic_key_material_derive(HO_HASH_SHA256, alg, secret, &m) != HO_OK || ho_quic_keys_new(tx, &m, true) != HO_OK ||
+        ho_quic_key_material_derive(HO_QUIC_VERSION_1, HO_HASH_SHA256, alg, secret, &m) != HO_OK || ho_quic_keys_new(tx, &m, true) != HO_OK ||
         ho_quic_keys_new(rx, &m, false) != HO_OK)
         abort();
 }

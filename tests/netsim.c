@@ -456,6 +456,9 @@ void netsim_addr(struct sockaddr_storage *ss, socklen_t *len, uint16_t port)
     *len = sizeof(*a);
 }
 
+uint32_t netsim_quic_version;
+uint32_t netsim_last_version;
+
 void netsim_init(netsim *ns, uint64_t seed, const char *name)
 {
     memset(ns, 0, sizeof(*ns));
@@ -468,6 +471,8 @@ void netsim_init(netsim *ns, uint64_t seed, const char *name)
         .ctx = ns, .handshake_done = cb_hs, .closed = cb_closed, .stream_opened = cb_opened};
     ns->ccfg = (ho_quic_config){.is_server = false, .tls = client_tls, .server_name = "localhost", .callbacks = cb};
     ns->ecfg.conn = (ho_quic_config){.is_server = true, .tls = server_tls, .callbacks = cb};
+    if (netsim_quic_version != 0)
+        ns->ccfg.versions[0] = ns->ecfg.conn.versions[0] = netsim_quic_version;
     memset(ns->ecfg.static_secret, 0x5a, sizeof(ns->ecfg.static_secret));
     ns->ecfg.on_accept = on_accept;
     ns->ecfg.on_conn_free = on_free;
@@ -502,6 +507,8 @@ int netsim_add_client(netsim *ns)
 
 void netsim_free(netsim *ns)
 {
+    if (ns->ncl > 0 && ns->cl[0] != NULL)
+        netsim_last_version = ho_quic_conn_version(ns->cl[0]);
     for (int i = 0; i < ns->ncl; i++)
         ho_quic_conn_free(ns->cl[i]);
     ho_quic_endpoint_free(ns->ep);

@@ -201,6 +201,11 @@ struct netsim {
 /* Initializes (fresh TLS configs are shared by all instances: call
  * netsim_global_init once per program, netsim_global_free at the end). */
 void netsim_global_init(void);
+/* Nonzero: every netsim_init'ed client and server speaks only this QUIC
+ * version (e.g. HO_QUIC_V2, to run a scenario in version 2). */
+extern uint32_t netsim_quic_version;
+/* The version client 0 ended with, recorded by the last netsim_free. */
+extern uint32_t netsim_last_version;
 void netsim_global_free(void);
 void netsim_init(netsim *ns, uint64_t seed, const char *name);
 /* Creates the endpoint from ns->ecfg (adjust it, e.g. ecfg.conn limits,

@@ -67,21 +67,23 @@ static void test_alerts(void)
 
 static void test_quic(void)
 {
-    /* RFC 9000 §20.1, in order. */
+    /* RFC 9000 §20.1, in order, then RFC 9368 §10.2. */
     static const char *const rfc[] = {
         "NO_ERROR", "INTERNAL_ERROR", "CONNECTION_REFUSED", "FLOW_CONTROL_ERROR", "STREAM_LIMIT_ERROR",
         "STREAM_STATE_ERROR", "FINAL_SIZE_ERROR", "FRAME_ENCODING_ERROR", "TRANSPORT_PARAMETER_ERROR",
         "CONNECTION_ID_LIMIT_ERROR", "PROTOCOL_VIOLATION", "INVALID_TOKEN", "APPLICATION_ERROR",
-        "CRYPTO_BUFFER_EXCEEDED", "KEY_UPDATE_ERROR", "AEAD_LIMIT_REACHED", "NO_VIABLE_PATH"};
-    for (int c = 0; c <= HO_QUIC_NO_VIABLE_PATH; c++) {
+        "CRYPTO_BUFFER_EXCEEDED", "KEY_UPDATE_ERROR", "AEAD_LIMIT_REACHED", "NO_VIABLE_PATH",
+        "VERSION_NEGOTIATION_ERROR"};
+    for (int c = 0; c <= HO_QUIC_VERSION_NEGOTIATION_ERROR; c++) {
         CHECK(strcmp(ho_err_str(HO_ERR_QUIC(c)), rfc[c]) == 0);
         CHECK(ho_err_is_quic(HO_ERR_QUIC(c)) && !ho_err_is_alert(HO_ERR_QUIC(c)) && !ho_err_is_h3(HO_ERR_QUIC(c)));
     }
     CHECK(strcmp(ho_err_str(HO_ERR_QUIC(HO_QUIC_PROTOCOL_VIOLATION)), "PROTOCOL_VIOLATION") == 0);
     CHECK(strcmp(ho_err_str(HO_ERR_QUIC(HO_QUIC_CRYPTO_ERROR + HO_ALERT_UNKNOWN_CA)), "CRYPTO_ERROR (unknown_ca)") == 0);
     CHECK(strcmp(ho_quic_error_name(0x128), "CRYPTO_ERROR") == 0);
-    CHECK(strcmp(ho_quic_error_name(0x11), "unknown") == 0);
-    CHECK(strncmp(ho_err_str(HO_ERR_QUIC(0x11)), "QUIC transport error 0x11", 25) == 0);
+    CHECK_EQ(HO_QUIC_VERSION_NEGOTIATION_ERROR, 0x11);
+    CHECK(strcmp(ho_quic_error_name(0x12), "unknown") == 0);
+    CHECK(strncmp(ho_err_str(HO_ERR_QUIC(0x12)), "QUIC transport error 0x12", 25) == 0);
     for (int c = 0x100; c < 0x200; c++)
         CHECK(strncmp(ho_err_str(HO_ERR_QUIC(c)), "CRYPTO_ERROR (", 14) == 0);
 }

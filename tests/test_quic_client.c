@@ -411,7 +411,7 @@ static void test_vn_ignored_and_fatal(void)
     deliver(&n, vn, len);
     CHECK(!ho_quic_conn_version_negotiated(n.ns.cl[0]));
     /* §6.2: none we support: the attempt is abandoned, the app sees why. */
-    const uint32_t none[] = {0xff00001d, 0x6b3343cf};
+    const uint32_t none[] = {0xff00001d, 0x709a50c4}; /* draft-29, the v2 draft: not ours */
     len = make_vn(n.ns.cl[0], none, 2, vn);
     deliver(&n, vn, len);
     CHECK(ho_quic_conn_is_closed(n.ns.cl[0]));

@@ -224,14 +224,17 @@ static void test_version_negotiation(void)
     CHECK_MEM(h.dcid.data, scid, 5);
     CHECK_EQ(h.scid.len, 8);
     CHECK_MEM(h.scid.data, dcid, 8);
-    CHECK_EQ(h.version_count, 2);
-    bool v1 = false, grease = false;
+    /* Versions 1 and 2 (RFC 9369) and a reserved one. */
+    CHECK_EQ(h.version_count, 3);
+    bool v1 = false, v2 = false, grease = false;
     for (size_t i = 0; i < h.version_count; i++) {
         uint32_t v = ho_quic_vn_version(&h, i);
         v1 |= v == 1;
+        v2 |= v == HO_QUIC_VERSION_2;
         grease |= (v & 0x0f0f0f0f) == 0x0a0a0a0a;
     }
     CHECK(v1);
+    CHECK(v2);
     CHECK(grease);
     CHECK(ho_quic_endpoint_send(n.ns.ep, &out, n.ns.now) == 0);
     /* §5.2.2: an unknown version in a small datagram is dropped. */

@@ -161,6 +161,29 @@ static void test_offloaded_handshake(void)
     teardown(&ns);
 }
 
+/* Compatible version negotiation (RFC 9368) decided inside an offloaded
+ * step: the server prefers v2, the client starts in v1 and offers it; the
+ * switch and the keys happen on the connection's thread. */
+static void test_offloaded_version_switch(void)
+{
+    netsim ns;
+    setup(&ns, "offload-v2-switch", 12, HO_OFFLOAD_ALWAYS, HO_QUIC_MS(5));
+    ns.ecfg.conn.versions[0] = HO_QUIC_V2;
+    ns.ecfg.conn.versions[1] = HO_QUIC_V1;
+    CHECK(netsim_start(&ns));
+    CHECK(netsim_add_client(&ns) == 0);
+    CHECK(netsim_run(&ns, netsim_hs_done, HO_QUIC_SEC(5)));
+    CHECK(netsim_xfer_add(&ns, 0, 20000, 300000, 3) != NULL);
+    CHECK(netsim_run(&ns, xfers_done, HO_QUIC_SEC(10)));
+    CHECK_EQ(netsim_xfers_check(&ns), 0);
+    CHECK_EQ(ho_quic_conn_version(ns.cl[0]), HO_QUIC_V2);
+    CHECK(ho_quic_conn_version_switched(ns.cl[0]));
+    ho_quic_conn *s = netsim_server_conn(&ns, 0);
+    CHECK(s != NULL && ho_quic_conn_version(s) == HO_QUIC_V2);
+    CHECK_EQ(ep_stats(&ns).steps_offloaded, 2);
+    teardown(&ns);
+}
+
 /* ---- failures inside the step --------------------------------------------- */
 
 static int cb_calls, exp_calls;
@@ -700,6 +723,7 @@ int main(void)
 {
     netsim_global_init();
     RUN(test_offloaded_handshake);
+    RUN(test_offloaded_version_switch);
     RUN(test_failures_in_step);
     RUN(test_callbacks_without_pool);
     RUN(test_queue_retransmit_loss_migration);

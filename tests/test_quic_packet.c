@@ -102,11 +102,11 @@ static void test_initial_keys(void)
     CHECK_HEX(cs, 32, "c00cf151ca5be075ed0ebfb5c80323c42d6b7db67881289af4008f1f6c357aea");
     CHECK_HEX(ss, 32, "3c199828fd139efd216c155ad844cc81fb82fa8d7446fa7d78be803acdda951b");
     ho_quic_key_material m;
-    CHECK_EQ(ho_quic_key_material_derive(HO_HASH_SHA256, HO_AEAD_AES_128_GCM, cs, &m), HO_OK);
+    CHECK_EQ(ho_quic_key_material_derive(HO_QUIC_VERSION_1, HO_HASH_SHA256, HO_AEAD_AES_128_GCM, cs, &m), HO_OK);
     CHECK_HEX(m.key, 16, "1f369613dd76d5467730efcbe3b1a22d");
     CHECK_HEX(m.iv, 12, "fa044b2f42a3fd3b46fb255c");
     CHECK_HEX(m.hp, 16, "9f50449e04a0e810283a1e9933adedd2");
-    CHECK_EQ(ho_quic_key_material_derive(HO_HASH_SHA256, HO_AEAD_AES_128_GCM, ss, &m), HO_OK);
+    CHECK_EQ(ho_quic_key_material_derive(HO_QUIC_VERSION_1, HO_HASH_SHA256, HO_AEAD_AES_128_GCM, ss, &m), HO_OK);
     CHECK_HEX(m.key, 16, "cf3a5331653c364c88f0f379b6067e37");
     CHECK_HEX(m.iv, 12, "0ac1493ca1905853b0bba03e");
     CHECK_HEX(m.hp, 16, "c206b8d9b9f0f37644430b490eeaa314");
@@ -338,15 +338,15 @@ static void test_chacha_short(void)
     size_t n;
     uint8_t *secret = ho_test_unhex("9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b", &n);
     ho_quic_key_material m;
-    CHECK_EQ(ho_quic_key_material_derive(HO_HASH_SHA256, HO_AEAD_CHACHA20_POLY1305, secret, &m), HO_OK);
+    CHECK_EQ(ho_quic_key_material_derive(HO_QUIC_VERSION_1, HO_HASH_SHA256, HO_AEAD_CHACHA20_POLY1305, secret, &m), HO_OK);
     CHECK_HEX(m.key, 32, "c6d98ff3441c3fe1b2182094f69caa2ed4b716b65488960a7a984979fb23e1c8");
     CHECK_HEX(m.iv, 12, "e0459b3474bdd0e44a41c144");
     CHECK_HEX(m.hp, 32, "25a282b9e82f06f21f488917a4fc8f1b73573685608597d0efcb076b0ab7a7a4");
     uint8_t ku[32];
-    CHECK_EQ(ho_quic_key_update_secret(HO_HASH_SHA256, secret, ku), HO_OK);
+    CHECK_EQ(ho_quic_key_update_secret(HO_QUIC_VERSION_1, HO_HASH_SHA256, secret, ku), HO_OK);
     CHECK_HEX(ku, 32, "1223504755036d556342ee9361d253421a826c9ecdf3c7148684b36b714881f9");
     /* In place (next may alias secret). */
-    CHECK_EQ(ho_quic_key_update_secret(HO_HASH_SHA256, secret, secret), HO_OK);
+    CHECK_EQ(ho_quic_key_update_secret(HO_QUIC_VERSION_1, HO_HASH_SHA256, secret, secret), HO_OK);
     CHECK_MEM(secret, ku, 32);
 
     ho_quic_keys tx, rx;
@@ -404,7 +404,7 @@ static void test_seal_roundtrip(void)
     ho_quic_key_material m;
     const ho_aead_alg algs[] = {HO_AEAD_AES_128_GCM, HO_AEAD_AES_256_GCM, HO_AEAD_CHACHA20_POLY1305};
     for (size_t a = 0; a < 3; a++) {
-        CHECK_EQ(ho_quic_key_material_derive(HO_HASH_SHA256, algs[a], secret, &m), HO_OK);
+        CHECK_EQ(ho_quic_key_material_derive(HO_QUIC_VERSION_1, HO_HASH_SHA256, algs[a], secret, &m), HO_OK);
         ho_quic_keys tx, rx;
         CHECK_EQ(ho_quic_keys_new(&tx, &m, true), HO_OK);
         CHECK_EQ(ho_quic_keys_new(&rx, &m, false), HO_OK);
@@ -443,7 +443,7 @@ static void test_seal_roundtrip(void)
 
     /* Reserved bits set before protection: authenticated, then refused
      * (RFC 9000 §17.2, §17.3.1). */
-    CHECK_EQ(ho_quic_key_material_derive(HO_HASH_SHA256, HO_AEAD_AES_128_GCM, secret, &m), HO_OK);
+    CHECK_EQ(ho_quic_key_material_derive(HO_QUIC_VERSION_1, HO_HASH_SHA256, HO_AEAD_AES_128_GCM, secret, &m), HO_OK);
     ho_quic_keys tx, rx;
     CHECK_EQ(ho_quic_keys_new(&tx, &m, true), HO_OK);
     CHECK_EQ(ho_quic_keys_new(&rx, &m, false), HO_OK);
@@ -672,7 +672,7 @@ static void test_coalesced(void)
     uint8_t *server = ho_test_unhex(server_protected_hex, &n);
     ho_quic_key_material m;
     uint8_t secret[32] = {1};
-    CHECK_EQ(ho_quic_key_material_derive(HO_HASH_SHA256, HO_AEAD_AES_128_GCM, secret, &m), HO_OK);
+    CHECK_EQ(ho_quic_key_material_derive(HO_QUIC_VERSION_1, HO_HASH_SHA256, HO_AEAD_AES_128_GCM, secret, &m), HO_OK);
     ho_quic_keys tx, rx;
     CHECK_EQ(ho_quic_keys_new(&tx, &m, true), HO_OK);
     CHECK_EQ(ho_quic_keys_new(&rx, &m, false), HO_OK);

@@ -576,6 +576,22 @@ static void test_api_wakes(void)
     netsim_free(&ns);
 }
 
+/* The handshake and transfer scenarios again in QUIC version 2 (RFC 9369). */
+static void test_v2_scenarios(void)
+{
+    netsim_quic_version = HO_QUIC_V2;
+    netsim_last_version = 0;
+    test_handshake_loss();
+    CHECK_EQ(netsim_last_version, HO_QUIC_V2);
+    netsim_last_version = 0;
+    test_reorder_dup_jitter();
+    CHECK_EQ(netsim_last_version, HO_QUIC_V2);
+    netsim_last_version = 0;
+    test_bulk_loss();
+    CHECK_EQ(netsim_last_version, HO_QUIC_V2);
+    netsim_quic_version = 0;
+}
+
 int main(void)
 {
     netsim_global_init();
@@ -588,6 +604,7 @@ int main(void)
     RUN(test_blackhole);
     RUN(test_active_only);
     RUN(test_api_wakes);
+    RUN(test_v2_scenarios);
     netsim_global_free();
     return ho_test_summary("test_quic_sim");
 }

@@ -325,10 +325,9 @@ static void test_grease(void)
     ho_quic_tparams tp;
     /* Reserved ids 31*N+27 (§18.1): 27 (0x1b), 31*5+27 = 182 (0x40b6), a
      * large one with an 8-byte id, with arbitrary values, between real
-     * parameters; and unknown ids (version_information 0x11, 0xff04de1b). */
+     * parameters; and unknown ids (0xff04de1b). */
     CHECK_EQ(decode_hex("1b 03 abcdef " ISCID "40b6 00 04 01 07 "
                         "c000000000000055 05 0102030405 " /* unknown id 0x55, 8-byte varint */
-                        "11 08 0000000100000001 "
                         "80ff04de 02 ffff 01 02 4064",
                         false, &tp), HO_OK);
     CHECK_EQ(tp.initial_max_data, 7);
@@ -483,6 +482,61 @@ static void test_hook(void)
     ho_tls_config_free(scfg);
 }
 
+/* version_information (RFC 9368 §3, §4): codec and parsing failures. */
+static void test_version_information(void)
+{
+    ho_quic_tparams tp;
+    /* A client's: chosen v1, available v1, v2 and a reserved 0x?a?a?a?a. */
+    CHECK_EQ(decode_hex(ISCID "11 10 00000001 00000001 6b3343cf 1a2a3a4a", false, &tp), HO_OK);
+    CHECK(ho_quic_tparams_has(&tp, HO_QUIC_TP_VERSION_INFORMATION));
+    CHECK_EQ(tp.vi_chosen, HO_QUIC_VERSION_1);
+    CHECK_EQ(tp.vi_count, 3);
+    CHECK_EQ(tp.vi_available[1], HO_QUIC_VERSION_2);
+    CHECK_EQ(tp.vi_available[2], 0x1a2a3a4a);
+    /* Length not a multiple of 4, too short, empty. */
+    CHECK_EQ(decode_hex(ISCID "11 06 00000001 0000", false, &tp), TPE);
+    CHECK_EQ(decode_hex(ISCID "11 02 0001", false, &tp), TPE);
+    CHECK_EQ(decode_hex(ISCID "11 00", false, &tp), TPE);
+    /* Chosen Version 0, an Available Version 0. */
+    CHECK_EQ(decode_hex(ISCID "11 08 00000000 00000000", false, &tp), TPE);
+    CHECK_EQ(decode_hex(ISCID "11 0c 00000001 00000001 00000000", false, &tp), TPE);
+    /* From a client, the Chosen Version must be among Available Versions;
+     * a server's list may omit it, or be empty. */
+    CHECK_EQ(decode_hex(ISCID "11 08 00000001 6b3343cf", false, &tp), TPE);
+    CHECK_EQ(decode_hex(ISCID "00 00 11 08 6b3343cf 00000001", true, &tp), HO_OK);
+    CHECK_EQ(decode_hex(ISCID "00 00 11 04 6b3343cf", true, &tp), HO_OK);
+    CHECK_EQ(tp.vi_count, 0);
+    /* Duplicate. */
+    CHECK_EQ(decode_hex(ISCID "11 08 00000001 00000001 11 08 00000001 00000001", false, &tp), TPE);
+    /* More than HO_QUIC_VI_MAX versions: all validated, the first kept. */
+    char big[512] = ISCID "11 4048 6b3343cf ";
+    for (int i = 0; i < 16; i++)
+        strcat(big, "1a2a3a4a ");
+    strcat(big, "6b3343cf");
+    CHECK_EQ(decode_hex(big, false, &tp), HO_OK);
+    CHECK_EQ(tp.vi_count, HO_QUIC_VI_MAX);
+
+    /* Round trip. */
+    ho_quic_tparams a, b2;
+    ho_quic_tparams_init(&a);
+    a.present = ho_quic_tp_bit(HO_QUIC_TP_INITIAL_SCID) | ho_quic_tp_bit(HO_QUIC_TP_VERSION_INFORMATION);
+    a.vi_chosen = HO_QUIC_VERSION_2;
+    a.vi_available[0] = HO_QUIC_VERSION_2;
+    a.vi_available[1] = HO_QUIC_VERSION_1;
+    a.vi_count = 2;
+    ho_buf b;
+    ho_buf_init(&b);
+    CHECK_EQ(ho_quic_tparams_encode(&b, &a, false), HO_OK);
+    CHECK_EQ(ho_quic_tparams_decode(b.data, b.len, false, &b2), HO_OK);
+    CHECK_EQ(b2.vi_chosen, HO_QUIC_VERSION_2);
+    CHECK(b2.vi_count == 2 && b2.vi_available[0] == HO_QUIC_VERSION_2 && b2.vi_available[1] == HO_QUIC_VERSION_1);
+    /* We never send a zero Chosen Version. */
+    a.vi_chosen = 0;
+    b.len = 0;
+    CHECK_EQ(ho_quic_tparams_encode(&b, &a, false), HO_ERR_INVALID_ARG);
+    ho_buf_free(&b);
+}
+
 int main(void)
 {
     RUN(test_roundtrip);
@@ -492,5 +546,6 @@ int main(void)
     RUN(test_duplicates);
     RUN(test_grease);
     RUN(test_hook);
+    RUN(test_version_information);
     return ho_test_summary("test_quic_tparams");
 }

@@ -143,6 +143,7 @@ typedef enum {
     HO_QUIC_KEY_UPDATE_ERROR = 0x0e,
     HO_QUIC_AEAD_LIMIT_REACHED = 0x0f,
     HO_QUIC_NO_VIABLE_PATH = 0x10,
+    HO_QUIC_VERSION_NEGOTIATION_ERROR = 0x11, /* RFC 9368 §10.2 */
     /* 0x100..0x1ff: TLS alert (code - 0x100), RFC 9001 §4.8 */
     HO_QUIC_CRYPTO_ERROR = 0x100,
 } ho_quic_transport_error;

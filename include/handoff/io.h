@@ -390,6 +390,9 @@ typedef struct ho_quic_listen_spec {
     size_t retry_handshakes, refuse_handshakes;
     size_t retry_pool_depth, refuse_pool_depth;
     uint64_t key_update_packets; /* 0: the QUIC default */
+    /* QUIC versions accepted, in order of preference (ho_quic_config.versions:
+     * HO_QUIC_V1, HO_QUIC_V2); all zero: both, staying in the client's. */
+    uint32_t quic_versions[HO_QUIC_CONFIG_VERSIONS];
     bool no_gso, no_gro, no_ecn;
     size_t max_udp_payload;      /* 0: the QUIC default (1452) */
     /* QUIC-LB plaintext CID fields (ho_quic_cid_layout): server id 1..15

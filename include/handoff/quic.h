@@ -33,8 +33,11 @@
  * reports the size in use.
  *
  * Client: follows one Retry (RFC 9000 §17.2.5) and one Version Negotiation
- * (§6.2, restarting with version 1), resumes a TLS session (no 0-RTT);
- * src/quic/client.c.
+ * (§6.2, restarting with a version the server lists), resumes a TLS session
+ * (no 0-RTT); src/quic/client.c.
+ *
+ * Versions 1 and 2 (RFC 9369) with compatible version negotiation (RFC
+ * 9368): ho_quic_config.versions; src/quic/version.c, docs/QUIC.md.
  *
  * Connection IDs and paths: after the handshake each side issues
  * NEW_CONNECTION_ID up to the peer's active_connection_id_limit (at most 4)
@@ -160,6 +163,10 @@ typedef struct ho_quic_handshake_callbacks {
     int (*on_exporter_secret)(void *ctx, uint64_t conn_id, ho_tls *tls);
 } ho_quic_handshake_callbacks;
 
+#define HO_QUIC_V1 0x00000001u
+#define HO_QUIC_V2 0x6b3343cfu
+#define HO_QUIC_CONFIG_VERSIONS 4
+
 typedef struct ho_quic_config {
     bool is_server;
     /* TLS configuration of the matching role, prepared once with
@@ -208,6 +215,17 @@ typedef struct ho_quic_config {
      * and server (docs/QUIC.md "Connection IDs and threads"). */
     void (*cid_generate)(void *ctx, uint8_t *cid, size_t len);
     void *cid_generate_ctx;
+    /* QUIC versions (HO_QUIC_V1 0x00000001, HO_QUIC_V2 0x6b3343cf, RFC 9369)
+     * in order of preference, ended by 0 or the array's end; versions we do
+     * not support are skipped. Client: the first is the version of its
+     * first Initial (unless `version` below says otherwise) and the list is
+     * sent as Available Versions (RFC 9368 §3), so a server may switch the
+     * connection to another of them (compatible negotiation); all zero:
+     * start in version 1 (or `version`) and offer the other one too. Server (and endpoint): the versions accepted (others
+     * draw a Version Negotiation) and, when set, the preference that picks
+     * the negotiated version among those the client lists; all zero: both
+     * versions, staying in the client's. */
+    uint32_t versions[HO_QUIC_CONFIG_VERSIONS];
     ho_quic_callbacks callbacks;
     ho_quic_handshake_callbacks hs_callbacks; /* on_exporter_secret also for clients */
     /* Client only. */
@@ -282,6 +300,10 @@ HO_API uint64_t ho_quic_conn_key_updates(const ho_quic_conn *c);
 HO_API bool ho_quic_conn_retried(const ho_quic_conn *c);
 HO_API bool ho_quic_conn_version_negotiated(const ho_quic_conn *c);
 HO_API uint32_t ho_quic_conn_version(const ho_quic_conn *c);
+/* The version of the client's first Initial, and whether compatible
+ * version negotiation (RFC 9368 §2.3) moved the connection to another. */
+HO_API uint32_t ho_quic_conn_original_version(const ho_quic_conn *c);
+HO_API bool ho_quic_conn_version_switched(const ho_quic_conn *c);
 
 HO_API bool ho_quic_conn_handshake_done(const ho_quic_conn *c);      /* TLS complete */
 HO_API bool ho_quic_conn_handshake_confirmed(const ho_quic_conn *c); /* RFC 9001 §4.1.2 */

@@ -46,6 +46,7 @@ const char *ho_quic_error_name(uint64_t code)
         "STREAM_STATE_ERROR", "FINAL_SIZE_ERROR", "FRAME_ENCODING_ERROR", "TRANSPORT_PARAMETER_ERROR",
         "CONNECTION_ID_LIMIT_ERROR", "PROTOCOL_VIOLATION", "INVALID_TOKEN", "APPLICATION_ERROR",
         "CRYPTO_BUFFER_EXCEEDED", "KEY_UPDATE_ERROR", "AEAD_LIMIT_REACHED", "NO_VIABLE_PATH",
+        "VERSION_NEGOTIATION_ERROR",
     };
     if (code < sizeof(names) / sizeof(names[0]))
         return names[code];
@@ -91,7 +92,7 @@ const char *ho_err_str(int err)
         int code = err - HO_ERR_QUIC_BASE;
         if (code >= HO_QUIC_CRYPTO_ERROR)
             snprintf(buf, sizeof(buf), "CRYPTO_ERROR (%s)", ho_tls_alert_name((uint8_t)(code - HO_QUIC_CRYPTO_ERROR)));
-        else if (code <= HO_QUIC_NO_VIABLE_PATH)
+        else if (code <= HO_QUIC_VERSION_NEGOTIATION_ERROR)
             return ho_quic_error_name((uint64_t)code);
         else
             snprintf(buf, sizeof(buf), "QUIC transport error 0x%x", (unsigned)code);

@@ -24,7 +24,9 @@ static int restart_initial(ho_quic_conn *c, ho_quic_time now)
     ho_quic_keys_free(&s->tx);
     ho_quic_keys_free(&s->rx);
     s->has_tx = s->has_rx = false;
-    int rc = ho_quic_initial_keys(HO_QUIC_VERSION_1, c->dcid.data, c->dcid.len, false, &s->tx, &s->rx);
+    c->initial_cid = c->dcid;
+    uint32_t v = ho_quic_version_supported(c->version) ? c->version : HO_QUIC_VERSION_1;
+    int rc = ho_quic_initial_keys(v, c->dcid.data, c->dcid.len, false, &s->tx, &s->rx);
     if (rc != HO_OK)
         return rc;
     s->has_tx = s->has_rx = true;
@@ -57,7 +59,10 @@ static void on_retry(ho_quic_conn *c, const uint8_t *pkt, const ho_quic_header *
     /* RFC 9001 §5.8 / RFC 9000 §17.2.5.2: MUST discard a Retry whose
      * integrity tag does not verify against our original DCID. (An empty
      * token was refused by the header parser.) */
-    if (ho_quic_retry_verify(NULL, HO_QUIC_VERSION_1, c->odcid.data, c->odcid.len, pkt, hdr->packet_len) != HO_OK)
+    /* RFC 9369 §4.1: a Retry comes in the original version (ours); the
+     * header parser only returned it for a version we know. */
+    if (hdr->version != c->version ||
+        ho_quic_retry_verify(NULL, hdr->version, c->odcid.data, c->odcid.len, pkt, hdr->packet_len) != HO_OK)
         goto drop;
     uint8_t *tok = ho_mem_alloc(hdr->token_len);
     if (tok == NULL)
@@ -88,25 +93,26 @@ static void on_version_negotiation(ho_quic_conn *c, const ho_quic_header *hdr, h
     /* §17.2.1: the CIDs echo ours, swapped. */
     if (!ho_quic_cid_eq(&hdr->dcid, &c->scid) || !ho_quic_cid_eq(&hdr->scid, &c->dcid))
         goto drop;
-    bool has_v1 = false;
     for (size_t i = 0; i < hdr->version_count; i++) {
         uint32_t v = ho_quic_vn_version(hdr, i);
-        /* §6.2: MUST ignore a Version Negotiation that lists the version we chose. */
+        /* §6.2: MUST ignore a Version Negotiation that lists the version we
+         * chose (RFC 9368 §4: the Original Version). */
         if (v == c->version)
             goto drop;
-        has_v1 |= v == HO_QUIC_VERSION_1;
     }
-    if (!has_v1) {
+    uint32_t next = ho_quic_version_after_vn(c, hdr);
+    if (next == 0) {
         /* §6.2: no version in common: abandon the connection attempt. The
          * server cannot read a CONNECTION_CLOSE of ours: close silently. */
         c->error = HO_ERR_QUIC_VERSION;
         ho_quic_conn_set_closed(c);
         return;
     }
-    /* Restart the attempt with version 1: a new random DCID (§7.2), which
-     * the server will echo as original_destination_connection_id. */
+    /* Restart the attempt with the version we prefer among the server's: a
+     * new random DCID (§7.2), which the server will echo as
+     * original_destination_connection_id. */
     c->vn_received = true;
-    c->version = HO_QUIC_VERSION_1;
+    c->version = c->original_version = next;
     ho_random(c->dcid.data, c->dcid.len);
     c->odcid = c->dcid;
     if (restart_initial(c, now) != HO_OK)
@@ -152,7 +158,13 @@ static void on_session(void *ctx, ho_tls *tls, const uint8_t *blob, size_t len)
 
 int ho_quic_client_setup_tls(ho_quic_conn *c)
 {
-    c->version = c->cfg.version != 0 ? c->cfg.version : HO_QUIC_VERSION_1;
+    c->version = c->cfg.version != 0       ? c->cfg.version
+                 : c->cfg.versions[0] != 0 ? c->cfg.versions[0]
+                                           : HO_QUIC_VERSION_1;
+    if (c->cfg.version == 0 && !ho_quic_version_supported(c->version))
+        c->version = HO_QUIC_VERSION_1;
+    c->original_version = c->version;
+    ho_quic_version_set_local(c); /* encoded into the ClientHello by ho_tls_start */
     if (c->cfg.callbacks.session_ticket != NULL)
         ho_tls_set_session_cb(c->tls, on_session, c);
     if (c->cfg.session != NULL && c->cfg.session_len > 0) {

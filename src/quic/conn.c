@@ -144,6 +144,11 @@ static int on_peer_tparams(void *ctx, ho_quic_tp_exchange *x)
      * DCID; retry_source_connection_id as client.c checks. */
     if (!ho_quic_tparams_has(p, HO_QUIC_TP_INITIAL_SCID) || !ho_quic_cid_eq(&p->initial_scid, &c->peer_first_scid))
         return HO_ERR_QUIC(HO_QUIC_TRANSPORT_PARAMETER_ERROR);
+    /* RFC 9368 §4, RFC 9369 §4 (version.c); the server may pick another
+     * version here, before its own parameters are encoded. */
+    int vrc = ho_quic_version_on_peer_tparams(c, p);
+    if (vrc != HO_OK)
+        return vrc;
     if (!c->is_server) {
         if (!ho_quic_tparams_has(p, HO_QUIC_TP_ORIGINAL_DCID) || !ho_quic_cid_eq(&p->original_dcid, &c->odcid))
             return HO_ERR_QUIC(HO_QUIC_TRANSPORT_PARAMETER_ERROR);
@@ -157,6 +162,8 @@ static int on_peer_tparams(void *ctx, ho_quic_tp_exchange *x)
         c->step.peer_tp = true; /* applied by ho_quic_step_finish */
         return HO_OK;
     }
+    if ((rc = ho_quic_version_apply(c)) != HO_OK)
+        return rc;
     apply_local_tp(c);
     apply_peer_tparams(c);
     return HO_OK;
@@ -219,8 +226,13 @@ static int apply_secret(ho_quic_conn *c, bool is_write, ho_epoch epoch, const ho
     ho_quic_space *s = &c->spaces[space];
     if ((is_write ? s->has_tx : s->has_rx) || s->discarded)
         return HO_OK; /* RFC 9001 §6: QUIC updates keys itself (key_update.c), not by TLS KeyUpdate */
+    if (c->is_server && space == HO_QUIC_PN_SPACE_HANDSHAKE && !c->tpx.peer_received) {
+        /* The version may still change (version.c): keep the secret. */
+        memcpy(c->hs_secret[is_write], secret, crypto_hash_len(suite->hash));
+        c->hs_suite[is_write] = suite;
+    }
     ho_quic_key_material m;
-    int rc = ho_quic_key_material_derive(suite->hash, suite->aead, secret, &m);
+    int rc = ho_quic_key_material_derive(c->version, suite->hash, suite->aead, secret, &m);
     if (rc == HO_OK)
         rc = ho_quic_keys_new(is_write ? &s->tx : &s->rx, &m, is_write);
     ho_wipe(&m, sizeof(m));
@@ -397,6 +409,8 @@ void ho_quic_step_finish(ho_quic_conn *c, ho_quic_time now)
     st->input.len = 0;
     c->now = now;
     int rc = st->rc;
+    if (rc == HO_OK && st->peer_tp)
+        rc = ho_quic_version_apply(c);
     if (rc == HO_OK && st->peer_tp) {
         apply_local_tp(c);
         apply_peer_tparams(c);
@@ -509,7 +523,7 @@ static ho_quic_conn *conn_new(const ho_quic_config *cfg, bool is_server, const h
         k->max_datagram_frame_size = 65535; /* no frame is larger than a UDP payload */
     c->is_server = is_server;
     c->state = HO_QUIC_STATE_HANDSHAKE;
-    c->version = HO_QUIC_VERSION_1;
+    c->version = c->original_version = HO_QUIC_VERSION_1;
     if (path != NULL)
         c->path = *path;
     for (int s = 0; s < HO_QUIC_PN_SPACE_COUNT; s++) {
@@ -552,7 +566,11 @@ static ho_quic_conn *conn_new(const ho_quic_config *cfg, bool is_server, const h
 static int install_initial_keys(ho_quic_conn *c)
 {
     ho_quic_space *s = &c->spaces[HO_QUIC_PN_SPACE_INITIAL];
-    int rc = ho_quic_initial_keys(HO_QUIC_VERSION_1, c->odcid.data, c->odcid.len, c->is_server, &s->tx, &s->rx);
+    c->initial_cid = c->odcid;
+    /* A client drawing VN with a version we do not speak (tests) protects
+     * its Initial as version 1 (conn_send.c patches the number). */
+    uint32_t v = ho_quic_version_supported(c->version) ? c->version : HO_QUIC_VERSION_1;
+    int rc = ho_quic_initial_keys(v, c->odcid.data, c->odcid.len, c->is_server, &s->tx, &s->rx);
     if (rc == HO_OK) {
         s->has_tx = s->has_rx = true;
         quic_ev_key(c, HO_EV_KEY_INITIAL, HO_EV_KEY_TLS, true);
@@ -601,6 +619,7 @@ ho_quic_conn *ho_quic_conn_new_server(const ho_quic_config *cfg, const uint8_t *
     ho_event_threshold(); /* reads HANDOFF_LOG once */
     quic_ev_state(c, HO_EV_QSTATE_STARTED);
     set_local_tparams(c);
+    ho_quic_version_set_local(c);
     if (install_initial_keys(c) != HO_OK) {
         ho_quic_conn_free(c);
         return NULL;
@@ -619,6 +638,7 @@ void ho_quic_conn_free(ho_quic_conn *c)
     /* The last event: a subscriber frees what it hangs on the connection. */
     if (c->ev_slot != NULL || QUIC_EV(HO_EV_QUIC_STATE))
         quic_ev_state_emit(c, HO_EV_QSTATE_FREED);
+    ho_quic_version_free(c);
     for (int s = 0; s < HO_QUIC_PN_SPACE_COUNT; s++) {
         ho_quic_space *sp = &c->spaces[s];
         ho_quic_keys_free(&sp->tx);

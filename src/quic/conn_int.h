@@ -391,7 +391,20 @@ struct ho_quic_conn {
     ho_quic_pmtud pmtud;
 
     /* ---- client: Retry, Version Negotiation, resumption (client.c) ---- */
-    uint32_t version;             /* in our long headers: cfg.version, 1 after VN */
+    uint32_t version;             /* in our long headers: cfg.version, 1 after VN; the
+                                   * negotiated one after a switch (version.c) */
+    uint32_t original_version;    /* of the client's first Initial (RFC 9368 §2) */
+    bool version_switched;        /* compatible negotiation changed it (version.c) */
+    bool version_switch_pending;  /* server: version_next chosen, keys to install */
+    uint32_t version_next;        /* server: the negotiated version, until applied */
+    ho_quic_cid initial_cid;      /* the DCID the Initial keys come from (RFC 9001 §5.2) */
+    ho_quic_keys initial_rx_orig; /* server: original version's Initial read keys */
+    ho_quic_keys switch_tx, switch_rx; /* client: the new version's, until one opens */
+    /* Server: the Handshake secrets (the TLS engine installs them before it
+     * asks for our transport parameters, i.e. before the version is
+     * chosen), kept to derive the keys again if it changes; wiped then. */
+    uint8_t hs_secret[2][CRYPTO_HASH_MAX]; /* [is_write] */
+    const ho_tls_suite *hs_suite[2];
     bool retry_received;          /* a Retry was followed (at most one, §17.2.5.2) */
     bool vn_received;             /* a Version Negotiation was followed (at most one, §6.2) */
     ho_quic_cid retry_scid;       /* the Retry's SCID: retry_source_connection_id (§7.3) */
@@ -625,5 +638,33 @@ static inline void quic_conn_wake(struct ho_quic_conn *c)
     if (c->cid_hooks.wake != NULL)
         c->cid_hooks.wake(c->cid_hooks.ctx, c);
 }
+
+/* ---- versions 1 and 2 (version.c) ---- */
+
+/* Our versions in preference order (cfg.versions or the default). */
+size_t ho_quic_version_list(const ho_quic_conn *c, uint32_t out[HO_QUIC_CONFIG_VERSIONS]);
+bool ho_quic_version_accepts(const ho_quic_conn *c, uint32_t v);
+/* Fills version_information in c->tpx.local from c->version. */
+void ho_quic_version_set_local(ho_quic_conn *c);
+/* Client: the version to restart with after a Version Negotiation; 0 if none. */
+uint32_t ho_quic_version_after_vn(const ho_quic_conn *c, const ho_quic_header *vn);
+/* RFC 9368 §4 checks of the peer's version_information; on a server also
+ * the choice of the negotiated version. HO_OK or VERSION_NEGOTIATION_ERROR. */
+int ho_quic_version_on_peer_tparams(ho_quic_conn *c, const ho_quic_tparams *p);
+/* Server, on the connection's thread: installs the negotiated version's
+ * Initial keys after ho_quic_version_on_peer_tparams chose a new one. */
+int ho_quic_version_apply(ho_quic_conn *c);
+/* A long header of version hdr->version arrived: whether to process it,
+ * and with which Initial read keys (*keys NULL: the space's own). The
+ * client switches versions here (compatible negotiation). */
+bool ho_quic_version_rx(ho_quic_conn *c, const ho_quic_header *hdr, const ho_quic_keys **keys);
+/* After unprotecting with keys from ho_quic_version_rx: a client's switch
+ * takes effect if the packet opened, else its keys are dropped. */
+void ho_quic_version_commit(ho_quic_conn *c, const ho_quic_header *hdr, bool opened);
+void ho_quic_version_on_handshake_rx(ho_quic_conn *c);
+void ho_quic_version_free(ho_quic_conn *c);
+/* Server: the client's first Initial is of `version` (the endpoint's
+ * call, right after ho_quic_conn_new_server, which assumes version 1). */
+int ho_quic_version_server_start(ho_quic_conn *c, uint32_t version);
 
 #endif

@@ -255,6 +255,13 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
     reason = HO_EV_DROP_KEY_UNAVAILABLE;
     if (!s->has_rx || s->discarded)
         goto drop; /* RFC 9001 §4.9, §5.7: no keys (yet, or any more) */
+    /* RFC 9369 §4.1: packets of another version than the connection's are
+     * dropped, but for the compatible switch (version.c). */
+    const ho_quic_keys *vkeys;
+    reason = HO_EV_DROP_UNEXPECTED;
+    if (!ho_quic_version_rx(c, hdr, &vkeys))
+        goto drop;
+    reason = HO_EV_DROP_KEY_UNAVAILABLE;
     /* RFC 9001 §5.7: a server MUST NOT process 1-RTT packets before the
      * handshake is complete (the client's Finished verified). */
     if (c->is_server && space == HO_QUIC_PN_SPACE_APPLICATION && !c->hs_done)
@@ -271,7 +278,10 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
             goto drop;
     }
     int rc = space == HO_QUIC_PN_SPACE_APPLICATION ? ho_quic_key_phase_unprotect(c, pkt, hdr)
-                                                   : ho_quic_packet_unprotect(&s->rx, pkt, hdr, s->largest_rx);
+                                                   : ho_quic_packet_unprotect(vkeys != NULL ? vkeys : &s->rx, pkt,
+                                                                              hdr, s->largest_rx);
+    if (!c->is_server && vkeys != NULL)
+        ho_quic_version_commit(c, hdr, rc == HO_OK);
     if (rc != HO_OK) {
         if (ho_quic_err_is_transport(rc))
             ho_quic_conn_fail(c, rc, 0, now); /* reserved bits (§17.2) */
@@ -300,6 +310,8 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
         c->dcid_from_server = true;
     }
     c->stats.packets_received++;
+    if (c->is_server && space == HO_QUIC_PN_SPACE_HANDSHAKE)
+        ho_quic_version_on_handshake_rx(c);
     quic_ev_packet_received(c, hdr, pkt + hdr->payload_offset, hdr->payload_len);
     c->rx_dcid = hdr->dcid;
     bool largest = s->largest_rx == HO_QUIC_PN_NONE || pn > s->largest_rx;

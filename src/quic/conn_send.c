@@ -546,7 +546,10 @@ static bool packet_begin(packet_builder *pb, ho_quic_conn *c, ho_quic_pn_space s
     pb->space = space;
     const ho_quic_recovery_space *rs = &c->rec.spaces[space];
     pb->hdr.type = ho_quic_space_pkt(space);
-    pb->hdr.version = HO_QUIC_VERSION_1;
+    /* RFC 9369: our long headers use the connection's version; one we do
+     * not speak (a client drawing VN, tests) goes out as version 1 with
+     * that version number patched in below. */
+    pb->hdr.version = ho_quic_version_supported(c->version) ? c->version : HO_QUIC_VERSION_1;
     pb->hdr.dcid = c->dcid;
     pb->hdr.scid = c->scid;
     pb->hdr.pn = s->next_pn;
@@ -570,7 +573,7 @@ static bool packet_begin(packet_builder *pb, ho_quic_conn *c, ho_quic_pn_space s
         c->pkt.failed = false;
         return false;
     }
-    if (space != HO_QUIC_PN_SPACE_APPLICATION && c->version != HO_QUIC_VERSION_1) {
+    if (space != HO_QUIC_PN_SPACE_APPLICATION && c->version != pb->hdr.version) {
         /* Client before Version Negotiation (client.c): the version field
          * (not header-protected, authenticated as AAD by the seal) says
          * what the configuration chose; the packet is v1 otherwise. */

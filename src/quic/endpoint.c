@@ -649,6 +649,31 @@ static void send_stateless_reset(ho_quic_endpoint *ep, const uint8_t *dcid, size
     quic_ev_endpoint(HO_EV_QUIC_RESET_SENT, dcid, ep->cid_len, out, 0, now);
 }
 
+/* The versions the endpoint accepts (ho_quic_config.versions; none set:
+ * 1 and 2), into out; their count. */
+static size_t ep_versions(const ho_quic_endpoint *ep, uint32_t out[HO_QUIC_CONFIG_VERSIONS])
+{
+    size_t n = 0;
+    for (size_t i = 0; i < HO_QUIC_CONFIG_VERSIONS && ep->cfg.conn.versions[i] != 0; i++)
+        if (ho_quic_version_supported(ep->cfg.conn.versions[i]))
+            out[n++] = ep->cfg.conn.versions[i];
+    if (n == 0) {
+        out[n++] = HO_QUIC_VERSION_1;
+        out[n++] = HO_QUIC_VERSION_2;
+    }
+    return n;
+}
+
+static bool ep_accepts(const ho_quic_endpoint *ep, uint32_t v)
+{
+    uint32_t list[HO_QUIC_CONFIG_VERSIONS];
+    size_t n = ep_versions(ep, list);
+    for (size_t i = 0; i < n; i++)
+        if (list[i] == v)
+            return true;
+    return false;
+}
+
 /* RFC 9000 §6.1: Version Negotiation for a long header of a version we do
  * not support. */
 static void send_vn(ho_quic_endpoint *ep, const ho_quic_invariant *inv, const ho_quic_path *path, ho_quic_time now)
@@ -656,14 +681,16 @@ static void send_vn(ho_quic_endpoint *ep, const ho_quic_invariant *inv, const ho
     ep_pkt *p = queue_slot(ep, path);
     if (p == NULL)
         return;
-    /* We offer version 1 and a reserved version (§6.3: greasing, so
+    /* We offer our versions and a reserved one (§6.3: greasing, so
      * clients never depend on the list being exact). */
-    const uint32_t versions[] = {HO_QUIC_VERSION_1, GREASE_VERSION};
+    uint32_t versions[HO_QUIC_CONFIG_VERSIONS + 1];
+    size_t nv = ep_versions(ep, versions);
+    versions[nv++] = GREASE_VERSION;
     uint8_t unused;
     ho_random(&unused, 1);
     ho_buf b;
     ho_buf_init(&b);
-    if (ho_quic_vn_write(&b, inv->dcid, inv->dcid_len, inv->scid, inv->scid_len, versions, 2, unused) == HO_OK) {
+    if (ho_quic_vn_write(&b, inv->dcid, inv->dcid_len, inv->scid, inv->scid_len, versions, nv, unused) == HO_OK) {
         queue_commit(ep, p, &b);
         ep->st.vn_sent++;
         quic_ev_endpoint(HO_EV_QUIC_VN_SENT, inv->dcid, inv->dcid_len, b.len, 0, now);
@@ -678,14 +705,14 @@ static void send_initial_close(ho_quic_endpoint *ep, const ho_quic_header *hdr, 
                                const ho_quic_path *path)
 {
     ho_quic_keys tx = {0}, rx = {0};
-    if (ho_quic_initial_keys(HO_QUIC_VERSION_1, hdr->dcid.data, hdr->dcid.len, true, &tx, &rx) != HO_OK)
+    if (ho_quic_initial_keys(hdr->version, hdr->dcid.data, hdr->dcid.len, true, &tx, &rx) != HO_OK)
         goto out;
     ep_pkt *p = queue_slot(ep, path);
     if (p == NULL)
         goto out;
     ho_quic_header h = {0};
     h.type = HO_QUIC_PKT_INITIAL;
-    h.version = HO_QUIC_VERSION_1;
+    h.version = hdr->version;
     h.dcid = hdr->scid;
     h.scid.len = (uint8_t)ep->cid_len;
     ho_random(h.scid.data, h.scid.len);
@@ -831,7 +858,8 @@ static void send_retry(ho_quic_endpoint *ep, const ho_quic_header *hdr, const ho
     ho_random(&unused, 1);
     ho_buf b;
     ho_buf_init(&b);
-    if (ho_quic_retry_write(&b, ep->retry_aead, HO_QUIC_VERSION_1, &hdr->scid, &rscid, &hdr->dcid, token, tlen,
+    /* RFC 9369 §4.1: a Retry uses the original version (the client's). */
+    if (ho_quic_retry_write(&b, hdr->version == HO_QUIC_VERSION_1 ? ep->retry_aead : NULL, hdr->version, &hdr->scid, &rscid, &hdr->dcid, token, tlen,
                             unused) == HO_OK) {
         queue_commit(ep, p, &b);
         ep->st.retry_sent++;
@@ -1061,7 +1089,7 @@ static ep_conn *accept_conn(ho_quic_endpoint *ep, const ho_quic_header *hdr, con
                                               hdr->scid.len, path, now);
     if (c == NULL)
         return NULL;
-    ep_conn *ec = ho_mem_calloc(1, sizeof(*ec));
+    ep_conn *ec = ho_quic_version_server_start(c, hdr->version) == HO_OK ? ho_mem_calloc(1, sizeof(*ec)) : NULL;
     if (ec == NULL) {
         ho_quic_conn_free(c);
         return NULL;
@@ -1130,7 +1158,7 @@ static bool initial_authentic(ho_quic_endpoint *ep, const uint8_t *dgram, const 
     return false;
 }
 
-/* A long-header packet of version 1 whose DCID we do not know. */
+/* A long-header packet of a version we accept whose DCID we do not know. */
 static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len, const ho_quic_path *path,
                           ho_quic_time now)
 {
@@ -1276,7 +1304,7 @@ void ho_quic_endpoint_receive(ho_quic_endpoint *ep, const uint8_t *dgram, size_t
         quic_ev_endpoint(HO_EV_QUIC_DATAGRAM_DROPPED, inv.dcid, inv.dcid_len, len, HO_EV_DROP_UNEXPECTED, now);
         return;
     }
-    if (inv.version != HO_QUIC_VERSION_1) {
+    if (!ep_accepts(ep, inv.version)) {
         /* §5.2.2: a server MUST drop smaller packets that specify
          * unsupported versions; §6.1: answer the others with VN. */
         if (len < HO_QUIC_MIN_DATAGRAM) {

@@ -14,28 +14,23 @@
 int ho_quic_initial_authenticate(ho_quic_keys *k, const uint8_t *dgram, const ho_quic_header *hdr, uint8_t *scratch,
                                  size_t cap)
 {
-    /* RFC 9001 §5.2: version 1's salt; other versions never get here. */
-    static const uint8_t salt_v1[20] = {0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17,
-                                        0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a};
-    if (hdr->type != HO_QUIC_PKT_INITIAL || hdr->version != HO_QUIC_VERSION_1 || hdr->packet_len > cap)
+    if (hdr->type != HO_QUIC_PKT_INITIAL || !ho_quic_version_supported(hdr->version) || hdr->packet_len > cap)
         return HO_ERR_INVALID_ARG;
     /* RFC 9001 §5.2: initial_secret = HKDF-Extract(initial_salt, DCID of
-     * the client's first Initial); client_initial_secret =
-     * HKDF-Expand-Label(initial_secret, "client in", "", 32). Only the
-     * client-to-server direction is derived, into k's contexts (rekeyed,
-     * not allocated). */
-    uint8_t initial[32], client[32];
+     * the client's first Initial), with the salt of the packet's version
+     * (RFC 9369 §3.3.1); client_initial_secret = HKDF-Expand-Label(
+     * initial_secret, "client in", "", 32). Only the client-to-server keys
+     * are installed, into k's contexts (rekeyed, not allocated). */
+    uint8_t server[32], client[32];
     ho_quic_key_material m;
-    int rc = crypto_hkdf_extract(HO_HASH_SHA256, salt_v1, sizeof(salt_v1), hdr->dcid.data, hdr->dcid.len, initial);
+    int rc = ho_quic_initial_secrets(hdr->version, hdr->dcid.data, hdr->dcid.len, client, server);
     if (rc == HO_OK)
-        rc = crypto_hkdf_expand_label(HO_HASH_SHA256, initial, "client in", NULL, 0, client, sizeof(client));
-    if (rc == HO_OK)
-        rc = ho_quic_key_material_derive(HO_HASH_SHA256, HO_AEAD_AES_128_GCM, client, &m);
+        rc = ho_quic_key_material_derive(hdr->version, HO_HASH_SHA256, HO_AEAD_AES_128_GCM, client, &m);
     if (rc == HO_OK)
         rc = crypto_aead_rekey(k->aead, m.key, m.iv);
     if (rc == HO_OK)
         rc = crypto_hp_rekey(k->hp, m.hp);
-    ho_wipe(initial, sizeof(initial));
+    ho_wipe(server, sizeof(server));
     ho_wipe(client, sizeof(client));
     ho_wipe(&m, sizeof(m));
     if (rc != HO_OK)

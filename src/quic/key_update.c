@@ -1,6 +1,7 @@
 /* 1-RTT key update (RFC 9001 §6): the Key Phase bit selects the packet
  * protection key; the header protection key is never updated (§6). Each
  * generation's secret is HKDF-Expand-Label(secret, "quic ku", "", Hash.length)
+ * ("quicv2 ku" in version 2, RFC 9369 §3.3.2)
  * of the previous one (ho_quic_key_update_secret). The next read key is
  * derived ahead of time (§6.3: avoids a timing side channel), the previous
  * one kept for reordered packets. */
@@ -8,10 +9,10 @@
 
 #include "quic/conn_int.h"
 
-static crypto_aead *aead_from_secret(const ho_tls_suite *suite, const uint8_t *secret, bool encrypt)
+static crypto_aead *aead_from_secret(uint32_t version, const ho_tls_suite *suite, const uint8_t *secret, bool encrypt)
 {
     ho_quic_key_material m;
-    if (ho_quic_key_material_derive(suite->hash, suite->aead, secret, &m) != HO_OK)
+    if (ho_quic_key_material_derive(version, suite->hash, suite->aead, secret, &m) != HO_OK)
         return NULL;
     crypto_aead *a = crypto_aead_new(m.aead, encrypt, m.key, m.iv);
     ho_wipe(&m, sizeof(m));
@@ -24,9 +25,9 @@ static int prepare_rx_next(ho_quic_conn *c)
     ho_quic_key_phase *kp = &c->kp;
     crypto_aead_free(kp->rx_next);
     kp->rx_next = NULL;
-    if (ho_quic_key_update_secret(kp->suite->hash, kp->rx_secret, kp->rx_next_secret) != HO_OK)
+    if (ho_quic_key_update_secret(c->version, kp->suite->hash, kp->rx_secret, kp->rx_next_secret) != HO_OK)
         return HO_ERR_CRYPTO;
-    kp->rx_next = aead_from_secret(kp->suite, kp->rx_next_secret, false);
+    kp->rx_next = aead_from_secret(c->version, kp->suite, kp->rx_next_secret, false);
     return kp->rx_next != NULL ? HO_OK : HO_ERR_CRYPTO;
 }
 
@@ -56,9 +57,9 @@ static int update_tx(ho_quic_conn *c, unsigned trigger)
 {
     ho_quic_key_phase *kp = &c->kp;
     ho_quic_space *s = &c->spaces[HO_QUIC_PN_SPACE_APPLICATION];
-    if (ho_quic_key_update_secret(kp->suite->hash, kp->tx_secret, kp->tx_secret) != HO_OK)
+    if (ho_quic_key_update_secret(c->version, kp->suite->hash, kp->tx_secret, kp->tx_secret) != HO_OK)
         return HO_ERR_CRYPTO;
-    crypto_aead *a = aead_from_secret(kp->suite, kp->tx_secret, true);
+    crypto_aead *a = aead_from_secret(c->version, kp->suite, kp->tx_secret, true);
     if (a == NULL)
         return HO_ERR_CRYPTO;
     crypto_aead_free(s->tx.aead);

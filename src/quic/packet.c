@@ -20,8 +20,58 @@ static const uint8_t retry_nonce_v1[12] = {
     0x46, 0x15, 0x99, 0xd3, 0x5d, 0x63, 0x2b, 0xf2, 0x23, 0x98, 0x25, 0xbb,
 };
 
-/* Version-1 long packet type bits (RFC 9000 §17.2, Table 5). */
+/* RFC 9369 §3.3.1: initial_salt for version 2. */
+static const uint8_t initial_salt_v2[20] = {
+    0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93,
+    0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9,
+};
+
+/* RFC 9369 §3.3.3: the Retry integrity key and nonce for version 2. */
+static const uint8_t retry_key_v2[16] = {
+    0x8f, 0xb4, 0xb0, 0x1b, 0x56, 0xac, 0x48, 0xe2, 0x60, 0xfb, 0xcb, 0xce, 0xad, 0x7c, 0xcc, 0x92,
+};
+static const uint8_t retry_nonce_v2[12] = {
+    0xd8, 0x69, 0x69, 0xbc, 0x2d, 0x7c, 0x6d, 0x99, 0x90, 0xef, 0xb0, 0x4a,
+};
+
+/* Long packet type bits in the order Initial, 0-RTT, Handshake, Retry:
+ * version 1 (RFC 9000 §17.2, Table 5) and version 2 (RFC 9369 §3.2). */
+static const uint8_t long_type_v1[4] = {0, 1, 2, 3};
+static const uint8_t long_type_v2[4] = {1, 2, 3, 0};
+
+/* Index into long_type_*: the packet type of a long header. */
 enum { LONG_INITIAL = 0, LONG_0RTT = 1, LONG_HANDSHAKE = 2, LONG_RETRY = 3 };
+
+bool ho_quic_version_supported(uint32_t version)
+{
+    return version == HO_QUIC_VERSION_1 || version == HO_QUIC_VERSION_2;
+}
+
+const char *ho_quic_version_name(uint32_t version)
+{
+    return version == HO_QUIC_VERSION_1 ? "v1" : version == HO_QUIC_VERSION_2 ? "v2" : "unknown";
+}
+
+/* Wire type bits -> LONG_* for a supported version. */
+static unsigned long_type_from_wire(uint32_t version, uint8_t first)
+{
+    const uint8_t *t = version == HO_QUIC_VERSION_2 ? long_type_v2 : long_type_v1;
+    unsigned bits = (first >> 4) & 3;
+    for (unsigned i = 0; i < 4; i++)
+        if (t[i] == bits)
+            return i;
+    return LONG_HANDSHAKE; /* unreachable: each table is a permutation */
+}
+
+static uint8_t long_type_to_wire(uint32_t version, unsigned kind)
+{
+    return (version == HO_QUIC_VERSION_2 ? long_type_v2 : long_type_v1)[kind];
+}
+
+/* The HKDF labels of RFC 9001 §5.1, §5.4, §6.1 for a version (RFC 9369
+ * §3.3.2: "quicv2 key", "quicv2 iv", "quicv2 hp", "quicv2 ku"). */
+static const char *const labels_v1[4] = {"quic key", "quic iv", "quic hp", "quic ku"};
+static const char *const labels_v2[4] = {"quicv2 key", "quicv2 iv", "quicv2 hp", "quicv2 ku"};
 
 #define FIRST_LONG 0x80
 #define FIRST_FIXED 0x40
@@ -135,7 +185,7 @@ int ho_quic_header_parse(const uint8_t *pkt, size_t len, size_t short_dcid_len, 
     if (hdr->version == 0) {
         /* RFC 9000 §17.2.1: no fixed bit, no packet number; the rest of the
          * datagram is a list of 32-bit versions. Longer CIDs than 20 cannot
-         * be ours (we only speak version 1), so the packet is not for us. */
+         * be ours (versions 1 and 2 cap them at 20), so it is not for us. */
         if (!get_cid(&c, &hdr->dcid) || !get_cid(&c, &hdr->scid))
             return HO_ERR_QUIC_DISCARD;
         if (c.len == 0 || c.len % 4 != 0)
@@ -146,7 +196,7 @@ int ho_quic_header_parse(const uint8_t *pkt, size_t len, size_t short_dcid_len, 
         hdr->packet_len = len;
         return HO_OK;
     }
-    if (hdr->version != HO_QUIC_VERSION_1)
+    if (!ho_quic_version_supported(hdr->version))
         return HO_ERR_QUIC_VERSION;
     /* RFC 9000 §17.2: fixed bit 0 MUST be discarded. */
     if (!(first & FIRST_FIXED))
@@ -154,7 +204,7 @@ int ho_quic_header_parse(const uint8_t *pkt, size_t len, size_t short_dcid_len, 
     if (!get_cid(&c, &hdr->dcid) || !get_cid(&c, &hdr->scid))
         return HO_ERR_QUIC_DISCARD;
 
-    switch ((first >> 4) & 3) {
+    switch (long_type_from_wire(hdr->version, first)) {
     case LONG_RETRY:
         /* RFC 9000 §17.2.5: Retry Token (..) then a 128-bit tag; §17.2.5.2:
          * a client MUST discard a Retry with a zero-length token. */
@@ -252,11 +302,11 @@ int ho_quic_header_write(ho_buf *b, ho_quic_header *hdr, size_t *start)
     case HO_QUIC_PKT_INITIAL:
     case HO_QUIC_PKT_0RTT:
     case HO_QUIC_PKT_HANDSHAKE: {
-        if (hdr->version != HO_QUIC_VERSION_1 || hdr->scid.len > HO_QUIC_MAX_CID_LEN)
+        if (!ho_quic_version_supported(hdr->version) || hdr->scid.len > HO_QUIC_MAX_CID_LEN)
             return HO_ERR_INVALID_ARG;
-        uint8_t t = hdr->type == HO_QUIC_PKT_INITIAL ? LONG_INITIAL
-                    : hdr->type == HO_QUIC_PKT_0RTT  ? LONG_0RTT
-                                                     : LONG_HANDSHAKE;
+        uint8_t t = long_type_to_wire(hdr->version, hdr->type == HO_QUIC_PKT_INITIAL ? LONG_INITIAL
+                                                    : hdr->type == HO_QUIC_PKT_0RTT  ? LONG_0RTT
+                                                                                     : LONG_HANDSHAKE);
         /* Reserved bits 0 (RFC 9000 §17.2: MUST be set to 0 before protection). */
         first = (uint8_t)(FIRST_LONG | FIRST_FIXED | t << 4 | (hdr->pn_len - 1));
         ho_put_u8(b, first);
@@ -323,18 +373,18 @@ uint64_t ho_quic_pn_decode(uint64_t truncated, uint8_t pn_len, uint64_t largest_
 
 /* ---- keys ------------------------------------------------------------- */
 
-int ho_quic_key_material_derive(ho_hash_alg hash, ho_aead_alg aead, const uint8_t *secret,
+int ho_quic_key_material_derive(uint32_t version, ho_hash_alg hash, ho_aead_alg aead, const uint8_t *secret,
                                 ho_quic_key_material *out)
 {
     size_t keylen = crypto_aead_key_len(aead);
     size_t hashlen = crypto_hash_len(hash);
-    if (keylen == 0 || hashlen == 0)
+    if (keylen == 0 || hashlen == 0 || !ho_quic_version_supported(version))
         return HO_ERR_INVALID_ARG;
     memset(out, 0, sizeof(*out));
     out->aead = aead;
     /* RFC 9001 §5.1: the hp key has the AEAD key's length (§5.4.3: AES-128
      * / AES-256 keys; §5.4.4: ChaCha20's 32 bytes). */
-    static const char *const labels[3] = {"quic key", "quic iv", "quic hp"};
+    const char *const *labels = version == HO_QUIC_VERSION_2 ? labels_v2 : labels_v1;
     uint8_t *const outs[3] = {out->key, out->iv, out->hp};
     const size_t lens[3] = {keylen, HO_AEAD_IV_LEN, keylen};
     int rc = crypto_hkdf_expand_labels(hash, secret, 3, labels, outs, lens);
@@ -365,11 +415,13 @@ void ho_quic_keys_free(ho_quic_keys *k)
 int ho_quic_initial_secrets(uint32_t version, const uint8_t *dcid, size_t dcid_len, uint8_t client[32],
                             uint8_t server[32])
 {
-    if (version != HO_QUIC_VERSION_1)
+    if (!ho_quic_version_supported(version))
         return HO_ERR_INVALID_ARG;
-    /* RFC 9001 §5.2: initial_secret = HKDF-Extract(initial_salt, cid). */
+    /* RFC 9001 §5.2: initial_secret = HKDF-Extract(initial_salt, cid);
+     * RFC 9369 §3.3.1: version 2 has its own salt. */
+    const uint8_t *salt = version == HO_QUIC_VERSION_2 ? initial_salt_v2 : initial_salt_v1;
     uint8_t initial[32];
-    int rc = crypto_hkdf_extract(HO_HASH_SHA256, initial_salt_v1, sizeof(initial_salt_v1), dcid, dcid_len, initial);
+    int rc = crypto_hkdf_extract(HO_HASH_SHA256, salt, 20, dcid, dcid_len, initial);
     if (rc == HO_OK)
         rc = crypto_hkdf_expand_label(HO_HASH_SHA256, initial, "client in", NULL, 0, client, 32);
     if (rc == HO_OK)
@@ -388,7 +440,7 @@ int ho_quic_initial_keys(uint32_t version, const uint8_t *dcid, size_t dcid_len,
     /* RFC 9001 §5.2: Initial packets use AEAD_AES_128_GCM with SHA-256. */
     int rc = ho_quic_initial_secrets(version, dcid, dcid_len, secret[0], secret[1]);
     for (int i = 0; i < 2 && rc == HO_OK; i++)
-        rc = ho_quic_key_material_derive(HO_HASH_SHA256, HO_AEAD_AES_128_GCM, secret[i], &m[i]);
+        rc = ho_quic_key_material_derive(version, HO_HASH_SHA256, HO_AEAD_AES_128_GCM, secret[i], &m[i]);
     if (rc == HO_OK)
         rc = ho_quic_keys_new(tx, &m[is_server ? 1 : 0], true);
     if (rc == HO_OK && (rc = ho_quic_keys_new(rx, &m[is_server ? 0 : 1], false)) != HO_OK)
@@ -398,14 +450,16 @@ int ho_quic_initial_keys(uint32_t version, const uint8_t *dcid, size_t dcid_len,
     return rc;
 }
 
-int ho_quic_key_update_secret(ho_hash_alg hash, const uint8_t *secret, uint8_t *next)
+int ho_quic_key_update_secret(uint32_t version, ho_hash_alg hash, const uint8_t *secret, uint8_t *next)
 {
     /* RFC 9001 §6.1: secret_<n+1> = HKDF-Expand-Label(secret_<n>, "quic ku",
-     * "", Hash.length). crypto_hkdf_expand_label allows out to alias secret. */
+     * "", Hash.length) ("quicv2 ku" in version 2, RFC 9369 §3.3.2).
+     * crypto_hkdf_expand_label allows out to alias secret. */
     size_t n = crypto_hash_len(hash);
-    if (n == 0)
+    if (n == 0 || !ho_quic_version_supported(version))
         return HO_ERR_INVALID_ARG;
-    return crypto_hkdf_expand_label(hash, secret, "quic ku", NULL, 0, next, n);
+    const char *label = (version == HO_QUIC_VERSION_2 ? labels_v2 : labels_v1)[3];
+    return crypto_hkdf_expand_label(hash, secret, label, NULL, 0, next, n);
 }
 
 /* ---- protection ------------------------------------------------------- */
@@ -544,6 +598,8 @@ int ho_quic_packet_seal(ho_buf *b, size_t start, const ho_quic_header *hdr, cons
 
 crypto_aead *ho_quic_retry_aead_new(uint32_t version)
 {
+    if (version == HO_QUIC_VERSION_2)
+        return crypto_aead_new(HO_AEAD_AES_128_GCM, true, retry_key_v2, retry_nonce_v2);
     if (version != HO_QUIC_VERSION_1)
         return NULL;
     return crypto_aead_new(HO_AEAD_AES_128_GCM, true, retry_key_v1, retry_nonce_v1);
@@ -556,7 +612,7 @@ int ho_quic_retry_tag(crypto_aead *aead, uint32_t version, const uint8_t *odcid,
      * Retry Pseudo-Packet {ODCID Length, ODCID, Retry packet without its
      * tag} as associated data. */
     uint8_t pseudo[1 + HO_QUIC_MAX_CID_LEN + HO_QUIC_RETRY_MAX_LEN];
-    if (version != HO_QUIC_VERSION_1 || odcid_len > HO_QUIC_MAX_CID_LEN || len > HO_QUIC_RETRY_MAX_LEN)
+    if (!ho_quic_version_supported(version) || odcid_len > HO_QUIC_MAX_CID_LEN || len > HO_QUIC_RETRY_MAX_LEN)
         return HO_ERR_INVALID_ARG;
     pseudo[0] = (uint8_t)odcid_len;
     if (odcid_len > 0)
@@ -590,11 +646,12 @@ int ho_quic_retry_write(ho_buf *b, crypto_aead *aead, uint32_t version, const ho
 {
     /* RFC 9000 §17.2.5.1: the new SCID MUST NOT equal the client's DCID;
      * §17.2.5.2: the token is never empty. */
-    if (version != HO_QUIC_VERSION_1 || token_len == 0 || ho_quic_cid_eq(scid, odcid) ||
+    if (!ho_quic_version_supported(version) || token_len == 0 || ho_quic_cid_eq(scid, odcid) ||
         dcid->len > HO_QUIC_MAX_CID_LEN || scid->len > HO_QUIC_MAX_CID_LEN)
         return HO_ERR_INVALID_ARG;
     size_t start = b->len;
-    ho_put_u8(b, (uint8_t)(FIRST_LONG | FIRST_FIXED | LONG_RETRY << 4 | (unused & 0x0f)));
+    uint8_t t = long_type_to_wire(version, LONG_RETRY);
+    ho_put_u8(b, (uint8_t)(FIRST_LONG | FIRST_FIXED | t << 4 | (unused & 0x0f)));
     ho_put_u32(b, version);
     ho_put_u8(b, dcid->len);
     ho_put_bytes(b, dcid->data, dcid->len);

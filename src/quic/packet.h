@@ -32,6 +32,7 @@
 #include "quic/transport_error.h"
 
 #define HO_QUIC_VERSION_1 0x00000001u
+#define HO_QUIC_VERSION_2 0x6b3343cfu   /* RFC 9369 §3.1 */
 #define HO_QUIC_MAX_CID_LEN 20          /* RFC 9000 §17.2, version 1 */
 #define HO_QUIC_MIN_INITIAL_DCID_LEN 8  /* RFC 9000 §7.2 */
 #define HO_QUIC_MIN_DATAGRAM 1200       /* RFC 9000 §14.1 */
@@ -57,6 +58,14 @@ typedef enum {
 } ho_quic_pkt_type;
 
 const char *ho_quic_pkt_type_name(ho_quic_pkt_type t);
+
+/* Versions 1 (RFC 9000) and 2 (RFC 9369): the ones whose packets we parse,
+ * build and protect. Version 2 differs only in the version number, the
+ * long-header type bits, the Initial salt, the HKDF labels and the Retry
+ * key; every function below that takes a version handles both. */
+bool ho_quic_version_supported(uint32_t version);
+/* "v1", "v2" or "unknown". */
+const char *ho_quic_version_name(uint32_t version);
 
 /* A connection ID of version 1 (0..20 bytes). */
 typedef struct ho_quic_cid {
@@ -123,7 +132,7 @@ typedef struct ho_quic_header {
 } ho_quic_header;
 
 /* Parses one packet at the start of pkt[0..len): a long header of version 1
- * (length-delimited: packet_len may be shorter than len), a Version
+ * or 2 (length-delimited: packet_len may be shorter than len), a Version
  * Negotiation or Retry packet, or a short header (DCID of short_dcid_len
  * bytes; the packet runs to the end of the datagram).
  * Returns HO_OK, HO_ERR_QUIC_DISCARD (truncated, fixed bit 0, CID longer than
@@ -186,12 +195,14 @@ uint64_t ho_quic_pn_decode(uint64_t truncated, uint8_t pn_len, uint64_t largest_
 /* The three values derived from one traffic secret. */
 typedef struct ho_quic_key_material {
     ho_aead_alg aead;
-    uint8_t key[HO_AEAD_KEY_MAX];   /* "quic key" */
-    uint8_t iv[HO_AEAD_IV_LEN];     /* "quic iv" */
-    uint8_t hp[HO_AEAD_KEY_MAX];    /* "quic hp" */
+    uint8_t key[HO_AEAD_KEY_MAX];   /* "quic key" ("quicv2 key" in v2) */
+    uint8_t iv[HO_AEAD_IV_LEN];     /* "quic iv" ("quicv2 iv") */
+    uint8_t hp[HO_AEAD_KEY_MAX];    /* "quic hp" ("quicv2 hp") */
 } ho_quic_key_material;
 
-int ho_quic_key_material_derive(ho_hash_alg hash, ho_aead_alg aead, const uint8_t *secret,
+/* The labels depend on the version (RFC 9369 §3.3.2); HO_ERR_INVALID_ARG
+ * for an unsupported one. */
+int ho_quic_key_material_derive(uint32_t version, ho_hash_alg hash, ho_aead_alg aead, const uint8_t *secret,
                                 ho_quic_key_material *out);
 
 /* Packet protection keys for one direction at one epoch. */
@@ -207,19 +218,21 @@ int ho_quic_keys_new(ho_quic_keys *k, const ho_quic_key_material *m, bool encryp
 void ho_quic_keys_free(ho_quic_keys *k);
 
 /* RFC 9001 §5.2: the client and server Initial secrets (SHA-256, 32 bytes
- * each) from the Destination Connection ID of the client's first Initial.
- * HO_ERR_INVALID_ARG for a version other than 1. */
+ * each) from the Destination Connection ID of the client's first Initial,
+ * with the version's salt (RFC 9369 §3.3.1 for v2).
+ * HO_ERR_INVALID_ARG for a version other than 1 or 2. */
 int ho_quic_initial_secrets(uint32_t version, const uint8_t *dcid, size_t dcid_len, uint8_t client[32],
                             uint8_t server[32]);
 /* Both directions of Initial keys (AES-128-GCM) for the given role. */
 int ho_quic_initial_keys(uint32_t version, const uint8_t *dcid, size_t dcid_len, bool is_server,
                          ho_quic_keys *tx, ho_quic_keys *rx);
 
-/* RFC 9001 §6.1: next = HKDF-Expand-Label(secret, "quic ku", "", Hash.length).
+/* RFC 9001 §6.1: next = HKDF-Expand-Label(secret, "quic ku", "", Hash.length)
+ * ("quicv2 ku" for version 2).
  * The header protection key is not updated: derive the new AEAD key and IV
  * from `next` with ho_quic_key_material_derive and keep the old hp. next may
  * alias secret. */
-int ho_quic_key_update_secret(ho_hash_alg hash, const uint8_t *secret, uint8_t *next);
+int ho_quic_key_update_secret(uint32_t version, ho_hash_alg hash, const uint8_t *secret, uint8_t *next);
 
 /* ---- protection (RFC 9001 §5.3, §5.4) --------------------------------- */
 
@@ -271,7 +284,7 @@ int ho_quic_packet_seal(ho_buf *b, size_t start, const ho_quic_header *hdr, cons
  * §17.2.2). dgram is not modified. HO_OK; HO_ERR_DECRYPT if it does not
  * authenticate (or is too short to sample); HO_ERR_QUIC(code) for reserved
  * bits or frames not allowed in an Initial; HO_ERR_CRYPTO; HO_ERR_INVALID_ARG
- * if not a version 1 Initial or cap is too small. */
+ * if not a version 1 or 2 Initial or cap is too small. */
 int ho_quic_initial_authenticate(ho_quic_keys *k, const uint8_t *dgram, const ho_quic_header *hdr, uint8_t *scratch,
                                  size_t cap);
 /* The contexts ho_quic_initial_authenticate rekeys (free with
@@ -280,7 +293,8 @@ int ho_quic_initial_check_keys_new(ho_quic_keys *k);
 
 /* ---- Retry (RFC 9000 §17.2.5, RFC 9001 §5.8) -------------------------- */
 
-/* An AES-128-GCM context with the fixed version-1 Retry key and nonce, for
+/* An AES-128-GCM context with the fixed Retry key and nonce of the version
+ * (RFC 9001 §5.8; RFC 9369 §3.3.3), for
  * an endpoint that sends or checks many Retry packets (one per thread).
  * NULL for an unsupported version or on failure. Free with crypto_aead_free. */
 crypto_aead *ho_quic_retry_aead_new(uint32_t version);

@@ -130,6 +130,16 @@ int ho_quic_tparams_encode(ho_buf *b, const ho_quic_tparams *tp, bool is_server)
         ho_put_bytes(b, pa->cid.data, pa->cid.len);
         ho_put_bytes(b, pa->reset_token, HO_QUIC_RESET_TOKEN_LEN);
     }
+    if (has & ho_quic_tp_bit(HO_QUIC_TP_VERSION_INFORMATION)) {
+        /* RFC 9368 §3: Chosen Version (32), Available Versions (32) ... */
+        if (tp->vi_chosen == 0 || tp->vi_count > HO_QUIC_VI_MAX)
+            return HO_ERR_INVALID_ARG;
+        ho_put_varint(b, HO_QUIC_TP_VERSION_INFORMATION);
+        ho_put_varint(b, 4 + 4 * (uint64_t)tp->vi_count);
+        ho_put_u32(b, tp->vi_chosen);
+        for (size_t i = 0; i < tp->vi_count; i++)
+            ho_put_u32(b, tp->vi_available[i]);
+    }
     put_cid_param(b, HO_QUIC_TP_INITIAL_SCID, &tp->initial_scid);
     if (has & ho_quic_tp_bit(HO_QUIC_TP_RETRY_SCID))
         put_cid_param(b, HO_QUIC_TP_RETRY_SCID, &tp->retry_scid);
@@ -160,7 +170,28 @@ static bool get_preferred_address(ho_cursor v, ho_quic_preferred_address *pa)
     return true;
 }
 
-static int decode_one(uint64_t id, ho_cursor v, ho_quic_tparams *tp)
+/* RFC 9368 §4: a length that is not a non-zero multiple of four, a Chosen
+ * Version or any Available Version of zero, or (from a client) a Chosen
+ * Version missing from Available Versions is a parsing failure, which
+ * version 1 closes with TRANSPORT_PARAMETER_ERROR. */
+static bool get_version_information(ho_cursor v, bool from_server, ho_quic_tparams *tp)
+{
+    if (v.len < 4 || v.len % 4 != 0 || !ho_get_u32(&v, &tp->vi_chosen) || tp->vi_chosen == 0)
+        return false;
+    bool listed = false;
+    tp->vi_count = 0;
+    uint32_t a;
+    while (ho_get_u32(&v, &a)) {
+        if (a == 0)
+            return false;
+        listed |= a == tp->vi_chosen;
+        if (tp->vi_count < HO_QUIC_VI_MAX)
+            tp->vi_available[tp->vi_count++] = a;
+    }
+    return from_server || listed;
+}
+
+static int decode_one(uint64_t id, ho_cursor v, bool from_server, ho_quic_tparams *tp)
 {
     for (size_t i = 0; i < INT_PARAM_COUNT; i++) {
         if (int_params[i].id != id)
@@ -188,6 +219,8 @@ static int decode_one(uint64_t id, ho_cursor v, ho_quic_tparams *tp)
         return HO_OK;
     case HO_QUIC_TP_PREFERRED_ADDRESS:
         return get_preferred_address(v, &tp->preferred_address) ? HO_OK : TPE;
+    case HO_QUIC_TP_VERSION_INFORMATION:
+        return get_version_information(v, from_server, tp) ? HO_OK : TPE;
     }
     return HO_OK; /* unknown: §7.4.2 MUST ignore */
 }
@@ -211,7 +244,7 @@ int ho_quic_tparams_decode(const uint8_t *p, size_t len, bool from_server, ho_qu
          * as a TRANSPORT_PARAMETER_ERROR. */
         if (!from_server && (bit & SERVER_ONLY))
             return TPE;
-        int rc = decode_one(id, v, tp);
+        int rc = decode_one(id, v, from_server, tp);
         if (rc != HO_OK)
             return rc;
         tp->present |= bit;

@@ -1,6 +1,6 @@
 /*
  * QUIC transport parameters (RFC 9000 §7.4, §18; max_datagram_frame_size
- * from RFC 9221 §3): the codec for the quic_transport_parameters TLS
+ * from RFC 9221 §3; version_information from RFC 9368 §3): the codec for the quic_transport_parameters TLS
  * extension (0x39, RFC 9001 §8.2), and an adapter that plugs it into the
  * TLS engine's extension hook (ho_tls_config_add_ext_hook).
  *
@@ -37,6 +37,7 @@ enum {
     HO_QUIC_TP_ACTIVE_CONNECTION_ID_LIMIT = 0x0e,
     HO_QUIC_TP_INITIAL_SCID = 0x0f,
     HO_QUIC_TP_RETRY_SCID = 0x10,
+    HO_QUIC_TP_VERSION_INFORMATION = 0x11, /* RFC 9368 §3, §10.1 */
     HO_QUIC_TP_MAX_DATAGRAM_FRAME_SIZE = 0x20,
 };
 
@@ -57,6 +58,10 @@ typedef struct ho_quic_preferred_address {
     ho_quic_cid cid;                                 /* 1..20 bytes */
     uint8_t reset_token[HO_QUIC_RESET_TOKEN_LEN];
 } ho_quic_preferred_address;
+
+/* Available Versions we keep from a peer's version_information; more are
+ * validated (RFC 9368 §4: none may be 0) but not kept. */
+#define HO_QUIC_VI_MAX 16
 
 typedef struct ho_quic_tparams {
     /* Bit ho_quic_tp_bit(id) per parameter: on decode, the ones received;
@@ -81,6 +86,12 @@ typedef struct ho_quic_tparams {
     ho_quic_cid initial_scid;                   /* mandatory (§7.3), may be empty */
     ho_quic_cid retry_scid;                     /* server only, after a Retry */
     uint64_t max_datagram_frame_size;           /* 0: no DATAGRAM support */
+    /* version_information (RFC 9368 §3): Chosen Version, then Available
+     * Versions (a client's: in preference order, the chosen one included;
+     * a server's: its fully deployed versions). */
+    uint32_t vi_chosen;
+    uint32_t vi_available[HO_QUIC_VI_MAX];
+    uint8_t vi_count;
 } ho_quic_tparams;
 
 /* The presence bit of a known parameter id, 0 for an unknown one. */
@@ -88,6 +99,8 @@ static inline uint32_t ho_quic_tp_bit(uint64_t id)
 {
     if (id <= HO_QUIC_TP_RETRY_SCID)
         return 1u << id;
+    if (id == HO_QUIC_TP_VERSION_INFORMATION)
+        return 1u << 18;
     return id == HO_QUIC_TP_MAX_DATAGRAM_FRAME_SIZE ? 1u << 17 : 0;
 }
 static inline bool ho_quic_tparams_has(const ho_quic_tparams *tp, uint64_t id)
@@ -105,7 +118,11 @@ int ho_quic_tparams_encode(ho_buf *b, const ho_quic_tparams *tp, bool is_server)
 
 /* Decodes the peer's extension body into tp (initialised to defaults
  * first). from_server: the peer's role. Unknown and reserved (31*N+27,
- * §18.1) parameters are skipped (§7.4.2). */
+ * §18.1) parameters are skipped (§7.4.2). A version_information that does
+ * not parse (RFC 9368 §4: length not a non-zero multiple of 4, a zero
+ * version, or from a client a Chosen Version missing from its Available
+ * Versions) is a TRANSPORT_PARAMETER_ERROR too; whether the versions are
+ * acceptable is the connection's check (VERSION_NEGOTIATION_ERROR). */
 int ho_quic_tparams_decode(const uint8_t *p, size_t len, bool from_server, ho_quic_tparams *tp);
 
 /* ---- the TLS engine hook ------------------------------------------------ */
