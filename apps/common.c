@@ -226,6 +226,15 @@ int app_write_file(const char *path, const void *data, size_t len)
     return err;
 }
 
+const char *app_parse_cc(const char *name)
+{
+    if (strcasecmp(name, "cubic") == 0)
+        return "cubic";
+    if (strcasecmp(name, "newreno") == 0)
+        return "newreno";
+    return NULL;
+}
+
 int app_parse_quic_versions(const char *list, uint32_t *out)
 {
     memset(out, 0, sizeof(uint32_t) * HO_QUIC_CONFIG_VERSIONS);

@@ -32,6 +32,7 @@ typedef struct get_options {
     bool insecure, key_update, verbose, include_head, h3, psk_ke;
     unsigned key_updates;   /* --h3: how many to initiate */
     uint32_t quic_version;  /* --h3: of the first Initial */
+    const char *cc;         /* --h3: --cc */
     int timeout_ms;
     bool no_gso, no_gro, no_ecn; /* --h3 */
     unsigned long max_udp_payload;
@@ -91,6 +92,7 @@ void get_usage(FILE *f)
             "                   negotiation (RFC 9368), the server may move the connection to it\n"
             "  -o, --output-dir DIR  --h3: write each body to DIR/NAME, NAME the last path\n"
             "                   segment of its URL (\"index.html\" for \"/\")\n"
+            "  --cc NAME        --h3: congestion controller, cubic (default) or newreno\n"
             "  --timeout SEC    --h3: give up after SEC seconds without a datagram from the\n"
             "                   server (default 60)\n"
             "  --no-gso, --no-gro, --no-ecn  --h3: no UDP segmentation offload on send /\n"
@@ -474,6 +476,7 @@ static void print_h3_info(const ho_h3_fetch_info *in)
     fprintf(stderr, "retry: %s\n", in->retried ? "yes" : "no");
     fprintf(stderr, "version-negotiation: %s\n", in->version_negotiated ? "yes" : "no");
     fprintf(stderr, "quic-version: 0x%08x\n", in->version);
+    fprintf(stderr, "congestion-control: %s\n", in->cc != NULL ? in->cc : "");
     fprintf(stderr, "key-updates-initiated: %llu\n", (unsigned long long)in->key_updates_initiated);
     fprintf(stderr, "key-updates: %llu\n", (unsigned long long)in->key_updates);
     if (in->goaway)
@@ -552,7 +555,7 @@ static int fetch_h3(const get_options *o, ho_tls_config *cfg, session_sink *sink
         goto done;
     }
     ho_h3_fetch_opts fo = {.host = u[0].host, .port = u[0].port, .authority = u[0].host_header, .tls = cfg,
-                           .timeout_ms = o->timeout_ms, .quic_version = o->quic_version,
+                           .timeout_ms = o->timeout_ms, .quic_version = o->quic_version, .cc_name = o->cc,
                            .key_updates = o->key_update ? (o->key_updates ? o->key_updates : 1) : 0,
                            .no_gso = o->no_gso, .no_gro = o->no_gro, .no_ecn = o->no_ecn,
                            .max_udp_payload = (size_t)o->max_udp_payload, .headers = o->headers,
@@ -668,7 +671,7 @@ int get_main(int argc, char **argv)
         {"no-gso", no_argument, NULL, 'G'},       {"no-gro", no_argument, NULL, 'R'},
         {"no-ecn", no_argument, NULL, 'E'},       {"max-udp-payload", required_argument, NULL, 'M'},
         {"psk-ke", no_argument, NULL, 'P'},       {"header", required_argument, NULL, 'H'},
-        {"qlog-dir", required_argument, NULL, 'L'},
+        {"qlog-dir", required_argument, NULL, 'L'},      {"cc", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
     get_options o = {.timeout_ms = 60000};
@@ -717,6 +720,12 @@ int get_main(int argc, char **argv)
             break;
         }
         case '3': o.h3 = true; break;
+        case 'C':
+            if ((o.cc = app_parse_cc(optarg)) == NULL) {
+                fprintf(stderr, "handoff: --cc: cubic or newreno\n");
+                return 2;
+            }
+            break;
         case 'o': o.output_dir = optarg; break;
         case 'V': {
             uint32_t vs[HO_QUIC_CONFIG_VERSIONS];
@@ -772,8 +781,8 @@ int get_main(int argc, char **argv)
         get_usage(stderr);
         return 2;
     }
-    if (!o.h3 && (o.output_dir != NULL || o.quic_version != 0 || o.key_updates > 1)) {
-        fprintf(stderr, "handoff: --output-dir, --quic-version and --key-update=N need --h3\n");
+    if (!o.h3 && (o.output_dir != NULL || o.quic_version != 0 || o.key_updates > 1 || o.cc != NULL)) {
+        fprintf(stderr, "handoff: --output-dir, --quic-version, --key-update=N and --cc need --h3\n");
         return 2;
     }
     o.url = argv[optind];

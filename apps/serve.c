@@ -34,6 +34,7 @@ typedef struct serve_opts {
     bool no_gso, no_gro, no_ecn;
     bool no_quic_steering;
     uint32_t quic_versions[HO_QUIC_CONFIG_VERSIONS]; /* --quic-versions; zeros: both */
+    const char *cc;                                  /* --cc; NULL: CUBIC */
     uint8_t server_id[15];
     size_t server_id_len;
     char metrics_addr[64];         /* --metrics: address ("" : off) */
@@ -99,6 +100,7 @@ void serve_usage(FILE *f)
             "                         the first key of FILE (the --ticket-keys format), so servers\n"
             "                         with the same file validate each other's tokens and resets;\n"
             "                         read at start only (default: random per process)\n"
+            "  --cc NAME              QUIC: congestion controller, cubic (default) or newreno\n"
             "  --quic-versions LIST   QUIC: versions accepted, in order of preference (v1, v2 =\n"
             "                         RFC 9369); a client listing a preferred one is moved to it\n"
             "                         (compatible negotiation, RFC 9368). Default: v1 and v2, the\n"
@@ -231,7 +233,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         O_PORT = 256, O_TLS_PORT, O_HTTP_PORT, O_BIND, O_CERT, O_KEY, O_SUITES, O_GROUPS, O_ALPN, O_NO_TICKETS,
         O_HRR_COOKIE, O_PSK_KE, O_KTLS, O_THREADS, O_WORKERS, O_OFFLOAD, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_REQ_TIMEOUT,
         O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY, O_ROOT, O_QUIC_KEY_UPDATE,
-        O_NO_GSO, O_NO_GRO, O_NO_ECN, O_MAX_UDP_PAYLOAD, O_SERVER_ID, O_NO_QUIC_STEERING, O_QUIC_VERSIONS,
+        O_NO_GSO, O_NO_GRO, O_NO_ECN, O_MAX_UDP_PAYLOAD, O_SERVER_ID, O_NO_QUIC_STEERING, O_QUIC_VERSIONS, O_CC,
         O_RETRY_ABOVE, O_REFUSE_ABOVE, O_RETRY_QUEUE, O_REFUSE_QUEUE, O_MAX_BODY, O_SEND_TIMEOUT,
         O_OUT_HIGH_WATER, O_METRICS, O_QLOG_DIR, O_TICKET_KEYS, O_QUIC_KEYS,
     };
@@ -275,6 +277,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"server-id", required_argument, NULL, O_SERVER_ID},
         {"no-quic-steering", no_argument, NULL, O_NO_QUIC_STEERING},
         {"quic-versions", required_argument, NULL, O_QUIC_VERSIONS},
+        {"cc", required_argument, NULL, O_CC},
         {"metrics", required_argument, NULL, O_METRICS},
         {"qlog-dir", required_argument, NULL, O_QLOG_DIR},
         {"ticket-keys", required_argument, NULL, O_TICKET_KEYS},
@@ -341,6 +344,12 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         case O_NO_GRO: o->no_gro = true; break;
         case O_NO_ECN: o->no_ecn = true; break;
         case O_NO_QUIC_STEERING: o->no_quic_steering = true; break;
+        case O_CC:
+            if ((o->cc = app_parse_cc(optarg)) == NULL) {
+                fprintf(stderr, "handoff: --cc: cubic or newreno\n");
+                return 2;
+            }
+            break;
         case O_QUIC_VERSIONS:
             if (app_parse_quic_versions(optarg, o->quic_versions) != 0) {
                 fprintf(stderr, "handoff: --quic-versions: e.g. v2,v1 (v1, v2 or hex, at most 4)\n");
@@ -857,6 +866,7 @@ int serve_main(int argc, char **argv)
                                   .no_steering = o.no_quic_steering};
         memcpy(qs.server_id, o.server_id, sizeof(qs.server_id));
         memcpy(qs.quic_versions, o.quic_versions, sizeof(qs.quic_versions));
+        qs.cc_name = o.cc;
         if (o.quic_keys != NULL) {
             qs.static_secret_set = true;
             memcpy(qs.static_secret, qs_secret, sizeof(qs.static_secret));
@@ -891,13 +901,15 @@ int serve_main(int argc, char **argv)
         ho_server_quic_socket_features(srv, &gso, &gro, &ecn);
         /* After the start: whether the kernel took the steering program. */
         fprintf(stderr,
-                "handoff: listening h3 (QUIC) on UDP %s:%u (GSO %s, GRO %s, ECN %s%s); %u threads, steering %s\n",
+                "handoff: listening h3 (QUIC) on UDP %s:%u (GSO %s, GRO %s, ECN %s%s); %u threads, steering %s, "
+                "congestion control %s\n",
                 host, (unsigned)ho_server_quic_port(srv), gso ? "on" : "off", gro ? "on" : "off",
                 ecn && !o.no_ecn ? "on" : "off", o.retry ? ", Retry on" : "", ho_server_quic_cid_layout(srv)->nthreads,
                 ho_server_quic_steering(srv)                  ? "BPF"
                 : ho_server_quic_cid_layout(srv)->nthreads < 2 ? "not needed (one thread)"
                 : o.no_quic_steering                          ? "off (hand-over)"
-                                                              : "refused by the kernel (hand-over)");
+                                                              : "refused by the kernel (hand-over)",
+                o.cc != NULL ? o.cc : "cubic");
         if (!o.retry && o.retry_auto)
             fprintf(stderr, "handoff: QUIC admission: Retry from %ld handshakes in progress per thread\n",
                     o.retry_above);

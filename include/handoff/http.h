@@ -399,6 +399,7 @@ typedef struct ho_h3_fetch_opts {
                                     * NULL: a built-in one (see insecure) */
     bool insecure;                 /* built-in config only: no certificate check */
     int timeout_ms;                /* without any datagram received; 0: 10000 */
+    const char *cc_name;           /* congestion controller (ho_quic_config.cc_name); NULL: CUBIC */
     uint32_t quic_version;         /* of the first Initial; 0: 1 (another draws Version
                                     * Negotiation, ho_quic_config.version) */
     const uint8_t *session;        /* a TLS session (from on_session) to resume; NULL: none */
@@ -426,6 +427,7 @@ typedef struct ho_h3_fetch_opts {
 typedef struct ho_h3_fetch_info {
     bool handshake_done, resumed, retried, version_negotiated;
     uint32_t version;              /* QUIC version in use at the end */
+    const char *cc;                /* the congestion controller that ran ("cubic", ...) */
     const char *suite;             /* TLS cipher suite name, "" before the handshake */
     uint64_t key_updates_initiated, key_updates; /* key_updates: completed, either side */
     ho_quic_conn_stats stats;

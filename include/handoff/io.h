@@ -393,6 +393,7 @@ typedef struct ho_quic_listen_spec {
     /* QUIC versions accepted, in order of preference (ho_quic_config.versions:
      * HO_QUIC_V1, HO_QUIC_V2); all zero: both, staying in the client's. */
     uint32_t quic_versions[HO_QUIC_CONFIG_VERSIONS];
+    const char *cc_name;         /* congestion controller (ho_quic_config.cc_name); NULL: CUBIC */
     bool no_gso, no_gro, no_ecn;
     size_t max_udp_payload;      /* 0: the QUIC default (1452) */
     /* QUIC-LB plaintext CID fields (ho_quic_cid_layout): server id 1..15

@@ -300,6 +300,9 @@ HO_API uint64_t ho_quic_conn_key_updates(const ho_quic_conn *c);
 HO_API bool ho_quic_conn_retried(const ho_quic_conn *c);
 HO_API bool ho_quic_conn_version_negotiated(const ho_quic_conn *c);
 HO_API uint32_t ho_quic_conn_version(const ho_quic_conn *c);
+/* The congestion controller the connection runs ("cubic", "newreno", or a
+ * registered one's ops name). */
+HO_API const char *ho_quic_conn_cc_name(const ho_quic_conn *c);
 /* The version of the client's first Initial, and whether compatible
  * version negotiation (RFC 9368 §2.3) moved the connection to another. */
 HO_API uint32_t ho_quic_conn_original_version(const ho_quic_conn *c);

@@ -106,6 +106,7 @@ static void fill_info(ho_quic_conn *c, uint64_t initiated, ho_h3_fetch_info *inf
     info->retried = ho_quic_conn_retried(c);
     info->version_negotiated = ho_quic_conn_version_negotiated(c);
     info->version = ho_quic_conn_version(c);
+    info->cc = ho_quic_conn_cc_name(c);
     info->suite = suite != NULL ? suite->name : "";
     info->key_updates_initiated = initiated;
     info->key_updates = ho_quic_conn_key_updates(c);
@@ -192,6 +193,7 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
         .callbacks = {.ctx = &st, .stream_readable = f_readable, .stream_writable = f_writable,
                       .stream_reset = f_reset, .session_ticket = f_session},
         .version = o->quic_version,
+        .cc_name = o->cc_name,
         .session = o->session,
         .session_len = o->session_len,
         .no_ecn = o->no_ecn,

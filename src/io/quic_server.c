@@ -662,6 +662,7 @@ int io_quic_thread_setup(ho_server *s, io_thread *t)
         .ctx = q, .stream_readable = on_readable, .stream_writable = on_writable, .stream_reset = on_reset};
     ec.conn.key_update_packets = sp->key_update_packets;
     memcpy(ec.conn.versions, sp->quic_versions, sizeof(ec.conn.versions));
+    ec.conn.cc_name = sp->cc_name;
     ec.conn.no_ecn = sp->no_ecn;
     ec.conn.max_udp_payload = sp->max_udp_payload;
     ec.conn.cid_len = s->qlayout.cid_len;

@@ -185,3 +185,8 @@ void ho_quic_client_free(ho_quic_conn *c)
 bool ho_quic_conn_retried(const ho_quic_conn *c) { return c->retry_received; }
 bool ho_quic_conn_version_negotiated(const ho_quic_conn *c) { return c->vn_received; }
 uint32_t ho_quic_conn_version(const ho_quic_conn *c) { return c->version; }
+
+const char *ho_quic_conn_cc_name(const ho_quic_conn *c)
+{
+    return c->cc.ops != NULL && c->cc.ops->name != NULL ? c->cc.ops->name : "";
+}
