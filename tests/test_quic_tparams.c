@@ -515,6 +515,19 @@ static void test_version_information(void)
     strcat(big, "6b3343cf");
     CHECK_EQ(decode_hex(big, false, &tp), HO_OK);
     CHECK_EQ(tp.vi_count, HO_QUIC_VI_MAX);
+    /* The Chosen Version came 17th: it takes the last place kept, so the
+     * list we keep re-encodes into a valid parameter (fuzz_quic_tparams). */
+    CHECK_EQ(tp.vi_available[HO_QUIC_VI_MAX - 1], HO_QUIC_VERSION_2);
+    CHECK_EQ(tp.vi_available[0], 0x1a2a3a4a);
+    {
+        ho_buf rb;
+        ho_buf_init(&rb);
+        ho_quic_tparams back;
+        CHECK_EQ(ho_quic_tparams_encode(&rb, &tp, false), HO_OK);
+        CHECK_EQ(ho_quic_tparams_decode(rb.data, rb.len, false, &back), HO_OK);
+        CHECK(memcmp(back.vi_available, tp.vi_available, sizeof(tp.vi_available)) == 0);
+        ho_buf_free(&rb);
+    }
 
     /* Round trip. */
     ho_quic_tparams a, b2;

@@ -178,16 +178,24 @@ static bool get_version_information(ho_cursor v, bool from_server, ho_quic_tpara
 {
     if (v.len < 4 || v.len % 4 != 0 || !ho_get_u32(&v, &tp->vi_chosen) || tp->vi_chosen == 0)
         return false;
-    bool listed = false;
+    bool listed = false, kept = false;
     tp->vi_count = 0;
     uint32_t a;
     while (ho_get_u32(&v, &a)) {
         if (a == 0)
             return false;
         listed |= a == tp->vi_chosen;
-        if (tp->vi_count < HO_QUIC_VI_MAX)
+        if (tp->vi_count < HO_QUIC_VI_MAX) {
+            kept |= a == tp->vi_chosen;
             tp->vi_available[tp->vi_count++] = a;
+        }
     }
+    /* We keep the first HO_QUIC_VI_MAX versions of a longer list. The
+     * Chosen Version stays among them (in the last place if it came
+     * later), so what we keep still satisfies RFC 9368 §3 (found by
+     * fuzz_quic_tparams: a re-encoded list had lost it). */
+    if (listed && !kept)
+        tp->vi_available[HO_QUIC_VI_MAX - 1] = tp->vi_chosen;
     return from_server || listed;
 }
 
