@@ -344,6 +344,8 @@ static void test_vn_followed(void)
     net n;
     net_init(&n, false);
     n.ns.ccfg.version = UNKNOWN_VERSION;
+    n.ns.echo_len[0] = 0;
+    n.ns.echo_fin[0] = false;
     client_start(&n);
     CHECK_EQ(ho_quic_conn_version(n.ns.cl[0]), UNKNOWN_VERSION);
     uint8_t dg[1500];
@@ -456,9 +458,10 @@ static void test_resumption(void)
     CHECK(n.ticket_len > 0);
     CHECK(!ho_tls_is_resumed(ho_quic_conn_tls(n.ns.cl[0])));
     CHECK(srv(&n) != NULL && !ho_tls_is_resumed(ho_quic_conn_tls(srv(&n))));
-    uint8_t ticket[4096];
+    uint8_t ticket[4096], kept[4096];
     size_t tlen = n.ticket_len;
     memcpy(ticket, n.ticket, tlen);
+    memcpy(kept, n.ticket, tlen);
     ho_quic_conn_close(n.ns.cl[0], 0, "bye", n.ns.now);
     run(&n, NULL, n.ns.now + HO_QUIC_SEC(10));
     ho_quic_conn_free(n.ns.cl[0]);
@@ -476,6 +479,27 @@ static void test_resumption(void)
     CHECK(ho_tls_is_resumed(ho_quic_conn_tls(n.ns.cl[0])));
     CHECK(srv(&n) != NULL && ho_tls_is_resumed(ho_quic_conn_tls(srv(&n))));
     echo_check(&n, "resumed");
+
+    /* After Version Negotiation, the new first flight (RFC 9368 §4) offers
+     * the session again: still resumed. */
+    ho_quic_conn_close(n.ns.cl[0], 0, "bye", n.ns.now);
+    run(&n, NULL, n.ns.now + HO_QUIC_SEC(10));
+    ho_quic_conn_free(n.ns.cl[0]);
+    n.ns.cl[0] = NULL;
+    n.ns.srv_hs[0] = n.ns.cli_hs[0] = 0;
+    n.ns.now += HO_QUIC_SEC(1);
+    n.ns.ccfg.session = kept;
+    n.ns.ccfg.session_len = tlen;
+    n.ns.ccfg.version = UNKNOWN_VERSION;
+    n.ns.echo_len[0] = 0;
+    n.ns.echo_fin[0] = false;
+    client_start(&n);
+    CHECK(run(&n, hs_confirmed, n.ns.now + HO_QUIC_SEC(5)));
+    CHECK(ho_quic_conn_version_negotiated(n.ns.cl[0]));
+    CHECK(ho_tls_is_resumed(ho_quic_conn_tls(n.ns.cl[0])));
+    CHECK(srv(&n) != NULL && ho_tls_is_resumed(ho_quic_conn_tls(srv(&n))));
+    echo_check(&n, "resumed after vn");
+    n.ns.ccfg.version = 0;
     net_free(&n);
 
     /* A corrupt session blob means a full handshake, not a failure. */

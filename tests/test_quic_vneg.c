@@ -1,7 +1,8 @@
 /* QUIC version 2 and compatible version negotiation on the network
  * simulator (RFC 9368 §2.3, §4; RFC 9369 §4): v2 end to end, a v1 client
  * moved to v2 by a server that prefers it, a server that stays in the
- * client's version, a v1-only client against a v2-preferring server, and a
+ * client's version, a v1-only client against a v2-preferring server, a
+ * v2-preferring client against a v1-only server (Version Negotiation), and a
  * forged Version Negotiation (downgrade attempt) that ends in
  * VERSION_NEGOTIATION_ERROR. Transfers are checked byte for byte. */
 #include "harness.h"
@@ -27,6 +28,8 @@ typedef struct outcome {
 static outcome run_case(const char *name, uint32_t c0, uint32_t c1, uint32_t s0, uint32_t s1)
 {
     outcome o = {0};
+    uint32_t chosen = 0;
+    bool vn = false;
     netsim ns;
     netsim_init(&ns, 7, name);
     set_versions(ns.ccfg.versions, c0, c1);
@@ -43,12 +46,17 @@ static outcome run_case(const char *name, uint32_t c0, uint32_t c1, uint32_t s0,
     o.cli_version = ho_quic_conn_version(ns.cl[0]);
     o.cli_original = ho_quic_conn_original_version(ns.cl[0]);
     o.cli_switched = ho_quic_conn_version_switched(ns.cl[0]);
+    vn = ho_quic_conn_version_negotiated(ns.cl[0]);
+    chosen = ns.cl[0]->tpx.local.vi_chosen;
     if (s != NULL) {
         o.srv_version = ho_quic_conn_version(s);
         o.srv_switched = ho_quic_conn_version_switched(s);
         /* What the server sent as version_information (RFC 9368 §3). */
         CHECK_EQ(s->tpx.local.vi_chosen, o.srv_version);
         CHECK_EQ(ns.cl[0]->tpx.peer.vi_chosen, o.srv_version);
+        /* The client's Chosen Version is the version of its Initials (RFC
+         * 9368 §4), also in a new first flight after VN. */
+        CHECK_EQ(chosen, vn ? o.cli_original : (c0 != 0 ? c0 : HO_QUIC_V1));
     }
     netsim_free(&ns);
     return o;
@@ -114,6 +122,21 @@ static void test_v2_server_vn(void)
     CHECK_EQ(ho_quic_conn_error(ns.cl[0]), HO_ERR_QUIC_VERSION);
     CHECK_EQ(ns.accepted, 0);
     netsim_free(&ns);
+}
+
+/* RFC 9368 §4: a client preferring v2 meets a v1-only server, which answers
+ * with Version Negotiation; the client sends a new first flight in v1
+ * whose version_information names v1 as its Chosen Version, and the
+ * connection completes (before, the resent ClientHello still named v2 and
+ * the server closed with VERSION_NEGOTIATION_ERROR). */
+static void test_v2_client_vn_to_v1(void)
+{
+    outcome o = run_case("v2-client-v1-server", HO_QUIC_V2, HO_QUIC_V1, HO_QUIC_V1, 0);
+    CHECK(o.done);
+    CHECK_EQ(o.cli_version, HO_QUIC_V1);
+    CHECK_EQ(o.cli_original, HO_QUIC_V1);
+    CHECK_EQ(o.srv_version, HO_QUIC_V1);
+    CHECK(!o.cli_switched && !o.srv_switched);
 }
 
 /* RFC 9368 §4: a forged Version Negotiation makes a client that prefers v2
@@ -193,6 +216,7 @@ int main(void)
     RUN(test_compatible_v1_to_v2);
     RUN(test_no_switch);
     RUN(test_v2_server_vn);
+    RUN(test_v2_client_vn_to_v1);
     RUN(test_downgrade_forged_vn);
     RUN(test_client_checks_chosen);
     netsim_global_free();

@@ -3,10 +3,12 @@
  * Negotiation (RFC 9000 §6.2, §17.2.1), and TLS session resumption (the
  * session to offer, tickets routed to the connection's callback).
  *
- * Both Retry and Version Negotiation restart the Initial exchange in place:
- * the ClientHello is unchanged (the server never processed it), so the TLS
- * state is kept, the CRYPTO data is sent again from offset 0 under new
- * Initial keys, and packet numbers continue (§17.2.5.3). */
+ * Both restart the Initial exchange in place, under new Initial keys, with
+ * packet numbers going on (§17.2.5.3). After a Retry the ClientHello is
+ * unchanged (the server never processed it): the TLS state is kept and the
+ * CRYPTO data is sent again from offset 0. After a Version Negotiation the
+ * first flight is new (RFC 9368 §4): a fresh ClientHello whose
+ * version_information names the version now chosen. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,6 +86,44 @@ drop:
     quic_ev_packet_dropped(c, hdr, hdr->packet_len, HO_EV_DROP_UNEXPECTED);
 }
 
+static void on_session(void *ctx, ho_tls *tls, const uint8_t *blob, size_t len);
+
+static int offer_session(ho_quic_conn *c)
+{
+    if (c->cfg.callbacks.session_ticket != NULL)
+        ho_tls_set_session_cb(c->tls, on_session, c);
+    /* An unusable blob (corrupt, other version) means a full handshake. */
+    if (c->session != NULL)
+        (void)ho_tls_set_session(c->tls, c->session, c->session_len);
+    return HO_OK;
+}
+
+/* RFC 9368 §4: after Version Negotiation the client "SHALL ... send a new
+ * first flight with that version": a new TLS engine (the old one's
+ * ClientHello named the original version in its version_information,
+ * which a server MUST refuse, §6), the same session offered, and the
+ * Initial CRYPTO stream started again from offset 0. */
+static int new_first_flight(ho_quic_conn *c, ho_quic_time now)
+{
+    ho_tls *t = ho_quic_conn_tls_new(c, ho_tls_get_server_name(c->tls));
+    if (t == NULL)
+        return HO_ERR_NOMEM;
+    ho_tls_free(c->tls);
+    c->tls = t;
+    ho_tls_out_free(&c->tls_out);
+    ho_tls_out_init(&c->tls_out);
+    ho_quic_space *s = &c->spaces[HO_QUIC_PN_SPACE_INITIAL];
+    ho_quic_sendbuf_free(&s->crypto_tx);
+    memset(&s->crypto_tx, 0, sizeof(s->crypto_tx));
+    int rc = restart_initial(c, now);
+    if (rc != HO_OK || (rc = offer_session(c)) != HO_OK)
+        return rc;
+    ho_quic_version_set_local(c); /* encoded into the new ClientHello */
+    if ((rc = ho_tls_start(c->tls, &c->tls_out)) != HO_OK)
+        return rc;
+    return ho_quic_conn_tls_input(c, HO_QUIC_PN_SPACE_INITIAL, now);
+}
+
 static void on_version_negotiation(ho_quic_conn *c, const ho_quic_header *hdr, ho_quic_time now)
 {
     /* RFC 9000 §6.2: a client MUST discard a Version Negotiation packet once
@@ -115,7 +155,7 @@ static void on_version_negotiation(ho_quic_conn *c, const ho_quic_header *hdr, h
     c->version = c->original_version = next;
     ho_random(c->dcid.data, c->dcid.len);
     c->odcid = c->dcid;
-    if (restart_initial(c, now) != HO_OK)
+    if (new_first_flight(c, now) != HO_OK)
         ho_quic_conn_fail(c, HO_ERR_NOMEM, 0, now);
     return;
 drop:
@@ -165,21 +205,26 @@ int ho_quic_client_setup_tls(ho_quic_conn *c)
         c->version = HO_QUIC_VERSION_1;
     c->original_version = c->version;
     ho_quic_version_set_local(c); /* encoded into the ClientHello by ho_tls_start */
-    if (c->cfg.callbacks.session_ticket != NULL)
-        ho_tls_set_session_cb(c->tls, on_session, c);
     if (c->cfg.session != NULL && c->cfg.session_len > 0) {
-        /* An unusable blob (corrupt, other version) means a full handshake. */
-        (void)ho_tls_set_session(c->tls, c->cfg.session, c->cfg.session_len);
+        /* Copied: the caller's buffer, and a new first flight after Version
+         * Negotiation offers it again. */
+        c->session = ho_mem_alloc(c->cfg.session_len);
+        if (c->session == NULL)
+            return HO_ERR_NOMEM;
+        memcpy(c->session, c->cfg.session, c->cfg.session_len);
+        c->session_len = c->cfg.session_len;
     }
-    c->cfg.session = NULL; /* the caller's buffer; ho_tls kept its own copy */
+    c->cfg.session = NULL;
     c->cfg.session_len = 0;
-    return HO_OK;
+    return offer_session(c);
 }
 
 void ho_quic_client_free(ho_quic_conn *c)
 {
     ho_mem_free(c->retry_token);
     c->retry_token = NULL;
+    ho_mem_free(c->session);
+    c->session = NULL;
 }
 
 bool ho_quic_conn_retried(const ho_quic_conn *c) { return c->retry_received; }

@@ -484,6 +484,19 @@ static void set_local_tparams(ho_quic_conn *c)
     c->idle_timeout = HO_QUIC_MS(cfg->max_idle_timeout_ms);
 }
 
+ho_tls *ho_quic_conn_tls_new(ho_quic_conn *c, const char *server_name)
+{
+    ho_tls *t = ho_tls_new(c->cfg.tls, server_name);
+    if (t == NULL)
+        return NULL;
+    ho_tls_set_user(t, c);
+    ho_tls_set_secret_cb(t, on_secret, c);
+    if (c->cfg.wall_clock_ms != 0)
+        ho_tls_set_now(t, c->cfg.wall_clock_ms);
+    ho_tls_set_conn_id(t, c->cfg.conn_id);
+    return t;
+}
+
 static ho_quic_conn *conn_new(const ho_quic_config *cfg, bool is_server, const ho_quic_path *path, ho_quic_time now)
 {
     if (cfg == NULL || cfg->tls == NULL || ho_tls_config_is_server(cfg->tls) != is_server)
@@ -546,16 +559,11 @@ static ho_quic_conn *conn_new(const ho_quic_config *cfg, bool is_server, const h
     c->scid.len = (uint8_t)k->cid_len;
     ho_quic_cid_generate(k, c->scid.data, c->scid.len);
     ho_quic_cid_init(c);
-    c->tls = ho_tls_new(k->tls, is_server ? NULL : k->server_name);
+    c->tls = ho_quic_conn_tls_new(c, is_server ? NULL : k->server_name);
     if (c->tls == NULL) {
         ho_quic_conn_free(c);
         return NULL;
     }
-    ho_tls_set_user(c->tls, c);
-    ho_tls_set_secret_cb(c->tls, on_secret, c);
-    if (k->wall_clock_ms != 0)
-        ho_tls_set_now(c->tls, k->wall_clock_ms);
-    ho_tls_set_conn_id(c->tls, k->conn_id);
     emit(c, HO_EV_CONN_OPEN, HO_LOG_DEBUG, 0, 0, "quic");
     c->tpx.on_peer = on_peer_tparams;
     c->tpx.on_peer_ctx = c;

@@ -410,6 +410,8 @@ struct ho_quic_conn {
     ho_quic_cid retry_scid;       /* the Retry's SCID: retry_source_connection_id (§7.3) */
     uint8_t *retry_token;         /* sent in every Initial after a Retry (§17.2.5.2) */
     size_t retry_token_len;
+    uint8_t *session;             /* the session offered, kept for a new first flight after VN */
+    size_t session_len;
 
     /* ---- connection IDs (cid.c) and paths (path.c) ---- */
     ho_quic_cid_hooks cid_hooks;  /* the endpoint's routing table, or none */
@@ -487,6 +489,8 @@ bool ho_quic_step_feed_rest(ho_quic_conn *c, ho_quic_time now);
 void ho_quic_client_on_retry_or_vn(ho_quic_conn *c, const uint8_t *pkt, const ho_quic_header *hdr, ho_quic_time now);
 /* Client set-up after the TLS engine exists: session to offer, ticket hook. */
 int ho_quic_client_setup_tls(ho_quic_conn *c);
+/* A TLS engine for the connection, its callbacks set (conn.c). */
+ho_tls *ho_quic_conn_tls_new(ho_quic_conn *c, const char *server_name);
 /* §7.3: retry_source_connection_id present iff a Retry was followed, equal to its SCID. */
 bool ho_quic_client_retry_tparam_ok(const ho_quic_conn *c, const ho_quic_tparams *p);
 void ho_quic_client_free(ho_quic_conn *c);

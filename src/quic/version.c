@@ -66,8 +66,8 @@ void ho_quic_version_set_local(ho_quic_conn *c)
     size_t n = ho_quic_version_list(c, list);
     if (!ho_quic_version_supported(c->version)) {
         /* A client told to start with a version we do not speak (to draw a
-         * Version Negotiation, tests): its ClientHello is sent again
-         * unchanged after VN, so it carries no version_information. */
+         * Version Negotiation, tests) announces none; the new first flight
+         * after VN does (client.c). */
         tp->present &= ~ho_quic_tp_bit(HO_QUIC_TP_VERSION_INFORMATION);
         return;
     }
