@@ -314,6 +314,10 @@ void tls_done(ho_tls *tls)
              : tls->group == HO_GROUP_SECP384R1   ? "secp384r1"
                                                   : "-",
              tls->alpn ? tls->alpn : "-", tls->resumed, tls->did_hrr);
+    if (tls->is_server && tls->peer_subject != NULL) { /* the verified client certificate */
+        size_t n = strlen(detail);
+        snprintf(detail + n, sizeof(detail) - n, " client=%s", tls->peer_subject);
+    }
     tls_event(tls, HO_EV_HANDSHAKE_DONE, HO_LOG_INFO, 0, 0, detail);
 }
 
