@@ -7,10 +7,11 @@
 #   get --cert/--key against openssl s_server -Verify 1 and gnutls-serv --require-client-cert
 #     (their pages name the certificate); without --cert both refuse with certificate_required.
 #   QUIC: get --h3 --cert/--key and gtlsclient --cert/--key against serve --client-ca.
+#   The counters of client certificates verified / refused, TCP and QUIC, at /metrics.
 # Certificates: $HO_TESTDATA/mtls (scripts/gen-testdata.sh).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-need_tools openssl gnutls-cli gnutls-serv gtlsclient
+need_tools openssl gnutls-cli gnutls-serv gtlsclient curl
 gen_ec_cert
 cert_files ec
 M=$HO_TESTDATA/mtls
@@ -40,8 +41,29 @@ gnutls_who() {
     hangup
 }
 
+# metric NAME: the sum over threads of a counter at /metrics.
+metric() {
+    timeout 30 curl -s --max-time 20 "http://127.0.0.1:$MPORT/metrics" |
+        awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { print s + 0 }'
+}
+# wait_metric NAME VALUE: bounded poll (30 s) until the counter has VALUE.
+wait_metric() {
+    local i
+    for ((i = 0; i < 300; i++)); do
+        [ "$(metric "$1")" = "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# check_metric NAME VALUE: the counter reaches VALUE.
+check_metric() {
+    if wait_metric "$1" "$2"; then pass "metrics: $1 = $2"; else fail "metrics: $1 = $(metric "$1"), want $2"; fi
+}
+
 # ---- our server, required (the default with --client-ca) ---------------------------------
-if serve_handoff req --cert "$CRT" --key "$KEY" --client-ca "$M/client-ca.crt"; then
+free_port
+MPORT=$PORT
+if serve_handoff req --cert "$CRT" --key "$KEY" --client-ca "$M/client-ca.crt" --metrics "127.0.0.1:$MPORT"; then
     s_client sc-good -cert "$M/client.crt" -key "$M/client.key"
     check "openssl s_client -cert vs serve --client-ca: served, subject seen by the handler" \
         "$T/sc-good.out" "HTTP/1.1 200" "CN=alice"
@@ -85,6 +107,13 @@ if serve_handoff req --cert "$CRT" --key "$KEY" --client-ca "$M/client-ca.crt"; 
     timeout 60 "$HO_BIN" get "https://localhost:$PORT/whoami" --cafile "$CRT" \
         --cert "$M/client.crt" --key "$M/client.key" >"$T/get-self.out" 2>"$T/get-self.err"
     check "get --cert vs serve --client-ca (TCP)" "$T/get-self.out" "CN=alice"
+    # Counted: over TCP s_client, gnutls-cli and get verified, four refused (none from
+    # s_client and gnutls-cli, another CA, expired); over QUIC get --h3 and gtlsclient
+    # verified, one refused (counted when the connection is freed, after its draining).
+    check_metric handoff_tls_client_certs_verified_total 3
+    check_metric handoff_tls_client_certs_refused_total 4
+    check_metric handoff_quic_client_certs_verified_total 2
+    check_metric handoff_quic_client_certs_refused_total 1
     stop_bg "$SRV_PID"
 else
     fail "serve --client-ca: start"
