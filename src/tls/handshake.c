@@ -36,7 +36,8 @@ const size_t ho_tls_client_table_len = sizeof(ho_tls_client_table) / sizeof(ho_t
 
 /* Server, RFC 8446 §A.2. The ClientHello handler sends the whole first
  * flight (RECVD_CH, NEGOTIATED and WAIT_EOED/WAIT_FLIGHT2 collapse into it:
- * we accept no early data and request no client certificate), or a
+ * we accept no early data; a CertificateRequest, when configured, is part
+ * of that flight), or a
  * HelloRetryRequest and waits for the second ClientHello (§4.1.4), which
  * cannot branch again. */
 const struct hs_transition ho_tls_server_table[] = {
