@@ -242,6 +242,9 @@ hs_status tls_server_handle_certificate_verify(ho_tls *tls, ho_cursor *body, con
     if (tls_transcript_add(tls, msg, len) != HO_OK || tls_set_peer_subject(tls) != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "client certificate verify");
     tls->client_cert_status = 1;
+    /* Only the subject is kept: a connection does not carry the client's
+     * chain for its lifetime (docs/RELIABILITY.md, memory per connection). */
+    ho_cert_chain_free(&tls->peer_chain);
     return HS_OK;
 }
 
