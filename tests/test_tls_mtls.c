@@ -536,6 +536,57 @@ static void test_required_refuses_anonymous_ticket(void)
     ho_tls_config_free(req);
 }
 
+/* After a HelloRetryRequest the CertificateRequest goes out once, in the
+ * flight that answers the second ClientHello. */
+static void test_after_hrr(void)
+{
+    ho_tls_config *scfg = server_cfg(HO_TLS_CLIENT_AUTH_REQUIRED), *ccfg = client_cfg("client");
+    static const uint16_t p256[] = {HO_GROUP_SECP256R1};
+    CHECK_EQ(ho_tls_config_set_groups(scfg, p256, 1), HO_OK);
+    struct tls_pair p;
+    pair_init(&p, ccfg, scfg, "localhost");
+    pair_run(&p);
+    CHECK_EQ(p.client_err, HO_OK);
+    CHECK_EQ(p.server_err, HO_OK);
+    CHECK(ho_tls_did_hrr(p.server));
+    CHECK(ho_tls_get_peer_subject(p.server) != NULL && strstr(ho_tls_get_peer_subject(p.server), "CN=alice"));
+    pair_free(&p);
+    ho_tls_config_free(ccfg);
+    ho_tls_config_free(scfg);
+}
+
+/* A server with client authentication off reports no peer, even when the
+ * ticket it resumes (same ticket keys) carries a subject. */
+static void test_off_ignores_ticket_subject(void)
+{
+    static const uint8_t secret[32] = {9, 8, 7};
+    ho_tls_config *req = server_cfg(HO_TLS_CLIENT_AUTH_REQUIRED), *off = server_cfg(HO_TLS_CLIENT_AUTH_NONE);
+    CHECK_EQ(ho_tls_config_set_ticket_keys(req, secret, 1), HO_OK);
+    CHECK_EQ(ho_tls_config_set_ticket_keys(off, secret, 1), HO_OK);
+    ho_tls_callbacks cb = {.session = on_session};
+    ho_tls_config *c1 = client_cfg("client"), *c2 = client_cfg(NULL);
+    ho_tls_config_set_callbacks(c1, &cb);
+    saved_session.len = 0;
+    struct tls_pair p;
+    pair_init(&p, c1, req, "localhost");
+    pair_run(&p);
+    CHECK_EQ(p.server_err, HO_OK);
+    CHECK(saved_session.len > 0);
+    pair_free(&p);
+    pair_init(&p, c2, off, "localhost");
+    CHECK_EQ(ho_tls_set_session(p.client, saved_session.data, saved_session.len), HO_OK);
+    pair_run(&p);
+    CHECK_EQ(p.server_err, HO_OK);
+    CHECK(ho_tls_is_resumed(p.server));
+    CHECK(ho_tls_get_peer_subject(p.server) == NULL);
+    CHECK_EQ(ho_tls_client_cert_status(p.server), 0);
+    pair_free(&p);
+    ho_tls_config_free(c1);
+    ho_tls_config_free(c2);
+    ho_tls_config_free(req);
+    ho_tls_config_free(off);
+}
+
 static void test_config_api(void)
 {
     ho_tls_config *c = ho_tls_config_new(false);
@@ -579,6 +630,8 @@ int main(void)
     RUN(test_certificate_request_contents);
     RUN(test_resumption);
     RUN(test_required_refuses_anonymous_ticket);
+    RUN(test_after_hrr);
+    RUN(test_off_ignores_ticket_subject);
     RUN(test_config_api);
     ho_buf_free(&saved_session);
     ho_cert_chain_free(&srv_chain);
