@@ -29,6 +29,7 @@ enum {
 
 typedef struct get_options {
     const char *url, *cafile, *alpn, *resume, *suites, *groups, *output_dir;
+    const char *cert, *key; /* --cert/--key: a client certificate (mutual TLS) */
     bool insecure, key_update, verbose, include_head, h3, psk_ke;
     unsigned key_updates;   /* --h3: how many to initiate */
     uint32_t quic_version;  /* --h3: of the first Initial */
@@ -61,6 +62,9 @@ void get_usage(FILE *f)
             "  --insecure       do not verify the server's certificate\n"
             "  --cafile FILE    trust the CA certificate(s) in FILE (PEM) instead of the\n"
             "                   system store\n"
+            "  --cert FILE      client certificate chain, PEM (leaf first), sent when the server\n"
+            "                   asks for one (mutual TLS, also with --h3); needs --key\n"
+            "  --key FILE       the client certificate's private key, PEM; needs --cert\n"
             "  --alpn LIST      offer these ALPN protocols, comma-separated (e.g. http/1.1)\n"
             "  --resume FILE    offer the session stored in FILE if it exists; store every\n"
             "                   session ticket received into FILE (the last one wins)\n"
@@ -672,6 +676,7 @@ int get_main(int argc, char **argv)
         {"no-ecn", no_argument, NULL, 'E'},       {"max-udp-payload", required_argument, NULL, 'M'},
         {"psk-ke", no_argument, NULL, 'P'},       {"header", required_argument, NULL, 'H'},
         {"qlog-dir", required_argument, NULL, 'L'},      {"cc", required_argument, NULL, 'C'},
+        {"cert", required_argument, NULL, 'x'},   {"key", required_argument, NULL, 'y'},
         {NULL, 0, NULL, 0},
     };
     get_options o = {.timeout_ms = 60000};
@@ -683,6 +688,8 @@ int get_main(int argc, char **argv)
         switch (opt) {
         case 'k': o.insecure = true; break;
         case 'c': o.cafile = optarg; break;
+        case 'x': o.cert = optarg; break;
+        case 'y': o.key = optarg; break;
         case 'a': o.alpn = optarg; break;
         case 'r': o.resume = optarg; break;
         case 'P': o.psk_ke = true; break;
@@ -785,6 +792,10 @@ int get_main(int argc, char **argv)
         fprintf(stderr, "handoff: --output-dir, --quic-version, --key-update=N and --cc need --h3\n");
         return 2;
     }
+    if ((o.cert == NULL) != (o.key == NULL)) {
+        fprintf(stderr, "handoff: --cert and --key go together\n");
+        return 2;
+    }
     o.url = argv[optind];
     o.urls = argv + optind;
     o.nurls = argc - optind;
@@ -817,6 +828,12 @@ int get_main(int argc, char **argv)
             goto done;
         }
         ho_tls_config_set_trust(cfg, ts); /* takes ts */
+    }
+    /* A client certificate answers a CertificateRequest (TCP and QUIC). */
+    if (o.cert != NULL && (err = ho_tls_config_load_cert_files(cfg, o.cert, o.key)) != HO_OK) {
+        app_report_error("--cert/--key", err);
+        rc = 2;
+        goto done;
     }
     if (o.h3) {
         rc = fetch_h3(&o, cfg, &sink);

@@ -25,6 +25,8 @@ typedef struct serve_opts {
     const char *qlog_dir;          /* --qlog-dir */
     const char *ticket_keys;       /* --ticket-keys FILE */
     const char *quic_keys;         /* --quic-keys FILE */
+    const char *client_ca;         /* --client-ca FILE */
+    ho_tls_client_auth client_auth; /* --client-auth; required when --client-ca is given */
     bool no_tickets, hrr_cookie, no_h3, retry, psk_ke;
     bool retry_auto;
     long retry_above, refuse_above, retry_queue, refuse_queue;
@@ -70,6 +72,11 @@ void serve_usage(FILE *f)
             "  --no-tickets           do not issue session tickets (no resumption)\n"
             "  --hrr-cookie           send a cookie in HelloRetryRequest\n"
             "  --psk-ke               resume clients that offer it without (EC)DHE (psk_ke)\n"
+            "  --client-ca FILE       ask clients for a certificate (mutual TLS, TCP and QUIC) and\n"
+            "                         verify it against the CA certificates in FILE (PEM); handlers\n"
+            "                         see the verified subject (docs/SERVER.md \"Client certificates\")\n"
+            "  --client-auth MODE     required (default with --client-ca: no certificate, no\n"
+            "                         connection) or optional (a client without one is served)\n"
             "  --ticket-keys FILE     session ticket keys shared by a fleet (docs/SERVER.md):\n"
             "                         one key per line, 64 hex digits (openssl rand -hex 32),\n"
             "                         '#' comments; the first key seals, every key opens; SIGHUP\n"
@@ -235,7 +242,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY, O_ROOT, O_QUIC_KEY_UPDATE,
         O_NO_GSO, O_NO_GRO, O_NO_ECN, O_MAX_UDP_PAYLOAD, O_SERVER_ID, O_NO_QUIC_STEERING, O_QUIC_VERSIONS, O_CC,
         O_RETRY_ABOVE, O_REFUSE_ABOVE, O_RETRY_QUEUE, O_REFUSE_QUEUE, O_MAX_BODY, O_SEND_TIMEOUT,
-        O_OUT_HIGH_WATER, O_METRICS, O_QLOG_DIR, O_TICKET_KEYS, O_QUIC_KEYS,
+        O_OUT_HIGH_WATER, O_METRICS, O_QLOG_DIR, O_TICKET_KEYS, O_QUIC_KEYS, O_CLIENT_CA, O_CLIENT_AUTH,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
@@ -249,6 +256,8 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"alpn", required_argument, NULL, O_ALPN},
         {"no-tickets", no_argument, NULL, O_NO_TICKETS},
         {"hrr-cookie", no_argument, NULL, O_HRR_COOKIE}, {"psk-ke", no_argument, NULL, O_PSK_KE},
+        {"client-ca", required_argument, NULL, O_CLIENT_CA},
+        {"client-auth", required_argument, NULL, O_CLIENT_AUTH},
         {"ktls", required_argument, NULL, O_KTLS},
         {"threads", required_argument, NULL, O_THREADS},
         {"handshake-workers", required_argument, NULL, O_WORKERS},
@@ -333,6 +342,17 @@ static int parse_args(int argc, char **argv, serve_opts *o)
             break;
         case O_HRR_COOKIE: o->hrr_cookie = true; break;
         case O_PSK_KE: o->psk_ke = true; break;
+        case O_CLIENT_CA: o->client_ca = optarg; break;
+        case O_CLIENT_AUTH:
+            if (strcmp(optarg, "required") == 0)
+                o->client_auth = HO_TLS_CLIENT_AUTH_REQUIRED;
+            else if (strcmp(optarg, "optional") == 0)
+                o->client_auth = HO_TLS_CLIENT_AUTH_OPTIONAL;
+            else {
+                fprintf(stderr, "handoff: --client-auth: 'required' or 'optional', not '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case O_DATASET: o->dataset = optarg; break;
         case O_STATIC: o->static_dir = optarg; break;
         case O_ROOT: o->root = optarg; break;
@@ -443,6 +463,12 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         fprintf(stderr, "handoff: --cert and --key go together\n");
         return 2;
     }
+    if (o->client_auth != HO_TLS_CLIENT_AUTH_NONE && o->client_ca == NULL) {
+        fprintf(stderr, "handoff: --client-auth needs --client-ca FILE\n");
+        return 2;
+    }
+    if (o->client_ca != NULL && o->client_auth == HO_TLS_CLIENT_AUTH_NONE)
+        o->client_auth = HO_TLS_CLIENT_AUTH_REQUIRED;
     if (o->port == 0 && o->tls_port == 0 && o->http_port == 0) {
         fprintf(stderr, "handoff: every port is off (--port, --tls-port, --http-port)\n");
         return 2;
@@ -585,10 +611,25 @@ static int index_handler(void *ctx, const ho_http_request *req, ho_http_response
     int n = snprintf(info, sizeof(info), "<p>TLS 1.3: %s, %s</p><p>ALPN: %s, resumed: %s</p>\n",
                      suite ? suite->name : "?", app_group_name(ho_tls_get_group(t)),
                      ho_tls_get_alpn(t) ? ho_tls_get_alpn(t) : "none", ho_tls_is_resumed(t) ? "yes" : "no");
+    if (n < 0 || (size_t)n >= sizeof(info))
+        n = 0;
     const char *split = strstr(index_page, "<ul>");
     ho_put_bytes(resp->body, index_page, (size_t)(split - index_page));
     ho_put_bytes(resp->body, info, (size_t)n);
     ho_put_bytes(resp->body, split, strlen(split));
+    return resp->body->failed ? HO_ERR_NOMEM : HO_OK;
+}
+
+/* GET /whoami (with --client-ca): the verified client certificate's
+ * subject, one line, or "none" (optional mode, no certificate), over TCP
+ * and HTTP/3 alike (docs/SERVER.md "Client certificates"). */
+static int whoami_handler(void *ctx, const ho_http_request *req, ho_http_response *resp)
+{
+    (void)ctx;
+    const char *s = req->client_subject ? req->client_subject : "none";
+    resp->content_type = "text/plain; charset=utf-8";
+    ho_put_bytes(resp->body, s, strlen(s));
+    ho_put_u8(resp->body, '\n');
     return resp->body->failed ? HO_ERR_NOMEM : HO_OK;
 }
 
@@ -625,6 +666,19 @@ static void print_stats(ho_server *srv, bool quic)
     ho_buf_free(&b);
 }
 
+
+/* --client-ca / --client-auth: the same for TCP and QUIC configs. */
+static bool set_client_auth(ho_tls_config *cfg, const serve_opts *o)
+{
+    if (o->client_ca == NULL)
+        return true;
+    int err = ho_tls_config_set_client_auth(cfg, o->client_auth, o->client_ca);
+    if (err != HO_OK) {
+        fprintf(stderr, "handoff: --client-ca %s: %s\n", o->client_ca, ho_err_str(err));
+        return false;
+    }
+    return true;
+}
 
 /* ---- --ticket-keys / --quic-keys (docs/SERVER.md "Ticket keys") --------- */
 
@@ -733,7 +787,8 @@ int serve_main(int argc, char **argv)
     router = ho_router_new();
     /* Without a root, "/" is the built-in page; with one, its files. */
     if (router == NULL || (o.root == NULL && ho_router_add(router, "GET", "/", index_handler, NULL) != HO_OK) ||
-        app_arena_register(arena, router) != HO_OK)
+        app_arena_register(arena, router) != HO_OK ||
+        (o.client_ca != NULL && ho_router_add(router, "GET", "/whoami", whoami_handler, NULL) != HO_OK))
         goto done;
     if (o.root != NULL)
         fprintf(stderr, "handoff: serving %zu files from %s at /\n", app_arena_root_file_count(arena), o.root);
@@ -759,6 +814,10 @@ int serve_main(int argc, char **argv)
             ho_tls_config_set_hrr_cookie(cfg, true);
         if (o.psk_ke)
             ho_tls_config_set_psk_ke(cfg, true);
+        if (!set_client_auth(cfg, &o)) {
+            rc = 2;
+            goto done;
+        }
     }
 
     if (o.server.ktls == HO_KTLS_ON && !ho_ktls_supported()) {
@@ -834,6 +893,10 @@ int serve_main(int argc, char **argv)
             goto done;
         if (o.no_tickets)
             ho_tls_config_set_tickets(qcfg, 0, 7200, 3600);
+        if (!set_client_auth(qcfg, &o)) {
+            rc = 2;
+            goto done;
+        }
         if (o.quic_keys != NULL) {
             uint8_t secrets[HO_TLS_TICKET_KEYS_MAX * HO_TLS_TICKET_SECRET_LEN];
             size_t n = 0;

@@ -6,6 +6,11 @@
 #                                      each text file with .br and .gz siblings
 #   OUTDIR/arena/certs/server.{crt,key} a fresh self-signed RSA-2048 certificate, CN=localhost,
 #                                      no subjectAltName (the suite's own certificate is of that kind)
+#   OUTDIR/mtls/                       client certificates (P-256) for mutual TLS tests:
+#     client-ca.{crt,key}              the CA a server trusts (CN=handoff test client CA)
+#     client.{crt,key}                 CN=alice,O=handoff tests, issued by client-ca
+#     other-ca.{crt,key}, other.{crt,key}  CN=mallory from a CA nobody trusts
+#     expired.{crt,key}                CN=old-alice from client-ca, valid only in January 2020
 # Usage: scripts/gen-testdata.sh OUTDIR
 # Deterministic except for the key pair. Needs python3, gzip, brotli and openssl
 # (scripts/deps.sh installs them). Writes into OUTDIR.tmp and renames, so a reader never
@@ -115,6 +120,54 @@ done
 openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=localhost \
   -keyout "$tmp/arena/certs/server.key" -out "$tmp/arena/certs/server.crt" >/dev/null 2>&1 ||
   { echo "gen-testdata: openssl req failed" >&2; exit 1; }
+
+# Client certificates. The expired one needs a validity in the past, which only
+# `openssl ca` sets (-startdate/-enddate) on OpenSSL 3.0, so it gets a minimal CA setup.
+m=$tmp/mtls
+mkdir -p "$m/ca"
+touch "$m/ca/index.txt"
+cat >"$m/ca/ca.cnf" <<CNF
+[ca]
+default_ca = d
+[d]
+database = $m/ca/index.txt
+new_certs_dir = $m/ca
+serial = $m/ca/serial
+default_md = sha256
+policy = p
+copy_extensions = none
+unique_subject = no
+x509_extensions = leaf
+[p]
+commonName = supplied
+organizationName = optional
+[leaf]
+basicConstraints = CA:FALSE
+keyUsage = digitalSignature
+extendedKeyUsage = clientAuth
+CNF
+echo 1000 >"$m/ca/serial"
+mtls() { "$@" >/dev/null 2>&1 || { echo "gen-testdata: $* failed" >&2; exit 1; }; }
+ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+mtls openssl req -x509 "${ec[@]}" -days 3650 -subj "/CN=handoff test client CA" \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+  -keyout "$m/client-ca.key" -out "$m/client-ca.crt"
+mtls openssl req -x509 "${ec[@]}" -days 3650 -subj "/CN=other CA" \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+  -keyout "$m/other-ca.key" -out "$m/other-ca.crt"
+for who in client:alice:client-ca other:mallory:other-ca expired:old-alice:client-ca; do
+  IFS=: read -r name cn ca <<<"$who"
+  mtls openssl req -new "${ec[@]}" -subj "/O=handoff tests/CN=$cn" -keyout "$m/$name.key" -out "$m/$name.csr"
+  if [ "$name" = expired ]; then
+    dates=(-startdate 20200101000000Z -enddate 20200131000000Z)
+  else
+    dates=(-days 3650)
+  fi
+  mtls openssl ca -batch -config "$m/ca/ca.cnf" -cert "$m/$ca.crt" -keyfile "$m/$ca.key" -notext \
+    "${dates[@]}" -in "$m/$name.csr" -out "$m/$name.crt"
+  rm -f "$m/$name.csr"
+done
+rm -rf "$m/ca"
 
 rm -rf "$out"
 mv "$tmp" "$out"

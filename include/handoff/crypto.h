@@ -85,6 +85,11 @@ HO_API int ho_selfsigned_generate(const char *cn, int days, ho_privkey **key, ho
 HO_API int ho_cert_verify_signature(const uint8_t *der, size_t len, uint16_t scheme, const void *msg, size_t msglen,
                              const uint8_t *sig, size_t siglen);
 
+/* The subject of certificate `der` as one line in RFC 2253 form (e.g.
+ * "CN=alice,O=Example"), NUL-terminated in buf (cut at n-1 bytes).
+ * HO_ERR_CERT_BAD if the certificate does not parse. */
+HO_API int ho_cert_subject(const uint8_t *der, size_t len, char *buf, size_t n);
+
 /* Trust store for chain verification. */
 typedef struct ho_trust_store ho_trust_store;
 HO_API ho_trust_store *ho_trust_store_new(void);

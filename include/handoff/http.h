@@ -50,6 +50,9 @@ typedef struct ho_http_request {
     bool head;                 /* method is HEAD: the response has no body */
     struct ho_tls *tls;        /* set by the server: the connection's TLS state
                                 * (NULL on plaintext); the parser leaves it NULL */
+    const char *client_subject; /* set by the server: the subject of the client's
+                                * verified certificate (mutual TLS, RFC 2253
+                                * form), NULL when none; valid for the call */
 } ho_http_request;
 
 typedef struct ho_http_limits {

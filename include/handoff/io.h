@@ -163,6 +163,8 @@ typedef struct ho_server_stats {
     uint64_t accepted, closed, active;
     uint64_t handshakes_done, handshakes_failed, handshake_timeouts;
     uint64_t handshakes_pq;         /* of those done, with X25519MLKEM768 */
+    uint64_t client_certs_verified; /* handshakes done with a verified client certificate */
+    uint64_t client_certs_refused;  /* handshakes failed on the client's certificate */
     uint64_t handshakes_offloaded;  /* steps run through the pool */
     uint64_t handshakes_inline;     /* steps run on the I/O thread */
     uint64_t worker_steps;          /* steps that ran on a worker thread */
@@ -428,6 +430,8 @@ typedef struct ho_quic_server_stats {
     uint64_t handshakes;         /* TLS handshakes completed */
     uint64_t resumed;            /* of those, resumed with a ticket (PSK) */
     uint64_t handshakes_pq;      /* of those, with X25519MLKEM768 */
+    uint64_t client_certs_verified; /* of those, with a verified client certificate */
+    uint64_t client_certs_refused;  /* handshakes failed on the client's certificate */
     uint64_t key_updates;        /* 1-RTT key updates (RFC 9001 section 6), either side */
     uint64_t requests;           /* answered on connections already gone */
     uint64_t vn_sent, retry_sent, resets_sent, refused;

@@ -172,6 +172,26 @@ HO_API int ho_tls_ticket_keys_read(const char *path, uint8_t *secrets, size_t ma
                                    size_t errlen);
 /* The key id that tickets sealed under this secret start with. */
 HO_API int ho_tls_ticket_key_id(const uint8_t *secret, uint8_t id[4]);
+/* ---- client certificates (mutual TLS, docs/ENGINE.md "Client certificates")
+ * Server: with OPTIONAL or REQUIRED, a full handshake sends a
+ * CertificateRequest (RFC 8446 §4.3.2) naming the subjects of the CA
+ * certificates in ca_pem (certificate_authorities) and verifies the
+ * client's chain against them and its CertificateVerify. REQUIRED refuses a
+ * client without a certificate (certificate_required); OPTIONAL accepts it
+ * with no peer. A resumed handshake asks nothing: the ticket carries the
+ * subject verified on the full handshake (REQUIRED resumes only tickets
+ * that carry one). ca_pem may be NULL only with HO_TLS_CLIENT_AUTH_NONE.
+ * Client: certificates added with ho_tls_config_add_cert /
+ * ho_tls_config_load_cert_files answer a CertificateRequest (the first
+ * whose key fits the server's signature_algorithms); without one the
+ * client sends an empty Certificate. */
+typedef enum {
+    HO_TLS_CLIENT_AUTH_NONE = 0,
+    HO_TLS_CLIENT_AUTH_OPTIONAL = 1,
+    HO_TLS_CLIENT_AUTH_REQUIRED = 2,
+} ho_tls_client_auth;
+HO_API int ho_tls_config_set_client_auth(ho_tls_config *cfg, ho_tls_client_auth mode, const char *ca_pem);
+HO_API ho_tls_client_auth ho_tls_config_get_client_auth(const ho_tls_config *cfg);
 /* Resumption without (EC)DHE, psk_ke (RFC 8446 §4.2.9), default off. It
  * costs only symmetric crypto but gives up forward secrecy for the resumed
  * connection (the ticket key protects it). Client: a resumption offers
@@ -230,6 +250,16 @@ HO_API const char *ho_tls_get_server_name(const ho_tls *tls);
 HO_API bool ho_tls_is_resumed(const ho_tls *tls);
 HO_API bool ho_tls_did_hrr(const ho_tls *tls);
 HO_API uint16_t ho_tls_get_sig_scheme(const ho_tls *tls);        /* 0 when resumed */
+/* The subject (RFC 2253, e.g. "CN=alice,O=Example") of the peer's verified
+ * certificate: on a server the client's (NULL when it sent none, or before
+ * its CertificateVerify checked out; after a resumption, the one the ticket
+ * recorded), on a client the server's (NULL when not verified). Valid until
+ * ho_tls_free. */
+HO_API const char *ho_tls_get_peer_subject(const ho_tls *tls);
+/* Server: how the client certificate fared, for counters: 0 none asked or
+ * none given, 1 verified (or carried by the resumed ticket), -1 refused
+ * (the handshake failed on it). */
+HO_API int ho_tls_client_cert_status(const ho_tls *tls);
 /* RFC 8446 §7.5 exporter (available once the handshake is done). */
 HO_API int ho_tls_export(ho_tls *tls, const char *label, const void *context, size_t contextlen, uint8_t *out,
                   size_t outlen);
@@ -256,6 +286,8 @@ HO_API ho_buf *ho_tls_conn_out(ho_tls_conn *c);
 /* Decrypted application data; the caller consumes what it used. */
 HO_API ho_buf *ho_tls_conn_app_in(ho_tls_conn *c);
 HO_API bool ho_tls_conn_handshake_done(const ho_tls_conn *c);
+/* ho_tls_get_peer_subject of the connection's engine. */
+HO_API const char *ho_tls_conn_peer_subject(const ho_tls_conn *c);
 /* Frees the connection's empty buffers (received, sealed, decrypted,
  * handshake output): an idle connection then holds none. They are
  * allocated again when needed. */

@@ -99,4 +99,10 @@ int crypto_kex_respond(uint16_t group, const uint8_t *peer, size_t peerlen, uint
                        uint8_t *secret, size_t *secretlen);
 bool crypto_kex_group_supported(uint16_t group);
 
+/* ---- certificates ---------------------------------------------------- */
+/* Appends the DER of the subject Name of certificate `der` (a
+ * DistinguishedName of RFC 8446 §4.2.4) to out. HO_ERR_CERT_BAD if the
+ * certificate does not parse. */
+int crypto_cert_subject_der(const uint8_t *der, size_t len, ho_buf *out);
+
 #endif

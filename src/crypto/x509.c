@@ -233,6 +233,53 @@ out:
     return rc;
 }
 
+int ho_cert_subject(const uint8_t *der, size_t len, char *buf, size_t n)
+{
+    if (buf == NULL || n == 0)
+        return HO_ERR_INVALID_ARG;
+    buf[0] = '\0';
+    X509 *x = x509_parse(der, len);
+    if (x == NULL)
+        return HO_ERR_CERT_BAD;
+    int rc = HO_ERR_NOMEM;
+    BIO *bio = BIO_new(BIO_s_mem());
+    /* RFC 2253 order and escaping, UTF-8 kept as is. */
+    if (bio != NULL &&
+        X509_NAME_print_ex(bio, X509_get_subject_name(x), 0, XN_FLAG_RFC2253 & ~(unsigned long)ASN1_STRFLGS_ESC_MSB) >= 0) {
+        char *p;
+        long got = BIO_get_mem_data(bio, &p);
+        size_t m = got > 0 ? (size_t)got : 0;
+        if (m > n - 1)
+            m = n - 1;
+        memcpy(buf, p, m);
+        buf[m] = '\0';
+        rc = HO_OK;
+    }
+    BIO_free(bio);
+    X509_free(x);
+    ERR_clear_error();
+    return rc;
+}
+
+int crypto_cert_subject_der(const uint8_t *der, size_t len, ho_buf *out)
+{
+    X509 *x = x509_parse(der, len);
+    if (x == NULL)
+        return HO_ERR_CERT_BAD;
+    unsigned char *enc = NULL;
+    int n = i2d_X509_NAME(X509_get_subject_name(x), &enc);
+    int rc = n > 0 ? HO_OK : HO_ERR_CRYPTO;
+    if (n > 0) {
+        ho_put_bytes(out, enc, (size_t)n);
+        OPENSSL_free(enc);
+        if (out->failed)
+            rc = HO_ERR_NOMEM;
+    }
+    X509_free(x);
+    ERR_clear_error();
+    return rc;
+}
+
 /* ---- trust store and chain verification ------------------------------ */
 
 struct ho_trust_store {

@@ -139,6 +139,7 @@ static int h1_on_data(void *ctx, ho_conn *c, ho_buf *in)
         }
         ho_http1_decode_body(in->data + off, &req); /* a chunked body, in place */
         req.tls = ho_conn_tls(c);
+        req.client_subject = req.tls ? ho_tls_get_peer_subject(req.tls) : NULL;
         ho_http_response resp;
         sc->body.failed = false;
         ho_http_response_reset(&resp, &sc->body);

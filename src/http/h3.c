@@ -519,6 +519,7 @@ static int serve(ho_h3_conn *h, h3_stream *s)
     req->keep_alive = true;
     req->head = ho_http_str_eq(req->method, "HEAD");
     req->tls = ho_quic_conn_tls(h->quic);
+    req->client_subject = req->tls ? ho_tls_get_peer_subject(req->tls) : NULL;
 
     ho_http_response resp;
     ho_http_response_reset(&resp, &s->scratch);

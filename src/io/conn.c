@@ -644,8 +644,11 @@ static bool conn_after_input(ho_conn *c, int err)
 {
     io_thread *t = c->t;
     if (err != HO_OK) {
-        if (c->state == CONN_HANDSHAKE)
+        if (c->state == CONN_HANDSHAKE) {
             STAT_ADD(t, handshakes_failed, 1);
+            if (c->tls != NULL && ho_tls_client_cert_status(ho_tls_conn_tls(c->tls)) < 0)
+                STAT_ADD(t, client_certs_refused, 1);
+        }
         /* An alert (if any) is queued: send it, then close. A peer's
          * close_notify is answered with ours. */
         /* The rest of a referenced body is not sent after an alert. */
@@ -660,6 +663,8 @@ static bool conn_after_input(ho_conn *c, int err)
         STAT_ADD(t, handshakes_done, 1);
         if (ho_tls_get_group(ho_tls_conn_tls(c->tls)) == HO_GROUP_X25519MLKEM768)
             STAT_ADD(t, handshakes_pq, 1);
+        if (ho_tls_client_cert_status(ho_tls_conn_tls(c->tls)) > 0)
+            STAT_ADD(t, client_certs_verified, 1);
         hist_record(c->hs_offloaded ? &t->stats.hs_offloaded : &t->stats.hs_inline,
                     (uint64_t)(ho_now_ns() - c->hs_start_ns));
         ho_timer_cancel(&c->timer);

@@ -46,6 +46,7 @@ typedef struct fwd_item {
 
 typedef struct quic_stats {
     _Atomic uint64_t handshakes, resumed, handshakes_pq, key_updates, requests, migrations, paths_validated;
+    _Atomic uint64_t client_certs_verified, client_certs_refused;
     _Atomic uint64_t forwarded, forwarded_in, forward_drops;
     /* copies of the endpoint's counters, refreshed every tick */
     _Atomic uint64_t connections, connections_closed, vn_sent, retry_sent, resets_sent, refused;
@@ -214,6 +215,8 @@ static void count_conn(quic_thread *q, ho_quic_conn *c, conn_slot *slot)
             QSTAT_ADD(q, resumed, 1);
         if (t != NULL && ho_tls_get_group(t) == HO_GROUP_X25519MLKEM768)
             QSTAT_ADD(q, handshakes_pq, 1);
+        if (t != NULL && ho_tls_client_cert_status(t) > 0)
+            QSTAT_ADD(q, client_certs_verified, 1);
     }
     uint64_t ku = ho_quic_conn_key_updates(c);
     if (ku > slot->key_updates_counted) {
@@ -240,6 +243,10 @@ static void on_conn_free(void *ctx, ho_quic_endpoint *ep, ho_quic_conn *c)
     if (slot == NULL)
         return;
     count_conn(q, c, slot);
+    /* A handshake that failed on the client's certificate (mutual TLS). */
+    ho_tls *t = ho_quic_conn_tls(c);
+    if (!slot->handshake_counted && t != NULL && ho_tls_client_cert_status(t) < 0)
+        QSTAT_ADD(q, client_certs_refused, 1);
     if (slot->app != NULL) {
         if (handler_of(q)->requests != NULL)
             QSTAT_ADD(q, requests, handler_of(q)->requests(slot->app));
@@ -744,6 +751,8 @@ static void add_thread(const quic_thread *q, ho_quic_server_stats *o)
     ADD(handshakes);
     ADD(resumed);
     ADD(handshakes_pq);
+    ADD(client_certs_verified);
+    ADD(client_certs_refused);
     ADD(key_updates);
     ADD(requests);
     ADD(vn_sent);
@@ -798,7 +807,8 @@ void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *ou
     char s[2560];
     int n = snprintf(s, sizeof(s),
                      "\"h3_connections\":%" PRIu64 ",\"h3_connections_closed\":%" PRIu64
-                     ",\"h3_handshakes\":%" PRIu64 ",\"h3_handshakes_pq\":%" PRIu64 ",\"h3_resumed\":%" PRIu64 ",\"h3_key_updates\":%" PRIu64
+                     ",\"h3_handshakes\":%" PRIu64 ",\"h3_handshakes_pq\":%" PRIu64 ",\"h3_client_certs_verified\":%" PRIu64
+                     ",\"h3_client_certs_refused\":%" PRIu64 ",\"h3_resumed\":%" PRIu64 ",\"h3_key_updates\":%" PRIu64
                      ",\"h3_requests\":%" PRIu64 ",\"h3_vn_sent\":%" PRIu64 ",\"h3_retry_sent\":%" PRIu64
                      ",\"h3_resets_sent\":%" PRIu64 ",\"h3_refused\":%" PRIu64
                      ",\"h3_admission_retries\":%" PRIu64 ",\"h3_admission_refused\":%" PRIu64
@@ -815,7 +825,8 @@ void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *ou
                      ",\"quic_unknown_long\":%" PRIu64 ",\"quic_unknown_version\":%" PRIu64
                      ",\"quic_packets_sent\":%" PRIu64 ",\"quic_packets_received\":%" PRIu64
                      ",\"quic_packets_lost\":%" PRIu64,
-                     st->connections, st->connections_closed, st->handshakes, st->handshakes_pq, st->resumed, st->key_updates,
+                     st->connections, st->connections_closed, st->handshakes, st->handshakes_pq,
+                     st->client_certs_verified, st->client_certs_refused, st->resumed, st->key_updates,
                      st->requests, st->vn_sent, st->retry_sent, st->resets_sent, st->refused,
                      st->admission_retries, st->admission_refused, st->handshakes_in_progress,
                      st->datagrams_received, st->datagrams_dropped, st->migrations, st->paths_validated,

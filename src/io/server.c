@@ -457,6 +457,8 @@ static void add_thread_stats(const thread_stats *ts, ho_server_stats *out)
     SUM(active);
     SUM(handshakes_done);
     SUM(handshakes_pq);
+    SUM(client_certs_verified);
+    SUM(client_certs_refused);
     SUM(handshakes_failed);
     SUM(handshake_timeouts);
     SUM(handshakes_offloaded);
@@ -512,6 +514,8 @@ void ho_server_stats_json(const ho_server_stats *st, ho_buf *out)
     FIELD("active", st->active, ",");
     FIELD("handshakes_done", st->handshakes_done, ",");
     FIELD("handshakes_pq", st->handshakes_pq, ",");
+    FIELD("client_certs_verified", st->client_certs_verified, ",");
+    FIELD("client_certs_refused", st->client_certs_refused, ",");
     FIELD("handshakes_failed", st->handshakes_failed, ",");
     FIELD("handshake_timeouts", st->handshake_timeouts, ",");
     FIELD("handshakes_offloaded", st->handshakes_offloaded, ",");

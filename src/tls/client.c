@@ -28,6 +28,10 @@ static const uint16_t client_cert_sig_schemes[] = {
     0x0601 /* rsa_pkcs1_sha512 */,
 };
 #define N_CERT_SIG_SCHEMES (sizeof(client_cert_sig_schemes) / sizeof(client_cert_sig_schemes[0]))
+const uint16_t *const tls_verify_schemes = client_sig_schemes;
+const size_t tls_verify_scheme_count = N_SIG_SCHEMES;
+const uint16_t *const tls_cert_schemes = client_cert_sig_schemes;
+const size_t tls_cert_scheme_count = N_CERT_SIG_SCHEMES;
 
 static bool is_ip_literal(const char *name)
 {
@@ -441,6 +445,8 @@ hs_status tls_client_handle_certificate_request(ho_tls *tls, ho_cursor *body, co
     /* §4.3.2: signature_algorithms MUST be specified. */
     if (!tls_ext_get(&seen, EXT_SIGNATURE_ALGORITHMS, &c))
         return tls_alert(tls, HO_ALERT_MISSING_EXTENSION, "certificate request signature_algorithms");
+    if ((rc = tls_client_note_request_schemes(tls, c)) != HO_OK)
+        return tls_fail(tls, rc, "certificate request signature_algorithms");
     memcpy(tls->client->cert_request_context, ctx.p, ctx.len);
     tls->client->cert_request_context_len = ctx.len;
     tls->client->cert_requested = true;
@@ -500,6 +506,8 @@ hs_status tls_client_handle_certificate(ho_tls *tls, ho_cursor *body, const uint
             rc = ho_cert_chain_verify(tls->cfg->trust, &tls->peer_chain, tls->server_name, tls->now_ms / 1000);
         if (rc != HO_OK)
             return tls_fail(tls, HO_ERR_TLS_ALERT(verify_error_alert(rc)), ho_err_str(rc));
+        if (tls_set_peer_subject(tls) != HO_OK)
+            return tls_fail(tls, HO_ERR_NOMEM, "peer subject");
     }
     if (tls_transcript_add(tls, msg, len) != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "transcript");
@@ -543,16 +551,9 @@ hs_status tls_client_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t
     tls_keylog(tls, "EXPORTER_SECRET", tls->ks.exporter);
     if (tls_install_secret(tls, false, HO_EPOCH_APP, tls->ks.server_ap) != HS_OK)
         return HS_ERROR;
-    if (tls->client->cert_requested) {
-        /* We have no client certificate: an empty Certificate (§4.4.2). */
-        ho_buf *b = &out->send[tls->write_epoch];
-        size_t t = tls_msg_begin(tls, out, HO_HS_CERTIFICATE);
-        ho_put_u8(b, (uint8_t)tls->client->cert_request_context_len);
-        ho_put_bytes(b, tls->client->cert_request_context, tls->client->cert_request_context_len);
-        ho_put_u24(b, 0);
-        if (tls_msg_end(tls, out, t) != HS_OK)
-            return HS_ERROR;
-    }
+    /* §4.4.2: Certificate (and CertificateVerify) when asked (client_auth.c). */
+    if (tls->client->cert_requested && tls_client_send_client_auth(tls, out) != HS_OK)
+        return HS_ERROR;
     if (tls_send_finished(tls, out, tls->ks.client_hs) != HS_OK)
         return HS_ERROR;
     if (tls_transcript_hash(tls, th) != HO_OK || tls_ks_resumption(&tls->ks, th) != HO_OK)

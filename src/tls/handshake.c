@@ -36,13 +36,20 @@ const size_t ho_tls_client_table_len = sizeof(ho_tls_client_table) / sizeof(ho_t
 
 /* Server, RFC 8446 §A.2. The ClientHello handler sends the whole first
  * flight (RECVD_CH, NEGOTIATED and WAIT_EOED/WAIT_FLIGHT2 collapse into it:
- * we accept no early data and request no client certificate), or a
+ * we accept no early data; a CertificateRequest, when configured, is part
+ * of that flight), or a
  * HelloRetryRequest and waits for the second ClientHello (§4.1.4), which
  * cannot branch again. */
 const struct hs_transition ho_tls_server_table[] = {
     /* state             epoch      message             next                alt (a branch)           handler */
     {ST_S_WAIT_CH,       INITIAL,   HO_HS_CLIENT_HELLO, ST_S_WAIT_FINISHED, ST_S_WAIT_CH2 /* HRR */, tls_server_handle_client_hello},
     {ST_S_WAIT_CH2,      INITIAL,   HO_HS_CLIENT_HELLO, ST_S_WAIT_FINISHED, ST_NONE,                 tls_server_handle_client_hello},
+    /* Client authentication (§4.3.2, §4.4.2): after our CertificateRequest
+     * the client's flight starts with Certificate; an empty one (no
+     * certificate) goes straight on to Finished. client_auth.c refuses a
+     * Certificate we did not ask for and a Finished without the one we did. */
+    {ST_S_WAIT_FINISHED, HANDSHAKE, HO_HS_CERTIFICATE,  ST_S_WAIT_CV,       ST_S_WAIT_FINISHED /* empty */, tls_server_handle_certificate},
+    {ST_S_WAIT_CV,       HANDSHAKE, HO_HS_CERTIFICATE_VERIFY, ST_S_WAIT_FINISHED, ST_NONE,           tls_server_handle_certificate_verify},
     {ST_S_WAIT_FINISHED, HANDSHAKE, HO_HS_FINISHED,     ST_S_CONNECTED,     ST_NONE,                 tls_server_handle_finished},
     {ST_S_CONNECTED,     APP,       HO_HS_KEY_UPDATE,   ST_S_CONNECTED,     ST_NONE,                 tls_handle_key_update},
 };
@@ -61,6 +68,7 @@ const char *ho_tls_state_name(hs_state s)
         [ST_C_WAIT_FINISHED] = "client_wait_finished", [ST_C_CONNECTED] = "client_connected",
         [ST_S_WAIT_CH] = "server_wait_ch", [ST_S_WAIT_CH2] = "server_wait_ch2",
         [ST_S_WAIT_FINISHED] = "server_wait_finished", [ST_S_CONNECTED] = "server_connected",
+        [ST_S_WAIT_CV] = "server_wait_cv",
     };
     return (unsigned)s < ST__COUNT ? names[s] : "?";
 }
@@ -307,6 +315,10 @@ void tls_done(ho_tls *tls)
              : tls->group == HO_GROUP_SECP384R1   ? "secp384r1"
                                                   : "-",
              tls->alpn ? tls->alpn : "-", tls->resumed, tls->did_hrr);
+    if (tls->is_server && tls->peer_subject != NULL) { /* the verified client certificate */
+        size_t n = strlen(detail);
+        snprintf(detail + n, sizeof(detail) - n, " client=%s", tls->peer_subject);
+    }
     tls_event(tls, HO_EV_HANDSHAKE_DONE, HO_LOG_INFO, 0, 0, detail);
 }
 
@@ -466,6 +478,7 @@ void ho_tls_free(ho_tls *tls)
         ho_mem_free(tls->client);
     }
     ho_cert_chain_free(&tls->peer_chain);
+    ho_mem_free(tls->peer_subject);
     ho_mem_free(tls->alpn);
     ho_mem_free(tls->server_name);
     tls_ks_wipe(&tls->ks);

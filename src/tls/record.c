@@ -281,6 +281,7 @@ ho_tls *ho_tls_conn_tls(ho_tls_conn *c) { return c->tls; }
 ho_buf *ho_tls_conn_out(ho_tls_conn *c) { return &c->out; }
 ho_buf *ho_tls_conn_app_in(ho_tls_conn *c) { return &c->app_in; }
 bool ho_tls_conn_handshake_done(const ho_tls_conn *c) { return ho_tls_handshake_done(c->tls); }
+const char *ho_tls_conn_peer_subject(const ho_tls_conn *c) { return ho_tls_get_peer_subject(c->tls); }
 
 static void free_if_empty(ho_buf *b)
 {

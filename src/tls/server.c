@@ -305,7 +305,8 @@ static int choose_psk(ho_tls *tls, const struct client_hello *ch, const uint8_t 
             continue;
         const ho_tls_suite *ps = ho_tls_suite_by_id(s->suite);
         bool usable = ps != NULL && ps->hash == tls->suite->hash &&
-                      strcmp(s->server_name, ch->has_sni ? ch->server_name : "") == 0;
+                      strcmp(s->server_name, ch->has_sni ? ch->server_name : "") == 0 &&
+                      tls_server_ticket_acceptable(tls, s);
         if (!usable) {
             tls_session_clear(s);
             continue;
@@ -616,6 +617,8 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
             return tls_alert(tls, HO_ALERT_HANDSHAKE_FAILURE, "no certificate for the client's signature algorithms");
         rc = tls_ks_init(&tls->ks, tls->suite->hash, NULL, 0);
     } /* else: choose_psk initialised the key schedule with the PSK */
+    else if (tls_server_resume_subject(tls, &s) != HO_OK)
+        rc = HO_ERR_NOMEM;
     tls_session_clear(&s);
     if (tls_transcript_add(tls, msg, len) != HO_OK || rc != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "key schedule");
@@ -654,6 +657,10 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
     /* §4.3.1: EncryptedExtensions immediately after the ServerHello. */
     if (send_encrypted_extensions(tls, &ch, out) != HS_OK)
         return HS_ERROR;
+    /* §4.3.2: CertificateRequest follows EncryptedExtensions, never in a
+     * resumption (client_auth.c). */
+    if (!tls->resumed && tls_server_wants_client_cert(tls) && tls_server_send_certificate_request(tls, out) != HS_OK)
+        return HS_ERROR;
     if (!tls->resumed && (send_certificate(tls, out) != HS_OK || send_certificate_verify(tls, out) != HS_OK))
         return HS_ERROR;
     if (tls_send_finished(tls, out, tls->ks.server_hs) != HS_OK)
@@ -680,6 +687,10 @@ static hs_status send_tickets(ho_tls *tls, ho_tls_out *out)
         s.issued_ms = tls->now_ms;
         snprintf(s.alpn, sizeof(s.alpn), "%s", tls->alpn ? tls->alpn : "");
         snprintf(s.server_name, sizeof(s.server_name), "%s", tls->server_name ? tls->server_name : "");
+        /* The verified client identity travels in the ticket (docs/ENGINE.md);
+         * a subject too long for it leaves the ticket without one. */
+        if (tls->peer_subject != NULL && strlen(tls->peer_subject) < sizeof(s.client_subject))
+            memcpy(s.client_subject, tls->peer_subject, strlen(tls->peer_subject) + 1);
         ho_buf ticket;
         ho_buf_init(&ticket);
         int rc = ho_random(&s.age_add, sizeof(s.age_add));
@@ -716,6 +727,8 @@ static hs_status send_tickets(ho_tls *tls, ho_tls_out *out)
 
 hs_status tls_server_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len, ho_tls_out *out)
 {
+    if (tls_server_check_client_flight(tls) != HS_OK)
+        return HS_ERROR;
     if (tls_check_finished(tls, body, tls->ks.client_hs) != HS_OK)
         return HS_ERROR;
     uint8_t th[CRYPTO_HASH_MAX];

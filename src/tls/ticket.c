@@ -28,6 +28,14 @@ int tls_session_encode(const struct session *s, ho_buf *out)
     size_t t = ho_block_open(out, 2);
     ho_put_bytes(out, s->ticket, s->ticket_len);
     ho_block_close(out, t);
+    /* Optional tail (tickets without it still decode): the verified client
+     * certificate's subject, sealed in server tickets (client_auth.c). */
+    size_t subj = strlen(s->client_subject);
+    if (subj > 0) {
+        size_t b = ho_block_open(out, 2);
+        ho_put_bytes(out, s->client_subject, subj);
+        ho_block_close(out, b);
+    }
     return out->failed ? HO_ERR_NOMEM : HO_OK;
 }
 
@@ -40,8 +48,16 @@ int tls_session_decode(const uint8_t *p, size_t len, struct session *s)
     if (!ho_get_u8(&c, &version) || version != SESSION_VERSION || !ho_get_u16(&c, &s->suite) ||
         !ho_get_block(&c, 1, &psk) || psk.len > CRYPTO_HASH_MAX || !ho_get_u32(&c, &s->age_add) ||
         !ho_get_u32(&c, &s->lifetime_s) || !ho_get_u64(&c, &issued) || !ho_get_block(&c, 1, &alpn) ||
-        !ho_get_block(&c, 1, &sni) || !ho_get_block(&c, 2, &ticket) || !ho_cursor_empty(&c))
+        !ho_get_block(&c, 1, &sni) || !ho_get_block(&c, 2, &ticket))
         return HO_ERR_INVALID_ARG;
+    ho_cursor subject = {0};
+    if (!ho_cursor_empty(&c) && (!ho_get_block(&c, 2, &subject) || subject.len == 0 ||
+                                 subject.len >= sizeof(s->client_subject) || memchr(subject.p, 0, subject.len)))
+        return HO_ERR_INVALID_ARG;
+    if (!ho_cursor_empty(&c))
+        return HO_ERR_INVALID_ARG;
+    if (subject.len > 0)
+        memcpy(s->client_subject, subject.p, subject.len);
     const ho_tls_suite *suite = ho_tls_suite_by_id(s->suite);
     if (suite == NULL || psk.len != crypto_hash_len(suite->hash))
         return HO_ERR_INVALID_ARG;

@@ -86,6 +86,11 @@ struct ho_tls_config {
     bool ticket_keys_fixed;
     bool hrr_cookie;
     bool psk_ke; /* resumption without (EC)DHE allowed (opt-in) */
+    /* client certificates (client_auth.c) */
+    ho_tls_client_auth client_auth;
+    ho_trust_store *client_ca;
+    uint8_t *client_ca_names; /* certificate_authorities: DistinguishedName list body */
+    size_t client_ca_names_len;
     ho_tls_callbacks cb;
     struct ext_hook hooks[MAX_HOOKS];
     size_t hook_count;
@@ -112,6 +117,7 @@ struct session {
     int64_t issued_ms;
     char alpn[256];
     char server_name[256];
+    char client_subject[512]; /* server: the client certificate's subject, "" if none */
     uint8_t *ticket; /* client only */
     size_t ticket_len;
 };
@@ -140,6 +146,7 @@ typedef enum {
     ST_S_WAIT_CH,
     ST_S_WAIT_CH2,
     ST_S_WAIT_FINISHED,
+    ST_S_WAIT_CV, /* the client's CertificateVerify (client auth) */
     ST_S_CONNECTED,
     ST__COUNT,
     ST_NONE = ST__COUNT /* a row without a branch: `alt` */
@@ -176,6 +183,8 @@ struct tls_client {
     bool cert_requested;
     uint8_t cert_request_context[255];
     size_t cert_request_context_len;
+    uint16_t request_sigs[MAX_LIST]; /* the CertificateRequest's schemes we can sign with */
+    size_t request_sig_count;
 };
 
 struct ho_tls {
@@ -225,6 +234,10 @@ struct ho_tls {
     uint16_t hrr_group; /* group asked for in HelloRetryRequest */
     uint16_t hrr_suite;
     struct cert_entry *cert; /* chosen certificate */
+    bool cert_requested;     /* our CertificateRequest went out (§4.3.2) */
+    bool client_cert_seen;   /* the client's Certificate arrived */
+    int8_t client_cert_status; /* ho_tls_client_cert_status */
+    char *peer_subject;      /* the verified peer leaf's subject, or NULL */
 };
 
 /* handshake.c: the driver, messages, transcript, secrets, events */
@@ -325,6 +338,35 @@ hs_status tls_client_handle_certificate_verify(ho_tls *tls, ho_cursor *body, con
 hs_status tls_client_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len, ho_tls_out *out);
 hs_status tls_client_handle_new_session_ticket(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
                                            ho_tls_out *out);
+
+/* client_auth.c: client certificates (mutual TLS) */
+/* The signature schemes we verify in a CertificateVerify, and those we
+ * accept in certificates (client.c), in preference order. */
+extern const uint16_t *const tls_verify_schemes;
+extern const size_t tls_verify_scheme_count;
+extern const uint16_t *const tls_cert_schemes;
+extern const size_t tls_cert_scheme_count;
+/* Server: whether this handshake asks for a client certificate. */
+bool tls_server_wants_client_cert(const ho_tls *tls);
+hs_status tls_server_send_certificate_request(ho_tls *tls, ho_tls_out *out);
+hs_status tls_server_handle_certificate(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+                                        ho_tls_out *out);
+hs_status tls_server_handle_certificate_verify(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+                                               ho_tls_out *out);
+/* Server, at the client's Finished: §4.4.2 a requested Certificate must
+ * have come first. */
+hs_status tls_server_check_client_flight(ho_tls *tls);
+/* Server: a resumed ticket's client subject (may be "") becomes the peer;
+ * false when the config requires a certificate the ticket lacks. */
+bool tls_server_ticket_acceptable(const ho_tls *tls, const struct session *s);
+int tls_server_resume_subject(ho_tls *tls, const struct session *s);
+/* Client: remembers the CertificateRequest's signature_algorithms. */
+int tls_client_note_request_schemes(ho_tls *tls, ho_cursor sigs);
+/* Client: Certificate (+ CertificateVerify) in answer to a request. */
+hs_status tls_client_send_client_auth(ho_tls *tls, ho_tls_out *out);
+/* Both: remember the verified peer leaf's subject. */
+int tls_set_peer_subject(ho_tls *tls);
+void tls_client_auth_free(ho_tls_config *cfg);
 
 /* ticket.c */
 int tls_ticket_seal(ho_tls_config *cfg, int64_t now_ms, const struct session *s, ho_buf *out);
