@@ -16,6 +16,7 @@
  * (§10.3.1: a reset carries no CID of ours). */
 #include <string.h>
 #include <stdlib.h>
+#include <time.h>
 #include <netinet/in.h>
 
 #include "base/mem.h"
@@ -31,6 +32,9 @@
 #define QUEUE_MAX 256
 #define PKT_MAX 1500
 #define TOKEN_MARK 0x52            /* 'R': a Retry token of ours */
+#define NT_MARK 0x4e               /* 'N': a NEW_TOKEN token of ours */
+#define DEFAULT_NT_LIFETIME_MS (24 * 3600 * 1000LL)
+#define NT_FUTURE_SLACK_MS (60 * 1000) /* clock skew between servers */
 #define MIN_RESET_LEN 21           /* RFC 9000 §10.3: 5 + 16 bytes */
 #define GREASE_VERSION 0x1a2a3a4au /* §15: reserved 0x?a?a?a?a */
 #define DEFAULT_STEP_QUEUE 64
@@ -315,6 +319,8 @@ ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg)
         ep->cfg.token_lifetime = DEFAULT_TOKEN_LIFETIME;
     if (ep->cfg.stateless_resets_per_sec == 0)
         ep->cfg.stateless_resets_per_sec = DEFAULT_RESETS_PER_SEC;
+    if (ep->cfg.new_token_lifetime_ms == 0)
+        ep->cfg.new_token_lifetime_ms = DEFAULT_NT_LIFETIME_MS;
     ep->cid_len = cfg->conn.cid_len;
     if (ep->cid_len == 0 || ep->cid_len > HO_QUIC_MAX_CID_LEN)
         ep->cid_len = 8; /* the connection's default (conn.c) */
@@ -799,16 +805,127 @@ static size_t token_make(ho_quic_endpoint *ep, const ho_quic_cid *odcid, const h
     return TOKEN_HDR + n + CRYPTO_AEAD_TAG_LEN;
 }
 
-typedef enum { TOKEN_NONE, TOKEN_OK, TOKEN_BAD } token_result;
+/* ---- NEW_TOKEN tokens (RFC 9000 §8.1.3) ------------------------------------
+ * token = 'N' | seq (8) | AES-128-GCM(seq; aad = 'N' | seq | peer IP)
+ *         { issued (8), expiry (8) }   (wall clock, ms since the epoch)
+ * Sealed with the Retry token key and nonce counter: the mark, in the AAD,
+ * keeps the two kinds apart (§8.1.3: a server MUST be able to tell them
+ * apart), and a NEW_TOKEN token carries no original DCID, so it never
+ * stands for a Retry. Bound to the IP address only, not the port: a NAT
+ * gives the client's next connection another port. Not single-use:
+ * §8.1.3 lets a token be reused, the expiry bounds it. */
 
-/* TOKEN_NONE: empty or not one of ours (e.g. a NEW_TOKEN of another
- * server: treat as absent, §8.1.3); TOKEN_BAD: ours but forged, expired,
- * for another address or another Retry SCID. */
+#define NT_PT 16
+#define NT_LEN (TOKEN_HDR + NT_PT + CRYPTO_AEAD_TAG_LEN)
+
+static size_t ip_bytes(const ho_quic_path *path, uint8_t out[17])
+{
+    if (path != NULL && path->remote.ss_family == AF_INET && path->remote_len >= sizeof(struct sockaddr_in)) {
+        out[0] = 4;
+        memcpy(out + 1, &((const struct sockaddr_in *)&path->remote)->sin_addr, 4);
+        return 5;
+    }
+    if (path != NULL && path->remote.ss_family == AF_INET6 && path->remote_len >= sizeof(struct sockaddr_in6)) {
+        out[0] = 6;
+        memcpy(out + 1, &((const struct sockaddr_in6 *)&path->remote)->sin6_addr, 16);
+        return 17;
+    }
+    out[0] = 0;
+    return 1;
+}
+
+static int64_t wall_ms(const ho_quic_endpoint *ep)
+{
+    if (ep->cfg.wall_clock_ms != NULL)
+        return ep->cfg.wall_clock_ms(ep->cfg.ctx);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static size_t nt_make(ho_quic_endpoint *ep, const ho_quic_path *path, uint8_t out[NT_LEN])
+{
+    uint64_t seq = ep->token_seq++;
+    out[0] = NT_MARK;
+    put_be64(out + 1, seq);
+    int64_t issued = wall_ms(ep);
+    uint8_t pt[NT_PT];
+    put_be64(pt, (uint64_t)issued);
+    put_be64(pt + 8, (uint64_t)(issued + ep->cfg.new_token_lifetime_ms));
+    uint8_t aad[TOKEN_HDR + 17];
+    memcpy(aad, out, TOKEN_HDR);
+    size_t aadlen = TOKEN_HDR + ip_bytes(path, aad + TOKEN_HDR);
+    if (crypto_aead_seal(ep->token_seal, seq, aad, aadlen, pt, NT_PT, out + TOKEN_HDR) != HO_OK)
+        return 0;
+    return NT_LEN;
+}
+
+/* Whether a NEW_TOKEN token is ours, intact, for this IP and current. */
+static bool nt_check(ho_quic_endpoint *ep, const uint8_t *tok, size_t len, const ho_quic_path *path)
+{
+    if (len != NT_LEN || tok[0] != NT_MARK)
+        return false;
+    uint64_t seq = get_be64(tok + 1);
+    uint8_t aad[TOKEN_HDR + 17];
+    memcpy(aad, tok, TOKEN_HDR);
+    size_t aadlen = TOKEN_HDR + ip_bytes(path, aad + TOKEN_HDR);
+    uint8_t pt[NT_PT];
+    if (crypto_aead_open(ep->token_open, seq, aad, aadlen, tok + TOKEN_HDR, NT_PT + CRYPTO_AEAD_TAG_LEN, pt) != HO_OK)
+        return false; /* forged, tampered, another address or another fleet */
+    int64_t issued = (int64_t)get_be64(pt), expiry = (int64_t)get_be64(pt + 8), wall = wall_ms(ep);
+    /* §8.1.3: tokens SHOULD have an expiration; one issued in the future
+     * (beyond clock skew) is not trusted either. */
+    return wall <= expiry && issued <= wall + NT_FUTURE_SLACK_MS;
+}
+
+/* The handshake of ec is confirmed (server: at completion, RFC 9001
+ * §4.1.2): give the client a token for its next connection (§8.1.3). */
+static void nt_issue(ho_quic_endpoint *ep, ep_conn *ec)
+{
+    if (ep->cfg.new_token_lifetime_ms < 0)
+        return;
+    uint8_t tok[NT_LEN];
+    size_t len = nt_make(ep, &ec->c->path, tok);
+    if (len != 0 && ho_quic_new_token_queue(ec->c, tok, len) == HO_OK)
+        ep->st.new_tokens_issued++;
+}
+
+/* TOKEN_NEW_OK: a NEW_TOKEN token of ours, valid for this client. */
+typedef enum { TOKEN_NONE, TOKEN_OK, TOKEN_BAD, TOKEN_NEW_OK } token_result;
+
+/* TOKEN_NONE: empty, or not a Retry token of ours: a NEW_TOKEN token that
+ * does not check (expired, another address, forged) or another server's
+ * token is treated as absent (§8.1.3: SHOULD NOT drop the packet, treat
+ * as if no token) and counted in new_tokens_refused. TOKEN_BAD: a Retry
+ * token of ours but forged, expired, for another address or another
+ * Retry SCID. */
 static token_result token_check(ho_quic_endpoint *ep, const ho_quic_header *hdr, const ho_quic_path *path,
                                 ho_quic_time now, ho_quic_cid *odcid)
 {
-    if (hdr->token_len == 0 || hdr->token[0] != TOKEN_MARK)
+    if (hdr->token_len == 0)
         return TOKEN_NONE;
+    if (hdr->token[0] != TOKEN_MARK) {
+        if (nt_check(ep, hdr->token, hdr->token_len, path)) {
+            ep->st.new_tokens_accepted++;
+            return TOKEN_NEW_OK;
+        }
+        ep->st.new_tokens_refused++;
+        return TOKEN_NONE;
+    }
     if (hdr->token_len < TOKEN_HDR + 8 + 2 + CRYPTO_AEAD_TAG_LEN || hdr->token_len > TOKEN_MAX)
         return TOKEN_BAD;
     uint64_t seq = 0;
@@ -920,12 +1037,16 @@ static void step_done(ho_job *job)
     ep->back_tail = s;
 }
 
+static void nt_issue(ho_quic_endpoint *ep, ep_conn *ec);
+
 static void hs_update(ho_quic_endpoint *ep, ep_conn *ec)
 {
     if (ec->in_handshake && (ho_quic_conn_handshake_done(ec->c) || ho_quic_conn_is_closing(ec->c) ||
                              ho_quic_conn_is_closed(ec->c))) {
         ec->in_handshake = false;
         ep->st.handshakes_in_progress--;
+        if (ho_quic_conn_handshake_done(ec->c) && !ho_quic_conn_is_closing(ec->c) && !ho_quic_conn_is_closed(ec->c))
+            nt_issue(ep, ec);
     }
 }
 
@@ -1083,7 +1204,7 @@ static void conn_set_retry_tparams(ho_quic_conn *c, const ho_quic_cid *odcid, co
 }
 
 static ep_conn *accept_conn(ho_quic_endpoint *ep, const ho_quic_header *hdr, const ho_quic_path *path,
-                            ho_quic_time now, const ho_quic_cid *odcid)
+                            ho_quic_time now, const ho_quic_cid *odcid, bool validated)
 {
     ho_quic_conn *c = ho_quic_conn_new_server(&ep->cfg.conn, hdr->dcid.data, hdr->dcid.len, hdr->scid.data,
                                               hdr->scid.len, path, now);
@@ -1095,8 +1216,15 @@ static ep_conn *accept_conn(ho_quic_endpoint *ep, const ho_quic_header *hdr, con
         return NULL;
     }
     ec->c = c;
-    if (odcid != NULL)
+    if (odcid != NULL) {
         conn_set_retry_tparams(c, odcid, &hdr->dcid, now);
+    } else if (validated) {
+        /* §8.1.3: a valid NEW_TOKEN token validates the address, so the
+         * 3x limit of §8.1 does not apply; it is no Retry: the transport
+         * parameters carry no retry_source_connection_id (§7.3). */
+        c->address_validated = true;
+        ho_quic_recovery_set_amplification_limited(&c->rec, false, now);
+    }
     /* Our stateless reset token, derived so that any endpoint sharing the
      * static secret can reset the connection after losing its state
      * (§10.3.2). */
@@ -1241,7 +1369,7 @@ static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len
      * that Retry and refusals stay as cheap and stateless as before. */
     if (!initial_authentic(ep, dgram, &hdr, now))
         return;
-    ep_conn *ec = accept_conn(ep, &hdr, path, now, tr == TOKEN_OK ? &odcid : NULL);
+    ep_conn *ec = accept_conn(ep, &hdr, path, now, tr == TOKEN_OK ? &odcid : NULL, tr == TOKEN_NEW_OK);
     if (ec == NULL) {
         ep->st.datagrams_dropped++;
         return;
