@@ -44,7 +44,11 @@ if serve3 nt --threads 1 --cert "$T/nt.crt" --key "$T/nt.key" --retry=always; th
     accepted=$(counter "$T/c1.json" h3_new_tokens_accepted)
     refused=$(counter "$T/c1.json" h3_new_tokens_refused)
 
-    verdict "return: get --h3 completes" "return: get --h3 failed" get back
+    mkdir -p "$T/cq"
+    verdict "return: get --h3 completes" "return: get --h3 failed" get back --qlog-dir "$T/cq"
+    # qlog: the client's Initial carries the token (header.token of type resumption, 41 bytes).
+    check "return: qlog shows the token in the Initial" "$(ls "$T"/cq/*_client.sqlog 2>/dev/null | head -n 1)" \
+        '"token":{"type":"resumption","raw":{"length":41}}' '"new_token"'
     check "return: the token is sent" "$T/back.err" "new-token: sent yes"
     check "return: no Retry" "$T/back.err" "retry: no"
     counters "$T/c2.json"
