@@ -24,6 +24,7 @@
 #include "handoff/crypto.h"
 #include "handoff/io.h" /* ho_offload_mode */
 #include "quic/conn_int.h"
+#include "quic/new_token.h"
 #include "quic/packet.h"
 
 #define DEFAULT_MAX_CONNS 10000
@@ -32,9 +33,7 @@
 #define QUEUE_MAX 256
 #define PKT_MAX 1500
 #define TOKEN_MARK 0x52            /* 'R': a Retry token of ours */
-#define NT_MARK 0x4e               /* 'N': a NEW_TOKEN token of ours */
 #define DEFAULT_NT_LIFETIME_MS (24 * 3600 * 1000LL)
-#define NT_FUTURE_SLACK_MS (60 * 1000) /* clock skew between servers */
 #define MIN_RESET_LEN 21           /* RFC 9000 §10.3: 5 + 16 bytes */
 #define GREASE_VERSION 0x1a2a3a4au /* §15: reserved 0x?a?a?a?a */
 #define DEFAULT_STEP_QUEUE 64
@@ -805,35 +804,6 @@ static size_t token_make(ho_quic_endpoint *ep, const ho_quic_cid *odcid, const h
     return TOKEN_HDR + n + CRYPTO_AEAD_TAG_LEN;
 }
 
-/* ---- NEW_TOKEN tokens (RFC 9000 §8.1.3) ------------------------------------
- * token = 'N' | seq (8) | AES-128-GCM(seq; aad = 'N' | seq | peer IP)
- *         { issued (8), expiry (8) }   (wall clock, ms since the epoch)
- * Sealed with the Retry token key and nonce counter: the mark, in the AAD,
- * keeps the two kinds apart (§8.1.3: a server MUST be able to tell them
- * apart), and a NEW_TOKEN token carries no original DCID, so it never
- * stands for a Retry. Bound to the IP address only, not the port: a NAT
- * gives the client's next connection another port. Not single-use:
- * §8.1.3 lets a token be reused, the expiry bounds it. */
-
-#define NT_PT 16
-#define NT_LEN (TOKEN_HDR + NT_PT + CRYPTO_AEAD_TAG_LEN)
-
-static size_t ip_bytes(const ho_quic_path *path, uint8_t out[17])
-{
-    if (path != NULL && path->remote.ss_family == AF_INET && path->remote_len >= sizeof(struct sockaddr_in)) {
-        out[0] = 4;
-        memcpy(out + 1, &((const struct sockaddr_in *)&path->remote)->sin_addr, 4);
-        return 5;
-    }
-    if (path != NULL && path->remote.ss_family == AF_INET6 && path->remote_len >= sizeof(struct sockaddr_in6)) {
-        out[0] = 6;
-        memcpy(out + 1, &((const struct sockaddr_in6 *)&path->remote)->sin6_addr, 16);
-        return 17;
-    }
-    out[0] = 0;
-    return 1;
-}
-
 static int64_t wall_ms(const ho_quic_endpoint *ep)
 {
     if (ep->cfg.wall_clock_ms != NULL)
@@ -843,63 +813,15 @@ static int64_t wall_ms(const ho_quic_endpoint *ep)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static size_t nt_make(ho_quic_endpoint *ep, const ho_quic_path *path, uint8_t out[NT_LEN])
-{
-    uint64_t seq = ep->token_seq++;
-    out[0] = NT_MARK;
-    put_be64(out + 1, seq);
-    int64_t issued = wall_ms(ep);
-    uint8_t pt[NT_PT];
-    put_be64(pt, (uint64_t)issued);
-    put_be64(pt + 8, (uint64_t)(issued + ep->cfg.new_token_lifetime_ms));
-    uint8_t aad[TOKEN_HDR + 17];
-    memcpy(aad, out, TOKEN_HDR);
-    size_t aadlen = TOKEN_HDR + ip_bytes(path, aad + TOKEN_HDR);
-    if (crypto_aead_seal(ep->token_seal, seq, aad, aadlen, pt, NT_PT, out + TOKEN_HDR) != HO_OK)
-        return 0;
-    return NT_LEN;
-}
-
-/* Whether a NEW_TOKEN token is ours, intact, for this IP and current. */
-static bool nt_check(ho_quic_endpoint *ep, const uint8_t *tok, size_t len, const ho_quic_path *path)
-{
-    if (len != NT_LEN || tok[0] != NT_MARK)
-        return false;
-    uint64_t seq = get_be64(tok + 1);
-    uint8_t aad[TOKEN_HDR + 17];
-    memcpy(aad, tok, TOKEN_HDR);
-    size_t aadlen = TOKEN_HDR + ip_bytes(path, aad + TOKEN_HDR);
-    uint8_t pt[NT_PT];
-    if (crypto_aead_open(ep->token_open, seq, aad, aadlen, tok + TOKEN_HDR, NT_PT + CRYPTO_AEAD_TAG_LEN, pt) != HO_OK)
-        return false; /* forged, tampered, another address or another fleet */
-    int64_t issued = (int64_t)get_be64(pt), expiry = (int64_t)get_be64(pt + 8), wall = wall_ms(ep);
-    /* §8.1.3: tokens SHOULD have an expiration; one issued in the future
-     * (beyond clock skew) is not trusted either. */
-    return wall <= expiry && issued <= wall + NT_FUTURE_SLACK_MS;
-}
-
 /* The handshake of ec is confirmed (server: at completion, RFC 9001
  * §4.1.2): give the client a token for its next connection (§8.1.3). */
 static void nt_issue(ho_quic_endpoint *ep, ep_conn *ec)
 {
     if (ep->cfg.new_token_lifetime_ms < 0)
         return;
-    uint8_t tok[NT_LEN];
-    size_t len = nt_make(ep, &ec->c->path, tok);
+    uint8_t tok[QUIC_NT_LEN];
+    size_t len = quic_nt_make(ep->token_seal, ep->token_seq++, &ec->c->path, wall_ms(ep), ep->cfg.new_token_lifetime_ms,
+                              tok);
     if (len != 0 && ho_quic_new_token_queue(ec->c, tok, len) == HO_OK)
         ep->st.new_tokens_issued++;
 }
@@ -919,7 +841,7 @@ static token_result token_check(ho_quic_endpoint *ep, const ho_quic_header *hdr,
     if (hdr->token_len == 0)
         return TOKEN_NONE;
     if (hdr->token[0] != TOKEN_MARK) {
-        if (nt_check(ep, hdr->token, hdr->token_len, path)) {
+        if (quic_nt_check(ep->token_open, hdr->token, hdr->token_len, path, wall_ms(ep))) {
             ep->st.new_tokens_accepted++;
             return TOKEN_NEW_OK;
         }

@@ -5,12 +5,15 @@
  * new_token callback) and sends the one the application gave it in the
  * Initials of its next connection (ho_quic_config.token).
  *
- * The token's contents are the endpoint's business (endpoint.c): a client
- * treats it as opaque. */
+ * The token's contents are the endpoint's business: it makes and checks
+ * them with the functions at the end (new_token.h); a client treats a
+ * token as opaque. */
 #include <string.h>
+#include <netinet/in.h>
 
 #include "base/mem.h"
 #include "quic/conn_int.h"
+#include "quic/new_token.h"
 
 int ho_quic_new_token_queue(ho_quic_conn *c, const uint8_t *token, size_t len)
 {
@@ -87,4 +90,74 @@ const uint8_t *ho_quic_conn_new_token(const ho_quic_conn *c, size_t *len)
 {
     *len = c->rx_token_len;
     return c->rx_token;
+}
+
+/* ---- the endpoint's tokens (new_token.h) ----------------------------------- */
+
+#define NT_HDR 9
+#define NT_PT 16
+#define NT_FUTURE_SLACK_MS (60 * 1000) /* clock skew between servers of a fleet */
+
+/* The peer's IP address (family and address, no port): the token's AAD. */
+static size_t ip_bytes(const ho_quic_path *path, uint8_t out[17])
+{
+    if (path != NULL && path->remote.ss_family == AF_INET && path->remote_len >= sizeof(struct sockaddr_in)) {
+        out[0] = 4;
+        memcpy(out + 1, &((const struct sockaddr_in *)&path->remote)->sin_addr, 4);
+        return 5;
+    }
+    if (path != NULL && path->remote.ss_family == AF_INET6 && path->remote_len >= sizeof(struct sockaddr_in6)) {
+        out[0] = 6;
+        memcpy(out + 1, &((const struct sockaddr_in6 *)&path->remote)->sin6_addr, 16);
+        return 17;
+    }
+    out[0] = 0;
+    return 1;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+size_t quic_nt_make(crypto_aead *seal, uint64_t seq, const ho_quic_path *path, int64_t wall_ms, int64_t lifetime_ms,
+                    uint8_t out[QUIC_NT_LEN])
+{
+    out[0] = QUIC_NT_MARK;
+    put_be64(out + 1, seq);
+    uint8_t pt[NT_PT];
+    put_be64(pt, (uint64_t)wall_ms);
+    put_be64(pt + 8, (uint64_t)(wall_ms + lifetime_ms));
+    uint8_t aad[NT_HDR + 17];
+    memcpy(aad, out, NT_HDR);
+    size_t aadlen = NT_HDR + ip_bytes(path, aad + NT_HDR);
+    if (crypto_aead_seal(seal, seq, aad, aadlen, pt, NT_PT, out + NT_HDR) != HO_OK)
+        return 0;
+    return QUIC_NT_LEN;
+}
+
+bool quic_nt_check(crypto_aead *open, const uint8_t *tok, size_t len, const ho_quic_path *path, int64_t wall_ms)
+{
+    if (len != QUIC_NT_LEN || tok[0] != QUIC_NT_MARK)
+        return false;
+    uint64_t seq = get_be64(tok + 1);
+    uint8_t aad[NT_HDR + 17];
+    memcpy(aad, tok, NT_HDR);
+    size_t aadlen = NT_HDR + ip_bytes(path, aad + NT_HDR);
+    uint8_t pt[NT_PT];
+    if (crypto_aead_open(open, seq, aad, aadlen, tok + NT_HDR, NT_PT + CRYPTO_AEAD_TAG_LEN, pt) != HO_OK)
+        return false; /* forged, tampered, for another address or of another fleet */
+    int64_t issued = (int64_t)get_be64(pt), expiry = (int64_t)get_be64(pt + 8);
+    /* §8.1.3: tokens SHOULD have an expiration; one issued in the future
+     * (beyond clock skew) is not trusted either. */
+    return wall_ms <= expiry && issued <= wall_ms + NT_FUTURE_SLACK_MS;
 }
