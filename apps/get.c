@@ -34,6 +34,7 @@ typedef struct get_options {
     unsigned key_updates;   /* --h3: how many to initiate */
     uint32_t quic_version;  /* --h3: of the first Initial */
     const char *cc;         /* --h3: --cc */
+    const char *local_addr; /* --h3: --local-addr */
     int timeout_ms;
     bool no_gso, no_gro, no_ecn; /* --h3 */
     unsigned long max_udp_payload;
@@ -53,6 +54,7 @@ typedef struct url_parts {
 typedef struct session_sink {
     const char *path;
     bool received;
+    char token_path[4096];  /* --h3: PATH.token, the NEW_TOKEN token (RFC 9000 §8.1.3) */
 } session_sink;
 
 void get_usage(FILE *f)
@@ -88,7 +90,10 @@ void get_usage(FILE *f)
             "  --h3             fetch over HTTP/3 (QUIC on UDP, ALPN h3) instead of TLS over TCP;\n"
             "                   takes --insecure, --cafile, --suites, --groups, --resume\n"
             "  --ciphers LIST   the same as --suites (e.g. TLS_CHACHA20_POLY1305_SHA256)\n"
-            "  --session-file F the same as --resume (--h3: the QUIC connection's TLS session)\n"
+            "  --session-file F the same as --resume (--h3: the QUIC connection's TLS session;\n"
+            "                   the server's NEW_TOKEN token goes to F.token and is sent in the\n"
+            "                   next Initial, so that the server may skip its Retry)\n"
+            "  --local-addr IP  --h3: send from this local address (e.g. 127.0.0.2)\n"
             "  --quic-version HEX  --h3: the version of the first Initial (e.g. 0x1a2a3a4a to\n"
             "                   draw a Version Negotiation; the client then uses version 1)\n"
             "  --quic-versions LIST  --h3: v1 or v2 (RFC 9369) first, e.g. v2,v1: the first is the\n"
@@ -427,6 +432,15 @@ done:
 
 static void on_h3_session(void *ctx, const uint8_t *blob, size_t len) { store_session(ctx, blob, len); }
 
+/* The server's NEW_TOKEN token (--h3) goes to the session file's sibling
+ * F.token (raw bytes, the last one wins). */
+static void on_h3_token(void *ctx, const uint8_t *token, size_t len)
+{
+    session_sink *sink = ctx;
+    if (app_write_file(sink->token_path, token, len) != HO_OK)
+        fprintf(stderr, "handoff: cannot write token to %s\n", sink->token_path);
+}
+
 /* DIR/NAME for a URL path: its last segment without the query. */
 static bool output_name(const char *dir, const char *path, char *out, size_t cap)
 {
@@ -531,8 +545,9 @@ static int fetch_h3(const get_options *o, ho_tls_config *cfg, session_sink *sink
     url_parts *u = calloc((size_t)o->nurls, sizeof(*u));
     const char **paths = calloc((size_t)o->nurls, sizeof(*paths));
     ho_h3_response *resp = calloc((size_t)o->nurls, sizeof(*resp));
-    ho_buf blob;
+    ho_buf blob, token;
     ho_buf_init(&blob);
+    ho_buf_init(&token);
     int rc = 1;
     if (u == NULL || paths == NULL || resp == NULL) {
         app_report_error("--h3", HO_ERR_NOMEM);
@@ -563,7 +578,7 @@ static int fetch_h3(const get_options *o, ho_tls_config *cfg, session_sink *sink
                            .key_updates = o->key_update ? (o->key_updates ? o->key_updates : 1) : 0,
                            .no_gso = o->no_gso, .no_gro = o->no_gro, .no_ecn = o->no_ecn,
                            .max_udp_payload = (size_t)o->max_udp_payload, .headers = o->headers,
-                           .nheaders = o->nheaders};
+                           .nheaders = o->nheaders, .local_addr = o->local_addr};
     if (o->resume != NULL) {
         err = app_read_file(o->resume, &blob);
         if (err == HO_OK) {
@@ -572,6 +587,12 @@ static int fetch_h3(const get_options *o, ho_tls_config *cfg, session_sink *sink
         }
         fo.on_session = on_h3_session;
         fo.ctx = sink;
+        snprintf(sink->token_path, sizeof(sink->token_path), "%s.token", o->resume);
+        if (app_read_file(sink->token_path, &token) == HO_OK && token.len > 0) {
+            fo.token = token.data;
+            fo.token_len = token.len;
+        }
+        fo.on_token = on_h3_token;
     }
     if (o->output_dir != NULL && mkdir(o->output_dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "handoff: --output-dir %s: %s\n", o->output_dir, strerror(errno));
@@ -589,8 +610,11 @@ static int fetch_h3(const get_options *o, ho_tls_config *cfg, session_sink *sink
     }
     ho_h3_fetch_info info;
     err = ho_h3_fetch_many(&fo, paths, (size_t)o->nurls, resp, &info);
-    if (o->verbose)
+    if (o->verbose) {
         print_h3_info(&info);
+        fprintf(stderr, "new-token: sent %s, received %llu\n", fo.token_len > 0 ? "yes" : "no",
+                (unsigned long long)info.stats.new_tokens_received);
+    }
     if (o->verbose && err == HO_ERR_CLOSED && info.closed)
         print_close(&info);
     if (err != HO_OK && err != HO_ERR_CLOSED) {
@@ -654,6 +678,7 @@ done:
     for (int i = 0; resp != NULL && i < o->nurls; i++)
         ho_buf_free(&resp[i].body);
     ho_buf_free(&blob);
+    ho_buf_free(&token);
     free(resp);
     free(paths);
     free(u);
@@ -677,6 +702,7 @@ int get_main(int argc, char **argv)
         {"psk-ke", no_argument, NULL, 'P'},       {"header", required_argument, NULL, 'H'},
         {"qlog-dir", required_argument, NULL, 'L'},      {"cc", required_argument, NULL, 'C'},
         {"cert", required_argument, NULL, 'x'},   {"key", required_argument, NULL, 'y'},
+        {"local-addr", required_argument, NULL, 'l'},
         {NULL, 0, NULL, 0},
     };
     get_options o = {.timeout_ms = 60000};
@@ -692,6 +718,7 @@ int get_main(int argc, char **argv)
         case 'y': o.key = optarg; break;
         case 'a': o.alpn = optarg; break;
         case 'r': o.resume = optarg; break;
+        case 'l': o.local_addr = optarg; break;
         case 'P': o.psk_ke = true; break;
         case 's': o.suites = optarg; break;
         case 'g': o.groups = optarg; break;
@@ -805,7 +832,7 @@ int get_main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    session_sink sink = {o.resume, false};
+    session_sink sink = {.path = o.resume};
     ho_tls_config *cfg = ho_tls_config_new(false);
     if (cfg == NULL)
         return 1;

@@ -30,6 +30,8 @@ typedef struct serve_opts {
     bool no_tickets, hrr_cookie, no_h3, retry, psk_ke;
     bool retry_auto;
     long retry_above, refuse_above, retry_queue, refuse_queue;
+    long new_token_ms;             /* --new-token-lifetime */
+    bool new_token_set;
     long quic_key_update;
     long max_udp_payload;
     long max_body;                 /* -1: the library's default */
@@ -94,6 +96,9 @@ void serve_usage(FILE *f)
             "  --retry-queue N        QUIC, --retry auto: also a Retry while N handshake steps wait\n"
             "                         in the offload pool's queue (default 512; 0: never)\n"
             "  --refuse-queue N       QUIC: refuse new clients while N steps wait (default 0: never)\n"
+            "  --new-token-lifetime MS QUIC: NEW_TOKEN tokens (RFC 9000 section 8.1.3) are valid MS\n"
+            "                         milliseconds (default 86400000, 24 h; 0: send none). A client\n"
+            "                         back from the same IP address with one skips the Retry\n"
             "  --quic-key-update N    QUIC: start a 1-RTT key update every N packets sent (default\n"
             "                         4194304, before the AES-GCM limit of RFC 9001 section 6.6)\n"
             "  --no-gso, --no-gro     QUIC: no UDP segmentation offload on send / receive (both are\n"
@@ -242,7 +247,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY, O_ROOT, O_QUIC_KEY_UPDATE,
         O_NO_GSO, O_NO_GRO, O_NO_ECN, O_MAX_UDP_PAYLOAD, O_SERVER_ID, O_NO_QUIC_STEERING, O_QUIC_VERSIONS, O_CC,
         O_RETRY_ABOVE, O_REFUSE_ABOVE, O_RETRY_QUEUE, O_REFUSE_QUEUE, O_MAX_BODY, O_SEND_TIMEOUT,
-        O_OUT_HIGH_WATER, O_METRICS, O_QLOG_DIR, O_TICKET_KEYS, O_QUIC_KEYS, O_CLIENT_CA, O_CLIENT_AUTH,
+        O_OUT_HIGH_WATER, O_METRICS, O_QLOG_DIR, O_TICKET_KEYS, O_QUIC_KEYS, O_CLIENT_CA, O_CLIENT_AUTH, O_NEW_TOKEN,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, O_PORT},
@@ -268,6 +273,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"retry-above", required_argument, NULL, O_RETRY_ABOVE},
         {"refuse-above", required_argument, NULL, O_REFUSE_ABOVE},
         {"retry-queue", required_argument, NULL, O_RETRY_QUEUE},
+        {"new-token-lifetime", required_argument, NULL, O_NEW_TOKEN},
         {"refuse-queue", required_argument, NULL, O_REFUSE_QUEUE},
         {"handshake-timeout", required_argument, NULL, O_HS_TIMEOUT},
         {"idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT},
@@ -335,6 +341,11 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         case O_RETRY_QUEUE:
             if (!parse_int("--retry-queue", optarg, 0, 1000000000, &o->retry_queue))
                 return 2;
+            break;
+        case O_NEW_TOKEN:
+            if (!parse_int("--new-token-lifetime", optarg, 0, 10L * 365 * 86400 * 1000, &o->new_token_ms))
+                return 2;
+            o->new_token_set = true;
             break;
         case O_REFUSE_QUEUE:
             if (!parse_int("--refuse-queue", optarg, 0, 1000000000, &o->refuse_queue))
@@ -921,6 +932,7 @@ int serve_main(int argc, char **argv)
                                   .retry_pool_depth = o.retry_auto ? (size_t)o.retry_queue : 0,
                                   .refuse_pool_depth = (size_t)o.refuse_queue,
                                   .key_update_packets = (uint64_t)o.quic_key_update,
+                                  .new_token_lifetime_ms = !o.new_token_set ? 0 : o.new_token_ms > 0 ? o.new_token_ms : -1,
                                   .no_gso = o.no_gso,
                                   .no_gro = o.no_gro,
                                   .no_ecn = o.no_ecn,

@@ -194,6 +194,10 @@ typedef struct ho_ev_packet {
     uint8_t reason;       /* lost: HO_EV_LOSS_*; dropped: HO_EV_DROP_* */
     bool key_phase;       /* 1-RTT */
     bool frames_truncated;/* more than HO_EV_FRAMES_MAX frames */
+    /* sent/received Initial: the length of its token (0: none) and whether
+     * it is a Retry token (else a NEW_TOKEN token, RFC 9000 §8.1.3) */
+    bool token_retry;
+    uint16_t token_len;
     uint64_t pn;          /* UINT64_MAX when unknown (dropped before decryption) */
     uint32_t size;        /* bytes on the wire (header, payload, tag) */
     uint32_t payload_len; /* plaintext frame bytes (sent/received) */

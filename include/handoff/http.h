@@ -411,6 +411,17 @@ typedef struct ho_h3_fetch_opts {
      * fetch waits up to 1 s after the responses for a ticket not yet seen. */
     void (*on_session)(void *ctx, const uint8_t *blob, size_t len);
     void *ctx;
+    /* A NEW_TOKEN token (from on_token) for our Initials (RFC 9000
+     * §8.1.3: the server may skip its Retry); NULL: none. */
+    const uint8_t *token;
+    size_t token_len;
+    /* The server sent a NEW_TOKEN token (store it for a later fetch to the
+     * same server, ho_quic_conn_new_token); called with ctx. When set, the
+     * fetch also waits up to 1 s after the responses for one not yet seen. */
+    void (*on_token)(void *ctx, const uint8_t *token, size_t len);
+    /* The local IP address to send from (a literal; NULL: any), e.g. to
+     * come back from another address. */
+    const char *local_addr;
     unsigned key_updates;          /* 1-RTT key updates to initiate once the handshake is
                                     * confirmed, the next three PTOs after the previous
                                     * one was answered (RFC 9001 §6.5) */

@@ -411,6 +411,9 @@ typedef struct ho_quic_listen_spec {
      * load balancer that share it validate each other's tokens and resets. */
     bool static_secret_set;
     uint8_t static_secret[32];
+    /* NEW_TOKEN tokens (ho_quic_endpoint_config.new_token_lifetime_ms):
+     * validity in ms; 0: 24 hours; negative: none sent. */
+    int64_t new_token_lifetime_ms;
 } ho_quic_listen_spec;
 
 /* Binds the first thread's socket now (errors before threads start); the
@@ -436,6 +439,9 @@ typedef struct ho_quic_server_stats {
     uint64_t requests;           /* answered on connections already gone */
     uint64_t vn_sent, retry_sent, resets_sent, refused;
     uint64_t admission_retries, admission_refused, handshakes_in_progress; /* admission */
+    /* NEW_TOKEN tokens (RFC 9000 §8.1.3): sent; presented and taken;
+     * presented and refused (treated as no token) */
+    uint64_t new_tokens_issued, new_tokens_accepted, new_tokens_refused;
     uint64_t datagrams_received, datagrams_dropped; /* by the endpoint */
     uint64_t migrations, paths_validated; /* peers followed to a new address */
     uint64_t forwarded;          /* datagrams this thread read for another and handed over */

@@ -46,7 +46,7 @@
  * ho_quic_conn_migrate; a stateless reset from the peer (§10.3.1) ends the
  * connection with HO_ERR_QUIC_STATELESS_RESET.
  *
- * Not in this version: 0-RTT, NEW_TOKEN tokens, preferred_address,
+ * Not in this version: 0-RTT, preferred_address,
  * AEAD usage limits (RFC 9001 §6.6), DATAGRAM frames.
  */
 #ifndef HANDOFF_QUIC_H
@@ -111,6 +111,11 @@ typedef struct ho_quic_callbacks {
     /* A DATAGRAM frame arrived (RFC 9221; only when the config's
      * max_datagram_frame_size is set): its payload, valid during the call. */
     void (*datagram)(void *ctx, ho_quic_conn *c, const uint8_t *data, size_t len);
+    /* Client: the server sent a NEW_TOKEN frame (RFC 9000 §19.7); the
+     * token is opaque, valid during the call (ho_quic_conn_new_token keeps
+     * the last one): give it as ho_quic_config.token to the next connection
+     * to the same server, so that it may skip address validation. */
+    void (*new_token)(void *ctx, ho_quic_conn *c, const uint8_t *token, size_t len);
 } ho_quic_callbacks;
 
 /* Transport parameters as the handshake callbacks see them (RFC 9000
@@ -233,6 +238,11 @@ typedef struct ho_quic_config {
                                         * Version Negotiation (tests): RFC 9000 §6.2 */
     const uint8_t *session;            /* a session_ticket blob to resume with; NULL: none */
     size_t session_len;                /* (copied by ho_quic_conn_new_client) */
+    /* A NEW_TOKEN token from an earlier connection to the same server
+     * (the new_token callback), sent in our Initials until a Retry
+     * replaces it (RFC 9000 §8.1.3); NULL: none. Copied. */
+    const uint8_t *token;
+    size_t token_len;
 } ho_quic_config;
 
 /* Registers the transport-parameters extension (0x39) on a TLS config.
@@ -298,6 +308,11 @@ HO_API uint64_t ho_quic_conn_key_updates(const ho_quic_conn *c);
 /* Client: whether a Retry / a Version Negotiation was followed, and the
  * version now in use (for tests and diagnostics). */
 HO_API bool ho_quic_conn_retried(const ho_quic_conn *c);
+/* Client: the last NEW_TOKEN token the server sent on this connection
+ * (RFC 9000 §19.7), NULL (*len 0) if none yet; valid until the next one
+ * arrives or the connection is freed. Store it with the session and give
+ * it as ho_quic_config.token to the next connection to that server. */
+HO_API const uint8_t *ho_quic_conn_new_token(const ho_quic_conn *c, size_t *len);
 HO_API bool ho_quic_conn_version_negotiated(const ho_quic_conn *c);
 HO_API uint32_t ho_quic_conn_version(const ho_quic_conn *c);
 /* The congestion controller the connection runs ("cubic", "newreno", or a
@@ -355,6 +370,9 @@ typedef struct ho_quic_conn_stats {
      * in use (packets; eighths of an RTT). */
     uint64_t packets_spurious_lost, congestion_undos;
     uint64_t packet_threshold, time_threshold_8ths;
+    /* NEW_TOKEN frames (RFC 9000 §19.7): server: tokens queued to send
+     * (retransmissions not counted); client: tokens received. */
+    uint64_t new_tokens_sent, new_tokens_received;
 } ho_quic_conn_stats;
 HO_API void ho_quic_conn_get_stats(const ho_quic_conn *c, ho_quic_conn_stats *st);
 
@@ -510,6 +528,18 @@ typedef struct ho_quic_endpoint_config {
     bool force_retry;                 /* validate every address with Retry (§8.1.2) */
     size_t max_connections;           /* 0: 10000; beyond: CONNECTION_REFUSED (§5.2.2) */
     ho_quic_time token_lifetime;      /* Retry token validity; 0: 10 s */
+    /* NEW_TOKEN (RFC 9000 §8.1.3): once a connection's handshake is
+     * confirmed, the endpoint sends the client a token bound to its IP
+     * address (not its port) and valid this long (wall clock, ms); a
+     * valid one in a later Initial validates the address (no Retry, no
+     * amplification limit). 0: 24 hours; negative: send none (tokens
+     * presented are still checked). Sealed with the Retry token key (from
+     * static_secret), so every endpoint sharing the secret takes them. */
+    int64_t new_token_lifetime_ms;
+    /* The wall clock NEW_TOKEN tokens carry (milliseconds since the Unix
+     * epoch: tokens outlive restarts and travel between servers, so not
+     * the monotonic `now`); called with ctx. NULL: the system clock. */
+    int64_t (*wall_clock_ms)(void *ctx);
     uint32_t stateless_resets_per_sec;/* 0: 1000 (§10.3: limit generation) */
     /* ---- handshake offload (docs/QUIC.md "QUIC handshake offload") ----
      * With a pool, the server's two expensive TLS steps (the ClientHello:
@@ -605,6 +635,11 @@ typedef struct ho_quic_endpoint_stats {
     /* admission: Retries sent because of load (also in retry_sent),
      * refusals because of load (also in refused). */
     uint64_t retry_load, refused_load;
+    /* NEW_TOKEN tokens (RFC 9000 §8.1.3): sent to clients; presented in an
+     * Initial and taken (address validated); presented and refused
+     * (expired, another address, forged, not ours: treated as no token,
+     * so a Retry when one is due). */
+    uint64_t new_tokens_issued, new_tokens_accepted, new_tokens_refused;
     uint64_t handshakes_in_progress;  /* now: connections not yet handshake-complete */
     uint64_t steps_out;               /* now: steps on the pool */
     /* connections the send loop and the timers looked at: those with work

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@
 typedef struct fetch_state {
     ho_h3_conn *h3;
     const ho_h3_fetch_opts *o;
-    bool got_session;
+    bool got_session, got_token;
 } fetch_state;
 
 static void f_readable(void *ctx, ho_quic_conn *c, uint64_t id)
@@ -50,6 +51,15 @@ static void f_session(void *ctx, ho_quic_conn *c, const uint8_t *blob, size_t le
         st->o->on_session(st->o->ctx, blob, len);
 }
 
+static void f_token(void *ctx, ho_quic_conn *c, const uint8_t *token, size_t len)
+{
+    (void)c;
+    fetch_state *st = ctx;
+    st->got_token = true;
+    if (st->o->on_token != NULL)
+        st->o->on_token(st->o->ctx, token, len);
+}
+
 /* A UDP socket (ho_udp: GSO, GRO, ECN, DF for path MTU probes) bound to the
  * wildcard address of the server's family and connected to it, so that only
  * its datagrams arrive and an ICMP "port unreachable" surfaces. path gets
@@ -63,6 +73,13 @@ static int udp_connect(const ho_h3_fetch_opts *o, ho_udp_socket *us, ho_quic_pat
     for (struct addrinfo *ai = res; ai != NULL && rc != HO_OK; ai = ai->ai_next) {
         struct sockaddr_storage any = {.ss_family = (sa_family_t)ai->ai_family};
         socklen_t any_len = ai->ai_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+        if (o->local_addr != NULL) {
+            /* --local-addr: that address of the server's family, any port */
+            void *a = ai->ai_family == AF_INET6 ? (void *)&((struct sockaddr_in6 *)&any)->sin6_addr
+                                                : (void *)&((struct sockaddr_in *)&any)->sin_addr;
+            if (inet_pton(ai->ai_family, o->local_addr, a) != 1)
+                continue;
+        }
         ho_udp_options uo = {.no_pktinfo = true, .no_gso = o->no_gso, .no_gro = o->no_gro, .no_ecn = o->no_ecn};
         if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
             ho_udp_open(us, (struct sockaddr *)&any, any_len, &uo) != HO_OK)
@@ -191,11 +208,13 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
         .server_name = o->server_name != NULL ? o->server_name : o->host,
         .wall_clock_ms = (int64_t)time(NULL) * 1000,
         .callbacks = {.ctx = &st, .stream_readable = f_readable, .stream_writable = f_writable,
-                      .stream_reset = f_reset, .session_ticket = f_session},
+                      .stream_reset = f_reset, .session_ticket = f_session, .new_token = f_token},
         .version = o->quic_version,
         .cc_name = o->cc_name,
         .session = o->session,
         .session_len = o->session_len,
+        .token = o->token,
+        .token_len = o->token_len,
         .no_ecn = o->no_ecn,
         .max_udp_payload = o->max_udp_payload,
     };
@@ -248,7 +267,7 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
         /* After a GOAWAY, only the requests already sent are awaited. */
         size_t awaited = ho_h3_goaway_received(st.h3) ? next : n;
         if (!closing && all_done(r, awaited)) {
-            bool want_ticket = o->on_session != NULL && !st.got_session;
+            bool want_ticket = (o->on_session != NULL && !st.got_session) || (o->on_token != NULL && !st.got_token);
             if (want_ticket && linger_until == HO_QUIC_TIME_NEVER)
                 linger_until = ho_now_ns() + 1000000000;
             if (!want_ticket || ho_now_ns() >= linger_until) {

@@ -51,6 +51,7 @@ typedef struct quic_stats {
     /* copies of the endpoint's counters, refreshed every tick */
     _Atomic uint64_t connections, connections_closed, vn_sent, retry_sent, resets_sent, refused;
     _Atomic uint64_t admission_retries, admission_refused, handshakes_in_progress;
+    _Atomic uint64_t new_tokens_issued, new_tokens_accepted, new_tokens_refused;
     _Atomic uint64_t datagrams_received, datagrams_dropped;
     _Atomic uint64_t steps_offloaded, steps_inline, step_queued, step_queue_overflows, step_queue_us, step_out_us;
     /* datagrams for no connection dropped, by reason (the endpoint's) */
@@ -466,6 +467,9 @@ static void snapshot_stats(quic_thread *q)
     QSTAT_SET(q, admission_retries, es.retry_load);
     QSTAT_SET(q, admission_refused, es.refused_load);
     QSTAT_SET(q, handshakes_in_progress, es.handshakes_in_progress);
+    QSTAT_SET(q, new_tokens_issued, es.new_tokens_issued);
+    QSTAT_SET(q, new_tokens_accepted, es.new_tokens_accepted);
+    QSTAT_SET(q, new_tokens_refused, es.new_tokens_refused);
     QSTAT_SET(q, datagrams_received, es.datagrams_received);
     QSTAT_SET(q, datagrams_dropped, es.datagrams_dropped);
     QSTAT_SET(q, steps_offloaded, es.steps_offloaded);
@@ -676,6 +680,7 @@ int io_quic_thread_setup(ho_server *s, io_thread *t)
     ec.conn.cid_generate = cid_generate;
     ec.conn.cid_generate_ctx = q;
     ec.force_retry = sp->force_retry;
+    ec.new_token_lifetime_ms = sp->new_token_lifetime_ms;
     ec.retry_handshakes = sp->retry_handshakes;
     ec.refuse_handshakes = sp->refuse_handshakes;
     ec.on_accept = on_accept;
@@ -762,6 +767,9 @@ static void add_thread(const quic_thread *q, ho_quic_server_stats *o)
     ADD(admission_retries);
     ADD(admission_refused);
     ADD(handshakes_in_progress);
+    ADD(new_tokens_issued);
+    ADD(new_tokens_accepted);
+    ADD(new_tokens_refused);
     ADD(datagrams_received);
     ADD(datagrams_dropped);
     ADD(migrations);
@@ -804,7 +812,7 @@ int ho_server_get_quic_stats(const ho_server *s, int thread, ho_quic_server_stat
 
 void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *out)
 {
-    char s[2560];
+    char s[3072];
     int n = snprintf(s, sizeof(s),
                      "\"h3_connections\":%" PRIu64 ",\"h3_connections_closed\":%" PRIu64
                      ",\"h3_handshakes\":%" PRIu64 ",\"h3_handshakes_pq\":%" PRIu64 ",\"h3_client_certs_verified\":%" PRIu64
@@ -813,6 +821,8 @@ void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *ou
                      ",\"h3_resets_sent\":%" PRIu64 ",\"h3_refused\":%" PRIu64
                      ",\"h3_admission_retries\":%" PRIu64 ",\"h3_admission_refused\":%" PRIu64
                      ",\"h3_handshakes_in_progress\":%" PRIu64
+                     ",\"h3_new_tokens_issued\":%" PRIu64 ",\"h3_new_tokens_accepted\":%" PRIu64
+                     ",\"h3_new_tokens_refused\":%" PRIu64
                      ",\"h3_datagrams_received\":%" PRIu64 ",\"h3_datagrams_dropped\":%" PRIu64
                      ",\"h3_migrations\":%" PRIu64 ",\"h3_paths_validated\":%" PRIu64
                      ",\"quic_forwarded\":%" PRIu64 ",\"quic_forwarded_in\":%" PRIu64
@@ -829,6 +839,7 @@ void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *ou
                      st->client_certs_verified, st->client_certs_refused, st->resumed, st->key_updates,
                      st->requests, st->vn_sent, st->retry_sent, st->resets_sent, st->refused,
                      st->admission_retries, st->admission_refused, st->handshakes_in_progress,
+                     st->new_tokens_issued, st->new_tokens_accepted, st->new_tokens_refused,
                      st->datagrams_received, st->datagrams_dropped, st->migrations, st->paths_validated,
                      st->forwarded, st->forwarded_in, st->forward_drops, st->steps_offloaded, st->steps_inline,
                      st->step_queued, st->step_queue_overflows, st->step_queue_us, st->step_out_us,

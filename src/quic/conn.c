@@ -600,7 +600,8 @@ ho_quic_conn *ho_quic_conn_new_client(const ho_quic_config *cfg, const ho_quic_p
     ho_event_threshold(); /* reads HANDOFF_LOG once */
     quic_ev_state(c, HO_EV_QSTATE_STARTED);
     set_local_tparams(c);
-    if (ho_quic_client_setup_tls(c) != HO_OK || install_initial_keys(c) != HO_OK || ho_tls_start(c->tls, &c->tls_out) != HO_OK ||
+    if (ho_quic_client_setup_tls(c) != HO_OK || ho_quic_new_token_setup_client(c) != HO_OK ||
+        install_initial_keys(c) != HO_OK || ho_tls_start(c->tls, &c->tls_out) != HO_OK ||
         ho_quic_conn_tls_input(c, HO_QUIC_PN_SPACE_INITIAL, now) != HO_OK) {
         ho_quic_conn_free(c);
         return NULL;
@@ -620,6 +621,8 @@ ho_quic_conn *ho_quic_conn_new_server(const ho_quic_config *cfg, const uint8_t *
     ho_quic_conn *c = conn_new(cfg, true, path, now);
     if (c == NULL)
         return NULL;
+    c->cfg.token = NULL; /* client only */
+    c->cfg.token_len = 0;
     ho_quic_cid_set(&c->odcid, client_dcid, client_dcid_len);
     ho_quic_cid_set(&c->dcid, client_scid, client_scid_len);
     c->peer_first_scid = c->dcid;
@@ -671,6 +674,7 @@ void ho_quic_conn_free(ho_quic_conn *c)
     ho_quic_dgram_clear(c);
     ho_quic_streams_free(c);
     ho_quic_client_free(c);
+    ho_quic_new_token_free(c);
     ho_tls_free(c->tls);
     ho_tls_out_free(&c->tls_out);
     ho_buf_free(&c->step.input);

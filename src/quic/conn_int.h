@@ -156,6 +156,7 @@ enum {
     HO_QUIC_SF_NEW_CID,     /* id: sequence number */
     HO_QUIC_SF_RETIRE_CID,  /* id: sequence number */
     HO_QUIC_SF_DATAGRAM,    /* len: payload bytes; never retransmitted (RFC 9221 §5.2) */
+    HO_QUIC_SF_NEW_TOKEN,   /* server: c->new_token (RFC 9000 §19.7) */
 };
 
 /* A DATAGRAM frame's payload waiting to be sent (RFC 9221). */
@@ -408,10 +409,19 @@ struct ho_quic_conn {
     bool retry_received;          /* a Retry was followed (at most one, §17.2.5.2) */
     bool vn_received;             /* a Version Negotiation was followed (at most one, §6.2) */
     ho_quic_cid retry_scid;       /* the Retry's SCID: retry_source_connection_id (§7.3) */
-    uint8_t *retry_token;         /* sent in every Initial after a Retry (§17.2.5.2) */
+    /* Sent in every Initial: after a Retry its token (§17.2.5.2), before
+     * one the NEW_TOKEN token the application gave (cfg.token, §8.1.3). */
+    uint8_t *retry_token;
     size_t retry_token_len;
     uint8_t *session;             /* the session offered, kept for a new first flight after VN */
     size_t session_len;
+    uint8_t *rx_token;            /* client: the last NEW_TOKEN token received (§19.7) */
+    size_t rx_token_len;
+    /* server: the NEW_TOKEN token the endpoint made for the client, sent
+     * once the handshake is confirmed and again if lost (§8.1.3, §13.3) */
+    uint8_t *new_token;
+    size_t new_token_len;
+    bool new_token_pending;
 
     /* ---- connection IDs (cid.c) and paths (path.c) ---- */
     ho_quic_cid_hooks cid_hooks;  /* the endpoint's routing table, or none */
@@ -494,6 +504,16 @@ ho_tls *ho_quic_conn_tls_new(ho_quic_conn *c, const char *server_name);
 /* §7.3: retry_source_connection_id present iff a Retry was followed, equal to its SCID. */
 bool ho_quic_client_retry_tparam_ok(const ho_quic_conn *c, const ho_quic_tparams *p);
 void ho_quic_client_free(ho_quic_conn *c);
+
+/* new_token.c (RFC 9000 §8.1.3, §19.7) */
+/* Server: the endpoint's token for this client, sent in a NEW_TOKEN frame
+ * (copied; replaces an earlier one). */
+int ho_quic_new_token_queue(ho_quic_conn *c, const uint8_t *token, size_t len);
+/* A NEW_TOKEN frame arrived (1-RTT). */
+int ho_quic_new_token_on_frame(ho_quic_conn *c, const ho_quic_frame *f);
+/* Client creation: cfg.token becomes the token of our Initials. */
+int ho_quic_new_token_setup_client(ho_quic_conn *c);
+void ho_quic_new_token_free(ho_quic_conn *c);
 
 /* key_update.c */
 /* The 1-RTT secrets arrived (first generation). */

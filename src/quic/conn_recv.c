@@ -128,8 +128,9 @@ static int on_frame(ho_quic_conn *c, ho_quic_pkt_type pkt, const ho_quic_frame *
     case HO_QUIC_FT_DATA_BLOCKED:
     case HO_QUIC_FT_STREAMS_BLOCKED_BIDI:
     case HO_QUIC_FT_STREAMS_BLOCKED_UNI:
-    case HO_QUIC_FT_NEW_TOKEN:
         return HO_OK;
+    case HO_QUIC_FT_NEW_TOKEN:
+        return ho_quic_new_token_on_frame(c, f);
     case HO_QUIC_FT_RETIRE_CONNECTION_ID:
         return ho_quic_cid_on_retire(c, f);
     case HO_QUIC_FT_NEW_CONNECTION_ID:

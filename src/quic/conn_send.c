@@ -142,6 +142,11 @@ void ho_quic_conn_sent_lost(void *ctx, ho_quic_pn_space space, const ho_quic_sen
         case HO_QUIC_SF_HANDSHAKE_DONE:
             c->handshake_done_pending = true;
             break;
+        case HO_QUIC_SF_NEW_TOKEN:
+            /* §13.3: a lost NEW_TOKEN is sent again. */
+            if (c->new_token != NULL)
+                c->new_token_pending = true;
+            break;
         case HO_QUIC_SF_NEW_CID:
         case HO_QUIC_SF_RETIRE_CID:
             ho_quic_cid_frame_lost(c, f->kind, f->id);
@@ -241,6 +246,17 @@ static void write_control(packet_builder *pb)
         if (write_frame(pb, &f, 1)) {
             c->handshake_done_pending = false;
             record_add(pb->rec, HO_QUIC_SF_HANDSHAKE_DONE, 0, 0, 0, false);
+        }
+    }
+    /* §8.1.3: NEW_TOKEN, after HANDSHAKE_DONE (the endpoint queues it
+     * once the handshake is confirmed). */
+    if (c->new_token_pending && c->hs_done && pb->rec->n < HO_QUIC_SENT_FRAMES_MAX) {
+        f.type = HO_QUIC_FT_NEW_TOKEN;
+        f.new_token.token = c->new_token;
+        f.new_token.len = c->new_token_len;
+        if (write_frame(pb, &f, 1 + 8 + c->new_token_len)) {
+            c->new_token_pending = false;
+            record_add(pb->rec, HO_QUIC_SF_NEW_TOKEN, 0, 0, 0, false);
         }
     }
     /* The CID frames (§19.15, §19.16). */
@@ -674,7 +690,7 @@ static bool space_wants_data(ho_quic_conn *c, ho_quic_pn_space space)
     if (space != HO_QUIC_PN_SPACE_APPLICATION)
         return false;
     ho_quic_frame f;
-    if (c->handshake_done_pending || c->max_data_pending || c->max_streams_pending[0] || c->max_streams_pending[1] ||
+    if (c->handshake_done_pending || (c->new_token_pending && c->hs_done) || c->max_data_pending || c->max_streams_pending[0] || c->max_streams_pending[1] ||
         c->path_response_pending || c->pv.challenge_pending || ho_quic_cid_next_frame(c, &f) ||
         (c->dgq_head != NULL && c->hs_done))
         return true;

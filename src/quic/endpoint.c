@@ -16,6 +16,7 @@
  * (§10.3.1: a reset carries no CID of ours). */
 #include <string.h>
 #include <stdlib.h>
+#include <time.h>
 #include <netinet/in.h>
 
 #include "base/mem.h"
@@ -23,6 +24,7 @@
 #include "handoff/crypto.h"
 #include "handoff/io.h" /* ho_offload_mode */
 #include "quic/conn_int.h"
+#include "quic/new_token.h"
 #include "quic/packet.h"
 
 #define DEFAULT_MAX_CONNS 10000
@@ -31,6 +33,7 @@
 #define QUEUE_MAX 256
 #define PKT_MAX 1500
 #define TOKEN_MARK 0x52            /* 'R': a Retry token of ours */
+#define DEFAULT_NT_LIFETIME_MS (24 * 3600 * 1000LL)
 #define MIN_RESET_LEN 21           /* RFC 9000 §10.3: 5 + 16 bytes */
 #define GREASE_VERSION 0x1a2a3a4au /* §15: reserved 0x?a?a?a?a */
 #define DEFAULT_STEP_QUEUE 64
@@ -315,6 +318,8 @@ ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg)
         ep->cfg.token_lifetime = DEFAULT_TOKEN_LIFETIME;
     if (ep->cfg.stateless_resets_per_sec == 0)
         ep->cfg.stateless_resets_per_sec = DEFAULT_RESETS_PER_SEC;
+    if (ep->cfg.new_token_lifetime_ms == 0)
+        ep->cfg.new_token_lifetime_ms = DEFAULT_NT_LIFETIME_MS;
     ep->cid_len = cfg->conn.cid_len;
     if (ep->cid_len == 0 || ep->cid_len > HO_QUIC_MAX_CID_LEN)
         ep->cid_len = 8; /* the connection's default (conn.c) */
@@ -799,16 +804,50 @@ static size_t token_make(ho_quic_endpoint *ep, const ho_quic_cid *odcid, const h
     return TOKEN_HDR + n + CRYPTO_AEAD_TAG_LEN;
 }
 
-typedef enum { TOKEN_NONE, TOKEN_OK, TOKEN_BAD } token_result;
+static int64_t wall_ms(const ho_quic_endpoint *ep)
+{
+    if (ep->cfg.wall_clock_ms != NULL)
+        return ep->cfg.wall_clock_ms(ep->cfg.ctx);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
-/* TOKEN_NONE: empty or not one of ours (e.g. a NEW_TOKEN of another
- * server: treat as absent, §8.1.3); TOKEN_BAD: ours but forged, expired,
- * for another address or another Retry SCID. */
+/* The handshake of ec is confirmed (server: at completion, RFC 9001
+ * §4.1.2): give the client a token for its next connection (§8.1.3). */
+static void nt_issue(ho_quic_endpoint *ep, ep_conn *ec)
+{
+    if (ep->cfg.new_token_lifetime_ms < 0)
+        return;
+    uint8_t tok[QUIC_NT_LEN];
+    size_t len = quic_nt_make(ep->token_seal, ep->token_seq++, &ec->c->path, wall_ms(ep), ep->cfg.new_token_lifetime_ms,
+                              tok);
+    if (len != 0 && ho_quic_new_token_queue(ec->c, tok, len) == HO_OK)
+        ep->st.new_tokens_issued++;
+}
+
+/* TOKEN_NEW_OK: a NEW_TOKEN token of ours, valid for this client. */
+typedef enum { TOKEN_NONE, TOKEN_OK, TOKEN_BAD, TOKEN_NEW_OK } token_result;
+
+/* TOKEN_NONE: empty, or not a Retry token of ours: a NEW_TOKEN token that
+ * does not check (expired, another address, forged) or another server's
+ * token is treated as absent (§8.1.3: SHOULD NOT drop the packet, treat
+ * as if no token) and counted in new_tokens_refused. TOKEN_BAD: a Retry
+ * token of ours but forged, expired, for another address or another
+ * Retry SCID. */
 static token_result token_check(ho_quic_endpoint *ep, const ho_quic_header *hdr, const ho_quic_path *path,
                                 ho_quic_time now, ho_quic_cid *odcid)
 {
-    if (hdr->token_len == 0 || hdr->token[0] != TOKEN_MARK)
+    if (hdr->token_len == 0)
         return TOKEN_NONE;
+    if (hdr->token[0] != TOKEN_MARK) {
+        if (quic_nt_check(ep->token_open, hdr->token, hdr->token_len, path, wall_ms(ep))) {
+            ep->st.new_tokens_accepted++;
+            return TOKEN_NEW_OK;
+        }
+        ep->st.new_tokens_refused++;
+        return TOKEN_NONE;
+    }
     if (hdr->token_len < TOKEN_HDR + 8 + 2 + CRYPTO_AEAD_TAG_LEN || hdr->token_len > TOKEN_MAX)
         return TOKEN_BAD;
     uint64_t seq = 0;
@@ -920,12 +959,16 @@ static void step_done(ho_job *job)
     ep->back_tail = s;
 }
 
+static void nt_issue(ho_quic_endpoint *ep, ep_conn *ec);
+
 static void hs_update(ho_quic_endpoint *ep, ep_conn *ec)
 {
     if (ec->in_handshake && (ho_quic_conn_handshake_done(ec->c) || ho_quic_conn_is_closing(ec->c) ||
                              ho_quic_conn_is_closed(ec->c))) {
         ec->in_handshake = false;
         ep->st.handshakes_in_progress--;
+        if (ho_quic_conn_handshake_done(ec->c) && !ho_quic_conn_is_closing(ec->c) && !ho_quic_conn_is_closed(ec->c))
+            nt_issue(ep, ec);
     }
 }
 
@@ -1083,7 +1126,7 @@ static void conn_set_retry_tparams(ho_quic_conn *c, const ho_quic_cid *odcid, co
 }
 
 static ep_conn *accept_conn(ho_quic_endpoint *ep, const ho_quic_header *hdr, const ho_quic_path *path,
-                            ho_quic_time now, const ho_quic_cid *odcid)
+                            ho_quic_time now, const ho_quic_cid *odcid, bool validated)
 {
     ho_quic_conn *c = ho_quic_conn_new_server(&ep->cfg.conn, hdr->dcid.data, hdr->dcid.len, hdr->scid.data,
                                               hdr->scid.len, path, now);
@@ -1095,8 +1138,15 @@ static ep_conn *accept_conn(ho_quic_endpoint *ep, const ho_quic_header *hdr, con
         return NULL;
     }
     ec->c = c;
-    if (odcid != NULL)
+    if (odcid != NULL) {
         conn_set_retry_tparams(c, odcid, &hdr->dcid, now);
+    } else if (validated) {
+        /* §8.1.3: a valid NEW_TOKEN token validates the address, so the
+         * 3x limit of §8.1 does not apply; it is no Retry: the transport
+         * parameters carry no retry_source_connection_id (§7.3). */
+        c->address_validated = true;
+        ho_quic_recovery_set_amplification_limited(&c->rec, false, now);
+    }
     /* Our stateless reset token, derived so that any endpoint sharing the
      * static secret can reset the connection after losing its state
      * (§10.3.2). */
@@ -1241,7 +1291,7 @@ static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len
      * that Retry and refusals stay as cheap and stateless as before. */
     if (!initial_authentic(ep, dgram, &hdr, now))
         return;
-    ep_conn *ec = accept_conn(ep, &hdr, path, now, tr == TOKEN_OK ? &odcid : NULL);
+    ep_conn *ec = accept_conn(ep, &hdr, path, now, tr == TOKEN_OK ? &odcid : NULL, tr == TOKEN_NEW_OK);
     if (ec == NULL) {
         ep->st.datagrams_dropped++;
         return;

@@ -150,6 +150,10 @@ void quic_ev_packet_sent_begin(ho_quic_conn *c, ho_event *ev, const ho_quic_head
     p->key_phase = hdr->key_phase;
     p->pn = hdr->pn;
     p->payload_len = (uint32_t)payload_len;
+    if (hdr->type == HO_QUIC_PKT_INITIAL && hdr->token_len > 0) {
+        p->token_len = (uint16_t)(hdr->token_len > UINT16_MAX ? UINT16_MAX : hdr->token_len);
+        p->token_retry = c->retry_received; /* else the application's NEW_TOKEN token */
+    }
     read_frames(p, payload, payload_len);
 }
 
@@ -186,6 +190,11 @@ void quic_ev_packet_received_emit(ho_quic_conn *c, const ho_quic_header *hdr, co
     p->pn = hdr->pn;
     p->size = (uint32_t)hdr->packet_len;
     p->payload_len = (uint32_t)payload_len;
+    if (hdr->type == HO_QUIC_PKT_INITIAL && hdr->token_len > 0) {
+        p->token_len = (uint16_t)(hdr->token_len > UINT16_MAX ? UINT16_MAX : hdr->token_len);
+        /* server: a connection the endpoint made after its Retry */
+        p->token_retry = c->is_server ? ho_quic_tparams_has(&c->tpx.local, HO_QUIC_TP_RETRY_SCID) : false;
+    }
     read_frames(p, payload, payload_len);
     ho_event_emit(&ev);
 }

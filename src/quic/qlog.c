@@ -495,6 +495,13 @@ static void write_event(qlog_conn *q, const ho_event *ev, bool is_server)
             put_field(q, "packet_number", p->pn);
         if (p->pkt_type == HO_EV_PKT_1RTT)
             put_str(q, p->key_phase ? ",\"key_phase_bit\":true" : ",\"key_phase_bit\":false");
+        if (p->token_len > 0) {
+            /* qe §8.13: header.token, a $Token (type retry | resumption) */
+            put_str(q, p->token_retry ? ",\"token\":{\"type\":\"retry\",\"raw\":{\"length\":"
+                                      : ",\"token\":{\"type\":\"resumption\",\"raw\":{\"length\":");
+            put_u64(q, p->token_len);
+            put_str(q, "}}");
+        }
         put_str(q, "},\"raw\":{\"length\":");
         put_u64(q, p->size);
         put_field(q, "payload_length", p->payload_len);

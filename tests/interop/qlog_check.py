@@ -210,6 +210,13 @@ def check_header(errors, where, hdr):
     for f in BOOL_HEADER_FIELDS:
         if f in hdr and not isinstance(hdr[f], bool):
             errors.append(f"{where} header {f} is not a bool")
+    if "token" in hdr:  # qe §8.13 $Token: an Initial's Retry or NEW_TOKEN token
+        tok = hdr["token"]
+        if pt != "initial":
+            errors.append(f"{where} header of a {pt} packet has a token")
+        if not isinstance(tok, dict) or tok.get("type") not in ("retry", "resumption") or \
+                not isinstance(tok.get("raw", {}).get("length"), int):
+            errors.append(f"{where} header token {tok!r}")
 
 
 def check(path, sent, received, closed_by=None):
