@@ -70,24 +70,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     path_for(which == 0 ? 1 : 0, &other);
     const uint8_t *tok = data + 1;
     size_t len = size - 1;
-    bool ok = quic_nt_check(open_, tok, len, which == 3 ? NULL : &path, wall);
+    bool ok = quic_nt_check(open_, tok, len, which == 3 ? NULL : &path, HO_QUIC_V1, wall);
     CHECK(!ok || (len == QUIC_NT_LEN && tok[0] == QUIC_NT_MARK));
 
     uint64_t seq = 0;
     for (size_t i = 0; i < 8 && i < len; i++)
         seq = seq << 8 | tok[i];
     uint8_t made[QUIC_NT_LEN];
-    CHECK(quic_nt_make(seal, seq, which == 3 ? NULL : &path, T0, LIFETIME, made) == QUIC_NT_LEN);
+    CHECK(quic_nt_make(seal, seq, which == 3 ? NULL : &path, HO_QUIC_V1, T0, LIFETIME, made) == QUIC_NT_LEN);
     CHECK(made[0] == QUIC_NT_MARK);
-    CHECK(quic_nt_check(open_, made, sizeof(made), which == 3 ? NULL : &path, T0));
-    CHECK(quic_nt_check(open_, made, sizeof(made), which == 3 ? NULL : &path, T0 + LIFETIME));
-    CHECK(!quic_nt_check(open_, made, sizeof(made), which == 3 ? NULL : &path, T0 + LIFETIME + 1));
+    CHECK(quic_nt_check(open_, made, sizeof(made), which == 3 ? NULL : &path, HO_QUIC_V1, T0));
+    CHECK(quic_nt_check(open_, made, sizeof(made), which == 3 ? NULL : &path, HO_QUIC_V1, T0 + LIFETIME));
+    CHECK(!quic_nt_check(open_, made, sizeof(made), which == 3 ? NULL : &path, HO_QUIC_V1, T0 + LIFETIME + 1));
     if (which != 3)
-        CHECK(!quic_nt_check(open_, made, sizeof(made), &other, T0));
+        CHECK(!quic_nt_check(open_, made, sizeof(made), &other, HO_QUIC_V1, T0));
+    /* RFC 9369 §5: a token of one QUIC version is not accepted in another. */
+    CHECK(!quic_nt_check(open_, made, sizeof(made), which == 3 ? NULL : &path, HO_QUIC_V2, T0));
     size_t bit = len > 0 ? tok[len - 1] % (QUIC_NT_LEN * 8) : 0;
     made[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-    CHECK(!quic_nt_check(open_, made, sizeof(made), which == 3 ? NULL : &path, T0));
-    CHECK(!quic_nt_check(open_, made, sizeof(made) - 1, which == 3 ? NULL : &path, T0));
+    CHECK(!quic_nt_check(open_, made, sizeof(made), which == 3 ? NULL : &path, HO_QUIC_V1, T0));
+    CHECK(!quic_nt_check(open_, made, sizeof(made) - 1, which == 3 ? NULL : &path, HO_QUIC_V1, T0));
     return 0;
 }
 
@@ -98,7 +100,7 @@ static void write_seeds(const char *dir)
         ho_quic_path p;
         path_for(which, &p);
         in[0] = (uint8_t)which;
-        if (quic_nt_make(seal, 0x0102030405060708ull + which, which == 3 ? NULL : &p, T0, LIFETIME, in + 1) !=
+        if (quic_nt_make(seal, 0x0102030405060708ull + which, which == 3 ? NULL : &p, HO_QUIC_V1, T0, LIFETIME, in + 1) !=
             QUIC_NT_LEN)
             abort();
         char name[32];

@@ -202,6 +202,12 @@ static void test_refused(void)
     other.remote_len = sizeof(struct sockaddr_in);
     expect_retry_for(&ns, tok, tlen, &other, refused++);
 
+    /* RFC 9369 §5: a token from a version 1 connection presented in a
+     * version 2 Initial (the server MUST NOT accept it). */
+    ns.ccfg.versions[0] = HO_QUIC_V2;
+    expect_retry_for(&ns, tok, tlen, NULL, refused++);
+    ns.ccfg.versions[0] = 0;
+
     /* Tampered: one bit of the sealed part, or of the header. */
     memcpy(bad, tok, tlen);
     bad[tlen - 1] ^= 1;
@@ -230,7 +236,7 @@ static void test_refused(void)
 
     stats(&ns, &st);
     CHECK_EQ(st.new_tokens_accepted, 1);
-    CHECK_EQ(st.retry_sent, retries + 7);
+    CHECK_EQ(st.retry_sent, retries + 8);
     netsim_free(&ns);
 }
 

@@ -820,8 +820,9 @@ static void nt_issue(ho_quic_endpoint *ep, ep_conn *ec)
     if (ep->cfg.new_token_lifetime_ms < 0)
         return;
     uint8_t tok[QUIC_NT_LEN];
-    size_t len = quic_nt_make(ep->token_seal, ep->token_seq++, &ec->c->path, wall_ms(ep), ep->cfg.new_token_lifetime_ms,
-                              tok);
+    /* RFC 9369 §5: the token belongs to the negotiated version. */
+    size_t len = quic_nt_make(ep->token_seal, ep->token_seq++, &ec->c->path, ec->c->version, wall_ms(ep),
+                              ep->cfg.new_token_lifetime_ms, tok);
     if (len != 0 && ho_quic_new_token_queue(ec->c, tok, len) == HO_OK)
         ep->st.new_tokens_issued++;
 }
@@ -841,7 +842,7 @@ static token_result token_check(ho_quic_endpoint *ep, const ho_quic_header *hdr,
     if (hdr->token_len == 0)
         return TOKEN_NONE;
     if (hdr->token[0] != TOKEN_MARK) {
-        if (quic_nt_check(ep->token_open, hdr->token, hdr->token_len, path, wall_ms(ep))) {
+        if (quic_nt_check(ep->token_open, hdr->token, hdr->token_len, path, hdr->version, wall_ms(ep))) {
             ep->st.new_tokens_accepted++;
             return TOKEN_NEW_OK;
         }

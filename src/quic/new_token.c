@@ -98,8 +98,21 @@ const uint8_t *ho_quic_conn_new_token(const ho_quic_conn *c, size_t *len)
 #define NT_PT 16
 #define NT_FUTURE_SLACK_MS (60 * 1000) /* clock skew between servers of a fleet */
 
-/* The peer's IP address (family and address, no port): the token's AAD. */
-static size_t ip_bytes(const ho_quic_path *path, uint8_t out[17])
+/* The token's AAD after its header: the QUIC version of the connection
+ * (RFC 9369 §5: tokens are specific to the version; the server MUST NOT
+ * accept one issued in another), then the peer's IP address (family and
+ * address, no port). */
+static size_t addr_bytes(const ho_quic_path *path, uint8_t out[17]);
+
+static size_t ip_bytes(const ho_quic_path *path, uint32_t version, uint8_t out[21])
+{
+    for (int i = 0; i < 4; i++)
+        out[i] = (uint8_t)(version >> (24 - 8 * i));
+    out += 4;
+    return 4 + addr_bytes(path, out);
+}
+
+static size_t addr_bytes(const ho_quic_path *path, uint8_t out[17])
 {
     if (path != NULL && path->remote.ss_family == AF_INET && path->remote_len >= sizeof(struct sockaddr_in)) {
         out[0] = 4;
@@ -129,33 +142,34 @@ static uint64_t get_be64(const uint8_t *p)
     return v;
 }
 
-size_t quic_nt_make(crypto_aead *seal, uint64_t seq, const ho_quic_path *path, int64_t wall_ms, int64_t lifetime_ms,
-                    uint8_t out[QUIC_NT_LEN])
+size_t quic_nt_make(crypto_aead *seal, uint64_t seq, const ho_quic_path *path, uint32_t version, int64_t wall_ms,
+                    int64_t lifetime_ms, uint8_t out[QUIC_NT_LEN])
 {
     out[0] = QUIC_NT_MARK;
     put_be64(out + 1, seq);
     uint8_t pt[NT_PT];
     put_be64(pt, (uint64_t)wall_ms);
     put_be64(pt + 8, (uint64_t)(wall_ms + lifetime_ms));
-    uint8_t aad[NT_HDR + 17];
+    uint8_t aad[NT_HDR + 21];
     memcpy(aad, out, NT_HDR);
-    size_t aadlen = NT_HDR + ip_bytes(path, aad + NT_HDR);
+    size_t aadlen = NT_HDR + ip_bytes(path, version, aad + NT_HDR);
     if (crypto_aead_seal(seal, seq, aad, aadlen, pt, NT_PT, out + NT_HDR) != HO_OK)
         return 0;
     return QUIC_NT_LEN;
 }
 
-bool quic_nt_check(crypto_aead *open, const uint8_t *tok, size_t len, const ho_quic_path *path, int64_t wall_ms)
+bool quic_nt_check(crypto_aead *open, const uint8_t *tok, size_t len, const ho_quic_path *path, uint32_t version,
+                   int64_t wall_ms)
 {
     if (len != QUIC_NT_LEN || tok[0] != QUIC_NT_MARK)
         return false;
     uint64_t seq = get_be64(tok + 1);
-    uint8_t aad[NT_HDR + 17];
+    uint8_t aad[NT_HDR + 21];
     memcpy(aad, tok, NT_HDR);
-    size_t aadlen = NT_HDR + ip_bytes(path, aad + NT_HDR);
+    size_t aadlen = NT_HDR + ip_bytes(path, version, aad + NT_HDR);
     uint8_t pt[NT_PT];
     if (crypto_aead_open(open, seq, aad, aadlen, tok + NT_HDR, NT_PT + CRYPTO_AEAD_TAG_LEN, pt) != HO_OK)
-        return false; /* forged, tampered, for another address or of another fleet */
+        return false; /* forged, tampered, for another address or version, of another fleet */
     int64_t issued = (int64_t)get_be64(pt), expiry = (int64_t)get_be64(pt + 8);
     /* §8.1.3: tokens SHOULD have an expiration; one issued in the future
      * (beyond clock skew) is not trusted either. */

@@ -24,13 +24,15 @@
 #define QUIC_NT_MARK 0x4e /* 'N' */
 #define QUIC_NT_LEN (1 + 8 + 16 + CRYPTO_AEAD_TAG_LEN)
 
-/* Writes a token for path's peer IP, issued at wall_ms and valid for
- * lifetime_ms, with nonce seq (never reused with this key). Returns
+/* Writes a token for path's peer IP and the QUIC version, issued at wall_ms
+ * and valid for lifetime_ms, with nonce seq (never reused with this key). Returns
  * QUIC_NT_LEN, or 0 if the seal failed. */
-size_t quic_nt_make(crypto_aead *seal, uint64_t seq, const ho_quic_path *path, int64_t wall_ms, int64_t lifetime_ms,
-                    uint8_t out[QUIC_NT_LEN]);
-/* Whether tok is a token of ours (this key), intact, for path's peer IP,
+size_t quic_nt_make(crypto_aead *seal, uint64_t seq, const ho_quic_path *path, uint32_t version, int64_t wall_ms,
+                    int64_t lifetime_ms, uint8_t out[QUIC_NT_LEN]);
+/* Whether tok is a token of ours (this key), intact, for path's peer IP and
+ * this version,
  * not expired at wall_ms and not issued in its future (beyond clock skew). */
-bool quic_nt_check(crypto_aead *open, const uint8_t *tok, size_t len, const ho_quic_path *path, int64_t wall_ms);
+bool quic_nt_check(crypto_aead *open, const uint8_t *tok, size_t len, const ho_quic_path *path, uint32_t version,
+                   int64_t wall_ms);
 
 #endif
