@@ -337,7 +337,11 @@ static void adapt_upper_bounds(ho_quic_cc *cc, const ho_quic_cc_rate_sample *rs,
     if (b->ack_phase == ACKS_PROBE_STARTING && b->round_start)
         b->ack_phase = ACKS_PROBE_FEEDBACK; /* the first round of probe samples */
     if (b->ack_phase == ACKS_PROBE_STOPPING && b->round_start) {
-        /* A bandwidth probe's samples are in: a new cycle of the filter. */
+        /* The last samples of a bandwidth probe are in: the best time to
+         * start a new cycle of the max filter, once (the draft leaves the
+         * phase change implicit; Linux's BBRv3 returns to ACKS_INIT). */
+        b->bw_probe_samples = false;
+        b->ack_phase = ACKS_INIT;
         if (in_probe_bw(b) && !rs->is_app_limited)
             advance_max_bw_filter(b);
     }
