@@ -232,6 +232,8 @@ const char *app_parse_cc(const char *name)
         return "cubic";
     if (strcasecmp(name, "newreno") == 0)
         return "newreno";
+    if (strcasecmp(name, "bbr") == 0)
+        return "bbr";
     return NULL;
 }
 

@@ -21,7 +21,7 @@ int app_parse_suites(const char *list, uint16_t *out, size_t max);
 /* "v2,v1" (v1, v2 or 32-bit hex versions, comma-separated, at most
  * HO_QUIC_CONFIG_VERSIONS) into out (zero-filled); -1 if malformed. */
 int app_parse_quic_versions(const char *list, uint32_t *out);
-/* --cc: "cubic" or "newreno" (any case) gives the canonical name; NULL otherwise. */
+/* --cc: "cubic", "newreno" or "bbr" (any case) gives the canonical name; NULL otherwise. */
 const char *app_parse_cc(const char *name);
 int app_parse_groups(const char *list, uint16_t *out, size_t max);
 /* Splits an ALPN list into `storage` (NUL-separated) and pointers. */

@@ -101,7 +101,7 @@ void get_usage(FILE *f)
             "                   negotiation (RFC 9368), the server may move the connection to it\n"
             "  -o, --output-dir DIR  --h3: write each body to DIR/NAME, NAME the last path\n"
             "                   segment of its URL (\"index.html\" for \"/\")\n"
-            "  --cc NAME        --h3: congestion controller, cubic (default) or newreno\n"
+            "  --cc NAME        --h3: congestion controller, cubic (default), newreno or bbr\n"
             "  --timeout SEC    --h3: give up after SEC seconds without a datagram from the\n"
             "                   server (default 60)\n"
             "  --no-gso, --no-gro, --no-ecn  --h3: no UDP segmentation offload on send /\n"
@@ -756,7 +756,7 @@ int get_main(int argc, char **argv)
         case '3': o.h3 = true; break;
         case 'C':
             if ((o.cc = app_parse_cc(optarg)) == NULL) {
-                fprintf(stderr, "handoff: --cc: cubic or newreno\n");
+                fprintf(stderr, "handoff: --cc: cubic, newreno or bbr\n");
                 return 2;
             }
             break;

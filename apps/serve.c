@@ -112,7 +112,7 @@ void serve_usage(FILE *f)
             "                         the first key of FILE (the --ticket-keys format), so servers\n"
             "                         with the same file validate each other's tokens and resets;\n"
             "                         read at start only (default: random per process)\n"
-            "  --cc NAME              QUIC: congestion controller, cubic (default) or newreno\n"
+            "  --cc NAME              QUIC: congestion controller, cubic (default), newreno or bbr\n"
             "  --quic-versions LIST   QUIC: versions accepted, in order of preference (v1, v2 =\n"
             "                         RFC 9369); a client listing a preferred one is moved to it\n"
             "                         (compatible negotiation, RFC 9368). Default: v1 and v2, the\n"
@@ -377,7 +377,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         case O_NO_QUIC_STEERING: o->no_quic_steering = true; break;
         case O_CC:
             if ((o->cc = app_parse_cc(optarg)) == NULL) {
-                fprintf(stderr, "handoff: --cc: cubic or newreno\n");
+                fprintf(stderr, "handoff: --cc: cubic, newreno or bbr\n");
                 return 2;
             }
             break;

@@ -8,7 +8,7 @@
  * blackhole (10 Mbit/s, 20 ms RTT, everything dropped for 3 s from 300 ms
  * into the transfer), bottleneck (10 Mbit/s behind a 30 KB tail-drop queue,
  * 40 ms RTT). CC: a controller of ho_quic_config.cc_name ("cubic",
- * "newreno"). One client downloads 4 MB (--short: 256 KB, and the
+ * "newreno", "bbr"). One client downloads 4 MB (--short: 256 KB, and the
  * blackhole lasts 1 s) from the server; each time the server connection's
  * window or bytes in flight changes (ho_quic_conn_get_stats), a line
  * "t_ms<TAB>cwnd<TAB>bytes_in_flight" goes to stdout (at most one per
@@ -68,7 +68,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "cc_trace: unknown scenario %s\n", scen);
         return 2;
     }
-    if (strcmp(cc, "cubic") != 0 && strcmp(cc, "newreno") != 0) {
+    if (strcmp(cc, "cubic") != 0 && strcmp(cc, "newreno") != 0 && strcmp(cc, "bbr") != 0) {
         fprintf(stderr, "cc_trace: unknown controller %s\n", cc);
         return 2;
     }

@@ -225,6 +225,10 @@ static void link_send(netsim *ns, int client, int dir, uint16_t port, const uint
             return;
         }
         ho_quic_time start = l->busy_until > ns->now ? l->busy_until : ns->now;
+        uint64_t bin = (uint64_t)(backlog / (NETSIM_QDELAY_BIN));
+        l->qdelay_hist[bin < NETSIM_QDELAY_BINS ? bin : NETSIM_QDELAY_BINS - 1]++;
+        l->qdelay_sum += backlog;
+        l->qdelay_n++;
         l->busy_until = start + (ho_quic_time)((double)len * 8e9 / (double)l->rate_bps);
         at = l->busy_until;
     }
@@ -866,4 +870,64 @@ int netsim_seal(ho_quic_conn *c, int space, const uint8_t *frames, size_t len, h
         return rc;
     ho_put_bytes(out, frames, len);
     return ho_quic_packet_seal(out, start, &h, &sp->tx, space == HO_QUIC_PN_SPACE_INITIAL ? 1200 : 0);
+}
+
+ho_quic_time netsim_qdelay_mean(const netsim_link *l)
+{
+    return l->qdelay_n ? l->qdelay_sum / (ho_quic_time)l->qdelay_n : 0;
+}
+
+ho_quic_time netsim_qdelay_quantile(const netsim_link *l, double q)
+{
+    if (l->qdelay_n == 0)
+        return 0;
+    double want = q * (double)l->qdelay_n;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < NETSIM_QDELAY_BINS; i++) {
+        seen += l->qdelay_hist[i];
+        if ((double)seen >= want)
+            return (ho_quic_time)(i + 1) * (NETSIM_QDELAY_BIN);
+    }
+    return (ho_quic_time)NETSIM_QDELAY_BINS * (NETSIM_QDELAY_BIN);
+}
+
+bool netsim_cc_bottleneck(const char *cc, unsigned loss_pct, uint64_t bytes, uint64_t seed, netsim_cc_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    netsim *ns = calloc(1, sizeof(*ns));
+    if (ns == NULL)
+        return false;
+    netsim_init(ns, seed, cc);
+    ns->ecfg.conn.cc_name = cc;
+    netsim_link down = {.loss_pct = loss_pct, .delay = HO_QUIC_MS(40), .rate_bps = 10000000, .queue_bytes = 30000};
+    netsim_link up = {.loss_pct = loss_pct, .delay = HO_QUIC_MS(40)};
+    netsim_set_links(ns, -1, &up);
+    ns->link[0][NETSIM_S2C] = down;
+    bool ok = netsim_start(ns) && netsim_add_client(ns) == 0 && netsim_run(ns, netsim_hs_done, HO_QUIC_SEC(10));
+    ho_quic_time t0 = ns->now;
+    if (ok) {
+        /* Only the transfer's queueing counts, not the handshake's. */
+        netsim_link *l = &ns->link[0][NETSIM_S2C];
+        l->qdelay_n = 0;
+        l->qdelay_sum = 0;
+        memset(l->qdelay_hist, 0, sizeof(l->qdelay_hist));
+        ok = netsim_xfer_add(ns, 0, 100, bytes, 5) != NULL && netsim_run(ns, netsim_xfers_done, HO_QUIC_SEC(300)) &&
+             netsim_xfers_check(ns) == 0;
+    }
+    const netsim_link *l = &ns->link[0][NETSIM_S2C];
+    out->ok = ok;
+    out->seconds = (double)(ns->now - t0) / 1e9;
+    out->goodput_mbps = out->seconds > 0 ? (double)bytes * 8 / out->seconds / 1e6 : 0;
+    out->qdelay_mean_ms = (double)netsim_qdelay_mean(l) / 1e6;
+    out->qdelay_p95_ms = (double)netsim_qdelay_quantile(l, 0.95) / 1e6;
+    out->queue_drops = l->queue_drops;
+    out->random_losses = l->lost;
+    ho_quic_conn *s = netsim_server_conn(ns, 0);
+    if (s != NULL)
+        out->congestion_events = s->cc.congestion_events;
+    if (!ok)
+        netsim_dump(ns, "netsim_cc_bottleneck: the transfer did not complete");
+    netsim_free(ns);
+    free(ns);
+    return ok;
 }

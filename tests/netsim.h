@@ -47,6 +47,9 @@
 
 enum { NETSIM_C2S = 0, NETSIM_S2C = 1 };
 
+#define NETSIM_QDELAY_BINS 512
+#define NETSIM_QDELAY_BIN HO_QUIC_MS(1) / 4 /* 0.25 ms */
+
 /* A datagram about to enter a link: return true to drop it. `index` counts
  * the datagrams offered to this link so far (from 0). *ecn holds the ECN
  * codepoint its sender set (HO_QUIC_ECN_*); the filter may rewrite it, as
@@ -75,6 +78,13 @@ typedef struct netsim_link {
     uint64_t hook_dropped;       /* dropped on arrival by netsim.deliver_hook */
     uint64_t sent_ecn[4];        /* datagrams offered, by the codepoint their sender set */
     size_t max_len;              /* the largest datagram offered */
+    /* Bottleneck queueing delay (with rate_bps): the time each datagram
+     * that entered the queue waited there before its own serialization
+     * began. Sum (ns), count, and a histogram of NETSIM_QDELAY_BIN-wide
+     * bins (the last one holds everything beyond). */
+    uint64_t qdelay_n;
+    ho_quic_time qdelay_sum;
+    uint32_t qdelay_hist[NETSIM_QDELAY_BINS];
 } netsim_link;
 
 typedef struct netsim_pkt {
@@ -256,6 +266,26 @@ void netsim_zero_latency(netsim *ns);
 
 bool netsim_hs_done(netsim *ns);     /* every client's handshake confirmed on both sides */
 bool netsim_all_closed(netsim *ns);  /* every client closed and every server conn freed */
+
+/* Queueing delay at a link's bottleneck: the mean, and the q-quantile
+ * (0 < q <= 1, from the histogram: the upper edge of its bin), in ns. */
+ho_quic_time netsim_qdelay_mean(const netsim_link *l);
+ho_quic_time netsim_qdelay_quantile(const netsim_link *l, double q);
+
+/* The congestion-control bottleneck scenario (docs/BENCHMARKS.md, test
+ * test_quic_bbr): one client downloads `bytes` from the server whose
+ * connections run controller `cc`, over 10 Mbit/s behind a 30 KB
+ * tail-drop queue (server to client), 80 ms RTT (40 ms each way),
+ * loss_pct % random loss in both directions, seeded. */
+typedef struct netsim_cc_result {
+    bool ok;                     /* completed, byte-exact */
+    double seconds;              /* transfer time (after the handshake) */
+    double goodput_mbps;         /* bytes * 8 / seconds */
+    double qdelay_mean_ms, qdelay_p95_ms; /* server-to-client bottleneck */
+    uint64_t queue_drops, random_losses;  /* server to client */
+    uint64_t congestion_events;  /* the server connection's */
+} netsim_cc_result;
+bool netsim_cc_bottleneck(const char *cc, unsigned loss_pct, uint64_t bytes, uint64_t seed, netsim_cc_result *out);
 
 /* The expected byte at offset i of a pattern. */
 static inline uint8_t netsim_pattern(uint8_t seed, uint64_t i)

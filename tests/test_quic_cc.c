@@ -75,7 +75,8 @@ static void test_registry_and_windows(void)
     CHECK(ho_quic_cc_by_name("NewReno") == &ho_quic_cc_newreno);
     CHECK(ho_quic_cc_by_name(NULL) == &ho_quic_cc_cubic); /* the default */
     CHECK(ho_quic_cc_by_name("") == &ho_quic_cc_cubic);
-    CHECK(ho_quic_cc_by_name("bbr") == NULL);
+    CHECK(ho_quic_cc_by_name("bbr") == &ho_quic_cc_bbr);
+    CHECK(ho_quic_cc_by_name("bbr9") == NULL);
     CHECK(strcmp(ho_quic_cc_cubic.name, "cubic") == 0);
 
     /* RFC 9002 §7.2: min(10 * mds, max(14720, 2 * mds)). */

@@ -80,12 +80,41 @@ typedef enum ho_quic_pn_space {
     HO_QUIC_PN_SPACE_COUNT = 3,
 } ho_quic_pn_space;
 
-/* An in-flight packet that was acknowledged. */
+/* An in-flight packet that was acknowledged (or lost). The fields after
+ * `bytes` are the delivery-rate state the library recorded when the packet
+ * was sent (draft-ietf-ccwg-bbr "Delivery Rate Samples": P.delivered,
+ * P.delivered_time, P.first_sent_time, P.is_app_limited, P.tx_in_flight,
+ * P.lost); the library turns them into ho_quic_cc_ack.rate, so most
+ * controllers never read them. */
 typedef struct ho_quic_cc_packet {
     uint64_t pn;
     ho_quic_time time_sent;
     uint64_t bytes;
+    uint64_t delivered;           /* bytes delivered on the path when it was sent */
+    ho_quic_time delivered_time;  /* time of that delivery count */
+    ho_quic_time first_sent_time; /* send time of the first packet of its flight */
+    uint64_t tx_in_flight;        /* bytes in flight just after it was sent */
+    uint64_t lost;                /* bytes declared lost on the path when it was sent */
+    bool is_app_limited;          /* sent while the sender was app-limited */
 } ho_quic_cc_packet;
+
+/* A delivery-rate sample (draft-ietf-ccwg-bbr, "rs"), computed by the
+ * library for each ACK frame from the newest packet it acknowledged:
+ * delivered / interval, where interval = max(send_elapsed, ack_elapsed).
+ * delivery_rate is 0 (no sample) when the interval is shorter than
+ * min_rtt or nothing was acknowledged. */
+typedef struct ho_quic_cc_rate_sample {
+    uint64_t delivery_rate;     /* bytes per second; 0: no valid sample */
+    uint64_t delivered;         /* bytes delivered over the interval */
+    uint64_t prior_delivered;   /* P.delivered of the newest acked packet */
+    ho_quic_time interval;      /* ns */
+    uint64_t newly_acked;       /* bytes this ACK acknowledged */
+    uint64_t newly_lost;        /* bytes declared lost since the previous ACK */
+    uint64_t lost;              /* bytes lost since the newest acked packet was sent */
+    uint64_t tx_in_flight;      /* bytes in flight when it was sent */
+    uint64_t total_delivered;   /* C.delivered after this ACK */
+    bool is_app_limited;        /* it was sent while app-limited */
+} ho_quic_cc_rate_sample;
 
 /* What one ACK frame newly acknowledged: in-flight packets only, ascending
  * packet number, all of one packet number space, already removed from
@@ -100,6 +129,7 @@ typedef struct ho_quic_cc_ack {
     ho_quic_time min_rtt;
     ho_quic_time smoothed_rtt;
     ho_quic_time rttvar;
+    ho_quic_cc_rate_sample rate; /* filled in by the library */
 } ho_quic_cc_ack;
 
 /* Where the controller is (qlog, statistics). The library reports
@@ -145,6 +175,10 @@ typedef struct ho_quic_cc_ops {
      * the window, ssthresh and the state area as they were before the
      * event; the controller may adjust them now. NULL: nothing more. */
     void (*on_spurious_congestion)(ho_quic_cc *cc, ho_quic_time now);
+    /* One in-flight packet was declared lost (RFC 9002 §6.1), before the
+     * congestion event its loss causes; with its send-time state (BBR's
+     * per-packet loss response). NULL: not needed. */
+    void (*on_packet_lost)(ho_quic_cc *cc, const ho_quic_cc_packet *packet, ho_quic_time now);
 } ho_quic_cc_ops;
 
 /* What a controller may read. */
@@ -159,6 +193,8 @@ typedef struct ho_quic_cc_info {
     ho_quic_time recovery_start_time; /* INT64_MIN: no recovery period yet */
     bool in_recovery;            /* no packet sent in the recovery period acked yet */
     bool app_limited;            /* RFC 9002 §7.8 */
+    uint64_t delivered;          /* bytes acknowledged on the path so far */
+    uint64_t lost;               /* bytes declared lost on the path so far */
 } ho_quic_cc_info;
 
 /* Size of the per-connection state area. */
@@ -172,8 +208,8 @@ typedef struct ho_quic_cc_info {
  * ho_quic_config.cc_name = name selects it. `ops` must stay valid while
  * any connection uses it. HO_OK; HO_ERR_INVALID_ARG for a NULL or missing
  * required callback, an empty name or one longer than HO_QUIC_CC_NAME_MAX;
- * HO_ERR_EXISTS if the name is taken (the built-ins "cubic", "newreno" and
- * "reno" included); HO_ERR_FULL once HO_QUIC_CC_REGISTRY_MAX are
+ * HO_ERR_EXISTS if the name is taken (the built-ins "cubic", "newreno",
+ * "reno" and "bbr" included); HO_ERR_FULL once HO_QUIC_CC_REGISTRY_MAX are
  * registered. Thread-safe. */
 HO_API int ho_quic_cc_register(const char *name, const ho_quic_cc_ops *ops);
 /* Removes a registered controller (built-ins cannot be removed):

@@ -296,11 +296,34 @@ int ho_quic_recovery_on_packet_sent(ho_quic_recovery *r, ho_quic_pn_space space,
             sp->ack_eliciting_in_flight++;
         }
         /* B.4 OnPacketSentCC */
-        if (r->cc != NULL)
-            ho_quic_cc_on_packet_sent(r->cc, space, rec.pn, rec.bytes, rec.time_sent);
+        if (r->cc != NULL) {
+            ho_quic_cc_packet tx;
+            ho_quic_cc_on_packet_sent_tx(r->cc, space, rec.pn, rec.bytes, rec.time_sent, &tx);
+            ho_quic_sent_packet *stored = ring_at(sp, sp->len - 1);
+            stored->cc_delivered = tx.delivered;
+            stored->cc_delivered_time = tx.delivered_time;
+            stored->cc_first_sent_time = tx.first_sent_time;
+            stored->cc_tx_in_flight = tx.tx_in_flight;
+            stored->cc_lost = tx.lost;
+            stored->cc_app_limited = tx.is_app_limited;
+        }
         set_loss_detection_timer(r, now);
     }
     return HO_OK;
+}
+
+/* The controller's view of a sent packet (cc/cc.h). */
+static void cc_packet_of(ho_quic_cc_packet *c, const ho_quic_sent_packet *p)
+{
+    c->pn = p->pn;
+    c->time_sent = p->time_sent;
+    c->bytes = p->bytes;
+    c->delivered = p->cc_delivered;
+    c->delivered_time = p->cc_delivered_time;
+    c->first_sent_time = p->cc_first_sent_time;
+    c->tx_in_flight = p->cc_tx_in_flight;
+    c->lost = p->cc_lost;
+    c->is_app_limited = p->cc_app_limited;
 }
 
 /* ---- persistent congestion (§7.6, B.8) ------------------------------------- */
@@ -615,6 +638,11 @@ static void detect_and_remove_lost_packets(ho_quic_recovery *r, ho_quic_pn_space
             }
             bool congestion = (p->flags & (HO_QUIC_SENT_IN_FLIGHT | HO_QUIC_SENT_PMTU_PROBE)) == HO_QUIC_SENT_IN_FLIGHT;
             if (congestion) {
+                if (r->cc != NULL) {
+                    ho_quic_cc_packet lp;
+                    cc_packet_of(&lp, p);
+                    ho_quic_cc_on_packet_lost(r->cc, &lp, now);
+                }
                 lost_bytes += p->bytes;
                 if (p->time_sent > newest_lost_time)
                     newest_lost_time = p->time_sent;
@@ -758,12 +786,8 @@ int ho_quic_recovery_on_ack_received(ho_quic_recovery *r, ho_quic_pn_space space
                 includes_ack_eliciting = true;
             if (counts_ack_eliciting(p))
                 sp->ack_eliciting_in_flight--;
-            if (p->flags & HO_QUIC_SENT_IN_FLIGHT) {
-                ho_quic_cc_packet *c = &r->scratch[n_inflight++];
-                c->pn = p->pn;
-                c->time_sent = p->time_sent;
-                c->bytes = p->bytes;
-            }
+            if (p->flags & HO_QUIC_SENT_IN_FLIGHT)
+                cc_packet_of(&r->scratch[n_inflight++], p);
             if (r->cb.on_acked != NULL)
                 r->cb.on_acked(r->cb.ctx, space, p);
         }

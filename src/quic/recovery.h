@@ -76,6 +76,11 @@ typedef struct ho_quic_sent_packet {
     uintptr_t frames;   /* opaque to recovery: the caller's record of the frames */
     uint32_t bytes;     /* sent_bytes: QUIC packet size, no UDP/IP overhead */
     uint8_t flags;
+    /* Set by recovery for in-flight packets: the congestion controller's
+     * delivery-rate state at send (ho_quic_cc_packet's send-time fields). */
+    bool cc_app_limited;
+    uint64_t cc_delivered, cc_tx_in_flight, cc_lost;
+    ho_quic_time cc_delivered_time, cc_first_sent_time;
 } ho_quic_sent_packet;
 
 typedef struct ho_quic_recovery_callbacks {

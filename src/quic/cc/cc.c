@@ -39,6 +39,8 @@ static const ho_quic_cc_ops *builtin_by_name(const char *name)
         return &ho_quic_cc_cubic;
     if (strcasecmp(name, "newreno") == 0 || strcasecmp(name, "reno") == 0)
         return &ho_quic_cc_newreno;
+    if (strcasecmp(name, "bbr") == 0)
+        return &ho_quic_cc_bbr;
     return NULL;
 }
 
@@ -120,6 +122,8 @@ void ho_quic_cc_get_info(const ho_quic_cc *cc, ho_quic_cc_info *info)
     info->recovery_start_time = cc->recovery_start_time;
     info->in_recovery = cc->in_recovery;
     info->app_limited = cc->app_limited;
+    info->delivered = cc->rate.delivered;
+    info->lost = cc->rate.lost;
 }
 
 void ho_quic_cc_set_window(ho_quic_cc *cc, uint64_t cwnd, uint64_t ssthresh)
@@ -165,8 +169,31 @@ void ho_quic_cc_set_max_datagram_size(ho_quic_cc *cc, uint64_t mds)
 void ho_quic_cc_on_packet_sent(ho_quic_cc *cc, ho_quic_pn_space space, uint64_t pn, uint64_t bytes,
                                ho_quic_time now)
 {
+    ho_quic_cc_packet tx;
+    ho_quic_cc_on_packet_sent_tx(cc, space, pn, bytes, now, &tx);
+}
+
+void ho_quic_cc_on_packet_sent_tx(ho_quic_cc *cc, ho_quic_pn_space space, uint64_t pn, uint64_t bytes,
+                                  ho_quic_time now, ho_quic_cc_packet *tx)
+{
+    ho_quic_cc_rate *rt = &cc->rate;
+    /* draft-ietf-ccwg-bbr, delivery rate, "upon transmitting": a flight
+     * that starts from nothing in flight restarts both clocks. */
+    if (cc->bytes_in_flight == 0) {
+        rt->first_sent_time = now;
+        rt->delivered_time = now;
+    }
     /* RFC 9002 B.4 */
     cc->bytes_in_flight += bytes;
+    tx->pn = pn;
+    tx->time_sent = now;
+    tx->bytes = bytes;
+    tx->delivered = rt->delivered;
+    tx->delivered_time = rt->delivered_time;
+    tx->first_sent_time = rt->first_sent_time;
+    tx->tx_in_flight = cc->bytes_in_flight;
+    tx->lost = rt->lost;
+    tx->is_app_limited = rt->app_limited != 0;
     /* B.6 MaybeSendOnePacket: the allowance is for one packet. */
     cc->recovery_send_credit = false;
     /* §7.8: a sender that fills the window is not application limited. */
@@ -174,6 +201,65 @@ void ho_quic_cc_on_packet_sent(ho_quic_cc *cc, ho_quic_pn_space space, uint64_t 
         ho_quic_cc_set_app_limited(cc, false, now);
     if (cc->ops->on_packet_sent != NULL)
         cc->ops->on_packet_sent(cc, space, pn, bytes, now);
+}
+
+void ho_quic_cc_on_packet_lost(ho_quic_cc *cc, const ho_quic_cc_packet *p, ho_quic_time now)
+{
+    cc->rate.lost += p->bytes; /* C.lost */
+    if (cc->ops->on_packet_lost != NULL)
+        cc->ops->on_packet_lost(cc, p, now);
+}
+
+void ho_quic_cc_mark_app_limited(ho_quic_cc *cc)
+{
+    /* draft-ietf-ccwg-bbr: C.app_limited = C.delivered + inflight, or 1;
+     * samples stay app-limited until that much has been delivered. */
+    uint64_t mark = cc->rate.delivered + cc->bytes_in_flight;
+    cc->rate.app_limited = mark > 0 ? mark : 1;
+}
+
+/* draft-ietf-ccwg-bbr, delivery rate, "upon receiving ACK": the newest
+ * packet acknowledged (highest P.delivered) gives the sample. */
+static void rate_sample(ho_quic_cc *cc, const ho_quic_cc_ack *ack, ho_quic_time now, ho_quic_cc_rate_sample *rs)
+{
+    ho_quic_cc_rate *rt = &cc->rate;
+    const ho_quic_cc_packet *newest = NULL;
+    ho_quic_time send_elapsed = 0, ack_elapsed = 0;
+    memset(rs, 0, sizeof(*rs));
+    for (size_t i = 0; i < ack->count; i++) {
+        const ho_quic_cc_packet *p = &ack->packets[i];
+        rt->delivered += p->bytes;
+        rt->delivered_time = now;
+        rs->newly_acked += p->bytes;
+        if (newest == NULL || p->delivered >= rs->prior_delivered) {
+            newest = p;
+            rs->prior_delivered = p->delivered;
+            rs->is_app_limited = p->is_app_limited;
+            rs->tx_in_flight = p->tx_in_flight;
+            send_elapsed = p->time_sent - p->first_sent_time;
+            ack_elapsed = now - p->delivered_time;
+            /* The next interval starts at this packet's send. */
+            rt->first_sent_time = p->time_sent;
+        }
+    }
+    if (rt->app_limited != 0 && rt->delivered > rt->app_limited)
+        rt->app_limited = 0;
+    rs->total_delivered = rt->delivered;
+    rs->newly_lost = rt->lost - rt->lost_at_last_ack;
+    rt->lost_at_last_ack = rt->lost;
+    if (newest == NULL)
+        return;
+    rs->lost = rt->lost - newest->lost;
+    rs->delivered = rt->delivered - rs->prior_delivered;
+    /* A sample is the slower of the send and ACK rates over the flight,
+     * so that ACK compression does not inflate it. */
+    rs->interval = send_elapsed > ack_elapsed ? send_elapsed : ack_elapsed;
+    /* Intervals shorter than min_rtt are unreliable (ACK aggregation);
+     * no sample then. */
+    if (rs->interval <= 0 || (ack->min_rtt > 0 && rs->interval < ack->min_rtt))
+        return;
+    unsigned __int128 r = (unsigned __int128)rs->delivered * HO_QUIC_NS_PER_SEC / (uint64_t)rs->interval;
+    rs->delivery_rate = r > UINT64_MAX ? UINT64_MAX : (uint64_t)r;
 }
 
 static void remove_from_flight(ho_quic_cc *cc, uint64_t bytes)
@@ -199,12 +285,14 @@ void ho_quic_cc_on_packets_acked(ho_quic_cc *cc, const ho_quic_cc_ack *ack, cons
             leaves_recovery = true;
     }
     if (ack->count > 0) {
-        /* The RTT estimates travel with the ACK (handoff/quic_cc.h). */
+        /* The RTT estimates and the delivery-rate sample travel with the
+         * ACK (handoff/quic_cc.h). */
         ho_quic_cc_ack ev = *ack;
         ev.latest_rtt = rtt->latest_rtt;
         ev.min_rtt = rtt->min_rtt;
         ev.smoothed_rtt = rtt->smoothed_rtt;
         ev.rttvar = rtt->rttvar;
+        rate_sample(cc, &ev, now, &ev.rate);
         cc->ops->on_packets_acked(cc, &ev, now);
     }
     if (leaves_recovery)
@@ -280,6 +368,8 @@ void ho_quic_cc_on_discarded(ho_quic_cc *cc, uint64_t bytes)
 
 void ho_quic_cc_set_app_limited(ho_quic_cc *cc, bool app_limited, ho_quic_time now)
 {
+    if (app_limited)
+        ho_quic_cc_mark_app_limited(cc);
     if (cc->app_limited == app_limited)
         return;
     cc->app_limited = app_limited;

@@ -79,6 +79,59 @@ typedef struct ho_quic_cubic {
     ho_quic_time app_limited_since;
 } ho_quic_cubic;
 
+/* BBR (draft-ietf-ccwg-bbr, v3 where it differs from v1) state; see bbr.c.
+ * Bandwidths in bytes per second, volumes in bytes. */
+enum {
+    HO_QUIC_BBR_STARTUP,
+    HO_QUIC_BBR_DRAIN,
+    HO_QUIC_BBR_PROBE_BW_DOWN,
+    HO_QUIC_BBR_PROBE_BW_CRUISE,
+    HO_QUIC_BBR_PROBE_BW_REFILL,
+    HO_QUIC_BBR_PROBE_BW_UP,
+    HO_QUIC_BBR_PROBE_RTT,
+};
+/* "startup", "drain", "probe_bw_down", ... for a state above. */
+const char *ho_quic_bbr_state_name(unsigned state);
+
+typedef struct ho_quic_bbr {
+    uint8_t state;            /* bbr.c's enum */
+    uint8_t ack_phase;
+    uint8_t full_bw_count;
+    uint8_t bw_probe_up_rounds;
+    bool filled_pipe, round_start, loss_round_start, loss_in_round;
+    bool idle_restart, probe_rtt_round_done, probe_rtt_expired, bw_probe_samples;
+    bool packet_conservation, cwnd_limited, has_seen_rtt;
+    float pacing_gain, cwnd_gain;
+    uint32_t cycle_count;     /* MaxBwFilter time: ProbeBW cycles */
+    uint32_t round_count;
+    uint32_t rounds_since_bw_probe;
+    uint32_t loss_events_in_round;
+    uint64_t max_bw_slot[2];  /* windowed max over MaxBwFilterLen = 2 cycles */
+    uint64_t max_bw, bw, bw_lo, bw_latest;
+    uint64_t inflight_hi, inflight_lo, inflight_latest;
+    uint64_t full_bw;
+    uint64_t next_round_delivered, loss_round_delivered;
+    uint64_t extra_acked_slot[2];     /* windowed max over 10 rounds, 2 slots */
+    uint64_t extra_acked_delivered;
+    uint64_t prior_cwnd, probe_up_cnt, bw_probe_up_acks;
+    ho_quic_time min_rtt, min_rtt_stamp;
+    ho_quic_time probe_rtt_min_delay, probe_rtt_min_stamp, probe_rtt_done_stamp;
+    ho_quic_time cycle_stamp, bw_probe_wait, extra_acked_interval_start;
+    uint64_t rng;             /* xorshift64: probe-wait randomisation */
+} ho_quic_bbr;
+
+/* The delivery-rate bookkeeping of draft-ietf-ccwg-bbr ("C.delivered",
+ * ...), kept by cc.c for every controller, outside the algorithm's state
+ * so that undoing a spurious congestion event does not rewind it. */
+typedef struct ho_quic_cc_rate {
+    uint64_t delivered;              /* C.delivered */
+    ho_quic_time delivered_time;     /* C.delivered_time */
+    ho_quic_time first_sent_time;    /* C.first_sent_time */
+    uint64_t app_limited;            /* C.app_limited: 0, or the delivered mark where it ends */
+    uint64_t lost;                   /* C.lost */
+    uint64_t lost_at_last_ack;       /* for rs.newly_lost */
+} ho_quic_cc_rate;
+
 /* ---- the controller --------------------------------------------------- */
 
 struct ho_quic_cc {
@@ -96,11 +149,13 @@ struct ho_quic_cc {
     uint64_t ecn_ce_events;
     uint64_t persistent_congestion_events;
     uint64_t pacing_rate;     /* bytes/s set by the controller; 0: RFC 9002 §7.7 default */
+    ho_quic_cc_rate rate;     /* delivery-rate sampling */
     /* The algorithm's per-connection state: ho_quic_cc_state() for a
      * registered controller, a member for the built-ins. */
     union {
         ho_quic_newreno newreno;
         ho_quic_cubic cubic;
+        ho_quic_bbr bbr;
         unsigned char area[HO_QUIC_CC_STATE_SIZE];
         max_align_t align_;
     } u;
@@ -110,8 +165,9 @@ struct ho_quic_cc {
 
 extern const ho_quic_cc_ops ho_quic_cc_newreno;
 extern const ho_quic_cc_ops ho_quic_cc_cubic;
+extern const ho_quic_cc_ops ho_quic_cc_bbr;
 
-/* "cubic" or "newreno" (case-insensitive), or a name registered with
+/* "cubic", "newreno" or "bbr" (case-insensitive), or a name registered with
  * ho_quic_cc_register(); NULL or "" gives the default, CUBIC. Returns NULL
  * for an unknown name. */
 const ho_quic_cc_ops *ho_quic_cc_by_name(const char *name);
@@ -137,6 +193,20 @@ void ho_quic_cc_set_max_datagram_size(ho_quic_cc *cc, uint64_t max_datagram_size
  * and must not be passed). Clears app_limited once the window is full. */
 void ho_quic_cc_on_packet_sent(ho_quic_cc *cc, ho_quic_pn_space space, uint64_t pn, uint64_t bytes,
                                ho_quic_time now);
+/* The same, also recording the packet's delivery-rate state into *tx
+ * (pn, time_sent, bytes and the send-time fields of ho_quic_cc_packet),
+ * which the caller keeps with the packet and hands back in the
+ * ho_quic_cc_ack (or ho_quic_cc_on_packet_lost) for it. */
+void ho_quic_cc_on_packet_sent_tx(ho_quic_cc *cc, ho_quic_pn_space space, uint64_t pn, uint64_t bytes,
+                                  ho_quic_time now, ho_quic_cc_packet *tx);
+/* One in-flight packet (its send-time state) was declared lost: counts
+ * C.lost and tells the algorithm (ops->on_packet_lost). Call before
+ * ho_quic_cc_on_packets_lost for the same losses. */
+void ho_quic_cc_on_packet_lost(ho_quic_cc *cc, const ho_quic_cc_packet *p, ho_quic_time now);
+/* RFC 9002 §7.8 seen by the rate sampler: marks the samples of the
+ * packets now in flight app-limited (draft-ietf-ccwg-bbr
+ * MarkConnectionAppLimited). */
+void ho_quic_cc_mark_app_limited(ho_quic_cc *cc);
 
 /* B.5: removes the packets from bytes in flight and lets the algorithm grow
  * the window. Ends the recovery period when a packet sent after its start
