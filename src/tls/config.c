@@ -58,6 +58,7 @@ void ho_tls_config_free(ho_tls_config *cfg)
         ho_privkey_free(cfg->certs[i].key);
     }
     ho_trust_store_free(cfg->trust);
+    tls_strikes_free(cfg->strikes);
     pthread_mutex_destroy(&cfg->lock);
     ho_wipe(cfg, sizeof(*cfg));
     ho_mem_free(cfg);

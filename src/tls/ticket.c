@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SESSION_VERSION 1
+/* Version 2 adds max_early_data_size; version 1 blobs (stored by older
+ * clients, sealed by older servers) still decode, without early data. */
+#define SESSION_VERSION 2
 #define TICKET_NONCE 12
 
 int tls_session_encode(const struct session *s, ho_buf *out)
@@ -28,6 +30,7 @@ int tls_session_encode(const struct session *s, ho_buf *out)
     size_t t = ho_block_open(out, 2);
     ho_put_bytes(out, s->ticket, s->ticket_len);
     ho_block_close(out, t);
+    ho_put_u32(out, s->max_early);
     return out->failed ? HO_ERR_NOMEM : HO_OK;
 }
 
@@ -37,10 +40,11 @@ int tls_session_decode(const uint8_t *p, size_t len, struct session *s)
     uint8_t version;
     uint64_t issued;
     memset(s, 0, sizeof(*s));
-    if (!ho_get_u8(&c, &version) || version != SESSION_VERSION || !ho_get_u16(&c, &s->suite) ||
+    if (!ho_get_u8(&c, &version) || version < 1 || version > SESSION_VERSION || !ho_get_u16(&c, &s->suite) ||
         !ho_get_block(&c, 1, &psk) || psk.len > CRYPTO_HASH_MAX || !ho_get_u32(&c, &s->age_add) ||
         !ho_get_u32(&c, &s->lifetime_s) || !ho_get_u64(&c, &issued) || !ho_get_block(&c, 1, &alpn) ||
-        !ho_get_block(&c, 1, &sni) || !ho_get_block(&c, 2, &ticket) || !ho_cursor_empty(&c))
+        !ho_get_block(&c, 1, &sni) || !ho_get_block(&c, 2, &ticket) ||
+        (version >= 2 && !ho_get_u32(&c, &s->max_early)) || !ho_cursor_empty(&c))
         return HO_ERR_INVALID_ARG;
     const ho_tls_suite *suite = ho_tls_suite_by_id(s->suite);
     if (suite == NULL || psk.len != crypto_hash_len(suite->hash))
