@@ -25,7 +25,7 @@ typedef struct serve_opts {
     const char *qlog_dir;          /* --qlog-dir */
     const char *ticket_keys;       /* --ticket-keys FILE */
     const char *quic_keys;         /* --quic-keys FILE */
-    bool no_tickets, hrr_cookie, no_h3, retry, psk_ke;
+    bool no_tickets, hrr_cookie, no_h3, retry, psk_ke, early_data;
     bool retry_auto;
     long retry_above, refuse_above, retry_queue, refuse_queue;
     long quic_key_update;
@@ -70,6 +70,10 @@ void serve_usage(FILE *f)
             "  --no-tickets           do not issue session tickets (no resumption)\n"
             "  --hrr-cookie           send a cookie in HelloRetryRequest\n"
             "  --psk-ke               resume clients that offer it without (EC)DHE (psk_ke)\n"
+            "  --early-data           accept TLS 0-RTT early data over TCP (tickets allow 16384\n"
+            "                         bytes): GET/HEAD in it are answered before the handshake\n"
+            "                         completes, other methods after it; replays are refused\n"
+            "                         per process (docs/SERVER.md \"Early data\")\n"
             "  --ticket-keys FILE     session ticket keys shared by a fleet (docs/SERVER.md):\n"
             "                         one key per line, 64 hex digits (openssl rand -hex 32),\n"
             "                         '#' comments; the first key seals, every key opens; SIGHUP\n"
@@ -231,7 +235,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
 {
     enum {
         O_PORT = 256, O_TLS_PORT, O_HTTP_PORT, O_BIND, O_CERT, O_KEY, O_SUITES, O_GROUPS, O_ALPN, O_NO_TICKETS,
-        O_HRR_COOKIE, O_PSK_KE, O_KTLS, O_THREADS, O_WORKERS, O_OFFLOAD, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_REQ_TIMEOUT,
+        O_HRR_COOKIE, O_PSK_KE, O_EARLY_DATA, O_KTLS, O_THREADS, O_WORKERS, O_OFFLOAD, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_REQ_TIMEOUT,
         O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY, O_ROOT, O_QUIC_KEY_UPDATE,
         O_NO_GSO, O_NO_GRO, O_NO_ECN, O_MAX_UDP_PAYLOAD, O_SERVER_ID, O_NO_QUIC_STEERING, O_QUIC_VERSIONS, O_CC,
         O_RETRY_ABOVE, O_REFUSE_ABOVE, O_RETRY_QUEUE, O_REFUSE_QUEUE, O_MAX_BODY, O_SEND_TIMEOUT,
@@ -249,6 +253,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"alpn", required_argument, NULL, O_ALPN},
         {"no-tickets", no_argument, NULL, O_NO_TICKETS},
         {"hrr-cookie", no_argument, NULL, O_HRR_COOKIE}, {"psk-ke", no_argument, NULL, O_PSK_KE},
+        {"early-data", no_argument, NULL, O_EARLY_DATA},
         {"ktls", required_argument, NULL, O_KTLS},
         {"threads", required_argument, NULL, O_THREADS},
         {"handshake-workers", required_argument, NULL, O_WORKERS},
@@ -333,6 +338,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
             break;
         case O_HRR_COOKIE: o->hrr_cookie = true; break;
         case O_PSK_KE: o->psk_ke = true; break;
+        case O_EARLY_DATA: o->early_data = true; break;
         case O_DATASET: o->dataset = optarg; break;
         case O_STATIC: o->static_dir = optarg; break;
         case O_ROOT: o->root = optarg; break;
@@ -582,9 +588,16 @@ static int index_handler(void *ctx, const ho_http_request *req, ho_http_response
     ho_tls *t = req->tls;
     const ho_tls_suite *suite = ho_tls_get_suite(t);
     char info[256];
-    int n = snprintf(info, sizeof(info), "<p>TLS 1.3: %s, %s</p><p>ALPN: %s, resumed: %s</p>\n",
+    /* RFC 8470: with ?refuse-early the page stands for a handler that must
+     * not answer a replayable request: early, it says 425 Too Early. */
+    if (req->early && req->query.len == 12 && memcmp(req->query.p, "refuse-early", 12) == 0) {
+        ho_http_too_early(resp);
+        return HO_OK;
+    }
+    int n = snprintf(info, sizeof(info), "<p>TLS 1.3: %s, %s</p><p>ALPN: %s, resumed: %s, early data: %s</p>\n",
                      suite ? suite->name : "?", app_group_name(ho_tls_get_group(t)),
-                     ho_tls_get_alpn(t) ? ho_tls_get_alpn(t) : "none", ho_tls_is_resumed(t) ? "yes" : "no");
+                     ho_tls_get_alpn(t) ? ho_tls_get_alpn(t) : "none", ho_tls_is_resumed(t) ? "yes" : "no",
+                     req->early ? "yes" : "no");
     const char *split = strstr(index_page, "<ul>");
     ho_put_bytes(resp->body, index_page, (size_t)(split - index_page));
     ho_put_bytes(resp->body, info, (size_t)n);
@@ -759,6 +772,8 @@ int serve_main(int argc, char **argv)
             ho_tls_config_set_hrr_cookie(cfg, true);
         if (o.psk_ke)
             ho_tls_config_set_psk_ke(cfg, true);
+        if (o.early_data)
+            ho_tls_config_set_early_data(cfg, HO_TLS_EARLY_DATA_DEFAULT);
     }
 
     if (o.server.ktls == HO_KTLS_ON && !ho_ktls_supported()) {

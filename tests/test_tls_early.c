@@ -210,6 +210,34 @@ static void check_rejected_then_resend(fixture *f, int64_t client_now, int64_t s
     ho_tls_conn_free(s);
 }
 
+/* §8.1: a ticket gives early data once; a client using it again (a fresh
+ * ClientHello, new binder) resumes in 1-RTT. */
+static void test_ticket_reuse(void)
+{
+    fixture f;
+    fixture_init(&f, HO_TLS_EARLY_DATA_DEFAULT, HO_TLS_EARLY_DATA_DEFAULT);
+    get_ticket(&f);
+    uint8_t saved[sizeof(f.blob)];
+    size_t saved_len = f.blob_len;
+    memcpy(saved, f.blob, saved_len);
+    ho_tls_conn *c = early_client(&f, NOW, REQ), *s = conn(f.scfg, NULL, NOW);
+    CHECK_EQ(pump(c, s), HO_OK);
+    CHECK_EQ(ho_tls_early_data_status(ho_tls_conn_tls(s)), HO_TLS_EARLY_ACCEPTED);
+    ho_tls_conn_free(c);
+    ho_tls_conn_free(s);
+    memcpy(f.blob, saved, saved_len);
+    f.blob_len = saved_len;
+    check_rejected_then_resend(&f, NOW + 100, NOW + 100, HO_TLS_EARLY_REPLAYED);
+    /* A fresh ticket (from the last connection) gives early data again. */
+    c = early_client(&f, NOW + 200, REQ);
+    s = conn(f.scfg, NULL, NOW + 200);
+    CHECK_EQ(pump(c, s), HO_OK);
+    CHECK_EQ(ho_tls_early_data_status(ho_tls_conn_tls(s)), HO_TLS_EARLY_ACCEPTED);
+    ho_tls_conn_free(c);
+    ho_tls_conn_free(s);
+    fixture_free(&f);
+}
+
 static void test_rejected_config_changed(void)
 {
     fixture f;
@@ -452,6 +480,7 @@ int main(void)
     NOW = (int64_t)time(NULL) * 1000;
     RUN(test_accepted);
     RUN(test_replay_refused);
+    RUN(test_ticket_reuse);
     RUN(test_rejected_config_changed);
     RUN(test_rejected_age_window);
     RUN(test_rejected_alpn_changed);

@@ -200,8 +200,10 @@ HO_API int ho_tls_config_add_ext_hook(ho_tls_config *cfg, uint16_t ext_type, ho_
 HO_API void ho_tls_config_set_early_data(ho_tls_config *cfg, uint32_t max_size);
 /* Server anti-replay (§8.2, §8.3): a ClientHello is accepted with early
  * data only when the ticket age it claims is within window_ms of the age
- * the server computes, and its PSK binder is not in the strike register,
- * which remembers the binders of the last 2 * window_ms in `slots` entries
+ * the server computes, and its ticket is not in the strike register, which
+ * remembers the tickets used for early data in the last 2 * window_ms (a
+ * replayed ClientHello, and a second use of one ticket, are refused; after
+ * that a replay fails the age check) in `slots` entries
  * (defaults 10000 ms, 16384 entries, about 400 KiB). A full register
  * refuses early data (the handshake goes on in 1-RTT). The register is per
  * config and locked: every thread of one process shares it; other

@@ -616,6 +616,29 @@ static void run_handler(ho_conn *c)
         c->close_after_write = true;
 }
 
+/* Early data the engine accepted (RFC 8446 §4.2.10) is in app_in before
+ * the handshake completes: the handler sees it now, on this I/O thread
+ * (never on a worker: a step on the pool comes back through job_done
+ * first), and may answer at once (0.5-RTT). The HTTP handler answers only
+ * safe methods early and leaves the rest for after the handshake
+ * (h1_server.c); what it leaves, run_handler gives it again then. Nothing
+ * is lost to kTLS: the kernel takes the records only after the handshake,
+ * with no partial record buffered (ho_tls_conn_kernel_ready). */
+static void run_early_handler(ho_conn *c)
+{
+    if (c->state != CONN_HANDSHAKE || c->tls == NULL || c->in_handler ||
+        ho_tls_early_data_status(ho_tls_conn_tls(c->tls)) != HO_TLS_EARLY_ACCEPTED)
+        return;
+    ho_buf *in = conn_in(c);
+    if (in->len == 0)
+        return;
+    c->in_handler = true;
+    int err = c->spec->handler->on_data(c->spec->ctx, c, in);
+    c->in_handler = false;
+    if (err != HO_OK)
+        c->close_after_write = true;
+}
+
 /* After a flush of an open connection: close once all is out if asked to
  * (or the peer sent EOF and nothing it asked for is left). */
 static bool after_flush(ho_conn *c, int ferr)
@@ -660,12 +683,19 @@ static bool conn_after_input(ho_conn *c, int err)
         STAT_ADD(t, handshakes_done, 1);
         if (ho_tls_get_group(ho_tls_conn_tls(c->tls)) == HO_GROUP_X25519MLKEM768)
             STAT_ADD(t, handshakes_pq, 1);
+        switch (ho_tls_early_data_status(ho_tls_conn_tls(c->tls))) {
+        case HO_TLS_EARLY_ACCEPTED: STAT_ADD(t, early_accepted, 1); break;
+        case HO_TLS_EARLY_REJECTED: STAT_ADD(t, early_rejected, 1); break;
+        case HO_TLS_EARLY_REPLAYED: STAT_ADD(t, early_replayed, 1); break;
+        default: break;
+        }
         hist_record(c->hs_offloaded ? &t->stats.hs_offloaded : &t->stats.hs_inline,
                     (uint64_t)(ho_now_ns() - c->hs_start_ns));
         ho_timer_cancel(&c->timer);
         arm_for_state(c);
     }
     run_handler(c);
+    run_early_handler(c);
     if (c->state == CONN_HANDSHAKE || c->state == CONN_OFFLOADED) {
         flush(c); /* the server flight */
         return true;

@@ -457,6 +457,9 @@ static void add_thread_stats(const thread_stats *ts, ho_server_stats *out)
     SUM(active);
     SUM(handshakes_done);
     SUM(handshakes_pq);
+    SUM(early_accepted);
+    SUM(early_rejected);
+    SUM(early_replayed);
     SUM(handshakes_failed);
     SUM(handshake_timeouts);
     SUM(handshakes_offloaded);
@@ -512,6 +515,9 @@ void ho_server_stats_json(const ho_server_stats *st, ho_buf *out)
     FIELD("active", st->active, ",");
     FIELD("handshakes_done", st->handshakes_done, ",");
     FIELD("handshakes_pq", st->handshakes_pq, ",");
+    FIELD("early_accepted", st->early_accepted, ",");
+    FIELD("early_rejected", st->early_rejected, ",");
+    FIELD("early_replayed", st->early_replayed, ",");
     FIELD("handshakes_failed", st->handshakes_failed, ",");
     FIELD("handshake_timeouts", st->handshake_timeouts, ",");
     FIELD("handshakes_offloaded", st->handshakes_offloaded, ",");

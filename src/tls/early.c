@@ -16,7 +16,7 @@
 
 #define DEFAULT_WINDOW_MS 10000u
 #define DEFAULT_SLOTS 16384u
-#define STRIKE_KEY 16 /* bytes of the binder remembered (an HMAC: unpredictable) */
+#define STRIKE_KEY 16 /* bytes of SHA-256(ticket) remembered */
 #define STRIKE_PROBE 32
 
 struct strike {
@@ -142,8 +142,8 @@ static void early_verdict(ho_tls *tls, ho_tls_early_status st, const char *why)
     tls_event(tls, HO_EV_NOTE, HO_LOG_DEBUG, st, 0, detail);
 }
 
-void tls_early_decide(ho_tls *tls, const struct session *s, uint32_t obfuscated_age, const uint8_t *binder,
-                      size_t binder_len, bool alpn_offered)
+void tls_early_decide(ho_tls *tls, const struct session *s, uint32_t obfuscated_age, const uint8_t *identity,
+                      size_t identity_len, bool alpn_offered)
 {
     ho_tls_config *cfg = tls->cfg;
     (void)alpn_offered;
@@ -168,12 +168,17 @@ void tls_early_decide(ho_tls *tls, const struct session *s, uint32_t obfuscated_
     int64_t skew = server_age - client_age;
     if (skew > (int64_t)window || skew < -(int64_t)window)
         return early_verdict(tls, HO_TLS_EARLY_REPLAYED, "ticket age outside the window");
-    /* §8.2: the binder is unique to this ClientHello; seen before = replay. */
-    if (binder_len < STRIKE_KEY)
-        return early_verdict(tls, HO_TLS_EARLY_REJECTED, "binder");
-    switch (strikes_check(cfg->strikes, binder, tls->now_ms)) {
+    /* §8.1, §8.2: the register is keyed by the ticket, so one ticket
+     * gives early data once while remembered (twice the window): a
+     * replayed ClientHello is refused, and so is a client's second use of
+     * the same ticket (it still resumes, in 1-RTT). After that, a copy of
+     * the ClientHello fails the age check above. */
+    uint8_t key[32];
+    if (crypto_hash(HO_HASH_SHA256, identity, identity_len, key) != HO_OK)
+        return early_verdict(tls, HO_TLS_EARLY_REJECTED, "hash");
+    switch (strikes_check(cfg->strikes, key, tls->now_ms)) {
     case STRIKE_SEEN:
-        return early_verdict(tls, HO_TLS_EARLY_REPLAYED, "binder seen before");
+        return early_verdict(tls, HO_TLS_EARLY_REPLAYED, "ticket used for early data before");
     case STRIKE_FULL:
         return early_verdict(tls, HO_TLS_EARLY_REJECTED, "strike register full");
     case STRIKE_NEW:

@@ -517,7 +517,7 @@ static void early_decide(ho_tls *tls, const struct client_hello *ch, const struc
         tls_event(tls, HO_EV_NOTE, HO_LOG_DEBUG, tls->early, 0, "early data rejected: no PSK for it");
         return;
     }
-    tls_early_decide(tls, s, age, binder.p, binder.len, ch->has_alpn);
+    tls_early_decide(tls, s, age, id.p, id.len, ch->has_alpn);
 }
 
 static int call_client_hello_cb(ho_tls *tls, const struct client_hello *ch)

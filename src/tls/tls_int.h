@@ -323,10 +323,10 @@ bool tls_has_partial_message(const ho_tls *tls);
 /* early.c: 0-RTT (RFC 8446 §4.2.10, §8) */
 void tls_strikes_free(struct tls_strikes *st);
 /* Server: decides whether the early data of an accepted PSK (index 0) is
- * taken; sets tls->early. `binder` is the PSK's binder, `obfuscated_age`
- * its identity's age, `s` the ticket's session. */
-void tls_early_decide(ho_tls *tls, const struct session *s, uint32_t obfuscated_age, const uint8_t *binder,
-                      size_t binder_len, bool alpn_offered);
+ * taken; sets tls->early. `identity` is the PSK identity (the ticket),
+ * `obfuscated_age` its age, `s` the ticket's session. */
+void tls_early_decide(ho_tls *tls, const struct session *s, uint32_t obfuscated_age, const uint8_t *identity,
+                      size_t identity_len, bool alpn_offered);
 /* Installs client_early_traffic_secret for reading (server) or writing
  * (client), with `suite` (the client's is the ticket's, before ServerHello). */
 hs_status tls_early_install(ho_tls *tls, bool is_write, const ho_tls_suite *suite);
