@@ -660,6 +660,21 @@ static bool after_flush(ho_conn *c, int ferr)
     return true;
 }
 
+/* The counters of a completed handshake. */
+static void count_handshake_done(ho_conn *c)
+{
+    io_thread *t = c->t;
+    STAT_ADD(t, handshakes_done, 1);
+    if (ho_tls_get_group(ho_tls_conn_tls(c->tls)) == HO_GROUP_X25519MLKEM768)
+        STAT_ADD(t, handshakes_pq, 1);
+    switch (ho_tls_early_data_status(ho_tls_conn_tls(c->tls))) {
+    case HO_TLS_EARLY_ACCEPTED: STAT_ADD(t, early_accepted, 1); break;
+    case HO_TLS_EARLY_REJECTED: STAT_ADD(t, early_rejected, 1); break;
+    case HO_TLS_EARLY_REPLAYED: STAT_ADD(t, early_replayed, 1); break;
+    default: break;
+    }
+}
+
 /* After bytes went into the engine/record layer (inline or back from a
  * worker): report failures, notice the end of the handshake, run the
  * application, write. Returns false when the connection is gone. */
@@ -667,7 +682,11 @@ static bool conn_after_input(ho_conn *c, int err)
 {
     io_thread *t = c->t;
     if (err != HO_OK) {
-        if (c->state == CONN_HANDSHAKE)
+        /* A client's Finished and close_notify in one read (gnutls-cli
+         * does that once its 0-RTT request is answered): a handshake done. */
+        if (c->state == CONN_HANDSHAKE && err == HO_ERR_CLOSED && ho_tls_conn_handshake_done(c->tls))
+            count_handshake_done(c);
+        else if (c->state == CONN_HANDSHAKE)
             STAT_ADD(t, handshakes_failed, 1);
         /* An alert (if any) is queued: send it, then close. A peer's
          * close_notify is answered with ours. */
@@ -680,15 +699,7 @@ static bool conn_after_input(ho_conn *c, int err)
     }
     if (c->state == CONN_HANDSHAKE && ho_tls_conn_handshake_done(c->tls)) {
         c->state = CONN_OPEN;
-        STAT_ADD(t, handshakes_done, 1);
-        if (ho_tls_get_group(ho_tls_conn_tls(c->tls)) == HO_GROUP_X25519MLKEM768)
-            STAT_ADD(t, handshakes_pq, 1);
-        switch (ho_tls_early_data_status(ho_tls_conn_tls(c->tls))) {
-        case HO_TLS_EARLY_ACCEPTED: STAT_ADD(t, early_accepted, 1); break;
-        case HO_TLS_EARLY_REJECTED: STAT_ADD(t, early_rejected, 1); break;
-        case HO_TLS_EARLY_REPLAYED: STAT_ADD(t, early_replayed, 1); break;
-        default: break;
-        }
+        count_handshake_done(c);
         hist_record(c->hs_offloaded ? &t->stats.hs_offloaded : &t->stats.hs_inline,
                     (uint64_t)(ho_now_ns() - c->hs_start_ns));
         ho_timer_cancel(&c->timer);
