@@ -678,7 +678,8 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
     if (rc != HO_OK)
         return tls_fail(tls, rc, "handshake secret");
     /* §4.2.10: with early data accepted, the client's records are read
-     * with the early key until its EndOfEarlyData (early.c). */
+     * with the early key until its EndOfEarlyData (early.c); §4.2.11.3:
+     * our flight goes now, without waiting for that EndOfEarlyData. */
     if (tls_install_secret(tls, true, HO_EPOCH_HANDSHAKE, tls->ks.server_hs) != HS_OK ||
         (tls->early == HO_TLS_EARLY_ACCEPTED ? tls_early_install(tls, false, tls->suite)
                                              : tls_install_secret(tls, false, HO_EPOCH_HANDSHAKE, tls->ks.client_hs)) !=
