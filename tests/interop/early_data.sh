@@ -18,6 +18,8 @@ gen_ec_cert
 cert_files ec
 printf 'GET /?early HTTP/1.1\r\nHost: localhost\r\n\r\n' >"$T/early.req"
 printf 'GET /?refuse-early HTTP/1.1\r\nHost: localhost\r\n\r\n' >"$T/refuse.req"
+printf 'POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabcGET /?after-post HTTP/1.1\r\nHost: localhost\r\n\r\n' \
+    >"$T/post.req"
 LAST='GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
 openssl rand -hex 32 >"$T/ticket.keys"
 
@@ -48,6 +50,13 @@ s_client full2 -sess_out "$T/o2.sess"
 s_client refuse -sess_in "$T/o2.sess" -early_data "$T/refuse.req"
 check "a handler refusing early data: 425 Too Early" "$T/refuse.out" "Early data was accepted" \
     "HTTP/1.1 425 Too Early"
+# An unsafe method in early data waits for the handshake, and so does the GET behind it: its
+# page says "early data: no" (answered early, it would say yes).
+s_client full3 -sess_out "$T/o3.sess"
+s_client post -sess_in "$T/o3.sess" -early_data "$T/post.req"
+check "POST in early data: accepted, answered after the handshake" "$T/post.out" "Early data was accepted" \
+    "HTTP/1.1 200 OK" "early data: no"
+check_not "POST in early data: nothing after it answered early" "$T/post.out" "early data: yes"
 
 # ---- gnutls-cli against us -------------------------------------------------------------------
 timeout 60 gnutls-cli -p "$HTTPS_PORT" --x509cafile "$CRT" localhost -r --earlydata="$T/early.req" \
@@ -66,8 +75,8 @@ check "get --early-data (second): accepted" "$T/get2.err" "resumed: yes" "early-
 check "get --early-data (second): answered early" "$T/get2.out" "early data: yes"
 
 if counters "$T/early.json"; then
-    # s_client early1 + refuse, gnutls-cli, get: accepted; s_client early2: the ticket again.
-    expect_counter "$T/early.json" early_accepted -eq 4
+    # s_client early1 + refuse + post, gnutls-cli, get: accepted; s_client early2: the ticket again.
+    expect_counter "$T/early.json" early_accepted -eq 5
     expect_counter "$T/early.json" early_replayed -eq 1
     expect_counter "$T/early.json" early_rejected -eq 0
 fi
