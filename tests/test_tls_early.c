@@ -288,6 +288,7 @@ static void test_rejected_hrr(void)
     CHECK(ho_tls_did_hrr(ho_tls_conn_tls(c)));
     CHECK(ho_tls_conn_handshake_done(c) && ho_tls_conn_handshake_done(s));
     CHECK_EQ(ho_tls_early_data_status(ho_tls_conn_tls(c)), HO_TLS_EARLY_REJECTED);
+    CHECK_EQ(ho_tls_early_data_status(ho_tls_conn_tls(s)), HO_TLS_EARLY_REJECTED);
     CHECK_EQ(ho_tls_conn_app_in(s)->len, 0);
     ho_tls_conn_free(c);
     ho_tls_conn_free(s);

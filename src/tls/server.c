@@ -562,8 +562,13 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
          * ServerHello or HelloRetryRequest. */
         tls->compat_ccs = true;
     }
-    if (!second)
+    if (!second) {
         tls->early_offered = ch.has_early;
+        /* Refused unless early_decide accepts it below (a HelloRetryRequest
+         * never gets there: §4.2.10). */
+        if (ch.has_early)
+            tls->early = HO_TLS_EARLY_REJECTED;
+    }
     if (!second && (rc = call_client_hello_cb(tls, &ch)) != HO_OK)
         return tls_fail(tls, rc, "client hello callback");
     if (!second && ch.has_sni && (tls->server_name = ho_mem_strdup(ch.server_name)) == NULL)
