@@ -8,6 +8,7 @@
 #  - gnutls-cli -r --earlydata (Debian's GnuTLS 3.7 has it) against us;
 #  - `handoff get --early-data` against `openssl s_server -early_data` (s_server prints the
 #    early data) and against us;
+#  - with every handshake step on the offload pool, early data is still answered;
 #  - a ticket from a server whose config changed (same ticket keys, early data now off): get's
 #    early data is refused, it resumes in 1-RTT and sends the request again.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -94,6 +95,21 @@ check "get --early-data, server config changed: the response is right" "$T/get-o
 if counters "$T/off.json"; then
     expect_counter "$T/off.json" early_rejected -eq 1
     expect_counter "$T/off.json" early_accepted -eq 0
+fi
+stop_server
+
+# ---- every handshake step on the offload pool ------------------------------------------------
+# The ClientHello step runs on a worker, which decrypts the early records of the same read; the
+# handler runs when the step is back on the I/O thread.
+serve3 early-offload --cert "$CRT" --key "$KEY" --no-h3 --early-data --offload always ||
+    { fail "serve --early-data --offload always did not start"; finish; }
+s_client off-full -sess_out "$T/o4.sess"
+s_client off-early -sess_in "$T/o4.sess" -early_data "$T/early.req"
+check "offload always: early data accepted, answered early" "$T/off-early.out" "Early data was accepted" \
+    "early data: yes"
+if counters "$T/offload.json"; then
+    expect_counter "$T/offload.json" early_accepted -eq 1
+    expect_counter "$T/offload.json" handshakes_offloaded -ge 2
 fi
 stop_server
 
