@@ -81,7 +81,7 @@ if counters "$T/early.json"; then
     expect_counter "$T/early.json" early_replayed -eq 1
     expect_counter "$T/early.json" early_rejected -eq 0
 fi
-stop_server
+end_server "serve --early-data"
 
 # ---- rejected: the same ticket keys, early data turned off ------------------------------------
 serve3 early-off --cert "$CRT" --key "$KEY" --no-h3 --ticket-keys "$T/ticket.keys" ||
@@ -96,7 +96,7 @@ if counters "$T/off.json"; then
     expect_counter "$T/off.json" early_rejected -eq 1
     expect_counter "$T/off.json" early_accepted -eq 0
 fi
-stop_server
+end_server "serve, early data off"
 
 # ---- every handshake step on the offload pool ------------------------------------------------
 # The ClientHello step runs on a worker, which decrypts the early records of the same read; the
@@ -111,7 +111,7 @@ if counters "$T/offload.json"; then
     expect_counter "$T/offload.json" early_accepted -eq 1
     expect_counter "$T/offload.json" handshakes_offloaded -ge 2
 fi
-stop_server
+end_server "serve --early-data --offload always"
 
 # ---- our client against openssl s_server -early_data ------------------------------------------
 # s_server (not -www, which refuses -early_data) prints the early data it reads; it answers
