@@ -473,6 +473,13 @@ static void test_session_v1(void)
     tls_session_clear(&d);
     CHECK_EQ(tls_session_decode(b.data, b.len, &d), HO_ERR_INVALID_ARG);
     tls_session_clear(&d);
+    /* Without early data the blob is version 1, as before (same size). */
+    size_t v2_len = b.len;
+    b.len = 0;
+    s.max_early = 0;
+    CHECK_EQ(tls_session_encode(&s, &b), HO_OK);
+    CHECK_EQ(b.data[0], 1);
+    CHECK_EQ(b.len, v2_len - 4);
     ho_buf_free(&b);
 }
 

@@ -8,15 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Version 2 adds max_early_data_size; version 1 blobs (stored by older
- * clients, sealed by older servers) still decode, without early data. */
+/* Version 2 adds max_early_data_size; a session without early data is
+ * still written as version 1 (tickets and blobs keep their size), and
+ * version 1 blobs of older clients and servers decode. */
 #define SESSION_VERSION 2
 #define TICKET_NONCE 12
 
 int tls_session_encode(const struct session *s, ho_buf *out)
 {
     size_t alpn = strlen(s->alpn), sni = strlen(s->server_name);
-    ho_put_u8(out, SESSION_VERSION);
+    ho_put_u8(out, s->max_early > 0 ? SESSION_VERSION : 1);
     ho_put_u16(out, s->suite);
     ho_put_u8(out, (uint8_t)s->psk_len);
     ho_put_bytes(out, s->psk, s->psk_len);
@@ -30,7 +31,8 @@ int tls_session_encode(const struct session *s, ho_buf *out)
     size_t t = ho_block_open(out, 2);
     ho_put_bytes(out, s->ticket, s->ticket_len);
     ho_block_close(out, t);
-    ho_put_u32(out, s->max_early);
+    if (s->max_early > 0)
+        ho_put_u32(out, s->max_early);
     return out->failed ? HO_ERR_NOMEM : HO_OK;
 }
 
