@@ -30,7 +30,7 @@ enum {
 typedef struct get_options {
     const char *url, *cafile, *alpn, *resume, *suites, *groups, *output_dir;
     const char *cert, *key; /* --cert/--key: a client certificate (mutual TLS) */
-    bool insecure, key_update, verbose, include_head, h3, psk_ke;
+    bool insecure, key_update, verbose, include_head, h3, psk_ke, early_data;
     unsigned key_updates;   /* --h3: how many to initiate */
     uint32_t quic_version;  /* --h3: of the first Initial */
     const char *cc;         /* --h3: --cc */
@@ -71,6 +71,9 @@ void get_usage(FILE *f)
             "  --resume FILE    offer the session stored in FILE if it exists; store every\n"
             "                   session ticket received into FILE (the last one wins)\n"
             "  --psk-ke         with --resume: also offer resumption without (EC)DHE (psk_ke)\n"
+            "  --early-data     with --resume: send the request as TLS 0-RTT early data when\n"
+            "                   the stored ticket allows it; if the server refuses it, the\n"
+            "                   request goes again after the handshake (-v: early-data: ...)\n"
             "  --suites LIST    cipher suites in preference order, comma-separated:\n"
             "                   TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384,\n"
             "                   TLS_CHACHA20_POLY1305_SHA256\n"
@@ -290,6 +293,7 @@ static void print_summary(ho_tls *t)
     fprintf(stderr, "alpn: %s\n", alpn ? alpn : "none");
     fprintf(stderr, "resumed: %s\n", ho_tls_is_resumed(t) ? "yes" : "no");
     fprintf(stderr, "hrr: %s\n", ho_tls_did_hrr(t) ? "yes" : "no");
+    fprintf(stderr, "early-data: %s\n", ho_tls_early_status_name(ho_tls_early_data_status(t)));
 }
 
 static int fetch(const get_options *o, const url_parts *u, ho_tls_config *cfg, session_sink *sink)
@@ -315,33 +319,6 @@ static int fetch(const get_options *o, const url_parts *u, ho_tls_config *cfg, s
     fd = connect_to(u);
     if (fd < 0)
         goto done;
-    ho_tls_set_now(t, app_now_ms());
-    if ((err = ho_tls_conn_start(c)) != HO_OK || (err = send_out(fd, c)) != HO_OK) {
-        app_report_error("handshake", err);
-        goto done;
-    }
-    while (!ho_tls_conn_handshake_done(c)) {
-        err = read_once(fd, c, READ_TIMEOUT_MS, &eof);
-        if (err != HO_OK) {
-            if (err == HO_ERR_TIMEOUT)
-                fprintf(stderr, "handoff: handshake: timed out\n");
-            else if (eof)
-                fprintf(stderr, "handoff: handshake: connection closed by the server\n");
-            else
-                app_report_error("handshake", err);
-            goto done;
-        }
-    }
-    if (o->verbose)
-        print_summary(t);
-    if (o->key_update) {
-        if ((err = ho_tls_conn_key_update(c, true)) != HO_OK) {
-            app_report_error("key update", err);
-            goto done;
-        }
-        if (o->verbose)
-            fprintf(stderr, "key-update: sent\n");
-    }
     ho_buf req;
     ho_buf_init(&req);
     char line[1400];
@@ -355,7 +332,51 @@ static int fetch(const get_options *o, const url_parts *u, ho_tls_config *cfg, s
         ho_put_bytes(&req, "\r\n", 2);
     }
     ho_put_bytes(&req, "\r\n", 2);
-    err = ho_tls_conn_write(c, req.data, req.len);
+    ho_tls_set_now(t, app_now_ms());
+    err = ho_tls_conn_start(c);
+    /* 0-RTT: the request right behind the ClientHello, in one send. A
+     * request too large for the ticket's limit waits for the handshake. */
+    bool sent_early = false;
+    if (err == HO_OK && ho_tls_early_data_status(t) == HO_TLS_EARLY_OFFERED) {
+        sent_early = ho_tls_conn_write(c, req.data, req.len) == HO_OK;
+        if (!sent_early && o->verbose)
+            fprintf(stderr, "early-data: request larger than the ticket allows, sent after the handshake\n");
+    }
+    if (err == HO_OK)
+        err = send_out(fd, c);
+    if (err != HO_OK) {
+        ho_buf_free(&req);
+        app_report_error("handshake", err);
+        goto done;
+    }
+    while (!ho_tls_conn_handshake_done(c)) {
+        err = read_once(fd, c, READ_TIMEOUT_MS, &eof);
+        if (err != HO_OK) {
+            if (err == HO_ERR_TIMEOUT)
+                fprintf(stderr, "handoff: handshake: timed out\n");
+            else if (eof)
+                fprintf(stderr, "handoff: handshake: connection closed by the server\n");
+            else
+                app_report_error("handshake", err);
+            ho_buf_free(&req);
+            goto done;
+        }
+    }
+    if (o->verbose)
+        print_summary(t);
+    if (o->key_update) {
+        if ((err = ho_tls_conn_key_update(c, true)) != HO_OK) {
+            app_report_error("key update", err);
+            ho_buf_free(&req);
+            goto done;
+        }
+        if (o->verbose)
+            fprintf(stderr, "key-update: sent\n");
+    }
+    /* Sent already as accepted early data, or (not offered, refused) now:
+     * RFC 8446 §4.2.10, a rejected client resends in 1-RTT. */
+    err = sent_early && ho_tls_early_data_status(t) == HO_TLS_EARLY_ACCEPTED ? HO_OK
+                                                                             : ho_tls_conn_write(c, req.data, req.len);
     ho_buf_free(&req);
     if (err == HO_OK)
         err = send_out(fd, c);
@@ -700,6 +721,7 @@ int get_main(int argc, char **argv)
         {"no-gso", no_argument, NULL, 'G'},       {"no-gro", no_argument, NULL, 'R'},
         {"no-ecn", no_argument, NULL, 'E'},       {"max-udp-payload", required_argument, NULL, 'M'},
         {"psk-ke", no_argument, NULL, 'P'},       {"header", required_argument, NULL, 'H'},
+        {"early-data", no_argument, NULL, 'Y'},
         {"qlog-dir", required_argument, NULL, 'L'},      {"cc", required_argument, NULL, 'C'},
         {"cert", required_argument, NULL, 'x'},   {"key", required_argument, NULL, 'y'},
         {"local-addr", required_argument, NULL, 'l'},
@@ -720,6 +742,7 @@ int get_main(int argc, char **argv)
         case 'r': o.resume = optarg; break;
         case 'l': o.local_addr = optarg; break;
         case 'P': o.psk_ke = true; break;
+        case 'Y': o.early_data = true; break;
         case 's': o.suites = optarg; break;
         case 'g': o.groups = optarg; break;
         case 'u':
@@ -837,6 +860,8 @@ int get_main(int argc, char **argv)
     if (cfg == NULL)
         return 1;
     ho_tls_config_set_psk_ke(cfg, o.psk_ke);
+    if (o.early_data)
+        ho_tls_config_set_early_data(cfg, HO_TLS_EARLY_DATA_DEFAULT);
     int rc = 1;
     int err = app_config_lists(cfg, o.suites, o.groups, o.alpn);
     if (err != HO_OK) {

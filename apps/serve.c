@@ -27,7 +27,7 @@ typedef struct serve_opts {
     const char *quic_keys;         /* --quic-keys FILE */
     const char *client_ca;         /* --client-ca FILE */
     ho_tls_client_auth client_auth; /* --client-auth; required when --client-ca is given */
-    bool no_tickets, hrr_cookie, no_h3, retry, psk_ke;
+    bool no_tickets, hrr_cookie, no_h3, retry, psk_ke, early_data;
     bool retry_auto;
     long retry_above, refuse_above, retry_queue, refuse_queue;
     long new_token_ms;             /* --new-token-lifetime */
@@ -79,6 +79,10 @@ void serve_usage(FILE *f)
             "                         see the verified subject (docs/SERVER.md \"Client certificates\")\n"
             "  --client-auth MODE     required (default with --client-ca: no certificate, no\n"
             "                         connection) or optional (a client without one is served)\n"
+            "  --early-data           accept TLS 0-RTT early data over TCP (tickets allow 16384\n"
+            "                         bytes): GET/HEAD in it are answered before the handshake\n"
+            "                         completes, other methods after it; replays are refused\n"
+            "                         per process (docs/SERVER.md \"Early data\")\n"
             "  --ticket-keys FILE     session ticket keys shared by a fleet (docs/SERVER.md):\n"
             "                         one key per line, 64 hex digits (openssl rand -hex 32),\n"
             "                         '#' comments; the first key seals, every key opens; SIGHUP\n"
@@ -243,7 +247,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
 {
     enum {
         O_PORT = 256, O_TLS_PORT, O_HTTP_PORT, O_BIND, O_CERT, O_KEY, O_SUITES, O_GROUPS, O_ALPN, O_NO_TICKETS,
-        O_HRR_COOKIE, O_PSK_KE, O_KTLS, O_THREADS, O_WORKERS, O_OFFLOAD, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_REQ_TIMEOUT,
+        O_HRR_COOKIE, O_PSK_KE, O_EARLY_DATA, O_KTLS, O_THREADS, O_WORKERS, O_OFFLOAD, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_REQ_TIMEOUT,
         O_DATASET, O_STATIC, O_WORKER_NICE, O_NO_H3, O_RETRY, O_ROOT, O_QUIC_KEY_UPDATE,
         O_NO_GSO, O_NO_GRO, O_NO_ECN, O_MAX_UDP_PAYLOAD, O_SERVER_ID, O_NO_QUIC_STEERING, O_QUIC_VERSIONS, O_CC,
         O_RETRY_ABOVE, O_REFUSE_ABOVE, O_RETRY_QUEUE, O_REFUSE_QUEUE, O_MAX_BODY, O_SEND_TIMEOUT,
@@ -263,6 +267,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         {"hrr-cookie", no_argument, NULL, O_HRR_COOKIE}, {"psk-ke", no_argument, NULL, O_PSK_KE},
         {"client-ca", required_argument, NULL, O_CLIENT_CA},
         {"client-auth", required_argument, NULL, O_CLIENT_AUTH},
+        {"early-data", no_argument, NULL, O_EARLY_DATA},
         {"ktls", required_argument, NULL, O_KTLS},
         {"threads", required_argument, NULL, O_THREADS},
         {"handshake-workers", required_argument, NULL, O_WORKERS},
@@ -364,6 +369,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
                 return 2;
             }
             break;
+        case O_EARLY_DATA: o->early_data = true; break;
         case O_DATASET: o->dataset = optarg; break;
         case O_STATIC: o->static_dir = optarg; break;
         case O_ROOT: o->root = optarg; break;
@@ -619,9 +625,16 @@ static int index_handler(void *ctx, const ho_http_request *req, ho_http_response
     ho_tls *t = req->tls;
     const ho_tls_suite *suite = ho_tls_get_suite(t);
     char info[256];
-    int n = snprintf(info, sizeof(info), "<p>TLS 1.3: %s, %s</p><p>ALPN: %s, resumed: %s</p>\n",
+    /* RFC 8470: with ?refuse-early the page stands for a handler that must
+     * not answer a replayable request: early, it says 425 Too Early. */
+    if (req->early && req->query.len == 12 && memcmp(req->query.p, "refuse-early", 12) == 0) {
+        ho_http_too_early(resp);
+        return HO_OK;
+    }
+    int n = snprintf(info, sizeof(info), "<p>TLS 1.3: %s, %s</p><p>ALPN: %s, resumed: %s, early data: %s</p>\n",
                      suite ? suite->name : "?", app_group_name(ho_tls_get_group(t)),
-                     ho_tls_get_alpn(t) ? ho_tls_get_alpn(t) : "none", ho_tls_is_resumed(t) ? "yes" : "no");
+                     ho_tls_get_alpn(t) ? ho_tls_get_alpn(t) : "none", ho_tls_is_resumed(t) ? "yes" : "no",
+                     req->early ? "yes" : "no");
     if (n < 0 || (size_t)n >= sizeof(info))
         n = 0;
     const char *split = strstr(index_page, "<ul>");
@@ -829,6 +842,8 @@ int serve_main(int argc, char **argv)
             rc = 2;
             goto done;
         }
+        if (o.early_data)
+            ho_tls_config_set_early_data(cfg, HO_TLS_EARLY_DATA_DEFAULT);
     }
 
     if (o.server.ktls == HO_KTLS_ON && !ho_ktls_supported()) {

@@ -53,6 +53,13 @@ typedef struct ho_http_request {
     const char *client_subject; /* set by the server: the subject of the client's
                                 * verified certificate (mutual TLS, RFC 2253
                                 * form), NULL when none; valid for the call */
+    bool early;                /* set by the server: the request came in TLS early
+                                * data and is answered before the handshake is
+                                * complete, so it may be a replay: what RFC 8470
+                                * §5.1 says with "Early-Data: 1". Only safe
+                                * methods (GET, HEAD) are answered early; a
+                                * handler that must not act on a replayable
+                                * request answers ho_http_too_early (425). */
 } ho_http_request;
 
 typedef struct ho_http_limits {
@@ -141,6 +148,10 @@ typedef struct ho_http_response {
     const char *allow;             /* NULL: no Allow; else its value (405),
                                     * static storage or the router's */
 } ho_http_response;
+
+/* RFC 8470 §5.2: 425 Too Early, for a handler refusing a request that came
+ * in early data (req->early); the client retries after the handshake. */
+HO_API void ho_http_too_early(ho_http_response *resp);
 
 /* Prepares resp for a handler: status 200, no type, no encoding, no Allow,
  * body emptied (scratch may be NULL when only static bodies are used). */

@@ -165,6 +165,10 @@ typedef struct ho_server_stats {
     uint64_t handshakes_pq;         /* of those done, with X25519MLKEM768 */
     uint64_t client_certs_verified; /* handshakes done with a verified client certificate */
     uint64_t client_certs_refused;  /* handshakes failed on the client's certificate */
+    /* Early data (0-RTT) offered by clients, by outcome: accepted, refused
+     * (not enabled, ticket, ALPN, HRR...), refused by anti-replay (a
+     * replayed ClientHello or a ticket age outside the window). */
+    uint64_t early_accepted, early_rejected, early_replayed;
     uint64_t handshakes_offloaded;  /* steps run through the pool */
     uint64_t handshakes_inline;     /* steps run on the I/O thread */
     uint64_t worker_steps;          /* steps that ran on a worker thread */

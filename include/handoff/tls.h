@@ -32,7 +32,7 @@ extern "C" {
 
 typedef enum {
     HO_EPOCH_INITIAL = 0,   /* plaintext: ClientHello, ServerHello */
-    HO_EPOCH_EARLY = 1,     /* 0-RTT (not produced by this engine yet) */
+    HO_EPOCH_EARLY = 1,     /* 0-RTT: client_early_traffic_secret (RFC 8446 §4.2.10) */
     HO_EPOCH_HANDSHAKE = 2,
     HO_EPOCH_APP = 3,       /* 1-RTT: post-handshake messages */
     HO_EPOCH_COUNT = 4
@@ -117,7 +117,10 @@ typedef int (*ho_tls_ext_fn)(void *ctx, ho_tls *tls, uint8_t msg_type, const uin
 /* Secret callback: a traffic secret for `epoch` in one direction takes
  * effect now. `secret` has the length of suite->hash: 32 bytes for
  * HO_HASH_SHA256, 48 for HO_HASH_SHA384. For the application epoch it runs
- * again at every KeyUpdate with the next secret. */
+ * again at every KeyUpdate with the next secret. HO_EPOCH_EARLY carries
+ * client_early_traffic_secret (client write / server read) when early data
+ * is offered / accepted; a client whose early data a HelloRetryRequest
+ * ends gets (is_write, HO_EPOCH_INITIAL, secret NULL): back to plaintext. */
 typedef int (*ho_tls_secret_fn)(void *ctx, ho_tls *tls, bool is_write, ho_epoch epoch,
                                 const ho_tls_suite *suite, const uint8_t *secret);
 
@@ -204,6 +207,42 @@ HO_API void ho_tls_config_set_hrr_cookie(ho_tls_config *cfg, bool on);
 HO_API void ho_tls_config_set_callbacks(ho_tls_config *cfg, const ho_tls_callbacks *cb);
 HO_API int ho_tls_config_add_ext_hook(ho_tls_config *cfg, uint16_t ext_type, ho_tls_ext_fn fn, void *ctx);
 
+/* ---- early data (0-RTT, RFC 8446 §2.3, §4.2.10, §8; docs/ENGINE.md) -----
+ * Off by default in both roles. Server: tickets issued carry early_data
+ * with max_early_data_size = max_size, and a resumption offering early data
+ * on such a ticket (first PSK, same cipher suite, same ALPN, ticket age
+ * within the window, not seen before in the strike register) is accepted.
+ * Client: a stored session whose ticket allowed early data is offered with
+ * early_data; the application may write up to the ticket's limit right
+ * after starting the handshake. max_size 0 turns it off. Over QUIC the
+ * engine does not offer or accept early data yet. */
+#define HO_TLS_EARLY_DATA_DEFAULT 16384
+HO_API void ho_tls_config_set_early_data(ho_tls_config *cfg, uint32_t max_size);
+/* Server anti-replay (§8.2, §8.3): a ClientHello is accepted with early
+ * data only when the ticket age it claims is within window_ms of the age
+ * the server computes, and its ticket is not in the strike register, which
+ * remembers the tickets used for early data in the last 2 * window_ms (a
+ * replayed ClientHello, and a second use of one ticket, are refused; after
+ * that a replay fails the age check) in `slots` entries
+ * (defaults 10000 ms, 16384 entries, about 400 KiB). A full register
+ * refuses early data (the handshake goes on in 1-RTT). The register is per
+ * config and locked: every thread of one process shares it; other
+ * processes or servers of a fleet do not (see docs/ENGINE.md). Call before
+ * connections use the config. */
+HO_API int ho_tls_config_set_anti_replay(ho_tls_config *cfg, uint32_t window_ms, size_t slots);
+
+typedef enum {
+    HO_TLS_EARLY_NONE = 0,     /* not offered (client) / not offered or not enabled (server) */
+    HO_TLS_EARLY_OFFERED,      /* client: sent early_data, the server has not answered yet */
+    HO_TLS_EARLY_ACCEPTED,     /* the early data is (being) delivered */
+    HO_TLS_EARLY_REJECTED,     /* refused: resend it after the handshake */
+    HO_TLS_EARLY_REPLAYED,     /* server: refused as a replay or outside the age window (§8) */
+} ho_tls_early_status;
+HO_API ho_tls_early_status ho_tls_early_data_status(const ho_tls *tls);
+HO_API const char *ho_tls_early_status_name(ho_tls_early_status s);
+/* Client: the early data limit of the offered ticket; server: ours. */
+HO_API uint32_t ho_tls_early_data_max(const ho_tls *tls);
+
 /* ---- a handshake / connection ---------------------------------------- */
 /* server_name (client): SNI (omitted for IP literals) and the name the
  * certificate is checked against. The config must outlive the ho_tls. */
@@ -276,8 +315,18 @@ HO_API int ho_tls_conn_start(ho_tls_conn *c);
  * already queued in ho_tls_conn_out(): send it, then close. HO_ERR_CLOSED
  * means the peer sent close_notify. */
 HO_API int ho_tls_conn_receive(ho_tls_conn *c, const void *data, size_t len);
-/* Application data to send (after the handshake). */
+/* Application data to send (after the handshake). A client offering early
+ * data may write before: up to ho_tls_early_data_max bytes in all, sent as
+ * 0-RTT records while the status is OFFERED or ACCEPTED. HO_ERR_EARLY_DATA
+ * (nothing queued, the connection lives on): early data not offered,
+ * rejected, or over the limit. On rejection the bytes are not resent by
+ * the engine: the application writes them again after the handshake.
+ * A server that accepted early data may write once its Finished is out,
+ * before the client's (0.5-RTT, §2.3): the answer to an early request. */
 HO_API int ho_tls_conn_write(ho_tls_conn *c, const void *data, size_t len);
+/* Server: bytes of application data received as early data so far (they
+ * are in app_in, in order, before the handshake completes). */
+HO_API size_t ho_tls_conn_early_received(const ho_tls_conn *c);
 HO_API int ho_tls_conn_key_update(ho_tls_conn *c, bool request_peer_update);
 /* Queue close_notify. */
 HO_API int ho_tls_conn_close(ho_tls_conn *c);

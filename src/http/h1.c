@@ -869,6 +869,7 @@ const char *ho_http_reason(int status)
     case 417: return "Expectation Failed";
     case 421: return "Misdirected Request";
     case 422: return "Unprocessable Content";
+    case 425: return "Too Early"; /* RFC 8470 §5.2 */
     case 426: return "Upgrade Required";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";

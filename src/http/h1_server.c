@@ -10,6 +10,7 @@
  * request framing can no longer be trusted). */
 #include "base/mem.h"
 #include "handoff/http_server.h"
+#include "handoff/tls.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -97,6 +98,12 @@ static bool next_complete(const ho_buf *in, size_t off, const ho_http_limits *li
     return ho_http1_parse(in->data + off, in->len - off, lim, &next, &used) == HO_HTTP_COMPLETE;
 }
 
+static bool is_safe_method(const ho_http_request *req)
+{
+    return (req->method.len == 3 && memcmp(req->method.p, "GET", 3) == 0) ||
+           (req->method.len == 4 && memcmp(req->method.p, "HEAD", 4) == 0);
+}
+
 static int h1_on_data(void *ctx, ho_conn *c, ho_buf *in)
 {
     const ho_h1_service *svc = ctx;
@@ -137,9 +144,17 @@ static int h1_on_data(void *ctx, ho_conn *c, ho_buf *in)
             ho_conn_request_done(c);
             break;
         }
-        ho_http1_decode_body(in->data + off, &req); /* a chunked body, in place */
         req.tls = ho_conn_tls(c);
         req.client_subject = req.tls ? ho_tls_get_peer_subject(req.tls) : NULL;
+        /* A request complete before the handshake is came in early data
+         * (io: the connection runs its handler then only when the engine
+         * accepted early data). RFC 8470 §3: only safe methods are answered
+         * now; the first other one, and all after it, wait for the
+         * handshake to complete, when they are no longer replayable. */
+        req.early = req.tls != NULL && !ho_tls_handshake_done(req.tls);
+        if (req.early && !is_safe_method(&req))
+            break;
+        ho_http1_decode_body(in->data + off, &req); /* a chunked body, in place */
         ho_http_response resp;
         sc->body.failed = false;
         ho_http_response_reset(&resp, &sc->body);

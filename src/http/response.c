@@ -196,3 +196,15 @@ void ho_http1_write_error(ho_buf *out, int status, int version, bool keep_alive)
     ho_http1_write_head(out, &resp, body_len, version, keep_alive);
     ho_put_bytes(out, body, body_len);
 }
+
+void ho_http_too_early(ho_http_response *resp)
+{
+    static const char body[] = "Too Early: retry after the TLS handshake (RFC 8470)\n";
+    resp->status = 425;
+    resp->content_type = "text/plain; charset=utf-8";
+    resp->content_encoding = NULL;
+    if (resp->body != NULL)
+        resp->body->len = 0;
+    resp->static_body = (const uint8_t *)body;
+    resp->static_len = sizeof(body) - 1;
+}

@@ -616,6 +616,29 @@ static void run_handler(ho_conn *c)
         c->close_after_write = true;
 }
 
+/* Early data the engine accepted (RFC 8446 §4.2.10) is in app_in before
+ * the handshake completes: the handler sees it now, on this I/O thread
+ * (never on a worker: a step on the pool comes back through job_done
+ * first), and may answer at once (0.5-RTT). The HTTP handler answers only
+ * safe methods early and leaves the rest for after the handshake
+ * (h1_server.c); what it leaves, run_handler gives it again then. Nothing
+ * is lost to kTLS: the kernel takes the records only after the handshake,
+ * with no partial record buffered (ho_tls_conn_kernel_ready). */
+static void run_early_handler(ho_conn *c)
+{
+    if (c->state != CONN_HANDSHAKE || c->tls == NULL || c->in_handler ||
+        ho_tls_early_data_status(ho_tls_conn_tls(c->tls)) != HO_TLS_EARLY_ACCEPTED)
+        return;
+    ho_buf *in = conn_in(c);
+    if (in->len == 0)
+        return;
+    c->in_handler = true;
+    int err = c->spec->handler->on_data(c->spec->ctx, c, in);
+    c->in_handler = false;
+    if (err != HO_OK)
+        c->close_after_write = true;
+}
+
 /* After a flush of an open connection: close once all is out if asked to
  * (or the peer sent EOF and nothing it asked for is left). */
 static bool after_flush(ho_conn *c, int ferr)
@@ -637,6 +660,23 @@ static bool after_flush(ho_conn *c, int ferr)
     return true;
 }
 
+/* The counters of a completed handshake. */
+static void count_handshake_done(ho_conn *c)
+{
+    io_thread *t = c->t;
+    STAT_ADD(t, handshakes_done, 1);
+    if (ho_tls_get_group(ho_tls_conn_tls(c->tls)) == HO_GROUP_X25519MLKEM768)
+        STAT_ADD(t, handshakes_pq, 1);
+    switch (ho_tls_early_data_status(ho_tls_conn_tls(c->tls))) {
+    case HO_TLS_EARLY_ACCEPTED: STAT_ADD(t, early_accepted, 1); break;
+    case HO_TLS_EARLY_REJECTED: STAT_ADD(t, early_rejected, 1); break;
+    case HO_TLS_EARLY_REPLAYED: STAT_ADD(t, early_replayed, 1); break;
+    default: break;
+    }
+    if (ho_tls_client_cert_status(ho_tls_conn_tls(c->tls)) > 0)
+        STAT_ADD(t, client_certs_verified, 1);
+}
+
 /* After bytes went into the engine/record layer (inline or back from a
  * worker): report failures, notice the end of the handshake, run the
  * application, write. Returns false when the connection is gone. */
@@ -644,7 +684,11 @@ static bool conn_after_input(ho_conn *c, int err)
 {
     io_thread *t = c->t;
     if (err != HO_OK) {
-        if (c->state == CONN_HANDSHAKE) {
+        /* A client's Finished and close_notify in one read (gnutls-cli
+         * does that once its 0-RTT request is answered): a handshake done. */
+        if (c->state == CONN_HANDSHAKE && err == HO_ERR_CLOSED && ho_tls_conn_handshake_done(c->tls)) {
+            count_handshake_done(c);
+        } else if (c->state == CONN_HANDSHAKE) {
             STAT_ADD(t, handshakes_failed, 1);
             if (c->tls != NULL && ho_tls_client_cert_status(ho_tls_conn_tls(c->tls)) < 0)
                 STAT_ADD(t, client_certs_refused, 1);
@@ -660,17 +704,14 @@ static bool conn_after_input(ho_conn *c, int err)
     }
     if (c->state == CONN_HANDSHAKE && ho_tls_conn_handshake_done(c->tls)) {
         c->state = CONN_OPEN;
-        STAT_ADD(t, handshakes_done, 1);
-        if (ho_tls_get_group(ho_tls_conn_tls(c->tls)) == HO_GROUP_X25519MLKEM768)
-            STAT_ADD(t, handshakes_pq, 1);
-        if (ho_tls_client_cert_status(ho_tls_conn_tls(c->tls)) > 0)
-            STAT_ADD(t, client_certs_verified, 1);
+        count_handshake_done(c);
         hist_record(c->hs_offloaded ? &t->stats.hs_offloaded : &t->stats.hs_inline,
                     (uint64_t)(ho_now_ns() - c->hs_start_ns));
         ho_timer_cancel(&c->timer);
         arm_for_state(c);
     }
     run_handler(c);
+    run_early_handler(c);
     if (c->state == CONN_HANDSHAKE || c->state == CONN_OFFLOADED) {
         flush(c); /* the server flight */
         return true;

@@ -459,6 +459,9 @@ static void add_thread_stats(const thread_stats *ts, ho_server_stats *out)
     SUM(handshakes_pq);
     SUM(client_certs_verified);
     SUM(client_certs_refused);
+    SUM(early_accepted);
+    SUM(early_rejected);
+    SUM(early_replayed);
     SUM(handshakes_failed);
     SUM(handshake_timeouts);
     SUM(handshakes_offloaded);
@@ -516,6 +519,9 @@ void ho_server_stats_json(const ho_server_stats *st, ho_buf *out)
     FIELD("handshakes_pq", st->handshakes_pq, ",");
     FIELD("client_certs_verified", st->client_certs_verified, ",");
     FIELD("client_certs_refused", st->client_certs_refused, ",");
+    FIELD("early_accepted", st->early_accepted, ",");
+    FIELD("early_rejected", st->early_rejected, ",");
+    FIELD("early_replayed", st->early_replayed, ",");
     FIELD("handshakes_failed", st->handshakes_failed, ",");
     FIELD("handshake_timeouts", st->handshake_timeouts, ",");
     FIELD("handshakes_offloaded", st->handshakes_offloaded, ",");

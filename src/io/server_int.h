@@ -42,6 +42,7 @@ typedef struct thread_stats {
     _Atomic uint64_t accepted, closed, active;
     _Atomic uint64_t handshakes_done, handshakes_failed, handshake_timeouts, handshakes_pq;
     _Atomic uint64_t client_certs_verified, client_certs_refused;
+    _Atomic uint64_t early_accepted, early_rejected, early_replayed;
     _Atomic uint64_t handshakes_offloaded, handshakes_inline, worker_steps;
     _Atomic uint64_t served_during_offload, requests;
     _Atomic uint64_t idle_timeouts, request_timeouts;

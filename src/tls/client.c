@@ -177,6 +177,12 @@ static int send_client_hello(ho_tls *tls, ho_tls_out *out)
         if (dhe)
             ho_put_u8(b, PSK_DHE_KE);
     }
+    if (psk_suite != NULL && tls->early == HO_TLS_EARLY_OFFERED) {
+        /* §4.2.10: an empty early_data offers 0-RTT with the first PSK
+         * (never in a ClientHello after HelloRetryRequest). */
+        put_ext_header(tls, b, EXT_EARLY_DATA);
+        ho_put_u16(b, 0);
+    }
     if (psk_suite != NULL) {
         /* §4.2.11: pre_shared_key is last. */
         put_ext_header(tls, b, EXT_PRE_SHARED_KEY);
@@ -246,8 +252,30 @@ int tls_client_start(ho_tls *tls, ho_tls_out *out)
         tls_list_has(tls->cfg->groups, tls->cfg->group_count, HO_GROUP_X25519) &&
         (tls->client->kex2 = crypto_kex_new(HO_GROUP_X25519)) == NULL)
         return HO_ERR_CRYPTO;
+    /* §4.2.10: early data on a ticket that allows it, when configured
+     * (not over QUIC yet: its 0-RTT is another layer's work). */
+    if (tls->client->offering_psk && tls->cfg->early_max > 0 && tls->client->offered.max_early > 0 &&
+        !tls_is_quic(tls)) {
+        tls->early = HO_TLS_EARLY_OFFERED;
+        tls->early_max = tls->client->offered.max_early;
+    }
     if ((rc = send_client_hello(tls, out)) != HO_OK)
         return rc;
+    if (tls->early == HO_TLS_EARLY_OFFERED) {
+        /* §7.1: client_early_traffic_secret = Derive-Secret(Early Secret
+         * of the PSK, "c e traffic", ClientHello). */
+        const ho_tls_suite *ps = ho_tls_suite_by_id(tls->client->offered.suite);
+        uint8_t th[CRYPTO_HASH_MAX];
+        rc = crypto_hash(ps->hash, tls->transcript_raw.data, tls->transcript_raw.len, th);
+        if (rc == HO_OK)
+            rc = tls_ks_init(&tls->ks, ps->hash, tls->client->offered.psk, tls->client->offered.psk_len);
+        if (rc == HO_OK)
+            rc = tls_ks_early(&tls->ks, th);
+        if (rc != HO_OK)
+            return rc;
+        if (tls_early_install(tls, true, ps) != HS_OK)
+            return tls->error;
+    }
     return HO_OK;
 }
 
@@ -259,6 +287,10 @@ static hs_status handle_hello_retry(ho_tls *tls, const struct ext_seen *seen, co
     if (tls->did_hrr)
         return tls_alert(tls, HO_ALERT_UNEXPECTED_MESSAGE, "second HelloRetryRequest");
     tls->did_hrr = true;
+    /* §4.2.10: a HelloRetryRequest rejects early data; the second
+     * ClientHello goes in the clear, without early_data. */
+    if (tls->early == HO_TLS_EARLY_OFFERED && tls_early_abandon(tls) != HS_OK)
+        return HS_ERROR;
     if (tls_transcript_start(tls, tls->suite->hash) != HO_OK || tls_transcript_hrr_rewrite(tls) != HO_OK ||
         tls_transcript_add(tls, msg, len) != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "transcript");
@@ -386,8 +418,14 @@ hs_status tls_client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uin
     ho_wipe(dhe, sizeof(dhe));
     if (rc != HO_OK)
         return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "handshake secret");
+    /* §4.2.10: a resumption may still accept our early data (we learn it
+     * from EncryptedExtensions): until then we keep writing with the early
+     * key. Without the PSK it is rejected already. */
+    if (tls->early == HO_TLS_EARLY_OFFERED && !tls->resumed)
+        tls->early = HO_TLS_EARLY_REJECTED;
     if (tls_install_secret(tls, false, HO_EPOCH_HANDSHAKE, tls->ks.server_hs) != HS_OK ||
-        tls_install_secret(tls, true, HO_EPOCH_HANDSHAKE, tls->ks.client_hs) != HS_OK)
+        (tls->early != HO_TLS_EARLY_OFFERED &&
+         tls_install_secret(tls, true, HO_EPOCH_HANDSHAKE, tls->ks.client_hs) != HS_OK))
         return HS_ERROR;
     return HS_OK;
 }
@@ -424,6 +462,21 @@ hs_status tls_client_handle_encrypted_extensions(ho_tls *tls, ho_cursor *body, c
         ho_cursor list;
         if (!ho_get_block(&c, 2, &list) || list.len == 0 || list.len % 2 || !ho_cursor_empty(&c))
             return tls_alert(tls, HO_ALERT_DECODE_ERROR, "supported_groups");
+    }
+    if (tls_ext_get(&seen, EXT_EARLY_DATA, &c)) {
+        /* §4.2.10: empty; the server accepted with the first PSK and the
+         * ticket's cipher suite, or the handshake aborts. */
+        if (!ho_cursor_empty(&c))
+            return tls_alert(tls, HO_ALERT_DECODE_ERROR, "early_data in EE");
+        if (tls->early != HO_TLS_EARLY_OFFERED || !tls->resumed || tls->client->offered.suite != tls->suite->id)
+            return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "early data accepted wrongly");
+        tls->early = HO_TLS_EARLY_ACCEPTED;
+        tls_event(tls, HO_EV_NOTE, HO_LOG_DEBUG, tls->early, 0, "early data accepted");
+    } else if (tls->early == HO_TLS_EARLY_OFFERED) {
+        tls->early = HO_TLS_EARLY_REJECTED;
+        tls_event(tls, HO_EV_NOTE, HO_LOG_DEBUG, tls->early, 0, "early data rejected");
+        if (tls_install_secret(tls, true, HO_EPOCH_HANDSHAKE, tls->ks.client_hs) != HS_OK)
+            return HS_ERROR;
     }
     if ((rc = tls_ext_run_hooks(tls, HO_HS_ENCRYPTED_EXTENSIONS, &seen, NULL)) != HO_OK)
         return tls_fail(tls, rc, "transport parameters");
@@ -551,6 +604,14 @@ hs_status tls_client_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t
     tls_keylog(tls, "EXPORTER_SECRET", tls->ks.exporter);
     if (tls_install_secret(tls, false, HO_EPOCH_APP, tls->ks.server_ap) != HS_OK)
         return HS_ERROR;
+    if (tls->early == HO_TLS_EARLY_ACCEPTED) {
+        /* §4.5: EndOfEarlyData under the early key ends our early data,
+         * then the handshake key protects the rest of the flight. */
+        size_t t = tls_msg_begin(tls, out, HO_HS_END_OF_EARLY_DATA);
+        if (tls_msg_end(tls, out, t) != HS_OK ||
+            tls_install_secret(tls, true, HO_EPOCH_HANDSHAKE, tls->ks.client_hs) != HS_OK)
+            return HS_ERROR;
+    }
     /* §4.4.2: Certificate (and CertificateVerify) when asked (client_auth.c). */
     if (tls->client->cert_requested && tls_client_send_client_auth(tls, out) != HS_OK)
         return HS_ERROR;
@@ -568,7 +629,7 @@ hs_status tls_client_handle_new_session_ticket(ho_tls *tls, ho_cursor *body, con
                                            ho_tls_out *out)
 {
     struct session s;
-    ho_cursor nonce, ticket, exts;
+    ho_cursor nonce, ticket, exts, c;
     struct ext_seen seen;
     memset(&s, 0, sizeof(s));
     if (!ho_get_u32(body, &s.lifetime_s) || !ho_get_u32(body, &s.age_add) || !ho_get_block(body, 1, &nonce) ||
@@ -583,6 +644,11 @@ hs_status tls_client_handle_new_session_ticket(ho_tls *tls, ho_cursor *body, con
         return HS_OK;
     if (s.lifetime_s > 604800)
         s.lifetime_s = 604800;
+    /* §4.2.10: the ticket allows early data up to max_early_data_size. */
+    if (tls_ext_get(&seen, EXT_EARLY_DATA, &c)) {
+        if (!ho_get_u32(&c, &s.max_early) || !ho_cursor_empty(&c))
+            return tls_alert(tls, HO_ALERT_DECODE_ERROR, "early_data in ticket");
+    }
     s.suite = tls->suite->id;
     s.psk_len = tls->ks.hash_len;
     s.issued_ms = tls->now_ms;

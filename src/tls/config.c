@@ -59,6 +59,7 @@ void ho_tls_config_free(ho_tls_config *cfg)
     }
     ho_trust_store_free(cfg->trust);
     tls_client_auth_free(cfg);
+    tls_strikes_free(cfg->strikes);
     pthread_mutex_destroy(&cfg->lock);
     ho_wipe(cfg, sizeof(*cfg));
     ho_mem_free(cfg);

@@ -14,6 +14,7 @@
  * moves to `next`, or to `alt` where the handler branches (HS_ALT). States
  * and edges follow RFC 8446 Appendix A; the handlers never set the state. */
 #define INITIAL HO_EPOCH_INITIAL
+#define EARLY HO_EPOCH_EARLY
 #define HANDSHAKE HO_EPOCH_HANDSHAKE
 #define APP HO_EPOCH_APP
 
@@ -35,15 +36,18 @@ const struct hs_transition ho_tls_client_table[] = {
 const size_t ho_tls_client_table_len = sizeof(ho_tls_client_table) / sizeof(ho_tls_client_table[0]);
 
 /* Server, RFC 8446 §A.2. The ClientHello handler sends the whole first
- * flight (RECVD_CH, NEGOTIATED and WAIT_EOED/WAIT_FLIGHT2 collapse into it:
- * we accept no early data; a CertificateRequest, when configured, is part
- * of that flight), or a
+ * flight (RECVD_CH, NEGOTIATED and WAIT_FLIGHT2 collapse into it; a
+ * CertificateRequest, when configured, is part of that flight), or a
  * HelloRetryRequest and waits for the second ClientHello (§4.1.4), which
- * cannot branch again. */
+ * cannot branch again. WAIT_EOED is WAIT_FINISHED while the read epoch is
+ * still the early one (early data accepted, early.c): EndOfEarlyData is
+ * admitted only at that epoch, and Finished only at the handshake epoch it
+ * installs. */
 const struct hs_transition ho_tls_server_table[] = {
     /* state             epoch      message             next                alt (a branch)           handler */
     {ST_S_WAIT_CH,       INITIAL,   HO_HS_CLIENT_HELLO, ST_S_WAIT_FINISHED, ST_S_WAIT_CH2 /* HRR */, tls_server_handle_client_hello},
     {ST_S_WAIT_CH2,      INITIAL,   HO_HS_CLIENT_HELLO, ST_S_WAIT_FINISHED, ST_NONE,                 tls_server_handle_client_hello},
+    {ST_S_WAIT_FINISHED, EARLY,     HO_HS_END_OF_EARLY_DATA, ST_S_WAIT_FINISHED, ST_NONE,            tls_server_handle_end_of_early_data},
     /* Client authentication (§4.3.2, §4.4.2): after our CertificateRequest
      * the client's flight starts with Certificate; an empty one (no
      * certificate) goes straight on to Finished. client_auth.c refuses a
@@ -56,6 +60,7 @@ const struct hs_transition ho_tls_server_table[] = {
 const size_t ho_tls_server_table_len = sizeof(ho_tls_server_table) / sizeof(ho_tls_server_table[0]);
 
 #undef INITIAL
+#undef EARLY
 #undef HANDSHAKE
 #undef APP
 
@@ -555,7 +560,10 @@ bool tls_is_quic(const ho_tls *tls)
     return false;
 }
 bool tls_wants_compat_ccs(const ho_tls *tls) { return tls->is_server && tls->compat_ccs; }
-bool tls_rejected_early_data(const ho_tls *tls) { return tls->is_server && tls->early_offered; }
+bool tls_rejected_early_data(const ho_tls *tls)
+{
+    return tls->is_server && tls->early_offered && tls->early != HO_TLS_EARLY_ACCEPTED;
+}
 bool tls_has_partial_message(const ho_tls *tls) { return tls->msg.len > 0; }
 
 bool ho_tls_is_server(const ho_tls *tls) { return tls->is_server; }

@@ -40,6 +40,13 @@ int tls_ks_binder_key(struct keysched *ks, uint8_t *out)
     return derive_secret(ks, ks->secret, "res binder", NULL, out);
 }
 
+/* §7.1: client_early_traffic_secret = Derive-Secret(Early Secret,
+ * "c e traffic", ClientHello); call while `secret` is the early secret. */
+int tls_ks_early(struct keysched *ks, const uint8_t *th)
+{
+    return derive_secret(ks, ks->secret, "c e traffic", th, ks->client_early);
+}
+
 /* Moves `secret` one stage down: Extract(Derive-Secret(., "derived", ""), ikm). */
 static int next_stage(struct keysched *ks, const uint8_t *ikm, size_t ikm_len)
 {

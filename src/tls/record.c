@@ -75,6 +75,7 @@ struct ho_tls_conn {
     bool handshake_seen; /* any handshake bytes received yet */
     bool early_done;     /* a record decrypted under the handshake key: no more early data to skip */
     size_t early_skipped; /* bytes of rejected early data skipped (§4.2.10) */
+    size_t early_received; /* server: bytes of accepted early data (§4.2.10) */
     int callback_error;  /* a failure inside the secret callback */
 };
 
@@ -205,6 +206,15 @@ static int on_secret(void *ctx, ho_tls *tls, bool is_write, ho_epoch epoch, cons
         err = flush_handshake(c);
         if (err != HO_OK)
             goto fail;
+    }
+    if (secret == NULL) {
+        /* Back to plaintext writes: a client's early data given up at a
+         * HelloRetryRequest; the second ClientHello is not protected. */
+        crypto_aead_free(c->write.aead);
+        c->write.aead = NULL;
+        c->write.epoch = epoch;
+        c->write.seq = 0;
+        return HO_OK;
     }
     /* RFC 8446 §7.3: traffic keys from the secret. */
     uint8_t key[HO_AEAD_KEY_MAX], iv[HO_AEAD_IV_LEN];
@@ -380,10 +390,17 @@ static int handle_content(ho_tls_conn *c, uint8_t type, ho_cursor body)
     case CONTENT_ALERT:
         return handle_alert(c, body);
     case CONTENT_APPLICATION_DATA:
-        /* RFC 8446 §2: application data only flows after the handshake
-         * (no early data accepted here). */
-        if (!ho_tls_handshake_done(c->tls))
+        /* RFC 8446 §2: application data only flows after the handshake,
+         * or as early data a server accepted, read with the early key. */
+        if (c->read.epoch == HO_EPOCH_EARLY && ho_tls_is_server(c->tls)) {
+            /* §4.2.10: more than max_early_data_size SHOULD be answered
+             * with unexpected_message. */
+            if (body.len > ho_tls_early_data_max(c->tls) - c->early_received)
+                return HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE);
+            c->early_received += body.len;
+        } else if (!ho_tls_handshake_done(c->tls)) {
             return HO_ERR_TLS_ALERT(HO_ALERT_UNEXPECTED_MESSAGE);
+        }
         ho_put_bytes(&c->app_in, body.p, body.len);
         return c->app_in.failed ? HO_ERR_NOMEM : HO_OK;
     default:
@@ -422,7 +439,11 @@ static bool skip_early_data(ho_tls_conn *c, size_t len, bool failed_decrypt)
     if (failed_decrypt && ho_tls_did_hrr(c->tls))
         return false;
     size_t plain = len > CRYPTO_AEAD_TAG_LEN ? len - CRYPTO_AEAD_TAG_LEN : 0;
-    if (plain > EARLY_DATA_SKIP_MAX - c->early_skipped)
+    /* Up to our own max_early_data_size when we issue tickets with one. */
+    size_t limit = EARLY_DATA_SKIP_MAX;
+    if (c->tls->cfg->early_max > limit)
+        limit = c->tls->cfg->early_max;
+    if (plain > limit - c->early_skipped)
         return false;
     c->early_skipped += plain;
     return true;
@@ -559,11 +580,29 @@ int ho_tls_conn_write(ho_tls_conn *c, const void *data, size_t len)
         return c->error;
     if (c->closed)
         return HO_ERR_CLOSED;
-    if (!ho_tls_handshake_done(c->tls))
-        return HO_ERR_INVALID_ARG;
+    if (!ho_tls_handshake_done(c->tls)) {
+        ho_tls_early_status st = ho_tls_early_data_status(c->tls);
+        if (ho_tls_is_server(c->tls)) {
+            /* §2.3: a server that accepted early data answers it before
+             * the client's Finished (0.5-RTT), once its own Finished is out. */
+            if (st != HO_TLS_EARLY_ACCEPTED || c->write.epoch != HO_EPOCH_APP)
+                return HO_ERR_INVALID_ARG;
+        } else {
+            /* A client's early data (§4.2.10): while offered or accepted
+             * and the early key writes, within the ticket's limit. */
+            if ((st != HO_TLS_EARLY_OFFERED && st != HO_TLS_EARLY_ACCEPTED) || c->write.epoch != HO_EPOCH_EARLY)
+                return HO_ERR_EARLY_DATA;
+            uint32_t *sent = &c->tls->client->early_sent;
+            if (len > ho_tls_early_data_max(c->tls) - *sent)
+                return HO_ERR_EARLY_DATA;
+            *sent += (uint32_t)len;
+        }
+    }
     int err = seal_records(c, CONTENT_APPLICATION_DATA, data, len);
     return err == HO_OK ? HO_OK : conn_fail(c, err);
 }
+
+size_t ho_tls_conn_early_received(const ho_tls_conn *c) { return c->early_received; }
 
 int ho_tls_conn_key_update(ho_tls_conn *c, bool request_peer_update)
 {

@@ -461,6 +461,11 @@ static hs_status send_encrypted_extensions(ho_tls *tls, const struct client_hell
         ho_block_close(b, l);
         ho_block_close(b, a);
     }
+    if (tls->early == HO_TLS_EARLY_ACCEPTED) {
+        /* §4.2.10: an empty early_data in EncryptedExtensions accepts. */
+        ho_put_u16(b, EXT_EARLY_DATA);
+        ho_put_u16(b, 0);
+    }
     ho_put_bytes(b, hooks.data, hooks.len);
     ho_buf_free(&hooks);
     ho_block_close(b, exts);
@@ -499,6 +504,21 @@ static hs_status send_certificate_verify(ho_tls *tls, ho_tls_out *out)
     ho_put_bytes(b, sig, sig_len);
     ho_block_close(b, s);
     return tls_msg_end(tls, out, t);
+}
+
+/* §4.2.10: the early data of a ClientHello offering it is taken only with
+ * its first PSK (index 0) accepted; the rest is the anti-replay checks. */
+static void early_decide(ho_tls *tls, const struct client_hello *ch, const struct session *s, int psk_index)
+{
+    ho_cursor ids = ch->psk_identities, binders = ch->psk_binders, id, binder;
+    uint32_t age;
+    if (psk_index != 0 || !ho_get_block(&ids, 2, &id) || !ho_get_u32(&ids, &age) ||
+        !ho_get_block(&binders, 1, &binder)) {
+        tls->early = HO_TLS_EARLY_REJECTED;
+        tls_event(tls, HO_EV_NOTE, HO_LOG_DEBUG, tls->early, 0, "early data rejected: no PSK for it");
+        return;
+    }
+    tls_early_decide(tls, s, age, id.p, id.len, ch->has_alpn);
 }
 
 static int call_client_hello_cb(ho_tls *tls, const struct client_hello *ch)
@@ -543,8 +563,13 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
          * ServerHello or HelloRetryRequest. */
         tls->compat_ccs = true;
     }
-    if (!second)
+    if (!second) {
         tls->early_offered = ch.has_early;
+        /* Refused unless early_decide accepts it below (a HelloRetryRequest
+         * never gets there: §4.2.10). */
+        if (ch.has_early)
+            tls->early = HO_TLS_EARLY_REJECTED;
+    }
     if (!second && (rc = call_client_hello_cb(tls, &ch)) != HO_OK)
         return tls_fail(tls, rc, "client hello callback");
     if (!second && ch.has_sni && (tls->server_name = ho_mem_strdup(ch.server_name)) == NULL)
@@ -612,6 +637,10 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
         return tls_fail(tls, rc, "psk binder");
     }
     tls->resumed = psk_index >= 0;
+    /* §4.2.10: early data only with the first PSK, never after an HRR
+     * (the first ClientHello's early data was skipped). */
+    if (!second && ch.has_early)
+        early_decide(tls, &ch, &s, psk_index);
     if (!tls->resumed) {
         if ((tls->cert = choose_cert(tls, &ch, &tls->sig_scheme)) == NULL)
             return tls_alert(tls, HO_ALERT_HANDSHAKE_FAILURE, "no certificate for the client's signature algorithms");
@@ -622,6 +651,12 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
     tls_session_clear(&s);
     if (tls_transcript_add(tls, msg, len) != HO_OK || rc != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "key schedule");
+    /* §7.1: client_early_traffic_secret over the ClientHello, from the
+     * early secret (before the handshake stage replaces it). */
+    uint8_t th_ch[CRYPTO_HASH_MAX];
+    if (tls->early == HO_TLS_EARLY_ACCEPTED &&
+        (tls_transcript_hash(tls, th_ch) != HO_OK || tls_ks_early(&tls->ks, th_ch) != HO_OK))
+        return tls_fail(tls, HO_ERR_CRYPTO, "early secret");
 
     /* (EC)DHE: our share and the shared secret (none with psk_ke). */
     uint8_t pub[CRYPTO_KEX_PUB_MAX], dhe[CRYPTO_KEX_SECRET_MAX], th[CRYPTO_HASH_MAX];
@@ -650,8 +685,13 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
     ho_wipe(dhe, sizeof(dhe));
     if (rc != HO_OK)
         return tls_fail(tls, rc, "handshake secret");
+    /* §4.2.10: with early data accepted, the client's records are read
+     * with the early key until its EndOfEarlyData (early.c); §4.2.11.3:
+     * our flight goes now, without waiting for that EndOfEarlyData. */
     if (tls_install_secret(tls, true, HO_EPOCH_HANDSHAKE, tls->ks.server_hs) != HS_OK ||
-        tls_install_secret(tls, false, HO_EPOCH_HANDSHAKE, tls->ks.client_hs) != HS_OK)
+        (tls->early == HO_TLS_EARLY_ACCEPTED ? tls_early_install(tls, false, tls->suite)
+                                             : tls_install_secret(tls, false, HO_EPOCH_HANDSHAKE, tls->ks.client_hs)) !=
+            HS_OK)
         return HS_ERROR;
 
     /* §4.3.1: EncryptedExtensions immediately after the ServerHello. */
@@ -691,6 +731,8 @@ static hs_status send_tickets(ho_tls *tls, ho_tls_out *out)
          * a subject too long for it leaves the ticket without one. */
         if (tls->peer_subject != NULL && strlen(tls->peer_subject) < sizeof(s.client_subject))
             memcpy(s.client_subject, tls->peer_subject, strlen(tls->peer_subject) + 1);
+        if (!tls_is_quic(tls))
+            s.max_early = tls->cfg->early_max;
         ho_buf ticket;
         ho_buf_init(&ticket);
         int rc = ho_random(&s.age_add, sizeof(s.age_add));
@@ -709,7 +751,14 @@ static hs_status send_tickets(ho_tls *tls, ho_tls_out *out)
             size_t tk = ho_block_open(b, 2);
             ho_put_bytes(b, ticket.data, ticket.len);
             ho_block_close(b, tk);
-            ho_put_u16(b, 0);
+            size_t exts = ho_block_open(b, 2);
+            if (s.max_early > 0) {
+                /* §4.2.10: early_data with max_early_data_size. */
+                ho_put_u16(b, EXT_EARLY_DATA);
+                ho_put_u16(b, 4);
+                ho_put_u32(b, s.max_early);
+            }
+            ho_block_close(b, exts);
             ho_block_close(b, t);
             if (b->failed)
                 rc = HO_ERR_NOMEM;

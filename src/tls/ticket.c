@@ -8,13 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SESSION_VERSION 1
+/* Version 2 adds max_early_data_size; a session without early data is
+ * still written as version 1 (tickets and blobs keep their size), and
+ * version 1 blobs of older clients and servers decode. */
+#define SESSION_VERSION 2
 #define TICKET_NONCE 12
 
 int tls_session_encode(const struct session *s, ho_buf *out)
 {
     size_t alpn = strlen(s->alpn), sni = strlen(s->server_name);
-    ho_put_u8(out, SESSION_VERSION);
+    ho_put_u8(out, s->max_early > 0 ? SESSION_VERSION : 1);
     ho_put_u16(out, s->suite);
     ho_put_u8(out, (uint8_t)s->psk_len);
     ho_put_bytes(out, s->psk, s->psk_len);
@@ -28,6 +31,8 @@ int tls_session_encode(const struct session *s, ho_buf *out)
     size_t t = ho_block_open(out, 2);
     ho_put_bytes(out, s->ticket, s->ticket_len);
     ho_block_close(out, t);
+    if (s->max_early > 0)
+        ho_put_u32(out, s->max_early);
     /* Optional tail (tickets without it still decode): the verified client
      * certificate's subject, sealed in server tickets (client_auth.c). */
     size_t subj = strlen(s->client_subject);
@@ -45,10 +50,11 @@ int tls_session_decode(const uint8_t *p, size_t len, struct session *s)
     uint8_t version;
     uint64_t issued;
     memset(s, 0, sizeof(*s));
-    if (!ho_get_u8(&c, &version) || version != SESSION_VERSION || !ho_get_u16(&c, &s->suite) ||
+    if (!ho_get_u8(&c, &version) || version < 1 || version > SESSION_VERSION || !ho_get_u16(&c, &s->suite) ||
         !ho_get_block(&c, 1, &psk) || psk.len > CRYPTO_HASH_MAX || !ho_get_u32(&c, &s->age_add) ||
         !ho_get_u32(&c, &s->lifetime_s) || !ho_get_u64(&c, &issued) || !ho_get_block(&c, 1, &alpn) ||
-        !ho_get_block(&c, 1, &sni) || !ho_get_block(&c, 2, &ticket))
+        !ho_get_block(&c, 1, &sni) || !ho_get_block(&c, 2, &ticket) ||
+        (version >= 2 && !ho_get_u32(&c, &s->max_early)))
         return HO_ERR_INVALID_ARG;
     ho_cursor subject = {0};
     if (!ho_cursor_empty(&c) && (!ho_get_block(&c, 2, &subject) || subject.len == 0 ||

@@ -95,6 +95,12 @@ struct ho_tls_config {
     struct ext_hook hooks[MAX_HOOKS];
     size_t hook_count;
     pthread_mutex_t lock; /* trust store set-up, ticket key rotation and replacement */
+    /* Early data (early.c): max_early_data_size, 0 = off; the server's
+     * anti-replay window and strike register (own lock). */
+    uint32_t early_max;
+    uint32_t early_window_ms;
+    size_t early_slots;
+    struct tls_strikes *strikes;
 };
 
 /* Key schedule (RFC 8446 §7.1). */
@@ -105,6 +111,7 @@ struct keysched {
     uint8_t client_hs[CRYPTO_HASH_MAX], server_hs[CRYPTO_HASH_MAX];
     uint8_t client_ap[CRYPTO_HASH_MAX], server_ap[CRYPTO_HASH_MAX];
     uint8_t exporter[CRYPTO_HASH_MAX], resumption[CRYPTO_HASH_MAX];
+    uint8_t client_early[CRYPTO_HASH_MAX]; /* client_early_traffic_secret */
 };
 
 /* A resumable session: what a client stores and a server seals in a ticket. */
@@ -120,6 +127,7 @@ struct session {
     char client_subject[512]; /* server: the client certificate's subject, "" if none */
     uint8_t *ticket; /* client only */
     size_t ticket_len;
+    uint32_t max_early; /* the ticket's max_early_data_size, 0: none (§4.2.10) */
 };
 
 /* Handler status: what the driver does next. A handler never writes
@@ -185,6 +193,7 @@ struct tls_client {
     size_t cert_request_context_len;
     uint16_t request_sigs[MAX_LIST]; /* the CertificateRequest's schemes we can sign with */
     size_t request_sig_count;
+    uint32_t early_sent; /* early data bytes written (record.c counts them) */
 };
 
 struct ho_tls {
@@ -238,6 +247,10 @@ struct ho_tls {
     bool client_cert_seen;   /* the client's Certificate arrived */
     int8_t client_cert_status; /* ho_tls_client_cert_status */
     char *peer_subject;      /* the verified peer leaf's subject, or NULL */
+
+    /* early data, both roles (early.c) */
+    ho_tls_early_status early;
+    uint32_t early_max; /* the limit in force for this connection */
 };
 
 /* handshake.c: the driver, messages, transcript, secrets, events */
@@ -319,6 +332,23 @@ bool tls_wants_compat_ccs(const ho_tls *tls);
 bool tls_rejected_early_data(const ho_tls *tls);
 /* Part of a handshake message is buffered (§5.1: no interleaving). */
 bool tls_has_partial_message(const ho_tls *tls);
+
+/* early.c: 0-RTT (RFC 8446 §4.2.10, §8) */
+void tls_strikes_free(struct tls_strikes *st);
+/* Server: decides whether the early data of an accepted PSK (index 0) is
+ * taken; sets tls->early. `identity` is the PSK identity (the ticket),
+ * `obfuscated_age` its age, `s` the ticket's session. */
+void tls_early_decide(ho_tls *tls, const struct session *s, uint32_t obfuscated_age, const uint8_t *identity,
+                      size_t identity_len, bool alpn_offered);
+/* Installs client_early_traffic_secret for reading (server) or writing
+ * (client), with `suite` (the client's is the ticket's, before ServerHello). */
+hs_status tls_early_install(ho_tls *tls, bool is_write, const ho_tls_suite *suite);
+/* Client: goes back to plaintext writes after a HelloRetryRequest (the
+ * second ClientHello is not protected, §4.1.4, §4.2.10). */
+hs_status tls_early_abandon(ho_tls *tls);
+hs_status tls_server_handle_end_of_early_data(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
+                                              ho_tls_out *out);
+int tls_ks_early(struct keysched *ks, const uint8_t *th);
 
 /* server.c, client.c */
 hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
