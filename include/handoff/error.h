@@ -56,6 +56,7 @@ extern "C" {
     X(HO_ERR_REFUSED, -17, "refused (nothing listens there)")                                       \
     X(HO_ERR_EXISTS, -18, "already exists")                                                         \
     X(HO_ERR_FULL, -19, "table full")                                                               \
+    X(HO_ERR_WANT_ASYNC, -23, "pending: an asynchronous TLS callback has not completed yet")          \
     X(HO_ERR_QUIC_DISCARD, -64, "QUIC packet discarded (malformed or unusable header)")             \
     X(HO_ERR_QUIC_VERSION, -65, "no common QUIC version")                                           \
     X(HO_ERR_QUIC_STATELESS_RESET, -80, "QUIC stateless reset received")                            \
