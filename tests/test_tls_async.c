@@ -490,6 +490,7 @@ static void test_misuse(void)
     CHECK_EQ(ho_tls_resume(NULL, NULL, HO_OK), HO_ERR_INVALID_ARG);
     struct tls_pair p;
     pair_init(&p, ccfg, scfg, "localhost");
+    ho_tls_set_async_wake(p.server, on_wake, NULL);
     int src = HO_OK;
     CHECK_EQ(ho_tls_start(p.client, &p.cout), HO_OK);
     pump(&p, &src);
@@ -511,6 +512,49 @@ static void test_misuse(void)
     helper_done();
 }
 
+/* Without a wake function (a transport that cannot continue), answering
+ * later fails the handshake with internal_error; the callbacks can tell. */
+static bool seen_supported;
+static int ch_probe_cb(void *ctx, ho_tls *tls, const ho_tls_client_hello *ch)
+{
+    (void)ctx;
+    (void)ch;
+    seen_supported = ho_tls_async_supported(tls);
+    return HO_ERR_WANT_ASYNC;
+}
+
+static int sign_probe_fn(void *ctx, ho_tls *tls, ho_privkey *key, uint16_t scheme, const uint8_t *in,
+                         size_t in_len, uint8_t *sig, size_t *sig_len)
+{
+    (void)ctx, (void)key, (void)scheme, (void)in, (void)in_len, (void)sig, (void)sig_len;
+    seen_supported = ho_tls_async_supported(tls);
+    return HO_ERR_WANT_ASYNC;
+}
+
+static void test_no_wake(void)
+{
+    ho_tls_config *ccfg = client_cfg();
+    for (int which = 0; which < 2; which++) {
+        ho_tls_callbacks cb = {.client_hello = ch_probe_cb};
+        if (which == 0)
+            ho_tls_config_set_callbacks(cfg_ecdsa, &cb);
+        else
+            ho_tls_config_set_sign_fn(cfg_ecdsa, sign_probe_fn, NULL);
+        seen_supported = true;
+        struct tls_pair p;
+        pair_init(&p, ccfg, cfg_ecdsa, "localhost");
+        pair_run(&p);
+        CHECK(!seen_supported);
+        CHECK_EQ(p.server_err, HO_ERR_TLS_ALERT(HO_ALERT_INTERNAL_ERROR));
+        CHECK(!ho_tls_async_pending(p.server));
+        pair_free(&p);
+        ho_tls_callbacks none = {0};
+        ho_tls_config_set_callbacks(cfg_ecdsa, &none);
+        ho_tls_config_set_sign_fn(cfg_ecdsa, NULL, NULL);
+    }
+    ho_tls_config_free(ccfg);
+}
+
 int main(void)
 {
     setup();
@@ -523,6 +567,7 @@ int main(void)
     RUN(test_sign_sync);
     RUN(test_records_both);
     RUN(test_misuse);
+    RUN(test_no_wake);
     ho_tls_config_free(cfg_ecdsa);
     ho_tls_config_free(cfg_rsa);
     ho_cert_chain_free(&ecdsa_leaf);

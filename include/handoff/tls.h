@@ -276,8 +276,14 @@ HO_API int ho_tls_complete_sign(ho_tls *tls, const uint8_t *sig, size_t len);
 HO_API bool ho_tls_async_pending(const ho_tls *tls);
 /* Called by ho_tls_resume / ho_tls_complete_sign on the completing thread,
  * after the result is stored: a transport posts a wake-up to the thread
- * that owns the connection (it must not drive the engine from here). */
+ * that owns the connection (it must not drive the engine from here).
+ * Without one, a callback that answers HO_ERR_WANT_ASYNC fails the
+ * handshake (internal_error): the transport could not continue it. */
 HO_API void ho_tls_set_async_wake(ho_tls *tls, void (*fn)(void *ctx, ho_tls *tls), void *ctx);
+/* From inside a callback: whether it may answer HO_ERR_WANT_ASYNC (the
+ * connection's transport set a wake function). The TCP server does; QUIC
+ * connections do not yet: callbacks there answer synchronously. */
+HO_API bool ho_tls_async_supported(const ho_tls *tls);
 
 /* ---- TLS over TCP: records (sans-I/O) -------------------------------- */
 typedef struct ho_tls_conn ho_tls_conn;

@@ -27,6 +27,8 @@ void ho_tls_set_async_wake(ho_tls *tls, void (*fn)(void *ctx, ho_tls *tls), void
 
 bool ho_tls_async_pending(const ho_tls *tls) { return tls->async_kind != ASYNC_NONE; }
 
+bool ho_tls_async_supported(const ho_tls *tls) { return tls->async_wake != NULL; }
+
 void tls_async_arm(ho_tls *tls, uint8_t kind)
 {
     tls->async_kind = kind;
@@ -113,10 +115,12 @@ int tls_async_sign(ho_tls *tls, const uint8_t *in, size_t in_len, uint8_t *sig, 
     s->in_len = in_len;
     tls_async_arm(tls, ASYNC_SIGN);
     int rc = cfg->sign_fn(cfg->sign_ctx, tls, tls->cert->key, tls->sig_scheme, s->in, s->in_len, sig, sig_len);
-    if (rc == HO_ERR_WANT_ASYNC)
+    if (rc == HO_ERR_WANT_ASYNC && tls->async_wake != NULL)
         return rc;
     tls_async_disarm(tls);
     tls_async_free(tls);
+    if (rc == HO_ERR_WANT_ASYNC) /* no wake function: nobody could continue */
+        rc = HO_ERR_INTERNAL;
     if (rc == HO_OK && (*sig_len == 0 || *sig_len > HO_TLS_SIG_MAX))
         rc = HO_ERR_CRYPTO;
     return rc;

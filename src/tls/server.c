@@ -530,9 +530,11 @@ static int call_client_hello_cb(ho_tls *tls, const struct client_hello *ch)
     };
     tls_async_arm(tls, ASYNC_CLIENT_HELLO);
     int rc = tls->cfg->cb.client_hello(tls->cfg->cb.ctx, tls, &info);
-    if (rc != HO_ERR_WANT_ASYNC)
-        tls_async_disarm(tls);
-    return rc;
+    if (rc == HO_ERR_WANT_ASYNC && tls->async_wake != NULL)
+        return rc;
+    tls_async_disarm(tls);
+    /* Nobody could continue a pending handshake without a wake function. */
+    return rc == HO_ERR_WANT_ASYNC ? HO_ERR_TLS_ALERT(HO_ALERT_INTERNAL_ERROR) : rc;
 }
 
 hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
