@@ -344,7 +344,8 @@ static int flush(ho_conn *c)
     if ((c->state == CONN_OPEN || c->state == CONN_CLOSING) &&
         (c->sent_progress || c->send_clock != (pending_out(c) > 0)))
         arm_for_state(c);
-    uint32_t want = may_read(c) ? EPOLLIN : 0;
+    /* Waiting for the application, only the peer's leaving is watched. */
+    uint32_t want = may_read(c) ? EPOLLIN : c->async_wait ? EPOLLRDHUP : 0;
     if (err == HO_ERR_WOULD_BLOCK)
         want |= EPOLLOUT;
     set_events(c, want);
@@ -896,8 +897,9 @@ static void conn_io(void *ctx, uint32_t events)
     }
     if (c->async_wait) {
         /* Waiting for the application: the socket is not read (the kernel
-         * keeps what arrives); a hang-up or error closes. */
-        if (events & (EPOLLERR | EPOLLHUP))
+         * keeps what arrives); the peer's leaving (EOF, hang-up, error)
+         * closes. */
+        if (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP))
             io_conn_close_now(c);
         return;
     }
