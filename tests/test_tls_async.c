@@ -275,6 +275,43 @@ static void test_client_hello_pending(void)
     helper_done();
 }
 
+/* A pending first ClientHello that then gets a HelloRetryRequest: the
+ * callback runs once, the second ClientHello goes through. */
+static void test_client_hello_pending_hrr(void)
+{
+    helper_reset(OP_RESUME);
+    ho_tls_config *scfg = server_with_ch_cb(), *ccfg = client_cfg();
+    const uint16_t sg[] = {HO_GROUP_X25519}, cg[] = {HO_GROUP_SECP256R1, HO_GROUP_X25519};
+    CHECK_EQ(ho_tls_config_set_groups(scfg, sg, 1), HO_OK);
+    CHECK_EQ(ho_tls_config_set_groups(ccfg, cg, 2), HO_OK);
+    const uint16_t rg[] = {HO_GROUP_X25519};
+    CHECK_EQ(ho_tls_config_set_groups(cfg_ecdsa, rg, 1), HO_OK);
+    H.resume_cfg = cfg_ecdsa;
+    struct tls_pair p;
+    pair_init(&p, ccfg, scfg, "localhost");
+    ho_tls_set_async_wake(p.server, on_wake, NULL);
+    int src = HO_OK;
+    CHECK_EQ(ho_tls_start(p.client, &p.cout), HO_OK);
+    pump(&p, &src);
+    CHECK_EQ(src, HO_ERR_WANT_ASYNC);
+    open_gate();
+    CHECK(wait_woken());
+    pthread_join(H.thread, NULL);
+    CHECK_EQ(ho_tls_handle(p.server, HO_EPOCH_INITIAL, NULL, 0, &p.sout), HO_OK);
+    pump(&p, &src);
+    CHECK_EQ(src, HO_OK);
+    CHECK_EQ(p.client_err, HO_OK);
+    CHECK(ho_tls_did_hrr(p.server));
+    CHECK(ho_tls_handshake_done(p.client) && ho_tls_handshake_done(p.server));
+    CHECK_EQ(H.calls, 1);
+    const uint16_t dg[] = {HO_GROUP_X25519, HO_GROUP_SECP256R1};
+    CHECK_EQ(ho_tls_config_set_groups(cfg_ecdsa, dg, 2), HO_OK);
+    pair_free(&p);
+    ho_tls_config_free(scfg);
+    ho_tls_config_free(ccfg);
+    helper_done();
+}
+
 /* The callback refuses later: the handshake fails with its alert. */
 static void test_client_hello_refused_later(void)
 {
@@ -559,6 +596,7 @@ int main(void)
 {
     setup();
     RUN(test_client_hello_pending);
+    RUN(test_client_hello_pending_hrr);
     RUN(test_client_hello_refused_later);
     RUN(test_client_hello_resumed_inside);
     RUN(test_sign_pending);
