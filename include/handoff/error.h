@@ -57,6 +57,7 @@ extern "C" {
     X(HO_ERR_EXISTS, -18, "already exists")                                                         \
     X(HO_ERR_FULL, -19, "table full")                                                               \
     X(HO_ERR_EARLY_DATA, -23, "early data not possible (not offered, rejected, or over the limit)")  \
+    X(HO_ERR_WANT_ASYNC, -24, "pending: an asynchronous TLS callback has not completed yet")          \
     X(HO_ERR_QUIC_DISCARD, -64, "QUIC packet discarded (malformed or unusable header)")             \
     X(HO_ERR_QUIC_VERSION, -65, "no common QUIC version")                                           \
     X(HO_ERR_QUIC_STATELESS_RESET, -80, "QUIC stateless reset received")                            \

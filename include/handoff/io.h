@@ -176,6 +176,10 @@ typedef struct ho_server_stats {
                                      * connections while a handshake step
                                      * of the same thread was on a worker */
     uint64_t requests;              /* ho_conn_request_done calls */
+    /* Asynchronous TLS callbacks (docs/ENGINE.md): handshakes that waited
+     * for the application, completions that came back, and requests
+     * answered while a connection of the same thread waited. */
+    uint64_t async_started, async_completed, served_during_async;
     uint64_t idle_timeouts, request_timeouts;
     uint64_t ktls_engaged, ktls_fallback;
     uint64_t send_timeouts;         /* closed: output stuck past send_timeout_ms */

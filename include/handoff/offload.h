@@ -67,6 +67,12 @@ HO_API unsigned ho_home_outstanding(const ho_home *h);
  * the home's). Returns how many. Call when ho_home_fd is readable. */
 HO_API size_t ho_home_drain(ho_home *h);
 
+/* From any thread: puts job straight on home's completion queue (no run
+ * step); the home's next ho_home_drain runs done. It counts as outstanding
+ * until then. The I/O layer wakes a connection this way when the
+ * application completes an asynchronous TLS callback. */
+HO_API void ho_home_post(ho_home *home, ho_job *job);
+
 /* Queues job (run on a worker, then done on `home`). With 0 workers, runs
  * job->run now on this thread and leaves done for the next drain. A held
  * pool (ho_pool_new_held) keeps it until ho_pool_run_held. */

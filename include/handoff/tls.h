@@ -91,7 +91,9 @@ typedef struct ho_tls_client_hello {
 typedef struct ho_tls_callbacks {
     /* Server: runs once per ClientHello (also after HelloRetryRequest),
      * before anything is chosen. May call ho_tls_set_config() to switch
-     * certificate/config by SNI or ALPN. Return HO_OK or an alert error. */
+     * certificate/config by SNI or ALPN. Return HO_OK or an alert error,
+     * or HO_ERR_WANT_ASYNC to decide later (ho_tls_resume; the strings in
+     * `ch` are valid during the call only). */
     int (*client_hello)(void *ctx, ho_tls *tls, const ho_tls_client_hello *ch);
     /* Client: a resumable session arrived (NewSessionTicket). The blob is
      * opaque; pass it to ho_tls_set_session() on a later connection. */
@@ -303,6 +305,55 @@ HO_API int ho_tls_client_cert_status(const ho_tls *tls);
 HO_API int ho_tls_export(ho_tls *tls, const char *label, const void *context, size_t contextlen, uint8_t *out,
                   size_t outlen);
 
+/* ---- asynchronous callbacks (docs/ENGINE.md "Asynchronous callbacks") ----
+ * Two callbacks may answer "later" by returning HO_ERR_WANT_ASYNC: the
+ * client-hello callback and the private-key signing function. The drive
+ * call (ho_tls_handle, ho_tls_conn_receive) then returns HO_ERR_WANT_ASYNC,
+ * which is no error: the engine keeps what it read, produced nothing more
+ * (a signing step may already have produced ServerHello..Certificate), and
+ * waits. The application completes the operation once, from any thread,
+ * with ho_tls_resume or ho_tls_complete_sign; that call runs the
+ * connection's wake function (ho_tls_set_async_wake), and the next drive
+ * call on the thread that owns the connection continues the handshake
+ * (ho_tls_handle with len 0 is enough). The engine itself stays
+ * single-threaded: only the completion calls may come from another thread,
+ * and a ho_tls must not be freed while an operation is out. */
+
+/* Signing with the chosen certificate's key, in place of the engine's
+ * ho_privkey_sign (BoringSSL's SSL_PRIVATE_KEY_METHOD, s2n-tls's async
+ * pkey): sign `in` (the CertificateVerify content, RFC 8446 §4.4.3) with
+ * `scheme`. Return HO_OK with the signature in sig (room for *sig_len
+ * bytes, at least 512; set *sig_len), HO_ERR_WANT_ASYNC to finish later
+ * with ho_tls_complete_sign (`in` is the engine's copy, valid until then),
+ * or any other error: the handshake fails with internal_error. `key` is
+ * the key given with the certificate. */
+typedef int (*ho_tls_sign_fn)(void *ctx, ho_tls *tls, ho_privkey *key, uint16_t scheme, const uint8_t *in,
+                              size_t in_len, uint8_t *sig, size_t *sig_len);
+#define HO_TLS_SIG_MAX 512
+HO_API void ho_tls_config_set_sign_fn(ho_tls_config *cfg, ho_tls_sign_fn fn, void *ctx);
+/* Any thread, once per pending client-hello callback: result HO_OK to go
+ * on (with cfg, when not NULL, in place of the connection's config, as
+ * ho_tls_set_config would), or an alert error to fail the handshake with.
+ * HO_ERR_INVALID_ARG: no client-hello callback is pending. */
+HO_API int ho_tls_resume(ho_tls *tls, ho_tls_config *cfg, int result);
+/* Any thread, once per pending signature: the signature (len <= 512), or
+ * sig NULL / len 0 when signing failed (the handshake then fails with
+ * internal_error). HO_ERR_INVALID_ARG: no signature is pending. */
+HO_API int ho_tls_complete_sign(ho_tls *tls, const uint8_t *sig, size_t len);
+/* Owning thread: an asynchronous operation is out (completed or not) and
+ * the next drive call is to pick it up. */
+HO_API bool ho_tls_async_pending(const ho_tls *tls);
+/* Called by ho_tls_resume / ho_tls_complete_sign on the completing thread,
+ * after the result is stored: a transport posts a wake-up to the thread
+ * that owns the connection (it must not drive the engine from here).
+ * Without one, a callback that answers HO_ERR_WANT_ASYNC fails the
+ * handshake (internal_error): the transport could not continue it. */
+HO_API void ho_tls_set_async_wake(ho_tls *tls, void (*fn)(void *ctx, ho_tls *tls), void *ctx);
+/* From inside a callback: whether it may answer HO_ERR_WANT_ASYNC (the
+ * connection's transport set a wake function). The TCP server does; QUIC
+ * connections do not yet: callbacks there answer synchronously. */
+HO_API bool ho_tls_async_supported(const ho_tls *tls);
+
 /* ---- TLS over TCP: records (sans-I/O) -------------------------------- */
 typedef struct ho_tls_conn ho_tls_conn;
 HO_API ho_tls_conn *ho_tls_conn_new(ho_tls_config *cfg, const char *server_name);
@@ -311,7 +362,9 @@ HO_API ho_tls *ho_tls_conn_tls(ho_tls_conn *c);
 /* Client: queue the ClientHello record. */
 HO_API int ho_tls_conn_start(ho_tls_conn *c);
 /* Bytes read from the socket. Decrypted application data is appended to
- * ho_tls_conn_app_in(). On an error, an alert record (when one applies) is
+ * ho_tls_conn_app_in(). HO_ERR_WANT_ASYNC: an asynchronous callback is
+ * pending; what was read is kept (the records behind it unprocessed), and
+ * once it completes a call (with len 0 if nothing new came) goes on. On an error, an alert record (when one applies) is
  * already queued in ho_tls_conn_out(): send it, then close. HO_ERR_CLOSED
  * means the peer sent close_notify. */
 HO_API int ho_tls_conn_receive(ho_tls_conn *c, const void *data, size_t len);

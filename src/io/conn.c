@@ -5,7 +5,10 @@
  * States: HANDSHAKE ⇄ OFFLOADED → OPEN → CLOSING → DRAINING → freed.
  * While OFFLOADED the worker owns c->tls; the I/O thread does not read the
  * socket (the kernel buffers what arrives, so nothing is lost) and touches
- * nothing of the TLS state until the completion comes back. */
+ * nothing of the TLS state until the completion comes back. A handshake
+ * waiting for an asynchronous callback of the application (async_wait)
+ * holds no worker and is not read either; the application's completion,
+ * from any thread, is posted to this thread's home (async_done). */
 #define _GNU_SOURCE
 #include "base/mem.h"
 #include "server_int.h"
@@ -24,6 +27,9 @@ static void conn_io(void *ctx, uint32_t events);
 static bool conn_after_input(ho_conn *c, int err);
 static size_t pending_out(const ho_conn *c);
 static bool stop_open(ho_conn *c);
+static void async_wake(void *ctx, ho_tls *tls);
+static void async_done(ho_job *job);
+static void handshake_input(ho_conn *c, const uint8_t *data, size_t len);
 
 static int64_t wall_ms(void)
 {
@@ -153,6 +159,8 @@ void io_conn_accept(io_thread *t, const ho_listen_spec *spec, int fd)
         }
         ho_tls *tls = ho_tls_conn_tls(c->tls);
         ho_tls_set_conn_id(tls, c->id);
+        c->async_job.done = async_done;
+        ho_tls_set_async_wake(tls, async_wake, c);
         ho_tls_set_now(tls, wall_ms());
         c->state = CONN_HANDSHAKE;
     } else {
@@ -202,6 +210,17 @@ void io_conn_close_now(ho_conn *c)
     CSTAT_ADD(c, closed, 1);
     CSTAT_SUB(c, active, 1);
     emit(c, HO_EV_CONN_CLOSE, HO_LOG_DEBUG, 0, NULL);
+    if (c->async_wait) {
+        c->async_wait = false;
+        t->async_waiting--;
+    }
+    /* The application still holds the handshake (a callback is out, its
+     * wake-up not yet here): the memory stays until async_done. */
+    if (c->tls != NULL && !c->async_woken && ho_tls_async_pending(ho_tls_conn_tls(c->tls))) {
+        c->zombie = true;
+        t->async_zombies++;
+        return;
+    }
     ho_tls_conn_free(c->tls);
     ho_buf_free(&c->in_plain);
     ho_buf_free(&c->out_plain);
@@ -290,6 +309,8 @@ static int write_tls(ho_conn *c)
  * held back: the client gets its responses before more is read). */
 static bool may_read(ho_conn *c)
 {
+    if (c->async_wait)
+        return false;
     if (c->state == CONN_HANDSHAKE)
         return true;
     if (c->state != CONN_OPEN || c->peer_eof)
@@ -323,7 +344,8 @@ static int flush(ho_conn *c)
     if ((c->state == CONN_OPEN || c->state == CONN_CLOSING) &&
         (c->sent_progress || c->send_clock != (pending_out(c) > 0)))
         arm_for_state(c);
-    uint32_t want = may_read(c) ? EPOLLIN : 0;
+    /* Waiting for the application, only the peer's leaving is watched. */
+    uint32_t want = may_read(c) ? EPOLLIN : c->async_wait ? EPOLLRDHUP : 0;
     if (err == HO_ERR_WOULD_BLOCK)
         want |= EPOLLOUT;
     set_events(c, want);
@@ -421,6 +443,8 @@ void ho_conn_request_done(ho_conn *c)
     CSTAT_ADD(c, requests, 1);
     if (ho_home_outstanding(t->home) > 0)
         CSTAT_ADD(c, served_during_offload, 1);
+    if (t->async_waiting > 0)
+        CSTAT_ADD(c, served_during_async, 1);
     if (t->stopping)
         c->close_after_write = true; /* finish this response, then go */
 }
@@ -677,12 +701,73 @@ static void count_handshake_done(ho_conn *c)
         STAT_ADD(t, client_certs_verified, 1);
 }
 
+/* ---- asynchronous callbacks (docs/ENGINE.md) ----------------------------- */
+
+/* The engine waits for the application: send what of the flight is ready
+ * (a signing step's ServerHello..Certificate), stop reading. Returns false
+ * when the connection is gone. */
+static bool async_begin(ho_conn *c)
+{
+    io_thread *t = c->t;
+    STAT_ADD(t, async_started, 1);
+    if (c->async_woken) {
+        /* The completion is already back (it came while the step was on a
+         * worker): go on at once. */
+        c->async_woken = false;
+        return conn_after_input(c, ho_tls_conn_receive(c->tls, NULL, 0));
+    }
+    c->async_wait = true;
+    t->async_waiting++;
+    int err = flush(c);
+    if (err != HO_OK && err != HO_ERR_WOULD_BLOCK) {
+        io_conn_close_now(c);
+        return false;
+    }
+    return true;
+}
+
+/* Any thread: the application completed the callback. */
+static void async_wake(void *ctx, ho_tls *tls)
+{
+    (void)tls;
+    ho_conn *c = ctx;
+    ho_home_post(c->t->home, &c->async_job);
+}
+
+/* On the connection's thread: continue the handshake (the step may go to
+ * the pool like any other), or free a connection closed meanwhile. */
+static void async_done(ho_job *job)
+{
+    ho_conn *c = (ho_conn *)((char *)job - offsetof(ho_conn, async_job));
+    io_thread *t = c->t;
+    STAT_ADD(t, async_completed, 1);
+    if (c->zombie) {
+        t->async_zombies--;
+        ho_tls_conn_free(c->tls);
+        ho_buf_free(&c->in_plain);
+        ho_buf_free(&c->out_plain);
+        ho_buf_free(&c->job_in);
+        ho_mem_free(c);
+        return;
+    }
+    if (!c->async_wait) {
+        c->async_woken = true; /* the step is still on a worker (job_done) */
+        return;
+    }
+    c->async_wait = false;
+    t->async_waiting--;
+    t->now_ms = ho_now_ms();
+    handshake_input(c, NULL, 0);
+}
+
 /* After bytes went into the engine/record layer (inline or back from a
  * worker): report failures, notice the end of the handshake, run the
  * application, write. Returns false when the connection is gone. */
 static bool conn_after_input(ho_conn *c, int err)
 {
     io_thread *t = c->t;
+    if (err == HO_ERR_WANT_ASYNC)
+        return async_begin(c);
     if (err != HO_OK) {
         /* A client's Finished and close_notify in one read (gnutls-cli
          * does that once its 0-RTT request is answered): a handshake done. */
@@ -854,6 +939,14 @@ static void conn_io(void *ctx, uint32_t events)
             ho_loop_del(c->t->loop, c->fd);
             c->close_when_done = true;
         }
+        return;
+    }
+    if (c->async_wait) {
+        /* Waiting for the application: the socket is not read (the kernel
+         * keeps what arrives); the peer's leaving (EOF, hang-up, error)
+         * closes. */
+        if (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP))
+            io_conn_close_now(c);
         return;
     }
     if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP)) || c->state == CONN_CLOSING)

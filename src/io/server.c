@@ -308,7 +308,11 @@ static void *io_thread_main(void *arg)
         /* QUIC: timers, the application's output, sends. */
         wait = min_wait(wait, io_quic_thread_tick(t));
         if (t->stopping) {
-            if (t->nconns == 0 && ho_home_outstanding(t->home) == 0 && io_quic_thread_done(t))
+            /* A connection closed while the application held its
+             * handshake (async_zombies) ends when the application
+             * completes: the completion must not find the thread gone. */
+            if (t->nconns == 0 && t->async_zombies == 0 && ho_home_outstanding(t->home) == 0 &&
+                io_quic_thread_done(t))
                 break;
             if (t->now_ms >= t->stop_deadline_ms) {
                 /* Grace period over: whatever is left goes now (a
@@ -469,6 +473,9 @@ static void add_thread_stats(const thread_stats *ts, ho_server_stats *out)
     SUM(worker_steps);
     SUM(served_during_offload);
     SUM(requests);
+    SUM(async_started);
+    SUM(async_completed);
+    SUM(served_during_async);
     SUM(idle_timeouts);
     SUM(request_timeouts);
     SUM(ktls_engaged);
@@ -529,6 +536,9 @@ void ho_server_stats_json(const ho_server_stats *st, ho_buf *out)
     FIELD("worker_steps", st->worker_steps, ",");
     FIELD("served_during_offload", st->served_during_offload, ",");
     FIELD("requests", st->requests, ",");
+    FIELD("async_started", st->async_started, ",");
+    FIELD("async_completed", st->async_completed, ",");
+    FIELD("served_during_async", st->served_during_async, ",");
     FIELD("idle_timeouts", st->idle_timeouts, ",");
     FIELD("request_timeouts", st->request_timeouts, ",");
     FIELD("ktls_engaged", st->ktls_engaged, ",");

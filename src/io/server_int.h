@@ -45,6 +45,7 @@ typedef struct thread_stats {
     _Atomic uint64_t early_accepted, early_rejected, early_replayed;
     _Atomic uint64_t handshakes_offloaded, handshakes_inline, worker_steps;
     _Atomic uint64_t served_during_offload, requests;
+    _Atomic uint64_t async_started, async_completed, served_during_async;
     _Atomic uint64_t idle_timeouts, request_timeouts;
     _Atomic uint64_t ktls_engaged, ktls_fallback;
     _Atomic uint64_t send_timeouts, trims, accept_emfile;
@@ -110,6 +111,13 @@ struct ho_conn {
     ho_job job;
     ho_buf job_in;
     int job_err;
+    /* Asynchronous TLS callbacks: the wake-up the completing thread posts
+     * to this thread's home (ho_home_post). */
+    ho_job async_job;
+    bool async_wait;   /* the engine waits for the application: no reads */
+    bool async_woken;  /* the wake-up came before the pending status was seen
+                        * (the step was on a worker) */
+    bool zombie;       /* closed, kept until the application completes */
     void *user;
 };
 
@@ -125,6 +133,8 @@ struct io_thread {
     size_t nlisteners;
     ho_conn *conns;
     size_t nconns;
+    size_t async_waiting; /* connections waiting for the application (async_wait) */
+    size_t async_zombies; /* closed connections kept until their callback completes */
     ho_timer_queue handshake_q, idle_q, request_q, drain_q, send_q;
     /* Giving memory back after a storm: the connection count when the
      * heap was last trimmed, its peak since, and when. */

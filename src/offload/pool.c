@@ -101,6 +101,13 @@ static void home_complete(ho_home *h, ho_job *job)
     }
 }
 
+void ho_home_post(ho_home *h, ho_job *job)
+{
+    atomic_fetch_add(&h->outstanding, 1);
+    job->home = h;
+    home_complete(h, job);
+}
+
 size_t ho_home_drain(ho_home *h)
 {
     uint64_t v;

@@ -361,10 +361,30 @@ int ho_tls_handle(ho_tls *tls, ho_epoch epoch, const void *in, size_t len, ho_tl
         return tls->error;
     if ((unsigned)epoch >= HO_EPOCH_COUNT)
         return HO_ERR_INVALID_ARG;
+    bool resumed = false;
+    if (tls->async_kind != ASYNC_NONE) {
+        /* A callback is out (async.c). What arrives meanwhile is kept for
+         * later, under the same rules; a call with nothing new may come
+         * under any epoch. */
+        if (len > 0 && epoch != tls->read_epoch)
+            return tls_alert(tls, HO_ALERT_UNEXPECTED_MESSAGE, "handshake data at wrong epoch"), tls->error;
+        if (tls->msg.len + len > 2 * MAX_MESSAGE)
+            return tls_alert(tls, HO_ALERT_UNEXPECTED_MESSAGE, "too much data while pending"), tls->error;
+        ho_put_bytes(&tls->msg, in, len);
+        if (tls->msg.failed)
+            return tls_fail(tls, HO_ERR_NOMEM, "buffering"), tls->error;
+        int rc = tls_async_continue(tls, out);
+        if (rc != HO_OK)
+            return rc;
+        /* Go on with what is buffered, under the key we read with now. */
+        epoch = tls->read_epoch;
+        len = 0;
+        resumed = true;
+    }
     if (!tls->is_server && tls->state == ST_C_START)
         return tls_alert(tls, HO_ALERT_UNEXPECTED_MESSAGE, "data before start"), tls->error;
     /* Bytes must arrive under the key we currently read with (§5.1). */
-    if (epoch != tls->read_epoch)
+    if (epoch != tls->read_epoch && !resumed)
         return tls_alert(tls, HO_ALERT_UNEXPECTED_MESSAGE, "handshake data at wrong epoch"), tls->error;
     ho_put_bytes(&tls->msg, in, len);
     if (tls->msg.failed)
@@ -406,6 +426,18 @@ int ho_tls_handle(ho_tls *tls, ho_epoch epoch, const void *in, size_t len, ho_tl
         unsigned keys_before = tls->read_keys;
         off += 4 + body_len;
         hs_status taken = t->handler(tls, &body, msg, 4 + body_len, out);
+        if (taken == HS_PENDING) {
+            /* async.c: a pending client-hello callback leaves its message
+             * buffered, to be handled anew; a pending signature has
+             * consumed it and continues in its row. */
+            if (tls->async_kind == ASYNC_CLIENT_HELLO)
+                off -= 4 + body_len;
+            else
+                tls->async_row = t;
+            if (tls->read_keys != keys_before && off != tls->msg.len)
+                tls_alert(tls, HO_ALERT_UNEXPECTED_MESSAGE, "data after key change");
+            break;
+        }
         if (taken == HS_ERROR || tls_take_successor(tls, t, taken) != HS_OK)
             break;
         /* §5.1: handshake messages MUST NOT span a key change; data already
@@ -420,6 +452,8 @@ int ho_tls_handle(ho_tls *tls, ho_epoch epoch, const void *in, size_t len, ho_tl
     for (int e = 0; e < HO_EPOCH_COUNT; e++)
         if (out->send[e].failed && tls->error == HO_OK)
             tls_fail(tls, HO_ERR_NOMEM, "output");
+    if (tls->error == HO_OK && tls->async_kind != ASYNC_NONE)
+        return HO_ERR_WANT_ASYNC; /* not sticky: the engine waits */
     return tls->error;
 }
 
@@ -484,6 +518,7 @@ void ho_tls_free(ho_tls *tls)
     }
     ho_cert_chain_free(&tls->peer_chain);
     ho_mem_free(tls->peer_subject);
+    tls_async_free(tls);
     ho_mem_free(tls->alpn);
     ho_mem_free(tls->server_name);
     tls_ks_wipe(&tls->ks);
@@ -510,7 +545,7 @@ uint64_t ho_tls_get_conn_id(const ho_tls *tls) { return tls->conn_id; }
 
 int ho_tls_set_config(ho_tls *tls, ho_tls_config *cfg)
 {
-    if (!tls->is_server || !ho_tls_config_is_server(cfg) || tls->state != ST_S_WAIT_CH)
+    if (!tls->is_server || !ho_tls_config_is_server(cfg) || tls->state != ST_S_WAIT_CH || tls->async_ch_done)
         return HO_ERR_INVALID_ARG;
     tls->cfg = cfg;
     return HO_OK;

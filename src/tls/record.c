@@ -339,6 +339,12 @@ static int conn_fail(ho_tls_conn *c, int err)
  * remaining handshake bytes go out under the current write key. */
 static int after_engine(ho_tls_conn *c, int err)
 {
+    if (err == HO_ERR_WANT_ASYNC) {
+        /* A callback is out: send what the engine produced so far (a
+         * signing step's ServerHello..Certificate) and wait. */
+        err = flush_handshake(c);
+        return err == HO_OK ? HO_ERR_WANT_ASYNC : conn_fail(c, err);
+    }
     if (err == HO_OK)
         err = flush_handshake(c);
     if (err != HO_OK)
@@ -528,8 +534,15 @@ int ho_tls_conn_receive(ho_tls_conn *c, const void *data, size_t len)
     ho_put_bytes(&c->in, data, len);
     if (c->in.failed)
         return conn_fail(c, HO_ERR_NOMEM);
-    ho_cursor rest = ho_cursor_make(c->in.data, c->in.len);
     int err = HO_OK;
+    if (ho_tls_async_pending(c->tls)) {
+        /* Records behind a pending callback stay unread (the keys to open
+         * them may not exist yet) until it completes. */
+        err = after_engine(c, ho_tls_handle(c->tls, c->read.epoch, NULL, 0, &c->hs_out));
+        if (err != HO_OK)
+            return err;
+    }
+    ho_cursor rest = ho_cursor_make(c->in.data, c->in.len);
     while (err == HO_OK && !c->peer_closed) {
         ho_cursor record = rest;
         const uint8_t *header;
@@ -568,10 +581,10 @@ int ho_tls_conn_receive(ho_tls_conn *c, const void *data, size_t len)
         ho_buf_consume(&c->in, c->in.len);
         return err;
     }
-    if (err != HO_OK)
+    if (err != HO_OK && err != HO_ERR_WANT_ASYNC)
         return conn_fail(c, err);
     ho_buf_consume(&c->in, c->in.len - rest.len);
-    return HO_OK;
+    return err;
 }
 
 int ho_tls_conn_write(ho_tls_conn *c, const void *data, size_t len)

@@ -488,15 +488,25 @@ static hs_status send_certificate(ho_tls *tls, ho_tls_out *out)
     return tls_msg_end(tls, out, t);
 }
 
+static hs_status write_certificate_verify(ho_tls *tls, ho_tls_out *out, const uint8_t *sig, size_t sig_len);
+
 static hs_status send_certificate_verify(ho_tls *tls, ho_tls_out *out)
 {
     uint8_t content[64 + 34 + CRYPTO_HASH_MAX], sig[512];
     size_t content_len, sig_len = sizeof(sig);
     if (tls_cv_content(tls, true, content, &content_len) != HO_OK)
         return tls_fail(tls, HO_ERR_INTERNAL, "certificate verify");
-    int rc = ho_privkey_sign(tls->cert->key, tls->sig_scheme, content, content_len, sig, &sig_len);
+    /* The application's signing function may answer later (async.c). */
+    int rc = tls_async_sign(tls, content, content_len, sig, &sig_len);
+    if (rc == HO_ERR_WANT_ASYNC)
+        return HS_PENDING;
     if (rc != HO_OK)
         return tls_alert(tls, HO_ALERT_INTERNAL_ERROR, "signing");
+    return write_certificate_verify(tls, out, sig, sig_len);
+}
+
+static hs_status write_certificate_verify(ho_tls *tls, ho_tls_out *out, const uint8_t *sig, size_t sig_len)
+{
     ho_buf *b = &out->send[tls->write_epoch];
     size_t t = tls_msg_begin(tls, out, HO_HS_CERTIFICATE_VERIFY);
     ho_put_u16(b, tls->sig_scheme);
@@ -520,10 +530,13 @@ static void early_decide(ho_tls *tls, const struct client_hello *ch, const struc
     }
     tls_early_decide(tls, s, age, id.p, id.len, ch->has_alpn);
 }
+static hs_status send_flight_end(ho_tls *tls, ho_tls_out *out);
 
 static int call_client_hello_cb(ho_tls *tls, const struct client_hello *ch)
 {
-    if (tls->cfg->cb.client_hello == NULL)
+    /* A callback that answered later (ho_tls_resume) does not run again
+     * when the buffered ClientHello is handled anew. */
+    if (tls->cfg->cb.client_hello == NULL || tls->async_ch_done)
         return HO_OK;
     ho_tls_client_hello info = {
         .server_name = ch->has_sni ? ch->server_name : NULL,
@@ -535,7 +548,13 @@ static int call_client_hello_cb(ho_tls *tls, const struct client_hello *ch)
         .cert_sig_schemes = ch->has_cert_sigs ? ch->cert_sigs : ch->sigs,
         .cert_sig_scheme_count = ch->has_cert_sigs ? ch->cert_sig_count : ch->sig_count,
     };
-    return tls->cfg->cb.client_hello(tls->cfg->cb.ctx, tls, &info);
+    tls_async_arm(tls, ASYNC_CLIENT_HELLO);
+    int rc = tls->cfg->cb.client_hello(tls->cfg->cb.ctx, tls, &info);
+    if (rc == HO_ERR_WANT_ASYNC && tls->async_wake != NULL)
+        return rc;
+    tls_async_disarm(tls);
+    /* Nobody could continue a pending handshake without a wake function. */
+    return rc == HO_ERR_WANT_ASYNC ? HO_ERR_TLS_ALERT(HO_ALERT_INTERNAL_ERROR) : rc;
 }
 
 hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, size_t len,
@@ -544,7 +563,7 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
     struct client_hello ch;
     memset(&ch, 0, sizeof(ch));
     bool second = tls->state == ST_S_WAIT_CH2;
-    if (!second) {
+    if (!second && !tls->async_ch_done) {
         tls_event(tls, HO_EV_HANDSHAKE_START, HO_LOG_DEBUG, 0, 0, NULL);
         memcpy(tls->client_random, msg + 6, len >= 38 ? 32 : 0);
     }
@@ -571,7 +590,7 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
             tls->early = HO_TLS_EARLY_REJECTED;
     }
     if (!second && (rc = call_client_hello_cb(tls, &ch)) != HO_OK)
-        return tls_fail(tls, rc, "client hello callback");
+        return rc == HO_ERR_WANT_ASYNC ? HS_PENDING : tls_fail(tls, rc, "client hello callback");
     if (!second && ch.has_sni && (tls->server_name = ho_mem_strdup(ch.server_name)) == NULL)
         return tls_fail(tls, HO_ERR_NOMEM, "server name");
 
@@ -701,8 +720,30 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
      * resumption (client_auth.c). */
     if (!tls->resumed && tls_server_wants_client_cert(tls) && tls_server_send_certificate_request(tls, out) != HS_OK)
         return HS_ERROR;
-    if (!tls->resumed && (send_certificate(tls, out) != HS_OK || send_certificate_verify(tls, out) != HS_OK))
+    if (!tls->resumed) {
+        if (send_certificate(tls, out) != HS_OK)
+            return HS_ERROR;
+        hs_status st = send_certificate_verify(tls, out);
+        if (st != HS_OK)
+            return st; /* HS_PENDING: tls_server_resume_sign goes on */
+    }
+    return send_flight_end(tls, out);
+}
+
+/* A signature that came back later (async.c): CertificateVerify, then the
+ * rest of the flight. */
+hs_status tls_server_resume_sign(ho_tls *tls, ho_tls_out *out, const uint8_t *sig, size_t sig_len)
+{
+    if (write_certificate_verify(tls, out, sig, sig_len) != HS_OK)
         return HS_ERROR;
+    return send_flight_end(tls, out);
+}
+
+/* The server's flight after CertificateVerify: Finished, the master
+ * secret, our application write key. */
+static hs_status send_flight_end(ho_tls *tls, ho_tls_out *out)
+{
+    uint8_t th[CRYPTO_HASH_MAX];
     if (tls_send_finished(tls, out, tls->ks.server_hs) != HS_OK)
         return HS_ERROR;
     if (tls_transcript_hash(tls, th) != HO_OK || tls_ks_master(&tls->ks, th) != HO_OK)

@@ -6,6 +6,7 @@
 #include "crypto/prim.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 /* ExtensionType values (RFC 8446 §4.2, RFC 7301). */
 enum {
@@ -101,6 +102,8 @@ struct ho_tls_config {
     uint32_t early_window_ms;
     size_t early_slots;
     struct tls_strikes *strikes;
+    ho_tls_sign_fn sign_fn; /* async.c: signing by the application */
+    void *sign_ctx;
 };
 
 /* Key schedule (RFC 8446 §7.1). */
@@ -138,6 +141,7 @@ typedef enum {
     HS_OK,    /* message consumed; go to the row's `next` state */
     HS_ALT,   /* message consumed; go to the row's `alt` state (a branch) */
     HS_ERROR, /* tls->error holds the alert; the state stays */
+    HS_PENDING, /* an asynchronous callback is out (async.c); the state stays */
 } hs_status;
 
 typedef enum {
@@ -251,7 +255,46 @@ struct ho_tls {
     /* early data, both roles (early.c) */
     ho_tls_early_status early;
     uint32_t early_max; /* the limit in force for this connection */
+
+    /* asynchronous callbacks (async.c) */
+    _Atomic int async_state;      /* ASYNC_IDLE, ASYNC_WAITING, ASYNC_DONE */
+    uint8_t async_kind;           /* ASYNC_NONE, ASYNC_CLIENT_HELLO, ASYNC_SIGN */
+    bool async_ch_done;           /* the client-hello callback has answered */
+    int async_result;             /* from the completing thread */
+    ho_tls_config *async_cfg;     /* ho_tls_resume's config, or NULL */
+    const struct hs_transition *async_row; /* the row a signing step continues */
+    struct tls_async_sign *async_sign;     /* allocated while a signature is out */
+    void (*async_wake)(void *ctx, ho_tls *tls);
+    void *async_wake_ctx;
 };
+
+enum { ASYNC_IDLE, ASYNC_WAITING, ASYNC_DONE };
+enum { ASYNC_NONE, ASYNC_CLIENT_HELLO, ASYNC_SIGN };
+
+/* A signature out with the application: the engine's copy of the input
+ * and room for the answer. */
+struct tls_async_sign {
+    uint8_t in[64 + 34 + CRYPTO_HASH_MAX];
+    size_t in_len;
+    uint8_t sig[HO_TLS_SIG_MAX];
+    size_t sig_len;
+};
+
+/* async.c */
+/* Arms the engine for a callback that may answer later (before it runs). */
+void tls_async_arm(ho_tls *tls, uint8_t kind);
+/* The callback answered synchronously: disarm. */
+void tls_async_disarm(ho_tls *tls);
+/* Signs the CertificateVerify content, through the config's sign function
+ * when there is one: HO_OK (sig filled), HO_ERR_WANT_ASYNC, or an error. */
+int tls_async_sign(ho_tls *tls, const uint8_t *in, size_t in_len, uint8_t *sig, size_t *sig_len);
+/* Server (server.c): the flight after a signature that came back later. */
+hs_status tls_server_resume_sign(ho_tls *tls, ho_tls_out *out, const uint8_t *sig, size_t sig_len);
+/* ho_tls_handle's part while an operation is out: HO_ERR_WANT_ASYNC while
+ * it waits, HO_OK once its result is applied (the driver then goes on), or
+ * the handshake's error. */
+int tls_async_continue(ho_tls *tls, ho_tls_out *out);
+void tls_async_free(ho_tls *tls);
 
 /* handshake.c: the driver, messages, transcript, secrets, events */
 extern const struct hs_transition ho_tls_client_table[];

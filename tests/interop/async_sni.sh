@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# examples/async_sni (the public-API example of an asynchronous ClientHello callback): the
+# certificate for each server name is "fetched" by a loader thread after a delay, then cached.
+# openssl s_client and gnutls-cli get the certificate for the name they ask for; the first
+# handshake for a name is a cache miss (the handshake waited for the loader), the next a hit.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+EX=${HO_BUILD:-$HO_SRC/build}/examples
+SERVER=$EX/async_sni
+if [ ! -x "$SERVER" ]; then
+    fail "$SERVER is not built"
+    finish
+fi
+need_tools openssl gnutls-cli
+
+free_port || { fail "no free port"; finish; }
+start_bg "$PORT" "$T/server.log" "$SERVER" "$PORT" 300 || { fail "async_sni did not start"; finish; }
+SRV=$BG_PID
+pass "async_sni listens on TCP port $PORT"
+
+req() { printf 'GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$1"; }
+
+# openssl NAME OUT: one request with SNI NAME.
+ossl() {
+    req "$1" | timeout 30 openssl s_client -connect "127.0.0.1:$PORT" -servername "$1" -tls1_3 -ign_eof \
+        >"$2" 2>&1
+}
+
+ossl a.test "$T/a1.out"
+check "openssl, first a.test: its certificate after a cache miss" "$T/a1.out" \
+    "subject=CN = a.test" "certificate cache: 0 hits, 1 misses"
+ossl a.test "$T/a2.out"
+check "openssl, again a.test: a cache hit" "$T/a2.out" \
+    "subject=CN = a.test" "certificate cache: 1 hits, 1 misses"
+
+# gnutls-cli sends close_notify as soon as its stdin ends; when that lands in the same read as
+# the request, the server closes without answering (noted in docs/SERVER.md): keep stdin open
+# until the answer is in (a bounded poll).
+{
+    req b.test
+    for _ in $(seq 1 300); do grep -q "certificate cache" "$T/b.out" 2>/dev/null && break; sleep 0.1; done
+} | timeout 30 gnutls-cli --insecure --port="$PORT" --sni-hostname=b.test --print-cert 127.0.0.1 \
+    >"$T/b.out" 2>&1
+check "gnutls-cli, b.test: its certificate after a cache miss" "$T/b.out" \
+    "CN=b.test" "certificate cache: 1 hits, 2 misses"
+
+# Without SNI: the default certificate, synchronously.
+req localhost | timeout 30 openssl s_client -connect "127.0.0.1:$PORT" -noservername -tls1_3 -ign_eof \
+    >"$T/none.out" 2>&1
+check "no SNI: the default certificate, no wait" "$T/none.out" "subject=CN = localhost" \
+    "certificate cache: 1 hits, 2 misses"
+
+stop_bg "$SRV"
+if grep -q "Sanitizer" "$T/server.log"; then
+    fail "async_sni: sanitizer report"
+    show "$T/server.log"
+else
+    pass "async_sni stopped cleanly (no sanitizer report)"
+fi
+finish
