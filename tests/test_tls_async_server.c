@@ -420,10 +420,59 @@ static void test_tcp_refused_and_abandoned(void)
     fixture_stop(&f);
 }
 
+/* RFC 8446 §6.1: a client's close_notify closes its write side only. A
+ * request and the close_notify behind it, sent in one segment (gnutls-cli
+ * does so when its input ends), get the response, then the server's
+ * close_notify. With with_finished, the client's Finished goes in the same
+ * segment too: the server finishes the handshake, answers, closes. */
+static void request_then_close_notify(bool with_finished)
+{
+    fixture f;
+    bool up = fixture_start(&f, 0);
+    CHECK(up);
+    client cl;
+    CHECK(client_connect(&cl, &f, NULL));
+    uint8_t buf[16384];
+    while (!ho_tls_conn_handshake_done(cl.tls)) {
+        ssize_t n = recv(cl.fd, buf, sizeof(buf), 0);
+        CHECK(n > 0);
+        if (n <= 0 || ho_tls_conn_receive(cl.tls, buf, (size_t)n) != HO_OK)
+            break;
+        if (!with_finished || !ho_tls_conn_handshake_done(cl.tls))
+            CHECK(send_out(cl.fd, cl.tls));
+    }
+    static const char req[] = "GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    CHECK_EQ(ho_tls_conn_write(cl.tls, req, sizeof(req) - 1), HO_OK);
+    CHECK_EQ(ho_tls_conn_close(cl.tls), HO_OK);
+    CHECK(send_out(cl.fd, cl.tls)); /* one send(): [Finished,] request, close_notify */
+    int rc = HO_OK;
+    for (;;) {
+        ssize_t n = recv(cl.fd, buf, sizeof(buf), 0);
+        if (n <= 0 || (rc = ho_tls_conn_receive(cl.tls, buf, (size_t)n)) != HO_OK)
+            break;
+    }
+    ho_buf *in = ho_tls_conn_app_in(cl.tls);
+    size_t body = sizeof(hello_body) - 1;
+    CHECK(in->len > 12 && memcmp(in->data, "HTTP/1.1 200", 12) == 0);
+    CHECK(in->len >= body && memcmp(in->data + in->len - body, hello_body, body) == 0);
+    CHECK_EQ(rc, HO_ERR_CLOSED); /* the server's close_notify ends the stream */
+    client_close(&cl);
+    CHECK(WAIT_STAT(&f, closed, 1));
+    ho_server_stats st = stats(&f);
+    CHECK_EQ(st.handshakes_done, 1);
+    CHECK_EQ(st.handshakes_failed, 0);
+    fixture_stop(&f);
+}
+
+static void test_request_then_close_notify(void) { request_then_close_notify(false); }
+static void test_finished_request_close_notify(void) { request_then_close_notify(true); }
+
 int main(void)
 {
     RUN(test_tcp_inline);
     RUN(test_tcp_one_worker);
     RUN(test_tcp_refused_and_abandoned);
+    RUN(test_request_then_close_notify);
+    RUN(test_finished_request_close_notify);
     return ho_test_summary("test_tls_async_server");
 }

@@ -672,6 +672,8 @@ static bool after_flush(ho_conn *c, int ferr)
     if (c->close_after_write)
         return start_closing(c);
     if (c->peer_eof && !c->held) {
+        if (c->peer_notify)
+            return start_closing(c); /* our close_notify, then FIN */
         io_conn_close_now(c);
         return false;
     }
@@ -760,6 +762,38 @@ static void async_done(ho_job *job)
     handshake_input(c, NULL, 0);
 }
 
+static void handshake_finished(ho_conn *c)
+{
+    io_thread *t = c->t;
+    c->state = CONN_OPEN;
+    count_handshake_done(c);
+    hist_record(c->hs_offloaded ? &t->stats.hs_offloaded : &t->stats.hs_inline,
+                (uint64_t)(ho_now_ns() - c->hs_start_ns));
+    ho_timer_cancel(&c->timer);
+    arm_for_state(c);
+}
+
+/* The peer's close_notify after a complete handshake. RFC 8446 §6.1: it
+ * closes the peer's write side only, and the peer may go on reading. What
+ * it sent before (in the same read, as gnutls-cli does when its input
+ * ends, or held back at the output mark) is answered, then our
+ * close_notify follows (after_flush). Returns false when the connection is
+ * gone. */
+static bool peer_close_notify(ho_conn *c)
+{
+    if (c->state == CONN_HANDSHAKE) /* Finished and close_notify in one read */
+        handshake_finished(c);
+    c->peer_eof = true; /* reads stop (may_read) */
+    c->peer_notify = true;
+    run_handler(c);
+    int err = pump(c);
+    if (err != HO_OK && err != HO_ERR_WOULD_BLOCK) {
+        io_conn_close_now(c);
+        return false;
+    }
+    return after_flush(c, err);
+}
+
 /* After bytes went into the engine/record layer (inline or back from a
  * worker): report failures, notice the end of the handshake, run the
  * application, write. Returns false when the connection is gone. */
@@ -768,12 +802,11 @@ static bool conn_after_input(ho_conn *c, int err)
     io_thread *t = c->t;
     if (err == HO_ERR_WANT_ASYNC)
         return async_begin(c);
+    if (err == HO_ERR_CLOSED && c->tls != NULL && !c->in_handler && !c->peer_eof &&
+        (c->state == CONN_OPEN || c->state == CONN_HANDSHAKE) && ho_tls_conn_handshake_done(c->tls))
+        return peer_close_notify(c);
     if (err != HO_OK) {
-        /* A client's Finished and close_notify in one read (gnutls-cli
-         * does that once its 0-RTT request is answered): a handshake done. */
-        if (c->state == CONN_HANDSHAKE && err == HO_ERR_CLOSED && ho_tls_conn_handshake_done(c->tls)) {
-            count_handshake_done(c);
-        } else if (c->state == CONN_HANDSHAKE) {
+        if (c->state == CONN_HANDSHAKE) {
             STAT_ADD(t, handshakes_failed, 1);
             if (c->tls != NULL && ho_tls_client_cert_status(ho_tls_conn_tls(c->tls)) < 0)
                 STAT_ADD(t, client_certs_refused, 1);
@@ -787,14 +820,8 @@ static bool conn_after_input(ho_conn *c, int err)
             (void)ho_tls_conn_close(c->tls);
         return finish_writing(c);
     }
-    if (c->state == CONN_HANDSHAKE && ho_tls_conn_handshake_done(c->tls)) {
-        c->state = CONN_OPEN;
-        count_handshake_done(c);
-        hist_record(c->hs_offloaded ? &t->stats.hs_offloaded : &t->stats.hs_inline,
-                    (uint64_t)(ho_now_ns() - c->hs_start_ns));
-        ho_timer_cancel(&c->timer);
-        arm_for_state(c);
-    }
+    if (c->state == CONN_HANDSHAKE && ho_tls_conn_handshake_done(c->tls))
+        handshake_finished(c);
     run_handler(c);
     run_early_handler(c);
     if (c->state == CONN_HANDSHAKE || c->state == CONN_OFFLOADED) {

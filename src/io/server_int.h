@@ -102,6 +102,7 @@ struct ho_conn {
     bool held;            /* input left while output was pending: the
                            * handler runs again once all output is out */
     bool peer_eof;        /* the peer sent EOF: finish what it asked, close */
+    bool peer_notify;     /* ... by close_notify: ours follows the answers */
     /* A body that outlives the connection (ho_conn_write_ref), sent after
      * everything queued before it, read straight from where it lies. */
     const uint8_t *ref;
