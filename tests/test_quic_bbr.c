@@ -174,6 +174,25 @@ static void test_rate_sample(void)
     pipe_free(s);
 }
 
+/* No RTT estimate, no rate sample: an ACK handed to the controller before
+ * any RTT sample (min_rtt 0) has no lower bound for its interval, and a
+ * flight acked a few nanoseconds after the previous delivery would claim
+ * terabytes per second, from which BBR would size its window. */
+static void test_rate_sample_without_rtt(void)
+{
+    ho_quic_cc cc;
+    ho_quic_cc_init(&cc, &ho_quic_cc_bbr, MDS, 0);
+    ho_quic_cc_packet p = {.pn = 0, .time_sent = MS(100), .bytes = MDS, .delivered_time = MS(100) - 5,
+                           .first_sent_time = MS(100)};
+    ho_quic_cc_on_packet_sent(&cc, APP, 0, MDS, MS(100));
+    ho_quic_cc_ack a = {.packets = &p, .count = 1, .space = APP};
+    ho_quic_rtt rtt;
+    ho_quic_rtt_init(&rtt, 0);
+    ho_quic_cc_on_packets_acked(&cc, &a, &rtt, MS(100));
+    CHECK_EQ(rtt.min_rtt, 0);
+    CHECK_EQ(cc.u.bbr.max_bw, 0);
+}
+
 /* Startup ends on a bandwidth plateau (three rounds without 25 % growth),
  * with no loss: then Drain, then ProbeBW; the pacing rate follows the
  * model (pacing_gain * bw * 99 %). */
@@ -368,6 +387,7 @@ int main(void)
 {
     RUN(test_bbr_registry);
     RUN(test_rate_sample);
+    RUN(test_rate_sample_without_rtt);
     RUN(test_bbr_startup_plateau);
     RUN(test_bbr_probe_rtt);
     RUN(test_bbr_random_loss);

@@ -102,7 +102,8 @@ typedef struct ho_quic_cc_packet {
  * library for each ACK frame from the newest packet it acknowledged:
  * delivered / interval, where interval = max(send_elapsed, ack_elapsed).
  * delivery_rate is 0 (no sample) when the interval is shorter than
- * min_rtt or nothing was acknowledged. */
+ * min_rtt, when there is no RTT sample yet, or when nothing was
+ * acknowledged. */
 typedef struct ho_quic_cc_rate_sample {
     uint64_t delivery_rate;     /* bytes per second; 0: no valid sample */
     uint64_t delivered;         /* bytes delivered over the interval */

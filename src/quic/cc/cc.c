@@ -255,8 +255,10 @@ static void rate_sample(ho_quic_cc *cc, const ho_quic_cc_ack *ack, ho_quic_time 
      * so that ACK compression does not inflate it. */
     rs->interval = send_elapsed > ack_elapsed ? send_elapsed : ack_elapsed;
     /* Intervals shorter than min_rtt are unreliable (ACK aggregation);
-     * no sample then. */
-    if (rs->interval <= 0 || (ack->min_rtt > 0 && rs->interval < ack->min_rtt))
+     * no sample then. Without any RTT sample (min_rtt 0) there is no
+     * bound at all: an interval of a few nanoseconds would claim
+     * terabytes per second, and BBR would size its window from it. */
+    if (rs->interval <= 0 || ack->min_rtt <= 0 || rs->interval < ack->min_rtt)
         return;
     unsigned __int128 r = (unsigned __int128)rs->delivered * HO_QUIC_NS_PER_SEC / (uint64_t)rs->interval;
     rs->delivery_rate = r > UINT64_MAX ? UINT64_MAX : (uint64_t)r;
