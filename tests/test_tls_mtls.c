@@ -186,35 +186,19 @@ static void test_expired(void)
 /* Rewrites the client's second flight (handshake epoch) before the server
  * reads it. */
 typedef void (*mangle_fn)(ho_buf *flight);
+static mangle_fn current_mangle;
+
+static void mangle_handshake(ho_epoch epoch, ho_buf *flight)
+{
+    if (epoch == HO_EPOCH_HANDSHAKE && current_mangle != NULL)
+        current_mangle(flight);
+}
 
 static void run_mangled(struct tls_pair *p, mangle_fn mangle)
 {
+    current_mangle = mangle;
     p->client_err = ho_tls_start(p->client, &p->cout);
-    for (int round = 0; round < 16; round++) {
-        size_t moved = 0;
-        for (int e = 0; e < HO_EPOCH_COUNT; e++) {
-            ho_buf *b = &p->cout.send[e];
-            if (b->len == 0)
-                continue;
-            moved += b->len;
-            if (e == HO_EPOCH_HANDSHAKE && mangle != NULL)
-                mangle(b);
-            if (p->server_err == HO_OK)
-                p->server_err = ho_tls_handle(p->server, (ho_epoch)e, b->data, b->len, &p->sout);
-            b->len = 0;
-        }
-        for (int e = 0; e < HO_EPOCH_COUNT; e++) {
-            ho_buf *b = &p->sout.send[e];
-            if (b->len == 0)
-                continue;
-            moved += b->len;
-            if (p->client_err == HO_OK)
-                p->client_err = ho_tls_handle(p->client, (ho_epoch)e, b->data, b->len, &p->cout);
-            b->len = 0;
-        }
-        if (moved == 0)
-            break;
-    }
+    pair_pump(p, mangle_handshake, NULL);
 }
 
 /* Rebuilds the flight keeping message i unless drop[i]; replace (if not
@@ -461,18 +445,7 @@ static void resume_once(ho_tls_config *scfg, const char *first_who, const char *
     *asked = find_msg(&p.sout.send[HO_EPOCH_HANDSHAKE], HO_HS_CERTIFICATE_REQUEST, &cr);
     ch->len = 0;
     /* Finish it: deliver the server's flight and the client's answer. */
-    for (int e = 0; e < HO_EPOCH_COUNT; e++) {
-        ho_buf *b = &p.sout.send[e];
-        if (b->len > 0 && p.client_err == HO_OK)
-            p.client_err = ho_tls_handle(p.client, (ho_epoch)e, b->data, b->len, &p.cout);
-        b->len = 0;
-    }
-    for (int e = 0; e < HO_EPOCH_COUNT; e++) {
-        ho_buf *b = &p.cout.send[e];
-        if (b->len > 0 && p.server_err == HO_OK)
-            p.server_err = ho_tls_handle(p.server, (ho_epoch)e, b->data, b->len, &p.sout);
-        b->len = 0;
-    }
+    pair_pump(&p, NULL, NULL);
     CHECK_EQ(p.client_err, HO_OK);
     CHECK_EQ(p.server_err, HO_OK);
     CHECK(ho_tls_handshake_done(p.server));

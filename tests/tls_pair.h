@@ -42,12 +42,14 @@ static void pair_init(struct tls_pair *p, ho_tls_config *ccfg, ho_tls_config *sc
     ho_tls_set_secret_cb(p->server, pair_secret_cb, &p->ss);
 }
 
-/* Moves pending output from one side to the other; returns bytes moved. */
+/* Rewrites one of the client's flights before the server reads it. */
+typedef void (*pair_mangle_fn)(ho_epoch epoch, ho_buf *flight);
 
-/* Runs the handshake to completion or error. */
-static void pair_run(struct tls_pair *p)
+/* Moves pending output both ways until nothing moves. A side stops
+ * reading once it failed; with server_rc, the server reads everything and
+ * each of its results lands there instead (a pending step is no error). */
+static void pair_pump(struct tls_pair *p, pair_mangle_fn mangle, int *server_rc)
 {
-    p->client_err = ho_tls_start(p->client, &p->cout);
     for (int round = 0; round < 16; round++) {
         size_t moved = 0;
         for (int e = 0; e < HO_EPOCH_COUNT; e++) {
@@ -55,7 +57,11 @@ static void pair_run(struct tls_pair *p)
             if (b->len == 0)
                 continue;
             moved += b->len;
-            if (p->server_err == HO_OK)
+            if (mangle != NULL)
+                mangle((ho_epoch)e, b);
+            if (server_rc != NULL)
+                *server_rc = ho_tls_handle(p->server, (ho_epoch)e, b->data, b->len, &p->sout);
+            else if (p->server_err == HO_OK)
                 p->server_err = ho_tls_handle(p->server, (ho_epoch)e, b->data, b->len, &p->sout);
             b->len = 0;
         }
@@ -71,6 +77,13 @@ static void pair_run(struct tls_pair *p)
         if (moved == 0)
             break;
     }
+}
+
+/* Runs the handshake to completion or error. */
+static void pair_run(struct tls_pair *p)
+{
+    p->client_err = ho_tls_start(p->client, &p->cout);
+    pair_pump(p, NULL, NULL);
 }
 
 static void pair_free(struct tls_pair *p)
