@@ -106,7 +106,8 @@ static const char fuzz_key_pem[] =
     "-----END PRIVATE KEY-----\n";
 
 /* The server: that certificate, default suites and groups, one ticket under
- * the fixed key, no ALPN list. */
+ * the fixed key, no ALPN list, early data accepted (so a ClientHello
+ * offering it on one of its tickets reaches the anti-replay checks). */
 static inline ho_tls_config *fuzz_server_config(void)
 {
     ho_privkey *key = ho_privkey_load_pem(fuzz_key_pem, sizeof(fuzz_key_pem) - 1);
@@ -118,6 +119,7 @@ static inline ho_tls_config *fuzz_server_config(void)
         fuzz_die("server config");
     ho_tls_config_set_tickets(cfg, 1, 7200, 1000000);
     fuzz_fixed_ticket_key(cfg);
+    ho_tls_config_set_early_data(cfg, HO_TLS_EARLY_DATA_DEFAULT);
     return cfg;
 }
 

@@ -19,7 +19,9 @@
 #include "../tests/tls_builder.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char *outdir;
 static int written, failures;
@@ -257,6 +259,23 @@ static void server_seeds(void)
     server_seed("ch-psk-hrr", &t.client_hellos, 0);
     trace_free(&t);
     ho_tls_config_free(c);
+
+    /* An offer with early_data on a ticket that allows it (the target's
+     * server accepts early data): reaches the age window and the strike
+     * register. */
+    c = ho_tls_config_new(false);
+    ho_tls_config_set_verify_peer(c, false);
+    ho_tls_config_set_early_data(c, HO_TLS_EARLY_DATA_DEFAULT);
+    ho_tls_config_set_callbacks(c, &(ho_tls_callbacks){.session = keep_session});
+    last_session.len = 0;
+    run_pair(c, fuzz_server, "localhost", NULL, 0, false, &t);
+    trace_free(&t);
+    if (last_session.len == 0)
+        fuzz_die("no session");
+    run_pair(c, fuzz_server, "localhost", last_session.blob, last_session.len, false, &t);
+    server_seed("ch-psk-early-data", &t.client_hellos, 0);
+    trace_free(&t);
+    ho_tls_config_free(c);
 }
 
 /* ---- fuzz_tls_client seeds ------------------------------------------ */
@@ -360,6 +379,21 @@ static void client_seeds(const char *testdata)
     ho_tls_config_set_tickets(s, 0, 0, 0);
     flight_seed("sf-no-tickets", s, false, false);
     ho_tls_config_free(s);
+
+    /* A CertificateRequest (signature_algorithms, certificate_authorities
+     * naming the fixed certificate) in the flight; the client answers with
+     * an empty Certificate. */
+    char ca[] = "/tmp/gen_corpus-ca-XXXXXX";
+    int fd = mkstemp(ca);
+    if (fd < 0 || write(fd, fuzz_cert_pem, sizeof(fuzz_cert_pem) - 1) != (ssize_t)(sizeof(fuzz_cert_pem) - 1))
+        fuzz_die("CA file");
+    close(fd);
+    s = server_variant();
+    if (ho_tls_config_set_client_auth(s, HO_TLS_CLIENT_AUTH_OPTIONAL, ca) != HO_OK)
+        fuzz_die("client auth");
+    flight_seed("sf-certificate-request", s, true, false);
+    ho_tls_config_free(s);
+    unlink(ca);
 
     /* RSA certificate (RSA-PSS signatures), if the test data has one. */
     char crt[4096], key[4096];
