@@ -484,8 +484,11 @@ static void test_signatures(void)
     CHECK(rsa != NULL);
     CHECK_EQ(ho_cert_chain_load_file(&rsa_chain, ho_test_data("arena/certs/server.crt")), HO_OK);
     if (rsa != NULL && rsa_chain.count > 0) {
-        CHECK_EQ(ho_privkey_schemes(rsa, schemes, 4), 1);
+        CHECK_EQ(ho_privkey_schemes(rsa, schemes, 4), 3);
         CHECK_EQ(schemes[0], HO_SIG_RSA_PSS_RSAE_SHA256);
+        CHECK_EQ(schemes[1], 0x0805);
+        CHECK_EQ(schemes[2], 0x0806);
+        CHECK_EQ(ho_privkey_schemes(rsa, schemes, 2), 2);
         check_sign_verify(rsa, &rsa_chain, HO_SIG_RSA_PSS_RSAE_SHA256, HO_SIG_ECDSA_SECP256R1_SHA256, __LINE__);
         check_sign_verify(rsa, &rsa_chain, 0x0805, HO_SIG_ED25519, __LINE__);
         check_sign_verify(rsa, &rsa_chain, 0x0806, 0x0809, __LINE__);

@@ -923,6 +923,43 @@ static void test_client_cert_schemes(void)
     ho_tls_config_free(c);
 }
 
+/* §4.2.3: an RSA certificate signs with whichever rsa_pss_rsae_* hash the
+ * client lists; one that lists only SHA-384 or SHA-512 is served, and the
+ * CertificateVerify verifies (a full in-memory handshake). */
+static void test_rsa_pss_hashes(void)
+{
+    ho_tls_config *s = ho_tls_config_new(true);
+    char crt[4096]; /* ho_test_data's buffer is reused by the next call */
+    snprintf(crt, sizeof(crt), "%s", ho_test_data("arena/certs/server.crt"));
+    CHECK_EQ(ho_tls_config_load_cert_files(s, crt, ho_test_data("arena/certs/server.key")), HO_OK);
+    const uint16_t want[] = {HO_SIG_RSA_PSS_RSAE_SHA256, 0x0805, 0x0806};
+    for (size_t i = 0; i < 3; i++) {
+        struct tb_client_hello ch;
+        tb_ch_init(&ch, kex_x25519, "localhost");
+        tb_ext_set_u16_list(&ch.ext, TB_EXT_SIGNATURE_ALGORITHMS, 2, &want[i], 1);
+        ho_buf m;
+        ho_buf_init(&m);
+        tb_ch_build(&ch, &m);
+        ho_tls *t = ho_tls_new(s, NULL);
+        ho_tls_set_now(t, now_ms);
+        ho_tls_out out;
+        ho_tls_out_init(&out);
+        CHECK_EQ(ho_tls_handle(t, HO_EPOCH_INITIAL, m.data, m.len, &out), HO_OK);
+        CHECK_EQ(ho_tls_get_sig_scheme(t), want[i]);
+        ho_tls_out_free(&out);
+        ho_tls_free(t);
+        ho_buf_free(&m);
+    }
+    /* ECDSA P-256 keys stay bound to their curve's one scheme. */
+    struct tb_client_hello ch;
+    tb_ch_init(&ch, kex_x25519, "localhost");
+    const uint16_t only384 = 0x0805;
+    tb_ext_set_u16_list(&ch.ext, TB_EXT_SIGNATURE_ALGORITHMS, 2, &only384, 1);
+    size_t answer = 0;
+    CHECK_EQ(feed_ch(scfg, &ch, &answer), ALERT(HANDSHAKE_FAILURE));
+    ho_tls_config_free(s);
+}
+
 int main(void)
 {
     now_ms = (int64_t)time(NULL) * 1000;
@@ -945,6 +982,7 @@ int main(void)
     RUN(test_legacy_version);
     RUN(test_client_psk_modes);
     RUN(test_client_cert_schemes);
+    RUN(test_rsa_pss_hashes);
     RUN(test_psk_ke);
 
     ho_tls_config_free(scfg);

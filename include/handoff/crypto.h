@@ -53,7 +53,8 @@ HO_API ho_privkey *ho_privkey_load_file(const char *pem_path);            /* NUL
 HO_API ho_privkey *ho_privkey_load_pem(const void *pem, size_t len);
 HO_API ho_privkey *ho_privkey_generate_p256(void);
 HO_API void ho_privkey_free(ho_privkey *k);
-/* The schemes this key can sign with, in preference order; returns count. */
+/* The schemes this key can sign with, in preference order; returns count
+ * (an RSA key: rsa_pss_rsae_sha256, _sha384, _sha512; other keys: one). */
 HO_API size_t ho_privkey_schemes(const ho_privkey *k, uint16_t *out, size_t max);
 /* *siglen: capacity in, length out (512 bytes always suffice). */
 HO_API int ho_privkey_sign(ho_privkey *k, uint16_t scheme, const void *msg, size_t len, uint8_t *sig, size_t *siglen);

@@ -222,7 +222,18 @@ size_t ho_privkey_schemes(const ho_privkey *k, uint16_t *out, size_t max)
     if (max == 0)
         return 0;
     out[0] = k->scheme;
-    return 1;
+    size_t n = 1;
+    /* An rsaEncryption key signs PSS with any of the three hashes (RFC 8446
+     * §4.2.3); SHA-256 first. A peer that lists only rsa_pss_rsae_sha384
+     * or _sha512 is served rather than refused. ECDSA schemes are bound to
+     * the key's curve, and an RSASSA-PSS key's parameters may restrict its
+     * hash: one scheme each. */
+    if (k->scheme == HO_SIG_RSA_PSS_RSAE_SHA256) {
+        static const uint16_t more[] = {0x0805 /* sha384 */, 0x0806 /* sha512 */};
+        for (size_t i = 0; i < sizeof(more) / sizeof(more[0]) && n < max; i++)
+            out[n++] = more[i];
+    }
+    return n;
 }
 
 static int sign_digest(ho_privkey *k, const scheme_info *s, const uint8_t *dgst, size_t dlen, uint8_t *sig,
