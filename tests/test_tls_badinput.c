@@ -614,7 +614,7 @@ static void test_server_wait_finished(void)
 /* ---- server side: after HelloRetryRequest (§4.1.2, §4.1.4, §4.2.2) ---- */
 
 enum hrr_variant { HRR_OK, HRR_SAME_GROUP, HRR_TWO_SHARES, HRR_NO_COOKIE, HRR_BAD_COOKIE, HRR_SUITE_GONE,
-                   HRR_NOT_CH };
+                   HRR_NOT_CH, HRR_PADDING, HRR_REORDERED, HRR_NEW_EXT, HRR_RANDOM, HRR_SESSION_ID };
 
 static void hrr_server_case(const char *name, enum hrr_variant v, int want)
 {
@@ -667,6 +667,18 @@ static void hrr_server_case(const char *name, enum hrr_variant v, int want)
     } else if (v == HRR_SUITE_GONE) {
         const uint16_t only = HO_TLS_AES_256_GCM_SHA384; /* the HRR chose AES-128-GCM */
         tb_ch_set_suites(&ch, &only, 1);
+    } else if (v == HRR_PADDING) {
+        static const uint8_t zeros[40];
+        tb_ext_add(&ch.ext, 21 /* padding: may be added (§4.1.2) */, zeros, sizeof(zeros));
+        tb_ext_move(&ch.ext, 21, 0);
+    } else if (v == HRR_REORDERED) {
+        tb_ext_move(&ch.ext, TB_EXT_SUPPORTED_VERSIONS, ch.ext.n); /* last */
+    } else if (v == HRR_NEW_EXT) {
+        tb_ext_add(&ch.ext, 0x7a7a, "x", 1);
+    } else if (v == HRR_RANDOM) {
+        ch.random[7] ^= 1;
+    } else if (v == HRR_SESSION_ID) {
+        ch.session_id_len = 0;
     }
     b.len = 0;
     if (v == HRR_NOT_CH) {
@@ -695,6 +707,13 @@ static void test_hrr_server(void)
     hrr_server_case("hrr_ch2_wrong_cookie", HRR_BAD_COOKIE, ALERT(ILLEGAL_PARAMETER));
     hrr_server_case("hrr_ch2_without_hrr_suite", HRR_SUITE_GONE, ALERT(ILLEGAL_PARAMETER));
     hrr_server_case("hrr_ch2_not_a_client_hello", HRR_NOT_CH, ALERT(UNEXPECTED_MESSAGE));
+    /* §4.1.2: "the same ClientHello without modification" but for the
+     * listed changes; padding is one of them. */
+    hrr_server_case("hrr_ch2_padding_added", HRR_PADDING, HO_OK);
+    hrr_server_case("hrr_ch2_extensions_reordered", HRR_REORDERED, ALERT(ILLEGAL_PARAMETER));
+    hrr_server_case("hrr_ch2_extension_added", HRR_NEW_EXT, ALERT(ILLEGAL_PARAMETER));
+    hrr_server_case("hrr_ch2_other_random", HRR_RANDOM, ALERT(ILLEGAL_PARAMETER));
+    hrr_server_case("hrr_ch2_other_session_id", HRR_SESSION_ID, ALERT(ILLEGAL_PARAMETER));
 }
 
 /* ---- server side: the client's Finished, PSK binders ----------------- */
@@ -964,6 +983,29 @@ static void test_records(void)
     rec_begin(&r, true);
     const uint8_t ku[] = {22, 3, 3, 0, 5, HO_HS_KEY_UPDATE, 0, 0, 1, 0};
     rec_expect(&r, ku, sizeof(ku), ALERT(UNEXPECTED_MESSAGE), true);
+    rec_end(&r);
+    end_case();
+
+    /* Appendix A.1: a client may send the alert that ends the handshake
+     * in the clear after ServerHello. The server takes it as the client's
+     * alert and answers nothing. */
+    begin_case("rec_plaintext_alert_during_handshake");
+    rec_begin(&r, false);
+    expect_rc("conn start", ho_tls_conn_start(r.client), HO_OK);
+    expect_rc("client hello", rec_transfer(r.client, r.server), HO_OK);
+    size_t flight = ho_tls_conn_out(r.server)->len;
+    expect_true("server flight", flight > 0);
+    const uint8_t clear_alert[] = {21, 3, 3, 0, 2, 2, HO_ALERT_UNKNOWN_CA};
+    expect_rc("server receive", ho_tls_conn_receive(r.server, clear_alert, sizeof(clear_alert)),
+              HO_ERR_TLS_PEER_ALERT(HO_ALERT_UNKNOWN_CA));
+    expect_true("no alert in answer", ho_tls_conn_out(r.server)->len == flight);
+    rec_end(&r);
+    end_case();
+
+    /* After the handshake, alerts are protected: a plaintext one is not. */
+    begin_case("rec_plaintext_alert_after_handshake");
+    rec_begin(&r, true);
+    rec_expect(&r, clear_alert, sizeof(clear_alert), ALERT(UNEXPECTED_MESSAGE), true);
     rec_end(&r);
     end_case();
 

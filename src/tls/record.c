@@ -504,6 +504,12 @@ static int handle_record(ho_tls_conn *c, uint8_t type, const uint8_t *header, ui
     if (type == CONTENT_CHANGE_CIPHER_SPEC)
         return handle_change_cipher_spec(c, content);
     if (c->read.aead != NULL) {
+        /* RFC 8446 Appendix A.1: a client may send the alert that ends a
+         * handshake in the clear after ServerHello (it may have failed
+         * before deriving keys). Taken as the peer's alert, not answered:
+         * the connection ends (§6.2). */
+        if (type == CONTENT_ALERT && !ho_tls_handshake_done(c->tls))
+            return handle_alert(c, content);
         /* RFC 8446 §5.2: once keys are in use every record but
          * change_cipher_spec is protected, with outer type application_data. */
         if (type != CONTENT_APPLICATION_DATA)

@@ -398,6 +398,42 @@ static hs_status send_server_hello(ho_tls *tls, const struct client_hello *ch, c
     return tls_msg_end(tls, out, t);
 }
 
+/* RFC 8446 §4.1.2: after a HelloRetryRequest the client MUST send the same
+ * ClientHello "without modification", except that it replaces key_share,
+ * removes early_data, adds the cookie, updates pre_shared_key and may
+ * change padding. The digest covers everything else of the message, the
+ * extensions in their order; the two ClientHellos must give the same one.
+ * msg is the whole message, already parsed once. */
+static int client_hello_digest(const uint8_t *msg, size_t len, uint8_t out[32])
+{
+    ho_cursor c = ho_cursor_make(msg, len), sid, suites, comp, exts;
+    if (!ho_skip(&c, 4 + 2 + 32) || !ho_get_block(&c, 1, &sid) || !ho_get_block(&c, 2, &suites) ||
+        !ho_get_block(&c, 1, &comp) || !ho_get_block(&c, 2, &exts))
+        return HO_ERR_TLS_ALERT(HO_ALERT_DECODE_ERROR);
+    crypto_hash_ctx *h = crypto_hash_ctx_new(HO_HASH_SHA256);
+    if (h == NULL)
+        return HO_ERR_NOMEM;
+    /* legacy_version, random, legacy_session_id, cipher_suites and
+     * legacy_compression_methods stay byte for byte (the extensions'
+     * length may change with them). */
+    int rc = crypto_hash_ctx_update(h, msg + 4, (size_t)(exts.p - msg) - 4 - 2);
+    uint16_t type;
+    ho_cursor body;
+    while (rc == HO_OK && ho_get_u16(&exts, &type) && ho_get_block(&exts, 2, &body)) {
+        if (type == EXT_KEY_SHARE || type == EXT_EARLY_DATA || type == EXT_COOKIE || type == EXT_PRE_SHARED_KEY ||
+            type == 21 /* padding, RFC 7685 */)
+            continue;
+        const uint8_t hdr[4] = {(uint8_t)(type >> 8), (uint8_t)type, (uint8_t)(body.len >> 8), (uint8_t)body.len};
+        rc = crypto_hash_ctx_update(h, hdr, sizeof(hdr));
+        if (rc == HO_OK)
+            rc = crypto_hash_ctx_update(h, body.p, body.len);
+    }
+    if (rc == HO_OK)
+        rc = crypto_hash_ctx_peek(h, out);
+    crypto_hash_ctx_free(h);
+    return rc;
+}
+
 static hs_status send_hello_retry(ho_tls *tls, const struct client_hello *ch, uint16_t group, ho_tls_out *out)
 {
     if (tls_transcript_hrr_rewrite(tls) != HO_OK)
@@ -596,6 +632,12 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
 
     /* Cipher suite: ours first (§4.1.1). After HRR it must stay (§4.1.4). */
     if (second) {
+        /* §4.1.2: the same ClientHello again, but for what may change. */
+        uint8_t digest[32];
+        if ((rc = client_hello_digest(msg, len, digest)) != HO_OK)
+            return tls_fail(tls, rc, "client hello digest");
+        if (!tls_ct_equal(digest, tls->hrr_ch_digest, sizeof(digest)))
+            return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "second ClientHello differs from the first");
         if (!tls_list_has(ch.suites, ch.suite_count, tls->hrr_suite))
             return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "suite changed after HRR");
         /* §4.2.2: a cookie we sent must come back unchanged. */
@@ -645,6 +687,8 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
             if (tls_list_has(ch.groups, ch.group_count, tls->cfg->groups[i])) {
                 if (tls_transcript_add(tls, msg, len) != HO_OK)
                     return tls_fail(tls, HO_ERR_NOMEM, "transcript");
+                if ((rc = client_hello_digest(msg, len, tls->hrr_ch_digest)) != HO_OK)
+                    return tls_fail(tls, rc, "client hello digest");
                 return send_hello_retry(tls, &ch, tls->cfg->groups[i], out);
             }
         return tls_alert(tls, HO_ALERT_HANDSHAKE_FAILURE, "no common group");

@@ -246,6 +246,7 @@ struct ho_tls {
     bool early_offered; /* ClientHello had early_data, which we reject (§4.2.10) */
     uint16_t hrr_group; /* group asked for in HelloRetryRequest */
     uint16_t hrr_suite;
+    uint8_t hrr_ch_digest[32]; /* the first ClientHello, less what may change (§4.1.2) */
     struct cert_entry *cert; /* chosen certificate */
     bool cert_requested;     /* our CertificateRequest went out (§4.3.2) */
     bool client_cert_seen;   /* the client's Certificate arrived */
