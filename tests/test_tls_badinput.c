@@ -205,6 +205,28 @@ static void m_groups_empty(struct tb_client_hello *ch)
 {
     tb_ext_set_u16_list(&ch->ext, TB_EXT_SUPPORTED_GROUPS, 2, NULL, 0);
 }
+/* §4.2.7: obsolete_RESERVED groups MUST NOT be offered in TLS 1.3. */
+static void m_groups_obsolete_secp224r1(struct tb_client_hello *ch)
+{
+    const uint16_t g[] = {HO_GROUP_X25519, 0x0015 /* secp224r1 */};
+    tb_ext_set_u16_list(&ch->ext, TB_EXT_SUPPORTED_GROUPS, 2, g, 2);
+}
+static void m_groups_obsolete_brainpool(struct tb_client_hello *ch)
+{
+    const uint16_t g[] = {0x001a /* brainpoolP256r1 (TLS 1.2) */, HO_GROUP_X25519};
+    tb_ext_set_u16_list(&ch->ext, TB_EXT_SUPPORTED_GROUPS, 2, g, 2);
+}
+static void m_groups_obsolete_arbitrary(struct tb_client_hello *ch)
+{
+    const uint16_t g[] = {HO_GROUP_X25519, 0xff02 /* arbitrary_explicit_char2_curves */};
+    tb_ext_set_u16_list(&ch->ext, TB_EXT_SUPPORTED_GROUPS, 2, g, 2);
+}
+static void m_groups_not_obsolete(struct tb_client_hello *ch)
+{
+    /* 0x0017-0x0019 (secp256r1..secp521r1) and unknown values are fine. */
+    const uint16_t g[] = {HO_GROUP_X25519, 0x0019, 0x001d, 0x0100, 0x1234};
+    tb_ext_set_u16_list(&ch->ext, TB_EXT_SUPPORTED_GROUPS, 2, g, 5);
+}
 static void m_sigs_odd(struct tb_client_hello *ch)
 {
     const uint8_t body[] = {0, 3, 0x04, 0x03, 0x08};
@@ -359,6 +381,10 @@ static const struct ch_case ch_cases[] = {
     {"ch_psk_identities_binders_mismatch", m_psk_count_mismatch, &scfg, ALERT(ILLEGAL_PARAMETER)},
     /* key shares (§4.2.8, §4.2.8.2, §7.4.2) */
     {"ch_key_share_group_not_in_supported_groups", m_share_not_in_groups, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    {"ch_supported_groups_obsolete_secp224r1", m_groups_obsolete_secp224r1, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    {"ch_supported_groups_obsolete_brainpool", m_groups_obsolete_brainpool, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    {"ch_supported_groups_obsolete_ff02", m_groups_obsolete_arbitrary, &scfg, ALERT(ILLEGAL_PARAMETER)},
+    {"ch_control_supported_groups_unknown_ok", m_groups_not_obsolete, &scfg, HO_OK},
     {"ch_two_key_shares_same_group", m_two_shares_same_group, &scfg, ALERT(ILLEGAL_PARAMETER)},
     {"ch_x25519_share_31_bytes", m_x25519_short, &scfg, ALERT(ILLEGAL_PARAMETER)},
     {"ch_x25519_share_all_zero", m_x25519_zero, &scfg, ALERT(ILLEGAL_PARAMETER)},

@@ -207,6 +207,14 @@ static int parse_client_hello(ho_tls *tls, ho_cursor *body, const uint8_t *msg, 
         if (!get_u16_list(&c, crypto_kex_group_supported, ch->groups, MAX_LIST, &ch->group_count, &ch->groups_raw) ||
             !ho_cursor_empty(&c))
             return DECODE_ERROR;
+        /* §4.2.7: the obsolete_RESERVED groups (TLS 1.2's binary and small
+         * curves) MUST NOT be offered by TLS 1.3 implementations; a client
+         * that lists one (key shares are for listed groups only) is refused. */
+        ho_cursor g = ch->groups_raw;
+        uint16_t id;
+        while (ho_get_u16(&g, &id))
+            if ((id >= 0x0001 && id <= 0x0016) || (id >= 0x001a && id <= 0x001c) || id == 0xff01 || id == 0xff02)
+                return ILLEGAL;
         ch->has_groups = true;
     }
     if (tls_ext_get(&ch->ext, EXT_SIGNATURE_ALGORITHMS, &c)) {
