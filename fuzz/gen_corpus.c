@@ -177,6 +177,20 @@ static void client_hello_seed(const char *name, ho_tls_config *ccfg, const char 
     trace_free(&t);
 }
 
+/* A first handshake of client config c with the target's server (fixed
+ * ticket key) yields a session; *t traces the next one, which offers it.
+ * The session callback of c is replaced. */
+static void resumed_pair(ho_tls_config *c, struct trace *t)
+{
+    ho_tls_config_set_callbacks(c, &(ho_tls_callbacks){.session = keep_session});
+    last_session.len = 0;
+    run_pair(c, fuzz_server, "localhost", NULL, 0, false, t);
+    trace_free(t);
+    if (last_session.len == 0)
+        fuzz_die("no session");
+    run_pair(c, fuzz_server, "localhost", last_session.blob, last_session.len, false, t);
+}
+
 static void server_seeds(void)
 {
     static const uint16_t suites[] = {HO_TLS_AES_128_GCM_SHA256, HO_TLS_AES_256_GCM_SHA384,
@@ -224,14 +238,8 @@ static void server_seeds(void)
      * key) yields a session; the next ClientHello offers it. */
     c = ho_tls_config_new(false);
     ho_tls_config_set_verify_peer(c, false);
-    ho_tls_config_set_callbacks(c, &(ho_tls_callbacks){.session = keep_session});
     struct trace t;
-    last_session.len = 0;
-    run_pair(c, fuzz_server, "localhost", NULL, 0, false, &t);
-    trace_free(&t);
-    if (last_session.len == 0)
-        fuzz_die("no session");
-    run_pair(c, fuzz_server, "localhost", last_session.blob, last_session.len, false, &t);
+    resumed_pair(c, &t);
     server_seed("ch-psk", &t.client_hellos, 0);
     server_seed("ch-psk-split", &t.client_hellos, 101);
     /* The ticket must open in the target's server: then a bad binder is
@@ -266,13 +274,7 @@ static void server_seeds(void)
     c = ho_tls_config_new(false);
     ho_tls_config_set_verify_peer(c, false);
     ho_tls_config_set_early_data(c, HO_TLS_EARLY_DATA_DEFAULT);
-    ho_tls_config_set_callbacks(c, &(ho_tls_callbacks){.session = keep_session});
-    last_session.len = 0;
-    run_pair(c, fuzz_server, "localhost", NULL, 0, false, &t);
-    trace_free(&t);
-    if (last_session.len == 0)
-        fuzz_die("no session");
-    run_pair(c, fuzz_server, "localhost", last_session.blob, last_session.len, false, &t);
+    resumed_pair(c, &t);
     server_seed("ch-psk-early-data", &t.client_hellos, 0);
     trace_free(&t);
     ho_tls_config_free(c);
