@@ -221,8 +221,10 @@ static int apply_secret(ho_quic_conn *c, bool is_write, ho_epoch epoch, const ho
         space = HO_QUIC_PN_SPACE_HANDSHAKE;
     else if (epoch == HO_EPOCH_APP)
         space = HO_QUIC_PN_SPACE_APPLICATION;
+    else if (epoch == HO_EPOCH_EARLY)
+        return ho_quic_early_install(c, is_write, suite, secret); /* early.c */
     else
-        return HO_OK; /* 0-RTT is not offered */
+        return HO_OK;
     ho_quic_space *s = &c->spaces[space];
     if ((is_write ? s->has_tx : s->has_rx) || s->discarded)
         return HO_OK; /* RFC 9001 §6: QUIC updates keys itself (key_update.c), not by TLS KeyUpdate */
@@ -240,6 +242,8 @@ static int apply_secret(ho_quic_conn *c, bool is_write, ho_epoch epoch, const ho
         return rc;
     if (space == HO_QUIC_PN_SPACE_APPLICATION && (rc = ho_quic_key_phase_init(c, is_write, suite, secret)) != HO_OK)
         return rc;
+    if (space == HO_QUIC_PN_SPACE_APPLICATION)
+        ho_quic_early_on_1rtt_keys(c, is_write);
     if (is_write)
         s->has_tx = true;
     else
@@ -361,6 +365,8 @@ static int after_tls(ho_quic_conn *c, int rc, ho_quic_time now)
         b->len = 0;
     }
     if (rc != HO_OK)
+        return rc;
+    if ((rc = ho_quic_early_after_tls(c, now)) != HO_OK) /* early.c */
         return rc;
     if (!c->hs_done && ho_tls_handshake_done(c->tls)) {
         c->hs_done = true;
@@ -631,7 +637,7 @@ ho_quic_conn *ho_quic_conn_new_server(const ho_quic_config *cfg, const uint8_t *
     quic_ev_state(c, HO_EV_QSTATE_STARTED);
     set_local_tparams(c);
     ho_quic_version_set_local(c);
-    if (install_initial_keys(c) != HO_OK) {
+    if (install_initial_keys(c) != HO_OK || ho_quic_early_server_setup(c) != HO_OK) {
         ho_quic_conn_free(c);
         return NULL;
     }
@@ -670,6 +676,7 @@ void ho_quic_conn_free(ho_quic_conn *c)
     }
     ho_quic_recovery_free(&c->rec);
     ho_quic_key_phase_free(c);
+    ho_quic_early_free(c);
     ho_quic_conn_free_records(c);
     ho_quic_dgram_clear(c);
     ho_quic_streams_free(c);
@@ -814,6 +821,9 @@ ho_quic_time ho_quic_conn_next_timeout(const ho_quic_conn *c)
             t = c->spaces[s].ack_deadline;
     if (c->pace_at < t)
         t = c->pace_at;
+    ho_quic_time e = ho_quic_early_next_timeout(c);
+    if (e < t)
+        t = e;
     ho_quic_time p = ho_quic_path_next_timeout(c);
     return p < t ? p : t;
 }
@@ -836,6 +846,7 @@ void ho_quic_conn_handle_timeout(ho_quic_conn *c, ho_quic_time now)
         return;
     }
     ho_quic_path_on_timeout(c, now);
+    ho_quic_early_on_timeout(c, now);
     /* ACK deadlines are acted on by send. */
     if (ho_quic_recovery_timer(&c->rec) <= now) {
         ho_quic_timeout_action a;
