@@ -779,10 +779,11 @@ static hs_status send_tickets(ho_tls *tls, ho_tls_out *out)
             memcpy(s.client_subject, tls->peer_subject, strlen(tls->peer_subject) + 1);
         /* RFC 9001 §4.6.1: over QUIC max_early_data_size is 0xffffffff
          * (the transport limits 0-RTT); §4.6.2: with our context. */
-        if (tls->cfg->early_max > 0)
+        if (tls->cfg->early_max > 0) {
             s.max_early = tls_is_quic(tls) ? TLS_QUIC_EARLY_MAX : tls->cfg->early_max;
-        memcpy(s.early_ctx, tls->early_ctx, tls->early_ctx_len);
-        s.early_ctx_len = tls->early_ctx_len;
+            memcpy(s.early_ctx, tls->early_ctx, tls->early_ctx_len);
+            s.early_ctx_len = tls->early_ctx_len;
+        }
         ho_buf ticket;
         ho_buf_init(&ticket);
         int rc = ho_random(&s.age_add, sizeof(s.age_add));
