@@ -735,9 +735,12 @@ static int bind_streams(ho_h3_conn *h)
         return HO_OK;
     /* A server that accepted 0-RTT has the client's parameters and 1-RTT
      * write keys: it answers early requests in 0.5-RTT (RFC 9001 §4.1.1). */
+    /* A client sending 0-RTT opens them in 0-RTT, under the server's
+     * remembered limits (RFC 9000 §7.4.1). */
     if (!ho_quic_conn_handshake_done(h->quic) &&
         !(h->router != NULL && ho_quic_conn_early_data(h->quic) == HO_TLS_EARLY_ACCEPTED &&
-          ho_quic_conn_has_keys(h->quic, HO_EPOCH_APP)))
+          ho_quic_conn_has_keys(h->quic, HO_EPOCH_APP)) &&
+        !(h->router == NULL && ho_quic_conn_early_data(h->quic) == HO_TLS_EARLY_OFFERED))
         return HO_ERR_WOULD_BLOCK;
     uint64_t ctrl, enc, dec;
     int rc;

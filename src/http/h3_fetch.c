@@ -127,6 +127,7 @@ static void fill_info(ho_quic_conn *c, uint64_t initiated, ho_h3_fetch_info *inf
     info->suite = suite != NULL ? suite->name : "";
     info->key_updates_initiated = initiated;
     info->key_updates = ho_quic_conn_key_updates(c);
+    info->early = ho_quic_conn_early_data(c);
     ho_quic_conn_get_stats(c, &info->stats);
     if (ho_quic_conn_is_closing(c) || ho_quic_conn_is_closed(c)) {
         info->closed = true;
@@ -238,7 +239,11 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
         /* RFC 9114 §5.2: after the server's GOAWAY no new request is
          * opened; those already sent below its ID are finished (on streams
          * at or above it the server resets them with H3_REQUEST_REJECTED). */
-        while (next < n && ho_quic_conn_handshake_done(c) && !ho_h3_goaway_received(st.h3)) {
+        /* RFC 9001 §4.6: with 0-RTT offered the requests go at once (the
+         * transport sends them again in 1-RTT if the server rejects). */
+        while (next < n &&
+               (ho_quic_conn_handshake_done(c) || ho_quic_conn_early_data(c) == HO_TLS_EARLY_OFFERED) &&
+               !ho_h3_goaway_received(st.h3)) {
             int e = fetch_request(st.h3, o, authority, paths[next], &r[next]);
             if (e == HO_ERR_WOULD_BLOCK)
                 break; /* the stream limit: again when MAX_STREAMS came */
