@@ -514,6 +514,7 @@ static void print_h3_info(const ho_h3_fetch_info *in)
     fprintf(stderr, "suite: %s\n", in->suite[0] != '\0' ? in->suite : "none");
     fprintf(stderr, "resumed: %s\n", in->resumed ? "yes" : "no");
     fprintf(stderr, "early-data: %s\n", ho_tls_early_status_name(in->early));
+    fprintf(stderr, "0rtt-packets-sent: %llu\n", (unsigned long long)in->stats.zero_rtt_sent);
     fprintf(stderr, "retry: %s\n", in->retried ? "yes" : "no");
     fprintf(stderr, "version-negotiation: %s\n", in->version_negotiated ? "yes" : "no");
     fprintf(stderr, "quic-version: 0x%08x\n", in->version);

@@ -100,6 +100,13 @@ static int udp_connect(const ho_h3_fetch_opts *o, ho_udp_socket *us, ho_quic_pat
     return rc;
 }
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static bool all_done(ho_h3_response *const *r, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -207,7 +214,7 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
     ho_quic_config cfg = {
         .tls = tls,
         .server_name = o->server_name != NULL ? o->server_name : o->host,
-        .wall_clock_ms = (int64_t)time(NULL) * 1000,
+        .wall_clock_ms = wall_ms(), /* ticket ages (0-RTT anti-replay): to the millisecond */
         .callbacks = {.ctx = &st, .stream_readable = f_readable, .stream_writable = f_writable,
                       .stream_reset = f_reset, .session_ticket = f_session, .new_token = f_token},
         .version = o->quic_version,

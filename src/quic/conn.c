@@ -338,6 +338,10 @@ int ho_quic_conn_tls_input(ho_quic_conn *c, ho_quic_pn_space space, ho_quic_time
         return HO_OK;
     }
     if (n > 0) {
+        /* The wall clock moves on with ours: a ticket's age is from when
+         * it arrived (RFC 8446 §4.2.11.1), not from the connection's start. */
+        if (c->cfg.wall_clock_ms != 0 && now > c->created_at)
+            ho_tls_set_now(c->tls, c->cfg.wall_clock_ms + (int64_t)((now - c->created_at) / HO_QUIC_MS(1)));
         rc = ho_tls_handle(c->tls, ho_quic_space_epoch(space), rb->data.data, n, &c->tls_out);
         ho_buf_consume(&rb->data, n);
         rb->read += n;
@@ -551,6 +555,7 @@ static ho_quic_conn *conn_new(const ho_quic_config *cfg, bool is_server, const h
     }
     c->close_deadline = HO_QUIC_TIME_NEVER;
     c->idle_deadline = HO_QUIC_TIME_NEVER;
+    c->created_at = now;
     c->pace_at = HO_QUIC_TIME_NEVER;
     const ho_quic_cc_ops *ops = ho_quic_cc_by_name(k->cc_name);
     ho_quic_cc_init(&c->cc, ops, k->max_datagram_size, now);

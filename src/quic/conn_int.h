@@ -398,6 +398,7 @@ struct ho_quic_conn {
     ho_quic_dgram *dgq_head, *dgq_tail; /* DATAGRAM frames to send, oldest first */
     size_t dgq_n;
     ho_quic_time now;             /* of the call in progress */
+    ho_quic_time created_at;      /* cfg.wall_clock_ms was then (TLS time, ticket ages) */
     ho_quic_time pace_at;         /* pacing held data back until then */
     bool writable_check;          /* acknowledged stream data freed buffer room */
     bool handshake_pkt_sent;      /* client: Initial keys go once one is sent */
