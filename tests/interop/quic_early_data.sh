@@ -11,6 +11,8 @@
 #    session again: rejected, the body still right;
 #  - a forced reject: the server restarted without --early-data (same --ticket-keys, so the
 #    ticket still resumes): rejected, completes in 1-RTT with the right body;
+#  - with every handshake step on the offload pool (--offload always), 0-RTT is still
+#    accepted (the 0-RTT packets after the ClientHello wait for the step);
 #  - our get --h3 --early-data against gtlsserver: accepted (gtlsserver logs our 0-RTT
 #    packets), the body byte-exact.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -109,6 +111,22 @@ if serve3 off --cert "$T/ed.crt" --key "$T/ed.key" --ticket-keys "$T/ticket.keys
     end_server off
 else
     fail "serve without --early-data did not start"
+fi
+
+# ---- every handshake step on the pool ---------------------------------------------------------
+if serve3 pool --cert "$T/ed.crt" --key "$T/ed.key" --early-data --offload always --handshake-workers 2; then
+    rm -f "$T/p.sess"
+    verdict "offload always: first get completes" "offload always: first get failed" hg p1 "$T/p.sess"
+    verdict "offload always: get --h3 --early-data completes" "offload always: get failed" \
+        hg p2 "$T/p.sess" --early-data
+    check "offload always: 0-RTT accepted, answered early" "$T/p2.err" "early-data: accepted"
+    check "offload always: page says early data: yes" "$T/p2.out" "early data: yes"
+    counters "$T/c5.json"
+    expect_counter "$T/c5.json" quic_steps_offloaded -ge 2
+    expect_counter "$T/c5.json" quic_0rtt_accepted -ge 1
+    end_server pool
+else
+    fail "serve --offload always --early-data did not start"
 fi
 
 # ---- our client against gtlsserver ---------------------------------------------------------
