@@ -17,7 +17,7 @@
  *   (RFC 9369 §5), its 0-RTT packets use v2's type; a session of another
  *   version than the one forced is not offered;
  * - tickets of a QUIC server carry max_early_data_size 0xffffffff
- *   (RFC 9001 §4.6.1). */
+ *   (RFC 9001 §4.6.1), and a client refuses a ticket saying anything else. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -514,6 +514,56 @@ static void test_old_blob(void)
     quic_pair_free(&t.p);
 }
 
+/* RFC 9001 §4.6.1: a NewSessionTicket over QUIC whose early_data says
+ * anything but 0xffffffff is a PROTOCOL_VIOLATION for the client (ours say
+ * 0xffffffff: the wrapped TLS session of test_old_blob). */
+static void test_ticket_max_early(void)
+{
+    early_test t;
+    memset(&t, 0, sizeof(t));
+    for (int good = 1; good >= 0; good--) {
+        pair_init(&t);
+        CHECK(quic_pair_start(&t.p));
+        CHECK(quic_pair_run(&t.p, quic_pair_hs_done, &t, HO_QUIC_SEC(5)));
+        CHECK(quic_pair_run(&t.p, got_ticket, &t, HO_QUIC_SEC(5)));
+        ho_quic_conn *cl = t.p.conn[QP_CLIENT], *sv = t.p.conn[QP_SERVER];
+        /* Another NewSessionTicket from the server, next in its 1-RTT CRYPTO stream. */
+        uint8_t nst[64];
+        size_t n = 0;
+        const uint8_t head[] = {HO_HS_NEW_SESSION_TICKET, 0, 0, 0, 0, 0, 0x1c, 0x20, /* lifetime 7200 */
+                                1, 2, 3, 4,                                         /* age_add */
+                                1, 0,                                               /* nonce */
+                                0, 4, 't', 'k', 't', '!',                           /* ticket */
+                                0, 8, 0, 42, 0, 4};                                 /* early_data */
+        memcpy(nst, head, sizeof(head));
+        n = sizeof(head);
+        uint32_t max = good ? 0xffffffffu : 16384;
+        nst[n++] = (uint8_t)(max >> 24);
+        nst[n++] = (uint8_t)(max >> 16);
+        nst[n++] = (uint8_t)(max >> 8);
+        nst[n++] = (uint8_t)max;
+        nst[3] = (uint8_t)(n - 4);
+        ho_quic_frame f;
+        memset(&f, 0, sizeof(f));
+        f.type = HO_QUIC_FT_CRYPTO;
+        f.crypto.offset = sv->spaces[HO_QUIC_PN_SPACE_APPLICATION].crypto_tx.end;
+        f.crypto.data = nst;
+        f.crypto.len = n;
+        size_t len = ho_quic_conn_build_frames(sv, &f, 1, 1400, 0, t.p.now);
+        CHECK(len > 0);
+        int before = t.tickets;
+        CHECK_EQ(ho_quic_conn_receive(cl, sv->pkt.data, len, NULL, t.p.now), HO_OK);
+        if (good) {
+            CHECK_EQ(ho_quic_conn_error(cl), HO_OK);
+            CHECK_EQ(t.tickets, before + 1);
+        } else {
+            CHECK_EQ(ho_quic_conn_error(cl), HO_ERR_QUIC(HO_QUIC_PROTOCOL_VIOLATION));
+            CHECK_EQ(t.tickets, before);
+        }
+        quic_pair_free(&t.p);
+    }
+}
+
 int main(void)
 {
     quic_test_tls("hq-test", &server_tls, &client_tls);
@@ -527,6 +577,7 @@ int main(void)
     RUN(test_end_of_early_data);
     RUN(test_v2);
     RUN(test_old_blob);
+    RUN(test_ticket_max_early);
     ho_tls_config_free(server_tls);
     ho_tls_config_free(client_tls);
     return ho_test_summary("test_quic_early");
