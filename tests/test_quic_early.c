@@ -16,12 +16,15 @@
  * - version 2: the ticket's version is where the next connection starts
  *   (RFC 9369 §5), its 0-RTT packets use v2's type; a session of another
  *   version than the one forced is not offered;
+ * - HTTP/3: in accepted 0-RTT a GET is answered early (req->early), a POST
+ *   after the handshake (RFC 8470 §3);
  * - tickets of a QUIC server carry max_early_data_size 0xffffffff
  *   (RFC 9001 §4.6.1), and a client refuses a ticket saying anything else. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
+#include "handoff/http.h"
 #include "quic_pair.h"
 #include "quic_test_tls.h"
 #include "quic/conn_int.h"
@@ -564,6 +567,145 @@ static void test_ticket_max_early(void)
     }
 }
 
+/* ---- HTTP/3 in 0-RTT --------------------------------------------------------------- */
+
+typedef struct h3_early {
+    quic_pair p;
+    ho_h3_conn *h3[2];
+    ho_router *router;
+    uint8_t ticket[4096];
+    size_t ticket_len;
+} h3_early;
+
+static void h3_readable(void *ctx, ho_quic_conn *c, uint64_t id)
+{
+    h3_early *e = ctx;
+    ho_h3_on_stream_readable(e->h3[quic_pair_side(&e->p, c)], id);
+}
+static void h3_writable(void *ctx, ho_quic_conn *c, uint64_t id)
+{
+    h3_early *e = ctx;
+    ho_h3_on_stream_writable(e->h3[quic_pair_side(&e->p, c)], id);
+}
+static void h3_reset(void *ctx, ho_quic_conn *c, uint64_t id, uint64_t code, bool stop)
+{
+    h3_early *e = ctx;
+    ho_h3_on_stream_reset(e->h3[quic_pair_side(&e->p, c)], id, code, stop);
+}
+static void h3_ticket(void *ctx, ho_quic_conn *c, const uint8_t *blob, size_t len)
+{
+    (void)c;
+    h3_early *e = ctx;
+    if (len <= sizeof(e->ticket)) {
+        memcpy(e->ticket, blob, len);
+        e->ticket_len = len;
+    }
+}
+static void h3_app(quic_pair *p)
+{
+    h3_early *e = p->user;
+    for (int side = 0; side < 2; side++)
+        if (e->h3[side] != NULL)
+            ho_h3_flush(e->h3[side], p->now);
+}
+static void h3_on_server(quic_pair *p)
+{
+    h3_early *e = p->user;
+    e->h3[1] = ho_h3_server_attach(p->conn[QP_SERVER], e->router);
+}
+
+/* The page says whether the request came in early data (req->early). */
+static int early_page(void *ctx, const ho_http_request *req, ho_http_response *resp)
+{
+    (void)ctx;
+    const char *b = req->early ? "early=1" : "early=0";
+    ho_put_bytes(resp->body, b, strlen(b));
+    resp->content_type = "text/plain";
+    return HO_OK;
+}
+
+static void h3_start(h3_early *e)
+{
+    ho_quic_callbacks cb = {.ctx = e,
+                            .stream_readable = h3_readable,
+                            .stream_writable = h3_writable,
+                            .stream_reset = h3_reset,
+                            .session_ticket = h3_ticket};
+    quic_pair_init(&e->p, &cb, server_tls, client_tls, 0, 11);
+    static int64_t wall = WALL_MS + 1000000;
+    wall += 1000;
+    e->p.ccfg.wall_clock_ms = e->p.scfg.wall_clock_ms = wall;
+    e->p.app = h3_app;
+    e->p.on_server = h3_on_server;
+    e->p.user = e;
+    if (e->ticket_len > 0) {
+        e->p.ccfg.session = e->ticket;
+        e->p.ccfg.session_len = e->ticket_len;
+    }
+    CHECK(quic_pair_start(&e->p));
+    e->h3[0] = ho_h3_client_attach(e->p.conn[QP_CLIENT]);
+    e->h3[1] = NULL;
+}
+
+static void h3_stop(h3_early *e)
+{
+    ho_h3_free(e->h3[0]);
+    ho_h3_free(e->h3[1]);
+    e->h3[0] = e->h3[1] = NULL;
+    quic_pair_free(&e->p);
+}
+
+static bool h3_got_ticket(quic_pair *p, void *arg)
+{
+    (void)arg;
+    return ((h3_early *)p->user)->ticket_len > 0;
+}
+
+static bool both_complete(quic_pair *p, void *arg)
+{
+    (void)p;
+    ho_h3_response **r = arg;
+    return r[0] != NULL && r[1] != NULL && r[0]->complete && r[1]->complete;
+}
+
+/* RFC 8470 §3 over HTTP/3: in accepted 0-RTT a GET is answered before the
+ * handshake completes (req->early), a POST waits for it. */
+static void test_h3_early_requests(void)
+{
+    h3_early e;
+    memset(&e, 0, sizeof(e));
+    e.router = ho_router_new();
+    CHECK_EQ(ho_router_add(e.router, "GET", "/e", early_page, NULL), HO_OK);
+    CHECK_EQ(ho_router_add(e.router, "POST", "/e", early_page, NULL), HO_OK);
+    h3_start(&e);
+    CHECK(quic_pair_run(&e.p, quic_pair_hs_done, NULL, HO_QUIC_SEC(5)));
+    CHECK(quic_pair_run(&e.p, h3_got_ticket, NULL, HO_QUIC_SEC(5)));
+    h3_stop(&e);
+
+    h3_start(&e);
+    CHECK_EQ(ho_quic_conn_early_data(e.p.conn[QP_CLIENT]), HO_TLS_EARLY_OFFERED);
+    ho_h3_response *r[2] = {NULL, NULL};
+    CHECK_EQ(ho_h3_client_get(e.h3[0], "localhost", "/e", NULL, &r[0]), HO_OK);
+    const ho_http_header post[] = {{{":method", 7}, {"POST", 4}},
+                                   {{":scheme", 7}, {"https", 5}},
+                                   {{":authority", 10}, {"localhost", 9}},
+                                   {{":path", 5}, {"/e", 2}}};
+    CHECK_EQ(ho_h3_client_request(e.h3[0], post, 4, &r[1]), HO_OK);
+    CHECK(quic_pair_run(&e.p, both_complete, r, HO_QUIC_SEC(5)));
+    CHECK_EQ(ho_quic_conn_early_data(e.p.conn[QP_CLIENT]), HO_TLS_EARLY_ACCEPTED);
+    ho_quic_conn_stats cs;
+    ho_quic_conn_get_stats(e.p.conn[QP_CLIENT], &cs);
+    CHECK(cs.zero_rtt_sent > 0);
+    CHECK_EQ(r[0]->status, 200);
+    CHECK_EQ(r[0]->body.len, 7);
+    CHECK_MEM(r[0]->body.data, "early=1", 7);
+    CHECK_EQ(r[1]->status, 200);
+    CHECK_EQ(r[1]->body.len, 7);
+    CHECK_MEM(r[1]->body.data, "early=0", 7);
+    h3_stop(&e);
+    ho_router_free(e.router);
+}
+
 int main(void)
 {
     quic_test_tls("hq-test", &server_tls, &client_tls);
@@ -578,6 +720,7 @@ int main(void)
     RUN(test_v2);
     RUN(test_old_blob);
     RUN(test_ticket_max_early);
+    RUN(test_h3_early_requests);
     ho_tls_config_free(server_tls);
     ho_tls_config_free(client_tls);
     return ho_test_summary("test_quic_early");
