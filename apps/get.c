@@ -71,9 +71,10 @@ void get_usage(FILE *f)
             "  --resume FILE    offer the session stored in FILE if it exists; store every\n"
             "                   session ticket received into FILE (the last one wins)\n"
             "  --psk-ke         with --resume: also offer resumption without (EC)DHE (psk_ke)\n"
-            "  --early-data     with --resume: send the request as TLS 0-RTT early data when\n"
-            "                   the stored ticket allows it; if the server refuses it, the\n"
-            "                   request goes again after the handshake (-v: early-data: ...)\n"
+            "  --early-data     with --resume: send the request as 0-RTT early data (TLS, or\n"
+            "                   QUIC 0-RTT packets with --h3) when the stored ticket allows\n"
+            "                   it; if the server refuses it, the request goes again after\n"
+            "                   the handshake (-v: early-data: ...)\n"
             "  --suites LIST    cipher suites in preference order, comma-separated:\n"
             "                   TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384,\n"
             "                   TLS_CHACHA20_POLY1305_SHA256\n"
@@ -512,6 +513,8 @@ static void print_h3_info(const ho_h3_fetch_info *in)
 {
     fprintf(stderr, "suite: %s\n", in->suite[0] != '\0' ? in->suite : "none");
     fprintf(stderr, "resumed: %s\n", in->resumed ? "yes" : "no");
+    fprintf(stderr, "early-data: %s\n", ho_tls_early_status_name(in->early));
+    fprintf(stderr, "0rtt-packets-sent: %llu\n", (unsigned long long)in->stats.zero_rtt_sent);
     fprintf(stderr, "retry: %s\n", in->retried ? "yes" : "no");
     fprintf(stderr, "version-negotiation: %s\n", in->version_negotiated ? "yes" : "no");
     fprintf(stderr, "quic-version: 0x%08x\n", in->version);

@@ -79,10 +79,11 @@ void serve_usage(FILE *f)
             "                         see the verified subject (docs/SERVER.md \"Client certificates\")\n"
             "  --client-auth MODE     required (default with --client-ca: no certificate, no\n"
             "                         connection) or optional (a client without one is served)\n"
-            "  --early-data           accept TLS 0-RTT early data over TCP (tickets allow 16384\n"
-            "                         bytes): GET/HEAD in it are answered before the handshake\n"
-            "                         completes, other methods after it; replays are refused\n"
-            "                         per process (docs/SERVER.md \"Early data\")\n"
+            "  --early-data           accept 0-RTT early data over TCP (tickets allow 16384\n"
+            "                         bytes) and QUIC (0-RTT packets within our transport\n"
+            "                         parameters): GET/HEAD in it are answered before the\n"
+            "                         handshake completes, other methods after it; replays are\n"
+            "                         refused per process (docs/SERVER.md \"Early data\")\n"
             "  --ticket-keys FILE     session ticket keys shared by a fleet (docs/SERVER.md):\n"
             "                         one key per line, 64 hex digits (openssl rand -hex 32),\n"
             "                         '#' comments; the first key seals, every key opens; SIGHUP\n"
@@ -919,6 +920,10 @@ int serve_main(int argc, char **argv)
             goto done;
         if (o.no_tickets)
             ho_tls_config_set_tickets(qcfg, 0, 7200, 3600);
+        /* QUIC 0-RTT (RFC 9001 §4.6): tickets say 0xffffffff, the
+         * transport limits what comes. */
+        if (o.early_data)
+            ho_tls_config_set_early_data(qcfg, HO_TLS_EARLY_DATA_DEFAULT);
         if (!set_client_auth(qcfg, &o)) {
             rc = 2;
             goto done;

@@ -212,7 +212,7 @@ typedef struct ho_ev_metrics {
 } ho_ev_metrics;
 
 /* Key types and triggers of HO_EV_QUIC_KEY_UPDATED. */
-enum { HO_EV_KEY_INITIAL, HO_EV_KEY_HANDSHAKE, HO_EV_KEY_1RTT };
+enum { HO_EV_KEY_INITIAL, HO_EV_KEY_HANDSHAKE, HO_EV_KEY_1RTT, HO_EV_KEY_0RTT };
 enum { HO_EV_KEY_TLS, HO_EV_KEY_LOCAL_UPDATE, HO_EV_KEY_REMOTE_UPDATE };
 typedef struct ho_ev_key {
     uint8_t key_type;     /* HO_EV_KEY_INITIAL.. */

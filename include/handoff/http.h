@@ -466,6 +466,9 @@ typedef struct ho_h3_fetch_info {
      * were not sent (their response stays status 0, not complete). */
     bool goaway;
     uint64_t goaway_id;
+    /* 0-RTT (a session with early data on the TLS config): NONE, or
+     * ACCEPTED / REJECTED (the requests went again in 1-RTT). */
+    ho_tls_early_status early;
 } ho_h3_fetch_info;
 /* HO_OK with *out filled (out->body owned by the caller: ho_buf_free);
  * HO_ERR_CLOSED when the stream was reset (out->reset_code) or the peer

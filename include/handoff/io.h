@@ -450,6 +450,14 @@ typedef struct ho_quic_server_stats {
     /* NEW_TOKEN tokens (RFC 9000 §8.1.3): sent; presented and taken;
      * presented and refused (treated as no token) */
     uint64_t new_tokens_issued, new_tokens_accepted, new_tokens_refused;
+    /* 0-RTT (RFC 9001 §4.6, serve --early-data): handshakes whose client
+     * offered early data, by the engine's verdict (as TCP's early_*); and
+     * 0-RTT packets of connections: received, processed, dropped (no keys:
+     * rejected, replayed, not enabled, discarded; or not opening). 0-RTT
+     * packets that come before the Initial making their connection are
+     * dropped by the endpoint (counted in unknown_long). */
+    uint64_t early_accepted, early_rejected, early_replayed;
+    uint64_t zero_rtt_received, zero_rtt_accepted, zero_rtt_dropped;
     uint64_t datagrams_received, datagrams_dropped; /* by the endpoint */
     uint64_t migrations, paths_validated; /* peers followed to a new address */
     uint64_t forwarded;          /* datagrams this thread read for another and handed over */

@@ -106,7 +106,9 @@ typedef struct ho_quic_callbacks {
      * HO_OK for an idle timeout, else as ho_quic_conn_error(). */
     void (*closed)(void *ctx, ho_quic_conn *c, int error);
     /* Client: the server sent a NewSessionTicket; the blob is opaque: offer
-     * it on a later connection as ho_quic_config.session (no 0-RTT). */
+     * it on a later connection as ho_quic_config.session. It holds the QUIC
+     * version and the server's transport parameters that 0-RTT may use
+     * (RFC 9000 §7.4.1); it is offered only on that version (RFC 9369 §5). */
     void (*session_ticket)(void *ctx, ho_quic_conn *c, const uint8_t *blob, size_t len);
     /* A DATAGRAM frame arrived (RFC 9221; only when the config's
      * max_datagram_frame_size is set): its payload, valid during the call. */
@@ -243,6 +245,14 @@ typedef struct ho_quic_config {
      * replaces it (RFC 9000 §8.1.3); NULL: none. Copied. */
     const uint8_t *token;
     size_t token_len;
+    /* Server, 0-RTT (docs/QUIC.md "0-RTT"): enabled by
+     * ho_tls_config_set_early_data on the TLS config. Bytes of the
+     * application's settings that 0-RTT depends on (HTTP/3 SETTINGS, RFC
+     * 9114 §7.2.4.2), hashed with our transport parameters into the
+     * context tickets carry: 0-RTT on a ticket of other settings is
+     * rejected (RFC 9001 §4.6.2). Not copied; NULL: none. */
+    const uint8_t *early_context;
+    size_t early_context_len;
 } ho_quic_config;
 
 /* Registers the transport-parameters extension (0x39) on a TLS config.
@@ -314,6 +324,14 @@ HO_API bool ho_quic_conn_retried(const ho_quic_conn *c);
  * it as ho_quic_config.token to the next connection to that server. */
 HO_API const uint8_t *ho_quic_conn_new_token(const ho_quic_conn *c, size_t *len);
 HO_API bool ho_quic_conn_version_negotiated(const ho_quic_conn *c);
+/* 0-RTT (RFC 9001 §4.6). Client: HO_TLS_EARLY_OFFERED while stream data
+ * written now goes in 0-RTT packets (a session_ticket blob with the
+ * server's transport parameters and early data enabled on the TLS
+ * config), then ACCEPTED or REJECTED (everything sent in 0-RTT is sent
+ * again in 1-RTT); NONE when not offered. Server: the TLS engine's
+ * verdict (ACCEPTED: streams may carry 0-RTT data before the handshake
+ * completes; REPLAYED: refused by the anti-replay checks). */
+HO_API ho_tls_early_status ho_quic_conn_early_data(const ho_quic_conn *c);
 HO_API uint32_t ho_quic_conn_version(const ho_quic_conn *c);
 /* The congestion controller the connection runs ("cubic", "newreno", or a
  * registered one's ops name). */
@@ -373,6 +391,11 @@ typedef struct ho_quic_conn_stats {
     /* NEW_TOKEN frames (RFC 9000 §19.7): server: tokens queued to send
      * (retransmissions not counted); client: tokens received. */
     uint64_t new_tokens_sent, new_tokens_received;
+    /* 0-RTT packets (RFC 9001 §4.6): client: sent; server: received,
+     * accepted (opened with the 0-RTT keys and processed) and dropped
+     * (no keys: 0-RTT rejected or not enabled, keys discarded, or not
+     * opening). */
+    uint64_t zero_rtt_sent, zero_rtt_received, zero_rtt_accepted, zero_rtt_dropped;
 } ho_quic_conn_stats;
 HO_API void ho_quic_conn_get_stats(const ho_quic_conn *c, ho_quic_conn_stats *st);
 

@@ -216,8 +216,10 @@ HO_API int ho_tls_config_add_ext_hook(ho_tls_config *cfg, uint16_t ext_type, ho_
  * within the window, not seen before in the strike register) is accepted.
  * Client: a stored session whose ticket allowed early data is offered with
  * early_data; the application may write up to the ticket's limit right
- * after starting the handshake. max_size 0 turns it off. Over QUIC the
- * engine does not offer or accept early data yet. */
+ * after starting the handshake. max_size 0 turns it off. Over QUIC (RFC
+ * 9001 §4.6) tickets carry max_early_data_size 0xffffffff whatever
+ * max_size says (any non-zero value enables), there is no EndOfEarlyData
+ * (§8.3), and the 0-RTT data is the transport's (ho_quic). */
 #define HO_TLS_EARLY_DATA_DEFAULT 16384
 HO_API void ho_tls_config_set_early_data(ho_tls_config *cfg, uint32_t max_size);
 /* Server anti-replay (§8.2, §8.3): a ClientHello is accepted with early
@@ -244,6 +246,13 @@ HO_API ho_tls_early_status ho_tls_early_data_status(const ho_tls *tls);
 HO_API const char *ho_tls_early_status_name(ho_tls_early_status s);
 /* Client: the early data limit of the offered ticket; server: ours. */
 HO_API uint32_t ho_tls_early_data_max(const ho_tls *tls);
+/* Server: the application context that early data depends on (RFC 9001
+ * §4.6.2: QUIC transport parameters, HTTP/3 SETTINGS...), at most
+ * HO_TLS_EARLY_CONTEXT_MAX bytes (a digest). Tickets issued on this
+ * connection carry it; early data is accepted only on a ticket whose
+ * context equals this connection's. Set before the ClientHello is handled. */
+#define HO_TLS_EARLY_CONTEXT_MAX 32
+HO_API int ho_tls_set_early_context(ho_tls *tls, const uint8_t *ctx, size_t len);
 
 /* ---- a handshake / connection ---------------------------------------- */
 /* server_name (client): SNI (omitted for IP literals) and the name the

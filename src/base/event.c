@@ -182,6 +182,8 @@ const char *ho_event_key_name(unsigned key_type, bool is_write, bool is_server)
         return server_key ? "server_initial_secret" : "client_initial_secret";
     case HO_EV_KEY_HANDSHAKE:
         return server_key ? "server_handshake_secret" : "client_handshake_secret";
+    case HO_EV_KEY_0RTT:
+        return "client_0rtt_secret";
     default:
         return server_key ? "server_1rtt_secret" : "client_1rtt_secret";
     }
@@ -264,6 +266,7 @@ size_t ho_event_format(const ho_event *ev, char *buf, size_t cap)
         put(&o, "%s %s %s gen=%" PRIu64,
             ev->u.key.key_type == HO_EV_KEY_INITIAL     ? "initial"
             : ev->u.key.key_type == HO_EV_KEY_HANDSHAKE ? "handshake"
+            : ev->u.key.key_type == HO_EV_KEY_0RTT      ? "0rtt"
                                                         : "1rtt",
             ev->u.key.is_write ? "write" : "read", NAME_OF(trig, ev->u.key.trigger), ev->u.key.generation);
         break;

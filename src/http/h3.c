@@ -482,6 +482,17 @@ static ho_http_str field_str(const h3_stream *s, size_t off, size_t len)
     return (ho_http_str){.p = (const char *)s->fields.data + off, .len = len};
 }
 
+/* RFC 8470 §3 (as over TCP, h1_server.c): a request that came in 0-RTT
+ * (the handshake not complete yet) is answered now only for a safe method;
+ * others wait for the handshake, when they are no longer replayable. */
+static bool early_must_wait(const ho_h3_conn *h, const h3_stream *s)
+{
+    if (ho_quic_conn_handshake_done(h->quic))
+        return false;
+    ho_http_str m = field_str(s, s->pseudo[PS_METHOD].value_off, s->pseudo[PS_METHOD].value_len);
+    return !ho_http_str_eq(m, "GET") && !ho_http_str_eq(m, "HEAD");
+}
+
 /* The request stream ended: build the ho_http_request, run the router and
  * submit the response. */
 static int serve(ho_h3_conn *h, h3_stream *s)
@@ -519,6 +530,8 @@ static int serve(ho_h3_conn *h, h3_stream *s)
     req->keep_alive = true;
     req->head = ho_http_str_eq(req->method, "HEAD");
     req->tls = ho_quic_conn_tls(h->quic);
+    /* Complete before the handshake: it came in 0-RTT (RFC 8470 §5.1). */
+    req->early = !ho_quic_conn_handshake_done(h->quic);
     req->client_subject = req->tls ? ho_tls_get_peer_subject(req->tls) : NULL;
 
     ho_http_response resp;
@@ -590,7 +603,7 @@ static int cb_end_stream(nghttp3_conn *conn, int64_t id, void *ud, void *sud)
     if (s == NULL || s->malformed)
         return 0;
     s->fin_recv = true;
-    if (h->router != NULL && (!h->bound || h->out_held >= H3_OUT_MARK)) {
+    if (h->router != NULL && (!h->bound || h->out_held >= H3_OUT_MARK || early_must_wait(h, s))) {
         s->serve_pending = true; /* ho_h3_flush serves it once bound, below the mark */
     } else if (h->router != NULL) {
         int rv = serve(h, s);
@@ -720,7 +733,14 @@ static int bind_streams(ho_h3_conn *h)
 {
     if (h->bound)
         return HO_OK;
-    if (!ho_quic_conn_handshake_done(h->quic))
+    /* A server that accepted 0-RTT has the client's parameters and 1-RTT
+     * write keys: it answers early requests in 0.5-RTT (RFC 9001 §4.1.1). */
+    /* A client sending 0-RTT opens them in 0-RTT, under the server's
+     * remembered limits (RFC 9000 §7.4.1). */
+    if (!ho_quic_conn_handshake_done(h->quic) &&
+        !(h->router != NULL && ho_quic_conn_early_data(h->quic) == HO_TLS_EARLY_ACCEPTED &&
+          ho_quic_conn_has_keys(h->quic, HO_EPOCH_APP)) &&
+        !(h->router == NULL && ho_quic_conn_early_data(h->quic) == HO_TLS_EARLY_OFFERED))
         return HO_ERR_WOULD_BLOCK;
     uint64_t ctrl, enc, dec;
     int rc;
@@ -944,7 +964,7 @@ int ho_h3_flush(ho_h3_conn *h, ho_quic_time now)
     while (h->out_held < H3_OUT_MARK) {
         h3_stream *first = NULL;
         for (h3_stream *s = h->streams; s != NULL; s = s->next)
-            if (s->serve_pending && (first == NULL || s->id < first->id))
+            if (s->serve_pending && !early_must_wait(h, s) && (first == NULL || s->id < first->id))
                 first = s;
         if (first == NULL)
             break;

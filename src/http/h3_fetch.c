@@ -100,6 +100,13 @@ static int udp_connect(const ho_h3_fetch_opts *o, ho_udp_socket *us, ho_quic_pat
     return rc;
 }
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static bool all_done(ho_h3_response *const *r, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -127,6 +134,7 @@ static void fill_info(ho_quic_conn *c, uint64_t initiated, ho_h3_fetch_info *inf
     info->suite = suite != NULL ? suite->name : "";
     info->key_updates_initiated = initiated;
     info->key_updates = ho_quic_conn_key_updates(c);
+    info->early = ho_quic_conn_early_data(c);
     ho_quic_conn_get_stats(c, &info->stats);
     if (ho_quic_conn_is_closing(c) || ho_quic_conn_is_closed(c)) {
         info->closed = true;
@@ -206,7 +214,7 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
     ho_quic_config cfg = {
         .tls = tls,
         .server_name = o->server_name != NULL ? o->server_name : o->host,
-        .wall_clock_ms = (int64_t)time(NULL) * 1000,
+        .wall_clock_ms = wall_ms(), /* ticket ages (0-RTT anti-replay): to the millisecond */
         .callbacks = {.ctx = &st, .stream_readable = f_readable, .stream_writable = f_writable,
                       .stream_reset = f_reset, .session_ticket = f_session, .new_token = f_token},
         .version = o->quic_version,
@@ -238,7 +246,11 @@ int ho_h3_fetch_many(const ho_h3_fetch_opts *o, const char *const *paths, size_t
         /* RFC 9114 §5.2: after the server's GOAWAY no new request is
          * opened; those already sent below its ID are finished (on streams
          * at or above it the server resets them with H3_REQUEST_REJECTED). */
-        while (next < n && ho_quic_conn_handshake_done(c) && !ho_h3_goaway_received(st.h3)) {
+        /* RFC 9001 §4.6: with 0-RTT offered the requests go at once (the
+         * transport sends them again in 1-RTT if the server rejects). */
+        while (next < n &&
+               (ho_quic_conn_handshake_done(c) || ho_quic_conn_early_data(c) == HO_TLS_EARLY_OFFERED) &&
+               !ho_h3_goaway_received(st.h3)) {
             int e = fetch_request(st.h3, o, authority, paths[next], &r[next]);
             if (e == HO_ERR_WOULD_BLOCK)
                 break; /* the stream limit: again when MAX_STREAMS came */

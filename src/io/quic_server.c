@@ -52,6 +52,8 @@ typedef struct quic_stats {
     _Atomic uint64_t connections, connections_closed, vn_sent, retry_sent, resets_sent, refused;
     _Atomic uint64_t admission_retries, admission_refused, handshakes_in_progress;
     _Atomic uint64_t new_tokens_issued, new_tokens_accepted, new_tokens_refused;
+    _Atomic uint64_t early_accepted, early_rejected, early_replayed;
+    _Atomic uint64_t zero_rtt_received, zero_rtt_accepted, zero_rtt_dropped;
     _Atomic uint64_t datagrams_received, datagrams_dropped;
     _Atomic uint64_t steps_offloaded, steps_inline, step_queued, step_queue_overflows, step_queue_us, step_out_us;
     /* datagrams for no connection dropped, by reason (the endpoint's) */
@@ -150,6 +152,7 @@ typedef struct conn_slot {
     bool handshake_counted;
     int64_t accepted_ns;
     uint64_t key_updates_counted, migrations_counted, validated_counted;
+    uint64_t zrtt_received_counted, zrtt_accepted_counted, zrtt_dropped_counted; /* 0-RTT packets */
     bool stop_seen;  /* the stop reached it (on_stop called, or closed) */
     bool finishing;  /* stopping gracefully: closes once not busy */
 } conn_slot;
@@ -218,6 +221,12 @@ static void count_conn(quic_thread *q, ho_quic_conn *c, conn_slot *slot)
             QSTAT_ADD(q, handshakes_pq, 1);
         if (t != NULL && ho_tls_client_cert_status(t) > 0)
             QSTAT_ADD(q, client_certs_verified, 1);
+        switch (ho_quic_conn_early_data(c)) { /* the client offered 0-RTT */
+        case HO_TLS_EARLY_ACCEPTED: QSTAT_ADD(q, early_accepted, 1); break;
+        case HO_TLS_EARLY_REJECTED: QSTAT_ADD(q, early_rejected, 1); break;
+        case HO_TLS_EARLY_REPLAYED: QSTAT_ADD(q, early_replayed, 1); break;
+        default: break;
+        }
     }
     uint64_t ku = ho_quic_conn_key_updates(c);
     if (ku > slot->key_updates_counted) {
@@ -230,6 +239,15 @@ static void count_conn(quic_thread *q, ho_quic_conn *c, conn_slot *slot)
         QSTAT_ADD(q, migrations, st.migrations - slot->migrations_counted);
         slot->migrations_counted = st.migrations;
     }
+#define COUNT_DELTA(field, counted, stat)                                                                      \
+    if (st.field > slot->counted) {                                                                            \
+        QSTAT_ADD(q, stat, st.field - slot->counted);                                                          \
+        slot->counted = st.field;                                                                              \
+    }
+    COUNT_DELTA(zero_rtt_received, zrtt_received_counted, zero_rtt_received)
+    COUNT_DELTA(zero_rtt_accepted, zrtt_accepted_counted, zero_rtt_accepted)
+    COUNT_DELTA(zero_rtt_dropped, zrtt_dropped_counted, zero_rtt_dropped)
+#undef COUNT_DELTA
     if (st.paths_validated > slot->validated_counted) {
         QSTAT_ADD(q, paths_validated, st.paths_validated - slot->validated_counted);
         slot->validated_counted = st.paths_validated;
@@ -770,6 +788,12 @@ static void add_thread(const quic_thread *q, ho_quic_server_stats *o)
     ADD(new_tokens_issued);
     ADD(new_tokens_accepted);
     ADD(new_tokens_refused);
+    ADD(early_accepted);
+    ADD(early_rejected);
+    ADD(early_replayed);
+    ADD(zero_rtt_received);
+    ADD(zero_rtt_accepted);
+    ADD(zero_rtt_dropped);
     ADD(datagrams_received);
     ADD(datagrams_dropped);
     ADD(migrations);
@@ -823,6 +847,9 @@ void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *ou
                      ",\"h3_handshakes_in_progress\":%" PRIu64
                      ",\"h3_new_tokens_issued\":%" PRIu64 ",\"h3_new_tokens_accepted\":%" PRIu64
                      ",\"h3_new_tokens_refused\":%" PRIu64
+                     ",\"h3_early_accepted\":%" PRIu64 ",\"h3_early_rejected\":%" PRIu64
+                     ",\"h3_early_replayed\":%" PRIu64 ",\"quic_0rtt_received\":%" PRIu64
+                     ",\"quic_0rtt_accepted\":%" PRIu64 ",\"quic_0rtt_dropped\":%" PRIu64
                      ",\"h3_datagrams_received\":%" PRIu64 ",\"h3_datagrams_dropped\":%" PRIu64
                      ",\"h3_migrations\":%" PRIu64 ",\"h3_paths_validated\":%" PRIu64
                      ",\"quic_forwarded\":%" PRIu64 ",\"quic_forwarded_in\":%" PRIu64
@@ -840,6 +867,8 @@ void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *ou
                      st->requests, st->vn_sent, st->retry_sent, st->resets_sent, st->refused,
                      st->admission_retries, st->admission_refused, st->handshakes_in_progress,
                      st->new_tokens_issued, st->new_tokens_accepted, st->new_tokens_refused,
+                     st->early_accepted, st->early_rejected, st->early_replayed, st->zero_rtt_received,
+                     st->zero_rtt_accepted, st->zero_rtt_dropped,
                      st->datagrams_received, st->datagrams_dropped, st->migrations, st->paths_validated,
                      st->forwarded, st->forwarded_in, st->forward_drops, st->steps_offloaded, st->steps_inline,
                      st->step_queued, st->step_queue_overflows, st->step_queue_us, st->step_out_us,

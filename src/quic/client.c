@@ -92,9 +92,12 @@ static int offer_session(ho_quic_conn *c)
 {
     if (c->cfg.callbacks.session_ticket != NULL)
         ho_tls_set_session_cb(c->tls, on_session, c);
-    /* An unusable blob (corrupt, other version) means a full handshake. */
-    if (c->session != NULL)
-        (void)ho_tls_set_session(c->tls, c->session, c->session_len);
+    /* An unusable blob (corrupt, other version) means a full handshake; so
+     * does a session of another QUIC version (early.c). */
+    size_t len;
+    const uint8_t *s = ho_quic_early_tls_session(c, &len);
+    if (s != NULL)
+        (void)ho_tls_set_session(c->tls, s, len);
     return HO_OK;
 }
 
@@ -192,8 +195,14 @@ static void on_session(void *ctx, ho_tls *tls, const uint8_t *blob, size_t len)
 {
     (void)tls;
     ho_quic_conn *c = ctx;
-    if (c->cfg.callbacks.session_ticket != NULL)
-        c->cfg.callbacks.session_ticket(c->cfg.callbacks.ctx, c, blob, len);
+    if (c->cfg.callbacks.session_ticket == NULL)
+        return;
+    /* With the version and the parameters 0-RTT may use (early.c). */
+    ho_buf b;
+    ho_buf_init(&b);
+    if (ho_quic_early_wrap_session(c, blob, len, &b) == HO_OK)
+        c->cfg.callbacks.session_ticket(c->cfg.callbacks.ctx, c, b.data, b.len);
+    ho_buf_free(&b);
 }
 
 int ho_quic_client_setup_tls(ho_quic_conn *c)
@@ -203,8 +212,6 @@ int ho_quic_client_setup_tls(ho_quic_conn *c)
                                            : HO_QUIC_VERSION_1;
     if (c->cfg.version == 0 && !ho_quic_version_supported(c->version))
         c->version = HO_QUIC_VERSION_1;
-    c->original_version = c->version;
-    ho_quic_version_set_local(c); /* encoded into the ClientHello by ho_tls_start */
     if (c->cfg.session != NULL && c->cfg.session_len > 0) {
         /* Copied: the caller's buffer, and a new first flight after Version
          * Negotiation offers it again. */
@@ -216,6 +223,9 @@ int ho_quic_client_setup_tls(ho_quic_conn *c)
     }
     c->cfg.session = NULL;
     c->cfg.session_len = 0;
+    ho_quic_early_client_load(c); /* may start in the session's version */
+    c->original_version = c->version;
+    ho_quic_version_set_local(c); /* encoded into the ClientHello by ho_tls_start */
     return offer_session(c);
 }
 

@@ -221,8 +221,10 @@ static int apply_secret(ho_quic_conn *c, bool is_write, ho_epoch epoch, const ho
         space = HO_QUIC_PN_SPACE_HANDSHAKE;
     else if (epoch == HO_EPOCH_APP)
         space = HO_QUIC_PN_SPACE_APPLICATION;
+    else if (epoch == HO_EPOCH_EARLY)
+        return ho_quic_early_install(c, is_write, suite, secret); /* early.c */
     else
-        return HO_OK; /* 0-RTT is not offered */
+        return HO_OK;
     ho_quic_space *s = &c->spaces[space];
     if ((is_write ? s->has_tx : s->has_rx) || s->discarded)
         return HO_OK; /* RFC 9001 §6: QUIC updates keys itself (key_update.c), not by TLS KeyUpdate */
@@ -240,6 +242,8 @@ static int apply_secret(ho_quic_conn *c, bool is_write, ho_epoch epoch, const ho
         return rc;
     if (space == HO_QUIC_PN_SPACE_APPLICATION && (rc = ho_quic_key_phase_init(c, is_write, suite, secret)) != HO_OK)
         return rc;
+    if (space == HO_QUIC_PN_SPACE_APPLICATION)
+        ho_quic_early_on_1rtt_keys(c, is_write);
     if (is_write)
         s->has_tx = true;
     else
@@ -334,6 +338,10 @@ int ho_quic_conn_tls_input(ho_quic_conn *c, ho_quic_pn_space space, ho_quic_time
         return HO_OK;
     }
     if (n > 0) {
+        /* The wall clock moves on with ours: a ticket's age is from when
+         * it arrived (RFC 8446 §4.2.11.1), not from the connection's start. */
+        if (c->cfg.wall_clock_ms != 0 && now > c->created_at)
+            ho_tls_set_now(c->tls, c->cfg.wall_clock_ms + (int64_t)((now - c->created_at) / HO_QUIC_MS(1)));
         rc = ho_tls_handle(c->tls, ho_quic_space_epoch(space), rb->data.data, n, &c->tls_out);
         ho_buf_consume(&rb->data, n);
         rb->read += n;
@@ -361,6 +369,8 @@ static int after_tls(ho_quic_conn *c, int rc, ho_quic_time now)
         b->len = 0;
     }
     if (rc != HO_OK)
+        return rc;
+    if ((rc = ho_quic_early_after_tls(c, now)) != HO_OK) /* early.c */
         return rc;
     if (!c->hs_done && ho_tls_handshake_done(c->tls)) {
         c->hs_done = true;
@@ -545,6 +555,7 @@ static ho_quic_conn *conn_new(const ho_quic_config *cfg, bool is_server, const h
     }
     c->close_deadline = HO_QUIC_TIME_NEVER;
     c->idle_deadline = HO_QUIC_TIME_NEVER;
+    c->created_at = now;
     c->pace_at = HO_QUIC_TIME_NEVER;
     const ho_quic_cc_ops *ops = ho_quic_cc_by_name(k->cc_name);
     ho_quic_cc_init(&c->cc, ops, k->max_datagram_size, now);
@@ -631,7 +642,7 @@ ho_quic_conn *ho_quic_conn_new_server(const ho_quic_config *cfg, const uint8_t *
     quic_ev_state(c, HO_EV_QSTATE_STARTED);
     set_local_tparams(c);
     ho_quic_version_set_local(c);
-    if (install_initial_keys(c) != HO_OK) {
+    if (install_initial_keys(c) != HO_OK || ho_quic_early_server_setup(c) != HO_OK) {
         ho_quic_conn_free(c);
         return NULL;
     }
@@ -670,6 +681,7 @@ void ho_quic_conn_free(ho_quic_conn *c)
     }
     ho_quic_recovery_free(&c->rec);
     ho_quic_key_phase_free(c);
+    ho_quic_early_free(c);
     ho_quic_conn_free_records(c);
     ho_quic_dgram_clear(c);
     ho_quic_streams_free(c);
@@ -814,6 +826,9 @@ ho_quic_time ho_quic_conn_next_timeout(const ho_quic_conn *c)
             t = c->spaces[s].ack_deadline;
     if (c->pace_at < t)
         t = c->pace_at;
+    ho_quic_time e = ho_quic_early_next_timeout(c);
+    if (e < t)
+        t = e;
     ho_quic_time p = ho_quic_path_next_timeout(c);
     return p < t ? p : t;
 }
@@ -836,6 +851,7 @@ void ho_quic_conn_handle_timeout(ho_quic_conn *c, ho_quic_time now)
         return;
     }
     ho_quic_path_on_timeout(c, now);
+    ho_quic_early_on_timeout(c, now);
     /* ACK deadlines are acted on by send. */
     if (ho_quic_recovery_timer(&c->rec) <= now) {
         ho_quic_timeout_action a;

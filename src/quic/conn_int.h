@@ -279,6 +279,22 @@ typedef struct ho_quic_key_phase {
     ho_quic_time next_update_at;  /* no scheduled update before (§6.5) */
 } ho_quic_key_phase;
 
+/* 0-RTT (early.c, RFC 9001 §4.6): keys and the client's remembered
+ * transport parameters (RFC 9000 §7.4.1). */
+#define HO_QUIC_EARLY_TP 8
+typedef struct ho_quic_early {
+    bool has_tx, has_rx;          /* client writes / server reads 0-RTT */
+    ho_quic_keys tx, rx;
+    bool remembered;              /* client: the session carried the server's parameters */
+    uint32_t session_version;     /* client: the session's QUIC version, 0: unknown (old blob) */
+    uint64_t tp[HO_QUIC_EARLY_TP];/* client: remembered parameters (early.c order) */
+    bool offered;                 /* client: 0-RTT was attempted (keys and limits were set) */
+    bool resolved;                /* client: the server's answer was acted on */
+    bool requeue;                 /* client: discarded 0-RTT packets give their frames back */
+    bool discard_armed;           /* server: the read keys go at discard_at (§4.9.3) */
+    ho_quic_time discard_at;
+} ho_quic_early;
+
 typedef enum {
     HO_QUIC_STATE_HANDSHAKE,
     HO_QUIC_STATE_ESTABLISHED,
@@ -335,6 +351,7 @@ struct ho_quic_conn {
     ho_quic_path path;
     ho_quic_space spaces[HO_QUIC_PN_SPACE_COUNT];
     ho_quic_key_phase kp;
+    ho_quic_early early;          /* 0-RTT (early.c) */
     ho_quic_cc cc;
     ho_quic_recovery rec;
     ho_quic_pacer pacer;
@@ -381,6 +398,7 @@ struct ho_quic_conn {
     ho_quic_dgram *dgq_head, *dgq_tail; /* DATAGRAM frames to send, oldest first */
     size_t dgq_n;
     ho_quic_time now;             /* of the call in progress */
+    ho_quic_time created_at;      /* cfg.wall_clock_ms was then (TLS time, ticket ages) */
     ho_quic_time pace_at;         /* pacing held data back until then */
     bool writable_check;          /* acknowledged stream data freed buffer room */
     bool handshake_pkt_sent;      /* client: Initial keys go once one is sent */
@@ -514,6 +532,34 @@ int ho_quic_new_token_on_frame(ho_quic_conn *c, const ho_quic_frame *f);
 /* Client creation: cfg.token becomes the token of our Initials. */
 int ho_quic_new_token_setup_client(ho_quic_conn *c);
 void ho_quic_new_token_free(ho_quic_conn *c);
+
+/* early.c: 0-RTT (RFC 9001 §4.6, §4.9.3; RFC 9000 §7.4.1) */
+/* Client, before the TLS engine starts: reads the session blob (QUIC
+ * version, remembered parameters); may set c->version to the session's. */
+void ho_quic_early_client_load(ho_quic_conn *c);
+/* Client: the TLS session inside c->session to offer, NULL if none may be
+ * (another version than the session's, RFC 9369 §5). */
+const uint8_t *ho_quic_early_tls_session(const ho_quic_conn *c, size_t *len);
+/* Client: wraps a TLS session blob with the version and the peer's
+ * parameters (for the session_ticket callback). */
+int ho_quic_early_wrap_session(const ho_quic_conn *c, const uint8_t *tls_blob, size_t len, ho_buf *out);
+/* Server: the context tickets carry (our parameters, the application's). */
+int ho_quic_early_server_setup(ho_quic_conn *c);
+/* The TLS engine installed client_early_traffic_secret. */
+int ho_quic_early_install(ho_quic_conn *c, bool is_write, const ho_tls_suite *suite, const uint8_t *secret);
+/* After each TLS call: the client acts on accept / reject once. */
+int ho_quic_early_after_tls(ho_quic_conn *c, ho_quic_time now);
+/* 1-RTT keys were installed (client: 0-RTT write keys go, §4.9.3). */
+void ho_quic_early_on_1rtt_keys(ho_quic_conn *c, bool is_write);
+/* Server: a 1-RTT packet was processed (starts the 3-PTO discard timer). */
+void ho_quic_early_on_1rtt_packet(ho_quic_conn *c, ho_quic_time now);
+static inline bool ho_quic_early_can_send(const ho_quic_conn *c)
+{
+    return !c->is_server && c->early.has_tx && c->early.offered && c->state == HO_QUIC_STATE_HANDSHAKE;
+}
+ho_quic_time ho_quic_early_next_timeout(const ho_quic_conn *c);
+void ho_quic_early_on_timeout(ho_quic_conn *c, ho_quic_time now);
+void ho_quic_early_free(ho_quic_conn *c);
 
 /* key_update.c */
 /* The 1-RTT secrets arrived (first generation). */

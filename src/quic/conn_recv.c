@@ -231,6 +231,7 @@ static void schedule_ack(ho_quic_conn *c, ho_quic_pn_space space, uint64_t pn, b
 static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t dgram_len, ho_quic_time now)
 {
     unsigned reason = HO_EV_DROP_UNEXPECTED;
+    bool zero_rtt = hdr->type == HO_QUIC_PKT_0RTT;
     if (hdr->type == HO_QUIC_PKT_VERSION_NEGOTIATION || hdr->type == HO_QUIC_PKT_RETRY) {
         if (c->is_server) {
             reason = HO_EV_DROP_UNEXPECTED;
@@ -239,9 +240,16 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
         ho_quic_client_on_retry_or_vn(c, pkt, hdr, now); /* client.c */
         return;
     }
-    if (hdr->type == HO_QUIC_PKT_0RTT) {
+    if (zero_rtt) {
+        /* RFC 9001 §4.6.2, §5.7: a server without 0-RTT keys (0-RTT
+         * rejected or off, or the keys discarded, §4.9.3) drops them; a
+         * client never accepts one (RFC 9000 §17.2.3). Counted. */
         reason = HO_EV_DROP_KEY_UNAVAILABLE;
-        goto drop; /* no 0-RTT */
+        if (!c->is_server)
+            goto drop;
+        c->stats.zero_rtt_received++;
+        if (!c->early.has_rx)
+            goto drop;
     }
     bool ours = ho_quic_cid_is_ours(c, &hdr->dcid) ||
                 (c->is_server && hdr->type != HO_QUIC_PKT_1RTT && ho_quic_cid_eq(&hdr->dcid, &c->odcid));
@@ -254,7 +262,7 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
                                                                : HO_QUIC_PN_SPACE_APPLICATION;
     ho_quic_space *s = &c->spaces[space];
     reason = HO_EV_DROP_KEY_UNAVAILABLE;
-    if (!s->has_rx || s->discarded)
+    if ((!s->has_rx && !zero_rtt) || s->discarded)
         goto drop; /* RFC 9001 §4.9, §5.7: no keys (yet, or any more) */
     /* RFC 9369 §4.1: packets of another version than the connection's are
      * dropped, but for the compatible switch (version.c). */
@@ -265,7 +273,7 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
     reason = HO_EV_DROP_KEY_UNAVAILABLE;
     /* RFC 9001 §5.7: a server MUST NOT process 1-RTT packets before the
      * handshake is complete (the client's Finished verified). */
-    if (c->is_server && space == HO_QUIC_PN_SPACE_APPLICATION && !c->hs_done)
+    if (c->is_server && hdr->type == HO_QUIC_PKT_1RTT && !c->hs_done)
         goto drop;
     if (space == HO_QUIC_PN_SPACE_INITIAL) {
         /* RFC 9000 §14.1: a server MUST discard an Initial in a datagram
@@ -278,9 +286,11 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
         if (!c->is_server && hdr->token_len != 0)
             goto drop;
     }
-    int rc = space == HO_QUIC_PN_SPACE_APPLICATION ? ho_quic_key_phase_unprotect(c, pkt, hdr)
-                                                   : ho_quic_packet_unprotect(vkeys != NULL ? vkeys : &s->rx, pkt,
-                                                                              hdr, s->largest_rx);
+    /* 0-RTT: the Application Data space, its own keys (RFC 9001 §5.6). */
+    int rc = zero_rtt ? ho_quic_packet_unprotect(&c->early.rx, pkt, hdr, s->largest_rx)
+             : space == HO_QUIC_PN_SPACE_APPLICATION
+                 ? ho_quic_key_phase_unprotect(c, pkt, hdr)
+                 : ho_quic_packet_unprotect(vkeys != NULL ? vkeys : &s->rx, pkt, hdr, s->largest_rx);
     if (!c->is_server && vkeys != NULL)
         ho_quic_version_commit(c, hdr, rc == HO_OK);
     if (rc != HO_OK) {
@@ -311,6 +321,10 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
         c->dcid_from_server = true;
     }
     c->stats.packets_received++;
+    if (zero_rtt)
+        c->stats.zero_rtt_accepted++;
+    else if (hdr->type == HO_QUIC_PKT_1RTT)
+        ho_quic_early_on_1rtt_packet(c, now); /* RFC 9001 §4.9.3 (early.c) */
     if (c->is_server && space == HO_QUIC_PN_SPACE_HANDSHAKE)
         ho_quic_version_on_handshake_rx(c);
     quic_ev_packet_received(c, hdr, pkt + hdr->payload_offset, hdr->payload_len);
@@ -339,13 +353,15 @@ static void on_packet(ho_quic_conn *c, uint8_t *pkt, ho_quic_header *hdr, size_t
         ho_quic_recovery_set_amplification_limited(&c->rec, false, now);
         ho_quic_conn_discard_space(c, HO_QUIC_PN_SPACE_INITIAL, now);
     }
-    if (space == HO_QUIC_PN_SPACE_APPLICATION && rc == HO_OK)
+    if (hdr->type == HO_QUIC_PKT_1RTT && rc == HO_OK)
         ho_quic_path_on_packet(c, largest, now); /* RFC 9000 §9.3 */
     /* RFC 9000 §10.1: restart the idle timer on a processed packet. */
     ho_quic_conn_restart_idle(c, now);
     c->eliciting_sent_since_rx = false;
     return;
 drop:
+    if (zero_rtt && c->is_server)
+        c->stats.zero_rtt_dropped++;
     c->stats.packets_dropped++;
     quic_ev_packet_dropped(c, hdr, hdr->packet_len, reason);
 }

@@ -93,6 +93,8 @@ void ho_quic_conn_sent_acked(void *ctx, ho_quic_pn_space space, const ho_quic_se
     record_release(c, r);
 }
 
+static void requeue_frames(ho_quic_conn *c, ho_quic_sent_record *r);
+
 void ho_quic_conn_sent_lost(void *ctx, ho_quic_pn_space space, const ho_quic_sent_packet *pkt)
 {
     ho_quic_conn *c = ctx;
@@ -102,6 +104,13 @@ void ho_quic_conn_sent_lost(void *ctx, ho_quic_pn_space space, const ho_quic_sen
     ho_quic_sent_record *r = (ho_quic_sent_record *)pkt->frames;
     if (r == NULL)
         return;
+    requeue_frames(c, r);
+}
+
+/* The frames of a packet declared lost (or of a rejected 0-RTT packet)
+ * are sent again as their kind requires (RFC 9000 §13.3). */
+static void requeue_frames(ho_quic_conn *c, ho_quic_sent_record *r)
+{
     for (unsigned i = 0; i < r->n; i++) {
         const ho_quic_sent_frame *f = &r->f[i];
         ho_quic_stream *s = NULL;
@@ -164,9 +173,13 @@ void ho_quic_conn_sent_lost(void *ctx, ho_quic_pn_space space, const ho_quic_sen
 
 void ho_quic_conn_sent_discarded(void *ctx, ho_quic_pn_space space, const ho_quic_sent_packet *pkt)
 {
-    (void)space;
     ho_quic_conn *c = ctx;
-    if (pkt->frames != 0)
+    if (pkt->frames == 0)
+        return;
+    /* RFC 9001 §4.6.2: 0-RTT rejected: its data goes again in 1-RTT (early.c). */
+    if (c->early.requeue && space == HO_QUIC_PN_SPACE_APPLICATION)
+        requeue_frames(c, (ho_quic_sent_record *)pkt->frames);
+    else
         record_release(c, (ho_quic_sent_record *)pkt->frames);
 }
 
@@ -562,6 +575,9 @@ static bool packet_begin(packet_builder *pb, ho_quic_conn *c, ho_quic_pn_space s
     pb->space = space;
     const ho_quic_recovery_space *rs = &c->rec.spaces[space];
     pb->hdr.type = ho_quic_space_pkt(space);
+    /* A client's Application Data before 1-RTT keys: 0-RTT (early.c). */
+    if (space == HO_QUIC_PN_SPACE_APPLICATION && !s->has_tx)
+        pb->hdr.type = HO_QUIC_PKT_0RTT;
     /* RFC 9369: our long headers use the connection's version; one we do
      * not speak (a client drawing VN, tests) goes out as version 1 with
      * that version number patched in below. */
@@ -569,7 +585,7 @@ static bool packet_begin(packet_builder *pb, ho_quic_conn *c, ho_quic_pn_space s
     pb->hdr.dcid = c->dcid;
     pb->hdr.scid = c->scid;
     pb->hdr.pn = s->next_pn;
-    pb->hdr.key_phase = space == HO_QUIC_PN_SPACE_APPLICATION && c->kp.tx_phase;
+    pb->hdr.key_phase = pb->hdr.type == HO_QUIC_PKT_1RTT && c->kp.tx_phase;
     pb->hdr.pn_len = ho_quic_pn_len(s->next_pn, rs->has_largest_acked ? rs->largest_acked : HO_QUIC_PN_NONE);
     /* RFC 9000 §17.1: SHOULD encode wide enough for a packet that arrives
      * after later ones. Twice the unacknowledged range is not, once the
@@ -589,7 +605,7 @@ static bool packet_begin(packet_builder *pb, ho_quic_conn *c, ho_quic_pn_space s
         c->pkt.failed = false;
         return false;
     }
-    if (space != HO_QUIC_PN_SPACE_APPLICATION && c->version != pb->hdr.version) {
+    if (pb->hdr.type != HO_QUIC_PKT_1RTT && c->version != pb->hdr.version) {
         /* Client before Version Negotiation (client.c): the version field
          * (not header-protected, authenticated as AAD by the seal) says
          * what the configuration chose; the packet is v1 otherwise. */
@@ -632,7 +648,8 @@ static int packet_finish(packet_builder *pb, size_t min_len, ho_quic_time now)
         ev = &ev_buf;
         quic_ev_packet_sent_begin(c, ev, &pb->hdr, c->pkt.data + pb->payload_start, c->pkt.len - pb->payload_start);
     }
-    int rc = ho_quic_packet_seal(&c->pkt, pb->start, &pb->hdr, &s->tx, min_len);
+    bool zero_rtt = pb->hdr.type == HO_QUIC_PKT_0RTT;
+    int rc = ho_quic_packet_seal(&c->pkt, pb->start, &pb->hdr, zero_rtt ? &c->early.tx : &s->tx, min_len);
     if (rc != HO_OK) {
         packet_abort(pb);
         return rc;
@@ -651,6 +668,10 @@ static int packet_finish(packet_builder *pb, size_t min_len, ho_quic_time now)
         sp.flags |= HO_QUIC_SENT_IN_FLIGHT; /* padding counts in flight (RFC 9002 §2) */
     if (pb->pmtu_probe)
         sp.flags |= HO_QUIC_SENT_PMTU_PROBE;
+    if (zero_rtt) {
+        sp.flags |= HO_QUIC_SENT_ZERO_RTT; /* forgotten if 0-RTT is rejected (RFC 9002 §6.4) */
+        c->stats.zero_rtt_sent++;
+    }
     ho_quic_ecn_on_packet_sent(c, pb->space, &sp);
     if (ho_quic_recovery_on_packet_sent(&c->rec, pb->space, &sp, now) != HO_OK) {
         /* Untracked, its frames would never be retransmitted and its ACK
@@ -725,7 +746,8 @@ static size_t build_datagram(ho_quic_conn *c, size_t limit, ho_quic_time now)
     for (int sp = 0; sp < HO_QUIC_PN_SPACE_COUNT; sp++) {
         ho_quic_pn_space space = (ho_quic_pn_space)sp;
         ho_quic_space *s = &c->spaces[sp];
-        if (!s->has_tx || s->discarded)
+        bool zero_rtt = space == HO_QUIC_PN_SPACE_APPLICATION && !s->has_tx && ho_quic_early_can_send(c);
+        if ((!s->has_tx && !zero_rtt) || s->discarded)
             continue;
         /* A space sends when an ACK is due, data may go (window and
          * pacer), or a PTO asked for a probe. The server may send 0.5-RTT
@@ -756,8 +778,10 @@ static size_t build_datagram(ho_quic_conn *c, size_t limit, ho_quic_time now)
         if (closing) {
             write_close(&pb);
         } else {
-            write_ack(&pb, now);
-            if (space == HO_QUIC_PN_SPACE_APPLICATION)
+            /* RFC 9000 §12.4: no ACK or PATH_RESPONSE in 0-RTT. */
+            if (!zero_rtt)
+                write_ack(&pb, now);
+            if (space == HO_QUIC_PN_SPACE_APPLICATION && !zero_rtt)
                 write_path_frames(&pb);
             if (cc_ok || s->probes > 0) {
                 if (space == HO_QUIC_PN_SPACE_APPLICATION)
@@ -948,7 +972,8 @@ size_t ho_quic_conn_send(ho_quic_conn *c, uint8_t *buf, size_t cap, size_t *segm
     /* RFC 9002 §7.8: app-limited when the window was not the constraint. */
     bool pending = false;
     for (int sp = 0; sp < HO_QUIC_PN_SPACE_COUNT && !pending; sp++)
-        pending = c->spaces[sp].has_tx && !c->spaces[sp].discarded && space_wants_data(c, (ho_quic_pn_space)sp);
+        pending = (c->spaces[sp].has_tx || (sp == HO_QUIC_PN_SPACE_APPLICATION && ho_quic_early_can_send(c))) &&
+                  !c->spaces[sp].discarded && space_wants_data(c, (ho_quic_pn_space)sp);
     ho_quic_cc_set_app_limited(&c->cc, !pending && c->cc.bytes_in_flight < c->cc.cwnd, now);
     if (!pending)
         c->pace_at = HO_QUIC_TIME_NEVER;

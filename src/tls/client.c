@@ -253,9 +253,9 @@ int tls_client_start(ho_tls *tls, ho_tls_out *out)
         (tls->client->kex2 = crypto_kex_new(HO_GROUP_X25519)) == NULL)
         return HO_ERR_CRYPTO;
     /* §4.2.10: early data on a ticket that allows it, when configured
-     * (not over QUIC yet: its 0-RTT is another layer's work). */
+     * (over QUIC only 0xffffffff allows it, RFC 9001 §4.6.1). */
     if (tls->client->offering_psk && tls->cfg->early_max > 0 && tls->client->offered.max_early > 0 &&
-        !tls_is_quic(tls)) {
+        (!tls_is_quic(tls) || tls->client->offered.max_early == TLS_QUIC_EARLY_MAX)) {
         tls->early = HO_TLS_EARLY_OFFERED;
         tls->early_max = tls->client->offered.max_early;
     }
@@ -423,8 +423,10 @@ hs_status tls_client_handle_server_hello(ho_tls *tls, ho_cursor *body, const uin
      * key. Without the PSK it is rejected already. */
     if (tls->early == HO_TLS_EARLY_OFFERED && !tls->resumed)
         tls->early = HO_TLS_EARLY_REJECTED;
+    /* Over QUIC the handshake key comes now anyway: 0-RTT packets are the
+     * transport's, and no EndOfEarlyData separates them (RFC 9001 §8.3). */
     if (tls_install_secret(tls, false, HO_EPOCH_HANDSHAKE, tls->ks.server_hs) != HS_OK ||
-        (tls->early != HO_TLS_EARLY_OFFERED &&
+        ((tls->early != HO_TLS_EARLY_OFFERED || tls_is_quic(tls)) &&
          tls_install_secret(tls, true, HO_EPOCH_HANDSHAKE, tls->ks.client_hs) != HS_OK))
         return HS_ERROR;
     return HS_OK;
@@ -475,7 +477,7 @@ hs_status tls_client_handle_encrypted_extensions(ho_tls *tls, ho_cursor *body, c
     } else if (tls->early == HO_TLS_EARLY_OFFERED) {
         tls->early = HO_TLS_EARLY_REJECTED;
         tls_event(tls, HO_EV_NOTE, HO_LOG_DEBUG, tls->early, 0, "early data rejected");
-        if (tls_install_secret(tls, true, HO_EPOCH_HANDSHAKE, tls->ks.client_hs) != HS_OK)
+        if (!tls_is_quic(tls) && tls_install_secret(tls, true, HO_EPOCH_HANDSHAKE, tls->ks.client_hs) != HS_OK)
             return HS_ERROR;
     }
     if ((rc = tls_ext_run_hooks(tls, HO_HS_ENCRYPTED_EXTENSIONS, &seen, NULL)) != HO_OK)
@@ -604,7 +606,8 @@ hs_status tls_client_handle_finished(ho_tls *tls, ho_cursor *body, const uint8_t
     tls_keylog(tls, "EXPORTER_SECRET", tls->ks.exporter);
     if (tls_install_secret(tls, false, HO_EPOCH_APP, tls->ks.server_ap) != HS_OK)
         return HS_ERROR;
-    if (tls->early == HO_TLS_EARLY_ACCEPTED) {
+    /* RFC 9001 §8.3: a QUIC client MUST NOT send EndOfEarlyData. */
+    if (tls->early == HO_TLS_EARLY_ACCEPTED && !tls_is_quic(tls)) {
         /* §4.5: EndOfEarlyData under the early key ends our early data,
          * then the handshake key protects the rest of the flight. */
         size_t t = tls_msg_begin(tls, out, HO_HS_END_OF_EARLY_DATA);
@@ -648,6 +651,10 @@ hs_status tls_client_handle_new_session_ticket(ho_tls *tls, ho_cursor *body, con
     if (tls_ext_get(&seen, EXT_EARLY_DATA, &c)) {
         if (!ho_get_u32(&c, &s.max_early) || !ho_cursor_empty(&c))
             return tls_alert(tls, HO_ALERT_DECODE_ERROR, "early_data in ticket");
+        /* RFC 9001 §4.6.1: over QUIC any other value than 0xffffffff MUST
+         * be treated as a connection error of type PROTOCOL_VIOLATION. */
+        if (tls_is_quic(tls) && s.max_early != TLS_QUIC_EARLY_MAX)
+            return tls_fail(tls, HO_ERR_QUIC(HO_QUIC_PROTOCOL_VIOLATION), "max_early_data_size over QUIC");
     }
     s.suite = tls->suite->id;
     s.psk_len = tls->ks.hash_len;

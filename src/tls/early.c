@@ -117,6 +117,16 @@ int ho_tls_config_set_anti_replay(ho_tls_config *cfg, uint32_t window_ms, size_t
 /* ---- queries --------------------------------------------------------- */
 
 ho_tls_early_status ho_tls_early_data_status(const ho_tls *tls) { return tls->early; }
+
+int ho_tls_set_early_context(ho_tls *tls, const uint8_t *ctx, size_t len)
+{
+    if (!tls->is_server || len > sizeof(tls->early_ctx) || (len > 0 && ctx == NULL))
+        return HO_ERR_INVALID_ARG;
+    if (len > 0)
+        memcpy(tls->early_ctx, ctx, len);
+    tls->early_ctx_len = (uint8_t)len;
+    return HO_OK;
+}
 uint32_t ho_tls_early_data_max(const ho_tls *tls) { return tls->early_max; }
 
 const char *ho_tls_early_status_name(ho_tls_early_status s)
@@ -149,12 +159,16 @@ void tls_early_decide(ho_tls *tls, const struct session *s, uint32_t obfuscated_
     (void)alpn_offered;
     if (cfg->early_max == 0 || cfg->strikes == NULL)
         return early_verdict(tls, HO_TLS_EARLY_REJECTED, "not enabled");
-    if (tls_is_quic(tls))
-        return early_verdict(tls, HO_TLS_EARLY_REJECTED, "not over QUIC yet");
     /* §4.2.10: only on a ticket that allowed it, within the limit we still
-     * keep to. */
-    if (s->max_early == 0 || s->max_early > cfg->early_max)
+     * keep to; over QUIC a ticket allows it with 0xffffffff only (RFC 9001
+     * §4.6.1). */
+    if (tls_is_quic(tls) ? s->max_early != TLS_QUIC_EARLY_MAX : (s->max_early == 0 || s->max_early > cfg->early_max))
         return early_verdict(tls, HO_TLS_EARLY_REJECTED, "ticket without early data");
+    /* RFC 9001 §4.6.2: the application context of the ticket's connection
+     * (transport parameters, ALPN settings) must be ours (RFC 9000 §7.4.1:
+     * an accepting server must not reduce the remembered limits). */
+    if (s->early_ctx_len != tls->early_ctx_len || !tls_ct_equal(s->early_ctx, tls->early_ctx, s->early_ctx_len))
+        return early_verdict(tls, HO_TLS_EARLY_REJECTED, "application context differs");
     /* §4.2.10: the cipher suite and ALPN of the ticket's connection. */
     if (s->suite != tls->suite->id)
         return early_verdict(tls, HO_TLS_EARLY_REJECTED, "cipher suite differs");

@@ -404,6 +404,12 @@ int ho_tls_handle(ho_tls *tls, ho_epoch epoch, const void *in, size_t len, ho_tl
         }
         if (c.len < body_len)
             break;
+        /* RFC 9001 §8.3: a server MUST treat an EndOfEarlyData over QUIC as
+         * a connection error of type PROTOCOL_VIOLATION. */
+        if (type == HO_HS_END_OF_EARLY_DATA && tls_is_quic(tls)) {
+            tls_fail(tls, HO_ERR_QUIC(HO_QUIC_PROTOCOL_VIOLATION), "EndOfEarlyData over QUIC");
+            break;
+        }
         const struct hs_transition *t = find_transition(tls, type);
         /* §6.2: a message that is not expected in this state is unexpected_message. */
         if (t == NULL || t->epoch != epoch) {

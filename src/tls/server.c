@@ -764,6 +764,11 @@ hs_status tls_server_handle_client_hello(ho_tls *tls, ho_cursor *body, const uin
                                              : tls_install_secret(tls, false, HO_EPOCH_HANDSHAKE, tls->ks.client_hs)) !=
             HS_OK)
         return HS_ERROR;
+    /* RFC 9001 §8.3: no EndOfEarlyData over QUIC: the client's handshake
+     * key follows the early one at once (0-RTT is the transport's). */
+    if (tls->early == HO_TLS_EARLY_ACCEPTED && tls_is_quic(tls) &&
+        tls_install_secret(tls, false, HO_EPOCH_HANDSHAKE, tls->ks.client_hs) != HS_OK)
+        return HS_ERROR;
 
     /* §4.3.1: EncryptedExtensions immediately after the ServerHello. */
     if (send_encrypted_extensions(tls, &ch, out) != HS_OK)
@@ -824,8 +829,13 @@ static hs_status send_tickets(ho_tls *tls, ho_tls_out *out)
          * a subject too long for it leaves the ticket without one. */
         if (tls->peer_subject != NULL && strlen(tls->peer_subject) < sizeof(s.client_subject))
             memcpy(s.client_subject, tls->peer_subject, strlen(tls->peer_subject) + 1);
-        if (!tls_is_quic(tls))
-            s.max_early = tls->cfg->early_max;
+        /* RFC 9001 §4.6.1: over QUIC max_early_data_size is 0xffffffff
+         * (the transport limits 0-RTT); §4.6.2: with our context. */
+        if (tls->cfg->early_max > 0) {
+            s.max_early = tls_is_quic(tls) ? TLS_QUIC_EARLY_MAX : tls->cfg->early_max;
+            memcpy(s.early_ctx, tls->early_ctx, tls->early_ctx_len);
+            s.early_ctx_len = tls->early_ctx_len;
+        }
         ho_buf ticket;
         ho_buf_init(&ticket);
         int rc = ho_random(&s.age_add, sizeof(s.age_add));

@@ -8,16 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Version 2 adds max_early_data_size; a session without early data is
- * still written as version 1 (tickets and blobs keep their size), and
- * version 1 blobs of older clients and servers decode. */
-#define SESSION_VERSION 2
+/* Version 2 adds max_early_data_size; version 3 the early data context
+ * (a server's ticket over QUIC). A session without early data is still
+ * written as version 1 (tickets and blobs keep their size), one without a
+ * context as version 2, and older blobs of older clients and servers
+ * decode. */
+#define SESSION_VERSION 3
 #define TICKET_NONCE 12
 
 int tls_session_encode(const struct session *s, ho_buf *out)
 {
     size_t alpn = strlen(s->alpn), sni = strlen(s->server_name);
-    ho_put_u8(out, s->max_early > 0 ? SESSION_VERSION : 1);
+    ho_put_u8(out, s->early_ctx_len > 0 ? SESSION_VERSION : s->max_early > 0 ? 2 : 1);
     ho_put_u16(out, s->suite);
     ho_put_u8(out, (uint8_t)s->psk_len);
     ho_put_bytes(out, s->psk, s->psk_len);
@@ -31,8 +33,12 @@ int tls_session_encode(const struct session *s, ho_buf *out)
     size_t t = ho_block_open(out, 2);
     ho_put_bytes(out, s->ticket, s->ticket_len);
     ho_block_close(out, t);
-    if (s->max_early > 0)
+    if (s->max_early > 0 || s->early_ctx_len > 0)
         ho_put_u32(out, s->max_early);
+    if (s->early_ctx_len > 0) {
+        ho_put_u8(out, s->early_ctx_len);
+        ho_put_bytes(out, s->early_ctx, s->early_ctx_len);
+    }
     /* Optional tail (tickets without it still decode): the verified client
      * certificate's subject, sealed in server tickets (client_auth.c). */
     size_t subj = strlen(s->client_subject);
@@ -56,6 +62,13 @@ int tls_session_decode(const uint8_t *p, size_t len, struct session *s)
         !ho_get_block(&c, 1, &sni) || !ho_get_block(&c, 2, &ticket) ||
         (version >= 2 && !ho_get_u32(&c, &s->max_early)))
         return HO_ERR_INVALID_ARG;
+    ho_cursor ectx;
+    if (version >= 3) {
+        if (!ho_get_block(&c, 1, &ectx) || ectx.len == 0 || ectx.len > sizeof(s->early_ctx))
+            return HO_ERR_INVALID_ARG;
+        memcpy(s->early_ctx, ectx.p, ectx.len);
+        s->early_ctx_len = (uint8_t)ectx.len;
+    }
     ho_cursor subject = {0};
     if (!ho_cursor_empty(&c) && (!ho_get_block(&c, 2, &subject) || subject.len == 0 ||
                                  subject.len >= sizeof(s->client_subject) || memchr(subject.p, 0, subject.len)))

@@ -131,6 +131,8 @@ struct session {
     uint8_t *ticket; /* client only */
     size_t ticket_len;
     uint32_t max_early; /* the ticket's max_early_data_size, 0: none (§4.2.10) */
+    uint8_t early_ctx[HO_TLS_EARLY_CONTEXT_MAX]; /* server: the application context (RFC 9001 §4.6.2) */
+    uint8_t early_ctx_len;
 };
 
 /* Handler status: what the driver does next. A handler never writes
@@ -256,6 +258,8 @@ struct ho_tls {
     /* early data, both roles (early.c) */
     ho_tls_early_status early;
     uint32_t early_max; /* the limit in force for this connection */
+    uint8_t early_ctx[HO_TLS_EARLY_CONTEXT_MAX]; /* server: ho_tls_set_early_context */
+    uint8_t early_ctx_len;
 
     /* asynchronous callbacks (async.c) */
     _Atomic int async_state;      /* ASYNC_IDLE, ASYNC_WAITING, ASYNC_DONE */
@@ -367,6 +371,8 @@ uint32_t tls_ext_bit(const ho_tls *tls, uint16_t type);
 
 /* RFC 9001 §8.2: the config carries QUIC transport parameters (0x39). */
 #define TLS_EXT_QUIC_TRANSPORT_PARAMETERS 0x39
+/* RFC 9001 §4.6.1: the only max_early_data_size of a QUIC ticket. */
+#define TLS_QUIC_EARLY_MAX 0xffffffffu
 bool tls_is_quic(const ho_tls *tls);
 
 /* For the record layer (record.c), which sits on the engine: */
