@@ -642,6 +642,11 @@ typedef struct ho_quic_endpoint_stats {
     uint64_t new_tokens_issued, new_tokens_accepted, new_tokens_refused;
     uint64_t handshakes_in_progress;  /* now: connections not yet handshake-complete */
     uint64_t steps_out;               /* now: steps on the pool */
+    /* asynchronous TLS callbacks (docs/ENGINE.md): steps that answered
+     * HO_ERR_WANT_ASYNC, completions taken, and now: connections waiting
+     * for the application (also those already closed, kept until their
+     * completion comes; the endpoint must not be freed before it did) */
+    uint64_t async_started, async_completed, async_waiting;
     /* connections the send loop and the timers looked at: those with work
      * (a datagram in, a timer due, a step back, an API call), never all */
     uint64_t conn_visits;
