@@ -52,6 +52,9 @@ static op ops[8];
 static int nops;
 static ho_tls_config *named_cfg; /* for "async.test": signs through sign_later */
 static atomic_int unsupported_seen;
+/* The callbacks complete at once, from inside themselves (test_quic_completed_inside): the
+ * wake-up may come before the endpoint saw the step pending. */
+static atomic_int complete_inside;
 
 static void *op_main(void *arg)
 {
@@ -115,6 +118,10 @@ static int client_hello(void *ctx, ho_tls *tls, const ho_tls_client_hello *ch)
         return HO_OK;
     if (!ho_tls_async_supported(tls))
         atomic_store(&unsupported_seen, 1);
+    if (atomic_load(&complete_inside)) {
+        ho_tls_resume(tls, named_cfg, HO_OK);
+        return HO_ERR_WANT_ASYNC;
+    }
     op *o = op_start(tls, false);
     o->fail = strncmp(ch->server_name, "fail.", 5) == 0;
     pthread_create(&o->thread, NULL, op_main, o);
@@ -124,7 +131,13 @@ static int client_hello(void *ctx, ho_tls *tls, const ho_tls_client_hello *ch)
 static int sign_later(void *ctx, ho_tls *tls, ho_privkey *key, uint16_t scheme, const uint8_t *in, size_t in_len,
                       uint8_t *sig, size_t *sig_len)
 {
-    (void)ctx, (void)sig, (void)sig_len;
+    (void)ctx;
+    if (atomic_load(&complete_inside)) {
+        int rc = ho_privkey_sign(key, scheme, in, in_len, sig, sig_len);
+        if (rc == HO_OK)
+            rc = ho_tls_complete_sign(tls, sig, *sig_len);
+        return rc == HO_OK ? HO_ERR_WANT_ASYNC : rc;
+    }
     op *o = op_start(tls, true);
     o->key = key;
     o->in = in;
@@ -382,6 +395,32 @@ static void abandoned(int workers)
     fixture_stop(&f);
 }
 
+/* The completion comes before the callback returned (from inside it):
+ * with a worker, the wake-up reaches the I/O thread before the step is
+ * back (the step runs on at once); inline, right after it parked. */
+static void completed_inside(int workers)
+{
+    fixture f;
+    bool up = fixture_start(&f, workers, 0);
+    CHECK(up);
+    atomic_store(&complete_inside, 1);
+    fetch a = {.f = &f, .sni = "async.test"};
+    fetch_run(&a);
+    CHECK_EQ(a.rc, HO_OK);
+    CHECK_EQ(a.status, 200);
+    CHECK(a.body_ok);
+    CHECK(WAIT_STAT(&f, handshakes, 1));
+    ho_quic_server_stats st = qstats(&f);
+    CHECK_EQ(st.async_started, 2);
+    CHECK_EQ(st.async_completed, 2);
+    CHECK_EQ(st.async_waiting, 0);
+    atomic_store(&complete_inside, 0);
+    fixture_stop(&f);
+}
+
+static void test_quic_completed_inside_inline(void) { completed_inside(0); }
+static void test_quic_completed_inside_worker(void) { completed_inside(1); }
+
 static void test_quic_timeout_while_waiting_inline(void) { abandoned(0); }
 static void test_quic_timeout_while_waiting_worker(void) { abandoned(1); }
 
@@ -391,6 +430,8 @@ int main(void)
     RUN(test_quic_one_worker);
     RUN(test_quic_refused_inline);
     RUN(test_quic_refused_worker);
+    RUN(test_quic_completed_inside_inline);
+    RUN(test_quic_completed_inside_worker);
     RUN(test_quic_timeout_while_waiting_inline);
     RUN(test_quic_timeout_while_waiting_worker);
     return ho_test_summary("test_quic_async_server");
