@@ -556,7 +556,11 @@ typedef struct ho_quic_endpoint_config {
      * (ho_pool_free lets the running steps finish), then drain and free the
      * home (the done steps of freed connections free what is left). Until
      * the handshake_done callback, the application must not use
-     * ho_quic_conn_tls(c) of a server connection: a worker may own it. */
+     * ho_quic_conn_tls(c) of a server connection: a worker may own it.
+     * With a pool, the connections' TLS callbacks may answer
+     * HO_ERR_WANT_ASYNC (docs/QUIC.md "Asynchronous TLS callbacks"): their
+     * completions are posted to home, which must then outlive them all
+     * (async_waiting in the stats is 0). */
     ho_pool *pool;                    /* NULL: TLS inside receive, as without offload */
     ho_home *home;                    /* required with pool */
     /* Shared with TCP (handoff/offload.h): HO_OFFLOAD_OFF (0, the
