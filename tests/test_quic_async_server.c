@@ -68,6 +68,8 @@ static void *op_main(void *arg)
     if (!o->sign) {
         rc = ho_tls_resume(o->tls, o->fail ? NULL : named_cfg,
                            o->fail ? HO_ERR_TLS_ALERT(HO_ALERT_UNRECOGNIZED_NAME) : HO_OK);
+    } else if (o->fail) {
+        rc = ho_tls_complete_sign(o->tls, NULL, 0); /* the remote key could not sign */
     } else {
         uint8_t sig[HO_TLS_SIG_MAX];
         size_t len = sizeof(sig);
@@ -139,6 +141,8 @@ static int sign_later(void *ctx, ho_tls *tls, ho_privkey *key, uint16_t scheme, 
         return rc == HO_OK ? HO_ERR_WANT_ASYNC : rc;
     }
     op *o = op_start(tls, true);
+    const char *sni = ho_tls_get_server_name(tls);
+    o->fail = sni != NULL && strncmp(sni, "nosig.", 6) == 0;
     o->key = key;
     o->in = in;
     o->in_len = in_len;
@@ -366,6 +370,57 @@ static void refused(int workers)
 static void test_quic_refused_inline(void) { refused(0); }
 static void test_quic_refused_worker(void) { refused(1); }
 
+/* The signature fails later: internal_error as CRYPTO_ERROR 0x150 (RFC
+ * 8446 §6.2, RFC 9001 §4.8), not the transport's INTERNAL_ERROR (0x1). */
+static void test_quic_signing_failed(void)
+{
+    fixture f;
+    bool up = fixture_start(&f, 1, 0);
+    CHECK(up);
+    fetch a = {.f = &f, .sni = "nosig.async.test"};
+    CHECK(pthread_create(&a.thread, NULL, fetch_main, &a) == 0);
+    CHECK(WAIT_STAT(&f, async_started, 1));
+    open_gate(); /* the config for the name */
+    CHECK(WAIT_STAT(&f, async_started, 2));
+    open_gate(); /* no signature */
+    pthread_join(a.thread, NULL);
+    CHECK(a.rc != HO_OK);
+    CHECK(a.info.closed);
+    CHECK(a.info.close_by_peer);
+    CHECK(!a.info.close_is_app);
+    CHECK_EQ(a.info.close_code, 0x100 + HO_ALERT_INTERNAL_ERROR);
+    CHECK(WAIT_STAT(&f, async_completed, 2));
+    CHECK_EQ(serve_others(&f), OTHERS);
+    reset_ops();
+    fixture_stop(&f);
+}
+
+/* A stop while a callback is out: the stop closes the connection, the
+ * thread waits for the completion (which must not find its home gone),
+ * then leaves; nothing leaks (ASan). */
+static void test_quic_stop_while_waiting(void)
+{
+    fixture f;
+    bool up = fixture_start(&f, 1, 0);
+    CHECK(up);
+    fetch a = {.f = &f, .sni = "async.test", .timeout_ms = 3000};
+    CHECK(pthread_create(&a.thread, NULL, fetch_main, &a) == 0);
+    CHECK(WAIT_STAT(&f, async_started, 1));
+    ho_server_request_stop(f.srv);
+    CHECK(WAIT_STAT(&f, connections_closed, 1)); /* closed by the stop, still held */
+    ho_quic_server_stats st = qstats(&f);
+    CHECK_EQ(st.async_waiting, 1);
+    open_gate();
+    ho_server_wait(f.srv); /* returns once the completion came back */
+    st = qstats(&f);
+    CHECK_EQ(st.async_waiting, 0);
+    CHECK_EQ(st.async_completed, 1);
+    pthread_join(a.thread, NULL);
+    CHECK(a.rc != HO_OK);
+    reset_ops();
+    fixture_stop(&f);
+}
+
 /* The server's idle timeout (RFC 9000 §10.1) ends a handshake that waits:
  * the connection is freed by the endpoint but its memory stays until the
  * application completes (later, from its thread); then it goes (ASan:
@@ -430,6 +485,8 @@ int main(void)
     RUN(test_quic_one_worker);
     RUN(test_quic_refused_inline);
     RUN(test_quic_refused_worker);
+    RUN(test_quic_signing_failed);
+    RUN(test_quic_stop_while_waiting);
     RUN(test_quic_completed_inside_inline);
     RUN(test_quic_completed_inside_worker);
     RUN(test_quic_timeout_while_waiting_inline);
