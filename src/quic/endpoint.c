@@ -269,7 +269,6 @@ ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg)
     return ep;
 }
 
-
 /* ---- the active list and the timer heap ----------------------------------- */
 
 static bool heap_less(const ho_quic_endpoint *ep, size_t a, size_t b)
@@ -399,7 +398,6 @@ static void queue_clear(ep_conn *ec)
     ec->q_head = ec->q_tail = NULL;
     ec->qn = 0;
 }
-
 
 static void conn_release(ho_quic_endpoint *ep, ep_conn *ec)
 {

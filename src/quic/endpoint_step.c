@@ -92,9 +92,6 @@ static bool should_offload(const ho_quic_endpoint *ep)
     }
 }
 
-/* Runs the connection until it waits for a step out or has nothing
- * queued: the captured step (inline or submitted), the rest of the
- * datagram that captured it, the datagrams queued meanwhile, in order. */
 static bool async_park(ho_quic_endpoint *ep, ep_conn *ec);
 
 /* The connection's begun step goes to the pool (s: its job, zeroed). */
@@ -211,7 +208,6 @@ void quic_ep_conn_input(ho_quic_endpoint *ep, ep_conn *ec, const uint8_t *dgram,
     ho_quic_conn_receive(ec->c, dgram, len, path, now);
     quic_ep_conn_pump(ep, ec, now);
 }
-
 
 /* Finishes the steps whose done ran (on this thread) since the last call. */
 void quic_ep_steps_back(ho_quic_endpoint *ep, ho_quic_time now)
