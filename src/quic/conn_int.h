@@ -320,7 +320,7 @@ typedef struct ho_quic_step {
     size_t rest_dgram_len;
 } ho_quic_step;
 
-/* An asynchronous TLS callback of a server connection (endpoint.c,
+/* An asynchronous TLS callback of a server connection (endpoint_step.c,
  * docs/ENGINE.md "Asynchronous callbacks"). The completing thread only
  * posts `job` to `home` (through the TLS engine's wake function); every
  * other field is the connection's thread's. */
@@ -461,7 +461,7 @@ struct ho_quic_conn {
 
     /* ---- handshake steps and callbacks (conn.c) ---- */
     ho_quic_step step;
-    ho_quic_async async;          /* endpoint.c */
+    ho_quic_async async;          /* endpoint_step.c */
     bool app_secret_seen;         /* TLS derived the application secrets (the exporter exists) */
     bool exporter_done;           /* on_exporter_secret ran */
     bool local_tp_changed;        /* on_client_params changed ours: apply to the connection */
