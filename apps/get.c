@@ -74,7 +74,9 @@ void get_usage(FILE *f)
             "  --early-data     with --resume: send the request as 0-RTT early data (TLS, or\n"
             "                   QUIC 0-RTT packets with --h3) when the stored ticket allows\n"
             "                   it; if the server refuses it, the request goes again after\n"
-            "                   the handshake (-v: early-data: ...)\n"
+            "                   the handshake (-v: early-data: ...); answered 425 Too Early,\n"
+            "                   it goes once more on a new connection without early data\n"
+            "                   (RFC 8470 5.2; -v says so)\n"
             "  --suites LIST    cipher suites in preference order, comma-separated:\n"
             "                   TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384,\n"
             "                   TLS_CHACHA20_POLY1305_SHA256\n"
@@ -253,19 +255,29 @@ static int read_once(int fd, ho_tls_conn *c, int timeout_ms, bool *eof)
     return err != HO_OK ? err : send_err;
 }
 
+/* What the response callbacks need. */
+typedef struct resp_out {
+    bool include_head;
+    bool early;     /* the request went in accepted early data */
+    bool too_early; /* and the answer is 425 Too Early: retried, not printed */
+} resp_out;
+
 /* The response goes to stdout as it arrives: the heads with -i (interim
- * 1xx ones too), then the body (src/http/h1_response.c frames it). */
+ * 1xx ones too), then the body (src/http/h1_response.c frames it). A 425
+ * to a request sent in early data is not shown: the request goes again
+ * (RFC 8470 §5.2). */
 static int on_resp_head(void *ctx, const ho_http1_resp *r, const uint8_t *head, size_t len)
 {
-    (void)r;
-    const bool *include_head = ctx;
-    return !*include_head || fwrite(head, 1, len, stdout) == len ? 0 : -1;
+    resp_out *ro = ctx;
+    if (ro->early && r->status == 425)
+        ro->too_early = true;
+    return !ro->include_head || ro->too_early || fwrite(head, 1, len, stdout) == len ? 0 : -1;
 }
 
 static int on_resp_body(void *ctx, const uint8_t *data, size_t len)
 {
-    (void)ctx;
-    return fwrite(data, 1, len, stdout) == len ? 0 : -1;
+    const resp_out *ro = ctx;
+    return ro->too_early || fwrite(data, 1, len, stdout) == len ? 0 : -1;
 }
 
 /* Feeds what the record layer decrypted to the response parser. */
@@ -297,8 +309,12 @@ static void print_summary(ho_tls *t)
     fprintf(stderr, "early-data: %s\n", ho_tls_early_status_name(ho_tls_early_data_status(t)));
 }
 
-static int fetch(const get_options *o, const url_parts *u, ho_tls_config *cfg, session_sink *sink)
+/* One connection, one request. *too_early: the request went in early
+ * data and was answered 425 Too Early (nothing printed; the caller sends
+ * it again). */
+static int fetch(const get_options *o, const url_parts *u, ho_tls_config *cfg, session_sink *sink, bool *too_early)
 {
+    *too_early = false;
     ho_tls_conn *c = ho_tls_conn_new(cfg, u->host);
     if (c == NULL) {
         app_report_error("connection", HO_ERR_NOMEM);
@@ -385,10 +401,11 @@ static int fetch(const get_options *o, const url_parts *u, ho_tls_config *cfg, s
         app_report_error("sending the request", err);
         goto done;
     }
-    bool include_head = o->include_head;
+    resp_out ro = {.include_head = o->include_head,
+                   .early = sent_early && ho_tls_early_data_status(t) == HO_TLS_EARLY_ACCEPTED};
     resp.on_head = on_resp_head;
     resp.on_body = on_resp_body;
-    resp.ctx = &include_head;
+    resp.ctx = &ro;
     int prc = HO_HTTP_INCOMPLETE;
     for (;;) {
         /* After a complete response, linger briefly only when a session
@@ -443,6 +460,7 @@ static int fetch(const get_options *o, const url_parts *u, ho_tls_config *cfg, s
     /* Polite close; the server may already be gone. */
     if (ho_tls_conn_close(c) == HO_OK)
         send_out(fd, c);
+    *too_early = ro.too_early;
     rc = 0;
 done:
     if (fd >= 0)
@@ -898,7 +916,18 @@ int get_main(int argc, char **argv)
     cb.session = on_session;
     cb.ctx = &sink;
     ho_tls_config_set_callbacks(cfg, &cb);
-    rc = fetch(&o, &u, cfg, &sink);
+    bool too_early = false;
+    rc = fetch(&o, &u, cfg, &sink, &too_early);
+    if (rc == 0 && too_early) {
+        /* RFC 8470 §5.2: a user agent SHOULD retry a request answered 425
+         * Too Early automatically, but any retry MUST NOT be sent in early
+         * data: once, on a new connection (the first said Connection:
+         * close), whose handshake completes before the request goes. */
+        if (o.verbose)
+            fprintf(stderr, "early-data: 425 Too Early, retrying after the handshake\n");
+        ho_tls_config_set_early_data(cfg, 0);
+        rc = fetch(&o, &u, cfg, &sink, &too_early);
+    }
 done:
     ho_tls_config_free(cfg);
     return rc;

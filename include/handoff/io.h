@@ -422,6 +422,9 @@ typedef struct ho_quic_listen_spec {
     /* NEW_TOKEN tokens (ho_quic_endpoint_config.new_token_lifetime_ms):
      * validity in ms; 0: 24 hours; negative: none sent. */
     int64_t new_token_lifetime_ms;
+    /* Our max_idle_timeout (RFC 9000 §10.1) in ms; 0: the QUIC default.
+     * It also ends a handshake that waits for an asynchronous callback. */
+    uint64_t max_idle_timeout_ms;
 } ho_quic_listen_spec;
 
 /* Binds the first thread's socket now (errors before threads start); the
@@ -468,6 +471,11 @@ typedef struct ho_quic_server_stats {
      * dropped because its queue was full, the sum of their waits (µs); the
      * sum of submit-to-finish times of offloaded steps (µs). */
     uint64_t steps_offloaded, steps_inline, step_queued, step_queue_overflows, step_queue_us, step_out_us;
+    /* asynchronous TLS callbacks (docs/ENGINE.md): handshake steps that
+     * waited for the application, its completions, connections waiting
+     * now (closed ones kept until their completion included), and
+     * handshakes of other connections completed while one waited */
+    uint64_t async_started, async_completed, async_waiting, served_during_async;
     /* datagrams for no connection dropped by the endpoint, by reason
      * (ho_quic_endpoint_stats): Initials under 1200 bytes, that did not
      * decrypt, with frames not allowed in an Initial, with a DCID under 8

@@ -579,7 +579,11 @@ typedef struct ho_quic_endpoint_config {
      * (ho_pool_free lets the running steps finish), then drain and free the
      * home (the done steps of freed connections free what is left). Until
      * the handshake_done callback, the application must not use
-     * ho_quic_conn_tls(c) of a server connection: a worker may own it. */
+     * ho_quic_conn_tls(c) of a server connection: a worker may own it.
+     * With a pool, the connections' TLS callbacks may answer
+     * HO_ERR_WANT_ASYNC (docs/QUIC.md "Asynchronous TLS callbacks"): their
+     * completions are posted to home, which must then outlive them all
+     * (async_waiting in the stats is 0). */
     ho_pool *pool;                    /* NULL: TLS inside receive, as without offload */
     ho_home *home;                    /* required with pool */
     /* Shared with TCP (handoff/offload.h): HO_OFFLOAD_OFF (0, the
@@ -665,6 +669,11 @@ typedef struct ho_quic_endpoint_stats {
     uint64_t new_tokens_issued, new_tokens_accepted, new_tokens_refused;
     uint64_t handshakes_in_progress;  /* now: connections not yet handshake-complete */
     uint64_t steps_out;               /* now: steps on the pool */
+    /* asynchronous TLS callbacks (docs/ENGINE.md): steps that answered
+     * HO_ERR_WANT_ASYNC, completions taken, and now: connections waiting
+     * for the application (also those already closed, kept until their
+     * completion comes; the endpoint must not be freed before it did) */
+    uint64_t async_started, async_completed, async_waiting;
     /* connections the send loop and the timers looked at: those with work
      * (a datagram in, a timer due, a step back, an API call), never all */
     uint64_t conn_visits;

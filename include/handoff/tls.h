@@ -359,8 +359,10 @@ HO_API bool ho_tls_async_pending(const ho_tls *tls);
  * handshake (internal_error): the transport could not continue it. */
 HO_API void ho_tls_set_async_wake(ho_tls *tls, void (*fn)(void *ctx, ho_tls *tls), void *ctx);
 /* From inside a callback: whether it may answer HO_ERR_WANT_ASYNC (the
- * connection's transport set a wake function). The TCP server does; QUIC
- * connections do not yet: callbacks there answer synchronously. */
+ * connection's transport set a wake function). The TCP server does, and so
+ * does a QUIC endpoint with an offload pool (the server's); QUIC clients
+ * and endpoints without a pool do not: callbacks there answer
+ * synchronously. */
 HO_API bool ho_tls_async_supported(const ho_tls *tls);
 
 /* ---- TLS over TCP: records (sans-I/O) -------------------------------- */

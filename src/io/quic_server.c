@@ -56,6 +56,7 @@ typedef struct quic_stats {
     _Atomic uint64_t zero_rtt_received, zero_rtt_accepted, zero_rtt_dropped;
     _Atomic uint64_t datagrams_received, datagrams_dropped;
     _Atomic uint64_t steps_offloaded, steps_inline, step_queued, step_queue_overflows, step_queue_us, step_out_us;
+    _Atomic uint64_t async_started, async_completed, async_waiting, served_during_async;
     /* datagrams for no connection dropped, by reason (the endpoint's) */
     _Atomic uint64_t initial_too_small, initial_undecryptable, initial_bad_frames, initial_bad_dcid, initial_bad_token, unknown_long, unknown_version;
     /* packets of freed connections (the endpoint's sums) */
@@ -227,6 +228,10 @@ static void count_conn(quic_thread *q, ho_quic_conn *c, conn_slot *slot)
         case HO_TLS_EARLY_REPLAYED: QSTAT_ADD(q, early_replayed, 1); break;
         default: break;
         }
+        ho_quic_endpoint_stats es;
+        ho_quic_endpoint_get_stats(q->ep, &es);
+        if (es.async_waiting > 0) /* another connection waits for the application */
+            QSTAT_ADD(q, served_during_async, 1);
     }
     uint64_t ku = ho_quic_conn_key_updates(c);
     if (ku > slot->key_updates_counted) {
@@ -496,6 +501,9 @@ static void snapshot_stats(quic_thread *q)
     QSTAT_SET(q, step_queue_overflows, es.step_queue_overflows);
     QSTAT_SET(q, step_queue_us, es.step_queue_ns / 1000);
     QSTAT_SET(q, step_out_us, es.step_out_ns / 1000);
+    QSTAT_SET(q, async_started, es.async_started);
+    QSTAT_SET(q, async_completed, es.async_completed);
+    QSTAT_SET(q, async_waiting, es.async_waiting);
     QSTAT_SET(q, initial_too_small, es.short_initials_dropped);
     QSTAT_SET(q, initial_undecryptable, es.initial_undecryptable);
     QSTAT_SET(q, initial_bad_frames, es.initial_bad_frames);
@@ -565,8 +573,16 @@ size_t io_quic_thread_conns(const io_thread *t)
 bool io_quic_thread_done(const io_thread *t)
 {
     const quic_thread *q = t->quic;
-    return q == NULL ||
-           (q->stopping && (ho_quic_endpoint_conn_count(q->ep) == 0 || ho_now_ms() >= q->stop_deadline_ms));
+    if (q == NULL)
+        return true;
+    /* A connection whose asynchronous callback is out (also one already
+     * closed) waits for the application's completion, which must not find
+     * the thread (its home) gone: as TCP's async_zombies. */
+    ho_quic_endpoint_stats es;
+    ho_quic_endpoint_get_stats(q->ep, &es);
+    if (es.async_waiting > 0)
+        return false;
+    return q->stopping && (ho_quic_endpoint_conn_count(q->ep) == 0 || ho_now_ms() >= q->stop_deadline_ms);
 }
 
 /* ---- setup ---------------------------------------------------------------- */
@@ -694,6 +710,7 @@ int io_quic_thread_setup(ho_server *s, io_thread *t)
     ec.conn.cc_name = sp->cc_name;
     ec.conn.no_ecn = sp->no_ecn;
     ec.conn.max_udp_payload = sp->max_udp_payload;
+    ec.conn.max_idle_timeout_ms = sp->max_idle_timeout_ms;
     ec.conn.cid_len = s->qlayout.cid_len;
     ec.conn.cid_generate = cid_generate;
     ec.conn.cid_generate_ctx = q;
@@ -807,6 +824,10 @@ static void add_thread(const quic_thread *q, ho_quic_server_stats *o)
     ADD(step_queue_overflows);
     ADD(step_queue_us);
     ADD(step_out_us);
+    ADD(async_started);
+    ADD(async_completed);
+    ADD(async_waiting);
+    ADD(served_during_async);
     ADD(initial_too_small);
     ADD(initial_undecryptable);
     ADD(initial_bad_frames);
@@ -856,7 +877,9 @@ void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *ou
                      ",\"quic_forward_drops\":%" PRIu64 ",\"quic_steps_offloaded\":%" PRIu64
                      ",\"quic_steps_inline\":%" PRIu64 ",\"quic_step_queued\":%" PRIu64
                      ",\"quic_step_queue_overflows\":%" PRIu64 ",\"quic_step_queue_us\":%" PRIu64
-                     ",\"quic_step_out_us\":%" PRIu64 ",\"quic_initial_too_small\":%" PRIu64
+                     ",\"quic_step_out_us\":%" PRIu64 ",\"h3_async_started\":%" PRIu64
+                     ",\"h3_async_completed\":%" PRIu64 ",\"h3_async_waiting\":%" PRIu64
+                     ",\"h3_served_during_async\":%" PRIu64 ",\"quic_initial_too_small\":%" PRIu64
                      ",\"quic_initial_undecryptable\":%" PRIu64 ",\"quic_initial_bad_frames\":%" PRIu64
                      ",\"quic_initial_bad_dcid\":%" PRIu64 ",\"quic_initial_bad_token\":%" PRIu64
                      ",\"quic_unknown_long\":%" PRIu64 ",\"quic_unknown_version\":%" PRIu64
@@ -872,6 +895,7 @@ void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *ou
                      st->datagrams_received, st->datagrams_dropped, st->migrations, st->paths_validated,
                      st->forwarded, st->forwarded_in, st->forward_drops, st->steps_offloaded, st->steps_inline,
                      st->step_queued, st->step_queue_overflows, st->step_queue_us, st->step_out_us,
+                     st->async_started, st->async_completed, st->async_waiting, st->served_during_async,
                      st->initial_too_small, st->initial_undecryptable, st->initial_bad_frames, st->initial_bad_dcid,
                      st->initial_bad_token, st->unknown_long, st->unknown_version, st->packets_sent,
                      st->packets_received, st->packets_lost);

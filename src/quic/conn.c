@@ -408,6 +408,11 @@ void ho_quic_step_run(ho_quic_conn *c)
     int rc = ho_tls_handle(c->tls, ho_quic_space_epoch(st->space), st->input.data, st->input.len, &c->tls_out);
     if (rc == HO_OK)
         rc = exporter_cb(c);
+    /* A callback answered later (HO_ERR_WANT_ASYNC): TLS kept the input;
+     * the step runs again, on nothing new, once the application completed
+     * it (the endpoint). */
+    if (rc == HO_ERR_WANT_ASYNC)
+        st->input.len = 0;
     st->on_worker = false;
     st->rc = rc;
 }

@@ -16,6 +16,7 @@
 #include "quic/ecn.h"
 #include "quic/pmtud.h"
 #include "quic/qevent.h"
+#include "handoff/offload.h"
 
 /* ---- range sets and stream buffers (crypto_stream.c) ------------------ */
 
@@ -335,6 +336,19 @@ typedef struct ho_quic_step {
     size_t rest_dgram_len;
 } ho_quic_step;
 
+/* An asynchronous TLS callback of a server connection (endpoint_step.c,
+ * docs/ENGINE.md "Asynchronous callbacks"). The completing thread only
+ * posts `job` to `home` (through the TLS engine's wake function); every
+ * other field is the connection's thread's. */
+typedef struct ho_quic_async {
+    ho_job job;                   /* the wake-up, posted to home */
+    ho_home *home;
+    void *ep, *owner;             /* the endpoint and its ep_conn (NULL once released) */
+    bool parked;                  /* the step waits for the application */
+    bool woken;                   /* the completion came while the step was still out */
+    struct ho_quic_conn *next_zombie; /* released while parked: the endpoint's list */
+} ho_quic_async;
+
 struct ho_quic_conn {
     ho_quic_config cfg;
     void *user; /* the application's slot (ho_quic_conn_set_user) */
@@ -465,6 +479,7 @@ struct ho_quic_conn {
 
     /* ---- handshake steps and callbacks (conn.c) ---- */
     ho_quic_step step;
+    ho_quic_async async;          /* endpoint_step.c */
     bool app_secret_seen;         /* TLS derived the application secrets (the exporter exists) */
     bool exporter_done;           /* on_exporter_secret ran */
     bool local_tp_changed;        /* on_client_params changed ours: apply to the connection */

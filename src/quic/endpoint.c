@@ -24,121 +24,18 @@
 #include "handoff/crypto.h"
 #include "handoff/io.h" /* ho_offload_mode */
 #include "quic/conn_int.h"
+#include "quic/endpoint_int.h"
 #include "quic/new_token.h"
 #include "quic/packet.h"
 
 #define DEFAULT_MAX_CONNS 10000
 #define DEFAULT_TOKEN_LIFETIME HO_QUIC_SEC(10)
 #define DEFAULT_RESETS_PER_SEC 1000
-#define QUEUE_MAX 256
-#define PKT_MAX 1500
 #define TOKEN_MARK 0x52            /* 'R': a Retry token of ours */
 #define DEFAULT_NT_LIFETIME_MS (24 * 3600 * 1000LL)
 #define MIN_RESET_LEN 21           /* RFC 9000 §10.3: 5 + 16 bytes */
 #define GREASE_VERSION 0x1a2a3a4au /* §15: reserved 0x?a?a?a?a */
 #define DEFAULT_STEP_QUEUE 64
-
-struct ep_step;
-
-/* A datagram waiting for its connection's handshake step. */
-typedef struct ep_dgram {
-    struct ep_dgram *next;
-    ho_quic_time at;
-    ho_quic_path path;
-    size_t len;
-    uint8_t data[];
-} ep_dgram;
-
-enum { RETIRED_KEPT = 4 };
-
-typedef struct ep_conn {
-    ho_quic_conn *c;
-    struct ep_conn *prev, *next;
-    ho_quic_cid keys[2];
-    int nkeys;
-    bool in_handshake;            /* counted in handshakes in progress */
-    bool step_offloaded;          /* a TLS step of it ran on the pool */
-    struct ep_step *step;         /* the TLS step out (or back, not finished) */
-    ep_dgram *q_head, *q_tail;    /* datagrams waiting for it */
-    size_t qn;
-    /* CIDs the peer retired, still routed to the connection (which drops
-     * their packets) rather than answered with a stateless reset: a packet
-     * sent before the RETIRE_CONNECTION_ID may arrive after it (reordered,
-     * e.g. across a migration, or by a hand-over between I/O threads), and
-     * a reset would kill the live connection. The oldest leaves the table
-     * when a newer one needs the slot. */
-    ho_quic_cid retired[RETIRED_KEPT];
-    int nretired, retired_next;
-    /* Every connection is in exactly one of two places. Active: it
-     * received, timed out, got a step back or was changed by the
-     * application since it last had nothing to send; the send loop and
-     * the timers look at these only. Otherwise it waits in the timer heap
-     * under its deadline (or nowhere, if it has none). So a tick costs
-     * O(active + log n), not O(n). */
-    struct ep_conn *aprev, *anext;
-    bool active;
-    size_t hpos;                  /* index in the heap + 1; 0: not in it */
-    ho_quic_time deadline;        /* its key in the heap */
-} ep_conn;
-
-/* A TLS step on the pool. The worker touches only the connection (its
- * TLS, transport parameters and step state); the rest of this is the
- * home thread's. ec is NULL once the connection was released: the done
- * step then frees the connection. ep is NULL once the endpoint was freed. */
-typedef struct ep_step {
-    ho_job job;
-    struct ho_quic_endpoint *ep;
-    ep_conn *ec;
-    ho_quic_conn *c;
-    struct ep_step *prev, *next;  /* the endpoint's steps out */
-    struct ep_step *next_back;    /* the endpoint's steps back, to finish */
-    ho_quic_time submitted;       /* caller's clock */
-    bool back;
-} ep_step;
-
-typedef struct ep_entry {
-    struct ep_entry *next;
-    ho_quic_cid cid;
-    ep_conn *ec;
-} ep_entry;
-
-typedef struct ep_pkt {
-    size_t len;
-    ho_quic_path path;
-    uint8_t data[PKT_MAX];
-} ep_pkt;
-
-typedef struct cid_table {
-    ep_entry **buckets;
-    size_t nbuckets, nentries;
-} cid_table;
-
-struct ho_quic_endpoint {
-    ho_quic_endpoint_config cfg;
-    size_t cid_len;
-    uint8_t reset_key[32];
-    uint64_t sip_k0, sip_k1;
-    crypto_aead *token_seal, *token_open, *retry_aead;
-    uint64_t token_seq;
-    cid_table cids, tokens;
-    ep_conn head;                 /* sentinel of the connection list */
-    size_t nconns;
-    ep_conn *act_head, *act_tail; /* the active connections */
-    ep_conn *cursor;              /* send round-robin position among them */
-    ep_conn **heap;               /* the others, a min-heap by deadline */
-    size_t hlen, hcap;
-    ep_pkt *queue;                /* endpoint-generated datagrams (ring) */
-    size_t qhead, qlen;
-    double reset_budget;
-    ho_quic_time reset_refill_at;
-    ho_quic_endpoint_stats st;
-    uint8_t *scratch;             /* a client Initial opened before any connection */
-    size_t scratch_cap;
-    ho_quic_keys initial_rx;      /* its keys: contexts rekeyed per Initial */
-    /* handshake offload */
-    ep_step steps;                /* sentinel of the steps out */
-    ep_step *back_head, *back_tail; /* steps whose done ran, to finish */
-};
 
 /* ---- SipHash-2-4 (keyed, for the CID table) ------------------------------ */
 
@@ -372,8 +269,6 @@ ho_quic_endpoint *ho_quic_endpoint_new(const ho_quic_endpoint_config *cfg)
     return ep;
 }
 
-static void step_unlink(ho_quic_endpoint *ep, ep_step *s);
-
 /* ---- the active list and the timer heap ----------------------------------- */
 
 static bool heap_less(const ho_quic_endpoint *ep, size_t a, size_t b)
@@ -461,7 +356,7 @@ static void act_unlink(ho_quic_endpoint *ep, ep_conn *ec)
 }
 
 /* The connection may have something to send or a new deadline. */
-static void activate(ho_quic_endpoint *ep, ep_conn *ec)
+void quic_ep_activate(ho_quic_endpoint *ep, ep_conn *ec)
 {
     if (ec->active)
         return;
@@ -482,7 +377,7 @@ static void deactivate(ho_quic_endpoint *ep, ep_conn *ec)
     act_unlink(ep, ec);
     heap_insert(ep, ec);
     if (ec->deadline != HO_QUIC_TIME_NEVER && ec->hpos == 0)
-        activate(ep, ec); /* no memory for the heap */
+        quic_ep_activate(ep, ec); /* no memory for the heap */
 }
 
 /* The connection's wake hook: the application changed it (a stream
@@ -491,7 +386,7 @@ static void hook_wake(void *ctx, ho_quic_conn *c)
 {
     ep_conn *ec = c->cid_hooks.owner;
     if (ec != NULL)
-        activate(ctx, ec);
+        quic_ep_activate(ctx, ec);
 }
 
 static void queue_clear(ep_conn *ec)
@@ -506,6 +401,7 @@ static void queue_clear(ep_conn *ec)
 
 static void conn_release(ho_quic_endpoint *ep, ep_conn *ec)
 {
+    quic_ep_async_forget(ep, ec);
     if (ep->cfg.on_conn_free != NULL)
         ep->cfg.on_conn_free(ep->cfg.ctx, ep, ec->c);
     if (ec->in_handshake)
@@ -532,9 +428,14 @@ static void conn_release(ho_quic_endpoint *ep, ep_conn *ec)
          * connection's TLS: its done step frees the connection. */
         s->ec = NULL;
         ep->st.steps_orphaned++;
+    } else if (ec->c->async.parked) {
+        /* The application still holds its callback: the completion frees
+         * the connection (async_done). */
+        ec->c->async.next_zombie = ep->zombies;
+        ep->zombies = ec->c;
     } else {
         if (s != NULL) { /* back, not finished: forget it */
-            step_unlink(ep, s);
+            quic_ep_step_unlink(ep, s);
             ho_mem_free(s);
         }
         ho_quic_conn_free(ec->c);
@@ -554,6 +455,10 @@ void ho_quic_endpoint_free(ho_quic_endpoint *ep)
         s->ep = NULL;
         s->prev = s->next = s;
     }
+    /* Callbacks still held by the application: their completion frees
+     * the connection without the endpoint. */
+    for (ho_quic_conn *z = ep->zombies; z != NULL; z = z->async.next_zombie)
+        z->async.ep = NULL;
     table_free(&ep->cids);
     table_free(&ep->tokens);
     ho_mem_free(ep->queue);
@@ -569,7 +474,7 @@ void ho_quic_endpoint_free(ho_quic_endpoint *ep)
 
 /* Frees the connection once it reached the closed state (after draining or
  * an idle timeout). */
-static void maybe_release(ho_quic_endpoint *ep, ep_conn *ec)
+void quic_ep_maybe_release(ho_quic_endpoint *ep, ep_conn *ec)
 {
     if (ho_quic_conn_is_closed(ec->c))
         conn_release(ep, ec);
@@ -908,61 +813,9 @@ static void send_retry(ho_quic_endpoint *ep, const ho_quic_header *hdr, const ho
     ho_buf_free(&b);
 }
 
-/* ---- handshake steps on the pool (docs/QUIC.md "QUIC handshake offload") -- */
-
-static void step_unlink(ho_quic_endpoint *ep, ep_step *s)
-{
-    if (s->back) {
-        ep_step **pp = &ep->back_head, *prev = NULL;
-        while (*pp != NULL && *pp != s) {
-            prev = *pp;
-            pp = &(*pp)->next_back;
-        }
-        if (*pp == s) {
-            *pp = s->next_back;
-            if (ep->back_tail == s)
-                ep->back_tail = prev;
-        }
-        return;
-    }
-    s->prev->next = s->next;
-    s->next->prev = s->prev;
-    s->prev = s->next = s;
-    ep->st.steps_out--;
-}
-
-static void step_run(ho_job *job)
-{
-    ep_step *s = (ep_step *)job;
-    ho_quic_step_run(s->c); /* on a worker: the connection's TLS and step state only */
-}
-
-/* On the home thread (ho_home_drain), without the caller's clock: the step
- * is finished by the endpoint's next call that has one. */
-static void step_done(ho_job *job)
-{
-    ep_step *s = (ep_step *)job;
-    ho_quic_endpoint *ep = s->ep;
-    if (ep != NULL)
-        step_unlink(ep, s); /* from the steps out */
-    if (s->ec == NULL) {
-        /* The connection (or the whole endpoint) went while the step ran. */
-        ho_quic_conn_free(s->c);
-        ho_mem_free(s);
-        return;
-    }
-    s->back = true;
-    s->next_back = NULL;
-    if (ep->back_tail != NULL)
-        ep->back_tail->next_back = s;
-    else
-        ep->back_head = s;
-    ep->back_tail = s;
-}
-
 static void nt_issue(ho_quic_endpoint *ep, ep_conn *ec);
 
-static void hs_update(ho_quic_endpoint *ep, ep_conn *ec)
+void quic_ep_hs_update(ho_quic_endpoint *ep, ep_conn *ec)
 {
     if (ec->in_handshake && (ho_quic_conn_handshake_done(ec->c) || ho_quic_conn_is_closing(ec->c) ||
                              ho_quic_conn_is_closed(ec->c))) {
@@ -970,140 +823,6 @@ static void hs_update(ho_quic_endpoint *ep, ep_conn *ec)
         ep->st.handshakes_in_progress--;
         if (ho_quic_conn_handshake_done(ec->c) && !ho_quic_conn_is_closing(ec->c) && !ho_quic_conn_is_closed(ec->c))
             nt_issue(ep, ec);
-    }
-}
-
-static bool should_offload(const ho_quic_endpoint *ep)
-{
-    if (ep->cfg.pool == NULL)
-        return false;
-    switch (ep->cfg.offload) {
-    case HO_OFFLOAD_ALWAYS:
-        return true;
-    case HO_OFFLOAD_ADAPTIVE:
-        /* Inline work would stall other connections of this thread (or
-         * its TCP handshakes out on the pool). */
-        return ep->nconns > 1 || ep->st.steps_out > 0 || ho_home_outstanding(ep->cfg.home) > 0;
-    default:
-        return false;
-    }
-}
-
-/* Runs the connection until it waits for a step out or has nothing
- * queued: the captured step (inline or submitted), the rest of the
- * datagram that captured it, the datagrams queued meanwhile, in order. */
-static void conn_pump(ho_quic_endpoint *ep, ep_conn *ec, ho_quic_time now)
-{
-    ho_quic_conn *c = ec->c;
-    while (ec->step == NULL && !ho_quic_conn_is_closed(c)) {
-        if (ho_quic_step_pending(c)) {
-            ho_quic_step_begin(c);
-            if (!should_offload(ep)) {
-                ep->st.steps_inline++;
-                ho_quic_step_run(c);
-                ho_quic_step_finish(c, now);
-                continue;
-            }
-            ep_step *s = ho_mem_calloc(1, sizeof(*s));
-            if (s == NULL) { /* no memory for the job: run it here */
-                ep->st.steps_inline++;
-                ho_quic_step_run(c);
-                ho_quic_step_finish(c, now);
-                continue;
-            }
-            s->job.run = step_run;
-            s->job.done = step_done;
-            s->ep = ep;
-            s->ec = ec;
-            s->c = c;
-            s->next = &ep->steps;
-            s->prev = ep->steps.prev;
-            ep->steps.prev->next = s;
-            ep->steps.prev = s;
-            ep->st.steps_out++;
-            ep->st.steps_offloaded++;
-            ec->step_offloaded = true;
-            ec->step = s;
-            s->submitted = now;
-            ho_pool_submit(ep->cfg.pool, ep->cfg.home, &s->job);
-            return;
-        }
-        if (ho_quic_step_feed_rest(c, now))
-            continue;
-        ep_dgram *d = ec->q_head;
-        if (d == NULL)
-            break;
-        ec->q_head = d->next;
-        if (ec->q_head == NULL)
-            ec->q_tail = NULL;
-        ec->qn--;
-        ep->st.step_queue_ns += (uint64_t)(now > d->at ? now - d->at : 0);
-        ho_quic_conn_receive(c, d->data, d->len, &d->path, now);
-        ho_mem_free(d);
-    }
-}
-
-/* A datagram for a connection whose step is out: it waits (RFC 9000 §5.2
- * puts no bound on buffering; ours is step_queue_max per connection). */
-static void conn_enqueue(ho_quic_endpoint *ep, ep_conn *ec, const uint8_t *dgram, size_t len,
-                         const ho_quic_path *path, ho_quic_time now)
-{
-    ep_dgram *d = ec->qn < ep->cfg.step_queue_max ? ho_mem_alloc(sizeof(*d) + len) : NULL;
-    if (d == NULL) {
-        ep->st.step_queue_overflows++;
-        ep->st.datagrams_dropped++;
-        quic_ev_endpoint(HO_EV_QUIC_DATAGRAM_DROPPED, ec->c->odcid.data, ec->c->odcid.len, len,
-                         HO_EV_DROP_QUEUE_FULL, now);
-        return;
-    }
-    d->next = NULL;
-    d->at = now;
-    d->len = len;
-    if (path != NULL)
-        d->path = *path;
-    else
-        memset(&d->path, 0, sizeof(d->path));
-    memcpy(d->data, dgram, len);
-    if (ec->q_tail != NULL)
-        ec->q_tail->next = d;
-    else
-        ec->q_head = d;
-    ec->q_tail = d;
-    ec->qn++;
-    ep->st.step_queued++;
-}
-
-/* A datagram for a known connection: now, or after its step. */
-static void conn_input(ho_quic_endpoint *ep, ep_conn *ec, const uint8_t *dgram, size_t len, const ho_quic_path *path,
-                       ho_quic_time now)
-{
-    if (ec->step != NULL || ec->q_head != NULL || ec->c->step.has_rest) {
-        conn_enqueue(ep, ec, dgram, len, path, now);
-        return;
-    }
-    ho_quic_conn_receive(ec->c, dgram, len, path, now);
-    conn_pump(ep, ec, now);
-}
-
-static void maybe_release(ho_quic_endpoint *ep, ep_conn *ec);
-
-/* Finishes the steps whose done ran (on this thread) since the last call. */
-static void steps_back(ho_quic_endpoint *ep, ho_quic_time now)
-{
-    while (ep->back_head != NULL) {
-        ep_step *s = ep->back_head;
-        ep->back_head = s->next_back;
-        if (ep->back_head == NULL)
-            ep->back_tail = NULL;
-        ep_conn *ec = s->ec;
-        ep->st.step_out_ns += (uint64_t)(now > s->submitted ? now - s->submitted : 0);
-        ho_mem_free(s);
-        ec->step = NULL;
-        activate(ep, ec);
-        ho_quic_step_finish(ec->c, now);
-        conn_pump(ep, ec, now);
-        hs_update(ep, ec);
-        maybe_release(ep, ec);
     }
 }
 
@@ -1166,6 +885,7 @@ static ep_conn *accept_conn(ho_quic_endpoint *ep, const ho_quic_header *hdr, con
     /* With a pool, the expensive TLS steps go through conn_pump (inline or
      * on the pool, as the mode says); without, TLS runs inside receive. */
     c->step.enabled = ep->cfg.pool != NULL;
+    quic_ep_async_enable(ep, ec);
     ec->in_handshake = true;
     ep->st.handshakes_in_progress++;
     /* insert at the tail */
@@ -1174,7 +894,7 @@ static ep_conn *accept_conn(ho_quic_endpoint *ep, const ho_quic_header *hdr, con
     ep->head.prev->next = ec;
     ep->head.prev = ec;
     ep->nconns++;
-    activate(ep, ec);
+    quic_ep_activate(ep, ec);
     ep->st.accepted++;
     if (ep->cfg.on_accept != NULL)
         ep->cfg.on_accept(ep->cfg.ctx, ep, c);
@@ -1298,8 +1018,8 @@ static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len
         return;
     }
     ho_quic_conn_receive(ec->c, dgram, len, path, now);
-    conn_pump(ep, ec, now);
-    hs_update(ep, ec);
+    quic_ep_conn_pump(ep, ec, now);
+    quic_ep_hs_update(ep, ec);
     /* Nothing in the datagram could be decrypted (corrupted or forged):
      * discard it (§12.2, RFC 9001 §5.2) and the connection made for it,
      * whose SCID and token came from an unauthenticated header. Kept, it
@@ -1311,14 +1031,14 @@ static void on_unknown_v1(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len
         conn_release(ep, ec);
         return;
     }
-    maybe_release(ep, ec);
+    quic_ep_maybe_release(ep, ec);
 }
 
 void ho_quic_endpoint_receive(ho_quic_endpoint *ep, const uint8_t *dgram, size_t len, const ho_quic_path *path,
                               ho_quic_time now)
 {
     ep->st.datagrams_received++;
-    steps_back(ep, now);
+    quic_ep_steps_back(ep, now);
     ho_quic_invariant inv;
     if (dgram == NULL || ho_quic_invariant_parse(dgram, len, ep->cid_len, &inv) != HO_OK) {
         ep->st.datagrams_dropped++;
@@ -1327,20 +1047,20 @@ void ho_quic_endpoint_receive(ho_quic_endpoint *ep, const uint8_t *dgram, size_t
     }
     ep_conn *ec = table_find(ep, &ep->cids, inv.dcid, inv.dcid_len);
     if (ec != NULL) {
-        conn_input(ep, ec, dgram, len, path, now);
-        activate(ep, ec);
-        hs_update(ep, ec);
-        maybe_release(ep, ec);
+        quic_ep_conn_input(ep, ec, dgram, len, path, now);
+        quic_ep_activate(ep, ec);
+        quic_ep_hs_update(ep, ec);
+        quic_ep_maybe_release(ep, ec);
         return;
     }
     if (!inv.is_long && len >= MIN_RESET_LEN &&
         (ec = table_find(ep, &ep->tokens, dgram + len - HO_QUIC_RESET_TOKEN_LEN, HO_QUIC_RESET_TOKEN_LEN)) != NULL) {
         /* §10.3.1: it ends with a token of a client's CID: the
          * connection checks it and drains. */
-        conn_input(ep, ec, dgram, len, path, now);
-        activate(ep, ec);
-        hs_update(ep, ec);
-        maybe_release(ep, ec);
+        quic_ep_conn_input(ep, ec, dgram, len, path, now);
+        quic_ep_activate(ep, ec);
+        quic_ep_hs_update(ep, ec);
+        quic_ep_maybe_release(ep, ec);
         return;
     }
     if (!inv.is_long) {
@@ -1379,7 +1099,7 @@ size_t ho_quic_endpoint_send(ho_quic_endpoint *ep, ho_quic_endpoint_out *out, ho
     out->segment_size = 0;
     out->ecn = 0;
     out->conn = NULL;
-    steps_back(ep, now);
+    quic_ep_steps_back(ep, now);
     if (ep->qlen > 0) {
         ep_pkt *p = &ep->queue[ep->qhead];
         ep->qhead = (ep->qhead + 1) % QUEUE_MAX;
@@ -1422,7 +1142,7 @@ size_t ho_quic_endpoint_send(ho_quic_endpoint *ep, ho_quic_endpoint_out *out, ho
 
 ho_quic_time ho_quic_endpoint_next_timeout(const ho_quic_endpoint *ep)
 {
-    if (ep->back_head != NULL)
+    if (ep->back_head != NULL || ep->resume_head != NULL)
         return 0; /* steps came back: finish them now (handle_timeout) */
     ho_quic_time t = ep->hlen > 0 ? ep->heap[0]->deadline : HO_QUIC_TIME_NEVER;
     for (const ep_conn *ec = ep->act_head; ec != NULL; ec = ec->anext) {
@@ -1435,9 +1155,9 @@ ho_quic_time ho_quic_endpoint_next_timeout(const ho_quic_endpoint *ep)
 
 void ho_quic_endpoint_handle_timeout(ho_quic_endpoint *ep, ho_quic_time now)
 {
-    steps_back(ep, now);
+    quic_ep_steps_back(ep, now);
     while (ep->hlen > 0 && ep->heap[0]->deadline <= now)
-        activate(ep, ep->heap[0]);
+        quic_ep_activate(ep, ep->heap[0]);
     for (ep_conn *ec = ep->act_head, *next; ec != NULL; ec = next) {
         next = ec->anext;
         ep->st.conn_visits++;
@@ -1445,8 +1165,8 @@ void ho_quic_endpoint_handle_timeout(ho_quic_endpoint *ep, ho_quic_time now)
          * our own CRYPTO data): they run while a step is out. */
         if (ho_quic_conn_next_timeout(ec->c) <= now)
             ho_quic_conn_handle_timeout(ec->c, now);
-        hs_update(ep, ec);
-        maybe_release(ep, ec);
+        quic_ep_hs_update(ep, ec);
+        quic_ep_maybe_release(ep, ec);
     }
 }
 

@@ -7,7 +7,9 @@
 #  - a handler that refuses early requests answers 425 Too Early;
 #  - gnutls-cli -r --earlydata (Debian's GnuTLS 3.7 has it) against us;
 #  - `handoff get --early-data` against `openssl s_server -early_data` (s_server prints the
-#    early data) and against us;
+#    early data) and against us; answered 425 Too Early by a refusing handler, get sends the
+#    request again once, after the handshake of a new connection, without early data (RFC 8470
+#    §5.2), and prints only the second answer;
 #  - with every handshake step on the offload pool, early data is still answered;
 #  - a ticket from a server whose config changed (same ticket keys, early data now off): get's
 #    early data is refused, it resumes in 1-RTT and sends the request again.
@@ -74,10 +76,26 @@ done
 check "get --early-data (first): full handshake" "$T/get1.err" "resumed: no" "early-data: none"
 check "get --early-data (second): accepted" "$T/get2.err" "resumed: yes" "early-data: accepted"
 check "get --early-data (second): answered early" "$T/get2.out" "early data: yes"
+# A handler that refuses early requests: 425 Too Early, then get's retry (not in early data).
+rm -f "$T/g425.sess"
+for i in 1 2; do
+    timeout 60 "$HO_BIN" get -v -i --early-data --resume "$T/g425.sess" --cafile "$CRT" \
+        "https://localhost:$HTTPS_PORT/?refuse-early" >"$T/get425-$i.out" 2>"$T/get425-$i.err" </dev/null
+    echo "exit $?" >>"$T/get425-$i.err"
+done
+check "get --early-data, refusing handler (first): full handshake, answered" "$T/get425-1.out" "HTTP/1.1 200"
+check_not "get --early-data, refusing handler (first): no retry" "$T/get425-1.err" "425 Too Early"
+check "get --early-data, refusing handler: accepted early, 425, retried after the handshake" \
+    "$T/get425-2.err" "early-data: accepted" "early-data: 425 Too Early, retrying after the handshake" \
+    "early-data: none" "exit 0"
+check "get --early-data, refusing handler: the retry's answer, not early" "$T/get425-2.out" "HTTP/1.1 200" \
+    "early data: no"
+check_not "get --early-data, refusing handler: the 425 is not printed" "$T/get425-2.out" "425"
 
 if counters "$T/early.json"; then
-    # s_client early1 + refuse + post, gnutls-cli, get: accepted; s_client early2: the ticket again.
-    expect_counter "$T/early.json" early_accepted -eq 5
+    # s_client early1 + refuse + post, gnutls-cli, get, get (refused by the handler): accepted;
+    # s_client early2: the ticket again.
+    expect_counter "$T/early.json" early_accepted -eq 6
     expect_counter "$T/early.json" early_replayed -eq 1
     expect_counter "$T/early.json" early_rejected -eq 0
 fi
