@@ -22,6 +22,26 @@ ALL_OK='r["started"] == 200 and r["ok"] == 200 and r["handshakes"] == 200 and r[
     and 0 < r["hs_p50_ms"] <= r["hs_p99_ms"] <= r["hs_max_ms"]
     and 0 < r["req_p50_ms"] <= r["req_p99_ms"] <= r["req_max_ms"]'
 
+# settled_counters: handoff's counters (SIGUSR1) once every connection so far is freed (the
+# packet counters count connections that are gone); a bounded poll.
+settled_counters() {
+    local srv i n c
+    srv=$(pgrep -P "$SRV_PID" | head -n 1) # the server itself, not its timeout wrapper
+    [ -n "$srv" ] || return 1
+    for ((i = 0; i < 50; i++)); do
+        n=$(grep -c "counters {" "$SRV_LOG")
+        kill -USR1 "$srv"
+        wait_count "$SRV_LOG" "counters {" $((n + 1)) 10 || return 1
+        c=$(grep "counters {" "$SRV_LOG" | tail -1 | sed 's/^.*counters //')
+        if python3 -c 'import json, sys; c = json.loads(sys.argv[1]); sys.exit(c["h3_connections_closed"] != c["h3_connections"])' "$c"; then
+            echo "$c"
+            return 0
+        fi
+        sleep 0.2 # closing periods end within a few PTOs
+    done
+    return 1
+}
+
 # ---- handoff serve --------------------------------------------------------------------------
 mkdir -p "$T/static"
 head -c 4000000 /dev/urandom >"$T/static/big"
@@ -51,6 +71,24 @@ if wait_log "$SRV_LOG" "listening h3 (QUIC) on UDP"; then
         and r["statuses"] == {"200": r["requests"]} and r["requests_per_s"] > 0
         and r["requests_all"] >= r["requests"] and r["client_us_per_req"] > 0
         and 0 < r["req_p50_ms"] <= r["req_p99_ms"] <= r["req_max_ms"]'
+    # The server gathers the datagrams of several connections into one sendmmsg: over a
+    # --streams run on 8 connections, 1.5 times more packets than system calls (the counters'
+    # differences across the run, each taken once every connection so far is gone). With one
+    # call per connection's output, as before the gathering, they were about equal.
+    c0=$(settled_counters) || fail "handoff: no settled counters before the --streams -c 8 run"
+    timeout 60 "$QL" -c 8 --streams 8 -d 2 --cafile "$T/ec.crt" "127.0.0.1:$PORT" >"$T/batch.out" 2>&1
+    ql_exited "handoff --streams -c 8" $? "$T/batch.out"
+    c1=$(settled_counters) || fail "handoff: no settled counters after the --streams -c 8 run"
+    if python3 -c 'import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+calls, pkts = b["quic_send_calls"] - a["quic_send_calls"], b["quic_packets_sent"] - a["quic_packets_sent"]
+print("send calls %d, packets sent %d" % (calls, pkts))
+sys.exit(not (0 < 1.5 * calls < pkts))' "${c0:-{\}}" "${c1:-{\}}" >"$T/batch.check" 2>&1; then
+        pass "handoff: datagrams of several connections leave in one sendmmsg ($(cat "$T/batch.check"))"
+    else
+        fail "handoff: sends not gathered ($(tail -1 "$T/batch.check"))"
+    fi
+
     timeout 60 "$QL" -c 2 --streams 4 -d 1 --cafile "$T/ec.crt" -p /no/such/page "127.0.0.1:$PORT" \
         >"$T/streams404.out" 2>&1
     ql_report "handoff --streams: an unknown path counts as status 404, per request" "$T/streams404.out" \
