@@ -30,6 +30,8 @@
 #   --threads N       handoff serve --threads, nginx worker_processes (default 1)
 #   --peers LIST      subset of "ng-h3 ngx-h1" (default both; "" for none)
 #   --pin             servers on CPU 0, load generators on CPU 1 (taskset)
+#   --compare BIN     also, each round, another handoff binary (e.g. a build of the commit
+#                     before a change) as old-h3 and old-h1, and the ratios new / old
 #   --perf DIR        first an extra, uncounted round on handoff with `perf record -g` of the
 #                     server during each of ho-h3 and ho-h1 (DIR/ho-h3.data, DIR/ho-h1.data,
 #                     and DIR/*.txt: perf report --no-children) and `perf stat` of its
@@ -47,7 +49,7 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-CONNS=4 STREAMS=16 DUR=5 WARM=1 ROUNDS=3 THREADS=1 PEERS="ng-h3 ngx-h1" PIN=0 PERF=""
+CONNS=4 STREAMS=16 DUR=5 WARM=1 ROUNDS=3 THREADS=1 PEERS="ng-h3 ngx-h1" PIN=0 PERF="" COMPARE=""
 while [ $# -gt 0 ]; do
     case $1 in
     -c) CONNS=$2; shift 2 ;;
@@ -59,6 +61,7 @@ while [ $# -gt 0 ]; do
     --peers) PEERS=$2; shift 2 ;;
     --pin) PIN=1; shift ;;
     --perf) PERF=$2; shift 2 ;;
+    --compare) COMPARE=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
     esac
@@ -74,6 +77,7 @@ case " $PEERS " in *" ngx-h1 "*) command -v "$NGINX_BIN" >/dev/null || die "ngin
 [ -z "$PERF" ] || command -v perf >/dev/null || die "perf missing: apt-get install linux-perf"
 
 ho_find_bin
+[ -z "$COMPARE" ] || [ -x "$COMPARE" ] || die "--compare $COMPARE is not executable"
 if [ -z "${QUIC_LOAD:-}" ]; then
     QUIC_LOAD=$(dirname "$HANDOFF")/bench/quic_load
 fi
@@ -109,9 +113,11 @@ nginx_prepare "$NG"
 # start NAME -> BENCH_PID, SPORT, URL_PATH
 start() {
     case $1 in
-    ho)
+    ho | old)
+        local bin=$HANDOFF
+        [ "$1" = old ] && bin=$COMPARE
         wait_udp_gone "$PORT" || die "UDP port $PORT still bound"
-        "${SRV_PIN[@]}" "$HANDOFF" serve --bind 127.0.0.1 --port "$PORT" --tls-port 0 --http-port 0 \
+        "${SRV_PIN[@]}" "$bin" serve --bind 127.0.0.1 --port "$PORT" --tls-port 0 --http-port 0 \
             --threads "$THREADS" --no-tickets --cert "$BT/cert.pem" --key "$BT/key.pem" >"$BT/ho.log" 2>&1 &
         BENCH_PID=$! SPORT=$PORT URL_PATH='/baseline2?a=1&b=1'
         BENCH_PIDS+=("$BENCH_PID")
@@ -139,6 +145,21 @@ start() {
 
 jnum() { echo "$1" | grep -o "\"$2\":[-0-9.]*" | head -1 | cut -d: -f2; }
 
+# settled PID: handoff's counters once every QUIC connection so far is freed (its packet
+# and request counters count connections that are gone); a bounded poll.
+settled() {
+    local i c
+    for ((i = 0; i < 50; i++)); do
+        c=$(ho_counters "$1" "$BT/ho.log") || return 1
+        if [ "$(jfield "$c" h3_connections_closed)" = "$(jfield "$c" h3_connections)" ]; then
+            echo "$c"
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "$c"
+}
+
 # h3_run OUT -> J (quic_load's JSON)
 h3_run() {
     bounded $((DUR + WARM + 60)) "${CLI_PIN[@]}" "$QUIC_LOAD" --cafile "$BT/cert.pem" -p "$URL_PATH" \
@@ -155,12 +176,12 @@ h1_run() {
 
 RESULTS=$BT/results.tsv
 : >"$RESULTS"
-row() { printf '%-5s %-7s %9s %11s %7s %8s %8s %7s %12s %10s %10s\n' "$@"; }
+row() { printf '%-5s %-7s %9s %11s %7s %8s %8s %7s %12s %10s %10s %10s\n' "$@"; }
 
 # run ROUND NAME PID: one load run against the running server; appends a row.
 run() {
     local round=$1 name=$2 pid=$3 out=$BT/$2.$1 c0="" c1="" t0 t1 perf_pids=()
-    [ "${name%%-*}" = ho ] && c0=$(ho_counters "$pid" "$BT/ho.log" || echo '{}')
+    case $name in ho-* | old-*) c0=$(settled "$pid" || echo '{}') ;; esac
     if [ "$round" = perf ]; then
         perf record -q -F 499 -g -p "$pid" -o "$PERF/$name.data" -- sleep "$((DUR + WARM))" >/dev/null 2>&1 &
         perf_pids+=($!)
@@ -186,14 +207,16 @@ run() {
     local p
     for p in "${perf_pids[@]}"; do wait "$p" || true; done
     [ "${reqs:-0}" -gt 0 ] || die "$name: no request completed: $(tail -5 "$out")"
-    local pout="-" pin="-"
+    local pout="-" pin="-" calls="-"
     if [ -n "$c0" ]; then
-        c1=$(ho_counters "$pid" "$BT/ho.log" || echo '{}')
+        c1=$(settled "$pid" || echo '{}')
         if [ "${name#*-}" = h3 ]; then
             local dr=$(($(jfield "$c1" h3_requests) - $(jfield "$c0" h3_requests)))
             if [ "$dr" -gt 0 ]; then
                 pout=$(awk -v a="$(jfield "$c0" quic_packets_sent)" -v b="$(jfield "$c1" quic_packets_sent)" -v n="$dr" 'BEGIN { printf "%.3f", (b - a) / n }')
                 pin=$(awk -v a="$(jfield "$c0" quic_packets_received)" -v b="$(jfield "$c1" quic_packets_received)" -v n="$dr" 'BEGIN { printf "%.3f", (b - a) / n }')
+                [ -n "$(jfield "$c1" quic_send_calls)" ] &&
+                    calls=$(awk -v a="$(jfield "$c0" quic_send_calls)" -v b="$(jfield "$c1" quic_send_calls)" -v n="$dr" 'BEGIN { printf "%.3f", (b - a) / n }')
             fi
         fi
     fi
@@ -201,7 +224,7 @@ run() {
     us=$(ticks_to_us $((t1 - t0)))
     cpu_req=$(awk -v u="$us" -v n="$reqs" 'BEGIN { printf "%.2f", u / n }')
     pct=$(awk -v u="$us" -v s="$((DUR + WARM))" 'BEGIN { printf "%.0f", u / 1e4 / s }')
-    row "$round" "$name" "$(printf %.0f "$rps")" "$cpu_req" "$pct" "$p50" "$p99" "$errs" "$cli" "$pout" "$pin"
+    row "$round" "$name" "$(printf %.0f "$rps")" "$cpu_req" "$pct" "$p50" "$p99" "$errs" "$cli" "$pout" "$pin" "$calls"
     [ "$round" = perf ] || printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$rps" "$cpu_req" "$errs" >>"$RESULTS"
 }
 
@@ -210,8 +233,9 @@ echo "# machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.
 echo "# handoff: $HANDOFF (repo HEAD $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)); gtlsserver: ngtcp2 $(dpkg-query -W -f='${Version}' ngtcp2-server 2>/dev/null); $($NGINX_BIN -v 2>&1 | sed 's/^nginx version: //'); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
 echo "# machine before: $(busy_others)"
 echo "# cpu_us/req: server CPU per request; cpu_%: server CPU over the run (100 = one core); client_us/req:"
-echo "# the load generator's; pkt_out/req, pkt_in/req: QUIC packets the server sent / received per request"
-row round server "req/s" cpu_us/req cpu_% p50_ms p99_ms errors client_us/req pkt_out/req pkt_in/req
+echo "# the load generator's; pkt_out/req, pkt_in/req: QUIC packets the server sent / received per request;"
+echo "# calls/req: the server's sendmmsg calls per request (quic_send_calls; - when the binary lacks it)"
+row round server "req/s" cpu_us/req cpu_% p50_ms p99_ms errors client_us/req pkt_out/req pkt_in/req calls/req
 if [ -n "$PERF" ]; then
     mkdir -p "$PERF"
     PERF=$(cd "$PERF" && pwd)
@@ -230,6 +254,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
     start ho
     for n in $ho_order; do run "$round" "$n" "$BENCH_PID"; done
     stop_pid "$BENCH_PID"
+    if [ -n "$COMPARE" ]; then
+        start old
+        for n in $ho_order; do run "$round" "old-${n#ho-}" "$BENCH_PID"; done
+        stop_pid "$BENCH_PID"
+    fi
     for p in $PEERS; do
         start "${p%-*}"
         run "$round" "$p" "$BENCH_PID"
@@ -246,13 +275,20 @@ ratio() {
 echo
 echo "summary (median over $ROUNDS rounds; errors: total)"
 printf '%-7s %9s %11s %7s\n' server "req/s" cpu_us/req errors
-for s in ho-h3 ho-h1 $PEERS; do
+for s in ho-h3 ho-h1 ${COMPARE:+old-h3 old-h1} $PEERS; do
     printf '%-7s %9.0f %11.2f %7s\n' "$s" "$(med "$s" 3)" "$(med "$s" 4)" \
         "$(awk -F'\t' -v s="$s" '$2 == s { e += $5 } END { print e + 0 }' "$RESULTS")"
 done
 awk -v r="$(ratio ho-h3 ho-h1 3)" -v c="$(ratio ho-h3 ho-h1 4)" 'BEGIN {
     printf "ratio handoff HTTP/3 / HTTP/1.1 over TLS: req/s %.2fx (goal >= 0.8: %s), server CPU per request %.2fx\n",
         r, (r >= 0.8 ? "met" : "missed"), c }'
+if [ -n "$COMPARE" ]; then
+    for p in h3 h1; do
+        awk -v p="$p" -v r="$(ratio "ho-$p" "old-$p" 3)" -v c="$(ratio "ho-$p" "old-$p" 4)" 'BEGIN {
+            printf "ratio this build / --compare, %s: req/s %.2fx, server CPU per request %.2fx\n", p, r, c }'
+    done
+    awk -v r="$(ratio old-h3 old-h1 3)" 'BEGIN { printf "ratio --compare HTTP/3 / HTTP/1.1: req/s %.2fx\n", r }'
+fi
 case " $PEERS " in *" ng-h3 "*) awk -v r="$(ratio ho-h3 ng-h3 3)" -v c="$(ratio ho-h3 ng-h3 4)" 'BEGIN {
     printf "ratio handoff / gtlsserver, HTTP/3: req/s %.2fx, server CPU per request %.2fx\n", r, c }' ;; esac
 case " $PEERS " in *" ngx-h1 "*) awk -v r="$(ratio ho-h1 ngx-h1 3)" -v c="$(ratio ho-h1 ngx-h1 4)" 'BEGIN {
