@@ -58,7 +58,7 @@ typedef struct opts {
     struct sockaddr_storage addr;
     socklen_t addr_len;
     char authority[300];
-    long conns, count, threads, keep, interval_ms, timeout_ms;
+    long conns, count, threads, keep, interval_ms, timeout_ms, streams;
     double duration, rate, warmup;
     bool insecure, quiet;
 } opts;
@@ -158,6 +158,9 @@ typedef struct stats {
     uint64_t dl_bytes_total, dl_bytes_window, dl_chunks_window, dl_responses, dl_errors;
     int64_t dl_max_gap, dl_first_byte;
     uint64_t warmup_conns;
+    /* --streams: GETs refused for want of stream credit (MAX_STREAMS) */
+    uint64_t stream_blocked;
+    uint64_t req_all; /* --streams: completed GETs, the warm-up's too (client CPU per request) */
 } stats;
 
 /* ---- connections --------------------------------------------------------- */
@@ -181,6 +184,10 @@ typedef struct slot {
     int64_t out_t[64];
     size_t nout;
     int64_t next_req;
+    /* --streams: the requests in flight and their submission times */
+    ho_h3_response **sr;
+    int64_t *sr_t;
+    size_t nsr;
 } slot;
 
 struct worker {
@@ -327,8 +334,10 @@ static int slot_open(slot *s, int64_t now)
     s->t_hs = 0;
     s->t_req = 0;
     s->next_req = 0;
+    s->nsr = 0;
     s->deadline = s->kind == K_STORM ? now + O.timeout_ms * 1000000LL : INT64_MAX;
-    s->counted = s->kind == K_STORM && window_t0() != 0 && now >= window_t0();
+    /* --streams: every connection counts (its requests count in the window). */
+    s->counted = s->kind == K_STORM && ((window_t0() != 0 && now >= window_t0()) || O.streams > 0);
     if (s->counted)
         w->st.started++;
     else if (s->kind == K_STORM)
@@ -450,6 +459,103 @@ static void storm_service(slot *s, int64_t now)
         return;
     }
     slot_send(s, now);
+}
+
+/* --streams: a storm connection kept for the whole run with O.streams GETs
+ * in flight; a GET that completes is replaced at once by a new one on a new
+ * stream. Requests that complete within [t0, end) count, their latency
+ * measured from submission. At the end the connection closes (ok); one that
+ * fails is counted and its slot opens a new connection. */
+static void streams_service(slot *s, int64_t now)
+{
+    char code[48];
+    worker *w = s->w;
+    stats *st = &w->st;
+    int64_t t0 = window_t0();
+    bool counting = t0 != 0 && now >= t0 && (w->end == 0 || now < w->end);
+    if (s->refused) {
+        storm_finish(s, now, "refused", NULL);
+        return;
+    }
+    if (s->t_hs != 0 && s->t_req == 0) { /* the handshake completed */
+        st->handshakes++;
+        sample_add(&st->hs, s->t_hs - s->t_start);
+        s->t_req = now;
+        s->deadline = INT64_MAX; /* from now on, per request */
+    }
+    for (size_t i = 0; i < s->nsr;) {
+        ho_h3_response *r = s->sr[i];
+        bool late = now - s->sr_t[i] >= O.timeout_ms * 1000000LL;
+        if (!(r->complete || r->reset) && !late) {
+            i++;
+            continue;
+        }
+        if (counting) {
+            if (!(r->complete || r->reset)) {
+                st->err_timeout_req++;
+            } else if (r->reset) {
+                st->err_reset++;
+                snprintf(code, sizeof(code), "stream_reset_0x%llx", (unsigned long long)r->reset_code);
+                kind_add(&st->close_codes, code, 1);
+            } else if (r->status != 200) {
+                st->err_status++;
+                snprintf(code, sizeof(code), "%d", r->status);
+                kind_add(&st->statuses, code, 1);
+            } else {
+                st->requests_ok++;
+                sample_add(&st->req, now - s->sr_t[i]);
+            }
+            st->last_done = now;
+        }
+        if (r->complete)
+            st->req_all++;
+        (void)ho_h3_client_release(s->h3, r); /* a late one is cancelled */
+        s->sr[i] = s->sr[--s->nsr];
+        s->sr_t[i] = s->sr_t[s->nsr];
+    }
+    if (ho_quic_conn_is_closing(s->c) || ho_quic_conn_is_closed(s->c)) {
+        describe_close(s->c, code, sizeof(code));
+        storm_finish(s, now, ho_quic_conn_handshake_done(s->c) ? "closed" : "handshake", code);
+        return;
+    }
+    if (w->end != 0 && now >= w->end) { /* the run is over: what is still out is not counted */
+        st->ok++;
+        slot_close(s, now);
+        return;
+    }
+    if (now >= s->deadline) {
+        storm_finish(s, now, "timeout_hs", NULL);
+        return;
+    }
+    while (s->t_hs != 0 && s->nsr < (size_t)O.streams) {
+        ho_h3_response *r = NULL;
+        int e = ho_h3_client_get(s->h3, O.authority, O.path, NULL, &r);
+        if (e == HO_ERR_WOULD_BLOCK) { /* no stream credit: the next MAX_STREAMS */
+            if (counting)
+                st->stream_blocked++;
+            break;
+        }
+        if (e != HO_OK) {
+            storm_finish(s, now, "local", NULL);
+            return;
+        }
+        r->on_body = body_discard;
+        s->sr[s->nsr] = r;
+        s->sr_t[s->nsr++] = now;
+    }
+    slot_send(s, now);
+}
+
+static void probe_service(slot *s, int64_t now);
+
+static void service(slot *s, int64_t now)
+{
+    if (s->kind != K_STORM)
+        probe_service(s, now);
+    else if (O.streams > 0)
+        streams_service(s, now);
+    else
+        storm_service(s, now);
 }
 
 /* A probe connection: keep (periodic GETs) or download (GET again and again). */
@@ -598,7 +704,7 @@ static void start_some(worker *w, int64_t now)
             if (w->next_start < now - 1000000000LL) /* far behind (all slots busy): do not burst */
                 w->next_start = now;
         }
-        storm_service(s, now);
+        service(s, now);
         if (s->active)
             s->next_to = ho_quic_conn_next_timeout(s->c);
     }
@@ -663,14 +769,13 @@ static void *worker_run(void *arg)
                 ho_quic_conn_handle_timeout(s->c, now);
                 s->dirty = true;
             }
-            bool due = s->dirty || now >= s->deadline || (s->kind == K_KEEP && s->next_req <= now);
+            bool due = s->dirty || now >= s->deadline || (s->kind == K_KEEP && s->next_req <= now) ||
+                       (O.streams > 0 && s->nsr > 0 && now - s->sr_t[0] >= O.timeout_ms * 1000000LL) ||
+                       (O.streams > 0 && w->end != 0 && now >= w->end);
             if (!due)
                 continue;
             s->dirty = false;
-            if (s->kind == K_STORM)
-                storm_service(s, now);
-            else
-                probe_service(s, now);
+            service(s, now);
             if (s->active)
                 s->next_to = ho_quic_conn_next_timeout(s->c);
         }
@@ -726,6 +831,10 @@ static void print_report(stats *t, int64_t t0, int64_t t_end, double cpu_s)
                       t->err_status + t->err_reset + t->err_local;
     printf("quic_load: %s:%s path %s, -c %ld, %ld thread(s)%s\n", O.host, O.port, O.path, O.conns, O.threads,
            O.rate > 0 ? ", rate-limited" : "");
+    if (O.streams > 0)
+        printf("  streams           %ld in flight per connection (%ld in all); GETs refused for want of "
+               "stream credit: %llu\n",
+               O.streams, O.streams * O.conns, (unsigned long long)t->stream_blocked);
     printf("  connections       %llu started, %llu ok, %llu errors (+%llu in warm-up, not counted)\n",
            (unsigned long long)t->started, (unsigned long long)t->ok, (unsigned long long)errors,
            (unsigned long long)t->warmup_conns);
@@ -747,8 +856,12 @@ static void print_report(stats *t, int64_t t0, int64_t t_end, double cpu_s)
     text_kinds("handshake codes", &t->hs_codes);
     text_kinds("close codes", &t->close_codes);
     text_kinds("statuses", &t->statuses);
-    printf("  client CPU        %.3f s (%.1f us per connection)\n", cpu_s,
-           t->started ? cpu_s * 1e6 / (double)(t->started + t->warmup_conns) : 0.0);
+    if (O.streams > 0)
+        printf("  client CPU        %.3f s (%.1f us per request, over the %llu of the whole run)\n", cpu_s,
+               t->req_all ? cpu_s * 1e6 / (double)t->req_all : 0.0, (unsigned long long)t->req_all);
+    else
+        printf("  client CPU        %.3f s (%.1f us per connection)\n", cpu_s,
+               t->started ? cpu_s * 1e6 / (double)(t->started + t->warmup_conns) : 0.0);
     if (O.keep > 0)
         printf("  keep (%ld x %ld ms) during the storm: %llu sent, %llu ok, %llu errors, %llu late; "
                "ms p50 %.3f  p99 %.3f  max %.3f\n",
@@ -779,6 +892,10 @@ static void print_report(stats *t, int64_t t0, int64_t t_end, double cpu_s)
            (unsigned long long)t->err_closed, (unsigned long long)t->err_refused,
            (unsigned long long)t->err_status, (unsigned long long)t->err_reset, (unsigned long long)t->err_local,
            cpu_s);
+    if (O.streams > 0)
+        printf(",\"streams\":%ld,\"stream_blocked\":%llu,\"requests_all\":%llu,\"client_us_per_req\":%.2f",
+               O.streams, (unsigned long long)t->stream_blocked, (unsigned long long)t->req_all,
+               t->req_all ? cpu_s * 1e6 / (double)t->req_all : 0.0);
     json_kinds(stdout, "handshake_codes", &t->hs_codes);
     json_kinds(stdout, "close_codes", &t->close_codes);
     json_kinds(stdout, "statuses", &t->statuses);
@@ -821,6 +938,10 @@ static void usage(FILE *f)
             "                     for the storm's measured window, apart from the storm's\n"
             "  --download PATH    one more established connection GETs PATH again and again and\n"
             "                     counts the body bytes received during the storm\n"
+            "  --streams S        request rate instead of handshakes (needs -d): each of the -c\n"
+            "                     connections is established once and keeps S GETs of -p in\n"
+            "                     flight, a new one on a new stream as soon as one completes;\n"
+            "                     requests completing within the measured window count\n"
             "The last output line is \"quic_load {json}\" with every figure.\n");
 }
 
@@ -860,13 +981,14 @@ static bool parse_target(const char *arg)
 
 int main(int argc, char **argv)
 {
-    enum { O_ALPN = 256, O_SNI, O_CAFILE, O_INSECURE, O_TIMEOUT, O_KEEP, O_INTERVAL, O_DOWNLOAD, O_HELP };
+    enum { O_ALPN = 256, O_SNI, O_CAFILE, O_INSECURE, O_TIMEOUT, O_KEEP, O_INTERVAL, O_DOWNLOAD, O_STREAMS, O_HELP };
     static const struct option lo[] = {
         {"alpn", required_argument, NULL, O_ALPN},       {"sni", required_argument, NULL, O_SNI},
         {"cafile", required_argument, NULL, O_CAFILE},   {"insecure", no_argument, NULL, O_INSECURE},
         {"timeout", required_argument, NULL, O_TIMEOUT}, {"keep", required_argument, NULL, O_KEEP},
         {"interval", required_argument, NULL, O_INTERVAL}, {"download", required_argument, NULL, O_DOWNLOAD},
-        {"help", no_argument, NULL, O_HELP},             {NULL, 0, NULL, 0},
+        {"streams", required_argument, NULL, O_STREAMS}, {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
     };
     int ch;
     double v;
@@ -888,6 +1010,7 @@ int main(int argc, char **argv)
         case O_KEEP: ok = parse_num(optarg, 0, 1000, &v), O.keep = (long)v; break;
         case O_INTERVAL: ok = parse_num(optarg, 1, 600000, &v), O.interval_ms = (long)v; break;
         case O_DOWNLOAD: O.download = optarg; ok = optarg[0] == '/'; break;
+        case O_STREAMS: ok = parse_num(optarg, 1, 10000, &v), O.streams = (long)v; break;
         case 'h': case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -902,6 +1025,10 @@ int main(int argc, char **argv)
     }
     if (O.count > 0 && O.duration > 0) {
         fprintf(stderr, "quic_load: -n and -d exclude each other\n");
+        return 2;
+    }
+    if (O.streams > 0 && (O.duration == 0 || O.count > 0 || O.rate > 0)) {
+        fprintf(stderr, "quic_load: --streams runs for a duration (-d), without -n or -r\n");
         return 2;
     }
     if (O.count == 0 && O.duration == 0)
@@ -952,6 +1079,14 @@ int main(int argc, char **argv)
             return 1;
         }
         for (size_t k = 0; k < w->nslots; k++) {
+            if (O.streams > 0 && !w->probe) {
+                w->slots[k].sr = calloc((size_t)O.streams, sizeof(*w->slots[k].sr));
+                w->slots[k].sr_t = calloc((size_t)O.streams, sizeof(*w->slots[k].sr_t));
+                if (w->slots[k].sr == NULL || w->slots[k].sr_t == NULL) {
+                    fprintf(stderr, "quic_load: out of memory\n");
+                    return 1;
+                }
+            }
             w->slots[k].w = w;
             w->slots[k].kind = !w->probe ? K_STORM : k < (size_t)O.keep ? K_KEEP : K_DL;
             w->slots[k].sock.fd = -1;
@@ -1026,9 +1161,12 @@ int main(int argc, char **argv)
         total.dl_bytes_total += s->dl_bytes_total, total.dl_bytes_window += s->dl_bytes_window;
         total.dl_chunks_window += s->dl_chunks_window, total.dl_responses += s->dl_responses;
         total.dl_errors += s->dl_errors;
+        total.stream_blocked += s->stream_blocked, total.req_all += s->req_all;
         if (s->dl_max_gap > total.dl_max_gap)
             total.dl_max_gap = s->dl_max_gap;
     }
+    if (O.streams > 0 && total.requests_ok > 0) /* counted apart from the other statuses: no per-request lookup */
+        kind_add(&total.statuses, "200", total.requests_ok);
     double cpu_s = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
                    (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
                             ru0.ru_stime.tv_usec) / 1e6;
@@ -1036,6 +1174,8 @@ int main(int argc, char **argv)
     print_report(&total, t0, total.last_done > t0 ? total.last_done : end, cpu_s);
     int rc = atomic_load(&g_probes_failed) ? 1 : 0;
     for (long i = 0; i < nw; i++) {
+        for (size_t k = 0; k < ws[i].nslots; k++)
+            free(ws[i].slots[k].sr), free(ws[i].slots[k].sr_t);
         free(ws[i].slots);
         close(ws[i].ep);
         ho_udp_rx_free(ws[i].rx);

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -607,6 +608,98 @@ static void test_cancel(void)
     sim_free(&s);
 }
 
+/* ho_h3_client_release: a connection that carries many requests (a load
+ * generator keeping S in flight) frees each response once read. 600 GETs,
+ * 8 in flight, across several MAX_STREAMS renewals: every answer right, and
+ * the heap does not grow with the count (without the release every
+ * response lives until ho_h3_free). Releasing a response still in progress
+ * cancels it and the connection goes on serving. */
+static bool any_done(sim *s, void *arg)
+{
+    (void)s;
+    resp_set *rs = arg;
+    for (size_t i = 0; i < rs->n; i++)
+        if (rs->r[i] != NULL && (rs->r[i]->complete || rs->r[i]->reset))
+            return true;
+    return false;
+}
+
+static void test_client_release(void)
+{
+    sim s;
+    if (!start(&s, 0, 21))
+        return;
+    enum { INFLIGHT = 8, TOTAL = 600 };
+    resp_set rs = {.n = INFLIGHT};
+    int want[INFLIGHT] = {0};
+    int submitted = 0, ok = 0, bad = 0, rounds = 0;
+    size_t heap_mid = 0, heap_end = 0;
+    while (ok + bad < TOTAL && rounds++ < 100000) {
+        for (size_t i = 0; i < INFLIGHT; i++) {
+            ho_h3_response *r = rs.r[i];
+            if (r != NULL && (r->complete || r->reset)) {
+                char exp[16];
+                snprintf(exp, sizeof(exp), "%d", want[i]);
+                if (r->complete && r->status == 200 && r->body.len == strlen(exp) &&
+                    memcmp(r->body.data, exp, strlen(exp)) == 0)
+                    ok++;
+                else
+                    bad++;
+                CHECK_EQ(ho_h3_client_release(s.h3[0], r), HO_OK);
+                rs.r[i] = NULL;
+            }
+            if (rs.r[i] == NULL && submitted < TOTAL) {
+                char path[64];
+                snprintf(path, sizeof(path), "/baseline2?a=%d&b=1", submitted);
+                int e = ho_h3_client_get(s.h3[0], "localhost", path, NULL, &rs.r[i]);
+                if (e != HO_OK) {
+                    rs.r[i] = NULL;
+                    CHECK_EQ(e, HO_ERR_WOULD_BLOCK); /* no stream credit yet: MAX_STREAMS comes */
+                    continue;
+                }
+                want[i] = submitted + 1;
+                submitted++;
+            }
+        }
+        if (heap_mid == 0 && ok + bad >= 100)
+            heap_mid = mallinfo2().uordblks;
+        run(&s, any_done, &rs, HO_QUIC_MS(100));
+    }
+    heap_end = mallinfo2().uordblks;
+    CHECK_EQ(ok, TOTAL);
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(ho_h3_requests_served(s.h3[1]), TOTAL);
+    /* 500 more responses held would be > 500 * sizeof(ho_h3_response). */
+    CHECK(heap_end < heap_mid + 100 * sizeof(ho_h3_response));
+    if (heap_end >= heap_mid + 100 * sizeof(ho_h3_response))
+        fprintf(stderr, "heap grew from %zu to %zu bytes\n", heap_mid, heap_end);
+
+    /* In progress: release cancels (STOP_SENDING / RESET_STREAM). */
+    ho_h3_response *big = NULL;
+    CHECK_EQ(ho_h3_client_get(s.h3[0], "localhost", "/static/components.css", NULL, &big), HO_OK);
+    CHECK(big != NULL && run(&s, got_some, big, HO_QUIC_SEC(5)));
+    if (big != NULL) {
+        CHECK(!big->complete);
+        CHECK_EQ(ho_h3_client_release(s.h3[0], big), HO_OK);
+    }
+    run(&s, NULL, NULL, HO_QUIC_MS(300)); /* the rest of its data arrives for no one */
+    CHECK_EQ(ho_h3_active_streams(s.h3[1]), 0);
+    CHECK_EQ(ho_h3_active_streams(s.h3[0]), 0);
+    ho_h3_response *r = fetch(&s, "/baseline2?a=2&b=3", NULL);
+    CHECK(r != NULL && r->status == 200 && r->body.len == 1 && r->body.data[0] == '5');
+    if (r != NULL)
+        CHECK_EQ(ho_h3_client_release(s.h3[0], r), HO_OK);
+    /* Bad arguments. */
+    CHECK_EQ(ho_h3_client_release(s.h3[0], NULL), HO_ERR_INVALID_ARG);
+    ho_h3_response stranger = {0};
+    CHECK_EQ(ho_h3_client_release(s.h3[0], &stranger), HO_ERR_INVALID_ARG);
+    CHECK_EQ(ho_h3_client_release(s.h3[1], &stranger), HO_ERR_INVALID_ARG); /* a server */
+    CHECK_EQ(ho_h3_error(s.h3[0]), 0);
+    CHECK_EQ(ho_h3_error(s.h3[1]), 0);
+    CHECK(!ho_quic_conn_is_closing(s.p.conn[0]));
+    sim_free(&s);
+}
+
 /* RFC 9114 §4.1: DATA before HEADERS on a request stream is a connection
  * error H3_FRAME_UNEXPECTED; §8.1: the QUIC connection closes with it. And
  * random bytes as a request must never crash, only close with an H3 code. */
@@ -1161,6 +1254,7 @@ int main(void)
     RUN(test_static_by_reference);
     RUN(test_malformed);
     RUN(test_cancel);
+    RUN(test_client_release);
     RUN(test_goaway_in_flight);
     RUN(test_critical_stream);
     RUN(test_frame_errors);

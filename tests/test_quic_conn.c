@@ -477,6 +477,57 @@ static void test_misbehaving(void)
     }
 }
 
+/* Several streams with a little data each share one packet: each gets its
+ * turn in the packet being built (the round-robin start moves only for the
+ * next packet), and a stream's data in several pieces (references) goes
+ * whole while there is room. Indexing from the moving start skipped the
+ * stream after each one written, and one frame per stream left the rest of
+ * a response for the next packet: a small HTTP/3 response took two packets
+ * (the QPACK decoder stream's bytes and the HEADERS in one, the body in the
+ * next). */
+static void test_streams_share_packet(void)
+{
+    sim s;
+    sim_up(&s, 0, 31);
+    ho_quic_conn *c = s.p.conn[0];
+    enum { N = 6 };
+    uint64_t id[N];
+    for (int i = 0; i < N; i++) {
+        size_t w = 0;
+        CHECK_EQ(ho_quic_stream_open(c, true, &id[i]), HO_OK);
+        CHECK_EQ(ho_quic_stream_write(c, id[i], "hello", 5, true, &w), HO_OK);
+        CHECK_EQ(w, 5);
+    }
+    /* One more stream in three pieces: copied, by reference, copied + FIN
+     * (an HTTP/3 response: HEADERS, a static body, ...). */
+    static const char body[] = "a static body";
+    uint64_t pieces;
+    size_t w = 0;
+    CHECK_EQ(ho_quic_stream_open(c, true, &pieces), HO_OK);
+    CHECK_EQ(ho_quic_stream_write(c, pieces, "head", 4, false, &w), HO_OK);
+    CHECK_EQ(ho_quic_stream_write_ref(c, pieces, body, sizeof(body) - 1, false, NULL, NULL, &w), HO_OK);
+    CHECK_EQ(ho_quic_stream_write(c, pieces, "tail", 4, true, &w), HO_OK);
+    for (int round = 0; round < 2; round++) { /* from two round-robin starts */
+        uint8_t buf[1500];
+        size_t seg = 0;
+        size_t len = ho_quic_conn_send(c, buf, sizeof(buf), &seg, s.p.now); /* room for one datagram */
+        CHECK(len > 0 && len <= seg);
+        int sent = 0;
+        for (size_t i = 0; i < c->nstreams; i++)
+            sent += c->streams[i]->tx.fin_sent;
+        CHECK_EQ(sent, N * (round + 1) + 1);
+        if (sent != N * (round + 1) + 1)
+            fprintf(stderr, "round %d: %d of %d streams in the datagram\n", round, sent, N * (round + 1) + 1);
+        for (int i = 0; i < N && round == 0; i++) { /* the next batch starts after the first packet's rr */
+            CHECK_EQ(ho_quic_stream_open(c, true, &id[i]), HO_OK);
+            CHECK_EQ(ho_quic_stream_write(c, id[i], "world", 5, true, &w), HO_OK);
+        }
+    }
+    run(&s, NULL, HO_QUIC_MS(200)); /* resent (the test dropped them), acknowledged: no error */
+    CHECK(!ho_quic_conn_is_closing(s.p.conn[0]) && !ho_quic_conn_is_closing(s.p.conn[1]));
+    sim_free(&s);
+}
+
 static void test_idle_timeout(void)
 {
     sim s;
@@ -972,6 +1023,7 @@ int main(void)
     transfer_case(30, 25, 10, 100000, "10 streams each way, 30% loss");
     transfer_case_j(5, HO_QUIC_MS(15), 26, 4, 250000, "4 streams each way, 5% loss, 0-15 ms jitter (reordering)");
     RUN(test_uni_streams);
+    RUN(test_streams_share_packet);
     RUN(test_misbehaving);
     RUN(test_idle_timeout);
     RUN(test_reset_stream);

@@ -395,6 +395,13 @@ HO_API int ho_h3_client_request(ho_h3_conn *h, const ho_http_header *fields, siz
 /* Client: abandons a response (STOP_SENDING and, if the request is not
  * fully sent, RESET_STREAM with H3_REQUEST_CANCELLED); r->reset is set. */
 HO_API int ho_h3_client_cancel(ho_h3_conn *h, ho_h3_response *r);
+/* Client: frees a response the caller is done with, so that a connection
+ * that carries many requests holds only those still wanted (otherwise every
+ * response lives until ho_h3_free). A response still in progress is
+ * cancelled first (as ho_h3_client_cancel). r is invalid afterwards.
+ * HO_ERR_INVALID_ARG for a response that is not this connection's, or was
+ * released already. */
+HO_API int ho_h3_client_release(ho_h3_conn *h, ho_h3_response *r);
 /* GET https://authority/path; accept_encoding may be NULL. */
 HO_API int ho_h3_client_get(ho_h3_conn *h, const char *authority, const char *path, const char *accept_encoding,
                      ho_h3_response **out);

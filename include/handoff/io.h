@@ -260,6 +260,7 @@ typedef struct ho_udp_socket {
     bool test_refuse_gso;     /* tests: pretend the kernel refused GSO (EINVAL) */
     uint64_t gso_fallbacks;   /* sends retried without GSO */
     uint64_t gro_reads;       /* received messages split into several datagrams (GRO) */
+    uint64_t send_calls;      /* sendmmsg system calls made */
     uint16_t port;            /* the bound port, network byte order (read once at open) */
 } ho_udp_socket;
 
@@ -486,6 +487,9 @@ typedef struct ho_quic_server_stats {
     /* QUIC packets sent, received and declared lost by connections already
      * freed (their counters summed when they go). */
     uint64_t packets_sent, packets_received, packets_lost;
+    /* sendmmsg system calls of the thread's UDP socket (each carries the
+     * datagrams of one or more connections) */
+    uint64_t send_calls;
     /* QUIC handshake durations (connection accepted to the handshake
      * complete, as the I/O thread sees it), every TLS step inline / at
      * least one on the pool. */

@@ -118,8 +118,8 @@ struct ho_h3_conn {
     uint64_t goaway_id; /* client: the ID in the peer's GOAWAY */
     uint64_t served;
     ho_quic_time now;
-    ho_h3_response **resps;
-    size_t nresps;
+    ho_h3_response **resps; /* client: responses not yet released */
+    size_t nresps, cresps;
     /* Recently abandoned request streams: late STREAM data for them is
      * dropped, not taken by nghttp3 for a new stream. */
     int64_t gone[64];
@@ -1118,10 +1118,14 @@ int ho_h3_client_request(ho_h3_conn *h, const ho_http_header *fields, size_t n, 
     int rc = bind_streams(h);
     if (rc != HO_OK)
         return rc;
-    ho_h3_response **grown = ho_mem_realloc(h->resps, (h->nresps + 1) * sizeof(*grown));
-    if (grown == NULL)
-        return HO_ERR_NOMEM;
-    h->resps = grown;
+    if (h->nresps == h->cresps) {
+        size_t cap = h->cresps ? h->cresps * 2 : 16;
+        ho_h3_response **grown = ho_mem_realloc(h->resps, cap * sizeof(*grown));
+        if (grown == NULL)
+            return HO_ERR_NOMEM;
+        h->resps = grown;
+        h->cresps = cap;
+    }
     ho_h3_response *r = ho_mem_calloc(1, sizeof(*r));
     if (r == NULL)
         return HO_ERR_NOMEM;
@@ -1170,6 +1174,27 @@ int ho_h3_client_cancel(ho_h3_conn *h, ho_h3_response *r)
     r->reset = true;
     r->reset_code = HO_H3_REQUEST_CANCELLED;
     stream_finish(h, s, HO_H3_REQUEST_CANCELLED, true);
+    return HO_OK;
+}
+
+int ho_h3_client_release(ho_h3_conn *h, ho_h3_response *r)
+{
+    if (h == NULL || h->router != NULL || r == NULL)
+        return HO_ERR_INVALID_ARG;
+    size_t i = 0;
+    while (i < h->nresps && h->resps[i] != r)
+        i++;
+    if (i == h->nresps)
+        return HO_ERR_INVALID_ARG; /* not ours, or released already */
+    int64_t sid = (int64_t)r->stream_id;
+    if (!r->complete && !r->reset)
+        (void)ho_h3_client_cancel(h, r); /* still running: abandon it first */
+    h3_stream *s = stream_find(h, sid);
+    if (s != NULL && s->resp == r)
+        s->resp = NULL; /* the stream may still close later: nothing to fill */
+    h->resps[i] = h->resps[--h->nresps];
+    ho_buf_free(&r->body);
+    ho_mem_free(r);
     return HO_OK;
 }
 

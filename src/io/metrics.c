@@ -275,6 +275,8 @@ static const series quic_series[] = {
      NULL, Q(packets_received), UNIT_COUNT},
     {"handoff_quic_packets_lost_total", "counter", "QUIC packets declared lost by connections that are gone.", NULL,
      Q(packets_lost), UNIT_COUNT},
+    {"handoff_quic_send_calls_total", "counter", "sendmmsg system calls of the QUIC sockets.", NULL, Q(send_calls),
+     UNIT_COUNT},
 };
 #undef DROP
 #undef Q

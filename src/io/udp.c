@@ -401,6 +401,7 @@ int ho_udp_send_batch(ho_udp_socket *s, const ho_udp_tx *tx, size_t n)
             errno = EINVAL;
         } else {
             sent = io_udp_sendmmsg(s->fd, mm, (unsigned)k, MSG_DONTWAIT);
+            s->send_calls++;
         }
         if (sent < 0) {
             if (errno == EINTR)

@@ -397,38 +397,50 @@ static bool stream_has_data(const ho_quic_conn *c, const ho_quic_stream *s)
 static void write_streams(packet_builder *pb)
 {
     ho_quic_conn *c = pb->c;
-    size_t n = c->nstreams;
-    for (size_t k = 0; k < n && pb->rec->n < HO_QUIC_SENT_FRAMES_MAX; k++) {
-        size_t idx = (c->rr + k) % n;
+    size_t n = c->nstreams, start = c->rr;
+    bool full = false;
+    /* Every stream with data gets its turn in this packet, from `start`
+     * (c->rr moves below, for the next packet: indexing from it here would
+     * skip the stream after each one written). */
+    for (size_t k = 0; k < n && !full; k++) {
+        size_t idx = (start + k) % n;
         ho_quic_stream *s = c->streams[idx];
-        if (!stream_has_data(c, s))
-            continue;
-        size_t r = room(pb);
-        size_t overhead = ho_quic_stream_frame_overhead(s->id, s->tx.next, r, true);
-        if (r <= overhead + 1)
-            break;
-        uint64_t credit = c->tx_max_data > c->tx_data_sent ? c->tx_max_data - c->tx_data_sent : 0;
-        uint64_t limit = s->tx.next + credit < s->tx_max ? s->tx.next + credit : s->tx_max;
-        uint64_t off;
-        size_t len;
-        bool fin;
-        const uint8_t *data;
-        if (!ho_quic_sendbuf_peek(&s->tx, limit, r - overhead, &off, &len, &fin, &data))
-            continue;
-        size_t before = c->pkt.len;
-        if (ho_quic_stream_frame_write(&c->pkt, s->id, off, data, len, fin, true) != HO_OK ||
-            c->pkt.len > pb->end_limit) {
-            c->pkt.len = before;
-            c->pkt.failed = false;
-            break;
+        /* A stream's data may lie in several pieces (each reference is
+         * one, e.g. an HTTP/3 HEADERS frame and a static body): one frame
+         * each, all of them while there is room. */
+        while (!full && pb->rec->n < HO_QUIC_SENT_FRAMES_MAX && stream_has_data(c, s)) {
+            size_t r = room(pb);
+            size_t overhead = ho_quic_stream_frame_overhead(s->id, s->tx.next, r, true);
+            if (r <= overhead + 1) {
+                full = true;
+                break;
+            }
+            uint64_t credit = c->tx_max_data > c->tx_data_sent ? c->tx_max_data - c->tx_data_sent : 0;
+            uint64_t limit = s->tx.next + credit < s->tx_max ? s->tx.next + credit : s->tx_max;
+            uint64_t off;
+            size_t len;
+            bool fin;
+            const uint8_t *data;
+            if (!ho_quic_sendbuf_peek(&s->tx, limit, r - overhead, &off, &len, &fin, &data))
+                break;
+            size_t before = c->pkt.len;
+            if (ho_quic_stream_frame_write(&c->pkt, s->id, off, data, len, fin, true) != HO_OK ||
+                c->pkt.len > pb->end_limit) {
+                c->pkt.len = before;
+                c->pkt.failed = false;
+                full = true;
+                break;
+            }
+            c->tx_data_sent += ho_quic_sendbuf_on_sent(&s->tx, off, len, fin);
+            record_add(pb->rec, HO_QUIC_SF_STREAM, s->id, off, len, fin);
+            pb->has_frames = pb->eliciting = pb->in_flight = true;
+            /* The next packet starts with the next stream (fairness). */
+            c->rr = (idx + 1) % n;
+            if (room(pb) < 32)
+                full = true;
         }
-        c->tx_data_sent += ho_quic_sendbuf_on_sent(&s->tx, off, len, fin);
-        record_add(pb->rec, HO_QUIC_SF_STREAM, s->id, off, len, fin);
-        pb->has_frames = pb->eliciting = pb->in_flight = true;
-        /* The next packet starts with the next stream (fairness). */
-        c->rr = (idx + 1) % n;
-        if (room(pb) < 32)
-            break;
+        if (pb->rec->n >= HO_QUIC_SENT_FRAMES_MAX)
+            full = true;
     }
 }
 
