@@ -8,7 +8,12 @@
  * timed the same way. Blocks of the two implementations alternate so that
  * machine noise hits both; the median over rounds is reported.
  *
- * Usage: handshake [-n N] [-r ROUNDS] [--impl handoff|openssl|both] [--quiet]
+ * With --verify both clients also verify the server's chain and host name
+ * against a trust store holding the certificate (handoff: ho_tls_config_set_trust;
+ * OpenSSL: SSL_VERIFY_PEER, the certificate in the context's store,
+ * SSL_set1_host per connection).
+ *
+ * Usage: handshake [-n N] [-r ROUNDS] [--impl handoff|openssl|both] [--verify] [--no-pq] [--quiet]
  */
 #include "handoff/tls.h"
 
@@ -30,6 +35,10 @@
 #define MAX_ROUNDS 64
 /* valgrind --tool=callgrind --toggle-collect='bench_server_*' selects the server. */
 #define BENCH_NOINLINE __attribute__((noinline))
+#define BENCH_HOST "localhost"
+
+/* --verify: the clients verify the chain and the host name. */
+static bool g_verify;
 
 /* ---- timing ------------------------------------------------------------ */
 
@@ -140,6 +149,13 @@ static void handoff_env_init(struct handoff_env *env, struct credentials *cr, ui
     env->client_cfg = ho_tls_config_new(false);
     if (env->server_cfg == NULL || env->client_cfg == NULL)
         die("ho_tls_config_new", NULL);
+    /* Before the server's config takes the chain. */
+    if (g_verify) {
+        ho_trust_store *ts = ho_trust_store_new();
+        if (ts == NULL || ho_trust_store_add_der(ts, cr->chain.der[0], cr->chain.len[0]) != HO_OK)
+            die("handoff trust store", NULL);
+        ho_tls_config_set_trust(env->client_cfg, ts);
+    }
     int rc = ho_tls_config_add_cert(env->server_cfg, &cr->chain, cr->key);
     cr->key = NULL; /* taken, also on failure */
     if (rc != HO_OK)
@@ -151,7 +167,7 @@ static void handoff_env_init(struct handoff_env *env, struct credentials *cr, ui
             die("handoff configuration", ho_err_str(rc));
     }
     ho_tls_config_set_tickets(env->server_cfg, 0, 7200, 3600);
-    ho_tls_config_set_verify_peer(env->client_cfg, false);
+    ho_tls_config_set_verify_peer(env->client_cfg, g_verify);
     ho_tls_out_init(&env->client_out);
     ho_tls_out_init(&env->server_out);
 }
@@ -212,7 +228,7 @@ static BENCH_NOINLINE void bench_server_handoff_free(ho_tls *server) { ho_tls_fr
 
 static BENCH_NOINLINE ho_tls *bench_client_handoff_start(struct handoff_env *env, int *err)
 {
-    ho_tls *client = ho_tls_new(env->client_cfg, "localhost");
+    ho_tls *client = ho_tls_new(env->client_cfg, BENCH_HOST);
     *err = client != NULL ? ho_tls_start(client, &env->client_out) : HO_ERR_NOMEM;
     return client;
 }
@@ -301,6 +317,8 @@ static void openssl_env_init(struct openssl_env *env, const struct credentials *
     if (cert == NULL || key == NULL || SSL_CTX_use_certificate(env->server_ctx, cert) != 1 ||
         SSL_CTX_use_PrivateKey(env->server_ctx, key) != 1 || SSL_CTX_check_private_key(env->server_ctx) != 1)
         die_openssl("loading the certificate and key into OpenSSL");
+    if (g_verify && X509_STORE_add_cert(SSL_CTX_get_cert_store(env->client_ctx), cert) != 1)
+        die_openssl("X509_STORE_add_cert");
     X509_free(cert);
     EVP_PKEY_free(key);
     BIO_free(cb);
@@ -310,7 +328,7 @@ static void openssl_env_init(struct openssl_env *env, const struct credentials *
     if (!SSL_CTX_set_num_tickets(env->server_ctx, 0))
         die_openssl("SSL_CTX_set_num_tickets");
     SSL_CTX_set_options(env->server_ctx, SSL_OP_NO_TICKET);
-    SSL_CTX_set_verify(env->client_ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_verify(env->client_ctx, g_verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
 }
 
 static void openssl_env_free(struct openssl_env *env)
@@ -339,6 +357,8 @@ static void openssl_check(SSL *client, SSL *server)
     if (SSL_version(server) != TLS1_3_VERSION || SSL_version(client) != TLS1_3_VERSION || c == NULL ||
         SSL_CIPHER_get_protocol_id(c) != HO_TLS_AES_128_GCM_SHA256 || SSL_session_reused(server))
         die("OpenSSL negotiated something other than TLS 1.3, AES-128-GCM, full", NULL);
+    if (g_verify && SSL_get_verify_result(client) != X509_V_OK)
+        die("OpenSSL client did not verify the chain", NULL);
     uint8_t ck[EXPORT_LEN], sk[EXPORT_LEN];
     if (SSL_export_keying_material(client, ck, sizeof(ck), EXPORT_LABEL, strlen(EXPORT_LABEL), NULL, 0, 0) != 1 ||
         SSL_export_keying_material(server, sk, sizeof(sk), EXPORT_LABEL, strlen(EXPORT_LABEL), NULL, 0, 0) != 1 ||
@@ -364,6 +384,8 @@ static BENCH_NOINLINE SSL *bench_client_openssl_new(struct openssl_env *env, BIO
     if (client != NULL) {
         SSL_set_bio(client, bio, bio);
         SSL_set_connect_state(client);
+        if (g_verify && SSL_set1_host(client, BENCH_HOST) != 1)
+            die_openssl("SSL_set1_host");
     }
     return client;
 }
@@ -465,10 +487,12 @@ static void print_row(const char *name, const struct impl_rounds *ir, int rounds
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: handshake [-n N] [-r ROUNDS] [--impl handoff|openssl|both] [--quiet]\n"
+    fprintf(stderr, "usage: handshake [-n N] [-r ROUNDS] [--impl handoff|openssl|both] [--verify] [--no-pq] [--quiet]\n"
                     "  -n N        handshakes per implementation (default 2000)\n"
                     "  -r ROUNDS   interleaved rounds, N/ROUNDS handshakes each (default 5)\n"
                     "  --impl      which implementations to run (default both)\n"
+                    "  --verify    clients verify the chain and host name (default: no)\n"
+                    "  --no-pq     leave out the handoff-pq row\n"
                     "  --quiet     print the table only\n");
     exit(2);
 }
@@ -477,7 +501,7 @@ int main(int argc, char **argv)
 {
     long n = 2000;
     int rounds = 5, impl = IMPL_BOTH;
-    bool quiet = false;
+    bool quiet = false, pq = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-n") == 0 && i + 1 < argc)
@@ -492,6 +516,10 @@ int main(int argc, char **argv)
                 usage();
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0)
             quiet = true;
+        else if (strcmp(a, "--verify") == 0)
+            g_verify = true;
+        else if (strcmp(a, "--no-pq") == 0)
+            pq = false;
         else
             usage();
     }
@@ -521,7 +549,8 @@ int main(int argc, char **argv)
     struct block_result warm = {0};
     if (impl & IMPL_HANDOFF) {
         handoff_block(&henv, WARMUP_HANDSHAKES, &warm);
-        handoff_block(&hpq, WARMUP_HANDSHAKES, &warm);
+        if (pq)
+            handoff_block(&hpq, WARMUP_HANDSHAKES, &warm);
     }
     if (impl & IMPL_OPENSSL)
         openssl_block(&oenv, WARMUP_HANDSHAKES, &warm);
@@ -538,13 +567,15 @@ int main(int argc, char **argv)
             if (which == IMPL_HANDOFF) {
                 handoff_block(&henv, per, &res);
                 record_round(&hr, r, &res);
-                struct block_result pq = {0};
-                handoff_block(&hpq, per, &pq);
-                record_round(&pqr, r, &pq);
-                if (!quiet)
+                struct block_result pqres = {0};
+                if (pq) {
+                    handoff_block(&hpq, per, &pqres);
+                    record_round(&pqr, r, &pqres);
+                }
+                if (pq && !quiet)
                     printf("  round %d %-10s server %8.1f us/hs  client %8.1f us/hs  wall %8.1f us/hs\n", r + 1,
-                           "handoff-pq", pq.server_ns / 1e3 / (double)per, pq.client_ns / 1e3 / (double)per,
-                           pq.wall_ns / 1e3 / (double)per);
+                           "handoff-pq", pqres.server_ns / 1e3 / (double)per, pqres.client_ns / 1e3 / (double)per,
+                           pqres.wall_ns / 1e3 / (double)per);
             } else {
                 openssl_block(&oenv, per, &res);
                 record_round(&orr, r, &res);
@@ -559,13 +590,17 @@ int main(int argc, char **argv)
     printf("impl        server_us/hs  client_us/hs  wall_us/hs  handshakes\n");
     if (impl & IMPL_HANDOFF) {
         print_row("handoff", &hr, rounds);
-        print_row("handoff-pq", &pqr, rounds);
+        if (pq)
+            print_row("handoff-pq", &pqr, rounds);
     }
     if (impl & IMPL_OPENSSL)
         print_row("openssl", &orr, rounds);
-    if (impl == IMPL_BOTH)
+    if (impl == IMPL_BOTH) {
         printf("ratio (handoff/openssl server CPU): %.2f\n",
                median(hr.server_us, rounds) / median(orr.server_us, rounds));
+        printf("ratio (handoff/openssl client CPU): %.2f%s\n",
+               median(hr.client_us, rounds) / median(orr.client_us, rounds), g_verify ? " (chain verified)" : "");
+    }
 
     handoff_env_free(&henv);
     handoff_env_free(&hpq);
