@@ -13,7 +13,12 @@
  * OpenSSL: SSL_VERIFY_PEER, the certificate in the context's store,
  * SSL_set1_host per connection).
  *
- * Usage: handshake [-n N] [-r ROUNDS] [--impl handoff|openssl|both] [--verify] [--no-pq] [--quiet]
+ * The handoff client keeps parsed certificates and verified chains in its
+ * config (src/crypto/certcache.c), so from the second handshake on it finds
+ * the server's; --cold gives it a new config for every handshake (made
+ * outside the timed sections), the cost of a first connection.
+ *
+ * Usage: handshake [-n N] [-r ROUNDS] [--impl handoff|openssl|both] [--verify] [--cold] [--no-pq] [--quiet]
  */
 #include "handoff/tls.h"
 
@@ -39,6 +44,9 @@
 
 /* --verify: the clients verify the chain and the host name. */
 static bool g_verify;
+/* --cold: a new handoff client config for every handshake (made untimed),
+ * so nothing is cached from the previous connection to the same server. */
+static bool g_cold;
 
 /* ---- timing ------------------------------------------------------------ */
 
@@ -137,8 +145,29 @@ static void credentials_free(struct credentials *cr)
 struct handoff_env {
     uint16_t group;
     ho_tls_config *server_cfg, *client_cfg;
+    ho_cert_chain trusted; /* the server's certificate, for the client's store */
     ho_tls_out client_out, server_out;
 };
+
+static ho_tls_config *handoff_client_config(const struct handoff_env *env)
+{
+    static const uint16_t suite = HO_TLS_AES_128_GCM_SHA256;
+    ho_tls_config *cfg = ho_tls_config_new(false);
+    if (cfg == NULL)
+        die("ho_tls_config_new", NULL);
+    if (g_verify) {
+        ho_trust_store *ts = ho_trust_store_new();
+        if (ts == NULL || ho_trust_store_add_der(ts, env->trusted.der[0], env->trusted.len[0]) != HO_OK)
+            die("handoff trust store", NULL);
+        ho_tls_config_set_trust(cfg, ts);
+    }
+    int rc;
+    if ((rc = ho_tls_config_set_suites(cfg, &suite, 1)) != HO_OK ||
+        (rc = ho_tls_config_set_groups(cfg, &env->group, 1)) != HO_OK)
+        die("handoff client configuration", ho_err_str(rc));
+    ho_tls_config_set_verify_peer(cfg, g_verify);
+    return cfg;
+}
 
 /* group: X25519, or X25519MLKEM768 for the post-quantum hybrid row. */
 static void handoff_env_init(struct handoff_env *env, struct credentials *cr, uint16_t group)
@@ -146,28 +175,19 @@ static void handoff_env_init(struct handoff_env *env, struct credentials *cr, ui
     static const uint16_t suite = HO_TLS_AES_128_GCM_SHA256;
     env->group = group;
     env->server_cfg = ho_tls_config_new(true);
-    env->client_cfg = ho_tls_config_new(false);
-    if (env->server_cfg == NULL || env->client_cfg == NULL)
-        die("ho_tls_config_new", NULL);
+    memset(&env->trusted, 0, sizeof(env->trusted));
     /* Before the server's config takes the chain. */
-    if (g_verify) {
-        ho_trust_store *ts = ho_trust_store_new();
-        if (ts == NULL || ho_trust_store_add_der(ts, cr->chain.der[0], cr->chain.len[0]) != HO_OK)
-            die("handoff trust store", NULL);
-        ho_tls_config_set_trust(env->client_cfg, ts);
-    }
+    if (env->server_cfg == NULL || ho_cert_chain_add_der(&env->trusted, cr->chain.der[0], cr->chain.len[0]) != HO_OK)
+        die("ho_tls_config_new", NULL);
+    env->client_cfg = handoff_client_config(env);
     int rc = ho_tls_config_add_cert(env->server_cfg, &cr->chain, cr->key);
     cr->key = NULL; /* taken, also on failure */
     if (rc != HO_OK)
         die("ho_tls_config_add_cert", ho_err_str(rc));
-    ho_tls_config *cfgs[2] = {env->server_cfg, env->client_cfg};
-    for (int i = 0; i < 2; i++) {
-        if ((rc = ho_tls_config_set_suites(cfgs[i], &suite, 1)) != HO_OK ||
-            (rc = ho_tls_config_set_groups(cfgs[i], &group, 1)) != HO_OK)
-            die("handoff configuration", ho_err_str(rc));
-    }
+    if ((rc = ho_tls_config_set_suites(env->server_cfg, &suite, 1)) != HO_OK ||
+        (rc = ho_tls_config_set_groups(env->server_cfg, &group, 1)) != HO_OK)
+        die("handoff configuration", ho_err_str(rc));
     ho_tls_config_set_tickets(env->server_cfg, 0, 7200, 3600);
-    ho_tls_config_set_verify_peer(env->client_cfg, g_verify);
     ho_tls_out_init(&env->client_out);
     ho_tls_out_init(&env->server_out);
 }
@@ -178,6 +198,7 @@ static void handoff_env_free(struct handoff_env *env)
     ho_tls_out_free(&env->server_out);
     ho_tls_config_free(env->server_cfg);
     ho_tls_config_free(env->client_cfg);
+    ho_cert_chain_free(&env->trusted);
 }
 
 /* Feeds every pending epoch of `from` to `to`; returns bytes moved. */
@@ -241,6 +262,10 @@ static BENCH_NOINLINE void bench_client_handoff_free(ho_tls *client) { ho_tls_fr
 static void handoff_one(struct handoff_env *env, struct side_clock *sc, struct side_clock *cc)
 {
     int client_err, server_err = HO_OK;
+    if (g_cold) {
+        ho_tls_config_free(env->client_cfg);
+        env->client_cfg = handoff_client_config(env);
+    }
 
     side_begin(cc);
     ho_tls *client = bench_client_handoff_start(env, &client_err);
@@ -487,11 +512,12 @@ static void print_row(const char *name, const struct impl_rounds *ir, int rounds
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: handshake [-n N] [-r ROUNDS] [--impl handoff|openssl|both] [--verify] [--no-pq] [--quiet]\n"
+    fprintf(stderr, "usage: handshake [-n N] [-r ROUNDS] [--impl handoff|openssl|both] [--verify] [--cold] [--no-pq] [--quiet]\n"
                     "  -n N        handshakes per implementation (default 2000)\n"
                     "  -r ROUNDS   interleaved rounds, N/ROUNDS handshakes each (default 5)\n"
                     "  --impl      which implementations to run (default both)\n"
                     "  --verify    clients verify the chain and host name (default: no)\n"
+                    "  --cold      a new handoff client config per handshake (nothing cached)\n"
                     "  --no-pq     leave out the handoff-pq row\n"
                     "  --quiet     print the table only\n");
     exit(2);
@@ -518,6 +544,8 @@ int main(int argc, char **argv)
             quiet = true;
         else if (strcmp(a, "--verify") == 0)
             g_verify = true;
+        else if (strcmp(a, "--cold") == 0)
+            g_cold = true;
         else if (strcmp(a, "--no-pq") == 0)
             pq = false;
         else
@@ -599,7 +627,8 @@ int main(int argc, char **argv)
         printf("ratio (handoff/openssl server CPU): %.2f\n",
                median(hr.server_us, rounds) / median(orr.server_us, rounds));
         printf("ratio (handoff/openssl client CPU): %.2f%s\n",
-               median(hr.client_us, rounds) / median(orr.client_us, rounds), g_verify ? " (chain verified)" : "");
+               median(hr.client_us, rounds) / median(orr.client_us, rounds),
+               g_verify && g_cold ? " (chain verified, cold)" : g_verify ? " (chain verified)" : g_cold ? " (cold)" : "");
     }
 
     handoff_env_free(&henv);
