@@ -392,6 +392,17 @@ static void flip_cv_signature(ho_buf *flight)
             flight->data[(size_t)(m.p[i] - flight->data) + m.len[i] - 1] ^= 0x01;
 }
 
+/* The leaf's outer SEQUENCE tag made a SET: the certificate no longer parses. */
+static void corrupt_leaf(ho_buf *flight)
+{
+    struct tb_msgs m;
+    if (!tb_split(flight->data, flight->len, &m))
+        return;
+    for (size_t i = 0; i < m.n; i++)
+        if (m.p[i][0] == HO_HS_CERTIFICATE && m.len[i] > 12) /* header 4, context 1, list 3, entry 3 */
+            flight->data[(size_t)(m.p[i] - flight->data) + 11] = 0x31;
+}
+
 static ho_tls_config *client_config(const ho_cert_chain *trusted)
 {
     ho_tls_config *c = ho_tls_config_new(false);
@@ -433,9 +444,14 @@ static void test_tls_warm_cache(void)
     for (int i = 0; i < 3; i++)
         CHECK_EQ(handshake(nv, a.cfg, "localhost", 0, NULL), HO_OK);
     CHECK_EQ(handshake(nv, a.cfg, "localhost", 0, flip_cv_signature), HO_ERR_TLS_ALERT(HO_ALERT_DECRYPT_ERROR));
+    /* A leaf that does not parse is bad_certificate (RFC 8446 §6.2), with
+     * or without verification, and is not cached. */
+    CHECK_EQ(handshake(nv, a.cfg, "localhost", 0, corrupt_leaf), HO_ERR_TLS_ALERT(HO_ALERT_BAD_CERTIFICATE));
+    CHECK_EQ(handshake(ccfg, a.cfg, "localhost", 0, corrupt_leaf), HO_ERR_TLS_ALERT(HO_ALERT_BAD_CERTIFICATE));
     crypto_cert_cache_get_stats(nv->cert_cache, &st);
-    CHECK_EQ(st.parse_misses, 1);
+    CHECK_EQ(st.parse_misses, 2); /* the corrupt leaf: parsed, refused, not kept */
     CHECK_EQ(st.parse_hits, 3);
+    CHECK_EQ(st.entries, 1);
     CHECK_EQ(st.verify_hits + st.verify_misses, 0);
 
     ho_tls_config_free(nv);
