@@ -194,6 +194,35 @@ static void test_changed_chain_refused_warm(void)
     crypto_cert_cache_free(c);
 }
 
+/* A CA certificate sent by several servers is parsed once; a chain with an
+ * intermediate that does not parse is still judged as before. */
+static void test_intermediates(void)
+{
+    crypto_cert_cache *c = crypto_cert_cache_new(8);
+    ho_trust_store *ts = store_of("mtls/client-ca.crt");
+    ho_cert_chain ca = load("mtls/client-ca.crt");
+    ho_cert_chain alice = load("mtls/client.crt"), old = load("mtls/expired.crt");
+    CHECK_EQ(ho_cert_chain_add_der(&alice, ca.der[0], ca.len[0]), HO_OK);
+    CHECK_EQ(ho_cert_chain_add_der(&old, ca.der[0], ca.len[0]), HO_OK);
+    CHECK_EQ(verify(c, ts, &alice, NULL, 0), HO_OK);
+    CHECK_EQ(verify(c, ts, &old, NULL, 0), HO_ERR_CERT_EXPIRED);
+    crypto_cert_cache_stats st = stats(c);
+    CHECK_EQ(st.parse_misses, 3); /* alice, the CA, old */
+    CHECK_EQ(st.parse_hits, 1);   /* the CA, the second time */
+    CHECK_EQ(st.verify_hits, 0);
+    static const uint8_t junk[] = {0x30, 0x03, 0x01, 0x01, 0x00};
+    ho_cert_chain bad = load("mtls/client.crt");
+    CHECK_EQ(ho_cert_chain_add_der(&bad, junk, sizeof(junk)), HO_OK);
+    CHECK_EQ(verify(c, ts, &bad, NULL, 0), ho_cert_chain_verify(ts, &bad, NULL, 0));
+    CHECK(verify(c, ts, &bad, NULL, 0) != HO_OK);
+    ho_cert_chain_free(&ca);
+    ho_cert_chain_free(&alice);
+    ho_cert_chain_free(&old);
+    ho_cert_chain_free(&bad);
+    ho_trust_store_free(ts);
+    crypto_cert_cache_free(c);
+}
+
 static void test_hostname_warm(void)
 {
     crypto_cert_cache *c = crypto_cert_cache_new(8);
@@ -467,6 +496,7 @@ int main(void)
     RUN(test_verified_chain_hit);
     RUN(test_expired_refused_warm);
     RUN(test_changed_chain_refused_warm);
+    RUN(test_intermediates);
     RUN(test_hostname_warm);
     RUN(test_bounded);
     RUN(test_threads);

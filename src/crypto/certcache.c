@@ -27,6 +27,9 @@ struct crypto_cert {
 };
 
 #define HOST_MAX 256 /* a longer name is verified every time */
+/* Longer chains are parsed without the cache, so that one server cannot
+ * fill it. */
+#define CACHED_INTERMEDIATES 4
 #define SHA256_LEN 32
 
 struct cache_entry {
@@ -222,6 +225,34 @@ static bool chain_hash(const ho_cert_chain *chain, uint8_t *out)
     return ok;
 }
 
+/* X509_verify_cert, with the first intermediates taken from the cache (a
+ * CA's certificate recurs across servers): a chain never seen still costs
+ * one parse per certificate only once. */
+static int verify_full(crypto_cert_cache *c, ho_trust_store *ts, const ho_cert_chain *chain, crypto_cert *leaf,
+                       const char *hostname, int64_t now, int64_t *nb, int64_t *na)
+{
+    if (c == NULL || chain->count < 2 || chain->count - 1 > CACHED_INTERMEDIATES)
+        return crypto_chain_verify_x509(ts, leaf->x509, NULL, chain, hostname, now, nb, na);
+    crypto_cert *held[CACHED_INTERMEDIATES] = {0};
+    size_t n = 0;
+    bool ready = true;
+    STACK_OF(X509) *untrusted = sk_X509_new_null();
+    for (size_t i = 1; ready && i < chain->count; i++) {
+        /* One that does not parse (or has a key libcrypto cannot decode)
+         * leaves the whole chain to ho_cert_chain_verify's own parsing. */
+        ready = untrusted != NULL && crypto_cert_get(c, chain->der[i], chain->len[i], &held[n]) == HO_OK;
+        if (ready) {
+            n++;
+            ready = sk_X509_push(untrusted, held[n - 1]->x509) > 0;
+        }
+    }
+    int rc = crypto_chain_verify_x509(ts, leaf->x509, ready ? untrusted : NULL, chain, hostname, now, nb, na);
+    sk_X509_free(untrusted); /* the certificates are held[]'s */
+    for (size_t i = 0; i < n; i++)
+        crypto_cert_free(held[i]);
+    return rc;
+}
+
 static bool host_equal(const struct cache_entry *e, const char *hostname)
 {
     if (hostname == NULL)
@@ -260,7 +291,7 @@ int crypto_cert_chain_verify(crypto_cert_cache *c, ho_trust_store *ts, const ho_
     }
 
     int64_t nb, na;
-    int rc = crypto_chain_verify_x509(ts, leaf->x509, chain, hostname, now, &nb, &na);
+    int rc = verify_full(c, ts, chain, leaf, hostname, now, &nb, &na);
     if (!cacheable)
         return rc;
     pthread_mutex_lock(&c->lock);

@@ -40,12 +40,13 @@ X509 *crypto_x509_parse(const uint8_t *der, size_t len);
 /* The leaf's subject, RFC 2253, truncated to n - 1 bytes. */
 int crypto_x509_subject_str(X509 *x, char *buf, size_t n);
 /* ho_cert_chain_verify with the leaf already parsed (chain->der[0] is not
- * read). On success, if not_before is not NULL, the period in which every
+ * read) and, if untrusted is not NULL, the rest of the chain too (borrowed;
+ * else chain->der[1..] are parsed). On success, if not_before is not NULL, the period in which every
  * certificate of the chain verification built (trust anchor included) is
  * valid, [*not_before, *not_after) in Unix seconds; an empty period if a
  * time does not convert. */
-int crypto_chain_verify_x509(ho_trust_store *ts, X509 *leaf, const ho_cert_chain *chain, const char *hostname,
-                             int64_t now_unix, int64_t *not_before, int64_t *not_after);
+int crypto_chain_verify_x509(ho_trust_store *ts, X509 *leaf, STACK_OF(X509) *untrusted, const ho_cert_chain *chain,
+                             const char *hostname, int64_t now_unix, int64_t *not_before, int64_t *not_after);
 /* Changes whenever certificates are added to the store; unique across
  * stores. */
 uint64_t crypto_trust_store_gen(const ho_trust_store *ts);

@@ -447,11 +447,11 @@ static bool chain_window(X509_STORE_CTX *ctx, int64_t *not_before, int64_t *not_
     return true;
 }
 
-int crypto_chain_verify_x509(ho_trust_store *ts, X509 *leaf, const ho_cert_chain *chain, const char *hostname,
-                             int64_t now_unix, int64_t *not_before, int64_t *not_after)
+int crypto_chain_verify_x509(ho_trust_store *ts, X509 *leaf, STACK_OF(X509) *given, const ho_cert_chain *chain,
+                             const char *hostname, int64_t now_unix, int64_t *not_before, int64_t *not_after)
 {
     int rc = HO_ERR_CERT_BAD;
-    STACK_OF(X509) *untrusted = sk_X509_new_null();
+    STACK_OF(X509) *untrusted = given != NULL ? given : sk_X509_new_null();
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     if (not_before != NULL)
         *not_before = INT64_MAX, *not_after = INT64_MIN; /* an empty window unless verified */
@@ -459,7 +459,7 @@ int crypto_chain_verify_x509(ho_trust_store *ts, X509 *leaf, const ho_cert_chain
         rc = HO_ERR_NOMEM;
         goto out;
     }
-    for (size_t i = 1; i < chain->count; i++) {
+    for (size_t i = 1; given == NULL && i < chain->count; i++) {
         X509 *x = crypto_x509_parse(chain->der[i], chain->len[i]);
         if (x == NULL)
             goto out;
@@ -490,7 +490,8 @@ int crypto_chain_verify_x509(ho_trust_store *ts, X509 *leaf, const ho_cert_chain
 out:
     ERR_clear_error();
     X509_STORE_CTX_free(ctx);
-    sk_X509_pop_free(untrusted, X509_free);
+    if (given == NULL)
+        sk_X509_pop_free(untrusted, X509_free);
     return rc;
 }
 
@@ -501,7 +502,7 @@ int ho_cert_chain_verify(ho_trust_store *ts, const ho_cert_chain *chain, const c
     X509 *leaf = crypto_x509_parse(chain->der[0], chain->len[0]);
     if (leaf == NULL)
         return HO_ERR_CERT_BAD;
-    int rc = crypto_chain_verify_x509(ts, leaf, chain, hostname, now_unix, NULL, NULL);
+    int rc = crypto_chain_verify_x509(ts, leaf, NULL, chain, hostname, now_unix, NULL, NULL);
     X509_free(leaf);
     return rc;
 }
