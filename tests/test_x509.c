@@ -2,7 +2,9 @@
  * once, a verified chain accepted again only for the same chain, trust
  * store generation and host name inside its validity period; everything
  * else verified in full. Also the TLS client on a warm cache: an unknown
- * or changed chain still refused, CertificateVerify still checked. */
+ * or changed chain still refused, CertificateVerify still checked; and a
+ * verifying QUIC client against ngtcp2's gtlsserver (needs gtlsserver and
+ * openssl: scripts/deps.sh). */
 #include "harness.h"
 #include "tls_builder.h"
 #include "tls_pair.h"
@@ -10,9 +12,12 @@
 #include "handoff/tls.h"
 #include "crypto/prim.h"
 #include "tls/tls_int.h"
+#include "quic/quic_types.h"
 
 #include <pthread.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 static ho_cert_chain load(const char *rel)
 {
@@ -489,6 +494,78 @@ static void test_tls_warm_cache(void)
     server_free(&b);
 }
 
+/* ---- against a real peer: ngtcp2's gtlsserver over QUIC ------------- */
+
+/* One QUIC handshake with the server at g; true if it was confirmed. The
+ * connection is then closed (no request). */
+static bool quic_handshake(ho_test_gtls *g, ho_tls_config *tls, int *err)
+{
+    ho_quic_config cfg = {.tls = tls, .server_name = "localhost", .wall_clock_ms = (int64_t)time(NULL) * 1000};
+    ho_quic_conn *conn = ho_quic_conn_new_client(&cfg, NULL, ho_test_mono_now());
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    CHECK(conn != NULL && fd >= 0);
+    ho_quic_time deadline = ho_test_mono_now() + HO_QUIC_SEC(15);
+    while (conn != NULL && ho_test_mono_now() < deadline && !ho_quic_conn_is_closed(conn) &&
+           !ho_quic_conn_is_closing(conn) && !ho_quic_conn_handshake_confirmed(conn)) {
+        ho_test_udp_conn_send(conn, fd, (struct sockaddr *)&g->addr, sizeof(g->addr));
+        ho_test_udp_wait(fd, ho_quic_conn_next_timeout(conn));
+        ho_test_udp_conn_recv(fd, &conn, NULL, NULL);
+        ho_test_conn_timeout(conn);
+    }
+    bool ok = conn != NULL && ho_quic_conn_handshake_confirmed(conn);
+    if (err != NULL)
+        *err = conn != NULL ? ho_quic_conn_error(conn) : HO_ERR_NOMEM;
+    if (conn != NULL && !ho_quic_conn_is_closed(conn)) {
+        ho_quic_conn_close(conn, 0, "", ho_test_mono_now());
+        ho_test_udp_conn_send(conn, fd, (struct sockaddr *)&g->addr, sizeof(g->addr));
+    }
+    ho_quic_conn_free(conn);
+    close(fd);
+    return ok;
+}
+
+/* A verifying client config used for several connections to gtlsserver:
+ * the second finds the chain verified; another gtlsserver (its own
+ * certificate, not trusted) is refused with the cache warm. */
+static void test_gtlsserver_warm(void)
+{
+    ho_test_gtls g, other;
+    if (!ho_test_gtls_start(&g)) {
+        CHECK(!"gtlsserver did not start");
+        return;
+    }
+    if (!ho_test_gtls_start(&other)) {
+        CHECK(!"second gtlsserver did not start");
+        ho_test_gtls_stop(&g);
+        return;
+    }
+    ho_tls_config *tls = ho_tls_config_new(false);
+    ho_trust_store *ts = ho_trust_store_new();
+    CHECK_EQ(ho_trust_store_add_file(ts, g.cert), HO_OK);
+    ho_tls_config_set_trust(tls, ts);
+    const char *alpns[] = {"h3"};
+    ho_tls_config_set_alpn(tls, alpns, 1);
+    CHECK_EQ(ho_quic_tls_config_prepare(tls), HO_OK);
+
+    CHECK(quic_handshake(&g, tls, NULL));
+    CHECK(quic_handshake(&g, tls, NULL));
+    crypto_cert_cache_stats st;
+    crypto_cert_cache_get_stats(tls->cert_cache, &st);
+    CHECK_EQ(st.verify_misses, 1);
+    CHECK_EQ(st.verify_hits, 1);
+    CHECK_EQ(st.parse_hits, 1);
+    int err = HO_OK;
+    CHECK(!quic_handshake(&other, tls, &err));
+    CHECK_EQ(err, HO_ERR_TLS_ALERT(HO_ALERT_UNKNOWN_CA));
+    CHECK(quic_handshake(&g, tls, NULL));
+    crypto_cert_cache_get_stats(tls->cert_cache, &st);
+    CHECK_EQ(st.verify_hits, 2);
+
+    ho_tls_config_free(tls);
+    ho_test_gtls_stop(&g);
+    ho_test_gtls_stop(&other);
+}
+
 int main(void)
 {
     (void)pair_run; /* tls_pair.h's; handshake() above mangles flights */
@@ -501,5 +578,6 @@ int main(void)
     RUN(test_bounded);
     RUN(test_threads);
     RUN(test_tls_warm_cache);
+    RUN(test_gtlsserver_warm);
     return ho_test_summary("test_x509");
 }
