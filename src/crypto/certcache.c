@@ -12,7 +12,6 @@
 #include "base/mem.h"
 #include "crypto/crypto_internal.h"
 
-#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -55,18 +54,24 @@ struct crypto_cert_cache {
 
 /* ---- certificates ---------------------------------------------------- */
 
-static crypto_cert *cert_new(const uint8_t *der, size_t len)
+/* NULL with *rc HO_ERR_CERT_BAD (does not parse, or a public key libcrypto
+ * cannot decode) or HO_ERR_NOMEM. */
+static crypto_cert *cert_new(const uint8_t *der, size_t len, int *rc)
 {
+    *rc = HO_ERR_CERT_BAD;
     X509 *x = crypto_x509_parse(der, len);
     if (x == NULL)
         return NULL;
     EVP_PKEY *pub = X509_get0_pubkey(x);
-    crypto_cert *c = pub != NULL ? ho_mem_calloc(1, sizeof(*c)) : NULL;
+    crypto_cert *c = NULL;
+    if (pub != NULL && (c = ho_mem_calloc(1, sizeof(*c))) == NULL)
+        *rc = HO_ERR_NOMEM;
     if (c == NULL) {
         X509_free(x);
         ERR_clear_error();
         return NULL;
     }
+    *rc = HO_OK;
     atomic_init(&c->refs, 1);
     c->x509 = x;
     c->pub = pub;
@@ -168,9 +173,10 @@ int crypto_cert_get(crypto_cert_cache *c, const uint8_t *der, size_t len, crypto
     if (der == NULL || len == 0)
         return HO_ERR_CERT_BAD;
     uint8_t h[SHA256_LEN];
+    int rc;
     if (c == NULL || crypto_hash(HO_HASH_SHA256, der, len, h) != HO_OK) {
-        *out = cert_new(der, len);
-        return *out != NULL ? HO_OK : HO_ERR_CERT_BAD;
+        *out = cert_new(der, len, &rc);
+        return rc;
     }
     pthread_mutex_lock(&c->lock);
     struct cache_entry *e = find_leaf(c, h);
@@ -186,9 +192,9 @@ int crypto_cert_get(crypto_cert_cache *c, const uint8_t *der, size_t len, crypto
         return HO_OK;
 
     /* Parsed outside the lock; another thread may have added it meanwhile. */
-    crypto_cert *x = cert_new(der, len);
+    crypto_cert *x = cert_new(der, len, &rc);
     if (x == NULL)
-        return HO_ERR_CERT_BAD; /* a certificate that does not parse is not cached */
+        return rc; /* a certificate that does not parse is not cached */
     crypto_cert *evicted = NULL;
     pthread_mutex_lock(&c->lock);
     if (find_leaf(c, h) == NULL) {

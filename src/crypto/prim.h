@@ -121,7 +121,8 @@ typedef struct crypto_cert_cache crypto_cert_cache;
 crypto_cert_cache *crypto_cert_cache_new(size_t max_entries);
 void crypto_cert_cache_free(crypto_cert_cache *c);
 /* The parsed certificate der (from the cache when there, c may be NULL):
- * a new reference in *out. HO_ERR_CERT_BAD if it does not parse. */
+ * a new reference in *out. HO_ERR_CERT_BAD if it does not parse,
+ * HO_ERR_NOMEM. */
 int crypto_cert_get(crypto_cert_cache *c, const uint8_t *der, size_t len, crypto_cert **out);
 void crypto_cert_free(crypto_cert *x);
 /* CertificateVerify: the signature by x's public key (ho_cert_verify_signature). */

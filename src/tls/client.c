@@ -558,6 +558,8 @@ hs_status tls_client_handle_certificate(ho_tls *tls, ho_cursor *body, const uint
     crypto_cert_free(tls->peer_leaf);
     tls->peer_leaf = NULL;
     int rc = crypto_cert_get(tls->cfg->cert_cache, tls->peer_chain.der[0], tls->peer_chain.len[0], &tls->peer_leaf);
+    if (rc == HO_ERR_NOMEM)
+        return tls_fail(tls, rc, "certificate");
     if (rc != HO_OK) /* RFC 8446 §6.2: a corrupt certificate is bad_certificate */
         return tls_fail(tls, HO_ERR_TLS_ALERT(HO_ALERT_BAD_CERTIFICATE), ho_err_str(rc));
     if (tls->cfg->verify_peer) {
@@ -596,6 +598,10 @@ hs_status tls_client_handle_certificate_verify(ho_tls *tls, ho_cursor *body, con
         return tls_alert(tls, HO_ALERT_DECRYPT_ERROR, "server signature"); /* §4.4.3 */
     if (rc != HO_OK)
         return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "signature scheme does not fit the key");
+    /* Not needed any more; the connection does not hold it (or, with a
+     * cache, a reference that keeps an evicted certificate alive). */
+    crypto_cert_free(tls->peer_leaf);
+    tls->peer_leaf = NULL;
     tls->sig_scheme = scheme;
     if (tls_transcript_add(tls, msg, len) != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "transcript");
