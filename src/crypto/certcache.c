@@ -62,6 +62,7 @@ static crypto_cert *cert_new(const uint8_t *der, size_t len, int *rc)
     X509 *x = crypto_x509_parse(der, len);
     if (x == NULL)
         return NULL;
+    crypto_x509_prepare_shared(x); /* before the cache shares it */
     EVP_PKEY *pub = X509_get0_pubkey(x);
     crypto_cert *c = NULL;
     if (pub != NULL && (c = ho_mem_calloc(1, sizeof(*c))) == NULL)

@@ -37,6 +37,11 @@ EVP_PKEY *ho_privkey_pkey(const ho_privkey *k);
 /* Parses one DER certificate, trailing bytes refused; NULL if it does not
  * parse (the error queue cleared). */
 X509 *crypto_x509_parse(const uint8_t *der, size_t len);
+/* Fills x's lazily computed extension data now, before x is shared
+ * between threads: X509_verify_cert would otherwise write it on first use
+ * while another thread's verification reads it (ThreadSanitizer saw this
+ * with the certificate cache, OpenSSL 3.0.19). */
+void crypto_x509_prepare_shared(X509 *x);
 /* The leaf's subject, RFC 2253, truncated to n - 1 bytes. */
 int crypto_x509_subject_str(X509 *x, char *buf, size_t n);
 /* ho_cert_chain_verify with the leaf already parsed (chain->der[0] is not

@@ -122,6 +122,15 @@ void ho_cert_chain_free(ho_cert_chain *chain)
     memset(chain, 0, sizeof(*chain));
 }
 
+void crypto_x509_prepare_shared(X509 *x)
+{
+    /* Any purpose (-1): only fills the extension cache (key identifiers,
+     * constraints), as X509_verify_cert would on first use. Whether the
+     * certificate is fit for a purpose is judged later, by verification. */
+    (void)X509_check_purpose(x, -1, 0);
+    ERR_clear_error();
+}
+
 X509 *crypto_x509_parse(const uint8_t *der, size_t len)
 {
     const unsigned char *p = der;
@@ -335,6 +344,7 @@ int ho_trust_store_add_der(ho_trust_store *ts, const uint8_t *der, size_t len)
     X509 *x = crypto_x509_parse(der, len);
     if (x == NULL)
         return HO_ERR_CERT_BAD;
+    crypto_x509_prepare_shared(x);
     int rc = X509_STORE_add_cert(ts->store, x) == 1 ? HO_OK : HO_ERR_CRYPTO;
     store_touch(ts);
     X509_free(x);
