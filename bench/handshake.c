@@ -8,7 +8,17 @@
  * timed the same way. Blocks of the two implementations alternate so that
  * machine noise hits both; the median over rounds is reported.
  *
- * Usage: handshake [-n N] [-r ROUNDS] [--impl handoff|openssl|both] [--quiet]
+ * With --verify both clients also verify the server's chain and host name
+ * against a trust store holding the certificate (handoff: ho_tls_config_set_trust;
+ * OpenSSL: SSL_VERIFY_PEER, the certificate in the context's store,
+ * SSL_set1_host per connection).
+ *
+ * The handoff client keeps parsed certificates and verified chains in its
+ * config (src/crypto/certcache.c), so from the second handshake on it finds
+ * the server's; --cold gives it a new config for every handshake (made
+ * outside the timed sections), the cost of a first connection.
+ *
+ * Usage: handshake [-n N] [-r ROUNDS] [--impl handoff|openssl|both] [--verify] [--cold] [--no-pq] [--quiet]
  */
 #include "handoff/tls.h"
 
@@ -30,6 +40,13 @@
 #define MAX_ROUNDS 64
 /* valgrind --tool=callgrind --toggle-collect='bench_server_*' selects the server. */
 #define BENCH_NOINLINE __attribute__((noinline))
+#define BENCH_HOST "localhost"
+
+/* --verify: the clients verify the chain and the host name. */
+static bool g_verify;
+/* --cold: a new handoff client config for every handshake (made untimed),
+ * so nothing is cached from the previous connection to the same server. */
+static bool g_cold;
 
 /* ---- timing ------------------------------------------------------------ */
 
@@ -128,8 +145,29 @@ static void credentials_free(struct credentials *cr)
 struct handoff_env {
     uint16_t group;
     ho_tls_config *server_cfg, *client_cfg;
+    ho_cert_chain trusted; /* the server's certificate, for the client's store */
     ho_tls_out client_out, server_out;
 };
+
+static ho_tls_config *handoff_client_config(const struct handoff_env *env)
+{
+    static const uint16_t suite = HO_TLS_AES_128_GCM_SHA256;
+    ho_tls_config *cfg = ho_tls_config_new(false);
+    if (cfg == NULL)
+        die("ho_tls_config_new", NULL);
+    if (g_verify) {
+        ho_trust_store *ts = ho_trust_store_new();
+        if (ts == NULL || ho_trust_store_add_der(ts, env->trusted.der[0], env->trusted.len[0]) != HO_OK)
+            die("handoff trust store", NULL);
+        ho_tls_config_set_trust(cfg, ts);
+    }
+    int rc;
+    if ((rc = ho_tls_config_set_suites(cfg, &suite, 1)) != HO_OK ||
+        (rc = ho_tls_config_set_groups(cfg, &env->group, 1)) != HO_OK)
+        die("handoff client configuration", ho_err_str(rc));
+    ho_tls_config_set_verify_peer(cfg, g_verify);
+    return cfg;
+}
 
 /* group: X25519, or X25519MLKEM768 for the post-quantum hybrid row. */
 static void handoff_env_init(struct handoff_env *env, struct credentials *cr, uint16_t group)
@@ -137,21 +175,19 @@ static void handoff_env_init(struct handoff_env *env, struct credentials *cr, ui
     static const uint16_t suite = HO_TLS_AES_128_GCM_SHA256;
     env->group = group;
     env->server_cfg = ho_tls_config_new(true);
-    env->client_cfg = ho_tls_config_new(false);
-    if (env->server_cfg == NULL || env->client_cfg == NULL)
+    memset(&env->trusted, 0, sizeof(env->trusted));
+    /* Before the server's config takes the chain. */
+    if (env->server_cfg == NULL || ho_cert_chain_add_der(&env->trusted, cr->chain.der[0], cr->chain.len[0]) != HO_OK)
         die("ho_tls_config_new", NULL);
+    env->client_cfg = handoff_client_config(env);
     int rc = ho_tls_config_add_cert(env->server_cfg, &cr->chain, cr->key);
     cr->key = NULL; /* taken, also on failure */
     if (rc != HO_OK)
         die("ho_tls_config_add_cert", ho_err_str(rc));
-    ho_tls_config *cfgs[2] = {env->server_cfg, env->client_cfg};
-    for (int i = 0; i < 2; i++) {
-        if ((rc = ho_tls_config_set_suites(cfgs[i], &suite, 1)) != HO_OK ||
-            (rc = ho_tls_config_set_groups(cfgs[i], &group, 1)) != HO_OK)
-            die("handoff configuration", ho_err_str(rc));
-    }
+    if ((rc = ho_tls_config_set_suites(env->server_cfg, &suite, 1)) != HO_OK ||
+        (rc = ho_tls_config_set_groups(env->server_cfg, &group, 1)) != HO_OK)
+        die("handoff configuration", ho_err_str(rc));
     ho_tls_config_set_tickets(env->server_cfg, 0, 7200, 3600);
-    ho_tls_config_set_verify_peer(env->client_cfg, false);
     ho_tls_out_init(&env->client_out);
     ho_tls_out_init(&env->server_out);
 }
@@ -162,6 +198,7 @@ static void handoff_env_free(struct handoff_env *env)
     ho_tls_out_free(&env->server_out);
     ho_tls_config_free(env->server_cfg);
     ho_tls_config_free(env->client_cfg);
+    ho_cert_chain_free(&env->trusted);
 }
 
 /* Feeds every pending epoch of `from` to `to`; returns bytes moved. */
@@ -212,7 +249,7 @@ static BENCH_NOINLINE void bench_server_handoff_free(ho_tls *server) { ho_tls_fr
 
 static BENCH_NOINLINE ho_tls *bench_client_handoff_start(struct handoff_env *env, int *err)
 {
-    ho_tls *client = ho_tls_new(env->client_cfg, "localhost");
+    ho_tls *client = ho_tls_new(env->client_cfg, BENCH_HOST);
     *err = client != NULL ? ho_tls_start(client, &env->client_out) : HO_ERR_NOMEM;
     return client;
 }
@@ -225,6 +262,10 @@ static BENCH_NOINLINE void bench_client_handoff_free(ho_tls *client) { ho_tls_fr
 static void handoff_one(struct handoff_env *env, struct side_clock *sc, struct side_clock *cc)
 {
     int client_err, server_err = HO_OK;
+    if (g_cold) {
+        ho_tls_config_free(env->client_cfg);
+        env->client_cfg = handoff_client_config(env);
+    }
 
     side_begin(cc);
     ho_tls *client = bench_client_handoff_start(env, &client_err);
@@ -301,6 +342,8 @@ static void openssl_env_init(struct openssl_env *env, const struct credentials *
     if (cert == NULL || key == NULL || SSL_CTX_use_certificate(env->server_ctx, cert) != 1 ||
         SSL_CTX_use_PrivateKey(env->server_ctx, key) != 1 || SSL_CTX_check_private_key(env->server_ctx) != 1)
         die_openssl("loading the certificate and key into OpenSSL");
+    if (g_verify && X509_STORE_add_cert(SSL_CTX_get_cert_store(env->client_ctx), cert) != 1)
+        die_openssl("X509_STORE_add_cert");
     X509_free(cert);
     EVP_PKEY_free(key);
     BIO_free(cb);
@@ -310,7 +353,7 @@ static void openssl_env_init(struct openssl_env *env, const struct credentials *
     if (!SSL_CTX_set_num_tickets(env->server_ctx, 0))
         die_openssl("SSL_CTX_set_num_tickets");
     SSL_CTX_set_options(env->server_ctx, SSL_OP_NO_TICKET);
-    SSL_CTX_set_verify(env->client_ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_verify(env->client_ctx, g_verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
 }
 
 static void openssl_env_free(struct openssl_env *env)
@@ -339,6 +382,8 @@ static void openssl_check(SSL *client, SSL *server)
     if (SSL_version(server) != TLS1_3_VERSION || SSL_version(client) != TLS1_3_VERSION || c == NULL ||
         SSL_CIPHER_get_protocol_id(c) != HO_TLS_AES_128_GCM_SHA256 || SSL_session_reused(server))
         die("OpenSSL negotiated something other than TLS 1.3, AES-128-GCM, full", NULL);
+    if (g_verify && SSL_get_verify_result(client) != X509_V_OK)
+        die("OpenSSL client did not verify the chain", NULL);
     uint8_t ck[EXPORT_LEN], sk[EXPORT_LEN];
     if (SSL_export_keying_material(client, ck, sizeof(ck), EXPORT_LABEL, strlen(EXPORT_LABEL), NULL, 0, 0) != 1 ||
         SSL_export_keying_material(server, sk, sizeof(sk), EXPORT_LABEL, strlen(EXPORT_LABEL), NULL, 0, 0) != 1 ||
@@ -364,6 +409,8 @@ static BENCH_NOINLINE SSL *bench_client_openssl_new(struct openssl_env *env, BIO
     if (client != NULL) {
         SSL_set_bio(client, bio, bio);
         SSL_set_connect_state(client);
+        if (g_verify && SSL_set1_host(client, BENCH_HOST) != 1)
+            die_openssl("SSL_set1_host");
     }
     return client;
 }
@@ -465,10 +512,13 @@ static void print_row(const char *name, const struct impl_rounds *ir, int rounds
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: handshake [-n N] [-r ROUNDS] [--impl handoff|openssl|both] [--quiet]\n"
+    fprintf(stderr, "usage: handshake [-n N] [-r ROUNDS] [--impl handoff|openssl|both] [--verify] [--cold] [--no-pq] [--quiet]\n"
                     "  -n N        handshakes per implementation (default 2000)\n"
                     "  -r ROUNDS   interleaved rounds, N/ROUNDS handshakes each (default 5)\n"
                     "  --impl      which implementations to run (default both)\n"
+                    "  --verify    clients verify the chain and host name (default: no)\n"
+                    "  --cold      a new handoff client config per handshake (nothing cached)\n"
+                    "  --no-pq     leave out the handoff-pq row\n"
                     "  --quiet     print the table only\n");
     exit(2);
 }
@@ -477,7 +527,7 @@ int main(int argc, char **argv)
 {
     long n = 2000;
     int rounds = 5, impl = IMPL_BOTH;
-    bool quiet = false;
+    bool quiet = false, pq = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-n") == 0 && i + 1 < argc)
@@ -492,6 +542,12 @@ int main(int argc, char **argv)
                 usage();
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0)
             quiet = true;
+        else if (strcmp(a, "--verify") == 0)
+            g_verify = true;
+        else if (strcmp(a, "--cold") == 0)
+            g_cold = true;
+        else if (strcmp(a, "--no-pq") == 0)
+            pq = false;
         else
             usage();
     }
@@ -521,7 +577,8 @@ int main(int argc, char **argv)
     struct block_result warm = {0};
     if (impl & IMPL_HANDOFF) {
         handoff_block(&henv, WARMUP_HANDSHAKES, &warm);
-        handoff_block(&hpq, WARMUP_HANDSHAKES, &warm);
+        if (pq)
+            handoff_block(&hpq, WARMUP_HANDSHAKES, &warm);
     }
     if (impl & IMPL_OPENSSL)
         openssl_block(&oenv, WARMUP_HANDSHAKES, &warm);
@@ -538,13 +595,15 @@ int main(int argc, char **argv)
             if (which == IMPL_HANDOFF) {
                 handoff_block(&henv, per, &res);
                 record_round(&hr, r, &res);
-                struct block_result pq = {0};
-                handoff_block(&hpq, per, &pq);
-                record_round(&pqr, r, &pq);
-                if (!quiet)
+                struct block_result pqres = {0};
+                if (pq) {
+                    handoff_block(&hpq, per, &pqres);
+                    record_round(&pqr, r, &pqres);
+                }
+                if (pq && !quiet)
                     printf("  round %d %-10s server %8.1f us/hs  client %8.1f us/hs  wall %8.1f us/hs\n", r + 1,
-                           "handoff-pq", pq.server_ns / 1e3 / (double)per, pq.client_ns / 1e3 / (double)per,
-                           pq.wall_ns / 1e3 / (double)per);
+                           "handoff-pq", pqres.server_ns / 1e3 / (double)per, pqres.client_ns / 1e3 / (double)per,
+                           pqres.wall_ns / 1e3 / (double)per);
             } else {
                 openssl_block(&oenv, per, &res);
                 record_round(&orr, r, &res);
@@ -559,13 +618,18 @@ int main(int argc, char **argv)
     printf("impl        server_us/hs  client_us/hs  wall_us/hs  handshakes\n");
     if (impl & IMPL_HANDOFF) {
         print_row("handoff", &hr, rounds);
-        print_row("handoff-pq", &pqr, rounds);
+        if (pq)
+            print_row("handoff-pq", &pqr, rounds);
     }
     if (impl & IMPL_OPENSSL)
         print_row("openssl", &orr, rounds);
-    if (impl == IMPL_BOTH)
+    if (impl == IMPL_BOTH) {
         printf("ratio (handoff/openssl server CPU): %.2f\n",
                median(hr.server_us, rounds) / median(orr.server_us, rounds));
+        printf("ratio (handoff/openssl client CPU): %.2f%s\n",
+               median(hr.client_us, rounds) / median(orr.client_us, rounds),
+               g_verify && g_cold ? " (chain verified, cold)" : g_verify ? " (chain verified)" : g_cold ? " (cold)" : "");
+    }
 
     handoff_env_free(&henv);
     handoff_env_free(&hpq);

@@ -105,4 +105,39 @@ bool crypto_kex_group_supported(uint16_t group);
  * certificate does not parse. */
 int crypto_cert_subject_der(const uint8_t *der, size_t len, ho_buf *out);
 
+/* A parsed peer certificate (reference counted) and a per-configuration
+ * cache of parsed certificates and verified chains (certcache.c).
+ *
+ * What the cache trusts: a chain whose SHA-256 (over every certificate, in
+ * order) it has seen verified, against the same trust store generation and
+ * for the same host name, is verified again only for its validity period:
+ * the intersection of the periods of the chain that verification built.
+ * Anything else (another chain, host or store, a time outside the period)
+ * is verified in full. Bounded to max_entries certificates, least recently
+ * used replaced; thread safe. */
+typedef struct crypto_cert crypto_cert;
+typedef struct crypto_cert_cache crypto_cert_cache;
+#define CRYPTO_CERT_CACHE_DEFAULT 64
+crypto_cert_cache *crypto_cert_cache_new(size_t max_entries);
+void crypto_cert_cache_free(crypto_cert_cache *c);
+/* The parsed certificate der (from the cache when there, c may be NULL):
+ * a new reference in *out. HO_ERR_CERT_BAD if it does not parse,
+ * HO_ERR_NOMEM. */
+int crypto_cert_get(crypto_cert_cache *c, const uint8_t *der, size_t len, crypto_cert **out);
+void crypto_cert_free(crypto_cert *x);
+/* CertificateVerify: the signature by x's public key (ho_cert_verify_signature). */
+int crypto_cert_verify_signature(crypto_cert *x, uint16_t scheme, const void *msg, size_t msglen, const uint8_t *sig,
+                                 size_t siglen);
+int crypto_cert_subject(crypto_cert *x, char *buf, size_t n);
+/* ho_cert_chain_verify with leaf = the parsed chain->der[0]; c may be NULL.
+ * now_unix 0 is the current time. */
+int crypto_cert_chain_verify(crypto_cert_cache *c, ho_trust_store *ts, const ho_cert_chain *chain, crypto_cert *leaf,
+                             const char *hostname, int64_t now_unix);
+/* For tests: certificates parsed, chains whose verification was skipped. */
+typedef struct crypto_cert_cache_stats {
+    uint64_t parse_hits, parse_misses, verify_hits, verify_misses;
+    size_t entries;
+} crypto_cert_cache_stats;
+void crypto_cert_cache_get_stats(crypto_cert_cache *c, crypto_cert_cache_stats *st);
+
 #endif

@@ -322,25 +322,17 @@ int ho_privkey_to_pem(const ho_privkey *k, ho_buf *out)
 
 /* ---- verification ---------------------------------------------------- */
 
-int ho_cert_verify_signature(const uint8_t *der, size_t len, uint16_t scheme, const void *msg, size_t msglen,
-                             const uint8_t *sig, size_t siglen)
+int crypto_pkey_verify_signature(EVP_PKEY *pkey, uint16_t scheme, const void *msg, size_t msglen, const uint8_t *sig,
+                                 size_t siglen)
 {
     const scheme_info *s = scheme_find(scheme);
-    if (s == NULL)
-        return HO_ERR_CERT_BAD;
-    const unsigned char *p = der;
-    X509 *cert = len <= LONG_MAX ? d2i_X509(NULL, &p, (long)len) : NULL;
-    if (cert == NULL) {
+    if (s == NULL || pkey == NULL || !scheme_fits_key(s, pkey)) {
         ERR_clear_error();
         return HO_ERR_CERT_BAD;
     }
-    int rc = HO_ERR_CERT_BAD;
-    EVP_PKEY *pkey = X509_get0_pubkey(cert);
+    int rc = HO_ERR_BAD_SIGNATURE;
     EVP_MD_CTX *mctx = NULL;
     EVP_PKEY_CTX *pctx = NULL;
-    if (pkey == NULL || !scheme_fits_key(s, pkey))
-        goto out;
-    rc = HO_ERR_BAD_SIGNATURE;
     if (s->md == MD_NONE) {
         mctx = EVP_MD_CTX_new();
         if (mctx == NULL || EVP_DigestVerifyInit(mctx, NULL, NULL, NULL, pkey) != 1) {
@@ -367,6 +359,18 @@ out:
         ERR_clear_error();
     EVP_MD_CTX_free(mctx);
     EVP_PKEY_CTX_free(pctx);
+    return rc;
+}
+
+int ho_cert_verify_signature(const uint8_t *der, size_t len, uint16_t scheme, const void *msg, size_t msglen,
+                             const uint8_t *sig, size_t siglen)
+{
+    if (scheme_find(scheme) == NULL)
+        return HO_ERR_CERT_BAD;
+    X509 *cert = crypto_x509_parse(der, len);
+    if (cert == NULL)
+        return HO_ERR_CERT_BAD;
+    int rc = crypto_pkey_verify_signature(X509_get0_pubkey(cert), scheme, msg, msglen, sig, siglen);
     X509_free(cert);
     return rc;
 }

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <limits.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include <openssl/err.h>
@@ -121,7 +122,16 @@ void ho_cert_chain_free(ho_cert_chain *chain)
     memset(chain, 0, sizeof(*chain));
 }
 
-static X509 *x509_parse(const uint8_t *der, size_t len)
+void crypto_x509_prepare_shared(X509 *x)
+{
+    /* Any purpose (-1): only fills the extension cache (key identifiers,
+     * constraints), as X509_verify_cert would on first use. Whether the
+     * certificate is fit for a purpose is judged later, by verification. */
+    (void)X509_check_purpose(x, -1, 0);
+    ERR_clear_error();
+}
+
+X509 *crypto_x509_parse(const uint8_t *der, size_t len)
 {
     const unsigned char *p = der;
     if (der == NULL || len > LONG_MAX)
@@ -138,7 +148,7 @@ static X509 *x509_parse(const uint8_t *der, size_t len)
 
 bool ho_cert_matches_key(const uint8_t *der, size_t len, const ho_privkey *k)
 {
-    X509 *x = x509_parse(der, len);
+    X509 *x = crypto_x509_parse(der, len);
     if (x == NULL)
         return false;
     EVP_PKEY *pub = X509_get0_pubkey(x);
@@ -150,7 +160,7 @@ bool ho_cert_matches_key(const uint8_t *der, size_t len, const ho_privkey *k)
 
 int ho_cert_to_pem(const uint8_t *der, size_t len, ho_buf *out)
 {
-    X509 *x = x509_parse(der, len);
+    X509 *x = crypto_x509_parse(der, len);
     if (x == NULL)
         return HO_ERR_CERT_BAD;
     BIO *bio = BIO_new(BIO_s_mem());
@@ -233,14 +243,11 @@ out:
     return rc;
 }
 
-int ho_cert_subject(const uint8_t *der, size_t len, char *buf, size_t n)
+int crypto_x509_subject_str(X509 *x, char *buf, size_t n)
 {
     if (buf == NULL || n == 0)
         return HO_ERR_INVALID_ARG;
     buf[0] = '\0';
-    X509 *x = x509_parse(der, len);
-    if (x == NULL)
-        return HO_ERR_CERT_BAD;
     int rc = HO_ERR_NOMEM;
     BIO *bio = BIO_new(BIO_s_mem());
     /* RFC 2253 order and escaping, UTF-8 kept as is. */
@@ -256,14 +263,26 @@ int ho_cert_subject(const uint8_t *der, size_t len, char *buf, size_t n)
         rc = HO_OK;
     }
     BIO_free(bio);
-    X509_free(x);
     ERR_clear_error();
+    return rc;
+}
+
+int ho_cert_subject(const uint8_t *der, size_t len, char *buf, size_t n)
+{
+    if (buf == NULL || n == 0)
+        return HO_ERR_INVALID_ARG;
+    buf[0] = '\0';
+    X509 *x = crypto_x509_parse(der, len);
+    if (x == NULL)
+        return HO_ERR_CERT_BAD;
+    int rc = crypto_x509_subject_str(x, buf, n);
+    X509_free(x);
     return rc;
 }
 
 int crypto_cert_subject_der(const uint8_t *der, size_t len, ho_buf *out)
 {
-    X509 *x = x509_parse(der, len);
+    X509 *x = crypto_x509_parse(der, len);
     if (x == NULL)
         return HO_ERR_CERT_BAD;
     unsigned char *enc = NULL;
@@ -284,7 +303,16 @@ int crypto_cert_subject_der(const uint8_t *der, size_t len, ho_buf *out)
 
 struct ho_trust_store {
     X509_STORE *store;
+    _Atomic uint64_t gen; /* changes with every addition (certcache.c) */
 };
+
+/* Generations are unique across stores, so a cached result can never be
+ * taken for another store's, even one allocated at the same address. */
+static _Atomic uint64_t g_store_gen;
+
+static void store_touch(ho_trust_store *ts) { atomic_store(&ts->gen, atomic_fetch_add(&g_store_gen, 1) + 1); }
+
+uint64_t crypto_trust_store_gen(const ho_trust_store *ts) { return atomic_load(&ts->gen); }
 
 ho_trust_store *ho_trust_store_new(void)
 {
@@ -299,6 +327,7 @@ ho_trust_store *ho_trust_store_new(void)
     /* Any certificate in the store is a trust anchor, including a
      * self-signed leaf pinned by the user (not only self-signed roots). */
     X509_STORE_set_flags(ts->store, X509_V_FLAG_PARTIAL_CHAIN);
+    store_touch(ts);
     return ts;
 }
 
@@ -312,10 +341,12 @@ void ho_trust_store_free(ho_trust_store *ts)
 
 int ho_trust_store_add_der(ho_trust_store *ts, const uint8_t *der, size_t len)
 {
-    X509 *x = x509_parse(der, len);
+    X509 *x = crypto_x509_parse(der, len);
     if (x == NULL)
         return HO_ERR_CERT_BAD;
+    crypto_x509_prepare_shared(x);
     int rc = X509_STORE_add_cert(ts->store, x) == 1 ? HO_OK : HO_ERR_CRYPTO;
+    store_touch(ts);
     X509_free(x);
     ERR_clear_error();
     return rc;
@@ -334,6 +365,7 @@ int ho_trust_store_add_file(ho_trust_store *ts, const char *pem_path)
 int ho_trust_store_add_system(ho_trust_store *ts)
 {
     int rc = X509_STORE_set_default_paths(ts->store) == 1 ? HO_OK : HO_ERR_NOT_FOUND;
+    store_touch(ts);
     ERR_clear_error();
     return rc;
 }
@@ -388,22 +420,57 @@ static bool verify_param_set_peer(X509_VERIFY_PARAM *param, const char *hostname
     return X509_VERIFY_PARAM_set1_host(param, hostname, 0) == 1;
 }
 
-int ho_cert_chain_verify(ho_trust_store *ts, const ho_cert_chain *chain, const char *hostname, int64_t now_unix)
+/* The Unix time of an ASN1_TIME; false if it does not convert. */
+static bool asn1_time_unix(const ASN1_TIME *t, int64_t *out)
 {
-    if (chain == NULL || chain->count == 0)
-        return HO_ERR_CERT_BAD;
+    struct tm tm;
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+        return false;
+    time_t u = timegm(&tm);
+    if (u == (time_t)-1)
+        return false;
+    *out = (int64_t)u;
+    return true;
+}
+
+/* The period in which every certificate of the verified chain is valid:
+ * [latest notBefore, earliest notAfter). False if a time does not convert. */
+static bool chain_window(X509_STORE_CTX *ctx, int64_t *not_before, int64_t *not_after)
+{
+    STACK_OF(X509) *built = X509_STORE_CTX_get0_chain(ctx);
+    int n = built != NULL ? sk_X509_num(built) : 0;
+    if (n <= 0)
+        return false;
+    int64_t nb = INT64_MIN, na = INT64_MAX;
+    for (int i = 0; i < n; i++) {
+        X509 *x = sk_X509_value(built, i);
+        int64_t b, a;
+        if (!asn1_time_unix(X509_get0_notBefore(x), &b) || !asn1_time_unix(X509_get0_notAfter(x), &a))
+            return false;
+        if (b > nb)
+            nb = b;
+        if (a < na)
+            na = a;
+    }
+    *not_before = nb;
+    *not_after = na;
+    return true;
+}
+
+int crypto_chain_verify_x509(ho_trust_store *ts, X509 *leaf, STACK_OF(X509) *given, const ho_cert_chain *chain,
+                             const char *hostname, int64_t now_unix, int64_t *not_before, int64_t *not_after)
+{
     int rc = HO_ERR_CERT_BAD;
-    X509 *leaf = x509_parse(chain->der[0], chain->len[0]);
-    STACK_OF(X509) *untrusted = sk_X509_new_null();
+    STACK_OF(X509) *untrusted = given != NULL ? given : sk_X509_new_null();
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    if (leaf == NULL)
-        goto out;
+    if (not_before != NULL)
+        *not_before = INT64_MAX, *not_after = INT64_MIN; /* an empty window unless verified */
     if (untrusted == NULL || ctx == NULL) {
         rc = HO_ERR_NOMEM;
         goto out;
     }
-    for (size_t i = 1; i < chain->count; i++) {
-        X509 *x = x509_parse(chain->der[i], chain->len[i]);
+    for (size_t i = 1; given == NULL && i < chain->count; i++) {
+        X509 *x = crypto_x509_parse(chain->der[i], chain->len[i]);
         if (x == NULL)
             goto out;
         if (!sk_X509_push(untrusted, x)) {
@@ -423,14 +490,29 @@ int ho_cert_chain_verify(ho_trust_store *ts, const ho_cert_chain *chain, const c
         rc = HO_ERR_CERT_HOSTNAME;
         goto out;
     }
-    if (X509_verify_cert(ctx) == 1)
+    if (X509_verify_cert(ctx) == 1) {
         rc = HO_OK;
-    else
+        if (not_before != NULL && !chain_window(ctx, not_before, not_after))
+            *not_before = INT64_MAX, *not_after = INT64_MIN;
+    } else {
         rc = verify_error_map(X509_STORE_CTX_get_error(ctx));
+    }
 out:
     ERR_clear_error();
     X509_STORE_CTX_free(ctx);
-    sk_X509_pop_free(untrusted, X509_free);
+    if (given == NULL)
+        sk_X509_pop_free(untrusted, X509_free);
+    return rc;
+}
+
+int ho_cert_chain_verify(ho_trust_store *ts, const ho_cert_chain *chain, const char *hostname, int64_t now_unix)
+{
+    if (chain == NULL || chain->count == 0)
+        return HO_ERR_CERT_BAD;
+    X509 *leaf = crypto_x509_parse(chain->der[0], chain->len[0]);
+    if (leaf == NULL)
+        return HO_ERR_CERT_BAD;
+    int rc = crypto_chain_verify_x509(ts, leaf, NULL, chain, hostname, now_unix, NULL, NULL);
     X509_free(leaf);
     return rc;
 }

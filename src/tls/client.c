@@ -555,10 +555,20 @@ hs_status tls_client_handle_certificate(ho_tls *tls, ho_cursor *body, const uint
         if (ho_cert_chain_add_der(&tls->peer_chain, cert.p, cert.len) != HO_OK)
             return tls_fail(tls, HO_ERR_NOMEM, "certificate");
     }
+    /* The leaf is parsed once, for the chain and for CertificateVerify, and
+     * taken from the configuration's cache when this server was seen. */
+    crypto_cert_free(tls->peer_leaf);
+    tls->peer_leaf = NULL;
+    int rc = crypto_cert_get(tls->cfg->cert_cache, tls->peer_chain.der[0], tls->peer_chain.len[0], &tls->peer_leaf);
+    if (rc == HO_ERR_NOMEM)
+        return tls_fail(tls, rc, "certificate");
+    if (rc != HO_OK) /* RFC 8446 §6.2: a corrupt certificate is bad_certificate */
+        return tls_fail(tls, HO_ERR_TLS_ALERT(HO_ALERT_BAD_CERTIFICATE), ho_err_str(rc));
     if (tls->cfg->verify_peer) {
-        int rc = ensure_trust(tls->cfg);
+        rc = ensure_trust(tls->cfg);
         if (rc == HO_OK)
-            rc = ho_cert_chain_verify(tls->cfg->trust, &tls->peer_chain, tls->server_name, tls->now_ms / 1000);
+            rc = crypto_cert_chain_verify(tls->cfg->cert_cache, tls->cfg->trust, &tls->peer_chain, tls->peer_leaf,
+                                          tls->server_name, tls->now_ms / 1000);
         if (rc != HO_OK)
             return tls_fail(tls, HO_ERR_TLS_ALERT(verify_error_alert(rc)), ho_err_str(rc));
         if (tls_set_peer_subject(tls) != HO_OK)
@@ -583,12 +593,17 @@ hs_status tls_client_handle_certificate_verify(ho_tls *tls, ho_cursor *body, con
     size_t content_len;
     int rc = tls_cv_content(tls, true, content, &content_len);
     if (rc == HO_OK)
-        rc = ho_cert_verify_signature(tls->peer_chain.der[0], tls->peer_chain.len[0], scheme, content, content_len,
-                                      sig.p, sig.len);
+        rc = tls->peer_leaf != NULL ? crypto_cert_verify_signature(tls->peer_leaf, scheme, content, content_len, sig.p,
+                                                                   sig.len)
+                                    : HO_ERR_CERT_BAD;
     if (rc == HO_ERR_BAD_SIGNATURE)
         return tls_alert(tls, HO_ALERT_DECRYPT_ERROR, "server signature"); /* §4.4.3 */
     if (rc != HO_OK)
         return tls_alert(tls, HO_ALERT_ILLEGAL_PARAMETER, "signature scheme does not fit the key");
+    /* Not needed any more; the connection does not hold it (or, with a
+     * cache, a reference that keeps an evicted certificate alive). */
+    crypto_cert_free(tls->peer_leaf);
+    tls->peer_leaf = NULL;
     tls->sig_scheme = scheme;
     if (tls_transcript_add(tls, msg, len) != HO_OK)
         return tls_fail(tls, HO_ERR_NOMEM, "transcript");

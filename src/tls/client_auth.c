@@ -79,7 +79,9 @@ int tls_set_peer_subject(ho_tls *tls)
     if (tls->peer_chain.count == 0)
         return HO_OK;
     char buf[1024];
-    if (ho_cert_subject(tls->peer_chain.der[0], tls->peer_chain.len[0], buf, sizeof(buf)) != HO_OK)
+    int rc = tls->peer_leaf != NULL ? crypto_cert_subject(tls->peer_leaf, buf, sizeof(buf))
+                                    : ho_cert_subject(tls->peer_chain.der[0], tls->peer_chain.len[0], buf, sizeof(buf));
+    if (rc != HO_OK)
         return HO_OK; /* verified by X509_verify_cert, so it parses; nothing to name otherwise */
     char *s = ho_mem_strdup(buf);
     if (s == NULL)

@@ -43,6 +43,10 @@ ho_tls_config *ho_tls_config_new(bool is_server)
     cfg->ticket_count = 1;
     cfg->ticket_lifetime_s = 7200;
     cfg->ticket_rotate_s = 3600;
+    if (!is_server && (cfg->cert_cache = crypto_cert_cache_new(CRYPTO_CERT_CACHE_DEFAULT)) == NULL) {
+        ho_mem_free(cfg);
+        return NULL;
+    }
     pthread_mutex_init(&cfg->lock, NULL);
     if (ho_tls_keylog_env_enabled())
         cfg->cb.keylog = ho_tls_keylog_default;
@@ -58,6 +62,7 @@ void ho_tls_config_free(ho_tls_config *cfg)
         ho_privkey_free(cfg->certs[i].key);
     }
     ho_trust_store_free(cfg->trust);
+    crypto_cert_cache_free(cfg->cert_cache);
     tls_client_auth_free(cfg);
     tls_strikes_free(cfg->strikes);
     pthread_mutex_destroy(&cfg->lock);

@@ -523,6 +523,7 @@ void ho_tls_free(ho_tls *tls)
         ho_mem_free(tls->client);
     }
     ho_cert_chain_free(&tls->peer_chain);
+    crypto_cert_free(tls->peer_leaf);
     ho_mem_free(tls->peer_subject);
     tls_async_free(tls);
     ho_mem_free(tls->alpn);

@@ -75,6 +75,7 @@ struct ho_tls_config {
     uint8_t alpn[256]; /* ProtocolNameList body */
     size_t alpn_len;
     ho_trust_store *trust;
+    crypto_cert_cache *cert_cache; /* client: parsed leaves, verified chains */
     bool verify_peer;
     bool trust_ready;
     unsigned ticket_count;
@@ -240,6 +241,7 @@ struct ho_tls {
     struct tls_client *client; /* NULL on a server */
     uint32_t ext_offered; /* slots of the extensions our ClientHello carried */
     ho_cert_chain peer_chain;
+    crypto_cert *peer_leaf; /* chain's leaf, parsed once (cfg->cert_cache) */
 
     /* server */
     uint8_t hrr_cookie[32]; /* the cookie our HelloRetryRequest carried */
