@@ -18,7 +18,7 @@ run_suite() {
 }
 # The tests that run threads: the pool, the TCP server's offload and shutdown, the
 # multi-thread QUIC server.
-TSAN_TESTS='^(test_offload|test_tls_async|test_tls_async_server|test_quic_async_server|test_tls_ticketkeys|interop_fleet_tickets|test_quic_offload|test_quic_steering|interop_offload|interop_shutdown|interop_quic_steering|interop_quic_offload|interop_handoff_self|test_metrics|interop_metrics)$'
+TSAN_TESTS='^(test_offload|test_tls_async|test_tls_async_server|test_quic_async_server|test_tls_ticketkeys|interop_fleet_tickets|test_quic_offload|test_quic_steering|interop_offload|interop_shutdown|interop_quic_steering|interop_quic_offload|interop_handoff_self|test_metrics|interop_metrics|test_x509)$'
 
 echo "== plain build =="
 run_suite build "" -DCMAKE_BUILD_TYPE=RelWithDebInfo || rc=1
