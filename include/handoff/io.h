@@ -488,8 +488,9 @@ typedef struct ho_quic_server_stats {
      * freed (their counters summed when they go). */
     uint64_t packets_sent, packets_received, packets_lost;
     /* sendmmsg system calls of the thread's UDP socket (each carries the
-     * datagrams of one or more connections) */
-    uint64_t send_calls;
+     * datagrams of one or more connections), and those of them that
+     * carried the datagrams of two or more connections */
+    uint64_t send_calls, send_gathered;
     /* QUIC handshake durations (connection accepted to the handshake
      * complete, as the I/O thread sees it), every TLS step inline / at
      * least one on the pool. */

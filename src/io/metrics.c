@@ -277,6 +277,9 @@ static const series quic_series[] = {
      Q(packets_lost), UNIT_COUNT},
     {"handoff_quic_send_calls_total", "counter", "sendmmsg system calls of the QUIC sockets.", NULL, Q(send_calls),
      UNIT_COUNT},
+    {"handoff_quic_send_gathered_total", "counter",
+     "sendmmsg system calls of the QUIC sockets that carried several connections' datagrams.", NULL,
+     Q(send_gathered), UNIT_COUNT},
 };
 #undef DROP
 #undef Q

@@ -68,7 +68,7 @@ typedef struct quic_stats {
     _Atomic uint64_t initial_too_small, initial_undecryptable, initial_bad_frames, initial_bad_dcid, initial_bad_token, unknown_long, unknown_version;
     /* packets of freed connections (the endpoint's sums) */
     _Atomic uint64_t packets_sent, packets_received, packets_lost;
-    _Atomic uint64_t send_calls;
+    _Atomic uint64_t send_calls, send_gathered;
     /* handshake durations: accepted to complete, by where its steps ran */
     hist_atomic hs_inline, hs_offloaded;
 } quic_stats;
@@ -552,6 +552,8 @@ static void send_all(quic_thread *q)
             /* A full socket buffer drops the rest: QUIC's loss recovery
              * resends what mattered (RFC 9002). */
             (void)ho_udp_send_batch(&q->sock, tx, n);
+            if (n >= 2) /* one output per connection: several connections in one call */
+                QSTAT_ADD(q, send_gathered, 1);
             n = 0;
             used = 0;
         }
@@ -880,6 +882,7 @@ static void add_thread(const quic_thread *q, ho_quic_server_stats *o)
     ADD(packets_received);
     ADD(packets_lost);
     ADD(send_calls);
+    ADD(send_gathered);
 #undef ADD
     hist_load_into(&q->stats.hs_inline, &o->handshake_inline);
     hist_load_into(&q->stats.hs_offloaded, &o->handshake_offloaded);
@@ -926,7 +929,8 @@ void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *ou
                      ",\"quic_initial_bad_dcid\":%" PRIu64 ",\"quic_initial_bad_token\":%" PRIu64
                      ",\"quic_unknown_long\":%" PRIu64 ",\"quic_unknown_version\":%" PRIu64
                      ",\"quic_packets_sent\":%" PRIu64 ",\"quic_packets_received\":%" PRIu64
-                     ",\"quic_packets_lost\":%" PRIu64 ",\"quic_send_calls\":%" PRIu64,
+                     ",\"quic_packets_lost\":%" PRIu64 ",\"quic_send_calls\":%" PRIu64
+                     ",\"quic_send_gathered\":%" PRIu64,
                      st->connections, st->connections_closed, st->handshakes, st->handshakes_pq,
                      st->client_certs_verified, st->client_certs_refused, st->resumed, st->key_updates,
                      st->requests, st->vn_sent, st->retry_sent, st->resets_sent, st->refused,
@@ -940,7 +944,7 @@ void ho_quic_server_stats_json_fields(const ho_quic_server_stats *st, ho_buf *ou
                      st->async_started, st->async_completed, st->async_waiting, st->served_during_async,
                      st->initial_too_small, st->initial_undecryptable, st->initial_bad_frames, st->initial_bad_dcid,
                      st->initial_bad_token, st->unknown_long, st->unknown_version, st->packets_sent,
-                     st->packets_received, st->packets_lost, st->send_calls);
+                     st->packets_received, st->packets_lost, st->send_calls, st->send_gathered);
     if (n > 0 && (size_t)n < sizeof(s))
         ho_put_bytes(out, s, (size_t)n);
 }

@@ -99,6 +99,7 @@ QUIC = {
     "quic_packets_received": ("handoff_quic_packets_received_total", {}, "n"),
     "quic_packets_lost": ("handoff_quic_packets_lost_total", {}, "n"),
     "quic_send_calls": ("handoff_quic_send_calls_total", {}, "n"),
+    "quic_send_gathered": ("handoff_quic_send_gathered_total", {}, "n"),
 }
 for _r in ("initial_too_small", "initial_undecryptable", "initial_bad_frames", "initial_bad_dcid",
            "initial_bad_token", "unknown_long", "unknown_version"):

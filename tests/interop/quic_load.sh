@@ -72,9 +72,10 @@ if wait_log "$SRV_LOG" "listening h3 (QUIC) on UDP"; then
         and r["requests_all"] >= r["requests"] and r["client_us_per_req"] > 0
         and 0 < r["req_p50_ms"] <= r["req_p99_ms"] <= r["req_max_ms"]'
     # The server gathers the datagrams of several connections into one sendmmsg: over a
-    # --streams run on 8 connections, 1.5 times more packets than system calls (the counters'
-    # differences across the run, each taken once every connection so far is gone). With one
-    # call per connection's output, as before the gathering, they were about equal.
+    # --streams run on 8 connections, some calls carry two connections or more (the counters'
+    # differences across the run, each taken once every connection so far is gone). How many
+    # depends on timing (5.3 packets per call on a quiet machine, 1.2 under ASan on a busy one),
+    # so only their existence is checked: with one call per connection's output, none.
     c0=$(settled_counters) || fail "handoff: no settled counters before the --streams -c 8 run"
     timeout 60 "$QL" -c 8 --streams 8 -d 2 --cafile "$T/ec.crt" "127.0.0.1:$PORT" >"$T/batch.out" 2>&1
     ql_exited "handoff --streams -c 8" $? "$T/batch.out"
@@ -82,8 +83,9 @@ if wait_log "$SRV_LOG" "listening h3 (QUIC) on UDP"; then
     if python3 -c 'import json, sys
 a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 calls, pkts = b["quic_send_calls"] - a["quic_send_calls"], b["quic_packets_sent"] - a["quic_packets_sent"]
-print("send calls %d, packets sent %d" % (calls, pkts))
-sys.exit(not (0 < 1.5 * calls < pkts))' "${c0:-{\}}" "${c1:-{\}}" >"$T/batch.check" 2>&1; then
+gathered = b["quic_send_gathered"] - a["quic_send_gathered"]
+print("send calls %d, of them with several connections %d, packets sent %d" % (calls, gathered, pkts))
+sys.exit(not (0 < gathered <= calls < pkts))' "${c0:-{\}}" "${c1:-{\}}" >"$T/batch.check" 2>&1; then
         pass "handoff: datagrams of several connections leave in one sendmmsg ($(cat "$T/batch.check"))"
     else
         fail "handoff: sends not gathered ($(tail -1 "$T/batch.check"))"
